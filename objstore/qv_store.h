@@ -1,0 +1,62 @@
+//  Object store interface: atomic put, get, ranged get, list by prefix, delete.
+//  Backends: the filesystem (qv_store_fs.c, the default) and S3 (a later issue).
+#ifndef QV_STORE_H_INCLUDED
+#define QV_STORE_H_INCLUDED
+
+#include <czmq.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _qv_store_t qv_store_t;
+
+//  Opens a store. url: a plain path or "file:///path" (filesystem backend; the
+//  directory is created if missing). Returns NULL on failure (qv_err_msg () says why).
+qv_store_t *
+    qv_store_new (const char *url);
+
+//  Closes the store; releases its lock. Nulls *self_p; safe twice.
+void
+    qv_store_destroy (qv_store_t **self_p);
+
+//  Takes the store's exclusive writer lock (filesystem: flock on DIR/LOCK, released by
+//  the kernel when the process dies, so a kill -9 never leaves a stale lock).
+//  Returns 0, or QV_EUNAVAIL naming the holder's pid if another process holds it.
+int
+    qv_store_lock (qv_store_t *self);
+
+//  Writes an object atomically and durably: on return 0 the whole object is on stable
+//  storage under key, and a reader never sees a partial object (filesystem: temp file
+//  + fsync + rename + directory fsync). Keys are '/'-separated relative paths of
+//  [A-Za-z0-9._-] segments. Returns QV_EIO (disk full, I/O error) with a message.
+int
+    qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size);
+
+//  Reads a whole object into a malloc'd buffer (*data, *size; caller frees).
+//  Returns QV_ENOTFOUND if the key does not exist, QV_EIO on error.
+int
+    qv_store_get (qv_store_t *self, const char *key, void **data, size_t *size);
+
+//  Reads size bytes at offset (fewer at the end of the object) into a malloc'd buffer.
+int
+    qv_store_get_range (qv_store_t *self, const char *key, uint64_t offset, size_t size,
+                        void **data, size_t *got);
+
+//  Lists the keys starting with prefix, sorted bytewise, into a new zlist of strings
+//  (autofree; caller destroys). Temp files of interrupted puts are never listed.
+int
+    qv_store_list (qv_store_t *self, const char *prefix, zlist_t **keys);
+
+//  Deletes an object; deleting a missing key is not an error.
+int
+    qv_store_delete (qv_store_t *self, const char *key);
+
+//  A human-readable location of key for messages ("/data/wal/0/00000042").
+void
+    qv_store_describe (qv_store_t *self, const char *key, char *out, size_t outsize);
+
+//  Fault injection for tests: the next `count` calls of op ("put", "get", "delete")
+//  fail with rc (QV_EIO). count 0 clears it.
+void
+    qv_store_inject_fault (qv_store_t *self, const char *op, int rc, int count);
+
+#endif
