@@ -1,0 +1,337 @@
+//  Segments: columnar rows with MVCC timestamps, exact scan, and the segment object format.
+#include "qv_segment.h"
+#include "qv_crc.h"
+#include "qv_rc.h"
+#include "qv_pkindex.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+s_alloc_meta (qv_segment_t *self, uint32_t cap)
+{
+    self->ts = calloc (cap ? cap : 1, sizeof (uint64_t));
+    self->del_ts = calloc (cap ? cap : 1, sizeof (uint64_t));
+    if (!self->ts || !self->del_ts)
+        return QV_ENOMEM;
+    for (int i = 0; i < self->schema->nfields; i++) {
+        const qv_field_t *f = &self->schema->fields [i];
+        if (f->type == QV_FLOAT_VECTOR && f->metric == QV_METRIC_COSINE) {
+            self->norms [i] = calloc (cap ? cap : 1, sizeof (float));
+            if (!self->norms [i])
+                return QV_ENOMEM;
+        }
+    }
+    self->cap = cap;
+    return 0;
+}
+
+static qv_segment_t *
+s_new (const qv_schema_t *schema, uint64_t id, uint32_t coll_id, uint32_t shard)
+{
+    qv_segment_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    atomic_init (&self->refs, 1);
+    self->id = id;
+    self->coll_id = coll_id;
+    self->shard = shard;
+    self->schema = qv_schema_dup (schema);
+    if (!self->schema) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+qv_segment_t *
+qv_segment_new (const qv_schema_t *schema, uint64_t id, uint32_t coll_id, uint32_t shard,
+                uint32_t cap)
+{
+    qv_segment_t *self = s_new (schema, id, coll_id, shard);
+    if (!self)
+        return NULL;
+    self->batch = qv_batch_new (self->schema, cap);
+    if (!self->batch || s_alloc_meta (self, cap)) {
+        qv_segment_unlink (&self);
+        return NULL;
+    }
+    return self;
+}
+
+qv_segment_t *
+qv_segment_link (qv_segment_t *self)
+{
+    atomic_fetch_add (&self->refs, 1);
+    return self;
+}
+
+void
+qv_segment_unlink (qv_segment_t **self_p)
+{
+    qv_segment_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    if (atomic_fetch_sub (&self->refs, 1) != 1)
+        return;
+    qv_batch_destroy (&self->batch);
+    free (self->ts);
+    free ((void *) self->del_ts);
+    for (int i = 0; i < QV_FIELDS_MAX; i++)
+        free (self->norms [i]);
+    qv_schema_destroy (&self->schema);
+    free (self);
+}
+
+//  Grows a segment that is not yet shared (recovery only).
+static int
+s_grow (qv_segment_t *self, uint32_t need)
+{
+    uint32_t cap = self->cap * 2 > need ? self->cap * 2 : need;
+    qv_batch_t *batch = qv_batch_new (self->schema, cap);
+    uint64_t *ts = calloc (cap, sizeof (uint64_t));
+    uint64_t *del = calloc (cap, sizeof (uint64_t));
+    if (!batch || !ts || !del) {
+        qv_batch_destroy (&batch);
+        free (ts);
+        free (del);
+        return QV_ENOMEM;
+    }
+    uint32_t rows = atomic_load (&self->rows);
+    for (uint32_t r = 0; r < rows; r++)
+        qv_batch_copy_row (batch, r, self->batch, r, true);
+    batch->n = rows;
+    memcpy (ts, self->ts, rows * sizeof (uint64_t));
+    memcpy (del, (void *) self->del_ts, rows * sizeof (uint64_t));
+    qv_batch_destroy (&self->batch);
+    free (self->ts);
+    free ((void *) self->del_ts);
+    self->batch = batch;
+    self->ts = ts;
+    self->del_ts = (_Atomic uint64_t *) del;
+    for (int i = 0; i < QV_FIELDS_MAX; i++)
+        if (self->norms [i]) {
+            float *n = calloc (cap, sizeof (float));
+            if (!n)
+                return QV_ENOMEM;
+            memcpy (n, self->norms [i], rows * sizeof (float));
+            free (self->norms [i]);
+            self->norms [i] = n;
+        }
+    self->cap = cap;
+    return 0;
+}
+
+int64_t
+qv_segment_append (qv_segment_t *self, qv_batch_t *batch, uint64_t ts)
+{
+    uint32_t first = atomic_load_explicit (&self->rows, memory_order_relaxed);
+    if ((uint64_t) first + batch->n > self->cap && s_grow (self, first + batch->n))
+        return -1;
+    const qv_schema_t *schema = self->schema;
+    for (int i = 0; i < schema->nfields; i++) {
+        const qv_field_t *f = &schema->fields [i];
+        size_t width = qv_field_width (f);
+        qv_col_t *dc = &self->batch->cols [i], *sc = &batch->cols [i];
+        if (width)
+            memcpy (dc->data + width * first, sc->data, width * batch->n);
+        else
+            for (uint32_t r = 0; r < batch->n; r++) {
+                dc->var [first + r] = sc->var [r];
+                sc->var [r].ptr = NULL;
+                sc->var [r].len = 0;
+            }
+        if (sc->valid) {
+            if (!dc->valid) {
+                dc->valid = malloc (self->cap);
+                if (!dc->valid)
+                    return -1;
+                memset (dc->valid, 1, self->cap);
+            }
+            memcpy (dc->valid + first, sc->valid, batch->n);
+        }
+        if (self->norms [i])
+            for (uint32_t r = 0; r < batch->n; r++)
+                self->norms [i][first + r] = qv_dist_norm (qv_col_vec (f, dc, first + r), f->dim);
+    }
+    for (uint32_t r = 0; r < batch->n; r++)
+        self->ts [first + r] = ts;
+    self->batch->n = first + batch->n;
+    atomic_store_explicit (&self->rows, first + batch->n, memory_order_release);
+    return first;
+}
+
+void
+qv_segment_delete (qv_segment_t *self, uint32_t row, uint64_t ts)
+{
+    if (atomic_load_explicit (&self->del_ts [row], memory_order_relaxed) == 0) {
+        atomic_store_explicit (&self->del_ts [row], ts, memory_order_relaxed);
+        self->deleted++;
+    }
+}
+
+#define S_BLOCK 256
+
+void
+qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
+                 uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,
+                 qv_topk_t **tops)
+{
+    const qv_field_t *f = &self->schema->fields [fi];
+    const qv_dist_kernels_t *k = qv_dist_kernels ();
+    qv_dist_batch_fn fn = f->metric == QV_METRIC_L2 ? k->l2sq_batch : k->ip_batch;
+    const float *base = qv_col_vec (f, &self->batch->cols [fi], 0);
+    const float *norms = self->norms [fi];
+    float dist [S_BLOCK];
+    for (uint32_t r0 = from; r0 < to; r0 += S_BLOCK) {
+        uint32_t n = to - r0 < S_BLOCK ? to - r0 : S_BLOCK;
+        for (uint32_t q = 0; q < nq; q++) {
+            const float *qv = queries + (size_t) q * f->dim;
+            fn (qv, base + (size_t) r0 * f->dim, n, f->dim, dist);
+            qv_topk_t *top = tops [q];
+            float thr = qv_topk_threshold (top);
+            for (uint32_t i = 0; i < n; i++) {
+                float s = dist [i];
+                if (f->metric == QV_METRIC_IP)
+                    s = -s;
+                else
+                if (f->metric == QV_METRIC_COSINE) {
+                    float denom = qnorms [q] * norms [r0 + i];
+                    s = denom > 0 ? -s / denom : 0.0f;
+                }
+                if (s <= thr && qv_segment_visible (self, r0 + i, snap_ts)) {
+                    qv_topk_push (top, s, ((int64_t) tag << 32) | (r0 + i));
+                    thr = qv_topk_threshold (top);
+                }
+            }
+        }
+    }
+}
+
+size_t
+qv_segment_bytes (qv_segment_t *self)
+{
+    uint32_t rows = atomic_load (&self->rows);
+    return qv_batch_bytes (self->batch) + (size_t) rows * 16;
+}
+
+uint64_t
+qv_segment_pk_hash (qv_segment_t *self, uint32_t row)
+{
+    const qv_col_t *c = &self->batch->cols [self->schema->pk];
+    if (self->schema->fields [self->schema->pk].type == QV_INT64)
+        return (uint64_t) qv_col_i64 (c, row);
+    return qv_pkindex_hash (c->var [row].ptr, c->var [row].len);
+}
+
+//  Segment object layout, little-endian:
+//    magic "QVSEG\0\0\0" (8) | version u32 (=1) | coll_id u32 | seg_id u64 | shard u32 |
+//    rows u32 | body size u64 | body: msgpack {"schema": field maps, "ts": bin of rows
+//    x u64, "batch": qv_batch_write} | crc32c u32 of everything before it.
+#define S_MAGIC "QVSEG\0\0\0"
+#define S_VERSION 1
+#define S_HEADER 40
+
+zchunk_t *
+qv_segment_save (qv_segment_t *self)
+{
+    uint32_t rows = atomic_load (&self->rows);
+    qv_wr_t *w = qv_wr_new ();
+    if (!w)
+        return NULL;
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "schema");
+    qv_schema_write (self->schema, w);
+    qv_wr_str (w, "ts");
+    qv_wr_bin (w, self->ts, rows * sizeof (uint64_t));
+    qv_wr_str (w, "batch");
+    self->batch->n = rows;
+    qv_batch_write (self->batch, w);
+    size_t body_size;
+    const void *body = qv_wr_data (w, &body_size);
+    zchunk_t *chunk = zchunk_new (NULL, S_HEADER + body_size + 4);
+    if (!chunk) {
+        qv_wr_destroy (&w);
+        return NULL;
+    }
+    uint8_t header [S_HEADER];
+    memcpy (header, S_MAGIC, 8);
+    uint32_t version = S_VERSION;
+    uint64_t body64 = body_size;
+    memcpy (header + 8, &version, 4);
+    memcpy (header + 12, &self->coll_id, 4);
+    memcpy (header + 16, &self->id, 8);
+    memcpy (header + 24, &self->shard, 4);
+    memcpy (header + 28, &rows, 4);
+    memcpy (header + 32, &body64, 8);
+    zchunk_append (chunk, header, S_HEADER);
+    zchunk_append (chunk, body, body_size);
+    uint32_t crc = qv_crc32c (zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_append (chunk, &crc, 4);
+    qv_wr_destroy (&w);
+    return chunk;
+}
+
+int
+qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out)
+{
+    *out = NULL;
+    const uint8_t *p = data;
+    if (size < S_HEADER + 4 || memcmp (p, S_MAGIC, 8) != 0)
+        return qv_err (QV_ECORRUPT, "segment object %s: not a segment (bad magic or truncated)", name);
+    uint32_t version, coll_id, shard, rows, crc;
+    uint64_t seg_id, body_size;
+    memcpy (&version, p + 8, 4);
+    memcpy (&coll_id, p + 12, 4);
+    memcpy (&seg_id, p + 16, 8);
+    memcpy (&shard, p + 24, 4);
+    memcpy (&rows, p + 28, 4);
+    memcpy (&body_size, p + 32, 8);
+    if (version != S_VERSION)
+        return qv_err (QV_ECORRUPT, "segment object %s: unsupported format version %u", name, version);
+    if (body_size != size - S_HEADER - 4)
+        return qv_err (QV_ECORRUPT, "segment object %s: truncated (%zu bytes, header says %llu)",
+                       name, size, (unsigned long long) (body_size + S_HEADER + 4));
+    memcpy (&crc, p + size - 4, 4);
+    if (qv_crc32c (p, size - 4) != crc)
+        return qv_err (QV_ECORRUPT, "segment object %s: checksum mismatch", name);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (p + S_HEADER, body_size, SIZE_MAX, &rc);
+    if (!doc)
+        return qv_err (QV_ECORRUPT, "segment object %s: body does not decode", name);
+    const qv_val_t *root = qv_doc_root (doc);
+    const qv_val_t *vs = qv_val_get (root, "schema"), *vts = qv_val_get (root, "ts"),
+                   *vb = qv_val_get (root, "batch");
+    qv_schema_t *schema = vs ? qv_schema_parse (vs, &rc) : NULL;
+    qv_segment_t *self = NULL;
+    const void *tsp;
+    size_t tslen;
+    if (!schema || !vts || qv_val_bin (vts, &tsp, &tslen) || tslen != (size_t) rows * 8 || !vb)
+        goto corrupt;
+    self = s_new (schema, seg_id, coll_id, shard);
+    if (!self)
+        goto corrupt;
+    if (qv_batch_read (self->schema, vb, &self->batch) || self->batch->n != rows)
+        goto corrupt;
+    if (s_alloc_meta (self, rows))
+        goto corrupt;
+    memcpy (self->ts, tsp, tslen);
+    for (int i = 0; i < schema->nfields; i++)
+        if (self->norms [i])
+            for (uint32_t r = 0; r < rows; r++)
+                self->norms [i][r] = qv_dist_norm (qv_col_vec (&schema->fields [i],
+                                                   &self->batch->cols [i], r), schema->fields [i].dim);
+    atomic_store (&self->rows, rows);
+    self->state = QV_SEG_FLUSHED;
+    qv_schema_destroy (&schema);
+    qv_doc_destroy (&doc);
+    *out = self;
+    return 0;
+corrupt:
+    qv_segment_unlink (&self);
+    qv_schema_destroy (&schema);
+    qv_doc_destroy (&doc);
+    return qv_err (QV_ECORRUPT, "segment object %s: contents do not match the format", name);
+}

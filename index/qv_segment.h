@@ -1,0 +1,89 @@
+//  A segment: the rows of one collection shard in columnar form, with insert and
+//  delete timestamps for snapshot reads; growing (appended to), then sealed, then
+//  flushed to a checksummed segment object.
+#ifndef QV_SEGMENT_H_INCLUDED
+#define QV_SEGMENT_H_INCLUDED
+
+#include "qv_batch.h"
+#include "qv_topk.h"
+
+#include <czmq.h>
+#include <stdatomic.h>
+
+typedef enum {
+    QV_SEG_GROWING = 0,
+    QV_SEG_SEALED = 1,              //  no more appends; flush pending
+    QV_SEG_FLUSHED = 2              //  in the object store and a manifest
+} qv_seg_state_t;
+
+typedef struct {
+    atomic_int refs;
+    uint64_t id;
+    uint32_t coll_id;
+    uint32_t shard;
+    qv_schema_t *schema;            //  own copy
+    qv_batch_t *batch;              //  columns, cap rows allocated
+    uint64_t *ts;                   //  insert timestamp per row
+    _Atomic uint64_t *del_ts;       //  delete timestamp per row; 0 while live
+    float *norms [QV_FIELDS_MAX];   //  per-row vector norms of COSINE fields
+    atomic_uint rows;               //  rows visible to readers (release/acquire)
+    uint32_t cap;
+    qv_seg_state_t state;           //  owned by the searcher's thread
+    uint64_t first_seq;             //  WAL seq of its first rows (checkpoint floor)
+    uint32_t deleted;               //  rows with del_ts set (searcher's thread)
+} qv_segment_t;
+
+//  A new, empty, growing segment for cap rows (memory is committed as rows arrive).
+qv_segment_t *
+    qv_segment_new (const qv_schema_t *schema, uint64_t id, uint32_t coll_id,
+                    uint32_t shard, uint32_t cap);
+
+//  Reference counting: sealed segments are read by several threads.
+qv_segment_t *
+    qv_segment_link (qv_segment_t *self);
+void
+    qv_segment_unlink (qv_segment_t **self_p);
+
+//  Appends the batch's rows with insert timestamp ts (var values are moved out of the
+//  batch). Rows become visible to readers only once written. Only the owner thread
+//  appends; the caller ensures rows + batch->n <= cap, except during recovery when
+//  no reader exists (the segment then grows). Returns the first new row, or -1.
+int64_t
+    qv_segment_append (qv_segment_t *self, qv_batch_t *batch, uint64_t ts);
+
+//  Whether row is visible at snapshot ts.
+static inline bool
+qv_segment_visible (qv_segment_t *self, uint32_t row, uint64_t snap_ts)
+{
+    uint64_t del = atomic_load_explicit (&self->del_ts [row], memory_order_relaxed);
+    return self->ts [row] <= snap_ts && (del == 0 || del > snap_ts);
+}
+
+//  Marks row deleted at ts. Owner thread only.
+void
+    qv_segment_delete (qv_segment_t *self, uint32_t row, uint64_t ts);
+
+//  Exact scan of rows [from, to) for nq queries (nq x dim floats) on vector field fi,
+//  pushing (score, (tag << 32) | row) into tops [q] for rows visible at snap_ts.
+//  Scores are smaller-is-better (similarities negated). qnorms: query norms (COSINE).
+void
+    qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
+                     uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,
+                     qv_topk_t **tops);
+
+//  Segment object: serialise (sealed rows and their insert timestamps; deletes are
+//  kept in manifests) and load. load returns QV_ECORRUPT naming the object.
+zchunk_t *
+    qv_segment_save (qv_segment_t *self);
+int
+    qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out);
+
+//  Bytes of memory held for the visible rows.
+size_t
+    qv_segment_bytes (qv_segment_t *self);
+
+//  The primary key of row as a pk-index key (hash for varchar), and its bytes.
+uint64_t
+    qv_segment_pk_hash (qv_segment_t *self, uint32_t row);
+
+#endif

@@ -1,0 +1,526 @@
+//  Columnar row batches: building them from requests with full type checks, and their
+//  msgpack form in the WAL and segment files.
+#include "qv_batch.h"
+#include "qv_rc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+qv_batch_t *
+qv_batch_new (const qv_schema_t *schema, uint32_t cap)
+{
+    qv_batch_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->schema = schema;
+    self->cap = cap;
+    for (int i = 0; i < schema->nfields; i++) {
+        const qv_field_t *f = &schema->fields [i];
+        size_t width = qv_field_width (f);
+        if (width)
+            self->cols [i].data = calloc (cap ? cap : 1, width);
+        else
+            self->cols [i].var = calloc (cap ? cap : 1, sizeof (qv_bytes_t));
+        if (!self->cols [i].data && !self->cols [i].var) {
+            qv_batch_destroy (&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void
+qv_batch_destroy (qv_batch_t **self_p)
+{
+    qv_batch_t *self = *self_p;
+    if (!self)
+        return;
+    for (int i = 0; i < self->schema->nfields; i++) {
+        qv_col_t *c = &self->cols [i];
+        if (c->var)
+            for (uint32_t r = 0; r < self->cap; r++)
+                free (c->var [r].ptr);
+        free (c->var);
+        free (c->data);
+        free (c->valid);
+    }
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+qv_batch_bytes (const qv_batch_t *self)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < self->schema->nfields; i++) {
+        const qv_field_t *f = &self->schema->fields [i];
+        size_t width = qv_field_width (f);
+        if (width)
+            bytes += width * self->n;
+        else
+            for (uint32_t r = 0; r < self->n; r++)
+                bytes += self->cols [i].var [r].len + sizeof (qv_bytes_t);
+    }
+    return bytes;
+}
+
+static int
+s_set_null (qv_batch_t *self, int fi, uint32_t row)
+{
+    qv_col_t *c = &self->cols [fi];
+    if (!c->valid) {
+        c->valid = malloc (self->cap ? self->cap : 1);
+        if (!c->valid)
+            return qv_err (QV_ENOMEM, "out of memory");
+        memset (c->valid, 1, self->cap ? self->cap : 1);
+    }
+    c->valid [row] = 0;
+    return 0;
+}
+
+static int
+s_set_bytes (qv_col_t *c, uint32_t row, const void *p, size_t n)
+{
+    uint8_t *copy = malloc (n ? n : 1);
+    if (!copy)
+        return qv_err (QV_ENOMEM, "out of memory");
+    memcpy (copy, p, n);
+    free (c->var [row].ptr);
+    c->var [row].ptr = copy;
+    c->var [row].len = (uint32_t) n;
+    return 0;
+}
+
+//  Stores one vector given as a list of numbers or a bin of dim float32 values.
+static int
+s_set_vector (const qv_field_t *f, qv_col_t *c, uint32_t row, const qv_val_t *v)
+{
+    float *dst = (float *) (c->data + (size_t) row * f->dim * 4);
+    if (qv_val_type (v) == QV_V_BIN) {
+        const void *p;
+        size_t n;
+        qv_val_bin (v, &p, &n);
+        if (n != (size_t) f->dim * 4)
+            return qv_err (QV_EINVAL, "field '%s' row %u: bin of %zu bytes, expected dim %u x 4 = %u",
+                           f->name, row, n, f->dim, f->dim * 4);
+        memcpy (dst, p, n);
+    }
+    else
+    if (qv_val_type (v) == QV_V_ARRAY) {
+        if (qv_val_len (v) != f->dim)
+            return qv_err (QV_EINVAL, "field '%s' row %u: vector has %zu values, expected dim %u",
+                           f->name, row, qv_val_len (v), f->dim);
+        for (uint32_t d = 0; d < f->dim; d++) {
+            double x;
+            if (qv_val_double (qv_val_at (v, d), &x))
+                return qv_err (QV_EPROTO, "field '%s' row %u: vector element %u is not a number",
+                               f->name, row, d);
+            dst [d] = (float) x;
+        }
+    }
+    else
+        return qv_err (QV_EPROTO, "field '%s' row %u: a vector must be a list of numbers or a bin of float32",
+                       f->name, row);
+    for (uint32_t d = 0; d < f->dim; d++)
+        if (!isfinite (dst [d]))
+            return qv_err (QV_EINVAL, "field '%s' row %u: vector element %u is not finite", f->name, row, d);
+    return 0;
+}
+
+//  Stores one scalar value v into (field fi, row), checking type and range.
+static int
+s_set_value (qv_batch_t *self, int fi, uint32_t row, const qv_val_t *v)
+{
+    const qv_field_t *f = &self->schema->fields [fi];
+    qv_col_t *c = &self->cols [fi];
+    if (qv_val_type (v) == QV_V_NIL && f->type != QV_JSON) {
+        if (f->nullable)
+            return s_set_null (self, fi, row);
+        return qv_err (QV_EINVAL, "field '%s' row %u: null given but the field is not nullable", f->name, row);
+    }
+    int64_t i;
+    double d;
+    bool b;
+    const char *s;
+    size_t n;
+    switch (f->type) {
+        case QV_BOOL:
+            if (qv_val_bool (v, &b))
+                goto wrong_type;
+            c->data [row] = b;
+            return 0;
+        case QV_INT8: case QV_INT16: case QV_INT32: case QV_INT64: {
+            if (qv_val_int (v, &i))
+                goto wrong_type;
+            int64_t lo = f->type == QV_INT8 ? INT8_MIN : f->type == QV_INT16 ? INT16_MIN
+                       : f->type == QV_INT32 ? INT32_MIN : INT64_MIN;
+            int64_t hi = f->type == QV_INT8 ? INT8_MAX : f->type == QV_INT16 ? INT16_MAX
+                       : f->type == QV_INT32 ? INT32_MAX : INT64_MAX;
+            if (i < lo || i > hi)
+                return qv_err (QV_EINVAL, "field '%s' row %u: %lld is out of range for %s",
+                               f->name, row, (long long) i, qv_type_name (f->type));
+            if (f->type == QV_INT8) ((int8_t *) c->data) [row] = (int8_t) i;
+            if (f->type == QV_INT16) ((int16_t *) c->data) [row] = (int16_t) i;
+            if (f->type == QV_INT32) ((int32_t *) c->data) [row] = (int32_t) i;
+            if (f->type == QV_INT64) ((int64_t *) c->data) [row] = i;
+            return 0;
+        }
+        case QV_FLOAT: case QV_DOUBLE:
+            if (qv_val_double (v, &d))
+                goto wrong_type;
+            if (f->type == QV_FLOAT) ((float *) c->data) [row] = (float) d;
+            else ((double *) c->data) [row] = d;
+            return 0;
+        case QV_VARCHAR:
+            if (qv_val_str (v, &s, &n))
+                goto wrong_type;
+            if (n > f->max_length)
+                return qv_err (QV_EINVAL, "field '%s' row %u: string of %zu bytes exceeds max_length %u",
+                               f->name, row, n, f->max_length);
+            return s_set_bytes (c, row, s, n);
+        case QV_JSON: {
+            size_t size;
+            void *raw = qv_val_encode (v, &size);
+            if (!raw)
+                return qv_err (QV_ENOMEM, "out of memory");
+            free (c->var [row].ptr);
+            c->var [row].ptr = raw;
+            c->var [row].len = (uint32_t) size;
+            return 0;
+        }
+        case QV_FLOAT_VECTOR:
+            return s_set_vector (f, c, row, v);
+    }
+wrong_type:
+    return qv_err (QV_EPROTO, "field '%s' row %u: expected %s, got %s", f->name, row,
+                   qv_type_name (f->type), qv_vtype_name (qv_val_type (v)));
+}
+
+//  Fills a field missing from a row with its default, null, or reports it.
+static int
+s_set_missing (qv_batch_t *self, int fi, uint32_t row)
+{
+    const qv_field_t *f = &self->schema->fields [fi];
+    if (f->auto_id)
+        return 0;
+    if (f->default_raw) {
+        int rc;
+        qv_doc_t *doc = qv_doc_parse (f->default_raw, f->default_size, 1 << 20, &rc);
+        if (!doc)
+            return rc;
+        rc = s_set_value (self, fi, row, qv_doc_root (doc));
+        qv_doc_destroy (&doc);
+        return rc;
+    }
+    if (f->nullable)
+        return s_set_null (self, fi, row);
+    return qv_err (QV_EINVAL, "row %u has no value for field '%s'", row, f->name);
+}
+
+static int
+s_key_field (const qv_schema_t *schema, const qv_val_t *key, int *fi)
+{
+    const char *s;
+    size_t n;
+    if (qv_val_str (key, &s, &n))
+        return qv_err (QV_EPROTO, "field names must be strings");
+    char name [QV_NAME_MAX + 1];
+    if (n > QV_NAME_MAX)
+        return qv_err (QV_EINVAL, "unknown field '%.64s...'", s);
+    memcpy (name, s, n);
+    name [n] = 0;
+    *fi = qv_schema_find (schema, name);
+    if (*fi < 0)
+        return qv_err (QV_EINVAL, "unknown field '%s'", name);
+    if (schema->fields [*fi].auto_id)
+        return qv_err (QV_EINVAL, "field '%s' is auto_id: the server assigns it, do not send it", name);
+    return 0;
+}
+
+static int
+s_from_rows (qv_batch_t *b, const qv_val_t *rows)
+{
+    const qv_schema_t *schema = b->schema;
+    for (uint32_t r = 0; r < b->cap; r++) {
+        const qv_val_t *row = qv_val_at (rows, r);
+        if (qv_val_type (row) != QV_V_MAP)
+            return qv_err (QV_EPROTO, "row %u must be a map of field -> value", r);
+        uint64_t seen = 0;
+        for (size_t k = 0; k < qv_val_len (row); k++) {
+            int fi, rc;
+            if ((rc = s_key_field (schema, qv_val_key (row, k), &fi)))
+                return rc;
+            if (seen & (1ull << fi))
+                return qv_err (QV_EINVAL, "row %u gives field '%s' twice", r, schema->fields [fi].name);
+            seen |= 1ull << fi;
+            if ((rc = s_set_value (b, fi, r, qv_val_value (row, k))))
+                return rc;
+        }
+        for (int fi = 0; fi < schema->nfields; fi++)
+            if (!(seen & (1ull << fi))) {
+                int rc = s_set_missing (b, fi, r);
+                if (rc)
+                    return rc;
+            }
+        b->n = r + 1;
+    }
+    return 0;
+}
+
+static int
+s_from_columns (qv_batch_t *b, const qv_val_t *columns, uint32_t n)
+{
+    const qv_schema_t *schema = b->schema;
+    uint64_t seen = 0;
+    for (size_t k = 0; k < qv_val_len (columns); k++) {
+        int fi, rc;
+        if ((rc = s_key_field (schema, qv_val_key (columns, k), &fi)))
+            return rc;
+        const qv_field_t *f = &schema->fields [fi];
+        if (seen & (1ull << fi))
+            return qv_err (QV_EINVAL, "column '%s' given twice", f->name);
+        seen |= 1ull << fi;
+        const qv_val_t *col = qv_val_value (columns, k);
+        if (f->type == QV_FLOAT_VECTOR && qv_val_type (col) == QV_V_BIN) {
+            const void *p;
+            size_t len;
+            qv_val_bin (col, &p, &len);
+            if (len != (size_t) n * f->dim * 4)
+                return qv_err (QV_EINVAL, "column '%s': bin of %zu bytes, expected %u rows x dim %u x 4 = %zu",
+                               f->name, len, n, f->dim, (size_t) n * f->dim * 4);
+            memcpy (b->cols [fi].data, p, len);
+            for (size_t d = 0; d < (size_t) n * f->dim; d++)
+                if (!isfinite (((float *) b->cols [fi].data) [d]))
+                    return qv_err (QV_EINVAL, "column '%s': row %zu has a value that is not finite",
+                                   f->name, d / f->dim);
+            continue;
+        }
+        if (qv_val_type (col) != QV_V_ARRAY)
+            return qv_err (QV_EPROTO, "column '%s' must be a list%s", f->name,
+                           f->type == QV_FLOAT_VECTOR ? " of vectors or one bin" : "");
+        if (qv_val_len (col) != n)
+            return qv_err (QV_EINVAL, "column '%s' has %zu values, other columns have %u",
+                           f->name, qv_val_len (col), n);
+        for (uint32_t r = 0; r < n; r++)
+            if ((rc = s_set_value (b, fi, r, qv_val_at (col, r))))
+                return rc;
+    }
+    for (int fi = 0; fi < schema->nfields; fi++)
+        if (!(seen & (1ull << fi)))
+            for (uint32_t r = 0; r < n; r++) {
+                int rc = s_set_missing (b, fi, r);
+                if (rc)
+                    return rc;
+            }
+    b->n = n;
+    return 0;
+}
+
+int
+qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
+                       const qv_val_t *columns, uint32_t max_rows, qv_batch_t **out)
+{
+    *out = NULL;
+    if ((rows != NULL) == (columns != NULL))
+        return qv_err (QV_EINVAL, "give either 'rows' or 'columns'");
+    uint32_t n = 0;
+    if (rows) {
+        if (qv_val_type (rows) != QV_V_ARRAY)
+            return qv_err (QV_EPROTO, "'rows' must be a list of maps");
+        if (qv_val_len (rows) > max_rows)
+            return qv_err (QV_ELIMIT, "%zu rows in one request; the limit is %u", qv_val_len (rows), max_rows);
+        n = (uint32_t) qv_val_len (rows);
+    }
+    else {
+        if (qv_val_type (columns) != QV_V_MAP)
+            return qv_err (QV_EPROTO, "'columns' must be a map of field -> list");
+        //  The row count is the first list's length (or a vector bin's / dim).
+        for (size_t k = 0; k < qv_val_len (columns); k++) {
+            const qv_val_t *col = qv_val_value (columns, k);
+            if (qv_val_type (col) == QV_V_ARRAY) {
+                if (qv_val_len (col) > max_rows)
+                    return qv_err (QV_ELIMIT, "%zu rows in one request; the limit is %u", qv_val_len (col), max_rows);
+                n = (uint32_t) qv_val_len (col);
+                break;
+            }
+            int fi = -1;
+            const char *s;
+            size_t sn;
+            if (qv_val_str (qv_val_key (columns, k), &s, &sn) == 0 && sn <= QV_NAME_MAX) {
+                char name [QV_NAME_MAX + 1];
+                memcpy (name, s, sn);
+                name [sn] = 0;
+                fi = qv_schema_find (schema, name);
+            }
+            if (fi >= 0 && schema->fields [fi].type == QV_FLOAT_VECTOR && qv_val_type (col) == QV_V_BIN) {
+                size_t len = qv_val_len (col), row_bytes = (size_t) schema->fields [fi].dim * 4;
+                if (len % row_bytes)
+                    return qv_err (QV_EINVAL, "column '%s': bin of %zu bytes is not a multiple of dim %u x 4",
+                                   schema->fields [fi].name, len, schema->fields [fi].dim);
+                if (len / row_bytes > max_rows)
+                    return qv_err (QV_ELIMIT, "%zu rows in one request; the limit is %u", len / row_bytes, max_rows);
+                n = (uint32_t) (len / row_bytes);
+                break;
+            }
+        }
+    }
+    if (n == 0)
+        return qv_err (QV_EINVAL, "the request has no rows");
+    qv_batch_t *b = qv_batch_new (schema, n);
+    if (!b)
+        return qv_err (QV_ENOMEM, "out of memory for %u rows", n);
+    int rc = rows ? s_from_rows (b, rows) : s_from_columns (b, columns, n);
+    if (rc) {
+        qv_batch_destroy (&b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+//  Batch layout: {"n": rows, "cols": [per field: bin (fixed-width values) or list of
+//  str/bin (varchar / json msgpack)], "valid": [per field: nil or bin of n bytes]}.
+void
+qv_batch_write (const qv_batch_t *self, qv_wr_t *w)
+{
+    const qv_schema_t *schema = self->schema;
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "n");
+    qv_wr_uint (w, self->n);
+    qv_wr_str (w, "cols");
+    qv_wr_array (w, (size_t) schema->nfields);
+    for (int i = 0; i < schema->nfields; i++) {
+        const qv_field_t *f = &schema->fields [i];
+        size_t width = qv_field_width (f);
+        if (width)
+            qv_wr_bin (w, self->cols [i].data, width * self->n);
+        else {
+            qv_wr_array (w, self->n);
+            for (uint32_t r = 0; r < self->n; r++)
+                qv_wr_bin (w, self->cols [i].var [r].ptr, self->cols [i].var [r].len);
+        }
+    }
+    qv_wr_str (w, "valid");
+    qv_wr_array (w, (size_t) schema->nfields);
+    for (int i = 0; i < schema->nfields; i++)
+        if (self->cols [i].valid)
+            qv_wr_bin (w, self->cols [i].valid, self->n);
+        else
+            qv_wr_nil (w);
+}
+
+int
+qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out)
+{
+    *out = NULL;
+    const qv_val_t *vn = qv_val_get (v, "n");
+    const qv_val_t *cols = qv_val_get (v, "cols");
+    const qv_val_t *valid = qv_val_get (v, "valid");
+    uint64_t n;
+    if (!vn || !cols || !valid || qv_val_uint (vn, &n) || n > UINT32_MAX
+    ||  qv_val_type (cols) != QV_V_ARRAY || qv_val_len (cols) != (size_t) schema->nfields
+    ||  qv_val_type (valid) != QV_V_ARRAY || qv_val_len (valid) != (size_t) schema->nfields)
+        return qv_err (QV_ECORRUPT, "batch record does not match its schema");
+    qv_batch_t *b = qv_batch_new (schema, (uint32_t) n);
+    if (!b)
+        return qv_err (QV_ENOMEM, "out of memory for %llu rows", (unsigned long long) n);
+    for (int i = 0; i < schema->nfields; i++) {
+        const qv_field_t *f = &schema->fields [i];
+        const qv_val_t *c = qv_val_at (cols, (size_t) i);
+        size_t width = qv_field_width (f);
+        const void *p;
+        size_t len;
+        if (width) {
+            if (qv_val_bin (c, &p, &len) || len != width * n)
+                goto corrupt;
+            memcpy (b->cols [i].data, p, len);
+        }
+        else {
+            if (qv_val_type (c) != QV_V_ARRAY || qv_val_len (c) != n)
+                goto corrupt;
+            for (uint32_t r = 0; r < n; r++) {
+                if (qv_val_bin (qv_val_at (c, r), &p, &len))
+                    goto corrupt;
+                if (s_set_bytes (&b->cols [i], r, p, len))
+                    goto fail;
+            }
+        }
+        const qv_val_t *vv = qv_val_at (valid, (size_t) i);
+        if (qv_val_type (vv) != QV_V_NIL) {
+            if (qv_val_bin (vv, &p, &len) || len != n)
+                goto corrupt;
+            b->cols [i].valid = malloc (n ? n : 1);
+            if (!b->cols [i].valid)
+                goto fail;
+            memcpy (b->cols [i].valid, p, n);
+        }
+    }
+    b->n = (uint32_t) n;
+    *out = b;
+    return 0;
+corrupt:
+    qv_batch_destroy (&b);
+    return qv_err (QV_ECORRUPT, "batch record does not match its schema");
+fail:
+    qv_batch_destroy (&b);
+    return qv_err (QV_ENOMEM, "out of memory");
+}
+
+int
+qv_batch_copy_row (qv_batch_t *dst, uint32_t dr, qv_batch_t *src, uint32_t sr, bool move)
+{
+    const qv_schema_t *schema = dst->schema;
+    for (int i = 0; i < schema->nfields; i++) {
+        const qv_field_t *f = &schema->fields [i];
+        size_t width = qv_field_width (f);
+        qv_col_t *dc = &dst->cols [i], *sc = &src->cols [i];
+        if (width)
+            memcpy (dc->data + width * dr, sc->data + width * sr, width);
+        else
+        if (move) {
+            free (dc->var [dr].ptr);
+            dc->var [dr] = sc->var [sr];
+            sc->var [sr].ptr = NULL;
+            sc->var [sr].len = 0;
+        }
+        else
+        if (s_set_bytes (dc, dr, sc->var [sr].ptr, sc->var [sr].len))
+            return QV_ENOMEM;
+        if (sc->valid && !sc->valid [sr]) {
+            if (s_set_null (dst, i, dr))
+                return QV_ENOMEM;
+        }
+        else
+        if (dc->valid)
+            dc->valid [dr] = 1;
+    }
+    return 0;
+}
+
+void
+qv_col_write_value (const qv_field_t *f, const qv_col_t *c, uint32_t row, qv_wr_t *w)
+{
+    if (c->valid && !c->valid [row]) {
+        qv_wr_nil (w);
+        return;
+    }
+    switch (f->type) {
+        case QV_BOOL: qv_wr_bool (w, c->data [row]); break;
+        case QV_INT8: qv_wr_int (w, ((int8_t *) c->data) [row]); break;
+        case QV_INT16: qv_wr_int (w, ((int16_t *) c->data) [row]); break;
+        case QV_INT32: qv_wr_int (w, ((int32_t *) c->data) [row]); break;
+        case QV_INT64: qv_wr_int (w, ((int64_t *) c->data) [row]); break;
+        case QV_FLOAT: qv_wr_float (w, ((float *) c->data) [row]); break;
+        case QV_DOUBLE: qv_wr_double (w, ((double *) c->data) [row]); break;
+        case QV_VARCHAR: qv_wr_strn (w, (const char *) c->var [row].ptr, c->var [row].len); break;
+        case QV_JSON: qv_wr_raw (w, c->var [row].ptr, c->var [row].len); break;
+        case QV_FLOAT_VECTOR: {
+            const float *v = qv_col_vec (f, c, row);
+            qv_wr_array (w, f->dim);
+            for (uint32_t d = 0; d < f->dim; d++)
+                qv_wr_float (w, v [d]);
+            break;
+        }
+    }
+}

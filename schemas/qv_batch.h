@@ -1,0 +1,77 @@
+//  A batch of rows in columnar form: built from an insert request, logged in the WAL,
+//  appended to segments.
+#ifndef QV_BATCH_H_INCLUDED
+#define QV_BATCH_H_INCLUDED
+
+#include "qv_schema.h"
+
+//  One variable-length value (varchar bytes, or a json field's msgpack bytes).
+typedef struct {
+    uint32_t len;
+    uint8_t *ptr;                   //  malloc'd, owned by the column
+} qv_bytes_t;
+
+//  One column: fixed-width values back to back, or variable-length ones.
+typedef struct {
+    uint8_t *data;                  //  cap * width bytes (fixed-width types)
+    qv_bytes_t *var;                //  cap values (varchar, json)
+    uint8_t *valid;                 //  NULL when no value is null; else 1 byte per row
+} qv_col_t;
+
+typedef struct {
+    const qv_schema_t *schema;      //  borrowed; outlives the batch
+    uint32_t n;                     //  rows held
+    uint32_t cap;                   //  rows allocated
+    qv_col_t cols [QV_FIELDS_MAX];
+} qv_batch_t;
+
+//  An empty batch for cap rows. NULL if out of memory.
+qv_batch_t *
+    qv_batch_new (const qv_schema_t *schema, uint32_t cap);
+void
+    qv_batch_destroy (qv_batch_t **self_p);
+
+//  Builds a batch from an insert request's `rows` (list of maps) or `columns` (map
+//  field -> list; a vector column may be one bin). Checks every value against the
+//  schema: QV_EPROTO for a wrong msgpack type, QV_EINVAL for a wrong dimension, a
+//  missing or unknown field, a string over max_length, a given auto_id key, naming the
+//  field and row. Auto-id keys are left 0 for the caller to assign. max_rows caps n.
+int
+    qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
+                           const qv_val_t *columns, uint32_t max_rows, qv_batch_t **out);
+
+//  Encodes / decodes a batch for the WAL and segment files ({"n", "cols"}).
+void
+    qv_batch_write (const qv_batch_t *self, qv_wr_t *w);
+int
+    qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out);
+
+//  Copies row src_row of src into row dst_row of dst (same schema); var values are
+//  moved when move is true (src loses them), copied otherwise.
+int
+    qv_batch_copy_row (qv_batch_t *dst, uint32_t dst_row, qv_batch_t *src,
+                       uint32_t src_row, bool move);
+
+//  Writes value (field, row) as msgpack: the value as given on insert (json as its
+//  original msgpack, vectors as a list of floats), nil if null.
+void
+    qv_col_write_value (const qv_field_t *field, const qv_col_t *col, uint32_t row,
+                        qv_wr_t *w);
+
+static inline const float *
+qv_col_vec (const qv_field_t *field, const qv_col_t *col, uint32_t row)
+{
+    return (const float *) (col->data + (size_t) row * field->dim * 4);
+}
+
+static inline int64_t
+qv_col_i64 (const qv_col_t *col, uint32_t row)
+{
+    return ((const int64_t *) col->data) [row];
+}
+
+//  Bytes held by rows [0..n) of the batch (fixed data, var values).
+size_t
+    qv_batch_bytes (const qv_batch_t *self);
+
+#endif

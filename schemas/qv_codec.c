@@ -1,0 +1,380 @@
+//  The msgpack codec: a bounds-checking pre-scan, msgpack-c decoding, typed accessors,
+//  and a writer over msgpack_sbuffer.
+#include "qv_codec.h"
+#include "qv_rc.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct qv_val {
+    msgpack_object o;
+};
+
+struct _qv_doc_t {
+    msgpack_unpacked unpacked;
+};
+
+#define QV_MAX_DEPTH 32
+
+//  Walks one msgpack value at *pos, checking that every length fits in the bytes left
+//  and every container's declared element count fits too (an element takes at least
+//  one byte). Adds the containers' element counts to *elems.
+static int
+s_prescan (const uint8_t *p, size_t size, size_t *pos, int depth, size_t *elems,
+           size_t max_elems)
+{
+    if (depth > QV_MAX_DEPTH)
+        return qv_err (QV_EPROTO, "msgpack nests deeper than %d levels", QV_MAX_DEPTH);
+    if (*pos >= size)
+        return qv_err (QV_EPROTO, "msgpack value truncated at byte %zu", *pos);
+    uint8_t b = p [(*pos)++];
+    size_t left = size - *pos;
+    uint64_t len = 0, count = 0;
+    int is_map = 0;
+#define NEED(n) do { if (left < (size_t) (n)) \
+        return qv_err (QV_EPROTO, "msgpack value truncated at byte %zu", *pos); } while (0)
+#define BE(n) ({ uint64_t _v = 0; for (int _i = 0; _i < (n); _i++) _v = (_v << 8) | p [*pos + _i]; *pos += (n); left -= (n); _v; })
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+        return 0;
+    if ((b & 0xe0) == 0xa0) { len = b & 0x1f; goto skip; }
+    if ((b & 0xf0) == 0x90) { count = b & 0x0f; goto container; }
+    if ((b & 0xf0) == 0x80) { count = b & 0x0f; is_map = 1; goto container; }
+    switch (b) {
+        case 0xcc: case 0xd0: len = 1; goto skip;
+        case 0xcd: case 0xd1: len = 2; goto skip;
+        case 0xca: case 0xce: case 0xd2: len = 4; goto skip;
+        case 0xcb: case 0xcf: case 0xd3: len = 8; goto skip;
+        case 0xc4: case 0xd9: NEED (1); len = BE (1); goto skip;
+        case 0xc5: case 0xda: NEED (2); len = BE (2); goto skip;
+        case 0xc6: case 0xdb: NEED (4); len = BE (4); goto skip;
+        case 0xd4: len = 2; goto skip;
+        case 0xd5: len = 3; goto skip;
+        case 0xd6: len = 5; goto skip;
+        case 0xd7: len = 9; goto skip;
+        case 0xd8: len = 17; goto skip;
+        case 0xc7: NEED (1); len = BE (1) + 1; goto skip;
+        case 0xc8: NEED (2); len = BE (2) + 1; goto skip;
+        case 0xc9: NEED (4); len = BE (4) + 1; goto skip;
+        case 0xdc: NEED (2); count = BE (2); goto container;
+        case 0xdd: NEED (4); count = BE (4); goto container;
+        case 0xde: NEED (2); count = BE (2); is_map = 1; goto container;
+        case 0xdf: NEED (4); count = BE (4); is_map = 1; goto container;
+        default:
+            return qv_err (QV_EPROTO, "invalid msgpack type byte 0x%02x at byte %zu", b, *pos - 1);
+    }
+skip:
+    NEED (len);
+    *pos += len;
+    return 0;
+container:
+    if (is_map)
+        count *= 2;
+    if (count > left)
+        return qv_err (QV_EPROTO, "msgpack container declares %llu elements but only %zu bytes follow",
+                       (unsigned long long) count, left);
+    *elems += count;
+    if (*elems > max_elems)
+        return qv_err (QV_ELIMIT, "request has more than %zu elements", max_elems);
+    for (uint64_t i = 0; i < count; i++) {
+        int rc = s_prescan (p, size, pos, depth + 1, elems, max_elems);
+        if (rc)
+            return rc;
+    }
+    return 0;
+#undef NEED
+#undef BE
+}
+
+qv_doc_t *
+qv_doc_parse (const void *data, size_t size, size_t max_elems, int *rc_p)
+{
+    size_t pos = 0, elems = 0;
+    int rc = s_prescan ((const uint8_t *) data, size, &pos, 0, &elems, max_elems);
+    if (rc == 0 && pos != size)
+        rc = qv_err (QV_EPROTO, "%zu trailing bytes after the msgpack value", size - pos);
+    if (rc) {
+        *rc_p = rc;
+        return NULL;
+    }
+    qv_doc_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
+        return NULL;
+    }
+    msgpack_unpacked_init (&self->unpacked);
+    size_t off = 0;
+    msgpack_unpack_return ur = msgpack_unpack_next (&self->unpacked, data, size, &off);
+    if (ur != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy (&self->unpacked);
+        free (self);
+        *rc_p = ur == MSGPACK_UNPACK_NOMEM_ERROR
+              ? qv_err (QV_ENOMEM, "out of memory decoding a request")
+              : qv_err (QV_EPROTO, "not decodable msgpack");
+        return NULL;
+    }
+    *rc_p = 0;
+    return self;
+}
+
+void
+qv_doc_destroy (qv_doc_t **self_p)
+{
+    if (*self_p) {
+        msgpack_unpacked_destroy (&(*self_p)->unpacked);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+const qv_val_t *
+qv_doc_root (qv_doc_t *self)
+{
+    return (const qv_val_t *) &self->unpacked.data;
+}
+
+qv_vtype_t
+qv_val_type (const qv_val_t *v)
+{
+    switch (v->o.type) {
+        case MSGPACK_OBJECT_NIL: return QV_V_NIL;
+        case MSGPACK_OBJECT_BOOLEAN: return QV_V_BOOL;
+        case MSGPACK_OBJECT_POSITIVE_INTEGER: return QV_V_UINT;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: return QV_V_INT;
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64: return QV_V_FLOAT;
+        case MSGPACK_OBJECT_STR: return QV_V_STR;
+        case MSGPACK_OBJECT_BIN: return QV_V_BIN;
+        case MSGPACK_OBJECT_ARRAY: return QV_V_ARRAY;
+        case MSGPACK_OBJECT_MAP: return QV_V_MAP;
+        default: return QV_V_EXT;
+    }
+}
+
+const char *
+qv_vtype_name (qv_vtype_t type)
+{
+    static const char *names [] = { "nil", "bool", "integer", "integer", "float", "string",
+                                    "bin", "array", "map", "ext" };
+    return names [type];
+}
+
+size_t
+qv_val_len (const qv_val_t *v)
+{
+    switch (v->o.type) {
+        case MSGPACK_OBJECT_ARRAY: return v->o.via.array.size;
+        case MSGPACK_OBJECT_MAP: return v->o.via.map.size;
+        case MSGPACK_OBJECT_STR: return v->o.via.str.size;
+        case MSGPACK_OBJECT_BIN: return v->o.via.bin.size;
+        default: return 0;
+    }
+}
+
+const qv_val_t *
+qv_val_at (const qv_val_t *v, size_t i)
+{
+    return (const qv_val_t *) &v->o.via.array.ptr [i];
+}
+
+const qv_val_t *
+qv_val_key (const qv_val_t *v, size_t i)
+{
+    return (const qv_val_t *) &v->o.via.map.ptr [i].key;
+}
+
+const qv_val_t *
+qv_val_value (const qv_val_t *v, size_t i)
+{
+    return (const qv_val_t *) &v->o.via.map.ptr [i].val;
+}
+
+bool
+qv_val_is (const qv_val_t *v, const char *s)
+{
+    size_t n = strlen (s);
+    return v->o.type == MSGPACK_OBJECT_STR && v->o.via.str.size == n
+        && memcmp (v->o.via.str.ptr, s, n) == 0;
+}
+
+const qv_val_t *
+qv_val_get (const qv_val_t *map, const char *key)
+{
+    if (!map || map->o.type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < map->o.via.map.size; i++)
+        if (qv_val_is ((const qv_val_t *) &map->o.via.map.ptr [i].key, key))
+            return (const qv_val_t *) &map->o.via.map.ptr [i].val;
+    return NULL;
+}
+
+int
+qv_val_bool (const qv_val_t *v, bool *out)
+{
+    if (v->o.type != MSGPACK_OBJECT_BOOLEAN)
+        return QV_EPROTO;
+    *out = v->o.via.boolean;
+    return 0;
+}
+
+int
+qv_val_int (const qv_val_t *v, int64_t *out)
+{
+    if (v->o.type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = v->o.via.i64;
+        return 0;
+    }
+    if (v->o.type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->o.via.u64 <= INT64_MAX) {
+        *out = (int64_t) v->o.via.u64;
+        return 0;
+    }
+    return QV_EPROTO;
+}
+
+int
+qv_val_uint (const qv_val_t *v, uint64_t *out)
+{
+    if (v->o.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return QV_EPROTO;
+    *out = v->o.via.u64;
+    return 0;
+}
+
+int
+qv_val_double (const qv_val_t *v, double *out)
+{
+    switch (v->o.type) {
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64: *out = v->o.via.f64; return 0;
+        case MSGPACK_OBJECT_POSITIVE_INTEGER: *out = (double) v->o.via.u64; return 0;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = (double) v->o.via.i64; return 0;
+        default: return QV_EPROTO;
+    }
+}
+
+int
+qv_val_str (const qv_val_t *v, const char **ptr, size_t *len)
+{
+    if (v->o.type != MSGPACK_OBJECT_STR)
+        return QV_EPROTO;
+    *ptr = v->o.via.str.ptr;
+    *len = v->o.via.str.size;
+    return 0;
+}
+
+int
+qv_val_bin (const qv_val_t *v, const void **ptr, size_t *len)
+{
+    if (v->o.type != MSGPACK_OBJECT_BIN)
+        return QV_EPROTO;
+    *ptr = v->o.via.bin.ptr;
+    *len = v->o.via.bin.size;
+    return 0;
+}
+
+int
+qv_val_strcpy (const qv_val_t *v, char *out, size_t outsize)
+{
+    if (v->o.type != MSGPACK_OBJECT_STR)
+        return QV_EPROTO;
+    if (v->o.via.str.size >= outsize)
+        return QV_EINVAL;
+    memcpy (out, v->o.via.str.ptr, v->o.via.str.size);
+    out [v->o.via.str.size] = 0;
+    return 0;
+}
+
+struct _qv_wr_t {
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+};
+
+qv_wr_t *
+qv_wr_new (void)
+{
+    qv_wr_t *w = calloc (1, sizeof *w);
+    if (!w)
+        return NULL;
+    msgpack_sbuffer_init (&w->sbuf);
+    msgpack_packer_init (&w->pk, &w->sbuf, msgpack_sbuffer_write);
+    return w;
+}
+
+void
+qv_wr_destroy (qv_wr_t **self_p)
+{
+    if (*self_p) {
+        msgpack_sbuffer_destroy (&(*self_p)->sbuf);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+void qv_wr_map (qv_wr_t *w, size_t n)     { msgpack_pack_map (&w->pk, n); }
+void qv_wr_array (qv_wr_t *w, size_t n)   { msgpack_pack_array (&w->pk, n); }
+void qv_wr_nil (qv_wr_t *w)               { msgpack_pack_nil (&w->pk); }
+void qv_wr_bool (qv_wr_t *w, bool b)      { b ? msgpack_pack_true (&w->pk) : msgpack_pack_false (&w->pk); }
+void qv_wr_int (qv_wr_t *w, int64_t i)    { msgpack_pack_int64 (&w->pk, i); }
+void qv_wr_uint (qv_wr_t *w, uint64_t u)  { msgpack_pack_uint64 (&w->pk, u); }
+void qv_wr_float (qv_wr_t *w, float f)    { msgpack_pack_float (&w->pk, f); }
+void qv_wr_double (qv_wr_t *w, double d)  { msgpack_pack_double (&w->pk, d); }
+void qv_wr_str (qv_wr_t *w, const char *s) { qv_wr_strn (w, s, strlen (s)); }
+
+void
+qv_wr_strn (qv_wr_t *w, const char *s, size_t n)
+{
+    msgpack_pack_str (&w->pk, n);
+    msgpack_pack_str_body (&w->pk, s, n);
+}
+
+void
+qv_wr_bin (qv_wr_t *w, const void *p, size_t n)
+{
+    msgpack_pack_bin (&w->pk, n);
+    msgpack_pack_bin_body (&w->pk, p, n);
+}
+
+void
+qv_wr_val (qv_wr_t *w, const qv_val_t *v)
+{
+    msgpack_pack_object (&w->pk, v->o);
+}
+
+void
+qv_wr_raw (qv_wr_t *w, const void *p, size_t n)
+{
+    msgpack_sbuffer_write (&w->sbuf, p, n);
+}
+
+const void *
+qv_wr_data (qv_wr_t *w, size_t *size)
+{
+    *size = w->sbuf.size;
+    return w->sbuf.data;
+}
+
+void *
+qv_wr_detach (qv_wr_t *w, size_t *size)
+{
+    *size = w->sbuf.size;
+    void *data = msgpack_sbuffer_release (&w->sbuf);
+    return data;
+}
+
+void
+qv_wr_reset (qv_wr_t *w)
+{
+    msgpack_sbuffer_clear (&w->sbuf);
+}
+
+void *
+qv_val_encode (const qv_val_t *v, size_t *size)
+{
+    qv_wr_t *w = qv_wr_new ();
+    if (!w)
+        return NULL;
+    qv_wr_val (w, v);
+    void *data = qv_wr_detach (w, size);
+    qv_wr_destroy (&w);
+    return data;
+}

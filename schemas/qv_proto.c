@@ -1,0 +1,154 @@
+//  Request decoding against the op/field tables, and reply framing.
+#include "qv_proto.h"
+#include "qv_rc.h"
+#include "qv_schema.h"
+
+#include <string.h>
+
+typedef enum { K_STR, K_UINT, K_NUM, K_BOOL, K_ARRAY, K_MAP, K_ANY, K_VEC } s_kind_t;
+
+static const struct { const char *name; s_kind_t kind; } s_fields [] = {
+#define QV_F_ROW(name, kind) { #name, K_##kind },
+    QV_FIELDS (QV_F_ROW)
+#undef QV_F_ROW
+};
+
+static const struct { const char *name; uint64_t req; uint64_t opt; } s_ops [] = {
+#define QV_OP_ROW(name, req, opt) { #name, (req), (opt) },
+    QV_OPS (QV_OP_ROW)
+#undef QV_OP_ROW
+};
+
+static const char *s_kind_names [] = {
+    "a string", "a non-negative integer", "a number", "a bool", "a list", "a map", "any value",
+    "a list of vectors or a bin"
+};
+
+const char *
+qv_op_name (qv_op_t op)
+{
+    return s_ops [op].name;
+}
+
+static bool
+s_kind_ok (s_kind_t kind, const qv_val_t *v)
+{
+    qv_vtype_t t = qv_val_type (v);
+    switch (kind) {
+        case K_STR: return t == QV_V_STR;
+        case K_UINT: return t == QV_V_UINT;
+        case K_NUM: return t == QV_V_UINT || t == QV_V_INT || t == QV_V_FLOAT;
+        case K_BOOL: return t == QV_V_BOOL;
+        case K_ARRAY: return t == QV_V_ARRAY;
+        case K_MAP: return t == QV_V_MAP;
+        case K_VEC: return t == QV_V_ARRAY || t == QV_V_BIN;
+        default: return true;
+    }
+}
+
+int
+qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
+{
+    int rc;
+    memset (req, 0, sizeof *req);
+    req->doc = qv_doc_parse (data, size, max_elems, &rc);
+    if (!req->doc)
+        return rc;
+    const qv_val_t *root = qv_doc_root (req->doc);
+    if (qv_val_type (root) != QV_V_MAP)
+        return qv_err (QV_EPROTO, "a request must be a msgpack map, got %s",
+                       qv_vtype_name (qv_val_type (root)));
+    //  First pass: find every known field (rid included, so errors can echo it).
+    for (size_t i = 0; i < qv_val_len (root); i++) {
+        const qv_val_t *key = qv_val_key (root, i);
+        if (qv_val_type (key) != QV_V_STR)
+            return qv_err (QV_EPROTO, "request keys must be strings");
+        int fid = -1;
+        for (int f = 0; f < QV_F_COUNT && fid < 0; f++)
+            if (qv_val_is (key, s_fields [f].name))
+                fid = f;
+        if (fid >= 0)
+            req->f [fid] = qv_val_value (root, i);
+    }
+    const qv_val_t *op = req->f [QV_F_op];
+    if (!op)
+        return qv_err (QV_EINVAL, "the request has no 'op'");
+    if (qv_val_type (op) != QV_V_STR)
+        return qv_err (QV_EPROTO, "'op' must be a string");
+    int opi = -1;
+    for (int o = 0; o < QV_OP_COUNT && opi < 0; o++)
+        if (qv_val_is (op, s_ops [o].name))
+            opi = o;
+    if (opi < 0) {
+        const char *s;
+        size_t n;
+        qv_val_str (op, &s, &n);
+        return qv_err (QV_EINVAL, "unknown op '%.*s'", (int) (n > 64 ? 64 : n), s);
+    }
+    req->op = (qv_op_t) opi;
+    uint64_t allowed = s_ops [opi].req | s_ops [opi].opt | QV_F_COMMON;
+    for (size_t i = 0; i < qv_val_len (root); i++) {
+        const qv_val_t *key = qv_val_key (root, i);
+        const char *s;
+        size_t n;
+        qv_val_str (key, &s, &n);
+        int fid = -1;
+        for (int f = 0; f < QV_F_COUNT && fid < 0; f++)
+            if (qv_val_is (key, s_fields [f].name))
+                fid = f;
+        if (fid < 0 || !(allowed & (1ull << fid)))
+            return qv_err (QV_EINVAL, "op '%s' has no field '%.*s'", s_ops [opi].name,
+                           (int) (n > 64 ? 64 : n), s);
+        if (!s_kind_ok (s_fields [fid].kind, qv_val_value (root, i)))
+            return qv_err (QV_EPROTO, "field '%s' must be %s", s_fields [fid].name,
+                           s_kind_names [s_fields [fid].kind]);
+    }
+    for (int f = 0; f < QV_F_COUNT; f++)
+        if ((s_ops [opi].req & (1ull << f)) && !req->f [f])
+            return qv_err (QV_EINVAL, "op '%s' needs field '%s'", s_ops [opi].name, s_fields [f].name);
+    if (req->f [QV_F_collection]) {
+        const char *s;
+        size_t n;
+        qv_val_str (req->f [QV_F_collection], &s, &n);
+        if (!qv_name_valid (s, n))
+            return qv_err (QV_EINVAL, "collection name '%.*s' is not valid: use [A-Za-z_][A-Za-z0-9_]*, at most %d characters",
+                           (int) (n > 64 ? 64 : n), s, QV_NAME_MAX);
+        memcpy (req->collection, s, n);
+        req->collection [n] = 0;
+    }
+    return 0;
+}
+
+void
+qv_req_free (qv_req_t *req)
+{
+    qv_doc_destroy (&req->doc);
+}
+
+void
+qv_reply_ok (qv_wr_t *w, const qv_val_t *rid, size_t nfields)
+{
+    qv_wr_map (w, 1 + (rid != NULL) + nfields);
+    qv_wr_str (w, "ok");
+    qv_wr_bool (w, true);
+    if (rid) {
+        qv_wr_str (w, "rid");
+        qv_wr_val (w, rid);
+    }
+}
+
+void
+qv_reply_error (qv_wr_t *w, const qv_val_t *rid, int rc, const char *message)
+{
+    qv_wr_map (w, 3 + (rid != NULL));
+    qv_wr_str (w, "ok");
+    qv_wr_bool (w, false);
+    if (rid) {
+        qv_wr_str (w, "rid");
+        qv_wr_val (w, rid);
+    }
+    qv_wr_str (w, "code");
+    qv_wr_str (w, qv_rc_code (rc));
+    qv_wr_str (w, "error");
+    qv_wr_str (w, message);
+}

@@ -1,0 +1,87 @@
+//  The public protocol (PROTOCOL.md): ops, their request fields, and reply framing.
+//  Each op's fields are declared once here; qv_req_parse checks them all.
+#ifndef QV_PROTO_H_INCLUDED
+#define QV_PROTO_H_INCLUDED
+
+#include "qv_codec.h"
+
+#define QV_PROTO_VERSION "quiver/1"
+#define QV_LIMIT_TOPK 16384         //  limit, nq, offset + limit (as in Milvus)
+
+//  Request fields: name, expected msgpack kind.
+//  Kinds: STR, UINT, NUM (int or float), BOOL, ARRAY, MAP, ANY, VEC (list or bin).
+#define QV_FIELDS(X)                                                                    \
+    X (op, STR) X (rid, ANY) X (token, STR) X (collection, STR) X (fields, ARRAY)        \
+    X (shards, UINT) X (consistency, STR) X (description, STR) X (ttl_seconds, UINT)     \
+    X (partition, STR) X (field, STR) X (index_type, STR) X (metric, STR)                \
+    X (params, MAP) X (rows, ARRAY) X (columns, MAP) X (ids, ARRAY) X (filter, STR)      \
+    X (vectors, VEC) X (dim, UINT) X (limit, UINT) X (output_fields, ARRAY)              \
+    X (partitions, ARRAY) X (guarantee_ts, UINT) X (offset, UINT) X (radius, NUM)        \
+    X (range_filter, NUM) X (compaction_id, UINT)
+
+typedef enum {
+#define QV_F_ENUM(name, kind) QV_F_##name,
+    QV_FIELDS (QV_F_ENUM)
+#undef QV_F_ENUM
+    QV_F_COUNT
+} qv_fid_t;
+
+#define QV_F(name) (1ull << QV_F_##name)
+#define QV_F_COMMON (QV_F (op) | QV_F (rid) | QV_F (token))
+
+//  Ops: name, required fields, optional fields.
+#define QV_OPS(X)                                                                       \
+    X (ping, 0, 0)                                                                      \
+    X (create_collection, QV_F (collection) | QV_F (fields),                            \
+       QV_F (shards) | QV_F (consistency) | QV_F (description) | QV_F (ttl_seconds))    \
+    X (drop_collection, QV_F (collection), 0)                                           \
+    X (has_collection, QV_F (collection), 0)                                            \
+    X (list_collections, 0, 0)                                                          \
+    X (describe_collection, QV_F (collection), 0)                                       \
+    X (insert, QV_F (collection), QV_F (partition) | QV_F (rows) | QV_F (columns))     \
+    X (upsert, QV_F (collection), QV_F (partition) | QV_F (rows) | QV_F (columns))     \
+    X (delete, QV_F (collection), QV_F (ids) | QV_F (filter) | QV_F (partition))       \
+    X (flush, QV_F (collection), 0)                                                     \
+    X (search, QV_F (collection) | QV_F (vectors),                                      \
+       QV_F (dim) | QV_F (limit) | QV_F (field) | QV_F (filter) | QV_F (output_fields)  \
+       | QV_F (params) | QV_F (partitions) | QV_F (consistency) | QV_F (guarantee_ts)   \
+       | QV_F (offset) | QV_F (radius) | QV_F (range_filter))                           \
+    X (get, QV_F (collection) | QV_F (ids), QV_F (output_fields) | QV_F (partitions))   \
+    X (stats, 0, QV_F (collection))
+
+typedef enum {
+#define QV_OP_ENUM(name, req, opt) QV_OP_##name,
+    QV_OPS (QV_OP_ENUM)
+#undef QV_OP_ENUM
+    QV_OP_COUNT
+} qv_op_t;
+
+//  A decoded request: the document and a pointer to each field present.
+typedef struct {
+    qv_doc_t *doc;
+    qv_op_t op;
+    const qv_val_t *f [QV_F_COUNT];  //  NULL when absent
+    char collection [256];          //  copy of `collection`, "" if absent
+} qv_req_t;
+
+//  Decodes and checks a request: a map, `op` known, every field known to that op and
+//  of the right kind, required fields present, a valid collection name. On failure
+//  returns the code (QV_EPROTO, QV_EINVAL, QV_ELIMIT) with the reason in qv_err_msg (),
+//  and *rid_p points at the `rid` if one could be read (the document stays in req->doc
+//  so the error reply can echo it; qv_req_free releases it either way).
+int
+    qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req);
+void
+    qv_req_free (qv_req_t *req);
+
+const char *
+    qv_op_name (qv_op_t op);
+
+//  Reply framing: qv_reply_ok starts {"ok": true, "rid": ..., <nfields more>}; the
+//  caller then writes nfields key/value pairs. qv_reply_error writes a whole error reply.
+void
+    qv_reply_ok (qv_wr_t *w, const qv_val_t *rid, size_t nfields);
+void
+    qv_reply_error (qv_wr_t *w, const qv_val_t *rid, int rc, const char *message);
+
+#endif

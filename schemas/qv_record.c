@@ -1,0 +1,264 @@
+//  WAL records: encoding and decoding of DDL, insert and delete changes.
+#include "qv_record.h"
+#include "qv_rc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+qv_record_t *
+qv_record_new (qv_rec_type_t type)
+{
+    qv_record_t *self = calloc (1, sizeof *self);
+    if (self)
+        self->type = type;
+    return self;
+}
+
+void
+qv_record_destroy (qv_record_t **self_p)
+{
+    qv_record_t *self = *self_p;
+    if (!self)
+        return;
+    qv_batch_destroy (&self->batch);
+    qv_schema_destroy (&self->schema);
+    free (self->description);
+    qv_keys_free (&self->keys);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+qv_keys_free (qv_keys_t *keys)
+{
+    if (keys->strs)
+        for (uint32_t i = 0; i < keys->n; i++)
+            free (keys->strs [i].ptr);
+    free (keys->strs);
+    free (keys->ints);
+    memset (keys, 0, sizeof *keys);
+}
+
+int
+qv_keys_from_request (const qv_field_t *pk, const qv_val_t *ids, uint32_t max, qv_keys_t *keys)
+{
+    memset (keys, 0, sizeof *keys);
+    if (qv_val_type (ids) != QV_V_ARRAY)
+        return qv_err (QV_EPROTO, "'ids' must be a list");
+    size_t n = qv_val_len (ids);
+    if (n > max)
+        return qv_err (QV_ELIMIT, "%zu ids in one request; the limit is %u", n, max);
+    keys->n = (uint32_t) n;
+    if (pk->type == QV_INT64) {
+        keys->ints = malloc ((n ? n : 1) * sizeof (int64_t));
+        if (!keys->ints)
+            return qv_err (QV_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            if (qv_val_int (qv_val_at (ids, i), &keys->ints [i])) {
+                qv_keys_free (keys);
+                return qv_err (QV_EPROTO, "ids [%zu]: the primary key '%s' is int64; expected an integer",
+                               i, pk->name);
+            }
+    }
+    else {
+        keys->strs = calloc (n ? n : 1, sizeof (qv_bytes_t));
+        if (!keys->strs)
+            return qv_err (QV_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            const char *s;
+            size_t len;
+            if (qv_val_str (qv_val_at (ids, i), &s, &len)) {
+                qv_keys_free (keys);
+                return qv_err (QV_EPROTO, "ids [%zu]: the primary key '%s' is varchar; expected a string",
+                               i, pk->name);
+            }
+            keys->strs [i].ptr = malloc (len ? len : 1);
+            if (!keys->strs [i].ptr) {
+                qv_keys_free (keys);
+                return qv_err (QV_ENOMEM, "out of memory");
+            }
+            memcpy (keys->strs [i].ptr, s, len);
+            keys->strs [i].len = (uint32_t) len;
+        }
+    }
+    return 0;
+}
+
+void
+qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
+{
+    if (keys->ints)
+        qv_wr_bin (w, keys->ints, keys->n * sizeof (int64_t));
+    else {
+        qv_wr_array (w, keys->n);
+        for (uint32_t i = 0; i < keys->n; i++)
+            qv_wr_strn (w, (const char *) keys->strs [i].ptr, keys->strs [i].len);
+    }
+}
+
+//  Record layout: {"t": type, "ts": u64, "c": coll_id, ...} with, per type:
+//    create: "name", "schema" (field maps), "shards", "consistency", "desc", "ttl"
+//    insert: "up" (bool), "shard", "seg", "batch" (qv_batch_write)
+//    delete: "keys" (bin of int64 LE, or list of str)
+void
+qv_record_write (const qv_record_t *self, qv_wr_t *w)
+{
+    switch (self->type) {
+        case QV_REC_CREATE_COLLECTION:
+            qv_wr_map (w, 9);
+            break;
+        case QV_REC_DROP_COLLECTION:
+            qv_wr_map (w, 3);
+            break;
+        case QV_REC_INSERT:
+            qv_wr_map (w, 7);
+            break;
+        case QV_REC_DELETE:
+            qv_wr_map (w, 4);
+            break;
+    }
+    qv_wr_str (w, "t"); qv_wr_uint (w, self->type);
+    qv_wr_str (w, "ts"); qv_wr_uint (w, self->ts);
+    qv_wr_str (w, "c"); qv_wr_uint (w, self->coll_id);
+    switch (self->type) {
+        case QV_REC_CREATE_COLLECTION:
+            qv_wr_str (w, "name"); qv_wr_str (w, self->name);
+            qv_wr_str (w, "schema"); qv_schema_write (self->schema, w);
+            qv_wr_str (w, "shards"); qv_wr_uint (w, self->shards);
+            qv_wr_str (w, "consistency"); qv_wr_str (w, self->consistency);
+            qv_wr_str (w, "desc"); qv_wr_str (w, self->description ? self->description : "");
+            qv_wr_str (w, "ttl"); qv_wr_uint (w, self->ttl_seconds);
+            break;
+        case QV_REC_DROP_COLLECTION:
+            break;
+        case QV_REC_INSERT:
+            qv_wr_str (w, "up"); qv_wr_bool (w, self->upsert);
+            qv_wr_str (w, "shard"); qv_wr_uint (w, self->shard);
+            qv_wr_str (w, "seg"); qv_wr_uint (w, self->seg_id);
+            qv_wr_str (w, "batch"); qv_batch_write (self->batch, w);
+            break;
+        case QV_REC_DELETE:
+            qv_wr_str (w, "keys"); qv_keys_write (&self->keys, w);
+            break;
+    }
+}
+
+static int
+s_read_keys (const qv_val_t *v, qv_keys_t *keys)
+{
+    memset (keys, 0, sizeof *keys);
+    const void *p;
+    size_t len;
+    if (qv_val_bin (v, &p, &len) == 0) {
+        if (len % 8)
+            return QV_ECORRUPT;
+        keys->n = (uint32_t) (len / 8);
+        keys->ints = malloc (len ? len : 1);
+        if (!keys->ints)
+            return QV_ENOMEM;
+        memcpy (keys->ints, p, len);
+        return 0;
+    }
+    if (qv_val_type (v) != QV_V_ARRAY)
+        return QV_ECORRUPT;
+    keys->n = (uint32_t) qv_val_len (v);
+    keys->strs = calloc (keys->n ? keys->n : 1, sizeof (qv_bytes_t));
+    if (!keys->strs)
+        return QV_ENOMEM;
+    for (uint32_t i = 0; i < keys->n; i++) {
+        const char *s;
+        if (qv_val_str (qv_val_at (v, i), &s, &len))
+            return QV_ECORRUPT;
+        keys->strs [i].ptr = malloc (len ? len : 1);
+        if (!keys->strs [i].ptr)
+            return QV_ENOMEM;
+        memcpy (keys->strs [i].ptr, s, len);
+        keys->strs [i].len = (uint32_t) len;
+    }
+    return 0;
+}
+
+int
+qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void *arg,
+                qv_record_t **out)
+{
+    *out = NULL;
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (data, size, SIZE_MAX, &rc);
+    if (!doc)
+        return qv_err (QV_ECORRUPT, "WAL record is not valid msgpack: %s", qv_err_msg ());
+    const qv_val_t *root = qv_doc_root (doc);
+    uint64_t type, ts, coll, u;
+    const qv_val_t *v;
+    qv_record_t *rec = NULL;
+    if (!(v = qv_val_get (root, "t")) || qv_val_uint (v, &type)
+    ||  !(v = qv_val_get (root, "ts")) || qv_val_uint (v, &ts)
+    ||  !(v = qv_val_get (root, "c")) || qv_val_uint (v, &coll) || coll > UINT32_MAX
+    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_DELETE)
+        goto corrupt;
+    rec = qv_record_new ((qv_rec_type_t) type);
+    if (!rec)
+        goto nomem;
+    rec->ts = ts;
+    rec->coll_id = (uint32_t) coll;
+    switch (rec->type) {
+        case QV_REC_CREATE_COLLECTION: {
+            if (!(v = qv_val_get (root, "name")) || qv_val_strcpy (v, rec->name, sizeof rec->name))
+                goto corrupt;
+            if (!(v = qv_val_get (root, "schema")))
+                goto corrupt;
+            rec->schema = qv_schema_parse (v, &rc);
+            if (!rec->schema)
+                goto corrupt;
+            if (!(v = qv_val_get (root, "shards")) || qv_val_uint (v, &u) || u > 1024)
+                goto corrupt;
+            rec->shards = (uint32_t) u;
+            if (!(v = qv_val_get (root, "consistency"))
+            ||  qv_val_strcpy (v, rec->consistency, sizeof rec->consistency))
+                goto corrupt;
+            const char *s;
+            size_t n;
+            if (!(v = qv_val_get (root, "desc")) || qv_val_str (v, &s, &n))
+                goto corrupt;
+            rec->description = strndup (s, n);
+            if (!(v = qv_val_get (root, "ttl")) || qv_val_uint (v, &rec->ttl_seconds))
+                goto corrupt;
+            break;
+        }
+        case QV_REC_DROP_COLLECTION:
+            break;
+        case QV_REC_INSERT: {
+            bool up;
+            if (!(v = qv_val_get (root, "up")) || qv_val_bool (v, &up)
+            ||  !(v = qv_val_get (root, "shard")) || qv_val_uint (v, &u) || u > 1024)
+                goto corrupt;
+            rec->upsert = up;
+            rec->shard = (uint32_t) u;
+            if (!(v = qv_val_get (root, "seg")) || qv_val_uint (v, &rec->seg_id))
+                goto corrupt;
+            const qv_schema_t *schema = lookup (arg, rec->coll_id);
+            if (!schema) {
+                *out = rec;
+                qv_doc_destroy (&doc);
+                return QV_ENOTFOUND;
+            }
+            if (!(v = qv_val_get (root, "batch")) || qv_batch_read (schema, v, &rec->batch))
+                goto corrupt;
+            break;
+        }
+        case QV_REC_DELETE:
+            if (!(v = qv_val_get (root, "keys")) || s_read_keys (v, &rec->keys))
+                goto corrupt;
+            break;
+    }
+    qv_doc_destroy (&doc);
+    *out = rec;
+    return 0;
+corrupt:
+    qv_record_destroy (&rec);
+    qv_doc_destroy (&doc);
+    return qv_err (QV_ECORRUPT, "WAL record does not decode");
+nomem:
+    qv_doc_destroy (&doc);
+    return qv_err (QV_ENOMEM, "out of memory");
+}

@@ -1,0 +1,67 @@
+//  WAL records: every change to the database, as logged and replayed.
+#ifndef QV_RECORD_H_INCLUDED
+#define QV_RECORD_H_INCLUDED
+
+#include "qv_batch.h"
+
+typedef enum {
+    QV_REC_CREATE_COLLECTION = 1,
+    QV_REC_DROP_COLLECTION = 2,
+    QV_REC_INSERT = 3,              //  insert or upsert: a live key is replaced
+    QV_REC_DELETE = 4
+} qv_rec_type_t;
+
+//  Primary keys of a delete: int64 or varchar.
+typedef struct {
+    uint32_t n;
+    int64_t *ints;                  //  n keys, when the key is int64
+    qv_bytes_t *strs;               //  n keys, when the key is varchar
+} qv_keys_t;
+
+typedef struct {
+    qv_rec_type_t type;
+    uint64_t ts;                    //  hybrid timestamp of the change
+    uint32_t coll_id;
+    //  create_collection
+    char name [QV_NAME_MAX + 1];
+    qv_schema_t *schema;            //  owned
+    uint32_t shards;
+    char consistency [16];
+    char *description;              //  owned, may be NULL
+    uint64_t ttl_seconds;
+    //  insert
+    bool upsert;
+    uint32_t shard;
+    uint64_t seg_id;                //  growing segment the rows go to
+    qv_batch_t *batch;              //  owned
+    //  delete
+    qv_keys_t keys;                 //  owned
+} qv_record_t;
+
+qv_record_t *
+    qv_record_new (qv_rec_type_t type);
+void
+    qv_record_destroy (qv_record_t **self_p);
+
+//  Encodes a record as one msgpack map.
+void
+    qv_record_write (const qv_record_t *self, qv_wr_t *w);
+
+//  Looks up the schema of a collection id while decoding an insert (NULL if unknown).
+typedef const qv_schema_t *(qv_schema_lookup_fn) (void *arg, uint32_t coll_id);
+
+//  Decodes a record. An insert or delete of an unknown collection (dropped since)
+//  decodes with batch/keys NULL and returns QV_ENOTFOUND. Malformed bytes: QV_ECORRUPT.
+int
+    qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void *arg,
+                    qv_record_t **out);
+
+//  Keys: read from a request's `ids` list against the key field; free.
+int
+    qv_keys_from_request (const qv_field_t *pk, const qv_val_t *ids, uint32_t max, qv_keys_t *keys);
+void
+    qv_keys_free (qv_keys_t *keys);
+void
+    qv_keys_write (const qv_keys_t *keys, qv_wr_t *w);
+
+#endif
