@@ -27,17 +27,24 @@ void
 //  Replays every WAL object with seq >= checkpoint, in order, calling fn per record,
 //  deletes objects below checkpoint, and positions the log to append after the last
 //  object. A bad checksum, a truncated object, a wrong magic/version/shard/seq or a
-//  gap in the sequence returns QV_ECORRUPT with a message naming the object.
+//  gap in the sequence returns QV_ECORRUPT with a message naming the object. A gap
+//  counts from the checkpoint: if the first object is above it, the objects between
+//  were acknowledged and are gone, so that is QV_ECORRUPT too. An object in wal/<shard>/
+//  not named by a 20-digit number is QV_ECORRUPT. With no object at or above the
+//  checkpoint, the next append gets the checkpoint's number.
 int
     qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *arg);
 
 //  Writes recs [0..n) as one WAL object, durably (qv_store_put), and returns 0 with
 //  *seq_p set to its sequence number. On failure (QV_EIO) nothing was logged and the
-//  same sequence number is used by the next append.
+//  same sequence number is used by the next append. Returns QV_EINVAL unless
+//  qv_wal_open has succeeded (without it the end of the log is unknown, and an
+//  append could overwrite an acknowledged object).
 int
     qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq_p);
 
-//  Deletes every WAL object with seq < below (the durable checkpoint).
+//  Deletes every WAL object with seq < below (the durable checkpoint). If below is
+//  past the end of an open log, the next append gets below.
 int
     qv_wal_truncate (qv_wal_t *self, uint64_t below);
 

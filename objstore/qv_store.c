@@ -1,0 +1,288 @@
+//  Object store front: URL dispatch to a backend, key validation, fault injection.
+//
+//  DESIGN
+//  qv_store_t holds a backend vtable (qv_store_backend.h) and its handle. The front
+//  does everything that must behave the same on every backend: it validates keys and
+//  prefixes (QV_EINVAL), sorts list results bytewise, and applies injected faults, so
+//  a test that injects a fault exercises the same path whatever the backend. The only
+//  mutable state shared between threads is the fault table, guarded by a mutex.
+//
+//  Keys: '/'-separated segments of [A-Za-z0-9._-], 1..QV_STORE_SEGMENT_MAX bytes each,
+//  at most QV_STORE_KEY_MAX bytes in all. A segment may not start with '.' (this
+//  rules out "." and "..", and keeps the filesystem backend's ".tmp-" temp files out
+//  of the key space), and the key "LOCK" is reserved for the writer lock.
+#include "qv_store.h"
+#include "qv_store_backend.h"
+#include "qv_rc.h"
+
+#include <pthread.h>
+#include <string.h>
+
+//  Operations that faults can be injected into.
+typedef enum {
+    S_OP_PUT,
+    S_OP_GET,                       //  qv_store_get and qv_store_get_range
+    S_OP_DELETE,
+    S_OP_LIST,
+    S_OP_COUNT
+} s_op_t;
+
+static const char *s_op_names [S_OP_COUNT] = { "put", "get", "delete", "list" };
+
+struct _qv_store_t {
+    const qv_store_backend_t *backend;
+    void *impl;                     //  the backend's handle
+    pthread_mutex_t fault_mutex;    //  guards fault_rc and fault_count
+    int fault_rc [S_OP_COUNT];      //  code an injected fault returns
+    int fault_count [S_OP_COUNT];   //  how many more calls fail
+};
+
+qv_store_t *
+qv_store_new (const char *url)
+{
+    if (!url || !*url) {
+        qv_err (QV_EINVAL, "object store url is empty");
+        return NULL;
+    }
+    const qv_store_backend_t *backend = NULL;
+    const char *location = url;
+    if (strncmp (url, "file://", 7) == 0) {
+        location = url + 7;
+        if (strncmp (location, "localhost/", 10) == 0)
+            location += 9;
+        if (*location != '/') {
+            qv_err (QV_EINVAL, "object store url '%s': expected file:///absolute/path", url);
+            return NULL;
+        }
+        backend = &qv_store_fs_backend;
+    }
+    else
+    if (strncmp (url, "s3://", 5) == 0) {
+        qv_err (QV_EINVAL, "object store url '%s': the S3 backend is not built yet", url);
+        return NULL;
+    }
+    else
+    if (strstr (url, "://")) {
+        qv_err (QV_EINVAL, "object store url '%s': unknown scheme (use a path, file:// or s3://)",
+                url);
+        return NULL;
+    }
+    else
+        backend = &qv_store_fs_backend;
+
+    void *impl = backend->open (location);
+    if (!impl)
+        return NULL;                //  the backend recorded why
+    qv_store_t *self = (qv_store_t *) calloc (1, sizeof (qv_store_t));
+    if (!self) {
+        backend->close (&impl);
+        qv_err (QV_ENOMEM, "out of memory opening object store '%s'", url);
+        return NULL;
+    }
+    self->backend = backend;
+    self->impl = impl;
+    pthread_mutex_init (&self->fault_mutex, NULL);
+    return self;
+}
+
+void
+qv_store_destroy (qv_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    qv_store_t *self = *self_p;
+    self->backend->close (&self->impl);
+    pthread_mutex_destroy (&self->fault_mutex);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Returns 0 if key is a valid object key (see DESIGN), else QV_EINVAL with a message.
+//  A prefix may also be empty and may end with '/' or with part of a segment.
+static int
+s_check_key (const char *key, bool is_prefix)
+{
+    if (!key)
+        return qv_err (QV_EINVAL, "object key is NULL");
+    size_t len = strlen (key);
+    if (len == 0 && !is_prefix)
+        return qv_err (QV_EINVAL, "object key is empty");
+    if (len > QV_STORE_KEY_MAX)
+        return qv_err (QV_EINVAL, "object key '%.64s...' is longer than %d bytes",
+                       key, QV_STORE_KEY_MAX);
+    if (!is_prefix && strcmp (key, QV_STORE_LOCK_NAME) == 0)
+        return qv_err (QV_EINVAL, "object key '%s' is reserved", key);
+    size_t seg_len = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = key [i];
+        if (c == '/') {
+            if (seg_len == 0)
+                return qv_err (QV_EINVAL, "object key '%s': empty segment or leading '/'",
+                               key);
+            seg_len = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '_' || c == '-'))
+            return qv_err (QV_EINVAL,
+                           "object key '%s': character 0x%02x is not in [A-Za-z0-9._-/]",
+                           key, (unsigned char) c);
+        if (seg_len == 0 && c == '.')
+            return qv_err (QV_EINVAL, "object key '%s': a segment may not start with '.'",
+                           key);
+        if (++seg_len > QV_STORE_SEGMENT_MAX)
+            return qv_err (QV_EINVAL, "object key '%.64s...': a segment is longer than %d bytes",
+                           key, QV_STORE_SEGMENT_MAX);
+    }
+    if (!is_prefix && seg_len == 0)
+        return qv_err (QV_EINVAL, "object key '%s' ends with '/'", key);
+    return 0;
+}
+
+//  If a fault is armed for op, consumes one and returns its code (recorded with a
+//  message naming key); else returns 0.
+static int
+s_fault (qv_store_t *self, s_op_t op, const char *key)
+{
+    pthread_mutex_lock (&self->fault_mutex);
+    int rc = 0;
+    if (self->fault_count [op] > 0) {
+        self->fault_count [op]--;
+        rc = self->fault_rc [op];
+    }
+    pthread_mutex_unlock (&self->fault_mutex);
+    if (rc) {
+        char where [QV_STORE_KEY_MAX + 512];
+        qv_store_describe (self, key, where, sizeof where);
+        qv_err (rc, "%s %s: injected fault", s_op_names [op], where);
+    }
+    return rc;
+}
+
+int
+qv_store_lock (qv_store_t *self)
+{
+    assert (self);
+    return self->backend->lock (self->impl);
+}
+
+int
+qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
+{
+    assert (self);
+    int rc = s_check_key (key, false);
+    if (rc)
+        return rc;
+    if (!data && size > 0)
+        return qv_err (QV_EINVAL, "put %s: data is NULL", key);
+    rc = s_fault (self, S_OP_PUT, key);
+    if (rc)
+        return rc;
+    return self->backend->put (self->impl, key, data, size);
+}
+
+int
+qv_store_get (qv_store_t *self, const char *key, void **data, size_t *size)
+{
+    assert (self);
+    assert (data && size);
+    *data = NULL;
+    *size = 0;
+    int rc = s_check_key (key, false);
+    if (rc)
+        return rc;
+    rc = s_fault (self, S_OP_GET, key);
+    if (rc)
+        return rc;
+    return self->backend->get (self->impl, key, data, size);
+}
+
+int
+qv_store_get_range (qv_store_t *self, const char *key, uint64_t offset, size_t size,
+                    void **data, size_t *got)
+{
+    assert (self);
+    assert (data && got);
+    *data = NULL;
+    *got = 0;
+    int rc = s_check_key (key, false);
+    if (rc)
+        return rc;
+    rc = s_fault (self, S_OP_GET, key);
+    if (rc)
+        return rc;
+    return self->backend->get_range (self->impl, key, offset, size, data, got);
+}
+
+static int
+s_compare_keys (void *item1, void *item2)
+{
+    return strcmp ((const char *) item1, (const char *) item2);
+}
+
+int
+qv_store_list (qv_store_t *self, const char *prefix, zlist_t **keys)
+{
+    assert (self);
+    assert (keys);
+    *keys = NULL;
+    if (!prefix)
+        prefix = "";
+    int rc = s_check_key (prefix, true);
+    if (rc)
+        return rc;
+    rc = s_fault (self, S_OP_LIST, prefix);
+    if (rc)
+        return rc;
+    zlist_t *list = zlist_new ();
+    if (!list)
+        return qv_err (QV_ENOMEM, "out of memory listing '%s'", prefix);
+    zlist_autofree (list);
+    rc = self->backend->list (self->impl, prefix, list);
+    if (rc) {
+        zlist_destroy (&list);
+        return rc;
+    }
+    zlist_sort (list, s_compare_keys);     //  strcmp orders bytewise
+    *keys = list;
+    return 0;
+}
+
+int
+qv_store_delete (qv_store_t *self, const char *key)
+{
+    assert (self);
+    int rc = s_check_key (key, false);
+    if (rc)
+        return rc;
+    rc = s_fault (self, S_OP_DELETE, key);
+    if (rc)
+        return rc;
+    return self->backend->delete (self->impl, key);
+}
+
+void
+qv_store_describe (qv_store_t *self, const char *key, char *out, size_t outsize)
+{
+    assert (self);
+    if (!out || outsize == 0)
+        return;
+    self->backend->describe (self->impl, key ? key : "", out, outsize);
+}
+
+void
+qv_store_inject_fault (qv_store_t *self, const char *op, int rc, int count)
+{
+    assert (self);
+    for (int i = 0; i < S_OP_COUNT; i++) {
+        if (op && strcmp (op, s_op_names [i]) == 0) {
+            pthread_mutex_lock (&self->fault_mutex);
+            self->fault_rc [i] = rc ? rc : QV_EIO;
+            self->fault_count [i] = count > 0 ? count : 0;
+            pthread_mutex_unlock (&self->fault_mutex);
+            return;
+        }
+    }
+    qv_warn ("qv_store_inject_fault: unknown operation '%s' (use put, get, delete, list)",
+             op ? op : "(null)");
+}

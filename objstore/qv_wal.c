@@ -1,0 +1,427 @@
+//  The write-ahead log of one shard: one object per group commit, replayed on open.
+//
+//  DESIGN
+//  A shard's log is the objects "wal/<shard>/<seq>", seq written as 20 zero-padded
+//  decimal digits so that the store's bytewise listing is numeric order. Each append
+//  writes exactly one object with qv_store_put (atomic and durable), so an object is
+//  either wholly there or absent; the caller batches records for group commit.
+//
+//  Object layout (all integers little-endian), 32 bytes of overhead:
+//
+//    offset  size  field
+//    0       8     magic "QVWAL\0\0\0"
+//    8       4     version, u32 = 1
+//    12      4     shard, u32 (must match the key)
+//    16      8     seq, u64 (must match the key)
+//    24      4     count, u32: number of records
+//    28      ...   count x { size u32 | size bytes }
+//    end-4   4     crc32c (qv_crc32c) of every byte before it
+//
+//  Sequence numbers. The log holds objects [checkpoint, next) with no gap: every seq
+//  below the checkpoint (the first seq a flushed manifest does not cover) may be
+//  deleted; every seq at or above it was acknowledged and must still be there. Open
+//  therefore reports a missing seq anywhere from the checkpoint to the last object as
+//  QV_ECORRUPT, including a first object above the checkpoint. The next seq is the
+//  last object's + 1, or, with no object at or above the checkpoint, the larger of
+//  the checkpoint and 1 + the highest seq seen below it, so a number that was ever
+//  written durably is never reused. A failed append leaves the number unused, and the
+//  next append retries it (put either wrote the whole object or nothing, and a put
+//  that wrote it but then failed its directory fsync is simply overwritten).
+//
+//  A qv_wal_t belongs to one actor (the shard's segment manager); it is not for use
+//  from several threads at once. The store's writer lock is the caller's business.
+#include "qv_wal.h"
+#include "qv_crc.h"
+#include "qv_rc.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define S_MAGIC        "QVWAL\0\0\0"
+#define S_MAGIC_SIZE   8
+#define S_VERSION      1
+#define S_HEADER_SIZE  28
+#define S_CRC_SIZE     4
+#define S_SEQ_DIGITS   20
+
+struct _qv_wal_t {
+    qv_store_t *store;              //  borrowed
+    uint32_t shard;
+    uint64_t next_seq;              //  the seq the next append writes
+    bool opened;                    //  qv_wal_open succeeded; appends allowed
+};
+
+static void
+s_put_u32 (unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p [i] = (unsigned char) (v >> (8 * i));
+}
+
+static void
+s_put_u64 (unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p [i] = (unsigned char) (v >> (8 * i));
+}
+
+static uint32_t
+s_get_u32 (const unsigned char *p)
+{
+    return (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16
+         | (uint32_t) p [3] << 24;
+}
+
+static uint64_t
+s_get_u64 (const unsigned char *p)
+{
+    return (uint64_t) s_get_u32 (p) | (uint64_t) s_get_u32 (p + 4) << 32;
+}
+
+qv_wal_t *
+qv_wal_new (qv_store_t *store, uint32_t shard)
+{
+    if (!store) {
+        qv_err (QV_EINVAL, "WAL of shard %" PRIu32 ": no object store", shard);
+        return NULL;
+    }
+    qv_wal_t *self = (qv_wal_t *) calloc (1, sizeof (qv_wal_t));
+    if (!self) {
+        qv_err (QV_ENOMEM, "out of memory creating the WAL of shard %" PRIu32, shard);
+        return NULL;
+    }
+    self->store = store;
+    self->shard = shard;
+    return self;
+}
+
+void
+qv_wal_destroy (qv_wal_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free (*self_p);
+    *self_p = NULL;
+}
+
+static void
+s_key (uint32_t shard, uint64_t seq, char *out, size_t outsize)
+{
+    snprintf (out, outsize, "wal/%" PRIu32 "/%0*" PRIu64, shard, S_SEQ_DIGITS, seq);
+}
+
+//  Parses the last segment of a WAL key: exactly 20 digits, no overflow. Returns 0
+//  with *seq set, or -1.
+static int
+s_parse_seq (const char *name, uint64_t *seq)
+{
+    if (strlen (name) != S_SEQ_DIGITS)
+        return -1;
+    uint64_t v = 0;
+    for (int i = 0; i < S_SEQ_DIGITS; i++) {
+        if (name [i] < '0' || name [i] > '9')
+            return -1;
+        unsigned digit = (unsigned) (name [i] - '0');
+        if (v > (UINT64_MAX - digit) / 10)
+            return -1;
+        v = v * 10 + digit;
+    }
+    *seq = v;
+    return 0;
+}
+
+zchunk_t *
+qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
+{
+    if (n > UINT32_MAX) {
+        qv_err (QV_EINVAL, "WAL object of shard %" PRIu32 ": %zu records, at most %" PRIu32,
+                shard, n, UINT32_MAX);
+        return NULL;
+    }
+    if (n > 0 && !recs) {
+        qv_err (QV_EINVAL, "WAL object of shard %" PRIu32 ": records are NULL", shard);
+        return NULL;
+    }
+    size_t total = S_HEADER_SIZE + S_CRC_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        if (recs [i].size > UINT32_MAX || (recs [i].size > 0 && !recs [i].data)) {
+            qv_err (QV_EINVAL, "WAL record %zu of shard %" PRIu32 ": size %zu is invalid",
+                    i, shard, recs [i].size);
+            return NULL;
+        }
+        if (total > SIZE_MAX - 4 - recs [i].size) {
+            qv_err (QV_EINVAL, "WAL object of shard %" PRIu32 " is too large", shard);
+            return NULL;
+        }
+        total += 4 + recs [i].size;
+    }
+    zchunk_t *chunk = zchunk_new (NULL, total);
+    if (!chunk) {
+        qv_err (QV_ENOMEM, "out of memory encoding a WAL object of %zu bytes", total);
+        return NULL;
+    }
+    unsigned char header [S_HEADER_SIZE];
+    memcpy (header, S_MAGIC, S_MAGIC_SIZE);
+    s_put_u32 (header + 8, S_VERSION);
+    s_put_u32 (header + 12, shard);
+    s_put_u64 (header + 16, seq);
+    s_put_u32 (header + 24, (uint32_t) n);
+    zchunk_append (chunk, header, sizeof header);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char size [4];
+        s_put_u32 (size, (uint32_t) recs [i].size);
+        zchunk_append (chunk, size, sizeof size);
+        if (recs [i].size > 0)
+            zchunk_append (chunk, recs [i].data, recs [i].size);
+    }
+    unsigned char crc [S_CRC_SIZE];
+    s_put_u32 (crc, qv_crc32c (zchunk_data (chunk), zchunk_size (chunk)));
+    zchunk_append (chunk, crc, sizeof crc);
+    assert (zchunk_size (chunk) == total);
+    return chunk;
+}
+
+int
+qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
+               uint64_t seq, qv_wal_replay_fn *fn, void *arg)
+{
+    const unsigned char *p = (const unsigned char *) data;
+    if (!name)
+        name = "(unnamed)";
+    if (!p && size > 0)
+        return qv_err (QV_EINVAL, "WAL object %s: data is NULL", name);
+    if (size < S_HEADER_SIZE + S_CRC_SIZE)
+        return qv_err (QV_ECORRUPT, "WAL object %s is truncated: %zu bytes, a WAL object "
+                       "has at least %d", name, size, S_HEADER_SIZE + S_CRC_SIZE);
+    if (memcmp (p, S_MAGIC, S_MAGIC_SIZE) != 0)
+        return qv_err (QV_ECORRUPT, "WAL object %s: bad magic, not a WAL object", name);
+    uint32_t version = s_get_u32 (p + 8);
+    if (version != S_VERSION)
+        return qv_err (QV_ECORRUPT, "WAL object %s: format version %" PRIu32
+                       " is not supported (expected %d)", name, version, S_VERSION);
+    size_t body = size - S_CRC_SIZE;
+    uint32_t stored = s_get_u32 (p + body);
+    uint32_t computed = qv_crc32c (p, body);
+    if (stored != computed)
+        return qv_err (QV_ECORRUPT, "WAL object %s: checksum mismatch (stored %08" PRIx32
+                       ", computed %08" PRIx32 "), the object is damaged or truncated",
+                       name, stored, computed);
+    uint32_t got_shard = s_get_u32 (p + 12);
+    if (got_shard != shard)
+        return qv_err (QV_ECORRUPT, "WAL object %s: belongs to shard %" PRIu32
+                       ", expected shard %" PRIu32, name, got_shard, shard);
+    uint64_t got_seq = s_get_u64 (p + 16);
+    if (got_seq != seq)
+        return qv_err (QV_ECORRUPT, "WAL object %s: holds sequence %" PRIu64
+                       ", expected %" PRIu64, name, got_seq, seq);
+    uint32_t count = s_get_u32 (p + 24);
+
+    //  First pass: every record lies inside the body and they fill it exactly, so
+    //  that fn never sees part of a malformed object
+    size_t pos = S_HEADER_SIZE;
+    for (uint32_t i = 0; i < count; i++) {
+        if (body - pos < 4)
+            return qv_err (QV_ECORRUPT, "WAL object %s: record %" PRIu32 " of %" PRIu32
+                           " starts past the end of the object", name, i, count);
+        uint32_t rec_size = s_get_u32 (p + pos);
+        pos += 4;
+        if (rec_size > body - pos)
+            return qv_err (QV_ECORRUPT, "WAL object %s: record %" PRIu32 " of %" PRIu32
+                           " has size %" PRIu32 ", only %zu bytes remain", name, i, count,
+                           rec_size, body - pos);
+        pos += rec_size;
+    }
+    if (pos != body)
+        return qv_err (QV_ECORRUPT, "WAL object %s: %zu bytes after the last of %" PRIu32
+                       " records", name, body - pos, count);
+    if (!fn)
+        return 0;
+    pos = S_HEADER_SIZE;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t rec_size = s_get_u32 (p + pos);
+        pos += 4;
+        int rc = fn (arg, seq, i, p + pos, rec_size);
+        if (rc)
+            return rc;
+        pos += rec_size;
+    }
+    return 0;
+}
+
+//  The listing prefix of this shard's objects, "wal/<shard>/"; returns its length.
+static size_t
+s_prefix (qv_wal_t *self, char *out, size_t outsize)
+{
+    snprintf (out, outsize, "wal/%" PRIu32 "/", self->shard);
+    return strlen (out);
+}
+
+//  Lists this shard's WAL objects into a new zlist of their keys, sorted by seq (the
+//  20-digit names sort numerically). An object whose name is not a sequence number
+//  returns QV_ECORRUPT when strict, and is left out otherwise.
+static int
+s_list (qv_wal_t *self, bool strict, zlist_t **keys_p)
+{
+    char prefix [32];
+    size_t plen = s_prefix (self, prefix, sizeof prefix);
+    zlist_t *all = NULL;
+    int rc = qv_store_list (self->store, prefix, &all);
+    if (rc)
+        return rc;
+    zlist_t *keys = zlist_new ();
+    zlist_autofree (keys);
+    for (char *key = (char *) zlist_first (all); key; key = (char *) zlist_next (all)) {
+        uint64_t seq = 0;
+        if (s_parse_seq (key + plen, &seq) == 0)
+            zlist_append (keys, key);
+        else
+        if (strict) {
+            char where [1200];
+            qv_store_describe (self->store, key, where, sizeof where);
+            rc = qv_err (QV_ECORRUPT, "WAL of shard %" PRIu32 ": unexpected object %s "
+                         "(not named by a %d-digit sequence number)", self->shard, where,
+                         S_SEQ_DIGITS);
+            break;
+        }
+    }
+    zlist_destroy (&all);
+    if (rc)
+        zlist_destroy (&keys);
+    *keys_p = keys;
+    return rc;
+}
+
+int
+qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *arg)
+{
+    assert (self);
+    self->opened = false;
+    zlist_t *keys = NULL;
+    void *data = NULL;
+    int rc = s_list (self, true, &keys);
+    if (rc)
+        return rc;
+    char prefix [32];
+    size_t plen = s_prefix (self, prefix, sizeof prefix);
+
+    //  Replay objects at or above the checkpoint, in order, with no gap
+    uint64_t next = checkpoint;
+    bool below_seen = false;
+    uint64_t below_max = 0;
+    for (char *key = (char *) zlist_first (keys); key; key = (char *) zlist_next (keys)) {
+        uint64_t seq = 0;
+        s_parse_seq (key + plen, &seq);
+        if (seq < checkpoint) {
+            below_seen = true;
+            below_max = seq;        //  ascending, so the last is the highest
+            continue;
+        }
+        char where [1200];
+        qv_store_describe (self->store, key, where, sizeof where);
+        if (seq != next) {
+            char missing [1200];
+            char missing_key [64];
+            s_key (self->shard, next, missing_key, sizeof missing_key);
+            qv_store_describe (self->store, missing_key, missing, sizeof missing);
+            rc = qv_err (QV_ECORRUPT, "WAL of shard %" PRIu32 ": %s is missing (sequence "
+                         "%" PRIu64 "; checkpoint %" PRIu64 ", next object found %s)",
+                         self->shard, missing, next, checkpoint, where);
+            goto cleanup;
+        }
+        size_t size = 0;
+        rc = qv_store_get (self->store, key, &data, &size);
+        if (rc)
+            goto cleanup;
+        rc = qv_wal_decode (where, data, size, self->shard, seq, fn, arg);
+        free (data);
+        data = NULL;
+        if (rc)
+            goto cleanup;
+        if (seq == UINT64_MAX) {
+            rc = qv_err (QV_ECORRUPT, "WAL object %s: sequence numbers are exhausted", where);
+            goto cleanup;
+        }
+        next = seq + 1;
+    }
+    //  Never reuse a number that was written: with no object at or above the
+    //  checkpoint, next is max (checkpoint, 1 + highest seen). Objects below the
+    //  checkpoint are all < checkpoint today, so this only guards the rule.
+    if (below_seen && below_max >= next)
+        next = below_max + 1;
+
+    //  Objects below the checkpoint are covered by flushed segments
+    for (char *key = (char *) zlist_first (keys); key; key = (char *) zlist_next (keys)) {
+        uint64_t seq = 0;
+        s_parse_seq (key + plen, &seq);
+        if (seq >= checkpoint)
+            break;
+        rc = qv_store_delete (self->store, key);
+        if (rc)
+            goto cleanup;
+    }
+    self->next_seq = next;
+    self->opened = true;
+cleanup:
+    free (data);
+    zlist_destroy (&keys);
+    return rc;
+}
+
+int
+qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq_p)
+{
+    assert (self);
+    if (!self->opened)
+        return qv_err (QV_EINVAL, "WAL of shard %" PRIu32 ": qv_wal_open must succeed "
+                       "before appending (it finds where the log ends)", self->shard);
+    if (self->next_seq == UINT64_MAX)
+        return qv_err (QV_ELIMIT, "WAL of shard %" PRIu32 ": sequence numbers are exhausted",
+                       self->shard);
+    zchunk_t *chunk = qv_wal_encode (self->shard, self->next_seq, recs, n);
+    if (!chunk)
+        return QV_EINVAL;           //  recorded by qv_wal_encode
+    char key [64];
+    s_key (self->shard, self->next_seq, key, sizeof key);
+    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&chunk);
+    if (rc)
+        return rc;
+    if (seq_p)
+        *seq_p = self->next_seq;
+    self->next_seq++;
+    return 0;
+}
+
+int
+qv_wal_truncate (qv_wal_t *self, uint64_t below)
+{
+    assert (self);
+    zlist_t *keys = NULL;
+    int rc = s_list (self, false, &keys);
+    if (rc)
+        return rc;
+    char prefix [32];
+    size_t plen = s_prefix (self, prefix, sizeof prefix);
+    for (char *key = (char *) zlist_first (keys); key; key = (char *) zlist_next (keys)) {
+        uint64_t seq = 0;
+        s_parse_seq (key + plen, &seq);
+        if (seq >= below)
+            break;
+        rc = qv_store_delete (self->store, key);
+        if (rc)
+            break;
+    }
+    zlist_destroy (&keys);
+    //  A checkpoint past the end of the log: appends continue from it, so the next
+    //  open (from that checkpoint) finds no gap
+    if (rc == 0 && self->opened && below > self->next_seq)
+        self->next_seq = below;
+    return rc;
+}
+
+uint64_t
+qv_wal_next_seq (qv_wal_t *self)
+{
+    assert (self);
+    return self->next_seq;
+}

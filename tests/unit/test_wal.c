@@ -1,0 +1,647 @@
+//  WAL: append/replay round trip, checkpoints, truncation, corruption detection,
+//  failed appends, and random mutations of the encoding.
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qv_crc.h"
+#include "qv_rc.h"
+#include "qv_store.h"
+#include "qv_wal.h"
+
+typedef struct {
+    char dir [64];                  //  fresh temp directory for this test
+    qv_store_t *store;
+} fixture_t;
+
+static int
+s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st; (void) flag; (void) ftw;
+    return remove (path);
+}
+
+static int
+s_setup (void **state)
+{
+    fixture_t *f = calloc (1, sizeof (fixture_t));
+    strcpy (f->dir, "/tmp/qv_test_wal_XXXXXX");
+    if (!mkdtemp (f->dir))
+        return -1;
+    f->store = qv_store_new (f->dir);
+    if (!f->store)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *f = *state;
+    qv_store_destroy (&f->store);
+    nftw (f->dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free (f);
+    return 0;
+}
+
+//  Record j of batch b: deterministic bytes of a length that varies, including 0.
+static size_t
+s_rec_size (uint64_t b, uint32_t j)
+{
+    return (size_t) ((b * 131 + j * 17) % 300);
+}
+
+static unsigned char
+s_rec_byte (uint64_t b, uint32_t j, size_t k)
+{
+    return (unsigned char) (b * 7 + j * 13 + k * 31);
+}
+
+//  Appends batch b (b % 5 + 1 records, batch 3 also one large record) and checks its seq.
+static void
+s_append_batch (qv_wal_t *wal, uint64_t b, uint64_t expect_seq)
+{
+    uint32_t n = (uint32_t) (b % 5 + 1);
+    qv_wal_rec_t recs [6];
+    unsigned char *bufs [6];
+    for (uint32_t j = 0; j < n; j++) {
+        size_t size = s_rec_size (b, j);
+        if (b == 3 && j == 0)
+            size = 200000;
+        bufs [j] = malloc (size + 1);
+        for (size_t k = 0; k < size; k++)
+            bufs [j][k] = s_rec_byte (b, j, k);
+        recs [j] = (qv_wal_rec_t) { bufs [j], size };
+    }
+    uint64_t seq = 12345;
+    assert_int_equal (qv_wal_append (wal, recs, n, &seq), 0);
+    assert_int_equal (seq, expect_seq);
+    for (uint32_t j = 0; j < n; j++)
+        free (bufs [j]);
+}
+
+//  Replay checker: records must arrive in order and match s_append_batch, where
+//  batch = seq - seq_base.
+typedef struct {
+    uint64_t seq_base;
+    uint64_t next_seq;              //  seq of the record expected next
+    uint32_t next_index;
+    size_t records;
+    size_t objects;
+    int errors;
+} replay_t;
+
+static int
+s_replay_check (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
+{
+    replay_t *r = arg;
+    if (index == 0) {
+        //  A new object: the first is the checkpoint, then each follows the last
+        uint64_t expect = r->objects ? r->next_seq + 1 : r->next_seq;
+        if (seq != expect)
+            r->errors++;
+        r->next_seq = seq;
+        r->objects++;
+        r->next_index = 0;
+    }
+    if (seq != r->next_seq || index != r->next_index)
+        r->errors++;
+    r->next_index++;
+    uint64_t b = seq - r->seq_base;
+    size_t want = s_rec_size (b, index);
+    if (b == 3 && index == 0)
+        want = 200000;
+    if (size != want)
+        r->errors++;
+    else {
+        const unsigned char *p = data;
+        for (size_t k = 0; k < size; k++)
+            if (p [k] != s_rec_byte (b, index, k)) {
+                r->errors++;
+                break;
+            }
+    }
+    r->records++;
+    return 0;
+}
+
+static size_t
+s_records_in (uint64_t b_from, uint64_t b_to)
+{
+    size_t total = 0;
+    for (uint64_t b = b_from; b < b_to; b++)
+        total += b % 5 + 1;
+    return total;
+}
+
+//  Number of keys under prefix, and the first of them into first (if not NULL).
+static size_t
+s_count (qv_store_t *store, const char *prefix, char *first, size_t firstsize)
+{
+    zlist_t *keys = NULL;
+    assert_int_equal (qv_store_list (store, prefix, &keys), 0);
+    size_t n = zlist_size (keys);
+    if (first && n)
+        snprintf (first, firstsize, "%s", (char *) zlist_first (keys));
+    zlist_destroy (&keys);
+    return n;
+}
+
+//  Opens a new WAL on shard 0 from checkpoint, replaying into r.
+static int
+s_reopen (fixture_t *f, uint64_t checkpoint, replay_t *r, qv_wal_t **wal_p)
+{
+    qv_wal_destroy (wal_p);
+    *wal_p = qv_wal_new (f->store, 0);
+    assert_non_null (*wal_p);
+    memset (r, 0, sizeof *r);
+    r->next_seq = checkpoint;
+    return qv_wal_open (*wal_p, checkpoint, s_replay_check, r);
+}
+
+//  Writes n batches on a fresh WAL of shard 0 (seqs 0..n-1).
+static void
+s_write_log (fixture_t *f, uint64_t n)
+{
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    for (uint64_t b = 0; b < n; b++)
+        s_append_batch (wal, b, b);
+    qv_wal_destroy (&wal);
+}
+
+static void
+s_object_path (fixture_t *f, uint64_t seq, char *out, size_t outsize)
+{
+    snprintf (out, outsize, "%s/wal/0/%020llu", f->dir, (unsigned long long) seq);
+}
+
+static void
+test_round_trip (void **state)
+{
+    fixture_t *f = *state;
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    replay_t r = { 0 };
+    assert_int_equal (qv_wal_open (wal, 0, s_replay_check, &r), 0);
+    assert_int_equal (r.records, 0);
+    assert_int_equal (qv_wal_next_seq (wal), 0);
+    for (uint64_t b = 0; b < 60; b++)
+        s_append_batch (wal, b, b);
+    assert_int_equal (qv_wal_next_seq (wal), 60);
+    //  An append of no records is a valid, empty object
+    uint64_t seq = 0;
+    assert_int_equal (qv_wal_append (wal, NULL, 0, &seq), 0);
+    assert_int_equal (seq, 60);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 61);
+
+    assert_int_equal (s_reopen (f, 0, &r, &wal), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.objects, 60);
+    assert_int_equal (r.records, s_records_in (0, 60));
+    assert_int_equal (qv_wal_next_seq (wal), 61);
+    //  Appends continue after the last object
+    s_append_batch (wal, 61, 61);
+    qv_wal_destroy (&wal);
+    qv_wal_destroy (&wal);                              //  safe twice
+    assert_null (wal);
+}
+
+static void
+test_shards_are_separate (void **state)
+{
+    fixture_t *f = *state;
+    qv_wal_t *wal1 = qv_wal_new (f->store, 1);
+    qv_wal_t *wal10 = qv_wal_new (f->store, 10);
+    assert_int_equal (qv_wal_open (wal1, 0, NULL, NULL), 0);
+    assert_int_equal (qv_wal_open (wal10, 0, NULL, NULL), 0);
+    qv_wal_rec_t rec = { "x", 1 };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal (qv_wal_append (wal10, &rec, 1, NULL), 0);
+    assert_int_equal (qv_wal_append (wal1, &rec, 1, NULL), 0);
+    char first [128];
+    assert_int_equal (s_count (f->store, "wal/1/", first, sizeof first), 1);
+    assert_string_equal (first, "wal/1/00000000000000000000");
+    assert_int_equal (qv_wal_open (wal1, 0, NULL, NULL), 0);
+    assert_int_equal (qv_wal_next_seq (wal1), 1);
+    assert_int_equal (qv_wal_open (wal10, 0, NULL, NULL), 0);
+    assert_int_equal (qv_wal_next_seq (wal10), 3);
+    qv_wal_destroy (&wal1);
+    qv_wal_destroy (&wal10);
+}
+
+static void
+test_checkpoint (void **state)
+{
+    fixture_t *f = *state;
+    s_write_log (f, 10);
+    qv_wal_t *wal = NULL;
+    replay_t r;
+    assert_int_equal (s_reopen (f, 6, &r, &wal), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.objects, 4);
+    assert_int_equal (r.records, s_records_in (6, 10));
+    assert_int_equal (qv_wal_next_seq (wal), 10);
+    //  Objects below the checkpoint are gone
+    char first [128];
+    assert_int_equal (s_count (f->store, "wal/0/", first, sizeof first), 4);
+    assert_string_equal (first, "wal/0/00000000000000000006");
+
+    //  A checkpoint past every object: all deleted, numbering continues from it
+    assert_int_equal (s_reopen (f, 25, &r, &wal), 0);
+    assert_int_equal (r.records, 0);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 0);
+    assert_int_equal (qv_wal_next_seq (wal), 25);
+    s_append_batch (wal, 25, 25);
+    assert_int_equal (s_reopen (f, 25, &r, &wal), 0);
+    assert_int_equal (r.objects, 1);
+    assert_int_equal (qv_wal_next_seq (wal), 26);
+    qv_wal_destroy (&wal);
+}
+
+static int
+s_stop_at_third (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
+{
+    (void) seq; (void) index; (void) data; (void) size;
+    int *calls = arg;
+    return ++*calls == 3 ? 7 : 0;
+}
+
+static void
+test_replay_stops (void **state)
+{
+    fixture_t *f = *state;
+    s_write_log (f, 5);
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    int calls = 0;
+    assert_int_equal (qv_wal_open (wal, 0, s_stop_at_third, &calls), 7);
+    assert_int_equal (calls, 3);
+    //  A failed open does not allow appends
+    qv_wal_rec_t rec = { "x", 1 };
+    assert_int_equal (qv_wal_append (wal, &rec, 1, NULL), QV_EINVAL);
+    qv_wal_destroy (&wal);
+}
+
+static void
+test_append_needs_open (void **state)
+{
+    fixture_t *f = *state;
+    s_write_log (f, 3);
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    qv_wal_rec_t rec = { "x", 1 };
+    //  Appending without open would overwrite seq 0
+    assert_int_equal (qv_wal_append (wal, &rec, 1, NULL), QV_EINVAL);
+    assert_non_null (strstr (qv_err_msg (), "qv_wal_open"));
+    assert_null (qv_wal_new (NULL, 0));
+    qv_wal_destroy (&wal);
+}
+
+static void
+test_truncate (void **state)
+{
+    fixture_t *f = *state;
+    s_write_log (f, 10);
+    qv_wal_t *wal = NULL;
+    replay_t r;
+    assert_int_equal (s_reopen (f, 0, &r, &wal), 0);
+    assert_int_equal (qv_wal_truncate (wal, 4), 0);
+    char first [128];
+    assert_int_equal (s_count (f->store, "wal/0/", first, sizeof first), 6);
+    assert_string_equal (first, "wal/0/00000000000000000004");
+    assert_int_equal (qv_wal_next_seq (wal), 10);
+    assert_int_equal (qv_wal_truncate (wal, 4), 0);     //  again: nothing to do
+    assert_int_equal (qv_wal_truncate (wal, 0), 0);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 6);
+
+    //  Replay from the truncation point sees the rest
+    assert_int_equal (s_reopen (f, 4, &r, &wal), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.records, s_records_in (4, 10));
+
+    //  Truncating past the end moves the next seq up to it
+    assert_int_equal (qv_wal_truncate (wal, 40), 0);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 0);
+    assert_int_equal (qv_wal_next_seq (wal), 40);
+    uint64_t seq = 0;
+    qv_wal_rec_t rec = { "x", 1 };
+    assert_int_equal (qv_wal_append (wal, &rec, 1, &seq), 0);
+    assert_int_equal (seq, 40);
+    qv_wal_destroy (&wal);
+}
+
+static void
+test_failed_append (void **state)
+{
+    fixture_t *f = *state;
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    s_append_batch (wal, 0, 0);
+    s_append_batch (wal, 1, 1);
+    qv_store_inject_fault (f->store, "put", QV_EIO, 2);
+    qv_wal_rec_t rec = { "lost", 4 };
+    uint64_t seq = 999;
+    assert_int_equal (qv_wal_append (wal, &rec, 1, &seq), QV_EIO);
+    assert_int_equal (seq, 999);
+    assert_int_equal (qv_wal_append (wal, &rec, 1, &seq), QV_EIO);
+    assert_int_equal (qv_wal_next_seq (wal), 2);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 2);
+    s_append_batch (wal, 2, 2);                         //  the same number, now written
+    replay_t r;
+    assert_int_equal (s_reopen (f, 0, &r, &wal), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.objects, 3);
+    assert_int_equal (r.records, s_records_in (0, 3));
+    qv_wal_destroy (&wal);
+}
+
+//  Damages object seq of a 6-object log with damage (), then checks that open
+//  returns QV_ECORRUPT with a message naming the object and containing word.
+static void
+s_expect_corrupt (fixture_t *f, uint64_t seq, void (*damage) (const char *path),
+                  const char *word)
+{
+    s_write_log (f, 6);
+    char path [256];
+    s_object_path (f, seq, path, sizeof path);
+    damage (path);
+    qv_wal_t *wal = NULL;
+    replay_t r;
+    qv_err_clear ();
+    assert_int_equal (s_reopen (f, 0, &r, &wal), QV_ECORRUPT);
+    char key [64];
+    snprintf (key, sizeof key, "wal/0/%020llu", (unsigned long long) seq);
+    if (!strstr (qv_err_msg (), key))
+        fail_msg ("error '%s' does not name %s", qv_err_msg (), key);
+    if (!strstr (qv_err_msg (), word))
+        fail_msg ("error '%s' does not say '%s'", qv_err_msg (), word);
+    print_message ("%s\n", qv_err_msg ());
+    //  Nothing after the damaged object was replayed
+    assert_true (r.objects <= seq);
+    //  And appending is refused, so the damage is never papered over
+    qv_wal_rec_t rec = { "x", 1 };
+    assert_int_equal (qv_wal_append (wal, &rec, 1, NULL), QV_EINVAL);
+    qv_wal_destroy (&wal);
+}
+
+static void
+s_flip_byte (const char *path)
+{
+    FILE *file = fopen (path, "r+b");
+    assert_non_null (file);
+    fseek (file, 40, SEEK_SET);
+    int c = fgetc (file);
+    fseek (file, 40, SEEK_SET);
+    fputc (c ^ 0x10, file);
+    fclose (file);
+}
+
+static void
+s_cut_tail (const char *path)
+{
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (truncate (path, st.st_size - 10), 0);
+}
+
+static void
+s_cut_header (const char *path)
+{
+    assert_int_equal (truncate (path, 20), 0);
+}
+
+static void
+s_zero_length (const char *path)
+{
+    assert_int_equal (truncate (path, 0), 0);
+}
+
+static void
+s_bad_magic (const char *path)
+{
+    FILE *file = fopen (path, "r+b");
+    assert_non_null (file);
+    fputs ("QVXAL", file);
+    fclose (file);
+}
+
+static void
+s_remove (const char *path)
+{
+    assert_int_equal (unlink (path), 0);
+}
+
+static void
+test_corrupt_flipped_byte (void **state)
+{
+    s_expect_corrupt (*state, 2, s_flip_byte, "checksum");
+}
+
+static void
+test_corrupt_truncated (void **state)
+{
+    s_expect_corrupt (*state, 4, s_cut_tail, "checksum");
+}
+
+static void
+test_corrupt_truncated_header (void **state)
+{
+    s_expect_corrupt (*state, 0, s_cut_header, "truncated");
+}
+
+static void
+test_corrupt_zero_length (void **state)
+{
+    s_expect_corrupt (*state, 5, s_zero_length, "truncated");
+}
+
+static void
+test_corrupt_magic (void **state)
+{
+    s_expect_corrupt (*state, 1, s_bad_magic, "magic");
+}
+
+static void
+test_corrupt_gap (void **state)
+{
+    //  Object 3 is missing: the message names it
+    //  Object 3 is missing: the message names it
+    s_expect_corrupt (*state, 3, s_remove, "missing");
+}
+
+static void
+test_corrupt_leading_gap (void **state)
+{
+    //  Objects 0 and 1 gone but the checkpoint says 0: acknowledged data was lost
+    fixture_t *f = *state;
+    s_write_log (f, 4);
+    char path [256];
+    s_object_path (f, 0, path, sizeof path);
+    unlink (path);
+    s_object_path (f, 1, path, sizeof path);
+    unlink (path);
+    qv_wal_t *wal = NULL;
+    replay_t r;
+    assert_int_equal (s_reopen (f, 0, &r, &wal), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "wal/0/00000000000000000000"));
+    assert_int_equal (r.records, 0);
+    //  From checkpoint 2 the log is whole
+    assert_int_equal (s_reopen (f, 2, &r, &wal), 0);
+    assert_int_equal (r.objects, 2);
+    qv_wal_destroy (&wal);
+}
+
+static void
+test_corrupt_wrong_seq_and_shard (void **state)
+{
+    fixture_t *f = *state;
+    s_write_log (f, 3);
+    //  Object 2's content holds seq 1
+    void *data = NULL;
+    size_t size = 0;
+    assert_int_equal (qv_store_get (f->store, "wal/0/00000000000000000001", &data, &size), 0);
+    assert_int_equal (qv_store_put (f->store, "wal/0/00000000000000000002", data, size), 0);
+    qv_wal_t *wal = NULL;
+    replay_t r;
+    assert_int_equal (s_reopen (f, 0, &r, &wal), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "wal/0/00000000000000000002"));
+    assert_non_null (strstr (qv_err_msg (), "sequence"));
+    free (data);
+
+    //  An object of shard 1 under shard 0's name
+    zchunk_t *chunk = qv_wal_encode (1, 2, NULL, 0);
+    assert_non_null (chunk);
+    assert_int_equal (qv_store_put (f->store, "wal/0/00000000000000000002",
+                                    zchunk_data (chunk), zchunk_size (chunk)), 0);
+    zchunk_destroy (&chunk);
+    assert_int_equal (s_reopen (f, 0, &r, &wal), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "wal/0/00000000000000000002"));
+    assert_non_null (strstr (qv_err_msg (), "shard 1"));
+
+    //  A stray object in the shard's WAL directory
+    assert_int_equal (qv_store_delete (f->store, "wal/0/00000000000000000002"), 0);
+    assert_int_equal (qv_store_put (f->store, "wal/0/notes.txt", "hi", 2), 0);
+    assert_int_equal (s_reopen (f, 0, &r, &wal), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "wal/0/notes.txt"));
+    qv_wal_destroy (&wal);
+}
+
+static void
+test_encode_decode (void **state)
+{
+    (void) state;
+    qv_wal_rec_t recs [3] = { { "alpha", 5 }, { NULL, 0 }, { "gamma!", 6 } };
+    zchunk_t *chunk = qv_wal_encode (3, 9, recs, 3);
+    assert_non_null (chunk);
+    //  Layout: 28-byte header, 3 x (4 + size), 4-byte CRC
+    assert_int_equal (zchunk_size (chunk), 28 + 4 * 3 + 11 + 4);
+    const unsigned char *p = zchunk_data (chunk);
+    assert_memory_equal (p, "QVWAL\0\0\0", 8);
+    assert_int_equal (p [8], 1);                        //  version, little-endian
+    assert_int_equal (p [12], 3);                       //  shard
+    assert_int_equal (p [16], 9);                       //  seq
+    assert_int_equal (p [24], 3);                       //  count
+    assert_int_equal (p [28], 5);                       //  first record's size
+    assert_memory_equal (p + 32, "alpha", 5);
+
+    int calls = 0;
+    assert_int_equal (qv_wal_decode ("obj", p, zchunk_size (chunk), 3, 9,
+                                     s_stop_at_third, &calls), 7);
+    assert_int_equal (calls, 3);
+    assert_int_equal (qv_wal_decode ("obj", p, zchunk_size (chunk), 3, 9, NULL, NULL), 0);
+    assert_int_equal (qv_wal_decode ("my-object", p, zchunk_size (chunk), 4, 9, NULL, NULL),
+                      QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "my-object"));
+    assert_int_equal (qv_wal_decode ("obj", p, zchunk_size (chunk), 3, 10, NULL, NULL),
+                      QV_ECORRUPT);
+    assert_int_equal (qv_wal_decode ("obj", NULL, 0, 3, 9, NULL, NULL), QV_ECORRUPT);
+    zchunk_destroy (&chunk);
+}
+
+static int
+s_touch (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
+{
+    (void) seq; (void) index;
+    unsigned *sum = arg;
+    const unsigned char *p = data;
+    for (size_t k = 0; k < size; k++)
+        *sum += p [k];              //  ASan catches a record outside the buffer
+    return 0;
+}
+
+static void
+test_random_mutations (void **state)
+{
+    (void) state;
+    unsigned char payload [64];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload [i] = (unsigned char) i;
+    qv_wal_rec_t recs [4] = {
+        { payload, 10 }, { payload, 0 }, { payload, 64 }, { payload + 3, 7 }
+    };
+    zchunk_t *chunk = qv_wal_encode (0, 5, recs, 4);
+    size_t size = zchunk_size (chunk);
+    srand (42);
+    int accepted = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t mutated_size = size;
+        int mode = rand () % 4;
+        if (mode == 1)
+            mutated_size = (size_t) rand () % size;                 //  truncated
+        else
+        if (mode == 2)
+            mutated_size = size + 1 + (size_t) rand () % 16;        //  trailing bytes
+        unsigned char *buf = malloc (mutated_size ? mutated_size : 1);
+        memset (buf, 0xAB, mutated_size);
+        memcpy (buf, zchunk_data (chunk), mutated_size < size ? mutated_size : size);
+        int flips = 1 + rand () % 4;
+        for (int i = 0; i < flips && mutated_size > 0; i++)
+            buf [(size_t) rand () % mutated_size] ^= (unsigned char) (1 + rand () % 255);
+        //  Now and then fix the CRC so that the structural checks run too
+        if (mode == 3 && mutated_size >= 4) {
+            uint32_t crc = qv_crc32c (buf, mutated_size - 4);
+            for (int i = 0; i < 4; i++)
+                buf [mutated_size - 4 + i] = (unsigned char) (crc >> (8 * i));
+        }
+        unsigned sum = 0;
+        int rc = qv_wal_decode ("fuzz", buf, mutated_size, 0, 5, s_touch, &sum);
+        assert_true (rc == 0 || rc == QV_ECORRUPT);
+        accepted += rc == 0;
+        free (buf);
+    }
+    //  A flip that keeps every check happy is possible only with a fixed-up CRC
+    assert_true (accepted < 20000 / 4);
+    zchunk_destroy (&chunk);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_shards_are_separate, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_checkpoint, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_replay_stops, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_append_needs_open, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_truncate, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_failed_append, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_flipped_byte, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_truncated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_truncated_header, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_zero_length, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_magic, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_gap, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_leading_gap, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_wrong_seq_and_shard, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_encode_decode, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_random_mutations, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
