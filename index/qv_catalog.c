@@ -1,0 +1,774 @@
+//  The catalog: collections, segments, primary keys; record application (live and
+//  replay share it), exact search snapshots, gets, and manifests.
+//
+//  DESIGN
+//  Every change arrives as a WAL record, live or replayed, and goes through
+//  qv_catalog_apply. Replay is idempotent against the loaded manifest: a create of a
+//  known id is skipped, an insert into a flushed segment is skipped (its rows are in
+//  the segment object), and deletes compare timestamps. A primary key is live at most
+//  once: an insert of a live key marks the old row deleted at the new row's timestamp.
+//  Readers use snapshots (segments linked, visible row counts, a timestamp), so the
+//  owner thread appends and deletes while workers scan.
+#include "qv_catalog.h"
+#include "qv_crc.h"
+#include "qv_rc.h"
+#include "qv_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct _qv_catalog_t {
+    zlistx_t *colls;                //  qv_collection_t *, owned
+    uint32_t next_coll_id;
+    uint64_t next_seg_id;
+    uint64_t applied_seq;           //  last WAL seq applied
+    uint64_t max_ts;
+    uint32_t manifest_next_coll;    //  next_coll_id of the loaded manifest
+    uint64_t manifest_version;      //  last manifest written or loaded
+};
+
+static int
+s_pk_equal (void *arg, qv_pkloc_t loc, const void *key, size_t len)
+{
+    (void) arg;
+    qv_segment_t *seg = loc.seg;
+    const qv_bytes_t *b = &seg->batch->cols [seg->schema->pk].var [loc.row];
+    return b->len == len && memcmp (b->ptr, key, len) == 0;
+}
+
+static void
+s_collection_destroy (qv_collection_t **self_p)
+{
+    qv_collection_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->nsegs; i++)
+        qv_segment_unlink (&self->segs [i]);
+    free (self->segs);
+    qv_pkindex_destroy (&self->pk);
+    qv_schema_destroy (&self->schema);
+    free (self->description);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_collection_free (void **item)
+{
+    s_collection_destroy ((qv_collection_t **) item);
+}
+
+qv_catalog_t *
+qv_catalog_new (void)
+{
+    qv_catalog_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->colls = zlistx_new ();
+    zlistx_set_destructor (self->colls, s_collection_free);
+    self->next_coll_id = 1;
+    self->next_seg_id = 1;
+    return self;
+}
+
+void
+qv_catalog_destroy (qv_catalog_t **self_p)
+{
+    if (*self_p) {
+        zlistx_destroy (&(*self_p)->colls);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+qv_collection_t *
+qv_catalog_find (qv_catalog_t *self, const char *name)
+{
+    for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls))
+        if (strcmp (c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+qv_collection_t *
+qv_catalog_find_id (qv_catalog_t *self, uint32_t id)
+{
+    for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls))
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+static int
+s_cmp_name (const void *a, const void *b)
+{
+    return strcmp ((*(qv_collection_t **) a)->name, (*(qv_collection_t **) b)->name);
+}
+
+qv_collection_t **
+qv_catalog_list (qv_catalog_t *self, size_t *n)
+{
+    *n = zlistx_size (self->colls);
+    qv_collection_t **list = malloc ((*n + 1) * sizeof *list);
+    size_t i = 0;
+    for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls))
+        list [i++] = c;
+    qsort (list, *n, sizeof *list, s_cmp_name);
+    return list;
+}
+
+const qv_schema_t *
+qv_catalog_schema_of (void *arg, uint32_t coll_id)
+{
+    qv_collection_t *c = qv_catalog_find_id ((qv_catalog_t *) arg, coll_id);
+    return c ? c->schema : NULL;
+}
+
+uint32_t
+qv_segment_cap_rows (const qv_schema_t *schema, uint32_t n, size_t max_bytes)
+{
+    size_t row = 16;
+    for (int i = 0; i < schema->nfields; i++) {
+        size_t w = qv_field_width (&schema->fields [i]);
+        row += w ? w : 32;
+    }
+    size_t cap = max_bytes / row;
+    if (cap < 1024)
+        cap = 1024;
+    if (cap > (1u << 22))
+        cap = 1u << 22;
+    return cap < n ? n : (uint32_t) cap;
+}
+
+static qv_collection_t *
+s_collection_new (const qv_record_t *rec)
+{
+    qv_collection_t *c = calloc (1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = rec->coll_id;
+    memcpy (c->name, rec->name, sizeof c->name);
+    c->schema = qv_schema_dup (rec->schema);
+    c->shards = rec->shards;
+    memcpy (c->consistency, rec->consistency, sizeof c->consistency);
+    c->description = strdup (rec->description ? rec->description : "");
+    c->ttl_seconds = rec->ttl_seconds;
+    c->created_ts = rec->ts;
+    c->pk = qv_pkindex_new (s_pk_equal, NULL);
+    if (!c->schema || !c->description || !c->pk)
+        s_collection_destroy (&c);
+    return c;
+}
+
+static int
+s_add_segment (qv_collection_t *c, qv_segment_t *seg)
+{
+    if (c->nsegs == c->segs_cap) {
+        size_t cap = c->segs_cap ? c->segs_cap * 2 : 8;
+        qv_segment_t **segs = realloc (c->segs, cap * sizeof *segs);
+        if (!segs)
+            return QV_ENOMEM;
+        c->segs = segs;
+        c->segs_cap = cap;
+    }
+    c->segs [c->nsegs++] = seg;
+    return 0;
+}
+
+static qv_segment_t *
+s_find_segment (qv_collection_t *c, uint64_t seg_id)
+{
+    for (size_t i = c->nsegs; i-- > 0; )
+        if (c->segs [i]->id == seg_id)
+            return c->segs [i];
+    return NULL;
+}
+
+//  The pk-index key of row r of batch b.
+static uint64_t
+s_batch_key (const qv_batch_t *b, uint32_t r, const void **str, size_t *len)
+{
+    const qv_col_t *col = &b->cols [b->schema->pk];
+    if (b->schema->fields [b->schema->pk].type == QV_INT64) {
+        *str = NULL;
+        *len = 0;
+        return (uint64_t) qv_col_i64 (col, r);
+    }
+    *str = col->var [r].ptr;
+    *len = col->var [r].len;
+    return qv_pkindex_hash (*str, *len);
+}
+
+static int
+s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64_t seq,
+                size_t seg_max_bytes, uint32_t *count)
+{
+    qv_batch_t *b = rec->batch;
+    *count = b->n;
+    qv_segment_t *seg = s_find_segment (c, rec->seg_id);
+    if (seg && seg->state == QV_SEG_FLUSHED)
+        return 0;                   //  replay of rows already in a flushed segment
+    if (seg && seg->state == QV_SEG_SEALED && seg->first_seq > 0 && seq == 0)
+        return qv_err (QV_ERR, "segment %llu is sealed", (unsigned long long) rec->seg_id);
+    if (!seg) {
+        seg = qv_segment_new (c->schema, rec->seg_id, c->id, rec->shard,
+                              qv_segment_cap_rows (c->schema, b->n, seg_max_bytes));
+        if (!seg || s_add_segment (c, seg)) {
+            qv_segment_unlink (&seg);
+            return qv_err (QV_ENOMEM, "out of memory for a new segment");
+        }
+        seg->first_seq = seq;
+        if (rec->seg_id >= self->next_seg_id)
+            self->next_seg_id = rec->seg_id + 1;
+    }
+    //  Keys before the append: var values move into the segment.
+    uint64_t *keys = malloc ((size_t) b->n * sizeof (uint64_t));
+    if (!keys)
+        return qv_err (QV_ENOMEM, "out of memory");
+    for (uint32_t r = 0; r < b->n; r++) {
+        const void *str;
+        size_t len;
+        keys [r] = s_batch_key (b, r, &str, &len);
+    }
+    int64_t first = qv_segment_append (seg, b, rec->ts);
+    if (first < 0) {
+        free (keys);
+        return qv_err (QV_ENOMEM, "out of memory appending %u rows", b->n);
+    }
+    bool varchar = c->schema->fields [c->schema->pk].type == QV_VARCHAR;
+    const qv_col_t *pkcol = &seg->batch->cols [c->schema->pk];
+    for (uint32_t r = 0; r < b->n; r++) {
+        uint32_t row = (uint32_t) first + r;
+        const void *str = varchar ? pkcol->var [row].ptr : NULL;
+        size_t len = varchar ? pkcol->var [row].len : 0;
+        qv_pkloc_t old;
+        if (qv_pkindex_find (c->pk, keys [r], str, len, &old)) {
+            qv_segment_t *os = old.seg;
+            if (os->ts [old.row] > rec->ts) {
+                //  A newer row already holds the key (replay across partitions).
+                qv_segment_delete (seg, row, os->ts [old.row]);
+                continue;
+            }
+            qv_segment_delete (os, old.row, rec->ts);
+        }
+        else
+            c->live_rows++;
+        qv_pkloc_t loc = { seg, row };
+        if (qv_pkindex_put (c->pk, keys [r], str, len, loc)) {
+            free (keys);
+            return qv_err (QV_ENOMEM, "out of memory in the primary-key index");
+        }
+    }
+    free (keys);
+    return 0;
+}
+
+static int
+s_apply_delete (qv_collection_t *c, qv_record_t *rec, uint32_t *count)
+{
+    *count = 0;
+    for (uint32_t i = 0; i < rec->keys.n; i++) {
+        const void *str = rec->keys.strs ? rec->keys.strs [i].ptr : NULL;
+        size_t len = rec->keys.strs ? rec->keys.strs [i].len : 0;
+        uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) rec->keys.ints [i];
+        if (!str && c->schema->fields [c->schema->pk].type != QV_INT64)
+            continue;
+        qv_pkloc_t loc;
+        if (!qv_pkindex_find (c->pk, h, str, len, &loc))
+            continue;
+        qv_segment_t *seg = loc.seg;
+        if (seg->ts [loc.row] > rec->ts)
+            continue;
+        qv_segment_delete (seg, loc.row, rec->ts);
+        qv_pkindex_remove (c->pk, h, str, len);
+        c->live_rows--;
+        (*count)++;
+    }
+    return 0;
+}
+
+qv_apply_t
+qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg_max_bytes)
+{
+    qv_apply_t res = { 0, 0, NULL };
+    if (seq > self->applied_seq)
+        self->applied_seq = seq;
+    if (rec->ts > self->max_ts)
+        self->max_ts = rec->ts;
+    qv_collection_t *c = qv_catalog_find_id (self, rec->coll_id);
+    res.coll = c;
+    switch (rec->type) {
+        case QV_REC_CREATE_COLLECTION:
+            if (rec->coll_id >= self->next_coll_id)
+                self->next_coll_id = rec->coll_id + 1;
+            if (c)
+                break;              //  replay of a create the manifest has
+            if (rec->coll_id < self->manifest_next_coll) {
+                res.rc = qv_err (QV_ENOTFOUND, "collection was dropped");
+                break;              //  replay of a create dropped since
+            }
+            if (qv_catalog_find (self, rec->name)) {
+                res.rc = qv_err (QV_EEXIST, "collection '%s' already exists", rec->name);
+                break;
+            }
+            c = s_collection_new (rec);
+            if (!c) {
+                res.rc = qv_err (QV_ENOMEM, "out of memory");
+                break;
+            }
+            zlistx_add_end (self->colls, c);
+            res.coll = c;
+            break;
+        case QV_REC_DROP_COLLECTION:
+            if (!c) {
+                res.rc = qv_err (QV_ENOTFOUND, "collection does not exist");
+                break;
+            }
+            zlistx_delete (self->colls, zlistx_find (self->colls, c));
+            res.coll = NULL;
+            break;
+        case QV_REC_INSERT:
+            if (!c || !rec->batch)
+                res.rc = qv_err (QV_ENOTFOUND, "collection was dropped");
+            else
+                res.rc = s_apply_insert (self, c, rec, seq, seg_max_bytes, &res.count);
+            break;
+        case QV_REC_DELETE:
+            if (!c)
+                res.rc = qv_err (QV_ENOTFOUND, "collection was dropped");
+            else
+                res.rc = s_apply_delete (c, rec, &res.count);
+            break;
+    }
+    return res;
+}
+
+qv_segment_t *
+qv_catalog_seal (qv_catalog_t *self, uint32_t coll_id, uint64_t seg_id)
+{
+    qv_collection_t *c = qv_catalog_find_id (self, coll_id);
+    qv_segment_t *seg = c ? s_find_segment (c, seg_id) : NULL;
+    if (seg && seg->state == QV_SEG_GROWING)
+        seg->state = QV_SEG_SEALED;
+    return seg;
+}
+
+uint64_t
+qv_catalog_checkpoint (qv_catalog_t *self)
+{
+    uint64_t cp = self->applied_seq + 1;
+    for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls))
+        for (size_t i = 0; i < c->nsegs; i++)
+            if (c->segs [i]->state != QV_SEG_FLUSHED && c->segs [i]->first_seq < cp)
+                cp = c->segs [i]->first_seq;
+    return cp;
+}
+
+uint64_t qv_catalog_applied_seq (qv_catalog_t *self) { return self->applied_seq; }
+uint64_t qv_catalog_max_ts (qv_catalog_t *self) { return self->max_ts; }
+uint32_t qv_catalog_next_coll_id (qv_catalog_t *self) { return self->next_coll_id; }
+uint64_t qv_catalog_next_seg_id (qv_catalog_t *self) { return self->next_seg_id; }
+uint64_t qv_catalog_manifest_version (qv_catalog_t *self) { return self->manifest_version; }
+
+//  Manifest object "meta/manifest/<version, 20 digits>", little-endian:
+//    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 |
+//    body: msgpack {"version", "next_coll", "next_seg", "applied", "checkpoint",
+//      "max_ts", "collections": [{"id", "name", "schema", "shards", "consistency",
+//      "desc", "ttl", "created", "segments": [{"id", "shard", "rows",
+//      "deletes": bin of (row u32, ts u64) pairs}]}]} |
+//    crc32c u32 of everything before it.
+#define S_MAN_MAGIC "QVMAN\0\0\0"
+#define S_MAN_HEADER 20
+
+static void
+s_write_deletes (qv_segment_t *seg, qv_wr_t *w)
+{
+    uint32_t rows = atomic_load (&seg->rows);
+    size_t n = 0;
+    for (uint32_t r = 0; r < rows; r++)
+        n += atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed) != 0;
+    uint8_t *buf = malloc (n * 12 + 1), *p = buf;
+    for (uint32_t r = 0; r < rows; r++) {
+        uint64_t ts = atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed);
+        if (ts) {
+            memcpy (p, &r, 4);
+            memcpy (p + 4, &ts, 8);
+            p += 12;
+        }
+    }
+    qv_wr_bin (w, buf, n * 12);
+    free (buf);
+}
+
+zchunk_t *
+qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
+{
+    qv_wr_t *w = qv_wr_new ();
+    *version = ++self->manifest_version;
+    qv_wr_map (w, 7);
+    qv_wr_str (w, "version"); qv_wr_uint (w, *version);
+    qv_wr_str (w, "next_coll"); qv_wr_uint (w, self->next_coll_id);
+    qv_wr_str (w, "next_seg"); qv_wr_uint (w, self->next_seg_id);
+    qv_wr_str (w, "applied"); qv_wr_uint (w, self->applied_seq);
+    qv_wr_str (w, "checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self));
+    qv_wr_str (w, "max_ts"); qv_wr_uint (w, self->max_ts);
+    qv_wr_str (w, "collections");
+    qv_wr_array (w, zlistx_size (self->colls));
+    for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls)) {
+        qv_wr_map (w, 9);
+        qv_wr_str (w, "id"); qv_wr_uint (w, c->id);
+        qv_wr_str (w, "name"); qv_wr_str (w, c->name);
+        qv_wr_str (w, "schema"); qv_schema_write (c->schema, w);
+        qv_wr_str (w, "shards"); qv_wr_uint (w, c->shards);
+        qv_wr_str (w, "consistency"); qv_wr_str (w, c->consistency);
+        qv_wr_str (w, "desc"); qv_wr_str (w, c->description);
+        qv_wr_str (w, "ttl"); qv_wr_uint (w, c->ttl_seconds);
+        qv_wr_str (w, "created"); qv_wr_uint (w, c->created_ts);
+        size_t nflushed = 0;
+        for (size_t i = 0; i < c->nsegs; i++)
+            nflushed += c->segs [i]->state == QV_SEG_FLUSHED;
+        qv_wr_str (w, "segments");
+        qv_wr_array (w, nflushed);
+        for (size_t i = 0; i < c->nsegs; i++) {
+            qv_segment_t *seg = c->segs [i];
+            if (seg->state != QV_SEG_FLUSHED)
+                continue;
+            qv_wr_map (w, 4);
+            qv_wr_str (w, "id"); qv_wr_uint (w, seg->id);
+            qv_wr_str (w, "shard"); qv_wr_uint (w, seg->shard);
+            qv_wr_str (w, "rows"); qv_wr_uint (w, atomic_load (&seg->rows));
+            qv_wr_str (w, "deletes"); s_write_deletes (seg, w);
+        }
+    }
+    size_t body_size;
+    const void *body = qv_wr_data (w, &body_size);
+    zchunk_t *chunk = zchunk_new (NULL, S_MAN_HEADER + body_size + 4);
+    uint8_t header [S_MAN_HEADER];
+    memcpy (header, S_MAN_MAGIC, 8);
+    uint32_t fv = 1;
+    uint64_t bs = body_size;
+    memcpy (header + 8, &fv, 4);
+    memcpy (header + 12, &bs, 8);
+    zchunk_append (chunk, header, S_MAN_HEADER);
+    zchunk_append (chunk, body, body_size);
+    uint32_t crc = qv_crc32c (zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_append (chunk, &crc, 4);
+    qv_wr_destroy (&w);
+    return chunk;
+}
+
+static int
+s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
+{
+    uint64_t id, rows;
+    const qv_val_t *v;
+    const void *del;
+    size_t dlen;
+    if (!(v = qv_val_get (sv, "id")) || qv_val_uint (v, &id)
+    ||  !(v = qv_val_get (sv, "rows")) || qv_val_uint (v, &rows)
+    ||  !(v = qv_val_get (sv, "deletes")) || qv_val_bin (v, &del, &dlen) || dlen % 12)
+        return QV_ECORRUPT;
+    char key [96];
+    snprintf (key, sizeof key, "segments/%u/%020llu", c->id, (unsigned long long) id);
+    void *data;
+    size_t size;
+    int rc = qv_store_get (store, key, &data, &size);
+    if (rc) {
+        char where [512];
+        qv_store_describe (store, key, where, sizeof where);
+        return qv_err (rc == QV_ENOTFOUND ? QV_ECORRUPT : rc,
+                       "segment object %s listed in the manifest cannot be read: %s", where, qv_err_msg ());
+    }
+    qv_segment_t *seg;
+    char where [512];
+    qv_store_describe (store, key, where, sizeof where);
+    rc = qv_segment_load (where, data, size, &seg);
+    free (data);
+    if (rc)
+        return rc;
+    if (atomic_load (&seg->rows) != rows || seg->id != id || seg->coll_id != c->id) {
+        qv_segment_unlink (&seg);
+        return qv_err (QV_ECORRUPT, "segment object %s does not match the manifest", where);
+    }
+    const uint8_t *p = del;
+    for (size_t i = 0; i < dlen / 12; i++) {
+        uint32_t row;
+        uint64_t ts;
+        memcpy (&row, p + i * 12, 4);
+        memcpy (&ts, p + i * 12 + 4, 8);
+        if (row >= rows) {
+            qv_segment_unlink (&seg);
+            return qv_err (QV_ECORRUPT, "manifest deletes row %u of segment %s beyond its %llu rows",
+                           row, where, (unsigned long long) rows);
+        }
+        qv_segment_delete (seg, row, ts);
+    }
+    bool varchar = c->schema->fields [c->schema->pk].type == QV_VARCHAR;
+    const qv_col_t *pkcol = &seg->batch->cols [c->schema->pk];
+    for (uint32_t r = 0; r < rows; r++) {
+        if (atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed))
+            continue;
+        qv_pkloc_t loc = { seg, r };
+        const void *str = varchar ? pkcol->var [r].ptr : NULL;
+        size_t len = varchar ? pkcol->var [r].len : 0;
+        if (qv_pkindex_put (c->pk, qv_segment_pk_hash (seg, r), str, len, loc)) {
+            qv_segment_unlink (&seg);
+            return qv_err (QV_ENOMEM, "out of memory");
+        }
+        c->live_rows++;
+    }
+    if (s_add_segment (c, seg)) {
+        qv_segment_unlink (&seg);
+        return qv_err (QV_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int
+qv_catalog_recover (qv_catalog_t *self, void *store_)
+{
+    qv_store_t *store = store_;
+    zlist_t *keys;
+    int rc = qv_store_list (store, "meta/manifest/", &keys);
+    if (rc)
+        return rc;
+    char *newest = NULL;
+    for (char *k = zlist_first (keys); k; k = zlist_next (keys))
+        newest = k;
+    if (!newest) {
+        zlist_destroy (&keys);
+        return 0;                   //  a new database
+    }
+    char where [512];
+    qv_store_describe (store, newest, where, sizeof where);
+    void *data = NULL;
+    size_t size;
+    qv_doc_t *doc = NULL;
+    rc = qv_store_get (store, newest, &data, &size);
+    zlist_destroy (&keys);
+    if (rc)
+        return rc;
+    const uint8_t *p = data;
+    uint64_t body_size = 0;
+    uint32_t crc = 0, fv = 0;
+    if (size >= S_MAN_HEADER + 4) {
+        memcpy (&fv, p + 8, 4);
+        memcpy (&body_size, p + 12, 8);
+        memcpy (&crc, p + size - 4, 4);
+    }
+    if (size < S_MAN_HEADER + 4 || memcmp (p, S_MAN_MAGIC, 8) || fv != 1
+    ||  body_size != size - S_MAN_HEADER - 4) {
+        rc = qv_err (QV_ECORRUPT, "manifest %s is truncated or not a manifest", where);
+        goto done;
+    }
+    if (qv_crc32c (p, size - 4) != crc) {
+        rc = qv_err (QV_ECORRUPT, "manifest %s: checksum mismatch", where);
+        goto done;
+    }
+    doc = qv_doc_parse (p + S_MAN_HEADER, body_size, SIZE_MAX, &rc);
+    if (!doc) {
+        rc = qv_err (QV_ECORRUPT, "manifest %s does not decode", where);
+        goto done;
+    }
+    const qv_val_t *root = qv_doc_root (doc), *v, *colls;
+    uint64_t version, next_coll, next_seg, applied, max_ts;
+    if (!(v = qv_val_get (root, "version")) || qv_val_uint (v, &version)
+    ||  !(v = qv_val_get (root, "next_coll")) || qv_val_uint (v, &next_coll)
+    ||  !(v = qv_val_get (root, "next_seg")) || qv_val_uint (v, &next_seg)
+    ||  !(v = qv_val_get (root, "applied")) || qv_val_uint (v, &applied)
+    ||  !(v = qv_val_get (root, "max_ts")) || qv_val_uint (v, &max_ts)
+    ||  !(colls = qv_val_get (root, "collections")) || qv_val_type (colls) != QV_V_ARRAY)
+        goto corrupt;
+    self->manifest_version = version;
+    self->next_coll_id = self->manifest_next_coll = (uint32_t) next_coll;
+    self->next_seg_id = next_seg;
+    self->applied_seq = applied;
+    self->max_ts = max_ts;
+    for (size_t i = 0; i < qv_val_len (colls); i++) {
+        const qv_val_t *cv = qv_val_at (colls, i), *segs;
+        qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
+        uint64_t id, shards, created;
+        const char *s;
+        size_t n;
+        if (!(v = qv_val_get (cv, "id")) || qv_val_uint (v, &id)
+        ||  !(v = qv_val_get (cv, "name")) || qv_val_strcpy (v, rec->name, sizeof rec->name)
+        ||  !(v = qv_val_get (cv, "schema")) || !(rec->schema = qv_schema_parse (v, &rc))
+        ||  !(v = qv_val_get (cv, "shards")) || qv_val_uint (v, &shards)
+        ||  !(v = qv_val_get (cv, "consistency")) || qv_val_strcpy (v, rec->consistency, sizeof rec->consistency)
+        ||  !(v = qv_val_get (cv, "desc")) || qv_val_str (v, &s, &n)
+        ||  !(v = qv_val_get (cv, "ttl")) || qv_val_uint (v, &rec->ttl_seconds)
+        ||  !(v = qv_val_get (cv, "created")) || qv_val_uint (v, &created)
+        ||  !(segs = qv_val_get (cv, "segments")) || qv_val_type (segs) != QV_V_ARRAY) {
+            qv_record_destroy (&rec);
+            goto corrupt;
+        }
+        rec->coll_id = (uint32_t) id;
+        rec->shards = (uint32_t) shards;
+        rec->ts = created;
+        rec->description = strndup (s, n);
+        qv_collection_t *c = s_collection_new (rec);
+        qv_record_destroy (&rec);
+        if (!c) {
+            rc = qv_err (QV_ENOMEM, "out of memory");
+            goto done;
+        }
+        zlistx_add_end (self->colls, c);
+        for (size_t j = 0; j < qv_val_len (segs); j++)
+            if ((rc = s_load_segment (store, c, qv_val_at (segs, j)))) {
+                if (rc == QV_ECORRUPT && !strstr (qv_err_msg (), "segment"))
+                    goto corrupt;
+                goto done;
+            }
+    }
+    qv_info ("recovered manifest %s: %zu collections, WAL applied up to %llu",
+             where, zlistx_size (self->colls), (unsigned long long) applied);
+    rc = 0;
+    goto done;
+corrupt:
+    rc = qv_err (QV_ECORRUPT, "manifest %s does not match the format", where);
+done:
+    qv_doc_destroy (&doc);
+    free (data);
+    return rc;
+}
+
+qv_snapshot_t *
+qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field)
+{
+    qv_snapshot_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->segs = calloc (coll->nsegs + 1, sizeof (qv_segment_t *));
+    self->rows = calloc (coll->nsegs + 1, sizeof (uint32_t));
+    if (!self->segs || !self->rows) {
+        qv_snapshot_destroy (&self);
+        return NULL;
+    }
+    for (size_t i = 0; i < coll->nsegs; i++) {
+        self->segs [i] = qv_segment_link (coll->segs [i]);
+        self->rows [i] = atomic_load_explicit (&coll->segs [i]->rows, memory_order_acquire);
+    }
+    self->nsegs = coll->nsegs;
+    self->ts = ts;
+    self->field = field;
+    return self;
+}
+
+void
+qv_snapshot_destroy (qv_snapshot_t **self_p)
+{
+    qv_snapshot_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->nsegs; i++)
+        qv_segment_unlink (&self->segs [i]);
+    free (self->segs);
+    free (self->rows);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
+                  uint32_t nq, uint32_t part, uint32_t parts, qv_topk_t **tops)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < self->nsegs; i++)
+        total += self->rows [i];
+    uint64_t lo = total * part / parts, hi = total * (part + 1) / parts, base = 0;
+    for (size_t i = 0; i < self->nsegs; i++) {
+        uint64_t s0 = base, s1 = base + self->rows [i];
+        base = s1;
+        uint64_t a = lo > s0 ? lo : s0, b = hi < s1 ? hi : s1;
+        if (a < b)
+            qv_segment_scan (self->segs [i], self->field, queries, qnorms, nq,
+                             (uint32_t) (a - s0), (uint32_t) (b - s0), self->ts,
+                             (uint32_t) i, tops);
+    }
+}
+
+int
+qv_collection_check_fields (qv_collection_t *coll, const qv_val_t *output_fields,
+                            int *fids, int *nfids)
+{
+    *nfids = 0;
+    if (!output_fields)
+        return 0;
+    for (size_t i = 0; i < qv_val_len (output_fields); i++) {
+        char name [QV_NAME_MAX + 1];
+        int rc = qv_val_strcpy (qv_val_at (output_fields, i), name, sizeof name);
+        if (rc == QV_EPROTO)
+            return qv_err (QV_EPROTO, "'output_fields' must be a list of strings");
+        int fi = rc ? -1 : qv_schema_find (coll->schema, name);
+        if (fi < 0 && strcmp (name, "*") == 0) {
+            for (int f = 0; f < coll->schema->nfields && *nfids < QV_FIELDS_MAX; f++)
+                fids [(*nfids)++] = f;
+            continue;
+        }
+        if (fi < 0)
+            return qv_err (QV_EINVAL, "output_fields: collection '%s' has no field '%s'",
+                           coll->name, rc ? "(too long)" : name);
+        if (*nfids < QV_FIELDS_MAX)
+            fids [(*nfids)++] = fi;
+    }
+    return 0;
+}
+
+void
+qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
+                         const int *fids, int nfids, bool with_pk, qv_wr_t *w)
+{
+    int pk = coll->schema->pk;
+    int n = nfids;
+    bool pk_listed = false;
+    for (int i = 0; i < nfids; i++)
+        pk_listed |= fids [i] == pk;
+    if (with_pk && !pk_listed)
+        n++;
+    qv_wr_map (w, (size_t) n);
+    if (with_pk && !pk_listed) {
+        qv_wr_str (w, coll->schema->fields [pk].name);
+        qv_col_write_value (&coll->schema->fields [pk], &seg->batch->cols [pk], row, w);
+    }
+    for (int i = 0; i < nfids; i++) {
+        const qv_field_t *f = &coll->schema->fields [fids [i]];
+        qv_wr_str (w, f->name);
+        qv_col_write_value (f, &seg->batch->cols [fids [i]], row, w);
+    }
+}
+
+int
+qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const int *fids,
+                   int nfids, qv_wr_t *w)
+{
+    qv_pkloc_t *locs = malloc ((keys->n + 1) * sizeof *locs);
+    if (!locs)
+        return qv_err (QV_ENOMEM, "out of memory");
+    uint32_t found = 0;
+    for (uint32_t i = 0; i < keys->n; i++) {
+        const void *str = keys->strs ? keys->strs [i].ptr : NULL;
+        size_t len = keys->strs ? keys->strs [i].len : 0;
+        uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) keys->ints [i];
+        if (qv_pkindex_find (coll->pk, h, str, len, &locs [found]))
+            found++;
+    }
+    qv_wr_array (w, found);
+    for (uint32_t i = 0; i < found; i++)
+        qv_collection_write_row (coll, locs [i].seg, locs [i].row, fids, nfids, true, w);
+    free (locs);
+    return 0;
+}
+
+void
+qv_collection_describe (qv_collection_t *c, qv_wr_t *w)
+{
+    qv_wr_str (w, "collection"); qv_wr_str (w, c->name);
+    qv_wr_str (w, "fields"); qv_schema_write (c->schema, w);
+    qv_wr_str (w, "shards"); qv_wr_uint (w, c->shards);
+    qv_wr_str (w, "consistency"); qv_wr_str (w, c->consistency);
+    qv_wr_str (w, "rows"); qv_wr_uint (w, c->live_rows);
+    qv_wr_str (w, "segments"); qv_wr_uint (w, c->nsegs);
+    qv_wr_str (w, "indexes"); qv_wr_array (w, 0);
+    qv_wr_str (w, "description"); qv_wr_str (w, c->description);
+    qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);
+}

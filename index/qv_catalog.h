@@ -1,0 +1,132 @@
+//  The database state a searcher holds: collections, their segments and primary-key
+//  indexes; applies WAL records; answers searches and gets; writes and reads manifests.
+#ifndef QV_CATALOG_H_INCLUDED
+#define QV_CATALOG_H_INCLUDED
+
+#include "qv_pkindex.h"
+#include "qv_proto.h"
+#include "qv_record.h"
+#include "qv_segment.h"
+
+typedef struct {
+    uint32_t id;
+    char name [QV_NAME_MAX + 1];
+    qv_schema_t *schema;
+    uint32_t shards;
+    char consistency [16];
+    char *description;
+    uint64_t ttl_seconds;
+    uint64_t created_ts;
+    qv_segment_t **segs;            //  every segment, growing to flushed
+    size_t nsegs;
+    size_t segs_cap;
+    qv_pkindex_t *pk;
+    uint64_t live_rows;
+} qv_collection_t;
+
+typedef struct _qv_catalog_t qv_catalog_t;
+
+qv_catalog_t *
+    qv_catalog_new (void);
+void
+    qv_catalog_destroy (qv_catalog_t **self_p);
+
+qv_collection_t *
+    qv_catalog_find (qv_catalog_t *self, const char *name);
+qv_collection_t *
+    qv_catalog_find_id (qv_catalog_t *self, uint32_t id);
+//  Collections in name order (borrowed pointers); *n set.
+qv_collection_t **
+    qv_catalog_list (qv_catalog_t *self, size_t *n);
+
+//  The schema of a collection id, for qv_record_read (qv_schema_lookup_fn).
+const qv_schema_t *
+    qv_catalog_schema_of (void *self, uint32_t coll_id);
+
+//  The capacity in rows of a new segment of schema receiving a batch of n rows; the
+//  segment manager and the searcher use the same rule.
+uint32_t
+    qv_segment_cap_rows (const qv_schema_t *schema, uint32_t n, size_t max_bytes);
+
+//  Result of applying one record.
+typedef struct {
+    int rc;                         //  0 or a qv_rc_t
+    uint32_t count;                 //  rows inserted / keys deleted
+    qv_collection_t *coll;          //  the collection concerned, if it exists
+} qv_apply_t;
+
+//  Applies a record logged at WAL position seq. Replay and live traffic use this same
+//  path; records already covered by the loaded manifest are skipped. seg_max_bytes
+//  sizes new segments. Owner thread only.
+qv_apply_t
+    qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg_max_bytes);
+
+//  Seals a growing segment (no more appends). Returns it (borrowed) or NULL.
+qv_segment_t *
+    qv_catalog_seal (qv_catalog_t *self, uint32_t coll_id, uint64_t seg_id);
+
+//  The WAL position from which replay must start so nothing outside the manifest is
+//  lost: the first seq of any segment not yet flushed, else applied + 1.
+uint64_t
+    qv_catalog_checkpoint (qv_catalog_t *self);
+uint64_t
+    qv_catalog_applied_seq (qv_catalog_t *self);
+uint64_t
+    qv_catalog_max_ts (qv_catalog_t *self);
+uint32_t
+    qv_catalog_next_coll_id (qv_catalog_t *self);
+uint64_t
+    qv_catalog_next_seg_id (qv_catalog_t *self);
+
+//  Manifest: the catalog, flushed segments with their deletes, and the checkpoint.
+//  qv_catalog_manifest encodes the next version (a new zchunk, *version set).
+//  qv_catalog_recover loads the newest readable manifest and its segments from store;
+//  an unreadable newest manifest or a bad segment object is QV_ECORRUPT naming it.
+zchunk_t *
+    qv_catalog_manifest (qv_catalog_t *self, uint64_t *version);
+int
+    qv_catalog_recover (qv_catalog_t *self, void *store);
+uint64_t
+    qv_catalog_manifest_version (qv_catalog_t *self);
+
+//  Exact search over a snapshot of one collection at ts. results: one topk per query,
+//  ids are (slot << 32 | row) into snap->segs.
+typedef struct {
+    qv_segment_t **segs;            //  linked
+    uint32_t *rows;                 //  visible rows of each at snapshot time
+    size_t nsegs;
+    uint64_t ts;
+    int field;                      //  vector field searched
+} qv_snapshot_t;
+
+qv_snapshot_t *
+    qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field);
+void
+    qv_snapshot_destroy (qv_snapshot_t **self_p);
+//  Scans part `part` of `parts` (row ranges split evenly) for nq queries.
+void
+    qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
+                      uint32_t nq, uint32_t part, uint32_t parts, qv_topk_t **tops);
+
+//  Writes the fields named by output_fields (a list of names, or NULL for none) of
+//  (seg, row) as a map, with the primary key when with_pk. Returns QV_EINVAL for an
+//  unknown field name (message names it).
+int
+    qv_collection_check_fields (qv_collection_t *coll, const qv_val_t *output_fields,
+                                int *fids, int *nfids);
+void
+    qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
+                             const int *fids, int nfids, bool with_pk, qv_wr_t *w);
+
+//  Looks up the live row of each key; writes found rows (flat maps) into w as a list.
+int
+    qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const int *fids,
+                       int nfids, qv_wr_t *w);
+
+//  Writes describe_collection's fields (collection, fields, shards, consistency, rows,
+//  segments, indexes, description, ttl_seconds): 9 key/value pairs.
+void
+    qv_collection_describe (qv_collection_t *coll, qv_wr_t *w);
+#define QV_DESCRIBE_FIELDS 9
+
+#endif

@@ -1,0 +1,43 @@
+//  Jobs: a request's state as it passes between actors.
+#include "qv_job.h"
+
+#include <stdlib.h>
+
+qv_job_t *
+qv_job_new (uint64_t id)
+{
+    qv_job_t *self = calloc (1, sizeof *self);
+    if (self)
+        self->id = id;
+    return self;
+}
+
+void
+qv_job_destroy (qv_job_t **self_p)
+{
+    qv_job_t *self = *self_p;
+    if (!self)
+        return;
+    qv_req_free (&self->req);
+    qv_record_destroy (&self->rec);
+    free (self->reply);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+qv_job_fail (qv_job_t *self, int rc, const char *message)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_error (w, self->req.doc ? self->req.f [QV_F_rid] : NULL, rc, message);
+    qv_job_reply (self, w, rc);
+    qv_wr_destroy (&w);
+}
+
+void
+qv_job_reply (qv_job_t *self, qv_wr_t *w, int rc)
+{
+    free (self->reply);
+    self->reply = qv_wr_detach (w, &self->reply_size);
+    self->rc = rc;
+}

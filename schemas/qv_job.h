@@ -1,0 +1,46 @@
+//  The in-process messages the actors pass by pointer (one owner at a time):
+//  a job is a client request on its way through proxy -> segment manager -> searcher
+//  -> proxy. Across processes the same content travels through the codec.
+#ifndef QV_JOB_H_INCLUDED
+#define QV_JOB_H_INCLUDED
+
+#include "qv_proto.h"
+#include "qv_record.h"
+
+//  Pipe/inbox commands (first frame), the job pointer in the second:
+//    proxy -> segmgr    "WRITE"  job       log job->rec (insert/upsert/delete/DDL)
+//    proxy -> segmgr    "FLUSH"  job       seal the collection's growing segments
+//    proxy -> searcher  "READ"   job       search / get / describe / list / stats
+//    segmgr -> searcher "APPLY"  job       logged at job->seq: apply, then reply
+//    segmgr -> searcher "SEAL"   coll seg  a growing segment is full or old
+//    segmgr -> searcher "FLUSH"  job       reply once the collection is flushed
+//    any -> proxy       "REPLY"  job       job->reply holds the encoded reply
+typedef struct {
+    uint64_t id;                    //  proxy's handle for the client
+    qv_req_t req;                   //  decoded request (owns its document)
+    qv_record_t *rec;               //  the change to log, if any
+    uint64_t seq;                   //  WAL object that holds it
+    size_t bytes;                   //  bytes it adds to unflushed memory
+    uint64_t seg_max_bytes;
+    int64_t deadline;               //  msec clock; backpressure waits until then
+    int rc;                         //  outcome, for the proxy's own bookkeeping
+    uint32_t seal_coll;             //  seal marker (rec NULL, req.doc NULL): collection
+    uint64_t seal_seg;              //  ... and segment to seal
+    void *reply;                    //  encoded reply (malloc'd)
+    size_t reply_size;
+} qv_job_t;
+
+//  A new job for request number id, and its destructor (frees request, record, reply).
+qv_job_t *
+    qv_job_new (uint64_t id);
+void
+    qv_job_destroy (qv_job_t **self_p);
+
+//  Sets the job's reply to an error reply (echoing the request's rid) / takes the
+//  bytes of a writer as the reply.
+void
+    qv_job_fail (qv_job_t *self, int rc, const char *message);
+void
+    qv_job_reply (qv_job_t *self, qv_wr_t *w, int rc);
+
+#endif
