@@ -1,0 +1,110 @@
+//  Flusher actor: turns sealed segments into segment objects, and writes manifests.
+//
+//  @interface
+//    $TERM                               stop (after the object in progress)
+//  inbox (PULL, inproc "flusher"):
+//    "WRITE" seg                         write segments/<coll>/<seg>; answers the
+//                                        searcher "WRITTEN" seg rc message
+//    "MANIFEST" chunk version            write meta/manifest/<version>, drop manifests
+//                                        older than the previous one; answers
+//                                        "MANIFESTED" version rc message
+//  Its loop does only this, one object at a time, so it is its own worker thread.
+#include "qv_flusher.h"
+#include "qv_rc.h"
+#include "qv_segment.h"
+
+typedef struct {
+    zsock_t *inbox;
+    zsock_t *searcher;
+    qv_store_t *store;
+} self_t;
+
+static void
+s_write_segment (self_t *self, qv_segment_t *seg)
+{
+    char key [96];
+    snprintf (key, sizeof key, "segments/%u/%020llu", seg->coll_id, (unsigned long long) seg->id);
+    zchunk_t *chunk = qv_segment_save (seg);
+    int rc = chunk ? qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk))
+                   : qv_err (QV_ENOMEM, "out of memory encoding segment %s", key);
+    const char *msg = rc ? qv_err_msg () : "";
+    if (rc)
+        qv_error ("flush of segment %s failed: %s", key, msg);
+    zchunk_destroy (&chunk);
+    zsock_send (self->searcher, "spis", "WRITTEN", seg, rc, msg);
+}
+
+static void
+s_write_manifest (self_t *self, zchunk_t *chunk, uint64_t version)
+{
+    char key [64];
+    snprintf (key, sizeof key, "meta/manifest/%020llu", (unsigned long long) version);
+    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    const char *msg = rc ? qv_err_msg () : "";
+    if (rc)
+        qv_error ("manifest %s was not written: %s", key, msg);
+    else {
+        zlist_t *keys;
+        if (qv_store_list (self->store, "meta/manifest/", &keys) == 0) {
+            for (char *k = zlist_first (keys); k; k = zlist_next (keys)) {
+                uint64_t v = strtoull (k + strlen ("meta/manifest/"), NULL, 10);
+                if (v + 1 < version)
+                    qv_store_delete (self->store, k);
+            }
+            zlist_destroy (&keys);
+        }
+    }
+    zchunk_destroy (&chunk);
+    zsock_send (self->searcher, "s8is", "MANIFESTED", version, rc, msg);
+}
+
+static int
+s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd;
+    void *ptr;
+    uint64_t version;
+    if (zsock_recv (reader, "sp8", &cmd, &ptr, &version) != 0)
+        return 0;
+    if (streq (cmd, "WRITE"))
+        s_write_segment (self, ptr);
+    else
+    if (streq (cmd, "MANIFEST"))
+        s_write_manifest (self, ptr, version);
+    zstr_free (&cmd);
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    char *cmd = zstr_recv (reader);
+    zstr_free (&cmd);
+    return -1;                      //  $TERM (the only command)
+}
+
+void
+qv_flusher_actor (zsock_t *pipe, void *args_)
+{
+    qv_flusher_args_t *args = args_;
+    self_t self = { NULL, NULL, args->store };
+    char ep [256];
+    qv_config_endpoint (args->config, "flusher", ep, sizeof ep);
+    self.inbox = zsock_new_pull (ep);
+    qv_config_endpoint (args->config, "searcher", ep, sizeof ep);
+    self.searcher = zsock_new (ZMQ_PUSH);
+    zsock_set_sndhwm (self.searcher, 0);
+    zsock_connect (self.searcher, "%s", ep);
+    zsock_signal (pipe, 0);
+    zloop_t *loop = zloop_new ();
+    zloop_reader (loop, pipe, s_handle_pipe, &self);
+    zloop_reader (loop, self.inbox, s_handle_inbox, &self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+    zsock_destroy (&self.inbox);
+    zsock_destroy (&self.searcher);
+}

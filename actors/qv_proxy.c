@@ -1,0 +1,401 @@
+//  Proxy actor: decodes and checks requests against the schema, assigns primary keys
+//  and hybrid timestamps, routes writes to the segment manager and reads to the
+//  searcher, and sends each reply back to its client.
+//
+//  DESIGN
+//  The ROUTER socket is the only public socket. A request frame is decoded once
+//  (qv_req_parse) and travels as a job by pointer; whoever knows the outcome encodes
+//  the reply, and the proxy only forwards it. The proxy keeps its own copy of each
+//  collection's schema, updated from the create/drop records whose replies pass
+//  through it. Timestamps are physical ms << 18 | logical, never going backwards, and
+//  start above the largest timestamp recovered, so they increase across restarts; a
+//  timestamp also serves as the auto_id key of the row it creates.
+#include "qv_proxy.h"
+#include "qv_job.h"
+#include "qv_rc.h"
+#include "qv_record.h"
+
+#include <sys/time.h>
+
+typedef struct {
+    uint32_t id;
+    qv_schema_t *schema;
+    uint32_t shards;
+    uint32_t next_shard;
+} s_coll_t;
+
+typedef struct {
+    const qv_config_t *config;
+    zsock_t *pipe;
+    zsock_t *router;
+    zsock_t *inbox;
+    zsock_t *segmgr;
+    zsock_t *searcher;
+    zhashx_t *colls;                //  name -> s_coll_t
+    zhashx_t *pending;              //  job id -> zmsg_t envelope
+    uint64_t next_id;
+    uint64_t last_ts;
+    bool ready;
+    char unavailable [512];         //  why requests are refused
+} self_t;
+
+static void
+s_coll_free (void **item)
+{
+    s_coll_t *c = *item;
+    if (c) {
+        qv_schema_destroy (&c->schema);
+        free (c);
+        *item = NULL;
+    }
+}
+
+static uint64_t
+s_next_ts (self_t *self)
+{
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    uint64_t phys = ((uint64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000) << 18;
+    self->last_ts = phys > self->last_ts ? phys : self->last_ts + 1;
+    return self->last_ts;
+}
+
+//  Sends reply bytes to the client whose envelope is env (destroyed).
+static void
+s_send (self_t *self, zmsg_t **env, const void *data, size_t size)
+{
+    zmsg_addmem (*env, data, size);
+    zmsg_send (env, self->router);
+}
+
+static void
+s_send_error (self_t *self, zmsg_t **env, const qv_val_t *rid, int rc, const char *message)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_error (w, rid, rc, message);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    s_send (self, env, data, size);
+    qv_wr_destroy (&w);
+}
+
+static void
+s_track (self_t *self, qv_job_t *job, zmsg_t **env)
+{
+    char key [32];
+    snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+    zhashx_insert (self->pending, key, *env);
+    *env = NULL;
+}
+
+//  Builds the record of a write request; QV_* on a bad request.
+static int
+s_prepare_write (self_t *self, qv_job_t *job)
+{
+    qv_req_t *req = &job->req;
+    s_coll_t *c = zhashx_lookup (self->colls, req->collection);
+    int rc;
+    switch (req->op) {
+        case QV_OP_create_collection: {
+            if (c)
+                return qv_err (QV_EEXIST, "collection '%s' already exists", req->collection);
+            qv_record_t *rec = job->rec = qv_record_new (QV_REC_CREATE_COLLECTION);
+            snprintf (rec->name, sizeof rec->name, "%s", req->collection);
+            rec->schema = qv_schema_parse (req->f [QV_F_fields], &rc);
+            if (!rec->schema)
+                return rc;
+            uint64_t shards = 1;
+            if (req->f [QV_F_shards])
+                qv_val_uint (req->f [QV_F_shards], &shards);
+            if (shards < 1 || shards > 64)
+                return qv_err (QV_EINVAL, "shards must be 1..64");
+            rec->shards = (uint32_t) shards;
+            snprintf (rec->consistency, sizeof rec->consistency, "strong");
+            if (req->f [QV_F_consistency]) {
+                char cons [16];
+                if (qv_val_strcpy (req->f [QV_F_consistency], cons, sizeof cons)
+                ||  !(streq (cons, "strong") || streq (cons, "bounded") || streq (cons, "session")
+                   || streq (cons, "eventually")))
+                    return qv_err (QV_EINVAL, "consistency must be strong, bounded, session or eventually");
+                snprintf (rec->consistency, sizeof rec->consistency, "%s", cons);
+            }
+            if (req->f [QV_F_description]) {
+                const char *s;
+                size_t n;
+                qv_val_str (req->f [QV_F_description], &s, &n);
+                rec->description = strndup (s, n);
+            }
+            if (req->f [QV_F_ttl_seconds])
+                qv_val_uint (req->f [QV_F_ttl_seconds], &rec->ttl_seconds);
+            break;
+        }
+        case QV_OP_drop_collection:
+            if (!c)
+                return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+            job->rec = qv_record_new (QV_REC_DROP_COLLECTION);
+            job->rec->coll_id = c->id;
+            break;
+        case QV_OP_insert:
+        case QV_OP_upsert: {
+            if (!c)
+                return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+            if (req->f [QV_F_partition] && !qv_val_is (req->f [QV_F_partition], "_default"))
+                return qv_err (QV_ENOTFOUND, "partition not found: only '_default' exists in this version");
+            const qv_field_t *pk = &c->schema->fields [c->schema->pk];
+            if (req->op == QV_OP_upsert && pk->auto_id)
+                return qv_err (QV_EINVAL, "upsert needs primary keys, but '%s' is auto_id", pk->name);
+            qv_record_t *rec = job->rec = qv_record_new (QV_REC_INSERT);
+            rec->schema = qv_schema_dup (c->schema);
+            if (!rec->schema)
+                return qv_err (QV_ENOMEM, "out of memory");
+            rc = qv_batch_from_request (rec->schema, req->f [QV_F_rows], req->f [QV_F_columns],
+                                        1u << 20, &rec->batch);
+            if (rc)
+                return rc;
+            rec->coll_id = c->id;
+            rec->upsert = req->op == QV_OP_upsert;
+            rec->shard = c->next_shard++ % c->shards;
+            rec->ts = s_next_ts (self);
+            if (pk->auto_id) {
+                int64_t *ids = (int64_t *) rec->batch->cols [c->schema->pk].data;
+                ids [0] = (int64_t) rec->ts;
+                for (uint32_t r = 1; r < rec->batch->n; r++)
+                    ids [r] = (int64_t) s_next_ts (self);
+            }
+            job->bytes = qv_batch_bytes (rec->batch);
+            return 0;
+        }
+        case QV_OP_delete: {
+            if (!c)
+                return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+            if (req->f [QV_F_filter])
+                return qv_err (QV_EINVAL, "delete by filter is not supported by this server version yet; give 'ids'");
+            if (!req->f [QV_F_ids])
+                return qv_err (QV_EINVAL, "delete needs 'ids'");
+            qv_record_t *rec = job->rec = qv_record_new (QV_REC_DELETE);
+            rc = qv_keys_from_request (&c->schema->fields [c->schema->pk], req->f [QV_F_ids],
+                                       1u << 20, &rec->keys);
+            if (rc)
+                return rc;
+            rec->coll_id = c->id;
+            job->bytes = rec->keys.n * 16;
+            break;
+        }
+        default:
+            return qv_err (QV_ERR, "not a write");
+    }
+    job->rec->ts = s_next_ts (self);
+    return 0;
+}
+
+static int
+s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    //  Envelope: every frame but the last (routing id, and REQ's empty delimiter).
+    zframe_t *body = zmsg_last (msg);
+    zmsg_remove (msg, body);
+    zmsg_t *env = msg;
+    qv_job_t *job = qv_job_new (++self->next_id);
+    qv_req_t *req = &job->req;
+    int rc = 0;
+    if (zframe_size (body) > self->config->max_request)
+        rc = qv_err (QV_ELIMIT, "request of %zu bytes exceeds the limit of %zu bytes",
+                     zframe_size (body), self->config->max_request);
+    else
+        rc = qv_req_parse (zframe_data (body), zframe_size (body), self->config->max_elems, req);
+    zframe_destroy (&body);
+    const qv_val_t *rid = req->doc ? req->f [QV_F_rid] : NULL;
+    if (rc == 0 && !self->ready)
+        rc = qv_err (QV_EUNAVAIL, "%s", self->unavailable);
+    if (rc) {
+        s_send_error (self, &env, rid, rc, qv_err_msg ());
+        qv_job_destroy (&job);
+        return 0;
+    }
+    switch (req->op) {
+        case QV_OP_ping: {
+            qv_wr_t *w = qv_wr_new ();
+            qv_reply_ok (w, rid, 1);
+            qv_wr_str (w, "version");
+            qv_wr_str (w, QV_PROTO_VERSION);
+            size_t size;
+            const void *data = qv_wr_data (w, &size);
+            s_send (self, &env, data, size);
+            qv_wr_destroy (&w);
+            qv_job_destroy (&job);
+            return 0;
+        }
+        case QV_OP_create_collection:
+        case QV_OP_drop_collection:
+        case QV_OP_insert:
+        case QV_OP_upsert:
+        case QV_OP_delete:
+            rc = s_prepare_write (self, job);
+            if (rc)
+                break;
+            s_track (self, job, &env);
+            zsock_send (self->segmgr, "sp", "WRITE", job);
+            return 0;
+        case QV_OP_flush: {
+            s_coll_t *c = zhashx_lookup (self->colls, req->collection);
+            if (!c) {
+                rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+                break;
+            }
+            job->seal_coll = c->id;
+            s_track (self, job, &env);
+            zsock_send (self->segmgr, "sp", "FLUSH", job);
+            return 0;
+        }
+        default:
+            s_track (self, job, &env);
+            zsock_send (self->searcher, "sp", "READ", job);
+            return 0;
+    }
+    s_send_error (self, &env, rid, rc, qv_err_msg ());
+    qv_job_destroy (&job);
+    return 0;
+}
+
+//  A record that changes the catalog: keep the proxy's copy in step.
+static void
+s_catalog_update (self_t *self, qv_record_t *rec)
+{
+    if (rec->type == QV_REC_CREATE_COLLECTION) {
+        s_coll_t *c = calloc (1, sizeof *c);
+        c->id = rec->coll_id;
+        c->schema = rec->schema;
+        rec->schema = NULL;
+        c->shards = rec->shards ? rec->shards : 1;
+        zhashx_update (self->colls, rec->name, c);
+    }
+    else
+    if (rec->type == QV_REC_DROP_COLLECTION) {
+        for (s_coll_t *c = zhashx_first (self->colls); c; c = zhashx_next (self->colls))
+            if (c->id == rec->coll_id) {
+                zhashx_delete (self->colls, zhashx_cursor (self->colls));
+                break;
+            }
+    }
+}
+
+static int
+s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd;
+    void *ptr;
+    if (zsock_recv (reader, "sp", &cmd, &ptr) != 0)
+        return 0;
+    zstr_free (&cmd);
+    qv_job_t *job = ptr;
+    if (job->rc == 0 && job->rec)
+        s_catalog_update (self, job->rec);
+    char key [32];
+    snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+    zmsg_t *env = zhashx_lookup (self->pending, key);
+    if (env) {
+        zhashx_delete (self->pending, key);     //  no destructor: env is ours now
+        s_send (self, &env, job->reply, job->reply_size);
+    }
+    qv_job_destroy (&job);
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd;
+    void *ptr;
+    uint64_t ts;
+    if (zsock_recv (reader, "sp8", &cmd, &ptr, &ts) != 0)
+        return -1;
+    int rc = 0;
+    if (streq (cmd, "$TERM"))
+        rc = -1;
+    else
+    if (streq (cmd, "READY")) {
+        zlist_t *list = ptr;
+        qv_record_t *rec;
+        while ((rec = zlist_pop (list))) {
+            s_catalog_update (self, rec);
+            qv_record_destroy (&rec);
+        }
+        zlist_destroy (&list);
+        if (ts > self->last_ts)
+            self->last_ts = ts;
+        self->ready = true;
+    }
+    else
+    if (streq (cmd, "FAILED")) {
+        char *reason = ptr;
+        snprintf (self->unavailable, sizeof self->unavailable, "recovery failed: %s", reason);
+        free (reason);
+    }
+    zstr_free (&cmd);
+    return rc;
+}
+
+void
+qv_proxy_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = calloc (1, sizeof *self);
+    self->config = args;
+    self->pipe = pipe;
+    snprintf (self->unavailable, sizeof self->unavailable,
+              "the server is recovering its data; retry shortly");
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_maxmsgsize (self->router, (int64_t) self->config->max_request * 2 > INT32_MAX
+                          ? -1 : (int) (self->config->max_request * 2));
+    zsock_set_sndhwm (self->router, 10000);
+    zsock_set_rcvhwm (self->router, 10000);
+    zsock_set_linger (self->router, 0);
+    if (zsock_bind (self->router, "%s", self->config->bind) < 0) {
+        zsock_destroy (&self->router);
+        free (self);
+        zsock_signal (pipe, 0);
+        zstr_send (pipe, zmq_strerror (zmq_errno ()));
+        return;
+    }
+    char ep [256];
+    qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
+    self->inbox = zsock_new_pull (ep);
+    qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
+    self->segmgr = zsock_new (ZMQ_PUSH);
+    zsock_set_sndhwm (self->segmgr, 0);
+    zsock_connect (self->segmgr, "%s", ep);
+    qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
+    self->searcher = zsock_new (ZMQ_PUSH);
+    zsock_set_sndhwm (self->searcher, 0);
+    zsock_connect (self->searcher, "%s", ep);
+    self->colls = zhashx_new ();
+    zhashx_set_destructor (self->colls, s_coll_free);
+    self->pending = zhashx_new ();
+    zsock_signal (pipe, 0);
+    zstr_send (pipe, "OK");
+
+    zloop_t *loop = zloop_new ();
+    zloop_reader (loop, pipe, s_handle_pipe, self);
+    zloop_reader (loop, self->router, s_handle_router, self);
+    zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+
+    zhashx_destroy (&self->colls);
+    for (zmsg_t *env = zhashx_first (self->pending); env; env = zhashx_next (self->pending))
+        zmsg_destroy (&env);
+    zhashx_destroy (&self->pending);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->segmgr);
+    zsock_destroy (&self->searcher);
+    free (self);
+}

@@ -1,0 +1,16 @@
+//  Searcher actor: holds the collections in memory, applies logged writes, answers reads.
+#ifndef QV_SEARCHER_H_INCLUDED
+#define QV_SEARCHER_H_INCLUDED
+
+#include "qv_catalog.h"
+#include "qv_config.h"
+
+typedef struct {
+    const qv_config_t *config;
+    qv_catalog_t *catalog;          //  ownership moves to the actor
+} qv_searcher_args_t;
+
+void
+    qv_searcher_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,491 @@
+//  Segment manager actor: logs writes to the WAL with group commit, assigns rows to
+//  growing segments and seals them, and holds writers back when memory is full.
+//
+//  @interface
+//    $TERM                       finish the WAL write in flight, then stop
+//  inbox (PULL, inproc "segmgr"):
+//    "WRITE" job                 log job->rec, then APPLY it at the searcher
+//    "FLUSH" job                 seal the collection's growing segments; the searcher
+//                                replies once they are flushed
+//    "FLUSHED" seg_id bytes      the flusher wrote a segment: release its memory
+//    "CHECKPOINT" seq            a manifest made WAL objects below seq unneeded
+//
+//  DESIGN
+//  Jobs queue in arrival order (the proxy's timestamp order). Whenever the WAL writer
+//  thread is idle, the whole queue (up to group_max_bytes) goes to it as one group and
+//  becomes one WAL object: while one write + fsync is in flight the next group forms,
+//  so concurrent clients share fsyncs. When the group is durable its jobs go to the
+//  searcher in order ("APPLY"), with seal markers and flush jobs in their places, so the
+//  searcher sees exactly the log's order. A failed write answers every job of the group
+//  UNAVAILABLE; nothing of it was acknowledged or applied.
+#include "qv_segmgr.h"
+#include "qv_catalog.h"
+#include "qv_job.h"
+#include "qv_rc.h"
+
+typedef struct {
+    uint64_t seg_id;
+    uint32_t rows;
+    uint32_t cap;
+    size_t bytes;
+    int64_t created_ms;
+} s_growing_t;
+
+typedef struct {
+    zlistx_t *jobs;                 //  jobs and markers, in order
+    int rc;
+    uint64_t seq;
+    char error [256];
+} s_group_t;
+
+typedef struct {
+    const qv_config_t *config;
+    zsock_t *pipe;
+    zsock_t *inbox;
+    zsock_t *searcher;              //  PUSH to the searcher's inbox
+    zsock_t *proxy;                 //  PUSH to the proxy's inbox
+    zactor_t *writer;               //  WAL writer thread
+    qv_wal_t *wal;
+    bool writing;                   //  a group is in flight
+    zlistx_t *queue;                //  jobs waiting for the next group
+    zlistx_t *waiting;              //  inserts held back by memory pressure
+    zhashx_t *growing;              //  "coll/shard" -> s_growing_t
+    zhashx_t *sealed_bytes;         //  "seg_id" -> bytes of sealed, unflushed segments
+    uint32_t next_coll_id;
+    uint64_t next_seg_id;
+    size_t unflushed;               //  bytes of rows not yet in flushed segments
+    uint64_t truncate_to;           //  pending WAL truncation
+    bool terminating;
+} self_t;
+
+//  The WAL writer thread: encodes a group's records and appends them as one object.
+static void
+s_writer_actor (zsock_t *pipe, void *args)
+{
+    qv_wal_t *wal = args;
+    zsock_signal (pipe, 0);
+    qv_wr_t *w = qv_wr_new ();
+    while (true) {
+        char *cmd;
+        void *ptr = NULL;
+        uint64_t seq = 0;
+        if (zsock_recv (pipe, "sp8", &cmd, &ptr, &seq) != 0)
+            break;
+        if (streq (cmd, "$TERM")) {
+            zstr_free (&cmd);
+            break;
+        }
+        if (streq (cmd, "APPEND")) {
+            s_group_t *group = ptr;
+            size_t n = 0;
+            for (qv_job_t *job = zlistx_first (group->jobs); job; job = zlistx_next (group->jobs))
+                n += job->rec != NULL;
+            if (n > 0) {
+                qv_wal_rec_t *recs = calloc (n, sizeof *recs);
+                size_t *offs = calloc (n, sizeof *offs);
+                size_t i = 0;
+                qv_wr_reset (w);
+                for (qv_job_t *job = zlistx_first (group->jobs); job; job = zlistx_next (group->jobs))
+                    if (job->rec) {
+                        size_t before;
+                        qv_wr_data (w, &before);
+                        offs [i] = before;
+                        qv_record_write (job->rec, w);
+                        i++;
+                    }
+                size_t total;
+                const uint8_t *base = qv_wr_data (w, &total);
+                for (i = 0; i < n; i++) {
+                    recs [i].data = base + offs [i];
+                    recs [i].size = (i + 1 < n ? offs [i + 1] : total) - offs [i];
+                }
+                group->rc = qv_wal_append (wal, recs, n, &group->seq);
+                if (group->rc)
+                    snprintf (group->error, sizeof group->error, "the write was not logged: %s",
+                              qv_err_msg ());
+                free (recs);
+                free (offs);
+            }
+            zsock_send (pipe, "sp", "DONE", group);
+        }
+        else
+        if (streq (cmd, "TRUNCATE")) {
+            if (qv_wal_truncate (wal, seq))
+                qv_warn ("WAL truncation below %llu failed: %s", (unsigned long long) seq, qv_err_msg ());
+        }
+        zstr_free (&cmd);
+    }
+    qv_wr_destroy (&w);
+}
+
+static void
+s_growing_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void
+s_send_reply (self_t *self, qv_job_t *job)
+{
+    zsock_send (self->proxy, "sp", "REPLY", job);
+}
+
+//  Ends the current growing segment of key, queueing a seal marker in log order.
+static void
+s_seal (self_t *self, const char *key, uint32_t coll_id)
+{
+    s_growing_t *g = zhashx_lookup (self->growing, key);
+    if (!g)
+        return;
+    qv_job_t *marker = qv_job_new (0);
+    marker->seal_coll = coll_id;
+    marker->seal_seg = g->seg_id;
+    zlistx_add_end (self->queue, marker);
+    char segkey [32];
+    snprintf (segkey, sizeof segkey, "%llu", (unsigned long long) g->seg_id);
+    zhashx_update (self->sealed_bytes, segkey, (void *) (uintptr_t) g->bytes);
+    zhashx_delete (self->growing, key);
+}
+
+//  Assigns a segment to an insert, sealing the current one if the rows don't fit.
+static void
+s_assign (self_t *self, qv_job_t *job)
+{
+    qv_record_t *rec = job->rec;
+    char key [32];
+    snprintf (key, sizeof key, "%u/%u", rec->coll_id, rec->shard);
+    s_growing_t *g = zhashx_lookup (self->growing, key);
+    if (g && (uint64_t) g->rows + rec->batch->n > g->cap) {
+        s_seal (self, key, rec->coll_id);
+        g = NULL;
+    }
+    if (!g) {
+        g = calloc (1, sizeof *g);
+        g->seg_id = self->next_seg_id++;
+        g->cap = qv_segment_cap_rows (rec->batch->schema, rec->batch->n, self->config->seg_max_bytes);
+        g->created_ms = qv_clock_msec ();
+        zhashx_insert (self->growing, key, g);
+    }
+    rec->seg_id = g->seg_id;
+    g->rows += rec->batch->n;
+    g->bytes += job->bytes;
+}
+
+static void
+s_enqueue (self_t *self, qv_job_t *job)
+{
+    qv_record_t *rec = job->rec;
+    if (rec && rec->type == QV_REC_CREATE_COLLECTION)
+        rec->coll_id = self->next_coll_id++;
+    if (rec && rec->type == QV_REC_INSERT)
+        s_assign (self, job);
+    if (rec && rec->type == QV_REC_DROP_COLLECTION) {
+        //  Its growing segments go with it.
+        char prefix [16];
+        snprintf (prefix, sizeof prefix, "%u/", rec->coll_id);
+        zlistx_t *keys = zhashx_keys (self->growing);
+        for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
+            if (strncmp (k, prefix, strlen (prefix)) == 0) {
+                s_growing_t *g = zhashx_lookup (self->growing, k);
+                self->unflushed -= g->bytes < self->unflushed ? g->bytes : self->unflushed;
+                zhashx_delete (self->growing, k);
+            }
+        zlistx_destroy (&keys);
+    }
+    self->unflushed += job->bytes;
+    zlistx_add_end (self->queue, job);
+}
+
+//  Hands the queue to the writer if it is idle.
+static void
+s_kick (self_t *self)
+{
+    if (self->writing || zlistx_size (self->queue) == 0)
+        return;
+    s_group_t *group = calloc (1, sizeof *group);
+    group->jobs = zlistx_new ();
+    size_t bytes = 0;
+    qv_job_t *job;
+    while ((job = zlistx_first (self->queue))) {
+        if (bytes > 0 && bytes + job->bytes > self->config->group_max_bytes)
+            break;
+        bytes += job->bytes;
+        zlistx_add_end (group->jobs, zlistx_detach (self->queue, NULL));
+    }
+    self->writing = true;
+    zsock_send (self->writer, "sp8", "APPEND", group, (uint64_t) 0);
+}
+
+//  Admits held-back writes while memory allows; fails those past their deadline.
+static void
+s_admit (self_t *self)
+{
+    int64_t now = qv_clock_msec ();
+    qv_job_t *job = zlistx_first (self->waiting);
+    while (job) {
+        qv_job_t *next = zlistx_next (self->waiting);
+        if (self->unflushed + job->bytes <= self->config->max_unflushed) {
+            zlistx_detach (self->waiting, zlistx_find (self->waiting, job));
+            s_enqueue (self, job);
+        }
+        else
+        if (now >= job->deadline) {
+            zlistx_detach (self->waiting, zlistx_find (self->waiting, job));
+            char msg [200];
+            snprintf (msg, sizeof msg, "memory for unflushed rows is full (%zu MiB); the write was not logged, retry later",
+                      self->config->max_unflushed >> 20);
+            qv_job_fail (job, QV_ELIMIT, msg);
+            s_send_reply (self, job);
+        }
+        else
+            break;                  //  keep arrival order
+        job = next;
+    }
+}
+
+//  Under memory pressure, seal the largest growing segment so a flush frees memory.
+static void
+s_relieve (self_t *self)
+{
+    if (self->unflushed < self->config->max_unflushed / 2)
+        return;
+    const char *best = NULL;
+    size_t best_bytes = 0;
+    for (s_growing_t *g = zhashx_first (self->growing); g; g = zhashx_next (self->growing))
+        if (g->bytes > best_bytes) {
+            best_bytes = g->bytes;
+            best = zhashx_cursor (self->growing);
+        }
+    if (best && best_bytes > self->config->max_unflushed / 8) {
+        char key [32];
+        snprintf (key, sizeof key, "%s", best);
+        s_seal (self, key, (uint32_t) atoi (key));
+    }
+}
+
+static int
+s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd;
+    void *ptr;
+    if (zsock_recv (reader, "sp", &cmd, &ptr) != 0)
+        return 0;
+    zstr_free (&cmd);
+    s_group_t *group = ptr;
+    qv_job_t *job;
+    while ((job = zlistx_detach (group->jobs, NULL))) {
+        if (!job->rec && !job->req.doc) {
+            zsock_send (self->searcher, "s48", "SEAL", job->seal_coll, job->seal_seg);
+            qv_job_destroy (&job);
+        }
+        else
+        if (!job->rec)
+            zsock_send (self->searcher, "sp", "FLUSH", job);
+        else
+        if (group->rc) {
+            self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+            qv_job_fail (job, QV_EUNAVAIL, group->error);
+            s_send_reply (self, job);
+        }
+        else {
+            job->seq = group->seq;
+            zsock_send (self->searcher, "sp", "APPLY", job);
+        }
+    }
+    if (group->rc)
+        qv_error ("%s", group->error);
+    zlistx_destroy (&group->jobs);
+    free (group);
+    self->writing = false;
+    if (self->truncate_to) {
+        zsock_send (self->writer, "sp8", "TRUNCATE", NULL, self->truncate_to);
+        self->truncate_to = 0;
+    }
+    s_admit (self);
+    s_kick (self);
+    return 0;
+}
+
+static int
+s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    char *cmd = zmsg_popstr (msg);
+    if (cmd && (streq (cmd, "WRITE") || streq (cmd, "FLUSH"))) {
+        zframe_t *f = zmsg_pop (msg);
+        qv_job_t *job = *(qv_job_t **) zframe_data (f);
+        zframe_destroy (&f);
+        if (streq (cmd, "FLUSH")) {
+            char prefix [16];
+            snprintf (prefix, sizeof prefix, "%u/", (uint32_t) job->seal_coll);
+            zlistx_t *keys = zhashx_keys (self->growing);
+            for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
+                if (strncmp (k, prefix, strlen (prefix)) == 0)
+                    s_seal (self, k, job->seal_coll);
+            zlistx_destroy (&keys);
+            zlistx_add_end (self->queue, job);
+        }
+        else
+        if (self->terminating) {
+            qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down");
+            s_send_reply (self, job);
+        }
+        else
+        if (job->rec->type == QV_REC_INSERT
+        &&  (zlistx_size (self->waiting) > 0
+         ||  self->unflushed + job->bytes > self->config->max_unflushed)) {
+            job->deadline = qv_clock_msec () + self->config->backpressure_ms;
+            zlistx_add_end (self->waiting, job);
+            s_relieve (self);
+        }
+        else
+            s_enqueue (self, job);
+        s_kick (self);
+    }
+    else
+    if (cmd && streq (cmd, "FLUSHED")) {
+        char *seg = zmsg_popstr (msg);
+        size_t *bytes = zhashx_lookup (self->sealed_bytes, seg);
+        size_t b = (size_t) (uintptr_t) bytes;
+        self->unflushed -= b < self->unflushed ? b : self->unflushed;
+        zhashx_delete (self->sealed_bytes, seg);
+        zstr_free (&seg);
+        s_admit (self);
+        s_kick (self);
+    }
+    else
+    if (cmd && streq (cmd, "CHECKPOINT")) {
+        char *seq = zmsg_popstr (msg);
+        uint64_t cp = strtoull (seq, NULL, 10);
+        zstr_free (&seq);
+        if (self->writing)
+            self->truncate_to = cp;
+        else
+            zsock_send (self->writer, "sp8", "TRUNCATE", NULL, cp);
+    }
+    zstr_free (&cmd);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    int64_t now = qv_clock_msec ();
+    zlistx_t *keys = zhashx_keys (self->growing);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        s_growing_t *g = zhashx_lookup (self->growing, k);
+        if (now - g->created_ms >= (int64_t) self->config->seal_age_sec * 1000)
+            s_seal (self, k, (uint32_t) atoi (k));
+    }
+    zlistx_destroy (&keys);
+    s_admit (self);
+    s_relieve (self);
+    s_kick (self);
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd = zstr_recv (reader);
+    int rc = 0;
+    if (!cmd || streq (cmd, "$TERM"))
+        rc = -1;
+    zstr_free (&cmd);
+    if (rc == -1)
+        self->terminating = true;
+    return rc;
+}
+
+void
+qv_segmgr_actor (zsock_t *pipe, void *args_)
+{
+    qv_segmgr_args_t *args = args_;
+    self_t *self = calloc (1, sizeof *self);
+    self->config = args->config;
+    self->pipe = pipe;
+    self->wal = args->wal;
+    self->next_coll_id = args->next_coll_id;
+    self->next_seg_id = args->next_seg_id;
+    self->unflushed = args->unflushed_bytes;
+    self->queue = zlistx_new ();
+    self->waiting = zlistx_new ();
+    self->growing = zhashx_new ();
+    zhashx_set_destructor (self->growing, s_growing_free);
+    self->sealed_bytes = zhashx_new ();
+    char ep [256];
+    qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
+    self->inbox = zsock_new_pull (ep);
+    qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
+    self->searcher = zsock_new (ZMQ_PUSH);
+    zsock_set_sndhwm (self->searcher, 0);
+    zsock_connect (self->searcher, "%s", ep);
+    qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
+    self->proxy = zsock_new (ZMQ_PUSH);
+    zsock_set_sndhwm (self->proxy, 0);
+    zsock_connect (self->proxy, "%s", ep);
+    self->writer = zactor_new (s_writer_actor, self->wal);
+    //  Recovered segments are sealed first, so the flusher writes them.
+    for (char *s = zlist_first (args->seal); s; s = zlist_next (args->seal)) {
+        unsigned coll;
+        unsigned long long seg, bytes;
+        if (sscanf (s, "%u/%llu/%llu", &coll, &seg, &bytes) == 3) {
+            qv_job_t *marker = qv_job_new (0);
+            marker->seal_coll = coll;
+            marker->seal_seg = seg;
+            zlistx_add_end (self->queue, marker);
+            char segkey [32];
+            snprintf (segkey, sizeof segkey, "%llu", seg);
+            zhashx_update (self->sealed_bytes, segkey, (void *) (uintptr_t) bytes);
+        }
+    }
+    zlist_destroy (&args->seal);
+    zsock_signal (pipe, 0);
+    s_kick (self);
+
+    zloop_t *loop = zloop_new ();
+    zloop_reader (loop, pipe, s_handle_pipe, self);
+    zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    zloop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);
+    zloop_timer (loop, 100, 0, s_handle_timer, self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+
+    //  Finish the group in flight so nothing acknowledged is half-done.
+    if (self->writing) {
+        zsock_set_rcvtimeo (zactor_sock (self->writer), 25000);
+        s_handle_writer (NULL, zactor_sock (self->writer), self);
+    }
+    zactor_destroy (&self->writer);
+    qv_job_t *job;
+    while ((job = zlistx_detach (self->queue, NULL)) || (job = zlistx_detach (self->waiting, NULL))) {
+        if (job->req.doc) {
+            qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; the write was not logged");
+            s_send_reply (self, job);
+        }
+        else
+            qv_job_destroy (&job);
+    }
+    zlistx_destroy (&self->queue);
+    zlistx_destroy (&self->waiting);
+    zhashx_destroy (&self->growing);
+    zhashx_destroy (&self->sealed_bytes);
+    qv_wal_destroy (&self->wal);
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->searcher);
+    zsock_destroy (&self->proxy);
+    free (self);
+}

@@ -1,0 +1,147 @@
+//  The embedded server: every actor in one process, wired by inproc sockets.
+#include "qv_server.h"
+#include "qv_catalog.h"
+#include "qv_flusher.h"
+#include "qv_proxy.h"
+#include "qv_rc.h"
+#include "qv_searcher.h"
+#include "qv_segmgr.h"
+#include "qv_store.h"
+
+struct _qv_server_t {
+    qv_config_t config;
+    qv_store_t *store;
+    zactor_t *proxy;
+    zactor_t *segmgr;
+    zactor_t *searcher;
+    zactor_t *flusher;
+    char recovery_error [512];
+};
+
+typedef struct {
+    qv_catalog_t *catalog;
+    size_t seg_max_bytes;
+    uint64_t records;
+} s_replay_t;
+
+static int
+s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
+{
+    (void) index;
+    s_replay_t *r = arg;
+    qv_record_t *rec;
+    int rc = qv_record_read (data, size, qv_catalog_schema_of, r->catalog, &rec);
+    if (rc == QV_ENOTFOUND) {
+        qv_record_destroy (&rec);   //  a collection dropped since
+        return 0;
+    }
+    if (rc)
+        return qv_err (rc, "WAL object %llu record %u: %s", (unsigned long long) seq, index, qv_err_msg ());
+    qv_catalog_apply (r->catalog, rec, seq, r->seg_max_bytes);
+    qv_record_destroy (&rec);
+    r->records++;
+    return 0;
+}
+
+qv_server_t *
+qv_server_new (const qv_config_t *config)
+{
+    qv_server_t *self = calloc (1, sizeof *self);
+    self->config = *config;
+    self->store = qv_store_new (config->data);
+    if (!self->store) {
+        free (self);
+        return NULL;
+    }
+    if (qv_store_lock (self->store)) {
+        qv_store_destroy (&self->store);
+        free (self);
+        return NULL;
+    }
+    self->proxy = zactor_new (qv_proxy_actor, &self->config);
+    char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
+    if (!status || !streq (status, "OK")) {
+        qv_err (QV_EUNAVAIL, "cannot bind %s: %s", config->bind, status ? status : "actor failed");
+        zstr_free (&status);
+        zactor_destroy (&self->proxy);
+        qv_store_destroy (&self->store);
+        free (self);
+        return NULL;
+    }
+    zstr_free (&status);
+
+    int64_t started = qv_clock_msec ();
+    qv_catalog_t *catalog = qv_catalog_new ();
+    qv_wal_t *wal = qv_wal_new (self->store, 0);
+    s_replay_t replay = { catalog, config->seg_max_bytes, 0 };
+    int rc = qv_catalog_recover (catalog, self->store);
+    if (rc == 0)
+        rc = qv_wal_open (wal, qv_catalog_checkpoint (catalog), s_replay, &replay);
+    if (rc) {
+        snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
+        qv_error ("recovery failed: %s", self->recovery_error);
+        zsock_send (self->proxy, "sp8", "FAILED", strdup (self->recovery_error), (uint64_t) 0);
+        qv_wal_destroy (&wal);
+        qv_catalog_destroy (&catalog);
+        return self;
+    }
+    //  Segments rebuilt from the WAL are sealed and flushed; new rows start new segments.
+    qv_segmgr_args_t sargs = { &self->config, wal, qv_catalog_next_coll_id (catalog),
+                               qv_catalog_next_seg_id (catalog), 0, zlist_new () };
+    zlist_autofree (sargs.seal);
+    zlist_t *creates = zlist_new ();
+    size_t n;
+    qv_collection_t **list = qv_catalog_list (catalog, &n);
+    uint64_t unflushed_rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        qv_collection_t *c = list [i];
+        qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
+        rec->coll_id = c->id;
+        snprintf (rec->name, sizeof rec->name, "%s", c->name);
+        rec->schema = qv_schema_dup (c->schema);
+        rec->shards = c->shards;
+        zlist_append (creates, rec);
+        for (size_t j = 0; j < c->nsegs; j++)
+            if (c->segs [j]->state != QV_SEG_FLUSHED) {
+                char s [96];
+                size_t bytes = qv_segment_bytes (c->segs [j]);
+                snprintf (s, sizeof s, "%u/%llu/%zu", c->id, (unsigned long long) c->segs [j]->id, bytes);
+                zlist_append (sargs.seal, s);
+                sargs.unflushed_bytes += bytes;
+                unflushed_rows += atomic_load (&c->segs [j]->rows);
+            }
+    }
+    free (list);
+    uint64_t max_ts = qv_catalog_max_ts (catalog);
+    qv_info ("recovered %zu collections in %lld ms: %llu WAL records replayed, %llu unflushed rows",
+             n, (long long) (qv_clock_msec () - started), (unsigned long long) replay.records,
+             (unsigned long long) unflushed_rows);
+    qv_flusher_args_t fargs = { &self->config, self->store };
+    self->flusher = zactor_new (qv_flusher_actor, &fargs);
+    qv_searcher_args_t rargs = { &self->config, catalog };
+    self->searcher = zactor_new (qv_searcher_actor, &rargs);
+    self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
+    zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
+    return self;
+}
+
+void
+qv_server_destroy (qv_server_t **self_p)
+{
+    qv_server_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy (&self->segmgr);
+    zactor_destroy (&self->searcher);
+    zactor_destroy (&self->flusher);
+    zactor_destroy (&self->proxy);
+    qv_store_destroy (&self->store);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+qv_server_recovery_error (qv_server_t *self)
+{
+    return self->recovery_error [0] ? self->recovery_error : NULL;
+}

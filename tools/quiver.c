@@ -1,0 +1,90 @@
+//  quiver: the Quiver server. `quiver serve` runs every component embedded.
+#include "qv_rc.h"
+#include "qv_server.h"
+
+#include <czmq.h>
+#include <getopt.h>
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "Usage: quiver serve [options]\n"
+        "\n"
+        "Runs Quiver with every component in this process: the ZeroMQ API, the WAL and\n"
+        "segments in a local data directory. No other server is needed.\n"
+        "\n"
+        "Options:\n"
+        "  --data DIR              data directory (default ./quiver-data)\n"
+        "  --bind ENDPOINT         ZeroMQ API endpoint (default tcp://127.0.0.1:19530)\n"
+        "  --max-request-mb N      request size limit in MiB (default 64)\n"
+        "  --max-unflushed-mb N    memory for unflushed rows before writers wait (default 2048)\n"
+        "  --segment-mb N          seal growing segments at this size (default 256)\n"
+        "  --seal-age-sec N        ... or this age (default 600)\n"
+        "  --search-threads N      search worker threads (default: number of cores)\n"
+        "  -h, --help              this help\n");
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc < 2 || streq (argv [1], "-h") || streq (argv [1], "--help")) {
+        fprintf (argc < 2 ? stderr : stdout, "Usage: quiver serve [options]   (quiver serve --help for options)\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (!streq (argv [1], "serve")) {
+        fprintf (stderr, "quiver: unknown command '%s'; try 'quiver serve --help'\n", argv [1]);
+        return 2;
+    }
+    qv_config_t config;
+    qv_config_defaults (&config);
+    static struct option opts [] = {
+        { "data", required_argument, 0, 'd' },
+        { "bind", required_argument, 0, 'b' },
+        { "max-request-mb", required_argument, 0, 'r' },
+        { "max-unflushed-mb", required_argument, 0, 'u' },
+        { "segment-mb", required_argument, 0, 's' },
+        { "seal-age-sec", required_argument, 0, 'a' },
+        { "search-threads", required_argument, 0, 't' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    int c;
+    optind = 2;
+    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+        long v = optarg ? atol (optarg) : 0;
+        switch (c) {
+            case 'd': snprintf (config.data, sizeof config.data, "%s", optarg); break;
+            case 'b': snprintf (config.bind, sizeof config.bind, "%s", optarg); break;
+            case 'r': config.max_request = (size_t) v << 20; break;
+            case 'u': config.max_unflushed = (size_t) v << 20; break;
+            case 's': config.seg_max_bytes = (size_t) v << 20; break;
+            case 'a': config.seal_age_sec = (int) v; break;
+            case 't': config.search_threads = (int) v; break;
+            case 'h': s_usage (stdout); return 0;
+            default: s_usage (stderr); return 2;
+        }
+        if (c != 'd' && c != 'b' && c != 'h' && v <= 0) {
+            fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "quiver: unexpected argument '%s'\n", argv [optind]);
+        return 2;
+    }
+    zsys_init ();
+    zsys_set_linger (0);
+    qv_server_t *server = qv_server_new (&config);
+    if (!server) {
+        qv_error ("quiver: %s", qv_err_msg ());
+        return 1;
+    }
+    qv_info ("quiver serving %s with data in %s", config.bind, config.data);
+    while (!zsys_interrupted)
+        zclock_sleep (100);
+    qv_info ("quiver stopping");
+    qv_server_destroy (&server);
+    qv_info ("quiver stopped");
+    return 0;
+}
