@@ -103,6 +103,7 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     zloop_t *loop = zloop_new ();
     zloop_reader (loop, pipe, s_handle_pipe, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
     zsock_destroy (&self.inbox);

@@ -386,6 +386,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->router, s_handle_router, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
 

@@ -719,6 +719,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_timer (loop, 1000, 0, s_handle_timer, self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
     for (int i = 0; i < self->nworkers; i++)

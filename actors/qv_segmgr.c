@@ -461,6 +461,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);
     zloop_timer (loop, 100, 0, s_handle_timer, self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
 

@@ -25,6 +25,7 @@ struct _qv_catalog_t {
     uint64_t max_ts;
     uint32_t manifest_next_coll;    //  next_coll_id of the loaded manifest
     uint64_t manifest_version;      //  last manifest written or loaded
+    uint64_t replay_from;           //  checkpoint recorded in the loaded manifest
 };
 
 static int
@@ -370,6 +371,14 @@ uint32_t qv_catalog_next_coll_id (qv_catalog_t *self) { return self->next_coll_i
 uint64_t qv_catalog_next_seg_id (qv_catalog_t *self) { return self->next_seg_id; }
 uint64_t qv_catalog_manifest_version (qv_catalog_t *self) { return self->manifest_version; }
 
+uint64_t
+qv_catalog_replay_from (qv_catalog_t *self)
+{
+    //  Rows of segments that were growing when the manifest was written are only in
+    //  the WAL, from the manifest's checkpoint on.
+    return self->manifest_version ? self->replay_from : 0;
+}
+
 //  Manifest object "meta/manifest/<version, 20 digits>", little-endian:
 //    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 |
 //    body: msgpack {"version", "next_coll", "next_seg", "applied", "checkpoint",
@@ -577,6 +586,7 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     ||  !(v = qv_val_get (root, "next_seg")) || qv_val_uint (v, &next_seg)
     ||  !(v = qv_val_get (root, "applied")) || qv_val_uint (v, &applied)
     ||  !(v = qv_val_get (root, "max_ts")) || qv_val_uint (v, &max_ts)
+    ||  !(v = qv_val_get (root, "checkpoint")) || qv_val_uint (v, &self->replay_from)
     ||  !(colls = qv_val_get (root, "collections")) || qv_val_type (colls) != QV_V_ARRAY)
         goto corrupt;
     self->manifest_version = version;

@@ -88,6 +88,10 @@ int
     qv_catalog_recover (qv_catalog_t *self, void *store);
 uint64_t
     qv_catalog_manifest_version (qv_catalog_t *self);
+//  Where WAL replay starts after qv_catalog_recover: the loaded manifest's checkpoint
+//  (0 for a new database).
+uint64_t
+    qv_catalog_replay_from (qv_catalog_t *self);
 
 //  Exact search over a snapshot of one collection at ts. results: one topk per query,
 //  ids are (slot << 32 | row) into snap->segs.
