@@ -228,7 +228,7 @@ s_ann (const s_opts_t *o)
     int nwho = 0;
 
     //  Builds, alternated run by run; the last build of each is kept for searching
-    double qb [16], pb [16];
+    double qb [16], pb [16], qmem = 0, pmem = 0;
     qv_index_t *index = NULL;
 #ifdef QV_HAVE_HNSWLIB
     qv_peer_hnswlib_t *peer = NULL;
@@ -244,7 +244,7 @@ s_ann (const s_opts_t *o)
             return 1;
         }
         qb [r] = (qv_clock_usec () - t0) / 1e6;
-        who [0].mem_mb = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
+        qmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
 #ifdef QV_HAVE_HNSWLIB
         if (o->peer) {
             qv_peer_hnswlib_destroy (&peer);
@@ -256,16 +256,17 @@ s_ann (const s_opts_t *o)
                 return 1;
             }
             pb [r] = (qv_clock_usec () - t0) / 1e6;
-            who [1].mem_mb = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
+            pmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
         }
 #endif
     }
-    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, o->runs), who [0].mem_mb };
+    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, o->runs), qmem };
 #ifdef QV_HAVE_HNSWLIB
     if (o->peer)
-        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, o->runs), who [1].mem_mb };
+        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, o->runs), pmem };
 #else
     (void) pb;
+    (void) pmem;
 #endif
     printf ("# quiver index reports %.1f MB total, %.1f MB of it vectors\n",
             qv_index_memory_bytes (index) / 1048576.0, qv_index_vector_bytes (index) / 1048576.0);
