@@ -3,8 +3,25 @@
 #define QV_CONFIG_H_INCLUDED
 
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+//  Figures of the NATS bridge, written by the bridge and read by `stats` (atomics,
+//  never a lock). Allocated by the server; all zero without --nats.
+typedef struct {
+    atomic_bool connected;          //  the NATS connection is up
+    atomic_bool live;               //  subscriptions and stream consumer are set up
+    atomic_uint_fast64_t requests;  //  messages taken from quiver.<op>.* subjects
+    atomic_uint_fast64_t failed;    //  fire-and-forget messages that were refused
+    atomic_uint_fast64_t dropped;   //  messages the NATS client dropped (slow consumer)
+    atomic_uint_fast64_t ingested;  //  stream messages applied
+    atomic_uint_fast64_t ingest_bad;//  stream messages refused, acked and reported
+    atomic_uint_fast64_t ingest_retries;  //  consumer rewinds after a transient failure
+    atomic_uint_fast64_t cdc_published;   //  change events (parts) published
+    atomic_uint_fast64_t cdc_dropped;     //  change events dropped (NATS down or behind)
+} qv_nats_stats_t;
 
 typedef struct {
     char data [PATH_MAX];           //  data directory (filesystem object store)
@@ -18,6 +35,11 @@ typedef struct {
     int backpressure_ms;            //  how long a write waits for memory
     int search_threads;             //  worker threads for searches
     size_t group_max_bytes;         //  most bytes in one WAL object
+    char nats_url [256];            //  --nats: NATS server URL, "" without NATS
+    char nats_prefix [64];          //  --nats-prefix: subject prefix (default "quiver")
+    char ingest_stream [64];        //  --ingest-stream: JetStream stream to consume, or ""
+    bool cdc_rows;                  //  --cdc-rows: change events carry the rows
+    qv_nats_stats_t *nats_stats;    //  set by the server when nats_url is given
 } qv_config_t;
 
 //  Fills defaults.

@@ -10,6 +10,13 @@
 //  through it. Timestamps are physical ms << 18 | logical, never going backwards, and
 //  start above the largest timestamp recovered, so they increase across restarts; a
 //  timestamp also serves as the auto_id key of the row it creates.
+//
+//  The NATS bridge is a client like any other, over a second ROUTER bound on the
+//  inproc endpoint "api": its requests take exactly the same path. Its envelope holds
+//  one extra frame, the bridge's context: {void *ctx; uint64_t sseq}, where sseq is the
+//  JetStream stream sequence of the message (0 if none), which goes into the record.
+//  Job ids of bridge requests have their top bit set, so replies find their socket.
+//  With --nats, requests are refused (UNAVAILABLE) until the bridge reports "LIVE".
 #include "qv_proxy.h"
 #include "qv_job.h"
 #include "qv_rc.h"
@@ -29,6 +36,7 @@ typedef struct {
     const qv_config_t *config;
     zsock_t *pipe;
     zsock_t *router;
+    zsock_t *bus;                   //  ROUTER for the NATS bridge (inproc "api")
     zsock_t *inbox;
     zsock_t *segmgr;
     zsock_t *searcher;
@@ -37,8 +45,11 @@ typedef struct {
     uint64_t next_id;
     uint64_t last_ts;
     bool ready;
+    bool nats_live;                 //  the bridge is subscribed (or there is no NATS)
     char unavailable [512];         //  why requests are refused
 } self_t;
+
+#define S_BUS_JOB (1ull << 63)      //  job id bit: the request came from the bridge
 
 static void
 s_coll_free (void **item)
@@ -63,20 +74,20 @@ s_next_ts (self_t *self)
 
 //  Sends reply bytes to the client whose envelope is env (destroyed).
 static void
-s_send (self_t *self, zmsg_t **env, const void *data, size_t size)
+s_send (zsock_t *sock, zmsg_t **env, const void *data, size_t size)
 {
     zmsg_addmem (*env, data, size);
-    zmsg_send (env, self->router);
+    zmsg_send (env, sock);
 }
 
 static void
-s_send_error (self_t *self, zmsg_t **env, const qv_val_t *rid, int rc, const char *message)
+s_send_error (zsock_t *sock, zmsg_t **env, const qv_val_t *rid, int rc, const char *message)
 {
     qv_wr_t *w = qv_wr_new ();
     qv_reply_error (w, rid, rc, message);
     size_t size;
     const void *data = qv_wr_data (w, &size);
-    s_send (self, env, data, size);
+    s_send (sock, env, data, size);
     qv_wr_destroy (&w);
 }
 
@@ -154,6 +165,7 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (rc)
                 return rc;
             rec->coll_id = c->id;
+            rec->sseq = job->sseq;
             rec->upsert = req->op == QV_OP_upsert;
             rec->shard = c->next_shard++ % c->shards;
             rec->ts = s_next_ts (self);
@@ -179,6 +191,7 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (rc)
                 return rc;
             rec->coll_id = c->id;
+            rec->sseq = job->sseq;
             job->bytes = rec->keys.n * 16;
             break;
         }
@@ -231,20 +244,22 @@ s_prepare_write (self_t *self, qv_job_t *job)
     return 0;
 }
 
+//  One request from a client of sock (the public ROUTER, or the bridge's).
 static int
-s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
 {
-    (void) loop;
-    self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg)
-        return 0;
     //  Envelope: every frame but the last (routing id, and REQ's empty delimiter).
     zframe_t *body = zmsg_last (msg);
     zmsg_remove (msg, body);
     zmsg_t *env = msg;
-    qv_job_t *job = qv_job_new (++self->next_id);
+    qv_job_t *job = qv_job_new (++self->next_id | (sock == self->bus ? S_BUS_JOB : 0));
     qv_req_t *req = &job->req;
+    if (sock == self->bus && zmsg_size (env) == 2) {
+        zmsg_first (env);           //  the bridge's routing id, then its context
+        zframe_t *ctx = zmsg_next (env);
+        if (ctx && zframe_size (ctx) == sizeof (void *) + 8)
+            memcpy (&job->sseq, zframe_data (ctx) + sizeof (void *), 8);
+    }
     int rc = 0;
     if (zframe_size (body) > self->config->max_request)
         rc = qv_err (QV_ELIMIT, "request of %zu bytes exceeds the limit of %zu bytes",
@@ -255,8 +270,12 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
     const qv_val_t *rid = req->doc ? req->f [QV_F_rid] : NULL;
     if (rc == 0 && !self->ready)
         rc = qv_err (QV_EUNAVAIL, "%s", self->unavailable);
+    if (rc == 0 && !self->nats_live)
+        rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
+                     "subscriptions%s; retry shortly", self->config->nats_url,
+                     self->config->ingest_stream [0] ? " and stream consumer" : "");
     if (rc) {
-        s_send_error (self, &env, rid, rc, qv_err_msg ());
+        s_send_error (sock, &env, rid, rc, qv_err_msg ());
         qv_job_destroy (&job);
         return 0;
     }
@@ -268,7 +287,7 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
             qv_wr_str (w, QV_PROTO_VERSION);
             size_t size;
             const void *data = qv_wr_data (w, &size);
-            s_send (self, &env, data, size);
+            s_send (sock, &env, data, size);
             qv_wr_destroy (&w);
             qv_job_destroy (&job);
             return 0;
@@ -302,9 +321,17 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
             zsock_send (self->searcher, "sp", "READ", job);
             return 0;
     }
-    s_send_error (self, &env, rid, rc, qv_err_msg ());
+    s_send_error (sock, &env, rid, rc, qv_err_msg ());
     qv_job_destroy (&job);
     return 0;
+}
+
+static int
+s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    zmsg_t *msg = zmsg_recv (reader);
+    return msg ? s_handle_request ((self_t *) arg, reader, msg) : 0;
 }
 
 //  A record that changes the catalog: keep the proxy's copy in step.
@@ -338,6 +365,12 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     void *ptr;
     if (zsock_recv (reader, "sp", &cmd, &ptr) != 0)
         return 0;
+    if (streq (cmd, "LIVE")) {
+        //  From the NATS bridge: its subscriptions and consumer are set up.
+        self->nats_live = true;
+        zstr_free (&cmd);
+        return 0;
+    }
     zstr_free (&cmd);
     qv_job_t *job = ptr;
     if (job->rc == 0 && job->rec)
@@ -347,7 +380,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     zmsg_t *env = zhashx_lookup (self->pending, key);
     if (env) {
         zhashx_delete (self->pending, key);     //  no destructor: env is ours now
-        s_send (self, &env, job->reply, job->reply_size);
+        s_send ((job->id & S_BUS_JOB) ? self->bus : self->router, &env, job->reply, job->reply_size);
     }
     qv_job_destroy (&job);
     return 0;
@@ -411,6 +444,12 @@ qv_proxy_actor (zsock_t *pipe, void *args)
         return;
     }
     char ep [256];
+    qv_config_endpoint (self->config, "api", ep, sizeof ep);
+    self->bus = zsock_new (ZMQ_ROUTER);
+    zsock_set_sndhwm (self->bus, 0);
+    zsock_set_rcvhwm (self->bus, 0);
+    zsock_bind (self->bus, "%s", ep);
+    self->nats_live = self->config->nats_url [0] == 0;
     qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
@@ -430,6 +469,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zloop_t *loop = zloop_new ();
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->router, s_handle_router, self);
+    zloop_reader (loop, self->bus, s_handle_router, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_set_nonstop (loop, true);
     zloop_start (loop);
@@ -440,6 +480,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
         zmsg_destroy (&env);
     zhashx_destroy (&self->pending);
     zsock_destroy (&self->router);
+    zsock_destroy (&self->bus);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->segmgr);
     zsock_destroy (&self->searcher);

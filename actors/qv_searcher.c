@@ -19,7 +19,11 @@
 //  A search takes a snapshot (segments linked, row counts, the last applied
 //  timestamp) and splits its rows across the worker threads; each worker keeps a
 //  top-k per query; this thread merges them and encodes the reply.
+//  With --nats, each applied record also becomes a change event, handed by pointer to
+//  the NATS bridge (inproc "cdc") without waiting: if the bridge is behind, the event
+//  is dropped and counted, never slowing the write path.
 #include "qv_searcher.h"
+#include "qv_cdc.h"
 #include "qv_job.h"
 #include "qv_rc.h"
 
@@ -65,6 +69,7 @@ typedef struct {
     zsock_t *proxy;
     zsock_t *segmgr;
     zsock_t *flusher;
+    zsock_t *cdc;                   //  PUSH of change events to the bridge, or NULL
     zactor_t **workers;
     int nworkers;
     int next_worker;
@@ -124,7 +129,8 @@ s_write_ids (const qv_batch_t *b, qv_wr_t *w)
         qv_col_write_value (pk, &b->cols [b->schema->pk], r, w);
 }
 
-static void
+//  Applies a logged record and replies; returns the outcome (the job is gone).
+static int
 s_apply (self_t *self, qv_job_t *job)
 {
     qv_record_t *rec = job->rec;
@@ -162,6 +168,38 @@ s_apply (self_t *self, qv_job_t *job)
     if (rec->type == QV_REC_INSERT || rec->type == QV_REC_DELETE)
         qv_record_destroy (&job->rec);
     s_reply (self, job);
+    return res.rc;
+}
+
+//  The change event of a record about to be applied, or NULL without a change feed.
+static qv_cdc_t *
+s_cdc_event (self_t *self, qv_job_t *job)
+{
+    if (!self->cdc)
+        return NULL;
+    qv_record_t *rec = job->rec;
+    const char *name = rec->name;
+    if (rec->type != QV_REC_CREATE_COLLECTION) {
+        qv_collection_t *c = qv_catalog_find_id (self->catalog, rec->coll_id);
+        if (!c)
+            return NULL;
+        name = c->name;
+    }
+    return qv_cdc_from_record (rec, name, QV_CDC_SEQ (job->seq, job->wal_index),
+                               self->config->cdc_rows);
+}
+
+static void
+s_cdc_send (self_t *self, qv_cdc_t **ev_p)
+{
+    if (!*ev_p)
+        return;
+    if (zmq_send (zsock_resolve (self->cdc), ev_p, sizeof *ev_p, ZMQ_DONTWAIT) == sizeof *ev_p)
+        *ev_p = NULL;               //  the bridge owns it now
+    else {
+        atomic_fetch_add (&self->config->nats_stats->cdc_dropped, 1);
+        qv_cdc_destroy (ev_p);
+    }
 }
 
 static void
@@ -571,7 +609,8 @@ s_stats (self_t *self, qv_job_t *job)
             growing += list [i]->segs [j]->state != QV_SEG_FLUSHED;
         }
     }
-    qv_reply_ok (w, req->f [QV_F_rid], 8);
+    qv_nats_stats_t *ns = self->config->nats_stats;
+    qv_reply_ok (w, req->f [QV_F_rid], 8 + (ns ? 11 : 0));
     qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
     qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
@@ -580,6 +619,19 @@ s_stats (self_t *self, qv_job_t *job)
     qv_wr_str (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
     qv_wr_str (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_str (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
+    if (ns) {
+        qv_wr_str (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
+        qv_wr_str (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
+        qv_wr_str (w, "nats_requests"); qv_wr_uint (w, atomic_load (&ns->requests));
+        qv_wr_str (w, "nats_failed"); qv_wr_uint (w, atomic_load (&ns->failed));
+        qv_wr_str (w, "nats_dropped"); qv_wr_uint (w, atomic_load (&ns->dropped));
+        qv_wr_str (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
+        qv_wr_str (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
+        qv_wr_str (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
+        qv_wr_str (w, "ingest_seq"); qv_wr_uint (w, qv_catalog_stream_seq (self->catalog));
+        qv_wr_str (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
+        qv_wr_str (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));
+    }
     free (list);
     qv_job_reply (job, w, 0);
     qv_wr_destroy (&w);
@@ -689,7 +741,10 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     if (streq (cmd, "APPLY")) {
         qv_job_t *job = ptr;
         bool index_ddl = job->rec->type == QV_REC_CREATE_INDEX || job->rec->type == QV_REC_DROP_INDEX;
-        s_apply (self, job);
+        qv_cdc_t *ev = s_cdc_event (self, job);
+        if (s_apply (self, job) == 0)
+            s_cdc_send (self, &ev);
+        qv_cdc_destroy (&ev);
         if (index_ddl) {
             qv_catalog_index_todo (self->catalog, s_index_todo, self);
             s_request_manifest (self);
@@ -811,6 +866,13 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->flusher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->flusher, 0);
     zsock_connect (self->flusher, "%s", ep);
+    if (self->config->nats_stats) {
+        qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
+        self->cdc = zsock_new (ZMQ_PUSH);
+        zsock_set_sndhwm (self->cdc, 100000);
+        zsock_set_linger (self->cdc, 0);
+        zsock_connect (self->cdc, "%s", ep);
+    }
     self->nworkers = self->config->search_threads > 0 ? self->config->search_threads : 1;
     self->workers = calloc ((size_t) self->nworkers, sizeof (zactor_t *));
     zloop_t *loop = zloop_new ();
@@ -842,5 +904,6 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->proxy);
     zsock_destroy (&self->segmgr);
     zsock_destroy (&self->flusher);
+    zsock_destroy (&self->cdc);
     free (self);
 }

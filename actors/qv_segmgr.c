@@ -18,6 +18,11 @@
 //  searcher in order ("APPLY"), with seal markers and flush jobs in their places, so the
 //  searcher sees exactly the log's order. A failed write answers every job of the group
 //  UNAVAILABLE; nothing of it was acknowledged or applied.
+//
+//  Writes from a JetStream stream (rec->sseq set) must be logged in stream order with
+//  none skipped. When one fails (its group's write, or its wait for memory), every
+//  later stream write is refused too (`stream_hold`), until the bridge sends again
+//  from the failed message or an earlier one: the bridge then resumes exactly there.
 #include "qv_segmgr.h"
 #include "qv_catalog.h"
 #include "qv_job.h"
@@ -55,6 +60,7 @@ typedef struct {
     uint64_t next_seg_id;
     size_t unflushed;               //  bytes of rows not yet in flushed segments
     uint64_t truncate_to;           //  pending WAL truncation
+    uint64_t stream_hold;           //  a stream write at this sseq failed; 0 if none
     bool terminating;
 } self_t;
 
@@ -90,6 +96,7 @@ s_writer_actor (zsock_t *pipe, void *args)
                         size_t before;
                         qv_wr_data (w, &before);
                         offs [i] = before;
+                        job->wal_index = (uint32_t) i;
                         qv_record_write (job->rec, w);
                         i++;
                     }
@@ -129,6 +136,39 @@ static void
 s_send_reply (self_t *self, qv_job_t *job)
 {
     zsock_send (self->proxy, "sp", "REPLY", job);
+}
+
+//  Stream sequence of a job's record, 0 if it is not from a stream.
+static uint64_t
+s_sseq (const qv_job_t *job)
+{
+    return job->rec ? job->rec->sseq : 0;
+}
+
+//  A stream write failed: later stream writes are refused until it comes again.
+static void
+s_stream_failed (self_t *self, qv_job_t *job)
+{
+    uint64_t sseq = s_sseq (job);
+    if (sseq && (self->stream_hold == 0 || sseq < self->stream_hold))
+        self->stream_hold = sseq;
+}
+
+//  True (and the job answered) if job is a stream write after a failed one.
+static bool
+s_stream_refuse (self_t *self, qv_job_t *job)
+{
+    uint64_t sseq = s_sseq (job);
+    if (!sseq || !self->stream_hold || sseq <= self->stream_hold)
+        return false;
+    char msg [160];
+    snprintf (msg, sizeof msg, "stream message %llu failed before this one; the write was not "
+              "logged (ingestion resumes from %llu)", (unsigned long long) self->stream_hold,
+              (unsigned long long) self->stream_hold);
+    self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+    qv_job_fail (job, QV_EUNAVAIL, msg);
+    s_send_reply (self, job);
+    return true;
 }
 
 //  Ends the current growing segment of key, queueing a seal marker in log order.
@@ -210,8 +250,16 @@ s_kick (self_t *self)
     while ((job = zlistx_first (self->queue))) {
         if (bytes > 0 && bytes + job->bytes > self->config->group_max_bytes)
             break;
+        zlistx_detach (self->queue, NULL);
+        if (s_stream_refuse (self, job))
+            continue;
         bytes += job->bytes;
-        zlistx_add_end (group->jobs, zlistx_detach (self->queue, NULL));
+        zlistx_add_end (group->jobs, job);
+    }
+    if (zlistx_size (group->jobs) == 0) {
+        zlistx_destroy (&group->jobs);
+        free (group);
+        return;
     }
     self->writing = true;
     zsock_send (self->writer, "sp8", "APPEND", group, (uint64_t) 0);
@@ -232,6 +280,7 @@ s_admit (self_t *self)
         else
         if (now >= job->deadline) {
             zlistx_detach (self->waiting, zlistx_find (self->waiting, job));
+            s_stream_failed (self, job);
             char msg [200];
             snprintf (msg, sizeof msg, "memory for unflushed rows is full (%zu MiB); the write was not logged, retry later",
                       self->config->max_unflushed >> 20);
@@ -286,6 +335,7 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
             zsock_send (self->searcher, "sp", "FLUSH", job);
         else
         if (group->rc) {
+            s_stream_failed (self, job);
             self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
             qv_job_fail (job, QV_EUNAVAIL, group->error);
             s_send_reply (self, job);
@@ -322,6 +372,8 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         zframe_t *f = zmsg_pop (msg);
         qv_job_t *job = *(qv_job_t **) zframe_data (f);
         zframe_destroy (&f);
+        if (s_sseq (job) && self->stream_hold && s_sseq (job) <= self->stream_hold)
+            self->stream_hold = 0;  //  the bridge resumed from the failed message
         if (streq (cmd, "FLUSH")) {
             char prefix [16];
             snprintf (prefix, sizeof prefix, "%u/", (uint32_t) job->seal_coll);

@@ -1,5 +1,6 @@
 //  The embedded server: every actor in one process, wired by inproc sockets.
 #include "qv_server.h"
+#include "qv_bridge.h"
 #include "qv_catalog.h"
 #include "qv_flusher.h"
 #include "qv_proxy.h"
@@ -15,6 +16,8 @@ struct _qv_server_t {
     zactor_t *segmgr;
     zactor_t *searcher;
     zactor_t *flusher;
+    zactor_t *bridge;               //  NATS bridge, with --nats
+    qv_nats_stats_t *nats_stats;
     char recovery_error [512];
 };
 
@@ -32,6 +35,7 @@ s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size
     qv_record_t *rec;
     int rc = qv_record_read (data, size, qv_catalog_schema_of, r->catalog, &rec);
     if (rc == QV_ENOTFOUND) {
+        qv_catalog_note_stream_seq (r->catalog, rec->sseq);
         qv_record_destroy (&rec);   //  a collection dropped since
         return 0;
     }
@@ -48,6 +52,8 @@ qv_server_new (const qv_config_t *config)
 {
     qv_server_t *self = calloc (1, sizeof *self);
     self->config = *config;
+    if (config->nats_url [0])
+        self->config.nats_stats = self->nats_stats = calloc (1, sizeof (qv_nats_stats_t));
     self->store = qv_store_new (config->data);
     if (!self->store) {
         free (self);
@@ -122,12 +128,32 @@ qv_server_new (const qv_config_t *config)
     qv_info ("recovered %zu collections in %lld ms: %llu WAL records replayed, %llu unflushed rows",
              n, (long long) (qv_clock_msec () - started), (unsigned long long) replay.records,
              (unsigned long long) unflushed_rows);
+    uint64_t stream_seq = qv_catalog_stream_seq (catalog);
     qv_flusher_args_t fargs = { &self->config, self->store };
     self->flusher = zactor_new (qv_flusher_actor, &fargs);
     qv_searcher_args_t rargs = { &self->config, catalog };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
     zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
+    if (config->nats_url [0]) {
+        //  The bridge makes a first attempt and says whether the configuration stands.
+        if (stream_seq)
+            qv_info ("JetStream ingestion resumes after stream message %llu",
+                     (unsigned long long) stream_seq);
+        qv_bridge_args_t bargs = { &self->config, stream_seq };
+        self->bridge = zactor_new (qv_bridge_actor, &bargs);
+        char *status = NULL, *reason = NULL;
+        if (!self->bridge || zsock_recv (self->bridge, "ss", &status, &reason) != 0
+        ||  !status || !streq (status, "OK")) {
+            qv_err (QV_EINVAL, "%s", reason && *reason ? reason : "the NATS bridge did not start");
+            zstr_free (&status);
+            zstr_free (&reason);
+            qv_server_destroy (&self);
+            return NULL;
+        }
+        zstr_free (&status);
+        zstr_free (&reason);
+    }
     return self;
 }
 
@@ -137,11 +163,13 @@ qv_server_destroy (qv_server_t **self_p)
     qv_server_t *self = *self_p;
     if (!self)
         return;
+    zactor_destroy (&self->bridge);
     zactor_destroy (&self->segmgr);
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->flusher);
     zactor_destroy (&self->proxy);
     qv_store_destroy (&self->store);
+    free (self->nats_stats);
     free (self);
     *self_p = NULL;
 }

@@ -26,6 +26,7 @@ struct _qv_catalog_t {
     uint32_t manifest_next_coll;    //  next_coll_id of the loaded manifest
     uint64_t manifest_version;      //  last manifest written or loaded
     uint64_t replay_from;           //  checkpoint recorded in the loaded manifest
+    uint64_t stream_seq;            //  highest JetStream stream sequence applied
 };
 
 static int
@@ -379,6 +380,7 @@ qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg
         self->applied_seq = seq;
     if (rec->ts > self->max_ts)
         self->max_ts = rec->ts;
+    qv_catalog_note_stream_seq (self, rec->sseq);
     qv_collection_t *c = qv_catalog_find_id (self, rec->coll_id);
     res.coll = c;
     switch (rec->type) {
@@ -460,6 +462,14 @@ uint64_t qv_catalog_max_ts (qv_catalog_t *self) { return self->max_ts; }
 uint32_t qv_catalog_next_coll_id (qv_catalog_t *self) { return self->next_coll_id; }
 uint64_t qv_catalog_next_seg_id (qv_catalog_t *self) { return self->next_seg_id; }
 uint64_t qv_catalog_manifest_version (qv_catalog_t *self) { return self->manifest_version; }
+uint64_t qv_catalog_stream_seq (qv_catalog_t *self) { return self->stream_seq; }
+
+void
+qv_catalog_note_stream_seq (qv_catalog_t *self, uint64_t sseq)
+{
+    if (sseq > self->stream_seq)
+        self->stream_seq = sseq;
+}
 
 uint64_t
 qv_catalog_replay_from (qv_catalog_t *self)
@@ -472,7 +482,8 @@ qv_catalog_replay_from (qv_catalog_t *self)
 //  Manifest object "meta/manifest/<version, 20 digits>", little-endian:
 //    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 |
 //    body: msgpack {"version", "next_coll", "next_seg", "applied", "checkpoint",
-//      "max_ts", "collections": [{"id", "name", "schema", "shards", "consistency",
+//      "max_ts", "stream_seq" (optional; highest JetStream sequence applied),
+//      "collections": [{"id", "name", "schema", "shards", "consistency",
 //      "desc", "ttl", "created", "indexes": [{"field" (number), "version", "type"
 //      ("" once dropped), "params"}], "segments": [{"id", "shard", "rows",
 //      "deletes": bin of (row u32, ts u64) pairs, "indexes": [{"field", "version"}]}]}]} |
@@ -505,8 +516,9 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
 {
     qv_wr_t *w = qv_wr_new ();
     *version = ++self->manifest_version;
-    qv_wr_map (w, 7);
+    qv_wr_map (w, 8);
     qv_wr_str (w, "version"); qv_wr_uint (w, *version);
+    qv_wr_str (w, "stream_seq"); qv_wr_uint (w, self->stream_seq);
     qv_wr_str (w, "next_coll"); qv_wr_uint (w, self->next_coll_id);
     qv_wr_str (w, "next_seg"); qv_wr_uint (w, self->next_seg_id);
     qv_wr_str (w, "applied"); qv_wr_uint (w, self->applied_seq);
@@ -748,6 +760,9 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     self->next_seg_id = next_seg;
     self->applied_seq = applied;
     self->max_ts = max_ts;
+    //  Optional: manifests written before JetStream ingestion have none.
+    if ((v = qv_val_get (root, "stream_seq")) && qv_val_uint (v, &self->stream_seq))
+        goto corrupt;
     for (size_t i = 0; i < qv_val_len (colls); i++) {
         const qv_val_t *cv = qv_val_at (colls, i), *segs;
         qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);

@@ -80,6 +80,13 @@ uint32_t
     qv_catalog_next_coll_id (qv_catalog_t *self);
 uint64_t
     qv_catalog_next_seg_id (qv_catalog_t *self);
+//  The highest JetStream stream sequence applied (recorded in insert/delete records,
+//  kept in manifests, recovered by replay); 0 if none. note_ raises it (replay of a
+//  record whose collection was dropped since still counts as applied).
+uint64_t
+    qv_catalog_stream_seq (qv_catalog_t *self);
+void
+    qv_catalog_note_stream_seq (qv_catalog_t *self, uint64_t sseq);
 
 //  Manifest: the catalog, flushed segments with their deletes, and the checkpoint.
 //  qv_catalog_manifest encodes the next version (a new zchunk, *version set).

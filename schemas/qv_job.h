@@ -20,6 +20,8 @@ typedef struct {
     qv_req_t req;                   //  decoded request (owns its document)
     qv_record_t *rec;               //  the change to log, if any
     uint64_t seq;                   //  WAL object that holds it
+    uint32_t wal_index;             //  ... and the record's index in that object
+    uint64_t sseq;                  //  JetStream stream sequence of the request, 0 if none
     size_t bytes;                   //  bytes it adds to unflushed memory
     uint64_t seg_max_bytes;
     int64_t deadline;               //  msec clock; backpressure waits until then

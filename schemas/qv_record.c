@@ -102,9 +102,12 @@ qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
 //    create: "name", "schema" (field maps), "shards", "consistency", "desc", "ttl"
 //    insert: "up" (bool), "shard", "seg", "batch" (qv_batch_write)
 //    delete: "keys" (bin of int64 LE, or list of str)
+//    insert and delete from a JetStream stream also: "ss" (stream sequence); absent
+//    when 0, so records without one encode as before
 void
 qv_record_write (const qv_record_t *self, qv_wr_t *w)
 {
+    size_t extra = self->sseq && (self->type == QV_REC_INSERT || self->type == QV_REC_DELETE);
     switch (self->type) {
         case QV_REC_CREATE_COLLECTION:
             qv_wr_map (w, 9);
@@ -113,10 +116,10 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             qv_wr_map (w, 3);
             break;
         case QV_REC_INSERT:
-            qv_wr_map (w, 7);
+            qv_wr_map (w, 7 + extra);
             break;
         case QV_REC_DELETE:
-            qv_wr_map (w, 4);
+            qv_wr_map (w, 4 + extra);
             break;
         case QV_REC_CREATE_INDEX:
             qv_wr_map (w, 6);
@@ -128,6 +131,9 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
     qv_wr_str (w, "t"); qv_wr_uint (w, self->type);
     qv_wr_str (w, "ts"); qv_wr_uint (w, self->ts);
     qv_wr_str (w, "c"); qv_wr_uint (w, self->coll_id);
+    if (extra) {
+        qv_wr_str (w, "ss"); qv_wr_uint (w, self->sseq);
+    }
     switch (self->type) {
         case QV_REC_CREATE_COLLECTION:
             qv_wr_str (w, "name"); qv_wr_str (w, self->name);
@@ -269,6 +275,8 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
         goto nomem;
     rec->ts = ts;
     rec->coll_id = (uint32_t) coll;
+    if ((v = qv_val_get (root, "ss")) && qv_val_uint (v, &rec->sseq))
+        goto corrupt;
     switch (rec->type) {
         case QV_REC_CREATE_COLLECTION: {
             if (!(v = qv_val_get (root, "name")) || qv_val_strcpy (v, rec->name, sizeof rec->name))

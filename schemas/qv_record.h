@@ -47,6 +47,9 @@ typedef struct {
     qv_keys_t keys;                 //  owned
     //  create_index / drop_index (drop uses index.field only)
     qv_index_def_t index;
+    //  insert / delete taken from a JetStream stream: the message's stream sequence
+    //  (0 otherwise), logged with the rows so ingestion resumes exactly after it
+    uint64_t sseq;
 } qv_record_t;
 
 qv_record_t *

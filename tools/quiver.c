@@ -3,6 +3,7 @@
 #include "qv_server.h"
 
 #include <czmq.h>
+#include <nats/nats.h>
 #include <getopt.h>
 #include <signal.h>
 
@@ -23,6 +24,12 @@ s_usage (FILE *out)
         "  --segment-mb N          seal growing segments at this size (default 256)\n"
         "  --seal-age-sec N        ... or this age (default 600)\n"
         "  --search-threads N      search worker threads (default: number of cores)\n"
+        "  --nats URL              serve NATS subjects and publish the change feed\n"
+        "                          (nats://HOST:PORT; reconnects forever)\n"
+        "  --nats-prefix P         subject prefix (default quiver: quiver.insert.<coll>, ...)\n"
+        "  --ingest-stream NAME    consume JetStream stream NAME (subjects <op>.<collection>\n"
+        "                          at the end, outside P.>), each message exactly once\n"
+        "  --cdc-rows              change events carry the inserted rows, not only ids\n"
         "  -h, --help              this help\n");
 }
 
@@ -47,6 +54,10 @@ main (int argc, char *argv [])
         { "segment-mb", required_argument, 0, 's' },
         { "seal-age-sec", required_argument, 0, 'a' },
         { "search-threads", required_argument, 0, 't' },
+        { "nats", required_argument, 0, 'N' },
+        { "nats-prefix", required_argument, 0, 'P' },
+        { "ingest-stream", required_argument, 0, 'I' },
+        { "cdc-rows", no_argument, 0, 'C' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -62,13 +73,30 @@ main (int argc, char *argv [])
             case 's': config.seg_max_bytes = (size_t) v << 20; break;
             case 'a': config.seal_age_sec = (int) v; break;
             case 't': config.search_threads = (int) v; break;
+            case 'N': snprintf (config.nats_url, sizeof config.nats_url, "%s", optarg); break;
+            case 'P': snprintf (config.nats_prefix, sizeof config.nats_prefix, "%s", optarg); break;
+            case 'I': snprintf (config.ingest_stream, sizeof config.ingest_stream, "%s", optarg); break;
+            case 'C': config.cdc_rows = true; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (c != 'd' && c != 'b' && c != 'h' && v <= 0) {
+        if (c != 'd' && c != 'b' && c != 'h' && c != 'N' && c != 'P' && c != 'I' && c != 'C' && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
             return 2;
         }
+    }
+    if (config.ingest_stream [0] && !config.nats_url [0]) {
+        fprintf (stderr, "quiver: --ingest-stream needs --nats URL\n");
+        return 2;
+    }
+    if (!config.nats_prefix [0] || strpbrk (config.nats_prefix, " *>\t") || config.nats_prefix [0] == '.'
+    ||  config.nats_prefix [strlen (config.nats_prefix) - 1] == '.') {
+        fprintf (stderr, "quiver: --nats-prefix must be a subject without wildcards (e.g. quiver)\n");
+        return 2;
+    }
+    if (config.ingest_stream [0] && strpbrk (config.ingest_stream, " .*>\t/\\")) {
+        fprintf (stderr, "quiver: --ingest-stream must be a JetStream stream name (no '.', '*', '>', spaces)\n");
+        return 2;
     }
     if (optind < argc) {
         fprintf (stderr, "quiver: unexpected argument '%s'\n", argv [optind]);
@@ -90,11 +118,13 @@ main (int argc, char *argv [])
         qv_error ("quiver: %s", qv_err_msg ());
         return 1;
     }
-    qv_info ("quiver serving %s with data in %s", config.bind, config.data);
+    qv_info ("quiver serving %s with data in %s%s%s", config.bind, config.data,
+             config.nats_url [0] ? "; NATS " : "", config.nats_url);
     int sig = 0;
     sigwait (&stop, &sig);
     qv_info ("quiver stopping (signal %d)", sig);
     qv_server_destroy (&server);
+    nats_Close ();
     qv_info ("quiver stopped");
     return 0;
 }

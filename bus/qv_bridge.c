@@ -1,0 +1,914 @@
+//  NATS bridge actor: NATS requests and stream messages in, replies, acks and change
+//  events out. It is a client of the proxy like any ZeroMQ client.
+//
+//  @interface
+//    pipe      $TERM                 stop
+//    msgs      natsMsg *             (PULL, inproc "natsmsg") from NATS delivery threads
+//    cdc       qv_cdc_t *            (PULL, inproc "cdc") from the searcher, in commit order
+//    api       [ctx][reply]          (DEALER to the proxy's inproc "api" ROUTER)
+//    ingest    "MSG" ptr gen | "STARTED" gen | "ERROR" reason   (the fetcher's pipe)
+//
+//  DESIGN
+//  A request on quiver.<op>.<collection> becomes the same msgpack map a ZeroMQ client
+//  sends (op and collection from the subject) and goes to the proxy over an inproc
+//  DEALER, with a context frame {s_ctx_t *, stream sequence} that the proxy echoes
+//  back. The reply is published on the message's reply subject, or, fire-and-forget,
+//  counted and logged if it is an error. Writes are answered by the searcher only after
+//  the WAL write is durable, so an answer means durable.
+//
+//  JetStream ingestion: a fetcher thread owns a pull subscription on a durable consumer
+//  and fetches only as many messages as the bridge grants (credits): that bounds the
+//  messages and bytes in flight, so fetching stops when the WAL or memory cannot keep
+//  up. On start the consumer is recreated to deliver from the recovered stream
+//  sequence + 1, so no redelivery timer is waited for. Stream messages go to the proxy
+//  in stream order, each carrying its stream sequence, which is logged in the WAL with
+//  its rows. Replies come back in log order; a message is acked when its reply says it
+//  is durable. A message the server refuses for good (bad payload, unknown collection)
+//  is acked, counted, and reported on <prefix>.errors. A transient failure (storage,
+//  memory) stops the flow: once every message in flight has answered, the consumer is
+//  recreated from the last message done + 1 (the segment manager refuses stream writes
+//  after a failed one, so nothing after it was logged). A gap in the consumer's
+//  delivery sequence (a delivery lost over a reconnect) rewinds the same way, so the
+//  order is never broken. Messages at or below the applied sequence are acked and
+//  skipped: each is applied exactly once.
+#include "qv_bridge.h"
+#include "qv_bus.h"
+#include "qv_cdc.h"
+#include "qv_proto.h"
+#include "qv_rc.h"
+
+#define S_WINDOW_MSGS 256           //  stream messages in flight at most
+#define S_WINDOW_BYTES (64u << 20)  //  ... and their bytes
+#define S_CORE_HIGH 4096            //  core NATS requests in flight before we stop reading
+#define S_CORE_LOW 1024
+
+typedef enum { S_PING, S_REQUEST, S_FIRE, S_STREAM } s_kind_t;
+
+//  One request in flight at the proxy.
+typedef struct {
+    s_kind_t kind;
+    natsMsg *msg;                   //  the NATS message (NULL for a ping)
+    uint64_t sseq;                  //  stream sequence (S_STREAM)
+    size_t bytes;
+    void *handle;                   //  in self->inflight
+} s_ctx_t;
+
+typedef struct {
+    const qv_config_t *config;
+    qv_nats_stats_t *stats;
+    zsock_t *pipe;
+    zloop_t *loop;
+    qv_bus_t *bus;
+    zsock_t *msgs;                  //  PULL of natsMsg * from delivery threads
+    zsock_t *cdc;                   //  PULL of change events from the searcher
+    zsock_t *api;                   //  DEALER to the proxy
+    zsock_t *proxy;                 //  PUSH to the proxy's inbox ("LIVE")
+    zactor_t *ingest;               //  the fetcher, NULL without an ingest stream
+    void *fetch_args;               //  s_fetch_args_t of the fetcher
+    zlistx_t *inflight;             //  s_ctx_t *
+    char prefix [64];
+    char errors_subject [96];
+    bool subscribed;
+    bool fatal;                     //  a configuration error: stop trying
+    bool live;                      //  LIVE sent to the proxy
+    bool proxy_ready;               //  the proxy answered a ping
+    bool ping_out;
+    bool reading_msgs;              //  msgs is in the loop
+    size_t core_inflight;
+    int64_t next_setup;             //  msec clock of the next setup attempt
+    //  Stream ingestion
+    bool consumer_ready;            //  the fetcher has a consumer for generation `gen`
+    bool starting;                  //  START sent, STARTED not yet seen
+    uint64_t gen;                   //  consumer generation; older messages are dropped
+    uint64_t done;                  //  highest stream sequence finished
+    uint64_t sent;                  //  highest stream sequence sent to the proxy
+    uint64_t last_cseq;             //  last consumer delivery sequence seen
+    bool rewinding;                 //  a failure: wait for in-flight, then restart
+    int64_t rewind_at;
+    uint32_t stream_inflight;
+    size_t stream_bytes;
+    uint32_t credits_out;           //  credits granted to the fetcher, not yet used
+    //  Rate-limited logging of refused fire-and-forget messages
+    int64_t log_window;
+    int log_count;
+    uint64_t log_suppressed;
+} self_t;
+
+// --------------------------------------------------------------------- subjects
+
+bool
+qv_subjects_overlap (const char *a, const char *b)
+{
+    while (true) {
+        if (*a == 0 || *b == 0)
+            return *a == 0 && *b == 0;
+        size_t la = strcspn (a, "."), lb = strcspn (b, ".");
+        if ((la == 1 && *a == '>') || (lb == 1 && *b == '>'))
+            return true;            //  '>' matches one or more tokens, and both have one
+        bool star = (la == 1 && *a == '*') || (lb == 1 && *b == '*');
+        if (!star && (la != lb || memcmp (a, b, la) != 0))
+            return false;
+        a += la + (a [la] == '.');
+        b += lb + (b [lb] == '.');
+    }
+}
+
+int
+qv_bridge_check_subjects (const char *prefix, const char *stream, const char **subjects, int n)
+{
+    char own [96];
+    snprintf (own, sizeof own, "%s.>", prefix);
+    for (int i = 0; i < n; i++)
+        if (qv_subjects_overlap (subjects [i], own))
+            return qv_err (QV_EINVAL, "JetStream stream '%s' takes subject '%s', which overlaps "
+                           "Quiver's own subjects %s; give the stream subjects outside %s "
+                           "(for example ingest.>)", stream, subjects [i], own, own);
+    return 0;
+}
+
+// --------------------------------------------------------------------- fetcher
+
+typedef struct {
+    natsConnection *nc;
+    char stream [64];
+    char durable [96];
+} s_fetch_args_t;
+
+//  The fetcher thread: owns the pull subscription; fetches as many messages as it has
+//  credits for and passes them to the bridge.
+//    in:  "START" seq gen     recreate the consumer to deliver from seq; credits = 0
+//         "CREDIT" n gen      may fetch n more messages for generation gen
+//         "PAUSE"             fetch nothing more; answers "PAUSED" after its last MSG
+//         $TERM
+//    out: "STARTED" gen | "ERROR" reason gen | "MSG" natsMsg * gen | "PAUSED"
+static void
+s_fetch_actor (zsock_t *pipe, void *args_)
+{
+    s_fetch_args_t *args = args_;
+    jsCtx *js = NULL;
+    natsSubscription *sub = NULL;
+    natsConnection_JetStream (&js, args->nc, NULL);
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    uint64_t credits = 0, gen = 0;
+    while (true) {
+        bool can_fetch = sub && credits > 0;
+        if (zpoller_wait (poller, can_fetch ? 0 : 500) == pipe) {
+            char *cmd = NULL;
+            uint64_t a = 0, g = 0;
+            if (zsock_recv (pipe, "s88", &cmd, &a, &g) != 0 || !cmd)
+                break;
+            bool term = streq (cmd, "$TERM");
+            if (streq (cmd, "START")) {
+                if (sub)
+                    natsSubscription_Destroy (sub);     //  keeps the durable consumer
+                sub = NULL;
+                credits = 0;
+                gen = g;
+                jsErrCode jerr = 0;
+                js_DeleteConsumer (js, args->stream, args->durable, NULL, &jerr);
+                jsConsumerConfig cc;
+                jsConsumerConfig_Init (&cc);
+                cc.Durable = args->durable;
+                cc.Description = "Quiver ingestion (recreated at each start from the applied sequence)";
+                cc.AckPolicy = js_AckExplicit;
+                cc.AckWait = (int64_t) 60 * 1000000000;
+                cc.MaxAckPending = 100000;
+                cc.DeliverPolicy = a > 1 ? js_DeliverByStartSequence : js_DeliverAll;
+                cc.OptStartSeq = a > 1 ? a : 0;
+                jsConsumerInfo *ci = NULL;
+                natsStatus s = js_AddConsumer (&ci, js, args->stream, &cc, NULL, &jerr);
+                jsConsumerInfo_Destroy (ci);
+                if (s == NATS_OK) {
+                    jsSubOptions so;
+                    jsSubOptions_Init (&so);
+                    so.Stream = args->stream;
+                    so.Consumer = args->durable;
+                    s = js_PullSubscribe (&sub, js, NULL, args->durable, NULL, &so, &jerr);
+                }
+                if (s == NATS_OK)
+                    zsock_send (pipe, "sp8", "STARTED", NULL, gen);
+                else {
+                    char reason [256];
+                    snprintf (reason, sizeof reason, "cannot create the consumer %s on stream %s: %s (%d)",
+                              args->durable, args->stream, nats_GetLastError (&s), (int) jerr);
+                    if (sub)
+                        natsSubscription_Destroy (sub);
+                    sub = NULL;
+                    zsock_send (pipe, "sp8", "ERROR", strdup (reason), gen);
+                }
+            }
+            else
+            if (streq (cmd, "CREDIT") && g == gen)
+                credits += a;
+            else
+            if (streq (cmd, "PAUSE")) {
+                credits = 0;
+                zsock_send (pipe, "sp8", "PAUSED", NULL, (uint64_t) 0);
+            }
+            zstr_free (&cmd);
+            if (term)
+                break;
+            continue;
+        }
+        if (zpoller_terminated (poller))
+            break;
+        if (!can_fetch)
+            continue;
+        natsMsgList list = { 0 };
+        int batch = credits > 256 ? 256 : (int) credits;
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch (&list, sub, batch, 200, &jerr);
+        for (int i = 0; i < list.Count; i++) {
+            zsock_send (pipe, "sp8", "MSG", list.Msgs [i], gen);
+            list.Msgs [i] = NULL;
+            credits--;
+        }
+        natsMsgList_Destroy (&list);
+        if (s != NATS_OK && s != NATS_TIMEOUT)
+            zclock_sleep (100);     //  disconnected: nats.c reconnects; try again
+    }
+    zpoller_destroy (&poller);
+    if (sub)
+        natsSubscription_Destroy (sub);
+    jsCtx_Destroy (js);
+}
+
+// --------------------------------------------------------------------- requests
+
+static void
+s_grant (self_t *self)
+{
+    if (!self->ingest || !self->consumer_ready || !self->proxy_ready || self->rewinding)
+        return;
+    uint32_t used = self->stream_inflight + self->credits_out;
+    if (used >= S_WINDOW_MSGS / 2 || self->stream_bytes >= S_WINDOW_BYTES)
+        return;
+    uint32_t n = S_WINDOW_MSGS - used;
+    self->credits_out += n;
+    zsock_send (self->ingest, "s88", "CREDIT", (uint64_t) n, self->gen);
+}
+
+//  Builds the request map for op/collection from a NATS payload into w. Returns 0 or
+//  the code of the error (message in qv_err_msg (); *rid_doc keeps `rid` alive).
+static int
+s_build_request (self_t *self, const char *op, const char *collection, const void *data,
+                 size_t size, qv_wr_t *w, qv_doc_t **doc_p, const qv_val_t **rid_p)
+{
+    int rc;
+    *rid_p = NULL;
+    qv_doc_t *doc = *doc_p = qv_doc_parse (data, size, self->config->max_elems, &rc);
+    if (!doc)
+        return rc;
+    const qv_val_t *root = qv_doc_root (doc);
+    if (qv_val_type (root) != QV_V_MAP)
+        return qv_err (QV_EPROTO, "the payload must be a msgpack map (the %s request without "
+                       "'op' and 'collection')", op);
+    *rid_p = qv_val_get (root, "rid");
+    size_t n = qv_val_len (root), keep = 0;
+    for (size_t i = 0; i < n; i++) {
+        const qv_val_t *k = qv_val_key (root, i), *v = qv_val_value (root, i);
+        if (qv_val_is (k, "op") || qv_val_is (k, "collection")) {
+            const char *want = qv_val_is (k, "op") ? op : collection;
+            if (!qv_val_is (v, want))
+                return qv_err (QV_EINVAL, "the payload's '%s' disagrees with the subject (%s); "
+                               "omit it", qv_val_is (k, "op") ? "op" : "collection", want);
+        }
+        else
+            keep++;
+    }
+    qv_wr_map (w, keep + 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, op);
+    qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    for (size_t i = 0; i < n; i++) {
+        const qv_val_t *k = qv_val_key (root, i);
+        if (qv_val_is (k, "op") || qv_val_is (k, "collection"))
+            continue;
+        qv_wr_val (w, k);
+        qv_wr_val (w, qv_val_value (root, i));
+    }
+    return 0;
+}
+
+//  Sends bytes to the proxy with ctx.
+static void
+s_send_api (self_t *self, s_ctx_t *ctx, const void *data, size_t size)
+{
+    uint8_t frame [sizeof (void *) + 8];
+    memcpy (frame, &ctx, sizeof (void *));
+    memcpy (frame + sizeof (void *), &ctx->sseq, 8);
+    ctx->handle = zlistx_add_end (self->inflight, ctx);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, frame, sizeof frame);
+    zmsg_addmem (msg, data, size);
+    zmsg_send (&msg, self->api);
+}
+
+static void s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size);
+static int s_handle_msgs (zloop_t *loop, zsock_t *reader, void *arg);
+
+//  Takes a NATS message whose last two subject tokens are <op>.<collection>.
+static void
+s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
+{
+    const char *subject = natsMsg_GetSubject (msg);
+    char op [32] = "", collection [256] = "";
+    const char *last = strrchr (subject, '.');
+    const char *before = last;
+    while (before && before > subject && before [-1] != '.')
+        before--;
+    if (last && before && before < last && (size_t) (last - before) < sizeof op)
+        snprintf (op, sizeof op, "%.*s", (int) (last - before), before);
+    if (last)
+        snprintf (collection, sizeof collection, "%s", last + 1);
+    s_ctx_t *ctx = calloc (1, sizeof *ctx);
+    ctx->kind = kind;
+    ctx->msg = msg;
+    ctx->sseq = sseq;
+    ctx->bytes = (size_t) natsMsg_GetDataLength (msg);
+    bool allowed = streq (op, "insert") || streq (op, "upsert") || streq (op, "delete")
+                || (kind != S_STREAM && streq (op, "search"));
+    qv_wr_t *w = qv_wr_new ();
+    qv_doc_t *doc = NULL;
+    const qv_val_t *rid = NULL;
+    int rc = allowed ? 0 : qv_err (QV_EINVAL, "subject %s: the last two tokens must be "
+                                   "<op>.<collection> with op insert, upsert or delete%s",
+                                   subject, kind != S_STREAM ? " or search" : "");
+    if (rc == 0)
+        rc = s_build_request (self, op, collection, natsMsg_GetData (msg),
+                              (size_t) natsMsg_GetDataLength (msg), w, &doc, &rid);
+    if (kind == S_STREAM) {
+        self->stream_inflight++;
+        self->stream_bytes += ctx->bytes;
+        self->sent = sseq;
+    }
+    else
+        self->core_inflight++;
+    if (rc) {
+        //  Refused here: the same error reply the proxy would give.
+        qv_wr_reset (w);
+        qv_reply_error (w, rid, rc, qv_err_msg ());
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        ctx->handle = zlistx_add_end (self->inflight, ctx);
+        s_finish (self, ctx, data, size);
+    }
+    else {
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        s_send_api (self, ctx, data, size);
+    }
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+}
+
+//  Reads ok / code / error of a reply.
+static bool
+s_reply_ok (const void *reply, size_t size, char *code, size_t code_size, char *error,
+            size_t error_size)
+{
+    int rc;
+    bool ok = false;
+    snprintf (code, code_size, "INTERNAL");
+    snprintf (error, error_size, "the reply does not decode");
+    qv_doc_t *doc = qv_doc_parse (reply, size, SIZE_MAX, &rc);
+    if (doc) {
+        const qv_val_t *root = qv_doc_root (doc), *v;
+        if ((v = qv_val_get (root, "ok")))
+            qv_val_bool (v, &ok);
+        if ((v = qv_val_get (root, "code")))
+            qv_val_strcpy (v, code, code_size);
+        error [0] = 0;
+        if ((v = qv_val_get (root, "error"))) {
+            const char *s;
+            size_t n;
+            if (qv_val_str (v, &s, &n) == 0)
+                snprintf (error, error_size, "%.*s", (int) n, s);
+        }
+    }
+    qv_doc_destroy (&doc);
+    return ok;
+}
+
+static void
+s_log_refused (self_t *self, const char *subject, const char *code, const char *error)
+{
+    int64_t now = qv_clock_msec ();
+    if (now - self->log_window >= 1000) {
+        if (self->log_suppressed)
+            qv_warn ("NATS: %llu more refused messages not logged in the last second",
+                     (unsigned long long) self->log_suppressed);
+        self->log_window = now;
+        self->log_count = 0;
+        self->log_suppressed = 0;
+    }
+    if (self->log_count++ < 10)
+        qv_warn ("NATS %s refused (no reply subject to tell): %s: %s", subject, code, error);
+    else
+        self->log_suppressed++;
+}
+
+static void
+s_report_bad (self_t *self, s_ctx_t *ctx, const char *code, const char *error)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 5);
+    qv_wr_str (w, "stream"); qv_wr_str (w, self->config->ingest_stream);
+    qv_wr_str (w, "seq"); qv_wr_uint (w, ctx->sseq);
+    qv_wr_str (w, "subject"); qv_wr_str (w, natsMsg_GetSubject (ctx->msg));
+    qv_wr_str (w, "code"); qv_wr_str (w, code);
+    qv_wr_str (w, "error"); qv_wr_str (w, error);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    qv_bus_publish (self->bus, self->errors_subject, data, size);
+    qv_wr_destroy (&w);
+    qv_warn ("stream %s message %llu (%s) refused, acked and reported on %s: %s: %s",
+             self->config->ingest_stream, (unsigned long long) ctx->sseq,
+             natsMsg_GetSubject (ctx->msg), self->errors_subject, code, error);
+}
+
+static void
+s_rewind (self_t *self, const char *why)
+{
+    if (!self->rewinding) {
+        qv_warn ("stream %s: %s; resuming from message %llu once the messages in flight are answered",
+                 self->config->ingest_stream, why, (unsigned long long) self->done + 1);
+        atomic_fetch_add (&self->stats->ingest_retries, 1);
+    }
+    self->rewinding = true;
+    self->consumer_ready = false;
+    self->rewind_at = qv_clock_msec () + 500;
+}
+
+//  A request is answered (reply bytes): reply, ack, count; frees ctx.
+static void
+s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
+{
+    zlistx_delete (self->inflight, ctx->handle);
+    char code [32], error [512];
+    bool ok = s_reply_ok (reply, size, code, sizeof code, error, sizeof error);
+    switch (ctx->kind) {
+        case S_PING:
+            self->ping_out = false;
+            if (ok && !self->proxy_ready) {
+                self->proxy_ready = true;
+                qv_info ("NATS bridge live: %s.{insert,upsert,delete,search}.*%s%s",
+                         self->prefix, self->ingest ? ", ingesting stream " : "",
+                         self->ingest ? self->config->ingest_stream : "");
+            }
+            break;
+        case S_REQUEST: {
+            const char *to = natsMsg_GetReply (ctx->msg);
+            if (qv_bus_publish (self->bus, to, reply, size) == QV_ELIMIT) {
+                qv_wr_t *w = qv_wr_new ();
+                qv_reply_error (w, NULL, QV_ELIMIT, qv_err_msg ());
+                size_t n;
+                const void *d = qv_wr_data (w, &n);
+                qv_bus_publish (self->bus, to, d, n);
+                qv_wr_destroy (&w);
+            }
+            self->core_inflight--;
+            break;
+        }
+        case S_FIRE:
+            if (!ok) {
+                atomic_fetch_add (&self->stats->failed, 1);
+                s_log_refused (self, natsMsg_GetSubject (ctx->msg), code, error);
+            }
+            self->core_inflight--;
+            break;
+        case S_STREAM: {
+            self->stream_inflight--;
+            self->stream_bytes -= ctx->bytes;
+            bool transient = streq (code, "UNAVAILABLE") || streq (code, "TIMEOUT")
+                          || streq (code, "INTERNAL")
+                          || (streq (code, "RESOURCE_EXHAUSTED") && strstr (error, "memory"));
+            if (ok || !transient) {
+                if (self->rewinding && ctx->sseq > self->done + 1 && ok)
+                    qv_error ("stream %s message %llu applied after a failed one (bug)",
+                              self->config->ingest_stream, (unsigned long long) ctx->sseq);
+                natsMsg_Ack (ctx->msg, NULL);
+                if (ctx->sseq > self->done)
+                    self->done = ctx->sseq;
+                if (ok)
+                    atomic_fetch_add (&self->stats->ingested, 1);
+                else {
+                    atomic_fetch_add (&self->stats->ingest_bad, 1);
+                    s_report_bad (self, ctx, code, error);
+                }
+            }
+            else {
+                char why [600];
+                snprintf (why, sizeof why, "message %llu failed (%s: %s)",
+                          (unsigned long long) ctx->sseq, code, error);
+                s_rewind (self, why);
+            }
+            s_grant (self);
+            break;
+        }
+    }
+    natsMsg_Destroy (ctx->msg);
+    free (ctx);
+    if (!self->reading_msgs && self->core_inflight <= S_CORE_LOW) {
+        zloop_reader (self->loop, self->msgs, s_handle_msgs, self);
+        self->reading_msgs = true;
+    }
+}
+
+// --------------------------------------------------------------------- handlers
+
+static int
+s_handle_msgs (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    natsMsg *msg;
+    if (zmq_recv (zsock_resolve (reader), &msg, sizeof msg, 0) != sizeof msg)
+        return 0;
+    atomic_fetch_add (&self->stats->requests, 1);
+    const char *reply = natsMsg_GetReply (msg);
+    s_request (self, msg, reply && *reply ? S_REQUEST : S_FIRE, 0);
+    if (self->core_inflight >= S_CORE_HIGH && self->reading_msgs) {
+        zloop_reader_end (self->loop, self->msgs);
+        self->reading_msgs = false;
+    }
+    return 0;
+}
+
+static int
+s_handle_api (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    zframe_t *ctxf = zmsg_first (msg), *body = zmsg_next (msg);
+    if (ctxf && body && zframe_size (ctxf) == sizeof (void *) + 8) {
+        s_ctx_t *ctx;
+        memcpy (&ctx, zframe_data (ctxf), sizeof ctx);
+        s_finish (self, ctx, zframe_data (body), zframe_size (body));
+    }
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+static void
+s_publish_cdc (self_t *self, qv_cdc_t *ev)
+{
+    uint32_t *bounds = NULL;
+    uint32_t parts = qv_cdc_split (ev, qv_bus_max_payload (self->bus), &bounds);
+    char subject [400];
+    snprintf (subject, sizeof subject, "%s.cdc.%s", self->prefix, ev->collection);
+    qv_wr_t *w = qv_wr_new ();
+    for (uint32_t p = 0; p < parts; p++) {
+        qv_wr_reset (w);
+        qv_cdc_write (ev, bounds [p], bounds [p + 1], p + 1, parts, w);
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        if (qv_bus_publish (self->bus, subject, data, size) == 0)
+            atomic_fetch_add (&self->stats->cdc_published, 1);
+        else
+            atomic_fetch_add (&self->stats->cdc_dropped, 1);
+    }
+    qv_wr_destroy (&w);
+    free (bounds);
+}
+
+static int
+s_handle_cdc (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    qv_cdc_t *ev;
+    if (zmq_recv (zsock_resolve (reader), &ev, sizeof ev, 0) != sizeof ev)
+        return 0;
+    s_publish_cdc (self, ev);
+    qv_cdc_destroy (&ev);
+    return 0;
+}
+
+static void
+s_start_consumer (self_t *self)
+{
+    self->gen++;
+    self->starting = true;
+    self->consumer_ready = false;
+    self->credits_out = 0;
+    self->last_cseq = 0;
+    self->sent = self->done;
+    zsock_send (self->ingest, "s88", "START", self->done + 1, self->gen);
+}
+
+static void
+s_go_live (self_t *self)
+{
+    if (self->live)
+        return;
+    self->live = true;
+    atomic_store (&self->stats->live, true);
+    zsock_send (self->proxy, "sp", "LIVE", NULL);
+}
+
+static int
+s_handle_ingest (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd = NULL;
+    void *ptr = NULL;
+    uint64_t gen = 0;
+    if (zsock_recv (reader, "sp8", &cmd, &ptr, &gen) != 0 || !cmd)
+        return 0;
+    if (streq (cmd, "MSG")) {
+        natsMsg *msg = ptr;
+        jsMsgMetaData *meta = NULL;
+        if (gen != self->gen || self->rewinding)
+            natsMsg_Destroy (msg);      //  an older consumer's; it comes again
+        else
+        if (natsMsg_GetMetaData (&meta, msg) != NATS_OK) {
+            natsMsg_Destroy (msg);
+            s_rewind (self, "a message without JetStream metadata");
+        }
+        else {
+            self->credits_out -= self->credits_out > 0;
+            uint64_t sseq = meta->Sequence.Stream, cseq = meta->Sequence.Consumer;
+            if (cseq != self->last_cseq + 1) {
+                char why [128];
+                snprintf (why, sizeof why, "delivery %llu arrived after %llu (a delivery was lost)",
+                          (unsigned long long) cseq, (unsigned long long) self->last_cseq);
+                natsMsg_Destroy (msg);
+                s_rewind (self, why);
+            }
+            else {
+                self->last_cseq = cseq;
+                if (sseq <= self->sent) {
+                    //  Already applied (or in flight): never apply twice.
+                    if (sseq <= self->done)
+                        natsMsg_Ack (msg, NULL);
+                    natsMsg_Destroy (msg);
+                }
+                else
+                    s_request (self, msg, S_STREAM, sseq);
+                s_grant (self);
+            }
+        }
+        jsMsgMetaData_Destroy (meta);
+    }
+    else
+    if (streq (cmd, "STARTED") && gen == self->gen) {
+        self->starting = false;
+        self->consumer_ready = true;
+        self->rewinding = false;
+        s_go_live (self);
+        s_grant (self);
+    }
+    else
+    if (streq (cmd, "ERROR") && gen == self->gen) {
+        self->starting = false;
+        qv_warn ("stream %s: %s; retrying", self->config->ingest_stream, (char *) ptr);
+        self->rewinding = true;
+        self->rewind_at = qv_clock_msec () + 1000;
+    }
+    if (streq (cmd, "ERROR"))
+        free (ptr);
+    zstr_free (&cmd);
+    return 0;
+}
+
+//  One attempt at subscribing and checking the stream: 0 (done or pending), QV_EINVAL
+//  for a configuration error, QV_EUNAVAIL to try again later (message recorded).
+static int
+s_setup (self_t *self)
+{
+    if (!qv_bus_connected (self->bus))
+        return qv_err (QV_EUNAVAIL, "NATS server %s is not reachable yet", self->config->nats_url);
+    natsConnection *nc = qv_bus_nats (self->bus);
+    if (self->config->ingest_stream [0] && !self->ingest) {
+        jsCtx *js = NULL;
+        jsStreamInfo *si = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = natsConnection_JetStream (&js, nc, NULL);
+        if (s == NATS_OK)
+            s = js_GetStreamInfo (&si, js, self->config->ingest_stream, NULL, &jerr);
+        int rc = 0;
+        if (s != NATS_OK)
+            rc = qv_err (QV_EUNAVAIL, "JetStream stream '%s' is not available (%s%s); create it with "
+                         "subjects outside %s.> (for example ingest.>)", self->config->ingest_stream,
+                         natsStatus_GetText (s), jerr == JSStreamNotFoundErr ? ": not found" : "",
+                         self->prefix);
+        else
+            rc = qv_bridge_check_subjects (self->prefix, self->config->ingest_stream,
+                                           (const char **) si->Config->Subjects,
+                                           si->Config->SubjectsLen);
+        jsStreamInfo_Destroy (si);
+        jsCtx_Destroy (js);
+        if (rc)
+            return rc;
+    }
+    if (!self->subscribed) {
+        char ep [256], subject [128];
+        qv_config_endpoint (self->config, "natsmsg", ep, sizeof ep);
+        const char *ops [] = { "insert", "upsert", "delete", "search" };
+        for (int i = 0; i < 4; i++) {
+            snprintf (subject, sizeof subject, "%s.%s.*", self->prefix, ops [i]);
+            int rc = qv_bus_subscribe (self->bus, subject, ep);
+            if (rc)
+                return rc;
+        }
+        self->subscribed = true;
+    }
+    //  The server has the subscriptions once a flush comes back.
+    natsStatus s = natsConnection_FlushTimeout (nc, 2000);
+    if (s != NATS_OK)
+        return qv_err (QV_EUNAVAIL, "NATS flush: %s", natsStatus_GetText (s));
+    if (self->config->ingest_stream [0]) {
+        if (!self->ingest) {
+            s_fetch_args_t *fa = self->fetch_args = calloc (1, sizeof *fa);
+            fa->nc = nc;
+            snprintf (fa->stream, sizeof fa->stream, "%s", self->config->ingest_stream);
+            snprintf (fa->durable, sizeof fa->durable, "quiver_%s", self->config->ingest_stream);
+            self->ingest = zactor_new (s_fetch_actor, fa);
+            zloop_reader (self->loop, zactor_sock (self->ingest), s_handle_ingest, self);
+            s_start_consumer (self);
+        }
+    }
+    else
+        s_go_live (self);
+    return 0;
+}
+
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    int64_t now = qv_clock_msec ();
+    atomic_store (&self->stats->connected, qv_bus_connected (self->bus));
+    atomic_store (&self->stats->dropped, qv_bus_dropped (self->bus));
+    bool set_up = self->subscribed && (!self->config->ingest_stream [0] || self->ingest);
+    if (!set_up && !self->fatal && now >= self->next_setup) {
+        int rc = s_setup (self);
+        if (rc == QV_EINVAL) {
+            self->fatal = true;
+            qv_error ("NATS bridge: %s", qv_err_msg ());
+        }
+        else
+        if (rc) {
+            self->next_setup = now + 1000;
+            static int64_t s_said;
+            if (now - s_said > 10000) {
+                s_said = now;
+                qv_warn ("NATS bridge: %s; retrying", qv_err_msg ());
+            }
+        }
+    }
+    if (self->live && !self->proxy_ready && !self->ping_out) {
+        s_ctx_t *ctx = calloc (1, sizeof *ctx);
+        ctx->kind = S_PING;
+        self->ping_out = true;
+        qv_wr_t *w = qv_wr_new ();
+        qv_wr_map (w, 1);
+        qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        s_send_api (self, ctx, data, size);
+        qv_wr_destroy (&w);
+    }
+    if (self->ingest && self->rewinding && !self->starting && self->stream_inflight == 0
+    &&  now >= self->rewind_at)
+        s_start_consumer (self);
+    s_grant (self);
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    char *cmd = zstr_recv (reader);
+    zstr_free (&cmd);
+    return -1;                      //  $TERM (or the pipe is gone)
+}
+
+//  Destroys every natsMsg * / change event still queued on a PULL socket.
+static void
+s_drain (zsock_t *sock, bool events)
+{
+    void *ptr;
+    while (zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT) == sizeof ptr) {
+        if (events) {
+            qv_cdc_t *ev = ptr;
+            qv_cdc_destroy (&ev);
+        }
+        else
+            natsMsg_Destroy ((natsMsg *) ptr);
+    }
+}
+
+void
+qv_bridge_actor (zsock_t *pipe, void *args_)
+{
+    qv_bridge_args_t *args = args_;
+    self_t *self = calloc (1, sizeof *self);
+    self->config = args->config;
+    self->stats = args->config->nats_stats;
+    self->pipe = pipe;
+    self->done = self->sent = args->stream_seq;
+    snprintf (self->prefix, sizeof self->prefix, "%s", self->config->nats_prefix);
+    snprintf (self->errors_subject, sizeof self->errors_subject, "%s.errors", self->prefix);
+    self->inflight = zlistx_new ();
+    char ep [256];
+    qv_config_endpoint (self->config, "natsmsg", ep, sizeof ep);
+    self->msgs = zsock_new (ZMQ_PULL);
+    zsock_set_rcvhwm (self->msgs, 10000);
+    zsock_bind (self->msgs, "%s", ep);
+    qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
+    self->cdc = zsock_new (ZMQ_PULL);
+    zsock_set_rcvhwm (self->cdc, 100000);
+    zsock_bind (self->cdc, "%s", ep);
+    qv_config_endpoint (self->config, "api", ep, sizeof ep);
+    self->api = zsock_new (ZMQ_DEALER);
+    zsock_set_sndhwm (self->api, 0);
+    zsock_set_rcvhwm (self->api, 0);
+    zsock_set_linger (self->api, 0);
+    zsock_connect (self->api, "%s", ep);
+    qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
+    self->proxy = zsock_new (ZMQ_PUSH);
+    zsock_set_linger (self->proxy, 0);
+    zsock_connect (self->proxy, "%s", ep);
+    self->loop = zloop_new ();
+    char name [96];
+    snprintf (name, sizeof name, "quiver-%s", self->config->instance);
+    self->bus = qv_bus_new (self->config->nats_url, name);
+    zsock_signal (pipe, 0);
+
+    //  First attempt, for the server's start-up: wait a little for the connection.
+    int rc = QV_EUNAVAIL;
+    if (self->bus) {
+        for (int i = 0; i < 300 && !qv_bus_connected (self->bus); i++)
+            zclock_sleep (10);
+        rc = s_setup (self);
+    }
+    if (!self->bus || rc == QV_EINVAL) {
+        zsock_send (pipe, "ss", "FATAL", qv_err_msg ());
+        self->fatal = true;
+    }
+    else {
+        if (rc)
+            qv_warn ("NATS bridge: %s; retrying in the background (requests get UNAVAILABLE meanwhile)",
+                     qv_err_msg ());
+        self->next_setup = rc ? qv_clock_msec () + 1000 : 0;
+        zsock_send (pipe, "ss", "OK", "");
+    }
+    zloop_reader (self->loop, pipe, s_handle_pipe, self);
+    if (self->bus) {
+        zloop_reader (self->loop, self->msgs, s_handle_msgs, self);
+        self->reading_msgs = true;
+        zloop_reader (self->loop, self->cdc, s_handle_cdc, self);
+        zloop_reader (self->loop, self->api, s_handle_api, self);
+        zloop_timer (self->loop, 100, 0, s_handle_timer, self);
+    }
+    zloop_set_nonstop (self->loop, true);
+    zloop_start (self->loop);
+    zloop_destroy (&self->loop);
+
+    if (self->ingest) {
+        //  Take back the messages the fetcher passed but we have not read.
+        zsock_send (self->ingest, "s88", "PAUSE", (uint64_t) 0, (uint64_t) 0);
+        zsock_set_rcvtimeo (zactor_sock (self->ingest), 5000);
+        while (true) {
+            char *cmd = NULL;
+            void *ptr = NULL;
+            uint64_t gen;
+            if (zsock_recv (self->ingest, "sp8", &cmd, &ptr, &gen) != 0 || !cmd)
+                break;
+            bool paused = streq (cmd, "PAUSED");
+            if (streq (cmd, "MSG"))
+                natsMsg_Destroy ((natsMsg *) ptr);
+            if (streq (cmd, "ERROR"))
+                free (ptr);
+            zstr_free (&cmd);
+            if (paused)
+                break;
+        }
+    }
+    zactor_destroy (&self->ingest);
+    free (self->fetch_args);
+    qv_bus_destroy (&self->bus);
+    s_drain (self->msgs, false);
+    s_drain (self->cdc, true);
+    s_ctx_t *ctx;
+    while ((ctx = zlistx_detach (self->inflight, NULL))) {
+        natsMsg_Destroy (ctx->msg);
+        free (ctx);
+    }
+    zlistx_destroy (&self->inflight);
+    zsock_destroy (&self->msgs);
+    zsock_destroy (&self->cdc);
+    zsock_destroy (&self->api);
+    zsock_destroy (&self->proxy);
+    free (self);
+}

@@ -1,0 +1,234 @@
+//  NATS transport over nats.c: connection with endless reconnect, subscriptions that
+//  hand messages to inproc sockets from their own delivery threads, publishing.
+//
+//  DESIGN
+//  nats.c calls a subscription's callback on that subscription's delivery thread
+//  (one thread per subscription, the library's default). The callback creates a PUSH
+//  socket on its first message and keeps it: the socket lives and dies on that one
+//  thread (the on-complete callback, which nats.c runs on the same thread after the
+//  last message, closes it). A message crosses to the actor as a pointer; the actor
+//  owns it from then on. A PUSH that cannot deliver within a second (the actor is
+//  gone or stuck) drops the message and counts it.
+#include "qv_bus.h"
+#include "qv_rc.h"
+
+#include <stdatomic.h>
+
+#define S_MAX_SUBS 16
+
+typedef struct {
+    natsSubscription *sub;
+    char endpoint [256];
+    zsock_t *push;                  //  owned by the delivery thread
+    atomic_bool complete;           //  the delivery thread is done with this sub
+    atomic_uint_fast64_t dropped;   //  messages the PUSH could not deliver
+} s_sub_t;
+
+struct _qv_bus_t {
+    natsConnection *nc;
+    natsOptions *opts;
+    s_sub_t *subs [S_MAX_SUBS];
+    int nsubs;
+};
+
+static void
+s_on_disconnected (natsConnection *nc, void *closure)
+{
+    (void) nc;
+    (void) closure;
+    qv_warn ("NATS connection lost; reconnecting (publishes are buffered meanwhile)");
+}
+
+static void
+s_on_reconnected (natsConnection *nc, void *closure)
+{
+    (void) closure;
+    char url [256] = "";
+    natsConnection_GetConnectedUrl (nc, url, sizeof url);
+    qv_info ("NATS connected to %s", url);
+}
+
+static void
+s_on_error (natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void) nc;
+    (void) sub;
+    (void) closure;
+    //  Slow-consumer drops are counted (qv_bus_dropped); say so once in a while.
+    static _Thread_local int64_t s_last;
+    int64_t now = qv_clock_msec ();
+    if (now - s_last >= 5000) {
+        s_last = now;
+        qv_warn ("NATS client: %s", natsStatus_GetText (err));
+    }
+}
+
+qv_bus_t *
+qv_bus_new (const char *url, const char *name)
+{
+    qv_bus_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    natsStatus s = natsOptions_Create (&self->opts);
+    if (s == NATS_OK) s = natsOptions_SetServers (self->opts, (const char *[]) { url }, 1);
+    if (s == NATS_OK) s = natsOptions_SetName (self->opts, name);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect (self->opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait (self->opts, 250);
+    if (s == NATS_OK) s = natsOptions_SetReconnectJitter (self->opts, 100, 0);
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize (self->opts, 64 << 20);
+    if (s == NATS_OK) s = natsOptions_SetPingInterval (self->opts, 5000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPingsOut (self->opts, 2);
+    if (s == NATS_OK) s = natsOptions_SetTimeout (self->opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs (self->opts, 1 << 20);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB (self->opts, s_on_disconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB (self->opts, s_on_reconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler (self->opts, s_on_error, NULL);
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect (self->opts, true, s_on_reconnected, NULL);
+    if (s == NATS_OK) {
+        s = natsConnection_Connect (&self->nc, self->opts);
+        if (s == NATS_NOT_YET_CONNECTED)
+            s = NATS_OK;            //  keeps trying in the background
+    }
+    if (s != NATS_OK) {
+        qv_err (QV_EINVAL, "NATS URL '%s': %s", url, natsStatus_GetText (s));
+        qv_bus_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+static void
+s_sub_close (s_sub_t *s)
+{
+    if (s->sub) {
+        natsSubscription_Unsubscribe (s->sub);
+        //  The on-complete callback runs on the delivery thread once no message
+        //  callback can run any more; wait for it (bounded: a callback may be sending).
+        for (int i = 0; i < 3000 && !atomic_load (&s->complete); i++)
+            zclock_sleep (1);
+        natsSubscription_Destroy (s->sub);
+        s->sub = NULL;
+    }
+}
+
+void
+qv_bus_destroy (qv_bus_t **self_p)
+{
+    qv_bus_t *self = *self_p;
+    if (!self)
+        return;
+    for (int i = 0; i < self->nsubs; i++)
+        s_sub_close (self->subs [i]);
+    if (self->nc) {
+        natsConnection_Close (self->nc);
+        natsConnection_Destroy (self->nc);
+    }
+    //  A delivery thread that never completed (it could not: the connection closed
+    //  first) leaves its socket; zsys closes it at exit. Free our records only.
+    for (int i = 0; i < self->nsubs; i++) {
+        if (atomic_load (&self->subs [i]->complete))
+            free (self->subs [i]);
+    }
+    natsOptions_Destroy (self->opts);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+qv_bus_connected (qv_bus_t *self)
+{
+    return self->nc && natsConnection_Status (self->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+static void
+s_on_msg (natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void) nc;
+    (void) sub;
+    s_sub_t *s = closure;
+    if (!s->push) {
+        s->push = zsock_new (ZMQ_PUSH);
+        if (s->push) {
+            zsock_set_sndhwm (s->push, 10000);
+            zsock_set_sndtimeo (s->push, 1000);
+            zsock_set_linger (s->push, 0);
+            zsock_connect (s->push, "%s", s->endpoint);
+        }
+    }
+    if (!s->push || zmq_send (zsock_resolve (s->push), &msg, sizeof msg, 0) != sizeof msg) {
+        natsMsg_Destroy (msg);
+        atomic_fetch_add (&s->dropped, 1);
+    }
+}
+
+static void
+s_on_complete (void *closure)
+{
+    s_sub_t *s = closure;
+    zsock_destroy (&s->push);
+    atomic_store (&s->complete, true);
+}
+
+int
+qv_bus_subscribe (qv_bus_t *self, const char *subject, const char *endpoint)
+{
+    if (self->nsubs == S_MAX_SUBS)
+        return qv_err (QV_ELIMIT, "too many NATS subscriptions");
+    s_sub_t *s = calloc (1, sizeof *s);
+    if (!s)
+        return qv_err (QV_ENOMEM, "out of memory");
+    snprintf (s->endpoint, sizeof s->endpoint, "%s", endpoint);
+    natsStatus st = natsConnection_Subscribe (&s->sub, self->nc, subject, s_on_msg, s);
+    if (st == NATS_OK)
+        st = natsSubscription_SetPendingLimits (s->sub, 1 << 20, 1 << 30);
+    if (st == NATS_OK)
+        st = natsSubscription_SetOnCompleteCB (s->sub, s_on_complete, s);
+    if (st != NATS_OK) {
+        natsSubscription_Destroy (s->sub);
+        free (s);
+        return qv_err (QV_EUNAVAIL, "cannot subscribe to NATS subject %s: %s", subject,
+                       natsStatus_GetText (st));
+    }
+    self->subs [self->nsubs++] = s;
+    return 0;
+}
+
+int
+qv_bus_publish (qv_bus_t *self, const char *subject, const void *data, size_t size)
+{
+    if (size > qv_bus_max_payload (self))
+        return qv_err (QV_ELIMIT, "message of %zu bytes exceeds the NATS payload limit of %zu bytes",
+                       size, qv_bus_max_payload (self));
+    natsStatus s = natsConnection_Publish (self->nc, subject, data, (int) size);
+    if (s == NATS_MAX_PAYLOAD)
+        return qv_err (QV_ELIMIT, "message of %zu bytes exceeds the NATS payload limit", size);
+    if (s != NATS_OK)
+        return qv_err (QV_EUNAVAIL, "cannot publish on %s: %s", subject, natsStatus_GetText (s));
+    return 0;
+}
+
+size_t
+qv_bus_max_payload (qv_bus_t *self)
+{
+    int64_t max = self->nc ? natsConnection_GetMaxPayload (self->nc) : 0;
+    return max > 0 ? (size_t) max : (size_t) 1 << 20;
+}
+
+uint64_t
+qv_bus_dropped (qv_bus_t *self)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < self->nsubs; i++) {
+        int64_t d = 0;
+        if (self->subs [i]->sub && natsSubscription_GetDropped (self->subs [i]->sub, &d) == NATS_OK)
+            n += (uint64_t) d;
+        n += atomic_load (&self->subs [i]->dropped);
+    }
+    return n;
+}
+
+natsConnection *
+qv_bus_nats (qv_bus_t *self)
+{
+    return self->nc;
+}

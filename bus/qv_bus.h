@@ -1,0 +1,52 @@
+//  NATS transport: one client connection that outlives NATS server restarts,
+//  subscriptions that hand their messages to an actor's inproc socket, publishing.
+#ifndef QV_BUS_H_INCLUDED
+#define QV_BUS_H_INCLUDED
+
+#include <czmq.h>
+#include <nats/nats.h>
+
+typedef struct _qv_bus_t qv_bus_t;
+
+//  Connects to url (a comma-separated list is allowed) as client `name`. The
+//  connection reconnects forever (buffering publishes while it is down) and, if the
+//  server is not reachable now, keeps trying in the background: that is not an error.
+//  NULL with the reason in qv_err_msg () for a URL nats.c refuses.
+qv_bus_t *
+    qv_bus_new (const char *url, const char *name);
+
+//  Unsubscribes, waits for message callbacks to finish, closes the connection. Safe twice.
+void
+    qv_bus_destroy (qv_bus_t **self_p);
+
+//  True while the connection is up.
+bool
+    qv_bus_connected (qv_bus_t *self);
+
+//  Subscribes to subject (wildcards allowed). Every message is sent, as one frame
+//  holding a natsMsg * that the receiver owns (natsMsg_Destroy), to the PULL socket
+//  bound at endpoint. The send happens on the NATS delivery thread of this
+//  subscription through a PUSH socket created and closed on that thread, so no actor
+//  socket is ever touched from a foreign thread. Returns 0 or QV_EUNAVAIL.
+int
+    qv_bus_subscribe (qv_bus_t *self, const char *subject, const char *endpoint);
+
+//  Publishes data to subject (asynchronous: buffered by the client). QV_ELIMIT when
+//  size exceeds the server's payload limit, QV_EUNAVAIL when the client cannot take it
+//  (disconnected and its reconnect buffer is full).
+int
+    qv_bus_publish (qv_bus_t *self, const char *subject, const void *data, size_t size);
+
+//  The server's payload limit (1 MiB when unknown).
+size_t
+    qv_bus_max_payload (qv_bus_t *self);
+
+//  Messages the client dropped for subscriptions that fell behind (slow consumer).
+uint64_t
+    qv_bus_dropped (qv_bus_t *self);
+
+//  The connection, for JetStream calls (thread-safe in nats.c).
+natsConnection *
+    qv_bus_nats (qv_bus_t *self);
+
+#endif
