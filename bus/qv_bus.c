@@ -29,14 +29,16 @@ struct _qv_bus_t {
     natsOptions *opts;
     s_sub_t *subs [S_MAX_SUBS];
     int nsubs;
+    atomic_bool closing;            //  our own close: not worth a warning
 };
 
 static void
 s_on_disconnected (natsConnection *nc, void *closure)
 {
     (void) nc;
-    (void) closure;
-    qv_warn ("NATS connection lost; reconnecting (publishes are buffered meanwhile)");
+    qv_bus_t *self = closure;
+    if (!atomic_load (&self->closing))
+        qv_warn ("NATS connection lost; reconnecting (publishes are buffered meanwhile)");
 }
 
 static void
@@ -80,7 +82,7 @@ qv_bus_new (const char *url, const char *name)
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut (self->opts, 2);
     if (s == NATS_OK) s = natsOptions_SetTimeout (self->opts, 2000);
     if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs (self->opts, 1 << 20);
-    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB (self->opts, s_on_disconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB (self->opts, s_on_disconnected, self);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB (self->opts, s_on_reconnected, NULL);
     if (s == NATS_OK) s = natsOptions_SetErrorHandler (self->opts, s_on_error, NULL);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect (self->opts, true, s_on_reconnected, NULL);
@@ -117,6 +119,7 @@ qv_bus_destroy (qv_bus_t **self_p)
     qv_bus_t *self = *self_p;
     if (!self)
         return;
+    atomic_store (&self->closing, true);
     for (int i = 0; i < self->nsubs; i++)
         s_sub_close (self->subs [i]);
     if (self->nc) {

@@ -305,3 +305,15 @@ qv_itn_nats_connect (const char *url)
     }
     return NULL;
 }
+
+void
+qv_itn_remove_dir (char *dir)
+{
+    if (!dir [0] || strncmp (dir, "/tmp/qv-it-", 11) != 0)
+        return;
+    char cmd [320];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system (cmd) != 0)
+        fprintf (stderr, "could not remove %s\n", dir);
+    dir [0] = 0;
+}

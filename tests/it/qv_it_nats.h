@@ -84,6 +84,10 @@ void
 void
     qv_itn_vector (float *out, int dim, int64_t key);
 
+//  Removes a test directory (rm -rf) and clears the name.
+void
+    qv_itn_remove_dir (char *dir);
+
 //  A NATS connection to url (waits up to 10 s). NULL on failure.
 natsConnection *
     qv_itn_nats_connect (const char *url);

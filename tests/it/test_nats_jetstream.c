@@ -126,6 +126,8 @@ test_exactly_once_across_kill9 (void **state)
     assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
     natsConnection_Destroy (nc);
     qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (q.data);
 }
 
 typedef struct {
@@ -220,6 +222,8 @@ test_nats_restart_during_ingest (void **state)
     assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
     natsConnection_Destroy (nc);
     qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (q.data);
 }
 
 static void
@@ -281,6 +285,8 @@ test_bad_message_reported (void **state)
     natsSubscription_Destroy (sub);
     natsConnection_Destroy (nc);
     qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (q.data);
 }
 
 //  A stream taking subjects under quiver.> is refused at start-up with a clear error.
@@ -306,6 +312,8 @@ test_overlapping_stream_refused (void **state)
     assert_int_equal (system (cmd), 0);
     natsConnection_Destroy (nc);
     qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (q.data);
 }
 
 int

@@ -38,6 +38,8 @@ s_teardown (void **state)
     natsConnection_Destroy (env->nc);
     assert_int_equal (qv_itn_quiver_stop (&env->quiver, SIGTERM), 0);
     qv_itn_nats_stop (&env->nats);
+    qv_itn_remove_dir (env->nats.dir);
+    qv_itn_remove_dir (env->quiver.data);
     free (env);
     return 0;
 }
@@ -433,6 +435,8 @@ test_change_feed_parts (void **state)
     natsConnection_Destroy (nc);
     assert_int_equal (qv_itn_quiver_stop (&quiver, SIGTERM), 0);
     qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (quiver.data);
 }
 
 //  Until NATS is reachable and subscribed, every request (ping too) is UNAVAILABLE;
@@ -478,6 +482,8 @@ test_unavailable_until_nats_live (void **state)
     qv_wr_destroy (&w);
     assert_int_equal (qv_itn_quiver_stop (&quiver, SIGTERM), 0);
     qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (quiver.data);
 }
 
 int
