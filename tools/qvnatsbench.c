@@ -1,0 +1,624 @@
+//  qvnatsbench: insert throughput and ack latency of Quiver's write paths side by side
+//  in one run: ZeroMQ request/reply, NATS request/reply, NATS fire-and-forget and
+//  JetStream ingestion, beside a plain JetStream consumer that only acks the same
+//  messages. Starts its own nats-server and `quiver serve`; prints a table of medians.
+#include "qv_codec.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <nats/nats.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#define S_WINDOW 8                  //  requests in flight (ZeroMQ and NATS request/reply)
+#define S_MAX_MSGS 100000
+
+static const char *s_quiver = "./quiver";
+static char s_dir [256];
+static int s_nats_port, s_zmq_port;
+static char s_nats_url [64], s_endpoint [64];
+static pid_t s_nats_pid, s_quiver_pid;
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    bind (fd, (struct sockaddr *) &sa, sizeof sa);
+    getsockname (fd, (struct sockaddr *) &sa, &len);
+    close (fd);
+    return ntohs (sa.sin_port);
+}
+
+static qv_doc_t *
+s_call (qv_wr_t *w, int timeout)
+{
+    zsock_t *s = zsock_new (ZMQ_REQ);
+    zsock_set_rcvtimeo (s, timeout);
+    zsock_set_linger (s, 0);
+    zsock_connect (s, "%s", s_endpoint);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    zframe_t *f = zframe_new (data, size);
+    zframe_send (&f, s, 0);
+    zframe_t *r = zframe_recv (s);
+    qv_doc_t *doc = NULL;
+    int rc;
+    if (r)
+        doc = qv_doc_parse (zframe_data (r), zframe_size (r), SIZE_MAX, &rc);
+    zframe_destroy (&r);
+    zsock_destroy (&s);
+    return doc;
+}
+
+static bool
+s_ok (qv_doc_t *doc)
+{
+    bool ok = false;
+    const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "ok") : NULL;
+    if (v)
+        qv_val_bool (v, &ok);
+    return ok;
+}
+
+static uint64_t
+s_field (const char *op, const char *collection, const char *key)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, collection ? 2 : 1);
+    qv_wr_str (w, "op"); qv_wr_str (w, op);
+    if (collection) {
+        qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    }
+    qv_doc_t *r = s_call (w, 10000);
+    qv_wr_destroy (&w);
+    uint64_t u = UINT64_MAX;
+    const qv_val_t *v = r ? qv_val_get (qv_doc_root (r), key) : NULL;
+    if (v && qv_val_uint (v, &u))
+        u = UINT64_MAX;
+    qv_doc_destroy (&r);
+    return u;
+}
+
+static void
+s_ddl (const char *op, const char *collection, int dim, bool auto_id)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, op [0] == 'c' ? 3 : 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, op);
+    qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    if (op [0] == 'c') {
+        qv_wr_str (w, "fields");
+        qv_wr_array (w, 2);
+        qv_wr_map (w, auto_id ? 4 : 3);
+        qv_wr_str (w, "name"); qv_wr_str (w, "id");
+        qv_wr_str (w, "type"); qv_wr_str (w, "int64");
+        qv_wr_str (w, "primary"); qv_wr_bool (w, true);
+        if (auto_id) {
+            qv_wr_str (w, "auto_id"); qv_wr_bool (w, true);
+        }
+        qv_wr_map (w, 3);
+        qv_wr_str (w, "name"); qv_wr_str (w, "vec");
+        qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
+        qv_wr_str (w, "dim"); qv_wr_uint (w, (uint64_t) dim);
+    }
+    qv_doc_t *r = s_call (w, 30000);
+    if (!s_ok (r))
+        fprintf (stderr, "qvnatsbench: %s %s failed\n", op, collection);
+    qv_doc_destroy (&r);
+    qv_wr_destroy (&w);
+}
+
+static void
+s_start_nats (void)
+{
+    char port [16], sd [300], log [300];
+    snprintf (port, sizeof port, "%d", s_nats_port);
+    snprintf (sd, sizeof sd, "%s/js", s_dir);
+    snprintf (log, sizeof log, "%s/nats.log", s_dir);
+    s_nats_pid = fork ();
+    if (s_nats_pid == 0) {
+        if (!freopen (log, "a", stdout))
+            _exit (127);
+        dup2 (1, 2);
+        execlp ("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port, "-js", "-sd", sd, (char *) NULL);
+        _exit (127);
+    }
+}
+
+static bool
+s_start_quiver (void)
+{
+    char cmd [1024];
+    snprintf (cmd, sizeof cmd, "exec %s serve --data %s/data --bind %s --nats %s --ingest-stream BENCH "
+              ">>%s/quiver.log 2>&1", s_quiver, s_dir, s_endpoint, s_nats_url, s_dir);
+    s_quiver_pid = fork ();
+    if (s_quiver_pid == 0) {
+        execl ("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+        _exit (127);
+    }
+    for (int i = 0; i < 6000; i++) {
+        qv_wr_t *w = qv_wr_new ();
+        qv_wr_map (w, 1);
+        qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+        qv_doc_t *r = s_call (w, 500);
+        qv_wr_destroy (&w);
+        bool ok = s_ok (r);
+        qv_doc_destroy (&r);
+        if (ok)
+            return true;
+        zclock_sleep (10);
+    }
+    return false;
+}
+
+static void
+s_stop (pid_t *pid)
+{
+    if (*pid > 0) {
+        kill (*pid, SIGTERM);
+        waitpid (*pid, NULL, 0);
+        *pid = 0;
+    }
+}
+
+//  One insert payload (no op/collection) of n rows at dim; ids from first_id unless < 0.
+static void
+s_payload (qv_wr_t *w, int64_t first_id, uint32_t n, int dim, bool with_op, const char *collection)
+{
+    static float *vecs;
+    static size_t cap;
+    size_t need = (size_t) n * (size_t) dim;
+    if (need > cap) {
+        vecs = realloc (vecs, need * sizeof (float));
+        cap = need;
+    }
+    for (size_t i = 0; i < need; i++)
+        vecs [i] = (float) ((i * 2654435761u + (size_t) first_id) % 1000) / 1000.0f;
+    qv_wr_map (w, with_op ? 3 : 1);
+    if (with_op) {
+        qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+        qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    }
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, first_id >= 0 ? 2 : 1);
+    if (first_id >= 0) {
+        qv_wr_str (w, "id");
+        qv_wr_array (w, n);
+        for (uint32_t r = 0; r < n; r++)
+            qv_wr_int (w, first_id + r);
+    }
+    qv_wr_str (w, "vec");
+    qv_wr_bin (w, vecs, need * sizeof (float));
+}
+
+typedef struct {
+    double rows_per_sec;
+    double p50_ms, p99_ms;          //  < 0: not measured
+} s_result_t;
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+s_pct (double *v, int n, double p)
+{
+    qsort (v, (size_t) n, sizeof *v, s_cmp_double);
+    int i = (int) (p * (n - 1) + 0.5);
+    return v [i];
+}
+
+//  ZeroMQ: a DEALER with S_WINDOW inserts in flight, matched by rid.
+static s_result_t
+s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
+{
+    zsock_t *d = zsock_new (ZMQ_DEALER);
+    zsock_set_rcvtimeo (d, 60000);
+    zsock_connect (d, "%s", s_endpoint);
+    double *lat = calloc ((size_t) msgs, sizeof *lat);
+    int64_t *sent_at = calloc ((size_t) msgs, sizeof *sent_at);
+    qv_wr_t *w = qv_wr_new ();
+    int sent = 0, done = 0, failed = 0;
+    int64_t t0 = zclock_usecs ();
+    while (done < msgs) {
+        while (sent < msgs && sent - done < S_WINDOW) {
+            qv_wr_reset (w);
+            qv_wr_map (w, 4);
+            qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+            qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+            qv_wr_str (w, "rid"); qv_wr_uint (w, (uint64_t) sent);
+            qv_wr_str (w, "columns");
+            //  reuse s_payload's columns map
+            qv_wr_t *p = qv_wr_new ();
+            s_payload (p, (int64_t) sent * rows, rows, dim, false, NULL);
+            size_t psize;
+            const uint8_t *pdata = qv_wr_data (p, &psize);
+            int rc;
+            qv_doc_t *pd = qv_doc_parse (pdata, psize, SIZE_MAX, &rc);
+            qv_wr_val (w, qv_val_get (qv_doc_root (pd), "columns"));
+            qv_doc_destroy (&pd);
+            qv_wr_destroy (&p);
+            size_t size;
+            const void *data = qv_wr_data (w, &size);
+            sent_at [sent] = zclock_usecs ();
+            zframe_t *f = zframe_new (data, size);
+            zframe_send (&f, d, 0);
+            sent++;
+        }
+        zframe_t *r = zframe_recv (d);
+        if (!r)
+            break;
+        int rc;
+        qv_doc_t *doc = qv_doc_parse (zframe_data (r), zframe_size (r), SIZE_MAX, &rc);
+        uint64_t rid = 0;
+        const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "rid") : NULL;
+        if (v)
+            qv_val_uint (v, &rid);
+        failed += !s_ok (doc);
+        if (rid < (uint64_t) msgs)
+            lat [done] = (double) (zclock_usecs () - sent_at [rid]) / 1000.0;
+        qv_doc_destroy (&doc);
+        zframe_destroy (&r);
+        done++;
+    }
+    double secs = (double) (zclock_usecs () - t0) / 1e6;
+    if (failed)
+        fprintf (stderr, "qvnatsbench: %d ZeroMQ inserts failed\n", failed);
+    s_result_t res = { (double) done * rows / secs, s_pct (lat, done, 0.5), s_pct (lat, done, 0.99) };
+    free (lat);
+    free (sent_at);
+    qv_wr_destroy (&w);
+    zsock_destroy (&d);
+    return res;
+}
+
+//  NATS request/reply: S_WINDOW requests in flight, replies to per-request inboxes.
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, failed;
+    int64_t *sent_at;
+    double *lat;
+} s_rr_t;
+
+static void
+s_on_reply (natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void) nc;
+    (void) sub;
+    s_rr_t *rr = closure;
+    const char *subject = natsMsg_GetSubject (msg);
+    int i = atoi (strrchr (subject, '.') + 1);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (natsMsg_GetData (msg), (size_t) natsMsg_GetDataLength (msg), SIZE_MAX, &rc);
+    bool ok = s_ok (doc);
+    qv_doc_destroy (&doc);
+    natsMsg_Destroy (msg);
+    pthread_mutex_lock (&rr->lock);
+    rr->lat [rr->done] = (double) (zclock_usecs () - rr->sent_at [i]) / 1000.0;
+    rr->done++;
+    rr->failed += !ok;
+    pthread_cond_signal (&rr->cond);
+    pthread_mutex_unlock (&rr->lock);
+}
+
+static s_result_t
+s_bench_nats_rr (natsConnection *nc, const char *collection, int dim, uint32_t rows, int msgs)
+{
+    s_rr_t rr = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
+                  calloc ((size_t) msgs, sizeof (int64_t)), calloc ((size_t) msgs, sizeof (double)) };
+    char inbox [64], subject [128], reply [96];
+    snprintf (inbox, sizeof inbox, "_BENCH.%s", collection);
+    snprintf (subject, sizeof subject, "quiver.insert.%s", collection);
+    char wild [80];
+    snprintf (wild, sizeof wild, "%s.*", inbox);
+    natsSubscription *sub = NULL;
+    natsConnection_Subscribe (&sub, nc, wild, s_on_reply, &rr);
+    natsConnection_FlushTimeout (nc, 5000);
+    qv_wr_t *w = qv_wr_new ();
+    int64_t t0 = zclock_usecs ();
+    for (int i = 0; i < msgs; i++) {
+        pthread_mutex_lock (&rr.lock);
+        while (i - rr.done >= S_WINDOW)
+            pthread_cond_wait (&rr.cond, &rr.lock);
+        pthread_mutex_unlock (&rr.lock);
+        qv_wr_reset (w);
+        s_payload (w, (int64_t) i * rows, rows, dim, false, NULL);
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        snprintf (reply, sizeof reply, "%s.%d", inbox, i);
+        rr.sent_at [i] = zclock_usecs ();
+        natsConnection_PublishRequest (nc, subject, reply, data, (int) size);
+    }
+    pthread_mutex_lock (&rr.lock);
+    while (rr.done < msgs) {
+        struct timespec ts;
+        clock_gettime (CLOCK_REALTIME, &ts);
+        ts.tv_sec += 60;
+        if (pthread_cond_timedwait (&rr.cond, &rr.lock, &ts))
+            break;
+    }
+    int done = rr.done;
+    pthread_mutex_unlock (&rr.lock);
+    double secs = (double) (zclock_usecs () - t0) / 1e6;
+    natsSubscription_Unsubscribe (sub);
+    natsSubscription_Destroy (sub);
+    if (rr.failed)
+        fprintf (stderr, "qvnatsbench: %d NATS requests failed\n", rr.failed);
+    s_result_t res = { (double) done * rows / secs, s_pct (rr.lat, done, 0.5), s_pct (rr.lat, done, 0.99) };
+    free (rr.lat);
+    free (rr.sent_at);
+    qv_wr_destroy (&w);
+    return res;
+}
+
+static s_result_t
+s_bench_nats_ff (natsConnection *nc, const char *collection, int dim, uint32_t rows, int msgs)
+{
+    char subject [128];
+    snprintf (subject, sizeof subject, "quiver.insert.%s", collection);
+    qv_wr_t *w = qv_wr_new ();
+    int64_t t0 = zclock_usecs ();
+    for (int i = 0; i < msgs; i++) {
+        qv_wr_reset (w);
+        s_payload (w, (int64_t) i * rows, rows, dim, false, NULL);
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        natsConnection_Publish (nc, subject, data, (int) size);
+    }
+    natsConnection_FlushTimeout (nc, 60000);
+    uint64_t want = (uint64_t) msgs * rows, have = 0;
+    int64_t end = zclock_mono () + 120000;
+    while (zclock_mono () < end && (have = s_field ("describe_collection", collection, "rows")) < want)
+        zclock_sleep (2);
+    double secs = (double) (zclock_usecs () - t0) / 1e6;
+    if (have != want)
+        fprintf (stderr, "qvnatsbench: fire-and-forget: %llu of %llu rows arrived\n",
+                 (unsigned long long) have, (unsigned long long) want);
+    qv_wr_destroy (&w);
+    return (s_result_t) { (double) have / secs, -1, -1 };
+}
+
+//  Publishes msgs messages to the stream; returns the first sequence.
+static uint64_t
+s_fill_stream (jsCtx *js, const char *collection, int dim, uint32_t rows, int msgs, uint64_t *last)
+{
+    char subject [128];
+    snprintf (subject, sizeof subject, "bench.insert.%s", collection);
+    qv_wr_t *w = qv_wr_new ();
+    uint64_t first = 0;
+    jsPubOptions po;
+    jsPubOptions_Init (&po);
+    for (int i = 0; i < msgs; i++) {
+        qv_wr_reset (w);
+        s_payload (w, -1, rows, dim, false, NULL);
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        jsPubAck *ack = NULL;
+        if (js_Publish (&ack, js, subject, data, (int) size, &po, NULL) == NATS_OK) {
+            if (!first)
+                first = ack->Sequence;
+            *last = ack->Sequence;
+        }
+        jsPubAck_Destroy (ack);
+    }
+    qv_wr_destroy (&w);
+    return first;
+}
+
+//  A consumer that only fetches and acks stream messages first..last.
+static s_result_t
+s_bench_plain (jsCtx *js, uint64_t first, uint64_t last, uint32_t rows)
+{
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init (&cc);
+    cc.Durable = "plain";
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = js_DeliverByStartSequence;
+    cc.OptStartSeq = first;
+    cc.MaxAckPending = 100000;
+    jsErrCode jerr;
+    js_DeleteConsumer (js, "BENCH", "plain", NULL, &jerr);
+    jsConsumerInfo *ci = NULL;
+    js_AddConsumer (&ci, js, "BENCH", &cc, NULL, &jerr);
+    jsConsumerInfo_Destroy (ci);
+    jsSubOptions so;
+    jsSubOptions_Init (&so);
+    so.Stream = "BENCH";
+    so.Consumer = "plain";
+    natsSubscription *sub = NULL;
+    js_PullSubscribe (&sub, js, NULL, "plain", NULL, &so, &jerr);
+    uint64_t got = 0, want = last - first + 1;
+    int64_t t0 = zclock_usecs ();
+    while (got < want) {
+        natsMsgList list = { 0 };
+        natsStatus s = natsSubscription_Fetch (&list, sub, 256, 5000, &jerr);
+        for (int i = 0; i < list.Count; i++)
+            natsMsg_Ack (list.Msgs [i], NULL);
+        got += (uint64_t) list.Count;
+        natsMsgList_Destroy (&list);
+        if (s != NATS_OK && s != NATS_TIMEOUT)
+            break;
+    }
+    double secs = (double) (zclock_usecs () - t0) / 1e6;
+    natsSubscription_Destroy (sub);
+    js_DeleteConsumer (js, "BENCH", "plain", NULL, &jerr);
+    return (s_result_t) { (double) got * rows / secs, -1, -1 };
+}
+
+//  Quiver consuming messages first..last of the stream: restarted after they were
+//  published; timed from its first progress to the last message applied.
+static s_result_t
+s_bench_ingest (uint64_t first, uint64_t last, uint32_t rows)
+{
+    if (!s_start_quiver ()) {
+        fprintf (stderr, "qvnatsbench: quiver did not restart\n");
+        exit (1);
+    }
+    uint64_t base = first - 1, seq = 0, seen = 0;
+    int64_t t0 = 0;
+    int64_t end = zclock_mono () + 300000;
+    while (zclock_mono () < end) {
+        seq = s_field ("stats", NULL, "ingest_seq");
+        if (seq != UINT64_MAX && seq > base && !t0) {
+            t0 = zclock_usecs ();
+            seen = seq;
+        }
+        if (seq != UINT64_MAX && seq >= last)
+            break;
+        zclock_sleep (1);
+    }
+    double secs = (double) (zclock_usecs () - t0) / 1e6;
+    return (s_result_t) { secs > 0 ? (double) (last - seen) * rows / secs : 0, -1, -1 };
+}
+
+static double
+s_median (double *v, int n)
+{
+    return s_pct (v, n, 0.5);
+}
+
+int
+main (int argc, char *argv [])
+{
+    int msgs = 200, reps = 3;
+    static struct option opts [] = {
+        { "quiver", required_argument, 0, 'q' }, { "msgs", required_argument, 0, 'm' },
+        { "reps", required_argument, 0, 'r' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    int c;
+    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
+        switch (c) {
+            case 'q': s_quiver = optarg; break;
+            case 'm': msgs = atoi (optarg); break;
+            case 'r': reps = atoi (optarg); break;
+            default:
+                printf ("Usage: qvnatsbench [--quiver PATH/quiver] [--msgs N (200)] [--reps R (3)]\n"
+                        "Starts nats-server (on PATH) and quiver on free loopback ports in a temporary\n"
+                        "directory, and prints insert rows/s and ack latency per write path (medians).\n");
+                return c == 'h' ? 0 : 2;
+        }
+    if (msgs < 1 || msgs > S_MAX_MSGS || reps < 1 || reps > 20) {
+        fprintf (stderr, "qvnatsbench: --msgs 1..%d, --reps 1..20\n", S_MAX_MSGS);
+        return 2;
+    }
+    zsys_init ();
+    zsys_set_linger (0);
+    snprintf (s_dir, sizeof s_dir, "/tmp/qvnatsbench-XXXXXX");
+    if (!mkdtemp (s_dir))
+        return 1;
+    s_nats_port = s_free_port ();
+    s_zmq_port = s_free_port ();
+    snprintf (s_nats_url, sizeof s_nats_url, "nats://127.0.0.1:%d", s_nats_port);
+    snprintf (s_endpoint, sizeof s_endpoint, "tcp://127.0.0.1:%d", s_zmq_port);
+    s_start_nats ();
+    natsConnection *nc = NULL;
+    for (int i = 0; i < 200 && natsConnection_ConnectTo (&nc, s_nats_url) != NATS_OK; i++)
+        zclock_sleep (50);
+    if (!nc) {
+        fprintf (stderr, "qvnatsbench: nats-server did not start\n");
+        return 1;
+    }
+    jsCtx *js = NULL;
+    natsConnection_JetStream (&js, nc, NULL);
+    jsStreamConfig sc;
+    jsStreamConfig_Init (&sc);
+    sc.Name = "BENCH";
+    const char *subjects [] = { "bench.>" };
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    jsStreamInfo *si = NULL;
+    if (js_AddStream (&si, js, &sc, NULL, NULL) != NATS_OK) {
+        fprintf (stderr, "qvnatsbench: cannot create the stream\n");
+        return 1;
+    }
+    jsStreamInfo_Destroy (si);
+    if (!s_start_quiver ()) {
+        fprintf (stderr, "qvnatsbench: quiver (%s) did not start; see %s/quiver.log\n", s_quiver, s_dir);
+        return 1;
+    }
+    const char *paths [] = { "ZeroMQ request/reply", "NATS request/reply", "NATS fire-and-forget",
+                             "JetStream ingestion", "JetStream plain consumer (ack only)" };
+    enum { P_ZMQ, P_NRR, P_NFF, P_JS, P_PLAIN, P_COUNT };
+    int dims [] = { 128, 768 };
+    printf ("Quiver write paths: %d messages per run, %d runs, medians; window %d for request/reply\n",
+            msgs, reps, S_WINDOW);
+    printf ("%-36s %5s %9s %12s %9s %9s %9s\n", "path", "dim", "rows/msg", "rows/s", "MB/s", "p50 ms", "p99 ms");
+    double ratio768 = 0;
+    for (int di = 0; di < 2; di++) {
+        int dim = dims [di];
+        uint32_t rows = dim == 128 ? 500 : 100;
+        double rate [P_COUNT][20], p50 [P_COUNT][20], p99 [P_COUNT][20];
+        for (int r = 0; r < reps; r++) {
+            char coll [64];
+            s_result_t res;
+            snprintf (coll, sizeof coll, "z_%d_%d", dim, r);
+            s_ddl ("create_collection", coll, dim, false);
+            res = s_bench_zmq (coll, dim, rows, msgs);
+            rate [P_ZMQ][r] = res.rows_per_sec; p50 [P_ZMQ][r] = res.p50_ms; p99 [P_ZMQ][r] = res.p99_ms;
+            s_ddl ("drop_collection", coll, 0, false);
+            snprintf (coll, sizeof coll, "n_%d_%d", dim, r);
+            s_ddl ("create_collection", coll, dim, false);
+            res = s_bench_nats_rr (nc, coll, dim, rows, msgs);
+            rate [P_NRR][r] = res.rows_per_sec; p50 [P_NRR][r] = res.p50_ms; p99 [P_NRR][r] = res.p99_ms;
+            s_ddl ("drop_collection", coll, 0, false);
+            snprintf (coll, sizeof coll, "f_%d_%d", dim, r);
+            s_ddl ("create_collection", coll, dim, false);
+            res = s_bench_nats_ff (nc, coll, dim, rows, msgs);
+            rate [P_NFF][r] = res.rows_per_sec;
+            s_ddl ("drop_collection", coll, 0, false);
+            //  JetStream: quiver stopped while the stream fills and the plain consumer
+            //  runs, then restarted to ingest the same messages.
+            snprintf (coll, sizeof coll, "j_%d_%d", dim, r);
+            s_ddl ("create_collection", coll, dim, true);
+            s_stop (&s_quiver_pid);
+            uint64_t last = 0, first = s_fill_stream (js, coll, dim, rows, msgs, &last);
+            res = s_bench_plain (js, first, last, rows);
+            rate [P_PLAIN][r] = res.rows_per_sec;
+            res = s_bench_ingest (first, last, rows);
+            rate [P_JS][r] = res.rows_per_sec;
+            uint64_t got = s_field ("describe_collection", coll, "rows");
+            if (got != (uint64_t) msgs * rows)
+                fprintf (stderr, "qvnatsbench: JetStream: %llu rows, expected %llu\n",
+                         (unsigned long long) got, (unsigned long long) msgs * rows);
+            s_ddl ("drop_collection", coll, 0, false);
+        }
+        for (int p = 0; p < P_COUNT; p++) {
+            double med = s_median (rate [p], reps);
+            double mb = med * dim * 4 / 1e6;
+            char a [16] = "-", b [16] = "-";
+            if (p == P_ZMQ || p == P_NRR) {
+                snprintf (a, sizeof a, "%.1f", s_median (p50 [p], reps));
+                snprintf (b, sizeof b, "%.1f", s_median (p99 [p], reps));
+            }
+            printf ("%-36s %5d %9u %12.0f %9.1f %9s %9s\n", paths [p], dim, rows, med, mb, a, b);
+        }
+        double js_med = s_median (rate [P_JS], reps), plain_med = s_median (rate [P_PLAIN], reps);
+        printf ("%-36s %5d %9s %12.2f\n", "  JetStream ingestion / plain consumer", dim, "ratio",
+                plain_med > 0 ? js_med / plain_med : 0);
+        if (dim == 768)
+            ratio768 = plain_med > 0 ? js_med / plain_med : 0;
+    }
+    printf ("goal: JetStream ingestion of 768-dim >= 0.8x the plain consumer: %.2fx (%s)\n", ratio768,
+            ratio768 >= 0.8 ? "met" : "not met");
+    jsCtx_Destroy (js);
+    natsConnection_Destroy (nc);
+    s_stop (&s_quiver_pid);
+    s_stop (&s_nats_pid);
+    char cmd [300];
+    snprintf (cmd, sizeof cmd, "rm -rf %s", s_dir);
+    if (system (cmd) != 0)
+        fprintf (stderr, "qvnatsbench: could not remove %s\n", s_dir);
+    nats_Close ();
+    return 0;
+}
