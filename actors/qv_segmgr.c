@@ -193,7 +193,8 @@ s_enqueue (self_t *self, qv_job_t *job)
             }
         zlistx_destroy (&keys);
     }
-    self->unflushed += job->bytes;
+    if (rec && rec->type == QV_REC_INSERT)
+        self->unflushed += job->bytes;  //  released when its segment is flushed
     zlistx_add_end (self->queue, job);
 }
 
@@ -286,7 +287,8 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
             zsock_send (self->searcher, "sp", "FLUSH", job);
         else
         if (group->rc) {
-            self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+            if (job->rec->type == QV_REC_INSERT)
+                self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
             qv_job_fail (job, QV_EUNAVAIL, group->error);
             s_send_reply (self, job);
         }
