@@ -68,6 +68,10 @@ skip:
     *pos += len;
     return 0;
 container:
+    //  msgpack-c's unpacker holds at most QV_MAX_DEPTH open containers and reports a
+    //  deeper one as out of memory, even an empty one: refuse it here as malformed.
+    if (depth >= QV_MAX_DEPTH)
+        return qv_err (QV_EPROTO, "msgpack nests deeper than %d levels", QV_MAX_DEPTH);
     if (is_map)
         count *= 2;
     if (count > left)
