@@ -236,6 +236,33 @@ test_round_trip_every_type (void **state)
     free (data);
 }
 
+//  The contract says a document owns its memory: its strings and bins stay valid
+//  after the input buffer is gone (the proxy frees the request frame right after
+//  parsing and the job carries the document on).
+static void
+test_doc_owns_its_memory (void **state)
+{
+    (void) state;
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "rid"); qv_wr_str (w, "request-0001");
+    qv_wr_str (w, "vec"); qv_wr_bin (w, "\x01\x02\x03\x04", 4);
+    size_t size;
+    void *data = qv_wr_detach (w, &size);
+    qv_wr_destroy (&w);
+    qv_doc_t *doc = s_parse_ok (data, size, 100);
+    memset (data, 0xee, size);
+    free (data);
+    const qv_val_t *root = qv_doc_root (doc);
+    assert_true (qv_val_is (qv_val_get (root, "rid"), "request-0001"));
+    const void *p;
+    size_t n;
+    assert_int_equal (qv_val_bin (qv_val_get (root, "vec"), &p, &n), 0);
+    assert_int_equal (n, 4);
+    assert_memory_equal (p, "\x01\x02\x03\x04", 4);
+    qv_doc_destroy (&doc);
+}
+
 static void
 test_typed_accessors_reject_wrong_types (void **state)
 {
@@ -612,6 +639,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_round_trip_every_type),
+        cmocka_unit_test (test_doc_owns_its_memory),
         cmocka_unit_test (test_typed_accessors_reject_wrong_types),
         cmocka_unit_test (test_truncated_input),
         cmocka_unit_test (test_trailing_bytes),
