@@ -255,37 +255,43 @@ test_type_and_range_checks (void **state)
 {
     fixture_t *f = *state;
     const qv_schema_t *s = f->schema;
-    #define ROW(extra) "{\"rows\": [{\"id\": 1, \"v\": [1, 2, 3], \"i8\": 0, \"i16\": 0, \"i32\": 0, \"f\": 0" extra "}]}"
-    qv_batch_t *b = s_from_ok (s, ROW (""));
+    //  ROW (i8, i16, i32, f, extra): one row with those values and the others valid
+    #define ROW(i8, i16, i32, f, extra) "{\"rows\": [{\"id\": 1, \"v\": [1, 2, 3], \"i8\": " i8 \
+        ", \"i16\": " i16 ", \"i32\": " i32 ", \"f\": " f extra "}]}"
+    qv_batch_t *b = s_from_ok (s, ROW ("0", "0", "0", "0", ""));
     qv_batch_destroy (&b);
     //  Integer ranges
-    REFUSE (s, QV_EINVAL, "i8", ROW (", \"i8\": 128"));
-    REFUSE (s, QV_EINVAL, "i8", ROW (", \"i8\": -129"));
-    REFUSE (s, QV_EINVAL, "i16", ROW (", \"i16\": 32768"));
-    REFUSE (s, QV_EINVAL, "i16", ROW (", \"i16\": -32769"));
-    REFUSE (s, QV_EINVAL, "i32", ROW (", \"i32\": 2147483648"));
-    REFUSE (s, QV_EINVAL, "i32", ROW (", \"i32\": -2147483649"));
+    REFUSE (s, QV_EINVAL, "i8", ROW ("128", "0", "0", "0", ""));
+    REFUSE (s, QV_EINVAL, "i8", ROW ("-129", "0", "0", "0", ""));
+    REFUSE (s, QV_EINVAL, "i16", ROW ("0", "32768", "0", "0", ""));
+    REFUSE (s, QV_EINVAL, "i16", ROW ("0", "-32769", "0", "0", ""));
+    REFUSE (s, QV_EINVAL, "i32", ROW ("0", "0", "2147483648", "0", ""));
+    REFUSE (s, QV_EINVAL, "i32", ROW ("0", "0", "-2147483649", "0", ""));
+    REFUSE (s, QV_EINVAL, "i8", ROW ("18446744073709551615", "0", "0", "0", ""));
     REFUSE (s, QV_EINVAL, "id", "{\"rows\": [{\"id\": 9223372036854775808, \"v\": [1, 2, 3], \"i8\": 0, \"i16\": 0, \"i32\": 0, \"f\": 0}]}");
+    b = s_from_ok (s, ROW ("127", "-32768", "2147483647", "3.4e38", ""));
+    qv_batch_destroy (&b);
     //  A double outside float's range cannot be stored in a float field
-    REFUSE (s, QV_EINVAL, "'f'", ROW (", \"f\": 1e300"));
+    REFUSE (s, QV_EINVAL, "'f'", ROW ("0", "0", "0", "1e300", ""));
+    REFUSE (s, QV_EINVAL, "'f'", ROW ("0", "0", "0", "-3.5e38", ""));
     //  Wrong msgpack types: MALFORMED, naming the field
-    REFUSE (s, QV_EPROTO, "i8", ROW (", \"i8\": 1.0"));
-    REFUSE (s, QV_EPROTO, "i8", ROW (", \"i8\": \"1\""));
-    REFUSE (s, QV_EPROTO, "i8", ROW (", \"i8\": true"));
-    REFUSE (s, QV_EPROTO, "'b'", ROW (", \"b\": 1"));
-    REFUSE (s, QV_EPROTO, "'f'", ROW (", \"f\": \"0.5\""));
-    REFUSE (s, QV_EPROTO, "'d'", ROW (", \"d\": [1]"));
-    REFUSE (s, QV_EPROTO, "'s'", ROW (", \"s\": 5"));
-    REFUSE (s, QV_EPROTO, "'s'", ROW (", \"s\": f32[1]"));
+    REFUSE (s, QV_EPROTO, "i8", ROW ("1.0", "0", "0", "0", ""));
+    REFUSE (s, QV_EPROTO, "i8", ROW ("\"1\"", "0", "0", "0", ""));
+    REFUSE (s, QV_EPROTO, "i8", ROW ("true", "0", "0", "0", ""));
+    REFUSE (s, QV_EPROTO, "'b'", ROW ("0", "0", "0", "0", ", \"b\": 1"));
+    REFUSE (s, QV_EPROTO, "'f'", ROW ("0", "0", "0", "\"0.5\"", ""));
+    REFUSE (s, QV_EPROTO, "'d'", ROW ("0", "0", "0", "0", ", \"d\": [1]"));
+    REFUSE (s, QV_EPROTO, "'s'", ROW ("0", "0", "0", "0", ", \"s\": 5"));
+    REFUSE (s, QV_EPROTO, "'s'", ROW ("0", "0", "0", "0", ", \"s\": f32[1]"));
     //  max_length counts bytes
-    REFUSE (s, QV_EINVAL, "max_length", ROW (", \"s\": \"abcdefghi\""));
-    REFUSE (s, QV_EINVAL, "max_length", ROW (", \"s\": \"éééé_\""));
-    b = s_from_ok (s, ROW (", \"s\": \"éééé\""));
+    REFUSE (s, QV_EINVAL, "max_length", ROW ("0", "0", "0", "0", ", \"s\": \"abcdefghi\""));
+    REFUSE (s, QV_EINVAL, "max_length", ROW ("0", "0", "0", "0", ", \"s\": \"éééé_\""));
+    b = s_from_ok (s, ROW ("0", "0", "0", "0", ", \"s\": \"éééé\""));
     qv_batch_destroy (&b);
     //  Nulls: only on nullable fields
-    REFUSE (s, QV_EINVAL, "i8", ROW (", \"i8\": null"));
-    REFUSE (s, QV_EINVAL, "'v'", ROW (", \"v\": null"));
-    REFUSE (s, QV_EINVAL, "'id'", ROW (", \"id\": null"));
+    REFUSE (s, QV_EINVAL, "i8", ROW ("null", "0", "0", "0", ""));
+    REFUSE (s, QV_EINVAL, "'v'", "{\"rows\": [{\"id\": 1, \"v\": null, \"i8\": 0, \"i16\": 0, \"i32\": 0, \"f\": 0}]}");
+    REFUSE (s, QV_EINVAL, "'id'", "{\"rows\": [{\"id\": null, \"v\": [1, 2, 3], \"i8\": 0, \"i16\": 0, \"i32\": 0, \"f\": 0}]}");
     #undef ROW
 }
 
