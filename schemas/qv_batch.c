@@ -431,6 +431,18 @@ qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out)
     ||  qv_val_type (cols) != QV_V_ARRAY || qv_val_len (cols) != (size_t) schema->nfields
     ||  qv_val_type (valid) != QV_V_ARRAY || qv_val_len (valid) != (size_t) schema->nfields)
         return qv_err (QV_ECORRUPT, "batch record does not match its schema");
+    //  Check every column's length against n before allocating n rows, so a
+    //  corrupted n cannot ask for a huge allocation.
+    for (int i = 0; i < schema->nfields; i++) {
+        const qv_val_t *c = qv_val_at (cols, (size_t) i), *vv = qv_val_at (valid, (size_t) i);
+        size_t width = qv_field_width (&schema->fields [i]);
+        bool ok = width ? qv_val_type (c) == QV_V_BIN && qv_val_len (c) == width * n
+                        : qv_val_type (c) == QV_V_ARRAY && qv_val_len (c) == n;
+        ok = ok && (qv_val_type (vv) == QV_V_NIL
+                    || (qv_val_type (vv) == QV_V_BIN && qv_val_len (vv) == n));
+        if (!ok)
+            return qv_err (QV_ECORRUPT, "batch record does not match its schema");
+    }
     qv_batch_t *b = qv_batch_new (schema, (uint32_t) n);
     if (!b)
         return qv_err (QV_ENOMEM, "out of memory for %llu rows", (unsigned long long) n);
