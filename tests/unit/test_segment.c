@@ -125,6 +125,8 @@ test_append_and_visibility (void **state)
     assert_true (qv_segment_visible (seg, 12, 249));
     assert_false (qv_segment_visible (seg, 12, 250));
 
+    qv_batch_destroy (&b1);         //  they borrow the segment's schema
+    qv_batch_destroy (&b2);
     //  Reference counting: a link keeps it alive after the owner lets go
     qv_segment_t *other = qv_segment_link (seg);
     assert_ptr_equal (other, seg);
@@ -133,8 +135,6 @@ test_append_and_visibility (void **state)
     assert_int_equal (atomic_load (&other->rows), 15);
     qv_segment_unlink (&other);
     qv_segment_unlink (&other);
-    qv_batch_destroy (&b1);
-    qv_batch_destroy (&b2);
 }
 
 //  During recovery a segment grows past its capacity and keeps every value.
