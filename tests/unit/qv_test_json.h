@@ -1,8 +1,8 @@
 //  Unit-test helper: msgpack built from JSON-like text, so inputs read like requests.
 //  Include after cmocka.h. Beyond JSON: f32[1, 2.5] is a bin of little-endian
 //  float32 values; nan, inf and -inf are doubles; a number with '.' or 'e' is a
-//  double, a negative integer an int, any other integer a uint; {1: 2} allows
-//  non-string keys.
+//  double, 1.5f a float32, a negative integer an int, any other integer a uint;
+//  {1: 2} allows non-string keys.
 #ifndef QV_TEST_JSON_H_INCLUDED
 #define QV_TEST_JSON_H_INCLUDED
 
@@ -123,6 +123,12 @@ s_json_value (qv_wr_t *w, const char **p)
         size_t len = strspn (s, "+-0123456789.eE");
         assert_true (len > 0);
         char *end;
+        if (s [len] == 'f') {           //  1.5f: a float32
+            qv_wr_float (w, strtof (s, &end));
+            assert_true (end == s + len);
+            *p = end + 1;
+            return;
+        }
         if (memchr (s, '.', len) || memchr (s, 'e', len) || memchr (s, 'E', len))
             qv_wr_double (w, strtod (s, &end));
         else
