@@ -233,7 +233,7 @@ s_visible (qv_collection_t *c, uint64_t ts)
     assert_non_null (snap);
     qv_topk_t *top = qv_topk_new (QV_TOPK_MAX);
     float q [2] = { 1, 0 }, qn = 1;
-    qv_snapshot_scan (snap, q, &qn, 1, 0, 1, &top);
+    qv_snapshot_scan (snap, q, &qn, 1, QV_TOPK_MAX, 0, 0, 0, 1, &top);
     uint32_t n = qv_topk_size (top);
     qv_topk_destroy (&top);
     qv_snapshot_destroy (&snap);
