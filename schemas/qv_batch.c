@@ -227,6 +227,21 @@ s_set_missing (qv_batch_t *self, int fi, uint32_t row)
     return qv_err (QV_EINVAL, "row %u has no value for field '%s'", row, f->name);
 }
 
+int
+qv_batch_check_defaults (const qv_schema_t *schema)
+{
+    qv_batch_t *b = qv_batch_new (schema, 1);
+    if (!b)
+        return qv_err (QV_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int fi = 0; fi < schema->nfields && !rc; fi++)
+        if (schema->fields [fi].default_raw && (rc = s_set_missing (b, fi, 0)))
+            rc = qv_err (QV_EINVAL, "field '%s': the default does not fit the field: %s",
+                         schema->fields [fi].name, qv_err_msg ());
+    qv_batch_destroy (&b);
+    return rc;
+}
+
 static int
 s_key_field (const qv_schema_t *schema, const qv_val_t *key, int *fi)
 {
