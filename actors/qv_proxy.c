@@ -116,6 +116,8 @@ s_prepare_write (self_t *self, qv_job_t *job)
             rec->schema = qv_schema_parse (req->f [QV_F_fields], &rc);
             if (!rec->schema)
                 return rc;
+            if ((rc = qv_batch_check_defaults (rec->schema)))
+                return rc;
             uint64_t shards = 1;
             if (req->f [QV_F_shards])
                 qv_val_uint (req->f [QV_F_shards], &shards);

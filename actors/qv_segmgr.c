@@ -165,7 +165,8 @@ s_stream_refuse (self_t *self, qv_job_t *job)
     snprintf (msg, sizeof msg, "stream message %llu failed before this one; the write was not "
               "logged (ingestion resumes from %llu)", (unsigned long long) self->stream_hold,
               (unsigned long long) self->stream_hold);
-    self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+    if (job->rec->type == QV_REC_INSERT)
+        self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
     qv_job_fail (job, QV_EUNAVAIL, msg);
     s_send_reply (self, job);
     return true;
@@ -233,7 +234,8 @@ s_enqueue (self_t *self, qv_job_t *job)
             }
         zlistx_destroy (&keys);
     }
-    self->unflushed += job->bytes;
+    if (rec && rec->type == QV_REC_INSERT)
+        self->unflushed += job->bytes;  //  released when its segment is flushed
     zlistx_add_end (self->queue, job);
 }
 
@@ -336,7 +338,8 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         else
         if (group->rc) {
             s_stream_failed (self, job);
-            self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+            if (job->rec->type == QV_REC_INSERT)
+                self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
             qv_job_fail (job, QV_EUNAVAIL, group->error);
             s_send_reply (self, job);
         }

@@ -13,7 +13,8 @@ struct qv_val {
 
 struct _qv_doc_t {
     msgpack_unpacked unpacked;
-    void *bytes;                    //  own copy: decoded str/bin point into it
+    void *bytes;                    //  own copy of the input: msgpack-c's str and bin
+                                    //  objects point into the bytes they decode
 };
 
 #define QV_MAX_DEPTH 32
@@ -69,6 +70,10 @@ skip:
     *pos += len;
     return 0;
 container:
+    //  msgpack-c's unpacker holds at most QV_MAX_DEPTH open containers and reports a
+    //  deeper one as out of memory, even an empty one: refuse it here as malformed.
+    if (depth >= QV_MAX_DEPTH)
+        return qv_err (QV_EPROTO, "msgpack nests deeper than %d levels", QV_MAX_DEPTH);
     if (is_map)
         count *= 2;
     if (count > left)
