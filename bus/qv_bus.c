@@ -30,7 +30,17 @@ struct _qv_bus_t {
     s_sub_t *subs [S_MAX_SUBS];
     int nsubs;
     atomic_bool closing;            //  our own close: not worth a warning
+    atomic_bool closed;             //  nats.c ran its last connection callback
 };
+
+//  The last callback nats.c makes for a connection: after it, self may be freed.
+static void
+s_on_closed (natsConnection *nc, void *closure)
+{
+    (void) nc;
+    qv_bus_t *self = closure;
+    atomic_store (&self->closed, true);
+}
 
 static void
 s_on_disconnected (natsConnection *nc, void *closure)
@@ -85,6 +95,7 @@ qv_bus_new (const char *url, const char *name)
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB (self->opts, s_on_disconnected, self);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB (self->opts, s_on_reconnected, NULL);
     if (s == NATS_OK) s = natsOptions_SetErrorHandler (self->opts, s_on_error, NULL);
+    if (s == NATS_OK) s = natsOptions_SetClosedCB (self->opts, s_on_closed, self);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect (self->opts, true, s_on_reconnected, NULL);
     if (s == NATS_OK) {
         s = natsConnection_Connect (&self->nc, self->opts);
@@ -124,6 +135,10 @@ qv_bus_destroy (qv_bus_t **self_p)
         s_sub_close (self->subs [i]);
     if (self->nc) {
         natsConnection_Close (self->nc);
+        //  Connection callbacks run on nats.c's own thread, after Close returns;
+        //  the closed callback comes last (bounded wait: it is queued already).
+        for (int i = 0; i < 5000 && !atomic_load (&self->closed); i++)
+            zclock_sleep (1);
         natsConnection_Destroy (self->nc);
     }
     //  A delivery thread that never completed (it could not: the connection closed

@@ -316,10 +316,10 @@ s_bench_nats_rr (natsConnection *nc, const char *collection, int dim, uint32_t r
 {
     s_rr_t rr = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0,
                   calloc ((size_t) msgs, sizeof (int64_t)), calloc ((size_t) msgs, sizeof (double)) };
-    char inbox [64], subject [128], reply [96];
+    char inbox [80], subject [128], reply [112];
     snprintf (inbox, sizeof inbox, "_BENCH.%s", collection);
     snprintf (subject, sizeof subject, "quiver.insert.%s", collection);
-    char wild [80];
+    char wild [96];
     snprintf (wild, sizeof wild, "%s.*", inbox);
     natsSubscription *sub = NULL;
     natsConnection_Subscribe (&sub, nc, wild, s_on_reply, &rr);
