@@ -120,6 +120,7 @@ struct _node_t {
     bool negate;                    //  not in, is not null
     uint32_t off, end;              //  byte range of the text it was parsed from
     int depth;                      //  height of the subtree
+    uint32_t cost;                  //  rough evaluation cost per row (orders and / or)
     node_t *a, *b;                  //  operands
     node_t **kids;                  //  and / or
     int nkids;
@@ -601,6 +602,14 @@ s_depth (parser_t *p, node_t *n)
         if (n->kids [k]->depth > d)
             d = n->kids [k]->depth;
     n->depth = d + 1;
+    //  Column reads cost by how far they reach: a number, a string, a json document
+    uint64_t cost = n->kind == N_LIKE ? (n->like == L_GENERAL ? 8 : 4)
+                  : n->kind == N_IN ? 2 : 1;
+    if (n->a) cost += n->a->cost;
+    if (n->b) cost += n->b->cost;
+    for (int k = 0; k < n->nkids; k++)
+        cost += n->kids [k]->cost;
+    n->cost = cost > (1u << 30) ? 1u << 30 : (uint32_t) cost;
     if (n->depth > QV_EXPR_DEPTH_MAX)
         return s_fail (p, n->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
     return n;
@@ -690,6 +699,7 @@ s_parse_field (parser_t *p)
     if (!n)
         return NULL;
     n->field = fi;
+    n->cost = type == T_JSON ? 64 : type == T_STR ? 4 : 1;
     p->expr->mask |= (uint64_t) 1 << fi;
     while (s_peek (p)->type == TK_LBRACK) {
         const tok_t *lb = s_next (p);
@@ -1274,6 +1284,23 @@ s_parse_not (parser_t *p)
     return s_depth (p, n);
 }
 
+static int
+s_kid_cmp (const void *x, const void *y)
+{
+    const node_t *a = *(node_t *const *) x, *b = *(node_t *const *) y;
+    if (a->cost != b->cost)
+        return a->cost < b->cost ? -1 : 1;
+    return a->off < b->off ? -1 : a->off > b->off;     //  stable: text order
+}
+
+//  Cheapest operands first: later ones run only on the rows still undecided.
+//  Kleene's and / or are commutative, so the order never changes a result.
+static void
+s_order_kids (node_t *n)
+{
+    qsort (n->kids, (size_t) n->nkids, sizeof (node_t *), s_kid_cmp);
+}
+
 //  One and / or chain as an n-ary node
 static node_t *
 s_parse_chain (parser_t *p, tk_type_t tk, kind_t kind, node_t *(*sub) (parser_t *))
@@ -1307,6 +1334,7 @@ s_parse_chain (parser_t *p, tk_type_t tk, kind_t kind, node_t *(*sub) (parser_t 
         n->kids [n->nkids++] = k;
         n->end = k->end;
     }
+    s_order_kids (n);
     return s_depth (p, n);
 }
 
@@ -1418,33 +1446,37 @@ struct _slab_t {
     } u;
     uint32_t sn [B];                //  string lengths
     jv_t jv [B];                    //  json values
-    qv_doc_t *docs [B];             //  documents jv strings point into
-    uint32_t ndocs;
 };
+
+//  What one evaluation shares across the rows of a block and its narrowed subsets
+typedef struct {
+    slab_t *pool;                   //  free slabs
+    qv_doc_t **docs [QV_FIELDS_MAX];    //  json field: parsed document per block position
+    uint8_t *parsed [QV_FIELDS_MAX];    //  json field: 1 once docs [k] was tried
+} shared_t;
 
 typedef struct {
     const qv_schema_t *schema;
     const qv_batch_t *cols;
-    uint32_t m;                     //  rows in this block
+    uint32_t m;                     //  rows in this (sub-)block
     uint32_t base;                  //  first row, when rows is NULL
-    const uint32_t *rows;           //  the block's rows, or NULL for base .. base + m
-    slab_t *pool;
+    const uint32_t *rows;           //  the rows, or NULL for base .. base + m
+    const uint32_t *top;            //  their positions in the whole block, or NULL: 0 .. m
+    shared_t *sh;
 } ctx_t;
 
 #define ROW(c, k) ((c)->rows ? (c)->rows [k] : (c)->base + (uint32_t) (k))
+#define TOP(c, k) ((c)->top ? (c)->top [k] : (uint32_t) (k))
 
 static slab_t *
 s_slab (ctx_t *c)
 {
-    slab_t *s = c->pool;
+    slab_t *s = c->sh->pool;
     if (s) {
-        c->pool = s->next;
+        c->sh->pool = s->next;
         return s;
     }
-    s = malloc (sizeof *s);
-    if (s)
-        s->ndocs = 0;
-    return s;
+    return malloc (sizeof *s);
 }
 
 static void
@@ -1452,20 +1484,35 @@ s_release (ctx_t *c, slab_t *s)
 {
     if (!s)
         return;
-    for (uint32_t k = 0; k < s->ndocs; k++)
-        qv_doc_destroy (&s->docs [k]);
-    s->ndocs = 0;
-    s->next = c->pool;
-    c->pool = s;
+    s->next = c->sh->pool;
+    c->sh->pool = s;
+}
+
+//  Drops the documents parsed for the block just evaluated
+static void
+s_docs_reset (shared_t *sh)
+{
+    for (int f = 0; f < QV_FIELDS_MAX; f++)
+        if (sh->parsed [f]) {
+            for (uint32_t k = 0; k < B; k++)
+                if (sh->parsed [f][k])
+                    qv_doc_destroy (&sh->docs [f][k]);
+            memset (sh->parsed [f], 0, B);
+        }
 }
 
 static void
-s_pool_free (ctx_t *c)
+s_shared_free (shared_t *sh)
 {
-    while (c->pool) {
-        slab_t *next = c->pool->next;
-        free (c->pool);
-        c->pool = next;
+    s_docs_reset (sh);
+    for (int f = 0; f < QV_FIELDS_MAX; f++) {
+        free (sh->docs [f]);
+        free (sh->parsed [f]);
+    }
+    while (sh->pool) {
+        slab_t *next = sh->pool->next;
+        free (sh->pool);
+        sh->pool = next;
     }
 }
 
@@ -1505,23 +1552,41 @@ s_jv_of (const qv_val_t *v, jv_t *out)
     }
 }
 
-//  Loads a json field (or a path into it) for the block
-static void
+//  Loads a json field (or a path into it) for the block. Each row's document is
+//  parsed once per block, whichever path nodes read it. false if out of memory.
+static bool
 s_load_json (const node_t *n, ctx_t *c, slab_t *r)
 {
     const qv_col_t *col = &c->cols->cols [n->field];
+    shared_t *sh = c->sh;
+    if (!sh->parsed [n->field]) {
+        sh->docs [n->field] = calloc (B, sizeof (qv_doc_t *));
+        sh->parsed [n->field] = calloc (B, 1);
+        if (!sh->docs [n->field] || !sh->parsed [n->field]) {
+            free (sh->docs [n->field]);
+            free (sh->parsed [n->field]);
+            sh->docs [n->field] = NULL;
+            sh->parsed [n->field] = NULL;
+            return false;
+        }
+    }
+    qv_doc_t **docs = sh->docs [n->field];
+    uint8_t *parsed = sh->parsed [n->field];
     for (uint32_t k = 0; k < c->m; k++) {
-        uint32_t row = ROW (c, k);
+        uint32_t row = ROW (c, k), top = TOP (c, k);
         jv_t *out = &r->jv [k];
         out->k = J_NULL;
         const qv_bytes_t *raw = &col->var [row];
         if ((col->valid && !col->valid [row]) || !raw->ptr || raw->len == 0)
             continue;
-        int rc;
-        qv_doc_t *doc = qv_doc_parse (raw->ptr, raw->len, raw->len, &rc);
-        if (!doc)
+        if (!parsed [top]) {
+            int rc;
+            docs [top] = qv_doc_parse (raw->ptr, raw->len, raw->len, &rc);
+            parsed [top] = 1;
+        }
+        if (!docs [top])
             continue;               //  not decodable: treated as missing
-        const qv_val_t *v = qv_doc_root (doc);
+        const qv_val_t *v = qv_doc_root (docs [top]);
         for (int s = 0; v && s < n->nsteps; s++) {
             const step_t *st = &n->steps [s];
             if (st->index) {
@@ -1542,11 +1607,8 @@ s_load_json (const node_t *n, ctx_t *c, slab_t *r)
         }
         if (v)
             s_jv_of (v, out);
-        if (out->k == J_STR)
-            r->docs [r->ndocs++] = doc;
-        else
-            qv_doc_destroy (&doc);
     }
+    return true;
 }
 
 //  Loads a column
@@ -1592,7 +1654,10 @@ s_load (const node_t *n, ctx_t *c)
             }
             break;
         case QV_JSON:
-            s_load_json (n, c, r);
+            if (!s_load_json (n, c, r)) {
+                s_release (c, r);
+                return NULL;
+            }
             return r;
         default:
             break;
@@ -2201,6 +2266,49 @@ s_truth (const node_t *n, ctx_t *c)
     return x;
 }
 
+//  Evaluates kid on the rows acc has not decided yet and combines the results into
+//  acc. false if out of memory.
+static bool
+s_andor_narrow (const node_t *kid, ctx_t *c, slab_t *acc, bool is_and)
+{
+    slab_t *scratch = s_slab (c);
+    if (!scratch)
+        return false;
+    uint32_t *rows = (uint32_t *) scratch->u.i;     //  2 x B uint32 fit there
+    uint32_t *top = rows + B;
+    uint32_t *idx = scratch->sn;
+    const uint8_t *decided = is_and ? acc->f : acc->t;
+    uint32_t u = 0;
+    for (uint32_t k = 0; k < c->m; k++) {
+        idx [u] = k;
+        rows [u] = ROW (c, k);
+        top [u] = TOP (c, k);
+        u += decided [k] ^ 1;
+    }
+    ctx_t sub = *c;
+    sub.m = u;
+    sub.rows = rows;
+    sub.top = top;
+    slab_t *y = s_eval (kid, &sub);
+    if (y) {
+        if (is_and)
+            for (uint32_t j = 0; j < u; j++) {
+                uint32_t k = idx [j];
+                acc->t [k] &= y->t [j];
+                acc->f [k] |= y->f [j];
+            }
+        else
+            for (uint32_t j = 0; j < u; j++) {
+                uint32_t k = idx [j];
+                acc->t [k] |= y->t [j];
+                acc->f [k] &= y->f [j];
+            }
+    }
+    s_release (c, y);
+    s_release (c, scratch);
+    return y != NULL;
+}
+
 //  and / or over the kids; stops once every row is decided
 static slab_t *
 s_andor (const node_t *n, ctx_t *c)
@@ -2218,6 +2326,17 @@ s_andor (const node_t *n, ctx_t *c)
             all &= decided [k];
         if (all)
             break;
+        //  Few rows left undecided: evaluate the next operand on those only
+        uint32_t left = 0;
+        for (uint32_t k = 0; k < m; k++)
+            left += decided [k] ^ 1;
+        if (left * 4 <= m * 3) {
+            if (!s_andor_narrow (n->kids [i], c, acc, is_and)) {
+                s_release (c, acc);
+                return NULL;
+            }
+            continue;
+        }
         slab_t *y = s_eval (n->kids [i], c);
         if (!y) {
             s_release (c, acc);
@@ -2289,8 +2408,10 @@ static int
 s_block (const qv_expr_t *self, ctx_t *c, roaring_bitmap_t *out, uint32_t *buf)
 {
     slab_t *r = s_eval (self->root, c);
-    if (!r)
+    if (!r) {
+        s_docs_reset (c->sh);
         return qv_err (QV_ENOMEM, "out of memory evaluating a filter");
+    }
     uint32_t hits = 0;
     for (uint32_t k = 0; k < c->m; k++) {
         buf [hits] = ROW (c, k);
@@ -2299,6 +2420,7 @@ s_block (const qv_expr_t *self, ctx_t *c, roaring_bitmap_t *out, uint32_t *buf)
     if (hits)
         roaring_bitmap_add_many (out, hits, buf);
     s_release (c, r);
+    s_docs_reset (c->sh);
     return 0;
 }
 
@@ -2311,7 +2433,8 @@ qv_expr_eval_rows (const qv_expr_t *self, const qv_batch_t *cols, uint32_t from,
     int rc = s_check_cols (self, cols, to);
     if (rc)
         return rc;
-    ctx_t c = { .schema = self->schema, .cols = cols };
+    shared_t sh = { 0 };
+    ctx_t c = { .schema = self->schema, .cols = cols, .sh = &sh };
     uint32_t *buf = malloc (2 * B * sizeof (uint32_t));
     if (!buf)
         return qv_err (QV_ENOMEM, "out of memory evaluating a filter");
@@ -2339,7 +2462,7 @@ qv_expr_eval_rows (const qv_expr_t *self, const qv_batch_t *cols, uint32_t from,
             rc = s_block (self, &c, out, buf);
         }
     }
-    s_pool_free (&c);
+    s_shared_free (&sh);
     free (buf);
     return rc;
 }
@@ -2357,15 +2480,12 @@ qv_expr_match_row (const qv_expr_t *self, const qv_batch_t *cols, uint32_t row)
     int rc = s_check_cols (self, cols, (uint64_t) row + 1);
     if (rc)
         return rc;
-    ctx_t c = { .schema = self->schema, .cols = cols, .m = 1, .base = row };
+    shared_t sh = { 0 };
+    ctx_t c = { .schema = self->schema, .cols = cols, .m = 1, .base = row, .sh = &sh };
     slab_t *r = s_eval (self->root, &c);
-    if (!r) {
-        s_pool_free (&c);
-        return qv_err (QV_ENOMEM, "out of memory evaluating a filter");
-    }
-    int match = r->t [0];
+    int match = r ? r->t [0] : qv_err (QV_ENOMEM, "out of memory evaluating a filter");
     s_release (&c, r);
-    s_pool_free (&c);
+    s_shared_free (&sh);
     return match;
 }
 
