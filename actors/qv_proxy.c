@@ -183,11 +183,15 @@ s_prepare_write (self_t *self, qv_job_t *job)
         case QV_OP_delete: {
             if (!c)
                 return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
-            if (req->f [QV_F_filter])
-                return qv_err (QV_EINVAL, "delete by filter is not supported by this server version yet; give 'ids'");
-            if (!req->f [QV_F_ids])
-                return qv_err (QV_EINVAL, "delete needs 'ids'");
+            if ((req->f [QV_F_filter] != NULL) == (req->f [QV_F_ids] != NULL))
+                return qv_err (QV_EINVAL, "delete needs either 'ids' or 'filter'");
             qv_record_t *rec = job->rec = qv_record_new (QV_REC_DELETE);
+            rec->coll_id = c->id;
+            if (req->f [QV_F_filter]) {
+                if (qv_val_len (req->f [QV_F_filter]) == 0)
+                    return qv_err (QV_EINVAL, "an empty filter would delete every row; give a condition");
+                return 1;           //  the searcher resolves the filter to keys first
+            }
             rc = qv_keys_from_request (&c->schema->fields [c->schema->pk], req->f [QV_F_ids],
                                        1u << 20, &rec->keys);
             if (rc)
@@ -302,10 +306,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         case QV_OP_create_index:
         case QV_OP_drop_index:
             rc = s_prepare_write (self, job);
-            if (rc)
+            if (rc < 0)
                 break;
             s_track (self, job, &env);
-            zsock_send (self->segmgr, "sp", "WRITE", job);
+            zsock_send (rc == 1 ? self->searcher : self->segmgr, "sp", rc == 1 ? "READ" : "WRITE", job);
             return 0;
         case QV_OP_flush: {
             s_coll_t *c = zhashx_lookup (self->colls, req->collection);
@@ -373,8 +377,16 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         zstr_free (&cmd);
         return 0;
     }
+    bool resolved = streq (cmd, "RESOLVED");
     zstr_free (&cmd);
     qv_job_t *job = ptr;
+    if (resolved && !job->reply) {
+        //  A delete by filter, now a delete of keys: log it.
+        job->rec->ts = s_next_ts (self);
+        job->bytes = job->rec->keys.n * 16;
+        zsock_send (self->segmgr, "sp", "WRITE", job);
+        return 0;
+    }
     if (job->rc == 0 && job->rec)
         s_catalog_update (self, job->rec);
     char key [32];

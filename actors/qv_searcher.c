@@ -24,6 +24,7 @@
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher.h"
 #include "qv_cdc.h"
+#include "qv_expr.h"
 #include "qv_job.h"
 #include "qv_rc.h"
 
@@ -35,6 +36,7 @@ typedef struct {
     s_search_t *search;
     uint32_t part;
     qv_topk_t **tops;               //  one per query
+    roaring_bitmap_t **matched;     //  filter phase: this part's matches per segment
 } s_task_t;
 
 struct s_search_t {
@@ -54,6 +56,9 @@ struct s_search_t {
     uint32_t parts;
     uint32_t pending;
     s_task_t *tasks;
+    qv_schema_t *schema;            //  own copy: the filter refers to it
+    qv_expr_t *expr;                //  filter, or NULL
+    bool filtering;                 //  tasks are evaluating the filter
 };
 
 typedef struct {
@@ -97,13 +102,46 @@ s_worker_actor (zsock_t *pipe, void *args)
             break;
         s_task_t *task = ptr;
         s_search_t *s = task->search;
-        qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, s->limit + s->offset, s->ef,
-                          s->nprobe, task->part, s->parts, task->tops);
+        if (s->filtering) {
+            //  This part's slice of each segment's rows.
+            qv_snapshot_t *snap = s->snap;
+            task->matched = calloc (snap->nsegs + 1, sizeof (roaring_bitmap_t *));
+            for (size_t i = 0; i < snap->nsegs; i++) {
+                uint64_t rows = snap->rows [i];
+                uint32_t from = (uint32_t) (rows * task->part / s->parts);
+                uint32_t to = (uint32_t) (rows * (task->part + 1) / s->parts);
+                task->matched [i] = roaring_bitmap_create ();
+                if (from < to)
+                    qv_expr_eval_rows (s->expr, snap->segs [i]->batch, from, to, NULL, task->matched [i]);
+            }
+        }
+        else
+            qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, s->limit + s->offset, s->ef,
+                              s->nprobe, task->part, s->parts, task->tops);
         zsock_send (pipe, "sp", "DONE", task);
     }
 }
 
 static void s_request_manifest (self_t *self);
+static void s_dispatch (self_t *self, s_search_t *s);
+
+//  Parses a request's `filter` (absent or empty: none) against a copy of the schema.
+static int
+s_parse_filter (qv_collection_t *c, const qv_req_t *req, qv_schema_t **schema_p, qv_expr_t **expr_p)
+{
+    *expr_p = NULL;
+    const qv_val_t *f = req->f [QV_F_filter];
+    const char *text;
+    size_t len;
+    if (!f || qv_val_str (f, &text, &len) || len == 0)
+        return 0;
+    *schema_p = qv_schema_dup (c->schema);
+    if (!*schema_p)
+        return qv_err (QV_ENOMEM, "out of memory");
+    int rc;
+    *expr_p = qv_expr_parse (*schema_p, text, len, &rc);
+    return *expr_p ? 0 : rc;
+}
 static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi);
 
 static void
@@ -412,6 +450,8 @@ s_search_free (s_search_t **s_p)
     s_search_t *s = *s_p;
     if (!s)
         return;
+    qv_expr_destroy (&s->expr);
+    qv_schema_destroy (&s->schema);
     for (uint32_t p = 0; s->tasks && p < s->parts; p++) {
         for (uint32_t q = 0; s->tasks [p].tops && q < s->nq; q++)
             qv_topk_destroy (&s->tasks [p].tops [q]);
@@ -468,8 +508,6 @@ s_search (self_t *self, qv_job_t *job)
     if (!rc && (limit < 1 || limit > QV_LIMIT_TOPK || offset + limit > QV_LIMIT_TOPK))
         rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d",
                      QV_LIMIT_TOPK, QV_LIMIT_TOPK);
-    if (!rc && req->f [QV_F_filter])
-        rc = qv_err (QV_EINVAL, "filter expressions are not supported by this server version yet");
     if (!rc && (req->f [QV_F_radius] || req->f [QV_F_range_filter]))
         rc = qv_err (QV_EINVAL, "range search (radius, range_filter) is not supported by this server version yet");
     if (!rc)
@@ -494,6 +532,8 @@ s_search (self_t *self, qv_job_t *job)
         rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], s->fids, &s->nfids);
     if (!rc)
         rc = s_read_vectors (req, &c->schema->fields [fi], &s->queries, &s->nq);
+    if (!rc)
+        rc = s_parse_filter (c, req, &s->schema, &s->expr);
     if (rc) {
         s_search_free (&s);
         s_fail (self, job, rc);
@@ -516,9 +556,8 @@ s_search (self_t *self, qv_job_t *job)
         indexed += s->snap->idx [i] != NULL;
     }
     //  Small scans are not worth splitting; index searches split by query or segment.
-    bool split = rows >= 20000 || (indexed > 0 && (s->nq > 1 || indexed > 1));
+    bool split = rows >= 20000 || (indexed > 0 && (s->nq > 1 || indexed > 1)) || s->expr;
     s->parts = split ? (uint32_t) self->nworkers : 1;
-    s->pending = s->parts;
     s->tasks = calloc (s->parts, sizeof (s_task_t));
     for (uint32_t p = 0; p < s->parts; p++) {
         s->tasks [p].search = s;
@@ -526,9 +565,41 @@ s_search (self_t *self, qv_job_t *job)
         s->tasks [p].tops = calloc (s->nq, sizeof (qv_topk_t *));
         for (uint32_t q = 0; q < s->nq; q++)
             s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
+    }
+    //  With a filter, the workers first evaluate it over their slices of the rows.
+    s->filtering = s->expr != NULL;
+    s_dispatch (self, s);
+}
+
+static void
+s_dispatch (self_t *self, s_search_t *s)
+{
+    s->pending = s->parts;
+    for (uint32_t p = 0; p < s->parts; p++) {
         zsock_send (self->workers [self->next_worker], "sp", "SCAN", &s->tasks [p]);
         self->next_worker = (self->next_worker + 1) % self->nworkers;
     }
+}
+
+//  The filter phase is over: join the parts' matches into each segment's allowed rows.
+static void
+s_filter_done (s_search_t *s)
+{
+    qv_snapshot_t *snap = s->snap;
+    snap->allowed = calloc (snap->nsegs + 1, sizeof (roaring_bitmap_t *));
+    for (size_t i = 0; i < snap->nsegs; i++) {
+        snap->allowed [i] = roaring_bitmap_create ();
+        for (uint32_t p = 0; p < s->parts; p++) {
+            roaring_bitmap_or_inplace (snap->allowed [i], s->tasks [p].matched [i]);
+            roaring_bitmap_free (s->tasks [p].matched [i]);
+        }
+        roaring_bitmap_run_optimize (snap->allowed [i]);
+    }
+    for (uint32_t p = 0; p < s->parts; p++) {
+        free (s->tasks [p].matched);
+        s->tasks [p].matched = NULL;
+    }
+    s->filtering = false;
 }
 
 //  All parts of a search are in: merge, encode, reply.
@@ -578,6 +649,186 @@ s_search_done (self_t *self, s_search_t *s)
     qv_wr_destroy (&w);
     s_search_free (&s);
     s_reply (self, job);
+}
+
+//  Calls fn for each row of c visible now that the request's filter matches, in
+//  segment and row order, until fn returns false.
+typedef bool (s_row_fn) (void *arg, qv_segment_t *seg, uint32_t row);
+
+static int
+s_each_match (self_t *self, qv_collection_t *c, const qv_req_t *req, s_row_fn *fn, void *arg)
+{
+    qv_schema_t *schema = NULL;
+    qv_expr_t *expr = NULL;
+    int rc = s_parse_filter (c, req, &schema, &expr);
+    if (rc) {
+        qv_schema_destroy (&schema);
+        return rc;
+    }
+    qv_snapshot_t *snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), c->schema->vec);
+    roaring_bitmap_t *bm = roaring_bitmap_create ();
+    bool more = true;
+    for (size_t i = 0; snap && more && i < snap->nsegs; i++) {
+        qv_segment_t *seg = snap->segs [i];
+        uint32_t rows = snap->rows [i];
+        if (expr) {
+            roaring_bitmap_clear (bm);
+            if ((rc = qv_expr_eval (expr, seg->batch, rows, bm)))
+                break;
+            roaring_uint32_iterator_t *it = roaring_create_iterator (bm);
+            while (more && it->has_value) {
+                if (qv_segment_visible (seg, it->current_value, snap->ts))
+                    more = fn (arg, seg, it->current_value);
+                roaring_advance_uint32_iterator (it);
+            }
+            roaring_free_uint32_iterator (it);
+        }
+        else
+            for (uint32_t r = 0; more && r < rows; r++)
+                if (qv_segment_visible (seg, r, snap->ts))
+                    more = fn (arg, seg, r);
+    }
+    roaring_bitmap_free (bm);
+    qv_snapshot_destroy (&snap);
+    qv_expr_destroy (&expr);
+    qv_schema_destroy (&schema);
+    return rc;
+}
+
+typedef struct {
+    qv_collection_t *coll;
+    uint64_t count;
+    uint64_t skip;
+    uint64_t limit;
+    qv_segment_t **segs;
+    uint32_t *rows;
+    size_t n;
+    bool count_only;
+} s_query_t;
+
+static bool
+s_query_row (void *arg, qv_segment_t *seg, uint32_t row)
+{
+    s_query_t *q = arg;
+    q->count++;
+    if (q->count_only)
+        return true;
+    if (q->count <= q->skip)
+        return true;
+    q->segs [q->n] = seg;
+    q->rows [q->n++] = row;
+    return q->n < q->limit;
+}
+
+static void
+s_query (self_t *self, qv_job_t *job)
+{
+    qv_req_t *req = &job->req;
+    qv_collection_t *c = qv_catalog_find (self->catalog, req->collection);
+    int rc = 0;
+    if (!c)
+        rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+    if (!rc)
+        rc = s_check_partitions (req);
+    s_query_t q = { c, 0, 0, QV_LIMIT_TOPK, NULL, NULL, 0, false };
+    const qv_val_t *of = req->f [QV_F_output_fields];
+    q.count_only = of && qv_val_len (of) == 1 && qv_val_is (qv_val_at (of, 0), "count(*)");
+    int fids [QV_FIELDS_MAX], nfids = 0;
+    if (!rc && !q.count_only)
+        rc = qv_collection_check_fields (c, of, fids, &nfids);
+    if (!rc && req->f [QV_F_limit])
+        qv_val_uint (req->f [QV_F_limit], &q.limit);
+    if (!rc && req->f [QV_F_offset])
+        qv_val_uint (req->f [QV_F_offset], &q.skip);
+    if (!rc && !q.count_only && (q.limit < 1 || q.limit + q.skip > QV_LIMIT_TOPK))
+        rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d (page with offset)",
+                     QV_LIMIT_TOPK, QV_LIMIT_TOPK);
+    if (!rc) {
+        q.segs = malloc ((size_t) q.limit * sizeof (qv_segment_t *));
+        q.rows = malloc ((size_t) q.limit * sizeof (uint32_t));
+        rc = s_each_match (self, c, req, s_query_row, &q);
+    }
+    if (rc) {
+        free (q.segs);
+        free (q.rows);
+        s_fail (self, job, rc);
+        return;
+    }
+    //  Segments stay alive: this thread does not drop them while it runs.
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_ok (w, req->f [QV_F_rid], 1);
+    qv_wr_str (w, "rows");
+    if (q.count_only) {
+        qv_wr_array (w, 1);
+        qv_wr_map (w, 1);
+        qv_wr_str (w, "count(*)");
+        qv_wr_uint (w, q.count);
+    }
+    else {
+        qv_wr_array (w, q.n);
+        for (size_t i = 0; i < q.n; i++)
+            qv_collection_write_row (c, q.segs [i], q.rows [i], fids, nfids, true, w);
+    }
+    free (q.segs);
+    free (q.rows);
+    qv_job_reply (job, w, 0);
+    qv_wr_destroy (&w);
+    s_reply (self, job);
+}
+
+typedef struct {
+    qv_keys_t *keys;
+    uint32_t cap;
+    bool varchar;
+    int pk;
+} s_resolve_t;
+
+static bool
+s_resolve_row (void *arg, qv_segment_t *seg, uint32_t row)
+{
+    s_resolve_t *r = arg;
+    qv_keys_t *k = r->keys;
+    if (k->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 1024;
+        if (r->varchar)
+            k->strs = realloc (k->strs, r->cap * sizeof (qv_bytes_t));
+        else
+            k->ints = realloc (k->ints, r->cap * sizeof (int64_t));
+    }
+    const qv_col_t *col = &seg->batch->cols [r->pk];
+    if (r->varchar) {
+        k->strs [k->n].len = col->var [row].len;
+        k->strs [k->n].ptr = malloc (col->var [row].len + 1);
+        memcpy (k->strs [k->n].ptr, col->var [row].ptr, col->var [row].len);
+    }
+    else
+        k->ints [k->n] = qv_col_i64 (col, row);
+    k->n++;
+    return true;
+}
+
+//  Delete by filter: the filter is resolved to primary keys here, at the current
+//  snapshot; the proxy then logs a delete of those keys.
+static void
+s_resolve (self_t *self, qv_job_t *job)
+{
+    qv_req_t *req = &job->req;
+    qv_collection_t *c = qv_catalog_find (self->catalog, req->collection);
+    int rc = 0;
+    if (!c)
+        rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+    else {
+        s_resolve_t r = { &job->rec->keys, 0, c->schema->fields [c->schema->pk].type == QV_VARCHAR,
+                          c->schema->pk };
+        rc = s_each_match (self, c, req, s_resolve_row, &r);
+        if (!rc && !r.varchar && !job->rec->keys.ints)
+            job->rec->keys.ints = malloc (sizeof (int64_t));
+        if (!rc && r.varchar && !job->rec->keys.strs)
+            job->rec->keys.strs = calloc (1, sizeof (qv_bytes_t));
+    }
+    if (rc)
+        qv_job_fail (job, rc, qv_err_msg ());
+    zsock_send (self->proxy, "sp", "RESOLVED", job);
 }
 
 static void
@@ -647,6 +898,14 @@ s_read (self_t *self, qv_job_t *job)
         s_search (self, job);
         return;
     }
+    if (req->op == QV_OP_query) {
+        s_query (self, job);
+        return;
+    }
+    if (req->op == QV_OP_delete) {
+        s_resolve (self, job);
+        return;
+    }
     if (req->op == QV_OP_stats) {
         s_stats (self, job);
         return;
@@ -677,6 +936,13 @@ s_read (self_t *self, qv_job_t *job)
     if (req->op == QV_OP_describe_collection) {
         qv_reply_ok (w, rid, QV_DESCRIBE_FIELDS);
         qv_collection_describe (c, w);
+    }
+    else
+    if (req->op == QV_OP_list_partitions) {
+        qv_reply_ok (w, rid, 1);
+        qv_wr_str (w, "partitions");
+        qv_wr_array (w, 1);
+        qv_wr_str (w, "_default");
     }
     else
     if (req->op == QV_OP_describe_index) {
@@ -807,7 +1073,13 @@ s_handle_worker (zloop_t *loop, zsock_t *reader, void *arg)
     zstr_free (&cmd);
     s_task_t *task = ptr;
     s_search_t *s = task->search;
-    if (--s->pending == 0)
+    if (--s->pending > 0)
+        return 0;
+    if (s->filtering) {
+        s_filter_done (s);
+        s_dispatch (self, s);
+    }
+    else
         s_search_done (self, s);
     return 0;
 }

@@ -869,6 +869,10 @@ qv_snapshot_destroy (qv_snapshot_t **self_p)
         if (self->idx)
             qv_segidx_unlink (&self->idx [i]);
     }
+    for (size_t i = 0; self->allowed && i < self->nsegs; i++)
+        if (self->allowed [i])
+            roaring_bitmap_free (self->allowed [i]);
+    free (self->allowed);
     free (self->segs);
     free (self->rows);
     free (self->idx);
@@ -900,7 +904,7 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
         if (a < b)
             qv_segment_scan (self->segs [i], self->field, queries, qnorms, nq,
                              (uint32_t) (a - s0), (uint32_t) (b - s0), self->ts,
-                             (uint32_t) i, tops);
+                             (uint32_t) i, self->allowed ? self->allowed [i] : NULL, tops);
     }
     if (nindexed == 0)
         return;
@@ -919,7 +923,8 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
         for (uint32_t q = 0; q < nq; q++)
             if (!by_query || q % parts == part)
                 qv_segment_search_index (self->segs [i], self->idx [i], queries + (size_t) q * dim,
-                                         k, ef, nprobe, self->ts, (uint32_t) i, ids, dists, tops [q]);
+                                         k, ef, nprobe, self->ts, (uint32_t) i,
+                                         self->allowed ? self->allowed [i] : NULL, ids, dists, tops [q]);
     }
     free (ids);
     free (dists);

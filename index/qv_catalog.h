@@ -128,6 +128,7 @@ typedef struct {
     uint64_t ts;
     int field;                      //  vector field searched
     qv_segidx_t **idx;              //  linked index of each segment, or NULL
+    roaring_bitmap_t **allowed;     //  rows a filter allows, per segment; NULL: no filter
 } qv_snapshot_t;
 
 qv_snapshot_t *

@@ -138,10 +138,11 @@ s_allow_visible (uint32_t row, void *arg)
 void
 qv_segment_search_index (qv_segment_t *self, qv_segidx_t *idx, const float *query,
                          uint32_t k, uint32_t ef, uint32_t nprobe, uint64_t snap_ts,
-                         uint32_t tag, uint32_t *ids, float *dists, qv_topk_t *top)
+                         uint32_t tag, const roaring_bitmap_t *allowed, uint32_t *ids,
+                         float *dists, qv_topk_t *top)
 {
     s_visible_t vis = { self, snap_ts };
-    qv_search_params_t params = { ef, nprobe, NULL, NULL, NULL };
+    qv_search_params_t params = { ef, nprobe, allowed, NULL, NULL };
     //  Rows deleted (or replaced) so far are skipped by the walk, not dropped after it.
     if (__atomic_load_n (&self->deleted, __ATOMIC_RELAXED) > 0) {
         params.allow_fn = s_allow_visible;
@@ -242,16 +243,49 @@ qv_segment_delete (qv_segment_t *self, uint32_t row, uint64_t ts)
 
 #define S_BLOCK 256
 
+//  Score of a raw kernel value for the field's metric, smaller is better.
+static inline float
+s_score (qv_metric_t metric, float d, float qnorm, float xnorm)
+{
+    if (metric == QV_METRIC_L2)
+        return d;
+    if (metric == QV_METRIC_IP)
+        return -d;
+    float denom = qnorm * xnorm;
+    return denom > 0 ? -d / denom : 0.0f;
+}
+
 void
 qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
                  uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,
-                 qv_topk_t **tops)
+                 const roaring_bitmap_t *allowed, qv_topk_t **tops)
 {
     const qv_field_t *f = &self->schema->fields [fi];
     const qv_dist_kernels_t *k = qv_dist_kernels ();
     qv_dist_batch_fn fn = f->metric == QV_METRIC_L2 ? k->l2sq_batch : k->ip_batch;
+    qv_dist_fn pair = f->metric == QV_METRIC_L2 ? k->l2sq : k->ip;
     const float *base = qv_col_vec (f, &self->batch->cols [fi], 0);
     const float *norms = self->norms [fi];
+    if (allowed && from < to
+    &&  roaring_bitmap_range_cardinality (allowed, from, to) * 4 < (uint64_t) (to - from)) {
+        //  A selective filter: visit only the allowed rows.
+        roaring_uint32_iterator_t *it = roaring_create_iterator (allowed);
+        roaring_move_uint32_iterator_equalorlarger (it, from);
+        while (it->has_value && it->current_value < to) {
+            uint32_t row = it->current_value;
+            if (qv_segment_visible (self, row, snap_ts)) {
+                const float *x = base + (size_t) row * f->dim;
+                for (uint32_t q = 0; q < nq; q++) {
+                    float s = s_score (f->metric, pair (queries + (size_t) q * f->dim, x, f->dim),
+                                       qnorms ? qnorms [q] : 0, norms ? norms [row] : 0);
+                    qv_topk_push (tops [q], s, ((int64_t) tag << 32) | row);
+                }
+            }
+            roaring_advance_uint32_iterator (it);
+        }
+        roaring_free_uint32_iterator (it);
+        return;
+    }
     float dist [S_BLOCK];
     for (uint32_t r0 = from; r0 < to; r0 += S_BLOCK) {
         uint32_t n = to - r0 < S_BLOCK ? to - r0 : S_BLOCK;
@@ -261,15 +295,10 @@ qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *
             qv_topk_t *top = tops [q];
             float thr = qv_topk_threshold (top);
             for (uint32_t i = 0; i < n; i++) {
-                float s = dist [i];
-                if (f->metric == QV_METRIC_IP)
-                    s = -s;
-                else
-                if (f->metric == QV_METRIC_COSINE) {
-                    float denom = qnorms [q] * norms [r0 + i];
-                    s = denom > 0 ? -s / denom : 0.0f;
-                }
-                if (s <= thr && qv_segment_visible (self, r0 + i, snap_ts)) {
+                float s = s_score (f->metric, dist [i], qnorms ? qnorms [q] : 0,
+                                   norms ? norms [r0 + i] : 0);
+                if (s <= thr && qv_segment_visible (self, r0 + i, snap_ts)
+                &&  (!allowed || roaring_bitmap_contains (allowed, r0 + i))) {
                     qv_topk_push (top, s, ((int64_t) tag << 32) | (r0 + i));
                     thr = qv_topk_threshold (top);
                 }

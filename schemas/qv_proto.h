@@ -51,6 +51,9 @@ typedef enum {
        | QV_F (params) | QV_F (partitions) | QV_F (consistency) | QV_F (guarantee_ts)   \
        | QV_F (offset) | QV_F (radius) | QV_F (range_filter))                           \
     X (get, QV_F (collection) | QV_F (ids), QV_F (output_fields) | QV_F (partitions))   \
+    X (query, QV_F (collection), QV_F (filter) | QV_F (output_fields) | QV_F (limit)    \
+       | QV_F (offset) | QV_F (partitions) | QV_F (consistency))                        \
+    X (list_partitions, QV_F (collection), 0)                                           \
     X (stats, 0, QV_F (collection))
 
 typedef enum {
