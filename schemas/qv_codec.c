@@ -13,6 +13,8 @@ struct qv_val {
 
 struct _qv_doc_t {
     msgpack_unpacked unpacked;
+    void *bytes;                    //  our copy of the input: msgpack_unpack_next leaves
+                                    //  str/bin/ext objects pointing into the bytes it decoded
 };
 
 #define QV_MAX_DEPTH 32
@@ -102,11 +104,19 @@ qv_doc_parse (const void *data, size_t size, size_t max_elems, int *rc_p)
         *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
         return NULL;
     }
+    self->bytes = malloc (size ? size : 1);
+    if (!self->bytes) {
+        free (self);
+        *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
+        return NULL;
+    }
+    memcpy (self->bytes, data, size);
     msgpack_unpacked_init (&self->unpacked);
     size_t off = 0;
-    msgpack_unpack_return ur = msgpack_unpack_next (&self->unpacked, data, size, &off);
+    msgpack_unpack_return ur = msgpack_unpack_next (&self->unpacked, self->bytes, size, &off);
     if (ur != MSGPACK_UNPACK_SUCCESS) {
         msgpack_unpacked_destroy (&self->unpacked);
+        free (self->bytes);
         free (self);
         *rc_p = ur == MSGPACK_UNPACK_NOMEM_ERROR
               ? qv_err (QV_ENOMEM, "out of memory decoding a request")
@@ -122,6 +132,7 @@ qv_doc_destroy (qv_doc_t **self_p)
 {
     if (*self_p) {
         msgpack_unpacked_destroy (&(*self_p)->unpacked);
+        free ((*self_p)->bytes);
         free (*self_p);
         *self_p = NULL;
     }
