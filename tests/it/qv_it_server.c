@@ -243,9 +243,10 @@ qv_it_server_wait_exit (qv_it_server_t *self, int timeout_ms)
     return 0;
 }
 
-//  Polls ping; done (reply) decides whether to stop. 0, -1 exited, -2 timeout.
+//  Polls ping; done (reply) decides whether to stop: 1 yes, -1 yes but failed, 0 no.
+//  0 when done, -1 exited, -2 timeout, -3 done said failed.
 static int
-s_poll_ping (qv_it_server_t *self, int timeout_ms, bool (*done) (qv_doc_t *, const void *),
+s_poll_ping (qv_it_server_t *self, int timeout_ms, int (*done) (qv_doc_t *, const void *),
              const void *arg)
 {
     int64_t deadline = zclock_mono () + timeout_ms;
@@ -257,10 +258,10 @@ s_poll_ping (qv_it_server_t *self, int timeout_ms, bool (*done) (qv_doc_t *, con
             break;
         }
         qv_doc_t *reply = qv_it_callf (client, "{op: 'ping'}");
-        bool stop = reply && done (reply, arg);
+        int stop = reply ? done (reply, arg) : 0;
         qv_doc_destroy (&reply);
         if (stop) {
-            rc = 0;
+            rc = stop > 0 ? 0 : -3;
             break;
         }
         zclock_sleep (S_POLL_MS);
@@ -269,14 +270,16 @@ s_poll_ping (qv_it_server_t *self, int timeout_ms, bool (*done) (qv_doc_t *, con
     return rc;
 }
 
-static bool
+static int
 s_is_ready (qv_doc_t *reply, const void *arg)
 {
     (void) arg;
-    return qv_it_ok (reply);
+    if (qv_it_ok (reply))
+        return 1;
+    return strstr (qv_it_error (reply), "recovery failed") ? -1 : 0;
 }
 
-static bool
+static int
 s_has_error (qv_doc_t *reply, const void *arg)
 {
     return strstr (qv_it_error (reply), (const char *) arg) != NULL;
@@ -307,7 +310,8 @@ qv_it_server_start (qv_it_server_t *self)
         bool port_taken = rc == -1 && log && strstr (log, "cannot bind");
         if (!port_taken)
             fprintf (stderr, "qv_it: quiver did not become ready (%s); its log:\n%s\n",
-                     rc == -1 ? "it exited" : "timeout", log ? log : "");
+                     rc == -1 ? "it exited" : rc == -3 ? "recovery failed" : "timeout",
+                     log ? log : "");
         free (log);
         if (!port_taken) {
             qv_it_server_kill (self);

@@ -48,7 +48,7 @@ int
     qv_it_server_spawn (qv_it_server_t *self);
 
 //  Polls `ping` until the server answers ok. 0 when ready; -1 if the process exited
-//  (self->status holds its status), -2 on timeout.
+//  (self->status holds its status), -2 on timeout, -3 if it reports a failed recovery.
 int
     qv_it_server_wait_ready (qv_it_server_t *self, int timeout_ms);
 
