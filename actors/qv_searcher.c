@@ -70,7 +70,15 @@ typedef struct {
     zhashx_t *writing;              //  seg ids being written by the flusher
     uint64_t manifest_requested;
     uint64_t manifest_done;
+    zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
 } self_t;
+
+//  The WAL checkpoint written in a requested manifest: only once that manifest is
+//  durable may the WAL below it go.
+typedef struct {
+    uint64_t version;
+    uint64_t checkpoint;
+} s_manifest_cp_t;
 
 //  A worker: scans its part of a snapshot for every query.
 static void
@@ -202,6 +210,27 @@ s_check_flushes (self_t *self)
 }
 
 static void
+s_manifest_cp_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+//  Asks the flusher for a manifest of the catalog as it is now.
+static void
+s_request_manifest (self_t *self)
+{
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
+    s_manifest_cp_t *mc = calloc (1, sizeof *mc);
+    mc->version = version;
+    mc->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
+    zlistx_add_end (self->manifest_cps, mc);
+    self->manifest_requested = version;
+    zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version);
+}
+
+static void
 s_written (self_t *self, qv_segment_t *seg, int rc)
 {
     char key [32];
@@ -210,10 +239,7 @@ s_written (self_t *self, qv_segment_t *seg, int rc)
     qv_collection_t *c = qv_catalog_find_id (self->catalog, seg->coll_id);
     if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
-        uint64_t version;
-        zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
-        self->manifest_requested = version;
-        zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version);
+        s_request_manifest (self);
         zstr_sendx (self->segmgr, "FLUSHED", key, NULL);
     }
     qv_segment_unlink (&seg);
@@ -222,21 +248,27 @@ s_written (self_t *self, qv_segment_t *seg, int rc)
 static void
 s_manifested (self_t *self, uint64_t version, int rc)
 {
+    //  Manifests are written in the order requested.
+    uint64_t checkpoint = 0;
+    s_manifest_cp_t *mc;
+    while ((mc = zlistx_first (self->manifest_cps)) && mc->version <= version) {
+        if (mc->version == version)
+            checkpoint = mc->checkpoint;
+        free (zlistx_detach (self->manifest_cps, NULL));
+    }
     if (rc == 0) {
         if (version > self->manifest_done)
             self->manifest_done = version;
-        //  The checkpoint written in that manifest is now durable.
-        char cp [32];
-        snprintf (cp, sizeof cp, "%llu", (unsigned long long) qv_catalog_checkpoint (self->catalog));
-        zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
+        //  The checkpoint written in that manifest is now durable (not the catalog's
+        //  current one: segments flushed since are in no durable manifest yet).
+        if (checkpoint > 0) {
+            char cp [32];
+            snprintf (cp, sizeof cp, "%llu", (unsigned long long) checkpoint);
+            zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
+        }
     }
-    else {
-        //  Ask again with the current state.
-        uint64_t v;
-        zchunk_t *chunk = qv_catalog_manifest (self->catalog, &v);
-        self->manifest_requested = v;
-        zsock_send (self->flusher, "sp8", "MANIFEST", chunk, v);
-    }
+    else
+        s_request_manifest (self);      //  ask again with the current state
     s_check_flushes (self);
 }
 
@@ -693,6 +725,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->manifest_done = self->manifest_requested = qv_catalog_manifest_version (self->catalog);
     self->flushes = zlistx_new ();
     self->writing = zhashx_new ();
+    self->manifest_cps = zlistx_new ();
+    zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
@@ -732,6 +766,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     }
     zlistx_destroy (&self->flushes);
     zhashx_destroy (&self->writing);
+    zlistx_destroy (&self->manifest_cps);
     qv_catalog_destroy (&self->catalog);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->proxy);
