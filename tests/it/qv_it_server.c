@@ -2,6 +2,7 @@
 #include "qv_it_server.h"
 
 #include <czmq.h>
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -133,6 +135,42 @@ s_free_port (void)
     return port;
 }
 
+//  Every server not yet destroyed, so that a test that fails half-way (cmocka longjmps
+//  out of it) leaves no process or directory behind: they go at exit.
+#define S_MAX_SERVERS 64
+static qv_it_server_t *s_servers [S_MAX_SERVERS];
+static bool s_atexit_set;
+
+static void
+s_cleanup_at_exit (void)
+{
+    for (int i = 0; i < S_MAX_SERVERS; i++)
+        if (s_servers [i])
+            qv_it_server_destroy (&s_servers [i]);
+}
+
+static void
+s_register (qv_it_server_t *self)
+{
+    if (!s_atexit_set) {
+        atexit (s_cleanup_at_exit);
+        s_atexit_set = true;
+    }
+    for (int i = 0; i < S_MAX_SERVERS; i++)
+        if (!s_servers [i]) {
+            s_servers [i] = self;
+            return;
+        }
+}
+
+static void
+s_unregister (qv_it_server_t *self)
+{
+    for (int i = 0; i < S_MAX_SERVERS; i++)
+        if (s_servers [i] == self)
+            s_servers [i] = NULL;
+}
+
 qv_it_server_t *
 qv_it_server_new (const char *const *extra)
 {
@@ -140,7 +178,7 @@ qv_it_server_new (const char *const *extra)
     if (!self)
         return NULL;
     const char *tmp = getenv ("TMPDIR");
-    snprintf (self->dir, sizeof self->dir, "%s/qv-it-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf (self->dir, sizeof self->dir, "%s/qv-h-it-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp (self->dir)) {
         fprintf (stderr, "qv_it: mkdtemp %s: %s\n", self->dir, strerror (errno));
         free (self);
@@ -149,6 +187,22 @@ qv_it_server_new (const char *const *extra)
     snprintf (self->log, sizeof self->log, "%s/quiver.log", self->dir);
     for (int i = 0; extra && extra [i] && self->nargs < 15; i++)
         self->args [self->nargs++] = strdup (extra [i]);
+    self->own_dir = true;
+    s_register (self);
+    return self;
+}
+
+qv_it_server_t *
+qv_it_server_new_at (const char *dir, const char *log_name, const char *const *extra)
+{
+    qv_it_server_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf (self->dir, sizeof self->dir, "%s", dir);
+    snprintf (self->log, sizeof self->log, "%s/%s", dir, log_name);
+    for (int i = 0; extra && extra [i] && self->nargs < 15; i++)
+        self->args [self->nargs++] = strdup (extra [i]);
+    s_register (self);
     return self;
 }
 
@@ -158,10 +212,12 @@ qv_it_server_destroy (qv_it_server_t **self_p)
     qv_it_server_t *self = *self_p;
     if (!self)
         return;
+    s_unregister (self);
     qv_it_server_kill (self);
-    if (getenv ("QV_IT_KEEP"))
+    if (self->own_dir && getenv ("QV_IT_KEEP"))
         fprintf (stderr, "qv_it: keeping %s\n", self->dir);
     else
+    if (self->own_dir)
         qv_it_rm_rf (self->dir);
     for (int i = 0; i < self->nargs; i++)
         free (self->args [i]);
@@ -202,6 +258,7 @@ qv_it_server_spawn (qv_it_server_t *self)
         return -1;
     }
     if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGKILL);      //  never outlive the test
         int null = open ("/dev/null", O_RDONLY);
         if (null >= 0)
             dup2 (null, 0);
@@ -330,6 +387,16 @@ qv_it_server_signal (qv_it_server_t *self, int sig, int timeout_ms)
     kill (self->pid, sig);
     if (qv_it_server_wait_exit (self, timeout_ms) == 0)
         return 0;
+    //  Stuck: record where every thread is, in its log, before killing it
+    if (access ("/usr/bin/gdb", X_OK) == 0) {
+        char cmd [PATH_MAX + 200];
+        snprintf (cmd, sizeof cmd, "/usr/bin/gdb -p %d -batch -ex 'thread apply all bt' >> '%s' 2>&1",
+                  (int) self->pid, self->log);
+        if (system (cmd) != 0)
+            fprintf (stderr, "qv_it: gdb could not dump the stuck server's threads\n");
+        fprintf (stderr, "qv_it: server %d did not exit within %d ms; thread stacks are in %s\n",
+                 (int) self->pid, timeout_ms, self->log);
+    }
     kill (self->pid, SIGKILL);
     qv_it_server_wait_exit (self, 60000);
     return -1;
@@ -383,6 +450,8 @@ qv_it_server_wait_log (qv_it_server_t *self, const char *needle, int timeout_ms)
 
 struct _qv_it_client_t {
     zsock_t *req;
+    int timeout_ms;
+    atomic_bool *cancel;            //  when set, a call waiting for its reply gives up
 };
 
 qv_it_client_t *
@@ -396,6 +465,7 @@ qv_it_client_new (const char *endpoint, int timeout_ms)
         free (self);
         return NULL;
     }
+    self->timeout_ms = timeout_ms;
     zsock_set_linger (self->req, 0);
     zsock_set_rcvtimeo (self->req, timeout_ms);
     zsock_set_sndtimeo (self->req, timeout_ms);
@@ -407,6 +477,12 @@ qv_it_client_new (const char *endpoint, int timeout_ms)
         return NULL;
     }
     return self;
+}
+
+void
+qv_it_client_set_cancel (qv_it_client_t *self, atomic_bool *cancel)
+{
+    self->cancel = cancel;
 }
 
 void
@@ -427,11 +503,20 @@ qv_it_call_raw (qv_it_client_t *self, const void *data, size_t size)
         zframe_destroy (&frame);
         return NULL;
     }
-    zframe_t *reply = zframe_recv (self->req);
-    if (!reply) {
-        fprintf (stderr, "qv_it: no reply: %s\n", zmq_strerror (zmq_errno ()));
-        return NULL;
+    if (self->cancel) {
+        //  Wait in slices, so that a set cancel flag ends the wait early
+        int64_t deadline = zclock_mono () + self->timeout_ms;
+        while (!(zsock_events (self->req) & ZMQ_POLLIN)) {
+            if (atomic_load (self->cancel) || zclock_mono () >= deadline)
+                return NULL;
+            zmq_pollitem_t item = { zsock_resolve (self->req), 0, ZMQ_POLLIN, 0 };
+            zmq_poll (&item, 1, 20);
+        }
     }
+    zframe_t *reply = zframe_recv (self->req);
+    if (!reply)
+        return NULL;                //  timeout
+
     int rc;
     qv_doc_t *doc = qv_doc_parse (zframe_data (reply), zframe_size (reply), SIZE_MAX, &rc);
     if (!doc)

@@ -10,6 +10,7 @@
 #include "qv_codec.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ typedef struct {
     int status;                     //  waitpid status of the last run that ended
     char *args [16];                //  extra `quiver serve` options (owned)
     int nargs;
+    bool own_dir;                   //  destroy removes dir (false: qv_it_server_new_at)
 } qv_it_server_t;
 
 //  Creates a data directory and a server description; extra is a NULL-terminated list
@@ -36,6 +38,11 @@ typedef struct {
 //  failure (message on stderr).
 qv_it_server_t *
     qv_it_server_new (const char *const *extra);
+
+//  A second server description for an existing data directory (not removed by destroy),
+//  logging to DIR/<log_name>.
+qv_it_server_t *
+    qv_it_server_new_at (const char *dir, const char *log_name, const char *const *extra);
 
 //  Kills the child (SIGKILL) if it runs, removes the data directory, frees. Safe twice.
 void
@@ -65,7 +72,8 @@ int
 int
     qv_it_server_wait_error (qv_it_server_t *self, const char *needle, int timeout_ms);
 
-//  Sends sig to the child and waits for it to exit, at most timeout_ms (then SIGKILL).
+//  Sends sig to the child and waits for it to exit, at most timeout_ms (then its thread
+//  stacks go to its log, through gdb if there is one, and it gets SIGKILL).
 //  0 if it exited by itself within the deadline (status in self->status), -1 if it had
 //  to be killed or was not running.
 int
@@ -116,6 +124,11 @@ qv_it_client_t *
     qv_it_client_new (const char *endpoint, int timeout_ms);
 void
     qv_it_client_destroy (qv_it_client_t **self_p);
+
+//  While *cancel is true, a call stops waiting for its reply (returns NULL at once).
+//  For streams whose server is killed: the calls in flight need not wait their timeout.
+void
+    qv_it_client_set_cancel (qv_it_client_t *self, atomic_bool *cancel);
 
 //  Sends the bytes written to w (then resets w) and waits for the reply. Returns the
 //  decoded reply, or NULL on timeout or an undecodable reply. After a timeout the

@@ -1172,5 +1172,7 @@ main (void)
         cmocka_unit_test (test_slow_reader),
         cmocka_unit_test (test_clean_shutdown),
     };
+    if (getenv ("QV_IT_ONLY"))      //  e.g. QV_IT_ONLY=test_sigterm
+        cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
 }

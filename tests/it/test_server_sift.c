@@ -247,5 +247,7 @@ main (void)
         cmocka_unit_test (test_sift_one_segment),
         cmocka_unit_test (test_sift_several_segments),
     };
+    if (getenv ("QV_IT_ONLY"))      //  e.g. QV_IT_ONLY=test_sigterm
+        cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
     return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
 }
