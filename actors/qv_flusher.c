@@ -98,9 +98,13 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (args->config, "searcher", ep, sizeof ep);
     self.searcher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self.searcher, 0);
+    zsock_set_sndtimeo (self.searcher, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self.searcher, "%s", ep);
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
+    //  (the segment manager first, so that the write in flight reaches the searcher).
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_handle_pipe, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
     zloop_start (loop);

@@ -89,8 +89,11 @@ s_worker_actor (zsock_t *pipe, void *args)
     while (true) {
         char *cmd;
         void *ptr;
-        if (zsock_recv (pipe, "sp", &cmd, &ptr) != 0)
+        if (zsock_recv (pipe, "sp", &cmd, &ptr) != 0) {
+            if (errno == EINTR)
+                continue;           //  a signal for main; $TERM stops us
             break;
+        }
         bool term = streq (cmd, "$TERM");
         zstr_free (&cmd);
         if (term)
@@ -733,18 +736,24 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
     self->proxy = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->proxy, 0);
+    zsock_set_sndtimeo (self->proxy, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->proxy, "%s", ep);
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
     self->segmgr = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->segmgr, 0);
+    zsock_set_sndtimeo (self->segmgr, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->segmgr, "%s", ep);
     qv_config_endpoint (self->config, "flusher", ep, sizeof ep);
     self->flusher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->flusher, 0);
+    zsock_set_sndtimeo (self->flusher, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->flusher, "%s", ep);
     self->nworkers = self->config->search_threads > 0 ? self->config->search_threads : 1;
     self->workers = calloc ((size_t) self->nworkers, sizeof (zactor_t *));
     zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
+    //  (the segment manager first, so that the write in flight reaches the searcher).
+    zloop_set_nonstop (loop, true);
     for (int i = 0; i < self->nworkers; i++) {
         self->workers [i] = zactor_new (s_worker_actor, NULL);
         zloop_reader (loop, zactor_sock (self->workers [i]), s_handle_worker, self);

@@ -69,8 +69,11 @@ s_writer_actor (zsock_t *pipe, void *args)
         char *cmd;
         void *ptr = NULL;
         uint64_t seq = 0;
-        if (zsock_recv (pipe, "sp8", &cmd, &ptr, &seq) != 0)
+        if (zsock_recv (pipe, "sp8", &cmd, &ptr, &seq) != 0) {
+            if (errno == EINTR)
+                continue;           //  a signal for main; $TERM stops us
             break;
+        }
         if (streq (cmd, "$TERM")) {
             zstr_free (&cmd);
             break;
@@ -432,10 +435,12 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->searcher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->searcher, 0);
+    zsock_set_sndtimeo (self->searcher, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->searcher, "%s", ep);
     qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
     self->proxy = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->proxy, 0);
+    zsock_set_sndtimeo (self->proxy, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->proxy, "%s", ep);
     self->writer = zactor_new (s_writer_actor, self->wal);
     //  Recovered segments are sealed first, so the flusher writes them.
@@ -457,6 +462,9 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     s_kick (self);
 
     zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
+    //  (the segment manager first, so that the write in flight reaches the searcher).
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);

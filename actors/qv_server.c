@@ -131,6 +131,11 @@ qv_server_destroy (qv_server_t **self_p)
     qv_server_t *self = *self_p;
     if (!self)
         return;
+    //  The proxy stops routing first: a request must not be sent to an actor that is gone.
+    if (self->proxy) {
+        zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
+        zsock_wait (self->proxy);
+    }
     zactor_destroy (&self->segmgr);
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->flusher);
