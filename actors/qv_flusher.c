@@ -31,7 +31,8 @@ s_write_segment (self_t *self, qv_segment_t *seg)
     if (rc)
         qv_error ("flush of segment %s failed: %s", key, msg);
     zchunk_destroy (&chunk);
-    zsock_send (self->searcher, "spis", "WRITTEN", seg, rc, msg);
+    if (zsock_send (self->searcher, "spis", "WRITTEN", seg, rc, msg) != 0)
+        qv_segment_unlink (&seg);   //  the searcher is gone (shutdown): drop our link
 }
 
 static void
@@ -109,6 +110,23 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
     zloop_start (loop);
     zloop_destroy (&loop);
+    //  Drop what is still queued: the segment links and manifest chunks it carries
+    zsock_set_rcvtimeo (self.inbox, 0);
+    char *cmd;
+    void *ptr;
+    uint64_t version;
+    while (zsock_recv (self.inbox, "sp8", &cmd, &ptr, &version) == 0) {
+        if (cmd && streq (cmd, "WRITE")) {
+            qv_segment_t *seg = ptr;
+            qv_segment_unlink (&seg);
+        }
+        else
+        if (cmd && streq (cmd, "MANIFEST")) {
+            zchunk_t *chunk = ptr;
+            zchunk_destroy (&chunk);
+        }
+        zstr_free (&cmd);
+    }
     zsock_destroy (&self.inbox);
     zsock_destroy (&self.searcher);
 }

@@ -408,6 +408,9 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_start (loop);
     zloop_destroy (&loop);
+    //  Replies the other actors sent while they stopped still go to their clients
+    while (zsock_events (self->inbox) & ZMQ_POLLIN)
+        s_handle_inbox (NULL, self->inbox, self);
 
     zhashx_destroy (&self->colls);
     for (zmsg_t *env = zhashx_first (self->pending); env; env = zhashx_next (self->pending))

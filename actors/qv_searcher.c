@@ -176,7 +176,11 @@ s_send_write (self_t *self, qv_segment_t *seg)
     if (zhashx_lookup (self->writing, key))
         return;
     zhashx_insert (self->writing, key, (void *) 1);
-    zsock_send (self->flusher, "sp8", "WRITE", qv_segment_link (seg), (uint64_t) 0);
+    qv_segment_t *link = qv_segment_link (seg);
+    if (zsock_send (self->flusher, "sp8", "WRITE", link, (uint64_t) 0) != 0) {
+        qv_segment_unlink (&link);  //  the flusher is gone (shutdown)
+        zhashx_delete (self->writing, key);
+    }
 }
 
 static void
@@ -230,7 +234,8 @@ s_request_manifest (self_t *self)
     mc->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
     zlistx_add_end (self->manifest_cps, mc);
     self->manifest_requested = version;
-    zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version);
+    if (zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version) != 0)
+        zchunk_destroy (&chunk);    //  the flusher is gone (shutdown)
 }
 
 static void
@@ -708,6 +713,37 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  At $TERM: what is still queued is answered, so nothing in flight is lost or leaked.
+//  Logged writes are applied (they are durable: their ok is the truth); reads and
+//  flushes are refused; segment links coming back from the flusher are dropped.
+static void
+s_drain (self_t *self)
+{
+    zsock_set_rcvtimeo (self->inbox, 0);
+    zmsg_t *msg;
+    while ((msg = zmsg_recv (self->inbox))) {
+        char *cmd = zmsg_popstr (msg);
+        zframe_t *f = zmsg_pop (msg);
+        void *ptr = f && zframe_size (f) == sizeof (void *) ? *(void **) zframe_data (f) : NULL;
+        if (cmd && streq (cmd, "APPLY"))
+            s_apply (self, ptr);
+        else
+        if (cmd && (streq (cmd, "READ") || streq (cmd, "FLUSH"))) {
+            qv_job_t *job = ptr;
+            qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
+            s_reply (self, job);
+        }
+        else
+        if (cmd && streq (cmd, "WRITTEN")) {
+            qv_segment_t *seg = ptr;
+            qv_segment_unlink (&seg);
+        }
+        zframe_destroy (&f);
+        zstr_free (&cmd);
+        zmsg_destroy (&msg);
+    }
+}
+
 static int
 s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -764,6 +800,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zloop_timer (loop, 1000, 0, s_handle_timer, self);
     zloop_start (loop);
     zloop_destroy (&loop);
+    s_drain (self);
     for (int i = 0; i < self->nworkers; i++)
         zactor_destroy (&self->workers [i]);
     free (self->workers);

@@ -307,8 +307,10 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         zsock_send (self->writer, "sp8", "TRUNCATE", NULL, self->truncate_to);
         self->truncate_to = 0;
     }
-    s_admit (self);
-    s_kick (self);
+    if (!self->terminating) {       //  at $TERM the queue is answered, not written
+        s_admit (self);
+        s_kick (self);
+    }
     return 0;
 }
 
@@ -478,6 +480,23 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
         s_handle_writer (NULL, zactor_sock (self->writer), self);
     }
     zactor_destroy (&self->writer);
+    //  Requests the proxy routed before it stopped routing: refused, not lost
+    zsock_set_rcvtimeo (self->inbox, 0);
+    zmsg_t *msg;
+    while ((msg = zmsg_recv (self->inbox))) {
+        char *cmd = zmsg_popstr (msg);
+        if (cmd && (streq (cmd, "WRITE") || streq (cmd, "FLUSH"))) {
+            zframe_t *f = zmsg_pop (msg);
+            qv_job_t *job = f && zframe_size (f) == sizeof (void *) ? *(qv_job_t **) zframe_data (f) : NULL;
+            zframe_destroy (&f);
+            if (job) {
+                qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; the write was not logged");
+                s_send_reply (self, job);
+            }
+        }
+        zstr_free (&cmd);
+        zmsg_destroy (&msg);
+    }
     qv_job_t *job;
     while ((job = zlistx_detach (self->queue, NULL)) || (job = zlistx_detach (self->waiting, NULL))) {
         if (job->req.doc) {
