@@ -35,7 +35,8 @@ s_write_segment (self_t *self, qv_segment_t *seg)
     if (rc)
         qv_error ("flush of segment %s failed: %s", key, msg);
     zchunk_destroy (&chunk);
-    zsock_send (self->searcher, "spis", "WRITTEN", seg, rc, msg);
+    if (zsock_send (self->searcher, "spis", "WRITTEN", seg, rc, msg) != 0)
+        qv_segment_unlink (&seg);   //  the searcher is gone (shutdown): drop our link
 }
 
 static void
@@ -136,14 +137,42 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (args->config, "searcher", ep, sizeof ep);
     self.searcher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self.searcher, 0);
+    zsock_set_sndtimeo (self.searcher, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self.searcher, "%s", ep);
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
+    //  (the segment manager first, so that the write in flight reaches the searcher).
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_handle_pipe, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
     zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
+    //  Drop what is still queued: the segment links and manifest chunks it carries
+    zsock_set_rcvtimeo (self.inbox, 0);
+    char *cmd;
+    void *ptr;
+    uint64_t version;
+    while (zsock_recv (self.inbox, "sp8", &cmd, &ptr, &version) == 0) {
+        if (cmd && streq (cmd, "WRITE")) {
+            qv_segment_t *seg = ptr;
+            qv_segment_unlink (&seg);
+        }
+        else
+        if (cmd && streq (cmd, "MANIFEST")) {
+            zchunk_t *chunk = ptr;
+            zchunk_destroy (&chunk);
+        }
+        else
+        if (cmd && streq (cmd, "BUILD")) {
+            qv_build_t *b = ptr;
+            qv_segment_t *seg = b->seg;
+            qv_segment_unlink (&seg);
+            free (b);
+        }
+        zstr_free (&cmd);
+    }
     zsock_destroy (&self.inbox);
     zsock_destroy (&self.searcher);
 }

@@ -2,6 +2,13 @@
 //  and hybrid timestamps, routes writes to the segment manager and reads to the
 //  searcher, and sends each reply back to its client.
 //
+//  @interface (pipe, "sp8")
+//    READY creates max_ts        recovery done: serve
+//    FAILED reason               recovery failed: answer UNAVAILABLE with the reason
+//    STOP                        shutting down: answer UNAVAILABLE, route nothing;
+//                                signals when done
+//    $TERM                       stop
+//
 //  DESIGN
 //  The ROUTER socket is the only public socket. A request frame is decoded once
 //  (qv_req_parse) and travels as a job by pointer; whoever knows the outcome encodes
@@ -427,6 +434,14 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         self->ready = true;
     }
     else
+    if (streq (cmd, "STOP")) {
+        //  Shutting down: the other actors are about to go; answer, don't route.
+        self->ready = false;
+        snprintf (self->unavailable, sizeof self->unavailable,
+                  "the server is shutting down; retry when it is back");
+        zsock_signal (reader, 0);
+    }
+    else
     if (streq (cmd, "FAILED")) {
         char *reason = ptr;
         snprintf (self->unavailable, sizeof self->unavailable, "recovery failed: %s", reason);
@@ -469,10 +484,12 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
     self->segmgr = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->segmgr, 0);
+    zsock_set_sndtimeo (self->segmgr, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->segmgr, "%s", ep);
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->searcher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->searcher, 0);
+    zsock_set_sndtimeo (self->searcher, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->searcher, "%s", ep);
     self->colls = zhashx_new ();
     zhashx_set_destructor (self->colls, s_coll_free);
@@ -481,6 +498,9 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zstr_send (pipe, "OK");
 
     zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
+    //  (the segment manager first, so that the write in flight reaches the searcher).
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->router, s_handle_router, self);
     zloop_reader (loop, self->bus, s_handle_router, self);
@@ -488,6 +508,9 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
+    //  Replies the other actors sent while they stopped still go to their clients
+    while (zsock_events (self->inbox) & ZMQ_POLLIN)
+        s_handle_inbox (NULL, self->inbox, self);
 
     zhashx_destroy (&self->colls);
     for (zmsg_t *env = zhashx_first (self->pending); env; env = zhashx_next (self->pending))

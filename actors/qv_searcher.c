@@ -83,7 +83,15 @@ typedef struct {
     zhashx_t *building;             //  "seg/field" index builds in flight
     uint64_t manifest_requested;
     uint64_t manifest_done;
+    zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
 } self_t;
+
+//  The WAL checkpoint written in a requested manifest: only once that manifest is
+//  durable may the WAL below it go.
+typedef struct {
+    uint64_t version;
+    uint64_t checkpoint;
+} s_manifest_cp_t;
 
 //  A worker: scans its part of a snapshot for every query.
 static void
@@ -94,8 +102,11 @@ s_worker_actor (zsock_t *pipe, void *args)
     while (true) {
         char *cmd;
         void *ptr;
-        if (zsock_recv (pipe, "sp", &cmd, &ptr) != 0)
+        if (zsock_recv (pipe, "sp", &cmd, &ptr) != 0) {
+            if (errno == EINTR)
+                continue;           //  a signal for main; $TERM stops us
             break;
+        }
         bool term = streq (cmd, "$TERM");
         zstr_free (&cmd);
         if (term)
@@ -248,7 +259,11 @@ s_send_write (self_t *self, qv_segment_t *seg)
     if (zhashx_lookup (self->writing, key))
         return;
     zhashx_insert (self->writing, key, (void *) 1);
-    zsock_send (self->flusher, "sp8", "WRITE", qv_segment_link (seg), (uint64_t) 0);
+    qv_segment_t *link = qv_segment_link (seg);
+    if (zsock_send (self->flusher, "sp8", "WRITE", link, (uint64_t) 0) != 0) {
+        qv_segment_unlink (&link);  //  the flusher is gone (shutdown)
+        zhashx_delete (self->writing, key);
+    }
 }
 
 static void
@@ -285,6 +300,28 @@ s_check_flushes (self_t *self)
 }
 
 static void
+s_manifest_cp_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+//  Asks the flusher for a manifest of the catalog as it is now.
+static void
+s_request_manifest (self_t *self)
+{
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
+    s_manifest_cp_t *mc = calloc (1, sizeof *mc);
+    mc->version = version;
+    mc->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
+    zlistx_add_end (self->manifest_cps, mc);
+    self->manifest_requested = version;
+    if (zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version) != 0)
+        zchunk_destroy (&chunk);    //  the flusher is gone (shutdown)
+}
+
+static void
 s_written (self_t *self, qv_segment_t *seg, int rc)
 {
     char key [32];
@@ -298,15 +335,6 @@ s_written (self_t *self, qv_segment_t *seg, int rc)
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
     }
     qv_segment_unlink (&seg);
-}
-
-static void
-s_request_manifest (self_t *self)
-{
-    uint64_t version;
-    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
-    self->manifest_requested = version;
-    zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version);
 }
 
 //  Starts an index build for a flushed segment lacking its index.
@@ -356,16 +384,27 @@ s_built (self_t *self, qv_build_t *b)
 static void
 s_manifested (self_t *self, uint64_t version, int rc)
 {
+    //  Manifests are written in the order requested.
+    uint64_t checkpoint = 0;
+    s_manifest_cp_t *mc;
+    while ((mc = zlistx_first (self->manifest_cps)) && mc->version <= version) {
+        if (mc->version == version)
+            checkpoint = mc->checkpoint;
+        free (zlistx_detach (self->manifest_cps, NULL));
+    }
     if (rc == 0) {
         if (version > self->manifest_done)
             self->manifest_done = version;
-        //  The checkpoint written in that manifest is now durable.
-        char cp [32];
-        snprintf (cp, sizeof cp, "%llu", (unsigned long long) qv_catalog_checkpoint (self->catalog));
-        zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
+        //  The checkpoint written in that manifest is now durable (not the catalog's
+        //  current one: segments flushed since are in no durable manifest yet).
+        if (checkpoint > 0) {
+            char cp [32];
+            snprintf (cp, sizeof cp, "%llu", (unsigned long long) checkpoint);
+            zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
+        }
     }
     else
-        s_request_manifest (self);  //  ask again with the current state
+        s_request_manifest (self);      //  ask again with the current state
     s_check_flushes (self);
 }
 
@@ -1102,6 +1141,46 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  At $TERM: what is still queued is answered, so nothing in flight is lost or leaked.
+//  Logged writes are applied (they are durable: their ok is the truth); reads and
+//  flushes are refused; segment links coming back from the flusher are dropped.
+static void
+s_drain (self_t *self)
+{
+    zsock_set_rcvtimeo (self->inbox, 0);
+    zmsg_t *msg;
+    while ((msg = zmsg_recv (self->inbox))) {
+        char *cmd = zmsg_popstr (msg);
+        zframe_t *f = zmsg_pop (msg);
+        void *ptr = f && zframe_size (f) == sizeof (void *) ? *(void **) zframe_data (f) : NULL;
+        if (cmd && streq (cmd, "APPLY"))
+            s_apply (self, ptr);
+        else
+        if (cmd && (streq (cmd, "READ") || streq (cmd, "FLUSH"))) {
+            qv_job_t *job = ptr;
+            qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
+            s_reply (self, job);
+        }
+        else
+        if (cmd && streq (cmd, "WRITTEN")) {
+            qv_segment_t *seg = ptr;
+            qv_segment_unlink (&seg);
+        }
+        else
+        if (cmd && streq (cmd, "BUILT")) {
+            qv_build_t *b = ptr;
+            qv_index_t *index = b->index;
+            qv_segment_t *seg = b->seg;
+            qv_index_destroy (&index);
+            qv_segment_unlink (&seg);
+            free (b);
+        }
+        zframe_destroy (&f);
+        zstr_free (&cmd);
+        zmsg_destroy (&msg);
+    }
+}
+
 static int
 s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -1123,20 +1202,25 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->flushes = zlistx_new ();
     self->writing = zhashx_new ();
     self->building = zhashx_new ();
+    self->manifest_cps = zlistx_new ();
+    zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
     qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
     self->proxy = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->proxy, 0);
+    zsock_set_sndtimeo (self->proxy, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->proxy, "%s", ep);
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
     self->segmgr = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->segmgr, 0);
+    zsock_set_sndtimeo (self->segmgr, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->segmgr, "%s", ep);
     qv_config_endpoint (self->config, "flusher", ep, sizeof ep);
     self->flusher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->flusher, 0);
+    zsock_set_sndtimeo (self->flusher, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->flusher, "%s", ep);
     if (self->config->nats_stats) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
@@ -1148,6 +1232,9 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->nworkers = self->config->search_threads > 0 ? self->config->search_threads : 1;
     self->workers = calloc ((size_t) self->nworkers, sizeof (zactor_t *));
     zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
+    //  (the segment manager first, so that the write in flight reaches the searcher).
+    zloop_set_nonstop (loop, true);
     for (int i = 0; i < self->nworkers; i++) {
         self->workers [i] = zactor_new (s_worker_actor, NULL);
         zloop_reader (loop, zactor_sock (self->workers [i]), s_handle_worker, self);
@@ -1159,6 +1246,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
+    s_drain (self);
     for (int i = 0; i < self->nworkers; i++)
         zactor_destroy (&self->workers [i]);
     free (self->workers);
@@ -1171,6 +1259,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zlistx_destroy (&self->flushes);
     zhashx_destroy (&self->writing);
     zhashx_destroy (&self->building);
+    zlistx_destroy (&self->manifest_cps);
     qv_catalog_destroy (&self->catalog);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->proxy);

@@ -75,8 +75,11 @@ s_writer_actor (zsock_t *pipe, void *args)
         char *cmd;
         void *ptr = NULL;
         uint64_t seq = 0;
-        if (zsock_recv (pipe, "sp8", &cmd, &ptr, &seq) != 0)
+        if (zsock_recv (pipe, "sp8", &cmd, &ptr, &seq) != 0) {
+            if (errno == EINTR)
+                continue;           //  a signal for main; $TERM stops us
             break;
+        }
         if (streq (cmd, "$TERM")) {
             zstr_free (&cmd);
             break;
@@ -357,8 +360,10 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         zsock_send (self->writer, "sp8", "TRUNCATE", NULL, self->truncate_to);
         self->truncate_to = 0;
     }
-    s_admit (self);
-    s_kick (self);
+    if (!self->terminating) {       //  at $TERM the queue is answered, not written
+        s_admit (self);
+        s_kick (self);
+    }
     return 0;
 }
 
@@ -487,10 +492,12 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->searcher = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->searcher, 0);
+    zsock_set_sndtimeo (self->searcher, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->searcher, "%s", ep);
     qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
     self->proxy = zsock_new (ZMQ_PUSH);
     zsock_set_sndhwm (self->proxy, 0);
+    zsock_set_sndtimeo (self->proxy, 0);     //  unlimited queue: fails only if the actor is gone
     zsock_connect (self->proxy, "%s", ep);
     self->writer = zactor_new (s_writer_actor, self->wal);
     //  Recovered segments are sealed first, so the flusher writes them.
@@ -512,6 +519,9 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     s_kick (self);
 
     zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
+    //  (the segment manager first, so that the write in flight reaches the searcher).
+    zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);
@@ -526,6 +536,23 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
         s_handle_writer (NULL, zactor_sock (self->writer), self);
     }
     zactor_destroy (&self->writer);
+    //  Requests the proxy routed before it stopped routing: refused, not lost
+    zsock_set_rcvtimeo (self->inbox, 0);
+    zmsg_t *msg;
+    while ((msg = zmsg_recv (self->inbox))) {
+        char *cmd = zmsg_popstr (msg);
+        if (cmd && (streq (cmd, "WRITE") || streq (cmd, "FLUSH"))) {
+            zframe_t *f = zmsg_pop (msg);
+            qv_job_t *job = f && zframe_size (f) == sizeof (void *) ? *(qv_job_t **) zframe_data (f) : NULL;
+            zframe_destroy (&f);
+            if (job) {
+                qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; the write was not logged");
+                s_send_reply (self, job);
+            }
+        }
+        zstr_free (&cmd);
+        zmsg_destroy (&msg);
+    }
     qv_job_t *job;
     while ((job = zlistx_detach (self->queue, NULL)) || (job = zlistx_detach (self->waiting, NULL))) {
         if (job->req.doc) {

@@ -164,9 +164,16 @@ qv_server_destroy (qv_server_t **self_p)
     if (!self)
         return;
     zactor_destroy (&self->bridge);
+    //  The proxy stops routing first: a request must not be sent to an actor that is gone.
+    if (self->proxy) {
+        zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
+        zsock_wait (self->proxy);
+    }
+    //  Then the writers of the log, of segment objects, and the searcher, which answers
+    //  whatever the others left in its inbox; the proxy, which sends the answers, last.
     zactor_destroy (&self->segmgr);
-    zactor_destroy (&self->searcher);
     zactor_destroy (&self->flusher);
+    zactor_destroy (&self->searcher);
     zactor_destroy (&self->proxy);
     qv_store_destroy (&self->store);
     free (self->nats_stats);

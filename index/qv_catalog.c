@@ -746,11 +746,13 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
         goto done;
     }
     const qv_val_t *root = qv_doc_root (doc), *v, *colls;
-    uint64_t version, next_coll, next_seg, applied, max_ts;
+    uint64_t version, next_coll, next_seg, applied, checkpoint, max_ts;
     if (!(v = qv_val_get (root, "version")) || qv_val_uint (v, &version)
     ||  !(v = qv_val_get (root, "next_coll")) || qv_val_uint (v, &next_coll)
     ||  !(v = qv_val_get (root, "next_seg")) || qv_val_uint (v, &next_seg)
     ||  !(v = qv_val_get (root, "applied")) || qv_val_uint (v, &applied)
+    ||  !(v = qv_val_get (root, "checkpoint")) || qv_val_uint (v, &checkpoint)
+    ||  checkpoint == 0 || checkpoint > applied + 1
     ||  !(v = qv_val_get (root, "max_ts")) || qv_val_uint (v, &max_ts)
     ||  !(v = qv_val_get (root, "checkpoint")) || qv_val_uint (v, &self->replay_from)
     ||  !(colls = qv_val_get (root, "collections")) || qv_val_type (colls) != QV_V_ARRAY)
@@ -758,7 +760,10 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     self->manifest_version = version;
     self->next_coll_id = self->manifest_next_coll = (uint32_t) next_coll;
     self->next_seg_id = next_seg;
-    self->applied_seq = applied;
+    //  Rows of segments that were not flushed when this manifest was written are only in
+    //  the WAL from the manifest's checkpoint on: replay starts there (records of flushed
+    //  segments are skipped by apply), not after `applied`.
+    self->applied_seq = checkpoint - 1;
     self->max_ts = max_ts;
     //  Optional: manifests written before JetStream ingestion have none.
     if ((v = qv_val_get (root, "stream_seq")) && qv_val_uint (v, &self->stream_seq))
@@ -816,8 +821,9 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
                 goto done;
             }
     }
-    qv_info ("recovered manifest %s: %zu collections, WAL applied up to %llu",
-             where, zlistx_size (self->colls), (unsigned long long) applied);
+    qv_info ("recovered manifest %s: %zu collections, WAL applied up to %llu, checkpoint %llu",
+             where, zlistx_size (self->colls), (unsigned long long) applied,
+             (unsigned long long) checkpoint);
     rc = 0;
     goto done;
 corrupt:
