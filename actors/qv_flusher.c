@@ -5,11 +5,15 @@
 //  inbox (PULL, inproc "flusher"):
 //    "WRITE" seg                         write segments/<coll>/<seg>; answers the
 //                                        searcher "WRITTEN" seg rc message
+//    "BUILD" build                       build a segment's index (qv_build_t) and write
+//                                        it; answers "BUILT" build
 //    "MANIFEST" chunk version            write meta/manifest/<version>, drop manifests
 //                                        older than the previous one; answers
 //                                        "MANIFESTED" version rc message
 //  Its loop does only this, one object at a time, so it is its own worker thread.
 #include "qv_flusher.h"
+#include "qv_catalog.h"
+#include "qv_job.h"
 #include "qv_rc.h"
 #include "qv_segment.h"
 
@@ -32,6 +36,37 @@ s_write_segment (self_t *self, qv_segment_t *seg)
         qv_error ("flush of segment %s failed: %s", key, msg);
     zchunk_destroy (&chunk);
     zsock_send (self->searcher, "spis", "WRITTEN", seg, rc, msg);
+}
+
+static void
+s_build_index (self_t *self, qv_build_t *b)
+{
+    qv_segment_t *seg = b->seg;
+    const qv_field_t *f = &seg->schema->fields [b->field];
+    int64_t started = qv_clock_msec ();
+    qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
+                                 b->def.pq_nbits, 0, 0 };
+    qv_index_t *index = qv_index_new (b->def.type, f->metric, f->dim, &params);
+    uint32_t rows = atomic_load (&seg->rows);
+    int rc = index ? qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows)
+                   : QV_EINVAL;
+    zchunk_t *chunk = NULL;
+    char key [128];
+    qv_index_object_key (seg->coll_id, seg->id, b->field, key, sizeof key);
+    if (rc == 0)
+        rc = qv_index_serialize (index, &chunk);
+    if (rc == 0)
+        rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&chunk);
+    if (rc) {
+        snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
+        qv_error ("index %s (%s) was not built: %s", key, b->def.type, b->error);
+        qv_index_destroy (&index);
+    }
+    b->rc = rc;
+    b->index = index;
+    b->msec = qv_clock_msec () - started;
+    zsock_send (self->searcher, "sp", "BUILT", b);
 }
 
 static void
@@ -71,6 +106,9 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     if (streq (cmd, "WRITE"))
         s_write_segment (self, ptr);
     else
+    if (streq (cmd, "BUILD"))
+        s_build_index (self, ptr);
+    else
     if (streq (cmd, "MANIFEST"))
         s_write_manifest (self, ptr, version);
     zstr_free (&cmd);
@@ -103,6 +141,7 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     zloop_t *loop = zloop_new ();
     zloop_reader (loop, pipe, s_handle_pipe, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
     zsock_destroy (&self.inbox);

@@ -13,6 +13,7 @@
 #include "qv_proxy.h"
 #include "qv_job.h"
 #include "qv_rc.h"
+#include "qv_index.h"
 #include "qv_record.h"
 
 #include <sys/time.h>
@@ -104,6 +105,8 @@ s_prepare_write (self_t *self, qv_job_t *job)
             rec->schema = qv_schema_parse (req->f [QV_F_fields], &rc);
             if (!rec->schema)
                 return rc;
+            if ((rc = qv_batch_check_defaults (rec->schema)))
+                return rc;
             uint64_t shards = 1;
             if (req->f [QV_F_shards])
                 qv_val_uint (req->f [QV_F_shards], &shards);
@@ -181,6 +184,48 @@ s_prepare_write (self_t *self, qv_job_t *job)
             job->bytes = rec->keys.n * 16;
             break;
         }
+        case QV_OP_create_index:
+        case QV_OP_drop_index: {
+            if (!c)
+                return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+            qv_record_t *rec = job->rec = qv_record_new (req->op == QV_OP_create_index
+                                                         ? QV_REC_CREATE_INDEX : QV_REC_DROP_INDEX);
+            rec->coll_id = c->id;
+            int fi = -1;
+            if (req->f [QV_F_field]) {
+                if (qv_val_strcpy (req->f [QV_F_field], rec->index.field, sizeof rec->index.field) == 0)
+                    fi = qv_schema_find (c->schema, rec->index.field);
+                if (fi < 0 || c->schema->fields [fi].type != QV_FLOAT_VECTOR)
+                    return qv_err (QV_EINVAL, "collection '%s' has no vector field by that name", req->collection);
+            }
+            else {
+                for (int i = c->schema->nfields - 1; i >= 0; i--)
+                    if (c->schema->fields [i].type == QV_FLOAT_VECTOR)
+                        fi = i;
+                snprintf (rec->index.field, sizeof rec->index.field, "%s", c->schema->fields [fi].name);
+            }
+            if (req->op == QV_OP_drop_index)
+                break;
+            const qv_field_t *f = &c->schema->fields [fi];
+            if (req->f [QV_F_metric]) {
+                char metric [16];
+                if (qv_val_strcpy (req->f [QV_F_metric], metric, sizeof metric)
+                ||  qv_metric_parse (metric) != (int) f->metric)
+                    return qv_err (QV_EINVAL, "metric must equal field '%s''s metric %s (it is set on the field)",
+                                   f->name, qv_metric_name (f->metric));
+            }
+            rc = qv_index_def_from_request (req->f [QV_F_index_type], req->f [QV_F_params], &rec->index);
+            if (rc)
+                return rc;
+            //  Let the index library judge the parameters (e.g. IVF_PQ's m must divide dim).
+            qv_index_params_t params = { rec->index.M, rec->index.ef_construction, rec->index.nlist,
+                                         rec->index.pq_m, rec->index.pq_nbits, 0, 0 };
+            qv_index_t *probe = qv_index_new (rec->index.type, f->metric, f->dim, &params);
+            if (!probe)
+                return QV_EINVAL;
+            qv_index_destroy (&probe);
+            break;
+        }
         default:
             return qv_err (QV_ERR, "not a write");
     }
@@ -235,6 +280,8 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
         case QV_OP_insert:
         case QV_OP_upsert:
         case QV_OP_delete:
+        case QV_OP_create_index:
+        case QV_OP_drop_index:
             rc = s_prepare_write (self, job);
             if (rc)
                 break;
@@ -386,6 +433,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->router, s_handle_router, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
 

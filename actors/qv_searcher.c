@@ -43,6 +43,8 @@ struct s_search_t {
     uint32_t nq;
     uint32_t limit;
     uint32_t offset;
+    uint32_t ef;
+    uint32_t nprobe;
     int fids [QV_FIELDS_MAX];
     int nfids;
     uint32_t parts;
@@ -68,6 +70,7 @@ typedef struct {
     int next_worker;
     zlistx_t *flushes;              //  s_flush_t *
     zhashx_t *writing;              //  seg ids being written by the flusher
+    zhashx_t *building;             //  "seg/field" index builds in flight
     uint64_t manifest_requested;
     uint64_t manifest_done;
 } self_t;
@@ -89,10 +92,14 @@ s_worker_actor (zsock_t *pipe, void *args)
             break;
         s_task_t *task = ptr;
         s_search_t *s = task->search;
-        qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, task->part, s->parts, task->tops);
+        qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, s->limit + s->offset, s->ef,
+                          s->nprobe, task->part, s->parts, task->tops);
         zsock_send (pipe, "sp", "DONE", task);
     }
 }
+
+static void s_request_manifest (self_t *self);
+static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi);
 
 static void
 s_reply (self_t *self, qv_job_t *job)
@@ -210,13 +217,64 @@ s_written (self_t *self, qv_segment_t *seg, int rc)
     qv_collection_t *c = qv_catalog_find_id (self->catalog, seg->coll_id);
     if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
-        uint64_t version;
-        zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
-        self->manifest_requested = version;
-        zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version);
+        s_request_manifest (self);
         zstr_sendx (self->segmgr, "FLUSHED", key, NULL);
+        qv_catalog_index_todo (self->catalog, s_index_todo, self);
     }
     qv_segment_unlink (&seg);
+}
+
+static void
+s_request_manifest (self_t *self)
+{
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
+    self->manifest_requested = version;
+    zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version);
+}
+
+//  Starts an index build for a flushed segment lacking its index.
+static void
+s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
+{
+    self_t *self = arg;
+    char key [48];
+    snprintf (key, sizeof key, "%llu/%d", (unsigned long long) seg->id, fi);
+    if (zhashx_lookup (self->building, key) || c->index_errors [fi][0])
+        return;
+    zhashx_insert (self->building, key, (void *) 1);
+    qv_build_t *b = calloc (1, sizeof *b);
+    b->coll_id = c->id;
+    b->seg = qv_segment_link (seg);
+    b->field = fi;
+    b->def = *c->index_defs [fi];
+    b->version = c->index_versions [fi];
+    zsock_send (self->flusher, "sp8", "BUILD", b, (uint64_t) 0);
+}
+
+static void
+s_built (self_t *self, qv_build_t *b)
+{
+    qv_segment_t *seg = b->seg;
+    char key [48];
+    snprintf (key, sizeof key, "%llu/%d", (unsigned long long) seg->id, b->field);
+    zhashx_delete (self->building, key);
+    qv_collection_t *c = qv_catalog_find_id (self->catalog, b->coll_id);
+    qv_index_t *index = b->index;
+    if (c && c->index_defs [b->field] && c->index_versions [b->field] == b->version) {
+        if (b->rc)
+            snprintf (c->index_errors [b->field], sizeof c->index_errors [b->field], "%s", b->error);
+        else {
+            qv_info ("index %s of segment %llu (%u rows) built in %lld ms", b->def.type,
+                     (unsigned long long) seg->id, atomic_load (&seg->rows), (long long) b->msec);
+            qv_segidx_unlink (&seg->indexes [b->field]);
+            seg->indexes [b->field] = qv_segidx_new (&index, b->version);
+            s_request_manifest (self);
+        }
+    }
+    qv_index_destroy (&index);
+    qv_segment_unlink (&seg);
+    free (b);
 }
 
 static void
@@ -230,13 +288,8 @@ s_manifested (self_t *self, uint64_t version, int rc)
         snprintf (cp, sizeof cp, "%llu", (unsigned long long) qv_catalog_checkpoint (self->catalog));
         zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
     }
-    else {
-        //  Ask again with the current state.
-        uint64_t v;
-        zchunk_t *chunk = qv_catalog_manifest (self->catalog, &v);
-        self->manifest_requested = v;
-        zsock_send (self->flusher, "sp8", "MANIFEST", chunk, v);
-    }
+    else
+        s_request_manifest (self);  //  ask again with the current state
     s_check_flushes (self);
 }
 
@@ -384,6 +437,21 @@ s_search (self_t *self, qv_job_t *job)
     if (!rc)
         rc = s_check_partitions (req);
     s_search_t *s = calloc (1, sizeof *s);
+    const qv_val_t *params = req->f [QV_F_params];
+    for (size_t i = 0; !rc && params && i < qv_val_len (params); i++) {
+        const qv_val_t *key = qv_val_key (params, i);
+        uint64_t u;
+        bool is_ef = qv_val_is (key, "ef"), is_nprobe = qv_val_is (key, "nprobe");
+        if (!is_ef && !is_nprobe)
+            continue;               //  other engines' tuning knobs are ignored
+        if (qv_val_uint (qv_val_value (params, i), &u) || u < 1 || u > 65536)
+            rc = qv_err (QV_EINVAL, "params.%s must be an integer 1..65536", is_ef ? "ef" : "nprobe");
+        else
+        if (is_ef)
+            s->ef = (uint32_t) u;
+        else
+            s->nprobe = (uint32_t) u;
+    }
     if (!rc)
         rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], s->fids, &s->nfids);
     if (!rc)
@@ -404,10 +472,14 @@ s_search (self_t *self, qv_job_t *job)
         s->qnorms [q] = qv_dist_norm (s->queries + (size_t) q * f->dim, f->dim);
     s->snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), fi);
     uint64_t rows = 0;
-    for (size_t i = 0; i < s->snap->nsegs; i++)
-        rows += s->snap->rows [i];
-    //  Small scans are not worth splitting.
-    s->parts = rows < 20000 ? 1 : (uint32_t) self->nworkers;
+    size_t indexed = 0;
+    for (size_t i = 0; i < s->snap->nsegs; i++) {
+        rows += s->snap->idx [i] ? 0 : s->snap->rows [i];
+        indexed += s->snap->idx [i] != NULL;
+    }
+    //  Small scans are not worth splitting; index searches split by query or segment.
+    bool split = rows >= 20000 || (indexed > 0 && (s->nq > 1 || indexed > 1));
+    s->parts = split ? (uint32_t) self->nworkers : 1;
     s->pending = s->parts;
     s->tasks = calloc (s->parts, sizeof (s_task_t));
     for (uint32_t p = 0; p < s->parts; p++) {
@@ -555,6 +627,25 @@ s_read (self_t *self, qv_job_t *job)
         qv_collection_describe (c, w);
     }
     else
+    if (req->op == QV_OP_describe_index) {
+        int fi = -1;
+        if (req->f [QV_F_field]) {
+            char name [QV_NAME_MAX + 1];
+            fi = qv_val_strcpy (req->f [QV_F_field], name, sizeof name) ? -1 : qv_schema_find (c->schema, name);
+        }
+        else
+            for (int i = 0; i < c->schema->nfields && fi < 0; i++)
+                if (c->index_defs [i])
+                    fi = i;
+        if (fi < 0 || !c->index_defs [fi])
+            rc = qv_err (QV_ENOTFOUND, "collection '%s' has no index%s", c->name,
+                         req->f [QV_F_field] ? " on that field" : "");
+        else {
+            qv_reply_ok (w, rid, QV_DESCRIBE_INDEX_FIELDS);
+            qv_collection_describe_index (c, fi, w);
+        }
+    }
+    else
     if (req->op == QV_OP_get) {
         int fids [QV_FIELDS_MAX], nfids;
         qv_keys_t keys;
@@ -595,8 +686,18 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     if (!cmd) {
     }
     else
-    if (streq (cmd, "APPLY"))
-        s_apply (self, ptr);
+    if (streq (cmd, "APPLY")) {
+        qv_job_t *job = ptr;
+        bool index_ddl = job->rec->type == QV_REC_CREATE_INDEX || job->rec->type == QV_REC_DROP_INDEX;
+        s_apply (self, job);
+        if (index_ddl) {
+            qv_catalog_index_todo (self->catalog, s_index_todo, self);
+            s_request_manifest (self);
+        }
+    }
+    else
+    if (streq (cmd, "BUILT"))
+        s_built (self, ptr);
     else
     if (streq (cmd, "READ"))
         s_read (self, ptr);
@@ -670,6 +771,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
             if (list [i]->segs [j]->state == QV_SEG_SEALED)
                 s_send_write (self, list [i]->segs [j]);
     free (list);
+    qv_catalog_index_todo (self->catalog, s_index_todo, self);
     return 0;
 }
 
@@ -693,6 +795,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->manifest_done = self->manifest_requested = qv_catalog_manifest_version (self->catalog);
     self->flushes = zlistx_new ();
     self->writing = zhashx_new ();
+    self->building = zhashx_new ();
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
@@ -719,6 +822,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_timer (loop, 1000, 0, s_handle_timer, self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
     for (int i = 0; i < self->nworkers; i++)
@@ -732,6 +836,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     }
     zlistx_destroy (&self->flushes);
     zhashx_destroy (&self->writing);
+    zhashx_destroy (&self->building);
     qv_catalog_destroy (&self->catalog);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->proxy);

@@ -193,7 +193,8 @@ s_enqueue (self_t *self, qv_job_t *job)
             }
         zlistx_destroy (&keys);
     }
-    self->unflushed += job->bytes;
+    if (rec && rec->type == QV_REC_INSERT)
+        self->unflushed += job->bytes;  //  released when its segment is flushed
     zlistx_add_end (self->queue, job);
 }
 
@@ -286,7 +287,8 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
             zsock_send (self->searcher, "sp", "FLUSH", job);
         else
         if (group->rc) {
-            self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+            if (job->rec->type == QV_REC_INSERT)
+                self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
             qv_job_fail (job, QV_EUNAVAIL, group->error);
             s_send_reply (self, job);
         }
@@ -461,6 +463,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);
     zloop_timer (loop, 100, 0, s_handle_timer, self);
+    zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
 

@@ -53,6 +53,12 @@ qv_server_new (const qv_config_t *config)
         free (self);
         return NULL;
     }
+    //  Test hook: QV_FAULT_PUT=N makes the next N object writes fail with an I/O error.
+    const char *fault = getenv ("QV_FAULT_PUT");
+    if (fault && atoi (fault) > 0) {
+        qv_warn ("QV_FAULT_PUT=%s: the next %s object writes will fail (fault injection)", fault, fault);
+        qv_store_inject_fault (self->store, "put", QV_EIO, atoi (fault));
+    }
     if (qv_store_lock (self->store)) {
         qv_store_destroy (&self->store);
         free (self);
@@ -76,7 +82,7 @@ qv_server_new (const qv_config_t *config)
     s_replay_t replay = { catalog, config->seg_max_bytes, 0 };
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
-        rc = qv_wal_open (wal, qv_catalog_checkpoint (catalog), s_replay, &replay);
+        rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
     if (rc) {
         snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
         qv_error ("recovery failed: %s", self->recovery_error);

@@ -25,6 +25,7 @@ struct _qv_catalog_t {
     uint64_t max_ts;
     uint32_t manifest_next_coll;    //  next_coll_id of the loaded manifest
     uint64_t manifest_version;      //  last manifest written or loaded
+    uint64_t replay_from;           //  checkpoint recorded in the loaded manifest
 };
 
 static int
@@ -48,6 +49,8 @@ s_collection_destroy (qv_collection_t **self_p)
     qv_pkindex_destroy (&self->pk);
     qv_schema_destroy (&self->schema);
     free (self->description);
+    for (int i = 0; i < QV_FIELDS_MAX; i++)
+        free (self->index_defs [i]);
     free (self);
     *self_p = NULL;
 }
@@ -287,6 +290,87 @@ s_apply_delete (qv_collection_t *c, qv_record_t *rec, uint32_t *count)
     return 0;
 }
 
+static int
+s_apply_index (qv_collection_t *c, qv_record_t *rec)
+{
+    int fi = qv_schema_find (c->schema, rec->index.field);
+    if (fi < 0 || c->schema->fields [fi].type != QV_FLOAT_VECTOR)
+        return qv_err (QV_EINVAL, "collection '%s' has no vector field '%s'", c->name, rec->index.field);
+    if (rec->type == QV_REC_CREATE_INDEX) {
+        if (c->index_defs [fi]) {
+            if (c->index_versions [fi] == rec->ts)
+                return 0;           //  replay of a create the manifest has
+            return qv_err (QV_EEXIST, "field '%s' of collection '%s' already has a %s index; drop it first",
+                           rec->index.field, c->name, c->index_defs [fi]->type);
+        }
+        if (rec->ts <= c->index_versions [fi])
+            return 0;               //  replay of a create dropped since
+        c->index_defs [fi] = malloc (sizeof (qv_index_def_t));
+        if (!c->index_defs [fi])
+            return qv_err (QV_ENOMEM, "out of memory");
+        *c->index_defs [fi] = rec->index;
+        c->index_versions [fi] = rec->ts;
+        c->index_errors [fi][0] = 0;
+        return 0;
+    }
+    if (!c->index_defs [fi])
+        return qv_err (QV_ENOTFOUND, "field '%s' of collection '%s' has no index", rec->index.field, c->name);
+    free (c->index_defs [fi]);
+    c->index_defs [fi] = NULL;
+    c->index_versions [fi] = rec->ts;   //  later replays of older creates are stale
+    for (size_t i = 0; i < c->nsegs; i++)
+        qv_segidx_unlink (&c->segs [i]->indexes [fi]);
+    return 0;
+}
+
+void
+qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, char *out, size_t size)
+{
+    snprintf (out, size, "segments/%u/%020llu.index%d", coll_id, (unsigned long long) seg_id, fi);
+}
+
+void
+qv_catalog_index_todo (qv_catalog_t *self, qv_index_todo_fn *fn, void *arg)
+{
+    for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls))
+        for (int fi = 0; fi < c->schema->nfields; fi++) {
+            if (!c->index_defs [fi])
+                continue;
+            for (size_t i = 0; i < c->nsegs; i++) {
+                qv_segment_t *seg = c->segs [i];
+                if (seg->state == QV_SEG_FLUSHED
+                &&  (!seg->indexes [fi] || seg->indexes [fi]->version != c->index_versions [fi]))
+                    fn (arg, c, seg, fi);
+            }
+        }
+}
+
+void
+qv_collection_describe_index (qv_collection_t *c, int fi, qv_wr_t *w)
+{
+    const qv_index_def_t *def = c->index_defs [fi];
+    uint64_t indexed = 0, total = 0;
+    bool pending = false;
+    for (size_t i = 0; i < c->nsegs; i++) {
+        qv_segment_t *seg = c->segs [i];
+        uint32_t rows = atomic_load (&seg->rows);
+        total += rows;
+        if (seg->indexes [fi] && seg->indexes [fi]->version == c->index_versions [fi])
+            indexed += rows;
+        else
+        if (seg->state == QV_SEG_FLUSHED)
+            pending = true;
+    }
+    qv_wr_str (w, "field"); qv_wr_str (w, c->schema->fields [fi].name);
+    qv_wr_str (w, "index_type"); qv_wr_str (w, def->type);
+    qv_wr_str (w, "metric"); qv_wr_str (w, qv_metric_name (c->schema->fields [fi].metric));
+    qv_wr_str (w, "params"); qv_index_def_write_params (def, w);
+    qv_wr_str (w, "state");
+    qv_wr_str (w, c->index_errors [fi][0] ? "failed" : pending ? "building" : "finished");
+    qv_wr_str (w, "indexed_rows"); qv_wr_uint (w, indexed);
+    qv_wr_str (w, "total_rows"); qv_wr_uint (w, total);
+}
+
 qv_apply_t
 qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg_max_bytes)
 {
@@ -339,6 +423,13 @@ qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg
             else
                 res.rc = s_apply_delete (c, rec, &res.count);
             break;
+        case QV_REC_CREATE_INDEX:
+        case QV_REC_DROP_INDEX:
+            if (!c)
+                res.rc = qv_err (QV_ENOTFOUND, "collection was dropped");
+            else
+                res.rc = s_apply_index (c, rec);
+            break;
     }
     return res;
 }
@@ -370,12 +461,21 @@ uint32_t qv_catalog_next_coll_id (qv_catalog_t *self) { return self->next_coll_i
 uint64_t qv_catalog_next_seg_id (qv_catalog_t *self) { return self->next_seg_id; }
 uint64_t qv_catalog_manifest_version (qv_catalog_t *self) { return self->manifest_version; }
 
+uint64_t
+qv_catalog_replay_from (qv_catalog_t *self)
+{
+    //  Rows of segments that were growing when the manifest was written are only in
+    //  the WAL, from the manifest's checkpoint on.
+    return self->manifest_version ? self->replay_from : 0;
+}
+
 //  Manifest object "meta/manifest/<version, 20 digits>", little-endian:
 //    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 |
 //    body: msgpack {"version", "next_coll", "next_seg", "applied", "checkpoint",
 //      "max_ts", "collections": [{"id", "name", "schema", "shards", "consistency",
-//      "desc", "ttl", "created", "segments": [{"id", "shard", "rows",
-//      "deletes": bin of (row u32, ts u64) pairs}]}]} |
+//      "desc", "ttl", "created", "indexes": [{"field" (number), "version", "type"
+//      ("" once dropped), "params"}], "segments": [{"id", "shard", "rows",
+//      "deletes": bin of (row u32, ts u64) pairs, "indexes": [{"field", "version"}]}]}]} |
 //    crc32c u32 of everything before it.
 #define S_MAN_MAGIC "QVMAN\0\0\0"
 #define S_MAN_HEADER 20
@@ -415,9 +515,29 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
     qv_wr_str (w, "collections");
     qv_wr_array (w, zlistx_size (self->colls));
     for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls)) {
-        qv_wr_map (w, 9);
+        qv_wr_map (w, 10);
         qv_wr_str (w, "id"); qv_wr_uint (w, c->id);
         qv_wr_str (w, "name"); qv_wr_str (w, c->name);
+        size_t ndefs = 0;
+        for (int fi = 0; fi < c->schema->nfields; fi++)
+            ndefs += c->index_versions [fi] != 0;
+        //  Dropped definitions stay as a version with no type, so older creates in
+        //  the WAL tail are recognised as stale on replay.
+        qv_wr_str (w, "indexes");
+        qv_wr_array (w, ndefs);
+        for (int fi = 0; fi < c->schema->nfields; fi++) {
+            if (!c->index_versions [fi])
+                continue;
+            qv_wr_map (w, 4);
+            qv_wr_str (w, "field"); qv_wr_uint (w, (uint64_t) fi);
+            qv_wr_str (w, "version"); qv_wr_uint (w, c->index_versions [fi]);
+            qv_wr_str (w, "type"); qv_wr_str (w, c->index_defs [fi] ? c->index_defs [fi]->type : "");
+            qv_wr_str (w, "params");
+            if (c->index_defs [fi])
+                qv_index_def_write_params (c->index_defs [fi], w);
+            else
+                qv_wr_map (w, 0);
+        }
         qv_wr_str (w, "schema"); qv_schema_write (c->schema, w);
         qv_wr_str (w, "shards"); qv_wr_uint (w, c->shards);
         qv_wr_str (w, "consistency"); qv_wr_str (w, c->consistency);
@@ -433,11 +553,22 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
             qv_segment_t *seg = c->segs [i];
             if (seg->state != QV_SEG_FLUSHED)
                 continue;
-            qv_wr_map (w, 4);
+            qv_wr_map (w, 5);
             qv_wr_str (w, "id"); qv_wr_uint (w, seg->id);
             qv_wr_str (w, "shard"); qv_wr_uint (w, seg->shard);
             qv_wr_str (w, "rows"); qv_wr_uint (w, atomic_load (&seg->rows));
             qv_wr_str (w, "deletes"); s_write_deletes (seg, w);
+            size_t nidx = 0;
+            for (int fi = 0; fi < seg->schema->nfields; fi++)
+                nidx += seg->indexes [fi] != NULL;
+            qv_wr_str (w, "indexes");
+            qv_wr_array (w, nidx);
+            for (int fi = 0; fi < seg->schema->nfields; fi++)
+                if (seg->indexes [fi]) {
+                    qv_wr_map (w, 2);
+                    qv_wr_str (w, "field"); qv_wr_uint (w, (uint64_t) fi);
+                    qv_wr_str (w, "version"); qv_wr_uint (w, seg->indexes [fi]->version);
+                }
         }
     }
     size_t body_size;
@@ -517,6 +648,38 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
         }
         c->live_rows++;
     }
+    //  Indexes are loaded, not rebuilt; a bad one is reported and rebuilt later,
+    //  the segment being scanned exactly meanwhile.
+    const qv_val_t *idxs = qv_val_get (sv, "indexes");
+    for (size_t i = 0; idxs && i < qv_val_len (idxs); i++) {
+        uint64_t fi, version;
+        const qv_val_t *iv = qv_val_at (idxs, i);
+        if (!(v = qv_val_get (iv, "field")) || qv_val_uint (v, &fi) || fi >= (uint64_t) c->schema->nfields
+        ||  !(v = qv_val_get (iv, "version")) || qv_val_uint (v, &version))
+            continue;
+        if (!c->index_defs [fi] || c->index_versions [fi] != version)
+            continue;
+        char ikey [128], iwhere [512];
+        qv_index_object_key (c->id, seg->id, (int) fi, ikey, sizeof ikey);
+        qv_store_describe (store, ikey, iwhere, sizeof iwhere);
+        void *idata;
+        size_t isize;
+        qv_index_t *index = NULL;
+        int irc = qv_store_get (store, ikey, &idata, &isize);
+        if (irc == 0) {
+            irc = qv_index_load (idata, isize, &index);
+            free (idata);
+        }
+        if (irc == 0 && (qv_index_count (index) != rows || qv_index_dim (index) != c->schema->fields [fi].dim))
+            irc = qv_err (QV_ECORRUPT, "does not match its segment");
+        if (irc) {
+            qv_warn ("index object %s cannot be used (%s); the segment is searched exactly until it is rebuilt",
+                     iwhere, qv_err_msg ());
+            qv_index_destroy (&index);
+            continue;
+        }
+        seg->indexes [fi] = qv_segidx_new (&index, version);
+    }
     if (s_add_segment (c, seg)) {
         qv_segment_unlink (&seg);
         return qv_err (QV_ENOMEM, "out of memory");
@@ -577,6 +740,7 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     ||  !(v = qv_val_get (root, "next_seg")) || qv_val_uint (v, &next_seg)
     ||  !(v = qv_val_get (root, "applied")) || qv_val_uint (v, &applied)
     ||  !(v = qv_val_get (root, "max_ts")) || qv_val_uint (v, &max_ts)
+    ||  !(v = qv_val_get (root, "checkpoint")) || qv_val_uint (v, &self->replay_from)
     ||  !(colls = qv_val_get (root, "collections")) || qv_val_type (colls) != QV_V_ARRAY)
         goto corrupt;
     self->manifest_version = version;
@@ -613,6 +777,23 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
             goto done;
         }
         zlistx_add_end (self->colls, c);
+        const qv_val_t *defs = qv_val_get (cv, "indexes");
+        for (size_t j = 0; defs && j < qv_val_len (defs); j++) {
+            const qv_val_t *dv = qv_val_at (defs, j), *tv;
+            uint64_t fi, version;
+            if (!(v = qv_val_get (dv, "field")) || qv_val_uint (v, &fi) || fi >= (uint64_t) c->schema->nfields
+            ||  !(v = qv_val_get (dv, "version")) || qv_val_uint (v, &version)
+            ||  !(tv = qv_val_get (dv, "type")))
+                goto corrupt;
+            c->index_versions [fi] = version;
+            if (qv_val_len (tv) == 0)
+                continue;
+            c->index_defs [fi] = calloc (1, sizeof (qv_index_def_t));
+            snprintf (c->index_defs [fi]->field, sizeof c->index_defs [fi]->field, "%s",
+                      c->schema->fields [fi].name);
+            if (qv_index_def_from_request (tv, qv_val_get (dv, "params"), c->index_defs [fi]))
+                goto corrupt;
+        }
         for (size_t j = 0; j < qv_val_len (segs); j++)
             if ((rc = s_load_segment (store, c, qv_val_at (segs, j)))) {
                 if (rc == QV_ECORRUPT && !strstr (qv_err_msg (), "segment"))
@@ -644,9 +825,17 @@ qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field)
         qv_snapshot_destroy (&self);
         return NULL;
     }
+    self->idx = calloc (coll->nsegs + 1, sizeof (qv_segidx_t *));
+    if (!self->idx) {
+        qv_snapshot_destroy (&self);
+        return NULL;
+    }
     for (size_t i = 0; i < coll->nsegs; i++) {
         self->segs [i] = qv_segment_link (coll->segs [i]);
         self->rows [i] = atomic_load_explicit (&coll->segs [i]->rows, memory_order_acquire);
+        qv_segidx_t *idx = coll->segs [i]->indexes [field];
+        if (idx && idx->version == coll->index_versions [field])
+            self->idx [i] = qv_segidx_link (idx);
     }
     self->nsegs = coll->nsegs;
     self->ts = ts;
@@ -660,23 +849,36 @@ qv_snapshot_destroy (qv_snapshot_t **self_p)
     qv_snapshot_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->nsegs; i++)
+    for (size_t i = 0; i < self->nsegs; i++) {
         qv_segment_unlink (&self->segs [i]);
+        if (self->idx)
+            qv_segidx_unlink (&self->idx [i]);
+    }
     free (self->segs);
     free (self->rows);
+    free (self->idx);
     free (self);
     *self_p = NULL;
 }
 
 void
 qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
-                  uint32_t nq, uint32_t part, uint32_t parts, qv_topk_t **tops)
+                  uint32_t nq, uint32_t k, uint32_t ef, uint32_t nprobe,
+                  uint32_t part, uint32_t parts, qv_topk_t **tops)
 {
     uint64_t total = 0;
-    for (size_t i = 0; i < self->nsegs; i++)
-        total += self->rows [i];
+    size_t nindexed = 0;
+    for (size_t i = 0; i < self->nsegs; i++) {
+        if (self->idx [i])
+            nindexed++;
+        else
+            total += self->rows [i];
+    }
+    //  Exact scan of the segments without an index, rows split evenly.
     uint64_t lo = total * part / parts, hi = total * (part + 1) / parts, base = 0;
     for (size_t i = 0; i < self->nsegs; i++) {
+        if (self->idx [i])
+            continue;
         uint64_t s0 = base, s1 = base + self->rows [i];
         base = s1;
         uint64_t a = lo > s0 ? lo : s0, b = hi < s1 ? hi : s1;
@@ -685,6 +887,27 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
                              (uint32_t) (a - s0), (uint32_t) (b - s0), self->ts,
                              (uint32_t) i, tops);
     }
+    if (nindexed == 0)
+        return;
+    //  Indexed segments: split by query, or by segment when there are few queries.
+    uint32_t *ids = malloc (k * sizeof (uint32_t));
+    float *dists = malloc (k * sizeof (float));
+    uint32_t dim = self->segs [0]->schema->fields [self->field].dim;
+    size_t nth = 0;
+    for (size_t i = 0; i < self->nsegs; i++) {
+        if (!self->idx [i])
+            continue;
+        bool by_query = nq >= parts;
+        bool mine_seg = by_query || nth++ % parts == part;
+        if (!mine_seg)
+            continue;
+        for (uint32_t q = 0; q < nq; q++)
+            if (!by_query || q % parts == part)
+                qv_segment_search_index (self->segs [i], self->idx [i], queries + (size_t) q * dim,
+                                         k, ef, nprobe, self->ts, (uint32_t) i, ids, dists, tops [q]);
+    }
+    free (ids);
+    free (dists);
 }
 
 int
@@ -768,7 +991,16 @@ qv_collection_describe (qv_collection_t *c, qv_wr_t *w)
     qv_wr_str (w, "consistency"); qv_wr_str (w, c->consistency);
     qv_wr_str (w, "rows"); qv_wr_uint (w, c->live_rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, c->nsegs);
-    qv_wr_str (w, "indexes"); qv_wr_array (w, 0);
+    size_t n = 0;
+    for (int fi = 0; fi < c->schema->nfields; fi++)
+        n += c->index_defs [fi] != NULL;
+    qv_wr_str (w, "indexes");
+    qv_wr_array (w, n);
+    for (int fi = 0; fi < c->schema->nfields; fi++)
+        if (c->index_defs [fi]) {
+            qv_wr_map (w, QV_DESCRIBE_INDEX_FIELDS);
+            qv_collection_describe_index (c, fi, w);
+        }
     qv_wr_str (w, "description"); qv_wr_str (w, c->description);
     qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);
 }

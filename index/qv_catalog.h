@@ -22,6 +22,9 @@ typedef struct {
     size_t segs_cap;
     qv_pkindex_t *pk;
     uint64_t live_rows;
+    qv_index_def_t *index_defs [QV_FIELDS_MAX];   //  per vector field, NULL if none
+    uint64_t index_versions [QV_FIELDS_MAX];     //  ts of the create_index record
+    char index_errors [QV_FIELDS_MAX][160];     //  last build failure, "" if none
 } qv_collection_t;
 
 typedef struct _qv_catalog_t qv_catalog_t;
@@ -88,8 +91,28 @@ int
     qv_catalog_recover (qv_catalog_t *self, void *store);
 uint64_t
     qv_catalog_manifest_version (qv_catalog_t *self);
+//  Where WAL replay starts after qv_catalog_recover: the loaded manifest's checkpoint
+//  (0 for a new database).
+uint64_t
+    qv_catalog_replay_from (qv_catalog_t *self);
 
-//  Exact search over a snapshot of one collection at ts. results: one topk per query,
+//  Object key of a segment's index for field fi.
+void
+    qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, char *out, size_t size);
+
+//  Flushed segments of coll whose index for its defined fields is missing or stale:
+//  calls fn (arg, coll, seg, fi) for each.
+typedef void (qv_index_todo_fn) (void *arg, qv_collection_t *coll, qv_segment_t *seg, int fi);
+void
+    qv_catalog_index_todo (qv_catalog_t *self, qv_index_todo_fn *fn, void *arg);
+
+//  Writes describe_index's fields for field fi (index_type, metric, params, state,
+//  indexed_rows, total_rows, field): 7 pairs.
+void
+    qv_collection_describe_index (qv_collection_t *coll, int fi, qv_wr_t *w);
+#define QV_DESCRIBE_INDEX_FIELDS 7
+
+//  Search over a snapshot of one collection at ts. results: one topk per query,
 //  ids are (slot << 32 | row) into snap->segs.
 typedef struct {
     qv_segment_t **segs;            //  linked
@@ -97,16 +120,20 @@ typedef struct {
     size_t nsegs;
     uint64_t ts;
     int field;                      //  vector field searched
+    qv_segidx_t **idx;              //  linked index of each segment, or NULL
 } qv_snapshot_t;
 
 qv_snapshot_t *
     qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field);
 void
     qv_snapshot_destroy (qv_snapshot_t **self_p);
-//  Scans part `part` of `parts` (row ranges split evenly) for nq queries.
+//  Searches part `part` of `parts` for nq queries: rows of segments without an index
+//  are split evenly across parts and scanned exactly; indexed segments are split by
+//  query (when nq >= parts) or by segment. k = the top-k size; ef/nprobe 0 = defaults.
 void
     qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
-                      uint32_t nq, uint32_t part, uint32_t parts, qv_topk_t **tops);
+                      uint32_t nq, uint32_t k, uint32_t ef, uint32_t nprobe,
+                      uint32_t part, uint32_t parts, qv_topk_t **tops);
 
 //  Writes the fields named by output_fields (a list of names, or NULL for none) of
 //  (seg, row) as a map, with the primary key when with_pk. Returns QV_EINVAL for an

@@ -79,10 +79,78 @@ qv_segment_unlink (qv_segment_t **self_p)
     qv_batch_destroy (&self->batch);
     free (self->ts);
     free ((void *) self->del_ts);
-    for (int i = 0; i < QV_FIELDS_MAX; i++)
+    for (int i = 0; i < QV_FIELDS_MAX; i++) {
         free (self->norms [i]);
+        qv_segidx_unlink (&self->indexes [i]);
+    }
     qv_schema_destroy (&self->schema);
     free (self);
+}
+
+qv_segidx_t *
+qv_segidx_new (qv_index_t **index_p, uint64_t version)
+{
+    qv_segidx_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        qv_index_destroy (index_p);
+        return NULL;
+    }
+    atomic_init (&self->refs, 1);
+    self->index = *index_p;
+    *index_p = NULL;
+    self->version = version;
+    return self;
+}
+
+qv_segidx_t *
+qv_segidx_link (qv_segidx_t *self)
+{
+    if (self)
+        atomic_fetch_add (&self->refs, 1);
+    return self;
+}
+
+void
+qv_segidx_unlink (qv_segidx_t **self_p)
+{
+    qv_segidx_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    if (atomic_fetch_sub (&self->refs, 1) == 1) {
+        qv_index_destroy (&self->index);
+        free (self);
+    }
+}
+
+typedef struct {
+    qv_segment_t *seg;
+    uint64_t snap_ts;
+} s_visible_t;
+
+static int
+s_allow_visible (uint32_t row, void *arg)
+{
+    s_visible_t *v = arg;
+    return qv_segment_visible (v->seg, row, v->snap_ts);
+}
+
+void
+qv_segment_search_index (qv_segment_t *self, qv_segidx_t *idx, const float *query,
+                         uint32_t k, uint32_t ef, uint32_t nprobe, uint64_t snap_ts,
+                         uint32_t tag, uint32_t *ids, float *dists, qv_topk_t *top)
+{
+    s_visible_t vis = { self, snap_ts };
+    qv_search_params_t params = { ef, nprobe, NULL, NULL, NULL };
+    //  Rows deleted (or replaced) so far are skipped by the walk, not dropped after it.
+    if (__atomic_load_n (&self->deleted, __ATOMIC_RELAXED) > 0) {
+        params.allow_fn = s_allow_visible;
+        params.allow_arg = &vis;
+    }
+    int n = qv_index_search (idx->index, query, k, &params, ids, dists);
+    bool similarity = qv_index_metric (idx->index) != QV_METRIC_L2;
+    for (int i = 0; i < n; i++)
+        qv_topk_push (top, similarity ? -dists [i] : dists [i], ((int64_t) tag << 32) | ids [i]);
 }
 
 //  Grows a segment that is not yet shared (recovery only).
@@ -168,7 +236,7 @@ qv_segment_delete (qv_segment_t *self, uint32_t row, uint64_t ts)
 {
     if (atomic_load_explicit (&self->del_ts [row], memory_order_relaxed) == 0) {
         atomic_store_explicit (&self->del_ts [row], ts, memory_order_relaxed);
-        self->deleted++;
+        __atomic_fetch_add (&self->deleted, 1, __ATOMIC_RELAXED);
     }
 }
 

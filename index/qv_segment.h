@@ -5,6 +5,7 @@
 #define QV_SEGMENT_H_INCLUDED
 
 #include "qv_batch.h"
+#include "qv_index.h"
 #include "qv_topk.h"
 
 #include <czmq.h>
@@ -15,6 +16,21 @@ typedef enum {
     QV_SEG_SEALED = 1,              //  no more appends; flush pending
     QV_SEG_FLUSHED = 2              //  in the object store and a manifest
 } qv_seg_state_t;
+
+//  A built vector index of one segment field, shared by the searches using it.
+typedef struct {
+    atomic_int refs;
+    qv_index_t *index;
+    uint64_t version;               //  the index definition it was built for
+} qv_segidx_t;
+
+//  Takes the index (nulls *index_p). NULL on out of memory (the index is destroyed).
+qv_segidx_t *
+    qv_segidx_new (qv_index_t **index_p, uint64_t version);
+qv_segidx_t *
+    qv_segidx_link (qv_segidx_t *self);
+void
+    qv_segidx_unlink (qv_segidx_t **self_p);
 
 typedef struct {
     atomic_int refs;
@@ -31,6 +47,7 @@ typedef struct {
     qv_seg_state_t state;           //  owned by the searcher's thread
     uint64_t first_seq;             //  WAL seq of its first rows (checkpoint floor)
     uint32_t deleted;               //  rows with del_ts set (searcher's thread)
+    qv_segidx_t *indexes [QV_FIELDS_MAX];   //  built indexes (searcher's thread sets)
 } qv_segment_t;
 
 //  A new, empty, growing segment for cap rows (memory is committed as rows arrive).
@@ -70,6 +87,14 @@ void
     qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
                      uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,
                      qv_topk_t **tops);
+
+//  Searches the segment's index for field fi (installed in idx) for one query, pushing
+//  up to k visible rows as (score, (tag << 32) | row) into top; ids/dists: k entries of
+//  scratch. ef/nprobe: 0 for defaults.
+void
+    qv_segment_search_index (qv_segment_t *self, qv_segidx_t *idx, const float *query,
+                             uint32_t k, uint32_t ef, uint32_t nprobe, uint64_t snap_ts,
+                             uint32_t tag, uint32_t *ids, float *dists, qv_topk_t *top);
 
 //  Segment object: serialise (sealed rows and their insert timestamps; deletes are
 //  kept in manifests) and load. load returns QV_ECORRUPT naming the object.

@@ -1,4 +1,4 @@
-//  Readers of .fvecs / .ivecs files (see qv_vecs.h).
+//  Readers and writers for .fvecs / .ivecs benchmark files.
 #include "qv_vecs.h"
 #include "qv_rc.h"
 
@@ -6,132 +6,75 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#define S_DIM_MAX 65536
-
-struct _qv_vecs_t {
-    FILE *file;
-    char *path;
-    uint32_t dim;
-    size_t count;
-    size_t next;                    //  index of the next row to read
-    int32_t *row;                   //  one raw row: dimension + values
-};
-
-qv_vecs_t *
-qv_vecs_open (const char *path)
+void *
+qv_vecs_read (const char *path, uint32_t max_rows, uint32_t *dim, uint32_t *rows)
 {
+    void *out = NULL;
     FILE *file = fopen (path, "rb");
     if (!file) {
         qv_err (QV_EIO, "cannot open %s: %s", path, strerror (errno));
         return NULL;
     }
-    struct stat st;
-    int32_t dim = 0;
-    if (fstat (fileno (file), &st) || fread (&dim, 4, 1, file) != 1) {
-        qv_err (QV_ECORRUPT, "%s is empty or unreadable: not a .fvecs/.ivecs file", path);
-        fclose (file);
-        return NULL;
+    int32_t d;
+    if (fread (&d, 4, 1, file) != 1 || d <= 0 || d > 65536) {
+        qv_err (QV_ECORRUPT, "%s: bad or missing first dimension", path);
+        goto cleanup;
     }
-    size_t row_bytes = 4 + 4 * (size_t) dim;
-    if (dim < 1 || dim > S_DIM_MAX || (size_t) st.st_size % row_bytes) {
-        qv_err (QV_ECORRUPT, "%s: first row declares dimension %d and the file has %lld bytes, "
-                "not a whole number of rows: not a .fvecs/.ivecs file or truncated",
-                path, dim, (long long) st.st_size);
-        fclose (file);
-        return NULL;
+    if (fseek (file, 0, SEEK_END) != 0) {
+        qv_err (QV_EIO, "cannot seek %s", path);
+        goto cleanup;
     }
-    rewind (file);
-    qv_vecs_t *self = calloc (1, sizeof *self);
-    if (self) {
-        self->path = strdup (path);
-        self->row = malloc (row_bytes);
+    long size = ftell (file);
+    size_t row_bytes = 4 + (size_t) d * 4;
+    if (size < 0 || (size_t) size % row_bytes != 0) {
+        qv_err (QV_ECORRUPT, "%s: %ld bytes is not a whole number of %d-dim vectors", path, size, d);
+        goto cleanup;
     }
-    if (!self || !self->path || !self->row) {
-        fclose (file);
-        if (self) {
-            free (self->path);
-            free (self->row);
-            free (self);
-        }
-        qv_err (QV_ENOMEM, "out of memory");
-        return NULL;
+    size_t n = (size_t) size / row_bytes;
+    if (n > UINT32_MAX - 1) {
+        qv_err (QV_ECORRUPT, "%s: too many vectors", path);
+        goto cleanup;
     }
-    self->file = file;
-    self->dim = (uint32_t) dim;
-    self->count = (size_t) st.st_size / row_bytes;
-    return self;
-}
-
-void
-qv_vecs_destroy (qv_vecs_t **self_p)
-{
-    qv_vecs_t *self = *self_p;
-    if (!self)
-        return;
-    fclose (self->file);
-    free (self->path);
-    free (self->row);
-    free (self);
-    *self_p = NULL;
-}
-
-uint32_t
-qv_vecs_dim (qv_vecs_t *self)
-{
-    return self->dim;
-}
-
-size_t
-qv_vecs_count (qv_vecs_t *self)
-{
-    return self->count;
-}
-
-long
-qv_vecs_read (qv_vecs_t *self, void *out, size_t max_rows)
-{
-    size_t row_bytes = 4 + 4 * (size_t) self->dim;
-    size_t done = 0;
-    while (done < max_rows && self->next < self->count) {
-        if (fread (self->row, row_bytes, 1, self->file) != 1)
-            return qv_err (QV_EIO, "%s: cannot read row %zu: %s", self->path, self->next,
-                           ferror (self->file) ? strerror (errno) : "unexpected end of file");
-        if (self->row [0] != (int32_t) self->dim)
-            return qv_err (QV_ECORRUPT, "%s: row %zu has dimension %d, the first row %u",
-                           self->path, self->next, self->row [0], self->dim);
-        memcpy ((char *) out + done * 4 * self->dim, self->row + 1, 4 * (size_t) self->dim);
-        done++;
-        self->next++;
-    }
-    return (long) done;
-}
-
-void *
-qv_vecs_load (const char *path, size_t max_rows, size_t *n_p, uint32_t *dim_p)
-{
-    qv_vecs_t *self = qv_vecs_open (path);
-    if (!self)
-        return NULL;
-    size_t n = self->count;
-    if (max_rows && max_rows < n)
+    if (max_rows && n > max_rows)
         n = max_rows;
-    void *data = malloc ((n ? n : 1) * 4 * (size_t) self->dim);
-    if (!data) {
-        qv_err (QV_ENOMEM, "out of memory loading %zu rows of %s", n, path);
-        qv_vecs_destroy (&self);
-        return NULL;
+    rewind (file);
+    out = malloc (n * (size_t) d * 4 + 1);
+    if (!out) {
+        qv_err (QV_ENOMEM, "out of memory for %s", path);
+        goto cleanup;
     }
-    long got = qv_vecs_read (self, data, n);
-    if (got < 0 || (size_t) got != n) {
-        free (data);
-        data = NULL;
+    for (size_t i = 0; i < n; i++) {
+        int32_t rd;
+        if (fread (&rd, 4, 1, file) != 1 || rd != d
+        ||  fread ((char *) out + i * (size_t) d * 4, 4, (size_t) d, file) != (size_t) d) {
+            qv_err (QV_ECORRUPT, "%s: vector %zu is short or has another dimension", path, i);
+            free (out);
+            out = NULL;
+            goto cleanup;
+        }
     }
-    else {
-        *n_p = n;
-        *dim_p = self->dim;
-    }
-    qv_vecs_destroy (&self);
-    return data;
+    *dim = (uint32_t) d;
+    *rows = (uint32_t) n;
+cleanup:
+    fclose (file);
+    return out;
+}
+
+int
+qv_vecs_write (const char *path, const void *data, uint32_t dim, uint32_t rows)
+{
+    FILE *file = fopen (path, "wb");
+    if (!file)
+        return qv_err (QV_EIO, "cannot create %s: %s", path, strerror (errno));
+    int32_t d = (int32_t) dim;
+    for (uint32_t i = 0; i < rows; i++)
+        if (fwrite (&d, 4, 1, file) != 1
+        ||  fwrite ((const char *) data + (size_t) i * dim * 4, 4, dim, file) != dim) {
+            fclose (file);
+            return qv_err (QV_EIO, "cannot write %s", path);
+        }
+    if (fclose (file) != 0)
+        return qv_err (QV_EIO, "cannot write %s", path);
+    return 0;
 }

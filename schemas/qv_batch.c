@@ -3,6 +3,7 @@
 #include "qv_batch.h"
 #include "qv_rc.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,8 +152,13 @@ s_set_value (qv_batch_t *self, int fi, uint32_t row, const qv_val_t *v)
             c->data [row] = b;
             return 0;
         case QV_INT8: case QV_INT16: case QV_INT32: case QV_INT64: {
-            if (qv_val_int (v, &i))
+            if (qv_val_int (v, &i)) {
+                uint64_t u;
+                if (qv_val_uint (v, &u) == 0)
+                    return qv_err (QV_EINVAL, "field '%s' row %u: %llu is out of range for %s",
+                                   f->name, row, (unsigned long long) u, qv_type_name (f->type));
                 goto wrong_type;
+            }
             int64_t lo = f->type == QV_INT8 ? INT8_MIN : f->type == QV_INT16 ? INT16_MIN
                        : f->type == QV_INT32 ? INT32_MIN : INT64_MIN;
             int64_t hi = f->type == QV_INT8 ? INT8_MAX : f->type == QV_INT16 ? INT16_MAX
@@ -169,6 +175,9 @@ s_set_value (qv_batch_t *self, int fi, uint32_t row, const qv_val_t *v)
         case QV_FLOAT: case QV_DOUBLE:
             if (qv_val_double (v, &d))
                 goto wrong_type;
+            if (f->type == QV_FLOAT && isfinite (d) && fabs (d) > FLT_MAX)
+                return qv_err (QV_EINVAL, "field '%s' row %u: %g is out of range for float",
+                               f->name, row, d);
             if (f->type == QV_FLOAT) ((float *) c->data) [row] = (float) d;
             else ((double *) c->data) [row] = d;
             return 0;
@@ -216,6 +225,21 @@ s_set_missing (qv_batch_t *self, int fi, uint32_t row)
     if (f->nullable)
         return s_set_null (self, fi, row);
     return qv_err (QV_EINVAL, "row %u has no value for field '%s'", row, f->name);
+}
+
+int
+qv_batch_check_defaults (const qv_schema_t *schema)
+{
+    qv_batch_t *b = qv_batch_new (schema, 1);
+    if (!b)
+        return qv_err (QV_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int fi = 0; fi < schema->nfields && !rc; fi++)
+        if (schema->fields [fi].default_raw && (rc = s_set_missing (b, fi, 0)))
+            rc = qv_err (QV_EINVAL, "field '%s': the default does not fit the field: %s",
+                         schema->fields [fi].name, qv_err_msg ());
+    qv_batch_destroy (&b);
+    return rc;
 }
 
 static int
@@ -422,6 +446,18 @@ qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out)
     ||  qv_val_type (cols) != QV_V_ARRAY || qv_val_len (cols) != (size_t) schema->nfields
     ||  qv_val_type (valid) != QV_V_ARRAY || qv_val_len (valid) != (size_t) schema->nfields)
         return qv_err (QV_ECORRUPT, "batch record does not match its schema");
+    //  Check every column's length against n before allocating n rows, so a
+    //  corrupted n cannot ask for a huge allocation.
+    for (int i = 0; i < schema->nfields; i++) {
+        const qv_val_t *c = qv_val_at (cols, (size_t) i), *vv = qv_val_at (valid, (size_t) i);
+        size_t width = qv_field_width (&schema->fields [i]);
+        bool ok = width ? qv_val_type (c) == QV_V_BIN && qv_val_len (c) == width * n
+                        : qv_val_type (c) == QV_V_ARRAY && qv_val_len (c) == n;
+        ok = ok && (qv_val_type (vv) == QV_V_NIL
+                    || (qv_val_type (vv) == QV_V_BIN && qv_val_len (vv) == n));
+        if (!ok)
+            return qv_err (QV_ECORRUPT, "batch record does not match its schema");
+    }
     qv_batch_t *b = qv_batch_new (schema, (uint32_t) n);
     if (!b)
         return qv_err (QV_ENOMEM, "out of memory for %llu rows", (unsigned long long) n);

@@ -40,6 +40,10 @@ int
     qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
                            const qv_val_t *columns, uint32_t max_rows, qv_batch_t **out);
 
+//  Checks that every field's default is a valid value of the field (QV_EINVAL naming it).
+int
+    qv_batch_check_defaults (const qv_schema_t *schema);
+
 //  Encodes / decodes a batch for the WAL and segment files ({"n", "cols"}).
 void
     qv_batch_write (const qv_batch_t *self, qv_wr_t *w);

@@ -13,6 +13,8 @@ struct qv_val {
 
 struct _qv_doc_t {
     msgpack_unpacked unpacked;
+    void *bytes;                    //  own copy of the input: msgpack-c's str and bin
+                                    //  objects point into the bytes they decode
 };
 
 #define QV_MAX_DEPTH 32
@@ -68,6 +70,10 @@ skip:
     *pos += len;
     return 0;
 container:
+    //  msgpack-c's unpacker holds at most QV_MAX_DEPTH open containers and reports a
+    //  deeper one as out of memory, even an empty one: refuse it here as malformed.
+    if (depth >= QV_MAX_DEPTH)
+        return qv_err (QV_EPROTO, "msgpack nests deeper than %d levels", QV_MAX_DEPTH);
     if (is_map)
         count *= 2;
     if (count > left)
@@ -102,11 +108,19 @@ qv_doc_parse (const void *data, size_t size, size_t max_elems, int *rc_p)
         *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
         return NULL;
     }
+    self->bytes = malloc (size ? size : 1);
+    if (!self->bytes) {
+        free (self);
+        *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
+        return NULL;
+    }
+    memcpy (self->bytes, data, size);
     msgpack_unpacked_init (&self->unpacked);
     size_t off = 0;
-    msgpack_unpack_return ur = msgpack_unpack_next (&self->unpacked, data, size, &off);
+    msgpack_unpack_return ur = msgpack_unpack_next (&self->unpacked, self->bytes, size, &off);
     if (ur != MSGPACK_UNPACK_SUCCESS) {
         msgpack_unpacked_destroy (&self->unpacked);
+        free (self->bytes);
         free (self);
         *rc_p = ur == MSGPACK_UNPACK_NOMEM_ERROR
               ? qv_err (QV_ENOMEM, "out of memory decoding a request")
@@ -122,6 +136,7 @@ qv_doc_destroy (qv_doc_t **self_p)
 {
     if (*self_p) {
         msgpack_unpacked_destroy (&(*self_p)->unpacked);
+        free ((*self_p)->bytes);
         free (*self_p);
         *self_p = NULL;
     }

@@ -17,7 +17,8 @@ typedef struct qv_val qv_val_t;
 //  A decoded msgpack document (owns its memory).
 typedef struct _qv_doc_t qv_doc_t;
 
-//  Decodes exactly one msgpack value from data. Before allocating anything it walks the
+//  Decodes exactly one msgpack value from a copy of data (the caller may free data).
+//  Before allocating anything it walks the
 //  bytes and refuses (QV_EPROTO) anything that is not well-formed, nests deeper than
 //  32, has trailing bytes, or declares more than max_elems elements in all (QV_ELIMIT),
 //  so a small hostile message cannot make the decoder allocate much. NULL on failure

@@ -30,6 +30,19 @@ typedef struct {
     size_t reply_size;
 } qv_job_t;
 
+//  An index build, searcher -> flusher ("BUILD" build) -> searcher ("BUILT" build).
+typedef struct {
+    uint32_t coll_id;
+    void *seg;                      //  qv_segment_t, linked by the searcher
+    int field;                      //  vector field index in the schema
+    qv_index_def_t def;
+    uint64_t version;               //  index definition version (create_index ts)
+    void *index;                    //  qv_index_t built, or NULL
+    int rc;
+    char error [160];
+    int64_t msec;                   //  build time
+} qv_build_t;
+
 //  A new job for request number id, and its destructor (frees request, record, reply).
 qv_job_t *
     qv_job_new (uint64_t id);

@@ -58,11 +58,15 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
     if (qv_val_type (root) != QV_V_MAP)
         return qv_err (QV_EPROTO, "a request must be a msgpack map, got %s",
                        qv_vtype_name (qv_val_type (root)));
-    //  First pass: find every known field (rid included, so errors can echo it).
+    //  First pass: find every known field (rid included, so errors can echo it);
+    //  a key that is not a string is refused once the whole map has been seen.
+    bool bad_key = false;
     for (size_t i = 0; i < qv_val_len (root); i++) {
         const qv_val_t *key = qv_val_key (root, i);
-        if (qv_val_type (key) != QV_V_STR)
-            return qv_err (QV_EPROTO, "request keys must be strings");
+        if (qv_val_type (key) != QV_V_STR) {
+            bad_key = true;
+            continue;
+        }
         int fid = -1;
         for (int f = 0; f < QV_F_COUNT && fid < 0; f++)
             if (qv_val_is (key, s_fields [f].name))
@@ -70,6 +74,8 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
         if (fid >= 0)
             req->f [fid] = qv_val_value (root, i);
     }
+    if (bad_key)
+        return qv_err (QV_EPROTO, "request keys must be strings");
     const qv_val_t *op = req->f [QV_F_op];
     if (!op)
         return qv_err (QV_EINVAL, "the request has no 'op'");

@@ -42,6 +42,10 @@ typedef enum {
     X (upsert, QV_F (collection), QV_F (partition) | QV_F (rows) | QV_F (columns))     \
     X (delete, QV_F (collection), QV_F (ids) | QV_F (filter) | QV_F (partition))       \
     X (flush, QV_F (collection), 0)                                                     \
+    X (create_index, QV_F (collection) | QV_F (field) | QV_F (index_type),              \
+       QV_F (metric) | QV_F (params))                                                   \
+    X (describe_index, QV_F (collection), QV_F (field))                                 \
+    X (drop_index, QV_F (collection), QV_F (field))                                     \
     X (search, QV_F (collection) | QV_F (vectors),                                      \
        QV_F (dim) | QV_F (limit) | QV_F (field) | QV_F (filter) | QV_F (output_fields)  \
        | QV_F (params) | QV_F (partitions) | QV_F (consistency) | QV_F (guarantee_ts)   \

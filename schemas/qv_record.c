@@ -2,6 +2,8 @@
 #include "qv_record.h"
 #include "qv_rc.h"
 
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +118,12 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
         case QV_REC_DELETE:
             qv_wr_map (w, 4);
             break;
+        case QV_REC_CREATE_INDEX:
+            qv_wr_map (w, 6);
+            break;
+        case QV_REC_DROP_INDEX:
+            qv_wr_map (w, 4);
+            break;
     }
     qv_wr_str (w, "t"); qv_wr_uint (w, self->type);
     qv_wr_str (w, "ts"); qv_wr_uint (w, self->ts);
@@ -140,7 +148,67 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
         case QV_REC_DELETE:
             qv_wr_str (w, "keys"); qv_keys_write (&self->keys, w);
             break;
+        case QV_REC_CREATE_INDEX:
+            qv_wr_str (w, "field"); qv_wr_str (w, self->index.field);
+            qv_wr_str (w, "type"); qv_wr_str (w, self->index.type);
+            qv_wr_str (w, "params"); qv_index_def_write_params (&self->index, w);
+            break;
+        case QV_REC_DROP_INDEX:
+            qv_wr_str (w, "field"); qv_wr_str (w, self->index.field);
+            break;
     }
+}
+
+static const char *s_param_names [] = { "M", "efConstruction", "nlist", "m", "nbits" };
+
+static uint32_t *
+s_param_slot (qv_index_def_t *def, int i)
+{
+    uint32_t *slots [] = { &def->M, &def->ef_construction, &def->nlist, &def->pq_m, &def->pq_nbits };
+    return slots [i];
+}
+
+void
+qv_index_def_write_params (const qv_index_def_t *def, qv_wr_t *w)
+{
+    qv_index_def_t *d = (qv_index_def_t *) def;
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        n += *s_param_slot (d, i) != 0;
+    qv_wr_map (w, n);
+    for (int i = 0; i < 5; i++)
+        if (*s_param_slot (d, i)) {
+            qv_wr_str (w, s_param_names [i]);
+            qv_wr_uint (w, *s_param_slot (d, i));
+        }
+}
+
+int
+qv_index_def_from_request (const qv_val_t *type, const qv_val_t *params, qv_index_def_t *def)
+{
+    static const char *types [] = { "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", NULL };
+    char name [16];
+    if (qv_val_strcpy (type, name, sizeof name) == QV_EPROTO)
+        return qv_err (QV_EPROTO, "'index_type' must be a string");
+    bool known = false;
+    for (int i = 0; types [i] && !known; i++)
+        known = strcmp (name, types [i]) == 0;
+    if (!known)
+        return qv_err (QV_EINVAL, "unknown index_type; use FLAT, HNSW, IVF_FLAT, IVF_SQ8 or IVF_PQ");
+    snprintf (def->type, sizeof def->type, "%s", name);
+    for (size_t i = 0; params && i < qv_val_len (params); i++) {
+        int which = -1;
+        for (int j = 0; j < 5 && which < 0; j++)
+            if (qv_val_is (qv_val_key (params, i), s_param_names [j]))
+                which = j;
+        if (which < 0)
+            return qv_err (QV_EINVAL, "unknown index parameter; use M, efConstruction, nlist, m, nbits");
+        uint64_t u;
+        if (qv_val_uint (qv_val_value (params, i), &u) || u == 0 || u > 1000000)
+            return qv_err (QV_EINVAL, "index parameter %s must be an integer 1..1000000", s_param_names [which]);
+        *s_param_slot (def, which) = (uint32_t) u;
+    }
+    return 0;
 }
 
 static int
@@ -194,7 +262,7 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
     if (!(v = qv_val_get (root, "t")) || qv_val_uint (v, &type)
     ||  !(v = qv_val_get (root, "ts")) || qv_val_uint (v, &ts)
     ||  !(v = qv_val_get (root, "c")) || qv_val_uint (v, &coll) || coll > UINT32_MAX
-    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_DELETE)
+    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_DROP_INDEX)
         goto corrupt;
     rec = qv_record_new ((qv_rec_type_t) type);
     if (!rec)
@@ -248,6 +316,16 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
         }
         case QV_REC_DELETE:
             if (!(v = qv_val_get (root, "keys")) || s_read_keys (v, &rec->keys))
+                goto corrupt;
+            break;
+        case QV_REC_CREATE_INDEX:
+            if (!(v = qv_val_get (root, "field")) || qv_val_strcpy (v, rec->index.field, sizeof rec->index.field)
+            ||  !(v = qv_val_get (root, "type"))
+            ||  qv_index_def_from_request (v, qv_val_get (root, "params"), &rec->index))
+                goto corrupt;
+            break;
+        case QV_REC_DROP_INDEX:
+            if (!(v = qv_val_get (root, "field")) || qv_val_strcpy (v, rec->index.field, sizeof rec->index.field))
                 goto corrupt;
             break;
     }

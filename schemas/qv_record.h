@@ -8,8 +8,17 @@ typedef enum {
     QV_REC_CREATE_COLLECTION = 1,
     QV_REC_DROP_COLLECTION = 2,
     QV_REC_INSERT = 3,              //  insert or upsert: a live key is replaced
-    QV_REC_DELETE = 4
+    QV_REC_DELETE = 4,
+    QV_REC_CREATE_INDEX = 5,
+    QV_REC_DROP_INDEX = 6
 } qv_rec_type_t;
+
+//  An index definition on a vector field (PROTOCOL.md create_index).
+typedef struct {
+    char field [QV_NAME_MAX + 1];
+    char type [16];                 //  FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ
+    uint32_t M, ef_construction, nlist, pq_m, pq_nbits;   //  0 = default
+} qv_index_def_t;
 
 //  Primary keys of a delete: int64 or varchar.
 typedef struct {
@@ -36,6 +45,8 @@ typedef struct {
     qv_batch_t *batch;              //  owned
     //  delete
     qv_keys_t keys;                 //  owned
+    //  create_index / drop_index (drop uses index.field only)
+    qv_index_def_t index;
 } qv_record_t;
 
 qv_record_t *
@@ -55,6 +66,14 @@ typedef const qv_schema_t *(qv_schema_lookup_fn) (void *arg, uint32_t coll_id);
 int
     qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void *arg,
                     qv_record_t **out);
+
+//  Reads create_index's index_type / params into def (QV_EINVAL naming a bad value).
+int
+    qv_index_def_from_request (const qv_val_t *type, const qv_val_t *params, qv_index_def_t *def);
+//  Writes an index definition as its params map {"M", "efConstruction", "nlist", "m", "nbits"}
+//  (only the non-default values).
+void
+    qv_index_def_write_params (const qv_index_def_t *def, qv_wr_t *w);
 
 //  Keys: read from a request's `ids` list against the key field; free.
 int

@@ -123,9 +123,10 @@ s_parse_field (const qv_val_t *m, qv_field_t *f)
         v = qv_val_get (m, "metric");
         if (v) {
             char metric [16];
-            if (qv_val_strcpy (v, metric, sizeof metric) == QV_EPROTO)
+            int src = qv_val_strcpy (v, metric, sizeof metric);
+            if (src == QV_EPROTO)
                 return qv_err (QV_EPROTO, "field '%s': 'metric' must be a string", f->name);
-            int mt = qv_metric_parse (metric);
+            int mt = src == 0 ? qv_metric_parse (metric) : -1;
             if (mt < 0)
                 return qv_err (QV_EINVAL, "field '%s': unknown metric; use L2, IP or COSINE", f->name);
             f->metric = (qv_metric_t) mt;

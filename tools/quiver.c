@@ -4,6 +4,7 @@
 
 #include <czmq.h>
 #include <getopt.h>
+#include <signal.h>
 
 static void
 s_usage (FILE *out)
@@ -73,6 +74,15 @@ main (int argc, char *argv [])
         fprintf (stderr, "quiver: unexpected argument '%s'\n", argv [optind]);
         return 2;
     }
+    //  SIGINT/SIGTERM are blocked in every thread (threads inherit the mask) and taken
+    //  here with sigwait, so no ZeroMQ call in an actor is ever interrupted and the
+    //  shutdown runs in order: writes in flight finish, then the actors stop.
+    sigset_t stop;
+    sigemptyset (&stop);
+    sigaddset (&stop, SIGINT);
+    sigaddset (&stop, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &stop, NULL);
+    zsys_handler_set (NULL);
     zsys_init ();
     zsys_set_linger (0);
     qv_server_t *server = qv_server_new (&config);
@@ -81,9 +91,9 @@ main (int argc, char *argv [])
         return 1;
     }
     qv_info ("quiver serving %s with data in %s", config.bind, config.data);
-    while (!zsys_interrupted)
-        zclock_sleep (100);
-    qv_info ("quiver stopping");
+    int sig = 0;
+    sigwait (&stop, &sig);
+    qv_info ("quiver stopping (signal %d)", sig);
     qv_server_destroy (&server);
     qv_info ("quiver stopped");
     return 0;

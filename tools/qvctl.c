@@ -595,30 +595,27 @@ s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
     int rc = s_describe (ctx, name, &schema);
     if (rc)
         return rc;
-    qv_vecs_t *vecs = qv_vecs_open (path);
-    if (!vecs) {
+    uint32_t file_dim, file_rows;
+    float *vectors = qv_vecs_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit),
+                                   &file_dim, &file_rows);
+    if (!vectors) {
         fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
         return QV_EIO;
     }
-    if (qv_vecs_dim (vecs) != schema.dim) {
+    if (file_dim != schema.dim) {
         fprintf (stderr, "qvctl: %s holds %u-dimensional vectors, but field '%s' of '%s' has dim %u\n",
-                 path, qv_vecs_dim (vecs), schema.vector, name, schema.dim);
-        qv_vecs_destroy (&vecs);
+                 path, file_dim, schema.vector, name, schema.dim);
+        free (vectors);
         return QV_EINVAL;
     }
     if (schema.auto_id && start_given)
         fprintf (stderr, "qvctl: '%s' assigns its own ids (auto_id); --start-id is ignored\n", name);
-    size_t total = qv_vecs_count (vecs);
-    if (limit && (size_t) limit < total)
-        total = (size_t) limit;
+    size_t total = file_rows;
     size_t dim = schema.dim;
-    float *buf = malloc ((size_t) batch * dim * sizeof (float));
     s_flight_t *flights = calloc ((size_t) window, sizeof *flights);
-    if (!buf || !flights) {
-        fprintf (stderr, "qvctl: out of memory for batches of %lld rows\n", batch);
-        free (buf);
-        free (flights);
-        qv_vecs_destroy (&vecs);
+    if (!flights) {
+        fprintf (stderr, "qvctl: out of memory\n");
+        free (vectors);
         return QV_ENOMEM;
     }
     s_long_timeout (ctx);
@@ -630,12 +627,6 @@ s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
         //  Keep the window full, then take one reply.
         while (rc == 0 && sent < total && inflight < window) {
             size_t n = total - sent < (size_t) batch ? total - sent : (size_t) batch;
-            long got = qv_vecs_read (vecs, buf, n);
-            if (got != (long) n) {
-                fprintf (stderr, "\nqvctl: %s\n", qv_err_msg ());
-                rc = QV_EIO;
-                break;
-            }
             uint64_t rid;
             qv_wr_t *w = qv_client_request (ctx->client, "insert", 2, &rid);
             qv_wr_str (w, "collection");
@@ -657,7 +648,7 @@ s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
                 }
             }
             qv_wr_str (w, schema.vector);
-            qv_wr_bin (w, buf, n * dim * sizeof (float));
+            qv_wr_bin (w, vectors + sent * dim, n * dim * sizeof (float));
             rc = qv_client_send (ctx->client, w);
             qv_wr_destroy (&w);
             if (rc) {
@@ -705,9 +696,8 @@ s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
         }
     }
     double secs = (qv_clock_usec () - t0) / 1e6;
-    free (buf);
+    free (vectors);
     free (flights);
-    qv_vecs_destroy (&vecs);
     if (rc) {
         fprintf (stderr, "qvctl: import stopped: %zu rows acknowledged before the failure\n", acked);
         return rc;
@@ -771,9 +761,8 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
     int rc = s_describe (ctx, name, &schema);
     if (rc)
         return rc;
-    size_t nq, ngt = 0;
-    uint32_t dim, gt_dim = 0;
-    float *queries = qv_vecs_load (path, (size_t) limit, &nq, &dim);
+    uint32_t nq, ngt = 0, dim, gt_dim = 0;
+    float *queries = qv_vecs_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit), &dim, &nq);
     int32_t *gt = NULL;
     if (!queries) {
         fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
@@ -786,14 +775,14 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
         return QV_EINVAL;
     }
     if (gt_path) {
-        gt = qv_vecs_load (gt_path, nq, &ngt, &gt_dim);
+        gt = qv_vecs_read (gt_path, nq, &gt_dim, &ngt);
         rc = !gt ? QV_EIO : 0;
         if (!gt)
             fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
         else
         if (ngt < nq || gt_dim < (uint32_t) k) {
-            fprintf (stderr, "qvctl: %s has %zu rows of %u neighbours; recall@%lld of %zu queries "
-                     "needs %zu rows of at least %lld\n", gt_path, ngt, gt_dim, k, nq, nq, k);
+            fprintf (stderr, "qvctl: %s has %u rows of %u neighbours; recall@%lld of %u queries "
+                     "needs %u rows of at least %lld\n", gt_path, ngt, gt_dim, k, nq, nq, k);
             rc = QV_EINVAL;
         }
         if (rc) {
@@ -877,7 +866,7 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
     double secs = (qv_clock_usec () - t0) / 1e6;
     if (rc == 0) {
         qsort (lat, nreq, sizeof *lat, s_cmp_double);
-        printf ("%zu queries in %zu requests of up to %lld, k=%lld, metric %s: %zu hits\n",
+        printf ("%u queries in %zu requests of up to %lld, k=%lld, metric %s: %zu hits\n",
                 nq, nreq, per_request, k, schema.metric, hits_total);
         if (gt)
             printf ("recall@%lld = %.3f\n", k, nq ? recall_sum / (double) nq : 0.0);

@@ -1,0 +1,674 @@
+//  Catalog: applying create/insert/delete/drop records (a live key replaced on
+//  insert, delete counts, snapshots), replay idempotence across a manifest, manifest
+//  + segment objects recovered from a real filesystem store, and corrupted
+//  manifests / segment objects refused as QV_ECORRUPT naming the object.
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qv_catalog.h"
+#include "qv_crc.h"
+#include "qv_store.h"
+#include "qv_test_json.h"
+
+#define SEG_BYTES (1 << 20)
+
+static const char *s_int_schema =
+    "[{\"name\": \"id\", \"type\": \"int64\", \"primary\": true},"
+    " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": 2},"
+    " {\"name\": \"tag\", \"type\": \"varchar\", \"nullable\": true}]";
+
+static const char *s_str_schema =
+    "[{\"name\": \"k\", \"type\": \"varchar\", \"primary\": true, \"max_length\": 32},"
+    " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": 2, \"metric\": \"COSINE\"},"
+    " {\"name\": \"n\", \"type\": \"int32\", \"default\": 0}]";
+
+//  The WAL of a test: encoded records in order, each with its seq.
+typedef struct {
+    void *data [256];
+    size_t size [256];
+    uint64_t seq [256];
+    int n;
+} wal_t;
+
+typedef struct {
+    char dir [64];
+    qv_store_t *store;
+    wal_t wal;
+} fixture_t;
+
+static int
+s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st; (void) flag; (void) ftw;
+    return remove (path);
+}
+
+static int
+s_setup (void **state)
+{
+    fixture_t *f = calloc (1, sizeof *f);
+    strcpy (f->dir, "/tmp/qv_test_catalog_XXXXXX");
+    if (!mkdtemp (f->dir))
+        return -1;
+    f->store = qv_store_new (f->dir);
+    if (!f->store)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *f = *state;
+    qv_store_destroy (&f->store);
+    nftw (f->dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (int i = 0; i < f->wal.n; i++)
+        free (f->wal.data [i]);
+    free (f);
+    return 0;
+}
+
+//  Reads record i of the WAL as recovery does and applies it.
+static qv_apply_t
+s_replay_one (qv_catalog_t *cat, wal_t *wal, int i)
+{
+    qv_record_t *rec = NULL;
+    int rc = qv_record_read (wal->data [i], wal->size [i], qv_catalog_schema_of, cat, &rec);
+    qv_apply_t res = { rc, 0, NULL };
+    if (rc == 0)
+        res = qv_catalog_apply (cat, rec, wal->seq [i], SEG_BYTES);
+    else
+        assert_int_equal (rc, QV_ENOTFOUND);        //  a collection dropped since
+    qv_record_destroy (&rec);
+    return res;
+}
+
+//  Logs rec (takes it) as the next WAL record and applies it to cat.
+static qv_apply_t
+s_log_apply (qv_catalog_t *cat, wal_t *wal, qv_record_t *rec)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_record_write (rec, w);
+    int i = wal->n++;
+    wal->data [i] = qv_wr_detach (w, &wal->size [i]);
+    wal->seq [i] = (uint64_t) i + 1;
+    qv_wr_destroy (&w);
+    qv_record_destroy (&rec);
+    return s_replay_one (cat, wal, i);
+}
+
+static qv_apply_t
+s_create (qv_catalog_t *cat, wal_t *wal, uint32_t id, const char *name, const char *schema_json,
+          uint64_t ts)
+{
+    qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
+    rec->ts = ts;
+    rec->coll_id = id;
+    snprintf (rec->name, sizeof rec->name, "%s", name);
+    qv_doc_t *doc = qv_test_doc (schema_json);
+    int rc;
+    rec->schema = qv_schema_parse (qv_doc_root (doc), &rc);
+    qv_doc_destroy (&doc);
+    assert_non_null (rec->schema);
+    rec->shards = 1;
+    strcpy (rec->consistency, "strong");
+    rec->description = strdup ("test");
+    return s_log_apply (cat, wal, rec);
+}
+
+//  rows: {"a": [row maps]}
+static qv_apply_t
+s_insert (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t seg, uint64_t ts, const char *rows)
+{
+    const qv_schema_t *schema = qv_catalog_schema_of (cat, coll);
+    assert_non_null (schema);
+    qv_record_t *rec = qv_record_new (QV_REC_INSERT);
+    rec->ts = ts;
+    rec->coll_id = coll;
+    rec->seg_id = seg;
+    qv_doc_t *doc = qv_test_doc (rows);
+    int rc = qv_batch_from_request (schema, qv_val_get (qv_doc_root (doc), "a"), NULL, 1000, &rec->batch);
+    qv_doc_destroy (&doc);
+    assert_int_equal (rc, 0);
+    return s_log_apply (cat, wal, rec);
+}
+
+static qv_apply_t
+s_delete (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t ts, const char *ids)
+{
+    const qv_schema_t *schema = qv_catalog_schema_of (cat, coll);
+    assert_non_null (schema);
+    qv_record_t *rec = qv_record_new (QV_REC_DELETE);
+    rec->ts = ts;
+    rec->coll_id = coll;
+    qv_doc_t *doc = qv_test_doc (ids);
+    assert_int_equal (qv_keys_from_request (&schema->fields [schema->pk], qv_doc_root (doc), 1000, &rec->keys), 0);
+    qv_doc_destroy (&doc);
+    return s_log_apply (cat, wal, rec);
+}
+
+static qv_apply_t
+s_drop (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t ts)
+{
+    qv_record_t *rec = qv_record_new (QV_REC_DROP_COLLECTION);
+    rec->ts = ts;
+    rec->coll_id = coll;
+    return s_log_apply (cat, wal, rec);
+}
+
+//  The `get` reply rows for ids (JSON list) as msgpack, in a malloc'd buffer.
+static void *
+s_get (qv_collection_t *c, const char *ids, size_t *size)
+{
+    qv_doc_t *doc = qv_test_doc (ids);
+    qv_keys_t keys;
+    assert_int_equal (qv_keys_from_request (&c->schema->fields [c->schema->pk], qv_doc_root (doc), 1000, &keys), 0);
+    qv_doc_destroy (&doc);
+    int fids [QV_FIELDS_MAX], nfids;
+    qv_doc_t *of = qv_test_doc ("[\"*\"]");
+    assert_int_equal (qv_collection_check_fields (c, qv_doc_root (of), fids, &nfids), 0);
+    qv_doc_destroy (&of);
+    qv_wr_t *w = qv_wr_new ();
+    assert_int_equal (qv_collection_get (c, &keys, fids, nfids, w), 0);
+    void *data = qv_wr_detach (w, size);
+    qv_wr_destroy (&w);
+    qv_keys_free (&keys);
+    return data;
+}
+
+//  Asserts get (ids) gives exactly the rows in `want` (JSON list of row maps).
+static void
+s_assert_get (qv_collection_t *c, const char *ids, const char *want, int line)
+{
+    size_t got_size, want_size;
+    void *got = s_get (c, ids, &got_size);
+    void *exp = qv_test_mp (want, &want_size);
+    if (got_size != want_size || memcmp (got, exp, got_size)) {
+        int rc;
+        qv_doc_t *doc = qv_doc_parse (got, got_size, SIZE_MAX, &rc);
+        print_error ("line %d: get %s gave %zu rows of %zu bytes, expected %s\n", line, ids,
+                     doc ? qv_val_len (qv_doc_root (doc)) : 0, got_size, want);
+        qv_doc_destroy (&doc);
+        fail ();
+    }
+    free (got);
+    free (exp);
+}
+#define ASSERT_GET(c, ids, want) s_assert_get ((c), (ids), (want), __LINE__)
+
+//  describe_collection's "rows".
+static uint64_t
+s_described_rows (qv_collection_t *c)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, QV_DESCRIBE_FIELDS);
+    qv_collection_describe (c, w);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (data, size, SIZE_MAX, &rc);
+    assert_non_null (doc);
+    uint64_t rows = 0;
+    assert_int_equal (qv_val_uint (qv_val_get (qv_doc_root (doc), "rows"), &rows), 0);
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+    return rows;
+}
+
+//  Rows visible in a snapshot of c at ts, counted by an exact scan with a large k.
+static uint32_t
+s_visible (qv_collection_t *c, uint64_t ts)
+{
+    qv_snapshot_t *snap = qv_snapshot_new (c, ts, c->schema->vec);
+    assert_non_null (snap);
+    qv_topk_t *top = qv_topk_new (QV_TOPK_MAX);
+    float q [2] = { 1, 0 }, qn = 1;
+    qv_snapshot_scan (snap, q, &qn, 1, QV_TOPK_MAX, 0, 0, 0, 1, &top);
+    uint32_t n = qv_topk_size (top);
+    qv_topk_destroy (&top);
+    qv_snapshot_destroy (&snap);
+    return n;
+}
+
+static void
+test_apply (void **state)
+{
+    fixture_t *f = *state;
+    qv_catalog_t *cat = qv_catalog_new ();
+    qv_apply_t res = s_create (cat, &f->wal, 1, "docs", s_int_schema, 10);
+    assert_int_equal (res.rc, 0);
+    assert_non_null (res.coll);
+    qv_collection_t *c = qv_catalog_find (cat, "docs");
+    assert_ptr_equal (c, res.coll);
+    assert_ptr_equal (qv_catalog_find_id (cat, 1), c);
+    assert_null (qv_catalog_find (cat, "nope"));
+    assert_int_equal (qv_catalog_next_coll_id (cat), 2);
+    //  The same name again is ALREADY_EXISTS
+    res = s_create (cat, &f->wal, 2, "docs", s_str_schema, 11);
+    assert_int_equal (res.rc, QV_EEXIST);
+    assert_null (qv_catalog_find_id (cat, 2));
+
+    res = s_insert (cat, &f->wal, 1, 1, 100,
+                    "{\"a\": [{\"id\": 1, \"v\": [1, 0], \"tag\": \"one\"}, {\"id\": 2, \"v\": [0, 1], \"tag\": \"two\"},"
+                    " {\"id\": 3, \"v\": [1, 1]}]}");
+    assert_int_equal (res.rc, 0);
+    assert_int_equal (res.count, 3);
+    assert_int_equal (c->live_rows, 3);
+    assert_int_equal (s_described_rows (c), 3);
+    ASSERT_GET (c, "[1, 3]", "[{\"id\": 1, \"v\": [1.0f, 0.0f], \"tag\": \"one\"}, {\"id\": 3, \"v\": [1.0f, 1.0f], \"tag\": null}]");
+
+    //  A live key inserted again replaces the row: still 3 rows, get gives the new one
+    res = s_insert (cat, &f->wal, 1, 1, 200, "{\"a\": [{\"id\": 2, \"v\": [2, 2], \"tag\": \"TWO\"}]}");
+    assert_int_equal (res.rc, 0);
+    assert_int_equal (c->live_rows, 3);
+    assert_int_equal (s_described_rows (c), 3);
+    ASSERT_GET (c, "[2]", "[{\"id\": 2, \"v\": [2.0f, 2.0f], \"tag\": \"TWO\"}]");
+    //  Snapshots: before the replace the old row is the visible one, after it the new
+    assert_int_equal (s_visible (c, 99), 0);
+    assert_int_equal (s_visible (c, 150), 3);
+    assert_int_equal (s_visible (c, 200), 3);
+    //  Within one batch the last row of a key wins
+    res = s_insert (cat, &f->wal, 1, 1, 300, "{\"a\": [{\"id\": 5, \"v\": [1, 2], \"tag\": \"a\"}, {\"id\": 5, \"v\": [1, 2], \"tag\": \"b\"}]}");
+    assert_int_equal (res.rc, 0);
+    assert_int_equal (c->live_rows, 4);
+    ASSERT_GET (c, "[5]", "[{\"id\": 5, \"v\": [1.0f, 2.0f], \"tag\": \"b\"}]");
+    assert_int_equal (s_visible (c, 300), 4);
+
+    //  Deletes count the keys that were live
+    res = s_delete (cat, &f->wal, 1, 400, "[1, 99, 5, 1]");
+    assert_int_equal (res.rc, 0);
+    assert_int_equal (res.count, 2);
+    assert_int_equal (c->live_rows, 2);
+    assert_int_equal (s_described_rows (c), 2);
+    res = s_delete (cat, &f->wal, 1, 410, "[1, 5]");
+    assert_int_equal (res.count, 0);
+    ASSERT_GET (c, "[1, 2, 3, 5, 99]", "[{\"id\": 2, \"v\": [2.0f, 2.0f], \"tag\": \"TWO\"}, {\"id\": 3, \"v\": [1.0f, 1.0f], \"tag\": null}]");
+    ASSERT_GET (c, "[]", "[]");
+    assert_int_equal (s_visible (c, 399), 4);
+    assert_int_equal (s_visible (c, 400), 2);
+    //  Re-inserting a deleted key makes it live again
+    res = s_insert (cat, &f->wal, 1, 2, 500, "{\"a\": [{\"id\": 1, \"v\": [3, 3]}]}");
+    assert_int_equal (c->live_rows, 3);
+    assert_int_equal (c->nsegs, 2);
+    assert_true (qv_catalog_next_seg_id (cat) >= 3);
+    ASSERT_GET (c, "[1]", "[{\"id\": 1, \"v\": [3.0f, 3.0f], \"tag\": null}]");
+
+    //  A varchar-keyed collection
+    res = s_create (cat, &f->wal, 3, "words", s_str_schema, 600);
+    assert_int_equal (res.rc, 0);
+    qv_collection_t *w = res.coll;
+    s_insert (cat, &f->wal, 3, 10, 700, "{\"a\": [{\"k\": \"x\", \"v\": [1, 0]}, {\"k\": \"y\", \"v\": [0, 1], \"n\": 4}]}");
+    s_insert (cat, &f->wal, 3, 10, 710, "{\"a\": [{\"k\": \"x\", \"v\": [1, 1], \"n\": 9}]}");
+    assert_int_equal (w->live_rows, 2);
+    ASSERT_GET (w, "[\"x\", \"y\", \"z\"]", "[{\"k\": \"x\", \"v\": [1.0f, 1.0f], \"n\": 9}, {\"k\": \"y\", \"v\": [0.0f, 1.0f], \"n\": 4}]");
+    res = s_delete (cat, &f->wal, 3, 720, "[\"y\", \"x\", \"\"]");
+    assert_int_equal (res.count, 2);
+    assert_int_equal (w->live_rows, 0);
+
+    //  Listing is by name
+    size_t n;
+    qv_collection_t **list = qv_catalog_list (cat, &n);
+    assert_int_equal (n, 2);
+    assert_string_equal (list [0]->name, "docs");
+    assert_string_equal (list [1]->name, "words");
+    free (list);
+    assert_true (qv_catalog_max_ts (cat) == 720);
+    assert_true (qv_catalog_applied_seq (cat) == (uint64_t) f->wal.n);
+
+    //  Drop: gone; later records for it are NOT_FOUND
+    res = s_drop (cat, &f->wal, 3, 800);
+    assert_int_equal (res.rc, 0);
+    assert_null (qv_catalog_find (cat, "words"));
+    assert_null (qv_catalog_schema_of (cat, 3));
+    res = s_drop (cat, &f->wal, 3, 810);
+    assert_int_equal (res.rc, QV_ENOTFOUND);
+    qv_catalog_destroy (&cat);
+    assert_null (cat);
+    qv_catalog_destroy (&cat);
+}
+
+//  Flushes every growing segment of every collection the way the searcher and the
+//  flusher do (seal, write segments/<coll>/<seg>, mark flushed), then writes the
+//  manifest to meta/manifest/<version>. Returns the manifest version.
+static uint64_t
+s_flush_some (qv_catalog_t *cat, qv_store_t *store, const uint64_t *only, int nonly);
+
+static uint64_t
+s_flush_all (qv_catalog_t *cat, qv_store_t *store)
+{
+    return s_flush_some (cat, store, NULL, 0);
+}
+
+//  As s_flush_all, for the segment ids in only [] (all when only is NULL).
+static uint64_t
+s_flush_some (qv_catalog_t *cat, qv_store_t *store, const uint64_t *only, int nonly)
+{
+    size_t n;
+    qv_collection_t **list = qv_catalog_list (cat, &n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < list [i]->nsegs; j++) {
+            bool chosen = !only;
+            for (int k = 0; k < nonly; k++)
+                chosen |= only [k] == list [i]->segs [j]->id;
+            if (!chosen)
+                continue;
+            qv_segment_t *seg = qv_catalog_seal (cat, list [i]->id, list [i]->segs [j]->id);
+            assert_non_null (seg);
+            if (seg->state == QV_SEG_FLUSHED)
+                continue;
+            zchunk_t *chunk = qv_segment_save (seg);
+            char key [96];
+            snprintf (key, sizeof key, "segments/%u/%020llu", seg->coll_id, (unsigned long long) seg->id);
+            assert_int_equal (qv_store_put (store, key, zchunk_data (chunk), zchunk_size (chunk)), 0);
+            zchunk_destroy (&chunk);
+            seg->state = QV_SEG_FLUSHED;
+        }
+    free (list);
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (cat, &version);
+    assert_non_null (chunk);
+    char key [64];
+    snprintf (key, sizeof key, "meta/manifest/%020llu", (unsigned long long) version);
+    assert_int_equal (qv_store_put (store, key, zchunk_data (chunk), zchunk_size (chunk)), 0);
+    zchunk_destroy (&chunk);
+    return version;
+}
+
+//  Both catalogs answer the same: collections, live rows, get of every key 0..19,
+//  and snapshot visibility at several timestamps.
+static void
+s_assert_same_state (qv_catalog_t *a, qv_catalog_t *b)
+{
+    size_t na, nb;
+    qv_collection_t **la = qv_catalog_list (a, &na), **lb = qv_catalog_list (b, &nb);
+    assert_int_equal (na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_string_equal (la [i]->name, lb [i]->name);
+        assert_int_equal (la [i]->id, lb [i]->id);
+        if (la [i]->live_rows != lb [i]->live_rows)
+            fail_msg ("collection %s: %llu live rows, recovered %llu", la [i]->name,
+                      (unsigned long long) la [i]->live_rows, (unsigned long long) lb [i]->live_rows);
+        const char *ids = la [i]->schema->fields [la [i]->schema->pk].type == QV_INT64
+            ? "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]"
+            : "[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]";
+        size_t sa, sb;
+        void *ga = s_get (la [i], ids, &sa), *gb = s_get (lb [i], ids, &sb);
+        if (sa != sb || memcmp (ga, gb, sa))
+            fail_msg ("collection %s: get differs after recovery", la [i]->name);
+        free (ga);
+        free (gb);
+        uint64_t ts [] = { 150, 250, 350, 450, 10000 };
+        for (int t = 0; t < 5; t++)
+            assert_int_equal (s_visible (la [i], ts [t]), s_visible (lb [i], ts [t]));
+    }
+    free (la);
+    free (lb);
+}
+
+//  Builds a history in four parts with a flush + manifest after part 2; a fresh
+//  catalog recovers the manifest and replays the WAL; the result must equal the
+//  catalog that applied everything once.
+static void
+test_recover_and_replay (void **state)
+{
+    fixture_t *f = *state;
+    wal_t *wal = &f->wal;
+    qv_catalog_t *live = qv_catalog_new ();
+    //  Part 1: two collections and inserts
+    s_create (live, wal, 1, "docs", s_int_schema, 100);
+    s_create (live, wal, 2, "words", s_str_schema, 101);
+    s_create (live, wal, 3, "gone", s_int_schema, 102);
+    s_insert (live, wal, 1, 1, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1], \"tag\": \"t2\"},"
+                                    " {\"id\": 3, \"v\": [1, 1]}, {\"id\": 4, \"v\": [2, 1]}]}");
+    s_insert (live, wal, 2, 2, 120, "{\"a\": [{\"k\": \"a\", \"v\": [1, 0]}, {\"k\": \"b\", \"v\": [0, 1], \"n\": 2}]}");
+    s_insert (live, wal, 3, 3, 125, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}]}");
+    //  Part 2: replace and delete inside what will be flushed
+    s_insert (live, wal, 1, 1, 200, "{\"a\": [{\"id\": 2, \"v\": [5, 5], \"tag\": \"t2b\"}]}");
+    s_delete (live, wal, 1, 210, "[3]");
+    s_delete (live, wal, 2, 220, "[\"a\"]");
+    uint64_t version = s_flush_all (live, f->store);
+    assert_true (version >= 1);
+    uint64_t checkpoint = qv_catalog_checkpoint (live);
+    assert_true (checkpoint == (uint64_t) wal->n + 1);      //  everything flushed
+    int manifest_at = wal->n;
+    //  Part 3: after the manifest, into new growing segments, touching flushed rows
+    s_insert (live, wal, 1, 4, 300, "{\"a\": [{\"id\": 4, \"v\": [4, 4], \"tag\": \"t4b\"}, {\"id\": 5, \"v\": [0, 5]}]}");
+    s_delete (live, wal, 1, 310, "[1]");
+    s_insert (live, wal, 2, 5, 320, "{\"a\": [{\"k\": \"c\", \"v\": [1, 2]}, {\"k\": \"b\", \"v\": [3, 3], \"n\": 7}]}");
+    s_drop (live, wal, 3, 330);
+    //  Part 4: a new collection after the manifest
+    s_create (live, wal, 4, "late", s_str_schema, 400);
+    s_insert (live, wal, 4, 6, 410, "{\"a\": [{\"k\": \"d\", \"v\": [1, 0]}]}");
+    assert_true (qv_catalog_checkpoint (live) == (uint64_t) manifest_at + 1);
+
+    //  Recovery from the store, then replay from the checkpoint
+    qv_catalog_t *rec = qv_catalog_new ();
+    int rc = qv_catalog_recover (rec, f->store);
+    if (rc)
+        fail_msg ("recover: %s: %s", qv_rc_name (rc), qv_err_msg ());
+    assert_true (qv_catalog_manifest_version (rec) == version);
+    assert_true (qv_catalog_checkpoint (rec) == checkpoint);
+    assert_true (qv_catalog_applied_seq (rec) == (uint64_t) manifest_at);
+    for (int i = (int) checkpoint - 1; i < wal->n; i++)
+        s_replay_one (rec, wal, i);
+    s_assert_same_state (live, rec);
+    assert_true (qv_catalog_max_ts (rec) == qv_catalog_max_ts (live));
+    assert_int_equal (qv_catalog_next_coll_id (rec), qv_catalog_next_coll_id (live));
+    assert_true (qv_catalog_next_seg_id (rec) == qv_catalog_next_seg_id (live));
+
+    //  Idempotence: recovering again and replaying the whole WAL from the start
+    //  (records the manifest already holds included) gives the same state too
+    qv_catalog_t *again = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (again, f->store), 0);
+    for (int i = 0; i < wal->n; i++)
+        s_replay_one (again, wal, i);
+    s_assert_same_state (live, again);
+    //  ... and so does replaying the whole WAL into a catalog without a manifest
+    qv_catalog_t *twice = qv_catalog_new ();
+    for (int i = 0; i < wal->n; i++)
+        s_replay_one (twice, wal, i);
+    s_assert_same_state (live, twice);
+
+    //  A second flush and manifest: recover sees everything without replay
+    s_flush_all (live, f->store);
+    qv_catalog_t *last = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (last, f->store), 0);
+    assert_true (qv_catalog_checkpoint (last) == (uint64_t) wal->n + 1);
+    s_assert_same_state (live, last);
+
+    qv_catalog_destroy (&last);
+    qv_catalog_destroy (&twice);
+    qv_catalog_destroy (&again);
+    qv_catalog_destroy (&rec);
+    qv_catalog_destroy (&live);
+}
+
+//  A manifest written while other segments are still growing: the checkpoint lies
+//  before records the manifest already holds, so replay meets inserts into flushed
+//  segments, deletes of rows the manifest already deleted, and a key whose newer row
+//  is in a flushed segment of another shard.
+static void
+test_partial_manifest (void **state)
+{
+    fixture_t *f = *state;
+    wal_t *wal = &f->wal;
+    qv_catalog_t *live = qv_catalog_new ();
+    s_create (live, wal, 1, "docs", s_int_schema, 100);
+    s_create (live, wal, 2, "words", s_str_schema, 101);
+    s_insert (live, wal, 2, 2, 105, "{\"a\": [{\"k\": \"a\", \"v\": [1, 0]}, {\"k\": \"b\", \"v\": [0, 1]}]}");
+    s_insert (live, wal, 1, 1, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1]},"
+                                    " {\"id\": 3, \"v\": [1, 1]}, {\"id\": 4, \"v\": [2, 1]}]}");
+    s_delete (live, wal, 1, 120, "[2]");
+    //  Segment 9 (another shard) gets key 5 first, then segment 1 a newer key 5
+    s_insert (live, wal, 1, 9, 130, "{\"a\": [{\"id\": 5, \"v\": [5, 0], \"tag\": \"old\"}, {\"id\": 3, \"v\": [3, 3], \"tag\": \"new3\"}]}");
+    s_insert (live, wal, 1, 1, 140, "{\"a\": [{\"id\": 5, \"v\": [5, 5], \"tag\": \"new\"}, {\"id\": 6, \"v\": [6, 6]}]}");
+    s_delete (live, wal, 1, 150, "[6]");
+    s_delete (live, wal, 2, 155, "[\"b\"]");
+    //  Only segment 1 is flushed; segments 2 and 9 are still growing
+    uint64_t only [] = { 1 };
+    s_flush_some (live, f->store, only, 1);
+    uint64_t checkpoint = qv_catalog_checkpoint (live);
+    assert_true (checkpoint == 3);          //  segment 2's first record
+    s_insert (live, wal, 1, 10, 200, "{\"a\": [{\"id\": 1, \"v\": [9, 9], \"tag\": \"after\"}]}");
+    s_delete (live, wal, 1, 210, "[4, 5]");
+
+    qv_catalog_t *rec = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (rec, f->store), 0);
+    for (int i = (int) checkpoint - 1; i < wal->n; i++)
+        s_replay_one (rec, wal, i);
+    s_assert_same_state (live, rec);
+    ASSERT_GET (qv_catalog_find (rec, "docs"), "[1, 2, 3, 4, 5, 6]",
+                "[{\"id\": 1, \"v\": [9.0f, 9.0f], \"tag\": \"after\"}, {\"id\": 3, \"v\": [3.0f, 3.0f], \"tag\": \"new3\"}]");
+    ASSERT_GET (qv_catalog_find (rec, "words"), "[\"a\", \"b\"]", "[{\"k\": \"a\", \"v\": [1.0f, 0.0f], \"n\": 0}]");
+    qv_catalog_destroy (&rec);
+    qv_catalog_destroy (&live);
+}
+
+static void
+test_recover_empty_store (void **state)
+{
+    fixture_t *f = *state;
+    qv_catalog_t *cat = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (cat, f->store), 0);
+    size_t n;
+    free (qv_catalog_list (cat, &n));
+    assert_int_equal (n, 0);
+    assert_true (qv_catalog_checkpoint (cat) == 1);
+    qv_catalog_destroy (&cat);
+}
+
+//  Rewrites an object in the store through fn (which may change its size).
+static void
+s_rewrite (qv_store_t *store, const char *key, void (*fn) (uint8_t *, size_t *, int), int arg)
+{
+    void *data;
+    size_t size;
+    assert_int_equal (qv_store_get (store, key, &data, &size), 0);
+    data = realloc (data, size + 16);
+    fn (data, &size, arg);
+    assert_int_equal (qv_store_put (store, key, data, size), 0);
+    free (data);
+}
+
+static void s_flip (uint8_t *d, size_t *size, int at) { d [at < 0 ? (int) *size + at : at] ^= 0x20; }
+static void s_cut (uint8_t *d, size_t *size, int keep) { (void) d; *size = (size_t) keep; }
+static void
+s_body_byte_fixed_crc (uint8_t *d, size_t *size, int at)
+{
+    d [at] = 0xc1;
+    uint32_t crc = qv_crc32c (d, *size - 4);
+    memcpy (d + *size - 4, &crc, 4);
+}
+
+//  Expects recovery to fail with QV_ECORRUPT and a message naming `name`.
+static void
+s_expect_corrupt (qv_store_t *store, const char *name, const char *what)
+{
+    qv_catalog_t *cat = qv_catalog_new ();
+    int rc = qv_catalog_recover (cat, store);
+    if (rc != QV_ECORRUPT)
+        fail_msg ("%s: recover gave %s (%s)", what, qv_rc_name (rc), qv_err_msg ());
+    if (!strstr (qv_err_msg (), name))
+        fail_msg ("%s: message '%s' does not name %s", what, qv_err_msg (), name);
+    qv_catalog_destroy (&cat);
+}
+
+static void
+test_corrupt_manifest (void **state)
+{
+    fixture_t *f = *state;
+    qv_catalog_t *cat = qv_catalog_new ();
+    s_create (cat, &f->wal, 1, "docs", s_int_schema, 100);
+    s_insert (cat, &f->wal, 1, 7, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1]}]}");
+    s_delete (cat, &f->wal, 1, 120, "[2]");
+    uint64_t version = s_flush_all (cat, f->store);
+    char man [64], seg [96];
+    snprintf (man, sizeof man, "meta/manifest/%020llu", (unsigned long long) version);
+    snprintf (seg, sizeof seg, "segments/1/%020llu", 7ull);
+    void *man_orig, *seg_orig;
+    size_t man_size, seg_size;
+    assert_int_equal (qv_store_get (f->store, man, &man_orig, &man_size), 0);
+    assert_int_equal (qv_store_get (f->store, seg, &seg_orig, &seg_size), 0);
+    //  Sanity: the untouched store recovers
+    qv_catalog_t *ok = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (ok, f->store), 0);
+    s_assert_same_state (cat, ok);
+    qv_catalog_destroy (&ok);
+
+    s_rewrite (f->store, man, s_flip, 30);
+    s_expect_corrupt (f->store, man, "manifest body byte");
+    qv_store_put (f->store, man, man_orig, man_size);
+    s_rewrite (f->store, man, s_flip, -1);
+    s_expect_corrupt (f->store, man, "manifest checksum");
+    qv_store_put (f->store, man, man_orig, man_size);
+    s_rewrite (f->store, man, s_flip, 2);
+    s_expect_corrupt (f->store, man, "manifest magic");
+    qv_store_put (f->store, man, man_orig, man_size);
+    s_rewrite (f->store, man, s_cut, (int) man_size / 2);
+    s_expect_corrupt (f->store, man, "manifest truncated");
+    s_rewrite (f->store, man, s_cut, 3);
+    s_expect_corrupt (f->store, man, "manifest of 3 bytes");
+    s_rewrite (f->store, man, s_cut, 0);
+    s_expect_corrupt (f->store, man, "empty manifest");
+    qv_store_put (f->store, man, man_orig, man_size);
+    s_rewrite (f->store, man, s_body_byte_fixed_crc, 21);
+    s_expect_corrupt (f->store, man, "manifest body with a valid checksum");
+    qv_store_put (f->store, man, man_orig, man_size);
+
+    //  Segment objects: damaged or missing, named in the message
+    s_rewrite (f->store, seg, s_flip, 100);
+    s_expect_corrupt (f->store, seg, "segment byte");
+    qv_store_put (f->store, seg, seg_orig, seg_size);
+    s_rewrite (f->store, seg, s_cut, (int) seg_size - 1);
+    s_expect_corrupt (f->store, seg, "segment truncated");
+    assert_int_equal (qv_store_delete (f->store, seg), 0);
+    s_expect_corrupt (f->store, seg, "segment missing");
+    qv_store_put (f->store, seg, seg_orig, seg_size);
+
+    //  Random manifest body mutations behind a valid checksum never crash
+    unsigned seed = 1;
+    for (int iter = 0; iter < 300; iter++) {
+        uint8_t *d = malloc (man_size);
+        memcpy (d, man_orig, man_size);
+        for (int e = 0; e < 2; e++)
+            d [20 + rand_r (&seed) % (man_size - 24)] = (uint8_t) rand_r (&seed);
+        uint32_t crc = qv_crc32c (d, man_size - 4);
+        memcpy (d + man_size - 4, &crc, 4);
+        qv_store_put (f->store, man, d, man_size);
+        qv_catalog_t *c2 = qv_catalog_new ();
+        int rc = qv_catalog_recover (c2, f->store);
+        assert_true (rc == 0 || rc == QV_ECORRUPT);
+        qv_catalog_destroy (&c2);
+        free (d);
+    }
+    qv_store_put (f->store, man, man_orig, man_size);
+    ok = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (ok, f->store), 0);
+    qv_catalog_destroy (&ok);
+    free (man_orig);
+    free (seg_orig);
+    qv_catalog_destroy (&cat);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test_setup_teardown (test_apply, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_recover_and_replay, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_partial_manifest, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_recover_empty_store, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupt_manifest, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

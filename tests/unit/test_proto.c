@@ -1,0 +1,434 @@
+//  Request decoding against the op/field tables (every op, every field kind, every
+//  refusal and its code, rid kept for the error reply) and reply framing.
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qv_proto.h"
+#include "qv_rc.h"
+
+//  One key/value of a request under construction. t: 's' str, 'i' int, 'u' uint,
+//  'd' double, 'b' bool, 'n' nil, 'a' list of s (or empty), 'm' empty map, 'B' bin,
+//  'K' an integer key (i) with an integer value.
+typedef struct {
+    const char *key;
+    char t;
+    const char *s;
+    int64_t i;
+    double d;
+} kv_t;
+
+#define KV_END { NULL, 0, NULL, 0, 0 }
+
+static void
+s_write_kv (qv_wr_t *w, const kv_t *kv)
+{
+    if (kv->t == 'K') {
+        qv_wr_int (w, kv->i);
+        qv_wr_int (w, kv->i);
+        return;
+    }
+    qv_wr_str (w, kv->key);
+    switch (kv->t) {
+        case 's': qv_wr_str (w, kv->s); break;
+        case 'i': qv_wr_int (w, kv->i); break;
+        case 'u': qv_wr_uint (w, (uint64_t) kv->i); break;
+        case 'd': qv_wr_double (w, kv->d); break;
+        case 'b': qv_wr_bool (w, kv->i != 0); break;
+        case 'n': qv_wr_nil (w); break;
+        case 'a':
+            if (kv->s) {
+                qv_wr_array (w, 1);
+                qv_wr_str (w, kv->s);
+            }
+            else
+                qv_wr_array (w, 0);
+            break;
+        case 'm': qv_wr_map (w, 0); break;
+        case 'B': qv_wr_bin (w, "\0\0\x80\x3f", 4); break;
+        default: fail_msg ("bad kv type %c", kv->t);
+    }
+}
+
+//  Encodes the kvs as a map into a malloc'd buffer.
+static void *
+s_build (const kv_t *kvs, size_t *size)
+{
+    size_t n = 0;
+    while (kvs [n].key || kvs [n].t)
+        n++;
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, n);
+    for (size_t i = 0; i < n; i++)
+        s_write_kv (w, &kvs [i]);
+    void *data = qv_wr_detach (w, size);
+    qv_wr_destroy (&w);
+    return data;
+}
+
+//  Parses kvs, checks rc, and when the request got as far as being a map, that the
+//  rid was found (if want_rid >= 0, as the uint want_rid).
+static void
+s_check (const kv_t *kvs, int want, int64_t want_rid, const char *msg_part, int line)
+{
+    size_t size;
+    void *data = s_build (kvs, &size);
+    qv_req_t req;
+    qv_err_clear ();
+    int rc = qv_req_parse (data, size, 10000, &req);
+    if (rc != want)
+        print_error ("line %d: got %s (%s), expected %s\n", line, qv_rc_name (rc),
+                     qv_err_msg (), qv_rc_name (want));
+    assert_int_equal (rc, want);
+    if (rc) {
+        assert_true (strlen (qv_err_msg ()) > 0);
+        if (msg_part && !strstr (qv_err_msg (), msg_part)) {
+            print_error ("line %d: message '%s' does not mention '%s'\n", line,
+                         qv_err_msg (), msg_part);
+            fail ();
+        }
+    }
+    if (want_rid >= 0) {
+        uint64_t rid = 0;
+        if (!req.f [QV_F_rid])
+            print_error ("line %d: rid not found\n", line);
+        assert_non_null (req.f [QV_F_rid]);
+        assert_int_equal (qv_val_uint (req.f [QV_F_rid], &rid), 0);
+        assert_int_equal (rid, (uint64_t) want_rid);
+    }
+    qv_req_free (&req);
+    assert_null (req.doc);
+    qv_req_free (&req);              //  safe twice
+    free (data);
+}
+#define CHECK(want, rid, part, ...) do { \
+        kv_t kvs_ [] = { __VA_ARGS__, KV_END }; \
+        s_check (kvs_, (want), (rid), (part), __LINE__); \
+    } while (0)
+
+static void
+test_valid_requests (void **state)
+{
+    (void) state;
+    kv_t ping [] = { { "op", 's', "ping", 0, 0 }, KV_END };
+    size_t size;
+    void *data = s_build (ping, &size);
+    qv_req_t req;
+    assert_int_equal (qv_req_parse (data, size, 100, &req), 0);
+    assert_int_equal (req.op, QV_OP_ping);
+    assert_null (req.f [QV_F_rid]);
+    assert_string_equal (req.collection, "");
+    qv_req_free (&req);
+    free (data);
+
+    kv_t search [] = {
+        { "rid", 'u', NULL, 42, 0 }, { "op", 's', "search", 0, 0 },
+        { "collection", 's', "Docs_2", 0, 0 }, { "vectors", 'B', NULL, 0, 0 },
+        { "dim", 'u', NULL, 1, 0 }, { "limit", 'u', NULL, 10, 0 },
+        { "radius", 'i', NULL, -3, 0 }, { "range_filter", 'd', NULL, 0, 0.5 },
+        { "params", 'm', NULL, 0, 0 }, { "output_fields", 'a', "tag", 0, 0 },
+        { "token", 's', "secret", 0, 0 }, KV_END
+    };
+    data = s_build (search, &size);
+    assert_int_equal (qv_req_parse (data, size, 100, &req), 0);
+    assert_int_equal (req.op, QV_OP_search);
+    assert_string_equal (qv_op_name (req.op), "search");
+    assert_string_equal (req.collection, "Docs_2");
+    uint64_t u;
+    assert_int_equal (qv_val_uint (req.f [QV_F_rid], &u), 0);
+    assert_int_equal (u, 42);
+    assert_int_equal (qv_val_uint (req.f [QV_F_limit], &u), 0);
+    assert_int_equal (u, 10);
+    assert_int_equal (qv_val_type (req.f [QV_F_vectors]), QV_V_BIN);
+    assert_int_equal (qv_val_type (req.f [QV_F_output_fields]), QV_V_ARRAY);
+    assert_null (req.f [QV_F_filter]);
+    qv_req_free (&req);
+    free (data);
+
+    //  vectors may also be a list; an int radius is a number
+    CHECK (0, 7, NULL, { "op", 's', "search", 0, 0 }, { "rid", 'u', NULL, 7, 0 },
+           { "collection", 's', "c", 0, 0 }, { "vectors", 'a', NULL, 0, 0 });
+    //  The longest valid name (255 characters)
+    char name [256];
+    memset (name, 'a', 255);
+    name [255] = 0;
+    CHECK (0, -1, NULL, { "op", 's', "drop_collection", 0, 0 }, { "collection", 's', name, 0, 0 });
+}
+
+//  A value of the right kind for field f, and one of a wrong kind.
+typedef struct { const char *name; char good; char bad; } s_field_t;
+
+static const s_field_t s_fields [] = {
+#define GOOD_STR 's'
+#define GOOD_UINT 'u'
+#define GOOD_NUM 'd'
+#define GOOD_BOOL 'b'
+#define GOOD_ARRAY 'a'
+#define GOOD_MAP 'm'
+#define GOOD_ANY 'n'
+#define GOOD_VEC 'B'
+#define BAD_STR 'i'
+#define BAD_UINT 'i'
+#define BAD_NUM 's'
+#define BAD_BOOL 'u'
+#define BAD_ARRAY 'm'
+#define BAD_MAP 'a'
+#define BAD_ANY 0
+#define BAD_VEC 's'
+#define ROW(name, kind) { #name, GOOD_##kind, BAD_##kind },
+    QV_FIELDS (ROW)
+#undef ROW
+};
+
+static const struct { const char *name; uint64_t req; uint64_t opt; } s_ops [] = {
+#define ROW(name, req, opt) { #name, (req), (opt) },
+    QV_OPS (ROW)
+#undef ROW
+};
+
+//  Builds a request for op with the given field set; field bad_f (if >= 0) gets a
+//  value of the wrong kind. Always adds rid 99.
+static void
+s_op_request (int op, uint64_t fields, int bad_f, int want, int line)
+{
+    kv_t kvs [QV_F_COUNT + 2];
+    int n = 0;
+    kvs [n++] = (kv_t) { "op", 's', s_ops [op].name, 0, 0 };
+    kvs [n++] = (kv_t) { "rid", 'u', NULL, 99, 0 };
+    for (int f = 0; f < QV_F_COUNT; f++) {
+        if (f == QV_F_op || f == QV_F_rid || !(fields & (1ull << f)))
+            continue;
+        char t = f == bad_f ? s_fields [f].bad : s_fields [f].good;
+        kvs [n++] = (kv_t) { s_fields [f].name, t, "coll", (t == 'i') ? -1 : 3, 0.25 };
+    }
+    kvs [n] = (kv_t) KV_END;
+    s_check (kvs, want, 99, NULL, line);
+}
+
+static void
+test_every_op_and_field_kind (void **state)
+{
+    (void) state;
+    assert_int_equal (sizeof s_ops / sizeof s_ops [0], QV_OP_COUNT);
+    assert_int_equal (sizeof s_fields / sizeof s_fields [0], QV_F_COUNT);
+    for (int op = 0; op < QV_OP_COUNT; op++) {
+        assert_string_equal (qv_op_name ((qv_op_t) op), s_ops [op].name);
+        uint64_t all = s_ops [op].req | s_ops [op].opt | QV_F (token);
+        //  Required fields only, then every allowed field
+        s_op_request (op, s_ops [op].req, -1, 0, __LINE__);
+        s_op_request (op, all, -1, 0, __LINE__);
+        for (int f = 0; f < QV_F_COUNT; f++) {
+            if (!(all & (1ull << f)) || f == QV_F_op || f == QV_F_rid)
+                continue;
+            //  Each field given with the wrong msgpack kind is MALFORMED
+            if (s_fields [f].bad)
+                s_op_request (op, all, f, QV_EPROTO, __LINE__);
+            //  Each required field left out is INVALID_ARGUMENT
+            if (s_ops [op].req & (1ull << f))
+                s_op_request (op, all & ~(1ull << f), -1, QV_EINVAL, __LINE__);
+        }
+        //  Each field the op does not have is INVALID_ARGUMENT
+        for (int f = 0; f < QV_F_COUNT; f++)
+            if (!(all & (1ull << f)) && f != QV_F_op && f != QV_F_rid)
+                s_op_request (op, all | (1ull << f), -1, QV_EINVAL, __LINE__);
+    }
+}
+
+static void
+test_refusals (void **state)
+{
+    (void) state;
+    //  Unknown op; the message quotes it
+    CHECK (QV_EINVAL, 5, "frobnicate", { "op", 's', "frobnicate", 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EINVAL, 5, NULL, { "rid", 'u', NULL, 5, 0 }, { "op", 's', "Ping", 0, 0 });
+    CHECK (QV_EINVAL, 5, NULL, { "rid", 'u', NULL, 5, 0 }, { "op", 's', "", 0, 0 });
+    //  Missing op: a missing field is INVALID_ARGUMENT (PROTOCOL.md)
+    CHECK (QV_EINVAL, 5, "op", { "rid", 'u', NULL, 5, 0 }, { "collection", 's', "c", 0, 0 });
+    //  op not a string: MALFORMED
+    CHECK (QV_EPROTO, 5, "op", { "rid", 'u', NULL, 5, 0 }, { "op", 'u', NULL, 1, 0 });
+    CHECK (QV_EPROTO, 5, "op", { "op", 'n', NULL, 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EPROTO, 5, "op", { "op", 'a', "ping", 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    //  A field of the wrong kind: MALFORMED, naming it
+    CHECK (QV_EPROTO, 5, "limit", { "op", 's', "search", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "vectors", 'B', NULL, 0, 0 }, { "limit", 's', "10", 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EPROTO, 5, "limit", { "op", 's', "search", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "vectors", 'B', NULL, 0, 0 }, { "limit", 'i', NULL, -1, 0 }, { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EPROTO, 5, "limit", { "op", 's', "search", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "vectors", 'B', NULL, 0, 0 }, { "limit", 'd', NULL, 0, 10.0 }, { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EPROTO, 5, "collection", { "op", 's', "flush", 0, 0 }, { "collection", 'u', NULL, 3, 0 },
+           { "rid", 'u', NULL, 5, 0 });
+    //  A field unknown to the op: INVALID_ARGUMENT, naming it
+    CHECK (QV_EINVAL, 5, "bogus", { "op", 's', "ping", 0, 0 }, { "rid", 'u', NULL, 5, 0 },
+           { "bogus", 'u', NULL, 1, 0 });
+    CHECK (QV_EINVAL, 5, "limit", { "op", 's', "insert", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "limit", 'u', NULL, 1, 0 }, { "rid", 'u', NULL, 5, 0 });
+    //  A missing required field: INVALID_ARGUMENT, naming it
+    CHECK (QV_EINVAL, 5, "vectors", { "op", 's', "search", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EINVAL, 5, "collection", { "rid", 'u', NULL, 5, 0 }, { "op", 's', "describe_collection", 0, 0 });
+    //  Invalid collection names
+    const char *bad_names [] = { "", "1abc", "a-b", "a.b", "a b", "é", "docs\n", "quiver.>" };
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names [0]; i++)
+        CHECK (QV_EINVAL, 5, "collection name", { "op", 's', "has_collection", 0, 0 },
+               { "collection", 's', bad_names [i], 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    char name [257];
+    memset (name, 'a', 256);
+    name [256] = 0;
+    CHECK (QV_EINVAL, 5, "collection name", { "op", 's', "has_collection", 0, 0 },
+           { "collection", 's', name, 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    //  Keys must be strings; the rid is still found wherever it stands
+    CHECK (QV_EPROTO, 5, "keys", { "op", 's', "ping", 0, 0 }, { NULL, 'K', NULL, 1, 0 },
+           { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EPROTO, 5, "keys", { "rid", 'u', NULL, 5, 0 }, { NULL, 'K', NULL, 1, 0 },
+           { "op", 's', "ping", 0, 0 });
+}
+
+static void
+test_not_a_request (void **state)
+{
+    (void) state;
+    qv_req_t req;
+    //  Not msgpack, not a map, too many elements: no rid to find
+    assert_int_equal (qv_req_parse ("\xc1", 1, 100, &req), QV_EPROTO);
+    assert_null (req.f [QV_F_rid]);
+    qv_req_free (&req);
+    assert_int_equal (qv_req_parse ("", 0, 100, &req), QV_EPROTO);
+    qv_req_free (&req);
+    assert_int_equal (qv_req_parse ("\x92\x01\x02", 3, 100, &req), QV_EPROTO);
+    assert_non_null (strstr (qv_err_msg (), "map"));
+    qv_req_free (&req);
+    assert_int_equal (qv_req_parse ("\xa4ping", 5, 100, &req), QV_EPROTO);
+    qv_req_free (&req);
+    kv_t kvs [] = { { "op", 's', "get", 0, 0 }, { "collection", 's', "c", 0, 0 },
+                    { "ids", 'a', "x", 0, 0 }, KV_END };
+    size_t size;
+    void *data = s_build (kvs, &size);
+    assert_int_equal (qv_req_parse (data, size, 3, &req), QV_ELIMIT);
+    qv_req_free (&req);
+    assert_int_equal (qv_req_parse (data, size, 7, &req), 0);
+    qv_req_free (&req);
+    //  Every truncation of a valid request is MALFORMED, never a crash
+    for (size_t cut = 0; cut < size; cut++) {
+        void *copy = malloc (cut ? cut : 1);
+        memcpy (copy, data, cut);
+        assert_int_equal (qv_req_parse (copy, cut, 100, &req), QV_EPROTO);
+        qv_req_free (&req);
+        free (copy);
+    }
+    free (data);
+}
+
+//  Parses a reply and checks ok / rid (encoded bytes) / code.
+static const qv_val_t *
+s_reply (qv_doc_t **doc, qv_wr_t *w, bool ok, const void *rid_bytes, size_t rid_size,
+         size_t nkeys)
+{
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    *doc = qv_doc_parse (data, size, 1000, &rc);
+    assert_non_null (*doc);
+    const qv_val_t *root = qv_doc_root (*doc);
+    assert_int_equal (qv_val_type (root), QV_V_MAP);
+    assert_int_equal (qv_val_len (root), nkeys);
+    bool b;
+    assert_int_equal (qv_val_bool (qv_val_get (root, "ok"), &b), 0);
+    assert_true (b == ok);
+    const qv_val_t *rid = qv_val_get (root, "rid");
+    if (rid_bytes) {
+        assert_non_null (rid);
+        size_t n;
+        void *enc = qv_val_encode (rid, &n);
+        assert_int_equal (n, rid_size);
+        assert_memory_equal (enc, rid_bytes, n);
+        free (enc);
+    }
+    else
+        assert_null (rid);
+    return root;
+}
+
+static void
+test_reply_framing (void **state)
+{
+    (void) state;
+    //  A request with a structured rid, echoed back byte for byte
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+    qv_wr_str (w, "rid");
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "client"); qv_wr_str (w, "c-7");
+    qv_wr_str (w, "seq"); qv_wr_array (w, 2); qv_wr_int (w, -1); qv_wr_double (w, 2.5);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    qv_req_t req;
+    assert_int_equal (qv_req_parse (data, size, 100, &req), 0);
+    size_t rid_size;
+    void *rid_bytes = qv_val_encode (req.f [QV_F_rid], &rid_size);
+    qv_wr_destroy (&w);
+
+    w = qv_wr_new ();
+    qv_reply_ok (w, req.f [QV_F_rid], 2);
+    qv_wr_str (w, "version"); qv_wr_str (w, QV_PROTO_VERSION);
+    qv_wr_str (w, "count"); qv_wr_uint (w, 3);
+    qv_doc_t *doc;
+    const qv_val_t *root = s_reply (&doc, w, true, rid_bytes, rid_size, 4);
+    assert_true (qv_val_is (qv_val_get (root, "version"), QV_PROTO_VERSION));
+    uint64_t u;
+    assert_int_equal (qv_val_uint (qv_val_get (root, "count"), &u), 0);
+    assert_int_equal (u, 3);
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+
+    //  Without a rid, no rid key
+    w = qv_wr_new ();
+    qv_reply_ok (w, NULL, 0);
+    root = s_reply (&doc, w, true, NULL, 0, 1);
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+
+    //  Error replies carry the PROTOCOL.md code and the message
+    static const struct { int rc; const char *code; } codes [] = {
+        { QV_EPROTO, "MALFORMED" }, { QV_EINVAL, "INVALID_ARGUMENT" },
+        { QV_ENOTFOUND, "NOT_FOUND" }, { QV_EEXIST, "ALREADY_EXISTS" },
+        { QV_EUNAUTH, "UNAUTHENTICATED" }, { QV_EPERM, "PERMISSION_DENIED" },
+        { QV_ELIMIT, "RESOURCE_EXHAUSTED" }, { QV_EUNAVAIL, "UNAVAILABLE" },
+        { QV_ETIMEOUT, "TIMEOUT" }, { QV_ERR, "INTERNAL" }, { QV_EIO, "UNAVAILABLE" }
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes [0]; i++) {
+        w = qv_wr_new ();
+        qv_reply_error (w, req.f [QV_F_rid], codes [i].rc, "field 'dim' must be 4");
+        root = s_reply (&doc, w, false, rid_bytes, rid_size, 4);
+        assert_true (qv_val_is (qv_val_get (root, "code"), codes [i].code));
+        assert_true (qv_val_is (qv_val_get (root, "error"), "field 'dim' must be 4"));
+        qv_doc_destroy (&doc);
+        qv_wr_destroy (&w);
+    }
+    w = qv_wr_new ();
+    qv_reply_error (w, NULL, QV_EINVAL, "");
+    root = s_reply (&doc, w, false, NULL, 0, 3);
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+
+    free (rid_bytes);
+    qv_req_free (&req);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_valid_requests),
+        cmocka_unit_test (test_every_op_and_field_kind),
+        cmocka_unit_test (test_refusals),
+        cmocka_unit_test (test_not_a_request),
+        cmocka_unit_test (test_reply_framing),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

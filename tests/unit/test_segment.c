@@ -1,0 +1,480 @@
+//  Segments: append and snapshot visibility by insert/delete timestamps, growth during
+//  recovery, exact scan for L2/IP/COSINE against brute force, save/load round trip,
+//  and corrupted/truncated segment objects refused as QV_ECORRUPT naming the object.
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qv_crc.h"
+#include "qv_pkindex.h"
+#include "qv_segment.h"
+#include "qv_test_json.h"
+
+enum { DIM = 17 };
+
+static qv_schema_t *
+s_schema (const char *metric, const char *pk_type)
+{
+    char json [512];
+    snprintf (json, sizeof json,
+              "[{\"name\": \"id\", \"type\": \"%s\", \"primary\": true},"
+              " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": %d, \"metric\": \"%s\"},"
+              " {\"name\": \"tag\", \"type\": \"varchar\", \"nullable\": true}]",
+              pk_type, DIM, metric);
+    qv_doc_t *doc = qv_test_doc (json);
+    int rc;
+    qv_schema_t *schema = qv_schema_parse (qv_doc_root (doc), &rc);
+    qv_doc_destroy (&doc);
+    assert_non_null (schema);
+    return schema;
+}
+
+//  n rows with ids first_id.., random vectors from seed (row `zero_row` all zeros if
+//  < n), tag "t<id>" or null every 7th row.
+static qv_batch_t *
+s_batch (const qv_schema_t *schema, uint32_t n, int64_t first_id, unsigned seed, int64_t zero_row)
+{
+    qv_batch_t *b = qv_batch_new (schema, n);
+    assert_non_null (b);
+    bool varchar = schema->fields [0].type == QV_VARCHAR;
+    for (uint32_t r = 0; r < n; r++) {
+        int64_t id = first_id + r;
+        char s [32];
+        snprintf (s, sizeof s, "t%lld", (long long) id);
+        if (varchar) {
+            b->cols [0].var [r].ptr = (uint8_t *) strdup (s);
+            b->cols [0].var [r].len = (uint32_t) strlen (s);
+        }
+        else
+            ((int64_t *) b->cols [0].data) [r] = id;
+        float *v = (float *) b->cols [1].data + (size_t) r * DIM;
+        for (int d = 0; d < DIM; d++)
+            v [d] = (int64_t) r == zero_row ? 0 : (float) rand_r (&seed) / RAND_MAX * 2 - 1;
+        if (id % 7 == 0) {
+            if (!b->cols [2].valid) {
+                b->cols [2].valid = malloc (n);
+                memset (b->cols [2].valid, 1, n);
+            }
+            b->cols [2].valid [r] = 0;
+        }
+        else {
+            b->cols [2].var [r].ptr = (uint8_t *) strdup (s);
+            b->cols [2].var [r].len = (uint32_t) strlen (s);
+        }
+    }
+    b->n = n;
+    return b;
+}
+
+static void
+test_append_and_visibility (void **state)
+{
+    (void) state;
+    qv_schema_t *schema = s_schema ("L2", "int64");
+    qv_segment_t *seg = qv_segment_new (schema, 11, 3, 1, 100);
+    assert_non_null (seg);
+    qv_schema_destroy (&schema);                //  the segment has its own copy
+    assert_int_equal (seg->id, 11);
+    assert_int_equal (seg->coll_id, 3);
+    assert_int_equal (seg->shard, 1);
+    assert_int_equal (seg->state, QV_SEG_GROWING);
+    assert_int_equal (atomic_load (&seg->rows), 0);
+
+    qv_batch_t *b1 = s_batch (seg->schema, 10, 0, 1, -1);
+    qv_batch_t *b2 = s_batch (seg->schema, 5, 10, 2, -1);
+    assert_int_equal (qv_segment_append (seg, b1, 100), 0);
+    assert_int_equal (qv_segment_append (seg, b2, 200), 10);
+    assert_int_equal (atomic_load (&seg->rows), 15);
+    //  Var values moved out of the batch into the segment
+    assert_null (b1->cols [2].var [1].ptr);
+    assert_int_equal (seg->batch->cols [2].var [1].len, 2);
+    assert_memory_equal (seg->batch->cols [2].var [1].ptr, "t1", 2);
+    assert_memory_equal (seg->batch->cols [2].var [11].ptr, "t11", 3);
+    //  Nulls carried over: ids 0, 7, 14 are null
+    assert_non_null (seg->batch->cols [2].valid);
+    for (uint32_t r = 0; r < 15; r++)
+        assert_int_equal (seg->batch->cols [2].valid [r], r % 7 != 0);
+    assert_true (qv_col_i64 (&seg->batch->cols [0], 12) == 12);
+    assert_true (qv_segment_pk_hash (seg, 12) == 12);
+    assert_true (qv_segment_bytes (seg) >= 15 * (8 + DIM * 4));
+    //  Snapshot visibility by insert timestamp
+    assert_false (qv_segment_visible (seg, 0, 99));
+    assert_true (qv_segment_visible (seg, 0, 100));
+    assert_false (qv_segment_visible (seg, 10, 199));
+    assert_true (qv_segment_visible (seg, 10, 200));
+    assert_true (qv_segment_visible (seg, 10, UINT64_MAX));
+    //  ... and by delete timestamp: a delete at ts hides the row from snapshots >= ts
+    qv_segment_delete (seg, 3, 300);
+    assert_int_equal (seg->deleted, 1);
+    assert_true (qv_segment_visible (seg, 3, 299));
+    assert_false (qv_segment_visible (seg, 3, 300));
+    assert_false (qv_segment_visible (seg, 3, 1000));
+    assert_false (qv_segment_visible (seg, 3, 99));     //  not inserted yet then
+    //  The first delete stands
+    qv_segment_delete (seg, 3, 400);
+    assert_int_equal (seg->deleted, 1);
+    assert_true (qv_segment_visible (seg, 3, 350) == false);
+    qv_segment_delete (seg, 12, 250);
+    assert_int_equal (seg->deleted, 2);
+    assert_true (qv_segment_visible (seg, 12, 249));
+    assert_false (qv_segment_visible (seg, 12, 250));
+
+    qv_batch_destroy (&b1);         //  they borrow the segment's schema
+    qv_batch_destroy (&b2);
+    //  Reference counting: a link keeps it alive after the owner lets go
+    qv_segment_t *other = qv_segment_link (seg);
+    assert_ptr_equal (other, seg);
+    qv_segment_unlink (&seg);
+    assert_null (seg);
+    assert_int_equal (atomic_load (&other->rows), 15);
+    qv_segment_unlink (&other);
+    qv_segment_unlink (&other);
+}
+
+//  During recovery a segment grows past its capacity and keeps every value.
+static void
+test_growth (void **state)
+{
+    (void) state;
+    qv_schema_t *schema = s_schema ("COSINE", "varchar");
+    qv_segment_t *seg = qv_segment_new (schema, 1, 1, 0, 4);
+    uint64_t ts = 10;
+    int64_t id = 1;
+    for (int i = 0; i < 20; i++) {
+        uint32_t n = (uint32_t) (1 + i % 9);
+        qv_batch_t *b = s_batch (schema, n, id, (unsigned) i, -1);
+        assert_int_equal (qv_segment_append (seg, b, ts), id - 1);
+        qv_batch_destroy (&b);
+        id += n;
+        ts += 10;
+    }
+    uint32_t rows = atomic_load (&seg->rows);
+    assert_int_equal (rows, id - 1);
+    assert_true (seg->cap >= rows);
+    for (uint32_t r = 0; r < rows; r++) {
+        char s [32];
+        snprintf (s, sizeof s, "t%u", r + 1);
+        const qv_bytes_t *k = &seg->batch->cols [0].var [r];
+        assert_int_equal (k->len, strlen (s));
+        assert_memory_equal (k->ptr, s, k->len);
+        assert_true (qv_segment_pk_hash (seg, r) == qv_pkindex_hash (s, strlen (s)));
+        assert_int_equal (seg->batch->cols [2].valid [r], (r + 1) % 7 != 0);
+        //  Norms kept for COSINE match the vectors
+        const float *v = qv_col_vec (&schema->fields [1], &seg->batch->cols [1], r);
+        assert_true (fabsf (seg->norms [1][r] - qv_dist_norm (v, DIM)) < 1e-5f);
+    }
+    qv_segment_unlink (&seg);
+    qv_schema_destroy (&schema);
+}
+
+typedef struct {
+    double score;
+    int64_t id;
+} ref_t;
+
+static int
+s_ref_cmp (const void *a, const void *b)
+{
+    const ref_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+//  Smaller-is-better score of vector v for query q under metric, in double.
+static double
+s_score (qv_metric_t metric, const float *q, const float *v)
+{
+    double l2 = 0, ip = 0, qn = 0, vn = 0;
+    for (int d = 0; d < DIM; d++) {
+        l2 += ((double) q [d] - v [d]) * ((double) q [d] - v [d]);
+        ip += (double) q [d] * v [d];
+        qn += (double) q [d] * q [d];
+        vn += (double) v [d] * v [d];
+    }
+    if (metric == QV_METRIC_L2)
+        return l2;
+    if (metric == QV_METRIC_IP)
+        return -ip;
+    return qn * vn > 0 ? -ip / sqrt (qn * vn) : 0;
+}
+
+//  Scans rows [from, to) of seg at snap and checks the top-k against brute force.
+static void
+s_check_scan (qv_segment_t *seg, const float *queries, uint32_t nq, uint32_t k,
+              uint32_t from, uint32_t to, uint64_t snap)
+{
+    const qv_field_t *f = &seg->schema->fields [1];
+    float qnorms [16];
+    qv_topk_t *tops [16];
+    for (uint32_t q = 0; q < nq; q++) {
+        qnorms [q] = qv_dist_norm (queries + q * DIM, DIM);
+        tops [q] = qv_topk_new (k);
+    }
+    const uint32_t tag = 5;
+    qv_segment_scan (seg, 1, queries, qnorms, nq, from, to, snap, tag, tops);
+    ref_t *ref = malloc ((to - from + 1) * sizeof *ref);
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *qv = queries + q * DIM;
+        uint32_t m = 0;
+        for (uint32_t r = from; r < to; r++)
+            if (qv_segment_visible (seg, r, snap))
+                ref [m++] = (ref_t) { s_score (f->metric, qv, qv_col_vec (f, &seg->batch->cols [1], r)), r };
+        qsort (ref, m, sizeof *ref, s_ref_cmp);
+        int64_t ids [64];
+        float scores [64];
+        uint32_t got = qv_topk_extract (tops [q], ids, scores);
+        assert_int_equal (got, m < k ? m : k);
+        for (uint32_t i = 0; i < got; i++) {
+            assert_int_equal (ids [i] >> 32, tag);
+            uint32_t row = (uint32_t) (ids [i] & 0xffffffff);
+            assert_true (row >= from && row < to);
+            assert_true (qv_segment_visible (seg, row, snap));
+            //  The reported score is the row's true score, and the i-th best
+            double truth = s_score (f->metric, qv, qv_col_vec (f, &seg->batch->cols [1], row));
+            if (fabs (scores [i] - truth) > 1e-4 * (1 + fabs (truth))
+            ||  fabs (scores [i] - ref [i].score) > 1e-4 * (1 + fabs (ref [i].score)))
+                fail_msg ("metric %s q %u rank %u: row %u score %g, true %g, rank-%u reference %g (row %lld)",
+                          qv_metric_name (f->metric), q, i, row, scores [i], truth, i, ref [i].score,
+                          (long long) ref [i].id);
+        }
+        qv_topk_destroy (&tops [q]);
+    }
+    free (ref);
+}
+
+static void
+test_scan_vs_brute_force (void **state)
+{
+    (void) state;
+    const char *metrics [] = { "L2", "IP", "COSINE" };
+    for (int m = 0; m < 3; m++) {
+        qv_schema_t *schema = s_schema (metrics [m], "int64");
+        qv_segment_t *seg = qv_segment_new (schema, 1, 1, 0, 3000);
+        //  Three appends at ts 100, 200, 300; a zero vector at row 5
+        qv_batch_t *b = s_batch (schema, 1000, 0, 11, 5);
+        qv_segment_append (seg, b, 100);
+        qv_batch_destroy (&b);
+        b = s_batch (schema, 777, 1000, 12, -1);
+        qv_segment_append (seg, b, 200);
+        qv_batch_destroy (&b);
+        b = s_batch (schema, 523, 1777, 13, -1);
+        qv_segment_append (seg, b, 300);
+        qv_batch_destroy (&b);
+        //  Deletes of every 10th row at 250
+        for (uint32_t r = 0; r < 2300; r += 10)
+            qv_segment_delete (seg, r, 250);
+        float queries [8 * DIM];
+        unsigned seed = 77;
+        for (int i = 0; i < 8 * DIM; i++)
+            queries [i] = (float) rand_r (&seed) / RAND_MAX * 2 - 1;
+        //  Close to row 123 for the first query, so the best hit is known
+        memcpy (queries, qv_col_vec (&schema->fields [1], &seg->batch->cols [1], 123), DIM * 4);
+        uint64_t snaps [] = { 50, 100, 150, 249, 250, 300, UINT64_MAX };
+        for (size_t s = 0; s < sizeof snaps / sizeof snaps [0]; s++) {
+            s_check_scan (seg, queries, 8, 10, 0, 2300, snaps [s]);
+            s_check_scan (seg, queries, 3, 1, 0, 2300, snaps [s]);
+            s_check_scan (seg, queries, 3, 50, 257, 1999, snaps [s]);     //  a sub-range
+        }
+        //  k larger than the visible rows
+        s_check_scan (seg, queries, 2, 64, 0, 30, 100);
+        //  The exact row itself ranks first for its own vector (L2 and COSINE)
+        if (m != 1) {
+            qv_topk_t *top = qv_topk_new (1);
+            float qn = qv_dist_norm (queries, DIM);
+            qv_segment_scan (seg, 1, queries, &qn, 1, 0, 2300, 300, 0, &top);
+            int64_t id;
+            assert_int_equal (qv_topk_extract (top, &id, NULL), 1);
+            assert_int_equal (id, 123);
+            qv_topk_destroy (&top);
+        }
+        qv_segment_unlink (&seg);
+        qv_schema_destroy (&schema);
+    }
+}
+
+static zchunk_t *
+s_saved_segment (qv_segment_t **seg_p)
+{
+    qv_schema_t *schema = s_schema ("COSINE", "varchar");
+    qv_segment_t *seg = qv_segment_new (schema, 42, 9, 2, 500);
+    qv_batch_t *b = s_batch (schema, 300, 1, 5, 7);
+    qv_segment_append (seg, b, 1000);
+    qv_batch_destroy (&b);
+    b = s_batch (schema, 33, 301, 6, -1);
+    qv_segment_append (seg, b, 2000);
+    qv_batch_destroy (&b);
+    qv_segment_delete (seg, 4, 1500);
+    seg->state = QV_SEG_SEALED;
+    zchunk_t *chunk = qv_segment_save (seg);
+    assert_non_null (chunk);
+    qv_schema_destroy (&schema);
+    *seg_p = seg;
+    return chunk;
+}
+
+static void
+test_save_load (void **state)
+{
+    (void) state;
+    qv_segment_t *seg;
+    zchunk_t *chunk = s_saved_segment (&seg);
+    qv_segment_t *loaded = NULL;
+    assert_int_equal (qv_segment_load ("segments/9/42", zchunk_data (chunk), zchunk_size (chunk), &loaded), 0);
+    assert_non_null (loaded);
+    assert_int_equal (loaded->id, 42);
+    assert_int_equal (loaded->coll_id, 9);
+    assert_int_equal (loaded->shard, 2);
+    assert_int_equal (loaded->state, QV_SEG_FLUSHED);
+    assert_int_equal (atomic_load (&loaded->rows), 333);
+    assert_int_equal (loaded->schema->nfields, 3);
+    assert_int_equal (loaded->schema->fields [1].metric, QV_METRIC_COSINE);
+    for (uint32_t r = 0; r < 333; r++) {
+        assert_true (loaded->ts [r] == (r < 300 ? 1000u : 2000u));
+        assert_true (qv_segment_pk_hash (loaded, r) == qv_segment_pk_hash (seg, r));
+        assert_memory_equal (qv_col_vec (&loaded->schema->fields [1], &loaded->batch->cols [1], r),
+                             qv_col_vec (&seg->schema->fields [1], &seg->batch->cols [1], r), DIM * 4);
+        assert_int_equal (loaded->batch->cols [2].valid [r], seg->batch->cols [2].valid [r]);
+        assert_true (loaded->norms [1][r] == seg->norms [1][r]);
+        //  Deletes live in manifests, not in segment objects
+        assert_true (atomic_load (&loaded->del_ts [r]) == 0);
+    }
+    //  Saving the loaded segment gives the same object
+    zchunk_t *again = qv_segment_save (loaded);
+    assert_int_equal (zchunk_size (again), zchunk_size (chunk));
+    assert_memory_equal (zchunk_data (again), zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&again);
+    //  Scans of the loaded copy agree with brute force
+    float q [DIM];
+    for (int d = 0; d < DIM; d++)
+        q [d] = (float) d - 8;
+    s_check_scan (loaded, q, 1, 10, 0, 333, UINT64_MAX);
+    qv_segment_unlink (&loaded);
+    //  An empty segment saves and loads
+    qv_segment_t *empty = qv_segment_new (seg->schema, 1, 1, 0, 10);
+    zchunk_t *ec = qv_segment_save (empty);
+    assert_int_equal (qv_segment_load ("empty", zchunk_data (ec), zchunk_size (ec), &loaded), 0);
+    assert_int_equal (atomic_load (&loaded->rows), 0);
+    qv_segment_unlink (&loaded);
+    qv_segment_unlink (&empty);
+    zchunk_destroy (&ec);
+    zchunk_destroy (&chunk);
+    qv_segment_unlink (&seg);
+}
+
+//  Loads bytes expecting QV_ECORRUPT with the object's name in the message.
+static void
+s_expect_corrupt (const uint8_t *data, size_t size, const char *what)
+{
+    uint8_t *exact = malloc (size ? size : 1);
+    memcpy (exact, data, size);
+    qv_segment_t *seg = (qv_segment_t *) 1;
+    int rc = qv_segment_load ("segments/9/00000000000000000042", exact, size, &seg);
+    if (rc != QV_ECORRUPT)
+        fail_msg ("%s: got %s", what, qv_rc_name (rc));
+    assert_null (seg);
+    if (!strstr (qv_err_msg (), "segments/9/00000000000000000042"))
+        fail_msg ("%s: message '%s' does not name the object", what, qv_err_msg ());
+    free (exact);
+}
+
+static void
+s_fix_crc (uint8_t *data, size_t size)
+{
+    uint32_t crc = qv_crc32c (data, size - 4);
+    memcpy (data + size - 4, &crc, 4);
+}
+
+static void
+test_load_corrupt (void **state)
+{
+    (void) state;
+    qv_segment_t *seg;
+    zchunk_t *chunk = s_saved_segment (&seg);
+    size_t size = zchunk_size (chunk);
+    uint8_t *orig = zchunk_data (chunk);
+    uint8_t *buf = malloc (size);
+    //  Truncations
+    for (size_t cut = 0; cut < size; cut += cut < 100 ? 1 : 301)
+        s_expect_corrupt (orig, cut, "truncated");
+    //  Any flipped bit fails the checksum
+    for (size_t at = 0; at < size; at += 37) {
+        memcpy (buf, orig, size);
+        buf [at] ^= 0x10;
+        s_expect_corrupt (buf, size, "bit flip");
+    }
+    //  Header fields with a valid checksum
+    memcpy (buf, orig, size);
+    buf [0] = 'X';
+    s_fix_crc (buf, size);
+    s_expect_corrupt (buf, size, "magic");
+    memcpy (buf, orig, size);
+    buf [8] = 2;
+    s_fix_crc (buf, size);
+    s_expect_corrupt (buf, size, "version");
+    memcpy (buf, orig, size);
+    buf [28] ^= 1;                  //  row count differs from the body's
+    s_fix_crc (buf, size);
+    s_expect_corrupt (buf, size, "rows");
+    memcpy (buf, orig, size);
+    buf [31] = 0xff;                //  row count 2^31+: no huge allocation either
+    s_fix_crc (buf, size);
+    s_expect_corrupt (buf, size, "huge rows");
+    memcpy (buf, orig, size);
+    buf [32] ^= 4;                  //  body size
+    s_fix_crc (buf, size);
+    s_expect_corrupt (buf, size, "body size");
+    //  Random body mutations behind a valid checksum: refused or loaded, never a crash
+    unsigned seed = 5;
+    int loaded = 0, refused = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy (buf, orig, size);
+        int edits = 1 + rand_r (&seed) % 3;
+        for (int e = 0; e < edits; e++) {
+            size_t at = 40 + (size_t) rand_r (&seed) % (size - 44);
+            buf [at] = rand_r (&seed) % 2 ? (uint8_t) rand_r (&seed) : (uint8_t) (0xc0 + rand_r (&seed) % 32);
+        }
+        s_fix_crc (buf, size);
+        qv_segment_t *out = NULL;
+        int rc = qv_segment_load ("m", buf, size, &out);
+        assert_true (rc == 0 || rc == QV_ECORRUPT);
+        if (rc == 0) {
+            loaded++;
+            //  A loaded segment is usable
+            qv_topk_t *top = qv_topk_new (3);
+            float q [DIM] = { 1 }, qn = 1;
+            uint32_t rows = atomic_load (&out->rows);
+            if (out->schema->vec >= 0 && out->schema->fields [out->schema->vec].dim == DIM)
+                qv_segment_scan (out, out->schema->vec, q, &qn, 1, 0, rows, UINT64_MAX, 0, &top);
+            qv_topk_destroy (&top);
+            qv_segment_unlink (&out);
+        }
+        else {
+            refused++;
+            assert_null (out);
+        }
+    }
+    assert_true (refused > 100);
+    free (buf);
+    zchunk_destroy (&chunk);
+    qv_segment_unlink (&seg);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_append_and_visibility),
+        cmocka_unit_test (test_growth),
+        cmocka_unit_test (test_scan_vs_brute_force),
+        cmocka_unit_test (test_save_load),
+        cmocka_unit_test (test_load_corrupt),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
