@@ -23,6 +23,8 @@ typedef struct {
 static void
 s_long_timeout (s_ctx_t *ctx);
 
+static s_ctx_t *s_context;          //  its client is closed before a usage error exits
+
 typedef int (s_command_fn) (s_ctx_t *ctx, int argc, char **argv);
 
 typedef struct {
@@ -297,6 +299,8 @@ s_int_arg (const char *option, const char *arg, long long min, long long max)
     if (errno || end == arg || *end || v < min || v > max) {
         fprintf (stderr, "qvctl: %s needs an integer from %lld to %lld, not '%s'\n",
                  option, min, max, arg);
+        if (s_context)
+            qv_client_destroy (&s_context->client);
         exit (2);
     }
     return v;
@@ -326,6 +330,8 @@ static const s_command_t *s_current;
 static void
 s_usage_error (const char *fmt, const char *arg)
 {
+    if (s_context)
+        qv_client_destroy (&s_context->client);
     fprintf (stderr, "qvctl %s: ", s_current->name);
     fprintf (stderr, fmt, arg);
     fprintf (stderr, "\nUsage: qvctl %.*s\n(qvctl %s --help for more)\n",
@@ -349,6 +355,8 @@ s_getopt (int argc, char **argv, const struct option *opts)
     int c = getopt_long (argc, argv, "h", opts, NULL);
     if (c == 'h') {
         printf ("Usage: qvctl %s\n", s_current->usage);
+        if (s_context)
+            qv_client_destroy (&s_context->client);
         exit (0);
     }
     if (c == '?')
@@ -1092,6 +1100,7 @@ main (int argc, char *argv [])
     }
     if (timeout_ms)
         qv_client_set_timeout (ctx.client, timeout_ms);
+    s_context = &ctx;
     optind = 0;                     //  getopt_long restarts on argv + 1
     int rc = cmd->fn (&ctx, argc - 1, argv + 1);
     qv_client_destroy (&ctx.client);
