@@ -226,13 +226,15 @@ qv_client_call (qv_client_t *self, qv_wr_t *request, qv_doc_t **reply)
         qv_doc_destroy (reply);
         int64_t left = deadline - qv_clock_msec ();
         if (left <= 0) {
-            rc = s_fail (self, QV_ETIMEOUT, "TIMEOUT",
-                         "no answer from %s within %g s: is `quiver serve` running?",
-                         self->endpoint, timeout / 1000.0);
+            rc = QV_ETIMEOUT;
             break;
         }
         self->timeout_ms = (int) left;
     }
     self->timeout_ms = timeout;
+    if (rc == QV_ETIMEOUT)          //  say the whole wait, not its last part
+        rc = s_fail (self, QV_ETIMEOUT, "TIMEOUT",
+                     "no answer from %s within %g s: is `quiver serve` running?",
+                     self->endpoint, timeout / 1000.0);
     return rc;
 }

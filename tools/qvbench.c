@@ -247,7 +247,8 @@ s_server_start (s_server_t *srv, const s_opts_t *opts, const char *data, int sea
     return ms;
 }
 
-//  Stops the server: SIGTERM waits for a clean stop, SIGKILL is a crash.
+//  Stops the server: SIGTERM waits up to 30 s for a clean stop (then says so and
+//  kills it), SIGKILL is a crash.
 static void
 s_server_stop (s_server_t *srv, int sig)
 {
@@ -255,7 +256,17 @@ s_server_stop (s_server_t *srv, int sig)
         return;
     kill (srv->pid, sig);
     int status;
-    waitpid (srv->pid, &status, 0);
+    int64_t deadline = qv_clock_msec () + 30000;
+    while (waitpid (srv->pid, &status, sig == SIGKILL ? 0 : WNOHANG) == 0) {
+        if (qv_clock_msec () > deadline) {
+            fprintf (stderr, "qvbench: quiver (pid %d) did not stop within 30 s of SIGTERM; "
+                     "killing it (see %s)\n", (int) srv->pid, srv->log);
+            kill (srv->pid, SIGKILL);
+            waitpid (srv->pid, &status, 0);
+            break;
+        }
+        usleep (10000);
+    }
     srv->pid = s_child = 0;
 }
 
