@@ -1,0 +1,240 @@
+//  A client of the public ZeroMQ API over one DEALER socket (see qv_client.h).
+#include "qv_client.h"
+#include "qv_rc.h"
+
+#include <czmq.h>
+
+#define S_MAX_ELEMS ((size_t) 1 << 28)  //  replies come from a server we chose to trust
+
+struct _qv_client_t {
+    char *endpoint;
+    zsock_t *sock;                  //  DEALER, connected to endpoint
+    int timeout_ms;
+    uint64_t next_rid;
+    char code [32];                 //  protocol code of the last failure, "" if none
+    char error [512];               //  its message
+};
+
+static zsock_t *
+s_socket_new (const char *endpoint)
+{
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    zsock_set_linger (sock, 0);
+    zsock_set_sndtimeo (sock, 1000);
+    zsock_set_rcvhwm (sock, 100000);
+    zsock_set_sndhwm (sock, 100000);
+    if (zsock_connect (sock, "%s", endpoint) < 0)
+        zsock_destroy (&sock);
+    return sock;
+}
+
+qv_client_t *
+qv_client_new (const char *endpoint)
+{
+    qv_client_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup (endpoint);
+    self->sock = s_socket_new (endpoint);
+    if (!self->endpoint || !self->sock) {
+        qv_err (QV_EINVAL, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
+        qv_client_destroy (&self);
+        return NULL;
+    }
+    self->timeout_ms = QV_CLIENT_TIMEOUT_MS;
+    self->next_rid = 1;
+    return self;
+}
+
+void
+qv_client_destroy (qv_client_t **self_p)
+{
+    qv_client_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->sock);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+qv_client_set_timeout (qv_client_t *self, int msec)
+{
+    self->timeout_ms = msec > 0 ? msec : QV_CLIENT_TIMEOUT_MS;
+}
+
+const char *
+qv_client_endpoint (qv_client_t *self)
+{
+    return self->endpoint;
+}
+
+const char *
+qv_client_error (qv_client_t *self)
+{
+    return self->error;
+}
+
+const char *
+qv_client_code (qv_client_t *self)
+{
+    return self->code;
+}
+
+int
+qv_client_rc_of (const char *code)
+{
+#define S_RC_MATCH(name, value, wire) if (streq (code, wire)) return value;
+    QV_RC_TABLE (S_RC_MATCH)
+#undef S_RC_MATCH
+    return QV_ERR;
+}
+
+//  Records a failure in the client and in this thread's error slot; returns rc.
+static int
+s_fail (qv_client_t *self, int rc, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (self->error, sizeof self->error, fmt, ap);
+    va_end (ap);
+    snprintf (self->code, sizeof self->code, "%s", code);
+    return qv_err (rc, "%s", self->error);
+}
+
+qv_wr_t *
+qv_client_request (qv_client_t *self, const char *op, size_t nfields, uint64_t *rid_p)
+{
+    qv_wr_t *w = qv_wr_new ();
+    if (!w)
+        return NULL;
+    uint64_t rid = self->next_rid++;
+    qv_wr_map (w, nfields + 2);
+    qv_wr_str (w, "op");
+    qv_wr_str (w, op);
+    qv_wr_str (w, "rid");
+    qv_wr_uint (w, rid);
+    if (rid_p)
+        *rid_p = rid;
+    return w;
+}
+
+int
+qv_client_send (qv_client_t *self, qv_wr_t *request)
+{
+    size_t size;
+    const void *data = qv_wr_data (request, &size);
+    if (zmq_send (zsock_resolve (self->sock), data, size, 0) < 0)
+        return s_fail (self, QV_EUNAVAIL, "UNAVAILABLE", "cannot send to %s: %s",
+                       self->endpoint, zmq_strerror (zmq_errno ()));
+    return 0;
+}
+
+//  The rid of a request we wrote ourselves, or UINT64_MAX if it has none we can read.
+static uint64_t
+s_request_rid (qv_wr_t *request)
+{
+    size_t size;
+    const void *data = qv_wr_data (request, &size);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (data, size, S_MAX_ELEMS, &rc);
+    uint64_t rid = UINT64_MAX;
+    const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "rid") : NULL;
+    if (v && qv_val_uint (v, &rid))
+        rid = UINT64_MAX;
+    qv_doc_destroy (&doc);
+    return rid;
+}
+
+int
+qv_client_recv (qv_client_t *self, qv_doc_t **reply, uint64_t *rid_p)
+{
+    *reply = NULL;
+    if (rid_p)
+        *rid_p = UINT64_MAX;
+    self->code [0] = self->error [0] = 0;
+    zmq_pollitem_t item = { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 };
+    int rc = zmq_poll (&item, 1, self->timeout_ms);
+    if (rc <= 0) {
+        //  A late reply must never pass for the answer to a later request.
+        zsock_destroy (&self->sock);
+        self->sock = s_socket_new (self->endpoint);
+        if (rc < 0)
+            return s_fail (self, QV_EUNAVAIL, "UNAVAILABLE", "interrupted waiting for %s",
+                           self->endpoint);
+        return s_fail (self, QV_ETIMEOUT, "TIMEOUT",
+                       "no answer from %s within %g s: is `quiver serve` running?",
+                       self->endpoint, self->timeout_ms / 1000.0);
+    }
+    zmsg_t *msg = zmsg_recv (self->sock);
+    zframe_t *body = msg ? zmsg_last (msg) : NULL;
+    if (!body) {
+        zmsg_destroy (&msg);
+        return s_fail (self, QV_EUNAVAIL, "UNAVAILABLE", "interrupted receiving from %s",
+                       self->endpoint);
+    }
+    qv_doc_t *doc = qv_doc_parse (zframe_data (body), zframe_size (body), S_MAX_ELEMS, &rc);
+    zmsg_destroy (&msg);
+    if (!doc)
+        return s_fail (self, QV_EPROTO, "MALFORMED", "undecodable reply from %s: %s",
+                       self->endpoint, qv_err_msg ());
+    const qv_val_t *root = qv_doc_root (doc);
+    const qv_val_t *rid = qv_val_get (root, "rid");
+    if (rid && rid_p && qv_val_uint (rid, rid_p))
+        *rid_p = UINT64_MAX;
+    *reply = doc;
+    bool ok = false;
+    const qv_val_t *okv = qv_val_get (root, "ok");
+    if (!okv || qv_val_bool (okv, &ok))
+        return s_fail (self, QV_EPROTO, "MALFORMED", "reply from %s has no boolean 'ok'",
+                       self->endpoint);
+    if (ok)
+        return 0;
+    char code [32] = "INTERNAL", error [480] = "(no message)";
+    const qv_val_t *v = qv_val_get (root, "code");
+    if (v && qv_val_strcpy (v, code, sizeof code))
+        snprintf (code, sizeof code, "INTERNAL");
+    v = qv_val_get (root, "error");
+    if (v) {
+        const char *s;
+        size_t n;
+        if (qv_val_str (v, &s, &n) == 0)
+            snprintf (error, sizeof error, "%.*s", (int) n, s);
+    }
+    return s_fail (self, qv_client_rc_of (code), code, "%s", error);
+}
+
+int
+qv_client_call (qv_client_t *self, qv_wr_t *request, qv_doc_t **reply)
+{
+    *reply = NULL;
+    uint64_t want = s_request_rid (request);
+    int rc = qv_client_send (self, request);
+    if (rc)
+        return rc;
+    int64_t deadline = qv_clock_msec () + self->timeout_ms;
+    int timeout = self->timeout_ms;
+    while (true) {
+        uint64_t rid;
+        rc = qv_client_recv (self, reply, &rid);
+        if (rc == QV_ETIMEOUT || *reply == NULL || want == UINT64_MAX || rid == want)
+            break;
+        //  A late answer to an earlier request: drop it and keep waiting.
+        qv_doc_destroy (reply);
+        int64_t left = deadline - qv_clock_msec ();
+        if (left <= 0) {
+            rc = QV_ETIMEOUT;
+            break;
+        }
+        self->timeout_ms = (int) left;
+    }
+    self->timeout_ms = timeout;
+    if (rc == QV_ETIMEOUT)          //  say the whole wait, not its last part
+        rc = s_fail (self, QV_ETIMEOUT, "TIMEOUT",
+                     "no answer from %s within %g s: is `quiver serve` running?",
+                     self->endpoint, timeout / 1000.0);
+    return rc;
+}

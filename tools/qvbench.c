@@ -1,0 +1,976 @@
+//  qvbench: measures a Quiver server it starts itself (insert rate, exact search
+//  against the machine's memory bandwidth, restart-to-serving time) and prints tables.
+//
+//  DESIGN
+//  Everything is measured in one run on one machine, so the figures can be compared
+//  with each other: the memory bandwidth of a plain read kernel next to the scan rate
+//  of the distance kernel called in this process, next to the scan rate a search
+//  reaches through the server. The server is `quiver serve` found next to this
+//  program, started as a child process on a temporary data directory and a free
+//  loopback port, and stopped (or killed with SIGKILL, to measure recovery) by pid.
+//  Each figure is the median of several runs; the bandwidth and kernel figures are
+//  the best of several passes (what the hardware can do). This is a benchmark, never
+//  a test: it checks no threshold, it prints.
+#include "qv_client.h"
+#include "qv_dist.h"
+#include "qv_flat.h"
+#include "qv_rc.h"
+#include "qv_topk.h"
+
+#include <czmq.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <immintrin.h>
+#include <libgen.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#define S_DIM 128
+#define S_ROW_BYTES (S_DIM * 4 + 8)     //  a row on the wire: vector + int64 id
+#define S_K 10
+
+//  Options of this run.
+typedef struct {
+    bool quick;
+    const char *only;               //  "insert", "search", "recovery" or NULL for all
+    int runs;                       //  runs per figure (median)
+    double seconds;                 //  length of one timed run
+    char quiver [4096];             //  path of the quiver binary
+    char tmp [4096];                //  temporary directory of this run
+} s_opts_t;
+
+//  The server child process currently running (killed if qvbench is interrupted).
+static volatile pid_t s_child = 0;
+
+// ---------------------------------------------------------------------------------
+//  Small helpers
+
+static uint64_t
+s_rand (uint64_t *state)
+{
+    //  xorshift64*
+    uint64_t x = *state;
+    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+static void
+s_fill_random (float *out, size_t n, uint64_t *state)
+{
+    for (size_t i = 0; i < n; i++)
+        out [i] = (float) (s_rand (state) >> 40) / (float) (1 << 24);
+}
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  The q-quantile of n values (sorted in place).
+static double
+s_quantile (double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    qsort (v, n, sizeof *v, s_cmp_double);
+    size_t i = (size_t) ceil (q * (double) n);
+    return v [i ? i - 1 : 0];
+}
+
+static double
+s_median (double *v, size_t n)
+{
+    return s_quantile (v, n, 0.5);
+}
+
+static double
+s_max (const double *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = v [i] > m ? v [i] : m;
+    return m;
+}
+
+static void
+s_die (const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    fprintf (stderr, "qvbench: ");
+    vfprintf (stderr, fmt, ap);
+    fprintf (stderr, "\n");
+    va_end (ap);
+    if (s_child > 0) {
+        kill (s_child, SIGKILL);
+        waitpid (s_child, NULL, 0);
+    }
+    exit (1);
+}
+
+static void
+s_on_signal (int sig)
+{
+    if (s_child > 0)
+        kill (s_child, SIGKILL);
+    signal (sig, SIG_DFL);
+    raise (sig);
+}
+
+static int
+s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st; (void) flag; (void) ftw;
+    return remove (path);
+}
+
+static void
+s_rm_rf (const char *path)
+{
+    nftw (path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+//  Bytes under path.
+static size_t s_du_total;
+static int
+s_du_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) path; (void) ftw;
+    if (flag == FTW_F)
+        s_du_total += (size_t) st->st_size;
+    return 0;
+}
+
+static double
+s_du_mb (const char *path)
+{
+    s_du_total = 0;
+    nftw (path, s_du_entry, 16, FTW_PHYS);
+    return s_du_total / 1e6;
+}
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
+    ||  getsockname (fd, (struct sockaddr *) &addr, &len))
+        s_die ("cannot find a free port: %s", strerror (errno));
+    close (fd);
+    return ntohs (addr.sin_port);
+}
+
+// ---------------------------------------------------------------------------------
+//  The server child process
+
+typedef struct {
+    pid_t pid;
+    char endpoint [64];
+    char data [4200];
+    char log [4200];
+} s_server_t;
+
+//  Waits until ping answers ok, at most timeout_ms, while process pid lives. Returns
+//  the ms from t0 (usec clock) to the answer, or -1.
+static double
+s_wait_serving (const char *endpoint, pid_t pid, int64_t t0, int timeout_ms)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 20);
+    double ms = -1;
+    while ((qv_clock_usec () - t0) / 1000 < timeout_ms) {
+        qv_wr_t *w = qv_client_request (client, "ping", 0, NULL);
+        qv_doc_t *reply;
+        int rc = qv_client_call (client, w, &reply);
+        qv_wr_destroy (&w);
+        qv_doc_destroy (&reply);
+        if (rc == 0) {
+            ms = (qv_clock_usec () - t0) / 1000.0;
+            break;
+        }
+        int status;
+        if (waitpid (pid, &status, WNOHANG) == pid) {
+            s_child = 0;
+            break;
+        }
+        if (rc != QV_ETIMEOUT)
+            usleep (2000);          //  UNAVAILABLE while recovering
+    }
+    qv_client_destroy (&client);
+    return ms;
+}
+
+//  Starts quiver serve on data with search_threads workers (0: its default) and waits
+//  until it serves. Returns the ms from fork to the first ok ping.
+static double
+s_server_start (s_server_t *srv, const s_opts_t *opts, const char *data, int search_threads)
+{
+    if (data != srv->data)
+        snprintf (srv->data, sizeof srv->data, "%s", data);
+    snprintf (srv->log, sizeof srv->log, "%s.log", data);
+    snprintf (srv->endpoint, sizeof srv->endpoint, "tcp://127.0.0.1:%d", s_free_port ());
+    char threads [16];
+    snprintf (threads, sizeof threads, "%d", search_threads);
+    char *argv [] = {
+        (char *) opts->quiver, "serve", "--data", srv->data, "--bind", srv->endpoint,
+        search_threads ? "--search-threads" : NULL, threads, NULL
+    };
+    int64_t t0 = qv_clock_usec ();
+    pid_t pid = fork ();
+    if (pid < 0)
+        s_die ("fork: %s", strerror (errno));
+    if (pid == 0) {
+        int fd = open (srv->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
+        execv (opts->quiver, argv);
+        fprintf (stderr, "cannot run %s: %s\n", opts->quiver, strerror (errno));
+        _exit (127);
+    }
+    srv->pid = s_child = pid;
+    double ms = s_wait_serving (srv->endpoint, pid, t0, 600000);
+    if (ms < 0)
+        s_die ("%s %s (see %s)", opts->quiver, s_child ? "did not serve within 600 s" : "exited before serving",
+               srv->log);
+    return ms;
+}
+
+//  Stops the server: SIGTERM waits up to 30 s for a clean stop (then says so and
+//  kills it), SIGKILL is a crash.
+static void
+s_server_stop (s_server_t *srv, int sig)
+{
+    if (srv->pid <= 0)
+        return;
+    kill (srv->pid, sig);
+    int status;
+    int64_t deadline = qv_clock_msec () + 30000;
+    while (waitpid (srv->pid, &status, sig == SIGKILL ? 0 : WNOHANG) == 0) {
+        if (qv_clock_msec () > deadline) {
+            fprintf (stderr, "qvbench: quiver (pid %d) did not stop within 30 s of SIGTERM; "
+                     "killing it (see %s)\n", (int) srv->pid, srv->log);
+            kill (srv->pid, SIGKILL);
+            waitpid (srv->pid, &status, 0);
+            break;
+        }
+        usleep (10000);
+    }
+    srv->pid = s_child = 0;
+}
+
+//  The server's own figure from the last "recovered ..." line of its log, or "".
+static void
+s_server_recovered_line (s_server_t *srv, char *out, size_t size)
+{
+    out [0] = 0;
+    FILE *f = fopen (srv->log, "r");
+    if (!f)
+        return;
+    char line [1024];
+    while (fgets (line, sizeof line, f)) {
+        char *p = strstr (line, "recovered ");
+        if (p) {
+            p [strcspn (p, "\n")] = 0;
+            snprintf (out, size, "%s", p);
+        }
+    }
+    fclose (f);
+}
+
+// ---------------------------------------------------------------------------------
+//  Requests
+
+//  Calls and exits on failure (a benchmark has nothing sensible to do then).
+static qv_doc_t *
+s_call (qv_client_t *client, qv_wr_t **request_p)
+{
+    qv_doc_t *reply;
+    int rc = qv_client_call (client, *request_p, &reply);
+    qv_wr_destroy (request_p);
+    if (rc)
+        s_die ("%s: %s", qv_client_code (client), qv_client_error (client));
+    return reply;
+}
+
+static void
+s_create (qv_client_t *client, const char *name)
+{
+    qv_wr_t *w = qv_client_request (client, "create_collection", 2, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "fields");
+    qv_wr_array (w, 2);
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "name"); qv_wr_str (w, "id");
+    qv_wr_str (w, "type"); qv_wr_str (w, "int64");
+    qv_wr_str (w, "primary"); qv_wr_bool (w, true);
+    qv_wr_map (w, 4);
+    qv_wr_str (w, "name"); qv_wr_str (w, "vector");
+    qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
+    qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
+    qv_wr_str (w, "metric"); qv_wr_str (w, "L2");
+    qv_doc_t *reply = s_call (client, &w);
+    qv_doc_destroy (&reply);
+}
+
+static void
+s_simple (qv_client_t *client, const char *op, const char *name)
+{
+    qv_wr_t *w = qv_client_request (client, op, 1, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_doc_t *reply = s_call (client, &w);
+    qv_doc_destroy (&reply);
+}
+
+//  An insert request of n rows: ids first_id.., vectors as one bin column.
+static qv_wr_t *
+s_insert_request (qv_client_t *client, const char *name, int64_t first_id, const float *vectors,
+                  size_t n, uint64_t *rid_p)
+{
+    qv_wr_t *w = qv_client_request (client, "insert", 2, rid_p);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "id");
+    qv_wr_array (w, n);
+    for (size_t i = 0; i < n; i++)
+        qv_wr_int (w, first_id + (int64_t) i);
+    qv_wr_str (w, "vector");
+    qv_wr_bin (w, vectors, n * S_DIM * sizeof (float));
+    return w;
+}
+
+//  Inserts n random rows with ids first_id.. through one pipelined client (batches
+//  of 1,000, 4 in flight). Returns rows/s.
+static double
+s_load (const char *endpoint, const char *name, size_t n, int64_t first_id, uint64_t seed)
+{
+    const size_t batch = 1000;
+    const int window = 4;
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 300000);
+    float *vectors = malloc (batch * S_DIM * sizeof (float));
+    uint64_t state = seed | 1;
+    size_t sent = 0, acked = 0;
+    int inflight = 0;
+    int64_t t0 = qv_clock_usec (), shown = t0;
+    while (acked < n) {
+        while (sent < n && inflight < window) {
+            size_t m = n - sent < batch ? n - sent : batch;
+            s_fill_random (vectors, m * S_DIM, &state);
+            qv_wr_t *w = s_insert_request (client, name, first_id + (int64_t) sent, vectors, m, NULL);
+            if (qv_client_send (client, w))
+                s_die ("%s", qv_client_error (client));
+            qv_wr_destroy (&w);
+            sent += m;
+            inflight++;
+        }
+        qv_doc_t *reply;
+        uint64_t rid;
+        if (qv_client_recv (client, &reply, &rid))
+            s_die ("loading '%s': %s: %s", name, qv_client_code (client), qv_client_error (client));
+        uint64_t count = 0;
+        const qv_val_t *v = qv_val_get (qv_doc_root (reply), "count");
+        if (v)
+            qv_val_uint (v, &count);
+        qv_doc_destroy (&reply);
+        acked += count;
+        inflight--;
+        int64_t now = qv_clock_usec ();
+        if (now - shown > 2000000) {
+            fprintf (stderr, "  loading '%s': %zu/%zu rows\n", name, acked, n);
+            shown = now;
+        }
+    }
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    free (vectors);
+    qv_client_destroy (&client);
+    return n / secs;
+}
+
+static double
+s_flush (const char *endpoint, const char *name)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 600000);
+    int64_t t0 = qv_clock_usec ();
+    s_simple (client, "flush", name);
+    qv_client_destroy (&client);
+    return (qv_clock_usec () - t0) / 1e6;
+}
+
+// ---------------------------------------------------------------------------------
+//  a. Insert throughput
+
+typedef struct {
+    const char *endpoint;
+    const char *name;
+    size_t batch;
+    int64_t first_id;               //  this thread's ids start here
+    double seconds;
+    pthread_barrier_t *start;
+    size_t rows;                    //  out: rows acknowledged
+    double *lat;                    //  out: ms per request
+    size_t nlat;
+    const char *error;              //  out: NULL or what failed
+} s_inserter_t;
+
+static void *
+s_inserter (void *arg)
+{
+    s_inserter_t *t = arg;
+    qv_client_t *client = qv_client_new (t->endpoint);
+    qv_client_set_timeout (client, 60000);
+    const size_t pool = 1024;       //  random rows reused round robin
+    size_t rows_pool = t->batch > pool ? t->batch : pool;
+    float *vectors = malloc (rows_pool * S_DIM * sizeof (float));
+    uint64_t state = (uint64_t) t->first_id | 1;
+    s_fill_random (vectors, rows_pool * S_DIM, &state);
+    size_t cap = 1 << 16;
+    t->lat = malloc (cap * sizeof (double));
+    pthread_barrier_wait (t->start);
+    int64_t end = qv_clock_usec () + (int64_t) (t->seconds * 1e6);
+    size_t next = 0;
+    while (qv_clock_usec () < end) {
+        size_t off = t->batch == 1 ? next % pool : 0;
+        qv_wr_t *w = s_insert_request (client, t->name, t->first_id + (int64_t) t->rows,
+                                       vectors + off * S_DIM, t->batch, NULL);
+        int64_t t0 = qv_clock_usec ();
+        qv_doc_t *reply;
+        int rc = qv_client_call (client, w, &reply);
+        double ms = (qv_clock_usec () - t0) / 1000.0;
+        qv_wr_destroy (&w);
+        qv_doc_destroy (&reply);
+        if (rc) {
+            t->error = strdup (qv_client_error (client));
+            break;
+        }
+        if (t->nlat == cap)
+            t->lat = realloc (t->lat, (cap *= 2) * sizeof (double));
+        t->lat [t->nlat++] = ms;
+        t->rows += t->batch;
+        next++;
+    }
+    free (vectors);
+    qv_client_destroy (&client);
+    return NULL;
+}
+
+//  One timed run of nclients threads inserting batches; rows/s, p50, p99 out.
+static void
+s_insert_run (const char *endpoint, const char *name, int nclients, size_t batch, double seconds,
+              int64_t id_base, double *rate, double *p50, double *p99)
+{
+    pthread_t threads [64];
+    s_inserter_t args [64];
+    pthread_barrier_t start;
+    pthread_barrier_init (&start, NULL, (unsigned) nclients + 1);
+    for (int i = 0; i < nclients; i++) {
+        args [i] = (s_inserter_t) {
+            endpoint, name, batch, id_base + ((int64_t) i << 32), seconds, &start, 0, NULL, 0, NULL
+        };
+        pthread_create (&threads [i], NULL, s_inserter, &args [i]);
+    }
+    pthread_barrier_wait (&start);
+    int64_t t0 = qv_clock_usec ();
+    size_t rows = 0, nlat = 0;
+    for (int i = 0; i < nclients; i++) {
+        pthread_join (threads [i], NULL);
+        rows += args [i].rows;
+        nlat += args [i].nlat;
+    }
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    pthread_barrier_destroy (&start);
+    double *lat = malloc ((nlat ? nlat : 1) * sizeof (double));
+    size_t j = 0;
+    for (int i = 0; i < nclients; i++) {
+        if (args [i].error)
+            s_die ("insert client %d: %s", i, args [i].error);
+        memcpy (lat + j, args [i].lat, args [i].nlat * sizeof (double));
+        j += args [i].nlat;
+        free (args [i].lat);
+    }
+    *rate = rows / secs;
+    *p50 = s_quantile (lat, nlat, 0.50);
+    *p99 = s_quantile (lat, nlat, 0.99);
+    free (lat);
+}
+
+static void
+s_bench_insert (const s_opts_t *opts)
+{
+    char data [4200];
+    snprintf (data, sizeof data, "%s/insert", opts->tmp);
+    s_server_t srv;
+    s_server_start (&srv, opts, data, 0);
+    qv_client_t *client = qv_client_new (srv.endpoint);
+    qv_client_set_timeout (client, 60000);
+    printf ("\n== a. Insert throughput over ZeroMQ: %d-dim float32 rows, columnar bin inserts, "
+            "acknowledged after the WAL write\n", S_DIM);
+    printf ("   (each client a thread with its own socket, one request in flight; %.1f s per run, "
+            "median of %d runs; MB/s counts %d bytes a row)\n\n", opts->seconds, opts->runs, S_ROW_BYTES);
+    printf ("  %7s  %6s  %12s  %9s  %10s  %10s\n", "clients", "batch", "rows/s", "MB/s", "p50 ms", "p99 ms");
+    printf ("  %7s  %6s  %12s  %9s  %10s  %10s\n", "-------", "------", "------------", "---------",
+            "----------", "----------");
+    const int clients [] = { 1, 4, 16 };
+    const size_t batches [] = { 1, 1000 };
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c < 3; c++) {
+            char name [64];
+            snprintf (name, sizeof name, "ins_c%d_b%zu", clients [c], batches [b]);
+            s_create (client, name);
+            double rate [16], p50 [16], p99 [16];
+            for (int r = 0; r < opts->runs; r++)
+                s_insert_run (srv.endpoint, name, clients [c], batches [b], opts->seconds,
+                              (int64_t) (r + 1) << 48, &rate [r], &p50 [r], &p99 [r]);
+            double mrate = s_median (rate, (size_t) opts->runs);
+            printf ("  %7d  %6zu  %12.0f  %9.1f  %10.3f  %10.3f\n", clients [c], batches [b], mrate,
+                    mrate * S_ROW_BYTES / 1e6, s_median (p50, (size_t) opts->runs),
+                    s_median (p99, (size_t) opts->runs));
+            fflush (stdout);
+            s_simple (client, "drop_collection", name);
+        }
+    qv_client_destroy (&client);
+    s_server_stop (&srv, SIGTERM);
+    s_rm_rf (data);
+}
+
+// ---------------------------------------------------------------------------------
+//  b. Memory bandwidth and scan kernels in this process
+
+__attribute__ ((target ("avx512f")))
+static uint64_t
+s_sum_avx512 (const uint64_t *p, size_t n)
+{
+    __m512i a0 = _mm512_setzero_si512 (), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        a0 = _mm512_add_epi64 (a0, _mm512_load_si512 ((const void *) (p + i)));
+        a1 = _mm512_add_epi64 (a1, _mm512_load_si512 ((const void *) (p + i + 8)));
+        a2 = _mm512_add_epi64 (a2, _mm512_load_si512 ((const void *) (p + i + 16)));
+        a3 = _mm512_add_epi64 (a3, _mm512_load_si512 ((const void *) (p + i + 24)));
+    }
+    a0 = _mm512_add_epi64 (_mm512_add_epi64 (a0, a1), _mm512_add_epi64 (a2, a3));
+    return (uint64_t) _mm512_reduce_add_epi64 (a0);
+}
+
+__attribute__ ((target ("avx2")))
+static uint64_t
+s_sum_avx2 (const uint64_t *p, size_t n)
+{
+    __m256i a0 = _mm256_setzero_si256 (), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 16 <= n; i += 16) {
+        a0 = _mm256_add_epi64 (a0, _mm256_load_si256 ((const __m256i *) (p + i)));
+        a1 = _mm256_add_epi64 (a1, _mm256_load_si256 ((const __m256i *) (p + i + 4)));
+        a2 = _mm256_add_epi64 (a2, _mm256_load_si256 ((const __m256i *) (p + i + 8)));
+        a3 = _mm256_add_epi64 (a3, _mm256_load_si256 ((const __m256i *) (p + i + 12)));
+    }
+    a0 = _mm256_add_epi64 (_mm256_add_epi64 (a0, a1), _mm256_add_epi64 (a2, a3));
+    uint64_t out [4];
+    _mm256_storeu_si256 ((__m256i *) out, a0);
+    return out [0] + out [1] + out [2] + out [3];
+}
+
+static uint64_t
+s_sum_serial (const uint64_t *p, size_t n)
+{
+    uint64_t a = 0;
+    for (size_t i = 0; i < n; i++)
+        a += p [i];
+    return a;
+}
+
+//  What one thread of a parallel pass does.
+typedef struct {
+    int kind;                       //  0 read-sum, 1 l2sq_batch kernel, 2 qv_flat_scan top-k
+    const void *base;
+    size_t n;                       //  uint64 words (kind 0) or rows
+    const float *query;
+    float *out;                     //  distances, S_BLOCK-sized window reused
+    qv_topk_t *topk;
+    uint64_t sink;
+} s_pass_t;
+
+#define S_BLOCK 4096                //  rows per kernel call in the kernel pass
+
+static void *
+s_pass (void *arg)
+{
+    s_pass_t *p = arg;
+    if (p->kind == 0) {
+        const uint64_t *words = p->base;
+        p->sink = qv_dist_cpu_has ("avx512") ? s_sum_avx512 (words, p->n)
+                : qv_dist_cpu_has ("avx2") ? s_sum_avx2 (words, p->n)
+                : s_sum_serial (words, p->n);
+    }
+    else
+    if (p->kind == 1) {
+        const float *base = p->base;
+        qv_dist_batch_fn kernel = qv_dist_kernels ()->l2sq_batch;
+        for (size_t i = 0; i < p->n; i += S_BLOCK) {
+            size_t m = p->n - i < S_BLOCK ? p->n - i : S_BLOCK;
+            kernel (p->query, base + i * S_DIM, m, S_DIM, p->out);
+            p->sink += (uint64_t) p->out [0];
+        }
+    }
+    else {
+        qv_search_params_t params;
+        memset (&params, 0, sizeof params);
+        qv_topk_reset (p->topk);
+        qv_flat_scan (p->query, p->base, (uint32_t) p->n, S_DIM, QV_METRIC_L2, &params, p->topk);
+    }
+    return NULL;
+}
+
+//  Best bytes/s over reps passes of kind over bytes of base split across nthreads.
+static double
+s_parallel_pass (int kind, const void *base, size_t bytes, int nthreads, int reps, const float *query)
+{
+    s_pass_t passes [2];
+    pthread_t threads [2];
+    size_t unit = kind == 0 ? 8 : S_DIM * 4;
+    size_t total = bytes / unit;
+    for (int t = 0; t < nthreads; t++) {
+        size_t from = total * (size_t) t / (size_t) nthreads, to = total * (size_t) (t + 1) / (size_t) nthreads;
+        passes [t] = (s_pass_t) { kind, (const char *) base + from * unit, to - from, query,
+                                  malloc (S_BLOCK * sizeof (float)), qv_topk_new (S_K), 0 };
+    }
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        int64_t t0 = qv_clock_usec ();
+        for (int t = 0; t < nthreads; t++)
+            pthread_create (&threads [t], NULL, s_pass, &passes [t]);
+        for (int t = 0; t < nthreads; t++)
+            pthread_join (threads [t], NULL);
+        double rate = bytes / ((qv_clock_usec () - t0) / 1e6);
+        best = rate > best ? rate : best;
+    }
+    for (int t = 0; t < nthreads; t++) {
+        free (passes [t].out);
+        qv_topk_destroy (&passes [t].topk);
+    }
+    return best;
+}
+
+//  Measures read bandwidth with 1 and 2 threads into bw [1], bw [2]; prints the
+//  in-process kernel table.
+static void
+s_bench_kernels (const s_opts_t *opts, double bw [3], size_t rows)
+{
+    const size_t gib = (size_t) 1 << 30;
+    const int reps = opts->quick ? 3 : 5;
+    uint64_t *buf = aligned_alloc (64, gib);
+    if (!buf)
+        s_die ("out of memory for the 1 GiB bandwidth buffer");
+    for (size_t i = 0; i < gib / 8; i++)
+        buf [i] = i;
+    bw [1] = s_parallel_pass (0, buf, gib, 1, reps, NULL);
+    bw [2] = s_parallel_pass (0, buf, gib, 2, reps, NULL);
+    free (buf);
+
+    size_t bytes = rows * S_DIM * 4;
+    float *base = aligned_alloc (64, bytes);
+    float query [S_DIM];
+    if (!base)
+        s_die ("out of memory for %zu vectors", rows);
+    uint64_t state = 42;
+    s_fill_random (base, rows * S_DIM, &state);
+    s_fill_random (query, S_DIM, &state);
+    double kern [3], flat [3];
+    for (int t = 1; t <= 2; t++) {
+        kern [t] = s_parallel_pass (1, base, bytes, t, reps, query);
+        flat [t] = s_parallel_pass (2, base, bytes, t, reps, query);
+    }
+    free (base);
+
+    printf ("\n== b1. Memory read bandwidth and the exact-scan kernels in this process "
+            "(%zu x %d float32 = %.0f MB; best of %d passes)\n\n", rows, S_DIM, bytes / 1e6, reps);
+    printf ("  %-52s  %8s  %12s  %8s\n", "what", "threads", "GB/s", "of bw");
+    printf ("  %-52s  %8s  %12s  %8s\n", "----------------------------------------------------",
+            "-------", "------------", "--------");
+    for (int t = 1; t <= 2; t++)
+        printf ("  %-52s  %8d  %12.2f  %7.0f%%\n", "read bandwidth: 64-bit sum over a 1 GiB buffer",
+                t, bw [t] / 1e9, 100.0);
+    char what [96];
+    for (int t = 1; t <= 2; t++) {
+        snprintf (what, sizeof what, "qv_dist_kernels ()->l2sq_batch (%s), 1 query",
+                  qv_dist_kernels ()->isa);
+        printf ("  %-52s  %8d  %12.2f  %7.0f%%\n", what, t, kern [t] / 1e9, 100 * kern [t] / bw [t]);
+    }
+    for (int t = 1; t <= 2; t++)
+        printf ("  %-52s  %8d  %12.2f  %7.0f%%\n", "qv_flat_scan (kernel + top-10), 1 query",
+                t, flat [t] / 1e9, 100 * flat [t] / bw [t]);
+    fflush (stdout);
+}
+
+// ---------------------------------------------------------------------------------
+//  b. Exact search through the server
+
+//  Runs requests of nq random queries for about seconds (at least min_requests);
+//  returns queries/s and the median latency per request in *p50.
+static double
+s_search_run (qv_client_t *client, const char *name, uint32_t nq, double seconds,
+              int min_requests, uint64_t *state, double *p50)
+{
+    float *queries = malloc ((size_t) nq * S_DIM * sizeof (float));
+    size_t cap = 1024, n = 0;
+    double *lat = malloc (cap * sizeof (double));
+    int64_t t0 = qv_clock_usec ();
+    while (n < (size_t) min_requests || (qv_clock_usec () - t0) / 1e6 < seconds) {
+        s_fill_random (queries, (size_t) nq * S_DIM, state);
+        qv_wr_t *w = qv_client_request (client, "search", 4, NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, name);
+        qv_wr_str (w, "vectors"); qv_wr_bin (w, queries, (size_t) nq * S_DIM * sizeof (float));
+        qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
+        qv_wr_str (w, "limit"); qv_wr_uint (w, S_K);
+        int64_t r0 = qv_clock_usec ();
+        qv_doc_t *reply = s_call (client, &w);
+        if (n == cap)
+            lat = realloc (lat, (cap *= 2) * sizeof (double));
+        lat [n++] = (qv_clock_usec () - r0) / 1000.0;
+        qv_doc_destroy (&reply);
+    }
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    *p50 = s_median (lat, n);
+    free (lat);
+    free (queries);
+    return (double) n * nq / secs;
+}
+
+static void
+s_bench_search (const s_opts_t *opts, const double bw [3])
+{
+    const size_t sizes_full [] = { 100000, 1000000 }, sizes_quick [] = { 20000, 100000 };
+    const size_t *sizes = opts->quick ? sizes_quick : sizes_full;
+    printf ("\n== b2. Exact search through the server (%d-dim float32, L2, k=%d, flushed data, "
+            "random queries; median of %d runs)\n", S_DIM, S_K, opts->runs);
+    printf ("   scan GB/s = rows x %d bytes x queries/s at nq=1; 'of bw' compares it with the read "
+            "bandwidth of as many threads\n\n", S_DIM * 4);
+    printf ("  %9s  %7s  %4s  %10s  %10s  %9s  %7s\n", "rows", "threads", "nq", "queries/s",
+            "p50 ms", "scan GB/s", "of bw");
+    printf ("  %9s  %7s  %4s  %10s  %10s  %9s  %7s\n", "---------", "-------", "----", "----------",
+            "----------", "---------", "-------");
+    for (int s = 0; s < 2; s++) {
+        size_t rows = sizes [s];
+        char data [4200];
+        snprintf (data, sizeof data, "%s/search-%zu", opts->tmp, rows);
+        s_server_t srv;
+        s_server_start (&srv, opts, data, 0);
+        qv_client_t *client = qv_client_new (srv.endpoint);
+        s_create (client, "bench");
+        qv_client_destroy (&client);
+        double load = s_load (srv.endpoint, "bench", rows, 0, 7 + rows);
+        double flush = s_flush (srv.endpoint, "bench");
+        s_server_stop (&srv, SIGTERM);
+        fprintf (stderr, "  loaded %zu rows at %.0f rows/s, flushed in %.2f s\n", rows, load, flush);
+        for (int t = 1; t <= 2; t++) {
+            double up = s_server_start (&srv, opts, data, t);
+            fprintf (stderr, "  server with --search-threads %d serving %zu flushed rows after %.0f ms\n",
+                     t, rows, up);
+            client = qv_client_new (srv.endpoint);
+            qv_client_set_timeout (client, 600000);
+            uint64_t state = 99;
+            double warm;
+            s_search_run (client, "bench", 1, 0, 3, &state, &warm);
+            const uint32_t nqs [] = { 1, 100 };
+            for (int q = 0; q < 2; q++) {
+                double qps [16], p50 [16];
+                for (int r = 0; r < opts->runs; r++)
+                    qps [r] = s_search_run (client, "bench", nqs [q], opts->seconds, nqs [q] == 1 ? 5 : 2,
+                                            &state, &p50 [r]);
+                double mq = s_median (qps, (size_t) opts->runs);
+                double mp = s_median (p50, (size_t) opts->runs);
+                if (nqs [q] == 1) {
+                    double scan = (double) rows * S_DIM * 4 * mq;
+                    printf ("  %9zu  %7d  %4u  %10.1f  %10.3f  %9.2f  %6.0f%%\n", rows, t, nqs [q], mq, mp,
+                            scan / 1e9, 100 * scan / bw [t]);
+                }
+                else
+                    printf ("  %9zu  %7d  %4u  %10.1f  %10.3f  %9s  %7s\n", rows, t, nqs [q], mq, mp, "", "");
+                fflush (stdout);
+            }
+            qv_client_destroy (&client);
+            s_server_stop (&srv, SIGTERM);
+        }
+        s_rm_rf (data);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+//  c. Restart-to-serving time
+
+//  Kills the server with SIGKILL and restarts it `runs` times; prints the median,
+//  min and max ms from fork to the first ok ping. Leaves it running.
+static void
+s_restart_row (const s_opts_t *opts, s_server_t *srv, const char *what, size_t flushed, size_t tail)
+{
+    double ms [16];
+    char said [256] = "";
+    for (int r = 0; r < opts->runs; r++) {
+        s_server_stop (srv, SIGKILL);
+        ms [r] = s_server_start (srv, opts, srv->data, 0);
+        s_server_recovered_line (srv, said, sizeof said);
+    }
+    double mb = s_du_mb (srv->data);
+    double med = s_median (ms, (size_t) opts->runs);
+    printf ("  %-26s  %9zu  %9zu  %8.0f  %9.0f  %9.0f  %9.0f\n", what, flushed, tail, mb, med, ms [0],
+            s_max (ms, (size_t) opts->runs));
+    printf ("  %-26s  server log: %s\n", "", said);
+    fflush (stdout);
+}
+
+static void
+s_bench_recovery (const s_opts_t *opts)
+{
+    size_t tail = opts->quick ? 20000 : 100000;
+    size_t big = opts->quick ? 200000 : 1000000;
+    printf ("\n== c. Restart-to-serving time after kill -9 (fork of `quiver serve` to the first ok "
+            "ping; median, min, max of %d restarts)\n\n", opts->runs);
+    printf ("  %-26s  %9s  %9s  %8s  %9s  %9s  %9s\n", "data", "flushed", "unflushed", "disk MB",
+            "median ms", "min ms", "max ms");
+    printf ("  %-26s  %9s  %9s  %8s  %9s  %9s  %9s\n", "--------------------------", "---------",
+            "---------", "--------", "---------", "---------", "---------");
+    char data [4200];
+    s_server_t srv;
+
+    snprintf (data, sizeof data, "%s/recovery-empty", opts->tmp);
+    s_server_start (&srv, opts, data, 0);
+    s_restart_row (opts, &srv, "empty", 0, 0);
+    s_server_stop (&srv, SIGKILL);
+    s_rm_rf (data);
+
+    snprintf (data, sizeof data, "%s/recovery-tail", opts->tmp);
+    s_server_start (&srv, opts, data, 0);
+    qv_client_t *client = qv_client_new (srv.endpoint);
+    s_create (client, "bench");
+    qv_client_destroy (&client);
+    s_load (srv.endpoint, "bench", tail, 0, 11);
+    s_restart_row (opts, &srv, "unflushed tail only", 0, tail);
+    s_server_stop (&srv, SIGKILL);
+    s_rm_rf (data);
+
+    snprintf (data, sizeof data, "%s/recovery-big", opts->tmp);
+    s_server_start (&srv, opts, data, 0);
+    client = qv_client_new (srv.endpoint);
+    s_create (client, "bench");
+    qv_client_destroy (&client);
+    s_load (srv.endpoint, "bench", big, 0, 13);
+    s_flush (srv.endpoint, "bench");
+    s_restart_row (opts, &srv, "flushed, no tail", big, 0);
+    s_load (srv.endpoint, "bench", tail, (int64_t) big, 17);
+    s_restart_row (opts, &srv, "flushed + the same tail", big, tail);
+    s_server_stop (&srv, SIGKILL);
+    s_rm_rf (data);
+}
+
+// ---------------------------------------------------------------------------------
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "Usage: qvbench [--quick] [--only insert|search|recovery] [--runs N] [--seconds S]\n"
+        "\n"
+        "Starts its own `quiver serve` (the binary next to qvbench) on a temporary data\n"
+        "directory and a free loopback port, and prints:\n"
+        "  a. insert throughput with 1, 4, 16 clients and batches of 1 and 1,000 rows;\n"
+        "  b. memory read bandwidth (1 GiB, 1 and 2 threads), the exact-scan kernels called\n"
+        "     in this process, and exact search through the server at nq=1 and nq=100 with\n"
+        "     --search-threads 1 and 2 (100k and 1M rows; --quick: 20k and 100k);\n"
+        "  c. restart-to-serving time after kill -9 with an unflushed tail, with a large\n"
+        "     flushed data set, and with both (--quick: smaller sizes).\n"
+        "Options:\n"
+        "  --quick        smaller data sets and shorter runs\n"
+        "  --only PART    run one part: insert, search or recovery\n"
+        "  --runs N       runs per figure, the median is printed (default 3)\n"
+        "  --seconds S    length of one timed run (default 3, --quick 1)\n"
+        "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n");
+}
+
+int
+main (int argc, char *argv [])
+{
+    s_opts_t opts = { .runs = 3 };
+    double seconds = 0;
+    const char *tmpdir = getenv ("TMPDIR");
+    static struct option longopts [] = {
+        { "quick", no_argument, 0, 'q' }, { "only", required_argument, 0, 'o' },
+        { "runs", required_argument, 0, 'r' }, { "seconds", required_argument, 0, 's' },
+        { "tmp", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    int c;
+    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
+        switch (c) {
+            case 'q': opts.quick = true; break;
+            case 'o': opts.only = optarg; break;
+            case 'r': opts.runs = atoi (optarg); break;
+            case 's': seconds = atof (optarg); break;
+            case 't': tmpdir = optarg; break;
+            case 'h': s_usage (stdout); return 0;
+            default: s_usage (stderr); return 2;
+        }
+    if (optind < argc || opts.runs < 1 || opts.runs > 16 || seconds < 0
+    ||  (opts.only && !streq (opts.only, "insert") && !streq (opts.only, "search")
+         && !streq (opts.only, "recovery"))) {
+        s_usage (stderr);
+        return 2;
+    }
+    opts.seconds = seconds > 0 ? seconds : opts.quick ? 1.0 : 3.0;
+
+    char self [4096];
+    ssize_t len = readlink ("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        s_die ("cannot read /proc/self/exe: %s", strerror (errno));
+    self [len] = 0;
+    snprintf (opts.quiver, sizeof opts.quiver, "%s/quiver", dirname (self));
+    if (access (opts.quiver, X_OK))
+        s_die ("no quiver binary next to qvbench: %s", opts.quiver);
+    snprintf (opts.tmp, sizeof opts.tmp, "%s/qvbench-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp (opts.tmp))
+        s_die ("cannot make a temporary directory %s: %s", opts.tmp, strerror (errno));
+
+    zsys_init ();
+    zsys_set_linger (0);
+    zsys_handler_set (NULL);
+    signal (SIGINT, s_on_signal);
+    signal (SIGTERM, s_on_signal);
+
+    char model [256] = "unknown";
+    FILE *f = fopen ("/proc/cpuinfo", "r");
+    char line [512];
+    while (f && fgets (line, sizeof line, f))
+        if (strncmp (line, "model name", 10) == 0) {
+            char *p = strchr (line, ':');
+            snprintf (model, sizeof model, "%.200s", p ? p + 2 : line);
+            model [strcspn (model, "\n")] = 0;
+            break;
+        }
+    if (f)
+        fclose (f);
+    printf ("qvbench: %s, %ld cores online, CPU %s, distance kernels %s%s\n", opts.quiver,
+            sysconf (_SC_NPROCESSORS_ONLN), model, qv_dist_kernels ()->isa, opts.quick ? ", --quick" : "");
+    printf ("temporary data in %s\n", opts.tmp);
+    fflush (stdout);
+
+    if (!opts.only || streq (opts.only, "insert"))
+        s_bench_insert (&opts);
+    if (!opts.only || streq (opts.only, "search")) {
+        double bw [3];
+        s_bench_kernels (&opts, bw, 1000000);
+        s_bench_search (&opts, bw);
+    }
+    if (!opts.only || streq (opts.only, "recovery"))
+        s_bench_recovery (&opts);
+    s_rm_rf (opts.tmp);
+    return 0;
+}

@@ -1,0 +1,1108 @@
+//  qvctl: the command-line client of a Quiver server (collections, import, search).
+#include "qv_client.h"
+#include "qv_codec.h"
+#include "qv_rc.h"
+#include "qv_vecs.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <math.h>
+#include <unistd.h>
+
+#define S_DEFAULT_SERVER "tcp://127.0.0.1:19530"
+#define S_LONG_TIMEOUT_MS 120000    //  inserts and searches that may wait on the server
+
+//  What every command gets: the connected client and the server endpoint.
+typedef struct {
+    qv_client_t *client;
+    const char *server;
+    int timeout_ms;                 //  --timeout, 0 if not given
+} s_ctx_t;
+
+//  Operations that may legitimately wait on the server wait longer, unless told.
+static void
+s_long_timeout (s_ctx_t *ctx);
+
+static s_ctx_t *s_context;          //  its client is closed before a usage error exits
+
+typedef int (s_command_fn) (s_ctx_t *ctx, int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    s_command_fn *fn;
+    const char *usage;              //  first line: synopsis; then the options
+} s_command_t;
+
+// ---------------------------------------------------------------------------------
+//  Reading replies: a field may be absent (NULL), which the codec's readers do not take.
+
+//  Element count of a list or map; 0 when absent or anything else.
+static size_t
+s_len (const qv_val_t *v)
+{
+    return v && (qv_val_type (v) == QV_V_ARRAY || qv_val_type (v) == QV_V_MAP) ? qv_val_len (v) : 0;
+}
+
+static bool
+s_get_bool (const qv_val_t *map, const char *key)
+{
+    const qv_val_t *v = qv_val_get (map, key);
+    bool b = false;
+    if (v)
+        qv_val_bool (v, &b);
+    return b;
+}
+
+static uint64_t
+s_get_uint (const qv_val_t *map, const char *key)
+{
+    const qv_val_t *v = qv_val_get (map, key);
+    uint64_t u = 0;
+    if (v)
+        qv_val_uint (v, &u);
+    return u;
+}
+
+//  Copies a str field into out; leaves out as it is when absent or not a str.
+static void
+s_get_str (const qv_val_t *map, const char *key, char *out, size_t size)
+{
+    const qv_val_t *v = qv_val_get (map, key);
+    if (v)
+        qv_val_strcpy (v, out, size);
+}
+
+// ---------------------------------------------------------------------------------
+//  Output helpers
+
+static void
+s_print_str (FILE *out, const char *s, size_t n)
+{
+    fputc ('"', out);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s [i];
+        if (c == '"' || c == '\\')
+            fprintf (out, "\\%c", c);
+        else
+        if (c < 0x20)
+            fprintf (out, "\\u%04x", c);
+        else
+            fputc (c, out);
+    }
+    fputc ('"', out);
+}
+
+//  Prints a decoded value as JSON (a bin as a string saying its size).
+static void
+s_print_json (FILE *out, const qv_val_t *v)
+{
+    switch (qv_val_type (v)) {
+        case QV_V_NIL: fputs ("null", out); break;
+        case QV_V_BOOL: {
+            bool b = false;
+            qv_val_bool (v, &b);
+            fputs (b ? "true" : "false", out);
+            break;
+        }
+        case QV_V_UINT: {
+            uint64_t u = 0;
+            qv_val_uint (v, &u);
+            fprintf (out, "%llu", (unsigned long long) u);
+            break;
+        }
+        case QV_V_INT: {
+            int64_t i = 0;
+            qv_val_int (v, &i);
+            fprintf (out, "%lld", (long long) i);
+            break;
+        }
+        case QV_V_FLOAT: {
+            double d = 0;
+            qv_val_double (v, &d);
+            if (isfinite (d))
+                fprintf (out, "%.9g", d);
+            else
+                fputs ("null", out);
+            break;
+        }
+        case QV_V_STR: {
+            const char *s;
+            size_t n;
+            qv_val_str (v, &s, &n);
+            s_print_str (out, s, n);
+            break;
+        }
+        case QV_V_BIN:
+            fprintf (out, "\"<bin %zu bytes>\"", qv_val_len (v));
+            break;
+        case QV_V_ARRAY:
+            fputc ('[', out);
+            for (size_t i = 0; i < qv_val_len (v); i++) {
+                if (i)
+                    fputs (", ", out);
+                s_print_json (out, qv_val_at (v, i));
+            }
+            fputc (']', out);
+            break;
+        case QV_V_MAP:
+            fputc ('{', out);
+            for (size_t i = 0; i < qv_val_len (v); i++) {
+                if (i)
+                    fputs (", ", out);
+                s_print_json (out, qv_val_key (v, i));
+                fputs (": ", out);
+                s_print_json (out, qv_val_value (v, i));
+            }
+            fputc ('}', out);
+            break;
+        default:
+            fputs ("\"<ext>\"", out);
+    }
+}
+
+//  Prints every field of a reply but ok and rid, one "key: value" per line.
+static void
+s_print_fields (const qv_val_t *reply)
+{
+    for (size_t i = 0; i < qv_val_len (reply); i++) {
+        const qv_val_t *key = qv_val_key (reply, i);
+        if (qv_val_is (key, "ok") || qv_val_is (key, "rid"))
+            continue;
+        const char *s;
+        size_t n;
+        if (qv_val_str (key, &s, &n) == 0)
+            printf ("%.*s: ", (int) n, s);
+        s_print_json (stdout, qv_val_value (reply, i));
+        putchar ('\n');
+    }
+}
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  The q-quantile (0..1) of n sorted values.
+static double
+s_quantile (const double *sorted, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t) ceil (q * (double) n);
+    return sorted [i ? i - 1 : 0];
+}
+
+// ---------------------------------------------------------------------------------
+//  Requests
+
+static void
+s_long_timeout (s_ctx_t *ctx)
+{
+    qv_client_set_timeout (ctx->client, ctx->timeout_ms ? ctx->timeout_ms : S_LONG_TIMEOUT_MS);
+}
+
+//  Sends a request and reports a failure on stderr; 0 or the code. The caller owns
+//  *reply on success.
+static int
+s_call (s_ctx_t *ctx, qv_wr_t **request_p, qv_doc_t **reply)
+{
+    int rc = qv_client_call (ctx->client, *request_p, reply);
+    qv_wr_destroy (request_p);
+    if (rc) {
+        if (rc == QV_ETIMEOUT || rc == QV_EUNAVAIL || streq (qv_client_code (ctx->client), "MALFORMED"))
+            fprintf (stderr, "qvctl: %s\n", qv_client_error (ctx->client));
+        else
+            fprintf (stderr, "qvctl: %s: %s\n", qv_client_code (ctx->client),
+                     qv_client_error (ctx->client));
+        qv_doc_destroy (reply);
+    }
+    return rc;
+}
+
+//  What a command needs to know of a collection's schema.
+typedef struct {
+    char pk [256];                  //  primary key field name
+    bool pk_varchar;
+    bool auto_id;
+    char vector [256];              //  (first) float_vector field name
+    uint32_t dim;
+    char metric [16];
+} s_schema_t;
+
+//  Reads the schema of collection name with describe_collection.
+static int
+s_describe (s_ctx_t *ctx, const char *name, s_schema_t *schema)
+{
+    memset (schema, 0, sizeof *schema);
+    qv_wr_t *w = qv_client_request (ctx->client, "describe_collection", 1, NULL);
+    qv_wr_str (w, "collection");
+    qv_wr_str (w, name);
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    const qv_val_t *fields = qv_val_get (qv_doc_root (reply), "fields");
+    for (size_t i = 0; fields && qv_val_type (fields) == QV_V_ARRAY && i < qv_val_len (fields); i++) {
+        const qv_val_t *f = qv_val_at (fields, i);
+        char type [32] = "";
+        s_get_str (f, "type", type, sizeof type);
+        if (s_get_bool (f, "primary")) {
+            s_get_str (f, "name", schema->pk, sizeof schema->pk);
+            schema->pk_varchar = streq (type, "varchar");
+            schema->auto_id = s_get_bool (f, "auto_id");
+        }
+        if (streq (type, "float_vector") && !schema->vector [0]) {
+            s_get_str (f, "name", schema->vector, sizeof schema->vector);
+            schema->dim = (uint32_t) s_get_uint (f, "dim");
+            snprintf (schema->metric, sizeof schema->metric, "L2");
+            s_get_str (f, "metric", schema->metric, sizeof schema->metric);
+        }
+    }
+    qv_doc_destroy (&reply);
+    if (!schema->pk [0] || !schema->vector [0]) {
+        fprintf (stderr, "qvctl: collection '%s' has %s\n", name,
+                 schema->pk [0] ? "no float_vector field" : "no primary key in its description");
+        return QV_EINVAL;
+    }
+    return 0;
+}
+
+//  Writes one primary key given on the command line as the collection expects it.
+static int
+s_write_key (const s_schema_t *schema, const char *arg, qv_wr_t *w)
+{
+    if (schema->pk_varchar) {
+        qv_wr_str (w, arg);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long id = strtoll (arg, &end, 10);
+    if (errno || end == arg || *end) {
+        fprintf (stderr, "qvctl: '%s' is not an integer, and the primary key '%s' is int64\n",
+                 arg, schema->pk);
+        return QV_EINVAL;
+    }
+    qv_wr_int (w, id);
+    return 0;
+}
+
+//  An integer option value in [min, max], or exits with a usage error.
+static long long
+s_int_arg (const char *option, const char *arg, long long min, long long max)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll (arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max) {
+        fprintf (stderr, "qvctl: %s needs an integer from %lld to %lld, not '%s'\n",
+                 option, min, max, arg);
+        if (s_context)
+            qv_client_destroy (&s_context->client);
+        exit (2);
+    }
+    return v;
+}
+
+//  Splits "a,b,c" into a list written to w.
+static void
+s_write_names (const char *csv, qv_wr_t *w)
+{
+    size_t n = 1;
+    for (const char *p = csv; *p; p++)
+        n += *p == ',';
+    qv_wr_array (w, n);
+    const char *p = csv;
+    for (size_t i = 0; i < n; i++) {
+        const char *comma = strchr (p, ',');
+        size_t len = comma ? (size_t) (comma - p) : strlen (p);
+        qv_wr_strn (w, p, len);
+        p += len + 1;
+    }
+}
+
+//  The standard option parsing of a command: --help prints usage and exits; an unknown
+//  option or a wrong count of arguments is a usage error (exit 2).
+static const s_command_t *s_current;
+
+static void
+s_usage_error (const char *fmt, const char *arg)
+{
+    if (s_context)
+        qv_client_destroy (&s_context->client);
+    fprintf (stderr, "qvctl %s: ", s_current->name);
+    fprintf (stderr, fmt, arg);
+    fprintf (stderr, "\nUsage: qvctl %.*s\n(qvctl %s --help for more)\n",
+             (int) strcspn (s_current->usage, "\n"), s_current->usage, s_current->name);
+    exit (2);
+}
+
+static void
+s_check_positional (int argc, char **argv, int min, int max)
+{
+    int n = argc - optind;
+    if (n < min)
+        s_usage_error ("%s", "missing argument");
+    if (max >= 0 && n > max)
+        s_usage_error ("unexpected argument '%s'", argv [optind + max]);
+}
+
+static int
+s_getopt (int argc, char **argv, const struct option *opts)
+{
+    int c = getopt_long (argc, argv, "h", opts, NULL);
+    if (c == 'h') {
+        printf ("Usage: qvctl %s\n", s_current->usage);
+        if (s_context)
+            qv_client_destroy (&s_context->client);
+        exit (0);
+    }
+    if (c == '?')
+        s_usage_error ("%s", "bad option");
+    return c;
+}
+
+static const struct option s_no_opts [] = {
+    { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+};
+
+// ---------------------------------------------------------------------------------
+//  Commands
+
+static int
+s_cmd_ping (s_ctx_t *ctx, int argc, char **argv)
+{
+    while (s_getopt (argc, argv, s_no_opts) != -1)
+        ;
+    s_check_positional (argc, argv, 0, 0);
+    qv_wr_t *w = qv_client_request (ctx->client, "ping", 0, NULL);
+    int64_t start = qv_clock_usec ();
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    char version [64] = "?";
+    s_get_str (qv_doc_root (reply), "version", version, sizeof version);
+    printf ("ok: %s answers %s in %.2f ms\n", ctx->server, version,
+            (qv_clock_usec () - start) / 1000.0);
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+static int
+s_cmd_create (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "dim", required_argument, 0, 'd' }, { "metric", required_argument, 0, 'm' },
+        { "auto-id", no_argument, 0, 'a' }, { "varchar-pk", no_argument, 0, 'v' },
+        { "shards", required_argument, 0, 's' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    long long dim = 0, shards = 0;
+    const char *metric = "L2";
+    bool auto_id = false, varchar_pk = false;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 'd': dim = s_int_arg ("--dim", optarg, 1, 32768); break;
+            case 'm': metric = optarg; break;
+            case 'a': auto_id = true; break;
+            case 'v': varchar_pk = true; break;
+            case 's': shards = s_int_arg ("--shards", optarg, 1, 64); break;
+        }
+    s_check_positional (argc, argv, 1, 1);
+    if (!dim)
+        s_usage_error ("%s", "--dim is required");
+    if (!streq (metric, "L2") && !streq (metric, "IP") && !streq (metric, "COSINE"))
+        s_usage_error ("--metric must be L2, IP or COSINE, not '%s'", metric);
+    if (auto_id && varchar_pk)
+        s_usage_error ("%s", "--auto-id needs an int64 primary key: drop --varchar-pk");
+    const char *name = argv [optind];
+
+    qv_wr_t *w = qv_client_request (ctx->client, "create_collection", 2 + (shards > 0), NULL);
+    qv_wr_str (w, "collection");
+    qv_wr_str (w, name);
+    qv_wr_str (w, "fields");
+    qv_wr_array (w, 2);
+    qv_wr_map (w, 3 + (auto_id || varchar_pk));
+    qv_wr_str (w, "name"); qv_wr_str (w, "id");
+    qv_wr_str (w, "type"); qv_wr_str (w, varchar_pk ? "varchar" : "int64");
+    qv_wr_str (w, "primary"); qv_wr_bool (w, true);
+    if (auto_id) {
+        qv_wr_str (w, "auto_id"); qv_wr_bool (w, true);
+    }
+    if (varchar_pk) {
+        qv_wr_str (w, "max_length"); qv_wr_uint (w, 64);
+    }
+    qv_wr_map (w, 4);
+    qv_wr_str (w, "name"); qv_wr_str (w, "vector");
+    qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
+    qv_wr_str (w, "dim"); qv_wr_uint (w, (uint64_t) dim);
+    qv_wr_str (w, "metric"); qv_wr_str (w, metric);
+    if (shards) {
+        qv_wr_str (w, "shards");
+        qv_wr_uint (w, (uint64_t) shards);
+    }
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    qv_doc_destroy (&reply);
+    printf ("created collection '%s': id %s primary%s, vector float_vector dim %lld %s, %lld shard%s\n",
+            name, varchar_pk ? "varchar(64)" : "int64", auto_id ? " auto_id" : "", dim, metric,
+            shards ? shards : 1, shards > 1 ? "s" : "");
+    return 0;
+}
+
+//  A command whose request is just {collection: NAME}: drop, flush, describe.
+static int
+s_simple (s_ctx_t *ctx, int argc, char **argv, const char *op, qv_doc_t **reply)
+{
+    while (s_getopt (argc, argv, s_no_opts) != -1)
+        ;
+    s_check_positional (argc, argv, 1, 1);
+    qv_wr_t *w = qv_client_request (ctx->client, op, 1, NULL);
+    qv_wr_str (w, "collection");
+    qv_wr_str (w, argv [optind]);
+    return s_call (ctx, &w, reply);
+}
+
+static int
+s_cmd_drop (s_ctx_t *ctx, int argc, char **argv)
+{
+    qv_doc_t *reply;
+    int rc = s_simple (ctx, argc, argv, "drop_collection", &reply);
+    if (rc)
+        return rc;
+    qv_doc_destroy (&reply);
+    printf ("dropped collection '%s'\n", argv [optind]);
+    return 0;
+}
+
+static int
+s_cmd_describe (s_ctx_t *ctx, int argc, char **argv)
+{
+    qv_doc_t *reply;
+    int rc = s_simple (ctx, argc, argv, "describe_collection", &reply);
+    if (rc)
+        return rc;
+    s_print_fields (qv_doc_root (reply));
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+static int
+s_cmd_flush (s_ctx_t *ctx, int argc, char **argv)
+{
+    s_long_timeout (ctx);
+    int64_t start = qv_clock_usec ();
+    qv_doc_t *reply;
+    int rc = s_simple (ctx, argc, argv, "flush", &reply);
+    if (rc)
+        return rc;
+    printf ("flushed '%s' in %.3f s; flushed segments: ", argv [optind],
+            (qv_clock_usec () - start) / 1e6);
+    const qv_val_t *segments = qv_val_get (qv_doc_root (reply), "segments");
+    if (segments)
+        s_print_json (stdout, segments);
+    putchar ('\n');
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+static int
+s_cmd_list (s_ctx_t *ctx, int argc, char **argv)
+{
+    while (s_getopt (argc, argv, s_no_opts) != -1)
+        ;
+    s_check_positional (argc, argv, 0, 0);
+    qv_wr_t *w = qv_client_request (ctx->client, "list_collections", 0, NULL);
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    const qv_val_t *names = qv_val_get (qv_doc_root (reply), "collections");
+    for (size_t i = 0; i < s_len (names); i++) {
+        const char *s;
+        size_t n;
+        if (qv_val_str (qv_val_at (names, i), &s, &n) == 0)
+            printf ("%.*s\n", (int) n, s);
+    }
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+static int
+s_cmd_stats (s_ctx_t *ctx, int argc, char **argv)
+{
+    while (s_getopt (argc, argv, s_no_opts) != -1)
+        ;
+    s_check_positional (argc, argv, 0, 1);
+    bool one = optind < argc;
+    qv_wr_t *w = qv_client_request (ctx->client, "stats", one, NULL);
+    if (one) {
+        qv_wr_str (w, "collection");
+        qv_wr_str (w, argv [optind]);
+    }
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    s_print_fields (qv_doc_root (reply));
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+//  One batch in flight during an import.
+typedef struct {
+    uint64_t rid;
+    size_t start;
+    size_t rows;
+} s_flight_t;
+
+static void
+s_progress (size_t done, size_t total, double secs, bool final)
+{
+    const int width = 30;
+    double frac = total ? (double) done / (double) total : 1;
+    int fill = (int) (frac * width);
+    char bar [64];
+    for (int i = 0; i < width; i++)
+        bar [i] = i < fill ? '#' : '.';
+    bar [width] = 0;
+    fprintf (stderr, "\r[%s] %5.1f%%  %zu/%zu rows  %.0f rows/s %s", bar, frac * 100, done, total,
+             secs > 0 ? done / secs : 0.0, final ? "\n" : "");
+    fflush (stderr);
+}
+
+static int
+s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "batch", required_argument, 0, 'b' }, { "start-id", required_argument, 0, 's' },
+        { "limit", required_argument, 0, 'l' }, { "window", required_argument, 0, 'w' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    long long batch = 1000, start_id = 0, limit = 0, window = 4;
+    bool start_given = false;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 'b': batch = s_int_arg ("--batch", optarg, 1, 1 << 20); break;
+            case 's': start_id = s_int_arg ("--start-id", optarg, INT64_MIN, INT64_MAX);
+                      start_given = true; break;
+            case 'l': limit = s_int_arg ("--limit", optarg, 1, INT64_MAX); break;
+            case 'w': window = s_int_arg ("--window", optarg, 1, 64); break;
+        }
+    s_check_positional (argc, argv, 2, 2);
+    const char *name = argv [optind], *path = argv [optind + 1];
+
+    s_schema_t schema;
+    int rc = s_describe (ctx, name, &schema);
+    if (rc)
+        return rc;
+    uint32_t file_dim, file_rows;
+    float *vectors = qv_vecs_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit),
+                                   &file_dim, &file_rows);
+    if (!vectors) {
+        fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+        return QV_EIO;
+    }
+    if (file_dim != schema.dim) {
+        fprintf (stderr, "qvctl: %s holds %u-dimensional vectors, but field '%s' of '%s' has dim %u\n",
+                 path, file_dim, schema.vector, name, schema.dim);
+        free (vectors);
+        return QV_EINVAL;
+    }
+    if (schema.auto_id && start_given)
+        fprintf (stderr, "qvctl: '%s' assigns its own ids (auto_id); --start-id is ignored\n", name);
+    size_t total = file_rows;
+    size_t dim = schema.dim;
+    s_flight_t *flights = calloc ((size_t) window, sizeof *flights);
+    if (!flights) {
+        fprintf (stderr, "qvctl: out of memory\n");
+        free (vectors);
+        return QV_ENOMEM;
+    }
+    s_long_timeout (ctx);
+    bool tty = isatty (STDERR_FILENO);
+    int64_t t0 = qv_clock_usec (), last_shown = 0;
+    size_t sent = 0, acked = 0;
+    int inflight = 0;
+    while (rc == 0 && (sent < total || inflight > 0)) {
+        //  Keep the window full, then take one reply.
+        while (rc == 0 && sent < total && inflight < window) {
+            size_t n = total - sent < (size_t) batch ? total - sent : (size_t) batch;
+            uint64_t rid;
+            qv_wr_t *w = qv_client_request (ctx->client, "insert", 2, &rid);
+            qv_wr_str (w, "collection");
+            qv_wr_str (w, name);
+            qv_wr_str (w, "columns");
+            qv_wr_map (w, schema.auto_id ? 1 : 2);
+            if (!schema.auto_id) {
+                qv_wr_str (w, schema.pk);
+                qv_wr_array (w, n);
+                for (size_t i = 0; i < n; i++) {
+                    long long id = start_id + (long long) (sent + i);
+                    if (schema.pk_varchar) {
+                        char key [32];
+                        snprintf (key, sizeof key, "%lld", id);
+                        qv_wr_str (w, key);
+                    }
+                    else
+                        qv_wr_int (w, id);
+                }
+            }
+            qv_wr_str (w, schema.vector);
+            qv_wr_bin (w, vectors + sent * dim, n * dim * sizeof (float));
+            rc = qv_client_send (ctx->client, w);
+            qv_wr_destroy (&w);
+            if (rc) {
+                fprintf (stderr, "\nqvctl: %s\n", qv_client_error (ctx->client));
+                break;
+            }
+            flights [inflight++] = (s_flight_t) { rid, sent, n };
+            sent += n;
+        }
+        if (rc || inflight == 0)
+            break;
+        qv_doc_t *reply;
+        uint64_t rid;
+        int rrc = qv_client_recv (ctx->client, &reply, &rid);
+        int slot = -1;
+        for (int i = 0; i < inflight; i++)
+            if (flights [i].rid == rid)
+                slot = i;
+        if (rrc == 0 && slot < 0) {
+            qv_doc_destroy (&reply);
+            continue;               //  not one of ours
+        }
+        if (rrc) {
+            if (slot >= 0)
+                fprintf (stderr, "\nqvctl: insert of rows %zu..%zu failed: %s: %s\n",
+                         flights [slot].start, flights [slot].start + flights [slot].rows - 1,
+                         qv_client_code (ctx->client), qv_client_error (ctx->client));
+            else
+                fprintf (stderr, "\nqvctl: %s\n", qv_client_error (ctx->client));
+            qv_doc_destroy (&reply);
+            rc = rrc;
+            break;
+        }
+        qv_doc_destroy (&reply);
+        acked += flights [slot].rows;
+        flights [slot] = flights [--inflight];
+        int64_t now = qv_clock_usec ();
+        if (now - last_shown > (tty ? 100000 : 5000000) || acked == total) {
+            if (tty || acked == total)
+                s_progress (acked, total, (now - t0) / 1e6, acked == total);
+            else
+                fprintf (stderr, "%zu/%zu rows, %.0f rows/s\n", acked, total,
+                         acked / ((now - t0) / 1e6));
+            last_shown = now;
+        }
+    }
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    free (vectors);
+    free (flights);
+    if (rc) {
+        fprintf (stderr, "qvctl: import stopped: %zu rows acknowledged before the failure\n", acked);
+        return rc;
+    }
+    double mb = (double) acked * (double) dim * 4 / 1e6;
+    printf ("imported %zu rows into '%s' in %.3f s: %.0f rows/s, %.1f MB/s of vectors\n",
+            acked, name, secs, secs > 0 ? acked / secs : 0.0, secs > 0 ? mb / secs : 0.0);
+    return 0;
+}
+
+static int
+s_cmp_i64 (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  The id of a hit as an integer (a varchar key made of digits is read as a number,
+//  as `import` writes them); false if it is neither.
+static bool
+s_hit_id (const qv_val_t *id, int64_t *out)
+{
+    if (qv_val_int (id, out) == 0)
+        return true;
+    char buf [32];
+    if (qv_val_strcpy (id, buf, sizeof buf))
+        return false;
+    char *end;
+    *out = strtoll (buf, &end, 10);
+    return end != buf && *end == 0;
+}
+
+static int
+s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "k", required_argument, 0, 'k' }, { "gt", required_argument, 0, 'g' },
+        { "nq-per-request", required_argument, 0, 'n' },
+        { "output-fields", required_argument, 0, 'o' }, { "limit", required_argument, 0, 'l' },
+        { "print", required_argument, 0, 'p' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    long long k = 10, per_request = 1, limit = 0, print = -1;
+    const char *gt_path = NULL, *output_fields = NULL;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 'k': k = s_int_arg ("--k", optarg, 1, 16384); break;
+            case 'g': gt_path = optarg; break;
+            case 'n': per_request = s_int_arg ("--nq-per-request", optarg, 1, 16384); break;
+            case 'o': output_fields = optarg; break;
+            case 'l': limit = s_int_arg ("--limit", optarg, 1, INT64_MAX); break;
+            case 'p': print = s_int_arg ("--print", optarg, 0, INT64_MAX); break;
+        }
+    s_check_positional (argc, argv, 2, 2);
+    const char *name = argv [optind], *path = argv [optind + 1];
+    if (print < 0)
+        print = gt_path ? 0 : 3;
+
+    s_schema_t schema;
+    int rc = s_describe (ctx, name, &schema);
+    if (rc)
+        return rc;
+    uint32_t nq, ngt = 0, dim, gt_dim = 0;
+    float *queries = qv_vecs_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit), &dim, &nq);
+    int32_t *gt = NULL;
+    if (!queries) {
+        fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+        return QV_EIO;
+    }
+    if (dim != schema.dim) {
+        fprintf (stderr, "qvctl: %s holds %u-dimensional queries, but field '%s' of '%s' has dim %u\n",
+                 path, dim, schema.vector, name, schema.dim);
+        free (queries);
+        return QV_EINVAL;
+    }
+    if (gt_path) {
+        gt = qv_vecs_read (gt_path, nq, &gt_dim, &ngt);
+        rc = !gt ? QV_EIO : 0;
+        if (!gt)
+            fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+        else
+        if (ngt < nq || gt_dim < (uint32_t) k) {
+            fprintf (stderr, "qvctl: %s has %u rows of %u neighbours; recall@%lld of %u queries "
+                     "needs %u rows of at least %lld\n", gt_path, ngt, gt_dim, k, nq, nq, k);
+            rc = QV_EINVAL;
+        }
+        if (rc) {
+            free (queries);
+            free (gt);
+            return rc;
+        }
+    }
+    s_long_timeout (ctx);
+    size_t nreq = (nq + (size_t) per_request - 1) / (size_t) per_request;
+    double *lat = calloc (nreq ? nreq : 1, sizeof *lat);
+    int64_t *want = calloc ((size_t) k, sizeof *want);
+    double recall_sum = 0;
+    size_t hits_total = 0;
+    int64_t t0 = qv_clock_usec ();
+    for (size_t r = 0; r < nreq && rc == 0; r++) {
+        size_t first = r * (size_t) per_request;
+        size_t m = nq - first < (size_t) per_request ? nq - first : (size_t) per_request;
+        qv_wr_t *w = qv_client_request (ctx->client, "search", 4 + (output_fields != NULL), NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, name);
+        qv_wr_str (w, "vectors"); qv_wr_bin (w, queries + first * dim, m * dim * sizeof (float));
+        qv_wr_str (w, "dim"); qv_wr_uint (w, dim);
+        qv_wr_str (w, "limit"); qv_wr_uint (w, (uint64_t) k);
+        if (output_fields) {
+            qv_wr_str (w, "output_fields");
+            s_write_names (output_fields, w);
+        }
+        int64_t start = qv_clock_usec ();
+        qv_doc_t *reply;
+        rc = s_call (ctx, &w, &reply);
+        lat [r] = (qv_clock_usec () - start) / 1000.0;
+        if (rc)
+            break;
+        const qv_val_t *results = qv_val_get (qv_doc_root (reply), "results");
+        if (!results || qv_val_type (results) != QV_V_ARRAY || qv_val_len (results) != m) {
+            fprintf (stderr, "qvctl: the server answered %zu result lists for %zu query vectors\n",
+                     s_len (results), m);
+            rc = QV_EPROTO;
+        }
+        for (size_t j = 0; j < m && rc == 0; j++) {
+            const qv_val_t *hits = qv_val_at (results, j);
+            size_t q = first + j;
+            hits_total += s_len (hits);
+            if ((long long) q < print) {
+                printf ("query %zu:\n", q);
+                for (size_t h = 0; h < s_len (hits); h++) {
+                    const qv_val_t *hit = qv_val_at (hits, h);
+                    const qv_val_t *id = qv_val_get (hit, "id");
+                    const qv_val_t *distance = qv_val_get (hit, "distance");
+                    const qv_val_t *fields = qv_val_get (hit, "fields");
+                    printf ("  %2zu  id ", h + 1);
+                    if (id)
+                        s_print_json (stdout, id);
+                    printf ("  distance ");
+                    if (distance)
+                        s_print_json (stdout, distance);
+                    if (s_len (fields)) {
+                        printf ("  ");
+                        s_print_json (stdout, fields);
+                    }
+                    putchar ('\n');
+                }
+            }
+            if (!gt)
+                continue;
+            for (long long i = 0; i < k; i++)
+                want [i] = gt [q * gt_dim + (size_t) i];
+            qsort (want, (size_t) k, sizeof *want, s_cmp_i64);
+            size_t found = 0;
+            for (size_t h = 0; h < s_len (hits) && h < (size_t) k; h++) {
+                int64_t id;
+                const qv_val_t *hit_id = qv_val_get (qv_val_at (hits, h), "id");
+                if (hit_id && s_hit_id (hit_id, &id)
+                &&  bsearch (&id, want, (size_t) k, sizeof *want, s_cmp_i64))
+                    found++;
+            }
+            recall_sum += (double) found / (double) k;
+        }
+        qv_doc_destroy (&reply);
+    }
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    if (rc == 0) {
+        qsort (lat, nreq, sizeof *lat, s_cmp_double);
+        printf ("%u queries in %zu requests of up to %lld, k=%lld, metric %s: %zu hits\n",
+                nq, nreq, per_request, k, schema.metric, hits_total);
+        if (gt)
+            printf ("recall@%lld = %.3f\n", k, nq ? recall_sum / (double) nq : 0.0);
+        printf ("latency per request: p50 %.3f ms, p99 %.3f ms\n",
+                s_quantile (lat, nreq, 0.50), s_quantile (lat, nreq, 0.99));
+        printf ("throughput: %.1f queries/s (%.3f s)\n", secs > 0 ? nq / secs : 0.0, secs);
+    }
+    free (lat);
+    free (want);
+    free (queries);
+    free (gt);
+    return rc;
+}
+
+static int
+s_cmd_get (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "output-fields", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    const char *output_fields = NULL;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        if (c == 'o')
+            output_fields = optarg;
+    s_check_positional (argc, argv, 2, -1);
+    const char *name = argv [optind];
+    s_schema_t schema;
+    int rc = s_describe (ctx, name, &schema);
+    if (rc)
+        return rc;
+    int nids = argc - optind - 1;
+    qv_wr_t *w = qv_client_request (ctx->client, "get", 2 + (output_fields != NULL), NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "ids");
+    qv_wr_array (w, (size_t) nids);
+    for (int i = 0; i < nids && rc == 0; i++)
+        rc = s_write_key (&schema, argv [optind + 1 + i], w);
+    if (output_fields) {
+        qv_wr_str (w, "output_fields");
+        s_write_names (output_fields, w);
+    }
+    if (rc) {
+        qv_wr_destroy (&w);
+        return rc;
+    }
+    qv_doc_t *reply;
+    rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    const qv_val_t *rows = qv_val_get (qv_doc_root (reply), "rows");
+    for (size_t i = 0; i < s_len (rows); i++) {
+        s_print_json (stdout, qv_val_at (rows, i));
+        putchar ('\n');
+    }
+    if (s_len (rows) < (size_t) nids)
+        fprintf (stderr, "qvctl: %zu of %d ids found in '%s'\n", s_len (rows), nids, name);
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+static int
+s_cmd_delete (s_ctx_t *ctx, int argc, char **argv)
+{
+    while (s_getopt (argc, argv, s_no_opts) != -1)
+        ;
+    s_check_positional (argc, argv, 2, -1);
+    const char *name = argv [optind];
+    s_schema_t schema;
+    int rc = s_describe (ctx, name, &schema);
+    if (rc)
+        return rc;
+    int nids = argc - optind - 1;
+    qv_wr_t *w = qv_client_request (ctx->client, "delete", 2, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "ids");
+    qv_wr_array (w, (size_t) nids);
+    for (int i = 0; i < nids && rc == 0; i++)
+        rc = s_write_key (&schema, argv [optind + 1 + i], w);
+    if (rc) {
+        qv_wr_destroy (&w);
+        return rc;
+    }
+    qv_doc_t *reply;
+    rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    uint64_t deleted = s_get_uint (qv_doc_root (reply), "deleted");
+    printf ("deleted %llu of %d ids from '%s'\n", (unsigned long long) deleted, nids, name);
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+static const s_command_t s_commands [] = {
+    { "ping", s_cmd_ping,
+      "ping\n\nAsks the server whether it is serving; prints its protocol version and the round trip." },
+    { "create", s_cmd_create,
+      "create NAME --dim D [--metric L2|IP|COSINE] [--auto-id] [--varchar-pk] [--shards N]\n\n"
+      "Creates collection NAME with fields 'id' (primary key) and 'vector' (float_vector).\n"
+      "  --dim D          vector dimension (required)\n"
+      "  --metric M       L2 (squared Euclidean, default), IP or COSINE\n"
+      "  --auto-id        the server assigns int64 ids\n"
+      "  --varchar-pk     the primary key is a string (max 64 bytes) instead of int64\n"
+      "  --shards N       write shards (default 1)" },
+    { "drop", s_cmd_drop, "drop NAME\n\nDrops collection NAME and its data." },
+    { "list", s_cmd_list, "list\n\nPrints the names of the collections, one a line." },
+    { "describe", s_cmd_describe,
+      "describe NAME\n\nPrints the schema and figures (rows, segments, ...) of collection NAME." },
+    { "stats", s_cmd_stats,
+      "stats [NAME]\n\nPrints the server's figures (rows, segments, bytes, WAL position), or a collection's." },
+    { "flush", s_cmd_flush,
+      "flush NAME\n\nWrites everything acknowledged so far into flushed segments; waits until done." },
+    { "import", s_cmd_import,
+      "import NAME FILE.fvecs [--batch 1000] [--start-id 0] [--limit N] [--window 4]\n\n"
+      "Inserts the vectors of an .fvecs file as columnar batches (a bin vector column).\n"
+      "Row i gets id start-id + i unless the collection assigns ids (auto_id).\n"
+      "  --batch N        rows per insert request (default 1000)\n"
+      "  --start-id S     id of the first row (default 0)\n"
+      "  --limit N        import only the first N rows\n"
+      "  --window W       insert requests in flight at once (default 4)\n"
+      "Shows progress on stderr; prints rows, seconds, rows/s and MB/s of vectors at the end." },
+    { "search", s_cmd_search,
+      "search NAME QUERIES.fvecs --k 10 [--gt GT.ivecs] [--nq-per-request 1] [--output-fields a,b]\n"
+      "       [--limit N] [--print N]\n\n"
+      "Searches the query vectors of an .fvecs file; prints recall@k against the ground truth\n"
+      "when given, latency p50/p99 per request and queries/s.\n"
+      "  --k K                neighbours per query (default 10)\n"
+      "  --gt GT.ivecs        ground truth: the true neighbour ids of each query, best first\n"
+      "  --nq-per-request M   query vectors per search request (default 1)\n"
+      "  --output-fields a,b  fields to return with each hit\n"
+      "  --limit N            use only the first N queries\n"
+      "  --print N            print the hits of the first N queries (default 3 without --gt, else 0)" },
+    { "get", s_cmd_get,
+      "get NAME ID... [--output-fields a,b]\n\nPrints the rows with these primary keys, one JSON map a line." },
+    { "delete", s_cmd_delete, "delete NAME ID...\n\nDeletes the rows with these primary keys." },
+    { NULL, NULL, NULL }
+};
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "Usage: qvctl [--server ENDPOINT] [--timeout SEC] COMMAND [ARGS]\n"
+        "\n"
+        "The command-line client of a Quiver server.\n"
+        "\n"
+        "Options (anywhere on the line):\n"
+        "  --server ENDPOINT   the server's ZeroMQ endpoint (default $QV_SERVER, else " S_DEFAULT_SERVER ")\n"
+        "  --timeout SEC       how long to wait for an answer (default 5; imports, searches\n"
+        "                      and flushes wait up to 120 s once the server has answered)\n"
+        "\nCommands:\n");
+    for (const s_command_t *c = s_commands; c->name; c++)
+        fprintf (out, "  %.*s\n", (int) strcspn (c->usage, "\n"), c->usage);
+    fprintf (out, "\nqvctl COMMAND --help describes a command. Exit status: 0 on success, 1 when the\n"
+                  "server or a file refused, 2 for a usage error.\n");
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *server = getenv ("QV_SERVER");
+    if (!server || !*server)
+        server = S_DEFAULT_SERVER;
+    int timeout_ms = 0;
+    //  Take the global options out of argv wherever they are.
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *value = NULL;
+        bool is_server = strncmp (argv [i], "--server", 8) == 0 && (argv [i][8] == 0 || argv [i][8] == '=');
+        bool is_timeout = strncmp (argv [i], "--timeout", 9) == 0 && (argv [i][9] == 0 || argv [i][9] == '=');
+        if (!is_server && !is_timeout) {
+            argv [n++] = argv [i];
+            continue;
+        }
+        const char *eq = strchr (argv [i], '=');
+        if (eq)
+            value = eq + 1;
+        else
+        if (i + 1 < argc)
+            value = argv [++i];
+        if (!value || !*value) {
+            fprintf (stderr, "qvctl: %s needs a value\n", is_server ? "--server" : "--timeout");
+            return 2;
+        }
+        if (is_server)
+            server = value;
+        else
+            timeout_ms = (int) (s_int_arg ("--timeout", value, 1, 86400) * 1000);
+    }
+    argc = n;
+    argv [argc] = NULL;
+    if (argc < 2 || streq (argv [1], "-h") || streq (argv [1], "--help") || streq (argv [1], "help")) {
+        s_usage (argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const s_command_t *cmd = NULL;
+    for (const s_command_t *c = s_commands; c->name; c++)
+        if (streq (c->name, argv [1]))
+            cmd = c;
+    if (!cmd) {
+        fprintf (stderr, "qvctl: unknown command '%s'; qvctl --help lists the commands\n", argv [1]);
+        return 2;
+    }
+    s_current = cmd;
+    zsys_init ();
+    zsys_set_linger (0);
+    zsys_handler_set (NULL);        //  Ctrl-C stops qvctl at once
+    s_ctx_t ctx = { NULL, server, timeout_ms };
+    //  --help needs no server: parse it before connecting.
+    for (int i = 2; i < argc; i++)
+        if (streq (argv [i], "--help") || streq (argv [i], "-h")) {
+            printf ("Usage: qvctl %s\n", cmd->usage);
+            return 0;
+        }
+        else
+        if (streq (argv [i], "--"))
+            break;
+    ctx.client = qv_client_new (server);
+    if (!ctx.client) {
+        fprintf (stderr, "qvctl: --server: %s\n", qv_err_msg ());
+        return 2;
+    }
+    if (timeout_ms)
+        qv_client_set_timeout (ctx.client, timeout_ms);
+    s_context = &ctx;
+    optind = 0;                     //  getopt_long restarts on argv + 1
+    int rc = cmd->fn (&ctx, argc - 1, argv + 1);
+    qv_client_destroy (&ctx.client);
+    return rc ? 1 : 0;
+}
