@@ -740,7 +740,7 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
         rc = qv_err (QV_ECORRUPT, "manifest %s: checksum mismatch", where);
         goto done;
     }
-    doc = qv_doc_parse (p + S_MAN_HEADER, body_size, SIZE_MAX, &rc);
+    doc = qv_doc_parse_view (p + S_MAN_HEADER, body_size, SIZE_MAX, &rc);
     if (!doc) {
         rc = qv_err (QV_ECORRUPT, "manifest %s does not decode", where);
         goto done;

@@ -395,7 +395,7 @@ qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t *
     if (qv_crc32c (p, size - 4) != crc)
         return qv_err (QV_ECORRUPT, "segment object %s: checksum mismatch", name);
     int rc;
-    qv_doc_t *doc = qv_doc_parse (p + S_HEADER, body_size, SIZE_MAX, &rc);
+    qv_doc_t *doc = qv_doc_parse_view (p + S_HEADER, body_size, SIZE_MAX, &rc);
     if (!doc)
         return qv_err (QV_ECORRUPT, "segment object %s: body does not decode", name);
     const qv_val_t *root = qv_doc_root (doc);

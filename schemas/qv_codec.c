@@ -92,8 +92,22 @@ container:
 #undef BE
 }
 
+static qv_doc_t *s_parse (const void *data, size_t size, size_t max_elems, bool copy, int *rc_p);
+
 qv_doc_t *
 qv_doc_parse (const void *data, size_t size, size_t max_elems, int *rc_p)
+{
+    return s_parse (data, size, max_elems, true, rc_p);
+}
+
+qv_doc_t *
+qv_doc_parse_view (const void *data, size_t size, size_t max_elems, int *rc_p)
+{
+    return s_parse (data, size, max_elems, false, rc_p);
+}
+
+static qv_doc_t *
+s_parse (const void *data, size_t size, size_t max_elems, bool copy, int *rc_p)
 {
     size_t pos = 0, elems = 0;
     int rc = s_prescan ((const uint8_t *) data, size, &pos, 0, &elems, max_elems);
@@ -108,16 +122,19 @@ qv_doc_parse (const void *data, size_t size, size_t max_elems, int *rc_p)
         *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
         return NULL;
     }
-    self->bytes = malloc (size ? size : 1);
-    if (!self->bytes) {
-        free (self);
-        *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
-        return NULL;
+    if (copy) {
+        self->bytes = malloc (size ? size : 1);
+        if (!self->bytes) {
+            free (self);
+            *rc_p = qv_err (QV_ENOMEM, "out of memory decoding a request");
+            return NULL;
+        }
+        memcpy (self->bytes, data, size);
     }
-    memcpy (self->bytes, data, size);
     msgpack_unpacked_init (&self->unpacked);
     size_t off = 0;
-    msgpack_unpack_return ur = msgpack_unpack_next (&self->unpacked, self->bytes, size, &off);
+    msgpack_unpack_return ur = msgpack_unpack_next (&self->unpacked,
+                                                    copy ? self->bytes : data, size, &off);
     if (ur != MSGPACK_UNPACK_SUCCESS) {
         msgpack_unpacked_destroy (&self->unpacked);
         free (self->bytes);

@@ -25,6 +25,11 @@ typedef struct _qv_doc_t qv_doc_t;
 //  with *rc_p set and the reason in qv_err_msg ().
 qv_doc_t *
     qv_doc_parse (const void *data, size_t size, size_t max_elems, int *rc_p);
+//  As qv_doc_parse without the copy: decoded str/bin values point into data, which
+//  the caller keeps unchanged while the document lives (large objects read from the
+//  store, whose values are copied out before data is freed).
+qv_doc_t *
+    qv_doc_parse_view (const void *data, size_t size, size_t max_elems, int *rc_p);
 void
     qv_doc_destroy (qv_doc_t **self_p);
 const qv_val_t *

@@ -258,7 +258,7 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
 {
     *out = NULL;
     int rc;
-    qv_doc_t *doc = qv_doc_parse (data, size, SIZE_MAX, &rc);
+    qv_doc_t *doc = qv_doc_parse_view (data, size, SIZE_MAX, &rc);
     if (!doc)
         return qv_err (QV_ECORRUPT, "WAL record is not valid msgpack: %s", qv_err_msg ());
     const qv_val_t *root = qv_doc_root (doc);
