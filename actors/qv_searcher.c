@@ -547,8 +547,20 @@ s_search (self_t *self, qv_job_t *job)
     if (!rc && (limit < 1 || limit > QV_LIMIT_TOPK || offset + limit > QV_LIMIT_TOPK))
         rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d",
                      QV_LIMIT_TOPK, QV_LIMIT_TOPK);
-    if (!rc && (req->f [QV_F_radius] || req->f [QV_F_range_filter]))
-        rc = qv_err (QV_EINVAL, "range search (radius, range_filter) is not supported by this server version yet");
+    double radius = 0, range_filter = 0;
+    if (!rc && req->f [QV_F_range_filter] && !req->f [QV_F_radius])
+        rc = qv_err (QV_EINVAL, "range_filter needs radius");
+    if (!rc && req->f [QV_F_radius]) {
+        qv_val_double (req->f [QV_F_radius], &radius);
+        if (req->f [QV_F_range_filter])
+            qv_val_double (req->f [QV_F_range_filter], &range_filter);
+        bool l2 = c->schema->fields [fi].metric == QV_METRIC_L2;
+        //  Milvus' annulus: L2 keeps range_filter <= d < radius; IP and COSINE keep
+        //  radius < s <= range_filter.
+        if (req->f [QV_F_range_filter] && (l2 ? range_filter >= radius : range_filter <= radius))
+            rc = qv_err (QV_EINVAL, l2 ? "for L2, range_filter must be smaller than radius"
+                                       : "for IP and COSINE, range_filter must be larger than radius");
+    }
     if (!rc)
         rc = s_check_partitions (req);
     s_search_t *s = calloc (1, sizeof *s);
@@ -588,6 +600,14 @@ s_search (self_t *self, qv_job_t *job)
     for (uint32_t q = 0; q < s->nq; q++)
         s->qnorms [q] = qv_dist_norm (s->queries + (size_t) q * f->dim, f->dim);
     s->snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), fi);
+    if (req->f [QV_F_radius]) {
+        bool l2 = f->metric == QV_METRIC_L2, has_inner = req->f [QV_F_range_filter] != NULL;
+        s->snap->has_range = true;
+        s->snap->range.hi = l2 ? (float) radius : (float) -radius;
+        s->snap->range.lo = !has_inner ? -INFINITY : l2 ? (float) range_filter : (float) -range_filter;
+        if (!l2 && has_inner)       //  similarity <= range_filter is score >= -range_filter
+            s->snap->range.lo = (float) -range_filter;
+    }
     uint64_t rows = 0;
     size_t indexed = 0;
     for (size_t i = 0; i < s->snap->nsegs; i++) {

@@ -910,7 +910,8 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
         if (a < b)
             qv_segment_scan (self->segs [i], self->field, queries, qnorms, nq,
                              (uint32_t) (a - s0), (uint32_t) (b - s0), self->ts,
-                             (uint32_t) i, self->allowed ? self->allowed [i] : NULL, tops);
+                             (uint32_t) i, self->allowed ? self->allowed [i] : NULL,
+                             self->has_range ? &self->range : NULL, tops);
     }
     if (nindexed == 0)
         return;
@@ -930,7 +931,8 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
             if (!by_query || q % parts == part)
                 qv_segment_search_index (self->segs [i], self->idx [i], queries + (size_t) q * dim,
                                          k, ef, nprobe, self->ts, (uint32_t) i,
-                                         self->allowed ? self->allowed [i] : NULL, ids, dists, tops [q]);
+                                         self->allowed ? self->allowed [i] : NULL,
+                                         self->has_range ? &self->range : NULL, ids, dists, tops [q]);
     }
     free (ids);
     free (dists);

@@ -129,6 +129,8 @@ typedef struct {
     int field;                      //  vector field searched
     qv_segidx_t **idx;              //  linked index of each segment, or NULL
     roaring_bitmap_t **allowed;     //  rows a filter allows, per segment; NULL: no filter
+    qv_range_t range;               //  range search bounds, when has_range
+    bool has_range;
 } qv_snapshot_t;
 
 qv_snapshot_t *

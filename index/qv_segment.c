@@ -138,8 +138,8 @@ s_allow_visible (uint32_t row, void *arg)
 void
 qv_segment_search_index (qv_segment_t *self, qv_segidx_t *idx, const float *query,
                          uint32_t k, uint32_t ef, uint32_t nprobe, uint64_t snap_ts,
-                         uint32_t tag, const roaring_bitmap_t *allowed, uint32_t *ids,
-                         float *dists, qv_topk_t *top)
+                         uint32_t tag, const roaring_bitmap_t *allowed,
+                         const qv_range_t *range, uint32_t *ids, float *dists, qv_topk_t *top)
 {
     s_visible_t vis = { self, snap_ts };
     qv_search_params_t params = { ef, nprobe, allowed, NULL, NULL };
@@ -150,8 +150,11 @@ qv_segment_search_index (qv_segment_t *self, qv_segidx_t *idx, const float *quer
     }
     int n = qv_index_search (idx->index, query, k, &params, ids, dists);
     bool similarity = qv_index_metric (idx->index) != QV_METRIC_L2;
-    for (int i = 0; i < n; i++)
-        qv_topk_push (top, similarity ? -dists [i] : dists [i], ((int64_t) tag << 32) | ids [i]);
+    for (int i = 0; i < n; i++) {
+        float score = similarity ? -dists [i] : dists [i];
+        if (qv_range_keeps (range, score))
+            qv_topk_push (top, score, ((int64_t) tag << 32) | ids [i]);
+    }
 }
 
 //  Grows a segment that is not yet shared (recovery only).
@@ -258,7 +261,7 @@ s_score (qv_metric_t metric, float d, float qnorm, float xnorm)
 void
 qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
                  uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,
-                 const roaring_bitmap_t *allowed, qv_topk_t **tops)
+                 const roaring_bitmap_t *allowed, const qv_range_t *range, qv_topk_t **tops)
 {
     const qv_field_t *f = &self->schema->fields [fi];
     const qv_dist_kernels_t *k = qv_dist_kernels ();
@@ -278,7 +281,8 @@ qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *
                 for (uint32_t q = 0; q < nq; q++) {
                     float s = s_score (f->metric, pair (queries + (size_t) q * f->dim, x, f->dim),
                                        qnorms ? qnorms [q] : 0, norms ? norms [row] : 0);
-                    qv_topk_push (tops [q], s, ((int64_t) tag << 32) | row);
+                    if (qv_range_keeps (range, s))
+                        qv_topk_push (tops [q], s, ((int64_t) tag << 32) | row);
                 }
             }
             roaring_advance_uint32_iterator (it);
@@ -297,7 +301,7 @@ qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *
             for (uint32_t i = 0; i < n; i++) {
                 float s = s_score (f->metric, dist [i], qnorms ? qnorms [q] : 0,
                                    norms ? norms [r0 + i] : 0);
-                if (s <= thr && qv_segment_visible (self, r0 + i, snap_ts)
+                if (s <= thr && qv_range_keeps (range, s) && qv_segment_visible (self, r0 + i, snap_ts)
                 &&  (!allowed || roaring_bitmap_contains (allowed, r0 + i))) {
                     qv_topk_push (top, s, ((int64_t) tag << 32) | (r0 + i));
                     thr = qv_topk_threshold (top);

@@ -80,6 +80,19 @@ qv_segment_visible (qv_segment_t *self, uint32_t row, uint64_t snap_ts)
 void
     qv_segment_delete (qv_segment_t *self, uint32_t row, uint64_t ts);
 
+//  Range search: only scores (smaller is better: squared L2, or the negated
+//  similarity) in [lo, hi) are kept. NULL: no range.
+typedef struct {
+    float lo;
+    float hi;
+} qv_range_t;
+
+static inline bool
+qv_range_keeps (const qv_range_t *range, float score)
+{
+    return !range || (score >= range->lo && score < range->hi);
+}
+
 //  Exact scan of rows [from, to) for nq queries (nq x dim floats) on vector field fi,
 //  pushing (score, (tag << 32) | row) into tops [q] for rows visible at snap_ts (and in
 //  allowed, when not NULL). Scores are smaller-is-better (similarities negated).
@@ -87,7 +100,7 @@ void
 void
     qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
                      uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,
-                     const roaring_bitmap_t *allowed, qv_topk_t **tops);
+                     const roaring_bitmap_t *allowed, const qv_range_t *range, qv_topk_t **tops);
 
 //  Searches the segment's index for field fi (installed in idx) for one query, pushing
 //  up to k visible rows as (score, (tag << 32) | row) into top; ids/dists: k entries of
@@ -95,8 +108,8 @@ void
 void
     qv_segment_search_index (qv_segment_t *self, qv_segidx_t *idx, const float *query,
                              uint32_t k, uint32_t ef, uint32_t nprobe, uint64_t snap_ts,
-                             uint32_t tag, const roaring_bitmap_t *allowed, uint32_t *ids,
-                             float *dists, qv_topk_t *top);
+                             uint32_t tag, const roaring_bitmap_t *allowed,
+                             const qv_range_t *range, uint32_t *ids, float *dists, qv_topk_t *top);
 
 //  Segment object: serialise (sealed rows and their insert timestamps; deletes are
 //  kept in manifests) and load. load returns QV_ECORRUPT naming the object.

@@ -218,7 +218,7 @@ s_check_scan (qv_segment_t *seg, const float *queries, uint32_t nq, uint32_t k,
         tops [q] = qv_topk_new (k);
     }
     const uint32_t tag = 5;
-    qv_segment_scan (seg, 1, queries, qnorms, nq, from, to, snap, tag, NULL, tops);
+    qv_segment_scan (seg, 1, queries, qnorms, nq, from, to, snap, tag, NULL, NULL, tops);
     ref_t *ref = malloc ((to - from + 1) * sizeof *ref);
     for (uint32_t q = 0; q < nq; q++) {
         const float *qv = queries + q * DIM;
@@ -288,7 +288,7 @@ test_scan_vs_brute_force (void **state)
         if (m != 1) {
             qv_topk_t *top = qv_topk_new (1);
             float qn = qv_dist_norm (queries, DIM);
-            qv_segment_scan (seg, 1, queries, &qn, 1, 0, 2300, 300, 0, NULL, &top);
+            qv_segment_scan (seg, 1, queries, &qn, 1, 0, 2300, 300, 0, NULL, NULL, &top);
             int64_t id;
             assert_int_equal (qv_topk_extract (top, &id, NULL), 1);
             assert_int_equal (id, 123);
@@ -451,7 +451,7 @@ test_load_corrupt (void **state)
             float q [DIM] = { 1 }, qn = 1;
             uint32_t rows = atomic_load (&out->rows);
             if (out->schema->vec >= 0 && out->schema->fields [out->schema->vec].dim == DIM)
-                qv_segment_scan (out, out->schema->vec, q, &qn, 1, 0, rows, UINT64_MAX, 0, NULL, &top);
+                qv_segment_scan (out, out->schema->vec, q, &qn, 1, 0, rows, UINT64_MAX, 0, NULL, NULL, &top);
             qv_topk_destroy (&top);
             qv_segment_unlink (&out);
         }
