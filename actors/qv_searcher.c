@@ -81,6 +81,7 @@ typedef struct {
     zlistx_t *flushes;              //  s_flush_t *
     zhashx_t *writing;              //  seg ids being written by the flusher
     zhashx_t *building;             //  "seg/field" index builds in flight
+    zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
     uint64_t manifest_requested;
     uint64_t manifest_done;
     zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
@@ -627,6 +628,7 @@ s_search (self_t *self, qv_job_t *job)
     }
     //  With a filter, the workers first evaluate it over their slices of the rows.
     s->filtering = s->expr != NULL;
+    zlistx_add_end (self->searches, s);
     s_dispatch (self, s);
 }
 
@@ -665,6 +667,7 @@ s_filter_done (s_search_t *s)
 static void
 s_search_done (self_t *self, s_search_t *s)
 {
+    zlistx_delete (self->searches, zlistx_find (self->searches, s));
     qv_job_t *job = s->job;
     qv_collection_t *c = qv_catalog_find_id (self->catalog, s->coll_id);
     if (!c) {
@@ -1222,6 +1225,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->flushes = zlistx_new ();
     self->writing = zhashx_new ();
     self->building = zhashx_new ();
+    self->searches = zlistx_new ();
     self->manifest_cps = zlistx_new ();
     zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
     char ep [256];
@@ -1269,6 +1273,15 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     s_drain (self);
     for (int i = 0; i < self->nworkers; i++)
         zactor_destroy (&self->workers [i]);
+    //  Searches the workers had not finished: answer them, free their state.
+    s_search_t *search;
+    while ((search = zlistx_detach (self->searches, NULL))) {
+        qv_job_t *job = search->job;
+        s_search_free (&search);
+        qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
+        s_reply (self, job);
+    }
+    zlistx_destroy (&self->searches);
     free (self->workers);
     s_flush_t *fl;
     while ((fl = zlistx_detach (self->flushes, NULL))) {

@@ -117,11 +117,11 @@ test_exactly_once_across_kill9 (void **state)
             break;
     }
     assert_int_equal (qv_itn_quiver_start (&q, nats.url, q.args, 30000), 0);
-    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 30000), last);
+    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 180000), last);
     assert_int_equal (qv_itn_rows (q.endpoint, "ing"), (uint64_t) S_MSGS * S_ROWS);
     //  More messages after the restarts are applied too.
     last = s_publish (nc, "ingest.insert.ing", S_MSGS, S_MSGS + 10);
-    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 30000), last);
+    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 180000), last);
     assert_int_equal (qv_itn_rows (q.endpoint, "ing"), (uint64_t) (S_MSGS + 10) * S_ROWS);
     assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
     natsConnection_Destroy (nc);
@@ -198,7 +198,7 @@ test_nats_restart_during_ingest (void **state)
     pthread_join (thread, NULL);
     uint64_t last = pub.last;
     assert_true (last >= S_MSGS);
-    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 60000), last);
+    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 240000), last);
     assert_int_equal (qv_itn_rows (q.endpoint, "ing"), (uint64_t) S_MSGS * S_ROWS);
     assert_int_equal (qv_itn_rows (q.endpoint, "acked"), 100);
     //  Request/reply works again after the reconnect.
@@ -259,7 +259,7 @@ test_bad_message_reported (void **state)
     assert_true (qv_itn_create (q.endpoint, "ing", S_DIM, true, 1));
     s_publish (nc, "ingest.insert.nosuch", 0, 1);
     uint64_t last = s_publish (nc, "ingest.insert.ing", 0, 3);
-    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 30000), last);
+    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 180000), last);
     assert_int_equal (qv_itn_rows (q.endpoint, "ing"), 3 * S_ROWS);
     assert_int_equal (qv_itn_stat (q.endpoint, "ingest_bad"), 1);
     int64_t end = zclock_mono () + 10000;
