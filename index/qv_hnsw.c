@@ -37,6 +37,7 @@
 //      level-0 arena: count records of record bytes (the in-memory layout above)
 //      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
 #include "qv_hnsw.h"
+#include "qv_dist_inline.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -81,7 +82,7 @@ typedef struct s_ctx_t {
     struct s_ctx_t *next;       //  pool link
 } s_ctx_t;
 
-typedef struct {
+typedef struct s_hnsw_s {
     uint32_t dim;
     uint32_t M, M0;             //  links per node on upper levels / on level 0
     uint32_t ef_construction;
@@ -100,6 +101,10 @@ typedef struct {
     double filter_exact_fraction;
     int is_ip;                  //  distance = -ip instead of l2sq
     qv_dist_fn raw;             //  the kernel (l2sq or ip)
+    //  The insert and search copies for this CPU and metric (s_choose_kind)
+    int (*insert) (struct s_hnsw_s *h, s_ctx_t *ctx, uint32_t c);
+    int (*search_graph) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                         const qv_search_params_t *filter);
     pthread_mutex_t pool_lock;  //  guards pool
     s_ctx_t *pool;              //  idle search contexts
     atomic_size_t pool_bytes;   //  bytes held by all contexts
@@ -122,11 +127,31 @@ s_links (const s_hnsw_t *h, uint32_t id, int level)
     return h->upper [id] + (size_t) (level - 1) * (1 + h->M);
 }
 
+//  Distance kinds: the graph code is compiled once per kind (see the s_*_k wrappers
+//  at the end of this section), with the kernel inlined into the walks.
+#define S_K_GENERIC     0       //  through h->raw: serial, or any CPU
+#define S_K_L2_AVX2     1
+#define S_K_IP_AVX2     2
+#define S_K_L2_AVX512   3
+#define S_K_IP_AVX512   4
+
+//  Distance under the index's metric, smaller is better (-ip for IP). kind is a
+//  constant at every call site once inlined, so the switch folds away.
 static inline float
-s_dist (const s_hnsw_t *h, const float *a, const float *b)
+s_dist (const s_hnsw_t *h, int kind, const float *a, const float *b)
 {
-    float r = h->raw (a, b, h->dim);
-    return h->is_ip? -r: r;
+    switch (kind) {
+#if defined(QV_DIST_HAVE_X86)
+        case S_K_L2_AVX2:   return qv_dist_l2sq_f32_avx2_inline (a, b, h->dim);
+        case S_K_IP_AVX2:   return -qv_dist_ip_f32_avx2_inline (a, b, h->dim);
+        case S_K_L2_AVX512: return qv_dist_l2sq_f32_avx512_inline (a, b, h->dim);
+        case S_K_IP_AVX512: return -qv_dist_ip_f32_avx512_inline (a, b, h->dim);
+#endif
+        default: {
+            float r = h->raw (a, b, h->dim);
+            return h->is_ip? -r: r;
+        }
+    }
 }
 
 //  A node lock is held for a whole insert of that node, so a waiter spins briefly,
@@ -239,13 +264,20 @@ s_max_pop (s_pair_t *heap, uint32_t *n)
         heap [at] = item;
 }
 
-static int
-s_pair_cmp (const void *a, const void *b)
+//  Insertion sort by (d, id), for the short lists of a neighbour rebuild.
+static inline void
+s_sort_small (s_pair_t *list, uint32_t n)
 {
-    const s_pair_t *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d? -1: 1;
-    return x->id < y->id? -1: x->id > y->id;
+    for (uint32_t i = 1; i < n; i++) {
+        s_pair_t item = list [i];
+        uint32_t j = i;
+        while (j > 0 && (list [j - 1].d > item.d
+                     || (list [j - 1].d == item.d && list [j - 1].id > item.id))) {
+            list [j] = list [j - 1];
+            j--;
+        }
+        list [j] = item;
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -388,7 +420,7 @@ s_cand_reserve (s_ctx_t *ctx, uint32_t more)
 //  the list of node owner, whose lock this thread holds.
 static void
 s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
-          uint32_t *cur, float *curd, int locked, uint32_t owner)
+          uint32_t *cur, float *curd, int locked, uint32_t owner, int kind)
 {
     int changed = 1;
     while (changed) {
@@ -404,7 +436,7 @@ s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
         for (uint32_t j = 0; j < n; j++)
             S_PREFETCH (s_vec (h, ll [1 + j]));
         for (uint32_t j = 0; j < n; j++) {
-            float d = s_dist (h, q, s_vec (h, ll [1 + j]));
+            float d = s_dist (h, kind, q, s_vec (h, ll [1 + j]));
             if (d < *curd) {
                 *curd = d;
                 *cur = ll [1 + j];
@@ -420,7 +452,7 @@ s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
 static int
 s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep_d,
                 int level, uint32_t ef, const qv_search_params_t *filter, int locked,
-                uint32_t owner)
+                uint32_t owner, int kind)
 {
     uint16_t tag = s_ctx_next_epoch (ctx);
     uint16_t *visited = ctx->visited;
@@ -472,7 +504,7 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
                 for (size_t line = 1; line < vec_lines; line++)
                     S_PREFETCH (next + line * 64);
             }
-            float d = s_dist (h, q, s_vec (h, id));
+            float d = s_dist (h, kind, q, s_vec (h, id));
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
                 if (!filter || qv_search_params_allows (filter, id)) {
@@ -495,7 +527,7 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
 //  new node: keeps, in order, each candidate closer to the new node than to every one
 //  kept so far, up to max. Compacts list in place; returns how many were kept.
 static uint32_t
-s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max)
+s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max, int kind)
 {
     if (n <= max)
         return n;
@@ -505,7 +537,7 @@ s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max)
         const float *ev = s_vec (h, e.id);
         int good = 1;
         for (uint32_t j = 0; j < kept; j++)
-            if (s_dist (h, ev, s_vec (h, list [j].id)) < e.d) {
+            if (s_dist (h, kind, ev, s_vec (h, list [j].id)) < e.d) {
                 good = 0;
                 break;
             }
@@ -518,7 +550,7 @@ s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max)
 //  Adds the link other -> c at level, pruning other's list with the heuristic when it
 //  is full.
 static void
-s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level)
+s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level, int kind)
 {
     uint32_t max = level? h->M: h->M0;
     s_lock (h, other);
@@ -535,11 +567,11 @@ s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level)
         else {
             const float *ov = s_vec (h, other);
             s_pair_t *list = ctx->work2;
-            list [0] = (s_pair_t) { s_dist (h, ov, s_vec (h, c)), c };
+            list [0] = (s_pair_t) { s_dist (h, kind, ov, s_vec (h, c)), c };
             for (uint32_t j = 0; j < n; j++)
-                list [1 + j] = (s_pair_t) { s_dist (h, ov, s_vec (h, ll [1 + j])), ll [1 + j] };
-            qsort (list, n + 1, sizeof *list, s_pair_cmp);
-            uint32_t kept = s_select_heuristic (h, list, n + 1, max);
+                list [1 + j] = (s_pair_t) { s_dist (h, kind, ov, s_vec (h, ll [1 + j])), ll [1 + j] };
+            s_sort_small (list, n + 1);
+            uint32_t kept = s_select_heuristic (h, list, n + 1, max, kind);
             for (uint32_t j = 0; j < kept; j++)
                 ll [1 + j] = list [j].id;
             ll [0] = kept;
@@ -554,7 +586,7 @@ s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level)
 //  linking to a node with empty lists (which leaves nodes unreachable). Lock order:
 //  own node, then the global lock, then (one at a time) other nodes.
 static int
-s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
+s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c, int kind)
 {
     const float *q = s_vec (h, c);
     int level = h->levels [c];
@@ -573,27 +605,30 @@ s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
         s_unlock (h, c);
         return 0;
     }
-    float curd = s_dist (h, q, s_vec (h, cur));
+    float curd = s_dist (h, kind, q, s_vec (h, cur));
     for (int l = max_level; l > level; l--)
-        s_greedy (h, ctx, q, l, &cur, &curd, 1, c);
+        s_greedy (h, ctx, q, l, &cur, &curd, 1, c, kind);
 
     int rc = 0;
     for (int l = level < max_level? level: max_level; l >= 0; l--) {
-        rc = s_search_level (h, ctx, q, cur, curd, l, h->ef_construction, NULL, 1, c);
+        rc = s_search_level (h, ctx, q, cur, curd, l, h->ef_construction, NULL, 1, c, kind);
         if (rc)
             break;
+        //  Pop the max-heap into ascending order
         s_pair_t *list = ctx->work;
         uint32_t n = ctx->top_n;
-        memcpy (list, ctx->top, n * sizeof *list);
-        qsort (list, n, sizeof *list, s_pair_cmp);
-        uint32_t kept = s_select_heuristic (h, list, n, h->M);
+        for (uint32_t left = n; left > 0; ) {
+            list [left - 1] = ctx->top [0];
+            s_max_pop (ctx->top, &left);
+        }
+        uint32_t kept = s_select_heuristic (h, list, n, h->M, kind);
         uint32_t *own = s_links (h, c, l);
         for (uint32_t j = 0; j < kept; j++)
             own [1 + j] = list [j].id;
         own [0] = kept;
         for (uint32_t j = 0; j < kept; j++)
             if (list [j].id != c)
-                s_link_back (h, ctx, list [j].id, c, l);
+                s_link_back (h, ctx, list [j].id, c, l, kind);
         if (kept) {
             cur = list [0].id;
             curd = list [0].d;
@@ -606,6 +641,76 @@ s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
     }
     s_unlock (h, c);
     return rc;
+}
+
+//  The unlocked search path: greedy descent, then the level-0 beam (results in
+//  ctx->top).
+static int
+s_search_graph (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                const qv_search_params_t *filter, int kind)
+{
+    uint32_t cur = h->entry;
+    float curd = s_dist (h, kind, q, s_vec (h, cur));
+    for (int l = h->max_level; l > 0; l--)
+        s_greedy (h, ctx, q, l, &cur, &curd, 0, S_NONE, kind);
+    return s_search_level (h, ctx, q, cur, curd, 0, ef, filter, 0, S_NONE, kind);
+}
+
+//  One copy of insert and search per distance kind, each with everything inlined
+//  (flatten) and compiled for its instruction set.
+#define S_TARGET_AVX2   __attribute__ ((target ("avx2,fma"), flatten))
+#define S_TARGET_AVX512 __attribute__ ((target ("avx512f,avx2,fma"), flatten))
+
+static int
+s_insert_generic (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
+{
+    return s_insert (h, ctx, c, S_K_GENERIC);
+}
+
+static int
+s_search_graph_generic (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                        const qv_search_params_t *filter)
+{
+    return s_search_graph (h, ctx, q, ef, filter, S_K_GENERIC);
+}
+
+#if defined(QV_DIST_HAVE_X86)
+#define S_SPECIALISE(suffix, target, kind)                                          \
+    target static int                                                               \
+    s_insert_##suffix (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)                       \
+    {                                                                               \
+        return s_insert (h, ctx, c, kind);                                          \
+    }                                                                               \
+    target static int                                                               \
+    s_search_graph_##suffix (s_hnsw_t *h, s_ctx_t *ctx, const float *q,             \
+                             uint32_t ef, const qv_search_params_t *filter)         \
+    {                                                                               \
+        return s_search_graph (h, ctx, q, ef, filter, kind);                        \
+    }
+S_SPECIALISE (l2_avx2, S_TARGET_AVX2, S_K_L2_AVX2)
+S_SPECIALISE (ip_avx2, S_TARGET_AVX2, S_K_IP_AVX2)
+S_SPECIALISE (l2_avx512, S_TARGET_AVX512, S_K_L2_AVX512)
+S_SPECIALISE (ip_avx512, S_TARGET_AVX512, S_K_IP_AVX512)
+#endif
+
+//  Picks the copies for this CPU and metric.
+static void
+s_choose_kind (s_hnsw_t *h)
+{
+    h->insert = s_insert_generic;
+    h->search_graph = s_search_graph_generic;
+#if defined(QV_DIST_HAVE_X86)
+    const char *isa = qv_dist_kernels ()->isa;
+    if (strcmp (isa, "avx512") == 0) {
+        h->insert = h->is_ip? s_insert_ip_avx512: s_insert_l2_avx512;
+        h->search_graph = h->is_ip? s_search_graph_ip_avx512: s_search_graph_l2_avx512;
+    }
+    else
+    if (strcmp (isa, "avx2") == 0) {
+        h->insert = h->is_ip? s_insert_ip_avx2: s_insert_l2_avx2;
+        h->search_graph = h->is_ip? s_search_graph_ip_avx2: s_search_graph_l2_avx2;
+    }
+#endif
 }
 
 //  --------------------------------------------------------------------------
@@ -675,6 +780,7 @@ s_init (qv_index_t *self)
     h->filter_exact_fraction = QV_HNSW_FILTER_EXACT_FRACTION;
     h->is_ip = self->kernel_metric == QV_METRIC_IP;
     h->raw = h->is_ip? qv_dist_kernels ()->ip: qv_dist_kernels ()->l2sq;
+    s_choose_kind (h);
     pthread_mutex_init (&h->global, NULL);
     pthread_mutex_init (&h->pool_lock, NULL);
     self->impl = h;
@@ -729,7 +835,7 @@ s_worker (void *arg)
         uint32_t c = atomic_fetch_add (w->next, 1);
         if (c >= w->last)
             break;
-        int rc = s_insert (w->h, ctx, c);
+        int rc = w->h->insert (w->h, ctx, c);
         if (rc)
             atomic_store (w->rc, rc);
     }
@@ -817,7 +923,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
             uint32_t row = it.current_value;
             if (params->allow_fn && !params->allow_fn (row, params->allow_arg))
                 continue;
-            float d = s_dist (h, q, s_vec (h, row));
+            float d = s_dist (h, S_K_GENERIC, q, s_vec (h, row));
             if (d <= thr) {
                 qv_topk_push (topk, d, row);
                 thr = qv_topk_threshold (topk);
@@ -828,7 +934,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
     for (uint32_t row = 0; row < self->count; row++) {
         if (!params->allow_fn (row, params->allow_arg))
             continue;
-        float d = s_dist (h, q, s_vec (h, row));
+        float d = s_dist (h, S_K_GENERIC, q, s_vec (h, row));
         if (d <= thr) {
             qv_topk_push (topk, d, row);
             thr = qv_topk_threshold (topk);
@@ -858,11 +964,7 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
     s_ctx_t *ctx = s_ctx_acquire (h, self->count, ef);
     if (!ctx)
         return qv_err (QV_ENOMEM, "out of memory for an HNSW search context");
-    uint32_t cur = h->entry;
-    float curd = s_dist (h, q, s_vec (h, cur));
-    for (int l = h->max_level; l > 0; l--)
-        s_greedy (h, ctx, q, l, &cur, &curd, 0, S_NONE);
-    int rc = s_search_level (h, ctx, q, cur, curd, 0, ef, filtered? params: NULL, 0, S_NONE);
+    int rc = h->search_graph (h, ctx, q, ef, filtered? params: NULL);
     if (rc == 0)
         for (uint32_t i = 0; i < ctx->top_n; i++)
             qv_topk_push (topk, ctx->top [i].d, ctx->top [i].id);
