@@ -1,0 +1,532 @@
+//  qvann: ANN benchmark of Quiver's indexes (and hnswlib beside them when built with
+//  -DQV_PEERS=ON) on .fvecs/.ivecs data; also the exact-scan bandwidth figure and the
+//  filtered-search crossover that sets QV_HNSW_FILTER_EXACT_FRACTION.
+//
+//  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
+//        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
+//        [--threads 2] [--no-peer]
+//  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
+//  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
+//
+//  Every figure is measured in this process, ours and the peer's interleaved run by
+//  run, and the median of --runs runs is printed. Index memory is the heap growth
+//  (glibc mallinfo2) across the build, less the n x dim x 4 bytes of vectors, the same
+//  way for both libraries.
+#include "qv_index.h"
+#include "qv_flat.h"
+#include "qv_hnsw.h"
+#include "qv_vecs.h"
+
+#include <malloc.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#   include <immintrin.h>
+#endif
+
+#ifdef QV_HAVE_HNSWLIB
+#   include "qv_peer_hnswlib.h"
+#endif
+
+typedef struct {
+    const char *base_path, *query_path, *gt_path;
+    qv_metric_t metric;
+    uint32_t M, efc, k, runs, threads;
+    uint32_t efs [16], nef;
+    uint64_t scan_rows;
+    uint32_t dim;
+    int peer, filter_sweep;
+} s_opts_t;
+
+typedef struct {
+    float *base, *queries;
+    int32_t *gt;
+    uint32_t n, nq, dim, gt_k;
+} s_data_t;
+
+//  A searcher under test: ours or the peer's.
+typedef int (s_search_fn) (void *self, const float *query, uint32_t k, uint32_t ef, uint32_t *ids);
+
+static int
+s_quiver_search (void *self, const float *query, uint32_t k, uint32_t ef, uint32_t *ids)
+{
+    float d [1024];
+    qv_search_params_t params = { .ef = ef };
+    return qv_index_search (self, query, k, &params, ids, d);
+}
+
+#ifdef QV_HAVE_HNSWLIB
+static int
+s_hnswlib_search (void *self, const float *query, uint32_t k, uint32_t ef, uint32_t *ids)
+{
+    (void) ef;                  //  set once per series with qv_peer_hnswlib_set_ef
+    return qv_peer_hnswlib_search (self, query, k, ids);
+}
+#endif
+
+static size_t
+s_heap_bytes (void)
+{
+    struct mallinfo2 mi = mallinfo2 ();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y? -1: x > y;
+}
+
+static double
+s_median (double *v, uint32_t n)
+{
+    qsort (v, n, sizeof *v, s_cmp_double);
+    return n % 2? v [n / 2]: (v [n / 2 - 1] + v [n / 2]) / 2;
+}
+
+//  --------------------------------------------------------------------------
+//  Timed query loops
+
+typedef struct {
+    s_search_fn *fn;
+    void *self;
+    const s_data_t *data;
+    uint32_t k, ef, first, stride, reps;
+} s_loop_t;
+
+static void *
+s_loop (void *arg)
+{
+    s_loop_t *l = arg;
+    uint32_t ids [1024];
+    for (uint32_t r = 0; r < l->reps; r++)
+        for (uint32_t q = l->first; q < l->data->nq; q += l->stride)
+            l->fn (l->self, l->data->queries + (size_t) q * l->data->dim, l->k, l->ef, ids);
+    return NULL;
+}
+
+//  Queries per second with threads threads sharing reps passes over the queries.
+static double
+s_qps (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_t ef,
+       uint32_t threads, uint32_t reps)
+{
+    s_loop_t loops [8];
+    pthread_t tids [8];
+    int64_t t0 = qv_clock_usec ();
+    for (uint32_t t = 0; t < threads; t++) {
+        loops [t] = (s_loop_t) { fn, self, data, k, ef, t, threads, reps };
+        if (t)
+            pthread_create (&tids [t], NULL, s_loop, &loops [t]);
+    }
+    s_loop (&loops [0]);
+    for (uint32_t t = 1; t < threads; t++)
+        pthread_join (tids [t], NULL);
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    return (double) reps * data->nq / secs;
+}
+
+//  Repetitions so one timed pass lasts about 0.2 s at this ef.
+static uint32_t
+s_reps_for (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_t ef)
+{
+    double qps = s_qps (fn, self, data, k, ef, 1, 1);
+    double reps = 0.2 * qps / data->nq;
+    return reps < 1? 1: (uint32_t) reps;
+}
+
+static double
+s_recall (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_t ef)
+{
+    uint32_t ids [1024];
+    double sum = 0;
+    for (uint32_t q = 0; q < data->nq; q++) {
+        int got = fn (self, data->queries + (size_t) q * data->dim, k, ef, ids);
+        const int32_t *want = data->gt + (size_t) q * data->gt_k;
+        int hits = 0;
+        for (uint32_t i = 0; i < k; i++)
+            for (int j = 0; j < got; j++)
+                if (ids [j] == (uint32_t) want [i]) {
+                    hits++;
+                    break;
+                }
+        sum += (double) hits / k;
+    }
+    return sum / data->nq;
+}
+
+//  --------------------------------------------------------------------------
+//  Data
+
+static int
+s_load (const s_opts_t *o, s_data_t *data)
+{
+    uint32_t qdim;
+    data->base = qv_vecs_read (o->base_path, 0, &data->dim, &data->n);
+    data->queries = data->base? qv_vecs_read (o->query_path, 0, &qdim, &data->nq): NULL;
+    if (!data->base || !data->queries) {
+        fprintf (stderr, "qvann: %s\n", qv_err_msg ());
+        return -1;
+    }
+    if (qdim != data->dim) {
+        fprintf (stderr, "qvann: queries have dim %u, base %u\n", qdim, data->dim);
+        return -1;
+    }
+    if (o->gt_path) {
+        uint32_t gn;
+        data->gt = qv_vecs_read (o->gt_path, 0, &data->gt_k, &gn);
+        if (!data->gt || gn != data->nq || data->gt_k < o->k) {
+            fprintf (stderr, "qvann: bad ground truth %s\n", o->gt_path);
+            return -1;
+        }
+    }
+    else {
+        //  Exact answers by FLAT
+        qv_index_t *flat = qv_index_new ("FLAT", o->metric, data->dim, NULL);
+        if (!flat || qv_index_build (flat, data->base, data->n))
+            return -1;
+        data->gt_k = o->k;
+        data->gt = malloc ((size_t) data->nq * o->k * sizeof (int32_t));
+        uint32_t ids [1024];
+        float d [1024];
+        for (uint32_t q = 0; q < data->nq; q++) {
+            int got = qv_index_search (flat, data->queries + (size_t) q * data->dim, o->k, NULL, ids, d);
+            for (uint32_t i = 0; i < o->k; i++)
+                data->gt [(size_t) q * o->k + i] = (int) i < got? (int32_t) ids [i]: -1;
+        }
+        qv_index_destroy (&flat);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The ANN table
+
+typedef struct {
+    const char *name;
+    s_search_fn *fn;
+    void *self;
+    double build_s, mem_mb;
+} s_contender_t;
+
+static int
+s_ann (const s_opts_t *o)
+{
+    s_data_t data = { 0 };
+    if (s_load (o, &data))
+        return 1;
+    printf ("# data: %u base x %u dim, %u queries, metric %s, k %u; kernels %s; runs %u (medians)\n",
+            data.n, data.dim, data.nq, qv_metric_name (o->metric), o->k,
+            qv_dist_kernels ()->isa, o->runs);
+    size_t vec_bytes = (size_t) data.n * data.dim * sizeof (float);
+
+    s_contender_t who [2];
+    int nwho = 0;
+
+    //  Builds, alternated run by run; the last build of each is kept for searching
+    double qb [16], pb [16], qmem = 0, pmem = 0;
+    qv_index_t *index = NULL;
+#ifdef QV_HAVE_HNSWLIB
+    qv_peer_hnswlib_t *peer = NULL;
+#endif
+    for (uint32_t r = 0; r < o->runs; r++) {
+        qv_index_destroy (&index);
+        qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
+        size_t before = s_heap_bytes ();
+        int64_t t0 = qv_clock_usec ();
+        index = qv_index_new ("HNSW", o->metric, data.dim, &params);
+        if (!index || qv_index_build (index, data.base, data.n)) {
+            fprintf (stderr, "qvann: build failed: %s\n", qv_err_msg ());
+            return 1;
+        }
+        qb [r] = (qv_clock_usec () - t0) / 1e6;
+        qmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
+#ifdef QV_HAVE_HNSWLIB
+        if (o->peer) {
+            qv_peer_hnswlib_destroy (&peer);
+            before = s_heap_bytes ();
+            t0 = qv_clock_usec ();
+            peer = qv_peer_hnswlib_new (data.dim, data.n, o->M, o->efc, o->metric != QV_METRIC_L2);
+            if (!peer || qv_peer_hnswlib_build (peer, data.base, data.n, (int) o->threads)) {
+                fprintf (stderr, "qvann: hnswlib build failed\n");
+                return 1;
+            }
+            pb [r] = (qv_clock_usec () - t0) / 1e6;
+            pmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
+        }
+#endif
+    }
+    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, o->runs), qmem };
+#ifdef QV_HAVE_HNSWLIB
+    if (o->peer)
+        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, o->runs), pmem };
+#else
+    (void) pb;
+    (void) pmem;
+#endif
+    printf ("# quiver index reports %.1f MB total, %.1f MB of it vectors\n",
+            qv_index_memory_bytes (index) / 1048576.0, qv_index_vector_bytes (index) / 1048576.0);
+
+    printf ("%-8s %3s %4s %4s %9s %10s %10s %9s %8s %9s\n", "index", "M", "efC", "ef",
+            "recall@10", "QPS_1t", "QPS_2t", "build_s", "mem_MB", "QPS_1t_x");
+    for (uint32_t e = 0; e < o->nef; e++) {
+        uint32_t ef = o->efs [e];
+        double q1 [2][16], q2 [2][16], recall [2];
+        uint32_t reps [2];
+        for (int w = 0; w < nwho; w++) {
+#ifdef QV_HAVE_HNSWLIB
+            if (who [w].fn == s_hnswlib_search)
+                qv_peer_hnswlib_set_ef (who [w].self, ef);
+#endif
+            recall [w] = s_recall (who [w].fn, who [w].self, &data, o->k, ef);
+            reps [w] = s_reps_for (who [w].fn, who [w].self, &data, o->k, ef);
+        }
+        for (uint32_t r = 0; r < o->runs; r++)
+            for (int w = 0; w < nwho; w++) {
+#ifdef QV_HAVE_HNSWLIB
+                if (who [w].fn == s_hnswlib_search)
+                    qv_peer_hnswlib_set_ef (who [w].self, ef);
+#endif
+                q1 [w][r] = s_qps (who [w].fn, who [w].self, &data, o->k, ef, 1, reps [w]);
+                q2 [w][r] = s_qps (who [w].fn, who [w].self, &data, o->k, ef, o->threads, reps [w]);
+            }
+        double m1 [2];
+        for (int w = 0; w < nwho; w++)
+            m1 [w] = s_median (q1 [w], o->runs);
+        for (int w = 0; w < nwho; w++) {
+            char ratio [16] = "";
+            if (nwho == 2 && w == 0)
+                snprintf (ratio, sizeof ratio, "%.2f", m1 [0] / m1 [1]);
+            printf ("%-8s %3u %4u %4u %9.4f %10.0f %10.0f %9.3f %8.2f %9s\n", who [w].name,
+                    o->M, o->efc, ef, recall [w], m1 [w], s_median (q2 [w], o->runs),
+                    who [w].build_s, who [w].mem_mb, ratio);
+        }
+        fflush (stdout);
+    }
+    printf ("# QPS_2t uses %u threads; build_s with %u threads; QPS_1t_x = quiver / hnswlib QPS_1t at the same ef\n",
+            o->threads, o->threads);
+    qv_index_destroy (&index);
+#ifdef QV_HAVE_HNSWLIB
+    qv_peer_hnswlib_destroy (&peer);
+#endif
+    free (data.base);
+    free (data.queries);
+    free (data.gt);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Exact scan against memory bandwidth
+
+#if defined(__x86_64__)
+__attribute__ ((target ("avx2"))) static float
+s_read_all (const float *p, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps (), s1 = _mm256_setzero_ps ();
+    __m256 s2 = _mm256_setzero_ps (), s3 = _mm256_setzero_ps ();
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps (s0, _mm256_load_ps (p + i));
+        s1 = _mm256_add_ps (s1, _mm256_load_ps (p + i + 8));
+        s2 = _mm256_add_ps (s2, _mm256_load_ps (p + i + 16));
+        s3 = _mm256_add_ps (s3, _mm256_load_ps (p + i + 24));
+    }
+    float out [8];
+    _mm256_storeu_ps (out, _mm256_add_ps (_mm256_add_ps (s0, s1), _mm256_add_ps (s2, s3)));
+    return out [0] + out [7];
+}
+#else
+static float
+s_read_all (const float *p, size_t n)
+{
+    float s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += p [i];
+    return s;
+}
+#endif
+
+static int
+s_scan (const s_opts_t *o)
+{
+    uint32_t n = (uint32_t) o->scan_rows, dim = o->dim;
+    size_t floats = (size_t) n * dim;
+    float *base = aligned_alloc (64, floats * sizeof (float));
+    if (!base)
+        return 1;
+    unsigned seed = 1;
+    for (size_t i = 0; i < floats; i++)
+        base [i] = (float) rand_r (&seed) / RAND_MAX;
+    qv_index_t *flat = qv_index_new ("FLAT", QV_METRIC_L2, dim, NULL);
+    if (!flat || qv_index_build (flat, base, n))
+        return 1;
+    float *query = base + (size_t) (n / 2) * dim;
+    double bytes = (double) floats * sizeof (float);
+    double read_gbs [16], scan_gbs [16], batch_gbs [16];
+    float sink = 0;
+    float *out = malloc ((size_t) n * sizeof (float));
+    for (uint32_t r = 0; r < o->runs; r++) {
+        int64_t t0 = qv_clock_usec ();
+        sink += s_read_all (base, floats);
+        int64_t t1 = qv_clock_usec ();
+        uint32_t ids [10];
+        float d [10];
+        qv_index_search (flat, query, 10, NULL, ids, d);
+        int64_t t2 = qv_clock_usec ();
+        qv_dist_kernels ()->l2sq_batch (query, base, n, dim, out);
+        int64_t t3 = qv_clock_usec ();
+        read_gbs [r] = bytes / ((t1 - t0) / 1e6) / 1e9;
+        scan_gbs [r] = bytes / ((t2 - t1) / 1e6) / 1e9;
+        batch_gbs [r] = bytes / ((t3 - t2) / 1e6) / 1e9;
+    }
+    double read = s_median (read_gbs, o->runs), scan = s_median (scan_gbs, o->runs);
+    double batch = s_median (batch_gbs, o->runs);
+    printf ("# exact scan, %u x %u float32 (%.0f MB), one query, one thread, kernels %s, medians of %u\n",
+            n, dim, bytes / 1e6, qv_dist_kernels ()->isa, o->runs);
+    printf ("%-34s %8s %10s\n", "what", "GB/s", "of_read");
+    printf ("%-34s %8.2f %9.0f%%\n", "read-only AVX2 sum (bandwidth)", read, 100.0);
+    printf ("%-34s %8.2f %9.0f%%\n", "l2sq batch kernel alone", batch, 100 * batch / read);
+    printf ("%-34s %8.2f %9.0f%%\n", "FLAT search k=10 (kernel + top-k)", scan, 100 * scan / read);
+    printf ("# (checksum %g)\n", sink + out [0]);
+    free (out);
+    qv_index_destroy (&flat);
+    free (base);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Filtered search: graph walk against exact scan of the allowed rows
+
+static int
+s_filter_sweep (const s_opts_t *o)
+{
+    s_data_t data = { 0 };
+    s_opts_t o2 = *o;
+    if (s_load (&o2, &data))
+        return 1;
+    qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
+    qv_index_t *index = qv_index_new ("HNSW", o->metric, data.dim, &params);
+    qv_index_t *flat = qv_index_new ("FLAT", o->metric, data.dim, NULL);
+    if (!index || qv_index_build (index, data.base, data.n) || qv_index_build (flat, data.base, data.n))
+        return 1;
+    uint32_t ef = o->nef? o->efs [0]: 64;
+    double fractions [] = { 0.5, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01, 0.005, 0.002 };
+    printf ("# filtered search on %u rows, ef %u, k %u: HNSW walk vs exact scan of allowed rows\n",
+            data.n, ef, o->k);
+    printf ("%9s %8s %12s %12s %12s %8s\n", "allowed", "rows", "walk_us", "exact_us", "walk_recall", "faster");
+    for (size_t f = 0; f < sizeof fractions / sizeof fractions [0]; f++) {
+        roaring_bitmap_t *bm = roaring_bitmap_create ();
+        unsigned seed = 77;
+        for (uint32_t i = 0; i < data.n; i++)
+            if ((double) rand_r (&seed) / RAND_MAX < fractions [f])
+                roaring_bitmap_add (bm, i);
+        qv_search_params_t sp = { .ef = ef, .allowed = bm };
+        double us [2][16];
+        double recall = 0;
+        for (uint32_t r = 0; r < o->runs; r++)
+            for (int mode = 0; mode < 2; mode++) {
+                qv_hnsw_set_filter_exact_fraction (index, mode? 1.0: 0.0);
+                uint32_t ids [1024], want [1024];
+                float d [1024];
+                int64_t t0 = qv_clock_usec ();
+                for (uint32_t q = 0; q < data.nq; q++)
+                    qv_index_search (index, data.queries + (size_t) q * data.dim, o->k, &sp, ids, d);
+                us [mode][r] = (double) (qv_clock_usec () - t0) / data.nq;
+                if (r == 0 && mode == 0)
+                    for (uint32_t q = 0; q < data.nq; q++) {
+                        const float *query = data.queries + (size_t) q * data.dim;
+                        int got = qv_index_search (index, query, o->k, &sp, ids, d);
+                        int want_n = qv_index_search (flat, query, o->k, &sp, want, d);
+                        int hits = 0;
+                        for (int i = 0; i < want_n; i++)
+                            for (int j = 0; j < got; j++)
+                                hits += ids [j] == want [i];
+                        recall += want_n? (double) hits / want_n: 1;
+                    }
+            }
+        double walk = s_median (us [0], o->runs), exact = s_median (us [1], o->runs);
+        printf ("%9.3f %8llu %12.1f %12.1f %12.4f %8s\n", fractions [f],
+                (unsigned long long) roaring_bitmap_get_cardinality (bm), walk, exact,
+                recall / data.nq, walk < exact? "walk": "exact");
+        roaring_bitmap_free (bm);
+    }
+    qv_index_destroy (&index);
+    qv_index_destroy (&flat);
+    free (data.base);
+    free (data.queries);
+    free (data.gt);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+
+static void
+s_usage (void)
+{
+    fprintf (stderr,
+        "usage: qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]\n"
+        "             [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]\n"
+        "             [--threads 2] [--no-peer]\n"
+        "       qvann --scan ROWS [--dim 128] [--runs 5]\n"
+        "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n");
+}
+
+int
+main (int argc, char **argv)
+{
+    s_opts_t o = { .metric = QV_METRIC_L2, .M = 16, .efc = 200, .k = 10, .runs = 5,
+                   .threads = 2, .dim = 128, .peer = 1,
+                   .efs = { 16, 32, 64, 128, 256 }, .nef = 5 };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv [i];
+        const char *v = i + 1 < argc? argv [i + 1]: NULL;
+        if (strcmp (a, "--no-peer") == 0) { o.peer = 0; continue; }
+        if (strcmp (a, "--filter-sweep") == 0) { o.filter_sweep = 1; continue; }
+        if (!v) { s_usage (); return 2; }
+        i++;
+        if (strcmp (a, "--base") == 0) o.base_path = v;
+        else if (strcmp (a, "--query") == 0) o.query_path = v;
+        else if (strcmp (a, "--gt") == 0) o.gt_path = v;
+        else if (strcmp (a, "--metric") == 0) {
+            int m = qv_metric_parse (v);
+            if (m < 0) { s_usage (); return 2; }
+            o.metric = (qv_metric_t) m;
+        }
+        else if (strcmp (a, "--M") == 0) o.M = (uint32_t) atoi (v);
+        else if (strcmp (a, "--efc") == 0) o.efc = (uint32_t) atoi (v);
+        else if (strcmp (a, "--k") == 0) o.k = (uint32_t) atoi (v);
+        else if (strcmp (a, "--runs") == 0) o.runs = (uint32_t) atoi (v);
+        else if (strcmp (a, "--threads") == 0) o.threads = (uint32_t) atoi (v);
+        else if (strcmp (a, "--scan") == 0) o.scan_rows = strtoull (v, NULL, 10);
+        else if (strcmp (a, "--dim") == 0) o.dim = (uint32_t) atoi (v);
+        else if (strcmp (a, "--ef") == 0) {
+            o.nef = 0;
+            char *copy = strdup (v), *save = NULL;
+            for (char *t = strtok_r (copy, ",", &save); t && o.nef < 16; t = strtok_r (NULL, ",", &save))
+                o.efs [o.nef++] = (uint32_t) atoi (t);
+            free (copy);
+        }
+        else { s_usage (); return 2; }
+    }
+    if (o.runs < 1 || o.runs > 16 || o.threads < 1 || o.threads > 8 || o.k < 1 || o.k > 1024) {
+        s_usage ();
+        return 2;
+    }
+    if (o.scan_rows)
+        return s_scan (&o);
+    if (!o.base_path || !o.query_path) {
+        s_usage ();
+        return 2;
+    }
+    if (o.filter_sweep)
+        return s_filter_sweep (&o);
+#ifndef QV_HAVE_HNSWLIB
+    if (o.peer)
+        fprintf (stderr, "qvann: built without -DQV_PEERS=ON: no hnswlib column\n");
+    o.peer = 0;
+#endif
+    return s_ann (&o);
+}
