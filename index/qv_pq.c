@@ -16,12 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#   include <immintrin.h>
-#   define QV_X86 1
-#else
-#   define QV_X86 0
-#endif
+#include "qv_dist_inline.h"     //  immintrin.h and qv_dist_hsum256 on x86
 
 struct _qv_pq_t {
     size_t dim;
@@ -188,17 +183,8 @@ qv_pq_scan_serial (const float *lut, const uint8_t *codes, size_t n, size_t m, f
     }
 }
 
-#if QV_X86
+#if defined(QV_DIST_HAVE_X86)
 
-__attribute__ ((target ("avx2,fma")))
-static inline float
-s_hsum_avx2 (__m256 v)
-{
-    __m128 lo = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-    lo = _mm_add_ps (lo, _mm_movehl_ps (lo, lo));
-    lo = _mm_add_ss (lo, _mm_movehdup_ps (lo));
-    return _mm_cvtss_f32 (lo);
-}
 
 //  Per code: bytes j..j+7 become table indices (j + l) * 256 + byte, gathered 8 at a time.
 __attribute__ ((target ("avx2,fma")))
@@ -218,7 +204,7 @@ qv_pq_scan_avx2 (const float *lut, const uint8_t *codes, size_t n, size_t m, flo
             acc = _mm256_add_ps (acc, _mm256_i32gather_ps (lut, idx, 4));
             offsets = _mm256_add_epi32 (offsets, chunk_step);
         }
-        float sum = s_hsum_avx2 (acc);
+        float sum = qv_dist_hsum256 (acc);
         for (; j < m; j++)
             sum += lut [j * QV_PQ_KSUB + code [j]];
         out [i] = sum;

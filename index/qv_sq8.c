@@ -7,12 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#   include <immintrin.h>
-#   define QV_X86 1
-#else
-#   define QV_X86 0
-#endif
+#include "qv_dist_inline.h"     //  immintrin.h and qv_dist_hsum256 on x86
 
 struct _qv_sq8_t {
     size_t dim;
@@ -191,17 +186,8 @@ qv_sq8_ip_serial (const float *a, const uint8_t *code, size_t dim)
     return sum;
 }
 
-#if QV_X86
+#if defined(QV_DIST_HAVE_X86)
 
-__attribute__ ((target ("avx2,fma")))
-static inline float
-s_hsum_avx2 (__m256 v)
-{
-    __m128 lo = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-    lo = _mm_add_ps (lo, _mm_movehl_ps (lo, lo));
-    lo = _mm_add_ss (lo, _mm_movehdup_ps (lo));
-    return _mm_cvtss_f32 (lo);
-}
 
 //  Eight codes widened to eight floats.
 __attribute__ ((target ("avx2,fma")))
@@ -233,7 +219,7 @@ qv_sq8_l2_avx2 (const float *a, const float *step, const uint8_t *code, size_t d
         acc0 = _mm256_fmadd_ps (t0, t0, acc0);
         d += 8;
     }
-    float sum = s_hsum_avx2 (_mm256_add_ps (acc0, acc1));
+    float sum = qv_dist_hsum256 (_mm256_add_ps (acc0, acc1));
     for (; d < dim; d++) {
         float t = a [d] - step [d] * (float) code [d];
         sum += t * t;
@@ -256,7 +242,7 @@ qv_sq8_ip_avx2 (const float *a, const uint8_t *code, size_t dim)
         acc0 = _mm256_fmadd_ps (_mm256_loadu_ps (a + d), s_load8_avx2 (code + d), acc0);
         d += 8;
     }
-    float sum = s_hsum_avx2 (_mm256_add_ps (acc0, acc1));
+    float sum = qv_dist_hsum256 (_mm256_add_ps (acc0, acc1));
     for (; d < dim; d++)
         sum += a [d] * (float) code [d];
     return sum;

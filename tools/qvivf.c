@@ -14,8 +14,8 @@
 //  run and both see the same machine load.
 #include "qv_index.h"
 #include "qv_ivf.h"
+#include "qv_vecs.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,49 +23,20 @@
 
 typedef struct {
     float *data;
-    int32_t *idata;
+    int32_t *idata;                 //  the same buffer, for .ivecs
     uint32_t n;
     uint32_t dim;
 } s_vecs_t;
 
-//  Reads a .fvecs or .ivecs file (each record: int32 dim, then dim 4-byte values).
 static int
 s_read_vecs (const char *path, s_vecs_t *out)
 {
-    FILE *file = fopen (path, "rb");
-    if (!file) {
-        fprintf (stderr, "qvivf: cannot open %s: %s\n", path, strerror (errno));
-        return -1;
-    }
-    int32_t dim;
-    if (fread (&dim, 4, 1, file) != 1 || dim <= 0 || dim > 65536) {
-        fprintf (stderr, "qvivf: %s: bad first record\n", path);
-        fclose (file);
-        return -1;
-    }
-    fseek (file, 0, SEEK_END);
-    long size = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    size_t record = 4 + (size_t) dim * 4;
-    if (size <= 0 || (size_t) size % record) {
-        fprintf (stderr, "qvivf: %s: size %ld is not a multiple of %zu\n", path, size, record);
-        fclose (file);
-        return -1;
-    }
-    out->n = (uint32_t) ((size_t) size / record);
-    out->dim = (uint32_t) dim;
-    out->data = malloc ((size_t) out->n * dim * 4);
+    out->data = qv_vecs_read (path, 0, &out->dim, &out->n);
     out->idata = (int32_t *) out->data;
-    for (uint32_t i = 0; i < out->n; i++) {
-        int32_t d;
-        if (fread (&d, 4, 1, file) != 1 || d != dim
-        ||  fread (out->data + (size_t) i * dim, 4, (size_t) dim, file) != (size_t) dim) {
-            fprintf (stderr, "qvivf: %s: record %u is malformed\n", path, i);
-            fclose (file);
-            return -1;
-        }
+    if (!out->data) {
+        fprintf (stderr, "qvivf: %s: %s\n", path, qv_err_msg ());
+        return -1;
     }
-    fclose (file);
     return 0;
 }
 

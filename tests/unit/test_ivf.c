@@ -10,6 +10,7 @@
 #include <string.h>
 #include "qv_ivf.h"
 #include "qv_crc.h"
+#include "qv_vecs.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #   define S_ASAN 1
@@ -132,29 +133,13 @@ s_expect_exact (int got_n, const uint32_t *got, const float *gotd,
     }
 }
 
-//  Reads a .fvecs / .ivecs file into a new array of n x dim 4-byte values; NULL if absent.
+//  Reads siftsmall's file name under dir with qv_vecs_read; NULL if absent.
 static void *
 s_read_vecs (const char *dir, const char *name, uint32_t *n, uint32_t *dim)
 {
     char path [1024];
     snprintf (path, sizeof path, "%s/siftsmall/%s", dir, name);
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    int32_t d = 0;
-    assert_int_equal (fread (&d, 4, 1, file), 1);
-    fseek (file, 0, SEEK_END);
-    long size = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    *dim = (uint32_t) d;
-    *n = (uint32_t) (size / (4 + 4 * d));
-    float *out = malloc ((size_t) *n * d * 4);
-    for (uint32_t i = 0; i < *n; i++) {
-        assert_int_equal (fread (&d, 4, 1, file), 1);
-        assert_int_equal (fread (out + (size_t) i * d, 4, (size_t) d, file), (size_t) d);
-    }
-    fclose (file);
-    return out;
+    return qv_vecs_read (path, 0, dim, n);
 }
 
 static qv_index_t *
