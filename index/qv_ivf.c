@@ -122,11 +122,23 @@ s_init_kind (qv_index_t *self, qv_index_type_t kind)
     ivf->nlist = p->nlist;
     ivf->code_size = kind == QV_INDEX_IVF_FLAT? (size_t) self->dim * sizeof (float)
                    : kind == QV_INDEX_IVF_SQ8? self->dim: p->pq_m;
+    //  Centroids are allocated by training or loading: a frame's nlist is only
+    //  trusted once the payload's size agrees with it.
     ivf->offsets = calloc ((size_t) ivf->nlist + 1, sizeof (uint32_t));
-    ivf->centroids = s_alloc_aligned ((size_t) ivf->nlist * self->dim * sizeof (float));
     self->impl = ivf;
-    if (!ivf->offsets || !ivf->centroids)
+    if (!ivf->offsets)
         return qv_err (QV_ENOMEM, "out of memory for %u IVF lists", ivf->nlist);
+    return 0;
+}
+
+static int
+s_alloc_centroids (const qv_index_t *self)
+{
+    s_ivf_t *ivf = self->impl;
+    if (!ivf->centroids)
+        ivf->centroids = s_alloc_aligned ((size_t) ivf->nlist * self->dim * sizeof (float));
+    if (!ivf->centroids)
+        return qv_err (QV_ENOMEM, "out of memory for %u IVF centroids", ivf->nlist);
     return 0;
 }
 
@@ -222,16 +234,20 @@ s_train (qv_index_t *self, const float *vectors, uint32_t n)
     if (ivf->kind == QV_INDEX_IVF_PQ && n < QV_PQ_KSUB)
         return qv_err (QV_EINVAL, "IVF_PQ needs at least %d rows to train, got %u", QV_PQ_KSUB, n);
 
+    int rc = s_alloc_centroids (self);
+    if (rc)
+        return rc;
     qv_kmeans_params_t kparams;
     qv_kmeans_params_default (&kparams);
     kparams.seed = self->params.seed;
     kparams.nthreads = s_threads (self);
     kparams.spherical = self->kernel_metric == QV_METRIC_IP;
-    int rc = qv_kmeans_train (vectors, n, dim, ivf->nlist, &kparams, ivf->centroids);
+    rc = qv_kmeans_train (vectors, n, dim, ivf->nlist, &kparams, ivf->centroids);
     if (rc)
         return rc;
 
     if (ivf->kind == QV_INDEX_IVF_SQ8) {
+        qv_sq8_destroy (&ivf->sq8);      //  from a failed earlier training, if any
         ivf->sq8 = qv_sq8_new (dim);
         if (!ivf->sq8)
             return qv_err (QV_ENOMEM, "out of memory for SQ8");
@@ -239,6 +255,7 @@ s_train (qv_index_t *self, const float *vectors, uint32_t n)
     }
     else
     if (ivf->kind == QV_INDEX_IVF_PQ) {
+        qv_pq_destroy (&ivf->pq);
         ivf->pq = qv_pq_new (dim, self->params.pq_m);
         if (!ivf->pq)
             return qv_err (QV_ENOMEM, "out of memory for PQ");
@@ -840,6 +857,9 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t payload_size)
         return qv_err (QV_ECORRUPT, "%s payload holds %zu bytes after its header, %zu rows need %zu",
                        self->vt->name, r.left, count, need);
 
+    int rc = s_alloc_centroids (self);
+    if (rc)
+        return rc;
     memcpy (ivf->centroids, s_take (&r, (size_t) nlist * dim * sizeof (float)),
             (size_t) nlist * dim * sizeof (float));
     for (uint32_t l = 0; l <= nlist; l++)
@@ -892,7 +912,7 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t payload_size)
         free (books);
         if (!ivf->pq)
             return qv_err (QV_ECORRUPT, "IVF_PQ payload: codebooks are not finite");
-        int rc = s_pq_table_build (self);
+        rc = s_pq_table_build (self);
         if (rc)
             return rc;
     }
@@ -925,7 +945,7 @@ s_memory_bytes (const qv_index_t *self)
     const s_ivf_t *ivf = self->impl;
     size_t dim = self->dim, count = self->count;
     size_t bytes = sizeof *ivf
-                 + (size_t) ivf->nlist * dim * sizeof (float)       //  centroids
+                 + (ivf->centroids? (size_t) ivf->nlist * dim * sizeof (float): 0)
                  + ((size_t) ivf->nlist + 1) * sizeof (uint32_t)    //  offsets
                  + count * 2 * sizeof (uint32_t)                    //  ids, pos_of_row
                  + count * dim * sizeof (float);                    //  vectors
