@@ -6,7 +6,8 @@
 //  DIR holds base.fvecs, query.fvecs and gt.ivecs (exact neighbours, >= k per query).
 //  Each QPS figure is the median of --runs timed runs; in a run, each thread repeats
 //  its share of the query set for 0.2 s (one thread: all queries; two: half each, on
-//  one shared index). IVF_SQ8 / IVF_PQ re-rank refine * k candidates (search ef).
+//  one shared index). QPS_1Tcpu is searches per CPU-second of the single search thread
+//  (what QPS_1T would be on an idle core). IVF_SQ8 / IVF_PQ re-rank refine * k candidates (search ef).
 //  Build uses 2 threads for k-means. mem_MiB is qv_index_memory_bytes (everything,
 //  including the float copy kept for re-ranking); code_MiB is what a probe scans.
 //  --faiss SCRIPT runs tools/peers/faiss_ivf.py with /usr/bin/python3 and the same
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     float *data;
@@ -50,13 +52,23 @@ typedef struct {
     float *dists;
     uint64_t searches;              //  searches done
     int64_t deadline;               //  qv_clock_usec () at which to stop
+    double cpu_s;                   //  this thread's CPU seconds while searching
 } s_job_t;
+
+static double
+s_thread_cpu_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static void *
 s_worker (void *arg)
 {
     s_job_t *job = arg;
     //  Repeat this thread's share of the queries until the deadline.
+    double cpu0 = s_thread_cpu_s ();
     while (qv_clock_usec () < job->deadline) {
         for (uint32_t q = job->first; q < job->last; q++)
             qv_index_search (job->index, job->queries->data + (size_t) q * job->queries->dim,
@@ -64,6 +76,7 @@ s_worker (void *arg)
                              job->dists + (size_t) q * job->k);
         job->searches += job->last - job->first;
     }
+    job->cpu_s = s_thread_cpu_s () - cpu0;
     return NULL;
 }
 
@@ -75,11 +88,14 @@ s_cmp_double (const void *a, const void *b)
 }
 
 //  Median QPS over runs; in each, threads repeat their share of the queries for 0.2 s.
+//  If cpu_qps is not NULL it gets the median searches per CPU-second of the threads
+//  (insensitive to time-slicing when other processes load the machine).
 static double
 s_qps (const qv_index_t *index, const s_vecs_t *queries, uint32_t k,
-       const qv_search_params_t *params, int threads, int runs, uint32_t *ids, float *dists)
+       const qv_search_params_t *params, int threads, int runs, uint32_t *ids, float *dists,
+       double *cpu_qps)
 {
-    double samples [64];
+    double samples [64], cpu_samples [64];
     if (runs > 64)
         runs = 64;
     for (int r = 0; r < runs; r++) {
@@ -97,13 +113,19 @@ s_qps (const qv_index_t *index, const s_vecs_t *queries, uint32_t k,
         }
         s_worker (&jobs [0]);
         uint64_t searches = jobs [0].searches;
+        double cpu_s = jobs [0].cpu_s;
         for (int t = 1; t < threads; t++) {
             pthread_join (tids [t], NULL);
             searches += jobs [t].searches;
+            cpu_s += jobs [t].cpu_s;
         }
         samples [r] = searches * 1e6 / (double) (qv_clock_usec () - start);
+        cpu_samples [r] = cpu_s > 0? searches / cpu_s: 0;
     }
     qsort (samples, (size_t) runs, sizeof (double), s_cmp_double);
+    qsort (cpu_samples, (size_t) runs, sizeof (double), s_cmp_double);
+    if (cpu_qps)
+        *cpu_qps = cpu_samples [runs / 2];
     return samples [runs / 2];
 }
 
@@ -182,11 +204,13 @@ main (int argc, char **argv)
         fprintf (stderr, "qvivf: data shapes disagree (or --runs < 1)\n");
         return 1;
     }
+    double load [3] = { 0 };
+    getloadavg (load, 3);
     printf ("# %s: %u base x %u dims, %u queries, k=%u, nlist=%u, pq_m=%u, refine=k*%u, "
-            "kernels=%s, runs=%d (median)\n", dir, base.n, base.dim, queries.n, k, nlist,
-            pq_m, refine, qv_dist_kernels ()->isa, runs);
-    printf ("%-8s %-16s %6s %9s %9s %9s %8s %9s %9s %9s %6s\n", "engine", "index", "nprobe",
-            "recall@k", "QPS_1T", "QPS_2T", "build_s", "mem_MiB", "code_MiB", "f32_MiB", "f32/code");
+            "kernels=%s, runs=%d (median), load average %.2f\n", dir, base.n, base.dim,
+            queries.n, k, nlist, pq_m, refine, qv_dist_kernels ()->isa, runs, load [0]);
+    printf ("%-8s %-16s %6s %9s %9s %9s %9s %8s %9s %9s %9s %6s\n", "engine", "index", "nprobe",
+            "recall@k", "QPS_1T", "QPS_1Tcpu", "QPS_2T", "build_s", "mem_MiB", "code_MiB", "f32_MiB", "f32/code");
     fflush (stdout);
 
     uint32_t *ids = calloc ((size_t) queries.n * k, sizeof (uint32_t));
@@ -221,10 +245,11 @@ main (int argc, char **argv)
                 qv_index_search (index, queries.data + (size_t) q * base.dim, k, &sp,
                                  ids + (size_t) q * k, dists + (size_t) q * k);
             double recall = s_recall (&gt, ids, queries.n, k);
-            double qps1 = s_qps (index, &queries, k, &sp, 1, runs, ids, dists);
-            double qps2 = s_qps (index, &queries, k, &sp, 2, runs, ids, dists);
-            printf ("%-8s %-16s %6u %9.4f %9.0f %9.0f %8.2f %9.2f %9.2f %9.2f %6.1fx\n",
-                    "quiver", type, sp.nprobe, recall, qps1, qps2, build_s,
+            double cpu1;
+            double qps1 = s_qps (index, &queries, k, &sp, 1, runs, ids, dists, &cpu1);
+            double qps2 = s_qps (index, &queries, k, &sp, 2, runs, ids, dists, NULL);
+            printf ("%-8s %-16s %6u %9.4f %9.0f %9.0f %9.0f %8.2f %9.2f %9.2f %9.2f %6.1fx\n",
+                    "quiver", type, sp.nprobe, recall, qps1, cpu1, qps2, build_s,
                     qv_index_memory_bytes (index) / mib, code / mib, f32 / mib, f32 / code);
             fflush (stdout);
         }
