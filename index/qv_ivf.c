@@ -427,10 +427,11 @@ typedef struct {
     float *qlut;                    //  PQ: the query's own table, pq_m * 256
     size_t qlut_cap;
     int64_t *probes;                //  lists to scan, nearest first
-    int64_t *cand_pos;              //  re-rank candidates' positions
-    float *cand_score;
-    size_t cand_cap;                //  entries probes, cand_pos and cand_score hold
-    qv_topk_t *select;              //  picks probes, then re-rank candidates
+    size_t probes_cap;
+    uint32_t *cand_pos;             //  re-rank candidates' positions, 2 * ef
+    float *cand_score;              //  and their code distances
+    size_t cand_cap;                //  entries cand_pos and cand_score hold
+    qv_topk_t *select;              //  picks the probes
 } s_scratch_t;
 
 static pthread_key_t s_scratch_key;
@@ -493,14 +494,12 @@ s_scratch (size_t nlist, size_t dim, size_t lut, size_t cand)
     if (s_grow ((void **) &scratch->coarse, &scratch->coarse_cap, nlist, sizeof (float))
     ||  s_grow ((void **) &scratch->query, &scratch->query_cap, dim, sizeof (float))
     ||  s_grow ((void **) &scratch->lut, &scratch->lut_cap, lut ? lut: 1, sizeof (float))
-    ||  s_grow ((void **) &scratch->qlut, &scratch->qlut_cap, lut ? lut: 1, sizeof (float)))
+    ||  s_grow ((void **) &scratch->qlut, &scratch->qlut_cap, lut ? lut: 1, sizeof (float))
+    ||  s_grow ((void **) &scratch->probes, &scratch->probes_cap, nlist, sizeof (int64_t)))
         return NULL;
     if (cand_cap < cand) {
         size_t cap = cand_cap;
-        if (s_grow ((void **) &scratch->probes, &cap, cand, sizeof (int64_t)))
-            return NULL;
-        cap = cand_cap;
-        if (s_grow ((void **) &scratch->cand_pos, &cap, cand, sizeof (int64_t)))
+        if (s_grow ((void **) &scratch->cand_pos, &cap, cand, sizeof (uint32_t)))
             return NULL;
         cap = cand_cap;
         if (s_grow ((void **) &scratch->cand_score, &cap, cand, sizeof (float)))
@@ -613,32 +612,101 @@ s_scan_flat (const qv_index_t *self, const float *query, const qv_search_params_
     }
 }
 
-//  Offers the scores of positions [start, start + m) to the candidate collector.
-static inline float
-s_offer (const s_ivf_t *ivf, const qv_search_params_t *params, int filtered,
-         const float *score, uint32_t start, uint32_t m, qv_topk_t *cand, float thr)
+//  Re-rank candidates: up to 2 * keep (code distance, position) pairs. When the buffer
+//  fills, a quickselect keeps the keep best and lowers the admission threshold to the
+//  worst of them, so offering a code costs O(1) amortised instead of a heap sift. The
+//  kept set is the keep smallest by (distance, position): the same, deterministic
+//  answer a heap would give.
+typedef struct {
+    float *score;
+    uint32_t *pos;
+    uint32_t n;                     //  pairs held
+    uint32_t keep;                  //  pairs wanted (ef)
+    float thr;                      //  a distance above it can no longer be kept
+} s_cand_t;
+
+static inline int
+s_cand_less (float sa, uint32_t pa, float sb, uint32_t pb)
+{
+    return sa < sb || (sa == sb && pa < pb);
+}
+
+static inline void
+s_cand_swap (s_cand_t *c, int64_t i, int64_t j)
+{
+    float s = c->score [i];
+    c->score [i] = c->score [j];
+    c->score [j] = s;
+    uint32_t p = c->pos [i];
+    c->pos [i] = c->pos [j];
+    c->pos [j] = p;
+}
+
+//  Reduces the buffer to its keep best pairs (in no order) and sets thr to the worst.
+static void
+s_cand_select (s_cand_t *c)
+{
+    if (c->n <= c->keep)
+        return;
+    int64_t lo = 0, hi = (int64_t) c->n - 1, k = (int64_t) c->keep - 1;
+    while (lo < hi) {
+        //  Median of three as the pivot, then a Hoare partition.
+        int64_t mid = lo + (hi - lo) / 2;
+        if (s_cand_less (c->score [mid], c->pos [mid], c->score [lo], c->pos [lo]))
+            s_cand_swap (c, mid, lo);
+        if (s_cand_less (c->score [hi], c->pos [hi], c->score [lo], c->pos [lo]))
+            s_cand_swap (c, hi, lo);
+        if (s_cand_less (c->score [hi], c->pos [hi], c->score [mid], c->pos [mid]))
+            s_cand_swap (c, hi, mid);
+        float ps = c->score [mid];
+        uint32_t pp = c->pos [mid];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (s_cand_less (c->score [i], c->pos [i], ps, pp))
+                i++;
+            while (s_cand_less (ps, pp, c->score [j], c->pos [j]))
+                j--;
+            if (i <= j)
+                s_cand_swap (c, i++, j--);
+        }
+        if (k <= j)
+            hi = j;
+        else
+        if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    c->n = c->keep;
+    c->thr = c->score [k];
+}
+
+//  Offers the code distances of positions [start, start + m).
+static inline void
+s_cand_offer (s_cand_t *c, const s_ivf_t *ivf, const qv_search_params_t *params,
+              int filtered, const float *score, uint32_t start, uint32_t m)
 {
     for (uint32_t i = 0; i < m; i++) {
-        if (score [i] > thr)
+        if (!(score [i] <= c->thr))         //  also drops NaN
             continue;
         if (filtered && !qv_search_params_allows (params, ivf->ids [start + i]))
             continue;
-        qv_topk_push (cand, score [i], start + i);
-        thr = qv_topk_threshold (cand);
+        c->score [c->n] = score [i];
+        c->pos [c->n++] = start + i;
+        if (c->n == 2 * c->keep)
+            s_cand_select (c);
     }
-    return thr;
 }
 
 //  IVF_SQ8 / IVF_PQ: the best positions by code distance into cand.
 static void
 s_scan_codes (const qv_index_t *self, const float *query, const qv_search_params_t *params,
-              const int64_t *probes, uint32_t nprobes, s_scratch_t *scratch, qv_topk_t *cand)
+              const int64_t *probes, uint32_t nprobes, s_scratch_t *scratch, s_cand_t *cand)
 {
     const s_ivf_t *ivf = self->impl;
     size_t dim = self->dim;
     int is_ip = self->kernel_metric == QV_METRIC_IP;
     int filtered = qv_search_params_filtered (params);
-    float thr = qv_topk_threshold (cand);
     float score [S_BLOCK];
 
     if (ivf->kind == QV_INDEX_IVF_SQ8) {
@@ -652,7 +720,7 @@ s_scan_codes (const qv_index_t *self, const float *query, const qv_search_params
                 if (is_ip)
                     for (uint32_t i = 0; i < m; i++)
                         score [i] = -score [i];
-                thr = s_offer (ivf, params, filtered, score, start, m, cand, thr);
+                s_cand_offer (cand, ivf, params, filtered, score, start, m);
             }
         }
         return;
@@ -701,7 +769,7 @@ s_scan_codes (const qv_index_t *self, const float *query, const qv_search_params
             else
                 for (uint32_t i = 0; i < m; i++)
                     score [i] += bias;
-            thr = s_offer (ivf, params, filtered, score, start, m, cand, thr);
+            s_cand_offer (cand, ivf, params, filtered, score, start, m);
         }
     }
 }
@@ -733,8 +801,7 @@ s_search (const qv_index_t *self, const float *query, const qv_search_params_t *
         refine = want > QV_TOPK_MAX? QV_TOPK_MAX: (uint32_t) want;
     }
     size_t lut = ivf->kind == QV_INDEX_IVF_PQ? ivf->code_size * QV_PQ_KSUB: 0;
-    size_t cand = nprobe > refine? nprobe: refine;
-    s_scratch_t *scratch = s_scratch (ivf->nlist, self->dim, lut, cand);
+    s_scratch_t *scratch = s_scratch (ivf->nlist, self->dim, lut, (size_t) 2 * refine);
     if (!scratch)
         return qv_err (QV_ENOMEM, "out of memory for IVF search scratch");
 
@@ -746,18 +813,26 @@ s_search (const qv_index_t *self, const float *query, const qv_search_params_t *
         s_scan_flat (self, query, params, scratch->probes, nprobes, topk);
         return 0;
     }
-    rc = qv_topk_resize (scratch->select, refine);
-    if (rc)
-        return rc;
-    s_scan_codes (self, query, params, scratch->probes, nprobes, scratch, scratch->select);
-    uint32_t n = qv_topk_extract (scratch->select, scratch->cand_pos, scratch->cand_score);
+    s_cand_t cand = {
+        .score = scratch->cand_score, .pos = scratch->cand_pos,
+        .n = 0, .keep = refine, .thr = INFINITY
+    };
+    s_scan_codes (self, query, params, scratch->probes, nprobes, scratch, &cand);
+    s_cand_select (&cand);
 
-    //  Re-rank the candidates with exact distances on their float vectors.
+    //  Re-rank the candidates with exact distances on their float vectors, fetching
+    //  the next candidate's vector while this one is computed.
     const qv_dist_kernels_t *kern = qv_dist_kernels ();
     int is_ip = self->kernel_metric == QV_METRIC_IP;
     qv_dist_fn pair = is_ip? kern->ip: kern->l2sq;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t pos = (uint32_t) scratch->cand_pos [i];
+    size_t row_bytes = (size_t) self->dim * sizeof (float);
+    for (uint32_t i = 0; i < cand.n; i++) {
+        if (i + 1 < cand.n) {
+            const char *next = (const char *) (ivf->vectors + (size_t) cand.pos [i + 1] * self->dim);
+            for (size_t b = 0; b < row_bytes; b += 64)
+                __builtin_prefetch (next + b);
+        }
+        uint32_t pos = cand.pos [i];
         float d = pair (query, ivf->vectors + (size_t) pos * self->dim, self->dim);
         qv_topk_push (topk, is_ip? -d: d, ivf->ids [pos]);
     }
