@@ -11,6 +11,7 @@
 #include "qv_ivf.h"
 #include "qv_crc.h"
 #include "qv_vecs.h"
+#include "qv_sq8.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #   define S_ASAN 1
@@ -621,6 +622,61 @@ test_pq_table_switch (void **state)
     free (queries);
 }
 
+//  The re-rank candidates are exactly the ef best rows by code distance: with one list
+//  (every row probed, positions in id order) and the quantizer rebuilt here from the
+//  same rows, the answer is predictable for any ef.
+static void
+test_candidates_are_best_codes (void **state)
+{
+    (void) state;
+    const uint32_t n = 3000, dim = 16, nq = 20, k = 10;
+    float *base = s_clustered (n, dim, 30, 1);
+    float *queries = s_clustered (nq, dim, 30, 1);
+    qv_index_t *index = s_build ("IVF_SQ8", QV_METRIC_L2, dim, 1, 4, base, n);
+    qv_sq8_t *sq = qv_sq8_new (dim);
+    assert_int_equal (qv_sq8_train (sq, base, n), 0);
+    uint8_t *codes = malloc ((size_t) n * dim);
+    qv_sq8_encode (sq, base, n, codes);
+    float *approx = malloc (n * sizeof (float));
+    ref_t *order = malloc (n * sizeof (ref_t));
+    uint32_t efs [] = { 10, 11, 37, 100, 2999 };
+    for (size_t e = 0; e < sizeof efs / sizeof efs [0]; e++)
+        for (uint32_t q = 0; q < nq; q++) {
+            const float *query = queries + (size_t) q * dim;
+            float buffer [16];
+            qv_sq8_query_t prepared;
+            qv_sq8_query_prepare (sq, QV_METRIC_L2, query, buffer, &prepared);
+            qv_sq8_query_scan (&prepared, codes, n, approx);
+            for (uint32_t i = 0; i < n; i++)
+                order [i] = (ref_t) { approx [i], i };
+            qsort (order, n, sizeof (ref_t), s_ref_cmp);
+            //  The ef best by code distance, ranked by exact distance.
+            for (uint32_t i = 0; i < efs [e]; i++) {
+                const float *v = base + (size_t) order [i].id * dim;
+                double l2 = 0;
+                for (uint32_t d = 0; d < dim; d++)
+                    l2 += ((double) query [d] - v [d]) * ((double) query [d] - v [d]);
+                order [i].score = l2;
+            }
+            qsort (order, efs [e], sizeof (ref_t), s_ref_cmp);
+            uint32_t ids [10];
+            float d [10];
+            qv_search_params_t sp = { .nprobe = 1, .ef = efs [e] };
+            assert_int_equal (qv_index_search (index, query, k, &sp, ids, d), k);
+            for (uint32_t i = 0; i < k; i++) {
+                assert_int_equal (ids [i], order [i].id);
+                assert_float_equal (d [i], order [i].score, 1e-4 * (1 + order [i].score));
+            }
+        }
+    qv_sq8_destroy (&sq);
+    qv_index_destroy (&index);
+    free (codes);
+    free (approx);
+    free (order);
+    free (base);
+    free (queries);
+}
+
 int
 main (void)
 {
@@ -632,6 +688,7 @@ main (void)
         cmocka_unit_test (test_corruption),
         cmocka_unit_test (test_add_and_params),
         cmocka_unit_test (test_pq_table_switch),
+        cmocka_unit_test (test_candidates_are_best_codes),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
