@@ -734,7 +734,7 @@ s_scan_codes (const qv_index_t *self, const float *query, const qv_search_params
     //     and the score is negated.
     size_t m_sub = ivf->code_size;
     size_t entries = m_sub * QV_PQ_KSUB;
-    qv_pq_scan_fn scan = qv_pq_scan_kernel ();
+    const qv_pq_kernels_t *pq_kernels = qv_pq_kernels ();
     if (is_ip)
         qv_pq_lut (ivf->pq, QV_METRIC_IP, query, scratch->lut);
     else
@@ -751,9 +751,8 @@ s_scan_codes (const qv_index_t *self, const float *query, const qv_search_params
             bias = qv_dist_kernels ()->ip (query, centroid, dim);
         else
         if (ivf->pq_table) {
-            const float *table = ivf->pq_table + (size_t) list * entries;
-            for (size_t e = 0; e < entries; e++)
-                scratch->lut [e] = table [e] - 2 * scratch->qlut [e];
+            pq_kernels->lut_add (ivf->pq_table + (size_t) list * entries, scratch->qlut, -2.0f,
+                                 entries, scratch->lut);
             bias = scratch->coarse [list];
         }
         else {
@@ -763,7 +762,7 @@ s_scan_codes (const qv_index_t *self, const float *query, const qv_search_params
         }
         for (uint32_t start = first; start < last; start += S_BLOCK) {
             uint32_t m = last - start < S_BLOCK? last - start: S_BLOCK;
-            scan (scratch->lut, ivf->codes + (size_t) start * m_sub, m, m_sub, score);
+            pq_kernels->scan (scratch->lut, ivf->codes + (size_t) start * m_sub, m, m_sub, score);
             if (is_ip)
                 for (uint32_t i = 0; i < m; i++)
                     score [i] = -(bias + score [i]);

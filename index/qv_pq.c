@@ -183,6 +183,13 @@ qv_pq_scan_serial (const float *lut, const uint8_t *codes, size_t n, size_t m, f
     }
 }
 
+void
+qv_pq_lut_add_serial (const float *a, const float *b, float scale, size_t n, float *out)
+{
+    for (size_t e = 0; e < n; e++)
+        out [e] = a [e] + scale * b [e];
+}
+
 #if defined(QV_DIST_HAVE_X86)
 
 
@@ -237,7 +244,43 @@ qv_pq_scan_avx512 (const float *lut, const uint8_t *codes, size_t n, size_t m, f
     }
 }
 
+__attribute__ ((target ("avx2,fma")))
+void
+qv_pq_lut_add_avx2 (const float *a, const float *b, float scale, size_t n, float *out)
+{
+    const __m256 s = _mm256_set1_ps (scale);
+    size_t e = 0;
+    for (; e + 8 <= n; e += 8)
+        _mm256_storeu_ps (out + e, _mm256_fmadd_ps (s, _mm256_loadu_ps (b + e), _mm256_loadu_ps (a + e)));
+    for (; e < n; e++)
+        out [e] = a [e] + scale * b [e];
+}
+
+__attribute__ ((target ("avx512f")))
+void
+qv_pq_lut_add_avx512 (const float *a, const float *b, float scale, size_t n, float *out)
+{
+    const __m512 s = _mm512_set1_ps (scale);
+    size_t e = 0;
+    for (; e + 16 <= n; e += 16)
+        _mm512_storeu_ps (out + e, _mm512_fmadd_ps (s, _mm512_loadu_ps (b + e), _mm512_loadu_ps (a + e)));
+    for (; e < n; e++)
+        out [e] = a [e] + scale * b [e];
+}
+
 #else
+
+void
+qv_pq_lut_add_avx2 (const float *a, const float *b, float scale, size_t n, float *out)
+{
+    qv_pq_lut_add_serial (a, b, scale, n, out);
+}
+
+void
+qv_pq_lut_add_avx512 (const float *a, const float *b, float scale, size_t n, float *out)
+{
+    qv_pq_lut_add_serial (a, b, scale, n, out);
+}
 
 void
 qv_pq_scan_avx2 (const float *lut, const uint8_t *codes, size_t n, size_t m, float *out)
@@ -256,25 +299,25 @@ qv_pq_scan_avx512 (const float *lut, const uint8_t *codes, size_t n, size_t m, f
 //  --------------------------------------------------------------------------
 //  Dispatch: follow the instruction set the distance kernels chose.
 
-static qv_pq_scan_fn s_scan;
-static pthread_once_t s_scan_once = PTHREAD_ONCE_INIT;
+static qv_pq_kernels_t s_kernels;
+static pthread_once_t s_kernels_once = PTHREAD_ONCE_INIT;
 
 static void
-s_scan_pick (void)
+s_kernels_pick (void)
 {
     const char *isa = qv_dist_kernels ()->isa;
     if (strcmp (isa, "avx512") == 0)
-        s_scan = qv_pq_scan_avx512;
+        s_kernels = (qv_pq_kernels_t) { "avx512", qv_pq_scan_avx512, qv_pq_lut_add_avx512 };
     else
     if (strcmp (isa, "avx2") == 0)
-        s_scan = qv_pq_scan_avx2;
+        s_kernels = (qv_pq_kernels_t) { "avx2", qv_pq_scan_avx2, qv_pq_lut_add_avx2 };
     else
-        s_scan = qv_pq_scan_serial;
+        s_kernels = (qv_pq_kernels_t) { "serial", qv_pq_scan_serial, qv_pq_lut_add_serial };
 }
 
-qv_pq_scan_fn
-qv_pq_scan_kernel (void)
+const qv_pq_kernels_t *
+qv_pq_kernels (void)
 {
-    pthread_once (&s_scan_once, s_scan_pick);
-    return s_scan;
+    pthread_once (&s_kernels_once, s_kernels_pick);
+    return &s_kernels;
 }

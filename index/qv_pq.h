@@ -62,11 +62,24 @@ void qv_pq_scan_serial (const float *lut, const uint8_t *codes, size_t n, size_t
 void qv_pq_scan_avx2   (const float *lut, const uint8_t *codes, size_t n, size_t m, float *out);
 void qv_pq_scan_avx512 (const float *lut, const uint8_t *codes, size_t n, size_t m, float *out);
 
-typedef void (*qv_pq_scan_fn) (const float *lut, const uint8_t *codes, size_t n, size_t m, float *out);
+//  Table sum: out [e] = a [e] + scale * b [e] for e in [0, n). IVF_PQ forms each probed
+//  list's table from the list's precomputed terms and the query's own table with it.
+void qv_pq_lut_add_serial (const float *a, const float *b, float scale, size_t n, float *out);
+void qv_pq_lut_add_avx2   (const float *a, const float *b, float scale, size_t n, float *out);
+void qv_pq_lut_add_avx512 (const float *a, const float *b, float scale, size_t n, float *out);
 
-//  The scan kernel for this CPU: the same instruction set qv_dist_kernels () chose (so
+typedef void (*qv_pq_scan_fn) (const float *lut, const uint8_t *codes, size_t n, size_t m, float *out);
+typedef void (*qv_pq_lut_add_fn) (const float *a, const float *b, float scale, size_t n, float *out);
+
+typedef struct {
+    const char *isa;                //  the instruction set of qv_dist_kernels ()
+    qv_pq_scan_fn scan;
+    qv_pq_lut_add_fn lut_add;
+} qv_pq_kernels_t;
+
+//  The kernels for this CPU: the same instruction set qv_dist_kernels () chose (so
 //  QV_SIMD caps both). Chosen once; thread-safe.
-qv_pq_scan_fn
-    qv_pq_scan_kernel (void);
+const qv_pq_kernels_t *
+    qv_pq_kernels (void);
 
 #endif

@@ -1,4 +1,4 @@
-//  PQ: each table-scan kernel against the serial reference, training quality, LUT distances, bad input.
+//  PQ: each table-scan and table-sum kernel against the serial reference, training quality, LUT distances, bad input.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,11 +19,12 @@ static const size_t s_ms [] = { 1, 3, 8, 16, 17, 32, 48, 64, 128, 768, 1536 };
 typedef struct {
     const char *isa;
     qv_pq_scan_fn scan;
+    qv_pq_lut_add_fn lut_add;
 } variant_t;
 
 static const variant_t s_variants [] = {
-    { "avx2", qv_pq_scan_avx2 },
-    { "avx512", qv_pq_scan_avx512 },
+    { "avx2", qv_pq_scan_avx2, qv_pq_lut_add_avx2 },
+    { "avx512", qv_pq_scan_avx512, qv_pq_lut_add_avx512 },
 };
 
 static uint64_t s_seed = 11;
@@ -82,7 +83,46 @@ test_scan_kernels_match_serial (void **state)
             free (got);
         }
     }
-    assert_true (qv_pq_scan_kernel () != NULL);
+    assert_string_equal (qv_pq_kernels ()->isa, qv_dist_kernels ()->isa);
+}
+
+//  Table sums on the dims list and on table sizes (m * 256).
+static void
+test_lut_add_kernels_match_serial (void **state)
+{
+    (void) state;
+    static const size_t sizes [] = { 1, 3, 17, 128, 768, 1536, 256, 4096, 16384 };
+    for (size_t v = 0; v < sizeof s_variants / sizeof s_variants [0]; v++) {
+        const variant_t *var = &s_variants [v];
+        if (!qv_dist_cpu_has (var->isa)) {
+            fprintf (stderr, "skip %s: CPU lacks it\n", var->isa);
+            continue;
+        }
+        for (size_t t = 0; t < sizeof sizes / sizeof sizes [0]; t++) {
+            size_t n = sizes [t];
+            float *a = malloc (n * sizeof (float)), *b = malloc (n * sizeof (float));
+            float *want = malloc (n * sizeof (float)), *got = malloc (n * sizeof (float));
+            for (size_t e = 0; e < n; e++) {
+                a [e] = s_uniform () * 1000 - 500;
+                b [e] = s_uniform () * 2000 - 1000;
+            }
+            qv_pq_lut_add_serial (a, b, -2.0f, n, want);
+            var->lut_add (a, b, -2.0f, n, got);
+            for (size_t e = 0; e < n; e++) {
+                //  FMA rounds once: within an ulp of the terms' magnitude.
+                double scale = fabs (a [e]) + fabs (2.0 * b [e]);
+                if (fabs ((double) got [e] - want [e]) > 1e-6 * scale) {
+                    fprintf (stderr, "lut_add %s n=%zu [%zu]: got %.9g want %.9g\n",
+                             var->isa, n, e, got [e], want [e]);
+                    fail ();
+                }
+            }
+            free (a);
+            free (b);
+            free (want);
+            free (got);
+        }
+    }
 }
 
 //  Clustered data: PQ reconstruction error must be far below the data's variance, and
@@ -125,7 +165,7 @@ test_train_encode_lut (void **state)
     float *out = malloc (n * sizeof (float));
     for (int metric = QV_METRIC_L2; metric <= QV_METRIC_IP; metric++) {
         qv_pq_lut (pq, (qv_metric_t) metric, q, lut);
-        qv_pq_scan_kernel () (lut, codes, n, m, out);
+        qv_pq_kernels ()->scan (lut, codes, n, m, out);
         for (size_t i = 0; i < n; i++) {
             float want = 0, scale = 1;
             for (size_t d = 0; d < dim; d++) {
@@ -178,6 +218,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_scan_kernels_match_serial),
+        cmocka_unit_test (test_lut_add_kernels_match_serial),
         cmocka_unit_test (test_train_encode_lut),
         cmocka_unit_test (test_bad_input),
     };
