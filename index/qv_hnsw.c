@@ -25,10 +25,15 @@
 //  and the row id, so they do not depend on thread timing.
 //  Filters. A filtered search walks the graph through rejected nodes (they guide the
 //  walk) and only allowed nodes enter the result list, which keeps exploring until it
-//  holds ef allowed rows. When few rows are allowed, the walk would visit most of the
-//  graph, so below QV_HNSW_FILTER_EXACT_FRACTION of the rows (or ef rows) the allowed
-//  rows are scanned exactly instead (the measurement is in tools/qvann.c's --filter
-//  mode and in the commit that set the figure).
+//  holds ef allowed rows. When few rows are allowed the walk visits about
+//  ef / selectivity nodes, so below QV_HNSW_FILTER_EXACT_FACTOR * sqrt (ef * rows)
+//  allowed rows (or ef rows) the allowed rows are scanned exactly instead. The factor
+//  3 comes from `qvann --filter-sweep` at ef 64 (median us per query, random bitmaps,
+//  noisy shared 2-core machine):
+//      siftsmall 10k x 128:     20% allowed walk 179 / scan 53,   50% walk 69 / scan 147
+//          crossover ~3400 rows = 4.2 sqrt (ef n)
+//      Fashion-MNIST 60k x 784:  5% allowed walk 2193 / scan 593, 10% walk 1858 / scan 3874
+//          crossover ~4300 rows = 2.2 sqrt (ef n)
 //
 //  Payload layout (inside the qv_index frame; integers little-endian):
 //      u32 M, u32 M0, u32 record bytes, u32 link offset, u32 entry (0xFFFFFFFF if
@@ -98,7 +103,7 @@ typedef struct s_hnsw_s {
     int max_level;              //  level of the entry point, -1 when empty
     pthread_mutex_t global;     //  guards entry and max_level during builds
     double level_mult;          //  1 / ln (M)
-    double filter_exact_fraction;
+    double filter_exact_factor; //  see qv_hnsw_set_filter_exact_factor
     int is_ip;                  //  distance = -ip instead of l2sq
     qv_dist_fn raw;             //  the kernel (l2sq or ip)
     //  The insert and search copies for this CPU and metric (s_choose_kind)
@@ -777,7 +782,7 @@ s_init (qv_index_t *self)
     h->entry = S_NONE;
     h->max_level = -1;
     h->level_mult = 1.0 / log ((double) p->M);
-    h->filter_exact_fraction = QV_HNSW_FILTER_EXACT_FRACTION;
+    h->filter_exact_factor = QV_HNSW_FILTER_EXACT_FACTOR;
     h->is_ip = self->kernel_metric == QV_METRIC_IP;
     h->raw = h->is_ip? qv_dist_kernels ()->ip: qv_dist_kernels ()->l2sq;
     s_choose_kind (h);
@@ -954,7 +959,8 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
     int filtered = qv_search_params_filtered (params);
     if (filtered) {
         uint64_t allowed = qv_search_params_allowed_estimate (params, self->count);
-        if (allowed <= ef || (double) allowed < h->filter_exact_fraction * self->count) {
+        if (allowed <= ef
+        ||  (double) allowed < h->filter_exact_factor * sqrt ((double) ef * self->count)) {
             s_search_exact (self, q, params, topk);
             return 0;
         }
@@ -1118,13 +1124,13 @@ s_vector_bytes (const qv_index_t *self)
 }
 
 int
-qv_hnsw_set_filter_exact_fraction (qv_index_t *index, double fraction)
+qv_hnsw_set_filter_exact_factor (qv_index_t *index, double factor)
 {
     if (index->vt != &qv_hnsw_vtable)
         return qv_err (QV_EINVAL, "not an HNSW index");
-    if (!(fraction >= 0 && fraction <= 1))
-        return qv_err (QV_EINVAL, "fraction %g outside [0, 1]", fraction);
-    ((s_hnsw_t *) index->impl)->filter_exact_fraction = fraction;
+    if (!(factor >= 0))
+        return qv_err (QV_EINVAL, "filter exact-scan factor %g is negative", factor);
+    ((s_hnsw_t *) index->impl)->filter_exact_factor = factor;
     return 0;
 }
 

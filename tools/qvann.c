@@ -1,6 +1,6 @@
 //  qvann: ANN benchmark of Quiver's indexes (and hnswlib beside them when built with
 //  -DQV_PEERS=ON) on .fvecs/.ivecs data; also the exact-scan bandwidth figure and the
-//  filtered-search crossover that sets QV_HNSW_FILTER_EXACT_FRACTION.
+//  filtered-search crossover that sets QV_HNSW_FILTER_EXACT_FACTOR.
 //
 //  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
 //        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
@@ -428,7 +428,7 @@ s_filter_sweep (const s_opts_t *o)
         double recall = 0;
         for (uint32_t r = 0; r < o->runs; r++)
             for (int mode = 0; mode < 2; mode++) {
-                qv_hnsw_set_filter_exact_fraction (index, mode? 1.0: 0.0);
+                qv_hnsw_set_filter_exact_factor (index, mode? 1e30: 0.0);
                 uint32_t ids [1024], want [1024];
                 float d [1024];
                 int64_t t0 = qv_clock_usec ();
