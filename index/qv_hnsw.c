@@ -466,6 +466,8 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
     ctx->cand_n = 0;
     float lower = INFINITY;
     size_t vec_lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+    //  Visited tags beyond L1: fetch a node's tags together before testing them
+    int big_visited = ctx->visited_n > 16384;
 
     visited [ep] = tag;
     if (!filter || qv_search_params_allows (filter, ep)) {
@@ -488,30 +490,40 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
             ll = ctx->links;
         }
         uint32_t n = ll [0];
-        for (uint32_t j = 0; j < n; j++)
-            S_PREFETCH (visited + ll [1 + j]);
+        if (big_visited)
+            for (uint32_t j = 0; j < n; j++)
+                S_PREFETCH (visited + ll [1 + j]);
         //  Unvisited neighbours, their vectors' first lines on the way
+        //  (branch-free: whether a neighbour was seen is a coin toss for the predictor)
         uint32_t m = 0;
         for (uint32_t j = 0; j < n; j++) {
             uint32_t id = ll [1 + j];
-            if (visited [id] != tag) {
-                visited [id] = tag;
-                ctx->gather [m++] = id;
-                S_PREFETCH (s_vec (h, id));
-            }
+            uint32_t fresh = visited [id] != tag;
+            visited [id] = tag;
+            ctx->gather [m] = id;
+            m += fresh;
+            S_PREFETCH (s_vec (h, id));
         }
         if (s_cand_reserve (ctx, m))
             return QV_ENOMEM;
+        //  The whole of the first vector now, then each one two ahead of its turn
+        for (uint32_t j = 0; j < 2 && j < m; j++) {
+            const char *next = (const char *) s_vec (h, ctx->gather [j]);
+            for (size_t line = 1; line < vec_lines; line++)
+                S_PREFETCH (next + line * 64);
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
-            if (j + 1 < m) {
-                const char *next = (const char *) s_vec (h, ctx->gather [j + 1]);
+            if (j + 2 < m) {
+                const char *next = (const char *) s_vec (h, ctx->gather [j + 2]);
                 for (size_t line = 1; line < vec_lines; line++)
                     S_PREFETCH (next + line * 64);
             }
             float d = s_dist (h, kind, q, s_vec (h, id));
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
+                //  The link list of the best candidate is what the walk reads next
+                S_PREFETCH ((const char *) s_links (h, ctx->cand [0].id, level));
                 if (!filter || qv_search_params_allows (filter, id)) {
                     s_max_push (top, &top_n, (s_pair_t) { d, id });
                     if (top_n > ef)
