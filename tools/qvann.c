@@ -4,7 +4,7 @@
 //
 //  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
 //        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
-//        [--threads 2] [--no-peer]
+//        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]
 //  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
 //  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
 //
@@ -37,6 +37,8 @@ typedef struct {
     const char *base_path, *query_path, *gt_path;
     qv_metric_t metric;
     uint32_t M, efc, k, runs, threads;
+    uint32_t build_runs;        //  builds to time (default: runs)
+    uint32_t limit;             //  use the first limit base rows (exact truth recomputed)
     uint32_t efs [16], nef;
     uint64_t scan_rows;
     uint32_t dim;
@@ -192,7 +194,7 @@ static int
 s_load (const s_opts_t *o, s_data_t *data)
 {
     uint32_t qdim;
-    data->base = qv_vecs_read (o->base_path, 0, &data->dim, &data->n);
+    data->base = qv_vecs_read (o->base_path, o->limit, &data->dim, &data->n);
     data->queries = data->base? qv_vecs_read (o->query_path, 0, &qdim, &data->nq): NULL;
     if (!data->base || !data->queries) {
         fprintf (stderr, "qvann: %s\n", qv_err_msg ());
@@ -202,7 +204,7 @@ s_load (const s_opts_t *o, s_data_t *data)
         fprintf (stderr, "qvann: queries have dim %u, base %u\n", qdim, data->dim);
         return -1;
     }
-    if (o->gt_path) {
+    if (o->gt_path && !o->limit) {
         uint32_t gn;
         data->gt = qv_vecs_read (o->gt_path, 0, &data->gt_k, &gn);
         if (!data->gt || gn != data->nq || data->gt_k < o->k) {
@@ -259,7 +261,8 @@ s_ann (const s_opts_t *o)
 #ifdef QV_HAVE_HNSWLIB
     qv_peer_hnswlib_t *peer = NULL;
 #endif
-    for (uint32_t r = 0; r < o->runs; r++) {
+    uint32_t build_runs = o->build_runs? o->build_runs: o->runs;
+    for (uint32_t r = 0; r < build_runs; r++) {
         qv_index_destroy (&index);
         qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
         size_t before = s_heap_bytes ();
@@ -286,10 +289,10 @@ s_ann (const s_opts_t *o)
         }
 #endif
     }
-    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, o->runs), qmem };
+    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, build_runs), qmem };
 #ifdef QV_HAVE_HNSWLIB
     if (o->peer)
-        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, o->runs), pmem };
+        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, build_runs), pmem };
 #else
     (void) pb;
     (void) pmem;
@@ -501,7 +504,7 @@ s_usage (void)
     fprintf (stderr,
         "usage: qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]\n"
         "             [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]\n"
-        "             [--threads 2] [--no-peer]\n"
+        "             [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]\n"
         "       qvann --scan ROWS [--dim 128] [--runs 5]\n"
         "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n");
 }
@@ -532,6 +535,8 @@ main (int argc, char **argv)
         else if (strcmp (a, "--k") == 0) o.k = (uint32_t) atoi (v);
         else if (strcmp (a, "--runs") == 0) o.runs = (uint32_t) atoi (v);
         else if (strcmp (a, "--threads") == 0) o.threads = (uint32_t) atoi (v);
+        else if (strcmp (a, "--build-runs") == 0) o.build_runs = (uint32_t) atoi (v);
+        else if (strcmp (a, "--limit") == 0) o.limit = (uint32_t) atoi (v);
         else if (strcmp (a, "--scan") == 0) o.scan_rows = strtoull (v, NULL, 10);
         else if (strcmp (a, "--dim") == 0) o.dim = (uint32_t) atoi (v);
         else if (strcmp (a, "--ef") == 0) {
@@ -543,7 +548,7 @@ main (int argc, char **argv)
         }
         else { s_usage (); return 2; }
     }
-    if (o.runs < 1 || o.runs > 16 || o.threads < 1 || o.threads > 8 || o.k < 1 || o.k > 1024) {
+    if (o.runs < 1 || o.runs > 16 || o.build_runs > 16 || o.threads < 1 || o.threads > 8 || o.k < 1 || o.k > 1024) {
         s_usage ();
         return 2;
     }
