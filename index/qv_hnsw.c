@@ -25,10 +25,15 @@
 //  and the row id, so they do not depend on thread timing.
 //  Filters. A filtered search walks the graph through rejected nodes (they guide the
 //  walk) and only allowed nodes enter the result list, which keeps exploring until it
-//  holds ef allowed rows. When few rows are allowed, the walk would visit most of the
-//  graph, so below QV_HNSW_FILTER_EXACT_FRACTION of the rows (or ef rows) the allowed
-//  rows are scanned exactly instead (the measurement is in tools/qvann.c's --filter
-//  mode and in the commit that set the figure).
+//  holds ef allowed rows. When few rows are allowed the walk visits about
+//  ef / selectivity nodes, so below QV_HNSW_FILTER_EXACT_FACTOR * sqrt (ef * rows)
+//  allowed rows (or ef rows) the allowed rows are scanned exactly instead. The factor
+//  3 comes from `qvann --filter-sweep` at ef 64 (median us per query, random bitmaps,
+//  noisy shared 2-core machine):
+//      siftsmall 10k x 128:     20% allowed walk 179 / scan 53,   50% walk 69 / scan 147
+//          crossover ~3400 rows = 4.2 sqrt (ef n)
+//      Fashion-MNIST 60k x 784:  5% allowed walk 2193 / scan 593, 10% walk 1858 / scan 3874
+//          crossover ~4300 rows = 2.2 sqrt (ef n)
 //
 //  Payload layout (inside the qv_index frame; integers little-endian):
 //      u32 M, u32 M0, u32 record bytes, u32 link offset, u32 entry (0xFFFFFFFF if
@@ -57,6 +62,12 @@
 #endif
 
 #define S_NONE          UINT32_MAX
+//  Software prefetch in the walk: vectors this many neighbours ahead of the one being
+//  compared, up to this many 64-byte lines of each (the hardware streams the rest of
+//  longer vectors). Chosen with qvann on Fashion-MNIST (784 dims; 1 KB beat the whole
+//  3 KB vector and 2 ahead beat 1 and 3) and siftsmall (128 dims: whole vectors).
+#define S_PREFETCH_AHEAD 2
+#define S_PREFETCH_LINES 16
 #define S_MAX_LEVEL     30
 #define S_MAX_M         512
 
@@ -98,7 +109,7 @@ typedef struct s_hnsw_s {
     int max_level;              //  level of the entry point, -1 when empty
     pthread_mutex_t global;     //  guards entry and max_level during builds
     double level_mult;          //  1 / ln (M)
-    double filter_exact_fraction;
+    double filter_exact_factor; //  see qv_hnsw_set_filter_exact_factor
     int is_ip;                  //  distance = -ip instead of l2sq
     qv_dist_fn raw;             //  the kernel (l2sq or ip)
     //  The insert and search copies for this CPU and metric (s_choose_kind)
@@ -306,44 +317,47 @@ s_ctx_bytes (const s_hnsw_t *h, const s_ctx_t *ctx)
          + (size_t) (h->M0 + 1) * 8;
 }
 
-//  Makes sure the heaps hold cand_need / top_need and visited covers nodes nodes.
+//  Grows one scratch array to hold need pairs. Returns 0 or QV_ENOMEM.
+static int
+s_pairs_fit (s_pair_t **array, uint32_t *cap, uint32_t need)
+{
+    if (*cap >= need)
+        return 0;
+    s_pair_t *grown = realloc (*array, need * sizeof (s_pair_t));
+    if (!grown)
+        return QV_ENOMEM;
+    *array = grown;
+    *cap = need;
+    return 0;
+}
+
+//  Makes sure the heaps hold cand_need / top_need and visited covers nodes nodes,
+//  keeping h->pool_bytes in step. Returns 0 or QV_ENOMEM.
 static int
 s_ctx_fit (s_hnsw_t *h, s_ctx_t *ctx, uint32_t nodes, uint32_t top_need, uint32_t cand_need)
 {
     size_t before = s_ctx_bytes (h, ctx);
+    int rc = 0;
     if (ctx->visited_n < nodes) {
         free (ctx->visited);
         ctx->visited = calloc (nodes, sizeof (uint16_t));
-        if (!ctx->visited) {
-            ctx->visited_n = 0;
-            return QV_ENOMEM;
-        }
-        ctx->visited_n = nodes;
+        ctx->visited_n = ctx->visited? nodes: 0;
         ctx->epoch = 0;
+        if (!ctx->visited)
+            rc = QV_ENOMEM;
     }
-    if (ctx->top_cap < top_need) {
-        s_pair_t *top = realloc (ctx->top, top_need * sizeof (s_pair_t));
-        if (!top)
-            return QV_ENOMEM;
-        ctx->top = top;
-        ctx->top_cap = top_need;
-    }
-    if (ctx->cand_cap < cand_need) {
-        s_pair_t *cand = realloc (ctx->cand, cand_need * sizeof (s_pair_t));
-        if (!cand)
-            return QV_ENOMEM;
-        ctx->cand = cand;
-        ctx->cand_cap = cand_need;
-    }
-    if (ctx->work_cap < top_need) {
-        s_pair_t *work = realloc (ctx->work, top_need * sizeof (s_pair_t));
-        if (!work)
-            return QV_ENOMEM;
-        ctx->work = work;
-        ctx->work_cap = top_need;
-    }
-    atomic_fetch_add (&h->pool_bytes, s_ctx_bytes (h, ctx) - before);
-    return 0;
+    if (rc == 0)
+        rc = s_pairs_fit (&ctx->top, &ctx->top_cap, top_need);
+    if (rc == 0)
+        rc = s_pairs_fit (&ctx->cand, &ctx->cand_cap, cand_need);
+    if (rc == 0)
+        rc = s_pairs_fit (&ctx->work, &ctx->work_cap, top_need);
+    size_t after = s_ctx_bytes (h, ctx);
+    if (after >= before)
+        atomic_fetch_add (&h->pool_bytes, after - before);
+    else
+        atomic_fetch_sub (&h->pool_bytes, before - after);
+    return rc;
 }
 
 //  A context from the pool, fitted for this many nodes and this ef; NULL on
@@ -399,16 +413,14 @@ s_ctx_next_epoch (s_ctx_t *ctx)
 
 //  Grows the candidate heap when a long walk needs it. Returns 0 or QV_ENOMEM.
 static int
-s_cand_reserve (s_ctx_t *ctx, uint32_t more)
+s_cand_reserve (s_hnsw_t *h, s_ctx_t *ctx, uint32_t more)
 {
     if (ctx->cand_n + more <= ctx->cand_cap)
         return 0;
-    uint32_t cap = ctx->cand_cap * 2 + more;
-    s_pair_t *cand = realloc (ctx->cand, cap * sizeof (s_pair_t));
-    if (!cand)
+    uint32_t old_cap = ctx->cand_cap;
+    if (s_pairs_fit (&ctx->cand, &ctx->cand_cap, ctx->cand_cap * 2 + more))
         return QV_ENOMEM;
-    ctx->cand = cand;
-    ctx->cand_cap = cap;
+    atomic_fetch_add (&h->pool_bytes, (size_t) (ctx->cand_cap - old_cap) * sizeof (s_pair_t));
     return 0;
 }
 
@@ -460,7 +472,11 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
     uint32_t top_n = 0;
     ctx->cand_n = 0;
     float lower = INFINITY;
-    size_t vec_lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+    size_t pf_lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+    if (pf_lines > S_PREFETCH_LINES)
+        pf_lines = S_PREFETCH_LINES;
+    //  Visited tags beyond L1: fetch a node's tags together before testing them
+    int big_visited = ctx->visited_n > 16384;
 
     visited [ep] = tag;
     if (!filter || qv_search_params_allows (filter, ep)) {
@@ -483,30 +499,40 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
             ll = ctx->links;
         }
         uint32_t n = ll [0];
-        for (uint32_t j = 0; j < n; j++)
-            S_PREFETCH (visited + ll [1 + j]);
+        if (big_visited)
+            for (uint32_t j = 0; j < n; j++)
+                S_PREFETCH (visited + ll [1 + j]);
         //  Unvisited neighbours, their vectors' first lines on the way
+        //  (branch-free: whether a neighbour was seen is a coin toss for the predictor)
         uint32_t m = 0;
         for (uint32_t j = 0; j < n; j++) {
             uint32_t id = ll [1 + j];
-            if (visited [id] != tag) {
-                visited [id] = tag;
-                ctx->gather [m++] = id;
-                S_PREFETCH (s_vec (h, id));
-            }
+            uint32_t fresh = visited [id] != tag;
+            visited [id] = tag;
+            ctx->gather [m] = id;
+            m += fresh;
+            S_PREFETCH (s_vec (h, id));
         }
-        if (s_cand_reserve (ctx, m))
+        if (s_cand_reserve (h, ctx, m))
             return QV_ENOMEM;
+        const uint32_t ahead = S_PREFETCH_AHEAD;
+        for (uint32_t j = 0; j < ahead && j < m; j++) {
+            const char *next = (const char *) s_vec (h, ctx->gather [j]);
+            for (size_t line = 1; line < pf_lines; line++)
+                S_PREFETCH (next + line * 64);
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
-            if (j + 1 < m) {
-                const char *next = (const char *) s_vec (h, ctx->gather [j + 1]);
-                for (size_t line = 1; line < vec_lines; line++)
+            if (j + ahead < m) {
+                const char *next = (const char *) s_vec (h, ctx->gather [j + ahead]);
+                for (size_t line = 1; line < pf_lines; line++)
                     S_PREFETCH (next + line * 64);
             }
             float d = s_dist (h, kind, q, s_vec (h, id));
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
+                //  The link list of the best candidate is what the walk reads next
+                S_PREFETCH ((const char *) s_links (h, ctx->cand [0].id, level));
                 if (!filter || qv_search_params_allows (filter, id)) {
                     s_max_push (top, &top_n, (s_pair_t) { d, id });
                     if (top_n > ef)
@@ -777,7 +803,7 @@ s_init (qv_index_t *self)
     h->entry = S_NONE;
     h->max_level = -1;
     h->level_mult = 1.0 / log ((double) p->M);
-    h->filter_exact_fraction = QV_HNSW_FILTER_EXACT_FRACTION;
+    h->filter_exact_factor = QV_HNSW_FILTER_EXACT_FACTOR;
     h->is_ip = self->kernel_metric == QV_METRIC_IP;
     h->raw = h->is_ip? qv_dist_kernels ()->ip: qv_dist_kernels ()->l2sq;
     s_choose_kind (h);
@@ -951,10 +977,13 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
     uint32_t ef = params && params->ef? params->ef: (k > 64? k: 64);
     if (ef < k)
         ef = k;
+    if (ef > self->count)       //  a larger list holds nothing more
+        ef = self->count > k? self->count: k;
     int filtered = qv_search_params_filtered (params);
     if (filtered) {
         uint64_t allowed = qv_search_params_allowed_estimate (params, self->count);
-        if (allowed <= ef || (double) allowed < h->filter_exact_fraction * self->count) {
+        if (allowed <= ef
+        ||  (double) allowed < h->filter_exact_factor * sqrt ((double) ef * self->count)) {
             s_search_exact (self, q, params, topk);
             return 0;
         }
@@ -1118,13 +1147,13 @@ s_vector_bytes (const qv_index_t *self)
 }
 
 int
-qv_hnsw_set_filter_exact_fraction (qv_index_t *index, double fraction)
+qv_hnsw_set_filter_exact_factor (qv_index_t *index, double factor)
 {
     if (index->vt != &qv_hnsw_vtable)
         return qv_err (QV_EINVAL, "not an HNSW index");
-    if (!(fraction >= 0 && fraction <= 1))
-        return qv_err (QV_EINVAL, "fraction %g outside [0, 1]", fraction);
-    ((s_hnsw_t *) index->impl)->filter_exact_fraction = fraction;
+    if (!(factor >= 0))
+        return qv_err (QV_EINVAL, "filter exact-scan factor %g is negative", factor);
+    ((s_hnsw_t *) index->impl)->filter_exact_factor = factor;
     return 0;
 }
 
