@@ -12,6 +12,7 @@
 //  pass so each query load feeds four FMAs, and rows a few hundred bytes ahead are
 //  prefetched so the scan runs at memory bandwidth.
 #include "qv_dist.h"
+#include "qv_dist_inline.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -108,69 +109,16 @@ qv_dist_norm (const float *a, size_t dim)
 
 #define QV_AVX2 __attribute__ ((target ("avx2,fma")))
 
-QV_AVX2 static inline float
-s_hsum256 (__m256 v)
-{
-    __m128 lo = _mm256_castps256_ps128 (v);
-    __m128 hi = _mm256_extractf128_ps (v, 1);
-    lo = _mm_add_ps (lo, hi);
-    __m128 sh = _mm_movehdup_ps (lo);
-    lo = _mm_add_ps (lo, sh);
-    sh = _mm_movehl_ps (sh, lo);
-    lo = _mm_add_ss (lo, sh);
-    return _mm_cvtss_f32 (lo);
-}
-
-//  Mask for the first r (0..7) lanes of a 256-bit load.
-QV_AVX2 static inline __m256i
-s_tail_mask256 (size_t r)
-{
-    static const int32_t table [16] = { -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0 };
-    return _mm256_loadu_si256 ((const __m256i *) (table + 8 - r));
-}
-
 QV_AVX2 float
 qv_dist_l2sq_f32_avx2 (const float *a, const float *b, size_t dim)
 {
-    __m256 s0 = _mm256_setzero_ps (), s1 = _mm256_setzero_ps ();
-    size_t i = 0;
-    for (; i + 16 <= dim; i += 16) {
-        __m256 d0 = _mm256_sub_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i));
-        __m256 d1 = _mm256_sub_ps (_mm256_loadu_ps (a + i + 8), _mm256_loadu_ps (b + i + 8));
-        s0 = _mm256_fmadd_ps (d0, d0, s0);
-        s1 = _mm256_fmadd_ps (d1, d1, s1);
-    }
-    if (i + 8 <= dim) {
-        __m256 d0 = _mm256_sub_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i));
-        s0 = _mm256_fmadd_ps (d0, d0, s0);
-        i += 8;
-    }
-    if (i < dim) {
-        __m256i m = s_tail_mask256 (dim - i);
-        __m256 d0 = _mm256_sub_ps (_mm256_maskload_ps (a + i, m), _mm256_maskload_ps (b + i, m));
-        s1 = _mm256_fmadd_ps (d0, d0, s1);
-    }
-    return s_hsum256 (_mm256_add_ps (s0, s1));
+    return qv_dist_l2sq_f32_avx2_inline (a, b, dim);
 }
 
 QV_AVX2 float
 qv_dist_ip_f32_avx2 (const float *a, const float *b, size_t dim)
 {
-    __m256 s0 = _mm256_setzero_ps (), s1 = _mm256_setzero_ps ();
-    size_t i = 0;
-    for (; i + 16 <= dim; i += 16) {
-        s0 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i), s0);
-        s1 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i + 8), _mm256_loadu_ps (b + i + 8), s1);
-    }
-    if (i + 8 <= dim) {
-        s0 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i), s0);
-        i += 8;
-    }
-    if (i < dim) {
-        __m256i m = s_tail_mask256 (dim - i);
-        s1 = _mm256_fmadd_ps (_mm256_maskload_ps (a + i, m), _mm256_maskload_ps (b + i, m), s1);
-    }
-    return s_hsum256 (_mm256_add_ps (s0, s1));
+    return qv_dist_ip_f32_avx2_inline (a, b, dim);
 }
 
 //  Prefetches the bytes of rows [from, to) that lie QV_PREFETCH_BYTES ahead.
@@ -209,7 +157,7 @@ s_batch4_avx2 (const float *q, const float *r, size_t dim, float *out, int is_l2
         }
     }
     if (i < dim) {
-        __m256i m = s_tail_mask256 (dim - i);
+        __m256i m = qv_dist_tail_mask256 (dim - i);
         __m256 x = _mm256_maskload_ps (q + i, m);
         __m256 a0 = _mm256_maskload_ps (r0 + i, m), a1 = _mm256_maskload_ps (r1 + i, m);
         __m256 a2 = _mm256_maskload_ps (r2 + i, m), a3 = _mm256_maskload_ps (r3 + i, m);
@@ -224,10 +172,10 @@ s_batch4_avx2 (const float *q, const float *r, size_t dim, float *out, int is_l2
             s2 = _mm256_fmadd_ps (x, a2, s2); s3 = _mm256_fmadd_ps (x, a3, s3);
         }
     }
-    out [0] = s_hsum256 (s0);
-    out [1] = s_hsum256 (s1);
-    out [2] = s_hsum256 (s2);
-    out [3] = s_hsum256 (s3);
+    out [0] = qv_dist_hsum256 (s0);
+    out [1] = qv_dist_hsum256 (s1);
+    out [2] = qv_dist_hsum256 (s2);
+    out [3] = qv_dist_hsum256 (s3);
 }
 
 QV_AVX2 static inline void
@@ -263,54 +211,16 @@ qv_dist_ip_f32_batch_avx2 (const float *q, const float *base, size_t n, size_t d
 
 #define QV_AVX512 __attribute__ ((target ("avx512f")))
 
-QV_AVX512 static inline __mmask16
-s_tail_mask512 (size_t r)
-{
-    return (__mmask16) ((1u << r) - 1);
-}
-
 QV_AVX512 float
 qv_dist_l2sq_f32_avx512 (const float *a, const float *b, size_t dim)
 {
-    __m512 s0 = _mm512_setzero_ps (), s1 = _mm512_setzero_ps ();
-    size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        __m512 d0 = _mm512_sub_ps (_mm512_loadu_ps (a + i), _mm512_loadu_ps (b + i));
-        __m512 d1 = _mm512_sub_ps (_mm512_loadu_ps (a + i + 16), _mm512_loadu_ps (b + i + 16));
-        s0 = _mm512_fmadd_ps (d0, d0, s0);
-        s1 = _mm512_fmadd_ps (d1, d1, s1);
-    }
-    if (i + 16 <= dim) {
-        __m512 d0 = _mm512_sub_ps (_mm512_loadu_ps (a + i), _mm512_loadu_ps (b + i));
-        s0 = _mm512_fmadd_ps (d0, d0, s0);
-        i += 16;
-    }
-    if (i < dim) {
-        __mmask16 m = s_tail_mask512 (dim - i);
-        __m512 d0 = _mm512_sub_ps (_mm512_maskz_loadu_ps (m, a + i), _mm512_maskz_loadu_ps (m, b + i));
-        s1 = _mm512_fmadd_ps (d0, d0, s1);
-    }
-    return _mm512_reduce_add_ps (_mm512_add_ps (s0, s1));
+    return qv_dist_l2sq_f32_avx512_inline (a, b, dim);
 }
 
 QV_AVX512 float
 qv_dist_ip_f32_avx512 (const float *a, const float *b, size_t dim)
 {
-    __m512 s0 = _mm512_setzero_ps (), s1 = _mm512_setzero_ps ();
-    size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        s0 = _mm512_fmadd_ps (_mm512_loadu_ps (a + i), _mm512_loadu_ps (b + i), s0);
-        s1 = _mm512_fmadd_ps (_mm512_loadu_ps (a + i + 16), _mm512_loadu_ps (b + i + 16), s1);
-    }
-    if (i + 16 <= dim) {
-        s0 = _mm512_fmadd_ps (_mm512_loadu_ps (a + i), _mm512_loadu_ps (b + i), s0);
-        i += 16;
-    }
-    if (i < dim) {
-        __mmask16 m = s_tail_mask512 (dim - i);
-        s1 = _mm512_fmadd_ps (_mm512_maskz_loadu_ps (m, a + i), _mm512_maskz_loadu_ps (m, b + i), s1);
-    }
-    return _mm512_reduce_add_ps (_mm512_add_ps (s0, s1));
+    return qv_dist_ip_f32_avx512_inline (a, b, dim);
 }
 
 QV_AVX512 static inline void
@@ -321,7 +231,7 @@ s_batch4_avx512 (const float *q, const float *r, size_t dim, float *out, int is_
     __m512 s2 = _mm512_setzero_ps (), s3 = _mm512_setzero_ps ();
     size_t i = 0;
     for (; i < dim; i += 16) {
-        __mmask16 m = dim - i >= 16? (__mmask16) 0xFFFF: s_tail_mask512 (dim - i);
+        __mmask16 m = dim - i >= 16? (__mmask16) 0xFFFF: qv_dist_tail_mask512 (dim - i);
         __m512 x = _mm512_maskz_loadu_ps (m, q + i);
         __m512 a0 = _mm512_maskz_loadu_ps (m, r0 + i), a1 = _mm512_maskz_loadu_ps (m, r1 + i);
         __m512 a2 = _mm512_maskz_loadu_ps (m, r2 + i), a3 = _mm512_maskz_loadu_ps (m, r3 + i);

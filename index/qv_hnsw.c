@@ -25,10 +25,15 @@
 //  and the row id, so they do not depend on thread timing.
 //  Filters. A filtered search walks the graph through rejected nodes (they guide the
 //  walk) and only allowed nodes enter the result list, which keeps exploring until it
-//  holds ef allowed rows. When few rows are allowed, the walk would visit most of the
-//  graph, so below QV_HNSW_FILTER_EXACT_FRACTION of the rows (or ef rows) the allowed
-//  rows are scanned exactly instead (the measurement is in tools/qvann.c's --filter
-//  mode and in the commit that set the figure).
+//  holds ef allowed rows. When few rows are allowed the walk visits about
+//  ef / selectivity nodes, so below QV_HNSW_FILTER_EXACT_FACTOR * sqrt (ef * rows)
+//  allowed rows (or ef rows) the allowed rows are scanned exactly instead. The factor
+//  3 comes from `qvann --filter-sweep` at ef 64 (median us per query, random bitmaps,
+//  noisy shared 2-core machine):
+//      siftsmall 10k x 128:     20% allowed walk 179 / scan 53,   50% walk 69 / scan 147
+//          crossover ~3400 rows = 4.2 sqrt (ef n)
+//      Fashion-MNIST 60k x 784:  5% allowed walk 2193 / scan 593, 10% walk 1858 / scan 3874
+//          crossover ~4300 rows = 2.2 sqrt (ef n)
 //
 //  Payload layout (inside the qv_index frame; integers little-endian):
 //      u32 M, u32 M0, u32 record bytes, u32 link offset, u32 entry (0xFFFFFFFF if
@@ -37,6 +42,7 @@
 //      level-0 arena: count records of record bytes (the in-memory layout above)
 //      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
 #include "qv_hnsw.h"
+#include "qv_dist_inline.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -56,6 +62,12 @@
 #endif
 
 #define S_NONE          UINT32_MAX
+//  Software prefetch in the walk: vectors this many neighbours ahead of the one being
+//  compared, up to this many 64-byte lines of each (the hardware streams the rest of
+//  longer vectors). Chosen with qvann on Fashion-MNIST (784 dims; 1 KB beat the whole
+//  3 KB vector and 2 ahead beat 1 and 3) and siftsmall (128 dims: whole vectors).
+#define S_PREFETCH_AHEAD 2
+#define S_PREFETCH_LINES 16
 #define S_MAX_LEVEL     30
 #define S_MAX_M         512
 
@@ -81,7 +93,7 @@ typedef struct s_ctx_t {
     struct s_ctx_t *next;       //  pool link
 } s_ctx_t;
 
-typedef struct {
+typedef struct s_hnsw_s {
     uint32_t dim;
     uint32_t M, M0;             //  links per node on upper levels / on level 0
     uint32_t ef_construction;
@@ -97,9 +109,13 @@ typedef struct {
     int max_level;              //  level of the entry point, -1 when empty
     pthread_mutex_t global;     //  guards entry and max_level during builds
     double level_mult;          //  1 / ln (M)
-    double filter_exact_fraction;
+    double filter_exact_factor; //  see qv_hnsw_set_filter_exact_factor
     int is_ip;                  //  distance = -ip instead of l2sq
     qv_dist_fn raw;             //  the kernel (l2sq or ip)
+    //  The insert and search copies for this CPU and metric (s_choose_kind)
+    int (*insert) (struct s_hnsw_s *h, s_ctx_t *ctx, uint32_t c);
+    int (*search_graph) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                         const qv_search_params_t *filter);
     pthread_mutex_t pool_lock;  //  guards pool
     s_ctx_t *pool;              //  idle search contexts
     atomic_size_t pool_bytes;   //  bytes held by all contexts
@@ -122,11 +138,31 @@ s_links (const s_hnsw_t *h, uint32_t id, int level)
     return h->upper [id] + (size_t) (level - 1) * (1 + h->M);
 }
 
+//  Distance kinds: the graph code is compiled once per kind (see the s_*_k wrappers
+//  at the end of this section), with the kernel inlined into the walks.
+#define S_K_GENERIC     0       //  through h->raw: serial, or any CPU
+#define S_K_L2_AVX2     1
+#define S_K_IP_AVX2     2
+#define S_K_L2_AVX512   3
+#define S_K_IP_AVX512   4
+
+//  Distance under the index's metric, smaller is better (-ip for IP). kind is a
+//  constant at every call site once inlined, so the switch folds away.
 static inline float
-s_dist (const s_hnsw_t *h, const float *a, const float *b)
+s_dist (const s_hnsw_t *h, int kind, const float *a, const float *b)
 {
-    float r = h->raw (a, b, h->dim);
-    return h->is_ip? -r: r;
+    switch (kind) {
+#if defined(QV_DIST_HAVE_X86)
+        case S_K_L2_AVX2:   return qv_dist_l2sq_f32_avx2_inline (a, b, h->dim);
+        case S_K_IP_AVX2:   return -qv_dist_ip_f32_avx2_inline (a, b, h->dim);
+        case S_K_L2_AVX512: return qv_dist_l2sq_f32_avx512_inline (a, b, h->dim);
+        case S_K_IP_AVX512: return -qv_dist_ip_f32_avx512_inline (a, b, h->dim);
+#endif
+        default: {
+            float r = h->raw (a, b, h->dim);
+            return h->is_ip? -r: r;
+        }
+    }
 }
 
 //  A node lock is held for a whole insert of that node, so a waiter spins briefly,
@@ -239,13 +275,20 @@ s_max_pop (s_pair_t *heap, uint32_t *n)
         heap [at] = item;
 }
 
-static int
-s_pair_cmp (const void *a, const void *b)
+//  Insertion sort by (d, id), for the short lists of a neighbour rebuild.
+static inline void
+s_sort_small (s_pair_t *list, uint32_t n)
 {
-    const s_pair_t *x = a, *y = b;
-    if (x->d != y->d)
-        return x->d < y->d? -1: 1;
-    return x->id < y->id? -1: x->id > y->id;
+    for (uint32_t i = 1; i < n; i++) {
+        s_pair_t item = list [i];
+        uint32_t j = i;
+        while (j > 0 && (list [j - 1].d > item.d
+                     || (list [j - 1].d == item.d && list [j - 1].id > item.id))) {
+            list [j] = list [j - 1];
+            j--;
+        }
+        list [j] = item;
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -274,44 +317,47 @@ s_ctx_bytes (const s_hnsw_t *h, const s_ctx_t *ctx)
          + (size_t) (h->M0 + 1) * 8;
 }
 
-//  Makes sure the heaps hold cand_need / top_need and visited covers nodes nodes.
+//  Grows one scratch array to hold need pairs. Returns 0 or QV_ENOMEM.
+static int
+s_pairs_fit (s_pair_t **array, uint32_t *cap, uint32_t need)
+{
+    if (*cap >= need)
+        return 0;
+    s_pair_t *grown = realloc (*array, need * sizeof (s_pair_t));
+    if (!grown)
+        return QV_ENOMEM;
+    *array = grown;
+    *cap = need;
+    return 0;
+}
+
+//  Makes sure the heaps hold cand_need / top_need and visited covers nodes nodes,
+//  keeping h->pool_bytes in step. Returns 0 or QV_ENOMEM.
 static int
 s_ctx_fit (s_hnsw_t *h, s_ctx_t *ctx, uint32_t nodes, uint32_t top_need, uint32_t cand_need)
 {
     size_t before = s_ctx_bytes (h, ctx);
+    int rc = 0;
     if (ctx->visited_n < nodes) {
         free (ctx->visited);
         ctx->visited = calloc (nodes, sizeof (uint16_t));
-        if (!ctx->visited) {
-            ctx->visited_n = 0;
-            return QV_ENOMEM;
-        }
-        ctx->visited_n = nodes;
+        ctx->visited_n = ctx->visited? nodes: 0;
         ctx->epoch = 0;
+        if (!ctx->visited)
+            rc = QV_ENOMEM;
     }
-    if (ctx->top_cap < top_need) {
-        s_pair_t *top = realloc (ctx->top, top_need * sizeof (s_pair_t));
-        if (!top)
-            return QV_ENOMEM;
-        ctx->top = top;
-        ctx->top_cap = top_need;
-    }
-    if (ctx->cand_cap < cand_need) {
-        s_pair_t *cand = realloc (ctx->cand, cand_need * sizeof (s_pair_t));
-        if (!cand)
-            return QV_ENOMEM;
-        ctx->cand = cand;
-        ctx->cand_cap = cand_need;
-    }
-    if (ctx->work_cap < top_need) {
-        s_pair_t *work = realloc (ctx->work, top_need * sizeof (s_pair_t));
-        if (!work)
-            return QV_ENOMEM;
-        ctx->work = work;
-        ctx->work_cap = top_need;
-    }
-    atomic_fetch_add (&h->pool_bytes, s_ctx_bytes (h, ctx) - before);
-    return 0;
+    if (rc == 0)
+        rc = s_pairs_fit (&ctx->top, &ctx->top_cap, top_need);
+    if (rc == 0)
+        rc = s_pairs_fit (&ctx->cand, &ctx->cand_cap, cand_need);
+    if (rc == 0)
+        rc = s_pairs_fit (&ctx->work, &ctx->work_cap, top_need);
+    size_t after = s_ctx_bytes (h, ctx);
+    if (after >= before)
+        atomic_fetch_add (&h->pool_bytes, after - before);
+    else
+        atomic_fetch_sub (&h->pool_bytes, before - after);
+    return rc;
 }
 
 //  A context from the pool, fitted for this many nodes and this ef; NULL on
@@ -367,16 +413,14 @@ s_ctx_next_epoch (s_ctx_t *ctx)
 
 //  Grows the candidate heap when a long walk needs it. Returns 0 or QV_ENOMEM.
 static int
-s_cand_reserve (s_ctx_t *ctx, uint32_t more)
+s_cand_reserve (s_hnsw_t *h, s_ctx_t *ctx, uint32_t more)
 {
     if (ctx->cand_n + more <= ctx->cand_cap)
         return 0;
-    uint32_t cap = ctx->cand_cap * 2 + more;
-    s_pair_t *cand = realloc (ctx->cand, cap * sizeof (s_pair_t));
-    if (!cand)
+    uint32_t old_cap = ctx->cand_cap;
+    if (s_pairs_fit (&ctx->cand, &ctx->cand_cap, ctx->cand_cap * 2 + more))
         return QV_ENOMEM;
-    ctx->cand = cand;
-    ctx->cand_cap = cap;
+    atomic_fetch_add (&h->pool_bytes, (size_t) (ctx->cand_cap - old_cap) * sizeof (s_pair_t));
     return 0;
 }
 
@@ -388,7 +432,7 @@ s_cand_reserve (s_ctx_t *ctx, uint32_t more)
 //  the list of node owner, whose lock this thread holds.
 static void
 s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
-          uint32_t *cur, float *curd, int locked, uint32_t owner)
+          uint32_t *cur, float *curd, int locked, uint32_t owner, int kind)
 {
     int changed = 1;
     while (changed) {
@@ -404,7 +448,7 @@ s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
         for (uint32_t j = 0; j < n; j++)
             S_PREFETCH (s_vec (h, ll [1 + j]));
         for (uint32_t j = 0; j < n; j++) {
-            float d = s_dist (h, q, s_vec (h, ll [1 + j]));
+            float d = s_dist (h, kind, q, s_vec (h, ll [1 + j]));
             if (d < *curd) {
                 *curd = d;
                 *cur = ll [1 + j];
@@ -420,7 +464,7 @@ s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
 static int
 s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep_d,
                 int level, uint32_t ef, const qv_search_params_t *filter, int locked,
-                uint32_t owner)
+                uint32_t owner, int kind)
 {
     uint16_t tag = s_ctx_next_epoch (ctx);
     uint16_t *visited = ctx->visited;
@@ -428,7 +472,11 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
     uint32_t top_n = 0;
     ctx->cand_n = 0;
     float lower = INFINITY;
-    size_t vec_lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+    size_t pf_lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+    if (pf_lines > S_PREFETCH_LINES)
+        pf_lines = S_PREFETCH_LINES;
+    //  Visited tags beyond L1: fetch a node's tags together before testing them
+    int big_visited = ctx->visited_n > 16384;
 
     visited [ep] = tag;
     if (!filter || qv_search_params_allows (filter, ep)) {
@@ -451,30 +499,40 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
             ll = ctx->links;
         }
         uint32_t n = ll [0];
-        for (uint32_t j = 0; j < n; j++)
-            S_PREFETCH (visited + ll [1 + j]);
+        if (big_visited)
+            for (uint32_t j = 0; j < n; j++)
+                S_PREFETCH (visited + ll [1 + j]);
         //  Unvisited neighbours, their vectors' first lines on the way
+        //  (branch-free: whether a neighbour was seen is a coin toss for the predictor)
         uint32_t m = 0;
         for (uint32_t j = 0; j < n; j++) {
             uint32_t id = ll [1 + j];
-            if (visited [id] != tag) {
-                visited [id] = tag;
-                ctx->gather [m++] = id;
-                S_PREFETCH (s_vec (h, id));
-            }
+            uint32_t fresh = visited [id] != tag;
+            visited [id] = tag;
+            ctx->gather [m] = id;
+            m += fresh;
+            S_PREFETCH (s_vec (h, id));
         }
-        if (s_cand_reserve (ctx, m))
+        if (s_cand_reserve (h, ctx, m))
             return QV_ENOMEM;
+        const uint32_t ahead = S_PREFETCH_AHEAD;
+        for (uint32_t j = 0; j < ahead && j < m; j++) {
+            const char *next = (const char *) s_vec (h, ctx->gather [j]);
+            for (size_t line = 1; line < pf_lines; line++)
+                S_PREFETCH (next + line * 64);
+        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
-            if (j + 1 < m) {
-                const char *next = (const char *) s_vec (h, ctx->gather [j + 1]);
-                for (size_t line = 1; line < vec_lines; line++)
+            if (j + ahead < m) {
+                const char *next = (const char *) s_vec (h, ctx->gather [j + ahead]);
+                for (size_t line = 1; line < pf_lines; line++)
                     S_PREFETCH (next + line * 64);
             }
-            float d = s_dist (h, q, s_vec (h, id));
+            float d = s_dist (h, kind, q, s_vec (h, id));
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
+                //  The link list of the best candidate is what the walk reads next
+                S_PREFETCH ((const char *) s_links (h, ctx->cand [0].id, level));
                 if (!filter || qv_search_params_allows (filter, id)) {
                     s_max_push (top, &top_n, (s_pair_t) { d, id });
                     if (top_n > ef)
@@ -495,7 +553,7 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
 //  new node: keeps, in order, each candidate closer to the new node than to every one
 //  kept so far, up to max. Compacts list in place; returns how many were kept.
 static uint32_t
-s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max)
+s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max, int kind)
 {
     if (n <= max)
         return n;
@@ -505,7 +563,7 @@ s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max)
         const float *ev = s_vec (h, e.id);
         int good = 1;
         for (uint32_t j = 0; j < kept; j++)
-            if (s_dist (h, ev, s_vec (h, list [j].id)) < e.d) {
+            if (s_dist (h, kind, ev, s_vec (h, list [j].id)) < e.d) {
                 good = 0;
                 break;
             }
@@ -518,7 +576,7 @@ s_select_heuristic (const s_hnsw_t *h, s_pair_t *list, uint32_t n, uint32_t max)
 //  Adds the link other -> c at level, pruning other's list with the heuristic when it
 //  is full.
 static void
-s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level)
+s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level, int kind)
 {
     uint32_t max = level? h->M: h->M0;
     s_lock (h, other);
@@ -535,11 +593,11 @@ s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level)
         else {
             const float *ov = s_vec (h, other);
             s_pair_t *list = ctx->work2;
-            list [0] = (s_pair_t) { s_dist (h, ov, s_vec (h, c)), c };
+            list [0] = (s_pair_t) { s_dist (h, kind, ov, s_vec (h, c)), c };
             for (uint32_t j = 0; j < n; j++)
-                list [1 + j] = (s_pair_t) { s_dist (h, ov, s_vec (h, ll [1 + j])), ll [1 + j] };
-            qsort (list, n + 1, sizeof *list, s_pair_cmp);
-            uint32_t kept = s_select_heuristic (h, list, n + 1, max);
+                list [1 + j] = (s_pair_t) { s_dist (h, kind, ov, s_vec (h, ll [1 + j])), ll [1 + j] };
+            s_sort_small (list, n + 1);
+            uint32_t kept = s_select_heuristic (h, list, n + 1, max, kind);
             for (uint32_t j = 0; j < kept; j++)
                 ll [1 + j] = list [j].id;
             ll [0] = kept;
@@ -554,7 +612,7 @@ s_link_back (s_hnsw_t *h, s_ctx_t *ctx, uint32_t other, uint32_t c, int level)
 //  linking to a node with empty lists (which leaves nodes unreachable). Lock order:
 //  own node, then the global lock, then (one at a time) other nodes.
 static int
-s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
+s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c, int kind)
 {
     const float *q = s_vec (h, c);
     int level = h->levels [c];
@@ -573,27 +631,30 @@ s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
         s_unlock (h, c);
         return 0;
     }
-    float curd = s_dist (h, q, s_vec (h, cur));
+    float curd = s_dist (h, kind, q, s_vec (h, cur));
     for (int l = max_level; l > level; l--)
-        s_greedy (h, ctx, q, l, &cur, &curd, 1, c);
+        s_greedy (h, ctx, q, l, &cur, &curd, 1, c, kind);
 
     int rc = 0;
     for (int l = level < max_level? level: max_level; l >= 0; l--) {
-        rc = s_search_level (h, ctx, q, cur, curd, l, h->ef_construction, NULL, 1, c);
+        rc = s_search_level (h, ctx, q, cur, curd, l, h->ef_construction, NULL, 1, c, kind);
         if (rc)
             break;
+        //  Pop the max-heap into ascending order
         s_pair_t *list = ctx->work;
         uint32_t n = ctx->top_n;
-        memcpy (list, ctx->top, n * sizeof *list);
-        qsort (list, n, sizeof *list, s_pair_cmp);
-        uint32_t kept = s_select_heuristic (h, list, n, h->M);
+        for (uint32_t left = n; left > 0; ) {
+            list [left - 1] = ctx->top [0];
+            s_max_pop (ctx->top, &left);
+        }
+        uint32_t kept = s_select_heuristic (h, list, n, h->M, kind);
         uint32_t *own = s_links (h, c, l);
         for (uint32_t j = 0; j < kept; j++)
             own [1 + j] = list [j].id;
         own [0] = kept;
         for (uint32_t j = 0; j < kept; j++)
             if (list [j].id != c)
-                s_link_back (h, ctx, list [j].id, c, l);
+                s_link_back (h, ctx, list [j].id, c, l, kind);
         if (kept) {
             cur = list [0].id;
             curd = list [0].d;
@@ -606,6 +667,76 @@ s_insert (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
     }
     s_unlock (h, c);
     return rc;
+}
+
+//  The unlocked search path: greedy descent, then the level-0 beam (results in
+//  ctx->top).
+static int
+s_search_graph (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                const qv_search_params_t *filter, int kind)
+{
+    uint32_t cur = h->entry;
+    float curd = s_dist (h, kind, q, s_vec (h, cur));
+    for (int l = h->max_level; l > 0; l--)
+        s_greedy (h, ctx, q, l, &cur, &curd, 0, S_NONE, kind);
+    return s_search_level (h, ctx, q, cur, curd, 0, ef, filter, 0, S_NONE, kind);
+}
+
+//  One copy of insert and search per distance kind, each with everything inlined
+//  (flatten) and compiled for its instruction set.
+#define S_TARGET_AVX2   __attribute__ ((target ("avx2,fma"), flatten))
+#define S_TARGET_AVX512 __attribute__ ((target ("avx512f,avx2,fma"), flatten))
+
+static int
+s_insert_generic (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)
+{
+    return s_insert (h, ctx, c, S_K_GENERIC);
+}
+
+static int
+s_search_graph_generic (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                        const qv_search_params_t *filter)
+{
+    return s_search_graph (h, ctx, q, ef, filter, S_K_GENERIC);
+}
+
+#if defined(QV_DIST_HAVE_X86)
+#define S_SPECIALISE(suffix, target, kind)                                          \
+    target static int                                                               \
+    s_insert_##suffix (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)                       \
+    {                                                                               \
+        return s_insert (h, ctx, c, kind);                                          \
+    }                                                                               \
+    target static int                                                               \
+    s_search_graph_##suffix (s_hnsw_t *h, s_ctx_t *ctx, const float *q,             \
+                             uint32_t ef, const qv_search_params_t *filter)         \
+    {                                                                               \
+        return s_search_graph (h, ctx, q, ef, filter, kind);                        \
+    }
+S_SPECIALISE (l2_avx2, S_TARGET_AVX2, S_K_L2_AVX2)
+S_SPECIALISE (ip_avx2, S_TARGET_AVX2, S_K_IP_AVX2)
+S_SPECIALISE (l2_avx512, S_TARGET_AVX512, S_K_L2_AVX512)
+S_SPECIALISE (ip_avx512, S_TARGET_AVX512, S_K_IP_AVX512)
+#endif
+
+//  Picks the copies for this CPU and metric.
+static void
+s_choose_kind (s_hnsw_t *h)
+{
+    h->insert = s_insert_generic;
+    h->search_graph = s_search_graph_generic;
+#if defined(QV_DIST_HAVE_X86)
+    const char *isa = qv_dist_kernels ()->isa;
+    if (strcmp (isa, "avx512") == 0) {
+        h->insert = h->is_ip? s_insert_ip_avx512: s_insert_l2_avx512;
+        h->search_graph = h->is_ip? s_search_graph_ip_avx512: s_search_graph_l2_avx512;
+    }
+    else
+    if (strcmp (isa, "avx2") == 0) {
+        h->insert = h->is_ip? s_insert_ip_avx2: s_insert_l2_avx2;
+        h->search_graph = h->is_ip? s_search_graph_ip_avx2: s_search_graph_l2_avx2;
+    }
+#endif
 }
 
 //  --------------------------------------------------------------------------
@@ -672,9 +803,10 @@ s_init (qv_index_t *self)
     h->entry = S_NONE;
     h->max_level = -1;
     h->level_mult = 1.0 / log ((double) p->M);
-    h->filter_exact_fraction = QV_HNSW_FILTER_EXACT_FRACTION;
+    h->filter_exact_factor = QV_HNSW_FILTER_EXACT_FACTOR;
     h->is_ip = self->kernel_metric == QV_METRIC_IP;
     h->raw = h->is_ip? qv_dist_kernels ()->ip: qv_dist_kernels ()->l2sq;
+    s_choose_kind (h);
     pthread_mutex_init (&h->global, NULL);
     pthread_mutex_init (&h->pool_lock, NULL);
     self->impl = h;
@@ -729,7 +861,7 @@ s_worker (void *arg)
         uint32_t c = atomic_fetch_add (w->next, 1);
         if (c >= w->last)
             break;
-        int rc = s_insert (w->h, ctx, c);
+        int rc = w->h->insert (w->h, ctx, c);
         if (rc)
             atomic_store (w->rc, rc);
     }
@@ -817,7 +949,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
             uint32_t row = it.current_value;
             if (params->allow_fn && !params->allow_fn (row, params->allow_arg))
                 continue;
-            float d = s_dist (h, q, s_vec (h, row));
+            float d = s_dist (h, S_K_GENERIC, q, s_vec (h, row));
             if (d <= thr) {
                 qv_topk_push (topk, d, row);
                 thr = qv_topk_threshold (topk);
@@ -828,7 +960,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
     for (uint32_t row = 0; row < self->count; row++) {
         if (!params->allow_fn (row, params->allow_arg))
             continue;
-        float d = s_dist (h, q, s_vec (h, row));
+        float d = s_dist (h, S_K_GENERIC, q, s_vec (h, row));
         if (d <= thr) {
             qv_topk_push (topk, d, row);
             thr = qv_topk_threshold (topk);
@@ -845,10 +977,13 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
     uint32_t ef = params && params->ef? params->ef: (k > 64? k: 64);
     if (ef < k)
         ef = k;
+    if (ef > self->count)       //  a larger list holds nothing more
+        ef = self->count > k? self->count: k;
     int filtered = qv_search_params_filtered (params);
     if (filtered) {
         uint64_t allowed = qv_search_params_allowed_estimate (params, self->count);
-        if (allowed <= ef || (double) allowed < h->filter_exact_fraction * self->count) {
+        if (allowed <= ef
+        ||  (double) allowed < h->filter_exact_factor * sqrt ((double) ef * self->count)) {
             s_search_exact (self, q, params, topk);
             return 0;
         }
@@ -858,11 +993,7 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
     s_ctx_t *ctx = s_ctx_acquire (h, self->count, ef);
     if (!ctx)
         return qv_err (QV_ENOMEM, "out of memory for an HNSW search context");
-    uint32_t cur = h->entry;
-    float curd = s_dist (h, q, s_vec (h, cur));
-    for (int l = h->max_level; l > 0; l--)
-        s_greedy (h, ctx, q, l, &cur, &curd, 0, S_NONE);
-    int rc = s_search_level (h, ctx, q, cur, curd, 0, ef, filtered? params: NULL, 0, S_NONE);
+    int rc = h->search_graph (h, ctx, q, ef, filtered? params: NULL);
     if (rc == 0)
         for (uint32_t i = 0; i < ctx->top_n; i++)
             qv_topk_push (topk, ctx->top [i].d, ctx->top [i].id);
@@ -1016,13 +1147,13 @@ s_vector_bytes (const qv_index_t *self)
 }
 
 int
-qv_hnsw_set_filter_exact_fraction (qv_index_t *index, double fraction)
+qv_hnsw_set_filter_exact_factor (qv_index_t *index, double factor)
 {
     if (index->vt != &qv_hnsw_vtable)
         return qv_err (QV_EINVAL, "not an HNSW index");
-    if (!(fraction >= 0 && fraction <= 1))
-        return qv_err (QV_EINVAL, "fraction %g outside [0, 1]", fraction);
-    ((s_hnsw_t *) index->impl)->filter_exact_fraction = fraction;
+    if (!(factor >= 0))
+        return qv_err (QV_EINVAL, "filter exact-scan factor %g is negative", factor);
+    ((s_hnsw_t *) index->impl)->filter_exact_factor = factor;
     return 0;
 }
 

@@ -5,14 +5,16 @@
 
 #include "qv_index.h"
 
-//  Filtered searches whose allowed rows are estimated below fraction * row count (or
-//  below ef) skip the graph and scan the allowed rows exactly. The default is
-//  QV_HNSW_FILTER_EXACT_FRACTION (measured; see qv_hnsw.c). Not thread-safe against
-//  running searches. Returns 0, or QV_EINVAL for a non-HNSW index or a fraction
-//  outside [0, 1].
-#define QV_HNSW_FILTER_EXACT_FRACTION 0.02
+//  A filtered search whose allowed rows are estimated at no more than ef, or below
+//  factor * sqrt (ef * rows), skips the graph and scans the allowed rows exactly.
+//  (A walk costs about ef / selectivity node visits, a scan selectivity * rows: they
+//  cross where allowed rows ~ sqrt (ef * rows) times a constant; the default constant
+//  QV_HNSW_FILTER_EXACT_FACTOR is measured, see qv_hnsw.c.) 0 always walks, a huge
+//  factor always scans. Not thread-safe against running searches.
+//  Returns 0, or QV_EINVAL for a non-HNSW index or a negative or NaN factor.
+#define QV_HNSW_FILTER_EXACT_FACTOR 3.0
 int
-    qv_hnsw_set_filter_exact_fraction (qv_index_t *index, double fraction);
+    qv_hnsw_set_filter_exact_factor (qv_index_t *index, double factor);
 
 //  The maximum level of the graph and the number of level-0 links in total, for tests
 //  and benchmarks. Returns 0 or QV_EINVAL for a non-HNSW index.

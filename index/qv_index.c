@@ -51,6 +51,9 @@
 static const qv_index_vtable_t *s_types [] = {
     &qv_flat_vtable,
     &qv_hnsw_vtable,
+    &qv_ivf_flat_vtable,
+    &qv_ivf_sq8_vtable,
+    &qv_ivf_pq_vtable,
 };
 
 static const char *s_type_names [] = {

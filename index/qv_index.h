@@ -192,5 +192,8 @@ uint64_t
 //  The vtables of the types in this build.
 extern const qv_index_vtable_t qv_flat_vtable;
 extern const qv_index_vtable_t qv_hnsw_vtable;
+extern const qv_index_vtable_t qv_ivf_flat_vtable;
+extern const qv_index_vtable_t qv_ivf_sq8_vtable;
+extern const qv_index_vtable_t qv_ivf_pq_vtable;
 
 #endif

@@ -1,10 +1,10 @@
 //  qvann: ANN benchmark of Quiver's indexes (and hnswlib beside them when built with
 //  -DQV_PEERS=ON) on .fvecs/.ivecs data; also the exact-scan bandwidth figure and the
-//  filtered-search crossover that sets QV_HNSW_FILTER_EXACT_FRACTION.
+//  filtered-search crossover that sets QV_HNSW_FILTER_EXACT_FACTOR.
 //
 //  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
 //        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
-//        [--threads 2] [--no-peer]
+//        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]
 //  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
 //  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
 //
@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__x86_64__)
 #   include <immintrin.h>
@@ -36,6 +37,8 @@ typedef struct {
     const char *base_path, *query_path, *gt_path;
     qv_metric_t metric;
     uint32_t M, efc, k, runs, threads;
+    uint32_t build_runs;        //  builds to time (default: runs)
+    uint32_t limit;             //  use the first limit base rows (exact truth recomputed)
     uint32_t efs [16], nef;
     uint64_t scan_rows;
     uint32_t dim;
@@ -97,29 +100,42 @@ typedef struct {
     void *self;
     const s_data_t *data;
     uint32_t k, ef, first, stride, reps;
+    double cpu_s;               //  CPU time the thread spent
 } s_loop_t;
+
+static double
+s_thread_cpu (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static void *
 s_loop (void *arg)
 {
     s_loop_t *l = arg;
     uint32_t ids [1024];
+    double c0 = s_thread_cpu ();
     for (uint32_t r = 0; r < l->reps; r++)
         for (uint32_t q = l->first; q < l->data->nq; q += l->stride)
             l->fn (l->self, l->data->queries + (size_t) q * l->data->dim, l->k, l->ef, ids);
+    l->cpu_s = s_thread_cpu () - c0;
     return NULL;
 }
 
-//  Queries per second with threads threads sharing reps passes over the queries.
+//  Queries per second with threads threads sharing reps passes over the queries, by
+//  the wall clock; *per_cpu_s gets queries per CPU second of the searching threads
+//  (the figure a busy shared machine disturbs least).
 static double
-s_qps (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_t ef,
-       uint32_t threads, uint32_t reps)
+s_qps_cpu (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_t ef,
+           uint32_t threads, uint32_t reps, double *per_cpu_s)
 {
     s_loop_t loops [8];
     pthread_t tids [8];
     int64_t t0 = qv_clock_usec ();
     for (uint32_t t = 0; t < threads; t++) {
-        loops [t] = (s_loop_t) { fn, self, data, k, ef, t, threads, reps };
+        loops [t] = (s_loop_t) { fn, self, data, k, ef, t, threads, reps, 0 };
         if (t)
             pthread_create (&tids [t], NULL, s_loop, &loops [t]);
     }
@@ -127,7 +143,19 @@ s_qps (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_t e
     for (uint32_t t = 1; t < threads; t++)
         pthread_join (tids [t], NULL);
     double secs = (qv_clock_usec () - t0) / 1e6;
+    double cpu = 0;
+    for (uint32_t t = 0; t < threads; t++)
+        cpu += loops [t].cpu_s;
+    if (per_cpu_s)
+        *per_cpu_s = (double) reps * data->nq / cpu;
     return (double) reps * data->nq / secs;
+}
+
+static double
+s_qps (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_t ef,
+       uint32_t threads, uint32_t reps)
+{
+    return s_qps_cpu (fn, self, data, k, ef, threads, reps, NULL);
 }
 
 //  Repetitions so one timed pass lasts about 0.2 s at this ef.
@@ -166,7 +194,7 @@ static int
 s_load (const s_opts_t *o, s_data_t *data)
 {
     uint32_t qdim;
-    data->base = qv_vecs_read (o->base_path, 0, &data->dim, &data->n);
+    data->base = qv_vecs_read (o->base_path, o->limit, &data->dim, &data->n);
     data->queries = data->base? qv_vecs_read (o->query_path, 0, &qdim, &data->nq): NULL;
     if (!data->base || !data->queries) {
         fprintf (stderr, "qvann: %s\n", qv_err_msg ());
@@ -176,7 +204,7 @@ s_load (const s_opts_t *o, s_data_t *data)
         fprintf (stderr, "qvann: queries have dim %u, base %u\n", qdim, data->dim);
         return -1;
     }
-    if (o->gt_path) {
+    if (o->gt_path && !o->limit) {
         uint32_t gn;
         data->gt = qv_vecs_read (o->gt_path, 0, &data->gt_k, &gn);
         if (!data->gt || gn != data->nq || data->gt_k < o->k) {
@@ -233,7 +261,8 @@ s_ann (const s_opts_t *o)
 #ifdef QV_HAVE_HNSWLIB
     qv_peer_hnswlib_t *peer = NULL;
 #endif
-    for (uint32_t r = 0; r < o->runs; r++) {
+    uint32_t build_runs = o->build_runs? o->build_runs: o->runs;
+    for (uint32_t r = 0; r < build_runs; r++) {
         qv_index_destroy (&index);
         qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
         size_t before = s_heap_bytes ();
@@ -260,10 +289,10 @@ s_ann (const s_opts_t *o)
         }
 #endif
     }
-    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, o->runs), qmem };
+    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, build_runs), qmem };
 #ifdef QV_HAVE_HNSWLIB
     if (o->peer)
-        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, o->runs), pmem };
+        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, build_runs), pmem };
 #else
     (void) pb;
     (void) pmem;
@@ -271,11 +300,11 @@ s_ann (const s_opts_t *o)
     printf ("# quiver index reports %.1f MB total, %.1f MB of it vectors\n",
             qv_index_memory_bytes (index) / 1048576.0, qv_index_vector_bytes (index) / 1048576.0);
 
-    printf ("%-8s %3s %4s %4s %9s %10s %10s %9s %8s %9s\n", "index", "M", "efC", "ef",
-            "recall@10", "QPS_1t", "QPS_2t", "build_s", "mem_MB", "QPS_1t_x");
+    printf ("%-8s %3s %4s %4s %9s %10s %10s %10s %9s %8s %9s %9s\n", "index", "M", "efC", "ef",
+            "recall@10", "QPS_1t", "QPS_1t_cpu", "QPS_2t", "build_s", "mem_MB", "QPS_1t_x", "cpu_x");
     for (uint32_t e = 0; e < o->nef; e++) {
         uint32_t ef = o->efs [e];
-        double q1 [2][16], q2 [2][16], recall [2];
+        double q1 [2][16], c1 [2][16], q2 [2][16], recall [2];
         uint32_t reps [2];
         for (int w = 0; w < nwho; w++) {
 #ifdef QV_HAVE_HNSWLIB
@@ -291,23 +320,29 @@ s_ann (const s_opts_t *o)
                 if (who [w].fn == s_hnswlib_search)
                     qv_peer_hnswlib_set_ef (who [w].self, ef);
 #endif
-                q1 [w][r] = s_qps (who [w].fn, who [w].self, &data, o->k, ef, 1, reps [w]);
+                q1 [w][r] = s_qps_cpu (who [w].fn, who [w].self, &data, o->k, ef, 1, reps [w], &c1 [w][r]);
                 q2 [w][r] = s_qps (who [w].fn, who [w].self, &data, o->k, ef, o->threads, reps [w]);
             }
-        double m1 [2];
-        for (int w = 0; w < nwho; w++)
-            m1 [w] = s_median (q1 [w], o->runs);
+        double m1 [2], mc [2];
         for (int w = 0; w < nwho; w++) {
-            char ratio [16] = "";
-            if (nwho == 2 && w == 0)
+            m1 [w] = s_median (q1 [w], o->runs);
+            mc [w] = s_median (c1 [w], o->runs);
+        }
+        for (int w = 0; w < nwho; w++) {
+            char ratio [16] = "", cratio [16] = "";
+            if (nwho == 2 && w == 0) {
                 snprintf (ratio, sizeof ratio, "%.2f", m1 [0] / m1 [1]);
-            printf ("%-8s %3u %4u %4u %9.4f %10.0f %10.0f %9.3f %8.2f %9s\n", who [w].name,
-                    o->M, o->efc, ef, recall [w], m1 [w], s_median (q2 [w], o->runs),
-                    who [w].build_s, who [w].mem_mb, ratio);
+                snprintf (cratio, sizeof cratio, "%.2f", mc [0] / mc [1]);
+            }
+            printf ("%-8s %3u %4u %4u %9.4f %10.0f %10.0f %10.0f %9.3f %8.2f %9s %9s\n", who [w].name,
+                    o->M, o->efc, ef, recall [w], m1 [w], mc [w], s_median (q2 [w], o->runs),
+                    who [w].build_s, who [w].mem_mb, ratio, cratio);
         }
         fflush (stdout);
     }
-    printf ("# QPS_2t uses %u threads; build_s with %u threads; QPS_1t_x = quiver / hnswlib QPS_1t at the same ef\n",
+    printf ("# QPS_1t: one thread, one query at a time, wall clock; QPS_1t_cpu: the same per CPU second\n"
+            "# of the searching thread; QPS_2t: %u threads, wall clock; build_s: %u threads, wall clock;\n"
+            "# mem_MB: heap growth over the build less the vectors; _x: quiver / hnswlib at the same ef\n",
             o->threads, o->threads);
     qv_index_destroy (&index);
 #ifdef QV_HAVE_HNSWLIB
@@ -428,7 +463,7 @@ s_filter_sweep (const s_opts_t *o)
         double recall = 0;
         for (uint32_t r = 0; r < o->runs; r++)
             for (int mode = 0; mode < 2; mode++) {
-                qv_hnsw_set_filter_exact_fraction (index, mode? 1.0: 0.0);
+                qv_hnsw_set_filter_exact_factor (index, mode? 1e30: 0.0);
                 uint32_t ids [1024], want [1024];
                 float d [1024];
                 int64_t t0 = qv_clock_usec ();
@@ -469,7 +504,7 @@ s_usage (void)
     fprintf (stderr,
         "usage: qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]\n"
         "             [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]\n"
-        "             [--threads 2] [--no-peer]\n"
+        "             [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]\n"
         "       qvann --scan ROWS [--dim 128] [--runs 5]\n"
         "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n");
 }
@@ -500,6 +535,8 @@ main (int argc, char **argv)
         else if (strcmp (a, "--k") == 0) o.k = (uint32_t) atoi (v);
         else if (strcmp (a, "--runs") == 0) o.runs = (uint32_t) atoi (v);
         else if (strcmp (a, "--threads") == 0) o.threads = (uint32_t) atoi (v);
+        else if (strcmp (a, "--build-runs") == 0) o.build_runs = (uint32_t) atoi (v);
+        else if (strcmp (a, "--limit") == 0) o.limit = (uint32_t) atoi (v);
         else if (strcmp (a, "--scan") == 0) o.scan_rows = strtoull (v, NULL, 10);
         else if (strcmp (a, "--dim") == 0) o.dim = (uint32_t) atoi (v);
         else if (strcmp (a, "--ef") == 0) {
@@ -511,7 +548,7 @@ main (int argc, char **argv)
         }
         else { s_usage (); return 2; }
     }
-    if (o.runs < 1 || o.runs > 16 || o.threads < 1 || o.threads > 8 || o.k < 1 || o.k > 1024) {
+    if (o.runs < 1 || o.runs > 16 || o.build_runs > 16 || o.threads < 1 || o.threads > 8 || o.k < 1 || o.k > 1024) {
         s_usage ();
         return 2;
     }

@@ -333,17 +333,21 @@ test_filtered (void **state)
     qv_index_t *index = qv_index_new ("HNSW", QV_METRIC_L2, dim, NULL);
     assert_int_equal (qv_index_build (index, base, n), 0);
 
-    //  1% allowed: scanned exactly; must equal the exact answer
+    //  1% allowed (bitmap) and 33% allowed (callback), by default: few enough rows
+    //  at this size to be scanned exactly; must equal the exact answer.
+    //  33% allowed (667 rows) with the walk forced (factor 0) and ef 600: the walk
+    //  gathers nearly all of them and must equal the exact answer too.
     roaring_bitmap_t *few = roaring_bitmap_create ();
     for (uint32_t i = 0; i < n; i += 97)
         roaring_bitmap_add (few, i);
-    //  About 33% allowed by a callback: the graph walk; with ef >= the allowed rows
-    //  the walk reaches them all and must equal the exact answer too
     qv_search_params_t cases [] = {
         { .ef = 16, .allowed = few },
-        { .ef = 800, .allow_fn = s_allow_mod3 },
+        { .ef = 64, .allow_fn = s_allow_mod3 },
+        { .ef = 600, .allow_fn = s_allow_mod3 },
     };
-    for (int c = 0; c < 2; c++) {
+    double factors [] = { QV_HNSW_FILTER_EXACT_FACTOR, QV_HNSW_FILTER_EXACT_FACTOR, 0 };
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal (qv_hnsw_set_filter_exact_factor (index, factors [c]), 0);
         int32_t *truth = s_truth ("L2", base, n, dim, queries, nq, k, &cases [c]);
         for (uint32_t q = 0; q < nq; q++) {
             uint32_t ids [10];
@@ -357,7 +361,8 @@ test_filtered (void **state)
         }
         free (truth);
     }
-    //  33% allowed at a normal ef: only allowed rows, k of them, high recall
+    //  33% allowed, the walk forced, at a normal ef: only allowed rows, k of them,
+    //  high recall
     qv_search_params_t normal = { .ef = 64, .allow_fn = s_allow_mod3 };
     int32_t *truth = s_truth ("L2", base, n, dim, queries, nq, k, &normal);
     double sum = 0;
@@ -370,9 +375,10 @@ test_filtered (void **state)
             assert_int_equal (ids [i] % 3, 0);
         sum += s_overlap (ids, got, truth + q * k, k);
     }
-    fprintf (stderr, "filtered (1/3 allowed) recall@10 ef=64: %.4f\n", sum / nq);
+    fprintf (stderr, "filtered walk (1/3 allowed) recall@10 ef=64: %.4f\n", sum / nq);
     assert_true (sum / nq >= 0.95);
     free (truth);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (index, QV_HNSW_FILTER_EXACT_FACTOR), 0);
     //  Fewer allowed rows than k: all of them, nothing else
     roaring_bitmap_t *three = roaring_bitmap_from_range (100, 103, 1);
     qv_search_params_t tiny = { .allowed = three };
@@ -474,11 +480,12 @@ test_bad_params (void **state)
     params.M = 100000;
     assert_null (qv_index_new ("HNSW", QV_METRIC_L2, 8, &params));
     qv_index_t *flat = qv_index_new ("FLAT", QV_METRIC_L2, 8, NULL);
-    assert_int_equal (qv_hnsw_set_filter_exact_fraction (flat, 0.1), QV_EINVAL);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (flat, 1), QV_EINVAL);
     qv_index_destroy (&flat);
     qv_index_t *index = qv_index_new ("HNSW", QV_METRIC_L2, 8, NULL);
-    assert_int_equal (qv_hnsw_set_filter_exact_fraction (index, 2), QV_EINVAL);
-    assert_int_equal (qv_hnsw_set_filter_exact_fraction (index, 0.5), 0);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (index, -1), QV_EINVAL);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (index, NAN), QV_EINVAL);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (index, 0.5), 0);
     qv_index_destroy (&index);
 }
 
