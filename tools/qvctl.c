@@ -745,11 +745,12 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
         { "k", required_argument, 0, 'k' }, { "gt", required_argument, 0, 'g' },
         { "nq-per-request", required_argument, 0, 'n' },
         { "output-fields", required_argument, 0, 'o' }, { "limit", required_argument, 0, 'l' },
-        { "print", required_argument, 0, 'p' }, { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 }
+        { "print", required_argument, 0, 'p' }, { "ef", required_argument, 0, 'e' },
+        { "nprobe", required_argument, 0, 'r' }, { "filter", required_argument, 0, 'f' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
-    long long k = 10, per_request = 1, limit = 0, print = -1;
-    const char *gt_path = NULL, *output_fields = NULL;
+    long long k = 10, per_request = 1, limit = 0, print = -1, ef = 0, nprobe = 0;
+    const char *gt_path = NULL, *output_fields = NULL, *filter = NULL;
     int c;
     while ((c = s_getopt (argc, argv, opts)) != -1)
         switch (c) {
@@ -759,6 +760,9 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
             case 'o': output_fields = optarg; break;
             case 'l': limit = s_int_arg ("--limit", optarg, 1, INT64_MAX); break;
             case 'p': print = s_int_arg ("--print", optarg, 0, INT64_MAX); break;
+            case 'e': ef = s_int_arg ("--ef", optarg, 1, 65536); break;
+            case 'r': nprobe = s_int_arg ("--nprobe", optarg, 1, 65536); break;
+            case 'f': filter = optarg; break;
         }
     s_check_positional (argc, argv, 2, 2);
     const char *name = argv [optind], *path = argv [optind + 1];
@@ -809,8 +813,19 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
     for (size_t r = 0; r < nreq && rc == 0; r++) {
         size_t first = r * (size_t) per_request;
         size_t m = nq - first < (size_t) per_request ? nq - first : (size_t) per_request;
-        qv_wr_t *w = qv_client_request (ctx->client, "search", 4 + (output_fields != NULL), NULL);
+        qv_wr_t *w = qv_client_request (ctx->client, "search", 4 + (output_fields != NULL)
+                                        + (ef || nprobe) + (filter != NULL), NULL);
         qv_wr_str (w, "collection"); qv_wr_str (w, name);
+        if (ef || nprobe) {
+            qv_wr_str (w, "params");
+            qv_wr_map (w, (ef > 0) + (nprobe > 0));
+            if (ef) { qv_wr_str (w, "ef"); qv_wr_uint (w, (uint64_t) ef); }
+            if (nprobe) { qv_wr_str (w, "nprobe"); qv_wr_uint (w, (uint64_t) nprobe); }
+        }
+        if (filter) {
+            qv_wr_str (w, "filter");
+            qv_wr_str (w, filter);
+        }
         qv_wr_str (w, "vectors"); qv_wr_bin (w, queries + first * dim, m * dim * sizeof (float));
         qv_wr_str (w, "dim"); qv_wr_uint (w, dim);
         qv_wr_str (w, "limit"); qv_wr_uint (w, (uint64_t) k);
@@ -887,6 +902,86 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
     free (queries);
     free (gt);
     return rc;
+}
+
+//  Creates an index on the collection's vector field and waits until every flushed
+//  segment has it, showing the indexed rows.
+static int
+s_cmd_index (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "type", required_argument, 0, 't' }, { "M", required_argument, 0, 'M' },
+        { "ef-construction", required_argument, 0, 'e' }, { "nlist", required_argument, 0, 'n' },
+        { "m", required_argument, 0, 'm' }, { "no-wait", no_argument, 0, 'w' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    const char *type = "HNSW";
+    long long M = 0, efc = 0, nlist = 0, m = 0;
+    bool wait = true;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 't': type = optarg; break;
+            case 'M': M = s_int_arg ("--M", optarg, 2, 1000000); break;
+            case 'e': efc = s_int_arg ("--ef-construction", optarg, 1, 1000000); break;
+            case 'n': nlist = s_int_arg ("--nlist", optarg, 1, 1000000); break;
+            case 'm': m = s_int_arg ("--m", optarg, 1, 1000000); break;
+            case 'w': wait = false; break;
+        }
+    s_check_positional (argc, argv, 1, 1);
+    const char *name = argv [optind];
+    s_schema_t schema;
+    int rc = s_describe (ctx, name, &schema);
+    if (rc)
+        return rc;
+    qv_wr_t *w = qv_client_request (ctx->client, "create_index", 4, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "field"); qv_wr_str (w, schema.vector);
+    qv_wr_str (w, "index_type"); qv_wr_str (w, type);
+    qv_wr_str (w, "params");
+    qv_wr_map (w, (M > 0) + (efc > 0) + (nlist > 0) + (m > 0));
+    if (M) { qv_wr_str (w, "M"); qv_wr_uint (w, (uint64_t) M); }
+    if (efc) { qv_wr_str (w, "efConstruction"); qv_wr_uint (w, (uint64_t) efc); }
+    if (nlist) { qv_wr_str (w, "nlist"); qv_wr_uint (w, (uint64_t) nlist); }
+    if (m) { qv_wr_str (w, "m"); qv_wr_uint (w, (uint64_t) m); }
+    qv_doc_t *reply;
+    int64_t start = qv_clock_usec ();
+    if ((rc = s_call (ctx, &w, &reply)))
+        return rc;
+    qv_doc_destroy (&reply);
+    while (wait) {
+        w = qv_client_request (ctx->client, "describe_index", 2, NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, name);
+        qv_wr_str (w, "field"); qv_wr_str (w, schema.vector);
+        if ((rc = s_call (ctx, &w, &reply)))
+            return rc;
+        const qv_val_t *root = qv_doc_root (reply), *state = qv_val_get (root, "state");
+        uint64_t indexed = 0, total = 0;
+        if (qv_val_get (root, "indexed_rows"))
+            qv_val_uint (qv_val_get (root, "indexed_rows"), &indexed);
+        if (qv_val_get (root, "total_rows"))
+            qv_val_uint (qv_val_get (root, "total_rows"), &total);
+        bool building = state && qv_val_is (state, "building"), failed = state && qv_val_is (state, "failed");
+        if (isatty (2))
+            fprintf (stderr, "\r%s index on '%s': %llu of %llu rows indexed  ", type, name,
+                     (unsigned long long) indexed, (unsigned long long) total);
+        qv_doc_destroy (&reply);
+        if (failed) {
+            fprintf (stderr, "\nqvctl: the index build failed; see the server's log\n");
+            return QV_ERR;
+        }
+        if (!building) {
+            if (isatty (2))
+                fputc ('\n', stderr);
+            printf ("%s index on '%s' finished in %.3f s: %llu of %llu rows indexed "
+                    "(rows not flushed yet are searched exactly)\n", type, name,
+                    (qv_clock_usec () - start) / 1e6, (unsigned long long) indexed,
+                    (unsigned long long) total);
+            break;
+        }
+        zclock_sleep (200);
+    }
+    return 0;
 }
 
 static int
@@ -1006,8 +1101,15 @@ static const s_command_t s_commands [] = {
       "  --gt GT.ivecs        ground truth: the true neighbour ids of each query, best first\n"
       "  --nq-per-request M   query vectors per search request (default 1)\n"
       "  --output-fields a,b  fields to return with each hit\n"
+      "  --ef N, --nprobe N   index search parameters\n"
+      "  --filter EXPR        only rows matching the filter expression\n"
       "  --limit N            use only the first N queries\n"
       "  --print N            print the hits of the first N queries (default 3 without --gt, else 0)" },
+    { "index", s_cmd_index,
+      "index NAME [--type HNSW|IVF_FLAT|IVF_SQ8|IVF_PQ|FLAT] [--M 16] [--ef-construction 200]\n"
+      "      [--nlist N] [--m M] [--no-wait]\n\n"
+      "Creates an index on the vector field of NAME (flushed segments get it in the background)\n"
+      "and waits until it is finished, showing progress." },
     { "get", s_cmd_get,
       "get NAME ID... [--output-fields a,b]\n\nPrints the rows with these primary keys, one JSON map a line." },
     { "delete", s_cmd_delete, "delete NAME ID...\n\nDeletes the rows with these primary keys." },
