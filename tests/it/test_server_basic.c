@@ -1157,6 +1157,50 @@ test_clean_shutdown (void **state)
     fclose (f);
 }
 
+//  A failed object write (disk full, I/O error) is answered UNAVAILABLE and never
+//  acknowledged; the next write succeeds and nothing of the failed one shows.
+static void
+test_failed_write_unavailable (void **state)
+{
+    (void) state;
+    setenv ("QV_FAULT_PUT", "1", 1);     //  the next object write fails
+    qv_it_server_t *server = qv_it_server_new (NULL);
+    assert_non_null (server);
+    int rc = qv_it_server_start (server);
+    unsetenv ("QV_FAULT_PUT");
+    assert_int_equal (rc, 0);
+    qv_it_client_t *c = qv_it_client_new (server->endpoint, 10000);
+    qv_doc_t *r = CALL_ERR (c, "UNAVAILABLE", "{op: 'create_collection', collection: 'disk', fields: ["
+                               "{name: 'id', type: 'int64', primary: true},"
+                               "{name: 'v', type: 'float_vector', dim: 2}]}");
+    assert_non_null (strstr (qv_it_error (r), "injected fault"));
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'has_collection', collection: 'disk'}");
+    assert_non_null (qv_it_path (r, "exists"));
+    assert_false (qv_it_bool (qv_it_path (r, "exists")));
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_collection', collection: 'disk', fields: ["
+                    "{name: 'id', type: 'int64', primary: true},"
+                    "{name: 'v', type: 'float_vector', dim: 2}]}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'insert', collection: 'disk', rows: [{id: 2, v: [3, 4]}]}");
+    qv_doc_destroy (&r);
+    //  After a restart the collection is there once, with its acknowledged row.
+    qv_it_client_destroy (&c);
+    assert_int_equal (qv_it_server_kill (server), 0);
+    assert_int_equal (qv_it_server_restart (server), 0);
+    c = qv_it_client_new (server->endpoint, 10000);
+    r = CALL_OK (c, "{op: 'get', collection: 'disk', ids: [1, 2]}");
+    const qv_val_t *rows = qv_val_get (qv_doc_root (r), "rows");
+    assert_int_equal (qv_val_len (rows), 1);
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'list_collections'}");
+    assert_int_equal (qv_val_len (qv_it_path (r, "collections")), 1);
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 int
 main (void)
 {
@@ -1170,6 +1214,7 @@ main (void)
         cmocka_unit_test (test_search_shapes_and_paging),
         cmocka_unit_test (test_error_codes),
         cmocka_unit_test (test_slow_reader),
+        cmocka_unit_test (test_failed_write_unavailable),
         cmocka_unit_test (test_clean_shutdown),
     };
     if (getenv ("QV_IT_ONLY"))      //  e.g. QV_IT_ONLY=test_sigterm
