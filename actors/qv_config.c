@@ -30,3 +30,17 @@ qv_config_endpoint (const qv_config_t *config, const char *name, char *out, size
 {
     snprintf (out, size, "inproc://qv-%s-%s", config->instance, name);
 }
+
+zsock_t *
+qv_config_push (const qv_config_t *config, const char *name)
+{
+    char ep [256];
+    qv_config_endpoint (config, name, ep, sizeof ep);
+    zsock_t *sock = zsock_new (ZMQ_PUSH);
+    if (!sock)
+        return NULL;
+    zsock_set_sndhwm (sock, 0);
+    zsock_set_sndtimeo (sock, 0);
+    zsock_connect (sock, "%s", ep);
+    return sock;
+}

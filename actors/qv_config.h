@@ -50,4 +50,11 @@ void
 void
     qv_config_endpoint (const qv_config_t *config, const char *name, char *out, size_t size);
 
+//  A PUSH socket connected to an actor's inbox, for handing it messages: its queue is
+//  unbounded (backpressure is the segment manager's job) and a send fails only when
+//  the actor is gone. NULL on failure.
+#include <czmq.h>
+zsock_t *
+    qv_config_push (const qv_config_t *config, const char *name);
+
 #endif

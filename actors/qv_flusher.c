@@ -134,11 +134,7 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     char ep [256];
     qv_config_endpoint (args->config, "flusher", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);
-    qv_config_endpoint (args->config, "searcher", ep, sizeof ep);
-    self.searcher = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self.searcher, 0);
-    zsock_set_sndtimeo (self.searcher, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self.searcher, "%s", ep);
+    self.searcher = qv_config_push (args->config, "searcher");
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order

@@ -481,16 +481,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     self->nats_live = self->config->nats_url [0] == 0;
     qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
-    qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
-    self->segmgr = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self->segmgr, 0);
-    zsock_set_sndtimeo (self->segmgr, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self->segmgr, "%s", ep);
-    qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
-    self->searcher = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self->searcher, 0);
-    zsock_set_sndtimeo (self->searcher, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self->searcher, "%s", ep);
+    self->segmgr = qv_config_push (self->config, "segmgr");
+    self->searcher = qv_config_push (self->config, "searcher");
     self->colls = zhashx_new ();
     zhashx_set_destructor (self->colls, s_coll_free);
     self->pending = zhashx_new ();

@@ -1231,21 +1231,9 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
-    qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
-    self->proxy = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self->proxy, 0);
-    zsock_set_sndtimeo (self->proxy, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self->proxy, "%s", ep);
-    qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
-    self->segmgr = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self->segmgr, 0);
-    zsock_set_sndtimeo (self->segmgr, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self->segmgr, "%s", ep);
-    qv_config_endpoint (self->config, "flusher", ep, sizeof ep);
-    self->flusher = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self->flusher, 0);
-    zsock_set_sndtimeo (self->flusher, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self->flusher, "%s", ep);
+    self->proxy = qv_config_push (self->config, "proxy");
+    self->segmgr = qv_config_push (self->config, "segmgr");
+    self->flusher = qv_config_push (self->config, "flusher");
     if (self->config->nats_stats) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
         self->cdc = zsock_new (ZMQ_PUSH);

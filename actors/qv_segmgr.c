@@ -489,16 +489,8 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     char ep [256];
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
-    qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
-    self->searcher = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self->searcher, 0);
-    zsock_set_sndtimeo (self->searcher, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self->searcher, "%s", ep);
-    qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
-    self->proxy = zsock_new (ZMQ_PUSH);
-    zsock_set_sndhwm (self->proxy, 0);
-    zsock_set_sndtimeo (self->proxy, 0);     //  unlimited queue: fails only if the actor is gone
-    zsock_connect (self->proxy, "%s", ep);
+    self->searcher = qv_config_push (self->config, "searcher");
+    self->proxy = qv_config_push (self->config, "proxy");
     self->writer = zactor_new (s_writer_actor, self->wal);
     //  Recovered segments are sealed first, so the flusher writes them.
     for (char *s = zlist_first (args->seal); s; s = zlist_next (args->seal)) {
