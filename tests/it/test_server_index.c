@@ -23,11 +23,7 @@
 #include "qv_it_sift.h"
 
 #define DIM QV_IT_SIFT_DIM
-#if defined (__SANITIZE_ADDRESS__)
-#   define NB 4000              //  ASan: the server is ~5x slower; keep builds short
-#else
-#   define NB QV_IT_SIFT_NB
-#endif
+#define NB QV_IT_SIFT_NB
 #define NQ QV_IT_SIFT_NQ
 #define K 10
 #define BATCH 1000
