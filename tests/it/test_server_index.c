@@ -386,6 +386,14 @@ s_index_type (const s_type_t *t)
                    t->ef, t->nprobe, K, recall, NQ, NB);
     if (recall < t->floor)
         fail_msg ("%s: recall@%d %.4f below the floor %.2f", t->type, K, recall, t->floor);
+    if (t->nprobe) {
+        //  params.nprobe reaches the index: one list of 64 finds clearly less
+        double one = s_search (fx.c, "sift", t->ef, 1, NULL, "nprobe 1");
+        print_message ("%s (ef %u, nprobe 1): recall@%d %.4f\n", t->type, t->ef, K, one);
+        if (one > recall - 0.1)
+            fail_msg ("%s: recall %.4f at nprobe 1 and %.4f at nprobe %u: nprobe has no effect",
+                      t->type, one, recall, t->nprobe);
+    }
 
     //  kill -9: the index is loaded from the object store, not rebuilt. "finished"
     //  means built and in memory; the manifest naming the index object is written
@@ -521,6 +529,14 @@ test_index_errors (void **state)
     assert_string_equal (qv_it_code (r), "INVALID_ARGUMENT");
     if (strstr (qv_it_error (r), "not available"))
         print_message ("IVF_PQ not in this build: its m check is not tested (%s)\n", qv_it_error (r));
+    else
+    if (!strstr (qv_it_error (r), "16") || !strstr (qv_it_error (r), "5"))
+        fail_msg ("IVF_PQ m 5 on dim 16: message '%s' names neither", qv_it_error (r));
+    qv_doc_destroy (&r);
+    r = qv_it_callf (fx.c, "%s'IVF_PQ', params: {m: 4, nbits: 3}}", req);
+    assert_non_null (r);
+    assert_false (qv_it_ok (r));
+    assert_string_equal (qv_it_code (r), "INVALID_ARGUMENT");
     qv_doc_destroy (&r);
 
     //  The refused requests created nothing
