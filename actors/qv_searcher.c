@@ -375,6 +375,8 @@ s_built (self_t *self, qv_build_t *b)
             qv_segidx_unlink (&seg->indexes [b->field]);
             seg->indexes [b->field] = qv_segidx_new (&index, b->version);
             s_request_manifest (self);
+            if (seg->indexes [b->field])
+                seg->indexes [b->field]->manifest = self->manifest_requested;
         }
     }
     qv_index_destroy (&index);
@@ -572,6 +574,10 @@ s_search (self_t *self, qv_job_t *job)
         bool is_ef = qv_val_is (key, "ef"), is_nprobe = qv_val_is (key, "nprobe");
         if (!is_ef && !is_nprobe)
             continue;               //  other engines' tuning knobs are ignored
+        qv_vtype_t t = qv_val_type (qv_val_value (params, i));
+        if (t != QV_V_UINT && t != QV_V_INT)
+            rc = qv_err (QV_EPROTO, "params.%s must be an integer", is_ef ? "ef" : "nprobe");
+        else
         if (qv_val_uint (qv_val_value (params, i), &u) || u < 1 || u > 65536)
             rc = qv_err (QV_EINVAL, "params.%s must be an integer 1..65536", is_ef ? "ef" : "nprobe");
         else
@@ -997,7 +1003,7 @@ s_read (self_t *self, qv_job_t *job)
     else
     if (req->op == QV_OP_describe_collection) {
         qv_reply_ok (w, rid, QV_DESCRIBE_FIELDS);
-        qv_collection_describe (c, w);
+        qv_collection_describe (c, self->manifest_done, w);
     }
     else
     if (req->op == QV_OP_list_partitions) {
@@ -1022,7 +1028,7 @@ s_read (self_t *self, qv_job_t *job)
                          req->f [QV_F_field] ? " on that field" : "");
         else {
             qv_reply_ok (w, rid, QV_DESCRIBE_INDEX_FIELDS);
-            qv_collection_describe_index (c, fi, w);
+            qv_collection_describe_index (c, fi, self->manifest_done, w);
         }
     }
     else

@@ -347,7 +347,7 @@ qv_catalog_index_todo (qv_catalog_t *self, qv_index_todo_fn *fn, void *arg)
 }
 
 void
-qv_collection_describe_index (qv_collection_t *c, int fi, qv_wr_t *w)
+qv_collection_describe_index (qv_collection_t *c, int fi, uint64_t durable, qv_wr_t *w)
 {
     const qv_index_def_t *def = c->index_defs [fi];
     uint64_t indexed = 0, total = 0;
@@ -356,7 +356,8 @@ qv_collection_describe_index (qv_collection_t *c, int fi, qv_wr_t *w)
         qv_segment_t *seg = c->segs [i];
         uint32_t rows = atomic_load (&seg->rows);
         total += rows;
-        if (seg->indexes [fi] && seg->indexes [fi]->version == c->index_versions [fi])
+        if (seg->indexes [fi] && seg->indexes [fi]->version == c->index_versions [fi]
+        &&  seg->indexes [fi]->manifest <= durable)
             indexed += rows;
         else
         if (seg->state == QV_SEG_FLUSHED)
@@ -1011,7 +1012,7 @@ qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const int *fids
 }
 
 void
-qv_collection_describe (qv_collection_t *c, qv_wr_t *w)
+qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
 {
     qv_wr_str (w, "collection"); qv_wr_str (w, c->name);
     qv_wr_str (w, "fields"); qv_schema_write (c->schema, w);
@@ -1027,7 +1028,7 @@ qv_collection_describe (qv_collection_t *c, qv_wr_t *w)
     for (int fi = 0; fi < c->schema->nfields; fi++)
         if (c->index_defs [fi]) {
             qv_wr_map (w, QV_DESCRIBE_INDEX_FIELDS);
-            qv_collection_describe_index (c, fi, w);
+            qv_collection_describe_index (c, fi, durable, w);
         }
     qv_wr_str (w, "description"); qv_wr_str (w, c->description);
     qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);

@@ -114,9 +114,10 @@ void
     qv_catalog_index_todo (qv_catalog_t *self, qv_index_todo_fn *fn, void *arg);
 
 //  Writes describe_index's fields for field fi (index_type, metric, params, state,
-//  indexed_rows, total_rows, field): 7 pairs.
+//  indexed_rows, total_rows, field): 7 pairs. An index counts as built once a durable
+//  manifest (version <= durable) names it, so "finished" survives a crash.
 void
-    qv_collection_describe_index (qv_collection_t *coll, int fi, qv_wr_t *w);
+    qv_collection_describe_index (qv_collection_t *coll, int fi, uint64_t durable, qv_wr_t *w);
 #define QV_DESCRIBE_INDEX_FIELDS 7
 
 //  Search over a snapshot of one collection at ts. results: one topk per query,
@@ -163,7 +164,7 @@ int
 //  Writes describe_collection's fields (collection, fields, shards, consistency, rows,
 //  segments, indexes, description, ttl_seconds): 9 key/value pairs.
 void
-    qv_collection_describe (qv_collection_t *coll, qv_wr_t *w);
+    qv_collection_describe (qv_collection_t *coll, uint64_t durable, qv_wr_t *w);
 #define QV_DESCRIBE_FIELDS 9
 
 #endif

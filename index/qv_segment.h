@@ -22,6 +22,7 @@ typedef struct {
     atomic_int refs;
     qv_index_t *index;
     uint64_t version;               //  the index definition it was built for
+    uint64_t manifest;              //  first manifest naming it (0: loaded from one)
 } qv_segidx_t;
 
 //  Takes the index (nulls *index_p). NULL on out of memory (the index is destroyed).

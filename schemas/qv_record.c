@@ -210,7 +210,11 @@ qv_index_def_from_request (const qv_val_t *type, const qv_val_t *params, qv_inde
         if (which < 0)
             return qv_err (QV_EINVAL, "unknown index parameter; use M, efConstruction, nlist, m, nbits");
         uint64_t u;
-        if (qv_val_uint (qv_val_value (params, i), &u) || u == 0 || u > 1000000)
+        const qv_val_t *value = qv_val_value (params, i);
+        qv_vtype_t t = qv_val_type (value);
+        if (t != QV_V_UINT && t != QV_V_INT)
+            return qv_err (QV_EPROTO, "index parameter %s must be an integer", s_param_names [which]);
+        if (qv_val_uint (value, &u) || u == 0 || u > 1000000)
             return qv_err (QV_EINVAL, "index parameter %s must be an integer 1..1000000", s_param_names [which]);
         *s_param_slot (def, which) = (uint32_t) u;
     }

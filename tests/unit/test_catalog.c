@@ -212,7 +212,7 @@ s_described_rows (qv_collection_t *c)
 {
     qv_wr_t *w = qv_wr_new ();
     qv_wr_map (w, QV_DESCRIBE_FIELDS);
-    qv_collection_describe (c, w);
+    qv_collection_describe (c, UINT64_MAX, w);
     size_t size;
     const void *data = qv_wr_data (w, &size);
     int rc;
