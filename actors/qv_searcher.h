@@ -8,6 +8,8 @@
 typedef struct {
     const qv_config_t *config;
     qv_catalog_t *catalog;          //  ownership moves to the actor
+    zlist_t *cdc_replay;            //  qv_cdc_t * of the replayed WAL tail, published
+                                    //  again before any new event (ownership moves)
 } qv_searcher_args_t;
 
 void

@@ -2,6 +2,7 @@
 #include "qv_server.h"
 #include "qv_bridge.h"
 #include "qv_catalog.h"
+#include "qv_cdc.h"
 #include "qv_flusher.h"
 #include "qv_proxy.h"
 #include "qv_rc.h"
@@ -25,6 +26,8 @@ typedef struct {
     qv_catalog_t *catalog;
     size_t seg_max_bytes;
     uint64_t records;
+    zlist_t *cdc;                   //  change events of replayed records, with --nats
+    bool cdc_rows;
 } s_replay_t;
 
 static int
@@ -41,6 +44,14 @@ s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size
     }
     if (rc)
         return qv_err (rc, "WAL object %llu record %u: %s", (unsigned long long) seq, index, qv_err_msg ());
+    if (r->cdc) {
+        //  Built before the apply, which moves the rows into the segment.
+        const qv_collection_t *c = qv_catalog_find_id (r->catalog, rec->coll_id);
+        const char *name = rec->type == QV_REC_CREATE_COLLECTION ? rec->name : c ? c->name : NULL;
+        qv_cdc_t *ev = name ? qv_cdc_from_record (rec, name, QV_CDC_SEQ (seq, index), r->cdc_rows) : NULL;
+        if (ev)
+            zlist_append (r->cdc, ev);
+    }
     qv_catalog_apply (r->catalog, rec, seq, r->seg_max_bytes);
     qv_record_destroy (&rec);
     r->records++;
@@ -85,7 +96,8 @@ qv_server_new (const qv_config_t *config)
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = qv_catalog_new ();
     qv_wal_t *wal = qv_wal_new (self->store, 0);
-    s_replay_t replay = { catalog, config->seg_max_bytes, 0 };
+    s_replay_t replay = { catalog, config->seg_max_bytes, 0,
+                          config->nats_url [0] ? zlist_new () : NULL, config->cdc_rows };
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
         rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
@@ -93,6 +105,10 @@ qv_server_new (const qv_config_t *config)
         snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
         qv_error ("recovery failed: %s", self->recovery_error);
         zsock_send (self->proxy, "sp8", "FAILED", strdup (self->recovery_error), (uint64_t) 0);
+        qv_cdc_t *ev;
+        while (replay.cdc && (ev = zlist_pop (replay.cdc)))
+            qv_cdc_destroy (&ev);
+        zlist_destroy (&replay.cdc);
         qv_wal_destroy (&wal);
         qv_catalog_destroy (&catalog);
         return self;
@@ -131,7 +147,7 @@ qv_server_new (const qv_config_t *config)
     uint64_t stream_seq = qv_catalog_stream_seq (catalog);
     qv_flusher_args_t fargs = { &self->config, self->store };
     self->flusher = zactor_new (qv_flusher_actor, &fargs);
-    qv_searcher_args_t rargs = { &self->config, catalog };
+    qv_searcher_args_t rargs = { &self->config, catalog, replay.cdc };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
     zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
