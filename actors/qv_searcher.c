@@ -4,6 +4,7 @@
 //
 //  @interface
 //    $TERM                             stop
+//    QUIET                             send the flusher nothing more (shutdown); signals
 //  inbox (PULL, inproc "searcher"):
 //    "APPLY" job                       from the segment manager, in log order
 //    "SEAL" coll seg                   a segment is complete: flush it
@@ -82,6 +83,7 @@ typedef struct {
     zhashx_t *writing;              //  seg ids being written by the flusher
     zhashx_t *building;             //  "seg/field" index builds in flight
     zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
+    bool quiet;                     //  shutting down: send the flusher nothing more
     uint64_t manifest_requested;
     uint64_t manifest_done;
     zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
@@ -255,6 +257,8 @@ s_cdc_send (self_t *self, qv_cdc_t **ev_p)
 static void
 s_send_write (self_t *self, qv_segment_t *seg)
 {
+    if (self->quiet)
+        return;
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) seg->id);
     if (zhashx_lookup (self->writing, key))
@@ -311,6 +315,8 @@ s_manifest_cp_free (void **item)
 static void
 s_request_manifest (self_t *self)
 {
+    if (self->quiet)
+        return;
     uint64_t version;
     zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
     s_manifest_cp_t *mc = calloc (1, sizeof *mc);
@@ -343,6 +349,8 @@ static void
 s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
 {
     self_t *self = arg;
+    if (self->quiet)
+        return;
     char key [48];
     snprintf (key, sizeof key, "%llu/%d", (unsigned long long) seg->id, fi);
     if (zhashx_lookup (self->building, key) || c->index_errors [fi][0])
@@ -1214,8 +1222,16 @@ static int
 s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    (void) arg;
+    self_t *self = arg;
     char *cmd = zstr_recv (reader);
+    if (cmd && streq (cmd, "QUIET")) {
+        //  Shutdown: no more work for the flusher, which stops next and frees what
+        //  it still holds; nothing sent after its inbox closed could be lost.
+        self->quiet = true;
+        zstr_free (&cmd);
+        zsock_signal (reader, 0);
+        return 0;
+    }
     zstr_free (&cmd);
     return -1;
 }

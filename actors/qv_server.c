@@ -188,6 +188,10 @@ qv_server_destroy (qv_server_t **self_p)
     //  Then the writers of the log, of segment objects, and the searcher, which answers
     //  whatever the others left in its inbox; the proxy, which sends the answers, last.
     zactor_destroy (&self->segmgr);
+    if (self->searcher) {
+        zstr_send (self->searcher, "QUIET");
+        zsock_wait (self->searcher);
+    }
     zactor_destroy (&self->flusher);
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->proxy);
