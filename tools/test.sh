@@ -312,6 +312,7 @@ if [ $failed -eq 0 ]; then
     if [ $quick -eq 0 ]; then
         run_suite ASan+UBSan build-asan \
             ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             -- -DQV_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
     fi

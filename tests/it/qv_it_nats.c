@@ -149,7 +149,15 @@ qv_itn_quiver_stop (qv_itn_quiver_t *q, int sig)
     int status = 0;
     waitpid (q->pid, &status, 0);
     q->pid = 0;
-    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    int rc = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+    if (sig == SIGTERM && rc != 0) {
+        //  An unclean stop: show the end of the server's log (sanitizer reports).
+        char cmd [512];
+        snprintf (cmd, sizeof cmd, "tail -n 60 %s/quiver.log >&2", q->data);
+        if (system (cmd) != 0)
+            fprintf (stderr, "(no log in %s)\n", q->data);
+    }
+    return rc;
 }
 
 qv_doc_t *
