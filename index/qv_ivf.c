@@ -110,9 +110,9 @@ s_init_kind (qv_index_t *self, qv_index_type_t kind)
         return qv_err (QV_EINVAL, "nlist %u out of range 1..%u", p->nlist, S_MAX_NLIST);
     if (kind == QV_INDEX_IVF_PQ) {
         if (p->pq_nbits != 8)
-            return qv_err (QV_EINVAL, "IVF_PQ supports pq_nbits 8, not %u", p->pq_nbits);
+            return qv_err (QV_EINVAL, "IVF_PQ supports nbits 8, not %u", p->pq_nbits);
         if (p->pq_m == 0 || p->pq_m > self->dim || self->dim % p->pq_m != 0)
-            return qv_err (QV_EINVAL, "IVF_PQ: dim %u is not a multiple of pq_m %u",
+            return qv_err (QV_EINVAL, "IVF_PQ: dim %u is not a multiple of m %u (the number of sub-quantizers)",
                            self->dim, p->pq_m);
     }
     s_ivf_t *ivf = calloc (1, sizeof *ivf);
