@@ -60,6 +60,8 @@ struct s_search_t {
     qv_schema_t *schema;            //  own copy: the filter refers to it
     qv_expr_t *expr;                //  filter, or NULL
     bool filtering;                 //  tasks are evaluating the filter
+    char *filter_text;              //  the filter as given (cache key)
+    roaring_bitmap_t **cached;      //  per segment: matches from the cache, or NULL
 };
 
 typedef struct {
@@ -82,6 +84,8 @@ typedef struct {
     zlistx_t *flushes;              //  s_flush_t *
     zhashx_t *writing;              //  seg ids being written by the flusher
     zhashx_t *building;             //  "seg/field" index builds in flight
+    zhashx_t *filter_cache;         //  "seg id|filter" -> roaring_bitmap_t * of matching
+                                    //  rows of a flushed (immutable) segment
     zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
     bool quiet;                     //  shutting down: send the flusher nothing more
     uint64_t manifest_requested;
@@ -121,6 +125,8 @@ s_worker_actor (zsock_t *pipe, void *args)
             qv_snapshot_t *snap = s->snap;
             task->matched = calloc (snap->nsegs + 1, sizeof (roaring_bitmap_t *));
             for (size_t i = 0; i < snap->nsegs; i++) {
+                if (s->cached [i])
+                    continue;       //  known from an earlier search
                 uint64_t rows = snap->rows [i];
                 uint32_t from = (uint32_t) (rows * task->part / s->parts);
                 uint32_t to = (uint32_t) (rows * (task->part + 1) / s->parts);
@@ -502,6 +508,11 @@ s_search_free (s_search_t **s_p)
         return;
     qv_expr_destroy (&s->expr);
     qv_schema_destroy (&s->schema);
+    for (size_t i = 0; s->cached && s->snap && i < s->snap->nsegs; i++)
+        if (s->cached [i])
+            roaring_bitmap_free (s->cached [i]);
+    free (s->cached);
+    free (s->filter_text);
     for (uint32_t p = 0; s->tasks && p < s->parts; p++) {
         for (uint32_t q = 0; s->tasks [p].tops && q < s->nq; q++)
             qv_topk_destroy (&s->tasks [p].tops [q]);
@@ -640,8 +651,25 @@ s_search (self_t *self, qv_job_t *job)
         for (uint32_t q = 0; q < s->nq; q++)
             s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
     }
-    //  With a filter, the workers first evaluate it over their slices of the rows.
+    //  With a filter, the workers first evaluate it over their slices of the rows,
+    //  except in flushed segments (immutable columns) that met the same filter before.
     s->filtering = s->expr != NULL;
+    if (s->expr) {
+        const char *text;
+        size_t len;
+        qv_val_str (req->f [QV_F_filter], &text, &len);
+        s->filter_text = strndup (text, len);
+        s->cached = calloc (s->snap->nsegs + 1, sizeof (roaring_bitmap_t *));
+        for (size_t i = 0; i < s->snap->nsegs; i++) {
+            if (s->snap->segs [i]->state != QV_SEG_FLUSHED)
+                continue;
+            char *key = zsys_sprintf ("%llu|%s", (unsigned long long) s->snap->segs [i]->id, s->filter_text);
+            roaring_bitmap_t *hit = zhashx_lookup (self->filter_cache, key);
+            if (hit)
+                s->cached [i] = roaring_bitmap_copy (hit);
+            zstr_free (&key);
+        }
+    }
     zlistx_add_end (self->searches, s);
     s_dispatch (self, s);
 }
@@ -658,17 +686,37 @@ s_dispatch (self_t *self, s_search_t *s)
 
 //  The filter phase is over: join the parts' matches into each segment's allowed rows.
 static void
-s_filter_done (s_search_t *s)
+s_bitmap_free (void **item)
+{
+    roaring_bitmap_free ((roaring_bitmap_t *) *item);
+    *item = NULL;
+}
+
+static void
+s_filter_done (self_t *self, s_search_t *s)
 {
     qv_snapshot_t *snap = s->snap;
     snap->allowed = calloc (snap->nsegs + 1, sizeof (roaring_bitmap_t *));
     for (size_t i = 0; i < snap->nsegs; i++) {
+        if (s->cached [i]) {
+            snap->allowed [i] = s->cached [i];
+            s->cached [i] = NULL;
+            continue;
+        }
         snap->allowed [i] = roaring_bitmap_create ();
         for (uint32_t p = 0; p < s->parts; p++) {
             roaring_bitmap_or_inplace (snap->allowed [i], s->tasks [p].matched [i]);
             roaring_bitmap_free (s->tasks [p].matched [i]);
         }
         roaring_bitmap_run_optimize (snap->allowed [i]);
+        if (snap->segs [i]->state == QV_SEG_FLUSHED && snap->rows [i] >= 4096) {
+            //  A small bounded cache: cleared when full.
+            if (zhashx_size (self->filter_cache) >= 1024)
+                zhashx_purge (self->filter_cache);
+            char *key = zsys_sprintf ("%llu|%s", (unsigned long long) snap->segs [i]->id, s->filter_text);
+            zhashx_update (self->filter_cache, key, roaring_bitmap_copy (snap->allowed [i]));
+            zstr_free (&key);
+        }
     }
     for (uint32_t p = 0; p < s->parts; p++) {
         free (s->tasks [p].matched);
@@ -1152,7 +1200,7 @@ s_handle_worker (zloop_t *loop, zsock_t *reader, void *arg)
     if (--s->pending > 0)
         return 0;
     if (s->filtering) {
-        s_filter_done (s);
+        s_filter_done (self, s);
         s_dispatch (self, s);
     }
     else
@@ -1247,6 +1295,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->flushes = zlistx_new ();
     self->writing = zhashx_new ();
     self->building = zhashx_new ();
+    self->filter_cache = zhashx_new ();
+    zhashx_set_destructor (self->filter_cache, s_bitmap_free);
     self->searches = zlistx_new ();
     self->manifest_cps = zlistx_new ();
     zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
@@ -1312,6 +1362,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zlistx_destroy (&self->flushes);
     zhashx_destroy (&self->writing);
     zhashx_destroy (&self->building);
+    zhashx_destroy (&self->filter_cache);
     zlistx_destroy (&self->manifest_cps);
     qv_catalog_destroy (&self->catalog);
     zsock_destroy (&self->inbox);
