@@ -11,6 +11,7 @@
 //  Each figure is the median of several runs; the bandwidth and kernel figures are
 //  the best of several passes (what the hardware can do). This is a benchmark, never
 //  a test: it checks no threshold, it prints.
+#include "qv_bench.h"
 #include "qv_client.h"
 #include "qv_dist.h"
 #include "qv_flat.h"
@@ -42,9 +43,6 @@ typedef struct {
     char quiver [4096];             //  path of the quiver binary
     char tmp [4096];                //  temporary directory of this run
 } s_opts_t;
-
-//  The server child process currently running (killed if qvbench is interrupted).
-static volatile pid_t s_child = 0;
 
 // ---------------------------------------------------------------------------------
 //  Small helpers
@@ -99,44 +97,6 @@ s_max (const double *v, size_t n)
     return m;
 }
 
-static void
-s_die (const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    fprintf (stderr, "qvbench: ");
-    vfprintf (stderr, fmt, ap);
-    fprintf (stderr, "\n");
-    va_end (ap);
-    if (s_child > 0) {
-        kill (s_child, SIGKILL);
-        waitpid (s_child, NULL, 0);
-    }
-    exit (1);
-}
-
-static void
-s_on_signal (int sig)
-{
-    if (s_child > 0)
-        kill (s_child, SIGKILL);
-    signal (sig, SIG_DFL);
-    raise (sig);
-}
-
-static int
-s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static void
-s_rm_rf (const char *path)
-{
-    nftw (path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 //  Bytes under path.
 static size_t s_du_total;
 static int
@@ -156,123 +116,20 @@ s_du_mb (const char *path)
     return s_du_total / 1e6;
 }
 
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
-    ||  getsockname (fd, (struct sockaddr *) &addr, &len))
-        s_die ("cannot find a free port: %s", strerror (errno));
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
-// ---------------------------------------------------------------------------------
-//  The server child process
-
-typedef struct {
-    pid_t pid;
-    char endpoint [64];
-    char data [4200];
-    char log [4200];
-} s_server_t;
-
-//  Waits until ping answers ok, at most timeout_ms, while process pid lives. Returns
-//  the ms from t0 (usec clock) to the answer, or -1.
-static double
-s_wait_serving (const char *endpoint, pid_t pid, int64_t t0, int timeout_ms)
-{
-    qv_client_t *client = qv_client_new (endpoint);
-    qv_client_set_timeout (client, 20);
-    double ms = -1;
-    while ((qv_clock_usec () - t0) / 1000 < timeout_ms) {
-        qv_wr_t *w = qv_client_request (client, "ping", 0, NULL);
-        qv_doc_t *reply;
-        int rc = qv_client_call (client, w, &reply);
-        qv_wr_destroy (&w);
-        qv_doc_destroy (&reply);
-        if (rc == 0) {
-            ms = (qv_clock_usec () - t0) / 1000.0;
-            break;
-        }
-        int status;
-        if (waitpid (pid, &status, WNOHANG) == pid) {
-            s_child = 0;
-            break;
-        }
-        if (rc != QV_ETIMEOUT)
-            usleep (2000);          //  UNAVAILABLE while recovering
-    }
-    qv_client_destroy (&client);
-    return ms;
-}
-
 //  Starts quiver serve on data with search_threads workers (0: its default) and waits
 //  until it serves. Returns the ms from fork to the first ok ping.
 static double
-s_server_start (s_server_t *srv, const s_opts_t *opts, const char *data, int search_threads)
+s_server_start (qv_bench_server_t *srv, const s_opts_t *opts, const char *data, int search_threads)
 {
-    if (data != srv->data)
-        snprintf (srv->data, sizeof srv->data, "%s", data);
-    snprintf (srv->log, sizeof srv->log, "%s.log", data);
-    snprintf (srv->endpoint, sizeof srv->endpoint, "tcp://127.0.0.1:%d", s_free_port ());
     char threads [16];
     snprintf (threads, sizeof threads, "%d", search_threads);
-    char *argv [] = {
-        (char *) opts->quiver, "serve", "--data", srv->data, "--bind", srv->endpoint,
-        search_threads ? "--search-threads" : NULL, threads, NULL
-    };
-    int64_t t0 = qv_clock_usec ();
-    pid_t pid = fork ();
-    if (pid < 0)
-        s_die ("fork: %s", strerror (errno));
-    if (pid == 0) {
-        int fd = open (srv->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2 (fd, 1);
-            dup2 (fd, 2);
-            close (fd);
-        }
-        execv (opts->quiver, argv);
-        fprintf (stderr, "cannot run %s: %s\n", opts->quiver, strerror (errno));
-        _exit (127);
-    }
-    srv->pid = s_child = pid;
-    double ms = s_wait_serving (srv->endpoint, pid, t0, 600000);
-    if (ms < 0)
-        s_die ("%s %s (see %s)", opts->quiver, s_child ? "did not serve within 600 s" : "exited before serving",
-               srv->log);
-    return ms;
-}
-
-//  Stops the server: SIGTERM waits up to 30 s for a clean stop (then says so and
-//  kills it), SIGKILL is a crash.
-static void
-s_server_stop (s_server_t *srv, int sig)
-{
-    if (srv->pid <= 0)
-        return;
-    kill (srv->pid, sig);
-    int status;
-    int64_t deadline = qv_clock_msec () + 30000;
-    while (waitpid (srv->pid, &status, sig == SIGKILL ? 0 : WNOHANG) == 0) {
-        if (qv_clock_msec () > deadline) {
-            fprintf (stderr, "qvbench: quiver (pid %d) did not stop within 30 s of SIGTERM; "
-                     "killing it (see %s)\n", (int) srv->pid, srv->log);
-            kill (srv->pid, SIGKILL);
-            waitpid (srv->pid, &status, 0);
-            break;
-        }
-        usleep (10000);
-    }
-    srv->pid = s_child = 0;
+    char *extra [] = { "--search-threads", threads, NULL };
+    return qv_bench_server_start (srv, opts->quiver, data, search_threads ? extra : NULL);
 }
 
 //  The server's own figure from the last "recovered ..." line of its log, or "".
 static void
-s_server_recovered_line (s_server_t *srv, char *out, size_t size)
+s_server_recovered_line (qv_bench_server_t *srv, char *out, size_t size)
 {
     out [0] = 0;
     FILE *f = fopen (srv->log, "r");
@@ -300,7 +157,7 @@ s_call (qv_client_t *client, qv_wr_t **request_p)
     int rc = qv_client_call (client, *request_p, &reply);
     qv_wr_destroy (request_p);
     if (rc)
-        s_die ("%s: %s", qv_client_code (client), qv_client_error (client));
+        qv_bench_die ("%s: %s", qv_client_code (client), qv_client_error (client));
     return reply;
 }
 
@@ -371,7 +228,7 @@ s_load (const char *endpoint, const char *name, size_t n, int64_t first_id, uint
             s_fill_random (vectors, m * S_DIM, &state);
             qv_wr_t *w = s_insert_request (client, name, first_id + (int64_t) sent, vectors, m, NULL);
             if (qv_client_send (client, w))
-                s_die ("%s", qv_client_error (client));
+                qv_bench_die ("%s", qv_client_error (client));
             qv_wr_destroy (&w);
             sent += m;
             inflight++;
@@ -379,7 +236,7 @@ s_load (const char *endpoint, const char *name, size_t n, int64_t first_id, uint
         qv_doc_t *reply;
         uint64_t rid;
         if (qv_client_recv (client, &reply, &rid))
-            s_die ("loading '%s': %s: %s", name, qv_client_code (client), qv_client_error (client));
+            qv_bench_die ("loading '%s': %s: %s", name, qv_client_code (client), qv_client_error (client));
         uint64_t count = 0;
         const qv_val_t *v = qv_val_get (qv_doc_root (reply), "count");
         if (v)
@@ -496,7 +353,7 @@ s_insert_run (const char *endpoint, const char *name, int nclients, size_t batch
     size_t j = 0;
     for (int i = 0; i < nclients; i++) {
         if (args [i].error)
-            s_die ("insert client %d: %s", i, args [i].error);
+            qv_bench_die ("insert client %d: %s", i, args [i].error);
         memcpy (lat + j, args [i].lat, args [i].nlat * sizeof (double));
         j += args [i].nlat;
         free (args [i].lat);
@@ -512,7 +369,7 @@ s_bench_insert (const s_opts_t *opts)
 {
     char data [4200];
     snprintf (data, sizeof data, "%s/insert", opts->tmp);
-    s_server_t srv;
+    qv_bench_server_t srv;
     s_server_start (&srv, opts, data, 0);
     qv_client_t *client = qv_client_new (srv.endpoint);
     qv_client_set_timeout (client, 60000);
@@ -542,8 +399,8 @@ s_bench_insert (const s_opts_t *opts)
             s_simple (client, "drop_collection", name);
         }
     qv_client_destroy (&client);
-    s_server_stop (&srv, SIGTERM);
-    s_rm_rf (data);
+    qv_bench_server_stop (&srv, SIGTERM);
+    qv_bench_rm_rf (data);
 }
 
 // ---------------------------------------------------------------------------------
@@ -671,7 +528,7 @@ s_bench_kernels (const s_opts_t *opts, double bw [3], size_t rows)
     const int reps = opts->quick ? 3 : 5;
     uint64_t *buf = aligned_alloc (64, gib);
     if (!buf)
-        s_die ("out of memory for the 1 GiB bandwidth buffer");
+        qv_bench_die ("out of memory for the 1 GiB bandwidth buffer");
     for (size_t i = 0; i < gib / 8; i++)
         buf [i] = i;
     bw [1] = s_parallel_pass (0, buf, gib, 1, reps, NULL);
@@ -682,7 +539,7 @@ s_bench_kernels (const s_opts_t *opts, double bw [3], size_t rows)
     float *base = aligned_alloc (64, bytes);
     float query [S_DIM];
     if (!base)
-        s_die ("out of memory for %zu vectors", rows);
+        qv_bench_die ("out of memory for %zu vectors", rows);
     uint64_t state = 42;
     s_fill_random (base, rows * S_DIM, &state);
     s_fill_random (query, S_DIM, &state);
@@ -764,14 +621,14 @@ s_bench_search (const s_opts_t *opts, const double bw [3])
         size_t rows = sizes [s];
         char data [4200];
         snprintf (data, sizeof data, "%s/search-%zu", opts->tmp, rows);
-        s_server_t srv;
+        qv_bench_server_t srv;
         s_server_start (&srv, opts, data, 0);
         qv_client_t *client = qv_client_new (srv.endpoint);
         s_create (client, "bench");
         qv_client_destroy (&client);
         double load = s_load (srv.endpoint, "bench", rows, 0, 7 + rows);
         double flush = s_flush (srv.endpoint, "bench");
-        s_server_stop (&srv, SIGTERM);
+        qv_bench_server_stop (&srv, SIGTERM);
         fprintf (stderr, "  loaded %zu rows at %.0f rows/s, flushed in %.2f s\n", rows, load, flush);
         for (int t = 1; t <= 2; t++) {
             double up = s_server_start (&srv, opts, data, t);
@@ -800,9 +657,9 @@ s_bench_search (const s_opts_t *opts, const double bw [3])
                 fflush (stdout);
             }
             qv_client_destroy (&client);
-            s_server_stop (&srv, SIGTERM);
+            qv_bench_server_stop (&srv, SIGTERM);
         }
-        s_rm_rf (data);
+        qv_bench_rm_rf (data);
     }
 }
 
@@ -812,12 +669,12 @@ s_bench_search (const s_opts_t *opts, const double bw [3])
 //  Kills the server with SIGKILL and restarts it `runs` times; prints the median,
 //  min and max ms from fork to the first ok ping. Leaves it running.
 static void
-s_restart_row (const s_opts_t *opts, s_server_t *srv, const char *what, size_t flushed, size_t tail)
+s_restart_row (const s_opts_t *opts, qv_bench_server_t *srv, const char *what, size_t flushed, size_t tail)
 {
     double ms [16];
     char said [256] = "";
     for (int r = 0; r < opts->runs; r++) {
-        s_server_stop (srv, SIGKILL);
+        qv_bench_server_stop (srv, SIGKILL);
         ms [r] = s_server_start (srv, opts, srv->data, 0);
         s_server_recovered_line (srv, said, sizeof said);
     }
@@ -841,13 +698,13 @@ s_bench_recovery (const s_opts_t *opts)
     printf ("  %-26s  %9s  %9s  %8s  %9s  %9s  %9s\n", "--------------------------", "---------",
             "---------", "--------", "---------", "---------", "---------");
     char data [4200];
-    s_server_t srv;
+    qv_bench_server_t srv;
 
     snprintf (data, sizeof data, "%s/recovery-empty", opts->tmp);
     s_server_start (&srv, opts, data, 0);
     s_restart_row (opts, &srv, "empty", 0, 0);
-    s_server_stop (&srv, SIGKILL);
-    s_rm_rf (data);
+    qv_bench_server_stop (&srv, SIGKILL);
+    qv_bench_rm_rf (data);
 
     snprintf (data, sizeof data, "%s/recovery-tail", opts->tmp);
     s_server_start (&srv, opts, data, 0);
@@ -856,8 +713,8 @@ s_bench_recovery (const s_opts_t *opts)
     qv_client_destroy (&client);
     s_load (srv.endpoint, "bench", tail, 0, 11);
     s_restart_row (opts, &srv, "unflushed tail only", 0, tail);
-    s_server_stop (&srv, SIGKILL);
-    s_rm_rf (data);
+    qv_bench_server_stop (&srv, SIGKILL);
+    qv_bench_rm_rf (data);
 
     snprintf (data, sizeof data, "%s/recovery-big", opts->tmp);
     s_server_start (&srv, opts, data, 0);
@@ -869,8 +726,8 @@ s_bench_recovery (const s_opts_t *opts)
     s_restart_row (opts, &srv, "flushed, no tail", big, 0);
     s_load (srv.endpoint, "bench", tail, (int64_t) big, 17);
     s_restart_row (opts, &srv, "flushed + the same tail", big, tail);
-    s_server_stop (&srv, SIGKILL);
-    s_rm_rf (data);
+    qv_bench_server_stop (&srv, SIGKILL);
+    qv_bench_rm_rf (data);
 }
 
 // ---------------------------------------------------------------------------------
@@ -930,20 +787,19 @@ main (int argc, char *argv [])
     char self [4096];
     ssize_t len = readlink ("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0)
-        s_die ("cannot read /proc/self/exe: %s", strerror (errno));
+        qv_bench_die ("cannot read /proc/self/exe: %s", strerror (errno));
     self [len] = 0;
     snprintf (opts.quiver, sizeof opts.quiver, "%s/quiver", dirname (self));
     if (access (opts.quiver, X_OK))
-        s_die ("no quiver binary next to qvbench: %s", opts.quiver);
+        qv_bench_die ("no quiver binary next to qvbench: %s", opts.quiver);
     snprintf (opts.tmp, sizeof opts.tmp, "%s/qvbench-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
     if (!mkdtemp (opts.tmp))
-        s_die ("cannot make a temporary directory %s: %s", opts.tmp, strerror (errno));
+        qv_bench_die ("cannot make a temporary directory %s: %s", opts.tmp, strerror (errno));
 
     zsys_init ();
     zsys_set_linger (0);
     zsys_handler_set (NULL);
-    signal (SIGINT, s_on_signal);
-    signal (SIGTERM, s_on_signal);
+    qv_bench_init ("qvbench");
 
     char model [256] = "unknown";
     FILE *f = fopen ("/proc/cpuinfo", "r");
@@ -971,6 +827,6 @@ main (int argc, char *argv [])
     }
     if (!opts.only || streq (opts.only, "recovery"))
         s_bench_recovery (&opts);
-    s_rm_rf (opts.tmp);
+    qv_bench_rm_rf (opts.tmp);
     return 0;
 }

@@ -23,6 +23,7 @@
 //  ones of tools/qvbench.c (each tool is one file). This is a benchmark, never a
 //  test: it checks no threshold, it prints (and says so when a reply looks wrong:
 //  a row the filter excludes, too few rows, a distance unlike the one computed here).
+#include "qv_bench.h"
 #include "qv_client.h"
 #include "qv_rc.h"
 #include "qv_vecs.h"
@@ -88,9 +89,6 @@ typedef struct {
     uint64_t bad_ids;               //  ids outside the data, or repeated in a list
 } s_variant_t;
 
-//  The server child process currently running (killed if qvfbench is interrupted).
-static volatile pid_t s_child = 0;
-
 // ---------------------------------------------------------------------------------
 //  Small helpers
 
@@ -119,151 +117,6 @@ s_median (double *v, size_t n)
         return 0;
     qsort (v, n, sizeof *v, s_cmp_double);
     return v [(n - 1) / 2];
-}
-
-static void
-s_die (const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    fprintf (stderr, "qvfbench: ");
-    vfprintf (stderr, fmt, ap);
-    fprintf (stderr, "\n");
-    va_end (ap);
-    if (s_child > 0) {
-        kill (s_child, SIGKILL);
-        waitpid (s_child, NULL, 0);
-    }
-    exit (1);
-}
-
-static void
-s_on_signal (int sig)
-{
-    if (s_child > 0)
-        kill (s_child, SIGKILL);
-    signal (sig, SIG_DFL);
-    raise (sig);
-}
-
-static int
-s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static void
-s_rm_rf (const char *path)
-{
-    nftw (path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
-    ||  getsockname (fd, (struct sockaddr *) &addr, &len))
-        s_die ("cannot find a free port: %s", strerror (errno));
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
-// ---------------------------------------------------------------------------------
-//  The server child process
-
-typedef struct {
-    pid_t pid;
-    char endpoint [64];
-    char data [4200];
-    char log [4200];
-} s_server_t;
-
-//  Waits until ping answers ok, at most timeout_ms, while process pid lives. Returns
-//  0 or -1.
-static int
-s_wait_serving (const char *endpoint, pid_t pid, int timeout_ms)
-{
-    qv_client_t *client = qv_client_new (endpoint);
-    qv_client_set_timeout (client, 20);
-    int64_t deadline = qv_clock_msec () + timeout_ms;
-    int result = -1;
-    while (qv_clock_msec () < deadline) {
-        qv_wr_t *w = qv_client_request (client, "ping", 0, NULL);
-        qv_doc_t *reply;
-        int rc = qv_client_call (client, w, &reply);
-        qv_wr_destroy (&w);
-        qv_doc_destroy (&reply);
-        if (rc == 0) {
-            result = 0;
-            break;
-        }
-        int status;
-        if (waitpid (pid, &status, WNOHANG) == pid) {
-            s_child = 0;
-            break;
-        }
-        if (rc != QV_ETIMEOUT)
-            usleep (2000);          //  UNAVAILABLE while recovering
-    }
-    qv_client_destroy (&client);
-    return result;
-}
-
-//  Starts quiver serve on data and waits until it serves; exits on failure.
-static void
-s_server_start (s_server_t *srv, const s_opts_t *opts, const char *data)
-{
-    snprintf (srv->data, sizeof srv->data, "%s", data);
-    snprintf (srv->log, sizeof srv->log, "%.4190s.log", data);
-    snprintf (srv->endpoint, sizeof srv->endpoint, "tcp://127.0.0.1:%d", s_free_port ());
-    char *argv [] = {
-        (char *) opts->quiver, "serve", "--data", srv->data, "--bind", srv->endpoint, NULL
-    };
-    pid_t pid = fork ();
-    if (pid < 0)
-        s_die ("fork: %s", strerror (errno));
-    if (pid == 0) {
-        int fd = open (srv->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2 (fd, 1);
-            dup2 (fd, 2);
-            close (fd);
-        }
-        execv (opts->quiver, argv);
-        fprintf (stderr, "cannot run %s: %s\n", opts->quiver, strerror (errno));
-        _exit (127);
-    }
-    srv->pid = s_child = pid;
-    if (s_wait_serving (srv->endpoint, pid, 600000))
-        s_die ("%s %s (see %s)", opts->quiver, s_child ? "did not serve within 600 s" : "exited before serving",
-               srv->log);
-}
-
-//  Stops the server with SIGTERM, waiting up to 30 s for a clean stop (then says so
-//  and kills it).
-static void
-s_server_stop (s_server_t *srv)
-{
-    if (srv->pid <= 0)
-        return;
-    kill (srv->pid, SIGTERM);
-    int status;
-    int64_t deadline = qv_clock_msec () + 30000;
-    while (waitpid (srv->pid, &status, WNOHANG) == 0) {
-        if (qv_clock_msec () > deadline) {
-            fprintf (stderr, "qvfbench: quiver (pid %d) did not stop within 30 s of SIGTERM; "
-                     "killing it (see %s)\n", (int) srv->pid, srv->log);
-            kill (srv->pid, SIGKILL);
-            waitpid (srv->pid, &status, 0);
-            break;
-        }
-        usleep (10000);
-    }
-    srv->pid = s_child = 0;
 }
 
 // ---------------------------------------------------------------------------------
@@ -303,12 +156,12 @@ s_data_load (s_data_t *data, const s_opts_t *opts)
     uint32_t bdim, qdim;
     data->base = qv_vecs_read (opts->base_path, opts->limit, &bdim, &data->n);
     if (!data->base)
-        s_die ("%s: %s", opts->base_path, qv_err_msg ());
+        qv_bench_die ("%s: %s", opts->base_path, qv_err_msg ());
     data->queries = qv_vecs_read (opts->query_path, opts->nq, &qdim, &data->nq);
     if (!data->queries)
-        s_die ("%s: %s", opts->query_path, qv_err_msg ());
+        qv_bench_die ("%s: %s", opts->query_path, qv_err_msg ());
     if (bdim != qdim)
-        s_die ("%s has %u dimensions, %s has %u", opts->base_path, bdim, opts->query_path, qdim);
+        qv_bench_die ("%s has %u dimensions, %s has %u", opts->base_path, bdim, opts->query_path, qdim);
     data->dim = bdim;
     data->x = malloc (data->n * sizeof (int64_t));
     for (uint32_t i = 0; i < data->n; i++)
@@ -351,7 +204,7 @@ s_call (qv_client_t *client, qv_wr_t **request_p)
     int rc = qv_client_call (client, *request_p, &reply);
     qv_wr_destroy (request_p);
     if (rc)
-        s_die ("%s: %s", qv_client_code (client), qv_client_error (client));
+        qv_bench_die ("%s: %s", qv_client_code (client), qv_client_error (client));
     return reply;
 }
 
@@ -409,7 +262,7 @@ s_load (const char *endpoint, const char *name, const s_data_t *data)
             qv_wr_str (w, "vector");
             qv_wr_bin (w, data->base + (size_t) sent * data->dim, (size_t) m * data->dim * sizeof (float));
             if (qv_client_send (client, w))
-                s_die ("%s", qv_client_error (client));
+                qv_bench_die ("%s", qv_client_error (client));
             qv_wr_destroy (&w);
             sent += m;
             inflight++;
@@ -417,11 +270,11 @@ s_load (const char *endpoint, const char *name, const s_data_t *data)
         qv_doc_t *reply;
         uint64_t rid;
         if (qv_client_recv (client, &reply, &rid))
-            s_die ("loading '%s': %s: %s", name, qv_client_code (client), qv_client_error (client));
+            qv_bench_die ("loading '%s': %s: %s", name, qv_client_code (client), qv_client_error (client));
         uint64_t count = 0;
         const qv_val_t *v = qv_val_get (qv_doc_root (reply), "count");
         if (!v || qv_val_uint (v, &count))
-            s_die ("loading '%s': an insert reply without a count", name);
+            qv_bench_die ("loading '%s': an insert reply without a count", name);
         qv_doc_destroy (&reply);
         acked += count;
         inflight--;
@@ -467,7 +320,7 @@ s_build_hnsw (const char *endpoint, const char *name)
         uint64_t indexed = 0, total = 0;
         const qv_val_t *v = qv_val_get (root, "state");
         if (!v || qv_val_strcpy (v, state, sizeof state))
-            s_die ("describe_index of '%s': a reply without a state", name);
+            qv_bench_die ("describe_index of '%s': a reply without a state", name);
         if ((v = qv_val_get (root, "indexed_rows")))
             qv_val_uint (v, &indexed);
         if ((v = qv_val_get (root, "total_rows")))
@@ -480,9 +333,9 @@ s_build_hnsw (const char *endpoint, const char *name)
             break;
         }
         if (streq (state, "failed"))
-            s_die ("the HNSW build of '%s' failed (see the server log)", name);
+            qv_bench_die ("the HNSW build of '%s' failed (see the server log)", name);
         if (qv_clock_msec () > deadline)
-            s_die ("the HNSW build of '%s' did not finish in 30 minutes (%llu of %llu rows)", name,
+            qv_bench_die ("the HNSW build of '%s' did not finish in 30 minutes (%llu of %llu rows)", name,
                    (unsigned long long) indexed, (unsigned long long) total);
         usleep (100000);
     }
@@ -525,7 +378,7 @@ s_score (s_variant_t *v, const s_data_t *data, qv_doc_t *reply, uint32_t first, 
     int64_t limit_x = v->sel >= 0 ? S_SEL_T [v->sel] : S_XMOD;
     const qv_val_t *results = qv_val_get (qv_doc_root (reply), "results");
     if (!results || qv_val_type (results) != QV_V_ARRAY || qv_val_len (results) != nq)
-        s_die ("search on '%s': a reply without %u result lists", v->coll, nq);
+        qv_bench_die ("search on '%s': a reply without %u result lists", v->coll, nq);
     double sum = 0;
     for (uint32_t i = 0; i < nq; i++) {
         uint32_t q = first + i;
@@ -720,12 +573,12 @@ main (int argc, char *argv [])
     char self [4096];
     ssize_t len = readlink ("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0)
-        s_die ("cannot read /proc/self/exe: %s", strerror (errno));
+        qv_bench_die ("cannot read /proc/self/exe: %s", strerror (errno));
     self [len] = 0;
     char *dir = dirname (self);
     snprintf (opts.quiver, sizeof opts.quiver, "%s/quiver", dir);
     if (access (opts.quiver, X_OK))
-        s_die ("no quiver binary next to qvfbench: %s", opts.quiver);
+        qv_bench_die ("no quiver binary next to qvfbench: %s", opts.quiver);
     if (fashion) {
         if (*fashion)
             snprintf (fashion_base, sizeof fashion_base, "%s/base.fvecs", fashion);
@@ -736,17 +589,16 @@ main (int argc, char *argv [])
         opts.base_path = fashion_base;
         opts.query_path = fashion_query;
         if (access (fashion_base, R_OK))
-            s_die ("no %s: make it with tools/fashion_mnist.sh", fashion_base);
+            qv_bench_die ("no %s: make it with tools/fashion_mnist.sh", fashion_base);
     }
     snprintf (opts.tmp, sizeof opts.tmp, "%s/qvfbench-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
     if (!mkdtemp (opts.tmp))
-        s_die ("cannot make a temporary directory %s: %s", opts.tmp, strerror (errno));
+        qv_bench_die ("cannot make a temporary directory %s: %s", opts.tmp, strerror (errno));
 
     zsys_init ();
     zsys_set_linger (0);
     zsys_handler_set (NULL);
-    signal (SIGINT, s_on_signal);
-    signal (SIGTERM, s_on_signal);
+    qv_bench_init ("qvfbench");
 
     char load_before [128];
     s_loadavg (load_before, sizeof load_before);
@@ -758,8 +610,8 @@ main (int argc, char *argv [])
 
     char path [4200];
     snprintf (path, sizeof path, "%s/data", opts.tmp);
-    s_server_t srv;
-    s_server_start (&srv, &opts, path);
+    qv_bench_server_t srv;
+    qv_bench_server_start (&srv, opts.quiver, path, NULL);
     qv_client_t *client = qv_client_new (srv.endpoint);
     qv_client_set_timeout (client, 600000);
     s_create (client, "flat", data.dim);
@@ -795,7 +647,7 @@ main (int argc, char *argv [])
         }
     }
     qv_client_destroy (&client);
-    s_server_stop (&srv);
+    qv_bench_server_stop (&srv, SIGTERM);
 
     //  The table.
     double q1 [sizeof vars / sizeof vars [0]], q100 [sizeof vars / sizeof vars [0]];
@@ -856,6 +708,6 @@ main (int argc, char *argv [])
                     (unsigned long long) v->bad_ids);
         }
     }
-    s_rm_rf (opts.tmp);
+    qv_bench_rm_rf (opts.tmp);
     return 0;
 }

@@ -1,0 +1,169 @@
+//  Benchmark support: the quiver server child process and clean failure.
+#include "qv_bench.h"
+#include "qv_client.h"
+#include "qv_rc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *s_program = "qvbench";
+//  The server child process currently running (killed if the program is interrupted).
+static volatile pid_t s_child = 0;
+
+static void
+s_on_signal (int sig)
+{
+    if (s_child > 0)
+        kill (s_child, SIGKILL);
+    signal (sig, SIG_DFL);
+    raise (sig);
+}
+
+void
+qv_bench_init (const char *program)
+{
+    s_program = program;
+    signal (SIGINT, s_on_signal);
+    signal (SIGTERM, s_on_signal);
+}
+
+void
+qv_bench_die (const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    fprintf (stderr, "%s: ", s_program);
+    vfprintf (stderr, fmt, ap);
+    fprintf (stderr, "\n");
+    va_end (ap);
+    if (s_child > 0) {
+        kill (s_child, SIGKILL);
+        waitpid (s_child, NULL, 0);
+    }
+    exit (1);
+}
+
+static int
+s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st; (void) flag; (void) ftw;
+    return remove (path);
+}
+
+void
+qv_bench_rm_rf (const char *path)
+{
+    nftw (path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+qv_bench_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
+    ||  getsockname (fd, (struct sockaddr *) &addr, &len))
+        qv_bench_die ("cannot find a free port: %s", strerror (errno));
+    close (fd);
+    return ntohs (addr.sin_port);
+}
+
+//  Waits until ping answers ok, at most timeout_ms, while process pid lives. Returns
+//  the ms from t0 (usec clock) to the answer, or -1.
+static double
+s_wait_serving (const char *endpoint, pid_t pid, int64_t t0, int timeout_ms)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 20);
+    double ms = -1;
+    while ((qv_clock_usec () - t0) / 1000 < timeout_ms) {
+        qv_wr_t *w = qv_client_request (client, "ping", 0, NULL);
+        qv_doc_t *reply;
+        int rc = qv_client_call (client, w, &reply);
+        qv_wr_destroy (&w);
+        qv_doc_destroy (&reply);
+        if (rc == 0) {
+            ms = (qv_clock_usec () - t0) / 1000.0;
+            break;
+        }
+        int status;
+        if (waitpid (pid, &status, WNOHANG) == pid) {
+            s_child = 0;
+            break;
+        }
+        if (rc != QV_ETIMEOUT)
+            usleep (2000);          //  UNAVAILABLE while recovering
+    }
+    qv_client_destroy (&client);
+    return ms;
+}
+
+double
+qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *data,
+                       char *const *extra)
+{
+    if (data != srv->data)
+        snprintf (srv->data, sizeof srv->data, "%s", data);
+    snprintf (srv->log, sizeof srv->log, "%.4190s.log", srv->data);
+    snprintf (srv->endpoint, sizeof srv->endpoint, "tcp://127.0.0.1:%d", qv_bench_free_port ());
+    char *argv [32] = {
+        (char *) quiver, "serve", "--data", srv->data, "--bind", srv->endpoint
+    };
+    int argc = 6;
+    for (int i = 0; extra && extra [i] && argc < 31; i++)
+        argv [argc++] = extra [i];
+    argv [argc] = NULL;
+    int64_t t0 = qv_clock_usec ();
+    pid_t pid = fork ();
+    if (pid < 0)
+        qv_bench_die ("fork: %s", strerror (errno));
+    if (pid == 0) {
+        int fd = open (srv->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
+        execv (quiver, argv);
+        fprintf (stderr, "cannot run %s: %s\n", quiver, strerror (errno));
+        _exit (127);
+    }
+    srv->pid = s_child = pid;
+    double ms = s_wait_serving (srv->endpoint, pid, t0, 600000);
+    if (ms < 0)
+        qv_bench_die ("%s %s (see %s)", quiver, s_child ? "did not serve within 600 s"
+                                                        : "exited before serving", srv->log);
+    return ms;
+}
+
+void
+qv_bench_server_stop (qv_bench_server_t *srv, int sig)
+{
+    if (srv->pid <= 0)
+        return;
+    kill (srv->pid, sig);
+    int status;
+    int64_t deadline = qv_clock_msec () + 30000;
+    while (waitpid (srv->pid, &status, sig == SIGKILL ? 0 : WNOHANG) == 0) {
+        if (qv_clock_msec () > deadline) {
+            fprintf (stderr, "%s: quiver (pid %d) did not stop within 30 s of SIGTERM; "
+                     "killing it (see %s)\n", s_program, (int) srv->pid, srv->log);
+            kill (srv->pid, SIGKILL);
+            waitpid (srv->pid, &status, 0);
+            break;
+        }
+        usleep (10000);
+    }
+    srv->pid = s_child = 0;
+}

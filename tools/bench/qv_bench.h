@@ -1,0 +1,46 @@
+//  Benchmark support shared by the tools: a `quiver serve` child process on a free
+//  loopback port, removal of temporary data, and dying cleanly (the child with us).
+#ifndef QV_BENCH_H_INCLUDED
+#define QV_BENCH_H_INCLUDED
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    char endpoint [64];             //  tcp://127.0.0.1:PORT
+    char data [4200];               //  data directory
+    char log [4200];                //  DATA.log: the server's stdout and stderr
+} qv_bench_server_t;
+
+//  Names the program in messages and makes SIGINT/SIGTERM kill the running child
+//  before the program dies. Call once from main.
+void
+    qv_bench_init (const char *program);
+
+//  Prints "PROGRAM: message", kills the running child, exits 1.
+void
+    qv_bench_die (const char *fmt, ...) __attribute__ ((format (printf, 1, 2), noreturn));
+
+//  A free TCP port on 127.0.0.1 (dies if none).
+int
+    qv_bench_free_port (void);
+
+//  Removes path and everything under it.
+void
+    qv_bench_rm_rf (const char *path);
+
+//  Starts `quiver serve --data DATA --bind <free port>` plus extra arguments (NULL-
+//  terminated, may be NULL) from the quiver binary, logging to DATA.log, and waits
+//  until `ping` answers ok. Returns the ms from fork to the first ok ping; dies if
+//  the server exits or does not serve within 600 s.
+double
+    qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *data,
+                           char *const *extra);
+
+//  Stops the server: SIGTERM waits up to 30 s for a clean stop (then says so and
+//  kills it); SIGKILL is a crash.
+void
+    qv_bench_server_stop (qv_bench_server_t *srv, int sig);
+
+#endif
