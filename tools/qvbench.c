@@ -149,18 +149,6 @@ s_server_recovered_line (qv_bench_server_t *srv, char *out, size_t size)
 // ---------------------------------------------------------------------------------
 //  Requests
 
-//  Calls and exits on failure (a benchmark has nothing sensible to do then).
-static qv_doc_t *
-s_call (qv_client_t *client, qv_wr_t **request_p)
-{
-    qv_doc_t *reply;
-    int rc = qv_client_call (client, *request_p, &reply);
-    qv_wr_destroy (request_p);
-    if (rc)
-        qv_bench_die ("%s: %s", qv_client_code (client), qv_client_error (client));
-    return reply;
-}
-
 static void
 s_create (qv_client_t *client, const char *name)
 {
@@ -177,7 +165,7 @@ s_create (qv_client_t *client, const char *name)
     qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
     qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
     qv_wr_str (w, "metric"); qv_wr_str (w, "L2");
-    qv_doc_t *reply = s_call (client, &w);
+    qv_doc_t *reply = qv_bench_call (client, &w);
     qv_doc_destroy (&reply);
 }
 
@@ -186,7 +174,7 @@ s_simple (qv_client_t *client, const char *op, const char *name)
 {
     qv_wr_t *w = qv_client_request (client, op, 1, NULL);
     qv_wr_str (w, "collection"); qv_wr_str (w, name);
-    qv_doc_t *reply = s_call (client, &w);
+    qv_doc_t *reply = qv_bench_call (client, &w);
     qv_doc_destroy (&reply);
 }
 
@@ -591,7 +579,7 @@ s_search_run (qv_client_t *client, const char *name, uint32_t nq, double seconds
         qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
         qv_wr_str (w, "limit"); qv_wr_uint (w, S_K);
         int64_t r0 = qv_clock_usec ();
-        qv_doc_t *reply = s_call (client, &w);
+        qv_doc_t *reply = qv_bench_call (client, &w);
         if (n == cap)
             lat = realloc (lat, (cap *= 2) * sizeof (double));
         lat [n++] = (qv_clock_usec () - r0) / 1000.0;

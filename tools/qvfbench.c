@@ -196,18 +196,6 @@ s_data_load (s_data_t *data, const s_opts_t *opts)
 // ---------------------------------------------------------------------------------
 //  Requests
 
-//  Calls and exits on failure (a benchmark has nothing sensible to do then).
-static qv_doc_t *
-s_call (qv_client_t *client, qv_wr_t **request_p)
-{
-    qv_doc_t *reply;
-    int rc = qv_client_call (client, *request_p, &reply);
-    qv_wr_destroy (request_p);
-    if (rc)
-        qv_bench_die ("%s: %s", qv_client_code (client), qv_client_error (client));
-    return reply;
-}
-
 static void
 s_create (qv_client_t *client, const char *name, uint32_t dim)
 {
@@ -227,7 +215,7 @@ s_create (qv_client_t *client, const char *name, uint32_t dim)
     qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
     qv_wr_str (w, "dim"); qv_wr_uint (w, dim);
     qv_wr_str (w, "metric"); qv_wr_str (w, "L2");
-    qv_doc_t *reply = s_call (client, &w);
+    qv_doc_t *reply = qv_bench_call (client, &w);
     qv_doc_destroy (&reply);
 }
 
@@ -293,7 +281,7 @@ s_build_hnsw (const char *endpoint, const char *name)
     qv_client_set_timeout (client, 600000);
     qv_wr_t *w = qv_client_request (client, "flush", 1, NULL);
     qv_wr_str (w, "collection"); qv_wr_str (w, name);
-    qv_doc_t *reply = s_call (client, &w);
+    qv_doc_t *reply = qv_bench_call (client, &w);
     qv_doc_destroy (&reply);
 
     int64_t t0 = qv_clock_usec ();
@@ -306,7 +294,7 @@ s_build_hnsw (const char *endpoint, const char *name)
     qv_wr_map (w, 2);
     qv_wr_str (w, "M"); qv_wr_uint (w, 16);
     qv_wr_str (w, "efConstruction"); qv_wr_uint (w, 200);
-    reply = s_call (client, &w);
+    reply = qv_bench_call (client, &w);
     qv_doc_destroy (&reply);
 
     int64_t deadline = qv_clock_msec () + 1800000;
@@ -314,7 +302,7 @@ s_build_hnsw (const char *endpoint, const char *name)
         w = qv_client_request (client, "describe_index", 2, NULL);
         qv_wr_str (w, "collection"); qv_wr_str (w, name);
         qv_wr_str (w, "field"); qv_wr_str (w, "vector");
-        reply = s_call (client, &w);
+        reply = qv_bench_call (client, &w);
         const qv_val_t *root = qv_doc_root (reply);
         char state [32] = "";
         uint64_t indexed = 0, total = 0;
@@ -434,7 +422,7 @@ s_recall (qv_client_t *client, s_variant_t *v, const s_data_t *data, uint32_t nq
     for (uint32_t first = 0; first < data->nq; first += nq) {
         uint32_t m = data->nq - first < nq ? data->nq - first : nq;
         qv_wr_t *w = s_search_request (client, v, data, first, m);
-        qv_doc_t *reply = s_call (client, &w);
+        qv_doc_t *reply = qv_bench_call (client, &w);
         sum += s_score (v, data, reply, first, m);
         qv_doc_destroy (&reply);
     }
@@ -456,7 +444,7 @@ s_timed (qv_client_t *client, const s_variant_t *v, const s_data_t *data, uint32
         uint32_t m = data->nq - first < nq ? data->nq - first : nq;
         qv_wr_t *w = s_search_request (client, v, data, first, m);
         int64_t r0 = qv_clock_usec ();
-        qv_doc_t *reply = s_call (client, &w);
+        qv_doc_t *reply = qv_bench_call (client, &w);
         if (n == cap)
             lat = realloc (lat, (cap *= 2) * sizeof (double));
         lat [n++] = (qv_clock_usec () - r0) / 1000.0;
@@ -620,7 +608,7 @@ main (int argc, char *argv [])
     double load_hnsw = s_load (srv.endpoint, "hnsw", &data);
     qv_wr_t *w = qv_client_request (client, "flush", 1, NULL);
     qv_wr_str (w, "collection"); qv_wr_str (w, "flat");
-    qv_doc_t *reply = s_call (client, &w);
+    qv_doc_t *reply = qv_bench_call (client, &w);
     qv_doc_destroy (&reply);
     double build = s_build_hnsw (srv.endpoint, "hnsw");
     fprintf (stderr, "  loaded at %.0f and %.0f rows/s, HNSW built in %.1f s\n", load_flat, load_hnsw, build);

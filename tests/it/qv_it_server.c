@@ -2,6 +2,10 @@
 #include "qv_it_server.h"
 
 #include <czmq.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 #include <stdatomic.h>
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -844,4 +848,40 @@ bool
 qv_it_str_is (const qv_val_t *v, const char *s)
 {
     return v && qv_val_is (v, s);
+}
+
+qv_doc_t *
+qv_it_call_ok_at (int line, qv_it_client_t *client, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    char *text = NULL;
+    assert_true (vasprintf (&text, fmt, ap) >= 0);
+    va_end (ap);
+    qv_doc_t *reply = qv_it_callf (client, "%s", text);
+    if (!qv_it_ok (reply))
+        fail_msg ("line %d: %s -> %s %s", line, text, reply ? qv_it_code (reply) : "(no reply)",
+                  reply ? qv_it_error (reply) : "");
+    free (text);
+    return reply;
+}
+
+qv_doc_t *
+qv_it_call_err_at (int line, qv_it_client_t *client, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    char *text = NULL;
+    assert_true (vasprintf (&text, fmt, ap) >= 0);
+    va_end (ap);
+    qv_doc_t *reply = qv_it_callf (client, "%s", text);
+    if (!reply)
+        fail_msg ("line %d: %s -> no reply", line, text);
+    if (qv_it_ok (reply) || strcmp (qv_it_code (reply), code) != 0)
+        fail_msg ("line %d: %s -> %s '%s', expected %s", line, text,
+                  qv_it_ok (reply) ? "ok" : qv_it_code (reply), qv_it_error (reply), code);
+    if (strlen (qv_it_error (reply)) == 0)
+        fail_msg ("line %d: %s -> %s with no error message", line, text, code);
+    free (text);
+    return reply;
 }

@@ -178,4 +178,16 @@ bool
 bool
     qv_it_str_is (const qv_val_t *v, const char *s);
 
+//  Calls the request written as text (qv_it_callf) and fails the running test, naming
+//  the caller's line, unless the reply is ok / an error with `code` and a message.
+//  Return the reply (the caller destroys it).
+qv_doc_t *
+    qv_it_call_ok_at (int line, qv_it_client_t *client, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+qv_doc_t *
+    qv_it_call_err_at (int line, qv_it_client_t *client, const char *code, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+#define QV_IT_CALL_OK(client, ...) qv_it_call_ok_at (__LINE__, client, __VA_ARGS__)
+#define QV_IT_CALL_ERR(client, code, ...) qv_it_call_err_at (__LINE__, client, code, __VA_ARGS__)
+
 #endif

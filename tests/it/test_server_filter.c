@@ -274,26 +274,7 @@ s_group_teardown (void **state)
     return 0;
 }
 
-#define CALL_OK(client, ...) s_call_ok (__LINE__, client, __VA_ARGS__)
-static qv_doc_t *
-s_call_ok (int line, qv_it_client_t *client, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static qv_doc_t *
-s_call_ok (int line, qv_it_client_t *client, const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    char *text = NULL;
-    assert_true (vasprintf (&text, fmt, ap) >= 0);
-    va_end (ap);
-    qv_doc_t *reply = qv_it_callf (client, "%s", text);
-    if (!qv_it_ok (reply))
-        fail_msg ("line %d: %s -> %s %s", line, text, reply ? qv_it_code (reply) : "(no reply)",
-                  reply ? qv_it_error (reply) : "");
-    free (text);
-    return reply;
-}
-
+#define CALL_OK QV_IT_CALL_OK
 static void
 s_reply_ok (qv_doc_t *r, const char *what)
 {

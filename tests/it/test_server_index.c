@@ -72,51 +72,12 @@ s_group_teardown (void **state)
     return 0;
 }
 
-#define CALL_OK(client, ...) s_call_ok (__LINE__, client, __VA_ARGS__)
-static qv_doc_t *
-s_call_ok (int line, qv_it_client_t *client, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static qv_doc_t *
-s_call_ok (int line, qv_it_client_t *client, const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    char *text = NULL;
-    assert_true (vasprintf (&text, fmt, ap) >= 0);
-    va_end (ap);
-    qv_doc_t *reply = qv_it_callf (client, "%s", text);
-    if (!qv_it_ok (reply))
-        fail_msg ("line %d: %s -> %s %s", line, text, reply ? qv_it_code (reply) : "(no reply)",
-                  reply ? qv_it_error (reply) : "");
-    free (text);
-    return reply;
-}
-
-//  Calls and asserts an error reply with code and a message.
-#define CALL_ERR(client, code, ...) s_call_err (__LINE__, client, code, __VA_ARGS__)
-static void
-s_call_err (int line, qv_it_client_t *client, const char *code, const char *fmt, ...)
-    __attribute__ ((format (printf, 4, 5)));
-static void
-s_call_err (int line, qv_it_client_t *client, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    char *text = NULL;
-    assert_true (vasprintf (&text, fmt, ap) >= 0);
-    va_end (ap);
-    qv_doc_t *reply = qv_it_callf (client, "%s", text);
-    if (!reply)
-        fail_msg ("line %d: %s -> no reply", line, text);
-    if (qv_it_ok (reply) || strcmp (qv_it_code (reply), code) != 0)
-        fail_msg ("line %d: %s -> %s '%s', expected %s", line, text,
-                  qv_it_ok (reply) ? "ok" : qv_it_code (reply), qv_it_error (reply), code);
-    if (strlen (qv_it_error (reply)) == 0)
-        fail_msg ("line %d: %s -> %s with no error message", line, text, code);
-    qv_doc_destroy (&reply);
-    free (text);
-}
-
+#define CALL_OK QV_IT_CALL_OK
+//  Asserts an error reply with code and a message, and drops it.
+#define CALL_ERR(client, code, ...) do { \
+        qv_doc_t *err_reply_ = QV_IT_CALL_ERR (client, code, __VA_ARGS__); \
+        qv_doc_destroy (&err_reply_); \
+    } while (0)
 typedef struct {
     qv_it_server_t *server;
     qv_it_client_t *c;

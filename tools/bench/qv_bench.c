@@ -66,6 +66,17 @@ qv_bench_rm_rf (const char *path)
     nftw (path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+qv_doc_t *
+qv_bench_call (qv_client_t *client, qv_wr_t **request_p)
+{
+    qv_doc_t *reply;
+    int rc = qv_client_call (client, *request_p, &reply);
+    qv_wr_destroy (request_p);
+    if (rc)
+        qv_bench_die ("%s: %s", qv_client_code (client), qv_client_error (client));
+    return reply;
+}
+
 int
 qv_bench_free_port (void)
 {

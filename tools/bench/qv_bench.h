@@ -3,6 +3,8 @@
 #ifndef QV_BENCH_H_INCLUDED
 #define QV_BENCH_H_INCLUDED
 
+#include "qv_client.h"
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,6 +23,11 @@ void
 //  Prints "PROGRAM: message", kills the running child, exits 1.
 void
     qv_bench_die (const char *fmt, ...) __attribute__ ((format (printf, 1, 2), noreturn));
+
+//  Sends the request (destroyed) and returns the reply; dies naming the error code
+//  and message on failure (a benchmark has nothing sensible to do then).
+qv_doc_t *
+    qv_bench_call (qv_client_t *client, qv_wr_t **request_p);
 
 //  A free TCP port on 127.0.0.1 (dies if none).
 int
