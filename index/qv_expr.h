@@ -56,6 +56,7 @@
 #define QV_EXPR_H_INCLUDED
 
 #include "qv_batch.h"
+#include "qv_scalar.h"
 
 #include <roaring/roaring.h>
 #include <stdbool.h>
@@ -89,6 +90,22 @@ int
 int
     qv_expr_eval_rows (const qv_expr_t *self, const qv_batch_t *cols, uint32_t from,
                        uint32_t to, const roaring_bitmap_t *in, roaring_bitmap_t *out);
+
+//  Same as qv_expr_eval_rows without in, helped by scalar indexes: scalars [fi] is
+//  the index of field fi over these columns, or NULL (the array has the schema's
+//  field count). The conjuncts of the top-level `and` (or a lone condition) of the
+//  forms `field ==, !=, <, <=, >, >= literal` (either side), `field [not] in [..]`
+//  and a bare bool field are looked up in their field's index, those on one field
+//  intersected; when the most selective field matches at most share x the segment's
+//  rows, its rows are the candidates and the filter is evaluated only over them (not
+//  at all when that field answers every conjunct). Otherwise the rows are scanned.
+//  Pass QV_EXPR_INDEX_SHARE (tests pass 1 to always use an index). Returns 1 when an
+//  index was used, 0 when the rows were scanned, or a negative code as qv_expr_eval.
+int
+    qv_expr_eval_indexed (const qv_expr_t *self, const qv_batch_t *cols, uint32_t from,
+                          uint32_t to, qv_scalar_t *const *scalars, double share,
+                          roaring_bitmap_t *out);
+#define QV_EXPR_INDEX_SHARE 0.25
 
 //  Whether one row matches: 1 yes, 0 no, or a negative code as qv_expr_eval.
 int
