@@ -65,6 +65,22 @@ qv_scalar_supports (const char *index_type, qv_type_t type)
     return false;
 }
 
+int
+qv_scalar_check (const char *index_type, const qv_field_t *f)
+{
+    if (f->type == QV_JSON)
+        return qv_err (QV_EINVAL, "field '%s' is json: json fields cannot be indexed", f->name);
+    bool scalar = qv_scalar_is_type (index_type);
+    if (!scalar && f->type != QV_FLOAT_VECTOR)
+        return qv_err (QV_EINVAL, "%s is a vector index and field '%s' is %s; use INVERTED or STL_SORT",
+                       index_type, f->name, qv_type_name (f->type));
+    if (scalar && !qv_scalar_supports (index_type, f->type))
+        return qv_err (QV_EINVAL, "%s cannot index field '%s' (%s): INVERTED takes bool, int and varchar "
+                       "fields, STL_SORT int, float and double fields", index_type, f->name,
+                       qv_type_name (f->type));
+    return 0;
+}
+
 static bool
 s_valid (const qv_col_t *col, uint32_t row)
 {

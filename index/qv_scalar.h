@@ -39,6 +39,10 @@ bool
     qv_scalar_is_type (const char *index_type);
 bool
     qv_scalar_supports (const char *index_type, qv_type_t type);
+//  Whether an index of index_type (any, vector or scalar) may be created on field f:
+//  0, or QV_EINVAL with a message naming the field and the type.
+int
+    qv_scalar_check (const char *index_type, const qv_field_t *f);
 
 //  Builds the index of rows [0, rows) of col, a column of type. NULL on out of memory
 //  or a type qv_scalar_supports refuses for both index types. Any thread.

@@ -103,6 +103,21 @@ qv_segidx_new (qv_index_t **index_p, uint64_t version)
 }
 
 qv_segidx_t *
+qv_segidx_new_scalar (qv_scalar_t **scalar_p, uint64_t version)
+{
+    qv_segidx_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        qv_scalar_destroy (scalar_p);
+        return NULL;
+    }
+    atomic_init (&self->refs, 1);
+    self->scalar = *scalar_p;
+    *scalar_p = NULL;
+    self->version = version;
+    return self;
+}
+
+qv_segidx_t *
 qv_segidx_link (qv_segidx_t *self)
 {
     if (self)
@@ -119,6 +134,7 @@ qv_segidx_unlink (qv_segidx_t **self_p)
     *self_p = NULL;
     if (atomic_fetch_sub (&self->refs, 1) == 1) {
         qv_index_destroy (&self->index);
+        qv_scalar_destroy (&self->scalar);
         free (self);
     }
 }
