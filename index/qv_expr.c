@@ -2607,7 +2607,7 @@ s_leaf_spans (const node_t *n, const qv_batch_t *cols, qv_scalar_t *const *scala
         case OP_NE: ok = s_spans_add (out, 0, eq.lo) && s_spans_add (out, eq.hi, nonnull); break;
         case OP_LT: ok = s_spans_add (out, 0, eq.lo); break;
         case OP_LE: ok = s_spans_add (out, 0, eq.hi); break;
-        case OP_GT: ok = s_spans_add (out, eq.hi, nonnull); break;
+        case OP_GT: ok = s_spans_add (out, eq.hi, ordered); break;
         default: ok = s_spans_add (out, eq.lo, ordered); break;
     }
     return ok ? 1 : qv_err (QV_ENOMEM, "out of memory evaluating a filter");

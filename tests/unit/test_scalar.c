@@ -234,10 +234,21 @@ test_random_filters (void **state)
             used += rc;
             total++;
             empty += roaring_bitmap_is_empty (want);
-            if (!roaring_bitmap_equals (want, got))
+            if (!roaring_bitmap_equals (want, got)) {
+                roaring_bitmap_t *x = roaring_bitmap_xor (want, got);
+                uint32_t row = roaring_bitmap_minimum (x);
+                for (int fi = 0; fi < NF; fi++) {
+                    const qv_col_t *col = &wd->batch->cols [fi];
+                    print_message ("  row %u %s: valid %d f %g i %lld\n", row, s_names [fi],
+                                   !col->valid || col->valid [row],
+                                   fi == F_F32 ? (double) ((float *) col->data) [row]
+                                   : fi == F_F64 ? ((double *) col->data) [row] : 0.0,
+                                   fi == F_I64 ? (long long) ((int64_t *) col->data) [row] : 0);
+                }
                 fail_msg ("indexed %" PRIu64 " rows, scan %" PRIu64 " (rows %u..%u of %u, index %s)\n  %s",
                           roaring_bitmap_get_cardinality (got), roaring_bitmap_get_cardinality (want),
                           from, to, n, rc ? "used" : "not used", text);
+            }
             roaring_bitmap_free (want);
             roaring_bitmap_free (got);
             qv_expr_destroy (&e);
