@@ -987,16 +987,6 @@ s_compare (parser_t *p, const tok_t *optok, node_t *a, node_t *b)
 }
 
 static int
-s_cmp_bytes (const uint8_t *a, uint32_t an, const uint8_t *b, uint32_t bn)
-{
-    uint32_t n = an < bn ? an : bn;
-    int c = n ? memcmp (a, b, n) : 0;
-    if (c)
-        return c < 0 ? -1 : 1;
-    return an < bn ? -1 : an > bn;
-}
-
-static int
 s_i64_cmp (const void *x, const void *y)
 {
     int64_t a = *(const int64_t *) x, b = *(const int64_t *) y;
@@ -1014,7 +1004,7 @@ static int
 s_str_cmp (const void *x, const void *y)
 {
     const jv_t *a = x, *b = y;
-    return s_cmp_bytes (a->s, a->n, b->s, b->n);
+    return qv_bytes_cmp (a->s, a->n, b->s, b->n);
 }
 
 //  Sorts an in-list into its per-kind sets
@@ -1600,7 +1590,7 @@ s_load_json (const node_t *n, ctx_t *c, slab_t *r)
                     const char *ks;
                     size_t kn;
                     if (qv_val_str (qv_val_key (v, e), &ks, &kn) == 0
-                    &&  s_cmp_bytes ((const uint8_t *) ks, (uint32_t) kn, st->s, st->n) == 0)
+                    &&  qv_bytes_cmp ((const uint8_t *) ks, (uint32_t) kn, st->s, st->n) == 0)
                         found = qv_val_value (v, e);
                 }
             v = found;
@@ -1788,7 +1778,7 @@ s_jv_test (int op, const jv_t *x, const jv_t *y)
         c = s_cmp_dd (x->d, y->d);
     else
     if (x->k == J_STR && y->k == J_STR)
-        c = s_cmp_bytes (x->s, x->n, y->s, y->n);
+        c = qv_bytes_cmp (x->s, x->n, y->s, y->n);
     else
     if (x->k == J_BOOL && y->k == J_BOOL) {
         if (op != OP_EQ && op != OP_NE)
@@ -1856,7 +1846,7 @@ s_cmp_fast (const node_t *n, ctx_t *c)
                 if (op == OP_EQ || op == OP_NE)
                     res [k] = (vn == kn && (kn == 0 || memcmp (v->ptr, ks, kn) == 0)) == (op == OP_EQ);
                 else
-                    res [k] = s_op_holds (op, s_cmp_bytes (v->ptr, vn, ks, kn));
+                    res [k] = s_op_holds (op, qv_bytes_cmp (v->ptr, vn, ks, kn));
             }
             break;
         }
@@ -1933,7 +1923,7 @@ s_cmp (const node_t *n, ctx_t *c)
             }
         else
             for (uint32_t k = 0; k < m; k++)
-                res [k] = s_op_holds (op, s_cmp_bytes (x->u.s [k], x->sn [k], y->u.s [k], y->sn [k]));
+                res [k] = s_op_holds (op, qv_bytes_cmp (x->u.s [k], x->sn [k], y->u.s [k], y->sn [k]));
         s_set_cond (x, res, x->ok, m);
     }
     s_release (c, y);
@@ -2104,10 +2094,10 @@ s_in_str (const node_t *n, const uint8_t *s, uint32_t len)
     size_t lo = 0, hi = n->nstrs;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (s_cmp_bytes (n->strs [mid].s, n->strs [mid].n, s, len) < 0) lo = mid + 1;
+        if (qv_bytes_cmp (n->strs [mid].s, n->strs [mid].n, s, len) < 0) lo = mid + 1;
         else hi = mid;
     }
-    return lo < n->nstrs && s_cmp_bytes (n->strs [lo].s, n->strs [lo].n, s, len) == 0;
+    return lo < n->nstrs && qv_bytes_cmp (n->strs [lo].s, n->strs [lo].n, s, len) == 0;
 }
 
 static slab_t *
@@ -2774,7 +2764,7 @@ s_value_eq (const qv_expr_value_t *a, const qv_expr_value_t *b)
     switch (a->type) {
         case QV_BOOL: return a->b == b->b;
         case QV_DOUBLE: return a->d == b->d;
-        case QV_VARCHAR: return s_cmp_bytes ((const uint8_t *) a->s, (uint32_t) a->len,
+        case QV_VARCHAR: return qv_bytes_cmp ((const uint8_t *) a->s, (uint32_t) a->len,
                                              (const uint8_t *) b->s, (uint32_t) b->len) == 0;
         default: return a->i == b->i;
     }

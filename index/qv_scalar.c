@@ -106,24 +106,13 @@ s_dbl (qv_type_t type, const qv_col_t *col, uint32_t row)
                             : ((const double *) col->data) [row];
 }
 
-//  Byte order, then length: the filter language's string order
-static int
-s_cmp_bytes (const uint8_t *a, uint32_t an, const uint8_t *b, uint32_t bn)
-{
-    uint32_t n = an < bn ? an : bn;
-    int c = n ? memcmp (a, b, n) : 0;
-    if (c)
-        return c < 0 ? -1 : 1;
-    return an < bn ? -1 : an > bn;
-}
-
 //  The value of row against key: -1, 0, 1
 static int
 s_cmp_key (qv_type_t type, const qv_col_t *col, uint32_t row, const qv_scalar_key_t *key)
 {
     if (type == QV_VARCHAR) {
         const qv_bytes_t *v = &col->var [row];
-        return s_cmp_bytes (v->ptr, v->ptr ? v->len : 0, key->s, key->n);
+        return qv_bytes_cmp (v->ptr, v->ptr ? v->len : 0, key->s, key->n);
     }
     if (type == QV_FLOAT || type == QV_DOUBLE) {
         double d = s_dbl (type, col, row);
@@ -140,7 +129,7 @@ s_cmp_rows (qv_type_t type, const qv_col_t *col, uint32_t a, uint32_t b)
     int c;
     if (type == QV_VARCHAR) {
         const qv_bytes_t *x = &col->var [a], *y = &col->var [b];
-        c = s_cmp_bytes (x->ptr, x->ptr ? x->len : 0, y->ptr, y->ptr ? y->len : 0);
+        c = qv_bytes_cmp (x->ptr, x->ptr ? x->len : 0, y->ptr, y->ptr ? y->len : 0);
     }
     else
     if (type == QV_FLOAT || type == QV_DOUBLE) {

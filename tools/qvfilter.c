@@ -34,6 +34,23 @@ s_median (int64_t *v, int n)
     return v [n / 2];
 }
 
+//  A schema of four fields and an empty batch of rows rows for it (NULL: no memory)
+static qv_batch_t *
+s_batch_new (qv_schema_t *schema, const char **names, const qv_type_t *types, uint32_t rows)
+{
+    memset (schema, 0, sizeof *schema);
+    for (int f = 0; f < 4; f++) {
+        strcpy (schema->fields [f].name, names [f]);
+        schema->fields [f].type = types [f];
+        schema->fields [f].max_length = 16;
+    }
+    schema->nfields = 4;
+    qv_batch_t *b = qv_batch_new (schema, rows);
+    if (b)
+        b->n = rows;
+    return b;
+}
+
 //  Median time of runs evaluations of text, plain or with the indexes; 0 or -1
 static int
 s_time (const qv_schema_t *schema, qv_batch_t *b, uint32_t rows, int runs, const char *text,
@@ -72,19 +89,11 @@ s_scalar_table (uint32_t rows, int runs)
 {
     static const double sel [] = { 0.0001, 0.001, 0.01, 0.1, 0.25, 0.5 };
     qv_schema_t schema;
-    memset (&schema, 0, sizeof schema);
     const char *names [] = { "e", "u", "w", "score" };
     qv_type_t types [] = { QV_INT64, QV_INT64, QV_VARCHAR, QV_DOUBLE };
-    for (int f = 0; f < 4; f++) {
-        strcpy (schema.fields [f].name, names [f]);
-        schema.fields [f].type = types [f];
-        schema.fields [f].max_length = 16;
-    }
-    schema.nfields = 4;
-    qv_batch_t *b = qv_batch_new (&schema, rows);
+    qv_batch_t *b = s_batch_new (&schema, names, types, rows);
     if (!b)
         return 1;
-    b->n = rows;
     uint64_t seed = 88172645463325252ull;
     for (uint32_t r = 0; r < rows; r++) {
         seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
@@ -181,21 +190,13 @@ main (int argc, char **argv)
     if (scalar)
         return s_scalar_table (rows, runs);
     qv_schema_t schema;
-    memset (&schema, 0, sizeof schema);
     const char *names [] = { "x", "tag", "score", "meta" };
     qv_type_t types [] = { QV_INT64, QV_VARCHAR, QV_DOUBLE, QV_JSON };
-    for (int f = 0; f < 4; f++) {
-        strcpy (schema.fields [f].name, names [f]);
-        schema.fields [f].type = types [f];
-        schema.fields [f].max_length = 16;
-    }
-    schema.nfields = 4;
-    qv_batch_t *b = qv_batch_new (&schema, rows);
+    qv_batch_t *b = s_batch_new (&schema, names, types, rows);
     if (!b) {
         fprintf (stderr, "qvfilter: out of memory\n");
         return 1;
     }
-    b->n = rows;
     uint64_t seed = 88172645463325252ull;
     qv_wr_t *w = qv_wr_new ();
     for (uint32_t r = 0; r < rows; r++) {
