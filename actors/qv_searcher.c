@@ -135,7 +135,7 @@ s_worker_actor (zsock_t *pipe, void *args)
                 task->matched [i] = roaring_bitmap_create ();
                 qv_scalar_t *scalars [QV_FIELDS_MAX];
                 for (int fi = 0; fi < QV_FIELDS_MAX; fi++) {
-                    qv_segidx_t *idx = s->scalars [i * QV_FIELDS_MAX + fi];
+                    qv_segidx_t *idx = s->scalars ? s->scalars [i * QV_FIELDS_MAX + fi] : NULL;
                     scalars [fi] = idx ? idx->scalar : NULL;
                 }
                 if (from < to)
