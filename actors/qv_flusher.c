@@ -47,15 +47,24 @@ s_build_index (self_t *self, qv_build_t *b)
     int64_t started = qv_clock_msec ();
     qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
                                  b->def.pq_nbits, 0, 0 };
-    qv_index_t *index = qv_index_new (b->def.type, f->metric, f->dim, &params);
     uint32_t rows = atomic_load (&seg->rows);
-    int rc = index ? qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows)
+    qv_index_t *index = NULL;
+    qv_scalar_t *scalar = NULL;
+    int rc;
+    if (qv_scalar_is_type (b->def.type)) {
+        scalar = qv_scalar_new (f->type, &seg->batch->cols [b->field], rows);
+        rc = scalar ? 0 : qv_err (QV_ENOMEM, "out of memory");
+    }
+    else {
+        index = qv_index_new (b->def.type, f->metric, f->dim, &params);
+        rc = index ? qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows)
                    : QV_EINVAL;
+    }
     zchunk_t *chunk = NULL;
     char key [128];
     qv_index_object_key (seg->coll_id, seg->id, b->field, key, sizeof key);
     if (rc == 0)
-        rc = qv_index_serialize (index, &chunk);
+        rc = scalar ? qv_scalar_serialize (scalar, &chunk) : qv_index_serialize (index, &chunk);
     if (rc == 0)
         rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
     zchunk_destroy (&chunk);
@@ -63,9 +72,11 @@ s_build_index (self_t *self, qv_build_t *b)
         snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
         qv_error ("index %s (%s) was not built: %s", key, b->def.type, b->error);
         qv_index_destroy (&index);
+        qv_scalar_destroy (&scalar);
     }
     b->rc = rc;
     b->index = index;
+    b->scalar = scalar;
     b->msec = qv_clock_msec () - started;
     zsock_send (self->searcher, "sp", "BUILT", b);
 }

@@ -29,6 +29,7 @@
 #include "qv_rc.h"
 #include "qv_index.h"
 #include "qv_record.h"
+#include "qv_scalar.h"
 
 #include <sys/time.h>
 
@@ -219,8 +220,8 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (req->f [QV_F_field]) {
                 if (qv_val_strcpy (req->f [QV_F_field], rec->index.field, sizeof rec->index.field) == 0)
                     fi = qv_schema_find (c->schema, rec->index.field);
-                if (fi < 0 || c->schema->fields [fi].type != QV_FLOAT_VECTOR)
-                    return qv_err (QV_EINVAL, "collection '%s' has no vector field by that name", req->collection);
+                if (fi < 0)
+                    return qv_err (QV_EINVAL, "collection '%s' has no field by that name", req->collection);
             }
             else {
                 for (int i = c->schema->nfields - 1; i >= 0; i--)
@@ -231,6 +232,15 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (req->op == QV_OP_drop_index)
                 break;
             const qv_field_t *f = &c->schema->fields [fi];
+            rc = qv_index_def_from_request (req->f [QV_F_index_type], req->f [QV_F_params], &rec->index);
+            if (rc || (rc = qv_scalar_check (rec->index.type, f)))
+                return rc;
+            if (qv_scalar_is_type (rec->index.type)) {
+                if (req->f [QV_F_metric])
+                    return qv_err (QV_EINVAL, "metric applies to vector indexes, not to %s on field '%s'",
+                                   rec->index.type, f->name);
+                break;
+            }
             if (req->f [QV_F_metric]) {
                 char metric [16];
                 if (qv_val_strcpy (req->f [QV_F_metric], metric, sizeof metric)
@@ -238,9 +248,6 @@ s_prepare_write (self_t *self, qv_job_t *job)
                     return qv_err (QV_EINVAL, "metric must equal field '%s''s metric %s (it is set on the field)",
                                    f->name, qv_metric_name (f->metric));
             }
-            rc = qv_index_def_from_request (req->f [QV_F_index_type], req->f [QV_F_params], &rec->index);
-            if (rc)
-                return rc;
             //  Let the index library judge the parameters (e.g. IVF_PQ's m must divide dim).
             qv_index_params_t params = { rec->index.M, rec->index.ef_construction, rec->index.nlist,
                                          rec->index.pq_m, rec->index.pq_nbits, 0, 0 };

@@ -62,6 +62,8 @@ struct s_search_t {
     bool filtering;                 //  tasks are evaluating the filter
     char *filter_text;              //  the filter as given (cache key)
     roaring_bitmap_t **cached;      //  per segment: matches from the cache, or NULL
+    qv_segidx_t **scalars;          //  per segment, QV_FIELDS_MAX each: linked scalar
+                                    //  indexes of the fields the filter reads, or NULL
 };
 
 typedef struct {
@@ -131,8 +133,14 @@ s_worker_actor (zsock_t *pipe, void *args)
                 uint32_t from = (uint32_t) (rows * task->part / s->parts);
                 uint32_t to = (uint32_t) (rows * (task->part + 1) / s->parts);
                 task->matched [i] = roaring_bitmap_create ();
+                qv_scalar_t *scalars [QV_FIELDS_MAX];
+                for (int fi = 0; fi < QV_FIELDS_MAX; fi++) {
+                    qv_segidx_t *idx = s->scalars ? s->scalars [i * QV_FIELDS_MAX + fi] : NULL;
+                    scalars [fi] = idx ? idx->scalar : NULL;
+                }
                 if (from < to)
-                    qv_expr_eval_rows (s->expr, snap->segs [i]->batch, from, to, NULL, task->matched [i]);
+                    qv_expr_eval_indexed (s->expr, snap->segs [i]->batch, from, to, scalars,
+                                          QV_EXPR_INDEX_SHARE, task->matched [i]);
             }
         }
         else
@@ -380,6 +388,7 @@ s_built (self_t *self, qv_build_t *b)
     zhashx_delete (self->building, key);
     qv_collection_t *c = qv_catalog_find_id (self->catalog, b->coll_id);
     qv_index_t *index = b->index;
+    qv_scalar_t *scalar = b->scalar;
     if (c && c->index_defs [b->field] && c->index_versions [b->field] == b->version) {
         if (b->rc)
             snprintf (c->index_errors [b->field], sizeof c->index_errors [b->field], "%s", b->error);
@@ -387,13 +396,15 @@ s_built (self_t *self, qv_build_t *b)
             qv_info ("index %s of segment %llu (%u rows) built in %lld ms", b->def.type,
                      (unsigned long long) seg->id, atomic_load (&seg->rows), (long long) b->msec);
             qv_segidx_unlink (&seg->indexes [b->field]);
-            seg->indexes [b->field] = qv_segidx_new (&index, b->version);
+            seg->indexes [b->field] = scalar ? qv_segidx_new_scalar (&scalar, b->version)
+                                             : qv_segidx_new (&index, b->version);
             s_request_manifest (self);
             if (seg->indexes [b->field])
                 seg->indexes [b->field]->manifest = self->manifest_requested;
         }
     }
     qv_index_destroy (&index);
+    qv_scalar_destroy (&scalar);
     qv_segment_unlink (&seg);
     free (b);
 }
@@ -512,6 +523,9 @@ s_search_free (s_search_t **s_p)
         if (s->cached [i])
             roaring_bitmap_free (s->cached [i]);
     free (s->cached);
+    for (size_t i = 0; s->scalars && i < s->snap->nsegs * QV_FIELDS_MAX; i++)
+        qv_segidx_unlink (&s->scalars [i]);
+    free (s->scalars);
     free (s->filter_text);
     for (uint32_t p = 0; s->tasks && p < s->parts; p++) {
         for (uint32_t q = 0; s->tasks [p].tops && q < s->nq; q++)
@@ -660,9 +674,16 @@ s_search (self_t *self, qv_job_t *job)
         qv_val_str (req->f [QV_F_filter], &text, &len);
         s->filter_text = strndup (text, len);
         s->cached = calloc (s->snap->nsegs + 1, sizeof (roaring_bitmap_t *));
+        s->scalars = calloc (s->snap->nsegs * QV_FIELDS_MAX + 1, sizeof (qv_segidx_t *));
+        uint64_t mask = 0;
+        qv_expr_fields (s->expr, &mask);
         for (size_t i = 0; i < s->snap->nsegs; i++) {
             if (s->snap->segs [i]->state != QV_SEG_FLUSHED)
                 continue;
+            qv_segidx_t **sc = s->scalars + i * QV_FIELDS_MAX;
+            if (qv_collection_scalars (c, s->snap->segs [i], mask, sc))
+                for (int fi = 0; fi < QV_FIELDS_MAX; fi++)
+                    qv_segidx_link (sc [fi]);
             char *key = zsys_sprintf ("%llu|%s", (unsigned long long) s->snap->segs [i]->id, s->filter_text);
             roaring_bitmap_t *hit = zhashx_lookup (self->filter_cache, key);
             if (hit)
@@ -791,14 +812,24 @@ s_each_match (self_t *self, qv_collection_t *c, const qv_req_t *req, s_row_fn *f
     }
     qv_snapshot_t *snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), c->schema->vec);
     roaring_bitmap_t *bm = roaring_bitmap_create ();
+    uint64_t mask = 0;
+    if (expr)
+        qv_expr_fields (expr, &mask);
     bool more = true;
     for (size_t i = 0; snap && more && i < snap->nsegs; i++) {
         qv_segment_t *seg = snap->segs [i];
         uint32_t rows = snap->rows [i];
         if (expr) {
+            //  This thread owns the segments' indexes: no links needed
+            qv_segidx_t *idx [QV_FIELDS_MAX];
+            qv_scalar_t *scalars [QV_FIELDS_MAX];
+            qv_collection_scalars (c, seg, mask, idx);
+            for (int fi = 0; fi < QV_FIELDS_MAX; fi++)
+                scalars [fi] = idx [fi] ? idx [fi]->scalar : NULL;
             roaring_bitmap_clear (bm);
-            if ((rc = qv_expr_eval (expr, seg->batch, rows, bm)))
+            if ((rc = qv_expr_eval_indexed (expr, seg->batch, 0, rows, scalars, QV_EXPR_INDEX_SHARE, bm)) < 0)
                 break;
+            rc = 0;
             roaring_uint32_iterator_t *it = roaring_create_iterator (bm);
             while (more && it->has_value) {
                 if (qv_segment_visible (seg, it->current_value, snap->ts))
@@ -1255,8 +1286,10 @@ s_drain (self_t *self)
         if (cmd && streq (cmd, "BUILT")) {
             qv_build_t *b = ptr;
             qv_index_t *index = b->index;
+            qv_scalar_t *scalar = b->scalar;
             qv_segment_t *seg = b->seg;
             qv_index_destroy (&index);
+            qv_scalar_destroy (&scalar);
             qv_segment_unlink (&seg);
             free (b);
         }

@@ -295,9 +295,12 @@ static int
 s_apply_index (qv_collection_t *c, qv_record_t *rec)
 {
     int fi = qv_schema_find (c->schema, rec->index.field);
-    if (fi < 0 || c->schema->fields [fi].type != QV_FLOAT_VECTOR)
-        return qv_err (QV_EINVAL, "collection '%s' has no vector field '%s'", c->name, rec->index.field);
+    if (fi < 0)
+        return qv_err (QV_EINVAL, "collection '%s' has no field '%s'", c->name, rec->index.field);
     if (rec->type == QV_REC_CREATE_INDEX) {
+        int rc = qv_scalar_check (rec->index.type, &c->schema->fields [fi]);
+        if (rc)
+            return rc;
         if (c->index_defs [fi]) {
             if (c->index_versions [fi] == rec->ts)
                 return 0;           //  replay of a create the manifest has
@@ -365,7 +368,8 @@ qv_collection_describe_index (qv_collection_t *c, int fi, uint64_t durable, qv_w
     }
     qv_wr_str (w, "field"); qv_wr_str (w, c->schema->fields [fi].name);
     qv_wr_str (w, "index_type"); qv_wr_str (w, def->type);
-    qv_wr_str (w, "metric"); qv_wr_str (w, qv_metric_name (c->schema->fields [fi].metric));
+    qv_wr_str (w, "metric");        //  none for a scalar index
+    qv_wr_str (w, qv_scalar_is_type (def->type) ? "" : qv_metric_name (c->schema->fields [fi].metric));
     qv_wr_str (w, "params"); qv_index_def_write_params (def, w);
     qv_wr_str (w, "state");
     qv_wr_str (w, c->index_errors [fi][0] ? "failed" : pending ? "building" : "finished");
@@ -678,20 +682,25 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
         void *idata;
         size_t isize;
         qv_index_t *index = NULL;
+        qv_scalar_t *scalar = NULL;
+        const qv_field_t *f = &c->schema->fields [fi];
+        bool is_scalar = qv_scalar_is_type (c->index_defs [fi]->type);
         int irc = qv_store_get (store, ikey, &idata, &isize);
         if (irc == 0) {
-            irc = qv_index_load (idata, isize, &index);
+            irc = is_scalar ? qv_scalar_load (idata, isize, f->type, &seg->batch->cols [fi], (uint32_t) rows, &scalar)
+                            : qv_index_load (idata, isize, &index);
             free (idata);
         }
-        if (irc == 0 && (qv_index_count (index) != rows || qv_index_dim (index) != c->schema->fields [fi].dim))
+        if (irc == 0 && !is_scalar && (qv_index_count (index) != rows || qv_index_dim (index) != f->dim))
             irc = qv_err (QV_ECORRUPT, "does not match its segment");
         if (irc) {
-            qv_warn ("index object %s cannot be used (%s); the segment is searched exactly until it is rebuilt",
-                     iwhere, qv_err_msg ());
+            qv_warn ("index object %s cannot be used (%s); the segment is %s until it is rebuilt",
+                     iwhere, qv_err_msg (), is_scalar ? "scanned" : "searched exactly");
             qv_index_destroy (&index);
             continue;
         }
-        seg->indexes [fi] = qv_segidx_new (&index, version);
+        seg->indexes [fi] = is_scalar ? qv_segidx_new_scalar (&scalar, version)
+                                      : qv_segidx_new (&index, version);
     }
     if (s_add_segment (c, seg)) {
         qv_segment_unlink (&seg);
@@ -833,6 +842,20 @@ done:
     qv_doc_destroy (&doc);
     free (data);
     return rc;
+}
+
+int
+qv_collection_scalars (qv_collection_t *c, qv_segment_t *seg, uint64_t mask, qv_segidx_t **out)
+{
+    int n = 0;
+    for (int fi = 0; fi < QV_FIELDS_MAX; fi++) {
+        qv_segidx_t *idx = seg->indexes [fi];
+        bool current = fi < c->schema->nfields && (mask >> fi & 1) && idx && idx->scalar
+                    && c->index_defs [fi] && idx->version == c->index_versions [fi];
+        out [fi] = current ? idx : NULL;
+        n += current;
+    }
+    return n;
 }
 
 qv_snapshot_t *

@@ -120,6 +120,13 @@ void
     qv_collection_describe_index (qv_collection_t *coll, int fi, uint64_t durable, qv_wr_t *w);
 #define QV_DESCRIBE_INDEX_FIELDS 7
 
+//  The scalar indexes of seg (a segment of coll) built for the current definitions of
+//  the fields in mask, into out [QV_FIELDS_MAX] (NULL elsewhere; borrowed: link one
+//  to hand it to another thread). Returns how many. Owner thread only.
+int
+    qv_collection_scalars (qv_collection_t *coll, qv_segment_t *seg, uint64_t mask,
+                           qv_segidx_t **out);
+
 //  Search over a snapshot of one collection at ts. results: one topk per query,
 //  ids are (slot << 32 | row) into snap->segs.
 typedef struct {

@@ -87,18 +87,38 @@ qv_segment_unlink (qv_segment_t **self_p)
     free (self);
 }
 
+static qv_segidx_t *
+s_segidx_new (uint64_t version)
+{
+    qv_segidx_t *self = calloc (1, sizeof *self);
+    if (self) {
+        atomic_init (&self->refs, 1);
+        self->version = version;
+    }
+    return self;
+}
+
 qv_segidx_t *
 qv_segidx_new (qv_index_t **index_p, uint64_t version)
 {
-    qv_segidx_t *self = calloc (1, sizeof *self);
-    if (!self) {
+    qv_segidx_t *self = s_segidx_new (version);
+    if (self)
+        self->index = *index_p;
+    else
         qv_index_destroy (index_p);
-        return NULL;
-    }
-    atomic_init (&self->refs, 1);
-    self->index = *index_p;
     *index_p = NULL;
-    self->version = version;
+    return self;
+}
+
+qv_segidx_t *
+qv_segidx_new_scalar (qv_scalar_t **scalar_p, uint64_t version)
+{
+    qv_segidx_t *self = s_segidx_new (version);
+    if (self)
+        self->scalar = *scalar_p;
+    else
+        qv_scalar_destroy (scalar_p);
+    *scalar_p = NULL;
     return self;
 }
 
@@ -119,6 +139,7 @@ qv_segidx_unlink (qv_segidx_t **self_p)
     *self_p = NULL;
     if (atomic_fetch_sub (&self->refs, 1) == 1) {
         qv_index_destroy (&self->index);
+        qv_scalar_destroy (&self->scalar);
         free (self);
     }
 }

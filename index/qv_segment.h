@@ -6,6 +6,7 @@
 
 #include "qv_batch.h"
 #include "qv_index.h"
+#include "qv_scalar.h"
 #include "qv_topk.h"
 
 #include <czmq.h>
@@ -17,10 +18,12 @@ typedef enum {
     QV_SEG_FLUSHED = 2              //  in the object store and a manifest
 } qv_seg_state_t;
 
-//  A built vector index of one segment field, shared by the searches using it.
+//  A built index of one segment field, shared by the searches using it: a vector
+//  index, or a scalar one (of the segment's flushed, immutable column).
 typedef struct {
     atomic_int refs;
-    qv_index_t *index;
+    qv_index_t *index;              //  vector index, or NULL
+    qv_scalar_t *scalar;            //  scalar index, or NULL
     uint64_t version;               //  the index definition it was built for
     uint64_t manifest;              //  first manifest naming it (0: loaded from one)
 } qv_segidx_t;
@@ -28,6 +31,9 @@ typedef struct {
 //  Takes the index (nulls *index_p). NULL on out of memory (the index is destroyed).
 qv_segidx_t *
     qv_segidx_new (qv_index_t **index_p, uint64_t version);
+//  The same for a scalar index.
+qv_segidx_t *
+    qv_segidx_new_scalar (qv_scalar_t **scalar_p, uint64_t version);
 qv_segidx_t *
     qv_segidx_link (qv_segidx_t *self);
 void

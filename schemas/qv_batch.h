@@ -5,11 +5,25 @@
 
 #include "qv_schema.h"
 
+#include <string.h>
+
 //  One variable-length value (varchar bytes, or a json field's msgpack bytes).
 typedef struct {
     uint32_t len;
     uint8_t *ptr;                   //  malloc'd, owned by the column
 } qv_bytes_t;
+
+//  Order of two byte strings (varchar values, filter strings): bytes, then length.
+//  -1, 0 or 1; a pointer may be NULL when its length is 0.
+static inline int
+qv_bytes_cmp (const uint8_t *a, uint32_t an, const uint8_t *b, uint32_t bn)
+{
+    uint32_t n = an < bn ? an : bn;
+    int c = n ? memcmp (a, b, n) : 0;
+    if (c)
+        return c < 0 ? -1 : 1;
+    return an < bn ? -1 : an > bn;
+}
 
 //  One column: fixed-width values back to back, or variable-length ones.
 typedef struct {

@@ -36,10 +36,11 @@ typedef struct {
 typedef struct {
     uint32_t coll_id;
     void *seg;                      //  qv_segment_t, linked by the searcher
-    int field;                      //  vector field index in the schema
+    int field;                      //  indexed field's index in the schema
     qv_index_def_t def;
     uint64_t version;               //  index definition version (create_index ts)
     void *index;                    //  qv_index_t built, or NULL
+    void *scalar;                   //  qv_scalar_t built (scalar index types), or NULL
     int rc;
     char error [160];
     int64_t msec;                   //  build time

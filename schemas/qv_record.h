@@ -13,10 +13,11 @@ typedef enum {
     QV_REC_DROP_INDEX = 6
 } qv_rec_type_t;
 
-//  An index definition on a vector field (PROTOCOL.md create_index).
+//  An index definition on a field (PROTOCOL.md create_index): a vector index, or a
+//  scalar one (INVERTED, STL_SORT; no parameters).
 typedef struct {
     char field [QV_NAME_MAX + 1];
-    char type [16];                 //  FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ
+    char type [16];                 //  FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ; INVERTED, STL_SORT
     uint32_t M, ef_construction, nlist, pq_m, pq_nbits;   //  0 = default
 } qv_index_def_t;
 

@@ -857,6 +857,125 @@ test_filter_delete_hnsw (void **state)
     s_delete_case (true);
 }
 
+//  Scalar indexes (INVERTED, STL_SORT) on the flushed segment's x, cat, flag, score and
+//  n: every filter gives the brute-force rows, with the indexes, after kill -9 and
+//  restart (loaded from their objects), and after they are dropped; what create_index
+//  refuses, and what describe_index says.
+static bool p_lit_left (const s_row_t *r) { return 990 < r->x && r->cat [0] != 'w'; }
+static bool p_n_ne (const s_row_t *r) { return !r->n_null && r->n != 5; }
+static bool p_n_not_in (const s_row_t *r) { return !r->n_null && r->n != 1 && r->n != 2; }
+static bool p_n_in (const s_row_t *r) { return !r->n_null && (r->n == 0 || r->n == 99); }
+static bool p_range_and (const s_row_t *r)
+{
+    return r->x >= 300 && r->x <= 310 && r->x != 305 && r->score < 0.5 && !r->flag;
+}
+static bool p_cats_range (const s_row_t *r) { return strcmp (r->cat, "blue") > 0 && strcmp (r->cat, "green") <= 0; }
+static bool p_or (const s_row_t *r) { return r->x == 3 || strcmp (r->cat, "red01") == 0; }
+
+static const s_filter_t s_scalar_filters [] = {
+    { "990 < x and not (cat like \"w%\")", p_lit_left },
+    { "n != 5", p_n_ne },
+    { "n not in [1, 2]", p_n_not_in },
+    { "n in [0, 99]", p_n_in },
+    { "x >= 300 and x <= 310 and x != 305 and score < 0.5 and flag == false", p_range_and },
+    { "cat > \"blue\" and cat <= \"green\"", p_cats_range },
+    { "x == 3 or cat == \"red01\"", p_or },
+};
+#define NSCALAR (sizeof s_scalar_filters / sizeof s_scalar_filters [0])
+
+static void
+s_check_all (qv_it_client_t *c, const char *when)
+{
+    s_live_t live = { NB, NULL };
+    for (size_t i = 0; i < NSELECTIVE; i++)
+        s_check_query (c, "f", &s_selective [i], &live, when);
+    for (size_t i = 0; i < NOPS; i++)
+        s_check_query (c, "f", &s_ops [i], &live, when);
+    for (size_t i = 0; i < NSCALAR; i++) {
+        if (s_check_query (c, "f", &s_scalar_filters [i], &live, when) == 0)
+            fail_msg ("filter '%s' matches no row: the data do not exercise it", s_scalar_filters [i].text);
+        s_check_search (c, "f", &s_scalar_filters [i], &live, NQ_OPS, 0, true, when);
+    }
+    for (size_t i = 0; i < NOPS; i += 3)
+        s_check_search (c, "f", &s_ops [i], &live, NQ_OPS, 0, true, when);
+}
+
+static void
+test_filter_scalar_index (void **state)
+{
+    (void) state;
+    s_fixture_t fx;
+    s_fixture_start (&fx, "f", "L2");
+    qv_doc_t *r = CALL_OK (fx.c, "{op: 'flush', collection: 'f'}");
+    qv_doc_destroy (&r);
+    //  Refused: a scalar type on a vector or a json field, a vector type on a scalar
+    //  field, a type the field's kind does not take, parameters
+    static const struct {
+        const char *field, *type, *params, *names;
+    } bad [] = {
+        { "v", "INVERTED", "{}", "'v'" },
+        { "meta", "INVERTED", "{}", "'meta'" },
+        { "meta", "STL_SORT", "{}", "json" },
+        { "x", "HNSW", "{}", "HNSW" },
+        { "score", "INVERTED", "{}", "INVERTED" },
+        { "cat", "STL_SORT", "{}", "'cat'" },
+        { "x", "STL_SORT", "{M: 16}", "STL_SORT" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        r = QV_IT_CALL_ERR (fx.c, "INVALID_ARGUMENT", "{op: 'create_index', collection: 'f', field: '%s',"
+                            " index_type: '%s', params: %s}", bad [i].field, bad [i].type, bad [i].params);
+        if (!strstr (qv_it_error (r), bad [i].names))
+            fail_msg ("create_index %s on %s: message '%s' does not name %s", bad [i].type, bad [i].field,
+                      qv_it_error (r), bad [i].names);
+        qv_doc_destroy (&r);
+    }
+    static const struct {
+        const char *field, *type;
+    } good [] = {
+        { "x", "STL_SORT" }, { "cat", "INVERTED" }, { "flag", "INVERTED" }, { "score", "STL_SORT" },
+        { "n", "INVERTED" },
+    };
+    #define NGOOD (sizeof good / sizeof good [0])
+    for (size_t i = 0; i < NGOOD; i++) {
+        r = CALL_OK (fx.c, "{op: 'create_index', collection: 'f', field: '%s', index_type: '%s'}",
+                     good [i].field, good [i].type);
+        qv_doc_destroy (&r);
+    }
+    r = QV_IT_CALL_ERR (fx.c, "ALREADY_EXISTS", "{op: 'create_index', collection: 'f', field: 'x',"
+                        " index_type: 'STL_SORT'}");
+    qv_doc_destroy (&r);
+    for (int round = 0; round < 2; round++) {
+        const char *when = round == 0 ? "scalar indexes" : "scalar indexes after kill -9 and restart";
+        for (size_t i = 0; i < NGOOD; i++) {
+            char why [256];
+            int rc = qv_it_wait_index (fx.c, "f", good [i].field, NB, INDEX_MS, why, sizeof why);
+            if (rc)
+                fail_msg ("%s: %s index on %s not finished (%d): %s", when, good [i].type, good [i].field, rc, why);
+            r = CALL_OK (fx.c, "{op: 'describe_index', collection: 'f', field: '%s'}", good [i].field);
+            assert_true (qv_it_str_is (qv_it_path (r, "index_type"), good [i].type));
+            assert_true (qv_it_str_is (qv_it_path (r, "field"), good [i].field));
+            assert_true (qv_it_str_is (qv_it_path (r, "metric"), ""));
+            qv_doc_destroy (&r);
+        }
+        s_check_all (fx.c, when);
+        if (round == 0)
+            s_restart (&fx);
+    }
+    //  Dropped: the filters still give the same rows, by scanning
+    for (size_t i = 0; i < NGOOD; i++) {
+        r = CALL_OK (fx.c, "{op: 'drop_index', collection: 'f', field: '%s'}", good [i].field);
+        qv_doc_destroy (&r);
+        r = QV_IT_CALL_ERR (fx.c, "NOT_FOUND", "{op: 'describe_index', collection: 'f', field: '%s'}",
+                            good [i].field);
+        qv_doc_destroy (&r);
+    }
+    s_check_all (fx.c, "scalar indexes dropped");
+    s_restart (&fx);
+    r = QV_IT_CALL_ERR (fx.c, "NOT_FOUND", "{op: 'describe_index', collection: 'f', field: 'x'}");
+    qv_doc_destroy (&r);
+    s_fixture_stop (&fx);
+}
+
 //  Range search: brute force of the annulus per query, L2 and IP, with and without a
 //  filter.
 static void
@@ -970,6 +1089,7 @@ main (void)
         cmocka_unit_test (test_filter_delete),
         cmocka_unit_test (test_filter_delete_hnsw),
         cmocka_unit_test (test_range_search),
+        cmocka_unit_test (test_filter_scalar_index),
     };
     if (getenv ("QV_IT_ONLY"))
         cmocka_set_test_filter (getenv ("QV_IT_ONLY"));

@@ -110,6 +110,7 @@ typedef struct {
     jrow_t *json [MAXF];
     int ints [MAXF], nints, flts [MAXF], nflts, strs [MAXF], nstrs;
     int bools [MAXF], nbools, jsons [MAXF], njsons;
+    qv_scalar_t *scalars [QV_FIELDS_MAX];   //  an index of every indexable field
 } world_t;
 
 static void
@@ -303,6 +304,11 @@ s_world_new (uint32_t n)
             }
         }
     }
+    for (int fi = 0; fi < s->nfields; fi++)
+        if (s->fields [fi].type != QV_JSON && s->fields [fi].type != QV_FLOAT_VECTOR) {
+            wd->scalars [fi] = qv_scalar_new (s->fields [fi].type, &wd->batch->cols [fi], n);
+            assert_non_null (wd->scalars [fi]);
+        }
     return wd;
 }
 
@@ -314,6 +320,8 @@ s_world_destroy (world_t **wd_p)
         free (wd->vals [fi]);
         free (wd->json [fi]);
     }
+    for (int fi = 0; fi < QV_FIELDS_MAX; fi++)
+        qv_scalar_destroy (&wd->scalars [fi]);
     qv_batch_destroy (&wd->batch);
     free (wd);
     *wd_p = NULL;
@@ -907,6 +915,7 @@ g_bool (gen_t *g, int depth)
 //  Tests
 
 static int s_mixed;                 //  filters that matched some rows but not all
+static int s_indexed;               //  filters the scalar indexes helped answer
 
 static void
 s_check_expr (world_t *wd, gen_t *g, rn_t *root, roaring_bitmap_t *in, uint32_t from, uint32_t to)
@@ -942,6 +951,16 @@ s_check_expr (world_t *wd, gen_t *g, rn_t *root, roaring_bitmap_t *in, uint32_t 
             fail_msg ("row %u: expected %s (ref kind %d), got %s\n  %s", r, match ? "match" : "no match",
                       want.k, match ? "no match" : "match", g->buf);
         }
+    }
+    //  The scalar indexes give the same rows, whether or not they answer the filter
+    if (!in) {
+        roaring_bitmap_t *indexed = roaring_bitmap_create ();
+        rc = qv_expr_eval_indexed (e, wd->batch, from, to, wd->scalars, 1.0, indexed);
+        assert_true (rc == 0 || rc == 1);
+        s_indexed += rc;
+        if (!roaring_bitmap_equals (indexed, got))
+            fail_msg ("the scalar-index path disagrees with the scan\n  %s", g->buf);
+        roaring_bitmap_free (indexed);
     }
     uint64_t card = roaring_bitmap_get_cardinality (got);
     s_mixed += card > 0 && card < to - from;
@@ -1000,7 +1019,9 @@ test_random_against_reference (void **state)
     }
     free (g.nodes);
     free (g.buf);
-    print_message ("checked %d random filters, %d matched some rows but not all\n", exprs, s_mixed);
+    print_message ("checked %d random filters, %d matched some rows but not all, %d used an index\n",
+                   exprs, s_mixed, s_indexed);
+    assert_true (s_indexed > exprs / 20);
     assert_true (s_mixed > exprs / 3);
 }
 
