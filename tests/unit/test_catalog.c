@@ -179,7 +179,7 @@ s_get (qv_collection_t *c, const char *ids, size_t *size)
     assert_int_equal (qv_collection_check_fields (c, qv_doc_root (of), fids, &nfids), 0);
     qv_doc_destroy (&of);
     qv_wr_t *w = qv_wr_new ();
-    assert_int_equal (qv_collection_get (c, &keys, fids, nfids, w), 0);
+    assert_int_equal (qv_collection_get (c, &keys, NULL, fids, nfids, w), 0);
     void *data = qv_wr_detach (w, size);
     qv_wr_destroy (&w);
     qv_keys_free (&keys);
@@ -229,7 +229,7 @@ s_described_rows (qv_collection_t *c)
 static uint32_t
 s_visible (qv_collection_t *c, uint64_t ts)
 {
-    qv_snapshot_t *snap = qv_snapshot_new (c, ts, c->schema->vec);
+    qv_snapshot_t *snap = qv_snapshot_new (c, ts, c->schema->vec, NULL);
     assert_non_null (snap);
     qv_topk_t *top = qv_topk_new (QV_TOPK_MAX);
     float q [2] = { 1, 0 }, qn = 1;
