@@ -353,10 +353,15 @@ s_insert_keyed (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
     uint32_t *part = malloc ((b->n + 1) * sizeof (uint32_t));
     if (!part)
         return qv_err (QV_ENOMEM, "out of memory");
-    for (uint32_t r = 0; r < b->n; r++)
-        part [r] = qv_partition_of_row (b, c->part_key, r, c->num_partitions);
     int rc = 0;
-    uint32_t placed = 0;
+    for (uint32_t r = 0; r < b->n && rc == 0; r++) {
+        part [r] = qv_partition_of_row (b, c->part_key, r, c->num_partitions);
+        bool named = false;
+        for (uint32_t i = 0; i < rec->npsegs && !named; i++)
+            named = rec->psegs [i].partition == part [r];
+        if (!named)
+            rc = qv_err (QV_ERR, "insert record names no segment for partition %u of row %u", part [r], r);
+    }
     for (uint32_t i = 0; i < rec->npsegs && rc == 0; i++) {
         uint32_t p = rec->psegs [i].partition, n = 0;
         for (uint32_t r = 0; r < b->n; r++)
@@ -372,12 +377,9 @@ s_insert_keyed (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
         if (n && rc == 0)
             rc = s_insert_rows (self, c, sub, rec->ts, rec->psegs [i].seg_id, rec->shard, p,
                                 seq, seg_max_bytes);
-        placed += n;
         qv_batch_destroy (&sub);
     }
     free (part);
-    if (rc == 0 && placed != b->n)
-        rc = qv_err (QV_ERR, "insert record places %u of its %u rows", placed, b->n);
     return rc;
 }
 
