@@ -997,7 +997,7 @@ s_stats (self_t *self, qv_job_t *job)
         }
     }
     qv_nats_stats_t *ns = self->config->nats_stats;
-    qv_reply_ok (w, req->f [QV_F_rid], 9 + (ns ? 11 : 0));
+    qv_reply_ok (w, req->f [QV_F_rid], 9 + (ns ? 11 : 0) + (only != NULL));
     qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
     qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
@@ -1007,6 +1007,10 @@ s_stats (self_t *self, qv_job_t *job)
     qv_wr_str (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_str (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
     qv_wr_str (w, "segments_read"); qv_wr_uint (w, self->segments_read);
+    if (only) {
+        qv_wr_str (w, "partitions");
+        qv_collection_partition_stats (only, w);
+    }
     if (ns) {
         qv_wr_str (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
         qv_wr_str (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));

@@ -1356,3 +1356,25 @@ qv_collection_prune (qv_collection_t *c, const qv_expr_t *expr, roaring_bitmap_t
         *parts_p = hit;
     return 0;
 }
+
+void
+qv_collection_partition_stats (qv_collection_t *c, qv_wr_t *w)
+{
+    qv_wr_array (w, c->nparts);
+    for (uint32_t i = 0; i < c->nparts; i++) {
+        uint64_t rows = 0, segs = 0;
+        for (size_t j = 0; j < c->nsegs; j++) {
+            qv_segment_t *seg = c->segs [j];
+            if (seg->partition != c->parts [i].id)
+                continue;
+            segs++;
+            uint32_t n = atomic_load (&seg->rows);
+            for (uint32_t r = 0; r < n; r++)
+                rows += atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed) == 0;
+        }
+        qv_wr_map (w, 3);
+        qv_wr_str (w, "name"); qv_wr_str (w, c->parts [i].name);
+        qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
+        qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
+    }
+}

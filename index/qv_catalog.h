@@ -139,6 +139,10 @@ const qv_partition_t *
 bool
     qv_collection_has_partition (qv_collection_t *coll, uint32_t id);
 
+//  Writes a list of {"name", "rows" (live), "segments"} per partition of coll.
+void
+    qv_collection_partition_stats (qv_collection_t *coll, qv_wr_t *w);
+
 //  The partitions a read is restricted to, from its `partitions` list: *parts_p is a
 //  new bitmap of partition ids, or NULL when the list is absent or empty (all).
 //  NOT_FOUND naming an unknown partition; INVALID_ARGUMENT on a partition-key collection.
