@@ -349,15 +349,6 @@ s_check_search (qv_it_client_t *c, const char *coll, int nrows, const char *part
     qv_doc_destroy (&r);
 }
 
-static int64_t
-s_stat (qv_it_client_t *c, const char *name)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'stats'}");
-    int64_t v = qv_it_int (qv_it_path (r, name));
-    qv_doc_destroy (&r);
-    return v;
-}
-
 //  The live rows stats reports for partition name of coll.
 static int64_t
 s_partition_rows (qv_it_client_t *c, const char *coll, const char *name)
@@ -409,6 +400,18 @@ s_check_list (qv_it_client_t *c, const char *coll, const char *names)
     qv_doc_destroy (&r);
 }
 
+//  Each of the n requests fails with code and a message containing needle.
+static void
+s_expect_each (qv_it_client_t *c, const char *code, const char *needle, const char **requests, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        qv_doc_t *r = CALL_ERR (c, code, "%s", requests [i]);
+        if (!strstr (qv_it_error (r), needle))
+            fail_msg ("%s: the error does not say %s: %s", requests [i], needle, qv_it_error (r));
+        qv_doc_destroy (&r);
+    }
+}
+
 //  Creating, listing and dropping partitions, and every error about them.
 static void
 test_partition_ddl (void **state)
@@ -452,12 +455,7 @@ test_partition_ddl (void **state)
         "{op: 'query', collection: 'ddl', filter: 'n > 0', partitions: ['nope']}",
         "{op: 'get', collection: 'ddl', ids: [1], partitions: ['nope']}",
     };
-    for (size_t i = 0; i < sizeof unknown / sizeof unknown [0]; i++) {
-        r = CALL_ERR (c, "NOT_FOUND", "%s", unknown [i]);
-        if (!strstr (qv_it_error (r), "'nope'"))
-            fail_msg ("%s: the error does not name the partition: %s", unknown [i], qv_it_error (r));
-        qv_doc_destroy (&r);
-    }
+    s_expect_each (c, "NOT_FOUND", "'nope'", unknown, sizeof unknown / sizeof unknown [0]);
     //  A dropped partition is gone for writes and reads; its name can be used again
     r = CALL_OK (c, "{op: 'insert', collection: 'ddl', partition: 'p2', rows: [{id: 7, n: 1, v: [1, 2, 3, 4]}]}");
     qv_doc_destroy (&r);
@@ -633,10 +631,10 @@ test_named_partitions (void **state)
 static int64_t
 s_segments_read_by (qv_it_client_t *c, const char *request)
 {
-    int64_t before = s_stat (c, "segments_read");
+    int64_t before = qv_it_stat (c, "segments_read");
     qv_doc_t *r = CALL_OK (c, "%s", request);
     qv_doc_destroy (&r);
-    return s_stat (c, "segments_read") - before;
+    return qv_it_stat (c, "segments_read") - before;
 }
 
 //  Partitions hashed from t among the values vals [n].
@@ -726,11 +724,11 @@ test_partition_key (void **state)
             s_rows [i].live = false;
             gone++;
         }
-    int64_t before = s_stat (c, "segments_read");
+    int64_t before = qv_it_stat (c, "segments_read");
     r = CALL_OK (c, "{op: 'delete', collection: 'keyed', filter: 't == 5'}");
     assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), gone);
     qv_doc_destroy (&r);
-    assert_int_equal (s_stat (c, "segments_read") - before, 1);
+    assert_int_equal (qv_it_stat (c, "segments_read") - before, 1);
     s_check_query (c, "keyed", KEYED_ROWS, "", "t == 5", s_t_is, 5);
     //  Replay places unflushed rows the same: new rows (growing segments), kill -9
     s_make_rows (KEYED_ROWS, KEYED_ROWS + 500, KEYED_T);
@@ -778,12 +776,7 @@ test_partition_key (void **state)
         "{op: 'query', collection: 'keyed', filter: 'n > 0', partitions: ['_default_0']}",
         "{op: 'get', collection: 'keyed', ids: [1], partitions: ['_default_0']}",
     };
-    for (size_t i = 0; i < sizeof refused / sizeof refused [0]; i++) {
-        r = CALL_ERR (c, "INVALID_ARGUMENT", "%s", refused [i]);
-        if (!strstr (qv_it_error (r), "partition key 't'"))
-            fail_msg ("%s: %s", refused [i], qv_it_error (r));
-        qv_doc_destroy (&r);
-    }
+    s_expect_each (c, "INVALID_ARGUMENT", "partition key 't'", refused, sizeof refused / sizeof refused [0]);
     //  ... and an empty partitions list means all of them
     r = CALL_OK (c, "{op: 'query', collection: 'keyed', filter: 't == 3', partitions: [], output_fields: ['count(*)']}");
     qv_doc_destroy (&r);
@@ -894,9 +887,9 @@ test_varchar_key (void **state)
         char req [200];
         snprintf (req, sizeof req, "{op: 'query', collection: 'cities', filter: 'city == \"c%d\"', "
                                    "output_fields: ['id'], limit: 1000}", i);
-        int64_t before = s_stat (c, "segments_read");
+        int64_t before = qv_it_stat (c, "segments_read");
         r = CALL_OK (c, "%s", req);
-        assert_int_equal (s_stat (c, "segments_read") - before, 1);
+        assert_int_equal (qv_it_stat (c, "segments_read") - before, 1);
         //  Brute force: ids i, i + 40, ... below 400
         const qv_val_t *rows = qv_it_path (r, "rows");
         assert_int_equal (qv_val_len (rows), 400 / CITIES);

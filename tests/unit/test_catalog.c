@@ -126,24 +126,7 @@ s_create (qv_catalog_t *cat, wal_t *wal, uint32_t id, const char *name, const ch
     return s_log_apply (cat, wal, rec);
 }
 
-//  rows: {"a": [row maps]}
-static qv_apply_t
-s_insert (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t seg, uint64_t ts, const char *rows)
-{
-    const qv_schema_t *schema = qv_catalog_schema_of (cat, coll);
-    assert_non_null (schema);
-    qv_record_t *rec = qv_record_new (QV_REC_INSERT);
-    rec->ts = ts;
-    rec->coll_id = coll;
-    rec->seg_id = seg;
-    qv_doc_t *doc = qv_test_doc (rows);
-    int rc = qv_batch_from_request (schema, qv_val_get (qv_doc_root (doc), "a"), NULL, 1000, &rec->batch);
-    qv_doc_destroy (&doc);
-    assert_int_equal (rc, 0);
-    return s_log_apply (cat, wal, rec);
-}
-
-//  As s_insert, into partition part.
+//  rows: {"a": [row maps]}, into partition part.
 static qv_apply_t
 s_insert_part (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint32_t part, uint64_t seg,
                uint64_t ts, const char *rows)
@@ -160,6 +143,12 @@ s_insert_part (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint32_t part, uint
     qv_doc_destroy (&doc);
     assert_int_equal (rc, 0);
     return s_log_apply (cat, wal, rec);
+}
+
+static qv_apply_t
+s_insert (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t seg, uint64_t ts, const char *rows)
+{
+    return s_insert_part (cat, wal, coll, 0, seg, ts, rows);
 }
 
 //  create_partition / drop_partition record of partition (id, name).
