@@ -155,10 +155,16 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if ((rc = qv_batch_check_defaults (rec->schema))
             ||  (rc = qv_partition_check_schema (rec->schema)))
                 return rc;
+            //  A partition-key collection's record always carries num_partitions: that is
+            //  what makes its key hash rows (collections logged before partitions existed
+            //  may carry the flag, and keep ignoring it).
+            bool keyed = qv_partition_key_field (rec->schema) >= 0;
+            if (keyed)
+                rec->num_partitions = QV_PARTITIONS_KEYED;
             if (req->f [QV_F_num_partitions]) {
                 uint64_t np = 0;
                 qv_val_uint (req->f [QV_F_num_partitions], &np);
-                if (qv_partition_key_field (rec->schema) < 0)
+                if (!keyed)
                     return qv_err (QV_EINVAL, "num_partitions applies to a collection with a partition_key field");
                 if (np < 1 || np > QV_PARTITIONS_MAX)
                     return qv_err (QV_EINVAL, "num_partitions must be 1..%d", QV_PARTITIONS_MAX);
@@ -464,10 +470,10 @@ s_catalog_update (self_t *self, qv_record_t *rec)
         rec->schema = NULL;
         c->shards = rec->shards ? rec->shards : 1;
         c->parts = zhashx_new ();
-        c->part_key = qv_partition_key_field (c->schema);
+        c->part_key = rec->num_partitions ? qv_partition_key_field (c->schema) : -1;
         if (c->part_key >= 0) {
             //  Internal partitions: never named in requests, so not in parts.
-            c->num_partitions = rec->num_partitions ? rec->num_partitions : QV_PARTITIONS_KEYED;
+            c->num_partitions = rec->num_partitions;
             c->next_part = c->num_partitions;
         }
         else

@@ -228,9 +228,11 @@ s_collection_new (const qv_record_t *rec)
         s_collection_destroy (&c);
         return NULL;
     }
-    c->part_key = qv_partition_key_field (c->schema);
+    //  Only a create carrying num_partitions makes a partition-key collection: one
+    //  logged before partitions existed keeps its rows in `_default`.
+    c->part_key = rec->num_partitions ? qv_partition_key_field (c->schema) : -1;
     if (c->part_key >= 0)
-        c->num_partitions = rec->num_partitions ? rec->num_partitions : QV_PARTITIONS_KEYED;
+        c->num_partitions = rec->num_partitions;
     if (s_initial_partitions (c))
         s_collection_destroy (&c);
     return c;

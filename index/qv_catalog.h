@@ -30,7 +30,8 @@ typedef struct {
     qv_partition_t *parts;          //  in creation order; `_default` (id 0) first
     uint32_t nparts;
     uint32_t next_part;             //  id of the next partition created (ids never reused)
-    int part_key;                   //  partition-key field, or -1
+    int part_key;                   //  partition-key field, or -1 (also for a key flag
+                                    //  from before partitions: num_partitions 0)
     uint32_t num_partitions;        //  internal partitions of a partition-key collection
 } qv_collection_t;
 

@@ -48,7 +48,7 @@ typedef struct {
     char consistency [16];
     char *description;              //  owned, may be NULL
     uint64_t ttl_seconds;
-    uint32_t num_partitions;        //  of a partition-key collection; 0 = the default
+    uint32_t num_partitions;        //  of a partition-key collection (0: not one)
     //  the partition of an insert, of a delete when in_partition (only keys living
     //  there), of create_partition / drop_partition; 0 is `_default`
     uint32_t partition;

@@ -793,6 +793,15 @@ test_partition_key (void **state)
         assert_string_equal (c->parts [i].name, name);
         assert_int_equal (c->parts [i].id, i);
     }
+    //  A collection whose create carries no num_partitions (logged before partitions
+    //  existed) ignores the key flag: one `_default`, rows inserted as before
+    s_create (live, wal, 2, "legacy", s_keyed_schema, 105);
+    qv_collection_t *legacy = qv_catalog_find (live, "legacy");
+    assert_int_equal (legacy->part_key, -1);
+    assert_int_equal (legacy->nparts, 1);
+    assert_string_equal (legacy->parts [0].name, "_default");
+    assert_int_equal (s_insert (live, wal, 2, 50, 106, "{\"a\": [{\"id\": 1, \"v\": [1, 0], \"t\": \"x\"}]}").rc, 0);
+    assert_true (legacy->live_rows == 1);
     assert_int_equal (s_insert_keyed (live, wal, 0, 40, 110, 100, -1).rc, 0);
     //  A record naming no segment for one of its rows' partitions applies nothing
     uint32_t p3 = qv_partition_of_str ("k3", 2, 4);
