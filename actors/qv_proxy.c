@@ -13,8 +13,9 @@
 //  The ROUTER socket is the only public socket. A request frame is decoded once
 //  (qv_req_parse) and travels as a job by pointer; whoever knows the outcome encodes
 //  the reply, and the proxy only forwards it. The proxy keeps its own copy of each
-//  collection's schema, updated from the create/drop records whose replies pass
-//  through it. Timestamps are physical ms << 18 | logical, never going backwards, and
+//  collection's schema and partition names, updated from the create/drop records whose
+//  replies pass through it. It assigns partition ids (it sees every create first, in
+//  log order); an id is never reused, even by a create that then failed. Timestamps are physical ms << 18 | logical, never going backwards, and
 //  start above the largest timestamp recovered, so they increase across restarts; a
 //  timestamp also serves as the auto_id key of the row it creates.
 //
@@ -38,6 +39,10 @@ typedef struct {
     qv_schema_t *schema;
     uint32_t shards;
     uint32_t next_shard;
+    zhashx_t *parts;                //  partition name -> id + 1 (applied creates)
+    uint32_t next_part;
+    int part_key;                   //  partition-key field, or -1
+    uint32_t num_partitions;        //  of a partition-key collection
 } s_coll_t;
 
 typedef struct {
@@ -65,6 +70,7 @@ s_coll_free (void **item)
     s_coll_t *c = *item;
     if (c) {
         qv_schema_destroy (&c->schema);
+        zhashx_destroy (&c->parts);
         free (c);
         *item = NULL;
     }
@@ -108,6 +114,29 @@ s_track (self_t *self, qv_job_t *job, zmsg_t **env)
     *env = NULL;
 }
 
+//  The id of the partition a write names in `partition` (absent: `_default`).
+static int
+s_partition_of (s_coll_t *c, const qv_req_t *req, uint32_t *part)
+{
+    const qv_val_t *v = req->f [QV_F_partition];
+    *part = 0;
+    if (!v)
+        return 0;
+    if (c->part_key >= 0)
+        return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s': rows go to the partition "
+                       "their key hashes to; leave out 'partition'", req->collection,
+                       c->schema->fields [c->part_key].name);
+    char name [QV_NAME_MAX + 1];
+    uintptr_t id = 0;
+    if (qv_val_strcpy (v, name, sizeof name) == 0)
+        id = (uintptr_t) zhashx_lookup (c->parts, name);
+    if (!id)
+        return qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'",
+                       qv_val_len (v) > QV_NAME_MAX ? "(too long)" : name, req->collection);
+    *part = (uint32_t) (id - 1);
+    return 0;
+}
+
 //  Builds the record of a write request; QV_* on a bad request.
 static int
 s_prepare_write (self_t *self, qv_job_t *job)
@@ -124,8 +153,24 @@ s_prepare_write (self_t *self, qv_job_t *job)
             rec->schema = qv_schema_parse (req->f [QV_F_fields], &rc);
             if (!rec->schema)
                 return rc;
-            if ((rc = qv_batch_check_defaults (rec->schema)))
+            if ((rc = qv_batch_check_defaults (rec->schema))
+            ||  (rc = qv_partition_check_schema (rec->schema)))
                 return rc;
+            //  A partition-key collection's record always carries num_partitions: that is
+            //  what makes its key hash rows (collections logged before partitions existed
+            //  may carry the flag, and keep ignoring it).
+            bool keyed = qv_partition_key_field (rec->schema) >= 0;
+            if (keyed)
+                rec->num_partitions = QV_PARTITIONS_KEYED;
+            if (req->f [QV_F_num_partitions]) {
+                uint64_t np = 0;
+                qv_val_uint (req->f [QV_F_num_partitions], &np);
+                if (!keyed)
+                    return qv_err (QV_EINVAL, "num_partitions applies to a collection with a partition_key field");
+                if (np < 1 || np > QV_PARTITIONS_MAX)
+                    return qv_err (QV_EINVAL, "num_partitions must be 1..%d", QV_PARTITIONS_MAX);
+                rec->num_partitions = (uint32_t) np;
+            }
             uint64_t shards = 1;
             if (req->f [QV_F_shards])
                 qv_val_uint (req->f [QV_F_shards], &shards);
@@ -161,8 +206,9 @@ s_prepare_write (self_t *self, qv_job_t *job)
         case QV_OP_upsert: {
             if (!c)
                 return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
-            if (req->f [QV_F_partition] && !qv_val_is (req->f [QV_F_partition], "_default"))
-                return qv_err (QV_ENOTFOUND, "partition not found: only '_default' exists in this version");
+            uint32_t part;
+            if ((rc = s_partition_of (c, req, &part)))
+                return rc;
             const qv_field_t *pk = &c->schema->fields [c->schema->pk];
             if (req->op == QV_OP_upsert && pk->auto_id)
                 return qv_err (QV_EINVAL, "upsert needs primary keys, but '%s' is auto_id", pk->name);
@@ -176,6 +222,8 @@ s_prepare_write (self_t *self, qv_job_t *job)
                 return rc;
             rec->coll_id = c->id;
             rec->sseq = job->sseq;
+            rec->partition = part;
+            rec->num_partitions = c->num_partitions;    //  the segment manager splits by key
             rec->upsert = req->op == QV_OP_upsert;
             rec->shard = c->next_shard++ % c->shards;
             rec->ts = s_next_ts (self);
@@ -193,8 +241,13 @@ s_prepare_write (self_t *self, qv_job_t *job)
                 return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
             if ((req->f [QV_F_filter] != NULL) == (req->f [QV_F_ids] != NULL))
                 return qv_err (QV_EINVAL, "delete needs either 'ids' or 'filter'");
+            uint32_t part;
+            if ((rc = s_partition_of (c, req, &part)))
+                return rc;
             qv_record_t *rec = job->rec = qv_record_new (QV_REC_DELETE);
             rec->coll_id = c->id;
+            rec->partition = part;
+            rec->in_partition = req->f [QV_F_partition] != NULL;
             if (req->f [QV_F_filter]) {
                 if (qv_val_len (req->f [QV_F_filter]) == 0)
                     return qv_err (QV_EINVAL, "an empty filter would delete every row; give a condition");
@@ -207,6 +260,44 @@ s_prepare_write (self_t *self, qv_job_t *job)
             rec->coll_id = c->id;
             rec->sseq = job->sseq;
             job->bytes = rec->keys.n * 16;
+            break;
+        }
+        case QV_OP_create_partition:
+        case QV_OP_drop_partition: {
+            if (!c)
+                return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+            if (c->part_key >= 0)
+                return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s': its partitions are "
+                               "internal", req->collection, c->schema->fields [c->part_key].name);
+            const char *s;
+            size_t n;
+            qv_val_str (req->f [QV_F_partition], &s, &n);
+            if (!qv_name_valid (s, n))
+                return qv_err (QV_EINVAL, "partition name '%.*s' is not valid: use [A-Za-z_][A-Za-z0-9_]*, "
+                               "at most %d characters", (int) (n > QV_NAME_MAX ? QV_NAME_MAX : n), s, QV_NAME_MAX);
+            qv_record_t *rec = job->rec = qv_record_new (req->op == QV_OP_create_partition
+                                                         ? QV_REC_CREATE_PARTITION : QV_REC_DROP_PARTITION);
+            rec->coll_id = c->id;
+            rec->in_partition = true;
+            memcpy (rec->name, s, n);
+            uintptr_t id = (uintptr_t) zhashx_lookup (c->parts, rec->name);
+            if (req->op == QV_OP_create_partition) {
+                if (id)
+                    return qv_err (QV_EEXIST, "partition '%s' already exists in collection '%s'",
+                                   rec->name, req->collection);
+                if (zhashx_size (c->parts) >= QV_PARTITIONS_MAX)
+                    return qv_err (QV_ELIMIT, "collection '%s' has %d partitions, the limit",
+                                   req->collection, QV_PARTITIONS_MAX);
+                rec->partition = c->next_part++;
+            }
+            else {
+                if (!id)
+                    return qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'",
+                                   rec->name, req->collection);
+                if (id == 1)
+                    return qv_err (QV_EINVAL, "the '%s' partition cannot be dropped", QV_PARTITION_DEFAULT);
+                rec->partition = (uint32_t) (id - 1);
+            }
             break;
         }
         case QV_OP_create_index:
@@ -319,6 +410,8 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         case QV_OP_delete:
         case QV_OP_create_index:
         case QV_OP_drop_index:
+        case QV_OP_create_partition:
+        case QV_OP_drop_partition:
             rc = s_prepare_write (self, job);
             if (rc < 0)
                 break;
@@ -354,7 +447,26 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
     return msg ? s_handle_request ((self_t *) arg, reader, msg) : 0;
 }
 
-//  A record that changes the catalog: keep the proxy's copy in step.
+static s_coll_t *
+s_coll_by_id (self_t *self, uint32_t id)
+{
+    for (s_coll_t *c = zhashx_first (self->colls); c; c = zhashx_next (self->colls))
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+static void
+s_add_partition (s_coll_t *c, uint32_t id, const char *name)
+{
+    zhashx_update (c->parts, name, (void *) (uintptr_t) (id + 1));
+    if (id >= c->next_part)
+        c->next_part = id + 1;
+}
+
+//  A record that changes the catalog: keep the proxy's copy in step. At recovery the
+//  list holds a create per collection, its `partition` set to the collection's next
+//  partition id, each followed by creates of its partitions.
 static void
 s_catalog_update (self_t *self, qv_record_t *rec)
 {
@@ -364,7 +476,26 @@ s_catalog_update (self_t *self, qv_record_t *rec)
         c->schema = rec->schema;
         rec->schema = NULL;
         c->shards = rec->shards ? rec->shards : 1;
+        c->parts = zhashx_new ();
+        c->part_key = rec->num_partitions ? qv_partition_key_field (c->schema) : -1;
+        if (c->part_key >= 0) {
+            //  Internal partitions: never named in requests, so not in parts.
+            c->num_partitions = rec->num_partitions;
+            c->next_part = c->num_partitions;
+        }
+        else
+            s_add_partition (c, 0, QV_PARTITION_DEFAULT);
+        if (rec->partition > c->next_part)
+            c->next_part = rec->partition;
         zhashx_update (self->colls, rec->name, c);
+    }
+    else
+    if (rec->type == QV_REC_CREATE_PARTITION || rec->type == QV_REC_DROP_PARTITION) {
+        s_coll_t *c = s_coll_by_id (self, rec->coll_id);
+        if (c && rec->type == QV_REC_CREATE_PARTITION)
+            s_add_partition (c, rec->partition, rec->name);
+        if (c && rec->type == QV_REC_DROP_PARTITION)
+            zhashx_delete (c->parts, rec->name);
     }
     else
     if (rec->type == QV_REC_DROP_COLLECTION) {

@@ -93,6 +93,8 @@ typedef struct {
     uint64_t manifest_requested;
     uint64_t manifest_done;
     zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
+    uint64_t segments_read;         //  segments taken by searches, queries and deletes by
+                                    //  filter (stats: shows partition pruning at work)
 } self_t;
 
 //  The WAL checkpoint written in a requested manifest: only once that manifest is
@@ -243,16 +245,8 @@ s_cdc_event (self_t *self, qv_job_t *job)
 {
     if (!self->cdc)
         return NULL;
-    qv_record_t *rec = job->rec;
-    const char *name = rec->name;
-    if (rec->type != QV_REC_CREATE_COLLECTION) {
-        qv_collection_t *c = qv_catalog_find_id (self->catalog, rec->coll_id);
-        if (!c)
-            return NULL;
-        name = c->name;
-    }
-    return qv_cdc_from_record (rec, name, QV_CDC_SEQ (job->seq, job->wal_index),
-                               self->config->cdc_rows);
+    return qv_catalog_change_event (self->catalog, job->rec, QV_CDC_SEQ (job->seq, job->wal_index),
+                                    self->config->cdc_rows);
 }
 
 static void
@@ -540,16 +534,6 @@ s_search_free (s_search_t **s_p)
     *s_p = NULL;
 }
 
-static int
-s_check_partitions (const qv_req_t *req)
-{
-    const qv_val_t *parts = req->f [QV_F_partitions];
-    for (size_t i = 0; parts && i < qv_val_len (parts); i++)
-        if (!qv_val_is (qv_val_at (parts, i), "_default"))
-            return qv_err (QV_ENOTFOUND, "partition not found: only '_default' exists in this version");
-    return 0;
-}
-
 static void
 s_search (self_t *self, qv_job_t *job)
 {
@@ -597,8 +581,9 @@ s_search (self_t *self, qv_job_t *job)
             rc = qv_err (QV_EINVAL, l2 ? "for L2, range_filter must be smaller than radius"
                                        : "for IP and COSINE, range_filter must be larger than radius");
     }
+    roaring_bitmap_t *parts = NULL;
     if (!rc)
-        rc = s_check_partitions (req);
+        rc = qv_collection_read_partitions (c, req->f [QV_F_partitions], &parts);
     s_search_t *s = calloc (1, sizeof *s);
     const qv_val_t *params = req->f [QV_F_params];
     for (size_t i = 0; !rc && params && i < qv_val_len (params); i++) {
@@ -625,7 +610,11 @@ s_search (self_t *self, qv_job_t *job)
         rc = s_read_vectors (req, &c->schema->fields [fi], &s->queries, &s->nq);
     if (!rc)
         rc = s_parse_filter (c, req, &s->schema, &s->expr);
+    if (!rc)
+        rc = qv_collection_prune (c, s->expr, &parts);
     if (rc) {
+        if (parts)
+            roaring_bitmap_free (parts);
         s_search_free (&s);
         s_fail (self, job, rc);
         return;
@@ -639,7 +628,10 @@ s_search (self_t *self, qv_job_t *job)
     s->qnorms = calloc (s->nq, sizeof (float));
     for (uint32_t q = 0; q < s->nq; q++)
         s->qnorms [q] = qv_dist_norm (s->queries + (size_t) q * f->dim, f->dim);
-    s->snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), fi);
+    s->snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), fi, parts);
+    if (parts)
+        roaring_bitmap_free (parts);
+    self->segments_read += s->snap->nsegs;
     if (req->f [QV_F_radius]) {
         bool l2 = f->metric == QV_METRIC_L2, has_inner = req->f [QV_F_range_filter] != NULL;
         s->snap->has_range = true;
@@ -797,20 +789,31 @@ s_search_done (self_t *self, s_search_t *s)
 }
 
 //  Calls fn for each row of c visible now that the request's filter matches, in
-//  segment and row order, until fn returns false.
+//  segment and row order, until fn returns false. Only rows of the partitions in
+//  parts (NULL: all; taken) are read, fewer when the filter pins the partition key.
 typedef bool (s_row_fn) (void *arg, qv_segment_t *seg, uint32_t row);
 
 static int
-s_each_match (self_t *self, qv_collection_t *c, const qv_req_t *req, s_row_fn *fn, void *arg)
+s_each_match (self_t *self, qv_collection_t *c, const qv_req_t *req, roaring_bitmap_t *parts,
+              s_row_fn *fn, void *arg)
 {
     qv_schema_t *schema = NULL;
     qv_expr_t *expr = NULL;
     int rc = s_parse_filter (c, req, &schema, &expr);
+    if (!rc)
+        rc = qv_collection_prune (c, expr, &parts);
     if (rc) {
+        if (parts)
+            roaring_bitmap_free (parts);
+        qv_expr_destroy (&expr);
         qv_schema_destroy (&schema);
         return rc;
     }
-    qv_snapshot_t *snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), c->schema->vec);
+    qv_snapshot_t *snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), c->schema->vec, parts);
+    if (parts)
+        roaring_bitmap_free (parts);
+    if (snap)
+        self->segments_read += snap->nsegs;
     roaring_bitmap_t *bm = roaring_bitmap_create ();
     uint64_t mask = 0;
     if (expr)
@@ -883,8 +886,9 @@ s_query (self_t *self, qv_job_t *job)
     int rc = 0;
     if (!c)
         rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+    roaring_bitmap_t *parts = NULL;
     if (!rc)
-        rc = s_check_partitions (req);
+        rc = qv_collection_read_partitions (c, req->f [QV_F_partitions], &parts);
     s_query_t q = { c, 0, 0, QV_LIMIT_TOPK, NULL, NULL, 0, false };
     const qv_val_t *of = req->f [QV_F_output_fields];
     q.count_only = of && qv_val_len (of) == 1 && qv_val_is (qv_val_at (of, 0), "count(*)");
@@ -901,8 +905,11 @@ s_query (self_t *self, qv_job_t *job)
     if (!rc) {
         q.segs = malloc ((size_t) q.limit * sizeof (qv_segment_t *));
         q.rows = malloc ((size_t) q.limit * sizeof (uint32_t));
-        rc = s_each_match (self, c, req, s_query_row, &q);
+        rc = s_each_match (self, c, req, parts, s_query_row, &q);
+        parts = NULL;
     }
+    if (parts)
+        roaring_bitmap_free (parts);
     if (rc) {
         free (q.segs);
         free (q.rows);
@@ -975,7 +982,12 @@ s_resolve (self_t *self, qv_job_t *job)
     else {
         s_resolve_t r = { &job->rec->keys, 0, c->schema->fields [c->schema->pk].type == QV_VARCHAR,
                           c->schema->pk };
-        rc = s_each_match (self, c, req, s_resolve_row, &r);
+        roaring_bitmap_t *parts = NULL;
+        if (job->rec->in_partition) {
+            parts = roaring_bitmap_create ();
+            roaring_bitmap_add (parts, job->rec->partition);
+        }
+        rc = s_each_match (self, c, req, parts, s_resolve_row, &r);
         if (!rc && !r.varchar && !job->rec->keys.ints)
             job->rec->keys.ints = malloc (sizeof (int64_t));
         if (!rc && r.varchar && !job->rec->keys.strs)
@@ -1016,7 +1028,7 @@ s_stats (self_t *self, qv_job_t *job)
         }
     }
     qv_nats_stats_t *ns = self->config->nats_stats;
-    qv_reply_ok (w, req->f [QV_F_rid], 8 + (ns ? 11 : 0));
+    qv_reply_ok (w, req->f [QV_F_rid], 9 + (ns ? 11 : 0) + (only != NULL));
     qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
     qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
@@ -1025,6 +1037,11 @@ s_stats (self_t *self, qv_job_t *job)
     qv_wr_str (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
     qv_wr_str (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_str (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
+    qv_wr_str (w, "segments_read"); qv_wr_uint (w, self->segments_read);
+    if (only) {
+        qv_wr_str (w, "partitions");
+        qv_collection_partition_stats (only, w);
+    }
     if (ns) {
         qv_wr_str (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
         qv_wr_str (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
@@ -1096,8 +1113,9 @@ s_read (self_t *self, qv_job_t *job)
     if (req->op == QV_OP_list_partitions) {
         qv_reply_ok (w, rid, 1);
         qv_wr_str (w, "partitions");
-        qv_wr_array (w, 1);
-        qv_wr_str (w, "_default");
+        qv_wr_array (w, c->nparts);
+        for (uint32_t i = 0; i < c->nparts; i++)
+            qv_wr_str (w, c->parts [i].name);
     }
     else
     if (req->op == QV_OP_describe_index) {
@@ -1122,7 +1140,8 @@ s_read (self_t *self, qv_job_t *job)
     if (req->op == QV_OP_get) {
         int fids [QV_FIELDS_MAX], nfids;
         qv_keys_t keys;
-        rc = s_check_partitions (req);
+        roaring_bitmap_t *parts = NULL;
+        rc = qv_collection_read_partitions (c, req->f [QV_F_partitions], &parts);
         if (!rc)
             rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], fids, &nfids);
         if (!rc)
@@ -1131,9 +1150,11 @@ s_read (self_t *self, qv_job_t *job)
         if (!rc) {
             qv_reply_ok (w, rid, 1);
             qv_wr_str (w, "rows");
-            rc = qv_collection_get (c, &keys, fids, nfids, w);
+            rc = qv_collection_get (c, &keys, parts, fids, nfids, w);
             qv_keys_free (&keys);
         }
+        if (parts)
+            roaring_bitmap_free (parts);
     }
     if (rc) {
         qv_wr_destroy (&w);

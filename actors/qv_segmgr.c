@@ -192,28 +192,75 @@ s_seal (self_t *self, const char *key, uint32_t coll_id)
     zhashx_delete (self->growing, key);
 }
 
-//  Assigns a segment to an insert, sealing the current one if the rows don't fit.
-static void
-s_assign (self_t *self, qv_job_t *job)
+//  The growing segment of (collection, shard, partition) that takes n more rows of an
+//  insert, sealing the current one if they don't fit.
+static uint64_t
+s_growing_for (self_t *self, const qv_record_t *rec, uint32_t partition, uint32_t n, size_t bytes)
 {
-    qv_record_t *rec = job->rec;
-    char key [32];
-    snprintf (key, sizeof key, "%u/%u", rec->coll_id, rec->shard);
+    char key [48];
+    snprintf (key, sizeof key, "%u/%u/%u", rec->coll_id, rec->shard, partition);
     s_growing_t *g = zhashx_lookup (self->growing, key);
-    if (g && (uint64_t) g->rows + rec->batch->n > g->cap) {
+    if (g && (uint64_t) g->rows + n > g->cap) {
         s_seal (self, key, rec->coll_id);
         g = NULL;
     }
     if (!g) {
         g = calloc (1, sizeof *g);
         g->seg_id = self->next_seg_id++;
-        g->cap = qv_segment_cap_rows (rec->batch->schema, rec->batch->n, self->config->seg_max_bytes);
+        g->cap = qv_segment_cap_rows (rec->batch->schema, n, self->config->seg_max_bytes);
         g->created_ms = qv_clock_msec ();
         zhashx_insert (self->growing, key, g);
     }
-    rec->seg_id = g->seg_id;
-    g->rows += rec->batch->n;
-    g->bytes += job->bytes;
+    g->rows += n;
+    g->bytes += bytes;
+    return g->seg_id;
+}
+
+//  Assigns segments to an insert: one, in its partition; or, in a partition-key
+//  collection, one per partition its rows hash to (the searcher redoes the hash).
+static void
+s_assign (self_t *self, qv_job_t *job)
+{
+    qv_record_t *rec = job->rec;
+    const qv_batch_t *b = rec->batch;
+    int key = qv_partition_key_field (b->schema);
+    if (key < 0 || rec->num_partitions == 0) {
+        rec->seg_id = s_growing_for (self, rec, rec->partition, b->n, job->bytes);
+        return;
+    }
+    uint32_t np = rec->num_partitions, *count = calloc (np, sizeof (uint32_t));
+    for (uint32_t r = 0; r < b->n; r++)
+        count [qv_partition_of_row (b, key, r, np)]++;
+    rec->psegs = calloc (np, sizeof (qv_pseg_t));
+    uint64_t before = 0;
+    for (uint32_t p = 0; p < np; p++) {
+        if (!count [p])
+            continue;
+        //  Bytes split in proportion to rows, summing exactly to the job's.
+        size_t bytes = (size_t) ((job->bytes * (before + count [p])) / b->n - (job->bytes * before) / b->n);
+        before += count [p];
+        rec->psegs [rec->npsegs].partition = p;
+        rec->psegs [rec->npsegs++].seg_id = s_growing_for (self, rec, p, count [p], bytes);
+    }
+    free (count);
+}
+
+//  Forgets the growing segments of a collection (partition < 0) or of one of its
+//  partitions, which are being dropped.
+static void
+s_drop_growing (self_t *self, uint32_t coll_id, int64_t partition)
+{
+    zlistx_t *keys = zhashx_keys (self->growing);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        unsigned coll, shard, part;
+        if (sscanf (k, "%u/%u/%u", &coll, &shard, &part) != 3 || coll != coll_id
+        ||  (partition >= 0 && part != partition))
+            continue;
+        s_growing_t *g = zhashx_lookup (self->growing, k);
+        self->unflushed -= g->bytes < self->unflushed ? g->bytes : self->unflushed;
+        zhashx_delete (self->growing, k);
+    }
+    zlistx_destroy (&keys);
 }
 
 static void
@@ -224,19 +271,11 @@ s_enqueue (self_t *self, qv_job_t *job)
         rec->coll_id = self->next_coll_id++;
     if (rec && rec->type == QV_REC_INSERT)
         s_assign (self, job);
-    if (rec && rec->type == QV_REC_DROP_COLLECTION) {
-        //  Its growing segments go with it.
-        char prefix [16];
-        snprintf (prefix, sizeof prefix, "%u/", rec->coll_id);
-        zlistx_t *keys = zhashx_keys (self->growing);
-        for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
-            if (strncmp (k, prefix, strlen (prefix)) == 0) {
-                s_growing_t *g = zhashx_lookup (self->growing, k);
-                self->unflushed -= g->bytes < self->unflushed ? g->bytes : self->unflushed;
-                zhashx_delete (self->growing, k);
-            }
-        zlistx_destroy (&keys);
-    }
+    //  Growing segments go with their collection or partition.
+    if (rec && rec->type == QV_REC_DROP_COLLECTION)
+        s_drop_growing (self, rec->coll_id, -1);
+    if (rec && rec->type == QV_REC_DROP_PARTITION)
+        s_drop_growing (self, rec->coll_id, rec->partition);
     if (rec && rec->type == QV_REC_INSERT)
         self->unflushed += job->bytes;  //  released when its segment is flushed
     zlistx_add_end (self->queue, job);

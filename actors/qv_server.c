@@ -46,9 +46,7 @@ s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size
         return qv_err (rc, "WAL object %llu record %u: %s", (unsigned long long) seq, index, qv_err_msg ());
     if (r->cdc) {
         //  Built before the apply, which moves the rows into the segment.
-        const qv_collection_t *c = qv_catalog_find_id (r->catalog, rec->coll_id);
-        const char *name = rec->type == QV_REC_CREATE_COLLECTION ? rec->name : c ? c->name : NULL;
-        qv_cdc_t *ev = name ? qv_cdc_from_record (rec, name, QV_CDC_SEQ (seq, index), r->cdc_rows) : NULL;
+        qv_cdc_t *ev = qv_catalog_change_event (r->catalog, rec, QV_CDC_SEQ (seq, index), r->cdc_rows);
         if (ev)
             zlist_append (r->cdc, ev);
     }
@@ -128,7 +126,17 @@ qv_server_new (const qv_config_t *config)
         snprintf (rec->name, sizeof rec->name, "%s", c->name);
         rec->schema = qv_schema_dup (c->schema);
         rec->shards = c->shards;
+        rec->num_partitions = c->num_partitions;
+        rec->partition = c->next_part;  //  the proxy assigns partition ids from here
         zlist_append (creates, rec);
+        for (uint32_t p = 0; c->part_key < 0 && p < c->nparts; p++)
+            if (c->parts [p].id != 0) {
+                qv_record_t *prec = qv_record_new (QV_REC_CREATE_PARTITION);
+                prec->coll_id = c->id;
+                prec->partition = c->parts [p].id;
+                snprintf (prec->name, sizeof prec->name, "%s", c->parts [p].name);
+                zlist_append (creates, prec);
+            }
         for (size_t j = 0; j < c->nsegs; j++)
             if (c->segs [j]->state != QV_SEG_FLUSHED) {
                 char s [96];

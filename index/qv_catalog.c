@@ -52,6 +52,7 @@ s_collection_destroy (qv_collection_t **self_p)
     free (self->description);
     for (int i = 0; i < QV_FIELDS_MAX; i++)
         free (self->index_defs [i]);
+    free (self->parts);
     free (self);
     *self_p = NULL;
 }
@@ -128,6 +129,20 @@ qv_catalog_schema_of (void *arg, uint32_t coll_id)
     return c ? c->schema : NULL;
 }
 
+qv_cdc_t *
+qv_catalog_change_event (qv_catalog_t *self, const qv_record_t *rec, uint64_t seq, bool with_rows)
+{
+    qv_collection_t *c = qv_catalog_find_id (self, rec->coll_id);
+    const char *name = rec->type == QV_REC_CREATE_COLLECTION ? rec->name : c ? c->name : NULL;
+    qv_cdc_t *ev = name ? qv_cdc_from_record (rec, name, seq, with_rows) : NULL;
+    bool named = (rec->type == QV_REC_INSERT && rec->partition != 0 && rec->npsegs == 0)
+              || (rec->type == QV_REC_DELETE && rec->in_partition);
+    for (uint32_t i = 0; ev && c && named && i < c->nparts; i++)
+        if (c->parts [i].id == rec->partition)
+            snprintf (ev->partition, sizeof ev->partition, "%s", c->parts [i].name);
+    return ev;
+}
+
 uint32_t
 qv_segment_cap_rows (const qv_schema_t *schema, uint32_t n, size_t max_bytes)
 {
@@ -142,6 +157,56 @@ qv_segment_cap_rows (const qv_schema_t *schema, uint32_t n, size_t max_bytes)
     if (cap > (1u << 22))
         cap = 1u << 22;
     return cap < n ? n : (uint32_t) cap;
+}
+
+//  Adds partition (id, name); QV_ENOMEM.
+static int
+s_add_partition (qv_collection_t *c, uint32_t id, const char *name)
+{
+    qv_partition_t *parts = realloc (c->parts, (c->nparts + 1) * sizeof *parts);
+    if (!parts)
+        return qv_err (QV_ENOMEM, "out of memory");
+    c->parts = parts;
+    parts [c->nparts].id = id;
+    snprintf (parts [c->nparts].name, sizeof parts [c->nparts].name, "%s", name);
+    c->nparts++;
+    if (id >= c->next_part)
+        c->next_part = id + 1;
+    return 0;
+}
+
+const qv_partition_t *
+qv_collection_partition (qv_collection_t *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->nparts; i++)
+        if (strcmp (c->parts [i].name, name) == 0)
+            return &c->parts [i];
+    return NULL;
+}
+
+bool
+qv_collection_has_partition (qv_collection_t *c, uint32_t id)
+{
+    for (uint32_t i = 0; i < c->nparts; i++)
+        if (c->parts [i].id == id)
+            return true;
+    return false;
+}
+
+//  The partitions a new collection starts with: `_default`, or for a partition-key
+//  collection its internal partitions `_default_<i>`, whose ids are the hash values.
+static int
+s_initial_partitions (qv_collection_t *c)
+{
+    if (c->part_key < 0)
+        return s_add_partition (c, 0, QV_PARTITION_DEFAULT);
+    for (uint32_t i = 0; i < c->num_partitions; i++) {
+        char name [32];
+        qv_partition_keyed_name (i, name, sizeof name);
+        if (s_add_partition (c, i, name))
+            return QV_ENOMEM;
+    }
+    return 0;
 }
 
 static qv_collection_t *
@@ -159,7 +224,16 @@ s_collection_new (const qv_record_t *rec)
     c->ttl_seconds = rec->ttl_seconds;
     c->created_ts = rec->ts;
     c->pk = qv_pkindex_new (s_pk_equal, NULL);
-    if (!c->schema || !c->description || !c->pk)
+    if (!c->schema || !c->description || !c->pk) {
+        s_collection_destroy (&c);
+        return NULL;
+    }
+    //  Only a create carrying num_partitions makes a partition-key collection: one
+    //  logged before partitions existed keeps its rows in `_default`.
+    c->part_key = rec->num_partitions ? qv_partition_key_field (c->schema) : -1;
+    if (c->part_key >= 0)
+        c->num_partitions = rec->num_partitions;
+    if (s_initial_partitions (c))
         s_collection_destroy (&c);
     return c;
 }
@@ -203,27 +277,30 @@ s_batch_key (const qv_batch_t *b, uint32_t r, const void **str, size_t *len)
     return qv_pkindex_hash (*str, *len);
 }
 
+//  Appends batch b (rows of one partition, logged at ts) to segment seg_id.
 static int
-s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64_t seq,
-                size_t seg_max_bytes, uint32_t *count)
+s_insert_rows (qv_catalog_t *self, qv_collection_t *c, qv_batch_t *b, uint64_t ts,
+               uint64_t seg_id, uint32_t shard, uint32_t partition, uint64_t seq,
+               size_t seg_max_bytes)
 {
-    qv_batch_t *b = rec->batch;
-    *count = b->n;
-    qv_segment_t *seg = s_find_segment (c, rec->seg_id);
+    qv_segment_t *seg = s_find_segment (c, seg_id);
     if (seg && seg->state == QV_SEG_FLUSHED)
         return 0;                   //  replay of rows already in a flushed segment
     if (seg && seg->state == QV_SEG_SEALED && seg->first_seq > 0 && seq == 0)
-        return qv_err (QV_ERR, "segment %llu is sealed", (unsigned long long) rec->seg_id);
+        return qv_err (QV_ERR, "segment %llu is sealed", (unsigned long long) seg_id);
+    if (seg && seg->partition != partition)
+        return qv_err (QV_ERR, "segment %llu belongs to another partition", (unsigned long long) seg_id);
     if (!seg) {
-        seg = qv_segment_new (c->schema, rec->seg_id, c->id, rec->shard,
+        seg = qv_segment_new (c->schema, seg_id, c->id, shard,
                               qv_segment_cap_rows (c->schema, b->n, seg_max_bytes));
         if (!seg || s_add_segment (c, seg)) {
             qv_segment_unlink (&seg);
             return qv_err (QV_ENOMEM, "out of memory for a new segment");
         }
+        seg->partition = partition;
         seg->first_seq = seq;
-        if (rec->seg_id >= self->next_seg_id)
-            self->next_seg_id = rec->seg_id + 1;
+        if (seg_id >= self->next_seg_id)
+            self->next_seg_id = seg_id + 1;
     }
     //  Keys before the append: var values move into the segment.
     uint64_t *keys = malloc ((size_t) b->n * sizeof (uint64_t));
@@ -234,7 +311,7 @@ s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
         size_t len;
         keys [r] = s_batch_key (b, r, &str, &len);
     }
-    int64_t first = qv_segment_append (seg, b, rec->ts);
+    int64_t first = qv_segment_append (seg, b, ts);
     if (first < 0) {
         free (keys);
         return qv_err (QV_ENOMEM, "out of memory appending %u rows", b->n);
@@ -248,12 +325,12 @@ s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
         qv_pkloc_t old;
         if (qv_pkindex_find (c->pk, keys [r], str, len, &old)) {
             qv_segment_t *os = old.seg;
-            if (os->ts [old.row] > rec->ts) {
+            if (os->ts [old.row] > ts) {
                 //  A newer row already holds the key (replay across partitions).
                 qv_segment_delete (seg, row, os->ts [old.row]);
                 continue;
             }
-            qv_segment_delete (os, old.row, rec->ts);
+            qv_segment_delete (os, old.row, ts);
         }
         else
             c->live_rows++;
@@ -265,6 +342,60 @@ s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
     }
     free (keys);
     return 0;
+}
+
+//  An insert into a partition-key collection: each row goes to the partition its key
+//  hashes to, in the segment the record names for that partition. The record stays
+//  one WAL entry, so the batch is applied whole (replay redoes the same split).
+static int
+s_insert_keyed (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64_t seq,
+                size_t seg_max_bytes)
+{
+    qv_batch_t *b = rec->batch;
+    uint32_t *part = malloc ((b->n + 1) * sizeof (uint32_t));
+    if (!part)
+        return qv_err (QV_ENOMEM, "out of memory");
+    int rc = 0;
+    for (uint32_t r = 0; r < b->n && rc == 0; r++) {
+        part [r] = qv_partition_of_row (b, c->part_key, r, c->num_partitions);
+        bool named = false;
+        for (uint32_t i = 0; i < rec->npsegs && !named; i++)
+            named = rec->psegs [i].partition == part [r];
+        if (!named)
+            rc = qv_err (QV_ERR, "insert record names no segment for partition %u of row %u", part [r], r);
+    }
+    for (uint32_t i = 0; i < rec->npsegs && rc == 0; i++) {
+        uint32_t p = rec->psegs [i].partition, n = 0;
+        for (uint32_t r = 0; r < b->n; r++)
+            n += part [r] == p;
+        qv_batch_t *sub = n ? qv_batch_new (b->schema, n) : NULL;
+        if (n && !sub) {
+            rc = qv_err (QV_ENOMEM, "out of memory");
+            break;
+        }
+        for (uint32_t r = 0; r < b->n && rc == 0; r++)
+            if (part [r] == p && qv_batch_copy_row (sub, sub->n++, b, r, true))
+                rc = qv_err (QV_ENOMEM, "out of memory");
+        if (n && rc == 0)
+            rc = s_insert_rows (self, c, sub, rec->ts, rec->psegs [i].seg_id, rec->shard, p,
+                                seq, seg_max_bytes);
+        qv_batch_destroy (&sub);
+    }
+    free (part);
+    return rc;
+}
+
+static int
+s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64_t seq,
+                size_t seg_max_bytes, uint32_t *count)
+{
+    *count = rec->batch->n;
+    if (c->part_key >= 0)
+        return s_insert_keyed (self, c, rec, seq, seg_max_bytes);
+    if (!qv_collection_has_partition (c, rec->partition))
+        return qv_err (QV_ENOTFOUND, "partition was dropped");
+    return s_insert_rows (self, c, rec->batch, rec->ts, rec->seg_id, rec->shard, rec->partition,
+                          seq, seg_max_bytes);
 }
 
 static int
@@ -281,13 +412,83 @@ s_apply_delete (qv_collection_t *c, qv_record_t *rec, uint32_t *count)
         if (!qv_pkindex_find (c->pk, h, str, len, &loc))
             continue;
         qv_segment_t *seg = loc.seg;
-        if (seg->ts [loc.row] > rec->ts)
+        if (seg->ts [loc.row] > rec->ts || (rec->in_partition && seg->partition != rec->partition))
             continue;
         qv_segment_delete (seg, loc.row, rec->ts);
         qv_pkindex_remove (c->pk, h, str, len);
         c->live_rows--;
         (*count)++;
     }
+    return 0;
+}
+
+static int
+s_apply_create_partition (qv_collection_t *c, qv_record_t *rec)
+{
+    if (c->part_key >= 0)
+        return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s'; its partitions are internal",
+                       c->name, c->schema->fields [c->part_key].name);
+    if (qv_collection_has_partition (c, rec->partition))
+        return 0;                   //  replay of a create the manifest has
+    if (rec->partition < c->next_part)
+        return qv_err (QV_ENOTFOUND, "partition was dropped");   //  replay of a create dropped since
+    if (qv_collection_partition (c, rec->name))
+        return qv_err (QV_EEXIST, "partition '%s' already exists in collection '%s'", rec->name, c->name);
+    if (c->nparts >= QV_PARTITIONS_MAX)
+        return qv_err (QV_ELIMIT, "collection '%s' has %u partitions, the limit", c->name, c->nparts);
+    return s_add_partition (c, rec->partition, rec->name);
+}
+
+//  Forgets the live rows of a segment leaving the collection: primary keys and counts.
+static void
+s_forget_rows (qv_collection_t *c, qv_segment_t *seg)
+{
+    bool varchar = c->schema->fields [c->schema->pk].type == QV_VARCHAR;
+    const qv_col_t *pkcol = &seg->batch->cols [c->schema->pk];
+    uint32_t rows = atomic_load (&seg->rows);
+    for (uint32_t r = 0; r < rows; r++) {
+        if (atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed))
+            continue;
+        const void *str = varchar ? pkcol->var [r].ptr : NULL;
+        size_t len = varchar ? pkcol->var [r].len : 0;
+        uint64_t h = qv_segment_pk_hash (seg, r);
+        qv_pkloc_t loc;
+        if (qv_pkindex_find (c->pk, h, str, len, &loc) && loc.seg == seg && loc.row == r) {
+            qv_pkindex_remove (c->pk, h, str, len);
+            c->live_rows--;
+        }
+    }
+}
+
+//  Drops a partition: its segments leave the collection (readers holding a snapshot
+//  keep their links); their objects are left to garbage collection, as a dropped
+//  collection's are.
+static int
+s_apply_drop_partition (qv_collection_t *c, qv_record_t *rec)
+{
+    if (c->part_key >= 0)
+        return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s'; its partitions are internal",
+                       c->name, c->schema->fields [c->part_key].name);
+    if (rec->partition == 0)
+        return qv_err (QV_EINVAL, "the '_default' partition cannot be dropped");
+    uint32_t i = 0;
+    while (i < c->nparts && c->parts [i].id != rec->partition)
+        i++;
+    if (i == c->nparts)
+        return qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'", rec->name, c->name);
+    size_t keep = 0;
+    for (size_t j = 0; j < c->nsegs; j++) {
+        qv_segment_t *seg = c->segs [j];
+        if (seg->partition != rec->partition) {
+            c->segs [keep++] = seg;
+            continue;
+        }
+        s_forget_rows (c, seg);
+        qv_segment_unlink (&seg);
+    }
+    c->nsegs = keep;
+    memmove (&c->parts [i], &c->parts [i + 1], (c->nparts - i - 1) * sizeof *c->parts);
+    c->nparts--;
     return 0;
 }
 
@@ -437,6 +638,16 @@ qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg
             else
                 res.rc = s_apply_index (c, rec);
             break;
+        case QV_REC_CREATE_PARTITION:
+        case QV_REC_DROP_PARTITION:
+            if (!c)
+                res.rc = qv_err (QV_ENOTFOUND, "collection was dropped");
+            else
+            if (rec->type == QV_REC_CREATE_PARTITION)
+                res.rc = s_apply_create_partition (c, rec);
+            else
+                res.rc = s_apply_drop_partition (c, rec);
+            break;
     }
     return res;
 }
@@ -491,7 +702,10 @@ qv_catalog_replay_from (qv_catalog_t *self)
 //      "collections": [{"id", "name", "schema", "shards", "consistency",
 //      "desc", "ttl", "created", "indexes": [{"field" (number), "version", "type"
 //      ("" once dropped), "params"}], "segments": [{"id", "shard", "rows",
-//      "deletes": bin of (row u32, ts u64) pairs, "indexes": [{"field", "version"}]}]}]} |
+//      "deletes": bin of (row u32, ts u64) pairs, "indexes": [{"field", "version"}],
+//      "part"}], "parts": [{"id", "name"}], "next_part", "np"}]} |
+//    ("part", "parts", "next_part" and "np" are optional: manifests written before
+//    partitions have only `_default`, and every segment in it)
 //    crc32c u32 of everything before it.
 #define S_MAN_MAGIC "QVMAN\0\0\0"
 #define S_MAN_HEADER 20
@@ -532,8 +746,17 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
     qv_wr_str (w, "collections");
     qv_wr_array (w, zlistx_size (self->colls));
     for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls)) {
-        qv_wr_map (w, 10);
+        qv_wr_map (w, 13);
         qv_wr_str (w, "id"); qv_wr_uint (w, c->id);
+        qv_wr_str (w, "parts");
+        qv_wr_array (w, c->nparts);
+        for (uint32_t i = 0; i < c->nparts; i++) {
+            qv_wr_map (w, 2);
+            qv_wr_str (w, "id"); qv_wr_uint (w, c->parts [i].id);
+            qv_wr_str (w, "name"); qv_wr_str (w, c->parts [i].name);
+        }
+        qv_wr_str (w, "next_part"); qv_wr_uint (w, c->next_part);
+        qv_wr_str (w, "np"); qv_wr_uint (w, c->num_partitions);
         qv_wr_str (w, "name"); qv_wr_str (w, c->name);
         size_t ndefs = 0;
         for (int fi = 0; fi < c->schema->nfields; fi++)
@@ -570,8 +793,9 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
             qv_segment_t *seg = c->segs [i];
             if (seg->state != QV_SEG_FLUSHED)
                 continue;
-            qv_wr_map (w, 5);
+            qv_wr_map (w, 6);
             qv_wr_str (w, "id"); qv_wr_uint (w, seg->id);
+            qv_wr_str (w, "part"); qv_wr_uint (w, seg->partition);
             qv_wr_str (w, "shard"); qv_wr_uint (w, seg->shard);
             qv_wr_str (w, "rows"); qv_wr_uint (w, atomic_load (&seg->rows));
             qv_wr_str (w, "deletes"); s_write_deletes (seg, w);
@@ -634,10 +858,15 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
     free (data);
     if (rc)
         return rc;
-    if (atomic_load (&seg->rows) != rows || seg->id != id || seg->coll_id != c->id) {
+    uint64_t part = 0;
+    if ((v = qv_val_get (sv, "part")) && (qv_val_uint (v, &part) || part > UINT32_MAX))
+        part = UINT64_MAX;
+    if (atomic_load (&seg->rows) != rows || seg->id != id || seg->coll_id != c->id
+    ||  !qv_collection_has_partition (c, (uint32_t) part)) {
         qv_segment_unlink (&seg);
         return qv_err (QV_ECORRUPT, "segment object %s does not match the manifest", where);
     }
+    seg->partition = (uint32_t) part;
     const uint8_t *p = del;
     for (size_t i = 0; i < dlen / 12; i++) {
         uint32_t row;
@@ -705,6 +934,34 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
     if (s_add_segment (c, seg)) {
         qv_segment_unlink (&seg);
         return qv_err (QV_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+//  The partitions of a manifest's collection entry (absent: the initial ones).
+static int
+s_load_partitions (qv_collection_t *c, const qv_val_t *cv)
+{
+    const qv_val_t *parts = qv_val_get (cv, "parts"), *v;
+    if (!parts)
+        return 0;
+    if (qv_val_type (parts) != QV_V_ARRAY || qv_val_len (parts) > QV_PARTITIONS_MAX)
+        return QV_ECORRUPT;
+    c->nparts = 0;
+    for (size_t i = 0; i < qv_val_len (parts); i++) {
+        const qv_val_t *pv = qv_val_at (parts, i);
+        uint64_t id;
+        char name [QV_NAME_MAX + 1];
+        if (!(v = qv_val_get (pv, "id")) || qv_val_uint (v, &id) || id > UINT32_MAX
+        ||  !(v = qv_val_get (pv, "name")) || qv_val_strcpy (v, name, sizeof name)
+        ||  s_add_partition (c, (uint32_t) id, name))
+            return QV_ECORRUPT;
+    }
+    uint64_t next;
+    if ((v = qv_val_get (cv, "next_part"))) {
+        if (qv_val_uint (v, &next) || next > UINT32_MAX || next < c->next_part)
+            return QV_ECORRUPT;
+        c->next_part = (uint32_t) next;
     }
     return 0;
 }
@@ -800,6 +1057,12 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
         rec->shards = (uint32_t) shards;
         rec->ts = created;
         rec->description = strndup (s, n);
+        uint64_t np = 0;
+        if ((v = qv_val_get (cv, "np")) && (qv_val_uint (v, &np) || np > QV_PARTITIONS_MAX)) {
+            qv_record_destroy (&rec);
+            goto corrupt;
+        }
+        rec->num_partitions = (uint32_t) np;
         qv_collection_t *c = s_collection_new (rec);
         qv_record_destroy (&rec);
         if (!c) {
@@ -807,6 +1070,8 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
             goto done;
         }
         zlistx_add_end (self->colls, c);
+        if ((rc = s_load_partitions (c, cv)))
+            goto corrupt;
         const qv_val_t *defs = qv_val_get (cv, "indexes");
         for (size_t j = 0; defs && j < qv_val_len (defs); j++) {
             const qv_val_t *dv = qv_val_at (defs, j), *tv;
@@ -859,7 +1124,7 @@ qv_collection_scalars (qv_collection_t *c, qv_segment_t *seg, uint64_t mask, qv_
 }
 
 qv_snapshot_t *
-qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field)
+qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bitmap_t *parts)
 {
     qv_snapshot_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -875,14 +1140,19 @@ qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field)
         qv_snapshot_destroy (&self);
         return NULL;
     }
+    size_t n = 0;
     for (size_t i = 0; i < coll->nsegs; i++) {
-        self->segs [i] = qv_segment_link (coll->segs [i]);
-        self->rows [i] = atomic_load_explicit (&coll->segs [i]->rows, memory_order_acquire);
-        qv_segidx_t *idx = coll->segs [i]->indexes [field];
+        qv_segment_t *seg = coll->segs [i];
+        if (parts && !roaring_bitmap_contains (parts, seg->partition))
+            continue;
+        self->segs [n] = qv_segment_link (seg);
+        self->rows [n] = atomic_load_explicit (&seg->rows, memory_order_acquire);
+        qv_segidx_t *idx = seg->indexes [field];
         if (idx && idx->version == coll->index_versions [field])
-            self->idx [i] = qv_segidx_link (idx);
+            self->idx [n] = qv_segidx_link (idx);
+        n++;
     }
-    self->nsegs = coll->nsegs;
+    self->nsegs = n;
     self->ts = ts;
     self->field = field;
     return self;
@@ -1013,8 +1283,8 @@ qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
 }
 
 int
-qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const int *fids,
-                   int nfids, qv_wr_t *w)
+qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const roaring_bitmap_t *parts,
+                   const int *fids, int nfids, qv_wr_t *w)
 {
     qv_pkloc_t *locs = malloc ((keys->n + 1) * sizeof *locs);
     if (!locs)
@@ -1024,7 +1294,8 @@ qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const int *fids
         const void *str = keys->strs ? keys->strs [i].ptr : NULL;
         size_t len = keys->strs ? keys->strs [i].len : 0;
         uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) keys->ints [i];
-        if (qv_pkindex_find (coll->pk, h, str, len, &locs [found]))
+        if (qv_pkindex_find (coll->pk, h, str, len, &locs [found])
+        &&  (!parts || roaring_bitmap_contains (parts, ((qv_segment_t *) locs [found].seg)->partition)))
             found++;
     }
     qv_wr_array (w, found);
@@ -1055,4 +1326,80 @@ qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
         }
     qv_wr_str (w, "description"); qv_wr_str (w, c->description);
     qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);
+}
+
+int
+qv_collection_read_partitions (qv_collection_t *c, const qv_val_t *names, roaring_bitmap_t **parts_p)
+{
+    *parts_p = NULL;
+    if (!names || qv_val_len (names) == 0)
+        return 0;
+    if (c->part_key >= 0)
+        return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s': its partitions are chosen "
+                       "by the key, not named in requests", c->name, c->schema->fields [c->part_key].name);
+    roaring_bitmap_t *parts = roaring_bitmap_create ();
+    for (size_t i = 0; i < qv_val_len (names); i++) {
+        char name [QV_NAME_MAX + 1];
+        int rc = qv_val_strcpy (qv_val_at (names, i), name, sizeof name);
+        if (rc == QV_EPROTO) {
+            roaring_bitmap_free (parts);
+            return qv_err (QV_EPROTO, "'partitions' must be a list of strings");
+        }
+        const qv_partition_t *p = rc ? NULL : qv_collection_partition (c, name);
+        if (!p) {
+            roaring_bitmap_free (parts);
+            return qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'",
+                           rc ? "(too long)" : name, c->name);
+        }
+        roaring_bitmap_add (parts, p->id);
+    }
+    *parts_p = parts;
+    return 0;
+}
+
+int
+qv_collection_prune (qv_collection_t *c, const qv_expr_t *expr, roaring_bitmap_t **parts_p)
+{
+    if (c->part_key < 0 || !expr)
+        return 0;
+    qv_expr_value_t *values;
+    size_t n;
+    int rc = qv_expr_equal_values (expr, c->part_key, &values, &n);
+    if (rc != 1)
+        return rc;
+    roaring_bitmap_t *hit = roaring_bitmap_create ();
+    for (size_t i = 0; i < n; i++)
+        roaring_bitmap_add (hit, values [i].type == QV_VARCHAR
+                                 ? qv_partition_of_str (values [i].s, values [i].len, c->num_partitions)
+                                 : qv_partition_of_int (values [i].i, c->num_partitions));
+    free (values);
+    if (*parts_p) {
+        roaring_bitmap_and_inplace (*parts_p, hit);
+        roaring_bitmap_free (hit);
+    }
+    else
+        *parts_p = hit;
+    return 0;
+}
+
+void
+qv_collection_partition_stats (qv_collection_t *c, qv_wr_t *w)
+{
+    qv_wr_array (w, c->nparts);
+    for (uint32_t i = 0; i < c->nparts; i++) {
+        uint64_t rows = 0, segs = 0;
+        for (size_t j = 0; j < c->nsegs; j++) {
+            qv_segment_t *seg = c->segs [j];
+            if (seg->partition != c->parts [i].id)
+                continue;
+            segs++;
+            uint32_t n = atomic_load (&seg->rows);
+            for (uint32_t r = 0; r < n; r++)
+                rows += atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed) == 0;
+        }
+        qv_wr_map (w, 3);
+        qv_wr_str (w, "name"); qv_wr_str (w, c->parts [i].name);
+        qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
+        qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
+    }
 }

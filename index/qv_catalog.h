@@ -3,6 +3,8 @@
 #ifndef QV_CATALOG_H_INCLUDED
 #define QV_CATALOG_H_INCLUDED
 
+#include "qv_cdc.h"
+#include "qv_expr.h"
 #include "qv_pkindex.h"
 #include "qv_proto.h"
 #include "qv_record.h"
@@ -25,6 +27,12 @@ typedef struct {
     qv_index_def_t *index_defs [QV_FIELDS_MAX];   //  per vector field, NULL if none
     uint64_t index_versions [QV_FIELDS_MAX];     //  ts of the create_index record
     char index_errors [QV_FIELDS_MAX][160];     //  last build failure, "" if none
+    qv_partition_t *parts;          //  in creation order; `_default` (id 0) first
+    uint32_t nparts;
+    uint32_t next_part;             //  id of the next partition created (ids never reused)
+    int part_key;                   //  partition-key field, or -1 (also for a key flag
+                                    //  from before partitions: num_partitions 0)
+    uint32_t num_partitions;        //  internal partitions of a partition-key collection
 } qv_collection_t;
 
 typedef struct _qv_catalog_t qv_catalog_t;
@@ -41,6 +49,12 @@ qv_collection_t *
 //  Collections in name order (borrowed pointers); *n set.
 qv_collection_t **
     qv_catalog_list (qv_catalog_t *self, size_t *n);
+
+//  The change event of rec (see qv_cdc_from_record), naming its collection and the
+//  partition it writes to when that is not `_default` (a delete restricted to a
+//  partition names it always); NULL if the collection is unknown or out of memory.
+qv_cdc_t *
+    qv_catalog_change_event (qv_catalog_t *self, const qv_record_t *rec, uint64_t seq, bool with_rows);
 
 //  The schema of a collection id, for qv_record_read (qv_schema_lookup_fn).
 const qv_schema_t *
@@ -127,6 +141,30 @@ int
     qv_collection_scalars (qv_collection_t *coll, qv_segment_t *seg, uint64_t mask,
                            qv_segidx_t **out);
 
+//  The partition of coll named name, or NULL.
+const qv_partition_t *
+    qv_collection_partition (qv_collection_t *coll, const char *name);
+bool
+    qv_collection_has_partition (qv_collection_t *coll, uint32_t id);
+
+//  Writes a list of {"name", "rows" (live), "segments"} per partition of coll.
+void
+    qv_collection_partition_stats (qv_collection_t *coll, qv_wr_t *w);
+
+//  The partitions a read is restricted to, from its `partitions` list: *parts_p is a
+//  new bitmap of partition ids, or NULL when the list is absent or empty (all).
+//  NOT_FOUND naming an unknown partition; INVALID_ARGUMENT on a partition-key collection.
+int
+    qv_collection_read_partitions (qv_collection_t *coll, const qv_val_t *names,
+                                   roaring_bitmap_t **parts_p);
+
+//  Partition-key pruning: when expr (may be NULL) constrains coll's partition key to a
+//  finite set of values (==, in), *parts_p becomes the set of partitions they hash to
+//  (intersected with *parts_p if that was not NULL). Otherwise *parts_p is unchanged.
+int
+    qv_collection_prune (qv_collection_t *coll, const qv_expr_t *expr,
+                         roaring_bitmap_t **parts_p);
+
 //  Search over a snapshot of one collection at ts. results: one topk per query,
 //  ids are (slot << 32 | row) into snap->segs.
 typedef struct {
@@ -141,8 +179,9 @@ typedef struct {
     bool has_range;
 } qv_snapshot_t;
 
+//  Only segments of the partitions in parts are taken (NULL: all).
 qv_snapshot_t *
-    qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field);
+    qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bitmap_t *parts);
 void
     qv_snapshot_destroy (qv_snapshot_t **self_p);
 //  Searches part `part` of `parts` for nq queries: rows of segments without an index
@@ -163,10 +202,11 @@ void
     qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
                              const int *fids, int nfids, bool with_pk, qv_wr_t *w);
 
-//  Looks up the live row of each key; writes found rows (flat maps) into w as a list.
+//  Looks up the live row of each key (in one of parts, NULL: any); writes found rows
+//  (flat maps) into w as a list.
 int
-    qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const int *fids,
-                       int nfids, qv_wr_t *w);
+    qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const roaring_bitmap_t *parts,
+                       const int *fids, int nfids, qv_wr_t *w);
 
 //  Writes describe_collection's fields (collection, fields, shards, consistency, rows,
 //  segments, indexes, description, ttl_seconds): 9 key/value pairs.

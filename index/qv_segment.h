@@ -44,6 +44,7 @@ typedef struct {
     uint64_t id;
     uint32_t coll_id;
     uint32_t shard;
+    uint32_t partition;             //  the partition its rows belong to (0: `_default`)
     qv_schema_t *schema;            //  own copy
     qv_batch_t *batch;              //  columns, cap rows allocated
     uint64_t *ts;                   //  insert timestamp per row

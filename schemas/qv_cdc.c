@@ -18,6 +18,8 @@ s_op_name (const qv_record_t *rec)
         case QV_REC_DELETE: return "delete";
         case QV_REC_CREATE_INDEX: return "create_index";
         case QV_REC_DROP_INDEX: return "drop_index";
+        case QV_REC_CREATE_PARTITION: return "create_partition";
+        case QV_REC_DROP_PARTITION: return "drop_partition";
     }
     return "unknown";
 }
@@ -36,6 +38,8 @@ qv_cdc_from_record (const qv_record_t *rec, const char *collection, uint64_t seq
         snprintf (self->field, sizeof self->field, "%s", rec->index.field);
     if (rec->type == QV_REC_CREATE_INDEX)
         snprintf (self->index_type, sizeof self->index_type, "%s", rec->index.type);
+    if (rec->type == QV_REC_CREATE_PARTITION || rec->type == QV_REC_DROP_PARTITION)
+        snprintf (self->partition, sizeof self->partition, "%s", rec->name);
     qv_wr_t *w = qv_wr_new ();
     const qv_batch_t *b = rec->type == QV_REC_INSERT ? rec->batch : NULL;
     if (b) {
@@ -144,7 +148,7 @@ qv_cdc_write (const qv_cdc_t *self, uint32_t from, uint32_t to, uint32_t part,
               uint32_t parts, qv_wr_t *w)
 {
     size_t n = 6 + self->with_rows + (self->field [0] != 0) + (self->index_type [0] != 0)
-             + (parts > 1 ? 2 : 0);
+             + (self->partition [0] != 0) + (parts > 1 ? 2 : 0);
     qv_wr_map (w, n);
     qv_wr_str (w, "op"); qv_wr_str (w, self->op);
     qv_wr_str (w, "collection"); qv_wr_str (w, self->collection);
@@ -165,6 +169,9 @@ qv_cdc_write (const qv_cdc_t *self, uint32_t from, uint32_t to, uint32_t part,
     }
     if (self->index_type [0]) {
         qv_wr_str (w, "index_type"); qv_wr_str (w, self->index_type);
+    }
+    if (self->partition [0]) {
+        qv_wr_str (w, "partition"); qv_wr_str (w, self->partition);
     }
     if (parts > 1) {
         qv_wr_str (w, "part"); qv_wr_uint (w, part);

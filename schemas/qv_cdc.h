@@ -13,6 +13,8 @@ typedef struct {
     uint64_t ts;                    //  the record's hybrid timestamp
     char field [QV_NAME_MAX + 1];   //  create_index / drop_index: the vector field
     char index_type [16];           //  create_index: the index type
+    char partition [QV_NAME_MAX + 1];   //  the partition named by the change (insert into,
+                                    //  delete from, create, drop), "" if none
     uint32_t n;                     //  ids carried (0 for DDL)
     bool with_rows;                 //  rows carried beside the ids
     uint8_t *buf;                   //  each id as msgpack, then each row map
@@ -41,7 +43,7 @@ uint32_t
 
 //  Encodes items [from, to) as part `part` of `parts` (1-based; part/parts only when
 //  parts > 1): {"op", "collection", "shard", "seq", "ts", "ids", "rows"?, "field"?,
-//  "index_type"?, "part"?, "parts"?}.
+//  "index_type"?, "partition"?, "part"?, "parts"?}.
 void
     qv_cdc_write (const qv_cdc_t *self, uint32_t from, uint32_t to, uint32_t part,
                   uint32_t parts, qv_wr_t *w);

@@ -17,7 +17,7 @@
     X (params, MAP) X (rows, ARRAY) X (columns, MAP) X (ids, ARRAY) X (filter, STR)      \
     X (vectors, VEC) X (dim, UINT) X (limit, UINT) X (output_fields, ARRAY)              \
     X (partitions, ARRAY) X (guarantee_ts, UINT) X (offset, UINT) X (radius, NUM)        \
-    X (range_filter, NUM) X (compaction_id, UINT)
+    X (range_filter, NUM) X (compaction_id, UINT) X (num_partitions, UINT)
 
 typedef enum {
 #define QV_F_ENUM(name, kind) QV_F_##name,
@@ -33,7 +33,8 @@ typedef enum {
 #define QV_OPS(X)                                                                       \
     X (ping, 0, 0)                                                                      \
     X (create_collection, QV_F (collection) | QV_F (fields),                            \
-       QV_F (shards) | QV_F (consistency) | QV_F (description) | QV_F (ttl_seconds))    \
+       QV_F (shards) | QV_F (consistency) | QV_F (description) | QV_F (ttl_seconds)     \
+       | QV_F (num_partitions))                                                         \
     X (drop_collection, QV_F (collection), 0)                                           \
     X (has_collection, QV_F (collection), 0)                                            \
     X (list_collections, 0, 0)                                                          \
@@ -54,6 +55,8 @@ typedef enum {
     X (query, QV_F (collection), QV_F (filter) | QV_F (output_fields) | QV_F (limit)    \
        | QV_F (offset) | QV_F (partitions) | QV_F (consistency))                        \
     X (list_partitions, QV_F (collection), 0)                                           \
+    X (create_partition, QV_F (collection) | QV_F (partition), 0)                       \
+    X (drop_partition, QV_F (collection) | QV_F (partition), 0)                         \
     X (stats, 0, QV_F (collection))
 
 typedef enum {

@@ -26,6 +26,7 @@ qv_record_destroy (qv_record_t **self_p)
     qv_schema_destroy (&self->schema);
     free (self->description);
     qv_keys_free (&self->keys);
+    free (self->psegs);
     free (self);
     *self_p = NULL;
 }
@@ -102,30 +103,38 @@ qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
 //    create: "name", "schema" (field maps), "shards", "consistency", "desc", "ttl"
 //    insert: "up" (bool), "shard", "seg", "batch" (qv_batch_write)
 //    delete: "keys" (bin of int64 LE, or list of str)
+//    create_partition / drop_partition: "name", "p" (partition id)
 //    insert and delete from a JetStream stream also: "ss" (stream sequence); absent
-//    when 0, so records without one encode as before
+//    when 0, so records without one encode as before. Likewise optional, so that
+//    records written before partitions read as before: create "np" (num_partitions,
+//    when set), insert "p" (partition, when not 0) and "ps" (partition-key segments:
+//    a flat list partition, seg, partition, seg, ...), delete "p" (when in_partition).
 void
 qv_record_write (const qv_record_t *self, qv_wr_t *w)
 {
     size_t extra = self->sseq && (self->type == QV_REC_INSERT || self->type == QV_REC_DELETE);
     switch (self->type) {
         case QV_REC_CREATE_COLLECTION:
-            qv_wr_map (w, 9);
+            qv_wr_map (w, 9 + (self->num_partitions != 0));
             break;
         case QV_REC_DROP_COLLECTION:
             qv_wr_map (w, 3);
             break;
         case QV_REC_INSERT:
-            qv_wr_map (w, 7 + extra);
+            qv_wr_map (w, 7 + extra + (self->partition != 0) + (self->npsegs != 0));
             break;
         case QV_REC_DELETE:
-            qv_wr_map (w, 4 + extra);
+            qv_wr_map (w, 4 + extra + self->in_partition);
             break;
         case QV_REC_CREATE_INDEX:
             qv_wr_map (w, 6);
             break;
         case QV_REC_DROP_INDEX:
             qv_wr_map (w, 4);
+            break;
+        case QV_REC_CREATE_PARTITION:
+        case QV_REC_DROP_PARTITION:
+            qv_wr_map (w, 5);
             break;
     }
     qv_wr_str (w, "t"); qv_wr_uint (w, self->type);
@@ -142,6 +151,9 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             qv_wr_str (w, "consistency"); qv_wr_str (w, self->consistency);
             qv_wr_str (w, "desc"); qv_wr_str (w, self->description ? self->description : "");
             qv_wr_str (w, "ttl"); qv_wr_uint (w, self->ttl_seconds);
+            if (self->num_partitions) {
+                qv_wr_str (w, "np"); qv_wr_uint (w, self->num_partitions);
+            }
             break;
         case QV_REC_DROP_COLLECTION:
             break;
@@ -150,9 +162,28 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             qv_wr_str (w, "shard"); qv_wr_uint (w, self->shard);
             qv_wr_str (w, "seg"); qv_wr_uint (w, self->seg_id);
             qv_wr_str (w, "batch"); qv_batch_write (self->batch, w);
+            if (self->partition) {
+                qv_wr_str (w, "p"); qv_wr_uint (w, self->partition);
+            }
+            if (self->npsegs) {
+                qv_wr_str (w, "ps");
+                qv_wr_array (w, (size_t) self->npsegs * 2);
+                for (uint32_t i = 0; i < self->npsegs; i++) {
+                    qv_wr_uint (w, self->psegs [i].partition);
+                    qv_wr_uint (w, self->psegs [i].seg_id);
+                }
+            }
             break;
         case QV_REC_DELETE:
             qv_wr_str (w, "keys"); qv_keys_write (&self->keys, w);
+            if (self->in_partition) {
+                qv_wr_str (w, "p"); qv_wr_uint (w, self->partition);
+            }
+            break;
+        case QV_REC_CREATE_PARTITION:
+        case QV_REC_DROP_PARTITION:
+            qv_wr_str (w, "name"); qv_wr_str (w, self->name);
+            qv_wr_str (w, "p"); qv_wr_uint (w, self->partition);
             break;
         case QV_REC_CREATE_INDEX:
             qv_wr_str (w, "field"); qv_wr_str (w, self->index.field);
@@ -276,7 +307,7 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
     if (!(v = qv_val_get (root, "t")) || qv_val_uint (v, &type)
     ||  !(v = qv_val_get (root, "ts")) || qv_val_uint (v, &ts)
     ||  !(v = qv_val_get (root, "c")) || qv_val_uint (v, &coll) || coll > UINT32_MAX
-    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_DROP_INDEX)
+    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_DROP_PARTITION)
         goto corrupt;
     rec = qv_record_new ((qv_rec_type_t) type);
     if (!rec)
@@ -285,6 +316,12 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
     rec->coll_id = (uint32_t) coll;
     if ((v = qv_val_get (root, "ss")) && qv_val_uint (v, &rec->sseq))
         goto corrupt;
+    if ((v = qv_val_get (root, "p"))) {
+        if (qv_val_uint (v, &u) || u > UINT32_MAX)
+            goto corrupt;
+        rec->partition = (uint32_t) u;
+        rec->in_partition = true;
+    }
     switch (rec->type) {
         case QV_REC_CREATE_COLLECTION: {
             if (!(v = qv_val_get (root, "name")) || qv_val_strcpy (v, rec->name, sizeof rec->name))
@@ -307,6 +344,18 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
             rec->description = strndup (s, n);
             if (!(v = qv_val_get (root, "ttl")) || qv_val_uint (v, &rec->ttl_seconds))
                 goto corrupt;
+            if ((v = qv_val_get (root, "np"))) {
+                if (qv_val_uint (v, &u) || u < 1 || u > QV_PARTITIONS_MAX)
+                    goto corrupt;
+                rec->num_partitions = (uint32_t) u;
+            }
+            break;
+        }
+        case QV_REC_CREATE_PARTITION:
+        case QV_REC_DROP_PARTITION: {
+            if (!(v = qv_val_get (root, "name")) || qv_val_strcpy (v, rec->name, sizeof rec->name)
+            ||  !rec->in_partition)
+                goto corrupt;
             break;
         }
         case QV_REC_DROP_COLLECTION:
@@ -320,6 +369,21 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
             rec->shard = (uint32_t) u;
             if (!(v = qv_val_get (root, "seg")) || qv_val_uint (v, &rec->seg_id))
                 goto corrupt;
+            if ((v = qv_val_get (root, "ps"))) {
+                size_t n = qv_val_len (v);
+                if (qv_val_type (v) != QV_V_ARRAY || n % 2 || n / 2 > QV_PARTITIONS_MAX)
+                    goto corrupt;
+                rec->npsegs = (uint32_t) (n / 2);
+                rec->psegs = calloc (rec->npsegs + 1, sizeof (qv_pseg_t));
+                if (!rec->psegs)
+                    goto nomem_rec;
+                for (uint32_t i = 0; i < rec->npsegs; i++) {
+                    if (qv_val_uint (qv_val_at (v, 2 * i), &u) || u > UINT32_MAX
+                    ||  qv_val_uint (qv_val_at (v, 2 * i + 1), &rec->psegs [i].seg_id))
+                        goto corrupt;
+                    rec->psegs [i].partition = (uint32_t) u;
+                }
+            }
             const qv_schema_t *schema = lookup (arg, rec->coll_id);
             if (!schema) {
                 *out = rec;
@@ -352,6 +416,8 @@ corrupt:
     qv_record_destroy (&rec);
     qv_doc_destroy (&doc);
     return qv_err (QV_ECORRUPT, "WAL record does not decode");
+nomem_rec:
+    qv_record_destroy (&rec);
 nomem:
     qv_doc_destroy (&doc);
     return qv_err (QV_ENOMEM, "out of memory");

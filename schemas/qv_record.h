@@ -3,6 +3,7 @@
 #define QV_RECORD_H_INCLUDED
 
 #include "qv_batch.h"
+#include "qv_partition.h"
 
 typedef enum {
     QV_REC_CREATE_COLLECTION = 1,
@@ -10,7 +11,9 @@ typedef enum {
     QV_REC_INSERT = 3,              //  insert or upsert: a live key is replaced
     QV_REC_DELETE = 4,
     QV_REC_CREATE_INDEX = 5,
-    QV_REC_DROP_INDEX = 6
+    QV_REC_DROP_INDEX = 6,
+    QV_REC_CREATE_PARTITION = 7,
+    QV_REC_DROP_PARTITION = 8
 } qv_rec_type_t;
 
 //  An index definition on a field (PROTOCOL.md create_index): a vector index, or a
@@ -28,22 +31,36 @@ typedef struct {
     qv_bytes_t *strs;               //  n keys, when the key is varchar
 } qv_keys_t;
 
+//  Where the rows of an insert into a partition-key collection go: one growing segment
+//  per internal partition the batch touches.
+typedef struct {
+    uint32_t partition;
+    uint64_t seg_id;
+} qv_pseg_t;
+
 typedef struct {
     qv_rec_type_t type;
     uint64_t ts;                    //  hybrid timestamp of the change
     uint32_t coll_id;
-    //  create_collection
+    //  create_collection (create_partition / drop_partition: the partition's name)
     char name [QV_NAME_MAX + 1];
     qv_schema_t *schema;            //  owned
     uint32_t shards;
     char consistency [16];
     char *description;              //  owned, may be NULL
     uint64_t ttl_seconds;
+    uint32_t num_partitions;        //  of a partition-key collection (0: not one)
+    //  the partition of an insert, of a delete when in_partition (only keys living
+    //  there), of create_partition / drop_partition; 0 is `_default`
+    uint32_t partition;
+    bool in_partition;
     //  insert
     bool upsert;
     uint32_t shard;
     uint64_t seg_id;                //  growing segment the rows go to
     qv_batch_t *batch;              //  owned
+    qv_pseg_t *psegs;               //  owned; partition-key collections: the segment of
+    uint32_t npsegs;                //  each partition the rows hash to (seg_id unused)
     //  delete
     qv_keys_t keys;                 //  owned
     //  create_index / drop_index (drop uses index.field only)

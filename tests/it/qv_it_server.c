@@ -885,3 +885,12 @@ qv_it_call_err_at (int line, qv_it_client_t *client, const char *code, const cha
     free (text);
     return reply;
 }
+
+int64_t
+qv_it_stat (qv_it_client_t *client, const char *name)
+{
+    qv_doc_t *r = QV_IT_CALL_OK (client, "{op: 'stats'}");
+    int64_t v = qv_it_int (qv_it_path (r, name));
+    qv_doc_destroy (&r);
+    return v;
+}

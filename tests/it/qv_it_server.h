@@ -187,6 +187,10 @@ qv_doc_t *
 qv_doc_t *
     qv_it_call_err_at (int line, qv_it_client_t *client, const char *code, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
+//  The integer field name of a `stats` reply (fails the running test if stats fails).
+int64_t
+    qv_it_stat (qv_it_client_t *client, const char *name);
+
 #define QV_IT_CALL_OK(client, ...) qv_it_call_ok_at (__LINE__, client, __VA_ARGS__)
 #define QV_IT_CALL_ERR(client, code, ...) qv_it_call_err_at (__LINE__, client, code, __VA_ARGS__)
 

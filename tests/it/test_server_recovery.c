@@ -726,15 +726,6 @@ s_insert_batches (qv_it_client_t *c, uint32_t from, uint32_t to)
     qv_wr_destroy (&w);
 }
 
-static int64_t
-s_stat (qv_it_client_t *c, const char *name)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'stats'}");
-    int64_t v = qv_it_int (qv_it_path (r, name));
-    qv_doc_destroy (&r);
-    return v;
-}
-
 static void
 test_replay_tail (void **state)
 {
@@ -754,13 +745,13 @@ test_replay_tail (void **state)
     c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
     qv_doc_t *r = CALL_OK (c, "{op: 'flush', collection: 'crash'}");
     qv_doc_destroy (&r);
-    int64_t applied = s_stat (c, "wal_applied");
-    int64_t checkpoint = s_stat (c, "wal_checkpoint");
+    int64_t applied = qv_it_stat (c, "wal_applied");
+    int64_t checkpoint = qv_it_stat (c, "wal_checkpoint");
     assert_true (applied > 0);
     assert_int_equal (checkpoint, applied + 1);     //  everything is flushed
     s_insert_batches (c, 20, 27);
-    assert_int_equal (s_stat (c, "wal_checkpoint"), checkpoint);
-    assert_int_equal (s_stat (c, "wal_applied"), applied + 7);
+    assert_int_equal (qv_it_stat (c, "wal_checkpoint"), checkpoint);
+    assert_int_equal (qv_it_stat (c, "wal_applied"), applied + 7);
     qv_it_client_destroy (&c);
     assert_int_equal (qv_it_server_kill (server), 0);
 
@@ -771,7 +762,7 @@ test_replay_tail (void **state)
     r = CALL_OK (c, "{op: 'describe_collection', collection: 'crash'}");
     assert_int_equal (qv_it_int (qv_it_path (r, "rows")), 27 * BATCH);
     qv_doc_destroy (&r);
-    assert_int_equal (s_stat (c, "wal_applied"), applied + 7);
+    assert_int_equal (qv_it_stat (c, "wal_applied"), applied + 7);
     qv_it_client_destroy (&c);
     //  (the WAL objects before the checkpoint are gone)
     char path [PATH_MAX + 64];

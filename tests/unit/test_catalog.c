@@ -126,9 +126,10 @@ s_create (qv_catalog_t *cat, wal_t *wal, uint32_t id, const char *name, const ch
     return s_log_apply (cat, wal, rec);
 }
 
-//  rows: {"a": [row maps]}
+//  rows: {"a": [row maps]}, into partition part.
 static qv_apply_t
-s_insert (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t seg, uint64_t ts, const char *rows)
+s_insert_part (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint32_t part, uint64_t seg,
+               uint64_t ts, const char *rows)
 {
     const qv_schema_t *schema = qv_catalog_schema_of (cat, coll);
     assert_non_null (schema);
@@ -136,10 +137,31 @@ s_insert (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t seg, uint64_t t
     rec->ts = ts;
     rec->coll_id = coll;
     rec->seg_id = seg;
+    rec->partition = part;
     qv_doc_t *doc = qv_test_doc (rows);
     int rc = qv_batch_from_request (schema, qv_val_get (qv_doc_root (doc), "a"), NULL, 1000, &rec->batch);
     qv_doc_destroy (&doc);
     assert_int_equal (rc, 0);
+    return s_log_apply (cat, wal, rec);
+}
+
+static qv_apply_t
+s_insert (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t seg, uint64_t ts, const char *rows)
+{
+    return s_insert_part (cat, wal, coll, 0, seg, ts, rows);
+}
+
+//  create_partition / drop_partition record of partition (id, name).
+static qv_apply_t
+s_partition (qv_catalog_t *cat, wal_t *wal, qv_rec_type_t type, uint32_t coll, uint32_t id,
+             const char *name, uint64_t ts)
+{
+    qv_record_t *rec = qv_record_new (type);
+    rec->ts = ts;
+    rec->coll_id = coll;
+    rec->partition = id;
+    rec->in_partition = true;
+    snprintf (rec->name, sizeof rec->name, "%s", name);
     return s_log_apply (cat, wal, rec);
 }
 
@@ -179,7 +201,7 @@ s_get (qv_collection_t *c, const char *ids, size_t *size)
     assert_int_equal (qv_collection_check_fields (c, qv_doc_root (of), fids, &nfids), 0);
     qv_doc_destroy (&of);
     qv_wr_t *w = qv_wr_new ();
-    assert_int_equal (qv_collection_get (c, &keys, fids, nfids, w), 0);
+    assert_int_equal (qv_collection_get (c, &keys, NULL, fids, nfids, w), 0);
     void *data = qv_wr_detach (w, size);
     qv_wr_destroy (&w);
     qv_keys_free (&keys);
@@ -229,7 +251,7 @@ s_described_rows (qv_collection_t *c)
 static uint32_t
 s_visible (qv_collection_t *c, uint64_t ts)
 {
-    qv_snapshot_t *snap = qv_snapshot_new (c, ts, c->schema->vec);
+    qv_snapshot_t *snap = qv_snapshot_new (c, ts, c->schema->vec, NULL);
     assert_non_null (snap);
     qv_topk_t *top = qv_topk_new (QV_TOPK_MAX);
     float q [2] = { 1, 0 }, qn = 1;
@@ -410,6 +432,24 @@ s_assert_same_state (qv_catalog_t *a, qv_catalog_t *b)
         uint64_t ts [] = { 150, 250, 350, 450, 10000 };
         for (int t = 0; t < 5; t++)
             assert_int_equal (s_visible (la [i], ts [t]), s_visible (lb [i], ts [t]));
+        //  The same partitions, and every segment in the same one
+        assert_int_equal (la [i]->nparts, lb [i]->nparts);
+        assert_int_equal (la [i]->next_part, lb [i]->next_part);
+        assert_int_equal (la [i]->num_partitions, lb [i]->num_partitions);
+        for (uint32_t p = 0; p < la [i]->nparts; p++) {
+            assert_int_equal (la [i]->parts [p].id, lb [i]->parts [p].id);
+            assert_string_equal (la [i]->parts [p].name, lb [i]->parts [p].name);
+        }
+        assert_int_equal (la [i]->nsegs, lb [i]->nsegs);
+        for (size_t j = 0; j < la [i]->nsegs; j++) {
+            bool found = false;
+            for (size_t k = 0; k < lb [i]->nsegs; k++)
+                if (lb [i]->segs [k]->id == la [i]->segs [j]->id) {
+                    assert_int_equal (lb [i]->segs [k]->partition, la [i]->segs [j]->partition);
+                    found = true;
+                }
+            assert_true (found);
+        }
     }
     free (la);
     free (lb);
@@ -530,6 +570,311 @@ test_partial_manifest (void **state)
     ASSERT_GET (qv_catalog_find (rec, "docs"), "[1, 2, 3, 4, 5, 6]",
                 "[{\"id\": 1, \"v\": [9.0f, 9.0f], \"tag\": \"after\"}, {\"id\": 3, \"v\": [3.0f, 3.0f], \"tag\": \"new3\"}]");
     ASSERT_GET (qv_catalog_find (rec, "words"), "[\"a\", \"b\"]", "[{\"k\": \"a\", \"v\": [1.0f, 0.0f], \"n\": 0}]");
+    qv_catalog_destroy (&rec);
+    qv_catalog_destroy (&live);
+}
+
+//  Rows get (ids) finds in partitions parts (NULL: all).
+static size_t
+s_get_count (qv_collection_t *c, const char *ids, const roaring_bitmap_t *parts)
+{
+    qv_doc_t *doc = qv_test_doc (ids);
+    qv_keys_t keys;
+    assert_int_equal (qv_keys_from_request (&c->schema->fields [c->schema->pk], qv_doc_root (doc), 1000, &keys), 0);
+    qv_doc_destroy (&doc);
+    qv_wr_t *w = qv_wr_new ();
+    assert_int_equal (qv_collection_get (c, &keys, parts, NULL, 0, w), 0);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    qv_doc_t *got = qv_doc_parse (data, size, SIZE_MAX, &rc);
+    assert_non_null (got);
+    size_t n = qv_val_len (qv_doc_root (got));
+    qv_doc_destroy (&got);
+    qv_wr_destroy (&w);
+    qv_keys_free (&keys);
+    return n;
+}
+
+static roaring_bitmap_t *
+s_parts (uint32_t a, int64_t b)
+{
+    roaring_bitmap_t *bm = roaring_bitmap_create ();
+    roaring_bitmap_add (bm, a);
+    if (b >= 0)
+        roaring_bitmap_add (bm, (uint32_t) b);
+    return bm;
+}
+
+//  Named partitions: create / drop rules, inserts and deletes in a partition, a key
+//  replaced across partitions, reads restricted to partitions, a drop removing rows
+//  and keys; then recovery from manifests before and after the drop, with replay of
+//  the WAL (whole or from the checkpoint), always equal to the live catalog.
+static void
+test_partitions (void **state)
+{
+    fixture_t *f = *state;
+    wal_t *wal = &f->wal;
+    qv_catalog_t *live = qv_catalog_new ();
+    s_create (live, wal, 1, "docs", s_int_schema, 100);
+    qv_collection_t *c = qv_catalog_find (live, "docs");
+    assert_int_equal (c->nparts, 1);
+    assert_int_equal (c->parts [0].id, 0);
+    assert_string_equal (c->parts [0].name, "_default");
+    assert_int_equal (s_partition (live, wal, QV_REC_CREATE_PARTITION, 1, 1, "p1", 101).rc, 0);
+    assert_int_equal (s_partition (live, wal, QV_REC_CREATE_PARTITION, 1, 2, "p2", 102).rc, 0);
+    assert_int_equal (s_partition (live, wal, QV_REC_CREATE_PARTITION, 1, 3, "p1", 103).rc, QV_EEXIST);
+    assert_int_equal (s_partition (live, wal, QV_REC_DROP_PARTITION, 1, 0, "_default", 104).rc, QV_EINVAL);
+    assert_int_equal (s_partition (live, wal, QV_REC_DROP_PARTITION, 1, 7, "p7", 105).rc, QV_ENOTFOUND);
+    assert_int_equal (c->nparts, 3);
+    assert_true (qv_collection_partition (c, "p2")->id == 2);
+    s_insert_part (live, wal, 1, 0, 1, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1]}]}");
+    s_insert_part (live, wal, 1, 1, 2, 111, "{\"a\": [{\"id\": 3, \"v\": [1, 1]}, {\"id\": 4, \"v\": [2, 1]},"
+                                            " {\"id\": 5, \"v\": [3, 1]}]}");
+    s_insert_part (live, wal, 1, 2, 3, 112, "{\"a\": [{\"id\": 6, \"v\": [1, 6]}, {\"id\": 7, \"v\": [1, 7]}]}");
+    assert_int_equal (s_insert_part (live, wal, 1, 9, 4, 113, "{\"a\": [{\"id\": 8, \"v\": [1, 8]}]}").rc, QV_ENOTFOUND);
+    //  Key 3 lives in p1; inserted into _default it moves there
+    s_insert_part (live, wal, 1, 0, 1, 114, "{\"a\": [{\"id\": 3, \"v\": [3, 3], \"tag\": \"moved\"}]}");
+    assert_true (c->live_rows == 7);
+    const char *all = "[1, 2, 3, 4, 5, 6, 7, 8]";
+    roaring_bitmap_t *p1 = s_parts (1, -1), *p02 = s_parts (0, 2);
+    assert_int_equal (s_get_count (c, all, NULL), 7);
+    assert_int_equal (s_get_count (c, all, p1), 2);         //  4, 5
+    assert_int_equal (s_get_count (c, all, p02), 5);        //  1, 2, 3, 6, 7
+    qv_snapshot_t *snap = qv_snapshot_new (c, 10000, c->schema->vec, p1);
+    assert_int_equal (snap->nsegs, 1);
+    assert_int_equal (snap->segs [0]->partition, 1);
+    qv_snapshot_destroy (&snap);
+    //  A delete restricted to p2 deletes only keys living there
+    qv_record_t *del = qv_record_new (QV_REC_DELETE);
+    del->ts = 120;
+    del->coll_id = 1;
+    del->partition = 2;
+    del->in_partition = true;
+    del->keys.n = 2;
+    del->keys.ints = malloc (16);
+    del->keys.ints [0] = 4;
+    del->keys.ints [1] = 6;
+    assert_int_equal (s_log_apply (live, wal, del).count, 1);
+    assert_int_equal (s_get_count (c, all, NULL), 6);
+    assert_int_equal (s_get_count (c, "[4, 6]", NULL), 1);
+
+    uint64_t version = s_flush_all (live, f->store);
+    int manifest_at = wal->n;
+    //  After the manifest: p1 goes with its rows and keys; inserts into it fail
+    assert_int_equal (s_partition (live, wal, QV_REC_DROP_PARTITION, 1, 1, "p1", 200).rc, 0);
+    assert_int_equal (c->nparts, 2);
+    assert_true (c->live_rows == 4);                         //  1, 2, 3, 7
+    assert_int_equal (s_get_count (c, all, NULL), 4);
+    for (size_t i = 0; i < c->nsegs; i++)
+        assert_int_not_equal (c->segs [i]->partition, 1);
+    assert_int_equal (s_insert_part (live, wal, 1, 1, 2, 210, "{\"a\": [{\"id\": 9, \"v\": [1, 9]}]}").rc, QV_ENOTFOUND);
+    //  A new partition never reuses an id; a new name for the old one is fine
+    assert_int_equal (s_partition (live, wal, QV_REC_CREATE_PARTITION, 1, 4, "p1", 220).rc, 0);
+    s_insert_part (live, wal, 1, 4, 5, 230, "{\"a\": [{\"id\": 4, \"v\": [4, 4]}, {\"id\": 10, \"v\": [1, 10]}]}");
+    assert_int_equal (c->next_part, 5);
+
+    //  Recovery from the manifest written before the drop, replay from its checkpoint
+    qv_catalog_t *rec = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (rec, f->store), 0);
+    assert_true (qv_catalog_manifest_version (rec) == version);
+    assert_true (qv_catalog_checkpoint (rec) == (uint64_t) manifest_at + 1);
+    for (int i = manifest_at; i < wal->n; i++)
+        s_replay_one (rec, wal, i);
+    s_assert_same_state (live, rec);
+    //  ... and replaying the whole WAL over it, or into an empty catalog
+    qv_catalog_t *again = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (again, f->store), 0);
+    for (int i = 0; i < wal->n; i++)
+        s_replay_one (again, wal, i);
+    s_assert_same_state (live, again);
+    qv_catalog_t *bare = qv_catalog_new ();
+    for (int i = 0; i < wal->n; i++)
+        s_replay_one (bare, wal, i);
+    s_assert_same_state (live, bare);
+    //  A manifest after the drop: the whole WAL replayed over it (creates, inserts and
+    //  the drop of the partition it no longer has are skipped) changes nothing
+    s_flush_all (live, f->store);
+    qv_catalog_t *last = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (last, f->store), 0);
+    s_assert_same_state (live, last);
+    for (int i = 0; i < wal->n; i++)
+        s_replay_one (last, wal, i);
+    s_assert_same_state (live, last);
+
+    //  Reads name partitions: unknown ones are NOT_FOUND, an empty list is all
+    roaring_bitmap_t *parts = NULL;
+    qv_doc_t *names = qv_test_doc ("[\"p2\", \"_default\"]");
+    assert_int_equal (qv_collection_read_partitions (c, qv_doc_root (names), &parts), 0);
+    assert_int_equal (roaring_bitmap_get_cardinality (parts), 2);
+    assert_true (roaring_bitmap_contains (parts, 0) && roaring_bitmap_contains (parts, 2));
+    roaring_bitmap_free (parts);
+    qv_doc_destroy (&names);
+    names = qv_test_doc ("[\"p2\", \"gone\"]");
+    assert_int_equal (qv_collection_read_partitions (c, qv_doc_root (names), &parts), QV_ENOTFOUND);
+    assert_non_null (strstr (qv_err_msg (), "'gone'"));
+    assert_null (parts);
+    qv_doc_destroy (&names);
+    names = qv_test_doc ("[]");
+    assert_int_equal (qv_collection_read_partitions (c, qv_doc_root (names), &parts), 0);
+    assert_null (parts);
+    qv_doc_destroy (&names);
+
+    roaring_bitmap_free (p1);
+    roaring_bitmap_free (p02);
+    qv_catalog_destroy (&last);
+    qv_catalog_destroy (&bare);
+    qv_catalog_destroy (&again);
+    qv_catalog_destroy (&rec);
+    qv_catalog_destroy (&live);
+}
+
+static const char *s_keyed_schema =
+    "[{\"name\": \"id\", \"type\": \"int64\", \"primary\": true},"
+    " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": 2},"
+    " {\"name\": \"t\", \"type\": \"varchar\", \"partition_key\": true}]";
+
+//  An insert into the partition-key collection 1 of rows {id, t: "k<id % 7>"} for ids
+//  [from, to): one segment per partition touched (base + partition), or missing the
+//  segment of one partition when skip >= 0.
+static qv_apply_t
+s_insert_keyed (qv_catalog_t *cat, wal_t *wal, int from, int to, uint64_t ts, uint64_t base,
+                int64_t skip)
+{
+    const qv_schema_t *schema = qv_catalog_schema_of (cat, 1);
+    qv_collection_t *c = qv_catalog_find_id (cat, 1);
+    qv_record_t *rec = qv_record_new (QV_REC_INSERT);
+    rec->ts = ts;
+    rec->coll_id = 1;
+    char *rows = malloc (64 * (size_t) (to - from) + 16), *p = rows;
+    p += sprintf (p, "{\"a\": [");
+    for (int i = from; i < to; i++)
+        p += sprintf (p, "%s{\"id\": %d, \"v\": [%d, 1], \"t\": \"k%d\"}", i > from ? ", " : "", i, i, i % 7);
+    sprintf (p, "]}");
+    qv_doc_t *doc = qv_test_doc (rows);
+    free (rows);
+    assert_int_equal (qv_batch_from_request (schema, qv_val_get (qv_doc_root (doc), "a"), NULL, 1000, &rec->batch), 0);
+    qv_doc_destroy (&doc);
+    rec->psegs = calloc (c->num_partitions, sizeof (qv_pseg_t));
+    for (uint32_t part = 0; part < c->num_partitions; part++)
+        if (part != skip)
+            rec->psegs [rec->npsegs++] = (qv_pseg_t) { part, base + part };
+    return s_log_apply (cat, wal, rec);
+}
+
+//  A partition-key collection: internal partitions, rows placed by the hash of their
+//  key (replay places them the same), pruning of filters on the key, and partition
+//  names refused in reads.
+static void
+test_partition_key (void **state)
+{
+    fixture_t *f = *state;
+    wal_t *wal = &f->wal;
+    qv_catalog_t *live = qv_catalog_new ();
+    qv_record_t *create = qv_record_new (QV_REC_CREATE_COLLECTION);
+    create->ts = 100;
+    create->coll_id = 1;
+    strcpy (create->name, "keyed");
+    qv_doc_t *doc = qv_test_doc (s_keyed_schema);
+    int rc;
+    create->schema = qv_schema_parse (qv_doc_root (doc), &rc);
+    qv_doc_destroy (&doc);
+    assert_int_equal (qv_partition_check_schema (create->schema), 0);
+    create->shards = 1;
+    strcpy (create->consistency, "strong");
+    create->num_partitions = 4;
+    assert_int_equal (s_log_apply (live, wal, create).rc, 0);
+    qv_collection_t *c = qv_catalog_find (live, "keyed");
+    assert_int_equal (c->part_key, 2);
+    assert_int_equal (c->nparts, 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "_default_%u", i);
+        assert_string_equal (c->parts [i].name, name);
+        assert_int_equal (c->parts [i].id, i);
+    }
+    //  A collection whose create carries no num_partitions (logged before partitions
+    //  existed) ignores the key flag: one `_default`, rows inserted as before
+    s_create (live, wal, 2, "legacy", s_keyed_schema, 105);
+    qv_collection_t *legacy = qv_catalog_find (live, "legacy");
+    assert_int_equal (legacy->part_key, -1);
+    assert_int_equal (legacy->nparts, 1);
+    assert_string_equal (legacy->parts [0].name, "_default");
+    assert_int_equal (s_insert (live, wal, 2, 50, 106, "{\"a\": [{\"id\": 1, \"v\": [1, 0], \"t\": \"x\"}]}").rc, 0);
+    assert_true (legacy->live_rows == 1);
+    assert_int_equal (s_insert_keyed (live, wal, 0, 40, 110, 100, -1).rc, 0);
+    //  A record naming no segment for one of its rows' partitions applies nothing
+    uint32_t p3 = qv_partition_of_str ("k3", 2, 4);
+    assert_int_equal (s_insert_keyed (live, wal, 40, 50, 120, 100, p3).rc, QV_ERR);
+    assert_true (c->live_rows == 40);
+    //  Every row sits in the partition its key hashes to, in that partition's segment
+    uint32_t total = 0;
+    for (size_t i = 0; i < c->nsegs; i++) {
+        qv_segment_t *seg = c->segs [i];
+        assert_true (seg->id == 100 + seg->partition);
+        for (uint32_t r = 0; r < atomic_load (&seg->rows); r++, total++) {
+            const qv_bytes_t *t = &seg->batch->cols [2].var [r];
+            assert_int_equal (qv_partition_of_str (t->ptr, t->len, 4), seg->partition);
+            int64_t id = qv_col_i64 (&seg->batch->cols [0], r);
+            char want [8];
+            snprintf (want, sizeof want, "k%d", (int) (id % 7));
+            assert_int_equal (t->len, strlen (want));
+            assert_memory_equal (t->ptr, want, t->len);
+        }
+    }
+    assert_int_equal (total, 40);
+    //  The hash is CRC32C of the bytes (int64: 8 bytes little-endian) modulo n
+    assert_int_equal (qv_partition_of_str ("k3", 2, 4), qv_crc32c ("k3", 2) % 4);
+    uint8_t le [8] = { 0x39, 0x30, 0, 0, 0, 0, 0, 0 };
+    assert_int_equal (qv_partition_of_int (12345, 1000), qv_crc32c (le, 8) % 1000);
+
+    //  Pruning: == and in give the partitions of their values; a range gives none
+    qv_expr_t *e = qv_expr_parse (c->schema, "t in [\"k3\", \"k5\"] and id > 2", 28, &rc);
+    assert_non_null (e);
+    roaring_bitmap_t *parts = NULL;
+    assert_int_equal (qv_collection_prune (c, e, &parts), 0);
+    assert_non_null (parts);
+    roaring_bitmap_t *want = s_parts (qv_partition_of_str ("k3", 2, 4), qv_partition_of_str ("k5", 2, 4));
+    assert_true (roaring_bitmap_equals (parts, want));
+    roaring_bitmap_free (want);
+    roaring_bitmap_free (parts);
+    qv_expr_destroy (&e);
+    e = qv_expr_parse (c->schema, "t > \"k3\"", 8, &rc);
+    assert_non_null (e);
+    parts = NULL;
+    assert_int_equal (qv_collection_prune (c, e, &parts), 0);
+    assert_null (parts);
+    qv_expr_destroy (&e);
+    //  ... and the pruned snapshot holds exactly the segments of those partitions
+    e = qv_expr_parse (c->schema, "t == \"k4\"", 9, &rc);
+    assert_int_equal (qv_collection_prune (c, e, &parts), 0);
+    qv_snapshot_t *snap = qv_snapshot_new (c, 10000, c->schema->vec, parts);
+    assert_int_equal (snap->nsegs, 1);
+    assert_int_equal (snap->segs [0]->partition, qv_partition_of_str ("k4", 2, 4));
+    qv_snapshot_destroy (&snap);
+    roaring_bitmap_free (parts);
+    qv_expr_destroy (&e);
+
+    //  Partition names are not for reads of a partition-key collection
+    doc = qv_test_doc ("[\"_default_0\"]");
+    assert_int_equal (qv_collection_read_partitions (c, qv_doc_root (doc), &parts), QV_EINVAL);
+    qv_doc_destroy (&doc);
+
+    //  Recovery: the same placement from a manifest plus replay, and from replay alone
+    assert_int_equal (s_insert_keyed (live, wal, 50, 60, 130, 100, -1).rc, 0);
+    s_flush_all (live, f->store);
+    assert_int_equal (s_insert_keyed (live, wal, 60, 80, 140, 200, -1).rc, 0);
+    assert_true (c->live_rows == 70);
+    qv_catalog_t *rec = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (rec, f->store), 0);
+    for (int i = (int) qv_catalog_checkpoint (rec) - 1; i < wal->n; i++)
+        s_replay_one (rec, wal, i);
+    s_assert_same_state (live, rec);
+    qv_catalog_t *bare = qv_catalog_new ();
+    for (int i = 0; i < wal->n; i++)
+        s_replay_one (bare, wal, i);
+    s_assert_same_state (live, bare);
+    qv_catalog_destroy (&bare);
     qv_catalog_destroy (&rec);
     qv_catalog_destroy (&live);
 }
@@ -668,6 +1013,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_recover_and_replay, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_partial_manifest, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_recover_empty_store, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_partitions, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_partition_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_manifest, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

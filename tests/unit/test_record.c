@@ -265,6 +265,91 @@ test_delete_keys (void **state)
     }
 }
 
+//  Partitions: create / drop partition records; the partition of an insert and of a
+//  delete, partition-key segments and num_partitions round trip; records without
+//  them encode exactly as before partitions existed (no new keys) and read as
+//  partition 0, so WALs written before read unchanged.
+static void
+test_partitions (void **state)
+{
+    (void) state;
+    for (int t = QV_REC_CREATE_PARTITION; t <= QV_REC_DROP_PARTITION; t++) {
+        qv_record_t *rec = qv_record_new ((qv_rec_type_t) t);
+        rec->ts = 99;
+        rec->coll_id = 7;
+        rec->partition = 1023;
+        rec->in_partition = true;
+        strcpy (rec->name, "p_2024");
+        qv_record_t *out = s_round_trip (rec);
+        assert_int_equal (out->type, t);
+        assert_int_equal (out->partition, 1023);
+        assert_string_equal (out->name, "p_2024");
+        qv_record_destroy (&out);
+        qv_record_destroy (&rec);
+    }
+    //  An insert with its partition, then with partition-key segments
+    qv_record_t *rec = s_insert_record ();
+    size_t plain_size;
+    void *plain = s_encode (rec, &plain_size);
+    qv_record_t *out = s_round_trip (rec);
+    assert_int_equal (out->partition, 0);
+    assert_int_equal (out->npsegs, 0);
+    qv_record_destroy (&out);
+    rec->partition = 5;
+    out = s_round_trip (rec);
+    assert_int_equal (out->partition, 5);
+    qv_record_destroy (&out);
+    rec->partition = 0;
+    rec->npsegs = 2;
+    rec->psegs = calloc (2, sizeof (qv_pseg_t));
+    rec->psegs [0] = (qv_pseg_t) { 3, 1ull << 40 };
+    rec->psegs [1] = (qv_pseg_t) { 15, 17 };
+    out = s_round_trip (rec);
+    assert_int_equal (out->npsegs, 2);
+    assert_int_equal (out->psegs [0].partition, 3);
+    assert_true (out->psegs [0].seg_id == 1ull << 40);
+    assert_int_equal (out->psegs [1].partition, 15);
+    assert_true (out->psegs [1].seg_id == 17);
+    qv_record_destroy (&out);
+    qv_record_destroy (&rec);
+    //  Without a partition the map has no key more than before ("p", "ps")
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (plain, plain_size, SIZE_MAX, &rc);
+    assert_non_null (doc);
+    assert_null (qv_val_get (qv_doc_root (doc), "p"));
+    assert_null (qv_val_get (qv_doc_root (doc), "ps"));
+    assert_int_equal (qv_val_len (qv_doc_root (doc)), 7);
+    qv_doc_destroy (&doc);
+    free (plain);
+
+    //  A delete restricted to a partition (even `_default`, id 0) vs. one that is not
+    rec = qv_record_new (QV_REC_DELETE);
+    rec->coll_id = 7;
+    rec->keys.n = 1;
+    rec->keys.ints = malloc (8);
+    rec->keys.ints [0] = 42;
+    out = s_round_trip (rec);
+    assert_false (out->in_partition);
+    qv_record_destroy (&out);
+    rec->in_partition = true;
+    out = s_round_trip (rec);
+    assert_true (out->in_partition);
+    assert_int_equal (out->partition, 0);
+    qv_record_destroy (&out);
+    qv_record_destroy (&rec);
+
+    //  num_partitions of a create
+    rec = s_create_record ();
+    out = s_round_trip (rec);
+    assert_int_equal (out->num_partitions, 0);
+    qv_record_destroy (&out);
+    rec->num_partitions = 64;
+    out = s_round_trip (rec);
+    assert_int_equal (out->num_partitions, 64);
+    qv_record_destroy (&out);
+    qv_record_destroy (&rec);
+}
+
 static void
 test_corrupt (void **state)
 {
@@ -274,6 +359,12 @@ test_corrupt (void **state)
         "null", "[]", "{}",
         "{\"t\": 9, \"ts\": 1, \"c\": 7}",
         "{\"t\": 0, \"ts\": 1, \"c\": 7}",
+        "{\"t\": 7, \"ts\": 1, \"c\": 7, \"name\": \"x\"}",       //  partitions: no id,
+        "{\"t\": 8, \"ts\": 1, \"c\": 7, \"name\": \"x\", \"p\": -1}",     //  bad ids, names
+        "{\"t\": 7, \"ts\": 1, \"c\": 7, \"name\": 5, \"p\": 1}",
+        "{\"t\": 4, \"ts\": 1, \"c\": 7, \"keys\": [], \"p\": \"a\"}",
+        "{\"t\": 4, \"ts\": 1, \"c\": 7, \"keys\": [], \"p\": 4294967296}",
+        "{\"t\": 3, \"ts\": 1, \"c\": 7, \"up\": false, \"shard\": 0, \"seg\": 1, \"ps\": [1]}",
         "{\"t\": 2, \"ts\": 1}",
         "{\"t\": 2, \"ts\": -1, \"c\": 7}",
         "{\"t\": 2, \"ts\": 1, \"c\": 4294967296}",
@@ -382,6 +473,7 @@ main (void)
         cmocka_unit_test (test_delete_keys),
         cmocka_unit_test (test_corrupt),
         cmocka_unit_test (test_mutations),
+        cmocka_unit_test (test_partitions),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
