@@ -1,0 +1,353 @@
+//  Partitions and scalar indexes together, through a real server: reads that take no
+//  segment at all (an empty collection, an empty partition, a partition key pruned to
+//  an empty partition), and a partition dropped while
+//  its segments' scalar and vector indexes build, across kill -9 and a clean restart,
+//  against an oracle of the rows kept here.
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qv_codec.h"
+#include "qv_it_server.h"
+
+#define CALL_OK QV_IT_CALL_OK
+#define CALL_ERR QV_IT_CALL_ERR
+#define STOP_MS 30000
+
+//  CRC32C, bit by bit: the documented partition of an int64 key among n.
+static uint32_t
+s_part_of_int (int64_t value, uint32_t n)
+{
+    uint32_t crc = 0xffffffff;
+    for (int i = 0; i < 8; i++) {
+        crc ^= (uint8_t) ((uint64_t) value >> (8 * i));
+        for (int b = 0; b < 8; b++)
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
+    }
+    return ~crc % n;
+}
+
+static qv_it_server_t *
+s_start (const char *const *extra)
+{
+    qv_it_server_t *server = qv_it_server_new (extra);
+    assert_non_null (server);
+    assert_int_equal (qv_it_server_start (server), 0);
+    return server;
+}
+
+static qv_it_client_t *
+s_client (qv_it_server_t *server)
+{
+    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+    assert_non_null (c);
+    return c;
+}
+
+//  The number of hits of query 0 of a search reply.
+static size_t
+s_hits (qv_doc_t *r)
+{
+    const qv_val_t *hits = qv_it_path (r, "results.0");
+    assert_non_null (hits);
+    return qv_val_len (hits);
+}
+
+static int64_t
+s_count (qv_it_client_t *c, const char *coll, const char *filter, const char *parts)
+{
+    qv_doc_t *r = CALL_OK (c, "{op: 'query', collection: '%s', filter: '%s', partitions: %s, "
+                              "output_fields: ['count(*)']}", coll, filter, parts);
+    int64_t n = qv_it_int (qv_it_path (r, "rows.0.count(*)"));
+    qv_doc_destroy (&r);
+    return n;
+}
+
+//  Inserts rows [from, to) (id, v, n = id % 10) into coll / part as columns, with
+//  vectors of dim floats; returns the reply (NULL part: none named).
+static qv_doc_t *
+s_insert (qv_it_client_t *c, const char *coll, const char *part, int from, int to, int dim)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 3 + (part != NULL));
+    qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+    qv_wr_str (w, "collection"); qv_wr_str (w, coll);
+    if (part) {
+        qv_wr_str (w, "partition"); qv_wr_str (w, part);
+    }
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "id");
+    qv_wr_array (w, (size_t) (to - from));
+    for (int i = from; i < to; i++)
+        qv_wr_int (w, i);
+    qv_wr_str (w, "n");
+    qv_wr_array (w, (size_t) (to - from));
+    for (int i = from; i < to; i++)
+        qv_wr_int (w, i % 10);
+    qv_wr_str (w, "v");
+    size_t nf = (size_t) (to - from) * (size_t) dim;
+    float *vecs = malloc (nf * sizeof (float));
+    for (size_t i = 0; i < nf; i++)
+        vecs [i] = (float) ((i * 2654435761u) % 1000) / 1000.0f;
+    qv_wr_bin (w, vecs, nf * 4);
+    free (vecs);
+    qv_doc_t *r = qv_it_call (c, w);
+    qv_wr_destroy (&w);
+    assert_non_null (r);
+    return r;
+}
+
+static void
+s_insert_ok (qv_it_client_t *c, const char *coll, const char *part, int from, int to, int dim)
+{
+    qv_doc_t *r = s_insert (c, coll, part, from, to, dim);
+    if (!qv_it_ok (r))
+        fail_msg ("insert [%d, %d) into %s/%s: %s %s", from, to, coll, part ? part : "-",
+                  qv_it_code (r), qv_it_error (r));
+    qv_doc_destroy (&r);
+}
+
+//  A search, query or delete whose snapshot holds no segment answers with nothing
+//  (and the server stays up): an empty collection, an empty partition, a filter that
+//  pins the partition key to a partition without rows, with and without a scalar index.
+static void
+test_reads_of_no_segment (void **state)
+{
+    (void) state;
+    qv_it_server_t *server = s_start (NULL);
+    qv_it_client_t *c = s_client (server);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'e', fields: ["
+                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
+                              "{name: 'v', type: 'float_vector', dim: 4}]}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_index', collection: 'e', field: 'n', index_type: 'INVERTED'}");
+    qv_doc_destroy (&r);
+    const char *filters [] = { "", "n == 3", "n > 1 and n < 5" };
+    for (int f = 0; f < 3; f++) {
+        r = CALL_OK (c, "{op: 'search', collection: 'e', vectors: [[1, 2, 3, 4]], limit: 5, filter: '%s'}",
+                     filters [f]);
+        assert_int_equal (s_hits (r), 0);
+        qv_doc_destroy (&r);
+    }
+    //  Rows in _default (flushed and growing), none in p.
+    r = CALL_OK (c, "{op: 'create_partition', collection: 'e', partition: 'p'}");
+    qv_doc_destroy (&r);
+    s_insert_ok (c, "e", NULL, 0, 100, 4);
+    r = CALL_OK (c, "{op: 'flush', collection: 'e'}");
+    qv_doc_destroy (&r);
+    s_insert_ok (c, "e", NULL, 100, 120, 4);
+    for (int f = 0; f < 3; f++) {
+        r = CALL_OK (c, "{op: 'search', collection: 'e', vectors: [[1, 2, 3, 4]], limit: 5, filter: '%s', "
+                        "partitions: ['p']}", filters [f]);
+        assert_int_equal (s_hits (r), 0);
+        qv_doc_destroy (&r);
+        //  The same search over every partition finds its 5 (brute force: 120 rows,
+        //  n == 3 on 12 of them, 1 < n < 5 on 36).
+        r = CALL_OK (c, "{op: 'search', collection: 'e', vectors: [[1, 2, 3, 4]], limit: 5, filter: '%s'}",
+                     filters [f]);
+        assert_int_equal (s_hits (r), 5);
+        qv_doc_destroy (&r);
+    }
+    assert_int_equal (s_count (c, "e", "n == 3", "['p']"), 0);
+    assert_int_equal (s_count (c, "e", "n == 3", "[]"), 12);
+    r = CALL_OK (c, "{op: 'delete', collection: 'e', partition: 'p', filter: 'n == 3'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), 0);
+    qv_doc_destroy (&r);
+
+    //  Partition key: 8 partitions; keys 0..2 fill at most 3 of them.
+    r = CALL_OK (c, "{op: 'create_collection', collection: 'ek', num_partitions: 8, fields: ["
+                    "{name: 'id', type: 'int64', primary: true}, {name: 'k', type: 'int64', partition_key: true},"
+                    "{name: 'v', type: 'float_vector', dim: 4}]}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_index', collection: 'ek', field: 'k', index_type: 'STL_SORT'}");
+    qv_doc_destroy (&r);
+    bool used [8] = { false };
+    for (int i = 0; i < 30; i++) {
+        used [s_part_of_int (i % 3, 8)] = true;
+        r = CALL_OK (c, "{op: 'insert', collection: 'ek', rows: [{id: %d, k: %d, v: [%d, 0, 0, 1]}]}",
+                     i, i % 3, i);
+        qv_doc_destroy (&r);
+    }
+    r = CALL_OK (c, "{op: 'flush', collection: 'ek'}");
+    qv_doc_destroy (&r);
+    int64_t empty_key = -1;
+    for (int64_t k = 3; empty_key < 0; k++)
+        if (!used [s_part_of_int (k, 8)])
+            empty_key = k;
+    r = CALL_OK (c, "{op: 'search', collection: 'ek', vectors: [[1, 2, 3, 4]], filter: 'k == %lld'}",
+                 (long long) empty_key);
+    assert_int_equal (s_hits (r), 0);
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'search', collection: 'ek', vectors: [[1, 2, 3, 4]], filter: 'k == 1'}");
+    assert_int_equal (s_hits (r), 10);
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'ping'}");
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
+#define XROWS 3000                  //  per partition
+
+//  The oracle of test_drop_while_indexing: partition of each id (0 _default, 1 p1,
+//  2 p2, -1 gone), n = id % 10.
+static int s_part [3 * XROWS];
+
+static int64_t
+s_oracle_count (int part, int n)
+{
+    int64_t count = 0;
+    for (int i = 0; i < 3 * XROWS; i++)
+        count += s_part [i] >= 0 && (part < 0 || s_part [i] == part) && (n < 0 || i % 10 == n);
+    return count;
+}
+
+//  Reads agree with the oracle: counts by partition and by the indexed n, the ids of
+//  one indexed equality, describe_collection's rows and stats per partition.
+static void
+s_check_oracle (qv_it_client_t *c, const char *when)
+{
+    for (int n = 0; n < 10; n += 3) {
+        char filter [32];
+        snprintf (filter, sizeof filter, "n == %d", n);
+        int64_t got = s_count (c, "x", filter, "[]"), want = s_oracle_count (-1, n);
+        if (got != want)
+            fail_msg ("%s: %s counts %lld, the oracle %lld", when, filter, (long long) got, (long long) want);
+        got = s_count (c, "x", filter, "['p2']");
+        want = s_oracle_count (2, n);
+        if (got != want)
+            fail_msg ("%s: %s in p2 counts %lld, the oracle %lld", when, filter, (long long) got, (long long) want);
+    }
+    qv_doc_t *r = CALL_OK (c, "{op: 'query', collection: 'x', filter: 'n == 7 and id < 6000', "
+                              "output_fields: ['id'], limit: 16384}");
+    const qv_val_t *rows = qv_it_path (r, "rows");
+    int64_t want = 0;
+    for (int i = 0; i < 6000; i++)
+        want += s_part [i] >= 0 && i % 10 == 7;
+    assert_int_equal (qv_val_len (rows), want);
+    for (size_t i = 0; i < qv_val_len (rows); i++) {
+        int64_t id = qv_it_int (qv_it_vpath (qv_val_at (rows, i), "id"));
+        assert_true (id >= 0 && id < 6000 && s_part [id] >= 0 && id % 10 == 7);
+    }
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'describe_collection', collection: 'x'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows")), s_oracle_count (-1, -1));
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'list_partitions', collection: 'x'}");
+    const qv_val_t *names = qv_it_path (r, "partitions");
+    assert_int_equal (qv_val_len (names), 2);
+    assert_true (qv_it_str_is (qv_val_at (names, 0), "_default"));
+    assert_true (qv_it_str_is (qv_val_at (names, 1), "p2"));
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'stats', collection: 'x'}");
+    const qv_val_t *parts = qv_it_path (r, "partitions");
+    assert_int_equal (qv_val_len (parts), 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal (qv_it_int (qv_it_vpath (qv_val_at (parts, i), "rows")), s_oracle_count ((int) i * 2, -1));
+    qv_doc_destroy (&r);
+    r = CALL_ERR (c, "NOT_FOUND", "{op: 'query', collection: 'x', filter: 'n >= 0', partitions: ['p1']}");
+    qv_doc_destroy (&r);
+}
+
+//  A partition dropped while the scalar (n) and vector (v) indexes of its flushed
+//  segments build: reads, deletes by an indexed filter restricted to a partition,
+//  describe and stats agree with the oracle before and after kill -9, and after a
+//  clean restart once the indexes are built.
+static void
+test_drop_while_indexing (void **state)
+{
+    (void) state;
+    qv_it_server_t *server = s_start (NULL);
+    qv_it_client_t *c = s_client (server);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'x', fields: ["
+                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
+                              "{name: 'v', type: 'float_vector', dim: 16}]}");
+    qv_doc_destroy (&r);
+    const char *names [] = { NULL, "p1", "p2" };
+    for (int p = 1; p < 3; p++) {
+        r = CALL_OK (c, "{op: 'create_partition', collection: 'x', partition: '%s'}", names [p]);
+        qv_doc_destroy (&r);
+    }
+    for (int p = 0; p < 3; p++) {
+        s_insert_ok (c, "x", names [p], p * XROWS, (p + 1) * XROWS, 16);
+        for (int i = p * XROWS; i < (p + 1) * XROWS; i++)
+            s_part [i] = p;
+    }
+    r = CALL_OK (c, "{op: 'flush', collection: 'x'}");
+    qv_doc_destroy (&r);
+    //  A growing tail in every partition too: rows upserted in place (same n).
+    for (int p = 0; p < 3; p++) {
+        r = CALL_OK (c, "{op: 'upsert', collection: 'x', partition: '%s', rows: [{id: %d, n: %d, v: [%s]}]}",
+                     names [p] ? names [p] : "_default", p * XROWS + 1, (p * XROWS + 1) % 10,
+                     "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1");
+        qv_doc_destroy (&r);
+    }
+    r = CALL_OK (c, "{op: 'create_index', collection: 'x', field: 'n', index_type: 'STL_SORT'}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_index', collection: 'x', field: 'v', index_type: 'HNSW'}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'drop_partition', collection: 'x', partition: 'p1'}");
+    qv_doc_destroy (&r);
+    for (int i = XROWS; i < 2 * XROWS; i++)
+        s_part [i] = -1;
+    //  The dropped partition's keys left the key index: deleting them deletes nothing.
+    r = CALL_OK (c, "{op: 'delete', collection: 'x', ids: [1, %d, %d]}", XROWS + 1, 2 * XROWS + 1);
+    assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), 2);
+    qv_doc_destroy (&r);
+    s_part [1] = s_part [2 * XROWS + 1] = -1;
+    //  Delete by an indexed filter, restricted to p2: only p2's rows go.
+    r = CALL_OK (c, "{op: 'delete', collection: 'x', partition: 'p2', filter: 'n == 4'}");
+    int64_t deleted = 0;
+    for (int i = 0; i < 3 * XROWS; i++)
+        if (s_part [i] == 2 && i % 10 == 4) {
+            s_part [i] = -1;
+            deleted++;
+        }
+    assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), deleted);
+    qv_doc_destroy (&r);
+    s_check_oracle (c, "before the kill");
+    assert_int_equal (qv_it_server_kill (server), 0);
+    assert_int_equal (qv_it_server_restart (server), 0);
+    s_check_oracle (c, "after kill -9");
+    //  Wait for both indexes, then a clean restart reads them back.
+    for (int tries = 0; tries < 600; tries++) {
+        qv_doc_t *n = CALL_OK (c, "{op: 'describe_index', collection: 'x', field: 'n'}");
+        qv_doc_t *v = CALL_OK (c, "{op: 'describe_index', collection: 'x', field: 'v'}");
+        bool done = qv_it_str_is (qv_it_path (n, "state"), "finished")
+                 && qv_it_str_is (qv_it_path (v, "state"), "finished");
+        if (done)
+            assert_true (qv_it_int (qv_it_path (n, "indexed_rows")) > 0);
+        qv_doc_destroy (&n);
+        qv_doc_destroy (&v);
+        if (done)
+            break;
+        zclock_sleep (100);
+    }
+    assert_int_equal (qv_it_server_signal (server, SIGTERM, STOP_MS), 0);
+    assert_int_equal (qv_it_server_restart (server), 0);
+    s_check_oracle (c, "after a clean restart");
+    //  p1 again is a new, empty partition.
+    r = CALL_OK (c, "{op: 'create_partition', collection: 'x', partition: 'p1'}");
+    qv_doc_destroy (&r);
+    assert_int_equal (s_count (c, "x", "n >= 0", "['p1']"), 0);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_reads_of_no_segment),
+        cmocka_unit_test (test_drop_while_indexing),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
