@@ -1340,16 +1340,21 @@ qv_collection_read_partitions (qv_collection_t *c, const qv_val_t *names, roarin
     roaring_bitmap_t *parts = roaring_bitmap_create ();
     for (size_t i = 0; i < qv_val_len (names); i++) {
         char name [QV_NAME_MAX + 1];
-        int rc = qv_val_strcpy (qv_val_at (names, i), name, sizeof name);
-        if (rc == QV_EPROTO) {
-            roaring_bitmap_free (parts);
-            return qv_err (QV_EPROTO, "'partitions' must be a list of strings");
+        const char *s;
+        size_t n;
+        int rc = qv_val_str (qv_val_at (names, i), &s, &n)
+               ? qv_err (QV_EPROTO, "'partitions' must be a list of strings")
+               : qv_name_check ("partition", s, n);
+        const qv_partition_t *p = NULL;
+        if (rc == 0) {
+            memcpy (name, s, n);
+            name [n] = 0;
+            if (!(p = qv_collection_partition (c, name)))
+                rc = qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'", name, c->name);
         }
-        const qv_partition_t *p = rc ? NULL : qv_collection_partition (c, name);
-        if (!p) {
+        if (rc) {
             roaring_bitmap_free (parts);
-            return qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'",
-                           rc ? "(too long)" : name, c->name);
+            return rc;
         }
         roaring_bitmap_add (parts, p->id);
     }

@@ -1,6 +1,6 @@
 //  Partitions and scalar indexes together, through a real server: reads that take no
 //  segment at all (an empty collection, an empty partition, a partition key pruned to
-//  an empty partition), and a partition dropped while
+//  an empty partition), partition names with stray bytes, and a partition dropped while
 //  its segments' scalar and vector indexes build, across kill -9 and a clean restart,
 //  against an oracle of the rows kept here.
 #include <stdarg.h>
@@ -195,6 +195,111 @@ test_reads_of_no_segment (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  Sends {op, collection: 'b', <field>: <name of len bytes>, ...rest} and expects code
+//  with a message containing needle.
+static void
+s_expect_name (qv_it_client_t *c, const char *op, const char *field, bool list, const char *name,
+               size_t len, const char *rest_key, const char *code, const char *needle)
+{
+    qv_wr_t *w = qv_wr_new ();
+    bool search = streq (op, "search");
+    qv_wr_map (w, 3 + (rest_key != NULL) + search);
+    qv_wr_str (w, "op"); qv_wr_str (w, op);
+    qv_wr_str (w, "collection"); qv_wr_str (w, "b");
+    qv_wr_str (w, field);
+    if (list)
+        qv_wr_array (w, 1);
+    qv_wr_strn (w, name, len);
+    if (search) {
+        float q [4] = { 0, 0, 0, 0 };
+        qv_wr_str (w, "vectors");
+        qv_wr_array (w, 1);
+        qv_wr_bin (w, q, sizeof q);
+    }
+    if (rest_key && streq (rest_key, "ids")) {
+        qv_wr_str (w, "ids");
+        qv_wr_array (w, 1);
+        qv_wr_int (w, 1);
+    }
+    else
+    if (rest_key && streq (rest_key, "filter")) {
+        qv_wr_str (w, "filter"); qv_wr_str (w, "n >= 0");
+    }
+    else
+    if (rest_key) {
+        qv_wr_str (w, "rows");
+        qv_wr_array (w, 1);
+        qv_wr_map (w, 3);
+        qv_wr_str (w, "id"); qv_wr_int (w, 1);
+        qv_wr_str (w, "n"); qv_wr_int (w, 1);
+        qv_wr_str (w, "v");
+        qv_wr_array (w, 4);
+        for (int d = 0; d < 4; d++)
+            qv_wr_float (w, 0);
+    }
+    qv_doc_t *r = qv_it_call (c, w);
+    qv_wr_destroy (&w);
+    if (qv_it_ok (r) || strcmp (qv_it_code (r), code) || !strstr (qv_it_error (r), needle))
+        fail_msg ("%s with %s '%.*s' (%zu bytes): %s %s, expected %s naming %s", op, field,
+                  (int) len, name, len, r ? qv_it_code (r) : "no reply",
+                  qv_it_ok (r) ? "ok" : qv_it_error (r), code, needle);
+    qv_doc_destroy (&r);
+}
+
+//  A partition name is a name: bytes after a NUL never make it match the partition
+//  its first bytes name, and a bad one is INVALID_ARGUMENT showing the stray byte,
+//  in every request that names one. create_index names the field it cannot find.
+static void
+test_partition_name_bytes (void **state)
+{
+    (void) state;
+    qv_it_server_t *server = s_start (NULL);
+    qv_it_client_t *c = s_client (server);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'b', fields: ["
+                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
+                              "{name: 'v', type: 'float_vector', dim: 4}]}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_partition', collection: 'b', partition: 'a'}");
+    qv_doc_destroy (&r);
+    static const char nul [] = "a\0b";
+    static const char ctl [] = "a\nb";
+    char longname [301];
+    memset (longname, 'x', 300);
+    longname [300] = 0;
+    struct { const char *name; size_t len; const char *needle; } names [] = {
+        { nul, 3, "'a\\x00b'" }, { ctl, 3, "'a\\x0ab'" }, { longname, 300, "at most 255" },
+        { "", 0, "partition name ''" }, { "1a", 2, "'1a'" }
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++) {
+        const char *nm = names [i].name, *nd = names [i].needle;
+        size_t len = names [i].len;
+        s_expect_name (c, "insert", "partition", false, nm, len, "rows", "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "upsert", "partition", false, nm, len, "rows", "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "delete", "partition", false, nm, len, "ids", "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "delete", "partition", false, nm, len, "filter", "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "create_partition", "partition", false, nm, len, NULL, "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "drop_partition", "partition", false, nm, len, NULL, "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "query", "partitions", true, nm, len, "filter", "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "get", "partitions", true, nm, len, "ids", "INVALID_ARGUMENT", nd);
+        s_expect_name (c, "search", "partitions", true, nm, len, NULL, "INVALID_ARGUMENT", nd);
+    }
+    //  Nothing reached 'a' (nor '_default'), and 'a' still exists.
+    assert_int_equal (s_count (c, "b", "n >= 0", "['a']"), 0);
+    assert_int_equal (s_count (c, "b", "n >= 0", "[]"), 0);
+    r = CALL_OK (c, "{op: 'list_partitions', collection: 'b'}");
+    assert_int_equal (qv_val_len (qv_it_path (r, "partitions")), 2);
+    qv_doc_destroy (&r);
+    r = CALL_ERR (c, "MALFORMED", "{op: 'query', collection: 'b', filter: 'n > 0', partitions: ['a', 1]}");
+    assert_non_null (strstr (qv_it_error (r), "partitions"));
+    qv_doc_destroy (&r);
+    r = CALL_ERR (c, "INVALID_ARGUMENT", "{op: 'create_index', collection: 'b', field: 'nosuch', "
+                                         "index_type: 'INVERTED'}");
+    assert_non_null (strstr (qv_it_error (r), "'nosuch'"));
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 #define XROWS 3000                  //  per partition
 
 //  The oracle of test_drop_while_indexing: partition of each id (0 _default, 1 p1,
@@ -347,6 +452,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_reads_of_no_segment),
+        cmocka_unit_test (test_partition_name_bytes),
         cmocka_unit_test (test_drop_while_indexing),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
