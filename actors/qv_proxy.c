@@ -293,6 +293,10 @@ s_prepare_write (self_t *self, qv_job_t *job)
                 if (id == 1)
                     return qv_err (QV_EINVAL, "the '%s' partition cannot be dropped", QV_PARTITION_DEFAULT);
                 rec->partition = (uint32_t) (id - 1);
+                //  Gone for the requests that follow, before the drop is logged: a write
+                //  into it would be logged after the drop, into a partition no longer
+                //  there (s_handle_inbox puts it back if the drop fails).
+                zhashx_delete (c->parts, rec->name);
             }
             break;
         }
@@ -535,6 +539,12 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (job->rc == 0 && job->rec)
         s_catalog_update (self, job->rec);
+    else
+    if (job->rec && job->rec->type == QV_REC_DROP_PARTITION) {
+        s_coll_t *c = s_coll_by_id (self, job->rec->coll_id);
+        if (c && !zhashx_lookup (c->parts, job->rec->name))
+            s_add_partition (c, job->rec->partition, job->rec->name);
+    }
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
     zmsg_t *env = zhashx_lookup (self->pending, key);

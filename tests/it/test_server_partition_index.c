@@ -1,6 +1,8 @@
 //  Partitions and scalar indexes together, through a real server: reads that take no
 //  segment at all (an empty collection, an empty partition, a partition key pruned to
-//  an empty partition), partition names with stray bytes, and a partition dropped while
+//  an empty partition), partition names with stray bytes, inserts that reach the
+//  segment manager after their partition was dropped (pipelined, or held back by
+//  memory pressure) and must not leak unflushed memory, and a partition dropped while
 //  its segments' scalar and vector indexes build, across kill -9 and a clean restart,
 //  against an oracle of the rows kept here.
 #include <stdarg.h>
@@ -300,6 +302,148 @@ test_partition_name_bytes (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  Sends a request on a DEALER (pipelined, no wait) as text; the reply is read later.
+static void
+s_send_pipelined (zsock_t *dealer, const char *fmt, ...)
+{
+    char text [512];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (text, sizeof text, fmt, ap);
+    va_end (ap);
+    qv_wr_t *w = qv_wr_new ();
+    assert_int_equal (qv_it_json_write (w, text), 0);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    assert_int_equal (zsock_send (dealer, "b", data, size), 0);
+    qv_wr_destroy (&w);
+}
+
+//  Sends an insert of rows [from, to) into part on a DEALER, with rid.
+static void
+s_insert_pipelined (zsock_t *dealer, const char *part, int from, int to, int dim, int rid)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 5);
+    qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+    qv_wr_str (w, "rid"); qv_wr_int (w, rid);
+    qv_wr_str (w, "collection"); qv_wr_str (w, "m");
+    qv_wr_str (w, "partition"); qv_wr_str (w, part);
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "id");
+    qv_wr_array (w, (size_t) (to - from));
+    for (int i = from; i < to; i++)
+        qv_wr_int (w, i);
+    qv_wr_str (w, "n");
+    qv_wr_array (w, (size_t) (to - from));
+    for (int i = from; i < to; i++)
+        qv_wr_int (w, i % 10);
+    qv_wr_str (w, "v");
+    size_t nf = (size_t) (to - from) * (size_t) dim;
+    float *vecs = calloc (nf, sizeof (float));
+    qv_wr_bin (w, vecs, nf * 4);
+    free (vecs);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    assert_int_equal (zsock_send (dealer, "b", data, size), 0);
+    qv_wr_destroy (&w);
+}
+
+//  Receives n pipelined replies; returns the ok flags by rid (0..n-1) in oks.
+static void
+s_recv_pipelined (zsock_t *dealer, int n, bool *oks, char codes [][32])
+{
+    for (int i = 0; i < n; i++) {
+        zframe_t *f = zframe_recv (dealer);
+        assert_non_null (f);
+        int rc;
+        qv_doc_t *r = qv_doc_parse (zframe_data (f), zframe_size (f), 1000, &rc);
+        zframe_destroy (&f);
+        assert_non_null (r);
+        int64_t rid = qv_it_int (qv_it_path (r, "rid"));
+        assert_true (rid >= 0 && rid < n);
+        oks [rid] = qv_it_ok (r);
+        snprintf (codes [rid], 32, "%s", qv_it_code (r));
+        qv_doc_destroy (&r);
+    }
+}
+
+#define MDIM 128
+#define MROWS 1000                  //  512 KB of vectors: half the server's unflushed memory
+
+//  An insert that reaches the segment manager after its partition's drop (sent right
+//  behind the drop, or held back by memory pressure while the drop went ahead) is
+//  refused, and leaves no growing segment behind whose memory would never be released:
+//  with 1 MiB for unflushed rows, writes into the live partition keep succeeding.
+static void
+test_insert_behind_drop (void **state)
+{
+    (void) state;
+    const char *extra [] = { "--max-unflushed-mb", "1", NULL };
+    qv_it_server_t *server = s_start (extra);
+    qv_it_client_t *c = s_client (server);
+    zsock_t *dealer = zsock_new_dealer (server->endpoint);
+    assert_non_null (dealer);
+    zsock_set_rcvtimeo (dealer, QV_IT_CALL_MS);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'm', fields: ["
+                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
+                              "{name: 'v', type: 'float_vector', dim: %d}]}", MDIM);
+    qv_doc_destroy (&r);
+    int next_id = 0;
+    int64_t live = 0;
+    //  Pipelined: drop p, then insert into p, in one burst.
+    for (int i = 0; i < 3; i++) {
+        r = CALL_OK (c, "{op: 'create_partition', collection: 'm', partition: 'p%d'}", i);
+        qv_doc_destroy (&r);
+        s_send_pipelined (dealer, "{op: 'drop_partition', rid: 0, collection: 'm', partition: 'p%d'}", i);
+        char part [16];
+        snprintf (part, sizeof part, "p%d", i);
+        s_insert_pipelined (dealer, part, next_id, next_id + MROWS / 2, MDIM, 1);
+        next_id += MROWS / 2;
+        bool oks [2];
+        char codes [2][32];
+        s_recv_pipelined (dealer, 2, oks, codes);
+        assert_true (oks [0]);
+        assert_false (oks [1]);
+        assert_string_equal (codes [1], "NOT_FOUND");
+    }
+    //  Held back: _default holds 3/4 of the memory; an insert into q waits for memory,
+    //  the drop of q goes ahead, the flush frees the memory and lets the insert in.
+    r = CALL_OK (c, "{op: 'create_partition', collection: 'm', partition: 'q'}");
+    qv_doc_destroy (&r);
+    s_insert_ok (c, "m", NULL, next_id, next_id + MROWS * 3 / 2, MDIM);
+    live += MROWS * 3 / 2;
+    next_id += MROWS * 3 / 2;
+    s_insert_pipelined (dealer, "q", next_id, next_id + MROWS / 2, MDIM, 0);
+    next_id += MROWS / 2;
+    s_send_pipelined (dealer, "{op: 'drop_partition', rid: 1, collection: 'm', partition: 'q'}");
+    s_send_pipelined (dealer, "{op: 'flush', rid: 2, collection: 'm'}");
+    bool oks [3];
+    char codes [3][32];
+    s_recv_pipelined (dealer, 3, oks, codes);
+    assert_true (oks [1]);
+    assert_true (oks [2]);
+    if (oks [0])                    //  it got in before the drop: dropped with q
+        assert_int_equal (s_count (c, "m", "n >= 0", "[]"), live);
+    //  The memory of everything above is released: more writes and flushes fit.
+    for (int i = 0; i < 4; i++) {
+        qv_doc_t *ins = s_insert (c, "m", NULL, next_id, next_id + MROWS * 3 / 2, MDIM);
+        if (!qv_it_ok (ins))
+            fail_msg ("insert %d into _default after the drops: %s %s (unflushed memory leaked?)",
+                      i, qv_it_code (ins), qv_it_error (ins));
+        qv_doc_destroy (&ins);
+        live += MROWS * 3 / 2;
+        next_id += MROWS * 3 / 2;
+        r = CALL_OK (c, "{op: 'flush', collection: 'm'}");
+        qv_doc_destroy (&r);
+    }
+    assert_int_equal (s_count (c, "m", "n >= 0", "[]"), live);
+    zsock_destroy (&dealer);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 #define XROWS 3000                  //  per partition
 
 //  The oracle of test_drop_while_indexing: partition of each id (0 _default, 1 p1,
@@ -453,6 +597,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_reads_of_no_segment),
         cmocka_unit_test (test_partition_name_bytes),
+        cmocka_unit_test (test_insert_behind_drop),
         cmocka_unit_test (test_drop_while_indexing),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
