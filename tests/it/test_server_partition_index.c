@@ -4,6 +4,7 @@
 //  segment manager after their partition was dropped (pipelined, or held back by
 //  memory pressure) and must not leak unflushed memory, and a partition dropped while
 //  its segments' scalar and vector indexes build, across kill -9 and a clean restart,
+//  and kill -9 during concurrent writes into partitions being created and dropped,
 //  against an oracle of the rows kept here.
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,9 @@
 #include <cmocka.h>
 
 #include <czmq.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,6 +594,311 @@ test_drop_while_indexing (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  kill -9 during concurrent inserts and upserts into several partitions, creates and
+//  drops of partitions and flushes (scalar indexes on n and tag). The oracle keeps, per
+//  id, the partition of its last acknowledged write and the partitions of writes
+//  without a reply (either may hold it after the crash).
+#define CWRITERS 3
+#define CBATCH 40
+#define CMAXIDS 60000               //  ids per writer
+#define CMAXPARTS 400               //  partition k is "_default" (0) or "p<k>"
+
+typedef enum { P_NONE, P_LIVE, P_DROPPED, P_UNKNOWN } s_pstate_t;
+
+typedef struct {
+    pthread_mutex_t mutex;
+    s_pstate_t parts [CMAXPARTS];
+    int nparts;
+    int16_t last [CWRITERS][CMAXIDS];       //  partition of the last acknowledged write, -1
+    uint64_t maybe [CWRITERS][CMAXIDS];     //  bit k % 64: a write into k got no reply
+    int nids [CWRITERS];
+    atomic_int acked;
+    atomic_bool stop;
+    atomic_int errors;
+    const char *endpoint;
+    unsigned seed;
+} s_crash_t;
+
+static s_crash_t s_cw;
+
+static void
+s_part_name (int k, char *out, size_t size)
+{
+    if (k == 0)
+        snprintf (out, size, "_default");
+    else
+        snprintf (out, size, "p%d", k);
+}
+
+//  A random live partition (under the mutex).
+static int
+s_pick_live (unsigned *rng, bool allow_default)
+{
+    int live [CMAXPARTS], n = 0;
+    for (int k = allow_default ? 0 : 1; k < s_cw.nparts; k++)
+        if (s_cw.parts [k] == P_LIVE)
+            live [n++] = k;
+    return n ? live [rand_r (rng) % n] : -1;
+}
+
+static void *
+s_crash_writer (void *arg)
+{
+    int wid = (int) (intptr_t) arg;
+    unsigned rng = s_cw.seed * 31u + (unsigned) wid;
+    qv_it_client_t *c = qv_it_client_new (s_cw.endpoint, 5000);
+    qv_it_client_set_cancel (c, &s_cw.stop);
+    qv_wr_t *w = qv_wr_new ();
+    int64_t ids [CBATCH];
+    while (!atomic_load (&s_cw.stop)) {
+        pthread_mutex_lock (&s_cw.mutex);
+        int part = s_pick_live (&rng, true);
+        pthread_mutex_unlock (&s_cw.mutex);
+        //  Upsert (and so move) earlier ids now and then, else new ones.
+        bool moving = s_cw.nids [wid] > CBATCH && rand_r (&rng) % 4 == 0;
+        if (!moving && s_cw.nids [wid] + CBATCH > CMAXIDS)
+            break;
+        int start = moving ? rand_r (&rng) % s_cw.nids [wid] : s_cw.nids [wid];
+        for (int i = 0; i < CBATCH; i++)    //  distinct: nids > CBATCH
+            ids [i] = moving ? (start + i) % s_cw.nids [wid] : start + i;
+        if (!moving)
+            s_cw.nids [wid] += CBATCH;
+        char name [32];
+        s_part_name (part, name, sizeof name);
+        qv_wr_map (w, 4);
+        qv_wr_str (w, "op"); qv_wr_str (w, "upsert");
+        qv_wr_str (w, "collection"); qv_wr_str (w, "cr");
+        qv_wr_str (w, "partition"); qv_wr_str (w, name);
+        qv_wr_str (w, "rows");
+        qv_wr_array (w, CBATCH);
+        for (int i = 0; i < CBATCH; i++) {
+            int64_t id = (int64_t) wid * CMAXIDS + ids [i];
+            char tag [8];
+            snprintf (tag, sizeof tag, "t%d", (int) (id % 7));
+            qv_wr_map (w, 4);
+            qv_wr_str (w, "id"); qv_wr_int (w, id);
+            qv_wr_str (w, "n"); qv_wr_int (w, id % 100);
+            qv_wr_str (w, "tag"); qv_wr_str (w, tag);
+            qv_wr_str (w, "v");
+            qv_wr_array (w, 4);
+            for (int d = 0; d < 4; d++)
+                qv_wr_float (w, (float) ((id * 7 + d) % 13));
+        }
+        qv_doc_t *r = qv_it_call (c, w);
+        qv_wr_reset (w);
+        pthread_mutex_lock (&s_cw.mutex);
+        for (int i = 0; i < CBATCH; i++) {
+            if (!r)
+                s_cw.maybe [wid][ids [i]] |= 1ull << (part % 64);
+            else
+            if (qv_it_ok (r))
+                s_cw.last [wid][ids [i]] = (int16_t) part;
+        }
+        pthread_mutex_unlock (&s_cw.mutex);
+        if (r && !qv_it_ok (r) && strcmp (qv_it_code (r), "NOT_FOUND")) {
+            //  NOT_FOUND: the partition was dropped meanwhile
+            fprintf (stderr, "upsert into %s: %s %s\n", name, qv_it_code (r), qv_it_error (r));
+            atomic_fetch_add (&s_cw.errors, 1);
+        }
+        if (r && qv_it_ok (r))
+            atomic_fetch_add (&s_cw.acked, 1);
+        bool gone = r == NULL;
+        qv_doc_destroy (&r);
+        if (gone)
+            break;
+    }
+    qv_wr_destroy (&w);
+    qv_it_client_destroy (&c);
+    return NULL;
+}
+
+static void *
+s_crash_ddl (void *arg)
+{
+    (void) arg;
+    unsigned rng = s_cw.seed * 17u + 5;
+    qv_it_client_t *c = qv_it_client_new (s_cw.endpoint, 20000);
+    qv_it_client_set_cancel (c, &s_cw.stop);
+    while (!atomic_load (&s_cw.stop)) {
+        int what = rand_r (&rng) % 10, k = -1;
+        qv_doc_t *r = NULL;
+        char name [32];
+        pthread_mutex_lock (&s_cw.mutex);
+        if (what < 4 && s_cw.nparts < CMAXPARTS)
+            s_cw.parts [k = s_cw.nparts++] = P_UNKNOWN;
+        else
+        if (what < 7 && (k = s_pick_live (&rng, false)) >= 0)
+            s_cw.parts [k] = P_UNKNOWN;
+        pthread_mutex_unlock (&s_cw.mutex);
+        if (k >= 0) {
+            s_part_name (k, name, sizeof name);
+            r = qv_it_callf (c, "{op: '%s_partition', collection: 'cr', partition: '%s'}",
+                             what < 4 ? "create" : "drop", name);
+            pthread_mutex_lock (&s_cw.mutex);
+            s_cw.parts [k] = !r ? P_UNKNOWN : !qv_it_ok (r) ? (what < 4 ? P_NONE : P_LIVE)
+                           : what < 4 ? P_LIVE : P_DROPPED;
+            pthread_mutex_unlock (&s_cw.mutex);
+        }
+        else
+            r = qv_it_callf (c, "{op: 'flush', collection: 'cr'}");
+        if (r && !qv_it_ok (r)) {
+            fprintf (stderr, "ddl: %s %s\n", qv_it_code (r), qv_it_error (r));
+            atomic_fetch_add (&s_cw.errors, 1);
+        }
+        bool gone = r == NULL;
+        qv_doc_destroy (&r);
+        if (gone)
+            break;
+        zclock_sleep (20);
+    }
+    qv_it_client_destroy (&c);
+    return NULL;
+}
+
+//  After a restart: list_partitions holds every live partition and no dropped one; each
+//  id is in the partition of its last acknowledged write if that one is live, or in one
+//  it was written to without a reply; in no partition if that one was dropped (or a
+//  write without a reply may have put it elsewhere). Indexed filters count right.
+static void
+s_crash_check (qv_it_client_t *c, const char *when)
+{
+    qv_doc_t *r = CALL_OK (c, "{op: 'list_partitions', collection: 'cr'}");
+    const qv_val_t *names = qv_it_path (r, "partitions");
+    bool listed [CMAXPARTS] = { false };
+    for (size_t i = 0; i < qv_val_len (names); i++) {
+        const char *s;
+        size_t n;
+        assert_int_equal (qv_val_str (qv_val_at (names, i), &s, &n), 0);
+        int k = n == 8 && memcmp (s, "_default", 8) == 0 ? 0 : atoi (s + 1);
+        assert_true (k >= 0 && k < s_cw.nparts);
+        listed [k] = true;
+    }
+    qv_doc_destroy (&r);
+    for (int k = 0; k < s_cw.nparts; k++) {
+        if ((s_cw.parts [k] == P_LIVE && !listed [k]) || (s_cw.parts [k] == P_DROPPED && listed [k])
+        ||  (s_cw.parts [k] == P_NONE && listed [k]))
+            fail_msg ("%s: partition p%d (state %d) is %slisted", when, k, s_cw.parts [k],
+                      listed [k] ? "" : "not ");
+        if (s_cw.parts [k] == P_UNKNOWN)        //  settled by what the server says
+            s_cw.parts [k] = listed [k] ? P_LIVE : P_DROPPED;
+    }
+    //  Where each id is: found [w][id] = partition + 1, 0 if nowhere.
+    static int16_t found [CWRITERS][CMAXIDS];
+    memset (found, 0, sizeof found);
+    int64_t total = 0;
+    for (int k = 0; k < s_cw.nparts; k++) {
+        if (!listed [k])
+            continue;
+        char name [32];
+        s_part_name (k, name, sizeof name);
+        for (int64_t lo = 0; lo < CWRITERS * CMAXIDS; lo += 16000) {
+            r = CALL_OK (c, "{op: 'query', collection: 'cr', filter: 'id >= %lld and id < %lld', "
+                            "partitions: ['%s'], output_fields: ['id'], limit: 16384}",
+                         (long long) lo, (long long) lo + 16000, name);
+            const qv_val_t *rows = qv_it_path (r, "rows");
+            for (size_t i = 0; i < qv_val_len (rows); i++) {
+                int64_t id = qv_it_int (qv_it_vpath (qv_val_at (rows, i), "id"));
+                assert_true (id >= 0 && id < CWRITERS * CMAXIDS);
+                if (found [id / CMAXIDS][id % CMAXIDS])
+                    fail_msg ("%s: id %lld is in two partitions", when, (long long) id);
+                found [id / CMAXIDS][id % CMAXIDS] = (int16_t) (k + 1);
+                total++;
+            }
+            qv_doc_destroy (&r);
+        }
+    }
+    int64_t n7 = 0;
+    for (int wid = 0; wid < CWRITERS; wid++)
+        for (int i = 0; i < CMAXIDS; i++) {
+            int last = s_cw.last [wid][i], got = found [wid][i] - 1;
+            uint64_t maybe = s_cw.maybe [wid][i];
+            bool ok = got == last
+                   || (got >= 0 && (maybe >> (got % 64)) & 1)
+                   || (got < 0 && maybe);           //  moved by a write without a reply, then dropped
+            if (last >= 0 && s_cw.parts [last] == P_DROPPED && got < 0)
+                ok = true;
+            if (last >= 0 && s_cw.parts [last] == P_DROPPED && got >= 0)
+                ok = (maybe >> (got % 64)) & 1;
+            if (!ok)
+                fail_msg ("%s: id %lld is in partition %d; last acknowledged in %d (state %d), "
+                          "unanswered writes 0x%llx", when, (long long) wid * CMAXIDS + i, got, last,
+                          last >= 0 ? (int) s_cw.parts [last] : -1, (unsigned long long) maybe);
+            if (got >= 0) {         //  settled: later rounds hold it to this
+                s_cw.last [wid][i] = (int16_t) got;
+                n7 += (wid * CMAXIDS + i) % 100 == 7 && (wid * CMAXIDS + i) % 7 == 3;
+            }
+            else
+                s_cw.last [wid][i] = -1;
+            s_cw.maybe [wid][i] = 0;
+        }
+    r = CALL_OK (c, "{op: 'describe_collection', collection: 'cr'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows")), total);
+    qv_doc_destroy (&r);
+    assert_int_equal (s_count (c, "cr", "n == 7 and tag == \"t3\"", "[]"), n7);
+}
+
+static void
+test_crash_partitions (void **state)
+{
+    (void) state;
+    const char *env = getenv ("QV_IT_SEED");
+    memset (&s_cw, 0, sizeof s_cw);
+    s_cw.seed = env ? (unsigned) strtoul (env, NULL, 10) : (unsigned) (time (NULL) ^ getpid ());
+    fprintf (stderr, "test_crash_partitions: QV_IT_SEED=%u\n", s_cw.seed);
+    pthread_mutex_init (&s_cw.mutex, NULL);
+    memset (s_cw.last, 0xff, sizeof s_cw.last);
+    s_cw.parts [0] = P_LIVE;
+    s_cw.nparts = 1;
+    const char *extra [] = { "--segment-mb", "1", NULL };
+    qv_it_server_t *server = s_start (extra);
+    qv_it_client_t *c = s_client (server);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'cr', fields: ["
+                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
+                              "{name: 'tag', type: 'varchar', max_length: 8},"
+                              "{name: 'v', type: 'float_vector', dim: 4}]}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_index', collection: 'cr', field: 'n', index_type: 'STL_SORT'}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_index', collection: 'cr', field: 'tag', index_type: 'INVERTED'}");
+    qv_doc_destroy (&r);
+    unsigned rng = s_cw.seed;
+    for (int round = 0; round < 3; round++) {
+        s_cw.endpoint = server->endpoint;
+        atomic_store (&s_cw.stop, false);
+        atomic_store (&s_cw.acked, 0);
+        pthread_t threads [CWRITERS + 1];
+        for (int i = 0; i < CWRITERS; i++)
+            pthread_create (&threads [i], NULL, s_crash_writer, (void *) (intptr_t) i);
+        pthread_create (&threads [CWRITERS], NULL, s_crash_ddl, NULL);
+        int target = 300 + rand_r (&rng) % 500;
+        int64_t deadline = zclock_mono () + 120000;
+        while (atomic_load (&s_cw.acked) < target && zclock_mono () < deadline)
+            zclock_sleep (1);
+        assert_int_equal (qv_it_server_kill (server), 0);
+        atomic_store (&s_cw.stop, true);
+        for (int i = 0; i <= CWRITERS; i++)
+            pthread_join (threads [i], NULL);
+        assert_true (atomic_load (&s_cw.acked) >= target);
+        assert_int_equal (atomic_load (&s_cw.errors), 0);
+        int live = 0, dropped = 0;
+        for (int k = 0; k < s_cw.nparts; k++) {
+            live += s_cw.parts [k] == P_LIVE;
+            dropped += s_cw.parts [k] == P_DROPPED;
+        }
+        fprintf (stderr, "round %d: %d batches acknowledged, %d partitions live, %d dropped\n",
+                 round + 1, atomic_load (&s_cw.acked), live, dropped);
+        assert_int_equal (qv_it_server_restart (server), 0);
+        s_crash_check (c, round == 0 ? "round 1" : round == 1 ? "round 2" : "round 3");
+    }
+    //  Replayed once more without any new write: the same.
+    assert_int_equal (qv_it_server_kill (server), 0);
+    assert_int_equal (qv_it_server_restart (server), 0);
+    s_crash_check (c, "a restart without writes");
+    pthread_mutex_destroy (&s_cw.mutex);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 int
 main (void)
 {
@@ -599,6 +907,7 @@ main (void)
         cmocka_unit_test (test_partition_name_bytes),
         cmocka_unit_test (test_insert_behind_drop),
         cmocka_unit_test (test_drop_while_indexing),
+        cmocka_unit_test (test_crash_partitions),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
