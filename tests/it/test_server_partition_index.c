@@ -56,6 +56,13 @@ s_client (qv_it_server_t *server)
     return c;
 }
 
+static int
+s_cmp_id (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
 //  The number of hits of query 0 of a search reply.
 static size_t
 s_hits (qv_doc_t *r)
@@ -594,6 +601,159 @@ test_drop_while_indexing (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  Filters with extreme literals on scalar-indexed fields of a partitioned collection
+//  answer exactly what the same filters answer by scan on an unindexed twin (same rows,
+//  same partitions); literals out of a type's range are INVALID_ARGUMENT naming them.
+#define EROWS 2000
+
+static void
+s_extreme_insert (qv_it_client_t *c, const char *coll, const char *part, int from, int to)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 4);
+    qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+    qv_wr_str (w, "collection"); qv_wr_str (w, coll);
+    qv_wr_str (w, "partition"); qv_wr_str (w, part);
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, 7);
+    const char *cols [] = { "id", "i64", "i8", "f", "d", "s" };
+    for (int k = 0; k < 6; k++) {
+        qv_wr_str (w, cols [k]);
+        qv_wr_array (w, (size_t) (to - from));
+        for (int i = from; i < to; i++) {
+            int m = i % 20;         //  rare extremes, common ordinary values
+            switch (k) {
+                case 0: qv_wr_int (w, i); break;
+                case 1: qv_wr_int (w, m == 0 ? INT64_MIN : m == 1 ? INT64_MAX : m == 2 ? 0 : (int64_t) i * 1000 - 7); break;
+                case 2: qv_wr_int (w, m == 0 ? -128 : m == 1 ? 127 : i % 50 - 25); break;
+                case 3: qv_wr_float (w, m == 0 ? -0.0f : m == 1 ? 0.0f : m == 2 ? 3.4e38f : m == 3 ? -3.4e38f
+                                        : (float) (i % 97) / 8.0f - 6.0f); break;
+                case 4: qv_wr_double (w, m == 0 ? -0.0 : m == 1 ? 1e308 : m == 2 ? -1e308 : (double) i / 3.0); break;
+                case 5: {
+                    char str [24];
+                    snprintf (str, sizeof str, "%s", m == 0 ? "" : m == 1 ? "zzzzzzzzzzzzzzzz" : m == 2 ? "a" : "");
+                    if (m > 2)
+                        snprintf (str, sizeof str, "k%03d", i % 300);
+                    qv_wr_str (w, str);
+                    break;
+                }
+            }
+        }
+    }
+    qv_wr_str (w, "v");
+    float *vecs = calloc ((size_t) (to - from) * 4, sizeof (float));
+    qv_wr_bin (w, vecs, (size_t) (to - from) * 16);
+    free (vecs);
+    qv_doc_t *r = qv_it_call (c, w);
+    qv_wr_destroy (&w);
+    if (!qv_it_ok (r))
+        fail_msg ("insert into %s/%s: %s %s", coll, part, qv_it_code (r), qv_it_error (r));
+    qv_doc_destroy (&r);
+}
+
+//  The sorted ids a query returns (n of them into ids), or -1 with the reply's code.
+static int
+s_query_ids (qv_it_client_t *c, const char *coll, const char *filter, const char *parts,
+             int64_t *ids, char *code, size_t code_size)
+{
+    qv_doc_t *r = qv_it_callf (c, "{op: 'query', collection: '%s', filter: '%s', partitions: %s, "
+                                  "output_fields: ['id'], limit: 16384}", coll, filter, parts);
+    assert_non_null (r);
+    snprintf (code, code_size, "%s", qv_it_code (r));
+    int n = -1;
+    if (qv_it_ok (r)) {
+        const qv_val_t *rows = qv_it_path (r, "rows");
+        n = (int) qv_val_len (rows);
+        for (int i = 0; i < n; i++)
+            ids [i] = qv_it_int (qv_it_vpath (qv_val_at (rows, (size_t) i), "id"));
+        qsort (ids, (size_t) n, sizeof (int64_t), s_cmp_id);
+    }
+    qv_doc_destroy (&r);
+    return n;
+}
+
+static void
+test_indexed_extremes (void **state)
+{
+    (void) state;
+    qv_it_server_t *server = s_start (NULL);
+    qv_it_client_t *c = s_client (server);
+    const char *colls [] = { "scan", "idx" };
+    for (int k = 0; k < 2; k++) {
+        qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: '%s', fields: ["
+                                  "{name: 'id', type: 'int64', primary: true}, {name: 'i64', type: 'int64'},"
+                                  "{name: 'i8', type: 'int8'}, {name: 'f', type: 'float'}, {name: 'd', type: 'double'},"
+                                  "{name: 's', type: 'varchar', max_length: 16},"
+                                  "{name: 'v', type: 'float_vector', dim: 4}]}", colls [k]);
+        qv_doc_destroy (&r);
+        r = CALL_OK (c, "{op: 'create_partition', collection: '%s', partition: 'p1'}", colls [k]);
+        qv_doc_destroy (&r);
+        s_extreme_insert (c, colls [k], "_default", 0, EROWS / 2);
+        s_extreme_insert (c, colls [k], "p1", EROWS / 2, EROWS);
+    }
+    const char *indexes [][2] = { { "i64", "INVERTED" }, { "i8", "STL_SORT" }, { "f", "STL_SORT" },
+                                  { "d", "STL_SORT" }, { "s", "INVERTED" } };
+    for (int k = 0; k < 5; k++) {
+        qv_doc_t *r = CALL_OK (c, "{op: 'create_index', collection: 'idx', field: '%s', index_type: '%s'}",
+                               indexes [k][0], indexes [k][1]);
+        qv_doc_destroy (&r);
+    }
+    for (int k = 0; k < 2; k++) {
+        qv_doc_t *r = CALL_OK (c, "{op: 'flush', collection: '%s'}", colls [k]);
+        qv_doc_destroy (&r);
+    }
+    for (int k = 0; k < 5; k++)
+        for (int tries = 0; tries < 600; tries++) {
+            qv_doc_t *r = CALL_OK (c, "{op: 'describe_index', collection: 'idx', field: '%s'}", indexes [k][0]);
+            bool done = qv_it_str_is (qv_it_path (r, "state"), "finished");
+            qv_doc_destroy (&r);
+            if (done)
+                break;
+            zclock_sleep (50);
+        }
+    char huge [5003];
+    memset (huge, 'k', sizeof huge - 1);
+    huge [sizeof huge - 1] = 0;
+    const char *filters [] = {
+        "i64 == -9223372036854775808", "i64 <= -9223372036854775808", "i64 > 9223372036854775807",
+        "i64 >= 9223372036854775807", "-9223372036854775808 < i64", "i64 != 0",
+        "i64 in [-9223372036854775808, 9223372036854775807, 0]", "i64 not in [0]", "i64 > -1.5",
+        "i64 == 0.5", "i8 > 127", "i8 < -128", "i8 == 300", "i8 >= -129", "i8 in [127, 128, -128]",
+        "i8 != -128", "f == 0.0", "f == -0.0", "f < 0", "f <= -0.0", "f > 3e38", "f >= 3.4e38",
+        "f == 1e39", "f < -1e39", "d == -0.0", "d > 1e307", "d < -1e307", "d >= 1e308",
+        "s == \"\"", "s > \"zzzz\"", "s >= \"zzzzzzzzzzzzzzzz\"", "s < \"a\"", "s in [\"\", \"a\"]",
+        "s not in [\"a\", \"k001\"]", "s == \"HUGE\"", "s < \"HUGE\"", "s > \"HUGE\"",
+        "i8 == 127 and s == \"zzzzzzzzzzzzzzzz\"", "i64 == 0 and f == 3.4e38",
+        "not (i64 == -9223372036854775808) and i8 < -127", "i8 in [] and s == \"a\""
+    };
+    static int64_t a [EROWS], b [EROWS];
+    const char *parts [] = { "[]", "['p1']" };
+    for (size_t f = 0; f < sizeof filters / sizeof filters [0]; f++) {
+        char filter [5200];
+        const char *at = strstr (filters [f], "HUGE");
+        if (at)
+            snprintf (filter, sizeof filter, "%.*s%s%s", (int) (at - filters [f]), filters [f], huge, at + 4);
+        else
+            snprintf (filter, sizeof filter, "%s", filters [f]);
+        for (int p = 0; p < 2; p++) {
+            char ca [32], cb [32];
+            int na = s_query_ids (c, "scan", filter, parts [p], a, ca, sizeof ca);
+            int nb = s_query_ids (c, "idx", filter, parts [p], b, cb, sizeof cb);
+            if (na != nb || strcmp (ca, cb) || (na > 0 && memcmp (a, b, (size_t) na * sizeof (int64_t))))
+                fail_msg ("'%.80s' partitions %s: scan %d rows (%s), index %d rows (%s)", filters [f],
+                          parts [p], na, ca, nb, cb);
+            if (na < 0 && strcmp (ca, "INVALID_ARGUMENT"))
+                fail_msg ("'%.80s': %s", filters [f], ca);
+        }
+    }
+    qv_doc_t *r = CALL_ERR (c, "INVALID_ARGUMENT", "{op: 'query', collection: 'idx', "
+                                                   "filter: 'i64 == 9223372036854775808'}");
+    assert_non_null (strstr (qv_it_error (r), "9223372036854775808"));
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 //  kill -9 during concurrent inserts and upserts into several partitions, creates and
 //  drops of partitions and flushes (scalar indexes on n and tag). The oracle keeps, per
 //  id, the partition of its last acknowledged write and the partitions of writes
@@ -907,6 +1067,7 @@ main (void)
         cmocka_unit_test (test_partition_name_bytes),
         cmocka_unit_test (test_insert_behind_drop),
         cmocka_unit_test (test_drop_while_indexing),
+        cmocka_unit_test (test_indexed_extremes),
         cmocka_unit_test (test_crash_partitions),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
