@@ -926,10 +926,9 @@ s_crash_check (qv_it_client_t *c, const char *when)
     const qv_val_t *names = qv_it_path (r, "partitions");
     bool listed [CMAXPARTS] = { false };
     for (size_t i = 0; i < qv_val_len (names); i++) {
-        const char *s;
-        size_t n;
-        assert_int_equal (qv_val_str (qv_val_at (names, i), &s, &n), 0);
-        int k = n == 8 && memcmp (s, "_default", 8) == 0 ? 0 : atoi (s + 1);
+        char name [32];
+        assert_int_equal (qv_val_strcpy (qv_val_at (names, i), name, sizeof name), 0);
+        int k = streq (name, "_default") ? 0 : atoi (name + 1);
         assert_true (k >= 0 && k < s_cw.nparts);
         listed [k] = true;
     }
