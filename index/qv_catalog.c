@@ -1347,6 +1347,7 @@ qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
         }
     qv_wr_str (w, "description"); qv_wr_str (w, c->description);
     qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);
+    qv_wr_str (w, "num_partitions"); qv_wr_uint (w, c->nparts);
 }
 
 int

@@ -181,6 +181,9 @@ test_reads_of_no_segment (void **state)
     qv_doc_destroy (&r);
     r = CALL_OK (c, "{op: 'create_index', collection: 'ek', field: 'k', index_type: 'STL_SORT'}");
     qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'describe_collection', collection: 'ek'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "num_partitions")), 8);
+    qv_doc_destroy (&r);
     bool used [8] = { false };
     for (int i = 0; i < 30; i++) {
         used [s_part_of_int (i % 3, 8)] = true;
@@ -499,6 +502,7 @@ s_check_oracle (qv_it_client_t *c, const char *when)
     qv_doc_destroy (&r);
     r = CALL_OK (c, "{op: 'describe_collection', collection: 'x'}");
     assert_int_equal (qv_it_int (qv_it_path (r, "rows")), s_oracle_count (-1, -1));
+    assert_int_equal (qv_it_int (qv_it_path (r, "num_partitions")), 2);
     qv_doc_destroy (&r);
     r = CALL_OK (c, "{op: 'list_partitions', collection: 'x'}");
     const qv_val_t *names = qv_it_path (r, "partitions");
