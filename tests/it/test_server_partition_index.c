@@ -676,6 +676,104 @@ test_moved_then_dropped (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  Upserts move ids 0..4 back and forth between partitions a and b (flushing now and
+//  then) while readers search (filtered through a scalar index), query and get over
+//  both: every read sees each id exactly once, never the old row beside the new one.
+#define MOVES 200
+
+typedef struct {
+    const char *endpoint;
+    int kind;                       //  0 search, 1 query, 2 get
+    atomic_bool *stop;
+    int reads;
+    int bad;
+} s_mover_reader_t;
+
+static void *
+s_mover_reader (void *arg)
+{
+    s_mover_reader_t *rd = arg;
+    qv_it_client_t *c = qv_it_client_new (rd->endpoint, QV_IT_CALL_MS);
+    while (!atomic_load (rd->stop)) {
+        qv_doc_t *r = rd->kind == 0
+            ? qv_it_callf (c, "{op: 'search', collection: 'mv', vectors: [[0, 0, 0, 0]], limit: 50, "
+                              "filter: 'id < 5 and n >= 0', partitions: ['a', 'b']}")
+            : rd->kind == 1
+            ? qv_it_callf (c, "{op: 'query', collection: 'mv', filter: 'id < 5', output_fields: ['id'], "
+                              "limit: 100, partitions: ['a', 'b']}")
+            : qv_it_callf (c, "{op: 'get', collection: 'mv', ids: [0, 1, 2, 3, 4], partitions: ['a', 'b']}");
+        const qv_val_t *list = qv_it_path (r, rd->kind == 0 ? "results.0" : "rows");
+        int seen [5] = { 0 }, n = 0;
+        for (size_t i = 0; list && i < qv_val_len (list); i++) {
+            int64_t id = qv_it_int (qv_it_vpath (qv_val_at (list, i), "id"));
+            if (id >= 0 && id < 5)
+                seen [id]++;
+            n++;
+        }
+        bool good = qv_it_ok (r) && n == 5;
+        for (int i = 0; i < 5; i++)
+            good &= seen [i] == 1;
+        if (!good && rd->bad++ < 3)
+            fprintf (stderr, "reader %d: %s %s, %d rows\n", rd->kind, qv_it_code (r), qv_it_error (r), n);
+        rd->reads++;
+        qv_doc_destroy (&r);
+    }
+    qv_it_client_destroy (&c);
+    return NULL;
+}
+
+static void
+test_moves_under_reads (void **state)
+{
+    (void) state;
+    qv_it_server_t *server = s_start (NULL);
+    qv_it_client_t *c = s_client (server);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'mv', fields: ["
+                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
+                              "{name: 'v', type: 'float_vector', dim: 4}]}");
+    qv_doc_destroy (&r);
+    for (int p = 0; p < 2; p++) {
+        r = CALL_OK (c, "{op: 'create_partition', collection: 'mv', partition: '%c'}", 'a' + p);
+        qv_doc_destroy (&r);
+    }
+    r = CALL_OK (c, "{op: 'create_index', collection: 'mv', field: 'n', index_type: 'INVERTED'}");
+    qv_doc_destroy (&r);
+    s_insert_ok (c, "mv", "a", 0, 5000, 4);
+    r = CALL_OK (c, "{op: 'flush', collection: 'mv'}");
+    qv_doc_destroy (&r);
+    atomic_bool stop = false;
+    s_mover_reader_t readers [3];
+    pthread_t threads [3];
+    for (int k = 0; k < 3; k++) {
+        readers [k] = (s_mover_reader_t) { server->endpoint, k, &stop, 0, 0 };
+        pthread_create (&threads [k], NULL, s_mover_reader, &readers [k]);
+    }
+    for (int i = 0; i < MOVES; i++) {
+        r = CALL_OK (c, "{op: 'upsert', collection: 'mv', partition: '%c', rows: ["
+                        "{id: 0, n: %d, v: [0, 0, 0, 0]}, {id: 1, n: %d, v: [1, 0, 0, 0]},"
+                        "{id: 2, n: %d, v: [2, 0, 0, 0]}, {id: 3, n: %d, v: [3, 0, 0, 0]},"
+                        "{id: 4, n: %d, v: [4, 0, 0, 0]}]}", 'a' + i % 2, i, i, i, i, i);
+        qv_doc_destroy (&r);
+        if (i % 50 == 25) {
+            r = CALL_OK (c, "{op: 'flush', collection: 'mv'}");
+            qv_doc_destroy (&r);
+        }
+    }
+    atomic_store (&stop, true);
+    for (int k = 0; k < 3; k++) {
+        pthread_join (threads [k], NULL);
+        assert_true (readers [k].reads > 0);
+        if (readers [k].bad)
+            fail_msg ("reader %d: %d of %d reads did not see ids 0..4 once each", k, readers [k].bad,
+                      readers [k].reads);
+    }
+    //  Ids 0..4 end in b (the last move) and nowhere else.
+    assert_int_equal (s_count (c, "mv", "id < 5", "['b']"), 5);
+    assert_int_equal (s_count (c, "mv", "id < 5", "['a']"), 0);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 //  Filters with extreme literals on scalar-indexed fields of a partitioned collection
 //  answer exactly what the same filters answer by scan on an unindexed twin (same rows,
 //  same partitions); literals out of a type's range are INVALID_ARGUMENT naming them.
@@ -1142,6 +1240,7 @@ main (void)
         cmocka_unit_test (test_insert_behind_drop),
         cmocka_unit_test (test_drop_while_indexing),
         cmocka_unit_test (test_moved_then_dropped),
+        cmocka_unit_test (test_moves_under_reads),
         cmocka_unit_test (test_indexed_extremes),
         cmocka_unit_test (test_crash_partitions),
     };
