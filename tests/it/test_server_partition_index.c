@@ -56,11 +56,14 @@ s_client (qv_it_server_t *server)
     return c;
 }
 
-static int
-s_cmp_id (const void *a, const void *b)
+//  Creates collection name: id (int64 primary key), n (int64), v (dim floats).
+static void
+s_create (qv_it_client_t *c, const char *name, int dim)
 {
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return x < y ? -1 : x > y;
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: '%s', fields: ["
+                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
+                              "{name: 'v', type: 'float_vector', dim: %d}]}", name, dim);
+    qv_doc_destroy (&r);
 }
 
 //  The number of hits of query 0 of a search reply.
@@ -136,11 +139,8 @@ test_reads_of_no_segment (void **state)
     (void) state;
     qv_it_server_t *server = s_start (NULL);
     qv_it_client_t *c = s_client (server);
-    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'e', fields: ["
-                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
-                              "{name: 'v', type: 'float_vector', dim: 4}]}");
-    qv_doc_destroy (&r);
-    r = CALL_OK (c, "{op: 'create_index', collection: 'e', field: 'n', index_type: 'INVERTED'}");
+    s_create (c, "e", 4);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_index', collection: 'e', field: 'n', index_type: 'INVERTED'}");
     qv_doc_destroy (&r);
     const char *filters [] = { "", "n == 3", "n > 1 and n < 5" };
     for (int f = 0; f < 3; f++) {
@@ -270,11 +270,8 @@ test_partition_name_bytes (void **state)
     (void) state;
     qv_it_server_t *server = s_start (NULL);
     qv_it_client_t *c = s_client (server);
-    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'b', fields: ["
-                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
-                              "{name: 'v', type: 'float_vector', dim: 4}]}");
-    qv_doc_destroy (&r);
-    r = CALL_OK (c, "{op: 'create_partition', collection: 'b', partition: 'a'}");
+    s_create (c, "b", 4);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_partition', collection: 'b', partition: 'a'}");
     qv_doc_destroy (&r);
     static const char nul [] = "a\0b";
     static const char ctl [] = "a\nb";
@@ -399,10 +396,8 @@ test_insert_behind_drop (void **state)
     zsock_t *dealer = zsock_new_dealer (server->endpoint);
     assert_non_null (dealer);
     zsock_set_rcvtimeo (dealer, QV_IT_CALL_MS);
-    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'm', fields: ["
-                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
-                              "{name: 'v', type: 'float_vector', dim: %d}]}", MDIM);
-    qv_doc_destroy (&r);
+    s_create (c, "m", MDIM);
+    qv_doc_t *r;
     int next_id = 0;
     int64_t live = 0;
     //  Pipelined: drop p, then insert into p, in one burst.
@@ -530,10 +525,8 @@ test_drop_while_indexing (void **state)
     (void) state;
     qv_it_server_t *server = s_start (NULL);
     qv_it_client_t *c = s_client (server);
-    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'x', fields: ["
-                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
-                              "{name: 'v', type: 'float_vector', dim: 16}]}");
-    qv_doc_destroy (&r);
+    s_create (c, "x", 16);
+    qv_doc_t *r;
     const char *names [] = { NULL, "p1", "p2" };
     for (int p = 1; p < 3; p++) {
         r = CALL_OK (c, "{op: 'create_partition', collection: 'x', partition: '%s'}", names [p]);
@@ -728,10 +721,8 @@ test_moves_under_reads (void **state)
     (void) state;
     qv_it_server_t *server = s_start (NULL);
     qv_it_client_t *c = s_client (server);
-    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'mv', fields: ["
-                              "{name: 'id', type: 'int64', primary: true}, {name: 'n', type: 'int64'},"
-                              "{name: 'v', type: 'float_vector', dim: 4}]}");
-    qv_doc_destroy (&r);
+    s_create (c, "mv", 4);
+    qv_doc_t *r;
     for (int p = 0; p < 2; p++) {
         r = CALL_OK (c, "{op: 'create_partition', collection: 'mv', partition: '%c'}", 'a' + p);
         qv_doc_destroy (&r);
@@ -839,7 +830,7 @@ s_query_ids (qv_it_client_t *c, const char *coll, const char *filter, const char
         n = (int) qv_val_len (rows);
         for (int i = 0; i < n; i++)
             ids [i] = qv_it_int (qv_it_vpath (qv_val_at (rows, (size_t) i), "id"));
-        qsort (ids, (size_t) n, sizeof (int64_t), s_cmp_id);
+        qsort (ids, (size_t) n, sizeof (int64_t), qv_it_cmp_i64);
     }
     qv_doc_destroy (&r);
     return n;
