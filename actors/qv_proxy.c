@@ -126,13 +126,12 @@ s_partition_of (s_coll_t *c, const qv_req_t *req, uint32_t *part)
         return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s': rows go to the partition "
                        "their key hashes to; leave out 'partition'", req->collection,
                        c->schema->fields [c->part_key].name);
-    char name [QV_NAME_MAX + 1];
-    uintptr_t id = 0;
-    if (qv_val_strcpy (v, name, sizeof name) == 0)
-        id = (uintptr_t) zhashx_lookup (c->parts, name);
+    char name [QV_NAME_MAX + 1];    //  a valid name (qv_req_parse checked it)
+    qv_val_strcpy (v, name, sizeof name);
+    uintptr_t id = (uintptr_t) zhashx_lookup (c->parts, name);
     if (!id)
         return qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'",
-                       qv_val_len (v) > QV_NAME_MAX ? "(too long)" : name, req->collection);
+                       name, req->collection);
     *part = (uint32_t) (id - 1);
     return 0;
 }
@@ -269,12 +268,9 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (c->part_key >= 0)
                 return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s': its partitions are "
                                "internal", req->collection, c->schema->fields [c->part_key].name);
-            const char *s;
+            const char *s;          //  a valid name (qv_req_parse checked it)
             size_t n;
             qv_val_str (req->f [QV_F_partition], &s, &n);
-            if (!qv_name_valid (s, n))
-                return qv_err (QV_EINVAL, "partition name '%.*s' is not valid: use [A-Za-z_][A-Za-z0-9_]*, "
-                               "at most %d characters", (int) (n > QV_NAME_MAX ? QV_NAME_MAX : n), s, QV_NAME_MAX);
             qv_record_t *rec = job->rec = qv_record_new (req->op == QV_OP_create_partition
                                                          ? QV_REC_CREATE_PARTITION : QV_REC_DROP_PARTITION);
             rec->coll_id = c->id;
@@ -297,6 +293,10 @@ s_prepare_write (self_t *self, qv_job_t *job)
                 if (id == 1)
                     return qv_err (QV_EINVAL, "the '%s' partition cannot be dropped", QV_PARTITION_DEFAULT);
                 rec->partition = (uint32_t) (id - 1);
+                //  Gone for the requests that follow, before the drop is logged: a write
+                //  into it would be logged after the drop, into a partition no longer
+                //  there (s_handle_inbox puts it back if the drop fails).
+                zhashx_delete (c->parts, rec->name);
             }
             break;
         }
@@ -311,8 +311,13 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (req->f [QV_F_field]) {
                 if (qv_val_strcpy (req->f [QV_F_field], rec->index.field, sizeof rec->index.field) == 0)
                     fi = qv_schema_find (c->schema, rec->index.field);
-                if (fi < 0)
-                    return qv_err (QV_EINVAL, "collection '%s' has no field by that name", req->collection);
+                if (fi < 0) {
+                    const char *s;
+                    size_t n;
+                    qv_val_str (req->f [QV_F_field], &s, &n);
+                    return qv_err (QV_EINVAL, "collection '%s' has no field '%.*s'", req->collection,
+                                   (int) (n > 64 ? 64 : n), s);
+                }
             }
             else {
                 for (int i = c->schema->nfields - 1; i >= 0; i--)
@@ -534,6 +539,12 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (job->rc == 0 && job->rec)
         s_catalog_update (self, job->rec);
+    else
+    if (job->rec && job->rec->type == QV_REC_DROP_PARTITION) {
+        s_coll_t *c = s_coll_by_id (self, job->rec->coll_id);
+        if (c && !zhashx_lookup (c->parts, job->rec->name))
+            s_add_partition (c, job->rec->partition, job->rec->name);
+    }
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
     zmsg_t *env = zhashx_lookup (self->pending, key);

@@ -751,7 +751,8 @@ s_search_done (self_t *self, s_search_t *s)
         s_fail (self, job, QV_ENOTFOUND);
         return;
     }
-    const qv_field_t *f = &s->snap->segs [0]->schema->fields [s->snap->field];
+    //  From the collection: a snapshot may hold no segment (an empty partition).
+    const qv_field_t *f = &c->schema->fields [s->snap->field];
     bool similarity = f->metric != QV_METRIC_L2;
     uint32_t k = s->limit + s->offset;
     int64_t *ids = malloc (k * sizeof (int64_t));

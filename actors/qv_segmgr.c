@@ -56,6 +56,7 @@ typedef struct {
     zlistx_t *waiting;              //  inserts held back by memory pressure
     zhashx_t *growing;              //  "coll/shard" -> s_growing_t
     zhashx_t *sealed_bytes;         //  "seg_id" -> bytes of sealed, unflushed segments
+    zhashx_t *dropped;              //  "coll/part" and "coll/*" dropped since start
     uint32_t next_coll_id;
     uint64_t next_seg_id;
     size_t unflushed;               //  bytes of rows not yet in flushed segments
@@ -245,11 +246,26 @@ s_assign (self_t *self, qv_job_t *job)
     free (count);
 }
 
+//  The key of a dropped partition (partition < 0: of a dropped collection).
+static void
+s_dropped_key (uint32_t coll_id, int64_t partition, char *key, size_t size)
+{
+    if (partition < 0)
+        snprintf (key, size, "%u/*", coll_id);
+    else
+        snprintf (key, size, "%u/%u", coll_id, (uint32_t) partition);
+}
+
 //  Forgets the growing segments of a collection (partition < 0) or of one of its
-//  partitions, which are being dropped.
+//  partitions, which are being dropped, and remembers the drop: an insert into it that
+//  comes later (it waited for memory while the drop went ahead) would otherwise open a
+//  growing segment that no collection holds, whose memory is never released.
 static void
 s_drop_growing (self_t *self, uint32_t coll_id, int64_t partition)
 {
+    char dkey [32];
+    s_dropped_key (coll_id, partition, dkey, sizeof dkey);
+    zhashx_update (self->dropped, dkey, (void *) 1);
     zlistx_t *keys = zhashx_keys (self->growing);
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         unsigned coll, shard, part;
@@ -263,10 +279,30 @@ s_drop_growing (self_t *self, uint32_t coll_id, int64_t partition)
     zlistx_destroy (&keys);
 }
 
+//  Whether an insert goes to a partition or collection dropped before it was logged.
+static bool
+s_into_dropped (self_t *self, const qv_record_t *rec)
+{
+    char key [32];
+    s_dropped_key (rec->coll_id, -1, key, sizeof key);
+    if (zhashx_lookup (self->dropped, key))
+        return true;
+    s_dropped_key (rec->coll_id, rec->partition, key, sizeof key);
+    return rec->num_partitions == 0 && zhashx_lookup (self->dropped, key);
+}
+
 static void
 s_enqueue (self_t *self, qv_job_t *job)
 {
     qv_record_t *rec = job->rec;
+    if (rec && rec->type == QV_REC_INSERT && s_into_dropped (self, rec)) {
+        char msg [400];
+        snprintf (msg, sizeof msg, "the partition of collection '%s' this insert names was dropped "
+                  "before the insert was logged; nothing was written", job->req.collection);
+        qv_job_fail (job, QV_ENOTFOUND, msg);
+        s_send_reply (self, job);
+        return;
+    }
     if (rec && rec->type == QV_REC_CREATE_COLLECTION)
         rec->coll_id = self->next_coll_id++;
     if (rec && rec->type == QV_REC_INSERT)
@@ -380,6 +416,13 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         else
         if (group->rc) {
             s_stream_failed (self, job);
+            if (job->rec->type == QV_REC_DROP_PARTITION || job->rec->type == QV_REC_DROP_COLLECTION) {
+                //  Not dropped after all (its growing segments stay forgotten).
+                char dkey [32];
+                s_dropped_key (job->rec->coll_id, job->rec->type == QV_REC_DROP_COLLECTION
+                               ? -1 : (int64_t) job->rec->partition, dkey, sizeof dkey);
+                zhashx_delete (self->dropped, dkey);
+            }
             if (job->rec->type == QV_REC_INSERT)
                 self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
             qv_job_fail (job, QV_EUNAVAIL, group->error);
@@ -525,6 +568,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     self->growing = zhashx_new ();
     zhashx_set_destructor (self->growing, s_growing_free);
     self->sealed_bytes = zhashx_new ();
+    self->dropped = zhashx_new ();
     char ep [256];
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
@@ -597,6 +641,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     zlistx_destroy (&self->waiting);
     zhashx_destroy (&self->growing);
     zhashx_destroy (&self->sealed_bytes);
+    zhashx_destroy (&self->dropped);
     qv_wal_destroy (&self->wal);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->searcher);

@@ -385,6 +385,24 @@ s_insert_keyed (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
     return rc;
 }
 
+//  Deletes the live row of a key at ts, unless a newer write holds the key or the row
+//  lives outside partition (-1: any). True if a row was deleted.
+static bool
+s_delete_key (qv_collection_t *c, uint64_t h, const void *str, size_t len, uint64_t ts,
+              int64_t partition)
+{
+    qv_pkloc_t loc;
+    if (!qv_pkindex_find (c->pk, h, str, len, &loc))
+        return false;
+    qv_segment_t *seg = loc.seg;
+    if (seg->ts [loc.row] > ts || (partition >= 0 && seg->partition != partition))
+        return false;
+    qv_segment_delete (seg, loc.row, ts);
+    qv_pkindex_remove (c->pk, h, str, len);
+    c->live_rows--;
+    return true;
+}
+
 static int
 s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64_t seq,
                 size_t seg_max_bytes, uint32_t *count)
@@ -392,8 +410,20 @@ s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
     *count = rec->batch->n;
     if (c->part_key >= 0)
         return s_insert_keyed (self, c, rec, seq, seg_max_bytes);
-    if (!qv_collection_has_partition (c, rec->partition))
+    if (!qv_collection_has_partition (c, rec->partition)) {
+        //  Replay, after a manifest written since, of rows written into a partition
+        //  dropped later (nothing is logged into a partition after its drop, and ids
+        //  are never reused): the rows went with the partition, but the rows of their
+        //  keys they replaced in other partitions stay replaced, or a key moved into
+        //  the partition before its drop would come back.
+        for (uint32_t r = 0; r < rec->batch->n; r++) {
+            const void *str;
+            size_t len;
+            uint64_t h = s_batch_key (rec->batch, r, &str, &len);
+            s_delete_key (c, h, str, len, rec->ts, -1);
+        }
         return qv_err (QV_ENOTFOUND, "partition was dropped");
+    }
     return s_insert_rows (self, c, rec->batch, rec->ts, rec->seg_id, rec->shard, rec->partition,
                           seq, seg_max_bytes);
 }
@@ -408,16 +438,7 @@ s_apply_delete (qv_collection_t *c, qv_record_t *rec, uint32_t *count)
         uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) rec->keys.ints [i];
         if (!str && c->schema->fields [c->schema->pk].type != QV_INT64)
             continue;
-        qv_pkloc_t loc;
-        if (!qv_pkindex_find (c->pk, h, str, len, &loc))
-            continue;
-        qv_segment_t *seg = loc.seg;
-        if (seg->ts [loc.row] > rec->ts || (rec->in_partition && seg->partition != rec->partition))
-            continue;
-        qv_segment_delete (seg, loc.row, rec->ts);
-        qv_pkindex_remove (c->pk, h, str, len);
-        c->live_rows--;
-        (*count)++;
+        *count += s_delete_key (c, h, str, len, rec->ts, rec->in_partition ? (int64_t) rec->partition : -1);
     }
     return 0;
 }
@@ -1326,6 +1347,7 @@ qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
         }
     qv_wr_str (w, "description"); qv_wr_str (w, c->description);
     qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);
+    qv_wr_str (w, "num_partitions"); qv_wr_uint (w, c->nparts);
 }
 
 int
@@ -1340,16 +1362,21 @@ qv_collection_read_partitions (qv_collection_t *c, const qv_val_t *names, roarin
     roaring_bitmap_t *parts = roaring_bitmap_create ();
     for (size_t i = 0; i < qv_val_len (names); i++) {
         char name [QV_NAME_MAX + 1];
-        int rc = qv_val_strcpy (qv_val_at (names, i), name, sizeof name);
-        if (rc == QV_EPROTO) {
-            roaring_bitmap_free (parts);
-            return qv_err (QV_EPROTO, "'partitions' must be a list of strings");
+        const char *s;
+        size_t n;
+        int rc = qv_val_str (qv_val_at (names, i), &s, &n)
+               ? qv_err (QV_EPROTO, "'partitions' must be a list of strings")
+               : qv_name_check ("partition", s, n);
+        const qv_partition_t *p = NULL;
+        if (rc == 0) {
+            memcpy (name, s, n);
+            name [n] = 0;
+            if (!(p = qv_collection_partition (c, name)))
+                rc = qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'", name, c->name);
         }
-        const qv_partition_t *p = rc ? NULL : qv_collection_partition (c, name);
-        if (!p) {
+        if (rc) {
             roaring_bitmap_free (parts);
-            return qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'",
-                           rc ? "(too long)" : name, c->name);
+            return rc;
         }
         roaring_bitmap_add (parts, p->id);
     }

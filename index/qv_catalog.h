@@ -209,9 +209,10 @@ int
                        const int *fids, int nfids, qv_wr_t *w);
 
 //  Writes describe_collection's fields (collection, fields, shards, consistency, rows,
-//  segments, indexes, description, ttl_seconds): 9 key/value pairs.
+//  segments, indexes, description, ttl_seconds, num_partitions: the partitions a
+//  partition key hashes to, else the named ones, `_default` included): 10 pairs.
 void
     qv_collection_describe (qv_collection_t *coll, uint64_t durable, qv_wr_t *w);
-#define QV_DESCRIBE_FIELDS 9
+#define QV_DESCRIBE_FIELDS 10
 
 #endif

@@ -116,11 +116,19 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
         const char *s;
         size_t n;
         qv_val_str (req->f [QV_F_collection], &s, &n);
-        if (!qv_name_valid (s, n))
-            return qv_err (QV_EINVAL, "collection name '%.*s' is not valid: use [A-Za-z_][A-Za-z0-9_]*, at most %d characters",
-                           (int) (n > 64 ? 64 : n), s, QV_NAME_MAX);
+        if ((rc = qv_name_check ("collection", s, n)))
+            return rc;
         memcpy (req->collection, s, n);
         req->collection [n] = 0;
+    }
+    //  A partition name with a NUL or other stray bytes must not match the partition
+    //  named by its first bytes: it is refused like a bad collection name.
+    if (req->f [QV_F_partition]) {
+        const char *s;
+        size_t n;
+        qv_val_str (req->f [QV_F_partition], &s, &n);
+        if ((rc = qv_name_check ("partition", s, n)))
+            return rc;
     }
     return 0;
 }

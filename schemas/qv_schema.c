@@ -2,6 +2,7 @@
 #include "qv_schema.h"
 #include "qv_rc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,23 @@ qv_name_valid (const char *name, size_t len)
             return false;
     }
     return true;
+}
+
+int
+qv_name_check (const char *what, const char *name, size_t len)
+{
+    if (qv_name_valid (name, len))
+        return 0;
+    char shown [64 * 4 + 4];
+    size_t at = 0;
+    for (size_t i = 0; i < len && i < 64; i++) {
+        unsigned char c = (unsigned char) name [i];
+        at += (size_t) snprintf (shown + at, sizeof shown - at, c >= 0x20 && c < 0x7f && c != '\\'
+                                 ? "%c" : "\\x%02x", c);
+    }
+    snprintf (shown + at, sizeof shown - at, "%s", len > 64 ? "..." : "");
+    return qv_err (QV_EINVAL, "%s name '%s' is not valid: use [A-Za-z_][A-Za-z0-9_]*, at most %d characters",
+                   what, shown, QV_NAME_MAX);
 }
 
 int

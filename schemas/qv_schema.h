@@ -65,5 +65,9 @@ const char *
     qv_type_name (qv_type_t type);
 bool
     qv_name_valid (const char *name, size_t len);
+//  0 if name is valid, else QV_EINVAL with a message naming what (e.g. "partition")
+//  and showing the name, its stray bytes escaped (\xNN).
+int
+    qv_name_check (const char *what, const char *name, size_t len);
 
 #endif

@@ -894,3 +894,10 @@ qv_it_stat (qv_it_client_t *client, const char *name)
     qv_doc_destroy (&r);
     return v;
 }
+
+int
+qv_it_cmp_i64 (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
+}

@@ -178,6 +178,10 @@ bool
 bool
     qv_it_str_is (const qv_val_t *v, const char *s);
 
+//  qsort comparator of int64_t values, ascending.
+int
+    qv_it_cmp_i64 (const void *a, const void *b);
+
 //  Calls the request written as text (qv_it_callf) and fails the running test, naming
 //  the caller's line, unless the reply is ok / an error with `code` and a message.
 //  Return the reply (the caller destroys it).

@@ -507,13 +507,6 @@ s_check_search (qv_it_client_t *c, const char *coll, const s_filter_t *f, const 
     return total ? (double) found / total : 1.0;
 }
 
-static int
-s_cmp_i64 (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return x < y ? -1 : x > y;
-}
-
 //  query with f: exactly the live matching rows (by id, each once, x as stored), and
 //  count(*) equal. Returns the number of matching rows.
 static int64_t
@@ -543,7 +536,7 @@ s_check_query (qv_it_client_t *c, const char *coll, const s_filter_t *f, const s
                       got [i] >= 0 && got [i] < live->nrows ? (long long) s_rows [got [i]].x : -1LL);
     }
     qv_doc_destroy (&r);
-    qsort (got, nwant, sizeof (int64_t), s_cmp_i64);
+    qsort (got, nwant, sizeof (int64_t), qv_it_cmp_i64);
     for (int64_t i = 0; i < nwant; i++)
         if (got [i] != want [i])
             fail_msg ("%s: sorted row %lld is id %lld, brute force has %lld (or an id twice)", label,
@@ -1034,7 +1027,7 @@ s_check_range (qv_it_client_t *c, const char *coll, bool ip, const s_filter_t *f
                     fail_msg ("%s: rank %u not ordered best first", label, i);
             }
         }
-        qsort (got, nwant, sizeof (int64_t), s_cmp_i64);
+        qsort (got, nwant, sizeof (int64_t), qv_it_cmp_i64);
         for (uint32_t i = 0; i < nwant; i++)
             if (got [i] != want [i])
                 fail_msg ("%s: sorted hit %u is id %lld, brute force %lld", label, i,

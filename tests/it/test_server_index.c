@@ -219,13 +219,6 @@ s_assert_exact (qv_it_client_t *c, const char *coll, const char *what)
         fail_msg ("%s: recall@%d %.4f, exact search must give 1.0", what, K, recall);
 }
 
-static int
-s_cmp_i64 (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return x < y ? -1 : x > y;
-}
-
 //  The same answers: distances rank by rank, and the same ids (as sets per query:
 //  rows at equal distance may come in either order).
 static void
@@ -236,8 +229,8 @@ s_assert_same (s_results_t *a, s_results_t *b, const char *what)
             if (a->dists [q][i] != b->dists [q][i])
                 fail_msg ("%s: query %u rank %u: distance %.3f, before %.3f", what, q, i,
                           b->dists [q][i], a->dists [q][i]);
-        qsort (a->ids [q], K, sizeof (int64_t), s_cmp_i64);
-        qsort (b->ids [q], K, sizeof (int64_t), s_cmp_i64);
+        qsort (a->ids [q], K, sizeof (int64_t), qv_it_cmp_i64);
+        qsort (b->ids [q], K, sizeof (int64_t), qv_it_cmp_i64);
         if (memcmp (a->ids [q], b->ids [q], sizeof a->ids [q]))
             fail_msg ("%s: query %u: other ids than before", what, q);
     }

@@ -212,13 +212,6 @@ s_oracle_ids (int nrows, const char *parts, s_pred_fn *pred, int64_t arg, int64_
     return n;
 }
 
-static int
-s_cmp_i64 (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return x < y ? -1 : x > y;
-}
-
 //  Asserts the ids of reply list `path` (maps with key `key`) are exactly want [n].
 static void
 s_assert_ids (qv_doc_t *r, const char *path, const char *key, const int64_t *want, int n,
@@ -230,7 +223,7 @@ s_assert_ids (qv_doc_t *r, const char *path, const char *key, const int64_t *wan
     int64_t *got = malloc ((got_n + 1) * sizeof (int64_t));
     for (size_t i = 0; i < got_n; i++)
         got [i] = qv_it_int (qv_it_vpath (qv_val_at (list, i), key));
-    qsort (got, got_n, sizeof (int64_t), s_cmp_i64);
+    qsort (got, got_n, sizeof (int64_t), qv_it_cmp_i64);
     if (got_n != (size_t) n)
         fail_msg ("%s: %zu rows, expected %d", what, got_n, n);
     for (int i = 0; i < n; i++)
