@@ -139,8 +139,9 @@ qv_snapshot_t *
 void
     qv_snapshot_destroy (qv_snapshot_t **self_p);
 //  Searches part `part` of `parts` for nq queries: rows of segments without an index
-//  are split evenly across parts and scanned exactly; indexed segments are split by
-//  query (when nq >= parts) or by segment. k = the top-k size; ef/nprobe 0 = defaults.
+//  (or whose index would only scan the few rows the filter allows, see
+//  qv_index_scans_exact) are split evenly across parts and scanned exactly; indexed
+//  segments are split by query (when nq >= parts) or by segment. k = the top-k size; ef/nprobe 0 = defaults.
 void
     qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
                       uint32_t nq, uint32_t k, uint32_t ef, uint32_t nprobe,

@@ -968,25 +968,39 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
     }
 }
 
-static int
-s_search (const qv_index_t *self, const float *q, const qv_search_params_t *params,
-          qv_topk_t *topk)
+//  The list size of a search for k rows.
+static uint32_t
+s_ef (const qv_index_t *self, uint32_t k, const qv_search_params_t *params)
 {
-    s_hnsw_t *h = self->impl;
-    uint32_t k = qv_topk_k (topk);
     uint32_t ef = params && params->ef? params->ef: (k > 64? k: 64);
     if (ef < k)
         ef = k;
     if (ef > self->count)       //  a larger list holds nothing more
         ef = self->count > k? self->count: k;
+    return ef;
+}
+
+//  Whether a filtered search scans the allowed rows instead of walking (see DESIGN).
+static int
+s_scans_exact (const qv_index_t *self, uint32_t k, const qv_search_params_t *params)
+{
+    const s_hnsw_t *h = self->impl;
+    uint32_t ef = s_ef (self, k, params);
+    uint64_t allowed = qv_search_params_allowed_estimate (params, self->count);
+    return allowed <= ef
+        || (double) allowed < h->filter_exact_factor * sqrt ((double) ef * self->count);
+}
+
+static int
+s_search (const qv_index_t *self, const float *q, const qv_search_params_t *params,
+          qv_topk_t *topk)
+{
+    s_hnsw_t *h = self->impl;
+    uint32_t ef = s_ef (self, qv_topk_k (topk), params);
     int filtered = qv_search_params_filtered (params);
-    if (filtered) {
-        uint64_t allowed = qv_search_params_allowed_estimate (params, self->count);
-        if (allowed <= ef
-        ||  (double) allowed < h->filter_exact_factor * sqrt ((double) ef * self->count)) {
-            s_search_exact (self, q, params, topk);
-            return 0;
-        }
+    if (filtered && s_scans_exact (self, qv_topk_k (topk), params)) {
+        s_search_exact (self, q, params, topk);
+        return 0;
     }
     if (h->entry == S_NONE)
         return 0;
@@ -1181,6 +1195,7 @@ const qv_index_vtable_t qv_hnsw_vtable = {
     .build = s_build,
     .add = s_add,
     .search = s_search,
+    .scans_exact = s_scans_exact,
     .serialize = s_serialize,
     .load = s_load,
     .memory_bytes = s_memory_bytes,

@@ -346,8 +346,11 @@ test_filtered (void **state)
         { .ef = 600, .allow_fn = s_allow_mod3 },
     };
     double factors [] = { QV_HNSW_FILTER_EXACT_FACTOR, QV_HNSW_FILTER_EXACT_FACTOR, 0 };
+    int scans [] = { 1, 1, 0 };
     for (int c = 0; c < 3; c++) {
         assert_int_equal (qv_hnsw_set_filter_exact_factor (index, factors [c]), 0);
+        //  What the index says it does, for callers that run the exact scan themselves
+        assert_int_equal (qv_index_scans_exact (index, k, &cases [c]), scans [c]);
         int32_t *truth = s_truth ("L2", base, n, dim, queries, nq, k, &cases [c]);
         for (uint32_t q = 0; q < nq; q++) {
             uint32_t ids [10];
@@ -379,6 +382,9 @@ test_filtered (void **state)
     assert_true (sum / nq >= 0.95);
     free (truth);
     assert_int_equal (qv_hnsw_set_filter_exact_factor (index, QV_HNSW_FILTER_EXACT_FACTOR), 0);
+    assert_int_equal (qv_index_scans_exact (index, k, NULL), 0);
+    qv_search_params_t all = { .ef = 64 };
+    assert_int_equal (qv_index_scans_exact (index, k, &all), 0);
     //  Fewer allowed rows than k: all of them, nothing else
     roaring_bitmap_t *three = roaring_bitmap_from_range (100, 103, 1);
     qv_search_params_t tiny = { .allowed = three };
