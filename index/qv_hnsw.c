@@ -26,7 +26,7 @@
 //  Filters. A filtered search walks the graph as an unfiltered one does, through
 //  allowed and rejected nodes alike, over a list of `wide` nodes that decides what
 //  to expand and when to stop; every allowed node it computes a distance for is
-//  offered to a separate list of the best ef allowed ones, the result (and it goes on
+//  offered to a separate list of the best k allowed ones, the result (and it goes on
 //  while that holds fewer than k). hnswlib's way, which lets only allowed nodes into
 //  the one list and so walks until it holds ef allowed ones, costs about what
 //  wide = ef / s does (s the selectivity); wide = ef (the unfiltered walk) loses
@@ -566,12 +566,12 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
 //  Filtered beam search at level 0 from ep. The walk is the unfiltered one over a
 //  list of the best `wide` nodes it has seen, allowed or not (near, in ctx->work),
 //  which decides what to expand and when to stop; the allowed ones among all it
-//  computes are kept apart, the best ef in ctx->top. It goes on while fewer than k
-//  allowed rows are found. Returns 0 or QV_ENOMEM.
+//  computes are kept apart, the best k in ctx->top (only k are returned: a longer
+//  list would cost heap work per node and change nothing). It goes on while fewer
+//  than k allowed rows are found. Returns 0 or QV_ENOMEM.
 static int
 s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep_d,
-                   uint32_t ef, uint32_t wide, uint32_t k, const qv_search_params_t *filter,
-                   int kind)
+                   uint32_t wide, uint32_t k, const qv_search_params_t *filter, int kind)
 {
     uint16_t tag = s_ctx_next_epoch (ctx);
     uint16_t *visited = ctx->visited;
@@ -626,9 +626,9 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
                     S_PREFETCH (next + line * 64);
             }
             float d = s_dist (h, kind, q, s_vec (h, id));
-            if ((top_n < ef || d < top [0].d) && qv_search_params_allows (filter, id)) {
+            if ((top_n < k || d < top [0].d) && qv_search_params_allows (filter, id)) {
                 s_max_push (top, &top_n, (s_pair_t) { d, id });
-                if (top_n > ef)
+                if (top_n > k)
                     s_max_pop (top, &top_n);
             }
             if (near_n < wide || d < lower || top_n < k) {
@@ -779,7 +779,7 @@ s_search_graph (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef, uint32_t
     for (int l = h->max_level; l > 0; l--)
         s_greedy (h, ctx, q, l, &cur, &curd, 0, S_NONE, kind);
     if (filter)
-        return s_search_filtered (h, ctx, q, cur, curd, ef, wide, k, filter, kind);
+        return s_search_filtered (h, ctx, q, cur, curd, wide, k, filter, kind);
     return s_search_level (h, ctx, q, cur, curd, 0, ef, 0, S_NONE, kind);
 }
 
