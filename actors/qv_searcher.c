@@ -658,11 +658,16 @@ s_search (self_t *self, qv_job_t *job)
     while (s->cached && hits < s->snap->nsegs && s->cached [hits])
         hits++;
     bool filter_phase = s->expr && hits < s->snap->nsegs;
+    if (s->expr && !filter_phase)
+        s_filter_done (self, s);    //  every segment's matches cached: no filter phase
     uint64_t rows = 0;
     size_t indexed = 0;
     for (size_t i = 0; i < s->snap->nsegs; i++) {
-        rows += s->snap->idx [i] ? 0 : s->snap->rows [i];
-        indexed += s->snap->idx [i] != NULL;
+        bool by_index = s->snap->idx [i]
+                     && (filter_phase || qv_snapshot_uses_index (s->snap, i, (uint32_t) (limit + offset),
+                                                                 s->ef, s->nprobe));
+        rows += by_index ? 0 : s->snap->rows [i];
+        indexed += by_index;
     }
     //  Small scans are not worth splitting (each part is a round trip to a worker);
     //  index searches split by query or segment; a filter to evaluate is split by rows.
@@ -676,9 +681,6 @@ s_search (self_t *self, qv_job_t *job)
         for (uint32_t q = 0; q < s->nq; q++)
             s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
     }
-    //  Every segment's matches cached: no filter phase
-    if (s->expr && !filter_phase)
-        s_filter_done (self, s);
     zlistx_add_end (self->searches, s);
     s_dispatch (self, s);
 }
@@ -694,6 +696,7 @@ s_dispatch (self_t *self, s_search_t *s)
 }
 
 //  The filter phase is over: join the parts' matches into each segment's allowed rows.
+//  (With every segment's matches cached, it runs before the search has any parts.)
 static void
 s_bitmap_free (void **item)
 {

@@ -887,12 +887,9 @@ qv_snapshot_destroy (qv_snapshot_t **self_p)
     *self_p = NULL;
 }
 
-//  Whether segment i is searched through its index: not when it has none, nor when
-//  the filter allows so few of its rows that the index would only scan those exactly;
-//  the batched scan below does that for all queries at once, split across the parts.
 //  Decided on the filter's bitmap alone, so every part decides the same.
-static bool
-s_use_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, uint32_t nprobe)
+bool
+qv_snapshot_uses_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, uint32_t nprobe)
 {
     if (!self->idx [i])
         return false;
@@ -911,7 +908,7 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
     uint64_t total = 0;
     size_t nindexed = 0;
     for (size_t i = 0; i < self->nsegs; i++) {
-        by_index [i] = s_use_index (self, i, k, ef, nprobe);
+        by_index [i] = qv_snapshot_uses_index (self, i, k, ef, nprobe);
         if (by_index [i])
             nindexed++;
         else

@@ -138,6 +138,12 @@ qv_snapshot_t *
     qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field);
 void
     qv_snapshot_destroy (qv_snapshot_t **self_p);
+//  Whether qv_snapshot_scan searches segment i through its index: not when it has
+//  none, nor when the filter (self->allowed) allows so few of its rows that the index
+//  would only scan those exactly; the scan does that for all queries at once, split
+//  across the parts, as for a segment without an index.
+bool
+    qv_snapshot_uses_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, uint32_t nprobe);
 //  Searches part `part` of `parts` for nq queries: rows of segments without an index
 //  (or whose index would only scan the few rows the filter allows, see
 //  qv_index_scans_exact) are split evenly across parts and scanned exactly; indexed
