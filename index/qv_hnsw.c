@@ -298,6 +298,15 @@ s_max_pop (s_pair_t *heap, uint32_t *n)
         heap [at] = item;
 }
 
+//  Adds item to the max-heap of the best `most` items.
+static inline void
+s_keep_best (s_pair_t *heap, uint32_t *n, uint32_t most, s_pair_t item)
+{
+    s_max_push (heap, n, item);
+    if (*n > most)
+        s_max_pop (heap, n);
+}
+
 //  Insertion sort by (d, id), for the short lists of a neighbour rebuild.
 static inline void
 s_sort_small (s_pair_t *list, uint32_t n)
@@ -481,6 +490,50 @@ s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
     }
 }
 
+//  Lines of a vector the walks prefetch beyond its first (see S_PREFETCH_LINES).
+static inline size_t
+s_pf_lines (const s_hnsw_t *h)
+{
+    size_t lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+    return lines > S_PREFETCH_LINES? S_PREFETCH_LINES: lines;
+}
+
+//  Prefetches lines 1 .. pf_lines - 1 of node id's vector.
+static inline void
+s_prefetch_vec (const s_hnsw_t *h, uint32_t id, size_t pf_lines)
+{
+    const char *v = (const char *) s_vec (h, id);
+    for (size_t line = 1; line < pf_lines; line++)
+        S_PREFETCH (v + line * 64);
+}
+
+//  Expanding a node whose link list is ll: its unvisited neighbours into ctx->gather,
+//  marked visited (tag), their vectors' first lines on the way and the rest of the
+//  first S_PREFETCH_AHEAD. Returns how many.
+static inline uint32_t
+s_gather (const s_hnsw_t *h, s_ctx_t *ctx, const uint32_t *ll, uint16_t tag, size_t pf_lines)
+{
+    uint16_t *visited = ctx->visited;
+    uint32_t n = ll [0];
+    //  Visited tags beyond L1: fetch a node's tags together before testing them
+    if (ctx->visited_n > 16384)
+        for (uint32_t j = 0; j < n; j++)
+            S_PREFETCH (visited + ll [1 + j]);
+    //  Branch-free: whether a neighbour was seen is a coin toss for the predictor
+    uint32_t m = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t id = ll [1 + j];
+        uint32_t fresh = visited [id] != tag;
+        visited [id] = tag;
+        ctx->gather [m] = id;
+        m += fresh;
+        S_PREFETCH (s_vec (h, id));
+    }
+    for (uint32_t j = 0; j < S_PREFETCH_AHEAD && j < m; j++)
+        s_prefetch_vec (h, ctx->gather [j], pf_lines);
+    return m;
+}
+
 //  Beam search at one level from ep: leaves the best ef nodes in ctx->top, a
 //  max-heap. locked as for s_greedy. Returns 0 or QV_ENOMEM.
 static int
@@ -493,11 +546,7 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
     uint32_t top_n = 0;
     ctx->cand_n = 0;
     float lower = INFINITY;
-    size_t pf_lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
-    if (pf_lines > S_PREFETCH_LINES)
-        pf_lines = S_PREFETCH_LINES;
-    //  Visited tags beyond L1: fetch a node's tags together before testing them
-    int big_visited = ctx->visited_n > 16384;
+    size_t pf_lines = s_pf_lines (h);
 
     visited [ep] = tag;
     s_max_push (top, &top_n, (s_pair_t) { ep_d, ep });
@@ -517,44 +566,19 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
             s_unlock (h, c.id);
             ll = ctx->links;
         }
-        uint32_t n = ll [0];
-        if (big_visited)
-            for (uint32_t j = 0; j < n; j++)
-                S_PREFETCH (visited + ll [1 + j]);
-        //  Unvisited neighbours, their vectors' first lines on the way
-        //  (branch-free: whether a neighbour was seen is a coin toss for the predictor)
-        uint32_t m = 0;
-        for (uint32_t j = 0; j < n; j++) {
-            uint32_t id = ll [1 + j];
-            uint32_t fresh = visited [id] != tag;
-            visited [id] = tag;
-            ctx->gather [m] = id;
-            m += fresh;
-            S_PREFETCH (s_vec (h, id));
-        }
+        uint32_t m = s_gather (h, ctx, ll, tag, pf_lines);
         if (s_cand_reserve (h, ctx, m))
             return QV_ENOMEM;
-        const uint32_t ahead = S_PREFETCH_AHEAD;
-        for (uint32_t j = 0; j < ahead && j < m; j++) {
-            const char *next = (const char *) s_vec (h, ctx->gather [j]);
-            for (size_t line = 1; line < pf_lines; line++)
-                S_PREFETCH (next + line * 64);
-        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
-            if (j + ahead < m) {
-                const char *next = (const char *) s_vec (h, ctx->gather [j + ahead]);
-                for (size_t line = 1; line < pf_lines; line++)
-                    S_PREFETCH (next + line * 64);
-            }
+            if (j + S_PREFETCH_AHEAD < m)
+                s_prefetch_vec (h, ctx->gather [j + S_PREFETCH_AHEAD], pf_lines);
             float d = s_dist (h, kind, q, s_vec (h, id));
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
                 //  The link list of the best candidate is what the walk reads next
                 S_PREFETCH ((const char *) s_links (h, ctx->cand [0].id, level));
-                s_max_push (top, &top_n, (s_pair_t) { d, id });
-                if (top_n > ef)
-                    s_max_pop (top, &top_n);
+                s_keep_best (top, &top_n, ef, (s_pair_t) { d, id });
                 lower = top [0].d;
             }
         }
@@ -579,10 +603,7 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
     uint32_t top_n = 0, near_n = 0;
     ctx->cand_n = 0;
     float lower = INFINITY;     //  worst of near
-    size_t pf_lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
-    if (pf_lines > S_PREFETCH_LINES)
-        pf_lines = S_PREFETCH_LINES;
-    int big_visited = ctx->visited_n > 16384;
+    size_t pf_lines = s_pf_lines (h);
 
     visited [ep] = tag;
     if (qv_search_params_allows (filter, ep))
@@ -597,46 +618,20 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
             break;
         s_min_pop (ctx->cand, &ctx->cand_n);
         const uint32_t *ll = s_links (h, c.id, 0);
-        uint32_t n = ll [0];
-        if (big_visited)
-            for (uint32_t j = 0; j < n; j++)
-                S_PREFETCH (visited + ll [1 + j]);
-        uint32_t m = 0;
-        for (uint32_t j = 0; j < n; j++) {
-            uint32_t id = ll [1 + j];
-            uint32_t fresh = visited [id] != tag;
-            visited [id] = tag;
-            ctx->gather [m] = id;
-            m += fresh;
-            S_PREFETCH (s_vec (h, id));
-        }
+        uint32_t m = s_gather (h, ctx, ll, tag, pf_lines);
         if (s_cand_reserve (h, ctx, m))
             return QV_ENOMEM;
-        const uint32_t ahead = S_PREFETCH_AHEAD;
-        for (uint32_t j = 0; j < ahead && j < m; j++) {
-            const char *next = (const char *) s_vec (h, ctx->gather [j]);
-            for (size_t line = 1; line < pf_lines; line++)
-                S_PREFETCH (next + line * 64);
-        }
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
-            if (j + ahead < m) {
-                const char *next = (const char *) s_vec (h, ctx->gather [j + ahead]);
-                for (size_t line = 1; line < pf_lines; line++)
-                    S_PREFETCH (next + line * 64);
-            }
+            if (j + S_PREFETCH_AHEAD < m)
+                s_prefetch_vec (h, ctx->gather [j + S_PREFETCH_AHEAD], pf_lines);
             float d = s_dist (h, kind, q, s_vec (h, id));
-            if ((top_n < k || d < top [0].d) && qv_search_params_allows (filter, id)) {
-                s_max_push (top, &top_n, (s_pair_t) { d, id });
-                if (top_n > k)
-                    s_max_pop (top, &top_n);
-            }
+            if ((top_n < k || d < top [0].d) && qv_search_params_allows (filter, id))
+                s_keep_best (top, &top_n, k, (s_pair_t) { d, id });
             if (near_n < wide || d < lower || top_n < k) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
                 S_PREFETCH ((const char *) s_links (h, ctx->cand [0].id, 0));
-                s_max_push (near, &near_n, (s_pair_t) { d, id });
-                if (near_n > wide)
-                    s_max_pop (near, &near_n);
+                s_keep_best (near, &near_n, wide, (s_pair_t) { d, id });
                 lower = near [0].d;
             }
         }

@@ -27,12 +27,7 @@ s_schema (const char *metric)
               "[{\"name\": \"id\", \"type\": \"int64\", \"primary\": true},"
               " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": %d, \"metric\": \"%s\"}]",
               DIM, metric);
-    qv_doc_t *doc = qv_test_doc (json);
-    int rc;
-    qv_schema_t *schema = qv_schema_parse (qv_doc_root (doc), &rc);
-    qv_doc_destroy (&doc);
-    assert_non_null (schema);
-    return schema;
+    return qv_test_schema (json);
 }
 
 //  A segment of ROWS random rows appended at ts 100, every 13th deleted at ts 200,
