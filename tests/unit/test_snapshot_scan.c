@@ -83,8 +83,10 @@ s_search (qv_snapshot_t *snap, const float *queries, const float *qnorms, uint32
         qv_snapshot_scan (snap, queries, qnorms, NQ, K, 64, 0, p, parts, tops [p]);
     }
     for (int q = 0; q < NQ; q++) {
-        for (uint32_t p = 1; p < parts; p++)
+        for (uint32_t p = 1; p < parts; p++) {
             qv_topk_merge (tops [0][q], &tops [p][q], 1);
+            qv_topk_destroy (&tops [p][q]);
+        }
         n [q] = qv_topk_extract (tops [0][q], ids + q * K, NULL);
         qv_topk_destroy (&tops [0][q]);
     }
