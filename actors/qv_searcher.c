@@ -154,6 +154,7 @@ s_worker_actor (zsock_t *pipe, void *args)
 
 static void s_request_manifest (self_t *self);
 static void s_dispatch (self_t *self, s_search_t *s);
+static void s_filter_done (self_t *self, s_search_t *s);
 
 //  Parses a request's `filter` (absent or empty: none) against a copy of the schema.
 static int
@@ -640,23 +641,6 @@ s_search (self_t *self, qv_job_t *job)
         if (!l2 && has_inner)       //  similarity <= range_filter is score >= -range_filter
             s->snap->range.lo = (float) -range_filter;
     }
-    uint64_t rows = 0;
-    size_t indexed = 0;
-    for (size_t i = 0; i < s->snap->nsegs; i++) {
-        rows += s->snap->idx [i] ? 0 : s->snap->rows [i];
-        indexed += s->snap->idx [i] != NULL;
-    }
-    //  Small scans are not worth splitting; index searches split by query or segment.
-    bool split = rows >= 20000 || (indexed > 0 && (s->nq > 1 || indexed > 1)) || s->expr;
-    s->parts = split ? (uint32_t) self->nworkers : 1;
-    s->tasks = calloc (s->parts, sizeof (s_task_t));
-    for (uint32_t p = 0; p < s->parts; p++) {
-        s->tasks [p].search = s;
-        s->tasks [p].part = p;
-        s->tasks [p].tops = calloc (s->nq, sizeof (qv_topk_t *));
-        for (uint32_t q = 0; q < s->nq; q++)
-            s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
-    }
     //  With a filter, the workers first evaluate it over their slices of the rows,
     //  except in flushed segments (immutable columns) that met the same filter before.
     s->filtering = s->expr != NULL;
@@ -683,6 +667,33 @@ s_search (self_t *self, qv_job_t *job)
             zstr_free (&key);
         }
     }
+    size_t hits = 0;
+    while (s->cached && hits < s->snap->nsegs && s->cached [hits])
+        hits++;
+    bool filter_phase = s->expr && hits < s->snap->nsegs;
+    if (s->expr && !filter_phase)
+        s_filter_done (self, s);    //  every segment's matches cached: no filter phase
+    uint64_t rows = 0;
+    size_t indexed = 0;
+    for (size_t i = 0; i < s->snap->nsegs; i++) {
+        bool by_index = s->snap->idx [i]
+                     && (filter_phase || qv_snapshot_uses_index (s->snap, i, (uint32_t) (limit + offset),
+                                                                 s->ef, s->nprobe));
+        rows += by_index ? 0 : s->snap->rows [i];
+        indexed += by_index;
+    }
+    //  Small scans are not worth splitting (each part is a round trip to a worker);
+    //  index searches split by query or segment; a filter to evaluate is split by rows.
+    bool split = rows >= 20000 || (indexed > 0 && (s->nq > 1 || indexed > 1)) || filter_phase;
+    s->parts = split ? (uint32_t) self->nworkers : 1;
+    s->tasks = calloc (s->parts, sizeof (s_task_t));
+    for (uint32_t p = 0; p < s->parts; p++) {
+        s->tasks [p].search = s;
+        s->tasks [p].part = p;
+        s->tasks [p].tops = calloc (s->nq, sizeof (qv_topk_t *));
+        for (uint32_t q = 0; q < s->nq; q++)
+            s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
+    }
     zlistx_add_end (self->searches, s);
     s_dispatch (self, s);
 }
@@ -698,6 +709,7 @@ s_dispatch (self_t *self, s_search_t *s)
 }
 
 //  The filter phase is over: join the parts' matches into each segment's allowed rows.
+//  (With every segment's matches cached, it runs before the search has any parts.)
 static void
 s_bitmap_free (void **item)
 {

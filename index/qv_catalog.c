@@ -1201,23 +1201,37 @@ qv_snapshot_destroy (qv_snapshot_t **self_p)
     *self_p = NULL;
 }
 
+//  Decided on the filter's bitmap alone, so every part decides the same.
+bool
+qv_snapshot_uses_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, uint32_t nprobe)
+{
+    if (!self->idx [i])
+        return false;
+    if (!self->allowed || !self->allowed [i])
+        return true;
+    qv_search_params_t params = { ef, nprobe, self->allowed [i], NULL, NULL };
+    return !qv_index_scans_exact (self->idx [i]->index, k, &params);
+}
+
 void
 qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
                   uint32_t nq, uint32_t k, uint32_t ef, uint32_t nprobe,
                   uint32_t part, uint32_t parts, qv_topk_t **tops)
 {
+    bool *by_index = malloc ((self->nsegs + 1) * sizeof (bool));
     uint64_t total = 0;
     size_t nindexed = 0;
     for (size_t i = 0; i < self->nsegs; i++) {
-        if (self->idx [i])
+        by_index [i] = qv_snapshot_uses_index (self, i, k, ef, nprobe);
+        if (by_index [i])
             nindexed++;
         else
             total += self->rows [i];
     }
-    //  Exact scan of the segments without an index, rows split evenly.
+    //  Exact scan of the segments not searched by index, rows split evenly.
     uint64_t lo = total * part / parts, hi = total * (part + 1) / parts, base = 0;
     for (size_t i = 0; i < self->nsegs; i++) {
-        if (self->idx [i])
+        if (by_index [i])
             continue;
         uint64_t s0 = base, s1 = base + self->rows [i];
         base = s1;
@@ -1228,15 +1242,17 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
                              (uint32_t) i, self->allowed ? self->allowed [i] : NULL,
                              self->has_range ? &self->range : NULL, tops);
     }
-    if (nindexed == 0)
+    if (nindexed == 0) {
+        free (by_index);
         return;
+    }
     //  Indexed segments: split by query, or by segment when there are few queries.
     uint32_t *ids = malloc (k * sizeof (uint32_t));
     float *dists = malloc (k * sizeof (float));
     uint32_t dim = self->segs [0]->schema->fields [self->field].dim;
     size_t nth = 0;
     for (size_t i = 0; i < self->nsegs; i++) {
-        if (!self->idx [i])
+        if (!by_index [i])
             continue;
         bool by_query = nq >= parts;
         bool mine_seg = by_query || nth++ % parts == part;
@@ -1251,6 +1267,7 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
     }
     free (ids);
     free (dists);
+    free (by_index);
 }
 
 int

@@ -184,9 +184,16 @@ qv_snapshot_t *
     qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bitmap_t *parts);
 void
     qv_snapshot_destroy (qv_snapshot_t **self_p);
+//  Whether qv_snapshot_scan searches segment i through its index: not when it has
+//  none, nor when the filter (self->allowed) allows so few of its rows that the index
+//  would only scan those exactly; the scan does that for all queries at once, split
+//  across the parts, as for a segment without an index.
+bool
+    qv_snapshot_uses_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, uint32_t nprobe);
 //  Searches part `part` of `parts` for nq queries: rows of segments without an index
-//  are split evenly across parts and scanned exactly; indexed segments are split by
-//  query (when nq >= parts) or by segment. k = the top-k size; ef/nprobe 0 = defaults.
+//  (or whose index would only scan the few rows the filter allows, see
+//  qv_index_scans_exact) are split evenly across parts and scanned exactly; indexed
+//  segments are split by query (when nq >= parts) or by segment. k = the top-k size; ef/nprobe 0 = defaults.
 void
     qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
                       uint32_t nq, uint32_t k, uint32_t ef, uint32_t nprobe,

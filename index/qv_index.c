@@ -330,6 +330,15 @@ qv_index_search (const qv_index_t *self, const float *query, uint32_t k,
     return (int) n;
 }
 
+int
+qv_index_scans_exact (const qv_index_t *self, uint32_t k, const qv_search_params_t *params)
+{
+    if (!qv_search_params_filtered (params) || !self->vt->scans_exact || self->count == 0
+    ||  k == 0 || k > QV_TOPK_MAX)
+        return 0;
+    return self->vt->scans_exact (self, k, params);
+}
+
 uint64_t
 qv_search_params_allowed_estimate (const qv_search_params_t *params, uint32_t count)
 {

@@ -83,6 +83,13 @@ int
     qv_index_search (const qv_index_t *self, const float *query, uint32_t k,
                      const qv_search_params_t *params, uint32_t *ids, float *distances);
 
+//  Whether a search for k rows with params would not use the index but scan the rows
+//  the filter allows exactly (a filter that allows few rows). A caller that holds the
+//  vectors can then run that scan itself, for many queries at once and split across
+//  threads, and get the same rows. 0 for no filter.
+int
+    qv_index_scans_exact (const qv_index_t *self, uint32_t k, const qv_search_params_t *params);
+
 //  Serializes the index into a new chunk (the frame described in qv_index.c) and
 //  passes it to the caller in *chunk_p. Returns 0 or QV_ENOMEM.
 int
@@ -142,6 +149,9 @@ typedef struct {
     //  Pushes up to topk's k best allowed rows for query into topk (empty on entry).
     int (*search) (const qv_index_t *self, const float *query,
                    const qv_search_params_t *params, qv_topk_t *topk);
+    //  Whether search would scan the allowed rows exactly (qv_index_scans_exact), for
+    //  params that filter and a k in range; NULL for a type that never does.
+    int (*scans_exact) (const qv_index_t *self, uint32_t k, const qv_search_params_t *params);
     //  Appends the type's payload to chunk (grow it with zchunk_extend).
     int (*serialize) (const qv_index_t *self, zchunk_t *chunk);
     //  Rebuilds the type's state from its payload, on an index created by init with

@@ -15,14 +15,15 @@
 //  as a hit when it is allowed and no farther than the 10th true neighbour (so ties
 //  at the 10th distance do not count as misses), out of min (10, allowed rows).
 //  Every variant (collection x ef x filter) is measured once per run, all variants in
-//  the same run one after the other, so machine noise hits them alike; the table
-//  shows the median of the runs. Queries/s are from one client, one request at a
-//  time: nq=1 cycles through the queries, nq=100 sends them 100 per request. The
-//  server is `quiver serve` found next to this program, started on a temporary data
-//  directory and a free loopback port and stopped by pid. The server helpers are the
-//  ones of tools/qvbench.c (each tool is one file). This is a benchmark, never a
-//  test: it checks no threshold, it prints (and says so when a reply looks wrong:
-//  a row the filter excludes, too few rows, a distance unlike the one computed here).
+//  the same run one after the other (odd runs in reverse order), so machine noise
+//  hits them alike; the table shows the median of the runs. Queries/s are from one
+//  client, one request at a time: nq=1 cycles through the queries, nq=100 sends them
+//  100 per request. The server is `quiver serve` found next to this program, started
+//  on a temporary data directory and a free loopback port and stopped by pid. The
+//  server helpers are the ones of tools/qvbench.c (each tool is one file). This is a
+//  benchmark, never a test: it checks no threshold, it prints (and says so when a
+//  reply looks wrong: a row the filter excludes, too few rows, a distance unlike the
+//  one computed here).
 #include "qv_bench.h"
 #include "qv_client.h"
 #include "qv_rc.h"
@@ -628,8 +629,10 @@ main (int argc, char *argv [])
     }
     for (int r = 0; r < opts.runs; r++) {
         fprintf (stderr, "  run %d of %d\n", r + 1, opts.runs);
-        for (int i = 0; i < nvars; i++) {
-            s_variant_t *v = &vars [i];
+        //  Odd runs go backwards, so load that drifts during a run weighs on the
+        //  first and the last variants alike.
+        for (int j = 0; j < nvars; j++) {
+            s_variant_t *v = &vars [r % 2 ? nvars - 1 - j : j];
             v->qps1 [r] = s_timed (client, v, &data, 1, opts.seconds, 5, &v->p50 [r]);
             v->qps100 [r] = s_timed (client, v, &data, batch, opts.seconds, 2, NULL);
         }

@@ -13,6 +13,7 @@
 
 #include "qv_codec.h"
 #include "qv_rc.h"
+#include "qv_schema.h"
 
 static void s_json_value (qv_wr_t *w, const char **p);
 
@@ -166,6 +167,18 @@ qv_test_doc (const char *json)
     free (data);
     assert_non_null (doc);
     return doc;
+}
+
+//  The schema of json, a list of field maps (must parse).
+static inline qv_schema_t *
+qv_test_schema (const char *json)
+{
+    qv_doc_t *doc = qv_test_doc (json);
+    int rc;
+    qv_schema_t *schema = qv_schema_parse (qv_doc_root (doc), &rc);
+    qv_doc_destroy (&doc);
+    assert_non_null (schema);
+    return schema;
 }
 
 #endif

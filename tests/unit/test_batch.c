@@ -34,23 +34,12 @@ typedef struct {
     qv_schema_t *auto_schema;       //  int64 auto_id key, varchar field
 } fixture_t;
 
-static qv_schema_t *
-s_schema (const char *json)
-{
-    qv_doc_t *doc = qv_test_doc (json);
-    int rc;
-    qv_schema_t *schema = qv_schema_parse (qv_doc_root (doc), &rc);
-    qv_doc_destroy (&doc);
-    assert_non_null (schema);
-    return schema;
-}
-
 static int
 s_setup (void **state)
 {
     fixture_t *f = calloc (1, sizeof *f);
-    f->schema = s_schema (s_schema_json);
-    f->auto_schema = s_schema (
+    f->schema = qv_test_schema (s_schema_json);
+    f->auto_schema = qv_test_schema (
         "[{\"name\": \"pk\", \"type\": \"int64\", \"primary\": true, \"auto_id\": true},"
         " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": 2},"
         " {\"name\": \"t\", \"type\": \"varchar\", \"nullable\": true}]");

@@ -346,8 +346,11 @@ test_filtered (void **state)
         { .ef = 600, .allow_fn = s_allow_mod3 },
     };
     double factors [] = { QV_HNSW_FILTER_EXACT_FACTOR, QV_HNSW_FILTER_EXACT_FACTOR, 0 };
+    int scans [] = { 1, 1, 0 };
     for (int c = 0; c < 3; c++) {
         assert_int_equal (qv_hnsw_set_filter_exact_factor (index, factors [c]), 0);
+        //  What the index says it does, for callers that run the exact scan themselves
+        assert_int_equal (qv_index_scans_exact (index, k, &cases [c]), scans [c]);
         int32_t *truth = s_truth ("L2", base, n, dim, queries, nq, k, &cases [c]);
         for (uint32_t q = 0; q < nq; q++) {
             uint32_t ids [10];
@@ -378,6 +381,47 @@ test_filtered (void **state)
     fprintf (stderr, "filtered walk (1/3 allowed) recall@10 ef=64: %.4f\n", sum / nq);
     assert_true (sum / nq >= 0.95);
     free (truth);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (index, QV_HNSW_FILTER_EXACT_FACTOR), 0);
+    assert_int_equal (qv_index_scans_exact (index, k, NULL), 0);
+    qv_search_params_t all = { .ef = 64 };
+    assert_int_equal (qv_index_scans_exact (index, k, &all), 0);
+    //  The walk forced over bitmaps of 50%, 10% and 15 rows (at ef = k, so above ef):
+    //  only allowed rows, k of them (15 rows: a walk that holds fewer than k allowed
+    //  goes on), recall against brute force for the broad ones (15 rows are scanned
+    //  unless forced); a bitmap of every row is no filter.
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (index, 0), 0);
+    uint32_t strides [] = { 2, 10, n / 15 };
+    for (int c = 0; c < 3; c++) {
+        roaring_bitmap_t *bm = roaring_bitmap_create ();
+        for (uint32_t i = 1; i < n; i += strides [c])
+            roaring_bitmap_add (bm, i);
+        qv_search_params_t walk = { .ef = c == 2? k: 64, .allowed = bm };
+        assert_int_equal (qv_index_scans_exact (index, k, &walk), 0);
+        int32_t *want = s_truth ("L2", base, n, dim, queries, nq, k, &walk);
+        double hits = 0;
+        for (uint32_t q = 0; q < nq; q++) {
+            uint32_t ids [10];
+            float d [10];
+            assert_int_equal (qv_index_search (index, queries + q * dim, k, &walk, ids, d), k);
+            for (uint32_t i = 0; i < k; i++)
+                assert_true (roaring_bitmap_contains (bm, ids [i]));
+            hits += s_overlap (ids, k, want + q * k, k);
+        }
+        fprintf (stderr, "filtered walk (every %u-th row) recall@10 ef=%u: %.4f\n", strides [c], walk.ef, hits / nq);
+        assert_true (c == 2 || hits / nq >= 0.95);
+        free (want);
+        roaring_bitmap_free (bm);
+    }
+    roaring_bitmap_t *every = roaring_bitmap_from_range (0, n, 1);
+    qv_search_params_t all_rows = { .ef = 64, .allowed = every }, none = { .ef = 64 };
+    for (uint32_t q = 0; q < nq; q++) {
+        uint32_t ids [10], ids2 [10];
+        float d [10], d2 [10];
+        assert_int_equal (qv_index_search (index, queries + q * dim, k, &all_rows, ids, d), k);
+        assert_int_equal (qv_index_search (index, queries + q * dim, k, &none, ids2, d2), k);
+        assert_memory_equal (ids, ids2, sizeof ids);
+    }
+    roaring_bitmap_free (every);
     assert_int_equal (qv_hnsw_set_filter_exact_factor (index, QV_HNSW_FILTER_EXACT_FACTOR), 0);
     //  Fewer allowed rows than k: all of them, nothing else
     roaring_bitmap_t *three = roaring_bitmap_from_range (100, 103, 1);

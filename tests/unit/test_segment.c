@@ -27,12 +27,7 @@ s_schema (const char *metric, const char *pk_type)
               " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": %d, \"metric\": \"%s\"},"
               " {\"name\": \"tag\", \"type\": \"varchar\", \"nullable\": true}]",
               pk_type, DIM, metric);
-    qv_doc_t *doc = qv_test_doc (json);
-    int rc;
-    qv_schema_t *schema = qv_schema_parse (qv_doc_root (doc), &rc);
-    qv_doc_destroy (&doc);
-    assert_non_null (schema);
-    return schema;
+    return qv_test_schema (json);
 }
 
 //  n rows with ids first_id.., random vectors from seed (row `zero_row` all zeros if
