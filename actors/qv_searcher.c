@@ -216,6 +216,9 @@ s_apply (self_t *self, qv_job_t *job)
         qv_wr_uint (w, rec->batch->n);
     }
     qv_apply_t res = qv_catalog_apply (self->catalog, rec, job->seq, self->config->seg_max_bytes);
+    //  Flusher messages come between a WAL object's records: until its last is applied,
+    //  a manifest must not let the log drop the object.
+    qv_catalog_set_partial (self->catalog, !job->wal_last);
     if (res.rc) {
         qv_wr_reset (w);
         qv_reply_error (w, rid, res.rc, qv_err_msg ());

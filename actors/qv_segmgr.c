@@ -101,6 +101,7 @@ s_writer_actor (zsock_t *pipe, void *args)
                         qv_wr_data (w, &before);
                         offs [i] = before;
                         job->wal_index = (uint32_t) i;
+                        job->wal_last = i + 1 == n;
                         qv_record_write (job->rec, w);
                         i++;
                     }

@@ -22,6 +22,7 @@ struct _qv_catalog_t {
     uint32_t next_coll_id;
     uint64_t next_seg_id;
     uint64_t applied_seq;           //  last WAL seq applied
+    bool partial;                   //  ... of which records are still to be applied
     uint64_t max_ts;
     uint32_t manifest_next_coll;    //  next_coll_id of the loaded manifest
     uint64_t manifest_version;      //  last manifest written or loaded
@@ -686,12 +687,18 @@ qv_catalog_seal (qv_catalog_t *self, uint32_t coll_id, uint64_t seg_id)
 uint64_t
 qv_catalog_checkpoint (qv_catalog_t *self)
 {
-    uint64_t cp = self->applied_seq + 1;
+    uint64_t cp = self->partial ? self->applied_seq : self->applied_seq + 1;
     for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls))
         for (size_t i = 0; i < c->nsegs; i++)
             if (c->segs [i]->state != QV_SEG_FLUSHED && c->segs [i]->first_seq < cp)
                 cp = c->segs [i]->first_seq;
     return cp;
+}
+
+void
+qv_catalog_set_partial (qv_catalog_t *self, bool partial)
+{
+    self->partial = partial;
 }
 
 uint64_t qv_catalog_applied_seq (qv_catalog_t *self) { return self->applied_seq; }
@@ -1040,7 +1047,7 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     ||  !(v = qv_val_get (root, "next_seg")) || qv_val_uint (v, &next_seg)
     ||  !(v = qv_val_get (root, "applied")) || qv_val_uint (v, &applied)
     ||  !(v = qv_val_get (root, "checkpoint")) || qv_val_uint (v, &checkpoint)
-    ||  checkpoint == 0 || checkpoint > applied + 1
+    ||  checkpoint > applied + 1
     ||  !(v = qv_val_get (root, "max_ts")) || qv_val_uint (v, &max_ts)
     ||  !(v = qv_val_get (root, "checkpoint")) || qv_val_uint (v, &self->replay_from)
     ||  !(colls = qv_val_get (root, "collections")) || qv_val_type (colls) != QV_V_ARRAY)
@@ -1050,8 +1057,9 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     self->next_seg_id = next_seg;
     //  Rows of segments that were not flushed when this manifest was written are only in
     //  the WAL from the manifest's checkpoint on: replay starts there (records of flushed
-    //  segments are skipped by apply), not after `applied`.
-    self->applied_seq = checkpoint - 1;
+    //  segments are skipped by apply), not after `applied`. (Checkpoint 0: the manifest
+    //  was written while the log's first object was applied in part.)
+    self->applied_seq = checkpoint ? checkpoint - 1 : 0;
     self->max_ts = max_ts;
     //  Optional: manifests written before JetStream ingestion have none.
     if ((v = qv_val_get (root, "stream_seq")) && qv_val_uint (v, &self->stream_seq))

@@ -83,9 +83,17 @@ qv_segment_t *
     qv_catalog_seal (qv_catalog_t *self, uint32_t coll_id, uint64_t seg_id);
 
 //  The WAL position from which replay must start so nothing outside the manifest is
-//  lost: the first seq of any segment not yet flushed, else applied + 1.
+//  lost: the first seq of any segment not yet flushed, else applied + 1, or applied
+//  while that object is applied only in part (qv_catalog_set_partial).
 uint64_t
     qv_catalog_checkpoint (qv_catalog_t *self);
+
+//  Says whether records of WAL object applied_seq are still to be applied (false until
+//  said; replay applies whole objects). The searcher applies a live object's records
+//  one at a time, and a manifest may be written between two of them: it has the
+//  records before and not those after, so replay must start at that object again.
+void
+    qv_catalog_set_partial (qv_catalog_t *self, bool partial);
 uint64_t
     qv_catalog_applied_seq (qv_catalog_t *self);
 uint64_t

@@ -21,6 +21,7 @@ typedef struct {
     qv_record_t *rec;               //  the change to log, if any
     uint64_t seq;                   //  WAL object that holds it
     uint32_t wal_index;             //  ... and the record's index in that object
+    bool wal_last;                  //  ... and whether it is the object's last record
     uint64_t sseq;                  //  JetStream stream sequence of the request, 0 if none
     size_t bytes;                   //  bytes it adds to unflushed memory
     uint64_t seg_max_bytes;

@@ -1,6 +1,6 @@
 //  Crash recovery of a real `quiver serve`: kill -9 during concurrent writes (with and
 //  without flushes), corrupt and truncated objects, the data-directory lock, SIGTERM,
-//  and replay of only the WAL tail after a flush.
+//  replay of only the WAL tail after a flush, and deletes logged beside a flush.
 //
 //  The kill moments are random (seeded from the clock, or QV_IT_SEED; the seed is
 //  printed so a failure can be replayed); every wait is a poll with a deadline.
@@ -420,8 +420,9 @@ s_world_destroy (s_world_t **world_p)
     *world_p = NULL;
 }
 
-static void
-s_crash_rounds (const char *const *extra, bool flushes, int rounds)
+//  A started server (extra options, or NULL) with the empty collection 'crash'.
+static qv_it_server_t *
+s_started (const char *const *extra)
 {
     qv_it_server_t *server = qv_it_server_new (extra);
     assert_non_null (server);
@@ -429,6 +430,13 @@ s_crash_rounds (const char *const *extra, bool flushes, int rounds)
     qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
     s_create (c);
     qv_it_client_destroy (&c);
+    return server;
+}
+
+static void
+s_crash_rounds (const char *const *extra, bool flushes, int rounds)
+{
+    qv_it_server_t *server = s_started (extra);
     s_world_t *world = s_world_new (flushes);
     unsigned rng = s_seed + (flushes ? 17 : 0);
     for (int round = 0; round < rounds; round++) {
@@ -472,12 +480,7 @@ test_sigterm (void **state)
 {
     (void) state;
     const char *extra [] = { "--segment-mb", "1", NULL };
-    qv_it_server_t *server = qv_it_server_new (extra);
-    assert_non_null (server);
-    assert_int_equal (qv_it_server_start (server), 0);
-    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    s_create (c);
-    qv_it_client_destroy (&c);
+    qv_it_server_t *server = s_started (extra);
     s_world_t *world = s_world_new (true);
     for (int round = 0; round < 2; round++) {
         int rc = s_stream_until (world, server, 60, SIGTERM);
@@ -771,6 +774,89 @@ test_replay_tail (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  (f) deletes beside a flush. Concurrent deletes are logged as one WAL object whose
+//  records the searcher applies one at a time; when the last unflushed segment's write
+//  completes between two of them, the manifest it triggers must not put its checkpoint
+//  past that object, or the deletes applied after it are lost at a kill -9 (replay
+//  starts after the object, and the manifest does not have them).
+#define DELETERS 4
+#define DELETE_ROUNDS 60
+
+typedef struct {
+    s_world_t *world;
+    uint32_t batch;
+} s_row_deleter_t;
+
+//  Deletes the rows of one batch, one per request, until stopped.
+static void *
+s_row_deleter (void *arg)
+{
+    s_row_deleter_t *d = arg;
+    s_world_t *world = d->world;
+    qv_it_client_t *c = qv_it_client_new (world->endpoint, QV_IT_CALL_MS);
+    for (int i = 0; i < BATCH && !atomic_load (&world->stop); i++) {
+        long long id = (long long) s_first_id (d->batch) + i;
+        qv_doc_t *r = qv_it_callf (c, "{op: 'delete', collection: 'crash', ids: [%lld]}", id);
+        bool ok = qv_it_ok (r) && qv_it_int (qv_it_path (r, "deleted")) == 1;
+        if (!ok) {
+            fprintf (stderr, "delete of id %lld: %s %s\n", id, r ? qv_it_code (r) : "no reply",
+                     r ? qv_it_error (r) : "");
+            atomic_fetch_add (&world->errors, 1);
+        }
+        qv_doc_destroy (&r);
+        pthread_mutex_lock (&world->mutex);
+        world->batches [d->batch].del [i] = ok ? D_ACKED : D_NONE;
+        pthread_mutex_unlock (&world->mutex);
+    }
+    qv_it_client_destroy (&c);
+    return NULL;
+}
+
+static void
+test_deletes_beside_flush (void **state)
+{
+    (void) state;
+    qv_it_server_t *server = s_started (NULL);
+    s_world_t *world = s_world_new (false);
+    unsigned rng = s_seed + 31;
+    for (int round = 0; round < DELETE_ROUNDS; round++) {
+        //  One growing segment, the only unflushed one; its rows are deleted while
+        //  the flush writes it.
+        world->endpoint = server->endpoint;
+        qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+        uint32_t first = world->nbatches;
+        s_insert_batches (c, first, first + DELETERS);
+        for (uint32_t b = first; b < first + DELETERS; b++)
+            world->batches [b].state = B_ACKED;
+        world->nbatches += DELETERS;
+        atomic_store (&world->stop, false);
+        pthread_t threads [DELETERS];
+        s_row_deleter_t args [DELETERS];
+        for (int i = 0; i < DELETERS; i++) {
+            args [i] = (s_row_deleter_t) { world, first + (uint32_t) i };
+            pthread_create (&threads [i], NULL, s_row_deleter, &args [i]);
+        }
+        zclock_sleep (rand_r (&rng) % 4);
+        qv_doc_t *r = CALL_OK (c, "{op: 'flush', collection: 'crash'}");
+        qv_doc_destroy (&r);
+        zclock_sleep (rand_r (&rng) % 4);
+        atomic_store (&world->stop, true);
+        for (int i = 0; i < DELETERS; i++)
+            pthread_join (threads [i], NULL);
+        qv_it_client_destroy (&c);
+        assert_int_equal (atomic_load (&world->errors), 0);
+        //  Every delete has its reply: kill -9 with no write in flight
+        assert_int_equal (qv_it_server_kill (server), 0);
+        if (qv_it_server_restart (server))
+            fail_msg ("round %d: no restart after kill -9", round);
+        char when [64];
+        snprintf (when, sizeof when, "deletes beside a flush, round %d", round);
+        s_verify (world, server, when);
+    }
+    s_world_destroy (&world);
+    qv_it_server_destroy (&server);
+}
+
 int
 main (void)
 {
@@ -783,6 +869,7 @@ main (void)
         cmocka_unit_test (test_corrupt_manifest),
         cmocka_unit_test (test_lock),
         cmocka_unit_test (test_replay_tail),
+        cmocka_unit_test (test_deletes_beside_flush),
     };
     if (getenv ("QV_IT_ONLY"))      //  e.g. QV_IT_ONLY=test_sigterm
         cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
