@@ -1235,5 +1235,7 @@ main (void)
         cmocka_unit_test (test_indexed_extremes),
         cmocka_unit_test (test_crash_partitions),
     };
+    if (getenv ("QV_IT_ONLY"))
+        cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
