@@ -475,17 +475,18 @@ s_print_log_tail (qv_it_server_t *self, long max)
     fclose (f);
 }
 
-//  A call got no reply within its deadline: say whether each server still runs. One
-//  that died is described by its exit status or signal; one that runs has its thread
-//  stacks appended to its log (through gdb), as qv_it_server_signal does for a server
-//  that does not stop. Either way the log's tail goes to stderr, so a failure seen
-//  once in CI says whether the server crashed, deadlocked or was only slow. The child
-//  is not reaped (WNOWAIT): the thread that owns the server still sees it exit. Each
-//  server is reported once (several threads may time out together). Clients with a
-//  deadline shorter than QV_IT_CALL_MS belong to kill tests, where a missing reply is
-//  expected: they are not reported (and gdb must not stop the server under them).
+//  A call to endpoint got no reply within its deadline: say whether the server there
+//  still runs. One that died is described by its exit status or signal; one that runs
+//  has its thread stacks appended to its log (through gdb), as qv_it_server_signal does
+//  for a server that does not stop. Either way the log's tail goes to stderr, so a
+//  failure seen once in CI says whether the server crashed, deadlocked or was only
+//  slow. The child is not reaped (WNOWAIT): the thread that owns the server still sees
+//  it exit. Each server is reported once (several threads may time out together).
+//  Clients with a deadline shorter than QV_IT_CALL_MS belong to kill tests, where a
+//  missing reply is expected: they are not reported (and gdb must not stop the server
+//  under them).
 static void
-s_report_servers (int timeout_ms)
+s_report_server (const char *endpoint, int timeout_ms)
 {
     if (timeout_ms < QV_IT_CALL_MS)
         return;
@@ -495,7 +496,7 @@ s_report_servers (int timeout_ms)
     for (int i = 0; i < S_MAX_SERVERS; i++) {
         qv_it_server_t *server = s_servers [i];
         pid_t pid = server ? server->pid : 0;
-        if (pid <= 0 || reported [i] == pid)
+        if (pid <= 0 || reported [i] == pid || strcmp (server->endpoint, endpoint) != 0)
             continue;
         reported [i] = pid;
         siginfo_t info;
@@ -530,6 +531,7 @@ s_report_servers (int timeout_ms)
 
 struct _qv_it_client_t {
     zsock_t *req;
+    char endpoint [64];             //  the server's, to explain a missing reply
     int timeout_ms;
     atomic_bool *cancel;            //  when set, a call waiting for its reply gives up
 };
@@ -546,6 +548,7 @@ qv_it_client_new (const char *endpoint, int timeout_ms)
         return NULL;
     }
     self->timeout_ms = timeout_ms;
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
     zsock_set_linger (self->req, 0);
     zsock_set_rcvtimeo (self->req, timeout_ms);
     zsock_set_sndtimeo (self->req, timeout_ms);
@@ -590,7 +593,7 @@ qv_it_call_raw (qv_it_client_t *self, const void *data, size_t size)
             if (atomic_load (self->cancel))
                 return NULL;
             if (zclock_mono () >= deadline) {
-                s_report_servers (self->timeout_ms);
+                s_report_server (self->endpoint, self->timeout_ms);
                 return NULL;
             }
             zmq_pollitem_t item = { zsock_resolve (self->req), 0, ZMQ_POLLIN, 0 };
@@ -599,7 +602,7 @@ qv_it_call_raw (qv_it_client_t *self, const void *data, size_t size)
     }
     zframe_t *reply = zframe_recv (self->req);
     if (!reply) {
-        s_report_servers (self->timeout_ms);
+        s_report_server (self->endpoint, self->timeout_ms);
         return NULL;                //  timeout
     }
 
