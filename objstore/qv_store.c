@@ -29,6 +29,11 @@ typedef enum {
 
 static const char *s_op_names [S_OP_COUNT] = { "put", "get", "delete", "list" };
 
+//  A put slower than this is logged: writes are acknowledged only once their WAL object
+//  is durable, so a storage stall (a long fsync on a loaded disk) shows to clients as
+//  requests with no reply, and the log is the only place that can say so.
+#define S_SLOW_PUT_MS 1000
+
 struct _qv_store_t {
     const qv_store_backend_t *backend;
     void *impl;                     //  the backend's handle
@@ -178,7 +183,13 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
     rc = s_fault (self, S_OP_PUT, key);
     if (rc)
         return rc;
-    return self->backend->put (self->impl, key, data, size);
+    int64_t started = qv_clock_msec ();
+    rc = self->backend->put (self->impl, key, data, size);
+    int64_t msec = qv_clock_msec () - started;
+    if (msec >= S_SLOW_PUT_MS)
+        qv_warn ("storing %s (%zu bytes) took %lld ms%s", key, size, (long long) msec,
+                 rc ? " and failed" : "");
+    return rc;
 }
 
 int

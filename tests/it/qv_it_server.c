@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -450,10 +451,87 @@ qv_it_server_wait_log (qv_it_server_t *self, const char *needle, int timeout_ms)
 }
 
 //  ---------------------------------------------------------------------------------
+//  Why a call got no reply
+
+//  Prints the last max bytes of the server's log to stderr.
+static void
+s_print_log_tail (qv_it_server_t *self, long max)
+{
+    FILE *f = fopen (self->log, "rb");
+    if (!f)
+        return;
+    fseek (f, 0, SEEK_END);
+    long end = ftell (f);
+    long start = end - max > self->log_start ? end - max : self->log_start;
+    if (start > end)
+        start = end;
+    fseek (f, start, SEEK_SET);
+    fprintf (stderr, "qv_it: the last %ld bytes of %s:\n", end - start, self->log);
+    char buf [4096];
+    size_t n;
+    while ((n = fread (buf, 1, sizeof buf, f)) > 0)
+        fwrite (buf, 1, n, stderr);
+    fprintf (stderr, "qv_it: (end of log)\n");
+    fclose (f);
+}
+
+//  A call to endpoint got no reply within its deadline: say whether the server there
+//  still runs. One that died is described by its exit status or signal; one that runs
+//  has its thread stacks appended to its log (through gdb), as qv_it_server_signal does
+//  for a server that does not stop. Either way the log's tail goes to stderr, so a
+//  failure seen once in CI says whether the server crashed, deadlocked or was only
+//  slow. The child is not reaped (WNOWAIT): the thread that owns the server still sees
+//  it exit. Each server is reported once (several threads may time out together).
+//  Clients with a deadline shorter than QV_IT_CALL_MS belong to kill tests, where a
+//  missing reply is expected: they are not reported (and gdb must not stop the server
+//  under them).
+static void
+s_report_server (const char *endpoint, int timeout_ms)
+{
+    if (timeout_ms < QV_IT_CALL_MS)
+        return;
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static pid_t reported [S_MAX_SERVERS];
+    pthread_mutex_lock (&lock);
+    for (int i = 0; i < S_MAX_SERVERS; i++) {
+        qv_it_server_t *server = s_servers [i];
+        pid_t pid = server ? server->pid : 0;
+        if (pid <= 0 || reported [i] == pid || strcmp (server->endpoint, endpoint) != 0)
+            continue;
+        reported [i] = pid;
+        siginfo_t info;
+        memset (&info, 0, sizeof info);
+        if (waitid (P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+            if (info.si_code == CLD_EXITED)
+                fprintf (stderr, "qv_it: no reply within %d ms: server %d exited with status %d\n",
+                         timeout_ms, (int) pid, info.si_status);
+            else
+                fprintf (stderr, "qv_it: no reply within %d ms: server %d was killed by signal %d (%s)%s\n",
+                         timeout_ms, (int) pid, info.si_status, strsignal (info.si_status),
+                         info.si_code == CLD_DUMPED ? ", core dumped" : "");
+        }
+        else {
+            fprintf (stderr, "qv_it: no reply within %d ms: server %d is still running; its thread "
+                     "stacks follow in its log\n", timeout_ms, (int) pid);
+            if (access ("/usr/bin/gdb", X_OK) == 0) {
+                char cmd [PATH_MAX + 200];
+                snprintf (cmd, sizeof cmd, "/usr/bin/gdb -p %d -batch -ex 'thread apply all bt' >> '%s' 2>&1",
+                          (int) pid, server->log);
+                if (system (cmd) != 0)
+                    fprintf (stderr, "qv_it: gdb could not dump the server's threads\n");
+            }
+        }
+        s_print_log_tail (server, 48 * 1024);
+    }
+    pthread_mutex_unlock (&lock);
+}
+
+//  ---------------------------------------------------------------------------------
 //  Client
 
 struct _qv_it_client_t {
     zsock_t *req;
+    char endpoint [64];             //  the server's, to explain a missing reply
     int timeout_ms;
     atomic_bool *cancel;            //  when set, a call waiting for its reply gives up
 };
@@ -470,6 +548,7 @@ qv_it_client_new (const char *endpoint, int timeout_ms)
         return NULL;
     }
     self->timeout_ms = timeout_ms;
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint);
     zsock_set_linger (self->req, 0);
     zsock_set_rcvtimeo (self->req, timeout_ms);
     zsock_set_sndtimeo (self->req, timeout_ms);
@@ -511,15 +590,21 @@ qv_it_call_raw (qv_it_client_t *self, const void *data, size_t size)
         //  Wait in slices, so that a set cancel flag ends the wait early
         int64_t deadline = zclock_mono () + self->timeout_ms;
         while (!(zsock_events (self->req) & ZMQ_POLLIN)) {
-            if (atomic_load (self->cancel) || zclock_mono () >= deadline)
+            if (atomic_load (self->cancel))
                 return NULL;
+            if (zclock_mono () >= deadline) {
+                s_report_server (self->endpoint, self->timeout_ms);
+                return NULL;
+            }
             zmq_pollitem_t item = { zsock_resolve (self->req), 0, ZMQ_POLLIN, 0 };
             zmq_poll (&item, 1, 20);
         }
     }
     zframe_t *reply = zframe_recv (self->req);
-    if (!reply)
+    if (!reply) {
+        s_report_server (self->endpoint, self->timeout_ms);
         return NULL;                //  timeout
+    }
 
     int rc;
     qv_doc_t *doc = qv_doc_parse (zframe_data (reply), zframe_size (reply), SIZE_MAX, &rc);

@@ -132,7 +132,10 @@ void
 
 //  Sends the bytes written to w (then resets w) and waits for the reply. Returns the
 //  decoded reply, or NULL on timeout or an undecodable reply. After a timeout the
-//  client may send again (REQ relaxed + correlate: a late reply is dropped).
+//  client may send again (REQ relaxed + correlate: a late reply is dropped). A timeout
+//  of a client whose deadline is QV_IT_CALL_MS or more also tells stderr whether the
+//  server died (exit status, signal) or still runs (thread stacks added to its log),
+//  with the tail of its log.
 qv_doc_t *
     qv_it_call (qv_it_client_t *self, qv_wr_t *w);
 

@@ -670,25 +670,31 @@ s_upsert_race (const char *index_type, bool exact)
     s_write (fx.c, "insert", "ups", ids, near, UKEYS, UDIM);
 
     static float origin [UDIM];
-    atomic_bool stop = false;
-    s_racer_t racer = { fx.server->endpoint, origin, exact, &stop, 0, "" };
+    //  On the heap, and leaked if the test fails: cmocka then longjmps out of this frame
+    //  while the racer runs on, and it must not write into the next test's stack.
+    atomic_bool *stop = calloc (1, sizeof *stop);
+    s_racer_t *racer = calloc (1, sizeof *racer);
+    assert_true (stop && racer);
+    *racer = (s_racer_t) { fx.server->endpoint, origin, exact, stop, 0, "" };
     pthread_t thread;
-    assert_int_equal (pthread_create (&thread, NULL, s_racer, &racer), 0);
+    assert_int_equal (pthread_create (&thread, NULL, s_racer, racer), 0);
     //  At least UMS, and at least 60 rounds (several segments) unless 5 x UMS pass
     int64_t start = zclock_mono ();
     int rounds = 0;
-    while (!racer.failure [0] && zclock_mono () < start + 5 * UMS
+    while (!racer->failure [0] && zclock_mono () < start + 5 * UMS
        &&  (zclock_mono () < start + UMS || rounds < 60)) {
         s_write (fx.c, "upsert", "ups", ids, rounds % 2 ? near : far, UKEYS, UDIM);
         rounds++;
     }
-    atomic_store (&stop, true);
+    atomic_store (stop, true);
     pthread_join (thread, NULL);
     print_message ("%s: %d upserts of %d keys raced %d searches\n", index_type, rounds, UKEYS,
-                   racer.searches);
-    if (racer.failure [0])
-        fail_msg ("%s after %d upserts: %s", index_type, rounds, racer.failure);
-    assert_true (rounds >= 10 && racer.searches >= 10);
+                   racer->searches);
+    if (racer->failure [0])
+        fail_msg ("%s after %d upserts: %s", index_type, rounds, racer->failure);
+    assert_true (rounds >= 10 && racer->searches >= 10);
+    free (racer);
+    free (stop);
     r = CALL_OK (fx.c, "{op: 'describe_collection', collection: 'ups'}");
     assert_int_equal (qv_it_int (qv_it_path (r, "rows")), UKEYS);
     //  the race crossed segments, so the index paths were part of it
