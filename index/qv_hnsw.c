@@ -66,6 +66,7 @@
 //      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
 #include "qv_hnsw.h"
 #include "qv_dist_inline.h"
+#include "qv_le.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -1131,20 +1132,6 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
 //  --------------------------------------------------------------------------
 //  Serialization
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16
-         | (uint32_t) p [3] << 24;
-}
-
 #define S_HEAD 32
 
 static int
@@ -1156,14 +1143,14 @@ s_serialize (const qv_index_t *self, zchunk_t *chunk)
     for (uint32_t i = 0; i < count; i++)
         upper_u32 += (uint64_t) h->levels [i] * (1 + h->M);
     uint8_t head [S_HEAD];
-    s_put32 (head, h->M);
-    s_put32 (head + 4, h->M0);
-    s_put32 (head + 8, (uint32_t) h->record);
-    s_put32 (head + 12, (uint32_t) h->link_off);
-    s_put32 (head + 16, h->entry);
-    s_put32 (head + 20, (uint32_t) h->max_level);
-    s_put32 (head + 24, (uint32_t) upper_u32);
-    s_put32 (head + 28, (uint32_t) (upper_u32 >> 32));
+    qv_le_put32 (head, h->M);
+    qv_le_put32 (head + 4, h->M0);
+    qv_le_put32 (head + 8, (uint32_t) h->record);
+    qv_le_put32 (head + 12, (uint32_t) h->link_off);
+    qv_le_put32 (head + 16, h->entry);
+    qv_le_put32 (head + 20, (uint32_t) h->max_level);
+    qv_le_put32 (head + 24, (uint32_t) upper_u32);
+    qv_le_put32 (head + 28, (uint32_t) (upper_u32 >> 32));
     zchunk_extend (chunk, head, sizeof head);
     if (count)
         zchunk_extend (chunk, h->levels, count);
@@ -1198,11 +1185,11 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t size)
     uint32_t count = self->count;
     if (size < S_HEAD)
         return qv_err (QV_ECORRUPT, "HNSW payload truncated");
-    uint32_t entry = s_get32 (payload + 16);
-    int max_level = (int) s_get32 (payload + 20);
-    uint64_t upper_u32 = (uint64_t) s_get32 (payload + 24) | (uint64_t) s_get32 (payload + 28) << 32;
-    if (s_get32 (payload) != h->M || s_get32 (payload + 4) != h->M0
-    ||  s_get32 (payload + 8) != h->record || s_get32 (payload + 12) != h->link_off)
+    uint32_t entry = qv_le_get32 (payload + 16);
+    int max_level = (int) qv_le_get32 (payload + 20);
+    uint64_t upper_u32 = (uint64_t) qv_le_get32 (payload + 24) | (uint64_t) qv_le_get32 (payload + 28) << 32;
+    if (qv_le_get32 (payload) != h->M || qv_le_get32 (payload + 4) != h->M0
+    ||  qv_le_get32 (payload + 8) != h->record || qv_le_get32 (payload + 12) != h->link_off)
         return qv_err (QV_ECORRUPT, "HNSW payload layout does not match its parameters");
     if (count == 0? (entry != S_NONE || max_level != -1)
                   : (entry >= count || max_level < 0 || max_level > S_MAX_LEVEL))

@@ -32,6 +32,7 @@
 //  load checks its payload against P. Corrupt bytes give QV_ECORRUPT, never a crash.
 #include "qv_index.h"
 #include "qv_crc.h"
+#include "qv_le.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -363,35 +364,6 @@ qv_search_params_allowed_estimate (const qv_search_params_t *params, uint32_t co
 //  --------------------------------------------------------------------------
 //  Serialization
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    p [0] = (uint8_t) v;
-    p [1] = (uint8_t) (v >> 8);
-    p [2] = (uint8_t) (v >> 16);
-    p [3] = (uint8_t) (v >> 24);
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    s_put32 (p, (uint32_t) v);
-    s_put32 (p + 4, (uint32_t) (v >> 32));
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16
-         | (uint32_t) p [3] << 24;
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return (uint64_t) s_get32 (p) | (uint64_t) s_get32 (p + 4) << 32;
-}
-
 int
 qv_index_serialize (const qv_index_t *self, zchunk_t **chunk_p)
 {
@@ -401,18 +373,18 @@ qv_index_serialize (const qv_index_t *self, zchunk_t **chunk_p)
         return qv_err (QV_ENOMEM, "out of memory for a %zu-byte index image", guess);
     uint8_t header [S_HEADER_SIZE] = { 0 };
     memcpy (header, S_MAGIC, 8);
-    s_put32 (header + 8, S_VERSION);
-    s_put32 (header + 12, (uint32_t) self->vt->type);
-    s_put32 (header + 16, (uint32_t) self->metric);
-    s_put32 (header + 20, self->dim);
-    s_put32 (header + 24, self->count);
-    s_put32 (header + 28, S_NPARAMS);
-    s_put32 (header + 32, self->params.M);
-    s_put32 (header + 36, self->params.ef_construction);
-    s_put32 (header + 40, self->params.nlist);
-    s_put32 (header + 44, self->params.pq_m);
-    s_put32 (header + 48, self->params.pq_nbits);
-    s_put64 (header + 52, self->params.seed);
+    qv_le_put32 (header + 8, S_VERSION);
+    qv_le_put32 (header + 12, (uint32_t) self->vt->type);
+    qv_le_put32 (header + 16, (uint32_t) self->metric);
+    qv_le_put32 (header + 20, self->dim);
+    qv_le_put32 (header + 24, self->count);
+    qv_le_put32 (header + 28, S_NPARAMS);
+    qv_le_put32 (header + 32, self->params.M);
+    qv_le_put32 (header + 36, self->params.ef_construction);
+    qv_le_put32 (header + 40, self->params.nlist);
+    qv_le_put32 (header + 44, self->params.pq_m);
+    qv_le_put32 (header + 48, self->params.pq_nbits);
+    qv_le_put64 (header + 52, self->params.seed);
     zchunk_extend (chunk, header, sizeof header);
     int rc = self->vt->serialize (self, chunk);
     if (rc) {
@@ -421,9 +393,9 @@ qv_index_serialize (const qv_index_t *self, zchunk_t **chunk_p)
     }
     uint8_t *data = zchunk_data (chunk);
     uint64_t payload = zchunk_size (chunk) - S_HEADER_SIZE;
-    s_put64 (data + 60, payload);
+    qv_le_put64 (data + 60, payload);
     uint8_t trailer [S_TRAILER_SIZE];
-    s_put32 (trailer, qv_crc32c (data, zchunk_size (chunk)));
+    qv_le_put32 (trailer, qv_crc32c (data, zchunk_size (chunk)));
     zchunk_extend (chunk, trailer, sizeof trailer);
     *chunk_p = chunk;
     return 0;
@@ -438,22 +410,22 @@ qv_index_load (const void *data, size_t size, qv_index_t **index_p)
         return qv_err (QV_ECORRUPT, "index image truncated: %zu bytes", size);
     if (memcmp (bytes, S_MAGIC, 8) != 0)
         return qv_err (QV_ECORRUPT, "index image has a bad magic number");
-    uint32_t stored_crc = s_get32 (bytes + size - S_TRAILER_SIZE);
+    uint32_t stored_crc = qv_le_get32 (bytes + size - S_TRAILER_SIZE);
     if (qv_crc32c (bytes, size - S_TRAILER_SIZE) != stored_crc)
         return qv_err (QV_ECORRUPT, "index image fails its CRC32C check");
-    uint32_t version = s_get32 (bytes + 8);
+    uint32_t version = qv_le_get32 (bytes + 8);
     if (version != S_VERSION)
         return qv_err (version > S_VERSION? QV_EINVAL: QV_ECORRUPT,
                        "index image format version %u, this build reads %u", version, S_VERSION);
-    uint32_t type = s_get32 (bytes + 12);
-    uint32_t metric = s_get32 (bytes + 16);
-    uint32_t dim = s_get32 (bytes + 20);
-    uint32_t count = s_get32 (bytes + 24);
-    uint64_t payload_size = s_get64 (bytes + 60);
+    uint32_t type = qv_le_get32 (bytes + 12);
+    uint32_t metric = qv_le_get32 (bytes + 16);
+    uint32_t dim = qv_le_get32 (bytes + 20);
+    uint32_t count = qv_le_get32 (bytes + 24);
+    uint64_t payload_size = qv_le_get64 (bytes + 60);
     if (type == 0 || type >= sizeof s_type_names / sizeof s_type_names [0])
         return qv_err (QV_ECORRUPT, "index image has unknown type %u", type);
     if (metric > QV_METRIC_COSINE || dim == 0 || dim > S_MAX_DIM
-    ||  s_get32 (bytes + 28) != S_NPARAMS || count == UINT32_MAX)
+    ||  qv_le_get32 (bytes + 28) != S_NPARAMS || count == UINT32_MAX)
         return qv_err (QV_ECORRUPT, "index image header is inconsistent");
     if (payload_size != size - S_HEADER_SIZE - S_TRAILER_SIZE)
         return qv_err (QV_ECORRUPT, "index image payload is %llu bytes, frame holds %zu",
@@ -462,12 +434,12 @@ qv_index_load (const void *data, size_t size, qv_index_t **index_p)
     if (!vt)
         return qv_err (QV_EINVAL, "index type %s is not available in this build", s_type_names [type]);
     qv_index_params_t params = {
-        .M = s_get32 (bytes + 32),
-        .ef_construction = s_get32 (bytes + 36),
-        .nlist = s_get32 (bytes + 40),
-        .pq_m = s_get32 (bytes + 44),
-        .pq_nbits = s_get32 (bytes + 48),
-        .seed = s_get64 (bytes + 52),
+        .M = qv_le_get32 (bytes + 32),
+        .ef_construction = qv_le_get32 (bytes + 36),
+        .nlist = qv_le_get32 (bytes + 40),
+        .pq_m = qv_le_get32 (bytes + 44),
+        .pq_nbits = qv_le_get32 (bytes + 48),
+        .seed = qv_le_get64 (bytes + 52),
     };
     qv_index_t *self = s_index_new (vt, (qv_metric_t) metric, dim, &params);
     if (!self) {

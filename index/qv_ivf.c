@@ -54,6 +54,7 @@
 #include "qv_kmeans.h"
 #include "qv_pq.h"
 #include "qv_sq8.h"
+#include "qv_le.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -845,7 +846,8 @@ s_search (const qv_index_t *self, const float *query, const qv_search_params_t *
 static void
 s_put32 (zchunk_t *chunk, uint32_t v)
 {
-    uint8_t b [4] = { (uint8_t) v, (uint8_t) (v >> 8), (uint8_t) (v >> 16), (uint8_t) (v >> 24) };
+    uint8_t b [4];
+    qv_le_put32 (b, v);
     zchunk_extend (chunk, b, 4);
 }
 

@@ -28,6 +28,7 @@
 //  lookup wrong: it is refused and the segment is scanned.
 #include "qv_scalar.h"
 #include "qv_crc.h"
+#include "qv_le.h"
 #include "qv_rc.h"
 
 #include <math.h>
@@ -200,19 +201,6 @@ qv_scalar_destroy (qv_scalar_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p [i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
-}
-
 int
 qv_scalar_serialize (const qv_scalar_t *self, zchunk_t **chunk_p)
 {
@@ -221,14 +209,14 @@ qv_scalar_serialize (const qv_scalar_t *self, zchunk_t **chunk_p)
     if (!p)
         return qv_err (QV_ENOMEM, "out of memory for a %zu-byte scalar index image", size);
     memcpy (p, S_MAGIC, 8);
-    s_put32 (p + 8, S_VERSION);
-    s_put32 (p + 12, (uint32_t) self->type);
-    s_put32 (p + 16, self->rows);
-    s_put32 (p + 20, self->ordered);
-    s_put32 (p + 24, self->nonnull);
+    qv_le_put32 (p + 8, S_VERSION);
+    qv_le_put32 (p + 12, (uint32_t) self->type);
+    qv_le_put32 (p + 16, self->rows);
+    qv_le_put32 (p + 20, self->ordered);
+    qv_le_put32 (p + 24, self->nonnull);
     for (uint32_t k = 0; k < self->nonnull; k++)
-        s_put32 (p + S_HEADER_SIZE + 4 * (size_t) k, self->perm [k]);
-    s_put32 (p + size - S_TRAILER_SIZE, qv_crc32c (p, size - S_TRAILER_SIZE));
+        qv_le_put32 (p + S_HEADER_SIZE + 4 * (size_t) k, self->perm [k]);
+    qv_le_put32 (p + size - S_TRAILER_SIZE, qv_crc32c (p, size - S_TRAILER_SIZE));
     zchunk_t *chunk = zchunk_new (p, size);
     free (p);
     if (!chunk)
@@ -247,14 +235,14 @@ qv_scalar_load (const void *data, size_t size, qv_type_t type, const qv_col_t *c
         return qv_err (QV_ECORRUPT, "scalar index image truncated: %zu bytes", size);
     if (memcmp (p, S_MAGIC, 8) != 0)
         return qv_err (QV_ECORRUPT, "scalar index image has a bad magic number");
-    if (qv_crc32c (p, size - S_TRAILER_SIZE) != s_get32 (p + size - S_TRAILER_SIZE))
+    if (qv_crc32c (p, size - S_TRAILER_SIZE) != qv_le_get32 (p + size - S_TRAILER_SIZE))
         return qv_err (QV_ECORRUPT, "scalar index image fails its CRC32C check");
-    uint32_t version = s_get32 (p + 8);
+    uint32_t version = qv_le_get32 (p + 8);
     if (version != S_VERSION)
         return qv_err (version > S_VERSION ? QV_EINVAL : QV_ECORRUPT,
                        "scalar index image format version %u, this build reads %u", version, S_VERSION);
-    uint32_t ordered = s_get32 (p + 20), nonnull = s_get32 (p + 24);
-    if (s_get32 (p + 12) != (uint32_t) type || s_get32 (p + 16) != rows
+    uint32_t ordered = qv_le_get32 (p + 20), nonnull = qv_le_get32 (p + 24);
+    if (qv_le_get32 (p + 12) != (uint32_t) type || qv_le_get32 (p + 16) != rows
     ||  ordered > nonnull || nonnull > rows
     ||  size != S_HEADER_SIZE + (size_t) nonnull * 4 + S_TRAILER_SIZE)
         return qv_err (QV_ECORRUPT, "scalar index image does not match its column");
@@ -273,7 +261,7 @@ qv_scalar_load (const void *data, size_t size, qv_type_t type, const qv_col_t *c
     self->nonnull = nonnull;
     bool ok = true;
     for (uint32_t k = 0; k < nonnull && ok; k++) {
-        uint32_t r = s_get32 (p + S_HEADER_SIZE + 4 * (size_t) k);
+        uint32_t r = qv_le_get32 (p + S_HEADER_SIZE + 4 * (size_t) k);
         ok = r < rows && !seen [r] && s_valid (col, r) && s_is_nan (type, col, r) == (k >= ordered)
           && (k == 0 || k >= ordered || s_cmp_rows (type, col, self->perm [k - 1], r) < 0);
         if (ok)

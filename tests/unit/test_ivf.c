@@ -12,6 +12,7 @@
 #include "qv_crc.h"
 #include "qv_vecs.h"
 #include "qv_sq8.h"
+#include "qv_le.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #   define S_ASAN 1
@@ -430,26 +431,11 @@ test_save_load (void **state)
 
 #define S_HEADER 68
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    p [0] = (uint8_t) v;
-    p [1] = (uint8_t) (v >> 8);
-    p [2] = (uint8_t) (v >> 16);
-    p [3] = (uint8_t) (v >> 24);
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p [0] | (uint32_t) p [1] << 8 | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 24;
-}
-
 //  Loads bytes after recomputing the frame's CRC (so the payload checks are reached).
 static int
 s_load_resealed (uint8_t *bytes, size_t size)
 {
-    s_put32 (bytes + size - 4, qv_crc32c (bytes, size - 4));
+    qv_le_put32 (bytes + size - 4, qv_crc32c (bytes, size - 4));
     qv_index_t *index = NULL;
     int rc = qv_index_load (bytes, size, &index);
     if (rc == 0)
@@ -500,11 +486,11 @@ test_corruption (void **state)
             { (size_t) (offsets - payload), 1 },                //  first offset not 0
             { (size_t) (offsets - payload) + nlist * 4, n - 1 },  //  last offset not count
             { (size_t) (ids - payload), n },                    //  row id out of range
-            { (size_t) (ids - payload), s_get32 (ids + 4) },    //  row id repeated
+            { (size_t) (ids - payload), qv_le_get32 (ids + 4) },    //  row id repeated
         };
         for (size_t e = 0; e < sizeof edits / sizeof edits [0]; e++) {
             memcpy (copy, orig, size);
-            s_put32 (payload + edits [e].at, edits [e].value);
+            qv_le_put32 (payload + edits [e].at, edits [e].value);
             int rc = s_load_resealed (copy, size);
             if (rc != QV_ECORRUPT)
                 fprintf (stderr, "%s edit %zu: rc %d\n", s_types [t], e, rc);
@@ -512,7 +498,7 @@ test_corruption (void **state)
         }
         //  Offsets decreasing in the middle.
         memcpy (copy, orig, size);
-        s_put32 (offsets + 8, s_get32 (offsets + 12) + 1);
+        qv_le_put32 (offsets + 8, qv_le_get32 (offsets + 12) + 1);
         assert_int_equal (s_load_resealed (copy, size), QV_ECORRUPT);
         //  A non-finite quantizer value (the last float of the payload: an SQ8 step
         //  or a PQ codebook entry).
@@ -524,14 +510,14 @@ test_corruption (void **state)
         }
         //  A payload one row short, with the frame's sizes made consistent.
         memcpy (copy, orig, size);
-        s_put32 (copy + 24, n - 1);
+        qv_le_put32 (copy + 24, n - 1);
         assert_int_equal (s_load_resealed (copy, size), QV_ECORRUPT);
         //  A payload cut short, frame payload size and length made consistent.
         memcpy (copy, orig, size);
         size_t shorter = size - 16;
         uint64_t payload_size = shorter - S_HEADER - 4;
-        s_put32 (copy + 60, (uint32_t) payload_size);
-        s_put32 (copy + 64, 0);
+        qv_le_put32 (copy + 60, (uint32_t) payload_size);
+        qv_le_put32 (copy + 64, 0);
         assert_int_equal (s_load_resealed (copy, shorter), QV_ECORRUPT);
 
         free (copy);
