@@ -1,5 +1,6 @@
 //  qvctl: the command-line client of a Quiver server (collections, import, search).
 #include "qv_client.h"
+#include "qv_ctl_io.h"
 #include "qv_codec.h"
 #include "qv_rc.h"
 #include "qv_vecs.h"
@@ -17,6 +18,7 @@ typedef struct {
     qv_client_t *client;
     const char *server;
     int timeout_ms;                 //  --timeout, 0 if not given
+    bool json;                      //  --output json: one JSON document on stdout
 } s_ctx_t;
 
 //  Operations that may legitimately wait on the server wait longer, unless told.
@@ -75,95 +77,27 @@ s_get_str (const qv_val_t *map, const char *key, char *out, size_t size)
 // ---------------------------------------------------------------------------------
 //  Output helpers
 
-static void
-s_print_str (FILE *out, const char *s, size_t n)
-{
-    fputc ('"', out);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) s [i];
-        if (c == '"' || c == '\\')
-            fprintf (out, "\\%c", c);
-        else
-        if (c < 0x20)
-            fprintf (out, "\\u%04x", c);
-        else
-            fputc (c, out);
-    }
-    fputc ('"', out);
-}
-
-//  Prints a decoded value as JSON (a bin as a string saying its size).
-static void
-s_print_json (FILE *out, const qv_val_t *v)
-{
-    switch (qv_val_type (v)) {
-        case QV_V_NIL: fputs ("null", out); break;
-        case QV_V_BOOL: {
-            bool b = false;
-            qv_val_bool (v, &b);
-            fputs (b ? "true" : "false", out);
-            break;
-        }
-        case QV_V_UINT: {
-            uint64_t u = 0;
-            qv_val_uint (v, &u);
-            fprintf (out, "%llu", (unsigned long long) u);
-            break;
-        }
-        case QV_V_INT: {
-            int64_t i = 0;
-            qv_val_int (v, &i);
-            fprintf (out, "%lld", (long long) i);
-            break;
-        }
-        case QV_V_FLOAT: {
-            double d = 0;
-            qv_val_double (v, &d);
-            if (isfinite (d))
-                fprintf (out, "%.9g", d);
-            else
-                fputs ("null", out);
-            break;
-        }
-        case QV_V_STR: {
-            const char *s;
-            size_t n;
-            qv_val_str (v, &s, &n);
-            s_print_str (out, s, n);
-            break;
-        }
-        case QV_V_BIN:
-            fprintf (out, "\"<bin %zu bytes>\"", qv_val_len (v));
-            break;
-        case QV_V_ARRAY:
-            fputc ('[', out);
-            for (size_t i = 0; i < qv_val_len (v); i++) {
-                if (i)
-                    fputs (", ", out);
-                s_print_json (out, qv_val_at (v, i));
-            }
-            fputc (']', out);
-            break;
-        case QV_V_MAP:
-            fputc ('{', out);
-            for (size_t i = 0; i < qv_val_len (v); i++) {
-                if (i)
-                    fputs (", ", out);
-                s_print_json (out, qv_val_key (v, i));
-                fputs (": ", out);
-                s_print_json (out, qv_val_value (v, i));
-            }
-            fputc ('}', out);
-            break;
-        default:
-            fputs ("\"<ext>\"", out);
-    }
-}
-
-//  Prints every field of a reply but ok and rid, one "key: value" per line.
+//  Prints every field of a reply but ok and rid: one "key: value" per line, or with
+//  --output json as one JSON object.
 static void
 s_print_fields (const qv_val_t *reply)
 {
+    if (s_context && s_context->json) {
+        putchar ('{');
+        bool first = true;
+        for (size_t i = 0; i < qv_val_len (reply); i++) {
+            const qv_val_t *key = qv_val_key (reply, i);
+            if (qv_val_is (key, "ok") || qv_val_is (key, "rid"))
+                continue;
+            printf ("%s", first ? "" : ", ");
+            first = false;
+            qv_ctl_print_json (stdout, key);
+            fputs (": ", stdout);
+            qv_ctl_print_json (stdout, qv_val_value (reply, i));
+        }
+        puts ("}");
+        return;
+    }
     for (size_t i = 0; i < qv_val_len (reply); i++) {
         const qv_val_t *key = qv_val_key (reply, i);
         if (qv_val_is (key, "ok") || qv_val_is (key, "rid"))
@@ -172,7 +106,26 @@ s_print_fields (const qv_val_t *reply)
         size_t n;
         if (qv_val_str (key, &s, &n) == 0)
             printf ("%.*s: ", (int) n, s);
-        s_print_json (stdout, qv_val_value (reply, i));
+        qv_ctl_print_json (stdout, qv_val_value (reply, i));
+        putchar ('\n');
+    }
+}
+
+//  Prints rows (a list of maps): one JSON map a line, or with --output json one JSON
+//  array.
+static void
+s_print_rows (s_ctx_t *ctx, const qv_val_t *rows)
+{
+    if (ctx->json) {
+        if (rows)
+            qv_ctl_print_json (stdout, rows);
+        else
+            fputs ("[]", stdout);
+        putchar ('\n');
+        return;
+    }
+    for (size_t i = 0; i < s_len (rows); i++) {
+        qv_ctl_print_json (stdout, qv_val_at (rows, i));
         putchar ('\n');
     }
 }
@@ -216,6 +169,14 @@ s_call (s_ctx_t *ctx, qv_wr_t **request_p, qv_doc_t **reply)
         else
             fprintf (stderr, "qvctl: %s: %s\n", qv_client_code (ctx->client),
                      qv_client_error (ctx->client));
+        if (ctx->json) {
+            const char *code = qv_client_code (ctx->client), *error = qv_client_error (ctx->client);
+            printf ("{\"ok\": false, \"code\": ");
+            qv_ctl_print_str (stdout, code, strlen (code));
+            printf (", \"error\": ");
+            qv_ctl_print_str (stdout, error, strlen (error));
+            puts ("}");
+        }
         qv_doc_destroy (reply);
     }
     return rc;
@@ -385,8 +346,12 @@ s_cmd_ping (s_ctx_t *ctx, int argc, char **argv)
         return rc;
     char version [64] = "?";
     s_get_str (qv_doc_root (reply), "version", version, sizeof version);
-    printf ("ok: %s answers %s in %.2f ms\n", ctx->server, version,
-            (qv_clock_usec () - start) / 1000.0);
+    if (ctx->json)
+        printf ("{\"ok\": true, \"version\": \"%s\", \"ms\": %.3f}\n", version,
+                (qv_clock_usec () - start) / 1000.0);
+    else
+        printf ("ok: %s answers %s in %.2f ms\n", ctx->server, version,
+                (qv_clock_usec () - start) / 1000.0);
     qv_doc_destroy (&reply);
     return 0;
 }
@@ -450,9 +415,12 @@ s_cmd_create (s_ctx_t *ctx, int argc, char **argv)
     if (rc)
         return rc;
     qv_doc_destroy (&reply);
-    printf ("created collection '%s': id %s primary%s, vector float_vector dim %lld %s, %lld shard%s\n",
-            name, varchar_pk ? "varchar(64)" : "int64", auto_id ? " auto_id" : "", dim, metric,
-            shards ? shards : 1, shards > 1 ? "s" : "");
+    if (ctx->json)
+        printf ("{\"ok\": true, \"collection\": \"%s\"}\n", name);
+    else
+        printf ("created collection '%s': id %s primary%s, vector float_vector dim %lld %s, "
+                "%lld shard%s\n", name, varchar_pk ? "varchar(64)" : "int64",
+                auto_id ? " auto_id" : "", dim, metric, shards ? shards : 1, shards > 1 ? "s" : "");
     return 0;
 }
 
@@ -477,7 +445,10 @@ s_cmd_drop (s_ctx_t *ctx, int argc, char **argv)
     if (rc)
         return rc;
     qv_doc_destroy (&reply);
-    printf ("dropped collection '%s'\n", argv [optind]);
+    if (ctx->json)
+        printf ("{\"ok\": true, \"collection\": \"%s\"}\n", argv [optind]);
+    else
+        printf ("dropped collection '%s'\n", argv [optind]);
     return 0;
 }
 
@@ -502,12 +473,18 @@ s_cmd_flush (s_ctx_t *ctx, int argc, char **argv)
     int rc = s_simple (ctx, argc, argv, "flush", &reply);
     if (rc)
         return rc;
-    printf ("flushed '%s' in %.3f s; flushed segments: ", argv [optind],
-            (qv_clock_usec () - start) / 1e6);
     const qv_val_t *segments = qv_val_get (qv_doc_root (reply), "segments");
+    if (ctx->json)
+        printf ("{\"ok\": true, \"seconds\": %.3f, \"segments\": ", (qv_clock_usec () - start) / 1e6);
+    else
+        printf ("flushed '%s' in %.3f s; flushed segments: ", argv [optind],
+                (qv_clock_usec () - start) / 1e6);
     if (segments)
-        s_print_json (stdout, segments);
-    putchar ('\n');
+        qv_ctl_print_json (stdout, segments);
+    else
+    if (ctx->json)
+        fputs ("[]", stdout);
+    puts (ctx->json ? "}" : "");
     qv_doc_destroy (&reply);
     return 0;
 }
@@ -524,6 +501,11 @@ s_cmd_list (s_ctx_t *ctx, int argc, char **argv)
     if (rc)
         return rc;
     const qv_val_t *names = qv_val_get (qv_doc_root (reply), "collections");
+    if (ctx->json) {
+        s_print_fields (qv_doc_root (reply));
+        qv_doc_destroy (&reply);
+        return 0;
+    }
     for (size_t i = 0; i < s_len (names); i++) {
         const char *s;
         size_t n;
@@ -577,86 +559,40 @@ s_progress (size_t done, size_t total, double secs, bool final)
     fflush (stderr);
 }
 
-static int
-s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
-{
-    static const struct option opts [] = {
-        { "batch", required_argument, 0, 'b' }, { "start-id", required_argument, 0, 's' },
-        { "limit", required_argument, 0, 'l' }, { "window", required_argument, 0, 'w' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
-    };
-    long long batch = 1000, start_id = 0, limit = 0, window = 4;
-    bool start_given = false;
-    int c;
-    while ((c = s_getopt (argc, argv, opts)) != -1)
-        switch (c) {
-            case 'b': batch = s_int_arg ("--batch", optarg, 1, 1 << 20); break;
-            case 's': start_id = s_int_arg ("--start-id", optarg, INT64_MIN, INT64_MAX);
-                      start_given = true; break;
-            case 'l': limit = s_int_arg ("--limit", optarg, 1, INT64_MAX); break;
-            case 'w': window = s_int_arg ("--window", optarg, 1, 64); break;
-        }
-    s_check_positional (argc, argv, 2, 2);
-    const char *name = argv [optind], *path = argv [optind + 1];
+//  Writes the payload of one write batch, rows [start, start + n), after "collection".
+typedef void (s_batch_fn) (qv_wr_t *w, size_t start, size_t n, void *arg);
 
-    s_schema_t schema;
-    int rc = s_describe (ctx, name, &schema);
-    if (rc)
-        return rc;
-    uint32_t file_dim, file_rows;
-    float *vectors = qv_vecs_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit),
-                                   &file_dim, &file_rows);
-    if (!vectors) {
-        fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
-        return QV_EIO;
-    }
-    if (file_dim != schema.dim) {
-        fprintf (stderr, "qvctl: %s holds %u-dimensional vectors, but field '%s' of '%s' has dim %u\n",
-                 path, file_dim, schema.vector, name, schema.dim);
-        free (vectors);
-        return QV_EINVAL;
-    }
-    if (schema.auto_id && start_given)
-        fprintf (stderr, "qvctl: '%s' assigns its own ids (auto_id); --start-id is ignored\n", name);
-    size_t total = file_rows;
-    size_t dim = schema.dim;
+//  Sends total rows with op (insert, upsert) in batches of `batch` rows, `window`
+//  requests in flight, showing progress on stderr. Sets *acked_p to the rows the server
+//  acknowledged. Returns 0 or the code of the first failure (reported on stderr).
+static int
+s_send_batches (s_ctx_t *ctx, const char *op, const char *name, const char *partition,
+                size_t total, size_t batch, int window, s_batch_fn *fn, void *arg,
+                size_t *acked_p)
+{
     s_flight_t *flights = calloc ((size_t) window, sizeof *flights);
     if (!flights) {
         fprintf (stderr, "qvctl: out of memory\n");
-        free (vectors);
         return QV_ENOMEM;
     }
     s_long_timeout (ctx);
     bool tty = isatty (STDERR_FILENO);
     int64_t t0 = qv_clock_usec (), last_shown = 0;
     size_t sent = 0, acked = 0;
-    int inflight = 0;
+    int inflight = 0, rc = 0;
     while (rc == 0 && (sent < total || inflight > 0)) {
         //  Keep the window full, then take one reply.
         while (rc == 0 && sent < total && inflight < window) {
-            size_t n = total - sent < (size_t) batch ? total - sent : (size_t) batch;
+            size_t n = total - sent < batch ? total - sent : batch;
             uint64_t rid;
-            qv_wr_t *w = qv_client_request (ctx->client, "insert", 2, &rid);
+            qv_wr_t *w = qv_client_request (ctx->client, op, 2 + (partition != NULL), &rid);
             qv_wr_str (w, "collection");
             qv_wr_str (w, name);
-            qv_wr_str (w, "columns");
-            qv_wr_map (w, schema.auto_id ? 1 : 2);
-            if (!schema.auto_id) {
-                qv_wr_str (w, schema.pk);
-                qv_wr_array (w, n);
-                for (size_t i = 0; i < n; i++) {
-                    long long id = start_id + (long long) (sent + i);
-                    if (schema.pk_varchar) {
-                        char key [32];
-                        snprintf (key, sizeof key, "%lld", id);
-                        qv_wr_str (w, key);
-                    }
-                    else
-                        qv_wr_int (w, id);
-                }
+            if (partition) {
+                qv_wr_str (w, "partition");
+                qv_wr_str (w, partition);
             }
-            qv_wr_str (w, schema.vector);
-            qv_wr_bin (w, vectors + sent * dim, n * dim * sizeof (float));
+            fn (w, sent, n, arg);
             rc = qv_client_send (ctx->client, w);
             qv_wr_destroy (&w);
             if (rc) {
@@ -681,7 +617,7 @@ s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
         }
         if (rrc) {
             if (slot >= 0)
-                fprintf (stderr, "\nqvctl: insert of rows %zu..%zu failed: %s: %s\n",
+                fprintf (stderr, "\nqvctl: %s of rows %zu..%zu failed: %s: %s\n", op,
                          flights [slot].start, flights [slot].start + flights [slot].rows - 1,
                          qv_client_code (ctx->client), qv_client_error (ctx->client));
             else
@@ -703,17 +639,193 @@ s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
             last_shown = now;
         }
     }
+    free (flights);
+    *acked_p = acked;
+    if (rc)
+        fprintf (stderr, "qvctl: %s stopped: %zu rows acknowledged before the failure\n", op, acked);
+    return rc;
+}
+
+//  Vectors of a file as columnar batches: the key column (unless auto_id) and the
+//  vectors as one bin.
+typedef struct {
+    const s_schema_t *schema;
+    const float *vectors;
+    long long start_id;
+} s_vec_batches_t;
+
+static void
+s_write_vec_batch (qv_wr_t *w, size_t start, size_t n, void *arg)
+{
+    s_vec_batches_t *b = (s_vec_batches_t *) arg;
+    const s_schema_t *schema = b->schema;
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, schema->auto_id ? 1 : 2);
+    if (!schema->auto_id) {
+        qv_wr_str (w, schema->pk);
+        qv_wr_array (w, n);
+        for (size_t i = 0; i < n; i++) {
+            long long id = b->start_id + (long long) (start + i);
+            if (schema->pk_varchar) {
+                char key [32];
+                snprintf (key, sizeof key, "%lld", id);
+                qv_wr_str (w, key);
+            }
+            else
+                qv_wr_int (w, id);
+        }
+    }
+    qv_wr_str (w, schema->vector);
+    qv_wr_bin (w, b->vectors + start * schema->dim, n * schema->dim * sizeof (float));
+}
+
+//  Rows of a JSON-lines file, each already msgpack.
+typedef struct {
+    void **rows;
+    size_t *sizes;
+} s_row_batches_t;
+
+static void
+s_write_row_batch (qv_wr_t *w, size_t start, size_t n, void *arg)
+{
+    s_row_batches_t *b = (s_row_batches_t *) arg;
+    qv_wr_str (w, "rows");
+    qv_wr_array (w, n);
+    for (size_t i = start; i < start + n; i++)
+        qv_wr_raw (w, b->rows [i], b->sizes [i]);
+}
+
+//  Sends the rows of a JSON-lines file with op; prints what was written.
+static int
+s_write_jsonl (s_ctx_t *ctx, const char *op, const char *name, const char *path,
+               const char *partition, long long limit, size_t batch, int window)
+{
+    s_row_batches_t b;
+    size_t total;
+    if (qv_ctl_jsonl_read (path, &b.rows, &b.sizes, &total)) {
+        fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+        return QV_EINVAL;
+    }
+    size_t n = limit && (size_t) limit < total ? (size_t) limit : total, acked = 0;
+    int64_t t0 = qv_clock_usec ();
+    int rc = s_send_batches (ctx, op, name, partition, n, batch, window, s_write_row_batch, &b,
+                             &acked);
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    qv_ctl_rows_free (b.rows, b.sizes, total);
+    if (rc)
+        return rc;
+    if (ctx->json)
+        printf ("{\"ok\": true, \"rows\": %zu, \"seconds\": %.3f, \"rows_per_s\": %.0f}\n",
+                acked, secs, secs > 0 ? acked / secs : 0.0);
+    else
+        printf ("%s %zu rows into '%s' in %.3f s: %.0f rows/s\n",
+                streq (op, "upsert") ? "upserted" : "inserted", acked, name, secs,
+                secs > 0 ? acked / secs : 0.0);
+    return 0;
+}
+
+static int
+s_cmd_import (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "batch", required_argument, 0, 'b' }, { "start-id", required_argument, 0, 's' },
+        { "limit", required_argument, 0, 'l' }, { "window", required_argument, 0, 'w' },
+        { "partition", required_argument, 0, 'p' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    long long batch = 1000, start_id = 0, limit = 0, window = 4;
+    const char *partition = NULL;
+    bool start_given = false;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 'b': batch = s_int_arg ("--batch", optarg, 1, 1 << 20); break;
+            case 's': start_id = s_int_arg ("--start-id", optarg, INT64_MIN, INT64_MAX);
+                      start_given = true; break;
+            case 'l': limit = s_int_arg ("--limit", optarg, 1, INT64_MAX); break;
+            case 'w': window = s_int_arg ("--window", optarg, 1, 64); break;
+            case 'p': partition = optarg; break;
+        }
+    s_check_positional (argc, argv, 2, 2);
+    const char *name = argv [optind], *path = argv [optind + 1];
+    if (qv_ctl_is_jsonl (path)) {
+        if (start_given)
+            s_usage_error ("%s", "--start-id is for vector files; JSON rows carry their ids");
+        return s_write_jsonl (ctx, "insert", name, path, partition, limit, (size_t) batch,
+                              (int) window);
+    }
+    s_schema_t schema;
+    int rc = s_describe (ctx, name, &schema);
+    if (rc)
+        return rc;
+    uint32_t file_dim, file_rows;
+    float *vectors = qv_ctl_vectors_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit),
+                                          &file_dim, &file_rows);
+    if (!vectors) {
+        fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+        return QV_EIO;
+    }
+    if (file_dim != schema.dim) {
+        fprintf (stderr, "qvctl: %s holds %u-dimensional vectors, but field '%s' of '%s' has dim %u\n",
+                 path, file_dim, schema.vector, name, schema.dim);
+        free (vectors);
+        return QV_EINVAL;
+    }
+    if (schema.auto_id && start_given)
+        fprintf (stderr, "qvctl: '%s' assigns its own ids (auto_id); --start-id is ignored\n", name);
+    s_vec_batches_t b = { &schema, vectors, start_id };
+    size_t acked = 0;
+    int64_t t0 = qv_clock_usec ();
+    rc = s_send_batches (ctx, "insert", name, partition, file_rows, (size_t) batch, (int) window,
+                         s_write_vec_batch, &b, &acked);
     double secs = (qv_clock_usec () - t0) / 1e6;
     free (vectors);
-    free (flights);
-    if (rc) {
-        fprintf (stderr, "qvctl: import stopped: %zu rows acknowledged before the failure\n", acked);
+    if (rc)
         return rc;
-    }
-    double mb = (double) acked * (double) dim * 4 / 1e6;
-    printf ("imported %zu rows into '%s' in %.3f s: %.0f rows/s, %.1f MB/s of vectors\n",
-            acked, name, secs, secs > 0 ? acked / secs : 0.0, secs > 0 ? mb / secs : 0.0);
+    double mb = (double) acked * (double) schema.dim * 4 / 1e6;
+    if (ctx->json)
+        printf ("{\"ok\": true, \"rows\": %zu, \"seconds\": %.3f, \"rows_per_s\": %.0f, "
+                "\"mb_per_s\": %.1f}\n", acked, secs, secs > 0 ? acked / secs : 0.0,
+                secs > 0 ? mb / secs : 0.0);
+    else
+        printf ("imported %zu rows into '%s' in %.3f s: %.0f rows/s, %.1f MB/s of vectors\n",
+                acked, name, secs, secs > 0 ? acked / secs : 0.0, secs > 0 ? mb / secs : 0.0);
     return 0;
+}
+
+//  insert / upsert NAME FILE.jsonl
+static int
+s_cmd_write (s_ctx_t *ctx, int argc, char **argv, const char *op)
+{
+    static const struct option opts [] = {
+        { "batch", required_argument, 0, 'b' }, { "window", required_argument, 0, 'w' },
+        { "partition", required_argument, 0, 'p' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    long long batch = 1000, window = 4;
+    const char *partition = NULL;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 'b': batch = s_int_arg ("--batch", optarg, 1, 1 << 20); break;
+            case 'w': window = s_int_arg ("--window", optarg, 1, 64); break;
+            case 'p': partition = optarg; break;
+        }
+    s_check_positional (argc, argv, 2, 2);
+    return s_write_jsonl (ctx, op, argv [optind], argv [optind + 1], partition, 0,
+                          (size_t) batch, (int) window);
+}
+
+static int
+s_cmd_insert (s_ctx_t *ctx, int argc, char **argv)
+{
+    return s_cmd_write (ctx, argc, argv, "insert");
+}
+
+static int
+s_cmd_upsert (s_ctx_t *ctx, int argc, char **argv)
+{
+    return s_cmd_write (ctx, argc, argv, "upsert");
 }
 
 static int
@@ -767,14 +879,19 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
     s_check_positional (argc, argv, 2, 2);
     const char *name = argv [optind], *path = argv [optind + 1];
     if (print < 0)
-        print = gt_path ? 0 : 3;
+        print = gt_path ? 0 : ctx->json ? INT64_MAX : 3;
 
     s_schema_t schema;
     int rc = s_describe (ctx, name, &schema);
     if (rc)
         return rc;
     uint32_t nq, ngt = 0, dim, gt_dim = 0;
-    float *queries = qv_vecs_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit), &dim, &nq);
+    //  A file of query vectors, or one vector on the command line
+    bool inline_vector = access (path, F_OK) != 0 && strchr ("[-.0123456789", path [0]);
+    float *queries = inline_vector ? qv_ctl_vector_parse (path, &dim)
+                   : qv_ctl_vectors_read (path, (uint32_t) (limit > UINT32_MAX ? 0 : limit), &dim, &nq);
+    if (inline_vector)
+        nq = 1;
     int32_t *gt = NULL;
     if (!queries) {
         fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
@@ -849,6 +966,11 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
             const qv_val_t *hits = qv_val_at (results, j);
             size_t q = first + j;
             hits_total += s_len (hits);
+            if ((long long) q < print && ctx->json) {
+                printf ("%s", q ? ",\n  " : "{\"results\": [\n  ");
+                qv_ctl_print_json (stdout, hits);
+            }
+            else
             if ((long long) q < print) {
                 printf ("query %zu:\n", q);
                 for (size_t h = 0; h < s_len (hits); h++) {
@@ -858,13 +980,13 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
                     const qv_val_t *fields = qv_val_get (hit, "fields");
                     printf ("  %2zu  id ", h + 1);
                     if (id)
-                        s_print_json (stdout, id);
+                        qv_ctl_print_json (stdout, id);
                     printf ("  distance ");
                     if (distance)
-                        s_print_json (stdout, distance);
+                        qv_ctl_print_json (stdout, distance);
                     if (s_len (fields)) {
                         printf ("  ");
-                        s_print_json (stdout, fields);
+                        qv_ctl_print_json (stdout, fields);
                     }
                     putchar ('\n');
                 }
@@ -889,13 +1011,24 @@ s_cmd_search (s_ctx_t *ctx, int argc, char **argv)
     double secs = (qv_clock_usec () - t0) / 1e6;
     if (rc == 0) {
         qsort (lat, nreq, sizeof *lat, s_cmp_double);
-        printf ("%u queries in %zu requests of up to %lld, k=%lld, metric %s: %zu hits\n",
-                nq, nreq, per_request, k, schema.metric, hits_total);
-        if (gt)
-            printf ("recall@%lld = %.3f\n", k, nq ? recall_sum / (double) nq : 0.0);
-        printf ("latency per request: p50 %.3f ms, p99 %.3f ms\n",
-                s_quantile (lat, nreq, 0.50), s_quantile (lat, nreq, 0.99));
-        printf ("throughput: %.1f queries/s (%.3f s)\n", secs > 0 ? nq / secs : 0.0, secs);
+        if (ctx->json) {
+            printf ("%s\"nq\": %u, \"k\": %lld, \"hits\": %zu, ", print > 0 && nq ? "],\n " : "{",
+                    nq, k, hits_total);
+            if (gt)
+                printf ("\"recall\": %.4f, ", nq ? recall_sum / (double) nq : 0.0);
+            printf ("\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"qps\": %.1f, \"seconds\": %.3f}\n",
+                    s_quantile (lat, nreq, 0.50), s_quantile (lat, nreq, 0.99),
+                    secs > 0 ? nq / secs : 0.0, secs);
+        }
+        else {
+            printf ("%u queries in %zu requests of up to %lld, k=%lld, metric %s: %zu hits\n",
+                    nq, nreq, per_request, k, schema.metric, hits_total);
+            if (gt)
+                printf ("recall@%lld = %.3f\n", k, nq ? recall_sum / (double) nq : 0.0);
+            printf ("latency per request: p50 %.3f ms, p99 %.3f ms\n",
+                    s_quantile (lat, nreq, 0.50), s_quantile (lat, nreq, 0.99));
+            printf ("throughput: %.1f queries/s (%.3f s)\n", secs > 0 ? nq / secs : 0.0, secs);
+        }
     }
     free (lat);
     free (want);
@@ -973,10 +1106,16 @@ s_cmd_index (s_ctx_t *ctx, int argc, char **argv)
         if (!building) {
             if (isatty (2))
                 fputc ('\n', stderr);
-            printf ("%s index on '%s' finished in %.3f s: %llu of %llu rows indexed "
-                    "(rows not flushed yet are searched exactly)\n", type, name,
-                    (qv_clock_usec () - start) / 1e6, (unsigned long long) indexed,
-                    (unsigned long long) total);
+            if (ctx->json)
+                printf ("{\"ok\": true, \"index_type\": \"%s\", \"seconds\": %.3f, "
+                        "\"indexed_rows\": %llu, \"total_rows\": %llu}\n", type,
+                        (qv_clock_usec () - start) / 1e6, (unsigned long long) indexed,
+                        (unsigned long long) total);
+            else
+                printf ("%s index on '%s' finished in %.3f s: %llu of %llu rows indexed "
+                        "(rows not flushed yet are searched exactly)\n", type, name,
+                        (qv_clock_usec () - start) / 1e6, (unsigned long long) indexed,
+                        (unsigned long long) total);
             break;
         }
         zclock_sleep (200);
@@ -1022,10 +1161,7 @@ s_cmd_get (s_ctx_t *ctx, int argc, char **argv)
     if (rc)
         return rc;
     const qv_val_t *rows = qv_val_get (qv_doc_root (reply), "rows");
-    for (size_t i = 0; i < s_len (rows); i++) {
-        s_print_json (stdout, qv_val_at (rows, i));
-        putchar ('\n');
-    }
+    s_print_rows (ctx, rows);
     if (s_len (rows) < (size_t) nids)
         fprintf (stderr, "qvctl: %zu of %d ids found in '%s'\n", s_len (rows), nids, name);
     qv_doc_destroy (&reply);
@@ -1059,9 +1195,176 @@ s_cmd_delete (s_ctx_t *ctx, int argc, char **argv)
     if (rc)
         return rc;
     uint64_t deleted = s_get_uint (qv_doc_root (reply), "deleted");
-    printf ("deleted %llu of %d ids from '%s'\n", (unsigned long long) deleted, nids, name);
+    if (ctx->json)
+        s_print_fields (qv_doc_root (reply));
+    else
+        printf ("deleted %llu of %d ids from '%s'\n", (unsigned long long) deleted, nids, name);
     qv_doc_destroy (&reply);
     return 0;
+}
+
+static int
+s_cmd_query (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "filter", required_argument, 0, 'f' }, { "output-fields", required_argument, 0, 'o' },
+        { "limit", required_argument, 0, 'l' }, { "offset", required_argument, 0, 's' },
+        { "count", no_argument, 0, 'c' }, { "partitions", required_argument, 0, 'p' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    const char *filter = "", *output_fields = NULL, *partitions = NULL;
+    long long limit = 0, offset = 0;
+    bool count = false;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 'f': filter = optarg; break;
+            case 'o': output_fields = optarg; break;
+            case 'l': limit = s_int_arg ("--limit", optarg, 1, 16384); break;
+            case 's': offset = s_int_arg ("--offset", optarg, 0, 16384); break;
+            case 'c': count = true; break;
+            case 'p': partitions = optarg; break;
+        }
+    s_check_positional (argc, argv, 1, 1);
+    if (count && (output_fields || limit || offset))
+        s_usage_error ("%s", "--count takes no --output-fields, --limit or --offset");
+    const char *name = argv [optind];
+    qv_wr_t *w = qv_client_request (ctx->client, "query", 2 + (output_fields || count)
+                                    + (limit > 0) + (offset > 0) + (partitions != NULL), NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "filter"); qv_wr_str (w, filter);
+    if (count) {
+        qv_wr_str (w, "output_fields");
+        s_write_names ("count(*)", w);
+    }
+    else
+    if (output_fields) {
+        qv_wr_str (w, "output_fields");
+        s_write_names (output_fields, w);
+    }
+    if (limit) { qv_wr_str (w, "limit"); qv_wr_uint (w, (uint64_t) limit); }
+    if (offset) { qv_wr_str (w, "offset"); qv_wr_uint (w, (uint64_t) offset); }
+    if (partitions) {
+        qv_wr_str (w, "partitions");
+        s_write_names (partitions, w);
+    }
+    s_long_timeout (ctx);
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    const qv_val_t *rows = qv_val_get (qv_doc_root (reply), "rows");
+    if (count && !ctx->json) {
+        const qv_val_t *n = s_len (rows) ? qv_val_get (qv_val_at (rows, 0), "count(*)") : NULL;
+        if (n)
+            qv_ctl_print_json (stdout, n);
+        putchar ('\n');
+    }
+    else
+        s_print_rows (ctx, rows);
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+//  partitions NAME [--create P | --drop P]
+static int
+s_cmd_partitions (s_ctx_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "create", required_argument, 0, 'c' }, { "drop", required_argument, 0, 'd' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    const char *create = NULL, *drop = NULL;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 'c': create = optarg; break;
+            case 'd': drop = optarg; break;
+        }
+    s_check_positional (argc, argv, 1, 1);
+    if (create && drop)
+        s_usage_error ("%s", "give --create or --drop, not both");
+    const char *name = argv [optind], *partition = create ? create : drop;
+    qv_wr_t *w = qv_client_request (ctx->client, create ? "create_partition"
+                                    : drop ? "drop_partition" : "list_partitions",
+                                    1 + (partition != NULL), NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    if (partition) {
+        qv_wr_str (w, "partition");
+        qv_wr_str (w, partition);
+    }
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    const qv_val_t *names = qv_val_get (qv_doc_root (reply), "partitions");
+    if (ctx->json && !partition)
+        s_print_fields (qv_doc_root (reply));
+    else
+    if (ctx->json)
+        printf ("{\"ok\": true}\n");
+    else
+    if (partition)
+        printf ("%s partition '%s' of '%s'\n", create ? "created" : "dropped", partition, name);
+    for (size_t i = 0; !ctx->json && i < s_len (names); i++) {
+        const char *str;
+        size_t n;
+        if (qv_val_str (qv_val_at (names, i), &str, &n) == 0)
+            printf ("%.*s\n", (int) n, str);
+    }
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+//  describe-index / drop-index NAME [--field F]: the vector field unless told.
+static int
+s_index_op (s_ctx_t *ctx, int argc, char **argv, const char *op)
+{
+    static const struct option opts [] = {
+        { "field", required_argument, 0, 'f' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    const char *field = NULL;
+    int c;
+    while ((c = s_getopt (argc, argv, opts)) != -1)
+        if (c == 'f')
+            field = optarg;
+    s_check_positional (argc, argv, 1, 1);
+    const char *name = argv [optind];
+    s_schema_t schema;
+    if (!field) {
+        int rc = s_describe (ctx, name, &schema);
+        if (rc)
+            return rc;
+        field = schema.vector;
+    }
+    qv_wr_t *w = qv_client_request (ctx->client, op, 2, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "field"); qv_wr_str (w, field);
+    qv_doc_t *reply;
+    int rc = s_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    if (streq (op, "describe_index"))
+        s_print_fields (qv_doc_root (reply));
+    else
+    if (ctx->json)
+        printf ("{\"ok\": true}\n");
+    else
+        printf ("dropped the index on '%s' of '%s'\n", field, name);
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
+static int
+s_cmd_describe_index (s_ctx_t *ctx, int argc, char **argv)
+{
+    return s_index_op (ctx, argc, argv, "describe_index");
+}
+
+static int
+s_cmd_drop_index (s_ctx_t *ctx, int argc, char **argv)
+{
+    return s_index_op (ctx, argc, argv, "drop_index");
 }
 
 static const s_command_t s_commands [] = {
@@ -1084,18 +1387,53 @@ static const s_command_t s_commands [] = {
     { "flush", s_cmd_flush,
       "flush NAME\n\nWrites everything acknowledged so far into flushed segments; waits until done." },
     { "import", s_cmd_import,
-      "import NAME FILE.fvecs [--batch 1000] [--start-id 0] [--limit N] [--window 4]\n\n"
-      "Inserts the vectors of an .fvecs file as columnar batches (a bin vector column).\n"
-      "Row i gets id start-id + i unless the collection assigns ids (auto_id).\n"
+      "import NAME FILE [--batch 1000] [--start-id 0] [--limit N] [--window 4] [--partition P]\n\n"
+      "Inserts a file: .fvecs, .bvecs (uint8, converted to float) or .npy (2-D float32, as\n"
+      "np.save writes it) as columnar batches (a bin vector column), row i getting id\n"
+      "start-id + i unless the collection assigns ids (auto_id); or .jsonl (one row a line,\n"
+      "as insert).\n"
       "  --batch N        rows per insert request (default 1000)\n"
-      "  --start-id S     id of the first row (default 0)\n"
+      "  --start-id S     id of the first row (default 0; vector files only)\n"
       "  --limit N        import only the first N rows\n"
       "  --window W       insert requests in flight at once (default 4)\n"
-      "Shows progress on stderr; prints rows, seconds, rows/s and MB/s of vectors at the end." },
+      "  --partition P    insert into partition P (default _default)\n"
+      "Shows progress on stderr; prints rows, seconds, rows/s (and MB/s of vectors) at the end." },
+    { "insert", s_cmd_insert,
+      "insert NAME FILE.jsonl [--batch 1000] [--window 4] [--partition P]\n\n"
+      "Inserts rows given as JSON lines, one object a line: {\"id\": 1, \"vector\": [0.1, 0.2], \"tag\": \"a\"}\n"
+      "(FILE - reads stdin). A live primary key is replaced, as upsert. Each request of\n"
+      "--batch rows is atomic; on a failure, the rows acknowledged before it are printed.\n"
+      "  --batch N        rows per request (default 1000)\n"
+      "  --window W       requests in flight at once (default 4)\n"
+      "  --partition P    insert into partition P (default _default)" },
+    { "upsert", s_cmd_upsert,
+      "upsert NAME FILE.jsonl [--batch 1000] [--window 4] [--partition P]\n\n"
+      "As insert; every row needs its primary key." },
+    { "query", s_cmd_query,
+      "query NAME [--filter EXPR] [--output-fields a,b] [--limit N] [--offset N] [--count]\n"
+      "      [--partitions p,q]\n\n"
+      "Prints the rows matching a filter expression, one JSON map a line (the primary key and\n"
+      "the output fields), e.g. qvctl query docs --filter 'tag == \"a\" and n > 3' --limit 10.\n"
+      "  --filter EXPR        Milvus-style boolean expression (default: every row)\n"
+      "  --output-fields a,b  fields to print besides the primary key\n"
+      "  --limit N, --offset N  page through the rows (offset + limit at most 16384)\n"
+      "  --count              print only the number of matching rows\n"
+      "  --partitions p,q     only these partitions" },
+    { "partitions", s_cmd_partitions,
+      "partitions NAME [--create P | --drop P]\n\n"
+      "Lists the partitions of NAME, one a line, or creates or drops partition P." },
+    { "describe-index", s_cmd_describe_index,
+      "describe-index NAME [--field F]\n\n"
+      "Prints the index on field F (default: the vector field): type, metric, params, state,\n"
+      "indexed and total rows." },
+    { "drop-index", s_cmd_drop_index,
+      "drop-index NAME [--field F]\n\n"
+      "Drops the index on field F (default: the vector field); searches become exact." },
     { "search", s_cmd_search,
-      "search NAME QUERIES.fvecs --k 10 [--gt GT.ivecs] [--nq-per-request 1] [--output-fields a,b]\n"
-      "       [--limit N] [--print N]\n\n"
-      "Searches the query vectors of an .fvecs file; prints recall@k against the ground truth\n"
+      "search NAME QUERIES --k 10 [--gt GT.ivecs] [--nq-per-request 1] [--output-fields a,b]\n"
+      "       [--filter EXPR] [--ef N] [--nprobe N] [--limit N] [--print N]\n\n"
+      "Searches the query vectors of a file (.fvecs, .bvecs, .npy) or one vector given inline\n"
+      "('[0.1, 0.2, ...]' or 0.1,0.2,...); prints the hits, recall@k against the ground truth\n"
       "when given, latency p50/p99 per request and queries/s.\n"
       "  --k K                neighbours per query (default 10)\n"
       "  --gt GT.ivecs        ground truth: the true neighbour ids of each query, best first\n"
@@ -1128,6 +1466,8 @@ s_usage (FILE *out)
         "  --server ENDPOINT   the server's ZeroMQ endpoint (default $QV_SERVER, else " S_DEFAULT_SERVER ")\n"
         "  --timeout SEC       how long to wait for an answer (default 5; imports, searches\n"
         "                      and flushes wait up to 120 s once the server has answered)\n"
+        "  --output text|json  json: each command prints one JSON document on stdout (a\n"
+        "                      failure: {\"ok\": false, \"code\", \"error\"}); default text\n"
         "\nCommands:\n");
     for (const s_command_t *c = s_commands; c->name; c++)
         fprintf (out, "  %.*s\n", (int) strcspn (c->usage, "\n"), c->usage);
@@ -1142,13 +1482,15 @@ main (int argc, char *argv [])
     if (!server || !*server)
         server = S_DEFAULT_SERVER;
     int timeout_ms = 0;
+    bool json = false;
     //  Take the global options out of argv wherever they are.
     int n = 1;
     for (int i = 1; i < argc; i++) {
         const char *value = NULL;
         bool is_server = strncmp (argv [i], "--server", 8) == 0 && (argv [i][8] == 0 || argv [i][8] == '=');
         bool is_timeout = strncmp (argv [i], "--timeout", 9) == 0 && (argv [i][9] == 0 || argv [i][9] == '=');
-        if (!is_server && !is_timeout) {
+        bool is_output = strncmp (argv [i], "--output", 8) == 0 && (argv [i][8] == 0 || argv [i][8] == '=');
+        if (!is_server && !is_timeout && !is_output) {
             argv [n++] = argv [i];
             continue;
         }
@@ -1159,9 +1501,17 @@ main (int argc, char *argv [])
         if (i + 1 < argc)
             value = argv [++i];
         if (!value || !*value) {
-            fprintf (stderr, "qvctl: %s needs a value\n", is_server ? "--server" : "--timeout");
+            fprintf (stderr, "qvctl: %s needs a value\n", argv [i]);
             return 2;
         }
+        if (is_output) {
+            if (!streq (value, "json") && !streq (value, "text")) {
+                fprintf (stderr, "qvctl: --output must be text or json, not '%s'\n", value);
+                return 2;
+            }
+            json = streq (value, "json");
+        }
+        else
         if (is_server)
             server = value;
         else
@@ -1185,7 +1535,7 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_linger (0);
     zsys_handler_set (NULL);        //  Ctrl-C stops qvctl at once
-    s_ctx_t ctx = { NULL, server, timeout_ms };
+    s_ctx_t ctx = { NULL, server, timeout_ms, json };
     //  --help needs no server: parse it before connecting.
     for (int i = 2; i < argc; i++)
         if (streq (argv [i], "--help") || streq (argv [i], "-h")) {
