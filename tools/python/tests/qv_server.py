@@ -22,6 +22,47 @@ def free_port():
         return s.getsockname()[1]
 
 
+class NatsServer:
+    """A nats-server with JetStream on a free loopback port, data in its own directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="quiver-pytest-nats.")
+        self.proc = None
+        self.url = None
+
+    def start(self, deadline_s=30):
+        for _attempt in range(3):
+            port = free_port()
+            self.url = "nats://127.0.0.1:%d" % port
+            self.log = open(os.path.join(self.dir, "nats-server.log"), "ab")
+            self.proc = subprocess.Popen(
+                ["nats-server", "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
+                 os.path.join(self.dir, "js")], stdout=self.log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + deadline_s
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                        if s.recv(4) == b"INFO":
+                            return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            self.cleanup()
+            self.dir = tempfile.mkdtemp(prefix="quiver-pytest-nats.")
+        raise RuntimeError("nats-server did not start")
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Server:
     """start() runs quiver serve and waits until it answers ping with ok (it answers
     UNAVAILABLE while it recovers); stop() ends it."""
