@@ -195,12 +195,15 @@ class QuiverClient:
         dropped. Raises TIMEOUT at the deadline (time.monotonic())."""
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not self._sock.poll(int(left * 1000) + 1, zmq.POLLIN):
-                if time.monotonic() >= deadline:
-                    raise QuiverException("TIMEOUT", "no reply from %s within the timeout "
-                                          "(is the server running?)" % self._endpoint)
+            if left <= 0:
+                raise QuiverException("TIMEOUT", "no reply from %s within the timeout "
+                                      "(is the server running?)" % self._endpoint)
+            #  A receive timeout rather than poll(): a poll builds a Poller each time
+            self._sock.setsockopt(zmq.RCVTIMEO, max(1, int(left * 1000)))
+            try:
+                frame = self._sock.recv(copy=False)
+            except zmq.Again:
                 continue
-            frame = self._sock.recv(copy=False)
             try:
                 reply = msgpack.unpackb(frame.buffer, raw=False, strict_map_key=False)
             except Exception as e:
