@@ -31,6 +31,7 @@
 #include "qv_index.h"
 #include "qv_record.h"
 #include "qv_scalar.h"
+#include "qv_schema_req.h"
 
 #include <sys/time.h>
 
@@ -149,7 +150,7 @@ s_prepare_write (self_t *self, qv_job_t *job)
                 return qv_err (QV_EEXIST, "collection '%s' already exists", req->collection);
             qv_record_t *rec = job->rec = qv_record_new (QV_REC_CREATE_COLLECTION);
             snprintf (rec->name, sizeof rec->name, "%s", req->collection);
-            rec->schema = qv_schema_parse (req->f [QV_F_fields], &rc);
+            rec->schema = qv_schema_from_request (req, &rc);
             if (!rec->schema)
                 return rc;
             if ((rc = qv_batch_check_defaults (rec->schema))

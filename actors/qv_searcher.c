@@ -52,8 +52,7 @@ struct s_search_t {
     uint32_t offset;
     uint32_t ef;
     uint32_t nprobe;
-    int fids [QV_FIELDS_MAX];
-    int nfids;
+    qv_output_t out;                //  output_fields
     uint32_t parts;
     uint32_t pending;
     s_task_t *tasks;
@@ -609,7 +608,7 @@ s_search (self_t *self, qv_job_t *job)
             s->nprobe = (uint32_t) u;
     }
     if (!rc)
-        rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], s->fids, &s->nfids);
+        rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], &s->out);
     if (!rc)
         rc = s_read_vectors (req, &c->schema->fields [fi], &s->queries, &s->nq);
     if (!rc)
@@ -793,7 +792,7 @@ s_search_done (self_t *self, s_search_t *s)
             qv_wr_str (w, "distance");
             qv_wr_float (w, similarity ? -scores [i] : scores [i]);
             qv_wr_str (w, "fields");
-            qv_collection_write_row (c, seg, row, s->fids, s->nfids, false, w);
+            qv_collection_write_row (c, seg, row, &s->out, false, w);
         }
     }
     free (ids);
@@ -908,9 +907,9 @@ s_query (self_t *self, qv_job_t *job)
     s_query_t q = { c, 0, 0, QV_LIMIT_TOPK, NULL, NULL, 0, false };
     const qv_val_t *of = req->f [QV_F_output_fields];
     q.count_only = of && qv_val_len (of) == 1 && qv_val_is (qv_val_at (of, 0), "count(*)");
-    int fids [QV_FIELDS_MAX], nfids = 0;
+    qv_output_t out = { .nfids = 0 };
     if (!rc && !q.count_only)
-        rc = qv_collection_check_fields (c, of, fids, &nfids);
+        rc = qv_collection_check_fields (c, of, &out);
     if (!rc && req->f [QV_F_limit])
         qv_val_uint (req->f [QV_F_limit], &q.limit);
     if (!rc && req->f [QV_F_offset])
@@ -945,7 +944,7 @@ s_query (self_t *self, qv_job_t *job)
     else {
         qv_wr_array (w, q.n);
         for (size_t i = 0; i < q.n; i++)
-            qv_collection_write_row (c, q.segs [i], q.rows [i], fids, nfids, true, w);
+            qv_collection_write_row (c, q.segs [i], q.rows [i], &out, true, w);
     }
     free (q.segs);
     free (q.rows);
@@ -1154,19 +1153,19 @@ s_read (self_t *self, qv_job_t *job)
     }
     else
     if (req->op == QV_OP_get) {
-        int fids [QV_FIELDS_MAX], nfids;
+        qv_output_t out;
         qv_keys_t keys;
         roaring_bitmap_t *parts = NULL;
         rc = qv_collection_read_partitions (c, req->f [QV_F_partitions], &parts);
         if (!rc)
-            rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], fids, &nfids);
+            rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], &out);
         if (!rc)
             rc = qv_keys_from_request (&c->schema->fields [c->schema->pk], req->f [QV_F_ids],
                                        QV_LIMIT_TOPK, &keys);
         if (!rc) {
             qv_reply_ok (w, rid, 1);
             qv_wr_str (w, "rows");
-            rc = qv_collection_get (c, &keys, parts, fids, nfids, w);
+            rc = qv_collection_get (c, &keys, parts, &out, w);
             qv_keys_free (&keys);
         }
         if (parts)

@@ -1279,58 +1279,121 @@ qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms
 }
 
 int
-qv_collection_check_fields (qv_collection_t *coll, const qv_val_t *output_fields,
-                            int *fids, int *nfids)
+qv_collection_check_fields (qv_collection_t *coll, const qv_val_t *output_fields, qv_output_t *out)
 {
-    *nfids = 0;
+    memset (out, 0, sizeof *out);
     if (!output_fields)
         return 0;
+    const qv_schema_t *schema = coll->schema;
+    int meta = qv_schema_meta (schema);
+    uint64_t listed = 0;
     for (size_t i = 0; i < qv_val_len (output_fields); i++) {
-        char name [QV_NAME_MAX + 1];
-        int rc = qv_val_strcpy (qv_val_at (output_fields, i), name, sizeof name);
-        if (rc == QV_EPROTO)
+        const char *s;
+        size_t n;
+        if (qv_val_str (qv_val_at (output_fields, i), &s, &n))
             return qv_err (QV_EPROTO, "'output_fields' must be a list of strings");
-        int fi = rc ? -1 : qv_schema_find (coll->schema, name);
-        if (fi < 0 && strcmp (name, "*") == 0) {
-            for (int f = 0; f < coll->schema->nfields && *nfids < QV_FIELDS_MAX; f++)
-                fids [(*nfids)++] = f;
+        char name [QV_NAME_MAX + 1];
+        int fi = -1;
+        if (n <= QV_NAME_MAX) {
+            memcpy (name, s, n);
+            name [n] = 0;
+            fi = memchr (s, 0, n) ? -1 : qv_schema_find (schema, name);
+        }
+        if (fi < 0 && n == 1 && s [0] == '*') {
+            for (int f = 0; f < schema->nfields; f++)
+                if (f != meta && !(listed & (1ull << f))) {
+                    out->fids [out->nfids++] = f;
+                    listed |= 1ull << f;
+                }
+            out->meta_all = meta >= 0;
             continue;
         }
-        if (fi < 0)
+        if (fi >= 0 && fi == meta) {
+            out->meta_all = true;
+            continue;
+        }
+        if (fi >= 0) {
+            if (!(listed & (1ull << fi)))
+                out->fids [out->nfids++] = fi;
+            listed |= 1ull << fi;
+            continue;
+        }
+        if (meta < 0)
             return qv_err (QV_EINVAL, "output_fields: collection '%s' has no field '%s'",
-                           coll->name, rc ? "(too long)" : name);
-        if (*nfids < QV_FIELDS_MAX)
-            fids [(*nfids)++] = fi;
+                           coll->name, n > QV_NAME_MAX ? "(too long)" : name);
+        bool seen = false;
+        for (int k = 0; k < out->nkeys && !seen; k++)
+            seen = out->key_lens [k] == n && memcmp (out->keys [k], s, n) == 0;
+        if (seen)
+            continue;
+        if (out->nkeys == QV_OUTPUT_KEYS_MAX)
+            return qv_err (QV_EINVAL, "output_fields names more than %d dynamic fields; use \"*\"",
+                           QV_OUTPUT_KEYS_MAX);
+        out->keys [out->nkeys] = s;
+        out->key_lens [out->nkeys++] = n;
     }
     return 0;
 }
 
+//  Whether the msgpack string key is one of out's named `$meta` keys.
+static bool
+s_key_wanted (const qv_output_t *out, const qv_val_t *key)
+{
+    const char *s;
+    size_t n;
+    if (qv_val_str (key, &s, &n))
+        return false;
+    for (int k = 0; k < out->nkeys; k++)
+        if (out->key_lens [k] == n && memcmp (out->keys [k], s, n) == 0)
+            return true;
+    return false;
+}
+
 void
 qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
-                         const int *fids, int nfids, bool with_pk, qv_wr_t *w)
+                         const qv_output_t *out, bool with_pk, qv_wr_t *w)
 {
     int pk = coll->schema->pk;
-    int n = nfids;
+    int n = out->nfids;
     bool pk_listed = false;
-    for (int i = 0; i < nfids; i++)
-        pk_listed |= fids [i] == pk;
+    for (int i = 0; i < out->nfids; i++)
+        pk_listed |= out->fids [i] == pk;
     if (with_pk && !pk_listed)
         n++;
+    //  The row's `$meta` map, read in place, when keys of it are wanted
+    int meta = qv_schema_meta (coll->schema);
+    qv_doc_t *doc = NULL;
+    const qv_val_t *map = NULL;
+    if (meta >= 0 && (out->meta_all || out->nkeys)) {
+        const qv_bytes_t *raw = &seg->batch->cols [meta].var [row];
+        int rc;
+        if (raw->len && (doc = qv_doc_parse_view (raw->ptr, raw->len, 1u << 24, &rc))
+        &&  qv_val_type (qv_doc_root (doc)) == QV_V_MAP)
+            map = qv_doc_root (doc);
+        for (size_t i = 0; map && i < qv_val_len (map); i++)
+            n += out->meta_all || s_key_wanted (out, qv_val_key (map, i));
+    }
     qv_wr_map (w, (size_t) n);
     if (with_pk && !pk_listed) {
         qv_wr_str (w, coll->schema->fields [pk].name);
         qv_col_write_value (&coll->schema->fields [pk], &seg->batch->cols [pk], row, w);
     }
-    for (int i = 0; i < nfids; i++) {
-        const qv_field_t *f = &coll->schema->fields [fids [i]];
+    for (int i = 0; i < out->nfids; i++) {
+        const qv_field_t *f = &coll->schema->fields [out->fids [i]];
         qv_wr_str (w, f->name);
-        qv_col_write_value (f, &seg->batch->cols [fids [i]], row, w);
+        qv_col_write_value (f, &seg->batch->cols [out->fids [i]], row, w);
     }
+    for (size_t i = 0; map && i < qv_val_len (map); i++)
+        if (out->meta_all || s_key_wanted (out, qv_val_key (map, i))) {
+            qv_wr_val (w, qv_val_key (map, i));
+            qv_wr_val (w, qv_val_value (map, i));
+        }
+    qv_doc_destroy (&doc);
 }
 
 int
 qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const roaring_bitmap_t *parts,
-                   const int *fids, int nfids, qv_wr_t *w)
+                   const qv_output_t *out, qv_wr_t *w)
 {
     qv_pkloc_t *locs = malloc ((keys->n + 1) * sizeof *locs);
     if (!locs)
@@ -1346,7 +1409,7 @@ qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const roaring_b
     }
     qv_wr_array (w, found);
     for (uint32_t i = 0; i < found; i++)
-        qv_collection_write_row (coll, locs [i].seg, locs [i].row, fids, nfids, true, w);
+        qv_collection_write_row (coll, locs [i].seg, locs [i].row, out, true, w);
     free (locs);
     return 0;
 }
@@ -1355,7 +1418,7 @@ void
 qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
 {
     qv_wr_str (w, "collection"); qv_wr_str (w, c->name);
-    qv_wr_str (w, "fields"); qv_schema_write (c->schema, w);
+    qv_wr_str (w, "fields"); qv_schema_write_user (c->schema, w);
     qv_wr_str (w, "shards"); qv_wr_uint (w, c->shards);
     qv_wr_str (w, "consistency"); qv_wr_str (w, c->consistency);
     qv_wr_str (w, "rows"); qv_wr_uint (w, c->live_rows);
@@ -1373,6 +1436,7 @@ qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
     qv_wr_str (w, "description"); qv_wr_str (w, c->description);
     qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);
     qv_wr_str (w, "num_partitions"); qv_wr_uint (w, c->nparts);
+    qv_wr_str (w, "enable_dynamic_field"); qv_wr_bool (w, qv_schema_meta (c->schema) >= 0);
 }
 
 int

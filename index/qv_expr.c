@@ -495,8 +495,8 @@ s_lex (parser_t *p)
                 return -1;
         }
         else
-        if (s_is_ident_start (c)) {
-            size_t start = i;
+        if (s_is_ident_start (c) || c == '$') {     //  `$` starts `$meta` only
+            size_t start = i++;
             while (i < p->len && s_is_ident ((uint8_t) s [i]))
                 i++;
             t->type = TK_IDENT;
@@ -683,6 +683,12 @@ s_parse_field (parser_t *p)
         name [nlen] = 0;
         fi = qv_schema_find (p->schema, name);
     }
+    //  A name that is not a field of a dynamic-field collection is a key of `$meta`:
+    //  `color` reads as `$meta["color"]` (the name is kept past the decoded literals).
+    int meta = qv_schema_meta (p->schema);
+    bool dynamic = fi < 0 && meta >= 0 && t->type == TK_IDENT && p->text [t->off] != '$';
+    if (dynamic)
+        fi = meta;
     if (fi < 0) {
         char snip [64];
         s_snippet (p, t->off, t->end, snip, sizeof snip);
@@ -701,6 +707,16 @@ s_parse_field (parser_t *p)
     n->field = fi;
     n->cost = type == T_JSON ? 64 : type == T_STR ? 4 : 1;
     p->expr->mask |= (uint64_t) 1 << fi;
+    if (dynamic) {
+        n->steps = calloc (QV_EXPR_PATH_MAX, sizeof (step_t));
+        if (!n->steps)
+            return s_oom (p);
+        uint8_t *key = p->expr->strbuf + p->len + t->off;
+        memcpy (key, p->text + t->off, nlen);
+        n->steps [0].s = key;
+        n->steps [0].n = (uint32_t) nlen;
+        n->nsteps = 1;
+    }
     while (s_peek (p)->type == TK_LBRACK) {
         const tok_t *lb = s_next (p);
         if (type != T_JSON)
@@ -1380,7 +1396,8 @@ qv_expr_parse (const qv_schema_t *schema, const char *text, size_t len, int *rc_
     }
     p.expr = calloc (1, sizeof (qv_expr_t));
     if (p.expr)
-        p.expr->strbuf = malloc (len ? len : 1);    //  decoded strings are never longer
+        p.expr->strbuf = malloc (len ? 2 * len : 1);    //  decoded strings are never longer
+                                                         //  than len; dynamic keys follow
     if (!p.expr || !p.expr->strbuf) {
         qv_expr_destroy (&p.expr);
         *rc_p = qv_err (QV_ENOMEM, "out of memory parsing a filter");

@@ -242,6 +242,10 @@ qv_batch_check_defaults (const qv_schema_t *schema)
     return rc;
 }
 
+#define S_DYNAMIC (-2)             //  s_key_field: a key for the `$meta` field
+
+//  The field a row key or column names: *fi = its index, or S_DYNAMIC for a key that
+//  is not in the schema of a collection with the dynamic field.
 static int
 s_key_field (const qv_schema_t *schema, const qv_val_t *key, int *fi)
 {
@@ -255,6 +259,15 @@ s_key_field (const qv_schema_t *schema, const qv_val_t *key, int *fi)
     memcpy (name, s, n);
     name [n] = 0;
     *fi = qv_schema_find (schema, name);
+    if (*fi >= 0 && *fi == qv_schema_meta (schema))
+        return qv_err (QV_EINVAL, "'%s' is the hidden dynamic field: give its keys at the top "
+                       "level of the row", QV_META_FIELD);
+    if (*fi < 0 && qv_schema_meta (schema) >= 0) {
+        if (memchr (s, 0, n))
+            return qv_err (QV_EINVAL, "dynamic field name '%.64s' holds a NUL byte", s);
+        *fi = S_DYNAMIC;
+        return 0;
+    }
     if (*fi < 0)
         return qv_err (QV_EINVAL, "unknown field '%s'", name);
     if (schema->fields [*fi].auto_id)
@@ -262,83 +275,175 @@ s_key_field (const qv_schema_t *schema, const qv_val_t *key, int *fi)
     return 0;
 }
 
+//  Stores row r's `$meta` value: the map of its n dynamic keys (keys [i] -> vals [i]),
+//  {} when there are none.
+static int
+s_set_meta (qv_batch_t *b, uint32_t r, const qv_val_t **keys, const qv_val_t **vals, size_t n,
+            qv_wr_t *w)
+{
+    qv_wr_reset (w);
+    qv_wr_map (w, n);
+    for (size_t i = 0; i < n; i++) {
+        qv_wr_val (w, keys [i]);
+        qv_wr_val (w, vals [i]);
+    }
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    return s_set_bytes (&b->cols [qv_schema_meta (b->schema)], r, data, size);
+}
+
 static int
 s_from_rows (qv_batch_t *b, const qv_val_t *rows)
 {
     const qv_schema_t *schema = b->schema;
-    for (uint32_t r = 0; r < b->cap; r++) {
+    int meta = qv_schema_meta (schema);
+    const qv_val_t **keys = NULL, **vals = NULL;
+    qv_wr_t *w = NULL;
+    int rc = 0;
+    for (uint32_t r = 0; r < b->cap && !rc; r++) {
         const qv_val_t *row = qv_val_at (rows, r);
-        if (qv_val_type (row) != QV_V_MAP)
-            return qv_err (QV_EPROTO, "row %u must be a map of field -> value", r);
-        uint64_t seen = 0;
-        for (size_t k = 0; k < qv_val_len (row); k++) {
-            int fi, rc;
-            if ((rc = s_key_field (schema, qv_val_key (row, k), &fi)))
-                return rc;
-            if (seen & (1ull << fi))
-                return qv_err (QV_EINVAL, "row %u gives field '%s' twice", r, schema->fields [fi].name);
-            seen |= 1ull << fi;
-            if ((rc = s_set_value (b, fi, r, qv_val_value (row, k))))
-                return rc;
+        if (qv_val_type (row) != QV_V_MAP) {
+            rc = qv_err (QV_EPROTO, "row %u must be a map of field -> value", r);
+            break;
         }
-        for (int fi = 0; fi < schema->nfields; fi++)
-            if (!(seen & (1ull << fi))) {
-                int rc = s_set_missing (b, fi, r);
-                if (rc)
-                    return rc;
+        size_t ndyn = 0;
+        if (meta >= 0 && !w) {
+            w = qv_wr_new ();
+            keys = calloc (QV_DYNAMIC_KEYS_MAX, sizeof *keys);
+            vals = calloc (QV_DYNAMIC_KEYS_MAX, sizeof *vals);
+            if (!w || !keys || !vals) {
+                rc = qv_err (QV_ENOMEM, "out of memory");
+                break;
             }
-        b->n = r + 1;
+        }
+        uint64_t seen = 0;
+        for (size_t k = 0; k < qv_val_len (row) && !rc; k++) {
+            int fi;
+            if ((rc = s_key_field (schema, qv_val_key (row, k), &fi)))
+                break;
+            if (fi == S_DYNAMIC) {
+                if (ndyn == QV_DYNAMIC_KEYS_MAX)
+                    rc = qv_err (QV_EINVAL, "row %u has more than %d dynamic keys", r, QV_DYNAMIC_KEYS_MAX);
+                else {
+                    keys [ndyn] = qv_val_key (row, k);
+                    vals [ndyn++] = qv_val_value (row, k);
+                }
+                continue;
+            }
+            if (seen & (1ull << fi))
+                rc = qv_err (QV_EINVAL, "row %u gives field '%s' twice", r, schema->fields [fi].name);
+            else
+                rc = s_set_value (b, fi, r, qv_val_value (row, k));
+            seen |= 1ull << fi;
+        }
+        if (!rc && meta >= 0) {
+            rc = s_set_meta (b, r, keys, vals, ndyn, w);
+            seen |= 1ull << meta;
+        }
+        for (int fi = 0; fi < schema->nfields && !rc; fi++)
+            if (!(seen & (1ull << fi)))
+                rc = s_set_missing (b, fi, r);
+        if (!rc)
+            b->n = r + 1;
     }
-    return 0;
+    free (keys);
+    free (vals);
+    qv_wr_destroy (&w);
+    return rc;
 }
 
 static int
 s_from_columns (qv_batch_t *b, const qv_val_t *columns, uint32_t n)
 {
     const qv_schema_t *schema = b->schema;
+    int meta = qv_schema_meta (schema);
     uint64_t seen = 0;
-    for (size_t k = 0; k < qv_val_len (columns); k++) {
-        int fi, rc;
+    size_t ndyn = 0;                //  dynamic columns: their indexes in columns
+    size_t *dyn = meta >= 0 ? calloc (qv_val_len (columns) + 1, sizeof *dyn) : NULL;
+    if (meta >= 0 && !dyn)
+        return qv_err (QV_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t k = 0; k < qv_val_len (columns) && !rc; k++) {
+        int fi;
         if ((rc = s_key_field (schema, qv_val_key (columns, k), &fi)))
-            return rc;
-        const qv_field_t *f = &schema->fields [fi];
-        if (seen & (1ull << fi))
-            return qv_err (QV_EINVAL, "column '%s' given twice", f->name);
-        seen |= 1ull << fi;
+            break;
         const qv_val_t *col = qv_val_value (columns, k);
+        if (fi == S_DYNAMIC) {
+            const char *name;
+            size_t len;
+            qv_val_str (qv_val_key (columns, k), &name, &len);
+            if (qv_val_type (col) != QV_V_ARRAY)
+                rc = qv_err (QV_EPROTO, "column '%.*s' must be a list", (int) (len > 64 ? 64 : len), name);
+            else
+            if (qv_val_len (col) != n)
+                rc = qv_err (QV_EINVAL, "column '%.*s' has %zu values, other columns have %u",
+                             (int) (len > 64 ? 64 : len), name, qv_val_len (col), n);
+            else
+            if (ndyn == QV_DYNAMIC_KEYS_MAX)
+                rc = qv_err (QV_EINVAL, "more than %d dynamic columns", QV_DYNAMIC_KEYS_MAX);
+            else
+                dyn [ndyn++] = k;
+            continue;
+        }
+        const qv_field_t *f = &schema->fields [fi];
+        if (seen & (1ull << fi)) {
+            rc = qv_err (QV_EINVAL, "column '%s' given twice", f->name);
+            break;
+        }
+        seen |= 1ull << fi;
         if (f->type == QV_FLOAT_VECTOR && qv_val_type (col) == QV_V_BIN) {
             const void *p;
             size_t len;
             qv_val_bin (col, &p, &len);
-            if (len != (size_t) n * f->dim * 4)
-                return qv_err (QV_EINVAL, "column '%s': bin of %zu bytes, expected %u rows x dim %u x 4 = %zu",
-                               f->name, len, n, f->dim, (size_t) n * f->dim * 4);
+            if (len != (size_t) n * f->dim * 4) {
+                rc = qv_err (QV_EINVAL, "column '%s': bin of %zu bytes, expected %u rows x dim %u x 4 = %zu",
+                             f->name, len, n, f->dim, (size_t) n * f->dim * 4);
+                break;
+            }
             memcpy (b->cols [fi].data, p, len);
-            for (size_t d = 0; d < (size_t) n * f->dim; d++)
+            for (size_t d = 0; d < (size_t) n * f->dim && !rc; d++)
                 if (!isfinite (((float *) b->cols [fi].data) [d]))
-                    return qv_err (QV_EINVAL, "column '%s': row %zu has a value that is not finite",
-                                   f->name, d / f->dim);
+                    rc = qv_err (QV_EINVAL, "column '%s': row %zu has a value that is not finite",
+                                 f->name, d / f->dim);
             continue;
         }
         if (qv_val_type (col) != QV_V_ARRAY)
-            return qv_err (QV_EPROTO, "column '%s' must be a list%s", f->name,
-                           f->type == QV_FLOAT_VECTOR ? " of vectors or one bin" : "");
+            rc = qv_err (QV_EPROTO, "column '%s' must be a list%s", f->name,
+                         f->type == QV_FLOAT_VECTOR ? " of vectors or one bin" : "");
+        else
         if (qv_val_len (col) != n)
-            return qv_err (QV_EINVAL, "column '%s' has %zu values, other columns have %u",
-                           f->name, qv_val_len (col), n);
-        for (uint32_t r = 0; r < n; r++)
-            if ((rc = s_set_value (b, fi, r, qv_val_at (col, r))))
-                return rc;
+            rc = qv_err (QV_EINVAL, "column '%s' has %zu values, other columns have %u",
+                         f->name, qv_val_len (col), n);
+        for (uint32_t r = 0; r < n && !rc; r++)
+            rc = s_set_value (b, fi, r, qv_val_at (col, r));
     }
-    for (int fi = 0; fi < schema->nfields; fi++)
+    if (!rc && meta >= 0) {
+        //  Row r's `$meta` is {name: column [r]} over the dynamic columns.
+        const qv_val_t **keys = calloc (ndyn + 1, sizeof *keys);
+        const qv_val_t **vals = calloc (ndyn + 1, sizeof *vals);
+        qv_wr_t *w = qv_wr_new ();
+        if (!keys || !vals || !w)
+            rc = qv_err (QV_ENOMEM, "out of memory");
+        for (size_t i = 0; i < ndyn && !rc; i++)
+            keys [i] = qv_val_key (columns, dyn [i]);
+        for (uint32_t r = 0; r < n && !rc; r++) {
+            for (size_t i = 0; i < ndyn; i++)
+                vals [i] = qv_val_at (qv_val_value (columns, dyn [i]), r);
+            rc = s_set_meta (b, r, keys, vals, ndyn, w);
+        }
+        seen |= 1ull << meta;
+        free (keys);
+        free (vals);
+        qv_wr_destroy (&w);
+    }
+    free (dyn);
+    for (int fi = 0; fi < schema->nfields && !rc; fi++)
         if (!(seen & (1ull << fi)))
-            for (uint32_t r = 0; r < n; r++) {
-                int rc = s_set_missing (b, fi, r);
-                if (rc)
-                    return rc;
-            }
-    b->n = n;
-    return 0;
+            for (uint32_t r = 0; r < n && !rc; r++)
+                rc = s_set_missing (b, fi, r);
+    if (!rc)
+        b->n = n;
+    return rc;
 }
 
 int

@@ -45,11 +45,15 @@ qv_batch_t *
 void
     qv_batch_destroy (qv_batch_t **self_p);
 
+#define QV_DYNAMIC_KEYS_MAX 1024    //  most dynamic keys in one row
+
 //  Builds a batch from an insert request's `rows` (list of maps) or `columns` (map
 //  field -> list; a vector column may be one bin). Checks every value against the
 //  schema: QV_EPROTO for a wrong msgpack type, QV_EINVAL for a wrong dimension, a
 //  missing or unknown field, a string over max_length, a given auto_id key, naming the
-//  field and row. Auto-id keys are left 0 for the caller to assign. max_rows caps n.
+//  field and row. With the dynamic field (qv_schema_meta), keys / columns that are not
+//  in the schema become the row's `$meta` map (an empty map when there are none).
+//  Auto-id keys are left 0 for the caller to assign. max_rows caps n.
 int
     qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
                            const qv_val_t *columns, uint32_t max_rows, qv_batch_t **out);

@@ -17,7 +17,9 @@
     X (params, MAP) X (rows, ARRAY) X (columns, MAP) X (ids, ARRAY) X (filter, STR)      \
     X (vectors, VEC) X (dim, UINT) X (limit, UINT) X (output_fields, ARRAY)              \
     X (partitions, ARRAY) X (guarantee_ts, UINT) X (offset, UINT) X (radius, NUM)        \
-    X (range_filter, NUM) X (compaction_id, UINT) X (num_partitions, UINT)
+    X (range_filter, NUM) X (compaction_id, UINT) X (num_partitions, UINT)               \
+    X (dimension, UINT) X (primary_field_name, STR) X (vector_field_name, STR)           \
+    X (id_type, STR) X (auto_id, BOOL) X (max_length, UINT) X (enable_dynamic_field, BOOL)
 
 typedef enum {
 #define QV_F_ENUM(name, kind) QV_F_##name,
@@ -32,9 +34,11 @@ typedef enum {
 //  Ops: name, required fields, optional fields.
 #define QV_OPS(X)                                                                       \
     X (ping, 0, 0)                                                                      \
-    X (create_collection, QV_F (collection) | QV_F (fields),                            \
-       QV_F (shards) | QV_F (consistency) | QV_F (description) | QV_F (ttl_seconds)     \
-       | QV_F (num_partitions))                                                         \
+    X (create_collection, QV_F (collection),                                            \
+       QV_F (fields) | QV_F (shards) | QV_F (consistency) | QV_F (description)          \
+       | QV_F (ttl_seconds) | QV_F (num_partitions) | QV_F (enable_dynamic_field)        \
+       | QV_F (dimension) | QV_F (metric) | QV_F (primary_field_name)                   \
+       | QV_F (vector_field_name) | QV_F (id_type) | QV_F (auto_id) | QV_F (max_length)) \
     X (drop_collection, QV_F (collection), 0)                                           \
     X (has_collection, QV_F (collection), 0)                                            \
     X (list_collections, 0, 0)                                                          \

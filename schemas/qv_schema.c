@@ -87,7 +87,7 @@ s_parse_field (const qv_val_t *m, qv_field_t *f)
 {
     static const char *known [] = { "name", "type", "dim", "metric", "max_length", "primary",
                                     "auto_id", "nullable", "default", "partition_key",
-                                    "description", "is_primary", NULL };
+                                    "description", "is_primary", "dynamic", NULL };
     if (qv_val_type (m) != QV_V_MAP)
         return qv_err (QV_EPROTO, "each entry of 'fields' must be a map");
     const qv_val_t *v = qv_val_get (m, "name");
@@ -97,7 +97,8 @@ s_parse_field (const qv_val_t *m, qv_field_t *f)
     size_t n;
     if (qv_val_str (v, &s, &n))
         return qv_err (QV_EPROTO, "field 'name' must be a string");
-    if (!qv_name_valid (s, n))
+    bool meta_name = n == strlen (QV_META_FIELD) && memcmp (s, QV_META_FIELD, n) == 0;
+    if (!meta_name && !qv_name_valid (s, n))
         return qv_err (QV_EINVAL, "field name '%.*s' is not valid: use [A-Za-z_][A-Za-z0-9_]*, at most %d characters",
                        (int) (n > 64 ? 64 : n), s, QV_NAME_MAX);
     memcpy (f->name, s, n);
@@ -170,8 +171,17 @@ s_parse_field (const qv_val_t *m, qv_field_t *f)
     ||  (rc = s_parse_bool (m, "is_primary", &is_primary, f->name))
     ||  (rc = s_parse_bool (m, "auto_id", &f->auto_id, f->name))
     ||  (rc = s_parse_bool (m, "nullable", &f->nullable, f->name))
-    ||  (rc = s_parse_bool (m, "partition_key", &f->partition_key, f->name)))
+    ||  (rc = s_parse_bool (m, "partition_key", &f->partition_key, f->name))
+    ||  (rc = s_parse_bool (m, "dynamic", &f->dynamic, f->name)))
         return rc;
+    //  `$meta` is the hidden field of enable_dynamic_field, never declared by hand.
+    if (f->dynamic && !meta_name)
+        return qv_err (QV_EINVAL, "field '%s': 'dynamic' marks the hidden field '%s'; set "
+                       "enable_dynamic_field instead", f->name, QV_META_FIELD);
+    if (meta_name && (!f->dynamic || f->type != QV_JSON || f->primary || f->partition_key
+                      || f->default_raw))
+        return qv_err (QV_EINVAL, "field name '%s' is reserved for the dynamic field: set "
+                       "enable_dynamic_field instead of declaring it", QV_META_FIELD);
     f->primary = f->primary || is_primary;
     if (f->primary && f->type != QV_INT64 && f->type != QV_VARCHAR)
         return qv_err (QV_EINVAL, "primary field '%s' must be int64 or varchar", f->name);
@@ -228,6 +238,10 @@ qv_schema_parse (const qv_val_t *fields, int *rc_p)
         }
         if (f->type == QV_FLOAT_VECTOR && self->vec < 0)
             self->vec = (int) i;
+        if (f->dynamic && i + 1 != n) {
+            rc = qv_err (QV_EINVAL, "the dynamic field '%s' must be the last field", f->name);
+            goto fail;
+        }
     }
     if (self->pk < 0) {
         rc = qv_err (QV_EINVAL, "the schema needs one primary field (int64 or varchar, \"primary\": true)");
@@ -272,15 +286,31 @@ qv_schema_dup (const qv_schema_t *self)
     return copy;
 }
 
-void
-qv_schema_write (const qv_schema_t *self, qv_wr_t *w)
+int
+qv_schema_add_meta (qv_schema_t *self)
 {
-    qv_wr_array (w, (size_t) self->nfields);
-    for (int i = 0; i < self->nfields; i++) {
+    if (qv_schema_meta (self) >= 0)
+        return 0;
+    if (self->nfields >= QV_FIELDS_MAX)
+        return qv_err (QV_EINVAL, "a collection with enable_dynamic_field has at most %d fields "
+                       "(one is the hidden '%s')", QV_FIELDS_MAX - 1, QV_META_FIELD);
+    qv_field_t *f = &self->fields [self->nfields++];
+    memset (f, 0, sizeof *f);
+    snprintf (f->name, sizeof f->name, "%s", QV_META_FIELD);
+    f->type = QV_JSON;
+    f->dynamic = true;
+    return 0;
+}
+
+static void
+s_write (const qv_schema_t *self, int nfields, qv_wr_t *w)
+{
+    qv_wr_array (w, (size_t) nfields);
+    for (int i = 0; i < nfields; i++) {
         const qv_field_t *f = &self->fields [i];
         size_t n = 2 + (f->type == QV_FLOAT_VECTOR ? 2 : 0) + (f->type == QV_VARCHAR)
                  + f->primary + f->auto_id + f->nullable + f->partition_key
-                 + (f->default_raw != NULL);
+                 + (f->default_raw != NULL) + f->dynamic;
         qv_wr_map (w, n);
         qv_wr_str (w, "name"); qv_wr_str (w, f->name);
         qv_wr_str (w, "type"); qv_wr_str (w, qv_type_name (f->type));
@@ -295,9 +325,22 @@ qv_schema_write (const qv_schema_t *self, qv_wr_t *w)
         if (f->auto_id) { qv_wr_str (w, "auto_id"); qv_wr_bool (w, true); }
         if (f->nullable) { qv_wr_str (w, "nullable"); qv_wr_bool (w, true); }
         if (f->partition_key) { qv_wr_str (w, "partition_key"); qv_wr_bool (w, true); }
+        if (f->dynamic) { qv_wr_str (w, "dynamic"); qv_wr_bool (w, true); }
         if (f->default_raw) {
             qv_wr_str (w, "default");
             qv_wr_raw (w, f->default_raw, f->default_size);
         }
     }
+}
+
+void
+qv_schema_write (const qv_schema_t *self, qv_wr_t *w)
+{
+    s_write (self, self->nfields, w);
+}
+
+void
+qv_schema_write_user (const qv_schema_t *self, qv_wr_t *w)
+{
+    s_write (self, qv_schema_meta (self) >= 0 ? self->nfields - 1 : self->nfields, w);
 }

@@ -13,6 +13,7 @@
 #define QV_DIM_MAX 32768            //  largest vector dimension
 #define QV_FIELDS_MAX 64            //  most fields in a schema
 #define QV_VARCHAR_DEFAULT_MAX 65535
+#define QV_META_FIELD "$meta"       //  hidden json field of a dynamic-field collection
 
 typedef enum {
     QV_BOOL, QV_INT8, QV_INT16, QV_INT32, QV_INT64, QV_FLOAT, QV_DOUBLE,
@@ -29,6 +30,7 @@ typedef struct {
     bool auto_id;
     bool nullable;
     bool partition_key;
+    bool dynamic;                   //  the hidden `$meta` json field (always the last)
     void *default_raw;              //  msgpack bytes of `default`, or NULL
     size_t default_size;
 } qv_field_t;
@@ -50,9 +52,26 @@ void
 qv_schema_t *
     qv_schema_dup (const qv_schema_t *self);
 
-//  Writes the field list as PROTOCOL.md field maps (parse(write(s)) == s).
+//  Writes the field list as PROTOCOL.md field maps (parse(write(s)) == s). The hidden
+//  `$meta` field of a dynamic-field collection is written as {"name": "$meta", "type":
+//  "json", "dynamic": true}: that is how the WAL, segments and catalog keep it.
 void
     qv_schema_write (const qv_schema_t *self, qv_wr_t *w);
+//  Same, without the hidden `$meta` field: the fields a user declared (describe).
+void
+    qv_schema_write_user (const qv_schema_t *self, qv_wr_t *w);
+
+//  Index of the hidden `$meta` field (enable_dynamic_field), or -1.
+static inline int
+qv_schema_meta (const qv_schema_t *self)
+{
+    return self->nfields > 0 && self->fields [self->nfields - 1].dynamic ? self->nfields - 1 : -1;
+}
+
+//  Appends the hidden `$meta` field: QV_EINVAL if the schema already has QV_FIELDS_MAX
+//  fields, naming the limit.
+int
+    qv_schema_add_meta (qv_schema_t *self);
 
 //  Index of the named field, or -1.
 int

@@ -197,12 +197,12 @@ s_get (qv_collection_t *c, const char *ids, size_t *size)
     qv_keys_t keys;
     assert_int_equal (qv_keys_from_request (&c->schema->fields [c->schema->pk], qv_doc_root (doc), 1000, &keys), 0);
     qv_doc_destroy (&doc);
-    int fids [QV_FIELDS_MAX], nfids;
+    qv_output_t out;
     qv_doc_t *of = qv_test_doc ("[\"*\"]");
-    assert_int_equal (qv_collection_check_fields (c, qv_doc_root (of), fids, &nfids), 0);
-    qv_doc_destroy (&of);
+    assert_int_equal (qv_collection_check_fields (c, qv_doc_root (of), &out), 0);
     qv_wr_t *w = qv_wr_new ();
-    assert_int_equal (qv_collection_get (c, &keys, NULL, fids, nfids, w), 0);
+    assert_int_equal (qv_collection_get (c, &keys, NULL, &out, w), 0);
+    qv_doc_destroy (&of);
     void *data = qv_wr_detach (w, size);
     qv_wr_destroy (&w);
     qv_keys_free (&keys);
@@ -622,7 +622,8 @@ s_get_count (qv_collection_t *c, const char *ids, const roaring_bitmap_t *parts)
     assert_int_equal (qv_keys_from_request (&c->schema->fields [c->schema->pk], qv_doc_root (doc), 1000, &keys), 0);
     qv_doc_destroy (&doc);
     qv_wr_t *w = qv_wr_new ();
-    assert_int_equal (qv_collection_get (c, &keys, parts, NULL, 0, w), 0);
+    qv_output_t none = { .nfids = 0 };
+    assert_int_equal (qv_collection_get (c, &keys, parts, &none, w), 0);
     size_t size;
     const void *data = qv_wr_data (w, &size);
     int rc;

@@ -90,6 +90,7 @@ s_assert_same (const qv_schema_t *a, const qv_schema_t *b)
         assert_int_equal (x->auto_id, y->auto_id);
         assert_int_equal (x->nullable, y->nullable);
         assert_int_equal (x->partition_key, y->partition_key);
+        assert_int_equal (x->dynamic, y->dynamic);
         assert_int_equal (x->default_size, y->default_size);
         if (x->default_size)
             assert_memory_equal (x->default_raw, y->default_raw, x->default_size);
@@ -265,6 +266,56 @@ test_refusals (void **state)
     REFUSE (QV_EPROTO, "nullable", "[" PK ", " VEC ", {\"name\": \"x\", \"type\": \"bool\", \"nullable\": \"yes\"}]");
 }
 
+//  The hidden `$meta` field: added once, last, kept through write/parse (the WAL,
+//  segments and catalog), left out of the user's view, never declared by hand.
+static void
+test_dynamic_field (void **state)
+{
+    (void) state;
+    qv_schema_t *a = s_parse_ok ("[" PK ", " VEC "]");
+    assert_int_equal (qv_schema_meta (a), -1);
+    assert_int_equal (qv_schema_add_meta (a), 0);
+    assert_int_equal (qv_schema_add_meta (a), 0);      //  once
+    assert_int_equal (a->nfields, 3);
+    assert_int_equal (qv_schema_meta (a), 2);
+    assert_string_equal (a->fields [2].name, QV_META_FIELD);
+    assert_int_equal (a->fields [2].type, QV_JSON);
+    qv_wr_t *w = qv_wr_new ();
+    qv_schema_write (a, w);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (data, size, SIZE_MAX, &rc);
+    qv_schema_t *b = qv_schema_parse (qv_doc_root (doc), &rc);
+    assert_non_null (b);
+    assert_int_equal (qv_schema_meta (b), 2);
+    s_assert_same (a, b);
+    qv_doc_destroy (&doc);
+    qv_wr_reset (w);
+    qv_schema_write_user (b, w);
+    data = qv_wr_data (w, &size);
+    doc = qv_doc_parse (data, size, SIZE_MAX, &rc);
+    assert_int_equal (qv_val_len (qv_doc_root (doc)), 2);
+    qv_doc_destroy (&doc);
+    qv_schema_destroy (&a);
+    qv_schema_destroy (&b);
+    qv_wr_destroy (&w);
+    REFUSE (QV_EINVAL, "reserved", "[" PK ", " VEC ", {\"name\": \"$meta\", \"type\": \"json\"}]");
+    REFUSE (QV_EINVAL, "reserved", "[" PK ", " VEC ", {\"name\": \"$meta\", \"type\": \"int64\", \"dynamic\": true}]");
+    REFUSE (QV_EINVAL, "hidden", "[" PK ", " VEC ", {\"name\": \"j\", \"type\": \"json\", \"dynamic\": true}]");
+    REFUSE (QV_EINVAL, "last", "[" PK ", {\"name\": \"$meta\", \"type\": \"json\", \"dynamic\": true}, " VEC "]");
+    //  At most QV_FIELDS_MAX fields in all
+    qv_schema_t *full = s_parse_ok ("[" PK ", " VEC "]");
+    full->nfields = QV_FIELDS_MAX;
+    for (int i = 2; i < QV_FIELDS_MAX; i++) {
+        full->fields [i] = full->fields [0];
+        full->fields [i].primary = false;
+    }
+    assert_int_equal (qv_schema_add_meta (full), QV_EINVAL);
+    assert_non_null (strstr (qv_err_msg (), "at most 63 fields"));
+    qv_schema_destroy (&full);
+}
+
 int
 main (void)
 {
@@ -272,6 +323,7 @@ main (void)
         cmocka_unit_test (test_parse_values),
         cmocka_unit_test (test_round_trip),
         cmocka_unit_test (test_refusals),
+        cmocka_unit_test (test_dynamic_field),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
