@@ -63,8 +63,8 @@ qv_store_new (const char *url)
     }
     else
     if (strncmp (url, "s3://", 5) == 0) {
-        qv_err (QV_EINVAL, "object store url '%s': the S3 backend is not built yet", url);
-        return NULL;
+        location = url + 5;
+        backend = &qv_store_s3_backend;
     }
     else
     if (strstr (url, "://")) {
@@ -279,6 +279,22 @@ qv_store_describe (qv_store_t *self, const char *key, char *out, size_t outsize)
     if (!out || outsize == 0)
         return;
     self->backend->describe (self->impl, key ? key : "", out, outsize);
+}
+
+const char *
+qv_store_backend_name (qv_store_t *self)
+{
+    assert (self);
+    return self->backend->name;
+}
+
+void
+qv_store_counters (qv_store_t *self, uint64_t *requests, uint64_t *retried)
+{
+    assert (self);
+    *requests = *retried = 0;
+    if (self->backend->counters)
+        self->backend->counters (self->impl, requests, retried);
 }
 
 void
