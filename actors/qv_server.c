@@ -94,6 +94,14 @@ qv_server_new (const qv_config_t *config)
         qv_warn ("QV_FAULT_PUT=%s: the next %s object writes will fail (fault injection)", fault, fault);
         qv_store_inject_fault (self->store, "put", QV_EIO, atoi (fault));
     }
+    //  Test hook: QV_CRASH_BEFORE_PUT=PREFIX makes the process exit before it writes
+    //  the first object whose key starts with PREFIX (e.g. meta/manifest/).
+    const char *crash = getenv ("QV_CRASH_BEFORE_PUT");
+    if (crash && *crash) {
+        qv_warn ("QV_CRASH_BEFORE_PUT=%s: the process exits before writing such an object "
+                 "(fault injection)", crash);
+        qv_store_inject_crash (self->store, crash);
+    }
     if (qv_store_lock (self->store)) {
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);

@@ -72,4 +72,9 @@ void
 void
     qv_store_inject_fault (qv_store_t *self, const char *op, int rc, int count);
 
+//  Crash injection for tests: the next put of a key starting with prefix exits the
+//  process at once (status 137), before the object is written. "" clears it.
+void
+    qv_store_inject_crash (qv_store_t *self, const char *prefix);
+
 #endif

@@ -29,6 +29,13 @@
 //
 //  Atomicity: an S3 PUT is atomic (a reader sees the old object, the new one or none,
 //  never a part), so put needs no temp object and rename. Durability is the store's.
+//  Not every S3 server keeps that promise: s3rver writes the object file in place as
+//  the body arrives (libs3 sends "Expect: 100-continue", so a writer killed between
+//  headers and body leaves an empty object) and writes its metadata last. Every put
+//  therefore sends x-amz-meta-qv-size, and get reports an object without it as
+//  QV_ENOTFOUND ("incomplete"): on a real S3 it cannot happen, on s3rver it means an
+//  upload that was never acknowledged. list still shows such a key; the WAL and the
+//  manifest reader treat a missing newest object as the interrupted write it is.
 //
 //  Writer lock: see the LOCK section below.
 #include "qv_store_backend.h"
@@ -41,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/select.h>
 #include <time.h>
@@ -49,6 +57,7 @@
 #define S_BACKOFF_BASE_MS  100
 #define S_BACKOFF_MAX_MS   5000
 #define S_LOCK_MISSED      3        //  renewals a dead holder misses before a takeover
+#define S_META_SIZE        "qv-size"    //  x-amz-meta-qv-size: the object's length
 
 typedef struct {
     char host [256];                //  HOST:PORT
@@ -93,6 +102,7 @@ typedef struct {
     size_t put_pos;
     //  get
     uint64_t content_length;        //  from the response headers, 0 if unknown
+    int64_t meta_size;              //  x-amz-meta-qv-size, -1 if absent
     size_t get_cap;                 //  most bytes wanted (ranged get), SIZE_MAX if all
     char *buf;
     size_t buf_size;
@@ -128,6 +138,10 @@ s_on_properties (const S3ResponseProperties *props, void *arg)
 {
     s_req_t *req = arg;
     req->content_length = props->contentLength;
+    req->meta_size = -1;
+    for (int i = 0; i < props->metaDataCount; i++)
+        if (strcasecmp (props->metaData [i].name, S_META_SIZE) == 0)
+            req->meta_size = strtoll (props->metaData [i].value, NULL, 10);
     return S3StatusOK;
 }
 
@@ -273,9 +287,15 @@ s_attempt (s_s3_t *self, const s_op_t *op, s_req_t *req)
     req->error [0] = 0;
     const S3BucketContext *b = &self->bucket_ctx;
     switch (op->kind) {
-        case S_PUT:
-            S3_put_object (b, op->key, op->bytes, NULL, ctx, &s_put_handler, req);
+        case S_PUT: {
+            char size [32];
+            snprintf (size, sizeof size, "%zu", op->bytes);
+            S3NameValue meta = { S_META_SIZE, size };
+            S3PutProperties props = { .expires = -1, .cannedAcl = S3CannedAclPrivate,
+                                      .metaDataCount = 1, .metaData = &meta };
+            S3_put_object (b, op->key, op->bytes, &props, ctx, &s_put_handler, req);
             break;
+        }
         case S_GET:
             S3_get_object (b, op->key, NULL, op->offset, op->count, ctx, &s_get_handler, req);
             break;
@@ -481,6 +501,16 @@ s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size
     if (rc) {
         free (req.buf);
         return rc;
+    }
+    if (req.status == S3StatusOK && req.meta_size < 0) {
+        //  Every object this backend writes carries its length as metadata, which
+        //  S3 stores with the object atomically. Without it, this is an upload that
+        //  was interrupted on a server whose PUT is not atomic (s3rver writes in place
+        //  and the metadata last): it was never acknowledged, so it does not exist.
+        free (req.buf);
+        return qv_err (QV_ENOTFOUND, "%s: the object is incomplete (an interrupted upload; "
+                       "its writer never got an acknowledgement), so it is treated as "
+                       "missing", what);
     }
     if (!req.buf && !(req.buf = malloc (1))) {
         return qv_err (QV_ENOMEM, "%s: out of memory", what);
