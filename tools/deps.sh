@@ -16,7 +16,8 @@ QV_APT_BUILD=(
     libcurl4-openssl-dev libxml2-dev
 )
 #  Tests also run a NATS server; the S3 server (s3rver) comes from npm.
-QV_APT_TEST=(nats-server)
+#  python3-yaml: tests/compose/test_compose.py parses docker-compose.yml.
+QV_APT_TEST=(nats-server python3-yaml)
 
 #  qv_missing_packages PKG...: print the packages that are not installed.
 qv_missing_packages () {
