@@ -46,6 +46,7 @@ typedef struct {
     bool s3_https;                  //  --s3-https
     int s3_connections;             //  --s3-connections: concurrent S3 requests
     int s3_lock_ms;                 //  --s3-lock-ms: lock renewal period
+    void *store;                    //  the server's qv_store_t, for `stats` (set by the server)
 } qv_config_t;
 
 //  Fills defaults.

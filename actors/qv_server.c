@@ -109,6 +109,7 @@ qv_server_new (const qv_config_t *config)
         free (self);
         return NULL;
     }
+    self->config.store = self->store;
     self->proxy = zactor_new (qv_proxy_actor, &self->config);
     char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
     if (!status || !streq (status, "OK")) {

@@ -24,6 +24,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #define S_DIM 128
 #define S_BATCH 1000
@@ -32,6 +33,7 @@
 
 typedef struct {
     double seconds;
+    size_t max_rows;                //  the insert run also stops at this many rows
     int runs;
     bool index;
     char quiver [4096];
@@ -119,10 +121,13 @@ s_create (const char *endpoint)
     qv_client_destroy (&client);
 }
 
+static atomic_size_t s_rows_total;
+
 typedef struct {
     const char *endpoint;
     int64_t first_id;
     double seconds;
+    size_t max_rows;
     pthread_barrier_t *start;
     size_t rows;
     double *lat;
@@ -143,7 +148,8 @@ s_inserter (void *arg)
     t->lat = malloc (cap * sizeof (double));
     pthread_barrier_wait (t->start);
     int64_t end = qv_clock_usec () + (int64_t) (t->seconds * 1e6);
-    while (qv_clock_usec () < end) {
+    while (qv_clock_usec () < end
+       &&  atomic_fetch_add (&s_rows_total, S_BATCH) + S_BATCH <= t->max_rows) {
         qv_wr_t *w = qv_client_request (client, "insert", 2, NULL);
         qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
         qv_wr_str (w, "columns");
@@ -182,9 +188,10 @@ s_insert (const s_opts_t *opts, const char *endpoint, s_figures_t *f)
     s_inserter_t args [S_CLIENTS];
     pthread_barrier_t start;
     pthread_barrier_init (&start, NULL, S_CLIENTS + 1);
+    atomic_store (&s_rows_total, 0);
     for (int i = 0; i < S_CLIENTS; i++) {
-        args [i] = (s_inserter_t) { endpoint, (int64_t) i << 32, opts->seconds, &start,
-                                    0, NULL, 0, NULL };
+        args [i] = (s_inserter_t) { endpoint, (int64_t) i << 32, opts->seconds,
+                                    opts->max_rows, &start, 0, NULL, 0, NULL };
         pthread_create (&threads [i], NULL, s_inserter, &args [i]);
     }
     pthread_barrier_wait (&start);
@@ -338,7 +345,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvs3bench [--seconds S] [--runs N] [--no-index]\n"
+        "Usage: qvs3bench [--seconds S] [--rows N] [--runs N] [--no-index]\n"
         "\n"
         "Quiver on the filesystem and on S3 side by side: insert rows/s and ack p50/p99\n"
         "(4 clients, 1,000-row batches, 128-d), flush MB/s, warm and cold start, and the\n"
@@ -347,6 +354,7 @@ s_usage (FILE *out)
         "\n"
         "  --seconds S   length of the insert run per backend (default 10; the rows it\n"
         "                inserts are the data set of the flush and start figures)\n"
+        "  --rows N      ... or until N rows are acknowledged (default 200000)\n"
         "  --runs N      runs per raw PUT/GET figure, median (default 5)\n"
         "  --no-index    skip the HNSW index (start figures without it)\n"
         "  -h, --help    this help\n");
@@ -356,10 +364,11 @@ int
 main (int argc, char *argv [])
 {
     qv_bench_init ("qvs3bench");
-    s_opts_t opts = { .seconds = 10, .runs = 5, .index = true };
+    s_opts_t opts = { .seconds = 10, .max_rows = 200000, .runs = 5, .index = true };
     static struct option longopts [] = {
         { "seconds", required_argument, 0, 's' },
         { "runs", required_argument, 0, 'r' },
+        { "rows", required_argument, 0, 'R' },
         { "no-index", no_argument, 0, 'n' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -369,13 +378,14 @@ main (int argc, char *argv [])
         switch (c) {
             case 's': opts.seconds = atof (optarg); break;
             case 'r': opts.runs = atoi (optarg); break;
+            case 'R': opts.max_rows = (size_t) atoll (optarg); break;
             case 'n': opts.index = false; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
     }
-    if (opts.seconds <= 0 || opts.runs <= 0) {
-        fprintf (stderr, "qvs3bench: --seconds and --runs must be positive\n");
+    if (opts.seconds <= 0 || opts.runs <= 0 || opts.max_rows < S_BATCH) {
+        fprintf (stderr, "qvs3bench: --seconds and --runs must be positive, --rows at least 1000\n");
         return 2;
     }
     const char *ep = getenv ("QV_S3_ENDPOINT");

@@ -377,6 +377,12 @@ test_store_outage (void **state)
     }
     assert_int_equal (refused, 2);
     assert_int_equal (nacked, 5);
+    //  stats names the backend and counts the retries the outage cost
+    qv_doc_t *st = CALL_OK (c, "{op: 'stats'}");
+    assert_true (qv_it_str_is (qv_it_path (st, "store"), "s3"));
+    assert_true (qv_it_int (qv_it_path (st, "store_requests")) > 0);
+    assert_true (qv_it_int (qv_it_path (st, "store_retries")) >= 12);
+    qv_doc_destroy (&st);
     s_top10 (c, during, sizeof during);
     assert_string_equal (before, during);
     assert_int_equal (s_rows (c), 5 * BATCH);
