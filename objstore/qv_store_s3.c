@@ -286,16 +286,18 @@ s_attempt (s_s3_t *self, const s_op_t *op, s_req_t *req)
     req->status = S3StatusInternalError;
     req->error [0] = 0;
     const S3BucketContext *b = &self->bucket_ctx;
+    //  Everything libs3 may touch until the request completes lives as long as this
+    //  call (test_bucket writes the location at completion)
+    char location [128] = "";
+    char size [32] = "";
+    S3NameValue meta = { S_META_SIZE, size };
+    S3PutProperties props = { .expires = -1, .cannedAcl = S3CannedAclPrivate,
+                              .metaDataCount = 1, .metaData = &meta };
     switch (op->kind) {
-        case S_PUT: {
-            char size [32];
+        case S_PUT:
             snprintf (size, sizeof size, "%zu", op->bytes);
-            S3NameValue meta = { S_META_SIZE, size };
-            S3PutProperties props = { .expires = -1, .cannedAcl = S3CannedAclPrivate,
-                                      .metaDataCount = 1, .metaData = &meta };
             S3_put_object (b, op->key, op->bytes, &props, ctx, &s_put_handler, req);
             break;
-        }
         case S_GET:
             S3_get_object (b, op->key, NULL, op->offset, op->count, ctx, &s_get_handler, req);
             break;
@@ -306,13 +308,11 @@ s_attempt (s_s3_t *self, const s_op_t *op, s_req_t *req)
         case S_DELETE:
             S3_delete_object (b, op->key, ctx, &s_response_handler, req);
             break;
-        case S_TEST_BUCKET: {
-            char location [128] = "";
+        case S_TEST_BUCKET:
             S3_test_bucket (b->protocol, b->uriStyle, b->accessKeyId, b->secretAccessKey,
                             b->hostName, b->bucketName, sizeof location, location, ctx,
                             &s_response_handler, req);
             break;
-        }
         case S_CREATE_BUCKET:
             S3_create_bucket (b->protocol, b->accessKeyId, b->secretAccessKey, b->hostName,
                               b->bucketName, S3CannedAclPrivate, NULL, ctx,
