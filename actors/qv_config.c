@@ -1,7 +1,9 @@
 //  Server configuration defaults and the inproc endpoint naming rule.
 #include "qv_config.h"
+#include "qv_rc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,6 +25,47 @@ qv_config_defaults (qv_config_t *config)
     config->search_threads = n > 0 ? (int) n : 2;
     config->group_max_bytes = 64u << 20;
     snprintf (config->nats_prefix, sizeof config->nats_prefix, "quiver");
+    config->s3_connections = 8;
+    config->s3_lock_ms = 3000;
+}
+
+int
+qv_config_store_url (const qv_config_t *config, char *out, size_t size)
+{
+    if (!config->s3_endpoint [0]) {
+        if (config->s3_bucket [0] || config->s3_prefix [0] || config->s3_https)
+            return qv_err (QV_EINVAL, "--s3-bucket, --s3-prefix and --s3-https need "
+                           "--s3-endpoint HOST:PORT");
+        snprintf (out, size, "%s", config->data);
+        return 0;
+    }
+    const char *colon = strrchr (config->s3_endpoint, ':');
+    if (!colon || colon == config->s3_endpoint || !colon [1]
+    ||  colon [1 + strspn (colon + 1, "0123456789")] != 0 || atoi (colon + 1) <= 0
+    ||  atoi (colon + 1) > 65535 || strpbrk (config->s3_endpoint, "/ ?&"))
+        return qv_err (QV_EINVAL, "--s3-endpoint '%s': expected HOST:PORT (e.g. "
+                       "minio:9000; no scheme, use --s3-https for TLS)", config->s3_endpoint);
+    size_t blen = strlen (config->s3_bucket);
+    if (blen < 3 || blen > 63 || config->s3_bucket [strspn (config->s3_bucket,
+                                 "abcdefghijklmnopqrstuvwxyz0123456789.-")] != 0)
+        return qv_err (QV_EINVAL, "--s3-bucket '%s': needs a bucket name of 3 to 63 "
+                       "characters of [a-z0-9.-]", config->s3_bucket);
+    if (config->s3_prefix [strspn (config->s3_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGH"
+                                   "IJKLMNOPQRSTUVWXYZ0123456789._-/")] != 0
+    ||  config->s3_prefix [0] == '/' || strstr (config->s3_prefix, "//"))
+        return qv_err (QV_EINVAL, "--s3-prefix '%s': use [A-Za-z0-9._-] segments "
+                       "separated by '/'", config->s3_prefix);
+    if (config->s3_connections < 1 || config->s3_connections > 256)
+        return qv_err (QV_EINVAL, "--s3-connections %d: use 1 to 256", config->s3_connections);
+    if (config->s3_lock_ms < 10)
+        return qv_err (QV_EINVAL, "--s3-lock-ms %d: use at least 10", config->s3_lock_ms);
+    int n = snprintf (out, size, "s3://%s/%s%s%s?https=%d&connections=%d&lock_ms=%d",
+                      config->s3_endpoint, config->s3_bucket, config->s3_prefix [0] ? "/" : "",
+                      config->s3_prefix, config->s3_https ? 1 : 0, config->s3_connections,
+                      config->s3_lock_ms);
+    if (n < 0 || (size_t) n >= size)
+        return qv_err (QV_EINVAL, "--s3-* options too long");
+    return 0;
 }
 
 void

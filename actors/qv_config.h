@@ -40,11 +40,24 @@ typedef struct {
     char ingest_stream [64];        //  --ingest-stream: JetStream stream to consume, or ""
     bool cdc_rows;                  //  --cdc-rows: change events carry the rows
     qv_nats_stats_t *nats_stats;    //  set by the server when nats_url is given
+    char s3_endpoint [256];         //  --s3-endpoint HOST:PORT: objects in S3, "" = in data
+    char s3_bucket [64];            //  --s3-bucket NAME
+    char s3_prefix [256];           //  --s3-prefix P: keys under P/ in the bucket
+    bool s3_https;                  //  --s3-https
+    int s3_connections;             //  --s3-connections: concurrent S3 requests
+    int s3_lock_ms;                 //  --s3-lock-ms: lock renewal period
+    void *store;                    //  the server's qv_store_t, for `stats` (set by the server)
 } qv_config_t;
 
 //  Fills defaults.
 void
     qv_config_defaults (qv_config_t *config);
+
+//  The object store url the server opens: the data directory, or with --s3-endpoint
+//  s3://HOST:PORT/BUCKET[/PREFIX]?options. Checks the S3 options' syntax; 0, or
+//  QV_EINVAL with a message naming the option.
+int
+    qv_config_store_url (const qv_config_t *config, char *out, size_t size);
 
 //  Inproc endpoint of an actor's inbox ("inproc://qv-<instance>-<name>").
 void

@@ -24,6 +24,7 @@
 //  the NATS bridge (inproc "cdc") without waiting: if the bridge is behind, the event
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher.h"
+#include "qv_store.h"
 #include "qv_cdc.h"
 #include "qv_expr.h"
 #include "qv_job.h"
@@ -1043,7 +1044,8 @@ s_stats (self_t *self, qv_job_t *job)
         }
     }
     qv_nats_stats_t *ns = self->config->nats_stats;
-    qv_reply_ok (w, req->f [QV_F_rid], 9 + (ns ? 11 : 0) + (only != NULL));
+    qv_store_t *store = self->config->store;
+    qv_reply_ok (w, req->f [QV_F_rid], 10 + (ns ? 11 : 0) + (only != NULL) + (store ? 2 : 0));
     qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
     qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
@@ -1053,6 +1055,13 @@ s_stats (self_t *self, qv_job_t *job)
     qv_wr_str (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_str (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
     qv_wr_str (w, "segments_read"); qv_wr_uint (w, self->segments_read);
+    qv_wr_str (w, "store"); qv_wr_str (w, store ? qv_store_backend_name (store) : "");
+    if (store) {
+        uint64_t requests, retried;
+        qv_store_counters (store, &requests, &retried);
+        qv_wr_str (w, "store_requests"); qv_wr_uint (w, requests);
+        qv_wr_str (w, "store_retries"); qv_wr_uint (w, retried);
+    }
     if (only) {
         qv_wr_str (w, "partitions");
         qv_collection_partition_stats (only, w);

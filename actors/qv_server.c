@@ -12,7 +12,8 @@
 
 struct _qv_server_t {
     qv_config_t config;
-    qv_store_t *store;
+    qv_store_t *store;              //  the object store: data directory or S3
+    qv_store_t *local;              //  with S3: the data directory, for its process lock
     zactor_t *proxy;
     zactor_t *segmgr;
     zactor_t *searcher;
@@ -63,8 +64,27 @@ qv_server_new (const qv_config_t *config)
     self->config = *config;
     if (config->nats_url [0])
         self->config.nats_stats = self->nats_stats = calloc (1, sizeof (qv_nats_stats_t));
-    self->store = qv_store_new (config->data);
+    char url [PATH_MAX + 1024];
+    if (qv_config_store_url (config, url, sizeof url)) {
+        free (self->nats_stats);
+        free (self);
+        return NULL;
+    }
+    if (config->s3_endpoint [0]) {
+        //  The data directory holds only local files; its lock keeps two processes of
+        //  this machine off it (the bucket's own lock is the S3 store's)
+        self->local = qv_store_new (config->data);
+        if (!self->local || qv_store_lock (self->local)) {
+            qv_store_destroy (&self->local);
+            free (self->nats_stats);
+            free (self);
+            return NULL;
+        }
+    }
+    self->store = qv_store_new (url);
     if (!self->store) {
+        qv_store_destroy (&self->local);
+        free (self->nats_stats);
         free (self);
         return NULL;
     }
@@ -74,11 +94,22 @@ qv_server_new (const qv_config_t *config)
         qv_warn ("QV_FAULT_PUT=%s: the next %s object writes will fail (fault injection)", fault, fault);
         qv_store_inject_fault (self->store, "put", QV_EIO, atoi (fault));
     }
+    //  Test hook: QV_CRASH_BEFORE_PUT=PREFIX makes the process exit before it writes
+    //  the first object whose key starts with PREFIX (e.g. meta/manifest/).
+    const char *crash = getenv ("QV_CRASH_BEFORE_PUT");
+    if (crash && *crash) {
+        qv_warn ("QV_CRASH_BEFORE_PUT=%s: the process exits before writing such an object "
+                 "(fault injection)", crash);
+        qv_store_inject_crash (self->store, crash);
+    }
     if (qv_store_lock (self->store)) {
         qv_store_destroy (&self->store);
+        qv_store_destroy (&self->local);
+        free (self->nats_stats);
         free (self);
         return NULL;
     }
+    self->config.store = self->store;
     self->proxy = zactor_new (qv_proxy_actor, &self->config);
     char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
     if (!status || !streq (status, "OK")) {
@@ -86,6 +117,8 @@ qv_server_new (const qv_config_t *config)
         zstr_free (&status);
         zactor_destroy (&self->proxy);
         qv_store_destroy (&self->store);
+        qv_store_destroy (&self->local);
+        free (self->nats_stats);
         free (self);
         return NULL;
     }
@@ -204,6 +237,7 @@ qv_server_destroy (qv_server_t **self_p)
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->proxy);
     qv_store_destroy (&self->store);
+    qv_store_destroy (&self->local);
     free (self->nats_stats);
     free (self);
     *self_p = NULL;

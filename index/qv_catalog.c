@@ -1002,9 +1002,11 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     int rc = qv_store_list (store, "meta/manifest/", &keys);
     if (rc)
         return rc;
-    char *newest = NULL;
-    for (char *k = zlist_first (keys); k; k = zlist_next (keys))
+    char *newest = NULL, *previous = NULL;
+    for (char *k = zlist_first (keys); k; k = zlist_next (keys)) {
+        previous = newest;
         newest = k;
+    }
     if (!newest) {
         zlist_destroy (&keys);
         return 0;                   //  a new database
@@ -1015,6 +1017,16 @@ qv_catalog_recover (qv_catalog_t *self, void *store_)
     size_t size;
     qv_doc_t *doc = NULL;
     rc = qv_store_get (store, newest, &data, &size);
+    if (rc == QV_ENOTFOUND && previous) {
+        //  Listed but not readable as a complete object: the newest manifest's write
+        //  was interrupted (an S3 server whose PUT is not atomic), so it was never in
+        //  force; the previous one, which the flusher keeps, is.
+        qv_warn ("%s; recovering from the previous manifest", qv_err_msg ());
+        qv_err_clear ();
+        newest = previous;
+        qv_store_describe (store, newest, where, sizeof where);
+        rc = qv_store_get (store, newest, &data, &size);
+    }
     zlist_destroy (&keys);
     if (rc)
         return rc;

@@ -16,7 +16,9 @@
 #include "qv_rc.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 //  Operations that faults can be injected into.
 typedef enum {
@@ -40,6 +42,7 @@ struct _qv_store_t {
     pthread_mutex_t fault_mutex;    //  guards fault_rc and fault_count
     int fault_rc [S_OP_COUNT];      //  code an injected fault returns
     int fault_count [S_OP_COUNT];   //  how many more calls fail
+    char crash_prefix [128];        //  put of a key with this prefix exits the process
 };
 
 qv_store_t *
@@ -63,8 +66,8 @@ qv_store_new (const char *url)
     }
     else
     if (strncmp (url, "s3://", 5) == 0) {
-        qv_err (QV_EINVAL, "object store url '%s': the S3 backend is not built yet", url);
-        return NULL;
+        location = url + 5;
+        backend = &qv_store_s3_backend;
     }
     else
     if (strstr (url, "://")) {
@@ -183,6 +186,11 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
     rc = s_fault (self, S_OP_PUT, key);
     if (rc)
         return rc;
+    if (self->crash_prefix [0]
+    &&  strncmp (key, self->crash_prefix, strlen (self->crash_prefix)) == 0) {
+        qv_warn ("fault injection: exiting before writing %s (as kill -9 would)", key);
+        _exit (137);
+    }
     int64_t started = qv_clock_msec ();
     rc = self->backend->put (self->impl, key, data, size);
     int64_t msec = qv_clock_msec () - started;
@@ -279,6 +287,29 @@ qv_store_describe (qv_store_t *self, const char *key, char *out, size_t outsize)
     if (!out || outsize == 0)
         return;
     self->backend->describe (self->impl, key ? key : "", out, outsize);
+}
+
+const char *
+qv_store_backend_name (qv_store_t *self)
+{
+    assert (self);
+    return self->backend->name;
+}
+
+void
+qv_store_counters (qv_store_t *self, uint64_t *requests, uint64_t *retried)
+{
+    assert (self);
+    *requests = *retried = 0;
+    if (self->backend->counters)
+        self->backend->counters (self->impl, requests, retried);
+}
+
+void
+qv_store_inject_crash (qv_store_t *self, const char *prefix)
+{
+    assert (self);
+    snprintf (self->crash_prefix, sizeof self->crash_prefix, "%s", prefix ? prefix : "");
 }
 
 void

@@ -1,5 +1,5 @@
 //  Object store interface: atomic put, get, ranged get, list by prefix, delete.
-//  Backends: the filesystem (qv_store_fs.c, the default) and S3 (a later issue).
+//  Backends: the filesystem (qv_store_fs.c, the default) and S3 (qv_store_s3.c).
 #ifndef QV_STORE_H_INCLUDED
 #define QV_STORE_H_INCLUDED
 
@@ -10,7 +10,11 @@
 typedef struct _qv_store_t qv_store_t;
 
 //  Opens a store. url: a plain path or "file:///path" (filesystem backend; the
-//  directory is created if missing). Returns NULL on failure (qv_err_msg () says why).
+//  directory is created if missing), or "s3://HOST:PORT/BUCKET[/PREFIX][?OPTIONS]"
+//  (S3 backend, credentials from QUIVER_S3_ACCESS_KEY / QUIVER_S3_SECRET_KEY, the
+//  bucket is created if missing; options in qv_store_s3.c: https=1, connections=N,
+//  retries=N, timeout_ms=N, list_max=N, lock_ms=N). Returns NULL on failure
+//  (qv_err_msg () says why).
 qv_store_t *
     qv_store_new (const char *url);
 
@@ -19,8 +23,9 @@ void
     qv_store_destroy (qv_store_t **self_p);
 
 //  Takes the store's exclusive writer lock (filesystem: flock on DIR/LOCK, released by
-//  the kernel when the process dies, so a kill -9 never leaves a stale lock).
-//  Returns 0, or QV_EUNAVAIL naming the holder's pid if another process holds it.
+//  the kernel when the process dies, so a kill -9 never leaves a stale lock; S3: a
+//  renewed lock object, taken over after three missed renewals, see qv_store_s3.c).
+//  Returns 0, or QV_EUNAVAIL naming the holder if another process holds it.
 int
     qv_store_lock (qv_store_t *self);
 
@@ -54,9 +59,22 @@ int
 void
     qv_store_describe (qv_store_t *self, const char *key, char *out, size_t outsize);
 
+//  The backend's name: "fs" or "s3".
+const char *
+    qv_store_backend_name (qv_store_t *self);
+
+//  Requests sent to a remote store and how many of them were retries (0 for "fs").
+void
+    qv_store_counters (qv_store_t *self, uint64_t *requests, uint64_t *retried);
+
 //  Fault injection for tests: the next `count` calls of op ("put", "get", "delete")
 //  fail with rc (QV_EIO). count 0 clears it.
 void
     qv_store_inject_fault (qv_store_t *self, const char *op, int rc, int count);
+
+//  Crash injection for tests: the next put of a key starting with prefix exits the
+//  process at once (status 137), before the object is written. "" clears it.
+void
+    qv_store_inject_crash (qv_store_t *self, const char *prefix);
 
 #endif

@@ -25,9 +25,12 @@ typedef struct {
     int (*list) (void *impl, const char *prefix, zlist_t *keys);
     int (*delete) (void *impl, const char *key);
     void (*describe) (void *impl, const char *key, char *out, size_t outsize);
+    //  Optional: requests sent and retried since open (remote backends).
+    void (*counters) (void *impl, uint64_t *requests, uint64_t *retried);
 } qv_store_backend_t;
 
 extern const qv_store_backend_t qv_store_fs_backend;
+extern const qv_store_backend_t qv_store_s3_backend;
 
 //  Longest key (bytes) and key segment the front accepts. A segment leaves room for
 //  the filesystem backend's temp-file prefix within NAME_MAX (255).

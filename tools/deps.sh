@@ -15,9 +15,10 @@ QV_APT_BUILD=(
     libcmocka-dev libroaring-dev libzstd-dev libisal-dev
     libcurl4-openssl-dev libxml2-dev libjansson-dev
 )
-#  Tests also run a NATS server (the S3 server, s3rver, comes from npm) and the Python
-#  client's tests (Debian's python3 with its ZeroMQ, msgpack and numpy modules).
-QV_APT_TEST=(nats-server python3 python3-zmq python3-msgpack python3-numpy)
+#  Tests also run a NATS server (the S3 server, s3rver, comes from npm), the Python
+#  client's tests (Debian's python3 with its ZeroMQ, msgpack and numpy modules), and
+#  tests/compose/test_compose.py, which parses docker-compose.yml (python3-yaml).
+QV_APT_TEST=(nats-server python3 python3-zmq python3-msgpack python3-numpy python3-yaml)
 
 #  qv_missing_packages PKG...: print the packages that are not installed.
 qv_missing_packages () {

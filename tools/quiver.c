@@ -14,7 +14,8 @@ s_usage (FILE *out)
         "Usage: quiver serve [options]\n"
         "\n"
         "Runs Quiver with every component in this process: the ZeroMQ API, the WAL and\n"
-        "segments in a local data directory. No other server is needed.\n"
+        "segments in a local data directory, or in an S3 bucket (MinIO, AWS S3) with\n"
+        "--s3-endpoint. No other server is needed.\n"
         "\n"
         "Options:\n"
         "  --data DIR              data directory (default ./quiver-data)\n"
@@ -30,6 +31,17 @@ s_usage (FILE *out)
         "  --ingest-stream NAME    consume JetStream stream NAME (subjects <op>.<collection>\n"
         "                          at the end, outside P.>), each message exactly once\n"
         "  --cdc-rows              change events carry the inserted rows, not only ids\n"
+        "  --s3-endpoint HOST:PORT keep the WAL, segments and manifests in S3 (path-style,\n"
+        "                          AWS signature V2); --data then holds only local files.\n"
+        "                          Credentials only from the environment:\n"
+        "                          QUIVER_S3_ACCESS_KEY and QUIVER_S3_SECRET_KEY\n"
+        "  --s3-bucket NAME        bucket (created if missing)\n"
+        "  --s3-prefix P           keep every object under P/ in the bucket (default: none)\n"
+        "  --s3-https              use HTTPS (default plain HTTP)\n"
+        "  --s3-connections N      concurrent S3 requests (default 8)\n"
+        "  --s3-lock-ms N          renewal period of the bucket's lock object (default 3000;\n"
+        "                          a crashed holder's lock is taken over after 3 periods)\n"
+        "  --check-config          check the options and exit (0 if they are valid)\n"
         "  -h, --help              this help\n");
 }
 
@@ -58,10 +70,18 @@ main (int argc, char *argv [])
         { "nats-prefix", required_argument, 0, 'P' },
         { "ingest-stream", required_argument, 0, 'I' },
         { "cdc-rows", no_argument, 0, 'C' },
+        { "s3-endpoint", required_argument, 0, 'E' },
+        { "s3-bucket", required_argument, 0, 'B' },
+        { "s3-prefix", required_argument, 0, 'X' },
+        { "s3-https", no_argument, 0, 'H' },
+        { "s3-connections", required_argument, 0, 'c' },
+        { "s3-lock-ms", required_argument, 0, 'L' },
+        { "check-config", no_argument, 0, 'K' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int c;
+    bool check_config = false;
     optind = 2;
     while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
         long v = optarg ? atol (optarg) : 0;
@@ -77,10 +97,17 @@ main (int argc, char *argv [])
             case 'P': snprintf (config.nats_prefix, sizeof config.nats_prefix, "%s", optarg); break;
             case 'I': snprintf (config.ingest_stream, sizeof config.ingest_stream, "%s", optarg); break;
             case 'C': config.cdc_rows = true; break;
+            case 'E': snprintf (config.s3_endpoint, sizeof config.s3_endpoint, "%s", optarg); break;
+            case 'B': snprintf (config.s3_bucket, sizeof config.s3_bucket, "%s", optarg); break;
+            case 'X': snprintf (config.s3_prefix, sizeof config.s3_prefix, "%s", optarg); break;
+            case 'H': config.s3_https = true; break;
+            case 'c': config.s3_connections = (int) v; break;
+            case 'L': config.s3_lock_ms = (int) v; break;
+            case 'K': check_config = true; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (c != 'd' && c != 'b' && c != 'h' && c != 'N' && c != 'P' && c != 'I' && c != 'C' && v <= 0) {
+        if (!strchr ("dbhNPICEBXHK", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
             return 2;
         }
@@ -102,6 +129,23 @@ main (int argc, char *argv [])
         fprintf (stderr, "quiver: unexpected argument '%s'\n", argv [optind]);
         return 2;
     }
+    char url [PATH_MAX + 1024];
+    if (qv_config_store_url (&config, url, sizeof url)) {
+        fprintf (stderr, "quiver: %s\n", qv_err_msg ());
+        return 2;
+    }
+    if (check_config) {
+        if (config.s3_endpoint [0]
+        &&  (!getenv ("QUIVER_S3_ACCESS_KEY") || !getenv ("QUIVER_S3_SECRET_KEY")))
+            printf ("quiver: note: QUIVER_S3_ACCESS_KEY / QUIVER_S3_SECRET_KEY are not set "
+                    "here; the serving process needs them\n");
+        if (config.s3_endpoint [0])
+            printf ("quiver: configuration OK (objects in s3://%s/%s on %s, local files in %s)\n",
+                    config.s3_bucket, config.s3_prefix, config.s3_endpoint, config.data);
+        else
+            printf ("quiver: configuration OK (data in %s)\n", config.data);
+        return 0;
+    }
     //  SIGINT/SIGTERM are blocked in every thread (threads inherit the mask) and taken
     //  here with sigwait, so no ZeroMQ call in an actor is ever interrupted and the
     //  shutdown runs in order: writes in flight finish, then the actors stop.
@@ -118,8 +162,13 @@ main (int argc, char *argv [])
         qv_error ("quiver: %s", qv_err_msg ());
         return 1;
     }
-    qv_info ("quiver serving %s with data in %s%s%s", config.bind, config.data,
-             config.nats_url [0] ? "; NATS " : "", config.nats_url);
+    if (config.s3_endpoint [0])
+        qv_info ("quiver serving %s with objects in s3://%s/%s on %s, local files in %s%s%s",
+                 config.bind, config.s3_bucket, config.s3_prefix, config.s3_endpoint,
+                 config.data, config.nats_url [0] ? "; NATS " : "", config.nats_url);
+    else
+        qv_info ("quiver serving %s with data in %s%s%s", config.bind, config.data,
+                 config.nats_url [0] ? "; NATS " : "", config.nats_url);
     int sig = 0;
     sigwait (&stop, &sig);
     qv_info ("quiver stopping (signal %d)", sig);

@@ -217,7 +217,7 @@ start_servers () {
         "$S3RVER" -d "$data/s3" -a 127.0.0.1 -p @PORT -s \
         --allow-mismatched-signatures || return 1
     export QV_S3_ENDPOINT="127.0.0.1:$STARTED_PORT"
-    export QV_S3_ACCESS_KEY=S3RVER QV_S3_SECRET_KEY=S3RVER
+    export QV_S3_ACCESS_KEY=S3RVER QV_S3_SECRET_KEY=S3RVER QV_S3RVER="$S3RVER"
     echo "QV_NATS_URL=$QV_NATS_URL QV_S3_ENDPOINT=$QV_S3_ENDPOINT"
 }
 

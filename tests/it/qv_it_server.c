@@ -176,6 +176,22 @@ s_unregister (qv_it_server_t *self)
             s_servers [i] = NULL;
 }
 
+bool
+qv_it_s3 (void)
+{
+    const char *mode = getenv ("QV_IT_S3");
+    const char *endpoint = getenv ("QV_S3_ENDPOINT");
+    return mode && streq (mode, "1") && endpoint && *endpoint;
+}
+
+//  The prefix of a data directory in S3 mode: its last path segment.
+static void
+s_default_prefix (qv_it_server_t *self)
+{
+    const char *slash = strrchr (self->dir, '/');
+    snprintf (self->s3_prefix, sizeof self->s3_prefix, "%.63s", slash ? slash + 1 : self->dir);
+}
+
 qv_it_server_t *
 qv_it_server_new (const char *const *extra)
 {
@@ -193,6 +209,7 @@ qv_it_server_new (const char *const *extra)
     for (int i = 0; extra && extra [i] && self->nargs < 15; i++)
         self->args [self->nargs++] = strdup (extra [i]);
     self->own_dir = true;
+    s_default_prefix (self);
     s_register (self);
     return self;
 }
@@ -207,6 +224,7 @@ qv_it_server_new_at (const char *dir, const char *log_name, const char *const *e
     snprintf (self->log, sizeof self->log, "%s/%s", dir, log_name);
     for (int i = 0; extra && extra [i] && self->nargs < 15; i++)
         self->args [self->nargs++] = strdup (extra [i]);
+    s_default_prefix (self);
     s_register (self);
     return self;
 }
@@ -256,6 +274,21 @@ qv_it_server_spawn (qv_it_server_t *self)
     argv [argc++] = self->endpoint;
     for (int i = 0; i < self->nargs; i++)
         argv [argc++] = self->args [i];
+    if (qv_it_s3 ()) {
+        //  Short lock renewals: a restart after kill -9 waits 3 periods for the lock
+        argv [argc++] = "--s3-endpoint";
+        argv [argc++] = getenv ("QV_S3_ENDPOINT");
+        argv [argc++] = "--s3-bucket";
+        argv [argc++] = QV_IT_S3_BUCKET;
+        argv [argc++] = "--s3-prefix";
+        argv [argc++] = self->s3_prefix;
+        argv [argc++] = "--s3-lock-ms";
+        argv [argc++] = "300";
+        const char *key = getenv ("QV_S3_ACCESS_KEY");
+        const char *secret = getenv ("QV_S3_SECRET_KEY");
+        setenv ("QUIVER_S3_ACCESS_KEY", key && *key ? key : "S3RVER", 1);
+        setenv ("QUIVER_S3_SECRET_KEY", secret && *secret ? secret : "S3RVER", 1);
+    }
     argv [argc] = NULL;
     pid_t pid = fork ();
     if (pid < 0) {

@@ -31,7 +31,16 @@ typedef struct {
     char *args [16];                //  extra `quiver serve` options (owned)
     int nargs;
     bool own_dir;                   //  destroy removes dir (false: qv_it_server_new_at)
+    char s3_prefix [64];            //  S3 mode: the prefix in the bucket (default: the
+                                    //  data directory's name), so restarts find the data
 } qv_it_server_t;
+
+//  S3 mode: with QV_IT_S3=1 and QV_S3_ENDPOINT set (tools/test.sh runs the server suites
+//  once more so), every server keeps its objects in s3rver (bucket QV_IT_S3_BUCKET,
+//  prefix s3_prefix) and its data directory holds only local files. True in S3 mode.
+#define QV_IT_S3_BUCKET "qv-it"
+bool
+    qv_it_s3 (void);
 
 //  Creates a data directory and a server description; extra is a NULL-terminated list
 //  of extra options ("--segment-mb", "1", NULL) or NULL. Does not start it. NULL on

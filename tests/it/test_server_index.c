@@ -364,30 +364,34 @@ s_index_type (const s_type_t *t)
         fail_msg ("%s: the index was rebuilt after restart, not loaded", t->type);
     s_assert_same (&before, &after, "after restart");
 
-    //  A corrupt index object: reported, the segment is searched exactly, then rebuilt
-    char path [PATH_MAX];
-    if (s_find_file (fx.server->dir, ".index", path, sizeof path))
-        fail_msg ("%s: no index object under %s", t->type, fx.server->dir);
-    qv_it_client_destroy (&fx.c);
-    assert_int_equal (qv_it_server_kill (fx.server), 0);
-    assert_int_equal (qv_it_flip_byte (path, qv_it_file_size (path) / 2), 0);
-    assert_int_equal (qv_it_server_restart (fx.server), 0);
-    fx.c = qv_it_client_new (fx.server->endpoint, QV_IT_CALL_MS);
-    if (qv_it_server_wait_log (fx.server, "cannot be used", 5000))
-        fail_msg ("%s: a corrupt index object %s is not reported in the log", t->type, path);
-    //  Until the rebuild is done, searches are exact; after it, the recall holds again
-    r = CALL_OK (fx.c, "{op: 'describe_index', collection: 'sift', field: 'v'}");
-    bool pending = !qv_it_str_is (qv_it_path (r, "state"), "finished");
-    qv_doc_destroy (&r);
-    if (pending)
-        s_assert_exact (fx.c, "sift", "corrupt index, before the rebuild");
-    rc = qv_it_wait_index (fx.c, "sift", "v", NB, INDEX_MS, why, sizeof why);
-    if (rc)
-        fail_msg ("%s: corrupt index not rebuilt (%d): %s", t->type, rc, why);
-    assert_int_equal (s_log_count (fx.server, "built in"), 1);
-    recall = s_search (fx.c, "sift", t->ef, t->nprobe, NULL, "rebuilt");
-    if (recall < t->floor)
-        fail_msg ("%s: recall@%d %.4f after the rebuild, below %.2f", t->type, K, recall, t->floor);
+    //  A corrupt index object (filesystem only: the test damages the file; on S3 every
+    //  object read is checked by the same checksum code)
+    if (!qv_it_s3 ()) {
+        //  A corrupt index object: reported, the segment is searched exactly, then rebuilt
+        char path [PATH_MAX];
+        if (s_find_file (fx.server->dir, ".index", path, sizeof path))
+            fail_msg ("%s: no index object under %s", t->type, fx.server->dir);
+        qv_it_client_destroy (&fx.c);
+        assert_int_equal (qv_it_server_kill (fx.server), 0);
+        assert_int_equal (qv_it_flip_byte (path, qv_it_file_size (path) / 2), 0);
+        assert_int_equal (qv_it_server_restart (fx.server), 0);
+        fx.c = qv_it_client_new (fx.server->endpoint, QV_IT_CALL_MS);
+        if (qv_it_server_wait_log (fx.server, "cannot be used", 5000))
+            fail_msg ("%s: a corrupt index object %s is not reported in the log", t->type, path);
+        //  Until the rebuild is done, searches are exact; after it, the recall holds again
+        r = CALL_OK (fx.c, "{op: 'describe_index', collection: 'sift', field: 'v'}");
+        bool pending = !qv_it_str_is (qv_it_path (r, "state"), "finished");
+        qv_doc_destroy (&r);
+        if (pending)
+            s_assert_exact (fx.c, "sift", "corrupt index, before the rebuild");
+        rc = qv_it_wait_index (fx.c, "sift", "v", NB, INDEX_MS, why, sizeof why);
+        if (rc)
+            fail_msg ("%s: corrupt index not rebuilt (%d): %s", t->type, rc, why);
+        assert_int_equal (s_log_count (fx.server, "built in"), 1);
+        recall = s_search (fx.c, "sift", t->ef, t->nprobe, NULL, "rebuilt");
+        if (recall < t->floor)
+            fail_msg ("%s: recall@%d %.4f after the rebuild, below %.2f", t->type, K, recall, t->floor);
+    }
 
     //  drop_index: gone, and searches are exact again
     r = CALL_OK (fx.c, "{op: 'drop_index', collection: 'sift', field: 'v'}");

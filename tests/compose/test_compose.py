@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""docker-compose.yml without a Docker engine: parse it (python3-yaml) and check that
+every `quiver` command line in it (and the image's default CMD) is accepted by the
+binary (`quiver serve --check-config ...`), that the healthcheck's qvctl command line
+parses, and that the services are wired as the comments say: JetStream on, the
+bucket Quiver uses created by the one-shot mc container, Quiver started after it,
+endpoints naming services of the file, credentials from QUIVER_S3_* only.
+
+Run by ctest (test_compose) with QV_BIN_DIR set to the build directory."""
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("QV_BIN_DIR", os.path.join(ROOT, "build"))
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL: " + what)
+
+
+def run_quiver(args, env, where):
+    """Runs quiver with --check-config inserted after `serve`; returns its output."""
+    check(args[:1] == ["serve"], f"{where}: command starts with 'serve': {args}")
+    argv = [os.path.join(BIN, "quiver"), "serve", "--check-config"] + args[1:]
+    full_env = dict(os.environ)
+    full_env.update({k: str(v) for k, v in (env or {}).items()})
+    p = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0,
+          f"{where}: quiver refused {' '.join(args)} (exit {p.returncode}): {p.stderr.strip()}")
+    print(f"ok: {where}: {p.stdout.strip()}")
+    return p.stdout
+
+
+def main():
+    with open(os.path.join(ROOT, "docker-compose.yml")) as f:
+        text = f.read()
+    doc = yaml.safe_load(text)
+    services = doc["services"]
+    quivers = {name: s for name, s in services.items()
+               if s.get("image") == "quiver:latest"
+               or (s.get("build") or {}).get("dockerfile") == "tools/Dockerfile"}
+    check(len(quivers) >= 1, "at least one quiver service")
+
+    # The split profile is not available yet: no service may claim it
+    for name, s in services.items():
+        check("split" not in (s.get("profiles") or []),
+              f"service {name}: the split profile is not available yet")
+    check("NOT YET AVAILABLE" in text, "the file says the split profile is not available")
+
+    nats = services.get("nats")
+    check(nats is not None and "-js" in nats.get("command", []), "nats runs with JetStream (-js)")
+
+    bucket_job = services.get("minio-bucket", {})
+    bucket_cmd = " ".join(bucket_job.get("entrypoint", []))
+    check("mc mb" in bucket_cmd, "minio-bucket creates a bucket with mc mb")
+    check(bucket_job.get("depends_on", {}).get("minio", {}).get("condition") == "service_healthy",
+          "minio-bucket waits for a healthy minio")
+
+    for name, s in quivers.items():
+        cmd = s.get("command")
+        check(isinstance(cmd, list), f"service {name}: command is a list")
+        env = s.get("environment") or {}
+        out = run_quiver(cmd, env, f"service {name}")
+        if "--s3-endpoint" in cmd:
+            endpoint = cmd[cmd.index("--s3-endpoint") + 1]
+            check(endpoint.split(":")[0] in services,
+                  f"service {name}: --s3-endpoint {endpoint} names a service of the file")
+            bucket = cmd[cmd.index("--s3-bucket") + 1]
+            check(f"local/{bucket}" in bucket_cmd,
+                  f"service {name}: bucket {bucket} is the one minio-bucket creates")
+            check(env.get("QUIVER_S3_ACCESS_KEY") and env.get("QUIVER_S3_SECRET_KEY"),
+                  f"service {name}: credentials in QUIVER_S3_ACCESS_KEY / QUIVER_S3_SECRET_KEY")
+            check(not any("SECRET" in a.upper() or a == env.get("QUIVER_S3_SECRET_KEY")
+                          for a in cmd),
+                  f"service {name}: no credential on the command line")
+            check(services["minio-bucket"] is not None
+                  and s.get("depends_on", {}).get("minio-bucket", {}).get("condition")
+                  == "service_completed_successfully",
+                  f"service {name}: starts after the bucket exists")
+            check("s3://" + bucket in out, f"service {name}: check-config reports the bucket")
+        if "--nats" in cmd:
+            url = cmd[cmd.index("--nats") + 1]
+            host = url.split("//", 1)[-1].split(":")[0]
+            check(host in services, f"service {name}: --nats {url} names a service of the file")
+        # Health check: qvctl ping; it must parse (a usage error exits 2; a server
+        # that does not answer here exits 1)
+        hc = (s.get("healthcheck") or {}).get("test")
+        check(isinstance(hc, list) and hc[:2] == ["CMD", "qvctl"],
+              f"service {name}: a qvctl health check")
+        if isinstance(hc, list) and len(hc) > 2:
+            args = hc[2:]
+            if "--server" in args:
+                args[args.index("--server") + 1] = "tcp://127.0.0.1:1"
+            args = ["--timeout", "1"] + args
+            p = subprocess.run([os.path.join(BIN, "qvctl")] + args, capture_output=True,
+                               text=True, timeout=30)
+            check(p.returncode != 2, f"service {name}: health check parses: {p.stderr.strip()}")
+
+    # The image's default command
+    with open(os.path.join(ROOT, "tools", "Dockerfile")) as f:
+        for line in f:
+            if line.startswith("CMD "):
+                run_quiver(json.loads(line[4:]), {}, "Dockerfile CMD")
+
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        return 1
+    print("docker-compose.yml: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,440 @@
+//  Quiver on S3 (s3rver): recovery from the bucket alone on an empty machine, a crash
+//  between a segment object and the manifest that points at it, and an object store
+//  outage during an insert stream (UNAVAILABLE, never an acknowledgement; reads keep
+//  working; writes resume; nothing acknowledged lost).
+//  Needs QV_S3_ENDPOINT (tools/test.sh); the outage test also QV_S3RVER (the binary),
+//  as it starts and stops its own s3rver.
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <czmq.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qv_codec.h"
+#include "qv_it_server.h"
+#include "qv_store.h"
+
+#define CALL_OK QV_IT_CALL_OK
+#define CALL_ERR QV_IT_CALL_ERR
+#define BATCH 200
+
+static bool
+s_have_s3 (void)
+{
+    const char *ep = getenv ("QV_S3_ENDPOINT");
+    if (!ep || !*ep) {
+        print_message ("QV_S3_ENDPOINT is not set (tools/test.sh sets it): skipped\n");
+        return false;
+    }
+    setenv ("QV_IT_S3", "1", 1);    //  every server of this file runs on S3
+    return true;
+}
+
+static void
+s_create (qv_it_client_t *c)
+{
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'docs', fields: ["
+                              "{name: 'id', type: 'int64', primary: true},"
+                              "{name: 'v', type: 'float_vector', dim: 4}]}");
+    qv_doc_destroy (&r);
+}
+
+//  The insert request of batch b: ids b*BATCH .. b*BATCH+BATCH-1.
+static char *
+s_batch_text (uint32_t b)
+{
+    size_t cap = 64 + BATCH * 80;
+    char *text = malloc (cap);
+    size_t n = (size_t) snprintf (text, cap, "{op: 'insert', collection: 'docs', rows: [");
+    for (uint32_t i = 0; i < BATCH; i++) {
+        uint32_t id = b * BATCH + i;
+        n += (size_t) snprintf (text + n, cap - n, "%s{id: %u, v: [%u.0, %u.5, 1.0, %u.25]}",
+                                i ? "," : "", id, id % 97, id % 13, id % 7);
+    }
+    snprintf (text + n, cap - n, "]}");
+    return text;
+}
+
+//  Inserts batch b; returns the reply (caller destroys), NULL on no reply.
+static qv_doc_t *
+s_insert (qv_it_client_t *c, uint32_t b)
+{
+    char *text = s_batch_text (b);
+    qv_doc_t *r = qv_it_callf (c, "%s", text);
+    free (text);
+    return r;
+}
+
+static int64_t
+s_rows (qv_it_client_t *c)
+{
+    qv_doc_t *r = CALL_OK (c, "{op: 'describe_collection', collection: 'docs'}");
+    int64_t rows = qv_it_int (qv_it_path (r, "rows"));
+    qv_doc_destroy (&r);
+    return rows;
+}
+
+//  True if every id of batch b is there (get by id).
+static bool
+s_batch_present (qv_it_client_t *c, uint32_t b)
+{
+    char ids [BATCH * 12 + 16];
+    size_t n = 0;
+    for (uint32_t i = 0; i < BATCH; i++)
+        n += (size_t) snprintf (ids + n, sizeof ids - n, "%s%u", i ? "," : "", b * BATCH + i);
+    qv_doc_t *r = CALL_OK (c, "{op: 'get', collection: 'docs', ids: [%s]}", ids);
+    bool all = qv_val_len (qv_it_path (r, "rows")) == BATCH;
+    qv_doc_destroy (&r);
+    return all;
+}
+
+//  The ids of the top 10 for a fixed query, as text.
+static void
+s_top10 (qv_it_client_t *c, char *out, size_t size)
+{
+    qv_doc_t *r = CALL_OK (c, "{op: 'search', collection: 'docs', vectors: [[3.0, 2.5, 1.0, 0.25]],"
+                              " limit: 10}");
+    size_t n = 0;
+    out [0] = 0;
+    const qv_val_t *hits = qv_it_path (r, "results.0");
+    for (size_t i = 0; i < qv_val_len (hits); i++)
+        n += (size_t) snprintf (out + n, size - n, "%lld ",
+                                (long long) qv_it_int (qv_it_vpath (qv_val_at (hits, i), "id")));
+    qv_doc_destroy (&r);
+}
+
+//  (1) The bucket alone rebuilds the service: a server on an empty data directory
+//  with the same --s3-* options serves the same data; after kill -9 the next one
+//  takes the lock over and says so.
+static void
+test_cold_start_from_bucket (void **state)
+{
+    (void) state;
+    if (!s_have_s3 ())
+        skip ();
+    qv_it_server_t *first = qv_it_server_new (NULL);
+    assert_int_equal (qv_it_server_start (first), 0);
+    qv_it_client_t *c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
+    s_create (c);
+    for (uint32_t b = 0; b < 10; b++) {
+        qv_doc_t *r = s_insert (c, b);
+        assert_true (qv_it_ok (r));
+        qv_doc_destroy (&r);
+        if (b == 5) {
+            r = CALL_OK (c, "{op: 'flush', collection: 'docs'}");
+            qv_doc_destroy (&r);
+        }
+    }
+    //  Half flushed into segments, half only in the WAL
+    char before [256], after [256];
+    s_top10 (c, before, sizeof before);
+    assert_int_equal (s_rows (c), 10 * BATCH);
+    qv_it_client_destroy (&c);
+    assert_int_equal (qv_it_server_signal (first, SIGTERM, 30000), 0);
+
+    //  A new machine: empty data directory, same bucket and prefix
+    qv_it_server_t *second = qv_it_server_new (NULL);
+    snprintf (second->s3_prefix, sizeof second->s3_prefix, "%s", first->s3_prefix);
+    assert_int_equal (qv_it_server_start (second), 0);
+    c = qv_it_client_new (second->endpoint, QV_IT_CALL_MS);
+    assert_int_equal (s_rows (c), 10 * BATCH);
+    for (uint32_t b = 0; b < 10; b++)
+        assert_true (s_batch_present (c, b));
+    s_top10 (c, after, sizeof after);
+    assert_string_equal (before, after);
+    qv_doc_t *r = s_insert (c, 10);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+
+    //  kill -9: a third server (another empty directory) waits out the lock, then
+    //  takes it over and logs that; the acknowledged batch 10 is there
+    assert_int_equal (qv_it_server_kill (second), 0);
+    qv_it_server_t *third = qv_it_server_new (NULL);
+    snprintf (third->s3_prefix, sizeof third->s3_prefix, "%s", first->s3_prefix);
+    assert_int_equal (qv_it_server_start (third), 0);
+    char *log = qv_it_server_log_text (third);
+    assert_non_null (strstr (log, "taking over"));
+    free (log);
+    c = qv_it_client_new (third->endpoint, QV_IT_CALL_MS);
+    assert_int_equal (s_rows (c), 11 * BATCH);
+    assert_true (s_batch_present (c, 10));
+    qv_it_client_destroy (&c);
+
+    //  While the third one runs, a fourth on the same prefix is refused by name
+    qv_it_server_t *fourth = qv_it_server_new (NULL);
+    snprintf (fourth->s3_prefix, sizeof fourth->s3_prefix, "%s", first->s3_prefix);
+    assert_int_equal (qv_it_server_spawn (fourth), 0);
+    assert_int_equal (qv_it_server_wait_exit (fourth, 30000), 0);
+    assert_true (WIFEXITED (fourth->status) && WEXITSTATUS (fourth->status) != 0);
+    log = qv_it_server_log_text (fourth);
+    assert_non_null (strstr (log, "is locked by"));
+    free (log);
+    qv_it_server_destroy (&fourth);
+    qv_it_server_destroy (&third);
+    qv_it_server_destroy (&second);
+    qv_it_server_destroy (&first);
+}
+
+//  (2) Objects first, the manifest last: the process dies (as kill -9) right before it
+//  writes the manifest that would point at a segment object already in the bucket.
+//  The restart follows only the previous manifest, never a pointer to a missing
+//  object, and every acknowledged row is there (from the WAL).
+static void
+test_crash_before_manifest (void **state)
+{
+    (void) state;
+    if (!s_have_s3 ())
+        skip ();
+    qv_it_server_t *server = qv_it_server_new (NULL);
+    assert_int_equal (qv_it_server_start (server), 0);
+    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+    s_create (c);
+    qv_doc_t *r = s_insert (c, 0);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'flush', collection: 'docs'}");
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    assert_int_equal (qv_it_server_signal (server, SIGTERM, 30000), 0);
+
+    setenv ("QV_CRASH_BEFORE_PUT", "meta/manifest/", 1);
+    int rc = qv_it_server_start (server);
+    unsetenv ("QV_CRASH_BEFORE_PUT");
+    assert_int_equal (rc, 0);
+    c = qv_it_client_new (server->endpoint, 5000);
+    for (uint32_t b = 1; b < 4; b++) {
+        r = s_insert (c, b);
+        assert_true (qv_it_ok (r));
+        qv_doc_destroy (&r);
+    }
+    //  The flush writes the segment object, then dies before the manifest
+    r = qv_it_callf (c, "{op: 'flush', collection: 'docs'}");
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    assert_int_equal (qv_it_server_wait_exit (server, 30000), 0);
+    assert_true (WIFEXITED (server->status) && WEXITSTATUS (server->status) == 137);
+    char *log = qv_it_server_log_text (server);
+    assert_non_null (strstr (log, "exiting before writing meta/manifest/"));
+    free (log);
+
+    //  The bucket holds a segment object that no manifest names yet
+    char url [512];
+    snprintf (url, sizeof url, "s3://%s/" QV_IT_S3_BUCKET "/%s", getenv ("QV_S3_ENDPOINT"),
+              server->s3_prefix);
+    setenv ("QUIVER_S3_ACCESS_KEY", "S3RVER", 0);
+    setenv ("QUIVER_S3_SECRET_KEY", "S3RVER", 0);
+    qv_store_t *store = qv_store_new (url);
+    assert_non_null (store);
+    zlist_t *segs, *manifests;
+    assert_int_equal (qv_store_list (store, "segments/", &segs), 0);
+    assert_int_equal (qv_store_list (store, "meta/manifest/", &manifests), 0);
+    assert_true (zlist_size (segs) >= 2);
+    size_t nmanifests = zlist_size (manifests);
+    assert_true (nmanifests >= 1);
+    zlist_destroy (&segs);
+    zlist_destroy (&manifests);
+
+    //  Restart: recovery succeeds from the old manifest plus the WAL
+    assert_int_equal (qv_it_server_start (server), 0);
+    c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+    assert_int_equal (s_rows (c), 4 * BATCH);
+    for (uint32_t b = 0; b < 4; b++)
+        assert_true (s_batch_present (c, b));
+    r = CALL_OK (c, "{op: 'flush', collection: 'docs'}");
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    //  ... and its flush writes the manifest that names the new segment
+    assert_int_equal (qv_store_list (store, "meta/manifest/", &manifests), 0);
+    assert_true (zlist_size (manifests) >= 1);
+    zlist_destroy (&manifests);
+    qv_store_destroy (&store);
+    qv_it_server_destroy (&server);
+}
+
+//  ---------------------------------------------------------------------------------
+//  (3) Outage: a private s3rver, stopped during an insert stream and started again.
+
+static pid_t s_s3rver_pid;
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    if (bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
+        close (fd);
+        return 0;
+    }
+    socklen_t len = sizeof addr;
+    getsockname (fd, (struct sockaddr *) &addr, &len);
+    close (fd);
+    return ntohs (addr.sin_port);
+}
+
+static bool
+s_port_answers (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    bool ok = connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    close (fd);
+    return ok;
+}
+
+static void
+s_s3rver_start (const char *bin, const char *dir, int port)
+{
+    pid_t pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+        char p [16];
+        snprintf (p, sizeof p, "%d", port);
+        int null = open ("/dev/null", O_WRONLY);
+        dup2 (null, 1);
+        dup2 (null, 2);
+        execl (bin, bin, "-d", dir, "-a", "127.0.0.1", "-p", p, "-s",
+               "--allow-mismatched-signatures", (char *) NULL);
+        _exit (127);
+    }
+    s_s3rver_pid = pid;
+    for (int i = 0; i < 600 && !s_port_answers (port); i++)
+        usleep (100000);
+    assert_true (s_port_answers (port));
+}
+
+static void
+s_s3rver_stop (void)
+{
+    if (s_s3rver_pid > 0) {
+        kill (s_s3rver_pid, SIGKILL);
+        waitpid (s_s3rver_pid, NULL, 0);
+        s_s3rver_pid = 0;
+    }
+}
+
+static void
+test_store_outage (void **state)
+{
+    (void) state;
+    if (!s_have_s3 ())
+        skip ();
+    const char *bin = getenv ("QV_S3RVER");
+    if (!bin || access (bin, X_OK) != 0) {
+        print_message ("QV_S3RVER (the s3rver binary) is not set: skipped\n");
+        skip ();
+    }
+    char dir [] = "/tmp/qv-it-s3rver-XXXXXX";
+    assert_non_null (mkdtemp (dir));
+    int port = s_free_port ();
+    s_s3rver_start (bin, dir, port);
+    char *saved = strdup (getenv ("QV_S3_ENDPOINT"));
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "127.0.0.1:%d", port);
+    setenv ("QV_S3_ENDPOINT", endpoint, 1);
+
+    qv_it_server_t *server = qv_it_server_new (NULL);
+    assert_int_equal (qv_it_server_start (server), 0);
+    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+    s_create (c);
+    uint32_t acked [64];
+    uint32_t nacked = 0, b = 0;
+    for (; b < 5; b++) {
+        qv_doc_t *r = s_insert (c, b);
+        assert_true (qv_it_ok (r));
+        qv_doc_destroy (&r);
+        acked [nacked++] = b;
+    }
+    char before [256], during [256];
+    s_top10 (c, before, sizeof before);
+
+    //  The store goes away: writes are refused UNAVAILABLE (after the retries), never
+    //  acknowledged; reads of what is loaded keep working
+    s_s3rver_stop ();
+    uint32_t refused = 0;
+    for (int i = 0; i < 2; i++, b++) {
+        qv_doc_t *r = s_insert (c, b);
+        assert_non_null (r);
+        if (qv_it_ok (r))
+            acked [nacked++] = b;   //  (cannot be: the WAL object was not stored)
+        else {
+            assert_string_equal (qv_it_code (r), "UNAVAILABLE");
+            refused++;
+        }
+        qv_doc_destroy (&r);
+    }
+    assert_int_equal (refused, 2);
+    assert_int_equal (nacked, 5);
+    //  stats names the backend and counts the retries the outage cost
+    qv_doc_t *st = CALL_OK (c, "{op: 'stats'}");
+    assert_true (qv_it_str_is (qv_it_path (st, "store"), "s3"));
+    assert_true (qv_it_int (qv_it_path (st, "store_requests")) > 0);
+    assert_true (qv_it_int (qv_it_path (st, "store_retries")) >= 12);
+    qv_doc_destroy (&st);
+    s_top10 (c, during, sizeof during);
+    assert_string_equal (before, during);
+    assert_int_equal (s_rows (c), 5 * BATCH);
+    assert_true (s_batch_present (c, 0));
+
+    //  The store comes back: writes resume by themselves
+    s_s3rver_start (bin, dir, port);
+    bool resumed = false;
+    for (int i = 0; i < 30 && !resumed; i++, b++) {
+        qv_doc_t *r = s_insert (c, b);
+        if (r && qv_it_ok (r)) {
+            acked [nacked++] = b;
+            resumed = true;
+        }
+        qv_doc_destroy (&r);
+        if (!resumed)
+            usleep (500000);
+    }
+    assert_true (resumed);
+    for (int i = 0; i < 3; i++, b++) {
+        qv_doc_t *r = s_insert (c, b);
+        assert_true (qv_it_ok (r));
+        qv_doc_destroy (&r);
+        acked [nacked++] = b;
+    }
+    qv_doc_t *r = CALL_OK (c, "{op: 'flush', collection: 'docs'}");
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+
+    //  Nothing acknowledged is lost, also after a kill -9 and a restart
+    assert_int_equal (qv_it_server_kill (server), 0);
+    assert_int_equal (qv_it_server_start (server), 0);
+    c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+    for (uint32_t i = 0; i < nacked; i++)
+        if (!s_batch_present (c, acked [i]))
+            fail_msg ("acknowledged batch %u is missing after the outage and a restart", acked [i]);
+    assert_int_equal (s_rows (c), (int64_t) nacked * BATCH);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+    s_s3rver_stop ();
+    setenv ("QV_S3_ENDPOINT", saved, 1);
+    free (saved);
+    qv_it_rm_rf (dir);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_cold_start_from_bucket),
+        cmocka_unit_test (test_crash_before_manifest),
+        cmocka_unit_test (test_store_outage),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

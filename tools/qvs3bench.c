@@ -1,0 +1,439 @@
+//  qvs3bench: Quiver on the filesystem and on S3 side by side, in one run.
+//
+//  For each backend it starts `quiver serve` (found next to this program), measures
+//  inserts (4 clients, 1,000-row batches of 128-d vectors, for --seconds: rows/s and
+//  the acknowledgement p50/p99), the flush of what was inserted (MB/s of row data to
+//  the store), builds an HNSW index, and measures the time to serve after a restart:
+//  warm (same data directory) and, for S3, cold (an empty data directory: everything
+//  comes from the bucket; Quiver has no local cache yet, so warm and cold read the
+//  same objects). Beside them it measures the raw PUT and GET bandwidth of the same
+//  S3 server (and of the filesystem store) through the object store interface, for
+//  the object sizes Quiver writes: a WAL object of one 1,000-row batch and a segment.
+//
+//  S3: the server of $QV_S3_ENDPOINT (credentials $QV_S3_ACCESS_KEY / _SECRET_KEY,
+//  default S3RVER/S3RVER), bucket qv-bench, a fresh prefix per run. Each figure is the
+//  median of --runs runs (raw PUT/GET) or one run (server figures). A benchmark,
+//  never a test: it checks no threshold, it prints.
+#include "qv_bench.h"
+#include "qv_client.h"
+#include "qv_rc.h"
+#include "qv_store.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#define S_DIM 128
+#define S_BATCH 1000
+#define S_CLIENTS 4
+#define S_ROW_BYTES (S_DIM * 4 + 8)
+
+typedef struct {
+    double seconds;
+    size_t max_rows;                //  the insert run also stops at this many rows
+    int runs;
+    bool index;
+    char quiver [4096];
+    char tmp [4096];
+    char endpoint [256];
+    char prefix [64];
+} s_opts_t;
+
+//  One backend's figures.
+typedef struct {
+    double rate, p50, p99;          //  inserts
+    size_t rows;
+    double flush_mbs;
+    double index_s;
+    double warm_s, cold_s;          //  cold < 0: not applicable
+    double put_mbs [2], get_mbs [2];
+} s_figures_t;
+
+static const size_t s_sizes [2] = { S_BATCH * S_ROW_BYTES, 64u << 20 };
+static const char *s_size_names [2] = { "WAL object (1,000 rows, 0.5 MB)", "segment (64 MB)" };
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+s_quantile (double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    qsort (v, n, sizeof *v, s_cmp_double);
+    size_t i = (size_t) (q * (double) (n - 1) + 0.5);
+    return v [i < n ? i : n - 1];
+}
+
+static void
+s_fill_random (float *v, size_t n, uint64_t *state)
+{
+    for (size_t i = 0; i < n; i++) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        v [i] = (float) (*state >> 40) / (float) (1 << 24);
+    }
+}
+
+static void
+s_call_simple (const char *endpoint, const char *op, int timeout_ms, const char *extra_key,
+               const char *extra_val)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, timeout_ms);
+    qv_wr_t *w = qv_client_request (client, op, extra_key ? 2 : 1, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
+    if (extra_key) {
+        qv_wr_str (w, extra_key); qv_wr_str (w, extra_val);
+    }
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    qv_doc_destroy (&reply);
+    qv_client_destroy (&client);
+}
+
+static void
+s_create (const char *endpoint)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_wr_t *w = qv_client_request (client, "create_collection", 2, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
+    qv_wr_str (w, "fields");
+    qv_wr_array (w, 2);
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "name"); qv_wr_str (w, "id");
+    qv_wr_str (w, "type"); qv_wr_str (w, "int64");
+    qv_wr_str (w, "primary"); qv_wr_bool (w, true);
+    qv_wr_map (w, 4);
+    qv_wr_str (w, "name"); qv_wr_str (w, "vector");
+    qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
+    qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
+    qv_wr_str (w, "metric"); qv_wr_str (w, "L2");
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    qv_doc_destroy (&reply);
+    qv_client_destroy (&client);
+}
+
+static atomic_size_t s_rows_total;
+
+typedef struct {
+    const char *endpoint;
+    int64_t first_id;
+    double seconds;
+    size_t max_rows;
+    pthread_barrier_t *start;
+    size_t rows;
+    double *lat;
+    size_t nlat;
+    char *error;
+} s_inserter_t;
+
+static void *
+s_inserter (void *arg)
+{
+    s_inserter_t *t = arg;
+    qv_client_t *client = qv_client_new (t->endpoint);
+    qv_client_set_timeout (client, 120000);
+    float *vectors = malloc (S_BATCH * S_DIM * sizeof (float));
+    uint64_t state = (uint64_t) t->first_id | 1;
+    s_fill_random (vectors, S_BATCH * S_DIM, &state);
+    size_t cap = 4096;
+    t->lat = malloc (cap * sizeof (double));
+    pthread_barrier_wait (t->start);
+    int64_t end = qv_clock_usec () + (int64_t) (t->seconds * 1e6);
+    while (qv_clock_usec () < end
+       &&  atomic_fetch_add (&s_rows_total, S_BATCH) + S_BATCH <= t->max_rows) {
+        qv_wr_t *w = qv_client_request (client, "insert", 2, NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
+        qv_wr_str (w, "columns");
+        qv_wr_map (w, 2);
+        qv_wr_str (w, "id");
+        qv_wr_array (w, S_BATCH);
+        for (size_t i = 0; i < S_BATCH; i++)
+            qv_wr_int (w, t->first_id + (int64_t) (t->rows + i));
+        qv_wr_str (w, "vector");
+        qv_wr_bin (w, vectors, S_BATCH * S_DIM * sizeof (float));
+        int64_t t0 = qv_clock_usec ();
+        qv_doc_t *reply;
+        int rc = qv_client_call (client, w, &reply);
+        double ms = (qv_clock_usec () - t0) / 1000.0;
+        qv_wr_destroy (&w);
+        qv_doc_destroy (&reply);
+        if (rc) {
+            t->error = strdup (qv_client_error (client));
+            break;
+        }
+        if (t->nlat == cap)
+            t->lat = realloc (t->lat, (cap *= 2) * sizeof (double));
+        t->lat [t->nlat++] = ms;
+        t->rows += S_BATCH;
+        s_fill_random (vectors, S_DIM, &state);     //  vary the data a little
+    }
+    free (vectors);
+    qv_client_destroy (&client);
+    return NULL;
+}
+
+static void
+s_insert (const s_opts_t *opts, const char *endpoint, s_figures_t *f)
+{
+    pthread_t threads [S_CLIENTS];
+    s_inserter_t args [S_CLIENTS];
+    pthread_barrier_t start;
+    pthread_barrier_init (&start, NULL, S_CLIENTS + 1);
+    atomic_store (&s_rows_total, 0);
+    for (int i = 0; i < S_CLIENTS; i++) {
+        args [i] = (s_inserter_t) { endpoint, (int64_t) i << 32, opts->seconds,
+                                    opts->max_rows, &start, 0, NULL, 0, NULL };
+        pthread_create (&threads [i], NULL, s_inserter, &args [i]);
+    }
+    pthread_barrier_wait (&start);
+    int64_t t0 = qv_clock_usec ();
+    size_t nlat = 0;
+    f->rows = 0;
+    for (int i = 0; i < S_CLIENTS; i++) {
+        pthread_join (threads [i], NULL);
+        f->rows += args [i].rows;
+        nlat += args [i].nlat;
+    }
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    pthread_barrier_destroy (&start);
+    double *lat = malloc ((nlat ? nlat : 1) * sizeof (double));
+    size_t j = 0;
+    for (int i = 0; i < S_CLIENTS; i++) {
+        if (args [i].error)
+            qv_bench_die ("insert client %d: %s", i, args [i].error);
+        memcpy (lat + j, args [i].lat, args [i].nlat * sizeof (double));
+        j += args [i].nlat;
+        free (args [i].lat);
+    }
+    f->rate = (double) f->rows / secs;
+    f->p50 = s_quantile (lat, nlat, 0.50);
+    f->p99 = s_quantile (lat, nlat, 0.99);
+    free (lat);
+}
+
+//  Waits until the index on bench.vector is finished.
+static void
+s_wait_index (const char *endpoint)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 60000);
+    for (;;) {
+        qv_wr_t *w = qv_client_request (client, "describe_index", 2, NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
+        qv_wr_str (w, "field"); qv_wr_str (w, "vector");
+        qv_doc_t *reply = qv_bench_call (client, &w);
+        const qv_val_t *state = qv_val_get (qv_doc_root (reply), "state");
+        const char *s = NULL;
+        size_t len = 0;
+        bool done = state && qv_val_str (state, &s, &len) == 0 && len == 8
+                 && memcmp (s, "finished", 8) == 0;
+        bool failed = state && s && len == 6 && memcmp (s, "failed", 6) == 0;
+        qv_doc_destroy (&reply);
+        if (failed)
+            qv_bench_die ("the index build failed (see the server log)");
+        if (done)
+            break;
+        usleep (200000);
+    }
+    qv_client_destroy (&client);
+}
+
+//  Raw PUT/GET MB/s of a store for the two object sizes (median of runs).
+static void
+s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
+{
+    qv_store_t *store = qv_store_new (url);
+    if (!store)
+        qv_bench_die ("raw store %s: %s", url, qv_err_msg ());
+    for (int s = 0; s < 2; s++) {
+        size_t size = s_sizes [s];
+        char *buf = malloc (size);
+        uint64_t state = 7;
+        s_fill_random ((float *) buf, size / 4, &state);
+        double put [32], get [32];
+        int runs = opts->runs < 32 ? opts->runs : 32;
+        for (int r = 0; r < runs; r++) {
+            char key [64];
+            snprintf (key, sizeof key, "raw/%d/%d", s, r);
+            int64_t t0 = qv_clock_usec ();
+            if (qv_store_put (store, key, buf, size))
+                qv_bench_die ("raw put %s: %s", key, qv_err_msg ());
+            put [r] = size / 1048576.0 / ((qv_clock_usec () - t0) / 1e6);
+            void *data;
+            size_t got;
+            t0 = qv_clock_usec ();
+            if (qv_store_get (store, key, &data, &got) || got != size)
+                qv_bench_die ("raw get %s: %s", key, qv_err_msg ());
+            get [r] = size / 1048576.0 / ((qv_clock_usec () - t0) / 1e6);
+            free (data);
+            qv_store_delete (store, key);
+        }
+        f->put_mbs [s] = s_quantile (put, (size_t) runs, 0.5);
+        f->get_mbs [s] = s_quantile (get, (size_t) runs, 0.5);
+        free (buf);
+    }
+    qv_store_destroy (&store);
+}
+
+//  The whole sequence for one backend; s3 adds the --s3-* options.
+static void
+s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
+{
+    const char *name = s3 ? "s3" : "fs";
+    char data [4200], cold [4200];
+    snprintf (data, sizeof data, "%s/%s-data", opts->tmp, name);
+    snprintf (cold, sizeof cold, "%s/%s-cold", opts->tmp, name);
+    char *s3args [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
+                        "--s3-prefix", (char *) opts->prefix, NULL };
+    char *noargs [] = { NULL };
+    char *const *extra = s3 ? s3args : noargs;
+    qv_bench_server_t srv;
+    fprintf (stderr, "%s: inserting for %.0f s\n", name, opts->seconds);
+    qv_bench_server_start (&srv, opts->quiver, data, extra);
+    s_create (srv.endpoint);
+    s_insert (opts, srv.endpoint, f);
+    fprintf (stderr, "%s: %zu rows; flushing\n", name, f->rows);
+    int64_t t0 = qv_clock_usec ();
+    s_call_simple (srv.endpoint, "flush", 600000, NULL, NULL);
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    f->flush_mbs = (double) f->rows * S_ROW_BYTES / 1048576.0 / secs;
+    f->index_s = -1;
+    if (opts->index) {
+        fprintf (stderr, "%s: building HNSW\n", name);
+        t0 = qv_clock_usec ();
+        qv_client_t *client = qv_client_new (srv.endpoint);
+        qv_client_set_timeout (client, 600000);
+        qv_wr_t *w = qv_client_request (client, "create_index", 3, NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
+        qv_wr_str (w, "field"); qv_wr_str (w, "vector");
+        qv_wr_str (w, "index_type"); qv_wr_str (w, "HNSW");
+        qv_doc_t *reply = qv_bench_call (client, &w);
+        qv_doc_destroy (&reply);
+        qv_client_destroy (&client);
+        s_wait_index (srv.endpoint);
+        f->index_s = (qv_clock_usec () - t0) / 1e6;
+    }
+    qv_bench_server_stop (&srv, SIGTERM);
+    fprintf (stderr, "%s: warm start\n", name);
+    f->warm_s = qv_bench_server_start (&srv, opts->quiver, data, extra) / 1000.0;
+    qv_bench_server_stop (&srv, SIGTERM);
+    f->cold_s = -1;
+    if (s3) {
+        fprintf (stderr, "%s: cold start (empty data directory)\n", name);
+        f->cold_s = qv_bench_server_start (&srv, opts->quiver, cold, extra) / 1000.0;
+        qv_bench_server_stop (&srv, SIGTERM);
+    }
+    char url [4600];
+    if (s3)
+        snprintf (url, sizeof url, "s3://%s/qv-bench/%s-raw", opts->endpoint, opts->prefix);
+    else
+        snprintf (url, sizeof url, "%s/raw", opts->tmp);
+    fprintf (stderr, "%s: raw PUT/GET\n", name);
+    s_raw (opts, url, f);
+}
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "Usage: qvs3bench [--seconds S] [--rows N] [--runs N] [--no-index]\n"
+        "\n"
+        "Quiver on the filesystem and on S3 side by side: insert rows/s and ack p50/p99\n"
+        "(4 clients, 1,000-row batches, 128-d), flush MB/s, warm and cold start, and the\n"
+        "raw PUT/GET MB/s of the same S3 server. S3 server from $QV_S3_ENDPOINT\n"
+        "(credentials $QV_S3_ACCESS_KEY / $QV_S3_SECRET_KEY, default S3RVER/S3RVER).\n"
+        "\n"
+        "  --seconds S   length of the insert run per backend (default 10; the rows it\n"
+        "                inserts are the data set of the flush and start figures)\n"
+        "  --rows N      ... or until N rows are acknowledged (default 200000)\n"
+        "  --runs N      runs per raw PUT/GET figure, median (default 5)\n"
+        "  --no-index    skip the HNSW index (start figures without it)\n"
+        "  -h, --help    this help\n");
+}
+
+int
+main (int argc, char *argv [])
+{
+    qv_bench_init ("qvs3bench");
+    s_opts_t opts = { .seconds = 10, .max_rows = 200000, .runs = 5, .index = true };
+    static struct option longopts [] = {
+        { "seconds", required_argument, 0, 's' },
+        { "runs", required_argument, 0, 'r' },
+        { "rows", required_argument, 0, 'R' },
+        { "no-index", no_argument, 0, 'n' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    int c;
+    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+            case 's': opts.seconds = atof (optarg); break;
+            case 'r': opts.runs = atoi (optarg); break;
+            case 'R': opts.max_rows = (size_t) atoll (optarg); break;
+            case 'n': opts.index = false; break;
+            case 'h': s_usage (stdout); return 0;
+            default: s_usage (stderr); return 2;
+        }
+    }
+    if (opts.seconds <= 0 || opts.runs <= 0 || opts.max_rows < S_BATCH) {
+        fprintf (stderr, "qvs3bench: --seconds and --runs must be positive, --rows at least 1000\n");
+        return 2;
+    }
+    const char *ep = getenv ("QV_S3_ENDPOINT");
+    if (!ep || !*ep) {
+        fprintf (stderr, "qvs3bench: set QV_S3_ENDPOINT=HOST:PORT (an S3 server: s3rver, MinIO)\n");
+        return 2;
+    }
+    snprintf (opts.endpoint, sizeof opts.endpoint, "%s", ep);
+    const char *key = getenv ("QV_S3_ACCESS_KEY"), *secret = getenv ("QV_S3_SECRET_KEY");
+    if (!getenv ("QUIVER_S3_ACCESS_KEY"))
+        setenv ("QUIVER_S3_ACCESS_KEY", key && *key ? key : "S3RVER", 1);
+    if (!getenv ("QUIVER_S3_SECRET_KEY"))
+        setenv ("QUIVER_S3_SECRET_KEY", secret && *secret ? secret : "S3RVER", 1);
+    char self [4096];
+    snprintf (self, sizeof self, "%s", argv [0]);
+    snprintf (opts.quiver, sizeof opts.quiver, "%s/quiver", dirname (self));
+    snprintf (opts.tmp, sizeof opts.tmp, "/tmp/qvs3bench-XXXXXX");
+    if (!mkdtemp (opts.tmp))
+        qv_bench_die ("mkdtemp: %s", strerror (errno));
+    snprintf (opts.prefix, sizeof opts.prefix, "run-%ld-%lld", (long) getpid (),
+              (long long) time (NULL));
+    zsys_init ();
+
+    s_figures_t fs, s3;
+    s_backend (&opts, false, &fs);
+    s_backend (&opts, true, &s3);
+    qv_bench_rm_rf (opts.tmp);
+
+    printf ("\nQuiver on the filesystem vs on S3 (%s), 4 clients x 1,000-row batches, 128-d\n",
+            opts.endpoint);
+    printf ("%-44s %12s %12s\n", "", "filesystem", "S3");
+    printf ("%-44s %12.0f %12.0f\n", "insert rows/s (durable acks)", fs.rate, s3.rate);
+    printf ("%-44s %12.1f %12.1f\n", "ack latency p50 ms", fs.p50, s3.p50);
+    printf ("%-44s %12.1f %12.1f\n", "ack latency p99 ms", fs.p99, s3.p99);
+    printf ("%-44s %12zu %12zu\n", "rows inserted (data set below)", fs.rows, s3.rows);
+    printf ("%-44s %12.1f %12.1f\n", "flush MB/s (row data)", fs.flush_mbs, s3.flush_mbs);
+    if (opts.index)
+        printf ("%-44s %12.1f %12.1f\n", "HNSW build s", fs.index_s, s3.index_s);
+    printf ("%-44s %12.2f %12.2f\n", "warm start s (restart, same data dir)", fs.warm_s, s3.warm_s);
+    printf ("%-44s %12s %12.2f\n", "cold start s (empty data dir)", "n/a", s3.cold_s);
+    for (int s = 0; s < 2; s++) {
+        char label [96];
+        snprintf (label, sizeof label, "raw PUT MB/s, %s", s_size_names [s]);
+        printf ("%-44s %12.1f %12.1f\n", label, fs.put_mbs [s], s3.put_mbs [s]);
+        snprintf (label, sizeof label, "raw GET MB/s, %s", s_size_names [s]);
+        printf ("%-44s %12.1f %12.1f\n", label, fs.get_mbs [s], s3.get_mbs [s]);
+    }
+    printf ("(medians of %d runs for raw PUT/GET; one run for the server figures; "
+            "the machine may be shared)\n", opts.runs);
+    return 0;
+}
