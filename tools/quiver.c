@@ -30,6 +30,8 @@ s_usage (FILE *out)
         "  --ingest-stream NAME    consume JetStream stream NAME (subjects <op>.<collection>\n"
         "                          at the end, outside P.>), each message exactly once\n"
         "  --cdc-rows              change events carry the inserted rows, not only ids\n"
+        "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
+        "                          e.g. 127.0.0.1:19531 (off by default)\n"
         "  -h, --help              this help\n");
 }
 
@@ -58,6 +60,7 @@ main (int argc, char *argv [])
         { "nats-prefix", required_argument, 0, 'P' },
         { "ingest-stream", required_argument, 0, 'I' },
         { "cdc-rows", no_argument, 0, 'C' },
+        { "http", required_argument, 0, 'H' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -77,10 +80,11 @@ main (int argc, char *argv [])
             case 'P': snprintf (config.nats_prefix, sizeof config.nats_prefix, "%s", optarg); break;
             case 'I': snprintf (config.ingest_stream, sizeof config.ingest_stream, "%s", optarg); break;
             case 'C': config.cdc_rows = true; break;
+            case 'H': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (c != 'd' && c != 'b' && c != 'h' && c != 'N' && c != 'P' && c != 'I' && c != 'C' && v <= 0) {
+        if (c != 'd' && c != 'b' && c != 'h' && c != 'N' && c != 'P' && c != 'I' && c != 'C' && c != 'H' && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
             return 2;
         }
@@ -118,8 +122,9 @@ main (int argc, char *argv [])
         qv_error ("quiver: %s", qv_err_msg ());
         return 1;
     }
-    qv_info ("quiver serving %s with data in %s%s%s", config.bind, config.data,
-             config.nats_url [0] ? "; NATS " : "", config.nats_url);
+    qv_info ("quiver serving %s with data in %s%s%s%s%s", config.bind, config.data,
+             config.nats_url [0] ? "; NATS " : "", config.nats_url,
+             config.http [0] ? "; REST http://" : "", config.http);
     int sig = 0;
     sigwait (&stop, &sig);
     qv_info ("quiver stopping (signal %d)", sig);
