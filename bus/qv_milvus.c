@@ -73,7 +73,7 @@ s_milvus_code (const char *code, const char *message)
         return QV_MILVUS_INVALID;
     if (!strcmp (code, "NOT_FOUND"))
         return !strncmp (message, "partition", 9) ? QV_MILVUS_PART_NOT_FOUND
-             : strstr (message, "index") && !strstr (message, "collection '") ? QV_MILVUS_INDEX_NOT_FOUND
+             : strstr (message, "no index") ? QV_MILVUS_INDEX_NOT_FOUND
              : QV_MILVUS_COLL_NOT_FOUND;
     if (!strcmp (code, "UNAUTHENTICATED"))
         return QV_MILVUS_NEED_AUTH;
