@@ -198,12 +198,12 @@ qv_http_new (const qv_config_t *config)
     self->daemon = MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
                                      | MHD_USE_POLL | MHD_USE_ERROR_LOG,
                                      0, NULL, NULL, s_access, self,
+                                     MHD_OPTION_EXTERNAL_LOGGER, s_log, self,
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned int) QV_HTTP_MAX_CONNECTIONS,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) QV_HTTP_IDLE_SEC,
                                      MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
                                      MHD_OPTION_NOTIFY_COMPLETED, s_request_completed, self,
-                                     MHD_OPTION_EXTERNAL_LOGGER, s_log, self,
                                      MHD_OPTION_END);
     if (!self->daemon) {
         qv_err (QV_EUNAVAIL, "--http %s: cannot serve HTTP there (address in use or not local?)", config->http);
