@@ -145,8 +145,8 @@ s_real (double d)
 {
     if (!isfinite (d))
         return json_null ();
-    float f = (float) d;
-    if ((double) f == d) {
+    float f = fabs (d) <= FLT_MAX ? (float) d : 0;
+    if (fabs (d) <= FLT_MAX && (double) f == d) {
         char text [32];
         for (int p = 1; p <= 9; p++) {
             snprintf (text, sizeof text, "%.*g", p, d);
@@ -799,13 +799,17 @@ s_entities_write (s_ctx_t *c, const char *op)
     if (!args)
         return;
     bool bad = false;
-    json_t *data = s_field (c, "data", JSON_ARRAY, true, &bad);
+    json_t *data = json_object_get (c->body, "data");
+    if (json_is_object (data))     //  one row on its own, as Milvus takes it too
+        json_object_set_new (args, "rows", json_pack ("[O]", data));
+    else
+    if ((data = s_field (c, "data", JSON_ARRAY, true, &bad)))
+        json_object_set (args, "rows", data);
     json_t *part = s_field (c, "partitionName", JSON_STRING, false, &bad);
     if (bad) {
         json_decref (args);
         return;
     }
-    json_object_set (args, "rows", data);
     if (part && json_string_length (part))
         json_object_set (args, "partition", part);
     qv_doc_t *r;

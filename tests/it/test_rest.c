@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "qv_it_rest.h"
 #include "qv_it_server.h"
@@ -416,7 +417,10 @@ test_rest_entities (void **state)
     POST_ERR (rest, 1100, "unknown field 'extra'", "entities/insert",
               "{\"collectionName\": \"ents\", \"data\": [{\"pk\": \"x\", \"n\": 1, \"v\": [1, 2], \"extra\": 1}]}");
     POST_ERR (rest, 1802, "'data' is required", "entities/insert", "{\"collectionName\": \"ents\"}");
-    POST_ERR (rest, 1801, "'data' must be an array", "entities/insert", "{\"collectionName\": \"ents\", \"data\": {}}");
+    POST_ERR (rest, 1801, "'data' must be an array", "entities/insert", "{\"collectionName\": \"ents\", \"data\": 5}");
+    r = POST_OK (rest, "entities/insert", "{\"collectionName\": \"ents\", \"data\": {\"pk\": \"e\", \"n\": 5, \"v\": [4, 0]}}");
+    MATCH ("one row", DATA (r), "{\"insertCount\": 1, \"insertIds\": [\"e\"]}");
+    json_decref (r);
     POST_ERR (rest, 100, "collection not found", "entities/insert",
               "{\"collectionName\": \"nowhere\", \"data\": [{\"pk\": \"x\"}]}");
     POST_ERR (rest, 1100, "unknown field 'nope'", "entities/query", "{\"collectionName\": \"ents\", \"filter\": \"nope > 1\"}");
@@ -632,6 +636,27 @@ test_rest_concurrent_clients (void **state)
     qv_it_rest_destroy (&rest);
 }
 
+//  A bad --http address stops the server at start with a message saying what to give.
+static void
+test_rest_bad_address (void **state)
+{
+    (void) state;
+    static const char *bad [] = { "nonsense", "127.0.0.1:99999", "example.org:80" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        const char *extra [] = { "--http", bad [i], NULL };
+        qv_it_server_t *server = qv_it_server_new (extra);
+        assert_non_null (server);
+        assert_int_equal (qv_it_server_spawn (server), 0);
+        assert_int_equal (qv_it_server_wait_exit (server, 30000), 0);
+        assert_true (WIFEXITED (server->status) && WEXITSTATUS (server->status) != 0);
+        char *log = qv_it_server_log_text (server);
+        if (!strstr (log, "--http"))
+            fail_msg ("--http %s: the log does not say what is wrong: %s", bad [i], log);
+        free (log);
+        qv_it_server_destroy (&server);
+    }
+}
+
 int
 main (void)
 {
@@ -642,6 +667,7 @@ main (void)
         cmocka_unit_test (test_rest_indexes_and_partitions),
         cmocka_unit_test (test_rest_protocol_edges),
         cmocka_unit_test (test_rest_concurrent_clients),
+        cmocka_unit_test (test_rest_bad_address),
     };
     if (getenv ("QV_IT_ONLY"))
         cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
