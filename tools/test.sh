@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #  tools/test.sh: the whole Quiver test suite, from a fresh Debian 12 machine.
 #
-#  Installs missing packages (apt-get; s3rver from npm, cached), builds Release
+#  Installs missing packages (apt-get; s3rver and the Node examples' packages from
+#  npm, cached), builds Release
 #  in build/ and ASan+UBSan in build-asan/, starts nats-server and s3rver on
 #  free loopback ports for each suite, runs ctest in both builds, prints a
 #  summary, stops the servers (also on failure or Ctrl-C) and exits non-zero if
@@ -9,10 +10,11 @@
 #
 #  Usage: tools/test.sh [--quick] [--no-install]
 #      --quick        Release build only (no ASan+UBSan build)
-#      --no-install   never call apt-get or npm (fail if s3rver is not cached)
+#      --no-install   never call apt-get or npm (fail if the npm packages are not cached)
 #  Environment:
 #      QV_JOBS        parallel build jobs and ctest jobs (default 2)
 #      QV_S3RVER_DIR  where s3rver is installed (default ~/.cache/quiver/...)
+#      QV_NODE_EXAMPLES_DIR  where the examples' npm packages are (same default)
 #
 #  Tests find the servers through QV_NATS_URL (nats://127.0.0.1:PORT) and
 #  QV_S3_ENDPOINT (127.0.0.1:PORT, credentials S3RVER/S3RVER, plain http).
@@ -262,6 +264,40 @@ else
     else
         rm -rf "$tmp"
         record FAIL "s3rver" $((SECONDS - t)) "npm install failed"
+    fi
+fi
+#  The npm packages of the stream-processing examples (tools/examples/package.json,
+#  exact versions), cached the same way; the tests find them through QV_NODE_MODULES.
+t=$SECONDS
+EXAMPLES_DIR=${QV_NODE_EXAMPLES_DIR:-$CACHE/quiver/node-examples-1}
+export QV_NODE_MODULES=$EXAMPLES_DIR/node_modules
+mapfile -t example_pkgs < <(/usr/bin/python3 -c 'import json, sys
+deps = json.load(open(sys.argv[1]))["dependencies"]
+print("\n".join("%s@%s" % kv for kv in sorted(deps.items())))' tools/examples/package.json)
+examples_have () {
+    local pkg
+    [ ${#example_pkgs[@]} -gt 0 ] || return 1
+    for pkg in "${example_pkgs[@]}"; do
+        grep -q "\"version\": \"${pkg##*@}\"" \
+            "$QV_NODE_MODULES/${pkg%@*}/package.json" 2>/dev/null || return 1
+    done
+}
+if examples_have; then
+    record ok "npm examples" 0 "cached in $EXAMPLES_DIR"
+elif [ $install -eq 0 ]; then
+    record FAIL "npm examples" 0 "not in $EXAMPLES_DIR (--no-install)"
+else
+    echo "npm: installing ${example_pkgs[*]} into $EXAMPLES_DIR"
+    rm -rf "$EXAMPLES_DIR"
+    mkdir -p "$(dirname "$EXAMPLES_DIR")"
+    tmp=$(mktemp -d "$EXAMPLES_DIR.tmp.XXXXXX")
+    if npm install --no-save --no-audit --no-fund --no-update-notifier \
+            --loglevel=error --prefix "$tmp" "${example_pkgs[@]}" </dev/null \
+        && mv -T "$tmp" "$EXAMPLES_DIR" && examples_have; then
+        record ok "npm examples" $((SECONDS - t)) "installed into $EXAMPLES_DIR"
+    else
+        rm -rf "$tmp"
+        record FAIL "npm examples" $((SECONDS - t)) "npm install failed"
     fi
 fi
 echo "cmake: $(cmake --version 2>/dev/null | head -n 1)," \
