@@ -42,6 +42,8 @@ s_usage (FILE *out)
         "  --s3-lock-ms N          renewal period of the bucket's lock object (default 3000;\n"
         "                          a crashed holder's lock is taken over after 3 periods)\n"
         "  --check-config          check the options and exit (0 if they are valid)\n"
+        "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
+        "                          e.g. 127.0.0.1:19531 (off by default)\n"
         "  -h, --help              this help\n");
 }
 
@@ -77,6 +79,7 @@ main (int argc, char *argv [])
         { "s3-connections", required_argument, 0, 'c' },
         { "s3-lock-ms", required_argument, 0, 'L' },
         { "check-config", no_argument, 0, 'K' },
+        { "http", required_argument, 0, 'W' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -104,10 +107,11 @@ main (int argc, char *argv [])
             case 'c': config.s3_connections = (int) v; break;
             case 'L': config.s3_lock_ms = (int) v; break;
             case 'K': check_config = true; break;
+            case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (!strchr ("dbhNPICEBXHK", c) && v <= 0) {
+        if (!strchr ("dbhNPICEBXHKW", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
             return 2;
         }
@@ -162,13 +166,15 @@ main (int argc, char *argv [])
         qv_error ("quiver: %s", qv_err_msg ());
         return 1;
     }
+    const char *nats_sep = config.nats_url [0] ? "; NATS " : "";
+    const char *http_sep = config.http [0] ? "; REST http://" : "";
     if (config.s3_endpoint [0])
-        qv_info ("quiver serving %s with objects in s3://%s/%s on %s, local files in %s%s%s",
+        qv_info ("quiver serving %s with objects in s3://%s/%s on %s, local files in %s%s%s%s%s",
                  config.bind, config.s3_bucket, config.s3_prefix, config.s3_endpoint,
-                 config.data, config.nats_url [0] ? "; NATS " : "", config.nats_url);
+                 config.data, nats_sep, config.nats_url, http_sep, config.http);
     else
-        qv_info ("quiver serving %s with data in %s%s%s", config.bind, config.data,
-                 config.nats_url [0] ? "; NATS " : "", config.nats_url);
+        qv_info ("quiver serving %s with data in %s%s%s%s%s", config.bind, config.data,
+                 nats_sep, config.nats_url, http_sep, config.http);
     int sig = 0;
     sigwait (&stop, &sig);
     qv_info ("quiver stopping (signal %d)", sig);
