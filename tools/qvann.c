@@ -5,6 +5,7 @@
 //  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
 //        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
 //        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]
+//  qvann --synth ROWS [--dim D] [--nq Q] [...]      the same on generated clustered data
 //  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
 //  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
 //
@@ -42,6 +43,7 @@ typedef struct {
     uint32_t efs [16], nef;
     uint64_t scan_rows;
     uint32_t dim;
+    uint32_t synth, synth_nq;   //  --synth ROWS: generated clustered data, --nq queries
     int peer, filter_sweep;
 } s_opts_t;
 
@@ -190,12 +192,55 @@ s_recall (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_
 //  --------------------------------------------------------------------------
 //  Data
 
+//  A standard normal deviate (Box-Muller) from seed.
+static float
+s_gauss (unsigned *seed)
+{
+    double u = (rand_r (seed) + 1.0) / ((double) RAND_MAX + 2.0);
+    double v = (rand_r (seed) + 1.0) / ((double) RAND_MAX + 2.0);
+    return (float) (sqrt (-2 * log (u)) * cos (2 * M_PI * v));
+}
+
+//  Clustered synthetic data for --synth: n base rows and nq queries of dim floats, drawn
+//  around n / 100 random centres (each point is its centre plus noise of half the
+//  centre's spread, then scaled by a random length in [0.5, 2) so that cosine and L2
+//  orders differ). Queries come from the same distribution; ground truth is computed
+//  exactly afterwards, as for --limit.
+static void
+s_synth (uint32_t n, uint32_t nq, uint32_t dim, s_data_t *data)
+{
+    unsigned seed = 12345;
+    uint32_t ncent = n / 100 > 1? n / 100: 1;
+    float *cent = malloc ((size_t) ncent * dim * sizeof (float));
+    for (size_t i = 0; i < (size_t) ncent * dim; i++)
+        cent [i] = s_gauss (&seed);
+    data->dim = dim;
+    data->n = n;
+    data->nq = nq;
+    data->base = malloc ((size_t) n * dim * sizeof (float));
+    data->queries = malloc ((size_t) nq * dim * sizeof (float));
+    for (uint32_t r = 0; r < n + nq; r++) {
+        float *v = r < n? data->base + (size_t) r * dim: data->queries + (size_t) (r - n) * dim;
+        const float *c = cent + (size_t) (rand_r (&seed) % ncent) * dim;
+        float scale = 0.5f + 1.5f * (float) rand_r (&seed) / RAND_MAX;
+        for (uint32_t i = 0; i < dim; i++)
+            v [i] = scale * (c [i] + 0.5f * s_gauss (&seed));
+    }
+    free (cent);
+}
+
 static int
 s_load (const s_opts_t *o, s_data_t *data)
 {
     uint32_t qdim;
-    data->base = qv_vecs_read (o->base_path, o->limit, &data->dim, &data->n);
-    data->queries = data->base? qv_vecs_read (o->query_path, 0, &qdim, &data->nq): NULL;
+    if (o->synth) {
+        s_synth (o->synth, o->synth_nq, o->dim, data);
+        qdim = data->dim;
+    }
+    else {
+        data->base = qv_vecs_read (o->base_path, o->limit, &data->dim, &data->n);
+        data->queries = data->base? qv_vecs_read (o->query_path, 0, &qdim, &data->nq): NULL;
+    }
     if (!data->base || !data->queries) {
         fprintf (stderr, "qvann: %s\n", qv_err_msg ());
         return -1;
@@ -204,7 +249,7 @@ s_load (const s_opts_t *o, s_data_t *data)
         fprintf (stderr, "qvann: queries have dim %u, base %u\n", qdim, data->dim);
         return -1;
     }
-    if (o->gt_path && !o->limit) {
+    if (o->gt_path && !o->limit && !o->synth) {
         uint32_t gn;
         data->gt = qv_vecs_read (o->gt_path, 0, &data->gt_k, &gn);
         if (!data->gt || gn != data->nq || data->gt_k < o->k) {
@@ -247,8 +292,8 @@ s_ann (const s_opts_t *o)
     s_data_t data = { 0 };
     if (s_load (o, &data))
         return 1;
-    printf ("# data: %u base x %u dim, %u queries, metric %s, k %u; kernels %s; runs %u (medians)\n",
-            data.n, data.dim, data.nq, qv_metric_name (o->metric), o->k,
+    printf ("# data: %s%u base x %u dim, %u queries, metric %s, k %u; kernels %s; runs %u (medians)\n",
+            o->synth? "synthetic clustered (exact truth computed here), ": "", data.n, data.dim, data.nq, qv_metric_name (o->metric), o->k,
             qv_dist_kernels ()->isa, o->runs);
     size_t vec_bytes = (size_t) data.n * data.dim * sizeof (float);
 
@@ -279,7 +324,7 @@ s_ann (const s_opts_t *o)
             qv_peer_hnswlib_destroy (&peer);
             before = s_heap_bytes ();
             t0 = qv_clock_usec ();
-            peer = qv_peer_hnswlib_new (data.dim, data.n, o->M, o->efc, o->metric != QV_METRIC_L2);
+            peer = qv_peer_hnswlib_new (data.dim, data.n, o->M, o->efc, (int) o->metric);
             if (!peer || qv_peer_hnswlib_build (peer, data.base, data.n, (int) o->threads)) {
                 fprintf (stderr, "qvann: hnswlib build failed\n");
                 return 1;
@@ -505,6 +550,8 @@ s_usage (void)
         "usage: qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]\n"
         "             [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]\n"
         "             [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]\n"
+        "       qvann --synth ROWS [--dim 100] [--nq 1000] [--metric COSINE] [same options]\n"
+        "             generated clustered data (ROWS / 100 centres), exact ground truth computed here\n"
         "       qvann --scan ROWS [--dim 128] [--runs 5]\n"
         "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n");
 }
@@ -513,11 +560,12 @@ int
 main (int argc, char **argv)
 {
     s_opts_t o = { .metric = QV_METRIC_L2, .M = 16, .efc = 200, .k = 10, .runs = 5,
-                   .threads = 2, .dim = 128, .peer = 1,
+                   .threads = 2, .dim = 128, .peer = 1, .synth_nq = 1000,
                    .efs = { 16, 32, 64, 128, 256 }, .nef = 5 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv [i];
         const char *v = i + 1 < argc? argv [i + 1]: NULL;
+        if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) { s_usage (); return 0; }
         if (strcmp (a, "--no-peer") == 0) { o.peer = 0; continue; }
         if (strcmp (a, "--filter-sweep") == 0) { o.filter_sweep = 1; continue; }
         if (!v) { s_usage (); return 2; }
@@ -539,6 +587,8 @@ main (int argc, char **argv)
         else if (strcmp (a, "--limit") == 0) o.limit = (uint32_t) atoi (v);
         else if (strcmp (a, "--scan") == 0) o.scan_rows = strtoull (v, NULL, 10);
         else if (strcmp (a, "--dim") == 0) o.dim = (uint32_t) atoi (v);
+        else if (strcmp (a, "--synth") == 0) o.synth = (uint32_t) atoi (v);
+        else if (strcmp (a, "--nq") == 0) o.synth_nq = (uint32_t) atoi (v);
         else if (strcmp (a, "--ef") == 0) {
             o.nef = 0;
             char *copy = strdup (v), *save = NULL;
@@ -554,7 +604,11 @@ main (int argc, char **argv)
     }
     if (o.scan_rows)
         return s_scan (&o);
-    if (!o.base_path || !o.query_path) {
+    if (o.synth && (!o.synth_nq || o.dim < 1 || o.dim > 4096)) {
+        s_usage ();
+        return 2;
+    }
+    if (!o.synth && (!o.base_path || !o.query_path)) {
         s_usage ();
         return 2;
     }
