@@ -4,7 +4,7 @@
 //
 //  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
 //        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
-//        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]
+//        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS] [--types HNSW,HNSW_SQ8]
 //  qvann --synth ROWS [--dim D] [--nq Q] [...]      the same on generated clustered data
 //  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
 //  qvann --scan-batch ROWS [--nq 100] [--threads 2]  batched exact scan, blocked vs per query
@@ -19,6 +19,7 @@
 #include "qv_hnsw.h"
 #include "qv_vecs.h"
 #include "qv_blockscan.h"
+#include "qv_isq8.h"
 
 #include <malloc.h>
 #include <math.h>
@@ -47,6 +48,8 @@ typedef struct {
     uint32_t dim;
     uint32_t synth, synth_nq;   //  --synth ROWS: generated clustered data, --nq queries
     uint64_t scan_batch_rows;   //  --scan-batch ROWS: blocked vs per-query exact scan
+    const char *types [4];      //  --types: Quiver index types to measure
+    int ntypes;
     int peer, filter_sweep;
 } s_opts_t;
 
@@ -289,77 +292,98 @@ typedef struct {
     double build_s, mem_mb;
 } s_contender_t;
 
+#define S_MAX_WHO 4
+
+//  One row of the table: a contender at one ef.
+typedef struct {
+    double recall, qps1, cpu1, qps2;
+} s_row_t;
+
 static int
 s_ann (const s_opts_t *o)
 {
     s_data_t data = { 0 };
     if (s_load (o, &data))
         return 1;
-    printf ("# data: %s%u base x %u dim, %u queries, metric %s, k %u; kernels %s; runs %u (medians)\n",
-            o->synth? "synthetic clustered (exact truth computed here), ": "", data.n, data.dim, data.nq, qv_metric_name (o->metric), o->k,
-            qv_dist_kernels ()->isa, o->runs);
+    printf ("# data: %s%u base x %u dim, %u queries, metric %s, k %u; runs %u (medians)\n",
+            o->synth? "synthetic clustered (exact truth computed here), ": "", data.n, data.dim, data.nq,
+            qv_metric_name (o->metric), o->k, o->runs);
+    printf ("# CPU: avx2 %s, avx512 %s; kernels run: float %s, HNSW_SQ8 codes %s, hnswlib -O3 -march=native\n",
+            qv_dist_cpu_has ("avx2")? "yes": "no", qv_dist_cpu_has ("avx512")? "yes": "no",
+            qv_dist_kernels ()->isa, qv_isq8_isa ());
     size_t vec_bytes = (size_t) data.n * data.dim * sizeof (float);
 
-    s_contender_t who [2];
+    s_contender_t who [S_MAX_WHO];
     int nwho = 0;
+    qv_index_t *index [S_MAX_WHO] = { NULL };
+    int ntypes = 0;
 
     //  Builds, alternated run by run; the last build of each is kept for searching
-    double qb [16], pb [16], qmem = 0, pmem = 0;
-    qv_index_t *index = NULL;
+    double builds [S_MAX_WHO][16], mem [S_MAX_WHO] = { 0 };
 #ifdef QV_HAVE_HNSWLIB
     qv_peer_hnswlib_t *peer = NULL;
 #endif
     uint32_t build_runs = o->build_runs? o->build_runs: o->runs;
     for (uint32_t r = 0; r < build_runs; r++) {
-        qv_index_destroy (&index);
-        qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
-        size_t before = s_heap_bytes ();
-        int64_t t0 = qv_clock_usec ();
-        index = qv_index_new ("HNSW", o->metric, data.dim, &params);
-        if (!index || qv_index_build (index, data.base, data.n)) {
-            fprintf (stderr, "qvann: build failed: %s\n", qv_err_msg ());
-            return 1;
+        ntypes = 0;
+        for (int t = 0; t < o->ntypes; t++, ntypes++) {
+            qv_index_destroy (&index [t]);
+            qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
+            size_t before = s_heap_bytes ();
+            int64_t t0 = qv_clock_usec ();
+            index [t] = qv_index_new (o->types [t], o->metric, data.dim, &params);
+            if (!index [t] || qv_index_build (index [t], data.base, data.n)) {
+                fprintf (stderr, "qvann: %s build failed: %s\n", o->types [t], qv_err_msg ());
+                return 1;
+            }
+            builds [t][r] = (qv_clock_usec () - t0) / 1e6;
+            mem [t] = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
         }
-        qb [r] = (qv_clock_usec () - t0) / 1e6;
-        qmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
 #ifdef QV_HAVE_HNSWLIB
         if (o->peer) {
             qv_peer_hnswlib_destroy (&peer);
-            before = s_heap_bytes ();
-            t0 = qv_clock_usec ();
+            size_t before = s_heap_bytes ();
+            int64_t t0 = qv_clock_usec ();
             peer = qv_peer_hnswlib_new (data.dim, data.n, o->M, o->efc, (int) o->metric);
             if (!peer || qv_peer_hnswlib_build (peer, data.base, data.n, (int) o->threads)) {
                 fprintf (stderr, "qvann: hnswlib build failed\n");
                 return 1;
             }
-            pb [r] = (qv_clock_usec () - t0) / 1e6;
-            pmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
+            builds [ntypes][r] = (qv_clock_usec () - t0) / 1e6;
+            mem [ntypes] = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
         }
 #endif
     }
-    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, build_runs), qmem };
+    for (int t = 0; t < ntypes; t++) {
+        who [nwho] = (s_contender_t) { o->types [t], s_quiver_search, index [t],
+                                       s_median (builds [t], build_runs), mem [t] };
+        nwho++;
+        printf ("# %s index reports %.1f MB total, %.1f MB of it float vectors\n", o->types [t],
+                qv_index_memory_bytes (index [t]) / 1048576.0, qv_index_vector_bytes (index [t]) / 1048576.0);
+    }
+    int peer_at = -1;
 #ifdef QV_HAVE_HNSWLIB
-    if (o->peer)
-        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, build_runs), pmem };
-#else
-    (void) pb;
-    (void) pmem;
+    if (o->peer) {
+        peer_at = nwho;
+        who [nwho] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (builds [ntypes], build_runs),
+                                       mem [ntypes] };
+        nwho++;
+    }
 #endif
-    printf ("# quiver index reports %.1f MB total, %.1f MB of it vectors\n",
-            qv_index_memory_bytes (index) / 1048576.0, qv_index_vector_bytes (index) / 1048576.0);
 
-    printf ("%-8s %3s %4s %4s %9s %10s %10s %10s %9s %8s %9s %9s\n", "index", "M", "efC", "ef",
+    s_row_t rows [S_MAX_WHO][16];
+    printf ("%-9s %3s %4s %4s %9s %10s %10s %10s %9s %8s %9s %9s\n", "index", "M", "efC", "ef",
             "recall@10", "QPS_1t", "QPS_1t_cpu", "QPS_2t", "build_s", "mem_MB", "QPS_1t_x", "cpu_x");
     for (uint32_t e = 0; e < o->nef; e++) {
         uint32_t ef = o->efs [e];
-        double q1 [2][16], c1 [2][16], q2 [2][16], recall [2];
-        uint32_t reps [2];
+        double q1 [S_MAX_WHO][16], c1 [S_MAX_WHO][16], q2 [S_MAX_WHO][16];
+        uint32_t reps [S_MAX_WHO];
         for (int w = 0; w < nwho; w++) {
 #ifdef QV_HAVE_HNSWLIB
             if (who [w].fn == s_hnswlib_search)
                 qv_peer_hnswlib_set_ef (who [w].self, ef);
 #endif
-            recall [w] = s_recall (who [w].fn, who [w].self, &data, o->k, ef);
+            rows [w][e].recall = s_recall (who [w].fn, who [w].self, &data, o->k, ef);
             reps [w] = s_reps_for (who [w].fn, who [w].self, &data, o->k, ef);
         }
         for (uint32_t r = 0; r < o->runs; r++)
@@ -371,28 +395,57 @@ s_ann (const s_opts_t *o)
                 q1 [w][r] = s_qps_cpu (who [w].fn, who [w].self, &data, o->k, ef, 1, reps [w], &c1 [w][r]);
                 q2 [w][r] = s_qps (who [w].fn, who [w].self, &data, o->k, ef, o->threads, reps [w]);
             }
-        double m1 [2], mc [2];
         for (int w = 0; w < nwho; w++) {
-            m1 [w] = s_median (q1 [w], o->runs);
-            mc [w] = s_median (c1 [w], o->runs);
+            rows [w][e].qps1 = s_median (q1 [w], o->runs);
+            rows [w][e].cpu1 = s_median (c1 [w], o->runs);
+            rows [w][e].qps2 = s_median (q2 [w], o->runs);
         }
         for (int w = 0; w < nwho; w++) {
             char ratio [16] = "", cratio [16] = "";
-            if (nwho == 2 && w == 0) {
-                snprintf (ratio, sizeof ratio, "%.2f", m1 [0] / m1 [1]);
-                snprintf (cratio, sizeof cratio, "%.2f", mc [0] / mc [1]);
+            if (peer_at >= 0 && w != peer_at) {
+                snprintf (ratio, sizeof ratio, "%.2f", rows [w][e].qps1 / rows [peer_at][e].qps1);
+                snprintf (cratio, sizeof cratio, "%.2f", rows [w][e].cpu1 / rows [peer_at][e].cpu1);
             }
-            printf ("%-8s %3u %4u %4u %9.4f %10.0f %10.0f %10.0f %9.3f %8.2f %9s %9s\n", who [w].name,
-                    o->M, o->efc, ef, recall [w], m1 [w], mc [w], s_median (q2 [w], o->runs),
-                    who [w].build_s, who [w].mem_mb, ratio, cratio);
+            printf ("%-9s %3u %4u %4u %9.4f %10.0f %10.0f %10.0f %9.3f %8.2f %9s %9s\n", who [w].name,
+                    o->M, o->efc, ef, rows [w][e].recall, rows [w][e].qps1, rows [w][e].cpu1,
+                    rows [w][e].qps2, who [w].build_s, who [w].mem_mb, ratio, cratio);
         }
         fflush (stdout);
     }
     printf ("# QPS_1t: one thread, one query at a time, wall clock; QPS_1t_cpu: the same per CPU second\n"
             "# of the searching thread; QPS_2t: %u threads, wall clock; build_s: %u threads, wall clock;\n"
-            "# mem_MB: heap growth over the build less the vectors; _x: quiver / hnswlib at the same ef\n",
+            "# mem_MB: heap growth over the build less the float vectors (graph + codes); _x: / hnswlib at the same ef\n",
             o->threads, o->threads);
-    qv_index_destroy (&index);
+
+    //  At each recall target: every contender's fastest row (by CPU-time q/s) that
+    //  reaches it, and the ratio to hnswlib's
+    double targets [] = { 0.90, 0.95 };
+    printf ("\n%-7s %-9s %4s %9s %10s %10s %10s\n", "target", "index", "ef", "recall@10", "QPS_1t", "QPS_1t_cpu", "cpu_x");
+    for (int t = 0; t < 2; t++) {
+        int best [S_MAX_WHO];
+        for (int w = 0; w < nwho; w++) {
+            best [w] = -1;
+            for (uint32_t e = 0; e < o->nef; e++)
+                if (rows [w][e].recall >= targets [t]
+                &&  (best [w] < 0 || rows [w][e].cpu1 > rows [w][best [w]].cpu1))
+                    best [w] = (int) e;
+        }
+        for (int w = 0; w < nwho; w++) {
+            if (best [w] < 0) {
+                printf ("%-7.2f %-9s %4s %9s %10s %10s %10s\n", targets [t], who [w].name, "-", "not reached", "", "", "");
+                continue;
+            }
+            const s_row_t *row = &rows [w][best [w]];
+            char x [16] = "";
+            if (peer_at >= 0 && w != peer_at && best [peer_at] >= 0)
+                snprintf (x, sizeof x, "%.2f", row->cpu1 / rows [peer_at][best [peer_at]].cpu1);
+            printf ("%-7.2f %-9s %4u %9.4f %10.0f %10.0f %10s\n", targets [t], who [w].name,
+                    o->efs [best [w]], row->recall, row->qps1, row->cpu1, x);
+        }
+    }
+    printf ("# each index's fastest ef (by QPS_1t_cpu) with recall@10 at or above the target; cpu_x: / hnswlib's\n");
+    for (int t = 0; t < ntypes; t++)
+        qv_index_destroy (&index [t]);
 #ifdef QV_HAVE_HNSWLIB
     qv_peer_hnswlib_destroy (&peer);
 #endif
@@ -658,6 +711,7 @@ s_usage (void)
         "usage: qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]\n"
         "             [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]\n"
         "             [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]\n"
+        "             [--types HNSW,HNSW_SQ8]   Quiver index types to measure (up to 3)\n"
         "       qvann --synth ROWS [--dim 100] [--nq 1000] [--metric COSINE] [same options]\n"
         "             generated clustered data (ROWS / 100 centres), exact ground truth computed here\n"
         "       qvann --scan ROWS [--dim 128] [--runs 5]\n"
@@ -671,6 +725,7 @@ main (int argc, char **argv)
 {
     s_opts_t o = { .metric = QV_METRIC_L2, .M = 16, .efc = 200, .k = 10, .runs = 5,
                    .threads = 2, .dim = 128, .peer = 1, .synth_nq = 1000,
+                   .types = { "HNSW", "HNSW_SQ8" }, .ntypes = 2,
                    .efs = { 16, 32, 64, 128, 256 }, .nef = 5 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv [i];
@@ -696,6 +751,12 @@ main (int argc, char **argv)
         else if (strcmp (a, "--build-runs") == 0) o.build_runs = (uint32_t) atoi (v);
         else if (strcmp (a, "--limit") == 0) o.limit = (uint32_t) atoi (v);
         else if (strcmp (a, "--scan") == 0) o.scan_rows = strtoull (v, NULL, 10);
+        else if (strcmp (a, "--types") == 0) {
+            o.ntypes = 0;
+            char *copy = strdup (v), *save = NULL;
+            for (char *t = strtok_r (copy, ",", &save); t && o.ntypes < 3; t = strtok_r (NULL, ",", &save))
+                o.types [o.ntypes++] = t;       //  copy kept for the run
+        }
         else if (strcmp (a, "--scan-batch") == 0) o.scan_batch_rows = strtoull (v, NULL, 10);
         else if (strcmp (a, "--dim") == 0) o.dim = (uint32_t) atoi (v);
         else if (strcmp (a, "--synth") == 0) o.synth = (uint32_t) atoi (v);
