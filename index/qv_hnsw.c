@@ -987,6 +987,7 @@ s_init (qv_index_t *self)
     h->sq8 = sq8;
     h->cdim = sq8? qv_isq8_cdim (self->dim): 0;
     h->link_off = sq8? h->cdim: (size_t) self->dim * sizeof (float);
+    h->step = 1;                //  until the first vectors train the codes
     if (sq8 && !(h->vmin = calloc (self->dim, sizeof (float)))) {
         free (h);
         return qv_err (QV_ENOMEM, "out of memory for an HNSW index");
