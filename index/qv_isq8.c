@@ -14,19 +14,29 @@ qv_isq8_train (const float *x, size_t n, uint32_t dim, float *vmin, float *step)
 {
     if (n == 0)
         return qv_err (QV_EINVAL, "SQ8 codes need at least one vector to train on");
-    float range = 0;
+    float *vmax = malloc ((size_t) dim * sizeof (float));
+    if (!vmax)
+        return qv_err (QV_ENOMEM, "out of memory training SQ8 codes");
     for (uint32_t d = 0; d < dim; d++) {
-        float lo = INFINITY, hi = -INFINITY;
-        for (size_t i = 0; i < n; i++) {
-            float v = x [i * dim + d];
-            if (!isfinite (v))
-                return qv_err (QV_EINVAL, "vector %zu has a value that is not finite at dimension %u", i, d);
-            lo = v < lo? v: lo;
-            hi = v > hi? v: hi;
-        }
-        vmin [d] = lo;
-        range = hi - lo > range? hi - lo: range;
+        vmin [d] = INFINITY;
+        vmax [d] = -INFINITY;
     }
+    //  Row by row, so the vectors are read once in order
+    for (size_t i = 0; i < n; i++) {
+        const float *v = x + i * dim;
+        for (uint32_t d = 0; d < dim; d++) {
+            if (!isfinite (v [d])) {
+                free (vmax);
+                return qv_err (QV_EINVAL, "vector %zu has a value that is not finite at dimension %u", i, d);
+            }
+            vmin [d] = v [d] < vmin [d]? v [d]: vmin [d];
+            vmax [d] = v [d] > vmax [d]? v [d]: vmax [d];
+        }
+    }
+    float range = 0;
+    for (uint32_t d = 0; d < dim; d++)
+        range = vmax [d] - vmin [d] > range? vmax [d] - vmin [d]: range;
+    free (vmax);
     *step = range > 0? range / 255.0f: 1.0f;
     return 0;
 }
