@@ -243,12 +243,14 @@ test_cosine_and_filter (void **state)
     for (uint32_t i = 0; i < n; i += 2)
         roaring_bitmap_add (allowed, i);
     qv_search_params_t fp = { .allowed = allowed };
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (cos, 0), 0);    //  always walk
     assert_false (qv_index_scans_exact (cos, k, &fp));
     int32_t *ftruth = s_truth (QV_METRIC_COSINE, scaled, n, dim, queries, nq, k, &fp);
     double fr = s_recall (cos, scaled, queries, nq, dim, ftruth, k, k, 128, allowed);
     fprintf (stderr, "HNSW_SQ8 COSINE filtered 50%%: recall@10 ef=128 %.4f\n", fr);
     assert_true (fr >= 0.95);
     //  Few rows: the exact scan of the allowed rows, on the floats
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (cos, QV_HNSW_FILTER_EXACT_FACTOR), 0);
     roaring_bitmap_t *few = roaring_bitmap_create ();
     for (uint32_t i = 7; i < n; i += 97)
         roaring_bitmap_add (few, i);
