@@ -11,9 +11,10 @@
 #  ca-certificates: npm (test) and libcurl (S3 over https) verify TLS with it.
 QV_APT_BUILD=(
     build-essential cmake pkg-config ca-certificates
+    libopenblas-dev
     libzmq3-dev libczmq-dev libnats-dev libmsgpack-dev libs3-dev
     libcmocka-dev libroaring-dev libzstd-dev libisal-dev
-    libcurl4-openssl-dev libxml2-dev libopenblas-dev
+    libcurl4-openssl-dev libxml2-dev
 )
 #  Tests also run a NATS server; the S3 server (s3rver) comes from npm.
 QV_APT_TEST=(nats-server)
