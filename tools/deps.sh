@@ -13,6 +13,7 @@
 #  libcurl also drives the gateway's tests.
 QV_APT_BUILD=(
     build-essential cmake pkg-config ca-certificates
+    libopenblas-dev
     libzmq3-dev libczmq-dev libnats-dev libmsgpack-dev libs3-dev
     libcmocka-dev libroaring-dev libzstd-dev libisal-dev
     libcurl4-openssl-dev libxml2-dev libjansson-dev
