@@ -568,7 +568,9 @@ s_search (self_t *self, qv_job_t *job)
         qv_val_uint (req->f [QV_F_limit], &limit);
     if (!rc && req->f [QV_F_offset])
         qv_val_uint (req->f [QV_F_offset], &offset);
-    if (!rc && (limit < 1 || limit > QV_LIMIT_TOPK || offset + limit > QV_LIMIT_TOPK))
+    //  offset is checked alone first: offset + limit must not wrap around
+    if (!rc && (limit < 1 || limit > QV_LIMIT_TOPK || offset > QV_LIMIT_TOPK
+                || offset + limit > QV_LIMIT_TOPK))
         rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d",
                      QV_LIMIT_TOPK, QV_LIMIT_TOPK);
     double radius = 0, range_filter = 0;
@@ -595,7 +597,7 @@ s_search (self_t *self, qv_job_t *job)
         uint64_t u;
         bool is_ef = qv_val_is (key, "ef"), is_nprobe = qv_val_is (key, "nprobe");
         if (!is_ef && !is_nprobe)
-            continue;               //  other engines' tuning knobs are ignored
+            continue;               //  qv_req_parse refused other keys
         qv_vtype_t t = qv_val_type (qv_val_value (params, i));
         if (t != QV_V_UINT && t != QV_V_INT)
             rc = qv_err (QV_EPROTO, "params.%s must be an integer", is_ef ? "ef" : "nprobe");
@@ -915,7 +917,8 @@ s_query (self_t *self, qv_job_t *job)
         qv_val_uint (req->f [QV_F_limit], &q.limit);
     if (!rc && req->f [QV_F_offset])
         qv_val_uint (req->f [QV_F_offset], &q.skip);
-    if (!rc && !q.count_only && (q.limit < 1 || q.limit + q.skip > QV_LIMIT_TOPK))
+    if (!rc && !q.count_only && (q.limit < 1 || q.limit > QV_LIMIT_TOPK || q.skip > QV_LIMIT_TOPK
+                                 || q.limit + q.skip > QV_LIMIT_TOPK))
         rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d (page with offset)",
                      QV_LIMIT_TOPK, QV_LIMIT_TOPK);
     if (!rc) {
