@@ -34,6 +34,7 @@ typedef struct {
     int seal_age_sec;               //  ... or this age
     int backpressure_ms;            //  how long a write waits for memory
     int search_threads;             //  worker threads for searches
+    size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object
     char nats_url [256];            //  --nats: NATS server URL, "" without NATS
     char nats_prefix [64];          //  --nats-prefix: subject prefix (default "quiver")
