@@ -92,6 +92,7 @@ typedef struct {
     bool quiet;                     //  shutting down: send the flusher nothing more
     uint64_t manifest_requested;
     uint64_t manifest_done;
+    bool manifest_retry;            //  a manifest write failed: ask again at the next tick
     zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
     uint64_t segments_read;         //  segments taken by searches, queries and deletes by
                                     //  filter (stats: shows partition pruning at work)
@@ -283,6 +284,28 @@ s_send_write (self_t *self, qv_segment_t *seg)
     }
 }
 
+//  The store refused an object a flush waits for: every flush of coll_id (every flush
+//  if coll_id is 0) is answered UNAVAILABLE with the cause now, rather than waiting
+//  for the store to recover. The rows stay in the WAL; the write is retried.
+static void
+s_fail_flushes (self_t *self, uint32_t coll_id, const char *what, const char *cause)
+{
+    s_flush_t *f = zlistx_first (self->flushes);
+    while (f) {
+        s_flush_t *next = zlistx_next (self->flushes);
+        if (coll_id == 0 || f->coll_id == coll_id) {
+            char msg [600];
+            snprintf (msg, sizeof msg, "flush failed: %s was not written: %s; the rows are safe in "
+                      "the WAL and the write is retried, flush again later", what, cause);
+            qv_job_fail (f->job, QV_EUNAVAIL, msg);
+            s_reply (self, f->job);
+            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
+            free (f);
+        }
+        f = next;
+    }
+}
+
 static void
 s_check_flushes (self_t *self)
 {
@@ -341,11 +364,17 @@ s_request_manifest (self_t *self)
 }
 
 static void
-s_written (self_t *self, qv_segment_t *seg, int rc)
+s_written (self_t *self, qv_segment_t *seg, int rc, const char *cause)
 {
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) seg->id);
     zhashx_delete (self->writing, key);
+    if (rc) {
+        char what [96];
+        snprintf (what, sizeof what, "segment %llu of collection %u", (unsigned long long) seg->id,
+                  seg->coll_id);
+        s_fail_flushes (self, seg->coll_id, what, cause);
+    }
     qv_collection_t *c = qv_catalog_find_id (self->catalog, seg->coll_id);
     if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
@@ -408,7 +437,7 @@ s_built (self_t *self, qv_build_t *b)
 }
 
 static void
-s_manifested (self_t *self, uint64_t version, int rc)
+s_manifested (self_t *self, uint64_t version, int rc, const char *cause)
 {
     //  Manifests are written in the order requested.
     uint64_t checkpoint = 0;
@@ -429,8 +458,14 @@ s_manifested (self_t *self, uint64_t version, int rc)
             zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
         }
     }
-    else
-        s_request_manifest (self);      //  ask again with the current state
+    else {
+        //  Asked again with the current state by the timer, not at once: a store that
+        //  refuses every write (a full disk) would be asked in a tight loop.
+        self->manifest_retry = true;
+        char what [64];
+        snprintf (what, sizeof what, "manifest %llu", (unsigned long long) version);
+        s_fail_flushes (self, 0, what, cause);
+    }
     s_check_flushes (self);
 }
 
@@ -1239,16 +1274,18 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     }
     else
     if (streq (cmd, "WRITTEN")) {
-        char *rc = zmsg_popstr (msg);
-        s_written (self, ptr, rc ? atoi (rc) : -1);
+        char *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
+        s_written (self, ptr, rc ? atoi (rc) : -1, cause ? cause : "");
         zstr_free (&rc);
+        zstr_free (&cause);
     }
     else
     if (streq (cmd, "MANIFESTED")) {
-        char *version = zframe_strdup (f), *rc = zmsg_popstr (msg);
-        s_manifested (self, strtoull (version, NULL, 10), rc ? atoi (rc) : -1);
+        char *version = zframe_strdup (f), *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
+        s_manifested (self, strtoull (version, NULL, 10), rc ? atoi (rc) : -1, cause ? cause : "");
         zstr_free (&version);
         zstr_free (&rc);
+        zstr_free (&cause);
     }
     zframe_destroy (&f);
     zstr_free (&cmd);
@@ -1294,6 +1331,10 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
                 s_send_write (self, list [i]->segs [j]);
     free (list);
     qv_catalog_index_todo (self->catalog, s_index_todo, self);
+    if (self->manifest_retry) {
+        self->manifest_retry = false;
+        s_request_manifest (self);
+    }
     return 0;
 }
 
