@@ -23,6 +23,14 @@ typedef struct {
     atomic_uint_fast64_t cdc_dropped;     //  change events dropped (NATS down or behind)
 } qv_nats_stats_t;
 
+//  Figures of the write path, written by the segment manager and read by `stats`.
+typedef struct {
+    atomic_uint_fast64_t unflushed;       //  bytes of rows not yet in flushed segments
+    atomic_uint_fast64_t unflushed_peak;  //  the most that ever was (bounded by max_unflushed)
+    atomic_uint_fast64_t waited;          //  inserts that waited for memory
+    atomic_uint_fast64_t refused;         //  inserts refused RESOURCE_EXHAUSTED for memory
+} qv_write_stats_t;
+
 typedef struct {
     char data [PATH_MAX];           //  data directory (filesystem object store)
     char bind [256];                //  ZeroMQ ROUTER endpoint of the public API
@@ -41,6 +49,7 @@ typedef struct {
     char ingest_stream [64];        //  --ingest-stream: JetStream stream to consume, or ""
     bool cdc_rows;                  //  --cdc-rows: change events carry the rows
     qv_nats_stats_t *nats_stats;    //  set by the server when nats_url is given
+    qv_write_stats_t *write_stats;  //  set by the server
 } qv_config_t;
 
 //  Fills defaults.

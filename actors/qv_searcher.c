@@ -1082,7 +1082,8 @@ s_stats (self_t *self, qv_job_t *job)
         }
     }
     qv_nats_stats_t *ns = self->config->nats_stats;
-    qv_reply_ok (w, req->f [QV_F_rid], 9 + (ns ? 11 : 0) + (only != NULL));
+    qv_write_stats_t *ws = self->config->write_stats;
+    qv_reply_ok (w, req->f [QV_F_rid], 9 + (ws ? 4 : 0) + (ns ? 11 : 0) + (only != NULL));
     qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
     qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
@@ -1092,6 +1093,12 @@ s_stats (self_t *self, qv_job_t *job)
     qv_wr_str (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_str (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
     qv_wr_str (w, "segments_read"); qv_wr_uint (w, self->segments_read);
+    if (ws) {
+        qv_wr_str (w, "unflushed_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed));
+        qv_wr_str (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
+        qv_wr_str (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
+        qv_wr_str (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
+    }
     if (only) {
         qv_wr_str (w, "partitions");
         qv_collection_partition_stats (only, w);

@@ -19,6 +19,7 @@ struct _qv_server_t {
     zactor_t *flusher;
     zactor_t *bridge;               //  NATS bridge, with --nats
     qv_nats_stats_t *nats_stats;
+    qv_write_stats_t *write_stats;
     char recovery_error [512];
 };
 
@@ -79,6 +80,7 @@ qv_server_new (const qv_config_t *config)
         free (self);
         return NULL;
     }
+    self->config.write_stats = self->write_stats = calloc (1, sizeof (qv_write_stats_t));
     self->proxy = zactor_new (qv_proxy_actor, &self->config);
     char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
     if (!status || !streq (status, "OK")) {
@@ -86,6 +88,7 @@ qv_server_new (const qv_config_t *config)
         zstr_free (&status);
         zactor_destroy (&self->proxy);
         qv_store_destroy (&self->store);
+        free (self->write_stats);
         free (self);
         return NULL;
     }
@@ -205,6 +208,7 @@ qv_server_destroy (qv_server_t **self_p)
     zactor_destroy (&self->proxy);
     qv_store_destroy (&self->store);
     free (self->nats_stats);
+    free (self->write_stats);
     free (self);
     *self_p = NULL;
 }

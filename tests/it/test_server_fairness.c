@@ -237,11 +237,118 @@ test_flood_does_not_hurt_others (void **state)
     qv_it_server_destroy (&server);
 }
 
+#define WDIM 128
+#define WBATCH 1000                 //  rows per insert: 512 KiB of vectors
+#define WRITERS 4
+#define WBATCHES 30                 //  per writer: 60 MiB in all, 15x the bound
+
+typedef struct {
+    const char *endpoint;
+    int writer;
+    int failed;                     //  inserts that were not acknowledged
+    char error [256];
+} s_writer_t;
+
+static void *
+s_writer (void *arg)
+{
+    s_writer_t *wr = arg;
+    qv_it_client_t *c = qv_it_client_new (wr->endpoint, QV_IT_CALL_MS);
+    float *vecs = malloc ((size_t) WBATCH * WDIM * sizeof (float));
+    qv_wr_t *w = qv_wr_new ();
+    for (int b = 0; b < WBATCHES; b++) {
+        int64_t first = ((int64_t) wr->writer * WBATCHES + b) * WBATCH;
+        for (int i = 0; i < WBATCH * WDIM; i++)
+            vecs [i] = (float) ((first + i) % 1013) / 1013.0f;
+        qv_wr_map (w, 3);
+        qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+        qv_wr_str (w, "collection"); qv_wr_str (w, "mem");
+        qv_wr_str (w, "columns"); qv_wr_map (w, 2);
+        qv_wr_str (w, "id"); qv_wr_array (w, WBATCH);
+        for (int i = 0; i < WBATCH; i++)
+            qv_wr_int (w, first + i);
+        qv_wr_str (w, "v"); qv_wr_bin (w, vecs, (size_t) WBATCH * WDIM * sizeof (float));
+        qv_doc_t *r = qv_it_call (c, w);
+        if (!qv_it_ok (r)) {
+            wr->failed++;
+            snprintf (wr->error, sizeof wr->error, "%s %s", r ? qv_it_code (r) : "no reply",
+                      r ? qv_it_error (r) : "");
+        }
+        qv_doc_destroy (&r);
+    }
+    qv_wr_destroy (&w);
+    free (vecs);
+    qv_it_client_destroy (&c);
+    return NULL;
+}
+
+//  (8) --max-unflushed-mb 4 with 60 MiB of inserts from 4 writers into a collection
+//  of 8 shards (each growing segment stays small): the writers wait for the flusher
+//  (stats: writes_waited), unflushed rows never pass 4 MiB (unflushed_peak_bytes),
+//  every insert is acknowledged, and a batch larger than the bound is refused at once.
+static void
+test_unflushed_bound (void **state)
+{
+    (void) state;
+    const char *extra [] = { "--max-unflushed-mb", "4", NULL };
+    qv_it_server_t *server = qv_it_server_new (extra);
+    assert_non_null (server);
+    assert_int_equal (qv_it_server_start (server), 0);
+    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'mem', shards: 8, fields: ["
+                              "{name: 'id', type: 'int64', primary: true},"
+                              "{name: 'v', type: 'float_vector', dim: %d}]}", WDIM);
+    qv_doc_destroy (&r);
+    s_writer_t writers [WRITERS];
+    pthread_t threads [WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        writers [i] = (s_writer_t) { .endpoint = server->endpoint, .writer = i };
+        assert_int_equal (pthread_create (&threads [i], NULL, s_writer, &writers [i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join (threads [i], NULL);
+    for (int i = 0; i < WRITERS; i++)
+        if (writers [i].failed)
+            fail_msg ("writer %d: %d inserts failed, the last: %s", i, writers [i].failed,
+                      writers [i].error);
+    int64_t peak = qv_it_stat (c, "unflushed_peak_bytes");
+    int64_t waited = qv_it_stat (c, "writes_waited");
+    fprintf (stderr, "unflushed peak %.2f MiB, %lld inserts waited for memory\n",
+             peak / 1048576.0, (long long) waited);
+    assert_true (peak > 0 && peak <= 4 << 20);
+    assert_true (waited > 0);
+    assert_int_equal (qv_it_stat (c, "writes_refused"), 0);
+    r = CALL_OK (c, "{op: 'describe_collection', collection: 'mem'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows")), WRITERS * WBATCHES * WBATCH);
+    qv_doc_destroy (&r);
+    //  A batch that could never fit is refused at once, naming the bound
+    float *vecs = calloc ((size_t) 9000 * WDIM, sizeof (float));
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "mem");
+    qv_wr_str (w, "columns"); qv_wr_map (w, 2);
+    qv_wr_str (w, "id"); qv_wr_array (w, 9000);
+    for (int i = 0; i < 9000; i++)
+        qv_wr_int (w, 1000000 + i);
+    qv_wr_str (w, "v"); qv_wr_bin (w, vecs, (size_t) 9000 * WDIM * sizeof (float));
+    r = qv_it_call (c, w);
+    assert_false (qv_it_ok (r));
+    assert_string_equal (qv_it_code (r), "RESOURCE_EXHAUSTED");
+    assert_non_null (strstr (qv_it_error (r), "--max-unflushed-mb"));
+    qv_doc_destroy (&r);
+    qv_wr_destroy (&w);
+    free (vecs);
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_flood_does_not_hurt_others),
+        cmocka_unit_test (test_unflushed_bound),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
