@@ -15,8 +15,9 @@ QV_APT_BUILD=(
     libcmocka-dev libroaring-dev libzstd-dev libisal-dev
     libcurl4-openssl-dev libxml2-dev
 )
-#  Tests also run a NATS server; the S3 server (s3rver) comes from npm.
-QV_APT_TEST=(nats-server)
+#  Tests also run a NATS server; the S3 server (s3rver) comes from npm; the fuzz
+#  harnesses (tools/fuzz.sh, run by tools/test.sh) need clang and its libFuzzer runtime.
+QV_APT_TEST=(nats-server clang libclang-rt-14-dev)
 
 #  qv_missing_packages PKG...: print the packages that are not installed.
 qv_missing_packages () {
