@@ -363,16 +363,18 @@ static void
 s_admit (self_t *self)
 {
     int64_t now = qv_clock_msec ();
-    qv_job_t *job = zlistx_first (self->waiting);
-    while (job) {
-        qv_job_t *next = zlistx_next (self->waiting);
+    //  Only ever the head: zlistx_find + zlistx_detach move the list's cursor, and a
+    //  walk with zlistx_next after them met the same job twice (it was logged and
+    //  applied twice, and its reply freed it under the searcher: a crash).
+    qv_job_t *job;
+    while ((job = zlistx_first (self->waiting))) {
         if (self->unflushed + job->bytes <= self->config->max_unflushed) {
-            zlistx_detach (self->waiting, zlistx_find (self->waiting, job));
+            zlistx_detach (self->waiting, NULL);
             s_enqueue (self, job);
         }
         else
         if (now >= job->deadline) {
-            zlistx_detach (self->waiting, zlistx_find (self->waiting, job));
+            zlistx_detach (self->waiting, NULL);
             s_stream_failed (self, job);
             char msg [200];
             snprintf (msg, sizeof msg, "memory for unflushed rows is full (%zu MiB); the write was not logged, retry later",
@@ -384,7 +386,6 @@ s_admit (self_t *self)
         }
         else
             break;                  //  keep arrival order
-        job = next;
     }
 }
 
