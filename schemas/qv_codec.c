@@ -501,7 +501,8 @@ s_key_cmp (const void *a_, const void *b_)
         case MSGPACK_OBJECT_STR:
         case MSGPACK_OBJECT_BIN: {
             uint32_t na = a->via.str.size, nb = b->via.str.size;
-            int c = memcmp (a->via.str.ptr, b->via.str.ptr, na < nb ? na : nb);
+            //  An empty str's ptr may be NULL: no memcmp on it
+            int c = na && nb ? memcmp (a->via.str.ptr, b->via.str.ptr, na < nb ? na : nb) : 0;
             return c ? c : na < nb ? -1 : na > nb;
         }
         case MSGPACK_OBJECT_POSITIVE_INTEGER:
