@@ -23,6 +23,7 @@ qv_config_defaults (qv_config_t *config)
     config->backpressure_ms = 5000;
     long n = sysconf (_SC_NPROCESSORS_ONLN);
     config->search_threads = n > 0 ? (int) n : 2;
+    config->max_inflight = 64;
     config->group_max_bytes = 64u << 20;
     snprintf (config->nats_prefix, sizeof config->nats_prefix, "quiver");
     config->s3_connections = 8;

@@ -23,6 +23,14 @@ typedef struct {
     atomic_uint_fast64_t cdc_dropped;     //  change events dropped (NATS down or behind)
 } qv_nats_stats_t;
 
+//  Figures of the write path, written by the segment manager and read by `stats`.
+typedef struct {
+    atomic_uint_fast64_t unflushed;       //  bytes of rows not yet in flushed segments
+    atomic_uint_fast64_t unflushed_peak;  //  the most that ever was (bounded by max_unflushed)
+    atomic_uint_fast64_t waited;          //  inserts that waited for memory
+    atomic_uint_fast64_t refused;         //  inserts refused RESOURCE_EXHAUSTED for memory
+} qv_write_stats_t;
+
 typedef struct {
     char data [PATH_MAX];           //  data directory (filesystem object store)
     char bind [256];                //  ZeroMQ ROUTER endpoint of the public API
@@ -34,6 +42,7 @@ typedef struct {
     int seal_age_sec;               //  ... or this age
     int backpressure_ms;            //  how long a write waits for memory
     int search_threads;             //  worker threads for searches
+    size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object
     char nats_url [256];            //  --nats: NATS server URL, "" without NATS
     char nats_prefix [64];          //  --nats-prefix: subject prefix (default "quiver")
@@ -48,6 +57,7 @@ typedef struct {
     int s3_connections;             //  --s3-connections: concurrent S3 requests
     int s3_lock_ms;                 //  --s3-lock-ms: lock renewal period
     void *store;                    //  the server's qv_store_t, for `stats` (set by the server)
+    qv_write_stats_t *write_stats;  //  set by the server
 } qv_config_t;
 
 //  Fills defaults.

@@ -26,6 +26,7 @@
 //  Job ids of bridge requests have their top bit set, so replies find their socket.
 //  With --nats, requests are refused (UNAVAILABLE) until the bridge reports "LIVE".
 #include "qv_proxy.h"
+#include "qv_fair.h"
 #include "qv_job.h"
 #include "qv_rc.h"
 #include "qv_index.h"
@@ -52,10 +53,12 @@ typedef struct {
     zsock_t *router;
     zsock_t *bus;                   //  ROUTER for the NATS bridge (inproc "api")
     zsock_t *inbox;
+    zsock_t *inbox_self;            //  PUSH to our own inbox (replies made here)
     zsock_t *segmgr;
     zsock_t *searcher;
     zhashx_t *colls;                //  name -> s_coll_t
-    zhashx_t *pending;              //  job id -> zmsg_t envelope
+    zhashx_t *pending;              //  job id -> s_pending_t
+    qv_fair_t *fair;                //  per-client caps and the read window
     uint64_t next_id;
     uint64_t last_ts;
     bool ready;
@@ -64,6 +67,13 @@ typedef struct {
 } self_t;
 
 #define S_BUS_JOB (1ull << 63)      //  job id bit: the request came from the bridge
+
+//  A request waiting for its reply: where the reply goes, and whether it holds a slot
+//  of the read window.
+typedef struct {
+    zmsg_t *env;                    //  the client's envelope (routing id first)
+    bool read;                      //  scheduled through the read window
+} s_pending_t;
 
 static void
 s_coll_free (void **item)
@@ -106,13 +116,33 @@ s_send_error (zsock_t *sock, zmsg_t **env, const qv_val_t *rid, int rc, const ch
     qv_wr_destroy (&w);
 }
 
+//  The routing id of the client whose envelope is env.
+static zframe_t *
+s_client_of (zmsg_t *env)
+{
+    return zmsg_first (env);
+}
+
+//  Remembers where the reply of an admitted job goes.
 static void
-s_track (self_t *self, qv_job_t *job, zmsg_t **env)
+s_track (self_t *self, qv_job_t *job, zmsg_t **env, bool read)
 {
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
-    zhashx_insert (self->pending, key, *env);
+    s_pending_t *p = calloc (1, sizeof *p);
+    p->env = *env;
+    p->read = read;
+    zhashx_insert (self->pending, key, p);
     *env = NULL;
+}
+
+//  Sends a read to the searcher now, or queues it for its turn (qv_fair).
+static void
+s_schedule_read (self_t *self, qv_job_t *job, zframe_t *client)
+{
+    job = qv_fair_submit (self->fair, zframe_data (client), zframe_size (client), job);
+    if (job)
+        zsock_send (self->searcher, "sp", "READ", job);
 }
 
 //  The id of the partition a write names in `partition` (absent: `_default`).
@@ -391,6 +421,11 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
                      "subscriptions%s; retry shortly", self->config->nats_url,
                      self->config->ingest_stream [0] ? " and stream consumer" : "");
+    //  Every request but ping counts against its client's cap until its reply is sent
+    //  (the bridge bounds its own requests in flight: S_CORE_HIGH, the stream window).
+    zframe_t *client = s_client_of (env);
+    if (rc == 0 && req->op != QV_OP_ping)
+        rc = qv_fair_admit (self->fair, zframe_data (client), zframe_size (client), sock != self->bus);
     if (rc) {
         s_send_error (sock, &env, rid, rc, qv_err_msg ());
         qv_job_destroy (&job);
@@ -421,7 +456,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
             rc = s_prepare_write (self, job);
             if (rc < 0)
                 break;
-            s_track (self, job, &env);
+            s_track (self, job, &env, false);
             zsock_send (rc == 1 ? self->searcher : self->segmgr, "sp", rc == 1 ? "READ" : "WRITE", job);
             return 0;
         case QV_OP_flush: {
@@ -431,15 +466,16 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
                 break;
             }
             job->seal_coll = c->id;
-            s_track (self, job, &env);
+            s_track (self, job, &env, false);
             zsock_send (self->segmgr, "sp", "FLUSH", job);
             return 0;
         }
         default:
-            s_track (self, job, &env);
-            zsock_send (self->searcher, "sp", "READ", job);
+            s_schedule_read (self, job, client);
+            s_track (self, job, &env, true);
             return 0;
     }
+    qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
     s_send_error (sock, &env, rid, rc, qv_err_msg ());
     qv_job_destroy (&job);
     return 0;
@@ -451,6 +487,13 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
     (void) loop;
     zmsg_t *msg = zmsg_recv (reader);
     return msg ? s_handle_request ((self_t *) arg, reader, msg) : 0;
+}
+
+static void
+s_job_free (void *item)
+{
+    qv_job_t *job = item;
+    qv_job_destroy (&job);
 }
 
 static s_coll_t *
@@ -548,10 +591,18 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     }
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
-    zmsg_t *env = zhashx_lookup (self->pending, key);
-    if (env) {
-        zhashx_delete (self->pending, key);     //  no destructor: env is ours now
-        s_send ((job->id & S_BUS_JOB) ? self->bus : self->router, &env, job->reply, job->reply_size);
+    s_pending_t *p = zhashx_lookup (self->pending, key);
+    if (p) {
+        zhashx_delete (self->pending, key);     //  no destructor: p is ours now
+        zframe_t *client = s_client_of (p->env);
+        qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
+        s_send ((job->id & S_BUS_JOB) ? self->bus : self->router, &p->env, job->reply, job->reply_size);
+        if (p->read) {
+            qv_job_t *next = qv_fair_done (self->fair);
+            if (next)
+                zsock_send (self->searcher, "sp", "READ", next);
+        }
+        free (p);
     }
     qv_job_destroy (&job);
     return 0;
@@ -589,6 +640,12 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         self->ready = false;
         snprintf (self->unavailable, sizeof self->unavailable,
                   "the server is shutting down; retry when it is back");
+        //  Reads still waiting for their turn are answered now
+        qv_job_t *job;
+        while ((job = qv_fair_drain (self->fair))) {
+            qv_job_fail (job, QV_EUNAVAIL, self->unavailable);
+            zsock_send (self->inbox_self, "sp", "REPLY", job);
+        }
         zsock_signal (reader, 0);
     }
     else
@@ -636,6 +693,9 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     self->colls = zhashx_new ();
     zhashx_set_destructor (self->colls, s_coll_free);
     self->pending = zhashx_new ();
+    int window = 2 * (self->config->search_threads > 0 ? self->config->search_threads : 1);
+    self->fair = qv_fair_new (self->config->max_inflight, (size_t) (window < 4 ? 4 : window));
+    self->inbox_self = qv_config_push (self->config, "proxy");
     zsock_signal (pipe, 0);
     zstr_send (pipe, "OK");
 
@@ -655,9 +715,13 @@ qv_proxy_actor (zsock_t *pipe, void *args)
         s_handle_inbox (NULL, self->inbox, self);
 
     zhashx_destroy (&self->colls);
-    for (zmsg_t *env = zhashx_first (self->pending); env; env = zhashx_next (self->pending))
-        zmsg_destroy (&env);
+    for (s_pending_t *p = zhashx_first (self->pending); p; p = zhashx_next (self->pending)) {
+        zmsg_destroy (&p->env);
+        free (p);
+    }
     zhashx_destroy (&self->pending);
+    qv_fair_destroy (&self->fair, s_job_free);
+    zsock_destroy (&self->inbox_self);
     zsock_destroy (&self->router);
     zsock_destroy (&self->bus);
     zsock_destroy (&self->inbox);

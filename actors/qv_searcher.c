@@ -92,6 +92,7 @@ typedef struct {
     bool quiet;                     //  shutting down: send the flusher nothing more
     uint64_t manifest_requested;
     uint64_t manifest_done;
+    bool manifest_retry;            //  a manifest write failed: ask again at the next tick
     zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
     uint64_t segments_read;         //  segments taken by searches, queries and deletes by
                                     //  filter (stats: shows partition pruning at work)
@@ -283,6 +284,28 @@ s_send_write (self_t *self, qv_segment_t *seg)
     }
 }
 
+//  The store refused an object a flush waits for: every flush of coll_id (every flush
+//  if coll_id is 0) is answered UNAVAILABLE with the cause now, rather than waiting
+//  for the store to recover. The rows stay in the WAL; the write is retried.
+static void
+s_fail_flushes (self_t *self, uint32_t coll_id, const char *what, const char *cause)
+{
+    s_flush_t *f = zlistx_first (self->flushes);
+    while (f) {
+        s_flush_t *next = zlistx_next (self->flushes);
+        if (coll_id == 0 || f->coll_id == coll_id) {
+            char msg [600];
+            snprintf (msg, sizeof msg, "flush failed: %s was not written: %s; the rows are safe in "
+                      "the WAL and the write is retried, flush again later", what, cause);
+            qv_job_fail (f->job, QV_EUNAVAIL, msg);
+            s_reply (self, f->job);
+            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
+            free (f);
+        }
+        f = next;
+    }
+}
+
 static void
 s_check_flushes (self_t *self)
 {
@@ -341,11 +364,17 @@ s_request_manifest (self_t *self)
 }
 
 static void
-s_written (self_t *self, qv_segment_t *seg, int rc)
+s_written (self_t *self, qv_segment_t *seg, int rc, const char *cause)
 {
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) seg->id);
     zhashx_delete (self->writing, key);
+    if (rc) {
+        char what [96];
+        snprintf (what, sizeof what, "segment %llu of collection %u", (unsigned long long) seg->id,
+                  seg->coll_id);
+        s_fail_flushes (self, seg->coll_id, what, cause);
+    }
     qv_collection_t *c = qv_catalog_find_id (self->catalog, seg->coll_id);
     if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
@@ -408,7 +437,7 @@ s_built (self_t *self, qv_build_t *b)
 }
 
 static void
-s_manifested (self_t *self, uint64_t version, int rc)
+s_manifested (self_t *self, uint64_t version, int rc, const char *cause)
 {
     //  Manifests are written in the order requested.
     uint64_t checkpoint = 0;
@@ -429,8 +458,14 @@ s_manifested (self_t *self, uint64_t version, int rc)
             zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
         }
     }
-    else
-        s_request_manifest (self);      //  ask again with the current state
+    else {
+        //  Asked again with the current state by the timer, not at once: a store that
+        //  refuses every write (a full disk) would be asked in a tight loop.
+        self->manifest_retry = true;
+        char what [64];
+        snprintf (what, sizeof what, "manifest %llu", (unsigned long long) version);
+        s_fail_flushes (self, 0, what, cause);
+    }
     s_check_flushes (self);
 }
 
@@ -568,7 +603,9 @@ s_search (self_t *self, qv_job_t *job)
         qv_val_uint (req->f [QV_F_limit], &limit);
     if (!rc && req->f [QV_F_offset])
         qv_val_uint (req->f [QV_F_offset], &offset);
-    if (!rc && (limit < 1 || limit > QV_LIMIT_TOPK || offset + limit > QV_LIMIT_TOPK))
+    //  offset is checked alone first: offset + limit must not wrap around
+    if (!rc && (limit < 1 || limit > QV_LIMIT_TOPK || offset > QV_LIMIT_TOPK
+                || offset + limit > QV_LIMIT_TOPK))
         rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d",
                      QV_LIMIT_TOPK, QV_LIMIT_TOPK);
     double radius = 0, range_filter = 0;
@@ -595,7 +632,7 @@ s_search (self_t *self, qv_job_t *job)
         uint64_t u;
         bool is_ef = qv_val_is (key, "ef"), is_nprobe = qv_val_is (key, "nprobe");
         if (!is_ef && !is_nprobe)
-            continue;               //  other engines' tuning knobs are ignored
+            continue;               //  qv_req_parse refused other keys
         qv_vtype_t t = qv_val_type (qv_val_value (params, i));
         if (t != QV_V_UINT && t != QV_V_INT)
             rc = qv_err (QV_EPROTO, "params.%s must be an integer", is_ef ? "ef" : "nprobe");
@@ -915,7 +952,8 @@ s_query (self_t *self, qv_job_t *job)
         qv_val_uint (req->f [QV_F_limit], &q.limit);
     if (!rc && req->f [QV_F_offset])
         qv_val_uint (req->f [QV_F_offset], &q.skip);
-    if (!rc && !q.count_only && (q.limit < 1 || q.limit + q.skip > QV_LIMIT_TOPK))
+    if (!rc && !q.count_only && (q.limit < 1 || q.limit > QV_LIMIT_TOPK || q.skip > QV_LIMIT_TOPK
+                                 || q.limit + q.skip > QV_LIMIT_TOPK))
         rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d (page with offset)",
                      QV_LIMIT_TOPK, QV_LIMIT_TOPK);
     if (!rc) {
@@ -1045,7 +1083,9 @@ s_stats (self_t *self, qv_job_t *job)
     }
     qv_nats_stats_t *ns = self->config->nats_stats;
     qv_store_t *store = self->config->store;
-    qv_reply_ok (w, req->f [QV_F_rid], 10 + (ns ? 11 : 0) + (only != NULL) + (store ? 2 : 0));
+    qv_write_stats_t *ws = self->config->write_stats;
+    qv_reply_ok (w, req->f [QV_F_rid],
+                 10 + (ws ? 4 : 0) + (ns ? 11 : 0) + (only != NULL) + (store ? 2 : 0));
     qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
     qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
@@ -1061,6 +1101,12 @@ s_stats (self_t *self, qv_job_t *job)
         qv_store_counters (store, &requests, &retried);
         qv_wr_str (w, "store_requests"); qv_wr_uint (w, requests);
         qv_wr_str (w, "store_retries"); qv_wr_uint (w, retried);
+    }
+    if (ws) {
+        qv_wr_str (w, "unflushed_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed));
+        qv_wr_str (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
+        qv_wr_str (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
+        qv_wr_str (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
     }
     if (only) {
         qv_wr_str (w, "partitions");
@@ -1244,16 +1290,18 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     }
     else
     if (streq (cmd, "WRITTEN")) {
-        char *rc = zmsg_popstr (msg);
-        s_written (self, ptr, rc ? atoi (rc) : -1);
+        char *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
+        s_written (self, ptr, rc ? atoi (rc) : -1, cause ? cause : "");
         zstr_free (&rc);
+        zstr_free (&cause);
     }
     else
     if (streq (cmd, "MANIFESTED")) {
-        char *version = zframe_strdup (f), *rc = zmsg_popstr (msg);
-        s_manifested (self, strtoull (version, NULL, 10), rc ? atoi (rc) : -1);
+        char *version = zframe_strdup (f), *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
+        s_manifested (self, strtoull (version, NULL, 10), rc ? atoi (rc) : -1, cause ? cause : "");
         zstr_free (&version);
         zstr_free (&rc);
+        zstr_free (&cause);
     }
     zframe_destroy (&f);
     zstr_free (&cmd);
@@ -1299,6 +1347,10 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
                 s_send_write (self, list [i]->segs [j]);
     free (list);
     qv_catalog_index_todo (self->catalog, s_index_todo, self);
+    if (self->manifest_retry) {
+        self->manifest_retry = false;
+        s_request_manifest (self);
+    }
     return 0;
 }
 

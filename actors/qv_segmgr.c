@@ -130,6 +130,18 @@ s_writer_actor (zsock_t *pipe, void *args)
     qv_wr_destroy (&w);
 }
 
+//  Publishes the unflushed bytes for `stats` (the segment manager owns the figure).
+static void
+s_publish (self_t *self)
+{
+    qv_write_stats_t *ws = self->config->write_stats;
+    if (!ws)
+        return;
+    atomic_store (&ws->unflushed, self->unflushed);
+    if (self->unflushed > atomic_load (&ws->unflushed_peak))
+        atomic_store (&ws->unflushed_peak, self->unflushed);
+}
+
 static void
 s_growing_free (void **item)
 {
@@ -351,26 +363,29 @@ static void
 s_admit (self_t *self)
 {
     int64_t now = qv_clock_msec ();
-    qv_job_t *job = zlistx_first (self->waiting);
-    while (job) {
-        qv_job_t *next = zlistx_next (self->waiting);
+    //  Only ever the head: zlistx_find + zlistx_detach move the list's cursor, and a
+    //  walk with zlistx_next after them met the same job twice (it was logged and
+    //  applied twice, and its reply freed it under the searcher: a crash).
+    qv_job_t *job;
+    while ((job = zlistx_first (self->waiting))) {
         if (self->unflushed + job->bytes <= self->config->max_unflushed) {
-            zlistx_detach (self->waiting, zlistx_find (self->waiting, job));
+            zlistx_detach (self->waiting, NULL);
             s_enqueue (self, job);
         }
         else
         if (now >= job->deadline) {
-            zlistx_detach (self->waiting, zlistx_find (self->waiting, job));
+            zlistx_detach (self->waiting, NULL);
             s_stream_failed (self, job);
             char msg [200];
             snprintf (msg, sizeof msg, "memory for unflushed rows is full (%zu MiB); the write was not logged, retry later",
                       self->config->max_unflushed >> 20);
             qv_job_fail (job, QV_ELIMIT, msg);
             s_send_reply (self, job);
+            if (self->config->write_stats)
+                atomic_fetch_add (&self->config->write_stats->refused, 1);
         }
         else
             break;                  //  keep arrival order
-        job = next;
     }
 }
 
@@ -387,7 +402,11 @@ s_relieve (self_t *self)
             best_bytes = g->bytes;
             best = zhashx_cursor (self->growing);
         }
-    if (best && best_bytes > self->config->max_unflushed / 8) {
+    //  Writers waiting and nothing sealed on its way to the flusher (every growing
+    //  segment small: many shards or partitions): seal the largest anyway, or they
+    //  would wait in vain until the seal age.
+    bool stuck = zlistx_size (self->waiting) > 0 && zhashx_size (self->sealed_bytes) == 0;
+    if (best && (best_bytes > self->config->max_unflushed / 8 || stuck)) {
         char key [32];
         snprintf (key, sizeof key, "%s", best);
         s_seal (self, key, (uint32_t) atoi (key));
@@ -447,6 +466,7 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         s_admit (self);
         s_kick (self);
     }
+    s_publish (self);
     return 0;
 }
 
@@ -481,11 +501,26 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
             s_send_reply (self, job);
         }
         else
+        if (job->rec->type == QV_REC_INSERT && job->bytes > self->config->max_unflushed) {
+            //  It would never fit: no use waiting
+            char msg [200];
+            snprintf (msg, sizeof msg, "the batch takes %zu MiB in memory, more than the %zu MiB for "
+                      "unflushed rows (--max-unflushed-mb); send smaller batches",
+                      (job->bytes + (1u << 20) - 1) >> 20, self->config->max_unflushed >> 20);
+            s_stream_failed (self, job);
+            qv_job_fail (job, QV_ELIMIT, msg);
+            s_send_reply (self, job);
+            if (self->config->write_stats)
+                atomic_fetch_add (&self->config->write_stats->refused, 1);
+        }
+        else
         if (job->rec->type == QV_REC_INSERT
         &&  (zlistx_size (self->waiting) > 0
          ||  self->unflushed + job->bytes > self->config->max_unflushed)) {
             job->deadline = qv_clock_msec () + self->config->backpressure_ms;
             zlistx_add_end (self->waiting, job);
+            if (self->config->write_stats)
+                atomic_fetch_add (&self->config->write_stats->waited, 1);
             s_relieve (self);
         }
         else
@@ -515,6 +550,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     }
     zstr_free (&cmd);
     zmsg_destroy (&msg);
+    s_publish (self);
     return 0;
 }
 
@@ -535,6 +571,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     s_admit (self);
     s_relieve (self);
     s_kick (self);
+    s_publish (self);
     return 0;
 }
 
@@ -593,6 +630,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     zlist_destroy (&args->seal);
     zsock_signal (pipe, 0);
     s_kick (self);
+    s_publish (self);
 
     zloop_t *loop = zloop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order

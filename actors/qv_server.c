@@ -22,6 +22,7 @@ struct _qv_server_t {
     zactor_t *bridge;               //  NATS bridge, with --nats
     qv_http_t *http;                //  REST gateway, with --http
     qv_nats_stats_t *nats_stats;
+    qv_write_stats_t *write_stats;
     char recovery_error [512];
 };
 
@@ -112,6 +113,7 @@ qv_server_new (const qv_config_t *config)
         return NULL;
     }
     self->config.store = self->store;
+    self->config.write_stats = self->write_stats = calloc (1, sizeof (qv_write_stats_t));
     self->proxy = zactor_new (qv_proxy_actor, &self->config);
     char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
     if (!status || !streq (status, "OK")) {
@@ -121,6 +123,7 @@ qv_server_new (const qv_config_t *config)
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
+        free (self->write_stats);
         free (self);
         return NULL;
     }
@@ -253,6 +256,7 @@ qv_server_destroy (qv_server_t **self_p)
     qv_store_destroy (&self->store);
     qv_store_destroy (&self->local);
     free (self->nats_stats);
+    free (self->write_stats);
     free (self);
     *self_p = NULL;
 }

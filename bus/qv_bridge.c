@@ -41,6 +41,8 @@
 #define S_WINDOW_BYTES (64u << 20)  //  ... and their bytes
 #define S_CORE_HIGH 4096            //  core NATS requests in flight before we stop reading
 #define S_CORE_LOW 1024
+#define S_CORE_HIGH_BYTES (64u << 20)   //  ... or their payload bytes
+#define S_CORE_LOW_BYTES (16u << 20)
 
 typedef enum { S_PING, S_REQUEST, S_FIRE, S_STREAM } s_kind_t;
 
@@ -75,6 +77,7 @@ typedef struct {
     bool ping_out;
     bool reading_msgs;              //  msgs is in the loop
     size_t core_inflight;
+    size_t core_bytes;              //  payload bytes of the core requests in flight
     int64_t next_setup;             //  msec clock of the next setup attempt
     //  Stream ingestion
     bool consumer_ready;            //  the fetcher has a consumer for generation `gen`
@@ -342,8 +345,10 @@ s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
         self->stream_bytes += ctx->bytes;
         self->sent = sseq;
     }
-    else
+    else {
         self->core_inflight++;
+        self->core_bytes += ctx->bytes;
+    }
     if (rc) {
         //  Refused here: the same error reply the proxy would give.
         qv_wr_reset (w);
@@ -468,6 +473,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
                 qv_wr_destroy (&w);
             }
             self->core_inflight--;
+            self->core_bytes -= ctx->bytes;
             break;
         }
         case S_FIRE:
@@ -476,6 +482,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
                 s_log_refused (self, natsMsg_GetSubject (ctx->msg), code, error);
             }
             self->core_inflight--;
+            self->core_bytes -= ctx->bytes;
             break;
         case S_STREAM: {
             self->stream_inflight--;
@@ -509,7 +516,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
     }
     natsMsg_Destroy (ctx->msg);
     free (ctx);
-    if (!self->reading_msgs && self->core_inflight <= S_CORE_LOW) {
+    if (!self->reading_msgs && self->core_inflight <= S_CORE_LOW && self->core_bytes <= S_CORE_LOW_BYTES) {
         zloop_reader (self->loop, self->msgs, s_handle_msgs, self);
         self->reading_msgs = true;
     }
@@ -525,10 +532,12 @@ s_handle_msgs (zloop_t *loop, zsock_t *reader, void *arg)
     natsMsg *msg;
     if (zmq_recv (zsock_resolve (reader), &msg, sizeof msg, 0) != sizeof msg)
         return 0;
+    qv_bus_taken (self->bus, (size_t) natsMsg_GetDataLength (msg));
     atomic_fetch_add (&self->stats->requests, 1);
     const char *reply = natsMsg_GetReply (msg);
     s_request (self, msg, reply && *reply ? S_REQUEST : S_FIRE, 0);
-    if (self->core_inflight >= S_CORE_HIGH && self->reading_msgs) {
+    if ((self->core_inflight >= S_CORE_HIGH || self->core_bytes >= S_CORE_HIGH_BYTES)
+    &&  self->reading_msgs) {
         zloop_reader_end (self->loop, self->msgs);
         self->reading_msgs = false;
     }

@@ -15,8 +15,11 @@
 #include <stdatomic.h>
 
 #define S_MAX_SUBS 16
+#define S_QUEUED_MAX (64u << 20)   //  payload bytes handed over and not yet taken
+
 
 typedef struct {
+    qv_bus_t *bus;
     natsSubscription *sub;
     char endpoint [256];
     zsock_t *push;                  //  owned by the delivery thread
@@ -31,6 +34,7 @@ struct _qv_bus_t {
     int nsubs;
     atomic_bool closing;            //  our own close: not worth a warning
     atomic_bool closed;             //  nats.c ran its last connection callback
+    atomic_size_t queued;           //  payload bytes in the PUSH pipes (qv_bus_taken)
 };
 
 //  The last callback nats.c makes for a connection: after it, self may be freed.
@@ -152,6 +156,12 @@ qv_bus_destroy (qv_bus_t **self_p)
     *self_p = NULL;
 }
 
+void
+qv_bus_taken (qv_bus_t *self, size_t bytes)
+{
+    atomic_fetch_sub (&self->queued, bytes);
+}
+
 bool
 qv_bus_connected (qv_bus_t *self)
 {
@@ -173,7 +183,17 @@ s_on_msg (natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure
             zsock_connect (s->push, "%s", s->endpoint);
         }
     }
+    //  The pipes to the actor hold at most S_QUEUED_MAX payload bytes: beyond, messages
+    //  are dropped and counted like nats.c's own slow-consumer drops.
+    size_t len = (size_t) natsMsg_GetDataLength (msg);
+    if (atomic_fetch_add (&s->bus->queued, len) + len > S_QUEUED_MAX) {
+        atomic_fetch_sub (&s->bus->queued, len);
+        natsMsg_Destroy (msg);
+        atomic_fetch_add (&s->dropped, 1);
+        return;
+    }
     if (!s->push || zmq_send (zsock_resolve (s->push), &msg, sizeof msg, 0) != sizeof msg) {
+        atomic_fetch_sub (&s->bus->queued, len);
         natsMsg_Destroy (msg);
         atomic_fetch_add (&s->dropped, 1);
     }
@@ -196,9 +216,10 @@ qv_bus_subscribe (qv_bus_t *self, const char *subject, const char *endpoint)
     if (!s)
         return qv_err (QV_ENOMEM, "out of memory");
     snprintf (s->endpoint, sizeof s->endpoint, "%s", endpoint);
+    s->bus = self;
     natsStatus st = natsConnection_Subscribe (&s->sub, self->nc, subject, s_on_msg, s);
     if (st == NATS_OK)
-        st = natsSubscription_SetPendingLimits (s->sub, 1 << 20, 1 << 30);
+        st = natsSubscription_SetPendingLimits (s->sub, 1 << 16, 64 << 20);
     if (st == NATS_OK)
         st = natsSubscription_SetOnCompleteCB (s->sub, s_on_complete, s);
     if (st != NATS_OK) {

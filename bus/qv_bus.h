@@ -41,6 +41,11 @@ int
 size_t
     qv_bus_max_payload (qv_bus_t *self);
 
+//  The actor took a message of bytes payload from a subscription's socket (it is no
+//  longer queued there). Called by the one actor that reads the sockets.
+void
+    qv_bus_taken (qv_bus_t *self, size_t bytes);
+
 //  Messages the client dropped for subscriptions that fell behind (slow consumer).
 uint64_t
     qv_bus_dropped (qv_bus_t *self);

@@ -410,3 +410,188 @@ qv_val_encode (const qv_val_t *v, size_t *size)
     qv_wr_destroy (&w);
     return data;
 }
+
+//  Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one.
+static size_t
+s_utf8_seq (const unsigned char *s, size_t n)
+{
+    unsigned char c = s [0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
+    else
+    if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
+    else
+    if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s [i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s [i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
+    ||  (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;                   //  overlong, beyond Unicode, or a surrogate
+    return len;
+}
+
+bool
+qv_utf8_valid (const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0;
+    while (i < n) {
+        if (p [i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = s_utf8_seq (p + i, n - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+void
+qv_utf8_escape (const char *s, size_t n, char *out, size_t outsize)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t at = 0, i = 0;
+    if (outsize == 0)
+        return;
+    while (i < n) {
+        size_t len = s_utf8_seq (p + i, n - i);
+        bool escape = len == 0 || p [i] < 0x20 || p [i] == 0x7f;
+        size_t need = escape ? 4 : len;
+        if (at + need + 4 > outsize) {  //  room for "..." and the NUL
+            snprintf (out + at, outsize - at, "...");
+            return;
+        }
+        if (escape) {
+            snprintf (out + at, outsize - at, "\\x%02x", p [i]);
+            at += 4;
+            i++;
+        }
+        else {
+            memcpy (out + at, p + i, len);
+            at += len;
+            i += len;
+        }
+    }
+    out [at] = 0;
+}
+
+//  Orders map keys for the duplicate check: by type, then by value (containers and
+//  ext by address: such keys never compare equal, which only the protocol's own
+//  string keys need).
+static int
+s_key_cmp (const void *a_, const void *b_)
+{
+    const msgpack_object *a = *(const msgpack_object * const *) a_;
+    const msgpack_object *b = *(const msgpack_object * const *) b_;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    switch (a->type) {
+        case MSGPACK_OBJECT_STR:
+        case MSGPACK_OBJECT_BIN: {
+            uint32_t na = a->via.str.size, nb = b->via.str.size;
+            //  An empty str's ptr may be NULL: no memcmp on it
+            int c = na && nb ? memcmp (a->via.str.ptr, b->via.str.ptr, na < nb ? na : nb) : 0;
+            return c ? c : na < nb ? -1 : na > nb;
+        }
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            return a->via.u64 < b->via.u64 ? -1 : a->via.u64 > b->via.u64;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            return a->via.i64 < b->via.i64 ? -1 : a->via.i64 > b->via.i64;
+        case MSGPACK_OBJECT_BOOLEAN:
+            return (int) a->via.boolean - (int) b->via.boolean;
+        case MSGPACK_OBJECT_FLOAT32:
+        case MSGPACK_OBJECT_FLOAT64:
+            return memcmp (&a->via.f64, &b->via.f64, sizeof (double));
+        case MSGPACK_OBJECT_NIL:
+            return 0;
+        default:
+            return a < b ? -1 : a > b;
+    }
+}
+
+//  The duplicate key of a map (or NULL): pairwise for small maps, else sorted.
+static const msgpack_object *
+s_dup_key (const msgpack_object_map *m)
+{
+    uint32_t n = m->size;
+    if (n <= 16) {
+        for (uint32_t i = 1; i < n; i++)
+            for (uint32_t j = 0; j < i; j++)
+                if (s_key_cmp (&(const msgpack_object *) { &m->ptr [i].key },
+                               &(const msgpack_object *) { &m->ptr [j].key }) == 0)
+                    return &m->ptr [i].key;
+        return NULL;
+    }
+    const msgpack_object **keys = malloc (n * sizeof *keys);
+    if (!keys)
+        return NULL;
+    for (uint32_t i = 0; i < n; i++)
+        keys [i] = &m->ptr [i].key;
+    qsort (keys, n, sizeof *keys, s_key_cmp);
+    const msgpack_object *dup = NULL;
+    for (uint32_t i = 1; i < n && !dup; i++)
+        if (s_key_cmp (&keys [i - 1], &keys [i]) == 0)
+            dup = keys [i];
+    free (keys);
+    return dup;
+}
+
+static int
+s_check_strict (const msgpack_object *o)
+{
+    switch (o->type) {
+        case MSGPACK_OBJECT_STR:
+            if (!qv_utf8_valid (o->via.str.ptr, o->via.str.size)) {
+                char shown [96];
+                qv_utf8_escape (o->via.str.ptr, o->via.str.size, shown, sizeof shown);
+                return qv_err (QV_EPROTO, "string '%s' is not valid UTF-8", shown);
+            }
+            return 0;
+        case MSGPACK_OBJECT_ARRAY:
+            for (uint32_t i = 0; i < o->via.array.size; i++) {
+                int rc = s_check_strict (&o->via.array.ptr [i]);
+                if (rc)
+                    return rc;
+            }
+            return 0;
+        case MSGPACK_OBJECT_MAP: {
+            for (uint32_t i = 0; i < o->via.map.size; i++) {
+                int rc = s_check_strict (&o->via.map.ptr [i].key);
+                if (!rc)
+                    rc = s_check_strict (&o->via.map.ptr [i].val);
+                if (rc)
+                    return rc;
+            }
+            const msgpack_object *dup = s_dup_key (&o->via.map);
+            if (dup && dup->type == MSGPACK_OBJECT_STR) {
+                char shown [96];
+                qv_utf8_escape (dup->via.str.ptr, dup->via.str.size, shown, sizeof shown);
+                return qv_err (QV_EPROTO, "a map has the key '%s' twice", shown);
+            }
+            if (dup)
+                return qv_err (QV_EPROTO, "a map has the same %s key twice",
+                               qv_vtype_name (qv_val_type ((const qv_val_t *) dup)));
+            return 0;
+        }
+        default:
+            return 0;
+    }
+}
+
+int
+qv_val_check_strict (const qv_val_t *v)
+{
+    return s_check_strict (&v->o);
+}

@@ -69,6 +69,21 @@ int qv_val_bin    (const qv_val_t *v, const void **ptr, size_t *len);
 //  than outsize - 1.
 int qv_val_strcpy (const qv_val_t *v, char *out, size_t outsize);
 
+//  The protocol's encoding rules (PROTOCOL.md 1.1) over a whole value: every str (map
+//  keys included) is valid UTF-8 and no map holds the same key twice. 0, or QV_EPROTO
+//  with the reason (the offending key or string shown escaped) in qv_err_msg ().
+int
+    qv_val_check_strict (const qv_val_t *v);
+
+//  Whether s[0..n) is valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF).
+bool
+    qv_utf8_valid (const char *s, size_t n);
+//  Copies s[0..n) into out (NUL-terminated, cut at outsize - 1 bytes, "..." when cut)
+//  with every byte that is not part of valid UTF-8 and every control character written
+//  as \xNN: the result is valid UTF-8 and safe to echo in a reply or a log line.
+void
+    qv_utf8_escape (const char *s, size_t n, char *out, size_t outsize);
+
 //  A msgpack writer into a growing buffer.
 typedef struct _qv_wr_t qv_wr_t;
 

@@ -3,6 +3,7 @@
 #include "qv_rc.h"
 #include "qv_schema.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef enum { K_STR, K_UINT, K_NUM, K_BOOL, K_ARRAY, K_MAP, K_ANY, K_VEC } s_kind_t;
@@ -46,6 +47,47 @@ s_kind_ok (s_kind_t kind, const qv_val_t *v)
     }
 }
 
+//  The keys `params` may hold, per op (NULL: any; the op's own code checks them).
+static const char *
+s_param_keys (int op)
+{
+    switch (op) {
+        case QV_OP_search: return "ef nprobe";
+        case QV_OP_create_index: return "M efConstruction nlist m nbits";
+        default: return NULL;
+    }
+}
+
+//  Unknown keys in `params` are refused by name (a typo such as `nprob` must not be
+//  ignored silently), and so are NaN and infinite values.
+static int
+s_check_params (int op, const qv_val_t *params)
+{
+    const char *allowed = s_param_keys (op);
+    for (size_t i = 0; params && i < qv_val_len (params); i++) {
+        const qv_val_t *key = qv_val_key (params, i);
+        const char *s = "";
+        size_t n = 0;
+        qv_val_str (key, &s, &n);
+        char shown [96];
+        qv_utf8_escape (s, n, shown, sizeof shown);
+        bool known = allowed == NULL;
+        for (const char *a = allowed; a && *a && !known; ) {
+            size_t len = strcspn (a, " ");
+            known = qv_val_type (key) == QV_V_STR && len == n && memcmp (a, s, n) == 0;
+            a += len + (a [len] == ' ');
+        }
+        if (!known)
+            return qv_err (QV_EINVAL, "params has no key '%s' for op '%s'; use %s", shown,
+                           s_ops [op].name, allowed);
+        double d;
+        if (qv_val_type (qv_val_value (params, i)) == QV_V_FLOAT
+        &&  qv_val_double (qv_val_value (params, i), &d) == 0 && !isfinite (d))
+            return qv_err (QV_EINVAL, "params.%s must be a finite number", shown);
+    }
+    return 0;
+}
+
 int
 qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
 {
@@ -76,6 +118,12 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
     }
     if (bad_key)
         return qv_err (QV_EPROTO, "request keys must be strings");
+    //  Invalid UTF-8 or a key given twice (`{op: "ping", op: "drop_collection"}` must
+    //  not run the last one): MALFORMED, and a `rid` that breaks the rules is not echoed.
+    if (req->f [QV_F_rid] && qv_val_check_strict (req->f [QV_F_rid]))
+        req->f [QV_F_rid] = NULL;
+    if ((rc = qv_val_check_strict (root)))
+        return rc;
     const qv_val_t *op = req->f [QV_F_op];
     if (!op)
         return qv_err (QV_EINVAL, "the request has no 'op'");
@@ -88,8 +136,10 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
     if (opi < 0) {
         const char *s;
         size_t n;
+        char shown [96];
         qv_val_str (op, &s, &n);
-        return qv_err (QV_EINVAL, "unknown op '%.*s'", (int) (n > 64 ? 64 : n), s);
+        qv_utf8_escape (s, n, shown, sizeof shown);
+        return qv_err (QV_EINVAL, "unknown op '%s'", shown);
     }
     req->op = (qv_op_t) opi;
     uint64_t allowed = s_ops [opi].req | s_ops [opi].opt | QV_F_COMMON;
@@ -102,13 +152,27 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
         for (int f = 0; f < QV_F_COUNT && fid < 0; f++)
             if (qv_val_is (key, s_fields [f].name))
                 fid = f;
-        if (fid < 0 || !(allowed & (1ull << fid)))
-            return qv_err (QV_EINVAL, "op '%s' has no field '%.*s'", s_ops [opi].name,
-                           (int) (n > 64 ? 64 : n), s);
-        if (!s_kind_ok (s_fields [fid].kind, qv_val_value (root, i)))
+        if (fid < 0 || !(allowed & (1ull << fid))) {
+            char shown [96];
+            qv_utf8_escape (s, n, shown, sizeof shown);
+            return qv_err (QV_EINVAL, "op '%s' has no field '%s'", s_ops [opi].name, shown);
+        }
+        const qv_val_t *v = qv_val_value (root, i);
+        if (!s_kind_ok (s_fields [fid].kind, v))
             return qv_err (QV_EPROTO, "field '%s' must be %s", s_fields [fid].name,
                            s_kind_names [s_fields [fid].kind]);
+        double d;
+        if (s_fields [fid].kind == K_NUM && qv_val_double (v, &d) == 0 && !isfinite (d))
+            return qv_err (QV_EINVAL, "field '%s' must be a finite number, not %s",
+                           s_fields [fid].name, isnan (d) ? "NaN" : "infinity");
     }
+    if ((rc = s_check_params (opi, req->f [QV_F_params])))
+        return rc;
+    uint64_t ttl;
+    if (req->f [QV_F_ttl_seconds] && qv_val_uint (req->f [QV_F_ttl_seconds], &ttl) == 0
+    &&  ttl > QV_TTL_MAX_SECONDS)
+        return qv_err (QV_EINVAL, "ttl_seconds must be at most %llu (100 years), got %llu",
+                       (unsigned long long) QV_TTL_MAX_SECONDS, (unsigned long long) ttl);
     for (int f = 0; f < QV_F_COUNT; f++)
         if ((s_ops [opi].req & (1ull << f)) && !req->f [f])
             return qv_err (QV_EINVAL, "op '%s' needs field '%s'", s_ops [opi].name, s_fields [f].name);
@@ -154,6 +218,14 @@ qv_reply_ok (qv_wr_t *w, const qv_val_t *rid, size_t nfields)
 void
 qv_reply_error (qv_wr_t *w, const qv_val_t *rid, int rc, const char *message)
 {
+    //  A message never carries bytes a strict msgpack client cannot decode.
+    char shown [1024];
+    if (!qv_utf8_valid (message, strlen (message))) {
+        qv_utf8_escape (message, strlen (message), shown, sizeof shown);
+        message = shown;
+    }
+    if (rid && qv_val_check_strict (rid))
+        rid = NULL;
     qv_wr_map (w, 3 + (rid != NULL));
     qv_wr_str (w, "ok");
     qv_wr_bool (w, false);

@@ -7,6 +7,7 @@
 
 #define QV_PROTO_VERSION "quiver/1"
 #define QV_LIMIT_TOPK 16384         //  limit, nq, offset + limit (as in Milvus)
+#define QV_TTL_MAX_SECONDS 3153600000ull    //  ttl_seconds at most 100 years (365-day)
 
 //  Request fields: name, expected msgpack kind.
 //  Kinds: STR, UINT, NUM (int or float), BOOL, ARRAY, MAP, ANY, VEC (list or bin).
@@ -78,8 +79,10 @@ typedef struct {
     char collection [256];          //  copy of `collection`, "" if absent
 } qv_req_t;
 
-//  Decodes and checks a request: a map, `op` known, every field known to that op and
-//  of the right kind, required fields present, a valid collection name. On failure
+//  Decodes and checks a request: a map, valid UTF-8 everywhere and no key twice in any
+//  map (MALFORMED), `op` known, every field known to that op and of the right kind,
+//  numbers finite, `params` keys known to the op, `ttl_seconds` at most
+//  QV_TTL_MAX_SECONDS, required fields present, a valid collection name. On failure
 //  returns the code (QV_EPROTO, QV_EINVAL, QV_ELIMIT) with the reason in qv_err_msg (),
 //  and *rid_p points at the `rid` if one could be read (the document stays in req->doc
 //  so the error reply can echo it; qv_req_free releases it either way).
@@ -92,7 +95,9 @@ const char *
     qv_op_name (qv_op_t op);
 
 //  Reply framing: qv_reply_ok starts {"ok": true, "rid": ..., <nfields more>}; the
-//  caller then writes nfields key/value pairs. qv_reply_error writes a whole error reply.
+//  caller then writes nfields key/value pairs. qv_reply_error writes a whole error reply,
+//  with the bytes of message that are not valid UTF-8 escaped (\xNN) and without a rid
+//  that is not valid UTF-8.
 void
     qv_reply_ok (qv_wr_t *w, const qv_val_t *rid, size_t nfields);
 void

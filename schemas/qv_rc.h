@@ -57,7 +57,15 @@ const char *
 void
     qv_err_clear (void);
 
-//  Logging to stderr with a timestamp and level; level names: "I", "W", "E".
+//  Copies in to out (NUL-terminated, cut to outsize) with the user information of every
+//  URL in it ("nats://user:password@host", "nats://token@host") replaced by "***":
+//  credentials never reach a log line, a reply or `stats`.
+void
+    qv_redact (const char *in, char *out, size_t outsize);
+
+//  Logging to stderr with a timestamp and level; level names: "I", "W", "E". URLs are
+//  redacted (qv_redact). A line that comes again (equal but for its digits) within
+//  10 s is not printed; its next print after that says how many times it came.
 void
     qv_log (const char *level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 #define qv_info(...)  qv_log ("I", __VA_ARGS__)

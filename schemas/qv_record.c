@@ -242,8 +242,15 @@ qv_index_def_from_request (const qv_val_t *type, const qv_val_t *params, qv_inde
         for (int j = 0; j < 5 && which < 0; j++)
             if (qv_val_is (qv_val_key (params, i), s_param_names [j]))
                 which = j;
-        if (which < 0)
-            return qv_err (QV_EINVAL, "unknown index parameter; use M, efConstruction, nlist, m, nbits");
+        if (which < 0) {
+            const char *k = "";
+            size_t n = 0;
+            char shown [96];
+            qv_val_str (qv_val_key (params, i), &k, &n);
+            qv_utf8_escape (k, n, shown, sizeof shown);
+            return qv_err (QV_EINVAL, "unknown index parameter '%s'; use M, efConstruction, nlist, m, nbits",
+                           shown);
+        }
         uint64_t u;
         const qv_val_t *value = qv_val_value (params, i);
         qv_vtype_t t = qv_val_type (value);

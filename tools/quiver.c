@@ -25,6 +25,8 @@ s_usage (FILE *out)
         "  --segment-mb N          seal growing segments at this size (default 256)\n"
         "  --seal-age-sec N        ... or this age (default 600)\n"
         "  --search-threads N      search worker threads (default: number of cores)\n"
+        "  --max-inflight N        requests one client may have in flight; more are refused\n"
+        "                          RESOURCE_EXHAUSTED until it reads replies (default 64)\n"
         "  --nats URL              serve NATS subjects and publish the change feed\n"
         "                          (nats://HOST:PORT; reconnects forever)\n"
         "  --nats-prefix P         subject prefix (default quiver: quiver.insert.<coll>, ...)\n"
@@ -68,6 +70,7 @@ main (int argc, char *argv [])
         { "segment-mb", required_argument, 0, 's' },
         { "seal-age-sec", required_argument, 0, 'a' },
         { "search-threads", required_argument, 0, 't' },
+        { "max-inflight", required_argument, 0, 'F' },
         { "nats", required_argument, 0, 'N' },
         { "nats-prefix", required_argument, 0, 'P' },
         { "ingest-stream", required_argument, 0, 'I' },
@@ -96,6 +99,7 @@ main (int argc, char *argv [])
             case 's': config.seg_max_bytes = (size_t) v << 20; break;
             case 'a': config.seal_age_sec = (int) v; break;
             case 't': config.search_threads = (int) v; break;
+            case 'F': config.max_inflight = (size_t) v; break;
             case 'N': snprintf (config.nats_url, sizeof config.nats_url, "%s", optarg); break;
             case 'P': snprintf (config.nats_prefix, sizeof config.nats_prefix, "%s", optarg); break;
             case 'I': snprintf (config.ingest_stream, sizeof config.ingest_stream, "%s", optarg); break;

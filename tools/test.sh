@@ -9,12 +9,13 @@
 #  any step failed.
 #
 #  Usage: tools/test.sh [--quick] [--no-install]
-#      --quick        Release build only (no ASan+UBSan build)
+#      --quick        Release build only (no ASan+UBSan build, no fuzzing)
 #      --no-install   never call apt-get or npm (fail if the npm packages are not cached)
 #  Environment:
 #      QV_JOBS        parallel build jobs and ctest jobs (default 2)
 #      QV_S3RVER_DIR  where s3rver is installed (default ~/.cache/quiver/...)
 #      QV_NODE_EXAMPLES_DIR  where the examples' npm packages are (same default)
+#      QV_FUZZ_SECONDS  how long tools/fuzz.sh runs each harness (default 30)
 #
 #  Tests find the servers through QV_NATS_URL (nats://127.0.0.1:PORT) and
 #  QV_S3_ENDPOINT (127.0.0.1:PORT, credentials S3RVER/S3RVER, plain http).
@@ -352,6 +353,17 @@ if [ $failed -eq 0 ]; then
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             -- -DQV_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
     fi
+    if [ $quick -eq 0 ]; then
+        section "fuzz (tools/fuzz.sh, build-fuzz)"
+        t=$SECONDS
+        fuzz_seconds=${QV_FUZZ_SECONDS:-30}
+        mkdir -p build-fuzz
+        if run_killable "$ROOT/build-fuzz/fuzz.log" tools/fuzz.sh "$fuzz_seconds"; then
+            record ok "fuzz" $((SECONDS - t)) "each harness ${fuzz_seconds}s"
+        else
+            record FAIL "fuzz" $((SECONDS - t)) "see build-fuzz/fuzz_*.log and build-fuzz/artifacts/"
+        fi
+    fi
 else
     echo "test.sh: dependencies missing; not building" >&2
 fi
@@ -359,7 +371,7 @@ fi
 # ---------------------------------------------------------------- summary
 section "summary"
 printf '%s\n' "${summary[@]}"
-[ $quick -eq 1 ] && echo "  (--quick: ASan+UBSan build skipped)"
+[ $quick -eq 1 ] && echo "  (--quick: ASan+UBSan build and fuzzing skipped)"
 if [ $failed -eq 0 ]; then
     echo "RESULT: PASS ($((SECONDS - T0))s)"
 else

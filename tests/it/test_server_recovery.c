@@ -108,6 +108,8 @@ typedef enum {
 typedef struct {
     s_bstate_t state;
     uint8_t del [BATCH];            //  s_dstate_t per row
+    uint8_t ver [BATCH];            //  per row: the version of its last acknowledged upsert
+    uint8_t pending [BATCH];        //  ... and of an upsert sent, not acknowledged (0: none)
 } s_batch_t;
 
 typedef struct {
@@ -121,7 +123,16 @@ typedef struct {
     const char *endpoint;
     bool flushes;                   //  a thread calls flush in a loop
     atomic_int flushes_done;
+    bool upserts;                   //  a thread upserts live rows with new tags
+    atomic_int upserts_done;
 } s_world_t;
+
+//  The tag of row id after its upsert number ver (0: as inserted).
+static int64_t
+s_tag (int64_t id, int ver)
+{
+    return id * 7 + ((int64_t) ver << 40);
+}
 
 static int64_t
 s_first_id (uint32_t b)
@@ -191,7 +202,7 @@ s_deleter (void *arg)
             int want = 1 + rand_r (&rng) % 3;
             for (int k = 0; k < want; k++) {
                 uint32_t row = (uint32_t) rand_r (&rng) % BATCH;
-                if (world->batches [b].del [row] == D_NONE) {
+                if (world->batches [b].del [row] == D_NONE && !world->batches [b].pending [row]) {
                     world->batches [b].del [row] = D_UNKNOWN;
                     rows [n++] = row;
                 }
@@ -236,6 +247,67 @@ s_deleter (void *arg)
     return NULL;
 }
 
+//  Upserts one live row of a random acknowledged batch at a time, with the next tag
+//  version (same vector): an acknowledged upsert must show after any crash, one without
+//  a reply either value.
+static void *
+s_upserter (void *arg)
+{
+    s_world_t *world = arg;
+    qv_it_client_t *c = qv_it_client_new (world->endpoint, WRITER_CALL_MS);
+    qv_it_client_set_cancel (c, &world->stop);
+    unsigned rng = s_seed * 104729u + 3;
+    qv_wr_t *w = qv_wr_new ();
+    while (!atomic_load (&world->stop)) {
+        uint32_t b = 0, row = 0;
+        int ver = 0;
+        pthread_mutex_lock (&world->mutex);
+        for (int tries = 0; tries < 50 && !ver && world->nbatches > 0; tries++) {
+            b = (uint32_t) rand_r (&rng) % world->nbatches;
+            row = (uint32_t) rand_r (&rng) % BATCH;
+            s_batch_t *batch = &world->batches [b];
+            if (batch->state == B_ACKED && batch->del [row] == D_NONE && !batch->pending [row]
+            &&  batch->ver [row] < 250)
+                ver = batch->pending [row] = (uint8_t) (batch->ver [row] + 1);
+        }
+        pthread_mutex_unlock (&world->mutex);
+        if (!ver) {
+            zclock_sleep (5);
+            continue;
+        }
+        int64_t id = s_first_id (b) + row;
+        qv_wr_map (w, 3);
+        qv_wr_str (w, "op"); qv_wr_str (w, "upsert");
+        qv_wr_str (w, "collection"); qv_wr_str (w, "crash");
+        qv_wr_str (w, "rows"); qv_wr_array (w, 1); qv_wr_map (w, 3);
+        qv_wr_str (w, "id"); qv_wr_int (w, id);
+        qv_wr_str (w, "tag"); qv_wr_int (w, s_tag (id, ver));
+        qv_wr_str (w, "v"); qv_wr_array (w, DIM);
+        for (int d = 0; d < DIM; d++)
+            qv_wr_float (w, s_vec_value (id, d));
+        qv_doc_t *r = qv_it_call (c, w);
+        if (r && !qv_it_ok (r) && !atomic_load (&world->stopping)) {
+            fprintf (stderr, "upsert of id %lld: %s %s\n", (long long) id, qv_it_code (r), qv_it_error (r));
+            atomic_fetch_add (&world->errors, 1);
+        }
+        pthread_mutex_lock (&world->mutex);
+        if (r && qv_it_ok (r))
+            world->batches [b].ver [row] = (uint8_t) ver;
+        if (r)
+            world->batches [b].pending [row] = 0;      //  else: unknown, settled by s_verify
+        pthread_mutex_unlock (&world->mutex);
+        if (r && qv_it_ok (r))
+            atomic_fetch_add (&world->upserts_done, 1);
+        bool gone = !r;
+        qv_doc_destroy (&r);
+        if (gone)
+            break;
+    }
+    qv_wr_destroy (&w);
+    qv_it_client_destroy (&c);
+    return NULL;
+}
+
 static void *
 s_flusher (void *arg)
 {
@@ -270,13 +342,15 @@ s_stream_until (s_world_t *world, qv_it_server_t *server, int acked, int sig)
     atomic_store (&world->stop, false);
     atomic_store (&world->stopping, false);
     atomic_store (&world->round_acked, 0);
-    pthread_t threads [WRITERS + 2];
+    pthread_t threads [WRITERS + 3];
     int nthreads = 0;
     for (int i = 0; i < WRITERS; i++)
         pthread_create (&threads [nthreads++], NULL, s_writer, world);
     pthread_create (&threads [nthreads++], NULL, s_deleter, world);
     if (world->flushes)
         pthread_create (&threads [nthreads++], NULL, s_flusher, world);
+    if (world->upserts)
+        pthread_create (&threads [nthreads++], NULL, s_upserter, world);
     int64_t deadline = zclock_mono () + 120000;
     while (atomic_load (&world->round_acked) < acked && zclock_mono () < deadline)
         zclock_sleep (1);
@@ -332,9 +406,21 @@ s_verify (s_world_t *world, qv_it_server_t *server, const char *when)
                 fail_msg ("%s: id %lld returned twice", when, (long long) id);
             found [k] = 1;
             present++;
-            if (qv_it_int (qv_it_vpath (row, "tag")) != id * 7)
-                fail_msg ("%s: id %lld has tag %lld", when, (long long) id,
-                          (long long) qv_it_int (qv_it_vpath (row, "tag")));
+            //  The tag of its last acknowledged upsert, or of the one without a reply
+            s_batch_t *batch = &world->batches [k / BATCH];
+            int64_t tag = qv_it_int (qv_it_vpath (row, "tag"));
+            int ver = batch->ver [k % BATCH], pending = batch->pending [k % BATCH];
+            if (pending && tag == s_tag (id, pending)) {
+                batch->ver [k % BATCH] = (uint8_t) pending;     //  settled now
+                batch->pending [k % BATCH] = 0;
+            }
+            else
+            if (tag == s_tag (id, ver))
+                batch->pending [k % BATCH] = 0;
+            else
+                fail_msg ("%s: id %lld has tag %lld; its last acknowledged upsert wrote %lld%s", when,
+                          (long long) id, (long long) tag, (long long) s_tag (id, ver),
+                          pending ? " (one more was sent without a reply)" : "");
             const qv_val_t *v = qv_it_vpath (row, "v");
             if (qv_val_len (v) != DIM)
                 fail_msg ("%s: id %lld has a vector of %zu values", when, (long long) id, qv_val_len (v));
@@ -401,12 +487,13 @@ s_verify (s_world_t *world, qv_it_server_t *server, const char *when)
 }
 
 static s_world_t *
-s_world_new (bool flushes)
+s_world_new (bool flushes, bool upserts)
 {
     s_world_t *world = calloc (1, sizeof *world);
     pthread_mutex_init (&world->mutex, NULL);
     world->batches = calloc (MAX_BATCHES, sizeof (s_batch_t));
     world->flushes = flushes;
+    world->upserts = upserts;
     return world;
 }
 
@@ -434,10 +521,10 @@ s_started (const char *const *extra)
 }
 
 static void
-s_crash_rounds (const char *const *extra, bool flushes, int rounds)
+s_crash_rounds (const char *const *extra, bool flushes, bool upserts, int rounds)
 {
     qv_it_server_t *server = s_started (extra);
-    s_world_t *world = s_world_new (flushes);
+    s_world_t *world = s_world_new (flushes, upserts);
     unsigned rng = s_seed + (flushes ? 17 : 0);
     for (int round = 0; round < rounds; round++) {
         int acked = 10 + rand_r (&rng) % 150;
@@ -451,6 +538,8 @@ s_crash_rounds (const char *const *extra, bool flushes, int rounds)
     }
     if (flushes)
         assert_true (atomic_load (&world->flushes_done) > 0);
+    if (upserts)
+        assert_true (atomic_load (&world->upserts_done) > 0);
     s_world_destroy (&world);
     qv_it_server_destroy (&server);
 }
@@ -460,7 +549,7 @@ static void
 test_kill_during_writes (void **state)
 {
     (void) state;
-    s_crash_rounds (NULL, false, 4);
+    s_crash_rounds (NULL, false, false, 4);
 }
 
 //  (a) ... with small segments sealed and flushed all the time, so a kill may hit a
@@ -470,7 +559,21 @@ test_kill_during_flushes (void **state)
 {
     (void) state;
     const char *extra [] = { "--segment-mb", "1", NULL };
-    s_crash_rounds (extra, true, 5);
+    s_crash_rounds (extra, true, false, 5);
+}
+
+//  The crash loop: kill -9 at a random moment of each round under concurrent inserts,
+//  upserts, deletes and flushes (small segments), then restart and check every
+//  acknowledged row, upsert and delete. QV_IT_CRASH_ROUNDS rounds (default 5;
+//  tools/crashloop.sh runs 20).
+static void
+test_crash_loop (void **state)
+{
+    (void) state;
+    const char *env = getenv ("QV_IT_CRASH_ROUNDS");
+    int rounds = env && atoi (env) > 0 ? atoi (env) : 5;
+    const char *extra [] = { "--segment-mb", "1", NULL };
+    s_crash_rounds (extra, true, true, rounds);
 }
 
 //  (d) SIGTERM during concurrent writes: exit status 0 within STOP_MS, and every
@@ -481,7 +584,7 @@ test_sigterm (void **state)
     (void) state;
     const char *extra [] = { "--segment-mb", "1", NULL };
     qv_it_server_t *server = s_started (extra);
-    s_world_t *world = s_world_new (true);
+    s_world_t *world = s_world_new (true, false);
     for (int round = 0; round < 2; round++) {
         int rc = s_stream_until (world, server, 60, SIGTERM);
         if (rc != 0) {
@@ -835,7 +938,7 @@ test_deletes_beside_flush (void **state)
 {
     (void) state;
     qv_it_server_t *server = s_started (NULL);
-    s_world_t *world = s_world_new (false);
+    s_world_t *world = s_world_new (false, false);
     unsigned rng = s_seed + 31;
     for (int round = 0; round < DELETE_ROUNDS; round++) {
         //  One growing segment, the only unflushed one; its rows are deleted while
@@ -881,6 +984,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_kill_during_writes),
         cmocka_unit_test (test_kill_during_flushes),
+        cmocka_unit_test (test_crash_loop),
         cmocka_unit_test (test_sigterm),
         cmocka_unit_test (test_corrupt_wal),
         cmocka_unit_test (test_corrupt_segment),
@@ -890,6 +994,8 @@ main (void)
         cmocka_unit_test (test_deletes_beside_flush),
     };
     if (getenv ("QV_IT_ONLY"))      //  e.g. QV_IT_ONLY=test_sigterm
+        cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
+    if (getenv ("QV_IT_ONLY"))             //  e.g. QV_IT_ONLY=test_crash_loop
         cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
     return cmocka_run_group_tests (tests, s_group_setup, NULL);
 }

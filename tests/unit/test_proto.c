@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,157 @@ test_refusals (void **state)
            { "op", 's', "ping", 0, 0 });
 }
 
+//  Parses the bytes written to w: the code, and the message must mention part.
+static void
+s_check_wr (qv_wr_t *w, int want, const char *part, bool want_rid, int line)
+{
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    qv_req_t req;
+    qv_err_clear ();
+    int rc = qv_req_parse (data, size, 100000, &req);
+    if (rc != want || (part && !strstr (qv_err_msg (), part)))
+        fail_msg ("line %d: got %s '%s', expected %s mentioning '%s'", line, qv_rc_name (rc),
+                  qv_err_msg (), qv_rc_name (want), part ? part : "");
+    //  What is echoed is valid UTF-8
+    assert_true (qv_utf8_valid (qv_err_msg (), strlen (qv_err_msg ())));
+    assert_int_equal (req.f [QV_F_rid] != NULL, want_rid);
+    qv_req_free (&req);
+    qv_wr_reset (w);
+}
+#define CHECK_WR(w, want, part, rid) s_check_wr ((w), (want), (part), (rid), __LINE__)
+
+//  PROTOCOL.md 1.1: a key twice is MALFORMED, invalid UTF-8 is MALFORMED and never
+//  echoed raw, NaN / infinite numbers and unknown `params` keys are INVALID_ARGUMENT,
+//  ttl_seconds is bounded.
+static void
+test_encoding_rules (void **state)
+{
+    (void) state;
+    qv_wr_t *w = qv_wr_new ();
+    //  {op: "ping", op: "drop_collection", collection: "d"} must not drop anything
+    qv_wr_map (w, 4);
+    qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+    qv_wr_str (w, "op"); qv_wr_str (w, "drop_collection");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+    qv_wr_str (w, "rid"); qv_wr_uint (w, 7);
+    CHECK_WR (w, QV_EPROTO, "'op' twice", true);
+    //  A key twice deeper down (a row), and in a map too large for the pairwise check
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+    qv_wr_str (w, "rows"); qv_wr_array (w, 1); qv_wr_map (w, 2);
+    qv_wr_str (w, "id"); qv_wr_int (w, 1); qv_wr_str (w, "id"); qv_wr_int (w, 2);
+    CHECK_WR (w, QV_EPROTO, "'id' twice", false);
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+    qv_wr_str (w, "rows"); qv_wr_array (w, 1); qv_wr_map (w, 40);
+    for (int i = 0; i < 40; i++) {
+        char key [16];
+        snprintf (key, sizeof key, "k%d", i == 39 ? 17 : i);
+        qv_wr_str (w, key); qv_wr_int (w, i);
+    }
+    CHECK_WR (w, QV_EPROTO, "'k17' twice", false);
+    //  Distinct keys are fine, whatever their number
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+    qv_wr_str (w, "rid"); qv_wr_map (w, 40);
+    for (int i = 0; i < 40; i++) {
+        char key [16];
+        snprintf (key, sizeof key, "k%d", i);
+        qv_wr_str (w, key); qv_wr_int (w, i);
+    }
+    CHECK_WR (w, 0, NULL, true);
+    //  Invalid UTF-8 in op: MALFORMED, the bytes escaped, the rid still echoed
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "op"); qv_wr_strn (w, "pi\xffng\xc3", 6);
+    qv_wr_str (w, "rid"); qv_wr_uint (w, 3);
+    CHECK_WR (w, QV_EPROTO, "pi\\xffng\\xc3", true);
+    //  Overlong encodings and surrogates are not UTF-8 either
+    const char *bad [] = { "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        assert_false (qv_utf8_valid (bad [i], strlen (bad [i])));
+        qv_wr_map (w, 2);
+        qv_wr_str (w, "op"); qv_wr_str (w, "has_collection");
+        qv_wr_str (w, "collection"); qv_wr_str (w, bad [i]);
+        CHECK_WR (w, QV_EPROTO, "UTF-8", false);
+    }
+    const char *good = "h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+    assert_true (qv_utf8_valid (good, strlen (good)));
+    //  A rid that is not valid UTF-8 is not echoed
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+    qv_wr_str (w, "rid"); qv_wr_strn (w, "\xff", 1);
+    CHECK_WR (w, QV_EPROTO, "UTF-8", false);
+    //  NaN and infinity where a number is expected
+    double nonfinite [] = { NAN, INFINITY, -INFINITY };
+    for (int i = 0; i < 3; i++) {
+        qv_wr_map (w, 4);
+        qv_wr_str (w, "op"); qv_wr_str (w, "search");
+        qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+        qv_wr_str (w, "vectors"); qv_wr_bin (w, "\0\0\x80\x3f", 4);
+        qv_wr_str (w, i == 2 ? "range_filter" : "radius"); qv_wr_double (w, nonfinite [i]);
+        CHECK_WR (w, QV_EINVAL, "finite", false);
+    }
+    //  Unknown keys in params, named; NaN in params
+    qv_wr_map (w, 4);
+    qv_wr_str (w, "op"); qv_wr_str (w, "search");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+    qv_wr_str (w, "vectors"); qv_wr_bin (w, "\0\0\x80\x3f", 4);
+    qv_wr_str (w, "params"); qv_wr_map (w, 2);
+    qv_wr_str (w, "ef"); qv_wr_uint (w, 10); qv_wr_str (w, "nprob"); qv_wr_uint (w, 10);
+    CHECK_WR (w, QV_EINVAL, "'nprob'", false);
+    qv_wr_map (w, 5);
+    qv_wr_str (w, "op"); qv_wr_str (w, "create_index");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+    qv_wr_str (w, "field"); qv_wr_str (w, "v");
+    qv_wr_str (w, "index_type"); qv_wr_str (w, "HNSW");
+    qv_wr_str (w, "params"); qv_wr_map (w, 2);
+    qv_wr_str (w, "M"); qv_wr_uint (w, 8); qv_wr_str (w, "ef_construction"); qv_wr_uint (w, 10);
+    CHECK_WR (w, QV_EINVAL, "'ef_construction'", false);
+    qv_wr_map (w, 5);
+    qv_wr_str (w, "op"); qv_wr_str (w, "create_index");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+    qv_wr_str (w, "field"); qv_wr_str (w, "v");
+    qv_wr_str (w, "index_type"); qv_wr_str (w, "HNSW");
+    qv_wr_str (w, "params"); qv_wr_map (w, 1);
+    qv_wr_str (w, "M"); qv_wr_double (w, NAN);
+    CHECK_WR (w, QV_EINVAL, "finite", false);
+    //  ttl_seconds: at most QV_TTL_MAX_SECONDS
+    uint64_t ttls [] = { UINT64_MAX, QV_TTL_MAX_SECONDS + 1, QV_TTL_MAX_SECONDS };
+    for (int i = 0; i < 3; i++) {
+        qv_wr_map (w, 4);
+        qv_wr_str (w, "op"); qv_wr_str (w, "create_collection");
+        qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+        qv_wr_str (w, "fields"); qv_wr_array (w, 0);
+        qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, ttls [i]);
+        CHECK_WR (w, i < 2 ? QV_EINVAL : 0, i < 2 ? "ttl_seconds" : NULL, false);
+    }
+    qv_wr_destroy (&w);
+
+    //  An error reply never carries invalid UTF-8, nor a rid that is not UTF-8
+    w = qv_wr_new ();
+    qv_doc_t *doc = qv_doc_parse ("\xa1\xff", 2, 10, &(int) { 0 });
+    assert_non_null (doc);
+    qv_reply_error (w, qv_doc_root (doc), QV_EINVAL, "unknown op 'a\xff" "b'");
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    qv_doc_t *reply = qv_doc_parse (data, size, 100, &rc);
+    assert_non_null (reply);
+    assert_int_equal (qv_val_check_strict (qv_doc_root (reply)), 0);
+    assert_null (qv_val_get (qv_doc_root (reply), "rid"));
+    const char *msg;
+    size_t len;
+    assert_int_equal (qv_val_str (qv_val_get (qv_doc_root (reply), "error"), &msg, &len), 0);
+    assert_int_equal (len, strlen ("unknown op 'a\\xffb'"));
+    assert_memory_equal (msg, "unknown op 'a\\xffb'", len);
+    qv_doc_destroy (&reply);
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+}
+
 static void
 test_not_a_request (void **state)
 {
@@ -428,6 +580,7 @@ main (void)
         cmocka_unit_test (test_every_op_and_field_kind),
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_not_a_request),
+        cmocka_unit_test (test_encoding_rules),
         cmocka_unit_test (test_reply_framing),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
