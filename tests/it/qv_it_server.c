@@ -303,6 +303,11 @@ qv_it_server_spawn (qv_it_server_t *self)
         dup2 (fd, 1);
         dup2 (fd, 2);
         execv (argv [0], argv);
+        //  Into the log: exit status 127 alone does not say the binary was missing
+        //  (e.g. being relinked by a build running beside the test)
+        const char *what = "qv_it: cannot exec ";
+        if (write (2, what, strlen (what)) >= 0 && write (2, argv [0], strlen (argv [0])) >= 0)
+            (void) !write (2, "\n", 1);
         _exit (127);
     }
     close (fd);
