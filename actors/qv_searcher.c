@@ -1453,17 +1453,24 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
         self->workers [i] = zactor_new (s_worker_actor, NULL);
         zloop_reader (loop, zactor_sock (self->workers [i]), s_handle_worker, self);
     }
+    //  args lives in the caller's stack frame, which is gone once the signal below lets
+    //  zactor_new return: take everything from it first. (Reading cdc_replay after the
+    //  signal crashed freshly started servers in zlist_pop, or wrote into main's stack,
+    //  whenever the caller ran ahead of this thread, as on a loaded machine.)
+    zlist_t *cdc_replay = args->cdc_replay;
+    args->cdc_replay = NULL;
+    args = NULL;
     zsock_signal (pipe, 0);
     //  Change events of the replayed WAL tail go out again, ahead of any new one, so
     //  an event lost in a crash is published (consumers drop repeats by shard and seq).
     //  Blocking sends: the bridge is starting and drains them.
     qv_cdc_t *ev;
-    while (args->cdc_replay && (ev = zlist_pop (args->cdc_replay))) {
+    while (cdc_replay && (ev = zlist_pop (cdc_replay))) {
         if (self->cdc && zsock_send (self->cdc, "p", ev) == 0)
             continue;               //  the bridge owns it now
         qv_cdc_destroy (&ev);
     }
-    zlist_destroy (&args->cdc_replay);
+    zlist_destroy (&cdc_replay);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_timer (loop, 1000, 0, s_handle_timer, self);

@@ -12,6 +12,8 @@ typedef struct {
                                     //  again before any new event (ownership moves)
 } qv_searcher_args_t;
 
+//  args may live in the caller's stack frame: the actor reads it only before it
+//  signals the pipe (before zactor_new returns).
 void
     qv_searcher_actor (zsock_t *pipe, void *args);
 

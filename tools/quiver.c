@@ -4,8 +4,81 @@
 
 #include <czmq.h>
 #include <nats/nats.h>
+#include <execinfo.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+//  ---------------------------------------------------------------------------------
+//  Every way `quiver serve` ends leaves a line in its log. SIGINT/SIGTERM are taken by
+//  main with sigwait ("quiver stopping"); a crash is written by s_on_fatal; only
+//  SIGKILL (and the OOM killer, which the kernel log names) goes unsaid.
+
+static pthread_t s_main_thread;
+
+//  Writes s to stderr (async-signal-safe).
+static void
+s_say (const char *s)
+{
+    if (write (2, s, strlen (s)) < 0)
+        return;
+}
+
+//  A crash (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT): says so with the stack, then
+//  dies by the same signal (SA_RESETHAND restored the default), so whoever waits for
+//  the process still sees the signal and a core dump can still be taken.
+static void
+s_on_fatal (int sig)
+{
+    char num [4] = { (char) ('0' + sig / 10 % 10), (char) ('0' + sig % 10), 0 };
+    const char *abbrev = sigabbrev_np (sig);
+    s_say ("F quiver: fatal signal ");
+    s_say (sig < 10 ? num + 1 : num);
+    s_say (" (SIG");
+    s_say (abbrev ? abbrev : "?");
+    s_say ("); the process dies; stack of the thread that got it:\n");
+    void *frames [64];
+    backtrace_symbols_fd (frames, backtrace (frames, 64), 2);
+    raise (sig);
+}
+
+//  SIGINT/SIGTERM are blocked in every thread quiver starts, but a library may start
+//  threads before main (OpenBLAS does, at load time) with the signals open; the kernel
+//  gives them a signal main cannot take yet (during recovery, before sigwait), and the
+//  default action would end the process without a word. This handler, which runs only
+//  in such a thread, passes the signal on to main, which stops in order.
+static void
+s_forward_to_main (int sig)
+{
+    pthread_kill (s_main_thread, sig);
+}
+
+static void
+s_install_signal_handlers (void)
+{
+    s_main_thread = pthread_self ();
+    void *frames [1];
+    backtrace (frames, 1);          //  loads libgcc now, not in a crashing thread
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sigemptyset (&sa.sa_mask);
+    sa.sa_handler = s_on_fatal;
+    sa.sa_flags = SA_RESETHAND;
+    int fatal [] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal [0]; i++) {
+        struct sigaction old;
+        //  A sanitizer's handler (ASan's for SIGSEGV) says more: leave it
+        if (sigaction (fatal [i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO)
+        &&  old.sa_handler == SIG_DFL)
+            sigaction (fatal [i], &sa, NULL);
+    }
+    sa.sa_handler = s_forward_to_main;
+    sa.sa_flags = SA_RESTART;
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+}
 
 static void
 s_usage (FILE *out)
@@ -164,6 +237,7 @@ main (int argc, char *argv [])
     pthread_sigmask (SIG_BLOCK, &stop, NULL);
     zsys_handler_set (NULL);
     zsys_init ();
+    s_install_signal_handlers ();
     zsys_set_linger (0);
     qv_server_t *server = qv_server_new (&config);
     if (!server) {

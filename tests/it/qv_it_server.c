@@ -303,6 +303,11 @@ qv_it_server_spawn (qv_it_server_t *self)
         dup2 (fd, 1);
         dup2 (fd, 2);
         execv (argv [0], argv);
+        //  Into the log: exit status 127 alone does not say the binary was missing
+        //  (e.g. being relinked by a build running beside the test)
+        const char *what = "qv_it: cannot exec ";
+        if (write (2, what, strlen (what)) >= 0 && write (2, argv [0], strlen (argv [0])) >= 0)
+            (void) !write (2, "\n", 1);
         _exit (127);
     }
     close (fd);
@@ -392,6 +397,24 @@ qv_it_server_wait_error (qv_it_server_t *self, const char *needle, int timeout_m
     return s_poll_ping (self, timeout_ms, s_has_error, needle);
 }
 
+//  How a reaped child ended, for messages: "exit status N", "killed by signal N (name)".
+static const char *
+s_status_text (int status, char *buf, size_t size)
+{
+    if (status == -1)
+        snprintf (buf, size, "exit status unknown (reaped elsewhere)");
+    else
+    if (WIFEXITED (status))
+        snprintf (buf, size, "exit status %d", WEXITSTATUS (status));
+    else
+    if (WIFSIGNALED (status))
+        snprintf (buf, size, "killed by signal %d (%s)%s", WTERMSIG (status),
+                  strsignal (WTERMSIG (status)), WCOREDUMP (status) ? ", core dumped" : "");
+    else
+        snprintf (buf, size, "wait status 0x%x", (unsigned) status);
+    return buf;
+}
+
 int
 qv_it_server_start (qv_it_server_t *self)
 {
@@ -403,10 +426,15 @@ qv_it_server_start (qv_it_server_t *self)
             return 0;
         char *log = qv_it_server_log_text (self);
         bool port_taken = rc == -1 && log && strstr (log, "cannot bind");
-        if (!port_taken)
-            fprintf (stderr, "qv_it: quiver did not become ready (%s); its log:\n%s\n",
-                     rc == -1 ? "it exited" : rc == -3 ? "recovery failed" : "timeout",
-                     log ? log : "");
+        if (!port_taken) {
+            //  A server that died says how (a crash leaves no line in its log)
+            char how [128] = "";
+            if (rc == -1)
+                s_status_text (self->status, how, sizeof how);
+            fprintf (stderr, "qv_it: quiver did not become ready (%s%s); its log:\n%s\n",
+                     rc == -1 ? "it exited: " : rc == -3 ? "recovery failed" : "timeout",
+                     how, log ? log : "");
+        }
         free (log);
         if (!port_taken) {
             qv_it_server_kill (self);

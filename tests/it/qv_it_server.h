@@ -69,7 +69,8 @@ int
     qv_it_server_wait_ready (qv_it_server_t *self, int timeout_ms);
 
 //  spawn + wait_ready; if the process exits at once because its port was taken, tries
-//  another port. 0 or -1.
+//  another port. 0 or -1 (then stderr has why: exit status or signal, or timeout, and
+//  the run's log).
 int
     qv_it_server_start (qv_it_server_t *self);
 
