@@ -135,7 +135,9 @@ qv_server_new (const qv_config_t *config)
         zsock_wait (self->proxy);
         zactor_destroy (&self->proxy);
         qv_store_destroy (&self->store);
+        qv_store_destroy (&self->local);
         free (self->nats_stats);
+        free (self->write_stats);
         free (self);
         return NULL;
     }
