@@ -18,7 +18,8 @@
 //
 //  LRU by size: an index (zhashx key -> entry) and a recency list (zlistx, least
 //  recently used first) kept in memory, rebuilt at start from the directory ordered by
-//  the files' modification times. A put evicts from the front of the list until the
+//  the files' modification times (a hit touches its file, so the order survives a
+//  restart). A put evicts from the front of the list until the
 //  total fits. One mutex guards the index and the counters; file reads and writes run
 //  outside it (a file unlinked by an eviction during a read stays readable).
 #include "qv_cache.h"
@@ -42,7 +43,7 @@
 typedef struct {
     char *name;                     //  file name (the index's key)
     uint64_t bytes;                 //  file size
-    time_t mtime;                   //  for ordering at start only
+    struct timespec mtime;          //  for ordering at start only
     void *handle;                   //  in the recency list
 } s_entry_t;
 
@@ -83,7 +84,9 @@ static int
 s_by_mtime (const void *a, const void *b)
 {
     const s_entry_t *x = *(s_entry_t * const *) a, *y = *(s_entry_t * const *) b;
-    return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : x->mtime.tv_nsec > y->mtime.tv_nsec;
 }
 
 //  Removes e from the index and list and deletes its file. Caller holds the mutex.
@@ -150,7 +153,7 @@ qv_cache_new (const char *dir, uint64_t max_bytes)
         s_entry_t *e = calloc (1, sizeof *e);
         e->name = strdup (de->d_name);
         e->bytes = (uint64_t) st.st_size;
-        e->mtime = st.st_mtime;
+        e->mtime = st.st_mtim;
         zlist_append (found, e);
     }
     closedir (d);
@@ -264,7 +267,7 @@ qv_cache_get (qv_cache_t *self, const char *key, const char *ident, void **data,
         else {
             self->stats.corrupt++;
             qv_warn ("cache: %s is %s; dropped, downloading %s again", path,
-                     buf ? "corrupt (checksum, length or header)" : "unreadable", key);
+                     buf ? "corrupt (checksum, length or header)" : "truncated or unreadable", key);
         }
         s_drop_name (self, name);
         pthread_mutex_unlock (&self->mutex);
@@ -276,6 +279,7 @@ qv_cache_get (qv_cache_t *self, const char *key, const char *ident, void **data,
         zlistx_move_end (self->lru, e->handle);
     self->stats.hits++;
     pthread_mutex_unlock (&self->mutex);
+    utimensat (AT_FDCWD, path, NULL, 0);    //  recency for the next start
     //  Hand back the data in place: move it to the front of the buffer
     memmove (buf, buf + S_HEADER + ilen, dsize);
     *data = buf;
