@@ -4,9 +4,11 @@
 //  One file per object in the cache directory, named by the key with '/' written as
 //  '@' (not a key character, so names never collide). A file is
 //      "QVCACHE1" | u32 ident length | u64 data size | u32 CRC32C | ident | data
-//  little-endian, the CRC32C covering ident and data. It is written to a ".tmp-" file,
-//  fsync'd and renamed, so a crash leaves either the whole file or a temp file that
-//  the next start removes. Every get reads the whole file and checks length, identity
+//  little-endian, the CRC32C covering ident and data. It is written to a ".tmp-" file
+//  and renamed, so a process crash leaves either the whole file or a temp file that
+//  the next start removes. It is not fsync'd (that would hold the flusher for a copy
+//  the bucket already has): after a power loss a renamed file may be short or hold
+//  zeros, which its length and checksum reject. Every get reads the whole file and checks length, identity
 //  and checksum before serving a byte; a file that fails is deleted (and the caller
 //  downloads the object again), never served.
 //
@@ -329,7 +331,7 @@ qv_cache_put (qv_cache_t *self, const char *key, const char *ident, const void *
     memcpy (header + 20, &crc, 4);
     int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     bool ok = fd >= 0 && s_write_all (fd, header, S_HEADER) && s_write_all (fd, ident, ilen)
-           && s_write_all (fd, data, size) && fsync (fd) == 0;
+           && s_write_all (fd, data, size);
     if (fd >= 0)
         close (fd);
     if (!ok) {
