@@ -4,6 +4,7 @@
 #include "qv_catalog.h"
 #include "qv_cdc.h"
 #include "qv_flusher.h"
+#include "qv_http.h"
 #include "qv_proxy.h"
 #include "qv_rc.h"
 #include "qv_searcher.h"
@@ -19,6 +20,7 @@ struct _qv_server_t {
     zactor_t *searcher;
     zactor_t *flusher;
     zactor_t *bridge;               //  NATS bridge, with --nats
+    qv_http_t *http;                //  REST gateway, with --http
     qv_nats_stats_t *nats_stats;
     char recovery_error [512];
 };
@@ -139,6 +141,17 @@ qv_server_new (const qv_config_t *config)
         return NULL;
     }
     zstr_free (&status);
+    //  The REST gateway answers from now on, like the ZeroMQ socket (UNAVAILABLE
+    //  while recovering).
+    if (config->http [0] && !(self->http = qv_http_new (&self->config))) {
+        zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
+        zsock_wait (self->proxy);
+        zactor_destroy (&self->proxy);
+        qv_store_destroy (&self->store);
+        free (self->nats_stats);
+        free (self);
+        return NULL;
+    }
 
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = qv_catalog_new ();
@@ -236,6 +249,7 @@ qv_server_destroy (qv_server_t **self_p)
     qv_server_t *self = *self_p;
     if (!self)
         return;
+    qv_http_destroy (&self->http);
     zactor_destroy (&self->bridge);
     //  The proxy stops routing first: a request must not be sent to an actor that is gone.
     if (self->proxy) {

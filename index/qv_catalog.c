@@ -1227,6 +1227,10 @@ qv_snapshot_uses_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, 
 {
     if (!self->idx [i])
         return false;
+    //  A FLAT index holds the segment's own vectors: the segment's exact scan is the
+    //  same search, and it takes a batch of queries block by block (qv_blockscan.h)
+    if (qv_index_type (self->idx [i]->index) == QV_INDEX_FLAT)
+        return false;
     if (!self->allowed || !self->allowed [i])
         return true;
     qv_search_params_t params = { ef, nprobe, self->allowed [i], NULL, NULL };

@@ -194,7 +194,8 @@ void
     qv_snapshot_destroy (qv_snapshot_t **self_p);
 //  Whether qv_snapshot_scan searches segment i through its index: not when it has
 //  none, nor when the filter (self->allowed) allows so few of its rows that the index
-//  would only scan those exactly; the scan does that for all queries at once, split
+//  would only scan those exactly, nor for a FLAT index (the segment scan is the same
+//  search); the scan does that for all queries at once, split
 //  across the parts, as for a segment without an index.
 bool
     qv_snapshot_uses_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, uint32_t nprobe);

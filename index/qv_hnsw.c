@@ -66,6 +66,7 @@
 //      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
 #include "qv_hnsw.h"
 #include "qv_dist_inline.h"
+#include "qv_isq8.h"
 #include "qv_le.h"
 
 #include <math.h>
@@ -114,6 +115,7 @@ typedef struct s_ctx_t {
     s_pair_t *work2;            //  neighbour-list rebuild (build), M0 + 1
     uint32_t *links;            //  a link list copied out under its lock, 1 + M0
     uint32_t *gather;           //  unvisited neighbours of the node being expanded
+    int16_t *qcode;             //  HNSW_SQ8: the query in code units, cdim int16
     struct s_ctx_t *next;       //  pool link
 } s_ctx_t;
 
@@ -136,6 +138,12 @@ typedef struct s_hnsw_s {
     double filter_exact_factor; //  see qv_hnsw_set_filter_exact_factor
     int is_ip;                  //  distance = -ip instead of l2sq
     qv_dist_fn raw;             //  the kernel (l2sq or ip)
+    //  HNSW_SQ8 (see qv_hnsw_sq8_vtable): the arena holds codes, not floats
+    int sq8;
+    uint32_t cdim;              //  bytes of a code vector (qv_isq8_cdim)
+    float *vmin;                //  per-dimension minimum, dim floats; NULL until trained
+    float step;                 //  the shared step
+    float *floats;              //  capacity x dim float vectors, for re-ranking only
     //  The insert and search copies for this CPU and metric (s_choose_kind)
     int (*insert) (struct s_hnsw_s *h, s_ctx_t *ctx, uint32_t c);
     int (*search_graph) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
@@ -154,6 +162,13 @@ s_vec (const s_hnsw_t *h, uint32_t id)
     return (const float *) (h->arena + (size_t) id * h->record);
 }
 
+//  The float vector of node id: in the arena, or for HNSW_SQ8 in h->floats.
+static inline const float *
+s_fvec (const s_hnsw_t *h, uint32_t id)
+{
+    return h->sq8? h->floats + (size_t) id * h->dim: s_vec (h, id);
+}
+
 static inline uint32_t *
 s_links (const s_hnsw_t *h, uint32_t id, int level)
 {
@@ -169,6 +184,14 @@ s_links (const s_hnsw_t *h, uint32_t id, int level)
 #define S_K_IP_AVX2     2
 #define S_K_L2_AVX512   3
 #define S_K_IP_AVX512   4
+//  HNSW_SQ8: squared L2 in code units (qv_isq8.h); Q: an int16 query against codes
+//  (search), C: codes against codes (build)
+#define S_K_SQ8Q_SERIAL 5
+#define S_K_SQ8C_SERIAL 6
+#define S_K_SQ8Q_AVX2   7
+#define S_K_SQ8C_AVX2   8
+#define S_K_SQ8Q_AVX512 9
+#define S_K_SQ8C_AVX512 10
 
 //  Distance under the index's metric, smaller is better (-ip for IP). kind is a
 //  constant at every call site once inlined, so the switch folds away.
@@ -176,7 +199,22 @@ static inline float
 s_dist (const s_hnsw_t *h, int kind, const float *a, const float *b)
 {
     switch (kind) {
+        case S_K_SQ8Q_SERIAL:
+            return (float) qv_isq8_l2_qc_serial_inline ((const int16_t *) (const void *) a,
+                                                        (const uint8_t *) b, h->cdim);
+        case S_K_SQ8C_SERIAL:
+            return (float) qv_isq8_l2_cc_serial_inline ((const uint8_t *) a, (const uint8_t *) b, h->cdim);
 #if defined(QV_DIST_HAVE_X86)
+        case S_K_SQ8Q_AVX2:
+            return (float) qv_isq8_l2_qc_avx2_inline ((const int16_t *) (const void *) a,
+                                                      (const uint8_t *) b, h->cdim);
+        case S_K_SQ8C_AVX2:
+            return (float) qv_isq8_l2_cc_avx2_inline ((const uint8_t *) a, (const uint8_t *) b, h->cdim);
+        case S_K_SQ8Q_AVX512:
+            return (float) qv_isq8_l2_qc_avx512_inline ((const int16_t *) (const void *) a,
+                                                        (const uint8_t *) b, h->cdim);
+        case S_K_SQ8C_AVX512:
+            return (float) qv_isq8_l2_cc_avx512_inline ((const uint8_t *) a, (const uint8_t *) b, h->cdim);
         case S_K_L2_AVX2:   return qv_dist_l2sq_f32_avx2_inline (a, b, h->dim);
         case S_K_IP_AVX2:   return -qv_dist_ip_f32_avx2_inline (a, b, h->dim);
         case S_K_L2_AVX512: return qv_dist_l2sq_f32_avx512_inline (a, b, h->dim);
@@ -338,6 +376,7 @@ s_ctx_free (s_ctx_t *ctx)
         free (ctx->work2);
         free (ctx->links);
         free (ctx->gather);
+        free (ctx->qcode);
         free (ctx);
     }
 }
@@ -347,7 +386,7 @@ s_ctx_bytes (const s_hnsw_t *h, const s_ctx_t *ctx)
 {
     return sizeof *ctx + (size_t) ctx->visited_n * 2
          + (size_t) (ctx->cand_cap + ctx->top_cap + ctx->work_cap + h->M0 + 1) * sizeof (s_pair_t)
-         + (size_t) (h->M0 + 1) * 8;
+         + (size_t) (h->M0 + 1) * 8 + (size_t) h->cdim * 2;
 }
 
 //  Grows one scratch array to hold need pairs. Returns 0 or QV_ENOMEM.
@@ -410,7 +449,8 @@ s_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef)
         ctx->work2 = malloc ((h->M0 + 1) * sizeof (s_pair_t));
         ctx->links = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->gather = malloc ((h->M0 + 1) * sizeof (uint32_t));
-        if (!ctx->work2 || !ctx->links || !ctx->gather) {
+        ctx->qcode = h->sq8? aligned_alloc (64, (size_t) h->cdim * sizeof (int16_t)): NULL;
+        if (!ctx->work2 || !ctx->links || !ctx->gather || (h->sq8 && !ctx->qcode)) {
             s_ctx_free (ctx);
             return NULL;
         }
@@ -495,7 +535,7 @@ s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
 static inline size_t
 s_pf_lines (const s_hnsw_t *h)
 {
-    size_t lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+    size_t lines = (h->link_off + 63) / 64;
     return lines > S_PREFETCH_LINES? S_PREFETCH_LINES: lines;
 }
 
@@ -797,7 +837,26 @@ s_search_graph_generic (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
     return s_search_graph (h, ctx, q, ef, wide, k, filter, S_K_GENERIC);
 }
 
+//  HNSW_SQ8: insert compares codes with codes, search an int16 query with codes.
+#define S_SPECIALISE_SQ8(suffix, target, ckind, qkind)                              \
+    target static int                                                               \
+    s_insert_##suffix (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)                       \
+    {                                                                               \
+        return s_insert (h, ctx, c, ckind);                                         \
+    }                                                                               \
+    target static int                                                               \
+    s_search_graph_##suffix (s_hnsw_t *h, s_ctx_t *ctx, const float *q,             \
+                             uint32_t ef, uint32_t wide, uint32_t k,                \
+                             const qv_search_params_t *filter)                      \
+    {                                                                               \
+        return s_search_graph (h, ctx, q, ef, wide, k, filter, qkind);              \
+    }
+S_SPECIALISE_SQ8 (sq8_serial, , S_K_SQ8C_SERIAL, S_K_SQ8Q_SERIAL)
+
 #if defined(QV_DIST_HAVE_X86)
+#define S_TARGET_AVX512BW __attribute__ ((target ("avx512f,avx512bw,avx2,fma"), flatten))
+S_SPECIALISE_SQ8 (sq8_avx2, S_TARGET_AVX2, S_K_SQ8C_AVX2, S_K_SQ8Q_AVX2)
+S_SPECIALISE_SQ8 (sq8_avx512, S_TARGET_AVX512BW, S_K_SQ8C_AVX512, S_K_SQ8Q_AVX512)
 #define S_SPECIALISE(suffix, target, kind)                                          \
     target static int                                                               \
     s_insert_##suffix (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)                       \
@@ -823,6 +882,23 @@ s_choose_kind (s_hnsw_t *h)
 {
     h->insert = s_insert_generic;
     h->search_graph = s_search_graph_generic;
+    if (h->sq8) {
+        h->insert = s_insert_sq8_serial;
+        h->search_graph = s_search_graph_sq8_serial;
+#if defined(QV_DIST_HAVE_X86)
+        const char *isa = qv_isq8_isa ();
+        if (strcmp (isa, "avx512") == 0) {
+            h->insert = s_insert_sq8_avx512;
+            h->search_graph = s_search_graph_sq8_avx512;
+        }
+        else
+        if (strcmp (isa, "avx2") == 0) {
+            h->insert = s_insert_sq8_avx2;
+            h->search_graph = s_search_graph_sq8_avx2;
+        }
+#endif
+        return;
+    }
 #if defined(QV_DIST_HAVE_X86)
     const char *isa = qv_dist_kernels ()->isa;
     if (strcmp (isa, "avx512") == 0) {
@@ -857,7 +933,9 @@ s_reserve (qv_index_t *self, uint32_t nodes)
     uint8_t *levels = calloc (nodes, 1);
     uint8_t *locks = calloc (nodes, 1);
     uint32_t **upper = calloc (nodes, sizeof (uint32_t *));
-    if (!arena || !levels || !locks || !upper) {
+    float *floats = h->sq8? malloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
+    if (!arena || !levels || !locks || !upper || (h->sq8 && !floats)) {
+        free (floats);
         free (arena);
         free (levels);
         free (locks);
@@ -868,7 +946,11 @@ s_reserve (qv_index_t *self, uint32_t nodes)
         memcpy (arena, h->arena, (size_t) self->count * h->record);
         memcpy (levels, h->levels, self->count);
         memcpy (upper, h->upper, self->count * sizeof (uint32_t *));
+        if (h->sq8)
+            memcpy (floats, h->floats, (size_t) self->count * h->dim * sizeof (float));
     }
+    free (h->floats);
+    h->floats = floats;
     free (h->arena);
     free (h->levels);
     free (h->locks);
@@ -889,6 +971,12 @@ s_init (qv_index_t *self)
         return qv_err (QV_EINVAL, "HNSW M %u out of range 2..%u", p->M, S_MAX_M);
     if (p->ef_construction > 65536)
         return qv_err (QV_EINVAL, "HNSW efConstruction %u above 65536", p->ef_construction);
+    int sq8 = self->vt == &qv_hnsw_sq8_vtable;
+    if (sq8 && self->metric == QV_METRIC_IP)
+        return qv_err (QV_EINVAL, "HNSW_SQ8 walks on L2 codes: metric L2 or COSINE, not IP "
+                       "(use HNSW for IP)");
+    if (sq8 && self->dim > QV_ISQ8_MAX_DIM)
+        return qv_err (QV_EINVAL, "HNSW_SQ8 dim %u above %u (use HNSW)", self->dim, QV_ISQ8_MAX_DIM);
     s_hnsw_t *h = calloc (1, sizeof *h);
     if (!h)
         return qv_err (QV_ENOMEM, "out of memory for an HNSW index");
@@ -896,7 +984,14 @@ s_init (qv_index_t *self)
     h->M = p->M;
     h->M0 = 2 * p->M;
     h->ef_construction = p->ef_construction < p->M? p->M: p->ef_construction;
-    h->link_off = (size_t) self->dim * sizeof (float);
+    h->sq8 = sq8;
+    h->cdim = sq8? qv_isq8_cdim (self->dim): 0;
+    h->link_off = sq8? h->cdim: (size_t) self->dim * sizeof (float);
+    h->step = 1;                //  until the first vectors train the codes
+    if (sq8 && !(h->vmin = calloc (self->dim, sizeof (float)))) {
+        free (h);
+        return qv_err (QV_ENOMEM, "out of memory for an HNSW index");
+    }
     h->record = (h->link_off + (1 + (size_t) h->M0) * sizeof (uint32_t) + 63) / 64 * 64;
     h->entry = S_NONE;
     h->max_level = -1;
@@ -924,6 +1019,8 @@ s_destroy (qv_index_t *self)
     free (h->arena);
     free (h->levels);
     free (h->locks);
+    free (h->floats);
+    free (h->vmin);
     while (h->pool) {
         s_ctx_t *next = h->pool->next;
         s_ctx_free (h->pool);
@@ -982,10 +1079,22 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
         if (rc)
             return rc;
     }
+    if (h->sq8 && first == 0 && n) {
+        //  The first vectors set the code ranges; later ones saturate outside them
+        int rc = qv_isq8_train (vectors, n, h->dim, h->vmin, &h->step);
+        if (rc)
+            return rc;
+    }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t c = first + i;
         uint8_t *rec = h->arena + (size_t) c * h->record;
-        memcpy (rec, vectors + (size_t) i * h->dim, h->link_off);
+        if (h->sq8) {
+            memcpy (h->floats + (size_t) c * h->dim, vectors + (size_t) i * h->dim,
+                    (size_t) h->dim * sizeof (float));
+            qv_isq8_encode (h->vmin, h->step, vectors + (size_t) i * h->dim, 1, h->dim, rec);
+        }
+        else
+            memcpy (rec, vectors + (size_t) i * h->dim, h->link_off);
         memset (rec + h->link_off, 0, h->record - h->link_off);
         int level = s_random_level (h, self->params.seed, c);
         h->levels [c] = (uint8_t) level;
@@ -1047,7 +1156,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
             uint32_t row = it.current_value;
             if (params->allow_fn && !params->allow_fn (row, params->allow_arg))
                 continue;
-            float d = s_dist (h, S_K_GENERIC, q, s_vec (h, row));
+            float d = s_dist (h, S_K_GENERIC, q, s_fvec (h, row));
             if (d <= thr) {
                 qv_topk_push (topk, d, row);
                 thr = qv_topk_threshold (topk);
@@ -1058,7 +1167,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
     for (uint32_t row = 0; row < self->count; row++) {
         if (!params->allow_fn (row, params->allow_arg))
             continue;
-        float d = s_dist (h, S_K_GENERIC, q, s_vec (h, row));
+        float d = s_dist (h, S_K_GENERIC, q, s_fvec (h, row));
         if (d <= thr) {
             qv_topk_push (topk, d, row);
             thr = qv_topk_threshold (topk);
@@ -1121,10 +1230,24 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
     s_ctx_t *ctx = s_ctx_acquire (h, self->count, wide > ef? wide: ef);
     if (!ctx)
         return qv_err (QV_ENOMEM, "out of memory for an HNSW search context");
-    int rc = h->search_graph (h, ctx, q, ef, wide, k, filtered? params: NULL);
-    if (rc == 0)
-        for (uint32_t i = 0; i < ctx->top_n; i++)
-            qv_topk_push (topk, ctx->top [i].d, ctx->top [i].id);
+    int rc;
+    if (h->sq8) {
+        //  Walk on codes, keeping ef candidates (allowed ones when filtered), then
+        //  re-rank them with the exact float distance
+        qv_isq8_query (h->vmin, h->step, q, h->dim, ctx->qcode);
+        rc = h->search_graph (h, ctx, (const float *) (const void *) ctx->qcode, ef, wide,
+                              filtered? ef: k, filtered? params: NULL);
+        for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
+            S_PREFETCH (s_fvec (h, ctx->top [i].id));
+        for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
+            qv_topk_push (topk, s_dist (h, S_K_GENERIC, q, s_fvec (h, ctx->top [i].id)), ctx->top [i].id);
+    }
+    else {
+        rc = h->search_graph (h, ctx, q, ef, wide, k, filtered? params: NULL);
+        if (rc == 0)
+            for (uint32_t i = 0; i < ctx->top_n; i++)
+                qv_topk_push (topk, ctx->top [i].d, ctx->top [i].id);
+    }
     s_ctx_release (h, ctx);
     return rc? qv_err (rc, "out of memory in an HNSW search"): 0;
 }
@@ -1243,6 +1366,63 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t size)
 }
 
 //  --------------------------------------------------------------------------
+//  HNSW_SQ8 payload: a prefix, the float vectors, then the HNSW payload above (whose
+//  arena records hold codes):
+//      u32 version (1), u32 cdim, f32 step, f32 vmin [dim], f32 vectors [count x dim]
+#define S_SQ8_VERSION 1
+
+static int
+s_serialize_sq8 (const qv_index_t *self, zchunk_t *chunk)
+{
+    const s_hnsw_t *h = self->impl;
+    uint8_t head [12];
+    qv_le_put32 (head, S_SQ8_VERSION);
+    qv_le_put32 (head + 4, h->cdim);
+    uint32_t bits;
+    memcpy (&bits, &h->step, 4);
+    qv_le_put32 (head + 8, bits);
+    zchunk_extend (chunk, head, sizeof head);
+    zchunk_extend (chunk, h->vmin, (size_t) h->dim * sizeof (float));
+    if (self->count)
+        zchunk_extend (chunk, h->floats, (size_t) self->count * h->dim * sizeof (float));
+    return s_serialize (self, chunk);
+}
+
+static int
+s_load_sq8 (qv_index_t *self, const uint8_t *payload, size_t size)
+{
+    s_hnsw_t *h = self->impl;
+    uint32_t count = self->count;
+    size_t vbytes = (size_t) self->dim * sizeof (float);
+    if (size < 12 + vbytes)
+        return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload truncated");
+    uint32_t version = qv_le_get32 (payload);
+    if (version != S_SQ8_VERSION)
+        return qv_err (version > S_SQ8_VERSION? QV_EINVAL: QV_ECORRUPT,
+                       "HNSW_SQ8 payload version %u, this build reads %u", version, S_SQ8_VERSION);
+    uint32_t bits = qv_le_get32 (payload + 8);
+    float step;
+    memcpy (&step, &bits, 4);
+    if (qv_le_get32 (payload + 4) != h->cdim || !isfinite (step) || !(step > 0))
+        return qv_err (QV_ECORRUPT, "HNSW_SQ8 code layout (width %u, step %g) is invalid",
+                       qv_le_get32 (payload + 4), step);
+    memcpy (h->vmin, payload + 12, vbytes);
+    for (uint32_t d = 0; d < self->dim; d++)
+        if (!isfinite (h->vmin [d]))
+            return qv_err (QV_ECORRUPT, "HNSW_SQ8 code range of dimension %u is not finite", d);
+    h->step = step;
+    uint64_t fbytes = (uint64_t) count * vbytes;
+    if (fbytes > size - 12 - vbytes)
+        return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload is %zu bytes, too short for %u vectors", size, count);
+    const uint8_t *floats = payload + 12 + vbytes;
+    int rc = s_load (self, floats + fbytes, size - 12 - vbytes - fbytes);
+    if (rc)
+        return rc;
+    memcpy (h->floats, floats, fbytes);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
 //  Accounting and knobs
 
 static size_t
@@ -1250,6 +1430,7 @@ s_memory_bytes (const qv_index_t *self)
 {
     const s_hnsw_t *h = self->impl;
     return sizeof *h + (size_t) h->capacity * (h->record + 1 + 1 + sizeof (uint32_t *))
+         + (h->sq8? (size_t) h->capacity * h->dim * sizeof (float) + h->dim * sizeof (float): 0)
          + atomic_load (&((s_hnsw_t *) h)->upper_bytes)
          + atomic_load (&((s_hnsw_t *) h)->pool_bytes);
 }
@@ -1263,7 +1444,7 @@ s_vector_bytes (const qv_index_t *self)
 int
 qv_hnsw_set_filter_exact_factor (qv_index_t *index, double factor)
 {
-    if (index->vt != &qv_hnsw_vtable)
+    if (index->vt != &qv_hnsw_vtable && index->vt != &qv_hnsw_sq8_vtable)
         return qv_err (QV_EINVAL, "not an HNSW index");
     if (!(factor >= 0))
         return qv_err (QV_EINVAL, "filter exact-scan factor %g is negative", factor);
@@ -1274,7 +1455,7 @@ qv_hnsw_set_filter_exact_factor (qv_index_t *index, double factor)
 int
 qv_hnsw_stats (const qv_index_t *index, int *max_level, uint64_t *links0)
 {
-    if (index->vt != &qv_hnsw_vtable)
+    if (index->vt != &qv_hnsw_vtable && index->vt != &qv_hnsw_sq8_vtable)
         return qv_err (QV_EINVAL, "not an HNSW index");
     const s_hnsw_t *h = index->impl;
     uint64_t total = 0;
@@ -1298,6 +1479,24 @@ const qv_index_vtable_t qv_hnsw_vtable = {
     .scans_exact = s_scans_exact,
     .serialize = s_serialize,
     .load = s_load,
+    .memory_bytes = s_memory_bytes,
+    .vector_bytes = s_vector_bytes,
+};
+
+//  HNSW_SQ8: the same graph, walked on integer SQ8 codes (qv_isq8.h) kept in the
+//  level-0 records in place of the floats; the floats are kept apart and read only to
+//  re-rank the ef candidates a walk ends with.
+const qv_index_vtable_t qv_hnsw_sq8_vtable = {
+    .type = QV_INDEX_HNSW_SQ8,
+    .name = "HNSW_SQ8",
+    .init = s_init,
+    .destroy = s_destroy,
+    .build = s_build,
+    .add = s_add,
+    .search = s_search,
+    .scans_exact = s_scans_exact,
+    .serialize = s_serialize_sq8,
+    .load = s_load_sq8,
     .memory_bytes = s_memory_bytes,
     .vector_bytes = s_vector_bytes,
 };

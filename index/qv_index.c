@@ -55,10 +55,11 @@ static const qv_index_vtable_t *s_types [] = {
     &qv_ivf_flat_vtable,
     &qv_ivf_sq8_vtable,
     &qv_ivf_pq_vtable,
+    &qv_hnsw_sq8_vtable,
 };
 
 static const char *s_type_names [] = {
-    NULL, "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ"
+    NULL, "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW_SQ8"
 };
 
 static const qv_index_vtable_t *
@@ -188,7 +189,7 @@ qv_index_new (const char *type, qv_metric_t metric, uint32_t dim,
         if (strcasecmp (type, s_type_names [i]) == 0)
             code = i;
     if (!code) {
-        qv_err (QV_EINVAL, "unknown index type '%s' (FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ)",
+        qv_err (QV_EINVAL, "unknown index type '%s' (FLAT, HNSW, HNSW_SQ8, IVF_FLAT, IVF_SQ8, IVF_PQ)",
                 type? type: "(null)");
         return NULL;
     }

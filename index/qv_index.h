@@ -18,7 +18,8 @@ typedef enum {
     QV_INDEX_HNSW = 2,
     QV_INDEX_IVF_FLAT = 3,
     QV_INDEX_IVF_SQ8 = 4,
-    QV_INDEX_IVF_PQ = 5
+    QV_INDEX_IVF_PQ = 5,
+    QV_INDEX_HNSW_SQ8 = 6       //  HNSW walked on 8-bit codes, re-ranked on floats
 } qv_index_type_t;
 
 //  Build parameters. Zero means "default" for every field (qv_index_new fills them in);
@@ -49,7 +50,8 @@ typedef struct {
 
 typedef struct qv_index_t qv_index_t;
 
-//  Creates an empty index. type is "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8" or "IVF_PQ"
+//  Creates an empty index. type is "FLAT", "HNSW", "HNSW_SQ8" (L2 and COSINE),
+//  "IVF_FLAT", "IVF_SQ8" or "IVF_PQ"
 //  (case-insensitive); dim 1..32768; params may be NULL for defaults.
 //  Returns NULL with QV_EINVAL recorded for an unknown type, a dim out of range or
 //  a parameter the type rejects; NULL on out-of-memory.
@@ -202,6 +204,7 @@ uint64_t
 //  The vtables of the types in this build.
 extern const qv_index_vtable_t qv_flat_vtable;
 extern const qv_index_vtable_t qv_hnsw_vtable;
+extern const qv_index_vtable_t qv_hnsw_sq8_vtable;
 extern const qv_index_vtable_t qv_ivf_flat_vtable;
 extern const qv_index_vtable_t qv_ivf_sq8_vtable;
 extern const qv_index_vtable_t qv_ivf_pq_vtable;

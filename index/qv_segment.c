@@ -1,5 +1,6 @@
 //  Segments: columnar rows with MVCC timestamps, exact scan, and the segment object format.
 #include "qv_segment.h"
+#include "qv_blockscan.h"
 #include "qv_crc.h"
 #include "qv_rc.h"
 #include "qv_pkindex.h"
@@ -279,6 +280,22 @@ s_score (qv_metric_t metric, float d, float qnorm, float xnorm)
     return denom > 0 ? -d / denom : 0.0f;
 }
 
+//  What the blocked scan asks of a candidate row: the per-query scan's tests.
+typedef struct {
+    qv_segment_t *seg;
+    uint64_t snap_ts;
+    const roaring_bitmap_t *allowed;
+    const qv_range_t *range;
+} s_keep_t;
+
+static int
+s_keep (void *arg, uint32_t row, float score)
+{
+    s_keep_t *k = arg;
+    return qv_range_keeps (k->range, score) && qv_segment_visible (k->seg, row, k->snap_ts)
+        && (!k->allowed || roaring_bitmap_contains (k->allowed, row));
+}
+
 void
 qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
                  uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,
@@ -310,6 +327,18 @@ qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *
         }
         roaring_free_uint32_iterator (it);
         return;
+    }
+    if (nq >= QV_BLOCKSCAN_MIN_NQ) {
+        //  A batch: distances block by block in matrix-multiply form
+        s_keep_t keep = { self, snap_ts, allowed, range };
+        qv_blockscan_t scan = {
+            .metric = f->metric, .dim = f->dim, .rows = base, .rnorms = norms,
+            .queries = queries, .qnorms = qnorms, .nq = nq,
+            .keep = s_keep, .keep_arg = &keep, .id_base = (int64_t) tag << 32
+        };
+        if (qv_blockscan_run (&scan, from, to, tops) == 0)
+            return;
+        //  Out of memory for the blocks: the per-query scan needs none
     }
     float dist [S_BLOCK];
     for (uint32_t r0 = from; r0 < to; r0 += S_BLOCK) {

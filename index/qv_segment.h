@@ -104,7 +104,8 @@ qv_range_keeps (const qv_range_t *range, float score)
 //  Exact scan of rows [from, to) for nq queries (nq x dim floats) on vector field fi,
 //  pushing (score, (tag << 32) | row) into tops [q] for rows visible at snap_ts (and in
 //  allowed, when not NULL). Scores are smaller-is-better (similarities negated).
-//  qnorms: query norms (COSINE).
+//  qnorms: query norms (COSINE). Batches of QV_BLOCKSCAN_MIN_NQ queries or more are
+//  scanned block by block in matrix-multiply form (qv_blockscan.h), with the same pushes.
 void
     qv_segment_scan (qv_segment_t *self, int fi, const float *queries, const float *qnorms,
                      uint32_t nq, uint32_t from, uint32_t to, uint64_t snap_ts, uint32_t tag,

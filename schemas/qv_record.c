@@ -223,7 +223,7 @@ qv_index_def_write_params (const qv_index_def_t *def, qv_wr_t *w)
 int
 qv_index_def_from_request (const qv_val_t *type, const qv_val_t *params, qv_index_def_t *def)
 {
-    static const char *types [] = { "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "INVERTED", "STL_SORT", NULL };
+    static const char *types [] = { "FLAT", "HNSW", "HNSW_SQ8", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "INVERTED", "STL_SORT", NULL };
     char name [16];
     if (qv_val_strcpy (type, name, sizeof name) == QV_EPROTO)
         return qv_err (QV_EPROTO, "'index_type' must be a string");
@@ -231,7 +231,7 @@ qv_index_def_from_request (const qv_val_t *type, const qv_val_t *params, qv_inde
     for (int i = 0; types [i] && !known; i++)
         known = strcmp (name, types [i]) == 0;
     if (!known)
-        return qv_err (QV_EINVAL, "unknown index_type; use FLAT, HNSW, IVF_FLAT, IVF_SQ8 or IVF_PQ "
+        return qv_err (QV_EINVAL, "unknown index_type; use FLAT, HNSW, HNSW_SQ8, IVF_FLAT, IVF_SQ8 or IVF_PQ "
                        "(vector fields), INVERTED or STL_SORT (scalar fields)");
     snprintf (def->type, sizeof def->type, "%s", name);
     bool scalar = strcmp (name, "INVERTED") == 0 || strcmp (name, "STL_SORT") == 0;

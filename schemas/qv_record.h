@@ -20,7 +20,7 @@ typedef enum {
 //  scalar one (INVERTED, STL_SORT; no parameters).
 typedef struct {
     char field [QV_NAME_MAX + 1];
-    char type [16];                 //  FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ; INVERTED, STL_SORT
+    char type [16];                 //  FLAT, HNSW, HNSW_SQ8, IVF_FLAT, IVF_SQ8, IVF_PQ; INVERTED, STL_SORT
     uint32_t M, ef_construction, nlist, pq_m, pq_nbits;   //  0 = default
 } qv_index_def_t;
 

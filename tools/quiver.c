@@ -48,6 +48,8 @@ s_usage (FILE *out)
         "  --cache-mb N            size limit of --cache-dir in MiB, least recently used\n"
         "                          objects evicted (default 10240; 0 turns the cache off)\n"
         "  --check-config          check the options and exit (0 if they are valid)\n"
+        "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
+        "                          e.g. 127.0.0.1:19531 (off by default)\n"
         "  -h, --help              this help\n");
 }
 
@@ -85,6 +87,7 @@ main (int argc, char *argv [])
         { "cache-dir", required_argument, 0, 'D' },
         { "cache-mb", required_argument, 0, 'M' },
         { "check-config", no_argument, 0, 'K' },
+        { "http", required_argument, 0, 'W' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -120,10 +123,11 @@ main (int argc, char *argv [])
                 config.cache_mb = v;
                 break;
             case 'K': check_config = true; break;
+            case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (!strchr ("dbhNPICEBXHKDM", c) && v <= 0) {
+        if (!strchr ("dbhNPICEBXHKWDM", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
             return 2;
         }
@@ -178,13 +182,15 @@ main (int argc, char *argv [])
         qv_error ("quiver: %s", qv_err_msg ());
         return 1;
     }
+    const char *nats_sep = config.nats_url [0] ? "; NATS " : "";
+    const char *http_sep = config.http [0] ? "; REST http://" : "";
     if (config.s3_endpoint [0])
-        qv_info ("quiver serving %s with objects in s3://%s/%s on %s, local files in %s%s%s",
+        qv_info ("quiver serving %s with objects in s3://%s/%s on %s, local files in %s%s%s%s%s",
                  config.bind, config.s3_bucket, config.s3_prefix, config.s3_endpoint,
-                 config.data, config.nats_url [0] ? "; NATS " : "", config.nats_url);
+                 config.data, nats_sep, config.nats_url, http_sep, config.http);
     else
-        qv_info ("quiver serving %s with data in %s%s%s", config.bind, config.data,
-                 config.nats_url [0] ? "; NATS " : "", config.nats_url);
+        qv_info ("quiver serving %s with data in %s%s%s%s%s", config.bind, config.data,
+                 nats_sep, config.nats_url, http_sep, config.http);
     int sig = 0;
     sigwait (&stop, &sig);
     qv_info ("quiver stopping (signal %d)", sig);

@@ -4,8 +4,10 @@
 //
 //  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
 //        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
-//        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]
+//        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS] [--types HNSW,HNSW_SQ8]
+//  qvann --synth ROWS [--dim D] [--nq Q] [...]      the same on generated clustered data
 //  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
+//  qvann --scan-batch ROWS [--nq 100] [--threads 2]  batched exact scan, blocked vs per query
 //  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
 //
 //  Every figure is measured in this process, ours and the peer's interleaved run by
@@ -16,6 +18,8 @@
 #include "qv_flat.h"
 #include "qv_hnsw.h"
 #include "qv_vecs.h"
+#include "qv_blockscan.h"
+#include "qv_isq8.h"
 
 #include <malloc.h>
 #include <math.h>
@@ -42,6 +46,10 @@ typedef struct {
     uint32_t efs [16], nef;
     uint64_t scan_rows;
     uint32_t dim;
+    uint32_t synth, synth_nq;   //  --synth ROWS: generated clustered data, --nq queries
+    uint64_t scan_batch_rows;   //  --scan-batch ROWS: blocked vs per-query exact scan
+    const char *types [4];      //  --types: Quiver index types to measure
+    int ntypes;
     int peer, filter_sweep;
 } s_opts_t;
 
@@ -190,12 +198,56 @@ s_recall (s_search_fn *fn, void *self, const s_data_t *data, uint32_t k, uint32_
 //  --------------------------------------------------------------------------
 //  Data
 
+//  A standard normal deviate (Box-Muller) from seed.
+static float
+s_gauss (unsigned *seed)
+{
+    double u = (rand_r (seed) + 1.0) / ((double) RAND_MAX + 2.0);
+    double v = (rand_r (seed) + 1.0) / ((double) RAND_MAX + 2.0);
+    return (float) (sqrt (-2 * log (u)) * cos (2 * M_PI * v));
+}
+
+//  Clustered synthetic data for --synth: n base rows and nq queries of dim floats, drawn
+//  around n / 100 random centres (each point is its centre plus noise as wide as the
+//  centres' spread, so clusters overlap and the set is about as hard as glove-100 for
+//  a graph; then scaled by a random length in [0.5, 2) so that cosine and L2
+//  orders differ). Queries come from the same distribution; ground truth is computed
+//  exactly afterwards, as for --limit.
+static void
+s_synth (uint32_t n, uint32_t nq, uint32_t dim, s_data_t *data)
+{
+    unsigned seed = 12345;
+    uint32_t ncent = n / 100 > 1? n / 100: 1;
+    float *cent = malloc ((size_t) ncent * dim * sizeof (float));
+    for (size_t i = 0; i < (size_t) ncent * dim; i++)
+        cent [i] = s_gauss (&seed);
+    data->dim = dim;
+    data->n = n;
+    data->nq = nq;
+    data->base = malloc ((size_t) n * dim * sizeof (float));
+    data->queries = malloc ((size_t) nq * dim * sizeof (float));
+    for (uint32_t r = 0; r < n + nq; r++) {
+        float *v = r < n? data->base + (size_t) r * dim: data->queries + (size_t) (r - n) * dim;
+        const float *c = cent + (size_t) (rand_r (&seed) % ncent) * dim;
+        float scale = 0.5f + 1.5f * (float) rand_r (&seed) / RAND_MAX;
+        for (uint32_t i = 0; i < dim; i++)
+            v [i] = scale * (c [i] + s_gauss (&seed));
+    }
+    free (cent);
+}
+
 static int
 s_load (const s_opts_t *o, s_data_t *data)
 {
     uint32_t qdim;
-    data->base = qv_vecs_read (o->base_path, o->limit, &data->dim, &data->n);
-    data->queries = data->base? qv_vecs_read (o->query_path, 0, &qdim, &data->nq): NULL;
+    if (o->synth) {
+        s_synth (o->synth, o->synth_nq, o->dim, data);
+        qdim = data->dim;
+    }
+    else {
+        data->base = qv_vecs_read (o->base_path, o->limit, &data->dim, &data->n);
+        data->queries = data->base? qv_vecs_read (o->query_path, 0, &qdim, &data->nq): NULL;
+    }
     if (!data->base || !data->queries) {
         fprintf (stderr, "qvann: %s\n", qv_err_msg ());
         return -1;
@@ -204,7 +256,7 @@ s_load (const s_opts_t *o, s_data_t *data)
         fprintf (stderr, "qvann: queries have dim %u, base %u\n", qdim, data->dim);
         return -1;
     }
-    if (o->gt_path && !o->limit) {
+    if (o->gt_path && !o->limit && !o->synth) {
         uint32_t gn;
         data->gt = qv_vecs_read (o->gt_path, 0, &data->gt_k, &gn);
         if (!data->gt || gn != data->nq || data->gt_k < o->k) {
@@ -241,77 +293,98 @@ typedef struct {
     double build_s, mem_mb;
 } s_contender_t;
 
+#define S_MAX_WHO 4
+
+//  One row of the table: a contender at one ef.
+typedef struct {
+    double recall, qps1, cpu1, qps2;
+} s_row_t;
+
 static int
 s_ann (const s_opts_t *o)
 {
     s_data_t data = { 0 };
     if (s_load (o, &data))
         return 1;
-    printf ("# data: %u base x %u dim, %u queries, metric %s, k %u; kernels %s; runs %u (medians)\n",
-            data.n, data.dim, data.nq, qv_metric_name (o->metric), o->k,
-            qv_dist_kernels ()->isa, o->runs);
+    printf ("# data: %s%u base x %u dim, %u queries, metric %s, k %u; runs %u (medians)\n",
+            o->synth? "synthetic clustered (exact truth computed here), ": "", data.n, data.dim, data.nq,
+            qv_metric_name (o->metric), o->k, o->runs);
+    printf ("# CPU: avx2 %s, avx512 %s; kernels run: float %s, HNSW_SQ8 codes %s, hnswlib -O3 -march=native\n",
+            qv_dist_cpu_has ("avx2")? "yes": "no", qv_dist_cpu_has ("avx512")? "yes": "no",
+            qv_dist_kernels ()->isa, qv_isq8_isa ());
     size_t vec_bytes = (size_t) data.n * data.dim * sizeof (float);
 
-    s_contender_t who [2];
+    s_contender_t who [S_MAX_WHO];
     int nwho = 0;
+    qv_index_t *index [S_MAX_WHO] = { NULL };
+    int ntypes = 0;
 
     //  Builds, alternated run by run; the last build of each is kept for searching
-    double qb [16], pb [16], qmem = 0, pmem = 0;
-    qv_index_t *index = NULL;
+    double builds [S_MAX_WHO][16], mem [S_MAX_WHO] = { 0 };
 #ifdef QV_HAVE_HNSWLIB
     qv_peer_hnswlib_t *peer = NULL;
 #endif
     uint32_t build_runs = o->build_runs? o->build_runs: o->runs;
     for (uint32_t r = 0; r < build_runs; r++) {
-        qv_index_destroy (&index);
-        qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
-        size_t before = s_heap_bytes ();
-        int64_t t0 = qv_clock_usec ();
-        index = qv_index_new ("HNSW", o->metric, data.dim, &params);
-        if (!index || qv_index_build (index, data.base, data.n)) {
-            fprintf (stderr, "qvann: build failed: %s\n", qv_err_msg ());
-            return 1;
+        ntypes = 0;
+        for (int t = 0; t < o->ntypes; t++, ntypes++) {
+            qv_index_destroy (&index [t]);
+            qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
+            size_t before = s_heap_bytes ();
+            int64_t t0 = qv_clock_usec ();
+            index [t] = qv_index_new (o->types [t], o->metric, data.dim, &params);
+            if (!index [t] || qv_index_build (index [t], data.base, data.n)) {
+                fprintf (stderr, "qvann: %s build failed: %s\n", o->types [t], qv_err_msg ());
+                return 1;
+            }
+            builds [t][r] = (qv_clock_usec () - t0) / 1e6;
+            mem [t] = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
         }
-        qb [r] = (qv_clock_usec () - t0) / 1e6;
-        qmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
 #ifdef QV_HAVE_HNSWLIB
         if (o->peer) {
             qv_peer_hnswlib_destroy (&peer);
-            before = s_heap_bytes ();
-            t0 = qv_clock_usec ();
-            peer = qv_peer_hnswlib_new (data.dim, data.n, o->M, o->efc, o->metric != QV_METRIC_L2);
+            size_t before = s_heap_bytes ();
+            int64_t t0 = qv_clock_usec ();
+            peer = qv_peer_hnswlib_new (data.dim, data.n, o->M, o->efc, (int) o->metric);
             if (!peer || qv_peer_hnswlib_build (peer, data.base, data.n, (int) o->threads)) {
                 fprintf (stderr, "qvann: hnswlib build failed\n");
                 return 1;
             }
-            pb [r] = (qv_clock_usec () - t0) / 1e6;
-            pmem = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
+            builds [ntypes][r] = (qv_clock_usec () - t0) / 1e6;
+            mem [ntypes] = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
         }
 #endif
     }
-    who [nwho++] = (s_contender_t) { "quiver", s_quiver_search, index, s_median (qb, build_runs), qmem };
+    for (int t = 0; t < ntypes; t++) {
+        who [nwho] = (s_contender_t) { o->types [t], s_quiver_search, index [t],
+                                       s_median (builds [t], build_runs), mem [t] };
+        nwho++;
+        printf ("# %s index reports %.1f MB total, %.1f MB of it float vectors\n", o->types [t],
+                qv_index_memory_bytes (index [t]) / 1048576.0, qv_index_vector_bytes (index [t]) / 1048576.0);
+    }
+    int peer_at = -1;
 #ifdef QV_HAVE_HNSWLIB
-    if (o->peer)
-        who [nwho++] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (pb, build_runs), pmem };
-#else
-    (void) pb;
-    (void) pmem;
+    if (o->peer) {
+        peer_at = nwho;
+        who [nwho] = (s_contender_t) { "hnswlib", s_hnswlib_search, peer, s_median (builds [ntypes], build_runs),
+                                       mem [ntypes] };
+        nwho++;
+    }
 #endif
-    printf ("# quiver index reports %.1f MB total, %.1f MB of it vectors\n",
-            qv_index_memory_bytes (index) / 1048576.0, qv_index_vector_bytes (index) / 1048576.0);
 
-    printf ("%-8s %3s %4s %4s %9s %10s %10s %10s %9s %8s %9s %9s\n", "index", "M", "efC", "ef",
+    s_row_t rows [S_MAX_WHO][16];
+    printf ("%-9s %3s %4s %4s %9s %10s %10s %10s %9s %8s %9s %9s\n", "index", "M", "efC", "ef",
             "recall@10", "QPS_1t", "QPS_1t_cpu", "QPS_2t", "build_s", "mem_MB", "QPS_1t_x", "cpu_x");
     for (uint32_t e = 0; e < o->nef; e++) {
         uint32_t ef = o->efs [e];
-        double q1 [2][16], c1 [2][16], q2 [2][16], recall [2];
-        uint32_t reps [2];
+        double q1 [S_MAX_WHO][16], c1 [S_MAX_WHO][16], q2 [S_MAX_WHO][16];
+        uint32_t reps [S_MAX_WHO];
         for (int w = 0; w < nwho; w++) {
 #ifdef QV_HAVE_HNSWLIB
             if (who [w].fn == s_hnswlib_search)
                 qv_peer_hnswlib_set_ef (who [w].self, ef);
 #endif
-            recall [w] = s_recall (who [w].fn, who [w].self, &data, o->k, ef);
+            rows [w][e].recall = s_recall (who [w].fn, who [w].self, &data, o->k, ef);
             reps [w] = s_reps_for (who [w].fn, who [w].self, &data, o->k, ef);
         }
         for (uint32_t r = 0; r < o->runs; r++)
@@ -323,28 +396,58 @@ s_ann (const s_opts_t *o)
                 q1 [w][r] = s_qps_cpu (who [w].fn, who [w].self, &data, o->k, ef, 1, reps [w], &c1 [w][r]);
                 q2 [w][r] = s_qps (who [w].fn, who [w].self, &data, o->k, ef, o->threads, reps [w]);
             }
-        double m1 [2], mc [2];
         for (int w = 0; w < nwho; w++) {
-            m1 [w] = s_median (q1 [w], o->runs);
-            mc [w] = s_median (c1 [w], o->runs);
+            rows [w][e].qps1 = s_median (q1 [w], o->runs);
+            rows [w][e].cpu1 = s_median (c1 [w], o->runs);
+            rows [w][e].qps2 = s_median (q2 [w], o->runs);
         }
         for (int w = 0; w < nwho; w++) {
             char ratio [16] = "", cratio [16] = "";
-            if (nwho == 2 && w == 0) {
-                snprintf (ratio, sizeof ratio, "%.2f", m1 [0] / m1 [1]);
-                snprintf (cratio, sizeof cratio, "%.2f", mc [0] / mc [1]);
+            if (peer_at >= 0 && w != peer_at) {
+                snprintf (ratio, sizeof ratio, "%.2f", rows [w][e].qps1 / rows [peer_at][e].qps1);
+                snprintf (cratio, sizeof cratio, "%.2f", rows [w][e].cpu1 / rows [peer_at][e].cpu1);
             }
-            printf ("%-8s %3u %4u %4u %9.4f %10.0f %10.0f %10.0f %9.3f %8.2f %9s %9s\n", who [w].name,
-                    o->M, o->efc, ef, recall [w], m1 [w], mc [w], s_median (q2 [w], o->runs),
-                    who [w].build_s, who [w].mem_mb, ratio, cratio);
+            printf ("%-9s %3u %4u %4u %9.4f %10.0f %10.0f %10.0f %9.3f %8.2f %9s %9s\n", who [w].name,
+                    o->M, o->efc, ef, rows [w][e].recall, rows [w][e].qps1, rows [w][e].cpu1,
+                    rows [w][e].qps2, who [w].build_s, who [w].mem_mb, ratio, cratio);
         }
         fflush (stdout);
     }
     printf ("# QPS_1t: one thread, one query at a time, wall clock; QPS_1t_cpu: the same per CPU second\n"
             "# of the searching thread; QPS_2t: %u threads, wall clock; build_s: %u threads, wall clock;\n"
-            "# mem_MB: heap growth over the build less the vectors; _x: quiver / hnswlib at the same ef\n",
+            "# mem_MB: heap growth over the build less the float vectors (graph + codes); _x: / hnswlib at the same ef\n",
             o->threads, o->threads);
-    qv_index_destroy (&index);
+
+    //  At each recall target: every contender's row at the smallest ef that reaches it
+    //  (q/s falls with ef; the smallest ef is less noisy than the largest q/s), and the
+    //  ratio to hnswlib's
+    double targets [] = { 0.90, 0.95 };
+    printf ("\n%-7s %-9s %4s %9s %10s %10s %10s\n", "target", "index", "ef", "recall@10", "QPS_1t", "QPS_1t_cpu", "cpu_x");
+    for (int t = 0; t < 2; t++) {
+        int best [S_MAX_WHO];
+        for (int w = 0; w < nwho; w++) {
+            best [w] = -1;
+            for (uint32_t e = 0; e < o->nef; e++)
+                if (rows [w][e].recall >= targets [t]
+                &&  (best [w] < 0 || o->efs [e] < o->efs [best [w]]))
+                    best [w] = (int) e;
+        }
+        for (int w = 0; w < nwho; w++) {
+            if (best [w] < 0) {
+                printf ("%-7.2f %-9s %4s %9s %10s %10s %10s\n", targets [t], who [w].name, "-", "not reached", "", "", "");
+                continue;
+            }
+            const s_row_t *row = &rows [w][best [w]];
+            char x [16] = "";
+            if (peer_at >= 0 && w != peer_at && best [peer_at] >= 0)
+                snprintf (x, sizeof x, "%.2f", row->cpu1 / rows [peer_at][best [peer_at]].cpu1);
+            printf ("%-7.2f %-9s %4u %9.4f %10.0f %10.0f %10s\n", targets [t], who [w].name,
+                    o->efs [best [w]], row->recall, row->qps1, row->cpu1, x);
+        }
+    }
+    printf ("# each index's smallest ef with recall@10 at or above the target; cpu_x: QPS_1t_cpu / hnswlib's\n");
+    for (int t = 0; t < ntypes; t++)
+        qv_index_destroy (&index [t]);
 #ifdef QV_HAVE_HNSWLIB
     qv_peer_hnswlib_destroy (&peer);
 #endif
@@ -433,6 +536,111 @@ s_scan (const s_opts_t *o)
 }
 
 //  --------------------------------------------------------------------------
+//  Batched exact scan: nq queries over n rows, per-query kernel scan (the path every
+//  batch took before qv_blockscan) against the blocked GEMM-form scan, on 1 and on
+//  --threads threads (rows split between them as the searcher's parts split them).
+
+typedef struct {
+    const float *base, *queries;
+    uint32_t from, to, nq, dim, k;
+    int blocked;
+    qv_topk_t **tops;
+} s_bscan_t;
+
+static void *
+s_bscan (void *arg)
+{
+    s_bscan_t *b = arg;
+    for (uint32_t q = 0; q < b->nq; q++)
+        qv_topk_reset (b->tops [q]);
+    if (b->blocked) {
+        qv_blockscan_t scan = { .metric = QV_METRIC_L2, .dim = b->dim, .rows = b->base,
+                                .queries = b->queries, .nq = b->nq };
+        qv_blockscan_run (&scan, b->from, b->to, b->tops);
+    }
+    else
+        for (uint32_t q = 0; q < b->nq; q++)
+            qv_flat_scan (b->queries + (size_t) q * b->dim, b->base + (size_t) b->from * b->dim,
+                          b->to - b->from, b->dim, QV_METRIC_L2, NULL, b->tops [q]);
+    return NULL;
+}
+
+//  Seconds for one batch on threads threads; results of the first part in tops0.
+static double
+s_bscan_time (const float *base, const float *queries, uint32_t n, uint32_t nq, uint32_t dim,
+              uint32_t k, int blocked, uint32_t threads, qv_topk_t ***tops)
+{
+    s_bscan_t parts [8];
+    pthread_t tids [8];
+    int64_t t0 = qv_clock_usec ();
+    for (uint32_t t = 0; t < threads; t++) {
+        parts [t] = (s_bscan_t) { base, queries, (uint32_t) ((uint64_t) n * t / threads),
+                                  (uint32_t) ((uint64_t) n * (t + 1) / threads), nq, dim, k,
+                                  blocked, tops [t] };
+        if (t)
+            pthread_create (&tids [t], NULL, s_bscan, &parts [t]);
+    }
+    s_bscan (&parts [0]);
+    for (uint32_t t = 1; t < threads; t++)
+        pthread_join (tids [t], NULL);
+    return (qv_clock_usec () - t0) / 1e6;
+}
+
+static int
+s_scan_batch (const s_opts_t *o)
+{
+    uint32_t n = (uint32_t) o->scan_batch_rows, dim = o->dim, nq = o->synth_nq, k = o->k;
+    float *base = aligned_alloc (64, ((size_t) n * dim * sizeof (float) + 63) / 64 * 64);
+    float *queries = malloc ((size_t) nq * dim * sizeof (float));
+    if (!base || !queries)
+        return 1;
+    unsigned seed = 3;
+    for (size_t i = 0; i < (size_t) n * dim; i++)
+        base [i] = (float) rand_r (&seed) / RAND_MAX;
+    for (size_t i = 0; i < (size_t) nq * dim; i++)
+        queries [i] = (float) rand_r (&seed) / RAND_MAX;
+    qv_topk_t **tops [2][8];
+    for (int b = 0; b < 2; b++)
+        for (uint32_t t = 0; t < o->threads; t++) {
+            tops [b][t] = calloc (nq, sizeof (qv_topk_t *));
+            for (uint32_t q = 0; q < nq; q++)
+                tops [b][t][q] = qv_topk_new (k);
+        }
+    printf ("# batched exact scan, synthetic uniform %u x %u (%.0f MB), nq %u, k %u, L2; "
+            "kernels %s; blocked: %s, OpenBLAS threads 1; medians of %u\n",
+            n, dim, (double) n * dim * 4 / 1e6, nq, k, qv_dist_kernels ()->isa,
+            qv_blockscan_backend (), o->runs);
+    printf ("%-30s %8s %10s %10s\n", "path", "threads", "QPS", "x_per_query");
+    for (uint32_t threads = 1; threads <= o->threads; threads = threads == 1 && o->threads > 1? o->threads: threads + 99) {
+        double secs [2][16];
+        for (uint32_t r = 0; r < o->runs; r++)
+            for (int b = 0; b < 2; b++)
+                secs [b][r] = s_bscan_time (base, queries, n, nq, dim, k, b, threads, tops [b]);
+        //  Same answers: the first part's top-k of both paths
+        uint32_t mismatch = 0;
+        for (uint32_t t = 0; t < threads; t++)
+            for (uint32_t q = 0; q < nq; q++) {
+                int64_t ia [1024], ib [1024];
+                uint32_t na = qv_topk_extract (tops [0][t][q], ia, NULL);
+                uint32_t nb = qv_topk_extract (tops [1][t][q], ib, NULL);
+                for (uint32_t i = 0; i < na; i++)       //  qv_flat_scan numbers from the part's start
+                    ia [i] += (int64_t) ((uint64_t) n * t / threads);
+                mismatch += na != nb || memcmp (ia, ib, na * sizeof (int64_t)) != 0;
+            }
+        double per = s_median (secs [0], o->runs), blk = s_median (secs [1], o->runs);
+        printf ("%-30s %8u %10.1f %10s\n", "per-query kernel scan", threads, nq / per, "1.00");
+        char x [16];
+        snprintf (x, sizeof x, "%.2f", per / blk);
+        printf ("%-30s %8u %10.1f %10s\n", "blocked sgemm scan", threads, nq / blk, x);
+        if (mismatch)
+            printf ("# %u query parts differ between the two paths (ties?)\n", mismatch);
+    }
+    free (base);
+    free (queries);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
 //  Filtered search: graph walk against exact scan of the allowed rows
 
 static int
@@ -505,7 +713,12 @@ s_usage (void)
         "usage: qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]\n"
         "             [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]\n"
         "             [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS]\n"
+        "             [--types HNSW,HNSW_SQ8]   Quiver index types to measure (up to 3)\n"
+        "       qvann --synth ROWS [--dim 100] [--nq 1000] [--metric COSINE] [same options]\n"
+        "             generated clustered data (ROWS / 100 centres), exact ground truth computed here\n"
         "       qvann --scan ROWS [--dim 128] [--runs 5]\n"
+        "       qvann --scan-batch ROWS [--dim 128] [--nq 1000] [--k 10] [--threads 2] [--runs 5]\n"
+        "             batched exact scan: per-query kernel scan vs blocked sgemm scan\n"
         "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n");
 }
 
@@ -513,11 +726,13 @@ int
 main (int argc, char **argv)
 {
     s_opts_t o = { .metric = QV_METRIC_L2, .M = 16, .efc = 200, .k = 10, .runs = 5,
-                   .threads = 2, .dim = 128, .peer = 1,
+                   .threads = 2, .dim = 128, .peer = 1, .synth_nq = 1000,
+                   .types = { "HNSW", "HNSW_SQ8" }, .ntypes = 2,
                    .efs = { 16, 32, 64, 128, 256 }, .nef = 5 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv [i];
         const char *v = i + 1 < argc? argv [i + 1]: NULL;
+        if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) { s_usage (); return 0; }
         if (strcmp (a, "--no-peer") == 0) { o.peer = 0; continue; }
         if (strcmp (a, "--filter-sweep") == 0) { o.filter_sweep = 1; continue; }
         if (!v) { s_usage (); return 2; }
@@ -538,7 +753,16 @@ main (int argc, char **argv)
         else if (strcmp (a, "--build-runs") == 0) o.build_runs = (uint32_t) atoi (v);
         else if (strcmp (a, "--limit") == 0) o.limit = (uint32_t) atoi (v);
         else if (strcmp (a, "--scan") == 0) o.scan_rows = strtoull (v, NULL, 10);
+        else if (strcmp (a, "--types") == 0) {
+            o.ntypes = 0;
+            char *copy = strdup (v), *save = NULL;
+            for (char *t = strtok_r (copy, ",", &save); t && o.ntypes < 3; t = strtok_r (NULL, ",", &save))
+                o.types [o.ntypes++] = t;       //  copy kept for the run
+        }
+        else if (strcmp (a, "--scan-batch") == 0) o.scan_batch_rows = strtoull (v, NULL, 10);
         else if (strcmp (a, "--dim") == 0) o.dim = (uint32_t) atoi (v);
+        else if (strcmp (a, "--synth") == 0) o.synth = (uint32_t) atoi (v);
+        else if (strcmp (a, "--nq") == 0) o.synth_nq = (uint32_t) atoi (v);
         else if (strcmp (a, "--ef") == 0) {
             o.nef = 0;
             char *copy = strdup (v), *save = NULL;
@@ -554,7 +778,13 @@ main (int argc, char **argv)
     }
     if (o.scan_rows)
         return s_scan (&o);
-    if (!o.base_path || !o.query_path) {
+    if (o.scan_batch_rows)
+        return s_scan_batch (&o);
+    if (o.synth && (!o.synth_nq || o.dim < 1 || o.dim > 4096)) {
+        s_usage ();
+        return 2;
+    }
+    if (!o.synth && (!o.base_path || !o.query_path)) {
         s_usage ();
         return 2;
     }

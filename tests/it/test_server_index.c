@@ -423,6 +423,15 @@ test_index_hnsw (void **state)
     s_index_type (&t);
 }
 
+//  The graph walked on 8-bit codes, re-ranked on floats (index/qv_isq8.h).
+static void
+test_index_hnsw_sq8 (void **state)
+{
+    (void) state;
+    s_type_t t = { "HNSW_SQ8", "{M: 16, efConstruction: 128}", "M", 16, 64, 0, 0.95 };
+    s_index_type (&t);
+}
+
 //  nlist 64 for 10,000 rows; nprobe 16 visits a quarter of the lists.
 static void
 test_index_ivf_flat (void **state)
@@ -727,6 +736,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_index_flat),
         cmocka_unit_test (test_index_hnsw),
+        cmocka_unit_test (test_index_hnsw_sq8),
         cmocka_unit_test (test_index_ivf_flat),
         cmocka_unit_test (test_index_ivf_sq8),
         cmocka_unit_test (test_index_ivf_pq),

@@ -265,9 +265,9 @@ test_scan_vs_brute_force (void **state)
         //  Deletes of every 10th row at 250
         for (uint32_t r = 0; r < 2300; r += 10)
             qv_segment_delete (seg, r, 250);
-        float queries [8 * DIM];
+        float queries [13 * DIM];
         unsigned seed = 77;
-        for (int i = 0; i < 8 * DIM; i++)
+        for (int i = 0; i < 13 * DIM; i++)
             queries [i] = (float) rand_r (&seed) / RAND_MAX * 2 - 1;
         //  Close to row 123 for the first query, so the best hit is known
         memcpy (queries, qv_col_vec (&schema->fields [1], &seg->batch->cols [1], 123), DIM * 4);
@@ -276,6 +276,7 @@ test_scan_vs_brute_force (void **state)
             s_check_scan (seg, queries, 8, 10, 0, 2300, snaps [s]);
             s_check_scan (seg, queries, 3, 1, 0, 2300, snaps [s]);
             s_check_scan (seg, queries, 3, 50, 257, 1999, snaps [s]);     //  a sub-range
+            s_check_scan (seg, queries, 13, 50, 257, 1999, snaps [s]);    //  blocked, odd nq
         }
         //  k larger than the visible rows
         s_check_scan (seg, queries, 2, 64, 0, 30, 100);

@@ -5,6 +5,7 @@
 #include <hnswlib/hnswlib.h>
 
 #include <atomic>
+#include <cmath>
 #include <thread>
 #include <vector>
 
@@ -12,15 +13,30 @@ struct qv_peer_hnswlib_t {
     hnswlib::SpaceInterface<float> *space;
     hnswlib::HierarchicalNSW<float> *index;
     uint32_t dim;
+    int normalize;              //  COSINE: unit vectors in the inner-product space
 };
 
+//  v / |v| into out (v itself when it is zero), as hnswlib's Python binding does for
+//  its "cosine" space.
+static void
+s_normalize (const float *v, uint32_t dim, float *out)
+{
+    double sum = 0;
+    for (uint32_t i = 0; i < dim; i++)
+        sum += (double) v [i] * v [i];
+    float inv = sum > 0? (float) (1.0 / std::sqrt (sum)): 1.0f;
+    for (uint32_t i = 0; i < dim; i++)
+        out [i] = v [i] * inv;
+}
+
 extern "C" qv_peer_hnswlib_t *
-qv_peer_hnswlib_new (uint32_t dim, uint32_t n, uint32_t M, uint32_t ef_construction, int ip)
+qv_peer_hnswlib_new (uint32_t dim, uint32_t n, uint32_t M, uint32_t ef_construction, int space)
 {
     try {
         qv_peer_hnswlib_t *self = new qv_peer_hnswlib_t;
         self->dim = dim;
-        if (ip)
+        self->normalize = space == 2;
+        if (space)
             self->space = new hnswlib::InnerProductSpace (dim);
         else
             self->space = new hnswlib::L2Space (dim);
@@ -38,11 +54,24 @@ qv_peer_hnswlib_build (qv_peer_hnswlib_t *self, const float *base, uint32_t n, i
     try {
         if (n == 0)
             return 0;
-        self->index->addPoint (base, 0);
+        if (self->normalize) {
+            std::vector<float> unit (self->dim);
+            s_normalize (base, self->dim, unit.data ());
+            self->index->addPoint (unit.data (), 0);
+        }
+        else
+            self->index->addPoint (base, 0);
         std::atomic<uint32_t> next (1);
         auto work = [&] () {
-            for (uint32_t i = next++; i < n; i = next++)
-                self->index->addPoint (base + (size_t) i * self->dim, i);
+            std::vector<float> unit (self->dim);
+            for (uint32_t i = next++; i < n; i = next++) {
+                const float *v = base + (size_t) i * self->dim;
+                if (self->normalize) {
+                    s_normalize (v, self->dim, unit.data ());
+                    v = unit.data ();
+                }
+                self->index->addPoint (v, i);
+            }
         };
         std::vector<std::thread> pool;
         for (int t = 1; t < threads; t++)

@@ -12,10 +12,12 @@ extern "C" {
 
 typedef struct qv_peer_hnswlib_t qv_peer_hnswlib_t;
 
-//  An empty hnswlib HierarchicalNSW<float> for up to n vectors, L2 (ip = 0) or inner
-//  product (ip = 1). NULL on failure.
+//  An empty hnswlib HierarchicalNSW<float> for up to n vectors; space 0 = L2, 1 = inner
+//  product, 2 = cosine (hnswlib's inner-product space over vectors normalized on the way
+//  in, as hnswlib expects; queries are not normalized, which leaves their ranking
+//  unchanged). NULL on failure.
 qv_peer_hnswlib_t *
-    qv_peer_hnswlib_new (uint32_t dim, uint32_t n, uint32_t M, uint32_t ef_construction, int ip);
+    qv_peer_hnswlib_new (uint32_t dim, uint32_t n, uint32_t M, uint32_t ef_construction, int space);
 
 //  Adds n vectors with labels 0..n-1 on threads threads (the first one alone, then an
 //  atomic counter, as hnswlib's Python binding does). Returns 0 or -1.

@@ -1,0 +1,132 @@
+//  Integer SQ8 codes for graph walks: training, encoding, query preparation, the
+//  exported kernels (serial reference, AVX2, AVX-512BW) and the start-up choice.
+#include "qv_isq8.h"
+#include "qv_dist.h"
+#include "qv_rc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int
+qv_isq8_train (const float *x, size_t n, uint32_t dim, float *vmin, float *step)
+{
+    if (n == 0)
+        return qv_err (QV_EINVAL, "SQ8 codes need at least one vector to train on");
+    float *vmax = malloc ((size_t) dim * sizeof (float));
+    if (!vmax)
+        return qv_err (QV_ENOMEM, "out of memory training SQ8 codes");
+    for (uint32_t d = 0; d < dim; d++) {
+        vmin [d] = INFINITY;
+        vmax [d] = -INFINITY;
+    }
+    //  Row by row, so the vectors are read once in order
+    for (size_t i = 0; i < n; i++) {
+        const float *v = x + i * dim;
+        for (uint32_t d = 0; d < dim; d++) {
+            if (!isfinite (v [d])) {
+                free (vmax);
+                return qv_err (QV_EINVAL, "vector %zu has a value that is not finite at dimension %u", i, d);
+            }
+            vmin [d] = v [d] < vmin [d]? v [d]: vmin [d];
+            vmax [d] = v [d] > vmax [d]? v [d]: vmax [d];
+        }
+    }
+    float range = 0;
+    for (uint32_t d = 0; d < dim; d++)
+        range = vmax [d] - vmin [d] > range? vmax [d] - vmin [d]: range;
+    free (vmax);
+    *step = range > 0? range / 255.0f: 1.0f;
+    return 0;
+}
+
+void
+qv_isq8_encode (const float *vmin, float step, const float *x, size_t n, uint32_t dim,
+                uint8_t *codes)
+{
+    uint32_t cdim = qv_isq8_cdim (dim);
+    float inv = 1.0f / step;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *c = codes + i * cdim;
+        for (uint32_t d = 0; d < dim; d++) {
+            float v = roundf ((x [i * dim + d] - vmin [d]) * inv);
+            c [d] = (uint8_t) (v < 0? 0: v > 255? 255: v);
+        }
+        memset (c + dim, 0, cdim - dim);
+    }
+}
+
+void
+qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
+{
+    float inv = 1.0f / step;
+    for (uint32_t d = 0; d < dim; d++) {
+        float v = roundf ((q [d] - vmin [d]) * inv);
+        out [d] = (int16_t) (v < QV_ISQ8_QMIN? QV_ISQ8_QMIN: v > QV_ISQ8_QMAX? QV_ISQ8_QMAX: v);
+    }
+    for (uint32_t d = dim; d < qv_isq8_cdim (dim); d++)
+        out [d] = 0;
+}
+
+int32_t
+qv_isq8_l2_qc_serial (const int16_t *q, const uint8_t *c, uint32_t cdim)
+{
+    return qv_isq8_l2_qc_serial_inline (q, c, cdim);
+}
+
+int32_t
+qv_isq8_l2_cc_serial (const uint8_t *a, const uint8_t *b, uint32_t cdim)
+{
+    return qv_isq8_l2_cc_serial_inline (a, b, cdim);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__ ((target ("avx2"))) int32_t
+qv_isq8_l2_qc_avx2 (const int16_t *q, const uint8_t *c, uint32_t cdim)
+{
+    return qv_isq8_l2_qc_avx2_inline (q, c, cdim);
+}
+
+__attribute__ ((target ("avx2"))) int32_t
+qv_isq8_l2_cc_avx2 (const uint8_t *a, const uint8_t *b, uint32_t cdim)
+{
+    return qv_isq8_l2_cc_avx2_inline (a, b, cdim);
+}
+
+__attribute__ ((target ("avx512f,avx512bw"))) int32_t
+qv_isq8_l2_qc_avx512 (const int16_t *q, const uint8_t *c, uint32_t cdim)
+{
+    return qv_isq8_l2_qc_avx512_inline (q, c, cdim);
+}
+
+__attribute__ ((target ("avx512f,avx512bw"))) int32_t
+qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t cdim)
+{
+    return qv_isq8_l2_cc_avx512_inline (a, b, cdim);
+}
+
+const char *
+qv_isq8_isa (void)
+{
+    //  qv_dist_kernels () applies QV_SIMD; AVX-512 here also needs BW
+    const char *isa = qv_dist_kernels ()->isa;
+    __builtin_cpu_init ();
+    if (strcmp (isa, "avx512") == 0 && __builtin_cpu_supports ("avx512bw"))
+        return "avx512";
+    if (strcmp (isa, "serial") != 0)
+        return "avx2";
+    return "serial";
+}
+#else
+int32_t qv_isq8_l2_qc_avx2 (const int16_t *q, const uint8_t *c, uint32_t n) { return qv_isq8_l2_qc_serial (q, c, n); }
+int32_t qv_isq8_l2_cc_avx2 (const uint8_t *a, const uint8_t *b, uint32_t n) { return qv_isq8_l2_cc_serial (a, b, n); }
+int32_t qv_isq8_l2_qc_avx512 (const int16_t *q, const uint8_t *c, uint32_t n) { return qv_isq8_l2_qc_serial (q, c, n); }
+int32_t qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t n) { return qv_isq8_l2_cc_serial (a, b, n); }
+
+const char *
+qv_isq8_isa (void)
+{
+    return "serial";
+}
+#endif

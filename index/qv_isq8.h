@@ -1,0 +1,154 @@
+//  Integer SQ8 codes for graph walks (HNSW_SQ8): per-dimension minimum, one step shared
+//  by every dimension, so the squared L2 distance between two code vectors (or a code
+//  vector and a query in code units) is an exact integer sum that SIMD computes with
+//  16-bit multiply-adds, four times fewer bytes per vector than float32.
+//
+//  Code vectors are stored padded with zeros to a multiple of 32 bytes (qv_isq8_cdim)
+//  and queries as int16 padded with zeros likewise, so the kernels have no tails.
+//  A query is clamped to [-256, 511] code units, and dim to QV_ISQ8_MAX_DIM, which
+//  keeps every sum below 2^31.
+#ifndef QV_ISQ8_H_INCLUDED
+#define QV_ISQ8_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QV_ISQ8_MAX_DIM 4096
+#define QV_ISQ8_QMIN (-256)
+#define QV_ISQ8_QMAX 511
+
+//  The stored width of a code vector (and of a prepared query) for dim: dim rounded
+//  up to a multiple of 32.
+static inline uint32_t
+qv_isq8_cdim (uint32_t dim)
+{
+    return (dim + 31) / 32 * 32;
+}
+
+//  Learns vmin [dim] (per-dimension minimum) and *step ((largest per-dimension range)
+//  / 255, 1 when every range is 0) from n vectors. Returns 0, or QV_EINVAL naming
+//  the first value that is not finite.
+int
+    qv_isq8_train (const float *x, size_t n, uint32_t dim, float *vmin, float *step);
+
+//  Encodes n vectors into n x cdim codes: round ((x - vmin) / step) clamped to 0..255,
+//  padding zeros.
+void
+    qv_isq8_encode (const float *vmin, float step, const float *x, size_t n, uint32_t dim,
+                    uint8_t *codes);
+
+//  A query in code units, cdim int16: round ((q - vmin) / step) clamped to
+//  [QV_ISQ8_QMIN, QV_ISQ8_QMAX], padding zeros.
+void
+    qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out);
+
+//  Squared L2 in code units. Query (int16) vs codes, and codes vs codes; cdim is a
+//  multiple of 32. The _avx2 / _avx512 variants only where the CPU has them (avx512
+//  needs AVX-512BW).
+int32_t qv_isq8_l2_qc_serial (const int16_t *q, const uint8_t *c, uint32_t cdim);
+int32_t qv_isq8_l2_qc_avx2   (const int16_t *q, const uint8_t *c, uint32_t cdim);
+int32_t qv_isq8_l2_qc_avx512 (const int16_t *q, const uint8_t *c, uint32_t cdim);
+int32_t qv_isq8_l2_cc_serial (const uint8_t *a, const uint8_t *b, uint32_t cdim);
+int32_t qv_isq8_l2_cc_avx2   (const uint8_t *a, const uint8_t *b, uint32_t cdim);
+int32_t qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t cdim);
+
+//  "avx512" (AVX-512BW), "avx2" or "serial": the kernels HNSW_SQ8 runs on this CPU,
+//  capped by QV_SIMD as qv_dist_kernels () is.
+const char *
+    qv_isq8_isa (void);
+
+//  --------------------------------------------------------------------------
+//  Inline kernels, for qv_hnsw.c's walks and the exported wrappers above.
+
+static inline int32_t
+qv_isq8_l2_qc_serial_inline (const int16_t *q, const uint8_t *c, uint32_t cdim)
+{
+    int32_t sum = 0;
+    for (uint32_t i = 0; i < cdim; i++) {
+        int32_t d = (int32_t) q [i] - c [i];
+        sum += d * d;
+    }
+    return sum;
+}
+
+static inline int32_t
+qv_isq8_l2_cc_serial_inline (const uint8_t *a, const uint8_t *b, uint32_t cdim)
+{
+    int32_t sum = 0;
+    for (uint32_t i = 0; i < cdim; i++) {
+        int32_t d = (int32_t) a [i] - b [i];
+        sum += d * d;
+    }
+    return sum;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+__attribute__ ((target ("avx2"))) static inline int32_t
+qv_isq8_hsum256_epi32 (__m256i v)
+{
+    __m128i s = _mm_add_epi32 (_mm256_castsi256_si128 (v), _mm256_extracti128_si256 (v, 1));
+    s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, 0x4E));
+    s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, 0xB1));
+    return _mm_cvtsi128_si32 (s);
+}
+
+__attribute__ ((target ("avx2"))) static inline int32_t
+qv_isq8_l2_qc_avx2_inline (const int16_t *q, const uint8_t *c, uint32_t cdim)
+{
+    __m256i s0 = _mm256_setzero_si256 (), s1 = _mm256_setzero_si256 ();
+    for (uint32_t i = 0; i < cdim; i += 32) {
+        __m256i c0 = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c + i)));
+        __m256i c1 = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c + i + 16)));
+        __m256i d0 = _mm256_sub_epi16 (_mm256_loadu_si256 ((const __m256i *) (q + i)), c0);
+        __m256i d1 = _mm256_sub_epi16 (_mm256_loadu_si256 ((const __m256i *) (q + i + 16)), c1);
+        s0 = _mm256_add_epi32 (s0, _mm256_madd_epi16 (d0, d0));
+        s1 = _mm256_add_epi32 (s1, _mm256_madd_epi16 (d1, d1));
+    }
+    return qv_isq8_hsum256_epi32 (_mm256_add_epi32 (s0, s1));
+}
+
+__attribute__ ((target ("avx2"))) static inline int32_t
+qv_isq8_l2_cc_avx2_inline (const uint8_t *a, const uint8_t *b, uint32_t cdim)
+{
+    __m256i s0 = _mm256_setzero_si256 (), s1 = _mm256_setzero_si256 ();
+    for (uint32_t i = 0; i < cdim; i += 32) {
+        __m256i a0 = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (a + i)));
+        __m256i a1 = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (a + i + 16)));
+        __m256i b0 = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (b + i)));
+        __m256i b1 = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (b + i + 16)));
+        __m256i d0 = _mm256_sub_epi16 (a0, b0), d1 = _mm256_sub_epi16 (a1, b1);
+        s0 = _mm256_add_epi32 (s0, _mm256_madd_epi16 (d0, d0));
+        s1 = _mm256_add_epi32 (s1, _mm256_madd_epi16 (d1, d1));
+    }
+    return qv_isq8_hsum256_epi32 (_mm256_add_epi32 (s0, s1));
+}
+
+__attribute__ ((target ("avx512f,avx512bw"))) static inline int32_t
+qv_isq8_l2_qc_avx512_inline (const int16_t *q, const uint8_t *c, uint32_t cdim)
+{
+    __m512i s0 = _mm512_setzero_si512 ();
+    for (uint32_t i = 0; i < cdim; i += 32) {
+        __m512i c0 = _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) (c + i)));
+        __m512i d0 = _mm512_sub_epi16 (_mm512_loadu_si512 ((const void *) (q + i)), c0);
+        s0 = _mm512_add_epi32 (s0, _mm512_madd_epi16 (d0, d0));
+    }
+    return _mm512_reduce_add_epi32 (s0);
+}
+
+__attribute__ ((target ("avx512f,avx512bw"))) static inline int32_t
+qv_isq8_l2_cc_avx512_inline (const uint8_t *a, const uint8_t *b, uint32_t cdim)
+{
+    __m512i s0 = _mm512_setzero_si512 ();
+    for (uint32_t i = 0; i < cdim; i += 32) {
+        __m512i a0 = _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) (a + i)));
+        __m512i b0 = _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) (b + i)));
+        __m512i d0 = _mm512_sub_epi16 (a0, b0);
+        s0 = _mm512_add_epi32 (s0, _mm512_madd_epi16 (d0, d0));
+    }
+    return _mm512_reduce_add_epi32 (s0);
+}
+#endif
+
+#endif

@@ -1,0 +1,393 @@
+//  HNSW_SQ8: integer code kernels against their serial reference on every instruction
+//  set this CPU has, code and query encoding, recall against exact answers (siftsmall
+//  L2, COSINE on random directions at random lengths, filtered), re-ranked distances
+//  exact, save/load round trip, corrupted objects refused, parameters refused.
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qv_hnsw.h"
+#include "qv_isq8.h"
+#include "qv_vecs.h"
+#include "qv_crc.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#   define S_SANITIZED 1
+#elif defined(__has_feature)
+#   if __has_feature(address_sanitizer)
+#       define S_SANITIZED 1
+#   endif
+#endif
+#ifndef S_SANITIZED
+#   define S_SANITIZED 0
+#endif
+
+static const char *
+s_data_dir (void)
+{
+    const char *dir = getenv ("QV_DATA_DIR");
+    return dir? dir: "../shared/data";
+}
+
+static float *
+s_unit_vectors (uint32_t n, uint32_t dim, unsigned seed)
+{
+    float *v = malloc ((size_t) n * dim * sizeof (float));
+    for (uint32_t i = 0; i < n; i++) {
+        double norm = 0;
+        for (uint32_t j = 0; j < dim; j++) {
+            double g = 0;
+            for (int t = 0; t < 4; t++)
+                g += (double) rand_r (&seed) / RAND_MAX - 0.5;
+            v [(size_t) i * dim + j] = (float) g;
+            norm += g * g;
+        }
+        for (uint32_t j = 0; j < dim; j++)
+            v [(size_t) i * dim + j] /= (float) sqrt (norm);
+    }
+    return v;
+}
+
+static int32_t *
+s_truth (qv_metric_t metric, const float *base, uint32_t n, uint32_t dim, const float *queries,
+         uint32_t nq, uint32_t k, const qv_search_params_t *params)
+{
+    qv_index_t *flat = qv_index_new ("FLAT", metric, dim, NULL);
+    assert_int_equal (qv_index_build (flat, base, n), 0);
+    int32_t *truth = malloc ((size_t) nq * k * sizeof (int32_t));
+    uint32_t ids [100];
+    float d [100];
+    for (uint32_t q = 0; q < nq; q++) {
+        int got = qv_index_search (flat, queries + (size_t) q * dim, k, params, ids, d);
+        for (uint32_t i = 0; i < k; i++)
+            truth [(size_t) q * k + i] = i < (uint32_t) got? (int32_t) ids [i]: -1;
+    }
+    qv_index_destroy (&flat);
+    return truth;
+}
+
+//  recall@k; also checks each returned distance is the exact float distance.
+static double
+s_recall (qv_index_t *index, const float *base, const float *queries, uint32_t nq, uint32_t dim,
+          const int32_t *truth, uint32_t truth_k, uint32_t k, uint32_t ef,
+          const roaring_bitmap_t *allowed)
+{
+    uint32_t ids [100];
+    float d [100];
+    qv_search_params_t params = { .ef = ef, .allowed = allowed };
+    double sum = 0;
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *qv = queries + (size_t) q * dim;
+        int got = qv_index_search (index, qv, k, &params, ids, d);
+        assert_int_equal (got, (int) k);
+        int hits = 0;
+        for (int i = 0; i < got; i++) {
+            const float *x = base + (size_t) ids [i] * dim;
+            double exact = 0, xn = 0, qn = 0;
+            for (uint32_t j = 0; j < dim; j++) {
+                if (qv_index_metric (index) == QV_METRIC_L2)
+                    exact += ((double) qv [j] - x [j]) * ((double) qv [j] - x [j]);
+                else
+                    exact += (double) qv [j] * x [j];
+                xn += (double) x [j] * x [j];
+                qn += (double) qv [j] * qv [j];
+            }
+            if (qv_index_metric (index) == QV_METRIC_COSINE)
+                exact /= sqrt (xn * qn);
+            assert_true (fabs (d [i] - exact) <= 1e-4 * (1 + fabs (exact)));
+            if (allowed)
+                assert_true (roaring_bitmap_contains (allowed, ids [i]));
+            if (i)
+                assert_true (qv_index_metric (index) == QV_METRIC_L2? d [i - 1] <= d [i]: d [i - 1] >= d [i]);
+            for (uint32_t t = 0; t < k; t++)
+                hits += truth [(size_t) q * truth_k + t] == (int32_t) ids [i];
+        }
+        sum += (double) hits / k;
+    }
+    return sum / nq;
+}
+
+static void
+test_kernels (void **state)
+{
+    (void) state;
+    unsigned seed = 3;
+    uint32_t cdims [] = { 32, 64, 800, 4096 };
+    int16_t *q = aligned_alloc (64, 4096 * 2);
+    uint8_t *a = aligned_alloc (64, 4096), *b = aligned_alloc (64, 4096);
+    int isas = 0;
+    for (int c = 0; c < 4; c++)
+        for (int round = 0; round < 20; round++) {
+            uint32_t cdim = cdims [c];
+            for (uint32_t i = 0; i < cdim; i++) {
+                //  Round 0: the extremes, where sums are largest
+                q [i] = round == 0? QV_ISQ8_QMAX: (int16_t) (rand_r (&seed) % 768 - 256);
+                a [i] = round == 0? 0: (uint8_t) rand_r (&seed);
+                b [i] = round == 0? 255: (uint8_t) rand_r (&seed);
+            }
+            int64_t wq = 0, wc = 0;
+            for (uint32_t i = 0; i < cdim; i++) {
+                wq += (int64_t) (q [i] - a [i]) * (q [i] - a [i]);
+                wc += (int64_t) (a [i] - b [i]) * (a [i] - b [i]);
+            }
+            assert_true (wq == qv_isq8_l2_qc_serial (q, a, cdim));
+            assert_true (wc == qv_isq8_l2_cc_serial (a, b, cdim));
+            if (qv_dist_cpu_has ("avx2")) {
+                assert_true (wq == qv_isq8_l2_qc_avx2 (q, a, cdim));
+                assert_true (wc == qv_isq8_l2_cc_avx2 (a, b, cdim));
+                isas |= 1;
+            }
+            __builtin_cpu_init ();
+            if (qv_dist_cpu_has ("avx512") && __builtin_cpu_supports ("avx512bw")) {
+                assert_true (wq == qv_isq8_l2_qc_avx512 (q, a, cdim));
+                assert_true (wc == qv_isq8_l2_cc_avx512 (a, b, cdim));
+                isas |= 2;
+            }
+        }
+    fprintf (stderr, "isq8 kernels checked: serial%s%s; HNSW_SQ8 runs %s\n",
+             isas & 1? " avx2": "", isas & 2? " avx512": "", qv_isq8_isa ());
+    free (q);
+    free (a);
+    free (b);
+}
+
+static void
+test_encoding (void **state)
+{
+    (void) state;
+    float x [2 * 5] = { -1, 0, 10, 5, 5,     1, 0.5f, 20, 5, 6 };
+    float vmin [5], step;
+    assert_int_equal (qv_isq8_train (x, 2, 5, vmin, &step), 0);
+    assert_true (vmin [0] == -1 && vmin [2] == 10 && vmin [3] == 5);
+    assert_true (fabsf (step - 10.0f / 255) < 1e-6f);       //  the widest range, dim 2
+    uint8_t codes [2 * 32];
+    qv_isq8_encode (vmin, step, x, 2, 5, codes);
+    assert_int_equal (codes [0], 0);
+    assert_int_equal (codes [2], 0);
+    assert_int_equal (codes [32 + 2], 255);
+    assert_int_equal (codes [32 + 0], 51);                  //  2 / (10 / 255)
+    for (int i = 5; i < 32; i++)
+        assert_int_equal (codes [i], 0);                    //  padding
+    int16_t qc [32];
+    float far [5] = { -1000, 1000, 10, 5, 5 };
+    qv_isq8_query (vmin, step, far, 5, qc);
+    assert_int_equal (qc [0], QV_ISQ8_QMIN);
+    assert_int_equal (qc [1], QV_ISQ8_QMAX);
+    float bad [5] = { 0, NAN, 0, 0, 0 };
+    assert_int_equal (qv_isq8_train (bad, 1, 5, vmin, &step), QV_EINVAL);
+    float flat [3] = { 2, 2, 2 };
+    assert_int_equal (qv_isq8_train (flat, 1, 3, vmin, &step), 0);
+    assert_true (step == 1.0f);
+}
+
+static void
+test_siftsmall (void **state)
+{
+    (void) state;
+    char path [512];
+    uint32_t dim, n, qdim, nq;
+    snprintf (path, sizeof path, "%s/siftsmall/base.fvecs", s_data_dir ());
+    float *base = qv_vecs_read (path, S_SANITIZED? 2000: 0, &dim, &n);
+    if (!base)
+        fail_msg ("siftsmall is missing (%s): set QV_DATA_DIR to the shared data folder", path);
+    snprintf (path, sizeof path, "%s/siftsmall/query.fvecs", s_data_dir ());
+    float *queries = qv_vecs_read (path, 0, &qdim, &nq);
+    assert_non_null (queries);
+    int32_t *truth = s_truth (QV_METRIC_L2, base, n, dim, queries, nq, 10, NULL);
+    qv_index_params_t params = { .M = 16, .ef_construction = 200, .threads = 2 };
+    qv_index_t *index = qv_index_new ("HNSW_SQ8", QV_METRIC_L2, dim, &params);
+    assert_non_null (index);
+    assert_int_equal (qv_index_build (index, base, n), 0);
+    assert_string_equal (qv_index_type_name (index), "HNSW_SQ8");
+    double r64 = s_recall (index, base, queries, nq, dim, truth, 10, 10, 64, NULL);
+    double r256 = s_recall (index, base, queries, nq, dim, truth, 10, 10, 256, NULL);
+    fprintf (stderr, "siftsmall %u rows HNSW_SQ8 recall@10 ef=64 %.4f ef=256 %.4f\n", n, r64, r256);
+    assert_true (r64 >= 0.98);
+    assert_true (r256 >= 0.995);
+    //  Vectors stay outside the graph's memory: float bytes reported apart
+    assert_int_equal (qv_index_vector_bytes (index), (size_t) n * dim * 4);
+    qv_index_destroy (&index);
+    free (truth);
+    free (base);
+    free (queries);
+}
+
+//  COSINE over random lengths: the walk's L2 codes over unit vectors rank as cosine.
+static void
+test_cosine_and_filter (void **state)
+{
+    (void) state;
+    uint32_t n = S_SANITIZED? 1500: 5000, dim = 40, nq = 60, k = 10;
+    float *base = s_unit_vectors (n, dim, 5);
+    float *queries = s_unit_vectors (nq, dim, 6);
+    unsigned seed = 8;
+    float *scaled = malloc ((size_t) n * dim * sizeof (float));
+    for (uint32_t i = 0; i < n; i++) {
+        float s = 0.01f + 100.0f * (float) rand_r (&seed) / RAND_MAX;
+        for (uint32_t j = 0; j < dim; j++)
+            scaled [(size_t) i * dim + j] = base [(size_t) i * dim + j] * s;
+    }
+    int32_t *truth = s_truth (QV_METRIC_COSINE, scaled, n, dim, queries, nq, k, NULL);
+    qv_index_t *cos = qv_index_new ("HNSW_SQ8", QV_METRIC_COSINE, dim, NULL);
+    assert_int_equal (qv_index_build (cos, scaled, n), 0);
+    double r = s_recall (cos, scaled, queries, nq, dim, truth, k, k, 128, NULL);
+    fprintf (stderr, "HNSW_SQ8 COSINE %u x %u: recall@10 ef=128 %.4f\n", n, dim, r);
+    assert_true (r >= 0.95);
+
+    //  Filtered: half the rows (a walk), against the exact filtered answer
+    roaring_bitmap_t *allowed = roaring_bitmap_create ();
+    for (uint32_t i = 0; i < n; i += 2)
+        roaring_bitmap_add (allowed, i);
+    qv_search_params_t fp = { .allowed = allowed };
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (cos, 0), 0);    //  always walk
+    assert_false (qv_index_scans_exact (cos, k, &fp));
+    int32_t *ftruth = s_truth (QV_METRIC_COSINE, scaled, n, dim, queries, nq, k, &fp);
+    double fr = s_recall (cos, scaled, queries, nq, dim, ftruth, k, k, 128, allowed);
+    fprintf (stderr, "HNSW_SQ8 COSINE filtered 50%%: recall@10 ef=128 %.4f\n", fr);
+    assert_true (fr >= 0.95);
+    //  Few rows: the exact scan of the allowed rows, on the floats
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (cos, QV_HNSW_FILTER_EXACT_FACTOR), 0);
+    roaring_bitmap_t *few = roaring_bitmap_create ();
+    for (uint32_t i = 7; i < n; i += 97)
+        roaring_bitmap_add (few, i);
+    qv_search_params_t fewp = { .allowed = few };
+    assert_true (qv_index_scans_exact (cos, k, &fewp));
+    int32_t *wtruth = s_truth (QV_METRIC_COSINE, scaled, n, dim, queries, nq, k, &fewp);
+    assert_true (s_recall (cos, scaled, queries, nq, dim, wtruth, k, k, 64, few) == 1.0);
+
+    //  Adds after the build: values outside the trained ranges saturate, rows are found
+    float *more = s_unit_vectors (300, dim, 9);
+    for (size_t i = 0; i < 300 * dim; i++)
+        more [i] *= 3;
+    assert_int_equal (qv_index_add (cos, more, 300), 0);
+    uint32_t ids [3];
+    float d [3];
+    assert_int_equal (qv_index_search (cos, more + 17 * dim, 3, NULL, ids, d), 3);
+    assert_int_equal (ids [0], n + 17);
+    assert_true (fabsf (d [0] - 1.0f) < 1e-4f);
+
+    roaring_bitmap_free (allowed);
+    roaring_bitmap_free (few);
+    free (more);
+    free (ftruth);
+    free (wtruth);
+    free (truth);
+    qv_index_destroy (&cos);
+    free (scaled);
+    free (base);
+    free (queries);
+}
+
+static void
+test_save_load_and_corruption (void **state)
+{
+    (void) state;
+    uint32_t n = 1100, dim = 24, nq = 40, k = 10;
+    float *base = s_unit_vectors (n, dim, 11);
+    float *queries = s_unit_vectors (nq, dim, 12);
+    qv_index_params_t params = { .M = 8, .ef_construction = 64 };
+    qv_index_t *index = qv_index_new ("HNSW_SQ8", QV_METRIC_L2, dim, &params);
+    assert_int_equal (qv_index_build (index, base, n), 0);
+    zchunk_t *chunk = NULL;
+    assert_int_equal (qv_index_serialize (index, &chunk), 0);
+    size_t size = zchunk_size (chunk);
+    qv_index_t *loaded = NULL;
+    assert_int_equal (qv_index_load (zchunk_data (chunk), size, &loaded), 0);
+    assert_int_equal (qv_index_type (loaded), QV_INDEX_HNSW_SQ8);
+    assert_int_equal (qv_index_count (loaded), n);
+    for (uint32_t q = 0; q < nq; q++) {
+        uint32_t ia [10], ib [10];
+        float da [10], db [10];
+        qv_search_params_t sp = { .ef = 32 };
+        assert_int_equal (qv_index_search (index, queries + q * dim, k, &sp, ia, da), (int) k);
+        assert_int_equal (qv_index_search (loaded, queries + q * dim, k, &sp, ib, db), (int) k);
+        assert_memory_equal (ia, ib, sizeof ia);
+        assert_memory_equal (da, db, sizeof da);
+    }
+    zchunk_t *again = NULL;
+    assert_int_equal (qv_index_serialize (loaded, &again), 0);
+    assert_int_equal (zchunk_size (again), size);
+    assert_memory_equal (zchunk_data (again), zchunk_data (chunk), size);
+    zchunk_destroy (&again);
+    qv_index_destroy (&loaded);
+
+    uint8_t *copy = malloc (size);
+    for (size_t at = 0; at < size; at += (at < 300? 1: 89)) {
+        memcpy (copy, zchunk_data (chunk), size);
+        copy [at] ^= 0x01;
+        assert_int_equal (qv_index_load (copy, size, &loaded), QV_ECORRUPT);
+        assert_null (loaded);
+    }
+    for (size_t cut = 0; cut < size; cut += 997)
+        assert_int_equal (qv_index_load (zchunk_data (chunk), cut, &loaded), QV_ECORRUPT);
+
+    //  Valid checksum around a broken prefix: zero step, wrong code width, a range
+    //  that is not finite, a newer payload version (refused as not readable)
+    size_t payload = 68;
+    float zero = 0, inf = INFINITY;
+    uint32_t wrong = 64, newer = 2;
+    struct { size_t offset; const void *value; int rc; } cases [] = {
+        { payload + 8, &zero, QV_ECORRUPT },
+        { payload + 4, &wrong, QV_ECORRUPT },
+        { payload + 12 + 4 * 3, &inf, QV_ECORRUPT },
+        { payload, &newer, QV_EINVAL },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
+        memcpy (copy, zchunk_data (chunk), size);
+        memcpy (copy + cases [c].offset, cases [c].value, 4);
+        uint32_t crc = qv_crc32c (copy, size - 4);
+        memcpy (copy + size - 4, &crc, 4);
+        int rc = qv_index_load (copy, size, &loaded);
+        fprintf (stderr, "broken HNSW_SQ8 case %zu: %s (%s)\n", c, qv_rc_name (rc), qv_err_msg ());
+        assert_int_equal (rc, cases [c].rc);
+        assert_null (loaded);
+    }
+    free (copy);
+    zchunk_destroy (&chunk);
+
+    //  Empty index round trip
+    qv_index_t *empty = qv_index_new ("HNSW_SQ8", QV_METRIC_COSINE, dim, NULL);
+    assert_int_equal (qv_index_serialize (empty, &chunk), 0);
+    assert_int_equal (qv_index_load (zchunk_data (chunk), zchunk_size (chunk), &loaded), 0);
+    uint32_t ids [4];
+    float d [4];
+    assert_int_equal (qv_index_search (loaded, queries, 4, NULL, ids, d), 0);
+    qv_index_destroy (&loaded);
+    qv_index_destroy (&empty);
+    zchunk_destroy (&chunk);
+    qv_index_destroy (&index);
+    free (base);
+    free (queries);
+}
+
+static void
+test_bad_params (void **state)
+{
+    (void) state;
+    assert_null (qv_index_new ("HNSW_SQ8", QV_METRIC_IP, 16, NULL));
+    assert_non_null (strstr (qv_err_msg (), "IP"));
+    assert_null (qv_index_new ("HNSW_SQ8", QV_METRIC_L2, QV_ISQ8_MAX_DIM + 1, NULL));
+    qv_index_t *index = qv_index_new ("hnsw_sq8", QV_METRIC_L2, 8, NULL);
+    assert_non_null (index);
+    float nan_row [8] = { 0, 0, 0, NAN, 0, 0, 0, 0 };
+    assert_int_equal (qv_index_build (index, nan_row, 1), QV_EINVAL);
+    qv_index_destroy (&index);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_kernels),
+        cmocka_unit_test (test_encoding),
+        cmocka_unit_test (test_siftsmall),
+        cmocka_unit_test (test_cosine_and_filter),
+        cmocka_unit_test (test_save_load_and_corruption),
+        cmocka_unit_test (test_bad_params),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
