@@ -56,6 +56,8 @@ typedef struct {
     bool s3_https;                  //  --s3-https
     int s3_connections;             //  --s3-connections: concurrent S3 requests
     int s3_lock_ms;                 //  --s3-lock-ms: lock renewal period
+    char cache_dir [1024];          //  --cache-dir: local copies of S3 segments ("": DATA/cache)
+    long cache_mb;                  //  --cache-mb: its size limit, 0 = no cache
     void *store;                    //  the server's qv_store_t, for `stats` (set by the server)
     qv_write_stats_t *write_stats;  //  set by the server
 } qv_config_t;

@@ -1084,8 +1084,11 @@ s_stats (self_t *self, qv_job_t *job)
     qv_nats_stats_t *ns = self->config->nats_stats;
     qv_store_t *store = self->config->store;
     qv_write_stats_t *ws = self->config->write_stats;
+    qv_cache_stats_t cs;
+    bool cached = store && qv_store_cache_stats (store, &cs);
     qv_reply_ok (w, req->f [QV_F_rid],
-                 10 + (ws ? 4 : 0) + (ns ? 11 : 0) + (only != NULL) + (store ? 2 : 0));
+                 10 + (ws ? 4 : 0) + (ns ? 11 : 0) + (only != NULL) + (store ? 2 : 0)
+                 + (cached ? 8 : 0));
     qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
     qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
     qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
@@ -1107,6 +1110,16 @@ s_stats (self_t *self, qv_job_t *job)
         qv_wr_str (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
         qv_wr_str (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
         qv_wr_str (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
+    }
+    if (cached) {
+        qv_wr_str (w, "cache_hits"); qv_wr_uint (w, cs.hits);
+        qv_wr_str (w, "cache_misses"); qv_wr_uint (w, cs.misses);
+        qv_wr_str (w, "cache_bytes_downloaded"); qv_wr_uint (w, cs.bytes_downloaded);
+        qv_wr_str (w, "cache_corrupt"); qv_wr_uint (w, cs.corrupt);
+        qv_wr_str (w, "cache_stale"); qv_wr_uint (w, cs.stale);
+        qv_wr_str (w, "cache_evictions"); qv_wr_uint (w, cs.evictions);
+        qv_wr_str (w, "cache_bytes"); qv_wr_uint (w, cs.bytes);
+        qv_wr_str (w, "cache_max_bytes"); qv_wr_uint (w, cs.max_bytes);
     }
     if (only) {
         qv_wr_str (w, "partitions");

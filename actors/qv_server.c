@@ -91,6 +91,22 @@ qv_server_new (const qv_config_t *config)
         free (self);
         return NULL;
     }
+    if (config->s3_endpoint [0] && config->cache_mb > 0) {
+        char dir [sizeof config->cache_dir + sizeof config->data + 16];
+        if (config->cache_dir [0])
+            snprintf (dir, sizeof dir, "%s", config->cache_dir);
+        else
+            snprintf (dir, sizeof dir, "%s/cache", config->data);
+        if (qv_store_set_cache (self->store, dir, (uint64_t) config->cache_mb << 20)) {
+            qv_error ("--cache-dir: %s", qv_err_msg ());
+            qv_store_destroy (&self->store);
+            qv_store_destroy (&self->local);
+            free (self->nats_stats);
+            free (self);
+            return NULL;
+        }
+        qv_info ("segment cache: %s, at most %ld MiB", dir, config->cache_mb);
+    }
     //  Test hook: QV_FAULT_PUT=N makes the next N object writes fail with an I/O error.
     const char *fault = getenv ("QV_FAULT_PUT");
     if (fault && atoi (fault) > 0) {

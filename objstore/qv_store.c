@@ -13,6 +13,7 @@
 //  of the key space), and the key "LOCK" is reserved for the writer lock.
 #include "qv_store.h"
 #include "qv_store_backend.h"
+#include "qv_cache.h"
 #include "qv_rc.h"
 
 #include <pthread.h>
@@ -43,7 +44,18 @@ struct _qv_store_t {
     int fault_rc [S_OP_COUNT];      //  code an injected fault returns
     int fault_count [S_OP_COUNT];   //  how many more calls fail
     char crash_prefix [128];        //  put of a key with this prefix exits the process
+    qv_cache_t *cache;              //  local copies of segment objects, or NULL
 };
+
+//  Objects the cache keeps: segments and their indexes, written once under their key
+//  (WAL objects, manifests and the lock change or are read once).
+#define S_CACHED_PREFIX "segments/"
+
+static bool
+s_cached (qv_store_t *self, const char *key)
+{
+    return self->cache && strncmp (key, S_CACHED_PREFIX, strlen (S_CACHED_PREFIX)) == 0;
+}
 
 qv_store_t *
 qv_store_new (const char *url)
@@ -100,6 +112,7 @@ qv_store_destroy (qv_store_t **self_p)
         return;
     qv_store_t *self = *self_p;
     self->backend->close (&self->impl);
+    qv_cache_destroy (&self->cache);
     pthread_mutex_destroy (&self->fault_mutex);
     free (self);
     *self_p = NULL;
@@ -192,7 +205,16 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
         _exit (137);
     }
     int64_t started = qv_clock_msec ();
-    rc = self->backend->put (self->impl, key, data, size);
+    if (s_cached (self, key)) {
+        //  Write-through: the flusher's own segments are warm in the cache
+        char ident [QV_STORE_IDENT_MAX];
+        qv_cache_drop (self->cache, key);
+        rc = self->backend->put_ident (self->impl, key, data, size, ident, sizeof ident);
+        if (rc == 0 && ident [0])
+            qv_cache_put (self->cache, key, ident, data, size);
+    }
+    else
+        rc = self->backend->put (self->impl, key, data, size);
     int64_t msec = qv_clock_msec () - started;
     if (msec >= S_SLOW_PUT_MS)
         qv_warn ("storing %s (%zu bytes) took %lld ms%s", key, size, (long long) msec,
@@ -213,7 +235,22 @@ qv_store_get (qv_store_t *self, const char *key, void **data, size_t *size)
     rc = s_fault (self, S_OP_GET, key);
     if (rc)
         return rc;
-    return self->backend->get (self->impl, key, data, size);
+    if (!s_cached (self, key))
+        return self->backend->get (self->impl, key, data, size);
+    //  A cached copy is served only if it is of the object the bucket holds now (a
+    //  segment id can be written again after a crash): ask for its identity first
+    char ident [QV_STORE_IDENT_MAX];
+    rc = self->backend->head (self->impl, key, ident, sizeof ident);
+    if (rc)
+        return rc;
+    if (qv_cache_get (self->cache, key, ident, data, size) == 0)
+        return 0;
+    rc = self->backend->get_ident (self->impl, key, data, size, ident, sizeof ident);
+    if (rc)
+        return rc;
+    qv_cache_count_download (self->cache, *size);
+    qv_cache_put (self->cache, key, ident, *data, *size);
+    return 0;
 }
 
 int
@@ -277,6 +314,8 @@ qv_store_delete (qv_store_t *self, const char *key)
     rc = s_fault (self, S_OP_DELETE, key);
     if (rc)
         return rc;
+    if (s_cached (self, key))
+        qv_cache_drop (self->cache, key);
     return self->backend->delete (self->impl, key);
 }
 
@@ -327,4 +366,28 @@ qv_store_inject_fault (qv_store_t *self, const char *op, int rc, int count)
     }
     qv_warn ("qv_store_inject_fault: unknown operation '%s' (use put, get, delete, list)",
              op ? op : "(null)");
+}
+
+int
+qv_store_set_cache (qv_store_t *self, const char *dir, uint64_t max_bytes)
+{
+    assert (self);
+    qv_cache_destroy (&self->cache);
+    if (!dir || max_bytes == 0)
+        return 0;
+    if (!self->backend->head || !self->backend->put_ident || !self->backend->get_ident)
+        return 0;                   //  a local backend needs no cache
+    self->cache = qv_cache_new (dir, max_bytes);
+    return self->cache ? 0 : QV_EIO;
+}
+
+bool
+qv_store_cache_stats (qv_store_t *self, qv_cache_stats_t *stats)
+{
+    assert (self);
+    memset (stats, 0, sizeof *stats);
+    if (!self->cache)
+        return false;
+    qv_cache_stats (self->cache, stats);
+    return true;
 }

@@ -4,8 +4,10 @@
 #define QV_STORE_H_INCLUDED
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "qv_cache.h"
 
 typedef struct _qv_store_t qv_store_t;
 
@@ -66,6 +68,19 @@ const char *
 //  Requests sent to a remote store and how many of them were retries (0 for "fs").
 void
     qv_store_counters (qv_store_t *self, uint64_t *requests, uint64_t *retried);
+
+//  Keeps local copies of segment and index objects (keys under segments/) in dir,
+//  at most max_bytes, least recently used evicted (qv_cache.c); 0 or a NULL dir turns
+//  the cache off. Only remote backends (S3) use it: on "fs" it does nothing. A get
+//  asks the store for the object's identity (HEAD) and serves the cached copy only if
+//  it is of that identity and its checksum is right; a put keeps the bytes written.
+//  Returns 0, or QV_EIO if dir cannot be used.
+int
+    qv_store_set_cache (qv_store_t *self, const char *dir, uint64_t max_bytes);
+
+//  The cache's counters; false (all zero) if the store has no cache.
+bool
+    qv_store_cache_stats (qv_store_t *self, qv_cache_stats_t *stats);
 
 //  Fault injection for tests: the next `count` calls of op ("put", "get", "delete")
 //  fail with rc (QV_EIO). count 0 clears it.

@@ -27,6 +27,15 @@ typedef struct {
     void (*describe) (void *impl, const char *key, char *out, size_t outsize);
     //  Optional: requests sent and retried since open (remote backends).
     void (*counters) (void *impl, uint64_t *requests, uint64_t *retried);
+    //  Optional, for the local cache (qv_cache.c) of remote backends: the identity
+    //  ("etag=...;size=N") of the object under key, by HEAD (head), or of the object
+    //  just written (put_ident: "" if it could not be told, the put still done) or
+    //  read (get_ident).
+    int (*head) (void *impl, const char *key, char *ident, size_t identsize);
+    int (*put_ident) (void *impl, const char *key, const void *data, size_t size,
+                      char *ident, size_t identsize);
+    int (*get_ident) (void *impl, const char *key, void **data, size_t *size,
+                      char *ident, size_t identsize);
 } qv_store_backend_t;
 
 extern const qv_store_backend_t qv_store_fs_backend;
@@ -35,6 +44,7 @@ extern const qv_store_backend_t qv_store_s3_backend;
 //  Longest key (bytes) and key segment the front accepts. A segment leaves room for
 //  the filesystem backend's temp-file prefix within NAME_MAX (255).
 #define QV_STORE_KEY_MAX     1024
+#define QV_STORE_IDENT_MAX   256
 #define QV_STORE_SEGMENT_MAX 200
 
 //  Names the filesystem backend reserves: temp files of puts in progress start with

@@ -103,6 +103,7 @@ typedef struct {
     //  get
     uint64_t content_length;        //  from the response headers, 0 if unknown
     int64_t meta_size;              //  x-amz-meta-qv-size, -1 if absent
+    char etag [128];                //  the object's ETag, "" if not answered
     size_t get_cap;                 //  most bytes wanted (ranged get), SIZE_MAX if all
     char *buf;
     size_t buf_size;
@@ -139,6 +140,7 @@ s_on_properties (const S3ResponseProperties *props, void *arg)
     s_req_t *req = arg;
     req->content_length = props->contentLength;
     req->meta_size = -1;
+    snprintf (req->etag, sizeof req->etag, "%s", props->eTag ? props->eTag : "");
     for (int i = 0; i < props->metaDataCount; i++)
         if (strcasecmp (props->metaData [i].name, S_META_SIZE) == 0)
             req->meta_size = strtoll (props->metaData [i].value, NULL, 10);
@@ -231,7 +233,7 @@ static const S3ListBucketHandler s_list_handler = {
 
 // ---------------------------------------------------------------- requests
 
-typedef enum { S_PUT, S_GET, S_LIST, S_DELETE, S_TEST_BUCKET, S_CREATE_BUCKET } s_kind_t;
+typedef enum { S_PUT, S_GET, S_HEAD, S_LIST, S_DELETE, S_TEST_BUCKET, S_CREATE_BUCKET } s_kind_t;
 
 typedef struct {
     s_kind_t kind;
@@ -300,6 +302,9 @@ s_attempt (s_s3_t *self, const s_op_t *op, s_req_t *req)
             break;
         case S_GET:
             S3_get_object (b, op->key, NULL, op->offset, op->count, ctx, &s_get_handler, req);
+            break;
+        case S_HEAD:
+            S3_head_object (b, op->key, ctx, &s_response_handler, req);
             break;
         case S_LIST:
             S3_list_bucket (b, op->list_prefix, op->marker, NULL, self->list_max, ctx,
@@ -459,6 +464,19 @@ s_describe (void *impl, const char *key, char *out, size_t outsize)
     snprintf (out, outsize, "s3://%s/%s%s", self->bucket, self->prefix, key);
 }
 
+//  The identity of an object for the cache: its ETag and length. S3 gives a
+//  single-part object an ETag computed from its content (MD5 on S3, MinIO and s3rver;
+//  a unique value with SSE-KMS), so a rewrite under the same key with other bytes has
+//  another identity, and one with the same bytes may keep its cached copy.
+static int
+s_ident (const s_req_t *req, uint64_t size, char *ident, size_t identsize, const char *what)
+{
+    if (!req->etag [0])
+        return qv_err (QV_EIO, "%s: the object store answered no ETag", what);
+    snprintf (ident, identsize, "etag=%s;size=%llu", req->etag, (unsigned long long) size);
+    return 0;
+}
+
 static int
 s_put_raw (s_s3_t *self, const char *key, const void *data, size_t size)
 {
@@ -471,20 +489,39 @@ s_put_raw (s_s3_t *self, const char *key, const void *data, size_t size)
     return s_run (self, &op, &req, what);
 }
 
+static int s_head (void *impl, const char *key, char *ident, size_t identsize);
+
 static int
-s_put (void *impl, const char *key, const void *data, size_t size)
+s_put_ident (void *impl, const char *key, const void *data, size_t size, char *ident,
+             size_t identsize)
 {
     s_s3_t *self = impl;
     if (atomic_load (&self->lock_lost))
         return qv_err (QV_EUNAVAIL, "put %s: this server lost the lock on s3://%s/%s to "
                        "another server; it no longer writes", key, self->bucket, self->prefix);
-    return s_put_raw (self, key, data, size);
+    int rc = s_put_raw (self, key, data, size);
+    //  libs3 2.0 reports no response headers for a PUT (its properties callback
+    //  fires on the interim 100 Continue, without them), so the identity of the
+    //  object written is asked for: one HEAD, small beside the upload
+    //  (the object is written either way: without an identity it is not cached)
+    if (rc == 0 && ident && s_head (impl, key, ident, identsize)) {
+        qv_warn ("%s; it is not kept in the cache", qv_err_msg ());
+        qv_err_clear ();
+        ident [0] = 0;
+    }
+    return rc;
+}
+
+static int
+s_put (void *impl, const char *key, const void *data, size_t size)
+{
+    return s_put_ident (impl, key, data, size, NULL, 0);
 }
 
 //  Gets count bytes at offset (count 0: to the end; cap: most bytes accepted).
 static int
 s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size_t cap,
-            void **data, size_t *got)
+            void **data, size_t *got, char *ident, size_t identsize)
 {
     char full [QV_STORE_KEY_MAX + 600];
     char what [2048];
@@ -515,6 +552,10 @@ s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size
     if (!req.buf && !(req.buf = malloc (1))) {
         return qv_err (QV_ENOMEM, "%s: out of memory", what);
     }
+    if (ident && (rc = s_ident (&req, req.buf_len, ident, identsize, what))) {
+        free (req.buf);
+        return rc;
+    }
     *data = req.buf;
     *got = req.buf_len;
     return 0;
@@ -523,7 +564,34 @@ s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size
 static int
 s_get (void *impl, const char *key, void **data, size_t *size)
 {
-    return s_get_some (impl, key, 0, 0, SIZE_MAX, data, size);
+    return s_get_some (impl, key, 0, 0, SIZE_MAX, data, size, NULL, 0);
+}
+
+static int
+s_get_ident (void *impl, const char *key, void **data, size_t *size, char *ident,
+             size_t identsize)
+{
+    return s_get_some (impl, key, 0, 0, SIZE_MAX, data, size, ident, identsize);
+}
+
+//  The identity (s_ident) of the object the bucket holds under key, without its body.
+static int
+s_head (void *impl, const char *key, char *ident, size_t identsize)
+{
+    s_s3_t *self = impl;
+    char full [QV_STORE_KEY_MAX + 600];
+    char what [2048];
+    s_full_key (self, key, full, sizeof full);
+    snprintf (what, sizeof what, "head s3://%s/%s", self->bucket, full);
+    s_op_t op = { .kind = S_HEAD, .key = full };
+    s_req_t req = { 0 };
+    int rc = s_run (self, &op, &req, what);
+    if (rc)
+        return rc;
+    if (req.meta_size < 0)          //  an interrupted upload, as in s_get_some
+        return qv_err (QV_ENOTFOUND, "%s: the object is incomplete (an interrupted upload)",
+                       what);
+    return s_ident (&req, (uint64_t) req.meta_size, ident, identsize, what);
 }
 
 static int
@@ -532,12 +600,12 @@ s_get_range (void *impl, const char *key, uint64_t offset, size_t size,
 {
     if (size == 0) {
         //  libs3 reads a count of 0 as "to the end"; check the object exists
-        int rc = s_get_some (impl, key, 0, 1, 1, data, got);
+        int rc = s_get_some (impl, key, 0, 1, 1, data, got, NULL, 0);
         if (rc == 0)
             *got = 0;
         return rc;
     }
-    return s_get_some (impl, key, offset, size, size, data, got);
+    return s_get_some (impl, key, offset, size, size, data, got, NULL, 0);
 }
 
 //  A key of ours: [A-Za-z0-9._-/], not the lock object.
@@ -629,7 +697,7 @@ s_lock_read (s_s3_t *self, char *out, size_t outsize)
     void *data = NULL;
     size_t size = 0;
     out [0] = 0;
-    int rc = s_get_some (self, QV_STORE_LOCK_NAME, 0, 0, 4096, &data, &size);
+    int rc = s_get_some (self, QV_STORE_LOCK_NAME, 0, 0, 4096, &data, &size, NULL, 0);
     if (rc == QV_ENOTFOUND) {
         qv_err_clear ();
         return 0;
@@ -1022,4 +1090,7 @@ const qv_store_backend_t qv_store_s3_backend = {
     .delete = s_delete,
     .describe = s_describe,
     .counters = s_counters,
+    .head = s_head,
+    .put_ident = s_put_ident,
+    .get_ident = s_get_ident,
 };

@@ -4,6 +4,7 @@
 
 #include <czmq.h>
 #include <nats/nats.h>
+#include <ctype.h>
 #include <execinfo.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -116,6 +117,11 @@ s_usage (FILE *out)
         "  --s3-connections N      concurrent S3 requests (default 8)\n"
         "  --s3-lock-ms N          renewal period of the bucket's lock object (default 3000;\n"
         "                          a crashed holder's lock is taken over after 3 periods)\n"
+        "  --cache-dir DIR         with S3: local copies of segment and index objects\n"
+        "                          (default DATA/cache), checked by checksum and against the\n"
+        "                          bucket's ETag before use\n"
+        "  --cache-mb N            size limit of --cache-dir in MiB, least recently used\n"
+        "                          objects evicted (default 10240; 0 turns the cache off)\n"
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
@@ -154,6 +160,8 @@ main (int argc, char *argv [])
         { "s3-https", no_argument, 0, 'H' },
         { "s3-connections", required_argument, 0, 'c' },
         { "s3-lock-ms", required_argument, 0, 'L' },
+        { "cache-dir", required_argument, 0, 'D' },
+        { "cache-mb", required_argument, 0, 'M' },
         { "check-config", no_argument, 0, 'K' },
         { "http", required_argument, 0, 'W' },
         { "help", no_argument, 0, 'h' },
@@ -183,12 +191,20 @@ main (int argc, char *argv [])
             case 'H': config.s3_https = true; break;
             case 'c': config.s3_connections = (int) v; break;
             case 'L': config.s3_lock_ms = (int) v; break;
+            case 'D': snprintf (config.cache_dir, sizeof config.cache_dir, "%s", optarg); break;
+            case 'M':
+                if (v < 0 || !isdigit ((unsigned char) optarg [0])) {
+                    fprintf (stderr, "quiver: --cache-mb needs a number of MiB (0 turns the cache off)\n");
+                    return 2;
+                }
+                config.cache_mb = v;
+                break;
             case 'K': check_config = true; break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (!strchr ("dbhNPICEBXHKW", c) && v <= 0) {
+        if (!strchr ("dbhNPICEBXHKWDM", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
             return 2;
         }

@@ -4,9 +4,10 @@
 //  inserts (4 clients, 1,000-row batches of 128-d vectors, for --seconds: rows/s and
 //  the acknowledgement p50/p99), the flush of what was inserted (MB/s of row data to
 //  the store), builds an HNSW index, and measures the time to serve after a restart:
-//  warm (same data directory) and, for S3, cold (an empty data directory: everything
-//  comes from the bucket; Quiver has no local cache yet, so warm and cold read the
-//  same objects). Beside them it measures the raw PUT and GET bandwidth of the same
+//  warm (same data directory: on S3 the segment cache in DATA/cache is warm), on S3
+//  also warm without the cache (--cache-mb 0: every segment downloaded) and cold (an
+//  empty data directory: everything comes from the bucket, once), each with the bytes
+//  it downloaded (the stats counter cache_bytes_downloaded). Beside them it measures the raw PUT and GET bandwidth of the same
 //  S3 server (and of the filesystem store) through the object store interface, for
 //  the object sizes Quiver writes: a WAL object of one 1,000-row batch and a segment.
 //
@@ -49,6 +50,8 @@ typedef struct {
     double flush_mbs;
     double index_s;
     double warm_s, cold_s;          //  cold < 0: not applicable
+    double nocache_s;               //  S3: restart with --cache-mb 0
+    int64_t warm_dl, cold_dl;       //  S3: bytes the warm / cold start downloaded
     double put_mbs [2], get_mbs [2];
 } s_figures_t;
 
@@ -97,6 +100,23 @@ s_call_simple (const char *endpoint, const char *op, int timeout_ms, const char 
     qv_doc_t *reply = qv_bench_call (client, &w);
     qv_doc_destroy (&reply);
     qv_client_destroy (&client);
+}
+
+//  A number of the server's stats (0 if absent).
+static int64_t
+s_stat (const char *endpoint, const char *name)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 60000);
+    qv_wr_t *w = qv_client_request (client, "stats", 0, NULL);
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    uint64_t v = 0;
+    const qv_val_t *val = qv_val_get (qv_doc_root (reply), name);
+    if (!val || qv_val_uint (val, &v))
+        v = 0;
+    qv_doc_destroy (&reply);
+    qv_client_destroy (&client);
+    return (int64_t) v;
 }
 
 static void
@@ -294,6 +314,8 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
     snprintf (cold, sizeof cold, "%s/%s-cold", opts->tmp, name);
     char *s3args [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
                         "--s3-prefix", (char *) opts->prefix, NULL };
+    char *nocache [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
+                         "--s3-prefix", (char *) opts->prefix, "--cache-mb", "0", NULL };
     char *noargs [] = { NULL };
     char *const *extra = s3 ? s3args : noargs;
     qv_bench_server_t srv;
@@ -325,11 +347,17 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
     qv_bench_server_stop (&srv, SIGTERM);
     fprintf (stderr, "%s: warm start\n", name);
     f->warm_s = qv_bench_server_start (&srv, opts->quiver, data, extra) / 1000.0;
+    f->warm_dl = s3 ? s_stat (srv.endpoint, "cache_bytes_downloaded") : -1;
     qv_bench_server_stop (&srv, SIGTERM);
-    f->cold_s = -1;
+    f->cold_s = f->nocache_s = -1;
+    f->cold_dl = -1;
     if (s3) {
+        fprintf (stderr, "%s: warm start without the cache (--cache-mb 0)\n", name);
+        f->nocache_s = qv_bench_server_start (&srv, opts->quiver, data, nocache) / 1000.0;
+        qv_bench_server_stop (&srv, SIGTERM);
         fprintf (stderr, "%s: cold start (empty data directory)\n", name);
         f->cold_s = qv_bench_server_start (&srv, opts->quiver, cold, extra) / 1000.0;
+        f->cold_dl = s_stat (srv.endpoint, "cache_bytes_downloaded");
         qv_bench_server_stop (&srv, SIGTERM);
     }
     char url [4600];
@@ -348,7 +376,8 @@ s_usage (FILE *out)
         "Usage: qvs3bench [--seconds S] [--rows N] [--runs N] [--no-index]\n"
         "\n"
         "Quiver on the filesystem and on S3 side by side: insert rows/s and ack p50/p99\n"
-        "(4 clients, 1,000-row batches, 128-d), flush MB/s, warm and cold start, and the\n"
+        "(4 clients, 1,000-row batches, 128-d), flush MB/s, warm start (on S3 with and\n"
+        "without the segment cache) and cold start with the MB downloaded, and the\n"
         "raw PUT/GET MB/s of the same S3 server. S3 server from $QV_S3_ENDPOINT\n"
         "(credentials $QV_S3_ACCESS_KEY / $QV_S3_SECRET_KEY, default S3RVER/S3RVER).\n"
         "\n"
@@ -425,7 +454,10 @@ main (int argc, char *argv [])
     if (opts.index)
         printf ("%-44s %12.1f %12.1f\n", "HNSW build s", fs.index_s, s3.index_s);
     printf ("%-44s %12.2f %12.2f\n", "warm start s (restart, same data dir)", fs.warm_s, s3.warm_s);
-    printf ("%-44s %12s %12.2f\n", "cold start s (empty data dir)", "n/a", s3.cold_s);
+    printf ("%-44s %12s %12.1f\n", "  MB downloaded by the warm start", "n/a", s3.warm_dl / 1048576.0);
+    printf ("%-44s %12s %12.2f\n", "warm start s without cache (--cache-mb 0)", "n/a", s3.nocache_s);
+    printf ("%-44s %12s %12.2f\n", "cold start s (empty data dir, empty cache)", "n/a", s3.cold_s);
+    printf ("%-44s %12s %12.1f\n", "  MB downloaded by the cold start", "n/a", s3.cold_dl / 1048576.0);
     for (int s = 0; s < 2; s++) {
         char label [96];
         snprintf (label, sizeof label, "raw PUT MB/s, %s", s_size_names [s]);

@@ -1,0 +1,397 @@
+//  Local cache of immutable objects of a remote store (qv_cache.h).
+//
+//  DESIGN
+//  One file per object in the cache directory, named by the key with '/' written as
+//  '@' (not a key character, so names never collide). A file is
+//      "QVCACHE1" | u32 ident length | u64 data size | u32 CRC32C | ident | data
+//  little-endian, the CRC32C covering ident and data. It is written to a ".tmp-" file
+//  and renamed, so a process crash leaves either the whole file or a temp file that
+//  the next start removes. It is not fsync'd (that would hold the flusher for a copy
+//  the bucket already has): after a power loss a renamed file may be short or hold
+//  zeros, which its length and checksum reject. Every get reads the whole file and checks length, identity
+//  and checksum before serving a byte; a file that fails is deleted (and the caller
+//  downloads the object again), never served.
+//
+//  Identity: a segment id can be reused after a crash (a segment written but not yet
+//  in a manifest is written again, with other rows, under the same key), so a cached
+//  copy is valid only for the object the bucket holds now. The store front asks the
+//  bucket for the object's identity (HEAD: ETag and size, one small request, no body)
+//  and the cache serves only a copy recorded under that identity.
+//
+//  LRU by size: an index (zhashx key -> entry) and a recency list (zlistx, least
+//  recently used first) kept in memory, rebuilt at start from the directory ordered by
+//  the files' modification times (a hit touches its file, so the order survives a
+//  restart). A put evicts from the front of the list until the
+//  total fits. One mutex guards the index and the counters; file reads and writes run
+//  outside it (a file unlinked by an eviction during a read stays readable).
+#include "qv_cache.h"
+#include "qv_crc.h"
+#include "qv_le.h"
+#include "qv_rc.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_MAGIC      "QVCACHE1"
+#define S_HEADER     24             //  magic 8, ident length 4, data size 8, crc 4
+#define S_IDENT_MAX  512
+#define S_NAME_MAX   200
+#define S_TMP_PREFIX ".tmp-"
+
+typedef struct {
+    char *name;                     //  file name (the index's key)
+    uint64_t bytes;                 //  file size
+    struct timespec mtime;          //  for ordering at start only
+    void *handle;                   //  in the recency list
+} s_entry_t;
+
+struct _qv_cache_t {
+    char *dir;
+    uint64_t max_bytes;
+    pthread_mutex_t mutex;
+    zhashx_t *index;                //  name -> s_entry_t (owns entries)
+    zlistx_t *lru;                  //  s_entry_t, least recently used first
+    uint64_t tmp_seq;
+    qv_cache_stats_t stats;
+};
+
+static void
+s_entry_destroy (void **item)
+{
+    s_entry_t *e = *item;
+    if (e) {
+        free (e->name);
+        free (e);
+        *item = NULL;
+    }
+}
+
+//  The file name of key, or false if key does not fit in a name.
+static bool
+s_name (const char *key, char *out, size_t outsize)
+{
+    size_t len = strlen (key);
+    if (len == 0 || len > S_NAME_MAX || len >= outsize)
+        return false;
+    for (size_t i = 0; i <= len; i++)
+        out [i] = key [i] == '/' ? '@' : key [i];
+    return true;
+}
+
+static int
+s_by_mtime (const void *a, const void *b)
+{
+    const s_entry_t *x = *(s_entry_t * const *) a, *y = *(s_entry_t * const *) b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : x->mtime.tv_nsec > y->mtime.tv_nsec;
+}
+
+//  Removes e from the index and list and deletes its file. Caller holds the mutex.
+static void
+s_remove (qv_cache_t *self, s_entry_t *e)
+{
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", self->dir, e->name);
+    unlink (path);
+    self->stats.bytes -= e->bytes;
+    self->stats.files--;
+    zlistx_delete (self->lru, e->handle);
+    zhashx_delete (self->index, e->name);       //  frees e
+}
+
+static void
+s_evict (qv_cache_t *self)
+{
+    while (self->stats.bytes > self->max_bytes) {
+        s_entry_t *e = zlistx_first (self->lru);
+        if (!e)
+            break;
+        s_remove (self, e);
+        self->stats.evictions++;
+    }
+}
+
+qv_cache_t *
+qv_cache_new (const char *dir, uint64_t max_bytes)
+{
+    assert (dir && max_bytes > 0);
+    if (zsys_dir_create ("%s", dir) != 0) {
+        qv_err (QV_EIO, "cache directory %s cannot be created: %s", dir, strerror (errno));
+        return NULL;
+    }
+    DIR *d = opendir (dir);
+    if (!d) {
+        qv_err (QV_EIO, "cache directory %s cannot be read: %s", dir, strerror (errno));
+        return NULL;
+    }
+    qv_cache_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->dir = strdup (dir);
+    self->max_bytes = max_bytes;
+    self->stats.max_bytes = max_bytes;
+    pthread_mutex_init (&self->mutex, NULL);
+    self->index = zhashx_new ();
+    zhashx_set_destructor (self->index, s_entry_destroy);
+    self->lru = zlistx_new ();
+    zlist_t *found = zlist_new ();
+    struct dirent *de;
+    while ((de = readdir (d))) {
+        if (de->d_name [0] == '.' && strncmp (de->d_name, S_TMP_PREFIX, strlen (S_TMP_PREFIX)))
+            continue;
+        char path [PATH_MAX];
+        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat (path, &st) || !S_ISREG (st.st_mode))
+            continue;
+        if (strncmp (de->d_name, S_TMP_PREFIX, strlen (S_TMP_PREFIX)) == 0) {
+            unlink (path);          //  an interrupted write
+            continue;
+        }
+        s_entry_t *e = calloc (1, sizeof *e);
+        e->name = strdup (de->d_name);
+        e->bytes = (uint64_t) st.st_size;
+        e->mtime = st.st_mtim;
+        zlist_append (found, e);
+    }
+    closedir (d);
+    size_t n = zlist_size (found);
+    s_entry_t **all = calloc (n + 1, sizeof *all);
+    for (size_t i = 0; i < n; i++)
+        all [i] = zlist_pop (found);
+    zlist_destroy (&found);
+    qsort (all, n, sizeof *all, s_by_mtime);
+    for (size_t i = 0; i < n; i++) {
+        all [i]->handle = zlistx_add_end (self->lru, all [i]);
+        zhashx_insert (self->index, all [i]->name, all [i]);
+        self->stats.bytes += all [i]->bytes;
+        self->stats.files++;
+    }
+    free (all);
+    s_evict (self);                 //  the limit may have shrunk since the last run
+    return self;
+}
+
+void
+qv_cache_destroy (qv_cache_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    qv_cache_t *self = *self_p;
+    zlistx_destroy (&self->lru);
+    zhashx_destroy (&self->index);
+    pthread_mutex_destroy (&self->mutex);
+    free (self->dir);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Reads path whole; NULL if it cannot.
+static uint8_t *
+s_read_file (const char *path, size_t *size)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    uint8_t *buf = NULL;
+    if (fstat (fd, &st) == 0 && st.st_size >= S_HEADER && (buf = malloc ((size_t) st.st_size))) {
+        size_t pos = 0;
+        while (pos < (size_t) st.st_size) {
+            ssize_t r = read (fd, buf + pos, (size_t) st.st_size - pos);
+            if (r <= 0)
+                break;
+            pos += (size_t) r;
+        }
+        if (pos != (size_t) st.st_size) {
+            free (buf);
+            buf = NULL;
+        }
+        *size = pos;
+    }
+    close (fd);
+    return buf;
+}
+
+//  Drops name's entry if it is still the one of that size. Caller holds the mutex.
+static void
+s_drop_name (qv_cache_t *self, const char *name)
+{
+    s_entry_t *e = zhashx_lookup (self->index, name);
+    if (e)
+        s_remove (self, e);
+    else {
+        char path [PATH_MAX];
+        snprintf (path, sizeof path, "%s/%s", self->dir, name);
+        unlink (path);
+    }
+}
+
+int
+qv_cache_get (qv_cache_t *self, const char *key, const char *ident, void **data, size_t *size)
+{
+    assert (self && key && ident && data && size);
+    char name [S_NAME_MAX + 1];
+    if (!s_name (key, name, sizeof name))
+        return QV_ENOTFOUND;
+    pthread_mutex_lock (&self->mutex);
+    bool known = zhashx_lookup (self->index, name) != NULL;
+    pthread_mutex_unlock (&self->mutex);
+    if (!known)
+        return QV_ENOTFOUND;
+    char path [PATH_MAX];
+    snprintf (path, sizeof path, "%s/%s", self->dir, name);
+    size_t fsize = 0;
+    uint8_t *buf = s_read_file (path, &fsize);
+    uint32_t ilen = 0, crc = 0;
+    uint64_t dsize = 0;
+    bool good = false, same = false;
+    if (buf) {
+        memcpy (&ilen, buf + 8, 4);
+        memcpy (&dsize, buf + 12, 8);
+        memcpy (&crc, buf + 20, 4);
+        good = memcmp (buf, S_MAGIC, 8) == 0 && ilen <= S_IDENT_MAX
+            && (uint64_t) fsize == S_HEADER + (uint64_t) ilen + dsize
+            && qv_crc32c (buf + S_HEADER, fsize - S_HEADER) == crc;
+        same = good && ilen == strlen (ident) && memcmp (buf + S_HEADER, ident, ilen) == 0;
+    }
+    pthread_mutex_lock (&self->mutex);
+    if (!same) {
+        if (good) {
+            self->stats.stale++;
+            qv_info ("cache: %s holds another version of %s than the bucket; downloading it",
+                     path, key);
+        }
+        else {
+            self->stats.corrupt++;
+            qv_warn ("cache: %s is %s; dropped, downloading %s again", path,
+                     buf ? "corrupt (checksum, length or header)" : "truncated or unreadable", key);
+        }
+        s_drop_name (self, name);
+        pthread_mutex_unlock (&self->mutex);
+        free (buf);
+        return QV_ENOTFOUND;
+    }
+    s_entry_t *e = zhashx_lookup (self->index, name);
+    if (e)
+        zlistx_move_end (self->lru, e->handle);
+    self->stats.hits++;
+    pthread_mutex_unlock (&self->mutex);
+    utimensat (AT_FDCWD, path, NULL, 0);    //  recency for the next start
+    //  Hand back the data in place: move it to the front of the buffer
+    memmove (buf, buf + S_HEADER + ilen, dsize);
+    *data = buf;
+    *size = dsize;
+    return 0;
+}
+
+static bool
+s_write_all (int fd, const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    while (size > 0) {
+        ssize_t w = write (fd, p, size);
+        if (w <= 0)
+            return false;
+        p += w;
+        size -= (size_t) w;
+    }
+    return true;
+}
+
+void
+qv_cache_put (qv_cache_t *self, const char *key, const char *ident, const void *data, size_t size)
+{
+    assert (self && key && ident);
+    char name [S_NAME_MAX + 1];
+    size_t ilen = strlen (ident);
+    uint64_t total = S_HEADER + ilen + size;
+    if (!s_name (key, name, sizeof name) || ilen > S_IDENT_MAX || total > self->max_bytes) {
+        qv_cache_drop (self, key);
+        return;
+    }
+    pthread_mutex_lock (&self->mutex);
+    uint64_t seq = self->tmp_seq++;
+    pthread_mutex_unlock (&self->mutex);
+    char tmp [PATH_MAX], path [PATH_MAX];
+    snprintf (tmp, sizeof tmp, "%s/%s%d-%llu", self->dir, S_TMP_PREFIX, (int) getpid (),
+              (unsigned long long) seq);
+    snprintf (path, sizeof path, "%s/%s", self->dir, name);
+    uint8_t header [S_HEADER];
+    uint32_t il = (uint32_t) ilen;
+    uint64_t ds = size;
+    uint32_t crc = qv_crc32c_update (qv_crc32c (ident, ilen), data, size);
+    memcpy (header, S_MAGIC, 8);
+    memcpy (header + 8, &il, 4);
+    memcpy (header + 12, &ds, 8);
+    memcpy (header + 20, &crc, 4);
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && s_write_all (fd, header, S_HEADER) && s_write_all (fd, ident, ilen)
+           && s_write_all (fd, data, size);
+    if (fd >= 0)
+        close (fd);
+    if (!ok) {
+        qv_warn ("cache: cannot write %s (%s); %s is not cached", tmp, strerror (errno), key);
+        unlink (tmp);
+        qv_cache_drop (self, key);
+        return;
+    }
+    pthread_mutex_lock (&self->mutex);
+    s_entry_t *old = zhashx_lookup (self->index, name);
+    if (old) {                      //  replaced by the rename below
+        self->stats.bytes -= old->bytes;
+        self->stats.files--;
+        zlistx_delete (self->lru, old->handle);
+        zhashx_delete (self->index, name);
+    }
+    if (rename (tmp, path) != 0) {
+        qv_warn ("cache: cannot rename %s to %s: %s", tmp, path, strerror (errno));
+        unlink (tmp);
+        unlink (path);
+        pthread_mutex_unlock (&self->mutex);
+        return;
+    }
+    s_entry_t *e = calloc (1, sizeof *e);
+    assert (e);
+    e->name = strdup (name);
+    e->bytes = total;
+    e->handle = zlistx_add_end (self->lru, e);
+    zhashx_insert (self->index, e->name, e);
+    self->stats.bytes += total;
+    self->stats.files++;
+    s_evict (self);
+    pthread_mutex_unlock (&self->mutex);
+}
+
+void
+qv_cache_drop (qv_cache_t *self, const char *key)
+{
+    assert (self && key);
+    char name [S_NAME_MAX + 1];
+    if (!s_name (key, name, sizeof name))
+        return;
+    pthread_mutex_lock (&self->mutex);
+    s_drop_name (self, name);
+    pthread_mutex_unlock (&self->mutex);
+}
+
+void
+qv_cache_count_download (qv_cache_t *self, size_t size)
+{
+    pthread_mutex_lock (&self->mutex);
+    self->stats.misses++;
+    self->stats.bytes_downloaded += size;
+    pthread_mutex_unlock (&self->mutex);
+}
+
+void
+qv_cache_stats (qv_cache_t *self, qv_cache_stats_t *stats)
+{
+    pthread_mutex_lock (&self->mutex);
+    *stats = self->stats;
+    pthread_mutex_unlock (&self->mutex);
+}
