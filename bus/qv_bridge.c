@@ -228,8 +228,13 @@ s_fetch_actor (zsock_t *pipe, void *args_)
             credits--;
         }
         natsMsgList_Destroy (&list);
-        if (s != NATS_OK && s != NATS_TIMEOUT)
+        if (s != NATS_OK && s != NATS_TIMEOUT) {
+            //  Said (repeats are counted by the log) so that a fetch that never
+            //  recovers after a NATS restart shows in the log with its cause.
+            qv_warn ("NATS stream %s: fetch failed: %s (%d); retrying", args->stream,
+                     natsStatus_GetText (s), (int) jerr);
             zclock_sleep (100);     //  disconnected: nats.c reconnects; try again
+        }
     }
     zpoller_destroy (&poller);
     if (sub)
