@@ -173,6 +173,14 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
     &&  ttl > QV_TTL_MAX_SECONDS)
         return qv_err (QV_EINVAL, "ttl_seconds must be at most %llu (100 years), got %llu",
                        (unsigned long long) QV_TTL_MAX_SECONDS, (unsigned long long) ttl);
+    if (req->f [QV_F_consistency]) {
+        const char *s;
+        size_t n;
+        qv_val_str (req->f [QV_F_consistency], &s, &n);
+        if (!((n == 6 && memcmp (s, "strong", 6) == 0) || (n == 7 && memcmp (s, "bounded", 7) == 0)
+           || (n == 7 && memcmp (s, "session", 7) == 0) || (n == 10 && memcmp (s, "eventually", 10) == 0)))
+            return qv_err (QV_EINVAL, "consistency must be strong, bounded, session or eventually");
+    }
     for (int f = 0; f < QV_F_COUNT; f++)
         if ((s_ops [opi].req & (1ull << f)) && !req->f [f])
             return qv_err (QV_EINVAL, "op '%s' needs field '%s'", s_ops [opi].name, s_fields [f].name);

@@ -56,9 +56,10 @@ typedef enum {
        QV_F (dim) | QV_F (limit) | QV_F (field) | QV_F (filter) | QV_F (output_fields)  \
        | QV_F (params) | QV_F (partitions) | QV_F (consistency) | QV_F (guarantee_ts)   \
        | QV_F (offset) | QV_F (radius) | QV_F (range_filter))                           \
-    X (get, QV_F (collection) | QV_F (ids), QV_F (output_fields) | QV_F (partitions))   \
+    X (get, QV_F (collection) | QV_F (ids), QV_F (output_fields) | QV_F (partitions)    \
+       | QV_F (consistency) | QV_F (guarantee_ts))                                      \
     X (query, QV_F (collection), QV_F (filter) | QV_F (output_fields) | QV_F (limit)    \
-       | QV_F (offset) | QV_F (partitions) | QV_F (consistency))                        \
+       | QV_F (offset) | QV_F (partitions) | QV_F (consistency) | QV_F (guarantee_ts))  \
     X (list_partitions, QV_F (collection), 0)                                           \
     X (create_partition, QV_F (collection) | QV_F (partition), 0)                       \
     X (drop_partition, QV_F (collection) | QV_F (partition), 0)                         \

@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -37,7 +38,7 @@
 //  Options of this run.
 typedef struct {
     bool quick;
-    const char *only;               //  "insert", "search", "recovery" or NULL for all
+    const char *only;               //  "insert", "search", "recovery", "visibility" or NULL
     int runs;                       //  runs per figure (median)
     double seconds;                 //  length of one timed run
     char quiver [4096];             //  path of the quiver binary
@@ -719,12 +720,183 @@ s_bench_recovery (const s_opts_t *opts)
 }
 
 // ---------------------------------------------------------------------------------
+//  d. Insert-to-visible latency and the wait a consistency level adds
+
+//  The reader's side of a visibility probe: it polls `get` (consistency eventually)
+//  for the id in target until the row is there, then notes when and clears target.
+typedef struct {
+    const char *endpoint;
+    const char *name;
+    atomic_llong target;            //  id to look for; -1 none; -2 stop
+    atomic_llong seen_usec;         //  when the reader first got the row
+    atomic_llong polls;             //  get requests made
+    const char *error;
+} s_watch_t;
+
+static void *
+s_watcher (void *arg)
+{
+    s_watch_t *w = arg;
+    qv_client_t *client = qv_client_new (w->endpoint);
+    qv_client_set_timeout (client, 60000);
+    while (true) {
+        long long id = atomic_load (&w->target);
+        if (id == -2)
+            break;
+        if (id == -1) {
+            zclock_sleep (0);
+            continue;
+        }
+        qv_wr_t *r = qv_client_request (client, "get", 3, NULL);
+        qv_wr_str (r, "collection"); qv_wr_str (r, w->name);
+        qv_wr_str (r, "ids"); qv_wr_array (r, 1); qv_wr_int (r, id);
+        qv_wr_str (r, "consistency"); qv_wr_str (r, "eventually");
+        qv_doc_t *reply;
+        int rc = qv_client_call (client, r, &reply);
+        qv_wr_destroy (&r);
+        atomic_fetch_add (&w->polls, 1);
+        if (rc) {
+            w->error = strdup (qv_client_error (client));
+            qv_doc_destroy (&reply);
+            break;
+        }
+        const qv_val_t *rows = qv_val_get (qv_doc_root (reply), "rows");
+        bool found = rows && qv_val_len (rows) > 0;
+        qv_doc_destroy (&reply);
+        if (found) {
+            atomic_store (&w->seen_usec, (long long) qv_clock_usec ());
+            atomic_store (&w->target, -1);
+        }
+    }
+    qv_client_destroy (&client);
+    return NULL;
+}
+
+//  One search of one random query at a consistency level (session: guarantee_ts).
+static double
+s_level_search (qv_client_t *client, const char *name, const char *level, uint64_t ts,
+                uint64_t *state)
+{
+    float q [S_DIM];
+    s_fill_random (q, S_DIM, state);
+    bool session = streq (level, "session");
+    qv_wr_t *w = qv_client_request (client, "search", session ? 6 : 5, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "vectors"); qv_wr_bin (w, q, sizeof q);
+    qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
+    qv_wr_str (w, "limit"); qv_wr_uint (w, S_K);
+    qv_wr_str (w, "consistency"); qv_wr_str (w, level);
+    if (session) {
+        qv_wr_str (w, "guarantee_ts"); qv_wr_uint (w, ts);
+    }
+    int64_t t0 = qv_clock_usec ();
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    double ms = (qv_clock_usec () - t0) / 1000.0;
+    qv_doc_destroy (&reply);
+    return ms;
+}
+
+static void
+s_bench_visibility (const s_opts_t *opts)
+{
+    const size_t rows = opts->quick ? 10000 : 50000;
+    const int probes = opts->quick ? 200 : 1000;
+    char data [4200];
+    snprintf (data, sizeof data, "%s/visibility", opts->tmp);
+    qv_bench_server_t srv;
+    s_server_start (&srv, opts, data, 0);
+    qv_client_t *client = qv_client_new (srv.endpoint);
+    qv_client_set_timeout (client, 60000);
+    s_create (client, "vis");
+    s_load (srv.endpoint, "vis", rows, 0, 23);
+
+    printf ("\n== d. Insert-to-visible latency and consistency levels (embedded server, %zu unflushed "
+            "%d-dim rows, exact search, k=%d)\n", rows, S_DIM, S_K);
+    printf ("   visibility: %d one-row inserts, one at a time; a second client polls `get` with "
+            "consistency eventually\n   until the row is there. Searches: nq=1, the four levels "
+            "interleaved, session with the ts of the last insert.\n\n", probes);
+
+    //  Visibility probes
+    s_watch_t watch = { .endpoint = srv.endpoint, .name = "vis" };
+    atomic_store (&watch.target, -1);
+    pthread_t reader;
+    pthread_create (&reader, NULL, s_watcher, &watch);
+    double *from_send = malloc (probes * sizeof (double));
+    double *from_ack = malloc (probes * sizeof (double));
+    float *vec = malloc (S_DIM * sizeof (float));
+    uint64_t state = 31, last_ts = 0;
+    for (int i = 0; i < probes; i++) {
+        int64_t id = (int64_t) rows + i;
+        s_fill_random (vec, S_DIM, &state);
+        qv_wr_t *w = s_insert_request (client, "vis", id, vec, 1, NULL);
+        atomic_store (&watch.seen_usec, 0);
+        int64_t t_send = qv_clock_usec ();
+        atomic_store (&watch.target, (long long) id);
+        qv_doc_t *reply = qv_bench_call (client, &w);
+        int64_t t_ack = qv_clock_usec ();
+        const qv_val_t *ts = qv_val_get (qv_doc_root (reply), "ts");
+        if (ts)
+            qv_val_uint (ts, &last_ts);
+        qv_doc_destroy (&reply);
+        int64_t deadline = t_ack + 60 * 1000000LL;
+        while (atomic_load (&watch.seen_usec) == 0 && !watch.error && qv_clock_usec () < deadline)
+            zclock_sleep (0);
+        if (watch.error)
+            qv_bench_die ("visibility reader: %s", watch.error);
+        long long seen = atomic_load (&watch.seen_usec);
+        if (!seen)
+            qv_bench_die ("row %lld not visible 60 s after its insert was acknowledged", (long long) id);
+        from_send [i] = (seen - t_send) / 1000.0;
+        from_ack [i] = (seen - t_ack) / 1000.0;
+    }
+    atomic_store (&watch.target, -2);
+    pthread_join (reader, NULL);
+
+    printf ("  %-44s  %9s  %9s  %9s\n", "measure", "p50 ms", "p99 ms", "max ms");
+    printf ("  %-44s  %9s  %9s  %9s\n", "--------------------------------------------",
+            "---------", "---------", "---------");
+    printf ("  %-44s  %9.3f  %9.3f  %9.3f\n", "insert sent -> row visible to another client",
+            s_quantile (from_send, probes, 0.5), s_quantile (from_send, probes, 0.99),
+            s_max (from_send, probes));
+    printf ("  %-44s  %9.3f  %9.3f  %9.3f\n", "insert acknowledged -> visible (< 0: before)",
+            s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99),
+            s_max (from_ack, probes));
+    printf ("  %-44s  %9.1f\n", "get polls per probe (mean)", (double) atomic_load (&watch.polls) / probes);
+
+    //  Search latency per level, interleaved so the machine's noise hits all alike
+    const char *levels [] = { "strong", "bounded", "session", "eventually" };
+    const int searches = opts->quick ? 200 : 1000;
+    double *lat [4];
+    for (int l = 0; l < 4; l++)
+        lat [l] = malloc (searches * sizeof (double));
+    for (int i = 0; i < searches; i++)
+        for (int l = 0; l < 4; l++)
+            lat [l][i] = s_level_search (client, "vis", levels [l], last_ts, &state);
+    double base = s_quantile (lat [3], searches, 0.5);
+    for (int l = 0; l < 4; l++) {
+        char what [64];
+        snprintf (what, sizeof what, "search nq=1, consistency %s", levels [l]);
+        double p50 = s_quantile (lat [l], searches, 0.5);
+        printf ("  %-44s  %9.3f  %9.3f  %9.3f   p50 - eventually's: %+.3f ms\n", what, p50,
+                s_quantile (lat [l], searches, 0.99), s_max (lat [l], searches), p50 - base);
+        free (lat [l]);
+    }
+    fflush (stdout);
+    free (from_send);
+    free (from_ack);
+    free (vec);
+    qv_client_destroy (&client);
+    qv_bench_server_stop (&srv, SIGTERM);
+    qv_bench_rm_rf (data);
+}
+
+// ---------------------------------------------------------------------------------
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvbench [--quick] [--only insert|search|recovery] [--runs N] [--seconds S]\n"
+        "Usage: qvbench [--quick] [--only insert|search|recovery|visibility] [--runs N] [--seconds S]\n"
         "\n"
         "Starts its own `quiver serve` (the binary next to qvbench) on a temporary data\n"
         "directory and a free loopback port, and prints:\n"
@@ -733,10 +905,12 @@ s_usage (FILE *out)
         "     in this process, and exact search through the server at nq=1 and nq=100 with\n"
         "     --search-threads 1 and 2 (100k and 1M rows; --quick: 20k and 100k);\n"
         "  c. restart-to-serving time after kill -9 with an unflushed tail, with a large\n"
-        "     flushed data set, and with both (--quick: smaller sizes).\n"
+        "     flushed data set, and with both (--quick: smaller sizes);\n"
+        "  d. insert-to-visible latency (one-row inserts, a second client polling `get`)\n"
+        "     and search latency at each consistency level (50k rows; --quick: 10k).\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
-        "  --only PART    run one part: insert, search or recovery\n"
+        "  --only PART    run one part: insert, search, recovery or visibility\n"
         "  --runs N       runs per figure, the median is printed (default 3)\n"
         "  --seconds S    length of one timed run (default 3, --quick 1)\n"
         "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n");
@@ -766,7 +940,7 @@ main (int argc, char *argv [])
         }
     if (optind < argc || opts.runs < 1 || opts.runs > 16 || seconds < 0
     ||  (opts.only && !streq (opts.only, "insert") && !streq (opts.only, "search")
-         && !streq (opts.only, "recovery"))) {
+         && !streq (opts.only, "recovery") && !streq (opts.only, "visibility"))) {
         s_usage (stderr);
         return 2;
     }
@@ -815,6 +989,8 @@ main (int argc, char *argv [])
     }
     if (!opts.only || streq (opts.only, "recovery"))
         s_bench_recovery (&opts);
+    if (!opts.only || streq (opts.only, "visibility"))
+        s_bench_visibility (&opts);
     qv_bench_rm_rf (opts.tmp);
     return 0;
 }

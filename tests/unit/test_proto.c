@@ -127,6 +127,25 @@ test_valid_requests (void **state)
     qv_req_free (&req);
     free (data);
 
+    //  get and query take consistency and guarantee_ts like search (PROTOCOL.md)
+    kv_t get [] = {
+        { "op", 's', "get", 0, 0 }, { "collection", 's', "c", 0, 0 }, { "ids", 'a', NULL, 0, 0 },
+        { "consistency", 's', "session", 0, 0 }, { "guarantee_ts", 'u', NULL, 7, 0 }, KV_END
+    };
+    data = s_build (get, &size);
+    assert_int_equal (qv_req_parse (data, size, 100, &req), 0);
+    assert_non_null (req.f [QV_F_guarantee_ts]);
+    qv_req_free (&req);
+    free (data);
+    kv_t query [] = {
+        { "op", 's', "query", 0, 0 }, { "collection", 's', "c", 0, 0 },
+        { "consistency", 's', "eventually", 0, 0 }, { "guarantee_ts", 'u', NULL, 7, 0 }, KV_END
+    };
+    data = s_build (query, &size);
+    assert_int_equal (qv_req_parse (data, size, 100, &req), 0);
+    qv_req_free (&req);
+    free (data);
+
     kv_t search [] = {
         { "rid", 'u', NULL, 42, 0 }, { "op", 's', "search", 0, 0 },
         { "collection", 's', "Docs_2", 0, 0 }, { "vectors", 'B', NULL, 0, 0 },
@@ -205,7 +224,8 @@ s_op_request (int op, uint64_t fields, int bad_f, int want, int line)
         if (f == QV_F_op || f == QV_F_rid || !(fields & (1ull << f)))
             continue;
         char t = f == bad_f ? s_fields [f].bad : s_fields [f].good;
-        kvs [n++] = (kv_t) { s_fields [f].name, t, "coll", (t == 'i') ? -1 : 3, 0.25 };
+        const char *str = f == QV_F_consistency ? "strong" : "coll";
+        kvs [n++] = (kv_t) { s_fields [f].name, t, str, (t == 'i') ? -1 : 3, 0.25 };
     }
     kvs [n] = (kv_t) KV_END;
     s_check (kvs, want, 99, NULL, line);
@@ -272,6 +292,13 @@ test_refusals (void **state)
     CHECK (QV_EINVAL, 5, "vectors", { "op", 's', "search", 0, 0 }, { "collection", 's', "c", 0, 0 },
            { "rid", 'u', NULL, 5, 0 });
     CHECK (QV_EINVAL, 5, "collection", { "rid", 'u', NULL, 5, 0 }, { "op", 's', "describe_collection", 0, 0 });
+    //  consistency: one of the four levels, for every op that takes it
+    CHECK (QV_EINVAL, 5, "consistency", { "op", 's', "search", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "vectors", 'B', NULL, 0, 0 }, { "consistency", 's', "Strong", 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EINVAL, 5, "consistency", { "op", 's', "get", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "ids", 'a', "1", 0, 0 }, { "consistency", 's', "", 0, 0 }, { "rid", 'u', NULL, 5, 0 });
+    CHECK (QV_EINVAL, 5, "consistency", { "op", 's', "query", 0, 0 }, { "collection", 's', "c", 0, 0 },
+           { "consistency", 's', "strongest", 0, 0 }, { "rid", 'u', NULL, 5, 0 });
     //  Invalid collection names
     const char *bad_names [] = { "", "1abc", "a-b", "a.b", "a b", "é", "docs\n", "quiver.>" };
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names [0]; i++)
