@@ -9,6 +9,7 @@
 #include "qv_proto.h"
 #include "qv_record.h"
 #include "qv_segment.h"
+#include "qv_store.h"
 
 typedef struct {
     uint32_t id;
@@ -117,7 +118,7 @@ void
 zchunk_t *
     qv_catalog_manifest (qv_catalog_t *self, uint64_t *version);
 int
-    qv_catalog_recover (qv_catalog_t *self, void *store);
+    qv_catalog_recover (qv_catalog_t *self, qv_store_t *store);
 uint64_t
     qv_catalog_manifest_version (qv_catalog_t *self);
 //  Where WAL replay starts after qv_catalog_recover: the loaded manifest's checkpoint

@@ -995,9 +995,8 @@ s_load_partitions (qv_collection_t *c, const qv_val_t *cv)
 }
 
 int
-qv_catalog_recover (qv_catalog_t *self, void *store_)
+qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
 {
-    qv_store_t *store = store_;
     zlist_t *keys;
     int rc = qv_store_list (store, "meta/manifest/", &keys);
     if (rc)
