@@ -12,6 +12,7 @@
 #include "qv_catalog.h"
 #include "qv_crc.h"
 #include "qv_rc.h"
+#include "qv_segfile.h"
 #include "qv_store.h"
 
 #include <stdlib.h>
