@@ -15,6 +15,7 @@
 #include "qv_catalog.h"
 #include "qv_job.h"
 #include "qv_rc.h"
+#include "qv_segfile.h"
 #include "qv_segment.h"
 
 typedef struct {

@@ -24,6 +24,7 @@
 //  the NATS bridge (inproc "cdc") without waiting: if the bridge is behind, the event
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher.h"
+#include "qv_coll_reply.h"
 #include "qv_store.h"
 #include "qv_cdc.h"
 #include "qv_expr.h"

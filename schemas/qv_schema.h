@@ -3,7 +3,7 @@
 #define QV_SCHEMA_H_INCLUDED
 
 #include "qv_codec.h"
-#include "qv_dist.h"
+#include "qv_metric.h"
 
 #include <stdbool.h>
 #include <stddef.h>

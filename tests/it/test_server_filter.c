@@ -3,7 +3,7 @@
 //
 //  Every filter has a C twin (s_filters) that states what the row set must be, with
 //  SQL's three-valued logic for nulls, missing json paths and mismatched json kinds
-//  resolved by hand (index/qv_expr.h). Exact search must equal the filtered brute-force
+//  resolved by hand (index/shard/qv_expr.h). Exact search must equal the filtered brute-force
 //  top-k (distances rank by rank; ties at the k-th distance may order ids either way,
 //  so an id is right when its true distance is within the k-th).
 #include <stdarg.h>

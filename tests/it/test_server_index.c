@@ -423,7 +423,7 @@ test_index_hnsw (void **state)
     s_index_type (&t);
 }
 
-//  The graph walked on 8-bit codes, re-ranked on floats (index/qv_isq8.h).
+//  The graph walked on 8-bit codes, re-ranked on floats (index/ann/qv_isq8.h).
 static void
 test_index_hnsw_sq8 (void **state)
 {

@@ -16,6 +16,8 @@
 
 #include "qv_catalog.h"
 #include "qv_crc.h"
+#include "qv_segfile.h"
+#include "qv_coll_reply.h"
 #include "qv_store.h"
 #include "qv_test_json.h"
 

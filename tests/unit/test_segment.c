@@ -13,7 +13,7 @@
 
 #include "qv_crc.h"
 #include "qv_pkindex.h"
-#include "qv_segment.h"
+#include "qv_segfile.h"
 #include "qv_test_json.h"
 
 enum { DIM = 17 };

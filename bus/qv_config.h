@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qv_store.h"
+
 //  Figures of the NATS bridge, written by the bridge and read by `stats` (atomics,
 //  never a lock). Allocated by the server; all zero without --nats.
 typedef struct {
@@ -58,7 +60,7 @@ typedef struct {
     int s3_lock_ms;                 //  --s3-lock-ms: lock renewal period
     char cache_dir [1024];          //  --cache-dir: local copies of S3 segments ("": DATA/cache)
     long cache_mb;                  //  --cache-mb: its size limit, 0 = no cache
-    void *store;                    //  the server's qv_store_t, for `stats` (set by the server)
+    qv_store_t *store;              //  the server's object store, for `stats` (set by the server)
     qv_write_stats_t *write_stats;  //  set by the server
 } qv_config_t;
 

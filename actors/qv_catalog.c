@@ -1,5 +1,6 @@
 //  The catalog: collections, segments, primary keys; record application (live and
-//  replay share it), exact search snapshots, gets, and manifests.
+//  replay share it) and manifests. Snapshots are index/shard/qv_collection.c, replies
+//  actors/qv_coll_reply.c.
 //
 //  DESIGN
 //  Every change arrives as a WAL record, live or replayed, and goes through
@@ -12,6 +13,7 @@
 #include "qv_catalog.h"
 #include "qv_crc.h"
 #include "qv_rc.h"
+#include "qv_segfile.h"
 #include "qv_store.h"
 
 #include <stdlib.h>
@@ -144,23 +146,6 @@ qv_catalog_change_event (qv_catalog_t *self, const qv_record_t *rec, uint64_t se
     return ev;
 }
 
-uint32_t
-qv_segment_cap_rows (const qv_schema_t *schema, uint32_t n, size_t max_bytes)
-{
-    size_t row = 16;
-    for (int i = 0; i < schema->nfields; i++) {
-        size_t w = qv_field_width (&schema->fields [i]);
-        row += w ? w : 32;
-    }
-    size_t cap = max_bytes / row;
-    if (cap < 1024)
-        cap = 1024;
-    if (cap > (1u << 22))
-        cap = 1u << 22;
-    return cap < n ? n : (uint32_t) cap;
-}
-
-//  Adds partition (id, name); QV_ENOMEM.
 static int
 s_add_partition (qv_collection_t *c, uint32_t id, const char *name)
 {
@@ -176,23 +161,7 @@ s_add_partition (qv_collection_t *c, uint32_t id, const char *name)
     return 0;
 }
 
-const qv_partition_t *
-qv_collection_partition (qv_collection_t *c, const char *name)
-{
-    for (uint32_t i = 0; i < c->nparts; i++)
-        if (strcmp (c->parts [i].name, name) == 0)
-            return &c->parts [i];
-    return NULL;
-}
 
-bool
-qv_collection_has_partition (qv_collection_t *c, uint32_t id)
-{
-    for (uint32_t i = 0; i < c->nparts; i++)
-        if (c->parts [i].id == id)
-            return true;
-    return false;
-}
 
 //  The partitions a new collection starts with: `_default`, or for a partition-key
 //  collection its internal partitions `_default_<i>`, whose ids are the hash values.
@@ -570,34 +539,6 @@ qv_catalog_index_todo (qv_catalog_t *self, qv_index_todo_fn *fn, void *arg)
                     fn (arg, c, seg, fi);
             }
         }
-}
-
-void
-qv_collection_describe_index (qv_collection_t *c, int fi, uint64_t durable, qv_wr_t *w)
-{
-    const qv_index_def_t *def = c->index_defs [fi];
-    uint64_t indexed = 0, total = 0;
-    bool pending = false;
-    for (size_t i = 0; i < c->nsegs; i++) {
-        qv_segment_t *seg = c->segs [i];
-        uint32_t rows = atomic_load (&seg->rows);
-        total += rows;
-        if (seg->indexes [fi] && seg->indexes [fi]->version == c->index_versions [fi]
-        &&  seg->indexes [fi]->manifest <= durable)
-            indexed += rows;
-        else
-        if (seg->state == QV_SEG_FLUSHED)
-            pending = true;
-    }
-    qv_wr_str (w, "field"); qv_wr_str (w, c->schema->fields [fi].name);
-    qv_wr_str (w, "index_type"); qv_wr_str (w, def->type);
-    qv_wr_str (w, "metric");        //  none for a scalar index
-    qv_wr_str (w, qv_scalar_is_type (def->type) ? "" : qv_metric_name (c->schema->fields [fi].metric));
-    qv_wr_str (w, "params"); qv_index_def_write_params (def, w);
-    qv_wr_str (w, "state");
-    qv_wr_str (w, c->index_errors [fi][0] ? "failed" : pending ? "building" : "finished");
-    qv_wr_str (w, "indexed_rows"); qv_wr_uint (w, indexed);
-    qv_wr_str (w, "total_rows"); qv_wr_uint (w, total);
 }
 
 qv_apply_t
@@ -995,9 +936,8 @@ s_load_partitions (qv_collection_t *c, const qv_val_t *cv)
 }
 
 int
-qv_catalog_recover (qv_catalog_t *self, void *store_)
+qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
 {
-    qv_store_t *store = store_;
     zlist_t *keys;
     int rc = qv_store_list (store, "meta/manifest/", &keys);
     if (rc)
@@ -1148,390 +1088,4 @@ done:
     qv_doc_destroy (&doc);
     free (data);
     return rc;
-}
-
-int
-qv_collection_scalars (qv_collection_t *c, qv_segment_t *seg, uint64_t mask, qv_segidx_t **out)
-{
-    int n = 0;
-    for (int fi = 0; fi < QV_FIELDS_MAX; fi++) {
-        qv_segidx_t *idx = seg->indexes [fi];
-        bool current = fi < c->schema->nfields && (mask >> fi & 1) && idx && idx->scalar
-                    && c->index_defs [fi] && idx->version == c->index_versions [fi];
-        out [fi] = current ? idx : NULL;
-        n += current;
-    }
-    return n;
-}
-
-qv_snapshot_t *
-qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bitmap_t *parts)
-{
-    qv_snapshot_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->segs = calloc (coll->nsegs + 1, sizeof (qv_segment_t *));
-    self->rows = calloc (coll->nsegs + 1, sizeof (uint32_t));
-    if (!self->segs || !self->rows) {
-        qv_snapshot_destroy (&self);
-        return NULL;
-    }
-    self->idx = calloc (coll->nsegs + 1, sizeof (qv_segidx_t *));
-    if (!self->idx) {
-        qv_snapshot_destroy (&self);
-        return NULL;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < coll->nsegs; i++) {
-        qv_segment_t *seg = coll->segs [i];
-        if (parts && !roaring_bitmap_contains (parts, seg->partition))
-            continue;
-        self->segs [n] = qv_segment_link (seg);
-        self->rows [n] = atomic_load_explicit (&seg->rows, memory_order_acquire);
-        qv_segidx_t *idx = seg->indexes [field];
-        if (idx && idx->version == coll->index_versions [field])
-            self->idx [n] = qv_segidx_link (idx);
-        n++;
-    }
-    self->nsegs = n;
-    self->ts = ts;
-    self->field = field;
-    return self;
-}
-
-void
-qv_snapshot_destroy (qv_snapshot_t **self_p)
-{
-    qv_snapshot_t *self = *self_p;
-    if (!self)
-        return;
-    for (size_t i = 0; i < self->nsegs; i++) {
-        qv_segment_unlink (&self->segs [i]);
-        if (self->idx)
-            qv_segidx_unlink (&self->idx [i]);
-    }
-    for (size_t i = 0; self->allowed && i < self->nsegs; i++)
-        if (self->allowed [i])
-            roaring_bitmap_free (self->allowed [i]);
-    free (self->allowed);
-    free (self->segs);
-    free (self->rows);
-    free (self->idx);
-    free (self);
-    *self_p = NULL;
-}
-
-//  Decided on the filter's bitmap alone, so every part decides the same.
-bool
-qv_snapshot_uses_index (qv_snapshot_t *self, size_t i, uint32_t k, uint32_t ef, uint32_t nprobe)
-{
-    if (!self->idx [i])
-        return false;
-    //  A FLAT index holds the segment's own vectors: the segment's exact scan is the
-    //  same search, and it takes a batch of queries block by block (qv_blockscan.h)
-    if (qv_index_type (self->idx [i]->index) == QV_INDEX_FLAT)
-        return false;
-    if (!self->allowed || !self->allowed [i])
-        return true;
-    qv_search_params_t params = { ef, nprobe, self->allowed [i], NULL, NULL };
-    return !qv_index_scans_exact (self->idx [i]->index, k, &params);
-}
-
-void
-qv_snapshot_scan (qv_snapshot_t *self, const float *queries, const float *qnorms,
-                  uint32_t nq, uint32_t k, uint32_t ef, uint32_t nprobe,
-                  uint32_t part, uint32_t parts, qv_topk_t **tops)
-{
-    bool *by_index = malloc ((self->nsegs + 1) * sizeof (bool));
-    uint64_t total = 0;
-    size_t nindexed = 0;
-    for (size_t i = 0; i < self->nsegs; i++) {
-        by_index [i] = qv_snapshot_uses_index (self, i, k, ef, nprobe);
-        if (by_index [i])
-            nindexed++;
-        else
-            total += self->rows [i];
-    }
-    //  Exact scan of the segments not searched by index, rows split evenly.
-    uint64_t lo = total * part / parts, hi = total * (part + 1) / parts, base = 0;
-    for (size_t i = 0; i < self->nsegs; i++) {
-        if (by_index [i])
-            continue;
-        uint64_t s0 = base, s1 = base + self->rows [i];
-        base = s1;
-        uint64_t a = lo > s0 ? lo : s0, b = hi < s1 ? hi : s1;
-        if (a < b)
-            qv_segment_scan (self->segs [i], self->field, queries, qnorms, nq,
-                             (uint32_t) (a - s0), (uint32_t) (b - s0), self->ts,
-                             (uint32_t) i, self->allowed ? self->allowed [i] : NULL,
-                             self->has_range ? &self->range : NULL, tops);
-    }
-    if (nindexed == 0) {
-        free (by_index);
-        return;
-    }
-    //  Indexed segments: split by query, or by segment when there are few queries.
-    uint32_t *ids = malloc (k * sizeof (uint32_t));
-    float *dists = malloc (k * sizeof (float));
-    uint32_t dim = self->segs [0]->schema->fields [self->field].dim;
-    size_t nth = 0;
-    for (size_t i = 0; i < self->nsegs; i++) {
-        if (!by_index [i])
-            continue;
-        bool by_query = nq >= parts;
-        bool mine_seg = by_query || nth++ % parts == part;
-        if (!mine_seg)
-            continue;
-        for (uint32_t q = 0; q < nq; q++)
-            if (!by_query || q % parts == part)
-                qv_segment_search_index (self->segs [i], self->idx [i], queries + (size_t) q * dim,
-                                         k, ef, nprobe, self->ts, (uint32_t) i,
-                                         self->allowed ? self->allowed [i] : NULL,
-                                         self->has_range ? &self->range : NULL, ids, dists, tops [q]);
-    }
-    free (ids);
-    free (dists);
-    free (by_index);
-}
-
-int
-qv_collection_check_fields (qv_collection_t *coll, const qv_val_t *output_fields, qv_output_t *out)
-{
-    memset (out, 0, sizeof *out);
-    if (!output_fields)
-        return 0;
-    const qv_schema_t *schema = coll->schema;
-    int meta = qv_schema_meta (schema);
-    uint64_t listed = 0;
-    for (size_t i = 0; i < qv_val_len (output_fields); i++) {
-        const char *s;
-        size_t n;
-        if (qv_val_str (qv_val_at (output_fields, i), &s, &n))
-            return qv_err (QV_EPROTO, "'output_fields' must be a list of strings");
-        char name [QV_NAME_MAX + 1];
-        int fi = -1;
-        if (n <= QV_NAME_MAX) {
-            memcpy (name, s, n);
-            name [n] = 0;
-            fi = memchr (s, 0, n) ? -1 : qv_schema_find (schema, name);
-        }
-        if (fi < 0 && n == 1 && s [0] == '*') {
-            for (int f = 0; f < schema->nfields; f++)
-                if (f != meta && !(listed & (1ull << f))) {
-                    out->fids [out->nfids++] = f;
-                    listed |= 1ull << f;
-                }
-            out->meta_all = meta >= 0;
-            continue;
-        }
-        if (fi >= 0 && fi == meta) {
-            out->meta_all = true;
-            continue;
-        }
-        if (fi >= 0) {
-            if (!(listed & (1ull << fi)))
-                out->fids [out->nfids++] = fi;
-            listed |= 1ull << fi;
-            continue;
-        }
-        if (meta < 0)
-            return qv_err (QV_EINVAL, "output_fields: collection '%s' has no field '%s'",
-                           coll->name, n > QV_NAME_MAX ? "(too long)" : name);
-        bool seen = false;
-        for (int k = 0; k < out->nkeys && !seen; k++)
-            seen = out->key_lens [k] == n && memcmp (out->keys [k], s, n) == 0;
-        if (seen)
-            continue;
-        if (out->nkeys == QV_OUTPUT_KEYS_MAX)
-            return qv_err (QV_EINVAL, "output_fields names more than %d dynamic fields; use \"*\"",
-                           QV_OUTPUT_KEYS_MAX);
-        out->keys [out->nkeys] = s;
-        out->key_lens [out->nkeys++] = n;
-    }
-    return 0;
-}
-
-//  Whether the msgpack string key is one of out's named `$meta` keys.
-static bool
-s_key_wanted (const qv_output_t *out, const qv_val_t *key)
-{
-    const char *s;
-    size_t n;
-    if (qv_val_str (key, &s, &n))
-        return false;
-    for (int k = 0; k < out->nkeys; k++)
-        if (out->key_lens [k] == n && memcmp (out->keys [k], s, n) == 0)
-            return true;
-    return false;
-}
-
-void
-qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
-                         const qv_output_t *out, bool with_pk, qv_wr_t *w)
-{
-    int pk = coll->schema->pk;
-    int n = out->nfids;
-    bool pk_listed = false;
-    for (int i = 0; i < out->nfids; i++)
-        pk_listed |= out->fids [i] == pk;
-    if (with_pk && !pk_listed)
-        n++;
-    //  The row's `$meta` map, read in place, when keys of it are wanted
-    int meta = qv_schema_meta (coll->schema);
-    qv_doc_t *doc = NULL;
-    const qv_val_t *map = NULL;
-    if (meta >= 0 && (out->meta_all || out->nkeys)) {
-        const qv_bytes_t *raw = &seg->batch->cols [meta].var [row];
-        int rc;
-        if (raw->len && (doc = qv_doc_parse_view (raw->ptr, raw->len, 1u << 24, &rc))
-        &&  qv_val_type (qv_doc_root (doc)) == QV_V_MAP)
-            map = qv_doc_root (doc);
-        for (size_t i = 0; map && i < qv_val_len (map); i++)
-            n += out->meta_all || s_key_wanted (out, qv_val_key (map, i));
-    }
-    qv_wr_map (w, (size_t) n);
-    if (with_pk && !pk_listed) {
-        qv_wr_str (w, coll->schema->fields [pk].name);
-        qv_col_write_value (&coll->schema->fields [pk], &seg->batch->cols [pk], row, w);
-    }
-    for (int i = 0; i < out->nfids; i++) {
-        const qv_field_t *f = &coll->schema->fields [out->fids [i]];
-        qv_wr_str (w, f->name);
-        qv_col_write_value (f, &seg->batch->cols [out->fids [i]], row, w);
-    }
-    for (size_t i = 0; map && i < qv_val_len (map); i++)
-        if (out->meta_all || s_key_wanted (out, qv_val_key (map, i))) {
-            qv_wr_val (w, qv_val_key (map, i));
-            qv_wr_val (w, qv_val_value (map, i));
-        }
-    qv_doc_destroy (&doc);
-}
-
-int
-qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const roaring_bitmap_t *parts,
-                   const qv_output_t *out, qv_wr_t *w)
-{
-    qv_pkloc_t *locs = malloc ((keys->n + 1) * sizeof *locs);
-    if (!locs)
-        return qv_err (QV_ENOMEM, "out of memory");
-    uint32_t found = 0;
-    for (uint32_t i = 0; i < keys->n; i++) {
-        const void *str = keys->strs ? keys->strs [i].ptr : NULL;
-        size_t len = keys->strs ? keys->strs [i].len : 0;
-        uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) keys->ints [i];
-        if (qv_pkindex_find (coll->pk, h, str, len, &locs [found])
-        &&  (!parts || roaring_bitmap_contains (parts, ((qv_segment_t *) locs [found].seg)->partition)))
-            found++;
-    }
-    qv_wr_array (w, found);
-    for (uint32_t i = 0; i < found; i++)
-        qv_collection_write_row (coll, locs [i].seg, locs [i].row, out, true, w);
-    free (locs);
-    return 0;
-}
-
-void
-qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
-{
-    qv_wr_str (w, "collection"); qv_wr_str (w, c->name);
-    qv_wr_str (w, "fields"); qv_schema_write_user (c->schema, w);
-    qv_wr_str (w, "shards"); qv_wr_uint (w, c->shards);
-    qv_wr_str (w, "consistency"); qv_wr_str (w, c->consistency);
-    qv_wr_str (w, "rows"); qv_wr_uint (w, c->live_rows);
-    qv_wr_str (w, "segments"); qv_wr_uint (w, c->nsegs);
-    size_t n = 0;
-    for (int fi = 0; fi < c->schema->nfields; fi++)
-        n += c->index_defs [fi] != NULL;
-    qv_wr_str (w, "indexes");
-    qv_wr_array (w, n);
-    for (int fi = 0; fi < c->schema->nfields; fi++)
-        if (c->index_defs [fi]) {
-            qv_wr_map (w, QV_DESCRIBE_INDEX_FIELDS);
-            qv_collection_describe_index (c, fi, durable, w);
-        }
-    qv_wr_str (w, "description"); qv_wr_str (w, c->description);
-    qv_wr_str (w, "ttl_seconds"); qv_wr_uint (w, c->ttl_seconds);
-    qv_wr_str (w, "num_partitions"); qv_wr_uint (w, c->nparts);
-    qv_wr_str (w, "enable_dynamic_field"); qv_wr_bool (w, qv_schema_meta (c->schema) >= 0);
-}
-
-int
-qv_collection_read_partitions (qv_collection_t *c, const qv_val_t *names, roaring_bitmap_t **parts_p)
-{
-    *parts_p = NULL;
-    if (!names || qv_val_len (names) == 0)
-        return 0;
-    if (c->part_key >= 0)
-        return qv_err (QV_EINVAL, "collection '%s' uses partition key '%s': its partitions are chosen "
-                       "by the key, not named in requests", c->name, c->schema->fields [c->part_key].name);
-    roaring_bitmap_t *parts = roaring_bitmap_create ();
-    for (size_t i = 0; i < qv_val_len (names); i++) {
-        char name [QV_NAME_MAX + 1];
-        const char *s;
-        size_t n;
-        int rc = qv_val_str (qv_val_at (names, i), &s, &n)
-               ? qv_err (QV_EPROTO, "'partitions' must be a list of strings")
-               : qv_name_check ("partition", s, n);
-        const qv_partition_t *p = NULL;
-        if (rc == 0) {
-            memcpy (name, s, n);
-            name [n] = 0;
-            if (!(p = qv_collection_partition (c, name)))
-                rc = qv_err (QV_ENOTFOUND, "partition '%s' does not exist in collection '%s'", name, c->name);
-        }
-        if (rc) {
-            roaring_bitmap_free (parts);
-            return rc;
-        }
-        roaring_bitmap_add (parts, p->id);
-    }
-    *parts_p = parts;
-    return 0;
-}
-
-int
-qv_collection_prune (qv_collection_t *c, const qv_expr_t *expr, roaring_bitmap_t **parts_p)
-{
-    if (c->part_key < 0 || !expr)
-        return 0;
-    qv_expr_value_t *values;
-    size_t n;
-    int rc = qv_expr_equal_values (expr, c->part_key, &values, &n);
-    if (rc != 1)
-        return rc;
-    roaring_bitmap_t *hit = roaring_bitmap_create ();
-    for (size_t i = 0; i < n; i++)
-        roaring_bitmap_add (hit, values [i].type == QV_VARCHAR
-                                 ? qv_partition_of_str (values [i].s, values [i].len, c->num_partitions)
-                                 : qv_partition_of_int (values [i].i, c->num_partitions));
-    free (values);
-    if (*parts_p) {
-        roaring_bitmap_and_inplace (*parts_p, hit);
-        roaring_bitmap_free (hit);
-    }
-    else
-        *parts_p = hit;
-    return 0;
-}
-
-void
-qv_collection_partition_stats (qv_collection_t *c, qv_wr_t *w)
-{
-    qv_wr_array (w, c->nparts);
-    for (uint32_t i = 0; i < c->nparts; i++) {
-        uint64_t rows = 0, segs = 0;
-        for (size_t j = 0; j < c->nsegs; j++) {
-            qv_segment_t *seg = c->segs [j];
-            if (seg->partition != c->parts [i].id)
-                continue;
-            segs++;
-            uint32_t n = atomic_load (&seg->rows);
-            for (uint32_t r = 0; r < n; r++)
-                rows += atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed) == 0;
-        }
-        qv_wr_map (w, 3);
-        qv_wr_str (w, "name"); qv_wr_str (w, c->parts [i].name);
-        qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
-        qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
-    }
 }

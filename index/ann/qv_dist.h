@@ -5,19 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-//  The metric of a vector field. Distances follow PROTOCOL.md: squared L2 (smaller is
-//  better), inner product and cosine similarity (larger is better).
-typedef enum {
-    QV_METRIC_L2 = 0,
-    QV_METRIC_IP = 1,
-    QV_METRIC_COSINE = 2
-} qv_metric_t;
-
-//  "L2" / "IP" / "COSINE" <-> qv_metric_t. qv_metric_parse returns -1 for an unknown name.
-const char *
-    qv_metric_name (qv_metric_t metric);
-int
-    qv_metric_parse (const char *name);
+#include "qv_metric.h"
 
 //  Kernels: one pair of vectors of dim floats. Each instruction set has its own name;
 //  the _avx2 / _avx512 variants may only be called when the CPU has the feature.

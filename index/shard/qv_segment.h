@@ -120,13 +120,6 @@ void
                              uint32_t tag, const roaring_bitmap_t *allowed,
                              const qv_range_t *range, uint32_t *ids, float *dists, qv_topk_t *top);
 
-//  Segment object: serialise (sealed rows and their insert timestamps; deletes are
-//  kept in manifests) and load. load returns QV_ECORRUPT naming the object.
-zchunk_t *
-    qv_segment_save (qv_segment_t *self);
-int
-    qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out);
-
 //  Bytes of memory held for the visible rows.
 size_t
     qv_segment_bytes (qv_segment_t *self);

@@ -128,7 +128,7 @@ const qv_index_params_t *
     qv_index_params (const qv_index_t *self);
 
 //  --------------------------------------------------------------------------
-//  For index implementations (index/qv_*.c) only.
+//  For index implementations (index/ann/qv_*.c) only.
 //
 //  qv_index.c does, once for every type: argument checks, COSINE (it normalises copies
 //  of the vectors at build/add and the query at search, and hands the type the IP

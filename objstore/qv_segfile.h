@@ -1,0 +1,14 @@
+//  The segment object format (a stored format, beside the WAL's and the manifest's).
+#ifndef QV_SEGFILE_H_INCLUDED
+#define QV_SEGFILE_H_INCLUDED
+
+#include "qv_segment.h"
+
+//  Segment object: serialise (sealed rows and their insert timestamps; deletes are
+//  kept in manifests) and load. load returns QV_ECORRUPT naming the object.
+zchunk_t *
+    qv_segment_save (qv_segment_t *self);
+int
+    qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out);
+
+#endif
