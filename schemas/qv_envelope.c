@@ -18,6 +18,7 @@ static const char *s_kind_names [] = {
     [QV_ENVELOPE_MANIFEST] = "manifest",
     [QV_ENVELOPE_VINDEX] = "vector index object",
     [QV_ENVELOPE_SINDEX] = "scalar index object",
+    [QV_ENVELOPE_CACHE] = "cache file",
 };
 
 const char *
@@ -35,22 +36,32 @@ qv_envelope_is (const void *data, size_t size)
 }
 
 void
-qv_envelope_seal (void *buf, size_t size, qv_envelope_kind_t kind, uint32_t version)
+qv_envelope_header (void *out, qv_envelope_kind_t kind, uint32_t version,
+                    uint64_t length, uint32_t payload_crc)
 {
-    assert (buf && size >= QV_ENVELOPE_HEADER_SIZE);
+    assert (out);
     assert (kind >= 1 && kind <= QV_ENVELOPE_KIND_MAX && version >= 1 && version <= UINT16_MAX);
-    uint8_t *p = (uint8_t *) buf;
-    size_t payload = size - QV_ENVELOPE_HEADER_SIZE;
+    uint8_t *p = (uint8_t *) out;
     memcpy (p, QV_ENVELOPE_MAGIC, S_MAGIC_SIZE);
     p [4] = (uint8_t) kind;
     p [5] = (uint8_t) (kind >> 8);
     p [6] = (uint8_t) version;
     p [7] = (uint8_t) (version >> 8);
-    qv_le_put64 (p + 8, payload);
+    qv_le_put64 (p + 8, length);
     qv_le_put32 (p + 16, 0);
     qv_le_put32 (p + 20, 0);
-    qv_le_put32 (p + 24, qv_crc32c (p + QV_ENVELOPE_HEADER_SIZE, payload));
+    qv_le_put32 (p + 24, payload_crc);
     qv_le_put32 (p + S_HEADER_CRC_AT, qv_crc32c (p, S_HEADER_CRC_AT));
+}
+
+void
+qv_envelope_seal (void *buf, size_t size, qv_envelope_kind_t kind, uint32_t version)
+{
+    assert (buf && size >= QV_ENVELOPE_HEADER_SIZE);
+    uint8_t *p = (uint8_t *) buf;
+    size_t payload = size - QV_ENVELOPE_HEADER_SIZE;
+    qv_envelope_header (p, kind, version, payload,
+                        qv_crc32c (p + QV_ENVELOPE_HEADER_SIZE, payload));
 }
 
 int

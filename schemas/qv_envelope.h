@@ -6,7 +6,7 @@
 //    offset  size  field
 //    0       4     magic "QVOB"
 //    4       2     kind, u16 (qv_envelope_kind_t: 1 WAL, 2 SEGMENT, 3 MANIFEST,
-//                  4 VINDEX, 5 SINDEX)
+//                  4 VINDEX, 5 SINDEX, 6 CACHE)
 //    6       2     format version of the payload, u16 (each kind counts its own)
 //    8       8     payload length in bytes, u64
 //    16      4     flags, u32, 0 (a reader refuses any other value)
@@ -42,7 +42,8 @@ typedef enum {
     QV_ENVELOPE_MANIFEST = 3,       //  a manifest version, meta/manifest/<version>
     QV_ENVELOPE_VINDEX = 4,         //  a vector index of one segment field
     QV_ENVELOPE_SINDEX = 5,         //  a scalar index of one segment field
-    QV_ENVELOPE_KIND_MAX = 5
+    QV_ENVELOPE_CACHE = 6,          //  a local cache file holding a copy of an object
+    QV_ENVELOPE_KIND_MAX = 6
 } qv_envelope_kind_t;
 
 //  What qv_envelope_open found.
@@ -70,6 +71,14 @@ bool
 //  header size and version at most 65535 (programming errors: asserted).
 void
     qv_envelope_seal (void *buf, size_t size, qv_envelope_kind_t kind, uint32_t version);
+
+//  Writes the QV_ENVELOPE_HEADER_SIZE-byte header of a payload of `length` bytes
+//  whose CRC32C is payload_crc into out, for a writer that does not hold the payload
+//  in one buffer (it computes the CRC with qv_crc32c_update as it goes). Same
+//  preconditions as qv_envelope_seal.
+void
+    qv_envelope_header (void *out, qv_envelope_kind_t kind, uint32_t version,
+                        uint64_t length, uint32_t payload_crc);
 
 //  Checks data as an object of kind `kind` whose payload format this build reads up
 //  to max_version, and sets *env to its payload (a view into data). name names the

@@ -25,7 +25,7 @@
 
 static const qv_envelope_kind_t s_kinds [] = {
     QV_ENVELOPE_WAL, QV_ENVELOPE_SEGMENT, QV_ENVELOPE_MANIFEST, QV_ENVELOPE_VINDEX,
-    QV_ENVELOPE_SINDEX
+    QV_ENVELOPE_SINDEX, QV_ENVELOPE_CACHE
 };
 #define NKINDS (sizeof s_kinds / sizeof s_kinds [0])
 
@@ -84,6 +84,11 @@ test_round_trip (void **state)
             assert_int_equal (env.version, 3);
             assert_int_equal (env.size, n);
             assert_ptr_equal (env.payload, p + QV_ENVELOPE_HEADER_SIZE);
+            //  A header written apart from its payload is the same header
+            uint8_t header [QV_ENVELOPE_HEADER_SIZE];
+            qv_envelope_header (header, s_kinds [k], 3, n,
+                                qv_crc32c (p + QV_ENVELOPE_HEADER_SIZE, n));
+            assert_memory_equal (header, p, QV_ENVELOPE_HEADER_SIZE);
             //  An older version opens too: the caller decides what it reads
             assert_int_equal (qv_envelope_open ("obj/1", p, size, s_kinds [k], 9, &env), 0);
             //  Every other kind refuses it by name
