@@ -12,6 +12,8 @@
 //  owner thread appends and deletes while workers scan.
 #include "qv_catalog.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
+#include "qv_le.h"
 #include "qv_rc.h"
 #include "qv_segfile.h"
 #include "qv_store.h"
@@ -664,9 +666,12 @@ qv_catalog_replay_from (qv_catalog_t *self)
     return self->manifest_version ? self->replay_from : 0;
 }
 
-//  Manifest object "meta/manifest/<version, 20 digits>", little-endian:
-//    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 |
-//    body: msgpack {"version", "next_coll", "next_seg", "applied", "checkpoint",
+//  Manifest object "meta/manifest/<version, 20 digits>": the stored-object envelope
+//  (qv_envelope.h) of kind MANIFEST, format version 2, whose payload is the body.
+//  Version 1 (before the envelope, Quiver <= 06906df; little-endian) is still read:
+//    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 | body |
+//    crc32c u32 of everything before it.
+//  body: msgpack {"version", "next_coll", "next_seg", "applied", "checkpoint",
 //      "max_ts", "stream_seq" (optional; highest JetStream sequence applied),
 //      "collections": [{"id", "name", "schema", "shards", "consistency",
 //      "desc", "ttl", "created", "indexes": [{"field" (number), "version", "type"
@@ -675,9 +680,9 @@ qv_catalog_replay_from (qv_catalog_t *self)
 //      "part"}], "parts": [{"id", "name"}], "next_part", "np"}]} |
 //    ("part", "parts", "next_part" and "np" are optional: manifests written before
 //    partitions have only `_default`, and every segment in it)
-//    crc32c u32 of everything before it.
 #define S_MAN_MAGIC "QVMAN\0\0\0"
-#define S_MAN_HEADER 20
+#define S_MAN_HEADER 20                 //  version 1's header
+#define S_MAN_VERSION 2                 //  the envelope's payload version
 
 static void
 s_write_deletes (qv_segment_t *seg, qv_wr_t *w)
@@ -783,17 +788,12 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
     }
     size_t body_size;
     const void *body = qv_wr_data (w, &body_size);
-    zchunk_t *chunk = zchunk_new (NULL, S_MAN_HEADER + body_size + 4);
-    uint8_t header [S_MAN_HEADER];
-    memcpy (header, S_MAN_MAGIC, 8);
-    uint32_t fv = 1;
-    uint64_t bs = body_size;
-    memcpy (header + 8, &fv, 4);
-    memcpy (header + 12, &bs, 8);
-    zchunk_append (chunk, header, S_MAN_HEADER);
+    zchunk_t *chunk = zchunk_new (NULL, QV_ENVELOPE_HEADER_SIZE + body_size);
+    uint8_t header [QV_ENVELOPE_HEADER_SIZE] = { 0 };
+    zchunk_append (chunk, header, sizeof header);
     zchunk_append (chunk, body, body_size);
-    uint32_t crc = qv_crc32c (zchunk_data (chunk), zchunk_size (chunk));
-    zchunk_append (chunk, &crc, 4);
+    qv_envelope_seal (zchunk_data (chunk), zchunk_size (chunk), QV_ENVELOPE_MANIFEST,
+                      S_MAN_VERSION);
     qv_wr_destroy (&w);
     return chunk;
 }
@@ -971,23 +971,41 @@ qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
     if (rc)
         return rc;
     const uint8_t *p = data;
+    const uint8_t *body = NULL;
     uint64_t body_size = 0;
-    uint32_t crc = 0, fv = 0;
-    if (size >= S_MAN_HEADER + 4) {
-        memcpy (&fv, p + 8, 4);
-        memcpy (&body_size, p + 12, 8);
-        memcpy (&crc, p + size - 4, 4);
+    if (qv_envelope_is (p, size)) {
+        qv_envelope_t env;
+        rc = qv_envelope_open (where, p, size, QV_ENVELOPE_MANIFEST, S_MAN_VERSION, &env);
+        if (rc)
+            goto done;
+        if (env.version != S_MAN_VERSION) {
+            rc = qv_err (QV_ECORRUPT, "manifest %s: format version %u in an envelope, "
+                         "expected %d", where, env.version, S_MAN_VERSION);
+            goto done;
+        }
+        body = env.payload;
+        body_size = env.size;
     }
-    if (size < S_MAN_HEADER + 4 || memcmp (p, S_MAN_MAGIC, 8) || fv != 1
-    ||  body_size != size - S_MAN_HEADER - 4) {
-        rc = qv_err (QV_ECORRUPT, "manifest %s is truncated or not a manifest", where);
-        goto done;
+    else {
+        //  Version 1, written before the envelope
+        uint32_t crc = 0, fv = 0;
+        if (size >= S_MAN_HEADER + 4) {
+            fv = qv_le_get32 (p + 8);
+            body_size = qv_le_get64 (p + 12);
+            crc = qv_le_get32 (p + size - 4);
+        }
+        if (size < S_MAN_HEADER + 4 || memcmp (p, S_MAN_MAGIC, 8) || fv != 1
+        ||  body_size != size - S_MAN_HEADER - 4) {
+            rc = qv_err (QV_ECORRUPT, "manifest %s is truncated or not a manifest", where);
+            goto done;
+        }
+        if (qv_crc32c (p, size - 4) != crc) {
+            rc = qv_err (QV_ECORRUPT, "manifest %s: checksum mismatch", where);
+            goto done;
+        }
+        body = p + S_MAN_HEADER;
     }
-    if (qv_crc32c (p, size - 4) != crc) {
-        rc = qv_err (QV_ECORRUPT, "manifest %s: checksum mismatch", where);
-        goto done;
-    }
-    doc = qv_doc_parse_view (p + S_MAN_HEADER, body_size, SIZE_MAX, &rc);
+    doc = qv_doc_parse_view (body, body_size, SIZE_MAX, &rc);
     if (!doc) {
         rc = qv_err (QV_ECORRUPT, "manifest %s does not decode", where);
         goto done;

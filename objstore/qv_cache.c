@@ -2,9 +2,12 @@
 //
 //  DESIGN
 //  One file per object in the cache directory, named by the key with '/' written as
-//  '@' (not a key character, so names never collide). A file is
-//      "QVCACHE1" | u32 ident length | u64 data size | u32 CRC32C | ident | data
-//  little-endian, the CRC32C covering ident and data. It is written to a ".tmp-" file
+//  '@' (not a key character, so names never collide). A file is the stored-object
+//  envelope (qv_envelope.h) of kind CACHE, version 1, around
+//      u32 ident length | ident | data
+//  little-endian, the envelope's CRC32C covering ident and data. (Files of the
+//  release before the envelope, "QVCACHE1", fail the check and are downloaded
+//  again, like any damaged file.) It is written to a ".tmp-" file
 //  and renamed, so a process crash leaves either the whole file or a temp file that
 //  the next start removes. It is not fsync'd (that would hold the flusher for a copy
 //  the bucket already has): after a power loss a renamed file may be short or hold
@@ -26,6 +29,7 @@
 //  outside it (a file unlinked by an eviction during a read stays readable).
 #include "qv_cache.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 #include "qv_le.h"
 #include "qv_rc.h"
 
@@ -36,8 +40,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_MAGIC      "QVCACHE1"
-#define S_HEADER     24             //  magic 8, ident length 4, data size 8, crc 4
+#define S_VERSION    1              //  the envelope's payload version
+#define S_HEADER     (QV_ENVELOPE_HEADER_SIZE + 4)     //  envelope, ident length
 #define S_IDENT_MAX  512
 #define S_NAME_MAX   200
 #define S_TMP_PREFIX ".tmp-"
@@ -247,18 +251,19 @@ qv_cache_get (qv_cache_t *self, const char *key, const char *ident, void **data,
     snprintf (path, sizeof path, "%s/%s", self->dir, name);
     size_t fsize = 0;
     uint8_t *buf = s_read_file (path, &fsize);
-    uint32_t ilen = 0, crc = 0;
+    uint32_t ilen = 0;
     uint64_t dsize = 0;
     bool good = false, same = false;
-    if (buf) {
-        memcpy (&ilen, buf + 8, 4);
-        memcpy (&dsize, buf + 12, 8);
-        memcpy (&crc, buf + 20, 4);
-        good = memcmp (buf, S_MAGIC, 8) == 0 && ilen <= S_IDENT_MAX
-            && (uint64_t) fsize == S_HEADER + (uint64_t) ilen + dsize
-            && qv_crc32c (buf + S_HEADER, fsize - S_HEADER) == crc;
+    qv_envelope_t env;
+    if (buf && qv_envelope_open (path, buf, fsize, QV_ENVELOPE_CACHE, S_VERSION, &env) == 0
+    &&  env.version == S_VERSION && env.size >= 4) {
+        ilen = qv_le_get32 (env.payload);
+        good = ilen <= S_IDENT_MAX && ilen <= env.size - 4;
+        dsize = good ? env.size - 4 - ilen : 0;
         same = good && ilen == strlen (ident) && memcmp (buf + S_HEADER, ident, ilen) == 0;
     }
+    else
+        qv_err_clear ();                //  reported below, as a dropped file
     pthread_mutex_lock (&self->mutex);
     if (!same) {
         if (good) {
@@ -322,13 +327,10 @@ qv_cache_put (qv_cache_t *self, const char *key, const char *ident, const void *
               (unsigned long long) seq);
     snprintf (path, sizeof path, "%s/%s", self->dir, name);
     uint8_t header [S_HEADER];
-    uint32_t il = (uint32_t) ilen;
-    uint64_t ds = size;
-    uint32_t crc = qv_crc32c_update (qv_crc32c (ident, ilen), data, size);
-    memcpy (header, S_MAGIC, 8);
-    memcpy (header + 8, &il, 4);
-    memcpy (header + 12, &ds, 8);
-    memcpy (header + 20, &crc, 4);
+    qv_le_put32 (header + QV_ENVELOPE_HEADER_SIZE, (uint32_t) ilen);
+    uint32_t crc = qv_crc32c (header + QV_ENVELOPE_HEADER_SIZE, 4);
+    crc = qv_crc32c_update (qv_crc32c_update (crc, ident, ilen), data, size);
+    qv_envelope_header (header, QV_ENVELOPE_CACHE, S_VERSION, 4 + ilen + size, crc);
     int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     bool ok = fd >= 0 && s_write_all (fd, header, S_HEADER) && s_write_all (fd, ident, ilen)
            && s_write_all (fd, data, size);

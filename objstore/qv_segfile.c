@@ -2,18 +2,26 @@
 #include "qv_segfile.h"
 #include "qv_segment_alloc.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
+#include "qv_le.h"
 #include "qv_rc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-//  Segment object layout, little-endian:
-//    magic "QVSEG\0\0\0" (8) | version u32 (=1) | coll_id u32 | seg_id u64 | shard u32 |
-//    rows u32 | body size u64 | body: msgpack {"schema": field maps, "ts": bin of rows
-//    x u64, "batch": qv_batch_write} | crc32c u32 of everything before it.
+//  Segment object layout: the stored-object envelope (qv_envelope.h) of kind SEGMENT,
+//  format version 2, around (integers little-endian):
+//    coll_id u32 | seg_id u64 | shard u32 | rows u32 | body size u64 |
+//    body: msgpack {"schema": field maps, "ts": bin of rows x u64 (host order, x86
+//    and arm64 are little-endian), "batch": qv_batch_write}.
+//  Version 1 (before the envelope, Quiver <= 06906df) is still read:
+//    magic "QVSEG\0\0\0" (8) | version u32 (=1) | the same fields and body |
+//    crc32c u32 of everything before it.
 #define S_MAGIC "QVSEG\0\0\0"
-#define S_VERSION 1
-#define S_HEADER 40
+#define S_V1_VERSION 1
+#define S_V1_HEADER 12                  //  magic + version, before the fields
+#define S_VERSION 2                     //  the envelope's payload version
+#define S_FIELDS 28                     //  coll_id .. body size
 
 zchunk_t *
 qv_segment_save (qv_segment_t *self)
@@ -32,25 +40,22 @@ qv_segment_save (qv_segment_t *self)
     qv_batch_write (self->batch, w);
     size_t body_size;
     const void *body = qv_wr_data (w, &body_size);
-    zchunk_t *chunk = zchunk_new (NULL, S_HEADER + body_size + 4);
+    size_t total = QV_ENVELOPE_HEADER_SIZE + S_FIELDS + body_size;
+    zchunk_t *chunk = zchunk_new (NULL, total);
     if (!chunk) {
         qv_wr_destroy (&w);
         return NULL;
     }
-    uint8_t header [S_HEADER];
-    memcpy (header, S_MAGIC, 8);
-    uint32_t version = S_VERSION;
-    uint64_t body64 = body_size;
-    memcpy (header + 8, &version, 4);
-    memcpy (header + 12, &self->coll_id, 4);
-    memcpy (header + 16, &self->id, 8);
-    memcpy (header + 24, &self->shard, 4);
-    memcpy (header + 28, &rows, 4);
-    memcpy (header + 32, &body64, 8);
-    zchunk_append (chunk, header, S_HEADER);
+    uint8_t header [QV_ENVELOPE_HEADER_SIZE + S_FIELDS] = { 0 };
+    uint8_t *f = header + QV_ENVELOPE_HEADER_SIZE;
+    qv_le_put32 (f, self->coll_id);
+    qv_le_put64 (f + 4, self->id);
+    qv_le_put32 (f + 12, self->shard);
+    qv_le_put32 (f + 16, rows);
+    qv_le_put64 (f + 20, body_size);
+    zchunk_append (chunk, header, sizeof header);
     zchunk_append (chunk, body, body_size);
-    uint32_t crc = qv_crc32c (zchunk_data (chunk), zchunk_size (chunk));
-    zchunk_append (chunk, &crc, 4);
+    qv_envelope_seal (zchunk_data (chunk), total, QV_ENVELOPE_SEGMENT, S_VERSION);
     qv_wr_destroy (&w);
     return chunk;
 }
@@ -60,26 +65,40 @@ qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t *
 {
     *out = NULL;
     const uint8_t *p = data;
-    if (size < S_HEADER + 4 || memcmp (p, S_MAGIC, 8) != 0)
-        return qv_err (QV_ECORRUPT, "segment object %s: not a segment (bad magic or truncated)", name);
-    uint32_t version, coll_id, shard, rows, crc;
-    uint64_t seg_id, body_size;
-    memcpy (&version, p + 8, 4);
-    memcpy (&coll_id, p + 12, 4);
-    memcpy (&seg_id, p + 16, 8);
-    memcpy (&shard, p + 24, 4);
-    memcpy (&rows, p + 28, 4);
-    memcpy (&body_size, p + 32, 8);
-    if (version != S_VERSION)
-        return qv_err (QV_ECORRUPT, "segment object %s: unsupported format version %u", name, version);
-    if (body_size != size - S_HEADER - 4)
-        return qv_err (QV_ECORRUPT, "segment object %s: truncated (%zu bytes, header says %llu)",
-                       name, size, (unsigned long long) (body_size + S_HEADER + 4));
-    memcpy (&crc, p + size - 4, 4);
-    if (qv_crc32c (p, size - 4) != crc)
-        return qv_err (QV_ECORRUPT, "segment object %s: checksum mismatch", name);
+    //  f: the fields (coll_id .. body size) then the body, flen bytes in all
+    const uint8_t *f;
+    size_t flen;
+    if (qv_envelope_is (p, size)) {
+        qv_envelope_t env;
+        int erc = qv_envelope_open (name, p, size, QV_ENVELOPE_SEGMENT, S_VERSION, &env);
+        if (erc)
+            return erc;
+        if (env.version != S_VERSION || env.size < S_FIELDS)
+            return qv_err (QV_ECORRUPT, "segment object %s: a %zu-byte version %u payload, "
+                           "expected version %d of at least %d bytes", name, env.size,
+                           env.version, S_VERSION, S_FIELDS);
+        f = env.payload;
+        flen = env.size;
+    }
+    else {
+        //  Version 1, written before the envelope
+        if (!p || size < S_V1_HEADER + S_FIELDS + 4 || memcmp (p, S_MAGIC, 8) != 0)
+            return qv_err (QV_ECORRUPT, "segment object %s: not a segment (bad magic or truncated)", name);
+        uint32_t version = qv_le_get32 (p + 8);
+        if (version != S_V1_VERSION)
+            return qv_err (QV_ECORRUPT, "segment object %s: unsupported format version %u", name, version);
+        if (qv_crc32c (p, size - 4) != qv_le_get32 (p + size - 4))
+            return qv_err (QV_ECORRUPT, "segment object %s: checksum mismatch", name);
+        f = p + S_V1_HEADER;
+        flen = size - S_V1_HEADER - 4;
+    }
+    uint32_t coll_id = qv_le_get32 (f), shard = qv_le_get32 (f + 12), rows = qv_le_get32 (f + 16);
+    uint64_t seg_id = qv_le_get64 (f + 4), body_size = qv_le_get64 (f + 20);
+    if (body_size != flen - S_FIELDS)
+        return qv_err (QV_ECORRUPT, "segment object %s: truncated (body of %zu bytes, header says %llu)",
+                       name, flen - S_FIELDS, (unsigned long long) body_size);
     int rc;
-    qv_doc_t *doc = qv_doc_parse_view (p + S_HEADER, body_size, SIZE_MAX, &rc);
+    qv_doc_t *doc = qv_doc_parse_view (f + S_FIELDS, body_size, SIZE_MAX, &rc);
     if (!doc)
         return qv_err (QV_ECORRUPT, "segment object %s: body does not decode", name);
     const qv_val_t *root = qv_doc_root (doc);

@@ -6,15 +6,21 @@
 //  writes exactly one object with qv_store_put (atomic and durable), so an object is
 //  either wholly there or absent; the caller batches records for group commit.
 //
-//  Object layout (all integers little-endian), 32 bytes of overhead:
+//  Object layout: a stored-object envelope (schemas/qv_envelope.h) of kind WAL,
+//  format version 2, whose payload is (all integers little-endian):
 //
 //    offset  size  field
+//    0       4     shard, u32 (must match the key)
+//    4       8     seq, u64 (must match the key)
+//    12      4     count, u32: number of records
+//    16      ...   count x { size u32 | size bytes }
+//
+//  Version 1, written before the envelope (Quiver <= 06906df), is still read: the
+//  same fields behind their own header, 32 bytes of overhead:
+//
 //    0       8     magic "QVWAL\0\0\0"
 //    8       4     version, u32 = 1
-//    12      4     shard, u32 (must match the key)
-//    16      8     seq, u64 (must match the key)
-//    24      4     count, u32: number of records
-//    28      ...   count x { size u32 | size bytes }
+//    12      ...   the version 2 payload above
 //    end-4   4     crc32c (qv_crc32c) of every byte before it
 //
 //  Sequence numbers. The log holds objects [checkpoint, next) with no gap: every seq
@@ -32,15 +38,18 @@
 //  from several threads at once. The store's writer lock is the caller's business.
 #include "qv_wal.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 #include "qv_rc.h"
 
 #include <inttypes.h>
 #include <string.h>
 
-#define S_MAGIC        "QVWAL\0\0\0"
+#define S_MAGIC        "QVWAL\0\0\0"     //  version 1 (before the envelope)
 #define S_MAGIC_SIZE   8
-#define S_VERSION      1
-#define S_HEADER_SIZE  28
+#define S_V1_VERSION   1
+#define S_V1_HEADER    12               //  magic + version, before the fields
+#define S_VERSION      2                //  the envelope's payload version
+#define S_FIELDS_SIZE  16               //  shard, seq, count
 #define S_CRC_SIZE     4
 #define S_SEQ_DIGITS   20
 
@@ -142,7 +151,7 @@ qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
         qv_err (QV_EINVAL, "WAL object of shard %" PRIu32 ": records are NULL", shard);
         return NULL;
     }
-    size_t total = S_HEADER_SIZE + S_CRC_SIZE;
+    size_t total = QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE;
     for (size_t i = 0; i < n; i++) {
         if (recs [i].size > UINT32_MAX || (recs [i].size > 0 && !recs [i].data)) {
             qv_err (QV_EINVAL, "WAL record %zu of shard %" PRIu32 ": size %zu is invalid",
@@ -160,12 +169,10 @@ qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
         qv_err (QV_ENOMEM, "out of memory encoding a WAL object of %zu bytes", total);
         return NULL;
     }
-    unsigned char header [S_HEADER_SIZE];
-    memcpy (header, S_MAGIC, S_MAGIC_SIZE);
-    s_put_u32 (header + 8, S_VERSION);
-    s_put_u32 (header + 12, shard);
-    s_put_u64 (header + 16, seq);
-    s_put_u32 (header + 24, (uint32_t) n);
+    unsigned char header [QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE] = { 0 };
+    s_put_u32 (header + QV_ENVELOPE_HEADER_SIZE, shard);
+    s_put_u64 (header + QV_ENVELOPE_HEADER_SIZE + 4, seq);
+    s_put_u32 (header + QV_ENVELOPE_HEADER_SIZE + 12, (uint32_t) n);
     zchunk_append (chunk, header, sizeof header);
     for (size_t i = 0; i < n; i++) {
         unsigned char size [4];
@@ -174,10 +181,8 @@ qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
         if (recs [i].size > 0)
             zchunk_append (chunk, recs [i].data, recs [i].size);
     }
-    unsigned char crc [S_CRC_SIZE];
-    s_put_u32 (crc, qv_crc32c (zchunk_data (chunk), zchunk_size (chunk)));
-    zchunk_append (chunk, crc, sizeof crc);
     assert (zchunk_size (chunk) == total);
+    qv_envelope_seal (zchunk_data (chunk), total, QV_ENVELOPE_WAL, S_VERSION);
     return chunk;
 }
 
@@ -190,40 +195,64 @@ qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
         name = "(unnamed)";
     if (!p && size > 0)
         return qv_err (QV_EINVAL, "WAL object %s: data is NULL", name);
-    if (size < S_HEADER_SIZE + S_CRC_SIZE)
-        return qv_err (QV_ECORRUPT, "WAL object %s is truncated: %zu bytes, a WAL object "
-                       "has at least %d", name, size, S_HEADER_SIZE + S_CRC_SIZE);
-    if (memcmp (p, S_MAGIC, S_MAGIC_SIZE) != 0)
-        return qv_err (QV_ECORRUPT, "WAL object %s: bad magic, not a WAL object", name);
-    uint32_t version = s_get_u32 (p + 8);
-    if (version != S_VERSION)
-        return qv_err (QV_ECORRUPT, "WAL object %s: format version %" PRIu32
-                       " is not supported (expected %d)", name, version, S_VERSION);
-    size_t body = size - S_CRC_SIZE;
-    uint32_t stored = s_get_u32 (p + body);
-    uint32_t computed = qv_crc32c (p, body);
-    if (stored != computed)
-        return qv_err (QV_ECORRUPT, "WAL object %s: checksum mismatch (stored %08" PRIx32
-                       ", computed %08" PRIx32 "), the object is damaged or truncated",
-                       name, stored, computed);
-    uint32_t got_shard = s_get_u32 (p + 12);
+    //  f: the fields (shard, seq, count) then the records, body bytes in all
+    const unsigned char *f;
+    size_t body;
+    if (qv_envelope_is (p, size)) {
+        qv_envelope_t env;
+        int rc = qv_envelope_open (name, p, size, QV_ENVELOPE_WAL, S_VERSION, &env);
+        if (rc)
+            return rc;
+        if (env.version != S_VERSION)
+            return qv_err (QV_ECORRUPT, "WAL object %s: envelope holds format version %"
+                           PRIu32 ", a WAL payload is version %d", name, env.version,
+                           S_VERSION);
+        f = env.payload;
+        body = env.size;
+        if (body < S_FIELDS_SIZE)
+            return qv_err (QV_ECORRUPT, "WAL object %s is truncated: a %zu-byte payload, "
+                           "a WAL payload has at least %d", name, body, S_FIELDS_SIZE);
+    }
+    else {
+        //  Version 1, written before the envelope
+        if (size < S_V1_HEADER + S_FIELDS_SIZE + S_CRC_SIZE)
+            return qv_err (QV_ECORRUPT, "WAL object %s is truncated: %zu bytes, a WAL "
+                           "object has at least %d", name, size,
+                           S_V1_HEADER + S_FIELDS_SIZE + S_CRC_SIZE);
+        if (memcmp (p, S_MAGIC, S_MAGIC_SIZE) != 0)
+            return qv_err (QV_ECORRUPT, "WAL object %s: bad magic, not a WAL object", name);
+        uint32_t version = s_get_u32 (p + 8);
+        if (version != S_V1_VERSION)
+            return qv_err (QV_ECORRUPT, "WAL object %s: format version %" PRIu32
+                           " is not supported (expected %d)", name, version, S_V1_VERSION);
+        size_t end = size - S_CRC_SIZE;
+        uint32_t stored = s_get_u32 (p + end);
+        uint32_t computed = qv_crc32c (p, end);
+        if (stored != computed)
+            return qv_err (QV_ECORRUPT, "WAL object %s: checksum mismatch (stored %08" PRIx32
+                           ", computed %08" PRIx32 "), the object is damaged or truncated",
+                           name, stored, computed);
+        f = p + S_V1_HEADER;
+        body = end - S_V1_HEADER;
+    }
+    uint32_t got_shard = s_get_u32 (f);
     if (got_shard != shard)
         return qv_err (QV_ECORRUPT, "WAL object %s: belongs to shard %" PRIu32
                        ", expected shard %" PRIu32, name, got_shard, shard);
-    uint64_t got_seq = s_get_u64 (p + 16);
+    uint64_t got_seq = s_get_u64 (f + 4);
     if (got_seq != seq)
         return qv_err (QV_ECORRUPT, "WAL object %s: holds sequence %" PRIu64
                        ", expected %" PRIu64, name, got_seq, seq);
-    uint32_t count = s_get_u32 (p + 24);
+    uint32_t count = s_get_u32 (f + 12);
 
     //  First pass: every record lies inside the body and they fill it exactly, so
     //  that fn never sees part of a malformed object
-    size_t pos = S_HEADER_SIZE;
+    size_t pos = S_FIELDS_SIZE;
     for (uint32_t i = 0; i < count; i++) {
         if (body - pos < 4)
             return qv_err (QV_ECORRUPT, "WAL object %s: record %" PRIu32 " of %" PRIu32
                            " starts past the end of the object", name, i, count);
-        uint32_t rec_size = s_get_u32 (p + pos);
+        uint32_t rec_size = s_get_u32 (f + pos);
         pos += 4;
         if (rec_size > body - pos)
             return qv_err (QV_ECORRUPT, "WAL object %s: record %" PRIu32 " of %" PRIu32
@@ -236,11 +265,11 @@ qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
                        " records", name, body - pos, count);
     if (!fn)
         return 0;
-    pos = S_HEADER_SIZE;
+    pos = S_FIELDS_SIZE;
     for (uint32_t i = 0; i < count; i++) {
-        uint32_t rec_size = s_get_u32 (p + pos);
+        uint32_t rec_size = s_get_u32 (f + pos);
         pos += 4;
-        int rc = fn (arg, seq, i, p + pos, rec_size);
+        int rc = fn (arg, seq, i, f + pos, rec_size);
         if (rc)
             return rc;
         pos += rec_size;

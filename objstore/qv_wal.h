@@ -53,10 +53,13 @@ uint64_t
     qv_wal_next_seq (qv_wal_t *self);
 
 //  Encoding of one WAL object (exposed for tests and tools). Layout, little-endian:
-//    magic "QVWAL\0\0\0" (8) | version u32 (=1) | shard u32 | seq u64 | count u32 |
-//    count x (size u32 | bytes) | crc32c u32 over everything before it.
+//    the stored-object envelope (qv_envelope.h, kind WAL, version 2) around
+//    shard u32 | seq u64 | count u32 | count x (size u32 | bytes); the decoder also
+//    reads version 1 (before the envelope, qv_wal.c).
 //  qv_wal_encode returns a new zchunk. qv_wal_decode checks everything and calls fn per
-//  record; name is used in error messages.
+//  record; name is used in error messages. Returns 0, QV_ECORRUPT for a damaged or
+//  malformed object, QV_EINVAL for a format version newer than this release reads
+//  (qv_wal_open passes either on), or what fn returned.
 zchunk_t *
     qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n);
 int

@@ -12,26 +12,29 @@
 //   - Each search thread keeps one scratch (collector + query buffer) in a
 //     thread-specific slot, so searching does not allocate once warm.
 //
-//  On-disk frame (all integers little-endian):
+//  On-disk frame: the stored-object envelope (qv_envelope.h) of kind VINDEX, format
+//  version 2, whose payload is (all integers little-endian; offsets in the payload):
 //
 //      offset  size  field
-//      0       8     magic "QVINDEX" + NUL
-//      8       4     format version (1)
-//      12      4     index type (qv_index_type_t)
-//      16      4     metric (qv_metric_t: 0 L2, 1 IP, 2 COSINE)
-//      20      4     dim
-//      24      4     row count
-//      28      4     number of 32-bit parameters that follow (5)
-//      32      4x5   M, ef_construction, nlist, pq_m, pq_nbits
-//      52      8     seed
-//      60      8     payload size P
-//      68      P     payload, written and read by the type
-//      68+P    4     CRC32C of bytes [0, 68+P)
+//      0       4     index type (qv_index_type_t)
+//      4       4     metric (qv_metric_t: 0 L2, 1 IP, 2 COSINE)
+//      8       4     dim
+//      12      4     row count
+//      16      4     number of 32-bit parameters that follow (5)
+//      20      4x5   M, ef_construction, nlist, pq_m, pq_nbits
+//      40      8     seed
+//      48      8     payload size P
+//      56      P     payload, written and read by the type
+//
+//  Version 1 (before the envelope, Quiver <= 06906df) is still read: magic "QVINDEX"
+//  + NUL (8) | format version u32 (1) | the same fields and payload | CRC32C u32 of
+//  every byte before it.
 //
 //  A reader checks the length and the CRC first, then every header field; a type's
 //  load checks its payload against P. Corrupt bytes give QV_ECORRUPT, never a crash.
 #include "qv_index.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 #include "qv_le.h"
 
 #include <math.h>
@@ -41,11 +44,14 @@
 #include <string.h>
 #include <strings.h>
 
-#define S_MAGIC         "QVINDEX"
-#define S_VERSION       1
+#define S_MAGIC         "QVINDEX"      //  version 1 (before the envelope)
+#define S_V1_VERSION    1
+#define S_V1_HEADER     12              //  magic + version, before the fields
+#define S_VERSION       2               //  the envelope's payload version
 #define S_NPARAMS       5
-#define S_HEADER_SIZE   68
-#define S_TRAILER_SIZE  4
+#define S_FIELDS_SIZE   56              //  type .. payload size
+#define S_HEADER_SIZE   (QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE)
+#define S_TRAILER_SIZE  4               //  version 1's CRC
 #define S_MAX_DIM       32768
 
 //  One line per index type in this build.
@@ -368,24 +374,23 @@ qv_search_params_allowed_estimate (const qv_search_params_t *params, uint32_t co
 int
 qv_index_serialize (const qv_index_t *self, zchunk_t **chunk_p)
 {
-    size_t guess = S_HEADER_SIZE + qv_index_memory_bytes (self) + S_TRAILER_SIZE;
+    size_t guess = S_HEADER_SIZE + qv_index_memory_bytes (self);
     zchunk_t *chunk = zchunk_new (NULL, guess);
     if (!chunk)
         return qv_err (QV_ENOMEM, "out of memory for a %zu-byte index image", guess);
     uint8_t header [S_HEADER_SIZE] = { 0 };
-    memcpy (header, S_MAGIC, 8);
-    qv_le_put32 (header + 8, S_VERSION);
-    qv_le_put32 (header + 12, (uint32_t) self->vt->type);
-    qv_le_put32 (header + 16, (uint32_t) self->metric);
-    qv_le_put32 (header + 20, self->dim);
-    qv_le_put32 (header + 24, self->count);
-    qv_le_put32 (header + 28, S_NPARAMS);
-    qv_le_put32 (header + 32, self->params.M);
-    qv_le_put32 (header + 36, self->params.ef_construction);
-    qv_le_put32 (header + 40, self->params.nlist);
-    qv_le_put32 (header + 44, self->params.pq_m);
-    qv_le_put32 (header + 48, self->params.pq_nbits);
-    qv_le_put64 (header + 52, self->params.seed);
+    uint8_t *f = header + QV_ENVELOPE_HEADER_SIZE;
+    qv_le_put32 (f, (uint32_t) self->vt->type);
+    qv_le_put32 (f + 4, (uint32_t) self->metric);
+    qv_le_put32 (f + 8, self->dim);
+    qv_le_put32 (f + 12, self->count);
+    qv_le_put32 (f + 16, S_NPARAMS);
+    qv_le_put32 (f + 20, self->params.M);
+    qv_le_put32 (f + 24, self->params.ef_construction);
+    qv_le_put32 (f + 28, self->params.nlist);
+    qv_le_put32 (f + 32, self->params.pq_m);
+    qv_le_put32 (f + 36, self->params.pq_nbits);
+    qv_le_put64 (f + 40, self->params.seed);
     zchunk_extend (chunk, header, sizeof header);
     int rc = self->vt->serialize (self, chunk);
     if (rc) {
@@ -394,10 +399,8 @@ qv_index_serialize (const qv_index_t *self, zchunk_t **chunk_p)
     }
     uint8_t *data = zchunk_data (chunk);
     uint64_t payload = zchunk_size (chunk) - S_HEADER_SIZE;
-    qv_le_put64 (data + 60, payload);
-    uint8_t trailer [S_TRAILER_SIZE];
-    qv_le_put32 (trailer, qv_crc32c (data, zchunk_size (chunk)));
-    zchunk_extend (chunk, trailer, sizeof trailer);
+    qv_le_put64 (data + QV_ENVELOPE_HEADER_SIZE + 48, payload);
+    qv_envelope_seal (data, zchunk_size (chunk), QV_ENVELOPE_VINDEX, S_VERSION);
     *chunk_p = chunk;
     return 0;
 }
@@ -407,40 +410,60 @@ qv_index_load (const void *data, size_t size, qv_index_t **index_p)
 {
     const uint8_t *bytes = data;
     *index_p = NULL;
-    if (!data || size < S_HEADER_SIZE + S_TRAILER_SIZE)
-        return qv_err (QV_ECORRUPT, "index image truncated: %zu bytes", size);
-    if (memcmp (bytes, S_MAGIC, 8) != 0)
-        return qv_err (QV_ECORRUPT, "index image has a bad magic number");
-    uint32_t stored_crc = qv_le_get32 (bytes + size - S_TRAILER_SIZE);
-    if (qv_crc32c (bytes, size - S_TRAILER_SIZE) != stored_crc)
-        return qv_err (QV_ECORRUPT, "index image fails its CRC32C check");
-    uint32_t version = qv_le_get32 (bytes + 8);
-    if (version != S_VERSION)
-        return qv_err (version > S_VERSION? QV_EINVAL: QV_ECORRUPT,
-                       "index image format version %u, this build reads %u", version, S_VERSION);
-    uint32_t type = qv_le_get32 (bytes + 12);
-    uint32_t metric = qv_le_get32 (bytes + 16);
-    uint32_t dim = qv_le_get32 (bytes + 20);
-    uint32_t count = qv_le_get32 (bytes + 24);
-    uint64_t payload_size = qv_le_get64 (bytes + 60);
+    //  f: the fields (type .. payload size) then the type's payload, flen bytes
+    const uint8_t *f;
+    size_t flen;
+    if (qv_envelope_is (data, size)) {
+        qv_envelope_t env;
+        int erc = qv_envelope_open (NULL, data, size, QV_ENVELOPE_VINDEX, S_VERSION, &env);
+        if (erc)
+            return erc;
+        if (env.version != S_VERSION || env.size < S_FIELDS_SIZE)
+            return qv_err (QV_ECORRUPT, "index image: a %zu-byte version %u payload, "
+                           "expected version %d of at least %d bytes", env.size,
+                           env.version, S_VERSION, S_FIELDS_SIZE);
+        f = env.payload;
+        flen = env.size;
+    }
+    else {
+        //  Version 1, written before the envelope
+        if (!data || size < S_V1_HEADER + S_FIELDS_SIZE + S_TRAILER_SIZE)
+            return qv_err (QV_ECORRUPT, "index image truncated: %zu bytes", size);
+        if (memcmp (bytes, S_MAGIC, 8) != 0)
+            return qv_err (QV_ECORRUPT, "index image has a bad magic number");
+        uint32_t stored_crc = qv_le_get32 (bytes + size - S_TRAILER_SIZE);
+        if (qv_crc32c (bytes, size - S_TRAILER_SIZE) != stored_crc)
+            return qv_err (QV_ECORRUPT, "index image fails its CRC32C check");
+        uint32_t version = qv_le_get32 (bytes + 8);
+        if (version != S_V1_VERSION)
+            return qv_err (version > S_V1_VERSION? QV_EINVAL: QV_ECORRUPT,
+                           "index image format version %u, this build reads %u", version, S_V1_VERSION);
+        f = bytes + S_V1_HEADER;
+        flen = size - S_V1_HEADER - S_TRAILER_SIZE;
+    }
+    uint32_t type = qv_le_get32 (f);
+    uint32_t metric = qv_le_get32 (f + 4);
+    uint32_t dim = qv_le_get32 (f + 8);
+    uint32_t count = qv_le_get32 (f + 12);
+    uint64_t payload_size = qv_le_get64 (f + 48);
     if (type == 0 || type >= sizeof s_type_names / sizeof s_type_names [0])
         return qv_err (QV_ECORRUPT, "index image has unknown type %u", type);
     if (metric > QV_METRIC_COSINE || dim == 0 || dim > S_MAX_DIM
-    ||  qv_le_get32 (bytes + 28) != S_NPARAMS || count == UINT32_MAX)
+    ||  qv_le_get32 (f + 16) != S_NPARAMS || count == UINT32_MAX)
         return qv_err (QV_ECORRUPT, "index image header is inconsistent");
-    if (payload_size != size - S_HEADER_SIZE - S_TRAILER_SIZE)
+    if (payload_size != flen - S_FIELDS_SIZE)
         return qv_err (QV_ECORRUPT, "index image payload is %llu bytes, frame holds %zu",
-                       (unsigned long long) payload_size, size - S_HEADER_SIZE - S_TRAILER_SIZE);
+                       (unsigned long long) payload_size, flen - S_FIELDS_SIZE);
     const qv_index_vtable_t *vt = s_vtable_by_type (type);
     if (!vt)
         return qv_err (QV_EINVAL, "index type %s is not available in this build", s_type_names [type]);
     qv_index_params_t params = {
-        .M = qv_le_get32 (bytes + 32),
-        .ef_construction = qv_le_get32 (bytes + 36),
-        .nlist = qv_le_get32 (bytes + 40),
-        .pq_m = qv_le_get32 (bytes + 44),
-        .pq_nbits = qv_le_get32 (bytes + 48),
-        .seed = qv_le_get64 (bytes + 52),
+        .M = qv_le_get32 (f + 20),
+        .ef_construction = qv_le_get32 (f + 24),
+        .nlist = qv_le_get32 (f + 28),
+        .pq_m = qv_le_get32 (f + 32),
+        .pq_nbits = qv_le_get32 (f + 36),
+        .seed = qv_le_get64 (f + 40),
     };
     qv_index_t *self = s_index_new (vt, (qv_metric_t) metric, dim, &params);
     if (!self) {
@@ -450,7 +473,7 @@ qv_index_load (const void *data, size_t size, qv_index_t **index_p)
         return qv_err (QV_ECORRUPT, "index image parameters rejected: %s", why);
     }
     self->count = count;
-    int rc = vt->load (self, bytes + S_HEADER_SIZE, (size_t) payload_size);
+    int rc = vt->load (self, f + S_FIELDS_SIZE, (size_t) payload_size);
     if (rc) {
         qv_index_destroy (&self);
         return rc;

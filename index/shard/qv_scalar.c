@@ -11,23 +11,26 @@
 //  Turning positions into a bitmap goes through a bitset over the rows asked for,
 //  so rows from many runs come out sorted for roaring's bulk add.
 //
-//  Object image (integers little-endian):
+//  Object image: the stored-object envelope (qv_envelope.h) of kind SINDEX, format
+//  version 2, whose payload is (integers little-endian; offsets in the payload):
 //
 //      offset  size  field
-//      0       8     magic "QVSCALR" + NUL
-//      8       4     format version (1)
-//      12      4     field type (qv_type_t)
-//      16      4     rows covered
-//      20      4     ordered: positions holding ordered values
-//      24      4     nonnull: positions in all (ordered + NaN rows)
-//      28      4xN   the rows in sorted order (N = nonnull)
-//      28+4N   4     CRC32C of bytes [0, 28+4N)
+//      0       4     field type (qv_type_t)
+//      4       4     rows covered
+//      8       4     ordered: positions holding ordered values
+//      12      4     nonnull: positions in all (ordered + NaN rows)
+//      16      4xN   the rows in sorted order (N = nonnull)
+//
+//  Version 1 (before the envelope, Quiver <= 06906df) is still read: magic "QVSCALR"
+//  + NUL (8) | format version u32 (1) | the same fields and rows | CRC32C u32 of
+//  every byte before it.
 //
 //  A load checks the frame, then the permutation against the column (every row once,
 //  non-null, in strict (value, row) order), so a damaged object can never make a
 //  lookup wrong: it is refused and the segment is scanned.
 #include "qv_scalar.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 #include "qv_le.h"
 #include "qv_rc.h"
 
@@ -36,10 +39,12 @@
 #include <string.h>
 #include <strings.h>
 
-#define S_MAGIC         "QVSCALR"
-#define S_VERSION       1
-#define S_HEADER_SIZE   28
-#define S_TRAILER_SIZE  4
+#define S_MAGIC         "QVSCALR"      //  version 1 (before the envelope)
+#define S_V1_VERSION    1
+#define S_V1_HEADER     12              //  magic + version, before the fields
+#define S_VERSION       2               //  the envelope's payload version
+#define S_FIELDS_SIZE   16              //  type, rows, ordered, nonnull
+#define S_TRAILER_SIZE  4               //  version 1's CRC
 
 struct _qv_scalar_t {
     qv_type_t type;
@@ -204,19 +209,18 @@ qv_scalar_destroy (qv_scalar_t **self_p)
 int
 qv_scalar_serialize (const qv_scalar_t *self, zchunk_t **chunk_p)
 {
-    size_t size = S_HEADER_SIZE + (size_t) self->nonnull * 4 + S_TRAILER_SIZE;
+    size_t size = QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE + (size_t) self->nonnull * 4;
     uint8_t *p = malloc (size);
     if (!p)
         return qv_err (QV_ENOMEM, "out of memory for a %zu-byte scalar index image", size);
-    memcpy (p, S_MAGIC, 8);
-    qv_le_put32 (p + 8, S_VERSION);
-    qv_le_put32 (p + 12, (uint32_t) self->type);
-    qv_le_put32 (p + 16, self->rows);
-    qv_le_put32 (p + 20, self->ordered);
-    qv_le_put32 (p + 24, self->nonnull);
+    uint8_t *f = p + QV_ENVELOPE_HEADER_SIZE;
+    qv_le_put32 (f, (uint32_t) self->type);
+    qv_le_put32 (f + 4, self->rows);
+    qv_le_put32 (f + 8, self->ordered);
+    qv_le_put32 (f + 12, self->nonnull);
     for (uint32_t k = 0; k < self->nonnull; k++)
-        qv_le_put32 (p + S_HEADER_SIZE + 4 * (size_t) k, self->perm [k]);
-    qv_le_put32 (p + size - S_TRAILER_SIZE, qv_crc32c (p, size - S_TRAILER_SIZE));
+        qv_le_put32 (f + S_FIELDS_SIZE + 4 * (size_t) k, self->perm [k]);
+    qv_envelope_seal (p, size, QV_ENVELOPE_SINDEX, S_VERSION);
     zchunk_t *chunk = zchunk_new (p, size);
     free (p);
     if (!chunk)
@@ -231,20 +235,41 @@ qv_scalar_load (const void *data, size_t size, qv_type_t type, const qv_col_t *c
 {
     const uint8_t *p = data;
     *out = NULL;
-    if (!data || size < S_HEADER_SIZE + S_TRAILER_SIZE)
-        return qv_err (QV_ECORRUPT, "scalar index image truncated: %zu bytes", size);
-    if (memcmp (p, S_MAGIC, 8) != 0)
-        return qv_err (QV_ECORRUPT, "scalar index image has a bad magic number");
-    if (qv_crc32c (p, size - S_TRAILER_SIZE) != qv_le_get32 (p + size - S_TRAILER_SIZE))
-        return qv_err (QV_ECORRUPT, "scalar index image fails its CRC32C check");
-    uint32_t version = qv_le_get32 (p + 8);
-    if (version != S_VERSION)
-        return qv_err (version > S_VERSION ? QV_EINVAL : QV_ECORRUPT,
-                       "scalar index image format version %u, this build reads %u", version, S_VERSION);
-    uint32_t ordered = qv_le_get32 (p + 20), nonnull = qv_le_get32 (p + 24);
-    if (qv_le_get32 (p + 12) != (uint32_t) type || qv_le_get32 (p + 16) != rows
+    //  f: the fields (type, rows, ordered, nonnull) then the rows, flen bytes
+    const uint8_t *f;
+    size_t flen;
+    if (qv_envelope_is (data, size)) {
+        qv_envelope_t env;
+        int erc = qv_envelope_open (NULL, data, size, QV_ENVELOPE_SINDEX, S_VERSION, &env);
+        if (erc)
+            return erc;
+        if (env.version != S_VERSION || env.size < S_FIELDS_SIZE)
+            return qv_err (QV_ECORRUPT, "scalar index image: a %zu-byte version %u payload, "
+                           "expected version %d of at least %d bytes", env.size,
+                           env.version, S_VERSION, S_FIELDS_SIZE);
+        f = env.payload;
+        flen = env.size;
+    }
+    else {
+        //  Version 1, written before the envelope
+        if (!data || size < S_V1_HEADER + S_FIELDS_SIZE + S_TRAILER_SIZE)
+            return qv_err (QV_ECORRUPT, "scalar index image truncated: %zu bytes", size);
+        if (memcmp (p, S_MAGIC, 8) != 0)
+            return qv_err (QV_ECORRUPT, "scalar index image has a bad magic number");
+        if (qv_crc32c (p, size - S_TRAILER_SIZE) != qv_le_get32 (p + size - S_TRAILER_SIZE))
+            return qv_err (QV_ECORRUPT, "scalar index image fails its CRC32C check");
+        uint32_t version = qv_le_get32 (p + 8);
+        if (version != S_V1_VERSION)
+            return qv_err (version > S_V1_VERSION ? QV_EINVAL : QV_ECORRUPT,
+                           "scalar index image format version %u, this build reads %u",
+                           version, S_V1_VERSION);
+        f = p + S_V1_HEADER;
+        flen = size - S_V1_HEADER - S_TRAILER_SIZE;
+    }
+    uint32_t ordered = qv_le_get32 (f + 8), nonnull = qv_le_get32 (f + 12);
+    if (qv_le_get32 (f) != (uint32_t) type || qv_le_get32 (f + 4) != rows
     ||  ordered > nonnull || nonnull > rows
-    ||  size != S_HEADER_SIZE + (size_t) nonnull * 4 + S_TRAILER_SIZE)
+    ||  flen != S_FIELDS_SIZE + (size_t) nonnull * 4)
         return qv_err (QV_ECORRUPT, "scalar index image does not match its column");
     qv_scalar_t *self = calloc (1, sizeof *self);
     uint8_t *seen = calloc (rows ? rows : 1, 1);
@@ -261,7 +286,7 @@ qv_scalar_load (const void *data, size_t size, qv_type_t type, const qv_col_t *c
     self->nonnull = nonnull;
     bool ok = true;
     for (uint32_t k = 0; k < nonnull && ok; k++) {
-        uint32_t r = qv_le_get32 (p + S_HEADER_SIZE + 4 * (size_t) k);
+        uint32_t r = qv_le_get32 (f + S_FIELDS_SIZE + 4 * (size_t) k);
         ok = r < rows && !seen [r] && s_valid (col, r) && s_is_nan (type, col, r) == (k >= ordered)
           && (k == 0 || k >= ordered || s_cmp_rows (type, col, self->perm [k - 1], r) < 0);
         if (ok)

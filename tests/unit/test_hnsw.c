@@ -13,6 +13,7 @@
 #include "qv_flat.h"
 #include "qv_vecs.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #   define S_SANITIZED 1
@@ -279,7 +280,7 @@ test_save_load_and_corruption (void **state)
 
     //  A well-formed frame (valid CRC) around a broken graph is refused too: a link to
     //  a row that does not exist, a link count above M0, an entry point out of range
-    size_t payload = 68, record = (dim * 4 + 4 + 16 * 4 + 63) / 64 * 64;
+    size_t payload = 32 + 56, record = (dim * 4 + 4 + 16 * 4 + 63) / 64 * 64;
     size_t arena = payload + 32 + (n + 3) / 4 * 4;
     struct { size_t offset; uint32_t value; } cases [] = {
         { arena + 5 * record + dim * 4 + 4, n + 7 },        //  node 5, first link
@@ -290,8 +291,7 @@ test_save_load_and_corruption (void **state)
     for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
         memcpy (copy, zchunk_data (chunk), size);
         memcpy (copy + cases [c].offset, &cases [c].value, 4);
-        uint32_t crc = qv_crc32c (copy, size - 4);
-        memcpy (copy + size - 4, &crc, 4);
+        qv_envelope_seal (copy, size, QV_ENVELOPE_VINDEX, 2);
         int rc = qv_index_load (copy, size, &loaded);
         fprintf (stderr, "broken graph case %zu: %s (%s)\n", c, qv_rc_name (rc), qv_err_msg ());
         assert_int_equal (rc, QV_ECORRUPT);

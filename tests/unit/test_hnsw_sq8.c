@@ -14,6 +14,7 @@
 #include "qv_isq8.h"
 #include "qv_vecs.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #   define S_SANITIZED 1
@@ -327,7 +328,7 @@ test_save_load_and_corruption (void **state)
 
     //  Valid checksum around a broken prefix: zero step, wrong code width, a range
     //  that is not finite, a newer payload version (refused as not readable)
-    size_t payload = 68;
+    size_t payload = 32 + 56;         //  envelope header, index fields
     float zero = 0, inf = INFINITY;
     uint32_t wrong = 64, newer = 2;
     struct { size_t offset; const void *value; int rc; } cases [] = {
@@ -339,8 +340,7 @@ test_save_load_and_corruption (void **state)
     for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
         memcpy (copy, zchunk_data (chunk), size);
         memcpy (copy + cases [c].offset, cases [c].value, 4);
-        uint32_t crc = qv_crc32c (copy, size - 4);
-        memcpy (copy + size - 4, &crc, 4);
+        qv_envelope_seal (copy, size, QV_ENVELOPE_VINDEX, 2);
         int rc = qv_index_load (copy, size, &loaded);
         fprintf (stderr, "broken HNSW_SQ8 case %zu: %s (%s)\n", c, qv_rc_name (rc), qv_err_msg ());
         assert_int_equal (rc, cases [c].rc);

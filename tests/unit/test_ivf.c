@@ -10,6 +10,7 @@
 #include <string.h>
 #include "qv_ivf.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 #include "qv_vecs.h"
 #include "qv_sq8.h"
 #include "qv_le.h"
@@ -429,13 +430,13 @@ test_save_load (void **state)
 //  Corruption: any flipped or missing byte fails the frame's CRC; payloads that pass
 //  the CRC but are inconsistent are refused by the IVF loader. Never a crash.
 
-#define S_HEADER 68
+#define S_HEADER (32 + 56)     //  envelope header, index fields
 
-//  Loads bytes after recomputing the frame's CRC (so the payload checks are reached).
+//  Loads bytes after sealing the envelope again (so the payload checks are reached).
 static int
 s_load_resealed (uint8_t *bytes, size_t size)
 {
-    qv_le_put32 (bytes + size - 4, qv_crc32c (bytes, size - 4));
+    qv_envelope_seal (bytes, size, QV_ENVELOPE_VINDEX, 2);
     qv_index_t *index = NULL;
     int rc = qv_index_load (bytes, size, &index);
     if (rc == 0)
@@ -510,14 +511,12 @@ test_corruption (void **state)
         }
         //  A payload one row short, with the frame's sizes made consistent.
         memcpy (copy, orig, size);
-        qv_le_put32 (copy + 24, n - 1);
+        qv_le_put32 (copy + 32 + 12, n - 1);       //  row count
         assert_int_equal (s_load_resealed (copy, size), QV_ECORRUPT);
         //  A payload cut short, frame payload size and length made consistent.
         memcpy (copy, orig, size);
         size_t shorter = size - 16;
-        uint64_t payload_size = shorter - S_HEADER - 4;
-        qv_le_put32 (copy + 60, (uint32_t) payload_size);
-        qv_le_put32 (copy + 64, 0);
+        qv_le_put64 (copy + 32 + 48, shorter - S_HEADER);     //  payload size
         assert_int_equal (s_load_resealed (copy, shorter), QV_ECORRUPT);
 
         free (copy);

@@ -15,6 +15,7 @@
 #include "qv_crc.h"
 #include "qv_expr.h"
 #include "qv_rc.h"
+#include "qv_envelope.h"
 #include "qv_scalar.h"
 
 static uint64_t s_rng = 0x2545F4914F6CDD1Dull;
@@ -350,12 +351,10 @@ test_image (void **state)
         //  A correct checksum over rows out of order: the order is checked too
         if (qv_scalar_ordered (wd->scalars [fi]) >= 2) {
             uint8_t tmp [4];
-            memcpy (tmp, data + 28, 4);
-            memcpy (data + 28, data + size - 8, 4);
-            memcpy (data + size - 8, tmp, 4);
-            uint32_t crc = qv_crc32c (data, size - 4);
-            for (int b = 0; b < 4; b++)
-                data [size - 4 + b] = (uint8_t) (crc >> (8 * b));
+            memcpy (tmp, data + 48, 4);         //  the first row, after 32 + 16 bytes
+            memcpy (data + 48, data + size - 4, 4);
+            memcpy (data + size - 4, tmp, 4);
+            qv_envelope_seal (data, size, QV_ENVELOPE_SINDEX, 2);
             assert_int_equal (qv_scalar_load (data, size, s_types [fi], col, wd->n, &back), QV_ECORRUPT);
         }
         zchunk_destroy (&chunk);

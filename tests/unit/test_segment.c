@@ -13,6 +13,7 @@
 
 #include "qv_crc.h"
 #include "qv_pkindex.h"
+#include "qv_envelope.h"
 #include "qv_segfile.h"
 #include "qv_test_json.h"
 
@@ -380,11 +381,11 @@ s_expect_corrupt (const uint8_t *data, size_t size, const char *what)
     free (exact);
 }
 
+//  Seals the edited object again (a valid envelope around the edited payload).
 static void
 s_fix_crc (uint8_t *data, size_t size)
 {
-    uint32_t crc = qv_crc32c (data, size - 4);
-    memcpy (data + size - 4, &crc, 4);
+    qv_envelope_seal (data, size, QV_ENVELOPE_SEGMENT, 2);
 }
 
 static void
@@ -407,23 +408,24 @@ test_load_corrupt (void **state)
     }
     //  Header fields with a valid checksum
     memcpy (buf, orig, size);
-    buf [0] = 'X';
-    s_fix_crc (buf, size);
+    buf [0] = 'X';                  //  neither an envelope nor a version 1 object
     s_expect_corrupt (buf, size, "magic");
     memcpy (buf, orig, size);
-    buf [8] = 2;
-    s_fix_crc (buf, size);
+    qv_envelope_seal (buf, size, QV_ENVELOPE_SEGMENT, 1);     //  no version 1 payload
     s_expect_corrupt (buf, size, "version");
     memcpy (buf, orig, size);
-    buf [28] ^= 1;                  //  row count differs from the body's
+    qv_envelope_seal (buf, size, QV_ENVELOPE_WAL, 2);         //  not a segment
+    s_expect_corrupt (buf, size, "kind");
+    memcpy (buf, orig, size);
+    buf [48] ^= 1;                  //  row count differs from the body's
     s_fix_crc (buf, size);
     s_expect_corrupt (buf, size, "rows");
     memcpy (buf, orig, size);
-    buf [31] = 0xff;                //  row count 2^31+: no huge allocation either
+    buf [51] = 0xff;                //  row count 2^31+: no huge allocation either
     s_fix_crc (buf, size);
     s_expect_corrupt (buf, size, "huge rows");
     memcpy (buf, orig, size);
-    buf [32] ^= 4;                  //  body size
+    buf [52] ^= 4;                  //  body size
     s_fix_crc (buf, size);
     s_expect_corrupt (buf, size, "body size");
     //  Random body mutations behind a valid checksum: refused or loaded, never a crash
@@ -433,7 +435,7 @@ test_load_corrupt (void **state)
         memcpy (buf, orig, size);
         int edits = 1 + rand_r (&seed) % 3;
         for (int e = 0; e < edits; e++) {
-            size_t at = 40 + (size_t) rand_r (&seed) % (size - 44);
+            size_t at = 60 + (size_t) rand_r (&seed) % (size - 60);
             buf [at] = rand_r (&seed) % 2 ? (uint8_t) rand_r (&seed) : (uint8_t) (0xc0 + rand_r (&seed) % 32);
         }
         s_fix_crc (buf, size);

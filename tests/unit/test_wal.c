@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "qv_crc.h"
+#include "qv_envelope.h"
 #include "qv_rc.h"
 #include "qv_store.h"
 #include "qv_wal.h"
@@ -447,7 +448,7 @@ test_corrupt_flipped_byte (void **state)
 static void
 test_corrupt_truncated (void **state)
 {
-    s_expect_corrupt (*state, 4, s_cut_tail, "checksum");
+    s_expect_corrupt (*state, 4, s_cut_tail, "truncated");
 }
 
 static void
@@ -540,16 +541,18 @@ test_encode_decode (void **state)
     qv_wal_rec_t recs [3] = { { "alpha", 5 }, { NULL, 0 }, { "gamma!", 6 } };
     zchunk_t *chunk = qv_wal_encode (3, 9, recs, 3);
     assert_non_null (chunk);
-    //  Layout: 28-byte header, 3 x (4 + size), 4-byte CRC
-    assert_int_equal (zchunk_size (chunk), 28 + 4 * 3 + 11 + 4);
+    //  Layout: 32-byte envelope header, 16 bytes of fields, 3 x (4 + size)
+    assert_int_equal (zchunk_size (chunk), 32 + 16 + 4 * 3 + 11);
     const unsigned char *p = zchunk_data (chunk);
-    assert_memory_equal (p, "QVWAL\0\0\0", 8);
-    assert_int_equal (p [8], 1);                        //  version, little-endian
-    assert_int_equal (p [12], 3);                       //  shard
-    assert_int_equal (p [16], 9);                       //  seq
-    assert_int_equal (p [24], 3);                       //  count
-    assert_int_equal (p [28], 5);                       //  first record's size
-    assert_memory_equal (p + 32, "alpha", 5);
+    assert_memory_equal (p, "QVOB", 4);
+    assert_int_equal (p [4], 1);                        //  kind WAL, little-endian
+    assert_int_equal (p [6], 2);                        //  format version 2
+    assert_int_equal (p [8], 16 + 4 * 3 + 11);          //  payload length
+    assert_int_equal (p [32], 3);                       //  shard
+    assert_int_equal (p [36], 9);                       //  seq
+    assert_int_equal (p [44], 3);                       //  count
+    assert_int_equal (p [48], 5);                       //  first record's size
+    assert_memory_equal (p + 52, "alpha", 5);
 
     int calls = 0;
     assert_int_equal (qv_wal_decode ("obj", p, zchunk_size (chunk), 3, 9,
@@ -604,12 +607,9 @@ test_random_mutations (void **state)
         int flips = 1 + rand () % 4;
         for (int i = 0; i < flips && mutated_size > 0; i++)
             buf [(size_t) rand () % mutated_size] ^= (unsigned char) (1 + rand () % 255);
-        //  Now and then fix the CRC so that the structural checks run too
-        if (mode == 3 && mutated_size >= 4) {
-            uint32_t crc = qv_crc32c (buf, mutated_size - 4);
-            for (int i = 0; i < 4; i++)
-                buf [mutated_size - 4 + i] = (unsigned char) (crc >> (8 * i));
-        }
+        //  Now and then seal the envelope again so that the structural checks run too
+        if (mode == 3 && mutated_size >= QV_ENVELOPE_HEADER_SIZE)
+            qv_envelope_seal (buf, mutated_size, QV_ENVELOPE_WAL, 2);
         unsigned sum = 0;
         int rc = qv_wal_decode ("fuzz", buf, mutated_size, 0, 5, s_touch, &sum);
         assert_true (rc == 0 || rc == QV_ECORRUPT);
