@@ -434,9 +434,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     switch (req->op) {
         case QV_OP_ping: {
             qv_wr_t *w = qv_wr_new ();
-            qv_reply_ok (w, rid, 1);
-            qv_wr_str (w, "version");
+            qv_reply_open (w, rid);
+            qv_wr_key (w, "version");
             qv_wr_str (w, QV_PROTO_VERSION);
+            qv_reply_close (w);
             size_t size;
             const void *data = qv_wr_data (w, &size);
             s_send (sock, &env, data, size);

@@ -208,13 +208,14 @@ s_apply (self_t *self, qv_job_t *job)
     const qv_val_t *rid = job->req.f [QV_F_rid];
     //  Ids are encoded first: applying moves the rows into the segment.
     if (rec->type == QV_REC_INSERT) {
-        qv_reply_ok (w, rid, 3);
-        qv_wr_str (w, "ids");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "ids");
         s_write_ids (rec->batch, w);
-        qv_wr_str (w, "ts");
+        qv_wr_key (w, "ts");
         qv_wr_uint (w, rec->ts);
-        qv_wr_str (w, "count");
+        qv_wr_key (w, "count");
         qv_wr_uint (w, rec->batch->n);
+        qv_reply_close (w);
     }
     qv_apply_t res = qv_catalog_apply (self->catalog, rec, job->seq, self->config->seg_max_bytes);
     //  Flusher messages come between a WAL object's records: until its last is applied,
@@ -226,15 +227,18 @@ s_apply (self_t *self, qv_job_t *job)
     }
     else
     if (rec->type == QV_REC_DELETE) {
-        qv_reply_ok (w, rid, 2);
-        qv_wr_str (w, "deleted");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "deleted");
         qv_wr_uint (w, res.count);
-        qv_wr_str (w, "ts");
+        qv_wr_key (w, "ts");
         qv_wr_uint (w, rec->ts);
+        qv_reply_close (w);
     }
     else
-    if (rec->type != QV_REC_INSERT)
-        qv_reply_ok (w, rid, 0);
+    if (rec->type != QV_REC_INSERT) {
+        qv_reply_open (w, rid);
+        qv_reply_close (w);
+    }
     qv_job_reply (job, w, res.rc);
     qv_wr_destroy (&w);
     //  The proxy keeps its catalog copy from DDL records; row data is no longer needed.
@@ -320,8 +324,8 @@ s_check_flushes (self_t *self)
             f->target = self->manifest_requested;
         if (!sealed && self->manifest_done >= f->target) {
             qv_wr_t *w = qv_wr_new ();
-            qv_reply_ok (w, f->job->req.f [QV_F_rid], 1);
-            qv_wr_str (w, "segments");
+            qv_reply_open (w, f->job->req.f [QV_F_rid]);
+            qv_wr_key (w, "segments");
             size_t n = 0;
             for (size_t i = 0; c && i < c->nsegs; i++)
                 n += c->segs [i]->state == QV_SEG_FLUSHED;
@@ -329,6 +333,7 @@ s_check_flushes (self_t *self)
             for (size_t i = 0; c && i < c->nsegs; i++)
                 if (c->segs [i]->state == QV_SEG_FLUSHED)
                     qv_wr_uint (w, c->segs [i]->id);
+            qv_reply_close (w);
             qv_job_reply (f->job, w, 0);
             qv_wr_destroy (&w);
             s_reply (self, f->job);
@@ -810,8 +815,8 @@ s_search_done (self_t *self, s_search_t *s)
     int64_t *ids = malloc (k * sizeof (int64_t));
     float *scores = malloc (k * sizeof (float));
     qv_wr_t *w = qv_wr_new ();
-    qv_reply_ok (w, job->req.f [QV_F_rid], 1);
-    qv_wr_str (w, "results");
+    qv_reply_open (w, job->req.f [QV_F_rid]);
+    qv_wr_key (w, "results");
     qv_wr_array (w, s->nq);
     for (uint32_t q = 0; q < s->nq; q++) {
         qv_topk_t *top = s->tasks [0].tops [q];
@@ -824,15 +829,17 @@ s_search_done (self_t *self, s_search_t *s)
             qv_segment_t *seg = s->snap->segs [ids [i] >> 32];
             uint32_t row = (uint32_t) (ids [i] & 0xffffffff);
             const qv_field_t *pk = &seg->schema->fields [seg->schema->pk];
-            qv_wr_map (w, 3);
-            qv_wr_str (w, "id");
+            qv_wr_map_open (w);
+            qv_wr_key (w, "id");
             qv_col_write_value (pk, &seg->batch->cols [seg->schema->pk], row, w);
-            qv_wr_str (w, "distance");
+            qv_wr_key (w, "distance");
             qv_wr_float (w, similarity ? -scores [i] : scores [i]);
-            qv_wr_str (w, "fields");
+            qv_wr_key (w, "fields");
             qv_collection_write_row (c, seg, row, &s->out, false, w);
+            qv_wr_map_close (w);
         }
     }
+    qv_reply_close (w);
     free (ids);
     free (scores);
     qv_job_reply (job, w, 0);
@@ -972,19 +979,21 @@ s_query (self_t *self, qv_job_t *job)
     }
     //  Segments stay alive: this thread does not drop them while it runs.
     qv_wr_t *w = qv_wr_new ();
-    qv_reply_ok (w, req->f [QV_F_rid], 1);
-    qv_wr_str (w, "rows");
+    qv_reply_open (w, req->f [QV_F_rid]);
+    qv_wr_key (w, "rows");
     if (q.count_only) {
         qv_wr_array (w, 1);
-        qv_wr_map (w, 1);
-        qv_wr_str (w, "count(*)");
+        qv_wr_map_open (w);
+        qv_wr_key (w, "count(*)");
         qv_wr_uint (w, q.count);
+        qv_wr_map_close (w);
     }
     else {
         qv_wr_array (w, q.n);
         for (size_t i = 0; i < q.n; i++)
             qv_collection_write_row (c, q.segs [i], q.rows [i], &out, true, w);
     }
+    qv_reply_close (w);
     free (q.segs);
     free (q.rows);
     qv_job_reply (job, w, 0);
@@ -1086,58 +1095,57 @@ s_stats (self_t *self, qv_job_t *job)
     qv_write_stats_t *ws = self->config->write_stats;
     qv_cache_stats_t cs;
     bool cached = store && qv_store_cache_stats (store, &cs);
-    qv_reply_ok (w, req->f [QV_F_rid],
-                 10 + (ws ? 4 : 0) + (ns ? 11 : 0) + (only != NULL) + (store ? 2 : 0)
-                 + (cached ? 8 : 0));
-    qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
-    qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
-    qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
-    qv_wr_str (w, "unflushed_segments"); qv_wr_uint (w, growing);
-    qv_wr_str (w, "bytes"); qv_wr_uint (w, bytes);
-    qv_wr_str (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
-    qv_wr_str (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
-    qv_wr_str (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
-    qv_wr_str (w, "segments_read"); qv_wr_uint (w, self->segments_read);
-    qv_wr_str (w, "store"); qv_wr_str (w, store ? qv_store_backend_name (store) : "");
+    qv_reply_open (w, req->f [QV_F_rid]);
+    qv_wr_key (w, "collections"); qv_wr_uint (w, only ? 1 : n);
+    qv_wr_key (w, "rows"); qv_wr_uint (w, rows);
+    qv_wr_key (w, "segments"); qv_wr_uint (w, segs);
+    qv_wr_key (w, "unflushed_segments"); qv_wr_uint (w, growing);
+    qv_wr_key (w, "bytes"); qv_wr_uint (w, bytes);
+    qv_wr_key (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
+    qv_wr_key (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
+    qv_wr_key (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
+    qv_wr_key (w, "segments_read"); qv_wr_uint (w, self->segments_read);
+    qv_wr_key (w, "store"); qv_wr_str (w, store ? qv_store_backend_name (store) : "");
     if (store) {
         uint64_t requests, retried;
         qv_store_counters (store, &requests, &retried);
-        qv_wr_str (w, "store_requests"); qv_wr_uint (w, requests);
-        qv_wr_str (w, "store_retries"); qv_wr_uint (w, retried);
+        qv_wr_key (w, "store_requests"); qv_wr_uint (w, requests);
+        qv_wr_key (w, "store_retries"); qv_wr_uint (w, retried);
     }
     if (ws) {
-        qv_wr_str (w, "unflushed_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed));
-        qv_wr_str (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
-        qv_wr_str (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
-        qv_wr_str (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
+        qv_wr_key (w, "unflushed_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed));
+        qv_wr_key (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
+        qv_wr_key (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
+        qv_wr_key (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
     }
     if (cached) {
-        qv_wr_str (w, "cache_hits"); qv_wr_uint (w, cs.hits);
-        qv_wr_str (w, "cache_misses"); qv_wr_uint (w, cs.misses);
-        qv_wr_str (w, "cache_bytes_downloaded"); qv_wr_uint (w, cs.bytes_downloaded);
-        qv_wr_str (w, "cache_corrupt"); qv_wr_uint (w, cs.corrupt);
-        qv_wr_str (w, "cache_stale"); qv_wr_uint (w, cs.stale);
-        qv_wr_str (w, "cache_evictions"); qv_wr_uint (w, cs.evictions);
-        qv_wr_str (w, "cache_bytes"); qv_wr_uint (w, cs.bytes);
-        qv_wr_str (w, "cache_max_bytes"); qv_wr_uint (w, cs.max_bytes);
+        qv_wr_key (w, "cache_hits"); qv_wr_uint (w, cs.hits);
+        qv_wr_key (w, "cache_misses"); qv_wr_uint (w, cs.misses);
+        qv_wr_key (w, "cache_bytes_downloaded"); qv_wr_uint (w, cs.bytes_downloaded);
+        qv_wr_key (w, "cache_corrupt"); qv_wr_uint (w, cs.corrupt);
+        qv_wr_key (w, "cache_stale"); qv_wr_uint (w, cs.stale);
+        qv_wr_key (w, "cache_evictions"); qv_wr_uint (w, cs.evictions);
+        qv_wr_key (w, "cache_bytes"); qv_wr_uint (w, cs.bytes);
+        qv_wr_key (w, "cache_max_bytes"); qv_wr_uint (w, cs.max_bytes);
     }
     if (only) {
-        qv_wr_str (w, "partitions");
+        qv_wr_key (w, "partitions");
         qv_collection_partition_stats (only, w);
     }
     if (ns) {
-        qv_wr_str (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
-        qv_wr_str (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
-        qv_wr_str (w, "nats_requests"); qv_wr_uint (w, atomic_load (&ns->requests));
-        qv_wr_str (w, "nats_failed"); qv_wr_uint (w, atomic_load (&ns->failed));
-        qv_wr_str (w, "nats_dropped"); qv_wr_uint (w, atomic_load (&ns->dropped));
-        qv_wr_str (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
-        qv_wr_str (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
-        qv_wr_str (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
-        qv_wr_str (w, "ingest_seq"); qv_wr_uint (w, qv_catalog_stream_seq (self->catalog));
-        qv_wr_str (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
-        qv_wr_str (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));
+        qv_wr_key (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
+        qv_wr_key (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
+        qv_wr_key (w, "nats_requests"); qv_wr_uint (w, atomic_load (&ns->requests));
+        qv_wr_key (w, "nats_failed"); qv_wr_uint (w, atomic_load (&ns->failed));
+        qv_wr_key (w, "nats_dropped"); qv_wr_uint (w, atomic_load (&ns->dropped));
+        qv_wr_key (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
+        qv_wr_key (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
+        qv_wr_key (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
+        qv_wr_key (w, "ingest_seq"); qv_wr_uint (w, qv_catalog_stream_seq (self->catalog));
+        qv_wr_key (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
+        qv_wr_key (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));
     }
+    qv_reply_close (w);
     free (list);
     qv_job_reply (job, w, 0);
     qv_wr_destroy (&w);
@@ -1169,19 +1177,21 @@ s_read (self_t *self, qv_job_t *job)
     int rc = 0;
     qv_collection_t *c = req->collection [0] ? qv_catalog_find (self->catalog, req->collection) : NULL;
     if (req->op == QV_OP_has_collection) {
-        qv_reply_ok (w, rid, 1);
-        qv_wr_str (w, "exists");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "exists");
         qv_wr_bool (w, c != NULL);
+        qv_reply_close (w);
     }
     else
     if (req->op == QV_OP_list_collections) {
         size_t n;
         qv_collection_t **list = qv_catalog_list (self->catalog, &n);
-        qv_reply_ok (w, rid, 1);
-        qv_wr_str (w, "collections");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "collections");
         qv_wr_array (w, n);
         for (size_t i = 0; i < n; i++)
             qv_wr_str (w, list [i]->name);
+        qv_reply_close (w);
         free (list);
     }
     else
@@ -1189,16 +1199,19 @@ s_read (self_t *self, qv_job_t *job)
         rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
     else
     if (req->op == QV_OP_describe_collection) {
-        qv_reply_ok (w, rid, QV_DESCRIBE_FIELDS);
+        qv_reply_open (w, rid);
+        qv_wr_map_add (w, QV_DESCRIBE_FIELDS);  //  the pairs qv_collection_describe writes
         qv_collection_describe (c, self->manifest_done, w);
+        qv_reply_close (w);
     }
     else
     if (req->op == QV_OP_list_partitions) {
-        qv_reply_ok (w, rid, 1);
-        qv_wr_str (w, "partitions");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "partitions");
         qv_wr_array (w, c->nparts);
         for (uint32_t i = 0; i < c->nparts; i++)
             qv_wr_str (w, c->parts [i].name);
+        qv_reply_close (w);
     }
     else
     if (req->op == QV_OP_describe_index) {
@@ -1215,8 +1228,10 @@ s_read (self_t *self, qv_job_t *job)
             rc = qv_err (QV_ENOTFOUND, "collection '%s' has no index%s", c->name,
                          req->f [QV_F_field] ? " on that field" : "");
         else {
-            qv_reply_ok (w, rid, QV_DESCRIBE_INDEX_FIELDS);
+            qv_reply_open (w, rid);
+            qv_wr_map_add (w, QV_DESCRIBE_INDEX_FIELDS);    //  written by the helper
             qv_collection_describe_index (c, fi, self->manifest_done, w);
+            qv_reply_close (w);
         }
     }
     else
@@ -1231,9 +1246,11 @@ s_read (self_t *self, qv_job_t *job)
             rc = qv_keys_from_request (&c->schema->fields [c->schema->pk], req->f [QV_F_ids],
                                        QV_LIMIT_TOPK, &keys);
         if (!rc) {
-            qv_reply_ok (w, rid, 1);
-            qv_wr_str (w, "rows");
+            qv_reply_open (w, rid);
+            qv_wr_key (w, "rows");
             rc = qv_collection_get (c, &keys, parts, &out, w);
+            if (!rc)
+                qv_reply_close (w);
             qv_keys_free (&keys);
         }
         if (parts)

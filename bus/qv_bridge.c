@@ -273,7 +273,7 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
         return qv_err (QV_EPROTO, "the payload must be a msgpack map (the %s request without "
                        "'op' and 'collection')", op);
     *rid_p = qv_val_get (root, "rid");
-    size_t n = qv_val_len (root), keep = 0;
+    size_t n = qv_val_len (root);
     for (size_t i = 0; i < n; i++) {
         const qv_val_t *k = qv_val_key (root, i), *v = qv_val_value (root, i);
         if (qv_val_is (k, "op") || qv_val_is (k, "collection")) {
@@ -282,19 +282,19 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
                 return qv_err (QV_EINVAL, "the payload's '%s' disagrees with the subject (%s); "
                                "omit it", qv_val_is (k, "op") ? "op" : "collection", want);
         }
-        else
-            keep++;
     }
-    qv_wr_map (w, keep + 2);
-    qv_wr_str (w, "op"); qv_wr_str (w, op);
-    qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    qv_wr_map_open (w);
+    qv_wr_key (w, "op"); qv_wr_str (w, op);
+    qv_wr_key (w, "collection"); qv_wr_str (w, collection);
     for (size_t i = 0; i < n; i++) {
         const qv_val_t *k = qv_val_key (root, i);
         if (qv_val_is (k, "op") || qv_val_is (k, "collection"))
             continue;
+        qv_wr_map_add (w, 1);       //  a key/value pair of the payload, as it came
         qv_wr_val (w, k);
         qv_wr_val (w, qv_val_value (root, i));
     }
+    qv_wr_map_close (w);
     return 0;
 }
 
@@ -422,12 +422,13 @@ static void
 s_report_bad (self_t *self, s_ctx_t *ctx, const char *code, const char *error)
 {
     qv_wr_t *w = qv_wr_new ();
-    qv_wr_map (w, 5);
-    qv_wr_str (w, "stream"); qv_wr_str (w, self->config->ingest_stream);
-    qv_wr_str (w, "seq"); qv_wr_uint (w, ctx->sseq);
-    qv_wr_str (w, "subject"); qv_wr_str (w, natsMsg_GetSubject (ctx->msg));
-    qv_wr_str (w, "code"); qv_wr_str (w, code);
-    qv_wr_str (w, "error"); qv_wr_str (w, error);
+    qv_wr_map_open (w);
+    qv_wr_key (w, "stream"); qv_wr_str (w, self->config->ingest_stream);
+    qv_wr_key (w, "seq"); qv_wr_uint (w, ctx->sseq);
+    qv_wr_key (w, "subject"); qv_wr_str (w, natsMsg_GetSubject (ctx->msg));
+    qv_wr_key (w, "code"); qv_wr_str (w, code);
+    qv_wr_key (w, "error"); qv_wr_str (w, error);
+    qv_wr_map_close (w);
     size_t size;
     const void *data = qv_wr_data (w, &size);
     qv_bus_publish (self->bus, self->errors_subject, data, size);
@@ -783,8 +784,9 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         ctx->kind = S_PING;
         self->ping_out = true;
         qv_wr_t *w = qv_wr_new ();
-        qv_wr_map (w, 1);
-        qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+        qv_wr_map_open (w);
+        qv_wr_key (w, "op"); qv_wr_str (w, "ping");
+        qv_wr_map_close (w);
         size_t size;
         const void *data = qv_wr_data (w, &size);
         s_send_api (self, ctx, data, size);
