@@ -2,17 +2,22 @@
 //  their clients; answers searches (on worker threads), gets, describes and stats;
 //  drives flushes and manifests.
 //
-//  @interface
-//    $TERM                             stop
-//    QUIET                             send the flusher nothing more (shutdown); signals
-//  inbox (PULL, inproc "searcher"):
-//    "APPLY" job                       from the segment manager, in log order
-//    "SEAL" coll seg                   a segment is complete: flush it
-//    "FLUSH" job                       reply when the collection's sealed segments are
-//                                      in a manifest
-//    "READ" job                        from the proxy
-//    "WRITTEN" seg rc msg              from the flusher
-//    "MANIFESTED" version rc msg       from the flusher
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                       stop
+//    pipe  QUIET                       send the flusher nothing more (shutdown); signals
+//  takes (inbox, PULL inproc "searcher"):
+//    APPLY {job, seq, wal_index, wal_last}   from the segment manager, in log order
+//    SEAL {coll, seg}                  from the segment manager: flush the segment
+//    FLUSH {coll, job}                 from the segment manager: reply when coll's
+//                                      sealed segments are in a manifest
+//    READ {job}                        from the proxy
+//    WRITTEN {seg, rc, error}, BUILT {build}, MANIFESTED {version, rc, error}
+//                                      from the flusher
+//  sends:
+//    REPLY {job}, RESOLVED {job}       to the proxy
+//    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
+//    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
+//    qv_cdc_t * (a bare pointer frame) to the NATS bridge's "cdc" socket
 //
 //  DESIGN
 //  Applying a record and replying happen on this thread, so a client that got its
@@ -27,7 +32,7 @@
 #include "qv_store.h"
 #include "qv_cdc.h"
 #include "qv_expr.h"
-#include "qv_job.h"
+#include "qv_msg.h"
 #include "qv_rc.h"
 
 #include <math.h>
@@ -179,7 +184,10 @@ static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int 
 static void
 s_reply (self_t *self, qv_job_t *job)
 {
-    zsock_send (self->proxy, "sp", "REPLY", job);
+    qv_msg_reply_t *msg = qv_msg_reply_new ();
+    msg->job = job;
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_free (&msg);         //  the proxy is gone: no client to answer
 }
 
 static void
@@ -201,7 +209,7 @@ s_write_ids (const qv_batch_t *b, qv_wr_t *w)
 
 //  Applies a logged record and replies; returns the outcome (the job is gone).
 static int
-s_apply (self_t *self, qv_job_t *job)
+s_apply (self_t *self, qv_job_t *job, uint64_t seq, bool wal_last)
 {
     qv_record_t *rec = job->rec;
     qv_wr_t *w = qv_wr_new ();
@@ -217,10 +225,10 @@ s_apply (self_t *self, qv_job_t *job)
         qv_wr_uint (w, rec->batch->n);
         qv_reply_close (w);
     }
-    qv_apply_t res = qv_catalog_apply (self->catalog, rec, job->seq, self->config->seg_max_bytes);
+    qv_apply_t res = qv_catalog_apply (self->catalog, rec, seq, self->config->seg_max_bytes);
     //  Flusher messages come between a WAL object's records: until its last is applied,
     //  a manifest must not let the log drop the object.
-    qv_catalog_set_partial (self->catalog, !job->wal_last);
+    qv_catalog_set_partial (self->catalog, !wal_last);
     if (res.rc) {
         qv_wr_reset (w);
         qv_reply_error (w, rid, res.rc, qv_err_msg ());
@@ -250,11 +258,12 @@ s_apply (self_t *self, qv_job_t *job)
 
 //  The change event of a record about to be applied, or NULL without a change feed.
 static qv_cdc_t *
-s_cdc_event (self_t *self, qv_job_t *job)
+s_cdc_event (self_t *self, const qv_msg_apply_t *msg)
 {
     if (!self->cdc)
         return NULL;
-    return qv_catalog_change_event (self->catalog, job->rec, QV_CDC_SEQ (job->seq, job->wal_index),
+    return qv_catalog_change_event (self->catalog, msg->job->rec,
+                                    QV_CDC_SEQ (msg->seq, (uint32_t) msg->wal_index),
                                     self->config->cdc_rows);
 }
 
@@ -281,9 +290,12 @@ s_send_write (self_t *self, qv_segment_t *seg)
     if (zhashx_lookup (self->writing, key))
         return;
     zhashx_insert (self->writing, key, (void *) 1);
-    qv_segment_t *link = qv_segment_link (seg);
-    if (zsock_send (self->flusher, "sp8", "WRITE", link, (uint64_t) 0) != 0) {
-        qv_segment_unlink (&link);  //  the flusher is gone (shutdown)
+    qv_msg_store_segment_t *msg = qv_msg_store_segment_new ();
+    msg->seg = qv_segment_link (seg);
+    if (qv_msg_post (self->flusher, &msg) != 0) {
+        qv_segment_t *link = msg->seg;  //  the flusher is gone (shutdown)
+        qv_segment_unlink (&link);
+        qv_msg_free (&msg);
         zhashx_delete (self->writing, key);
     }
 }
@@ -357,15 +369,20 @@ s_request_manifest (self_t *self)
 {
     if (self->quiet)
         return;
-    uint64_t version;
-    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
+    qv_msg_manifest_t *msg = qv_msg_manifest_new ();
+    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &msg->version);
+    uint64_t version = msg->version;
+    msg->manifest.size = zchunk_size (chunk);
+    msg->manifest.data = malloc (msg->manifest.size ? msg->manifest.size : 1);
+    memcpy (msg->manifest.data, zchunk_data (chunk), msg->manifest.size);
+    zchunk_destroy (&chunk);
     s_manifest_cp_t *mc = calloc (1, sizeof *mc);
     mc->version = version;
     mc->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
     zlistx_add_end (self->manifest_cps, mc);
     self->manifest_requested = version;
-    if (zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version) != 0)
-        zchunk_destroy (&chunk);    //  the flusher is gone (shutdown)
+    if (qv_msg_post (self->flusher, &msg) != 0)
+        qv_msg_free (&msg);         //  the flusher is gone (shutdown)
 }
 
 static void
@@ -384,7 +401,10 @@ s_written (self_t *self, qv_segment_t *seg, int rc, const char *cause)
     if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
         s_request_manifest (self);
-        zstr_sendx (self->segmgr, "FLUSHED", key, NULL);
+        qv_msg_flushed_t *msg = qv_msg_flushed_new ();
+        msg->seg = seg->id;
+        if (qv_msg_post (self->segmgr, &msg) != 0)
+            qv_msg_free (&msg);     //  the segment manager is gone (shutdown)
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
     }
     qv_segment_unlink (&seg);
@@ -408,7 +428,15 @@ s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
     b->field = fi;
     b->def = *c->index_defs [fi];
     b->version = c->index_versions [fi];
-    zsock_send (self->flusher, "sp8", "BUILD", b, (uint64_t) 0);
+    qv_msg_build_t *msg = qv_msg_build_new ();
+    msg->build = b;
+    if (qv_msg_post (self->flusher, &msg) != 0) {
+        qv_segment_t *link = b->seg;    //  the flusher is gone (shutdown)
+        qv_segment_unlink (&link);
+        free (b);
+        qv_msg_free (&msg);
+        zhashx_delete (self->building, key);
+    }
 }
 
 static void
@@ -458,9 +486,10 @@ s_manifested (self_t *self, uint64_t version, int rc, const char *cause)
         //  The checkpoint written in that manifest is now durable (not the catalog's
         //  current one: segments flushed since are in no durable manifest yet).
         if (checkpoint > 0) {
-            char cp [32];
-            snprintf (cp, sizeof cp, "%llu", (unsigned long long) checkpoint);
-            zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
+            qv_msg_checkpoint_t *msg = qv_msg_checkpoint_new ();
+            msg->seq = checkpoint;
+            if (qv_msg_post (self->segmgr, &msg) != 0)
+                qv_msg_free (&msg); //  the segment manager is gone (shutdown)
         }
     }
     else {
@@ -1058,7 +1087,10 @@ s_resolve (self_t *self, qv_job_t *job)
     }
     if (rc)
         qv_job_fail (job, rc, qv_err_msg ());
-    zsock_send (self->proxy, "sp", "RESOLVED", job);
+    qv_msg_resolved_t *msg = qv_msg_resolved_new ();
+    msg->job = job;
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_free (&msg);         //  the proxy is gone: no client to answer
 }
 
 static void
@@ -1266,76 +1298,69 @@ s_read (self_t *self, qv_job_t *job)
     s_reply (self, job);
 }
 
+//  Takes the typed messages of the @interface block.
+static void
+s_handle_msg (self_t *self, qv_msg_t *msg)
+{
+    switch (msg->id) {
+        case QV_MSG_APPLY: {
+            qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
+            bool index_ddl = m->job->rec->type == QV_REC_CREATE_INDEX
+                          || m->job->rec->type == QV_REC_DROP_INDEX;
+            qv_cdc_t *ev = s_cdc_event (self, m);
+            if (s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last) == 0)
+                s_cdc_send (self, &ev);
+            qv_cdc_destroy (&ev);
+            if (index_ddl) {
+                qv_catalog_index_todo (self->catalog, s_index_todo, self);
+                s_request_manifest (self);
+            }
+            break;
+        }
+        case QV_MSG_BUILT:
+            s_built (self, ((qv_msg_built_t *) msg)->build);
+            break;
+        case QV_MSG_READ:
+            s_read (self, qv_msg_take_job (msg));
+            break;
+        case QV_MSG_SEAL: {
+            qv_msg_seal_t *m = (qv_msg_seal_t *) msg;
+            qv_segment_t *seg = qv_catalog_seal (self->catalog, (uint32_t) m->coll, m->seg);
+            if (seg && seg->state == QV_SEG_SEALED)
+                s_send_write (self, seg);
+            break;
+        }
+        case QV_MSG_FLUSH: {
+            s_flush_t *fl = calloc (1, sizeof *fl);
+            fl->coll_id = (uint32_t) ((qv_msg_flush_t *) msg)->coll;
+            fl->job = qv_msg_take_job (msg);
+            zlistx_add_end (self->flushes, fl);
+            s_check_flushes (self);
+            break;
+        }
+        case QV_MSG_WRITTEN: {
+            qv_msg_written_t *m = (qv_msg_written_t *) msg;
+            s_written (self, m->seg, (int) m->rc, m->error);
+            break;
+        }
+        case QV_MSG_MANIFESTED: {
+            qv_msg_manifested_t *m = (qv_msg_manifested_t *) msg;
+            s_manifested (self, m->version, (int) m->rc, m->error);
+            break;
+        }
+        default:
+            qv_error ("protocol error: the searcher does not take %s; dropped", qv_msg_name (msg->id));
+    }
+}
+
 static int
 s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg)
-        return 0;
-    char *cmd = zmsg_popstr (msg);
-    zframe_t *f = zmsg_pop (msg);
-    void *ptr = f && zframe_size (f) == sizeof (void *) ? *(void **) zframe_data (f) : NULL;
-    if (!cmd) {
-    }
-    else
-    if (streq (cmd, "APPLY")) {
-        qv_job_t *job = ptr;
-        bool index_ddl = job->rec->type == QV_REC_CREATE_INDEX || job->rec->type == QV_REC_DROP_INDEX;
-        qv_cdc_t *ev = s_cdc_event (self, job);
-        if (s_apply (self, job) == 0)
-            s_cdc_send (self, &ev);
-        qv_cdc_destroy (&ev);
-        if (index_ddl) {
-            qv_catalog_index_todo (self->catalog, s_index_todo, self);
-            s_request_manifest (self);
-        }
-    }
-    else
-    if (streq (cmd, "BUILT"))
-        s_built (self, ptr);
-    else
-    if (streq (cmd, "READ"))
-        s_read (self, ptr);
-    else
-    if (streq (cmd, "SEAL")) {
-        //  zsock_send sends numbers as decimal strings.
-        char *coll = zframe_strdup (f), *seg_id = zmsg_popstr (msg);
-        qv_segment_t *seg = qv_catalog_seal (self->catalog, (uint32_t) strtoul (coll, NULL, 10),
-                                             seg_id ? strtoull (seg_id, NULL, 10) : 0);
-        zstr_free (&coll);
-        zstr_free (&seg_id);
-        if (seg && seg->state == QV_SEG_SEALED)
-            s_send_write (self, seg);
-    }
-    else
-    if (streq (cmd, "FLUSH")) {
-        qv_job_t *job = ptr;
-        s_flush_t *fl = calloc (1, sizeof *fl);
-        fl->job = job;
-        fl->coll_id = job->seal_coll;
-        zlistx_add_end (self->flushes, fl);
-        s_check_flushes (self);
-    }
-    else
-    if (streq (cmd, "WRITTEN")) {
-        char *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
-        s_written (self, ptr, rc ? atoi (rc) : -1, cause ? cause : "");
-        zstr_free (&rc);
-        zstr_free (&cause);
-    }
-    else
-    if (streq (cmd, "MANIFESTED")) {
-        char *version = zframe_strdup (f), *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
-        s_manifested (self, strtoull (version, NULL, 10), rc ? atoi (rc) : -1, cause ? cause : "");
-        zstr_free (&version);
-        zstr_free (&rc);
-        zstr_free (&cause);
-    }
-    zframe_destroy (&f);
-    zstr_free (&cmd);
-    zmsg_destroy (&msg);
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (msg)
+        s_handle_msg ((self_t *) arg, msg);
+    qv_msg_destroy (&msg);
     return 0;
 }
 
@@ -1390,28 +1415,26 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 static void
 s_drain (self_t *self)
 {
-    zsock_set_rcvtimeo (self->inbox, 0);
-    zmsg_t *msg;
-    while ((msg = zmsg_recv (self->inbox))) {
-        char *cmd = zmsg_popstr (msg);
-        zframe_t *f = zmsg_pop (msg);
-        void *ptr = f && zframe_size (f) == sizeof (void *) ? *(void **) zframe_data (f) : NULL;
-        if (cmd && streq (cmd, "APPLY"))
-            s_apply (self, ptr);
+    qv_msg_t *msg;
+    while ((msg = qv_msg_recv_nowait (self->inbox))) {
+        if (msg->id == QV_MSG_APPLY) {
+            qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
+            s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last);
+        }
         else
-        if (cmd && (streq (cmd, "READ") || streq (cmd, "FLUSH"))) {
-            qv_job_t *job = ptr;
+        if (msg->id == QV_MSG_READ || msg->id == QV_MSG_FLUSH) {
+            qv_job_t *job = qv_msg_take_job (msg);
             qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
             s_reply (self, job);
         }
         else
-        if (cmd && streq (cmd, "WRITTEN")) {
-            qv_segment_t *seg = ptr;
+        if (msg->id == QV_MSG_WRITTEN) {
+            qv_segment_t *seg = ((qv_msg_written_t *) msg)->seg;
             qv_segment_unlink (&seg);
         }
         else
-        if (cmd && streq (cmd, "BUILT")) {
-            qv_build_t *b = ptr;
+        if (msg->id == QV_MSG_BUILT) {
+            qv_build_t *b = ((qv_msg_built_t *) msg)->build;
             qv_index_t *index = b->index;
             qv_scalar_t *scalar = b->scalar;
             qv_segment_t *seg = b->seg;
@@ -1420,9 +1443,7 @@ s_drain (self_t *self)
             qv_segment_unlink (&seg);
             free (b);
         }
-        zframe_destroy (&f);
-        zstr_free (&cmd);
-        zmsg_destroy (&msg);
+        qv_msg_destroy (&msg);
     }
 }
 

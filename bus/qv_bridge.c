@@ -6,6 +6,7 @@
 //    msgs      natsMsg *             (PULL, inproc "natsmsg") from NATS delivery threads
 //    cdc       qv_cdc_t *            (PULL, inproc "cdc") from the searcher, in commit order
 //    api       [ctx][reply]          (DEALER to the proxy's inproc "api" ROUTER)
+//    sends LIVE {} (schemas/qv_msg.h) to the proxy's inbox once subscribed
 //    ingest    "MSG" ptr gen | "STARTED" gen | "ERROR" reason   (the fetcher's pipe)
 //
 //  DESIGN
@@ -34,6 +35,7 @@
 #include "qv_bridge.h"
 #include "qv_bus.h"
 #include "qv_cdc.h"
+#include "qv_msg.h"
 #include "qv_proto.h"
 #include "qv_rc.h"
 
@@ -622,7 +624,9 @@ s_go_live (self_t *self)
         return;
     self->live = true;
     atomic_store (&self->stats->live, true);
-    zsock_send (self->proxy, "sp", "LIVE", NULL);
+    qv_msg_live_t *msg = qv_msg_live_new ();
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_free (&msg);
 }
 
 static int

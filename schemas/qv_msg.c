@@ -90,6 +90,20 @@ qv_msg_destroy (qv_msg_t **self_p)
     *self_p = NULL;
 }
 
+qv_job_t *
+qv_msg_take_job (qv_msg_t *msg)
+{
+    const qv_mdesc_t *d = qv_msg_desc (msg->id);
+    for (size_t i = 0; d && i < d->nfields; i++)
+        if (d->fields [i].type == QV_MT_JOB) {
+            qv_job_t **at = S_AT (msg, &d->fields [i], qv_job_t *);
+            qv_job_t *job = *at;
+            *at = NULL;
+            return job;
+        }
+    return NULL;
+}
+
 // --------------------------------------------------------------------- encoding
 
 static void
@@ -299,9 +313,11 @@ qv_msg_decode (const void *data, size_t size, qv_schema_lookup_fn *lookup, void 
 {
     *out = NULL;
     int rc;
+    //  Each value takes a byte at least, so a message holds fewer values than bytes:
+    //  one declaring more is malformed (and allocates nothing)
     qv_doc_t *doc = qv_doc_parse (data, size, size + 1, &rc);
     if (!doc)
-        return rc;
+        return rc == QV_ELIMIT ? qv_err (QV_EPROTO, "message: %s", qv_err_msg ()) : rc;
     qv_msg_t *msg = NULL;
     const qv_val_t *root = qv_doc_root (doc), *name;
     const qv_mdesc_t *d = NULL;

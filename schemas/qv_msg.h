@@ -140,6 +140,11 @@ void
     qv_msg_destroy (qv_msg_t **self_p);
 #define qv_msg_free(msg_p) qv_msg_destroy ((qv_msg_t **) (msg_p))
 
+//  The message's job, which moves to the caller (the field is NULL after); NULL if
+//  the message has no job.
+qv_job_t *
+    qv_msg_take_job (qv_msg_t *msg);
+
 //  Across processes: one msgpack map {"msg": NAME, field: value, ...}. A JOB is a map
 //  {id, request (bin: the request as the client sent it, or nil), record (bin:
 //  qv_record_write, or nil), sseq, bytes, deadline, rc, reply (bin or nil)}.
