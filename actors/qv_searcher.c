@@ -17,7 +17,7 @@
 //    REPLY {job}, RESOLVED {job}       to the proxy
 //    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
 //    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
-//    qv_cdc_t * (a bare pointer frame) to the NATS bridge's "cdc" socket
+//    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
 //
 //  DESIGN
 //  Applying a record and replying happen on this thread, so a client that got its
@@ -267,14 +267,19 @@ s_cdc_event (self_t *self, const qv_msg_apply_t *msg)
                                     self->config->cdc_rows);
 }
 
+//  Hands a change event to the bridge (CHANGE), without waiting unless `wait`; an
+//  event the bridge has no room for is dropped and counted.
 static void
-s_cdc_send (self_t *self, qv_cdc_t **ev_p)
+s_cdc_send (self_t *self, qv_cdc_t **ev_p, bool wait)
 {
     if (!*ev_p)
         return;
-    if (zmq_send (zsock_resolve (self->cdc), ev_p, sizeof *ev_p, ZMQ_DONTWAIT) == sizeof *ev_p)
+    qv_msg_change_t *msg = qv_msg_change_new ();
+    msg->event = *ev_p;
+    if ((wait ? qv_msg_post (self->cdc, &msg) : qv_msg_send_nowait (self->cdc, (qv_msg_t **) &msg)) == 0)
         *ev_p = NULL;               //  the bridge owns it now
     else {
+        qv_msg_free (&msg);
         atomic_fetch_add (&self->config->nats_stats->cdc_dropped, 1);
         qv_cdc_destroy (ev_p);
     }
@@ -1309,7 +1314,7 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
                           || m->job->rec->type == QV_REC_DROP_INDEX;
             qv_cdc_t *ev = s_cdc_event (self, m);
             if (s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last) == 0)
-                s_cdc_send (self, &ev);
+                s_cdc_send (self, &ev, false);
             qv_cdc_destroy (&ev);
             if (index_ddl) {
                 qv_catalog_index_todo (self->catalog, s_index_todo, self);
@@ -1517,8 +1522,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     //  Blocking sends: the bridge is starting and drains them.
     qv_cdc_t *ev;
     while (cdc_replay && (ev = zlist_pop (cdc_replay))) {
-        if (self->cdc && zsock_send (self->cdc, "p", ev) == 0)
-            continue;               //  the bridge owns it now
+        if (self->cdc)
+            s_cdc_send (self, &ev, true);
         qv_cdc_destroy (&ev);
     }
     zlist_destroy (&cdc_replay);

@@ -4,7 +4,8 @@
 //  @interface
 //    pipe      $TERM                 stop
 //    msgs      natsMsg *             (PULL, inproc "natsmsg") from NATS delivery threads
-//    cdc       qv_cdc_t *            (PULL, inproc "cdc") from the searcher, in commit order
+//    cdc       CHANGE {event}        (PULL, inproc "cdc"; schemas/qv_msg.h) from the
+//                                    searcher, in commit order
 //    api       [ctx][reply]          (DEALER to the proxy's inproc "api" ROUTER)
 //    sends LIVE {} (schemas/qv_msg.h) to the proxy's inbox once subscribed
 //    ingest    "MSG" ptr gen | "STARTED" gen | "ERROR" reason   (the fetcher's pipe)
@@ -597,11 +598,16 @@ s_handle_cdc (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    qv_cdc_t *ev;
-    if (zmq_recv (zsock_resolve (reader), &ev, sizeof ev, 0) != sizeof ev)
-        return 0;
-    s_publish_cdc (self, ev);
-    qv_cdc_destroy (&ev);
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (msg && msg->id == QV_MSG_CHANGE) {
+        qv_cdc_t *ev = ((qv_msg_change_t *) msg)->event;
+        s_publish_cdc (self, ev);
+        qv_cdc_destroy (&ev);
+    }
+    else
+    if (msg)
+        qv_error ("protocol error: the NATS bridge does not take %s; dropped", qv_msg_name (msg->id));
+    qv_msg_destroy (&msg);
     return 0;
 }
 
@@ -818,14 +824,18 @@ static void
 s_drain (zsock_t *sock, bool events)
 {
     void *ptr;
-    while (zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT) == sizeof ptr) {
-        if (events) {
-            qv_cdc_t *ev = ptr;
-            qv_cdc_destroy (&ev);
+    qv_msg_t *msg;
+    if (events)
+        while ((msg = qv_msg_recv_nowait (sock))) {
+            if (msg->id == QV_MSG_CHANGE) {
+                qv_cdc_t *ev = ((qv_msg_change_t *) msg)->event;
+                qv_cdc_destroy (&ev);
+            }
+            qv_msg_destroy (&msg);
         }
-        else
+    else
+        while (zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT) == sizeof ptr)
             natsMsg_Destroy ((natsMsg *) ptr);
-    }
 }
 
 void

@@ -417,14 +417,26 @@ cleanup:
 
 // --------------------------------------------------------------------- in-process
 
-int
-qv_msg_send (void *sock, qv_msg_t **msg_p)
+static int
+s_send (void *sock, qv_msg_t **msg_p, int flags)
 {
     qv_msg_t *msg = *msg_p;
-    if (zmq_send (zsock_resolve (sock), &msg, sizeof msg, 0) != sizeof msg)
+    if (zmq_send (zsock_resolve (sock), &msg, sizeof msg, flags) != sizeof msg)
         return -1;
     *msg_p = NULL;
     return 0;
+}
+
+int
+qv_msg_send (void *sock, qv_msg_t **msg_p)
+{
+    return s_send (sock, msg_p, 0);
+}
+
+int
+qv_msg_send_nowait (void *sock, qv_msg_t **msg_p)
+{
+    return s_send (sock, msg_p, ZMQ_DONTWAIT);
 }
 
 static qv_msg_t *

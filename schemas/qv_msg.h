@@ -54,7 +54,9 @@ typedef enum {
     M (BUILD,      build,      "searcher -> flusher: build and write a segment's index")       \
     M (BUILT,      built,      "flusher -> searcher: the build's outcome")                     \
     M (MANIFEST,   manifest,   "searcher -> flusher: write this manifest")                     \
-    M (MANIFESTED, manifested, "flusher -> searcher: the manifest write's outcome")
+    M (MANIFESTED, manifested, "flusher -> searcher: the manifest write's outcome")        \
+    M (CHANGE,     change,     "searcher -> NATS bridge: a committed change to publish on "  \
+                               "the change feed")
 
 #define QV_MSG_F_write(F, T)        F (T, JOB, job)
 #define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
@@ -77,6 +79,8 @@ typedef enum {
 #define QV_MSG_F_built(F, T)        F (T, PTR, build)
 #define QV_MSG_F_manifest(F, T)     F (T, U64, version) F (T, BIN, manifest)
 #define QV_MSG_F_manifested(F, T)   F (T, U64, version) F (T, I64, rc) F (T, STR, error)
+//  event: a qv_cdc_t (qv_cdc.h), owned by the message's receiver
+#define QV_MSG_F_change(F, T)       F (T, PTR, event)
 
 typedef enum {
     QV_MSG_NONE = 0,
@@ -168,6 +172,10 @@ int
 int
     qv_msg_send (void *sock, qv_msg_t **msg_p);
 #define qv_msg_post(sock, msg_p) qv_msg_send ((sock), (qv_msg_t **) (msg_p))
+//  The same without waiting: -1 at once (the caller still owns the message) when the
+//  socket's queue is full.
+int
+    qv_msg_send_nowait (void *sock, qv_msg_t **msg_p);
 //  Receives one message sent by qv_msg_send. NULL if interrupted, or if the frame was
 //  not a message (a protocol error: logged, the frame dropped).
 qv_msg_t *
