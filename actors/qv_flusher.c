@@ -1,19 +1,20 @@
 //  Flusher actor: turns sealed segments into segment objects, and writes manifests.
 //
-//  @interface
-//    $TERM                               stop (after the object in progress)
-//  inbox (PULL, inproc "flusher"):
-//    "WRITE" seg                         write segments/<coll>/<seg>; answers the
-//                                        searcher "WRITTEN" seg rc message
-//    "BUILD" build                       build a segment's index (qv_build_t) and write
-//                                        it; answers "BUILT" build
-//    "MANIFEST" chunk version            write meta/manifest/<version>, drop manifests
-//                                        older than the previous one; answers
-//                                        "MANIFESTED" version rc message
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                         stop (after the object in progress)
+//  takes (inbox, PULL inproc "flusher"):
+//    STORE_SEGMENT {seg}                 write segments/<coll>/<seg>
+//    BUILD {build}                       build a segment's index and write it
+//    MANIFEST {version, manifest}        write meta/manifest/<version>, drop manifests
+//                                        older than the previous one
+//  sends (to the searcher):
+//    WRITTEN {seg, rc, error}            after STORE_SEGMENT (the link goes back)
+//    BUILT {build}                       after BUILD (the build goes back)
+//    MANIFESTED {version, rc, error}     after MANIFEST
 //  Its loop does only this, one object at a time, so it is its own worker thread.
 #include "qv_flusher.h"
 #include "qv_catalog.h"
-#include "qv_job.h"
+#include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_segfile.h"
 #include "qv_segment.h"
@@ -36,8 +37,15 @@ s_write_segment (self_t *self, qv_segment_t *seg)
     if (rc)
         qv_error ("flush of segment %s failed: %s", key, msg);
     zchunk_destroy (&chunk);
-    if (zsock_send (self->searcher, "spis", "WRITTEN", seg, rc, msg) != 0)
+    qv_msg_written_t *written = qv_msg_written_new ();
+    written->seg = seg;
+    written->rc = rc;
+    free (written->error);
+    written->error = strdup (msg);
+    if (qv_msg_post (self->searcher, &written) != 0) {
         qv_segment_unlink (&seg);   //  the searcher is gone (shutdown): drop our link
+        qv_msg_free (&written);
+    }
 }
 
 static void
@@ -79,15 +87,24 @@ s_build_index (self_t *self, qv_build_t *b)
     b->index = index;
     b->scalar = scalar;
     b->msec = qv_clock_msec () - started;
-    zsock_send (self->searcher, "sp", "BUILT", b);
+    qv_msg_built_t *built = qv_msg_built_new ();
+    built->build = b;
+    if (qv_msg_post (self->searcher, &built) != 0) {
+        //  The searcher is gone (shutdown): drop what the build holds
+        qv_index_destroy (&index);
+        qv_scalar_destroy (&scalar);
+        qv_segment_unlink (&seg);
+        free (b);
+        qv_msg_free (&built);
+    }
 }
 
 static void
-s_write_manifest (self_t *self, zchunk_t *chunk, uint64_t version)
+s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
 {
     char key [64];
     snprintf (key, sizeof key, "meta/manifest/%020llu", (unsigned long long) version);
-    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    int rc = qv_store_put (self->store, key, manifest->data, manifest->size);
     const char *msg = rc ? qv_err_msg () : "";
     if (rc)
         qv_error ("manifest %s was not written: %s", key, msg);
@@ -102,8 +119,13 @@ s_write_manifest (self_t *self, zchunk_t *chunk, uint64_t version)
             zlist_destroy (&keys);
         }
     }
-    zchunk_destroy (&chunk);
-    zsock_send (self->searcher, "s8is", "MANIFESTED", version, rc, msg);
+    qv_msg_manifested_t *done = qv_msg_manifested_new ();
+    done->version = version;
+    done->rc = rc;
+    free (done->error);
+    done->error = strdup (msg);
+    if (qv_msg_post (self->searcher, &done) != 0)
+        qv_msg_free (&done);        //  the searcher is gone (shutdown)
 }
 
 static int
@@ -111,20 +133,22 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    char *cmd;
-    void *ptr;
-    uint64_t version;
-    if (zsock_recv (reader, "sp8", &cmd, &ptr, &version) != 0)
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (!msg)
         return 0;
-    if (streq (cmd, "WRITE"))
-        s_write_segment (self, ptr);
+    if (msg->id == QV_MSG_STORE_SEGMENT)
+        s_write_segment (self, ((qv_msg_store_segment_t *) msg)->seg);
     else
-    if (streq (cmd, "BUILD"))
-        s_build_index (self, ptr);
+    if (msg->id == QV_MSG_BUILD)
+        s_build_index (self, ((qv_msg_build_t *) msg)->build);
     else
-    if (streq (cmd, "MANIFEST"))
-        s_write_manifest (self, ptr, version);
-    zstr_free (&cmd);
+    if (msg->id == QV_MSG_MANIFEST) {
+        qv_msg_manifest_t *m = (qv_msg_manifest_t *) msg;
+        s_write_manifest (self, &m->manifest, m->version);
+    }
+    else
+        qv_error ("protocol error: the flusher does not take %s; dropped", qv_msg_name (msg->id));
+    qv_msg_destroy (&msg);
     return 0;
 }
 
@@ -158,28 +182,20 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     zloop_start (loop);
     zloop_destroy (&loop);
     //  Drop what is still queued: the segment links and manifest chunks it carries
-    zsock_set_rcvtimeo (self.inbox, 0);
-    char *cmd;
-    void *ptr;
-    uint64_t version;
-    while (zsock_recv (self.inbox, "sp8", &cmd, &ptr, &version) == 0) {
-        if (cmd && streq (cmd, "WRITE")) {
-            qv_segment_t *seg = ptr;
+    qv_msg_t *msg;
+    while ((msg = qv_msg_recv_nowait (self.inbox))) {
+        if (msg->id == QV_MSG_STORE_SEGMENT) {
+            qv_segment_t *seg = ((qv_msg_store_segment_t *) msg)->seg;
             qv_segment_unlink (&seg);
         }
         else
-        if (cmd && streq (cmd, "MANIFEST")) {
-            zchunk_t *chunk = ptr;
-            zchunk_destroy (&chunk);
-        }
-        else
-        if (cmd && streq (cmd, "BUILD")) {
-            qv_build_t *b = ptr;
+        if (msg->id == QV_MSG_BUILD) {
+            qv_build_t *b = ((qv_msg_build_t *) msg)->build;
             qv_segment_t *seg = b->seg;
             qv_segment_unlink (&seg);
             free (b);
         }
-        zstr_free (&cmd);
+        qv_msg_destroy (&msg);
     }
     zsock_destroy (&self.inbox);
     zsock_destroy (&self.searcher);

@@ -2,12 +2,22 @@
 //  and hybrid timestamps, routes writes to the segment manager and reads to the
 //  searcher, and sends each reply back to its client.
 //
-//  @interface (pipe, "sp8")
+//  @interface
+//  pipe (from the server, "sp8"):
 //    READY creates max_ts        recovery done: serve
 //    FAILED reason               recovery failed: answer UNAVAILABLE with the reason
 //    STOP                        shutting down: answer UNAVAILABLE, route nothing;
 //                                signals when done
 //    $TERM                       stop
+//  takes (inbox, PULL inproc "proxy"; messages: schemas/qv_msg.h):
+//    REPLY {job}                 from any actor (and itself): job->reply goes to its client
+//    RESOLVED {job}              from the searcher: a delete by filter, now of keys (or
+//                                answered, if job->reply is set)
+//    LIVE {}                     from the NATS bridge: its subscriptions are set up
+//  sends:
+//    WRITE {job}, FLUSH {coll, job}    to the segment manager
+//    READ {job}                  to the searcher
+//  The public ROUTER sockets (tcp, and inproc "api" for the bridge) speak PROTOCOL.md.
 //
 //  DESIGN
 //  The ROUTER socket is the only public socket. A request frame is decoded once
@@ -27,7 +37,7 @@
 //  With --nats, requests are refused (UNAVAILABLE) until the bridge reports "LIVE".
 #include "qv_proxy.h"
 #include "qv_fair.h"
-#include "qv_job.h"
+#include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_index.h"
 #include "qv_record.h"
@@ -137,12 +147,25 @@ s_track (self_t *self, qv_job_t *job, zmsg_t **env, bool read)
 }
 
 //  Sends a read to the searcher now, or queues it for its turn (qv_fair).
+//  Sends a job in a message of kind id (WRITE, READ) to sock.
+static void
+s_send_job (zsock_t *sock, qv_msg_id_t id, qv_job_t *job)
+{
+    qv_msg_t *msg = qv_msg_new (id);
+    if (id == QV_MSG_WRITE)
+        ((qv_msg_write_t *) msg)->job = job;
+    else
+        ((qv_msg_read_t *) msg)->job = job;
+    if (qv_msg_send (sock, &msg) != 0)
+        qv_msg_destroy (&msg);      //  stopping: the actor is gone
+}
+
 static void
 s_schedule_read (self_t *self, qv_job_t *job, zframe_t *client)
 {
     job = qv_fair_submit (self->fair, zframe_data (client), zframe_size (client), job);
     if (job)
-        zsock_send (self->searcher, "sp", "READ", job);
+        s_send_job (self->searcher, QV_MSG_READ, job);
 }
 
 //  The id of the partition a write names in `partition` (absent: `_default`).
@@ -434,9 +457,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     switch (req->op) {
         case QV_OP_ping: {
             qv_wr_t *w = qv_wr_new ();
-            qv_reply_ok (w, rid, 1);
-            qv_wr_str (w, "version");
+            qv_reply_open (w, rid);
+            qv_wr_key (w, "version");
             qv_wr_str (w, QV_PROTO_VERSION);
+            qv_reply_close (w);
             size_t size;
             const void *data = qv_wr_data (w, &size);
             s_send (sock, &env, data, size);
@@ -457,7 +481,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
             if (rc < 0)
                 break;
             s_track (self, job, &env, false);
-            zsock_send (rc == 1 ? self->searcher : self->segmgr, "sp", rc == 1 ? "READ" : "WRITE", job);
+            if (rc == 1)
+                s_send_job (self->searcher, QV_MSG_READ, job);
+            else
+                s_send_job (self->segmgr, QV_MSG_WRITE, job);
             return 0;
         case QV_OP_flush: {
             s_coll_t *c = zhashx_lookup (self->colls, req->collection);
@@ -465,9 +492,12 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
                 rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
                 break;
             }
-            job->seal_coll = c->id;
+            qv_msg_flush_t *flush = qv_msg_flush_new ();
+            flush->coll = c->id;
+            flush->job = job;
             s_track (self, job, &env, false);
-            zsock_send (self->segmgr, "sp", "FLUSH", job);
+            if (qv_msg_post (self->segmgr, &flush) != 0)
+                qv_msg_free (&flush);
             return 0;
         }
         default:
@@ -561,24 +591,28 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    char *cmd;
-    void *ptr;
-    if (zsock_recv (reader, "sp", &cmd, &ptr) != 0)
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (!msg)
         return 0;
-    if (streq (cmd, "LIVE")) {
+    if (msg->id == QV_MSG_LIVE) {
         //  From the NATS bridge: its subscriptions and consumer are set up.
         self->nats_live = true;
-        zstr_free (&cmd);
+        qv_msg_destroy (&msg);
         return 0;
     }
-    bool resolved = streq (cmd, "RESOLVED");
-    zstr_free (&cmd);
-    qv_job_t *job = ptr;
+    if (msg->id != QV_MSG_REPLY && msg->id != QV_MSG_RESOLVED) {
+        qv_error ("protocol error: the proxy does not take %s; dropped", qv_msg_name (msg->id));
+        qv_msg_destroy (&msg);
+        return 0;
+    }
+    bool resolved = msg->id == QV_MSG_RESOLVED;
+    qv_job_t *job = qv_msg_take_job (msg);
+    qv_msg_destroy (&msg);
     if (resolved && !job->reply) {
         //  A delete by filter, now a delete of keys: log it.
         job->rec->ts = s_next_ts (self);
         job->bytes = job->rec->keys.n * 16;
-        zsock_send (self->segmgr, "sp", "WRITE", job);
+        s_send_job (self->segmgr, QV_MSG_WRITE, job);
         return 0;
     }
     if (job->rc == 0 && job->rec)
@@ -600,7 +634,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         if (p->read) {
             qv_job_t *next = qv_fair_done (self->fair);
             if (next)
-                zsock_send (self->searcher, "sp", "READ", next);
+                s_send_job (self->searcher, QV_MSG_READ, next);
         }
         free (p);
     }
@@ -644,7 +678,9 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         qv_job_t *job;
         while ((job = qv_fair_drain (self->fair))) {
             qv_job_fail (job, QV_EUNAVAIL, self->unavailable);
-            zsock_send (self->inbox_self, "sp", "REPLY", job);
+            qv_msg_reply_t *reply = qv_msg_reply_new ();
+            reply->job = job;
+            qv_msg_post (self->inbox_self, &reply);
         }
         zsock_signal (reader, 0);
     }

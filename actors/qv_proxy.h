@@ -10,7 +10,8 @@
 //    "READY" list max_ts         recovery done: list is a zlist of qv_record_t *
 //                                (create_collection records, ownership moves)
 //    "FAILED" reason             recovery failed: answer UNAVAILABLE with the reason
-//  The actor binds config->bind before signalling; if the bind fails it signals -1.
+//  The actor binds config->bind before signalling, then sends "OK" or the bind's error.
+//  The messages it takes and sends between actors: qv_proxy.c's @interface block.
 void
     qv_proxy_actor (zsock_t *pipe, void *args);
 

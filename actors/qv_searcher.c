@@ -2,17 +2,22 @@
 //  their clients; answers searches (on worker threads), gets, describes and stats;
 //  drives flushes and manifests.
 //
-//  @interface
-//    $TERM                             stop
-//    QUIET                             send the flusher nothing more (shutdown); signals
-//  inbox (PULL, inproc "searcher"):
-//    "APPLY" job                       from the segment manager, in log order
-//    "SEAL" coll seg                   a segment is complete: flush it
-//    "FLUSH" job                       reply when the collection's sealed segments are
-//                                      in a manifest
-//    "READ" job                        from the proxy
-//    "WRITTEN" seg rc msg              from the flusher
-//    "MANIFESTED" version rc msg       from the flusher
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                       stop
+//    pipe  QUIET                       send the flusher nothing more (shutdown); signals
+//  takes (inbox, PULL inproc "searcher"):
+//    APPLY {job, seq, wal_index, wal_last}   from the segment manager, in log order
+//    SEAL {coll, seg}                  from the segment manager: flush the segment
+//    FLUSH {coll, job}                 from the segment manager: reply when coll's
+//                                      sealed segments are in a manifest
+//    READ {job}                        from the proxy
+//    WRITTEN {seg, rc, error}, BUILT {build}, MANIFESTED {version, rc, error}
+//                                      from the flusher
+//  sends:
+//    REPLY {job}, RESOLVED {job}       to the proxy
+//    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
+//    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
+//    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
 //
 //  DESIGN
 //  Applying a record and replying happen on this thread, so a client that got its
@@ -28,7 +33,7 @@
 #include "qv_store.h"
 #include "qv_cdc.h"
 #include "qv_expr.h"
-#include "qv_job.h"
+#include "qv_msg.h"
 #include "qv_rc.h"
 
 #include <math.h>
@@ -180,7 +185,10 @@ static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int 
 static void
 s_reply (self_t *self, qv_job_t *job)
 {
-    zsock_send (self->proxy, "sp", "REPLY", job);
+    qv_msg_reply_t *msg = qv_msg_reply_new ();
+    msg->job = job;
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_free (&msg);         //  the proxy is gone: no client to answer
 }
 
 static void
@@ -202,40 +210,44 @@ s_write_ids (const qv_batch_t *b, qv_wr_t *w)
 
 //  Applies a logged record and replies; returns the outcome (the job is gone).
 static int
-s_apply (self_t *self, qv_job_t *job)
+s_apply (self_t *self, qv_job_t *job, uint64_t seq, bool wal_last)
 {
     qv_record_t *rec = job->rec;
     qv_wr_t *w = qv_wr_new ();
     const qv_val_t *rid = job->req.f [QV_F_rid];
     //  Ids are encoded first: applying moves the rows into the segment.
     if (rec->type == QV_REC_INSERT) {
-        qv_reply_ok (w, rid, 3);
-        qv_wr_str (w, "ids");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "ids");
         s_write_ids (rec->batch, w);
-        qv_wr_str (w, "ts");
+        qv_wr_key (w, "ts");
         qv_wr_uint (w, rec->ts);
-        qv_wr_str (w, "count");
+        qv_wr_key (w, "count");
         qv_wr_uint (w, rec->batch->n);
+        qv_reply_close (w);
     }
-    qv_apply_t res = qv_catalog_apply (self->catalog, rec, job->seq, self->config->seg_max_bytes);
+    qv_apply_t res = qv_catalog_apply (self->catalog, rec, seq, self->config->seg_max_bytes);
     //  Flusher messages come between a WAL object's records: until its last is applied,
     //  a manifest must not let the log drop the object.
-    qv_catalog_set_partial (self->catalog, !job->wal_last);
+    qv_catalog_set_partial (self->catalog, !wal_last);
     if (res.rc) {
         qv_wr_reset (w);
         qv_reply_error (w, rid, res.rc, qv_err_msg ());
     }
     else
     if (rec->type == QV_REC_DELETE) {
-        qv_reply_ok (w, rid, 2);
-        qv_wr_str (w, "deleted");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "deleted");
         qv_wr_uint (w, res.count);
-        qv_wr_str (w, "ts");
+        qv_wr_key (w, "ts");
         qv_wr_uint (w, rec->ts);
+        qv_reply_close (w);
     }
     else
-    if (rec->type != QV_REC_INSERT)
-        qv_reply_ok (w, rid, 0);
+    if (rec->type != QV_REC_INSERT) {
+        qv_reply_open (w, rid);
+        qv_reply_close (w);
+    }
     qv_job_reply (job, w, res.rc);
     qv_wr_destroy (&w);
     //  The proxy keeps its catalog copy from DDL records; row data is no longer needed.
@@ -247,22 +259,28 @@ s_apply (self_t *self, qv_job_t *job)
 
 //  The change event of a record about to be applied, or NULL without a change feed.
 static qv_cdc_t *
-s_cdc_event (self_t *self, qv_job_t *job)
+s_cdc_event (self_t *self, const qv_msg_apply_t *msg)
 {
     if (!self->cdc)
         return NULL;
-    return qv_catalog_change_event (self->catalog, job->rec, QV_CDC_SEQ (job->seq, job->wal_index),
+    return qv_catalog_change_event (self->catalog, msg->job->rec,
+                                    QV_CDC_SEQ (msg->seq, (uint32_t) msg->wal_index),
                                     self->config->cdc_rows);
 }
 
+//  Hands a change event to the bridge (CHANGE), without waiting unless `wait`; an
+//  event the bridge has no room for is dropped and counted.
 static void
-s_cdc_send (self_t *self, qv_cdc_t **ev_p)
+s_cdc_send (self_t *self, qv_cdc_t **ev_p, bool wait)
 {
     if (!*ev_p)
         return;
-    if (zmq_send (zsock_resolve (self->cdc), ev_p, sizeof *ev_p, ZMQ_DONTWAIT) == sizeof *ev_p)
+    qv_msg_change_t *msg = qv_msg_change_new ();
+    msg->event = *ev_p;
+    if ((wait ? qv_msg_post (self->cdc, &msg) : qv_msg_send_nowait (self->cdc, (qv_msg_t **) &msg)) == 0)
         *ev_p = NULL;               //  the bridge owns it now
     else {
+        qv_msg_free (&msg);
         atomic_fetch_add (&self->config->nats_stats->cdc_dropped, 1);
         qv_cdc_destroy (ev_p);
     }
@@ -278,9 +296,12 @@ s_send_write (self_t *self, qv_segment_t *seg)
     if (zhashx_lookup (self->writing, key))
         return;
     zhashx_insert (self->writing, key, (void *) 1);
-    qv_segment_t *link = qv_segment_link (seg);
-    if (zsock_send (self->flusher, "sp8", "WRITE", link, (uint64_t) 0) != 0) {
-        qv_segment_unlink (&link);  //  the flusher is gone (shutdown)
+    qv_msg_store_segment_t *msg = qv_msg_store_segment_new ();
+    msg->seg = qv_segment_link (seg);
+    if (qv_msg_post (self->flusher, &msg) != 0) {
+        qv_segment_t *link = msg->seg;  //  the flusher is gone (shutdown)
+        qv_segment_unlink (&link);
+        qv_msg_free (&msg);
         zhashx_delete (self->writing, key);
     }
 }
@@ -321,8 +342,8 @@ s_check_flushes (self_t *self)
             f->target = self->manifest_requested;
         if (!sealed && self->manifest_done >= f->target) {
             qv_wr_t *w = qv_wr_new ();
-            qv_reply_ok (w, f->job->req.f [QV_F_rid], 1);
-            qv_wr_str (w, "segments");
+            qv_reply_open (w, f->job->req.f [QV_F_rid]);
+            qv_wr_key (w, "segments");
             size_t n = 0;
             for (size_t i = 0; c && i < c->nsegs; i++)
                 n += c->segs [i]->state == QV_SEG_FLUSHED;
@@ -330,6 +351,7 @@ s_check_flushes (self_t *self)
             for (size_t i = 0; c && i < c->nsegs; i++)
                 if (c->segs [i]->state == QV_SEG_FLUSHED)
                     qv_wr_uint (w, c->segs [i]->id);
+            qv_reply_close (w);
             qv_job_reply (f->job, w, 0);
             qv_wr_destroy (&w);
             s_reply (self, f->job);
@@ -353,15 +375,20 @@ s_request_manifest (self_t *self)
 {
     if (self->quiet)
         return;
-    uint64_t version;
-    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &version);
+    qv_msg_manifest_t *msg = qv_msg_manifest_new ();
+    zchunk_t *chunk = qv_catalog_manifest (self->catalog, &msg->version);
+    uint64_t version = msg->version;
+    msg->manifest.size = zchunk_size (chunk);
+    msg->manifest.data = malloc (msg->manifest.size ? msg->manifest.size : 1);
+    memcpy (msg->manifest.data, zchunk_data (chunk), msg->manifest.size);
+    zchunk_destroy (&chunk);
     s_manifest_cp_t *mc = calloc (1, sizeof *mc);
     mc->version = version;
     mc->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
     zlistx_add_end (self->manifest_cps, mc);
     self->manifest_requested = version;
-    if (zsock_send (self->flusher, "sp8", "MANIFEST", chunk, version) != 0)
-        zchunk_destroy (&chunk);    //  the flusher is gone (shutdown)
+    if (qv_msg_post (self->flusher, &msg) != 0)
+        qv_msg_free (&msg);         //  the flusher is gone (shutdown)
 }
 
 static void
@@ -380,7 +407,10 @@ s_written (self_t *self, qv_segment_t *seg, int rc, const char *cause)
     if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
         s_request_manifest (self);
-        zstr_sendx (self->segmgr, "FLUSHED", key, NULL);
+        qv_msg_flushed_t *msg = qv_msg_flushed_new ();
+        msg->seg = seg->id;
+        if (qv_msg_post (self->segmgr, &msg) != 0)
+            qv_msg_free (&msg);     //  the segment manager is gone (shutdown)
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
     }
     qv_segment_unlink (&seg);
@@ -404,7 +434,15 @@ s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
     b->field = fi;
     b->def = *c->index_defs [fi];
     b->version = c->index_versions [fi];
-    zsock_send (self->flusher, "sp8", "BUILD", b, (uint64_t) 0);
+    qv_msg_build_t *msg = qv_msg_build_new ();
+    msg->build = b;
+    if (qv_msg_post (self->flusher, &msg) != 0) {
+        qv_segment_t *link = b->seg;    //  the flusher is gone (shutdown)
+        qv_segment_unlink (&link);
+        free (b);
+        qv_msg_free (&msg);
+        zhashx_delete (self->building, key);
+    }
 }
 
 static void
@@ -454,9 +492,10 @@ s_manifested (self_t *self, uint64_t version, int rc, const char *cause)
         //  The checkpoint written in that manifest is now durable (not the catalog's
         //  current one: segments flushed since are in no durable manifest yet).
         if (checkpoint > 0) {
-            char cp [32];
-            snprintf (cp, sizeof cp, "%llu", (unsigned long long) checkpoint);
-            zstr_sendx (self->segmgr, "CHECKPOINT", cp, NULL);
+            qv_msg_checkpoint_t *msg = qv_msg_checkpoint_new ();
+            msg->seq = checkpoint;
+            if (qv_msg_post (self->segmgr, &msg) != 0)
+                qv_msg_free (&msg); //  the segment manager is gone (shutdown)
         }
     }
     else {
@@ -811,8 +850,8 @@ s_search_done (self_t *self, s_search_t *s)
     int64_t *ids = malloc (k * sizeof (int64_t));
     float *scores = malloc (k * sizeof (float));
     qv_wr_t *w = qv_wr_new ();
-    qv_reply_ok (w, job->req.f [QV_F_rid], 1);
-    qv_wr_str (w, "results");
+    qv_reply_open (w, job->req.f [QV_F_rid]);
+    qv_wr_key (w, "results");
     qv_wr_array (w, s->nq);
     for (uint32_t q = 0; q < s->nq; q++) {
         qv_topk_t *top = s->tasks [0].tops [q];
@@ -825,15 +864,17 @@ s_search_done (self_t *self, s_search_t *s)
             qv_segment_t *seg = s->snap->segs [ids [i] >> 32];
             uint32_t row = (uint32_t) (ids [i] & 0xffffffff);
             const qv_field_t *pk = &seg->schema->fields [seg->schema->pk];
-            qv_wr_map (w, 3);
-            qv_wr_str (w, "id");
+            qv_wr_map_open (w);
+            qv_wr_key (w, "id");
             qv_col_write_value (pk, &seg->batch->cols [seg->schema->pk], row, w);
-            qv_wr_str (w, "distance");
+            qv_wr_key (w, "distance");
             qv_wr_float (w, similarity ? -scores [i] : scores [i]);
-            qv_wr_str (w, "fields");
+            qv_wr_key (w, "fields");
             qv_collection_write_row (c, seg, row, &s->out, false, w);
+            qv_wr_map_close (w);
         }
     }
+    qv_reply_close (w);
     free (ids);
     free (scores);
     qv_job_reply (job, w, 0);
@@ -973,19 +1014,21 @@ s_query (self_t *self, qv_job_t *job)
     }
     //  Segments stay alive: this thread does not drop them while it runs.
     qv_wr_t *w = qv_wr_new ();
-    qv_reply_ok (w, req->f [QV_F_rid], 1);
-    qv_wr_str (w, "rows");
+    qv_reply_open (w, req->f [QV_F_rid]);
+    qv_wr_key (w, "rows");
     if (q.count_only) {
         qv_wr_array (w, 1);
-        qv_wr_map (w, 1);
-        qv_wr_str (w, "count(*)");
+        qv_wr_map_open (w);
+        qv_wr_key (w, "count(*)");
         qv_wr_uint (w, q.count);
+        qv_wr_map_close (w);
     }
     else {
         qv_wr_array (w, q.n);
         for (size_t i = 0; i < q.n; i++)
             qv_collection_write_row (c, q.segs [i], q.rows [i], &out, true, w);
     }
+    qv_reply_close (w);
     free (q.segs);
     free (q.rows);
     qv_job_reply (job, w, 0);
@@ -1050,7 +1093,10 @@ s_resolve (self_t *self, qv_job_t *job)
     }
     if (rc)
         qv_job_fail (job, rc, qv_err_msg ());
-    zsock_send (self->proxy, "sp", "RESOLVED", job);
+    qv_msg_resolved_t *msg = qv_msg_resolved_new ();
+    msg->job = job;
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_free (&msg);         //  the proxy is gone: no client to answer
 }
 
 static void
@@ -1087,58 +1133,57 @@ s_stats (self_t *self, qv_job_t *job)
     qv_write_stats_t *ws = self->config->write_stats;
     qv_cache_stats_t cs;
     bool cached = store && qv_store_cache_stats (store, &cs);
-    qv_reply_ok (w, req->f [QV_F_rid],
-                 10 + (ws ? 4 : 0) + (ns ? 11 : 0) + (only != NULL) + (store ? 2 : 0)
-                 + (cached ? 8 : 0));
-    qv_wr_str (w, "collections"); qv_wr_uint (w, only ? 1 : n);
-    qv_wr_str (w, "rows"); qv_wr_uint (w, rows);
-    qv_wr_str (w, "segments"); qv_wr_uint (w, segs);
-    qv_wr_str (w, "unflushed_segments"); qv_wr_uint (w, growing);
-    qv_wr_str (w, "bytes"); qv_wr_uint (w, bytes);
-    qv_wr_str (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
-    qv_wr_str (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
-    qv_wr_str (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
-    qv_wr_str (w, "segments_read"); qv_wr_uint (w, self->segments_read);
-    qv_wr_str (w, "store"); qv_wr_str (w, store ? qv_store_backend_name (store) : "");
+    qv_reply_open (w, req->f [QV_F_rid]);
+    qv_wr_key (w, "collections"); qv_wr_uint (w, only ? 1 : n);
+    qv_wr_key (w, "rows"); qv_wr_uint (w, rows);
+    qv_wr_key (w, "segments"); qv_wr_uint (w, segs);
+    qv_wr_key (w, "unflushed_segments"); qv_wr_uint (w, growing);
+    qv_wr_key (w, "bytes"); qv_wr_uint (w, bytes);
+    qv_wr_key (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
+    qv_wr_key (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
+    qv_wr_key (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
+    qv_wr_key (w, "segments_read"); qv_wr_uint (w, self->segments_read);
+    qv_wr_key (w, "store"); qv_wr_str (w, store ? qv_store_backend_name (store) : "");
     if (store) {
         uint64_t requests, retried;
         qv_store_counters (store, &requests, &retried);
-        qv_wr_str (w, "store_requests"); qv_wr_uint (w, requests);
-        qv_wr_str (w, "store_retries"); qv_wr_uint (w, retried);
+        qv_wr_key (w, "store_requests"); qv_wr_uint (w, requests);
+        qv_wr_key (w, "store_retries"); qv_wr_uint (w, retried);
     }
     if (ws) {
-        qv_wr_str (w, "unflushed_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed));
-        qv_wr_str (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
-        qv_wr_str (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
-        qv_wr_str (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
+        qv_wr_key (w, "unflushed_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed));
+        qv_wr_key (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
+        qv_wr_key (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
+        qv_wr_key (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
     }
     if (cached) {
-        qv_wr_str (w, "cache_hits"); qv_wr_uint (w, cs.hits);
-        qv_wr_str (w, "cache_misses"); qv_wr_uint (w, cs.misses);
-        qv_wr_str (w, "cache_bytes_downloaded"); qv_wr_uint (w, cs.bytes_downloaded);
-        qv_wr_str (w, "cache_corrupt"); qv_wr_uint (w, cs.corrupt);
-        qv_wr_str (w, "cache_stale"); qv_wr_uint (w, cs.stale);
-        qv_wr_str (w, "cache_evictions"); qv_wr_uint (w, cs.evictions);
-        qv_wr_str (w, "cache_bytes"); qv_wr_uint (w, cs.bytes);
-        qv_wr_str (w, "cache_max_bytes"); qv_wr_uint (w, cs.max_bytes);
+        qv_wr_key (w, "cache_hits"); qv_wr_uint (w, cs.hits);
+        qv_wr_key (w, "cache_misses"); qv_wr_uint (w, cs.misses);
+        qv_wr_key (w, "cache_bytes_downloaded"); qv_wr_uint (w, cs.bytes_downloaded);
+        qv_wr_key (w, "cache_corrupt"); qv_wr_uint (w, cs.corrupt);
+        qv_wr_key (w, "cache_stale"); qv_wr_uint (w, cs.stale);
+        qv_wr_key (w, "cache_evictions"); qv_wr_uint (w, cs.evictions);
+        qv_wr_key (w, "cache_bytes"); qv_wr_uint (w, cs.bytes);
+        qv_wr_key (w, "cache_max_bytes"); qv_wr_uint (w, cs.max_bytes);
     }
     if (only) {
-        qv_wr_str (w, "partitions");
+        qv_wr_key (w, "partitions");
         qv_collection_partition_stats (only, w);
     }
     if (ns) {
-        qv_wr_str (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
-        qv_wr_str (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
-        qv_wr_str (w, "nats_requests"); qv_wr_uint (w, atomic_load (&ns->requests));
-        qv_wr_str (w, "nats_failed"); qv_wr_uint (w, atomic_load (&ns->failed));
-        qv_wr_str (w, "nats_dropped"); qv_wr_uint (w, atomic_load (&ns->dropped));
-        qv_wr_str (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
-        qv_wr_str (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
-        qv_wr_str (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
-        qv_wr_str (w, "ingest_seq"); qv_wr_uint (w, qv_catalog_stream_seq (self->catalog));
-        qv_wr_str (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
-        qv_wr_str (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));
+        qv_wr_key (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
+        qv_wr_key (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
+        qv_wr_key (w, "nats_requests"); qv_wr_uint (w, atomic_load (&ns->requests));
+        qv_wr_key (w, "nats_failed"); qv_wr_uint (w, atomic_load (&ns->failed));
+        qv_wr_key (w, "nats_dropped"); qv_wr_uint (w, atomic_load (&ns->dropped));
+        qv_wr_key (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
+        qv_wr_key (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
+        qv_wr_key (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
+        qv_wr_key (w, "ingest_seq"); qv_wr_uint (w, qv_catalog_stream_seq (self->catalog));
+        qv_wr_key (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
+        qv_wr_key (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));
     }
+    qv_reply_close (w);
     free (list);
     qv_job_reply (job, w, 0);
     qv_wr_destroy (&w);
@@ -1170,19 +1215,21 @@ s_read (self_t *self, qv_job_t *job)
     int rc = 0;
     qv_collection_t *c = req->collection [0] ? qv_catalog_find (self->catalog, req->collection) : NULL;
     if (req->op == QV_OP_has_collection) {
-        qv_reply_ok (w, rid, 1);
-        qv_wr_str (w, "exists");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "exists");
         qv_wr_bool (w, c != NULL);
+        qv_reply_close (w);
     }
     else
     if (req->op == QV_OP_list_collections) {
         size_t n;
         qv_collection_t **list = qv_catalog_list (self->catalog, &n);
-        qv_reply_ok (w, rid, 1);
-        qv_wr_str (w, "collections");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "collections");
         qv_wr_array (w, n);
         for (size_t i = 0; i < n; i++)
             qv_wr_str (w, list [i]->name);
+        qv_reply_close (w);
         free (list);
     }
     else
@@ -1190,16 +1237,19 @@ s_read (self_t *self, qv_job_t *job)
         rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
     else
     if (req->op == QV_OP_describe_collection) {
-        qv_reply_ok (w, rid, QV_DESCRIBE_FIELDS);
+        qv_reply_open (w, rid);
+        qv_wr_map_add (w, QV_DESCRIBE_FIELDS);  //  the pairs qv_collection_describe writes
         qv_collection_describe (c, self->manifest_done, w);
+        qv_reply_close (w);
     }
     else
     if (req->op == QV_OP_list_partitions) {
-        qv_reply_ok (w, rid, 1);
-        qv_wr_str (w, "partitions");
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "partitions");
         qv_wr_array (w, c->nparts);
         for (uint32_t i = 0; i < c->nparts; i++)
             qv_wr_str (w, c->parts [i].name);
+        qv_reply_close (w);
     }
     else
     if (req->op == QV_OP_describe_index) {
@@ -1216,8 +1266,10 @@ s_read (self_t *self, qv_job_t *job)
             rc = qv_err (QV_ENOTFOUND, "collection '%s' has no index%s", c->name,
                          req->f [QV_F_field] ? " on that field" : "");
         else {
-            qv_reply_ok (w, rid, QV_DESCRIBE_INDEX_FIELDS);
+            qv_reply_open (w, rid);
+            qv_wr_map_add (w, QV_DESCRIBE_INDEX_FIELDS);    //  written by the helper
             qv_collection_describe_index (c, fi, self->manifest_done, w);
+            qv_reply_close (w);
         }
     }
     else
@@ -1232,9 +1284,11 @@ s_read (self_t *self, qv_job_t *job)
             rc = qv_keys_from_request (&c->schema->fields [c->schema->pk], req->f [QV_F_ids],
                                        QV_LIMIT_TOPK, &keys);
         if (!rc) {
-            qv_reply_ok (w, rid, 1);
-            qv_wr_str (w, "rows");
+            qv_reply_open (w, rid);
+            qv_wr_key (w, "rows");
             rc = qv_collection_get (c, &keys, parts, &out, w);
+            if (!rc)
+                qv_reply_close (w);
             qv_keys_free (&keys);
         }
         if (parts)
@@ -1250,76 +1304,69 @@ s_read (self_t *self, qv_job_t *job)
     s_reply (self, job);
 }
 
+//  Takes the typed messages of the @interface block.
+static void
+s_handle_msg (self_t *self, qv_msg_t *msg)
+{
+    switch (msg->id) {
+        case QV_MSG_APPLY: {
+            qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
+            bool index_ddl = m->job->rec->type == QV_REC_CREATE_INDEX
+                          || m->job->rec->type == QV_REC_DROP_INDEX;
+            qv_cdc_t *ev = s_cdc_event (self, m);
+            if (s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last) == 0)
+                s_cdc_send (self, &ev, false);
+            qv_cdc_destroy (&ev);
+            if (index_ddl) {
+                qv_catalog_index_todo (self->catalog, s_index_todo, self);
+                s_request_manifest (self);
+            }
+            break;
+        }
+        case QV_MSG_BUILT:
+            s_built (self, ((qv_msg_built_t *) msg)->build);
+            break;
+        case QV_MSG_READ:
+            s_read (self, qv_msg_take_job (msg));
+            break;
+        case QV_MSG_SEAL: {
+            qv_msg_seal_t *m = (qv_msg_seal_t *) msg;
+            qv_segment_t *seg = qv_catalog_seal (self->catalog, (uint32_t) m->coll, m->seg);
+            if (seg && seg->state == QV_SEG_SEALED)
+                s_send_write (self, seg);
+            break;
+        }
+        case QV_MSG_FLUSH: {
+            s_flush_t *fl = calloc (1, sizeof *fl);
+            fl->coll_id = (uint32_t) ((qv_msg_flush_t *) msg)->coll;
+            fl->job = qv_msg_take_job (msg);
+            zlistx_add_end (self->flushes, fl);
+            s_check_flushes (self);
+            break;
+        }
+        case QV_MSG_WRITTEN: {
+            qv_msg_written_t *m = (qv_msg_written_t *) msg;
+            s_written (self, m->seg, (int) m->rc, m->error);
+            break;
+        }
+        case QV_MSG_MANIFESTED: {
+            qv_msg_manifested_t *m = (qv_msg_manifested_t *) msg;
+            s_manifested (self, m->version, (int) m->rc, m->error);
+            break;
+        }
+        default:
+            qv_error ("protocol error: the searcher does not take %s; dropped", qv_msg_name (msg->id));
+    }
+}
+
 static int
 s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg)
-        return 0;
-    char *cmd = zmsg_popstr (msg);
-    zframe_t *f = zmsg_pop (msg);
-    void *ptr = f && zframe_size (f) == sizeof (void *) ? *(void **) zframe_data (f) : NULL;
-    if (!cmd) {
-    }
-    else
-    if (streq (cmd, "APPLY")) {
-        qv_job_t *job = ptr;
-        bool index_ddl = job->rec->type == QV_REC_CREATE_INDEX || job->rec->type == QV_REC_DROP_INDEX;
-        qv_cdc_t *ev = s_cdc_event (self, job);
-        if (s_apply (self, job) == 0)
-            s_cdc_send (self, &ev);
-        qv_cdc_destroy (&ev);
-        if (index_ddl) {
-            qv_catalog_index_todo (self->catalog, s_index_todo, self);
-            s_request_manifest (self);
-        }
-    }
-    else
-    if (streq (cmd, "BUILT"))
-        s_built (self, ptr);
-    else
-    if (streq (cmd, "READ"))
-        s_read (self, ptr);
-    else
-    if (streq (cmd, "SEAL")) {
-        //  zsock_send sends numbers as decimal strings.
-        char *coll = zframe_strdup (f), *seg_id = zmsg_popstr (msg);
-        qv_segment_t *seg = qv_catalog_seal (self->catalog, (uint32_t) strtoul (coll, NULL, 10),
-                                             seg_id ? strtoull (seg_id, NULL, 10) : 0);
-        zstr_free (&coll);
-        zstr_free (&seg_id);
-        if (seg && seg->state == QV_SEG_SEALED)
-            s_send_write (self, seg);
-    }
-    else
-    if (streq (cmd, "FLUSH")) {
-        qv_job_t *job = ptr;
-        s_flush_t *fl = calloc (1, sizeof *fl);
-        fl->job = job;
-        fl->coll_id = job->seal_coll;
-        zlistx_add_end (self->flushes, fl);
-        s_check_flushes (self);
-    }
-    else
-    if (streq (cmd, "WRITTEN")) {
-        char *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
-        s_written (self, ptr, rc ? atoi (rc) : -1, cause ? cause : "");
-        zstr_free (&rc);
-        zstr_free (&cause);
-    }
-    else
-    if (streq (cmd, "MANIFESTED")) {
-        char *version = zframe_strdup (f), *rc = zmsg_popstr (msg), *cause = zmsg_popstr (msg);
-        s_manifested (self, strtoull (version, NULL, 10), rc ? atoi (rc) : -1, cause ? cause : "");
-        zstr_free (&version);
-        zstr_free (&rc);
-        zstr_free (&cause);
-    }
-    zframe_destroy (&f);
-    zstr_free (&cmd);
-    zmsg_destroy (&msg);
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (msg)
+        s_handle_msg ((self_t *) arg, msg);
+    qv_msg_destroy (&msg);
     return 0;
 }
 
@@ -1374,28 +1421,26 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 static void
 s_drain (self_t *self)
 {
-    zsock_set_rcvtimeo (self->inbox, 0);
-    zmsg_t *msg;
-    while ((msg = zmsg_recv (self->inbox))) {
-        char *cmd = zmsg_popstr (msg);
-        zframe_t *f = zmsg_pop (msg);
-        void *ptr = f && zframe_size (f) == sizeof (void *) ? *(void **) zframe_data (f) : NULL;
-        if (cmd && streq (cmd, "APPLY"))
-            s_apply (self, ptr);
+    qv_msg_t *msg;
+    while ((msg = qv_msg_recv_nowait (self->inbox))) {
+        if (msg->id == QV_MSG_APPLY) {
+            qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
+            s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last);
+        }
         else
-        if (cmd && (streq (cmd, "READ") || streq (cmd, "FLUSH"))) {
-            qv_job_t *job = ptr;
+        if (msg->id == QV_MSG_READ || msg->id == QV_MSG_FLUSH) {
+            qv_job_t *job = qv_msg_take_job (msg);
             qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
             s_reply (self, job);
         }
         else
-        if (cmd && streq (cmd, "WRITTEN")) {
-            qv_segment_t *seg = ptr;
+        if (msg->id == QV_MSG_WRITTEN) {
+            qv_segment_t *seg = ((qv_msg_written_t *) msg)->seg;
             qv_segment_unlink (&seg);
         }
         else
-        if (cmd && streq (cmd, "BUILT")) {
-            qv_build_t *b = ptr;
+        if (msg->id == QV_MSG_BUILT) {
+            qv_build_t *b = ((qv_msg_built_t *) msg)->build;
             qv_index_t *index = b->index;
             qv_scalar_t *scalar = b->scalar;
             qv_segment_t *seg = b->seg;
@@ -1404,9 +1449,7 @@ s_drain (self_t *self)
             qv_segment_unlink (&seg);
             free (b);
         }
-        zframe_destroy (&f);
-        zstr_free (&cmd);
-        zmsg_destroy (&msg);
+        qv_msg_destroy (&msg);
     }
 }
 
@@ -1480,8 +1523,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     //  Blocking sends: the bridge is starting and drains them.
     qv_cdc_t *ev;
     while (cdc_replay && (ev = zlist_pop (cdc_replay))) {
-        if (self->cdc && zsock_send (self->cdc, "p", ev) == 0)
-            continue;               //  the bridge owns it now
+        if (self->cdc)
+            s_cdc_send (self, &ev, true);
         qv_cdc_destroy (&ev);
     }
     zlist_destroy (&cdc_replay);

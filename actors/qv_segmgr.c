@@ -1,14 +1,20 @@
 //  Segment manager actor: logs writes to the WAL with group commit, assigns rows to
 //  growing segments and seals them, and holds writers back when memory is full.
 //
-//  @interface
-//    $TERM                       finish the WAL write in flight, then stop
-//  inbox (PULL, inproc "segmgr"):
-//    "WRITE" job                 log job->rec, then APPLY it at the searcher
-//    "FLUSH" job                 seal the collection's growing segments; the searcher
-//                                replies once they are flushed
-//    "FLUSHED" seg_id bytes      the flusher wrote a segment: release its memory
-//    "CHECKPOINT" seq            a manifest made WAL objects below seq unneeded
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                 finish the WAL write in flight, then stop
+//  takes (inbox, PULL inproc "segmgr"):
+//    WRITE {job}                 from the proxy: log job->rec, then APPLY it
+//    FLUSH {coll, job}           from the proxy: seal coll's growing segments, then
+//                                pass the FLUSH on to the searcher in log order
+//    FLUSHED {seg}               from the searcher: a segment is written; release its
+//                                memory
+//    CHECKPOINT {seq}            from the searcher: a durable manifest made WAL objects
+//                                below seq unneeded
+//  sends:
+//    APPLY {job, seq, wal_index, wal_last}, SEAL {coll, seg}, FLUSH {coll, job}
+//                                to the searcher, in log order
+//    REPLY {job}                 to the proxy: a write refused or not logged
 //
 //  DESIGN
 //  Jobs queue in arrival order (the proxy's timestamp order). Whenever the WAL writer
@@ -25,7 +31,7 @@
 //  from the failed message or an earlier one: the bridge then resumes exactly there.
 #include "qv_segmgr.h"
 #include "qv_catalog.h"
-#include "qv_job.h"
+#include "qv_msg.h"
 #include "qv_rc.h"
 
 typedef struct {
@@ -37,7 +43,7 @@ typedef struct {
 } s_growing_t;
 
 typedef struct {
-    zlistx_t *jobs;                 //  jobs and markers, in order
+    zlistx_t *msgs;                 //  APPLY, SEAL and FLUSH messages, in log order
     int rc;
     uint64_t seq;
     char error [256];
@@ -52,7 +58,7 @@ typedef struct {
     zactor_t *writer;               //  WAL writer thread
     qv_wal_t *wal;
     bool writing;                   //  a group is in flight
-    zlistx_t *queue;                //  jobs waiting for the next group
+    zlistx_t *queue;                //  messages waiting for the next group
     zlistx_t *waiting;              //  inserts held back by memory pressure
     zhashx_t *growing;              //  "coll/shard" -> s_growing_t
     zhashx_t *sealed_bytes;         //  "seg_id" -> bytes of sealed, unflushed segments
@@ -88,21 +94,22 @@ s_writer_actor (zsock_t *pipe, void *args)
         if (streq (cmd, "APPEND")) {
             s_group_t *group = ptr;
             size_t n = 0;
-            for (qv_job_t *job = zlistx_first (group->jobs); job; job = zlistx_next (group->jobs))
-                n += job->rec != NULL;
+            for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
+                n += m->id == QV_MSG_APPLY;
             if (n > 0) {
                 qv_wal_rec_t *recs = calloc (n, sizeof *recs);
                 size_t *offs = calloc (n, sizeof *offs);
                 size_t i = 0;
                 qv_wr_reset (w);
-                for (qv_job_t *job = zlistx_first (group->jobs); job; job = zlistx_next (group->jobs))
-                    if (job->rec) {
+                for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
+                    if (m->id == QV_MSG_APPLY) {
+                        qv_msg_apply_t *apply = (qv_msg_apply_t *) m;
                         size_t before;
                         qv_wr_data (w, &before);
                         offs [i] = before;
-                        job->wal_index = (uint32_t) i;
-                        job->wal_last = i + 1 == n;
-                        qv_record_write (job->rec, w);
+                        apply->wal_index = i;
+                        apply->wal_last = i + 1 == n;
+                        qv_record_write (apply->job->rec, w);
                         i++;
                     }
                 size_t total;
@@ -152,7 +159,35 @@ s_growing_free (void **item)
 static void
 s_send_reply (self_t *self, qv_job_t *job)
 {
-    zsock_send (self->proxy, "sp", "REPLY", job);
+    qv_msg_reply_t *msg = qv_msg_reply_new ();
+    msg->job = job;
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_free (&msg);         //  the proxy is gone: no client to answer
+}
+
+//  Passes a message on to the searcher (at shutdown, when it cannot, drops it).
+static void
+s_send_searcher (self_t *self, qv_msg_t *msg)
+{
+    if (qv_msg_send (self->searcher, &msg) != 0)
+        qv_msg_destroy (&msg);
+}
+
+//  A seal of segment seg of collection coll, in the queue's log order.
+static void
+s_queue_seal (self_t *self, uint32_t coll, uint64_t seg)
+{
+    qv_msg_seal_t *msg = qv_msg_seal_new ();
+    msg->coll = coll;
+    msg->seg = seg;
+    zlistx_add_end (self->queue, msg);
+}
+
+//  Bytes a queued message adds to a WAL object.
+static size_t
+s_msg_bytes (qv_msg_t *msg)
+{
+    return msg->id == QV_MSG_APPLY ? ((qv_msg_apply_t *) msg)->job->bytes : 0;
 }
 
 //  Stream sequence of a job's record, 0 if it is not from a stream.
@@ -196,10 +231,7 @@ s_seal (self_t *self, const char *key, uint32_t coll_id)
     s_growing_t *g = zhashx_lookup (self->growing, key);
     if (!g)
         return;
-    qv_job_t *marker = qv_job_new (0);
-    marker->seal_coll = coll_id;
-    marker->seal_seg = g->seg_id;
-    zlistx_add_end (self->queue, marker);
+    s_queue_seal (self, coll_id, g->seg_id);
     char segkey [32];
     snprintf (segkey, sizeof segkey, "%llu", (unsigned long long) g->seg_id);
     zhashx_update (self->sealed_bytes, segkey, (void *) (uintptr_t) g->bytes);
@@ -327,7 +359,9 @@ s_enqueue (self_t *self, qv_job_t *job)
         s_drop_growing (self, rec->coll_id, rec->partition);
     if (rec && rec->type == QV_REC_INSERT)
         self->unflushed += job->bytes;  //  released when its segment is flushed
-    zlistx_add_end (self->queue, job);
+    qv_msg_apply_t *msg = qv_msg_apply_new ();
+    msg->job = job;
+    zlistx_add_end (self->queue, msg);
 }
 
 //  Hands the queue to the writer if it is idle.
@@ -337,20 +371,23 @@ s_kick (self_t *self)
     if (self->writing || zlistx_size (self->queue) == 0)
         return;
     s_group_t *group = calloc (1, sizeof *group);
-    group->jobs = zlistx_new ();
+    group->msgs = zlistx_new ();
     size_t bytes = 0;
-    qv_job_t *job;
-    while ((job = zlistx_first (self->queue))) {
-        if (bytes > 0 && bytes + job->bytes > self->config->group_max_bytes)
+    qv_msg_t *msg;
+    while ((msg = zlistx_first (self->queue))) {
+        if (bytes > 0 && bytes + s_msg_bytes (msg) > self->config->group_max_bytes)
             break;
         zlistx_detach (self->queue, NULL);
-        if (s_stream_refuse (self, job))
+        if (msg->id == QV_MSG_APPLY && s_stream_refuse (self, ((qv_msg_apply_t *) msg)->job)) {
+            ((qv_msg_apply_t *) msg)->job = NULL;   //  answered
+            qv_msg_destroy (&msg);
             continue;
-        bytes += job->bytes;
-        zlistx_add_end (group->jobs, job);
+        }
+        bytes += s_msg_bytes (msg);
+        zlistx_add_end (group->msgs, msg);
     }
-    if (zlistx_size (group->jobs) == 0) {
-        zlistx_destroy (&group->jobs);
+    if (zlistx_size (group->msgs) == 0) {
+        zlistx_destroy (&group->msgs);
         free (group);
         return;
     }
@@ -424,17 +461,15 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     zstr_free (&cmd);
     s_group_t *group = ptr;
-    qv_job_t *job;
-    while ((job = zlistx_detach (group->jobs, NULL))) {
-        if (!job->rec && !job->req.doc) {
-            zsock_send (self->searcher, "s48", "SEAL", job->seal_coll, job->seal_seg);
-            qv_job_destroy (&job);
+    qv_msg_t *msg;
+    while ((msg = zlistx_detach (group->msgs, NULL))) {
+        if (msg->id != QV_MSG_APPLY) {
+            s_send_searcher (self, msg);    //  SEAL, FLUSH
+            continue;
         }
-        else
-        if (!job->rec)
-            zsock_send (self->searcher, "sp", "FLUSH", job);
-        else
         if (group->rc) {
+            qv_job_t *job = qv_msg_take_job (msg);
+            qv_msg_destroy (&msg);
             s_stream_failed (self, job);
             if (job->rec->type == QV_REC_DROP_PARTITION || job->rec->type == QV_REC_DROP_COLLECTION) {
                 //  Not dropped after all (its growing segments stay forgotten).
@@ -449,13 +484,13 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
             s_send_reply (self, job);
         }
         else {
-            job->seq = group->seq;
-            zsock_send (self->searcher, "sp", "APPLY", job);
+            ((qv_msg_apply_t *) msg)->seq = group->seq;
+            s_send_searcher (self, msg);
         }
     }
     if (group->rc)
         qv_error ("%s", group->error);
-    zlistx_destroy (&group->jobs);
+    zlistx_destroy (&group->msgs);
     free (group);
     self->writing = false;
     if (self->truncate_to) {
@@ -475,27 +510,27 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
+    qv_msg_t *msg = qv_msg_recv (reader);
     if (!msg)
         return 0;
-    char *cmd = zmsg_popstr (msg);
-    if (cmd && (streq (cmd, "WRITE") || streq (cmd, "FLUSH"))) {
-        zframe_t *f = zmsg_pop (msg);
-        qv_job_t *job = *(qv_job_t **) zframe_data (f);
-        zframe_destroy (&f);
+    if (msg->id == QV_MSG_FLUSH) {
+        uint32_t coll = (uint32_t) ((qv_msg_flush_t *) msg)->coll;
+        char prefix [16];
+        snprintf (prefix, sizeof prefix, "%u/", coll);
+        zlistx_t *keys = zhashx_keys (self->growing);
+        for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
+            if (strncmp (k, prefix, strlen (prefix)) == 0)
+                s_seal (self, k, coll);
+        zlistx_destroy (&keys);
+        zlistx_add_end (self->queue, msg);  //  to the searcher after the seals
+        msg = NULL;
+        s_kick (self);
+    }
+    else
+    if (msg->id == QV_MSG_WRITE) {
+        qv_job_t *job = qv_msg_take_job (msg);
         if (s_sseq (job) && self->stream_hold && s_sseq (job) <= self->stream_hold)
             self->stream_hold = 0;  //  the bridge resumed from the failed message
-        if (streq (cmd, "FLUSH")) {
-            char prefix [16];
-            snprintf (prefix, sizeof prefix, "%u/", (uint32_t) job->seal_coll);
-            zlistx_t *keys = zhashx_keys (self->growing);
-            for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
-                if (strncmp (k, prefix, strlen (prefix)) == 0)
-                    s_seal (self, k, job->seal_coll);
-            zlistx_destroy (&keys);
-            zlistx_add_end (self->queue, job);
-        }
-        else
         if (self->terminating) {
             qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down");
             s_send_reply (self, job);
@@ -528,28 +563,27 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         s_kick (self);
     }
     else
-    if (cmd && streq (cmd, "FLUSHED")) {
-        char *seg = zmsg_popstr (msg);
-        size_t *bytes = zhashx_lookup (self->sealed_bytes, seg);
-        size_t b = (size_t) (uintptr_t) bytes;
+    if (msg->id == QV_MSG_FLUSHED) {
+        char seg [32];
+        snprintf (seg, sizeof seg, "%llu", (unsigned long long) ((qv_msg_flushed_t *) msg)->seg);
+        size_t b = (size_t) (uintptr_t) zhashx_lookup (self->sealed_bytes, seg);
         self->unflushed -= b < self->unflushed ? b : self->unflushed;
         zhashx_delete (self->sealed_bytes, seg);
-        zstr_free (&seg);
         s_admit (self);
         s_kick (self);
     }
     else
-    if (cmd && streq (cmd, "CHECKPOINT")) {
-        char *seq = zmsg_popstr (msg);
-        uint64_t cp = strtoull (seq, NULL, 10);
-        zstr_free (&seq);
+    if (msg->id == QV_MSG_CHECKPOINT) {
+        uint64_t cp = ((qv_msg_checkpoint_t *) msg)->seq;
         if (self->writing)
             self->truncate_to = cp;
         else
             zsock_send (self->writer, "sp8", "TRUNCATE", NULL, cp);
     }
-    zstr_free (&cmd);
-    zmsg_destroy (&msg);
+    else
+        qv_error ("protocol error: the segment manager does not take %s; dropped",
+                  qv_msg_name (msg->id));
+    qv_msg_destroy (&msg);
     s_publish (self);
     return 0;
 }
@@ -618,10 +652,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
         unsigned coll;
         unsigned long long seg, bytes;
         if (sscanf (s, "%u/%llu/%llu", &coll, &seg, &bytes) == 3) {
-            qv_job_t *marker = qv_job_new (0);
-            marker->seal_coll = coll;
-            marker->seal_seg = seg;
-            zlistx_add_end (self->queue, marker);
+            s_queue_seal (self, coll, seg);
             char segkey [32];
             snprintf (segkey, sizeof segkey, "%llu", seg);
             zhashx_update (self->sealed_bytes, segkey, (void *) (uintptr_t) bytes);
@@ -651,30 +682,19 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     }
     zactor_destroy (&self->writer);
     //  Requests the proxy routed before it stopped routing: refused, not lost
-    zsock_set_rcvtimeo (self->inbox, 0);
-    zmsg_t *msg;
-    while ((msg = zmsg_recv (self->inbox))) {
-        char *cmd = zmsg_popstr (msg);
-        if (cmd && (streq (cmd, "WRITE") || streq (cmd, "FLUSH"))) {
-            zframe_t *f = zmsg_pop (msg);
-            qv_job_t *job = f && zframe_size (f) == sizeof (void *) ? *(qv_job_t **) zframe_data (f) : NULL;
-            zframe_destroy (&f);
-            if (job) {
-                qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; the write was not logged");
-                s_send_reply (self, job);
-            }
-        }
-        zstr_free (&cmd);
-        zmsg_destroy (&msg);
-    }
-    qv_job_t *job;
-    while ((job = zlistx_detach (self->queue, NULL)) || (job = zlistx_detach (self->waiting, NULL))) {
-        if (job->req.doc) {
+    qv_msg_t *msg;
+    while ((msg = qv_msg_recv_nowait (self->inbox)) || (msg = zlistx_detach (self->queue, NULL))) {
+        qv_job_t *job = qv_msg_take_job (msg);     //  WRITE, FLUSH, APPLY
+        if (job) {
             qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; the write was not logged");
             s_send_reply (self, job);
         }
-        else
-            qv_job_destroy (&job);
+        qv_msg_destroy (&msg);
+    }
+    qv_job_t *job;
+    while ((job = zlistx_detach (self->waiting, NULL))) {
+        qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; the write was not logged");
+        s_send_reply (self, job);
     }
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->waiting);

@@ -4,8 +4,10 @@
 //  @interface
 //    pipe      $TERM                 stop
 //    msgs      natsMsg *             (PULL, inproc "natsmsg") from NATS delivery threads
-//    cdc       qv_cdc_t *            (PULL, inproc "cdc") from the searcher, in commit order
+//    cdc       CHANGE {event}        (PULL, inproc "cdc"; schemas/qv_msg.h) from the
+//                                    searcher, in commit order
 //    api       [ctx][reply]          (DEALER to the proxy's inproc "api" ROUTER)
+//    sends LIVE {} (schemas/qv_msg.h) to the proxy's inbox once subscribed
 //    ingest    "MSG" ptr gen | "STARTED" gen | "ERROR" reason   (the fetcher's pipe)
 //
 //  DESIGN
@@ -34,6 +36,7 @@
 #include "qv_bridge.h"
 #include "qv_bus.h"
 #include "qv_cdc.h"
+#include "qv_msg.h"
 #include "qv_proto.h"
 #include "qv_rc.h"
 
@@ -273,7 +276,7 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
         return qv_err (QV_EPROTO, "the payload must be a msgpack map (the %s request without "
                        "'op' and 'collection')", op);
     *rid_p = qv_val_get (root, "rid");
-    size_t n = qv_val_len (root), keep = 0;
+    size_t n = qv_val_len (root);
     for (size_t i = 0; i < n; i++) {
         const qv_val_t *k = qv_val_key (root, i), *v = qv_val_value (root, i);
         if (qv_val_is (k, "op") || qv_val_is (k, "collection")) {
@@ -282,19 +285,19 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
                 return qv_err (QV_EINVAL, "the payload's '%s' disagrees with the subject (%s); "
                                "omit it", qv_val_is (k, "op") ? "op" : "collection", want);
         }
-        else
-            keep++;
     }
-    qv_wr_map (w, keep + 2);
-    qv_wr_str (w, "op"); qv_wr_str (w, op);
-    qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    qv_wr_map_open (w);
+    qv_wr_key (w, "op"); qv_wr_str (w, op);
+    qv_wr_key (w, "collection"); qv_wr_str (w, collection);
     for (size_t i = 0; i < n; i++) {
         const qv_val_t *k = qv_val_key (root, i);
         if (qv_val_is (k, "op") || qv_val_is (k, "collection"))
             continue;
+        qv_wr_map_add (w, 1);       //  a key/value pair of the payload, as it came
         qv_wr_val (w, k);
         qv_wr_val (w, qv_val_value (root, i));
     }
+    qv_wr_map_close (w);
     return 0;
 }
 
@@ -422,12 +425,13 @@ static void
 s_report_bad (self_t *self, s_ctx_t *ctx, const char *code, const char *error)
 {
     qv_wr_t *w = qv_wr_new ();
-    qv_wr_map (w, 5);
-    qv_wr_str (w, "stream"); qv_wr_str (w, self->config->ingest_stream);
-    qv_wr_str (w, "seq"); qv_wr_uint (w, ctx->sseq);
-    qv_wr_str (w, "subject"); qv_wr_str (w, natsMsg_GetSubject (ctx->msg));
-    qv_wr_str (w, "code"); qv_wr_str (w, code);
-    qv_wr_str (w, "error"); qv_wr_str (w, error);
+    qv_wr_map_open (w);
+    qv_wr_key (w, "stream"); qv_wr_str (w, self->config->ingest_stream);
+    qv_wr_key (w, "seq"); qv_wr_uint (w, ctx->sseq);
+    qv_wr_key (w, "subject"); qv_wr_str (w, natsMsg_GetSubject (ctx->msg));
+    qv_wr_key (w, "code"); qv_wr_str (w, code);
+    qv_wr_key (w, "error"); qv_wr_str (w, error);
+    qv_wr_map_close (w);
     size_t size;
     const void *data = qv_wr_data (w, &size);
     qv_bus_publish (self->bus, self->errors_subject, data, size);
@@ -594,11 +598,16 @@ s_handle_cdc (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    qv_cdc_t *ev;
-    if (zmq_recv (zsock_resolve (reader), &ev, sizeof ev, 0) != sizeof ev)
-        return 0;
-    s_publish_cdc (self, ev);
-    qv_cdc_destroy (&ev);
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (msg && msg->id == QV_MSG_CHANGE) {
+        qv_cdc_t *ev = ((qv_msg_change_t *) msg)->event;
+        s_publish_cdc (self, ev);
+        qv_cdc_destroy (&ev);
+    }
+    else
+    if (msg)
+        qv_error ("protocol error: the NATS bridge does not take %s; dropped", qv_msg_name (msg->id));
+    qv_msg_destroy (&msg);
     return 0;
 }
 
@@ -621,7 +630,9 @@ s_go_live (self_t *self)
         return;
     self->live = true;
     atomic_store (&self->stats->live, true);
-    zsock_send (self->proxy, "sp", "LIVE", NULL);
+    qv_msg_live_t *msg = qv_msg_live_new ();
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_free (&msg);
 }
 
 static int
@@ -783,8 +794,9 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         ctx->kind = S_PING;
         self->ping_out = true;
         qv_wr_t *w = qv_wr_new ();
-        qv_wr_map (w, 1);
-        qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+        qv_wr_map_open (w);
+        qv_wr_key (w, "op"); qv_wr_str (w, "ping");
+        qv_wr_map_close (w);
         size_t size;
         const void *data = qv_wr_data (w, &size);
         s_send_api (self, ctx, data, size);
@@ -812,14 +824,18 @@ static void
 s_drain (zsock_t *sock, bool events)
 {
     void *ptr;
-    while (zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT) == sizeof ptr) {
-        if (events) {
-            qv_cdc_t *ev = ptr;
-            qv_cdc_destroy (&ev);
+    qv_msg_t *msg;
+    if (events)
+        while ((msg = qv_msg_recv_nowait (sock))) {
+            if (msg->id == QV_MSG_CHANGE) {
+                qv_cdc_t *ev = ((qv_msg_change_t *) msg)->event;
+                qv_cdc_destroy (&ev);
+            }
+            qv_msg_destroy (&msg);
         }
-        else
+    else
+        while (zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT) == sizeof ptr)
             natsMsg_Destroy ((natsMsg *) ptr);
-    }
 }
 
 void

@@ -3,6 +3,7 @@
 #include "qv_codec.h"
 #include "qv_rc.h"
 
+#include <assert.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,9 +317,16 @@ qv_val_strcpy (const qv_val_t *v, char *out, size_t outsize)
     return 0;
 }
 
+#define QV_WR_DEPTH 32              //  maps open at once in the builder
+
 struct _qv_wr_t {
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
+    //  Counted maps (qv_wr_map_open) still open: where each header byte is, and how
+    //  many entries each has so far; innermost last.
+    size_t open_at [QV_WR_DEPTH];
+    size_t open_count [QV_WR_DEPTH];
+    int depth;
 };
 
 qv_wr_t *
@@ -388,6 +396,7 @@ qv_wr_data (qv_wr_t *w, size_t *size)
 void *
 qv_wr_detach (qv_wr_t *w, size_t *size)
 {
+    assert (w->depth == 0);         //  every qv_wr_map_open has its close
     *size = w->sbuf.size;
     void *data = msgpack_sbuffer_release (&w->sbuf);
     return data;
@@ -397,6 +406,63 @@ void
 qv_wr_reset (qv_wr_t *w)
 {
     msgpack_sbuffer_clear (&w->sbuf);
+    w->depth = 0;
+}
+
+//  The map builder. A counted map starts as a one-byte fixmap header; at close the
+//  count is patched in, and only a map of more than 15 entries moves its body to make
+//  room for a map16/map32 header, so the small maps of hot replies cost no copy.
+void
+qv_wr_map_open (qv_wr_t *w)
+{
+    assert (w->depth < QV_WR_DEPTH);
+    w->open_at [w->depth] = w->sbuf.size;
+    w->open_count [w->depth] = 0;
+    w->depth++;
+    uint8_t placeholder = 0x80;
+    msgpack_sbuffer_write (&w->sbuf, (const char *) &placeholder, 1);
+}
+
+void
+qv_wr_map_add (qv_wr_t *w, size_t n)
+{
+    assert (w->depth > 0);
+    w->open_count [w->depth - 1] += n;
+}
+
+void
+qv_wr_key (qv_wr_t *w, const char *key)
+{
+    qv_wr_map_add (w, 1);
+    qv_wr_str (w, key);
+}
+
+void
+qv_wr_map_close (qv_wr_t *w)
+{
+    assert (w->depth > 0);
+    w->depth--;
+    size_t at = w->open_at [w->depth], n = w->open_count [w->depth];
+    if (n <= 15) {
+        ((uint8_t *) w->sbuf.data) [at] = (uint8_t) (0x80 | n);
+        return;
+    }
+    size_t extra = n <= 0xffff ? 2 : 4;
+    size_t body = w->sbuf.size - at - 1;
+    static const char zeros [4] = { 0 };
+    msgpack_sbuffer_write (&w->sbuf, zeros, extra);     //  grows the buffer
+    uint8_t *p = (uint8_t *) w->sbuf.data + at;
+    memmove (p + 1 + extra, p + 1, body);
+    if (extra == 2) {
+        p [0] = 0xde;
+        p [1] = (uint8_t) (n >> 8);
+        p [2] = (uint8_t) n;
+    }
+    else {
+        p [0] = 0xdf;
+        for (int i = 0; i < 4; i++)
+            p [1 + i] = (uint8_t) (n >> (24 - 8 * i));
+    }
 }
 
 void *

@@ -106,6 +106,16 @@ void qv_wr_bin    (qv_wr_t *w, const void *p, size_t n);
 void qv_wr_val    (qv_wr_t *w, const qv_val_t *v);
 //  Appends bytes that already are one msgpack value (a stored JSON field).
 void qv_wr_raw    (qv_wr_t *w, const void *p, size_t n);
+//  The map builder: a map that counts its own entries. qv_wr_map_open starts it,
+//  qv_wr_key writes a key and counts one entry (the caller writes its value next),
+//  qv_wr_map_add counts n entries written by other code (e.g. a helper that writes
+//  its own key/value pairs), and qv_wr_map_close writes the final count into the
+//  header (the smallest msgpack form). Open maps nest (up to 32) and each needs its
+//  close before qv_wr_data / qv_wr_detach; the reader sees an ordinary map.
+void qv_wr_map_open  (qv_wr_t *w);
+void qv_wr_key       (qv_wr_t *w, const char *key);
+void qv_wr_map_add   (qv_wr_t *w, size_t n);
+void qv_wr_map_close (qv_wr_t *w);
 //  The bytes written so far; qv_wr_detach hands the malloc'd buffer to the caller
 //  and resets the writer.
 const void *

@@ -1,39 +1,26 @@
-//  The in-process messages the actors pass by pointer (one owner at a time):
-//  a job is a client request on its way through proxy -> segment manager -> searcher
-//  -> proxy. Across processes the same content travels through the codec.
+//  A job: a client request on its way through the actors (proxy -> segment manager
+//  -> searcher -> proxy), owned by one actor at a time. It travels inside the messages
+//  of schemas/qv_msg.h (WRITE, FLUSH, READ, APPLY, REPLY, RESOLVED), which say what
+//  to do with it; across processes qv_msg encodes it (request bytes, record, reply).
 #ifndef QV_JOB_H_INCLUDED
 #define QV_JOB_H_INCLUDED
 
 #include "qv_proto.h"
 #include "qv_record.h"
 
-//  Pipe/inbox commands (first frame), the job pointer in the second:
-//    proxy -> segmgr    "WRITE"  job       log job->rec (insert/upsert/delete/DDL)
-//    proxy -> segmgr    "FLUSH"  job       seal the collection's growing segments
-//    proxy -> searcher  "READ"   job       search / get / describe / list / stats
-//    segmgr -> searcher "APPLY"  job       logged at job->seq: apply, then reply
-//    segmgr -> searcher "SEAL"   coll seg  a growing segment is full or old
-//    segmgr -> searcher "FLUSH"  job       reply once the collection is flushed
-//    any -> proxy       "REPLY"  job       job->reply holds the encoded reply
 typedef struct {
     uint64_t id;                    //  proxy's handle for the client
     qv_req_t req;                   //  decoded request (owns its document)
     qv_record_t *rec;               //  the change to log, if any
-    uint64_t seq;                   //  WAL object that holds it
-    uint32_t wal_index;             //  ... and the record's index in that object
-    bool wal_last;                  //  ... and whether it is the object's last record
     uint64_t sseq;                  //  JetStream stream sequence of the request, 0 if none
     size_t bytes;                   //  bytes it adds to unflushed memory
-    uint64_t seg_max_bytes;
     int64_t deadline;               //  msec clock; backpressure waits until then
     int rc;                         //  outcome, for the proxy's own bookkeeping
-    uint32_t seal_coll;             //  seal marker (rec NULL, req.doc NULL): collection
-    uint64_t seal_seg;              //  ... and segment to seal
     void *reply;                    //  encoded reply (malloc'd)
     size_t reply_size;
 } qv_job_t;
 
-//  An index build, searcher -> flusher ("BUILD" build) -> searcher ("BUILT" build).
+//  An index build, searcher -> flusher (BUILD) -> searcher (BUILT), by pointer.
 typedef struct {
     uint32_t coll_id;
     void *seg;                      //  qv_segment_t, linked by the searcher

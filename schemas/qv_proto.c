@@ -224,6 +224,24 @@ qv_reply_ok (qv_wr_t *w, const qv_val_t *rid, size_t nfields)
 }
 
 void
+qv_reply_open (qv_wr_t *w, const qv_val_t *rid)
+{
+    qv_wr_map_open (w);
+    qv_wr_key (w, "ok");
+    qv_wr_bool (w, true);
+    if (rid) {
+        qv_wr_key (w, "rid");
+        qv_wr_val (w, rid);
+    }
+}
+
+void
+qv_reply_close (qv_wr_t *w)
+{
+    qv_wr_map_close (w);
+}
+
+void
 qv_reply_error (qv_wr_t *w, const qv_val_t *rid, int rc, const char *message)
 {
     //  A message never carries bytes a strict msgpack client cannot decode.

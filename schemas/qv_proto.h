@@ -103,5 +103,13 @@ void
     qv_reply_ok (qv_wr_t *w, const qv_val_t *rid, size_t nfields);
 void
     qv_reply_error (qv_wr_t *w, const qv_val_t *rid, int rc, const char *message);
+//  A success reply whose fields count themselves (the codec's map builder):
+//  qv_reply_open writes {"ok": true, "rid": ...; the caller writes each field with
+//  qv_wr_key + its value (or qv_wr_map_add for pairs a helper writes), then
+//  qv_reply_close ends the map with the count it reached.
+void
+    qv_reply_open (qv_wr_t *w, const qv_val_t *rid);
+void
+    qv_reply_close (qv_wr_t *w);
 
 #endif

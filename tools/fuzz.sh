@@ -3,7 +3,7 @@
 #  build-fuzz/ (-DQV_FUZZ=ON: ASan + UBSan + coverage) and runs each for SECONDS.
 #
 #  Usage: tools/fuzz.sh [--only NAME] [--update-corpus] SECONDS
-#      --only NAME       run one harness (request, record, expr, wal_decode, index_ivf)
+#      --only NAME       run one harness (request, record, expr, wal_decode, index_ivf, msg)
 #      --update-corpus   merge what the run found into tests/fuzz/corpus/NAME (the
 #                        corpora kept in the tree; commit them when they grow coverage)
 #  Each harness fuzz_NAME starts from tests/fuzz/corpus/NAME (and tests/fuzz/NAME.dict

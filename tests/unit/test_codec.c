@@ -634,6 +634,88 @@ test_random_mutations (void **state)
     qv_wr_destroy (&w);
 }
 
+//  The map builder counts its own entries: for every size around the msgpack header
+//  boundaries (fixmap 15, map16 65535) its bytes equal a map written with the count
+//  given up front, nested counted maps inside it included, and qv_wr_map_add counts
+//  pairs written by other code.
+static void
+test_map_builder_counts_itself (void **state)
+{
+    (void) state;
+    const size_t sizes [] = { 0, 1, 2, 15, 16, 17, 255, 256, 65535, 65536, 70000 };
+    qv_wr_t *built = qv_wr_new (), *counted = qv_wr_new ();
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes [0]; t++) {
+        size_t n = sizes [t];
+        qv_wr_reset (built);
+        qv_wr_reset (counted);
+        qv_wr_array (built, 1);         //  the map need not start the buffer
+        qv_wr_array (counted, 1);
+        qv_wr_map_open (built);
+        qv_wr_map (counted, n);
+        for (size_t i = 0; i < n; i++) {
+            char key [32];
+            snprintf (key, sizeof key, "k%zu", i);
+            if (i % 3 == 2) {
+                //  A pair written without qv_wr_key, counted with qv_wr_map_add
+                qv_wr_map_add (built, 1);
+                qv_wr_str (built, key);
+            }
+            else
+                qv_wr_key (built, key);
+            qv_wr_str (counted, key);
+            if (i % 7 == 0) {
+                //  A nested counted map (17 entries: a map16 header inside)
+                qv_wr_map_open (built);
+                qv_wr_map (counted, 17);
+                for (int j = 0; j < 17; j++) {
+                    qv_wr_key (built, "x");
+                    qv_wr_uint (built, (uint64_t) j);
+                    qv_wr_str (counted, "x");
+                    qv_wr_uint (counted, (uint64_t) j);
+                }
+                qv_wr_map_close (built);
+            }
+            else {
+                qv_wr_uint (built, i);
+                qv_wr_uint (counted, i);
+            }
+        }
+        qv_wr_map_close (built);
+        size_t bs, cs;
+        const void *bd = qv_wr_data (built, &bs), *cd = qv_wr_data (counted, &cs);
+        assert_int_equal (bs, cs);
+        assert_memory_equal (bd, cd, bs);
+        int rc;
+        qv_doc_t *doc = qv_doc_parse (bd, bs, SIZE_MAX, &rc);
+        assert_non_null (doc);
+        const qv_val_t *map = qv_val_at (qv_doc_root (doc), 0);
+        assert_int_equal (qv_val_type (map), QV_V_MAP);
+        assert_int_equal (qv_val_len (map), n);
+        if (n > 3) {
+            uint64_t u;
+            assert_true (qv_val_is (qv_val_key (map, 3), "k3"));
+            assert_int_equal (qv_val_uint (qv_val_value (map, 3), &u), 0);
+            assert_int_equal (u, 3);
+        }
+        qv_doc_destroy (&doc);
+    }
+    //  A reset drops maps left open
+    qv_wr_reset (built);
+    qv_wr_map_open (built);
+    qv_wr_reset (built);
+    qv_wr_map_open (built);
+    qv_wr_key (built, "a");
+    qv_wr_nil (built);
+    qv_wr_map_close (built);
+    size_t size;
+    void *data = qv_wr_detach (built, &size);
+    assert_int_equal (size, 4);
+    assert_memory_equal (data, "\x81\xa1" "a" "\xc0", 4);
+    free (data);
+    qv_wr_destroy (&built);
+    qv_wr_destroy (&counted);
+}
+
 int
 main (void)
 {
@@ -648,6 +730,7 @@ main (void)
         cmocka_unit_test (test_hostile_counts),
         cmocka_unit_test (test_element_limit),
         cmocka_unit_test (test_random_mutations),
+        cmocka_unit_test (test_map_builder_counts_itself),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

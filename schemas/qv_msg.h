@@ -1,0 +1,187 @@
+//  The messages between actors, defined once: one table (name, fields, field types),
+//  one msgpack codec for crossing processes, and a send/receive pair that passes a
+//  message by pointer inside one process.
+#ifndef QV_MSG_H_INCLUDED
+#define QV_MSG_H_INCLUDED
+
+#include "qv_job.h"
+
+//  Field types, and the C type of each in a message struct:
+//    U64   uint64_t
+//    I64   int64_t
+//    BOOL  bool
+//    STR   char *          owned, NUL-terminated; never NULL in a decoded message
+//    BIN   qv_msg_bin_t    owned bytes
+//    JOB   qv_job_t *      owned: a client request, its record and reply (qv_job.h)
+//    PTR   void *          an in-process handle (a linked segment, an index build):
+//                          what owns it is said in the message's comment; it cannot
+//                          cross processes, and qv_msg_encode refuses it (QV_EINVAL)
+typedef struct {
+    void *data;                     //  malloc'd, or NULL when size is 0
+    size_t size;
+} qv_msg_bin_t;
+
+#define QV_MT_C_U64  uint64_t
+#define QV_MT_C_I64  int64_t
+#define QV_MT_C_BOOL bool
+#define QV_MT_C_STR  char *
+#define QV_MT_C_BIN  qv_msg_bin_t
+#define QV_MT_C_JOB  qv_job_t *
+#define QV_MT_C_PTR  void *
+
+typedef enum {
+    QV_MT_U64, QV_MT_I64, QV_MT_BOOL, QV_MT_STR, QV_MT_BIN, QV_MT_JOB, QV_MT_PTR
+} qv_mtype_t;
+
+//  THE TABLE. Every message that one actor sends another: M (NAME, name, route), and
+//  its fields, QV_MSG_F_name (F, T): F (T, TYPE, field). The route says who sends it
+//  to whom; an actor's @interface block lists the ones it takes and sends.
+#define QV_MSG_TABLE(M)                                                                 \
+    M (WRITE,      write,      "proxy -> segmgr: log job->rec (insert, upsert, delete, DDL)")   \
+    M (FLUSH,      flush,      "proxy -> segmgr -> searcher: seal coll's growing segments; "    \
+                               "the searcher replies once they are in a manifest")             \
+    M (READ,       read,       "proxy -> searcher: answer a read, or resolve a delete's filter") \
+    M (APPLY,      apply,      "segmgr -> searcher: job->rec is logged; apply it, then reply")  \
+    M (SEAL,       seal,       "segmgr -> searcher: a growing segment is complete; flush it")  \
+    M (REPLY,      reply,      "segmgr, searcher, proxy -> proxy: job->reply goes to its client") \
+    M (RESOLVED,   resolved,   "searcher -> proxy: a delete by filter now names its keys")     \
+    M (LIVE,       live,       "bridge -> proxy: NATS subscriptions and consumer are set up")  \
+    M (FLUSHED,    flushed,    "searcher -> segmgr: a segment is written; release its memory") \
+    M (CHECKPOINT, checkpoint, "searcher -> segmgr: a durable manifest makes WAL objects "     \
+                               "below seq unneeded")                                           \
+    M (STORE_SEGMENT, store_segment, "searcher -> flusher: write a sealed segment")            \
+    M (WRITTEN,    written,    "flusher -> searcher: the segment write's outcome")             \
+    M (BUILD,      build,      "searcher -> flusher: build and write a segment's index")       \
+    M (BUILT,      built,      "flusher -> searcher: the build's outcome")                     \
+    M (MANIFEST,   manifest,   "searcher -> flusher: write this manifest")                     \
+    M (MANIFESTED, manifested, "flusher -> searcher: the manifest write's outcome")        \
+    M (CHANGE,     change,     "searcher -> NATS bridge: a committed change to publish on "  \
+                               "the change feed")
+
+#define QV_MSG_F_write(F, T)        F (T, JOB, job)
+#define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
+#define QV_MSG_F_read(F, T)         F (T, JOB, job)
+//  seq: the WAL object holding the record; wal_index: the record's index in it;
+//  wal_last: whether it is that object's last record
+#define QV_MSG_F_apply(F, T)        F (T, JOB, job) F (T, U64, seq) F (T, U64, wal_index)  \
+                                    F (T, BOOL, wal_last)
+#define QV_MSG_F_seal(F, T)         F (T, U64, coll) F (T, U64, seg)
+#define QV_MSG_F_reply(F, T)        F (T, JOB, job)
+#define QV_MSG_F_resolved(F, T)     F (T, JOB, job)
+#define QV_MSG_F_live(F, T)
+#define QV_MSG_F_flushed(F, T)      F (T, U64, seg)
+#define QV_MSG_F_checkpoint(F, T)   F (T, U64, seq)
+//  seg: a qv_segment_t link, owned by the message (WRITTEN hands it back)
+#define QV_MSG_F_store_segment(F, T) F (T, PTR, seg)
+#define QV_MSG_F_written(F, T)      F (T, PTR, seg) F (T, I64, rc) F (T, STR, error)
+//  build: a qv_build_t (qv_job.h), owned by the message (BUILT hands it back)
+#define QV_MSG_F_build(F, T)        F (T, PTR, build)
+#define QV_MSG_F_built(F, T)        F (T, PTR, build)
+#define QV_MSG_F_manifest(F, T)     F (T, U64, version) F (T, BIN, manifest)
+#define QV_MSG_F_manifested(F, T)   F (T, U64, version) F (T, I64, rc) F (T, STR, error)
+//  event: a qv_cdc_t (qv_cdc.h), owned by the message's receiver
+#define QV_MSG_F_change(F, T)       F (T, PTR, event)
+
+typedef enum {
+    QV_MSG_NONE = 0,
+#define QV_MSG_ENUM(NAME, name, route) QV_MSG_##NAME,
+    QV_MSG_TABLE (QV_MSG_ENUM)
+#undef QV_MSG_ENUM
+    QV_MSG_COUNT
+} qv_msg_id_t;
+
+//  Every message struct starts with this header.
+typedef struct {
+    qv_msg_id_t id;
+} qv_msg_t;
+
+//  One struct per message: qv_msg_<name>_t, e.g. qv_msg_seal_t { hdr; coll; seg; }.
+#define QV_MSG_DECL(T, TYPE, field) QV_MT_C_##TYPE field;
+#define QV_MSG_STRUCT(NAME, name, route)                                                \
+    typedef struct { qv_msg_t hdr; QV_MSG_F_##name (QV_MSG_DECL, _) } qv_msg_##name##_t;
+QV_MSG_TABLE (QV_MSG_STRUCT)
+#undef QV_MSG_STRUCT
+
+//  The table as data: each field's name, type and place in its struct.
+typedef struct {
+    const char *name;
+    qv_mtype_t type;
+    size_t offset;
+} qv_mfield_t;
+
+typedef struct {
+    qv_msg_id_t id;
+    const char *name;               //  "SEAL"
+    const char *route;              //  who sends it to whom, and what it asks
+    size_t size;                    //  sizeof its struct
+    const qv_mfield_t *fields;
+    size_t nfields;
+} qv_mdesc_t;
+
+//  The descriptor of message id, or NULL if id is not a message.
+const qv_mdesc_t *
+    qv_msg_desc (qv_msg_id_t id);
+//  The message's name ("SEAL"), "?" if unknown.
+const char *
+    qv_msg_name (qv_msg_id_t id);
+//  The C name of a field type ("U64").
+const char *
+    qv_mtype_name (qv_mtype_t type);
+
+//  A new message of kind id, every field zero (STR fields ""), or NULL out of memory.
+//  Typed: qv_msg_<name>_new (), e.g. qv_msg_seal_t *m = qv_msg_seal_new ();
+qv_msg_t *
+    qv_msg_new (qv_msg_id_t id);
+#define QV_MSG_NEW(NAME, name, route)                                                   \
+    static inline qv_msg_##name##_t *qv_msg_##name##_new (void)                         \
+    { return (qv_msg_##name##_t *) qv_msg_new (QV_MSG_##NAME); }
+QV_MSG_TABLE (QV_MSG_NEW)
+#undef QV_MSG_NEW
+
+//  Frees a message with its STR, BIN and JOB fields; PTR fields are the receiver's
+//  (free them, or hand them on, before). Safe twice.
+void
+    qv_msg_destroy (qv_msg_t **self_p);
+#define qv_msg_free(msg_p) qv_msg_destroy ((qv_msg_t **) (msg_p))
+
+//  The message's job, which moves to the caller (the field is NULL after); NULL if
+//  the message has no job.
+qv_job_t *
+    qv_msg_take_job (qv_msg_t *msg);
+
+//  Across processes: one msgpack map {"msg": NAME, field: value, ...}. A JOB is a map
+//  {id, request (bin: the request as the client sent it, or nil), record (bin:
+//  qv_record_write, or nil), sseq, bytes, deadline, rc, reply (bin or nil)}.
+//  qv_msg_encode returns 0, or QV_EINVAL if the message holds a PTR field (named in
+//  qv_err_msg ()).
+int
+    qv_msg_encode (const qv_msg_t *msg, qv_wr_t *w);
+//  Decodes one message. lookup finds the schema of an insert record's collection. Every
+//  field must be present with its type, and no other key (but "msg") may be: anything
+//  else is QV_EPROTO naming the message and the field (truncated or not msgpack: the
+//  codec's QV_EPROTO; a record of a collection lookup does not know: QV_ENOTFOUND).
+//  Never crashes on any input. *out is NULL on failure.
+int
+    qv_msg_decode (const void *data, size_t size, qv_schema_lookup_fn *lookup, void *arg,
+                   qv_msg_t **out);
+
+//  Inside one process: qv_msg_send passes the message by pointer (one frame holding
+//  the pointer; no copy). 0 and *msg_p NULL: the receiver owns it; -1 (the socket is
+//  closed or interrupted): the caller still owns it, and frees its handles. `sock` is
+//  a zsock_t * (or a zactor_t *).
+int
+    qv_msg_send (void *sock, qv_msg_t **msg_p);
+#define qv_msg_post(sock, msg_p) qv_msg_send ((sock), (qv_msg_t **) (msg_p))
+//  The same without waiting: -1 at once (the caller still owns the message) when the
+//  socket's queue is full.
+int
+    qv_msg_send_nowait (void *sock, qv_msg_t **msg_p);
+//  Receives one message sent by qv_msg_send. NULL if interrupted, or if the frame was
+//  not a message (a protocol error: logged, the frame dropped).
+qv_msg_t *
+    qv_msg_recv (void *sock);
+//  The same without waiting: NULL at once when nothing is queued.
+qv_msg_t *
+    qv_msg_recv_nowait (void *sock);
+
+#endif
