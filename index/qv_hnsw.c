@@ -1336,6 +1336,9 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t size)
     }
     if (upper_sum != upper_u32 || (count && levels [entry] != max_level))
         return qv_err (QV_ECORRUPT, "HNSW levels are inconsistent");
+    for (size_t i = count; i < levels_bytes; i++)
+        if (levels [i])             //  the padding is written as zeros
+            return qv_err (QV_ECORRUPT, "HNSW level padding byte %zu is not zero", i - count);
     memcpy (h->levels, levels, count);
     //  The level-0 arena is one copy
     const uint8_t *arena = levels + levels_bytes;
