@@ -22,20 +22,7 @@ s_seed (const char *dir, const char *name, const char *type, qv_metric_t metric,
         uint32_t dim, uint32_t n, uint32_t M)
 {
     qv_index_params_t params = { .M = M, .ef_construction = 16, .threads = 1, .seed = 7 };
-    qv_index_t *index = qv_index_new (type, metric, dim, &params);
-    assert_non_null (index);
-    float *vectors = malloc ((size_t) (n ? n : 1) * dim * sizeof (float));
-    unsigned seed = 1;
-    for (size_t i = 0; i < (size_t) n * dim; i++)
-        vectors [i] = (float) rand_r (&seed) / (float) RAND_MAX * 2 - 1;
-    if (n)
-        assert_true (qv_index_build (index, vectors, n) == 0);
-    zchunk_t *chunk = NULL;
-    assert_true (qv_index_serialize (index, &chunk) == 0);
-    qv_fuzz_seed_write (dir, name, zchunk_data (chunk), zchunk_size (chunk), 4);
-    zchunk_destroy (&chunk);
-    qv_index_destroy (&index);
-    free (vectors);
+    qv_fuzz_seed_index (dir, name, type, metric, dim, n, &params);
 }
 
 int

@@ -19,6 +19,7 @@
 #define assert_non_null(p) assert_true ((p) != NULL)
 #include "../unit/qv_test_json.h"
 #include "qv_batch.h"
+#include "qv_index.h"
 
 //  The directory to write seeds into, or NULL to fuzz.
 static inline const char *
@@ -54,6 +55,28 @@ qv_fuzz_batch (const qv_schema_t *schema, const char *rows_json)
     assert_true (rc == 0);
     qv_doc_destroy (&doc);
     return batch;
+}
+
+//  The image of an index of type built over n pseudo-random vectors, without its CRC
+//  trailer (the index harnesses append it), as DIR/seed-<name>.
+static inline void
+qv_fuzz_seed_index (const char *dir, const char *name, const char *type, qv_metric_t metric,
+                    uint32_t dim, uint32_t n, const qv_index_params_t *params)
+{
+    qv_index_t *index = qv_index_new (type, metric, dim, params);
+    assert_non_null (index);
+    float *vectors = malloc ((size_t) (n ? n : 1) * dim * sizeof (float));
+    unsigned seed = 1;
+    for (size_t i = 0; i < (size_t) n * dim; i++)
+        vectors [i] = (float) rand_r (&seed) / (float) RAND_MAX * 2 - 1;
+    if (n)
+        assert_true (qv_index_build (index, vectors, n) == 0);
+    zchunk_t *chunk = NULL;
+    assert_true (qv_index_serialize (index, &chunk) == 0);
+    qv_fuzz_seed_write (dir, name, zchunk_data (chunk), zchunk_size (chunk), 4);
+    zchunk_destroy (&chunk);
+    qv_index_destroy (&index);
+    free (vectors);
 }
 
 #endif
