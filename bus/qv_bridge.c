@@ -32,7 +32,10 @@
 //  after a failed one, so nothing after it was logged). A gap in the consumer's
 //  delivery sequence (a delivery lost over a reconnect) rewinds the same way, so the
 //  order is never broken. Messages at or below the applied sequence are acked and
-//  skipped: each is applied exactly once.
+//  skipped: each is applied exactly once. A consumer that stops delivering (deliveries
+//  lost at the end of the stream over a reconnect, or a pull that keeps failing or
+//  timing out while the consumer holds messages) is found by the fetcher, which asks
+//  the server after S_STALL_MSEC of fetching nothing, and rewinds the same way.
 #include "qv_bridge.h"
 #include "qv_bus.h"
 #include "qv_cdc.h"
@@ -140,8 +143,78 @@ typedef struct {
     char durable [96];
 } s_fetch_args_t;
 
+#define S_FETCH_BYTES (8u << 20)    //  bytes one pull asks for (at least the largest message)
+#define S_FETCH_MSEC 200            //  how long one pull waits for messages
+#define S_STALL_MSEC 5000           //  fetching nothing this long while wanting: check why
+
+//  Subscriptions the fetcher is done with. nats.c 3.4 (Debian's) frees a subscription
+//  that its read loop may be delivering a message to at that moment (nats.c issue 637,
+//  fixed in 3.6), and a pull subscription keeps receiving until the server's pull
+//  request expires. So a subscription is unsubscribed first and destroyed only after a
+//  flush has come back: the read loop handles messages in order, so once the flush's
+//  PONG is processed it holds no pointer to a subscription no longer in its table.
+static void
+s_retire (zlistx_t *retired, natsSubscription **sub_p)
+{
+    if (!*sub_p)
+        return;
+    natsSubscription_Unsubscribe (*sub_p);
+    zlistx_add_end (retired, *sub_p);
+    *sub_p = NULL;
+}
+
+static void
+s_bury (natsConnection *nc, zlistx_t *retired, bool anyway)
+{
+    if (zlistx_size (retired) == 0)
+        return;
+    if (natsConnection_FlushTimeout (nc, 1000) != NATS_OK && !anyway)
+        return;                     //  disconnected: the next attempt, after reconnecting
+    natsSubscription *sub;
+    while ((sub = zlistx_detach (retired, NULL)))
+        natsSubscription_Destroy (sub);
+}
+
+//  Fetching has given nothing for S_STALL_MSEC while the bridge wants messages: asks the
+//  server whether that is right. Returns a reason for the bridge to recreate the
+//  consumer, or NULL if the stream simply has nothing new. got: messages received from
+//  this consumer (so its delivery sequence, if none was lost).
+static char *
+s_stalled (jsCtx *js, const s_fetch_args_t *args, uint64_t got, const char *failure)
+{
+    char reason [300];
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo (&ci, js, args->stream, args->durable, NULL, &jerr);
+    if (s != NATS_OK)
+        snprintf (reason, sizeof reason, "fetching failed for %d s (%s) and the consumer %s cannot be "
+                  "read (%s, %d)", S_STALL_MSEC / 1000, failure ? failure : "timeouts", args->durable,
+                  natsStatus_GetText (s), (int) jerr);
+    else
+    if (ci->Delivered.Consumer > got)
+        snprintf (reason, sizeof reason, "the consumer delivered %llu messages and %llu arrived "
+                  "(deliveries lost over a reconnect)", (unsigned long long) ci->Delivered.Consumer,
+                  (unsigned long long) got);
+    else
+    if (ci->NumPending > 0)
+        snprintf (reason, sizeof reason, "no message fetched for %d s (%s) while the consumer has "
+                  "%llu to deliver", S_STALL_MSEC / 1000, failure ? failure : "timeouts",
+                  (unsigned long long) ci->NumPending);
+    else
+        reason [0] = 0;             //  nothing new in the stream: idle is right
+    jsConsumerInfo_Destroy (ci);
+    return reason [0] ? strdup (reason) : NULL;
+}
+
 //  The fetcher thread: owns the pull subscription; fetches as many messages as it has
-//  credits for and passes them to the bridge.
+//  credits for and passes them to the bridge. A pull asks for at most S_FETCH_BYTES
+//  (or the largest message NATS allows, if more): asked for 256 messages of 300 KB at
+//  once, nats-server queued more than its 64 MB per-client limit for a reader slowed
+//  by the machine, cut the connection as a slow consumer, and every reconnect did the
+//  same. Fetching that gives nothing while the bridge wants messages is checked every
+//  S_STALL_MSEC (s_stalled); a consumer that lost deliveries or does not deliver what
+//  it holds is reported as an ERROR, and the bridge recreates it from the applied
+//  sequence + 1.
 //    in:  "START" seq gen     recreate the consumer to deliver from seq; credits = 0
 //         "CREDIT" n gen      may fetch n more messages for generation gen
 //         "PAUSE"             fetch nothing more; answers "PAUSED" after its last MSG
@@ -153,12 +226,23 @@ s_fetch_actor (zsock_t *pipe, void *args_)
     s_fetch_args_t *args = args_;
     jsCtx *js = NULL;
     natsSubscription *sub = NULL;
+    zlistx_t *retired = zlistx_new ();
     natsConnection_JetStream (&js, args->nc, NULL);
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     uint64_t credits = 0, gen = 0;
+    uint64_t got = 0;               //  messages received from this consumer
+    int64_t wanting_since = 0;      //  since when fetches gave nothing (0: they did)
+    int64_t buried_at = 0;
     while (true) {
         bool can_fetch = sub && credits > 0;
+        if (!can_fetch)
+            wanting_since = 0;
+        int64_t now = qv_clock_msec ();
+        if (zlistx_size (retired) && now - buried_at >= 1000) {
+            buried_at = now;
+            s_bury (args->nc, retired, false);
+        }
         if (zpoller_wait (poller, can_fetch ? 0 : 500) == pipe) {
             char *cmd = NULL;
             uint64_t a = 0, g = 0;
@@ -166,10 +250,9 @@ s_fetch_actor (zsock_t *pipe, void *args_)
                 break;
             bool term = streq (cmd, "$TERM");
             if (streq (cmd, "START")) {
-                if (sub)
-                    natsSubscription_Destroy (sub);     //  keeps the durable consumer
-                sub = NULL;
+                s_retire (retired, &sub);       //  keeps the durable consumer
                 credits = 0;
+                got = 0;
                 gen = g;
                 jsErrCode jerr = 0;
                 js_DeleteConsumer (js, args->stream, args->durable, NULL, &jerr);
@@ -198,9 +281,7 @@ s_fetch_actor (zsock_t *pipe, void *args_)
                     char reason [256];
                     snprintf (reason, sizeof reason, "cannot create the consumer %s on stream %s: %s (%d)",
                               args->durable, args->stream, nats_GetLastError (&s), (int) jerr);
-                    if (sub)
-                        natsSubscription_Destroy (sub);
-                    sub = NULL;
+                    s_retire (retired, &sub);
                     zsock_send (pipe, "sp8", "ERROR", strdup (reason), gen);
                 }
             }
@@ -221,27 +302,63 @@ s_fetch_actor (zsock_t *pipe, void *args_)
             break;
         if (!can_fetch)
             continue;
+        //  What is there now, without waiting; if nothing, a pull that waits for it
+        int64_t max_bytes = natsConnection_GetMaxPayload (args->nc) + (64 << 10);   //  + subject, headers
+        if (max_bytes < S_FETCH_BYTES)
+            max_bytes = S_FETCH_BYTES;
+        //  nats.c 3.4's fetch writes past its array when it takes more than half of the
+        //  batch, but not all of it, from messages already queued (late answers to an
+        //  earlier pull): with messages queued, they are taken one per fetch.
+        int batch = credits > 256 ? 256 : (int) credits, queued = 0, queued_bytes = 0;
+        if (natsSubscription_GetPending (sub, &queued, &queued_bytes) == NATS_OK && queued > 0)
+            batch = 1;
         natsMsgList list = { 0 };
-        int batch = credits > 256 ? 256 : (int) credits;
-        jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch (&list, sub, batch, 200, &jerr);
+        natsStatus s = NATS_NOT_FOUND;
+        for (int attempt = 0; attempt < 2 && s == NATS_NOT_FOUND; attempt++) {
+            jsFetchRequest req;
+            jsFetchRequest_Init (&req);
+            req.Batch = batch;
+            req.MaxBytes = max_bytes;
+            req.NoWait = attempt == 0;
+            req.Expires = (int64_t) S_FETCH_MSEC * 1000000;
+            s = natsSubscription_FetchRequest (&list, sub, &req);
+        }
         for (int i = 0; i < list.Count; i++) {
             zsock_send (pipe, "sp8", "MSG", list.Msgs [i], gen);
             list.Msgs [i] = NULL;
             credits--;
+            got++;
         }
         natsMsgList_Destroy (&list);
-        if (s != NATS_OK && s != NATS_TIMEOUT) {
+        const char *failure = NULL;
+        if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
             //  Said (repeats are counted by the log) so that a fetch that never
             //  recovers after a NATS restart shows in the log with its cause.
-            qv_warn ("NATS stream %s: fetch failed: %s (%d); retrying", args->stream,
-                     natsStatus_GetText (s), (int) jerr);
+            failure = natsStatus_GetText (s);
+            qv_warn ("NATS stream %s: fetch failed: %s (%s); retrying", args->stream, failure,
+                     nats_GetLastError (NULL));
             zclock_sleep (100);     //  disconnected: nats.c reconnects; try again
+        }
+        now = qv_clock_msec ();
+        if (s == NATS_OK)
+            wanting_since = 0;
+        else
+        if (!wanting_since)
+            wanting_since = now;
+        else
+        if (now - wanting_since >= S_STALL_MSEC) {
+            wanting_since = now;
+            char *reason = s_stalled (js, args, got, failure);
+            if (reason) {
+                credits = 0;        //  until the bridge starts a new consumer
+                zsock_send (pipe, "sp8", "ERROR", reason, gen);
+            }
         }
     }
     zpoller_destroy (&poller);
-    if (sub)
-        natsSubscription_Destroy (sub);
+    s_retire (retired, &sub);
+    s_bury (args->nc, retired, true);
+    zlistx_destroy (&retired);
     jsCtx_Destroy (js);
 }
 
@@ -691,6 +808,7 @@ s_handle_ingest (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (streq (cmd, "ERROR") && gen == self->gen) {
         self->starting = false;
+        self->consumer_ready = false;
         qv_warn ("stream %s: %s; retrying", self->config->ingest_stream, (char *) ptr);
         self->rewinding = true;
         self->rewind_at = qv_clock_msec () + 1000;

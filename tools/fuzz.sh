@@ -3,9 +3,13 @@
 #  build-fuzz/ (-DQV_FUZZ=ON: ASan + UBSan + coverage) and runs each for SECONDS.
 #
 #  Usage: tools/fuzz.sh [--only NAME] [--update-corpus] SECONDS
-#      --only NAME       run one harness (request, record, expr, wal_decode, index_ivf, msg)
+#         tools/fuzz.sh [--only NAME] --make-seeds
+#      --only NAME       run one harness, tests/fuzz/fuzz_NAME.c (every one by default)
 #      --update-corpus   merge what the run found into tests/fuzz/corpus/NAME (the
 #                        corpora kept in the tree; commit them when they grow coverage)
+#      --make-seeds      rewrite the seeds (seed-*) of the harnesses that make their own
+#                        with the real serializers (WAL, segment and index objects; see
+#                        tests/fuzz/qv_fuzz_seeds.h): run it after changing a format
 #  Each harness fuzz_NAME starts from tests/fuzz/corpus/NAME (and tests/fuzz/NAME.dict
 #  or fuzz_NAME.dict when present); new inputs go to build-fuzz/corpus/NAME, so a run
 #  leaves the tree clean. A crash, leak, sanitizer report or timeout stops that harness:
@@ -17,11 +21,13 @@ usage () { sed -n '2,/^set -euo/{/^#/s/^# \{0,2\}//p}' "$0"; }
 
 only=
 update=0
+make_seeds=0
 seconds=
 while [ $# -gt 0 ]; do
     case $1 in
         --only)          only=${2:?--only needs a name}; shift ;;
         --update-corpus) update=1 ;;
+        --make-seeds)    make_seeds=1; seconds=0 ;;
         -h|--help)       usage; exit 0 ;;
         -*)              echo "fuzz.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
         *)               seconds=$1 ;;
@@ -49,6 +55,24 @@ targets=()
 for name in "${names[@]}"; do targets+=("fuzz_$name"); done
 CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DQV_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
+
+if [ $make_seeds -eq 1 ]; then
+    for name in "${names[@]}"; do
+        seeds=$ROOT/tests/fuzz/corpus/$name
+        fresh=$BUILD/seeds/$name
+        rm -rf "$fresh"
+        mkdir -p "$fresh" "$seeds"
+        #  A harness without a seed writer just runs no input and writes nothing
+        QV_FUZZ_SEEDS=$fresh "$BUILD/fuzz_$name" -runs=0 >"$BUILD/fuzz_$name.seeds.log" 2>&1 \
+            || { echo "fuzz.sh: fuzz_$name failed to write seeds; see $BUILD/fuzz_$name.seeds.log" >&2; exit 1; }
+        if [ -n "$(ls "$fresh")" ]; then
+            rm -f "$seeds"/seed-*
+            mv "$fresh"/seed-* "$seeds"/
+            echo "fuzz_$name: $(ls "$seeds"/seed-* | wc -l) seeds written to tests/fuzz/corpus/$name"
+        fi
+    done
+    exit 0
+fi
 
 mkdir -p "$BUILD/artifacts"
 failed=()

@@ -69,6 +69,7 @@
 #include "qv_isq8.h"
 #include "qv_le.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1336,6 +1337,9 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t size)
     }
     if (upper_sum != upper_u32 || (count && levels [entry] != max_level))
         return qv_err (QV_ECORRUPT, "HNSW levels are inconsistent");
+    for (size_t i = count; i < levels_bytes; i++)
+        if (levels [i])             //  the padding is written as zeros
+            return qv_err (QV_ECORRUPT, "HNSW level padding byte %zu is not zero", i - count);
     memcpy (h->levels, levels, count);
     //  The level-0 arena is one copy
     const uint8_t *arena = levels + levels_bytes;
@@ -1403,7 +1407,7 @@ s_load_sq8 (qv_index_t *self, const uint8_t *payload, size_t size)
     uint32_t bits = qv_le_get32 (payload + 8);
     float step;
     memcpy (&step, &bits, 4);
-    if (qv_le_get32 (payload + 4) != h->cdim || !isfinite (step) || !(step > 0))
+    if (qv_le_get32 (payload + 4) != h->cdim || !isfinite (step) || !(step >= FLT_MIN))
         return qv_err (QV_ECORRUPT, "HNSW_SQ8 code layout (width %u, step %g) is invalid",
                        qv_le_get32 (payload + 4), step);
     memcpy (h->vmin, payload + 12, vbytes);

@@ -4,6 +4,7 @@
 #include "qv_dist.h"
 #include "qv_rc.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,16 @@ qv_isq8_train (const float *x, size_t n, uint32_t dim, float *vmin, float *step)
             vmax [d] = v [d] > vmax [d]? v [d]: vmax [d];
         }
     }
-    float range = 0;
+    //  In double: the range of finite floats can overflow a float (-3e38 .. 3e38)
+    double range = 0;
     for (uint32_t d = 0; d < dim; d++)
-        range = vmax [d] - vmin [d] > range? vmax [d] - vmin [d]: range;
+        range = (double) vmax [d] - vmin [d] > range? (double) vmax [d] - vmin [d]: range;
     free (vmax);
-    *step = range > 0? range / 255.0f: 1.0f;
+    //  A step of at least FLT_MIN, so 1 / step is finite (a denormal step gave an
+    //  infinite inverse, and 0 x inf is NaN)
+    *step = range > 0? (float) (range / 255.0): 1.0f;
+    if (*step < FLT_MIN)
+        *step = FLT_MIN;
     return 0;
 }
 
@@ -50,8 +56,8 @@ qv_isq8_encode (const float *vmin, float step, const float *x, size_t n, uint32_
     for (size_t i = 0; i < n; i++) {
         uint8_t *c = codes + i * cdim;
         for (uint32_t d = 0; d < dim; d++) {
-            float v = roundf ((x [i * dim + d] - vmin [d]) * inv);
-            c [d] = (uint8_t) (v < 0? 0: v > 255? 255: v);
+            double v = round (((double) x [i * dim + d] - vmin [d]) * inv);
+            c [d] = v >= 0? (v <= 255? (uint8_t) v: 255): 0;        //  NaN: 0
         }
         memset (c + dim, 0, cdim - dim);
     }
@@ -62,8 +68,10 @@ qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int1
 {
     float inv = 1.0f / step;
     for (uint32_t d = 0; d < dim; d++) {
-        float v = roundf ((q [d] - vmin [d]) * inv);
-        out [d] = (int16_t) (v < QV_ISQ8_QMIN? QV_ISQ8_QMIN: v > QV_ISQ8_QMAX? QV_ISQ8_QMAX: v);
+        //  In double, as the range may span all floats; the clamp is written so that
+        //  NaN clamps too (to the low end) instead of being converted
+        double v = round (((double) q [d] - vmin [d]) * inv);
+        out [d] = v >= QV_ISQ8_QMIN? (v <= QV_ISQ8_QMAX? (int16_t) v: QV_ISQ8_QMAX): QV_ISQ8_QMIN;
     }
     for (uint32_t d = dim; d < qv_isq8_cdim (dim); d++)
         out [d] = 0;

@@ -5,14 +5,36 @@
 //  loads answers a search and serializes back to the same bytes (but for parameters
 //  left zero, which come back as their defaults).
 //
-//  Only images whose type field names an IVF type are tried (the other types have
-//  their own harnesses). Seeds: tests/fuzz/corpus/index_ivf/.
+//  Only images whose type field names an IVF type are tried (fuzz_index_hnsw has the
+//  other types). Seeds (QV_FUZZ_SEEDS=DIR, see qv_fuzz_seeds.h): images written by
+//  qv_index_serialize of small built indexes of each IVF type, L2 and COSINE, and an
+//  untrained one.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "qv_crc.h"
 #include "qv_index.h"
+#include "qv_fuzz_seeds.h"
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+    const char *dir = qv_fuzz_seeds_dir ();
+    if (!dir)
+        return 0;
+    qv_index_params_t params = { .nlist = 4, .pq_m = 2, .pq_nbits = 8, .threads = 1, .seed = 7 };
+    qv_fuzz_seed_index (dir, "ivf-flat-l2", "IVF_FLAT", QV_METRIC_L2, 4, 40, &params);
+    qv_fuzz_seed_index (dir, "ivf-flat-cosine", "IVF_FLAT", QV_METRIC_COSINE, 4, 40, &params);
+    qv_fuzz_seed_index (dir, "ivf-flat-untrained", "IVF_FLAT", QV_METRIC_IP, 3, 0, &params);
+    qv_fuzz_seed_index (dir, "ivf-sq8-l2", "IVF_SQ8", QV_METRIC_L2, 4, 40, &params);
+    qv_fuzz_seed_index (dir, "ivf-sq8-cosine", "IVF_SQ8", QV_METRIC_COSINE, 4, 40, &params);
+    qv_fuzz_seed_index (dir, "ivf-pq-l2", "IVF_PQ", QV_METRIC_L2, 4, 300, &params);
+    qv_fuzz_seed_index (dir, "ivf-pq-cosine", "IVF_PQ", QV_METRIC_COSINE, 4, 300, &params);
+    exit (0);
+}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

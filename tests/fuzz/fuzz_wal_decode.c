@@ -5,13 +5,161 @@
 //  trailing CRC32C so the fuzzer gets past the checksum to the structural checks.
 //  The expected shard and seq are taken from the object's own header, so those
 //  checks pass too and the record walk is reached.
+//
+//  Seeds (QV_FUZZ_SEEDS=DIR, see qv_fuzz_seeds.h): WAL objects written by
+//  qv_wal_encode of records written by qv_record_write, as the segment manager logs
+//  them: DDL (collection, partition, index), inserts and upserts from rows decoded by
+//  the server's insert path, deletes by int and varchar keys, several records in one
+//  group commit, and an object with no record.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "qv_crc.h"
 #include "qv_rc.h"
+#include "qv_record.h"
 #include "qv_wal.h"
+#include "qv_fuzz_seeds.h"
+
+typedef struct {
+    qv_wal_rec_t recs [8];
+    size_t n;
+} s_group_t;
+
+//  Appends rec, encoded, to the group, and destroys rec.
+static void
+s_add (s_group_t *group, qv_record_t **rec_p)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_record_write (*rec_p, w);
+    size_t size;
+    void *data = qv_wr_detach (w, &size);
+    qv_wr_destroy (&w);
+    assert_true (group->n < 8);
+    group->recs [group->n++] = (qv_wal_rec_t) { data, size };
+    qv_record_destroy (rec_p);
+}
+
+static void
+s_write (const char *dir, const char *name, uint32_t shard, uint64_t seq, s_group_t *group)
+{
+    zchunk_t *chunk = qv_wal_encode (shard, seq, group->recs, group->n);
+    assert_non_null (chunk);
+    //  The mode byte: 1, the harness reseals the CRC after a mutation
+    uint8_t *input = malloc (zchunk_size (chunk) + 1);
+    input [0] = 1;
+    memcpy (input + 1, zchunk_data (chunk), zchunk_size (chunk));
+    qv_fuzz_seed_write (dir, name, input, zchunk_size (chunk) + 1, 0);
+    free (input);
+    zchunk_destroy (&chunk);
+    for (size_t i = 0; i < group->n; i++)
+        free ((void *) group->recs [i].data);
+    group->n = 0;
+}
+
+static qv_record_t *
+s_record (qv_rec_type_t type, uint32_t coll_id, uint64_t ts)
+{
+    qv_record_t *rec = qv_record_new (type);
+    assert_non_null (rec);
+    rec->coll_id = coll_id;
+    rec->ts = ts;
+    return rec;
+}
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+    const char *dir = qv_fuzz_seeds_dir ();
+    if (!dir)
+        return 0;
+    const char *fields =
+        "[{\"name\": \"id\", \"type\": \"int64\", \"primary\": true},"
+        " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": 2, \"metric\": \"L2\"},"
+        " {\"name\": \"tag\", \"type\": \"varchar\", \"max_length\": 16, \"nullable\": true},"
+        " {\"name\": \"n\", \"type\": \"int32\", \"default\": 5},"
+        " {\"name\": \"meta\", \"type\": \"json\", \"nullable\": true}]";
+    qv_schema_t *schema = qv_test_schema (fields);
+    s_group_t group = { .n = 0 };
+
+    qv_record_t *rec = s_record (QV_REC_CREATE_COLLECTION, 7, 100);
+    snprintf (rec->name, sizeof rec->name, "docs");
+    rec->schema = qv_schema_dup (schema);
+    rec->shards = 1;
+    snprintf (rec->consistency, sizeof rec->consistency, "Bounded");
+    rec->description = strdup ("seed collection");
+    rec->ttl_seconds = 3600;
+    s_add (&group, &rec);
+    s_write (dir, "create-collection", 0, 1, &group);
+
+    rec = s_record (QV_REC_INSERT, 7, 200);
+    rec->seg_id = 11;
+    rec->batch = qv_fuzz_batch (schema,
+        "[{\"id\": 1, \"v\": [0.5, -1], \"tag\": \"tech\", \"n\": 3, \"meta\": {\"a\": 1, \"b\": [true, \"x\"]}},"
+        " {\"id\": -9223372036854775808, \"v\": [0, 0], \"tag\": null, \"meta\": null},"
+        " {\"id\": 3, \"v\": [1e30, -2.5], \"tag\": \"\", \"n\": -1, \"meta\": \"text\"}]");
+    rec->sseq = 41;
+    s_add (&group, &rec);
+    s_write (dir, "insert", 0, 2, &group);
+
+    //  A group commit: upsert, deletes, partitions and indexes in one object
+    rec = s_record (QV_REC_INSERT, 7, 300);
+    rec->upsert = true;
+    rec->seg_id = 12;
+    rec->partition = 1;
+    rec->batch = qv_fuzz_batch (schema, "[{\"id\": 1, \"v\": [2, 2], \"tag\": \"é\"}]");
+    s_add (&group, &rec);
+    rec = s_record (QV_REC_DELETE, 7, 301);
+    rec->keys.n = 3;
+    rec->keys.ints = calloc (3, sizeof (int64_t));
+    rec->keys.ints [0] = 3;
+    rec->keys.ints [1] = INT64_MAX;
+    rec->keys.ints [2] = -1;
+    rec->sseq = 42;
+    s_add (&group, &rec);
+    rec = s_record (QV_REC_CREATE_PARTITION, 7, 302);
+    snprintf (rec->name, sizeof rec->name, "p2024");
+    rec->partition = 1;
+    s_add (&group, &rec);
+    rec = s_record (QV_REC_CREATE_INDEX, 7, 303);
+    snprintf (rec->index.field, sizeof rec->index.field, "v");
+    snprintf (rec->index.type, sizeof rec->index.type, "HNSW");
+    rec->index.M = 8;
+    rec->index.ef_construction = 64;
+    s_add (&group, &rec);
+    rec = s_record (QV_REC_CREATE_INDEX, 7, 304);
+    snprintf (rec->index.field, sizeof rec->index.field, "tag");
+    snprintf (rec->index.type, sizeof rec->index.type, "INVERTED");
+    s_add (&group, &rec);
+    s_write (dir, "group-commit", 0, 3, &group);
+
+    rec = s_record (QV_REC_DELETE, 8, 400);
+    rec->keys.n = 2;
+    rec->keys.strs = calloc (2, sizeof (qv_bytes_t));
+    rec->keys.strs [0].ptr = (uint8_t *) strdup ("doc-1");
+    rec->keys.strs [0].len = 5;
+    rec->keys.strs [1].ptr = malloc (1);
+    rec->keys.strs [1].len = 0;
+    rec->in_partition = true;
+    rec->partition = 2;
+    s_add (&group, &rec);
+    rec = s_record (QV_REC_DROP_INDEX, 7, 401);
+    snprintf (rec->index.field, sizeof rec->index.field, "v");
+    s_add (&group, &rec);
+    rec = s_record (QV_REC_DROP_PARTITION, 7, 402);
+    snprintf (rec->name, sizeof rec->name, "p2024");
+    rec->partition = 1;
+    s_add (&group, &rec);
+    rec = s_record (QV_REC_DROP_COLLECTION, 7, 403);
+    s_add (&group, &rec);
+    s_write (dir, "drops", 3, 18446744073709551614ull, &group);
+
+    s_write (dir, "empty", 1, 7, &group);
+    qv_schema_destroy (&schema);
+    exit (0);
+}
 
 static int
 s_touch (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)

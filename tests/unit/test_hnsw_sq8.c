@@ -183,6 +183,25 @@ test_encoding (void **state)
     float flat [3] = { 2, 2, 2 };
     assert_int_equal (qv_isq8_train (flat, 1, 3, vmin, &step), 0);
     assert_true (step == 1.0f);
+    //  The widest finite range does not overflow the step, the narrowest does not make
+    //  it denormal: 1 / step stays finite, and every code and query code is defined
+    //  (UBSan checks the conversions)
+    float wide [2 * 2] = { -3e38f, 1, 3e38f, 1 };
+    assert_int_equal (qv_isq8_train (wide, 2, 2, vmin, &step), 0);
+    assert_true (isfinite (step) && isfinite (1.0f / step));
+    qv_isq8_encode (vmin, step, wide, 2, 2, codes);
+    assert_int_equal (codes [0], 0);
+    assert_int_equal (codes [32], 255);
+    float q [2] = { 3e38f, 0 };
+    qv_isq8_query (vmin, step, q, 2, qc);
+    assert_int_equal (qc [0], 255);
+    float narrow [2] = { 1e-44f, 0 };
+    assert_int_equal (qv_isq8_train (narrow, 2, 1, vmin, &step), 0);
+    assert_true (step > 0 && isfinite (1.0f / step));
+    qv_isq8_query (vmin, step, narrow, 1, qc);
+    float nan_query [2] = { NAN, 0 };
+    qv_isq8_query (vmin, step, nan_query, 1, qc);
+    assert_int_equal (qc [0], QV_ISQ8_QMIN);
 }
 
 static void
@@ -329,10 +348,13 @@ test_save_load_and_corruption (void **state)
     //  Valid checksum around a broken prefix: zero step, wrong code width, a range
     //  that is not finite, a newer payload version (refused as not readable)
     size_t payload = 32 + 56;         //  envelope header, index fields
-    float zero = 0, inf = INFINITY;
+    float zero = 0, inf = INFINITY, denormal = 3.9e-42f;
     uint32_t wrong = 64, newer = 2;
     struct { size_t offset; const void *value; int rc; } cases [] = {
         { payload + 8, &zero, QV_ECORRUPT },
+        //  fuzz_index_hnsw: a denormal step loaded, and 1 / step = inf made the query
+        //  codes NaN (0 x inf), converted to int16 (UBSan)
+        { payload + 8, &denormal, QV_ECORRUPT },
         { payload + 4, &wrong, QV_ECORRUPT },
         { payload + 12 + 4 * 3, &inf, QV_ECORRUPT },
         { payload, &newer, QV_EINVAL },
