@@ -71,9 +71,11 @@ qv_fuzz_reseal (uint8_t *buf, size_t size)
 }
 
 //  A new copy of the input (size bytes) with room for a 4-byte trailer after it. An
-//  input in the envelope is resealed (qv_fuzz_reseal) and *size_p stays; an input in
-//  a format before the envelope gets its CRC32C trailer (the CRC of every byte before
-//  it) appended and *size_p grows by 4. *v2 tells which. NULL when out of memory.
+//  input with the envelope magic is resealed (qv_fuzz_reseal; one shorter than the
+//  header stays as it is, a truncated object) and *size_p stays; any other input is
+//  taken for a format before the envelope and gets its CRC32C trailer (the CRC of
+//  every byte before it) appended, *size_p growing by 4. *v2 tells which (the magic,
+//  as the readers choose). NULL when out of memory.
 static inline uint8_t *
 qv_fuzz_image (const uint8_t *data, size_t *size_p, bool *v2)
 {
@@ -82,8 +84,10 @@ qv_fuzz_image (const uint8_t *data, size_t *size_p, bool *v2)
     if (!image)
         return NULL;
     memcpy (image, data, size);
-    *v2 = qv_fuzz_reseal (image, size);
-    if (!*v2) {
+    *v2 = qv_envelope_is (image, size);
+    if (*v2)
+        qv_fuzz_reseal (image, size);
+    else {
         qv_le_put32 (image + size, qv_crc32c (image, size));
         *size_p = size + 4;
     }
