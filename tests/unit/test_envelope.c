@@ -18,7 +18,7 @@
 #include "qv_le.h"
 #include "qv_rc.h"
 #include "qv_scalar.h"
-#include "qv_segment.h"
+#include "qv_segfile.h"
 #include "qv_wal.h"
 
 #define DIM 8
