@@ -5,7 +5,8 @@
 #include "qv_segment.h"
 
 //  Segment object: serialise (sealed rows and their insert timestamps; deletes are
-//  kept in manifests) and load. load returns QV_ECORRUPT naming the object.
+//  kept in manifests) and load. load returns QV_ECORRUPT naming the object (or
+//  QV_EINVAL for an envelope of a format version newer than this build reads).
 zchunk_t *
     qv_segment_save (qv_segment_t *self);
 int

@@ -15,7 +15,7 @@
 #include "qv_envelope.h"
 #include "qv_le.h"
 #include "qv_rc.h"
-#include "qv_segment.h"
+#include "qv_segfile.h"
 #include "qv_wal.h"
 
 static int

@@ -1,15 +1,22 @@
-//  libFuzzer harness for qv_scalar_load (INVERTED / STL_SORT scalar index images): the
-//  input is an image without its CRC32C trailer, and the harness appends the right
-//  one. The image is loaded against a fixed column of the type its header names (40
-//  rows with ties, nulls, NaN, -0.0, extremes and empty strings), over the rows its
-//  header names when that fits. Any input loads or returns QV_ECORRUPT / QV_EINVAL /
+//  libFuzzer harness for qv_scalar_load (INVERTED / STL_SORT scalar index images). The
+//  input is an image in either format:
+//    - the stored-object envelope (starts "QVOB", what qv_scalar_serialize writes):
+//      the harness reseals it (qv_fuzz_reseal: length and CRCs; kind, version and
+//      flags kept, so those checks are reached too);
+//    - version 1 (before the envelope, "QVSCALR") without its CRC32C trailer: the
+//      harness appends the right one.
+//  The image is loaded against a fixed column of the type its header names (40 rows
+//  with ties, nulls, NaN, -0.0, extremes and empty strings), over the rows its header
+//  names when that fits. Any input loads or returns QV_ECORRUPT / QV_EINVAL /
 //  QV_ENOMEM, never crashes; an image that loads is the index qv_scalar_new builds for
 //  those rows (a load checks the permutation against the column, so a damaged object
-//  can never make a lookup wrong), serializes back to the same bytes, and its lookups
-//  agree with a scan of the column.
+//  can never make a lookup wrong), serializes to an envelope holding the same fields
+//  and rows (an envelope image: to the same bytes), and its lookups agree with a scan
+//  of the column.
 //
 //  Seeds (QV_FUZZ_SEEDS=DIR, see qv_fuzz_seeds.h): the image of each column, whole and
-//  over a prefix of its rows.
+//  over a prefix of its rows; v1-*: the same written before the envelope, kept to fuzz
+//  the version 1 reader (so are most of the grown corpus).
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -115,7 +122,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
             zchunk_t *chunk = s_image (index);
             char name [64];
             snprintf (name, sizeof name, "%s-%u", qv_type_name (s_types [t]), rows);
-            qv_fuzz_seed_write (dir, name, zchunk_data (chunk), zchunk_size (chunk), 4);
+            qv_fuzz_seed_write (dir, name, zchunk_data (chunk), zchunk_size (chunk), 0);
             zchunk_destroy (&chunk);
             qv_scalar_destroy (&index);
         }
@@ -167,12 +174,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     if (!s_batch)
         s_init ();
-    if (size < 20 || size > (1 << 16))
+    size_t at = qv_fuzz_fields_at (data, size);
+    if (size < at + 8 || size > (1 << 16))
         return 0;
-    uint32_t type = (uint32_t) data [12] | (uint32_t) data [13] << 8
-                  | (uint32_t) data [14] << 16 | (uint32_t) data [15] << 24;
-    uint32_t rows = (uint32_t) data [16] | (uint32_t) data [17] << 8
-                  | (uint32_t) data [18] << 16 | (uint32_t) data [19] << 24;
+    uint32_t type = qv_le_get32 (data + at), rows = qv_le_get32 (data + at + 4);
     size_t t = 0;
     while (t < NTYPES && (uint32_t) s_types [t] != type)
         t++;
@@ -181,31 +186,34 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (rows > ROWS)
         rows = ROWS;
     const qv_col_t *col = &s_batch->cols [t];
-    uint8_t *image = malloc (size + 4);
+    bool v2;
+    uint8_t *image = qv_fuzz_image (data, &size, &v2);
     if (!image)
         return 0;
-    memcpy (image, data, size);
-    uint32_t crc = qv_crc32c (image, size);
-    for (int i = 0; i < 4; i++)
-        image [size + i] = (uint8_t) (crc >> (8 * i));
     qv_scalar_t *index = NULL;
-    int rc = qv_scalar_load (image, size + 4, s_types [t], col, rows, &index);
+    int rc = qv_scalar_load (image, size, s_types [t], col, rows, &index);
     if (rc != 0) {
         if ((rc != QV_ECORRUPT && rc != QV_EINVAL && rc != QV_ENOMEM) || index)
             abort ();
         free (image);
         return 0;
     }
-    //  The same bytes back, and the index qv_scalar_new builds (the NaN rows after the
-    //  ordered ones may come in any order)
+    //  An envelope holding the same fields and rows (for a v2 image: the same bytes
+    //  back), and the index qv_scalar_new builds (the NaN rows after the ordered ones
+    //  may come in any order)
     zchunk_t *chunk = s_image (index);
-    if (zchunk_size (chunk) != size + 4 || memcmp (zchunk_data (chunk), image, size + 4) != 0)
+    size_t at_in = v2 ? QV_ENVELOPE_HEADER_SIZE : 12, in_len = size - at_in - (v2 ? 0 : 4);
+    qv_envelope_t env;
+    if (qv_envelope_open (NULL, zchunk_data (chunk), zchunk_size (chunk), QV_ENVELOPE_SINDEX, 2, &env) != 0
+    ||  env.version != 2 || env.size != in_len || memcmp (env.payload, image + at_in, in_len) != 0
+    ||  (v2 && (zchunk_size (chunk) != size || memcmp (zchunk_data (chunk), image, size) != 0)))
         abort ();
     qv_scalar_t *built = qv_scalar_new (s_types [t], col, rows);
     zchunk_t *want = s_image (built);
     uint32_t ordered = qv_scalar_ordered (index);
     if (zchunk_size (want) != zchunk_size (chunk) || ordered != qv_scalar_ordered (built)
-    ||  memcmp (zchunk_data (want), zchunk_data (chunk), 28 + 4 * (size_t) ordered) != 0)
+    ||  memcmp (zchunk_data (want) + QV_ENVELOPE_HEADER_SIZE, zchunk_data (chunk) + QV_ENVELOPE_HEADER_SIZE,
+                16 + 4 * (size_t) ordered) != 0)
         abort ();
     zchunk_destroy (&want);
     zchunk_destroy (&chunk);

@@ -1,16 +1,24 @@
-//  libFuzzer harness for qv_wal_decode: any input returns 0, QV_ECORRUPT or QV_EINVAL, never
-//  crashes, and every record handed to the callback lies inside the input.
+//  libFuzzer harness for qv_wal_decode: any input returns 0, QV_ECORRUPT or QV_EINVAL,
+//  never crashes, every record handed to the callback lies inside the input, and the
+//  records of an object that decodes encode (qv_wal_encode) to the same object: the
+//  same bytes for an envelope, the same fields and records behind the envelope for a
+//  version 1 object.
 //
-//  Input: one mode byte, then the object. Mode bit 0 set: the harness rewrites the
-//  trailing CRC32C so the fuzzer gets past the checksum to the structural checks.
-//  The expected shard and seq are taken from the object's own header, so those
+//  Input: one mode byte, then the object, in either format: the stored-object
+//  envelope (starts "QVOB", what qv_wal_encode writes) or version 1 (before the
+//  envelope, "QVWAL", with a CRC32C trailer). Mode bit 0 set: the harness makes the
+//  checksums right so the fuzzer gets past them to the structural checks: it reseals
+//  an envelope (qv_fuzz_reseal: length and CRCs; kind, version and flags kept, so
+//  those checks are reached too) and rewrites a version 1 object's trailing CRC32C.
+//  The expected shard and seq are taken from the object's own fields, so those
 //  checks pass too and the record walk is reached.
 //
 //  Seeds (QV_FUZZ_SEEDS=DIR, see qv_fuzz_seeds.h): WAL objects written by
 //  qv_wal_encode of records written by qv_record_write, as the segment manager logs
 //  them: DDL (collection, partition, index), inserts and upserts from rows decoded by
 //  the server's insert path, deletes by int and varchar keys, several records in one
-//  group commit, and an object with no record.
+//  group commit, and an object with no record; v1-*: the same written before the
+//  envelope, kept to fuzz the version 1 reader.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,24 +169,31 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     exit (0);
 }
 
+//  The records qv_wal_decode handed over, to encode them again.
+typedef struct {
+    unsigned sum;
+    qv_wal_rec_t *recs;
+    size_t n, max;
+} s_seen_t;
+
 static int
 s_touch (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
 {
-    (void) seq; (void) index;
-    unsigned *sum = (unsigned *) arg;
+    (void) seq;
+    s_seen_t *seen = (s_seen_t *) arg;
     const unsigned char *p = (const unsigned char *) data;
     for (size_t k = 0; k < size; k++)
-        *sum += p [k];              //  ASan flags any byte outside the input
+        seen->sum += p [k];         //  ASan flags any byte outside the input
+    if (index != seen->n)
+        abort ();
+    if (seen->n == seen->max) {
+        seen->max = seen->max ? 2 * seen->max : 8;
+        seen->recs = (qv_wal_rec_t *) realloc (seen->recs, seen->max * sizeof *seen->recs);
+        if (!seen->recs)
+            abort ();
+    }
+    seen->recs [seen->n++] = (qv_wal_rec_t) { data, size };
     return 0;
-}
-
-static uint64_t
-s_le (const unsigned char *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = v << 8 | p [i];
-    return v;
 }
 
 int
@@ -193,17 +208,30 @@ LLVMFuzzerTestOneInput (const uint8_t *input, size_t input_size)
     if (!buf)
         return 0;
     memcpy (buf, input + 1, size);
-    if ((mode & 1) && size >= 4) {
-        uint32_t crc = qv_crc32c (buf, size - 4);
-        for (int i = 0; i < 4; i++)
-            buf [size - 4 + i] = (unsigned char) (crc >> (8 * i));
-    }
-    uint32_t shard = size >= 16 ? (uint32_t) s_le (buf + 12, 4) : 0;
-    uint64_t seq = size >= 24 ? s_le (buf + 16, 8) : 0;
-    unsigned sum = 0;
-    int rc = qv_wal_decode ("fuzz", buf, size, shard, seq, s_touch, &sum);
+    bool v2 = qv_envelope_is (buf, size);
+    if ((mode & 1) && !qv_fuzz_reseal (buf, size) && size >= 4)
+        qv_le_put32 (buf + size - 4, qv_crc32c (buf, size - 4));
+    size_t at = qv_fuzz_fields_at (buf, size);
+    uint32_t shard = size >= at + 4 ? qv_le_get32 (buf + at) : 0;
+    uint64_t seq = size >= at + 12 ? qv_le_get64 (buf + at + 4) : 0;
+    s_seen_t seen = { 0 };
+    int rc = qv_wal_decode ("fuzz", buf, size, shard, seq, s_touch, &seen);
     if (rc != 0 && rc != QV_ECORRUPT && rc != QV_EINVAL)     //  EINVAL: newer version
         abort ();
+    if (rc == 0) {
+        //  Its records encode again to the same object, in the envelope: the same
+        //  bytes, or a version 1 object's fields and records behind the envelope
+        zchunk_t *chunk = qv_wal_encode (shard, seq, seen.recs, seen.n);
+        const uint8_t *out = chunk ? zchunk_data (chunk) : NULL;
+        size_t out_size = chunk ? zchunk_size (chunk) : 0;
+        if (!chunk || !qv_envelope_is (out, out_size)
+        ||  (v2 && (out_size != size || memcmp (out, buf, size) != 0))
+        ||  (!v2 && (out_size != size - 16 + QV_ENVELOPE_HEADER_SIZE
+                     || memcmp (out + QV_ENVELOPE_HEADER_SIZE, buf + 12, size - 16) != 0)))
+            abort ();
+        zchunk_destroy (&chunk);
+    }
+    free (seen.recs);
     free (buf);
     return 0;
 }
