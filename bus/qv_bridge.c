@@ -360,6 +360,7 @@ s_fetch_actor (zsock_t *pipe, void *args_)
     s_bury (args->nc, retired, true);
     zlistx_destroy (&retired);
     jsCtx_Destroy (js);
+    nats_ReleaseThreadMemory ();    //  this thread's nats.c error state (as the bridge's)
 }
 
 // --------------------------------------------------------------------- requests
@@ -1059,4 +1060,7 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->api);
     zsock_destroy (&self->proxy);
     free (self);
+    //  nats.c keeps a thread's last error in thread-local memory, freed when the thread
+    //  ends: the process may exit first (LeakSanitizer saw it), so free it here
+    nats_ReleaseThreadMemory ();
 }

@@ -263,6 +263,7 @@ s_renewer (void *arg)
             qv_warn ("lease %s/%s: cannot renew: %s", self->bucket, self->name, qv_err_msg ());
         }
     }
+    nats_ReleaseThreadMemory ();    //  nats.c's thread-local error state of this thread
     return NULL;
 }
 
