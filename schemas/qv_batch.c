@@ -39,9 +39,11 @@ qv_batch_destroy (qv_batch_t **self_p)
         return;
     for (int i = 0; i < self->schema->nfields; i++) {
         qv_col_t *c = &self->cols [i];
-        if (c->var)
-            for (uint32_t r = 0; r < self->cap; r++)
+        if (c->var) {
+            uint32_t end = self->n > c->var_end ? self->n : c->var_end;
+            for (uint32_t r = 0; r < end && r < self->cap; r++)
                 free (c->var [r].ptr);
+        }
         free (c->var);
         free (c->data);
         free (c->valid);
@@ -90,6 +92,7 @@ s_set_bytes (qv_col_t *c, uint32_t row, const void *p, size_t n)
     free (c->var [row].ptr);
     c->var [row].ptr = copy;
     c->var [row].len = (uint32_t) n;
+    qv_col_var_set (c, row);
     return 0;
 }
 
@@ -196,6 +199,7 @@ s_set_value (qv_batch_t *self, int fi, uint32_t row, const qv_val_t *v)
             free (c->var [row].ptr);
             c->var [row].ptr = raw;
             c->var [row].len = (uint32_t) size;
+            qv_col_var_set (c, row);
             return 0;
         }
         case QV_FLOAT_VECTOR:
@@ -622,6 +626,7 @@ qv_batch_copy_row (qv_batch_t *dst, uint32_t dr, qv_batch_t *src, uint32_t sr, b
         if (move) {
             free (dc->var [dr].ptr);
             dc->var [dr] = sc->var [sr];
+            qv_col_var_set (dc, dr);
             sc->var [sr].ptr = NULL;
             sc->var [sr].len = 0;
         }

@@ -30,7 +30,19 @@ typedef struct {
     uint8_t *data;                  //  cap * width bytes (fixed-width types)
     qv_bytes_t *var;                //  cap values (varchar, json)
     uint8_t *valid;                 //  NULL when no value is null; else 1 byte per row
+    uint32_t var_end;               //  var: no slot at or past max (n, var_end) holds
+                                    //  memory (qv_col_var_set), so a batch of a large
+                                    //  capacity is freed in the time of its rows
 } qv_col_t;
+
+//  Notes that var slot row of c may now hold memory (every writer of a var slot that
+//  may lie past the batch's n calls it).
+static inline void
+qv_col_var_set (qv_col_t *c, uint32_t row)
+{
+    if (row >= c->var_end)
+        c->var_end = row + 1;
+}
 
 typedef struct {
     const qv_schema_t *schema;      //  borrowed; outlives the batch

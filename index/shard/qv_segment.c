@@ -201,6 +201,8 @@ qv_segment_append (qv_segment_t *self, qv_batch_t *batch, uint64_t ts)
                 sc->var [r].ptr = NULL;
                 sc->var [r].len = 0;
             }
+        if (!width && batch->n)
+            qv_col_var_set (dc, first + batch->n - 1);
         if (sc->valid) {
             if (!dc->valid) {
                 dc->valid = malloc (self->cap);
