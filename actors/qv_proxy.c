@@ -231,14 +231,10 @@ s_prepare_write (self_t *self, qv_job_t *job)
                 return qv_err (QV_EINVAL, "shards must be 1..64");
             rec->shards = (uint32_t) shards;
             snprintf (rec->consistency, sizeof rec->consistency, "strong");
-            if (req->f [QV_F_consistency]) {
-                char cons [16];
-                if (qv_val_strcpy (req->f [QV_F_consistency], cons, sizeof cons)
-                ||  !(streq (cons, "strong") || streq (cons, "bounded") || streq (cons, "session")
-                   || streq (cons, "eventually")))
-                    return qv_err (QV_EINVAL, "consistency must be strong, bounded, session or eventually");
-                snprintf (rec->consistency, sizeof rec->consistency, "%s", cons);
-            }
+            //  qv_req_parse has checked that it is one of the four levels
+            if (req->f [QV_F_consistency]
+            &&  qv_val_strcpy (req->f [QV_F_consistency], rec->consistency, sizeof rec->consistency))
+                return qv_err (QV_EINVAL, "consistency must be strong, bounded, session or eventually");
             if (req->f [QV_F_description]) {
                 const char *s;
                 size_t n;
