@@ -1,6 +1,6 @@
-//  Filter expressions: parsing (the lexer and a recursive-descent parser into the typed
-//  tree of qv_expr_tree.h). Evaluation is in qv_expr_eval.c, index planning and
-//  partition-key pruning in qv_expr_plan.c.
+//  Filter expressions: parsing (a recursive-descent parser over qv_expr_lex.c's
+//  tokens, into the typed tree of qv_expr_tree.h). Evaluation is in qv_expr_eval.c,
+//  index planning and partition-key pruning in qv_expr_plan.c.
 //
 //  DESIGN
 //
@@ -10,7 +10,7 @@
 //  errors are reported at the token that causes them; and/or chains become one n-ary
 //  node, so the tree depth (bounded by QV_EXPR_DEPTH_MAX) only grows with real
 //  nesting, and so does the parser's recursion.
-#include "qv_expr_tree.h"
+#include "qv_expr_lex.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -18,428 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-//  ---------------------------------------------------------------------------------
-//  Tokens
-
-typedef enum {
-    TK_END, TK_INT, TK_FLOAT, TK_STR, TK_IDENT,
-    TK_AND, TK_OR, TK_NOT, TK_IN, TK_LIKE, TK_IS, TK_NULL, TK_TRUE, TK_FALSE,
-    TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
-    TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_PCT,
-    TK_LPAREN, TK_RPAREN, TK_LBRACK, TK_RBRACK, TK_COMMA
-} tk_type_t;
-
-typedef struct {
-    tk_type_t type;
-    uint32_t off, end;              //  byte range in the text
-    uint64_t mag;                   //  TK_INT: magnitude
-    bool ovf;                       //  TK_INT: magnitude above 2^63
-    double d;                       //  TK_FLOAT
-    uint32_t soff, slen;            //  TK_STR: decoded bytes in strbuf
-} tok_t;
-
-static const struct {
-    const char *word;
-    tk_type_t type;
-} s_keywords [] = {
-    { "and", TK_AND }, { "or", TK_OR }, { "not", TK_NOT }, { "in", TK_IN },
-    { "like", TK_LIKE }, { "is", TK_IS }, { "null", TK_NULL }, { "true", TK_TRUE },
-    { "false", TK_FALSE }
-};
-
-
-typedef struct {
-    const qv_schema_t *schema;
-    const char *text;
-    size_t len;
-    tok_t *toks;
-    size_t ntoks;
-    size_t at;                      //  next token
-    int nest;                       //  parser recursion through ( not -
-    qv_expr_t *expr;
-    int rc;                         //  first error
-} parser_t;
-
-//  ---------------------------------------------------------------------------------
-//  Errors
-
-//  1-based character (UTF-8 code point) position of byte offset off
-static unsigned
-s_pos (parser_t *p, uint32_t off)
-{
-    unsigned pos = 1;
-    for (uint32_t i = 0; i < off && i < p->len; i++)
-        if (((uint8_t) p->text [i] & 0xC0) != 0x80)
-            pos++;
-    return pos;
-}
-
-//  Text of bytes [off, end) for a message: at most 40 bytes, control bytes escaped
-static void
-s_snippet (parser_t *p, uint32_t off, uint32_t end, char *buf, size_t size)
-{
-    size_t o = 0;
-    for (uint32_t i = off; i < end && i < p->len && o + 8 < size; i++) {
-        uint8_t c = (uint8_t) p->text [i];
-        if (i - off >= 40) {
-            o += snprintf (buf + o, size - o, "...");
-            break;
-        }
-        if (c < 0x20 || c == 0x7F)
-            o += snprintf (buf + o, size - o, "\\x%02x", c);
-        else
-            buf [o++] = (char) c;
-    }
-    buf [o] = 0;
-}
-
-//  Records a parse error at byte offset off (first error wins); returns NULL
-static void *
-s_fail (parser_t *p, uint32_t off, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-static void *
-s_fail (parser_t *p, uint32_t off, const char *fmt, ...)
-{
-    if (p->rc)
-        return NULL;
-    char msg [512];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (msg, sizeof msg, fmt, args);
-    va_end (args);
-    p->rc = qv_err (QV_EINVAL, "%s at position %u", msg, s_pos (p, off));
-    return NULL;
-}
-
-static void *
-s_oom (parser_t *p)
-{
-    if (!p->rc)
-        p->rc = qv_err (QV_ENOMEM, "out of memory parsing a filter");
-    return NULL;
-}
-
-//  "'tok'" or "end of input", for "expected X, got ..."
-static void
-s_tok_desc (parser_t *p, const tok_t *t, char *buf, size_t size)
-{
-    if (t->type == TK_END) {
-        snprintf (buf, size, "end of input");
-        return;
-    }
-    char snip [64];
-    s_snippet (p, t->off, t->end, snip, sizeof snip);
-    snprintf (buf, size, "'%s'", snip);
-}
-
-//  ---------------------------------------------------------------------------------
-//  Lexer
-
-static bool
-s_is_ident_start (int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static bool
-s_is_ident (int c)
-{
-    return s_is_ident_start (c) || (c >= '0' && c <= '9');
-}
-
-static int
-s_hex (int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static size_t
-s_utf8_put (uint8_t *o, uint32_t cp)
-{
-    if (cp < 0x80) { o [0] = (uint8_t) cp; return 1; }
-    if (cp < 0x800) {
-        o [0] = (uint8_t) (0xC0 | cp >> 6);
-        o [1] = (uint8_t) (0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o [0] = (uint8_t) (0xE0 | cp >> 12);
-        o [1] = (uint8_t) (0x80 | ((cp >> 6) & 0x3F));
-        o [2] = (uint8_t) (0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o [0] = (uint8_t) (0xF0 | cp >> 18);
-    o [1] = (uint8_t) (0x80 | ((cp >> 12) & 0x3F));
-    o [2] = (uint8_t) (0x80 | ((cp >> 6) & 0x3F));
-    o [3] = (uint8_t) (0x80 | (cp & 0x3F));
-    return 4;
-}
-
-//  Reads 4 hex digits at text [i]; -1 if not there
-static int32_t
-s_hex4 (parser_t *p, size_t i)
-{
-    if (i + 4 > p->len)
-        return -1;
-    int32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = s_hex ((uint8_t) p->text [i + k]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | h;
-    }
-    return v;
-}
-
-//  Decodes the string literal at *ip into the expression's strbuf at *sp
-static int
-s_lex_string (parser_t *p, size_t *ip, size_t *sp, tok_t *t)
-{
-    const char *s = p->text;
-    size_t i = *ip, start = i;
-    char quote = s [i++];
-    uint8_t *out = p->expr->strbuf;
-    t->soff = (uint32_t) *sp;
-    size_t o = *sp;
-    while (true) {
-        if (i >= p->len) {
-            s_fail (p, (uint32_t) start, "unterminated string");
-            return -1;
-        }
-        char c = s [i];
-        if (c == quote) {
-            i++;
-            break;
-        }
-        if (c != '\\') {
-            out [o++] = (uint8_t) c;
-            i++;
-            continue;
-        }
-        if (i + 1 >= p->len) {
-            s_fail (p, (uint32_t) start, "unterminated string");
-            return -1;
-        }
-        char e = s [i + 1];
-        switch (e) {
-            case '"': case '\'': case '\\': case '/': out [o++] = (uint8_t) e; i += 2; break;
-            case 'n': out [o++] = '\n'; i += 2; break;
-            case 't': out [o++] = '\t'; i += 2; break;
-            case 'r': out [o++] = '\r'; i += 2; break;
-            case 'b': out [o++] = '\b'; i += 2; break;
-            case 'f': out [o++] = '\f'; i += 2; break;
-            case '0': out [o++] = 0; i += 2; break;
-            case 'u': {
-                int32_t cp = s_hex4 (p, i + 2);
-                size_t used = 6;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    int32_t lo = -1;
-                    if (i + 12 <= p->len && s [i + 6] == '\\' && s [i + 7] == 'u')
-                        lo = s_hex4 (p, i + 8);
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        cp = -1;
-                    else {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                        used = 12;
-                    }
-                }
-                else
-                if (cp >= 0xDC00 && cp <= 0xDFFF)
-                    cp = -1;
-                if (cp < 0) {
-                    char snip [64];
-                    s_snippet (p, (uint32_t) i, (uint32_t) (i + 6), snip, sizeof snip);
-                    s_fail (p, (uint32_t) i, "bad unicode escape '%s'", snip);
-                    return -1;
-                }
-                o += s_utf8_put (out + o, (uint32_t) cp);
-                i += used;
-                break;
-            }
-            default: {
-                char snip [64];
-                s_snippet (p, (uint32_t) i, (uint32_t) (i + 2), snip, sizeof snip);
-                s_fail (p, (uint32_t) i, "bad escape '%s' in string", snip);
-                return -1;
-            }
-        }
-    }
-    t->slen = (uint32_t) (o - *sp);
-    *sp = o;
-    *ip = i;
-    return 0;
-}
-
-static int
-s_lex_number (parser_t *p, size_t *ip, tok_t *t)
-{
-    const char *s = p->text;
-    size_t i = *ip, start = i;
-    bool is_float = false;
-    while (i < p->len && s [i] >= '0' && s [i] <= '9')
-        i++;
-    if (i < p->len && s [i] == '.') {
-        is_float = true;
-        i++;
-        while (i < p->len && s [i] >= '0' && s [i] <= '9')
-            i++;
-    }
-    if (i < p->len && (s [i] == 'e' || s [i] == 'E')) {
-        size_t j = i + 1;
-        if (j < p->len && (s [j] == '+' || s [j] == '-'))
-            j++;
-        if (j < p->len && s [j] >= '0' && s [j] <= '9') {
-            is_float = true;
-            i = j;
-            while (i < p->len && s [i] >= '0' && s [i] <= '9')
-                i++;
-        }
-    }
-    t->off = (uint32_t) start;
-    t->end = (uint32_t) i;
-    if (i < p->len && (s_is_ident (s [i]) || s [i] == '.')) {
-        size_t j = i;
-        while (j < p->len && (s_is_ident (s [j]) || s [j] == '.'))
-            j++;
-        char snip [64];
-        s_snippet (p, (uint32_t) start, (uint32_t) j, snip, sizeof snip);
-        s_fail (p, (uint32_t) start, "bad number '%s'", snip);
-        return -1;
-    }
-    if (is_float) {
-        char *copy = malloc (i - start + 1);
-        if (!copy) {
-            s_oom (p);
-            return -1;
-        }
-        memcpy (copy, s + start, i - start);
-        copy [i - start] = 0;
-        t->type = TK_FLOAT;
-        t->d = strtod (copy, NULL);
-        free (copy);
-        if (!isfinite (t->d)) {
-            char snip [64];
-            s_snippet (p, (uint32_t) start, (uint32_t) i, snip, sizeof snip);
-            s_fail (p, (uint32_t) start, "number '%s' out of range", snip);
-            return -1;
-        }
-    }
-    else {
-        t->type = TK_INT;
-        uint64_t mag = 0;
-        for (size_t k = start; k < i; k++) {
-            unsigned dig = (unsigned) (s [k] - '0');
-            if (mag > (UINT64_MAX - dig) / 10)
-                t->ovf = true;
-            else
-                mag = mag * 10 + dig;
-        }
-        if (mag > (uint64_t) INT64_MAX + 1)
-            t->ovf = true;
-        t->mag = mag;
-    }
-    *ip = i;
-    return 0;
-}
-
-static int
-s_lex (parser_t *p)
-{
-    const char *s = p->text;
-    size_t i = 0, sp = 0;
-    size_t cap = 16;
-    p->toks = malloc (cap * sizeof (tok_t));
-    if (!p->toks) {
-        s_oom (p);
-        return -1;
-    }
-    while (true) {
-        while (i < p->len && (s [i] == ' ' || s [i] == '\t' || s [i] == '\n'
-                           || s [i] == '\r' || s [i] == '\f' || s [i] == '\v'))
-            i++;
-        if (p->ntoks == cap) {
-            cap *= 2;
-            tok_t *grown = realloc (p->toks, cap * sizeof (tok_t));
-            if (!grown) {
-                s_oom (p);
-                return -1;
-            }
-            p->toks = grown;
-        }
-        tok_t *t = &p->toks [p->ntoks];
-        memset (t, 0, sizeof *t);
-        t->off = (uint32_t) i;
-        if (i >= p->len) {
-            t->type = TK_END;
-            t->end = (uint32_t) i;
-            p->ntoks++;
-            return 0;
-        }
-        uint8_t c = (uint8_t) s [i];
-        uint8_t c2 = i + 1 < p->len ? (uint8_t) s [i + 1] : 0;
-        if ((c >= '0' && c <= '9') || (c == '.' && c2 >= '0' && c2 <= '9')) {
-            if (s_lex_number (p, &i, t))
-                return -1;
-        }
-        else
-        if (s_is_ident_start (c) || c == '$') {     //  `$` starts `$meta` only
-            size_t start = i++;
-            while (i < p->len && s_is_ident ((uint8_t) s [i]))
-                i++;
-            t->type = TK_IDENT;
-            for (size_t k = 0; k < sizeof s_keywords / sizeof s_keywords [0]; k++)
-                if (strlen (s_keywords [k].word) == i - start
-                &&  strncasecmp (s_keywords [k].word, s + start, i - start) == 0)
-                    t->type = s_keywords [k].type;
-        }
-        else
-        if (c == '"' || c == '\'') {
-            t->type = TK_STR;
-            if (s_lex_string (p, &i, &sp, t))
-                return -1;
-        }
-        else {
-            tk_type_t type = TK_END;
-            int n = 1;
-            switch (c) {
-                case '=': if (c2 == '=') { type = TK_EQ; n = 2; } break;
-                case '!': if (c2 == '=') { type = TK_NE; n = 2; } else type = TK_NOT; break;
-                case '<': if (c2 == '=') { type = TK_LE; n = 2; } else type = TK_LT; break;
-                case '>': if (c2 == '=') { type = TK_GE; n = 2; } else type = TK_GT; break;
-                case '&': if (c2 == '&') { type = TK_AND; n = 2; } break;
-                case '|': if (c2 == '|') { type = TK_OR; n = 2; } break;
-                case '+': type = TK_PLUS; break;
-                case '-': type = TK_MINUS; break;
-                case '*': type = TK_STAR; break;
-                case '/': type = TK_SLASH; break;
-                case '%': type = TK_PCT; break;
-                case '(': type = TK_LPAREN; break;
-                case ')': type = TK_RPAREN; break;
-                case '[': type = TK_LBRACK; break;
-                case ']': type = TK_RBRACK; break;
-                case ',': type = TK_COMMA; break;
-                default: break;
-            }
-            if (type == TK_END) {
-                if (c == '=')
-                    s_fail (p, (uint32_t) i, "unexpected '=' (comparison is '==')");
-                else
-                if (c >= 0x21 && c < 0x7F)
-                    s_fail (p, (uint32_t) i, "unexpected character '%c'", c);
-                else
-                    s_fail (p, (uint32_t) i, "unexpected byte 0x%02x", c);
-                return -1;
-            }
-            t->type = type;
-            i += n;
-        }
-        t->end = (uint32_t) i;
-        p->ntoks++;
-    }
-}
 
 //  ---------------------------------------------------------------------------------
 //  Parser
@@ -470,7 +48,7 @@ s_node (parser_t *p, kind_t kind, ty_t type, uint32_t off, uint32_t end)
 {
     node_t *n = calloc (1, sizeof *n);
     if (!n)
-        return s_oom (p);
+        return qv_expr_oom (p);
     n->next_alloc = p->expr->nodes;
     p->expr->nodes = n;
     n->kind = kind;
@@ -501,7 +79,7 @@ s_depth (parser_t *p, node_t *n)
         cost += n->kids [k]->cost;
     n->cost = cost > (1u << 30) ? 1u << 30 : (uint32_t) cost;
     if (n->depth > QV_EXPR_DEPTH_MAX)
-        return s_fail (p, n->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
+        return qv_expr_fail (p, n->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
     return n;
 }
 
@@ -517,7 +95,7 @@ static void
 s_describe (parser_t *p, const node_t *n, char *buf, size_t size)
 {
     char snip [64];
-    s_snippet (p, n->off, n->end, snip, sizeof snip);
+    qv_expr_snippet (p, n->off, n->end, snip, sizeof snip);
     if (n->kind == N_FIELD && n->nsteps == 0) {
         const qv_field_t *f = &p->schema->fields [n->field];
         snprintf (buf, size, "%s field '%s'", qv_type_name (f->type), f->name);
@@ -558,7 +136,7 @@ s_condition (parser_t *p, node_t *n)
     }
     char desc [160];
     s_describe (p, n, desc, sizeof desc);
-    return s_fail (p, n->off, "expected a condition, got %s", desc);
+    return qv_expr_fail (p, n->off, "expected a condition, got %s", desc);
 }
 
 static node_t *
@@ -581,12 +159,12 @@ s_parse_field (parser_t *p)
         fi = meta;
     if (fi < 0) {
         char snip [64];
-        s_snippet (p, t->off, t->end, snip, sizeof snip);
-        return s_fail (p, t->off, "unknown field '%s'", snip);
+        qv_expr_snippet (p, t->off, t->end, snip, sizeof snip);
+        return qv_expr_fail (p, t->off, "unknown field '%s'", snip);
     }
     const qv_field_t *f = &p->schema->fields [fi];
     if (f->type == QV_FLOAT_VECTOR)
-        return s_fail (p, t->off, "vector field '%s' cannot be used in a filter", f->name);
+        return qv_expr_fail (p, t->off, "vector field '%s' cannot be used in a filter", f->name);
     ty_t type = f->type == QV_BOOL ? T_BOOL
               : f->type == QV_FLOAT || f->type == QV_DOUBLE ? T_FLOAT
               : f->type == QV_VARCHAR ? T_STR
@@ -600,7 +178,7 @@ s_parse_field (parser_t *p)
     if (dynamic) {
         n->steps = calloc (QV_EXPR_PATH_MAX, sizeof (step_t));
         if (!n->steps)
-            return s_oom (p);
+            return qv_expr_oom (p);
         uint8_t *key = p->expr->strbuf + p->len + t->off;
         memcpy (key, p->text + t->off, nlen);
         n->steps [0].s = key;
@@ -610,14 +188,14 @@ s_parse_field (parser_t *p)
     while (s_peek (p)->type == TK_LBRACK) {
         const tok_t *lb = s_next (p);
         if (type != T_JSON)
-            return s_fail (p, lb->off, "field '%s' is %s, not json: '[' cannot follow it",
+            return qv_expr_fail (p, lb->off, "field '%s' is %s, not json: '[' cannot follow it",
                            f->name, qv_type_name (f->type));
         if (n->nsteps == QV_EXPR_PATH_MAX)
-            return s_fail (p, lb->off, "json path longer than %d steps", QV_EXPR_PATH_MAX);
+            return qv_expr_fail (p, lb->off, "json path longer than %d steps", QV_EXPR_PATH_MAX);
         if (!n->steps) {
             n->steps = calloc (QV_EXPR_PATH_MAX, sizeof (step_t));
             if (!n->steps)
-                return s_oom (p);
+                return qv_expr_oom (p);
         }
         const tok_t *k = s_next (p);
         step_t *st = &n->steps [n->nsteps];
@@ -632,14 +210,14 @@ s_parse_field (parser_t *p)
         }
         else {
             char desc [80];
-            s_tok_desc (p, k, desc, sizeof desc);
-            return s_fail (p, k->off, "expected a string key or an array index after '[', got %s", desc);
+            qv_expr_tok_desc (p, k, desc, sizeof desc);
+            return qv_expr_fail (p, k->off, "expected a string key or an array index after '[', got %s", desc);
         }
         const tok_t *rb = s_next (p);
         if (rb->type != TK_RBRACK) {
             char desc [80];
-            s_tok_desc (p, rb, desc, sizeof desc);
-            return s_fail (p, rb->off, "expected ']', got %s", desc);
+            qv_expr_tok_desc (p, rb, desc, sizeof desc);
+            return qv_expr_fail (p, rb->off, "expected ']', got %s", desc);
         }
         n->nsteps++;
         n->end = rb->end;
@@ -652,8 +230,8 @@ s_int_literal (parser_t *p, const tok_t *t, bool neg, uint32_t off)
 {
     if (t->ovf || t->mag > (uint64_t) INT64_MAX + neg) {
         char snip [64];
-        s_snippet (p, off, t->end, snip, sizeof snip);
-        return s_fail (p, off, "integer '%s' out of the int64 range", snip);
+        qv_expr_snippet (p, off, t->end, snip, sizeof snip);
+        return qv_expr_fail (p, off, "integer '%s' out of the int64 range", snip);
     }
     node_t *n = s_node (p, N_LIT, T_INT, off, t->end);
     if (!n)
@@ -699,7 +277,7 @@ s_parse_primary (parser_t *p)
         case TK_LPAREN: {
             s_next (p);
             if (++p->nest > QV_EXPR_DEPTH_MAX)
-                return s_fail (p, t->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
+                return qv_expr_fail (p, t->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
             n = s_parse_or (p);
             p->nest--;
             if (!n)
@@ -707,8 +285,8 @@ s_parse_primary (parser_t *p)
             const tok_t *r = s_next (p);
             if (r->type != TK_RPAREN) {
                 char desc [80];
-                s_tok_desc (p, r, desc, sizeof desc);
-                return s_fail (p, r->off, "expected ')', got %s", desc);
+                qv_expr_tok_desc (p, r, desc, sizeof desc);
+                return qv_expr_fail (p, r->off, "expected ')', got %s", desc);
             }
             n->off = t->off;        //  messages quote the parentheses too
             n->end = r->end;
@@ -716,8 +294,8 @@ s_parse_primary (parser_t *p)
         }
         default: {
             char desc [80];
-            s_tok_desc (p, t, desc, sizeof desc);
-            return s_fail (p, t->off, "expected a field, literal or '(', got %s", desc);
+            qv_expr_tok_desc (p, t, desc, sizeof desc);
+            return qv_expr_fail (p, t->off, "expected a field, literal or '(', got %s", desc);
         }
     }
 }
@@ -744,7 +322,7 @@ s_parse_unary (parser_t *p)
         return n;
     }
     if (++p->nest > QV_EXPR_DEPTH_MAX)
-        return s_fail (p, t->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
+        return qv_expr_fail (p, t->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
     node_t *a = s_parse_unary (p);
     p->nest--;
     if (!a)
@@ -752,7 +330,7 @@ s_parse_unary (parser_t *p)
     if (!s_numeric (a->type) && a->type != T_JSON) {
         char desc [160];
         s_describe (p, a, desc, sizeof desc);
-        return s_fail (p, t->off, "'-' needs a number, got %s", desc);
+        return qv_expr_fail (p, t->off, "'-' needs a number, got %s", desc);
     }
     node_t *n = s_node (p, N_NEG, a->type, t->off, a->end);
     if (!n)
@@ -770,8 +348,8 @@ s_arith (parser_t *p, const tok_t *optok, node_t *a, node_t *b)
     if (bad) {
         char desc [160], snip [16];
         s_describe (p, bad, desc, sizeof desc);
-        s_snippet (p, optok->off, optok->end, snip, sizeof snip);
-        return s_fail (p, bad->off, "'%s' needs numbers, got %s", snip, desc);
+        qv_expr_snippet (p, optok->off, optok->end, snip, sizeof snip);
+        return qv_expr_fail (p, bad->off, "'%s' needs numbers, got %s", snip, desc);
     }
     ty_t type = a->type == T_JSON || b->type == T_JSON ? T_JSON
               : a->type == T_FLOAT || b->type == T_FLOAT ? T_FLOAT : T_INT;
@@ -833,12 +411,12 @@ s_compare (parser_t *p, const tok_t *optok, node_t *a, node_t *b)
     if (!ok) {
         s_describe (p, a, da, sizeof da);
         s_describe (p, b, db, sizeof db);
-        return s_fail (p, b->off, "cannot compare %s with %s", da, db);
+        return qv_expr_fail (p, b->off, "cannot compare %s with %s", da, db);
     }
     if ((a->type == T_BOOL || b->type == T_BOOL) && op != OP_EQ && op != OP_NE) {
         char snip [16];
-        s_snippet (p, optok->off, optok->end, snip, sizeof snip);
-        return s_fail (p, optok->off, "bools can only be compared with == or !=, not '%s'", snip);
+        qv_expr_snippet (p, optok->off, optok->end, snip, sizeof snip);
+        return qv_expr_fail (p, optok->off, "bools can only be compared with == or !=, not '%s'", snip);
     }
     //  A literal goes on the right
     if (a->kind == N_LIT && b->kind != N_LIT) {
@@ -902,7 +480,7 @@ s_in_sets (parser_t *p, node_t *n)
     n->dbls = malloc (m * sizeof (double));
     n->strs = malloc (m * sizeof (jv_t));
     if (!n->ints || !n->dbls || !n->strs)
-        return s_oom (p);
+        return qv_expr_oom (p);
     for (size_t k = 0; k < n->nlist; k++) {
         const jv_t *v = &n->list [k];
         int64_t i;
@@ -938,8 +516,8 @@ s_parse_in (parser_t *p, node_t *a, bool negate, uint32_t kw_off)
     const tok_t *lb = s_next (p);
     if (lb->type != TK_LBRACK) {
         char desc [80];
-        s_tok_desc (p, lb, desc, sizeof desc);
-        return s_fail (p, lb->off, "expected '[' after 'in', got %s", desc);
+        qv_expr_tok_desc (p, lb, desc, sizeof desc);
+        return qv_expr_fail (p, lb->off, "expected '[' after 'in', got %s", desc);
     }
     node_t *n = s_node (p, N_IN, T_BOOL, a->off, lb->end);
     if (!n)
@@ -963,8 +541,8 @@ s_parse_in (parser_t *p, node_t *a, bool negate, uint32_t kw_off)
         if (t->type == TK_INT) {
             if (t->ovf || t->mag > (uint64_t) INT64_MAX + neg) {
                 char snip [64];
-                s_snippet (p, off, t->end, snip, sizeof snip);
-                return s_fail (p, off, "integer '%s' out of the int64 range", snip);
+                qv_expr_snippet (p, off, t->end, snip, sizeof snip);
+                return qv_expr_fail (p, off, "integer '%s' out of the int64 range", snip);
             }
             v.k = J_INT;
             v.i = neg ? (int64_t) (0 - t->mag) : (int64_t) t->mag;
@@ -987,8 +565,8 @@ s_parse_in (parser_t *p, node_t *a, bool negate, uint32_t kw_off)
         }
         else {
             char desc [80];
-            s_tok_desc (p, t, desc, sizeof desc);
-            return s_fail (p, t->off, "expected a literal in the 'in' list, got %s", desc);
+            qv_expr_tok_desc (p, t, desc, sizeof desc);
+            return qv_expr_fail (p, t->off, "expected a literal in the 'in' list, got %s", desc);
         }
         bool fits = a->type == T_JSON
                  || (s_numeric (a->type) && (v.k == J_INT || v.k == J_FLT))
@@ -997,15 +575,15 @@ s_parse_in (parser_t *p, node_t *a, bool negate, uint32_t kw_off)
         if (!fits) {
             char da [160], snip [64];
             s_describe (p, a, da, sizeof da);
-            s_snippet (p, off, t->end, snip, sizeof snip);
-            return s_fail (p, off, "cannot compare %s with %s %s", da,
+            qv_expr_snippet (p, off, t->end, snip, sizeof snip);
+            return qv_expr_fail (p, off, "cannot compare %s with %s %s", da,
                            v.k == J_STR ? "string" : v.k == J_BOOL ? "bool" : "number", snip);
         }
         if (n->nlist == cap) {
             cap = cap ? cap * 2 : 8;
             jv_t *grown = realloc (n->list, cap * sizeof (jv_t));
             if (!grown)
-                return s_oom (p);
+                return qv_expr_oom (p);
             n->list = grown;
         }
         n->list [n->nlist++] = v;
@@ -1016,8 +594,8 @@ s_parse_in (parser_t *p, node_t *a, bool negate, uint32_t kw_off)
         }
         if (sep->type != TK_COMMA) {
             char desc [80];
-            s_tok_desc (p, sep, desc, sizeof desc);
-            return s_fail (p, sep->off, "expected ',' or ']' in the 'in' list, got %s", desc);
+            qv_expr_tok_desc (p, sep, desc, sizeof desc);
+            return qv_expr_fail (p, sep->off, "expected ',' or ']' in the 'in' list, got %s", desc);
         }
     }
     if (!s_in_sets (p, n))
@@ -1032,7 +610,7 @@ s_like_compile (parser_t *p, node_t *n, const uint8_t *s, uint32_t len)
     n->pat = malloc ((len ? len : 1) * sizeof (pel_t));
     n->lit_bytes = malloc (len ? len : 1);
     if (!n->pat || !n->lit_bytes)
-        return s_oom (p);
+        return qv_expr_oom (p);
     for (uint32_t i = 0; i < len; i++) {
         pel_t e = { 0, s [i] };
         if (s [i] == '\\' && i + 1 < len)
@@ -1099,13 +677,13 @@ s_parse_cmp (parser_t *p)
             const tok_t *pt = s_next (p);
             if (pt->type != TK_STR) {
                 char desc [80];
-                s_tok_desc (p, pt, desc, sizeof desc);
-                return s_fail (p, pt->off, "expected a string pattern after 'like', got %s", desc);
+                qv_expr_tok_desc (p, pt, desc, sizeof desc);
+                return qv_expr_fail (p, pt->off, "expected a string pattern after 'like', got %s", desc);
             }
             if (a->type != T_STR && a->type != T_JSON) {
                 char da [160];
                 s_describe (p, a, da, sizeof da);
-                return s_fail (p, a->off, "'like' needs a string, got %s", da);
+                return qv_expr_fail (p, a->off, "'like' needs a string, got %s", da);
             }
             node_t *n = s_node (p, N_LIKE, T_BOOL, a->off, pt->end);
             if (!n)
@@ -1125,8 +703,8 @@ s_parse_cmp (parser_t *p)
             const tok_t *nt = s_next (p);
             if (nt->type != TK_NULL) {
                 char desc [80];
-                s_tok_desc (p, nt, desc, sizeof desc);
-                return s_fail (p, nt->off, "expected 'null' after 'is', got %s", desc);
+                qv_expr_tok_desc (p, nt, desc, sizeof desc);
+                return qv_expr_fail (p, nt->off, "expected 'null' after 'is', got %s", desc);
             }
             node_t *n = s_node (p, N_ISNULL, T_BOOL, a->off, nt->end);
             if (!n)
@@ -1148,7 +726,7 @@ s_parse_not (parser_t *p)
         return s_parse_cmp (p);
     s_next (p);
     if (++p->nest > QV_EXPR_DEPTH_MAX)
-        return s_fail (p, t->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
+        return qv_expr_fail (p, t->off, "expression nested deeper than %d", QV_EXPR_DEPTH_MAX);
     node_t *a = s_condition (p, s_parse_not (p));
     p->nest--;
     if (!a)
@@ -1193,7 +771,7 @@ s_parse_chain (parser_t *p, tk_type_t tk, kind_t kind, node_t *(*sub) (parser_t 
     size_t cap = 4;
     n->kids = malloc (cap * sizeof (node_t *));
     if (!n->kids)
-        return s_oom (p);
+        return qv_expr_oom (p);
     n->kids [n->nkids++] = first;
     while (s_peek (p)->type == tk) {
         s_next (p);
@@ -1204,7 +782,7 @@ s_parse_chain (parser_t *p, tk_type_t tk, kind_t kind, node_t *(*sub) (parser_t 
             cap *= 2;
             node_t **grown = realloc (n->kids, cap * sizeof (node_t *));
             if (!grown)
-                return s_oom (p);
+                return qv_expr_oom (p);
             n->kids = grown;
         }
         n->kids [n->nkids++] = k;
@@ -1274,21 +852,21 @@ qv_expr_parse (const qv_schema_t *schema, const char *text, size_t len, int *rc_
         return NULL;
     }
     p.expr->schema = schema;
-    if (s_lex (&p) == 0) {
+    if (qv_expr_lex (&p) == 0) {
         if (s_peek (&p)->type == TK_END)
-            s_fail (&p, 0, "empty filter");
+            qv_expr_fail (&p, 0, "empty filter");
         else {
             node_t *root = s_parse_or (&p);
             if (root && s_peek (&p)->type != TK_END) {
                 char desc [80];
-                s_tok_desc (&p, s_peek (&p), desc, sizeof desc);
-                s_fail (&p, s_peek (&p)->off, "unexpected %s", desc);
+                qv_expr_tok_desc (&p, s_peek (&p), desc, sizeof desc);
+                qv_expr_fail (&p, s_peek (&p)->off, "unexpected %s", desc);
             }
             else
             if (root && root->type != T_BOOL && root->type != T_JSON) {
                 char d [160];
                 s_describe (&p, root, d, sizeof d);
-                s_fail (&p, root->off, "a filter must be a condition, got %s", d);
+                qv_expr_fail (&p, root->off, "a filter must be a condition, got %s", d);
             }
             else
             if (root)
