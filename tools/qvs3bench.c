@@ -37,10 +37,13 @@ typedef struct {
     size_t max_rows;                //  the insert run also stops at this many rows
     int runs;
     bool index;
+    char index_type [32];
+    char keep [2048];               //  --keep DIR: the data set is built there once
     char quiver [4096];
     char tmp [4096];
     char endpoint [256];
-    char prefix [64];
+    char prefix [64];               //  the data set's S3 prefix
+    char scratch [80];              //  reuse: the insert run's throwaway prefix
 } s_opts_t;
 
 //  One backend's figures.
@@ -304,47 +307,118 @@ s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
     qv_store_destroy (&store);
 }
 
+//  Inserts for --seconds into a new collection of the server at endpoint, flushes
+//  and (unless --no-index) builds the index: the insert, flush and build figures.
+static void
+s_build (const s_opts_t *opts, const char *name, const char *endpoint, s_figures_t *f)
+{
+    fprintf (stderr, "%s: inserting for %.0f s (at most %zu rows)\n", name, opts->seconds,
+             opts->max_rows);
+    s_create (endpoint);
+    s_insert (opts, endpoint, f);
+    fprintf (stderr, "%s: %zu rows; flushing\n", name, f->rows);
+    int64_t t0 = qv_clock_usec ();
+    s_call_simple (endpoint, "flush", 600000, NULL, NULL);
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    f->flush_mbs = (double) f->rows * S_ROW_BYTES / 1048576.0 / secs;
+    f->index_s = -1;
+    if (!opts->index)
+        return;
+    fprintf (stderr, "%s: building %s\n", name, opts->index_type);
+    t0 = qv_clock_usec ();
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 600000);
+    qv_wr_t *w = qv_client_request (client, "create_index", 3, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
+    qv_wr_str (w, "field"); qv_wr_str (w, "vector");
+    qv_wr_str (w, "index_type"); qv_wr_str (w, opts->index_type);
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    qv_doc_destroy (&reply);
+    qv_client_destroy (&client);
+    s_wait_index (endpoint);
+    f->index_s = (qv_clock_usec () - t0) / 1e6;
+}
+
+//  --keep: DIR/NAME-built holds what a complete build of the backend's data set
+//  measured ("rows N index_s S prefix P type T"); absent, the set is built again.
+static bool
+s_kept_read (const s_opts_t *opts, const char *name, size_t *rows, double *index_s,
+             char *prefix, size_t prefix_size)
+{
+    char path [2200], type [32] = "", pfx [64] = "";
+    snprintf (path, sizeof path, "%s/%s-built", opts->keep, name);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return false;
+    bool ok = fscanf (file, "rows %zu index_s %lf prefix %63s type %31s", rows, index_s,
+                      pfx, type) == 4;
+    fclose (file);
+    if (ok && strcmp (type, opts->index ? opts->index_type : "none"))
+        qv_bench_die ("%s holds a data set indexed with %s, not %s: remove it or use "
+                      "another --keep directory", path, type, opts->index ? opts->index_type : "none");
+    if (ok)
+        snprintf (prefix, prefix_size, "%s", pfx);
+    return ok;
+}
+
+static void
+s_kept_write (const s_opts_t *opts, const char *name, const s_figures_t *f, const char *prefix)
+{
+    char path [2200];
+    snprintf (path, sizeof path, "%s/%s-built", opts->keep, name);
+    FILE *file = fopen (path, "w");
+    if (!file)
+        qv_bench_die ("cannot write %s: %s", path, strerror (errno));
+    fprintf (file, "rows %zu index_s %.3f prefix %s type %s\n", f->rows, f->index_s, prefix,
+             opts->index ? opts->index_type : "none");
+    fclose (file);
+}
+
 //  The whole sequence for one backend; s3 adds the --s3-* options.
 static void
 s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
 {
     const char *name = s3 ? "s3" : "fs";
-    char data [4200], cold [4200];
-    snprintf (data, sizeof data, "%s/%s-data", opts->tmp, name);
+    char data [4200], cold [4200], scratch [4200];
+    snprintf (data, sizeof data, "%s/%s-data", opts->keep [0] ? opts->keep : opts->tmp, name);
     snprintf (cold, sizeof cold, "%s/%s-cold", opts->tmp, name);
+    snprintf (scratch, sizeof scratch, "%s/%s-insert", opts->tmp, name);
+    char prefix [64];
+    snprintf (prefix, sizeof prefix, "%s", opts->prefix);
+    size_t kept_rows = 0;
+    double kept_index_s = -1;
+    bool reuse = opts->keep [0]
+              && s_kept_read (opts, name, &kept_rows, &kept_index_s, prefix, sizeof prefix);
     char *s3args [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
-                        "--s3-prefix", (char *) opts->prefix, NULL };
+                        "--s3-prefix", prefix, NULL };
     char *nocache [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
-                         "--s3-prefix", (char *) opts->prefix, "--cache-mb", "0", NULL };
+                         "--s3-prefix", prefix, "--cache-mb", "0", NULL };
+    char *s3scratch [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
+                           "--s3-prefix", (char *) opts->scratch, NULL };
     char *noargs [] = { NULL };
     char *const *extra = s3 ? s3args : noargs;
     qv_bench_server_t srv;
-    fprintf (stderr, "%s: inserting for %.0f s\n", name, opts->seconds);
-    qv_bench_server_start (&srv, opts->quiver, data, extra);
-    s_create (srv.endpoint);
-    s_insert (opts, srv.endpoint, f);
-    fprintf (stderr, "%s: %zu rows; flushing\n", name, f->rows);
-    int64_t t0 = qv_clock_usec ();
-    s_call_simple (srv.endpoint, "flush", 600000, NULL, NULL);
-    double secs = (qv_clock_usec () - t0) / 1e6;
-    f->flush_mbs = (double) f->rows * S_ROW_BYTES / 1048576.0 / secs;
-    f->index_s = -1;
-    if (opts->index) {
-        fprintf (stderr, "%s: building HNSW\n", name);
-        t0 = qv_clock_usec ();
-        qv_client_t *client = qv_client_new (srv.endpoint);
-        qv_client_set_timeout (client, 600000);
-        qv_wr_t *w = qv_client_request (client, "create_index", 3, NULL);
-        qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
-        qv_wr_str (w, "field"); qv_wr_str (w, "vector");
-        qv_wr_str (w, "index_type"); qv_wr_str (w, "HNSW");
-        qv_doc_t *reply = qv_bench_call (client, &w);
-        qv_doc_destroy (&reply);
-        qv_client_destroy (&client);
-        s_wait_index (srv.endpoint);
-        f->index_s = (qv_clock_usec () - t0) / 1e6;
+    if (reuse) {
+        //  The insert and flush figures on a throwaway data set; the starts below on
+        //  the kept one.
+        s_opts_t o = *opts;
+        o.index = false;
+        qv_bench_server_start (&srv, opts->quiver, scratch, s3 ? s3scratch : noargs);
+        s_build (&o, name, srv.endpoint, f);
+        qv_bench_server_stop (&srv, SIGTERM);
+        f->rows = kept_rows;
+        f->index_s = kept_index_s;
+        fprintf (stderr, "%s: reusing the data set in %s (%zu rows)\n", name, data, kept_rows);
     }
-    qv_bench_server_stop (&srv, SIGTERM);
+    else {
+        if (opts->keep [0])
+            qv_bench_rm_rf (data);
+        qv_bench_server_start (&srv, opts->quiver, data, extra);
+        s_build (opts, name, srv.endpoint, f);
+        qv_bench_server_stop (&srv, SIGTERM);
+        if (opts->keep [0])
+            s_kept_write (opts, name, f, prefix);
+    }
     fprintf (stderr, "%s: warm start\n", name);
     f->warm_s = qv_bench_server_start (&srv, opts->quiver, data, extra) / 1000.0;
     f->warm_dl = s3 ? s_stat (srv.endpoint, "cache_bytes_downloaded") : -1;
@@ -385,7 +459,13 @@ s_usage (FILE *out)
         "                inserts are the data set of the flush and start figures)\n"
         "  --rows N      ... or until N rows are acknowledged (default 200000)\n"
         "  --runs N      runs per raw PUT/GET figure, median (default 5)\n"
-        "  --no-index    skip the HNSW index (start figures without it)\n"
+        "  --no-index    skip the index (start figures without it)\n"
+        "  --index-type T  the vector index: HNSW (default), HNSW_SQ8, ...\n"
+        "  --keep DIR    build the data set (inserts, flush, index) in DIR once and keep\n"
+        "                it: DIR/fs-data, DIR/s3-data and an S3 prefix named in\n"
+        "                DIR/s3-built (the S3 server must keep its bucket too). A later\n"
+        "                run with the same DIR starts from it; its insert and flush\n"
+        "                figures then come from a throwaway data set of --seconds\n"
         "  -h, --help    this help\n");
 }
 
@@ -393,12 +473,15 @@ int
 main (int argc, char *argv [])
 {
     qv_bench_init ("qvs3bench");
-    s_opts_t opts = { .seconds = 10, .max_rows = 200000, .runs = 5, .index = true };
+    s_opts_t opts = { .seconds = 10, .max_rows = 200000, .runs = 5, .index = true,
+                      .index_type = "HNSW" };
     static struct option longopts [] = {
         { "seconds", required_argument, 0, 's' },
         { "runs", required_argument, 0, 'r' },
         { "rows", required_argument, 0, 'R' },
         { "no-index", no_argument, 0, 'n' },
+        { "index-type", required_argument, 0, 'i' },
+        { "keep", required_argument, 0, 'k' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -409,6 +492,8 @@ main (int argc, char *argv [])
             case 'r': opts.runs = atoi (optarg); break;
             case 'R': opts.max_rows = (size_t) atoll (optarg); break;
             case 'n': opts.index = false; break;
+            case 'i': snprintf (opts.index_type, sizeof opts.index_type, "%s", optarg); break;
+            case 'k': snprintf (opts.keep, sizeof opts.keep, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
@@ -436,6 +521,9 @@ main (int argc, char *argv [])
         qv_bench_die ("mkdtemp: %s", strerror (errno));
     snprintf (opts.prefix, sizeof opts.prefix, "run-%ld-%lld", (long) getpid (),
               (long long) time (NULL));
+    snprintf (opts.scratch, sizeof opts.scratch, "%s-insert", opts.prefix);
+    if (opts.keep [0] && mkdir (opts.keep, 0755) && errno != EEXIST)
+        qv_bench_die ("cannot create %s: %s", opts.keep, strerror (errno));
     zsys_init ();
 
     s_figures_t fs, s3;
@@ -452,7 +540,7 @@ main (int argc, char *argv [])
     printf ("%-44s %12zu %12zu\n", "rows inserted (data set below)", fs.rows, s3.rows);
     printf ("%-44s %12.1f %12.1f\n", "flush MB/s (row data)", fs.flush_mbs, s3.flush_mbs);
     if (opts.index)
-        printf ("%-44s %12.1f %12.1f\n", "HNSW build s", fs.index_s, s3.index_s);
+        printf ("%-44s %12.1f %12.1f\n", "index build s", fs.index_s, s3.index_s);
     printf ("%-44s %12.2f %12.2f\n", "warm start s (restart, same data dir)", fs.warm_s, s3.warm_s);
     printf ("%-44s %12s %12.1f\n", "  MB downloaded by the warm start", "n/a", s3.warm_dl / 1048576.0);
     printf ("%-44s %12s %12.2f\n", "warm start s without cache (--cache-mb 0)", "n/a", s3.nocache_s);
