@@ -56,10 +56,12 @@ typedef struct {
     double nocache_s;               //  S3: restart with --cache-mb 0
     int64_t warm_dl, cold_dl;       //  S3: bytes the warm / cold start downloaded
     double put_mbs [2], get_mbs [2];
+    size_t wal_objects;             //  WAL objects the insert run wrote
+    size_t sizes [2];               //  raw PUT/GET sizes: mean WAL object, segment
+    //  Where the starts spent their time (the server's "segments loaded" log line)
+    char warm_where [256], cold_where [256];
 } s_figures_t;
 
-static const size_t s_sizes [2] = { S_BATCH * S_ROW_BYTES, 64u << 20 };
-static const char *s_size_names [2] = { "WAL object (1,000 rows, 0.5 MB)", "segment (64 MB)" };
 
 static int
 s_cmp_double (const void *a, const void *b)
@@ -278,7 +280,7 @@ s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
     if (!store)
         qv_bench_die ("raw store %s: %s", url, qv_err_msg ());
     for (int s = 0; s < 2; s++) {
-        size_t size = s_sizes [s];
+        size_t size = f->sizes [s];
         char *buf = malloc (size);
         uint64_t state = 7;
         s_fill_random ((float *) buf, size / 4, &state);
@@ -307,16 +309,55 @@ s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
     qv_store_destroy (&store);
 }
 
+//  The last start's breakdown in the server's log: the loader's line
+//  "... N segments loaded in W ms on T threads; segment objects A MB (get B ms,
+//  decode C ms), index objects D MB (get E ms, decode F ms) ..." as a short text.
+static void
+s_where (const char *log, char *out, size_t size)
+{
+    snprintf (out, size, "(no segments loaded)");
+    FILE *file = fopen (log, "r");
+    if (!file)
+        return;
+    char line [2048];
+    while (fgets (line, sizeof line, file)) {
+        char *p = strstr (line, " segments loaded in ");
+        unsigned n = 0, threads = 0;
+        double wall, smb, sget, sdec, imb, iget, idec;
+        if (p) {
+            while (p > line && p [-1] != ' ')
+                p--;
+            if (sscanf (p, "%u segments loaded in %lf ms on %u threads; segment objects %lf MB "
+                        "(get %lf ms, decode %lf ms), index objects %lf MB (get %lf ms, decode %lf ms)",
+                        &n, &wall, &threads, &smb, &sget, &sdec, &imb, &iget, &idec) == 9)
+                snprintf (out, size, "%u segs %.2f s on %u threads; get %.1f s, decode %.1f s",
+                          n, wall / 1000, threads, (sget + iget) / 1000, (sdec + idec) / 1000);
+        }
+    }
+    fclose (file);
+}
+
 //  Inserts for --seconds into a new collection of the server at endpoint, flushes
 //  and (unless --no-index) builds the index: the insert, flush and build figures.
 static void
-s_build (const s_opts_t *opts, const char *name, const char *endpoint, s_figures_t *f)
+s_build (const s_opts_t *opts, const char *name, const char *endpoint, const char *url,
+         s_figures_t *f)
 {
     fprintf (stderr, "%s: inserting for %.0f s (at most %zu rows)\n", name, opts->seconds,
              opts->max_rows);
     s_create (endpoint);
     s_insert (opts, endpoint, f);
-    fprintf (stderr, "%s: %zu rows; flushing\n", name, f->rows);
+    //  The WAL objects group commit wrote for these rows (before the flush, which
+    //  may drop them): their mean size is the one raw PUT is measured at
+    qv_store_t *store = qv_store_new (url);
+    zlist_t *keys = NULL;
+    if (!store || qv_store_list (store, "wal/", &keys))
+        qv_bench_die ("listing the WAL of %s: %s", url, qv_err_msg ());
+    f->wal_objects = zlist_size (keys);
+    zlist_destroy (&keys);
+    qv_store_destroy (&store);
+    f->sizes [0] = f->wal_objects ? f->rows * S_ROW_BYTES / f->wal_objects : S_BATCH * S_ROW_BYTES;
+    fprintf (stderr, "%s: %zu rows in %zu WAL objects; flushing\n", name, f->rows, f->wal_objects);
     int64_t t0 = qv_clock_usec ();
     s_call_simple (endpoint, "flush", 600000, NULL, NULL);
     double secs = (qv_clock_usec () - t0) / 1e6;
@@ -397,6 +438,17 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
                            "--s3-prefix", (char *) opts->scratch, NULL };
     char *noargs [] = { NULL };
     char *const *extra = s3 ? s3args : noargs;
+    char url [4600], scratch_url [4600], raw_url [4600];
+    if (s3) {
+        snprintf (url, sizeof url, "s3://%s/qv-bench/%s", opts->endpoint, prefix);
+        snprintf (scratch_url, sizeof scratch_url, "s3://%s/qv-bench/%s", opts->endpoint, opts->scratch);
+        snprintf (raw_url, sizeof raw_url, "s3://%s/qv-bench/%s-raw", opts->endpoint, opts->prefix);
+    }
+    else {
+        snprintf (url, sizeof url, "%s", data);
+        snprintf (scratch_url, sizeof scratch_url, "%s", scratch);
+        snprintf (raw_url, sizeof raw_url, "%s/raw", opts->tmp);
+    }
     qv_bench_server_t srv;
     if (reuse) {
         //  The insert and flush figures on a throwaway data set; the starts below on
@@ -404,7 +456,7 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
         s_opts_t o = *opts;
         o.index = false;
         qv_bench_server_start (&srv, opts->quiver, scratch, s3 ? s3scratch : noargs);
-        s_build (&o, name, srv.endpoint, f);
+        s_build (&o, name, srv.endpoint, scratch_url, f);
         qv_bench_server_stop (&srv, SIGTERM);
         f->rows = kept_rows;
         f->index_s = kept_index_s;
@@ -414,13 +466,14 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
         if (opts->keep [0])
             qv_bench_rm_rf (data);
         qv_bench_server_start (&srv, opts->quiver, data, extra);
-        s_build (opts, name, srv.endpoint, f);
+        s_build (opts, name, srv.endpoint, url, f);
         qv_bench_server_stop (&srv, SIGTERM);
         if (opts->keep [0])
             s_kept_write (opts, name, f, prefix);
     }
     fprintf (stderr, "%s: warm start\n", name);
     f->warm_s = qv_bench_server_start (&srv, opts->quiver, data, extra) / 1000.0;
+    s_where (srv.log, f->warm_where, sizeof f->warm_where);
     f->warm_dl = s3 ? s_stat (srv.endpoint, "cache_bytes_downloaded") : -1;
     qv_bench_server_stop (&srv, SIGTERM);
     f->cold_s = f->nocache_s = -1;
@@ -431,16 +484,13 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
         qv_bench_server_stop (&srv, SIGTERM);
         fprintf (stderr, "%s: cold start (empty data directory)\n", name);
         f->cold_s = qv_bench_server_start (&srv, opts->quiver, cold, extra) / 1000.0;
+        s_where (srv.log, f->cold_where, sizeof f->cold_where);
         f->cold_dl = s_stat (srv.endpoint, "cache_bytes_downloaded");
         qv_bench_server_stop (&srv, SIGTERM);
     }
-    char url [4600];
-    if (s3)
-        snprintf (url, sizeof url, "s3://%s/qv-bench/%s-raw", opts->endpoint, opts->prefix);
-    else
-        snprintf (url, sizeof url, "%s/raw", opts->tmp);
+    f->sizes [1] = 64u << 20;
     fprintf (stderr, "%s: raw PUT/GET\n", name);
-    s_raw (opts, url, f);
+    s_raw (opts, raw_url, f);
 }
 
 static void
@@ -531,29 +581,63 @@ main (int argc, char *argv [])
     s_backend (&opts, true, &s3);
     qv_bench_rm_rf (opts.tmp);
 
+    double load [3] = { 0 };
+    if (getloadavg (load, 3) < 1)
+        load [0] = -1;
     printf ("\nQuiver on the filesystem vs on S3 (%s), 4 clients x 1,000-row batches, 128-d\n",
             opts.endpoint);
-    printf ("%-44s %12s %12s\n", "", "filesystem", "S3");
-    printf ("%-44s %12.0f %12.0f\n", "insert rows/s (durable acks)", fs.rate, s3.rate);
-    printf ("%-44s %12.1f %12.1f\n", "ack latency p50 ms", fs.p50, s3.p50);
-    printf ("%-44s %12.1f %12.1f\n", "ack latency p99 ms", fs.p99, s3.p99);
-    printf ("%-44s %12zu %12zu\n", "rows inserted (data set below)", fs.rows, s3.rows);
-    printf ("%-44s %12.1f %12.1f\n", "flush MB/s (row data)", fs.flush_mbs, s3.flush_mbs);
-    if (opts.index)
-        printf ("%-44s %12.1f %12.1f\n", "index build s", fs.index_s, s3.index_s);
-    printf ("%-44s %12.2f %12.2f\n", "warm start s (restart, same data dir)", fs.warm_s, s3.warm_s);
-    printf ("%-44s %12s %12.1f\n", "  MB downloaded by the warm start", "n/a", s3.warm_dl / 1048576.0);
-    printf ("%-44s %12s %12.2f\n", "warm start s without cache (--cache-mb 0)", "n/a", s3.nocache_s);
-    printf ("%-44s %12s %12.2f\n", "cold start s (empty data dir, empty cache)", "n/a", s3.cold_s);
-    printf ("%-44s %12s %12.1f\n", "  MB downloaded by the cold start", "n/a", s3.cold_dl / 1048576.0);
+    printf ("%-46s %12s %12s\n", "", "filesystem", "S3");
+    printf ("%-46s %12.0f %12.0f\n", "insert rows/s (durable acks)", fs.rate, s3.rate);
+    printf ("%-46s %12.1f %12.1f\n", "  as MB/s of row data", fs.rate * S_ROW_BYTES / 1048576.0,
+            s3.rate * S_ROW_BYTES / 1048576.0);
+    printf ("%-46s %12.1f %12.1f\n", "ack latency p50 ms", fs.p50, s3.p50);
+    printf ("%-46s %12.1f %12.1f\n", "ack latency p99 ms", fs.p99, s3.p99);
+    printf ("%-46s %12zu %12zu\n", "WAL objects written by the insert run", fs.wal_objects, s3.wal_objects);
+    printf ("%-46s %12.2f %12.2f\n", "  mean WAL object MB", fs.sizes [0] / 1048576.0,
+            s3.sizes [0] / 1048576.0);
+    printf ("%-46s %12.1f %12.1f\n", "flush MB/s (row data)", fs.flush_mbs, s3.flush_mbs);
+    printf ("%-46s %12zu %12zu\n", "rows in the data set of the starts", fs.rows, s3.rows);
+    if (opts.index) {
+        char label [64];
+        snprintf (label, sizeof label, "%s build s%s", opts.index_type, opts.keep [0] ? " (when built)" : "");
+        printf ("%-46s %12.1f %12.1f\n", label, fs.index_s, s3.index_s);
+    }
+    printf ("%-46s %12.2f %12.2f\n", "warm start s (restart, same data dir)", fs.warm_s, s3.warm_s);
+    printf ("%-46s %12s %12.1f\n", "  MB downloaded by the warm start", "n/a", s3.warm_dl / 1048576.0);
+    printf ("%-46s %12s %12.2f\n", "warm start s without cache (--cache-mb 0)", "n/a", s3.nocache_s);
+    printf ("%-46s %12s %12.2f\n", "cold start s (empty data dir, empty cache)", "n/a", s3.cold_s);
+    printf ("%-46s %12s %12.1f\n", "  MB downloaded by the cold start", "n/a", s3.cold_dl / 1048576.0);
     for (int s = 0; s < 2; s++) {
         char label [96];
-        snprintf (label, sizeof label, "raw PUT MB/s, %s", s_size_names [s]);
-        printf ("%-44s %12.1f %12.1f\n", label, fs.put_mbs [s], s3.put_mbs [s]);
-        snprintf (label, sizeof label, "raw GET MB/s, %s", s_size_names [s]);
-        printf ("%-44s %12.1f %12.1f\n", label, fs.get_mbs [s], s3.get_mbs [s]);
+        if (s == 0)
+            snprintf (label, sizeof label, "raw PUT MB/s, WAL objects (fs %.2f / S3 %.2f MB)",
+                      fs.sizes [0] / 1048576.0, s3.sizes [0] / 1048576.0);
+        else
+            snprintf (label, sizeof label, "raw PUT MB/s, segment (64 MB)");
+        printf ("%-46s %12.1f %12.1f\n", label, fs.put_mbs [s], s3.put_mbs [s]);
+        snprintf (label, sizeof label, "raw GET MB/s, %s", s == 0 ? "WAL objects" : "segment (64 MB)");
+        printf ("%-46s %12.1f %12.1f\n", label, fs.get_mbs [s], s3.get_mbs [s]);
     }
-    printf ("(medians of %d runs for raw PUT/GET; one run for the server figures; "
-            "the machine may be shared)\n", opts.runs);
+    printf ("(medians of %d runs for raw PUT/GET; one run for the server figures; load "
+            "average %.1f at the end, %ld cores)\n", opts.runs, load [0], sysconf (_SC_NPROCESSORS_ONLN));
+    printf ("\nWhere the starts spent their time (segment and index objects loaded on threads;\n"
+            "get and decode summed over the threads):\n");
+    printf ("  fs warm: %s\n  S3 warm: %s\n  S3 cold: %s\n", fs.warm_where, s3.warm_where,
+            s3.cold_where);
+    //  The goals of issue 15
+    double dl_s = s3.get_mbs [1] > 0 ? s3.cold_dl / 1048576.0 / s3.get_mbs [1] : 0;
+    double cold_ratio = dl_s > 0 ? s3.cold_s / dl_s : 0;
+    double ins_mbs = s3.rate * S_ROW_BYTES / 1048576.0;
+    double ins_ratio = s3.put_mbs [0] > 0 ? ins_mbs / s3.put_mbs [0] : 0;
+    printf ("\nGoals (issue 15), %zu rows%s%s:\n", s3.rows, opts.index ? " with " : "",
+            opts.index ? opts.index_type : "");
+    printf ("  warm start under 3 s:                      fs %.2f s, S3 %.2f s: %s\n",
+            fs.warm_s, s3.warm_s, fs.warm_s < 3 && s3.warm_s < 3 ? "met" : "NOT met");
+    printf ("  cold start within 1.5x of download time:   %.2f s / (%.1f MB / %.1f MB/s = %.2f s) "
+            "= %.2fx: %s\n", s3.cold_s, s3.cold_dl / 1048576.0, s3.get_mbs [1], dl_s, cold_ratio,
+            cold_ratio > 0 && cold_ratio <= 1.5 ? "met" : "NOT met");
+    printf ("  durable insert at least 50%% of raw PUT:    %.1f MB/s / %.1f MB/s (%.2f MB objects) "
+            "= %.0f%%: %s\n", ins_mbs, s3.put_mbs [0], s3.sizes [0] / 1048576.0, ins_ratio * 100,
+            ins_ratio >= 0.5 ? "met" : "NOT met");
     return 0;
 }
