@@ -497,7 +497,8 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvs3bench [--seconds S] [--rows N] [--runs N] [--no-index]\n"
+        "Usage: qvs3bench [--seconds S] [--rows N] [--runs N] [--no-index] [--index-type T]\n"
+        "                 [--keep DIR]\n"
         "\n"
         "Quiver on the filesystem and on S3 side by side: insert rows/s and ack p50/p99\n"
         "(4 clients, 1,000-row batches, 128-d), flush MB/s, warm start (on S3 with and\n"
