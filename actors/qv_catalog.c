@@ -16,6 +16,7 @@
 #include "qv_le.h"
 #include "qv_rc.h"
 #include "qv_segfile.h"
+#include "qv_segload.h"
 #include "qv_store.h"
 
 #include <stdlib.h>
@@ -798,8 +799,13 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
     return chunk;
 }
 
+//  Recovery loads segments on this many threads (the S3 store's default connections).
+#define S_LOAD_THREADS 8
+
+//  What the loader fetches for a manifest's segment entry: the segment object and the
+//  index objects of the collection's current index versions.
 static int
-s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
+s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, qv_segload_job_t *job)
 {
     uint64_t id, rows;
     const qv_val_t *v;
@@ -809,24 +815,44 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
     ||  !(v = qv_val_get (sv, "rows")) || qv_val_uint (v, &rows)
     ||  !(v = qv_val_get (sv, "deletes")) || qv_val_bin (v, &del, &dlen) || dlen % 12)
         return QV_ECORRUPT;
-    char key [96];
-    snprintf (key, sizeof key, "segments/%u/%020llu", c->id, (unsigned long long) id);
-    void *data;
-    size_t size;
-    int rc = qv_store_get (store, key, &data, &size);
-    if (rc) {
-        char where [512];
-        qv_store_describe (store, key, where, sizeof where);
-        return qv_err (rc == QV_ENOTFOUND ? QV_ECORRUPT : rc,
-                       "segment object %s listed in the manifest cannot be read: %s", where, qv_err_msg ());
+    job->coll_id = c->id;
+    job->seg_id = id;
+    const qv_val_t *idxs = qv_val_get (sv, "indexes");
+    for (size_t i = 0; idxs && i < qv_val_len (idxs) && job->nidx < QV_FIELDS_MAX; i++) {
+        uint64_t fi, version;
+        const qv_val_t *iv = qv_val_at (idxs, i);
+        if (!(v = qv_val_get (iv, "field")) || qv_val_uint (v, &fi) || fi >= (uint64_t) c->schema->nfields
+        ||  !(v = qv_val_get (iv, "version")) || qv_val_uint (v, &version))
+            continue;
+        if (!c->index_defs [fi] || c->index_versions [fi] != version)
+            continue;
+        qv_segload_idx_t *x = &job->idx [job->nidx++];
+        x->field = (int) fi;
+        x->is_scalar = qv_scalar_is_type (c->index_defs [fi]->type);
+        x->type = c->schema->fields [fi].type;
     }
-    qv_segment_t *seg;
-    char where [512];
+    return 0;
+}
+
+//  Adds a manifest's segment entry, its objects loaded by the loader (job).
+static int
+s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv, qv_segload_job_t *job)
+{
+    uint64_t rows;
+    const qv_val_t *v;
+    const void *del;
+    size_t dlen;
+    if (!(v = qv_val_get (sv, "rows")) || qv_val_uint (v, &rows)
+    ||  !(v = qv_val_get (sv, "deletes")) || qv_val_bin (v, &del, &dlen) || dlen % 12)
+        return QV_ECORRUPT;
+    if (job->rc)
+        return qv_err (job->rc == QV_ENOTFOUND ? QV_ECORRUPT : job->rc, "%s", job->error);
+    qv_segment_t *seg = job->seg;
+    job->seg = NULL;
+    uint64_t id = job->seg_id;
+    char key [96], where [512];
+    snprintf (key, sizeof key, "segments/%u/%020llu", c->id, (unsigned long long) id);
     qv_store_describe (store, key, where, sizeof where);
-    rc = qv_segment_load (where, data, size, &seg);
-    free (data);
-    if (rc)
-        return rc;
     uint64_t part = 0;
     if ((v = qv_val_get (sv, "part")) && (qv_val_uint (v, &part) || part > UINT32_MAX))
         part = UINT64_MAX;
@@ -865,46 +891,62 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv)
     }
     //  Indexes are loaded, not rebuilt; a bad one is reported and rebuilt later,
     //  the segment being scanned exactly meanwhile.
-    const qv_val_t *idxs = qv_val_get (sv, "indexes");
-    for (size_t i = 0; idxs && i < qv_val_len (idxs); i++) {
-        uint64_t fi, version;
-        const qv_val_t *iv = qv_val_at (idxs, i);
-        if (!(v = qv_val_get (iv, "field")) || qv_val_uint (v, &fi) || fi >= (uint64_t) c->schema->nfields
-        ||  !(v = qv_val_get (iv, "version")) || qv_val_uint (v, &version))
-            continue;
-        if (!c->index_defs [fi] || c->index_versions [fi] != version)
-            continue;
-        char ikey [128], iwhere [512];
-        qv_index_object_key (c->id, seg->id, (int) fi, ikey, sizeof ikey);
-        qv_store_describe (store, ikey, iwhere, sizeof iwhere);
-        void *idata;
-        size_t isize;
-        qv_index_t *index = NULL;
-        qv_scalar_t *scalar = NULL;
+    for (int i = 0; i < job->nidx; i++) {
+        qv_segload_idx_t *x = &job->idx [i];
+        int fi = x->field;
         const qv_field_t *f = &c->schema->fields [fi];
-        bool is_scalar = qv_scalar_is_type (c->index_defs [fi]->type);
-        int irc = qv_store_get (store, ikey, &idata, &isize);
-        if (irc == 0) {
-            irc = is_scalar ? qv_scalar_load (idata, isize, f->type, &seg->batch->cols [fi], (uint32_t) rows, &scalar)
-                            : qv_index_load (idata, isize, &index);
-            free (idata);
-        }
-        if (irc == 0 && !is_scalar && (qv_index_count (index) != rows || qv_index_dim (index) != f->dim))
-            irc = qv_err (QV_ECORRUPT, "does not match its segment");
-        if (irc) {
+        char ikey [128], iwhere [512];
+        qv_index_object_key (c->id, seg->id, fi, ikey, sizeof ikey);
+        qv_store_describe (store, ikey, iwhere, sizeof iwhere);
+        const char *why = x->error;
+        if (x->rc == 0 && !x->is_scalar
+        &&  (qv_index_count (x->index) != rows || qv_index_dim (x->index) != f->dim))
+            why = "does not match its segment";
+        if (why) {
             qv_warn ("index object %s cannot be used (%s); the segment is %s until it is rebuilt",
-                     iwhere, qv_err_msg (), is_scalar ? "scanned" : "searched exactly");
-            qv_index_destroy (&index);
-            continue;
+                     iwhere, why, x->is_scalar ? "scanned" : "searched exactly");
+            continue;               //  what was loaded is freed with the loader
         }
-        seg->indexes [fi] = is_scalar ? qv_segidx_new_scalar (&scalar, version)
-                                      : qv_segidx_new (&index, version);
+        seg->indexes [fi] = x->is_scalar ? qv_segidx_new_scalar (&x->scalar, c->index_versions [fi])
+                                      : qv_segidx_new (&x->index, c->index_versions [fi]);
     }
     if (s_add_segment (c, seg)) {
         qv_segment_unlink (&seg);
         return qv_err (QV_ENOMEM, "out of memory");
     }
     return 0;
+}
+
+//  Loads a collection's segments (the manifest's entries segs) on the loader's
+//  threads, adding them in the manifest's order.
+static int
+s_load_segments (qv_store_t *store, qv_collection_t *c, const qv_val_t *segs)
+{
+    size_t n = qv_val_len (segs);
+    qv_segload_job_t *jobs = calloc (n ? n : 1, sizeof *jobs);
+    if (!jobs)
+        return qv_err (QV_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t j = 0; j < n && rc == 0; j++)
+        rc = s_segload_prepare (c, qv_val_at (segs, j), &jobs [j]);
+    if (rc) {
+        free (jobs);
+        return rc;
+    }
+    qv_segload_t *loader = qv_segload_new (store, jobs, n, S_LOAD_THREADS);
+    if (!loader) {
+        free (jobs);
+        return qv_err (QV_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < n && rc == 0; j++) {
+        qv_segload_wait (loader, j);
+        rc = s_load_segment (store, c, qv_val_at (segs, j), &jobs [j]);
+    }
+    char what [QV_NAME_MAX + 32];
+    snprintf (what, sizeof what, "collection %s", c->name);
+    qv_segload_destroy (&loader, what);
+    free (jobs);
+    return rc;
 }
 
 //  The partitions of a manifest's collection entry (absent: the initial ones).
@@ -1088,12 +1130,11 @@ qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
             if (qv_index_def_from_request (tv, qv_val_get (dv, "params"), c->index_defs [fi]))
                 goto corrupt;
         }
-        for (size_t j = 0; j < qv_val_len (segs); j++)
-            if ((rc = s_load_segment (store, c, qv_val_at (segs, j)))) {
-                if (rc == QV_ECORRUPT && !strstr (qv_err_msg (), "segment"))
-                    goto corrupt;
-                goto done;
-            }
+        if ((rc = s_load_segments (store, c, segs))) {
+            if (rc == QV_ECORRUPT && !strstr (qv_err_msg (), "segment"))
+                goto corrupt;
+            goto done;
+        }
     }
     qv_info ("recovered manifest %s: %zu collections, WAL applied up to %llu, checkpoint %llu",
              where, zlistx_size (self->colls), (unsigned long long) applied,

@@ -32,6 +32,7 @@
 #include "qv_envelope.h"
 #include "qv_le.h"
 #include "qv_rc.h"
+#include "qv_store.h"
 
 #include <czmq.h>
 #include <dirent.h>
@@ -203,7 +204,7 @@ s_read_file (const char *path, size_t *size)
         return NULL;
     struct stat st;
     uint8_t *buf = NULL;
-    if (fstat (fd, &st) == 0 && st.st_size >= S_HEADER && (buf = malloc ((size_t) st.st_size))) {
+    if (fstat (fd, &st) == 0 && st.st_size >= S_HEADER && (buf = qv_store_buffer_new ((size_t) st.st_size))) {
         size_t pos = 0;
         while (pos < (size_t) st.st_size) {
             ssize_t r = read (fd, buf + pos, (size_t) st.st_size - pos);

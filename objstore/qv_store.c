@@ -18,6 +18,8 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -220,6 +222,21 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
         qv_warn ("storing %s (%zu bytes) took %lld ms%s", key, size, (long long) msec,
                  rc ? " and failed" : "");
     return rc;
+}
+
+#define S_HUGE_PAGE (2u << 20)
+
+void *
+qv_store_buffer_new (size_t size)
+{
+    if (size < S_HUGE_PAGE)
+        return malloc (size ? size : 1);
+    void *buf = NULL;
+    if (posix_memalign (&buf, S_HUGE_PAGE, size))
+        return NULL;
+    //  Advice only: without THP (or with it off) the buffer works the same
+    (void) madvise (buf, size & ~((size_t) S_HUGE_PAGE - 1), MADV_HUGEPAGE);
+    return buf;
 }
 
 int

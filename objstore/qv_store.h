@@ -38,6 +38,14 @@ int
 int
     qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size);
 
+//  A buffer for an object of size bytes, freed with free(): one of 2 MiB or more is
+//  aligned to 2 MiB and asked to be backed by transparent huge pages, so that filling
+//  it (a read of a segment or an index object at a start) takes one page fault per
+//  2 MiB instead of per 4 KiB, which on a VM was a third of a start's time. NULL if
+//  out of memory.
+void *
+    qv_store_buffer_new (size_t size);
+
 //  Reads a whole object into a malloc'd buffer (*data, *size; caller frees).
 //  Returns QV_ENOTFOUND if the key does not exist, QV_EIO on error.
 int

@@ -27,6 +27,7 @@
 //
 //  There is no shared mutable state apart from the lock descriptor (mutex) and a
 //  temp-name counter (atomic); every call builds its own paths and descriptors.
+#include "qv_store.h"
 #include "qv_store_backend.h"
 
 #include <dirent.h>
@@ -401,7 +402,7 @@ s_open_object (s_fs_t *self, const char *key, char *path, size_t pathsize,
 static int
 s_read_at (int fd, const char *path, uint64_t offset, size_t size, void **data)
 {
-    char *buf = (char *) malloc (size ? size : 1);
+    char *buf = (char *) qv_store_buffer_new (size);
     if (!buf)
         return qv_err (QV_ENOMEM, "out of memory reading %zu bytes of %s", size, path);
     size_t done = 0;

@@ -38,6 +38,7 @@
 //  manifest reader treat a missing newest object as the interrupted write it is.
 //
 //  Writer lock: see the LOCK section below.
+#include "qv_store.h"
 #include "qv_store_backend.h"
 
 #include <libs3.h>
@@ -190,7 +191,9 @@ s_on_get_data (int size, const char *data, void *arg)
             want = need;
         if (want > req->get_cap)
             want = req->get_cap;
-        char *buf = realloc (req->buf, want ? want : 1);
+        //  The first buffer, of the announced length: huge pages for a large one
+        char *buf = req->buf || want != (size_t) req->content_length
+                  ? realloc (req->buf, want ? want : 1) : qv_store_buffer_new (want);
         if (!buf) {
             req->oom = true;
             return S3StatusAbortedByCallback;

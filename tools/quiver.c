@@ -128,6 +128,22 @@ s_usage (FILE *out)
         "  -h, --help              this help\n");
 }
 
+//  glibc's malloc backs its large blocks with transparent huge pages only when asked
+//  by the tunable glibc.malloc.hugetlb=1, which it reads from the environment at
+//  exec. A start copies every segment and index into fresh memory, and on a VM a 4 KiB
+//  page fault each time was half of that time (a 1M-row start: 11.7 s -> 5.9 s). So
+//  `quiver serve` runs itself again once with it set, unless GLIBC_TUNABLES is
+//  already set (the operator's choice is kept) or the exec fails (then it runs as is).
+static void
+s_exec_with_hugepages (char *argv [])
+{
+    if (getenv ("GLIBC_TUNABLES"))
+        return;
+    setenv ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
+    execv ("/proc/self/exe", argv);
+    unsetenv ("GLIBC_TUNABLES");
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -139,6 +155,7 @@ main (int argc, char *argv [])
         fprintf (stderr, "quiver: unknown command '%s'; try 'quiver serve --help'\n", argv [1]);
         return 2;
     }
+    s_exec_with_hugepages (argv);
     qv_config_t config;
     qv_config_defaults (&config);
     static struct option opts [] = {

@@ -37,10 +37,13 @@ typedef struct {
     size_t max_rows;                //  the insert run also stops at this many rows
     int runs;
     bool index;
+    char index_type [32];
+    char keep [2048];               //  --keep DIR: the data set is built there once
     char quiver [4096];
     char tmp [4096];
     char endpoint [256];
-    char prefix [64];
+    char prefix [64];               //  the data set's S3 prefix
+    char scratch [80];              //  reuse: the insert run's throwaway prefix
 } s_opts_t;
 
 //  One backend's figures.
@@ -53,10 +56,12 @@ typedef struct {
     double nocache_s;               //  S3: restart with --cache-mb 0
     int64_t warm_dl, cold_dl;       //  S3: bytes the warm / cold start downloaded
     double put_mbs [2], get_mbs [2];
+    size_t wal_objects;             //  WAL objects the insert run wrote
+    size_t sizes [2];               //  raw PUT/GET sizes: mean WAL object, segment
+    //  Where the starts spent their time (the server's "segments loaded" log line)
+    char warm_where [256], cold_where [256];
 } s_figures_t;
 
-static const size_t s_sizes [2] = { S_BATCH * S_ROW_BYTES, 64u << 20 };
-static const char *s_size_names [2] = { "WAL object (1,000 rows, 0.5 MB)", "segment (64 MB)" };
 
 static int
 s_cmp_double (const void *a, const void *b)
@@ -275,7 +280,7 @@ s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
     if (!store)
         qv_bench_die ("raw store %s: %s", url, qv_err_msg ());
     for (int s = 0; s < 2; s++) {
-        size_t size = s_sizes [s];
+        size_t size = f->sizes [s];
         char *buf = malloc (size);
         uint64_t state = 7;
         s_fill_random ((float *) buf, size / 4, &state);
@@ -304,49 +309,171 @@ s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
     qv_store_destroy (&store);
 }
 
+//  The last start's breakdown in the server's log: the loader's line
+//  "... N segments loaded in W ms on T threads; segment objects A MB (get B ms,
+//  decode C ms), index objects D MB (get E ms, decode F ms) ..." as a short text.
+static void
+s_where (const char *log, char *out, size_t size)
+{
+    snprintf (out, size, "(no segments loaded)");
+    FILE *file = fopen (log, "r");
+    if (!file)
+        return;
+    char line [2048];
+    while (fgets (line, sizeof line, file)) {
+        char *p = strstr (line, " segments loaded in ");
+        unsigned n = 0, threads = 0;
+        double wall, smb, sget, sdec, imb, iget, idec;
+        if (p) {
+            while (p > line && p [-1] != ' ')
+                p--;
+            if (sscanf (p, "%u segments loaded in %lf ms on %u threads; segment objects %lf MB "
+                        "(get %lf ms, decode %lf ms), index objects %lf MB (get %lf ms, decode %lf ms)",
+                        &n, &wall, &threads, &smb, &sget, &sdec, &imb, &iget, &idec) == 9)
+                snprintf (out, size, "%u segs %.2f s on %u threads; get %.1f s, decode %.1f s",
+                          n, wall / 1000, threads, (sget + iget) / 1000, (sdec + idec) / 1000);
+        }
+    }
+    fclose (file);
+}
+
+//  Inserts for --seconds into a new collection of the server at endpoint, flushes
+//  and (unless --no-index) builds the index: the insert, flush and build figures.
+static void
+s_build (const s_opts_t *opts, const char *name, const char *endpoint, const char *url,
+         s_figures_t *f)
+{
+    fprintf (stderr, "%s: inserting for %.0f s (at most %zu rows)\n", name, opts->seconds,
+             opts->max_rows);
+    s_create (endpoint);
+    s_insert (opts, endpoint, f);
+    //  The WAL objects group commit wrote for these rows (before the flush, which
+    //  may drop them): their mean size is the one raw PUT is measured at
+    qv_store_t *store = qv_store_new (url);
+    zlist_t *keys = NULL;
+    if (!store || qv_store_list (store, "wal/", &keys))
+        qv_bench_die ("listing the WAL of %s: %s", url, qv_err_msg ());
+    f->wal_objects = zlist_size (keys);
+    zlist_destroy (&keys);
+    qv_store_destroy (&store);
+    f->sizes [0] = f->wal_objects ? f->rows * S_ROW_BYTES / f->wal_objects : S_BATCH * S_ROW_BYTES;
+    fprintf (stderr, "%s: %zu rows in %zu WAL objects; flushing\n", name, f->rows, f->wal_objects);
+    int64_t t0 = qv_clock_usec ();
+    s_call_simple (endpoint, "flush", 600000, NULL, NULL);
+    double secs = (qv_clock_usec () - t0) / 1e6;
+    f->flush_mbs = (double) f->rows * S_ROW_BYTES / 1048576.0 / secs;
+    f->index_s = -1;
+    if (!opts->index)
+        return;
+    fprintf (stderr, "%s: building %s\n", name, opts->index_type);
+    t0 = qv_clock_usec ();
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 600000);
+    qv_wr_t *w = qv_client_request (client, "create_index", 3, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
+    qv_wr_str (w, "field"); qv_wr_str (w, "vector");
+    qv_wr_str (w, "index_type"); qv_wr_str (w, opts->index_type);
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    qv_doc_destroy (&reply);
+    qv_client_destroy (&client);
+    s_wait_index (endpoint);
+    f->index_s = (qv_clock_usec () - t0) / 1e6;
+}
+
+//  --keep: DIR/NAME-built holds what a complete build of the backend's data set
+//  measured ("rows N index_s S prefix P type T"); absent, the set is built again.
+static bool
+s_kept_read (const s_opts_t *opts, const char *name, size_t *rows, double *index_s,
+             char *prefix, size_t prefix_size)
+{
+    char path [2200], type [32] = "", pfx [64] = "";
+    snprintf (path, sizeof path, "%s/%s-built", opts->keep, name);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return false;
+    bool ok = fscanf (file, "rows %zu index_s %lf prefix %63s type %31s", rows, index_s,
+                      pfx, type) == 4;
+    fclose (file);
+    if (ok && strcmp (type, opts->index ? opts->index_type : "none"))
+        qv_bench_die ("%s holds a data set indexed with %s, not %s: remove it or use "
+                      "another --keep directory", path, type, opts->index ? opts->index_type : "none");
+    if (ok)
+        snprintf (prefix, prefix_size, "%s", pfx);
+    return ok;
+}
+
+static void
+s_kept_write (const s_opts_t *opts, const char *name, const s_figures_t *f, const char *prefix)
+{
+    char path [2200];
+    snprintf (path, sizeof path, "%s/%s-built", opts->keep, name);
+    FILE *file = fopen (path, "w");
+    if (!file)
+        qv_bench_die ("cannot write %s: %s", path, strerror (errno));
+    fprintf (file, "rows %zu index_s %.3f prefix %s type %s\n", f->rows, f->index_s, prefix,
+             opts->index ? opts->index_type : "none");
+    fclose (file);
+}
+
 //  The whole sequence for one backend; s3 adds the --s3-* options.
 static void
 s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
 {
     const char *name = s3 ? "s3" : "fs";
-    char data [4200], cold [4200];
-    snprintf (data, sizeof data, "%s/%s-data", opts->tmp, name);
+    char data [4200], cold [4200], scratch [4200];
+    snprintf (data, sizeof data, "%s/%s-data", opts->keep [0] ? opts->keep : opts->tmp, name);
     snprintf (cold, sizeof cold, "%s/%s-cold", opts->tmp, name);
+    snprintf (scratch, sizeof scratch, "%s/%s-insert", opts->tmp, name);
+    char prefix [64];
+    snprintf (prefix, sizeof prefix, "%s", opts->prefix);
+    size_t kept_rows = 0;
+    double kept_index_s = -1;
+    bool reuse = opts->keep [0]
+              && s_kept_read (opts, name, &kept_rows, &kept_index_s, prefix, sizeof prefix);
     char *s3args [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
-                        "--s3-prefix", (char *) opts->prefix, NULL };
+                        "--s3-prefix", prefix, NULL };
     char *nocache [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
-                         "--s3-prefix", (char *) opts->prefix, "--cache-mb", "0", NULL };
+                         "--s3-prefix", prefix, "--cache-mb", "0", NULL };
+    char *s3scratch [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
+                           "--s3-prefix", (char *) opts->scratch, NULL };
     char *noargs [] = { NULL };
     char *const *extra = s3 ? s3args : noargs;
-    qv_bench_server_t srv;
-    fprintf (stderr, "%s: inserting for %.0f s\n", name, opts->seconds);
-    qv_bench_server_start (&srv, opts->quiver, data, extra);
-    s_create (srv.endpoint);
-    s_insert (opts, srv.endpoint, f);
-    fprintf (stderr, "%s: %zu rows; flushing\n", name, f->rows);
-    int64_t t0 = qv_clock_usec ();
-    s_call_simple (srv.endpoint, "flush", 600000, NULL, NULL);
-    double secs = (qv_clock_usec () - t0) / 1e6;
-    f->flush_mbs = (double) f->rows * S_ROW_BYTES / 1048576.0 / secs;
-    f->index_s = -1;
-    if (opts->index) {
-        fprintf (stderr, "%s: building HNSW\n", name);
-        t0 = qv_clock_usec ();
-        qv_client_t *client = qv_client_new (srv.endpoint);
-        qv_client_set_timeout (client, 600000);
-        qv_wr_t *w = qv_client_request (client, "create_index", 3, NULL);
-        qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
-        qv_wr_str (w, "field"); qv_wr_str (w, "vector");
-        qv_wr_str (w, "index_type"); qv_wr_str (w, "HNSW");
-        qv_doc_t *reply = qv_bench_call (client, &w);
-        qv_doc_destroy (&reply);
-        qv_client_destroy (&client);
-        s_wait_index (srv.endpoint);
-        f->index_s = (qv_clock_usec () - t0) / 1e6;
+    char url [4600], scratch_url [4600], raw_url [4600];
+    if (s3) {
+        snprintf (url, sizeof url, "s3://%s/qv-bench/%s", opts->endpoint, prefix);
+        snprintf (scratch_url, sizeof scratch_url, "s3://%s/qv-bench/%s", opts->endpoint, opts->scratch);
+        snprintf (raw_url, sizeof raw_url, "s3://%s/qv-bench/%s-raw", opts->endpoint, opts->prefix);
     }
-    qv_bench_server_stop (&srv, SIGTERM);
+    else {
+        snprintf (url, sizeof url, "%s", data);
+        snprintf (scratch_url, sizeof scratch_url, "%s", scratch);
+        snprintf (raw_url, sizeof raw_url, "%s/raw", opts->tmp);
+    }
+    qv_bench_server_t srv;
+    if (reuse) {
+        //  The insert and flush figures on a throwaway data set; the starts below on
+        //  the kept one.
+        s_opts_t o = *opts;
+        o.index = false;
+        qv_bench_server_start (&srv, opts->quiver, scratch, s3 ? s3scratch : noargs);
+        s_build (&o, name, srv.endpoint, scratch_url, f);
+        qv_bench_server_stop (&srv, SIGTERM);
+        f->rows = kept_rows;
+        f->index_s = kept_index_s;
+        fprintf (stderr, "%s: reusing the data set in %s (%zu rows)\n", name, data, kept_rows);
+    }
+    else {
+        if (opts->keep [0])
+            qv_bench_rm_rf (data);
+        qv_bench_server_start (&srv, opts->quiver, data, extra);
+        s_build (opts, name, srv.endpoint, url, f);
+        qv_bench_server_stop (&srv, SIGTERM);
+        if (opts->keep [0])
+            s_kept_write (opts, name, f, prefix);
+    }
     fprintf (stderr, "%s: warm start\n", name);
     f->warm_s = qv_bench_server_start (&srv, opts->quiver, data, extra) / 1000.0;
+    s_where (srv.log, f->warm_where, sizeof f->warm_where);
     f->warm_dl = s3 ? s_stat (srv.endpoint, "cache_bytes_downloaded") : -1;
     qv_bench_server_stop (&srv, SIGTERM);
     f->cold_s = f->nocache_s = -1;
@@ -357,23 +484,21 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
         qv_bench_server_stop (&srv, SIGTERM);
         fprintf (stderr, "%s: cold start (empty data directory)\n", name);
         f->cold_s = qv_bench_server_start (&srv, opts->quiver, cold, extra) / 1000.0;
+        s_where (srv.log, f->cold_where, sizeof f->cold_where);
         f->cold_dl = s_stat (srv.endpoint, "cache_bytes_downloaded");
         qv_bench_server_stop (&srv, SIGTERM);
     }
-    char url [4600];
-    if (s3)
-        snprintf (url, sizeof url, "s3://%s/qv-bench/%s-raw", opts->endpoint, opts->prefix);
-    else
-        snprintf (url, sizeof url, "%s/raw", opts->tmp);
+    f->sizes [1] = 64u << 20;
     fprintf (stderr, "%s: raw PUT/GET\n", name);
-    s_raw (opts, url, f);
+    s_raw (opts, raw_url, f);
 }
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvs3bench [--seconds S] [--rows N] [--runs N] [--no-index]\n"
+        "Usage: qvs3bench [--seconds S] [--rows N] [--runs N] [--no-index] [--index-type T]\n"
+        "                 [--keep DIR]\n"
         "\n"
         "Quiver on the filesystem and on S3 side by side: insert rows/s and ack p50/p99\n"
         "(4 clients, 1,000-row batches, 128-d), flush MB/s, warm start (on S3 with and\n"
@@ -385,7 +510,13 @@ s_usage (FILE *out)
         "                inserts are the data set of the flush and start figures)\n"
         "  --rows N      ... or until N rows are acknowledged (default 200000)\n"
         "  --runs N      runs per raw PUT/GET figure, median (default 5)\n"
-        "  --no-index    skip the HNSW index (start figures without it)\n"
+        "  --no-index    skip the index (start figures without it)\n"
+        "  --index-type T  the vector index: HNSW (default), HNSW_SQ8, ...\n"
+        "  --keep DIR    build the data set (inserts, flush, index) in DIR once and keep\n"
+        "                it: DIR/fs-data, DIR/s3-data and an S3 prefix named in\n"
+        "                DIR/s3-built (the S3 server must keep its bucket too). A later\n"
+        "                run with the same DIR starts from it; its insert and flush\n"
+        "                figures then come from a throwaway data set of --seconds\n"
         "  -h, --help    this help\n");
 }
 
@@ -393,12 +524,15 @@ int
 main (int argc, char *argv [])
 {
     qv_bench_init ("qvs3bench");
-    s_opts_t opts = { .seconds = 10, .max_rows = 200000, .runs = 5, .index = true };
+    s_opts_t opts = { .seconds = 10, .max_rows = 200000, .runs = 5, .index = true,
+                      .index_type = "HNSW" };
     static struct option longopts [] = {
         { "seconds", required_argument, 0, 's' },
         { "runs", required_argument, 0, 'r' },
         { "rows", required_argument, 0, 'R' },
         { "no-index", no_argument, 0, 'n' },
+        { "index-type", required_argument, 0, 'i' },
+        { "keep", required_argument, 0, 'k' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -409,6 +543,8 @@ main (int argc, char *argv [])
             case 'r': opts.runs = atoi (optarg); break;
             case 'R': opts.max_rows = (size_t) atoll (optarg); break;
             case 'n': opts.index = false; break;
+            case 'i': snprintf (opts.index_type, sizeof opts.index_type, "%s", optarg); break;
+            case 'k': snprintf (opts.keep, sizeof opts.keep, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
@@ -436,6 +572,9 @@ main (int argc, char *argv [])
         qv_bench_die ("mkdtemp: %s", strerror (errno));
     snprintf (opts.prefix, sizeof opts.prefix, "run-%ld-%lld", (long) getpid (),
               (long long) time (NULL));
+    snprintf (opts.scratch, sizeof opts.scratch, "%s-insert", opts.prefix);
+    if (opts.keep [0] && mkdir (opts.keep, 0755) && errno != EEXIST)
+        qv_bench_die ("cannot create %s: %s", opts.keep, strerror (errno));
     zsys_init ();
 
     s_figures_t fs, s3;
@@ -443,29 +582,63 @@ main (int argc, char *argv [])
     s_backend (&opts, true, &s3);
     qv_bench_rm_rf (opts.tmp);
 
+    double load [3] = { 0 };
+    if (getloadavg (load, 3) < 1)
+        load [0] = -1;
     printf ("\nQuiver on the filesystem vs on S3 (%s), 4 clients x 1,000-row batches, 128-d\n",
             opts.endpoint);
-    printf ("%-44s %12s %12s\n", "", "filesystem", "S3");
-    printf ("%-44s %12.0f %12.0f\n", "insert rows/s (durable acks)", fs.rate, s3.rate);
-    printf ("%-44s %12.1f %12.1f\n", "ack latency p50 ms", fs.p50, s3.p50);
-    printf ("%-44s %12.1f %12.1f\n", "ack latency p99 ms", fs.p99, s3.p99);
-    printf ("%-44s %12zu %12zu\n", "rows inserted (data set below)", fs.rows, s3.rows);
-    printf ("%-44s %12.1f %12.1f\n", "flush MB/s (row data)", fs.flush_mbs, s3.flush_mbs);
-    if (opts.index)
-        printf ("%-44s %12.1f %12.1f\n", "HNSW build s", fs.index_s, s3.index_s);
-    printf ("%-44s %12.2f %12.2f\n", "warm start s (restart, same data dir)", fs.warm_s, s3.warm_s);
-    printf ("%-44s %12s %12.1f\n", "  MB downloaded by the warm start", "n/a", s3.warm_dl / 1048576.0);
-    printf ("%-44s %12s %12.2f\n", "warm start s without cache (--cache-mb 0)", "n/a", s3.nocache_s);
-    printf ("%-44s %12s %12.2f\n", "cold start s (empty data dir, empty cache)", "n/a", s3.cold_s);
-    printf ("%-44s %12s %12.1f\n", "  MB downloaded by the cold start", "n/a", s3.cold_dl / 1048576.0);
+    printf ("%-46s %12s %12s\n", "", "filesystem", "S3");
+    printf ("%-46s %12.0f %12.0f\n", "insert rows/s (durable acks)", fs.rate, s3.rate);
+    printf ("%-46s %12.1f %12.1f\n", "  as MB/s of row data", fs.rate * S_ROW_BYTES / 1048576.0,
+            s3.rate * S_ROW_BYTES / 1048576.0);
+    printf ("%-46s %12.1f %12.1f\n", "ack latency p50 ms", fs.p50, s3.p50);
+    printf ("%-46s %12.1f %12.1f\n", "ack latency p99 ms", fs.p99, s3.p99);
+    printf ("%-46s %12zu %12zu\n", "WAL objects written by the insert run", fs.wal_objects, s3.wal_objects);
+    printf ("%-46s %12.2f %12.2f\n", "  mean WAL object MB", fs.sizes [0] / 1048576.0,
+            s3.sizes [0] / 1048576.0);
+    printf ("%-46s %12.1f %12.1f\n", "flush MB/s (row data)", fs.flush_mbs, s3.flush_mbs);
+    printf ("%-46s %12zu %12zu\n", "rows in the data set of the starts", fs.rows, s3.rows);
+    if (opts.index) {
+        char label [64];
+        snprintf (label, sizeof label, "%s build s%s", opts.index_type, opts.keep [0] ? " (when built)" : "");
+        printf ("%-46s %12.1f %12.1f\n", label, fs.index_s, s3.index_s);
+    }
+    printf ("%-46s %12.2f %12.2f\n", "warm start s (restart, same data dir)", fs.warm_s, s3.warm_s);
+    printf ("%-46s %12s %12.1f\n", "  MB downloaded by the warm start", "n/a", s3.warm_dl / 1048576.0);
+    printf ("%-46s %12s %12.2f\n", "warm start s without cache (--cache-mb 0)", "n/a", s3.nocache_s);
+    printf ("%-46s %12s %12.2f\n", "cold start s (empty data dir, empty cache)", "n/a", s3.cold_s);
+    printf ("%-46s %12s %12.1f\n", "  MB downloaded by the cold start", "n/a", s3.cold_dl / 1048576.0);
     for (int s = 0; s < 2; s++) {
         char label [96];
-        snprintf (label, sizeof label, "raw PUT MB/s, %s", s_size_names [s]);
-        printf ("%-44s %12.1f %12.1f\n", label, fs.put_mbs [s], s3.put_mbs [s]);
-        snprintf (label, sizeof label, "raw GET MB/s, %s", s_size_names [s]);
-        printf ("%-44s %12.1f %12.1f\n", label, fs.get_mbs [s], s3.get_mbs [s]);
+        if (s == 0)
+            snprintf (label, sizeof label, "raw PUT MB/s, WAL objects (fs %.2f / S3 %.2f MB)",
+                      fs.sizes [0] / 1048576.0, s3.sizes [0] / 1048576.0);
+        else
+            snprintf (label, sizeof label, "raw PUT MB/s, segment (64 MB)");
+        printf ("%-46s %12.1f %12.1f\n", label, fs.put_mbs [s], s3.put_mbs [s]);
+        snprintf (label, sizeof label, "raw GET MB/s, %s", s == 0 ? "WAL objects" : "segment (64 MB)");
+        printf ("%-46s %12.1f %12.1f\n", label, fs.get_mbs [s], s3.get_mbs [s]);
     }
-    printf ("(medians of %d runs for raw PUT/GET; one run for the server figures; "
-            "the machine may be shared)\n", opts.runs);
+    printf ("(medians of %d runs for raw PUT/GET; one run for the server figures; load "
+            "average %.1f at the end, %ld cores)\n", opts.runs, load [0], sysconf (_SC_NPROCESSORS_ONLN));
+    printf ("\nWhere the starts spent their time (segment and index objects loaded on threads;\n"
+            "get and decode summed over the threads):\n");
+    printf ("  fs warm: %s\n  S3 warm: %s\n  S3 cold: %s\n", fs.warm_where, s3.warm_where,
+            s3.cold_where);
+    //  The goals of issue 15
+    double dl_s = s3.get_mbs [1] > 0 ? s3.cold_dl / 1048576.0 / s3.get_mbs [1] : 0;
+    double cold_ratio = dl_s > 0 ? s3.cold_s / dl_s : 0;
+    double ins_mbs = s3.rate * S_ROW_BYTES / 1048576.0;
+    double ins_ratio = s3.put_mbs [0] > 0 ? ins_mbs / s3.put_mbs [0] : 0;
+    printf ("\nGoals (issue 15), %zu rows%s%s:\n", s3.rows, opts.index ? " with " : "",
+            opts.index ? opts.index_type : "");
+    printf ("  warm start under 3 s:                      fs %.2f s, S3 %.2f s: %s\n",
+            fs.warm_s, s3.warm_s, fs.warm_s < 3 && s3.warm_s < 3 ? "met" : "NOT met");
+    printf ("  cold start within 1.5x of download time:   %.2f s / (%.1f MB / %.1f MB/s = %.2f s) "
+            "= %.2fx: %s\n", s3.cold_s, s3.cold_dl / 1048576.0, s3.get_mbs [1], dl_s, cold_ratio,
+            cold_ratio > 0 && cold_ratio <= 1.5 ? "met" : "NOT met");
+    printf ("  durable insert at least 50%% of raw PUT:    %.1f MB/s / %.1f MB/s (%.2f MB objects) "
+            "= %.0f%%: %s\n", ins_mbs, s3.put_mbs [0], s3.sizes [0] / 1048576.0, ins_ratio * 100,
+            ins_ratio >= 0.5 ? "met" : "NOT met");
     return 0;
 }
