@@ -125,7 +125,10 @@ s_usage (FILE *out)
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
-        "  -h, --help              this help\n");
+        "  -h, --help              this help\n"
+        "Environment: quiver serve runs itself again with\n"
+        "GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for the memory a start fills);\n"
+        "set GLIBC_TUNABLES (even empty) to keep your own.\n");
 }
 
 //  glibc's malloc backs its large blocks with transparent huge pages only when asked
@@ -133,11 +136,14 @@ s_usage (FILE *out)
 //  exec. A start copies every segment and index into fresh memory, and on a VM a 4 KiB
 //  page fault each time was half of that time (a 1M-row start: 11.7 s -> 5.9 s). So
 //  `quiver serve` runs itself again once with it set, unless GLIBC_TUNABLES is
-//  already set (the operator's choice is kept) or the exec fails (then it runs as is).
+//  already set, even empty (the operator's choice is kept), the process runs under
+//  valgrind (whose tools would not follow the exec), or the exec fails (then it runs
+//  as is).
 static void
 s_exec_with_hugepages (char *argv [])
 {
-    if (getenv ("GLIBC_TUNABLES"))
+    const char *preload = getenv ("LD_PRELOAD");
+    if (getenv ("GLIBC_TUNABLES") || (preload && strstr (preload, "vgpreload")))
         return;
     setenv ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
     execv ("/proc/self/exe", argv);
