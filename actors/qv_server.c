@@ -166,6 +166,8 @@ qv_server_new (const qv_config_t *config)
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
         rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
+    if (rc == 0)                    //  the writer's epoch: a deposed writer's late objects
+        rc = qv_wal_fence (wal, 0); //  are ignored from here on (qv_wal.c, "Fencing")
     if (rc) {
         snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
         qv_error ("recovery failed: %s", self->recovery_error);
