@@ -90,6 +90,7 @@ struct _qv_wal_t {
     uint64_t max_epoch;             //  the highest epoch in the log at open
     uint64_t epoch;                 //  what appends write (max_epoch until fenced)
     bool fenced;                    //  qv_wal_fence succeeded: check the lock per append
+    uint64_t pending;               //  the epoch of a fence not yet written, else 0
     char deposed [512];             //  why appends are refused, "" while the writer
 };
 
@@ -548,6 +549,7 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
     self->max_epoch = top;
     self->epoch = top;
     self->fenced = false;
+    self->pending = 0;
     self->deposed [0] = 0;
     self->opened = true;
 cleanup:
@@ -574,6 +576,27 @@ s_put_next (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n)
     return rc;
 }
 
+//  Writes the fence object of epoch self->pending; on success the log is fenced.
+static int
+s_fence_now (qv_wal_t *self)
+{
+    uint64_t was = self->epoch;
+    self->epoch = self->pending;
+    int rc = s_put_next (self, NULL, 0);
+    if (rc) {
+        self->epoch = was;
+        return rc;
+    }
+    qv_info ("WAL of shard %" PRIu32 ": this server writes as epoch %" PRIu64 " (fence "
+             "object at sequence %" PRIu64 "; objects of lower epochs written after it "
+             "are ignored)", self->shard, self->epoch, self->next_seq);
+    self->next_seq++;
+    self->max_epoch = self->epoch;
+    self->pending = 0;
+    self->fenced = true;
+    return 0;
+}
+
 int
 qv_wal_fence (qv_wal_t *self, uint64_t min_epoch)
 {
@@ -587,20 +610,8 @@ qv_wal_fence (qv_wal_t *self, uint64_t min_epoch)
     uint64_t epoch = self->max_epoch + 1;
     if (min_epoch > epoch)
         epoch = min_epoch;
-    uint64_t was = self->epoch;
-    self->epoch = epoch;
-    int rc = s_put_next (self, NULL, 0);
-    if (rc) {
-        self->epoch = was;
-        return rc;
-    }
-    qv_info ("WAL of shard %" PRIu32 ": this server writes as epoch %" PRIu64 " (fence "
-             "object at sequence %" PRIu64 "; objects of lower epochs written after it "
-             "are ignored)", self->shard, epoch, self->next_seq);
-    self->next_seq++;
-    self->max_epoch = epoch;
-    self->fenced = true;
-    return 0;
+    self->pending = epoch;
+    return s_fence_now (self);
 }
 
 uint64_t
@@ -619,7 +630,9 @@ qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq
                        "before appending (it finds where the log ends)", self->shard);
     if (self->deposed [0])
         return qv_err (QV_EUNAVAIL, "%s", self->deposed);
-    int rc = s_put_next (self, recs, n);
+    int rc = self->pending ? s_fence_now (self) : 0;
+    if (rc == 0)
+        rc = s_put_next (self, recs, n);
     if (rc)
         return rc;
     //  A deposed writer never acknowledges: its object may be in the store, but the

@@ -46,7 +46,8 @@ int
 //  fence object (that epoch, no records) at the next seq, so that whatever a deposed
 //  writer appends after it is ignored by every reader. Call after qv_wal_open and
 //  while holding the store's writer lock, before the first append. Returns 0 or the
-//  put's error (the log is then unchanged and still unfenced).
+//  put's error; the fence is then written before the next append (which fails with
+//  the put's error if it cannot be).
 int
     qv_wal_fence (qv_wal_t *self, uint64_t min_epoch);
 
