@@ -637,7 +637,9 @@ qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq
         return rc;
     //  A deposed writer never acknowledges: its object may be in the store, but the
     //  new writer's fence makes every reader ignore it
-    if (self->fenced && qv_store_lock_check (self->store) != 0) {
+    if (self->fenced && (rc = qv_store_lock_check (self->store)) != 0) {
+        if (rc != QV_EUNAVAIL)
+            return rc;              //  not told: unacknowledged, the seq is written again
         snprintf (self->deposed, sizeof self->deposed, "this server lost the write lock "
                   "of shard %" PRIu32 " (it wrote as epoch %" PRIu64 "): %s; it accepts no "
                   "more writes", self->shard, self->epoch, qv_err_msg ());

@@ -63,7 +63,8 @@ uint64_t
 //  succeeded is confirmed with qv_store_lock_check: if the store's writer lock was
 //  lost (another server took it over), the append returns QV_EUNAVAIL ("this server
 //  lost the write lock ...": the caller must not acknowledge) and every later append
-//  returns it too.
+//  returns it too; if the lock could not be confirmed (the store failing), it returns
+//  that error and the next append writes the same seq again.
 int
     qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq_p);
 
