@@ -166,6 +166,13 @@ qv_server_new (const qv_config_t *config)
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
         rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
+    if (rc == 0 && qv_wal_fence (wal, 0) != 0) {
+        //  The writer's epoch: a deposed writer's late objects are ignored from the
+        //  fence on (qv_wal.c, "Fencing"). Written before the first append if not now.
+        qv_warn ("cannot write the WAL fence object yet (%s); the first write retries it",
+                 qv_err_msg ());
+        qv_err_clear ();
+    }
     if (rc) {
         snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
         qv_error ("recovery failed: %s", self->recovery_error);

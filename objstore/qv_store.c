@@ -190,6 +190,13 @@ qv_store_lock (qv_store_t *self)
 }
 
 int
+qv_store_lock_check (qv_store_t *self)
+{
+    assert (self);
+    return self->backend->lock_check ? self->backend->lock_check (self->impl) : 0;
+}
+
+int
 qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
 {
     assert (self);

@@ -31,6 +31,16 @@ void
 int
     qv_store_lock (qv_store_t *self);
 
+//  Confirms that this store still holds the writer lock qv_store_lock took (0), or
+//  returns QV_EUNAVAIL if another server took it over (for good), or QV_EIO if it
+//  could not be told now (the store failing; ask again later). Filesystem: a flock is
+//  never lost while the process lives. S3: lost once another server's lock object is
+//  read; a renewal older than two renewal periods (the process was paused) is
+//  confirmed by reading and renewing the lock object now. A store never locked
+//  returns 0.
+int
+    qv_store_lock_check (qv_store_t *self);
+
 //  Writes an object atomically and durably: on return 0 the whole object is on stable
 //  storage under key, and a reader never sees a partial object (filesystem: temp file
 //  + fsync + rename + directory fsync). Keys are '/'-separated relative paths of

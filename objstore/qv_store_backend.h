@@ -17,6 +17,8 @@ typedef struct {
     void *(*open) (const char *location);
     void (*close) (void **impl_p);
     int (*lock) (void *impl);
+    //  Optional: 0 while the lock taken by lock() is still held (qv_store_lock_check).
+    int (*lock_check) (void *impl);
     int (*put) (void *impl, const char *key, const void *data, size_t size);
     int (*get) (void *impl, const char *key, void **data, size_t *size);
     int (*get_range) (void *impl, const char *key, uint64_t offset, size_t size,

@@ -89,7 +89,10 @@ typedef struct {
     atomic_bool lock_lost;          //  another server took the lock over: refuse writes
     char holder [128];              //  "host:pid" of this process
     char token [40];                //  random; tells our lock object from another's
-    uint64_t renewals;
+    atomic_uint_fast64_t renewals;
+    atomic_int_fast64_t renewed_ms; //  when the last renewal that found our lock began
+    pthread_mutex_t renew_mutex;    //  one read + rewrite of the lock at a time (the
+                                    //  renewer's and the fencing check's)
 } s_s3_t;
 
 //  One request's state, shared with libs3's callbacks.
@@ -720,7 +723,7 @@ s_lock_write (s_s3_t *self)
 {
     char text [256];
     int n = snprintf (text, sizeof text, "holder %s token %s renewal %" PRIu64 "\n",
-                      self->holder, self->token, self->renewals++);
+                      self->holder, self->token, (uint64_t) atomic_fetch_add (&self->renewals, 1));
     return s_put_raw (self, QV_STORE_LOCK_NAME, text, (size_t) n);
 }
 
@@ -769,7 +772,10 @@ s_lock_renewer (void *arg)
     s_s3_t *self = arg;
     while (!s_lock_sleep (self, self->lock_ms)) {
         char text [512];
+        pthread_mutex_lock (&self->renew_mutex);
+        int64_t began = qv_clock_msec ();
         if (s_lock_read (self, text, sizeof text) == 0 && text [0] && !s_lock_ours (self, text)) {
+            pthread_mutex_unlock (&self->renew_mutex);
             char holder [128];
             s_lock_holder (text, holder, sizeof holder);
             qv_error ("the lock s3://%s/%s" QV_STORE_LOCK_NAME " was taken over by %s: this "
@@ -780,8 +786,72 @@ s_lock_renewer (void *arg)
         if (s_lock_write (self) != 0)
             qv_warn ("cannot renew the lock s3://%s/%s" QV_STORE_LOCK_NAME ": %s", self->bucket,
                      self->prefix, qv_err_msg ());
+        else
+            atomic_store (&self->renewed_ms, began);
+        pthread_mutex_unlock (&self->renew_mutex);
     }
     return NULL;
+}
+
+//  Fencing's check after a WAL put (qv_store_lock_check). A takeover needs the lock
+//  object unchanged for S_LOCK_MISSED periods after our last renewal, so a renewal
+//  younger than S_LOCK_MISSED - 1 periods means we still hold it, with a period to
+//  spare. An older one means this process was paused (or the store was slow): read
+//  the lock now, and renew it if it is still ours. A lock read as absent may be one
+//  being rewritten (s3rver answers an object in the middle of its PUT as incomplete):
+//  read again a few times before giving up, and then only as "cannot confirm" (QV_EIO).
+static int s_lock_check_locked (s_s3_t *self);
+
+static int
+s_lock_check (void *impl)
+{
+    s_s3_t *self = impl;
+    if (!self->lock_held)
+        return 0;
+    pthread_mutex_lock (&self->renew_mutex);
+    int rc = s_lock_check_locked (self);
+    pthread_mutex_unlock (&self->renew_mutex);
+    return rc;
+}
+
+static int
+s_lock_check_locked (s_s3_t *self)
+{
+    if (!atomic_load (&self->lock_lost)) {
+        int64_t began = qv_clock_msec ();
+        if (began - atomic_load (&self->renewed_ms) < (int64_t) self->lock_ms * (S_LOCK_MISSED - 1))
+            return 0;
+        char text [512] = "";
+        for (int attempt = 0; attempt < 4; attempt++) {
+            if (attempt)
+                usleep ((useconds_t) (self->lock_ms / 4 > 0 ? self->lock_ms / 4 : 1) * 1000);
+            if (s_lock_read (self, text, sizeof text) != 0)
+                return qv_err (QV_EIO, "cannot confirm the lock s3://%s/%s" QV_STORE_LOCK_NAME
+                               " (last renewed %lld ms ago): %s", self->bucket, self->prefix,
+                               (long long) (qv_clock_msec () - atomic_load (&self->renewed_ms)),
+                               qv_err_msg ());
+            if (text [0])
+                break;
+        }
+        if (!text [0])
+            return qv_err (QV_EIO, "cannot confirm the lock s3://%s/%s" QV_STORE_LOCK_NAME
+                           ": it reads as absent", self->bucket, self->prefix);
+        if (s_lock_ours (self, text)) {
+            if (s_lock_write (self) != 0)
+                return qv_err (QV_EIO, "cannot renew the lock s3://%s/%s"
+                               QV_STORE_LOCK_NAME ": %s", self->bucket, self->prefix,
+                               qv_err_msg ());
+            atomic_store (&self->renewed_ms, began);
+            return 0;
+        }
+        char holder [128];
+        s_lock_holder (text, holder, sizeof holder);
+        qv_error ("the lock s3://%s/%s" QV_STORE_LOCK_NAME " was taken over by %s: this "
+                  "server refuses every further write", self->bucket, self->prefix, holder);
+        atomic_store (&self->lock_lost, true);
+    }
+    return qv_err (QV_EUNAVAIL, "another server took over the lock s3://%s/%s"
+                   QV_STORE_LOCK_NAME, self->bucket, self->prefix);
 }
 
 static int
@@ -823,9 +893,11 @@ s_lock (void *impl)
                      "%lld ms (%d renewal periods), so that server is taken to be gone",
                      self->bucket, self->prefix, holder, (long long) wait, S_LOCK_MISSED);
     }
+    int64_t began = qv_clock_msec ();
     rc = s_lock_write (self);
     if (rc)
         return rc;
+    atomic_store (&self->renewed_ms, began);
     //  Without conditional writes two starters may both write: read back after a
     //  short pause and yield if the other one's write came last
     usleep ((useconds_t) (self->lock_ms / 3) * 1000);
@@ -906,6 +978,7 @@ s_open (const char *location)
     pthread_mutex_init (&self->pool_mutex, NULL);
     pthread_cond_init (&self->pool_cond, NULL);
     pthread_mutex_init (&self->lock_mutex, NULL);
+    pthread_mutex_init (&self->renew_mutex, NULL);
     pthread_cond_init (&self->lock_cond, NULL);
 
     //  HOST:PORT/BUCKET[/PREFIX][?options]
@@ -1067,6 +1140,7 @@ s_close (void **impl_p)
     pthread_mutex_destroy (&self->pool_mutex);
     pthread_cond_destroy (&self->pool_cond);
     pthread_mutex_destroy (&self->lock_mutex);
+    pthread_mutex_destroy (&self->renew_mutex);
     pthread_cond_destroy (&self->lock_cond);
     explicit_bzero (self->secret, sizeof self->secret);
     free (self);
@@ -1086,6 +1160,7 @@ const qv_store_backend_t qv_store_s3_backend = {
     .open = s_open,
     .close = s_close,
     .lock = s_lock,
+    .lock_check = s_lock_check,
     .put = s_put,
     .get = s_get,
     .get_range = s_get_range,

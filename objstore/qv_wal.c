@@ -7,21 +7,39 @@
 //  either wholly there or absent; the caller batches records for group commit.
 //
 //  Object layout: a stored-object envelope (schemas/qv_envelope.h) of kind WAL,
-//  format version 2, whose payload is (all integers little-endian):
+//  format version 3, whose payload is (all integers little-endian):
 //
 //    offset  size  field
 //    0       4     shard, u32 (must match the key)
 //    4       8     seq, u64 (must match the key)
-//    12      4     count, u32: number of records
-//    16      ...   count x { size u32 | size bytes }
+//    12      8     epoch, u64: the writer's fencing epoch (must match the key)
+//    20      4     count, u32: number of records
+//    24      ...   count x { size u32 | size bytes }
 //
-//  Version 1, written before the envelope (Quiver <= 06906df), is still read: the
-//  same fields behind their own header, 32 bytes of overhead:
+//  Version 2 (Quiver <= 63c2036) is the same without the epoch (shard, seq, count,
+//  records) and reads as epoch 0. Version 1, written before the envelope (Quiver <=
+//  06906df), is still read: the version 2 fields behind their own header, 32 bytes of
+//  overhead:
 //
 //    0       8     magic "QVWAL\0\0\0"
 //    8       4     version, u32 = 1
 //    12      ...   the version 2 payload above
 //    end-4   4     crc32c (qv_crc32c) of every byte before it
+//
+//  Fencing. Every writer has an epoch, and every object it writes carries it, in the
+//  payload and in the key: "wal/<shard>/<seq>-<epoch>", both 20 digits, so two
+//  writers' objects at one seq are two objects (a late write never overwrites the
+//  new writer's), and the bytewise listing is (seq, epoch) order; objects of epoch 0
+//  keep the old key "wal/<shard>/<seq>". qv_wal_fence makes the opener the writer:
+//  its epoch is one more than the highest epoch in the log (or the caller's, if
+//  larger: a lease's), and it writes a fence object (that epoch, no records) at the
+//  next seq before any append. Replay (s_select) takes, in seq order, at each seq the
+//  object of the highest epoch, and only if that epoch is at least the highest epoch
+//  taken before it: whatever a deposed writer wrote after the new writer's fence is
+//  ignored (and logged once per open). So that the highest epoch is never forgotten,
+//  deleting below a checkpoint keeps the newest object of the highest epoch when no
+//  object at or above the checkpoint has that epoch (the "anchor"); ignored objects
+//  are deleted when a checkpoint passes them.
 //
 //  Sequence numbers. The log holds objects [checkpoint, next) with no gap: every seq
 //  below the checkpoint (the first seq a flushed manifest does not cover) may be
@@ -48,16 +66,32 @@
 #define S_MAGIC_SIZE   8
 #define S_V1_VERSION   1
 #define S_V1_HEADER    12               //  magic + version, before the fields
-#define S_VERSION      2                //  the envelope's payload version
-#define S_FIELDS_SIZE  16               //  shard, seq, count
+#define S_VERSION      3                //  the envelope's payload version
+#define S_V2_VERSION   2                //  the envelope's payload before the epoch
+#define S_FIELDS_SIZE  24               //  shard, seq, epoch, count
+#define S_V2_FIELDS    16               //  shard, seq, count
 #define S_CRC_SIZE     4
 #define S_SEQ_DIGITS   20
+#define S_NAME_MAX     (2 * S_SEQ_DIGITS + 1)
+
+//  One listed WAL object: its key and what the key says.
+typedef struct {
+    char *key;                      //  borrowed from the listing
+    uint64_t seq;
+    uint64_t epoch;
+    bool live;                      //  taken by the replay rule (s_select)
+} s_obj_t;
 
 struct _qv_wal_t {
     qv_store_t *store;              //  borrowed
     uint32_t shard;
     uint64_t next_seq;              //  the seq the next append writes
     bool opened;                    //  qv_wal_open succeeded; appends allowed
+    uint64_t max_epoch;             //  the highest epoch in the log at open
+    uint64_t epoch;                 //  what appends write (max_epoch until fenced)
+    bool fenced;                    //  qv_wal_fence succeeded: check the lock per append
+    uint64_t pending;               //  the epoch of a fence not yet written, else 0
+    char deposed [512];             //  why appends are refused, "" while the writer
 };
 
 static void
@@ -113,19 +147,22 @@ qv_wal_destroy (qv_wal_t **self_p)
     *self_p = NULL;
 }
 
+//  The key of the object at seq written at epoch: "wal/<shard>/<seq>" for epoch 0 (the
+//  key every object had before fencing), "wal/<shard>/<seq>-<epoch>" otherwise.
 static void
-s_key (uint32_t shard, uint64_t seq, char *out, size_t outsize)
+s_key (uint32_t shard, uint64_t seq, uint64_t epoch, char *out, size_t outsize)
 {
-    snprintf (out, outsize, "wal/%" PRIu32 "/%0*" PRIu64, shard, S_SEQ_DIGITS, seq);
+    if (epoch == 0)
+        snprintf (out, outsize, "wal/%" PRIu32 "/%0*" PRIu64, shard, S_SEQ_DIGITS, seq);
+    else
+        snprintf (out, outsize, "wal/%" PRIu32 "/%0*" PRIu64 "-%0*" PRIu64, shard,
+                  S_SEQ_DIGITS, seq, S_SEQ_DIGITS, epoch);
 }
 
-//  Parses the last segment of a WAL key: exactly 20 digits, no overflow. Returns 0
-//  with *seq set, or -1.
+//  Parses exactly 20 digits at name, no overflow. Returns 0 with *v set, or -1.
 static int
-s_parse_seq (const char *name, uint64_t *seq)
+s_parse_digits (const char *name, uint64_t *out)
 {
-    if (strlen (name) != S_SEQ_DIGITS)
-        return -1;
     uint64_t v = 0;
     for (int i = 0; i < S_SEQ_DIGITS; i++) {
         if (name [i] < '0' || name [i] > '9')
@@ -135,12 +172,29 @@ s_parse_seq (const char *name, uint64_t *seq)
             return -1;
         v = v * 10 + digit;
     }
-    *seq = v;
+    *out = v;
+    return 0;
+}
+
+//  Parses the last segment of a WAL key: 20 digits (seq; epoch 0), or 20 digits, '-'
+//  and 20 digits (seq, epoch >= 1). Returns 0 with *seq and *epoch set, or -1.
+static int
+s_parse_name (const char *name, uint64_t *seq, uint64_t *epoch)
+{
+    size_t len = strlen (name);
+    *epoch = 0;
+    if (len == S_SEQ_DIGITS)
+        return s_parse_digits (name, seq);
+    if (len != S_NAME_MAX || name [S_SEQ_DIGITS] != '-'
+    ||  s_parse_digits (name, seq) || s_parse_digits (name + S_SEQ_DIGITS + 1, epoch)
+    ||  *epoch == 0)
+        return -1;
     return 0;
 }
 
 zchunk_t *
-qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
+qv_wal_encode_epoch (uint32_t shard, uint64_t seq, uint64_t epoch,
+                     const qv_wal_rec_t *recs, size_t n)
 {
     if (n > UINT32_MAX) {
         qv_err (QV_EINVAL, "WAL object of shard %" PRIu32 ": %zu records, at most %" PRIu32,
@@ -172,7 +226,8 @@ qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
     unsigned char header [QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE] = { 0 };
     s_put_u32 (header + QV_ENVELOPE_HEADER_SIZE, shard);
     s_put_u64 (header + QV_ENVELOPE_HEADER_SIZE + 4, seq);
-    s_put_u32 (header + QV_ENVELOPE_HEADER_SIZE + 12, (uint32_t) n);
+    s_put_u64 (header + QV_ENVELOPE_HEADER_SIZE + 12, epoch);
+    s_put_u32 (header + QV_ENVELOPE_HEADER_SIZE + 20, (uint32_t) n);
     zchunk_append (chunk, header, sizeof header);
     for (size_t i = 0; i < n; i++) {
         unsigned char size [4];
@@ -186,39 +241,48 @@ qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
     return chunk;
 }
 
+zchunk_t *
+qv_wal_encode (uint32_t shard, uint64_t seq, const qv_wal_rec_t *recs, size_t n)
+{
+    return qv_wal_encode_epoch (shard, seq, 0, recs, n);
+}
+
 int
-qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
-               uint64_t seq, qv_wal_replay_fn *fn, void *arg)
+qv_wal_decode_epoch (const char *name, const void *data, size_t size, uint32_t shard,
+                     uint64_t seq, uint64_t *epoch_p, qv_wal_replay_fn *fn, void *arg)
 {
     const unsigned char *p = (const unsigned char *) data;
     if (!name)
         name = "(unnamed)";
     if (!p && size > 0)
         return qv_err (QV_EINVAL, "WAL object %s: data is NULL", name);
-    //  f: the fields (shard, seq, count) then the records, body bytes in all
+    //  f: the fields then the records, body bytes in all; fields: their size
     const unsigned char *f;
     size_t body;
+    size_t fields = S_V2_FIELDS;
     if (qv_envelope_is (p, size)) {
         qv_envelope_t env;
         int rc = qv_envelope_open (name, p, size, QV_ENVELOPE_WAL, S_VERSION, &env);
         if (rc)
             return rc;
-        if (env.version != S_VERSION)
+        if (env.version != S_VERSION && env.version != S_V2_VERSION)
             return qv_err (QV_ECORRUPT, "WAL object %s: envelope holds format version %"
-                           PRIu32 ", a WAL payload is version %d", name, env.version,
-                           S_VERSION);
+                           PRIu32 ", a WAL payload is version %d or %d", name, env.version,
+                           S_V2_VERSION, S_VERSION);
+        if (env.version == S_VERSION)
+            fields = S_FIELDS_SIZE;
         f = env.payload;
         body = env.size;
-        if (body < S_FIELDS_SIZE)
+        if (body < fields)
             return qv_err (QV_ECORRUPT, "WAL object %s is truncated: a %zu-byte payload, "
-                           "a WAL payload has at least %d", name, body, S_FIELDS_SIZE);
+                           "a WAL payload has at least %zu", name, body, fields);
     }
     else {
         //  Version 1, written before the envelope
-        if (size < S_V1_HEADER + S_FIELDS_SIZE + S_CRC_SIZE)
+        if (size < S_V1_HEADER + S_V2_FIELDS + S_CRC_SIZE)
             return qv_err (QV_ECORRUPT, "WAL object %s is truncated: %zu bytes, a WAL "
                            "object has at least %d", name, size,
-                           S_V1_HEADER + S_FIELDS_SIZE + S_CRC_SIZE);
+                           S_V1_HEADER + S_V2_FIELDS + S_CRC_SIZE);
         if (memcmp (p, S_MAGIC, S_MAGIC_SIZE) != 0)
             return qv_err (QV_ECORRUPT, "WAL object %s: bad magic, not a WAL object", name);
         uint32_t version = s_get_u32 (p + 8);
@@ -243,11 +307,15 @@ qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
     if (got_seq != seq)
         return qv_err (QV_ECORRUPT, "WAL object %s: holds sequence %" PRIu64
                        ", expected %" PRIu64, name, got_seq, seq);
-    uint32_t count = s_get_u32 (f + 12);
+    uint64_t epoch = fields == S_FIELDS_SIZE ? s_get_u64 (f + 12) : 0;
+    if (epoch_p && *epoch_p != epoch)
+        return qv_err (QV_ECORRUPT, "WAL object %s: holds writer epoch %" PRIu64
+                       ", its key says %" PRIu64, name, epoch, *epoch_p);
+    uint32_t count = s_get_u32 (f + fields - 4);
 
     //  First pass: every record lies inside the body and they fill it exactly, so
     //  that fn never sees part of a malformed object
-    size_t pos = S_FIELDS_SIZE;
+    size_t pos = fields;
     for (uint32_t i = 0; i < count; i++) {
         if (body - pos < 4)
             return qv_err (QV_ECORRUPT, "WAL object %s: record %" PRIu32 " of %" PRIu32
@@ -265,7 +333,7 @@ qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
                        " records", name, body - pos, count);
     if (!fn)
         return 0;
-    pos = S_FIELDS_SIZE;
+    pos = fields;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t rec_size = s_get_u32 (f + pos);
         pos += 4;
@@ -277,6 +345,13 @@ qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
     return 0;
 }
 
+int
+qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
+               uint64_t seq, qv_wal_replay_fn *fn, void *arg)
+{
+    return qv_wal_decode_epoch (name, data, size, shard, seq, NULL, fn, arg);
+}
+
 //  The listing prefix of this shard's objects, "wal/<shard>/"; returns its length.
 static size_t
 s_prefix (qv_wal_t *self, char *out, size_t outsize)
@@ -285,39 +360,110 @@ s_prefix (qv_wal_t *self, char *out, size_t outsize)
     return strlen (out);
 }
 
-//  Lists this shard's WAL objects into a new zlist of their keys, sorted by seq (the
-//  20-digit names sort numerically). An object whose name is not a sequence number
-//  returns QV_ECORRUPT when strict, and is left out otherwise.
+//  Lists this shard's WAL objects (one list call per page, no read) into *keys_p (the
+//  listing, owning the key strings) and *objs_p, an array of *n_p entries in (seq,
+//  epoch) order. An object whose name is not a WAL name returns QV_ECORRUPT when
+//  strict, and is left out otherwise.
 static int
-s_list (qv_wal_t *self, bool strict, zlist_t **keys_p)
+s_list (qv_wal_t *self, bool strict, zlist_t **keys_p, s_obj_t **objs_p, size_t *n_p)
 {
     char prefix [32];
     size_t plen = s_prefix (self, prefix, sizeof prefix);
     zlist_t *all = NULL;
+    *keys_p = NULL;
+    *objs_p = NULL;
+    *n_p = 0;
     int rc = qv_store_list (self->store, prefix, &all);
     if (rc)
         return rc;
-    zlist_t *keys = zlist_new ();
-    zlist_autofree (keys);
+    s_obj_t *objs = calloc (zlist_size (all) + 1, sizeof *objs);
+    if (!objs) {
+        zlist_destroy (&all);
+        return qv_err (QV_ENOMEM, "out of memory listing the WAL of shard %" PRIu32, self->shard);
+    }
+    size_t n = 0;
     for (char *key = (char *) zlist_first (all); key; key = (char *) zlist_next (all)) {
-        uint64_t seq = 0;
-        if (s_parse_seq (key + plen, &seq) == 0)
-            zlist_append (keys, key);
+        s_obj_t *o = &objs [n];
+        if (s_parse_name (key + plen, &o->seq, &o->epoch) == 0) {
+            o->key = key;
+            n++;
+        }
         else
         if (strict) {
             char where [1200];
             qv_store_describe (self->store, key, where, sizeof where);
             rc = qv_err (QV_ECORRUPT, "WAL of shard %" PRIu32 ": unexpected object %s "
-                         "(not named by a %d-digit sequence number)", self->shard, where,
-                         S_SEQ_DIGITS);
+                         "(not named by a %d-digit sequence number, or one and a %d-digit "
+                         "writer epoch)", self->shard, where, S_SEQ_DIGITS, S_SEQ_DIGITS);
             break;
         }
     }
-    zlist_destroy (&all);
-    if (rc)
-        zlist_destroy (&keys);
-    *keys_p = keys;
-    return rc;
+    if (rc) {
+        free (objs);
+        zlist_destroy (&all);
+        return rc;
+    }
+    *keys_p = all;
+    *objs_p = objs;
+    *n_p = n;
+    return 0;
+}
+
+//  The replay rule: marks live, in seq order, at each seq the object of the highest
+//  epoch if that epoch is at least the highest epoch taken so far. Returns the highest
+//  epoch of all. With log set, logs each ignored object.
+static uint64_t
+s_select (qv_wal_t *self, s_obj_t *objs, size_t n, bool log)
+{
+    uint64_t floor = 0;
+    uint64_t top = 0;
+    for (size_t i = 0; i < n; ) {
+        size_t j = i;
+        while (j < n && objs [j].seq == objs [i].seq)
+            j++;
+        s_obj_t *best = &objs [j - 1];  //  the listing orders one seq's epochs
+        best->live = best->epoch >= floor;
+        if (best->live)
+            floor = best->epoch;
+        for (size_t k = i; k < j; k++) {
+            if (objs [k].epoch > top)
+                top = objs [k].epoch;
+            if (!objs [k].live && log) {
+                char where [1200];
+                qv_store_describe (self->store, objs [k].key, where, sizeof where);
+                qv_warn ("WAL object %s of deposed writer epoch %" PRIu64 " ignored; "
+                         "current epoch %" PRIu64, where, objs [k].epoch, floor);
+            }
+        }
+        i = j;
+    }
+    return top;
+}
+
+//  Deletes every object below seq `below`, except the anchor: the newest object of
+//  the highest epoch, when no object at or above `below` has that epoch, so that the
+//  highest epoch is never forgotten.
+static int
+s_trim (qv_wal_t *self, s_obj_t *objs, size_t n, uint64_t below)
+{
+    uint64_t top = 0;
+    for (size_t i = 0; i < n; i++)
+        if (objs [i].epoch > top)
+            top = objs [i].epoch;
+    s_obj_t *anchor = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (objs [i].epoch == top)
+            anchor = &objs [i];     //  the last wins
+    if (top == 0 || (anchor && anchor->seq >= below))
+        anchor = NULL;              //  no epoch to keep, or it stays in the log anyway
+    for (size_t i = 0; i < n && objs [i].seq < below; i++) {
+        if (&objs [i] == anchor)
+            continue;
+        int rc = qv_store_delete (self->store, objs [i].key);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int
@@ -326,31 +472,38 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
     assert (self);
     self->opened = false;
     zlist_t *keys = NULL;
+    s_obj_t *objs = NULL;
+    size_t n = 0;
     void *data = NULL;
-    int rc = s_list (self, true, &keys);
+    int rc = s_list (self, true, &keys, &objs, &n);
     if (rc)
         return rc;
-    char prefix [32];
-    size_t plen = s_prefix (self, prefix, sizeof prefix);
+    uint64_t top = s_select (self, objs, n, true);
 
     //  Replay objects at or above the checkpoint, in order, with no gap
     uint64_t next = checkpoint;
     bool below_seen = false;
     uint64_t below_max = 0;
-    for (char *key = (char *) zlist_first (keys); key; key = (char *) zlist_next (keys)) {
-        uint64_t seq = 0;
-        s_parse_seq (key + plen, &seq);
+    s_obj_t *last = NULL;           //  the newest live object
+    for (size_t i = 0; i < n; i++)
+        if (objs [i].live)
+            last = &objs [i];
+    for (size_t i = 0; i < n; i++) {
+        s_obj_t *o = &objs [i];
+        if (!o->live)
+            continue;
+        uint64_t seq = o->seq;
         if (seq < checkpoint) {
             below_seen = true;
             below_max = seq;        //  ascending, so the last is the highest
             continue;
         }
         char where [1200];
-        qv_store_describe (self->store, key, where, sizeof where);
+        qv_store_describe (self->store, o->key, where, sizeof where);
         if (seq != next) {
             char missing [1200];
-            char missing_key [64];
-            s_key (self->shard, next, missing_key, sizeof missing_key);
+            char missing_key [96];
+            s_key (self->shard, next, 0, missing_key, sizeof missing_key);
             qv_store_describe (self->store, missing_key, missing, sizeof missing);
             rc = qv_err (QV_ECORRUPT, "WAL of shard %" PRIu32 ": %s is missing (sequence "
                          "%" PRIu64 "; checkpoint %" PRIu64 ", next object found %s)",
@@ -358,8 +511,8 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
             goto cleanup;
         }
         size_t size = 0;
-        rc = qv_store_get (self->store, key, &data, &size);
-        if (rc == QV_ENOTFOUND && key == zlist_tail (keys)) {
+        rc = qv_store_get (self->store, o->key, &data, &size);
+        if (rc == QV_ENOTFOUND && o == last) {
             //  Listed but not readable as a complete object: the newest append was
             //  interrupted (an S3 server whose PUT is not atomic). It was never
             //  acknowledged; the log ends before it and the next append replaces it.
@@ -370,7 +523,8 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
         }
         if (rc)
             goto cleanup;
-        rc = qv_wal_decode (where, data, size, self->shard, seq, fn, arg);
+        uint64_t epoch = o->epoch;
+        rc = qv_wal_decode_epoch (where, data, size, self->shard, seq, &epoch, fn, arg);
         free (data);
         data = NULL;
         if (rc)
@@ -388,21 +542,83 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
         next = below_max + 1;
 
     //  Objects below the checkpoint are covered by flushed segments
-    for (char *key = (char *) zlist_first (keys); key; key = (char *) zlist_next (keys)) {
-        uint64_t seq = 0;
-        s_parse_seq (key + plen, &seq);
-        if (seq >= checkpoint)
-            break;
-        rc = qv_store_delete (self->store, key);
-        if (rc)
-            goto cleanup;
-    }
+    rc = s_trim (self, objs, n, checkpoint);
+    if (rc)
+        goto cleanup;
     self->next_seq = next;
+    self->max_epoch = top;
+    self->epoch = top;
+    self->fenced = false;
+    self->pending = 0;
+    self->deposed [0] = 0;
     self->opened = true;
 cleanup:
     free (data);
+    free (objs);
     zlist_destroy (&keys);
     return rc;
+}
+
+//  Writes one object of recs at the next seq and this writer's epoch.
+static int
+s_put_next (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n)
+{
+    if (self->next_seq == UINT64_MAX)
+        return qv_err (QV_ELIMIT, "WAL of shard %" PRIu32 ": sequence numbers are exhausted",
+                       self->shard);
+    zchunk_t *chunk = qv_wal_encode_epoch (self->shard, self->next_seq, self->epoch, recs, n);
+    if (!chunk)
+        return QV_EINVAL;           //  recorded by qv_wal_encode_epoch
+    char key [96];
+    s_key (self->shard, self->next_seq, self->epoch, key, sizeof key);
+    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&chunk);
+    return rc;
+}
+
+//  Writes the fence object of epoch self->pending; on success the log is fenced.
+static int
+s_fence_now (qv_wal_t *self)
+{
+    uint64_t was = self->epoch;
+    self->epoch = self->pending;
+    int rc = s_put_next (self, NULL, 0);
+    if (rc) {
+        self->epoch = was;
+        return rc;
+    }
+    qv_info ("WAL of shard %" PRIu32 ": this server writes as epoch %" PRIu64 " (fence "
+             "object at sequence %" PRIu64 "; objects of lower epochs written after it "
+             "are ignored)", self->shard, self->epoch, self->next_seq);
+    self->next_seq++;
+    self->max_epoch = self->epoch;
+    self->pending = 0;
+    self->fenced = true;
+    return 0;
+}
+
+int
+qv_wal_fence (qv_wal_t *self, uint64_t min_epoch)
+{
+    assert (self);
+    if (!self->opened)
+        return qv_err (QV_EINVAL, "WAL of shard %" PRIu32 ": qv_wal_open must succeed "
+                       "before fencing (it finds the highest epoch)", self->shard);
+    if (self->max_epoch == UINT64_MAX)
+        return qv_err (QV_ELIMIT, "WAL of shard %" PRIu32 ": writer epochs are exhausted",
+                       self->shard);
+    uint64_t epoch = self->max_epoch + 1;
+    if (min_epoch > epoch)
+        epoch = min_epoch;
+    self->pending = epoch;
+    return s_fence_now (self);
+}
+
+uint64_t
+qv_wal_epoch (qv_wal_t *self)
+{
+    assert (self);
+    return self->epoch;
 }
 
 int
@@ -412,18 +628,24 @@ qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq
     if (!self->opened)
         return qv_err (QV_EINVAL, "WAL of shard %" PRIu32 ": qv_wal_open must succeed "
                        "before appending (it finds where the log ends)", self->shard);
-    if (self->next_seq == UINT64_MAX)
-        return qv_err (QV_ELIMIT, "WAL of shard %" PRIu32 ": sequence numbers are exhausted",
-                       self->shard);
-    zchunk_t *chunk = qv_wal_encode (self->shard, self->next_seq, recs, n);
-    if (!chunk)
-        return QV_EINVAL;           //  recorded by qv_wal_encode
-    char key [64];
-    s_key (self->shard, self->next_seq, key, sizeof key);
-    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
-    zchunk_destroy (&chunk);
+    if (self->deposed [0])
+        return qv_err (QV_EUNAVAIL, "%s", self->deposed);
+    int rc = self->pending ? s_fence_now (self) : 0;
+    if (rc == 0)
+        rc = s_put_next (self, recs, n);
     if (rc)
         return rc;
+    //  A deposed writer never acknowledges: its object may be in the store, but the
+    //  new writer's fence makes every reader ignore it
+    if (self->fenced && (rc = qv_store_lock_check (self->store)) != 0) {
+        if (rc != QV_EUNAVAIL)
+            return rc;              //  not told: unacknowledged, the seq is written again
+        snprintf (self->deposed, sizeof self->deposed, "this server lost the write lock "
+                  "of shard %" PRIu32 " (it wrote as epoch %" PRIu64 "): %s; it accepts no "
+                  "more writes", self->shard, self->epoch, qv_err_msg ());
+        qv_error ("WAL of shard %" PRIu32 ": %s", self->shard, self->deposed);
+        return qv_err (QV_EUNAVAIL, "%s", self->deposed);
+    }
     if (seq_p)
         *seq_p = self->next_seq;
     self->next_seq++;
@@ -435,20 +657,13 @@ qv_wal_truncate (qv_wal_t *self, uint64_t below)
 {
     assert (self);
     zlist_t *keys = NULL;
-    int rc = s_list (self, false, &keys);
+    s_obj_t *objs = NULL;
+    size_t n = 0;
+    int rc = s_list (self, false, &keys, &objs, &n);
     if (rc)
         return rc;
-    char prefix [32];
-    size_t plen = s_prefix (self, prefix, sizeof prefix);
-    for (char *key = (char *) zlist_first (keys); key; key = (char *) zlist_next (keys)) {
-        uint64_t seq = 0;
-        s_parse_seq (key + plen, &seq);
-        if (seq >= below)
-            break;
-        rc = qv_store_delete (self->store, key);
-        if (rc)
-            break;
-    }
+    rc = s_trim (self, objs, n, below);
+    free (objs);
     zlist_destroy (&keys);
     //  A checkpoint past the end of the log: appends continue from it, so the next
     //  open (from that checkpoint) finds no gap

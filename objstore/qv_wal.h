@@ -17,7 +17,8 @@ typedef struct _qv_wal_t qv_wal_t;
 typedef int (qv_wal_replay_fn) (void *arg, uint64_t seq, uint32_t index,
                                 const void *data, size_t size);
 
-//  A WAL over store for shard (objects "wal/<shard>/<seq, 20 digits>"). Borrows store.
+//  A WAL over store for shard (objects "wal/<shard>/<seq, 20 digits>", and
+//  "wal/<shard>/<seq>-<epoch, 20 digits>" for writer epochs >= 1). Borrows store.
 qv_wal_t *
     qv_wal_new (qv_store_t *store, uint32_t shard);
 
@@ -32,14 +33,38 @@ void
 //  were acknowledged and are gone, so that is QV_ECORRUPT too. An object in wal/<shard>/
 //  not named by a 20-digit number is QV_ECORRUPT. With no object at or above the
 //  checkpoint, the next append gets the checkpoint's number.
+//  Fencing (qv_wal.c): at each seq only the object of the highest writer epoch is
+//  replayed, and only if its epoch is at least the highest epoch replayed (or deleted
+//  as below the checkpoint) before it; every other object is a deposed writer's and is
+//  ignored, with a warning naming it. Until qv_wal_fence, appends write at the highest
+//  epoch found.
 int
     qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *arg);
+
+//  Makes this opener the log's writer: its epoch becomes one more than the highest
+//  epoch in the log, or min_epoch if larger (a lease's fencing epoch), and it writes a
+//  fence object (that epoch, no records) at the next seq, so that whatever a deposed
+//  writer appends after it is ignored by every reader. Call after qv_wal_open and
+//  while holding the store's writer lock, before the first append. Returns 0 or the
+//  put's error; the fence is then written before the next append (which fails with
+//  the put's error if it cannot be).
+int
+    qv_wal_fence (qv_wal_t *self, uint64_t min_epoch);
+
+//  The epoch appends write (0 for a log of old objects, until qv_wal_fence).
+uint64_t
+    qv_wal_epoch (qv_wal_t *self);
 
 //  Writes recs [0..n) as one WAL object, durably (qv_store_put), and returns 0 with
 //  *seq_p set to its sequence number. On failure (QV_EIO) nothing was logged and the
 //  same sequence number is used by the next append. Returns QV_EINVAL unless
 //  qv_wal_open has succeeded (without it the end of the log is unknown, and an
-//  append could overwrite an acknowledged object).
+//  append could overwrite an acknowledged object). After qv_wal_fence, a put that
+//  succeeded is confirmed with qv_store_lock_check: if the store's writer lock was
+//  lost (another server took it over), the append returns QV_EUNAVAIL ("this server
+//  lost the write lock ...": the caller must not acknowledge) and every later append
+//  returns it too; if the lock could not be confirmed (the store failing), it returns
+//  that error and the next append writes the same seq again.
 int
     qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq_p);
 
@@ -53,9 +78,10 @@ uint64_t
     qv_wal_next_seq (qv_wal_t *self);
 
 //  Encoding of one WAL object (exposed for tests and tools). Layout, little-endian:
-//    the stored-object envelope (qv_envelope.h, kind WAL, version 2) around
-//    shard u32 | seq u64 | count u32 | count x (size u32 | bytes); the decoder also
-//    reads version 1 (before the envelope, qv_wal.c).
+//    the stored-object envelope (qv_envelope.h, kind WAL, version 3) around
+//    shard u32 | seq u64 | epoch u64 | count u32 | count x (size u32 | bytes); the
+//    decoder also reads version 2 (no epoch: epoch 0) and version 1 (before the
+//    envelope, qv_wal.c). qv_wal_encode writes epoch 0.
 //  qv_wal_encode returns a new zchunk. qv_wal_decode checks everything and calls fn per
 //  record; name is used in error messages. Returns 0, QV_ECORRUPT for a damaged or
 //  malformed object, QV_EINVAL for a format version newer than this release reads
@@ -65,5 +91,13 @@ zchunk_t *
 int
     qv_wal_decode (const char *name, const void *data, size_t size, uint32_t shard,
                    uint64_t seq, qv_wal_replay_fn *fn, void *arg);
+zchunk_t *
+    qv_wal_encode_epoch (uint32_t shard, uint64_t seq, uint64_t epoch,
+                         const qv_wal_rec_t *recs, size_t n);
+//  As qv_wal_decode; with epoch_p, the object's epoch must equal *epoch_p (what its
+//  key says), else QV_ECORRUPT.
+int
+    qv_wal_decode_epoch (const char *name, const void *data, size_t size, uint32_t shard,
+                         uint64_t seq, uint64_t *epoch_p, qv_wal_replay_fn *fn, void *arg);
 
 #endif

@@ -6,7 +6,10 @@
 //
 //  Input: one mode byte, then the object, in either format: the stored-object
 //  envelope (starts "QVOB", what qv_wal_encode writes) or version 1 (before the
-//  envelope, "QVWAL", with a CRC32C trailer). Mode bit 0 set: the harness makes the
+//  envelope, "QVWAL", with a CRC32C trailer); envelope version 3 carries the
+//  writer's epoch, version 2 not. Mode bit 1 set: the decoder checks the epoch
+//  against the one a key names (bit 2 set too: a wrong one, which must fail). Mode
+//  bit 0 set: the harness makes the
 //  checksums right so the fuzzer gets past them to the structural checks: it reseals
 //  an envelope (qv_fuzz_reseal: length and CRCs; kind, version and flags kept, so
 //  those checks are reached too) and rewrites a version 1 object's trailing CRC32C.
@@ -17,7 +20,8 @@
 //  qv_wal_encode of records written by qv_record_write, as the segment manager logs
 //  them: DDL (collection, partition, index), inserts and upserts from rows decoded by
 //  the server's insert path, deletes by int and varchar keys, several records in one
-//  group commit, and an object with no record; v1-*: the same written before the
+//  group commit, an object with no record, and a fenced writer's objects (epoch 4's
+//  fence, an insert at the largest epoch); v1-*: the same written before the
 //  envelope, kept to fuzz the version 1 reader.
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,13 +53,15 @@ s_add (s_group_t *group, qv_record_t **rec_p)
 }
 
 static void
-s_write (const char *dir, const char *name, uint32_t shard, uint64_t seq, s_group_t *group)
+s_write_epoch (const char *dir, const char *name, uint32_t shard, uint64_t seq,
+               uint64_t epoch, s_group_t *group)
 {
-    zchunk_t *chunk = qv_wal_encode (shard, seq, group->recs, group->n);
+    zchunk_t *chunk = qv_wal_encode_epoch (shard, seq, epoch, group->recs, group->n);
     assert_non_null (chunk);
-    //  The mode byte: 1, the harness reseals the CRC after a mutation
+    //  The mode byte: 1, the harness reseals the CRC after a mutation; 3, it also
+    //  checks the epoch as the key names it
     uint8_t *input = malloc (zchunk_size (chunk) + 1);
-    input [0] = 1;
+    input [0] = epoch ? 3 : 1;
     memcpy (input + 1, zchunk_data (chunk), zchunk_size (chunk));
     qv_fuzz_seed_write (dir, name, input, zchunk_size (chunk) + 1, 0);
     free (input);
@@ -63,6 +69,12 @@ s_write (const char *dir, const char *name, uint32_t shard, uint64_t seq, s_grou
     for (size_t i = 0; i < group->n; i++)
         free ((void *) group->recs [i].data);
     group->n = 0;
+}
+
+static void
+s_write (const char *dir, const char *name, uint32_t shard, uint64_t seq, s_group_t *group)
+{
+    s_write_epoch (dir, name, shard, seq, 0, group);
 }
 
 static qv_record_t *
@@ -165,6 +177,13 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     s_write (dir, "drops", 3, 18446744073709551614ull, &group);
 
     s_write (dir, "empty", 1, 7, &group);
+    //  A fenced writer's objects: its fence (no record) and an insert
+    s_write_epoch (dir, "fence", 0, 9, 4, &group);
+    rec = s_record (QV_REC_INSERT, 7, 500);
+    rec->seg_id = 13;
+    rec->batch = qv_fuzz_batch (schema, "[{\"id\": 8, \"v\": [1, 2]}]");
+    s_add (&group, &rec);
+    s_write_epoch (dir, "epoch-insert", 0, 10, 18446744073709551615ull, &group);
     qv_schema_destroy (&schema);
     exit (0);
 }
@@ -208,26 +227,39 @@ LLVMFuzzerTestOneInput (const uint8_t *input, size_t input_size)
     if (!buf)
         return 0;
     memcpy (buf, input + 1, size);
-    bool v2 = qv_envelope_is (buf, size);
+    bool enveloped = qv_envelope_is (buf, size);
     if ((mode & 1) && !qv_fuzz_reseal (buf, size) && size >= 4)
         qv_le_put32 (buf + size - 4, qv_crc32c (buf, size - 4));
+    //  The envelope's payload version (bytes 6..7): 3 carries the writer's epoch
+    bool v3 = enveloped && size >= 8 && (buf [6] | buf [7] << 8) == 3;
     size_t at = qv_fuzz_fields_at (buf, size);
     uint32_t shard = size >= at + 4 ? qv_le_get32 (buf + at) : 0;
     uint64_t seq = size >= at + 12 ? qv_le_get64 (buf + at + 4) : 0;
+    uint64_t epoch = v3 && size >= at + 20 ? qv_le_get64 (buf + at + 12) : 0;
     s_seen_t seen = { 0 };
-    int rc = qv_wal_decode ("fuzz", buf, size, shard, seq, s_touch, &seen);
+    //  Mode bit 1: check the epoch as a key would name it (half the time a wrong one)
+    uint64_t expect = (mode & 4) ? epoch + 1 : epoch;
+    int rc = qv_wal_decode_epoch ("fuzz", buf, size, shard, seq, (mode & 2) ? &expect : NULL,
+                                  s_touch, &seen);
     if (rc != 0 && rc != QV_ECORRUPT && rc != QV_EINVAL)     //  EINVAL: newer version
         abort ();
+    if (rc == 0 && (mode & 6) == 6)
+        abort ();                   //  a key's wrong epoch was accepted
     if (rc == 0) {
-        //  Its records encode again to the same object, in the envelope: the same
-        //  bytes, or a version 1 object's fields and records behind the envelope
-        zchunk_t *chunk = qv_wal_encode (shard, seq, seen.recs, seen.n);
+        //  Its records encode again to the same object, in the envelope version 3: the
+        //  same bytes, or an older object's fields (epoch 0 inserted after shard and
+        //  seq) and records
+        zchunk_t *chunk = qv_wal_encode_epoch (shard, seq, epoch, seen.recs, seen.n);
         const uint8_t *out = chunk ? zchunk_data (chunk) : NULL;
         size_t out_size = chunk ? zchunk_size (chunk) : 0;
+        size_t old_end = enveloped ? size : size - 4;   //  v1: the CRC trailer
+        size_t H = QV_ENVELOPE_HEADER_SIZE;
         if (!chunk || !qv_envelope_is (out, out_size)
-        ||  (v2 && (out_size != size || memcmp (out, buf, size) != 0))
-        ||  (!v2 && (out_size != size - 16 + QV_ENVELOPE_HEADER_SIZE
-                     || memcmp (out + QV_ENVELOPE_HEADER_SIZE, buf + 12, size - 16) != 0)))
+        ||  (v3 && (out_size != size || memcmp (out, buf, size) != 0))
+        ||  (!v3 && (out_size != old_end - at + H + 8
+                     || memcmp (out + H, buf + at, 12) != 0
+                     || qv_le_get64 (out + H + 12) != 0
+                     || memcmp (out + H + 20, buf + at + 12, old_end - at - 12) != 0)))
             abort ();
         zchunk_destroy (&chunk);
     }

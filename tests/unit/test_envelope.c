@@ -315,7 +315,7 @@ test_writers (void **state)
     (void) state;
     qv_wal_rec_t recs [2] = { { "hello", 5 }, { "world!", 6 } };
     zchunk_t *chunk = qv_wal_encode (3, 9, recs, 2);
-    s_check_writer (chunk, QV_ENVELOPE_WAL, 2, s_read_wal, NULL);
+    s_check_writer (chunk, QV_ENVELOPE_WAL, 3, s_read_wal, NULL);
     zchunk_destroy (&chunk);
 
     qv_segment_t *seg = s_segment (50);

@@ -1,5 +1,5 @@
 //  WAL: append/replay round trip, checkpoints, truncation, corruption detection,
-//  failed appends, and random mutations of the encoding.
+//  failed appends, random mutations of the encoding, and fencing (writer epochs).
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -541,18 +541,19 @@ test_encode_decode (void **state)
     qv_wal_rec_t recs [3] = { { "alpha", 5 }, { NULL, 0 }, { "gamma!", 6 } };
     zchunk_t *chunk = qv_wal_encode (3, 9, recs, 3);
     assert_non_null (chunk);
-    //  Layout: 32-byte envelope header, 16 bytes of fields, 3 x (4 + size)
-    assert_int_equal (zchunk_size (chunk), 32 + 16 + 4 * 3 + 11);
+    //  Layout: 32-byte envelope header, 24 bytes of fields, 3 x (4 + size)
+    assert_int_equal (zchunk_size (chunk), 32 + 24 + 4 * 3 + 11);
     const unsigned char *p = zchunk_data (chunk);
     assert_memory_equal (p, "QVOB", 4);
     assert_int_equal (p [4], 1);                        //  kind WAL, little-endian
-    assert_int_equal (p [6], 2);                        //  format version 2
-    assert_int_equal (p [8], 16 + 4 * 3 + 11);          //  payload length
+    assert_int_equal (p [6], 3);                        //  format version 3
+    assert_int_equal (p [8], 24 + 4 * 3 + 11);          //  payload length
     assert_int_equal (p [32], 3);                       //  shard
     assert_int_equal (p [36], 9);                       //  seq
-    assert_int_equal (p [44], 3);                       //  count
-    assert_int_equal (p [48], 5);                       //  first record's size
-    assert_memory_equal (p + 52, "alpha", 5);
+    assert_int_equal (p [44], 0);                       //  epoch (qv_wal_encode: 0)
+    assert_int_equal (p [52], 3);                       //  count
+    assert_int_equal (p [56], 5);                       //  first record's size
+    assert_memory_equal (p + 60, "alpha", 5);
 
     int calls = 0;
     assert_int_equal (qv_wal_decode ("obj", p, zchunk_size (chunk), 3, 9,
@@ -621,6 +622,209 @@ test_random_mutations (void **state)
     zchunk_destroy (&chunk);
 }
 
+//  ---------------------------------------------------------------- fencing
+
+//  Puts a hand-made object at seq with epoch (its key says key_epoch) holding the
+//  one record text, or none if text is NULL.
+static void
+s_put_epoch (fixture_t *f, uint64_t seq, uint64_t epoch, uint64_t key_epoch, const char *text)
+{
+    qv_wal_rec_t rec = { text, text ? strlen (text) : 0 };
+    zchunk_t *chunk = qv_wal_encode_epoch (0, seq, epoch, &rec, text ? 1 : 0);
+    assert_non_null (chunk);
+    char key [96];
+    if (key_epoch)
+        snprintf (key, sizeof key, "wal/0/%020llu-%020llu", (unsigned long long) seq,
+                  (unsigned long long) key_epoch);
+    else
+        snprintf (key, sizeof key, "wal/0/%020llu", (unsigned long long) seq);
+    assert_int_equal (qv_store_put (f->store, key, zchunk_data (chunk), zchunk_size (chunk)), 0);
+    zchunk_destroy (&chunk);
+}
+
+//  Replay collector: the records' texts joined by ',' as "seq:text".
+typedef struct {
+    char text [1024];
+} collect_t;
+
+static int
+s_collect (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
+{
+    (void) index;
+    collect_t *c = arg;
+    size_t len = strlen (c->text);
+    snprintf (c->text + len, sizeof c->text - len, "%s%llu:%.*s", len ? "," : "",
+              (unsigned long long) seq, (int) size, (const char *) data);
+    return 0;
+}
+
+static int
+s_open_collect (fixture_t *f, uint64_t checkpoint, collect_t *c, qv_wal_t **wal_p)
+{
+    qv_wal_destroy (wal_p);
+    *wal_p = qv_wal_new (f->store, 0);
+    memset (c, 0, sizeof *c);
+    return qv_wal_open (*wal_p, checkpoint, s_collect, c);
+}
+
+static bool
+s_exists (fixture_t *f, uint64_t seq, uint64_t epoch)
+{
+    char key [96];
+    if (epoch)
+        snprintf (key, sizeof key, "wal/0/%020llu-%020llu", (unsigned long long) seq,
+                  (unsigned long long) epoch);
+    else
+        snprintf (key, sizeof key, "wal/0/%020llu", (unsigned long long) seq);
+    void *data = NULL;
+    size_t size = 0;
+    int rc = qv_store_get (f->store, key, &data, &size);
+    free (data);
+    qv_err_clear ();
+    return rc == 0;
+}
+
+//  A writer fences: its epoch is one more than the log's highest, its fence object
+//  holds no record, its appends carry the epoch in key and payload
+static void
+test_fence (void **state)
+{
+    fixture_t *f = *state;
+    for (uint64_t seq = 0; seq < 3; seq++)
+        s_put_epoch (f, seq, 0, 0, "old");  //  an old writer: epoch 0, seqs 0..2
+    qv_wal_t *wal = NULL;
+    collect_t c;
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "0:old,1:old,2:old");
+    assert_int_equal (qv_wal_epoch (wal), 0);
+    assert_int_equal (qv_wal_fence (wal, 0), 0);
+    assert_int_equal (qv_wal_epoch (wal), 1);
+    assert_true (s_exists (f, 3, 1));   //  the fence
+    assert_int_equal (qv_wal_next_seq (wal), 4);
+    qv_wal_rec_t rec = { "x", 1 };
+    uint64_t seq = 0;
+    assert_int_equal (qv_wal_append (wal, &rec, 1, &seq), 0);
+    assert_int_equal (seq, 4);
+    assert_true (s_exists (f, 4, 1));
+
+    //  The next writer: epoch 2; a lease's larger epoch wins
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_int_equal (qv_wal_epoch (wal), 1);
+    assert_int_equal (qv_wal_fence (wal, 0), 0);
+    assert_int_equal (qv_wal_epoch (wal), 2);
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "0:old,1:old,2:old,4:x");
+    assert_int_equal (qv_wal_fence (wal, 10), 0);
+    assert_int_equal (qv_wal_epoch (wal), 10);
+    assert_true (s_exists (f, 6, 10));
+
+    //  A key whose epoch is not the payload's is corrupt
+    s_put_epoch (f, 7, 9, 11, "bad");
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "epoch 9"));
+    //  Nor is a "-0" epoch a WAL name
+    assert_int_equal (qv_store_delete (f->store, "wal/0/00000000000000000007-00000000000000000011"), 0);
+    char zero [96];
+    snprintf (zero, sizeof zero, "wal/0/%020d-%020d", 7, 0);
+    assert_int_equal (qv_store_put (f->store, zero, "x", 1), 0);
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "unexpected object"));
+    qv_wal_destroy (&wal);
+}
+
+//  The replay rule on hand-made objects of mixed epochs at the same and later seqs
+static void
+test_deposed_objects (void **state)
+{
+    fixture_t *f = *state;
+    s_put_epoch (f, 0, 0, 0, "r0");     //  an old-format writer
+    s_put_epoch (f, 1, 1, 1, "r1");     //  writer A, epoch 1
+    s_put_epoch (f, 2, 1, 1, "late2");  //  A, paused, writes after B's fence
+    s_put_epoch (f, 2, 2, 2, NULL);     //  writer B's fence at 2
+    s_put_epoch (f, 3, 1, 1, "late3");  //  A again: below B's epoch
+    s_put_epoch (f, 4, 1, 1, "late4");  //  ... and past B's end: no gap, ignored
+    collect_t c;
+    qv_wal_t *wal = NULL;
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "0:r0,1:r1");
+    assert_int_equal (qv_wal_next_seq (wal), 3);
+    assert_int_equal (qv_wal_epoch (wal), 2);
+    //  Writer C fences at 3, beside A's late object
+    assert_int_equal (qv_wal_fence (wal, 0), 0);
+    assert_int_equal (qv_wal_epoch (wal), 3);
+    assert_true (s_exists (f, 3, 3));
+    assert_true (s_exists (f, 3, 1));
+    qv_wal_rec_t rec = { "r4", 2 };
+    uint64_t seq = 0;
+    assert_int_equal (qv_wal_append (wal, &rec, 1, &seq), 0);
+    assert_int_equal (seq, 4);
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "0:r0,1:r1,4:r4");
+    assert_int_equal (qv_wal_next_seq (wal), 5);
+
+    //  A late object that equals a later writer's epoch range is still a
+    //  lower epoch: B (2) writing at 5 after C (3) is ignored
+    s_put_epoch (f, 5, 2, 2, "late5");
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "0:r0,1:r1,4:r4");
+    assert_int_equal (qv_wal_next_seq (wal), 5);
+
+    //  Truncation deletes ignored objects below the checkpoint
+    assert_int_equal (qv_wal_truncate (wal, 4), 0);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 3);    //  4-1, 4-3, 5-2
+    assert_int_equal (s_open_collect (f, 4, &c, &wal), 0);
+    assert_string_equal (c.text, "4:r4");
+
+    //  Past the end: the newest object of the highest epoch stays (the anchor), so a
+    //  deposed writer's object above the checkpoint is still recognised as one
+    assert_int_equal (qv_wal_truncate (wal, 6), 0);
+    char first [128];
+    assert_int_equal (s_count (f->store, "wal/0/", first, sizeof first), 1);
+    assert_string_equal (first, "wal/0/00000000000000000004-00000000000000000003");
+    s_put_epoch (f, 6, 2, 2, "late6");
+    assert_int_equal (s_open_collect (f, 6, &c, &wal), 0);
+    assert_string_equal (c.text, "");
+    assert_int_equal (qv_wal_next_seq (wal), 6);
+    assert_int_equal (qv_wal_fence (wal, 0), 0);
+    assert_int_equal (qv_wal_epoch (wal), 4);
+    //  The anchor is no longer needed once a higher epoch is above the checkpoint
+    assert_int_equal (s_open_collect (f, 6, &c, &wal), 0);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 2);    //  6-2, 6-4
+    qv_wal_destroy (&wal);
+}
+
+//  Objects of the envelope's version 2 (no epoch) replay as epoch 0
+static void
+test_v2_objects (void **state)
+{
+    fixture_t *f = *state;
+    for (uint64_t seq = 0; seq < 3; seq++) {
+        //  envelope header | shard u32 | seq u64 | count u32 | size u32 | "v2"
+        unsigned char obj [QV_ENVELOPE_HEADER_SIZE + 16 + 4 + 2] = { 0 };
+        unsigned char *p = obj + QV_ENVELOPE_HEADER_SIZE;
+        for (int i = 0; i < 8; i++)
+            p [4 + i] = (unsigned char) (seq >> (8 * i));
+        p [12] = 1;
+        p [16] = 2;
+        memcpy (p + 20, "v2", 2);
+        qv_envelope_seal (obj, sizeof obj, QV_ENVELOPE_WAL, 2);
+        char key [64];
+        snprintf (key, sizeof key, "wal/0/%020llu", (unsigned long long) seq);
+        assert_int_equal (qv_store_put (f->store, key, obj, sizeof obj), 0);
+    }
+    collect_t c;
+    qv_wal_t *wal = NULL;
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "0:v2,1:v2,2:v2");
+    assert_int_equal (qv_wal_epoch (wal), 0);
+    assert_int_equal (qv_wal_fence (wal, 0), 0);
+    assert_int_equal (qv_wal_epoch (wal), 1);
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "0:v2,1:v2,2:v2");
+    assert_int_equal (qv_wal_next_seq (wal), 4);
+    qv_wal_destroy (&wal);
+}
+
 int
 main (void)
 {
@@ -642,6 +846,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_corrupt_wrong_seq_and_shard, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_encode_decode, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_random_mutations, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_fence, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_deposed_objects, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_v2_objects, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
