@@ -282,8 +282,10 @@ qv_it_server_spawn (qv_it_server_t *self)
         argv [argc++] = QV_IT_S3_BUCKET;
         argv [argc++] = "--s3-prefix";
         argv [argc++] = self->s3_prefix;
+        char lock_ms [16];
+        snprintf (lock_ms, sizeof lock_ms, "%d", self->s3_lock_ms > 0 ? self->s3_lock_ms : 300);
         argv [argc++] = "--s3-lock-ms";
-        argv [argc++] = "300";
+        argv [argc++] = lock_ms;
         const char *key = getenv ("QV_S3_ACCESS_KEY");
         const char *secret = getenv ("QV_S3_SECRET_KEY");
         setenv ("QUIVER_S3_ACCESS_KEY", key && *key ? key : "S3RVER", 1);

@@ -33,6 +33,8 @@ typedef struct {
     bool own_dir;                   //  destroy removes dir (false: qv_it_server_new_at)
     char s3_prefix [64];            //  S3 mode: the prefix in the bucket (default: the
                                     //  data directory's name), so restarts find the data
+    int s3_lock_ms;                 //  S3 mode: --s3-lock-ms (0: 300, so a restart after
+                                    //  kill -9 waits about 1 s for the lock)
 } qv_it_server_t;
 
 //  S3 mode: with QV_IT_S3=1 and QV_S3_ENDPOINT set (tools/test.sh runs the server suites

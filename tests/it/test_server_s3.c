@@ -159,10 +159,14 @@ test_cold_start_from_bucket (void **state)
     qv_it_client_destroy (&c);
 
     //  kill -9: a third server (another empty directory) waits out the lock, then
-    //  takes it over and logs that; the acknowledged batch 10 is there
+    //  takes it over and logs that; the acknowledged batch 10 is there. The third and
+    //  fourth renew and watch the lock every 1.5 s, not 300 ms: on a loaded machine a
+    //  renewal of the third can lag past 3 x 300 ms, and the fourth would then take
+    //  the lock over (rightly, by the rule) instead of being refused
     assert_int_equal (qv_it_server_kill (second), 0);
     qv_it_server_t *third = qv_it_server_new (NULL);
     snprintf (third->s3_prefix, sizeof third->s3_prefix, "%s", first->s3_prefix);
+    third->s3_lock_ms = 1500;
     assert_int_equal (qv_it_server_start (third), 0);
     char *log = qv_it_server_log_text (third);
     assert_non_null (strstr (log, "taking over"));
@@ -175,6 +179,7 @@ test_cold_start_from_bucket (void **state)
     //  While the third one runs, a fourth on the same prefix is refused by name
     qv_it_server_t *fourth = qv_it_server_new (NULL);
     snprintf (fourth->s3_prefix, sizeof fourth->s3_prefix, "%s", first->s3_prefix);
+    fourth->s3_lock_ms = 1500;
     assert_int_equal (qv_it_server_spawn (fourth), 0);
     assert_int_equal (qv_it_server_wait_exit (fourth, 30000), 0);
     assert_true (WIFEXITED (fourth->status) && WEXITSTATUS (fourth->status) != 0);
