@@ -471,17 +471,22 @@ s_worker (void *arg)
         snprintf (key, sizeof key, "w%d/%d", w->id, i);
         int n = snprintf (val, sizeof val, "value %d %d", w->id, i);
         if (qv_store_put (w->store, key, val, (size_t) n) != 0) {
+            print_message ("put %s: %s\n", key, qv_err_msg ());
             w->failures++;
             continue;
         }
         void *data;
         size_t size;
         if (qv_store_get (w->store, key, &data, &size) != 0) {
+            print_message ("get %s: %s\n", key, qv_err_msg ());
             w->failures++;
             continue;
         }
-        if (size != (size_t) n || memcmp (data, val, size) != 0)
+        if (size != (size_t) n || memcmp (data, val, size) != 0) {
+            print_message ("get %s: %zu bytes '%.*s', expected '%s'\n", key, size,
+                           (int) (size < 64 ? size : 64), (const char *) data, val);
             w->failures++;
+        }
         free (data);
     }
     return NULL;
