@@ -69,9 +69,23 @@ qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int1
     float inv = 1.0f / step;
     for (uint32_t d = 0; d < dim; d++) {
         //  In double, as the range may span all floats; the clamp is written so that
-        //  NaN clamps too (to the low end) instead of being converted
-        double v = round (((double) q [d] - vmin [d]) * inv);
-        out [d] = v >= QV_ISQ8_QMIN? (v <= QV_ISQ8_QMAX? (int16_t) v: QV_ISQ8_QMAX): QV_ISQ8_QMIN;
+        //  NaN clamps too (to the low end) instead of being converted. Rounded half
+        //  away from zero as round () does, but inline: inside the clamp range the
+        //  value is small, so truncating |v| + 0.5 is exact, and libm's round () per
+        //  dimension was a tenth of a search on siftsmall at ef 16 (callgrind).
+        //  Inside the clamp v - trunc (v) is exact, so this is round () exactly.
+        double v = ((double) q [d] - vmin [d]) * inv;
+        if (!(v > QV_ISQ8_QMIN - 0.5))
+            out [d] = QV_ISQ8_QMIN;
+        else
+        if (v >= QV_ISQ8_QMAX + 0.5)
+            out [d] = QV_ISQ8_QMAX;
+        else {
+            int32_t t = (int32_t) v;
+            double frac = v - t;
+            t += frac >= 0.5? 1: frac <= -0.5? -1: 0;
+            out [d] = (int16_t) t;
+        }
     }
     for (uint32_t d = dim; d < qv_isq8_cdim (dim); d++)
         out [d] = 0;

@@ -202,6 +202,34 @@ test_encoding (void **state)
     float nan_query [2] = { NAN, 0 };
     qv_isq8_query (vmin, step, nan_query, 1, qc);
     assert_int_equal (qc [0], QV_ISQ8_QMIN);
+    //  The inline rounding is libm's round () clamped: random values, exact halves
+    //  (both signs) and the clamp edges, against the reference written with round ()
+    float rmin [1] = { 0 };
+    unsigned seed = 7;
+    for (int i = 0; i < 200000; i++) {
+        float v;
+        if (i < 4000)
+            v = (float) (i - 2000) * 0.5f - 0.5f * (i % 3 == 0);    //  halves
+        else
+        if (i < 4100)
+            v = (float) (QV_ISQ8_QMIN - 1) + (float) (i - 4000) * 0.01f;
+        else
+        if (i < 4200)
+            v = (float) (QV_ISQ8_QMAX - 1) + (float) (i - 4100) * 0.01f;
+        else
+            v = ((float) rand_r (&seed) / RAND_MAX) * 1000.0f - 500.0f;
+        float st = i % 2? 1.0f: 0.37f;
+        int16_t got;
+        qv_isq8_query (rmin, st, &v, 1, qc);
+        got = qc [0];
+        double r = round ((double) v * (1.0f / st));
+        int16_t want = r >= QV_ISQ8_QMIN? (r <= QV_ISQ8_QMAX? (int16_t) r: QV_ISQ8_QMAX): QV_ISQ8_QMIN;
+        if (got != want)
+            fail_msg ("query code of %.9g (step %g): %d, round () gives %d", v, st, got, want);
+    }
+    float tiny = 0.49999997f;                       //  just under a half
+    qv_isq8_query (rmin, 1.0f, &tiny, 1, qc);
+    assert_int_equal (qc [0], 0);
 }
 
 static void
