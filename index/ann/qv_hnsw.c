@@ -117,6 +117,7 @@ typedef struct s_ctx_t {
     uint32_t *links;            //  a link list copied out under its lock, 1 + M0
     uint32_t *gather;           //  unvisited neighbours of the node being expanded
     int16_t *qcode;             //  HNSW_SQ8: the query in code units, cdim int16
+    int8_t *qcode8;             //  its byte form (qv_isq8_query_s8), cdim int8 + i32 qq
     struct s_ctx_t *next;       //  pool link
 } s_ctx_t;
 
@@ -145,10 +146,16 @@ typedef struct s_hnsw_s {
     float *vmin;                //  per-dimension minimum, dim floats; NULL until trained
     float step;                 //  the shared step
     float *floats;              //  capacity x dim float vectors, for re-ranking only
+    int32_t *cbias;             //  capacity: qv_isq8_bias of each node's codes, for the
+                                //  byte-form walk; derived from the codes, not stored
     //  The insert and search copies for this CPU and metric (s_choose_kind)
     int (*insert) (struct s_hnsw_s *h, s_ctx_t *ctx, uint32_t c);
     int (*search_graph) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
                          uint32_t wide, uint32_t k, const qv_search_params_t *filter);
+    //  HNSW_SQ8 with AVX512_VNNI: the walk on a query's byte form (qcode8), for
+    //  queries whose codes all fit a byte; NULL where the CPU lacks VNNI
+    int (*search_graph_b) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                           uint32_t wide, uint32_t k, const qv_search_params_t *filter);
     pthread_mutex_t pool_lock;  //  guards pool
     s_ctx_t *pool;              //  idle search contexts
     atomic_size_t pool_bytes;   //  bytes held by all contexts
@@ -193,6 +200,9 @@ s_links (const s_hnsw_t *h, uint32_t id, int level)
 #define S_K_SQ8C_AVX2   8
 #define S_K_SQ8Q_AVX512 9
 #define S_K_SQ8C_AVX512 10
+//  The byte form of the query (qv_isq8_query_s8) with per-node biases, AVX512_VNNI:
+//  the same integer distances as S_K_SQ8Q_*; only through s_dist_node
+#define S_K_SQ8B_VNNI   11
 
 //  Distance under the index's metric, smaller is better (-ip for IP). kind is a
 //  constant at every call site once inlined, so the switch folds away.
@@ -226,6 +236,23 @@ s_dist (const s_hnsw_t *h, int kind, const float *a, const float *b)
             return h->is_ip? -r: r;
         }
     }
+}
+
+//  Distance from q to node id: s_dist on its arena vector, or for the byte form the
+//  node's bias too (q is then qcode8: cdim int8, then qq as an int32).
+static inline float
+s_dist_node (const s_hnsw_t *h, int kind, const float *q, uint32_t id)
+{
+#if defined(QV_DIST_HAVE_X86)
+    if (kind == S_K_SQ8B_VNNI) {
+        const int8_t *q8 = (const int8_t *) (const void *) q;
+        int32_t qq;
+        memcpy (&qq, q8 + h->cdim, sizeof qq);
+        return (float) qv_isq8_l2_qb_vnni_inline (q8, qq, (const uint8_t *) s_vec (h, id),
+                                                  h->cbias [id], h->cdim);
+    }
+#endif
+    return s_dist (h, kind, q, s_vec (h, id));
 }
 
 //  A node lock is held for a whole insert of that node, so a waiter spins briefly,
@@ -378,6 +405,7 @@ s_ctx_free (s_ctx_t *ctx)
         free (ctx->links);
         free (ctx->gather);
         free (ctx->qcode);
+        free (ctx->qcode8);
         free (ctx);
     }
 }
@@ -387,7 +415,8 @@ s_ctx_bytes (const s_hnsw_t *h, const s_ctx_t *ctx)
 {
     return sizeof *ctx + (size_t) ctx->visited_n * 2
          + (size_t) (ctx->cand_cap + ctx->top_cap + ctx->work_cap + h->M0 + 1) * sizeof (s_pair_t)
-         + (size_t) (h->M0 + 1) * 8 + (size_t) h->cdim * 2;
+         + (size_t) (h->M0 + 1) * 8 + (size_t) h->cdim * 2
+         + (h->search_graph_b? (size_t) h->cdim + 64: 0);
 }
 
 //  Grows one scratch array to hold need pairs. Returns 0 or QV_ENOMEM.
@@ -451,7 +480,9 @@ s_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef)
         ctx->links = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->gather = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->qcode = h->sq8? aligned_alloc (64, (size_t) h->cdim * sizeof (int16_t)): NULL;
-        if (!ctx->work2 || !ctx->links || !ctx->gather || (h->sq8 && !ctx->qcode)) {
+        ctx->qcode8 = h->search_graph_b? aligned_alloc (64, (size_t) h->cdim + 64): NULL;
+        if (!ctx->work2 || !ctx->links || !ctx->gather || (h->sq8 && !ctx->qcode)
+        ||  (h->search_graph_b && !ctx->qcode8)) {
             s_ctx_free (ctx);
             return NULL;
         }
@@ -522,7 +553,7 @@ s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
         for (uint32_t j = 0; j < n; j++)
             S_PREFETCH (s_vec (h, ll [1 + j]));
         for (uint32_t j = 0; j < n; j++) {
-            float d = s_dist (h, kind, q, s_vec (h, ll [1 + j]));
+            float d = s_dist_node (h, kind, q, ll [1 + j]);
             if (d < *curd) {
                 *curd = d;
                 *cur = ll [1 + j];
@@ -615,7 +646,7 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
             uint32_t id = ctx->gather [j];
             if (j + S_PREFETCH_AHEAD < m)
                 s_prefetch_vec (h, ctx->gather [j + S_PREFETCH_AHEAD], pf_lines);
-            float d = s_dist (h, kind, q, s_vec (h, id));
+            float d = s_dist_node (h, kind, q, id);
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
                 //  The link list of the best candidate is what the walk reads next
@@ -667,7 +698,7 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
             uint32_t id = ctx->gather [j];
             if (j + S_PREFETCH_AHEAD < m)
                 s_prefetch_vec (h, ctx->gather [j + S_PREFETCH_AHEAD], pf_lines);
-            float d = s_dist (h, kind, q, s_vec (h, id));
+            float d = s_dist_node (h, kind, q, id);
             if ((top_n < k || d < top [0].d) && qv_search_params_allows (filter, id))
                 s_keep_best (top, &top_n, k, (s_pair_t) { d, id });
             if (near_n < wide || d < lower || top_n < k) {
@@ -812,7 +843,7 @@ s_search_graph (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef, uint32_t
                 uint32_t k, const qv_search_params_t *filter, int kind)
 {
     uint32_t cur = h->entry;
-    float curd = s_dist (h, kind, q, s_vec (h, cur));
+    float curd = s_dist_node (h, kind, q, cur);
     for (int l = h->max_level; l > 0; l--)
         s_greedy (h, ctx, q, l, &cur, &curd, 0, S_NONE, kind);
     if (filter)
@@ -858,6 +889,12 @@ S_SPECIALISE_SQ8 (sq8_serial, , S_K_SQ8C_SERIAL, S_K_SQ8Q_SERIAL)
 #define S_TARGET_AVX512BW __attribute__ ((target ("avx512f,avx512bw,avx2,fma"), flatten))
 S_SPECIALISE_SQ8 (sq8_avx2, S_TARGET_AVX2, S_K_SQ8C_AVX2, S_K_SQ8Q_AVX2)
 S_SPECIALISE_SQ8 (sq8_avx512, S_TARGET_AVX512BW, S_K_SQ8C_AVX512, S_K_SQ8Q_AVX512)
+__attribute__ ((target ("avx512f,avx512bw,avx512vnni,avx2,fma"), flatten)) static int
+s_search_graph_sq8_vnni (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                         uint32_t wide, uint32_t k, const qv_search_params_t *filter)
+{
+    return s_search_graph (h, ctx, q, ef, wide, k, filter, S_K_SQ8B_VNNI);
+}
 #define S_SPECIALISE(suffix, target, kind)                                          \
     target static int                                                               \
     s_insert_##suffix (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)                       \
@@ -888,9 +925,11 @@ s_choose_kind (s_hnsw_t *h)
         h->search_graph = s_search_graph_sq8_serial;
 #if defined(QV_DIST_HAVE_X86)
         const char *isa = qv_isq8_isa ();
-        if (strcmp (isa, "avx512") == 0) {
+        if (strncmp (isa, "avx512", 6) == 0) {
             h->insert = s_insert_sq8_avx512;
             h->search_graph = s_search_graph_sq8_avx512;
+            if (strcmp (isa, "avx512vnni") == 0)
+                h->search_graph_b = s_search_graph_sq8_vnni;
         }
         else
         if (strcmp (isa, "avx2") == 0) {
@@ -935,8 +974,10 @@ s_reserve (qv_index_t *self, uint32_t nodes)
     uint8_t *locks = calloc (nodes, 1);
     uint32_t **upper = calloc (nodes, sizeof (uint32_t *));
     float *floats = h->sq8? malloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
-    if (!arena || !levels || !locks || !upper || (h->sq8 && !floats)) {
+    int32_t *cbias = h->sq8? malloc ((size_t) nodes * sizeof (int32_t)): NULL;
+    if (!arena || !levels || !locks || !upper || (h->sq8 && (!floats || !cbias))) {
         free (floats);
+        free (cbias);
         free (arena);
         free (levels);
         free (locks);
@@ -947,11 +988,15 @@ s_reserve (qv_index_t *self, uint32_t nodes)
         memcpy (arena, h->arena, (size_t) self->count * h->record);
         memcpy (levels, h->levels, self->count);
         memcpy (upper, h->upper, self->count * sizeof (uint32_t *));
-        if (h->sq8)
+        if (h->sq8) {
             memcpy (floats, h->floats, (size_t) self->count * h->dim * sizeof (float));
+            memcpy (cbias, h->cbias, (size_t) self->count * sizeof (int32_t));
+        }
     }
     free (h->floats);
     h->floats = floats;
+    free (h->cbias);
+    h->cbias = cbias;
     free (h->arena);
     free (h->levels);
     free (h->locks);
@@ -1021,6 +1066,7 @@ s_destroy (qv_index_t *self)
     free (h->levels);
     free (h->locks);
     free (h->floats);
+    free (h->cbias);
     free (h->vmin);
     while (h->pool) {
         s_ctx_t *next = h->pool->next;
@@ -1093,6 +1139,7 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
             memcpy (h->floats + (size_t) c * h->dim, vectors + (size_t) i * h->dim,
                     (size_t) h->dim * sizeof (float));
             qv_isq8_encode (h->vmin, h->step, vectors + (size_t) i * h->dim, 1, h->dim, rec);
+            h->cbias [c] = qv_isq8_bias (rec, h->cdim);
         }
         else
             memcpy (rec, vectors + (size_t) i * h->dim, h->link_off);
@@ -1236,8 +1283,15 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
         //  Walk on codes, keeping ef candidates (allowed ones when filtered), then
         //  re-rank them with the exact float distance
         qv_isq8_query (h->vmin, h->step, q, h->dim, ctx->qcode);
-        rc = h->search_graph (h, ctx, (const float *) (const void *) ctx->qcode, ef, wide,
-                              filtered? ef: k, filtered? params: NULL);
+        int32_t qq;
+        if (h->search_graph_b && qv_isq8_query_s8 (ctx->qcode, h->cdim, ctx->qcode8, &qq)) {
+            memcpy (ctx->qcode8 + h->cdim, &qq, sizeof qq);
+            rc = h->search_graph_b (h, ctx, (const float *) (const void *) ctx->qcode8, ef,
+                                    wide, filtered? ef: k, filtered? params: NULL);
+        }
+        else
+            rc = h->search_graph (h, ctx, (const float *) (const void *) ctx->qcode, ef, wide,
+                                  filtered? ef: k, filtered? params: NULL);
         for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
             S_PREFETCH (s_fvec (h, ctx->top [i].id));
         for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
@@ -1423,6 +1477,8 @@ s_load_sq8 (qv_index_t *self, const uint8_t *payload, size_t size)
     if (rc)
         return rc;
     memcpy (h->floats, floats, fbytes);
+    for (uint32_t i = 0; i < count; i++)
+        h->cbias [i] = qv_isq8_bias (h->arena + (size_t) i * h->record, h->cdim);
     return 0;
 }
 
@@ -1434,7 +1490,8 @@ s_memory_bytes (const qv_index_t *self)
 {
     const s_hnsw_t *h = self->impl;
     return sizeof *h + (size_t) h->capacity * (h->record + 1 + 1 + sizeof (uint32_t *))
-         + (h->sq8? (size_t) h->capacity * h->dim * sizeof (float) + h->dim * sizeof (float): 0)
+         + (h->sq8? (size_t) h->capacity * (h->dim * sizeof (float) + sizeof (int32_t))
+                    + h->dim * sizeof (float): 0)
          + atomic_load (&((s_hnsw_t *) h)->upper_bytes)
          + atomic_load (&((s_hnsw_t *) h)->pool_bytes);
 }

@@ -92,6 +92,38 @@ qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int1
 }
 
 int32_t
+qv_isq8_bias (const uint8_t *c, uint32_t cdim)
+{
+    int32_t sq = 0, sum = 0;
+    for (uint32_t i = 0; i < cdim; i++) {
+        sq += (int32_t) c [i] * c [i];
+        sum += c [i];
+    }
+    return sq - 256 * sum;
+}
+
+int
+qv_isq8_query_s8 (const int16_t *q, uint32_t cdim, int8_t *out, int32_t *qq)
+{
+    //  One branch-free pass (the compiler vectorizes it)
+    int32_t sq = 0;
+    uint32_t outside = 0;
+    for (uint32_t i = 0; i < cdim; i++) {
+        outside |= (uint16_t) q [i] > 255;      //  negatives wrap above 255
+        sq += (int32_t) q [i] * q [i];
+        out [i] = (int8_t) (uint8_t) (q [i] ^ 0x80);
+    }
+    *qq = sq;
+    return !outside;
+}
+
+int32_t
+qv_isq8_l2_qb_serial (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias, uint32_t cdim)
+{
+    return qv_isq8_l2_qb_serial_inline (q8, qq, c, bias, cdim);
+}
+
+int32_t
 qv_isq8_l2_qc_serial (const int16_t *q, const uint8_t *c, uint32_t cdim)
 {
     return qv_isq8_l2_qc_serial_inline (q, c, cdim);
@@ -128,14 +160,25 @@ qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t cdim)
     return qv_isq8_l2_cc_avx512_inline (a, b, cdim);
 }
 
+__attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) int32_t
+qv_isq8_l2_qb_vnni (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias, uint32_t cdim)
+{
+    return qv_isq8_l2_qb_vnni_inline (q8, qq, c, bias, cdim);
+}
+
 const char *
 qv_isq8_isa (void)
 {
-    //  qv_dist_kernels () applies QV_SIMD; AVX-512 here also needs BW
+    //  qv_dist_kernels () applies QV_SIMD; AVX-512 here also needs BW, and the byte
+    //  form VNNI unless QV_SIMD=avx512bw (which qv_dist reads as no cap)
     const char *isa = qv_dist_kernels ()->isa;
+    const char *env = getenv ("QV_SIMD");
     __builtin_cpu_init ();
-    if (strcmp (isa, "avx512") == 0 && __builtin_cpu_supports ("avx512bw"))
+    if (strcmp (isa, "avx512") == 0 && __builtin_cpu_supports ("avx512bw")) {
+        if (__builtin_cpu_supports ("avx512vnni") && !(env && strcasecmp (env, "avx512bw") == 0))
+            return "avx512vnni";
         return "avx512";
+    }
     if (strcmp (isa, "serial") != 0)
         return "avx2";
     return "serial";
@@ -145,6 +188,7 @@ int32_t qv_isq8_l2_qc_avx2 (const int16_t *q, const uint8_t *c, uint32_t n) { re
 int32_t qv_isq8_l2_cc_avx2 (const uint8_t *a, const uint8_t *b, uint32_t n) { return qv_isq8_l2_cc_serial (a, b, n); }
 int32_t qv_isq8_l2_qc_avx512 (const int16_t *q, const uint8_t *c, uint32_t n) { return qv_isq8_l2_qc_serial (q, c, n); }
 int32_t qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t n) { return qv_isq8_l2_cc_serial (a, b, n); }
+int32_t qv_isq8_l2_qb_vnni (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias, uint32_t n) { return qv_isq8_l2_qb_serial (q8, qq, c, bias, n); }
 
 const char *
 qv_isq8_isa (void)
