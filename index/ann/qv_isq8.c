@@ -6,6 +6,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -64,7 +65,7 @@ qv_isq8_encode (const float *vmin, float step, const float *x, size_t n, uint32_
 }
 
 void
-qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
+qv_isq8_query_serial (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
 {
     float inv = 1.0f / step;
     for (uint32_t d = 0; d < dim; d++) {
@@ -89,6 +90,58 @@ qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int1
     }
     for (uint32_t d = dim; d < qv_isq8_cdim (dim); d++)
         out [d] = 0;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+//  qv_isq8_query_serial 8 dimensions at a time, in double as it is: clamp to one
+//  beyond the range (NaN to the low end: vmaxpd returns its second operand), round
+//  half away from zero as trunc + the sign of a fraction of at least one half, clamp.
+__attribute__ ((target ("avx512f,avx512bw,avx512vl"))) static void
+s_query_avx512 (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
+{
+    const __m512d inv = _mm512_set1_pd ((double) (1.0f / step));
+    const __m512d lo = _mm512_set1_pd (QV_ISQ8_QMIN - 1), hi = _mm512_set1_pd (QV_ISQ8_QMAX + 1);
+    const __m512d lo2 = _mm512_set1_pd (QV_ISQ8_QMIN), hi2 = _mm512_set1_pd (QV_ISQ8_QMAX);
+    const __m512d half = _mm512_set1_pd (0.5), mhalf = _mm512_set1_pd (-0.5);
+    const __m512d one = _mm512_set1_pd (1.0);
+    for (uint32_t d = 0; d < dim; d += 8) {
+        __mmask8 m = dim - d >= 8? 0xFF: (__mmask8) ((1u << (dim - d)) - 1);
+        __m512d x = _mm512_cvtps_pd (_mm256_maskz_loadu_ps (m, q + d));
+        __m512d mn = _mm512_cvtps_pd (_mm256_maskz_loadu_ps (m, vmin + d));
+        __m512d v = _mm512_mul_pd (_mm512_sub_pd (x, mn), inv);
+        v = _mm512_min_pd (_mm512_max_pd (v, lo), hi);
+        __m512d t = _mm512_roundscale_pd (v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512d f = _mm512_sub_pd (v, t);
+        t = _mm512_mask_add_pd (t, _mm512_cmp_pd_mask (f, half, _CMP_GE_OQ), t, one);
+        t = _mm512_mask_sub_pd (t, _mm512_cmp_pd_mask (f, mhalf, _CMP_LE_OQ), t, one);
+        t = _mm512_min_pd (_mm512_max_pd (t, lo2), hi2);
+        __m128i w = _mm256_cvtepi32_epi16 (_mm512_cvtpd_epi32 (t));
+        _mm_mask_storeu_epi16 (out + d, m, w);
+    }
+    for (uint32_t d = dim; d < qv_isq8_cdim (dim); d++)
+        out [d] = 0;
+}
+#endif
+
+void
+qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    //  The same codes either way; chosen once (QV_SIMD caps it as it caps the kernels)
+    static atomic_int avx512 = -1;
+    int use = atomic_load_explicit (&avx512, memory_order_relaxed);
+    if (use < 0) {
+        __builtin_cpu_init ();
+        use = strcmp (qv_dist_kernels ()->isa, "avx512") == 0
+           && __builtin_cpu_supports ("avx512bw") && __builtin_cpu_supports ("avx512vl");
+        atomic_store_explicit (&avx512, use, memory_order_relaxed);
+    }
+    if (use) {
+        s_query_avx512 (vmin, step, q, dim, out);
+        return;
+    }
+#endif
+    qv_isq8_query_serial (vmin, step, q, dim, out);
 }
 
 int32_t

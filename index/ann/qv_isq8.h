@@ -39,8 +39,13 @@ void
 
 //  A query in code units, cdim int16: round ((q - vmin) / step) clamped to
 //  [QV_ISQ8_QMIN, QV_ISQ8_QMAX], padding zeros.
+//  qv_isq8_query_serial is the reference; qv_isq8_query runs AVX-512 where the CPU
+//  has it (the same codes).
 void
     qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out);
+void
+    qv_isq8_query_serial (const float *vmin, float step, const float *q, uint32_t dim,
+                          int16_t *out);
 
 //  Squared L2 in code units. Query (int16) vs codes, and codes vs codes; cdim is a
 //  multiple of 32. The _avx2 / _avx512 variants only where the CPU has them (avx512

@@ -250,6 +250,8 @@ test_encoding (void **state)
         int16_t got;
         qv_isq8_query (rmin, st, &v, 1, qc);
         got = qc [0];
+        qv_isq8_query_serial (rmin, st, &v, 1, qc);
+        assert_int_equal (qc [0], got);
         double r = round ((double) v * (1.0f / st));
         int16_t want = r >= QV_ISQ8_QMIN? (r <= QV_ISQ8_QMAX? (int16_t) r: QV_ISQ8_QMAX): QV_ISQ8_QMIN;
         if (got != want)
@@ -258,6 +260,31 @@ test_encoding (void **state)
     float tiny = 0.49999997f;                       //  just under a half
     qv_isq8_query (rmin, 1.0f, &tiny, 1, qc);
     assert_int_equal (qc [0], 0);
+    //  Whole vectors of every tail length, with NaN, infinities and huge values:
+    //  the start-up choice (AVX-512 here if the CPU has it) against the serial one
+    float *vq = malloc (800 * sizeof (float)), *vm = malloc (800 * sizeof (float));
+    int16_t *ca = aligned_alloc (64, 800 * 2), *cb = aligned_alloc (64, 800 * 2);
+    uint32_t dims [] = { 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 128, 784 };
+    for (int t = 0; t < 14; t++)
+        for (int r = 0; r < 50; r++) {
+            uint32_t dm = dims [t];
+            for (uint32_t i = 0; i < dm; i++) {
+                vm [i] = ((float) rand_r (&seed) / RAND_MAX) * 20.0f - 10.0f;
+                int pick = rand_r (&seed) % 40;
+                vq [i] = pick == 0? NAN: pick == 1? INFINITY: pick == 2? -INFINITY
+                       : pick == 3? 3e38f: pick == 4? (float) (rand_r (&seed) % 600) * 0.5f * 0.37f
+                       : ((float) rand_r (&seed) / RAND_MAX) * 250.0f - 60.0f;
+            }
+            memset (ca, 0x55, 800 * 2);
+            memset (cb, 0x55, 800 * 2);
+            qv_isq8_query (vm, 0.37f, vq, dm, ca);
+            qv_isq8_query_serial (vm, 0.37f, vq, dm, cb);
+            assert_memory_equal (ca, cb, qv_isq8_cdim (dm) * 2);
+        }
+    free (vq);
+    free (vm);
+    free (ca);
+    free (cb);
 }
 
 static void
