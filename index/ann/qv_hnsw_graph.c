@@ -30,7 +30,7 @@ s_ctx_bytes (const s_hnsw_t *h, const s_ctx_t *ctx)
     return sizeof *ctx + (size_t) ctx->visited_n * 2
          + (size_t) (ctx->cand_cap + ctx->top_cap + ctx->work_cap + h->M0 + 1) * sizeof (s_pair_t)
          + (size_t) (h->M0 + 1) * 8 + (size_t) h->cdim * 2
-         + (h->search_graph_b? (size_t) h->cdim + 64: 0);
+         + (h->search_graph_b? ((size_t) h->cdim + 4 + 63) / 64 * 64: 0);
 }
 
 //  Grows one scratch array to hold need pairs. Returns 0 or QV_ENOMEM.
@@ -94,7 +94,7 @@ qv_hnsw_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef)
         ctx->links = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->gather = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->qcode = h->sq8? aligned_alloc (64, (size_t) h->cdim * sizeof (int16_t)): NULL;
-        ctx->qcode8 = h->search_graph_b? aligned_alloc (64, (size_t) h->cdim + 64): NULL;
+        ctx->qcode8 = h->search_graph_b? aligned_alloc (64, ((size_t) h->cdim + 4 + 63) / 64 * 64): NULL;
         if (!ctx->work2 || !ctx->links || !ctx->gather || (h->sq8 && !ctx->qcode)
         ||  (h->search_graph_b && !ctx->qcode8)) {
             qv_hnsw_ctx_free (ctx);
