@@ -39,8 +39,13 @@ void
 
 //  A query in code units, cdim int16: round ((q - vmin) / step) clamped to
 //  [QV_ISQ8_QMIN, QV_ISQ8_QMAX], padding zeros.
+//  qv_isq8_query_serial is the reference; qv_isq8_query runs AVX-512 where the CPU
+//  has it (the same codes).
 void
     qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out);
+void
+    qv_isq8_query_serial (const float *vmin, float step, const float *q, uint32_t dim,
+                          int16_t *out);
 
 //  Squared L2 in code units. Query (int16) vs codes, and codes vs codes; cdim is a
 //  multiple of 32. The _avx2 / _avx512 variants only where the CPU has them (avx512
@@ -52,8 +57,31 @@ int32_t qv_isq8_l2_cc_serial (const uint8_t *a, const uint8_t *b, uint32_t cdim)
 int32_t qv_isq8_l2_cc_avx2   (const uint8_t *a, const uint8_t *b, uint32_t cdim);
 int32_t qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t cdim);
 
-//  "avx512" (AVX-512BW), "avx2" or "serial": the kernels HNSW_SQ8 runs on this CPU,
-//  capped by QV_SIMD as qv_dist_kernels () is.
+//  The same squared L2 as one dot product (AVX512_VNNI's vpdpbusd multiplies unsigned
+//  by signed bytes, 64 at a time): for a query whose codes are all in 0..255,
+//      |q - c|^2 = qq + bias (c) - 2 (q - 128) . c
+//  with qq = |q|^2 (per query) and bias (c) = |c|^2 - 256 sum (c) (per code vector),
+//  an exact integer equal to qv_isq8_l2_qc_*'s.
+//  qv_isq8_bias: bias (c) of one code vector.
+int32_t
+    qv_isq8_bias (const uint8_t *c, uint32_t cdim);
+
+//  The byte form of a prepared query (qv_isq8_query): out [i] = q [i] - 128 and
+//  *qq = |q|^2. Returns 1, or 0 (out and *qq meaningless) when a code is outside 0..255 (a query
+//  beyond the trained ranges), which the byte form cannot hold.
+int
+    qv_isq8_query_s8 (const int16_t *q, uint32_t cdim, int8_t *out, int32_t *qq);
+
+//  |q - c|^2 from the byte form (q8, qq) and c's bias. _vnni only where the CPU has
+//  AVX512_VNNI (and AVX-512BW).
+int32_t qv_isq8_l2_qb_serial (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias,
+                              uint32_t cdim);
+int32_t qv_isq8_l2_qb_vnni   (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias,
+                              uint32_t cdim);
+
+//  "avx512vnni" (AVX-512BW and VNNI: searches on the byte form), "avx512"
+//  (AVX-512BW), "avx2" or "serial": the kernels HNSW_SQ8 runs on this CPU, capped by
+//  QV_SIMD as qv_dist_kernels () is; QV_SIMD=avx512bw keeps AVX-512 without VNNI.
 const char *
     qv_isq8_isa (void);
 
@@ -80,6 +108,16 @@ qv_isq8_l2_cc_serial_inline (const uint8_t *a, const uint8_t *b, uint32_t cdim)
         sum += d * d;
     }
     return sum;
+}
+
+static inline int32_t
+qv_isq8_l2_qb_serial_inline (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias,
+                             uint32_t cdim)
+{
+    int32_t dot = 0;
+    for (uint32_t i = 0; i < cdim; i++)
+        dot += (int32_t) q8 [i] * c [i];
+    return qq + bias - 2 * dot;
 }
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -148,6 +186,32 @@ qv_isq8_l2_cc_avx512_inline (const uint8_t *a, const uint8_t *b, uint32_t cdim)
         s0 = _mm512_add_epi32 (s0, _mm512_madd_epi16 (d0, d0));
     }
     return _mm512_reduce_add_epi32 (s0);
+}
+
+//  cdim is a multiple of 32: whole 64-byte steps, then at most one masked half
+__attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) static inline int32_t
+qv_isq8_l2_qb_vnni_inline (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias,
+                           uint32_t cdim)
+{
+    __m512i s0 = _mm512_setzero_si512 (), s1 = _mm512_setzero_si512 ();
+    uint32_t i = 0;
+    for (; i + 128 <= cdim; i += 128) {
+        s0 = _mm512_dpbusd_epi32 (s0, _mm512_loadu_si512 ((const void *) (c + i)),
+                                  _mm512_loadu_si512 ((const void *) (q8 + i)));
+        s1 = _mm512_dpbusd_epi32 (s1, _mm512_loadu_si512 ((const void *) (c + i + 64)),
+                                  _mm512_loadu_si512 ((const void *) (q8 + i + 64)));
+    }
+    if (i + 64 <= cdim) {
+        s0 = _mm512_dpbusd_epi32 (s0, _mm512_loadu_si512 ((const void *) (c + i)),
+                                  _mm512_loadu_si512 ((const void *) (q8 + i)));
+        i += 64;
+    }
+    if (i < cdim) {
+        __mmask64 half = 0xFFFFFFFFull;
+        s1 = _mm512_dpbusd_epi32 (s1, _mm512_maskz_loadu_epi8 (half, c + i),
+                                  _mm512_maskz_loadu_epi8 (half, q8 + i));
+    }
+    return qq + bias - 2 * _mm512_reduce_add_epi32 (_mm512_add_epi32 (s0, s1));
 }
 #endif
 

@@ -149,8 +149,36 @@ test_kernels (void **state)
                 isas |= 2;
             }
         }
-    fprintf (stderr, "isq8 kernels checked: serial%s%s; HNSW_SQ8 runs %s\n",
-             isas & 1? " avx2": "", isas & 2? " avx512": "", qv_isq8_isa ());
+    //  The byte form (queries whose codes fit a byte): serial and VNNI against the
+    //  int16 kernel; round 0 the extremes both ways
+    int8_t *q8 = aligned_alloc (64, 4096);
+    __builtin_cpu_init ();
+    int vnni = qv_dist_cpu_has ("avx512") && __builtin_cpu_supports ("avx512bw")
+            && __builtin_cpu_supports ("avx512vnni");
+    for (int c = 0; c < 4; c++)
+        for (int round = 0; round < 20; round++) {
+            uint32_t cdim = cdims [c];
+            for (uint32_t i = 0; i < cdim; i++) {
+                q [i] = round == 0? (i % 2? 255: 0): (int16_t) (rand_r (&seed) % 256);
+                a [i] = round == 0? (i % 2? 0: 255): (uint8_t) rand_r (&seed);
+            }
+            int32_t qq;
+            assert_int_equal (qv_isq8_query_s8 (q, cdim, q8, &qq), 1);
+            int32_t want = qv_isq8_l2_qc_serial (q, a, cdim);
+            int32_t bias = qv_isq8_bias (a, cdim);
+            assert_int_equal (qv_isq8_l2_qb_serial (q8, qq, a, bias, cdim), want);
+            if (vnni) {
+                assert_int_equal (qv_isq8_l2_qb_vnni (q8, qq, a, bias, cdim), want);
+                isas |= 4;
+            }
+            //  A code outside a byte, either way, refuses the byte form
+            q [cdim / 2] = round % 2? 256: -1;
+            assert_int_equal (qv_isq8_query_s8 (q, cdim, q8, &qq), 0);
+        }
+    fprintf (stderr, "isq8 kernels checked: serial%s%s%s; HNSW_SQ8 runs %s\n",
+             isas & 1? " avx2": "", isas & 2? " avx512": "", isas & 4? " avx512vnni": "",
+             qv_isq8_isa ());
+    free (q8);
     free (q);
     free (a);
     free (b);
@@ -202,6 +230,61 @@ test_encoding (void **state)
     float nan_query [2] = { NAN, 0 };
     qv_isq8_query (vmin, step, nan_query, 1, qc);
     assert_int_equal (qc [0], QV_ISQ8_QMIN);
+    //  The inline rounding is libm's round () clamped: random values, exact halves
+    //  (both signs) and the clamp edges, against the reference written with round ()
+    float rmin [1] = { 0 };
+    unsigned seed = 7;
+    for (int i = 0; i < 200000; i++) {
+        float v;
+        if (i < 4000)
+            v = (float) (i - 2000) * 0.5f - 0.5f * (i % 3 == 0);    //  halves
+        else
+        if (i < 4100)
+            v = (float) (QV_ISQ8_QMIN - 1) + (float) (i - 4000) * 0.01f;
+        else
+        if (i < 4200)
+            v = (float) (QV_ISQ8_QMAX - 1) + (float) (i - 4100) * 0.01f;
+        else
+            v = ((float) rand_r (&seed) / RAND_MAX) * 1000.0f - 500.0f;
+        float st = i % 2? 1.0f: 0.37f;
+        int16_t got;
+        qv_isq8_query (rmin, st, &v, 1, qc);
+        got = qc [0];
+        qv_isq8_query_serial (rmin, st, &v, 1, qc);
+        assert_int_equal (qc [0], got);
+        double r = round ((double) v * (1.0f / st));
+        int16_t want = r >= QV_ISQ8_QMIN? (r <= QV_ISQ8_QMAX? (int16_t) r: QV_ISQ8_QMAX): QV_ISQ8_QMIN;
+        if (got != want)
+            fail_msg ("query code of %.9g (step %g): %d, round () gives %d", v, st, got, want);
+    }
+    float tiny = 0.49999997f;                       //  just under a half
+    qv_isq8_query (rmin, 1.0f, &tiny, 1, qc);
+    assert_int_equal (qc [0], 0);
+    //  Whole vectors of every tail length, with NaN, infinities and huge values:
+    //  the start-up choice (AVX-512 here if the CPU has it) against the serial one
+    float *vq = malloc (800 * sizeof (float)), *vm = malloc (800 * sizeof (float));
+    int16_t *ca = aligned_alloc (64, 800 * 2), *cb = aligned_alloc (64, 800 * 2);
+    uint32_t dims [] = { 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 128, 784 };
+    for (int t = 0; t < 14; t++)
+        for (int r = 0; r < 50; r++) {
+            uint32_t dm = dims [t];
+            for (uint32_t i = 0; i < dm; i++) {
+                vm [i] = ((float) rand_r (&seed) / RAND_MAX) * 20.0f - 10.0f;
+                int pick = rand_r (&seed) % 40;
+                vq [i] = pick == 0? NAN: pick == 1? INFINITY: pick == 2? -INFINITY
+                       : pick == 3? 3e38f: pick == 4? (float) (rand_r (&seed) % 600) * 0.5f * 0.37f
+                       : ((float) rand_r (&seed) / RAND_MAX) * 250.0f - 60.0f;
+            }
+            memset (ca, 0x55, 800 * 2);
+            memset (cb, 0x55, 800 * 2);
+            qv_isq8_query (vm, 0.37f, vq, dm, ca);
+            qv_isq8_query_serial (vm, 0.37f, vq, dm, cb);
+            assert_memory_equal (ca, cb, qv_isq8_cdim (dm) * 2);
+        }
+    free (vq);
+    free (vm);
+    free (ca);
+    free (cb);
 }
 
 static void
@@ -300,6 +383,57 @@ test_cosine_and_filter (void **state)
     free (scaled);
     free (base);
     free (queries);
+}
+
+//  The byte-form walk (AVX512_VNNI) returns what the int16 walk returns, on the same
+//  graph: the index is saved and loaded with QV_SIMD=avx512bw, which keeps the int16
+//  walk. Queries inside the code ranges take the byte form, queries beyond them (x 3)
+//  the int16 walk in both.
+static void
+test_byte_form_walk (void **state)
+{
+    (void) state;
+    if (strcmp (qv_isq8_isa (), "avx512vnni") != 0) {
+        fprintf (stderr, "no AVX512_VNNI here (HNSW_SQ8 runs %s): byte-form walk not tested\n",
+                 qv_isq8_isa ());
+        return;
+    }
+    uint32_t n = 2000, dim = 100, k = 10;
+    float *base = s_unit_vectors (n, dim, 21);
+    qv_index_params_t params = { .M = 8, .ef_construction = 64 };
+    qv_index_t *index = qv_index_new ("HNSW_SQ8", QV_METRIC_L2, dim, &params);
+    assert_int_equal (qv_index_build (index, base, n), 0);
+    zchunk_t *chunk = NULL;
+    assert_int_equal (qv_index_serialize (index, &chunk), 0);
+    qv_index_t *ref = NULL;
+    setenv ("QV_SIMD", "avx512bw", 1);
+    assert_string_equal (qv_isq8_isa (), "avx512");
+    assert_int_equal (qv_index_load (zchunk_data (chunk), zchunk_size (chunk), &ref), 0);
+    unsetenv ("QV_SIMD");
+    float *far = malloc (dim * sizeof (float));
+    uint32_t walked = 0;
+    for (uint32_t q = 0; q < 200; q++) {
+        const float *qv = base + (size_t) (q * 7 % n) * dim;
+        if (q >= 100) {
+            for (uint32_t j = 0; j < dim; j++)
+                far [j] = 3 * qv [j];
+            qv = far;
+        }
+        uint32_t ia [10], ib [10];
+        float da [10], db [10];
+        qv_search_params_t sp = { .ef = 24 };
+        assert_int_equal (qv_index_search (index, qv, k, &sp, ia, da), (int) k);
+        assert_int_equal (qv_index_search (ref, qv, k, &sp, ib, db), (int) k);
+        assert_memory_equal (ia, ib, sizeof ia);
+        assert_memory_equal (da, db, sizeof da);
+        walked += q < 100 && ia [0] == q * 7 % n;
+    }
+    assert_true (walked >= 95);                 //  a row finds itself
+    free (far);
+    qv_index_destroy (&ref);
+    qv_index_destroy (&index);
+    zchunk_destroy (&chunk);
+    free (base);
 }
 
 static void
@@ -408,6 +542,7 @@ main (void)
         cmocka_unit_test (test_encoding),
         cmocka_unit_test (test_siftsmall),
         cmocka_unit_test (test_cosine_and_filter),
+        cmocka_unit_test (test_byte_form_walk),
         cmocka_unit_test (test_save_load_and_corruption),
         cmocka_unit_test (test_bad_params),
     };

@@ -1,0 +1,352 @@
+//  HNSW internals shared by qv_hnsw.c (storage, build, search, the vtables),
+//  qv_hnsw_graph.c (search contexts, graph walks, insertion, the per-CPU copies) and
+//  qv_hnsw_store.c (the index object): the index struct, node addressing, distance
+//  kinds, locks and heaps. Not a public header. See qv_hnsw.c for the design.
+#ifndef QV_HNSW_IMPL_H_INCLUDED
+#define QV_HNSW_IMPL_H_INCLUDED
+
+#include "qv_hnsw.h"
+#include "qv_dist_inline.h"
+#include "qv_isq8.h"
+#include "qv_le.h"
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#   include <immintrin.h>
+#   define S_PREFETCH(p) _mm_prefetch ((const char *) (p), _MM_HINT_T0)
+#   define S_PAUSE() _mm_pause ()
+#else
+#   define S_PREFETCH(p) __builtin_prefetch (p)
+#   define S_PAUSE() ((void) 0)
+#endif
+
+#define S_NONE          UINT32_MAX
+//  Software prefetch in the walk: vectors this many neighbours ahead of the one being
+//  compared, up to this many 64-byte lines of each (the hardware streams the rest of
+//  longer vectors). Chosen with qvann on Fashion-MNIST (784 dims; 1 KB beat the whole
+//  3 KB vector and 2 ahead beat 1 and 3) and siftsmall (128 dims: whole vectors).
+#define S_PREFETCH_AHEAD 2
+#define S_PREFETCH_LINES 16
+#define S_MAX_LEVEL     30
+#define S_MAX_M         512
+
+typedef struct {
+    float d;                    //  distance, smaller is better
+    uint32_t id;
+} s_pair_t;
+
+//  One search's scratch; kept in the index's pool between searches.
+typedef struct s_ctx_t {
+    uint16_t *visited;          //  tag per node
+    uint32_t visited_n;         //  nodes visited covers
+    uint16_t epoch;             //  current tag
+    s_pair_t *cand;             //  min-heap of nodes to expand
+    uint32_t cand_n, cand_cap;
+    s_pair_t *top;              //  max-heap of the best ef found
+    uint32_t top_n, top_cap;
+    s_pair_t *work;             //  sorted candidates for the heuristic (build)
+    uint32_t work_cap;
+    s_pair_t *work2;            //  neighbour-list rebuild (build), M0 + 1
+    uint32_t *links;            //  a link list copied out under its lock, 1 + M0
+    uint32_t *gather;           //  unvisited neighbours of the node being expanded
+    int16_t *qcode;             //  HNSW_SQ8: the query in code units, cdim int16
+    int8_t *qcode8;             //  its byte form (qv_isq8_query_s8), cdim int8 + i32 qq
+    struct s_ctx_t *next;       //  pool link
+} s_ctx_t;
+
+typedef struct s_hnsw_s {
+    uint32_t dim;
+    uint32_t M, M0;             //  links per node on upper levels / on level 0
+    uint32_t ef_construction;
+    size_t record;              //  bytes per level-0 record (multiple of 64)
+    size_t link_off;            //  offset of [count, links] in a record
+    uint8_t *arena;             //  capacity records, 64-byte aligned
+    uint32_t capacity;          //  nodes the per-node arrays hold
+    uint8_t *levels;            //  level of each node
+    uint32_t **upper;           //  per node: NULL or levels x (1 + M) u32
+    atomic_size_t upper_bytes;  //  bytes held by upper lists
+    uint8_t *locks;             //  per node spin lock
+    uint32_t entry;             //  entry point, S_NONE when empty
+    int max_level;              //  level of the entry point, -1 when empty
+    pthread_mutex_t global;     //  guards entry and max_level during builds
+    double level_mult;          //  1 / ln (M)
+    double filter_exact_factor; //  see qv_hnsw_set_filter_exact_factor
+    int is_ip;                  //  distance = -ip instead of l2sq
+    qv_dist_fn raw;             //  the kernel (l2sq or ip)
+    //  HNSW_SQ8 (see qv_hnsw_sq8_vtable): the arena holds codes, not floats
+    int sq8;
+    uint32_t cdim;              //  bytes of a code vector (qv_isq8_cdim)
+    float *vmin;                //  per-dimension minimum, dim floats; NULL until trained
+    float step;                 //  the shared step
+    float *floats;              //  capacity x dim float vectors, for re-ranking only
+    int32_t *cbias;             //  capacity: qv_isq8_bias of each node's codes, for the
+                                //  byte-form walk; derived from the codes, not stored
+    //  The insert and search copies for this CPU and metric (s_choose_kind)
+    int (*insert) (struct s_hnsw_s *h, s_ctx_t *ctx, uint32_t c);
+    int (*search_graph) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                         uint32_t wide, uint32_t k, const qv_search_params_t *filter);
+    //  HNSW_SQ8 with AVX512_VNNI: the walk on a query's byte form (qcode8), for
+    //  queries whose codes all fit a byte; NULL where the CPU lacks VNNI
+    int (*search_graph_b) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                           uint32_t wide, uint32_t k, const qv_search_params_t *filter);
+    pthread_mutex_t pool_lock;  //  guards pool
+    s_ctx_t *pool;              //  idle search contexts
+    atomic_size_t pool_bytes;   //  bytes held by all contexts
+} s_hnsw_t;
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+static inline const float *
+s_vec (const s_hnsw_t *h, uint32_t id)
+{
+    return (const float *) (h->arena + (size_t) id * h->record);
+}
+
+//  The float vector of node id: in the arena, or for HNSW_SQ8 in h->floats.
+static inline const float *
+s_fvec (const s_hnsw_t *h, uint32_t id)
+{
+    return h->sq8? h->floats + (size_t) id * h->dim: s_vec (h, id);
+}
+
+static inline uint32_t *
+s_links (const s_hnsw_t *h, uint32_t id, int level)
+{
+    if (level == 0)
+        return (uint32_t *) (h->arena + (size_t) id * h->record + h->link_off);
+    return h->upper [id] + (size_t) (level - 1) * (1 + h->M);
+}
+
+//  Distance kinds: the graph code is compiled once per kind (see the s_*_k wrappers
+//  at the end of this section), with the kernel inlined into the walks.
+#define S_K_GENERIC     0       //  through h->raw: serial, or any CPU
+#define S_K_L2_AVX2     1
+#define S_K_IP_AVX2     2
+#define S_K_L2_AVX512   3
+#define S_K_IP_AVX512   4
+//  HNSW_SQ8: squared L2 in code units (qv_isq8.h); Q: an int16 query against codes
+//  (search), C: codes against codes (build)
+#define S_K_SQ8Q_SERIAL 5
+#define S_K_SQ8C_SERIAL 6
+#define S_K_SQ8Q_AVX2   7
+#define S_K_SQ8C_AVX2   8
+#define S_K_SQ8Q_AVX512 9
+#define S_K_SQ8C_AVX512 10
+//  The byte form of the query (qv_isq8_query_s8) with per-node biases, AVX512_VNNI:
+//  the same integer distances as S_K_SQ8Q_*; only through s_dist_node
+#define S_K_SQ8B_VNNI   11
+
+//  Distance under the index's metric, smaller is better (-ip for IP). kind is a
+//  constant at every call site once inlined, so the switch folds away.
+static inline float
+s_dist (const s_hnsw_t *h, int kind, const float *a, const float *b)
+{
+    switch (kind) {
+        case S_K_SQ8Q_SERIAL:
+            return (float) qv_isq8_l2_qc_serial_inline ((const int16_t *) (const void *) a,
+                                                        (const uint8_t *) b, h->cdim);
+        case S_K_SQ8C_SERIAL:
+            return (float) qv_isq8_l2_cc_serial_inline ((const uint8_t *) a, (const uint8_t *) b, h->cdim);
+#if defined(QV_DIST_HAVE_X86)
+        case S_K_SQ8Q_AVX2:
+            return (float) qv_isq8_l2_qc_avx2_inline ((const int16_t *) (const void *) a,
+                                                      (const uint8_t *) b, h->cdim);
+        case S_K_SQ8C_AVX2:
+            return (float) qv_isq8_l2_cc_avx2_inline ((const uint8_t *) a, (const uint8_t *) b, h->cdim);
+        case S_K_SQ8Q_AVX512:
+            return (float) qv_isq8_l2_qc_avx512_inline ((const int16_t *) (const void *) a,
+                                                        (const uint8_t *) b, h->cdim);
+        case S_K_SQ8C_AVX512:
+            return (float) qv_isq8_l2_cc_avx512_inline ((const uint8_t *) a, (const uint8_t *) b, h->cdim);
+        case S_K_L2_AVX2:   return qv_dist_l2sq_f32_avx2_inline (a, b, h->dim);
+        case S_K_IP_AVX2:   return -qv_dist_ip_f32_avx2_inline (a, b, h->dim);
+        case S_K_L2_AVX512: return qv_dist_l2sq_f32_avx512_inline (a, b, h->dim);
+        case S_K_IP_AVX512: return -qv_dist_ip_f32_avx512_inline (a, b, h->dim);
+#endif
+        default: {
+            float r = h->raw (a, b, h->dim);
+            return h->is_ip? -r: r;
+        }
+    }
+}
+
+//  Distance from q to node id: s_dist on its arena vector, or for the byte form the
+//  node's bias too (q is then qcode8: cdim int8, then qq as an int32).
+static inline float
+s_dist_node (const s_hnsw_t *h, int kind, const float *q, uint32_t id)
+{
+#if defined(QV_DIST_HAVE_X86)
+    if (kind == S_K_SQ8B_VNNI) {
+        const int8_t *q8 = (const int8_t *) (const void *) q;
+        int32_t qq;
+        memcpy (&qq, q8 + h->cdim, sizeof qq);
+        return (float) qv_isq8_l2_qb_vnni_inline (q8, qq, (const uint8_t *) s_vec (h, id),
+                                                  h->cbias [id], h->cdim);
+    }
+#endif
+    return s_dist (h, kind, q, s_vec (h, id));
+}
+
+//  A node lock is held for a whole insert of that node, so a waiter spins briefly,
+//  then yields the core.
+static inline void
+s_lock (s_hnsw_t *h, uint32_t id)
+{
+    unsigned spins = 0;
+    while (__atomic_test_and_set (&h->locks [id], __ATOMIC_ACQUIRE))
+        while (__atomic_load_n (&h->locks [id], __ATOMIC_RELAXED))
+            if (++spins < 256)
+                S_PAUSE ();
+            else
+                sched_yield ();
+}
+
+static inline void
+s_unlock (s_hnsw_t *h, uint32_t id)
+{
+    __atomic_clear (&h->locks [id], __ATOMIC_RELEASE);
+}
+
+//  Heaps: cand is a min-heap, top a max-heap, both by d.
+
+static inline void
+s_min_push (s_pair_t *heap, uint32_t *n, s_pair_t item)
+{
+    uint32_t at = (*n)++;
+    while (at > 0) {
+        uint32_t parent = (at - 1) / 2;
+        if (heap [parent].d <= item.d)
+            break;
+        heap [at] = heap [parent];
+        at = parent;
+    }
+    heap [at] = item;
+}
+
+static inline void
+s_min_pop (s_pair_t *heap, uint32_t *n)
+{
+    s_pair_t item = heap [--(*n)];
+    uint32_t size = *n, at = 0;
+    while (1) {
+        uint32_t child = 2 * at + 1;
+        if (child >= size)
+            break;
+        if (child + 1 < size && heap [child + 1].d < heap [child].d)
+            child++;
+        if (heap [child].d >= item.d)
+            break;
+        heap [at] = heap [child];
+        at = child;
+    }
+    if (size)
+        heap [at] = item;
+}
+
+static inline void
+s_max_push (s_pair_t *heap, uint32_t *n, s_pair_t item)
+{
+    uint32_t at = (*n)++;
+    while (at > 0) {
+        uint32_t parent = (at - 1) / 2;
+        if (heap [parent].d >= item.d)
+            break;
+        heap [at] = heap [parent];
+        at = parent;
+    }
+    heap [at] = item;
+}
+
+static inline void
+s_max_pop (s_pair_t *heap, uint32_t *n)
+{
+    s_pair_t item = heap [--(*n)];
+    uint32_t size = *n, at = 0;
+    while (1) {
+        uint32_t child = 2 * at + 1;
+        if (child >= size)
+            break;
+        if (child + 1 < size && heap [child + 1].d > heap [child].d)
+            child++;
+        if (heap [child].d <= item.d)
+            break;
+        heap [at] = heap [child];
+        at = child;
+    }
+    if (size)
+        heap [at] = item;
+}
+
+//  Adds item to the max-heap of the best `most` items.
+static inline void
+s_keep_best (s_pair_t *heap, uint32_t *n, uint32_t most, s_pair_t item)
+{
+    s_max_push (heap, n, item);
+    if (*n > most)
+        s_max_pop (heap, n);
+}
+
+//  Insertion sort by (d, id), for the short lists of a neighbour rebuild.
+static inline void
+s_sort_small (s_pair_t *list, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++) {
+        s_pair_t item = list [i];
+        uint32_t j = i;
+        while (j > 0 && (list [j - 1].d > item.d
+                     || (list [j - 1].d == item.d && list [j - 1].id > item.id))) {
+            list [j] = list [j - 1];
+            j--;
+        }
+        list [j] = item;
+    }
+}
+
+//  Bytes of a node's upper lists at level levels.
+static inline size_t
+s_upper_list_bytes (const s_hnsw_t *h, int level)
+{
+    return (size_t) level * (1 + h->M) * sizeof (uint32_t);
+}
+
+//  --------------------------------------------------------------------------
+//  Across the files (qv_hnsw_graph.c, qv_hnsw.c, qv_hnsw_store.c)
+
+//  A search context from the pool, fitted for this many nodes and this ef; NULL on
+//  out-of-memory. Back to the pool with qv_hnsw_ctx_release; qv_hnsw_ctx_free frees one.
+s_ctx_t *
+    qv_hnsw_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef);
+void
+    qv_hnsw_ctx_release (s_hnsw_t *h, s_ctx_t *ctx);
+void
+    qv_hnsw_ctx_free (s_ctx_t *ctx);
+
+//  Sets h->insert, h->search_graph and h->search_graph_b for this CPU and metric.
+void
+    qv_hnsw_choose_kind (s_hnsw_t *h);
+
+//  Grows the per-node arrays to hold nodes nodes, keeping content. Returns 0 or
+//  QV_ENOMEM (recorded).
+int
+    qv_hnsw_reserve (qv_index_t *self, uint32_t nodes);
+
+//  The index object payloads of HNSW and HNSW_SQ8 (qv_index vtable entries).
+int
+    qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk);
+int
+    qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size);
+int
+    qv_hnsw_sq8_serialize (const qv_index_t *self, zchunk_t *chunk);
+int
+    qv_hnsw_sq8_load (qv_index_t *self, const uint8_t *payload, size_t size);
+
+#endif

@@ -1,0 +1,185 @@
+//  HNSW and HNSW_SQ8 index objects: the payloads written and read (checked before
+//  use: a corrupted or hostile object is refused, never trusted).
+//
+//  Payload layout (inside the qv_index frame; integers little-endian):
+//      u32 M, u32 M0, u32 record bytes, u32 link offset, u32 entry (0xFFFFFFFF if
+//      empty), u32 max level, u64 number of u32 in the upper-level section
+//      u8 levels [count], zero padding to a multiple of 4
+//      level-0 arena: count records of record bytes (the in-memory layout above)
+//      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
+#include "qv_hnsw_impl.h"
+
+//  --------------------------------------------------------------------------
+//  Serialization
+
+#define S_HEAD 32
+
+int
+qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk)
+{
+    const s_hnsw_t *h = self->impl;
+    uint32_t count = self->count;
+    uint64_t upper_u32 = 0;
+    for (uint32_t i = 0; i < count; i++)
+        upper_u32 += (uint64_t) h->levels [i] * (1 + h->M);
+    uint8_t head [S_HEAD];
+    qv_le_put32 (head, h->M);
+    qv_le_put32 (head + 4, h->M0);
+    qv_le_put32 (head + 8, (uint32_t) h->record);
+    qv_le_put32 (head + 12, (uint32_t) h->link_off);
+    qv_le_put32 (head + 16, h->entry);
+    qv_le_put32 (head + 20, (uint32_t) h->max_level);
+    qv_le_put32 (head + 24, (uint32_t) upper_u32);
+    qv_le_put32 (head + 28, (uint32_t) (upper_u32 >> 32));
+    zchunk_extend (chunk, head, sizeof head);
+    if (count)
+        zchunk_extend (chunk, h->levels, count);
+    static const uint8_t zeros [4] = { 0 };
+    zchunk_extend (chunk, zeros, (4 - count % 4) % 4);
+    if (count)
+        zchunk_extend (chunk, h->arena, (size_t) count * h->record);
+    for (uint32_t i = 0; i < count; i++)
+        if (h->levels [i])
+            zchunk_extend (chunk, h->upper [i], s_upper_list_bytes (h, h->levels [i]));
+    return 0;
+}
+
+//  Whether a link list read from a file is sound: count <= max, every id a node at
+//  this level or above.
+static int
+s_list_ok (const s_hnsw_t *h, const uint32_t *ll, uint32_t max, uint32_t count, int level)
+{
+    uint32_t n = ll [0];
+    if (n > max)
+        return 0;
+    for (uint32_t j = 0; j < n; j++)
+        if (ll [1 + j] >= count || h->levels [ll [1 + j]] < level)
+            return 0;
+    return 1;
+}
+
+int
+qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
+{
+    s_hnsw_t *h = self->impl;
+    uint32_t count = self->count;
+    if (size < S_HEAD)
+        return qv_err (QV_ECORRUPT, "HNSW payload truncated");
+    uint32_t entry = qv_le_get32 (payload + 16);
+    int max_level = (int) qv_le_get32 (payload + 20);
+    uint64_t upper_u32 = (uint64_t) qv_le_get32 (payload + 24) | (uint64_t) qv_le_get32 (payload + 28) << 32;
+    if (qv_le_get32 (payload) != h->M || qv_le_get32 (payload + 4) != h->M0
+    ||  qv_le_get32 (payload + 8) != h->record || qv_le_get32 (payload + 12) != h->link_off)
+        return qv_err (QV_ECORRUPT, "HNSW payload layout does not match its parameters");
+    if (count == 0? (entry != S_NONE || max_level != -1)
+                  : (entry >= count || max_level < 0 || max_level > S_MAX_LEVEL))
+        return qv_err (QV_ECORRUPT, "HNSW entry point %u / level %d invalid", entry, max_level);
+    size_t levels_bytes = count + (4 - count % 4) % 4;
+    uint64_t want = S_HEAD + (uint64_t) levels_bytes + (uint64_t) count * h->record
+                  + upper_u32 * sizeof (uint32_t);
+    if (upper_u32 > size || want != size)
+        return qv_err (QV_ECORRUPT, "HNSW payload is %zu bytes, its header describes %llu",
+                       size, (unsigned long long) want);
+    self->count = 0;
+    int rc = qv_hnsw_reserve (self, count? count: 1);
+    if (rc)
+        return rc;
+    const uint8_t *levels = payload + S_HEAD;
+    uint64_t upper_sum = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (levels [i] > max_level)
+            return qv_err (QV_ECORRUPT, "HNSW node %u level %u above the top %d", i, levels [i], max_level);
+        upper_sum += (uint64_t) levels [i] * (1 + h->M);
+    }
+    if (upper_sum != upper_u32 || (count && levels [entry] != max_level))
+        return qv_err (QV_ECORRUPT, "HNSW levels are inconsistent");
+    for (size_t i = count; i < levels_bytes; i++)
+        if (levels [i])             //  the padding is written as zeros
+            return qv_err (QV_ECORRUPT, "HNSW level padding byte %zu is not zero", i - count);
+    memcpy (h->levels, levels, count);
+    //  The level-0 arena is one copy
+    const uint8_t *arena = levels + levels_bytes;
+    memcpy (h->arena, arena, (size_t) count * h->record);
+    const uint8_t *up = arena + (size_t) count * h->record;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!levels [i])
+            continue;
+        size_t bytes = s_upper_list_bytes (h, levels [i]);
+        h->upper [i] = malloc (bytes);
+        if (!h->upper [i])
+            return qv_err (QV_ENOMEM, "out of memory loading HNSW upper levels");
+        memcpy (h->upper [i], up, bytes);
+        up += bytes;
+        atomic_fetch_add (&h->upper_bytes, bytes);
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (!s_list_ok (h, s_links (h, i, 0), h->M0, count, 0))
+            return qv_err (QV_ECORRUPT, "HNSW node %u has a bad level-0 link list", i);
+        for (int l = 1; l <= levels [i]; l++)
+            if (!s_list_ok (h, s_links (h, i, l), h->M, count, l))
+                return qv_err (QV_ECORRUPT, "HNSW node %u has a bad level-%d link list", i, l);
+    }
+    h->entry = entry;
+    h->max_level = max_level;
+    self->count = count;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  HNSW_SQ8 payload: a prefix, the float vectors, then the HNSW payload above (whose
+//  arena records hold codes):
+//      u32 version (1), u32 cdim, f32 step, f32 vmin [dim], f32 vectors [count x dim]
+#define S_SQ8_VERSION 1
+
+int
+qv_hnsw_sq8_serialize (const qv_index_t *self, zchunk_t *chunk)
+{
+    const s_hnsw_t *h = self->impl;
+    uint8_t head [12];
+    qv_le_put32 (head, S_SQ8_VERSION);
+    qv_le_put32 (head + 4, h->cdim);
+    uint32_t bits;
+    memcpy (&bits, &h->step, 4);
+    qv_le_put32 (head + 8, bits);
+    zchunk_extend (chunk, head, sizeof head);
+    zchunk_extend (chunk, h->vmin, (size_t) h->dim * sizeof (float));
+    if (self->count)
+        zchunk_extend (chunk, h->floats, (size_t) self->count * h->dim * sizeof (float));
+    return qv_hnsw_serialize (self, chunk);
+}
+
+int
+qv_hnsw_sq8_load (qv_index_t *self, const uint8_t *payload, size_t size)
+{
+    s_hnsw_t *h = self->impl;
+    uint32_t count = self->count;
+    size_t vbytes = (size_t) self->dim * sizeof (float);
+    if (size < 12 + vbytes)
+        return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload truncated");
+    uint32_t version = qv_le_get32 (payload);
+    if (version != S_SQ8_VERSION)
+        return qv_err (version > S_SQ8_VERSION? QV_EINVAL: QV_ECORRUPT,
+                       "HNSW_SQ8 payload version %u, this build reads %u", version, S_SQ8_VERSION);
+    uint32_t bits = qv_le_get32 (payload + 8);
+    float step;
+    memcpy (&step, &bits, 4);
+    if (qv_le_get32 (payload + 4) != h->cdim || !isfinite (step) || !(step >= FLT_MIN))
+        return qv_err (QV_ECORRUPT, "HNSW_SQ8 code layout (width %u, step %g) is invalid",
+                       qv_le_get32 (payload + 4), step);
+    memcpy (h->vmin, payload + 12, vbytes);
+    for (uint32_t d = 0; d < self->dim; d++)
+        if (!isfinite (h->vmin [d]))
+            return qv_err (QV_ECORRUPT, "HNSW_SQ8 code range of dimension %u is not finite", d);
+    h->step = step;
+    uint64_t fbytes = (uint64_t) count * vbytes;
+    if (fbytes > size - 12 - vbytes)
+        return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload is %zu bytes, too short for %u vectors", size, count);
+    const uint8_t *floats = payload + 12 + vbytes;
+    int rc = qv_hnsw_load (self, floats + fbytes, size - 12 - vbytes - fbytes);
+    if (rc)
+        return rc;
+    memcpy (h->floats, floats, fbytes);
+    for (uint32_t i = 0; i < count; i++)
+        h->cbias [i] = qv_isq8_bias (h->arena + (size_t) i * h->record, h->cdim);
+    return 0;
+}
