@@ -177,6 +177,8 @@ s_send_job (zsock_t *sock, qv_msg_id_t id, qv_job_t *job)
 static uint64_t
 s_guarantee (self_t *self, const qv_req_t *req)
 {
+    if (req->op == QV_OP_delete)    //  a delete by filter deletes every acknowledged match
+        return self->acked_ts;
     char level [16] = "strong";
     if (req->f [QV_F_consistency])
         qv_val_strcpy (req->f [QV_F_consistency], level, sizeof level);
