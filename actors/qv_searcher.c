@@ -1447,13 +1447,13 @@ s_is_feed (const qv_msg_t *msg)
         || msg->id == QV_MSG_FLUSH;
 }
 
-//  Takes the held-back feed messages that are due (all of them if `all`).
+//  Takes the held-back feed messages that are due, in order.
 static void
-s_delayed_due (self_t *self, bool all)
+s_delayed_due (self_t *self)
 {
     int64_t now = qv_clock_msec ();
     s_delayed_t *d;
-    while ((d = zlistx_first (self->delayed)) && (all || d->due <= now)) {
+    while ((d = zlistx_first (self->delayed)) && d->due <= now) {
         zlistx_detach (self->delayed, NULL);
         qv_msg_t *msg = d->msg;
         free (d);
@@ -1488,7 +1488,7 @@ s_handle_wait_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     self_t *self = arg;
-    s_delayed_due (self, false);
+    s_delayed_due (self);
     s_expire (self);
     return 0;
 }
