@@ -1,6 +1,6 @@
-//  Proxy actor: decodes and checks requests against the schema, assigns primary keys
-//  and hybrid timestamps, routes writes to the segment manager and reads to the
-//  searcher, and sends each reply back to its client.
+//  Proxy actor: decodes and checks requests against the schema, assigns auto ids,
+//  routes writes to the segment manager and reads, with their guarantee timestamps,
+//  to the searcher, and sends each reply back to its client.
 //
 //  @interface
 //  pipe (from the server, "sp8"):
@@ -10,13 +10,15 @@
 //                                signals when done
 //    $TERM                       stop
 //  takes (inbox, PULL inproc "proxy"; messages: schemas/qv_msg.h):
-//    REPLY {job}                 from any actor (and itself): job->reply goes to its client
+//    REPLY {job, ts}             from any actor (and itself): job->reply goes to its
+//                                client; ts > 0: the commit timestamp of a write
+//                                acknowledged (strong reads wait for the largest)
 //    RESOLVED {job}              from the searcher: a delete by filter, now of keys (or
 //                                answered, if job->reply is set)
 //    LIVE {}                     from the NATS bridge: its subscriptions are set up
 //  sends:
 //    WRITE {job}, FLUSH {coll, job}    to the segment manager
-//    READ {job}                  to the searcher
+//    READ {job, guarantee_ts}    to the searcher (job->deadline: when it gives up)
 //  The public ROUTER sockets (tcp, and inproc "api" for the bridge) speak PROTOCOL.md.
 //
 //  DESIGN
@@ -25,9 +27,18 @@
 //  the reply, and the proxy only forwards it. The proxy keeps its own copy of each
 //  collection's schema and partition names, updated from the create/drop records whose
 //  replies pass through it. It assigns partition ids (it sees every create first, in
-//  log order); an id is never reused, even by a create that then failed. Timestamps are physical ms << 18 | logical, never going backwards, and
-//  start above the largest timestamp recovered, so they increase across restarts; a
-//  timestamp also serves as the auto_id key of the row it creates.
+//  log order); an id is never reused, even by a create that then failed. Auto ids are
+//  hybrid timestamps (physical ms << 18 | logical) from the proxy's own clock, never
+//  going backwards, starting above the largest timestamp recovered; the record carries
+//  the last one given as its proposed timestamp, which the segment manager's commit
+//  timestamp (the one the client sees) goes above, so ids stay unique across restarts.
+//
+//  Consistency: every read gets a guarantee timestamp when it goes to the searcher,
+//  from its `consistency` (else the collection's): strong = the largest commit
+//  timestamp of the writes acknowledged so far (every ack passes through here);
+//  session = its `guarantee_ts` (strong without one); bounded = now minus
+//  --bounded-staleness-ms; eventually = 0. Its deadline is its arrival plus
+//  --read-wait-ms.
 //
 //  The NATS bridge is a client like any other, over a second ROUTER bound on the
 //  inproc endpoint "api": its requests take exactly the same path. Its envelope holds
@@ -52,6 +63,7 @@ typedef struct {
     uint32_t shards;
     uint32_t next_shard;
     zhashx_t *parts;                //  partition name -> id + 1 (applied creates)
+    char consistency [16];          //  the collection's default level
     uint32_t next_part;
     int part_key;                   //  partition-key field, or -1
     uint32_t num_partitions;        //  of a partition-key collection
@@ -71,6 +83,7 @@ typedef struct {
     qv_fair_t *fair;                //  per-client caps and the read window
     uint64_t next_id;
     uint64_t last_ts;
+    uint64_t acked_ts;              //  largest commit timestamp acknowledged to a client
     bool ready;
     bool nats_live;                 //  the bridge is subscribed (or there is no NATS)
     char unavailable [512];         //  why requests are refused
@@ -160,12 +173,51 @@ s_send_job (zsock_t *sock, qv_msg_id_t id, qv_job_t *job)
         qv_msg_destroy (&msg);      //  stopping: the actor is gone
 }
 
+//  The guarantee timestamp of a read (DESIGN above).
+static uint64_t
+s_guarantee (self_t *self, const qv_req_t *req)
+{
+    if (req->op == QV_OP_delete)    //  a delete by filter deletes every acknowledged match
+        return self->acked_ts;
+    char level [16] = "strong";
+    if (req->f [QV_F_consistency])
+        qv_val_strcpy (req->f [QV_F_consistency], level, sizeof level);
+    else {
+        s_coll_t *c = req->collection [0] ? zhashx_lookup (self->colls, req->collection) : NULL;
+        if (c && c->consistency [0])
+            memcpy (level, c->consistency, sizeof level);
+    }
+    if (streq (level, "eventually"))
+        return 0;
+    if (streq (level, "bounded")) {
+        int64_t ms = qv_clock_wall_msec () - self->config->bounded_staleness_ms;
+        return ms > 0 ? (uint64_t) ms << QV_TS_LOGICAL_BITS : 0;
+    }
+    uint64_t ts = 0;
+    if (streq (level, "session") && req->f [QV_F_guarantee_ts]
+    &&  qv_val_uint (req->f [QV_F_guarantee_ts], &ts) == 0)
+        return ts;
+    return self->acked_ts;
+}
+
+//  Sends a read to the searcher with its guarantee timestamp.
+static void
+s_send_read (self_t *self, qv_job_t *job)
+{
+    qv_msg_read_t *msg = qv_msg_read_new ();
+    msg->job = job;
+    msg->guarantee_ts = s_guarantee (self, &job->req);
+    if (qv_msg_post (self->searcher, &msg) != 0)
+        qv_msg_free (&msg);         //  stopping: the actor is gone
+}
+
 static void
 s_schedule_read (self_t *self, qv_job_t *job, zframe_t *client)
 {
+    job->deadline = qv_clock_msec () + self->config->read_wait_ms;
     job = qv_fair_submit (self->fair, zframe_data (client), zframe_size (client), job);
     if (job)
-        s_send_job (self->searcher, QV_MSG_READ, job);
+        s_send_read (self, job);
 }
 
 //  The id of the partition a write names in `partition` (absent: `_default`).
@@ -281,6 +333,7 @@ s_prepare_write (self_t *self, qv_job_t *job)
                 ids [0] = (int64_t) rec->ts;
                 for (uint32_t r = 1; r < rec->batch->n; r++)
                     ids [r] = (int64_t) s_next_ts (self);
+                rec->ts = self->last_ts;    //  the commit timestamp goes above every id
             }
             job->bytes = qv_batch_bytes (rec->batch);
             return 0;
@@ -477,8 +530,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
             if (rc < 0)
                 break;
             s_track (self, job, &env, false);
-            if (rc == 1)
-                s_send_job (self->searcher, QV_MSG_READ, job);
+            if (rc == 1) {          //  resolving the filter sees every acknowledged write
+                job->deadline = qv_clock_msec () + self->config->read_wait_ms;
+                s_send_read (self, job);
+            }
             else
                 s_send_job (self->segmgr, QV_MSG_WRITE, job);
             return 0;
@@ -552,6 +607,7 @@ s_catalog_update (self_t *self, qv_record_t *rec)
         rec->schema = NULL;
         c->shards = rec->shards ? rec->shards : 1;
         c->parts = zhashx_new ();
+        snprintf (c->consistency, sizeof c->consistency, "%s", rec->consistency);
         c->part_key = rec->num_partitions ? qv_partition_key_field (c->schema) : -1;
         if (c->part_key >= 0) {
             //  Internal partitions: never named in requests, so not in parts.
@@ -602,6 +658,8 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     }
     bool resolved = msg->id == QV_MSG_RESOLVED;
+    if (!resolved && ((qv_msg_reply_t *) msg)->ts > self->acked_ts)
+        self->acked_ts = ((qv_msg_reply_t *) msg)->ts;
     qv_job_t *job = qv_msg_take_job (msg);
     qv_msg_destroy (&msg);
     if (resolved && !job->reply) {
@@ -630,7 +688,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         if (p->read) {
             qv_job_t *next = qv_fair_done (self->fair);
             if (next)
-                s_send_job (self->searcher, QV_MSG_READ, next);
+                s_send_read (self, next);
         }
         free (p);
     }

@@ -1,27 +1,37 @@
-//  Searcher actor: owns the catalog; applies logged writes in log order and replies to
-//  their clients; answers searches (on worker threads), gets, describes and stats;
-//  drives flushes and manifests.
+//  Searcher actor: owns the catalog; applies logged writes in log order (and replies
+//  to the clients of deletes and DDL); answers reads (searches on worker threads) once
+//  it has applied the shard up to their guarantee timestamp; drives flushes and
+//  manifests.
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
 //    pipe  QUIET                       send the flusher nothing more (shutdown); signals
 //  takes (inbox, PULL inproc "searcher"):
-//    APPLY {job, seq, wal_index, wal_last}   from the segment manager, in log order
+//    APPLY {job, seq, wal_index, wal_last, acked}   from the segment manager, in log
+//                                      order (the committed feed)
+//    TICK {shard, ts}                  from the segment manager: the shard has got to ts
 //    SEAL {coll, seg}                  from the segment manager: flush the segment
 //    FLUSH {coll, job}                 from the segment manager: reply when coll's
 //                                      sealed segments are in a manifest
-//    READ {job}                        from the proxy
+//    READ {job, guarantee_ts}          from the proxy: answered once tsafe >= guarantee_ts,
+//                                      TIMEOUT at job->deadline
 //    WRITTEN {seg, rc, error}, BUILT {build}, MANIFESTED {version, rc, error}
 //                                      from the flusher
 //  sends:
-//    REPLY {job}, RESOLVED {job}       to the proxy
+//    REPLY {job, ts}, RESOLVED {job}   to the proxy (ts: of an applied delete or DDL)
 //    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
 //    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
 //    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
 //
 //  DESIGN
-//  Applying a record and replying happen on this thread, so a client that got its
-//  acknowledgement and then searches is served after the apply: reads are strong.
+//  The segment manager acknowledges inserts and upserts itself once they are durable,
+//  so a client's next read can arrive here before the record does. Every read carries
+//  a guarantee timestamp (the proxy's, from its consistency level); tsafe is the
+//  largest timestamp of the records applied and the ticks taken (qv_tsafe). A read
+//  whose guarantee is above it is parked, not blocking this loop, and answered as
+//  soon as tsafe reaches it, or TIMEOUT at its deadline: never a stale answer.
+//  Deletes and DDL are still answered here, after the apply (a delete's reply counts
+//  the rows it removed, which the key index here knows).
 //  A search takes a snapshot (segments linked, row counts, the last applied
 //  timestamp) and splits its rows across the worker threads; each worker keeps a
 //  top-k per query; this thread merges them and encodes the reply.
@@ -35,6 +45,7 @@
 #include "qv_expr.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
+#include "qv_tsafe.h"
 
 #include <math.h>
 
@@ -102,7 +113,15 @@ typedef struct {
     zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
     uint64_t segments_read;         //  segments taken by searches, queries and deletes by
                                     //  filter (stats: shows partition pruning at work)
+    qv_tsafe_t *tsafe;              //  how far the shard is applied; reads parked on it
+    zlistx_t *delayed;              //  QV_FAULT_APPLY_DELAY_MS: s_delayed_t of the feed
 } self_t;
+
+//  A message of the committed feed held back by the fault hook until due.
+typedef struct {
+    int64_t due;
+    qv_msg_t *msg;
+} s_delayed_t;
 
 //  The WAL checkpoint written in a requested manifest: only once that manifest is
 //  durable may the WAL below it go.
@@ -182,13 +201,22 @@ s_parse_filter (qv_collection_t *c, const qv_req_t *req, qv_schema_t **schema_p,
 }
 static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi);
 
+//  Sends job's reply to the proxy; ts: the commit timestamp of the write it
+//  acknowledges, 0 if none.
 static void
-s_reply (self_t *self, qv_job_t *job)
+s_reply_ts (self_t *self, qv_job_t *job, uint64_t ts)
 {
     qv_msg_reply_t *msg = qv_msg_reply_new ();
     msg->job = job;
+    msg->ts = ts;
     if (qv_msg_post (self->proxy, &msg) != 0)
         qv_msg_free (&msg);         //  the proxy is gone: no client to answer
+}
+
+static void
+s_reply (self_t *self, qv_job_t *job)
+{
+    s_reply_ts (self, job, 0);
 }
 
 static void
@@ -198,38 +226,34 @@ s_fail (self_t *self, qv_job_t *job, int rc)
     s_reply (self, job);
 }
 
-//  Writes the ids of a batch's primary-key column.
-static void
-s_write_ids (const qv_batch_t *b, qv_wr_t *w)
-{
-    const qv_field_t *pk = &b->schema->fields [b->schema->pk];
-    qv_wr_array (w, b->n);
-    for (uint32_t r = 0; r < b->n; r++)
-        qv_col_write_value (pk, &b->cols [b->schema->pk], r, w);
-}
-
-//  Applies a logged record and replies; returns the outcome (the job is gone).
+//  Applies a logged record and replies (unless the segment manager has: acked);
+//  returns the outcome (the job is gone). tsafe rises to the record's timestamp.
 static int
-s_apply (self_t *self, qv_job_t *job, uint64_t seq, bool wal_last)
+s_apply (self_t *self, qv_job_t *job, uint64_t seq, bool wal_last, bool acked)
 {
     qv_record_t *rec = job->rec;
-    qv_wr_t *w = qv_wr_new ();
+    uint64_t ts = rec->ts;
     const qv_val_t *rid = job->req.f [QV_F_rid];
-    //  Ids are encoded first: applying moves the rows into the segment.
-    if (rec->type == QV_REC_INSERT) {
-        qv_reply_open (w, rid);
-        qv_wr_key (w, "ids");
-        s_write_ids (rec->batch, w);
-        qv_wr_key (w, "ts");
-        qv_wr_uint (w, rec->ts);
-        qv_wr_key (w, "count");
-        qv_wr_uint (w, rec->batch->n);
-        qv_reply_close (w);
-    }
+    //  An insert's reply is encoded first: applying moves the rows into the segment.
+    qv_job_t *ok = rec->type == QV_REC_INSERT && !acked ? qv_job_insert_ack (job) : NULL;
     qv_apply_t res = qv_catalog_apply (self->catalog, rec, seq, self->config->seg_max_bytes);
     //  Flusher messages come between a WAL object's records: until its last is applied,
     //  a manifest must not let the log drop the object.
     qv_catalog_set_partial (self->catalog, !wal_last);
+    qv_tsafe_advance (self->tsafe, ts);
+    if (acked) {
+        if (res.rc)                 //  durable and acknowledged: replay at restart applies it
+            qv_error ("an acknowledged write (WAL object %llu) could not be applied in memory: %s",
+                      (unsigned long long) seq, qv_err_msg ());
+        qv_job_destroy (&job);
+        return res.rc;
+    }
+    qv_wr_t *w = qv_wr_new ();
+    if (ok && !res.rc) {
+        job->reply = ok->reply, job->reply_size = ok->reply_size;
+        ok->reply = NULL;
+    }
+    qv_job_destroy (&ok);
     if (res.rc) {
         qv_wr_reset (w);
         qv_reply_error (w, rid, res.rc, qv_err_msg ());
@@ -248,12 +272,13 @@ s_apply (self_t *self, qv_job_t *job, uint64_t seq, bool wal_last)
         qv_reply_open (w, rid);
         qv_reply_close (w);
     }
-    qv_job_reply (job, w, res.rc);
+    if (rec->type != QV_REC_INSERT || res.rc)
+        qv_job_reply (job, w, res.rc);
     qv_wr_destroy (&w);
     //  The proxy keeps its catalog copy from DDL records; row data is no longer needed.
     if (rec->type == QV_REC_INSERT || rec->type == QV_REC_DELETE)
         qv_record_destroy (&job->rec);
-    s_reply (self, job);
+    s_reply_ts (self, job, res.rc ? 0 : ts);
     return res.rc;
 }
 
@@ -1304,31 +1329,85 @@ s_read (self_t *self, qv_job_t *job)
     s_reply (self, job);
 }
 
+//  Answers the parked reads whose guarantee tsafe has reached.
+static void
+s_release (self_t *self)
+{
+    qv_job_t *job;
+    while ((job = qv_tsafe_next_ready (self->tsafe)))
+        s_read (self, job);
+}
+
+//  A read: answered now if the shard is applied up to its guarantee, else parked.
+static void
+s_read_at (self_t *self, qv_job_t *job, uint64_t guarantee)
+{
+    if (qv_tsafe_ready (self->tsafe, guarantee)) {
+        s_read (self, job);
+        return;
+    }
+    int64_t deadline = job->deadline ? job->deadline
+                                     : qv_clock_msec () + self->config->read_wait_ms;
+    if (qv_tsafe_park (self->tsafe, job, guarantee, deadline)) {
+        qv_job_fail (job, QV_ENOMEM, "out of memory");
+        s_reply (self, job);
+    }
+}
+
+//  Parked reads past their deadline get TIMEOUT, naming how far the shard has got.
+static void
+s_expire (self_t *self)
+{
+    uint64_t want;
+    qv_job_t *job;
+    int64_t now = qv_clock_msec ();
+    while ((job = qv_tsafe_next_expired (self->tsafe, now, &want))) {
+        uint64_t at = qv_tsafe_get (self->tsafe);
+        char msg [400];
+        snprintf (msg, sizeof msg, "the read's consistency level needs every write up to "
+                  "timestamp %llu, but the searcher has applied the shard only up to %llu "
+                  "(%lld ms behind) after waiting %d ms (--read-wait-ms); retry, or read with "
+                  "consistency 'bounded' or 'eventually'", (unsigned long long) want,
+                  (unsigned long long) at, (long long) ((want >> QV_TS_LOGICAL_BITS)
+                                                        - (at >> QV_TS_LOGICAL_BITS)),
+                  self->config->read_wait_ms);
+        qv_job_fail (job, QV_ETIMEOUT, msg);
+        s_reply (self, job);
+    }
+}
+
 //  Takes the typed messages of the @interface block.
 static void
 s_handle_msg (self_t *self, qv_msg_t *msg)
 {
     switch (msg->id) {
+        case QV_MSG_TICK:
+            qv_tsafe_advance (self->tsafe, ((qv_msg_tick_t *) msg)->ts);
+            s_release (self);
+            break;
         case QV_MSG_APPLY: {
             qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
             bool index_ddl = m->job->rec->type == QV_REC_CREATE_INDEX
                           || m->job->rec->type == QV_REC_DROP_INDEX;
             qv_cdc_t *ev = s_cdc_event (self, m);
-            if (s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last) == 0)
+            if (s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last, m->acked) == 0)
                 s_cdc_send (self, &ev, false);
             qv_cdc_destroy (&ev);
             if (index_ddl) {
                 qv_catalog_index_todo (self->catalog, s_index_todo, self);
                 s_request_manifest (self);
             }
+            s_release (self);
             break;
         }
         case QV_MSG_BUILT:
             s_built (self, ((qv_msg_built_t *) msg)->build);
             break;
-        case QV_MSG_READ:
-            s_read (self, qv_msg_take_job (msg));
+        case QV_MSG_READ: {
+            uint64_t guarantee = ((qv_msg_read_t *) msg)->guarantee_ts;
+            s_read_at (self, qv_msg_take_job (msg), guarantee);
             break;
+        }
         case QV_MSG_SEAL: {
             qv_msg_seal_t *m = (qv_msg_seal_t *) msg;
             qv_segment_t *seg = qv_catalog_seal (self->catalog, (uint32_t) m->coll, m->seg);
@@ -1359,14 +1438,58 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
     }
 }
 
+//  Whether msg is part of the segment manager's committed feed (which the fault hook
+//  QV_FAULT_APPLY_DELAY_MS holds back, keeping its order).
+static bool
+s_is_feed (const qv_msg_t *msg)
+{
+    return msg->id == QV_MSG_APPLY || msg->id == QV_MSG_TICK || msg->id == QV_MSG_SEAL
+        || msg->id == QV_MSG_FLUSH;
+}
+
+//  Takes the held-back feed messages that are due, in order.
+static void
+s_delayed_due (self_t *self)
+{
+    int64_t now = qv_clock_msec ();
+    s_delayed_t *d;
+    while ((d = zlistx_first (self->delayed)) && d->due <= now) {
+        zlistx_detach (self->delayed, NULL);
+        qv_msg_t *msg = d->msg;
+        free (d);
+        s_handle_msg (self, msg);
+        qv_msg_destroy (&msg);
+    }
+}
+
 static int
 s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
+    self_t *self = arg;
     qv_msg_t *msg = qv_msg_recv (reader);
+    if (msg && self->config->fault_apply_delay_ms > 0 && s_is_feed (msg)) {
+        s_delayed_t *d = calloc (1, sizeof *d);
+        d->due = qv_clock_msec () + self->config->fault_apply_delay_ms;
+        d->msg = msg;
+        zlistx_add_end (self->delayed, d);
+        return 0;
+    }
     if (msg)
-        s_handle_msg ((self_t *) arg, msg);
+        s_handle_msg (self, msg);
     qv_msg_destroy (&msg);
+    return 0;
+}
+
+//  Every 10 ms: parked reads past their deadline; the fault hook's due messages.
+static int
+s_handle_wait_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    s_delayed_due (self);
+    s_expire (self);
     return 0;
 }
 
@@ -1422,10 +1545,15 @@ static void
 s_drain (self_t *self)
 {
     qv_msg_t *msg;
-    while ((msg = qv_msg_recv_nowait (self->inbox))) {
+    s_delayed_t *d;
+    while ((d = zlistx_detach (self->delayed, NULL)) || (msg = qv_msg_recv_nowait (self->inbox))) {
+        if (d) {
+            msg = d->msg;
+            free (d);
+        }
         if (msg->id == QV_MSG_APPLY) {
             qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
-            s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last);
+            s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last, m->acked);
         }
         else
         if (msg->id == QV_MSG_READ || msg->id == QV_MSG_FLUSH) {
@@ -1487,6 +1615,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->searches = zlistx_new ();
     self->manifest_cps = zlistx_new ();
     zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
+    self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
+    self->delayed = zlistx_new ();
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
@@ -1531,6 +1661,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_timer (loop, 1000, 0, s_handle_timer, self);
+    zloop_timer (loop, 10, 0, s_handle_wait_timer, self);
     zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
@@ -1546,6 +1677,13 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
         s_reply (self, job);
     }
     zlistx_destroy (&self->searches);
+    qv_job_t *parked;
+    while ((parked = qv_tsafe_drain (self->tsafe))) {
+        qv_job_fail (parked, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
+        s_reply (self, parked);
+    }
+    qv_tsafe_destroy (&self->tsafe, NULL);
+    zlistx_destroy (&self->delayed);
     free (self->workers);
     s_flush_t *fl;
     while ((fl = zlistx_detach (self->flushes, NULL))) {

@@ -12,9 +12,13 @@
 //    CHECKPOINT {seq}            from the searcher: a durable manifest made WAL objects
 //                                below seq unneeded
 //  sends:
-//    APPLY {job, seq, wal_index, wal_last}, SEAL {coll, seg}, FLUSH {coll, job}
-//                                to the searcher, in log order
-//    REPLY {job}                 to the proxy: a write refused or not logged
+//    APPLY {job, seq, wal_index, wal_last, acked}, SEAL {coll, seg}, FLUSH {coll, job}
+//                                to the searcher, in log order (the committed feed)
+//    TICK {shard, ts}            to the searcher, when no write is in flight, every
+//                                100 ms: every record below ts was sent
+//    REPLY {job, ts}             to the proxy: an insert or upsert is durable (its
+//                                acknowledgement, ts = its commit timestamp); or a
+//                                write refused or not logged (ts 0)
 //
 //  DESIGN
 //  Jobs queue in arrival order (the proxy's timestamp order). Whenever the WAL writer
@@ -24,6 +28,18 @@
 //  searcher in order ("APPLY"), with seal markers and flush jobs in their places, so the
 //  searcher sees exactly the log's order. A failed write answers every job of the group
 //  UNAVAILABLE; nothing of it was acknowledged or applied.
+//
+//  The segment manager owns the commit timestamps (physical ms << 18 | logical, as
+//  DESIGN.md says): each record gets its timestamp when it joins the queue, so
+//  timestamp order is log order. They start above the largest one recovered and above
+//  the proxy's proposal (rec->ts on arrival, which is above the auto ids the proxy gave
+//  the rows), so they increase across restarts and stay above every auto id. It
+//  acknowledges an insert or upsert itself once its WAL object is durable (the reply
+//  needs nothing the searcher knows); deletes (whose reply counts the rows they
+//  removed, which only the searcher's key index knows) and DDL (whose replies keep the
+//  proxy's catalog copy) are answered by the searcher once applied. Reads wait for
+//  their guarantee timestamp in the searcher, which learns how far the shard has got
+//  from the APPLYs and, when no write is in flight, from a TICK every 100 ms.
 //
 //  Writes from a JetStream stream (rec->sseq set) must be logged in stream order with
 //  none skipped. When one fails (its group's write, or its wait for memory), every
@@ -68,6 +84,7 @@ typedef struct {
     size_t unflushed;               //  bytes of rows not yet in flushed segments
     uint64_t truncate_to;           //  pending WAL truncation
     uint64_t stream_hold;           //  a stream write at this sseq failed; 0 if none
+    uint64_t last_ts;               //  the last timestamp given out
     bool terminating;
 } self_t;
 
@@ -149,6 +166,15 @@ s_publish (self_t *self)
         atomic_store (&ws->unflushed_peak, self->unflushed);
 }
 
+//  The next commit timestamp: physical ms << 18 | logical, strictly increasing.
+static uint64_t
+s_next_ts (self_t *self)
+{
+    uint64_t phys = (uint64_t) qv_clock_wall_msec () << QV_TS_LOGICAL_BITS;
+    self->last_ts = phys > self->last_ts ? phys : self->last_ts + 1;
+    return self->last_ts;
+}
+
 static void
 s_growing_free (void **item)
 {
@@ -157,12 +183,19 @@ s_growing_free (void **item)
 }
 
 static void
-s_send_reply (self_t *self, qv_job_t *job)
+s_send_reply_ts (self_t *self, qv_job_t *job, uint64_t ts)
 {
     qv_msg_reply_t *msg = qv_msg_reply_new ();
     msg->job = job;
+    msg->ts = ts;
     if (qv_msg_post (self->proxy, &msg) != 0)
         qv_msg_free (&msg);         //  the proxy is gone: no client to answer
+}
+
+static void
+s_send_reply (self_t *self, qv_job_t *job)
+{
+    s_send_reply_ts (self, job, 0);
 }
 
 //  Passes a message on to the searcher (at shutdown, when it cannot, drops it).
@@ -348,6 +381,11 @@ s_enqueue (self_t *self, qv_job_t *job)
         s_send_reply (self, job);
         return;
     }
+    if (rec) {                      //  its commit timestamp, in log order
+        if (rec->ts > self->last_ts)
+            self->last_ts = rec->ts;
+        rec->ts = s_next_ts (self);
+    }
     if (rec && rec->type == QV_REC_CREATE_COLLECTION)
         rec->coll_id = self->next_coll_id++;
     if (rec && rec->type == QV_REC_INSERT)
@@ -484,8 +522,17 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
             s_send_reply (self, job);
         }
         else {
-            ((qv_msg_apply_t *) msg)->seq = group->seq;
+            qv_msg_apply_t *apply = (qv_msg_apply_t *) msg;
+            apply->seq = group->seq;
+            uint64_t ts = apply->job->rec->ts;
+            qv_job_t *ack = apply->job->rec->type == QV_REC_INSERT
+                          ? qv_job_insert_ack (apply->job) : NULL;
+            apply->acked = ack != NULL;
+            //  The record goes first, so it is on its way to the searcher before the
+            //  client can read (a read waits for it anyway: its guarantee timestamp).
             s_send_searcher (self, msg);
+            if (ack)                //  durable: the client has its answer now
+                s_send_reply_ts (self, ack, ts);
         }
     }
     if (group->rc)
@@ -606,6 +653,14 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     s_relieve (self);
     s_kick (self);
     s_publish (self);
+    //  Idle: tell the searcher how far the shard has got (a write in flight holds
+    //  records with timestamps below the next one, not yet sent).
+    if (!self->writing && zlistx_size (self->queue) == 0) {
+        qv_msg_tick_t *tick = qv_msg_tick_new ();
+        tick->shard = 0;
+        tick->ts = s_next_ts (self);
+        s_send_searcher (self, (qv_msg_t *) tick);
+    }
     return 0;
 }
 
@@ -634,6 +689,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     self->wal = args->wal;
     self->next_coll_id = args->next_coll_id;
     self->next_seg_id = args->next_seg_id;
+    self->last_ts = args->max_ts;
     self->unflushed = args->unflushed_bytes;
     self->queue = zlistx_new ();
     self->waiting = zlistx_new ();

@@ -15,6 +15,7 @@ typedef struct {
     uint64_t next_seg_id;
     size_t unflushed_bytes;         //  memory of recovered, unflushed segments
     zlist_t *seal;                  //  "coll/seg" strings of recovered segments to seal
+    uint64_t max_ts;                //  largest timestamp recovered: new ones start above
 } qv_segmgr_args_t;
 
 void

@@ -113,6 +113,15 @@ qv_server_new (const qv_config_t *config)
         qv_warn ("QV_FAULT_PUT=%s: the next %s object writes will fail (fault injection)", fault, fault);
         qv_store_inject_fault (self->store, "put", QV_EIO, atoi (fault));
     }
+    //  Test hook: QV_FAULT_APPLY_DELAY_MS=N holds every record, seal and tick the
+    //  segment manager sends back N ms before the searcher takes it (reads are not
+    //  held): the committed feed lags, as a busy or remote searcher's would.
+    const char *delay = getenv ("QV_FAULT_APPLY_DELAY_MS");
+    if (delay && atoi (delay) > 0) {
+        qv_warn ("QV_FAULT_APPLY_DELAY_MS=%s: the searcher applies every record %s ms late "
+                 "(fault injection)", delay, delay);
+        self->config.fault_apply_delay_ms = atoi (delay);
+    }
     //  Test hook: QV_CRASH_BEFORE_PUT=PREFIX makes the process exit before it writes
     //  the first object whose key starts with PREFIX (e.g. meta/manifest/).
     const char *crash = getenv ("QV_CRASH_BEFORE_PUT");
@@ -187,7 +196,8 @@ qv_server_new (const qv_config_t *config)
     }
     //  Segments rebuilt from the WAL are sealed and flushed; new rows start new segments.
     qv_segmgr_args_t sargs = { &self->config, wal, qv_catalog_next_coll_id (catalog),
-                               qv_catalog_next_seg_id (catalog), 0, zlist_new () };
+                               qv_catalog_next_seg_id (catalog), 0, zlist_new (),
+                               qv_catalog_max_ts (catalog) };
     zlist_autofree (sargs.seal);
     zlist_t *creates = zlist_new ();
     size_t n;
@@ -201,6 +211,7 @@ qv_server_new (const qv_config_t *config)
         rec->schema = qv_schema_dup (c->schema);
         rec->shards = c->shards;
         rec->num_partitions = c->num_partitions;
+        memcpy (rec->consistency, c->consistency, sizeof rec->consistency);
         rec->partition = c->next_part;  //  the proxy assigns partition ids from here
         zlist_append (creates, rec);
         for (uint32_t p = 0; c->part_key < 0 && p < c->nparts; p++)

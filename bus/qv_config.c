@@ -21,6 +21,8 @@ qv_config_defaults (qv_config_t *config)
     config->seg_max_bytes = 256u << 20;
     config->seal_age_sec = 600;
     config->backpressure_ms = 5000;
+    config->bounded_staleness_ms = 5000;
+    config->read_wait_ms = 10000;
     long n = sysconf (_SC_NPROCESSORS_ONLN);
     config->search_threads = n > 0 ? (int) n : 2;
     config->max_inflight = 64;

@@ -43,6 +43,10 @@ typedef struct {
     size_t seg_max_bytes;           //  a growing segment is sealed at this size
     int seal_age_sec;               //  ... or this age
     int backpressure_ms;            //  how long a write waits for memory
+    int bounded_staleness_ms;       //  --bounded-staleness-ms: how stale `bounded` may be
+    int read_wait_ms;               //  --read-wait-ms: how long a read waits for its
+                                    //  consistency guarantee before TIMEOUT
+    int fault_apply_delay_ms;       //  test hook QV_FAULT_APPLY_DELAY_MS (qv_server.c)
     int search_threads;             //  worker threads for searches
     size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object

@@ -41,3 +41,30 @@ qv_job_reply (qv_job_t *self, qv_wr_t *w, int rc)
     self->reply = qv_wr_detach (w, &self->reply_size);
     self->rc = rc;
 }
+
+qv_job_t *
+qv_job_insert_ack (const qv_job_t *self)
+{
+    const qv_batch_t *b = self->rec->batch;
+    const qv_field_t *pk = &b->schema->fields [b->schema->pk];
+    qv_job_t *ack = qv_job_new (self->id);
+    qv_wr_t *w = qv_wr_new ();
+    if (!ack || !w) {
+        qv_job_destroy (&ack);
+        qv_wr_destroy (&w);
+        return NULL;
+    }
+    qv_reply_open (w, self->req.f [QV_F_rid]);
+    qv_wr_key (w, "ids");
+    qv_wr_array (w, b->n);
+    for (uint32_t r = 0; r < b->n; r++)
+        qv_col_write_value (pk, &b->cols [b->schema->pk], r, w);
+    qv_wr_key (w, "ts");
+    qv_wr_uint (w, self->rec->ts);
+    qv_wr_key (w, "count");
+    qv_wr_uint (w, b->n);
+    qv_reply_close (w);
+    qv_job_reply (ack, w, 0);
+    qv_wr_destroy (&w);
+    return ack;
+}

@@ -47,4 +47,10 @@ void
 void
     qv_job_reply (qv_job_t *self, qv_wr_t *w, int rc);
 
+//  The acknowledgement of an insert or upsert (job->rec, type QV_REC_INSERT, logged
+//  at job->rec->ts): a new job of the same id holding only the success reply {ids, ts,
+//  count}, for the client; NULL out of memory.
+qv_job_t *
+    qv_job_insert_ack (const qv_job_t *self);
+
 #endif

@@ -41,9 +41,12 @@ typedef enum {
     M (FLUSH,      flush,      "proxy -> segmgr -> searcher: seal coll's growing segments; "    \
                                "the searcher replies once they are in a manifest")             \
     M (READ,       read,       "proxy -> searcher: answer a read, or resolve a delete's filter") \
-    M (APPLY,      apply,      "segmgr -> searcher: job->rec is logged; apply it, then reply")  \
+    M (APPLY,      apply,      "segmgr -> searcher: job->rec is logged; apply it, then reply "  \
+                               "(unless the segment manager has: acked)")                      \
     M (SEAL,       seal,       "segmgr -> searcher: a growing segment is complete; flush it")  \
     M (REPLY,      reply,      "segmgr, searcher, proxy -> proxy: job->reply goes to its client") \
+    M (TICK,       tick,       "segmgr -> searcher: the shard is idle; every record up to ts "  \
+                               "is committed and was sent")                                    \
     M (RESOLVED,   resolved,   "searcher -> proxy: a delete by filter now names its keys")     \
     M (LIVE,       live,       "bridge -> proxy: NATS subscriptions and consumer are set up")  \
     M (FLUSHED,    flushed,    "searcher -> segmgr: a segment is written; release its memory") \
@@ -60,13 +63,20 @@ typedef enum {
 
 #define QV_MSG_F_write(F, T)        F (T, JOB, job)
 #define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
-#define QV_MSG_F_read(F, T)         F (T, JOB, job)
+//  guarantee_ts: the searcher answers once it has applied the shard up to it (0: at
+//  once), or TIMEOUT at job->deadline
+#define QV_MSG_F_read(F, T)         F (T, JOB, job) F (T, U64, guarantee_ts)
 //  seq: the WAL object holding the record; wal_index: the record's index in it;
-//  wal_last: whether it is that object's last record
+//  wal_last: whether it is that object's last record; acked: the segment manager has
+//  answered the client (an insert or upsert): apply it, reply nothing
 #define QV_MSG_F_apply(F, T)        F (T, JOB, job) F (T, U64, seq) F (T, U64, wal_index)  \
-                                    F (T, BOOL, wal_last)
+                                    F (T, BOOL, wal_last) F (T, BOOL, acked)
 #define QV_MSG_F_seal(F, T)         F (T, U64, coll) F (T, U64, seg)
-#define QV_MSG_F_reply(F, T)        F (T, JOB, job)
+//  ts: the commit timestamp of the write this acknowledges (0: not a successful write)
+#define QV_MSG_F_reply(F, T)        F (T, JOB, job) F (T, U64, ts)
+//  shard: the segment manager's shard (one WAL; 0 in one process); ts: a timestamp above
+//  every record it has sent, and below every record it will send
+#define QV_MSG_F_tick(F, T)         F (T, U64, shard) F (T, U64, ts)
 #define QV_MSG_F_resolved(F, T)     F (T, JOB, job)
 #define QV_MSG_F_live(F, T)
 #define QV_MSG_F_flushed(F, T)      F (T, U64, seg)

@@ -196,3 +196,11 @@ qv_clock_msec (void)
 {
     return qv_clock_usec () / 1000;
 }
+
+int64_t
+qv_clock_wall_msec (void)
+{
+    struct timespec t;
+    clock_gettime (CLOCK_REALTIME, &t);
+    return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}

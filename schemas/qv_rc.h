@@ -77,5 +77,10 @@ int64_t
     qv_clock_usec (void);
 int64_t
     qv_clock_msec (void);
+//  Wall clock in milliseconds since 1970: the physical part of a hybrid timestamp
+//  (ms << QV_TS_LOGICAL_BITS | logical, DESIGN.md).
+int64_t
+    qv_clock_wall_msec (void);
+#define QV_TS_LOGICAL_BITS 18
 
 #endif

@@ -101,6 +101,11 @@ s_usage (FILE *out)
         "  --search-threads N      search worker threads (default: number of cores)\n"
         "  --max-inflight N        requests one client may have in flight; more are refused\n"
         "                          RESOURCE_EXHAUSTED until it reads replies (default 64)\n"
+        "  --bounded-staleness-ms N  a read at consistency `bounded` sees every write\n"
+        "                          acknowledged more than N ms before it (default 5000)\n"
+        "  --read-wait-ms N        how long a read waits for the writes its consistency\n"
+        "                          level needs to become visible before it is answered\n"
+        "                          TIMEOUT (default 10000)\n"
         "  --nats URL              serve NATS subjects and publish the change feed\n"
         "                          (nats://HOST:PORT; reconnects forever)\n"
         "  --nats-prefix P         subject prefix (default quiver: quiver.insert.<coll>, ...)\n"
@@ -173,6 +178,8 @@ main (int argc, char *argv [])
         { "seal-age-sec", required_argument, 0, 'a' },
         { "search-threads", required_argument, 0, 't' },
         { "max-inflight", required_argument, 0, 'F' },
+        { "bounded-staleness-ms", required_argument, 0, 'S' },
+        { "read-wait-ms", required_argument, 0, 'R' },
         { "nats", required_argument, 0, 'N' },
         { "nats-prefix", required_argument, 0, 'P' },
         { "ingest-stream", required_argument, 0, 'I' },
@@ -193,7 +200,8 @@ main (int argc, char *argv [])
     int c;
     bool check_config = false;
     optind = 2;
-    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+    int li = 0;
+    while ((c = getopt_long (argc, argv, "h", opts, &li)) != -1) {
         long v = optarg ? atol (optarg) : 0;
         switch (c) {
             case 'd': snprintf (config.data, sizeof config.data, "%s", optarg); break;
@@ -204,6 +212,8 @@ main (int argc, char *argv [])
             case 'a': config.seal_age_sec = (int) v; break;
             case 't': config.search_threads = (int) v; break;
             case 'F': config.max_inflight = (size_t) v; break;
+            case 'S': config.bounded_staleness_ms = (int) v; break;
+            case 'R': config.read_wait_ms = (int) v; break;
             case 'N': snprintf (config.nats_url, sizeof config.nats_url, "%s", optarg); break;
             case 'P': snprintf (config.nats_prefix, sizeof config.nats_prefix, "%s", optarg); break;
             case 'I': snprintf (config.ingest_stream, sizeof config.ingest_stream, "%s", optarg); break;
@@ -228,7 +238,7 @@ main (int argc, char *argv [])
             default: s_usage (stderr); return 2;
         }
         if (!strchr ("dbhNPICEBXHKWDM", c) && v <= 0) {
-            fprintf (stderr, "quiver: --%s needs a positive number\n", opts [optind > 0 ? 0 : 0].name);
+            fprintf (stderr, "quiver: --%s needs a positive number\n", opts [li].name);
             return 2;
         }
     }

@@ -722,11 +722,14 @@ s_bench_recovery (const s_opts_t *opts)
 // ---------------------------------------------------------------------------------
 //  d. Insert-to-visible latency and the wait a consistency level adds
 
-//  The reader's side of a visibility probe: it polls `get` (consistency eventually)
-//  for the id in target until the row is there, then notes when and clears target.
+//  The reader's side of a visibility probe: it polls `get` at consistency level (session:
+//  with guarantee_ts, the insert's ts once the writer has it, else none) for the id in
+//  target until the row is there, then notes when and clears target.
 typedef struct {
     const char *endpoint;
     const char *name;
+    const char *level;
+    atomic_ullong ts;               //  session: the ts of the insert being probed, 0 before
     atomic_llong target;            //  id to look for; -1 none; -2 stop
     atomic_llong seen_usec;         //  when the reader first got the row
     atomic_llong polls;             //  get requests made
@@ -747,10 +750,14 @@ s_watcher (void *arg)
             zclock_sleep (0);
             continue;
         }
-        qv_wr_t *r = qv_client_request (client, "get", 3, NULL);
+        unsigned long long ts = atomic_load (&w->ts);
+        qv_wr_t *r = qv_client_request (client, "get", ts ? 4 : 3, NULL);
         qv_wr_str (r, "collection"); qv_wr_str (r, w->name);
         qv_wr_str (r, "ids"); qv_wr_array (r, 1); qv_wr_int (r, id);
-        qv_wr_str (r, "consistency"); qv_wr_str (r, "eventually");
+        qv_wr_str (r, "consistency"); qv_wr_str (r, w->level);
+        if (ts) {
+            qv_wr_str (r, "guarantee_ts"); qv_wr_uint (r, ts);
+        }
         qv_doc_t *reply;
         int rc = qv_client_call (client, r, &reply);
         qv_wr_destroy (&r);
@@ -812,59 +819,70 @@ s_bench_visibility (const s_opts_t *opts)
 
     printf ("\n== d. Insert-to-visible latency and consistency levels (embedded server, %zu unflushed "
             "%d-dim rows, exact search, k=%d)\n", rows, S_DIM, S_K);
-    printf ("   visibility: %d one-row inserts, one at a time; a second client polls `get` with "
-            "consistency eventually\n   until the row is there. Searches: nq=1, the four levels "
-            "interleaved, session with the ts of the last insert.\n\n", probes);
+    printf ("   visibility: %d one-row inserts per level, one at a time; a second client polls "
+            "`get` at that level\n   until the row is there (session: with the insert's ts once "
+            "acknowledged). Searches: nq=1, the four\n   levels interleaved, session with the ts "
+            "of the last insert.\n\n", probes);
+    printf ("  %-52s  %9s  %9s  %9s\n", "measure", "p50 ms", "p99 ms", "max ms");
+    printf ("  %-52s  %9s  %9s  %9s\n", "----------------------------------------------------",
+            "---------", "---------", "---------");
 
-    //  Visibility probes
-    s_watch_t watch = { .endpoint = srv.endpoint, .name = "vis" };
-    atomic_store (&watch.target, -1);
-    pthread_t reader;
-    pthread_create (&reader, NULL, s_watcher, &watch);
+    //  Visibility probes, with the reader at each level in turn
+    const char *levels [] = { "strong", "bounded", "session", "eventually" };
     double *from_send = malloc (probes * sizeof (double));
     double *from_ack = malloc (probes * sizeof (double));
     float *vec = malloc (S_DIM * sizeof (float));
     uint64_t state = 31, last_ts = 0;
-    for (int i = 0; i < probes; i++) {
-        int64_t id = (int64_t) rows + i;
-        s_fill_random (vec, S_DIM, &state);
-        qv_wr_t *w = s_insert_request (client, "vis", id, vec, 1, NULL);
-        atomic_store (&watch.seen_usec, 0);
-        int64_t t_send = qv_clock_usec ();
-        atomic_store (&watch.target, (long long) id);
-        qv_doc_t *reply = qv_bench_call (client, &w);
-        int64_t t_ack = qv_clock_usec ();
-        const qv_val_t *ts = qv_val_get (qv_doc_root (reply), "ts");
-        if (ts)
-            qv_val_uint (ts, &last_ts);
-        qv_doc_destroy (&reply);
-        int64_t deadline = t_ack + 60 * 1000000LL;
-        while (atomic_load (&watch.seen_usec) == 0 && !watch.error && qv_clock_usec () < deadline)
-            zclock_sleep (0);
-        if (watch.error)
-            qv_bench_die ("visibility reader: %s", watch.error);
-        long long seen = atomic_load (&watch.seen_usec);
-        if (!seen)
-            qv_bench_die ("row %lld not visible 60 s after its insert was acknowledged", (long long) id);
-        from_send [i] = (seen - t_send) / 1000.0;
-        from_ack [i] = (seen - t_ack) / 1000.0;
-    }
-    atomic_store (&watch.target, -2);
-    pthread_join (reader, NULL);
+    int64_t next_id = (int64_t) rows;
+    for (int l = 0; l < 4; l++) {
+        s_watch_t watch = { .endpoint = srv.endpoint, .name = "vis", .level = levels [l] };
+        atomic_store (&watch.target, -1);
+        atomic_store (&watch.ts, 0);
+        pthread_t reader;
+        pthread_create (&reader, NULL, s_watcher, &watch);
+        for (int i = 0; i < probes; i++) {
+            int64_t id = next_id++;
+            s_fill_random (vec, S_DIM, &state);
+            qv_wr_t *w = s_insert_request (client, "vis", id, vec, 1, NULL);
+            atomic_store (&watch.seen_usec, 0);
+            atomic_store (&watch.ts, 0);
+            int64_t t_send = qv_clock_usec ();
+            atomic_store (&watch.target, (long long) id);
+            qv_doc_t *reply = qv_bench_call (client, &w);
+            int64_t t_ack = qv_clock_usec ();
+            const qv_val_t *ts = qv_val_get (qv_doc_root (reply), "ts");
+            if (ts)
+                qv_val_uint (ts, &last_ts);
+            atomic_store (&watch.ts, (unsigned long long) last_ts);
+            qv_doc_destroy (&reply);
+            int64_t deadline = t_ack + 60 * 1000000LL;
+            while (atomic_load (&watch.seen_usec) == 0 && !watch.error && qv_clock_usec () < deadline)
+                zclock_sleep (0);
+            if (watch.error)
+                qv_bench_die ("visibility reader: %s", watch.error);
+            long long seen = atomic_load (&watch.seen_usec);
+            if (!seen)
+                qv_bench_die ("row %lld not visible 60 s after its insert was acknowledged", (long long) id);
+            from_send [i] = (seen - t_send) / 1000.0;
+            from_ack [i] = (seen - t_ack) / 1000.0;
+        }
+        atomic_store (&watch.target, -2);
+        pthread_join (reader, NULL);
 
-    printf ("  %-44s  %9s  %9s  %9s\n", "measure", "p50 ms", "p99 ms", "max ms");
-    printf ("  %-44s  %9s  %9s  %9s\n", "--------------------------------------------",
-            "---------", "---------", "---------");
-    printf ("  %-44s  %9.3f  %9.3f  %9.3f\n", "insert sent -> row visible to another client",
-            s_quantile (from_send, probes, 0.5), s_quantile (from_send, probes, 0.99),
-            s_max (from_send, probes));
-    printf ("  %-44s  %9.3f  %9.3f  %9.3f\n", "insert acknowledged -> visible (< 0: before)",
-            s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99),
-            s_max (from_ack, probes));
-    printf ("  %-44s  %9.1f\n", "get polls per probe (mean)", (double) atomic_load (&watch.polls) / probes);
+        char what [80];
+        snprintf (what, sizeof what, "%s: insert sent -> visible to another client", levels [l]);
+        printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
+                s_quantile (from_send, probes, 0.5), s_quantile (from_send, probes, 0.99),
+                s_max (from_send, probes));
+        snprintf (what, sizeof what, "%s: acknowledged -> visible (< 0: before)", levels [l]);
+        printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
+                s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99),
+                s_max (from_ack, probes));
+        snprintf (what, sizeof what, "%s: get polls per probe (mean)", levels [l]);
+        printf ("  %-52s  %9.1f\n", what, (double) atomic_load (&watch.polls) / probes);
+    }
 
     //  Search latency per level, interleaved so the machine's noise hits all alike
-    const char *levels [] = { "strong", "bounded", "session", "eventually" };
     const int searches = opts->quick ? 200 : 1000;
     double *lat [4];
     for (int l = 0; l < 4; l++)
@@ -877,7 +895,7 @@ s_bench_visibility (const s_opts_t *opts)
         char what [64];
         snprintf (what, sizeof what, "search nq=1, consistency %s", levels [l]);
         double p50 = s_quantile (lat [l], searches, 0.5);
-        printf ("  %-44s  %9.3f  %9.3f  %9.3f   p50 - eventually's: %+.3f ms\n", what, p50,
+        printf ("  %-52s  %9.3f  %9.3f  %9.3f   p50 - eventually's: %+.3f ms\n", what, p50,
                 s_quantile (lat [l], searches, 0.99), s_max (lat [l], searches), p50 - base);
         free (lat [l]);
     }
@@ -906,8 +924,8 @@ s_usage (FILE *out)
         "     --search-threads 1 and 2 (100k and 1M rows; --quick: 20k and 100k);\n"
         "  c. restart-to-serving time after kill -9 with an unflushed tail, with a large\n"
         "     flushed data set, and with both (--quick: smaller sizes);\n"
-        "  d. insert-to-visible latency (one-row inserts, a second client polling `get`)\n"
-        "     and search latency at each consistency level (50k rows; --quick: 10k).\n"
+        "  d. insert-to-visible latency (one-row inserts, a second client polling `get` at\n"
+        "     each consistency level) and search latency at each level (50k rows; --quick: 10k).\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
         "  --only PART    run one part: insert, search, recovery or visibility\n"
