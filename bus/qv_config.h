@@ -42,7 +42,7 @@ typedef struct {
     size_t max_unflushed;           //  memory for unflushed rows before backpressure
     size_t seg_max_bytes;           //  a growing segment is sealed at this size
     int seal_age_sec;               //  ... or this age
-    int backpressure_ms;            //  how long a write waits for memory
+    int backpressure_ms;            //  --write-wait-ms: how long a write waits for memory
     int bounded_staleness_ms;       //  --bounded-staleness-ms: how stale `bounded` may be
     int read_wait_ms;               //  --read-wait-ms: how long a read waits for its
                                     //  consistency guarantee before TIMEOUT

@@ -96,6 +96,8 @@ s_usage (FILE *out)
         "  --bind ENDPOINT         ZeroMQ API endpoint (default tcp://127.0.0.1:19530)\n"
         "  --max-request-mb N      request size limit in MiB (default 64)\n"
         "  --max-unflushed-mb N    memory for unflushed rows before writers wait (default 2048)\n"
+        "  --write-wait-ms N       how long a write waits for that memory before it is\n"
+        "                          refused RESOURCE_EXHAUSTED (default 5000)\n"
         "  --segment-mb N          seal growing segments at this size (default 256)\n"
         "  --seal-age-sec N        ... or this age (default 600)\n"
         "  --search-threads N      search worker threads (default: number of cores)\n"
@@ -174,6 +176,7 @@ main (int argc, char *argv [])
         { "bind", required_argument, 0, 'b' },
         { "max-request-mb", required_argument, 0, 'r' },
         { "max-unflushed-mb", required_argument, 0, 'u' },
+        { "write-wait-ms", required_argument, 0, 'w' },
         { "segment-mb", required_argument, 0, 's' },
         { "seal-age-sec", required_argument, 0, 'a' },
         { "search-threads", required_argument, 0, 't' },
@@ -208,6 +211,7 @@ main (int argc, char *argv [])
             case 'b': snprintf (config.bind, sizeof config.bind, "%s", optarg); break;
             case 'r': config.max_request = (size_t) v << 20; break;
             case 'u': config.max_unflushed = (size_t) v << 20; break;
+            case 'w': config.backpressure_ms = (int) v; break;
             case 's': config.seg_max_bytes = (size_t) v << 20; break;
             case 'a': config.seal_age_sec = (int) v; break;
             case 't': config.search_threads = (int) v; break;
