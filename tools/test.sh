@@ -241,35 +241,40 @@ else
     fi
 fi
 
-#  s3rver: installed once per machine into a cache outside the repo; a version
-#  that is present is reused.  Installed into a temporary folder and renamed,
+#  npm packages: each set installed once per machine into a cache outside the repo;
+#  a set that is present is reused.  Installed into a temporary folder and renamed,
 #  so an interrupted install never looks like a good one.
-t=$SECONDS
+#  npm_cached LABEL DIR HAVE_FN PKG...: HAVE_FN says whether DIR holds them all.
+npm_cached () {
+    local label=$1 dir=$2 have=$3 t=$SECONDS tmp
+    shift 3
+    if $have; then
+        record ok "$label" 0 "cached in $dir"
+    elif [ $install -eq 0 ]; then
+        record FAIL "$label" 0 "not in $dir (--no-install)"
+    else
+        echo "npm: installing $* into $dir"
+        rm -rf "$dir"
+        mkdir -p "$(dirname "$dir")"
+        tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+        if npm install --no-save --no-audit --no-fund --no-update-notifier \
+                --loglevel=error --prefix "$tmp" "$@" </dev/null \
+            && mv -T "$tmp" "$dir" && $have; then
+            record ok "$label" $((SECONDS - t)) "installed into $dir"
+        else
+            rm -rf "$tmp"
+            record FAIL "$label" $((SECONDS - t)) "npm install failed"
+        fi
+    fi
+}
+#  s3rver, the S3 test server.
 s3rver_have () {
     [ -x "$S3RVER" ] && grep -q "\"version\": \"$S3RVER_VERSION\"" \
         "$S3RVER_DIR/node_modules/s3rver/package.json" 2>/dev/null
 }
-if s3rver_have; then
-    record ok "s3rver" 0 "cached in $S3RVER_DIR"
-elif [ $install -eq 0 ]; then
-    record FAIL "s3rver" 0 "not in $S3RVER_DIR (--no-install)"
-else
-    echo "npm: installing s3rver@$S3RVER_VERSION into $S3RVER_DIR"
-    rm -rf "$S3RVER_DIR"
-    mkdir -p "$(dirname "$S3RVER_DIR")"
-    tmp=$(mktemp -d "$S3RVER_DIR.tmp.XXXXXX")
-    if npm install --no-save --no-audit --no-fund --no-update-notifier \
-            --loglevel=error --prefix "$tmp" "s3rver@$S3RVER_VERSION" </dev/null \
-        && mv -T "$tmp" "$S3RVER_DIR" && s3rver_have; then
-        record ok "s3rver" $((SECONDS - t)) "installed into $S3RVER_DIR"
-    else
-        rm -rf "$tmp"
-        record FAIL "s3rver" $((SECONDS - t)) "npm install failed"
-    fi
-fi
+npm_cached "s3rver" "$S3RVER_DIR" s3rver_have "s3rver@$S3RVER_VERSION"
 #  The npm packages of the stream-processing examples (tools/examples/package.json,
-#  exact versions), cached the same way; the tests find them through QV_NODE_MODULES.
-t=$SECONDS
+#  exact versions); the tests find them through QV_NODE_MODULES.
 EXAMPLES_DIR=${QV_NODE_EXAMPLES_DIR:-$CACHE/quiver/node-examples-1}
 export QV_NODE_MODULES=$EXAMPLES_DIR/node_modules
 mapfile -t example_pkgs < <(/usr/bin/python3 -c 'import json, sys
@@ -283,24 +288,7 @@ examples_have () {
             "$QV_NODE_MODULES/${pkg%@*}/package.json" 2>/dev/null || return 1
     done
 }
-if examples_have; then
-    record ok "npm examples" 0 "cached in $EXAMPLES_DIR"
-elif [ $install -eq 0 ]; then
-    record FAIL "npm examples" 0 "not in $EXAMPLES_DIR (--no-install)"
-else
-    echo "npm: installing ${example_pkgs[*]} into $EXAMPLES_DIR"
-    rm -rf "$EXAMPLES_DIR"
-    mkdir -p "$(dirname "$EXAMPLES_DIR")"
-    tmp=$(mktemp -d "$EXAMPLES_DIR.tmp.XXXXXX")
-    if npm install --no-save --no-audit --no-fund --no-update-notifier \
-            --loglevel=error --prefix "$tmp" "${example_pkgs[@]}" </dev/null \
-        && mv -T "$tmp" "$EXAMPLES_DIR" && examples_have; then
-        record ok "npm examples" $((SECONDS - t)) "installed into $EXAMPLES_DIR"
-    else
-        rm -rf "$tmp"
-        record FAIL "npm examples" $((SECONDS - t)) "npm install failed"
-    fi
-fi
+npm_cached "npm examples" "$EXAMPLES_DIR" examples_have "${example_pkgs[@]}"
 echo "cmake: $(cmake --version 2>/dev/null | head -n 1)," \
      "nats-server: $(nats-server --version 2>/dev/null)," \
      "node: $(node --version 2>/dev/null)"
