@@ -47,6 +47,8 @@ struct _qv_store_t {
     int fault_count [S_OP_COUNT];   //  how many more calls fail
     char crash_prefix [128];        //  put of a key with this prefix exits the process
     qv_cache_t *cache;              //  local copies of segment objects, or NULL
+    qv_store_guard_fn *guard;       //  the writer lock held outside (a lease), or NULL
+    void *guard_arg;
 };
 
 //  Objects the cache keeps: segments and their indexes, written once under their key
@@ -189,11 +191,37 @@ qv_store_lock (qv_store_t *self)
     return self->backend->lock (self->impl);
 }
 
+void
+qv_store_set_guard (qv_store_t *self, qv_store_guard_fn *guard, void *arg)
+{
+    assert (self);
+    self->guard = guard;
+    self->guard_arg = arg;
+}
+
+//  The outside guard's verdict on a write of key (0 without a guard).
+static int
+s_guard (qv_store_t *self, const char *op, const char *key)
+{
+    if (!self->guard)
+        return 0;
+    int rc = self->guard (self->guard_arg);
+    if (rc) {
+        char where [QV_STORE_KEY_MAX + 512];
+        qv_store_describe (self, key, where, sizeof where);
+        rc = qv_err (rc, "%s %s refused: %s", op, where, qv_err_msg ());
+    }
+    return rc;
+}
+
 int
 qv_store_lock_check (qv_store_t *self)
 {
     assert (self);
-    return self->backend->lock_check ? self->backend->lock_check (self->impl) : 0;
+    int rc = self->guard ? self->guard (self->guard_arg) : 0;
+    if (rc == 0 && self->backend->lock_check)
+        rc = self->backend->lock_check (self->impl);
+    return rc;
 }
 
 int
@@ -206,6 +234,8 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
     if (!data && size > 0)
         return qv_err (QV_EINVAL, "put %s: data is NULL", key);
     rc = s_fault (self, S_OP_PUT, key);
+    if (rc == 0)
+        rc = s_guard (self, "put", key);
     if (rc)
         return rc;
     if (self->crash_prefix [0]
@@ -336,6 +366,8 @@ qv_store_delete (qv_store_t *self, const char *key)
     if (rc)
         return rc;
     rc = s_fault (self, S_OP_DELETE, key);
+    if (rc == 0)
+        rc = s_guard (self, "delete", key);
     if (rc)
         return rc;
     if (s_cached (self, key))
