@@ -106,6 +106,11 @@ s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
     char key [64];
     qv_catalog_manifest_key (version, self->epoch, key, sizeof key);
     int rc = qv_store_put (self->store, key, manifest->data, manifest->size);
+    if (rc == 0 && (rc = qv_store_lock_check (self->store)) != 0)
+        //  Written, but perhaps after another server took over (this process was
+        //  paused): its recovery ignores it, and so must this one's checkpoint
+        rc = qv_err (rc, "written, but this server cannot confirm it still holds the "
+                     "write lock, so it may be ignored: %s", qv_err_msg ());
     const char *msg = rc ? qv_err_msg () : "";
     if (rc)
         qv_error ("manifest %s was not written: %s", key, msg);

@@ -195,6 +195,14 @@ qv_server_new (const qv_config_t *config)
                  "(fault injection)", crash);
         qv_store_inject_crash (self->store, crash);
     }
+    //  Test hook: QV_STALL_BEFORE_PUT=PREFIX[@N][,...] stops the process (SIGSTOP)
+    //  once a put of each prefix is under way (qv_store_inject_stall).
+    const char *stall = getenv ("QV_STALL_BEFORE_PUT");
+    if (stall && *stall) {
+        qv_warn ("QV_STALL_BEFORE_PUT=%s: the process stops itself with such puts under "
+                 "way (fault injection)", stall);
+        qv_store_inject_stall (self->store, stall);
+    }
     //  With --nats the writer lock is shard 0's lease, taken below once the API
     //  answers (UNAVAILABLE, saying why, while waiting for it)
     if (!config->nats_url [0] && qv_store_lock (self->store)) {

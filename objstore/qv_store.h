@@ -120,4 +120,13 @@ void
 void
     qv_store_inject_crash (qv_store_t *self, const char *prefix);
 
+//  Stall injection for tests: prefixes is a ','-separated list (at most 4) of
+//  PREFIX or PREFIX@N. The first put of a key starting with each prefix (after N such
+//  puts went through, and after its write guard passed) waits until
+//  every prefix was reached by some thread; then the process stops itself (SIGSTOP),
+//  so that all those puts are under way while it is paused, as in a VM freeze; after
+//  SIGCONT they complete. "" clears it.
+void
+    qv_store_inject_stall (qv_store_t *self, const char *prefixes);
+
 #endif
