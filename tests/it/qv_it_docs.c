@@ -70,6 +70,15 @@ qv_it_store_keys (qv_it_server_t *server, const char *prefix)
     return joined;
 }
 
+qv_it_server_t *
+qv_it_server_same_store (qv_it_server_t *like, const char *const *extra)
+{
+    qv_it_server_t *server = qv_it_server_new (extra);
+    if (server)
+        snprintf (server->s3_prefix, sizeof server->s3_prefix, "%s", like->s3_prefix);
+    return server;
+}
+
 bool
 qv_it_server_stopped (qv_it_server_t *server)
 {
@@ -120,6 +129,18 @@ qv_it_docs_insert (qv_it_client_t *c, uint32_t b, uint32_t batch, int dim)
     qv_doc_t *r = qv_it_callf (c, "%s", text);
     free (text);
     return r;
+}
+
+bool
+qv_it_docs_insert_ok (qv_it_client_t *c, uint32_t b, uint32_t batch, int dim)
+{
+    qv_doc_t *r = qv_it_docs_insert (c, b, batch, dim);
+    bool ok = r && qv_it_ok (r);
+    if (!ok)
+        fprintf (stderr, "insert of batch %u: %s %s\n", b, r ? qv_it_code (r) : "no reply",
+                 r ? qv_it_error (r) : "");
+    qv_doc_destroy (&r);
+    return ok;
 }
 
 int64_t

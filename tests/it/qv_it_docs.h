@@ -30,6 +30,11 @@ qv_store_t *
 char *
     qv_it_store_keys (qv_it_server_t *server, const char *prefix);
 
+//  A new server description (qv_it_server_new (extra)) on the object store of `like`:
+//  its S3 prefix in S3 mode (with a data directory of its own). NULL on failure.
+qv_it_server_t *
+    qv_it_server_same_store (qv_it_server_t *like, const char *const *extra);
+
 //  True when the server's process is stopped (SIGSTOP: state T in /proc).
 bool
     qv_it_server_stopped (qv_it_server_t *server);
@@ -42,6 +47,10 @@ bool
 //  depend only on the id. The reply (caller destroys), NULL without one.
 qv_doc_t *
     qv_it_docs_insert (qv_it_client_t *c, uint32_t b, uint32_t batch, int dim);
+
+//  As qv_it_docs_insert; true if acknowledged, else false with the reason on stderr.
+bool
+    qv_it_docs_insert_ok (qv_it_client_t *c, uint32_t b, uint32_t batch, int dim);
 
 //  How many rows of batch b are there (a get of its ids); -1 if the get failed.
 int64_t

@@ -26,7 +26,7 @@
 
 //  The options of a server on the lease: its own subject prefix, so that the bridges
 //  of tests running beside it never take its messages.
-static const char **
+static const char *const *
 s_lease_args (const char *url)
 {
     static char prefix [32];
@@ -40,16 +40,6 @@ s_lease_args (const char *url)
     args [5] = TTL;
     args [6] = NULL;
     return args;
-}
-
-static void
-s_insert_ok (qv_it_client_t *c, uint32_t b)
-{
-    qv_doc_t *r = qv_it_docs_insert (c, b, BATCH, DIM);
-    if (!r || !qv_it_ok (r))
-        fail_msg ("insert of batch %u: %s %s", b, r ? qv_it_code (r) : "no reply",
-                  r ? qv_it_error (r) : "");
-    qv_doc_destroy (&r);
 }
 
 //  The lowest and highest sequence number (or version) of the keys of a list
@@ -89,7 +79,7 @@ test_second_waits_then_takes_over (void **state)
     const char *url = qv_it_need_nats ();
     if (!url)
         skip ();
-    const char **args = s_lease_args (url);
+    const char *const *args = s_lease_args (url);
     qv_it_server_t *first = qv_it_server_new (args);
     assert_non_null (first);
     assert_int_equal (qv_it_server_start (first), 0);
@@ -99,7 +89,7 @@ test_second_waits_then_takes_over (void **state)
     free (log);
     qv_it_client_t *c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
     assert_true (qv_it_docs_create (c, DIM));
-    s_insert_ok (c, 0);
+    assert_true (qv_it_docs_insert_ok (c, 0, BATCH, DIM));
     char *wal = qv_it_store_keys (first, "wal/0/");
     assert_non_null (wal);
     assert_false (s_has_epoch (wal, 2));
@@ -119,7 +109,7 @@ test_second_waits_then_takes_over (void **state)
     int64_t until = zclock_mono () + 3 * atoi (TTL);
     uint32_t batches = 1;
     while (zclock_mono () < until) {
-        s_insert_ok (c, batches++);
+        assert_true (qv_it_docs_insert_ok (c, batches++, BATCH, DIM));
         wal = qv_it_store_keys (first, "wal/0/");
         assert_false (s_has_epoch (wal, 2));
         free (wal);
@@ -143,7 +133,7 @@ test_second_waits_then_takes_over (void **state)
     for (uint32_t b = 0; b < batches; b++)
         assert_int_equal (qv_it_docs_batch_rows (c, b, BATCH), BATCH);
     assert_int_equal (qv_it_docs_rows (c), (int64_t) batches * BATCH);
-    s_insert_ok (c, batches);
+    assert_true (qv_it_docs_insert_ok (c, batches, BATCH, DIM));
     qv_it_client_destroy (&c);
     wal = qv_it_store_keys (second, "wal/0/");
     assert_true (s_has_epoch (wal, 2));
@@ -183,16 +173,6 @@ s_late (void *arg)
     return NULL;
 }
 
-//  A server on the store of `like` (its S3 prefix, its own local directory).
-static qv_it_server_t *
-s_same_store (qv_it_server_t *like, const char **args)
-{
-    qv_it_server_t *server = qv_it_server_new (args);
-    assert_non_null (server);
-    snprintf (server->s3_prefix, sizeof server->s3_prefix, "%s", like->s3_prefix);
-    return server;
-}
-
 //  (b) Paused with a WAL put and a manifest put under way, deposed, resumed
 static void
 test_paused_writer_deposed (void **state)
@@ -201,7 +181,7 @@ test_paused_writer_deposed (void **state)
     const char *url = qv_it_need_nats ();
     if (!url || !qv_it_need_s3 ())
         skip ();                    //  a paused server keeps its flock on a local dir
-    const char **args = s_lease_args (url);
+    const char *const *args = s_lease_args (url);
     qv_it_server_t *old = qv_it_server_new (args);
     assert_non_null (old);
     //  The 4th WAL put (after the fence, the create and batch 0) and the 2nd manifest
@@ -213,7 +193,7 @@ test_paused_writer_deposed (void **state)
     assert_int_equal (qv_it_server_wait_log (old, "writes as epoch 1", 10000), 0);
     qv_it_client_t *c = qv_it_client_new (old->endpoint, QV_IT_CALL_MS);
     assert_true (qv_it_docs_create (c, DIM));
-    s_insert_ok (c, 0);
+    assert_true (qv_it_docs_insert_ok (c, 0, BATCH, DIM));
     qv_it_client_destroy (&c);
     s_late_t flush = { old->endpoint, "flush", NULL };
     s_late_t insert = { old->endpoint, "insert", NULL };
@@ -228,14 +208,14 @@ test_paused_writer_deposed (void **state)
 
     //  A new writer takes the lease over (not renewed for a ttl) and fences the WAL
     //  and the manifests
-    qv_it_server_t *new = s_same_store (old, args);
+    qv_it_server_t *new = qv_it_server_same_store (old, args);
     assert_int_equal (qv_it_server_start (new), 0);
     assert_int_equal (qv_it_server_wait_log (new, "writes as epoch 2", 10000), 0);
     assert_int_equal (qv_it_server_wait_log (new, "manifest fence", 10000), 0);
     c = qv_it_client_new (new->endpoint, QV_IT_CALL_MS);
     assert_int_equal (qv_it_docs_batch_rows (c, 0, BATCH), BATCH);
-    s_insert_ok (c, 2);
-    s_insert_ok (c, 3);
+    assert_true (qv_it_docs_insert_ok (c, 2, BATCH, DIM));
+    assert_true (qv_it_docs_insert_ok (c, 3, BATCH, DIM));
     qv_it_client_destroy (&c);
     char *wal_before = qv_it_store_keys (new, "wal/0/");
     char *man_before = qv_it_store_keys (new, "meta/manifest/");
@@ -284,7 +264,7 @@ test_paused_writer_deposed (void **state)
 
     //  The next recovery (after the killed new writer's ttl): the new writer's
     //  acknowledged writes, nothing of the deposed one's late ones
-    qv_it_server_t *reader = s_same_store (old, args);
+    qv_it_server_t *reader = qv_it_server_same_store (old, args);
     assert_int_equal (qv_it_server_start (reader), 0);
     assert_int_equal (qv_it_server_wait_log (reader, "writes as epoch 3", 10000), 0);
     c = qv_it_client_new (reader->endpoint, QV_IT_CALL_MS);
