@@ -88,9 +88,12 @@ s_take_lease (qv_server_t *self)
     qv_wal_destroy (&probe);
     if (rc)
         return -1;
-    char *why = strdup ("this server waits for the write lease of shard 0, which another "
-                        "server holds (see its log); retry later");
-    zsock_send (self->proxy, "sp8", "WAITING", why, (uint64_t) 0);
+    char url [sizeof self->config.nats_url], why [sizeof url + 256];
+    qv_redact (self->config.nats_url, url, sizeof url);
+    snprintf (why, sizeof why, "this server waits for the write lease of shard 0 in NATS "
+              "%s (connecting to NATS, or another server holds the lease: see the log); "
+              "retry later", url);
+    zsock_send (self->proxy, "sp8", "WAITING", strdup (why), (uint64_t) 0);
     self->lease = qv_shard_lease_new (&self->config, self->store, 0, top + 1,
                                       s_stop_pending, NULL);
     if (!self->lease)
