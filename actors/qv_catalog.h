@@ -89,6 +89,16 @@ void
 //  an unreadable newest manifest or a bad segment object is QV_ECORRUPT naming it.
 zchunk_t *
     qv_catalog_manifest (qv_catalog_t *self, uint64_t *version);
+//  The writer epoch manifests are written with from now on (the WAL's, after its
+//  fence; 0 until set). Recovery takes, like the WAL's replay, at each version the
+//  manifest of the highest epoch and only if that epoch is at least the highest taken
+//  at a lower version: a deposed writer's late manifest is ignored.
+void
+    qv_catalog_set_epoch (qv_catalog_t *self, uint64_t epoch);
+//  The key of manifest version written at epoch: "meta/manifest/<version>" for epoch
+//  0, "meta/manifest/<version>-<epoch>" (20 digits each) otherwise.
+void
+    qv_catalog_manifest_key (uint64_t version, uint64_t epoch, char *out, size_t size);
 int
     qv_catalog_recover (qv_catalog_t *self, qv_store_t *store);
 uint64_t

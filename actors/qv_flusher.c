@@ -5,7 +5,7 @@
 //  takes (inbox, PULL inproc "flusher"):
 //    STORE_SEGMENT {seg}                 write segments/<coll>/<seg>
 //    BUILD {build}                       build a segment's index and write it
-//    MANIFEST {version, manifest}        write meta/manifest/<version>, drop manifests
+//    MANIFEST {version, manifest}        write meta/manifest/<version>-<epoch>, drop manifests
 //                                        older than the previous one
 //  sends (to the searcher):
 //    WRITTEN {seg, rc, error}            after STORE_SEGMENT (the link goes back)
@@ -23,6 +23,7 @@ typedef struct {
     zsock_t *inbox;
     zsock_t *searcher;
     qv_store_t *store;
+    uint64_t epoch;                 //  the writer epoch, in each manifest's key
 } self_t;
 
 static void
@@ -103,8 +104,13 @@ static void
 s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
 {
     char key [64];
-    snprintf (key, sizeof key, "meta/manifest/%020llu", (unsigned long long) version);
+    qv_catalog_manifest_key (version, self->epoch, key, sizeof key);
     int rc = qv_store_put (self->store, key, manifest->data, manifest->size);
+    if (rc == 0 && (rc = qv_store_lock_check (self->store)) != 0)
+        //  Written, but perhaps after another server took over (this process was
+        //  paused): its recovery ignores it, and so must this one's checkpoint
+        rc = qv_err (rc, "written, but this server cannot confirm it still holds the "
+                     "write lock, so it may be ignored: %s", qv_err_msg ());
     const char *msg = rc ? qv_err_msg () : "";
     if (rc)
         qv_error ("manifest %s was not written: %s", key, msg);
@@ -166,7 +172,7 @@ void
 qv_flusher_actor (zsock_t *pipe, void *args_)
 {
     qv_flusher_args_t *args = args_;
-    self_t self = { NULL, NULL, args->store };
+    self_t self = { NULL, NULL, args->store, args->config->writer_epoch };
     char ep [256];
     qv_config_endpoint (args->config, "flusher", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

@@ -6,6 +6,7 @@
 //  pipe (from the server, "sp8"):
 //    READY creates max_ts        recovery done: serve
 //    FAILED reason               recovery failed: answer UNAVAILABLE with the reason
+//    WAITING reason              not serving yet: answer UNAVAILABLE with the reason
 //    STOP                        shutting down: answer UNAVAILABLE, route nothing;
 //                                signals when done
 //    $TERM                       stop
@@ -737,6 +738,12 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
             qv_msg_post (self->inbox_self, &reply);
         }
         zsock_signal (reader, 0);
+    }
+    else
+    if (streq (cmd, "WAITING")) {
+        char *reason = ptr;
+        snprintf (self->unavailable, sizeof self->unavailable, "%s", reason);
+        free (reason);
     }
     else
     if (streq (cmd, "FAILED")) {

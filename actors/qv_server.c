@@ -9,7 +9,10 @@
 #include "qv_rc.h"
 #include "qv_searcher.h"
 #include "qv_segmgr.h"
+#include "qv_shard_lease.h"
 #include "qv_store.h"
+
+#include <signal.h>
 
 struct _qv_server_t {
     qv_config_t config;
@@ -20,6 +23,7 @@ struct _qv_server_t {
     zactor_t *searcher;
     zactor_t *flusher;
     zactor_t *bridge;               //  NATS bridge, with --nats
+    qv_shard_lease_t *lease;        //  shard 0's write lease, with --nats
     qv_http_t *http;                //  REST gateway, with --http
     qv_nats_stats_t *nats_stats;
     qv_write_stats_t *write_stats;
@@ -58,6 +62,70 @@ s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size
     qv_record_destroy (&rec);
     r->records++;
     return 0;
+}
+
+//  A stop signal (SIGINT, SIGTERM: blocked in every thread, taken by main's sigwait)
+//  is pending: a start waiting for the lease gives up.
+static bool
+s_stop_pending (void *arg)
+{
+    (void) arg;
+    sigset_t pending;
+    return sigpending (&pending) == 0
+        && (sigismember (&pending, SIGINT) == 1 || sigismember (&pending, SIGTERM) == 1);
+}
+
+//  With --nats: waits for shard 0's write lease (the proxy answers UNAVAILABLE saying
+//  so meanwhile), whose epoch is above every epoch in the WAL, then takes the
+//  filesystem's flock (which a kill -9'd holder's kernel released). On S3 the lease is
+//  the only lock (no lock object). 0, or -1 with the reason in qv_err_msg ().
+static int
+s_take_lease (qv_server_t *self)
+{
+    uint64_t top = 0;
+    qv_wal_t *probe = qv_wal_new (self->store, 0);
+    int rc = probe ? qv_wal_top_epoch (probe, &top) : QV_ENOMEM;
+    qv_wal_destroy (&probe);
+    if (rc)
+        return -1;
+    char url [sizeof self->config.nats_url], why [sizeof url + 256];
+    qv_redact (self->config.nats_url, url, sizeof url);
+    snprintf (why, sizeof why, "this server waits for the write lease of shard 0 in NATS "
+              "%s (connecting to NATS, or another server holds the lease: see the log); "
+              "retry later", url);
+    zsock_send (self->proxy, "sp8", "WAITING", strdup (why), (uint64_t) 0);
+    self->lease = qv_shard_lease_new (&self->config, self->store, 0, top + 1,
+                                      s_stop_pending, NULL);
+    if (!self->lease)
+        return -1;
+    zsock_send (self->proxy, "sp8", "WAITING",
+                strdup ("the server is recovering its data; retry shortly"), (uint64_t) 0);
+    if (!self->config.s3_endpoint [0] && qv_store_lock (self->store))
+        return -1;
+    return 0;
+}
+
+//  A new writer's manifest fence: the recovered manifest written again at the next
+//  version with this writer's epoch, before anything else is written, so that a
+//  deposed writer's manifest still on its way (same version, lower epoch) is ignored
+//  by every recovery (qv_catalog.c). If it cannot be written now, the first flush's
+//  manifest fences instead.
+static void
+s_fence_manifest (qv_server_t *self, qv_catalog_t *catalog)
+{
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (catalog, &version);
+    char key [64];
+    qv_catalog_manifest_key (version, self->config.writer_epoch, key, sizeof key);
+    if (qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk)) == 0)
+        qv_info ("manifest fence %s written (manifests of lower epochs written after it "
+                 "are ignored)", key);
+    else {
+        qv_warn ("cannot write the manifest fence %s yet (%s); the first flush's manifest "
+                 "fences instead", key, qv_err_msg ());
+        qv_err_clear ();
+    }
+    zchunk_destroy (&chunk);
 }
 
 qv_server_t *
@@ -130,7 +198,17 @@ qv_server_new (const qv_config_t *config)
                  "(fault injection)", crash);
         qv_store_inject_crash (self->store, crash);
     }
-    if (qv_store_lock (self->store)) {
+    //  Test hook: QV_STALL_BEFORE_PUT=PREFIX[@N][,...] stops the process (SIGSTOP)
+    //  once a put of each prefix is under way (qv_store_inject_stall).
+    const char *stall = getenv ("QV_STALL_BEFORE_PUT");
+    if (stall && *stall) {
+        qv_warn ("QV_STALL_BEFORE_PUT=%s: the process stops itself with such puts under "
+                 "way (fault injection)", stall);
+        qv_store_inject_stall (self->store, stall);
+    }
+    //  With --nats the writer lock is shard 0's lease, taken below once the API
+    //  answers (UNAVAILABLE, saying why, while waiting for it)
+    if (!config->nats_url [0] && qv_store_lock (self->store)) {
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
@@ -167,6 +245,20 @@ qv_server_new (const qv_config_t *config)
         return NULL;
     }
 
+    if (config->nats_url [0] && s_take_lease (self)) {
+        zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
+        zsock_wait (self->proxy);
+        qv_http_destroy (&self->http);
+        zactor_destroy (&self->proxy);
+        qv_store_destroy (&self->store);
+        qv_shard_lease_destroy (&self->lease, NULL);
+        qv_store_destroy (&self->local);
+        free (self->nats_stats);
+        free (self->write_stats);
+        free (self);
+        return NULL;
+    }
+
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = qv_catalog_new ();
     qv_wal_t *wal = qv_wal_new (self->store, 0);
@@ -175,12 +267,26 @@ qv_server_new (const qv_config_t *config)
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
         rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
-    if (rc == 0 && qv_wal_fence (wal, 0) != 0) {
+    uint64_t lease_epoch = self->lease ? qv_shard_lease_epoch (self->lease) : 0;
+    if (rc == 0 && qv_wal_fence (wal, lease_epoch) != 0) {
         //  The writer's epoch: a deposed writer's late objects are ignored from the
         //  fence on (qv_wal.c, "Fencing"). Written before the first append if not now.
         qv_warn ("cannot write the WAL fence object yet (%s); the first write retries it",
                  qv_err_msg ());
         qv_err_clear ();
+    }
+    if (rc == 0) {
+        //  Manifests (and every later object) carry the WAL's epoch
+        self->config.writer_epoch = qv_wal_epoch (wal);
+        qv_catalog_set_epoch (catalog, self->config.writer_epoch);
+        if (self->lease)
+            s_fence_manifest (self, catalog);
+        if (lease_epoch && self->config.writer_epoch != lease_epoch)
+            qv_warn ("the lease %s has epoch %llu, but the WAL already holds a higher "
+                     "one: this server writes as epoch %llu (was the KV bucket "
+                     "recreated?)", qv_shard_lease_name (self->lease),
+                     (unsigned long long) lease_epoch,
+                     (unsigned long long) self->config.writer_epoch);
     }
     if (rc) {
         snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
@@ -290,6 +396,7 @@ qv_server_destroy (qv_server_t **self_p)
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->proxy);
     qv_store_destroy (&self->store);
+    qv_shard_lease_destroy (&self->lease, NULL);  //  released once nothing writes
     qv_store_destroy (&self->local);
     free (self->nats_stats);
     free (self->write_stats);

@@ -30,6 +30,7 @@ qv_config_defaults (qv_config_t *config)
     snprintf (config->nats_prefix, sizeof config->nats_prefix, "quiver");
     config->s3_connections = 8;
     config->s3_lock_ms = 3000;
+    config->lease_ttl_ms = 10000;
     config->cache_mb = 10240;
 }
 

@@ -62,6 +62,12 @@ typedef struct {
     bool s3_https;                  //  --s3-https
     int s3_connections;             //  --s3-connections: concurrent S3 requests
     int s3_lock_ms;                 //  --s3-lock-ms: lock renewal period
+    int lease_ttl_ms;               //  --lease-ttl-ms: with --nats, the write lease is
+                                    //  taken over this long after its last renewal
+    int lease_wait_ms;              //  --lease-wait-ms: how long a start waits for the
+                                    //  lease held by another server (0: as long as it lives)
+    uint64_t writer_epoch;          //  the fencing epoch this server writes as (set by
+                                    //  the server before the writers start, then read-only)
     char cache_dir [1024];          //  --cache-dir: local copies of S3 segments ("": DATA/cache)
     long cache_mb;                  //  --cache-mb: its size limit, 0 = no cache
     qv_store_t *store;              //  the server's object store, for `stats` (set by the server)

@@ -17,6 +17,7 @@
 #include <czmq.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -35,6 +36,7 @@ struct _qv_lease_t {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     pthread_t thread;
+    pthread_mutex_t renew_mutex;    //  one renewal at a time: the thread's or a confirm's
     bool running;                   //  the renewal thread runs
     bool stop;
     uint64_t revision;              //  of our last write
@@ -185,6 +187,7 @@ qv_lease_new (natsConnection *nc, const char *bucket, const char *name, const ch
             *c = ' ';
     pthread_mutex_init (&self->mutex, NULL);
     pthread_cond_init (&self->cond, NULL);
+    pthread_mutex_init (&self->renew_mutex, NULL);
 
     natsStatus s = natsConnection_JetStream (&self->js, nc, NULL);
     if (s == NATS_OK) {
@@ -231,35 +234,51 @@ s_sleep (qv_lease_t *self, int ms)
     return stop;
 }
 
+//  One renewal (under renew_mutex): 0 renewed, QV_EEXIST taken over (now lost for
+//  good, logged), or QV_EUNAVAIL (NATS did not answer).
+static int
+s_renew (qv_lease_t *self)
+{
+    pthread_mutex_lock (&self->renew_mutex);
+    if (atomic_load (&self->lost)) {
+        pthread_mutex_unlock (&self->renew_mutex);
+        return QV_EEXIST;
+    }
+    int64_t sent = qv_clock_msec ();
+    uint64_t renewal = self->renewal + 1;
+    int rc = s_write (self, self->revision, atomic_load (&self->epoch), renewal, false);
+    if (rc == 0) {
+        self->renewal = renewal;
+        atomic_store (&self->valid_from, sent);
+    }
+    else
+    if (rc == QV_EEXIST) {
+        bool found;
+        s_value_t v;
+        uint64_t rev;
+        s_read (self, &found, &v, &rev);
+        qv_error ("lease %s/%s was taken over by %s (epoch %llu): this process no "
+                  "longer holds it", self->bucket, self->name,
+                  found ? v.holder : "nobody (deleted)", (unsigned long long) v.epoch);
+        atomic_store (&self->lost, true);
+        atomic_store (&self->held, false);
+    }
+    pthread_mutex_unlock (&self->renew_mutex);
+    return rc;
+}
+
 static void *
 s_renewer (void *arg)
 {
     qv_lease_t *self = arg;
     int64_t last_warn = 0;
     while (!s_sleep (self, self->ttl_ms / 3)) {
-        int64_t sent = qv_clock_msec ();
-        uint64_t renewal = self->renewal + 1;
-        int rc = s_write (self, self->revision, atomic_load (&self->epoch), renewal, false);
-        if (rc == 0) {
-            self->renewal = renewal;
-            atomic_store (&self->valid_from, sent);
-        }
-        else
-        if (rc == QV_EEXIST) {
-            bool found;
-            s_value_t v;
-            uint64_t rev;
-            s_read (self, &found, &v, &rev);
-            qv_error ("lease %s/%s was taken over by %s (epoch %llu): this process no "
-                      "longer holds it", self->bucket, self->name,
-                      found ? v.holder : "nobody (deleted)", (unsigned long long) v.epoch);
-            atomic_store (&self->lost, true);
-            atomic_store (&self->held, false);
+        int rc = s_renew (self);
+        if (rc == QV_EEXIST)
             break;
-        }
-        else
-        if (sent - last_warn >= 5000) {
-            last_warn = sent;
+        int64_t now = qv_clock_msec ();
+        if (rc && now - last_warn >= 5000) {
+            last_warn = now;
             qv_warn ("lease %s/%s: cannot renew: %s", self->bucket, self->name, qv_err_msg ());
         }
     }
@@ -282,6 +301,13 @@ s_stop_renewer (qv_lease_t *self)
 
 int
 qv_lease_acquire (qv_lease_t *self, int wait_ms)
+{
+    return qv_lease_acquire_until (self, wait_ms, 0, NULL, NULL);
+}
+
+int
+qv_lease_acquire_until (qv_lease_t *self, int wait_ms, uint64_t min_epoch,
+                        qv_lease_stop_fn *stop, void *arg)
 {
     if (atomic_load (&self->held) && !atomic_load (&self->lost))
         return qv_err (QV_EINVAL, "lease %s/%s is already held by this process", self->bucket,
@@ -311,14 +337,20 @@ qv_lease_acquire (qv_lease_t *self, int wait_ms)
                 seen_rev = rev;     //  the holder is alive (or just seen): count anew
                 seen_at = now;
                 if (!said) {
-                    qv_info ("lease %s/%s is held by %s (epoch %llu); waiting up to %d ms "
-                             "for it to end", self->bucket, self->name, v.holder,
-                             (unsigned long long) v.epoch, wait_ms);
+                    char until [48] = "as long as it lives";
+                    if (wait_ms < INT_MAX)
+                        snprintf (until, sizeof until, "up to %d ms", wait_ms);
+                    qv_info ("lease %s/%s is held by %s (epoch %llu); waiting %s for it "
+                             "to end (taken over %d ms after its last renewal)",
+                             self->bucket, self->name, v.holder,
+                             (unsigned long long) v.epoch, until, self->ttl_ms);
                     said = true;
                 }
             }
             if (free || now - seen_at >= self->ttl_ms) {
                 uint64_t epoch = v.epoch + 1;
+                if (epoch < min_epoch)
+                    epoch = min_epoch;
                 int64_t sent = now;
                 rc = s_write (self, found ? rev : 0, epoch, 0, false);
                 if (rc == 0) {
@@ -348,6 +380,9 @@ qv_lease_acquire (qv_lease_t *self, int wait_ms)
         else
         if (now - started >= wait_ms)
             return rc;
+        if (stop && stop (arg))
+            return qv_err (QV_EUNAVAIL, "stopped while waiting for lease %s/%s",
+                           self->bucket, self->name);
         zclock_sleep (self->ttl_ms / 8 > 0 ? self->ttl_ms / 8 : 1);
     }
 }
@@ -358,6 +393,36 @@ qv_lease_held (qv_lease_t *self)
     if (!atomic_load (&self->held) || atomic_load (&self->lost))
         return false;
     return qv_clock_msec () - atomic_load (&self->valid_from) < (int64_t) self->ttl_ms * 3 / 4;
+}
+
+int
+qv_lease_confirm (qv_lease_t *self)
+{
+    if (atomic_load (&self->lost))
+        return qv_err (QV_EUNAVAIL, "another process took the lease %s/%s over",
+                       self->bucket, self->name);
+    if (!atomic_load (&self->held))
+        return qv_err (QV_EUNAVAIL, "the lease %s/%s is not held by this process",
+                       self->bucket, self->name);
+    if (qv_lease_held (self))
+        return 0;
+    //  Not renewed for 3/4 of the ttl (the process stalled, or NATS was away): renew
+    //  now. The update is revision-checked, so it succeeds only if nobody took the
+    //  key in the meantime, and a contender then counts a whole ttl from it.
+    int rc = s_renew (self);
+    if (rc == QV_EEXIST)
+        return qv_err (QV_EUNAVAIL, "another process took the lease %s/%s over",
+                       self->bucket, self->name);
+    if (rc)
+        return qv_err (QV_EIO, "the lease %s/%s could not be confirmed: %s", self->bucket,
+                       self->name, qv_err_msg ());
+    return 0;
+}
+
+void
+qv_lease_describe (qv_lease_t *self, char *out, size_t outsize)
+{
+    snprintf (out, outsize, "%s/%s", self->bucket, self->name);
 }
 
 bool
@@ -402,6 +467,7 @@ qv_lease_destroy (qv_lease_t **self_p)
         jsCtx_Destroy (self->js);
     pthread_mutex_destroy (&self->mutex);
     pthread_cond_destroy (&self->cond);
+    pthread_mutex_destroy (&self->renew_mutex);
     free (self);
     *self_p = NULL;
 }

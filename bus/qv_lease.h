@@ -17,6 +17,7 @@
 
 #include <nats/nats.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct _qv_lease_t qv_lease_t;
@@ -38,6 +39,26 @@ void
 //  or when NATS cannot be reached; QV_EINVAL when already held by this object.
 int
     qv_lease_acquire (qv_lease_t *self, int wait_ms);
+
+//  As qv_lease_acquire; the epoch taken is at least min_epoch (a store's own highest
+//  epoch, so that the lease's and the store's agree), and while waiting stop (arg) is
+//  asked every ttl/8: true gives up (QV_EUNAVAIL). stop may be NULL.
+typedef bool (qv_lease_stop_fn) (void *arg);
+int
+    qv_lease_acquire_until (qv_lease_t *self, int wait_ms, uint64_t min_epoch,
+                            qv_lease_stop_fn *stop, void *arg);
+
+//  Confirms the lease before or after a fenced write, from any thread: 0 while held;
+//  if the last renewal is older than 3/4 of the ttl (the process stalled), renews it
+//  now (revision-checked) and returns 0 if that succeeds. QV_EUNAVAIL once another
+//  process took it over (for good) or if it was never acquired; QV_EIO when NATS did
+//  not answer (not known now: ask again later).
+int
+    qv_lease_confirm (qv_lease_t *self);
+
+//  "bucket/key", for messages.
+void
+    qv_lease_describe (qv_lease_t *self, char *out, size_t outsize);
 
 //  True while the lease is ours: acquired, renewed within 3/4 of the ttl, never taken
 //  over. Check it before every write that must be fenced.

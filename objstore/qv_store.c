@@ -17,6 +17,7 @@
 #include "qv_rc.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -38,6 +39,7 @@ static const char *s_op_names [S_OP_COUNT] = { "put", "get", "delete", "list" };
 //  is durable, so a storage stall (a long fsync on a loaded disk) shows to clients as
 //  requests with no reply, and the log is the only place that can say so.
 #define S_SLOW_PUT_MS 1000
+#define S_STALL_MAX 4
 
 struct _qv_store_t {
     const qv_store_backend_t *backend;
@@ -47,6 +49,15 @@ struct _qv_store_t {
     int fault_count [S_OP_COUNT];   //  how many more calls fail
     char crash_prefix [128];        //  put of a key with this prefix exits the process
     qv_cache_t *cache;              //  local copies of segment objects, or NULL
+    //  Stall injection (qv_store_inject_stall), guarded by fault_mutex
+    pthread_cond_t stall_cond;
+    char stall [S_STALL_MAX][64];   //  prefixes whose put holds
+    int stall_skip [S_STALL_MAX];   //  ... after this many such puts went through
+    bool stall_reached [S_STALL_MAX];
+    int nstall;
+    bool stall_done;                //  the process was stopped and resumed
+    qv_store_guard_fn *guard;       //  the writer lock held outside (a lease), or NULL
+    void *guard_arg;
 };
 
 //  Objects the cache keeps: segments and their indexes, written once under their key
@@ -104,6 +115,7 @@ qv_store_new (const char *url)
     self->backend = backend;
     self->impl = impl;
     pthread_mutex_init (&self->fault_mutex, NULL);
+    pthread_cond_init (&self->stall_cond, NULL);
     return self;
 }
 
@@ -116,6 +128,7 @@ qv_store_destroy (qv_store_t **self_p)
     self->backend->close (&self->impl);
     qv_cache_destroy (&self->cache);
     pthread_mutex_destroy (&self->fault_mutex);
+    pthread_cond_destroy (&self->stall_cond);
     free (self);
     *self_p = NULL;
 }
@@ -189,11 +202,99 @@ qv_store_lock (qv_store_t *self)
     return self->backend->lock (self->impl);
 }
 
+void
+qv_store_set_guard (qv_store_t *self, qv_store_guard_fn *guard, void *arg)
+{
+    assert (self);
+    self->guard = guard;
+    self->guard_arg = arg;
+}
+
+//  The outside guard's verdict on a write of key (0 without a guard).
+static int
+s_guard (qv_store_t *self, const char *op, const char *key)
+{
+    if (!self->guard)
+        return 0;
+    int rc = self->guard (self->guard_arg);
+    if (rc) {
+        char where [QV_STORE_KEY_MAX + 512];
+        qv_store_describe (self, key, where, sizeof where);
+        rc = qv_err (rc, "%s %s refused: %s", op, where, qv_err_msg ());
+    }
+    return rc;
+}
+
 int
 qv_store_lock_check (qv_store_t *self)
 {
     assert (self);
-    return self->backend->lock_check ? self->backend->lock_check (self->impl) : 0;
+    int rc = self->guard ? self->guard (self->guard_arg) : 0;
+    if (rc == 0 && self->backend->lock_check)
+        rc = self->backend->lock_check (self->impl);
+    return rc;
+}
+
+void
+qv_store_inject_stall (qv_store_t *self, const char *prefixes)
+{
+    pthread_mutex_lock (&self->fault_mutex);
+    self->nstall = 0;
+    self->stall_done = false;
+    const char *p = prefixes;
+    while (p && *p && self->nstall < S_STALL_MAX) {
+        size_t n = strcspn (p, ",");
+        if (n > 0 && n < sizeof self->stall [0]) {
+            char *item = self->stall [self->nstall];
+            memcpy (item, p, n);
+            item [n] = 0;
+            char *at = strchr (item, '@');
+            self->stall_skip [self->nstall] = at ? atoi (at + 1) : 0;
+            if (at)
+                *at = 0;
+            self->stall_reached [self->nstall++] = false;
+        }
+        p += n + (p [n] == ',');
+    }
+    pthread_mutex_unlock (&self->fault_mutex);
+}
+
+//  A put of key, its write guard passed: if key starts with a stall prefix not reached
+//  yet, it is reached; the put waits until every prefix is, and the last one stops the
+//  process (SIGSTOP, as a VM pause would), so that every such put is under way while
+//  the process is paused, and goes on after SIGCONT.
+static void
+s_stall (qv_store_t *self, const char *key)
+{
+    pthread_mutex_lock (&self->fault_mutex);
+    int hit = -1, left = 0;
+    for (int i = 0; i < self->nstall; i++) {
+        if (hit < 0 && !self->stall_reached [i]
+        &&  strncmp (key, self->stall [i], strlen (self->stall [i])) == 0) {
+            if (self->stall_skip [i] > 0)
+                self->stall_skip [i]--;
+            else {
+                self->stall_reached [i] = true;
+                hit = i;
+            }
+        }
+        left += !self->stall_reached [i];
+    }
+    if (hit >= 0 && left > 0) {
+        qv_warn ("fault injection: the put of %s waits for the others to stall", key);
+        while (!self->stall_done)
+            pthread_cond_wait (&self->stall_cond, &self->fault_mutex);
+    }
+    else
+    if (hit >= 0) {
+        qv_warn ("fault injection: stopping the process (SIGSTOP) with the put of %s "
+                 "under way", key);
+        raise (SIGSTOP);
+        qv_warn ("fault injection: resumed; the stalled puts go on");
+        self->stall_done = true;
+        pthread_cond_broadcast (&self->stall_cond);
+    }
+    pthread_mutex_unlock (&self->fault_mutex);
 }
 
 int
@@ -206,6 +307,8 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
     if (!data && size > 0)
         return qv_err (QV_EINVAL, "put %s: data is NULL", key);
     rc = s_fault (self, S_OP_PUT, key);
+    if (rc == 0)
+        rc = s_guard (self, "put", key);
     if (rc)
         return rc;
     if (self->crash_prefix [0]
@@ -213,6 +316,8 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
         qv_warn ("fault injection: exiting before writing %s (as kill -9 would)", key);
         _exit (137);
     }
+    if (self->nstall)
+        s_stall (self, key);
     int64_t started = qv_clock_msec ();
     if (s_cached (self, key)) {
         //  Write-through: the flusher's own segments are warm in the cache
@@ -336,6 +441,8 @@ qv_store_delete (qv_store_t *self, const char *key)
     if (rc)
         return rc;
     rc = s_fault (self, S_OP_DELETE, key);
+    if (rc == 0)
+        rc = s_guard (self, "delete", key);
     if (rc)
         return rc;
     if (s_cached (self, key))

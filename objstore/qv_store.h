@@ -41,6 +41,16 @@ int
 int
     qv_store_lock_check (qv_store_t *self);
 
+//  Hands the writer lock to an outside guard (a shard's lease in NATS, which replaces
+//  the backend's lock then): guard (arg) returns 0 while this process may write,
+//  QV_EUNAVAIL once it was deposed (for good), another error when it cannot be told
+//  now, each with its message. From then on every put and delete asks it first and is
+//  refused with its error, and qv_store_lock_check asks it (then the backend's lock, if
+//  taken). Set it before the writers start; guard is called from any thread.
+typedef int (qv_store_guard_fn) (void *arg);
+void
+    qv_store_set_guard (qv_store_t *self, qv_store_guard_fn *guard, void *arg);
+
 //  Writes an object atomically and durably: on return 0 the whole object is on stable
 //  storage under key, and a reader never sees a partial object (filesystem: temp file
 //  + fsync + rename + directory fsync). Keys are '/'-separated relative paths of
@@ -109,5 +119,14 @@ void
 //  process at once (status 137), before the object is written. "" clears it.
 void
     qv_store_inject_crash (qv_store_t *self, const char *prefix);
+
+//  Stall injection for tests: prefixes is a ','-separated list (at most 4) of
+//  PREFIX or PREFIX@N. The first put of a key starting with each prefix (after N such
+//  puts went through, and after its write guard passed) waits until
+//  every prefix was reached by some thread; then the process stops itself (SIGSTOP),
+//  so that all those puts are under way while it is paused, as in a VM freeze; after
+//  SIGCONT they complete. "" clears it.
+void
+    qv_store_inject_stall (qv_store_t *self, const char *prefixes);
 
 #endif

@@ -618,7 +618,23 @@ uint64_t
 qv_wal_epoch (qv_wal_t *self)
 {
     assert (self);
-    return self->epoch;
+    return self->pending ? self->pending : self->epoch;
+}
+
+int
+qv_wal_top_epoch (qv_wal_t *self, uint64_t *epoch_p)
+{
+    assert (self);
+    zlist_t *keys = NULL;
+    s_obj_t *objs = NULL;
+    size_t n = 0;
+    *epoch_p = 0;
+    int rc = s_list (self, false, &keys, &objs, &n);
+    if (rc == 0)
+        *epoch_p = s_select (self, objs, n, false);
+    free (objs);
+    zlist_destroy (&keys);
+    return rc;
 }
 
 int

@@ -51,9 +51,16 @@ int
 int
     qv_wal_fence (qv_wal_t *self, uint64_t min_epoch);
 
-//  The epoch appends write (0 for a log of old objects, until qv_wal_fence).
+//  The epoch appends write (0 for a log of old objects, until qv_wal_fence; after it,
+//  this writer's epoch, also while its fence object is still to be written).
 uint64_t
     qv_wal_epoch (qv_wal_t *self);
+
+//  The highest writer epoch of any object in the log, read from the keys (one list
+//  call per page, no object read; qv_wal_open is not needed): what a lease's epoch
+//  must exceed. 0 and *epoch_p, or the list's error.
+int
+    qv_wal_top_epoch (qv_wal_t *self, uint64_t *epoch_p);
 
 //  Writes recs [0..n) as one WAL object, durably (qv_store_put), and returns 0 with
 //  *seq_p set to its sequence number. On failure (QV_EIO) nothing was logged and the

@@ -114,6 +114,14 @@ s_usage (FILE *out)
         "  --ingest-stream NAME    consume JetStream stream NAME (subjects <op>.<collection>\n"
         "                          at the end, outside P.>), each message exactly once\n"
         "  --cdc-rows              change events carry the inserted rows, not only ids\n"
+        "  --lease-ttl-ms N        with --nats, shard 0's write lease lives in the NATS KV\n"
+        "                          bucket quiver_leases, renewed every N/3 ms; a server\n"
+        "                          that finds it held waits, and takes it over N ms after\n"
+        "                          its holder's last renewal (default 10000). Its epoch is\n"
+        "                          the WAL's fencing epoch. On S3 it replaces the bucket's\n"
+        "                          lock object (--s3-lock-ms is then unused)\n"
+        "  --lease-wait-ms N       how long a start waits for a lease another server holds\n"
+        "                          before it exits (default: as long as that server lives)\n"
         "  --s3-endpoint HOST:PORT keep the WAL, segments and manifests in S3 (path-style,\n"
         "                          AWS signature V2); --data then holds only local files.\n"
         "                          Credentials only from the environment:\n"
@@ -123,7 +131,8 @@ s_usage (FILE *out)
         "  --s3-https              use HTTPS (default plain HTTP)\n"
         "  --s3-connections N      concurrent S3 requests (default 8)\n"
         "  --s3-lock-ms N          renewal period of the bucket's lock object (default 3000;\n"
-        "                          a crashed holder's lock is taken over after 3 periods)\n"
+        "                          a crashed holder's lock is taken over after 3 periods);\n"
+        "                          without --nats only: with it, the lease is the lock\n"
         "  --cache-dir DIR         with S3: local copies of segment and index objects\n"
         "                          (default DATA/cache), checked by checksum and against the\n"
         "                          bucket's ETag before use\n"
@@ -197,11 +206,14 @@ main (int argc, char *argv [])
         { "cache-mb", required_argument, 0, 'M' },
         { "check-config", no_argument, 0, 'K' },
         { "http", required_argument, 0, 'W' },
+        { "lease-ttl-ms", required_argument, 0, 'T' },
+        { "lease-wait-ms", required_argument, 0, 'A' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int c;
     bool check_config = false;
+    bool lease_opt = false;
     optind = 2;
     int li = 0;
     while ((c = getopt_long (argc, argv, "h", opts, &li)) != -1) {
@@ -237,6 +249,8 @@ main (int argc, char *argv [])
                 config.cache_mb = v;
                 break;
             case 'K': check_config = true; break;
+            case 'T': config.lease_ttl_ms = (int) v; lease_opt = true; break;
+            case 'A': config.lease_wait_ms = (int) v; lease_opt = true; break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
@@ -245,6 +259,15 @@ main (int argc, char *argv [])
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [li].name);
             return 2;
         }
+    }
+    if (lease_opt && !config.nats_url [0]) {
+        fprintf (stderr, "quiver: --lease-ttl-ms and --lease-wait-ms need --nats URL (the "
+                 "lease lives in NATS)\n");
+        return 2;
+    }
+    if (config.lease_ttl_ms < 300) {
+        fprintf (stderr, "quiver: --lease-ttl-ms %d: use at least 300\n", config.lease_ttl_ms);
+        return 2;
     }
     if (config.ingest_stream [0] && !config.nats_url [0]) {
         fprintf (stderr, "quiver: --ingest-stream needs --nats URL\n");

@@ -22,82 +22,13 @@
 #include <unistd.h>
 
 #include "qv_codec.h"
-#include "qv_it_server.h"
+#include "qv_it_docs.h"
 #include "qv_store.h"
 
 #define CALL_OK QV_IT_CALL_OK
 #define CALL_ERR QV_IT_CALL_ERR
 #define BATCH 200
-
-static bool
-s_have_s3 (void)
-{
-    const char *ep = getenv ("QV_S3_ENDPOINT");
-    if (!ep || !*ep) {
-        print_message ("QV_S3_ENDPOINT is not set (tools/test.sh sets it): skipped\n");
-        return false;
-    }
-    setenv ("QV_IT_S3", "1", 1);    //  every server of this file runs on S3
-    return true;
-}
-
-static void
-s_create (qv_it_client_t *c)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'docs', fields: ["
-                              "{name: 'id', type: 'int64', primary: true},"
-                              "{name: 'v', type: 'float_vector', dim: 4}]}");
-    qv_doc_destroy (&r);
-}
-
-//  The insert request of batch b: ids b*BATCH .. b*BATCH+BATCH-1.
-static char *
-s_batch_text (uint32_t b)
-{
-    size_t cap = 64 + BATCH * 80;
-    char *text = malloc (cap);
-    size_t n = (size_t) snprintf (text, cap, "{op: 'insert', collection: 'docs', rows: [");
-    for (uint32_t i = 0; i < BATCH; i++) {
-        uint32_t id = b * BATCH + i;
-        n += (size_t) snprintf (text + n, cap - n, "%s{id: %u, v: [%u.0, %u.5, 1.0, %u.25]}",
-                                i ? "," : "", id, id % 97, id % 13, id % 7);
-    }
-    snprintf (text + n, cap - n, "]}");
-    return text;
-}
-
-//  Inserts batch b; returns the reply (caller destroys), NULL on no reply.
-static qv_doc_t *
-s_insert (qv_it_client_t *c, uint32_t b)
-{
-    char *text = s_batch_text (b);
-    qv_doc_t *r = qv_it_callf (c, "%s", text);
-    free (text);
-    return r;
-}
-
-static int64_t
-s_rows (qv_it_client_t *c)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'describe_collection', collection: 'docs'}");
-    int64_t rows = qv_it_int (qv_it_path (r, "rows"));
-    qv_doc_destroy (&r);
-    return rows;
-}
-
-//  True if every id of batch b is there (get by id).
-static bool
-s_batch_present (qv_it_client_t *c, uint32_t b)
-{
-    char ids [BATCH * 12 + 16];
-    size_t n = 0;
-    for (uint32_t i = 0; i < BATCH; i++)
-        n += (size_t) snprintf (ids + n, sizeof ids - n, "%s%u", i ? "," : "", b * BATCH + i);
-    qv_doc_t *r = CALL_OK (c, "{op: 'get', collection: 'docs', ids: [%s]}", ids);
-    bool all = qv_val_len (qv_it_path (r, "rows")) == BATCH;
-    qv_doc_destroy (&r);
-    return all;
-}
+#define DIM 4
 
 //  The ids of the top 10 for a fixed query, as text.
 static void
@@ -121,14 +52,14 @@ static void
 test_cold_start_from_bucket (void **state)
 {
     (void) state;
-    if (!s_have_s3 ())
+    if (!qv_it_need_s3 ())
         skip ();
     qv_it_server_t *first = qv_it_server_new (NULL);
     assert_int_equal (qv_it_server_start (first), 0);
     qv_it_client_t *c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
-    s_create (c);
+    assert_true (qv_it_docs_create (c, DIM));
     for (uint32_t b = 0; b < 10; b++) {
-        qv_doc_t *r = s_insert (c, b);
+        qv_doc_t *r = qv_it_docs_insert (c, b, BATCH, DIM);
         assert_true (qv_it_ok (r));
         qv_doc_destroy (&r);
         if (b == 5) {
@@ -139,7 +70,7 @@ test_cold_start_from_bucket (void **state)
     //  Half flushed into segments, half only in the WAL
     char before [256], after [256];
     s_top10 (c, before, sizeof before);
-    assert_int_equal (s_rows (c), 10 * BATCH);
+    assert_int_equal (qv_it_docs_rows (c), 10 * BATCH);
     qv_it_client_destroy (&c);
     assert_int_equal (qv_it_server_signal (first, SIGTERM, 30000), 0);
 
@@ -148,12 +79,12 @@ test_cold_start_from_bucket (void **state)
     snprintf (second->s3_prefix, sizeof second->s3_prefix, "%s", first->s3_prefix);
     assert_int_equal (qv_it_server_start (second), 0);
     c = qv_it_client_new (second->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 10 * BATCH);
+    assert_int_equal (qv_it_docs_rows (c), 10 * BATCH);
     for (uint32_t b = 0; b < 10; b++)
-        assert_true (s_batch_present (c, b));
+        assert_true ((qv_it_docs_batch_rows (c, b, BATCH) == BATCH));
     s_top10 (c, after, sizeof after);
     assert_string_equal (before, after);
-    qv_doc_t *r = s_insert (c, 10);
+    qv_doc_t *r = qv_it_docs_insert (c, 10, BATCH, DIM);
     assert_true (qv_it_ok (r));
     qv_doc_destroy (&r);
     qv_it_client_destroy (&c);
@@ -172,8 +103,8 @@ test_cold_start_from_bucket (void **state)
     assert_non_null (strstr (log, "taking over"));
     free (log);
     c = qv_it_client_new (third->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 11 * BATCH);
-    assert_true (s_batch_present (c, 10));
+    assert_int_equal (qv_it_docs_rows (c), 11 * BATCH);
+    assert_true ((qv_it_docs_batch_rows (c, 10, BATCH) == BATCH));
     qv_it_client_destroy (&c);
 
     //  While the third one runs, a fourth on the same prefix is refused by name
@@ -200,13 +131,13 @@ static void
 test_crash_before_manifest (void **state)
 {
     (void) state;
-    if (!s_have_s3 ())
+    if (!qv_it_need_s3 ())
         skip ();
     qv_it_server_t *server = qv_it_server_new (NULL);
     assert_int_equal (qv_it_server_start (server), 0);
     qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    s_create (c);
-    qv_doc_t *r = s_insert (c, 0);
+    assert_true (qv_it_docs_create (c, DIM));
+    qv_doc_t *r = qv_it_docs_insert (c, 0, BATCH, DIM);
     assert_true (qv_it_ok (r));
     qv_doc_destroy (&r);
     r = CALL_OK (c, "{op: 'flush', collection: 'docs'}");
@@ -220,7 +151,7 @@ test_crash_before_manifest (void **state)
     assert_int_equal (rc, 0);
     c = qv_it_client_new (server->endpoint, 5000);
     for (uint32_t b = 1; b < 4; b++) {
-        r = s_insert (c, b);
+        r = qv_it_docs_insert (c, b, BATCH, DIM);
         assert_true (qv_it_ok (r));
         qv_doc_destroy (&r);
     }
@@ -235,12 +166,7 @@ test_crash_before_manifest (void **state)
     free (log);
 
     //  The bucket holds a segment object that no manifest names yet
-    char url [512];
-    snprintf (url, sizeof url, "s3://%s/" QV_IT_S3_BUCKET "/%s", getenv ("QV_S3_ENDPOINT"),
-              server->s3_prefix);
-    setenv ("QUIVER_S3_ACCESS_KEY", "S3RVER", 0);
-    setenv ("QUIVER_S3_SECRET_KEY", "S3RVER", 0);
-    qv_store_t *store = qv_store_new (url);
+    qv_store_t *store = qv_it_server_store (server);
     assert_non_null (store);
     zlist_t *segs, *manifests;
     assert_int_equal (qv_store_list (store, "segments/", &segs), 0);
@@ -254,9 +180,9 @@ test_crash_before_manifest (void **state)
     //  Restart: recovery succeeds from the old manifest plus the WAL
     assert_int_equal (qv_it_server_start (server), 0);
     c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 4 * BATCH);
+    assert_int_equal (qv_it_docs_rows (c), 4 * BATCH);
     for (uint32_t b = 0; b < 4; b++)
-        assert_true (s_batch_present (c, b));
+        assert_true ((qv_it_docs_batch_rows (c, b, BATCH) == BATCH));
     r = CALL_OK (c, "{op: 'flush', collection: 'docs'}");
     qv_doc_destroy (&r);
     qv_it_client_destroy (&c);
@@ -334,7 +260,7 @@ static void
 test_store_outage (void **state)
 {
     (void) state;
-    if (!s_have_s3 ())
+    if (!qv_it_need_s3 ())
         skip ();
     const char *bin = getenv ("QV_S3RVER");
     if (!bin || access (bin, X_OK) != 0) {
@@ -353,11 +279,11 @@ test_store_outage (void **state)
     qv_it_server_t *server = qv_it_server_new (NULL);
     assert_int_equal (qv_it_server_start (server), 0);
     qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    s_create (c);
+    assert_true (qv_it_docs_create (c, DIM));
     uint32_t acked [64];
     uint32_t nacked = 0, b = 0;
     for (; b < 5; b++) {
-        qv_doc_t *r = s_insert (c, b);
+        qv_doc_t *r = qv_it_docs_insert (c, b, BATCH, DIM);
         assert_true (qv_it_ok (r));
         qv_doc_destroy (&r);
         acked [nacked++] = b;
@@ -370,7 +296,7 @@ test_store_outage (void **state)
     s_s3rver_stop ();
     uint32_t refused = 0;
     for (int i = 0; i < 2; i++, b++) {
-        qv_doc_t *r = s_insert (c, b);
+        qv_doc_t *r = qv_it_docs_insert (c, b, BATCH, DIM);
         assert_non_null (r);
         if (qv_it_ok (r))
             acked [nacked++] = b;   //  (cannot be: the WAL object was not stored)
@@ -390,14 +316,14 @@ test_store_outage (void **state)
     qv_doc_destroy (&st);
     s_top10 (c, during, sizeof during);
     assert_string_equal (before, during);
-    assert_int_equal (s_rows (c), 5 * BATCH);
-    assert_true (s_batch_present (c, 0));
+    assert_int_equal (qv_it_docs_rows (c), 5 * BATCH);
+    assert_true ((qv_it_docs_batch_rows (c, 0, BATCH) == BATCH));
 
     //  The store comes back: writes resume by themselves
     s_s3rver_start (bin, dir, port);
     bool resumed = false;
     for (int i = 0; i < 30 && !resumed; i++, b++) {
-        qv_doc_t *r = s_insert (c, b);
+        qv_doc_t *r = qv_it_docs_insert (c, b, BATCH, DIM);
         if (r && qv_it_ok (r)) {
             acked [nacked++] = b;
             resumed = true;
@@ -408,7 +334,7 @@ test_store_outage (void **state)
     }
     assert_true (resumed);
     for (int i = 0; i < 3; i++, b++) {
-        qv_doc_t *r = s_insert (c, b);
+        qv_doc_t *r = qv_it_docs_insert (c, b, BATCH, DIM);
         assert_true (qv_it_ok (r));
         qv_doc_destroy (&r);
         acked [nacked++] = b;
@@ -422,9 +348,9 @@ test_store_outage (void **state)
     assert_int_equal (qv_it_server_start (server), 0);
     c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
     for (uint32_t i = 0; i < nacked; i++)
-        if (!s_batch_present (c, acked [i]))
+        if (qv_it_docs_batch_rows (c, acked [i], BATCH) != BATCH)
             fail_msg ("acknowledged batch %u is missing after the outage and a restart", acked [i]);
-    assert_int_equal (s_rows (c), (int64_t) nacked * BATCH);
+    assert_int_equal (qv_it_docs_rows (c), (int64_t) nacked * BATCH);
     qv_it_client_destroy (&c);
     qv_it_server_destroy (&server);
     s_s3rver_stop ();

@@ -17,37 +17,11 @@
 #include <unistd.h>
 
 #include "qv_codec.h"
-#include "qv_it_server.h"
+#include "qv_it_docs.h"
 #include "qv_it_sift.h"
 #include "qv_store.h"
 
 #define CALL_OK QV_IT_CALL_OK
-
-static bool
-s_have_s3 (void)
-{
-    const char *ep = getenv ("QV_S3_ENDPOINT");
-    if (!ep || !*ep) {
-        print_message ("QV_S3_ENDPOINT is not set (tools/test.sh sets it): skipped\n");
-        return false;
-    }
-    setenv ("QV_IT_S3", "1", 1);
-    setenv ("QUIVER_S3_ACCESS_KEY", "S3RVER", 0);
-    setenv ("QUIVER_S3_SECRET_KEY", "S3RVER", 0);
-    return true;
-}
-
-//  The store of server's prefix, opened from the test (no cache, no lock).
-static qv_store_t *
-s_store (qv_it_server_t *server)
-{
-    char url [512];
-    snprintf (url, sizeof url, "s3://%s/" QV_IT_S3_BUCKET "/%s", getenv ("QV_S3_ENDPOINT"),
-              server->s3_prefix);
-    qv_store_t *store = qv_store_new (url);
-    assert_non_null (store);
-    return store;
-}
 
 //  How many objects the bucket holds under segments/ (segments and index objects).
 static size_t
@@ -66,15 +40,6 @@ s_segment_objects (qv_store_t *store, uint64_t *bytes)
     }
     zlist_destroy (&keys);
     return n;
-}
-
-static void
-s_create (qv_it_client_t *c, int dim)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'create_collection', collection: 'docs', fields: ["
-                              "{name: 'id', type: 'int64', primary: true},"
-                              "{name: 'v', type: 'float_vector', dim: %d}]}", dim);
-    qv_doc_destroy (&r);
 }
 
 //  Inserts rows first .. first+n-1 with vectors of dim components (seed varies them)
@@ -114,15 +79,6 @@ s_first_component (qv_it_client_t *c, int id)
     return v;
 }
 
-static int64_t
-s_rows (qv_it_client_t *c)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'describe_collection', collection: 'docs'}");
-    int64_t rows = qv_it_int (qv_it_path (r, "rows"));
-    qv_doc_destroy (&r);
-    return rows;
-}
-
 static void
 s_stop (qv_it_server_t *server, qv_it_client_t **c)
 {
@@ -136,12 +92,12 @@ static void
 test_warm_and_cold (void **state)
 {
     (void) state;
-    if (!s_have_s3 ())
+    if (!qv_it_need_s3 ())
         skip ();
     qv_it_server_t *first = qv_it_server_new (NULL);
     assert_int_equal (qv_it_server_start (first), 0);
     qv_it_client_t *c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
-    s_create (c, 8);
+    assert_true (qv_it_docs_create (c, 8));
     s_insert_flush (c, 0, 300, 8, 0);
     s_insert_flush (c, 300, 300, 8, 0);
     qv_doc_t *r = CALL_OK (c, "{op: 'create_index', collection: 'docs', field: 'v', "
@@ -155,7 +111,7 @@ test_warm_and_cold (void **state)
     r = CALL_OK (c, "{op: 'flush', collection: 'docs'}");
     qv_doc_destroy (&r);
     //  Two segments and their two index objects, all written through the cache
-    qv_store_t *store = s_store (first);
+    qv_store_t *store = qv_it_server_store (first);
     uint64_t bytes = 0;
     size_t objects = s_segment_objects (store, &bytes);
     assert_int_equal (objects, 4);
@@ -166,7 +122,7 @@ test_warm_and_cold (void **state)
     //  Warm restart: every object served from the cache, no byte downloaded
     assert_int_equal (qv_it_server_start (first), 0);
     c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 600);
+    assert_int_equal (qv_it_docs_rows (c), 600);
     assert_int_equal (qv_it_stat (c, "cache_misses"), 0);
     assert_int_equal (qv_it_stat (c, "cache_bytes_downloaded"), 0);
     assert_int_equal (qv_it_stat (c, "cache_hits"), 4);
@@ -178,7 +134,7 @@ test_warm_and_cold (void **state)
     snprintf (second->s3_prefix, sizeof second->s3_prefix, "%s", first->s3_prefix);
     assert_int_equal (qv_it_server_start (second), 0);
     c = qv_it_client_new (second->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 600);
+    assert_int_equal (qv_it_docs_rows (c), 600);
     assert_int_equal (qv_it_stat (c, "cache_hits"), 0);
     assert_int_equal (qv_it_stat (c, "cache_misses"), 4);
     assert_int_equal (qv_it_stat (c, "cache_bytes_downloaded"), (int64_t) bytes);
@@ -188,7 +144,7 @@ test_warm_and_cold (void **state)
     c = qv_it_client_new (second->endpoint, QV_IT_CALL_MS);
     assert_int_equal (qv_it_stat (c, "cache_hits"), 4);
     assert_int_equal (qv_it_stat (c, "cache_misses"), 0);
-    assert_int_equal (s_rows (c), 600);
+    assert_int_equal (qv_it_docs_rows (c), 600);
     s_stop (second, &c);
 
     //  --cache-mb 0 turns it off: stats has no cache counters, the data is the same
@@ -197,7 +153,7 @@ test_warm_and_cold (void **state)
     snprintf (third->s3_prefix, sizeof third->s3_prefix, "%s", first->s3_prefix);
     assert_int_equal (qv_it_server_start (third), 0);
     c = qv_it_client_new (third->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 600);
+    assert_int_equal (qv_it_docs_rows (c), 600);
     r = CALL_OK (c, "{op: 'stats'}");
     assert_null (qv_it_path (r, "cache_hits"));
     qv_doc_destroy (&r);
@@ -214,14 +170,14 @@ static void
 test_corrupt_file (void **state)
 {
     (void) state;
-    if (!s_have_s3 ())
+    if (!qv_it_need_s3 ())
         skip ();
     char cache [PATH_MAX + 16];
     qv_it_server_t *server = qv_it_server_new (NULL);
     snprintf (cache, sizeof cache, "%s/cache", server->dir);
     assert_int_equal (qv_it_server_start (server), 0);
     qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    s_create (c, 8);
+    assert_true (qv_it_docs_create (c, 8));
     s_insert_flush (c, 0, 300, 8, 0);
     s_insert_flush (c, 300, 300, 8, 0);
     double v = s_first_component (c, 7), w = s_first_component (c, 407);
@@ -237,7 +193,7 @@ test_corrupt_file (void **state)
 
     assert_int_equal (qv_it_server_start (server), 0);
     c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 600);
+    assert_int_equal (qv_it_docs_rows (c), 600);
     assert_int_equal (qv_it_stat (c, "cache_corrupt"), 2);
     assert_int_equal (qv_it_stat (c, "cache_misses"), 2);
     assert_int_equal (qv_it_stat (c, "cache_hits"), 0);
@@ -262,20 +218,20 @@ static void
 test_stale_entry (void **state)
 {
     (void) state;
-    if (!s_have_s3 ())
+    if (!qv_it_need_s3 ())
         skip ();
     //  Two databases with the same layout and different values
     qv_it_server_t *one = qv_it_server_new (NULL), *two = qv_it_server_new (NULL);
     double v_one, v_two;
     assert_int_equal (qv_it_server_start (one), 0);
     qv_it_client_t *c = qv_it_client_new (one->endpoint, QV_IT_CALL_MS);
-    s_create (c, 8);
+    assert_true (qv_it_docs_create (c, 8));
     s_insert_flush (c, 0, 300, 8, 0);
     v_one = s_first_component (c, 5);
     s_stop (one, &c);
     assert_int_equal (qv_it_server_start (two), 0);
     c = qv_it_client_new (two->endpoint, QV_IT_CALL_MS);
-    s_create (c, 8);
+    assert_true (qv_it_docs_create (c, 8));
     s_insert_flush (c, 0, 300, 8, 50);
     v_two = s_first_component (c, 5);
     s_stop (two, &c);
@@ -283,7 +239,7 @@ test_stale_entry (void **state)
 
     //  Replace one's segment object in the bucket by two's (same key, same rows)
     const char *key = "segments/1/00000000000000000001";
-    qv_store_t *s1 = s_store (one), *s2 = s_store (two);
+    qv_store_t *s1 = qv_it_server_store (one), *s2 = qv_it_server_store (two);
     void *data;
     size_t size;
     assert_int_equal (qv_store_get (s2, key, &data, &size), 0);
@@ -293,7 +249,7 @@ test_stale_entry (void **state)
     //  one's warm cache holds its old copy: it is not served
     assert_int_equal (qv_it_server_start (one), 0);
     c = qv_it_client_new (one->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 300);
+    assert_int_equal (qv_it_docs_rows (c), 300);
     assert_true (s_first_component (c, 5) == v_two);
     assert_int_equal (qv_it_stat (c, "cache_stale"), 1);
     assert_int_equal (qv_it_stat (c, "cache_misses"), 1);
@@ -311,13 +267,13 @@ static void
 test_eviction (void **state)
 {
     (void) state;
-    if (!s_have_s3 ())
+    if (!qv_it_need_s3 ())
         skip ();
     const char *small [] = { "--cache-mb", "1", NULL };
     qv_it_server_t *server = qv_it_server_new (small);
     assert_int_equal (qv_it_server_start (server), 0);
     qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    s_create (c, 64);
+    assert_true (qv_it_docs_create (c, 64));
     for (int s = 0; s < 8; s++)
         s_insert_flush (c, s * 1200, 1200, 64, 0);
     int64_t used = qv_it_stat (c, "cache_bytes");
@@ -328,7 +284,7 @@ test_eviction (void **state)
 
     assert_int_equal (qv_it_server_start (server), 0);
     c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    assert_int_equal (s_rows (c), 8 * 1200);
+    assert_int_equal (qv_it_docs_rows (c), 8 * 1200);
     assert_true (s_first_component (c, 10) == v);
     int64_t hits = qv_it_stat (c, "cache_hits"), misses = qv_it_stat (c, "cache_misses");
     //  Loading in key order evicts the newest copies before they are reached (LRU

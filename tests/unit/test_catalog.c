@@ -934,6 +934,75 @@ test_recover_empty_store (void **state)
     qv_catalog_destroy (&cat);
 }
 
+//  Writes the next manifest of cat at epoch under its key; returns its version.
+static uint64_t
+s_put_manifest (qv_catalog_t *cat, qv_store_t *store, uint64_t epoch)
+{
+    qv_catalog_set_epoch (cat, epoch);
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (cat, &version);
+    char key [64];
+    qv_catalog_manifest_key (version, epoch, key, sizeof key);
+    assert_int_equal (qv_store_put (store, key, zchunk_data (chunk), zchunk_size (chunk)), 0);
+    zchunk_destroy (&chunk);
+    return version;
+}
+
+//  The version recovery loads from the store (asserting it succeeds).
+static uint64_t
+s_recovered_version (qv_store_t *store)
+{
+    qv_catalog_t *cat = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (cat, store), 0);
+    uint64_t version = qv_catalog_manifest_version (cat);
+    qv_catalog_destroy (&cat);
+    return version;
+}
+
+//  Manifests are fenced like WAL objects: at each version the highest epoch, and
+//  only if not below an epoch taken at a lower version. A deposed writer's manifest
+//  (here garbage: taking it would fail the recovery) is never read.
+static void
+test_manifest_fencing (void **state)
+{
+    fixture_t *f = *state;
+    char key [64];
+    qv_catalog_manifest_key (7, 0, key, sizeof key);
+    assert_string_equal (key, "meta/manifest/00000000000000000007");
+    qv_catalog_manifest_key (7, 3, key, sizeof key);
+    assert_string_equal (key, "meta/manifest/00000000000000000007-00000000000000000003");
+
+    qv_catalog_t *a = qv_catalog_new ();            //  writer A: epoch 1
+    assert_int_equal (s_put_manifest (a, f->store, 0), 1);  //  written before fencing
+    assert_int_equal (s_put_manifest (a, f->store, 1), 2);
+    assert_int_equal (s_recovered_version (f->store), 2);
+    //  Writer B (epoch 2) fences at version 3; A's late manifests land at 3 and 4
+    qv_catalog_t *b = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (b, f->store), 0);
+    assert_int_equal (s_put_manifest (b, f->store, 2), 3);
+    const char *late [] = { "meta/manifest/00000000000000000003-00000000000000000001",
+                            "meta/manifest/00000000000000000004-00000000000000000001" };
+    for (int i = 0; i < 2; i++)
+        assert_int_equal (qv_store_put (f->store, late [i], "garbage", 7), 0);
+    assert_int_equal (s_recovered_version (f->store), 3);
+    //  B writes on: version 4 of epoch 2 wins over A's 4 of epoch 1
+    assert_int_equal (s_put_manifest (b, f->store, 2), 4);
+    assert_int_equal (s_recovered_version (f->store), 4);
+    //  A key whose epoch is not its payload's is corrupt
+    qv_catalog_set_epoch (b, 5);
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (b, &version);
+    qv_catalog_manifest_key (version, 6, key, sizeof key);
+    assert_int_equal (qv_store_put (f->store, key, zchunk_data (chunk), zchunk_size (chunk)), 0);
+    zchunk_destroy (&chunk);
+    qv_catalog_t *c = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (c, f->store), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "holds writer epoch 5, its key says 6"));
+    qv_catalog_destroy (&c);
+    qv_catalog_destroy (&b);
+    qv_catalog_destroy (&a);
+}
+
 //  Rewrites an object in the store through fn (which may change its size).
 static void
 s_rewrite (qv_store_t *store, const char *key, void (*fn) (uint8_t *, size_t *, int), int arg)
@@ -1059,6 +1128,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_partitions, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_partition_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_manifest, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_manifest_fencing, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1,0 +1,167 @@
+//  The write lease of one shard of a store, held in NATS: see qv_shard_lease.h.
+//
+//  DESIGN
+//  The lease itself is bus/qv_lease.c (revision-checked updates of a KV key, a fencing
+//  epoch per tenure). This file names the key after the store, keeps a NATS connection
+//  of its own for it (the bridge's connection comes and goes with its actor), waits
+//  for it at start, and makes it the store's write guard: qv_lease_confirm before every
+//  put and delete, and after each WAL put (qv_store_lock_check), so a server that lost
+//  the lease writes nothing more and acknowledges nothing it wrote after losing it.
+#include "qv_shard_lease.h"
+#include "qv_rc.h"
+
+#include <czmq.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_CONNECT_RETRY_MS 500
+
+struct _qv_shard_lease_t {
+    natsOptions *opts;
+    natsConnection *nc;
+    qv_lease_t *lease;
+    char name [256];                //  bucket/key
+};
+
+//  The store's identity: S3 endpoint, bucket and prefix, or the data directory's
+//  real path.
+static void
+s_identity (const qv_config_t *config, char *out, size_t outsize)
+{
+    if (config->s3_endpoint [0])
+        snprintf (out, outsize, "s3:%s/%s/%s", config->s3_endpoint, config->s3_bucket,
+                  config->s3_prefix);
+    else {
+        char real [PATH_MAX];
+        snprintf (out, outsize, "%s", realpath (config->data, real) ? real : config->data);
+    }
+}
+
+//  key: the identity's last 64 characters with every character outside [A-Za-z0-9_-]
+//  made '_', a '-', 16 hex digits of its FNV-1a hash (the whole identity), ".shard-N".
+static void
+s_key (const char *identity, uint32_t shard, char *out, size_t outsize)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = identity; *p; p++)
+        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+    size_t len = strlen (identity);
+    const char *tail = len > 64 ? identity + len - 64 : identity;
+    char clean [65];
+    size_t n = 0;
+    for (; *tail && n < 64; tail++)
+        clean [n++] = (isalnum ((unsigned char) *tail) || *tail == '-') ? *tail : '_';
+    clean [n] = 0;
+    snprintf (out, outsize, "%s-%016llx.shard-%u", clean, (unsigned long long) h, shard);
+}
+
+static natsStatus
+s_options (qv_shard_lease_t *self, const char *url)
+{
+    natsStatus s = natsOptions_Create (&self->opts);
+    if (s == NATS_OK) s = natsOptions_SetServers (self->opts, (const char *[]) { url }, 1);
+    if (s == NATS_OK) s = natsOptions_SetName (self->opts, "quiver shard lease");
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect (self->opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait (self->opts, 250);
+    if (s == NATS_OK) s = natsOptions_SetTimeout (self->opts, 2000);
+    return s;
+}
+
+static int
+s_guard (void *arg)
+{
+    return qv_lease_confirm (((qv_shard_lease_t *) arg)->lease);
+}
+
+qv_shard_lease_t *
+qv_shard_lease_new (const qv_config_t *config, qv_store_t *store, uint32_t shard,
+                    uint64_t min_epoch, qv_lease_stop_fn *stop, void *arg)
+{
+    qv_shard_lease_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        qv_err (QV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    int wait_ms = config->lease_wait_ms > 0 ? config->lease_wait_ms : INT_MAX;
+    int64_t started = qv_clock_msec ();
+    natsStatus s = s_options (self, config->nats_url);
+    if (s != NATS_OK) {
+        qv_err (QV_EINVAL, "--nats %s: %s", config->nats_url, natsStatus_GetText (s));
+        goto failed;
+    }
+    //  NATS may come up after us: keep trying as long as we would wait for a holder
+    int64_t warned = 0;
+    while ((s = natsConnection_Connect (&self->nc, self->opts)) != NATS_OK) {
+        int64_t now = qv_clock_msec ();
+        if (now - started >= wait_ms || (stop && stop (arg))) {
+            qv_err (QV_EUNAVAIL, "cannot take the write lease of shard %u: NATS %s does not "
+                    "answer (%s)", shard, config->nats_url, natsStatus_GetText (s));
+            goto failed;
+        }
+        if (now - warned >= 10000) {
+            warned = now;
+            qv_warn ("the write lease of shard %u is kept in NATS %s, which does not answer "
+                     "(%s); retrying", shard, config->nats_url, natsStatus_GetText (s));
+        }
+        zclock_sleep (S_CONNECT_RETRY_MS);
+    }
+    char identity [PATH_MAX + 600], key [128], holder [128], host [64] = "?";
+    s_identity (config, identity, sizeof identity);
+    s_key (identity, shard, key, sizeof key);
+    gethostname (host, sizeof host - 1);
+    snprintf (holder, sizeof holder, "%.40s:%d (quiver serve --bind %.60s)", host, (int) getpid (),
+              config->bind);
+    snprintf (self->name, sizeof self->name, "%s/%s", QV_SHARD_LEASE_BUCKET, key);
+    self->lease = qv_lease_new (self->nc, QV_SHARD_LEASE_BUCKET, key, holder,
+                                config->lease_ttl_ms);
+    if (!self->lease)
+        goto failed;
+    int left = wait_ms == INT_MAX ? INT_MAX : wait_ms - (int) (qv_clock_msec () - started);
+    if (qv_lease_acquire_until (self->lease, left > 0 ? left : 0, min_epoch, stop, arg) != 0)
+        goto failed;
+    qv_info ("holding the write lease %s of shard %u of %s: epoch %llu (renewed every %d ms)",
+             self->name, shard, identity, (unsigned long long) qv_lease_epoch (self->lease),
+             config->lease_ttl_ms / 3);
+    qv_store_set_guard (store, s_guard, self);
+    return self;
+failed: ;
+    //  The destroy below must not lose why
+    char msg [1024];
+    snprintf (msg, sizeof msg, "%s", qv_err_msg ());
+    qv_shard_lease_destroy (&self, NULL);
+    qv_err (QV_EUNAVAIL, "%s", msg);
+    return NULL;
+}
+
+void
+qv_shard_lease_destroy (qv_shard_lease_t **self_p, qv_store_t *store)
+{
+    qv_shard_lease_t *self = *self_p;
+    if (!self)
+        return;
+    if (store)
+        qv_store_set_guard (store, NULL, NULL);
+    qv_lease_destroy (&self->lease);
+    if (self->nc) {
+        natsConnection_Close (self->nc);
+        natsConnection_Destroy (self->nc);
+    }
+    natsOptions_Destroy (self->opts);
+    free (self);
+    *self_p = NULL;
+}
+
+uint64_t
+qv_shard_lease_epoch (qv_shard_lease_t *self)
+{
+    return qv_lease_epoch (self->lease);
+}
+
+const char *
+qv_shard_lease_name (qv_shard_lease_t *self)
+{
+    return self->name;
+}
