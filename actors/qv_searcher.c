@@ -106,7 +106,9 @@ typedef struct {
     zhashx_t *filter_cache;         //  "seg id|filter" -> roaring_bitmap_t * of matching
                                     //  rows of a flushed (immutable) segment
     zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
-    bool quiet;                     //  shutting down: send the flusher nothing more
+    bool quiet;                     //  shutting down, or a searcher process (--roles
+                                    //  searcher, which never writes): send the
+                                    //  flusher nothing
     uint64_t manifest_requested;
     uint64_t manifest_done;
     bool manifest_retry;            //  a manifest write failed: ask again at the next tick
@@ -1617,6 +1619,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
+    self->quiet = self->config->follower;
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);

@@ -47,6 +47,7 @@ struct _qv_store_t {
     int fault_count [S_OP_COUNT];   //  how many more calls fail
     char crash_prefix [128];        //  put of a key with this prefix exits the process
     qv_cache_t *cache;              //  local copies of segment objects, or NULL
+    bool readonly;                  //  qv_store_new_readonly: put, delete, lock refused
 };
 
 //  Objects the cache keeps: segments and their indexes, written once under their key
@@ -59,8 +60,8 @@ s_cached (qv_store_t *self, const char *key)
     return self->cache && strncmp (key, S_CACHED_PREFIX, strlen (S_CACHED_PREFIX)) == 0;
 }
 
-qv_store_t *
-qv_store_new (const char *url)
+static qv_store_t *
+s_new (const char *url, bool readonly)
 {
     if (!url || !*url) {
         qv_err (QV_EINVAL, "object store url is empty");
@@ -92,7 +93,8 @@ qv_store_new (const char *url)
     else
         backend = &qv_store_fs_backend;
 
-    void *impl = backend->open (location);
+    void *impl = readonly && backend->open_readonly ? backend->open_readonly (location)
+                                                    : backend->open (location);
     if (!impl)
         return NULL;                //  the backend recorded why
     qv_store_t *self = (qv_store_t *) calloc (1, sizeof (qv_store_t));
@@ -103,8 +105,37 @@ qv_store_new (const char *url)
     }
     self->backend = backend;
     self->impl = impl;
+    self->readonly = readonly;
     pthread_mutex_init (&self->fault_mutex, NULL);
     return self;
+}
+
+qv_store_t *
+qv_store_new (const char *url)
+{
+    return s_new (url, false);
+}
+
+qv_store_t *
+qv_store_new_readonly (const char *url)
+{
+    return s_new (url, true);
+}
+
+bool
+qv_store_readonly (qv_store_t *self)
+{
+    return self && self->readonly;
+}
+
+//  QV_EINVAL for a write (op) to a store opened read-only, naming key.
+static int
+s_check_writable (qv_store_t *self, const char *op, const char *key)
+{
+    if (!self->readonly)
+        return 0;
+    return qv_err (QV_EINVAL, "%s %s: the object store is open read-only (a searcher process "
+                   "never writes to it; the writer role does)", op, key);
 }
 
 void
@@ -186,6 +217,8 @@ int
 qv_store_lock (qv_store_t *self)
 {
     assert (self);
+    if (self->readonly)
+        return s_check_writable (self, "lock", QV_STORE_LOCK_NAME);
     return self->backend->lock (self->impl);
 }
 
@@ -205,6 +238,9 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
         return rc;
     if (!data && size > 0)
         return qv_err (QV_EINVAL, "put %s: data is NULL", key);
+    rc = s_check_writable (self, "put", key);
+    if (rc)
+        return rc;
     rc = s_fault (self, S_OP_PUT, key);
     if (rc)
         return rc;
@@ -333,6 +369,9 @@ qv_store_delete (qv_store_t *self, const char *key)
 {
     assert (self);
     int rc = s_check_key (key, false);
+    if (rc)
+        return rc;
+    rc = s_check_writable (self, "delete", key);
     if (rc)
         return rc;
     rc = s_fault (self, S_OP_DELETE, key);
