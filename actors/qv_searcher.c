@@ -1126,6 +1126,27 @@ s_resolve (self_t *self, qv_job_t *job)
         qv_msg_free (&msg);         //  the proxy is gone: no client to answer
 }
 
+//  The committed feed's figures in a stats reply: the writer's (published, dropped) or
+//  a searcher process's (role "searcher", its WAL position, objects read from the store,
+//  whether it has caught up).
+static void
+s_feed_stats (self_t *self, qv_wr_t *w)
+{
+    qv_feed_stats_t *fs = self->config->feed_stats;
+    qv_wr_key (w, "role"); qv_wr_str (w, self->config->follower ? "searcher" : "embedded");
+    if (!fs)
+        return;
+    if (self->config->follower) {
+        qv_wr_key (w, "feed_applied_seq"); qv_wr_uint (w, atomic_load (&fs->applied_seq));
+        qv_wr_key (w, "feed_wal_reads"); qv_wr_uint (w, atomic_load (&fs->wal_reads));
+        qv_wr_key (w, "feed_caught_up"); qv_wr_uint (w, atomic_load (&fs->caught_up));
+    }
+    else {
+        qv_wr_key (w, "feed_published"); qv_wr_uint (w, atomic_load (&fs->published));
+        qv_wr_key (w, "feed_dropped"); qv_wr_uint (w, atomic_load (&fs->dropped));
+    }
+}
+
 static void
 s_stats (self_t *self, qv_job_t *job)
 {
@@ -1210,6 +1231,7 @@ s_stats (self_t *self, qv_job_t *job)
         qv_wr_key (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
         qv_wr_key (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));
     }
+    s_feed_stats (self, w);
     qv_reply_close (w);
     free (list);
     qv_job_reply (job, w, 0);

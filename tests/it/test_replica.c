@@ -323,6 +323,17 @@ test_strong_and_session_on_replicas (void **state)
         qv_doc_destroy (&r);
     }
     assert_int_equal (misses, 0);
+    //  The rows came by the feed, not by reading the store: the writer published every
+    //  WAL object, and the replicas read at most a few from the store (start-up, a race)
+    assert_true (qv_itn_stat (env->writer.endpoint, "feed_published") >= 1000);
+    for (int i = 0; i < 2; i++) {
+        uint64_t applied = qv_itn_stat (env->replica [i].endpoint, "feed_applied_seq");
+        uint64_t reads = qv_itn_stat (env->replica [i].endpoint, "feed_wal_reads");
+        fprintf (stderr, "replica %d: at WAL object %llu, %llu read from the store\n", i,
+                 (unsigned long long) applied, (unsigned long long) reads);
+        assert_true (applied > 1000 && applied != UINT64_MAX);
+        assert_true (reads < 100);
+    }
     //  eventually: answered without waiting for anything (the row may or may not be there)
     qv_doc_t *r = QV_IT_CALL_OK (env->r [0], "{op: 'get', collection: 'sift', ids: [1], "
                                               "consistency: 'eventually'}");
@@ -416,10 +427,36 @@ test_late_replica_from_manifest (void **state)
     s_assert_same (env, env->r [1], "and following on");
 }
 
+//  `quiver serve <args> --check-config`'s exit status.
+static int
+s_check_config (const char *args)
+{
+    char cmd [1024];
+    snprintf (cmd, sizeof cmd, "%s serve %s --check-config >/dev/null 2>&1",
+              qv_it_quiver_bin (), args);
+    int status = system (cmd);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+//  --roles: every role (listed or by default) or searcher alone; anything else exits 2.
+static void
+test_roles_option (void **state)
+{
+    (void) state;
+    assert_int_equal (s_check_config (""), 0);
+    assert_int_equal (s_check_config ("--roles proxy,segment-manager,meta,flusher,searcher"), 0);
+    assert_int_equal (s_check_config ("--roles searcher --nats nats://127.0.0.1:4222"), 0);
+    assert_int_equal (s_check_config ("--roles searcher"), 2);              //  no --nats
+    assert_int_equal (s_check_config ("--roles proxy,searcher --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config ("--roles segment-manager --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config ("--roles searcher,bogus --nats nats://127.0.0.1:4222"), 2);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_roles_option),
         cmocka_unit_test_setup_teardown (test_replicas_equal_writer, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_strong_and_session_on_replicas, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_kill_restart, s_setup, s_teardown),
