@@ -23,6 +23,10 @@
 //    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
 //    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
 //
+//  In a searcher process (--roles searcher, actors/qv_replica.c) APPLY and TICK come
+//  from the follower (actors/qv_follower.c), which also forwards strong READs with the
+//  writer's timestamp; the searcher is then quiet from the start (it writes nothing).
+//
 //  DESIGN
 //  The segment manager acknowledges inserts and upserts itself once they are durable,
 //  so a client's next read can arrive here before the record does. Every read carries
