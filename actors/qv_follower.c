@@ -26,7 +26,8 @@
 //  them), so the objects between are read from the store first (qv_wal_open on the
 //  read-only store: the same replay rules as a restart, deposed writers' objects
 //  ignored). A tick advances the searcher's tsafe only once every object below its
-//  next_seq is applied. Without feed messages for 3 s the store is polled the same way.
+//  next_seq is applied. Without feed messages for 3 s the store is polled the same way
+//  (every 3 s; also while the store lacks objects it needs).
 //  Records become APPLY messages with a job of id 0 (no client): inserts go as acked
 //  (nothing to answer), deletes and DDL not, so the searcher's reply carries the
 //  record to the proxy, which keeps its catalog copy from it.
@@ -54,6 +55,7 @@ typedef struct {
     bool caught_up;
     bool behind;                    //  objects it needs were checkpointed away
     int64_t last_feed_ms;           //  when the last feed message came
+    int64_t last_poll_ms;           //  when the store was last read for new objects
     int64_t behind_logged_ms;
     qv_bus_t *bus;
     bool feed_subscribed;
@@ -95,8 +97,11 @@ static void
 s_flush_batch (self_t *self)
 {
     qv_msg_apply_t *last = zlistx_last (self->batch);
-    if (last)
+    if (last) {
         last->wal_last = true;
+        if (self->batch_seq + 1 > self->next_seq)
+            self->next_seq = self->batch_seq + 1;   //  that object is applied
+    }
     qv_msg_t *msg;
     while ((msg = zlistx_detach (self->batch, NULL)))
         s_post (self->searcher, msg);
@@ -150,6 +155,7 @@ static void
 s_catch_up (self_t *self)
 {
     uint64_t from = self->next_seq;
+    self->last_poll_ms = qv_clock_msec ();
     int rc = qv_wal_open (self->wal, from, s_record, self);
     if (rc == 0) {
         s_flush_batch (self);
@@ -159,11 +165,10 @@ s_catch_up (self_t *self)
         self->behind = false;
         return;
     }
-    //  What was read before the failure is applied (its objects are complete): the
-    //  position moves past the last of them.
-    if (zlistx_size (self->batch))
-        self->next_seq = self->batch_seq;   //  the failing object, which was not flushed
+    //  The objects read before the failure were applied (s_flush_batch moved the
+    //  position past each); the records of the one it stopped in are dropped.
     s_drop_batch (self);
+    atomic_store (&self->stats->applied_seq, self->next_seq);
     int64_t now = qv_clock_msec ();
     if (now - self->behind_logged_ms > 60000) {
         self->behind_logged_ms = now;
@@ -193,6 +198,8 @@ static void
 s_on_feed (self_t *self, const qv_msg_t *msg)
 {
     self->last_feed_ms = qv_clock_msec ();
+    if (self->behind)
+        return;                     //  the store poll retries (a listing per message would not)
     if (msg->id == QV_MSG_FEED) {
         const qv_msg_feed_t *f = (const qv_msg_feed_t *) msg;
         if (f->epoch < self->epoch) {
@@ -395,10 +402,9 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         self->asked = swap;
     }
     s_ask (self);
-    if (now - self->last_feed_ms > S_POLL_MS) {
-        self->last_feed_ms = now;   //  next poll in S_POLL_MS
+    if ((self->behind || now - self->last_feed_ms > S_POLL_MS)
+    &&  now - self->last_poll_ms > S_POLL_MS)
         s_catch_up (self);
-    }
     return 0;
 }
 

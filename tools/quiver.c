@@ -351,7 +351,8 @@ main (int argc, char *argv [])
                     "here; the serving process needs them\n");
         if (config.follower)
             printf ("quiver: configuration OK (a searcher process: reads only, following the "
-                    "committed feed on %s)\n", config.nats_url);
+                    "committed feed on %s; the store opened read-only)\n", config.nats_url);
+        else
         if (config.s3_endpoint [0])
             printf ("quiver: configuration OK (objects in s3://%s/%s on %s, local files in %s)\n",
                     config.s3_bucket, config.s3_prefix, config.s3_endpoint, config.data);
