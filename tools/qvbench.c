@@ -853,9 +853,9 @@ s_bench_visibility (const s_opts_t *opts)
     float *vec = malloc (S_DIM * sizeof (float));
     uint64_t state = 31, last_ts = 0;
     int64_t next_id = (int64_t) rows;
-    for (int reader = 0; reader < 2 && readers [reader]; reader++)
+    for (int ri = 0; ri < 2 && readers [ri]; ri++)
     for (int l = 0; l < 4; l++) {
-        s_watch_t watch = { .endpoint = readers [reader], .name = "vis", .level = levels [l] };
+        s_watch_t watch = { .endpoint = readers [ri], .name = "vis", .level = levels [l] };
         atomic_store (&watch.target, -1);
         atomic_store (&watch.ts, 0);
         pthread_t reader;
@@ -891,23 +891,23 @@ s_bench_visibility (const s_opts_t *opts)
 
         char what [80];
         snprintf (what, sizeof what, "%s%s: insert sent -> visible to another client",
-                  labels [reader], levels [l]);
+                  labels [ri], levels [l]);
         printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
                 s_quantile (from_send, probes, 0.5), s_quantile (from_send, probes, 0.99),
                 s_max (from_send, probes));
         snprintf (what, sizeof what, "%s%s: acknowledged -> visible (< 0: before)",
-                  labels [reader], levels [l]);
+                  labels [ri], levels [l]);
         printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
                 s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99),
                 s_max (from_ack, probes));
-        snprintf (what, sizeof what, "%s%s: get polls per probe (mean)", labels [reader], levels [l]);
+        snprintf (what, sizeof what, "%s%s: get polls per probe (mean)", labels [ri], levels [l]);
         printf ("  %-52s  %9.1f\n", what, (double) atomic_load (&watch.polls) / probes);
     }
 
     //  Search latency per level, interleaved so the machine's noise hits all alike
     const int searches = opts->quick ? 200 : 1000;
-    for (int reader = 0; reader < 2 && readers [reader]; reader++) {
-        qv_client_t *rc = qv_client_new (readers [reader]);
+    for (int ri = 0; ri < 2 && readers [ri]; ri++) {
+        qv_client_t *rc = qv_client_new (readers [ri]);
         qv_client_set_timeout (rc, 60000);
         double *lat [4];
         for (int l = 0; l < 4; l++)
@@ -918,7 +918,7 @@ s_bench_visibility (const s_opts_t *opts)
         double base = s_quantile (lat [3], searches, 0.5);
         for (int l = 0; l < 4; l++) {
             char what [64];
-            snprintf (what, sizeof what, "%ssearch nq=1, consistency %s", labels [reader], levels [l]);
+            snprintf (what, sizeof what, "%ssearch nq=1, consistency %s", labels [ri], levels [l]);
             double p50 = s_quantile (lat [l], searches, 0.5);
             printf ("  %-52s  %9.3f  %9.3f  %9.3f   p50 - eventually's: %+.3f ms\n", what, p50,
                     s_quantile (lat [l], searches, 0.99), s_max (lat [l], searches), p50 - base);
