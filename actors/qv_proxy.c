@@ -19,7 +19,10 @@
 //    LIVE {}                     from the NATS bridge: its subscriptions are set up
 //  sends:
 //    WRITE {job}, FLUSH {coll, job}    to the segment manager
-//    READ {job, guarantee_ts}    to the searcher (job->deadline: when it gives up)
+//    READ {job, guarantee_ts}    to the searcher (job->deadline: when it gives up);
+//                                in a searcher process (--roles searcher) a strong
+//                                read goes to the follower instead, which asks the
+//                                writer for its newest commit timestamp first
 //  The public ROUTER sockets (tcp, and inproc "api" for the bridge) speak PROTOCOL.md.
 //
 //  DESIGN
@@ -46,7 +49,9 @@
 //  one extra frame, the bridge's context: {void *ctx; uint64_t sseq}, where sseq is the
 //  JetStream stream sequence of the message (0 if none), which goes into the record.
 //  Job ids of bridge requests have their top bit set, so replies find their socket.
-//  With --nats, requests are refused (UNAVAILABLE) until the bridge reports "LIVE".
+//  With --nats, requests are refused (UNAVAILABLE) until the bridge reports "LIVE"
+//  (in a searcher process: the follower, once it has caught up with the feed). A
+//  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
 #include "qv_fair.h"
 #include "qv_msg.h"
@@ -87,6 +92,7 @@ typedef struct {
     uint64_t acked_ts;              //  largest commit timestamp acknowledged to a client
     bool ready;
     bool nats_live;                 //  the bridge is subscribed (or there is no NATS)
+    zsock_t *follower;              //  a searcher process: PUSH of strong reads
     char unavailable [512];         //  why requests are refused
 } self_t;
 
@@ -174,12 +180,15 @@ s_send_job (zsock_t *sock, qv_msg_id_t id, qv_job_t *job)
         qv_msg_destroy (&msg);      //  stopping: the actor is gone
 }
 
-//  The guarantee timestamp of a read (DESIGN above).
+//  The guarantee timestamp of a read (DESIGN above); *strong_p: it is the newest
+//  acknowledged write's.
 static uint64_t
-s_guarantee (self_t *self, const qv_req_t *req)
+s_guarantee (self_t *self, const qv_req_t *req, bool *strong_p)
 {
+    *strong_p = true;
     if (req->op == QV_OP_delete)    //  a delete by filter deletes every acknowledged match
         return self->acked_ts;
+    *strong_p = false;
     char level [16] = "strong";
     if (req->f [QV_F_consistency])
         qv_val_strcpy (req->f [QV_F_consistency], level, sizeof level);
@@ -198,6 +207,7 @@ s_guarantee (self_t *self, const qv_req_t *req)
     if (streq (level, "session") && req->f [QV_F_guarantee_ts]
     &&  qv_val_uint (req->f [QV_F_guarantee_ts], &ts) == 0)
         return ts;
+    *strong_p = true;
     return self->acked_ts;
 }
 
@@ -207,8 +217,11 @@ s_send_read (self_t *self, qv_job_t *job)
 {
     qv_msg_read_t *msg = qv_msg_read_new ();
     msg->job = job;
-    msg->guarantee_ts = s_guarantee (self, &job->req);
-    if (qv_msg_post (self->searcher, &msg) != 0)
+    bool strong;
+    msg->guarantee_ts = s_guarantee (self, &job->req, &strong);
+    //  A searcher process learns the writer's newest commit timestamp from the writer.
+    zsock_t *to = strong && self->follower ? self->follower : self->searcher;
+    if (qv_msg_post (to, &msg) != 0)
         qv_msg_free (&msg);         //  stopping: the actor is gone
 }
 
@@ -464,6 +477,16 @@ s_prepare_write (self_t *self, qv_job_t *job)
     return 0;
 }
 
+//  A searcher process answers reads only.
+static int
+s_refuse_write (int op)
+{
+    return qv_err (QV_EINVAL, "%s is a write, and this is a searcher process (quiver serve "
+                   "--roles searcher), which answers reads only: send writes to the writer "
+                   "(the process running the segment-manager role; today the embedded server)",
+                   qv_op_name ((qv_op_t) op));
+}
+
 //  One request from a client of sock (the public ROUTER, or the bridge's).
 static int
 s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
@@ -490,6 +513,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     const qv_val_t *rid = req->doc ? req->f [QV_F_rid] : NULL;
     if (rc == 0 && !self->ready)
         rc = qv_err (QV_EUNAVAIL, "%s", self->unavailable);
+    if (rc == 0 && !self->nats_live && self->follower)
+        rc = qv_err (QV_EUNAVAIL, "this searcher process is catching up with the writer's "
+                     "committed feed (NATS %s, and the WAL in the object store); retry shortly",
+                     self->config->nats_url);
     if (rc == 0 && !self->nats_live)
         rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
                      "subscriptions%s; retry shortly", self->config->nats_url,
@@ -527,6 +554,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         case QV_OP_drop_index:
         case QV_OP_create_partition:
         case QV_OP_drop_partition:
+            if (self->follower) {
+                rc = s_refuse_write (req->op);
+                break;
+            }
             rc = s_prepare_write (self, job);
             if (rc < 0)
                 break;
@@ -539,6 +570,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
                 s_send_job (self->segmgr, QV_MSG_WRITE, job);
             return 0;
         case QV_OP_flush: {
+            if (self->follower) {
+                rc = s_refuse_write (req->op);
+                break;
+            }
             s_coll_t *c = zhashx_lookup (self->colls, req->collection);
             if (!c) {
                 rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
@@ -787,6 +822,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     self->inbox = zsock_new_pull (ep);
     self->segmgr = qv_config_push (self->config, "segmgr");
     self->searcher = qv_config_push (self->config, "searcher");
+    if (self->config->follower)
+        self->follower = qv_config_push (self->config, "follower");
     self->colls = zhashx_new ();
     zhashx_set_destructor (self->colls, s_coll_free);
     self->pending = zhashx_new ();
@@ -819,6 +856,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->pending);
     qv_fair_destroy (&self->fair, s_job_free);
     zsock_destroy (&self->inbox_self);
+    zsock_destroy (&self->follower);
     zsock_destroy (&self->router);
     zsock_destroy (&self->bus);
     zsock_destroy (&self->inbox);

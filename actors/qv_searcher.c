@@ -23,6 +23,10 @@
 //    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
 //    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
 //
+//  In a searcher process (--roles searcher, actors/qv_replica.c) APPLY and TICK come
+//  from the follower (actors/qv_follower.c), which also forwards strong READs with the
+//  writer's timestamp; the searcher is then quiet from the start (it writes nothing).
+//
 //  DESIGN
 //  The segment manager acknowledges inserts and upserts itself once they are durable,
 //  so a client's next read can arrive here before the record does. Every read carries
@@ -106,7 +110,9 @@ typedef struct {
     zhashx_t *filter_cache;         //  "seg id|filter" -> roaring_bitmap_t * of matching
                                     //  rows of a flushed (immutable) segment
     zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
-    bool quiet;                     //  shutting down: send the flusher nothing more
+    bool quiet;                     //  shutting down, or a searcher process (--roles
+                                    //  searcher, which never writes): send the
+                                    //  flusher nothing
     uint64_t manifest_requested;
     uint64_t manifest_done;
     bool manifest_retry;            //  a manifest write failed: ask again at the next tick
@@ -1124,6 +1130,27 @@ s_resolve (self_t *self, qv_job_t *job)
         qv_msg_free (&msg);         //  the proxy is gone: no client to answer
 }
 
+//  The committed feed's figures in a stats reply: the writer's (published, dropped) or
+//  a searcher process's (role "searcher", its WAL position, objects read from the store,
+//  whether it has caught up).
+static void
+s_feed_stats (self_t *self, qv_wr_t *w)
+{
+    qv_feed_stats_t *fs = self->config->feed_stats;
+    qv_wr_key (w, "role"); qv_wr_str (w, self->config->follower ? "searcher" : "embedded");
+    if (!fs)
+        return;
+    if (self->config->follower) {
+        qv_wr_key (w, "feed_applied_seq"); qv_wr_uint (w, atomic_load (&fs->applied_seq));
+        qv_wr_key (w, "feed_wal_reads"); qv_wr_uint (w, atomic_load (&fs->wal_reads));
+        qv_wr_key (w, "feed_caught_up"); qv_wr_uint (w, atomic_load (&fs->caught_up));
+    }
+    else {
+        qv_wr_key (w, "feed_published"); qv_wr_uint (w, atomic_load (&fs->published));
+        qv_wr_key (w, "feed_dropped"); qv_wr_uint (w, atomic_load (&fs->dropped));
+    }
+}
+
 static void
 s_stats (self_t *self, qv_job_t *job)
 {
@@ -1208,6 +1235,7 @@ s_stats (self_t *self, qv_job_t *job)
         qv_wr_key (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
         qv_wr_key (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));
     }
+    s_feed_stats (self, w);
     qv_reply_close (w);
     free (list);
     qv_job_reply (job, w, 0);
@@ -1617,6 +1645,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
+    self->quiet = self->config->follower;
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);

@@ -19,6 +19,10 @@
 //    REPLY {job, ts}             to the proxy: an insert or upsert is durable (its
 //                                acknowledgement, ts = its commit timestamp); or a
 //                                write refused or not logged (ts 0)
+//    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq}
+//                                with --nats, to the feed publisher (inproc "feedpub",
+//                                without waiting; dropped when it is behind): each
+//                                durable WAL object with its bytes, and the idle tick
 //
 //  DESIGN
 //  Jobs queue in arrival order (the proxy's timestamp order). Whenever the WAL writer
@@ -63,6 +67,9 @@ typedef struct {
     int rc;
     uint64_t seq;
     char error [256];
+    qv_feed_stats_t *feed;          //  with --nats: the writer thread keeps the object's
+    zchunk_t *wal_bytes;            //  bytes here for the committed feed (NULL if over
+    uint64_t epoch;                 //  the payload limit) and its writer epoch
 } s_group_t;
 
 typedef struct {
@@ -86,7 +93,71 @@ typedef struct {
     uint64_t stream_hold;           //  a stream write at this sseq failed; 0 if none
     uint64_t last_ts;               //  the last timestamp given out
     bool terminating;
+    zsock_t *feedpub;               //  PUSH to the feed publisher, with --nats
+    uint64_t feed_next;             //  the WAL seq after the last durable object
 } self_t;
+
+//  Feed messages queued to the publisher at most (then dropped: followers read the WAL).
+#define S_FEED_HWM 10000
+//  Bytes of WAL objects queued to the publisher at most (then FEEDs go without them).
+#define S_FEED_QUEUED_MAX (64u << 20)
+
+//  On the writer thread, after a durable append: the object's bytes for the committed
+//  feed, if they fit in a NATS message and the publisher is not too far behind.
+static void
+s_feed_keep (qv_wal_t *wal, s_group_t *group, const qv_wal_rec_t *recs, size_t n, size_t total)
+{
+    qv_feed_stats_t *fs = group->feed;
+    uint64_t max = atomic_load (&fs->max_payload);
+    group->epoch = qv_wal_epoch (wal);
+    if (max == 0 || total + 1024 + 8 * n > max
+    ||  atomic_load (&fs->queued_bytes) > S_FEED_QUEUED_MAX)
+        return;
+    group->wal_bytes = qv_wal_encode_epoch (0, group->seq, group->epoch, recs, n);
+}
+
+//  Hands a feed message to the publisher without waiting; counted as dropped if it
+//  has no room (the followers find the gap and read the WAL).
+static void
+s_feed_post (self_t *self, qv_msg_t *msg)
+{
+    size_t bytes = msg->id == QV_MSG_FEED ? ((qv_msg_feed_t *) msg)->wal.size : 0;
+    atomic_fetch_add (&self->config->feed_stats->queued_bytes, bytes);
+    if (qv_msg_send_nowait (self->feedpub, &msg) != 0) {
+        atomic_fetch_sub (&self->config->feed_stats->queued_bytes, bytes);
+        atomic_fetch_add (&self->config->feed_stats->dropped, 1);
+        qv_msg_destroy (&msg);
+    }
+}
+
+//  A durable group on the committed feed: its position, largest timestamp and bytes.
+//  The strong-read timestamp goes up first: it is answered to followers from now on.
+static void
+s_feed_group (self_t *self, s_group_t *group)
+{
+    uint64_t ts = 0;
+    for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
+        if (m->id == QV_MSG_APPLY && ((qv_msg_apply_t *) m)->job->rec->ts > ts)
+            ts = ((qv_msg_apply_t *) m)->job->rec->ts;
+    if (ts == 0)
+        return;                     //  nothing logged (a group of seals and flushes)
+    self->feed_next = group->seq + 1;
+    if (ts > atomic_load (&self->config->feed_stats->committed_ts))
+        atomic_store (&self->config->feed_stats->committed_ts, ts);
+    qv_msg_feed_t *feed = qv_msg_feed_new ();
+    feed->seq = group->seq;
+    feed->epoch = group->epoch;
+    feed->ts = ts;
+    if (group->wal_bytes) {
+        feed->wal.size = zchunk_size (group->wal_bytes);
+        feed->wal.data = malloc (feed->wal.size);
+        if (feed->wal.data)
+            memcpy (feed->wal.data, zchunk_data (group->wal_bytes), feed->wal.size);
+        else
+            feed->wal.size = 0;
+    }
+    s_feed_post (self, (qv_msg_t *) feed);
+}
 
 //  The WAL writer thread: encodes a group's records and appends them as one object.
 static void
@@ -136,6 +207,8 @@ s_writer_actor (zsock_t *pipe, void *args)
                     recs [i].size = (i + 1 < n ? offs [i + 1] : total) - offs [i];
                 }
                 group->rc = qv_wal_append (wal, recs, n, &group->seq);
+                if (group->rc == 0 && group->feed)
+                    s_feed_keep (wal, group, recs, n, total);
                 if (group->rc)
                     snprintf (group->error, sizeof group->error, "the write was not logged: %s",
                               qv_err_msg ());
@@ -410,6 +483,7 @@ s_kick (self_t *self)
         return;
     s_group_t *group = calloc (1, sizeof *group);
     group->msgs = zlistx_new ();
+    group->feed = self->feedpub ? self->config->feed_stats : NULL;
     size_t bytes = 0;
     qv_msg_t *msg;
     while ((msg = zlistx_first (self->queue))) {
@@ -499,6 +573,9 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     zstr_free (&cmd);
     s_group_t *group = ptr;
+    if (self->feedpub && group->rc == 0)
+        s_feed_group (self, group);
+    zchunk_destroy (&group->wal_bytes);
     qv_msg_t *msg;
     while ((msg = zlistx_detach (group->msgs, NULL))) {
         if (msg->id != QV_MSG_APPLY) {
@@ -659,6 +736,12 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         qv_msg_tick_t *tick = qv_msg_tick_new ();
         tick->shard = 0;
         tick->ts = s_next_ts (self);
+        if (self->feedpub) {
+            qv_msg_feed_tick_t *ft = qv_msg_feed_tick_new ();
+            ft->ts = tick->ts;
+            ft->next_seq = self->feed_next;
+            s_feed_post (self, (qv_msg_t *) ft);
+        }
         s_send_searcher (self, (qv_msg_t *) tick);
     }
     return 0;
@@ -702,6 +785,14 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     self->inbox = zsock_new_pull (ep);
     self->searcher = qv_config_push (self->config, "searcher");
     self->proxy = qv_config_push (self->config, "proxy");
+    if (self->config->feed_stats) {
+        qv_config_endpoint (self->config, "feedpub", ep, sizeof ep);
+        self->feedpub = zsock_new (ZMQ_PUSH);
+        zsock_set_sndhwm (self->feedpub, S_FEED_HWM);
+        zsock_set_linger (self->feedpub, 0);
+        zsock_connect (self->feedpub, "%s", ep);
+        self->feed_next = qv_wal_next_seq (self->wal);
+    }
     self->writer = zactor_new (s_writer_actor, self->wal);
     //  Recovered segments are sealed first, so the flusher writes them.
     for (char *s = zlist_first (args->seal); s; s = zlist_next (args->seal)) {
@@ -761,5 +852,6 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->searcher);
     zsock_destroy (&self->proxy);
+    zsock_destroy (&self->feedpub);
     free (self);
 }

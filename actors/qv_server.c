@@ -3,6 +3,7 @@
 #include "qv_bridge.h"
 #include "qv_catalog.h"
 #include "qv_cdc.h"
+#include "qv_feedpub.h"
 #include "qv_flusher.h"
 #include "qv_http.h"
 #include "qv_proxy.h"
@@ -24,6 +25,8 @@ struct _qv_server_t {
     zactor_t *flusher;
     zactor_t *bridge;               //  NATS bridge, with --nats
     qv_shard_lease_t *lease;        //  shard 0's write lease, with --nats
+    zactor_t *feedpub;              //  committed-feed publisher, with --nats
+    qv_feed_stats_t *feed_stats;
     qv_http_t *http;                //  REST gateway, with --http
     qv_nats_stats_t *nats_stats;
     qv_write_stats_t *write_stats;
@@ -133,11 +136,14 @@ qv_server_new (const qv_config_t *config)
 {
     qv_server_t *self = calloc (1, sizeof *self);
     self->config = *config;
-    if (config->nats_url [0])
+    if (config->nats_url [0]) {
         self->config.nats_stats = self->nats_stats = calloc (1, sizeof (qv_nats_stats_t));
+        self->config.feed_stats = self->feed_stats = calloc (1, sizeof (qv_feed_stats_t));
+    }
     char url [PATH_MAX + 1024];
     if (qv_config_store_url (config, url, sizeof url)) {
         free (self->nats_stats);
+        free (self->feed_stats);
         free (self);
         return NULL;
     }
@@ -148,6 +154,7 @@ qv_server_new (const qv_config_t *config)
         if (!self->local || qv_store_lock (self->local)) {
             qv_store_destroy (&self->local);
             free (self->nats_stats);
+            free (self->feed_stats);
             free (self);
             return NULL;
         }
@@ -156,6 +163,7 @@ qv_server_new (const qv_config_t *config)
     if (!self->store) {
         qv_store_destroy (&self->local);
         free (self->nats_stats);
+        free (self->feed_stats);
         free (self);
         return NULL;
     }
@@ -170,6 +178,7 @@ qv_server_new (const qv_config_t *config)
             qv_store_destroy (&self->store);
             qv_store_destroy (&self->local);
             free (self->nats_stats);
+            free (self->feed_stats);
             free (self);
             return NULL;
         }
@@ -212,6 +221,7 @@ qv_server_new (const qv_config_t *config)
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
+        free (self->feed_stats);
         free (self);
         return NULL;
     }
@@ -226,6 +236,7 @@ qv_server_new (const qv_config_t *config)
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
+        free (self->feed_stats);
         free (self->write_stats);
         free (self);
         return NULL;
@@ -240,6 +251,7 @@ qv_server_new (const qv_config_t *config)
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
+        free (self->feed_stats);
         free (self->write_stats);
         free (self);
         return NULL;
@@ -348,6 +360,8 @@ qv_server_new (const qv_config_t *config)
     self->flusher = zactor_new (qv_flusher_actor, &fargs);
     qv_searcher_args_t rargs = { &self->config, catalog, replay.cdc };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
+    if (config->nats_url [0])       //  before the segment manager, which feeds it
+        self->feedpub = zactor_new (qv_feedpub_actor, &self->config);
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
     zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
     if (config->nats_url [0]) {
@@ -388,6 +402,7 @@ qv_server_destroy (qv_server_t **self_p)
     //  Then the writers of the log, of segment objects, and the searcher, which answers
     //  whatever the others left in its inbox; the proxy, which sends the answers, last.
     zactor_destroy (&self->segmgr);
+    zactor_destroy (&self->feedpub);
     if (self->searcher) {
         zstr_send (self->searcher, "QUIET");
         zsock_wait (self->searcher);
@@ -399,6 +414,7 @@ qv_server_destroy (qv_server_t **self_p)
     qv_shard_lease_destroy (&self->lease, NULL);  //  released once nothing writes
     qv_store_destroy (&self->local);
     free (self->nats_stats);
+    free (self->feed_stats);
     free (self->write_stats);
     free (self);
     *self_p = NULL;

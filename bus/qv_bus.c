@@ -271,3 +271,53 @@ qv_bus_nats (qv_bus_t *self)
 {
     return self->nc;
 }
+
+int
+qv_bus_publish_request (qv_bus_t *self, const char *subject, const char *reply,
+                        const void *data, size_t size)
+{
+    if (!self->nc)
+        return qv_err (QV_EUNAVAIL, "cannot publish on %s: not connected to NATS yet", subject);
+    natsStatus s = natsConnection_PublishRequest (self->nc, subject, reply, data, (int) size);
+    if (s != NATS_OK)
+        return qv_err (QV_EUNAVAIL, "cannot publish on %s: %s", subject, natsStatus_GetText (s));
+    return 0;
+}
+
+int
+qv_bus_ensure_stream (qv_bus_t *self, const char *name, const char *subject,
+                      int64_t max_age_sec, int64_t max_bytes)
+{
+    if (!self->nc)
+        return qv_err (QV_EUNAVAIL, "cannot set up stream %s: not connected to NATS yet", name);
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream (&js, self->nc, NULL);
+    if (s != NATS_OK)
+        return qv_err (QV_EUNAVAIL, "cannot set up stream %s: %s", name, natsStatus_GetText (s));
+    jsStreamConfig cfg;
+    jsStreamConfig_Init (&cfg);
+    cfg.Name = name;
+    const char *subjects [1] = { subject };
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Retention = js_LimitsPolicy;
+    cfg.Discard = js_DiscardOld;
+    cfg.MaxAge = max_age_sec * 1000000000LL;
+    cfg.MaxBytes = max_bytes;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    s = js_AddStream (&si, js, &cfg, NULL, &jerr);
+    if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+        //  There already: make its limits ours (they may have been changed)
+        jerr = 0;
+        s = js_UpdateStream (&si, js, &cfg, NULL, &jerr);
+    }
+    jsStreamInfo_Destroy (si);
+    jsCtx_Destroy (js);
+    if (s != NATS_OK)
+        return qv_err (QV_EUNAVAIL, "cannot set up JetStream stream %s on %s: %s (JetStream "
+                       "error %d; is the server started with -js?)", name, subject,
+                       natsStatus_GetText (s), (int) jerr);
+    return 0;
+}

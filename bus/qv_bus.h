@@ -37,6 +37,19 @@ int
 int
     qv_bus_publish (qv_bus_t *self, const char *subject, const void *data, size_t size);
 
+//  Publishes data to subject with reply as its reply subject (a request whose answer
+//  arrives on a subscription to reply). QV_EUNAVAIL when it cannot be sent.
+int
+    qv_bus_publish_request (qv_bus_t *self, const char *subject, const char *reply,
+                            const void *data, size_t size);
+
+//  Creates JetStream stream name capturing subject (file storage, limits retention,
+//  oldest messages discarded past max_age_sec or max_bytes), or updates an existing
+//  one to those limits. 0, or QV_EUNAVAIL (not connected, no JetStream, refused).
+int
+    qv_bus_ensure_stream (qv_bus_t *self, const char *name, const char *subject,
+                          int64_t max_age_sec, int64_t max_bytes);
+
 //  The server's payload limit (1 MiB when unknown).
 size_t
     qv_bus_max_payload (qv_bus_t *self);

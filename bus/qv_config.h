@@ -33,6 +33,21 @@ typedef struct {
     atomic_uint_fast64_t refused;         //  inserts refused RESOURCE_EXHAUSTED for memory
 } qv_write_stats_t;
 
+//  Figures of the committed feed (actors/qv_feedpub.c on the writer, actors/qv_follower.c
+//  on a searcher process), atomics read by `stats`. Allocated by the server with --nats.
+typedef struct {
+    atomic_uint_fast64_t committed_ts;    //  writer: the newest commit timestamp of a
+                                          //  durable WAL object (the segment manager's)
+    atomic_uint_fast64_t max_payload;     //  writer: NATS payload limit (0 until known)
+    atomic_uint_fast64_t published;       //  writer: feed messages published
+    atomic_uint_fast64_t dropped;         //  writer: feed messages dropped (queue full or
+                                          //  NATS down: followers read the WAL instead)
+    atomic_uint_fast64_t queued_bytes;    //  writer: WAL bytes queued to the publisher
+    atomic_uint_fast64_t applied_seq;     //  follower: the next WAL object it applies
+    atomic_uint_fast64_t wal_reads;       //  follower: WAL objects read from the store
+    atomic_bool caught_up;                //  follower: has applied the feed's position
+} qv_feed_stats_t;
+
 typedef struct {
     char data [PATH_MAX];           //  data directory (filesystem object store)
     char bind [256];                //  ZeroMQ ROUTER endpoint of the public API
@@ -72,6 +87,10 @@ typedef struct {
     long cache_mb;                  //  --cache-mb: its size limit, 0 = no cache
     qv_store_t *store;              //  the server's object store, for `stats` (set by the server)
     qv_write_stats_t *write_stats;  //  set by the server
+    char roles [128];               //  --roles: "" or every role = embedded
+    bool follower;                  //  --roles searcher: a searcher process following a
+                                    //  writer's committed feed (actors/qv_replica.c)
+    qv_feed_stats_t *feed_stats;    //  set by the server with --nats
 } qv_config_t;
 
 //  Fills defaults.

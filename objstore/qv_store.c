@@ -58,6 +58,7 @@ struct _qv_store_t {
     bool stall_done;                //  the process was stopped and resumed
     qv_store_guard_fn *guard;       //  the writer lock held outside (a lease), or NULL
     void *guard_arg;
+    bool readonly;                  //  qv_store_new_readonly: put, delete, lock refused
 };
 
 //  Objects the cache keeps: segments and their indexes, written once under their key
@@ -70,8 +71,8 @@ s_cached (qv_store_t *self, const char *key)
     return self->cache && strncmp (key, S_CACHED_PREFIX, strlen (S_CACHED_PREFIX)) == 0;
 }
 
-qv_store_t *
-qv_store_new (const char *url)
+static qv_store_t *
+s_new (const char *url, bool readonly)
 {
     if (!url || !*url) {
         qv_err (QV_EINVAL, "object store url is empty");
@@ -103,7 +104,8 @@ qv_store_new (const char *url)
     else
         backend = &qv_store_fs_backend;
 
-    void *impl = backend->open (location);
+    void *impl = readonly && backend->open_readonly ? backend->open_readonly (location)
+                                                    : backend->open (location);
     if (!impl)
         return NULL;                //  the backend recorded why
     qv_store_t *self = (qv_store_t *) calloc (1, sizeof (qv_store_t));
@@ -114,9 +116,38 @@ qv_store_new (const char *url)
     }
     self->backend = backend;
     self->impl = impl;
+    self->readonly = readonly;
     pthread_mutex_init (&self->fault_mutex, NULL);
     pthread_cond_init (&self->stall_cond, NULL);
     return self;
+}
+
+qv_store_t *
+qv_store_new (const char *url)
+{
+    return s_new (url, false);
+}
+
+qv_store_t *
+qv_store_new_readonly (const char *url)
+{
+    return s_new (url, true);
+}
+
+bool
+qv_store_readonly (qv_store_t *self)
+{
+    return self && self->readonly;
+}
+
+//  QV_EINVAL for a write (op) to a store opened read-only, naming key.
+static int
+s_check_writable (qv_store_t *self, const char *op, const char *key)
+{
+    if (!self->readonly)
+        return 0;
+    return qv_err (QV_EINVAL, "%s %s: the object store is open read-only (a searcher process "
+                   "never writes to it; the writer role does)", op, key);
 }
 
 void
@@ -199,6 +230,8 @@ int
 qv_store_lock (qv_store_t *self)
 {
     assert (self);
+    if (self->readonly)
+        return s_check_writable (self, "lock", QV_STORE_LOCK_NAME);
     return self->backend->lock (self->impl);
 }
 
@@ -306,6 +339,9 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
         return rc;
     if (!data && size > 0)
         return qv_err (QV_EINVAL, "put %s: data is NULL", key);
+    rc = s_check_writable (self, "put", key);
+    if (rc)
+        return rc;
     rc = s_fault (self, S_OP_PUT, key);
     if (rc == 0)
         rc = s_guard (self, "put", key);
@@ -438,6 +474,9 @@ qv_store_delete (qv_store_t *self, const char *key)
 {
     assert (self);
     int rc = s_check_key (key, false);
+    if (rc)
+        return rc;
+    rc = s_check_writable (self, "delete", key);
     if (rc)
         return rc;
     rc = s_fault (self, S_OP_DELETE, key);

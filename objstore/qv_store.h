@@ -20,6 +20,16 @@ typedef struct _qv_store_t qv_store_t;
 qv_store_t *
     qv_store_new (const char *url);
 
+//  The same, read-only (a searcher process beside a writer): nothing is created or
+//  cleaned up on open (filesystem: the directory must exist; S3: as qv_store_new, whose
+//  open creates a missing bucket), and put, delete and lock return QV_EINVAL.
+qv_store_t *
+    qv_store_new_readonly (const char *url);
+
+//  True for a store opened with qv_store_new_readonly.
+bool
+    qv_store_readonly (qv_store_t *self);
+
 //  Closes the store; releases its lock. Nulls *self_p; safe twice.
 void
     qv_store_destroy (qv_store_t **self_p);

@@ -15,6 +15,9 @@ typedef struct {
     const char *name;               //  "fs", "s3"
     //  location: what follows the scheme ("/data" for file:///data). NULL on failure.
     void *(*open) (const char *location);
+    //  Optional: open without creating or cleaning up anything (qv_store_new_readonly);
+    //  without it, open is used.
+    void *(*open_readonly) (const char *location);
     void (*close) (void **impl_p);
     int (*lock) (void *impl);
     //  Optional: 0 while the lock taken by lock() is still held (qv_store_lock_check).

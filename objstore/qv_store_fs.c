@@ -183,7 +183,7 @@ s_remove_stale_tmp (const char *dir, int depth)
 }
 
 static void *
-s_open (const char *location)
+s_open_mode (const char *location, bool readonly)
 {
     if (!location || !*location) {
         qv_err (QV_EINVAL, "data directory path is empty");
@@ -198,14 +198,14 @@ s_open (const char *location)
     memcpy (path, location, len + 1);
     while (len > 1 && path [len - 1] == '/')
         path [--len] = 0;
-    if (s_mkdirs (path))
+    if (!readonly && s_mkdirs (path))
         return NULL;
     char resolved [PATH_MAX];
     if (!realpath (path, resolved)) {
         qv_err (QV_EIO, "cannot resolve data directory %s: %s", path, strerror (errno));
         return NULL;
     }
-    if (access (resolved, R_OK | W_OK | X_OK) != 0) {
+    if (access (resolved, readonly ? R_OK | X_OK : R_OK | W_OK | X_OK) != 0) {
         qv_err (QV_EIO, "data directory %s is not accessible: %s", resolved, strerror (errno));
         return NULL;
     }
@@ -218,8 +218,22 @@ s_open (const char *location)
     pthread_mutex_init (&self->lock_mutex, NULL);
     self->lock_fd = -1;
     atomic_init (&self->tmp_seq, 0);
-    s_remove_stale_tmp (resolved, 0);
+    if (!readonly)
+        s_remove_stale_tmp (resolved, 0);
     return self;
+}
+
+static void *
+s_open (const char *location)
+{
+    return s_open_mode (location, false);
+}
+
+//  A reader beside the writer: creates nothing, and leaves the writer's temp files alone.
+static void *
+s_open_readonly (const char *location)
+{
+    return s_open_mode (location, true);
 }
 
 static void
@@ -593,6 +607,7 @@ s_describe (void *impl, const char *key, char *out, size_t outsize)
 const qv_store_backend_t qv_store_fs_backend = {
     .name = "fs",
     .open = s_open,
+    .open_readonly = s_open_readonly,
     .close = s_close,
     .lock = s_lock,
     .put = s_put,

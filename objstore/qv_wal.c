@@ -541,8 +541,9 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
     if (below_seen && below_max >= next)
         next = below_max + 1;
 
-    //  Objects below the checkpoint are covered by flushed segments
-    rc = s_trim (self, objs, n, checkpoint);
+    //  Objects below the checkpoint are covered by flushed segments (a reader of a
+    //  read-only store leaves them to the writer)
+    rc = qv_store_readonly (self->store) ? 0 : s_trim (self, objs, n, checkpoint);
     if (rc)
         goto cleanup;
     self->next_seq = next;

@@ -26,8 +26,8 @@ void
     qv_wal_destroy (qv_wal_t **self_p);
 
 //  Replays every WAL object with seq >= checkpoint, in order, calling fn per record,
-//  deletes objects below checkpoint, and positions the log to append after the last
-//  object. A bad checksum, a truncated object, a wrong magic/version/shard/seq or a
+//  deletes objects below checkpoint (not in a read-only store), and positions the log
+//  to append after the last object. A bad checksum, a truncated object, a wrong magic/version/shard/seq or a
 //  gap in the sequence returns QV_ECORRUPT with a message naming the object. A gap
 //  counts from the checkpoint: if the first object is above it, the objects between
 //  were acknowledged and are gone, so that is QV_ECORRUPT too. An object in wal/<shard>/

@@ -59,7 +59,13 @@ typedef enum {
     M (MANIFEST,   manifest,   "searcher -> flusher: write this manifest")                     \
     M (MANIFESTED, manifested, "flusher -> searcher: the manifest write's outcome")        \
     M (CHANGE,     change,     "searcher -> NATS bridge: a committed change to publish on "  \
-                               "the change feed")
+                               "the change feed")                                          \
+    M (FEED,       feed,       "segmgr -> feed publisher -> NATS -> followers: a WAL object "  \
+                               "is durable (the committed feed, bus/NATS.md)")                \
+    M (FEED_TICK,  feed_tick,  "segmgr -> feed publisher -> NATS -> followers: the shard is "  \
+                               "idle; every record below ts is in WAL objects below next_seq") \
+    M (WRITER_TS,  writer_ts,  "follower -> NATS -> feed publisher, and back: the shard's "   \
+                               "newest commit timestamp (asked with ts 0)")
 
 #define QV_MSG_F_write(F, T)        F (T, JOB, job)
 #define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
@@ -91,6 +97,13 @@ typedef enum {
 #define QV_MSG_F_manifested(F, T)   F (T, U64, version) F (T, I64, rc) F (T, STR, error)
 //  event: a qv_cdc_t (qv_cdc.h), owned by the message's receiver
 #define QV_MSG_F_change(F, T)       F (T, PTR, event)
+//  seq, epoch: the WAL object's position and writer epoch; ts: the largest commit
+//  timestamp in it; wal: the object's bytes as stored (objstore/qv_wal.h), or empty
+//  when over the NATS payload limit (a follower then reads it from the store)
+#define QV_MSG_F_feed(F, T)         F (T, U64, shard) F (T, U64, seq) F (T, U64, epoch)     \
+                                    F (T, U64, ts) F (T, BIN, wal)
+#define QV_MSG_F_feed_tick(F, T)    F (T, U64, shard) F (T, U64, ts) F (T, U64, next_seq)
+#define QV_MSG_F_writer_ts(F, T)    F (T, U64, shard) F (T, U64, ts)
 
 typedef enum {
     QV_MSG_NONE = 0,

@@ -1,6 +1,7 @@
 //  quiver: the Quiver server. `quiver serve` runs every component embedded.
 #include "qv_rc.h"
 #include "qv_server.h"
+#include "qv_replica.h"
 
 #include <czmq.h>
 #include <nats/nats.h>
@@ -138,6 +139,12 @@ s_usage (FILE *out)
         "                          bucket's ETag before use\n"
         "  --cache-mb N            size limit of --cache-dir in MiB, least recently used\n"
         "                          objects evicted (default 10240; 0 turns the cache off)\n"
+        "  --roles LIST            the roles this process runs, a comma list of proxy,\n"
+        "                          segment-manager,meta,flusher,searcher (default: all, the\n"
+        "                          embedded server). Built today: all of them, or\n"
+        "                          `searcher` alone: a searcher process that opens --data\n"
+        "                          (or the S3 bucket) read-only, follows the writer's\n"
+        "                          committed feed on --nats and answers reads on --bind\n"
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
@@ -164,6 +171,61 @@ s_exec_with_hugepages (char *argv [])
     setenv ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
     execv ("/proc/self/exe", argv);
     unsetenv ("GLIBC_TUNABLES");
+}
+
+//  --roles: a comma list of the five roles. Every role (the default) is the embedded
+//  server; `searcher` alone is a searcher process (config->follower). Any other
+//  combination is not built yet: 0, or -1 with the reason on stderr.
+static int
+s_parse_roles (qv_config_t *config)
+{
+    static const char *names [] = { "proxy", "segment-manager", "meta", "flusher", "searcher" };
+    unsigned seen = 0;
+    char list [sizeof config->roles];
+    snprintf (list, sizeof list, "%s", config->roles);
+    char *save = NULL;
+    for (char *r = strtok_r (list, ",", &save); r; r = strtok_r (NULL, ",", &save)) {
+        size_t i = 0;
+        while (i < 5 && !streq (r, names [i]))
+            i++;
+        if (i == 5) {
+            fprintf (stderr, "quiver: --roles: unknown role '%s' (roles: proxy, segment-manager, "
+                     "meta, flusher, searcher)\n", r);
+            return -1;
+        }
+        seen |= 1u << i;
+    }
+    if (seen == 0x1f)
+        return 0;                   //  every role: the embedded server
+    if (seen == 1u << 4) {
+        config->follower = true;
+        return 0;
+    }
+    fprintf (stderr, "quiver: --roles %s is not built yet: this release runs every role in one "
+             "process (the default, or all five listed) or `--roles searcher` alone (a searcher "
+             "process beside an embedded writer started with --nats)\n", config->roles);
+    return -1;
+}
+
+//  A searcher process: serves until SIGINT/SIGTERM.
+static int
+s_serve_searcher (qv_config_t *config, sigset_t *stop)
+{
+    qv_replica_t *replica = qv_replica_new (config);
+    if (!replica) {
+        qv_error ("quiver: %s", qv_err_msg ());
+        return 1;
+    }
+    qv_info ("quiver searcher process serving %s, following the committed feed on %s, "
+             "data in %s (read-only)", config->bind, config->nats_url,
+             config->s3_endpoint [0] ? config->s3_endpoint : config->data);
+    int sig = 0;
+    sigwait (stop, &sig);
+    qv_info ("quiver stopping (signal %d)", sig);
+    qv_replica_destroy (&replica);
+    nats_Close ();
+    qv_info ("quiver stopped");
+    return 0;
 }
 
 int
@@ -205,6 +267,7 @@ main (int argc, char *argv [])
         { "cache-dir", required_argument, 0, 'D' },
         { "cache-mb", required_argument, 0, 'M' },
         { "check-config", no_argument, 0, 'K' },
+        { "roles", required_argument, 0, 'O' },
         { "http", required_argument, 0, 'W' },
         { "lease-ttl-ms", required_argument, 0, 'T' },
         { "lease-wait-ms", required_argument, 0, 'A' },
@@ -251,11 +314,12 @@ main (int argc, char *argv [])
             case 'K': check_config = true; break;
             case 'T': config.lease_ttl_ms = (int) v; lease_opt = true; break;
             case 'A': config.lease_wait_ms = (int) v; lease_opt = true; break;
+            case 'O': snprintf (config.roles, sizeof config.roles, "%s", optarg); break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (!strchr ("dbhNPICEBXHKWDM", c) && v <= 0) {
+        if (!strchr ("dbhNPICEBXHKWDMO", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [li].name);
             return 2;
         }
@@ -267,6 +331,18 @@ main (int argc, char *argv [])
     }
     if (config.lease_ttl_ms < 300) {
         fprintf (stderr, "quiver: --lease-ttl-ms %d: use at least 300\n", config.lease_ttl_ms);
+        return 2;
+    }
+    if (config.roles [0] && s_parse_roles (&config))
+        return 2;
+    if (config.follower && !config.nats_url [0]) {
+        fprintf (stderr, "quiver: --roles searcher follows the writer's committed feed over "
+                 "NATS: give --nats URL (the writer's)\n");
+        return 2;
+    }
+    if (config.follower && (config.ingest_stream [0] || config.http [0])) {
+        fprintf (stderr, "quiver: --roles searcher takes no --ingest-stream (writes go to the "
+                 "writer) and no --http (not built for searcher processes yet)\n");
         return 2;
     }
     if (config.ingest_stream [0] && !config.nats_url [0]) {
@@ -296,6 +372,10 @@ main (int argc, char *argv [])
         &&  (!getenv ("QUIVER_S3_ACCESS_KEY") || !getenv ("QUIVER_S3_SECRET_KEY")))
             printf ("quiver: note: QUIVER_S3_ACCESS_KEY / QUIVER_S3_SECRET_KEY are not set "
                     "here; the serving process needs them\n");
+        if (config.follower)
+            printf ("quiver: configuration OK (a searcher process: reads only, following the "
+                    "committed feed on %s; the store opened read-only)\n", config.nats_url);
+        else
         if (config.s3_endpoint [0])
             printf ("quiver: configuration OK (objects in s3://%s/%s on %s, local files in %s)\n",
                     config.s3_bucket, config.s3_prefix, config.s3_endpoint, config.data);
@@ -315,6 +395,8 @@ main (int argc, char *argv [])
     zsys_init ();
     s_install_signal_handlers ();
     zsys_set_linger (0);
+    if (config.follower)
+        return s_serve_searcher (&config, &stop);
     qv_server_t *server = qv_server_new (&config);
     if (!server) {
         qv_error ("quiver: %s", qv_err_msg ());

@@ -43,6 +43,7 @@ typedef struct {
     double seconds;                 //  length of one timed run
     char quiver [4096];             //  path of the quiver binary
     char tmp [4096];                //  temporary directory of this run
+    bool split;                     //  part d also on a searcher process (--split)
 } s_opts_t;
 
 // ---------------------------------------------------------------------------------
@@ -810,15 +811,33 @@ s_bench_visibility (const s_opts_t *opts)
     const int probes = opts->quick ? 200 : 1000;
     char data [4200];
     snprintf (data, sizeof data, "%s/visibility", opts->tmp);
-    qv_bench_server_t srv;
-    s_server_start (&srv, opts, data, 0);
+    qv_bench_server_t srv, replica;
+    pid_t nats = 0;
+    char nats_url [64] = "";
+    if (opts->split) {
+        //  The writer publishes its committed feed on NATS; a searcher process follows it.
+        char sd [4200];
+        snprintf (sd, sizeof sd, "%s/nats", opts->tmp);
+        nats = qv_bench_nats_start (sd, nats_url, sizeof nats_url);
+        char *extra [] = { "--nats", nats_url, NULL };
+        qv_bench_server_start (&srv, opts->quiver, data, extra);
+    }
+    else
+        s_server_start (&srv, opts, data, 0);
     qv_client_t *client = qv_client_new (srv.endpoint);
     qv_client_set_timeout (client, 60000);
     s_create (client, "vis");
     s_load (srv.endpoint, "vis", rows, 0, 23);
+    if (opts->split) {
+        char *extra [] = { "--roles", "searcher", "--nats", nats_url, NULL };
+        qv_bench_server_start (&replica, opts->quiver, data, extra);
+    }
+    const char *readers [2] = { srv.endpoint, opts->split ? replica.endpoint : NULL };
+    const char *labels [2] = { opts->split ? "embedded " : "", "replica " };
 
-    printf ("\n== d. Insert-to-visible latency and consistency levels (embedded server, %zu unflushed "
-            "%d-dim rows, exact search, k=%d)\n", rows, S_DIM, S_K);
+    printf ("\n== d. Insert-to-visible latency and consistency levels (embedded server%s, %zu unflushed "
+            "%d-dim rows, exact search, k=%d)\n", opts->split ? " with --nats, and a searcher "
+            "process following its feed" : "", rows, S_DIM, S_K);
     printf ("   visibility: %d one-row inserts per level, one at a time; a second client polls "
             "`get` at that level\n   until the row is there (session: with the insert's ts once "
             "acknowledged). Searches: nq=1, the four\n   levels interleaved, session with the ts "
@@ -834,8 +853,9 @@ s_bench_visibility (const s_opts_t *opts)
     float *vec = malloc (S_DIM * sizeof (float));
     uint64_t state = 31, last_ts = 0;
     int64_t next_id = (int64_t) rows;
+    for (int ri = 0; ri < 2 && readers [ri]; ri++)
     for (int l = 0; l < 4; l++) {
-        s_watch_t watch = { .endpoint = srv.endpoint, .name = "vis", .level = levels [l] };
+        s_watch_t watch = { .endpoint = readers [ri], .name = "vis", .level = levels [l] };
         atomic_store (&watch.target, -1);
         atomic_store (&watch.ts, 0);
         pthread_t reader;
@@ -870,41 +890,54 @@ s_bench_visibility (const s_opts_t *opts)
         pthread_join (reader, NULL);
 
         char what [80];
-        snprintf (what, sizeof what, "%s: insert sent -> visible to another client", levels [l]);
+        snprintf (what, sizeof what, "%s%s: insert sent -> visible to another client",
+                  labels [ri], levels [l]);
         printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
                 s_quantile (from_send, probes, 0.5), s_quantile (from_send, probes, 0.99),
                 s_max (from_send, probes));
-        snprintf (what, sizeof what, "%s: acknowledged -> visible (< 0: before)", levels [l]);
+        snprintf (what, sizeof what, "%s%s: acknowledged -> visible (< 0: before)",
+                  labels [ri], levels [l]);
         printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
                 s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99),
                 s_max (from_ack, probes));
-        snprintf (what, sizeof what, "%s: get polls per probe (mean)", levels [l]);
+        snprintf (what, sizeof what, "%s%s: get polls per probe (mean)", labels [ri], levels [l]);
         printf ("  %-52s  %9.1f\n", what, (double) atomic_load (&watch.polls) / probes);
     }
 
     //  Search latency per level, interleaved so the machine's noise hits all alike
     const int searches = opts->quick ? 200 : 1000;
-    double *lat [4];
-    for (int l = 0; l < 4; l++)
-        lat [l] = malloc (searches * sizeof (double));
-    for (int i = 0; i < searches; i++)
+    for (int ri = 0; ri < 2 && readers [ri]; ri++) {
+        qv_client_t *rc = qv_client_new (readers [ri]);
+        qv_client_set_timeout (rc, 60000);
+        double *lat [4];
         for (int l = 0; l < 4; l++)
-            lat [l][i] = s_level_search (client, "vis", levels [l], last_ts, &state);
-    double base = s_quantile (lat [3], searches, 0.5);
-    for (int l = 0; l < 4; l++) {
-        char what [64];
-        snprintf (what, sizeof what, "search nq=1, consistency %s", levels [l]);
-        double p50 = s_quantile (lat [l], searches, 0.5);
-        printf ("  %-52s  %9.3f  %9.3f  %9.3f   p50 - eventually's: %+.3f ms\n", what, p50,
-                s_quantile (lat [l], searches, 0.99), s_max (lat [l], searches), p50 - base);
-        free (lat [l]);
+            lat [l] = malloc (searches * sizeof (double));
+        for (int i = 0; i < searches; i++)
+            for (int l = 0; l < 4; l++)
+                lat [l][i] = s_level_search (rc, "vis", levels [l], last_ts, &state);
+        double base = s_quantile (lat [3], searches, 0.5);
+        for (int l = 0; l < 4; l++) {
+            char what [64];
+            snprintf (what, sizeof what, "%ssearch nq=1, consistency %s", labels [ri], levels [l]);
+            double p50 = s_quantile (lat [l], searches, 0.5);
+            printf ("  %-52s  %9.3f  %9.3f  %9.3f   p50 - eventually's: %+.3f ms\n", what, p50,
+                    s_quantile (lat [l], searches, 0.99), s_max (lat [l], searches), p50 - base);
+            free (lat [l]);
+        }
+        qv_client_destroy (&rc);
     }
     fflush (stdout);
     free (from_send);
     free (from_ack);
     free (vec);
     qv_client_destroy (&client);
+    if (opts->split)
+        qv_bench_server_stop (&replica, SIGTERM);
     qv_bench_server_stop (&srv, SIGTERM);
+    if (nats > 0) {
+        kill (nats, SIGTERM);
+        waitpid (nats, NULL, 0);
+    }
     qv_bench_rm_rf (data);
 }
 
@@ -931,7 +964,10 @@ s_usage (FILE *out)
         "  --only PART    run one part: insert, search, recovery or visibility\n"
         "  --runs N       runs per figure, the median is printed (default 3)\n"
         "  --seconds S    length of one timed run (default 3, --quick 1)\n"
-        "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n");
+        "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n"
+        "  --split        part d also on a searcher process: starts nats-server (on PATH),\n"
+        "                 the server with --nats, and `quiver serve --roles searcher` on its\n"
+        "                 data; the probes and searches run against both, the same run\n");
 }
 
 int
@@ -943,7 +979,8 @@ main (int argc, char *argv [])
     static struct option longopts [] = {
         { "quick", no_argument, 0, 'q' }, { "only", required_argument, 0, 'o' },
         { "runs", required_argument, 0, 'r' }, { "seconds", required_argument, 0, 's' },
-        { "tmp", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+        { "tmp", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' },
+        { "split", no_argument, 0, 'S' }, { 0, 0, 0, 0 }
     };
     int c;
     while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
@@ -953,6 +990,7 @@ main (int argc, char *argv [])
             case 'r': opts.runs = atoi (optarg); break;
             case 's': seconds = atof (optarg); break;
             case 't': tmpdir = optarg; break;
+            case 'S': opts.split = true; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }

@@ -178,3 +178,43 @@ qv_bench_server_stop (qv_bench_server_t *srv, int sig)
     }
     srv->pid = s_child = 0;
 }
+
+pid_t
+qv_bench_nats_start (const char *dir, char *url, size_t url_size)
+{
+    int port = qv_bench_free_port ();
+    char ports [16], log [4300];
+    snprintf (ports, sizeof ports, "%d", port);
+    snprintf (log, sizeof log, "%s.log", dir);
+    pid_t pid = fork ();
+    if (pid < 0)
+        qv_bench_die ("fork: %s", strerror (errno));
+    if (pid == 0) {
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
+        execlp ("nats-server", "nats-server", "-a", "127.0.0.1", "-p", ports, "-js", "-sd", dir,
+                (char *) NULL);
+        fprintf (stderr, "cannot run nats-server: %s\n", strerror (errno));
+        _exit (127);
+    }
+    snprintf (url, url_size, "nats://127.0.0.1:%d", port);
+    for (int i = 0; i < 200; i++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
+                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+        bool up = fd >= 0 && connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+        if (fd >= 0)
+            close (fd);
+        if (up)
+            return pid;
+        if (waitpid (pid, NULL, WNOHANG) == pid)
+            qv_bench_die ("nats-server exited at start (is it on PATH? see %s)", log);
+        usleep (50000);
+    }
+    kill (pid, SIGKILL);
+    qv_bench_die ("nats-server did not accept connections within 10 s (see %s)", log);
+}

@@ -45,6 +45,12 @@ double
     qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *data,
                            char *const *extra);
 
+//  Starts `nats-server -js` (from PATH) on a free loopback port with its storage in
+//  dir, logging to dir.log, and waits until it accepts connections; its URL goes to
+//  url. Returns its pid; dies if it does not start within 10 s.
+pid_t
+    qv_bench_nats_start (const char *dir, char *url, size_t url_size);
+
 //  Stops the server: SIGTERM waits up to 30 s for a clean stop (then says so and
 //  kills it); SIGKILL is a crash.
 void

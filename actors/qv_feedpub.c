@@ -1,0 +1,233 @@
+//  Feed publisher actor: the segment manager's committed feed on JetStream.
+//
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                 stop
+//  takes (inbox, PULL inproc "feedpub", at most 10,000 queued: the segment manager
+//  drops what does not fit):
+//    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq}
+//                                from the segment manager, in log order
+//  takes (NATS, "<prefix>.feed.<shard>.ts"):
+//    WRITER_TS {shard, ts: 0}    a follower's question
+//  sends (NATS):
+//    FEED, FEED_TICK             published on "<prefix>.feed.<shard>", which the stream
+//                                "<PREFIX>_FEED_<shard>" keeps (qv_msg_encode bytes)
+//    WRITER_TS {shard, ts}       the answer: the newest commit timestamp of a durable WAL
+//                                object (feed_stats->committed_ts, the segment manager's)
+//
+//  DESIGN
+//  The write path never waits for NATS: the segment manager hands each durable WAL
+//  object here without waiting (a full inbox drops it), and publishing is nats.c's
+//  asynchronous publish (buffered while disconnected, then refused: dropped and
+//  counted). A follower that misses a message sees a gap in the WAL positions and reads
+//  the objects it missed from the store, which stays the source of truth. The stream is
+//  created (or its limits set) at start and retried every second until NATS answers.
+#include "qv_feedpub.h"
+#include "qv_bus.h"
+#include "qv_msg.h"
+#include "qv_rc.h"
+
+typedef struct {
+    const qv_config_t *config;
+    qv_feed_stats_t *stats;
+    qv_bus_t *bus;
+    zsock_t *inbox;
+    zsock_t *asks;                  //  PULL of WRITER_TS questions (natsMsg *)
+    char subject [128];
+    char stream [96];
+    bool stream_ok;
+    bool asking;                    //  subscribed to the strong-read question
+    qv_wr_t *w;
+} self_t;
+
+static void
+s_prefixed (const qv_config_t *config, const char *fmt, uint32_t shard, char *out, size_t size)
+{
+    snprintf (out, size, fmt, config->nats_prefix, shard);
+}
+
+void
+qv_feed_subject (const qv_config_t *config, uint32_t shard, char *out, size_t size)
+{
+    s_prefixed (config, "%s.feed.%u", shard, out, size);
+}
+
+void
+qv_feed_ts_subject (const qv_config_t *config, uint32_t shard, char *out, size_t size)
+{
+    s_prefixed (config, "%s.feed.%u.ts", shard, out, size);
+}
+
+void
+qv_feed_stream (const qv_config_t *config, uint32_t shard, char *out, size_t size)
+{
+    s_prefixed (config, "%s_FEED_%u", shard, out, size);
+    for (char *c = out; *c; c++)
+        if (isalpha ((unsigned char) *c))
+            *c = (char) toupper ((unsigned char) *c);
+        else
+        if (!isdigit ((unsigned char) *c) && *c != '-')
+            *c = '_';
+}
+
+//  Subscribes to the followers' question and sets the stream up, once connected.
+static void
+s_setup_stream (self_t *self)
+{
+    if (!self->asking && qv_bus_connected (self->bus)) {
+        char ep [256], subject [160];
+        qv_config_endpoint (self->config, "feedpub-ts", ep, sizeof ep);
+        qv_feed_ts_subject (self->config, 0, subject, sizeof subject);
+        if (qv_bus_subscribe (self->bus, subject, ep) == 0)
+            self->asking = true;
+        else
+            qv_warn ("committed feed: %s; retrying every second", qv_err_msg ());
+    }
+    if (self->stream_ok || !qv_bus_connected (self->bus))
+        return;
+    if (qv_bus_ensure_stream (self->bus, self->stream, self->subject,
+                              QV_FEED_MAX_AGE_SEC, QV_FEED_MAX_BYTES) == 0) {
+        self->stream_ok = true;
+        qv_info ("committed feed: stream %s on %s", self->stream, self->subject);
+    }
+    else
+        qv_warn ("committed feed: %s; retrying every second", qv_err_msg ());
+    atomic_store (&self->stats->max_payload, qv_bus_max_payload (self->bus));
+}
+
+static void
+s_publish (self_t *self, const qv_msg_t *msg)
+{
+    qv_wr_reset (self->w);
+    size_t size = 0;
+    const void *data = NULL;
+    if (qv_msg_encode (msg, self->w) == 0)
+        data = qv_wr_data (self->w, &size);
+    if (data && qv_bus_publish (self->bus, self->subject, data, size) == 0)
+        atomic_fetch_add (&self->stats->published, 1);
+    else
+        atomic_fetch_add (&self->stats->dropped, 1);
+}
+
+static int
+s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (!msg)
+        return 0;
+    if (msg->id == QV_MSG_FEED) {
+        atomic_fetch_sub (&self->stats->queued_bytes, ((qv_msg_feed_t *) msg)->wal.size);
+        s_publish (self, msg);
+    }
+    else
+    if (msg->id == QV_MSG_FEED_TICK)
+        s_publish (self, msg);
+    else
+        qv_error ("protocol error: the feed publisher does not take %s; dropped",
+                  qv_msg_name (msg->id));
+    qv_msg_destroy (&msg);
+    return 0;
+}
+
+static int
+s_handle_ask (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zframe_t *frame = zframe_recv (reader);
+    if (!frame)
+        return 0;
+    natsMsg *m = NULL;
+    if (zframe_size (frame) == sizeof m)
+        memcpy (&m, zframe_data (frame), sizeof m);
+    zframe_destroy (&frame);
+    if (!m)
+        return 0;
+    qv_bus_taken (self->bus, (size_t) natsMsg_GetDataLength (m));
+    const char *reply = natsMsg_GetReply (m);
+    if (reply && *reply) {
+        qv_msg_writer_ts_t *ans = qv_msg_writer_ts_new ();
+        ans->ts = atomic_load (&self->stats->committed_ts);
+        qv_wr_reset (self->w);
+        size_t size = 0;
+        if (qv_msg_encode ((qv_msg_t *) ans, self->w) == 0) {
+            const void *data = qv_wr_data (self->w, &size);
+            if (qv_bus_publish (self->bus, reply, data, size))
+                qv_warn ("committed feed: cannot answer a follower: %s", qv_err_msg ());
+        }
+        qv_msg_free (&ans);
+    }
+    natsMsg_Destroy (m);
+    return 0;
+}
+
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_setup_stream ((self_t *) arg);
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    char *cmd = zstr_recv (reader);
+    zstr_free (&cmd);
+    return -1;                      //  $TERM
+}
+
+void
+qv_feedpub_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = calloc (1, sizeof *self);
+    self->config = args;
+    self->stats = self->config->feed_stats;
+    self->w = qv_wr_new ();
+    qv_feed_subject (self->config, 0, self->subject, sizeof self->subject);
+    qv_feed_stream (self->config, 0, self->stream, sizeof self->stream);
+    char ep [256];
+    qv_config_endpoint (self->config, "feedpub", ep, sizeof ep);
+    self->inbox = zsock_new (ZMQ_PULL);
+    zsock_set_rcvhwm (self->inbox, 10000);
+    zsock_bind (self->inbox, "%s", ep);
+    atomic_store (&self->stats->max_payload, (uint64_t) 1 << 20);
+    self->bus = qv_bus_new (self->config->nats_url, "quiver feed publisher");
+    qv_config_endpoint (self->config, "feedpub-ts", ep, sizeof ep);
+    self->asks = zsock_new_pull (ep);
+    zsock_signal (pipe, 0);
+    zloop_t *loop = zloop_new ();
+    zloop_set_nonstop (loop, true);
+    zloop_reader (loop, pipe, s_handle_pipe, self);
+    if (self->bus) {
+        s_setup_stream (self);
+        zloop_reader (loop, self->inbox, s_handle_inbox, self);
+        zloop_reader (loop, self->asks, s_handle_ask, self);
+        zloop_timer (loop, 1000, 0, s_handle_timer, self);
+    }
+    else
+        qv_error ("committed feed: %s; not published", qv_err_msg ());
+    zloop_start (loop);
+    zloop_destroy (&loop);
+    qv_bus_destroy (&self->bus);
+    //  Messages left (or never read without a bus): free them and their bytes' count.
+    qv_msg_t *msg;
+    while ((msg = qv_msg_recv_nowait (self->inbox)))
+        qv_msg_destroy (&msg);
+    zframe_t *frame;
+    while ((frame = zframe_recv_nowait (self->asks))) {
+        natsMsg *m = NULL;
+        if (zframe_size (frame) == sizeof m)
+            memcpy (&m, zframe_data (frame), sizeof m);
+        natsMsg_Destroy (m);
+        zframe_destroy (&frame);
+    }
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->asks);
+    qv_wr_destroy (&self->w);
+    free (self);
+}

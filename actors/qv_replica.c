@@ -1,0 +1,219 @@
+//  A searcher process: the proxy (reads only), the searcher, and the follower of the
+//  writer's committed feed, over the writer's object store opened read-only.
+//
+//  DESIGN
+//  Nothing here writes to the store: qv_store_new_readonly refuses put, delete and
+//  lock, the WAL replay leaves objects below the checkpoint to the writer, and the
+//  searcher runs quiet (no segment writes, index builds or manifests). Recovery is the
+//  embedded server's (newest manifest, its segments, the WAL tail); a WAL object the
+//  writer deletes while this reads it (it wrote a newer manifest meanwhile) makes the
+//  replay fail, and recovery starts again from the newest manifest.
+#include "qv_replica.h"
+#include "qv_catalog.h"
+#include "qv_follower.h"
+#include "qv_proxy.h"
+#include "qv_rc.h"
+#include "qv_searcher.h"
+#include "qv_store.h"
+
+#define S_RECOVERY_TRIES 5
+
+struct _qv_replica_t {
+    qv_config_t config;
+    qv_store_t *store;
+    zactor_t *proxy;
+    zactor_t *searcher;
+    zactor_t *follower;
+    qv_feed_stats_t *feed_stats;
+};
+
+typedef struct {
+    qv_catalog_t *catalog;
+    size_t seg_max_bytes;
+    uint64_t records;
+} s_replay_t;
+
+static int
+s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
+{
+    s_replay_t *r = arg;
+    qv_record_t *rec;
+    int rc = qv_record_read (data, size, qv_catalog_schema_of, r->catalog, &rec);
+    if (rc == QV_ENOTFOUND) {
+        qv_record_destroy (&rec);   //  a collection dropped since
+        return 0;
+    }
+    if (rc)
+        return qv_err (rc, "WAL object %llu record %u: %s", (unsigned long long) seq, index, qv_err_msg ());
+    qv_catalog_apply (r->catalog, rec, seq, r->seg_max_bytes);
+    qv_record_destroy (&rec);
+    r->records++;
+    return 0;
+}
+
+//  The proxy's catalog copy: a create per collection (its `partition` the next
+//  partition id), each followed by creates of its named partitions.
+static zlist_t *
+s_creates (qv_catalog_t *catalog)
+{
+    zlist_t *creates = zlist_new ();
+    size_t n;
+    qv_collection_t **list = qv_catalog_list (catalog, &n);
+    for (size_t i = 0; i < n; i++) {
+        qv_collection_t *c = list [i];
+        qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
+        rec->coll_id = c->id;
+        snprintf (rec->name, sizeof rec->name, "%s", c->name);
+        rec->schema = qv_schema_dup (c->schema);
+        rec->shards = c->shards;
+        rec->num_partitions = c->num_partitions;
+        memcpy (rec->consistency, c->consistency, sizeof rec->consistency);
+        rec->partition = c->next_part;
+        zlist_append (creates, rec);
+        for (uint32_t p = 0; c->part_key < 0 && p < c->nparts; p++)
+            if (c->parts [p].id != 0) {
+                qv_record_t *prec = qv_record_new (QV_REC_CREATE_PARTITION);
+                prec->coll_id = c->id;
+                prec->partition = c->parts [p].id;
+                snprintf (prec->name, sizeof prec->name, "%s", c->parts [p].name);
+                zlist_append (creates, prec);
+            }
+    }
+    free (list);
+    return creates;
+}
+
+static void
+s_schema_free (void **item)
+{
+    qv_schema_destroy ((qv_schema_t **) item);
+}
+
+//  The follower's schema registry: coll id -> a copy of its schema.
+static zhashx_t *
+s_schemas (qv_catalog_t *catalog)
+{
+    zhashx_t *schemas = zhashx_new ();
+    zhashx_set_destructor (schemas, s_schema_free);
+    size_t n;
+    qv_collection_t **list = qv_catalog_list (catalog, &n);
+    for (size_t i = 0; i < n; i++) {
+        char key [16];
+        snprintf (key, sizeof key, "%u", list [i]->id);
+        zhashx_update (schemas, key, qv_schema_dup (list [i]->schema));
+    }
+    free (list);
+    return schemas;
+}
+
+static void
+s_free (qv_replica_t *self)
+{
+    qv_store_destroy (&self->store);
+    free (self->feed_stats);
+    free (self);
+}
+
+qv_replica_t *
+qv_replica_new (const qv_config_t *config)
+{
+    if (!config->nats_url [0]) {
+        qv_err (QV_EINVAL, "a searcher process follows the writer's committed feed over NATS: "
+                "give --nats URL");
+        return NULL;
+    }
+    qv_replica_t *self = calloc (1, sizeof *self);
+    self->config = *config;
+    self->config.follower = true;
+    self->config.nats_stats = NULL;     //  no NATS bridge here: no change events either
+    self->config.feed_stats = self->feed_stats = calloc (1, sizeof (qv_feed_stats_t));
+    char url [PATH_MAX + 1024];
+    if (qv_config_store_url (config, url, sizeof url)) {
+        s_free (self);
+        return NULL;
+    }
+    self->store = qv_store_new_readonly (url);
+    if (!self->store) {
+        s_free (self);
+        return NULL;
+    }
+    if (config->s3_endpoint [0] && config->cache_mb > 0 && config->cache_dir [0]) {
+        if (qv_store_set_cache (self->store, config->cache_dir, (uint64_t) config->cache_mb << 20)) {
+            qv_error ("--cache-dir: %s", qv_err_msg ());
+            s_free (self);
+            return NULL;
+        }
+    }
+    self->config.store = self->store;
+    self->proxy = zactor_new (qv_proxy_actor, &self->config);
+    char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
+    if (!status || !streq (status, "OK")) {
+        qv_err (QV_EUNAVAIL, "cannot bind %s: %s", config->bind, status ? status : "actor failed");
+        zstr_free (&status);
+        zactor_destroy (&self->proxy);
+        s_free (self);
+        return NULL;
+    }
+    zstr_free (&status);
+    int64_t started = qv_clock_msec ();
+    qv_catalog_t *catalog = NULL;
+    qv_wal_t *wal = NULL;
+    s_replay_t replay = { NULL, config->seg_max_bytes, 0 };
+    int rc = 0;
+    for (int attempt = 1; attempt <= S_RECOVERY_TRIES; attempt++) {
+        qv_catalog_destroy (&catalog);
+        qv_wal_destroy (&wal);
+        catalog = qv_catalog_new ();
+        wal = qv_wal_new (self->store, 0);
+        replay.catalog = catalog;
+        replay.records = 0;
+        rc = qv_catalog_recover (catalog, self->store);
+        if (rc == 0)
+            rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
+        if (rc == 0)
+            break;
+        qv_warn ("searcher: recovery attempt %d of %d failed: %s", attempt, S_RECOVERY_TRIES,
+                 qv_err_msg ());
+        zclock_sleep (200 * attempt);
+    }
+    if (rc) {
+        char why [600];
+        snprintf (why, sizeof why, "recovery failed: %s", qv_err_msg ());
+        qv_catalog_destroy (&catalog);
+        qv_wal_destroy (&wal);
+        qv_replica_destroy (&self);
+        qv_err (rc, "%s", why);
+        return NULL;
+    }
+    size_t n;
+    free (qv_catalog_list (catalog, &n));
+    qv_info ("searcher: recovered %zu collections in %lld ms (%llu WAL records replayed, up to "
+             "WAL object %llu); following the committed feed on %s", n,
+             (long long) (qv_clock_msec () - started), (unsigned long long) replay.records,
+             (unsigned long long) qv_wal_next_seq (wal), config->nats_url);
+    zlist_t *creates = s_creates (catalog);
+    uint64_t max_ts = qv_catalog_max_ts (catalog);
+    qv_follower_args_t fargs = { &self->config, wal, s_schemas (catalog) };
+    qv_searcher_args_t rargs = { &self->config, catalog, NULL };
+    self->searcher = zactor_new (qv_searcher_actor, &rargs);
+    zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
+    self->follower = zactor_new (qv_follower_actor, &fargs);
+    return self;
+}
+
+void
+qv_replica_destroy (qv_replica_t **self_p)
+{
+    qv_replica_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->proxy) {
+        zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
+        zsock_wait (self->proxy);
+    }
+    zactor_destroy (&self->follower);
+    zactor_destroy (&self->searcher);
+    zactor_destroy (&self->proxy);
+    s_free (self);
+    *self_p = NULL;
+}

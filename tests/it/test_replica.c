@@ -1,0 +1,469 @@
+//  Searcher processes (`quiver serve --roles searcher`) beside an embedded writer with
+//  --nats, all real: nats-server with JetStream, the writer, two searcher processes on
+//  the writer's data directory. siftsmall is loaded on the writer; every read on each
+//  replica must equal the writer's; deletes and upserts are seen; a replica killed with
+//  -9 during a search load catches up when restarted; a replica started after the
+//  writer flushed (and dropped the WAL below its checkpoint) recovers from the manifest;
+//  strong reads on a replica see every acknowledged insert (1,000 pairs, 0 misses).
+#include "qv_it_nats.h"
+#include "qv_it_sift.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+
+#define DIM QV_IT_SIFT_DIM
+#define NB 10000
+#define NQ 20
+#define K 10
+
+static float *s_base;
+static float *s_query;
+
+typedef struct {
+    qv_itn_nats_t nats;
+    qv_itn_quiver_t writer;
+    qv_itn_quiver_t replica [2];
+    qv_it_client_t *w;              //  client of the writer
+    qv_it_client_t *r [2];          //  clients of the replicas
+} s_env_t;
+
+static int
+s_start_replica (s_env_t *env, int i)
+{
+    qv_itn_quiver_t *q = &env->replica [i];
+    snprintf (q->data, sizeof q->data, "%s", env->writer.data);
+    if (qv_itn_quiver_start (q, env->nats.url, "--roles searcher", 60000))
+        return -1;
+    qv_it_client_destroy (&env->r [i]);
+    env->r [i] = qv_it_client_new (q->endpoint, QV_IT_CALL_MS);
+    return env->r [i] ? 0 : -1;
+}
+
+static int
+s_setup (void **state)
+{
+    if (!qv_itn_have_nats_server ())
+        skip ();
+    if (!s_base) {
+        s_base = qv_it_sift_read ("base.fvecs", NB, DIM);
+        s_query = qv_it_sift_read ("query.fvecs", NQ, DIM);
+        assert_non_null (s_base);
+        assert_non_null (s_query);
+    }
+    s_env_t *env = calloc (1, sizeof *env);
+    assert_int_equal (qv_itn_nats_start (&env->nats), 0);
+    assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, "", 60000), 0);
+    env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
+    *state = env;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_env_t *env = *state;
+    if (!env)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        qv_it_client_destroy (&env->r [i]);
+        if (env->replica [i].pid)
+            assert_int_equal (qv_itn_quiver_stop (&env->replica [i], SIGTERM), 0);
+    }
+    qv_it_client_destroy (&env->w);
+    assert_int_equal (qv_itn_quiver_stop (&env->writer, SIGTERM), 0);
+    qv_itn_nats_stop (&env->nats);
+    qv_itn_remove_dir (env->nats.dir);
+    qv_itn_remove_dir (env->writer.data);
+    free (env);
+    return 0;
+}
+
+static void
+s_create (qv_it_client_t *c)
+{
+    qv_doc_t *r = QV_IT_CALL_OK (c, "{op: 'create_collection', collection: 'sift', fields: ["
+                                    "{name: 'id', type: 'int64', primary: true},"
+                                    "{name: 'tag', type: 'int64'},"
+                                    "{name: 'v', type: 'float_vector', dim: %d}]}", DIM);
+    qv_doc_destroy (&r);
+}
+
+//  Inserts (or upserts) base rows [start, start + n) with ids start + id_offset ...
+static uint64_t
+s_write_rows (qv_it_client_t *c, const char *op, uint32_t start, uint32_t n, int64_t id_offset)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "op"); qv_wr_str (w, op);
+    qv_wr_str (w, "collection"); qv_wr_str (w, "sift");
+    qv_wr_str (w, "columns"); qv_wr_map (w, 3);
+    qv_wr_str (w, "id"); qv_wr_array (w, n);
+    for (uint32_t i = 0; i < n; i++)
+        qv_wr_int (w, (int64_t) (start + i) + id_offset);
+    qv_wr_str (w, "tag"); qv_wr_array (w, n);
+    for (uint32_t i = 0; i < n; i++)
+        qv_wr_int (w, (int64_t) (start + i) % 7);
+    qv_wr_str (w, "v"); qv_wr_bin (w, s_base + (size_t) start * DIM, (size_t) n * DIM * 4);
+    qv_doc_t *r = qv_it_call (c, w);
+    qv_wr_destroy (&w);
+    if (!qv_it_ok (r))
+        fail_msg ("%s of rows %u..%u: %s %s", op, start, start + n, qv_it_code (r), qv_it_error (r));
+    uint64_t ts = (uint64_t) qv_it_int (qv_it_path (r, "ts"));
+    qv_doc_destroy (&r);
+    return ts;
+}
+
+static void
+s_load (s_env_t *env)
+{
+    s_create (env->w);
+    for (uint32_t start = 0; start < NB; start += 1000)
+        s_write_rows (env->w, "insert", start, 1000, 0);
+}
+
+//  The answer of a search of the NQ queries (ids and distances, in order) as text.
+static char *
+s_search_text (qv_it_client_t *c, const char *consistency, const char *filter)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, filter ? 7 : 6);
+    qv_wr_str (w, "op"); qv_wr_str (w, "search");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "sift");
+    qv_wr_str (w, "vectors"); qv_wr_bin (w, s_query, (size_t) NQ * DIM * 4);
+    qv_wr_str (w, "dim"); qv_wr_uint (w, DIM);
+    qv_wr_str (w, "limit"); qv_wr_uint (w, K);
+    qv_wr_str (w, "consistency"); qv_wr_str (w, consistency);
+    if (filter) {
+        qv_wr_str (w, "filter"); qv_wr_str (w, filter);
+    }
+    qv_doc_t *r = qv_it_call (c, w);
+    qv_wr_destroy (&w);
+    if (!qv_it_ok (r)) {
+        char *err = NULL;
+        if (asprintf (&err, "ERROR %s %s", qv_it_code (r), qv_it_error (r)) < 0)
+            err = NULL;
+        qv_doc_destroy (&r);
+        return err;
+    }
+    size_t cap = NQ * K * 32 + 1, len = 0;
+    char *text = calloc (1, cap);
+    const qv_val_t *results = qv_it_path (r, "results");
+    for (uint32_t q = 0; q < qv_val_len (results); q++) {
+        const qv_val_t *hits = qv_val_at (results, q);
+        for (uint32_t i = 0; i < qv_val_len (hits); i++) {
+            const qv_val_t *hit = qv_val_at (hits, i);
+            len += (size_t) snprintf (text + len, cap - len, "%lld:%.2f ",
+                                      (long long) qv_it_int (qv_it_vpath (hit, "id")),
+                                      qv_it_num (qv_it_vpath (hit, "distance")));
+        }
+        len += (size_t) snprintf (text + len, cap - len, "| ");
+    }
+    qv_doc_destroy (&r);
+    return text;
+}
+
+static int64_t
+s_count (qv_it_client_t *c, const char *consistency, const char *filter)
+{
+    qv_doc_t *r = qv_it_callf (c, "{op: 'query', collection: 'sift', filter: '%s', "
+                                  "output_fields: ['count(*)'], consistency: '%s'}",
+                               filter, consistency);
+    if (!qv_it_ok (r)) {
+        fprintf (stderr, "count: %s %s\n", qv_it_code (r), qv_it_error (r));
+        qv_doc_destroy (&r);
+        return -1;
+    }
+    int64_t n = qv_it_int (qv_it_path (r, "rows.0.count(*)"));
+    qv_doc_destroy (&r);
+    return n;
+}
+
+//  A get of ids as text (id and tag of each row found, in order).
+static char *
+s_get_text (qv_it_client_t *c, const char *ids)
+{
+    qv_doc_t *r = qv_it_callf (c, "{op: 'get', collection: 'sift', ids: [%s], "
+                                  "output_fields: ['tag']}", ids);
+    char *text = calloc (1, 4096);
+    size_t len = 0;
+    if (!qv_it_ok (r))
+        snprintf (text, 4096, "ERROR %s %s", qv_it_code (r), qv_it_error (r));
+    else {
+        const qv_val_t *rows = qv_it_path (r, "rows");
+        for (uint32_t i = 0; i < qv_val_len (rows) && len < 4000; i++)
+            len += (size_t) snprintf (text + len, 4096 - len, "%lld/%lld ",
+                                      (long long) qv_it_int (qv_it_vpath (qv_val_at (rows, i), "id")),
+                                      (long long) qv_it_int (qv_it_vpath (qv_val_at (rows, i), "tag")));
+    }
+    qv_doc_destroy (&r);
+    return text;
+}
+
+//  Every read of the replica equals the writer's (strong reads).
+static void
+s_assert_same (s_env_t *env, qv_it_client_t *replica, const char *when)
+{
+    char *want = s_search_text (env->w, "strong", NULL);
+    char *got = s_search_text (replica, "strong", NULL);
+    assert_non_null (want);
+    assert_non_null (got);
+    if (strcmp (want, got))
+        fail_msg ("%s: search differs\nwriter:  %.300s\nreplica: %.300s", when, want, got);
+    free (want);
+    free (got);
+    want = s_search_text (env->w, "strong", "tag in [1, 3]");
+    got = s_search_text (replica, "strong", "tag in [1, 3]");
+    if (strcmp (want, got))
+        fail_msg ("%s: filtered search differs\nwriter:  %.300s\nreplica: %.300s", when, want, got);
+    free (want);
+    free (got);
+    int64_t wn = s_count (env->w, "strong", "id >= 0");
+    int64_t rn = s_count (replica, "strong", "id >= 0");
+    assert_true (wn >= 0);
+    if (wn != rn)
+        fail_msg ("%s: count %lld on the writer, %lld on the replica", when, (long long) wn,
+                  (long long) rn);
+    wn = s_count (env->w, "strong", "tag == 2 and id < 5000");
+    rn = s_count (replica, "strong", "tag == 2 and id < 5000");
+    assert_int_equal (wn, rn);
+    want = s_get_text (env->w, "0, 1, 2, 77, 5000, 9999, 123456");
+    got = s_get_text (replica, "0, 1, 2, 77, 5000, 9999, 123456");
+    if (strcmp (want, got))
+        fail_msg ("%s: get differs\nwriter:  %s\nreplica: %s", when, want, got);
+    free (want);
+    free (got);
+}
+
+//  Two replicas answer as the writer; deletes, upserts and new collections reach them;
+//  writes are refused on a replica, naming the writer role.
+static void
+test_replicas_equal_writer (void **state)
+{
+    s_env_t *env = *state;
+    s_load (env);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    for (int i = 0; i < 2; i++)
+        s_assert_same (env, env->r [i], "after loading siftsmall");
+    //  Deletes and upserts (rows 0..99 get row 5000.. 's vectors)
+    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', ids: [1, 2, 3, 77]}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', filter: 'id >= 9990'}");
+    qv_doc_destroy (&r);
+    s_write_rows (env->w, "upsert", 5000, 100, -5000);
+    for (int i = 0; i < 2; i++)
+        s_assert_same (env, env->r [i], "after deletes and upserts");
+    //  (the upsert of ids 0..99 brought 1, 2, 3 and 77 back)
+    assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), NB - 10);
+    //  A collection created on the writer is served by the replicas
+    r = QV_IT_CALL_OK (env->w, "{op: 'create_collection', collection: 'late', fields: ["
+                               "{name: 'id', type: 'int64', primary: true},"
+                               "{name: 'v', type: 'float_vector', dim: 2}]}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'insert', collection: 'late', rows: [{id: 5, v: [1.0, 2.0]}]}");
+    qv_doc_destroy (&r);
+    for (int i = 0; i < 2; i++) {
+        r = QV_IT_CALL_OK (env->r [i], "{op: 'get', collection: 'late', ids: [5]}");
+        assert_int_equal (qv_val_len (qv_it_path (r, "rows")), 1);
+        qv_doc_destroy (&r);
+        r = QV_IT_CALL_OK (env->r [i], "{op: 'list_collections'}");
+        qv_doc_destroy (&r);
+    }
+    //  Writes on a replica: refused, naming the writer
+    r = QV_IT_CALL_ERR (env->r [0], "INVALID_ARGUMENT",
+                        "{op: 'insert', collection: 'late', rows: [{id: 6, v: [1.0, 2.0]}]}");
+    assert_non_null (strstr (qv_it_error (r), "writer"));
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_ERR (env->r [1], "INVALID_ARGUMENT", "{op: 'drop_collection', collection: 'late'}");
+    qv_doc_destroy (&r);
+    //  A drop reaches them too
+    r = QV_IT_CALL_OK (env->w, "{op: 'drop_collection', collection: 'late'}");
+    qv_doc_destroy (&r);
+    for (int i = 0; i < 2; i++) {
+        r = QV_IT_CALL_ERR (env->r [i], "NOT_FOUND", "{op: 'get', collection: 'late', ids: [5]}");
+        qv_doc_destroy (&r);
+    }
+    //  A flush on the writer (segment written, manifest, WAL checkpoint): the replicas
+    //  keep answering the same (they keep their growing copy: manifest adoption is not
+    //  built yet)
+    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    s_write_rows (env->w, "insert", 0, 50, 20000);
+    for (int i = 0; i < 2; i++)
+        s_assert_same (env, env->r [i], "after a flush on the writer");
+}
+
+//  Strong reads on a replica right after an acknowledged insert see it: 1,000 pairs,
+//  alternating replicas, 0 misses. Session reads with the insert's ts too; eventually
+//  answers at once.
+static void
+test_strong_and_session_on_replicas (void **state)
+{
+    s_env_t *env = *state;
+    s_create (env->w);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    int misses = 0;
+    for (int k = 0; k < 1000; k++) {
+        uint64_t ts = s_write_rows (env->w, "insert", (uint32_t) k, 1, 100000);
+        qv_it_client_t *c = env->r [k % 2];
+        qv_doc_t *r;
+        if (k % 4 < 2)
+            r = qv_it_callf (c, "{op: 'get', collection: 'sift', ids: [%d]}", 100000 + k);
+        else
+            r = qv_it_callf (c, "{op: 'get', collection: 'sift', ids: [%d], consistency: 'session', "
+                                "guarantee_ts: %llu}", 100000 + k, (unsigned long long) ts);
+        if (!qv_it_ok (r))
+            fail_msg ("pair %d: %s %s", k, qv_it_code (r), qv_it_error (r));
+        misses += qv_val_len (qv_it_path (r, "rows")) != 1;
+        qv_doc_destroy (&r);
+    }
+    assert_int_equal (misses, 0);
+    //  The rows came by the feed, not by reading the store: the writer published every
+    //  WAL object, and the replicas read at most a few from the store (start-up, a race)
+    assert_true (qv_itn_stat (env->writer.endpoint, "feed_published") >= 1000);
+    for (int i = 0; i < 2; i++) {
+        uint64_t applied = qv_itn_stat (env->replica [i].endpoint, "feed_applied_seq");
+        uint64_t reads = qv_itn_stat (env->replica [i].endpoint, "feed_wal_reads");
+        fprintf (stderr, "replica %d: at WAL object %llu, %llu read from the store\n", i,
+                 (unsigned long long) applied, (unsigned long long) reads);
+        assert_true (applied > 1000 && applied != UINT64_MAX);
+        assert_true (reads < 100);
+    }
+    //  eventually: answered without waiting for anything (the row may or may not be there)
+    qv_doc_t *r = QV_IT_CALL_OK (env->r [0], "{op: 'get', collection: 'sift', ids: [1], "
+                                              "consistency: 'eventually'}");
+    qv_doc_destroy (&r);
+    assert_int_equal (s_count (env->r [1], "strong", "id >= 0"), 1000);
+}
+
+typedef struct {
+    qv_itn_quiver_t *q;
+    atomic_bool stop;
+    atomic_int ok;
+    atomic_int failed;
+    atomic_int wrong;
+    const char *want;
+} s_load_t;
+
+static void *
+s_search_load (void *arg)
+{
+    s_load_t *l = arg;
+    while (!atomic_load (&l->stop)) {
+        qv_it_client_t *c = qv_it_client_new (l->q->endpoint, 2000);
+        for (int i = 0; i < 20 && !atomic_load (&l->stop); i++) {
+            char *got = s_search_text (c, "strong", NULL);
+            if (got && strncmp (got, "ERROR", 5) && strcmp (got, l->want))
+                atomic_fetch_add (&l->wrong, 1);
+            else
+            if (got && !strncmp (got, "ERROR", 5))
+                atomic_fetch_add (&l->failed, 1);
+            else
+            if (got)
+                atomic_fetch_add (&l->ok, 1);
+            else {
+                free (got);
+                break;              //  timeout: a new client (the REQ socket is stuck)
+            }
+            free (got);
+        }
+        qv_it_client_destroy (&c);
+    }
+    return NULL;
+}
+
+//  kill -9 of a replica during a search load, and a restart: no wrong answer, and once
+//  caught up it answers as the writer, also for writes made while it was down.
+static void
+test_replica_kill_restart (void **state)
+{
+    s_env_t *env = *state;
+    s_load (env);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    char *want = s_search_text (env->w, "strong", NULL);
+    s_load_t load = { .q = &env->replica [0], .want = want };
+    pthread_t th;
+    pthread_create (&th, NULL, s_search_load, &load);
+    zclock_sleep (1500);
+    assert_int_equal (qv_itn_quiver_stop (&env->replica [0], SIGKILL), 128 + SIGKILL);
+    env->replica [0].pid = 0;
+    //  Writes while it is down (new rows far from the queries: the answer stays)
+    for (uint32_t start = 0; start < 2000; start += 500)
+        s_write_rows (env->w, "insert", start, 500, 50000);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    zclock_sleep (1500);
+    atomic_store (&load.stop, true);
+    pthread_join (th, NULL);
+    fprintf (stderr, "search load on the killed replica: %d ok, %d errors, %d wrong\n",
+             atomic_load (&load.ok), atomic_load (&load.failed), atomic_load (&load.wrong));
+    assert_int_equal (atomic_load (&load.wrong), 0);
+    assert_true (atomic_load (&load.ok) > 0);
+    free (want);
+    s_assert_same (env, env->r [0], "after kill -9 and restart");
+    assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), NB + 2000);
+}
+
+//  A replica started after the writer flushed (its WAL below the checkpoint deleted)
+//  recovers from the newest manifest and the tail, then follows.
+static void
+test_late_replica_from_manifest (void **state)
+{
+    s_env_t *env = *state;
+    s_load (env);
+    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    s_write_rows (env->w, "insert", 0, 300, 70000);
+    r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', ids: [10, 11, 12]}");
+    qv_doc_destroy (&r);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    s_assert_same (env, env->r [1], "a replica started after a flush");
+    assert_int_equal (qv_itn_stat (env->replica [1].endpoint, "feed_caught_up"), 1);
+    s_write_rows (env->w, "insert", 300, 300, 70000);
+    s_assert_same (env, env->r [1], "and following on");
+}
+
+//  `quiver serve <args> --check-config`'s exit status.
+static int
+s_check_config (const char *args)
+{
+    char cmd [1024];
+    snprintf (cmd, sizeof cmd, "%s serve %s --check-config >/dev/null 2>&1",
+              qv_it_quiver_bin (), args);
+    int status = system (cmd);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+//  --roles: every role (listed or by default) or searcher alone; anything else exits 2.
+static void
+test_roles_option (void **state)
+{
+    (void) state;
+    assert_int_equal (s_check_config (""), 0);
+    assert_int_equal (s_check_config ("--roles proxy,segment-manager,meta,flusher,searcher"), 0);
+    assert_int_equal (s_check_config ("--roles searcher --nats nats://127.0.0.1:4222"), 0);
+    assert_int_equal (s_check_config ("--roles searcher"), 2);              //  no --nats
+    assert_int_equal (s_check_config ("--roles proxy,searcher --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config ("--roles segment-manager --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config ("--roles searcher,bogus --nats nats://127.0.0.1:4222"), 2);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_roles_option),
+        cmocka_unit_test_setup_teardown (test_replicas_equal_writer, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_strong_and_session_on_replicas, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_replica_kill_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_late_replica_from_manifest, s_setup, s_teardown),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    free (s_base);
+    free (s_query);
+    return rc;
+}
