@@ -1,26 +1,26 @@
 //  Searcher actor: owns the catalog; applies logged writes in log order (and replies
 //  to the clients of deletes and DDL); answers reads (searches on worker threads) once
-//  it has applied the shard up to their guarantee timestamp; drives flushes and
-//  manifests.
+//  it has applied the shard up to their guarantee timestamp; tells the metadata
+//  coordinator (qv_meta) what the catalog needs written, built and recorded, and
+//  takes the outcomes into the catalog.
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
-//    pipe  QUIET                       send the flusher nothing more (shutdown); signals
+//    pipe  QUIET                       send the coordinator nothing more (shutdown); signals
 //  takes (inbox, PULL inproc "searcher"):
 //    APPLY {job, seq, wal_index, wal_last, acked}   from the segment manager, in log
 //                                      order (the committed feed)
 //    TICK {shard, ts}                  from the segment manager: the shard has got to ts
 //    SEAL {coll, seg}                  from the segment manager: flush the segment
-//    FLUSH {coll, job}                 from the segment manager: reply when coll's
-//                                      sealed segments are in a manifest
+//    FLUSH {coll, job}                 from the segment manager: handed to the coordinator
 //    READ {job, guarantee_ts}          from the proxy: answered once tsafe >= guarantee_ts,
 //                                      TIMEOUT at job->deadline
-//    WRITTEN {seg, rc, error}, BUILT {build}, MANIFESTED {version, rc, error}
-//                                      from the flusher
+//    WRITTEN {seg, rc, error} (rc 0), BUILT {build}, MANIFESTED {version, rc, error},
+//    FLUSH_DONE {coll, job}            from the coordinator
 //  sends:
 //    REPLY {job, ts}, RESOLVED {job}   to the proxy (ts: of an applied delete or DDL)
-//    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
-//    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
+//    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest, checkpoint},
+//    FLUSHED {seg}, FLUSH {coll, job}  to the coordinator (inproc "meta")
 //    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
 //
 //  DESIGN
@@ -84,33 +84,22 @@ struct s_search_t {
 };
 
 typedef struct {
-    qv_job_t *job;
-    uint32_t coll_id;
-    uint64_t target;                //  manifest version to wait for, 0 until known
-} s_flush_t;
-
-typedef struct {
     const qv_config_t *config;
     qv_catalog_t *catalog;
     zsock_t *inbox;
     zsock_t *proxy;
-    zsock_t *segmgr;
-    zsock_t *flusher;
+    zsock_t *meta;                  //  PUSH to the metadata coordinator
     zsock_t *cdc;                   //  PUSH of change events to the bridge, or NULL
     zactor_t **workers;
     int nworkers;
     int next_worker;
-    zlistx_t *flushes;              //  s_flush_t *
-    zhashx_t *writing;              //  seg ids being written by the flusher
     zhashx_t *building;             //  "seg/field" index builds in flight
     zhashx_t *filter_cache;         //  "seg id|filter" -> roaring_bitmap_t * of matching
                                     //  rows of a flushed (immutable) segment
     zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
-    bool quiet;                     //  shutting down: send the flusher nothing more
+    bool quiet;                     //  shutting down: send the coordinator nothing more
     uint64_t manifest_requested;
-    uint64_t manifest_done;
-    bool manifest_retry;            //  a manifest write failed: ask again at the next tick
-    zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
+    uint64_t manifest_done;         //  the newest durable manifest (from the coordinator)
     uint64_t segments_read;         //  segments taken by searches, queries and deletes by
                                     //  filter (stats: shows partition pruning at work)
     qv_tsafe_t *tsafe;              //  how far the shard is applied; reads parked on it
@@ -122,13 +111,6 @@ typedef struct {
     int64_t due;
     qv_msg_t *msg;
 } s_delayed_t;
-
-//  The WAL checkpoint written in a requested manifest: only once that manifest is
-//  durable may the WAL below it go.
-typedef struct {
-    uint64_t version;
-    uint64_t checkpoint;
-} s_manifest_cp_t;
 
 //  A worker: scans its part of a snapshot for every query.
 static void
@@ -200,6 +182,7 @@ s_parse_filter (qv_collection_t *c, const qv_req_t *req, qv_schema_t **schema_p,
     return *expr_p ? 0 : rc;
 }
 static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi);
+static void s_reply (self_t *self, qv_job_t *job);
 
 //  Sends job's reply to the proxy; ts: the commit timestamp of the write it
 //  acknowledges, 0 if none.
@@ -311,90 +294,53 @@ s_cdc_send (self_t *self, qv_cdc_t **ev_p, bool wait)
     }
 }
 
+//  Hands msg to the metadata coordinator; false (msg freed, its handles not) if it is
+//  gone or the searcher is shutting down.
+static bool
+s_to_meta (self_t *self, void *msg_p)
+{
+    if (!self->quiet && qv_msg_send (self->meta, (qv_msg_t **) msg_p) == 0)
+        return true;
+    return false;
+}
+
+//  Asks the coordinator to have a sealed segment written (it keeps one write per
+//  segment in flight).
 static void
 s_send_write (self_t *self, qv_segment_t *seg)
 {
-    if (self->quiet)
-        return;
-    char key [32];
-    snprintf (key, sizeof key, "%llu", (unsigned long long) seg->id);
-    if (zhashx_lookup (self->writing, key))
-        return;
-    zhashx_insert (self->writing, key, (void *) 1);
     qv_msg_store_segment_t *msg = qv_msg_store_segment_new ();
     msg->seg = qv_segment_link (seg);
-    if (qv_msg_post (self->flusher, &msg) != 0) {
-        qv_segment_t *link = msg->seg;  //  the flusher is gone (shutdown)
+    if (!s_to_meta (self, &msg)) {
+        qv_segment_t *link = msg->seg;
         qv_segment_unlink (&link);
         qv_msg_free (&msg);
-        zhashx_delete (self->writing, key);
     }
 }
 
-//  The store refused an object a flush waits for: every flush of coll_id (every flush
-//  if coll_id is 0) is answered UNAVAILABLE with the cause now, rather than waiting
-//  for the store to recover. The rows stay in the WAL; the write is retried.
+//  The coordinator says coll's sealed segments are in a durable manifest: the flush's
+//  reply names the collection's flushed segments.
 static void
-s_fail_flushes (self_t *self, uint32_t coll_id, const char *what, const char *cause)
+s_flush_done (self_t *self, uint32_t coll_id, qv_job_t *job)
 {
-    s_flush_t *f = zlistx_first (self->flushes);
-    while (f) {
-        s_flush_t *next = zlistx_next (self->flushes);
-        if (coll_id == 0 || f->coll_id == coll_id) {
-            char msg [600];
-            snprintf (msg, sizeof msg, "flush failed: %s was not written: %s; the rows are safe in "
-                      "the WAL and the write is retried, flush again later", what, cause);
-            qv_job_fail (f->job, QV_EUNAVAIL, msg);
-            s_reply (self, f->job);
-            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
-            free (f);
-        }
-        f = next;
-    }
+    qv_collection_t *c = qv_catalog_find_id (self->catalog, coll_id);
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_open (w, job->req.f [QV_F_rid]);
+    qv_wr_key (w, "segments");
+    size_t n = 0;
+    for (size_t i = 0; c && i < c->nsegs; i++)
+        n += c->segs [i]->state == QV_SEG_FLUSHED;
+    qv_wr_array (w, n);
+    for (size_t i = 0; c && i < c->nsegs; i++)
+        if (c->segs [i]->state == QV_SEG_FLUSHED)
+            qv_wr_uint (w, c->segs [i]->id);
+    qv_reply_close (w);
+    qv_job_reply (job, w, 0);
+    qv_wr_destroy (&w);
+    s_reply (self, job);
 }
 
-static void
-s_check_flushes (self_t *self)
-{
-    s_flush_t *f = zlistx_first (self->flushes);
-    while (f) {
-        s_flush_t *next = zlistx_next (self->flushes);
-        qv_collection_t *c = qv_catalog_find_id (self->catalog, f->coll_id);
-        bool sealed = false;
-        for (size_t i = 0; c && i < c->nsegs; i++)
-            sealed |= c->segs [i]->state == QV_SEG_SEALED;
-        if (!sealed && f->target == 0)
-            f->target = self->manifest_requested;
-        if (!sealed && self->manifest_done >= f->target) {
-            qv_wr_t *w = qv_wr_new ();
-            qv_reply_open (w, f->job->req.f [QV_F_rid]);
-            qv_wr_key (w, "segments");
-            size_t n = 0;
-            for (size_t i = 0; c && i < c->nsegs; i++)
-                n += c->segs [i]->state == QV_SEG_FLUSHED;
-            qv_wr_array (w, n);
-            for (size_t i = 0; c && i < c->nsegs; i++)
-                if (c->segs [i]->state == QV_SEG_FLUSHED)
-                    qv_wr_uint (w, c->segs [i]->id);
-            qv_reply_close (w);
-            qv_job_reply (f->job, w, 0);
-            qv_wr_destroy (&w);
-            s_reply (self, f->job);
-            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
-            free (f);
-        }
-        f = next;
-    }
-}
-
-static void
-s_manifest_cp_free (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
-//  Asks the flusher for a manifest of the catalog as it is now.
+//  Asks the coordinator for a manifest of the catalog as it is now.
 static void
 s_request_manifest (self_t *self)
 {
@@ -407,41 +353,31 @@ s_request_manifest (self_t *self)
     msg->manifest.data = malloc (msg->manifest.size ? msg->manifest.size : 1);
     memcpy (msg->manifest.data, zchunk_data (chunk), msg->manifest.size);
     zchunk_destroy (&chunk);
-    s_manifest_cp_t *mc = calloc (1, sizeof *mc);
-    mc->version = version;
-    mc->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
-    zlistx_add_end (self->manifest_cps, mc);
+    msg->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
     self->manifest_requested = version;
-    if (qv_msg_post (self->flusher, &msg) != 0)
-        qv_msg_free (&msg);         //  the flusher is gone (shutdown)
+    if (!s_to_meta (self, &msg))
+        qv_msg_free (&msg);         //  the coordinator is gone (shutdown)
 }
 
+//  A segment is written: flushed in the catalog, recorded in the next manifest; then
+//  the coordinator learns it (FLUSHED), after that manifest was asked for.
 static void
-s_written (self_t *self, qv_segment_t *seg, int rc, const char *cause)
+s_written (self_t *self, qv_segment_t *seg)
 {
-    char key [32];
-    snprintf (key, sizeof key, "%llu", (unsigned long long) seg->id);
-    zhashx_delete (self->writing, key);
-    if (rc) {
-        char what [96];
-        snprintf (what, sizeof what, "segment %llu of collection %u", (unsigned long long) seg->id,
-                  seg->coll_id);
-        s_fail_flushes (self, seg->coll_id, what, cause);
-    }
     qv_collection_t *c = qv_catalog_find_id (self->catalog, seg->coll_id);
-    if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
+    if (c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
         s_request_manifest (self);
-        qv_msg_flushed_t *msg = qv_msg_flushed_new ();
-        msg->seg = seg->id;
-        if (qv_msg_post (self->segmgr, &msg) != 0)
-            qv_msg_free (&msg);     //  the segment manager is gone (shutdown)
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
     }
+    qv_msg_flushed_t *msg = qv_msg_flushed_new ();
+    msg->seg = seg->id;
+    if (!s_to_meta (self, &msg))
+        qv_msg_free (&msg);         //  the coordinator is gone (shutdown)
     qv_segment_unlink (&seg);
 }
 
-//  Starts an index build for a flushed segment lacking its index.
+//  Asks the coordinator to build the index of a flushed segment lacking it.
 static void
 s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
 {
@@ -461,8 +397,8 @@ s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
     b->version = c->index_versions [fi];
     qv_msg_build_t *msg = qv_msg_build_new ();
     msg->build = b;
-    if (qv_msg_post (self->flusher, &msg) != 0) {
-        qv_segment_t *link = b->seg;    //  the flusher is gone (shutdown)
+    if (!s_to_meta (self, &msg)) {
+        qv_segment_t *link = b->seg;    //  the coordinator is gone (shutdown)
         qv_segment_unlink (&link);
         free (b);
         qv_msg_free (&msg);
@@ -498,40 +434,6 @@ s_built (self_t *self, qv_build_t *b)
     qv_scalar_destroy (&scalar);
     qv_segment_unlink (&seg);
     free (b);
-}
-
-static void
-s_manifested (self_t *self, uint64_t version, int rc, const char *cause)
-{
-    //  Manifests are written in the order requested.
-    uint64_t checkpoint = 0;
-    s_manifest_cp_t *mc;
-    while ((mc = zlistx_first (self->manifest_cps)) && mc->version <= version) {
-        if (mc->version == version)
-            checkpoint = mc->checkpoint;
-        free (zlistx_detach (self->manifest_cps, NULL));
-    }
-    if (rc == 0) {
-        if (version > self->manifest_done)
-            self->manifest_done = version;
-        //  The checkpoint written in that manifest is now durable (not the catalog's
-        //  current one: segments flushed since are in no durable manifest yet).
-        if (checkpoint > 0) {
-            qv_msg_checkpoint_t *msg = qv_msg_checkpoint_new ();
-            msg->seq = checkpoint;
-            if (qv_msg_post (self->segmgr, &msg) != 0)
-                qv_msg_free (&msg); //  the segment manager is gone (shutdown)
-        }
-    }
-    else {
-        //  Asked again with the current state by the timer, not at once: a store that
-        //  refuses every write (a full disk) would be asked in a tight loop.
-        self->manifest_retry = true;
-        char what [64];
-        snprintf (what, sizeof what, "manifest %llu", (unsigned long long) version);
-        s_fail_flushes (self, 0, what, cause);
-    }
-    s_check_flushes (self);
 }
 
 //  Reads the `vectors` of a search into nq x dim floats.
@@ -1416,21 +1318,30 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
             break;
         }
         case QV_MSG_FLUSH: {
-            s_flush_t *fl = calloc (1, sizeof *fl);
-            fl->coll_id = (uint32_t) ((qv_msg_flush_t *) msg)->coll;
-            fl->job = qv_msg_take_job (msg);
-            zlistx_add_end (self->flushes, fl);
-            s_check_flushes (self);
+            //  After the SEALs before it: the coordinator knows the sealed segments.
+            qv_msg_flush_t *m = qv_msg_flush_new ();
+            m->coll = ((qv_msg_flush_t *) msg)->coll;
+            m->job = qv_msg_take_job (msg);
+            if (!s_to_meta (self, &m)) {
+                qv_job_t *job = qv_msg_take_job ((qv_msg_t *) m);
+                qv_msg_free (&m);
+                qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down before the flush completed");
+                s_reply (self, job);
+            }
             break;
         }
-        case QV_MSG_WRITTEN: {
-            qv_msg_written_t *m = (qv_msg_written_t *) msg;
-            s_written (self, m->seg, (int) m->rc, m->error);
+        case QV_MSG_FLUSH_DONE: {
+            qv_msg_flush_done_t *m = (qv_msg_flush_done_t *) msg;
+            s_flush_done (self, (uint32_t) m->coll, qv_msg_take_job (msg));
             break;
         }
+        case QV_MSG_WRITTEN:
+            s_written (self, ((qv_msg_written_t *) msg)->seg);
+            break;
         case QV_MSG_MANIFESTED: {
             qv_msg_manifested_t *m = (qv_msg_manifested_t *) msg;
-            s_manifested (self, m->version, (int) m->rc, m->error);
+            if (m->rc == 0 && m->version > self->manifest_done)
+                self->manifest_done = m->version;
             break;
         }
         default:
@@ -1516,13 +1427,11 @@ s_handle_worker (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-//  Retries segment writes that failed (the flusher logged why).
-static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+//  Names every sealed segment to the coordinator, which writes those not written or
+//  being written (a write that failed is retried so; the flusher logged why).
+static void
+s_sealed_todo (self_t *self)
 {
-    (void) loop;
-    (void) timer_id;
-    self_t *self = arg;
     size_t n;
     qv_collection_t **list = qv_catalog_list (self->catalog, &n);
     for (size_t i = 0; i < n; i++)
@@ -1530,17 +1439,23 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
             if (list [i]->segs [j]->state == QV_SEG_SEALED)
                 s_send_write (self, list [i]->segs [j]);
     free (list);
+}
+
+//  Every second: sealed segments to write, indexes to build.
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    s_sealed_todo (self);
     qv_catalog_index_todo (self->catalog, s_index_todo, self);
-    if (self->manifest_retry) {
-        self->manifest_retry = false;
-        s_request_manifest (self);
-    }
     return 0;
 }
 
 //  At $TERM: what is still queued is answered, so nothing in flight is lost or leaked.
 //  Logged writes are applied (they are durable: their ok is the truth); reads and
-//  flushes are refused; segment links coming back from the flusher are dropped.
+//  flushes are refused; segment links coming back from the coordinator are dropped.
 static void
 s_drain (self_t *self)
 {
@@ -1554,6 +1469,11 @@ s_drain (self_t *self)
         if (msg->id == QV_MSG_APPLY) {
             qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
             s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last, m->acked);
+        }
+        else
+        if (msg->id == QV_MSG_FLUSH_DONE) {
+            qv_msg_flush_done_t *m = (qv_msg_flush_done_t *) msg;
+            s_flush_done (self, (uint32_t) m->coll, qv_msg_take_job (msg));
         }
         else
         if (msg->id == QV_MSG_READ || msg->id == QV_MSG_FLUSH) {
@@ -1588,7 +1508,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     self_t *self = arg;
     char *cmd = zstr_recv (reader);
     if (cmd && streq (cmd, "QUIET")) {
-        //  Shutdown: no more work for the flusher, which stops next and frees what
+        //  Shutdown: no more work for the coordinator, which stops next and frees what
         //  it still holds; nothing sent after its inbox closed could be lost.
         self->quiet = true;
         zstr_free (&cmd);
@@ -1607,22 +1527,17 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->config = args->config;
     self->catalog = args->catalog;
     self->manifest_done = self->manifest_requested = qv_catalog_manifest_version (self->catalog);
-    self->flushes = zlistx_new ();
-    self->writing = zhashx_new ();
     self->building = zhashx_new ();
     self->filter_cache = zhashx_new ();
     zhashx_set_destructor (self->filter_cache, s_bitmap_free);
     self->searches = zlistx_new ();
-    self->manifest_cps = zlistx_new ();
-    zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
     self->proxy = qv_config_push (self->config, "proxy");
-    self->segmgr = qv_config_push (self->config, "segmgr");
-    self->flusher = qv_config_push (self->config, "flusher");
+    self->meta = qv_config_push (self->config, "meta");
     if (self->config->nats_stats) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
         self->cdc = zsock_new (ZMQ_PUSH);
@@ -1658,6 +1573,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
         qv_cdc_destroy (&ev);
     }
     zlist_destroy (&cdc_replay);
+    //  Sealed segments of the recovered catalog, before any FLUSH can ask about them.
+    s_sealed_todo (self);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_timer (loop, 1000, 0, s_handle_timer, self);
@@ -1685,22 +1602,12 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     qv_tsafe_destroy (&self->tsafe, NULL);
     zlistx_destroy (&self->delayed);
     free (self->workers);
-    s_flush_t *fl;
-    while ((fl = zlistx_detach (self->flushes, NULL))) {
-        qv_job_fail (fl->job, QV_EUNAVAIL, "the server is shutting down before the flush completed");
-        s_reply (self, fl->job);
-        free (fl);
-    }
-    zlistx_destroy (&self->flushes);
-    zhashx_destroy (&self->writing);
     zhashx_destroy (&self->building);
     zhashx_destroy (&self->filter_cache);
-    zlistx_destroy (&self->manifest_cps);
     qv_catalog_destroy (&self->catalog);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->proxy);
-    zsock_destroy (&self->segmgr);
-    zsock_destroy (&self->flusher);
+    zsock_destroy (&self->meta);
     zsock_destroy (&self->cdc);
     free (self);
 }
