@@ -750,7 +750,7 @@ test_flush_during_build (void **state)
         ids [i] = i;
     s_create (fx.c, "slow", DIM);
     qv_doc_t *r = CALL_OK (fx.c, "{op: 'create_index', collection: 'slow', field: 'v',"
-                                 " index_type: 'HNSW', params: {M: 16, ef_construction: 200}}");
+                                 " index_type: 'HNSW', params: {M: 16, efConstruction: 200}}");
     qv_doc_destroy (&r);
     s_write (fx.c, "insert", "slow", ids, s_base, BATCH, DIM);
     //  Its segment is written and in a durable manifest; its index build was asked for
