@@ -32,9 +32,14 @@
 //  soon as tsafe reaches it, or TIMEOUT at its deadline: never a stale answer.
 //  Deletes and DDL are still answered here, after the apply (a delete's reply counts
 //  the rows it removed, which the key index here knows).
-//  A search takes a snapshot (segments linked, row counts, the last applied
-//  timestamp) and splits its rows across the worker threads; each worker keeps a
-//  top-k per query; this thread merges them and encodes the reply.
+//  A search takes a snapshot and splits its rows across the worker threads
+//  (qv_search.c; the state both files share is in qv_searcher_self.h).
+//  Flushes, segment writes, index builds and manifests are the metadata
+//  coordinator's (qv_meta) to schedule and follow; this actor, which owns the
+//  catalog, names what needs them (a sealed segment, a missing index, a changed
+//  catalog's manifest) and takes their outcomes into the catalog. A written segment
+//  is marked flushed and a manifest asked for before the coordinator hears FLUSHED,
+//  on the same socket, so the manifest it waits for covers the segment.
 //  With --nats, each applied record also becomes a change event, handed by pointer to
 //  the NATS bridge (inproc "cdc") without waiting: if the bridge is behind, the event
 //  is dropped and counted, never slowing the write path.
