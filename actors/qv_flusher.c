@@ -1,17 +1,18 @@
-//  Flusher actor: turns sealed segments into segment objects, and writes manifests.
+//  Flusher actor: a worker of the metadata coordinator (qv_meta) that turns sealed
+//  segments into segment objects, and writes manifests.
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                         stop (after the object in progress)
-//  takes (inbox, PULL inproc "flusher"):
+//  takes (inbox, PULL inproc "flusher", from the coordinator):
 //    STORE_SEGMENT {seg}                 write segments/<coll>/<seg>
-//    BUILD {build}                       build a segment's index and write it
-//    MANIFEST {version, manifest}        write meta/manifest/<version>-<epoch>, drop manifests
-//                                        older than the previous one
-//  sends (to the searcher):
+//    MANIFEST {version, manifest, checkpoint}   write meta/manifest/<version>-<epoch>,
+//                                        drop manifests older than the previous one
+//  sends (to the coordinator, inproc "meta"):
 //    WRITTEN {seg, rc, error}            after STORE_SEGMENT (the link goes back)
-//    BUILT {build}                       after BUILD (the build goes back)
 //    MANIFESTED {version, rc, error}     after MANIFEST
 //  Its loop does only this, one object at a time, so it is its own worker thread.
+//  Index builds, which can take minutes, run on the builder's thread (qv_builder),
+//  never ahead of a segment write here.
 #include "qv_flusher.h"
 #include "qv_catalog.h"
 #include "qv_msg.h"
@@ -21,7 +22,7 @@
 
 typedef struct {
     zsock_t *inbox;
-    zsock_t *searcher;
+    zsock_t *meta;
     qv_store_t *store;
     uint64_t epoch;                 //  the writer epoch, in each manifest's key
 } self_t;
@@ -43,60 +44,9 @@ s_write_segment (self_t *self, qv_segment_t *seg)
     written->rc = rc;
     free (written->error);
     written->error = strdup (msg);
-    if (qv_msg_post (self->searcher, &written) != 0) {
-        qv_segment_unlink (&seg);   //  the searcher is gone (shutdown): drop our link
+    if (qv_msg_post (self->meta, &written) != 0) {
+        qv_segment_unlink (&seg);   //  the coordinator is gone (shutdown): drop our link
         qv_msg_free (&written);
-    }
-}
-
-static void
-s_build_index (self_t *self, qv_build_t *b)
-{
-    qv_segment_t *seg = b->seg;
-    const qv_field_t *f = &seg->schema->fields [b->field];
-    int64_t started = qv_clock_msec ();
-    qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
-                                 b->def.pq_nbits, 0, 0 };
-    uint32_t rows = atomic_load (&seg->rows);
-    qv_index_t *index = NULL;
-    qv_scalar_t *scalar = NULL;
-    int rc;
-    if (qv_scalar_is_type (b->def.type)) {
-        scalar = qv_scalar_new (f->type, &seg->batch->cols [b->field], rows);
-        rc = scalar ? 0 : qv_err (QV_ENOMEM, "out of memory");
-    }
-    else {
-        index = qv_index_new (b->def.type, f->metric, f->dim, &params);
-        rc = index ? qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows)
-                   : QV_EINVAL;
-    }
-    zchunk_t *chunk = NULL;
-    char key [128];
-    qv_index_object_key (seg->coll_id, seg->id, b->field, key, sizeof key);
-    if (rc == 0)
-        rc = scalar ? qv_scalar_serialize (scalar, &chunk) : qv_index_serialize (index, &chunk);
-    if (rc == 0)
-        rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
-    zchunk_destroy (&chunk);
-    if (rc) {
-        snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
-        qv_error ("index %s (%s) was not built: %s", key, b->def.type, b->error);
-        qv_index_destroy (&index);
-        qv_scalar_destroy (&scalar);
-    }
-    b->rc = rc;
-    b->index = index;
-    b->scalar = scalar;
-    b->msec = qv_clock_msec () - started;
-    qv_msg_built_t *built = qv_msg_built_new ();
-    built->build = b;
-    if (qv_msg_post (self->searcher, &built) != 0) {
-        //  The searcher is gone (shutdown): drop what the build holds
-        qv_index_destroy (&index);
-        qv_scalar_destroy (&scalar);
-        qv_segment_unlink (&seg);
-        free (b);
-        qv_msg_free (&built);
     }
 }
 
@@ -130,8 +80,8 @@ s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
     done->rc = rc;
     free (done->error);
     done->error = strdup (msg);
-    if (qv_msg_post (self->searcher, &done) != 0)
-        qv_msg_free (&done);        //  the searcher is gone (shutdown)
+    if (qv_msg_post (self->meta, &done) != 0)
+        qv_msg_free (&done);        //  the coordinator is gone (shutdown)
 }
 
 static int
@@ -144,9 +94,6 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     if (msg->id == QV_MSG_STORE_SEGMENT)
         s_write_segment (self, ((qv_msg_store_segment_t *) msg)->seg);
-    else
-    if (msg->id == QV_MSG_BUILD)
-        s_build_index (self, ((qv_msg_build_t *) msg)->build);
     else
     if (msg->id == QV_MSG_MANIFEST) {
         qv_msg_manifest_t *m = (qv_msg_manifest_t *) msg;
@@ -176,7 +123,7 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     char ep [256];
     qv_config_endpoint (args->config, "flusher", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);
-    self.searcher = qv_config_push (args->config, "searcher");
+    self.meta = qv_config_push (args->config, "meta");
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
@@ -194,15 +141,8 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
             qv_segment_t *seg = ((qv_msg_store_segment_t *) msg)->seg;
             qv_segment_unlink (&seg);
         }
-        else
-        if (msg->id == QV_MSG_BUILD) {
-            qv_build_t *b = ((qv_msg_build_t *) msg)->build;
-            qv_segment_t *seg = b->seg;
-            qv_segment_unlink (&seg);
-            free (b);
-        }
         qv_msg_destroy (&msg);
     }
     zsock_destroy (&self.inbox);
-    zsock_destroy (&self.searcher);
+    zsock_destroy (&self.meta);
 }

@@ -1,26 +1,26 @@
 //  Searcher actor: owns the catalog; applies logged writes in log order (and replies
 //  to the clients of deletes and DDL); answers reads (searches on worker threads) once
-//  it has applied the shard up to their guarantee timestamp; drives flushes and
-//  manifests.
+//  it has applied the shard up to their guarantee timestamp; tells the metadata
+//  coordinator (qv_meta) what the catalog needs written, built and recorded, and
+//  takes the outcomes into the catalog.
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
-//    pipe  QUIET                       send the flusher nothing more (shutdown); signals
+//    pipe  QUIET                       send the coordinator nothing more (shutdown); signals
 //  takes (inbox, PULL inproc "searcher"):
 //    APPLY {job, seq, wal_index, wal_last, acked}   from the segment manager, in log
 //                                      order (the committed feed)
 //    TICK {shard, ts}                  from the segment manager: the shard has got to ts
 //    SEAL {coll, seg}                  from the segment manager: flush the segment
-//    FLUSH {coll, job}                 from the segment manager: reply when coll's
-//                                      sealed segments are in a manifest
+//    FLUSH {coll, job}                 from the segment manager: handed to the coordinator
 //    READ {job, guarantee_ts}          from the proxy: answered once tsafe >= guarantee_ts,
 //                                      TIMEOUT at job->deadline
-//    WRITTEN {seg, rc, error}, BUILT {build}, MANIFESTED {version, rc, error}
-//                                      from the flusher
+//    WRITTEN {seg, rc, error} (rc 0), BUILT {build}, MANIFESTED {version, rc, error},
+//    FLUSH_DONE {coll, job}            from the coordinator
 //  sends:
 //    REPLY {job, ts}, RESOLVED {job}   to the proxy (ts: of an applied delete or DDL)
-//    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
-//    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest}   to the flusher
+//    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest, checkpoint},
+//    FLUSHED {seg}, FLUSH {coll, job}  to the coordinator (inproc "meta")
 //    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
 //
 //  In a searcher process (--roles searcher, actors/qv_replica.c) APPLY and TICK come
@@ -36,92 +36,21 @@
 //  soon as tsafe reaches it, or TIMEOUT at its deadline: never a stale answer.
 //  Deletes and DDL are still answered here, after the apply (a delete's reply counts
 //  the rows it removed, which the key index here knows).
-//  A search takes a snapshot (segments linked, row counts, the last applied
-//  timestamp) and splits its rows across the worker threads; each worker keeps a
-//  top-k per query; this thread merges them and encodes the reply.
+//  A search takes a snapshot and splits its rows across the worker threads
+//  (qv_search.c; the state both files share is in qv_searcher_self.h).
+//  Flushes, segment writes, index builds and manifests are the metadata
+//  coordinator's (qv_meta) to schedule and follow; this actor, which owns the
+//  catalog, names what needs them (a sealed segment, a missing index, a changed
+//  catalog's manifest) and takes their outcomes into the catalog. A written segment
+//  is marked flushed and a manifest asked for before the coordinator hears FLUSHED,
+//  on the same socket, so the manifest it waits for covers the segment.
 //  With --nats, each applied record also becomes a change event, handed by pointer to
 //  the NATS bridge (inproc "cdc") without waiting: if the bridge is behind, the event
 //  is dropped and counted, never slowing the write path.
-#include "qv_searcher.h"
-#include "qv_coll_reply.h"
+#include "qv_searcher_self.h"
 #include "qv_store.h"
 #include "qv_cdc.h"
-#include "qv_expr.h"
-#include "qv_msg.h"
-#include "qv_rc.h"
-#include "qv_tsafe.h"
 
-#include <math.h>
-
-typedef struct s_search_t s_search_t;
-
-typedef struct {
-    s_search_t *search;
-    uint32_t part;
-    qv_topk_t **tops;               //  one per query
-    roaring_bitmap_t **matched;     //  filter phase: this part's matches per segment
-} s_task_t;
-
-struct s_search_t {
-    qv_job_t *job;
-    qv_snapshot_t *snap;
-    qv_collection_t *coll;          //  valid while this thread has not applied a drop
-    uint32_t coll_id;
-    float *queries;
-    float *qnorms;
-    uint32_t nq;
-    uint32_t limit;
-    uint32_t offset;
-    uint32_t ef;
-    uint32_t nprobe;
-    qv_output_t out;                //  output_fields
-    uint32_t parts;
-    uint32_t pending;
-    s_task_t *tasks;
-    qv_schema_t *schema;            //  own copy: the filter refers to it
-    qv_expr_t *expr;                //  filter, or NULL
-    bool filtering;                 //  tasks are evaluating the filter
-    char *filter_text;              //  the filter as given (cache key)
-    roaring_bitmap_t **cached;      //  per segment: matches from the cache, or NULL
-    qv_segidx_t **scalars;          //  per segment, QV_FIELDS_MAX each: linked scalar
-                                    //  indexes of the fields the filter reads, or NULL
-};
-
-typedef struct {
-    qv_job_t *job;
-    uint32_t coll_id;
-    uint64_t target;                //  manifest version to wait for, 0 until known
-} s_flush_t;
-
-typedef struct {
-    const qv_config_t *config;
-    qv_catalog_t *catalog;
-    zsock_t *inbox;
-    zsock_t *proxy;
-    zsock_t *segmgr;
-    zsock_t *flusher;
-    zsock_t *cdc;                   //  PUSH of change events to the bridge, or NULL
-    zactor_t **workers;
-    int nworkers;
-    int next_worker;
-    zlistx_t *flushes;              //  s_flush_t *
-    zhashx_t *writing;              //  seg ids being written by the flusher
-    zhashx_t *building;             //  "seg/field" index builds in flight
-    zhashx_t *filter_cache;         //  "seg id|filter" -> roaring_bitmap_t * of matching
-                                    //  rows of a flushed (immutable) segment
-    zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
-    bool quiet;                     //  shutting down, or a searcher process (--roles
-                                    //  searcher, which never writes): send the
-                                    //  flusher nothing
-    uint64_t manifest_requested;
-    uint64_t manifest_done;
-    bool manifest_retry;            //  a manifest write failed: ask again at the next tick
-    zlistx_t *manifest_cps;         //  s_manifest_cp_t * of requested manifests, in order
-    uint64_t segments_read;         //  segments taken by searches, queries and deletes by
-                                    //  filter (stats: shows partition pruning at work)
-    qv_tsafe_t *tsafe;              //  how far the shard is applied; reads parked on it
-    zlistx_t *delayed;              //  QV_FAULT_APPLY_DELAY_MS: s_delayed_t of the feed
-} self_t;
 
 //  A message of the committed feed held back by the fault hook until due.
 typedef struct {
@@ -129,83 +58,10 @@ typedef struct {
     qv_msg_t *msg;
 } s_delayed_t;
 
-//  The WAL checkpoint written in a requested manifest: only once that manifest is
-//  durable may the WAL below it go.
-typedef struct {
-    uint64_t version;
-    uint64_t checkpoint;
-} s_manifest_cp_t;
-
-//  A worker: scans its part of a snapshot for every query.
-static void
-s_worker_actor (zsock_t *pipe, void *args)
-{
-    (void) args;
-    zsock_signal (pipe, 0);
-    while (true) {
-        char *cmd;
-        void *ptr;
-        if (zsock_recv (pipe, "sp", &cmd, &ptr) != 0) {
-            if (errno == EINTR)
-                continue;           //  a signal for main; $TERM stops us
-            break;
-        }
-        bool term = streq (cmd, "$TERM");
-        zstr_free (&cmd);
-        if (term)
-            break;
-        s_task_t *task = ptr;
-        s_search_t *s = task->search;
-        if (s->filtering) {
-            //  This part's slice of each segment's rows.
-            qv_snapshot_t *snap = s->snap;
-            task->matched = calloc (snap->nsegs + 1, sizeof (roaring_bitmap_t *));
-            for (size_t i = 0; i < snap->nsegs; i++) {
-                if (s->cached [i])
-                    continue;       //  known from an earlier search
-                uint64_t rows = snap->rows [i];
-                uint32_t from = (uint32_t) (rows * task->part / s->parts);
-                uint32_t to = (uint32_t) (rows * (task->part + 1) / s->parts);
-                task->matched [i] = roaring_bitmap_create ();
-                qv_scalar_t *scalars [QV_FIELDS_MAX];
-                for (int fi = 0; fi < QV_FIELDS_MAX; fi++) {
-                    qv_segidx_t *idx = s->scalars ? s->scalars [i * QV_FIELDS_MAX + fi] : NULL;
-                    scalars [fi] = idx ? idx->scalar : NULL;
-                }
-                if (from < to)
-                    qv_expr_eval_indexed (s->expr, snap->segs [i]->batch, from, to, scalars,
-                                          QV_EXPR_INDEX_SHARE, task->matched [i]);
-            }
-        }
-        else
-            qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, s->limit + s->offset, s->ef,
-                              s->nprobe, task->part, s->parts, task->tops);
-        zsock_send (pipe, "sp", "DONE", task);
-    }
-}
-
 static void s_request_manifest (self_t *self);
-static void s_dispatch (self_t *self, s_search_t *s);
-static void s_filter_done (self_t *self, s_search_t *s);
 
-//  Parses a request's `filter` (absent or empty: none) against a copy of the schema.
-static int
-s_parse_filter (qv_collection_t *c, const qv_req_t *req, qv_schema_t **schema_p, qv_expr_t **expr_p)
-{
-    *expr_p = NULL;
-    const qv_val_t *f = req->f [QV_F_filter];
-    const char *text;
-    size_t len;
-    if (!f || qv_val_str (f, &text, &len) || len == 0)
-        return 0;
-    *schema_p = qv_schema_dup (c->schema);
-    if (!*schema_p)
-        return qv_err (QV_ENOMEM, "out of memory");
-    int rc;
-    *expr_p = qv_expr_parse (*schema_p, text, len, &rc);
-    return *expr_p ? 0 : rc;
-}
 static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi);
+static void s_reply (self_t *self, qv_job_t *job);
 
 //  Sends job's reply to the proxy; ts: the commit timestamp of the write it
 //  acknowledges, 0 if none.
@@ -230,6 +86,18 @@ s_fail (self_t *self, qv_job_t *job, int rc)
 {
     qv_job_fail (job, rc, qv_err_msg ());
     s_reply (self, job);
+}
+
+void
+qv_searcher_reply (self_t *self, qv_job_t *job)
+{
+    s_reply (self, job);
+}
+
+void
+qv_searcher_fail (self_t *self, qv_job_t *job, int rc)
+{
+    s_fail (self, job, rc);
 }
 
 //  Applies a logged record and replies (unless the segment manager has: acked);
@@ -317,90 +185,53 @@ s_cdc_send (self_t *self, qv_cdc_t **ev_p, bool wait)
     }
 }
 
+//  Hands msg to the metadata coordinator; false (msg freed, its handles not) if it is
+//  gone or the searcher is shutting down.
+static bool
+s_to_meta (self_t *self, void *msg_p)
+{
+    if (!self->quiet && qv_msg_send (self->meta, (qv_msg_t **) msg_p) == 0)
+        return true;
+    return false;
+}
+
+//  Asks the coordinator to have a sealed segment written (it keeps one write per
+//  segment in flight).
 static void
 s_send_write (self_t *self, qv_segment_t *seg)
 {
-    if (self->quiet)
-        return;
-    char key [32];
-    snprintf (key, sizeof key, "%llu", (unsigned long long) seg->id);
-    if (zhashx_lookup (self->writing, key))
-        return;
-    zhashx_insert (self->writing, key, (void *) 1);
     qv_msg_store_segment_t *msg = qv_msg_store_segment_new ();
     msg->seg = qv_segment_link (seg);
-    if (qv_msg_post (self->flusher, &msg) != 0) {
-        qv_segment_t *link = msg->seg;  //  the flusher is gone (shutdown)
+    if (!s_to_meta (self, &msg)) {
+        qv_segment_t *link = msg->seg;
         qv_segment_unlink (&link);
         qv_msg_free (&msg);
-        zhashx_delete (self->writing, key);
     }
 }
 
-//  The store refused an object a flush waits for: every flush of coll_id (every flush
-//  if coll_id is 0) is answered UNAVAILABLE with the cause now, rather than waiting
-//  for the store to recover. The rows stay in the WAL; the write is retried.
+//  The coordinator says coll's sealed segments are in a durable manifest: the flush's
+//  reply names the collection's flushed segments.
 static void
-s_fail_flushes (self_t *self, uint32_t coll_id, const char *what, const char *cause)
+s_flush_done (self_t *self, uint32_t coll_id, qv_job_t *job)
 {
-    s_flush_t *f = zlistx_first (self->flushes);
-    while (f) {
-        s_flush_t *next = zlistx_next (self->flushes);
-        if (coll_id == 0 || f->coll_id == coll_id) {
-            char msg [600];
-            snprintf (msg, sizeof msg, "flush failed: %s was not written: %s; the rows are safe in "
-                      "the WAL and the write is retried, flush again later", what, cause);
-            qv_job_fail (f->job, QV_EUNAVAIL, msg);
-            s_reply (self, f->job);
-            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
-            free (f);
-        }
-        f = next;
-    }
+    qv_collection_t *c = qv_catalog_find_id (self->catalog, coll_id);
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_open (w, job->req.f [QV_F_rid]);
+    qv_wr_key (w, "segments");
+    size_t n = 0;
+    for (size_t i = 0; c && i < c->nsegs; i++)
+        n += c->segs [i]->state == QV_SEG_FLUSHED;
+    qv_wr_array (w, n);
+    for (size_t i = 0; c && i < c->nsegs; i++)
+        if (c->segs [i]->state == QV_SEG_FLUSHED)
+            qv_wr_uint (w, c->segs [i]->id);
+    qv_reply_close (w);
+    qv_job_reply (job, w, 0);
+    qv_wr_destroy (&w);
+    s_reply (self, job);
 }
 
-static void
-s_check_flushes (self_t *self)
-{
-    s_flush_t *f = zlistx_first (self->flushes);
-    while (f) {
-        s_flush_t *next = zlistx_next (self->flushes);
-        qv_collection_t *c = qv_catalog_find_id (self->catalog, f->coll_id);
-        bool sealed = false;
-        for (size_t i = 0; c && i < c->nsegs; i++)
-            sealed |= c->segs [i]->state == QV_SEG_SEALED;
-        if (!sealed && f->target == 0)
-            f->target = self->manifest_requested;
-        if (!sealed && self->manifest_done >= f->target) {
-            qv_wr_t *w = qv_wr_new ();
-            qv_reply_open (w, f->job->req.f [QV_F_rid]);
-            qv_wr_key (w, "segments");
-            size_t n = 0;
-            for (size_t i = 0; c && i < c->nsegs; i++)
-                n += c->segs [i]->state == QV_SEG_FLUSHED;
-            qv_wr_array (w, n);
-            for (size_t i = 0; c && i < c->nsegs; i++)
-                if (c->segs [i]->state == QV_SEG_FLUSHED)
-                    qv_wr_uint (w, c->segs [i]->id);
-            qv_reply_close (w);
-            qv_job_reply (f->job, w, 0);
-            qv_wr_destroy (&w);
-            s_reply (self, f->job);
-            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
-            free (f);
-        }
-        f = next;
-    }
-}
-
-static void
-s_manifest_cp_free (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
-//  Asks the flusher for a manifest of the catalog as it is now.
+//  Asks the coordinator for a manifest of the catalog as it is now.
 static void
 s_request_manifest (self_t *self)
 {
@@ -413,41 +244,31 @@ s_request_manifest (self_t *self)
     msg->manifest.data = malloc (msg->manifest.size ? msg->manifest.size : 1);
     memcpy (msg->manifest.data, zchunk_data (chunk), msg->manifest.size);
     zchunk_destroy (&chunk);
-    s_manifest_cp_t *mc = calloc (1, sizeof *mc);
-    mc->version = version;
-    mc->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
-    zlistx_add_end (self->manifest_cps, mc);
+    msg->checkpoint = qv_catalog_checkpoint (self->catalog);   //  as written in chunk
     self->manifest_requested = version;
-    if (qv_msg_post (self->flusher, &msg) != 0)
-        qv_msg_free (&msg);         //  the flusher is gone (shutdown)
+    if (!s_to_meta (self, &msg))
+        qv_msg_free (&msg);         //  the coordinator is gone (shutdown)
 }
 
+//  A segment is written: flushed in the catalog, recorded in the next manifest; then
+//  the coordinator learns it (FLUSHED), after that manifest was asked for.
 static void
-s_written (self_t *self, qv_segment_t *seg, int rc, const char *cause)
+s_written (self_t *self, qv_segment_t *seg)
 {
-    char key [32];
-    snprintf (key, sizeof key, "%llu", (unsigned long long) seg->id);
-    zhashx_delete (self->writing, key);
-    if (rc) {
-        char what [96];
-        snprintf (what, sizeof what, "segment %llu of collection %u", (unsigned long long) seg->id,
-                  seg->coll_id);
-        s_fail_flushes (self, seg->coll_id, what, cause);
-    }
     qv_collection_t *c = qv_catalog_find_id (self->catalog, seg->coll_id);
-    if (rc == 0 && c && seg->state == QV_SEG_SEALED) {
+    if (c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
         s_request_manifest (self);
-        qv_msg_flushed_t *msg = qv_msg_flushed_new ();
-        msg->seg = seg->id;
-        if (qv_msg_post (self->segmgr, &msg) != 0)
-            qv_msg_free (&msg);     //  the segment manager is gone (shutdown)
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
     }
+    qv_msg_flushed_t *msg = qv_msg_flushed_new ();
+    msg->seg = seg->id;
+    if (!s_to_meta (self, &msg))
+        qv_msg_free (&msg);         //  the coordinator is gone (shutdown)
     qv_segment_unlink (&seg);
 }
 
-//  Starts an index build for a flushed segment lacking its index.
+//  Asks the coordinator to build the index of a flushed segment lacking it.
 static void
 s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
 {
@@ -467,8 +288,8 @@ s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
     b->version = c->index_versions [fi];
     qv_msg_build_t *msg = qv_msg_build_new ();
     msg->build = b;
-    if (qv_msg_post (self->flusher, &msg) != 0) {
-        qv_segment_t *link = b->seg;    //  the flusher is gone (shutdown)
+    if (!s_to_meta (self, &msg)) {
+        qv_segment_t *link = b->seg;    //  the coordinator is gone (shutdown)
         qv_segment_unlink (&link);
         free (b);
         qv_msg_free (&msg);
@@ -506,414 +327,6 @@ s_built (self_t *self, qv_build_t *b)
     free (b);
 }
 
-static void
-s_manifested (self_t *self, uint64_t version, int rc, const char *cause)
-{
-    //  Manifests are written in the order requested.
-    uint64_t checkpoint = 0;
-    s_manifest_cp_t *mc;
-    while ((mc = zlistx_first (self->manifest_cps)) && mc->version <= version) {
-        if (mc->version == version)
-            checkpoint = mc->checkpoint;
-        free (zlistx_detach (self->manifest_cps, NULL));
-    }
-    if (rc == 0) {
-        if (version > self->manifest_done)
-            self->manifest_done = version;
-        //  The checkpoint written in that manifest is now durable (not the catalog's
-        //  current one: segments flushed since are in no durable manifest yet).
-        if (checkpoint > 0) {
-            qv_msg_checkpoint_t *msg = qv_msg_checkpoint_new ();
-            msg->seq = checkpoint;
-            if (qv_msg_post (self->segmgr, &msg) != 0)
-                qv_msg_free (&msg); //  the segment manager is gone (shutdown)
-        }
-    }
-    else {
-        //  Asked again with the current state by the timer, not at once: a store that
-        //  refuses every write (a full disk) would be asked in a tight loop.
-        self->manifest_retry = true;
-        char what [64];
-        snprintf (what, sizeof what, "manifest %llu", (unsigned long long) version);
-        s_fail_flushes (self, 0, what, cause);
-    }
-    s_check_flushes (self);
-}
-
-//  Reads the `vectors` of a search into nq x dim floats.
-static int
-s_read_vectors (const qv_req_t *req, const qv_field_t *f, float **out, uint32_t *nq_p)
-{
-    const qv_val_t *v = req->f [QV_F_vectors];
-    uint64_t dim = f->dim;
-    if (req->f [QV_F_dim]) {
-        qv_val_uint (req->f [QV_F_dim], &dim);
-        if (dim != f->dim)
-            return qv_err (QV_EINVAL, "dim %llu does not match field '%s' (dim %u)",
-                           (unsigned long long) dim, f->name, f->dim);
-    }
-    size_t nq;
-    if (qv_val_type (v) == QV_V_BIN) {
-        size_t len = qv_val_len (v);
-        if (len == 0 || len % ((size_t) f->dim * 4))
-            return qv_err (QV_EINVAL, "'vectors' bin of %zu bytes is not a multiple of dim %u x 4",
-                           len, f->dim);
-        nq = len / ((size_t) f->dim * 4);
-    }
-    else
-        nq = qv_val_len (v);
-    if (nq == 0 || nq > QV_LIMIT_TOPK)
-        return qv_err (QV_EINVAL, "a search takes 1..%d query vectors, got %zu", QV_LIMIT_TOPK, nq);
-    float *q = malloc (nq * f->dim * sizeof (float));
-    if (!q)
-        return qv_err (QV_ENOMEM, "out of memory");
-    if (qv_val_type (v) == QV_V_BIN) {
-        const void *p;
-        size_t len;
-        qv_val_bin (v, &p, &len);
-        memcpy (q, p, len);
-    }
-    else
-        for (size_t i = 0; i < nq; i++) {
-            const qv_val_t *vi = qv_val_at (v, i);
-            const void *p;
-            size_t len;
-            if (qv_val_bin (vi, &p, &len) == 0) {
-                if (len != (size_t) f->dim * 4) {
-                    free (q);
-                    return qv_err (QV_EINVAL, "query vector %zu: bin of %zu bytes, expected dim %u x 4",
-                                   i, len, f->dim);
-                }
-                memcpy (q + i * f->dim, p, len);
-                continue;
-            }
-            if (qv_val_type (vi) != QV_V_ARRAY) {
-                free (q);
-                return qv_err (QV_EPROTO, "query vector %zu must be a list of numbers or a bin", i);
-            }
-            if (qv_val_len (vi) != f->dim) {
-                free (q);
-                return qv_err (QV_EINVAL, "query vector %zu has %zu values, field '%s' has dim %u",
-                               i, qv_val_len (vi), f->name, f->dim);
-            }
-            for (uint32_t d = 0; d < f->dim; d++) {
-                double x;
-                if (qv_val_double (qv_val_at (vi, d), &x)) {
-                    free (q);
-                    return qv_err (QV_EPROTO, "query vector %zu element %u is not a number", i, d);
-                }
-                q [i * f->dim + d] = (float) x;
-            }
-        }
-    for (size_t i = 0; i < nq * f->dim; i++)
-        if (!isfinite (q [i])) {
-            free (q);
-            return qv_err (QV_EINVAL, "query vector %zu has a value that is not finite", i / f->dim);
-        }
-    *out = q;
-    *nq_p = (uint32_t) nq;
-    return 0;
-}
-
-static void
-s_search_free (s_search_t **s_p)
-{
-    s_search_t *s = *s_p;
-    if (!s)
-        return;
-    qv_expr_destroy (&s->expr);
-    qv_schema_destroy (&s->schema);
-    for (size_t i = 0; s->cached && s->snap && i < s->snap->nsegs; i++)
-        if (s->cached [i])
-            roaring_bitmap_free (s->cached [i]);
-    free (s->cached);
-    for (size_t i = 0; s->scalars && i < s->snap->nsegs * QV_FIELDS_MAX; i++)
-        qv_segidx_unlink (&s->scalars [i]);
-    free (s->scalars);
-    free (s->filter_text);
-    for (uint32_t p = 0; s->tasks && p < s->parts; p++) {
-        for (uint32_t q = 0; s->tasks [p].tops && q < s->nq; q++)
-            qv_topk_destroy (&s->tasks [p].tops [q]);
-        free (s->tasks [p].tops);
-    }
-    free (s->tasks);
-    qv_snapshot_destroy (&s->snap);
-    free (s->queries);
-    free (s->qnorms);
-    free (s);
-    *s_p = NULL;
-}
-
-static void
-s_search (self_t *self, qv_job_t *job)
-{
-    qv_req_t *req = &job->req;
-    qv_collection_t *c = qv_catalog_find (self->catalog, req->collection);
-    if (!c) {
-        qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
-        s_fail (self, job, QV_ENOTFOUND);
-        return;
-    }
-    int rc = 0;
-    int fi = c->schema->vec;
-    if (req->f [QV_F_field]) {
-        char name [QV_NAME_MAX + 1];
-        fi = qv_val_strcpy (req->f [QV_F_field], name, sizeof name) ? -1 : qv_schema_find (c->schema, name);
-        if (fi < 0 || c->schema->fields [fi].type != QV_FLOAT_VECTOR)
-            rc = qv_err (QV_EINVAL, "collection '%s' has no vector field by that name", c->name);
-    }
-    else {
-        int nvec = 0;
-        for (int i = 0; i < c->schema->nfields; i++)
-            nvec += c->schema->fields [i].type == QV_FLOAT_VECTOR;
-        if (nvec > 1)
-            rc = qv_err (QV_EINVAL, "collection '%s' has %d vector fields: name one in 'field'", c->name, nvec);
-    }
-    uint64_t limit = 10, offset = 0;
-    if (!rc && req->f [QV_F_limit])
-        qv_val_uint (req->f [QV_F_limit], &limit);
-    if (!rc && req->f [QV_F_offset])
-        qv_val_uint (req->f [QV_F_offset], &offset);
-    //  offset is checked alone first: offset + limit must not wrap around
-    if (!rc && (limit < 1 || limit > QV_LIMIT_TOPK || offset > QV_LIMIT_TOPK
-                || offset + limit > QV_LIMIT_TOPK))
-        rc = qv_err (QV_EINVAL, "limit must be 1..%d and offset + limit at most %d",
-                     QV_LIMIT_TOPK, QV_LIMIT_TOPK);
-    double radius = 0, range_filter = 0;
-    if (!rc && req->f [QV_F_range_filter] && !req->f [QV_F_radius])
-        rc = qv_err (QV_EINVAL, "range_filter needs radius");
-    if (!rc && req->f [QV_F_radius]) {
-        qv_val_double (req->f [QV_F_radius], &radius);
-        if (req->f [QV_F_range_filter])
-            qv_val_double (req->f [QV_F_range_filter], &range_filter);
-        bool l2 = c->schema->fields [fi].metric == QV_METRIC_L2;
-        //  Milvus' annulus: L2 keeps range_filter <= d < radius; IP and COSINE keep
-        //  radius < s <= range_filter.
-        if (req->f [QV_F_range_filter] && (l2 ? range_filter >= radius : range_filter <= radius))
-            rc = qv_err (QV_EINVAL, l2 ? "for L2, range_filter must be smaller than radius"
-                                       : "for IP and COSINE, range_filter must be larger than radius");
-    }
-    roaring_bitmap_t *parts = NULL;
-    if (!rc)
-        rc = qv_collection_read_partitions (c, req->f [QV_F_partitions], &parts);
-    s_search_t *s = calloc (1, sizeof *s);
-    const qv_val_t *params = req->f [QV_F_params];
-    for (size_t i = 0; !rc && params && i < qv_val_len (params); i++) {
-        const qv_val_t *key = qv_val_key (params, i);
-        uint64_t u;
-        bool is_ef = qv_val_is (key, "ef"), is_nprobe = qv_val_is (key, "nprobe");
-        if (!is_ef && !is_nprobe)
-            continue;               //  qv_req_parse refused other keys
-        qv_vtype_t t = qv_val_type (qv_val_value (params, i));
-        if (t != QV_V_UINT && t != QV_V_INT)
-            rc = qv_err (QV_EPROTO, "params.%s must be an integer", is_ef ? "ef" : "nprobe");
-        else
-        if (qv_val_uint (qv_val_value (params, i), &u) || u < 1 || u > 65536)
-            rc = qv_err (QV_EINVAL, "params.%s must be an integer 1..65536", is_ef ? "ef" : "nprobe");
-        else
-        if (is_ef)
-            s->ef = (uint32_t) u;
-        else
-            s->nprobe = (uint32_t) u;
-    }
-    if (!rc)
-        rc = qv_collection_check_fields (c, req->f [QV_F_output_fields], &s->out);
-    if (!rc)
-        rc = s_read_vectors (req, &c->schema->fields [fi], &s->queries, &s->nq);
-    if (!rc)
-        rc = s_parse_filter (c, req, &s->schema, &s->expr);
-    if (!rc)
-        rc = qv_collection_prune (c, s->expr, &parts);
-    if (rc) {
-        if (parts)
-            roaring_bitmap_free (parts);
-        s_search_free (&s);
-        s_fail (self, job, rc);
-        return;
-    }
-    const qv_field_t *f = &c->schema->fields [fi];
-    s->job = job;
-    s->coll = c;
-    s->coll_id = c->id;
-    s->limit = (uint32_t) limit;
-    s->offset = (uint32_t) offset;
-    s->qnorms = calloc (s->nq, sizeof (float));
-    for (uint32_t q = 0; q < s->nq; q++)
-        s->qnorms [q] = qv_dist_norm (s->queries + (size_t) q * f->dim, f->dim);
-    s->snap = qv_snapshot_new (c, qv_catalog_max_ts (self->catalog), fi, parts);
-    if (parts)
-        roaring_bitmap_free (parts);
-    self->segments_read += s->snap->nsegs;
-    if (req->f [QV_F_radius]) {
-        bool l2 = f->metric == QV_METRIC_L2, has_inner = req->f [QV_F_range_filter] != NULL;
-        s->snap->has_range = true;
-        s->snap->range.hi = l2 ? (float) radius : (float) -radius;
-        s->snap->range.lo = !has_inner ? -INFINITY : l2 ? (float) range_filter : (float) -range_filter;
-        if (!l2 && has_inner)       //  similarity <= range_filter is score >= -range_filter
-            s->snap->range.lo = (float) -range_filter;
-    }
-    //  With a filter, the workers first evaluate it over their slices of the rows,
-    //  except in flushed segments (immutable columns) that met the same filter before.
-    s->filtering = s->expr != NULL;
-    if (s->expr) {
-        const char *text;
-        size_t len;
-        qv_val_str (req->f [QV_F_filter], &text, &len);
-        s->filter_text = strndup (text, len);
-        s->cached = calloc (s->snap->nsegs + 1, sizeof (roaring_bitmap_t *));
-        s->scalars = calloc (s->snap->nsegs * QV_FIELDS_MAX + 1, sizeof (qv_segidx_t *));
-        uint64_t mask = 0;
-        qv_expr_fields (s->expr, &mask);
-        for (size_t i = 0; i < s->snap->nsegs; i++) {
-            if (s->snap->segs [i]->state != QV_SEG_FLUSHED)
-                continue;
-            qv_segidx_t **sc = s->scalars + i * QV_FIELDS_MAX;
-            if (qv_collection_scalars (c, s->snap->segs [i], mask, sc))
-                for (int fi = 0; fi < QV_FIELDS_MAX; fi++)
-                    qv_segidx_link (sc [fi]);
-            char *key = zsys_sprintf ("%llu|%s", (unsigned long long) s->snap->segs [i]->id, s->filter_text);
-            roaring_bitmap_t *hit = zhashx_lookup (self->filter_cache, key);
-            if (hit)
-                s->cached [i] = roaring_bitmap_copy (hit);
-            zstr_free (&key);
-        }
-    }
-    size_t hits = 0;
-    while (s->cached && hits < s->snap->nsegs && s->cached [hits])
-        hits++;
-    bool filter_phase = s->expr && hits < s->snap->nsegs;
-    if (s->expr && !filter_phase)
-        s_filter_done (self, s);    //  every segment's matches cached: no filter phase
-    uint64_t rows = 0;
-    size_t indexed = 0;
-    for (size_t i = 0; i < s->snap->nsegs; i++) {
-        bool by_index = s->snap->idx [i]
-                     && (filter_phase || qv_snapshot_uses_index (s->snap, i, (uint32_t) (limit + offset),
-                                                                 s->ef, s->nprobe));
-        rows += by_index ? 0 : s->snap->rows [i];
-        indexed += by_index;
-    }
-    //  Small scans are not worth splitting (each part is a round trip to a worker);
-    //  index searches split by query or segment; a filter to evaluate is split by rows.
-    bool split = rows >= 20000 || (indexed > 0 && (s->nq > 1 || indexed > 1)) || filter_phase;
-    s->parts = split ? (uint32_t) self->nworkers : 1;
-    s->tasks = calloc (s->parts, sizeof (s_task_t));
-    for (uint32_t p = 0; p < s->parts; p++) {
-        s->tasks [p].search = s;
-        s->tasks [p].part = p;
-        s->tasks [p].tops = calloc (s->nq, sizeof (qv_topk_t *));
-        for (uint32_t q = 0; q < s->nq; q++)
-            s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
-    }
-    zlistx_add_end (self->searches, s);
-    s_dispatch (self, s);
-}
-
-static void
-s_dispatch (self_t *self, s_search_t *s)
-{
-    s->pending = s->parts;
-    for (uint32_t p = 0; p < s->parts; p++) {
-        zsock_send (self->workers [self->next_worker], "sp", "SCAN", &s->tasks [p]);
-        self->next_worker = (self->next_worker + 1) % self->nworkers;
-    }
-}
-
-//  The filter phase is over: join the parts' matches into each segment's allowed rows.
-//  (With every segment's matches cached, it runs before the search has any parts.)
-static void
-s_bitmap_free (void **item)
-{
-    roaring_bitmap_free ((roaring_bitmap_t *) *item);
-    *item = NULL;
-}
-
-static void
-s_filter_done (self_t *self, s_search_t *s)
-{
-    qv_snapshot_t *snap = s->snap;
-    snap->allowed = calloc (snap->nsegs + 1, sizeof (roaring_bitmap_t *));
-    for (size_t i = 0; i < snap->nsegs; i++) {
-        if (s->cached [i]) {
-            snap->allowed [i] = s->cached [i];
-            s->cached [i] = NULL;
-            continue;
-        }
-        snap->allowed [i] = roaring_bitmap_create ();
-        for (uint32_t p = 0; p < s->parts; p++) {
-            roaring_bitmap_or_inplace (snap->allowed [i], s->tasks [p].matched [i]);
-            roaring_bitmap_free (s->tasks [p].matched [i]);
-        }
-        roaring_bitmap_run_optimize (snap->allowed [i]);
-        if (snap->segs [i]->state == QV_SEG_FLUSHED && snap->rows [i] >= 4096) {
-            //  A small bounded cache: cleared when full.
-            if (zhashx_size (self->filter_cache) >= 1024)
-                zhashx_purge (self->filter_cache);
-            char *key = zsys_sprintf ("%llu|%s", (unsigned long long) snap->segs [i]->id, s->filter_text);
-            zhashx_update (self->filter_cache, key, roaring_bitmap_copy (snap->allowed [i]));
-            zstr_free (&key);
-        }
-    }
-    for (uint32_t p = 0; p < s->parts; p++) {
-        free (s->tasks [p].matched);
-        s->tasks [p].matched = NULL;
-    }
-    s->filtering = false;
-}
-
-//  All parts of a search are in: merge, encode, reply.
-static void
-s_search_done (self_t *self, s_search_t *s)
-{
-    zlistx_delete (self->searches, zlistx_find (self->searches, s));
-    qv_job_t *job = s->job;
-    qv_collection_t *c = qv_catalog_find_id (self->catalog, s->coll_id);
-    if (!c) {
-        qv_err (QV_ENOTFOUND, "collection '%s' was dropped during the search", job->req.collection);
-        s_search_free (&s);
-        s_fail (self, job, QV_ENOTFOUND);
-        return;
-    }
-    //  From the collection: a snapshot may hold no segment (an empty partition).
-    const qv_field_t *f = &c->schema->fields [s->snap->field];
-    bool similarity = f->metric != QV_METRIC_L2;
-    uint32_t k = s->limit + s->offset;
-    int64_t *ids = malloc (k * sizeof (int64_t));
-    float *scores = malloc (k * sizeof (float));
-    qv_wr_t *w = qv_wr_new ();
-    qv_reply_open (w, job->req.f [QV_F_rid]);
-    qv_wr_key (w, "results");
-    qv_wr_array (w, s->nq);
-    for (uint32_t q = 0; q < s->nq; q++) {
-        qv_topk_t *top = s->tasks [0].tops [q];
-        for (uint32_t p = 1; p < s->parts; p++)
-            qv_topk_merge (top, &s->tasks [p].tops [q], 1);
-        uint32_t n = qv_topk_extract (top, ids, scores);
-        uint32_t first = n < s->offset ? n : s->offset;
-        qv_wr_array (w, n - first);
-        for (uint32_t i = first; i < n; i++) {
-            qv_segment_t *seg = s->snap->segs [ids [i] >> 32];
-            uint32_t row = (uint32_t) (ids [i] & 0xffffffff);
-            const qv_field_t *pk = &seg->schema->fields [seg->schema->pk];
-            qv_wr_map_open (w);
-            qv_wr_key (w, "id");
-            qv_col_write_value (pk, &seg->batch->cols [seg->schema->pk], row, w);
-            qv_wr_key (w, "distance");
-            qv_wr_float (w, similarity ? -scores [i] : scores [i]);
-            qv_wr_key (w, "fields");
-            qv_collection_write_row (c, seg, row, &s->out, false, w);
-            qv_wr_map_close (w);
-        }
-    }
-    qv_reply_close (w);
-    free (ids);
-    free (scores);
-    qv_job_reply (job, w, 0);
-    qv_wr_destroy (&w);
-    s_search_free (&s);
-    s_reply (self, job);
-}
-
 //  Calls fn for each row of c visible now that the request's filter matches, in
 //  segment and row order, until fn returns false. Only rows of the partitions in
 //  parts (NULL: all; taken) are read, fewer when the filter pins the partition key.
@@ -925,7 +338,7 @@ s_each_match (self_t *self, qv_collection_t *c, const qv_req_t *req, roaring_bit
 {
     qv_schema_t *schema = NULL;
     qv_expr_t *expr = NULL;
-    int rc = s_parse_filter (c, req, &schema, &expr);
+    int rc = qv_search_parse_filter (c, req, &schema, &expr);
     if (!rc)
         rc = qv_collection_prune (c, expr, &parts);
     if (rc) {
@@ -1249,7 +662,7 @@ s_read (self_t *self, qv_job_t *job)
     qv_req_t *req = &job->req;
     const qv_val_t *rid = req->f [QV_F_rid];
     if (req->op == QV_OP_search) {
-        s_search (self, job);
+        qv_search_start (self, job);
         return;
     }
     if (req->op == QV_OP_query) {
@@ -1444,21 +857,30 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
             break;
         }
         case QV_MSG_FLUSH: {
-            s_flush_t *fl = calloc (1, sizeof *fl);
-            fl->coll_id = (uint32_t) ((qv_msg_flush_t *) msg)->coll;
-            fl->job = qv_msg_take_job (msg);
-            zlistx_add_end (self->flushes, fl);
-            s_check_flushes (self);
+            //  After the SEALs before it: the coordinator knows the sealed segments.
+            qv_msg_flush_t *m = qv_msg_flush_new ();
+            m->coll = ((qv_msg_flush_t *) msg)->coll;
+            m->job = qv_msg_take_job (msg);
+            if (!s_to_meta (self, &m)) {
+                qv_job_t *job = qv_msg_take_job ((qv_msg_t *) m);
+                qv_msg_free (&m);
+                qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down before the flush completed");
+                s_reply (self, job);
+            }
             break;
         }
-        case QV_MSG_WRITTEN: {
-            qv_msg_written_t *m = (qv_msg_written_t *) msg;
-            s_written (self, m->seg, (int) m->rc, m->error);
+        case QV_MSG_FLUSH_DONE: {
+            qv_msg_flush_done_t *m = (qv_msg_flush_done_t *) msg;
+            s_flush_done (self, (uint32_t) m->coll, qv_msg_take_job (msg));
             break;
         }
+        case QV_MSG_WRITTEN:
+            s_written (self, ((qv_msg_written_t *) msg)->seg);
+            break;
         case QV_MSG_MANIFESTED: {
             qv_msg_manifested_t *m = (qv_msg_manifested_t *) msg;
-            s_manifested (self, m->version, (int) m->rc, m->error);
+            if (m->rc == 0 && m->version > self->manifest_done)
+                self->manifest_done = m->version;
             break;
         }
         default:
@@ -1521,36 +943,11 @@ s_handle_wait_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int
-s_handle_worker (zloop_t *loop, zsock_t *reader, void *arg)
+//  Names every sealed segment to the coordinator, which writes those not written or
+//  being written (a write that failed is retried so; the flusher logged why).
+static void
+s_sealed_todo (self_t *self)
 {
-    (void) loop;
-    self_t *self = arg;
-    char *cmd;
-    void *ptr;
-    if (zsock_recv (reader, "sp", &cmd, &ptr) != 0)
-        return 0;
-    zstr_free (&cmd);
-    s_task_t *task = ptr;
-    s_search_t *s = task->search;
-    if (--s->pending > 0)
-        return 0;
-    if (s->filtering) {
-        s_filter_done (self, s);
-        s_dispatch (self, s);
-    }
-    else
-        s_search_done (self, s);
-    return 0;
-}
-
-//  Retries segment writes that failed (the flusher logged why).
-static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    self_t *self = arg;
     size_t n;
     qv_collection_t **list = qv_catalog_list (self->catalog, &n);
     for (size_t i = 0; i < n; i++)
@@ -1558,17 +955,23 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
             if (list [i]->segs [j]->state == QV_SEG_SEALED)
                 s_send_write (self, list [i]->segs [j]);
     free (list);
+}
+
+//  Every second: sealed segments to write, indexes to build.
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    s_sealed_todo (self);
     qv_catalog_index_todo (self->catalog, s_index_todo, self);
-    if (self->manifest_retry) {
-        self->manifest_retry = false;
-        s_request_manifest (self);
-    }
     return 0;
 }
 
 //  At $TERM: what is still queued is answered, so nothing in flight is lost or leaked.
 //  Logged writes are applied (they are durable: their ok is the truth); reads and
-//  flushes are refused; segment links coming back from the flusher are dropped.
+//  flushes are refused; segment links coming back from the coordinator are dropped.
 static void
 s_drain (self_t *self)
 {
@@ -1582,6 +985,11 @@ s_drain (self_t *self)
         if (msg->id == QV_MSG_APPLY) {
             qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
             s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last, m->acked);
+        }
+        else
+        if (msg->id == QV_MSG_FLUSH_DONE) {
+            qv_msg_flush_done_t *m = (qv_msg_flush_done_t *) msg;
+            s_flush_done (self, (uint32_t) m->coll, qv_msg_take_job (msg));
         }
         else
         if (msg->id == QV_MSG_READ || msg->id == QV_MSG_FLUSH) {
@@ -1616,7 +1024,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     self_t *self = arg;
     char *cmd = zstr_recv (reader);
     if (cmd && streq (cmd, "QUIET")) {
-        //  Shutdown: no more work for the flusher, which stops next and frees what
+        //  Shutdown: no more work for the coordinator, which stops next and frees what
         //  it still holds; nothing sent after its inbox closed could be lost.
         self->quiet = true;
         zstr_free (&cmd);
@@ -1635,14 +1043,10 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->config = args->config;
     self->catalog = args->catalog;
     self->manifest_done = self->manifest_requested = qv_catalog_manifest_version (self->catalog);
-    self->flushes = zlistx_new ();
-    self->writing = zhashx_new ();
     self->building = zhashx_new ();
     self->filter_cache = zhashx_new ();
-    zhashx_set_destructor (self->filter_cache, s_bitmap_free);
+    zhashx_set_destructor (self->filter_cache, qv_search_bitmap_free);
     self->searches = zlistx_new ();
-    self->manifest_cps = zlistx_new ();
-    zlistx_set_destructor (self->manifest_cps, s_manifest_cp_free);
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
     self->quiet = self->config->follower;
@@ -1650,8 +1054,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
     self->proxy = qv_config_push (self->config, "proxy");
-    self->segmgr = qv_config_push (self->config, "segmgr");
-    self->flusher = qv_config_push (self->config, "flusher");
+    self->meta = qv_config_push (self->config, "meta");
     if (self->config->nats_stats) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
         self->cdc = zsock_new (ZMQ_PUSH);
@@ -1666,8 +1069,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     //  (the segment manager first, so that the write in flight reaches the searcher).
     zloop_set_nonstop (loop, true);
     for (int i = 0; i < self->nworkers; i++) {
-        self->workers [i] = zactor_new (s_worker_actor, NULL);
-        zloop_reader (loop, zactor_sock (self->workers [i]), s_handle_worker, self);
+        self->workers [i] = zactor_new (qv_search_worker_actor, NULL);
+        zloop_reader (loop, zactor_sock (self->workers [i]), qv_search_handle_worker, self);
     }
     //  args lives in the caller's stack frame, which is gone once the signal below lets
     //  zactor_new return: take everything from it first. (Reading cdc_replay after the
@@ -1687,6 +1090,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
         qv_cdc_destroy (&ev);
     }
     zlist_destroy (&cdc_replay);
+    //  Sealed segments of the recovered catalog, before any FLUSH can ask about them.
+    s_sealed_todo (self);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_timer (loop, 1000, 0, s_handle_timer, self);
@@ -1701,7 +1106,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     s_search_t *search;
     while ((search = zlistx_detach (self->searches, NULL))) {
         qv_job_t *job = search->job;
-        s_search_free (&search);
+        qv_search_free (&search);
         qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
         s_reply (self, job);
     }
@@ -1714,22 +1119,12 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     qv_tsafe_destroy (&self->tsafe, NULL);
     zlistx_destroy (&self->delayed);
     free (self->workers);
-    s_flush_t *fl;
-    while ((fl = zlistx_detach (self->flushes, NULL))) {
-        qv_job_fail (fl->job, QV_EUNAVAIL, "the server is shutting down before the flush completed");
-        s_reply (self, fl->job);
-        free (fl);
-    }
-    zlistx_destroy (&self->flushes);
-    zhashx_destroy (&self->writing);
     zhashx_destroy (&self->building);
     zhashx_destroy (&self->filter_cache);
-    zlistx_destroy (&self->manifest_cps);
     qv_catalog_destroy (&self->catalog);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->proxy);
-    zsock_destroy (&self->segmgr);
-    zsock_destroy (&self->flusher);
+    zsock_destroy (&self->meta);
     zsock_destroy (&self->cdc);
     free (self);
 }

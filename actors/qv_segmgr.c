@@ -7,9 +7,9 @@
 //    WRITE {job}                 from the proxy: log job->rec, then APPLY it
 //    FLUSH {coll, job}           from the proxy: seal coll's growing segments, then
 //                                pass the FLUSH on to the searcher in log order
-//    FLUSHED {seg}               from the searcher: a segment is written; release its
+//    FLUSHED {seg}               from the metadata coordinator: a segment is written; release its
 //                                memory
-//    CHECKPOINT {seq}            from the searcher: a durable manifest made WAL objects
+//    CHECKPOINT {seq}            from the metadata coordinator: a durable manifest made WAL objects
 //                                below seq unneeded
 //  sends:
 //    APPLY {job, seq, wal_index, wal_last, acked}, SEAL {coll, seg}, FLUSH {coll, job}

@@ -3,8 +3,10 @@
 #include "qv_bridge.h"
 #include "qv_catalog.h"
 #include "qv_cdc.h"
+#include "qv_builder.h"
 #include "qv_feedpub.h"
 #include "qv_flusher.h"
+#include "qv_meta.h"
 #include "qv_http.h"
 #include "qv_proxy.h"
 #include "qv_rc.h"
@@ -23,6 +25,8 @@ struct _qv_server_t {
     zactor_t *segmgr;
     zactor_t *searcher;
     zactor_t *flusher;
+    zactor_t *builder;
+    zactor_t *meta;
     zactor_t *bridge;               //  NATS bridge, with --nats
     qv_shard_lease_t *lease;        //  shard 0's write lease, with --nats
     zactor_t *feedpub;              //  committed-feed publisher, with --nats
@@ -199,6 +203,14 @@ qv_server_new (const qv_config_t *config)
                  "(fault injection)", delay, delay);
         self->config.fault_apply_delay_ms = atoi (delay);
     }
+    //  Test hook: QV_FAULT_BUILD_DELAY_MS=N makes every index build take N ms longer
+    //  (a long build, to show that segment writes and flushes do not wait for it).
+    const char *build_delay = getenv ("QV_FAULT_BUILD_DELAY_MS");
+    if (build_delay && atoi (build_delay) > 0) {
+        qv_warn ("QV_FAULT_BUILD_DELAY_MS=%s: every index build takes %s ms longer "
+                 "(fault injection)", build_delay, build_delay);
+        self->config.fault_build_delay_ms = atoi (build_delay);
+    }
     //  Test hook: QV_CRASH_BEFORE_PUT=PREFIX makes the process exit before it writes
     //  the first object whose key starts with PREFIX (e.g. meta/manifest/).
     const char *crash = getenv ("QV_CRASH_BEFORE_PUT");
@@ -356,8 +368,12 @@ qv_server_new (const qv_config_t *config)
              n, (long long) (qv_clock_msec () - started), (unsigned long long) replay.records,
              (unsigned long long) unflushed_rows);
     uint64_t stream_seq = qv_catalog_stream_seq (catalog);
+    qv_meta_args_t margs = { &self->config, qv_catalog_manifest_version (catalog) };
+    self->meta = zactor_new (qv_meta_actor, &margs);
     qv_flusher_args_t fargs = { &self->config, self->store };
     self->flusher = zactor_new (qv_flusher_actor, &fargs);
+    qv_builder_args_t bdargs = { &self->config, self->store };
+    self->builder = zactor_new (qv_builder_actor, &bdargs);
     qv_searcher_args_t rargs = { &self->config, catalog, replay.cdc };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     if (config->nats_url [0])       //  before the segment manager, which feeds it
@@ -399,16 +415,23 @@ qv_server_destroy (qv_server_t **self_p)
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
         zsock_wait (self->proxy);
     }
-    //  Then the writers of the log, of segment objects, and the searcher, which answers
-    //  whatever the others left in its inbox; the proxy, which sends the answers, last.
+    //  Then the writers of the log, of segment objects and indexes, the searcher, which
+    //  answers whatever the others left in its inbox, and the coordinator, which frees
+    //  what its workers handed back; the proxy, which sends the answers, last.
     zactor_destroy (&self->segmgr);
     zactor_destroy (&self->feedpub);
     if (self->searcher) {
         zstr_send (self->searcher, "QUIET");
         zsock_wait (self->searcher);
     }
+    if (self->meta) {
+        zstr_send (self->meta, "QUIET");
+        zsock_wait (self->meta);
+    }
     zactor_destroy (&self->flusher);
+    zactor_destroy (&self->builder);
     zactor_destroy (&self->searcher);
+    zactor_destroy (&self->meta);
     zactor_destroy (&self->proxy);
     qv_store_destroy (&self->store);
     qv_shard_lease_destroy (&self->lease, NULL);  //  released once nothing writes

@@ -62,6 +62,7 @@ typedef struct {
     int read_wait_ms;               //  --read-wait-ms: how long a read waits for its
                                     //  consistency guarantee before TIMEOUT
     int fault_apply_delay_ms;       //  test hook QV_FAULT_APPLY_DELAY_MS (qv_server.c)
+    int fault_build_delay_ms;       //  test hook QV_FAULT_BUILD_DELAY_MS (qv_server.c)
     int search_threads;             //  worker threads for searches
     size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object

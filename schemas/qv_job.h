@@ -20,7 +20,7 @@ typedef struct {
     size_t reply_size;
 } qv_job_t;
 
-//  An index build, searcher -> flusher (BUILD) -> searcher (BUILT), by pointer.
+//  An index build, searcher -> meta -> builder (BUILD) -> meta -> searcher (BUILT), by pointer.
 typedef struct {
     uint32_t coll_id;
     void *seg;                      //  qv_segment_t, linked by the searcher

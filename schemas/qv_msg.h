@@ -38,26 +38,31 @@ typedef enum {
 //  to whom; an actor's @interface block lists the ones it takes and sends.
 #define QV_MSG_TABLE(M)                                                                 \
     M (WRITE,      write,      "proxy -> segmgr: log job->rec (insert, upsert, delete, DDL)")   \
-    M (FLUSH,      flush,      "proxy -> segmgr -> searcher: seal coll's growing segments; "    \
-                               "the searcher replies once they are in a manifest")             \
+    M (FLUSH,      flush,      "proxy -> segmgr -> searcher -> meta: seal coll's growing "      \
+                               "segments; meta has the reply sent once they are in a durable " \
+                               "manifest")                                                     \
+    M (FLUSH_DONE, flush_done, "meta -> searcher: coll's sealed segments are in a durable "     \
+                               "manifest: reply to the FLUSH with its flushed segments")      \
     M (READ,       read,       "proxy -> searcher: answer a read, or resolve a delete's filter") \
     M (APPLY,      apply,      "segmgr -> searcher: job->rec is logged; apply it, then reply "  \
                                "(unless the segment manager has: acked)")                      \
     M (SEAL,       seal,       "segmgr -> searcher: a growing segment is complete; flush it")  \
-    M (REPLY,      reply,      "segmgr, searcher, proxy -> proxy: job->reply goes to its client") \
+    M (REPLY,      reply,      "segmgr, searcher, meta, proxy -> proxy: job->reply goes to its " \
+                               "client")                                                       \
     M (TICK,       tick,       "segmgr -> searcher: the shard is idle; every record up to ts "  \
                                "is committed and was sent")                                    \
     M (RESOLVED,   resolved,   "searcher -> proxy: a delete by filter now names its keys")     \
     M (LIVE,       live,       "bridge -> proxy: NATS subscriptions and consumer are set up")  \
-    M (FLUSHED,    flushed,    "searcher -> segmgr: a segment is written; release its memory") \
-    M (CHECKPOINT, checkpoint, "searcher -> segmgr: a durable manifest makes WAL objects "     \
-                               "below seq unneeded")                                           \
-    M (STORE_SEGMENT, store_segment, "searcher -> flusher: write a sealed segment")            \
-    M (WRITTEN,    written,    "flusher -> searcher: the segment write's outcome")             \
-    M (BUILD,      build,      "searcher -> flusher: build and write a segment's index")       \
-    M (BUILT,      built,      "flusher -> searcher: the build's outcome")                     \
-    M (MANIFEST,   manifest,   "searcher -> flusher: write this manifest")                     \
-    M (MANIFESTED, manifested, "flusher -> searcher: the manifest write's outcome")        \
+    M (FLUSHED,    flushed,    "searcher -> meta -> segmgr: a segment is written and marked "   \
+                               "flushed; release its memory")                                  \
+    M (CHECKPOINT, checkpoint, "meta -> segmgr: a durable manifest makes WAL objects below "    \
+                               "seq unneeded")                                                 \
+    M (STORE_SEGMENT, store_segment, "searcher -> meta -> flusher: write a sealed segment")   \
+    M (WRITTEN,    written,    "flusher -> meta -> searcher: the segment write's outcome")     \
+    M (BUILD,      build,      "searcher -> meta -> builder: build and write a segment's index") \
+    M (BUILT,      built,      "builder -> meta -> searcher: the build's outcome")             \
+    M (MANIFEST,   manifest,   "searcher -> meta -> flusher: write this manifest")             \
+    M (MANIFESTED, manifested, "flusher -> meta -> searcher: the manifest write's outcome")    \
     M (CHANGE,     change,     "searcher -> NATS bridge: a committed change to publish on "  \
                                "the change feed")                                          \
     M (FEED,       feed,       "segmgr -> feed publisher -> NATS -> followers: a WAL object "  \
@@ -69,6 +74,7 @@ typedef enum {
 
 #define QV_MSG_F_write(F, T)        F (T, JOB, job)
 #define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
+#define QV_MSG_F_flush_done(F, T)   F (T, U64, coll) F (T, JOB, job)
 //  guarantee_ts: the searcher answers once it has applied the shard up to it (0: at
 //  once), or TIMEOUT at job->deadline
 #define QV_MSG_F_read(F, T)         F (T, JOB, job) F (T, U64, guarantee_ts)
@@ -93,7 +99,9 @@ typedef enum {
 //  build: a qv_build_t (qv_job.h), owned by the message (BUILT hands it back)
 #define QV_MSG_F_build(F, T)        F (T, PTR, build)
 #define QV_MSG_F_built(F, T)        F (T, PTR, build)
-#define QV_MSG_F_manifest(F, T)     F (T, U64, version) F (T, BIN, manifest)
+//  checkpoint: the WAL checkpoint written in the manifest (WAL objects below it may go
+//  once it is durable; 0: none)
+#define QV_MSG_F_manifest(F, T)     F (T, U64, version) F (T, BIN, manifest) F (T, U64, checkpoint)
 #define QV_MSG_F_manifested(F, T)   F (T, U64, version) F (T, I64, rc) F (T, STR, error)
 //  event: a qv_cdc_t (qv_cdc.h), owned by the message's receiver
 #define QV_MSG_F_change(F, T)       F (T, PTR, event)

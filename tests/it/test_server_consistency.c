@@ -9,7 +9,8 @@
 //    bounded sees every write acknowledged longer ago than --bounded-staleness-ms
 //    (measured: how long after its ack a row first shows at bounded);
 //    strong with the apply held back past --read-wait-ms gets TIMEOUT naming the
-//    guarantee timestamp and how far the shard has got.
+//    guarantee timestamp and how far the shard has got;
+//    strong reads after a delete (by ids, by filter) and after DDL see it.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -188,6 +189,58 @@ test_strong_timeout (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  Strong reads right after a delete and after DDL (create_index, drop_index,
+//  drop_collection), with the searcher's apply held back: each read sees the write
+//  acknowledged before it, whoever acknowledged it.
+static void
+test_strong_after_delete_and_ddl (void **state)
+{
+    (void) state;
+    const char *const extra [] = { "--read-wait-ms", "30000", NULL };
+    qv_it_server_t *server = s_start (S_DELAY_MS, extra);
+    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
+    qv_doc_destroy ((qv_doc_t *[]) { CALL_OK (c, "%s", s_create) });
+    for (int64_t id = 1; id <= 3; id++)
+        s_insert (c, id);
+    //  delete, then get and count at strong (the default)
+    qv_doc_t *r = CALL_OK (c, "{op: 'delete', collection: 'c', ids: [2]}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), 1);
+    assert_true (qv_it_int (qv_it_path (r, "ts")) > 0);
+    qv_doc_destroy (&r);
+    assert_false (s_get (c, 2, "strong", 0));
+    assert_true (s_get (c, 1, "strong", 0));
+    r = CALL_OK (c, "{op: 'query', collection: 'c', filter: 'id > 0', output_fields: ['count(*)']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows.0.count(*)")), 2);
+    qv_doc_destroy (&r);
+    //  delete by filter, then a strong search does not find the row
+    r = CALL_OK (c, "{op: 'delete', collection: 'c', filter: 'id == 3'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), 1);
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'search', collection: 'c', vectors: [[3.0, 1.0]], limit: 5}");
+    assert_int_equal (qv_val_len (qv_it_path (r, "results.0")), 1);
+    assert_int_equal (qv_it_int (qv_it_path (r, "results.0.0.id")), 1);
+    qv_doc_destroy (&r);
+    //  create_index, then describe_index sees it; drop_index, then it is gone
+    r = CALL_OK (c, "{op: 'create_index', collection: 'c', field: 'v', index_type: 'HNSW'}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'describe_index', collection: 'c', field: 'v'}");
+    assert_true (qv_it_str_is (qv_it_path (r, "index_type"), "HNSW"));
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'drop_index', collection: 'c', field: 'v'}");
+    qv_doc_destroy (&r);
+    r = CALL_ERR (c, "NOT_FOUND", "{op: 'describe_index', collection: 'c', field: 'v'}");
+    qv_doc_destroy (&r);
+    //  drop_collection, then it is gone; created again, it is empty
+    r = CALL_OK (c, "{op: 'drop_collection', collection: 'c'}");
+    qv_doc_destroy (&r);
+    r = CALL_ERR (c, "NOT_FOUND", "{op: 'get', collection: 'c', ids: [1]}");
+    qv_doc_destroy (&r);
+    qv_doc_destroy ((qv_doc_t *[]) { CALL_OK (c, "%s", s_create) });
+    assert_false (s_get (c, 1, "strong", 0));
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 int
 main (void)
 {
@@ -195,6 +248,7 @@ main (void)
         cmocka_unit_test (test_strong_pairs),
         cmocka_unit_test (test_levels_with_apply_held_back),
         cmocka_unit_test (test_strong_timeout),
+        cmocka_unit_test (test_strong_after_delete_and_ddl),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

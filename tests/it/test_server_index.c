@@ -730,6 +730,55 @@ test_upsert_race_hnsw (void **state)
     s_upsert_race ("HNSW", false);
 }
 
+//  Index builds run on their own thread: with every build made 60 s longer by the
+//  fault hook, a flush of another collection is answered while the first
+//  collection's build is still running (asserted on state: its index still
+//  "building", no rows indexed, after the second flush's reply). When builds shared
+//  the flusher's queue, the second flush waited for the build (the call's 30 s
+//  deadline passed first).
+static void
+test_flush_during_build (void **state)
+{
+    (void) state;
+    setenv ("QV_FAULT_BUILD_DELAY_MS", "60000", 1);
+    s_fixture_t fx;
+    s_start (&fx, NULL);
+    unsetenv ("QV_FAULT_BUILD_DELAY_MS");
+    assert_int_equal (qv_it_server_wait_log (fx.server, "QV_FAULT_BUILD_DELAY_MS=", 5000), 0);
+    int64_t ids [BATCH];
+    for (uint32_t i = 0; i < BATCH; i++)
+        ids [i] = i;
+    s_create (fx.c, "slow", DIM);
+    qv_doc_t *r = CALL_OK (fx.c, "{op: 'create_index', collection: 'slow', field: 'v',"
+                                 " index_type: 'HNSW', params: {M: 16, efConstruction: 200}}");
+    qv_doc_destroy (&r);
+    s_write (fx.c, "insert", "slow", ids, s_base, BATCH, DIM);
+    //  Its segment is written and in a durable manifest; its index build was asked for
+    //  before the reply (the searcher names it when the segment is flushed).
+    r = CALL_OK (fx.c, "{op: 'flush', collection: 'slow'}");
+    assert_int_equal (qv_val_len (qv_it_path (r, "segments")), 1);
+    qv_doc_destroy (&r);
+    s_create (fx.c, "fast", DIM);
+    s_write (fx.c, "insert", "fast", ids, s_base + (size_t) BATCH * DIM, BATCH, DIM);
+    r = CALL_OK (fx.c, "{op: 'flush', collection: 'fast'}");
+    assert_int_equal (qv_val_len (qv_it_path (r, "segments")), 1);
+    qv_doc_destroy (&r);
+    //  The build of 'slow' has not finished: the flush did not wait for it.
+    r = CALL_OK (fx.c, "{op: 'describe_index', collection: 'slow', field: 'v'}");
+    assert_true (qv_it_str_is (qv_it_path (r, "state"), "building"));
+    assert_int_equal (qv_it_int (qv_it_path (r, "indexed_rows")), 0);
+    assert_int_equal (qv_it_int (qv_it_path (r, "total_rows")), BATCH);
+    qv_doc_destroy (&r);
+    //  Both collections answer while the index builds.
+    r = CALL_OK (fx.c, "{op: 'describe_collection', collection: 'fast'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows")), BATCH);
+    qv_doc_destroy (&r);
+    r = CALL_OK (fx.c, "{op: 'describe_collection', collection: 'slow'}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows")), BATCH);
+    qv_doc_destroy (&r);
+    s_stop (&fx);               //  kill -9: the held build does not delay the test
+}
+
 int
 main (void)
 {
@@ -744,6 +793,7 @@ main (void)
         cmocka_unit_test (test_index_then_insert),
         cmocka_unit_test (test_upsert_race_flat),
         cmocka_unit_test (test_upsert_race_hnsw),
+        cmocka_unit_test (test_flush_during_build),
     };
     if (getenv ("QV_IT_ONLY"))
         cmocka_set_test_filter (getenv ("QV_IT_ONLY"));

@@ -1,0 +1,135 @@
+//  Index-builder actor: a worker of the metadata coordinator (qv_meta). It builds a
+//  segment's vector or scalar index and writes it to the object store, one build at a
+//  time, on its own thread: a build (minutes for a large HNSW) never holds up a
+//  segment write or a manifest, which the flusher does.
+//
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                         stop (after the build in progress)
+//  takes (inbox, PULL inproc "builder", from the coordinator):
+//    BUILD {build}                       build a segment's index and write it
+//  sends (to the coordinator, inproc "meta"):
+//    BUILT {build}                       after BUILD (the build goes back, with the
+//                                        index or the error)
+#include "qv_builder.h"
+#include "qv_catalog.h"
+#include "qv_msg.h"
+#include "qv_rc.h"
+#include "qv_segment.h"
+
+typedef struct {
+    zsock_t *inbox;
+    zsock_t *meta;
+    qv_store_t *store;
+    int delay_ms;                   //  test hook: each build takes this much longer
+} self_t;
+
+static void
+s_build_index (self_t *self, qv_build_t *b)
+{
+    qv_segment_t *seg = b->seg;
+    const qv_field_t *f = &seg->schema->fields [b->field];
+    int64_t started = qv_clock_msec ();
+    if (self->delay_ms > 0)
+        zclock_sleep (self->delay_ms);  //  test hook QV_FAULT_BUILD_DELAY_MS
+    qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
+                                 b->def.pq_nbits, 0, 0 };
+    uint32_t rows = atomic_load (&seg->rows);
+    qv_index_t *index = NULL;
+    qv_scalar_t *scalar = NULL;
+    int rc;
+    if (qv_scalar_is_type (b->def.type)) {
+        scalar = qv_scalar_new (f->type, &seg->batch->cols [b->field], rows);
+        rc = scalar ? 0 : qv_err (QV_ENOMEM, "out of memory");
+    }
+    else {
+        index = qv_index_new (b->def.type, f->metric, f->dim, &params);
+        rc = index ? qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows)
+                   : QV_EINVAL;
+    }
+    zchunk_t *chunk = NULL;
+    char key [128];
+    qv_index_object_key (seg->coll_id, seg->id, b->field, key, sizeof key);
+    if (rc == 0)
+        rc = scalar ? qv_scalar_serialize (scalar, &chunk) : qv_index_serialize (index, &chunk);
+    if (rc == 0)
+        rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&chunk);
+    if (rc) {
+        snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
+        qv_error ("index %s (%s) was not built: %s", key, b->def.type, b->error);
+        qv_index_destroy (&index);
+        qv_scalar_destroy (&scalar);
+    }
+    b->rc = rc;
+    b->index = index;
+    b->scalar = scalar;
+    b->msec = qv_clock_msec () - started;
+    qv_msg_built_t *built = qv_msg_built_new ();
+    built->build = b;
+    if (qv_msg_post (self->meta, &built) != 0) {
+        //  The coordinator is gone (shutdown): drop what the build holds
+        qv_index_destroy (&index);
+        qv_scalar_destroy (&scalar);
+        qv_segment_unlink (&seg);
+        free (b);
+        qv_msg_free (&built);
+    }
+}
+
+static int
+s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (!msg)
+        return 0;
+    if (msg->id == QV_MSG_BUILD)
+        s_build_index (self, ((qv_msg_build_t *) msg)->build);
+    else
+        qv_error ("protocol error: the index builder does not take %s; dropped", qv_msg_name (msg->id));
+    qv_msg_destroy (&msg);
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    char *cmd = zstr_recv (reader);
+    zstr_free (&cmd);
+    return -1;                      //  $TERM (the only command)
+}
+
+void
+qv_builder_actor (zsock_t *pipe, void *args_)
+{
+    qv_builder_args_t *args = args_;
+    self_t self = { NULL, NULL, args->store, args->config->fault_build_delay_ms };
+    char ep [256];
+    qv_config_endpoint (args->config, "builder", ep, sizeof ep);
+    self.inbox = zsock_new_pull (ep);
+    self.meta = qv_config_push (args->config, "meta");
+    zsock_signal (pipe, 0);
+    zloop_t *loop = zloop_new ();
+    //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order.
+    zloop_set_nonstop (loop, true);
+    zloop_reader (loop, pipe, s_handle_pipe, &self);
+    zloop_reader (loop, self.inbox, s_handle_inbox, &self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+    //  Drop what is still queued: the segment links the builds hold
+    qv_msg_t *msg;
+    while ((msg = qv_msg_recv_nowait (self.inbox))) {
+        if (msg->id == QV_MSG_BUILD) {
+            qv_build_t *b = ((qv_msg_build_t *) msg)->build;
+            qv_segment_t *seg = b->seg;
+            qv_segment_unlink (&seg);
+            free (b);
+        }
+        qv_msg_destroy (&msg);
+    }
+    zsock_destroy (&self.inbox);
+    zsock_destroy (&self.meta);
+}

@@ -1,0 +1,99 @@
+//  The searcher actor's state, shared by its two files (one thread): qv_searcher.c
+//  (the actor: applying the log, reads, the catalog's side of flushes and builds) and
+//  qv_search.c (vector searches split across worker threads). Not for other files.
+#ifndef QV_SEARCHER_SELF_H_INCLUDED
+#define QV_SEARCHER_SELF_H_INCLUDED
+
+#include "qv_searcher.h"
+#include "qv_coll_reply.h"
+#include "qv_expr.h"
+#include "qv_msg.h"
+#include "qv_rc.h"
+#include "qv_tsafe.h"
+
+#include <math.h>
+
+typedef struct s_search_t s_search_t;
+
+typedef struct {
+    s_search_t *search;
+    uint32_t part;
+    qv_topk_t **tops;               //  one per query
+    roaring_bitmap_t **matched;     //  filter phase: this part's matches per segment
+} s_task_t;
+
+struct s_search_t {
+    qv_job_t *job;
+    qv_snapshot_t *snap;
+    qv_collection_t *coll;          //  valid while this thread has not applied a drop
+    uint32_t coll_id;
+    float *queries;
+    float *qnorms;
+    uint32_t nq;
+    uint32_t limit;
+    uint32_t offset;
+    uint32_t ef;
+    uint32_t nprobe;
+    qv_output_t out;                //  output_fields
+    uint32_t parts;
+    uint32_t pending;
+    s_task_t *tasks;
+    qv_schema_t *schema;            //  own copy: the filter refers to it
+    qv_expr_t *expr;                //  filter, or NULL
+    bool filtering;                 //  tasks are evaluating the filter
+    char *filter_text;              //  the filter as given (cache key)
+    roaring_bitmap_t **cached;      //  per segment: matches from the cache, or NULL
+    qv_segidx_t **scalars;          //  per segment, QV_FIELDS_MAX each: linked scalar
+                                    //  indexes of the fields the filter reads, or NULL
+};
+
+typedef struct {
+    const qv_config_t *config;
+    qv_catalog_t *catalog;
+    zsock_t *inbox;
+    zsock_t *proxy;
+    zsock_t *meta;                  //  PUSH to the metadata coordinator
+    zsock_t *cdc;                   //  PUSH of change events to the bridge, or NULL
+    zactor_t **workers;
+    int nworkers;
+    int next_worker;
+    zhashx_t *building;             //  "seg/field" index builds in flight
+    zhashx_t *filter_cache;         //  "seg id|filter" -> roaring_bitmap_t * of matching
+                                    //  rows of a flushed (immutable) segment
+    zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
+    bool quiet;                     //  shutting down: send the coordinator nothing more
+    uint64_t manifest_requested;
+    uint64_t manifest_done;         //  the newest durable manifest (from the coordinator)
+    uint64_t segments_read;         //  segments taken by searches, queries and deletes by
+                                    //  filter (stats: shows partition pruning at work)
+    qv_tsafe_t *tsafe;              //  how far the shard is applied; reads parked on it
+    zlistx_t *delayed;              //  QV_FAULT_APPLY_DELAY_MS: s_delayed_t of the feed
+} self_t;
+
+//  Sends job's reply to the proxy / fails it with rc and the recorded message.
+void
+    qv_searcher_reply (self_t *self, qv_job_t *job);
+void
+    qv_searcher_fail (self_t *self, qv_job_t *job, int rc);
+
+//  qv_search.c
+//  A search worker thread: scans its part of a snapshot for every query.
+void
+    qv_search_worker_actor (zsock_t *pipe, void *args);
+//  Parses a request's `filter` (absent or empty: none) against a copy of the schema.
+int
+    qv_search_parse_filter (qv_collection_t *c, const qv_req_t *req, qv_schema_t **schema_p,
+                            qv_expr_t **expr_p);
+//  Starts a search: its parts go to the workers (or it is answered at once, an error).
+void
+    qv_search_start (self_t *self, qv_job_t *job);
+void
+    qv_search_free (s_search_t **s_p);
+//  The zloop reader of a worker's pipe: a part is done; the last one merges and replies.
+int
+    qv_search_handle_worker (zloop_t *loop, zsock_t *reader, void *arg);
+//  The filter cache's destructor.
+void
+    qv_search_bitmap_free (void **item);
+
+#endif
