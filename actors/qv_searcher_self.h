@@ -61,7 +61,9 @@ typedef struct {
     zhashx_t *filter_cache;         //  "seg id|filter" -> roaring_bitmap_t * of matching
                                     //  rows of a flushed (immutable) segment
     zlistx_t *searches;             //  s_search_t * whose tasks are with the workers
-    bool quiet;                     //  shutting down: send the coordinator nothing more
+    bool quiet;                     //  shutting down, or a searcher process (--roles
+                                    //  searcher, which never writes): send the
+                                    //  coordinator nothing
     uint64_t manifest_requested;
     uint64_t manifest_done;         //  the newest durable manifest (from the coordinator)
     uint64_t segments_read;         //  segments taken by searches, queries and deletes by

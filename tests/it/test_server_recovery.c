@@ -594,10 +594,12 @@ test_sigterm (void **state)
         }
         if (!WIFEXITED (server->status) || WEXITSTATUS (server->status) != 0) {
             char *log = qv_it_server_log_text (server);
-            print_error ("round %d: %s %d after SIGTERM; log:\n%s\n", round,
-                         WIFEXITED (server->status) ? "exit status" : "killed by signal",
-                         WIFEXITED (server->status) ? WEXITSTATUS (server->status)
-                                                    : WTERMSIG (server->status), log);
+            //  The whole log (print_error cuts long messages short): a sanitizer's
+            //  report is at its end
+            fprintf (stderr, "round %d: %s %d after SIGTERM; log:\n%s\n", round,
+                     WIFEXITED (server->status) ? "exit status" : "killed by signal",
+                     WIFEXITED (server->status) ? WEXITSTATUS (server->status)
+                                                : WTERMSIG (server->status), log);
             free (log);
             s_world_destroy (&world);
             fail ();
