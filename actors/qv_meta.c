@@ -7,6 +7,8 @@
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
 //    pipe  QUIET                       give the workers nothing more (shutdown); signals
+//    pipe  SEGMGR-STOPS                send the segment manager nothing more: it is
+//                                      about to stop (shutdown); signals
 //  takes (inbox, PULL inproc "meta"):
 //    STORE_SEGMENT {seg}               from the searcher: a sealed segment to write
 //                                      (again every second until written; one write
@@ -269,6 +271,16 @@ s_written (self_t *self, qv_msg_written_t **msg_p)
     s_drop (self, (qv_msg_t **) msg_p);
 }
 
+//  What goes to the segment manager only informs it (memory released, a checkpoint):
+//  once it stops, that is freed here, never left in a pipe that closes unread.
+static void
+s_post_segmgr_msg (self_t *self, qv_msg_t **msg_p)
+{
+    if (!self->segmgr || qv_msg_post (self->segmgr, msg_p) != 0)
+        qv_msg_free (msg_p);
+}
+#define s_post_segmgr(self, msg_p) s_post_segmgr_msg ((self), (qv_msg_t **) (msg_p))
+
 static void
 s_flushed (self_t *self, qv_msg_flushed_t **msg_p)
 {
@@ -277,8 +289,7 @@ s_flushed (self_t *self, qv_msg_flushed_t **msg_p)
     zhashx_delete (self->writing, key);
     zhashx_delete (self->sealed, key);
     //  The segment manager releases the memory it counted for the segment.
-    if (qv_msg_post (self->segmgr, msg_p) != 0)
-        qv_msg_free (msg_p);        //  the segment manager is gone (shutdown)
+    s_post_segmgr (self, msg_p);
     s_check_flushes (self);
 }
 
@@ -303,8 +314,7 @@ s_manifested (self_t *self, qv_msg_manifested_t **msg_p)
         if (checkpoint > 0) {
             qv_msg_checkpoint_t *cp = qv_msg_checkpoint_new ();
             cp->seq = checkpoint;
-            if (qv_msg_post (self->segmgr, &cp) != 0)
-                qv_msg_free (&cp);  //  the segment manager is gone (shutdown)
+            s_post_segmgr (self, &cp);
         }
     }
     else {
@@ -404,6 +414,12 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
             s_fail (self, fl->job, QV_EUNAVAIL, "the server is shutting down before the flush completed");
             free (fl);
         }
+        zstr_free (&cmd);
+        zsock_signal (reader, 0);
+        return 0;
+    }
+    if (cmd && streq (cmd, "SEGMGR-STOPS")) {
+        zsock_destroy (&self->segmgr);
         zstr_free (&cmd);
         zsock_signal (reader, 0);
         return 0;

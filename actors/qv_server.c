@@ -417,7 +417,13 @@ qv_server_destroy (qv_server_t **self_p)
     }
     //  Then the writers of the log, of segment objects and indexes, the searcher, which
     //  answers whatever the others left in its inbox, and the coordinator, which frees
-    //  what its workers handed back; the proxy, which sends the answers, last.
+    //  what its workers handed back; the proxy, which sends the answers, last. The
+    //  coordinator first stops informing the segment manager: a message it posted
+    //  after the segment manager's last read would be lost in the closing pipe.
+    if (self->meta) {
+        zstr_send (self->meta, "SEGMGR-STOPS");
+        zsock_wait (self->meta);
+    }
     zactor_destroy (&self->segmgr);
     zactor_destroy (&self->feedpub);
     if (self->searcher) {
