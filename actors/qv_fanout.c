@@ -23,8 +23,12 @@
 //  a bounded one is measured on the writer's clock. A searcher that answers
 //  UNAVAILABLE (catching up, stopping) cools down for a second and the read goes to
 //  another; so does every read in flight on a searcher that stops announcing itself
-//  (kill -9): reads are idempotent. The DEALERs are ZMQ_IMMEDIATE, so a read is never
-//  queued for a searcher that is not connected. A read still unanswered
+//  (kill -9), or whose connection drops (a socket monitor sees it at once): reads are
+//  idempotent. The DEALERs are ZMQ_IMMEDIATE, so a read is never queued for a searcher
+//  that is not connected; their monitors also say when one connects. A read that no
+//  searcher can take now waits up to S_PARK_MS (within its deadline) for one to
+//  connect, catch up or come back, and is then answered UNAVAILABLE naming what each
+//  known searcher is doing; with no searcher known at all it is answered at once. A read still unanswered
 //  S_GRACE_MS after its deadline is answered TIMEOUT.
 #include "qv_fanout.h"
 #include "qv_bus.h"
@@ -39,10 +43,14 @@
 #define S_MAX_TRIES 4
 //  A read unanswered this long after its deadline is answered TIMEOUT.
 #define S_GRACE_MS 30000
+//  A read no searcher can take now waits this long for one (a searcher connecting,
+//  catching up, or taking over from one that died) before it is answered UNAVAILABLE.
+#define S_PARK_MS 2000
 
 typedef struct {
     char endpoint [256];
     zsock_t *dealer;
+    zsock_t *monitor;               //  the DEALER's disconnects (zmq_socket_monitor)
     bool ready;
     uint64_t applied_seq;
     int64_t seen_ms;
@@ -55,8 +63,9 @@ typedef struct {
     qv_job_t *job;
     void *body;                     //  the request as sent (kept for a retry)
     size_t size;
-    s_member_t *member;             //  where it is in flight
+    s_member_t *member;             //  where it is in flight (NULL: parked)
     int tries;
+    int64_t parked_ms;              //  when it began to wait for a searcher, or 0
 } s_read_t;
 
 typedef struct {
@@ -70,12 +79,28 @@ typedef struct {
     zsock_t *proxy;
     zhashx_t *members;              //  endpoint -> s_member_t
     zhashx_t *reads;                //  tag -> s_read_t
+    zlistx_t *parked;               //  s_read_t waiting for a searcher
     uint64_t next_tag;
     unsigned rotor;                 //  spreads ties between searchers
+    uint64_t monitors;              //  monitor endpoints made
     int64_t warned_ms;
 } self_t;
 
 static int s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg);
+
+//  The figures `stats` shows: searcher processes known, and of those caught up.
+static void
+s_count_members (self_t *self)
+{
+    qv_feed_stats_t *fs = self->config->feed_stats;
+    uint64_t ready = 0;
+    for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members))
+        ready += m->ready;
+    if (fs) {
+        atomic_store (&fs->searchers, zhashx_size (self->members));
+        atomic_store (&fs->searchers_ready, ready);
+    }
+}
 
 static void
 s_post_reply (self_t *self, qv_job_t *job)
@@ -139,14 +164,15 @@ s_encode (const qv_req_t *req, uint64_t guarantee_ts, size_t *size)
 }
 
 static bool
-s_usable (const s_member_t *m, int64_t now)
+s_usable (const s_member_t *m, int64_t now, bool ready)
 {
-    return m->dealer && m->ready && now - m->seen_ms <= QV_MEMBERS_STALE_MS
+    return m->dealer && m->ready == ready && now - m->seen_ms <= QV_MEMBERS_STALE_MS
         && now >= m->cool_until_ms;
 }
 
 //  Sends a read to the usable searcher with the fewest reads in flight (not `avoid`);
-//  true if one took it.
+//  true if one took it. Without a caught-up one, one still catching up may have caught
+//  up since its last entry (it answers UNAVAILABLE if not).
 static bool
 s_dispatch (self_t *self, s_read_t *read, s_member_t *avoid)
 {
@@ -154,9 +180,10 @@ s_dispatch (self_t *self, s_read_t *read, s_member_t *avoid)
     size_t n = zhashx_size (self->members);
     s_member_t **list = calloc (n ? n : 1, sizeof *list);
     size_t count = 0;
-    for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members))
-        if (m != avoid && s_usable (m, now))
-            list [count++] = m;
+    for (int pass = 0; pass < 2 && count == 0; pass++)
+        for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members))
+            if (m != avoid && s_usable (m, now, pass == 0))
+                list [count++] = m;
     self->rotor++;
     bool sent = false;
     while (count && !sent) {
@@ -180,6 +207,8 @@ s_dispatch (self_t *self, s_read_t *read, s_member_t *avoid)
             //  Not connected (ZMQ_IMMEDIATE), or its queue is full: another one
             zframe_destroy (&tag);
             zframe_destroy (&body);
+            qv_info ("fan-out: searcher process %s is not connected (%s); reads go to the "
+                     "others for %d ms", m->endpoint, zmq_strerror (zmq_errno ()), S_COOL_MS);
             m->cool_until_ms = now + S_COOL_MS;
         }
     }
@@ -191,14 +220,57 @@ static void
 s_no_searcher (self_t *self, s_read_t *read)
 {
     size_t known = zhashx_size (self->members), ready = 0;
-    for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members))
+    char states [600] = "";
+    size_t len = 0;
+    int64_t now = qv_clock_msec ();
+    for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members)) {
         ready += m->ready;
-    char why [512];
+        if (len < sizeof states - 120)
+            len += (size_t) snprintf (states + len, sizeof states - len, "%s%s (%s, heard %lld ms "
+                                      "ago%s)", len ? "; " : ": ", m->endpoint,
+                                      m->ready ? "caught up" : "catching up",
+                                      (long long) (now - m->seen_ms),
+                                      now < m->cool_until_ms ? ", unreachable or refusing" : "");
+    }
+    char why [1024];
     snprintf (why, sizeof why, "no searcher process can take the read: %zu known (%zu caught up) "
-              "for this store on NATS %s; start one with `quiver serve --roles searcher "
+              "for this store on NATS %s%s; start one with `quiver serve --roles searcher "
               "--nats URL` on the same store, or retry shortly", known, ready,
-              self->config->nats_url);
+              self->config->nats_url, states);
     s_fail (self, read, QV_EUNAVAIL, why);
+}
+
+//  No searcher can take the read now: it waits (S_PARK_MS) unless none is known.
+static void
+s_park (self_t *self, s_read_t *read)
+{
+    read->member = NULL;
+    if (zhashx_size (self->members) == 0 || read->tries >= S_MAX_TRIES) {
+        s_no_searcher (self, read);
+        return;
+    }
+    if (!read->parked_ms)
+        read->parked_ms = qv_clock_msec ();
+    zlistx_add_end (self->parked, read);
+}
+
+//  Parked reads go to a searcher that can take them now; those that waited too long
+//  are answered UNAVAILABLE.
+static void
+s_retry_parked (self_t *self)
+{
+    size_t n = zlistx_size (self->parked);
+    int64_t now = qv_clock_msec ();
+    while (n--) {
+        s_read_t *read = zlistx_detach (self->parked, NULL);
+        if (s_dispatch (self, read, NULL))
+            read->parked_ms = 0;
+        else
+        if (now - read->parked_ms >= S_PARK_MS || now >= read->job->deadline)
+            s_no_searcher (self, read);
+        else
+            zlistx_add_end (self->parked, read);
+    }
 }
 
 static int
@@ -224,7 +296,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     snprintf (key, sizeof key, "%llu", (unsigned long long) read->tag);
     zhashx_insert (self->reads, key, read);
     if (!s_dispatch (self, read, NULL))
-        s_no_searcher (self, read);
+        s_park (self, read);
     return 0;
 }
 
@@ -277,12 +349,15 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
     char code [32];
     s_reply_code (zframe_data (body), zframe_size (body), code, sizeof code);
     if (streq (code, "UNAVAILABLE") && read->tries < S_MAX_TRIES) {
+        if (qv_clock_msec () >= from->cool_until_ms)
+            qv_info ("fan-out: searcher process %s refuses reads for now (UNAVAILABLE); "
+                     "they go to the others for %d ms", from->endpoint, S_COOL_MS);
         from->cool_until_ms = qv_clock_msec () + S_COOL_MS;
         read->member = NULL;
-        if (s_dispatch (self, read, from)) {
-            zmsg_destroy (&msg);
-            return 0;
-        }
+        if (!s_dispatch (self, read, from))
+            s_park (self, read);
+        zmsg_destroy (&msg);
+        return 0;
     }
     //  The searcher's answer (or its UNAVAILABLE, when no other can take the read)
     qv_job_t *job = read->job;
@@ -311,10 +386,19 @@ s_reroute (self_t *self, s_member_t *m)
     while ((r = zlistx_detach (moved, NULL))) {
         r->member = NULL;
         if (r->tries >= S_MAX_TRIES || !s_dispatch (self, r, m))
-            s_no_searcher (self, r);
+            s_park (self, r);
     }
     zlistx_destroy (&moved);
     m->inflight = 0;
+}
+
+static void
+s_member_close (s_member_t *m)
+{
+    if (m->dealer && m->monitor)
+        zmq_socket_monitor (zsock_resolve (m->dealer), NULL, 0);
+    zsock_destroy (&m->monitor);
+    zsock_destroy (&m->dealer);
 }
 
 static void
@@ -323,9 +407,12 @@ s_member_drop (self_t *self, s_member_t *m, const char *why)
     qv_info ("fan-out: searcher process %s %s; reads go to the others", m->endpoint, why);
     if (m->dealer)
         zloop_reader_end (self->loop, m->dealer);
-    zsock_destroy (&m->dealer);
+    if (m->monitor)
+        zloop_reader_end (self->loop, m->monitor);
+    s_member_close (m);
     s_reroute (self, m);
     zhashx_delete (self->members, m->endpoint);
+    s_count_members (self);
 }
 
 static void
@@ -333,10 +420,45 @@ s_member_free (void **item)
 {
     s_member_t *m = *item;
     if (m) {
-        zsock_destroy (&m->dealer);
+        s_member_close (m);
         free (m);
         *item = NULL;
     }
+}
+
+//  The DEALER of m lost its connection (the searcher died, or its host): the reads in
+//  flight on it will not be answered, so they go to another searcher now rather than
+//  when the searcher's entry goes stale.
+static int
+s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    zframe_t *event = zmsg_first (msg);
+    uint16_t id = 0;
+    if (event && zframe_size (event) >= 2)
+        memcpy (&id, zframe_data (event), 2);
+    zmsg_destroy (&msg);
+    s_member_t *m;
+    for (m = zhashx_first (self->members); m; m = zhashx_next (self->members))
+        if (m->monitor == reader)
+            break;
+    if (m && id == ZMQ_EVENT_CONNECTED) {
+        m->cool_until_ms = 0;       //  reads may go to it at once
+        s_retry_parked (self);
+    }
+    else
+    if (m && id == ZMQ_EVENT_DISCONNECTED) {
+        if (m->inflight)
+            qv_info ("fan-out: lost the connection to searcher process %s; its %zu reads "
+                     "in flight go to another", m->endpoint, m->inflight);
+        m->cool_until_ms = qv_clock_msec () + S_COOL_MS;
+        s_reroute (self, m);
+    }
+    return 0;
 }
 
 static int
@@ -397,6 +519,15 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
             return 0;
         }
         zloop_reader (self->loop, member->dealer, s_handle_dealer, self);
+        char ep [300];
+        qv_config_endpoint (self->config, "fanout-monitor", ep, sizeof ep - 32);
+        snprintf (ep + strlen (ep), 32, "-%llu", (unsigned long long) ++self->monitors);
+        if (zmq_socket_monitor (zsock_resolve (member->dealer), ep,
+                                ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+            member->monitor = zsock_new (ZMQ_PAIR);
+            zsock_connect (member->monitor, "%s", ep);
+            zloop_reader (self->loop, member->monitor, s_handle_monitor, self);
+        }
         zhashx_insert (self->members, member->endpoint, member);
         qv_info ("fan-out: searcher process %s joined (%s)", member->endpoint,
                  entry.ready ? "caught up" : "catching up");
@@ -407,6 +538,9 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
     member->ready = entry.ready;
     member->applied_seq = entry.applied_seq;
     member->seen_ms = qv_clock_msec ();
+    s_count_members (self);
+    if (member->ready)
+        s_retry_parked (self);
     return 0;
 }
 
@@ -441,7 +575,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     zlistx_destroy (&stale);
     zlistx_t *late = zlistx_new ();
     for (s_read_t *r = zhashx_first (self->reads); r; r = zhashx_next (self->reads))
-        if (now > r->job->deadline + S_GRACE_MS)
+        if (r->member && now > r->job->deadline + S_GRACE_MS)
             zlistx_add_end (late, r);
     s_read_t *r;
     while ((r = zlistx_detach (late, NULL))) {
@@ -451,6 +585,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         s_fail (self, r, QV_ETIMEOUT, why);
     }
     zlistx_destroy (&late);
+    s_retry_parked (self);
     return 0;
 }
 
@@ -479,6 +614,7 @@ qv_fanout_actor (zsock_t *pipe, void *args)
     self->members = zhashx_new ();
     zhashx_set_destructor (self->members, s_member_free);
     self->reads = zhashx_new ();
+    self->parked = zlistx_new ();
     self->bus = qv_bus_new (self->config->nats_url, "quiver fan-out");
     zsock_signal (pipe, 0);
     self->loop = zloop_new ();
@@ -487,7 +623,7 @@ qv_fanout_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, self->inbox, s_handle_inbox, self);
     zloop_reader (self->loop, self->entries, s_handle_entries, self);
     if (self->bus) {
-        zloop_timer (self->loop, 250, 0, s_handle_timer, self);
+        zloop_timer (self->loop, 50, 0, s_handle_timer, self);
         s_handle_timer (self->loop, 0, self);
     }
     else
@@ -518,6 +654,7 @@ qv_fanout_actor (zsock_t *pipe, void *args)
         natsMsg_Destroy (m);
         zframe_destroy (&frame);
     }
+    zlistx_destroy (&self->parked);     //  its reads were answered above
     zhashx_destroy (&self->reads);
     zhashx_destroy (&self->members);
     zsock_destroy (&self->inbox);

@@ -25,6 +25,7 @@ typedef struct {
     char key [512];
     qv_member_t me;
     int64_t warned_ms;
+    int64_t put_ms;                 //  when the entry was last put
 } self_t;
 
 static void
@@ -44,6 +45,13 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     self_t *self = arg;
+    qv_feed_stats_t *stats = self->config->feed_stats;
+    bool ready = atomic_load (&stats->caught_up);
+    //  Every second, and at once when it has caught up
+    int64_t now = qv_clock_msec ();
+    if ((ready == self->me.ready || !self->kv) && now - self->put_ms < QV_MEMBERS_HEARTBEAT_MS)
+        return 0;
+    self->put_ms = now;
     if (!self->kv) {
         if (!qv_bus_connected (self->bus))
             return 0;
@@ -53,8 +61,6 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
             return 0;
         }
     }
-    qv_feed_stats_t *stats = self->config->feed_stats;
-    bool ready = atomic_load (&stats->caught_up);
     if (ready && !self->me.ready)
         qv_info ("searcher: caught up; announced to writer processes as %s (NATS KV %s/%s)",
                  self->me.endpoint, QV_MEMBERS_BUCKET, self->key);
@@ -88,8 +94,7 @@ qv_member_actor (zsock_t *pipe, void *args)
     zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_handle_pipe, NULL);
     if (self->bus) {
-        zloop_timer (loop, QV_MEMBERS_HEARTBEAT_MS, 0, s_handle_timer, self);
-        s_handle_timer (loop, 0, self);
+        zloop_timer (loop, 50, 0, s_handle_timer, self);
     }
     else
         qv_error ("searcher: %s; writer processes will not find it", qv_err_msg ());

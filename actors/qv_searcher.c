@@ -543,14 +543,16 @@ s_resolve (self_t *self, qv_job_t *job)
         qv_msg_free (&msg);         //  the proxy is gone: no client to answer
 }
 
-//  The committed feed's figures in a stats reply: the writer's (published, dropped) or
+//  The committed feed's figures in a stats reply: the writer's (published, dropped; role
+//  "writer" without the searcher role, with the searcher processes it knows of) or
 //  a searcher process's (role "searcher", its WAL position, objects read from the store,
 //  whether it has caught up).
 static void
 s_feed_stats (self_t *self, qv_wr_t *w)
 {
     qv_feed_stats_t *fs = self->config->feed_stats;
-    qv_wr_key (w, "role"); qv_wr_str (w, self->config->follower ? "searcher" : "embedded");
+    qv_wr_key (w, "role");
+    qv_wr_str (w, self->config->follower ? "searcher" : self->config->remote_reads ? "writer" : "embedded");
     if (!fs)
         return;
     if (self->config->follower) {
@@ -561,6 +563,10 @@ s_feed_stats (self_t *self, qv_wr_t *w)
     else {
         qv_wr_key (w, "feed_published"); qv_wr_uint (w, atomic_load (&fs->published));
         qv_wr_key (w, "feed_dropped"); qv_wr_uint (w, atomic_load (&fs->dropped));
+        if (self->config->remote_reads) {
+            qv_wr_key (w, "searchers"); qv_wr_uint (w, atomic_load (&fs->searchers));
+            qv_wr_key (w, "searchers_ready"); qv_wr_uint (w, atomic_load (&fs->searchers_ready));
+        }
     }
 }
 

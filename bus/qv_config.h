@@ -46,6 +46,8 @@ typedef struct {
     atomic_uint_fast64_t applied_seq;     //  follower: the next WAL object it applies
     atomic_uint_fast64_t wal_reads;       //  follower: WAL objects read from the store
     atomic_bool caught_up;                //  follower: has applied the feed's position
+    atomic_uint_fast64_t searchers;       //  writer without the searcher role: searcher
+    atomic_uint_fast64_t searchers_ready; //  processes it knows of, and of those caught up
 } qv_feed_stats_t;
 
 typedef struct {

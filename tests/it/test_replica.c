@@ -5,6 +5,10 @@
 //  -9 during a search load catches up when restarted; a replica started after the
 //  writer flushed (and dropped the WAL below its checkpoint) recovers from the manifest;
 //  strong reads on a replica see every acknowledged insert (1,000 pairs, 0 misses).
+//  Split: a writer without the searcher role (--roles proxy,segment-manager,meta,flusher)
+//  sends its reads to the searcher processes; they answer as an embedded server loaded
+//  the same way; a searcher killed with -9 under a search load through the writer costs
+//  no wrong answer, and strong reads through the writer see every acknowledged insert.
 #include "qv_it_nats.h"
 #include "qv_it_sift.h"
 
@@ -29,7 +33,11 @@ typedef struct {
     qv_itn_quiver_t replica [2];
     qv_it_client_t *w;              //  client of the writer
     qv_it_client_t *r [2];          //  clients of the replicas
+    qv_itn_quiver_t embedded;       //  split tests: an embedded server, the reference
+    qv_it_client_t *e;
 } s_env_t;
+
+#define S_WRITER_ROLES "--roles proxy,segment-manager,meta,flusher"
 
 static int
 s_start_replica (s_env_t *env, int i)
@@ -62,12 +70,39 @@ s_setup (void **state)
     return 0;
 }
 
+//  A writer without the searcher role, and an embedded server beside it (own data).
+static int
+s_setup_split (void **state)
+{
+    if (!qv_itn_have_nats_server ())
+        skip ();
+    if (!s_base) {
+        s_base = qv_it_sift_read ("base.fvecs", NB, DIM);
+        s_query = qv_it_sift_read ("query.fvecs", NQ, DIM);
+        assert_non_null (s_base);
+        assert_non_null (s_query);
+    }
+    s_env_t *env = calloc (1, sizeof *env);
+    assert_int_equal (qv_itn_nats_start (&env->nats), 0);
+    assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, S_WRITER_ROLES, 60000), 0);
+    env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
+    assert_int_equal (qv_itn_quiver_start (&env->embedded, NULL, "", 60000), 0);
+    env->e = qv_it_client_new (env->embedded.endpoint, QV_IT_CALL_MS);
+    *state = env;
+    return 0;
+}
+
 static int
 s_teardown (void **state)
 {
     s_env_t *env = *state;
     if (!env)
         return 0;
+    if (env->embedded.pid) {
+        qv_it_client_destroy (&env->e);
+        assert_int_equal (qv_itn_quiver_stop (&env->embedded, SIGTERM), 0);
+        qv_itn_remove_dir (env->embedded.data);
+    }
     for (int i = 0; i < 2; i++) {
         qv_it_client_destroy (&env->r [i]);
         if (env->replica [i].pid)
@@ -118,11 +153,17 @@ s_write_rows (qv_it_client_t *c, const char *op, uint32_t start, uint32_t n, int
 }
 
 static void
+s_load_on (qv_it_client_t *c)
+{
+    s_create (c);
+    for (uint32_t start = 0; start < NB; start += 1000)
+        s_write_rows (c, "insert", start, 1000, 0);
+}
+
+static void
 s_load (s_env_t *env)
 {
-    s_create (env->w);
-    for (uint32_t start = 0; start < NB; start += 1000)
-        s_write_rows (env->w, "insert", start, 1000, 0);
+    s_load_on (env->w);
 }
 
 //  The answer of a search of the NQ queries (ids and distances, in order) as text.
@@ -203,11 +244,12 @@ s_get_text (qv_it_client_t *c, const char *ids)
     return text;
 }
 
-//  Every read of the replica equals the writer's (strong reads).
+//  Every read of the replica equals the reference's, the writer's (strong reads).
+#define s_assert_same(env, replica, when) s_assert_equal ((env)->w, (replica), (when))
 static void
-s_assert_same (s_env_t *env, qv_it_client_t *replica, const char *when)
+s_assert_equal (qv_it_client_t *ref, qv_it_client_t *replica, const char *when)
 {
-    char *want = s_search_text (env->w, "strong", NULL);
+    char *want = s_search_text (ref, "strong", NULL);
     char *got = s_search_text (replica, "strong", NULL);
     assert_non_null (want);
     assert_non_null (got);
@@ -215,22 +257,22 @@ s_assert_same (s_env_t *env, qv_it_client_t *replica, const char *when)
         fail_msg ("%s: search differs\nwriter:  %.300s\nreplica: %.300s", when, want, got);
     free (want);
     free (got);
-    want = s_search_text (env->w, "strong", "tag in [1, 3]");
+    want = s_search_text (ref, "strong", "tag in [1, 3]");
     got = s_search_text (replica, "strong", "tag in [1, 3]");
     if (strcmp (want, got))
         fail_msg ("%s: filtered search differs\nwriter:  %.300s\nreplica: %.300s", when, want, got);
     free (want);
     free (got);
-    int64_t wn = s_count (env->w, "strong", "id >= 0");
+    int64_t wn = s_count (ref, "strong", "id >= 0");
     int64_t rn = s_count (replica, "strong", "id >= 0");
     assert_true (wn >= 0);
     if (wn != rn)
         fail_msg ("%s: count %lld on the writer, %lld on the replica", when, (long long) wn,
                   (long long) rn);
-    wn = s_count (env->w, "strong", "tag == 2 and id < 5000");
+    wn = s_count (ref, "strong", "tag == 2 and id < 5000");
     rn = s_count (replica, "strong", "tag == 2 and id < 5000");
     assert_int_equal (wn, rn);
-    want = s_get_text (env->w, "0, 1, 2, 77, 5000, 9999, 123456");
+    want = s_get_text (ref, "0, 1, 2, 77, 5000, 9999, 123456");
     got = s_get_text (replica, "0, 1, 2, 77, 5000, 9999, 123456");
     if (strcmp (want, got))
         fail_msg ("%s: get differs\nwriter:  %s\nreplica: %s", when, want, got);
@@ -348,6 +390,7 @@ typedef struct {
     atomic_int failed;
     atomic_int wrong;
     const char *want;
+    char first_error [512];         //  the first error answer, for the log
 } s_load_t;
 
 static void *
@@ -361,8 +404,10 @@ s_search_load (void *arg)
             if (got && strncmp (got, "ERROR", 5) && strcmp (got, l->want))
                 atomic_fetch_add (&l->wrong, 1);
             else
-            if (got && !strncmp (got, "ERROR", 5))
-                atomic_fetch_add (&l->failed, 1);
+            if (got && !strncmp (got, "ERROR", 5)) {
+                if (atomic_fetch_add (&l->failed, 1) == 0)
+                    snprintf (l->first_error, sizeof l->first_error, "%s", got);
+            }
             else
             if (got)
                 atomic_fetch_add (&l->ok, 1);
@@ -427,6 +472,178 @@ test_late_replica_from_manifest (void **state)
     s_assert_same (env, env->r [1], "and following on");
 }
 
+//  Polls the split writer's stats until it knows n searcher processes, all caught up
+//  (one is known within a second of catching up, and forgotten at once when it stops
+//  or within QV_MEMBERS_STALE_MS when it is killed), for up to 20 s.
+static bool
+s_wait_searchers (s_env_t *env, uint64_t n)
+{
+    bool reached = false;
+    for (int i = 0; i < 200 && !reached; i++) {
+        reached = qv_itn_stat (env->writer.endpoint, "searchers") == n
+               && qv_itn_stat (env->writer.endpoint, "searchers_ready") == n;
+        if (!reached)
+            zclock_sleep (100);
+    }
+    return reached;
+}
+
+//  Inserts rows [start, start + n) of 2-d vectors into collection 'other'.
+static void
+s_write_other (qv_it_client_t *c, uint32_t start, uint32_t n)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "other");
+    qv_wr_str (w, "columns"); qv_wr_map (w, 2);
+    qv_wr_str (w, "id"); qv_wr_array (w, n);
+    for (uint32_t i = 0; i < n; i++)
+        qv_wr_int (w, (int64_t) (start + i));
+    qv_wr_str (w, "v"); qv_wr_array (w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        qv_wr_array (w, 2);
+        qv_wr_float (w, (float) (start + i));
+        qv_wr_float (w, 1.0f);
+    }
+    qv_doc_t *r = qv_it_call (c, w);
+    qv_wr_destroy (&w);
+    if (!qv_it_ok (r))
+        fail_msg ("insert into other: %s %s", qv_it_code (r), qv_it_error (r));
+    qv_doc_destroy (&r);
+}
+
+//  The split writer's reads go to searcher processes: UNAVAILABLE (naming them) before
+//  one has joined, then answers equal to an embedded server's given the same writes
+//  (deletes, upserts, a flush), and UNAVAILABLE again once every searcher is gone.
+static void
+test_split_equals_embedded (void **state)
+{
+    s_env_t *env = *state;
+    s_load_on (env->w);
+    s_load_on (env->e);
+    qv_doc_t *r = QV_IT_CALL_ERR (env->w, "UNAVAILABLE", "{op: 'get', collection: 'sift', ids: [1]}");
+    assert_non_null (strstr (qv_it_error (r), "searcher process"));
+    qv_doc_destroy (&r);
+    //  Catalog reads are the writer's own
+    r = QV_IT_CALL_OK (env->w, "{op: 'describe_collection', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    assert_true (s_wait_searchers (env, 2));
+    s_assert_equal (env->e, env->w, "split: siftsmall loaded");
+    const char *ops [] = {
+        "{op: 'delete', collection: 'sift', ids: [1, 2, 3, 77]}",
+        "{op: 'delete', collection: 'sift', filter: 'id >= 9990'}",
+    };
+    for (int i = 0; i < 2; i++) {
+        r = QV_IT_CALL_OK (env->w, "%s", ops [i]);
+        qv_doc_destroy (&r);
+        r = QV_IT_CALL_OK (env->e, "%s", ops [i]);
+        qv_doc_destroy (&r);
+    }
+    s_write_rows (env->w, "upsert", 5000, 100, -5000);
+    s_write_rows (env->e, "upsert", 5000, 100, -5000);
+    s_assert_equal (env->e, env->w, "split: after deletes and upserts");
+    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    s_write_rows (env->w, "insert", 0, 50, 20000);
+    s_write_rows (env->e, "insert", 0, 50, 20000);
+    s_assert_equal (env->e, env->w, "split: after a flush");
+    //  One searcher stops: the other answers; none left: UNAVAILABLE
+    qv_it_client_destroy (&env->r [0]);
+    assert_int_equal (qv_itn_quiver_stop (&env->replica [0], SIGTERM), 0);
+    env->replica [0].pid = 0;
+    s_assert_equal (env->e, env->w, "split: one searcher process stopped");
+    qv_it_client_destroy (&env->r [1]);
+    assert_int_equal (qv_itn_quiver_stop (&env->replica [1], SIGKILL), 128 + SIGKILL);
+    env->replica [1].pid = 0;
+    assert_true (s_wait_searchers (env, 0));
+    r = QV_IT_CALL_ERR (env->w, "UNAVAILABLE", "{op: 'get', collection: 'sift', ids: [1]}");
+    assert_non_null (strstr (qv_it_error (r), "searcher process"));
+    qv_doc_destroy (&r);
+}
+
+//  kill -9 of a searcher process under a search load through the split writer: no
+//  wrong answer, and the other answers; writes meanwhile (to another collection, so
+//  the load's answer stays); it restarts, and when the other is killed too, the
+//  restarted one answers, with every write.
+static void
+test_split_kill_searcher (void **state)
+{
+    s_env_t *env = *state;
+    s_load (env);
+    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'create_collection', collection: 'other', fields: ["
+                                 "{name: 'id', type: 'int64', primary: true},"
+                                 "{name: 'v', type: 'float_vector', dim: 2}]}");
+    qv_doc_destroy (&r);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    assert_true (s_wait_searchers (env, 2));
+    char *want = s_search_text (env->w, "strong", NULL);
+    assert_non_null (want);
+    assert_true (strncmp (want, "ERROR", 5) != 0);
+    s_load_t load = { .q = &env->writer, .want = want };
+    pthread_t th;
+    pthread_create (&th, NULL, s_search_load, &load);
+    zclock_sleep (1500);
+    assert_int_equal (qv_itn_quiver_stop (&env->replica [0], SIGKILL), 128 + SIGKILL);
+    env->replica [0].pid = 0;
+    for (uint32_t start = 0; start < 2000; start += 500)
+        s_write_other (env->w, start, 500);
+    int ok_before = atomic_load (&load.ok);
+    zclock_sleep (1000);
+    int ok_one = atomic_load (&load.ok) - ok_before;
+    assert_true (s_wait_searchers (env, 1));    //  the killed one forgotten
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_true (s_wait_searchers (env, 2));
+    assert_int_equal (qv_itn_quiver_stop (&env->replica [1], SIGKILL), 128 + SIGKILL);
+    env->replica [1].pid = 0;
+    zclock_sleep (1500);
+    atomic_store (&load.stop, true);
+    pthread_join (th, NULL);
+    fprintf (stderr, "search load through the split writer: %d ok (%d in a second with one "
+             "searcher process), %d errors (the first: %s), %d wrong\n", atomic_load (&load.ok),
+             ok_one, atomic_load (&load.failed), load.first_error, atomic_load (&load.wrong));
+    assert_int_equal (atomic_load (&load.wrong), 0);
+    assert_true (ok_one > 0);
+    free (want);
+    assert_true (s_wait_searchers (env, 1));
+    r = QV_IT_CALL_OK (env->w, "{op: 'query', collection: 'other', filter: 'id >= 0', "
+                               "output_fields: ['count(*)']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows.0.count(*)")), 2000);
+    qv_doc_destroy (&r);
+    s_assert_equal (env->r [0], env->w, "split: the restarted searcher alone");
+}
+
+//  Strong reads through the split writer see every acknowledged insert: 1,000
+//  insert-then-get pairs, 0 misses (a quarter with session and the insert's ts).
+static void
+test_split_strong (void **state)
+{
+    s_env_t *env = *state;
+    s_create (env->w);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    assert_true (s_wait_searchers (env, 2));
+    int misses = 0;
+    for (int k = 0; k < 1000; k++) {
+        uint64_t ts = s_write_rows (env->w, "insert", (uint32_t) k, 1, 100000);
+        qv_doc_t *r;
+        if (k % 4)
+            r = qv_it_callf (env->w, "{op: 'get', collection: 'sift', ids: [%d]}", 100000 + k);
+        else
+            r = qv_it_callf (env->w, "{op: 'get', collection: 'sift', ids: [%d], consistency: "
+                                     "'session', guarantee_ts: %llu}", 100000 + k,
+                             (unsigned long long) ts);
+        if (!qv_it_ok (r))
+            fail_msg ("pair %d: %s %s", k, qv_it_code (r), qv_it_error (r));
+        misses += qv_val_len (qv_it_path (r, "rows")) != 1;
+        qv_doc_destroy (&r);
+    }
+    assert_int_equal (misses, 0);
+}
+
 //  `quiver serve <args> --check-config`'s exit status.
 static int
 s_check_config (const char *args)
@@ -449,6 +666,9 @@ test_roles_option (void **state)
     assert_int_equal (s_check_config ("--roles searcher"), 2);              //  no --nats
     assert_int_equal (s_check_config ("--roles proxy,searcher --nats nats://127.0.0.1:4222"), 2);
     assert_int_equal (s_check_config ("--roles segment-manager --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config (S_WRITER_ROLES " --nats nats://127.0.0.1:4222"), 0);
+    assert_int_equal (s_check_config (S_WRITER_ROLES), 2);                  //  no --nats
+    assert_int_equal (s_check_config ("--advertise tcp://h:1 --nats nats://127.0.0.1:4222"), 2);
     assert_int_equal (s_check_config ("--roles searcher,bogus --nats nats://127.0.0.1:4222"), 2);
 }
 
@@ -461,6 +681,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_strong_and_session_on_replicas, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_kill_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_late_replica_from_manifest, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     free (s_base);
