@@ -466,16 +466,9 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return 0;
-    natsMsg *m = NULL;
-    if (zframe_size (frame) == sizeof m)
-        memcpy (&m, zframe_data (frame), sizeof m);
-    zframe_destroy (&frame);
+    natsMsg *m = qv_bus_recv (self->bus, reader);
     if (!m)
         return 0;
-    qv_bus_taken (self->bus, (size_t) natsMsg_GetDataLength (m));
     qv_member_t entry;
     int rc = qv_members_decode (m, &entry);
     char subject [600];
@@ -646,14 +639,7 @@ qv_fanout_actor (zsock_t *pipe, void *args)
         r->member = NULL;
         s_fail (self, r, QV_EUNAVAIL, "the server is shutting down; retry when it is back");
     }
-    zframe_t *frame;
-    while ((frame = zframe_recv_nowait (self->entries))) {
-        natsMsg *m = NULL;
-        if (zframe_size (frame) == sizeof m)
-            memcpy (&m, zframe_data (frame), sizeof m);
-        natsMsg_Destroy (m);
-        zframe_destroy (&frame);
-    }
+    qv_bus_purge (self->entries);
     zlistx_destroy (&self->parked);     //  its reads were answered above
     zhashx_destroy (&self->reads);
     zhashx_destroy (&self->members);

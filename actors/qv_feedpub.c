@@ -135,16 +135,9 @@ s_handle_ask (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return 0;
-    natsMsg *m = NULL;
-    if (zframe_size (frame) == sizeof m)
-        memcpy (&m, zframe_data (frame), sizeof m);
-    zframe_destroy (&frame);
+    natsMsg *m = qv_bus_recv (self->bus, reader);
     if (!m)
         return 0;
-    qv_bus_taken (self->bus, (size_t) natsMsg_GetDataLength (m));
     const char *reply = natsMsg_GetReply (m);
     if (reply && *reply) {
         qv_msg_writer_ts_t *ans = qv_msg_writer_ts_new ();
@@ -218,14 +211,7 @@ qv_feedpub_actor (zsock_t *pipe, void *args)
     qv_msg_t *msg;
     while ((msg = qv_msg_recv_nowait (self->inbox)))
         qv_msg_destroy (&msg);
-    zframe_t *frame;
-    while ((frame = zframe_recv_nowait (self->asks))) {
-        natsMsg *m = NULL;
-        if (zframe_size (frame) == sizeof m)
-            memcpy (&m, zframe_data (frame), sizeof m);
-        natsMsg_Destroy (m);
-        zframe_destroy (&frame);
-    }
+    qv_bus_purge (self->asks);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->asks);
     qv_wr_destroy (&self->w);

@@ -247,22 +247,6 @@ s_on_feed (self_t *self, const qv_msg_t *msg)
     }
 }
 
-//  A natsMsg * handed over by the bus (one frame holding the pointer), or NULL.
-static natsMsg *
-s_nats_msg (self_t *self, zsock_t *reader)
-{
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return NULL;
-    natsMsg *m = NULL;
-    if (zframe_size (frame) == sizeof m)
-        memcpy (&m, zframe_data (frame), sizeof m);
-    zframe_destroy (&frame);
-    if (m)
-        qv_bus_taken (self->bus, (size_t) natsMsg_GetDataLength (m));
-    return m;
-}
-
 //  Decodes a message of the one codec from a NATS message, or NULL (logged).
 static qv_msg_t *
 s_decode (natsMsg *m, const char *what)
@@ -278,7 +262,7 @@ s_handle_feed (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    natsMsg *m = s_nats_msg (self, reader);
+    natsMsg *m = qv_bus_recv (self->bus, reader);
     qv_msg_t *msg = m ? s_decode (m, "feed") : NULL;
     natsMsg_Destroy (m);
     if (msg)
@@ -312,7 +296,7 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    natsMsg *m = s_nats_msg (self, reader);
+    natsMsg *m = qv_bus_recv (self->bus, reader);
     qv_msg_t *msg = m ? s_decode (m, "writer timestamp") : NULL;
     natsMsg_Destroy (m);
     if (msg && msg->id == QV_MSG_WRITER_TS && zlistx_size (self->asked)) {
@@ -431,19 +415,6 @@ s_job_list_fail (self_t *self, zlistx_t *list)
     zlistx_destroy (&list);
 }
 
-static void
-s_drain_nats (zsock_t *sock)
-{
-    zframe_t *frame;
-    while ((frame = zframe_recv_nowait (sock))) {
-        natsMsg *m = NULL;
-        if (zframe_size (frame) == sizeof m)
-            memcpy (&m, zframe_data (frame), sizeof m);
-        natsMsg_Destroy (m);
-        zframe_destroy (&frame);
-    }
-}
-
 void
 qv_follower_actor (zsock_t *pipe, void *args_)
 {
@@ -505,8 +476,8 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     }
     s_job_list_fail (self, self->asked);
     s_job_list_fail (self, self->waiting);
-    s_drain_nats (self->feed);
-    s_drain_nats (self->answers);
+    qv_bus_purge (self->feed);
+    qv_bus_purge (self->answers);
     zsock_destroy (&self->inbox);
     zsock_destroy (&self->feed);
     zsock_destroy (&self->answers);

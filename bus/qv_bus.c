@@ -162,6 +162,34 @@ qv_bus_taken (qv_bus_t *self, size_t bytes)
     atomic_fetch_sub (&self->queued, bytes);
 }
 
+natsMsg *
+qv_bus_recv (qv_bus_t *self, zsock_t *sock)
+{
+    zframe_t *frame = zframe_recv (sock);
+    if (!frame)
+        return NULL;
+    natsMsg *m = NULL;
+    if (zframe_size (frame) == sizeof m)
+        memcpy (&m, zframe_data (frame), sizeof m);
+    zframe_destroy (&frame);
+    if (m && self)
+        qv_bus_taken (self, (size_t) natsMsg_GetDataLength (m));
+    return m;
+}
+
+void
+qv_bus_purge (zsock_t *sock)
+{
+    zframe_t *frame;
+    while ((frame = zframe_recv_nowait (sock))) {
+        natsMsg *m = NULL;
+        if (zframe_size (frame) == sizeof m)
+            memcpy (&m, zframe_data (frame), sizeof m);
+        natsMsg_Destroy (m);
+        zframe_destroy (&frame);
+    }
+}
+
 bool
 qv_bus_connected (qv_bus_t *self)
 {

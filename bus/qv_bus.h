@@ -59,6 +59,17 @@ size_t
 void
     qv_bus_taken (qv_bus_t *self, size_t bytes);
 
+//  The natsMsg * a subscription handed to sock (one frame holding the pointer), for the
+//  one actor that reads sock, counted as taken; the caller destroys it. NULL if no
+//  frame could be read or it held no message.
+natsMsg *
+    qv_bus_recv (qv_bus_t *self, zsock_t *sock);
+
+//  Destroys every natsMsg * still queued on sock (an actor stopping; the bus may be
+//  gone).
+void
+    qv_bus_purge (zsock_t *sock);
+
 //  Messages the client dropped for subscriptions that fell behind (slow consumer).
 uint64_t
     qv_bus_dropped (qv_bus_t *self);

@@ -564,10 +564,11 @@ s_bench_kernels (const s_opts_t *opts, double bw [3], size_t rows)
 //  b. Exact search through the server
 
 //  Runs requests of nq random queries for about seconds (at least min_requests);
-//  returns queries/s and the median latency per request in *p50.
+//  returns queries/s and the median latency per request in *p50 (and the 99th
+//  percentile in *p99 unless NULL).
 static double
-s_search_run (qv_client_t *client, const char *name, uint32_t nq, double seconds,
-              int min_requests, uint64_t *state, double *p50)
+s_search_run_p (qv_client_t *client, const char *name, uint32_t nq, double seconds,
+                int min_requests, uint64_t *state, double *p50, double *p99)
 {
     float *queries = malloc ((size_t) nq * S_DIM * sizeof (float));
     size_t cap = 1024, n = 0;
@@ -588,10 +589,19 @@ s_search_run (qv_client_t *client, const char *name, uint32_t nq, double seconds
         qv_doc_destroy (&reply);
     }
     double secs = (qv_clock_usec () - t0) / 1e6;
+    if (p99)
+        *p99 = s_quantile (lat, n, 0.99);
     *p50 = s_median (lat, n);
     free (lat);
     free (queries);
     return (double) n * nq / secs;
+}
+
+static double
+s_search_run (qv_client_t *client, const char *name, uint32_t nq, double seconds,
+              int min_requests, uint64_t *state, double *p50)
+{
+    return s_search_run_p (client, name, nq, seconds, min_requests, state, p50, NULL);
 }
 
 static void
@@ -942,12 +952,110 @@ s_bench_visibility (const s_opts_t *opts)
 }
 
 // ---------------------------------------------------------------------------------
+//  e. Split roles (--split): a writer whose reads go to a searcher process, beside
+//  an embedded server, both with --nats
+
+//  A number from the server's stats (0 if absent).
+static uint64_t
+s_stat (const char *endpoint, const char *key)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 60000);
+    qv_wr_t *w = qv_client_request (client, "stats", 0, NULL);
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    uint64_t v = 0;
+    const qv_val_t *x = qv_val_get (qv_doc_root (reply), key);
+    if (x)
+        qv_val_uint (x, &v);
+    qv_doc_destroy (&reply);
+    qv_client_destroy (&client);
+    return v;
+}
+
+static void
+s_bench_split (const s_opts_t *opts)
+{
+    const size_t rows = opts->quick ? 20000 : 100000;
+    char sd [4200], edata [4200], wdata [4200];
+    snprintf (sd, sizeof sd, "%s/split-nats", opts->tmp);
+    snprintf (edata, sizeof edata, "%s/split-embedded", opts->tmp);
+    snprintf (wdata, sizeof wdata, "%s/split-writer", opts->tmp);
+    char url [64];
+    pid_t nats = qv_bench_nats_start (sd, url, sizeof url);
+    qv_bench_server_t emb, wri, sea;
+    char *eargs [] = { "--nats", url, NULL };
+    char *wargs [] = { "--roles", "proxy,segment-manager,meta,flusher", "--nats", url, NULL };
+    char *sargs [] = { "--roles", "searcher", "--nats", url, NULL };
+    qv_bench_server_start (&emb, opts->quiver, edata, eargs);
+    qv_bench_server_start (&wri, opts->quiver, wdata, wargs);
+    qv_bench_server_start (&sea, opts->quiver, wdata, sargs);
+    int64_t until = qv_clock_msec () + 30000;
+    while (s_stat (wri.endpoint, "searchers_ready") < 1 && qv_clock_msec () < until)
+        zclock_sleep (50);
+    if (s_stat (wri.endpoint, "searchers_ready") < 1)
+        qv_bench_die ("the writer did not learn of the searcher process within 30 s");
+    const char *eps [2] = { emb.endpoint, wri.endpoint };
+    const char *labels [2] = { "embedded", "split" };
+
+    printf ("\n== e. Split roles: a writer (--roles proxy,segment-manager,meta,flusher) whose "
+            "searches go to one searcher\n   process (--roles searcher), beside an embedded "
+            "server; both with --nats, same machine (median of %d runs)\n", opts->runs);
+    printf ("   insert: 4 clients, 1,000-row batches of %d-dim rows; search: %zu unflushed "
+            "rows, exact scan (a searcher\n   process does not load indexes yet), k=%d, one "
+            "client\n\n", S_DIM, rows, S_K);
+    printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "mode", "measure", "rate", "p50 ms", "p99 ms");
+    printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "---------", "------------------------",
+            "------------", "----------", "----------");
+    for (int m = 0; m < 2; m++) {
+        qv_client_t *client = qv_client_new (eps [m]);
+        qv_client_set_timeout (client, 600000);
+        s_create (client, "ins");
+        double rate [16], p50 [16], p99 [16];
+        for (int r = 0; r < opts->runs; r++)
+            s_insert_run (eps [m], "ins", 4, 1000, opts->seconds, (int64_t) (r + 1) << 48,
+                          &rate [r], &p50 [r], &p99 [r]);
+        printf ("  %-9s  %-24s  %8.0f r/s  %10.3f  %10.3f\n", labels [m], "insert 4 x 1,000 rows",
+                s_median (rate, (size_t) opts->runs), s_median (p50, (size_t) opts->runs),
+                s_median (p99, (size_t) opts->runs));
+        fflush (stdout);
+        s_simple (client, "drop_collection", "ins");
+        s_create (client, "srch");
+        s_load (eps [m], "srch", rows, 0, 77);
+        uint64_t state = 5;
+        double warm;
+        s_search_run (client, "srch", 1, 0, 3, &state, &warm);
+        const uint32_t nqs [] = { 1, 100 };
+        for (int q = 0; q < 2; q++) {
+            double qps [16];
+            for (int r = 0; r < opts->runs; r++)
+                qps [r] = s_search_run_p (client, "srch", nqs [q], opts->seconds, nqs [q] == 1 ? 5 : 2,
+                                          &state, &p50 [r], &p99 [r]);
+            char what [64];
+            snprintf (what, sizeof what, "search nq=%u", nqs [q]);
+            printf ("  %-9s  %-24s  %8.1f q/s  %10.3f  %10.3f\n", labels [m], what,
+                    s_median (qps, (size_t) opts->runs), s_median (p50, (size_t) opts->runs),
+                    s_median (p99, (size_t) opts->runs));
+            fflush (stdout);
+        }
+        qv_client_destroy (&client);
+    }
+    qv_bench_server_stop (&sea, SIGTERM);
+    qv_bench_server_stop (&wri, SIGTERM);
+    qv_bench_server_stop (&emb, SIGTERM);
+    kill (nats, SIGTERM);
+    waitpid (nats, NULL, 0);
+    qv_bench_rm_rf (edata);
+    qv_bench_rm_rf (wdata);
+}
+
+// ---------------------------------------------------------------------------------
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvbench [--quick] [--only insert|search|recovery|visibility] [--runs N] [--seconds S]\n"
+        "Usage: qvbench [--quick] [--only insert|search|recovery|visibility|split] [--runs N]\n"
+        "               [--seconds S] [--split]\n"
         "\n"
         "Starts its own `quiver serve` (the binary next to qvbench) on a temporary data\n"
         "directory and a free loopback port, and prints:\n"
@@ -958,16 +1066,20 @@ s_usage (FILE *out)
         "  c. restart-to-serving time after kill -9 with an unflushed tail, with a large\n"
         "     flushed data set, and with both (--quick: smaller sizes);\n"
         "  d. insert-to-visible latency (one-row inserts, a second client polling `get` at\n"
-        "     each consistency level) and search latency at each level (50k rows; --quick: 10k).\n"
+        "     each consistency level) and search latency at each level (50k rows; --quick: 10k);\n"
+        "  e. with --split: insert (4 clients x 1,000 rows) and search (nq=1, 100; exact, 100k\n"
+        "     rows; --quick: 20k) rates and latencies through a writer whose searches go to a\n"
+        "     searcher process, beside an embedded server, both with --nats.\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
-        "  --only PART    run one part: insert, search, recovery or visibility\n"
+        "  --only PART    run one part: insert, search, recovery, visibility or split\n"
         "  --runs N       runs per figure, the median is printed (default 3)\n"
         "  --seconds S    length of one timed run (default 3, --quick 1)\n"
         "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n"
         "  --split        part d also on a searcher process: starts nats-server (on PATH),\n"
         "                 the server with --nats, and `quiver serve --roles searcher` on its\n"
-        "                 data; the probes and searches run against both, the same run\n");
+        "                 data; the probes and searches run against both, the same run;\n"
+        "                 and part e\n");
 }
 
 int
@@ -996,7 +1108,8 @@ main (int argc, char *argv [])
         }
     if (optind < argc || opts.runs < 1 || opts.runs > 16 || seconds < 0
     ||  (opts.only && !streq (opts.only, "insert") && !streq (opts.only, "search")
-         && !streq (opts.only, "recovery") && !streq (opts.only, "visibility"))) {
+         && !streq (opts.only, "recovery") && !streq (opts.only, "visibility")
+         && !streq (opts.only, "split"))) {
         s_usage (stderr);
         return 2;
     }
@@ -1047,6 +1160,8 @@ main (int argc, char *argv [])
         s_bench_recovery (&opts);
     if (!opts.only || streq (opts.only, "visibility"))
         s_bench_visibility (&opts);
+    if (opts.split && (!opts.only || streq (opts.only, "split")))
+        s_bench_split (&opts);
     qv_bench_rm_rf (opts.tmp);
     return 0;
 }
