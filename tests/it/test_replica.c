@@ -37,7 +37,7 @@ typedef struct {
     qv_it_client_t *e;
 } s_env_t;
 
-#define S_WRITER_ROLES "--roles proxy,segment-manager,meta,flusher"
+#define S_WRITER_ROLES "--roles proxy,segment-manager,meta,flusher --lease-ttl-ms 2000"
 
 static int
 s_start_replica (s_env_t *env, int i)
@@ -644,6 +644,96 @@ test_split_strong (void **state)
     assert_int_equal (misses, 0);
 }
 
+typedef struct {
+    const char *endpoint;
+    int64_t base;                   //  ids base, base + 1, ... in batches of 100
+    atomic_bool stop;
+    atomic_int acked;               //  batches acknowledged (each after the one before)
+} s_inserter_t;
+
+//  Inserts batches of 100 rows until an insert fails (the writer died) or stop.
+static void *
+s_inserter (void *arg)
+{
+    s_inserter_t *a = arg;
+    qv_it_client_t *c = qv_it_client_new (a->endpoint, 5000);
+    for (int k = 0; !atomic_load (&a->stop); k++) {
+        qv_wr_t *w = qv_wr_new ();
+        qv_wr_map (w, 3);
+        qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+        qv_wr_str (w, "collection"); qv_wr_str (w, "sift");
+        qv_wr_str (w, "columns"); qv_wr_map (w, 3);
+        qv_wr_str (w, "id"); qv_wr_array (w, 100);
+        for (int i = 0; i < 100; i++)
+            qv_wr_int (w, a->base + k * 100 + i);
+        qv_wr_str (w, "tag"); qv_wr_array (w, 100);
+        for (int i = 0; i < 100; i++)
+            qv_wr_int (w, 1);
+        uint32_t start = (uint32_t) (k * 100) % NB;
+        qv_wr_str (w, "v"); qv_wr_bin (w, s_base + (size_t) start * DIM, (size_t) 100 * DIM * 4);
+        qv_doc_t *r = qv_it_call (c, w);
+        qv_wr_destroy (&w);
+        bool ok = qv_it_ok (r);
+        qv_doc_destroy (&r);
+        if (!ok)
+            break;
+        atomic_fetch_add (&a->acked, 1);
+    }
+    qv_it_client_destroy (&c);
+    return NULL;
+}
+
+//  kill -9 of the writer (segment manager, coordinator, flusher, proxy) under a
+//  4-client insert load, with two searcher processes following it; a new writer takes
+//  over the lease: every acknowledged row is there, read through it (its searches go
+//  to the same searcher processes, which follow the new writer's feed), and new
+//  writes reach them.
+static void
+test_split_writer_killed (void **state)
+{
+    s_env_t *env = *state;
+    s_create (env->w);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    assert_true (s_wait_searchers (env, 2));
+    s_inserter_t ins [4];
+    pthread_t th [4];
+    for (int i = 0; i < 4; i++) {
+        ins [i] = (s_inserter_t) { .endpoint = env->writer.endpoint, .base = (int64_t) (i + 1) * 1000000 };
+        pthread_create (&th [i], NULL, s_inserter, &ins [i]);
+    }
+    zclock_sleep (1500);
+    assert_int_equal (qv_itn_quiver_stop (&env->writer, SIGKILL), 128 + SIGKILL);
+    for (int i = 0; i < 4; i++) {
+        atomic_store (&ins [i].stop, true);
+        pthread_join (th [i], NULL);
+    }
+    //  The same command line: it waits for the dead writer's lease to expire (2 s)
+    assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, env->writer.args, 60000), 0);
+    qv_it_client_destroy (&env->w);
+    env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
+    assert_true (s_wait_searchers (env, 2));
+    int acked = 0;
+    for (int i = 0; i < 4; i++) {
+        int n = atomic_load (&ins [i].acked);
+        acked += n;
+        char filter [128];
+        snprintf (filter, sizeof filter, "id >= %lld and id < %lld", (long long) ins [i].base,
+                  (long long) ins [i].base + n * 100);
+        int64_t count = s_count (env->w, "strong", filter);
+        if (count != n * 100)
+            fail_msg ("client %d: %d batches acknowledged, %lld of their rows there", i, n,
+                      (long long) count);
+    }
+    fprintf (stderr, "writer killed under 4 insert clients: %d batches of 100 acknowledged, "
+             "all there after a new writer took over\n", acked);
+    assert_true (acked > 0);
+    //  New writes reach the searcher processes through the new writer
+    s_write_rows (env->w, "insert", 0, 100, 9000000);
+    assert_int_equal (s_count (env->w, "strong", "id >= 9000000"), 100);
+    s_assert_equal (env->r [0], env->w, "split: after a new writer took over");
+}
+
 //  `quiver serve <args> --check-config`'s exit status.
 static int
 s_check_config (const char *args)
@@ -667,7 +757,7 @@ test_roles_option (void **state)
     assert_int_equal (s_check_config ("--roles proxy,searcher --nats nats://127.0.0.1:4222"), 2);
     assert_int_equal (s_check_config ("--roles segment-manager --nats nats://127.0.0.1:4222"), 2);
     assert_int_equal (s_check_config (S_WRITER_ROLES " --nats nats://127.0.0.1:4222"), 0);
-    assert_int_equal (s_check_config (S_WRITER_ROLES), 2);                  //  no --nats
+    assert_int_equal (s_check_config ("--roles proxy,segment-manager,meta,flusher"), 2);  //  no --nats
     assert_int_equal (s_check_config ("--advertise tcp://h:1 --nats nats://127.0.0.1:4222"), 2);
     assert_int_equal (s_check_config ("--roles searcher,bogus --nats nats://127.0.0.1:4222"), 2);
 }
@@ -684,6 +774,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     free (s_base);
