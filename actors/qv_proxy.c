@@ -838,6 +838,10 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self->colls, s_coll_free);
     self->pending = zhashx_new ();
     int window = 2 * (self->config->search_threads > 0 ? self->config->search_threads : 1);
+    //  Reads that go to searcher processes run on their threads, not this machine's:
+    //  each of those processes has its own queue, so more may be out at once.
+    if (self->config->remote_reads && window < 64)
+        window = 64;
     self->fair = qv_fair_new (self->config->max_inflight, (size_t) (window < 4 ? 4 : window));
     self->inbox_self = qv_config_push (self->config, "proxy");
     zsock_signal (pipe, 0);
