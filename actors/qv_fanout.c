@@ -56,6 +56,7 @@ typedef struct {
     int64_t seen_ms;
     int64_t cool_until_ms;
     size_t inflight;
+    bool unreachable_logged;        //  said once until it connects again
 } s_member_t;
 
 typedef struct {
@@ -207,8 +208,10 @@ s_dispatch (self_t *self, s_read_t *read, s_member_t *avoid)
             //  Not connected (ZMQ_IMMEDIATE), or its queue is full: another one
             zframe_destroy (&tag);
             zframe_destroy (&body);
-            qv_info ("fan-out: searcher process %s is not connected (%s); reads go to the "
-                     "others for %d ms", m->endpoint, zmq_strerror (zmq_errno ()), S_COOL_MS);
+            if (!m->unreachable_logged)
+                qv_info ("fan-out: searcher process %s is not connected (%s); reads go to the "
+                         "others until it is", m->endpoint, zmq_strerror (zmq_errno ()));
+            m->unreachable_logged = true;
             m->cool_until_ms = now + S_COOL_MS;
         }
     }
@@ -448,6 +451,7 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
             break;
     if (m && id == ZMQ_EVENT_CONNECTED) {
         m->cool_until_ms = 0;       //  reads may go to it at once
+        m->unreachable_logged = false;
         s_retry_parked (self);
     }
     else
