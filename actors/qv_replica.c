@@ -14,6 +14,7 @@
 #include "qv_follower.h"
 #include "qv_member.h"
 #include "qv_proxy.h"
+#include "qv_recover.h"
 #include "qv_rc.h"
 #include "qv_searcher.h"
 #include "qv_store.h"
@@ -29,62 +30,6 @@ struct _qv_replica_t {
     zactor_t *member;
     qv_feed_stats_t *feed_stats;
 };
-
-typedef struct {
-    qv_catalog_t *catalog;
-    size_t seg_max_bytes;
-    uint64_t records;
-} s_replay_t;
-
-static int
-s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
-{
-    s_replay_t *r = arg;
-    qv_record_t *rec;
-    int rc = qv_record_read (data, size, qv_catalog_schema_of, r->catalog, &rec);
-    if (rc == QV_ENOTFOUND) {
-        qv_record_destroy (&rec);   //  a collection dropped since
-        return 0;
-    }
-    if (rc)
-        return qv_err (rc, "WAL object %llu record %u: %s", (unsigned long long) seq, index, qv_err_msg ());
-    qv_catalog_apply (r->catalog, rec, seq, r->seg_max_bytes);
-    qv_record_destroy (&rec);
-    r->records++;
-    return 0;
-}
-
-//  The proxy's catalog copy: a create per collection (its `partition` the next
-//  partition id), each followed by creates of its named partitions.
-static zlist_t *
-s_creates (qv_catalog_t *catalog)
-{
-    zlist_t *creates = zlist_new ();
-    size_t n;
-    qv_collection_t **list = qv_catalog_list (catalog, &n);
-    for (size_t i = 0; i < n; i++) {
-        qv_collection_t *c = list [i];
-        qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
-        rec->coll_id = c->id;
-        snprintf (rec->name, sizeof rec->name, "%s", c->name);
-        rec->schema = qv_schema_dup (c->schema);
-        rec->shards = c->shards;
-        rec->num_partitions = c->num_partitions;
-        memcpy (rec->consistency, c->consistency, sizeof rec->consistency);
-        rec->partition = c->next_part;
-        zlist_append (creates, rec);
-        for (uint32_t p = 0; c->part_key < 0 && p < c->nparts; p++)
-            if (c->parts [p].id != 0) {
-                qv_record_t *prec = qv_record_new (QV_REC_CREATE_PARTITION);
-                prec->coll_id = c->id;
-                prec->partition = c->parts [p].id;
-                snprintf (prec->name, sizeof prec->name, "%s", c->parts [p].name);
-                zlist_append (creates, prec);
-            }
-    }
-    free (list);
-    return creates;
-}
 
 static void
 s_schema_free (void **item)
@@ -161,7 +106,7 @@ qv_replica_new (const qv_config_t *config)
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = NULL;
     qv_wal_t *wal = NULL;
-    s_replay_t replay = { NULL, config->seg_max_bytes, 0 };
+    qv_replay_t replay = { NULL, config->seg_max_bytes, 0, NULL, false };
     int rc = 0;
     for (int attempt = 1; attempt <= S_RECOVERY_TRIES; attempt++) {
         qv_catalog_destroy (&catalog);
@@ -172,7 +117,7 @@ qv_replica_new (const qv_config_t *config)
         replay.records = 0;
         rc = qv_catalog_recover (catalog, self->store);
         if (rc == 0)
-            rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
+            rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), qv_replay_record, &replay);
         if (rc == 0)
             break;
         qv_warn ("searcher: recovery attempt %d of %d failed: %s", attempt, S_RECOVERY_TRIES,
@@ -194,7 +139,7 @@ qv_replica_new (const qv_config_t *config)
              "WAL object %llu); following the committed feed on %s", n,
              (long long) (qv_clock_msec () - started), (unsigned long long) replay.records,
              (unsigned long long) qv_wal_next_seq (wal), config->nats_url);
-    zlist_t *creates = s_creates (catalog);
+    zlist_t *creates = qv_recover_creates (catalog);
     uint64_t max_ts = qv_catalog_max_ts (catalog);
     qv_follower_args_t fargs = { &self->config, wal, s_schemas (catalog) };
     qv_searcher_args_t rargs = { &self->config, catalog, NULL };

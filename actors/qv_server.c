@@ -6,6 +6,7 @@
 #include "qv_builder.h"
 #include "qv_fanout.h"
 #include "qv_feedpub.h"
+#include "qv_recover.h"
 #include "qv_flusher.h"
 #include "qv_meta.h"
 #include "qv_http.h"
@@ -38,40 +39,6 @@ struct _qv_server_t {
     qv_write_stats_t *write_stats;
     char recovery_error [512];
 };
-
-typedef struct {
-    qv_catalog_t *catalog;
-    size_t seg_max_bytes;
-    uint64_t records;
-    zlist_t *cdc;                   //  change events of replayed records, with --nats
-    bool cdc_rows;
-} s_replay_t;
-
-static int
-s_replay (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
-{
-    (void) index;
-    s_replay_t *r = arg;
-    qv_record_t *rec;
-    int rc = qv_record_read (data, size, qv_catalog_schema_of, r->catalog, &rec);
-    if (rc == QV_ENOTFOUND) {
-        qv_catalog_note_stream_seq (r->catalog, rec->sseq);
-        qv_record_destroy (&rec);   //  a collection dropped since
-        return 0;
-    }
-    if (rc)
-        return qv_err (rc, "WAL object %llu record %u: %s", (unsigned long long) seq, index, qv_err_msg ());
-    if (r->cdc) {
-        //  Built before the apply, which moves the rows into the segment.
-        qv_cdc_t *ev = qv_catalog_change_event (r->catalog, rec, QV_CDC_SEQ (seq, index), r->cdc_rows);
-        if (ev)
-            zlist_append (r->cdc, ev);
-    }
-    qv_catalog_apply (r->catalog, rec, seq, r->seg_max_bytes);
-    qv_record_destroy (&rec);
-    r->records++;
-    return 0;
-}
 
 //  A stop signal (SIGINT, SIGTERM: blocked in every thread, taken by main's sigwait)
 //  is pending: a start waiting for the lease gives up.
@@ -288,11 +255,11 @@ qv_server_new (const qv_config_t *config)
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = qv_catalog_new ();
     qv_wal_t *wal = qv_wal_new (self->store, 0);
-    s_replay_t replay = { catalog, config->seg_max_bytes, 0,
+    qv_replay_t replay = { catalog, config->seg_max_bytes, 0,
                           config->nats_url [0] ? zlist_new () : NULL, config->cdc_rows };
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
-        rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), s_replay, &replay);
+        rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), qv_replay_record, &replay);
     uint64_t lease_epoch = self->lease ? qv_shard_lease_epoch (self->lease) : 0;
     if (rc == 0 && qv_wal_fence (wal, lease_epoch) != 0) {
         //  The writer's epoch: a deposed writer's late objects are ignored from the
@@ -331,29 +298,12 @@ qv_server_new (const qv_config_t *config)
                                qv_catalog_next_seg_id (catalog), 0, zlist_new (),
                                qv_catalog_max_ts (catalog) };
     zlist_autofree (sargs.seal);
-    zlist_t *creates = zlist_new ();
+    zlist_t *creates = qv_recover_creates (catalog);
     size_t n;
     qv_collection_t **list = qv_catalog_list (catalog, &n);
     uint64_t unflushed_rows = 0;
     for (size_t i = 0; i < n; i++) {
         qv_collection_t *c = list [i];
-        qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
-        rec->coll_id = c->id;
-        snprintf (rec->name, sizeof rec->name, "%s", c->name);
-        rec->schema = qv_schema_dup (c->schema);
-        rec->shards = c->shards;
-        rec->num_partitions = c->num_partitions;
-        memcpy (rec->consistency, c->consistency, sizeof rec->consistency);
-        rec->partition = c->next_part;  //  the proxy assigns partition ids from here
-        zlist_append (creates, rec);
-        for (uint32_t p = 0; c->part_key < 0 && p < c->nparts; p++)
-            if (c->parts [p].id != 0) {
-                qv_record_t *prec = qv_record_new (QV_REC_CREATE_PARTITION);
-                prec->coll_id = c->id;
-                prec->partition = c->parts [p].id;
-                snprintf (prec->name, sizeof prec->name, "%s", c->parts [p].name);
-                zlist_append (creates, prec);
-            }
         for (size_t j = 0; j < c->nsegs; j++)
             if (c->segs [j]->state != QV_SEG_FLUSHED) {
                 char s [96];
