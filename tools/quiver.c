@@ -402,6 +402,11 @@ main (int argc, char *argv [])
             printf ("quiver: configuration OK (a searcher process: reads only, following the "
                     "committed feed on %s; the store opened read-only)\n", config.nats_url);
         else
+        if (config.remote_reads)
+            printf ("quiver: configuration OK (a writer whose searches, queries and gets go to "
+                    "the searcher processes announced on %s; data in %s)\n", config.nats_url,
+                    config.s3_endpoint [0] ? config.s3_endpoint : config.data);
+        else
         if (config.s3_endpoint [0])
             printf ("quiver: configuration OK (objects in s3://%s/%s on %s, local files in %s)\n",
                     config.s3_bucket, config.s3_prefix, config.s3_endpoint, config.data);
@@ -437,6 +442,9 @@ main (int argc, char *argv [])
     else
         qv_info ("quiver serving %s with data in %s%s%s%s%s", config.bind, config.data,
                  nats_sep, config.nats_url, http_sep, config.http);
+    if (config.remote_reads)
+        qv_info ("roles %s: searches, queries and gets go to the searcher processes of this "
+                 "store (`quiver serve --roles searcher --nats %s`)", config.roles, config.nats_url);
     int sig = 0;
     sigwait (&stop, &sig);
     qv_info ("quiver stopping (signal %d)", sig);
