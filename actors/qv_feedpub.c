@@ -118,7 +118,10 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     if (msg->id == QV_MSG_FEED) {
         atomic_fetch_sub (&self->stats->queued_bytes, ((qv_msg_feed_t *) msg)->wal.size);
-        s_publish (self, msg);
+        if (self->config->fault_feed_drop)
+            atomic_fetch_add (&self->stats->dropped, 1);
+        else
+            s_publish (self, msg);
     }
     else
     if (msg->id == QV_MSG_FEED_TICK)

@@ -163,6 +163,7 @@ s_catch_up (self_t *self)
         atomic_fetch_add (&self->stats->wal_reads, self->next_seq - from);
         atomic_store (&self->stats->applied_seq, self->next_seq);
         self->behind = false;
+        atomic_store (&self->stats->behind_since_ms, 0);
         return;
     }
     //  The objects read before the failure were applied (s_flush_batch moved the
@@ -175,9 +176,11 @@ s_catch_up (self_t *self)
         qv_error ("searcher: cannot read the WAL from object %llu: %s%s",
                   (unsigned long long) self->next_seq, qv_err_msg (),
                   rc == QV_ECORRUPT ? " (if the writer checkpointed those objects away, this "
-                  "searcher fell behind its manifests: restart it to reload from the newest "
-                  "manifest; until then strong and bounded reads time out)" : "");
+                  "searcher fell behind its manifests: it starts over from the newest "
+                  "manifest if that lasts; until then strong and bounded reads wait)" : "");
     }
+    if (!self->behind)
+        atomic_store (&self->stats->behind_since_ms, now);
     self->behind = true;
 }
 

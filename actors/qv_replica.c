@@ -167,3 +167,10 @@ qv_replica_destroy (qv_replica_t **self_p)
     s_free (self);
     *self_p = NULL;
 }
+
+int64_t
+qv_replica_behind_ms (qv_replica_t *self)
+{
+    int64_t since = atomic_load (&self->feed_stats->behind_since_ms);
+    return since ? qv_clock_msec () - since : 0;
+}

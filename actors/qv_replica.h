@@ -18,4 +18,9 @@ qv_replica_t *
 void
     qv_replica_destroy (qv_replica_t **self_p);
 
+//  How long (ms) its follower has been unable to read WAL objects it needs (the writer
+//  checkpointed them away while it was cut off, or the store fails), 0 if it is not.
+int64_t
+    qv_replica_behind_ms (qv_replica_t *self);
+
 #endif

@@ -180,6 +180,15 @@ qv_server_new (const qv_config_t *config)
                  "(fault injection)", build_delay, build_delay);
         self->config.fault_build_delay_ms = atoi (build_delay);
     }
+    //  Test hook: QV_FAULT_FEED_DROP=1 makes the feed publisher drop every WAL object
+    //  (ticks still go): followers must read every object from the store, as after a
+    //  NATS outage or a full publisher queue.
+    const char *feed_drop = getenv ("QV_FAULT_FEED_DROP");
+    if (feed_drop && atoi (feed_drop) > 0) {
+        qv_warn ("QV_FAULT_FEED_DROP=%s: the committed feed carries ticks only (fault "
+                 "injection)", feed_drop);
+        self->config.fault_feed_drop = true;
+    }
     //  Test hook: QV_CRASH_BEFORE_PUT=PREFIX makes the process exit before it writes
     //  the first object whose key starts with PREFIX (e.g. meta/manifest/).
     const char *crash = getenv ("QV_CRASH_BEFORE_PUT");

@@ -46,6 +46,8 @@ typedef struct {
     atomic_uint_fast64_t applied_seq;     //  follower: the next WAL object it applies
     atomic_uint_fast64_t wal_reads;       //  follower: WAL objects read from the store
     atomic_bool caught_up;                //  follower: has applied the feed's position
+    atomic_int_fast64_t behind_since_ms;  //  follower: since when (msec clock) it cannot
+                                          //  read WAL objects it needs, or 0
     atomic_uint_fast64_t searchers;       //  writer without the searcher role: searcher
     atomic_uint_fast64_t searchers_ready; //  processes it knows of, and of those caught up
 } qv_feed_stats_t;
@@ -65,6 +67,7 @@ typedef struct {
                                     //  consistency guarantee before TIMEOUT
     int fault_apply_delay_ms;       //  test hook QV_FAULT_APPLY_DELAY_MS (qv_server.c)
     int fault_build_delay_ms;       //  test hook QV_FAULT_BUILD_DELAY_MS (qv_server.c)
+    bool fault_feed_drop;           //  test hook QV_FAULT_FEED_DROP (qv_server.c)
     int search_threads;             //  worker threads for searches
     size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object

@@ -221,7 +221,15 @@ s_parse_roles (qv_config_t *config)
     return -1;
 }
 
-//  A searcher process: serves until SIGINT/SIGTERM.
+//  A searcher process that has been behind the writer's checkpoint this long starts
+//  over from the newest manifest.
+#define S_RESYNC_MS 10000
+
+//  A searcher process: serves until SIGINT/SIGTERM. When its follower cannot read the
+//  WAL objects it needs for S_RESYNC_MS (the writer flushed and checkpointed them away
+//  while this process was cut off from the feed), it starts over in this process: the
+//  same recovery as a start, from the newest manifest (writers send it no reads
+//  meanwhile: it leaves the membership bucket and joins again once caught up).
 static int
 s_serve_searcher (qv_config_t *config, sigset_t *stop)
 {
@@ -234,7 +242,22 @@ s_serve_searcher (qv_config_t *config, sigset_t *stop)
              "data in %s (read-only)", config->bind, config->nats_url,
              config->s3_endpoint [0] ? config->s3_endpoint : config->data);
     int sig = 0;
-    sigwait (stop, &sig);
+    while (sig <= 0) {
+        struct timespec tick = { 1, 0 };
+        sig = sigtimedwait (stop, NULL, &tick);
+        if (sig > 0 || !replica || qv_replica_behind_ms (replica) < S_RESYNC_MS)
+            continue;
+        qv_warn ("searcher: behind the writer's WAL checkpoint for %d s; starting over from "
+                 "the newest manifest", S_RESYNC_MS / 1000);
+        qv_replica_destroy (&replica);
+        while (!(replica = qv_replica_new (config)) && sig <= 0) {
+            qv_error ("searcher: starting over failed: %s; retrying in 5 s", qv_err_msg ());
+            struct timespec later = { 5, 0 };
+            sig = sigtimedwait (stop, NULL, &later);
+        }
+        if (replica)
+            qv_info ("searcher: started over from the newest manifest");
+    }
     qv_info ("quiver stopping (signal %d)", sig);
     qv_replica_destroy (&replica);
     nats_Close ();

@@ -734,6 +734,60 @@ test_split_writer_killed (void **state)
     s_assert_equal (env->r [0], env->w, "split: after a new writer took over");
 }
 
+//  True if the log of the processes on env's data directory has line.
+static bool
+s_logged (s_env_t *env, const char *line)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/quiver.log", env->writer.data);
+    FILE *f = fopen (path, "r");
+    char buf [4096];
+    bool found = false;
+    while (f && !found && fgets (buf, sizeof buf, f))
+        found = strstr (buf, line) != NULL;
+    if (f)
+        fclose (f);
+    return found;
+}
+
+//  A searcher that cannot read WAL objects it needs (the writer's feed carries no
+//  objects, QV_FAULT_FEED_DROP, and the searcher is stopped while the writer writes,
+//  flushes and checkpoints them away) falls behind, starts over from the newest
+//  manifest in its process, and answers as the writer again.
+static void
+test_replica_starts_over_behind_checkpoint (void **state)
+{
+    s_env_t *env = *state;
+    //  A writer whose feed carries ticks only (started again with the hook)
+    qv_it_client_destroy (&env->w);
+    assert_int_equal (qv_itn_quiver_stop (&env->writer, SIGTERM), 0);
+    setenv ("QV_FAULT_FEED_DROP", "1", 1);
+    int rc = qv_itn_quiver_start (&env->writer, env->nats.url, "", 60000);
+    unsetenv ("QV_FAULT_FEED_DROP");
+    assert_int_equal (rc, 0);
+    env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
+    s_load (env);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    s_assert_same (env, env->r [0], "before the stop");
+    kill (env->replica [0].pid, SIGSTOP);
+    s_write_rows (env->w, "insert", 0, 500, 30000);
+    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    s_write_rows (env->w, "insert", 500, 500, 30000);
+    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    kill (env->replica [0].pid, SIGCONT);
+    bool same = false;
+    for (int i = 0; i < 600 && !same; i++) {
+        same = s_count (env->r [0], "eventually", "id >= 0") == NB + 1000;
+        if (!same)
+            zclock_sleep (100);
+    }
+    assert_true (same);
+    assert_true (s_logged (env, "started over from the newest manifest"));
+    s_assert_same (env, env->r [0], "after starting over");
+}
+
 //  `quiver serve <args> --check-config`'s exit status.
 static int
 s_check_config (const char *args)
@@ -771,6 +825,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_strong_and_session_on_replicas, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_kill_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_late_replica_from_manifest, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_replica_starts_over_behind_checkpoint, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split, s_teardown),
