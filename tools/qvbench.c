@@ -814,6 +814,51 @@ s_level_search (qv_client_t *client, const char *name, const char *level, uint64
     return ms;
 }
 
+//  probes one-row inserts through client, each followed (by a second client on
+//  reader) by `get` polls at level until the row is there: the ms from each insert's
+//  send (from_send) and from its acknowledgement (from_ack) to the row seen; *watch
+//  keeps the poll count.
+static void
+s_visibility_probes (qv_client_t *client, const char *reader, const char *name,
+                     const char *level, int probes, uint64_t *state, int64_t *next_id,
+                     float *vec, double *from_send, double *from_ack, uint64_t *last_ts,
+                     s_watch_t *watch)
+{
+    *watch = (s_watch_t) { .endpoint = reader, .name = name, .level = level };
+    atomic_store (&watch->target, -1);
+    atomic_store (&watch->ts, 0);
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_watcher, watch);
+    for (int i = 0; i < probes; i++) {
+        int64_t id = (*next_id)++;
+        s_fill_random (vec, S_DIM, state);
+        qv_wr_t *w = s_insert_request (client, name, id, vec, 1, NULL);
+        atomic_store (&watch->seen_usec, 0);
+        atomic_store (&watch->ts, 0);
+        int64_t t_send = qv_clock_usec ();
+        atomic_store (&watch->target, (long long) id);
+        qv_doc_t *reply = qv_bench_call (client, &w);
+        int64_t t_ack = qv_clock_usec ();
+        const qv_val_t *ts = qv_val_get (qv_doc_root (reply), "ts");
+        if (ts)
+            qv_val_uint (ts, last_ts);
+        atomic_store (&watch->ts, (unsigned long long) *last_ts);
+        qv_doc_destroy (&reply);
+        int64_t deadline = t_ack + 60 * 1000000LL;
+        while (atomic_load (&watch->seen_usec) == 0 && !watch->error && qv_clock_usec () < deadline)
+            zclock_sleep (0);
+        if (watch->error)
+            qv_bench_die ("visibility reader: %s", watch->error);
+        long long seen = atomic_load (&watch->seen_usec);
+        if (!seen)
+            qv_bench_die ("row %lld not visible 60 s after its insert was acknowledged", (long long) id);
+        from_send [i] = (seen - t_send) / 1000.0;
+        from_ack [i] = (seen - t_ack) / 1000.0;
+    }
+    atomic_store (&watch->target, -2);
+    pthread_join (thread, NULL);
+}
+
 static void
 s_bench_visibility (const s_opts_t *opts)
 {
@@ -865,40 +910,9 @@ s_bench_visibility (const s_opts_t *opts)
     int64_t next_id = (int64_t) rows;
     for (int ri = 0; ri < 2 && readers [ri]; ri++)
     for (int l = 0; l < 4; l++) {
-        s_watch_t watch = { .endpoint = readers [ri], .name = "vis", .level = levels [l] };
-        atomic_store (&watch.target, -1);
-        atomic_store (&watch.ts, 0);
-        pthread_t reader;
-        pthread_create (&reader, NULL, s_watcher, &watch);
-        for (int i = 0; i < probes; i++) {
-            int64_t id = next_id++;
-            s_fill_random (vec, S_DIM, &state);
-            qv_wr_t *w = s_insert_request (client, "vis", id, vec, 1, NULL);
-            atomic_store (&watch.seen_usec, 0);
-            atomic_store (&watch.ts, 0);
-            int64_t t_send = qv_clock_usec ();
-            atomic_store (&watch.target, (long long) id);
-            qv_doc_t *reply = qv_bench_call (client, &w);
-            int64_t t_ack = qv_clock_usec ();
-            const qv_val_t *ts = qv_val_get (qv_doc_root (reply), "ts");
-            if (ts)
-                qv_val_uint (ts, &last_ts);
-            atomic_store (&watch.ts, (unsigned long long) last_ts);
-            qv_doc_destroy (&reply);
-            int64_t deadline = t_ack + 60 * 1000000LL;
-            while (atomic_load (&watch.seen_usec) == 0 && !watch.error && qv_clock_usec () < deadline)
-                zclock_sleep (0);
-            if (watch.error)
-                qv_bench_die ("visibility reader: %s", watch.error);
-            long long seen = atomic_load (&watch.seen_usec);
-            if (!seen)
-                qv_bench_die ("row %lld not visible 60 s after its insert was acknowledged", (long long) id);
-            from_send [i] = (seen - t_send) / 1000.0;
-            from_ack [i] = (seen - t_ack) / 1000.0;
-        }
-        atomic_store (&watch.target, -2);
-        pthread_join (reader, NULL);
-
+        s_watch_t watch;
+        s_visibility_probes (client, readers [ri], "vis", levels [l], probes, &state, &next_id,
+                             vec, from_send, from_ack, &last_ts, &watch);
         char what [80];
         snprintf (what, sizeof what, "%s%s: insert sent -> visible to another client",
                   labels [ri], levels [l]);
@@ -1002,7 +1016,8 @@ s_bench_split (const s_opts_t *opts)
             "server; both with --nats, same machine (median of %d runs)\n", opts->runs);
     printf ("   insert: 4 clients, 1,000-row batches of %d-dim rows; search: %zu unflushed "
             "rows, exact scan (a searcher\n   process does not load indexes yet), k=%d, one "
-            "client\n\n", S_DIM, rows, S_K);
+            "client; visibility: one-row inserts, a\n   second client polls `get` through the "
+            "same endpoint; strong vs eventually: nq=1 searches interleaved\n\n", S_DIM, rows, S_K);
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "mode", "measure", "rate", "p50 ms", "p99 ms");
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "---------", "------------------------",
             "------------", "----------", "----------");
@@ -1037,6 +1052,37 @@ s_bench_split (const s_opts_t *opts)
                     s_median (p99, (size_t) opts->runs));
             fflush (stdout);
         }
+        //  Insert-to-visible through this endpoint, and what `strong` adds to a search
+        const char *levels [] = { "strong", "eventually" };
+        const int probes = opts->quick ? 200 : 1000;
+        double *from_send = malloc (probes * sizeof (double));
+        double *from_ack = malloc (probes * sizeof (double));
+        float vec [S_DIM];
+        uint64_t last_ts = 0;
+        int64_t next_id = (int64_t) rows;
+        for (int l = 0; l < 2; l++) {
+            s_watch_t watch;
+            s_visibility_probes (client, eps [m], "srch", levels [l], probes, &state, &next_id,
+                                 vec, from_send, from_ack, &last_ts, &watch);
+            char what [64];
+            snprintf (what, sizeof what, "ack -> visible, %s", levels [l]);
+            printf ("  %-9s  %-24s  %12s  %10.3f  %10.3f\n", labels [m], what, "",
+                    s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99));
+        }
+        double *lat [2];
+        for (int l = 0; l < 2; l++)
+            lat [l] = malloc (probes * sizeof (double));
+        for (int i = 0; i < probes; i++)
+            for (int l = 0; l < 2; l++)
+                lat [l][i] = s_level_search (client, "srch", levels [l], last_ts, &state);
+        double strong = s_quantile (lat [0], probes, 0.5), eventually = s_quantile (lat [1], probes, 0.5);
+        printf ("  %-9s  %-24s  %12s  %10.3f  %10s   (strong %.3f, eventually %.3f)\n", labels [m],
+                "strong search adds", "", strong - eventually, "", strong, eventually);
+        fflush (stdout);
+        for (int l = 0; l < 2; l++)
+            free (lat [l]);
+        free (from_send);
+        free (from_ack);
         qv_client_destroy (&client);
     }
     qv_bench_server_stop (&sea, SIGTERM);
