@@ -135,7 +135,7 @@ roles () {
 ours () {
     local pid=$1 role=$2 got want
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    got=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    got=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline") || return 1
     want=$(cat "$DIR/cmd/$role" 2>/dev/null) || return 1
     [ -n "$got" ] && [ "$got" = "$want" ]
 }
@@ -213,10 +213,22 @@ launch () {
     mv -f "$DIR/pids/$role.pid.tmp" "$DIR/pids/$role.pid"
 }
 
-#  log_tail ROLE: the end of its log, indented, on stderr.
+#  log_tail ROLE: what ROLE logged since its last start, on stderr, indented: all of
+#  it when short, else its first 5 lines (where a refused option is named) and its
+#  last 25.
 log_tail () {
-    echo "--- last lines of $DIR/logs/$1.log:" >&2
-    tail -n 25 "$DIR/logs/$1.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+    local log="$DIR/logs/$1.log" from total
+    from=$(grep -n "^[^ ]* $PROG: starting " "$log" 2>/dev/null | tail -n 1 | cut -d: -f1)
+    total=$(wc -l <"$log" 2>/dev/null || echo 0)
+    from=$(( ${from:-0} + 1 ))
+    echo "--- $log since its start:" >&2
+    if [ $((total - from + 1)) -le 35 ]; then
+        tail -n "+$from" "$log" | sed 's/^/    /' >&2 || true
+    else
+        sed -n "${from},$((from + 4))p" "$log" | sed 's/^/    /' >&2 || true
+        echo "    [...]" >&2
+        tail -n 25 "$log" | sed 's/^/    /' >&2 || true
+    fi
 }
 
 #  await ROLE PID DEADLINE: waits until ROLE answers ping. 0; 1 when the process
