@@ -231,15 +231,25 @@ log_tail () {
     fi
 }
 
-#  await ROLE PID DEADLINE: waits until ROLE answers ping. 0; 1 when the process
-#  exited (EXITED=1) or DEADLINE (in $SECONDS) passed (EXITED=0).
+#  await ROLE PID DEADLINE [WATCH_PID]: waits until ROLE answers ping. 0; 1 when the
+#  process exited (EXITED=1), WATCH_PID (the writer, while searchers catch up with
+#  it) exited (EXITED=1, FAILED=writer) or DEADLINE (in $SECONDS) passed (EXITED=0).
+#  FAILED names the role that failed.
 await () {
-    local role=$1 pid=$2 deadline=$3 ep
+    local role=$1 pid=$2 deadline=$3 watch=${4:-} ep
     ep=$(cat "$DIR/endpoints/$role")
+    FAILED=$role
+    WAITED=$role
     while :; do
         if ! child_alive "$pid"; then
             wait "$pid" 2>/dev/null && EXIT_STATUS=0 || EXIT_STATUS=$?
             EXITED=1
+            return 1
+        fi
+        if [ -n "$watch" ] && ! child_alive "$watch"; then
+            wait "$watch" 2>/dev/null && EXIT_STATUS=0 || EXIT_STATUS=$?
+            EXITED=1
+            FAILED=writer
             return 1
         fi
         ping_ok "$ep" && return 0
@@ -253,7 +263,9 @@ await () {
 
 #  report_failure ROLE TIMEOUT: says why ROLE did not come up, with its log.
 report_failure () {
-    if [ "$EXITED" = 1 ]; then
+    if [ "$EXITED" = 1 ] && [ "$1" != "$WAITED" ]; then
+        echo "$PROG: $1 exited with status $EXIT_STATUS while $WAITED was catching up" >&2
+    elif [ "$EXITED" = 1 ]; then
         echo "$PROG: $1 exited with status $EXIT_STATUS before it answered ping" >&2
     else
         echo "$PROG: $1 (pid $(cat "$DIR/pids/$1.pid")) did not answer ping on" \
@@ -379,6 +391,7 @@ cmd_up () {
     started=(writer)
     echo "writer: pid $LAUNCHED_PID, $api (${WRITER_ROLES:-every role}), log $DIR/logs/writer.log"
     await writer "$LAUNCHED_PID" $((SECONDS + timeout)) || fail writer
+    local writer_pid=$LAUNCHED_PID
 
     #  searchers: write each command line, start all, then wait for each; a searcher
     #  whose port was taken meanwhile ("cannot bind") is started on another port.
@@ -408,8 +421,8 @@ cmd_up () {
     for i in $(seq 1 "$searchers"); do
         name=searcher-$i
         for attempt in 1 2 3; do
-            await "$name" "${spids[$i]}" "$deadline" && break
-            if [ "$EXITED" = 1 ] && [ $attempt -lt 3 ] \
+            await "$name" "${spids[$i]}" "$deadline" "$writer_pid" && break
+            if [ "$FAILED" = "$name" ] && [ "$EXITED" = 1 ] && [ $attempt -lt 3 ] \
                 && tail -n 5 "$DIR/logs/$name.log" | grep -q "cannot bind"; then
                 write_searcher "$name"
                 echo "$name: its port was taken; again on $ep"
@@ -418,7 +431,7 @@ cmd_up () {
                 deadline=$((SECONDS + timeout))
                 continue
             fi
-            fail "$name"
+            fail "$FAILED"
         done
         echo "$name: answers ping (caught up)"
     done
