@@ -22,7 +22,9 @@
 //    READ {job, guarantee_ts}    to the searcher (job->deadline: when it gives up);
 //                                in a searcher process (--roles searcher) a strong
 //                                read goes to the follower instead, which asks the
-//                                writer for its newest commit timestamp first
+//                                writer for its newest commit timestamp first; in a
+//                                writer without the searcher role a search, query or
+//                                get goes to the fan-out actor (searcher processes)
 //  The public ROUTER sockets (tcp, and inproc "api" for the bridge) speak PROTOCOL.md.
 //
 //  DESIGN
@@ -93,6 +95,8 @@ typedef struct {
     bool ready;
     bool nats_live;                 //  the bridge is subscribed (or there is no NATS)
     zsock_t *follower;              //  a searcher process: PUSH of strong reads
+    zsock_t *fanout;                //  a writer without the searcher role: PUSH of
+                                    //  search, query and get (actors/qv_fanout.c)
     char unavailable [512];         //  why requests are refused
 } self_t;
 
@@ -221,6 +225,10 @@ s_send_read (self_t *self, qv_job_t *job)
     msg->guarantee_ts = s_guarantee (self, &job->req, &strong);
     //  A searcher process learns the writer's newest commit timestamp from the writer.
     zsock_t *to = strong && self->follower ? self->follower : self->searcher;
+    //  A writer without the searcher role sends reads of data to searcher processes.
+    qv_op_t op = job->req.op;
+    if (self->fanout && (op == QV_OP_search || op == QV_OP_query || op == QV_OP_get))
+        to = self->fanout;
     if (qv_msg_post (to, &msg) != 0)
         qv_msg_free (&msg);         //  stopping: the actor is gone
 }
@@ -824,6 +832,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     self->searcher = qv_config_push (self->config, "searcher");
     if (self->config->follower)
         self->follower = qv_config_push (self->config, "follower");
+    if (self->config->remote_reads)
+        self->fanout = qv_config_push (self->config, "fanout");
     self->colls = zhashx_new ();
     zhashx_set_destructor (self->colls, s_coll_free);
     self->pending = zhashx_new ();
@@ -857,6 +867,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     qv_fair_destroy (&self->fair, s_job_free);
     zsock_destroy (&self->inbox_self);
     zsock_destroy (&self->follower);
+    zsock_destroy (&self->fanout);
     zsock_destroy (&self->router);
     zsock_destroy (&self->bus);
     zsock_destroy (&self->inbox);

@@ -1,5 +1,6 @@
-//  A searcher process: the proxy (reads only), the searcher, and the follower of the
-//  writer's committed feed, over the writer's object store opened read-only.
+//  A searcher process: the proxy (reads only), the searcher, the follower of the
+//  writer's committed feed, over the writer's object store opened read-only, and the
+//  member actor, which announces it to writer processes once it has caught up.
 //
 //  DESIGN
 //  Nothing here writes to the store: qv_store_new_readonly refuses put, delete and
@@ -11,6 +12,7 @@
 #include "qv_replica.h"
 #include "qv_catalog.h"
 #include "qv_follower.h"
+#include "qv_member.h"
 #include "qv_proxy.h"
 #include "qv_rc.h"
 #include "qv_searcher.h"
@@ -24,6 +26,7 @@ struct _qv_replica_t {
     zactor_t *proxy;
     zactor_t *searcher;
     zactor_t *follower;
+    zactor_t *member;
     qv_feed_stats_t *feed_stats;
 };
 
@@ -198,6 +201,7 @@ qv_replica_new (const qv_config_t *config)
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
     self->follower = zactor_new (qv_follower_actor, &fargs);
+    self->member = zactor_new (qv_member_actor, &self->config);
     return self;
 }
 
@@ -207,6 +211,7 @@ qv_replica_destroy (qv_replica_t **self_p)
     qv_replica_t *self = *self_p;
     if (!self)
         return;
+    zactor_destroy (&self->member);     //  writers stop sending reads first
     if (self->proxy) {
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
         zsock_wait (self->proxy);

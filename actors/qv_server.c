@@ -4,6 +4,7 @@
 #include "qv_catalog.h"
 #include "qv_cdc.h"
 #include "qv_builder.h"
+#include "qv_fanout.h"
 #include "qv_feedpub.h"
 #include "qv_flusher.h"
 #include "qv_meta.h"
@@ -30,6 +31,7 @@ struct _qv_server_t {
     zactor_t *bridge;               //  NATS bridge, with --nats
     qv_shard_lease_t *lease;        //  shard 0's write lease, with --nats
     zactor_t *feedpub;              //  committed-feed publisher, with --nats
+    zactor_t *fanout;               //  reads to searcher processes (--roles without searcher)
     qv_feed_stats_t *feed_stats;
     qv_http_t *http;                //  REST gateway, with --http
     qv_nats_stats_t *nats_stats;
@@ -379,6 +381,8 @@ qv_server_new (const qv_config_t *config)
     if (config->nats_url [0])       //  before the segment manager, which feeds it
         self->feedpub = zactor_new (qv_feedpub_actor, &self->config);
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
+    if (config->remote_reads)       //  before the proxy routes reads to it
+        self->fanout = zactor_new (qv_fanout_actor, &self->config);
     zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
     if (config->nats_url [0]) {
         //  The bridge makes a first attempt and says whether the configuration stands.
@@ -415,6 +419,8 @@ qv_server_destroy (qv_server_t **self_p)
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
         zsock_wait (self->proxy);
     }
+    //  Reads on searcher processes are answered (UNAVAILABLE) while the proxy listens
+    zactor_destroy (&self->fanout);
     //  Then the writers of the log, of segment objects and indexes, the searcher, which
     //  answers whatever the others left in its inbox, and the coordinator, which frees
     //  what its workers handed back; the proxy, which sends the answers, last. The

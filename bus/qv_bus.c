@@ -321,3 +321,34 @@ qv_bus_ensure_stream (qv_bus_t *self, const char *name, const char *subject,
                        natsStatus_GetText (s), (int) jerr);
     return 0;
 }
+
+int
+qv_bus_kv_open (natsConnection *nc, const char *bucket, int64_t ttl_ms, jsCtx **js_p,
+                kvStore **kv_p)
+{
+    *js_p = NULL;
+    *kv_p = NULL;
+    natsStatus s = natsConnection_JetStream (js_p, nc, NULL);
+    if (s == NATS_OK) {
+        s = js_KeyValue (kv_p, *js_p, bucket);
+        if (s == NATS_NOT_FOUND) {
+            kvConfig cfg;
+            kvConfig_Init (&cfg);
+            cfg.Bucket = bucket;
+            cfg.History = 1;
+            cfg.TTL = ttl_ms * 1000000;   //  nanoseconds in nats.c 3.4
+            cfg.StorageType = js_FileStorage;
+            cfg.Replicas = 1;
+            s = js_CreateKeyValue (kv_p, *js_p, &cfg);
+            if (s != NATS_OK)       //  created by someone else meanwhile
+                s = js_KeyValue (kv_p, *js_p, bucket);
+        }
+    }
+    if (s != NATS_OK) {
+        jsCtx_Destroy (*js_p);
+        *js_p = NULL;
+        return qv_err (QV_EUNAVAIL, "KV bucket %s: %s (%s; is the NATS server started with "
+                       "-js?)", bucket, natsStatus_GetText (s), nats_GetLastError (NULL));
+    }
+    return 0;
+}

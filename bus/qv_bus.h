@@ -63,6 +63,13 @@ void
 uint64_t
     qv_bus_dropped (qv_bus_t *self);
 
+//  Opens JetStream KV bucket on nc, creating it if missing (history 1, file storage,
+//  entries expire ttl_ms after their last put; 0 = never). 0 with *js_p and *kv_p (the
+//  caller destroys both: kvStore_Destroy, jsCtx_Destroy), or QV_EUNAVAIL with the reason.
+int
+    qv_bus_kv_open (natsConnection *nc, const char *bucket, int64_t ttl_ms, jsCtx **js_p,
+                    kvStore **kv_p);
+
 //  The connection, for JetStream calls (thread-safe in nats.c).
 natsConnection *
     qv_bus_nats (qv_bus_t *self);

@@ -2,6 +2,8 @@
 #include "qv_config.h"
 #include "qv_rc.h"
 
+#include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,59 @@ qv_config_store_url (const qv_config_t *config, char *out, size_t size)
     if (n < 0 || (size_t) n >= size)
         return qv_err (QV_EINVAL, "--s3-* options too long");
     return 0;
+}
+
+void
+qv_config_store_identity (const qv_config_t *config, char *out, size_t size)
+{
+    if (config->s3_endpoint [0])
+        snprintf (out, size, "s3:%s/%s/%s", config->s3_endpoint, config->s3_bucket,
+                  config->s3_prefix);
+    else {
+        char real [PATH_MAX];
+        snprintf (out, size, "%s", realpath (config->data, real) ? real : config->data);
+    }
+}
+
+//  The identity's last 64 characters with every character outside [A-Za-z0-9_-] made
+//  '_', a '-', and 16 hex digits of its FNV-1a hash (the whole identity).
+void
+qv_config_store_key (const qv_config_t *config, char *out, size_t size)
+{
+    char identity [PATH_MAX + 600];
+    qv_config_store_identity (config, identity, sizeof identity);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = identity; *p; p++)
+        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+    size_t len = strlen (identity);
+    const char *tail = len > 64 ? identity + len - 64 : identity;
+    char clean [65];
+    size_t n = 0;
+    for (; *tail && n < 64; tail++)
+        clean [n++] = (isalnum ((unsigned char) *tail) || *tail == '-') ? *tail : '_';
+    clean [n] = 0;
+    snprintf (out, size, "%s-%016llx", clean, (unsigned long long) h);
+}
+
+void
+qv_config_advertise (const qv_config_t *config, char *out, size_t size)
+{
+    if (config->advertise [0]) {
+        snprintf (out, size, "%s", config->advertise);
+        return;
+    }
+    //  tcp://*:PORT and tcp://0.0.0.0:PORT listen everywhere: peers reach the host name
+    const char *bind = config->bind;
+    const char *host = strstr (bind, "://");
+    host = host ? host + 3 : bind;
+    if (strncmp (host, "*:", 2) == 0 || strncmp (host, "0.0.0.0:", 8) == 0) {
+        char name [256] = "localhost";
+        gethostname (name, sizeof name - 1);
+        name [sizeof name - 1] = 0;
+        snprintf (out, size, "%.*s%s%s", (int) (host - bind), bind, name, strchr (host, ':'));
+    }
+    else
+        snprintf (out, size, "%s", bind);
 }
 
 void

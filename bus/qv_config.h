@@ -92,6 +92,10 @@ typedef struct {
     bool follower;                  //  --roles searcher: a searcher process following a
                                     //  writer's committed feed (actors/qv_replica.c)
     qv_feed_stats_t *feed_stats;    //  set by the server with --nats
+    bool remote_reads;              //  --roles without searcher: search, query and get
+                                    //  go to searcher processes (actors/qv_fanout.c)
+    char advertise [256];           //  --advertise: the endpoint other processes reach
+                                    //  --bind at ("": --bind, see qv_config_advertise)
 } qv_config_t;
 
 //  Fills defaults.
@@ -103,6 +107,19 @@ void
 //  QV_EINVAL with a message naming the option.
 int
     qv_config_store_url (const qv_config_t *config, char *out, size_t size);
+
+//  The store this server opens, for people (the S3 endpoint, bucket and prefix, or the
+//  data directory's real path), and as a NATS-safe name (KV keys, subjects) that is the
+//  same for every process opening that store.
+void
+    qv_config_store_identity (const qv_config_t *config, char *out, size_t size);
+void
+    qv_config_store_key (const qv_config_t *config, char *out, size_t size);
+
+//  The endpoint other processes connect to for this server's --bind: --advertise, else
+//  --bind with a wildcard host (`*`, 0.0.0.0) replaced by this machine's host name.
+void
+    qv_config_advertise (const qv_config_t *config, char *out, size_t size);
 
 //  Inproc endpoint of an actor's inbox ("inproc://qv-<instance>-<name>").
 void

@@ -12,6 +12,7 @@
 //  only while its last successful renewal was SENT less than 3/4 ttl ago, which is
 //  before any contender can have started counting.
 #include "qv_lease.h"
+#include "qv_bus.h"
 #include "qv_rc.h"
 
 #include <czmq.h>
@@ -189,25 +190,11 @@ qv_lease_new (natsConnection *nc, const char *bucket, const char *name, const ch
     pthread_cond_init (&self->cond, NULL);
     pthread_mutex_init (&self->renew_mutex, NULL);
 
-    natsStatus s = natsConnection_JetStream (&self->js, nc, NULL);
-    if (s == NATS_OK) {
-        s = js_KeyValue (&self->kv, self->js, bucket);
-        if (s == NATS_NOT_FOUND) {
-            kvConfig cfg;
-            kvConfig_Init (&cfg);
-            cfg.Bucket = bucket;
-            cfg.History = 1;
-            cfg.StorageType = js_FileStorage;
-            cfg.Replicas = 1;
-            s = js_CreateKeyValue (&self->kv, self->js, &cfg);
-            if (s != NATS_OK)       //  created by someone else meanwhile
-                s = js_KeyValue (&self->kv, self->js, bucket);
-        }
-    }
-    if (s != NATS_OK) {
-        qv_err (QV_EUNAVAIL, "lease bucket %s: %s (%s)", bucket, natsStatus_GetText (s),
-                nats_GetLastError (NULL));
+    if (qv_bus_kv_open (nc, bucket, 0, &self->js, &self->kv) != 0) {
+        char msg [512];
+        snprintf (msg, sizeof msg, "lease %s", qv_err_msg ());
         qv_lease_destroy (&self);
+        qv_err (QV_EUNAVAIL, "%s", msg);
         return NULL;
     }
     return self;

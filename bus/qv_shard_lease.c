@@ -11,7 +11,6 @@
 #include "qv_rc.h"
 
 #include <czmq.h>
-#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,38 +24,6 @@ struct _qv_shard_lease_t {
     qv_lease_t *lease;
     char name [256];                //  bucket/key
 };
-
-//  The store's identity: S3 endpoint, bucket and prefix, or the data directory's
-//  real path.
-static void
-s_identity (const qv_config_t *config, char *out, size_t outsize)
-{
-    if (config->s3_endpoint [0])
-        snprintf (out, outsize, "s3:%s/%s/%s", config->s3_endpoint, config->s3_bucket,
-                  config->s3_prefix);
-    else {
-        char real [PATH_MAX];
-        snprintf (out, outsize, "%s", realpath (config->data, real) ? real : config->data);
-    }
-}
-
-//  key: the identity's last 64 characters with every character outside [A-Za-z0-9_-]
-//  made '_', a '-', 16 hex digits of its FNV-1a hash (the whole identity), ".shard-N".
-static void
-s_key (const char *identity, uint32_t shard, char *out, size_t outsize)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = identity; *p; p++)
-        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
-    size_t len = strlen (identity);
-    const char *tail = len > 64 ? identity + len - 64 : identity;
-    char clean [65];
-    size_t n = 0;
-    for (; *tail && n < 64; tail++)
-        clean [n++] = (isalnum ((unsigned char) *tail) || *tail == '-') ? *tail : '_';
-    clean [n] = 0;
-    snprintf (out, outsize, "%s-%016llx.shard-%u", clean, (unsigned long long) h, shard);
-}
 
 static natsStatus
 s_options (qv_shard_lease_t *self, const char *url)
@@ -108,9 +75,10 @@ qv_shard_lease_new (const qv_config_t *config, qv_store_t *store, uint32_t shard
         }
         zclock_sleep (S_CONNECT_RETRY_MS);
     }
-    char identity [PATH_MAX + 600], key [128], holder [128], host [64] = "?";
-    s_identity (config, identity, sizeof identity);
-    s_key (identity, shard, key, sizeof key);
+    char identity [PATH_MAX + 600], storekey [96], key [128], holder [128], host [64] = "?";
+    qv_config_store_identity (config, identity, sizeof identity);
+    qv_config_store_key (config, storekey, sizeof storekey);
+    snprintf (key, sizeof key, "%s.shard-%u", storekey, shard);
     gethostname (host, sizeof host - 1);
     snprintf (holder, sizeof holder, "%.40s:%d (quiver serve --bind %.60s)", host, (int) getpid (),
               config->bind);

@@ -141,10 +141,17 @@ s_usage (FILE *out)
         "                          objects evicted (default 10240; 0 turns the cache off)\n"
         "  --roles LIST            the roles this process runs, a comma list of proxy,\n"
         "                          segment-manager,meta,flusher,searcher (default: all, the\n"
-        "                          embedded server). Built today: all of them, or\n"
+        "                          embedded server). Built today: all of them;\n"
         "                          `searcher` alone: a searcher process that opens --data\n"
         "                          (or the S3 bucket) read-only, follows the writer's\n"
-        "                          committed feed on --nats and answers reads on --bind\n"
+        "                          committed feed on --nats, answers reads on --bind and\n"
+        "                          announces itself in NATS KV bucket quiver_members;\n"
+        "                          `proxy,segment-manager,meta,flusher`: a writer whose\n"
+        "                          searches, queries and gets go to those searcher\n"
+        "                          processes over ZeroMQ TCP (needs --nats)\n"
+        "  --advertise ENDPOINT    with --roles searcher: the endpoint writer processes\n"
+        "                          connect to (default: --bind, a wildcard host replaced\n"
+        "                          by this machine's host name)\n"
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
@@ -174,8 +181,10 @@ s_exec_with_hugepages (char *argv [])
 }
 
 //  --roles: a comma list of the five roles. Every role (the default) is the embedded
-//  server; `searcher` alone is a searcher process (config->follower). Any other
-//  combination is not built yet: 0, or -1 with the reason on stderr.
+//  server; `searcher` alone is a searcher process (config->follower); every role but
+//  searcher is a writer whose searches, queries and gets go to searcher processes
+//  (config->remote_reads). Any other combination is not built yet: 0, or -1 with the
+//  reason on stderr.
 static int
 s_parse_roles (qv_config_t *config)
 {
@@ -201,9 +210,14 @@ s_parse_roles (qv_config_t *config)
         config->follower = true;
         return 0;
     }
+    if (seen == 0x0f) {
+        config->remote_reads = true;
+        return 0;
+    }
     fprintf (stderr, "quiver: --roles %s is not built yet: this release runs every role in one "
-             "process (the default, or all five listed) or `--roles searcher` alone (a searcher "
-             "process beside an embedded writer started with --nats)\n", config->roles);
+             "process (the default, or all five listed), `--roles searcher` alone (a searcher "
+             "process), or `--roles proxy,segment-manager,meta,flusher` (a writer whose reads "
+             "go to searcher processes)\n", config->roles);
     return -1;
 }
 
@@ -268,6 +282,7 @@ main (int argc, char *argv [])
         { "cache-mb", required_argument, 0, 'M' },
         { "check-config", no_argument, 0, 'K' },
         { "roles", required_argument, 0, 'O' },
+        { "advertise", required_argument, 0, 'V' },
         { "http", required_argument, 0, 'W' },
         { "lease-ttl-ms", required_argument, 0, 'T' },
         { "lease-wait-ms", required_argument, 0, 'A' },
@@ -315,11 +330,12 @@ main (int argc, char *argv [])
             case 'T': config.lease_ttl_ms = (int) v; lease_opt = true; break;
             case 'A': config.lease_wait_ms = (int) v; lease_opt = true; break;
             case 'O': snprintf (config.roles, sizeof config.roles, "%s", optarg); break;
+            case 'V': snprintf (config.advertise, sizeof config.advertise, "%s", optarg); break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (!strchr ("dbhNPICEBXHKWDMO", c) && v <= 0) {
+        if (!strchr ("dbhNPICEBXHKWDMOV", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [li].name);
             return 2;
         }
@@ -335,6 +351,16 @@ main (int argc, char *argv [])
     }
     if (config.roles [0] && s_parse_roles (&config))
         return 2;
+    if (config.remote_reads && !config.nats_url [0]) {
+        fprintf (stderr, "quiver: --roles %s sends reads to searcher processes, which it "
+                 "finds over NATS: give --nats URL\n", config.roles);
+        return 2;
+    }
+    if (config.advertise [0] && !config.follower) {
+        fprintf (stderr, "quiver: --advertise is the endpoint of a searcher process: it needs "
+                 "--roles searcher\n");
+        return 2;
+    }
     if (config.follower && !config.nats_url [0]) {
         fprintf (stderr, "quiver: --roles searcher follows the writer's committed feed over "
                  "NATS: give --nats URL (the writer's)\n");

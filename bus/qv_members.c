@@ -1,0 +1,92 @@
+//  Searcher membership in NATS KV: see qv_members.h.
+//
+//  DESIGN
+//  An entry's value is a msgpack map {endpoint, ready, applied_seq}. Readers do not
+//  read the bucket: they subscribe to its subject ($KV.<bucket>.<key>), so each put
+//  reaches them as it happens and a searcher that stopped putting is taken for gone
+//  after QV_MEMBERS_STALE_MS. A delete arrives as an empty message whose KV-Operation
+//  header says DEL (or PURGE). The bucket's TTL only keeps the bucket tidy.
+#include "qv_members.h"
+#include "qv_codec.h"
+#include "qv_rc.h"
+
+#include <ctype.h>
+#include <string.h>
+
+void
+qv_members_key (const qv_config_t *config, const char *endpoint, char *out, size_t size)
+{
+    char store [128], name [128];
+    qv_config_store_key (config, store, sizeof store);
+    size_t n = 0;
+    for (const char *c = endpoint; *c && n < sizeof name - 1; c++)
+        name [n++] = (isalnum ((unsigned char) *c) || *c == '-') ? *c : '_';
+    name [n] = 0;
+    snprintf (out, size, "%s.searcher.%s", store, name);
+}
+
+void
+qv_members_subject (const qv_config_t *config, char *out, size_t size)
+{
+    char store [128];
+    qv_config_store_key (config, store, sizeof store);
+    snprintf (out, size, "$KV.%s.%s.searcher.*", QV_MEMBERS_BUCKET, store);
+}
+
+int
+qv_members_put (kvStore *kv, const char *key, const qv_member_t *member)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "endpoint");
+    qv_wr_str (w, member->endpoint);
+    qv_wr_str (w, "ready");
+    qv_wr_bool (w, member->ready);
+    qv_wr_str (w, "applied_seq");
+    qv_wr_uint (w, member->applied_seq);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    uint64_t rev = 0;
+    natsStatus s = kvStore_Put (&rev, kv, key, data, (int) size);
+    qv_wr_destroy (&w);
+    if (s != NATS_OK)
+        return qv_err (QV_EUNAVAIL, "cannot put %s in KV bucket %s: %s", key,
+                       QV_MEMBERS_BUCKET, natsStatus_GetText (s));
+    return 0;
+}
+
+int
+qv_members_delete (kvStore *kv, const char *key)
+{
+    natsStatus s = kvStore_Delete (kv, key);
+    if (s != NATS_OK)
+        return qv_err (QV_EUNAVAIL, "cannot delete %s from KV bucket %s: %s", key,
+                       QV_MEMBERS_BUCKET, natsStatus_GetText (s));
+    return 0;
+}
+
+int
+qv_members_decode (natsMsg *msg, qv_member_t *member)
+{
+    memset (member, 0, sizeof *member);
+    const char *op = NULL;
+    if (natsMsgHeader_Get (msg, "KV-Operation", &op) == NATS_OK && op
+    &&  (strcmp (op, "DEL") == 0 || strcmp (op, "PURGE") == 0)) {
+        member->gone = true;
+        return 0;
+    }
+    int rc = 0;
+    qv_doc_t *doc = qv_doc_parse (natsMsg_GetData (msg), (size_t) natsMsg_GetDataLength (msg),
+                                  64, &rc);
+    if (!doc)
+        return QV_EPROTO;
+    const qv_val_t *root = qv_doc_root (doc);
+    const qv_val_t *ep = qv_val_get (root, "endpoint");
+    const qv_val_t *ready = qv_val_get (root, "ready");
+    const qv_val_t *applied = qv_val_get (root, "applied_seq");
+    rc = !ep || qv_val_strcpy (ep, member->endpoint, sizeof member->endpoint)
+      || !ready || qv_val_bool (ready, &member->ready)
+      || !applied || qv_val_uint (applied, &member->applied_seq) ? QV_EPROTO : 0;
+    qv_doc_destroy (&doc);
+    return rc;
+}

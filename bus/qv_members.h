@@ -1,0 +1,47 @@
+//  Membership of a store's searcher processes, kept in the NATS JetStream KV bucket
+//  quiver_members: each searcher process puts its entry every second (its endpoint,
+//  whether it has caught up with the writer's committed feed, how far it has applied
+//  the WAL) and deletes it when it stops; writer processes follow the bucket's subject
+//  to know where to send reads. See bus/NATS.md, "Searcher membership".
+#ifndef QV_MEMBERS_H_INCLUDED
+#define QV_MEMBERS_H_INCLUDED
+
+#include "qv_config.h"
+#include <nats/nats.h>
+
+#define QV_MEMBERS_BUCKET "quiver_members"
+//  A searcher puts its entry this often ...
+#define QV_MEMBERS_HEARTBEAT_MS 1000
+//  ... is taken for gone this long after its last one ...
+#define QV_MEMBERS_STALE_MS 3500
+//  ... and the bucket forgets it after this long.
+#define QV_MEMBERS_TTL_MS 60000
+
+typedef struct {
+    char endpoint [256];            //  ZeroMQ endpoint of its public API
+    bool ready;                     //  caught up: it may be sent reads
+    uint64_t applied_seq;           //  the next WAL object it applies
+    bool gone;                      //  the entry was deleted (the searcher stopped)
+} qv_member_t;
+
+//  The KV key of the searcher reachable at endpoint, among the store's searchers:
+//  "<store key>.searcher.<endpoint, made NATS-safe>".
+void
+    qv_members_key (const qv_config_t *config, const char *endpoint, char *out, size_t size);
+
+//  The subject carrying every update of the store's searcher entries (wildcard).
+void
+    qv_members_subject (const qv_config_t *config, char *out, size_t size);
+
+//  Puts / deletes the entry under key. 0, or QV_EUNAVAIL with the reason.
+int
+    qv_members_put (kvStore *kv, const char *key, const qv_member_t *member);
+int
+    qv_members_delete (kvStore *kv, const char *key);
+
+//  Decodes an update taken from qv_members_subject: 0 with *member filled (gone set for
+//  a delete or purge), or QV_EPROTO (not an entry of ours).
+int
+    qv_members_decode (natsMsg *msg, qv_member_t *member);
+
+#endif
