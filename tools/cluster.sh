@@ -7,7 +7,8 @@
 #  Usage: tools/cluster.sh COMMAND DIR [OPTIONS]   (tools/cluster.sh COMMAND --help)
 #      up DIR --nats URL --api tcp://127.0.0.1:PORT [--searchers N] [--quiver PATH]
 #             [--timeout S] [-- EXTRA quiver options]
-#                          start the writer and N searchers; returns once all answer ping
+#                          start the writer and N searchers; returns once all answer
+#                          ping and the writer sends reads to every searcher
 #      start DIR ROLE [--timeout S]
 #                          start one role again (writer, searcher-1, ...) with its
 #                          saved command line; returns once it answers ping
@@ -21,11 +22,12 @@
 #  saved command line are ever signalled.
 set -euo pipefail
 
-#  The writer's --roles. Empty: every role in one process (the embedded server; it
-#  also answers reads). Switch to "proxy,segment-manager,meta,flusher" once the
-#  writer without the searcher role is built (the proxy then sends reads to the
-#  searcher processes).
-WRITER_ROLES=""
+#  The writer's --roles: every role but searcher, so its proxy sends searches, queries
+#  and gets to the searcher processes (over ZeroMQ TCP, those caught up, as listed in
+#  NATS KV bucket quiver_members). Empty would run every role in the writer (the
+#  embedded server, answering reads itself). docker-compose.yml's writer runs the
+#  same (tests/compose/test_compose.py checks it).
+WRITER_ROLES="proxy,segment-manager,meta,flusher"
 
 PROG=cluster.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,12 +39,15 @@ main_usage () { sed -n '2,/^set -euo/{/^#/s/^# \{0,2\}//p}' "${BASH_SOURCE[0]}";
 up_usage () { cat <<'EOF'
 Usage: tools/cluster.sh up DIR --nats URL --api tcp://HOST:PORT [OPTIONS] [-- EXTRA]
 
-Starts a cluster in DIR: the writer (proxy, segment manager, meta, flusher), bound to
---api, then N searcher processes (`quiver serve --roles searcher`), each bound to a
-free loopback port the script picks and records in DIR/endpoints/. Every role uses
---data DIR/data and --nats URL. Returns (exit 0) once the writer answers ping and
-every searcher answers ping (a searcher answers UNAVAILABLE until it has caught up
-with the writer's committed feed). If a role exits or the timeout passes, prints the
+Starts a cluster in DIR: the writer (`quiver serve --roles proxy,segment-manager,meta,
+flusher`), bound to --api, then N searcher processes (`quiver serve --roles searcher`),
+each bound to a free loopback port the script picks and records in DIR/endpoints/.
+Every role uses --data DIR/data and --nats URL. Clients use --api: the writer takes
+writes and sends reads to the searchers (with --searchers 0 reads fail UNAVAILABLE);
+each searcher also answers reads on its own endpoint. Returns (exit 0) once the
+writer answers ping, every searcher answers ping (a searcher answers UNAVAILABLE
+until it has caught up with the writer's committed feed) and the writer sends it
+reads (the searcher's log says it announced itself, the writer's that it joined). If a role exits or the timeout passes, prints the
 end of its log, stops the roles this command started and exits 1.
 Refuses a DIR whose roles still run (`down` first). An existing DIR/data is kept: the
 cluster serves it again.
@@ -63,7 +68,9 @@ Usage: tools/cluster.sh start DIR ROLE [--timeout S]
 Starts ROLE (writer, searcher-1, searcher-2, ...) of the cluster in DIR again, after
 it was stopped or killed, with the command line `up` saved in DIR/cmd/ROLE; its log
 is appended to DIR/logs/ROLE.log. Returns once it answers ping (a searcher: once it
-has caught up); exits 1 with the end of its log if it exits or the timeout passes.
+has caught up) and, with a running writer, once the writer sends it reads (the
+writer: once it sends reads to the running searchers); exits 1 with the end of its
+log if it exits or the timeout passes.
 Refuses a ROLE that is still running.
 
   --timeout S         seconds it may take to answer ping (default 60)
@@ -261,6 +268,54 @@ await () {
     done
 }
 
+#  split_writer: the saved writer command runs without the searcher role (its reads
+#  go to the searcher processes).
+split_writer () { grep -qx -- '--roles' "$DIR/cmd/writer" 2>/dev/null; }
+
+#  log_since ROLE: ROLE's log since its last start.
+log_since () {
+    local log="$DIR/logs/$1.log" from
+    from=$(grep -n "^[^ ]* $PROG: starting " "$log" 2>/dev/null | tail -n 1 | cut -d: -f1)
+    tail -n "+$(( ${from:-0} + 1 ))" "$log" 2>/dev/null || true
+}
+
+#  await_routed ROLE PID WRITER_LINES DEADLINE: with a split writer, waits until the
+#  searcher ROLE (already answering ping) is sent reads by the writer: it has announced
+#  itself in NATS KV (its log: "announced to writer processes"), and the writer's log
+#  after line WRITER_LINES says the fan-out has it caught up. A writer that kept the
+#  member across a restart shorter than its staleness bound logs nothing new: 2 s after
+#  the announcement that is taken as routed. No-op with an embedded writer. 0 or 1 as
+#  await (EXITED, FAILED, EXIT_STATUS).
+await_routed () {
+    local role=$1 pid=$2 wlines=$3 deadline=$4 ep announced=
+    split_writer || return 0
+    ep=$(cat "$DIR/endpoints/$role")
+    FAILED=$role
+    WAITED=$role
+    PING_ERR="answers ping, but the writer's log does not show it routed reads yet"
+    while :; do
+        if ! child_alive "$pid"; then
+            wait "$pid" 2>/dev/null && EXIT_STATUS=0 || EXIT_STATUS=$?
+            EXITED=1
+            return 1
+        fi
+        if [ -z "$announced" ] && log_since "$role" | grep -q "announced to writer processes"; then
+            announced=$SECONDS
+        fi
+        if [ -n "$announced" ]; then
+            tail -n "+$((wlines + 1))" "$DIR/logs/writer.log" \
+                | grep -qF -e "searcher process $ep joined (caught up)" \
+                           -e "searcher process $ep caught up" && return 0
+            [ $((SECONDS - announced)) -lt 2 ] || return 0
+        fi
+        if [ $SECONDS -ge "$deadline" ]; then
+            EXITED=0
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
 #  report_failure ROLE TIMEOUT: says why ROLE did not come up, with its log.
 report_failure () {
     if [ "$EXITED" = 1 ] && [ "$1" != "$WAITED" ]; then
@@ -409,6 +464,8 @@ cmd_up () {
         } >"$DIR/cmd/$name"
         echo "$ep" >"$DIR/endpoints/$name"
     }
+    local wlines
+    wlines=$(wc -l <"$DIR/logs/writer.log")
     for i in $(seq 1 "$searchers"); do
         name=searcher-$i
         write_searcher "$name"
@@ -421,7 +478,8 @@ cmd_up () {
     for i in $(seq 1 "$searchers"); do
         name=searcher-$i
         for attempt in 1 2 3; do
-            await "$name" "${spids[$i]}" "$deadline" "$writer_pid" && break
+            await "$name" "${spids[$i]}" "$deadline" "$writer_pid" \
+                && await_routed "$name" "${spids[$i]}" "$wlines" "$deadline" && break
             if [ "$FAILED" = "$name" ] && [ "$EXITED" = 1 ] && [ $attempt -lt 3 ] \
                 && tail -n 5 "$DIR/logs/$name.log" | grep -q "cannot bind"; then
                 write_searcher "$name"
@@ -433,7 +491,7 @@ cmd_up () {
             fi
             fail "$FAILED"
         done
-        echo "$name: answers ping (caught up)"
+        echo "$name: answers ping (caught up)$(split_writer && echo ', the writer sends it reads')"
     done
     echo "cluster up in $DIR: writer $api, $searchers searcher(s); stop it with: $PROG down $DIR"
 }
@@ -466,13 +524,31 @@ cmd_start () {
     [ -x "$first" ] || die "$role: $first (its saved quiver binary) is gone"
     find_qvctl "$first"
     mkdir -p "$DIR/pids" "$DIR/logs"
+    local wlines=0 deadline=$((SECONDS + timeout))
+    [ ! -e "$DIR/logs/writer.log" ] || wlines=$(wc -l <"$DIR/logs/writer.log")
     launch "$role"
     echo "$role: pid $LAUNCHED_PID, $(cat "$DIR/endpoints/$role"), log $DIR/logs/$role.log"
-    if ! await "$role" "$LAUNCHED_PID" $((SECONDS + timeout)); then
+    if ! await "$role" "$LAUNCHED_PID" "$deadline"; then
         report_failure "$role" "$timeout"
         exit 1
     fi
-    echo "$role: answers ping"
+    if [ "$role" != writer ] && role_pid writer >/dev/null \
+        && ! await_routed "$role" "$LAUNCHED_PID" "$wlines" "$deadline"; then
+        report_failure "$role" "$timeout"
+        exit 1
+    fi
+    if [ "$role" = writer ]; then
+        #  a new writer learns the running searchers from their next announcement
+        local s spid
+        for s in $(roles | grep -v '^writer$' || true); do
+            spid=$(role_pid "$s") || continue
+            if ! await_routed "$s" "$spid" "$wlines" "$deadline"; then
+                report_failure "$s" "$timeout"
+                exit 1
+            fi
+        done
+    fi
+    echo "$role: answers ping$([ "$role" != writer ] && split_writer && echo ', the writer sends it reads')"
 }
 
 cmd_down () {

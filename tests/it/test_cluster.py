@@ -1,8 +1,9 @@
 """tools/cluster.sh against real processes: a nats-server with JetStream (started here),
-then `cluster.sh up` with a writer and two searcher processes on one data directory;
-rows inserted through the writer's API, the same search answers on every searcher,
-kill -9 of a searcher and `cluster.sh start` again (it rejoins and sees every row,
-also those written while it was down), `status`, the refusals (`up` on a live DIR,
+then `cluster.sh up` with a writer (its reads go to the searchers) and two searcher
+processes on one data directory; rows inserted through the writer's API, the same
+search answers through the writer and on every searcher, kill -9 of a searcher (the
+writer's reads still answered, by the other) and `cluster.sh start` again (it rejoins
+and sees every row, also those written while it was down), `status`, the refusals (`up` on a live DIR,
 `start` of a running role, a pid file naming someone else's process), a failing `up`,
 and `down`: every process gone, no sanitizer report in any log.
 
@@ -145,6 +146,8 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(len(set(self.read("endpoints", r) for r in roles)), 3)
         cmd = self.read("cmd", "searcher-1").split("\n")
         self.assertEqual(cmd[:4], [QUIVER, "serve", "--roles", "searcher"])
+        self.assertEqual(self.read("cmd", "writer").split("\n")[:4],
+                         [QUIVER, "serve", "--roles", "proxy,segment-manager,meta,flusher"])
         self.assertIn(os.path.join(self.dir, "data"), cmd)
         st = self.ok("status", self.dir).stdout
         self.assertEqual(st.count("serving"), 3, st)
@@ -191,6 +194,11 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertRegex(p.stdout, r"searcher-1\s+%d\s+stopped" % pids["searcher-1"])
         writer.insert("c", {"id": np.arange(2000, 3000), "vector": vecs[2000:]})
+        # the writer's reads go to the searcher still running
+        expect = exact(3000)
+        self.assertEqual(writer.query("c", output_fields=["count(*)"], consistency_level="Strong"),
+                         [{"count(*)": 3000}])
+        self.assertEqual(ids_of(writer), expect)
         p = self.ok("start", self.dir, "searcher-1", "--timeout", TIMEOUT)
         self.assertIn("searcher-1: answers ping", p.stdout)
         new_pid = self.pid("searcher-1")
@@ -198,7 +206,6 @@ class ClusterTest(unittest.TestCase):
         self.assertTrue(is_quiver_running(new_pid))
         pids["searcher-1"] = new_pid
         self.assertEqual(self.read("cmd", "searcher-1").split("\n"), cmd)   # same command
-        expect = exact(3000)
         s1 = QuiverClient(uri=self.read("endpoints", "searcher-1"), timeout=60)
         self.clients.append(s1)
         self.assertEqual(s1.query("c", output_fields=["count(*)"], consistency_level="Strong"),
