@@ -90,6 +90,8 @@ def check_split(services, volumes):
               f"{name}: starts after nats")
         if name != "writer":
             check(opt(cmd, "--roles") == "searcher", f"{name}: --roles searcher")
+            check(opt(cmd, "--advertise") == f"tcp://{name}:{port}",
+                  f"{name}: --advertise tcp://{name}:{port} (the writer connects there)")
             check(s.get("depends_on", {}).get("writer", {}).get("condition") == "service_healthy",
                   f"{name}: starts once the writer answers (it creates the data directory)")
     check(len(set(mounts.values())) == 1 and mounts["writer"] in volumes,
