@@ -6,9 +6,13 @@ parses, and that the services are wired as the comments say: JetStream on, the
 bucket Quiver uses created by the one-shot mc container, Quiver started after it,
 endpoints naming services of the file, credentials from QUIVER_S3_* only.
 
+The split profile runs the commands tools/cluster.sh runs (the writer's --roles are
+its WRITER_ROLES), one service per role on one shared volume.
+
 Run by ctest (test_compose) with QV_BIN_DIR set to the build directory."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -38,6 +42,64 @@ def run_quiver(args, env, where):
     return p.stdout
 
 
+def cluster_writer_roles():
+    """WRITER_ROLES of tools/cluster.sh: the split profile runs the same commands."""
+    with open(os.path.join(ROOT, "tools", "cluster.sh")) as f:
+        for line in f:
+            m = re.match(r'^WRITER_ROLES="([^"]*)"$', line.strip())
+            if m:
+                return m.group(1)
+    check(False, "tools/cluster.sh sets WRITER_ROLES")
+    return None
+
+
+def opt(cmd, name):
+    """The value of --name in a command list, or None."""
+    return cmd[cmd.index(name) + 1] if name in cmd and cmd.index(name) + 1 < len(cmd) else None
+
+
+def check_split(services, volumes):
+    """The split profile: nats with JetStream, one writer and two searcher processes
+    (the commands tools/cluster.sh runs) on one shared volume."""
+    split = {n for n, s in services.items() if "split" in (s.get("profiles") or [])}
+    check(split == {"nats", "writer", "searcher-1", "searcher-2"},
+          f"split profile: nats, writer, searcher-1, searcher-2 (got {sorted(split)})")
+    if not {"writer", "searcher-1", "searcher-2"} <= split:
+        return
+    writer = services["writer"]["command"]
+    roles = cluster_writer_roles()
+    check(opt(writer, "--roles") == (roles or None),
+          f"split writer: --roles {opt(writer, '--roles')} as tools/cluster.sh's WRITER_ROLES "
+          f"({roles!r})")
+    check(opt(writer, "--bind") == "tcp://0.0.0.0:19530", "split writer binds the API port")
+    data = opt(writer, "--data")
+    mounts = {}
+    for name in ("writer", "searcher-1", "searcher-2"):
+        s = services[name]
+        cmd = s["command"]
+        check(opt(cmd, "--nats") == "nats://nats:4222", f"{name}: --nats nats://nats:4222")
+        check(opt(cmd, "--data") == data, f"{name}: --data {data}, the writer's")
+        vols = [v for v in (s.get("volumes") or []) if v.split(":")[1:2] == [data]]
+        check(len(vols) == 1, f"{name}: a volume mounted at {data}")
+        mounts[name] = vols[0].split(":")[0] if vols else None
+        port = opt(cmd, "--bind").rsplit(":", 1)[1]
+        check(f"127.0.0.1:{port}:{port}" in (s.get("ports") or []), f"{name}: publishes {port}")
+        hc = (s.get("healthcheck") or {}).get("test") or []
+        check(f"tcp://127.0.0.1:{port}" in hc, f"{name}: its health check pings port {port}")
+        check(s.get("depends_on", {}).get("nats", {}).get("condition") == "service_started",
+              f"{name}: starts after nats")
+        if name != "writer":
+            check(opt(cmd, "--roles") == "searcher", f"{name}: --roles searcher")
+            check(opt(cmd, "--advertise") == f"tcp://{name}:{port}",
+                  f"{name}: --advertise tcp://{name}:{port} (the writer connects there)")
+            check(s.get("depends_on", {}).get("writer", {}).get("condition") == "service_healthy",
+                  f"{name}: starts once the writer answers (it creates the data directory)")
+    check(len(set(mounts.values())) == 1 and mounts["writer"] in volumes,
+          f"split: one named volume shared by the writer and the searchers ({mounts})")
+    ports = [opt(services[n]["command"], "--bind") for n in ("writer", "searcher-1", "searcher-2")]
+    check(len(set(ports)) == 3, f"split: each role binds its own port ({ports})")
+
+
 def main():
     with open(os.path.join(ROOT, "docker-compose.yml")) as f:
         text = f.read()
@@ -48,11 +110,7 @@ def main():
                or (s.get("build") or {}).get("dockerfile") == "tools/Dockerfile"}
     check(len(quivers) >= 1, "at least one quiver service")
 
-    # The split profile is not available yet: no service may claim it
-    for name, s in services.items():
-        check("split" not in (s.get("profiles") or []),
-              f"service {name}: the split profile is not available yet")
-    check("NOT YET AVAILABLE" in text, "the file says the split profile is not available")
+    check_split(services, doc.get("volumes") or {})
 
     nats = services.get("nats")
     check(nats is not None and "-js" in nats.get("command", []), "nats runs with JetStream (-js)")

@@ -1,0 +1,251 @@
+"""tools/cluster.sh against real processes: a nats-server with JetStream (started here),
+then `cluster.sh up` with a writer (its reads go to the searchers) and two searcher
+processes on one data directory; rows inserted through the writer's API, the same
+search answers through the writer and on every searcher, kill -9 of a searcher (the
+writer's reads still answered, by the other) and `cluster.sh start` again (it rejoins
+and sees every row, also those written while it was down), `status`, the refusals (`up` on a live DIR,
+`start` of a running role, a pid file naming someone else's process), a failing `up`,
+and `down`: every process gone, no sanitizer report in any log.
+
+Run by ctest (py_test_cluster) with QV_BIN_DIR set to the build directory."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import numpy as np
+
+from qv_server import BIN_DIR, ROOT, NatsServer, free_port
+from quiver import QuiverClient
+
+CLUSTER = os.path.join(ROOT, "tools", "cluster.sh")
+QUIVER = os.path.join(BIN_DIR, "quiver")
+TIMEOUT = "180"         # seconds a role may take to answer ping (ASan build, loaded CI)
+DIM = 16
+
+NATS = None
+
+
+def setUpModule():
+    global NATS
+    NATS = NatsServer().start()
+
+
+def tearDownModule():
+    NATS.cleanup()
+
+
+def cluster(*args):
+    """Runs tools/cluster.sh; returns the CompletedProcess (text, captured)."""
+    return subprocess.run([CLUSTER] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def is_quiver_running(pid):
+    """True if pid is a live (not zombie) process whose argv[0] names quiver."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv0 = f.read().split(b"\0")[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X") and os.path.basename(argv0) == b"quiver"
+
+
+class ClusterTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="quiver-cluster-test.")
+        self.dir = os.path.join(self.tmp, "c")
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        if os.path.isdir(os.path.join(self.dir, "cmd")):
+            cluster("down", self.dir, "--timeout", "30")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def ok(self, *args):
+        p = cluster(*args)
+        self.assertEqual(p.returncode, 0, "cluster.sh %s: exit %d\n%s%s"
+                         % (" ".join(map(str, args)), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def read(self, *parts):
+        with open(os.path.join(self.dir, *parts)) as f:
+            return f.read().strip()
+
+    def pid(self, role):
+        return int(self.read("pids", role + ".pid"))
+
+    def client(self, role):
+        c = QuiverClient(uri=self.read("endpoints", role), timeout=60)
+        self.clients.append(c)
+        return c
+
+    def up(self, searchers=2, *extra):
+        api = "tcp://127.0.0.1:%d" % free_port()
+        args = ["up", self.dir, "--nats", NATS.url, "--api", api, "--searchers", searchers,
+                "--quiver", QUIVER, "--timeout", TIMEOUT]
+        if extra:
+            args += ["--"] + list(extra)
+        return api, cluster(*args)
+
+    def assert_no_sanitizer_report(self):
+        for name in os.listdir(os.path.join(self.dir, "logs")):
+            with open(os.path.join(self.dir, "logs", name), errors="replace") as f:
+                text = f.read()
+            for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                self.assertNotIn(marker, text, "%s in %s:\n%s" % (marker, name, text[-3000:]))
+
+    def test_help_and_usage(self):
+        for sub in ([], ["up"], ["start"], ["down"], ["status"]):
+            p = cluster(*(sub + ["--help"]))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("Usage: tools/cluster.sh", p.stdout)
+        self.assertEqual(cluster().returncode, 2)
+        p = cluster("frobnicate")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown command 'frobnicate'", p.stderr)
+        p = cluster("up", self.dir, "--api", "tcp://127.0.0.1:1")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--nats URL is required", p.stderr)
+        p = cluster("up", self.dir, "--nats", NATS.url, "--api", "127.0.0.1:1")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("expected tcp://HOST:PORT", p.stderr)
+        p = cluster("up", self.dir, "--nats", NATS.url, "--api", "tcp://127.0.0.1:1",
+                    "--searchers", "many")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--searchers many", p.stderr)
+        p = cluster("status", os.path.join(self.tmp, "nothing"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("holds no cluster", p.stderr)
+
+    def test_failed_up_leaves_nothing_running(self):
+        # quiver refuses the option: the writer exits at once, up says so with its log
+        _api, p = self.up(1, "--no-such-option")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("writer exited with status", p.stderr)
+        self.assertIn("since its start", p.stderr)
+        self.assertIn("no-such-option", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "cmd", "searcher-1")))
+        self.assertEqual(os.listdir(os.path.join(self.dir, "pids")), [])
+
+    def test_cluster_lifecycle(self):
+        api, p = self.up(2)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        roles = ["writer", "searcher-1", "searcher-2"]
+        pids = {r: self.pid(r) for r in roles}
+        for r in roles:
+            self.assertTrue(is_quiver_running(pids[r]), r)
+            self.assertTrue(os.path.getsize(os.path.join(self.dir, "logs", r + ".log")) > 0)
+        self.assertEqual(self.read("endpoints", "writer"), api)
+        self.assertEqual(len(set(self.read("endpoints", r) for r in roles)), 3)
+        cmd = self.read("cmd", "searcher-1").split("\n")
+        self.assertEqual(cmd[:4], [QUIVER, "serve", "--roles", "searcher"])
+        self.assertEqual(self.read("cmd", "writer").split("\n")[:4],
+                         [QUIVER, "serve", "--roles", "proxy,segment-manager,meta,flusher"])
+        self.assertIn(os.path.join(self.dir, "data"), cmd)
+        st = self.ok("status", self.dir).stdout
+        self.assertEqual(st.count("serving"), 3, st)
+
+        # up again on a live DIR is refused, and starts nothing
+        p = cluster("up", self.dir, "--nats", NATS.url, "--api",
+                    "tcp://127.0.0.1:%d" % free_port(), "--quiver", QUIVER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("still runs", p.stderr)
+        self.assertEqual({r: self.pid(r) for r in roles}, pids)
+
+        # rows through the writer; every searcher gives the writer's (exact) answer
+        writer = self.client("writer")
+        writer.create_collection("c", dimension=DIM, metric_type="L2")
+        rng = np.random.default_rng(7)
+        vecs = rng.random((3000, DIM), dtype=np.float32)
+        got = writer.insert("c", {"id": np.arange(2000), "vector": vecs[:2000]})
+        self.assertEqual(got["insert_count"], 2000)
+        queries = rng.random((5, DIM), dtype=np.float32)
+
+        def ids_of(client):
+            res = client.search("c", data=queries, limit=10, consistency_level="Strong")
+            return [[h["id"] for h in hits] for hits in res]
+
+        def exact(n):
+            d = ((vecs[:n][None, :, :] - queries[:, None, :]) ** 2).sum(-1)
+            return [list(map(int, np.argsort(row, kind="stable")[:10])) for row in d]
+
+        expect = exact(2000)
+        self.assertEqual(ids_of(writer), expect)
+        searchers = {r: self.client(r) for r in ("searcher-1", "searcher-2")}
+        for r, c in searchers.items():
+            self.assertEqual(ids_of(c), expect, r)
+            self.assertEqual(c.query("c", output_fields=["count(*)"],
+                                     consistency_level="Strong"), [{"count(*)": 2000}], r)
+
+        # kill -9 searcher-1; status says so; rows written meanwhile; start it again
+        os.kill(pids["searcher-1"], 9)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and is_quiver_running(pids["searcher-1"]):
+            time.sleep(0.05)
+        self.assertFalse(is_quiver_running(pids["searcher-1"]))
+        p = cluster("status", self.dir)
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(p.stdout, r"searcher-1\s+%d\s+stopped" % pids["searcher-1"])
+        writer.insert("c", {"id": np.arange(2000, 3000), "vector": vecs[2000:]})
+        # the writer's reads go to the searcher still running
+        expect = exact(3000)
+        self.assertEqual(writer.query("c", output_fields=["count(*)"], consistency_level="Strong"),
+                         [{"count(*)": 3000}])
+        self.assertEqual(ids_of(writer), expect)
+        p = self.ok("start", self.dir, "searcher-1", "--timeout", TIMEOUT)
+        self.assertIn("searcher-1: answers ping", p.stdout)
+        new_pid = self.pid("searcher-1")
+        self.assertNotEqual(new_pid, pids["searcher-1"])
+        self.assertTrue(is_quiver_running(new_pid))
+        pids["searcher-1"] = new_pid
+        self.assertEqual(self.read("cmd", "searcher-1").split("\n"), cmd)   # same command
+        s1 = QuiverClient(uri=self.read("endpoints", "searcher-1"), timeout=60)
+        self.clients.append(s1)
+        self.assertEqual(s1.query("c", output_fields=["count(*)"], consistency_level="Strong"),
+                         [{"count(*)": 3000}])
+        for c in (writer, s1, searchers["searcher-2"]):
+            self.assertEqual(ids_of(c), expect)
+        self.assertEqual(self.ok("status", self.dir).stdout.count("serving"), 3)
+
+        # start of a running role is refused
+        p = cluster("start", self.dir, "searcher-2")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("still runs", p.stderr)
+
+        # a pid file naming another process: down leaves that process alone
+        sleeper = subprocess.Popen(["sleep", "300"])
+        try:
+            with open(os.path.join(self.dir, "pids", "searcher-3.pid"), "w") as f:
+                f.write("%d\n" % sleeper.pid)
+            shutil.copy(os.path.join(self.dir, "cmd", "searcher-2"),
+                        os.path.join(self.dir, "cmd", "searcher-3"))
+            shutil.copy(os.path.join(self.dir, "endpoints", "searcher-2"),
+                        os.path.join(self.dir, "endpoints", "searcher-3"))
+            p = self.ok("down", self.dir, "--timeout", "60")
+            self.assertIsNone(sleeper.poll(), "down signalled a process that is not its own")
+            self.assertIn("searcher-3: not running", p.stdout)
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+        self.assertIn("writer: stopped", p.stdout)
+        self.assertLess(p.stdout.index("searcher-2: stopped"), p.stdout.index("writer: SIGTERM"))
+        self.assertNotIn("SIGKILL", p.stdout + p.stderr)
+        for r, pid in pids.items():
+            self.assertFalse(is_quiver_running(pid), r)
+        self.assertEqual(os.listdir(os.path.join(self.dir, "pids")), [])
+        self.assert_no_sanitizer_report()
+        # the logs say each role stopped on SIGTERM
+        for r in roles:
+            with open(os.path.join(self.dir, "logs", r + ".log")) as f:
+                self.assertIn("quiver stopped", f.read().rsplit("starting", 1)[-1], r)
+
+
+if __name__ == "__main__":
+    unittest.main()
