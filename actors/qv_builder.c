@@ -11,6 +11,7 @@
 //    BUILT {build}                       after BUILD (the build goes back, with the
 //                                        index or the error)
 #include "qv_builder.h"
+#include "qv_actor.h"
 #include "qv_catalog.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -92,16 +93,6 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *cmd = zstr_recv (reader);
-    zstr_free (&cmd);
-    return -1;                      //  $TERM (the only command)
-}
-
 void
 qv_builder_actor (zsock_t *pipe, void *args_)
 {
@@ -115,7 +106,7 @@ qv_builder_actor (zsock_t *pipe, void *args_)
     zloop_t *loop = zloop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order.
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, &self);
+    zloop_reader (loop, pipe, qv_actor_on_term, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
     zloop_start (loop);
     zloop_destroy (&loop);

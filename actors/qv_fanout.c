@@ -31,6 +31,7 @@
 //  known searcher is doing; with no searcher known at all it is answered at once. A read still unanswered
 //  S_GRACE_MS after its deadline is answered TIMEOUT.
 #include "qv_fanout.h"
+#include "qv_actor.h"
 #include "qv_bus.h"
 #include "qv_job.h"
 #include "qv_members.h"
@@ -586,16 +587,6 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *cmd = zstr_recv (reader);
-    zstr_free (&cmd);
-    return -1;                      //  $TERM (the only command)
-}
-
 void
 qv_fanout_actor (zsock_t *pipe, void *args)
 {
@@ -616,7 +607,7 @@ qv_fanout_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     self->loop = zloop_new ();
     zloop_set_nonstop (self->loop, true);
-    zloop_reader (self->loop, pipe, s_handle_pipe, self);
+    zloop_reader (self->loop, pipe, qv_actor_on_term, self);
     zloop_reader (self->loop, self->inbox, s_handle_inbox, self);
     zloop_reader (self->loop, self->entries, s_handle_entries, self);
     if (self->bus) {

@@ -14,6 +14,7 @@
 //  Index builds, which can take minutes, run on the builder's thread (qv_builder),
 //  never ahead of a segment write here.
 #include "qv_flusher.h"
+#include "qv_actor.h"
 #include "qv_catalog.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -105,16 +106,6 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *cmd = zstr_recv (reader);
-    zstr_free (&cmd);
-    return -1;                      //  $TERM (the only command)
-}
-
 void
 qv_flusher_actor (zsock_t *pipe, void *args_)
 {
@@ -129,7 +120,7 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, &self);
+    zloop_reader (loop, pipe, qv_actor_on_term, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
     zloop_set_nonstop (loop, true);
     zloop_start (loop);

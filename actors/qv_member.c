@@ -13,6 +13,7 @@
 //  ready entries that are fresh (bus/qv_members.h). The endpoint is --advertise, or
 //  --bind with a wildcard host made this machine's name (qv_config_advertise).
 #include "qv_member.h"
+#include "qv_actor.h"
 #include "qv_bus.h"
 #include "qv_members.h"
 #include "qv_rc.h"
@@ -71,16 +72,6 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *cmd = zstr_recv (reader);
-    zstr_free (&cmd);
-    return -1;                      //  $TERM (the only command)
-}
-
 void
 qv_member_actor (zsock_t *pipe, void *args)
 {
@@ -92,7 +83,7 @@ qv_member_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, NULL);
+    zloop_reader (loop, pipe, qv_actor_on_term, NULL);
     if (self->bus) {
         zloop_timer (loop, 50, 0, s_handle_timer, self);
     }

@@ -51,8 +51,9 @@ s_start_replica (s_env_t *env, int i)
     return env->r [i] ? 0 : -1;
 }
 
-static int
-s_setup (void **state)
+//  siftsmall read once, and an environment with its own nats-server (skips without one).
+static s_env_t *
+s_env_new (void)
 {
     if (!qv_itn_have_nats_server ())
         skip ();
@@ -64,6 +65,13 @@ s_setup (void **state)
     }
     s_env_t *env = calloc (1, sizeof *env);
     assert_int_equal (qv_itn_nats_start (&env->nats), 0);
+    return env;
+}
+
+static int
+s_setup (void **state)
+{
+    s_env_t *env = s_env_new ();
     assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, "", 60000), 0);
     env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
     *state = env;
@@ -74,16 +82,7 @@ s_setup (void **state)
 static int
 s_setup_split (void **state)
 {
-    if (!qv_itn_have_nats_server ())
-        skip ();
-    if (!s_base) {
-        s_base = qv_it_sift_read ("base.fvecs", NB, DIM);
-        s_query = qv_it_sift_read ("query.fvecs", NQ, DIM);
-        assert_non_null (s_base);
-        assert_non_null (s_query);
-    }
-    s_env_t *env = calloc (1, sizeof *env);
-    assert_int_equal (qv_itn_nats_start (&env->nats), 0);
+    s_env_t *env = s_env_new ();
     assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, S_WRITER_ROLES, 60000), 0);
     env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
     assert_int_equal (qv_itn_quiver_start (&env->embedded, NULL, "", 60000), 0);
