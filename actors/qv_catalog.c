@@ -11,9 +11,8 @@
 //  Readers use snapshots (segments linked, visible row counts, a timestamp), so the
 //  owner thread appends and deletes while workers scan.
 #include "qv_catalog.h"
-#include "qv_crc.h"
+#include "qv_manifest.h"
 #include "qv_envelope.h"
-#include "qv_le.h"
 #include "qv_rc.h"
 #include "qv_segfile.h"
 #include "qv_segload.h"
@@ -668,29 +667,7 @@ qv_catalog_replay_from (qv_catalog_t *self)
     return self->manifest_version ? self->replay_from : 0;
 }
 
-//  Manifest object "meta/manifest/<version, 20 digits>-<writer epoch, 20 digits>" (the
-//  epoch the WAL's, see objstore/qv_wal.c "Fencing"; "meta/manifest/<version>" for
-//  epoch 0, as every manifest was keyed before): the stored-object envelope
-//  (qv_envelope.h) of kind MANIFEST, format version 3, whose payload is the body.
-//  Version 2 is the same body without "epoch" (epoch 0).
-//  Version 1 (before the envelope, Quiver <= 06906df; little-endian) is still read:
-//    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 | body |
-//    crc32c u32 of everything before it.
-//  body: msgpack {"version", "epoch" (version 3: the key's), "next_coll", "next_seg", "applied", "checkpoint",
-//      "max_ts", "stream_seq" (optional; highest JetStream sequence applied),
-//      "collections": [{"id", "name", "schema", "shards", "consistency",
-//      "desc", "ttl", "created", "indexes": [{"field" (number), "version", "type"
-//      ("" once dropped), "params"}], "segments": [{"id", "shard", "rows",
-//      "deletes": bin of (row u32, ts u64) pairs, "indexes": [{"field", "version"}],
-//      "part"}], "parts": [{"id", "name"}], "next_part", "np"}]} |
-//    ("part", "parts", "next_part" and "np" are optional: manifests written before
-//    partitions have only `_default`, and every segment in it)
-#define S_MAN_MAGIC "QVMAN\0\0\0"
-#define S_MAN_HEADER 20                 //  version 1's header
-#define S_MAN_VERSION 3                 //  the envelope's payload version
-#define S_MAN_V2_VERSION 2              //  ... before the epoch
-#define S_MAN_PREFIX "meta/manifest/"
-#define S_MAN_DIGITS 20
+//  The manifest's format: qv_manifest.c.
 
 static void
 s_write_deletes (qv_segment_t *seg, qv_wr_t *w)
@@ -716,16 +693,6 @@ void
 qv_catalog_set_epoch (qv_catalog_t *self, uint64_t epoch)
 {
     self->epoch = epoch;
-}
-
-void
-qv_catalog_manifest_key (uint64_t version, uint64_t epoch, char *out, size_t size)
-{
-    if (epoch == 0)
-        snprintf (out, size, S_MAN_PREFIX "%0*llu", S_MAN_DIGITS, (unsigned long long) version);
-    else
-        snprintf (out, size, S_MAN_PREFIX "%0*llu-%0*llu", S_MAN_DIGITS,
-                  (unsigned long long) version, S_MAN_DIGITS, (unsigned long long) epoch);
 }
 
 zchunk_t *
@@ -818,7 +785,7 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
     zchunk_append (chunk, header, sizeof header);
     zchunk_append (chunk, body, body_size);
     qv_envelope_seal (zchunk_data (chunk), zchunk_size (chunk), QV_ENVELOPE_MANIFEST,
-                      S_MAN_VERSION);
+                      QV_MANIFEST_VERSION);
     qv_wr_destroy (&w);
     return chunk;
 }
@@ -1001,169 +968,18 @@ s_load_partitions (qv_collection_t *c, const qv_val_t *cv)
     return 0;
 }
 
-//  Parses exactly 20 digits; 0 or -1.
-static int
-s_man_digits (const char *p, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < S_MAN_DIGITS; i++) {
-        if (p [i] < '0' || p [i] > '9' || v > (UINT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (uint64_t) (p [i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-//  A listed manifest: its key and what the key says.
-typedef struct {
-    const char *key;                //  borrowed from the listing
-    uint64_t version;
-    uint64_t epoch;
-    bool live;                      //  taken by the fencing rule
-} s_man_t;
-
-//  Parses a manifest key ("meta/manifest/<version>" or "<version>-<epoch>"); 0 or -1.
-static int
-s_man_parse (const char *key, s_man_t *m)
-{
-    const char *name = key + strlen (S_MAN_PREFIX);
-    size_t len = strlen (name);
-    m->key = key;
-    m->epoch = 0;
-    m->live = false;
-    if (len == S_MAN_DIGITS)
-        return s_man_digits (name, &m->version);
-    if (len != 2 * S_MAN_DIGITS + 1 || name [S_MAN_DIGITS] != '-'
-    ||  s_man_digits (name, &m->version) || s_man_digits (name + S_MAN_DIGITS + 1, &m->epoch)
-    ||  m->epoch == 0)
-        return -1;
-    return 0;
-}
-
-//  The WAL's fencing rule (objstore/qv_wal.c, s_select) for manifests: in version
-//  order, at each version the manifest of the highest epoch, and only if that epoch is
-//  at least the highest taken before it. A deposed writer's manifest that landed after
-//  a newer writer's (at the same or a higher version) is ignored, with a warning.
-static void
-s_man_select (qv_store_t *store, s_man_t *mans, size_t n)
-{
-    uint64_t floor = 0;
-    for (size_t i = 0; i < n; ) {
-        size_t j = i;
-        while (j < n && mans [j].version == mans [i].version)
-            j++;
-        s_man_t *best = &mans [j - 1];  //  the listing orders one version's epochs
-        best->live = best->epoch >= floor;
-        if (best->live)
-            floor = best->epoch;
-        for (size_t k = i; k < j; k++)
-            if (!mans [k].live) {
-                char where [512];
-                qv_store_describe (store, mans [k].key, where, sizeof where);
-                qv_warn ("manifest %s of deposed writer epoch %llu ignored; current epoch "
-                         "%llu", where, (unsigned long long) mans [k].epoch,
-                         (unsigned long long) floor);
-            }
-        i = j;
-    }
-}
-
 int
 qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
 {
-    zlist_t *keys;
-    int rc = qv_store_list (store, S_MAN_PREFIX, &keys);
-    if (rc)
-        return rc;
-    s_man_t *mans = calloc (zlist_size (keys) + 1, sizeof *mans);
-    if (!mans) {
-        zlist_destroy (&keys);
-        return qv_err (QV_ENOMEM, "out of memory");
-    }
-    size_t nmans = 0;
-    for (char *k = zlist_first (keys); k; k = zlist_next (keys)) {
-        if (s_man_parse (k, &mans [nmans]) == 0)
-            nmans++;
-        else {
-            char where [512];
-            qv_store_describe (store, k, where, sizeof where);
-            qv_warn ("%s is not named as a manifest (a 20-digit version, or one and a "
-                     "20-digit writer epoch): ignored", where);
-        }
-    }
-    s_man_select (store, mans, nmans);
-    const s_man_t *newest = NULL, *previous = NULL;
-    for (size_t i = 0; i < nmans; i++)
-        if (mans [i].live) {
-            previous = newest;
-            newest = &mans [i];
-        }
-    if (!newest) {
-        free (mans);
-        zlist_destroy (&keys);
-        return 0;                   //  a new database
-    }
-    char where [512];
-    qv_store_describe (store, newest->key, where, sizeof where);
-    void *data = NULL;
-    size_t size;
+    qv_manifest_t *man;
+    int rc = qv_manifest_read_newest (store, 0, &man);
+    if (rc || !man)
+        return rc;                  //  an error, or a new database
+    const char *where = man->where;
+    uint64_t key_epoch = man->epoch;
+    bool has_epoch = man->has_epoch;
     qv_doc_t *doc = NULL;
-    rc = qv_store_get (store, newest->key, &data, &size);
-    if (rc == QV_ENOTFOUND && previous) {
-        //  Listed but not readable as a complete object: the newest manifest's write
-        //  was interrupted (an S3 server whose PUT is not atomic), so it was never in
-        //  force; the previous one, which the flusher keeps, is.
-        qv_warn ("%s; recovering from the previous manifest", qv_err_msg ());
-        qv_err_clear ();
-        newest = previous;
-        qv_store_describe (store, newest->key, where, sizeof where);
-        rc = qv_store_get (store, newest->key, &data, &size);
-    }
-    uint64_t key_epoch = newest->epoch;
-    free (mans);
-    zlist_destroy (&keys);
-    if (rc)
-        return rc;
-    const uint8_t *p = data;
-    const uint8_t *body = NULL;
-    uint64_t body_size = 0;
-    bool has_epoch = false;         //  format version 3
-    if (qv_envelope_is (p, size)) {
-        qv_envelope_t env;
-        rc = qv_envelope_open (where, p, size, QV_ENVELOPE_MANIFEST, S_MAN_VERSION, &env);
-        if (rc)
-            goto done;
-        if (env.version != S_MAN_VERSION && env.version != S_MAN_V2_VERSION) {
-            rc = qv_err (QV_ECORRUPT, "manifest %s: format version %u in an envelope, "
-                         "expected %d or %d", where, env.version, S_MAN_V2_VERSION,
-                         S_MAN_VERSION);
-            goto done;
-        }
-        has_epoch = env.version == S_MAN_VERSION;
-        body = env.payload;
-        body_size = env.size;
-    }
-    else {
-        //  Version 1, written before the envelope
-        uint32_t crc = 0, fv = 0;
-        if (size >= S_MAN_HEADER + 4) {
-            fv = qv_le_get32 (p + 8);
-            body_size = qv_le_get64 (p + 12);
-            crc = qv_le_get32 (p + size - 4);
-        }
-        if (size < S_MAN_HEADER + 4 || memcmp (p, S_MAN_MAGIC, 8) || fv != 1
-        ||  body_size != size - S_MAN_HEADER - 4) {
-            rc = qv_err (QV_ECORRUPT, "manifest %s is truncated or not a manifest", where);
-            goto done;
-        }
-        if (qv_crc32c (p, size - 4) != crc) {
-            rc = qv_err (QV_ECORRUPT, "manifest %s: checksum mismatch", where);
-            goto done;
-        }
-        body = p + S_MAN_HEADER;
-    }
-    doc = qv_doc_parse_view (body, body_size, SIZE_MAX, &rc);
+    doc = qv_doc_parse_view (man->body, man->body_size, SIZE_MAX, &rc);
     if (!doc) {
         rc = qv_err (QV_ECORRUPT, "manifest %s does not decode", where);
         goto done;
@@ -1270,6 +1086,6 @@ corrupt:
     rc = qv_err (QV_ECORRUPT, "manifest %s does not match the format", where);
 done:
     qv_doc_destroy (&doc);
-    free (data);
+    qv_manifest_destroy (&man);
     return rc;
 }

@@ -95,10 +95,6 @@ zchunk_t *
 //  at a lower version: a deposed writer's late manifest is ignored.
 void
     qv_catalog_set_epoch (qv_catalog_t *self, uint64_t epoch);
-//  The key of manifest version written at epoch: "meta/manifest/<version>" for epoch
-//  0, "meta/manifest/<version>-<epoch>" (20 digits each) otherwise.
-void
-    qv_catalog_manifest_key (uint64_t version, uint64_t epoch, char *out, size_t size);
 int
     qv_catalog_recover (qv_catalog_t *self, qv_store_t *store);
 uint64_t

@@ -16,6 +16,7 @@
 #include "qv_flusher.h"
 #include "qv_actor.h"
 #include "qv_catalog.h"
+#include "qv_manifest.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_segfile.h"
@@ -55,7 +56,7 @@ static void
 s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
 {
     char key [64];
-    qv_catalog_manifest_key (version, self->epoch, key, sizeof key);
+    qv_manifest_key (version, self->epoch, key, sizeof key);
     int rc = qv_store_put (self->store, key, manifest->data, manifest->size);
     if (rc == 0 && (rc = qv_store_lock_check (self->store)) != 0)
         //  Written, but perhaps after another server took over (this process was
@@ -67,9 +68,9 @@ s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
         qv_error ("manifest %s was not written: %s", key, msg);
     else {
         zlist_t *keys;
-        if (qv_store_list (self->store, "meta/manifest/", &keys) == 0) {
+        if (qv_store_list (self->store, QV_MANIFEST_PREFIX, &keys) == 0) {
             for (char *k = zlist_first (keys); k; k = zlist_next (keys)) {
-                uint64_t v = strtoull (k + strlen ("meta/manifest/"), NULL, 10);
+                uint64_t v = strtoull (k + strlen (QV_MANIFEST_PREFIX), NULL, 10);
                 if (v + 1 < version)
                     qv_store_delete (self->store, k);
             }

@@ -1,6 +1,8 @@
 //  A searcher process: the proxy (reads only), the searcher, the follower of the
-//  writer's committed feed, over the writer's object store opened read-only, and the
-//  member actor, which announces it to writer processes once it has caught up.
+//  writer's committed feed, over the writer's object store opened read-only, the
+//  adopter, which takes the writer's newer manifests (flushed segments, their
+//  indexes), and the member actor, which announces it to writer processes once it has
+//  caught up.
 //
 //  DESIGN
 //  Nothing here writes to the store: qv_store_new_readonly refuses put, delete and
@@ -10,6 +12,7 @@
 //  writer deletes while this reads it (it wrote a newer manifest meanwhile) makes the
 //  replay fail, and recovery starts again from the newest manifest.
 #include "qv_replica.h"
+#include "qv_adopt.h"
 #include "qv_catalog.h"
 #include "qv_follower.h"
 #include "qv_member.h"
@@ -27,6 +30,7 @@ struct _qv_replica_t {
     zactor_t *proxy;
     zactor_t *searcher;
     zactor_t *follower;
+    zactor_t *adopter;
     zactor_t *member;
     qv_feed_stats_t *feed_stats;
 };
@@ -141,11 +145,13 @@ qv_replica_new (const qv_config_t *config)
              (unsigned long long) qv_wal_next_seq (wal), config->nats_url);
     zlist_t *creates = qv_recover_creates (catalog);
     uint64_t max_ts = qv_catalog_max_ts (catalog);
+    qv_adopt_args_t aargs = { &self->config, self->store, qv_catalog_manifest_version (catalog) };
     qv_follower_args_t fargs = { &self->config, wal, s_schemas (catalog) };
     qv_searcher_args_t rargs = { &self->config, catalog, NULL };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
     self->follower = zactor_new (qv_follower_actor, &fargs);
+    self->adopter = zactor_new (qv_adopt_actor, &aargs);
     self->member = zactor_new (qv_member_actor, &self->config);
     return self;
 }
@@ -162,6 +168,13 @@ qv_replica_destroy (qv_replica_t **self_p)
         zsock_wait (self->proxy);
     }
     zactor_destroy (&self->follower);
+    if (self->searcher) {
+        //  Nothing more to the adopter, which then drops the loads still queued; what
+        //  it sends back meanwhile the searcher's last drain frees.
+        zstr_send (self->searcher, "QUIET");
+        zsock_wait (self->searcher);
+    }
+    zactor_destroy (&self->adopter);
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->proxy);
     s_free (self);

@@ -26,6 +26,14 @@
 //  In a searcher process (--roles searcher, actors/qv_replica.c) APPLY and TICK come
 //  from the follower (actors/qv_follower.c), which also forwards strong READs with the
 //  writer's timestamp; the searcher is then quiet from the start (it writes nothing).
+//  There it also takes
+//    MANIFEST_SEEN {version, body}     from the adopter (actors/qv_adopt.c): the writer's
+//                                      newest manifest; its complete segments become
+//                                      flushed here (qv_manifest_adopt)
+//    BUILT {build}                     from the adopter: an index object loaded
+//  and sends
+//    BUILD {build}                     to the adopter (inproc "adopt"): load the index
+//                                      object the manifest lists for a segment
 //
 //  DESIGN
 //  The segment manager acknowledges inserts and upserts itself once they are durable,
@@ -48,6 +56,7 @@
 //  the NATS bridge (inproc "cdc") without waiting: if the bridge is behind, the event
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher_self.h"
+#include "qv_manifest.h"
 #include "qv_store.h"
 #include "qv_cdc.h"
 
@@ -307,12 +316,18 @@ s_built (self_t *self, qv_build_t *b)
     qv_collection_t *c = qv_catalog_find_id (self->catalog, b->coll_id);
     qv_index_t *index = b->index;
     qv_scalar_t *scalar = b->scalar;
+    bool loaded = self->config->follower;   //  by the adopter, from the writer's manifest
     if (c && c->index_defs [b->field] && c->index_versions [b->field] == b->version) {
+        if (b->rc && loaded)
+            ;                       //  the adopter logged why; the next manifest retries
+        else
         if (b->rc)
             snprintf (c->index_errors [b->field], sizeof c->index_errors [b->field], "%s", b->error);
         else {
-            qv_info ("index %s of segment %llu (%u rows) built in %lld ms", b->def.type,
-                     (unsigned long long) seg->id, atomic_load (&seg->rows), (long long) b->msec);
+            qv_info ("index %s of segment %llu (%u rows) %s in %lld ms", b->def.type,
+                     (unsigned long long) seg->id, atomic_load (&seg->rows),
+                     loaded ? "loaded from the writer's manifest" : "built", (long long) b->msec);
+            self->indexes_adopted += loaded;
             qv_segidx_unlink (&seg->indexes [b->field]);
             seg->indexes [b->field] = scalar ? qv_segidx_new_scalar (&scalar, b->version)
                                              : qv_segidx_new (&index, b->version);
@@ -325,6 +340,53 @@ s_built (self_t *self, qv_build_t *b)
     qv_scalar_destroy (&scalar);
     qv_segment_unlink (&seg);
     free (b);
+}
+
+//  qv_manifest_adopt's callback: asks the adopter to load an index object the
+//  writer's manifest lists (one load per segment and field in flight).
+static void
+s_adopt_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
+{
+    self_t *self = arg;
+    char key [48];
+    snprintf (key, sizeof key, "%llu/%d", (unsigned long long) seg->id, fi);
+    if (!self->adopter || self->adopt_stopped || zhashx_lookup (self->building, key))
+        return;
+    zhashx_insert (self->building, key, (void *) 1);
+    qv_build_t *b = calloc (1, sizeof *b);
+    b->coll_id = c->id;
+    b->seg = qv_segment_link (seg);
+    b->field = fi;
+    b->def = *c->index_defs [fi];
+    b->version = c->index_versions [fi];
+    qv_msg_build_t *msg = qv_msg_build_new ();
+    msg->build = b;
+    if (qv_msg_post (self->adopter, &msg) != 0) {
+        qv_segment_t *link = b->seg;
+        qv_segment_unlink (&link);
+        free (b);
+        qv_msg_free (&msg);
+        zhashx_delete (self->building, key);
+    }
+}
+
+//  Takes the writer's manifest (a searcher process): complete segments become
+//  flushed, their listed indexes are loaded. Kept while this searcher is behind it,
+//  and taken again each second until it is not (or a newer one comes).
+static void
+s_adopt (self_t *self)
+{
+    if (!self->adopting.data)
+        return;
+    int behind = qv_manifest_adopt (self->catalog, self->adopting.data, self->adopting.size,
+                                    s_adopt_todo, self);
+    if (behind > 0)
+        return;
+    if (behind == 0 && self->adopting_version > self->manifest_done)
+        self->manifest_done = self->adopting_version;
+    free (self->adopting.data);
+    self->adopting.data = NULL;
+    self->adopting.size = 0;
 }
 
 //  Calls fn for each row of c visible now that the request's filter matches, in
@@ -613,6 +675,9 @@ s_stats (self_t *self, qv_job_t *job)
     qv_wr_key (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
     qv_wr_key (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_key (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
+    if (self->config->follower) {
+        qv_wr_key (w, "indexes_adopted"); qv_wr_uint (w, self->indexes_adopted);
+    }
     qv_wr_key (w, "segments_read"); qv_wr_uint (w, self->segments_read);
     qv_wr_key (w, "store"); qv_wr_str (w, store ? qv_store_backend_name (store) : "");
     if (store) {
@@ -883,6 +948,16 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
         case QV_MSG_WRITTEN:
             s_written (self, ((qv_msg_written_t *) msg)->seg);
             break;
+        case QV_MSG_MANIFEST_SEEN: {
+            qv_msg_manifest_seen_t *m = (qv_msg_manifest_seen_t *) msg;
+            free (self->adopting.data);
+            self->adopting = m->body;
+            self->adopting_version = m->version;
+            m->body.data = NULL;
+            m->body.size = 0;
+            s_adopt (self);
+            break;
+        }
         case QV_MSG_MANIFESTED: {
             qv_msg_manifested_t *m = (qv_msg_manifested_t *) msg;
             if (m->rc == 0 && m->version > self->manifest_done)
@@ -972,6 +1047,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     self_t *self = arg;
     s_sealed_todo (self);
     qv_catalog_index_todo (self->catalog, s_index_todo, self);
+    s_adopt (self);
     return 0;
 }
 
@@ -1033,6 +1109,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         //  Shutdown: no more work for the coordinator, which stops next and frees what
         //  it still holds; nothing sent after its inbox closed could be lost.
         self->quiet = true;
+        self->adopt_stopped = true;         //  the adopter stops next
         zstr_free (&cmd);
         zsock_signal (reader, 0);
         return 0;
@@ -1061,6 +1138,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->inbox = zsock_new_pull (ep);
     self->proxy = qv_config_push (self->config, "proxy");
     self->meta = qv_config_push (self->config, "meta");
+    if (self->config->follower)
+        self->adopter = qv_config_push (self->config, "adopt");
     if (self->config->nats_stats) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
         self->cdc = zsock_new (ZMQ_PUSH);
@@ -1132,5 +1211,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->proxy);
     zsock_destroy (&self->meta);
     zsock_destroy (&self->cdc);
+    zsock_destroy (&self->adopter);
+    free (self->adopting.data);
     free (self);
 }

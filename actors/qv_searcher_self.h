@@ -54,6 +54,12 @@ typedef struct {
     zsock_t *proxy;
     zsock_t *meta;                  //  PUSH to the metadata coordinator
     zsock_t *cdc;                   //  PUSH of change events to the bridge, or NULL
+    zsock_t *adopter;               //  searcher processes: PUSH of index loads to the
+                                    //  adopter (actors/qv_adopt.c), or NULL
+    bool adopt_stopped;             //  shutting down: nothing more to the adopter
+    qv_msg_bin_t adopting;          //  the writer's manifest body not yet adopted whole
+    uint64_t adopting_version;      //  (this searcher was behind it), its version
+    uint64_t indexes_adopted;       //  index objects loaded from the writer's manifests
     zactor_t **workers;
     int nworkers;
     int next_worker;

@@ -2,6 +2,7 @@
 #include "qv_server.h"
 #include "qv_bridge.h"
 #include "qv_catalog.h"
+#include "qv_manifest.h"
 #include "qv_cdc.h"
 #include "qv_builder.h"
 #include "qv_fanout.h"
@@ -92,7 +93,7 @@ s_fence_manifest (qv_server_t *self, qv_catalog_t *catalog)
     uint64_t version;
     zchunk_t *chunk = qv_catalog_manifest (catalog, &version);
     char key [64];
-    qv_catalog_manifest_key (version, self->config.writer_epoch, key, sizeof key);
+    qv_manifest_key (version, self->config.writer_epoch, key, sizeof key);
     if (qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk)) == 0)
         qv_info ("manifest fence %s written (manifests of lower epochs written after it "
                  "are ignored)", key);

@@ -70,7 +70,9 @@ typedef enum {
     M (FEED_TICK,  feed_tick,  "segmgr -> feed publisher -> NATS -> followers: the shard is "  \
                                "idle; every record below ts is in WAL objects below next_seq") \
     M (WRITER_TS,  writer_ts,  "follower -> NATS -> feed publisher, and back: the shard's "   \
-                               "newest commit timestamp (asked with ts 0)")
+                               "newest commit timestamp (asked with ts 0)")                   \
+    M (MANIFEST_SEEN, manifest_seen, "adopter -> searcher (searcher processes): the writer's " \
+                               "newest manifest; take its flushed segments and indexes")
 
 #define QV_MSG_F_write(F, T)        F (T, JOB, job)
 #define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
@@ -112,6 +114,8 @@ typedef enum {
                                     F (T, U64, ts) F (T, BIN, wal)
 #define QV_MSG_F_feed_tick(F, T)    F (T, U64, shard) F (T, U64, ts) F (T, U64, next_seq)
 #define QV_MSG_F_writer_ts(F, T)    F (T, U64, shard) F (T, U64, ts)
+//  version: the manifest's; body: its msgpack body (actors/qv_manifest.c)
+#define QV_MSG_F_manifest_seen(F, T) F (T, U64, version) F (T, BIN, body)
 
 typedef enum {
     QV_MSG_NONE = 0,

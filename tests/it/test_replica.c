@@ -328,14 +328,34 @@ test_replicas_equal_writer (void **state)
         r = QV_IT_CALL_ERR (env->r [i], "NOT_FOUND", "{op: 'get', collection: 'late', ids: [5]}");
         qv_doc_destroy (&r);
     }
-    //  A flush on the writer (segment written, manifest, WAL checkpoint): the replicas
-    //  keep answering the same (they keep their growing copy: manifest adoption is not
-    //  built yet)
+    //  A flush and two indexes on the writer (segments written, indexes built, a
+    //  manifest naming them): the replicas adopt the manifest (their copies of the
+    //  segments become flushed, the index objects are loaded, not rebuilt) and answer
+    //  the same, by the same indexes. 10,100 rows: siftsmall and the 100 upserted.
     r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
     qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'create_index', collection: 'sift', field: 'v', "
+                               "index_type: 'HNSW', params: {M: 16, efConstruction: 100}}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'create_index', collection: 'sift', field: 'tag', "
+                               "index_type: 'STL_SORT'}");
+    qv_doc_destroy (&r);
+    char why [256];
+    if (qv_it_wait_index (env->w, "sift", "v", NB + 100, 60000, why, sizeof why)
+    ||  qv_it_wait_index (env->w, "sift", "tag", NB + 100, 60000, why, sizeof why))
+        fail_msg ("the writer's indexes: %s", why);
+    for (int i = 0; i < 2; i++) {
+        if (qv_it_wait_index (env->r [i], "sift", "v", NB + 100, 30000, why, sizeof why)
+        ||  qv_it_wait_index (env->r [i], "sift", "tag", NB + 100, 30000, why, sizeof why))
+            fail_msg ("replica %d did not adopt the writer's indexes: %s", i, why);
+        uint64_t adopted = qv_itn_stat (env->replica [i].endpoint, "indexes_adopted");
+        assert_true (adopted >= 2 && adopted != UINT64_MAX);
+        assert_int_equal (qv_itn_stat (env->replica [i].endpoint, "unflushed_segments"), 0);
+        s_assert_same (env, env->r [i], "after a flush and indexes on the writer");
+    }
     s_write_rows (env->w, "insert", 0, 50, 20000);
     for (int i = 0; i < 2; i++)
-        s_assert_same (env, env->r [i], "after a flush on the writer");
+        s_assert_same (env, env->r [i], "after inserts beside the indexed segments");
 }
 
 //  Strong reads on a replica right after an acknowledged insert see it: 1,000 pairs,

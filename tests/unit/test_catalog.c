@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "qv_catalog.h"
+#include "qv_manifest.h"
 #include "qv_crc.h"
 #include "qv_segfile.h"
 #include "qv_coll_reply.h"
@@ -942,7 +943,7 @@ s_put_manifest (qv_catalog_t *cat, qv_store_t *store, uint64_t epoch)
     uint64_t version;
     zchunk_t *chunk = qv_catalog_manifest (cat, &version);
     char key [64];
-    qv_catalog_manifest_key (version, epoch, key, sizeof key);
+    qv_manifest_key (version, epoch, key, sizeof key);
     assert_int_equal (qv_store_put (store, key, zchunk_data (chunk), zchunk_size (chunk)), 0);
     zchunk_destroy (&chunk);
     return version;
@@ -967,9 +968,9 @@ test_manifest_fencing (void **state)
 {
     fixture_t *f = *state;
     char key [64];
-    qv_catalog_manifest_key (7, 0, key, sizeof key);
+    qv_manifest_key (7, 0, key, sizeof key);
     assert_string_equal (key, "meta/manifest/00000000000000000007");
-    qv_catalog_manifest_key (7, 3, key, sizeof key);
+    qv_manifest_key (7, 3, key, sizeof key);
     assert_string_equal (key, "meta/manifest/00000000000000000007-00000000000000000003");
 
     qv_catalog_t *a = qv_catalog_new ();            //  writer A: epoch 1
@@ -992,7 +993,7 @@ test_manifest_fencing (void **state)
     qv_catalog_set_epoch (b, 5);
     uint64_t version;
     zchunk_t *chunk = qv_catalog_manifest (b, &version);
-    qv_catalog_manifest_key (version, 6, key, sizeof key);
+    qv_manifest_key (version, 6, key, sizeof key);
     assert_int_equal (qv_store_put (f->store, key, zchunk_data (chunk), zchunk_size (chunk)), 0);
     zchunk_destroy (&chunk);
     qv_catalog_t *c = qv_catalog_new ();

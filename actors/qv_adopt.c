@@ -1,0 +1,174 @@
+//  Adopter actor: in a searcher process (--roles searcher), the reader of the writer's
+//  manifests and the loader of the index objects they name.
+//
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                         stop (after the load in progress)
+//  takes (inbox, PULL inproc "adopt", from the searcher):
+//    BUILD {build}                       load a segment's index object (the manifest
+//                                        listed it) instead of building it
+//  sends (to the searcher, inproc "searcher"):
+//    MANIFEST_SEEN {version, body}       a live manifest newer than the last one sent
+//    BUILT {build}                       after BUILD: the index, or the error
+//
+//  DESIGN
+//  A searcher process applies every record of the committed feed, so it holds the
+//  rows of every segment; what it lacks is what the writer does after a segment is
+//  sealed: the segment is flushed and its indexes are built, and a manifest says so.
+//  This actor lists the manifests every second (qv_manifest_read_newest: the fencing
+//  rule applies) and hands a newer one's body to the searcher, which owns the catalog:
+//  a segment the manifest lists with the rows the searcher holds becomes flushed there
+//  too (qv_manifest_adopt), and each index object listed for it comes back here as a
+//  BUILD, loaded on this thread (a large index takes seconds to fetch and decode; the
+//  searcher goes on answering meanwhile, the segment searched exactly until BUILT).
+//  Nothing is rebuilt here: an object that cannot be loaded (the writer replaced the
+//  index since) is reported, and the next manifest names the one to load.
+#include "qv_adopt.h"
+#include "qv_actor.h"
+#include "qv_catalog.h"
+#include "qv_manifest.h"
+#include "qv_msg.h"
+#include "qv_rc.h"
+#include "qv_segment.h"
+
+//  How often the manifests are listed.
+#define S_POLL_MS 1000
+
+typedef struct {
+    qv_store_t *store;
+    zsock_t *inbox;
+    zsock_t *searcher;
+    uint64_t seen;                  //  the newest manifest version sent
+    int64_t error_logged_ms;
+} self_t;
+
+static void
+s_load_index (self_t *self, qv_build_t *b)
+{
+    qv_segment_t *seg = b->seg;
+    const qv_field_t *f = &seg->schema->fields [b->field];
+    int64_t started = qv_clock_msec ();
+    uint32_t rows = atomic_load (&seg->rows);
+    char key [128], where [512];
+    qv_index_object_key (seg->coll_id, seg->id, b->field, key, sizeof key);
+    qv_store_describe (self->store, key, where, sizeof where);
+    void *data = NULL;
+    size_t size = 0;
+    qv_index_t *index = NULL;
+    qv_scalar_t *scalar = NULL;
+    int rc = qv_store_get (self->store, key, &data, &size);
+    if (rc == 0 && qv_scalar_is_type (b->def.type))
+        rc = qv_scalar_load (data, size, f->type, &seg->batch->cols [b->field], rows, &scalar);
+    else
+    if (rc == 0) {
+        rc = qv_index_load (data, size, &index);
+        if (rc == 0 && (qv_index_count (index) != rows || qv_index_dim (index) != f->dim))
+            rc = qv_err (QV_ECORRUPT, "it indexes %llu rows of %u dimensions, the segment "
+                         "holds %u rows of %u", (unsigned long long) qv_index_count (index),
+                         qv_index_dim (index), rows, f->dim);
+    }
+    free (data);
+    if (rc) {
+        qv_warn ("searcher: index object %s cannot be loaded: %s; segment %llu is searched "
+                 "exactly until a manifest names one that loads", where, qv_err_msg (),
+                 (unsigned long long) seg->id);
+        snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
+        qv_index_destroy (&index);
+        qv_scalar_destroy (&scalar);
+    }
+    b->rc = rc;
+    b->index = index;
+    b->scalar = scalar;
+    b->msec = qv_clock_msec () - started;
+    qv_msg_built_t *built = qv_msg_built_new ();
+    built->build = b;
+    if (qv_msg_post (self->searcher, &built) != 0) {
+        qv_index_destroy (&index);  //  the searcher is gone (shutdown)
+        qv_scalar_destroy (&scalar);
+        qv_segment_unlink (&seg);
+        free (b);
+        qv_msg_free (&built);
+    }
+}
+
+static int
+s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (!msg)
+        return 0;
+    if (msg->id == QV_MSG_BUILD)
+        s_load_index (self, ((qv_msg_build_t *) msg)->build);
+    else
+        qv_error ("protocol error: the adopter does not take %s; dropped", qv_msg_name (msg->id));
+    qv_msg_destroy (&msg);
+    return 0;
+}
+
+//  Every second: a newer live manifest goes to the searcher.
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    qv_manifest_t *man = NULL;
+    if (qv_manifest_read_newest (self->store, self->seen, &man)) {
+        //  A manifest deleted between the listing and the read (the writer keeps two),
+        //  or the store unreachable: the next poll tries again.
+        int64_t now = qv_clock_msec ();
+        if (now - self->error_logged_ms > 60000) {
+            self->error_logged_ms = now;
+            qv_warn ("searcher: cannot read the writer's newest manifest: %s; trying "
+                     "again every second", qv_err_msg ());
+        }
+        return 0;
+    }
+    if (!man)
+        return 0;
+    uint64_t version = man->version;
+    qv_msg_manifest_seen_t *msg = qv_msg_manifest_seen_new ();
+    msg->version = version;
+    msg->body.size = man->body_size;
+    msg->body.data = malloc (man->body_size ? man->body_size : 1);
+    memcpy (msg->body.data, man->body, man->body_size);
+    qv_manifest_destroy (&man);
+    if (qv_msg_post (self->searcher, &msg) == 0)
+        self->seen = version;
+    else
+        qv_msg_free (&msg);         //  the searcher is gone (shutdown)
+    return 0;
+}
+
+void
+qv_adopt_actor (zsock_t *pipe, void *args_)
+{
+    qv_adopt_args_t *args = args_;
+    self_t self = { args->store, NULL, NULL, args->seen, 0 };
+    char ep [256];
+    qv_config_endpoint (args->config, "adopt", ep, sizeof ep);
+    self.inbox = zsock_new_pull (ep);
+    self.searcher = qv_config_push (args->config, "searcher");
+    zsock_signal (pipe, 0);
+    zloop_t *loop = zloop_new ();
+    zloop_set_nonstop (loop, true);
+    zloop_reader (loop, pipe, qv_actor_on_term, &self);
+    zloop_reader (loop, self.inbox, s_handle_inbox, &self);
+    zloop_timer (loop, S_POLL_MS, 0, s_handle_timer, &self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+    //  Drop what is still queued: the segment links the loads hold
+    qv_msg_t *msg;
+    while ((msg = qv_msg_recv_nowait (self.inbox))) {
+        if (msg->id == QV_MSG_BUILD) {
+            qv_build_t *b = ((qv_msg_build_t *) msg)->build;
+            qv_segment_t *seg = b->seg;
+            qv_segment_unlink (&seg);
+            free (b);
+        }
+        qv_msg_destroy (&msg);
+    }
+    zsock_destroy (&self.inbox);
+    zsock_destroy (&self.searcher);
+}
