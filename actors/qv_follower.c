@@ -49,7 +49,9 @@ typedef struct {
     const qv_config_t *config;
     qv_feed_stats_t *stats;
     qv_wal_t *wal;
-    zhashx_t *schemas;
+    zhashx_t *schemas;              //  borrowed (qv_follower_args_t)
+    zlistx_t *retired;              //  borrowed: qv_follower_retired_t *
+    uint64_t applies_sent;          //  APPLY messages sent to the searcher
     uint64_t next_seq;              //  the next WAL object to apply
     uint64_t epoch;                 //  the highest writer epoch seen on the feed
     bool caught_up;
@@ -103,8 +105,38 @@ s_flush_batch (self_t *self)
             self->next_seq = self->batch_seq + 1;   //  that object is applied
     }
     qv_msg_t *msg;
-    while ((msg = zlistx_detach (self->batch, NULL)))
+    while ((msg = zlistx_detach (self->batch, NULL))) {
         s_post (self->searcher, msg);
+        self->applies_sent++;
+    }
+}
+
+void
+qv_follower_free_retired (zlistx_t *list, uint64_t taken)
+{
+    //  In stamp order (retired as APPLY messages went out), but for dropped batches
+    qv_follower_retired_t *r;
+    while ((r = zlistx_first (list)) && r->stamp <= taken) {
+        zlistx_detach (list, NULL);
+        qv_schema_t *schema = r->schema;
+        qv_schema_destroy (&schema);
+        free (r);
+    }
+}
+
+//  Takes coll's schema out of the registry (a drop, or a create replacing it); it is
+//  freed once the searcher has taken every record decoded with it, queued ones too.
+static void
+s_retire (self_t *self, const char *key)
+{
+    qv_schema_t *old = zhashx_lookup (self->schemas, key);
+    if (!old)
+        return;
+    zhashx_delete (self->schemas, key);
+    qv_follower_retired_t *r = calloc (1, sizeof *r);
+    r->schema = old;
+    r->stamp = self->applies_sent + zlistx_size (self->batch);
+    zlistx_add_end (self->retired, r);
 }
 
 static void
@@ -135,11 +167,13 @@ s_record (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size
                        qv_err_msg ());
     char key [16];
     snprintf (key, sizeof key, "%u", rec->coll_id);
-    if (rec->type == QV_REC_CREATE_COLLECTION && rec->schema)
-        zhashx_update (self->schemas, key, qv_schema_dup (rec->schema));
+    if (rec->type == QV_REC_CREATE_COLLECTION && rec->schema) {
+        s_retire (self, key);
+        zhashx_insert (self->schemas, key, qv_schema_dup (rec->schema));
+    }
     else
     if (rec->type == QV_REC_DROP_COLLECTION)
-        zhashx_delete (self->schemas, key);
+        s_retire (self, key);
     qv_msg_apply_t *apply = qv_msg_apply_new ();
     apply->job = qv_job_new (0);
     apply->job->rec = rec;
@@ -389,6 +423,8 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         self->asked = swap;
     }
     s_ask (self);
+    if (zlistx_size (self->retired))
+        qv_follower_free_retired (self->retired, atomic_load (&self->stats->applies_taken));
     if ((self->behind || now - self->last_feed_ms > S_POLL_MS)
     &&  now - self->last_poll_ms > S_POLL_MS)
         s_catch_up (self);
@@ -427,8 +463,8 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     self->stats = self->config->feed_stats;
     self->wal = args->wal;
     self->schemas = args->schemas;
+    self->retired = args->retired;
     args->wal = NULL;
-    args->schemas = NULL;
     self->next_seq = qv_wal_next_seq (self->wal);
     atomic_store (&self->stats->applied_seq, self->next_seq);
     self->batch = zlistx_new ();
@@ -486,7 +522,6 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->answers);
     zsock_destroy (&self->searcher);
     zsock_destroy (&self->proxy);
-    zhashx_destroy (&self->schemas);
     qv_wal_destroy (&self->wal);
     qv_wr_destroy (&self->w);
     free (self);

@@ -33,20 +33,15 @@ struct _qv_replica_t {
     zactor_t *adopter;
     zactor_t *member;
     qv_feed_stats_t *feed_stats;
+    zhashx_t *schemas;              //  the follower's schema registry: the records it
+    zlistx_t *retired;              //  sends point into it, so it outlives the searcher
 };
-
-static void
-s_schema_free (void **item)
-{
-    qv_schema_destroy ((qv_schema_t **) item);
-}
 
 //  The follower's schema registry: coll id -> a copy of its schema.
 static zhashx_t *
 s_schemas (qv_catalog_t *catalog)
 {
     zhashx_t *schemas = zhashx_new ();
-    zhashx_set_destructor (schemas, s_schema_free);
     size_t n;
     qv_collection_t **list = qv_catalog_list (catalog, &n);
     for (size_t i = 0; i < n; i++) {
@@ -62,6 +57,15 @@ static void
 s_free (qv_replica_t *self)
 {
     qv_store_destroy (&self->store);
+    if (self->schemas) {
+        for (qv_schema_t *s = zhashx_first (self->schemas); s; s = zhashx_next (self->schemas))
+            qv_schema_destroy (&s);
+        zhashx_destroy (&self->schemas);
+    }
+    if (self->retired) {
+        qv_follower_free_retired (self->retired, UINT64_MAX);
+        zlistx_destroy (&self->retired);
+    }
     free (self->feed_stats);
     free (self);
 }
@@ -146,7 +150,9 @@ qv_replica_new (const qv_config_t *config)
     zlist_t *creates = qv_recover_creates (catalog);
     uint64_t max_ts = qv_catalog_max_ts (catalog);
     qv_adopt_args_t aargs = { &self->config, self->store, qv_catalog_manifest_version (catalog) };
-    qv_follower_args_t fargs = { &self->config, wal, s_schemas (catalog) };
+    self->schemas = s_schemas (catalog);
+    self->retired = zlistx_new ();
+    qv_follower_args_t fargs = { &self->config, wal, self->schemas, self->retired };
     qv_searcher_args_t rargs = { &self->config, catalog, NULL };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     zsock_send (self->proxy, "sp8", "READY", creates, max_ts);

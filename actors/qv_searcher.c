@@ -888,6 +888,15 @@ s_expire (self_t *self)
     }
 }
 
+//  An APPLY is taken, its record freed: a searcher process's follower may free the
+//  schema it was decoded with (qv_follower_free_retired).
+static void
+s_taken (self_t *self)
+{
+    if (self->config->feed_stats)
+        atomic_fetch_add (&self->config->feed_stats->applies_taken, 1);
+}
+
 //  Takes the typed messages of the @interface block.
 static void
 s_handle_msg (self_t *self, qv_msg_t *msg)
@@ -905,6 +914,7 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
             if (s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last, m->acked) == 0)
                 s_cdc_send (self, &ev, false);
             qv_cdc_destroy (&ev);
+            s_taken (self);
             if (index_ddl) {
                 qv_catalog_index_todo (self->catalog, s_index_todo, self);
                 s_request_manifest (self);
@@ -1067,6 +1077,7 @@ s_drain (self_t *self)
         if (msg->id == QV_MSG_APPLY) {
             qv_msg_apply_t *m = (qv_msg_apply_t *) msg;
             s_apply (self, qv_msg_take_job (msg), m->seq, m->wal_last, m->acked);
+            s_taken (self);
         }
         else
         if (msg->id == QV_MSG_FLUSH_DONE) {

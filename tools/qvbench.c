@@ -986,6 +986,53 @@ s_stat (const char *endpoint, const char *key)
     return v;
 }
 
+//  Creates an HNSW index (M 16, efConstruction 100) on name's vector field.
+static void
+s_create_hnsw (qv_client_t *client, const char *name)
+{
+    qv_wr_t *w = qv_client_request (client, "create_index", 4, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    qv_wr_str (w, "field"); qv_wr_str (w, "vector");
+    qv_wr_str (w, "index_type"); qv_wr_str (w, "HNSW");
+    qv_wr_str (w, "params");
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "M"); qv_wr_uint (w, 16);
+    qv_wr_str (w, "efConstruction"); qv_wr_uint (w, 100);
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    qv_doc_destroy (&reply);
+}
+
+//  Waits (up to 5 minutes) until endpoint's describe_index of name's vector field
+//  says every row is indexed.
+static void
+s_wait_indexed (const char *endpoint, const char *name)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 60000);
+    int64_t until = qv_clock_msec () + 300000;
+    while (true) {
+        qv_wr_t *w = qv_client_request (client, "describe_index", 2, NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, name);
+        qv_wr_str (w, "field"); qv_wr_str (w, "vector");
+        qv_doc_t *reply = qv_bench_call (client, &w);
+        uint64_t indexed = 0, total = 1;
+        const qv_val_t *v = qv_val_get (qv_doc_root (reply), "indexed_rows");
+        if (v)
+            qv_val_uint (v, &indexed);
+        if ((v = qv_val_get (qv_doc_root (reply), "total_rows")))
+            qv_val_uint (v, &total);
+        qv_doc_destroy (&reply);
+        if (indexed == total)
+            break;
+        if (qv_clock_msec () > until)
+            qv_bench_die ("%s: the index of '%s' was not ready within 5 minutes (%llu of %llu "
+                          "rows)", endpoint, name, (unsigned long long) indexed,
+                          (unsigned long long) total);
+        zclock_sleep (20);
+    }
+    qv_client_destroy (&client);
+}
+
 static void
 s_bench_split (const s_opts_t *opts)
 {
@@ -1015,9 +1062,11 @@ s_bench_split (const s_opts_t *opts)
             "searches go to one searcher\n   process (--roles searcher), beside an embedded "
             "server; both with --nats, same machine (median of %d runs)\n", opts->runs);
     printf ("   insert: 4 clients, 1,000-row batches of %d-dim rows; search: %zu unflushed "
-            "rows, exact scan (a searcher\n   process does not load indexes yet), k=%d, one "
-            "client; visibility: one-row inserts, a\n   second client polls `get` through the "
-            "same endpoint; strong vs eventually: nq=1 searches interleaved\n\n", S_DIM, rows, S_K);
+            "rows, exact scan, k=%d, one\n   client; visibility: one-row inserts, a second "
+            "client polls `get` through the same endpoint;\n   strong vs eventually: nq=1 "
+            "searches interleaved; then flushed, an HNSW index (M 16, efConstruction 100)\n"
+            "   built by the writer and loaded by the searcher process, and searched again "
+            "(default ef)\n\n", S_DIM, rows, S_K);
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "mode", "measure", "rate", "p50 ms", "p99 ms");
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "---------", "------------------------",
             "------------", "----------", "----------");
@@ -1083,6 +1132,34 @@ s_bench_split (const s_opts_t *opts)
             free (lat [l]);
         free (from_send);
         free (from_ack);
+        //  Flushed and indexed (HNSW): the searcher process loads the writer's index
+        //  objects once a manifest names them
+        s_simple (client, "flush", "srch");
+        s_create_hnsw (client, "srch");
+        int64_t t0 = qv_clock_msec ();
+        s_wait_indexed (eps [m], "srch");
+        int64_t built = qv_clock_msec ();
+        if (m == 1)
+            s_wait_indexed (sea.endpoint, "srch");
+        int64_t adopted = qv_clock_msec ();
+        printf ("  %-9s  %-24s  %8.1f s     (%s)\n", labels [m], "HNSW index ready",
+                (double) (adopted - t0) / 1000.0, m == 1 ? "built on the writer" : "built");
+        if (m == 1)
+            printf ("  %-9s  %-24s  %8.3f s     (after the writer's, from its manifest)\n",
+                    labels [m], "loaded by the searcher", (double) (adopted - built) / 1000.0);
+        s_search_run (client, "srch", 1, 0, 3, &state, &warm);
+        for (int q = 0; q < 2; q++) {
+            double qps [16];
+            for (int r = 0; r < opts->runs; r++)
+                qps [r] = s_search_run_p (client, "srch", nqs [q], opts->seconds, nqs [q] == 1 ? 5 : 2,
+                                          &state, &p50 [r], &p99 [r]);
+            char what [64];
+            snprintf (what, sizeof what, "search HNSW nq=%u", nqs [q]);
+            printf ("  %-9s  %-24s  %8.1f q/s  %10.3f  %10.3f\n", labels [m], what,
+                    s_median (qps, (size_t) opts->runs), s_median (p50, (size_t) opts->runs),
+                    s_median (p99, (size_t) opts->runs));
+            fflush (stdout);
+        }
         qv_client_destroy (&client);
     }
     qv_bench_server_stop (&sea, SIGTERM);
