@@ -83,6 +83,7 @@ qv_replica_new (const qv_config_t *config)
     self->config.follower = true;
     self->config.nats_stats = NULL;     //  no NATS bridge here: no change events either
     self->config.feed_stats = self->feed_stats = calloc (1, sizeof (qv_feed_stats_t));
+    qv_config_fault_apply_delay (&self->config);
     char url [PATH_MAX + 1024];
     if (qv_config_store_url (config, url, sizeof url)) {
         s_free (self);

@@ -164,15 +164,7 @@ qv_server_new (const qv_config_t *config)
         qv_warn ("QV_FAULT_PUT=%s: the next %s object writes will fail (fault injection)", fault, fault);
         qv_store_inject_fault (self->store, "put", QV_EIO, atoi (fault));
     }
-    //  Test hook: QV_FAULT_APPLY_DELAY_MS=N holds every record, seal and tick the
-    //  segment manager sends back N ms before the searcher takes it (reads are not
-    //  held): the committed feed lags, as a busy or remote searcher's would.
-    const char *delay = getenv ("QV_FAULT_APPLY_DELAY_MS");
-    if (delay && atoi (delay) > 0) {
-        qv_warn ("QV_FAULT_APPLY_DELAY_MS=%s: the searcher applies every record %s ms late "
-                 "(fault injection)", delay, delay);
-        self->config.fault_apply_delay_ms = atoi (delay);
-    }
+    qv_config_fault_apply_delay (&self->config);
     //  Test hook: QV_FAULT_BUILD_DELAY_MS=N makes every index build take N ms longer
     //  (a long build, to show that segment writes and flushes do not wait for it).
     const char *build_delay = getenv ("QV_FAULT_BUILD_DELAY_MS");

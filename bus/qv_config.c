@@ -147,3 +147,14 @@ qv_config_push (const qv_config_t *config, const char *name)
     zsock_connect (sock, "%s", ep);
     return sock;
 }
+
+void
+qv_config_fault_apply_delay (qv_config_t *config)
+{
+    const char *delay = getenv ("QV_FAULT_APPLY_DELAY_MS");
+    if (delay && atoi (delay) > 0) {
+        qv_warn ("QV_FAULT_APPLY_DELAY_MS=%s: the searcher applies every record %s ms late "
+                 "(fault injection)", delay, delay);
+        config->fault_apply_delay_ms = atoi (delay);
+    }
+}

@@ -68,7 +68,7 @@ typedef struct {
     int bounded_staleness_ms;       //  --bounded-staleness-ms: how stale `bounded` may be
     int read_wait_ms;               //  --read-wait-ms: how long a read waits for its
                                     //  consistency guarantee before TIMEOUT
-    int fault_apply_delay_ms;       //  test hook QV_FAULT_APPLY_DELAY_MS (qv_server.c)
+    int fault_apply_delay_ms;       //  test hook QV_FAULT_APPLY_DELAY_MS (qv_config_fault_apply_delay)
     int fault_build_delay_ms;       //  test hook QV_FAULT_BUILD_DELAY_MS (qv_server.c)
     bool fault_feed_drop;           //  test hook QV_FAULT_FEED_DROP (qv_server.c)
     int search_threads;             //  worker threads for searches
@@ -139,5 +139,12 @@ void
 #include <czmq.h>
 zsock_t *
     qv_config_push (const qv_config_t *config, const char *name);
+
+//  Test hook: QV_FAULT_APPLY_DELAY_MS=N holds every record, seal and tick the
+//  searcher takes (from the segment manager, or a searcher process's follower) N ms
+//  before it applies it (reads are not held): the committed feed lags, as a busy or
+//  remote searcher's would. Sets config->fault_apply_delay_ms, with a warning.
+void
+    qv_config_fault_apply_delay (qv_config_t *config);
 
 #endif

@@ -472,6 +472,46 @@ test_replica_kill_restart (void **state)
     assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), NB + 2000);
 }
 
+//  A collection dropped (and one re-created under the same name) while its inserts
+//  still wait in a searcher process's queue: the searcher applies them with the schema
+//  they were decoded with, which the follower keeps until then (it used to free it at
+//  the drop: heap-use-after-free, caught by the sanitizer build). The searcher's
+//  applies are held back 300 ms (QV_FAULT_APPLY_DELAY_MS) so the drop always comes
+//  first; the replica answers as the writer does afterwards and stops cleanly.
+static void
+test_drop_while_inserts_queued (void **state)
+{
+    s_env_t *env = *state;
+    s_create (env->w);
+    setenv ("QV_FAULT_APPLY_DELAY_MS", "300", 1);
+    int rc = s_start_replica (env, 0);
+    unsetenv ("QV_FAULT_APPLY_DELAY_MS");
+    assert_int_equal (rc, 0);
+    for (int round = 0; round < 3; round++) {
+        qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'create_collection', collection: 'gone', fields: ["
+                                              "{name: 'id', type: 'int64', primary: true},"
+                                              "{name: 'name', type: 'varchar', max_length: 32},"
+                                              "{name: 'v', type: 'float_vector', dim: 2}]}");
+        qv_doc_destroy (&r);
+        for (int i = 0; i < 5; i++) {
+            r = QV_IT_CALL_OK (env->w, "{op: 'insert', collection: 'gone', rows: ["
+                                       "{id: %d, name: 'row %d', v: [1.0, 2.0]},"
+                                       "{id: %d, name: 'row %d', v: [3.0, 4.0]}]}",
+                               2 * i, 2 * i, 2 * i + 1, 2 * i + 1);
+            qv_doc_destroy (&r);
+        }
+        r = QV_IT_CALL_OK (env->w, "{op: 'drop_collection', collection: 'gone'}");
+        qv_doc_destroy (&r);
+    }
+    s_write_rows (env->w, "insert", 0, 10, 0);
+    //  Strong: waits out the held-back applies
+    assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), 10);
+    qv_doc_t *r = QV_IT_CALL_ERR (env->r [0], "NOT_FOUND", "{op: 'get', collection: 'gone', ids: [1]}");
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&env->r [0]);
+    assert_int_equal (qv_itn_quiver_stop (&env->replica [0], SIGTERM), 0);
+}
+
 //  A replica started after the writer flushed (its WAL below the checkpoint deleted)
 //  recovers from the newest manifest and the tail, then follows.
 static void
@@ -843,6 +883,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_replicas_equal_writer, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_strong_and_session_on_replicas, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_kill_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_drop_while_inserts_queued, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_late_replica_from_manifest, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_starts_over_behind_checkpoint, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split, s_teardown),
