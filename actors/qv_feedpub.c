@@ -6,11 +6,12 @@
 //  drops what does not fit):
 //    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq}
 //                                from the segment manager, in log order
-//  takes (NATS, "<prefix>.feed.<shard>.ts"):
+//  takes (NATS, "<prefix>.feed.<store>.<shard>.ts"):
 //    WRITER_TS {shard, ts: 0}    a follower's question
 //  sends (NATS):
-//    FEED, FEED_TICK             published on "<prefix>.feed.<shard>", which the stream
-//                                "<PREFIX>_FEED_<shard>" keeps (qv_msg_encode bytes)
+//    FEED, FEED_TICK             published on "<prefix>.feed.<store>.<shard>", which the
+//                                stream "<PREFIX>_FEED_<store hash>_<shard>" keeps
+//                                (qv_msg_encode bytes)
 //    WRITER_TS {shard, ts}       the answer: the newest commit timestamp of a durable WAL
 //                                object (feed_stats->committed_ts, the segment manager's)
 //
@@ -32,35 +33,38 @@ typedef struct {
     qv_bus_t *bus;
     zsock_t *inbox;
     zsock_t *asks;                  //  PULL of WRITER_TS questions (natsMsg *)
-    char subject [128];
-    char stream [96];
+    char subject [256];
+    char stream [160];
     bool stream_ok;
     bool asking;                    //  subscribed to the strong-read question
     qv_wr_t *w;
 } self_t;
 
-static void
-s_prefixed (const qv_config_t *config, const char *fmt, uint32_t shard, char *out, size_t size)
-{
-    snprintf (out, size, fmt, config->nats_prefix, shard);
-}
-
 void
 qv_feed_subject (const qv_config_t *config, uint32_t shard, char *out, size_t size)
 {
-    s_prefixed (config, "%s.feed.%u", shard, out, size);
+    char store [128];
+    qv_config_store_key (config, store, sizeof store);
+    snprintf (out, size, "%s.feed.%s.%u", config->nats_prefix, store, shard);
 }
 
 void
 qv_feed_ts_subject (const qv_config_t *config, uint32_t shard, char *out, size_t size)
 {
-    s_prefixed (config, "%s.feed.%u.ts", shard, out, size);
+    char subject [256];
+    qv_feed_subject (config, shard, subject, sizeof subject);
+    snprintf (out, size, "%s.ts", subject);
 }
 
 void
 qv_feed_stream (const qv_config_t *config, uint32_t shard, char *out, size_t size)
 {
-    s_prefixed (config, "%s_FEED_%u", shard, out, size);
+    //  The store key ends in 16 hex digits of the store's identity
+    char store [128];
+    qv_config_store_key (config, store, sizeof store);
+    size_t len = strlen (store);
+    snprintf (out, size, "%s_FEED_%s_%u", config->nats_prefix, store + (len > 16 ? len - 16 : 0),
+              shard);
     for (char *c = out; *c; c++)
         if (isalpha ((unsigned char) *c))
             *c = (char) toupper ((unsigned char) *c);
@@ -74,7 +78,7 @@ static void
 s_setup_stream (self_t *self)
 {
     if (!self->asking && qv_bus_connected (self->bus)) {
-        char ep [256], subject [160];
+        char ep [256], subject [288];
         qv_config_endpoint (self->config, "feedpub-ts", ep, sizeof ep);
         qv_feed_ts_subject (self->config, 0, subject, sizeof subject);
         if (qv_bus_subscribe (self->bus, subject, ep) == 0)

@@ -6,10 +6,12 @@
 #include "qv_config.h"
 #include <czmq.h>
 
-//  The shard's feed subject "<prefix>.feed.<shard>", its JetStream stream
-//  "<PREFIX>_FEED_<shard>" (the prefix upper-cased, other characters than [A-Z0-9_-]
-//  as '_'), and the subject answering the newest commit timestamp,
-//  "<prefix>.feed.<shard>.ts" (bus/NATS.md, "Committed feed").
+//  The shard's feed subject "<prefix>.feed.<store>.<shard>" (<store>: the store key,
+//  qv_config_store_key, so that the writers of different stores sharing a NATS server
+//  never mix their feeds), its JetStream stream "<PREFIX>_FEED_<store hash>_<shard>"
+//  (the 16 hex digits the store key ends with; upper-cased, other characters than
+//  [A-Z0-9_-] as '_'), and the subject answering the newest commit timestamp,
+//  "<prefix>.feed.<store>.<shard>.ts" (bus/NATS.md, "Committed feed").
 void
     qv_feed_subject (const qv_config_t *config, uint32_t shard, char *out, size_t size);
 void

@@ -2,7 +2,7 @@
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                 stop
-//  takes (NATS "<prefix>.feed.<shard>", bus/NATS.md "Committed feed"):
+//  takes (NATS "<prefix>.feed.<store>.<shard>", bus/NATS.md "Committed feed"):
 //    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq}
 //  takes (inbox, PULL inproc "follower"):
 //    READ {job, guarantee_ts}    from the proxy: a strong read, which needs the
@@ -12,7 +12,7 @@
 //  sends:
 //    APPLY {job, seq, wal_index, wal_last, acked}, TICK {shard, ts}, READ {job,
 //                                guarantee_ts}   to the searcher, in log order
-//    WRITER_TS {shard, ts: 0}    on "<prefix>.feed.<shard>.ts" (NATS request)
+//    WRITER_TS {shard, ts: 0}    on "<prefix>.feed.<store>.<shard>.ts" (NATS request)
 //    LIVE {}                     to the proxy, once caught up (until then it answers
 //                                UNAVAILABLE, "catching up")
 //    REPLY {job, ts: 0}          to the proxy: a strong read that timed out here
@@ -62,8 +62,8 @@ typedef struct {
     qv_bus_t *bus;
     bool feed_subscribed;
     bool answers_subscribed;
-    char feed_subject [128];
-    char ts_subject [160];
+    char feed_subject [256];
+    char ts_subject [288];
     char reply_subject [128];
     zsock_t *inbox;                 //  READs from the proxy
     zsock_t *feed;                  //  natsMsg * of the feed subscription
@@ -380,7 +380,7 @@ s_expire (self_t *self, zlistx_t **list_p, int64_t now)
             zlistx_add_end (keep, job);
             continue;
         }
-        char why [400];
+        char why [600];
         snprintf (why, sizeof why, "strong read on a searcher process: the writer (segment "
                   "manager) did not say its newest commit timestamp on NATS subject %s "
                   "within --read-wait-ms %d", self->ts_subject, self->config->read_wait_ms);

@@ -242,8 +242,11 @@ qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
         ||  !(segs = qv_val_get (cv, "segments")))
             continue;
         qv_collection_t *c = qv_catalog_find_id (catalog, (uint32_t) id);
-        if (!c)
-            continue;               //  dropped since, or created after this catalog's start
+        if (!c) {
+            //  Not created here yet (the feed is behind the store), or dropped since
+            behind += id >= qv_catalog_next_coll_id (catalog);
+            continue;
+        }
         for (size_t j = 0; j < qv_val_len (segs); j++) {
             const qv_val_t *sv = qv_val_at (segs, j), *idxs;
             uint64_t sid, rows;
@@ -254,8 +257,11 @@ qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
             for (size_t k = 0; k < c->nsegs && !seg; k++)
                 if (c->segs [k]->id == sid)
                     seg = c->segs [k];
-            if (!seg)
-                continue;           //  its partition was dropped since
+            if (!seg) {
+                //  No row of it here yet, or its partition was dropped since
+                behind += sid >= qv_catalog_next_seg_id (catalog);
+                continue;
+            }
             uint32_t held = atomic_load (&seg->rows);
             if (held < rows) {
                 behind++;           //  the feed has not brought all its rows yet
@@ -276,6 +282,10 @@ qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
                 ||  fi >= (uint64_t) c->schema->nfields
                 ||  !(v = qv_val_get (iv, "version")) || qv_val_uint (v, &version))
                     continue;
+                if (c->index_versions [fi] < version) {
+                    behind++;       //  its create_index is not applied here yet
+                    continue;
+                }
                 if (!c->index_defs [fi] || c->index_versions [fi] != version)
                     continue;       //  dropped or replaced since
                 if (seg->indexes [fi] && seg->indexes [fi]->version == version)

@@ -43,9 +43,10 @@ void
 //  holds. A segment the manifest lists with as many rows as the catalog holds is
 //  complete: it becomes flushed here too (immutable, as on the writer), and fn is
 //  called for each index object the manifest lists for it at the collection's current
-//  index version that the segment lacks. Returns how many listed segments hold fewer
-//  rows here (this searcher is behind the manifest: call again once it has applied
-//  more), or -1 if the body does not decode (logged).
+//  index version that the segment lacks. Returns how many things the manifest names
+//  that the catalog has not caught up with yet (a collection not created here, a
+//  segment with fewer rows or none, an index definition not applied): call again once
+//  it has applied more. -1 if the body does not decode (logged).
 int
     qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
                        qv_index_todo_fn *fn, void *arg);
