@@ -472,6 +472,30 @@ test_replica_kill_restart (void **state)
     assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), NB + 2000);
 }
 
+//  Two stores' writers on one NATS server: a searcher process follows its own store's
+//  writer only (the committed feed's subject and stream are per store; they were one
+//  subject for all, and a searcher applied the other store's WAL objects too).
+static void
+test_two_stores_one_nats (void **state)
+{
+    s_env_t *env = *state;
+    assert_int_equal (qv_itn_quiver_start (&env->embedded, env->nats.url, "", 60000), 0);
+    env->e = qv_it_client_new (env->embedded.endpoint, QV_IT_CALL_MS);
+    s_create (env->w);
+    s_create (env->e);
+    assert_int_equal (s_start_replica (env, 0), 0);
+    for (uint32_t start = 0; start < 3000; start += 1000) {
+        s_write_rows (env->w, "insert", start, 1000, 0);
+        s_write_rows (env->e, "insert", start, 1000, 50000);
+    }
+    s_write_rows (env->e, "insert", 3000, 1000, 50000);
+    s_assert_same (env, env->r [0], "beside another store's writer");
+    assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), 3000);
+    assert_int_equal (s_count (env->r [0], "strong", "id >= 50000"), 0);
+    //  The same on the other store's side: its writer's own answers are unchanged
+    assert_int_equal (s_count (env->e, "strong", "id >= 50000"), 4000);
+}
+
 //  A collection dropped (and one re-created under the same name) while its inserts
 //  still wait in a searcher process's queue: the searcher applies them with the schema
 //  they were decoded with, which the follower keeps until then (it used to free it at
@@ -884,6 +908,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_strong_and_session_on_replicas, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_kill_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_drop_while_inserts_queued, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_two_stores_one_nats, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_late_replica_from_manifest, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_starts_over_behind_checkpoint, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split, s_teardown),
