@@ -49,7 +49,7 @@ s_load_index (self_t *self, qv_build_t *b)
     int64_t started = qv_clock_msec ();
     uint32_t rows = atomic_load (&seg->rows);
     char key [128], where [512];
-    qv_index_object_key (seg->coll_id, seg->id, b->field, key, sizeof key);
+    qv_index_object_key (seg->coll_id, seg->id, b->field, b->epoch, key, sizeof key);
     qv_store_describe (self->store, key, where, sizeof where);
     void *data = NULL;
     size_t size = 0;

@@ -22,6 +22,7 @@ typedef struct {
     zsock_t *meta;
     qv_store_t *store;
     int delay_ms;                   //  test hook: each build takes this much longer
+    uint64_t epoch;                 //  the writer epoch, in each index object's key
 } self_t;
 
 static void
@@ -49,7 +50,8 @@ s_build_index (self_t *self, qv_build_t *b)
     }
     zchunk_t *chunk = NULL;
     char key [128];
-    qv_index_object_key (seg->coll_id, seg->id, b->field, key, sizeof key);
+    b->epoch = self->epoch;
+    qv_index_object_key (seg->coll_id, seg->id, b->field, b->epoch, key, sizeof key);
     if (rc == 0)
         rc = scalar ? qv_scalar_serialize (scalar, &chunk) : qv_index_serialize (index, &chunk);
     if (rc == 0)
@@ -97,7 +99,8 @@ void
 qv_builder_actor (zsock_t *pipe, void *args_)
 {
     qv_builder_args_t *args = args_;
-    self_t self = { NULL, NULL, args->store, args->config->fault_build_delay_ms };
+    self_t self = { NULL, NULL, args->store, args->config->fault_build_delay_ms,
+                    args->config->writer_epoch };
     char ep [256];
     qv_config_endpoint (args->config, "builder", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

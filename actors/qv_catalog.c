@@ -523,9 +523,22 @@ s_apply_index (qv_collection_t *c, qv_record_t *rec)
 }
 
 void
-qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, char *out, size_t size)
+qv_segment_object_key (uint32_t coll_id, uint64_t seg_id, uint64_t epoch, char *out, size_t size)
 {
-    snprintf (out, size, "segments/%u/%020llu.index%d", coll_id, (unsigned long long) seg_id, fi);
+    if (epoch)
+        snprintf (out, size, "segments/%u/%020llu-%020llu", coll_id, (unsigned long long) seg_id,
+                  (unsigned long long) epoch);
+    else
+        snprintf (out, size, "segments/%u/%020llu", coll_id, (unsigned long long) seg_id);
+}
+
+void
+qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, uint64_t epoch, char *out,
+                     size_t size)
+{
+    char seg [96];
+    qv_segment_object_key (coll_id, seg_id, epoch, seg, sizeof seg);
+    snprintf (out, size, "%s.index%d", seg, fi);
 }
 
 void
@@ -759,8 +772,9 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
             qv_segment_t *seg = c->segs [i];
             if (seg->state != QV_SEG_FLUSHED)
                 continue;
-            qv_wr_map (w, 6);
+            qv_wr_map (w, 7);
             qv_wr_str (w, "id"); qv_wr_uint (w, seg->id);
+            qv_wr_str (w, "epoch"); qv_wr_uint (w, seg->epoch);
             qv_wr_str (w, "part"); qv_wr_uint (w, seg->partition);
             qv_wr_str (w, "shard"); qv_wr_uint (w, seg->shard);
             qv_wr_str (w, "rows"); qv_wr_uint (w, atomic_load (&seg->rows));
@@ -772,9 +786,10 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
             qv_wr_array (w, nidx);
             for (int fi = 0; fi < seg->schema->nfields; fi++)
                 if (seg->indexes [fi]) {
-                    qv_wr_map (w, 2);
+                    qv_wr_map (w, 3);
                     qv_wr_str (w, "field"); qv_wr_uint (w, (uint64_t) fi);
                     qv_wr_str (w, "version"); qv_wr_uint (w, seg->indexes [fi]->version);
+                    qv_wr_str (w, "epoch"); qv_wr_uint (w, seg->indexes [fi]->epoch);
                 }
         }
     }
@@ -808,6 +823,8 @@ s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, qv_segload_job_t *job
         return QV_ECORRUPT;
     job->coll_id = c->id;
     job->seg_id = id;
+    if ((v = qv_val_get (sv, "epoch")) && qv_val_uint (v, &job->epoch))
+        return QV_ECORRUPT;         //  absent: written before epochs, 0
     const qv_val_t *idxs = qv_val_get (sv, "indexes");
     for (size_t i = 0; idxs && i < qv_val_len (idxs) && job->nidx < QV_FIELDS_MAX; i++) {
         uint64_t fi, version;
@@ -817,8 +834,12 @@ s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, qv_segload_job_t *job
             continue;
         if (!c->index_defs [fi] || c->index_versions [fi] != version)
             continue;
+        uint64_t epoch = 0;
+        if ((v = qv_val_get (iv, "epoch")) && qv_val_uint (v, &epoch))
+            continue;
         qv_segload_idx_t *x = &job->idx [job->nidx++];
         x->field = (int) fi;
+        x->epoch = epoch;
         x->is_scalar = qv_scalar_is_type (c->index_defs [fi]->type);
         x->type = c->schema->fields [fi].type;
     }
@@ -842,8 +863,9 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv, qv_se
     job->seg = NULL;
     uint64_t id = job->seg_id;
     char key [96], where [512];
-    snprintf (key, sizeof key, "segments/%u/%020llu", c->id, (unsigned long long) id);
+    qv_segment_object_key (c->id, id, job->epoch, key, sizeof key);
     qv_store_describe (store, key, where, sizeof where);
+    seg->epoch = job->epoch;
     uint64_t part = 0;
     if ((v = qv_val_get (sv, "part")) && (qv_val_uint (v, &part) || part > UINT32_MAX))
         part = UINT64_MAX;
@@ -887,7 +909,7 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv, qv_se
         int fi = x->field;
         const qv_field_t *f = &c->schema->fields [fi];
         char ikey [128], iwhere [512];
-        qv_index_object_key (c->id, seg->id, fi, ikey, sizeof ikey);
+        qv_index_object_key (c->id, seg->id, fi, x->epoch, ikey, sizeof ikey);
         qv_store_describe (store, ikey, iwhere, sizeof iwhere);
         const char *why = x->error;
         if (x->rc == 0 && !x->is_scalar
@@ -900,6 +922,8 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv, qv_se
         }
         seg->indexes [fi] = x->is_scalar ? qv_segidx_new_scalar (&x->scalar, c->index_versions [fi])
                                       : qv_segidx_new (&x->index, c->index_versions [fi]);
+        if (seg->indexes [fi])
+            seg->indexes [fi]->epoch = x->epoch;
     }
     if (s_add_segment (c, seg)) {
         qv_segment_unlink (&seg);

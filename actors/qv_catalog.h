@@ -104,9 +104,17 @@ uint64_t
 uint64_t
     qv_catalog_replay_from (qv_catalog_t *self);
 
-//  Object key of a segment's index for field fi.
+//  Object keys of a segment, "segments/<coll>/<seg, 20 digits>", and of its index for
+//  field fi, the same + ".index<fi>"; written by a writer of epoch > 0, the segment
+//  number is followed by "-<epoch, 20 digits>": a deposed writer's late segment or
+//  index write never replaces the object a newer writer's manifest names (manifests
+//  name each object's epoch; 0 for the keys written before epochs).
 void
-    qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, char *out, size_t size);
+    qv_segment_object_key (uint32_t coll_id, uint64_t seg_id, uint64_t epoch, char *out,
+                           size_t size);
+void
+    qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, uint64_t epoch, char *out,
+                         size_t size);
 
 //  Flushed segments of coll whose index for its defined fields is missing or stale:
 //  calls fn (arg, coll, seg, fi) for each.

@@ -26,14 +26,15 @@ typedef struct {
     zsock_t *inbox;
     zsock_t *meta;
     qv_store_t *store;
-    uint64_t epoch;                 //  the writer epoch, in each manifest's key
+    uint64_t epoch;                 //  the writer epoch, in each manifest's and segment's key
 } self_t;
 
 static void
 s_write_segment (self_t *self, qv_segment_t *seg)
 {
     char key [96];
-    snprintf (key, sizeof key, "segments/%u/%020llu", seg->coll_id, (unsigned long long) seg->id);
+    seg->epoch = self->epoch;       //  the manifest names it once WRITTEN is back
+    qv_segment_object_key (seg->coll_id, seg->id, seg->epoch, key, sizeof key);
     zchunk_t *chunk = qv_segment_save (seg);
     int rc = chunk ? qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk))
                    : qv_err (QV_ENOMEM, "out of memory encoding segment %s", key);

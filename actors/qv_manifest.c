@@ -3,8 +3,9 @@
 //  Manifest object "meta/manifest/<version, 20 digits>-<writer epoch, 20 digits>" (the
 //  epoch the WAL's, see objstore/qv_wal.c "Fencing"; "meta/manifest/<version>" for
 //  epoch 0, as every manifest was keyed before): the stored-object envelope
-//  (qv_envelope.h) of kind MANIFEST, format version 3, whose payload is the body.
-//  Version 2 is the same body without "epoch" (epoch 0).
+//  (qv_envelope.h) of kind MANIFEST, format version 4, whose payload is the body.
+//  Version 3 is the same without the segments' and indexes' "epoch" (0: their object
+//  keys have none); version 2 also without the top "epoch" (epoch 0).
 //  Version 1 (before the envelope, Quiver <= 06906df; little-endian) is still read:
 //    magic "QVMAN\0\0\0" (8) | format version u32 (=1) | body size u64 | body |
 //    crc32c u32 of everything before it.
@@ -12,9 +13,11 @@
 //      "max_ts", "stream_seq" (optional; highest JetStream sequence applied),
 //      "collections": [{"id", "name", "schema", "shards", "consistency",
 //      "desc", "ttl", "created", "indexes": [{"field" (number), "version", "type"
-//      ("" once dropped), "params"}], "segments": [{"id", "shard", "rows",
-//      "deletes": bin of (row u32, ts u64) pairs, "indexes": [{"field", "version"}],
-//      "part"}], "parts": [{"id", "name"}], "next_part", "np"}]} |
+//      ("" once dropped), "params"}], "segments": [{"id", "epoch", "shard", "rows",
+//      "deletes": bin of (row u32, ts u64) pairs, "indexes": [{"field", "version",
+//      "epoch"}], "part"}], "parts": [{"id", "name"}], "next_part", "np"}]} |
+//    (a segment's and an index's "epoch": the writer epoch in its object's key,
+//    qv_segment_object_key; 0 or absent: a key without one)
 //    ("part", "parts", "next_part" and "np" are optional: manifests written before
 //    partitions have only `_default`, and every segment in it)
 //  A manifest lists flushed segments only; each index it lists for a segment was
@@ -31,6 +34,7 @@
 #define S_MAN_MAGIC "QVMAN\0\0\0"
 #define S_MAN_HEADER 20                 //  version 1's header
 #define S_MAN_V2_VERSION 2              //  the envelope's payload version before the epoch
+#define S_MAN_V3_VERSION 3              //  ... before segment and index object epochs
 #define S_MAN_DIGITS 20
 
 void
@@ -133,11 +137,11 @@ s_open (qv_manifest_t *self, size_t size)
                                    QV_MANIFEST_VERSION, &env);
         if (rc)
             return rc;
-        if (env.version != QV_MANIFEST_VERSION && env.version != S_MAN_V2_VERSION)
+        if (env.version < S_MAN_V2_VERSION || env.version > QV_MANIFEST_VERSION)
             return qv_err (QV_ECORRUPT, "manifest %s: format version %u in an envelope, "
-                           "expected %d or %d", self->where, env.version, S_MAN_V2_VERSION,
+                           "expected %d to %d", self->where, env.version, S_MAN_V2_VERSION,
                            QV_MANIFEST_VERSION);
-        self->has_epoch = env.version == QV_MANIFEST_VERSION;
+        self->has_epoch = env.version >= S_MAN_V3_VERSION;
         self->body = env.payload;
         self->body_size = env.size;
         return 0;
@@ -224,7 +228,7 @@ qv_manifest_read_newest (qv_store_t *store, uint64_t newer_than, qv_manifest_t *
 
 int
 qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
-                   qv_index_todo_fn *fn, void *arg)
+                   qv_adopt_fn *fn, void *arg)
 {
     int rc = 0;
     qv_doc_t *doc = qv_doc_parse_view (body, size, SIZE_MAX, &rc);
@@ -274,6 +278,10 @@ qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
                 continue;
             }
             seg->state = QV_SEG_FLUSHED;
+            uint64_t epoch = 0;
+            if ((v = qv_val_get (sv, "epoch")))
+                qv_val_uint (v, &epoch);
+            seg->epoch = epoch;
             idxs = qv_val_get (sv, "indexes");
             for (size_t k = 0; idxs && k < qv_val_len (idxs); k++) {
                 const qv_val_t *iv = qv_val_at (idxs, k);
@@ -290,7 +298,10 @@ qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
                     continue;       //  dropped or replaced since
                 if (seg->indexes [fi] && seg->indexes [fi]->version == version)
                     continue;       //  has it
-                fn (arg, c, seg, (int) fi);
+                uint64_t iepoch = 0;
+                if ((v = qv_val_get (iv, "epoch")))
+                    qv_val_uint (v, &iepoch);
+                fn (arg, c, seg, (int) fi, iepoch);
             }
         }
     }

@@ -11,13 +11,13 @@
 #include "qv_store.h"
 
 #define QV_MANIFEST_PREFIX "meta/manifest/"
-#define QV_MANIFEST_VERSION 3           //  the envelope's payload version written
+#define QV_MANIFEST_VERSION 4           //  the envelope's payload version written
 
 //  A manifest object read from the store and opened (envelope or version 1 checked).
 typedef struct {
     uint64_t version;               //  from its key
     uint64_t epoch;                 //  the writer epoch its key names (0: none)
-    bool has_epoch;                 //  format version 3: the body holds "epoch"
+    bool has_epoch;                 //  format version >= 3: the body holds "epoch"
     const uint8_t *body;            //  the msgpack body, inside data
     size_t body_size;
     void *data;                     //  the object (owned)
@@ -42,13 +42,16 @@ void
 //  what the writer's manifest body (qv_manifest_t.body) says of segments the catalog
 //  holds. A segment the manifest lists with as many rows as the catalog holds is
 //  complete: it becomes flushed here too (immutable, as on the writer), and fn is
-//  called for each index object the manifest lists for it at the collection's current
+//  called (with the object's writer epoch, for its key) for each index object the
+//  manifest lists for it at the collection's current
 //  index version that the segment lacks. Returns how many things the manifest names
 //  that the catalog has not caught up with yet (a collection not created here, a
 //  segment with fewer rows or none, an index definition not applied): call again once
 //  it has applied more. -1 if the body does not decode (logged).
+typedef void (qv_adopt_fn) (void *arg, qv_collection_t *coll, qv_segment_t *seg, int fi,
+                            uint64_t epoch);
 int
     qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
-                       qv_index_todo_fn *fn, void *arg);
+                       qv_adopt_fn *fn, void *arg);
 
 #endif

@@ -331,6 +331,8 @@ s_built (self_t *self, qv_build_t *b)
             qv_segidx_unlink (&seg->indexes [b->field]);
             seg->indexes [b->field] = scalar ? qv_segidx_new_scalar (&scalar, b->version)
                                              : qv_segidx_new (&index, b->version);
+            if (seg->indexes [b->field])
+                seg->indexes [b->field]->epoch = b->epoch;
             s_request_manifest (self);
             if (seg->indexes [b->field])
                 seg->indexes [b->field]->manifest = self->manifest_requested;
@@ -345,7 +347,7 @@ s_built (self_t *self, qv_build_t *b)
 //  qv_manifest_adopt's callback: asks the adopter to load an index object the
 //  writer's manifest lists (one load per segment and field in flight).
 static void
-s_adopt_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
+s_adopt_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi, uint64_t epoch)
 {
     self_t *self = arg;
     char key [48];
@@ -359,6 +361,7 @@ s_adopt_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
     b->field = fi;
     b->def = *c->index_defs [fi];
     b->version = c->index_versions [fi];
+    b->epoch = epoch;
     qv_msg_build_t *msg = qv_msg_build_new ();
     msg->build = b;
     if (qv_msg_post (self->adopter, &msg) != 0) {

@@ -54,7 +54,7 @@ s_load_index (qv_segload_t *self, size_t j, int i)
     qv_segload_job_t *job = &self->jobs [j];
     qv_segload_idx_t *x = &job->idx [i];
     char key [128];
-    qv_index_object_key (job->coll_id, job->seg_id, x->field, key, sizeof key);
+    qv_index_object_key (job->coll_id, job->seg_id, x->field, x->epoch, key, sizeof key);
     void *data;
     size_t size;
     int64_t t = qv_clock_usec ();
@@ -91,7 +91,7 @@ static void
 s_load (qv_segload_t *self, qv_segload_job_t *job)
 {
     char key [96], where [512];
-    snprintf (key, sizeof key, "segments/%u/%020llu", job->coll_id, (unsigned long long) job->seg_id);
+    qv_segment_object_key (job->coll_id, job->seg_id, job->epoch, key, sizeof key);
     qv_store_describe (self->store, key, where, sizeof where);
     void *data;
     size_t size;

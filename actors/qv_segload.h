@@ -16,6 +16,7 @@
 //  One index object of a segment to load.
 typedef struct {
     int field;                      //  field number in the schema
+    uint64_t epoch;                 //  the writer epoch in its object's key
     bool is_scalar;                 //  scalar index (else vector index)
     qv_type_t type;                 //  the field's type (scalar indexes)
     //  Results
@@ -29,6 +30,7 @@ typedef struct {
 typedef struct {
     uint32_t coll_id;
     uint64_t seg_id;
+    uint64_t epoch;                 //  the writer epoch in its object's key
     int nidx;
     qv_segload_idx_t idx [QV_FIELDS_MAX];
     //  Results

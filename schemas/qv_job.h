@@ -32,6 +32,7 @@ typedef struct {
     int rc;
     char error [160];
     int64_t msec;                   //  build time
+    uint64_t epoch;                 //  the writer epoch in the index object's key
 } qv_build_t;
 
 //  A new job for request number id, and its destructor (frees request, record, reply).

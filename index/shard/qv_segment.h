@@ -26,6 +26,7 @@ typedef struct {
     qv_scalar_t *scalar;            //  scalar index, or NULL
     uint64_t version;               //  the index definition it was built for
     uint64_t manifest;              //  first manifest naming it (0: loaded from one)
+    uint64_t epoch;                 //  the writer epoch in its object's key (0: none)
 } qv_segidx_t;
 
 //  Takes the index (nulls *index_p). NULL on out of memory (the index is destroyed).
@@ -54,6 +55,9 @@ typedef struct {
     uint32_t cap;
     qv_seg_state_t state;           //  owned by the searcher's thread
     uint64_t first_seq;             //  WAL seq of its first rows (checkpoint floor)
+    uint64_t epoch;                 //  flushed: the writer epoch in its object's key
+                                    //  (0: none, as before writer epochs); set by the
+                                    //  flusher before it writes, read after WRITTEN
     uint32_t deleted;               //  rows with del_ts set (searcher's thread)
     qv_segidx_t *indexes [QV_FIELDS_MAX];   //  built indexes (searcher's thread sets)
 } qv_segment_t;

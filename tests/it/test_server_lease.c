@@ -4,7 +4,9 @@
 //  takes over with the next epoch and serves every acknowledged row; (b) a writer
 //  paused (SIGSTOP) with a WAL put and a manifest put under way is deposed by a new
 //  one; resumed, it acknowledges nothing, and its late WAL object and late manifest,
-//  which land after the new writer's fences, are ignored by the next recovery.
+//  which land after the new writer's fences, are ignored by the next recovery; (c)
+//  segment and index objects carry the writer's epoch in their keys, so a deposed
+//  writer's late copy never replaces the object a newer manifest names.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "qv_it_docs.h"
+#include "qv_it_sift.h"
 
 #define BATCH 100
 #define DIM 2
@@ -149,6 +152,110 @@ test_second_waits_then_takes_over (void **state)
     c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
     assert_int_equal (qv_it_docs_rows (c), (int64_t) (batches + 1) * BATCH);
     qv_it_client_destroy (&c);
+    qv_it_server_destroy (&second);
+    qv_it_server_destroy (&first);
+}
+
+//  The key of the first object in keys ("a,b,...") whose name ends with suffix, as
+//  prefix + name; false if none does.
+static bool
+s_key_ending (const char *keys, const char *prefix, const char *suffix, char *out, size_t size)
+{
+    size_t slen = strlen (suffix);
+    for (const char *k = keys; k && *k; ) {
+        size_t len = strcspn (k, ",");
+        if (len >= slen && memcmp (k + len - slen, suffix, slen) == 0) {
+            snprintf (out, size, "%s%.*s", prefix, (int) len, k);
+            return true;
+        }
+        k += len + (k [len] == ',');
+    }
+    return false;
+}
+
+//  (c) Segment and index objects carry their writer's epoch in their keys, and the
+//  manifest names it: what a deposed writer writes late for a segment (here put by the
+//  test where an epoch-1 writer would put its copy of the epoch-2 writer's segment)
+//  never replaces what the newer writer's manifest names, and the next recovery loads
+//  every segment and index by the epoch its manifest gives.
+static void
+test_segment_objects_fenced (void **state)
+{
+    (void) state;
+    const char *url = qv_it_need_nats ();
+    if (!url)
+        skip ();
+    const char *const *args = s_lease_args (url);
+    qv_it_server_t *first = qv_it_server_new (args);
+    assert_non_null (first);
+    assert_int_equal (qv_it_server_start (first), 0);
+    assert_int_equal (qv_it_server_wait_log (first, "writes as epoch 1", 10000), 0);
+    qv_it_client_t *c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
+    assert_true (qv_it_docs_create (c, DIM));
+    assert_true (qv_it_docs_insert_ok (c, 0, BATCH, DIM));
+    qv_doc_t *r = QV_IT_CALL_OK (c, "{op: 'create_index', collection: 'docs', field: 'v', "
+                                    "index_type: 'HNSW'}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (c, "{op: 'flush', collection: 'docs'}");
+    qv_doc_destroy (&r);
+    char why [256];
+    if (qv_it_wait_index (c, "docs", "v", BATCH, 30000, why, sizeof why))
+        fail_msg ("epoch 1's index: %s", why);
+    qv_it_client_destroy (&c);
+    char *keys = qv_it_store_keys (first, "segments/");
+    print_message ("segment objects of epoch 1: %s\n", keys);
+    char key [256];
+    assert_true (s_key_ending (keys, "segments/", "-00000000000000000001", key, sizeof key));
+    assert_true (s_key_ending (keys, "segments/", "-00000000000000000001.index1", key, sizeof key));
+    free (keys);
+    assert_int_equal (qv_it_server_kill (first), 0);
+
+    //  Epoch 2 takes over and flushes a segment of its own
+    qv_it_server_t *second = qv_it_server_new_at (first->dir, "second.log", args);
+    assert_non_null (second);
+    assert_int_equal (qv_it_server_start (second), 0);
+    assert_int_equal (qv_it_server_wait_log (second, "writes as epoch 2", 60000), 0);
+    assert_int_equal (qv_it_server_wait_ready (second, QV_IT_READY_MS), 0);
+    c = qv_it_client_new (second->endpoint, QV_IT_CALL_MS);
+    assert_true (qv_it_docs_insert_ok (c, 1, BATCH, DIM));
+    r = QV_IT_CALL_OK (c, "{op: 'flush', collection: 'docs'}");
+    qv_doc_destroy (&r);
+    if (qv_it_wait_index (c, "docs", "v", 2 * BATCH, 30000, why, sizeof why))
+        fail_msg ("epoch 2's index: %s", why);
+    qv_it_client_destroy (&c);
+    keys = qv_it_store_keys (second, "segments/");
+    print_message ("segment objects after epoch 2: %s\n", keys);
+    assert_true (s_key_ending (keys, "segments/", "-00000000000000000002", key, sizeof key));
+    free (keys);
+    //  The deposed epoch-1 writer's late copy of that segment and of its index: not
+    //  what the manifest names
+    char late [300], late_index [320];
+    snprintf (late, sizeof late, "%.*s00000000000000000001", (int) strlen (key) - 20, key);
+    snprintf (late_index, sizeof late_index, "%s.index1", late);
+    qv_store_t *store = qv_it_server_store (second);
+    assert_non_null (store);
+    assert_int_equal (qv_store_put (store, late, "late garbage", 12), 0);
+    assert_int_equal (qv_store_put (store, late_index, "late garbage", 12), 0);
+    qv_store_destroy (&store);
+    assert_int_equal (qv_it_server_kill (second), 0);
+
+    //  Epoch 3 recovers both writers' segments and indexes, by their manifest's epochs
+    qv_it_server_t *third = qv_it_server_new_at (first->dir, "third.log", args);
+    assert_non_null (third);
+    assert_int_equal (qv_it_server_start (third), 0);
+    assert_int_equal (qv_it_server_wait_ready (third, QV_IT_READY_MS), 0);
+    c = qv_it_client_new (third->endpoint, QV_IT_CALL_MS);
+    assert_int_equal (qv_it_docs_batch_rows (c, 0, BATCH), BATCH);
+    assert_int_equal (qv_it_docs_batch_rows (c, 1, BATCH), BATCH);
+    assert_int_equal (qv_it_docs_rows (c), 2 * BATCH);
+    if (qv_it_wait_index (c, "docs", "v", 2 * BATCH, 30000, why, sizeof why))
+        fail_msg ("recovered indexes: %s", why);
+    qv_it_client_destroy (&c);
+    char *log = qv_it_server_log_text (third);
+    if (strstr (log, "cannot be used") || strstr (log, "late garbage"))
+        fail_msg ("the recovery read a late object:\n%s", log);
+    free (log);
+    qv_it_server_destroy (&third);
     qv_it_server_destroy (&second);
     qv_it_server_destroy (&first);
 }
@@ -303,6 +410,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_second_waits_then_takes_over),
+        cmocka_unit_test (test_segment_objects_fenced),
         cmocka_unit_test (test_paused_writer_deposed),
     };
     if (getenv ("QV_IT_ONLY"))

@@ -348,8 +348,8 @@ test_writers (void **state)
     chunk = qv_catalog_manifest (cat, &version);
     qv_envelope_t env;
     assert_int_equal (qv_envelope_open ("m", zchunk_data (chunk), zchunk_size (chunk),
-                                        QV_ENVELOPE_MANIFEST, 3, &env), 0);
-    assert_int_equal (env.version, 3);      //  3: the writer's epoch in the payload
+                                        QV_ENVELOPE_MANIFEST, 4, &env), 0);
+    assert_int_equal (env.version, 4);      //  4: segment and index object epochs
     zchunk_destroy (&chunk);
     qv_catalog_destroy (&cat);
 }
