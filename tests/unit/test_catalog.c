@@ -13,10 +13,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <msgpack.h>
 
 #include "qv_catalog.h"
 #include "qv_manifest.h"
 #include "qv_crc.h"
+#include "qv_envelope.h"
 #include "qv_segfile.h"
 #include "qv_coll_reply.h"
 #include "qv_store.h"
@@ -1040,6 +1042,86 @@ s_expect_corrupt (qv_store_t *store, const char *name, const char *what)
     qv_catalog_destroy (&cat);
 }
 
+//  Copies obj into pk, leaving out "epoch" in every map below the root (the segment
+//  and index object epochs that manifest format 4 added).
+static void
+s_pack_without_epochs (msgpack_packer *pk, const msgpack_object *obj, int depth)
+{
+    if (obj->type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object_map *m = &obj->via.map;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < m->size; i++)
+            n += !(depth > 0 && m->ptr [i].key.type == MSGPACK_OBJECT_STR
+                   && m->ptr [i].key.via.str.size == 5
+                   && memcmp (m->ptr [i].key.via.str.ptr, "epoch", 5) == 0);
+        msgpack_pack_map (pk, n);
+        for (uint32_t i = 0; i < m->size; i++) {
+            const msgpack_object *k = &m->ptr [i].key;
+            if (depth > 0 && k->type == MSGPACK_OBJECT_STR && k->via.str.size == 5
+            &&  memcmp (k->via.str.ptr, "epoch", 5) == 0)
+                continue;
+            msgpack_pack_object (pk, *k);
+            s_pack_without_epochs (pk, &m->ptr [i].val, depth + 1);
+        }
+    }
+    else
+    if (obj->type == MSGPACK_OBJECT_ARRAY) {
+        msgpack_pack_array (pk, obj->via.array.size);
+        for (uint32_t i = 0; i < obj->via.array.size; i++)
+            s_pack_without_epochs (pk, &obj->via.array.ptr [i], depth + 1);
+    }
+    else
+        msgpack_pack_object (pk, *obj);
+}
+
+//  A manifest of format 3 (written before segment and index objects carried an epoch
+//  in their key: no "epoch" in its segment and index entries) recovers as format 4
+//  does, reading the objects by their keys without an epoch.
+static void
+test_manifest_format_3 (void **state)
+{
+    fixture_t *f = *state;
+    qv_catalog_t *cat = qv_catalog_new ();
+    s_create (cat, &f->wal, 1, "docs", s_int_schema, 100);
+    s_insert (cat, &f->wal, 1, 7, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1]}]}");
+    s_delete (cat, &f->wal, 1, 120, "[2]");
+    uint64_t version = s_flush_all (cat, f->store);
+    char man [64];
+    snprintf (man, sizeof man, "meta/manifest/%020llu", (unsigned long long) version);
+    void *data;
+    size_t size;
+    assert_int_equal (qv_store_get (f->store, man, &data, &size), 0);
+    qv_envelope_t env;
+    assert_int_equal (qv_envelope_open (man, data, size, QV_ENVELOPE_MANIFEST, 4, &env), 0);
+    assert_int_equal (env.version, 4);
+    assert_non_null (memmem (env.payload, env.size, "\xa5" "epoch", 6));
+    msgpack_unpacked up;
+    msgpack_unpacked_init (&up);
+    assert_int_equal (msgpack_unpack_next (&up, (const char *) env.payload, env.size, NULL),
+                      MSGPACK_UNPACK_SUCCESS);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init (&sb);
+    uint8_t header [QV_ENVELOPE_HEADER_SIZE] = { 0 };
+    msgpack_sbuffer_write (&sb, (const char *) header, sizeof header);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
+    s_pack_without_epochs (&pk, &up.data, 0);
+    msgpack_unpacked_destroy (&up);
+    free (data);
+    qv_envelope_seal (sb.data, sb.size, QV_ENVELOPE_MANIFEST, 3);
+    //  Only the root keeps its "epoch" (the writer's): one occurrence left
+    const char *first = memmem (sb.data, sb.size, "\xa5" "epoch", 6);
+    assert_non_null (first);
+    assert_null (memmem (first + 6, sb.size - (size_t) (first + 6 - sb.data), "\xa5" "epoch", 6));
+    assert_int_equal (qv_store_put (f->store, man, sb.data, sb.size), 0);
+    msgpack_sbuffer_destroy (&sb);
+    qv_catalog_t *rec = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (rec, f->store), 0);
+    s_assert_same_state (cat, rec);
+    qv_catalog_destroy (&rec);
+    qv_catalog_destroy (&cat);
+}
+
 static void
 test_corrupt_manifest (void **state)
 {
@@ -1128,6 +1210,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_recover_empty_store, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_partitions, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_partition_key, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_manifest_format_3, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_manifest, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_manifest_fencing, s_setup, s_teardown),
     };
