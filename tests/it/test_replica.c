@@ -356,6 +356,28 @@ test_replicas_equal_writer (void **state)
     s_write_rows (env->w, "insert", 0, 50, 20000);
     for (int i = 0; i < 2; i++)
         s_assert_same (env, env->r [i], "after inserts beside the indexed segments");
+    //  The vector index replaced (dropped, then IVF_FLAT) and the new rows flushed: the
+    //  replicas load the new version's objects, for the new segment too
+    r = QV_IT_CALL_OK (env->w, "{op: 'drop_index', collection: 'sift', field: 'v'}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'create_index', collection: 'sift', field: 'v', "
+                               "index_type: 'IVF_FLAT', params: {nlist: 32}}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    if (qv_it_wait_index (env->w, "sift", "v", NB + 150, 60000, why, sizeof why))
+        fail_msg ("the writer's IVF_FLAT index: %s", why);
+    for (int i = 0; i < 2; i++) {
+        if (qv_it_wait_index (env->r [i], "sift", "v", NB + 150, 30000, why, sizeof why))
+            fail_msg ("replica %d did not adopt the replaced index: %s", i, why);
+        r = QV_IT_CALL_OK (env->r [i], "{op: 'describe_index', collection: 'sift', field: 'v'}");
+        assert_true (qv_it_str_is (qv_it_path (r, "index_type"), "IVF_FLAT"));
+        qv_doc_destroy (&r);
+        uint64_t adopted = qv_itn_stat (env->replica [i].endpoint, "indexes_adopted");
+        assert_true (adopted >= 5 && adopted != UINT64_MAX);
+        assert_int_equal (qv_itn_stat (env->replica [i].endpoint, "unflushed_segments"), 0);
+        s_assert_same (env, env->r [i], "after the index was replaced");
+    }
 }
 
 //  Strong reads on a replica right after an acknowledged insert see it: 1,000 pairs,
