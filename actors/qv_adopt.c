@@ -3,9 +3,11 @@
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                         stop (after the load in progress)
-//  takes (inbox, PULL inproc "adopt", from the searcher):
-//    BUILD {build}                       load a segment's index object (the manifest
-//                                        listed it) instead of building it
+//  takes (inbox, PULL inproc "adopt"):
+//    BUILD {build}                       from the searcher: load a segment's index
+//                                        object (the manifest listed it), not build it
+//    FEED_MANIFEST {shard, version}      from the follower: the writer announced a
+//                                        durable manifest; read the newest now
 //  sends (to the searcher, inproc "searcher"):
 //    MANIFEST_SEEN {version, body}       a live manifest newer than the last one sent
 //    BUILT {build}                       after BUILD: the index, or the error
@@ -14,8 +16,10 @@
 //  A searcher process applies every record of the committed feed, so it holds the
 //  rows of every segment; what it lacks is what the writer does after a segment is
 //  sealed: the segment is flushed and its indexes are built, and a manifest says so.
-//  This actor lists the manifests every second (qv_manifest_read_newest: the fencing
-//  rule applies) and hands a newer one's body to the searcher, which owns the catalog:
+//  This actor reads the newest manifest (qv_manifest_read_newest: the fencing rule
+//  applies) when the writer announces one on the committed feed (FEED_MANIFEST), and
+//  every 5 s in case an announcement was lost, and hands a newer one's body to the
+//  searcher, which owns the catalog:
 //  a segment the manifest lists with the rows the searcher holds becomes flushed there
 //  too (qv_manifest_adopt), and each index object listed for it comes back here as a
 //  BUILD, loaded on this thread (a large index takes seconds to fetch and decode; the
@@ -30,8 +34,9 @@
 #include "qv_rc.h"
 #include "qv_segment.h"
 
-//  How often the manifests are listed.
-#define S_POLL_MS 1000
+//  How often the manifests are listed when no FEED_MANIFEST says a newer one is there
+//  (the writer's announcement lost, or NATS down).
+#define S_POLL_MS 5000
 
 typedef struct {
     qv_store_t *store;
@@ -39,7 +44,10 @@ typedef struct {
     zsock_t *searcher;
     uint64_t seen;                  //  the newest manifest version sent
     int64_t error_logged_ms;
+    qv_feed_stats_t *stats;
 } self_t;
+
+static void s_poll (self_t *self);
 
 static void
 s_load_index (self_t *self, qv_build_t *b)
@@ -101,18 +109,21 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     if (msg->id == QV_MSG_BUILD)
         s_load_index (self, ((qv_msg_build_t *) msg)->build);
     else
+    if (msg->id == QV_MSG_FEED_MANIFEST) {
+        atomic_fetch_add (&self->stats->manifests_announced, 1);
+        if (((qv_msg_feed_manifest_t *) msg)->version > self->seen)
+            s_poll (self);
+    }
+    else
         qv_error ("protocol error: the adopter does not take %s; dropped", qv_msg_name (msg->id));
     qv_msg_destroy (&msg);
     return 0;
 }
 
-//  Every second: a newer live manifest goes to the searcher.
-static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+//  A newer live manifest goes to the searcher.
+static void
+s_poll (self_t *self)
 {
-    (void) loop;
-    (void) timer_id;
-    self_t *self = arg;
     qv_manifest_t *man = NULL;
     if (qv_manifest_read_newest (self->store, self->seen, &man)) {
         //  A manifest deleted between the listing and the read (the writer keeps two),
@@ -121,12 +132,12 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         if (now - self->error_logged_ms > 60000) {
             self->error_logged_ms = now;
             qv_warn ("searcher: cannot read the writer's newest manifest: %s; trying "
-                     "again every second", qv_err_msg ());
+                     "again at the next announcement or within 5 s", qv_err_msg ());
         }
-        return 0;
+        return;
     }
     if (!man)
-        return 0;
+        return;
     uint64_t version = man->version;
     qv_msg_manifest_seen_t *msg = qv_msg_manifest_seen_new ();
     msg->version = version;
@@ -138,6 +149,14 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         self->seen = version;
     else
         qv_msg_free (&msg);         //  the searcher is gone (shutdown)
+}
+
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_poll ((self_t *) arg);
     return 0;
 }
 
@@ -145,7 +164,7 @@ void
 qv_adopt_actor (zsock_t *pipe, void *args_)
 {
     qv_adopt_args_t *args = args_;
-    self_t self = { args->store, NULL, NULL, args->seen, 0 };
+    self_t self = { args->store, NULL, NULL, args->seen, 0, args->config->feed_stats };
     char ep [256];
     qv_config_endpoint (args->config, "adopt", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

@@ -6,10 +6,12 @@
 //  drops what does not fit):
 //    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq}
 //                                from the segment manager, in log order
+//    FEED_MANIFEST {shard, version}   from the metadata coordinator: a manifest is
+//                                durable
 //  takes (NATS, "<prefix>.feed.<store>.<shard>.ts"):
 //    WRITER_TS {shard, ts: 0}    a follower's question
 //  sends (NATS):
-//    FEED, FEED_TICK             published on "<prefix>.feed.<store>.<shard>", which the
+//    FEED, FEED_TICK, FEED_MANIFEST   published on "<prefix>.feed.<store>.<shard>", which the
 //                                stream "<PREFIX>_FEED_<store hash>_<shard>" keeps
 //                                (qv_msg_encode bytes)
 //    WRITER_TS {shard, ts}       the answer: the newest commit timestamp of a durable WAL
@@ -128,7 +130,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
             s_publish (self, msg);
     }
     else
-    if (msg->id == QV_MSG_FEED_TICK)
+    if (msg->id == QV_MSG_FEED_TICK || msg->id == QV_MSG_FEED_MANIFEST)
         s_publish (self, msg);
     else
         qv_error ("protocol error: the feed publisher does not take %s; dropped",

@@ -3,7 +3,8 @@
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                 stop
 //  takes (NATS "<prefix>.feed.<store>.<shard>", bus/NATS.md "Committed feed"):
-//    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq}
+//    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq},
+//    FEED_MANIFEST {shard, version}
 //  takes (inbox, PULL inproc "follower"):
 //    READ {job, guarantee_ts}    from the proxy: a strong read, which needs the
 //                                writer's newest commit timestamp
@@ -13,6 +14,7 @@
 //    APPLY {job, seq, wal_index, wal_last, acked}, TICK {shard, ts}, READ {job,
 //                                guarantee_ts}   to the searcher, in log order
 //    WRITER_TS {shard, ts: 0}    on "<prefix>.feed.<store>.<shard>.ts" (NATS request)
+//    FEED_MANIFEST {shard, version}   to the adopter (inproc "adopt"): read it now
 //    LIVE {}                     to the proxy, once caught up (until then it answers
 //                                UNAVAILABLE, "catching up")
 //    REPLY {job, ts: 0}          to the proxy: a strong read that timed out here
@@ -69,6 +71,7 @@ typedef struct {
     zsock_t *feed;                  //  natsMsg * of the feed subscription
     zsock_t *answers;               //  natsMsg * of WRITER_TS answers
     zsock_t *searcher;
+    zsock_t *adopter;               //  PUSH of FEED_MANIFEST to the adopter
     zsock_t *proxy;
     zlistx_t *batch;                //  APPLY messages of the WAL object being decoded
     uint64_t batch_seq;
@@ -268,6 +271,14 @@ s_on_feed (self_t *self, const qv_msg_t *msg)
         }
         if (self->next_seq > f->seq)
             s_caught_up (self);
+    }
+    else
+    if (msg->id == QV_MSG_FEED_MANIFEST) {
+        //  The adopter reads it now (it polls the store too, should this be lost)
+        qv_msg_feed_manifest_t *fm = qv_msg_feed_manifest_new ();
+        fm->shard = ((const qv_msg_feed_manifest_t *) msg)->shard;
+        fm->version = ((const qv_msg_feed_manifest_t *) msg)->version;
+        s_post (self->adopter, (qv_msg_t *) fm);
     }
     else
     if (msg->id == QV_MSG_FEED_TICK) {
@@ -485,6 +496,7 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (self->config, "follower-ts", ep, sizeof ep);
     self->answers = zsock_new_pull (ep);
     self->searcher = qv_config_push (self->config, "searcher");
+    self->adopter = qv_config_push (self->config, "adopt");
     self->proxy = qv_config_push (self->config, "proxy");
     self->bus = qv_bus_new (self->config->nats_url, "quiver searcher");
     self->last_feed_ms = qv_clock_msec ();
@@ -521,6 +533,7 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->feed);
     zsock_destroy (&self->answers);
     zsock_destroy (&self->searcher);
+    zsock_destroy (&self->adopter);
     zsock_destroy (&self->proxy);
     qv_wal_destroy (&self->wal);
     qv_wr_destroy (&self->w);

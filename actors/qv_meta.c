@@ -7,8 +7,9 @@
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
 //    pipe  QUIET                       give the workers nothing more (shutdown); signals
-//    pipe  SEGMGR-STOPS                send the segment manager nothing more: it is
-//                                      about to stop (shutdown); signals
+//    pipe  SEGMGR-STOPS                send the segment manager and the feed publisher
+//                                      nothing more: they are about to stop
+//                                      (shutdown); signals
 //  takes (inbox, PULL inproc "meta"):
 //    STORE_SEGMENT {seg}               from the searcher: a sealed segment to write
 //                                      (again every second until written; one write
@@ -28,6 +29,9 @@
 //    FLUSH_DONE {coll, job}            to the searcher, which owns the catalog
 //    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
 //    REPLY {job, ts}                   to the proxy: a flush that failed
+//    FEED_MANIFEST {shard, version}    with --nats, to the feed publisher (inproc
+//                                      "feedpub", without waiting: dropped when it
+//                                      cannot take it): a manifest is durable
 //
 //  DESIGN
 //  The searcher owns the catalog (it applies the log to it), so it decides what needs
@@ -68,6 +72,7 @@ typedef struct {
     zsock_t *searcher;
     zsock_t *flusher;
     zsock_t *builder;
+    zsock_t *feedpub;               //  PUSH to the feed publisher, with --nats; or NULL
     zlistx_t *flushes;              //  s_flush_t *
     zhashx_t *sealed;               //  "seg id" -> coll id + 1: sealed, not yet flushed
     zhashx_t *writing;              //  "seg id": written by the flusher, or written and
@@ -307,8 +312,16 @@ s_manifested (self_t *self, qv_msg_manifested_t **msg_p)
                 checkpoint = mc->checkpoint;
             free (zlistx_detach (self->manifest_cps, NULL));
         }
-        if (version > self->manifest_done)
+        if (version > self->manifest_done) {
             self->manifest_done = version;
+            if (self->feedpub) {
+                //  Searcher processes read it now rather than at their next poll
+                qv_msg_feed_manifest_t *fm = qv_msg_feed_manifest_new ();
+                fm->version = version;
+                if (qv_msg_send_nowait (self->feedpub, (qv_msg_t **) &fm) != 0)
+                    qv_msg_free (&fm);
+            }
+        }
         //  The checkpoint written in that manifest is now durable (not the catalog's
         //  current one: segments flushed since are in no durable manifest yet).
         if (checkpoint > 0) {
@@ -420,6 +433,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (cmd && streq (cmd, "SEGMGR-STOPS")) {
         zsock_destroy (&self->segmgr);
+        zsock_destroy (&self->feedpub);     //  the feed publisher stops right after
         zstr_free (&cmd);
         zsock_signal (reader, 0);
         return 0;
@@ -449,6 +463,13 @@ qv_meta_actor (zsock_t *pipe, void *args_)
     self->searcher = qv_config_push (self->config, "searcher");
     self->flusher = qv_config_push (self->config, "flusher");
     self->builder = qv_config_push (self->config, "builder");
+    if (self->config->feed_stats && self->config->nats_url [0]) {
+        char fep [256];
+        qv_config_endpoint (self->config, "feedpub", fep, sizeof fep);
+        self->feedpub = zsock_new (ZMQ_PUSH);
+        zsock_set_linger (self->feedpub, 0);
+        zsock_connect (self->feedpub, "%s", fep);
+    }
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order.
@@ -479,5 +500,6 @@ qv_meta_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->searcher);
     zsock_destroy (&self->flusher);
     zsock_destroy (&self->builder);
+    zsock_destroy (&self->feedpub);
     free (self);
 }

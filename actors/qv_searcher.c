@@ -680,6 +680,9 @@ s_stats (self_t *self, qv_job_t *job)
     qv_wr_key (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
     if (self->config->follower) {
         qv_wr_key (w, "indexes_adopted"); qv_wr_uint (w, self->indexes_adopted);
+        qv_wr_key (w, "manifests_announced");
+        qv_wr_uint (w, self->config->feed_stats
+                       ? atomic_load (&self->config->feed_stats->manifests_announced) : 0);
     }
     qv_wr_key (w, "segments_read"); qv_wr_uint (w, self->segments_read);
     qv_wr_key (w, "store"); qv_wr_str (w, store ? qv_store_backend_name (store) : "");

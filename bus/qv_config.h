@@ -50,6 +50,7 @@ typedef struct {
                                           //  read WAL objects it needs, or 0
     atomic_uint_fast64_t searchers;       //  writer without the searcher role: searcher
     atomic_uint_fast64_t searchers_ready; //  processes it knows of, and of those caught up
+    atomic_uint_fast64_t manifests_announced; //  adopter: FEED_MANIFEST messages taken
     atomic_uint_fast64_t applies_taken;   //  searcher: APPLY messages taken (a follower
                                           //  frees a replaced schema once the records
                                           //  decoded with it are taken)

@@ -71,6 +71,8 @@ typedef enum {
                                "idle; every record below ts is in WAL objects below next_seq") \
     M (WRITER_TS,  writer_ts,  "follower -> NATS -> feed publisher, and back: the shard's "   \
                                "newest commit timestamp (asked with ts 0)")                   \
+    M (FEED_MANIFEST, feed_manifest, "meta -> feed publisher -> NATS -> follower -> adopter: " \
+                               "a newer manifest is durable; read it now")                    \
     M (MANIFEST_SEEN, manifest_seen, "adopter -> searcher (searcher processes): the writer's " \
                                "newest manifest; take its flushed segments and indexes")
 
@@ -114,6 +116,7 @@ typedef enum {
                                     F (T, U64, ts) F (T, BIN, wal)
 #define QV_MSG_F_feed_tick(F, T)    F (T, U64, shard) F (T, U64, ts) F (T, U64, next_seq)
 #define QV_MSG_F_writer_ts(F, T)    F (T, U64, shard) F (T, U64, ts)
+#define QV_MSG_F_feed_manifest(F, T) F (T, U64, shard) F (T, U64, version)
 //  version: the manifest's; body: its msgpack body (actors/qv_manifest.c)
 #define QV_MSG_F_manifest_seen(F, T) F (T, U64, version) F (T, BIN, body)
 

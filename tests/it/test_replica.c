@@ -350,6 +350,9 @@ test_replicas_equal_writer (void **state)
             fail_msg ("replica %d did not adopt the writer's indexes: %s", i, why);
         uint64_t adopted = qv_itn_stat (env->replica [i].endpoint, "indexes_adopted");
         assert_true (adopted >= 2 && adopted != UINT64_MAX);
+        //  The writer announced its manifests on the committed feed
+        uint64_t announced = qv_itn_stat (env->replica [i].endpoint, "manifests_announced");
+        assert_true (announced >= 1 && announced != UINT64_MAX);
         assert_int_equal (qv_itn_stat (env->replica [i].endpoint, "unflushed_segments"), 0);
         s_assert_same (env, env->r [i], "after a flush and indexes on the writer");
     }
