@@ -277,16 +277,15 @@ s_written (self_t *self, qv_segment_t *seg)
     qv_segment_unlink (&seg);
 }
 
-//  Asks the coordinator to build the index of a flushed segment lacking it.
+//  Sends sock (the coordinator's, or a searcher process's adopter) a BUILD of seg's
+//  index for field fi, unless one is in flight; nothing if sock is NULL or gone.
 static void
-s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
+s_send_build (self_t *self, zsock_t *sock, qv_collection_t *c, qv_segment_t *seg, int fi,
+              uint64_t epoch)
 {
-    self_t *self = arg;
-    if (self->quiet)
-        return;
     char key [48];
     snprintf (key, sizeof key, "%llu/%d", (unsigned long long) seg->id, fi);
-    if (zhashx_lookup (self->building, key) || c->index_errors [fi][0])
+    if (!sock || zhashx_lookup (self->building, key))
         return;
     zhashx_insert (self->building, key, (void *) 1);
     qv_build_t *b = calloc (1, sizeof *b);
@@ -295,15 +294,25 @@ s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
     b->field = fi;
     b->def = *c->index_defs [fi];
     b->version = c->index_versions [fi];
+    b->epoch = epoch;
     qv_msg_build_t *msg = qv_msg_build_new ();
     msg->build = b;
-    if (!s_to_meta (self, &msg)) {
-        qv_segment_t *link = b->seg;    //  the coordinator is gone (shutdown)
+    if (qv_msg_post (sock, &msg) != 0) {
+        qv_segment_t *link = b->seg;    //  the receiver is gone (shutdown)
         qv_segment_unlink (&link);
         free (b);
         qv_msg_free (&msg);
         zhashx_delete (self->building, key);
     }
+}
+
+//  Asks the coordinator to build the index of a flushed segment lacking it.
+static void
+s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
+{
+    self_t *self = arg;
+    if (!self->quiet && !c->index_errors [fi][0])
+        s_send_build (self, self->meta, c, seg, fi, 0);
 }
 
 static void
@@ -350,27 +359,8 @@ static void
 s_adopt_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi, uint64_t epoch)
 {
     self_t *self = arg;
-    char key [48];
-    snprintf (key, sizeof key, "%llu/%d", (unsigned long long) seg->id, fi);
-    if (!self->adopter || self->adopt_stopped || zhashx_lookup (self->building, key))
-        return;
-    zhashx_insert (self->building, key, (void *) 1);
-    qv_build_t *b = calloc (1, sizeof *b);
-    b->coll_id = c->id;
-    b->seg = qv_segment_link (seg);
-    b->field = fi;
-    b->def = *c->index_defs [fi];
-    b->version = c->index_versions [fi];
-    b->epoch = epoch;
-    qv_msg_build_t *msg = qv_msg_build_new ();
-    msg->build = b;
-    if (qv_msg_post (self->adopter, &msg) != 0) {
-        qv_segment_t *link = b->seg;
-        qv_segment_unlink (&link);
-        free (b);
-        qv_msg_free (&msg);
-        zhashx_delete (self->building, key);
-    }
+    if (!self->adopt_stopped)
+        s_send_build (self, self->adopter, c, seg, fi, epoch);
 }
 
 //  Takes the writer's manifest (a searcher process): complete segments become

@@ -1033,6 +1033,26 @@ s_wait_indexed (const char *endpoint, const char *name)
     qv_client_destroy (&client);
 }
 
+//  Part e's search rows: nq=1 and nq=100 on "srch", medians of the runs.
+static void
+s_split_search_rows (const s_opts_t *opts, qv_client_t *client, const char *label,
+                     const char *what, uint64_t *state)
+{
+    const uint32_t nqs [] = { 1, 100 };
+    for (int q = 0; q < 2; q++) {
+        double qps [16], p50 [16], p99 [16];
+        for (int r = 0; r < opts->runs; r++)
+            qps [r] = s_search_run_p (client, "srch", nqs [q], opts->seconds, nqs [q] == 1 ? 5 : 2,
+                                      state, &p50 [r], &p99 [r]);
+        char row [64];
+        snprintf (row, sizeof row, "%s nq=%u", what, nqs [q]);
+        printf ("  %-9s  %-24s  %8.1f q/s  %10.3f  %10.3f\n", label, row,
+                s_median (qps, (size_t) opts->runs), s_median (p50, (size_t) opts->runs),
+                s_median (p99, (size_t) opts->runs));
+        fflush (stdout);
+    }
+}
+
 static void
 s_bench_split (const s_opts_t *opts)
 {
@@ -1088,19 +1108,7 @@ s_bench_split (const s_opts_t *opts)
         uint64_t state = 5;
         double warm;
         s_search_run (client, "srch", 1, 0, 3, &state, &warm);
-        const uint32_t nqs [] = { 1, 100 };
-        for (int q = 0; q < 2; q++) {
-            double qps [16];
-            for (int r = 0; r < opts->runs; r++)
-                qps [r] = s_search_run_p (client, "srch", nqs [q], opts->seconds, nqs [q] == 1 ? 5 : 2,
-                                          &state, &p50 [r], &p99 [r]);
-            char what [64];
-            snprintf (what, sizeof what, "search nq=%u", nqs [q]);
-            printf ("  %-9s  %-24s  %8.1f q/s  %10.3f  %10.3f\n", labels [m], what,
-                    s_median (qps, (size_t) opts->runs), s_median (p50, (size_t) opts->runs),
-                    s_median (p99, (size_t) opts->runs));
-            fflush (stdout);
-        }
+        s_split_search_rows (opts, client, labels [m], "search", &state);
         //  Insert-to-visible through this endpoint, and what `strong` adds to a search
         const char *levels [] = { "strong", "eventually" };
         const int probes = opts->quick ? 200 : 1000;
@@ -1148,18 +1156,7 @@ s_bench_split (const s_opts_t *opts)
             printf ("  %-9s  %-24s  %8.3f s     (after the writer's, from its manifest)\n",
                     labels [m], "loaded by the searcher", (double) (adopted - built) / 1000.0);
         s_search_run (client, "srch", 1, 0, 3, &state, &warm);
-        for (int q = 0; q < 2; q++) {
-            double qps [16];
-            for (int r = 0; r < opts->runs; r++)
-                qps [r] = s_search_run_p (client, "srch", nqs [q], opts->seconds, nqs [q] == 1 ? 5 : 2,
-                                          &state, &p50 [r], &p99 [r]);
-            char what [64];
-            snprintf (what, sizeof what, "search HNSW nq=%u", nqs [q]);
-            printf ("  %-9s  %-24s  %8.1f q/s  %10.3f  %10.3f\n", labels [m], what,
-                    s_median (qps, (size_t) opts->runs), s_median (p50, (size_t) opts->runs),
-                    s_median (p99, (size_t) opts->runs));
-            fflush (stdout);
-        }
+        s_split_search_rows (opts, client, labels [m], "search HNSW", &state);
         qv_client_destroy (&client);
     }
     qv_bench_server_stop (&sea, SIGTERM);
