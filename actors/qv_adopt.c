@@ -28,6 +28,7 @@
 //  index since) is reported, and the next manifest names the one to load.
 #include "qv_adopt.h"
 #include "qv_actor.h"
+#include "qv_builder.h"
 #include "qv_catalog.h"
 #include "qv_manifest.h"
 #include "qv_msg.h"
@@ -87,15 +88,7 @@ s_load_index (self_t *self, qv_build_t *b)
     b->index = index;
     b->scalar = scalar;
     b->msec = qv_clock_msec () - started;
-    qv_msg_built_t *built = qv_msg_built_new ();
-    built->build = b;
-    if (qv_msg_post (self->searcher, &built) != 0) {
-        qv_index_destroy (&index);  //  the searcher is gone (shutdown)
-        qv_scalar_destroy (&scalar);
-        qv_segment_unlink (&seg);
-        free (b);
-        qv_msg_free (&built);
-    }
+    qv_build_post (self->searcher, b);
 }
 
 static int
@@ -180,12 +173,8 @@ qv_adopt_actor (zsock_t *pipe, void *args_)
     //  Drop what is still queued: the segment links the loads hold
     qv_msg_t *msg;
     while ((msg = qv_msg_recv_nowait (self.inbox))) {
-        if (msg->id == QV_MSG_BUILD) {
-            qv_build_t *b = ((qv_msg_build_t *) msg)->build;
-            qv_segment_t *seg = b->seg;
-            qv_segment_unlink (&seg);
-            free (b);
-        }
+        if (msg->id == QV_MSG_BUILD)
+            qv_build_destroy ((qv_build_t **) &((qv_msg_build_t *) msg)->build);
         qv_msg_destroy (&msg);
     }
     zsock_destroy (&self.inbox);

@@ -67,14 +67,32 @@ s_build_index (self_t *self, qv_build_t *b)
     b->index = index;
     b->scalar = scalar;
     b->msec = qv_clock_msec () - started;
+    qv_build_post (self->meta, b);
+}
+
+void
+qv_build_destroy (qv_build_t **self_p)
+{
+    qv_build_t *b = *self_p;
+    if (!b)
+        return;
+    qv_index_t *index = b->index;
+    qv_scalar_t *scalar = b->scalar;
+    qv_segment_t *seg = b->seg;
+    qv_index_destroy (&index);
+    qv_scalar_destroy (&scalar);
+    qv_segment_unlink (&seg);
+    free (b);
+    *self_p = NULL;
+}
+
+void
+qv_build_post (zsock_t *sock, qv_build_t *build)
+{
     qv_msg_built_t *built = qv_msg_built_new ();
-    built->build = b;
-    if (qv_msg_post (self->meta, &built) != 0) {
-        //  The coordinator is gone (shutdown): drop what the build holds
-        qv_index_destroy (&index);
-        qv_scalar_destroy (&scalar);
-        qv_segment_unlink (&seg);
-        free (b);
+    built->build = build;
+    if (qv_msg_post (sock, &built) != 0) {
+        qv_build_destroy (&build);  //  the receiver is gone (shutdown)
         qv_msg_free (&built);
     }
 }
@@ -116,12 +134,8 @@ qv_builder_actor (zsock_t *pipe, void *args_)
     //  Drop what is still queued: the segment links the builds hold
     qv_msg_t *msg;
     while ((msg = qv_msg_recv_nowait (self.inbox))) {
-        if (msg->id == QV_MSG_BUILD) {
-            qv_build_t *b = ((qv_msg_build_t *) msg)->build;
-            qv_segment_t *seg = b->seg;
-            qv_segment_unlink (&seg);
-            free (b);
-        }
+        if (msg->id == QV_MSG_BUILD)
+            qv_build_destroy ((qv_build_t **) &((qv_msg_build_t *) msg)->build);
         qv_msg_destroy (&msg);
     }
     zsock_destroy (&self.inbox);

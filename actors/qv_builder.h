@@ -4,6 +4,7 @@
 #define QV_BUILDER_H_INCLUDED
 
 #include "qv_config.h"
+#include "qv_job.h"
 #include "qv_store.h"
 
 typedef struct {
@@ -13,5 +14,14 @@ typedef struct {
 
 void
     qv_builder_actor (zsock_t *pipe, void *args);
+
+//  Frees a build (qv_job.h) and what it holds: the index or scalar index built, the
+//  segment link.
+void
+    qv_build_destroy (qv_build_t **self_p);
+
+//  Sends BUILT {build} to sock; the build is destroyed if sock is gone (shutdown).
+void
+    qv_build_post (zsock_t *sock, qv_build_t *build);
 
 #endif

@@ -47,6 +47,7 @@
 //  Index builds run on the builder's thread, so a long build never holds up a segment
 //  write or a manifest on the flusher's.
 #include "qv_meta.h"
+#include "qv_builder.h"
 #include "qv_catalog.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -116,13 +117,7 @@ s_drop (self_t *self, qv_msg_t **msg_p)
     if (msg && (msg->id == QV_MSG_BUILD || msg->id == QV_MSG_BUILT)) {
         qv_build_t *b = msg->id == QV_MSG_BUILD ? ((qv_msg_build_t *) msg)->build
                                                 : ((qv_msg_built_t *) msg)->build;
-        qv_index_t *index = b->index;
-        qv_scalar_t *scalar = b->scalar;
-        qv_segment_t *seg = b->seg;
-        qv_index_destroy (&index);
-        qv_scalar_destroy (&scalar);
-        qv_segment_unlink (&seg);
-        free (b);
+        qv_build_destroy (&b);
     }
     else
     if (msg && (msg->id == QV_MSG_FLUSH || msg->id == QV_MSG_FLUSH_DONE)) {

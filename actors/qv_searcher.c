@@ -57,6 +57,7 @@
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher_self.h"
 #include "qv_manifest.h"
+#include "qv_builder.h"
 #include "qv_store.h"
 #include "qv_cdc.h"
 
@@ -1092,16 +1093,8 @@ s_drain (self_t *self)
             qv_segment_unlink (&seg);
         }
         else
-        if (msg->id == QV_MSG_BUILT) {
-            qv_build_t *b = ((qv_msg_built_t *) msg)->build;
-            qv_index_t *index = b->index;
-            qv_scalar_t *scalar = b->scalar;
-            qv_segment_t *seg = b->seg;
-            qv_index_destroy (&index);
-            qv_scalar_destroy (&scalar);
-            qv_segment_unlink (&seg);
-            free (b);
-        }
+        if (msg->id == QV_MSG_BUILT)
+            qv_build_destroy ((qv_build_t **) &((qv_msg_built_t *) msg)->build);
         qv_msg_destroy (&msg);
     }
 }
