@@ -183,9 +183,10 @@ test_corrupt_file (void **state)
     double v = s_first_component (c, 7), w = s_first_component (c, 407);
     s_stop (server, &c);
 
-    char a [PATH_MAX + 64], b [PATH_MAX + 64];
-    snprintf (a, sizeof a, "%s/segments@1@00000000000000000001", cache);
-    snprintf (b, sizeof b, "%s/segments@1@00000000000000000002", cache);
+    char a [PATH_MAX + 128], b [PATH_MAX + 128];
+    //  Segments 1 and 2, written by the store's first writer (epoch 1: its key's suffix)
+    snprintf (a, sizeof a, "%s/segments@1@00000000000000000001-00000000000000000001", cache);
+    snprintf (b, sizeof b, "%s/segments@1@00000000000000000002-00000000000000000001", cache);
     long asize = qv_it_file_size (a), bsize = qv_it_file_size (b);
     assert_true (asize > 0 && bsize > 0);
     assert_int_equal (qv_it_flip_byte (a, -5), 0);
@@ -238,7 +239,7 @@ test_stale_entry (void **state)
     assert_true (v_one != v_two);
 
     //  Replace one's segment object in the bucket by two's (same key, same rows)
-    const char *key = "segments/1/00000000000000000001";
+    const char *key = "segments/1/00000000000000000001-00000000000000000001";   //  epoch 1
     qv_store_t *s1 = qv_it_server_store (one), *s2 = qv_it_server_store (two);
     void *data;
     size_t size;
