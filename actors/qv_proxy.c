@@ -824,10 +824,20 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     self->bus = zsock_new (ZMQ_ROUTER);
     zsock_set_sndhwm (self->bus, 0);
     zsock_set_rcvhwm (self->bus, 0);
-    zsock_bind (self->bus, "%s", ep);
-    self->nats_live = self->config->nats_url [0] == 0;
+    int bound = zsock_bind (self->bus, "%s", ep);
     qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
-    self->inbox = zsock_new_pull (ep);
+    self->inbox = bound < 0 ? NULL : zsock_new_pull (ep);
+    if (!self->inbox) {
+        char why [300];
+        snprintf (why, sizeof why, "%s: %s", ep, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&self->bus);
+        zsock_destroy (&self->router);
+        free (self);
+        zsock_signal (pipe, 0);
+        zstr_send (pipe, why);
+        return;
+    }
+    self->nats_live = self->config->nats_url [0] == 0;
     self->segmgr = qv_config_push (self->config, "segmgr");
     self->searcher = qv_config_push (self->config, "searcher");
     if (self->config->follower)

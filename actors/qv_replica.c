@@ -80,6 +80,7 @@ qv_replica_new (const qv_config_t *config)
     }
     qv_replica_t *self = calloc (1, sizeof *self);
     self->config = *config;
+    qv_config_new_instance (&self->config);     //  a start-over's actors: endpoints of their own
     self->config.follower = true;
     self->config.nats_stats = NULL;     //  no NATS bridge here: no change events either
     self->config.feed_stats = self->feed_stats = calloc (1, sizeof (qv_feed_stats_t));

@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdatomic.h>
+
+void
+qv_config_new_instance (qv_config_t *config)
+{
+    static atomic_int s_counter = 0;
+    snprintf (config->instance, sizeof config->instance, "%d-%d", (int) getpid (),
+              atomic_fetch_add (&s_counter, 1));
+}
 
 void
 qv_config_defaults (qv_config_t *config)
@@ -15,8 +24,7 @@ qv_config_defaults (qv_config_t *config)
     memset (config, 0, sizeof *config);
     snprintf (config->data, sizeof config->data, "./quiver-data");
     snprintf (config->bind, sizeof config->bind, "tcp://127.0.0.1:19530");
-    static int s_counter = 0;
-    snprintf (config->instance, sizeof config->instance, "%d-%d", (int) getpid (), s_counter++);
+    qv_config_new_instance (config);
     config->max_request = 64u << 20;
     config->max_elems = 64u << 20;
     config->max_unflushed = (size_t) 2 << 30;

@@ -130,6 +130,12 @@ void
 void
     qv_config_advertise (const qv_config_t *config, char *out, size_t size);
 
+//  Gives config a new instance suffix: the actors of a server started again in the same
+//  process (a searcher process starting over) bind inproc endpoints of their own, not
+//  the ones the previous actors' sockets may still hold while ZeroMQ closes them.
+void
+    qv_config_new_instance (qv_config_t *config);
+
 //  Inproc endpoint of an actor's inbox ("inproc://qv-<instance>-<name>").
 void
     qv_config_endpoint (const qv_config_t *config, const char *name, char *out, size_t size);
