@@ -11,6 +11,7 @@
 //  no wrong answer, and strong reads through the writer see every acknowledged insert.
 #include "qv_it_nats.h"
 #include "qv_it_sift.h"
+#include "qv_store.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -858,6 +859,27 @@ s_logged (s_env_t *env, const char *line)
     return found;
 }
 
+//  True if the store on env's data directory holds WAL object seq of shard 0 (at any
+//  writer epoch), or cannot be listed.
+static bool
+s_wal_has (s_env_t *env, uint64_t seq)
+{
+    qv_store_t *store = qv_store_new_readonly (env->writer.data);
+    zlist_t *keys = NULL;
+    if (!store || qv_store_list (store, "wal/0/", &keys) != 0) {
+        qv_store_destroy (&store);
+        return true;
+    }
+    char want [64];
+    snprintf (want, sizeof want, "wal/0/%020llu", (unsigned long long) seq);
+    bool found = false;
+    for (char *k = zlist_first (keys); k && !found; k = zlist_next (keys))
+        found = strncmp (k, want, strlen (want)) == 0;
+    zlist_destroy (&keys);
+    qv_store_destroy (&store);
+    return found;
+}
+
 //  A searcher that cannot read WAL objects it needs (the writer's feed carries no
 //  objects, QV_FAULT_FEED_DROP, and the searcher is stopped while the writer writes,
 //  flushes and checkpoints them away) falls behind, starts over from the newest
@@ -877,6 +899,7 @@ test_replica_starts_over_behind_checkpoint (void **state)
     s_load (env);
     assert_int_equal (s_start_replica (env, 0), 0);
     s_assert_same (env, env->r [0], "before the stop");
+    uint64_t need = qv_itn_stat (env->replica [0].endpoint, "feed_applied_seq");
     kill (env->replica [0].pid, SIGSTOP);
     s_write_rows (env->w, "insert", 0, 500, 30000);
     qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
@@ -884,18 +907,31 @@ test_replica_starts_over_behind_checkpoint (void **state)
     s_write_rows (env->w, "insert", 500, 500, 30000);
     r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
     qv_doc_destroy (&r);
+    //  The writer truncates its WAL after a flush answers (the checkpoint reaches its
+    //  WAL thread as a message): the searcher resumes only once the object it needs
+    //  next is gone, or it would simply read it and never fall behind.
+    bool gone = false;
+    int64_t until = zclock_mono () + 30000;
+    while (!gone && zclock_mono () < until) {
+        gone = !s_wal_has (env, need);
+        if (!gone)
+            zclock_sleep (50);
+    }
+    assert_true (gone);
     kill (env->replica [0].pid, SIGCONT);
     //  At most 60 s of polling (plus one call's limit): a searcher that died fails the
-    //  test instead of hanging it for 600 call timeouts
-    bool same = false;
-    int64_t until = zclock_mono () + 60000;
-    while (!same && zclock_mono () < until) {
+    //  test instead of hanging it for 600 call timeouts. The log line is written just
+    //  after the new searcher starts serving, so it is polled for as well.
+    bool same = false, logged = false;
+    until = zclock_mono () + 60000;
+    while (!(same && logged) && zclock_mono () < until) {
         same = s_count (env->r [0], "eventually", "id >= 0") == NB + 1000;
-        if (!same)
+        logged = s_logged (env, "started over from the newest manifest");
+        if (!(same && logged))
             zclock_sleep (100);
     }
     assert_true (same);
-    assert_true (s_logged (env, "started over from the newest manifest"));
+    assert_true (logged);
     s_assert_same (env, env->r [0], "after starting over");
 }
 
