@@ -1,6 +1,7 @@
-//  The searcher actor's state, shared by its two files (one thread): qv_searcher.c
-//  (the actor: applying the log, reads, the catalog's side of flushes and builds) and
-//  qv_search.c (vector searches split across worker threads). Not for other files.
+//  The searcher actor's state, shared by its files (one thread): qv_searcher.c
+//  (the actor: applying the log, reads, the catalog's side of flushes and builds),
+//  qv_search.c (vector searches split across worker threads) and qv_searcher_stats.c
+//  (the stats reply). Not for other files.
 #ifndef QV_SEARCHER_SELF_H_INCLUDED
 #define QV_SEARCHER_SELF_H_INCLUDED
 
@@ -83,6 +84,11 @@ void
     qv_searcher_reply (self_t *self, qv_job_t *job);
 void
     qv_searcher_fail (self_t *self, qv_job_t *job, int rc);
+
+//  qv_searcher_stats.c
+//  Answers a `stats` request (or fails it: an unknown collection).
+void
+    qv_searcher_stats (self_t *self, qv_job_t *job);
 
 //  qv_search.c
 //  A search worker thread: scans its part of a snapshot for every query.
