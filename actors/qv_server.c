@@ -262,6 +262,10 @@ qv_server_new (const qv_config_t *config)
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
         rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), qv_replay_record, &replay);
+    //  The S3 backend's lock is read back before the first write, while recovery read:
+    //  a server that lost it to one started at the same moment writes nothing
+    if (rc == 0 && !config->nats_url [0])
+        rc = qv_store_lock_check (self->store);
     uint64_t lease_epoch = self->lease ? qv_shard_lease_epoch (self->lease) : 0;
     if (rc == 0 && qv_wal_fence (wal, lease_epoch) != 0) {
         //  The writer's epoch: a deposed writer's late objects are ignored from the

@@ -87,6 +87,8 @@ typedef struct {
     bool lock_held;                 //  the renewal thread runs
     bool lock_stop;
     atomic_bool lock_lost;          //  another server took the lock over: refuse writes
+    atomic_bool lock_settling;      //  written, not yet read back: the first write waits
+    int64_t settle_ms;              //  ... until then (renew_mutex), and reads it back
     char holder [128];              //  "host:pid" of this process
     char token [40];                //  random; tells our lock object from another's
     atomic_uint_fast64_t renewals;
@@ -496,12 +498,51 @@ s_put_raw (s_s3_t *self, const char *key, const void *data, size_t size)
 }
 
 static int s_head (void *impl, const char *key, char *ident, size_t identsize);
+static int s_lock_read (s_s3_t *self, char *out, size_t outsize);
+static bool s_lock_ours (s_s3_t *self, const char *text);
+static void s_lock_holder (const char *text, char *out, size_t outsize);
+
+//  Before a write: if the lock was taken but not yet read back (s_lock), waits out
+//  the rest of the pause and reads it. Another starter's token there means it wrote
+//  last: this server refuses every write (QV_EUNAVAIL, naming it), as at a takeover.
+static int
+s_lock_settled (s_s3_t *self)
+{
+    if (!atomic_load (&self->lock_settling))
+        return 0;
+    pthread_mutex_lock (&self->renew_mutex);
+    int rc = 0;
+    if (atomic_load (&self->lock_settling)) {
+        int64_t wait = self->settle_ms - qv_clock_msec ();
+        if (wait > 0)
+            usleep ((useconds_t) wait * 1000);
+        char back [512];
+        rc = s_lock_read (self, back, sizeof back);
+        if (rc == 0 && !s_lock_ours (self, back)) {
+            char holder [128];
+            s_lock_holder (back, holder, sizeof holder);
+            atomic_store (&self->lock_lost, true);
+            rc = qv_err (QV_EUNAVAIL, "s3://%s/%s is locked by %s, which wrote the lock after "
+                         "this server took it (both started at the same time, or it was "
+                         "paused and renewed it): this server does not write", self->bucket, self->prefix,
+                         back [0] ? holder : "(released)");
+            qv_error ("%s", qv_err_msg ());
+        }
+        if (rc == 0)
+            atomic_store (&self->lock_settling, false);
+    }
+    pthread_mutex_unlock (&self->renew_mutex);
+    return rc;
+}
 
 static int
 s_put_ident (void *impl, const char *key, const void *data, size_t size, char *ident,
              size_t identsize)
 {
     s_s3_t *self = impl;
+    int settled = s_lock_settled (self);
+    if (settled)
+        return settled;
     if (atomic_load (&self->lock_lost))
         return qv_err (QV_EUNAVAIL, "put %s: this server lost the lock on s3://%s/%s to "
                        "another server; it no longer writes", key, self->bucket, self->prefix);
@@ -663,6 +704,12 @@ static int
 s_delete (void *impl, const char *key)
 {
     s_s3_t *self = impl;
+    int settled = s_lock_settled (self);
+    if (settled)
+        return settled;
+    if (atomic_load (&self->lock_lost))
+        return qv_err (QV_EUNAVAIL, "delete %s: this server lost the lock on s3://%s/%s to "
+                       "another server; it no longer writes", key, self->bucket, self->prefix);
     char full [QV_STORE_KEY_MAX + 600];
     char what [2048];
     s_full_key (self, key, full, sizeof full);
@@ -690,8 +737,12 @@ s_delete (void *impl, const char *key)
 //
 //  What it does not protect against: this S3 dialect has no conditional writes, so
 //  two servers that start within the same moment on an unlocked bucket can both
-//  write their lock; each reads it back after a renewal period and the one whose token
-//  is not there refuses to start, but writes made in that window by both are possible.
+//  write their lock. Each reads it back before its first write, at least a third of a
+//  renewal period after writing it (recovery's reads run meanwhile, so a start does
+//  not wait for it), and the one whose token is not there writes nothing (the server's
+//  recovery asks before its first write, qv_store_lock_check, and fails naming the
+//  other); a write by both is possible only if one's PUT of the lock takes longer
+//  than that pause.
 //  A server stalled for longer than three periods (SIGSTOP, a VM pause) loses the lock
 //  and may complete one write in flight before its next renewal notices. The roles
 //  issue's lease (with fencing) is meant to replace this object.
@@ -783,6 +834,8 @@ s_lock_renewer (void *arg)
             atomic_store (&self->lock_lost, true);
             break;
         }
+        //  Read back as ours a renewal period after it was taken: settled
+        atomic_store (&self->lock_settling, false);
         if (s_lock_write (self) != 0)
             qv_warn ("cannot renew the lock s3://%s/%s" QV_STORE_LOCK_NAME ": %s", self->bucket,
                      self->prefix, qv_err_msg ());
@@ -808,8 +861,11 @@ s_lock_check (void *impl)
     s_s3_t *self = impl;
     if (!self->lock_held)
         return 0;
+    int rc = s_lock_settled (self);
+    if (rc)
+        return rc;
     pthread_mutex_lock (&self->renew_mutex);
-    int rc = s_lock_check_locked (self);
+    rc = s_lock_check_locked (self);
     pthread_mutex_unlock (&self->renew_mutex);
     return rc;
 }
@@ -898,19 +954,12 @@ s_lock (void *impl)
     if (rc)
         return rc;
     atomic_store (&self->renewed_ms, began);
-    //  Without conditional writes two starters may both write: read back after a
-    //  short pause and yield if the other one's write came last
-    usleep ((useconds_t) (self->lock_ms / 3) * 1000);
-    char back [512];
-    rc = s_lock_read (self, back, sizeof back);
-    if (rc)
-        return rc;
-    if (!s_lock_ours (self, back)) {
-        char holder [128];
-        s_lock_holder (back, holder, sizeof holder);
-        return qv_err (QV_EUNAVAIL, "s3://%s/%s is locked by %s, which started at the same "
-                       "time", self->bucket, self->prefix, back [0] ? holder : "(released)");
-    }
+    //  Without conditional writes two starters may both write: the lock is read back
+    //  after a short pause, and the one whose write did not come last yields. The
+    //  pause is taken by the first write (s_lock_settled), not here: recovery's reads
+    //  run meanwhile, and nothing is written before the read-back.
+    self->settle_ms = began + self->lock_ms / 3;
+    atomic_store (&self->lock_settling, true);
     self->lock_stop = false;
     if (pthread_create (&self->lock_thread, NULL, s_lock_renewer, self) != 0)
         return qv_err (QV_EIO, "cannot start the lock renewal thread");

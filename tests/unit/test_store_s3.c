@@ -382,6 +382,62 @@ test_lock (void **state)
     qv_store_destroy (&b);
 }
 
+//  Two servers starting on an unlocked bucket at the same moment both write the lock
+//  (no conditional writes): the one whose lock object is not there when it reads it
+//  back before its first write never writes. Simulated by overwriting the lock of a
+//  just-locked store with another holder's, as the other starter's later write would.
+static void
+test_lock_same_time (void **state)
+{
+    (void) state;
+    if (!s_have_s3 ())
+        skip ();
+    char url [256], root [256], prefix [64], lock [80], r [80], w [80];
+    s_url (url, sizeof url, "lock_ms=1000");
+    //  The rival writes as a store on the bucket's root (a store refuses the key LOCK
+    //  itself): "<prefix>/LOCK" there is the lock object of the store on url
+    const char *last = strrchr (url, '/') + 1;
+    snprintf (prefix, sizeof prefix, "%.*s", (int) strcspn (last, "?"), last);
+    snprintf (lock, sizeof lock, "%s/LOCK", prefix);
+    snprintf (r, sizeof r, "%s/r", prefix);
+    snprintf (w, sizeof w, "%s/w", prefix);
+    snprintf (root, sizeof root, "s3://%s/" S_BUCKET, s_endpoint);
+    qv_store_t *a = qv_store_new (url);
+    qv_store_t *other = qv_store_new (root);    //  never locks: writes as the rival
+    assert_non_null (a);
+    assert_non_null (other);
+    assert_int_equal (qv_store_lock (a), 0);
+    //  Reads need no settled lock
+    assert_int_equal (qv_store_put (other, r, "1", 1), 0);
+    void *data = NULL;
+    size_t size = 0;
+    assert_int_equal (qv_store_get (a, "r", &data, &size), 0);
+    free (data);
+    const char *rival = "holder otherhost:4242 token 0123456789abcdef renewal 0\n";
+    assert_int_equal (qv_store_put (other, lock, rival, strlen (rival)), 0);
+    assert_int_equal (qv_store_put (a, "w", "x", 1), QV_EUNAVAIL);
+    assert_non_null (strstr (qv_err_msg (), "otherhost:4242"));
+    assert_non_null (strstr (qv_err_msg (), "wrote the lock after"));
+    assert_int_equal (qv_store_delete (a, "r"), QV_EUNAVAIL);
+    assert_int_equal (qv_store_get (other, w, &data, &size), QV_ENOTFOUND);
+    //  Closing does not delete the rival's lock
+    qv_store_destroy (&a);
+    assert_int_equal (qv_store_get (other, lock, &data, &size), 0);
+    assert_true (size == strlen (rival) && memcmp (data, rival, size) == 0);
+    free (data);
+
+    //  Uncontested: the first write after lock() waits for the read-back and lands
+    assert_int_equal (qv_store_delete (other, lock), 0);
+    qv_store_t *b = qv_store_new (url);
+    assert_non_null (b);
+    assert_int_equal (qv_store_lock (b), 0);
+    assert_int_equal (qv_store_put (b, "w", "y", 1), 0);
+    assert_int_equal (qv_store_get (other, w, &data, &size), 0);
+    free (data);
+    qv_store_destroy (&b);
+    qv_store_destroy (&other);
+}
+
 //  A holder paused for longer than three renewal periods loses the lock to a new
 //  server. Once both run again, exactly one of them keeps accepting writes: usually
 //  the new one, and the old one's renewal notices the takeover and refuses every
@@ -529,6 +585,7 @@ main (void)
         cmocka_unit_test (test_retry_until_server_starts),
         cmocka_unit_test (test_bad_urls),
         cmocka_unit_test (test_lock),
+        cmocka_unit_test (test_lock_same_time),
         cmocka_unit_test (test_lock_lost),
         cmocka_unit_test (test_threads),
     };
