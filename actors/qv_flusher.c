@@ -35,13 +35,14 @@ s_write_segment (self_t *self, qv_segment_t *seg)
     char key [96];
     seg->epoch = self->epoch;       //  the manifest names it once WRITTEN is back
     qv_segment_object_key (seg->coll_id, seg->id, seg->epoch, key, sizeof key);
-    zchunk_t *chunk = qv_segment_save (seg);
-    int rc = chunk ? qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk))
-                   : qv_err (QV_ENOMEM, "out of memory encoding segment %s", key);
+    size_t size;
+    void *object = qv_segment_save (seg, &size);
+    int rc = object ? qv_store_put (self->store, key, object, size)
+                    : qv_err (QV_ENOMEM, "out of memory encoding segment %s", key);
     const char *msg = rc ? qv_err_msg () : "";
     if (rc)
         qv_error ("flush of segment %s failed: %s", key, msg);
-    zchunk_destroy (&chunk);
+    free (object);
     qv_msg_written_t *written = qv_msg_written_new ();
     written->seg = seg;
     written->rc = rc;

@@ -23,13 +23,20 @@
 #define S_VERSION 2                     //  the envelope's payload version
 #define S_FIELDS 28                     //  coll_id .. body size
 
-zchunk_t *
-qv_segment_save (qv_segment_t *self)
+void *
+qv_segment_save (qv_segment_t *self, size_t *size)
 {
+    *size = 0;
     uint32_t rows = atomic_load (&self->rows);
     qv_wr_t *w = qv_wr_new ();
     if (!w)
         return NULL;
+    //  One buffer: the envelope header and fields first (filled in below), then the
+    //  body encoded straight after them, in room reserved for the segment's size (a
+    //  segment of hundreds of MB is not doubled into, nor copied into a second buffer)
+    uint8_t header [QV_ENVELOPE_HEADER_SIZE + S_FIELDS] = { 0 };
+    qv_wr_reserve (w, sizeof header + qv_segment_bytes (self) + 65536);
+    qv_wr_raw (w, header, sizeof header);
     qv_wr_map (w, 3);
     qv_wr_str (w, "schema");
     qv_schema_write (self->schema, w);
@@ -38,26 +45,22 @@ qv_segment_save (qv_segment_t *self)
     qv_wr_str (w, "batch");
     self->batch->n = rows;
     qv_batch_write (self->batch, w);
-    size_t body_size;
-    const void *body = qv_wr_data (w, &body_size);
-    size_t total = QV_ENVELOPE_HEADER_SIZE + S_FIELDS + body_size;
-    zchunk_t *chunk = zchunk_new (NULL, total);
-    if (!chunk) {
-        qv_wr_destroy (&w);
+    size_t total;
+    uint8_t *data = qv_wr_detach (w, &total);
+    qv_wr_destroy (&w);
+    if (!data || total < sizeof header) {
+        free (data);
         return NULL;
     }
-    uint8_t header [QV_ENVELOPE_HEADER_SIZE + S_FIELDS] = { 0 };
-    uint8_t *f = header + QV_ENVELOPE_HEADER_SIZE;
+    uint8_t *f = data + QV_ENVELOPE_HEADER_SIZE;
     qv_le_put32 (f, self->coll_id);
     qv_le_put64 (f + 4, self->id);
     qv_le_put32 (f + 12, self->shard);
     qv_le_put32 (f + 16, rows);
-    qv_le_put64 (f + 20, body_size);
-    zchunk_append (chunk, header, sizeof header);
-    zchunk_append (chunk, body, body_size);
-    qv_envelope_seal (zchunk_data (chunk), total, QV_ENVELOPE_SEGMENT, S_VERSION);
-    qv_wr_destroy (&w);
-    return chunk;
+    qv_le_put64 (f + 20, total - sizeof header);
+    qv_envelope_seal (data, total, QV_ENVELOPE_SEGMENT, S_VERSION);
+    *size = total;
+    return data;
 }
 
 int

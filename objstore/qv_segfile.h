@@ -7,8 +7,10 @@
 //  Segment object: serialise (sealed rows and their insert timestamps; deletes are
 //  kept in manifests) and load. load returns QV_ECORRUPT naming the object (or
 //  QV_EINVAL for an envelope of a format version newer than this build reads).
-zchunk_t *
-    qv_segment_save (qv_segment_t *self);
+//  save returns the object (malloc'd: the caller frees it) and its size in *size, or
+//  NULL when out of memory.
+void *
+    qv_segment_save (qv_segment_t *self, size_t *size);
 int
     qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out);
 

@@ -402,6 +402,21 @@ qv_wr_detach (qv_wr_t *w, size_t *size)
     return data;
 }
 
+int
+qv_wr_reserve (qv_wr_t *w, size_t n)
+{
+    if (w->sbuf.alloc - w->sbuf.size >= n)
+        return 0;
+    if (n > SIZE_MAX - w->sbuf.size)
+        return -1;
+    char *data = realloc (w->sbuf.data, w->sbuf.size + n);
+    if (!data)
+        return -1;
+    w->sbuf.data = data;
+    w->sbuf.alloc = w->sbuf.size + n;
+    return 0;
+}
+
 void
 qv_wr_reset (qv_wr_t *w)
 {

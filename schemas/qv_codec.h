@@ -124,6 +124,11 @@ void *
     qv_wr_detach (qv_wr_t *w, size_t *size);
 void
     qv_wr_reset (qv_wr_t *w);
+//  Makes room for n more bytes at once (one allocation for a writer whose final size
+//  is known or estimated, instead of doubling into it). Returns 0, or -1 when out of
+//  memory (the writer is unchanged: writes still grow it as needed).
+int
+    qv_wr_reserve (qv_wr_t *w, size_t n);
 
 //  Encodes one value v as standalone msgpack bytes into a malloc'd buffer.
 void *

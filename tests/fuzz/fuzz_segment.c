@@ -39,10 +39,11 @@ s_seed (const char *dir, const char *name, const char *schema_json, bool dynamic
         assert_true (qv_segment_append (seg, batch, 1000) == 0);
         qv_batch_destroy (&batch);
     }
-    zchunk_t *chunk = qv_segment_save (seg);
-    assert_non_null (chunk);
-    qv_fuzz_seed_write (dir, name, zchunk_data (chunk), zchunk_size (chunk), 0);
-    zchunk_destroy (&chunk);
+    size_t size;
+    void *object = qv_segment_save (seg, &size);
+    assert_non_null (object);
+    qv_fuzz_seed_write (dir, name, object, size, 0);
+    free (object);
     qv_segment_unlink (&seg);
     qv_schema_destroy (&schema);
 }
@@ -89,13 +90,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 static void *
 s_save (qv_segment_t *seg, size_t *size)
 {
-    zchunk_t *chunk = qv_segment_save (seg);
-    if (!chunk)
+    void *data = qv_segment_save (seg, size);
+    if (!data)
         abort ();
-    *size = zchunk_size (chunk);
-    void *data = malloc (*size);
-    memcpy (data, zchunk_data (chunk), *size);
-    zchunk_destroy (&chunk);
     return data;
 }
 
