@@ -50,6 +50,7 @@
 
 typedef struct {
     char endpoint [256];
+    char instance [32];             //  the process incarnation it announced
     zsock_t *dealer;
     zsock_t *monitor;               //  the DEALER's disconnects (zmq_socket_monitor)
     bool ready;
@@ -89,19 +90,36 @@ typedef struct {
 } self_t;
 
 static int s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg);
+static bool s_usable (const s_member_t *m, int64_t now, bool ready);
 
-//  The figures `stats` shows: searcher processes known, and of those caught up.
+//  What `stats` shows: searcher processes known, of those caught up, and the table of
+//  them (endpoint, incarnation, routed or not, position, reads in flight).
 static void
 s_count_members (self_t *self)
 {
     qv_feed_stats_t *fs = self->config->feed_stats;
+    if (!fs)
+        return;
     uint64_t ready = 0;
-    for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members))
+    int64_t now = qv_clock_msec ();
+    pthread_mutex_lock (&fs->members_lock);
+    fs->nmembers = 0;
+    for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members)) {
         ready += m->ready;
-    if (fs) {
-        atomic_store (&fs->searchers, zhashx_size (self->members));
-        atomic_store (&fs->searchers_ready, ready);
+        if (fs->nmembers == QV_FEED_MEMBERS_MAX)
+            continue;
+        qv_feed_member_t *e = &fs->members [fs->nmembers++];
+        snprintf (e->endpoint, sizeof e->endpoint, "%s", m->endpoint);
+        snprintf (e->instance, sizeof e->instance, "%s", m->instance);
+        e->ready = s_usable (m, now, true);
+        e->caught_up = m->ready;
+        e->applied_seq = m->applied_seq;
+        e->seen_ms = m->seen_ms;
+        e->inflight = m->inflight;
     }
+    pthread_mutex_unlock (&fs->members_lock);
+    atomic_store (&fs->searchers, zhashx_size (self->members));
+    atomic_store (&fs->searchers_ready, ready);
 }
 
 static void
@@ -533,6 +551,10 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (entry.ready && !member->ready)
         qv_info ("fan-out: searcher process %s caught up", member->endpoint);
+    if (!streq (member->instance, entry.instance) && member->instance [0])
+        qv_info ("fan-out: searcher process %s is a new incarnation (%s, was %s)",
+                 member->endpoint, entry.instance, member->instance);
+    snprintf (member->instance, sizeof member->instance, "%s", entry.instance);
     member->ready = entry.ready;
     member->applied_seq = entry.applied_seq;
     member->seen_ms = qv_clock_msec ();
@@ -571,6 +593,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     while ((m = zlistx_detach (stale, NULL)))
         s_member_drop (self, m, "stopped announcing itself");
     zlistx_destroy (&stale);
+    s_count_members (self);         //  reads in flight and cool-downs change all the time
     zlistx_t *late = zlistx_new ();
     for (s_read_t *r = zhashx_first (self->reads); r; r = zhashx_next (self->reads))
         if (r->member && now > r->job->deadline + S_GRACE_MS)

@@ -79,6 +79,7 @@ qv_member_actor (zsock_t *pipe, void *args)
     self->config = args;
     qv_config_advertise (self->config, self->me.endpoint, sizeof self->me.endpoint);
     qv_members_key (self->config, self->me.endpoint, self->key, sizeof self->key);
+    snprintf (self->me.instance, sizeof self->me.instance, "%s", self->config->instance);
     self->bus = qv_bus_new (self->config->nats_url, "quiver searcher membership");
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();

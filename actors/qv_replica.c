@@ -66,7 +66,7 @@ s_free (qv_replica_t *self)
         qv_follower_free_retired (self->retired, UINT64_MAX);
         zlistx_destroy (&self->retired);
     }
-    free (self->feed_stats);
+    qv_feed_stats_destroy (&self->feed_stats);
     free (self);
 }
 
@@ -83,7 +83,7 @@ qv_replica_new (const qv_config_t *config)
     qv_config_new_instance (&self->config);     //  a start-over's actors: endpoints of their own
     self->config.follower = true;
     self->config.nats_stats = NULL;     //  no NATS bridge here: no change events either
-    self->config.feed_stats = self->feed_stats = calloc (1, sizeof (qv_feed_stats_t));
+    self->config.feed_stats = self->feed_stats = qv_feed_stats_new ();
     qv_config_fault_apply_delay (&self->config);
     char url [PATH_MAX + 1024];
     if (qv_config_store_url (config, url, sizeof url)) {

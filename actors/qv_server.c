@@ -112,12 +112,12 @@ qv_server_new (const qv_config_t *config)
     self->config = *config;
     if (config->nats_url [0]) {
         self->config.nats_stats = self->nats_stats = calloc (1, sizeof (qv_nats_stats_t));
-        self->config.feed_stats = self->feed_stats = calloc (1, sizeof (qv_feed_stats_t));
+        self->config.feed_stats = self->feed_stats = qv_feed_stats_new ();
     }
     char url [PATH_MAX + 1024];
     if (qv_config_store_url (config, url, sizeof url)) {
         free (self->nats_stats);
-        free (self->feed_stats);
+        qv_feed_stats_destroy (&self->feed_stats);
         free (self);
         return NULL;
     }
@@ -128,7 +128,7 @@ qv_server_new (const qv_config_t *config)
         if (!self->local || qv_store_lock (self->local)) {
             qv_store_destroy (&self->local);
             free (self->nats_stats);
-            free (self->feed_stats);
+            qv_feed_stats_destroy (&self->feed_stats);
             free (self);
             return NULL;
         }
@@ -137,7 +137,7 @@ qv_server_new (const qv_config_t *config)
     if (!self->store) {
         qv_store_destroy (&self->local);
         free (self->nats_stats);
-        free (self->feed_stats);
+        qv_feed_stats_destroy (&self->feed_stats);
         free (self);
         return NULL;
     }
@@ -152,7 +152,7 @@ qv_server_new (const qv_config_t *config)
             qv_store_destroy (&self->store);
             qv_store_destroy (&self->local);
             free (self->nats_stats);
-            free (self->feed_stats);
+            qv_feed_stats_destroy (&self->feed_stats);
             free (self);
             return NULL;
         }
@@ -204,7 +204,7 @@ qv_server_new (const qv_config_t *config)
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
-        free (self->feed_stats);
+        qv_feed_stats_destroy (&self->feed_stats);
         free (self);
         return NULL;
     }
@@ -219,7 +219,7 @@ qv_server_new (const qv_config_t *config)
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
-        free (self->feed_stats);
+        qv_feed_stats_destroy (&self->feed_stats);
         free (self->write_stats);
         free (self);
         return NULL;
@@ -234,7 +234,7 @@ qv_server_new (const qv_config_t *config)
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
-        free (self->feed_stats);
+        qv_feed_stats_destroy (&self->feed_stats);
         free (self->write_stats);
         free (self);
         return NULL;
@@ -405,7 +405,7 @@ qv_server_destroy (qv_server_t **self_p)
     qv_shard_lease_destroy (&self->lease, NULL);  //  released once nothing writes
     qv_store_destroy (&self->local);
     free (self->nats_stats);
-    free (self->feed_stats);
+    qv_feed_stats_destroy (&self->feed_stats);
     free (self->write_stats);
     free (self);
     *self_p = NULL;

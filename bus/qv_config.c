@@ -10,6 +10,25 @@
 #include <unistd.h>
 #include <stdatomic.h>
 
+qv_feed_stats_t *
+qv_feed_stats_new (void)
+{
+    qv_feed_stats_t *self = calloc (1, sizeof *self);
+    if (self)
+        pthread_mutex_init (&self->members_lock, NULL);
+    return self;
+}
+
+void
+qv_feed_stats_destroy (qv_feed_stats_t **self_p)
+{
+    if (*self_p) {
+        pthread_mutex_destroy (&(*self_p)->members_lock);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
 void
 qv_config_new_instance (qv_config_t *config)
 {

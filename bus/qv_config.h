@@ -3,6 +3,7 @@
 #define QV_CONFIG_H_INCLUDED
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,8 +34,22 @@ typedef struct {
     atomic_uint_fast64_t refused;         //  inserts refused RESOURCE_EXHAUSTED for memory
 } qv_write_stats_t;
 
+//  A searcher process as a writer without the searcher role knows it (actors/qv_fanout.c
+//  keeps the table; `stats` lists it).
+#define QV_FEED_MEMBERS_MAX 32
+typedef struct {
+    char endpoint [256];
+    char instance [32];             //  the process incarnation it announced ("" if none)
+    bool ready;                     //  caught up, heard from lately, not cooling down
+    bool caught_up;                 //  as it announced
+    uint64_t applied_seq;           //  as it announced
+    int64_t seen_ms;                //  msec clock of its last announcement
+    uint64_t inflight;              //  reads sent to it, not yet answered
+} qv_feed_member_t;
+
 //  Figures of the committed feed (actors/qv_feedpub.c on the writer, actors/qv_follower.c
-//  on a searcher process), atomics read by `stats`. Allocated by the server with --nats.
+//  on a searcher process), atomics read by `stats`, and the writer's table of searcher
+//  processes (under members_lock). Made by qv_feed_stats_new with --nats.
 typedef struct {
     atomic_uint_fast64_t committed_ts;    //  writer: the newest commit timestamp of a
                                           //  durable WAL object (the segment manager's)
@@ -54,7 +69,15 @@ typedef struct {
     atomic_uint_fast64_t applies_taken;   //  searcher: APPLY messages taken (a follower
                                           //  frees a replaced schema once the records
                                           //  decoded with it are taken)
+    pthread_mutex_t members_lock;
+    qv_feed_member_t members [QV_FEED_MEMBERS_MAX];
+    size_t nmembers;                      //  searcher processes the fan-out knows of
 } qv_feed_stats_t;
+
+qv_feed_stats_t *
+    qv_feed_stats_new (void);
+void
+    qv_feed_stats_destroy (qv_feed_stats_t **self_p);
 
 typedef struct {
     char data [PATH_MAX];           //  data directory (filesystem object store)

@@ -1,7 +1,8 @@
 //  Searcher membership in NATS KV: see qv_members.h.
 //
 //  DESIGN
-//  An entry's value is a msgpack map {endpoint, ready, applied_seq}. Readers do not
+//  An entry's value is a msgpack map {endpoint, ready, applied_seq, instance}
+//  (instance optional: entries of older releases lack it). Readers do not
 //  read the bucket: they subscribe to its subject ($KV.<bucket>.<key>), so each put
 //  reaches them as it happens and a searcher that stopped putting is taken for gone
 //  after QV_MEMBERS_STALE_MS. A delete arrives as an empty message whose KV-Operation
@@ -37,13 +38,15 @@ int
 qv_members_put (kvStore *kv, const char *key, const qv_member_t *member)
 {
     qv_wr_t *w = qv_wr_new ();
-    qv_wr_map (w, 3);
+    qv_wr_map (w, 4);
     qv_wr_str (w, "endpoint");
     qv_wr_str (w, member->endpoint);
     qv_wr_str (w, "ready");
     qv_wr_bool (w, member->ready);
     qv_wr_str (w, "applied_seq");
     qv_wr_uint (w, member->applied_seq);
+    qv_wr_str (w, "instance");
+    qv_wr_str (w, member->instance);
     size_t size;
     const void *data = qv_wr_data (w, &size);
     uint64_t rev = 0;
@@ -87,6 +90,10 @@ qv_members_decode (natsMsg *msg, qv_member_t *member)
     rc = !ep || qv_val_strcpy (ep, member->endpoint, sizeof member->endpoint)
       || !ready || qv_val_bool (ready, &member->ready)
       || !applied || qv_val_uint (applied, &member->applied_seq) ? QV_EPROTO : 0;
+    const qv_val_t *instance = qv_val_get (root, "instance");
+    if (rc == 0 && instance
+    &&  qv_val_strcpy (instance, member->instance, sizeof member->instance))
+        rc = QV_EPROTO;
     qv_doc_destroy (&doc);
     return rc;
 }

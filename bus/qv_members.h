@@ -21,6 +21,8 @@ typedef struct {
     char endpoint [256];            //  ZeroMQ endpoint of its public API
     bool ready;                     //  caught up: it may be sent reads
     uint64_t applied_seq;           //  the next WAL object it applies
+    char instance [32];             //  its process incarnation (qv_config_t instance;
+                                    //  "" from a release before it was announced)
     bool gone;                      //  the entry was deleted (the searcher stopped)
 } qv_member_t;
 

@@ -47,8 +47,9 @@ writes and sends reads to the searchers (with --searchers 0 reads fail UNAVAILAB
 each searcher also answers reads on its own endpoint. Returns (exit 0) once the
 writer answers ping, every searcher answers ping (a searcher answers UNAVAILABLE
 until it has caught up with the writer's committed feed) and the writer sends it
-reads (the searcher's log says it announced itself, the writer's that it joined). If a role exits or the timeout passes, prints the
-end of its log, stops the roles this command started and exits 1.
+reads (the writer's `stats` lists the searcher, as the incarnation now running, routed
+under searcher_processes). If a role exits or the timeout passes, prints the end of
+its log, stops the roles this command started and exits 1.
 Refuses a DIR whose roles still run (`down` first). An existing DIR/data is kept: the
 cluster serves it again.
 
@@ -272,41 +273,35 @@ await () {
 #  go to the searcher processes).
 split_writer () { grep -qx -- '--roles' "$DIR/cmd/writer" 2>/dev/null; }
 
-#  log_since ROLE: ROLE's log since its last start.
-log_since () {
-    local log="$DIR/logs/$1.log" from
-    from=$(grep -n "^[^ ]* $PROG: starting " "$log" 2>/dev/null | tail -n 1 | cut -d: -f1)
-    tail -n "+$(( ${from:-0} + 1 ))" "$log" 2>/dev/null || true
+#  stat_of ENDPOINT KEY: the value of KEY in ENDPOINT's `qvctl stats` (as qvctl prints it:
+#  JSON), or nothing.
+stat_of () {
+    "$QVCTL" --server "$1" --timeout 1 stats 2>/dev/null | sed -n "s/^$2: //p"
 }
 
-#  await_routed ROLE PID WRITER_LINES DEADLINE: with a split writer, waits until the
-#  searcher ROLE (already answering ping) is sent reads by the writer: it has announced
-#  itself in NATS KV (its log: "announced to writer processes"), and the writer's log
-#  after line WRITER_LINES says the fan-out has it caught up. A writer that kept the
-#  member across a restart shorter than its staleness bound logs nothing new: 2 s after
-#  the announcement that is taken as routed. No-op with an embedded writer. 0 or 1 as
-#  await (EXITED, FAILED, EXIT_STATUS).
+#  await_routed ROLE PID DEADLINE: with a split writer, waits until the writer sends
+#  reads to the searcher ROLE (already answering ping): the writer's `stats` lists,
+#  under searcher_processes, ROLE's endpoint with the incarnation ROLE's own `stats`
+#  reports (so an entry left from before a restart does not count) and routed true.
+#  No-op with an embedded writer. 0 or 1 as await (EXITED, FAILED, EXIT_STATUS).
 await_routed () {
-    local role=$1 pid=$2 wlines=$3 deadline=$4 ep announced=
+    local role=$1 pid=$2 deadline=$3 ep wep instance=
     split_writer || return 0
     ep=$(cat "$DIR/endpoints/$role")
+    wep=$(cat "$DIR/endpoints/writer")
     FAILED=$role
     WAITED=$role
-    PING_ERR="answers ping, but the writer's log does not show it routed reads yet"
+    PING_ERR="answers ping, but the writer's stats (searcher_processes) do not show it routed yet"
     while :; do
         if ! child_alive "$pid"; then
             wait "$pid" 2>/dev/null && EXIT_STATUS=0 || EXIT_STATUS=$?
             EXITED=1
             return 1
         fi
-        if [ -z "$announced" ] && log_since "$role" | grep -q "announced to writer processes"; then
-            announced=$SECONDS
-        fi
-        if [ -n "$announced" ]; then
-            tail -n "+$((wlines + 1))" "$DIR/logs/writer.log" \
-                | grep -qF -e "searcher process $ep joined (caught up)" \
-                           -e "searcher process $ep caught up" && return 0
-            [ $((SECONDS - announced)) -lt 2 ] || return 0
+        [ -n "$instance" ] || instance=$(stat_of "$ep" instance | tr -d '"')
+        if [ -n "$instance" ] && stat_of "$wep" searcher_processes \
+                | grep -qF "{\"endpoint\": \"$ep\", \"instance\": \"$instance\", \"routed\": true"; then
+            return 0
         fi
         if [ $SECONDS -ge "$deadline" ]; then
             EXITED=0
@@ -464,8 +459,6 @@ cmd_up () {
         } >"$DIR/cmd/$name"
         echo "$ep" >"$DIR/endpoints/$name"
     }
-    local wlines
-    wlines=$(wc -l <"$DIR/logs/writer.log")
     for i in $(seq 1 "$searchers"); do
         name=searcher-$i
         write_searcher "$name"
@@ -479,7 +472,7 @@ cmd_up () {
         name=searcher-$i
         for attempt in 1 2 3; do
             await "$name" "${spids[$i]}" "$deadline" "$writer_pid" \
-                && await_routed "$name" "${spids[$i]}" "$wlines" "$deadline" && break
+                && await_routed "$name" "${spids[$i]}" "$deadline" && break
             if [ "$FAILED" = "$name" ] && [ "$EXITED" = 1 ] && [ $attempt -lt 3 ] \
                 && tail -n 5 "$DIR/logs/$name.log" | grep -q "cannot bind"; then
                 write_searcher "$name"
@@ -524,8 +517,7 @@ cmd_start () {
     [ -x "$first" ] || die "$role: $first (its saved quiver binary) is gone"
     find_qvctl "$first"
     mkdir -p "$DIR/pids" "$DIR/logs"
-    local wlines=0 deadline=$((SECONDS + timeout))
-    [ ! -e "$DIR/logs/writer.log" ] || wlines=$(wc -l <"$DIR/logs/writer.log")
+    local deadline=$((SECONDS + timeout))
     launch "$role"
     echo "$role: pid $LAUNCHED_PID, $(cat "$DIR/endpoints/$role"), log $DIR/logs/$role.log"
     if ! await "$role" "$LAUNCHED_PID" "$deadline"; then
@@ -533,7 +525,7 @@ cmd_start () {
         exit 1
     fi
     if [ "$role" != writer ] && role_pid writer >/dev/null \
-        && ! await_routed "$role" "$LAUNCHED_PID" "$wlines" "$deadline"; then
+        && ! await_routed "$role" "$LAUNCHED_PID" "$deadline"; then
         report_failure "$role" "$timeout"
         exit 1
     fi
@@ -542,7 +534,7 @@ cmd_start () {
         local s spid
         for s in $(roles | grep -v '^writer$' || true); do
             spid=$(role_pid "$s") || continue
-            if ! await_routed "$s" "$spid" "$wlines" "$deadline"; then
+            if ! await_routed "$s" "$spid" "$deadline"; then
                 report_failure "$s" "$timeout"
                 exit 1
             fi

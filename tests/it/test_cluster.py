@@ -94,6 +94,20 @@ class ClusterTest(unittest.TestCase):
             args += ["--"] + list(extra)
         return api, cluster(*args)
 
+    def assert_routed(self, roles):
+        """The writer's stats list each role's endpoint with the incarnation the role's
+        own stats report, routed."""
+        table = self.client("writer").stats()["searcher_processes"]
+        by_endpoint = {e["endpoint"]: e for e in table}
+        for r in roles:
+            own = self.client(r).stats()
+            self.assertEqual(own["role"], "searcher", r)
+            entry = by_endpoint.get(self.read("endpoints", r))
+            self.assertIsNotNone(entry, "%s not in the writer's table %s" % (r, table))
+            self.assertEqual(entry["instance"], own["instance"], r)
+            self.assertTrue(entry["routed"] and entry["caught_up"], entry)
+            self.assertLess(entry["heard_ms_ago"], 3500, entry)
+
     def assert_no_sanitizer_report(self):
         for name in os.listdir(os.path.join(self.dir, "logs")):
             with open(os.path.join(self.dir, "logs", name), errors="replace") as f:
@@ -151,6 +165,9 @@ class ClusterTest(unittest.TestCase):
         self.assertIn(os.path.join(self.dir, "data"), cmd)
         st = self.ok("status", self.dir).stdout
         self.assertEqual(st.count("serving"), 3, st)
+        # the writer's stats list both searcher processes, as the incarnations running,
+        # routed (what `up` waited for)
+        self.assert_routed(["searcher-1", "searcher-2"])
 
         # up again on a live DIR is refused, and starts nothing
         p = cluster("up", self.dir, "--nats", NATS.url, "--api",
@@ -206,6 +223,7 @@ class ClusterTest(unittest.TestCase):
         self.assertTrue(is_quiver_running(new_pid))
         pids["searcher-1"] = new_pid
         self.assertEqual(self.read("cmd", "searcher-1").split("\n"), cmd)   # same command
+        self.assert_routed(["searcher-1", "searcher-2"])    # searcher-1: its new incarnation
         s1 = QuiverClient(uri=self.read("endpoints", "searcher-1"), timeout=60)
         self.clients.append(s1)
         self.assertEqual(s1.query("c", output_fields=["count(*)"], consistency_level="Strong"),
