@@ -4,7 +4,8 @@
 //
 //  @interface
 //  pipe (from the server, "sp8"):
-//    READY creates max_ts        recovery done: serve
+//    READY views max_ts          recovery done: serve (views: the recovered catalog,
+//                                a zlist_t of qv_coll_view_t *, actors/qv_recover.h)
 //    FAILED reason               recovery failed: answer UNAVAILABLE with the reason
 //    WAITING reason              not serving yet: answer UNAVAILABLE with the reason
 //    STOP                        shutting down: answer UNAVAILABLE, route nothing;
@@ -60,6 +61,7 @@
 #include "qv_rc.h"
 #include "qv_index.h"
 #include "qv_record.h"
+#include "qv_recover.h"
 #include "qv_scalar.h"
 #include "qv_schema_req.h"
 
@@ -638,32 +640,50 @@ s_add_partition (s_coll_t *c, uint32_t id, const char *name)
         c->next_part = id + 1;
 }
 
-//  A record that changes the catalog: keep the proxy's copy in step. At recovery the
-//  list holds a create per collection, its `partition` set to the collection's next
-//  partition id, each followed by creates of its partitions.
+//  A new collection in the proxy's copy (schema: taken).
+static s_coll_t *
+s_coll_add (self_t *self, uint32_t id, const char *name, qv_schema_t **schema_p,
+            uint32_t shards, uint32_t num_partitions, const char *consistency)
+{
+    s_coll_t *c = calloc (1, sizeof *c);
+    assert (c);
+    c->id = id;
+    c->schema = *schema_p;
+    *schema_p = NULL;
+    c->shards = shards ? shards : 1;
+    c->parts = zhashx_new ();
+    snprintf (c->consistency, sizeof c->consistency, "%s", consistency);
+    c->part_key = num_partitions ? qv_partition_key_field (c->schema) : -1;
+    if (c->part_key >= 0) {
+        //  Internal partitions: never named in requests, so not in parts.
+        c->num_partitions = num_partitions;
+        c->next_part = c->num_partitions;
+    }
+    else
+        s_add_partition (c, 0, QV_PARTITION_DEFAULT);
+    zhashx_update (self->colls, name, c);
+    return c;
+}
+
+//  A recovered collection (the READY command's views, actors/qv_recover.h).
+static void
+s_catalog_load (self_t *self, qv_coll_view_t *view)
+{
+    s_coll_t *c = s_coll_add (self, view->id, view->name, &view->schema, view->shards,
+                              view->num_partitions, view->consistency);
+    for (uint32_t p = 0; p < view->nparts; p++)
+        s_add_partition (c, view->parts [p].id, view->parts [p].name);
+    if (view->next_part > c->next_part)
+        c->next_part = view->next_part;
+}
+
+//  A record that changes the catalog, applied: keep the proxy's copy in step.
 static void
 s_catalog_update (self_t *self, qv_record_t *rec)
 {
-    if (rec->type == QV_REC_CREATE_COLLECTION) {
-        s_coll_t *c = calloc (1, sizeof *c);
-        c->id = rec->coll_id;
-        c->schema = rec->schema;
-        rec->schema = NULL;
-        c->shards = rec->shards ? rec->shards : 1;
-        c->parts = zhashx_new ();
-        snprintf (c->consistency, sizeof c->consistency, "%s", rec->consistency);
-        c->part_key = rec->num_partitions ? qv_partition_key_field (c->schema) : -1;
-        if (c->part_key >= 0) {
-            //  Internal partitions: never named in requests, so not in parts.
-            c->num_partitions = rec->num_partitions;
-            c->next_part = c->num_partitions;
-        }
-        else
-            s_add_partition (c, 0, QV_PARTITION_DEFAULT);
-        if (rec->partition > c->next_part)
-            c->next_part = rec->partition;
-        zhashx_update (self->colls, rec->name, c);
-    }
+    if (rec->type == QV_REC_CREATE_COLLECTION)
+        s_coll_add (self, rec->coll_id, rec->name, &rec->schema, rec->shards,
+                    rec->num_partitions, rec->consistency);
     else
     if (rec->type == QV_REC_CREATE_PARTITION || rec->type == QV_REC_DROP_PARTITION) {
         s_coll_t *c = s_coll_by_id (self, rec->coll_id);
@@ -755,13 +775,10 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         rc = -1;
     else
     if (streq (cmd, "READY")) {
-        zlist_t *list = ptr;
-        qv_record_t *rec;
-        while ((rec = zlist_pop (list))) {
-            s_catalog_update (self, rec);
-            qv_record_destroy (&rec);
-        }
-        zlist_destroy (&list);
+        zlist_t *views = ptr;
+        for (qv_coll_view_t *v = zlist_first (views); v; v = zlist_next (views))
+            s_catalog_load (self, v);
+        zlist_destroy (&views);
         if (ts > self->last_ts)
             self->last_ts = ts;
         self->ready = true;

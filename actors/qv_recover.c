@@ -28,32 +28,51 @@ qv_replay_record (void *arg, uint64_t seq, uint32_t index, const void *data, siz
     return 0;
 }
 
-zlist_t *
-qv_recover_creates (qv_catalog_t *catalog)
+void
+qv_coll_view_destroy (qv_coll_view_t **self_p)
 {
-    zlist_t *creates = zlist_new ();
+    qv_coll_view_t *self = *self_p;
+    if (self) {
+        qv_schema_destroy (&self->schema);
+        free (self->parts);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static void
+s_view_free (void *item)
+{
+    qv_coll_view_t *view = item;
+    qv_coll_view_destroy (&view);
+}
+
+zlist_t *
+qv_recover_views (qv_catalog_t *catalog)
+{
+    zlist_t *views = zlist_new ();
     size_t n;
     qv_collection_t **list = qv_catalog_list (catalog, &n);
     for (size_t i = 0; i < n; i++) {
-        qv_collection_t *c = list [i];
-        qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
-        rec->coll_id = c->id;
-        snprintf (rec->name, sizeof rec->name, "%s", c->name);
-        rec->schema = qv_schema_dup (c->schema);
-        rec->shards = c->shards;
-        rec->num_partitions = c->num_partitions;
-        memcpy (rec->consistency, c->consistency, sizeof rec->consistency);
-        rec->partition = c->next_part;  //  the proxy assigns partition ids from here
-        zlist_append (creates, rec);
-        for (uint32_t p = 0; c->part_key < 0 && p < c->nparts; p++)
-            if (c->parts [p].id != 0) {
-                qv_record_t *prec = qv_record_new (QV_REC_CREATE_PARTITION);
-                prec->coll_id = c->id;
-                prec->partition = c->parts [p].id;
-                snprintf (prec->name, sizeof prec->name, "%s", c->parts [p].name);
-                zlist_append (creates, prec);
-            }
+        const qv_collection_t *c = list [i];
+        qv_coll_view_t *v = calloc (1, sizeof *v);
+        assert (v);
+        v->id = c->id;
+        snprintf (v->name, sizeof v->name, "%s", c->name);
+        v->schema = qv_schema_dup (c->schema);
+        v->shards = c->shards;
+        v->num_partitions = c->num_partitions;
+        memcpy (v->consistency, c->consistency, sizeof v->consistency);
+        v->next_part = c->next_part;
+        if (c->part_key < 0 && c->nparts) {
+            v->parts = calloc (c->nparts, sizeof *v->parts);
+            assert (v->parts);
+            memcpy (v->parts, c->parts, c->nparts * sizeof *v->parts);
+            v->nparts = c->nparts;
+        }
+        zlist_append (views, v);
+        zlist_freefn (views, v, s_view_free, true);
     }
     free (list);
-    return creates;
+    return views;
 }

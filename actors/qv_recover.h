@@ -21,10 +21,26 @@ typedef struct {
 int
     qv_replay_record (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size);
 
-//  The proxy's catalog copy (the READY command's list of qv_record_t *): a create per
-//  collection (its `partition` the next partition id the proxy gives), each followed
-//  by creates of its named partitions.
+//  The proxy's copy of one recovered collection (the READY command's list holds one
+//  per collection): what the proxy checks requests against and routes writes with.
+//  From then on the proxy keeps it in step from the DDL records it sees applied.
+typedef struct {
+    uint32_t id;
+    char name [QV_NAME_MAX + 1];
+    qv_schema_t *schema;            //  owned
+    uint32_t shards;
+    uint32_t num_partitions;        //  internal partitions of a partition-key collection
+    char consistency [16];          //  the collection's default level
+    uint32_t next_part;             //  the id the proxy gives the next partition created
+    qv_partition_t *parts;          //  named partitions (none for a partition-key
+    uint32_t nparts;                //  collection), `_default` first
+} qv_coll_view_t;
+
+//  The views of every collection of catalog: a list of qv_coll_view_t * (its
+//  destructor set: zlist_destroy frees them).
 zlist_t *
-    qv_recover_creates (qv_catalog_t *catalog);
+    qv_recover_views (qv_catalog_t *catalog);
+void
+    qv_coll_view_destroy (qv_coll_view_t **self_p);
 
 #endif

@@ -149,7 +149,7 @@ qv_replica_new (const qv_config_t *config)
              "WAL object %llu); following the committed feed on %s", n,
              (long long) (qv_clock_msec () - started), (unsigned long long) replay.records,
              (unsigned long long) qv_wal_next_seq (wal), config->nats_url);
-    zlist_t *creates = qv_recover_creates (catalog);
+    zlist_t *views = qv_recover_views (catalog);
     uint64_t max_ts = qv_catalog_max_ts (catalog);
     qv_adopt_args_t aargs = { &self->config, self->store, qv_catalog_manifest_version (catalog) };
     self->schemas = s_schemas (catalog);
@@ -157,7 +157,7 @@ qv_replica_new (const qv_config_t *config)
     qv_follower_args_t fargs = { &self->config, wal, self->schemas, self->retired };
     qv_searcher_args_t rargs = { &self->config, catalog, NULL };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
-    zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
+    zsock_send (self->proxy, "sp8", "READY", views, max_ts);
     self->follower = zactor_new (qv_follower_actor, &fargs);
     self->adopter = zactor_new (qv_adopt_actor, &aargs);
     self->member = zactor_new (qv_member_actor, &self->config);

@@ -304,7 +304,7 @@ qv_server_new (const qv_config_t *config)
                                qv_catalog_next_seg_id (catalog), 0, zlist_new (),
                                qv_catalog_max_ts (catalog) };
     zlist_autofree (sargs.seal);
-    zlist_t *creates = qv_recover_creates (catalog);
+    zlist_t *views = qv_recover_views (catalog);
     size_t n;
     qv_collection_t **list = qv_catalog_list (catalog, &n);
     uint64_t unflushed_rows = 0;
@@ -339,7 +339,7 @@ qv_server_new (const qv_config_t *config)
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
     if (config->remote_reads)       //  before the proxy routes reads to it
         self->fanout = zactor_new (qv_fanout_actor, &self->config);
-    zsock_send (self->proxy, "sp8", "READY", creates, max_ts);
+    zsock_send (self->proxy, "sp8", "READY", views, max_ts);
     if (config->nats_url [0]) {
         //  The bridge makes a first attempt and says whether the configuration stands.
         if (stream_seq)
