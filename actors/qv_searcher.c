@@ -354,6 +354,39 @@ s_built (self_t *self, qv_build_t *b)
     free (b);
 }
 
+//  A writer whose reads go to searcher processes (--roles without searcher) builds
+//  each index and stores it, and the searchers load it from the store; it searches
+//  nothing itself, so once a durable manifest names an index it keeps only its record
+//  (version, manifest, epoch: what describe_index, the manifests and the build
+//  schedule read), not its graph and codes, which often hold the vectors once more.
+//  Searches running on the index keep it until they end (it is reference-counted).
+static void
+s_release_indexes (self_t *self)
+{
+    if (!self->config->remote_reads || self->config->follower)
+        return;
+    size_t n;
+    qv_collection_t **list = qv_catalog_list (self->catalog, &n);
+    for (size_t i = 0; i < n; i++) {
+        qv_collection_t *c = list [i];
+        for (size_t j = 0; j < c->nsegs; j++) {
+            qv_segment_t *seg = c->segs [j];
+            for (int fi = 0; fi < c->schema->nfields; fi++) {
+                qv_segidx_t *idx = seg->indexes [fi];
+                if (!idx || !idx->index || idx->manifest > self->manifest_done)
+                    continue;
+                qv_segidx_t *record = qv_segidx_new_record (idx);
+                if (!record)
+                    continue;       //  out of memory: keep it
+                qv_segidx_unlink (&seg->indexes [fi]);
+                seg->indexes [fi] = record;
+                self->indexes_released++;
+            }
+        }
+    }
+    free (list);
+}
+
 //  qv_manifest_adopt's callback: asks the adopter to load an index object the
 //  writer's manifest lists (one load per segment and field in flight).
 static void
@@ -842,8 +875,10 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
         }
         case QV_MSG_MANIFESTED: {
             qv_msg_manifested_t *m = (qv_msg_manifested_t *) msg;
-            if (m->rc == 0 && m->version > self->manifest_done)
+            if (m->rc == 0 && m->version > self->manifest_done) {
                 self->manifest_done = m->version;
+                s_release_indexes (self);
+            }
             break;
         }
         default:
@@ -1008,6 +1043,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
     self->quiet = self->config->follower;
+    s_release_indexes (self);      //  those recovery loaded (a writer without the role)
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);

@@ -61,6 +61,8 @@ typedef struct {
     qv_msg_bin_t adopting;          //  the writer's manifest body not yet adopted whole
     uint64_t adopting_version;      //  (this searcher was behind it), its version
     uint64_t indexes_adopted;       //  index objects loaded from the writer's manifests
+    uint64_t indexes_released;      //  a writer without the searcher role: vector indexes
+                                    //  dropped from memory once durable (records kept)
     zactor_t **workers;
     int nworkers;
     int next_worker;

@@ -103,6 +103,9 @@ qv_searcher_stats (self_t *self, qv_job_t *job)
     qv_wr_key (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
     qv_wr_key (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_key (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
+    if (self->config->remote_reads) {
+        qv_wr_key (w, "indexes_released"); qv_wr_uint (w, self->indexes_released);
+    }
     if (self->config->follower) {
         qv_wr_key (w, "indexes_adopted"); qv_wr_uint (w, self->indexes_adopted);
         qv_wr_key (w, "manifests_announced");

@@ -80,7 +80,7 @@ qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bi
         self->segs [n] = qv_segment_link (seg);
         self->rows [n] = atomic_load_explicit (&seg->rows, memory_order_acquire);
         qv_segidx_t *idx = seg->indexes [field];
-        if (idx && idx->version == coll->index_versions [field])
+        if (idx && idx->version == coll->index_versions [field] && (idx->index || idx->scalar))
             self->idx [n] = qv_segidx_link (idx);
         n++;
     }

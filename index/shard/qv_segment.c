@@ -88,6 +88,17 @@ qv_segidx_new_scalar (qv_scalar_t **scalar_p, uint64_t version)
 }
 
 qv_segidx_t *
+qv_segidx_new_record (const qv_segidx_t *of)
+{
+    qv_segidx_t *self = s_segidx_new (of->version);
+    if (self) {
+        self->manifest = of->manifest;
+        self->epoch = of->epoch;
+    }
+    return self;
+}
+
+qv_segidx_t *
 qv_segidx_link (qv_segidx_t *self)
 {
     if (self)

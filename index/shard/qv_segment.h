@@ -35,6 +35,12 @@ qv_segidx_t *
 //  The same for a scalar index.
 qv_segidx_t *
     qv_segidx_new_scalar (qv_scalar_t **scalar_p, uint64_t version);
+//  A vector index kept as a record only (its version, manifest and epoch), its graph
+//  and codes not in memory: what a writer whose reads go to searcher processes keeps
+//  of an index once a durable manifest names it. Searches of the segment scan it
+//  exactly (a snapshot does not take a record-only index).
+qv_segidx_t *
+    qv_segidx_new_record (const qv_segidx_t *of);
 qv_segidx_t *
     qv_segidx_link (qv_segidx_t *self);
 void

@@ -659,6 +659,40 @@ test_split_equals_embedded (void **state)
     s_write_rows (env->w, "insert", 0, 50, 20000);
     s_write_rows (env->e, "insert", 0, 50, 20000);
     s_assert_equal (env->e, env->w, "split: after a flush");
+    //  An index (FLAT: the same answers as the embedded server's exact scans). The
+    //  searchers load it from the store; the writer, which searches nothing itself,
+    //  keeps only its record once a durable manifest names it (indexes_released), and
+    //  still reports it built, takes deletes by filter, and rebuilds nothing
+    //  (10,150 rows in segments: siftsmall, the 100 upserted and the 50 inserted)
+    for (int i = 0; i < 2; i++) {
+        qv_it_client_t *c = i ? env->e : env->w;
+        r = QV_IT_CALL_OK (c, "{op: 'create_index', collection: 'sift', field: 'v', "
+                              "index_type: 'FLAT'}");
+        qv_doc_destroy (&r);
+        r = QV_IT_CALL_OK (c, "{op: 'flush', collection: 'sift'}");
+        qv_doc_destroy (&r);
+    }
+    char why [256];
+    if (qv_it_wait_index (env->w, "sift", "v", NB + 150, 60000, why, sizeof why))
+        fail_msg ("the split writer's index: %s", why);
+    for (int i = 0; i < 2; i++)
+        if (qv_it_wait_index (env->r [i], "sift", "v", NB + 150, 30000, why, sizeof why))
+            fail_msg ("searcher %d did not load the writer's index: %s", i, why);
+    uint64_t released = 0;
+    int64_t until = zclock_mono () + 30000;
+    while (zclock_mono () < until
+       &&  ((released = qv_itn_stat (env->writer.endpoint, "indexes_released")) < 1
+            || released == UINT64_MAX))
+        zclock_sleep (50);
+    assert_true (released >= 1 && released != UINT64_MAX);
+    if (qv_it_wait_index (env->w, "sift", "v", NB + 150, 1000, why, sizeof why))
+        fail_msg ("the split writer's index, released: %s", why);
+    r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', filter: 'id >= 9980'}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->e, "{op: 'delete', collection: 'sift', filter: 'id >= 9980'}");
+    qv_doc_destroy (&r);
+    s_assert_equal (env->e, env->w, "split: an index, released on the writer");
+    assert_int_equal (qv_itn_stat (env->writer.endpoint, "indexes_released"), released);
     //  One searcher stops: the other answers; none left: UNAVAILABLE
     qv_it_client_destroy (&env->r [0]);
     assert_int_equal (qv_itn_quiver_stop (&env->replica [0], SIGTERM), 0);
