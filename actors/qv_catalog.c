@@ -33,6 +33,7 @@ struct _qv_catalog_t {
     uint64_t replay_from;           //  checkpoint recorded in the loaded manifest
     uint64_t stream_seq;            //  highest JetStream stream sequence applied
     uint64_t epoch;                 //  the writer epoch manifests are written with
+    bool index_records;             //  recovery keeps vector indexes as records only
 };
 
 static int
@@ -708,6 +709,12 @@ qv_catalog_set_epoch (qv_catalog_t *self, uint64_t epoch)
     self->epoch = epoch;
 }
 
+void
+qv_catalog_set_index_records (qv_catalog_t *self, bool records_only)
+{
+    self->index_records = records_only;
+}
+
 zchunk_t *
 qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
 {
@@ -811,7 +818,8 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
 //  What the loader fetches for a manifest's segment entry: the segment object and the
 //  index objects of the collection's current index versions.
 static int
-s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, qv_segload_job_t *job)
+s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, bool index_records,
+                   qv_segload_job_t *job)
 {
     uint64_t id, rows;
     const qv_val_t *v;
@@ -841,6 +849,7 @@ s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, qv_segload_job_t *job
         x->field = (int) fi;
         x->epoch = epoch;
         x->is_scalar = qv_scalar_is_type (c->index_defs [fi]->type);
+        x->record_only = index_records && !x->is_scalar;
         x->type = c->schema->fields [fi].type;
     }
     return 0;
@@ -911,6 +920,10 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv, qv_se
         char ikey [128], iwhere [512];
         qv_index_object_key (c->id, seg->id, fi, x->epoch, ikey, sizeof ikey);
         qv_store_describe (store, ikey, iwhere, sizeof iwhere);
+        if (x->record_only) {
+            seg->indexes [fi] = qv_segidx_new_record (c->index_versions [fi], 0, x->epoch);
+            continue;
+        }
         const char *why = x->error;
         if (x->rc == 0 && !x->is_scalar
         &&  (qv_index_count (x->index) != rows || qv_index_dim (x->index) != f->dim))
@@ -935,7 +948,8 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv, qv_se
 //  Loads a collection's segments (the manifest's entries segs) on the loader's
 //  threads, adding them in the manifest's order.
 static int
-s_load_segments (qv_store_t *store, qv_collection_t *c, const qv_val_t *segs)
+s_load_segments (qv_store_t *store, qv_collection_t *c, const qv_val_t *segs,
+                 bool index_records)
 {
     size_t n = qv_val_len (segs);
     qv_segload_job_t *jobs = calloc (n ? n : 1, sizeof *jobs);
@@ -943,7 +957,7 @@ s_load_segments (qv_store_t *store, qv_collection_t *c, const qv_val_t *segs)
         return qv_err (QV_ENOMEM, "out of memory");
     int rc = 0;
     for (size_t j = 0; j < n && rc == 0; j++)
-        rc = s_segload_prepare (c, qv_val_at (segs, j), &jobs [j]);
+        rc = s_segload_prepare (c, qv_val_at (segs, j), index_records, &jobs [j]);
     if (rc) {
         free (jobs);
         return rc;
@@ -1094,7 +1108,7 @@ qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
             if (qv_index_def_from_request (tv, qv_val_get (dv, "params"), c->index_defs [fi]))
                 goto corrupt;
         }
-        if ((rc = s_load_segments (store, c, segs))) {
+        if ((rc = s_load_segments (store, c, segs, self->index_records))) {
             if (rc == QV_ECORRUPT && !strstr (qv_err_msg (), "segment"))
                 goto corrupt;
             goto done;

@@ -95,6 +95,11 @@ zchunk_t *
 //  at a lower version: a deposed writer's late manifest is ignored.
 void
     qv_catalog_set_epoch (qv_catalog_t *self, uint64_t epoch);
+//  Recovery then keeps each vector index a manifest lists as a record only (version
+//  and epoch; qv_segidx_new_record), without loading its object: a writer whose reads
+//  go to searcher processes, which load them.
+void
+    qv_catalog_set_index_records (qv_catalog_t *self, bool records_only);
 int
     qv_catalog_recover (qv_catalog_t *self, qv_store_t *store);
 uint64_t

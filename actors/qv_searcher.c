@@ -375,7 +375,8 @@ s_release_indexes (self_t *self)
                 qv_segidx_t *idx = seg->indexes [fi];
                 if (!idx || !idx->index || idx->manifest > self->manifest_done)
                     continue;
-                qv_segidx_t *record = qv_segidx_new_record (idx);
+                qv_segidx_t *record = qv_segidx_new_record (idx->version, idx->manifest,
+                                                            idx->epoch);
                 if (!record)
                     continue;       //  out of memory: keep it
                 qv_segidx_unlink (&seg->indexes [fi]);

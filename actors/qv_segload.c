@@ -53,6 +53,8 @@ s_load_index (qv_segload_t *self, size_t j, int i)
 {
     qv_segload_job_t *job = &self->jobs [j];
     qv_segload_idx_t *x = &job->idx [i];
+    if (x->record_only)
+        return;
     char key [128];
     qv_index_object_key (job->coll_id, job->seg_id, x->field, x->epoch, key, sizeof key);
     void *data;

@@ -18,6 +18,7 @@ typedef struct {
     int field;                      //  field number in the schema
     uint64_t epoch;                 //  the writer epoch in its object's key
     bool is_scalar;                 //  scalar index (else vector index)
+    bool record_only;               //  not loaded: the caller keeps only its record
     qv_type_t type;                 //  the field's type (scalar indexes)
     //  Results
     int rc;                         //  0: index or scalar set

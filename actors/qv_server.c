@@ -259,6 +259,7 @@ qv_server_new (const qv_config_t *config)
     qv_wal_t *wal = qv_wal_new (self->store, 0);
     qv_replay_t replay = { catalog, config->seg_max_bytes, 0,
                           config->nats_url [0] ? zlist_new () : NULL, config->cdc_rows };
+    qv_catalog_set_index_records (catalog, config->remote_reads);
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
         rc = qv_wal_open (wal, qv_catalog_replay_from (catalog), qv_replay_record, &replay);

@@ -88,12 +88,12 @@ qv_segidx_new_scalar (qv_scalar_t **scalar_p, uint64_t version)
 }
 
 qv_segidx_t *
-qv_segidx_new_record (const qv_segidx_t *of)
+qv_segidx_new_record (uint64_t version, uint64_t manifest, uint64_t epoch)
 {
-    qv_segidx_t *self = s_segidx_new (of->version);
+    qv_segidx_t *self = s_segidx_new (version);
     if (self) {
-        self->manifest = of->manifest;
-        self->epoch = of->epoch;
+        self->manifest = manifest;
+        self->epoch = epoch;
     }
     return self;
 }

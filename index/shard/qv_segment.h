@@ -40,7 +40,7 @@ qv_segidx_t *
 //  of an index once a durable manifest names it. Searches of the segment scan it
 //  exactly (a snapshot does not take a record-only index).
 qv_segidx_t *
-    qv_segidx_new_record (const qv_segidx_t *of);
+    qv_segidx_new_record (uint64_t version, uint64_t manifest, uint64_t epoch);
 qv_segidx_t *
     qv_segidx_link (qv_segidx_t *self);
 void

@@ -693,6 +693,17 @@ test_split_equals_embedded (void **state)
     qv_doc_destroy (&r);
     s_assert_equal (env->e, env->w, "split: an index, released on the writer");
     assert_int_equal (qv_itn_stat (env->writer.endpoint, "indexes_released"), released);
+    //  Restarted, the writer keeps the manifest's vector indexes as records without
+    //  loading them (none to release), reports them built at once, builds nothing
+    qv_it_client_destroy (&env->w);
+    assert_int_equal (qv_itn_quiver_stop (&env->writer, SIGTERM), 0);
+    assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, env->writer.args, 60000), 0);
+    env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
+    if (qv_it_wait_index (env->w, "sift", "v", NB + 150, 1000, why, sizeof why))
+        fail_msg ("the restarted split writer's index: %s", why);
+    assert_int_equal (qv_itn_stat (env->writer.endpoint, "indexes_released"), 0);
+    assert_true (s_wait_searchers (env, 2));
+    s_assert_equal (env->e, env->w, "split: the writer restarted");
     //  One searcher stops: the other answers; none left: UNAVAILABLE
     qv_it_client_destroy (&env->r [0]);
     assert_int_equal (qv_itn_quiver_stop (&env->replica [0], SIGTERM), 0);
