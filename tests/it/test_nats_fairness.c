@@ -118,9 +118,16 @@ test_fast_publisher_and_deaf_subscriber (void **state)
              (unsigned long long) dropped, (unsigned long long) failed, (unsigned long long) rows,
              rss0 >> 10, rss_max >> 10, (unsigned long long) (rows * DIM * 4) >> 20);
     assert_int_equal (published, MSGS);
-    //  Beyond the rows it keeps (held in memory by the searcher), less than 512 MiB
+    //  Beyond the rows it keeps (held in memory by the searcher), less than 512 MiB;
+    //  an AddressSanitizer build keeps up to 256 MiB of freed memory in its quarantine
+    //  (quarantine_size_mb's default) on top: measured 470-500 MiB beyond the rows
+    //  there, against 350 MiB in the Release build, and 518 MiB once in CI
     long data_kb = rows == UINT64_MAX ? 0 : (long) (rows * DIM * sizeof (float) / 1024);
-    assert_true (rss_max - rss0 - data_kb < 512 * 1024);
+    long bound_kb = 512 * 1024;
+#if defined (__SANITIZE_ADDRESS__)
+    bound_kb += 256 * 1024;
+#endif
+    assert_true (rss_max - rss0 - data_kb < bound_kb);
     assert_true (rows != UINT64_MAX && rows % ROWS == 0 && rows <= (uint64_t) MSGS * ROWS);
     assert_true (requests > 0);
     //  Still serving, over NATS too
