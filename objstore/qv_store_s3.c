@@ -535,18 +535,27 @@ s_lock_settled (s_s3_t *self)
     return rc;
 }
 
+//  0 if this server may write key now (op: "put", "delete"): its lock read back as
+//  its own (s_lock_settled) and not taken over since; else QV_EUNAVAIL saying why.
+static int
+s_may_write (s_s3_t *self, const char *op, const char *key)
+{
+    int rc = s_lock_settled (self);
+    if (rc == 0 && atomic_load (&self->lock_lost))
+        rc = qv_err (QV_EUNAVAIL, "%s %s: this server lost the lock on s3://%s/%s to "
+                     "another server; it no longer writes", op, key, self->bucket, self->prefix);
+    return rc;
+}
+
 static int
 s_put_ident (void *impl, const char *key, const void *data, size_t size, char *ident,
              size_t identsize)
 {
     s_s3_t *self = impl;
-    int settled = s_lock_settled (self);
-    if (settled)
-        return settled;
-    if (atomic_load (&self->lock_lost))
-        return qv_err (QV_EUNAVAIL, "put %s: this server lost the lock on s3://%s/%s to "
-                       "another server; it no longer writes", key, self->bucket, self->prefix);
-    int rc = s_put_raw (self, key, data, size);
+    int rc = s_may_write (self, "put", key);
+    if (rc)
+        return rc;
+    rc = s_put_raw (self, key, data, size);
     //  libs3 2.0 reports no response headers for a PUT (its properties callback
     //  fires on the interim 100 Continue, without them), so the identity of the
     //  object written is asked for: one HEAD, small beside the upload
@@ -704,19 +713,16 @@ static int
 s_delete (void *impl, const char *key)
 {
     s_s3_t *self = impl;
-    int settled = s_lock_settled (self);
-    if (settled)
-        return settled;
-    if (atomic_load (&self->lock_lost))
-        return qv_err (QV_EUNAVAIL, "delete %s: this server lost the lock on s3://%s/%s to "
-                       "another server; it no longer writes", key, self->bucket, self->prefix);
+    int rc = s_may_write (self, "delete", key);
+    if (rc)
+        return rc;
     char full [QV_STORE_KEY_MAX + 600];
     char what [2048];
     s_full_key (self, key, full, sizeof full);
     snprintf (what, sizeof what, "delete s3://%s/%s", self->bucket, full);
     s_op_t op = { .kind = S_DELETE, .key = full };
     s_req_t req = { 0 };
-    int rc = s_run (self, &op, &req, what);
+    rc = s_run (self, &op, &req, what);
     return rc == QV_ENOTFOUND ? 0 : rc;
 }
 

@@ -74,6 +74,17 @@ s_has_epoch (const char *keys, uint64_t epoch)
     return s_epoch_range (keys, epoch, &lo, &hi);
 }
 
+//  A new server on a data directory of its own, started and past the log line.
+static qv_it_server_t *
+s_start_logged (const char *const *args, const char *line)
+{
+    qv_it_server_t *server = qv_it_server_new (args);
+    assert_non_null (server);
+    assert_int_equal (qv_it_server_start (server), 0);
+    assert_int_equal (qv_it_server_wait_log (server, line, 10000), 0);
+    return server;
+}
+
 //  (a) One data directory, two servers: the second waits, then takes over
 static void
 test_second_waits_then_takes_over (void **state)
@@ -83,10 +94,7 @@ test_second_waits_then_takes_over (void **state)
     if (!url)
         skip ();
     const char *const *args = s_lease_args (url);
-    qv_it_server_t *first = qv_it_server_new (args);
-    assert_non_null (first);
-    assert_int_equal (qv_it_server_start (first), 0);
-    assert_int_equal (qv_it_server_wait_log (first, "writes as epoch", 10000), 0);
+    qv_it_server_t *first = s_start_logged (args, "writes as epoch");
     char *log = qv_it_server_log_text (first);
     assert_non_null (strstr (log, "holding the write lease quiver_leases/"));
     free (log);
@@ -186,10 +194,7 @@ test_segment_objects_fenced (void **state)
     if (!url)
         skip ();
     const char *const *args = s_lease_args (url);
-    qv_it_server_t *first = qv_it_server_new (args);
-    assert_non_null (first);
-    assert_int_equal (qv_it_server_start (first), 0);
-    assert_int_equal (qv_it_server_wait_log (first, "writes as epoch 1", 10000), 0);
+    qv_it_server_t *first = s_start_logged (args, "writes as epoch 1");
     qv_it_client_t *c = qv_it_client_new (first->endpoint, QV_IT_CALL_MS);
     assert_true (qv_it_docs_create (c, DIM));
     assert_true (qv_it_docs_insert_ok (c, 0, BATCH, DIM));

@@ -1075,6 +1075,19 @@ s_pack_without_epochs (msgpack_packer *pk, const msgpack_object *obj, int depth)
         msgpack_pack_object (pk, *obj);
 }
 
+//  A catalog with collection 1 'docs' whose segment 7 holds rows 1 and 2, row 2
+//  deleted, flushed into f's store; *version: the manifest written.
+static qv_catalog_t *
+s_one_segment_flushed (fixture_t *f, uint64_t *version)
+{
+    qv_catalog_t *cat = qv_catalog_new ();
+    s_create (cat, &f->wal, 1, "docs", s_int_schema, 100);
+    s_insert (cat, &f->wal, 1, 7, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1]}]}");
+    s_delete (cat, &f->wal, 1, 120, "[2]");
+    *version = s_flush_all (cat, f->store);
+    return cat;
+}
+
 //  A manifest of format 3 (written before segment and index objects carried an epoch
 //  in their key: no "epoch" in its segment and index entries) recovers as format 4
 //  does, reading the objects by their keys without an epoch.
@@ -1082,11 +1095,8 @@ static void
 test_manifest_format_3 (void **state)
 {
     fixture_t *f = *state;
-    qv_catalog_t *cat = qv_catalog_new ();
-    s_create (cat, &f->wal, 1, "docs", s_int_schema, 100);
-    s_insert (cat, &f->wal, 1, 7, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1]}]}");
-    s_delete (cat, &f->wal, 1, 120, "[2]");
-    uint64_t version = s_flush_all (cat, f->store);
+    uint64_t version;
+    qv_catalog_t *cat = s_one_segment_flushed (f, &version);
     char man [64];
     snprintf (man, sizeof man, "meta/manifest/%020llu", (unsigned long long) version);
     void *data;
@@ -1127,11 +1137,8 @@ static void
 test_corrupt_manifest (void **state)
 {
     fixture_t *f = *state;
-    qv_catalog_t *cat = qv_catalog_new ();
-    s_create (cat, &f->wal, 1, "docs", s_int_schema, 100);
-    s_insert (cat, &f->wal, 1, 7, 110, "{\"a\": [{\"id\": 1, \"v\": [1, 0]}, {\"id\": 2, \"v\": [0, 1]}]}");
-    s_delete (cat, &f->wal, 1, 120, "[2]");
-    uint64_t version = s_flush_all (cat, f->store);
+    uint64_t version;
+    qv_catalog_t *cat = s_one_segment_flushed (f, &version);
     char man [64], seg [96];
     snprintf (man, sizeof man, "meta/manifest/%020llu", (unsigned long long) version);
     snprintf (seg, sizeof seg, "segments/1/%020llu", 7ull);
