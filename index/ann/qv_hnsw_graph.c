@@ -18,6 +18,7 @@ qv_hnsw_ctx_free (s_ctx_t *ctx)
         free (ctx->work2);
         free (ctx->links);
         free (ctx->gather);
+        free (ctx->gdist);
         free (ctx->qcode);
         free (ctx->qcode8);
         free (ctx);
@@ -29,7 +30,7 @@ s_ctx_bytes (const s_hnsw_t *h, const s_ctx_t *ctx)
 {
     return sizeof *ctx + (size_t) ctx->visited_n * 2
          + (size_t) (ctx->cand_cap + ctx->top_cap + ctx->work_cap + h->M0 + 1) * sizeof (s_pair_t)
-         + (size_t) (h->M0 + 1) * 8 + (size_t) h->cdim * 2
+         + (size_t) (h->M0 + 1) * 12 + (size_t) h->cdim * 2
          + (h->search_graph_b? ((size_t) h->cdim + 4 + 63) / 64 * 64: 0);
 }
 
@@ -93,9 +94,10 @@ qv_hnsw_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef)
         ctx->work2 = malloc ((h->M0 + 1) * sizeof (s_pair_t));
         ctx->links = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->gather = malloc ((h->M0 + 1) * sizeof (uint32_t));
+        ctx->gdist = malloc ((h->M0 + 1) * sizeof (float));
         ctx->qcode = h->sq8? aligned_alloc (64, (size_t) h->cdim * sizeof (int16_t)): NULL;
         ctx->qcode8 = h->search_graph_b? aligned_alloc (64, ((size_t) h->cdim + 4 + 63) / 64 * 64): NULL;
-        if (!ctx->work2 || !ctx->links || !ctx->gather || (h->sq8 && !ctx->qcode)
+        if (!ctx->work2 || !ctx->links || !ctx->gather || !ctx->gdist || (h->sq8 && !ctx->qcode)
         ||  (h->search_graph_b && !ctx->qcode8)) {
             qv_hnsw_ctx_free (ctx);
             return NULL;
@@ -146,37 +148,6 @@ s_cand_reserve (s_hnsw_t *h, s_ctx_t *ctx, uint32_t more)
 //  --------------------------------------------------------------------------
 //  Graph walks
 
-//  Greedy descent at one level from *cur (distance *curd): moves to any closer
-//  neighbour until none is closer. locked: copy lists under node locks (build), except
-//  the list of node owner, whose lock this thread holds.
-static void
-s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
-          uint32_t *cur, float *curd, int locked, uint32_t owner, int kind)
-{
-    int changed = 1;
-    while (changed) {
-        changed = 0;
-        const uint32_t *ll = s_links (h, *cur, level);
-        if (locked && *cur != owner) {
-            s_lock (h, *cur);
-            memcpy (ctx->links, ll, (1 + (size_t) ll [0]) * sizeof (uint32_t));
-            s_unlock (h, *cur);
-            ll = ctx->links;
-        }
-        uint32_t n = ll [0];
-        for (uint32_t j = 0; j < n; j++)
-            S_PREFETCH (s_vec (h, ll [1 + j]));
-        for (uint32_t j = 0; j < n; j++) {
-            float d = s_dist_node (h, kind, q, ll [1 + j]);
-            if (d < *curd) {
-                *curd = d;
-                *cur = ll [1 + j];
-                changed = 1;
-            }
-        }
-    }
-}
-
 //  Lines of a vector the walks prefetch beyond its first (see S_PREFETCH_LINES).
 static inline size_t
 s_pf_lines (const s_hnsw_t *h)
@@ -221,6 +192,75 @@ s_gather (const s_hnsw_t *h, s_ctx_t *ctx, const uint32_t *ll, uint16_t tag, siz
     return m;
 }
 
+//  The distances of the m nodes ids [0..m) to q into out, all of them before any is
+//  compared: with no branch on a distance between them, the loads and kernels of
+//  several neighbours overlap instead of waiting on each comparison (whether a
+//  neighbour enters the list is a coin toss for the branch predictor).
+static inline void
+s_dists (const s_hnsw_t *h, const uint32_t *gather, uint32_t m, const float *q,
+         float *gdist, size_t pf_lines, int kind)
+{
+    uint32_t j = 0;
+#if defined(QV_DIST_HAVE_X86)
+    if (kind == S_K_SQ8B_VNNI) {
+        //  Four at a time (qv_isq8_l2_qb4_vnni_inline), the next four prefetched
+        const int8_t *q8 = (const int8_t *) (const void *) q;
+        int32_t qq;
+        memcpy (&qq, q8 + h->cdim, sizeof qq);
+        const int32_t *cbias = h->cbias;
+        uint32_t cdim = h->cdim;
+        for (; j + 4 <= m; j += 4) {
+            for (uint32_t t = j + 4; t < j + 8 && t < m; t++)
+                s_prefetch_vec (h, gather [t], pf_lines);
+            uint32_t i0 = gather [j], i1 = gather [j + 1], i2 = gather [j + 2], i3 = gather [j + 3];
+            __m128i bias = _mm_set_epi32 (cbias [i3], cbias [i2], cbias [i1], cbias [i0]);
+            __m128i r = qv_isq8_l2_qb4_vnni_inline (q8, qq, (const uint8_t *) s_vec (h, i0),
+                                                    (const uint8_t *) s_vec (h, i1),
+                                                    (const uint8_t *) s_vec (h, i2),
+                                                    (const uint8_t *) s_vec (h, i3), bias, cdim);
+            _mm_storeu_ps (gdist + j, _mm_cvtepi32_ps (r));
+        }
+    }
+#endif
+    for (; j < m; j++) {
+        if (j + S_PREFETCH_AHEAD < m)
+            s_prefetch_vec (h, gather [j + S_PREFETCH_AHEAD], pf_lines);
+        gdist [j] = s_dist_node (h, kind, q, gather [j]);
+    }
+}
+
+//  Greedy descent at one level from *cur (distance *curd): moves to any closer
+//  neighbour until none is closer. locked: copy lists under node locks (build), except
+//  the list of node owner, whose lock this thread holds.
+static void
+s_greedy (s_hnsw_t *h, s_ctx_t *ctx, const float *q, int level,
+          uint32_t *cur, float *curd, int locked, uint32_t owner, int kind)
+{
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        const uint32_t *ll = s_links (h, *cur, level);
+        if (locked && *cur != owner) {
+            s_lock (h, *cur);
+            memcpy (ctx->links, ll, (1 + (size_t) ll [0]) * sizeof (uint32_t));
+            s_unlock (h, *cur);
+            ll = ctx->links;
+        }
+        uint32_t n = ll [0];
+        for (uint32_t j = 0; j < n; j++)
+            S_PREFETCH (s_vec (h, ll [1 + j]));
+        s_dists (h, ll + 1, n, q, ctx->gdist, s_pf_lines (h), kind);
+        for (uint32_t j = 0; j < n; j++) {
+            float d = ctx->gdist [j];
+            if (d < *curd) {
+                *curd = d;
+                *cur = ll [1 + j];
+                changed = 1;
+            }
+        }
+    }
+}
+
 //  Beam search at one level from ep: leaves the best ef nodes in ctx->top, a
 //  max-heap. locked as for s_greedy. Returns 0 or QV_ENOMEM.
 static int
@@ -256,11 +296,10 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
         uint32_t m = s_gather (h, ctx, ll, tag, pf_lines);
         if (s_cand_reserve (h, ctx, m))
             return QV_ENOMEM;
+        s_dists (h, ctx->gather, m, q, ctx->gdist, pf_lines, kind);
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
-            if (j + S_PREFETCH_AHEAD < m)
-                s_prefetch_vec (h, ctx->gather [j + S_PREFETCH_AHEAD], pf_lines);
-            float d = s_dist_node (h, kind, q, id);
+            float d = ctx->gdist [j];
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
                 //  The link list of the best candidate is what the walk reads next
@@ -308,11 +347,10 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
         uint32_t m = s_gather (h, ctx, ll, tag, pf_lines);
         if (s_cand_reserve (h, ctx, m))
             return QV_ENOMEM;
+        s_dists (h, ctx->gather, m, q, ctx->gdist, pf_lines, kind);
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
-            if (j + S_PREFETCH_AHEAD < m)
-                s_prefetch_vec (h, ctx->gather [j + S_PREFETCH_AHEAD], pf_lines);
-            float d = s_dist_node (h, kind, q, id);
+            float d = ctx->gdist [j];
             if ((top_n < k || d < top [0].d) && qv_search_params_allows (filter, id))
                 s_keep_best (top, &top_n, k, (s_pair_t) { d, id });
             if (near_n < wide || d < lower || top_n < k) {

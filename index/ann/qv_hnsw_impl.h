@@ -57,6 +57,7 @@ typedef struct s_ctx_t {
     s_pair_t *work2;            //  neighbour-list rebuild (build), M0 + 1
     uint32_t *links;            //  a link list copied out under its lock, 1 + M0
     uint32_t *gather;           //  unvisited neighbours of the node being expanded
+    float *gdist;               //  their distances to the query (s_gather_dists)
     int16_t *qcode;             //  HNSW_SQ8: the query in code units, cdim int16
     int8_t *qcode8;             //  its byte form (qv_isq8_query_s8), cdim int8 + i32 qq
     struct s_ctx_t *next;       //  pool link

@@ -171,6 +171,21 @@ test_kernels (void **state)
                 assert_int_equal (qv_isq8_l2_qb_vnni (q8, qq, a, bias, cdim), want);
                 isas |= 4;
             }
+            //  Four at once (the walk's batched form) against the one-at-a-time
+            //  serial kernel, on four different code vectors in every lane order
+            for (uint32_t i = 0; i < cdim; i++)
+                b [i] = round == 0? (uint8_t) (i % 3? 255: 0): (uint8_t) rand_r (&seed);
+            int32_t bias_b = qv_isq8_bias (b, cdim);
+            int32_t want_b = qv_isq8_l2_qb_serial (q8, qq, b, bias_b, cdim);
+            for (int lane = 0; lane < 4; lane++) {
+                const uint8_t *four [4] = { a, a, a, a };
+                int32_t biases [4] = { bias, bias, bias, bias }, got [4];
+                four [lane] = b;
+                biases [lane] = bias_b;
+                qv_isq8_l2_qb4_vnni (q8, qq, four, biases, cdim, got);
+                for (int j = 0; j < 4; j++)
+                    assert_int_equal (got [j], j == lane? want_b: want);
+            }
             //  A code outside a byte, either way, refuses the byte form
             q [cdim / 2] = round % 2? 256: -1;
             assert_int_equal (qv_isq8_query_s8 (q, cdim, q8, &qq), 0);
