@@ -192,6 +192,29 @@ s_gather (const s_hnsw_t *h, s_ctx_t *ctx, const uint32_t *ll, uint16_t tag, siz
     return m;
 }
 
+#if defined(QV_DIST_HAVE_X86)
+//  The integer distances from q to the four nodes ids [0..3] for the HNSW_SQ8 search
+//  kinds (q: the int16 query, or the byte form with |q|^2 after it for S_K_SQ8B_VNNI).
+static inline __m128i
+s_dist4_sq8 (const s_hnsw_t *h, int kind, const float *q, const uint32_t *ids)
+{
+    const uint8_t *c0 = (const uint8_t *) s_vec (h, ids [0]), *c1 = (const uint8_t *) s_vec (h, ids [1]);
+    const uint8_t *c2 = (const uint8_t *) s_vec (h, ids [2]), *c3 = (const uint8_t *) s_vec (h, ids [3]);
+    if (kind == S_K_SQ8B_VNNI) {
+        const int8_t *q8 = (const int8_t *) (const void *) q;
+        int32_t qq;
+        memcpy (&qq, q8 + h->cdim, sizeof qq);
+        const int32_t *cbias = h->cbias;
+        __m128i bias = _mm_set_epi32 (cbias [ids [3]], cbias [ids [2]], cbias [ids [1]], cbias [ids [0]]);
+        return qv_isq8_l2_qb4_vnni_inline (q8, qq, c0, c1, c2, c3, bias, h->cdim);
+    }
+    const int16_t *q16 = (const int16_t *) (const void *) q;
+    if (kind == S_K_SQ8Q_AVX512)
+        return qv_isq8_l2_qc4_avx512_inline (q16, c0, c1, c2, c3, h->cdim);
+    return qv_isq8_l2_qc4_avx2_inline (q16, c0, c1, c2, c3, h->cdim);
+}
+#endif
+
 //  The distances of the m nodes ids [0..m) to q into out, all of them before any is
 //  compared: with no branch on a distance between them, the loads and kernels of
 //  several neighbours overlap instead of waiting on each comparison (whether a
@@ -202,23 +225,12 @@ s_dists (const s_hnsw_t *h, const uint32_t *gather, uint32_t m, const float *q,
 {
     uint32_t j = 0;
 #if defined(QV_DIST_HAVE_X86)
-    if (kind == S_K_SQ8B_VNNI) {
-        //  Four at a time (qv_isq8_l2_qb4_vnni_inline), the next four prefetched
-        const int8_t *q8 = (const int8_t *) (const void *) q;
-        int32_t qq;
-        memcpy (&qq, q8 + h->cdim, sizeof qq);
-        const int32_t *cbias = h->cbias;
-        uint32_t cdim = h->cdim;
+    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8Q_AVX2 || kind == S_K_SQ8Q_AVX512) {
+        //  Four at a time (qv_isq8.h's four-vector kernels), the next four prefetched
         for (; j + 4 <= m; j += 4) {
             for (uint32_t t = j + 4; t < j + 8 && t < m; t++)
                 s_prefetch_vec (h, gather [t], pf_lines);
-            uint32_t i0 = gather [j], i1 = gather [j + 1], i2 = gather [j + 2], i3 = gather [j + 3];
-            __m128i bias = _mm_set_epi32 (cbias [i3], cbias [i2], cbias [i1], cbias [i0]);
-            __m128i r = qv_isq8_l2_qb4_vnni_inline (q8, qq, (const uint8_t *) s_vec (h, i0),
-                                                    (const uint8_t *) s_vec (h, i1),
-                                                    (const uint8_t *) s_vec (h, i2),
-                                                    (const uint8_t *) s_vec (h, i3), bias, cdim);
-            _mm_storeu_ps (gdist + j, _mm_cvtepi32_ps (r));
+            _mm_storeu_ps (gdist + j, _mm_cvtepi32_ps (s_dist4_sq8 (h, kind, q, gather + j)));
         }
     }
 #endif

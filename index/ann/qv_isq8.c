@@ -219,6 +219,18 @@ qv_isq8_l2_qb_vnni (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias
     return qv_isq8_l2_qb_vnni_inline (q8, qq, c, bias, cdim);
 }
 
+__attribute__ ((target ("avx2"))) void
+qv_isq8_l2_qc4_avx2 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
+{
+    _mm_storeu_si128 ((__m128i *) out, qv_isq8_l2_qc4_avx2_inline (q, c [0], c [1], c [2], c [3], cdim));
+}
+
+__attribute__ ((target ("avx512f,avx512bw"))) void
+qv_isq8_l2_qc4_avx512 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
+{
+    _mm_storeu_si128 ((__m128i *) out, qv_isq8_l2_qc4_avx512_inline (q, c [0], c [1], c [2], c [3], cdim));
+}
+
 __attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) void
 qv_isq8_l2_qb4_vnni (const int8_t *q8, int32_t qq, const uint8_t *const c [4],
                      const int32_t bias [4], uint32_t cdim, int32_t out [4])
@@ -251,6 +263,19 @@ int32_t qv_isq8_l2_cc_avx2 (const uint8_t *a, const uint8_t *b, uint32_t n) { re
 int32_t qv_isq8_l2_qc_avx512 (const int16_t *q, const uint8_t *c, uint32_t n) { return qv_isq8_l2_qc_serial (q, c, n); }
 int32_t qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t n) { return qv_isq8_l2_cc_serial (a, b, n); }
 int32_t qv_isq8_l2_qb_vnni (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias, uint32_t n) { return qv_isq8_l2_qb_serial (q8, qq, c, bias, n); }
+
+void
+qv_isq8_l2_qc4_avx2 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
+{
+    for (int j = 0; j < 4; j++)
+        out [j] = qv_isq8_l2_qc_serial (q, c [j], cdim);
+}
+
+void
+qv_isq8_l2_qc4_avx512 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
+{
+    qv_isq8_l2_qc4_avx2 (q, c, cdim, out);
+}
 
 void
 qv_isq8_l2_qb4_vnni (const int8_t *q8, int32_t qq, const uint8_t *const c [4],

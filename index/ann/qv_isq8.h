@@ -82,6 +82,12 @@ int32_t qv_isq8_l2_qb_vnni   (const int8_t *q8, int32_t qq, const uint8_t *c, in
 //  walk's batched form; serial where the CPU lacks VNNI).
 void    qv_isq8_l2_qb4_vnni  (const int8_t *q8, int32_t qq, const uint8_t *const c [4],
                               const int32_t bias [4], uint32_t cdim, int32_t out [4]);
+//  The int16 query kernels for four code vectors c [0..3] into out [0..3] (the walk's
+//  batched form); only where the CPU has the feature.
+void    qv_isq8_l2_qc4_avx2   (const int16_t *q, const uint8_t *const c [4], uint32_t cdim,
+                               int32_t out [4]);
+void    qv_isq8_l2_qc4_avx512 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim,
+                               int32_t out [4]);
 
 //  "avx512vnni" (AVX-512BW and VNNI: searches on the byte form), "avx512"
 //  (AVX-512BW), "avx2" or "serial": the kernels HNSW_SQ8 runs on this CPU, capped by
@@ -179,6 +185,62 @@ qv_isq8_l2_qc_avx512_inline (const int16_t *q, const uint8_t *c, uint32_t cdim)
     return _mm512_reduce_add_epi32 (s0);
 }
 
+//  The int16 query kernels for four code vectors at once: the query's steps are
+//  loaded once for the four and the four sums reduced together. Returns the four
+//  distances as int32 lanes 0..3.
+__attribute__ ((target ("avx2"))) static inline __m128i
+qv_isq8_l2_qc4_avx2_inline (const int16_t *q, const uint8_t *c0, const uint8_t *c1,
+                            const uint8_t *c2, const uint8_t *c3, uint32_t cdim)
+{
+    __m256i a = _mm256_setzero_si256 (), b = a, c = a, d = a;
+    for (uint32_t i = 0; i < cdim; i += 16) {
+        __m256i qv = _mm256_loadu_si256 ((const __m256i *) (q + i));
+        __m256i e0 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c0 + i))));
+        __m256i e1 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c1 + i))));
+        __m256i e2 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c2 + i))));
+        __m256i e3 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c3 + i))));
+        a = _mm256_add_epi32 (a, _mm256_madd_epi16 (e0, e0));
+        b = _mm256_add_epi32 (b, _mm256_madd_epi16 (e1, e1));
+        c = _mm256_add_epi32 (c, _mm256_madd_epi16 (e2, e2));
+        d = _mm256_add_epi32 (d, _mm256_madd_epi16 (e3, e3));
+    }
+    //  [a01 a23 b01 b23 | a45 a67 b45 b67], then [a b c d | a b c d] partial sums
+    __m256i s = _mm256_hadd_epi32 (_mm256_hadd_epi32 (a, b), _mm256_hadd_epi32 (c, d));
+    return _mm_add_epi32 (_mm256_castsi256_si128 (s), _mm256_extracti128_si256 (s, 1));
+}
+
+//  Four 16-lane int32 sums reduced at once into lanes 0..3 (see qv_isq8_l2_qb4_vnni_inline).
+__attribute__ ((target ("avx512f"))) static inline __m128i
+qv_isq8_reduce4_epi32 (__m512i a, __m512i b, __m512i c, __m512i d)
+{
+    //  Per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] and the same for c, d; then
+    //  [a, b, c, d] partial sums; then the four lanes added
+    __m512i ab = _mm512_add_epi32 (_mm512_unpacklo_epi32 (a, b), _mm512_unpackhi_epi32 (a, b));
+    __m512i cd = _mm512_add_epi32 (_mm512_unpacklo_epi32 (c, d), _mm512_unpackhi_epi32 (c, d));
+    __m512i s = _mm512_add_epi32 (_mm512_unpacklo_epi64 (ab, cd), _mm512_unpackhi_epi64 (ab, cd));
+    __m256i y = _mm256_add_epi32 (_mm512_castsi512_si256 (s), _mm512_extracti64x4_epi64 (s, 1));
+    return _mm_add_epi32 (_mm256_castsi256_si128 (y), _mm256_extracti128_si256 (y, 1));
+}
+
+__attribute__ ((target ("avx512f,avx512bw"))) static inline __m128i
+qv_isq8_l2_qc4_avx512_inline (const int16_t *q, const uint8_t *c0, const uint8_t *c1,
+                              const uint8_t *c2, const uint8_t *c3, uint32_t cdim)
+{
+    __m512i a = _mm512_setzero_si512 (), b = a, c = a, d = a;
+    for (uint32_t i = 0; i < cdim; i += 32) {
+        __m512i qv = _mm512_loadu_si512 ((const void *) (q + i));
+        __m512i e0 = _mm512_sub_epi16 (qv, _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) (c0 + i))));
+        __m512i e1 = _mm512_sub_epi16 (qv, _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) (c1 + i))));
+        __m512i e2 = _mm512_sub_epi16 (qv, _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) (c2 + i))));
+        __m512i e3 = _mm512_sub_epi16 (qv, _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) (c3 + i))));
+        a = _mm512_add_epi32 (a, _mm512_madd_epi16 (e0, e0));
+        b = _mm512_add_epi32 (b, _mm512_madd_epi16 (e1, e1));
+        c = _mm512_add_epi32 (c, _mm512_madd_epi16 (e2, e2));
+        d = _mm512_add_epi32 (d, _mm512_madd_epi16 (e3, e3));
+    }
+    return qv_isq8_reduce4_epi32 (a, b, c, d);
+}
+
 __attribute__ ((target ("avx512f,avx512bw"))) static inline int32_t
 qv_isq8_l2_cc_avx512_inline (const uint8_t *a, const uint8_t *b, uint32_t cdim)
 {
@@ -221,7 +283,7 @@ qv_isq8_l2_qb_vnni_inline (const int8_t *q8, int32_t qq, const uint8_t *c, int32
 //  qv_isq8_l2_qb_vnni_inline for four code vectors at once: each 64-byte step of the
 //  query is loaded once for the four, and the four sums are reduced together (two
 //  rounds of unpack-and-add leave one 128-bit lane per vector quarter, then the lanes
-//  are added), which costs about half the shuffles of four separate reductions.
+//  are added: qv_isq8_reduce4_epi32), about half the shuffles of four reductions.
 //  Returns the four distances qq + bias [j] - 2 q.c [j] as int32 lanes 0..3.
 __attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) static inline __m128i
 qv_isq8_l2_qb4_vnni_inline (const int8_t *q8, int32_t qq, const uint8_t *c0,
@@ -245,13 +307,7 @@ qv_isq8_l2_qb4_vnni_inline (const int8_t *q8, int32_t qq, const uint8_t *c0,
         c = _mm512_dpbusd_epi32 (c, _mm512_maskz_loadu_epi8 (half, c2 + i), q);
         d = _mm512_dpbusd_epi32 (d, _mm512_maskz_loadu_epi8 (half, c3 + i), q);
     }
-    //  Per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] and the same for c, d; then
-    //  [a, b, c, d] partial sums; then the four lanes added
-    __m512i ab = _mm512_add_epi32 (_mm512_unpacklo_epi32 (a, b), _mm512_unpackhi_epi32 (a, b));
-    __m512i cd = _mm512_add_epi32 (_mm512_unpacklo_epi32 (c, d), _mm512_unpackhi_epi32 (c, d));
-    __m512i s = _mm512_add_epi32 (_mm512_unpacklo_epi64 (ab, cd), _mm512_unpackhi_epi64 (ab, cd));
-    __m256i y = _mm256_add_epi32 (_mm512_castsi512_si256 (s), _mm512_extracti64x4_epi64 (s, 1));
-    __m128i x = _mm_add_epi32 (_mm256_castsi256_si128 (y), _mm256_extracti128_si256 (y, 1));
+    __m128i x = qv_isq8_reduce4_epi32 (a, b, c, d);
     return _mm_sub_epi32 (_mm_add_epi32 (_mm_set1_epi32 (qq), bias), _mm_slli_epi32 (x, 1));
 }
 #endif
