@@ -9,6 +9,7 @@
 //  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
 //  qvann --scan-batch ROWS [--nq 100] [--threads 2]  batched exact scan, blocked vs per query
 //  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
+//  qvann --codes --base B.fvecs --query Q.fvecs      SQ8 against 4-bit PQ as walk codes
 //
 //  Every figure is measured in this process, ours and the peer's interleaved run by
 //  run, and the median of --runs runs is printed. Index memory is the heap growth
@@ -20,6 +21,8 @@
 #include "qv_vecs.h"
 #include "qv_blockscan.h"
 #include "qv_isq8.h"
+#include "qv_kmeans.h"
+#include "qv_topk.h"
 
 #include <malloc.h>
 #include <math.h>
@@ -51,6 +54,7 @@ typedef struct {
     const char *types [4];      //  --types: Quiver index types to measure
     int ntypes;
     int peer, filter_sweep;
+    int codes;                  //  --codes: SQ8 against 4-bit PQ walk codes
 } s_opts_t;
 
 typedef struct {
@@ -705,6 +709,185 @@ s_filter_sweep (const s_opts_t *o)
 }
 
 //  --------------------------------------------------------------------------
+//  Walk codes compared: SQ8 (what HNSW_SQ8 walks on) against 4-bit PQ
+
+//  Normalizes n vectors of dim in place (COSINE: the codes of both kinds are learnt on
+//  unit vectors, as HNSW_SQ8 does).
+static void
+s_normalize (float *x, size_t n, uint32_t dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *v = x + i * dim;
+        double s = 0;
+        for (uint32_t d = 0; d < dim; d++)
+            s += (double) v [d] * v [d];
+        float inv = s > 0? (float) (1 / sqrt (s)): 0;
+        for (uint32_t d = 0; d < dim; d++)
+            v [d] *= inv;
+    }
+}
+
+//  How many of a query's true top k are among the best R of dist [0..n): for each R in
+//  rs, hits [r] grows by that count.
+static void
+s_code_hits (const float *dist, uint32_t n, const int32_t *truth, uint32_t k,
+             const uint32_t *rs, int nr, double *hits)
+{
+    qv_topk_t *top = qv_topk_new (rs [nr - 1]);
+    for (uint32_t i = 0; i < n; i++)
+        qv_topk_push (top, dist [i], i);
+    int64_t ids [1024];
+    float scores [1024];
+    uint32_t got = qv_topk_extract (top, ids, scores);
+    for (int r = 0; r < nr; r++)
+        for (uint32_t t = 0; t < k; t++)
+            for (uint32_t j = 0; j < rs [r] && j < got; j++)
+                if (ids [j] == truth [t]) {
+                    hits [r]++;
+                    break;
+                }
+    qv_topk_destroy (&top);
+}
+
+//  For SQ8 (qv_isq8.h) and PQ with 16 centroids per pair of dimensions (4-bit codes,
+//  the fast-scan layout's unit), on the same data: bytes per vector, the recall@k of
+//  re-ranking the best R by code distance (exhaustively, so the codes alone are
+//  judged, not a walk), and the cost of one distance at random nodes as a graph walk
+//  pays it (SQ8: the walk's own kernel; PQ4: one table lookup per pair, the per-vector
+//  form a walk can use unless neighbour codes are stored in blocks of 32).
+static int
+s_codes (const s_opts_t *o)
+{
+    s_data_t data = { 0 };
+    if (s_load (o, &data))
+        return 1;
+    uint32_t n = data.n, dim = data.dim, k = o->k;
+    uint32_t nq = data.nq < 200? data.nq: 200;
+    if (dim % 2) {
+        fprintf (stderr, "qvann: --codes needs an even dim\n");
+        return 1;
+    }
+    if (o->metric == QV_METRIC_COSINE) {
+        s_normalize (data.base, n, dim);
+        s_normalize (data.queries, data.nq, dim);
+    }
+    //  SQ8
+    uint32_t cdim = qv_isq8_cdim (dim);
+    float *vmin = malloc (dim * sizeof (float)), step;
+    uint8_t *sq = aligned_alloc (64, (size_t) n * cdim);
+    int16_t *q16 = aligned_alloc (64, (size_t) cdim * 2);
+    if (qv_isq8_train (data.base, n, dim, vmin, &step))
+        return 1;
+    qv_isq8_encode (vmin, step, data.base, n, dim, sq);
+    //  PQ4: m pairs, 16 centroids each
+    uint32_t m = dim / 2;
+    float *cent = malloc ((size_t) m * 16 * 2 * sizeof (float));
+    float *sub = malloc ((size_t) n * 2 * sizeof (float));
+    uint32_t *label = malloc ((size_t) n * sizeof (uint32_t));
+    uint8_t *pq = malloc ((size_t) n * m);
+    qv_kmeans_params_t kp;
+    qv_kmeans_params_default (&kp);
+    kp.nthreads = (int) o->threads;
+    for (uint32_t j = 0; j < m; j++) {
+        for (uint32_t i = 0; i < n; i++)
+            memcpy (sub + (size_t) i * 2, data.base + (size_t) i * dim + 2 * j, 2 * sizeof (float));
+        if (qv_kmeans_train (sub, n, 2, 16, &kp, cent + (size_t) j * 32)
+        ||  qv_kmeans_assign (cent + (size_t) j * 32, 16, 2, sub, n, 1, label, NULL))
+            return 1;
+        for (uint32_t i = 0; i < n; i++)
+            pq [(size_t) i * m + j] = (uint8_t) label [i];
+    }
+    free (sub);
+    free (label);
+    //  Recall of the codes' best R
+    uint32_t rs [] = { 10, 20, 40, 80, 160 };
+    int nr = 5;
+    double hits [2][5] = { { 0 } };
+    float *dist = malloc ((size_t) n * sizeof (float));
+    float *lut = malloc ((size_t) m * 16 * sizeof (float));
+    const char *isa = qv_isq8_isa ();
+    int32_t (*qc) (const int16_t *, const uint8_t *, uint32_t) =
+        strncmp (isa, "avx512", 6) == 0? qv_isq8_l2_qc_avx512:
+        strcmp (isa, "avx2") == 0? qv_isq8_l2_qc_avx2: qv_isq8_l2_qc_serial;
+    isa = strncmp (isa, "avx512", 6) == 0? "int16 AVX-512BW": strcmp (isa, "avx2") == 0? "int16 AVX2": "serial";
+    for (uint32_t q = 0; q < nq; q++) {
+        const float *query = data.queries + (size_t) q * dim;
+        const int32_t *truth = data.gt + (size_t) q * data.gt_k;
+        qv_isq8_query (vmin, step, query, dim, q16);
+        for (uint32_t i = 0; i < n; i++)
+            dist [i] = (float) qc (q16, sq + (size_t) i * cdim, cdim);
+        s_code_hits (dist, n, truth, k, rs, nr, hits [0]);
+        for (uint32_t j = 0; j < m; j++)
+            for (uint32_t c = 0; c < 16; c++) {
+                const float *ce = cent + (size_t) j * 32 + c * 2;
+                float a = query [2 * j] - ce [0], b = query [2 * j + 1] - ce [1];
+                lut [j * 16 + c] = a * a + b * b;
+            }
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *code = pq + (size_t) i * m;
+            float d = 0;
+            for (uint32_t j = 0; j < m; j++)
+                d += lut [j * 16 + code [j]];
+            dist [i] = d;
+        }
+        s_code_hits (dist, n, truth, k, rs, nr, hits [1]);
+    }
+    //  Cost per distance at random nodes (a walk's access pattern), 2M distances each
+    uint32_t draws = 2000000;
+    uint32_t *ids = malloc ((size_t) draws * sizeof (uint32_t));
+    unsigned seed = 9;
+    for (uint32_t i = 0; i < draws; i++)
+        ids [i] = (uint32_t) rand_r (&seed) % n;
+    double ns [2];
+    volatile float sink = 0;
+    qv_isq8_query (vmin, step, data.queries, dim, q16);
+    double t0 = s_thread_cpu ();
+    int64_t acc = 0;
+    for (uint32_t i = 0; i < draws; i++)
+        acc += qc (q16, sq + (size_t) ids [i] * cdim, cdim);
+    ns [0] = (s_thread_cpu () - t0) * 1e9 / draws;
+    t0 = s_thread_cpu ();
+    float facc = 0;
+    for (uint32_t i = 0; i < draws; i++) {
+        const uint8_t *code = pq + (size_t) ids [i] * m;
+        float d = 0;
+        for (uint32_t j = 0; j < m; j++)
+            d += lut [j * 16 + code [j]];
+        facc += d;
+    }
+    ns [1] = (s_thread_cpu () - t0) * 1e9 / draws;
+    sink = facc + (float) acc;
+    (void) sink;
+    printf ("# walk codes on %u x %u (%s), %u queries, recall@%u of re-ranking the codes' best R\n"
+            "# (exhaustive: the codes judged alone); ns per distance at random nodes, one thread,\n"
+            "# SQ8 kernel %s; PQ4 one table lookup per dimension pair (bytes as stored packed, two codes\n"
+            "# a byte; the timing reads one code a byte, which favours PQ4)\n",
+            n, dim, qv_metric_name (o->metric), nq, k, isa);
+    printf ("%-18s %9s %8s %8s %8s %8s %8s %10s\n", "codes", "bytes/vec", "R=10", "R=20", "R=40",
+            "R=80", "R=160", "ns/dist");
+    const char *names [2] = { "SQ8", "PQ4 (dim/2 x 16)" };
+    uint32_t bytes [2] = { dim, m / 2 };
+    for (int c = 0; c < 2; c++) {
+        printf ("%-18s %9u", names [c], bytes [c]);
+        for (int r = 0; r < nr; r++)
+            printf (" %8.4f", hits [c][r] / ((double) nq * k));
+        printf (" %10.1f\n", ns [c]);
+    }
+    free (ids);
+    free (dist);
+    free (lut);
+    free (cent);
+    free (pq);
+    free (sq);
+    free (q16);
+    free (vmin);
+    free (data.base);
+    free (data.queries);
+    free (data.gt);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
 
 static void
 s_usage (void)
@@ -719,7 +902,9 @@ s_usage (void)
         "       qvann --scan ROWS [--dim 128] [--runs 5]\n"
         "       qvann --scan-batch ROWS [--dim 128] [--nq 1000] [--k 10] [--threads 2] [--runs 5]\n"
         "             batched exact scan: per-query kernel scan vs blocked sgemm scan\n"
-        "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n");
+        "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n"
+        "       qvann --codes (--base B.fvecs --query Q.fvecs [--gt G.ivecs] | --synth ROWS) [--metric M]\n"
+        "             SQ8 against 4-bit PQ codes: recall of re-ranking the codes' best R, ns per distance\n");
 }
 
 int
@@ -735,6 +920,7 @@ main (int argc, char **argv)
         if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) { s_usage (); return 0; }
         if (strcmp (a, "--no-peer") == 0) { o.peer = 0; continue; }
         if (strcmp (a, "--filter-sweep") == 0) { o.filter_sweep = 1; continue; }
+        if (strcmp (a, "--codes") == 0) { o.codes = 1; continue; }
         if (!v) { s_usage (); return 2; }
         i++;
         if (strcmp (a, "--base") == 0) o.base_path = v;
@@ -790,6 +976,8 @@ main (int argc, char **argv)
     }
     if (o.filter_sweep)
         return s_filter_sweep (&o);
+    if (o.codes)
+        return s_codes (&o);
 #ifndef QV_HAVE_HNSWLIB
     if (o.peer)
         fprintf (stderr, "qvann: built without -DQV_PEERS=ON: no hnswlib column\n");
