@@ -313,9 +313,12 @@ s_ann (const s_opts_t *o)
     printf ("# data: %s%u base x %u dim, %u queries, metric %s, k %u; runs %u (medians)\n",
             o->synth? "synthetic clustered (exact truth computed here), ": "", data.n, data.dim, data.nq,
             qv_metric_name (o->metric), o->k, o->runs);
-    printf ("# CPU: avx2 %s, avx512 %s; kernels run: float %s, HNSW_SQ8 codes %s, hnswlib -O3 -march=native\n",
+#ifndef QV_PEER_ARCH
+#   define QV_PEER_ARCH "-march=native"
+#endif
+    printf ("# CPU: avx2 %s, avx512 %s; kernels run: float %s, HNSW_SQ8 codes %s, hnswlib -O3 %s\n",
             qv_dist_cpu_has ("avx2")? "yes": "no", qv_dist_cpu_has ("avx512")? "yes": "no",
-            qv_dist_kernels ()->isa, qv_isq8_isa ());
+            qv_dist_kernels ()->isa, qv_isq8_isa (), QV_PEER_ARCH);
     size_t vec_bytes = (size_t) data.n * data.dim * sizeof (float);
 
     s_contender_t who [S_MAX_WHO];

@@ -1,5 +1,5 @@
 //  hnswlib behind a C interface, for tools/qvann.c. Compiled with -O3 -march=native,
-//  as hnswlib's own builds are.
+//  as hnswlib's own builds are (CMake's QV_PEER_ARCH changes the target flags).
 #include "qv_peer_hnswlib.h"
 
 #include <hnswlib/hnswlib.h>
