@@ -410,7 +410,13 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
         int32_t qq;
         if (h->search_graph_b && qv_isq8_query_s8 (ctx->qcode, h->cdim, ctx->qcode8, &qq)) {
             memcpy (ctx->qcode8 + h->cdim, &qq, sizeof qq);
-            rc = h->search_graph_b (h, ctx, (const float *) (const void *) ctx->qcode8, ef,
+            const int8_t *qb = ctx->qcode8;
+            if (h->b_nib) {
+                //  The int16 form is spent: the nibble form goes over it
+                qv_isq8_query_nib (ctx->qcode8, qq, h->cdim, (int8_t *) ctx->qcode);
+                qb = (const int8_t *) ctx->qcode;
+            }
+            rc = h->search_graph_b (h, ctx, (const float *) (const void *) qb, ef,
                                     wide, filtered? ef: k, filtered? params: NULL);
         }
         else

@@ -30,7 +30,7 @@ s_ctx_bytes (const s_hnsw_t *h, const s_ctx_t *ctx)
 {
     return sizeof *ctx + (size_t) ctx->visited_n * 2
          + (size_t) (ctx->cand_cap + ctx->top_cap + ctx->work_cap + h->M0 + 1) * sizeof (s_pair_t)
-         + (size_t) (h->M0 + 1) * 12 + (size_t) h->cdim * 2
+         + (size_t) (h->M0 + 1) * 12 + ((size_t) h->cdim + 32) * 2 * (h->sq8 != 0)
          + (h->search_graph_b? ((size_t) h->cdim + 4 + 63) / 64 * 64: 0);
 }
 
@@ -95,7 +95,7 @@ qv_hnsw_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef)
         ctx->links = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->gather = malloc ((h->M0 + 1) * sizeof (uint32_t));
         ctx->gdist = malloc ((h->M0 + 1) * sizeof (float));
-        ctx->qcode = h->sq8? aligned_alloc (64, (size_t) h->cdim * sizeof (int16_t)): NULL;
+        ctx->qcode = h->sq8? aligned_alloc (64, ((size_t) h->cdim + 32) * sizeof (int16_t)): NULL;
         ctx->qcode8 = h->search_graph_b? aligned_alloc (64, ((size_t) h->cdim + 4 + 63) / 64 * 64): NULL;
         if (!ctx->work2 || !ctx->links || !ctx->gather || !ctx->gdist || (h->sq8 && !ctx->qcode)
         ||  (h->search_graph_b && !ctx->qcode8)) {
@@ -200,12 +200,14 @@ s_dist4_sq8 (const s_hnsw_t *h, int kind, const float *q, const uint32_t *ids)
 {
     const uint8_t *c0 = (const uint8_t *) s_vec (h, ids [0]), *c1 = (const uint8_t *) s_vec (h, ids [1]);
     const uint8_t *c2 = (const uint8_t *) s_vec (h, ids [2]), *c3 = (const uint8_t *) s_vec (h, ids [3]);
-    if (kind == S_K_SQ8B_VNNI) {
+    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8N_AVX2) {
         const int8_t *q8 = (const int8_t *) (const void *) q;
-        int32_t qq;
-        memcpy (&qq, q8 + h->cdim, sizeof qq);
         const int32_t *cbias = h->cbias;
         __m128i bias = _mm_set_epi32 (cbias [ids [3]], cbias [ids [2]], cbias [ids [1]], cbias [ids [0]]);
+        if (kind == S_K_SQ8N_AVX2)
+            return qv_isq8_l2_qn4_avx2_inline (q8, c0, c1, c2, c3, bias, h->cdim);
+        int32_t qq;
+        memcpy (&qq, q8 + h->cdim, sizeof qq);
         return qv_isq8_l2_qb4_vnni_inline (q8, qq, c0, c1, c2, c3, bias, h->cdim);
     }
     const int16_t *q16 = (const int16_t *) (const void *) q;
@@ -225,7 +227,8 @@ s_dists (const s_hnsw_t *h, const uint32_t *gather, uint32_t m, const float *q,
 {
     uint32_t j = 0;
 #if defined(QV_DIST_HAVE_X86)
-    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8Q_AVX2 || kind == S_K_SQ8Q_AVX512) {
+    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8N_AVX2 || kind == S_K_SQ8Q_AVX2
+    ||  kind == S_K_SQ8Q_AVX512) {
         //  Four at a time (qv_isq8.h's four-vector kernels), the next four prefetched
         for (; j + 4 <= m; j += 4) {
             for (uint32_t t = j + 4; t < j + 8 && t < m; t++)
@@ -559,6 +562,12 @@ s_search_graph_sq8_vnni (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
 {
     return s_search_graph (h, ctx, q, ef, wide, k, filter, S_K_SQ8B_VNNI);
 }
+S_TARGET_AVX2 static int
+s_search_graph_sq8_nib_avx2 (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                             uint32_t wide, uint32_t k, const qv_search_params_t *filter)
+{
+    return s_search_graph (h, ctx, q, ef, wide, k, filter, S_K_SQ8N_AVX2);
+}
 #define S_SPECIALISE(suffix, target, kind)                                          \
     target static int                                                               \
     s_insert_##suffix (s_hnsw_t *h, s_ctx_t *ctx, uint32_t c)                       \
@@ -584,6 +593,8 @@ qv_hnsw_choose_kind (s_hnsw_t *h)
 {
     h->insert = s_insert_generic;
     h->search_graph = s_search_graph_generic;
+    h->search_graph_b = NULL;
+    h->b_nib = 0;
     if (h->sq8) {
         h->insert = s_insert_sq8_serial;
         h->search_graph = s_search_graph_sq8_serial;
@@ -599,6 +610,8 @@ qv_hnsw_choose_kind (s_hnsw_t *h)
         if (strcmp (isa, "avx2") == 0) {
             h->insert = s_insert_sq8_avx2;
             h->search_graph = s_search_graph_sq8_avx2;
+            h->search_graph_b = s_search_graph_sq8_nib_avx2;
+            h->b_nib = 1;
         }
 #endif
         return;

@@ -58,7 +58,8 @@ typedef struct s_ctx_t {
     uint32_t *links;            //  a link list copied out under its lock, 1 + M0
     uint32_t *gather;           //  unvisited neighbours of the node being expanded
     float *gdist;               //  their distances to the query (s_gather_dists)
-    int16_t *qcode;             //  HNSW_SQ8: the query in code units, cdim int16
+    int16_t *qcode;             //  HNSW_SQ8: the query in code units, cdim int16 (+ 32:
+                                //  room for the nibble form, 2 cdim + 4 bytes)
     int8_t *qcode8;             //  its byte form (qv_isq8_query_s8), cdim int8 + i32 qq
     struct s_ctx_t *next;       //  pool link
 } s_ctx_t;
@@ -95,9 +96,11 @@ typedef struct s_hnsw_s {
     int (*search_graph) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
                          uint32_t wide, uint32_t k, const qv_search_params_t *filter);
     //  HNSW_SQ8 with AVX512_VNNI: the walk on a query's byte form (qcode8), for
-    //  queries whose codes all fit a byte; NULL where the CPU lacks VNNI
+    //  queries whose codes all fit a byte; with AVX2 only (b_nib set): the same on
+    //  its nibble form (written over qcode); NULL on other CPUs
     int (*search_graph_b) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
                            uint32_t wide, uint32_t k, const qv_search_params_t *filter);
+    int b_nib;                  //  search_graph_b takes the nibble form
     pthread_mutex_t pool_lock;  //  guards pool
     s_ctx_t *pool;              //  idle search contexts
     atomic_size_t pool_bytes;   //  bytes held by all contexts
@@ -145,6 +148,9 @@ s_links (const s_hnsw_t *h, uint32_t id, int level)
 //  The byte form of the query (qv_isq8_query_s8) with per-node biases, AVX512_VNNI:
 //  the same integer distances as S_K_SQ8Q_*; only through s_dist_node
 #define S_K_SQ8B_VNNI   11
+//  The nibble form of the byte-form query (qv_isq8_query_nib) with per-node biases,
+//  AVX2: the same integer distances again; only through s_dist_node
+#define S_K_SQ8N_AVX2   12
 
 //  Distance under the index's metric, smaller is better (-ip for IP). kind is a
 //  constant at every call site once inlined, so the switch folds away.
@@ -193,6 +199,10 @@ s_dist_node (const s_hnsw_t *h, int kind, const float *q, uint32_t id)
         return (float) qv_isq8_l2_qb_vnni_inline (q8, qq, (const uint8_t *) s_vec (h, id),
                                                   h->cbias [id], h->cdim);
     }
+    if (kind == S_K_SQ8N_AVX2)
+        return (float) qv_isq8_l2_qn_avx2_inline ((const int8_t *) (const void *) q,
+                                                  (const uint8_t *) s_vec (h, id),
+                                                  h->cbias [id], h->cdim);
 #endif
     return s_dist (h, kind, q, s_vec (h, id));
 }

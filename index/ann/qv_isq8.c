@@ -64,30 +64,32 @@ qv_isq8_encode (const float *vmin, float step, const float *x, size_t n, uint32_
     }
 }
 
+//  One dimension's code: in double, as the range may span all floats; the clamp is
+//  written so that NaN clamps too (to the low end) instead of being converted.
+//  Rounded half away from zero as round () does, but inline: inside the clamp range
+//  the value is small, so truncating |v| + 0.5 is exact, and libm's round () per
+//  dimension was a tenth of a search on siftsmall at ef 16 (callgrind). Inside the
+//  clamp v - trunc (v) is exact, so this is round () exactly.
+static inline int16_t
+s_query_code (float q, float vmin, float inv)
+{
+    double v = ((double) q - vmin) * inv;
+    if (!(v > QV_ISQ8_QMIN - 0.5))
+        return QV_ISQ8_QMIN;
+    if (v >= QV_ISQ8_QMAX + 0.5)
+        return QV_ISQ8_QMAX;
+    int32_t t = (int32_t) v;
+    double frac = v - t;
+    t += frac >= 0.5? 1: frac <= -0.5? -1: 0;
+    return (int16_t) t;
+}
+
 void
 qv_isq8_query_serial (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
 {
     float inv = 1.0f / step;
-    for (uint32_t d = 0; d < dim; d++) {
-        //  In double, as the range may span all floats; the clamp is written so that
-        //  NaN clamps too (to the low end) instead of being converted. Rounded half
-        //  away from zero as round () does, but inline: inside the clamp range the
-        //  value is small, so truncating |v| + 0.5 is exact, and libm's round () per
-        //  dimension was a tenth of a search on siftsmall at ef 16 (callgrind).
-        //  Inside the clamp v - trunc (v) is exact, so this is round () exactly.
-        double v = ((double) q [d] - vmin [d]) * inv;
-        if (!(v > QV_ISQ8_QMIN - 0.5))
-            out [d] = QV_ISQ8_QMIN;
-        else
-        if (v >= QV_ISQ8_QMAX + 0.5)
-            out [d] = QV_ISQ8_QMAX;
-        else {
-            int32_t t = (int32_t) v;
-            double frac = v - t;
-            t += frac >= 0.5? 1: frac <= -0.5? -1: 0;
-            out [d] = (int16_t) t;
-        }
-    }
+    for (uint32_t d = 0; d < dim; d++)
+        out [d] = s_query_code (q [d], vmin [d], inv);
     for (uint32_t d = dim; d < qv_isq8_cdim (dim); d++)
         out [d] = 0;
 }
@@ -123,21 +125,61 @@ s_query_avx512 (const float *vmin, float step, const float *q, uint32_t dim, int
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+//  The same with AVX2, 4 dimensions at a time (vmaxpd returns its second operand for
+//  NaN as well); the last dim % 4 as the serial code does them.
+__attribute__ ((target ("avx2"))) static void
+s_query_avx2 (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
+{
+    float finv = 1.0f / step;
+    const __m256d inv = _mm256_set1_pd ((double) finv);
+    const __m256d lo = _mm256_set1_pd (QV_ISQ8_QMIN - 1), hi = _mm256_set1_pd (QV_ISQ8_QMAX + 1);
+    const __m256d lo2 = _mm256_set1_pd (QV_ISQ8_QMIN), hi2 = _mm256_set1_pd (QV_ISQ8_QMAX);
+    const __m256d half = _mm256_set1_pd (0.5), mhalf = _mm256_set1_pd (-0.5);
+    const __m256d one = _mm256_set1_pd (1.0);
+    uint32_t d = 0;
+    for (; d + 4 <= dim; d += 4) {
+        __m256d x = _mm256_cvtps_pd (_mm_loadu_ps (q + d));
+        __m256d mn = _mm256_cvtps_pd (_mm_loadu_ps (vmin + d));
+        __m256d v = _mm256_mul_pd (_mm256_sub_pd (x, mn), inv);
+        v = _mm256_min_pd (_mm256_max_pd (v, lo), hi);
+        __m256d t = _mm256_round_pd (v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m256d f = _mm256_sub_pd (v, t);
+        t = _mm256_add_pd (t, _mm256_and_pd (_mm256_cmp_pd (f, half, _CMP_GE_OQ), one));
+        t = _mm256_sub_pd (t, _mm256_and_pd (_mm256_cmp_pd (f, mhalf, _CMP_LE_OQ), one));
+        t = _mm256_min_pd (_mm256_max_pd (t, lo2), hi2);
+        __m128i w = _mm256_cvtpd_epi32 (t);
+        _mm_storel_epi64 ((__m128i *) (out + d), _mm_packs_epi32 (w, w));
+    }
+    for (; d < dim; d++)
+        out [d] = s_query_code (q [d], vmin [d], finv);
+    for (d = dim; d < qv_isq8_cdim (dim); d++)
+        out [d] = 0;
+}
+#endif
+
 void
 qv_isq8_query (const float *vmin, float step, const float *q, uint32_t dim, int16_t *out)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    //  The same codes either way; chosen once (QV_SIMD caps it as it caps the kernels)
-    static atomic_int avx512 = -1;
-    int use = atomic_load_explicit (&avx512, memory_order_relaxed);
+    //  The same codes any way; chosen once (QV_SIMD caps it as it caps the kernels):
+    //  2 AVX-512, 1 AVX2, 0 serial
+    static atomic_int isa = -1;
+    int use = atomic_load_explicit (&isa, memory_order_relaxed);
     if (use < 0) {
         __builtin_cpu_init ();
-        use = strcmp (qv_dist_kernels ()->isa, "avx512") == 0
-           && __builtin_cpu_supports ("avx512bw") && __builtin_cpu_supports ("avx512vl");
-        atomic_store_explicit (&avx512, use, memory_order_relaxed);
+        const char *kernels = qv_dist_kernels ()->isa;
+        use = strcmp (kernels, "avx512") == 0 && __builtin_cpu_supports ("avx512bw")
+              && __builtin_cpu_supports ("avx512vl")? 2
+            : strcmp (kernels, "serial") != 0? 1: 0;
+        atomic_store_explicit (&isa, use, memory_order_relaxed);
     }
-    if (use) {
+    if (use == 2) {
         s_query_avx512 (vmin, step, q, dim, out);
+        return;
+    }
+    if (use == 1) {
+        s_query_avx2 (vmin, step, q, dim, out);
         return;
     }
 #endif
@@ -168,6 +210,16 @@ qv_isq8_query_s8 (const int16_t *q, uint32_t cdim, int8_t *out, int32_t *qq)
     }
     *qq = sq;
     return !outside;
+}
+
+void
+qv_isq8_query_nib (const int8_t *q8, int32_t qq, uint32_t cdim, int8_t *out)
+{
+    for (uint32_t i = 0; i < cdim; i++) {
+        out [i] = (int8_t) (q8 [i] >> 4);               //  arithmetic: -8..7
+        out [cdim + i] = (int8_t) (q8 [i] & 15);
+    }
+    memcpy (out + 2 * (size_t) cdim, &qq, sizeof qq);
 }
 
 int32_t
@@ -219,6 +271,21 @@ qv_isq8_l2_qb_vnni (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias
     return qv_isq8_l2_qb_vnni_inline (q8, qq, c, bias, cdim);
 }
 
+__attribute__ ((target ("avx2"))) int32_t
+qv_isq8_l2_qn_avx2 (const int8_t *qn, const uint8_t *c, int32_t bias, uint32_t cdim)
+{
+    return qv_isq8_l2_qn_avx2_inline (qn, c, bias, cdim);
+}
+
+__attribute__ ((target ("avx2"))) void
+qv_isq8_l2_qn4_avx2 (const int8_t *qn, const uint8_t *const c [4], const int32_t bias [4],
+                     uint32_t cdim, int32_t out [4])
+{
+    __m128i r = qv_isq8_l2_qn4_avx2_inline (qn, c [0], c [1], c [2], c [3],
+                                            _mm_loadu_si128 ((const __m128i *) bias), cdim);
+    _mm_storeu_si128 ((__m128i *) out, r);
+}
+
 __attribute__ ((target ("avx2"))) void
 qv_isq8_l2_qc4_avx2 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
 {
@@ -263,6 +330,30 @@ int32_t qv_isq8_l2_cc_avx2 (const uint8_t *a, const uint8_t *b, uint32_t n) { re
 int32_t qv_isq8_l2_qc_avx512 (const int16_t *q, const uint8_t *c, uint32_t n) { return qv_isq8_l2_qc_serial (q, c, n); }
 int32_t qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t n) { return qv_isq8_l2_cc_serial (a, b, n); }
 int32_t qv_isq8_l2_qb_vnni (const int8_t *q8, int32_t qq, const uint8_t *c, int32_t bias, uint32_t n) { return qv_isq8_l2_qb_serial (q8, qq, c, bias, n); }
+
+static int32_t
+s_qn_serial (const int8_t *qn, const uint8_t *c, int32_t bias, uint32_t cdim)
+{
+    int32_t qq, dot = 0;
+    memcpy (&qq, qn + 2 * (size_t) cdim, sizeof qq);
+    for (uint32_t i = 0; i < cdim; i++)
+        dot += (16 * qn [i] + qn [cdim + i]) * c [i];
+    return qq + bias - 2 * dot;
+}
+
+int32_t
+qv_isq8_l2_qn_avx2 (const int8_t *qn, const uint8_t *c, int32_t bias, uint32_t cdim)
+{
+    return s_qn_serial (qn, c, bias, cdim);
+}
+
+void
+qv_isq8_l2_qn4_avx2 (const int8_t *qn, const uint8_t *const c [4], const int32_t bias [4],
+                     uint32_t cdim, int32_t out [4])
+{
+    for (int j = 0; j < 4; j++)
+        out [j] = s_qn_serial (qn, c [j], bias [j], cdim);
+}
 
 void
 qv_isq8_l2_qc4_avx2 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])

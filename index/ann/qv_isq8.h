@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define QV_ISQ8_MAX_DIM 4096
 #define QV_ISQ8_QMIN (-256)
@@ -82,6 +83,18 @@ int32_t qv_isq8_l2_qb_vnni   (const int8_t *q8, int32_t qq, const uint8_t *c, in
 //  walk's batched form; serial where the CPU lacks VNNI).
 void    qv_isq8_l2_qb4_vnni  (const int8_t *q8, int32_t qq, const uint8_t *const c [4],
                               const int32_t bias [4], uint32_t cdim, int32_t out [4]);
+//  The nibble form of a byte-form query, for AVX2's vpmaddubsw (whose pair sums of
+//  byte products would saturate 16 bits with whole bytes): q8 = 16 qh + ql with
+//  qh = q8 >> 4 in -8..7 and ql = q8 & 15, so a pair of products stays within
+//  +-4080 (qh) and 7650 (ql), and four steps of each add up in 16 bits. out: cdim qh,
+//  then cdim ql, then qq as an int32 (2 cdim + 4 bytes).
+void
+    qv_isq8_query_nib (const int8_t *q8, int32_t qq, uint32_t cdim, int8_t *out);
+//  |q - c|^2 from the nibble form and c's bias (AVX2), one code vector or four.
+int32_t qv_isq8_l2_qn_avx2  (const int8_t *qn, const uint8_t *c, int32_t bias, uint32_t cdim);
+void    qv_isq8_l2_qn4_avx2 (const int8_t *qn, const uint8_t *const c [4], const int32_t bias [4],
+                             uint32_t cdim, int32_t out [4]);
+
 //  The int16 query kernels for four code vectors c [0..3] into out [0..3] (the walk's
 //  batched form); only where the CPU has the feature.
 void    qv_isq8_l2_qc4_avx2   (const int16_t *q, const uint8_t *const c [4], uint32_t cdim,
@@ -207,6 +220,81 @@ qv_isq8_l2_qc4_avx2_inline (const int16_t *q, const uint8_t *c0, const uint8_t *
     //  [a01 a23 b01 b23 | a45 a67 b45 b67], then [a b c d | a b c d] partial sums
     __m256i s = _mm256_hadd_epi32 (_mm256_hadd_epi32 (a, b), _mm256_hadd_epi32 (c, d));
     return _mm_add_epi32 (_mm256_castsi256_si128 (s), _mm256_extracti128_si256 (s, 1));
+}
+
+//  Nibble-form kernels (qv_isq8_query_nib): per 32 dimensions one load of the codes
+//  and two vpmaddubsw, summed in 16 bits for four steps, then widened.
+__attribute__ ((target ("avx2"))) static inline __m256i
+qv_isq8_qn_dot_avx2 (const int8_t *qh, const int8_t *ql, const uint8_t *c, uint32_t cdim)
+{
+    __m256i acc = _mm256_setzero_si256 (), h16 = acc, l16 = acc;
+    const __m256i sixteen = _mm256_set1_epi16 (16), one = _mm256_set1_epi16 (1);
+    uint32_t steps = 0;
+    for (uint32_t i = 0; i < cdim; i += 32) {
+        __m256i cv = _mm256_loadu_si256 ((const __m256i *) (c + i));
+        h16 = _mm256_add_epi16 (h16, _mm256_maddubs_epi16 (cv, _mm256_loadu_si256 ((const __m256i *) (qh + i))));
+        l16 = _mm256_add_epi16 (l16, _mm256_maddubs_epi16 (cv, _mm256_loadu_si256 ((const __m256i *) (ql + i))));
+        if (++steps == 4) {
+            acc = _mm256_add_epi32 (acc, _mm256_add_epi32 (_mm256_madd_epi16 (h16, sixteen),
+                                                           _mm256_madd_epi16 (l16, one)));
+            h16 = l16 = _mm256_setzero_si256 ();
+            steps = 0;
+        }
+    }
+    return _mm256_add_epi32 (acc, _mm256_add_epi32 (_mm256_madd_epi16 (h16, sixteen),
+                                                    _mm256_madd_epi16 (l16, one)));
+}
+
+__attribute__ ((target ("avx2"))) static inline int32_t
+qv_isq8_l2_qn_avx2_inline (const int8_t *qn, const uint8_t *c, int32_t bias, uint32_t cdim)
+{
+    int32_t qq;
+    memcpy (&qq, qn + 2 * (size_t) cdim, sizeof qq);
+    return qq + bias - 2 * qv_isq8_hsum256_epi32 (qv_isq8_qn_dot_avx2 (qn, qn + cdim, c, cdim));
+}
+
+__attribute__ ((target ("avx2"))) static inline __m128i
+qv_isq8_l2_qn4_avx2_inline (const int8_t *qn, const uint8_t *c0, const uint8_t *c1,
+                            const uint8_t *c2, const uint8_t *c3, __m128i bias, uint32_t cdim)
+{
+    int32_t qq;
+    memcpy (&qq, qn + 2 * (size_t) cdim, sizeof qq);
+    const int8_t *qh = qn, *ql = qn + cdim;
+    const __m256i sixteen = _mm256_set1_epi16 (16), one = _mm256_set1_epi16 (1);
+    __m256i a = _mm256_setzero_si256 (), b = a, c = a, d = a;
+    __m256i ha = a, hb = a, hc = a, hd = a, la = a, lb = a, lc = a, ld = a;
+    uint32_t steps = 0;
+    for (uint32_t i = 0; i < cdim; i += 32) {
+        __m256i vh = _mm256_loadu_si256 ((const __m256i *) (qh + i));
+        __m256i vl = _mm256_loadu_si256 ((const __m256i *) (ql + i));
+        __m256i v0 = _mm256_loadu_si256 ((const __m256i *) (c0 + i));
+        __m256i v1 = _mm256_loadu_si256 ((const __m256i *) (c1 + i));
+        ha = _mm256_add_epi16 (ha, _mm256_maddubs_epi16 (v0, vh));
+        la = _mm256_add_epi16 (la, _mm256_maddubs_epi16 (v0, vl));
+        hb = _mm256_add_epi16 (hb, _mm256_maddubs_epi16 (v1, vh));
+        lb = _mm256_add_epi16 (lb, _mm256_maddubs_epi16 (v1, vl));
+        __m256i v2 = _mm256_loadu_si256 ((const __m256i *) (c2 + i));
+        __m256i v3 = _mm256_loadu_si256 ((const __m256i *) (c3 + i));
+        hc = _mm256_add_epi16 (hc, _mm256_maddubs_epi16 (v2, vh));
+        lc = _mm256_add_epi16 (lc, _mm256_maddubs_epi16 (v2, vl));
+        hd = _mm256_add_epi16 (hd, _mm256_maddubs_epi16 (v3, vh));
+        ld = _mm256_add_epi16 (ld, _mm256_maddubs_epi16 (v3, vl));
+        if (++steps == 4 || i + 32 >= cdim) {
+#define QV_ISQ8_QN_WIDEN(acc, h, l)                                                      \
+            acc = _mm256_add_epi32 (acc, _mm256_add_epi32 (_mm256_madd_epi16 (h, sixteen), \
+                                                           _mm256_madd_epi16 (l, one)));  \
+            h = l = _mm256_setzero_si256 ()
+            QV_ISQ8_QN_WIDEN (a, ha, la);
+            QV_ISQ8_QN_WIDEN (b, hb, lb);
+            QV_ISQ8_QN_WIDEN (c, hc, lc);
+            QV_ISQ8_QN_WIDEN (d, hd, ld);
+#undef QV_ISQ8_QN_WIDEN
+            steps = 0;
+        }
+    }
+    __m256i s = _mm256_hadd_epi32 (_mm256_hadd_epi32 (a, b), _mm256_hadd_epi32 (c, d));
+    __m128i x = _mm_add_epi32 (_mm256_castsi256_si128 (s), _mm256_extracti128_si256 (s, 1));
+    return _mm_sub_epi32 (_mm_add_epi32 (_mm_set1_epi32 (qq), bias), _mm_slli_epi32 (x, 1));
 }
 
 //  Four 16-lane int32 sums reduced at once into lanes 0..3 (see qv_isq8_l2_qb4_vnni_inline).

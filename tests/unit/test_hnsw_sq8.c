@@ -188,6 +188,11 @@ test_kernels (void **state)
                 assert_int_equal (qv_isq8_l2_qb_vnni (q8, qq, a, bias, cdim), want);
                 isas |= 4;
             }
+            //  The nibble form (AVX2) against the same
+            int8_t *qn = aligned_alloc (64, 2 * 4096 + 64);
+            qv_isq8_query_nib (q8, qq, cdim, qn);
+            if (qv_dist_cpu_has ("avx2"))
+                assert_int_equal (qv_isq8_l2_qn_avx2 (qn, a, bias, cdim), want);
             //  Four at once (the walk's batched form) against the one-at-a-time
             //  serial kernel, on four different code vectors in every lane order
             for (uint32_t i = 0; i < cdim; i++)
@@ -202,7 +207,13 @@ test_kernels (void **state)
                 qv_isq8_l2_qb4_vnni (q8, qq, four, biases, cdim, got);
                 for (int j = 0; j < 4; j++)
                     assert_int_equal (got [j], j == lane? want_b: want);
+                if (qv_dist_cpu_has ("avx2")) {
+                    qv_isq8_l2_qn4_avx2 (qn, four, biases, cdim, got);
+                    for (int j = 0; j < 4; j++)
+                        assert_int_equal (got [j], j == lane? want_b: want);
+                }
             }
+            free (qn);
             //  A code outside a byte, either way, refuses the byte form
             q [cdim / 2] = round % 2? 256: -1;
             assert_int_equal (qv_isq8_query_s8 (q, cdim, q8, &qq), 0);
