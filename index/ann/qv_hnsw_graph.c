@@ -193,8 +193,9 @@ s_gather (const s_hnsw_t *h, s_ctx_t *ctx, const uint32_t *ll, uint16_t tag, siz
 }
 
 #if defined(QV_DIST_HAVE_X86)
-//  The integer distances from q to the four nodes ids [0..3] for the HNSW_SQ8 search
-//  kinds (q: the int16 query, or the byte form with |q|^2 after it for S_K_SQ8B_VNNI).
+//  The integer distances from q to the four nodes ids [0..3] for the batched HNSW_SQ8
+//  search kinds (q: the byte form with |q|^2 after it for S_K_SQ8B_VNNI, the nibble
+//  form for S_K_SQ8N_AVX2, the int16 query for S_K_SQ8Q_AVX512).
 static inline __m128i
 s_dist4_sq8 (const s_hnsw_t *h, int kind, const float *q, const uint32_t *ids)
 {
@@ -210,10 +211,7 @@ s_dist4_sq8 (const s_hnsw_t *h, int kind, const float *q, const uint32_t *ids)
         memcpy (&qq, q8 + h->cdim, sizeof qq);
         return qv_isq8_l2_qb4_vnni_inline (q8, qq, c0, c1, c2, c3, bias, h->cdim);
     }
-    const int16_t *q16 = (const int16_t *) (const void *) q;
-    if (kind == S_K_SQ8Q_AVX512)
-        return qv_isq8_l2_qc4_avx512_inline (q16, c0, c1, c2, c3, h->cdim);
-    return qv_isq8_l2_qc4_avx2_inline (q16, c0, c1, c2, c3, h->cdim);
+    return qv_isq8_l2_qc4_avx512_inline ((const int16_t *) (const void *) q, c0, c1, c2, c3, h->cdim);
 }
 #endif
 
@@ -227,9 +225,10 @@ s_dists (const s_hnsw_t *h, const uint32_t *gather, uint32_t m, const float *q,
 {
     uint32_t j = 0;
 #if defined(QV_DIST_HAVE_X86)
-    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8N_AVX2 || kind == S_K_SQ8Q_AVX2
-    ||  kind == S_K_SQ8Q_AVX512) {
-        //  Four at a time (qv_isq8.h's four-vector kernels), the next four prefetched
+    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8N_AVX2 || kind == S_K_SQ8Q_AVX512) {
+        //  Four at a time (qv_isq8.h's four-vector kernels), the next four prefetched.
+        //  The int16 AVX2 walk (queries beyond the code ranges) stays one at a time:
+        //  four at once measured within noise there
         for (; j + 4 <= m; j += 4) {
             for (uint32_t t = j + 4; t < j + 8 && t < m; t++)
                 s_prefetch_vec (h, gather [t], pf_lines);

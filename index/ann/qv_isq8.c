@@ -286,12 +286,6 @@ qv_isq8_l2_qn4_avx2 (const int8_t *qn, const uint8_t *const c [4], const int32_t
     _mm_storeu_si128 ((__m128i *) out, r);
 }
 
-__attribute__ ((target ("avx2"))) void
-qv_isq8_l2_qc4_avx2 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
-{
-    _mm_storeu_si128 ((__m128i *) out, qv_isq8_l2_qc4_avx2_inline (q, c [0], c [1], c [2], c [3], cdim));
-}
-
 __attribute__ ((target ("avx512f,avx512bw"))) void
 qv_isq8_l2_qc4_avx512 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
 {
@@ -356,16 +350,10 @@ qv_isq8_l2_qn4_avx2 (const int8_t *qn, const uint8_t *const c [4], const int32_t
 }
 
 void
-qv_isq8_l2_qc4_avx2 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
+qv_isq8_l2_qc4_avx512 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
 {
     for (int j = 0; j < 4; j++)
         out [j] = qv_isq8_l2_qc_serial (q, c [j], cdim);
-}
-
-void
-qv_isq8_l2_qc4_avx512 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim, int32_t out [4])
-{
-    qv_isq8_l2_qc4_avx2 (q, c, cdim, out);
 }
 
 void

@@ -95,10 +95,8 @@ int32_t qv_isq8_l2_qn_avx2  (const int8_t *qn, const uint8_t *c, int32_t bias, u
 void    qv_isq8_l2_qn4_avx2 (const int8_t *qn, const uint8_t *const c [4], const int32_t bias [4],
                              uint32_t cdim, int32_t out [4]);
 
-//  The int16 query kernels for four code vectors c [0..3] into out [0..3] (the walk's
-//  batched form); only where the CPU has the feature.
-void    qv_isq8_l2_qc4_avx2   (const int16_t *q, const uint8_t *const c [4], uint32_t cdim,
-                               int32_t out [4]);
+//  The int16 query kernel for four code vectors c [0..3] into out [0..3] (the walk's
+//  batched form); only where the CPU has AVX-512BW.
 void    qv_isq8_l2_qc4_avx512 (const int16_t *q, const uint8_t *const c [4], uint32_t cdim,
                                int32_t out [4]);
 
@@ -198,30 +196,6 @@ qv_isq8_l2_qc_avx512_inline (const int16_t *q, const uint8_t *c, uint32_t cdim)
     return _mm512_reduce_add_epi32 (s0);
 }
 
-//  The int16 query kernels for four code vectors at once: the query's steps are
-//  loaded once for the four and the four sums reduced together. Returns the four
-//  distances as int32 lanes 0..3.
-__attribute__ ((target ("avx2"))) static inline __m128i
-qv_isq8_l2_qc4_avx2_inline (const int16_t *q, const uint8_t *c0, const uint8_t *c1,
-                            const uint8_t *c2, const uint8_t *c3, uint32_t cdim)
-{
-    __m256i a = _mm256_setzero_si256 (), b = a, c = a, d = a;
-    for (uint32_t i = 0; i < cdim; i += 16) {
-        __m256i qv = _mm256_loadu_si256 ((const __m256i *) (q + i));
-        __m256i e0 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c0 + i))));
-        __m256i e1 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c1 + i))));
-        __m256i e2 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c2 + i))));
-        __m256i e3 = _mm256_sub_epi16 (qv, _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (c3 + i))));
-        a = _mm256_add_epi32 (a, _mm256_madd_epi16 (e0, e0));
-        b = _mm256_add_epi32 (b, _mm256_madd_epi16 (e1, e1));
-        c = _mm256_add_epi32 (c, _mm256_madd_epi16 (e2, e2));
-        d = _mm256_add_epi32 (d, _mm256_madd_epi16 (e3, e3));
-    }
-    //  [a01 a23 b01 b23 | a45 a67 b45 b67], then [a b c d | a b c d] partial sums
-    __m256i s = _mm256_hadd_epi32 (_mm256_hadd_epi32 (a, b), _mm256_hadd_epi32 (c, d));
-    return _mm_add_epi32 (_mm256_castsi256_si128 (s), _mm256_extracti128_si256 (s, 1));
-}
-
 //  Nibble-form kernels (qv_isq8_query_nib): per 32 dimensions one load of the codes
 //  and two vpmaddubsw, summed in 16 bits for four steps, then widened.
 __attribute__ ((target ("avx2"))) static inline __m256i
@@ -310,6 +284,9 @@ qv_isq8_reduce4_epi32 (__m512i a, __m512i b, __m512i c, __m512i d)
     return _mm_add_epi32 (_mm256_castsi256_si128 (y), _mm256_extracti128_si256 (y, 1));
 }
 
+//  The int16 query kernel for four code vectors at once (AVX-512BW): the query's steps
+//  are loaded once for the four and the four sums reduced together. Returns the four
+//  distances as int32 lanes 0..3.
 __attribute__ ((target ("avx512f,avx512bw"))) static inline __m128i
 qv_isq8_l2_qc4_avx512_inline (const int16_t *q, const uint8_t *c0, const uint8_t *c1,
                               const uint8_t *c2, const uint8_t *c3, uint32_t cdim)
