@@ -192,6 +192,7 @@ s_destroy (qv_index_t *self)
     free (h->floats);
     free (h->cbias);
     free (h->vmin);
+    qv_hnsw_ctx_free (atomic_load (&h->hot));
     while (h->pool) {
         s_ctx_t *next = h->pool->next;
         qv_hnsw_ctx_free (h->pool);

@@ -70,9 +70,10 @@ s_ctx_fit (s_hnsw_t *h, s_ctx_t *ctx, uint32_t nodes, uint32_t top_need, uint32_
     if (rc == 0)
         rc = s_pairs_fit (&ctx->work, &ctx->work_cap, top_need);
     size_t after = s_ctx_bytes (h, ctx);
-    if (after >= before)
+    if (after > before)
         atomic_fetch_add (&h->pool_bytes, after - before);
     else
+    if (after < before)
         atomic_fetch_sub (&h->pool_bytes, before - after);
     return rc;
 }
@@ -82,11 +83,14 @@ s_ctx_fit (s_hnsw_t *h, s_ctx_t *ctx, uint32_t nodes, uint32_t top_need, uint32_
 s_ctx_t *
 qv_hnsw_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef)
 {
-    pthread_mutex_lock (&h->pool_lock);
-    s_ctx_t *ctx = h->pool;
-    if (ctx)
-        h->pool = ctx->next;
-    pthread_mutex_unlock (&h->pool_lock);
+    s_ctx_t *ctx = atomic_exchange (&h->hot, NULL);
+    if (!ctx) {
+        pthread_mutex_lock (&h->pool_lock);
+        ctx = h->pool;
+        if (ctx)
+            h->pool = ctx->next;
+        pthread_mutex_unlock (&h->pool_lock);
+    }
     if (!ctx) {
         ctx = calloc (1, sizeof *ctx);
         if (!ctx)
@@ -116,6 +120,9 @@ qv_hnsw_ctx_acquire (s_hnsw_t *h, uint32_t nodes, uint32_t ef)
 void
 qv_hnsw_ctx_release (s_hnsw_t *h, s_ctx_t *ctx)
 {
+    s_ctx_t *none = NULL;
+    if (atomic_compare_exchange_strong (&h->hot, &none, ctx))
+        return;
     pthread_mutex_lock (&h->pool_lock);
     ctx->next = h->pool;
     h->pool = ctx;

@@ -101,8 +101,10 @@ typedef struct s_hnsw_s {
     int (*search_graph_b) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
                            uint32_t wide, uint32_t k, const qv_search_params_t *filter);
     int b_nib;                  //  search_graph_b takes the nibble form
+    _Atomic (s_ctx_t *) hot;    //  an idle search context taken without the lock: one
+                                //  exchange instead of a lock and unlock per search
     pthread_mutex_t pool_lock;  //  guards pool
-    s_ctx_t *pool;              //  idle search contexts
+    s_ctx_t *pool;              //  more idle search contexts
     atomic_size_t pool_bytes;   //  bytes held by all contexts
 } s_hnsw_t;
 
