@@ -52,6 +52,13 @@
 //  one extra frame, the bridge's context: {void *ctx; uint64_t sseq}, where sseq is the
 //  JetStream stream sequence of the message (0 if none), which goes into the record.
 //  Job ids of bridge requests have their top bit set, so replies find their socket.
+//  Stream order: the segment manager logs JetStream writes in stream order, so they
+//  leave here in that order, and a delete by filter from the stream must see every
+//  earlier message of the stream applied. Stream writes queue in stream_held; a delete
+//  by filter leaves the queue only once every stream write sent before it is answered
+//  (so its resolution, at the newest acknowledged timestamp, sees them), and the writes
+//  behind it wait until its keys have gone to the segment manager. Writes of other
+//  clients are not held: their order between clients is arrival order, as before.
 //  With --nats, requests are refused (UNAVAILABLE) until the bridge reports "LIVE"
 //  (in a searcher process: the follower, once it has caught up with the feed). A
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
@@ -100,6 +107,10 @@ typedef struct {
     zsock_t *fanout;                //  a writer without the searcher role: PUSH of
                                     //  search, query and get (actors/qv_fanout.c)
     char unavailable [512];         //  why requests are refused
+    //  Stream order (DESIGN): JetStream writes held back, in stream order
+    zlistx_t *stream_held;          //  qv_job_t *, tracked in pending
+    bool stream_resolving;          //  a stream delete by filter is being resolved
+    uint32_t stream_unacked;        //  stream writes sent on, not yet answered
 } self_t;
 
 #define S_BUS_JOB (1ull << 63)      //  job id bit: the request came from the bridge
@@ -109,6 +120,7 @@ typedef struct {
 typedef struct {
     zmsg_t *env;                    //  the client's envelope (routing id first)
     bool read;                      //  scheduled through the read window
+    bool stream;                    //  a stream write counted in stream_unacked
 } s_pending_t;
 
 static void
@@ -242,6 +254,59 @@ s_schedule_read (self_t *self, qv_job_t *job, zframe_t *client)
     job = qv_fair_submit (self->fair, zframe_data (client), zframe_size (client), job);
     if (job)
         s_send_read (self, job);
+}
+
+//  The pending entry of a tracked job.
+static s_pending_t *
+s_pending_of (self_t *self, const qv_job_t *job)
+{
+    char key [32];
+    snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+    return zhashx_lookup (self->pending, key);
+}
+
+//  True for a delete by filter whose keys are not resolved yet.
+static bool
+s_resolves (const qv_job_t *job)
+{
+    return job->rec && job->rec->type == QV_REC_DELETE && job->req.f [QV_F_filter]
+        && !job->rec->keys.n && !job->rec->keys.ints && !job->rec->keys.strs;
+}
+
+//  A tracked write goes on: a delete by filter to be resolved by the searcher (it
+//  sees every acknowledged write), anything else to the segment manager.
+static void
+s_write_go (self_t *self, qv_job_t *job)
+{
+    if (s_resolves (job)) {
+        job->deadline = qv_clock_msec () + self->config->read_wait_ms;
+        if (job->sseq)
+            self->stream_resolving = true;
+        s_send_read (self, job);
+        return;
+    }
+    if (job->sseq) {
+        job->rec->sseq = job->sseq;
+        s_pending_t *p = s_pending_of (self, job);
+        if (p && !p->stream) {
+            p->stream = true;
+            self->stream_unacked++;
+        }
+    }
+    s_send_job (self->segmgr, QV_MSG_WRITE, job);
+}
+
+//  Sends on the stream writes that may go now (DESIGN: stream order).
+static void
+s_stream_pump (self_t *self)
+{
+    qv_job_t *job;
+    while (!self->stream_resolving && (job = zlistx_first (self->stream_held))) {
+        if (s_resolves (job) && self->stream_unacked > 0)
+            break;                  //  resolved once every earlier stream write is answered
+        zlistx_detach_cur (self->stream_held);
+        s_write_go (self, job);
+    }
 }
 
 //  The id of the partition a write names in `partition` (absent: `_default`).
@@ -572,12 +637,12 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
             if (rc < 0)
                 break;
             s_track (self, job, &env, false);
-            if (rc == 1) {          //  resolving the filter sees every acknowledged write
-                job->deadline = qv_clock_msec () + self->config->read_wait_ms;
-                s_send_read (self, job);
+            if (job->sseq) {
+                zlistx_add_end (self->stream_held, job);
+                s_stream_pump (self);
             }
             else
-                s_send_job (self->segmgr, QV_MSG_WRITE, job);
+                s_write_go (self, job);
             return 0;
         case QV_OP_flush: {
             if (self->follower) {
@@ -621,6 +686,12 @@ s_job_free (void *item)
 {
     qv_job_t *job = item;
     qv_job_destroy (&job);
+}
+
+static void
+s_job_free_item (void **item)
+{
+    qv_job_destroy ((qv_job_t **) item);
 }
 
 static s_coll_t *
@@ -726,11 +797,16 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         self->acked_ts = ((qv_msg_reply_t *) msg)->ts;
     qv_job_t *job = qv_msg_take_job (msg);
     qv_msg_destroy (&msg);
+    if (resolved && job->sseq)
+        self->stream_resolving = false;
     if (resolved && !job->reply) {
         //  A delete by filter, now a delete of keys: log it.
         job->rec->ts = s_next_ts (self);
         job->bytes = job->rec->keys.n * 16;
-        s_send_job (self->segmgr, QV_MSG_WRITE, job);
+        if (!job->rec->keys.n && !job->rec->keys.ints && !job->rec->keys.strs)
+            job->rec->keys.ints = malloc (sizeof (int64_t));    //  resolved to no key
+        s_write_go (self, job);
+        s_stream_pump (self);
         return 0;
     }
     if (job->rc == 0 && job->rec)
@@ -744,6 +820,10 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
     s_pending_t *p = zhashx_lookup (self->pending, key);
+    if (p && p->stream) {
+        p->stream = false;
+        self->stream_unacked--;
+    }
     if (p) {
         zhashx_delete (self->pending, key);     //  no destructor: p is ours now
         zframe_t *client = s_client_of (p->env);
@@ -757,6 +837,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         free (p);
     }
     qv_job_destroy (&job);
+    s_stream_pump (self);
     return 0;
 }
 
@@ -789,8 +870,15 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         self->ready = false;
         snprintf (self->unavailable, sizeof self->unavailable,
                   "the server is shutting down; retry when it is back");
-        //  Reads still waiting for their turn are answered now
+        //  Reads still waiting for their turn, and stream writes held back, are
+        //  answered now
         qv_job_t *job;
+        while ((job = zlistx_detach (self->stream_held, NULL))) {
+            qv_job_fail (job, QV_EUNAVAIL, self->unavailable);
+            qv_msg_reply_t *reply = qv_msg_reply_new ();
+            reply->job = job;
+            qv_msg_post (self->inbox_self, &reply);
+        }
         while ((job = qv_fair_drain (self->fair))) {
             qv_job_fail (job, QV_EUNAVAIL, self->unavailable);
             qv_msg_reply_t *reply = qv_msg_reply_new ();
@@ -864,6 +952,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     self->colls = zhashx_new ();
     zhashx_set_destructor (self->colls, s_coll_free);
     self->pending = zhashx_new ();
+    self->stream_held = zlistx_new ();
+    zlistx_set_destructor (self->stream_held, s_job_free_item);
     int window = 2 * (self->config->search_threads > 0 ? self->config->search_threads : 1);
     //  Reads that go to searcher processes run on their threads, not this machine's:
     //  each of those processes has its own queue, so more may be out at once.
@@ -895,6 +985,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
         free (p);
     }
     zhashx_destroy (&self->pending);
+    zlistx_destroy (&self->stream_held);
     qv_fair_destroy (&self->fair, s_job_free);
     zsock_destroy (&self->inbox_self);
     zsock_destroy (&self->follower);

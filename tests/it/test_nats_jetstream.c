@@ -290,6 +290,75 @@ test_bad_message_reported (void **state)
     qv_itn_remove_dir (q.data);
 }
 
+//  Publishes one message (payload w) to subject, acknowledged by JetStream.
+static void
+s_publish_one (jsCtx *js, const char *subject, qv_wr_t *w)
+{
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    jsPubAck *ack = NULL;
+    assert_int_equal (js_Publish (&ack, js, subject, data, (int) size, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy (ack);
+}
+
+#define S_ORDER_ROUNDS 40
+
+//  A stream's writes apply in stream order, deletes by filter too, although such a
+//  delete is first resolved to keys by the searcher while later messages arrive.
+//  Each round: insert ids [100r, 100r + 100), delete by filter the first 50 of them,
+//  upsert the first 25 back. In stream order 75 rows per round remain; a delete
+//  resolved before its round's insert was applied leaves 100, and a delete logged
+//  after its round's upsert leaves 50.
+static void
+test_stream_delete_by_filter_in_order (void **state)
+{
+    (void) state;
+    if (!qv_itn_have_nats_server ())
+        skip ();
+    qv_itn_nats_t nats = { 0 };
+    assert_int_equal (qv_itn_nats_start (&nats), 0);
+    natsConnection *nc = qv_itn_nats_connect (nats.url);
+    assert_non_null (nc);
+    s_add_stream (nc, "INGEST", "ingest.>");
+    qv_itn_quiver_t q = { 0 };
+    assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--ingest-stream INGEST", 30000), 0);
+    assert_true (qv_itn_create (q.endpoint, "ord", 8, false, 1));
+    //  Published while quiver is down, so it takes them in as fast as it can
+    assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
+    jsCtx *js = NULL;
+    assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
+    qv_wr_t *w = qv_wr_new ();
+    for (int r = 0; r < S_ORDER_ROUNDS; r++) {
+        qv_wr_reset (w);
+        qv_itn_insert_payload (w, 100 * r, 100, 8, 0);
+        s_publish_one (js, "ingest.insert.ord", w);
+        qv_wr_reset (w);
+        char filter [96];
+        snprintf (filter, sizeof filter, "id >= %d and id < %d", 100 * r, 100 * r + 50);
+        qv_wr_map (w, 1);
+        qv_wr_str (w, "filter"); qv_wr_str (w, filter);
+        s_publish_one (js, "ingest.delete.ord", w);
+        qv_wr_reset (w);
+        qv_itn_insert_payload (w, 100 * r, 25, 8, 0);
+        s_publish_one (js, "ingest.upsert.ord", w);
+    }
+    qv_wr_destroy (&w);
+    jsCtx_Destroy (js);
+    uint64_t last = 3 * S_ORDER_ROUNDS;
+    assert_int_equal (qv_itn_quiver_start (&q, nats.url, q.args, 30000), 0);
+    assert_int_equal (s_wait_stat (&q, "ingest_seq", last, 60000), last);
+    assert_int_equal (qv_itn_rows (q.endpoint, "ord"), (uint64_t) 75 * S_ORDER_ROUNDS);
+    //  The same after a restart, which replays the WAL
+    assert_int_equal (qv_itn_quiver_stop (&q, SIGKILL), 128 + SIGKILL);
+    assert_int_equal (qv_itn_quiver_start (&q, nats.url, q.args, 30000), 0);
+    assert_int_equal (qv_itn_rows (q.endpoint, "ord"), (uint64_t) 75 * S_ORDER_ROUNDS);
+    assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
+    natsConnection_Destroy (nc);
+    qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (q.data);
+}
+
 //  A stream taking subjects under quiver.> is refused at start-up with a clear error.
 static void
 test_overlapping_stream_refused (void **state)
@@ -325,6 +394,7 @@ main (void)
         cmocka_unit_test (test_nats_restart_during_ingest),
         cmocka_unit_test (test_bad_message_reported),
         cmocka_unit_test (test_overlapping_stream_refused),
+        cmocka_unit_test (test_stream_delete_by_filter_in_order),
     };
     zsys_init ();
     zsys_set_linger (0);
