@@ -378,6 +378,46 @@ s_delete_key (qv_collection_t *c, uint64_t h, const void *str, size_t len, uint6
 }
 
 static int
+s_loc_cmp (const void *a, const void *b)
+{
+    const qv_pkloc_t *x = a, *y = b;
+    if (x->seg != y->seg)
+        return (uintptr_t) x->seg < (uintptr_t) y->seg ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+uint64_t
+qv_catalog_live_keys (qv_catalog_t *self, const qv_record_t *rec)
+{
+    qv_collection_t *c = qv_catalog_find_id (self, rec->coll_id);
+    if (!c || !rec->keys.n)
+        return 0;
+    bool varchar = rec->keys.strs != NULL;
+    if (!varchar && c->schema->fields [c->schema->pk].type != QV_INT64)
+        return 0;
+    qv_pkloc_t *locs = malloc ((size_t) rec->keys.n * sizeof *locs);
+    if (!locs)
+        return 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < rec->keys.n; i++) {
+        const void *str = varchar ? rec->keys.strs [i].ptr : NULL;
+        size_t len = varchar ? rec->keys.strs [i].len : 0;
+        uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) rec->keys.ints [i];
+        qv_pkloc_t loc;
+        if (qv_pkindex_find (c->pk, h, str, len, &loc)
+        &&  (!rec->in_partition || ((qv_segment_t *) loc.seg)->partition == rec->partition))
+            locs [n++] = loc;
+    }
+    //  A key listed twice names its row twice
+    qsort (locs, n, sizeof *locs, s_loc_cmp);
+    uint64_t live = 0;
+    for (uint32_t i = 0; i < n; i++)
+        live += i == 0 || s_loc_cmp (&locs [i - 1], &locs [i]) != 0;
+    free (locs);
+    return live;
+}
+
+static int
 s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64_t seq,
                 size_t seg_max_bytes, uint32_t *count)
 {

@@ -51,6 +51,12 @@ typedef struct {
 qv_apply_t
     qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg_max_bytes);
 
+//  The live rows a delete record's keys name now, in its partition if it names one
+//  (each row once, however often its key is listed): what the delete would remove if
+//  it were applied at once. Owner thread only.
+uint64_t
+    qv_catalog_live_keys (qv_catalog_t *self, const qv_record_t *rec);
+
 //  Seals a growing segment (no more appends). Returns it (borrowed) or NULL.
 qv_segment_t *
     qv_catalog_seal (qv_catalog_t *self, uint32_t coll_id, uint64_t seg_id);

@@ -15,8 +15,9 @@
 //    REPLY {job, ts}             from any actor (and itself): job->reply goes to its
 //                                client; ts > 0: the commit timestamp of a write
 //                                acknowledged (strong reads wait for the largest)
-//    RESOLVED {job}              from the searcher: a delete by filter, now of keys (or
-//                                answered, if job->reply is set)
+//    RESOLVED {job}              from the searcher: a delete, now of keys and with the
+//                                live rows they name counted (or answered, if
+//                                job->reply is set)
 //    LIVE {}                     from the NATS bridge: its subscriptions are set up
 //  sends:
 //    WRITE {job}, FLUSH {coll, job}    to the segment manager
@@ -265,16 +266,20 @@ s_pending_of (self_t *self, const qv_job_t *job)
     return zhashx_lookup (self->pending, key);
 }
 
-//  True for a delete by filter whose keys are not resolved yet.
+//  True for a delete the searcher resolves before it is logged (not yet done): one
+//  by filter, to its keys, and one by ids, to the count of live rows its reply
+//  reports. A JetStream message's delete by ids is not resolved: its reply only says
+//  whether it is durable, and waiting for the writes ahead of it would stall the
+//  stream.
 static bool
 s_resolves (const qv_job_t *job)
 {
-    return job->rec && job->rec->type == QV_REC_DELETE && job->req.f [QV_F_filter]
-        && !job->rec->keys.n && !job->rec->keys.ints && !job->rec->keys.strs;
+    return job->rec && job->rec->type == QV_REC_DELETE && job->deleted < 0
+        && (job->req.f [QV_F_filter] || !job->sseq);
 }
 
-//  A tracked write goes on: a delete by filter to be resolved by the searcher (it
-//  sees every acknowledged write), anything else to the segment manager.
+//  A tracked write goes on: a delete to be resolved by the searcher (at the newest
+//  acknowledged write), anything else to the segment manager.
 static void
 s_write_go (self_t *self, qv_job_t *job)
 {
@@ -451,7 +456,8 @@ s_prepare_write (self_t *self, qv_job_t *job)
             rec->coll_id = c->id;
             rec->sseq = job->sseq;
             job->bytes = rec->keys.n * 16;
-            break;
+            job->rec->ts = s_next_ts (self);
+            return job->sseq ? 0 : 1;   //  counted by the searcher first (s_resolves)
         }
         case QV_OP_create_partition:
         case QV_OP_drop_partition: {
@@ -803,8 +809,6 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         //  A delete by filter, now a delete of keys: log it.
         job->rec->ts = s_next_ts (self);
         job->bytes = job->rec->keys.n * 16;
-        if (!job->rec->keys.n && !job->rec->keys.ints && !job->rec->keys.strs)
-            job->rec->keys.ints = malloc (sizeof (int64_t));    //  resolved to no key
         s_write_go (self, job);
         s_stream_pump (self);
         return 0;

@@ -1,5 +1,5 @@
 //  Searcher actor: owns the catalog; applies logged writes in log order (and replies
-//  to the clients of deletes and DDL); answers reads (searches on worker threads) once
+//  to the clients of DDL); resolves deletes before they are logged; answers reads (searches on worker threads) once
 //  it has applied the shard up to their guarantee timestamp; tells the metadata
 //  coordinator (qv_meta) what the catalog needs written, built and recorded, and
 //  takes the outcomes into the catalog.
@@ -18,7 +18,8 @@
 //    WRITTEN {seg, rc, error} (rc 0), BUILT {build}, MANIFESTED {version, rc, error},
 //    FLUSH_DONE {coll, job}            from the coordinator
 //  sends:
-//    REPLY {job, ts}, RESOLVED {job}   to the proxy (ts: of an applied delete or DDL)
+//    REPLY {job, ts}, RESOLVED {job}   to the proxy (ts: of an applied DDL record;
+//                                      RESOLVED: a delete's keys and job->deleted)
 //    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest, checkpoint},
 //    FLUSHED {seg}, FLUSH {coll, job}  to the coordinator (inproc "meta")
 //    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
@@ -42,8 +43,10 @@
 //  largest timestamp of the records applied and the ticks taken (qv_tsafe). A read
 //  whose guarantee is above it is parked, not blocking this loop, and answered as
 //  soon as tsafe reaches it, or TIMEOUT at its deadline: never a stale answer.
-//  Deletes and DDL are still answered here, after the apply (a delete's reply counts
-//  the rows it removed, which the key index here knows).
+//  DDL is still answered here, after the apply. A delete is resolved here before it
+//  is logged (s_resolve: a filter to keys, and the live rows its keys name counted
+//  with the key index here), and the segment manager acknowledges it once durable;
+//  its apply replies only if the segment manager could not (acked false).
 //  A search takes a snapshot and splits its rows across the worker threads
 //  (qv_search.c); the stats reply is qv_searcher_stats.c (the state these files share
 //  is in qv_searcher_self.h).
@@ -601,8 +604,11 @@ s_resolve_row (void *arg, qv_segment_t *seg, uint32_t row)
     return true;
 }
 
-//  Delete by filter: the filter is resolved to primary keys here, at the current
-//  snapshot; the proxy then logs a delete of those keys.
+//  A delete, before it is logged: a filter is resolved to the primary keys of the
+//  rows it matches at the current snapshot, and the live rows the keys name are
+//  counted (job->deleted, which the segment manager's acknowledgement reports); the
+//  proxy then logs a delete of those keys. A delete by ids keeps every id it lists:
+//  applied in log order, it removes whatever row holds one then.
 static void
 s_resolve (self_t *self, qv_job_t *job)
 {
@@ -611,6 +617,9 @@ s_resolve (self_t *self, qv_job_t *job)
     int rc = 0;
     if (!c)
         rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+    else
+    if (!req->f [QV_F_filter])
+        job->deleted = (int64_t) qv_catalog_live_keys (self->catalog, job->rec);
     else {
         s_resolve_t r = { &job->rec->keys, 0, c->schema->fields [c->schema->pk].type == QV_VARCHAR,
                           c->schema->pk };
@@ -624,6 +633,8 @@ s_resolve (self_t *self, qv_job_t *job)
             job->rec->keys.ints = malloc (sizeof (int64_t));
         if (!rc && r.varchar && !job->rec->keys.strs)
             job->rec->keys.strs = calloc (1, sizeof (qv_bytes_t));
+        if (!rc)
+            job->deleted = job->rec->keys.n;
     }
     if (rc)
         qv_job_fail (job, rc, qv_err_msg ());

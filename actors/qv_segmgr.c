@@ -16,9 +16,9 @@
 //                                to the searcher, in log order (the committed feed)
 //    TICK {shard, ts}            to the searcher, when no write is in flight, every
 //                                100 ms: every record below ts was sent
-//    REPLY {job, ts}             to the proxy: an insert or upsert is durable (its
-//                                acknowledgement, ts = its commit timestamp); or a
-//                                write refused or not logged (ts 0)
+//    REPLY {job, ts}             to the proxy: an insert, upsert or delete is durable
+//                                (its acknowledgement, ts = its commit timestamp); or
+//                                a write refused or not logged (ts 0)
 //    FEED {shard, seq, epoch, ts, wal}, FEED_TICK {shard, ts, next_seq}
 //                                with --nats, to the feed publisher (inproc "feedpub",
 //                                without waiting; dropped when it is behind): each
@@ -38,10 +38,10 @@
 //  timestamp order is log order. They start above the largest one recovered and above
 //  the proxy's proposal (rec->ts on arrival, which is above the auto ids the proxy gave
 //  the rows), so they increase across restarts and stay above every auto id. It
-//  acknowledges an insert or upsert itself once its WAL object is durable (the reply
-//  needs nothing the searcher knows); deletes (whose reply counts the rows they
-//  removed, which only the searcher's key index knows) and DDL (whose replies keep the
-//  proxy's catalog copy) are answered by the searcher once applied. Reads wait for
+//  acknowledges an insert, upsert or delete itself once its WAL object is durable (a
+//  delete's count of live rows came with it from the searcher, which resolved it
+//  before it was logged: job->deleted); DDL (whose replies keep the proxy's catalog
+//  copy) is answered by the searcher once applied. Reads wait for
 //  their guarantee timestamp in the searcher, which learns how far the shard has got
 //  from the APPLYs and, when no write is in flight, from a TICK every 100 ms.
 //
@@ -602,8 +602,9 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
             qv_msg_apply_t *apply = (qv_msg_apply_t *) msg;
             apply->seq = group->seq;
             uint64_t ts = apply->job->rec->ts;
-            qv_job_t *ack = apply->job->rec->type == QV_REC_INSERT
-                          ? qv_job_insert_ack (apply->job) : NULL;
+            qv_job_t *ack = apply->job->rec->type == QV_REC_INSERT ? qv_job_insert_ack (apply->job)
+                          : apply->job->rec->type == QV_REC_DELETE ? qv_job_delete_ack (apply->job)
+                          : NULL;
             apply->acked = ack != NULL;
             //  The record goes first, so it is on its way to the searcher before the
             //  client can read (a read waits for it anyway: its guarantee timestamp).

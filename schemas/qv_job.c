@@ -7,8 +7,10 @@ qv_job_t *
 qv_job_new (uint64_t id)
 {
     qv_job_t *self = calloc (1, sizeof *self);
-    if (self)
+    if (self) {
         self->id = id;
+        self->deleted = -1;
+    }
     return self;
 }
 
@@ -63,6 +65,29 @@ qv_job_insert_ack (const qv_job_t *self)
     qv_wr_uint (w, self->rec->ts);
     qv_wr_key (w, "count");
     qv_wr_uint (w, b->n);
+    qv_reply_close (w);
+    qv_job_reply (ack, w, 0);
+    qv_wr_destroy (&w);
+    return ack;
+}
+
+qv_job_t *
+qv_job_delete_ack (const qv_job_t *self)
+{
+    qv_job_t *ack = qv_job_new (self->id);
+    qv_wr_t *w = qv_wr_new ();
+    if (!ack || !w) {
+        qv_job_destroy (&ack);
+        qv_wr_destroy (&w);
+        return NULL;
+    }
+    qv_reply_open (w, self->req.f [QV_F_rid]);
+    if (self->deleted >= 0) {
+        qv_wr_key (w, "deleted");
+        qv_wr_uint (w, (uint64_t) self->deleted);
+    }
+    qv_wr_key (w, "ts");
+    qv_wr_uint (w, self->rec->ts);
     qv_reply_close (w);
     qv_job_reply (ack, w, 0);
     qv_wr_destroy (&w);

@@ -15,6 +15,10 @@ typedef struct {
     uint64_t sseq;                  //  JetStream stream sequence of the request, 0 if none
     size_t bytes;                   //  bytes it adds to unflushed memory
     int64_t deadline;               //  msec clock; backpressure waits until then
+    int64_t deleted;                //  a delete: the live rows its keys named when the
+                                    //  searcher resolved them (RESOLVED), which the
+                                    //  segment manager's acknowledgement counts; -1
+                                    //  until then
     int rc;                         //  outcome, for the proxy's own bookkeeping
     void *reply;                    //  encoded reply (malloc'd)
     size_t reply_size;
@@ -53,5 +57,13 @@ void
 //  count}, for the client; NULL out of memory.
 qv_job_t *
     qv_job_insert_ack (const qv_job_t *self);
+
+//  The acknowledgement of a delete (job->rec, type QV_REC_DELETE, logged at
+//  job->rec->ts) whose keys named job->deleted live rows: a new job of the same id
+//  holding only the success reply {deleted, ts} ({ts} if the delete was not counted:
+//  a JetStream message's, whose reply only says whether it is durable); NULL out of
+//  memory.
+qv_job_t *
+    qv_job_delete_ack (const qv_job_t *self);
 
 #endif

@@ -24,7 +24,7 @@ static const qv_mdesc_t s_descs [] = {
 
 //  The keys of a job's map, in the order written.
 static const char *s_job_keys [] = {
-    "id", "request", "record", "sseq", "bytes", "deadline", "rc", "reply"
+    "id", "request", "record", "sseq", "bytes", "deadline", "deleted", "rc", "reply"
 };
 #define S_JOB_KEYS (sizeof s_job_keys / sizeof s_job_keys [0])
 
@@ -142,6 +142,8 @@ s_write_job (const qv_job_t *job, qv_wr_t *w)
     qv_wr_uint (w, job->bytes);
     qv_wr_key (w, "deadline");
     qv_wr_int (w, job->deadline);
+    qv_wr_key (w, "deleted");
+    qv_wr_int (w, job->deleted);
     qv_wr_key (w, "rc");
     qv_wr_int (w, job->rc);
     qv_wr_key (w, "reply");
@@ -249,7 +251,7 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
         return qv_err (QV_EPROTO, "%s: a job must be a map, not a %s", what,
                        qv_vtype_name (qv_val_type (v)));
     int rc = s_check_keys (v, s_job_keys, S_JOB_KEYS, false, what);
-    const qv_val_t *id, *request, *record, *sseq, *bytes, *deadline, *jrc, *reply;
+    const qv_val_t *id, *request, *record, *sseq, *bytes, *deadline, *deleted, *jrc, *reply;
     if (rc
     ||  (rc = s_field (v, "id", QV_V_UINT, false, what, &id))
     ||  (rc = s_field (v, "request", QV_V_BIN, true, what, &request))
@@ -257,6 +259,7 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
     ||  (rc = s_field (v, "sseq", QV_V_UINT, false, what, &sseq))
     ||  (rc = s_field (v, "bytes", QV_V_UINT, false, what, &bytes))
     ||  (rc = s_field (v, "deadline", QV_V_INT, false, what, &deadline))
+    ||  (rc = s_field (v, "deleted", QV_V_INT, false, what, &deleted))
     ||  (rc = s_field (v, "rc", QV_V_INT, false, what, &jrc))
     ||  (rc = s_field (v, "reply", QV_V_BIN, true, what, &reply)))
         return rc;
@@ -266,7 +269,8 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
     uint64_t u = 0;
     int64_t i = 0;
     if (qv_val_uint (id, &job->id) || qv_val_uint (sseq, &job->sseq) || qv_val_uint (bytes, &u)
-    ||  qv_val_int (deadline, &job->deadline) || qv_val_int (jrc, &i) || i < INT32_MIN || i > INT32_MAX) {
+    ||  qv_val_int (deadline, &job->deadline) || qv_val_int (deleted, &job->deleted)
+    ||  job->deleted < -1 || qv_val_int (jrc, &i) || i < INT32_MIN || i > INT32_MAX) {
         qv_job_destroy (&job);
         return qv_err (QV_EPROTO, "%s: a job's number is out of range", what);
     }

@@ -63,6 +63,7 @@ s_job (uint64_t id)
     job->sseq = 99;
     job->bytes = 4096;
     job->deadline = -5;
+    job->deleted = 12;
     job->rc = QV_EUNAVAIL;
     job->reply = malloc (3);
     memcpy (job->reply, "\x81\xa1" "a", 3);
@@ -115,6 +116,7 @@ s_assert_same_job (const qv_job_t *a, const qv_job_t *b)
     assert_int_equal (a->sseq, b->sseq);
     assert_int_equal (a->bytes, b->bytes);
     assert_int_equal (a->deadline, b->deadline);
+    assert_int_equal (a->deleted, b->deleted);
     assert_int_equal (a->rc, b->rc);
     assert_int_equal (a->reply_size, b->reply_size);
     if (a->reply)
@@ -330,19 +332,22 @@ test_malformed_refused (void **state)
     s_refused ("{\"msg\": \"WRITE\", \"job\": [1]}", QV_EPROTO, "field 'job' has type array, expected map");
     s_refused ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1}}", QV_EPROTO, "field 'request' is missing");
     s_refused ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1, \"request\": null, \"record\": null, \"sseq\": 0,"
-               " \"bytes\": 0, \"deadline\": 0, \"rc\": 0, \"reply\": null, \"more\": 1}}", QV_EPROTO,
+               " \"bytes\": 0, \"deadline\": 0, \"deleted\": -1, \"rc\": 0, \"reply\": null, \"more\": 1}}", QV_EPROTO,
                "unknown field 'more'");
     s_refused ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1, \"request\": \"x\", \"record\": null, \"sseq\": 0,"
-               " \"bytes\": 0, \"deadline\": 0, \"rc\": 0, \"reply\": null}}", QV_EPROTO,
+               " \"bytes\": 0, \"deadline\": 0, \"deleted\": -1, \"rc\": 0, \"reply\": null}}", QV_EPROTO,
                "field 'request' has type string, expected bin");
     s_refused ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1, \"request\": f32[1], \"record\": null, \"sseq\": 0,"
-               " \"bytes\": 0, \"deadline\": 0, \"rc\": 0, \"reply\": null}}", QV_EPROTO,
+               " \"bytes\": 0, \"deadline\": 0, \"deleted\": -1, \"rc\": 0, \"reply\": null}}", QV_EPROTO,
                "its request does not decode");
     s_refused ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1, \"request\": null, \"record\": f32[1, 2], \"sseq\": 0,"
-               " \"bytes\": 0, \"deadline\": 0, \"rc\": 4294967296, \"reply\": null}}", QV_EPROTO,
+               " \"bytes\": 0, \"deadline\": 0, \"deleted\": -1, \"rc\": 4294967296, \"reply\": null}}", QV_EPROTO,
+               "out of range");
+    s_refused ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1, \"request\": null, \"record\": null, \"sseq\": 0,"
+               " \"bytes\": 0, \"deadline\": 0, \"deleted\": -2, \"rc\": 0, \"reply\": null}}", QV_EPROTO,
                "out of range");
     s_refused ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1, \"request\": null, \"record\": f32[1, 2], \"sseq\": 0,"
-               " \"bytes\": 0, \"deadline\": 0, \"rc\": 0, \"reply\": null}}", QV_EPROTO,
+               " \"bytes\": 0, \"deadline\": 0, \"deleted\": -1, \"rc\": 0, \"reply\": null}}", QV_EPROTO,
                "its record does not decode");
 }
 
