@@ -44,19 +44,41 @@ qv_job_reply (qv_job_t *self, qv_wr_t *w, int rc)
     self->rc = rc;
 }
 
+//  An acknowledgement of self: a new job of its id, with the success reply opened in
+//  *w (echoing the request's rid); NULL out of memory.
+static qv_job_t *
+s_ack_open (const qv_job_t *self, qv_wr_t **w)
+{
+    qv_job_t *ack = qv_job_new (self->id);
+    *w = qv_wr_new ();
+    if (!ack || !*w) {
+        qv_job_destroy (&ack);
+        qv_wr_destroy (w);
+        return NULL;
+    }
+    qv_reply_open (*w, self->req.f [QV_F_rid]);
+    return ack;
+}
+
+//  Closes the reply in w and makes it ack's.
+static qv_job_t *
+s_ack_close (qv_job_t *ack, qv_wr_t **w)
+{
+    qv_reply_close (*w);
+    qv_job_reply (ack, *w, 0);
+    qv_wr_destroy (w);
+    return ack;
+}
+
 qv_job_t *
 qv_job_insert_ack (const qv_job_t *self)
 {
     const qv_batch_t *b = self->rec->batch;
     const qv_field_t *pk = &b->schema->fields [b->schema->pk];
-    qv_job_t *ack = qv_job_new (self->id);
-    qv_wr_t *w = qv_wr_new ();
-    if (!ack || !w) {
-        qv_job_destroy (&ack);
-        qv_wr_destroy (&w);
+    qv_wr_t *w;
+    qv_job_t *ack = s_ack_open (self, &w);
+    if (!ack)
         return NULL;
-    }
-    qv_reply_open (w, self->req.f [QV_F_rid]);
     qv_wr_key (w, "ids");
     qv_wr_array (w, b->n);
     for (uint32_t r = 0; r < b->n; r++)
@@ -65,31 +87,21 @@ qv_job_insert_ack (const qv_job_t *self)
     qv_wr_uint (w, self->rec->ts);
     qv_wr_key (w, "count");
     qv_wr_uint (w, b->n);
-    qv_reply_close (w);
-    qv_job_reply (ack, w, 0);
-    qv_wr_destroy (&w);
-    return ack;
+    return s_ack_close (ack, &w);
 }
 
 qv_job_t *
 qv_job_delete_ack (const qv_job_t *self)
 {
-    qv_job_t *ack = qv_job_new (self->id);
-    qv_wr_t *w = qv_wr_new ();
-    if (!ack || !w) {
-        qv_job_destroy (&ack);
-        qv_wr_destroy (&w);
+    qv_wr_t *w;
+    qv_job_t *ack = s_ack_open (self, &w);
+    if (!ack)
         return NULL;
-    }
-    qv_reply_open (w, self->req.f [QV_F_rid]);
     if (self->deleted >= 0) {
         qv_wr_key (w, "deleted");
         qv_wr_uint (w, (uint64_t) self->deleted);
     }
     qv_wr_key (w, "ts");
     qv_wr_uint (w, self->rec->ts);
-    qv_reply_close (w);
-    qv_job_reply (ack, w, 0);
-    qv_wr_destroy (&w);
-    return ack;
+    return s_ack_close (ack, &w);
 }

@@ -71,6 +71,22 @@ s_publish (natsConnection *nc, const char *subject, int from, int to)
     return last;
 }
 
+//  nats-server with the stream INGEST on ingest.>, and quiver ingesting it, stopped
+//  (SIGTERM) once it has made the collection coll (dim, auto_id, 2 shards as the
+//  ingest tests use): the messages published next are taken in at its next start.
+static void
+s_stream_setup (qv_itn_nats_t *nats, natsConnection **nc, qv_itn_quiver_t *q,
+                const char *coll, int dim, bool auto_id)
+{
+    assert_int_equal (qv_itn_nats_start (nats), 0);
+    *nc = qv_itn_nats_connect (nats->url);
+    assert_non_null (*nc);
+    s_add_stream (*nc, "INGEST", "ingest.>");
+    assert_int_equal (qv_itn_quiver_start (q, nats->url, "--ingest-stream INGEST", 30000), 0);
+    assert_true (qv_itn_create (q->endpoint, coll, dim, auto_id, 2));
+    assert_int_equal (qv_itn_quiver_stop (q, SIGTERM), 0);
+}
+
 //  Waits until stat `key` of quiver reaches at least want; returns its last value.
 static uint64_t
 s_wait_stat (qv_itn_quiver_t *q, const char *key, uint64_t want, int ms)
@@ -97,14 +113,9 @@ test_exactly_once_across_kill9 (void **state)
     if (!qv_itn_have_nats_server ())
         skip ();
     qv_itn_nats_t nats = { 0 };
-    assert_int_equal (qv_itn_nats_start (&nats), 0);
-    natsConnection *nc = qv_itn_nats_connect (nats.url);
-    assert_non_null (nc);
-    s_add_stream (nc, "INGEST", "ingest.>");
+    natsConnection *nc = NULL;
     qv_itn_quiver_t q = { 0 };
-    assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--ingest-stream INGEST", 30000), 0);
-    assert_true (qv_itn_create (q.endpoint, "ing", S_DIM, true, 2));
-    assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
+    s_stream_setup (&nats, &nc, &q, "ing", S_DIM, true);
     uint64_t last = s_publish (nc, "ingest.insert.ing", 0, S_MSGS);
     uint64_t progress = 0;
     for (int round = 0; round < 3; round++) {
@@ -316,15 +327,10 @@ test_stream_delete_by_filter_in_order (void **state)
     if (!qv_itn_have_nats_server ())
         skip ();
     qv_itn_nats_t nats = { 0 };
-    assert_int_equal (qv_itn_nats_start (&nats), 0);
-    natsConnection *nc = qv_itn_nats_connect (nats.url);
-    assert_non_null (nc);
-    s_add_stream (nc, "INGEST", "ingest.>");
+    natsConnection *nc = NULL;
     qv_itn_quiver_t q = { 0 };
-    assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--ingest-stream INGEST", 30000), 0);
-    assert_true (qv_itn_create (q.endpoint, "ord", 8, false, 1));
     //  Published while quiver is down, so it takes them in as fast as it can
-    assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
+    s_stream_setup (&nats, &nc, &q, "ord", 8, false);
     jsCtx *js = NULL;
     assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
     qv_wr_t *w = qv_wr_new ();
