@@ -222,6 +222,17 @@ test_collection_lifecycle (void **state)
                     "{name: 'w', type: 'float_vector', dim: 2}]}");
     qv_doc_destroy (&r);
     assert_int_equal (s_describe_rows (c, "life"), 0);
+    //  A delete by varchar keys counts each live row once
+    r = CALL_OK (c, "{op: 'insert', collection: 'life', rows: [{k: 'a', w: [1.0, 0.0]},"
+                    "{k: 'b', w: [2.0, 0.0]}, {k: 'c', w: [3.0, 0.0]}]}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'delete', collection: 'life', ids: ['a', 'a', 'zz', 'c']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), 2);
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'delete', collection: 'life', ids: ['a']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "deleted")), 0);
+    qv_doc_destroy (&r);
+    assert_int_equal (s_describe_rows (c, "life"), 1);
     r = CALL_OK (c, "{op: 'drop_collection', collection: 'life'}");
     qv_doc_destroy (&r);
     qv_it_client_destroy (&c);
