@@ -259,9 +259,12 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
     ||  (rc = s_field (v, "sseq", QV_V_UINT, false, what, &sseq))
     ||  (rc = s_field (v, "bytes", QV_V_UINT, false, what, &bytes))
     ||  (rc = s_field (v, "deadline", QV_V_INT, false, what, &deadline))
-    ||  (rc = s_field (v, "deleted", QV_V_INT, false, what, &deleted))
     ||  (rc = s_field (v, "rc", QV_V_INT, false, what, &jrc))
     ||  (rc = s_field (v, "reply", QV_V_BIN, true, what, &reply)))
+        return rc;
+    //  "deleted" came in a later release than the other fields: absent, it is -1
+    deleted = qv_val_get (v, "deleted");
+    if (deleted && (rc = s_field (v, "deleted", QV_V_INT, false, what, &deleted)))
         return rc;
     qv_job_t *job = qv_job_new (0);
     if (!job)
@@ -269,7 +272,7 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
     uint64_t u = 0;
     int64_t i = 0;
     if (qv_val_uint (id, &job->id) || qv_val_uint (sseq, &job->sseq) || qv_val_uint (bytes, &u)
-    ||  qv_val_int (deadline, &job->deadline) || qv_val_int (deleted, &job->deleted)
+    ||  qv_val_int (deadline, &job->deadline) || (deleted && qv_val_int (deleted, &job->deleted))
     ||  job->deleted < -1 || qv_val_int (jrc, &i) || i < INT32_MIN || i > INT32_MAX) {
         qv_job_destroy (&job);
         return qv_err (QV_EPROTO, "%s: a job's number is out of range", what);

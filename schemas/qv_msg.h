@@ -189,7 +189,8 @@ qv_job_t *
 
 //  Across processes: one msgpack map {"msg": NAME, field: value, ...}. A JOB is a map
 //  {id, request (bin: the request as the client sent it, or nil), record (bin:
-//  qv_record_write, or nil), sseq, bytes, deadline, deleted, rc, reply (bin or nil)}.
+//  qv_record_write, or nil), sseq, bytes, deadline, deleted (absent: -1), rc, reply
+//  (bin or nil)}.
 //  qv_msg_encode returns 0, or QV_EINVAL if the message holds a PTR field (named in
 //  qv_err_msg ()).
 int

@@ -306,6 +306,13 @@ test_malformed_refused (void **state)
     assert_int_equal (((qv_msg_seal_t *) out)->seg, 2);
     qv_msg_destroy (&out);
     free (data);
+    //  A job of a release before "deleted" decodes with deleted -1
+    data = qv_test_mp ("{\"msg\": \"WRITE\", \"job\": {\"id\": 1, \"request\": null, \"record\": null,"
+                       " \"sseq\": 0, \"bytes\": 0, \"deadline\": 0, \"rc\": 0, \"reply\": null}}", &size);
+    assert_int_equal (qv_msg_decode (data, size, NULL, NULL, &out), 0);
+    assert_int_equal (((qv_msg_write_t *) out)->job->deleted, -1);
+    qv_msg_destroy (&out);
+    free (data);
 
     s_refused ("{\"msg\": \"SEAL\", \"coll\": 1}", QV_EPROTO, "message SEAL: field 'seg' is missing");
     s_refused ("{\"msg\": \"SEAL\", \"coll\": \"1\", \"seg\": 2}", QV_EPROTO,
