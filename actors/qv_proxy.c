@@ -336,7 +336,8 @@ s_partition_of (s_coll_t *c, const qv_req_t *req, uint32_t *part)
     return 0;
 }
 
-//  Builds the record of a write request; QV_* on a bad request.
+//  Builds the record of a write request (its stream sequence is set as it leaves,
+//  s_write_go); 0, or QV_* on a bad request.
 static int
 s_prepare_write (self_t *self, qv_job_t *job)
 {
@@ -416,7 +417,6 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (rc)
                 return rc;
             rec->coll_id = c->id;
-            rec->sseq = job->sseq;
             rec->partition = part;
             rec->num_partitions = c->num_partitions;    //  the segment manager splits by key
             rec->upsert = req->op == QV_OP_upsert;
@@ -447,17 +447,14 @@ s_prepare_write (self_t *self, qv_job_t *job)
             if (req->f [QV_F_filter]) {
                 if (qv_val_len (req->f [QV_F_filter]) == 0)
                     return qv_err (QV_EINVAL, "an empty filter would delete every row; give a condition");
-                return 1;           //  the searcher resolves the filter to keys first
+                return 0;           //  keys and ts come once resolved (s_resolves)
             }
             rc = qv_keys_from_request (&c->schema->fields [c->schema->pk], req->f [QV_F_ids],
                                        1u << 20, &rec->keys);
             if (rc)
                 return rc;
-            rec->coll_id = c->id;
-            rec->sseq = job->sseq;
             job->bytes = rec->keys.n * 16;
-            job->rec->ts = s_next_ts (self);
-            return job->sseq ? 0 : 1;   //  counted by the searcher first (s_resolves)
+            break;
         }
         case QV_OP_create_partition:
         case QV_OP_drop_partition: {
@@ -640,7 +637,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
                 break;
             }
             rc = s_prepare_write (self, job);
-            if (rc < 0)
+            if (rc)
                 break;
             s_track (self, job, &env, false);
             if (job->sseq) {

@@ -1,8 +1,8 @@
 //  Searcher actor: owns the catalog; applies logged writes in log order (and replies
-//  to the clients of DDL); resolves deletes before they are logged; answers reads (searches on worker threads) once
-//  it has applied the shard up to their guarantee timestamp; tells the metadata
-//  coordinator (qv_meta) what the catalog needs written, built and recorded, and
-//  takes the outcomes into the catalog.
+//  to the clients of DDL); resolves deletes before they are logged; answers reads
+//  (searches on worker threads) once it has applied the shard up to their guarantee
+//  timestamp; tells the metadata coordinator (qv_meta) what the catalog needs
+//  written, built and recorded, and takes the outcomes into the catalog.
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
