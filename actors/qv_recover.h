@@ -43,4 +43,19 @@ zlist_t *
 void
     qv_coll_view_destroy (qv_coll_view_t **self_p);
 
+//  Keeps views (a list of qv_coll_view_t *, as qv_recover_views makes it) in step with
+//  a DDL record the searcher has applied (create / drop of a collection or partition;
+//  any other record changes nothing). The record's schema is copied.
+void
+    qv_coll_views_apply (zlist_t *views, const qv_record_t *rec);
+
+//  Across processes (a proxy process learns the writer's catalog): views as one msgpack
+//  array of maps {id, name, schema (field maps), shards, num_partitions, consistency,
+//  next_part, parts: [[id, name] ...]}. qv_coll_views_read returns 0 with *views_p a
+//  new list, or QV_EPROTO naming what is wrong (never crashes on any input).
+void
+    qv_coll_views_write (zlist_t *views, qv_wr_t *w);
+int
+    qv_coll_views_read (const void *data, size_t size, zlist_t **views_p);
+
 #endif

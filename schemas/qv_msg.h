@@ -73,6 +73,13 @@ typedef enum {
                                "newest commit timestamp (asked with ts 0)")                   \
     M (FEED_MANIFEST, feed_manifest, "meta -> feed publisher -> NATS -> follower -> adopter: " \
                                "a newer manifest is durable; read it now")                    \
+    M (HELLO,      hello,      "link -> ZeroMQ TCP -> intake: a proxy process connects; send "  \
+                               "the catalog")                                                  \
+    M (CATALOG,    catalog,    "intake -> ZeroMQ TCP -> link: the writer's catalog views and " \
+                               "newest commit timestamp")                                      \
+    M (VIEWS,      views,      "link -> proxy (proxy processes): the writer's catalog; serve") \
+    M (WRITER_DOWN, writer_down, "link -> proxy (proxy processes): the writer is not "        \
+                               "reachable; answer UNAVAILABLE until the next VIEWS")          \
     M (MANIFEST_SEEN, manifest_seen, "adopter -> searcher (searcher processes): the writer's " \
                                "newest manifest; take its flushed segments and indexes")
 
@@ -117,6 +124,14 @@ typedef enum {
 #define QV_MSG_F_feed_tick(F, T)    F (T, U64, shard) F (T, U64, ts) F (T, U64, next_seq)
 #define QV_MSG_F_writer_ts(F, T)    F (T, U64, shard) F (T, U64, ts)
 #define QV_MSG_F_feed_manifest(F, T) F (T, U64, shard) F (T, U64, version)
+#define QV_MSG_F_hello(F, T)
+//  max_ts: the writer's newest commit timestamp; views: qv_coll_views_write
+//  (actors/qv_recover.h)
+#define QV_MSG_F_catalog(F, T)      F (T, U64, max_ts) F (T, BIN, views)
+//  views: a zlist_t of qv_coll_view_t * (actors/qv_recover.h), owned by the message's
+//  receiver
+#define QV_MSG_F_views(F, T)        F (T, U64, max_ts) F (T, PTR, views)
+#define QV_MSG_F_writer_down(F, T)  F (T, STR, reason)
 //  version: the manifest's; body: its msgpack body (actors/qv_manifest.c)
 #define QV_MSG_F_manifest_seen(F, T) F (T, U64, version) F (T, BIN, body)
 
