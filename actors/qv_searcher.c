@@ -621,6 +621,9 @@ s_resolve (self_t *self, qv_job_t *job)
     if (!req->f [QV_F_filter])
         job->deleted = (int64_t) qv_catalog_live_keys (self->catalog, job->rec);
     else {
+        //  The keys start empty, of the primary key's type (a record decoded from
+        //  another process may hold an empty list of the other type)
+        qv_keys_free (&job->rec->keys);
         s_resolve_t r = { &job->rec->keys, 0, c->schema->fields [c->schema->pk].type == QV_VARCHAR,
                           c->schema->pk };
         roaring_bitmap_t *parts = NULL;
@@ -1063,7 +1066,9 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->meta = qv_config_push (self->config, "meta");
     if (self->config->follower)
         self->adopter = qv_config_push (self->config, "adopt");
-    if (self->config->nats_stats) {
+    //  The change feed goes out through the NATS bridge, which a writer core does
+    //  not run (yet)
+    if (self->config->nats_stats && !self->config->writer_core) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
         self->cdc = zsock_new (ZMQ_PUSH);
         zsock_set_sndhwm (self->cdc, 100000);
