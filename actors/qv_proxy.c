@@ -19,8 +19,14 @@
 //                                live rows they name counted (or answered, if
 //                                job->reply is set)
 //    LIVE {}                     from the NATS bridge: its subscriptions are set up
+//    VIEWS {max_ts, views}       in a proxy process, from the link: the writer core's
+//                                catalog (on each connection to it): serve
+//    WRITER_DOWN {reason}        in a proxy process, from the link: the writer core is
+//                                not reachable; refuse all but search, query and get
 //  sends:
-//    WRITE {job}, FLUSH {coll, job}    to the segment manager
+//    WRITE {job}, FLUSH {coll, job}    to the segment manager (in a proxy process,
+//                                the link, actors/qv_link.c, stands in for it and for
+//                                the searcher)
 //    READ {job, guarantee_ts}    to the searcher (job->deadline: when it gives up);
 //                                in a searcher process (--roles searcher) a strong
 //                                read goes to the follower instead, which asks the
@@ -108,6 +114,9 @@ typedef struct {
     zsock_t *fanout;                //  a writer without the searcher role: PUSH of
                                     //  search, query and get (actors/qv_fanout.c)
     char unavailable [512];         //  why requests are refused
+    char writer_down [512];         //  a proxy process: why the writer core is not
+                                    //  reachable ("": it is); only searches, queries
+                                    //  and gets (searcher processes) are served then
     //  Stream order (DESIGN): JetStream writes held back, in stream order
     zlistx_t *stream_held;          //  qv_job_t *, tracked in pending
     bool stream_resolving;          //  a stream delete by filter is being resolved
@@ -599,6 +608,12 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
                      "subscriptions%s; retry shortly", self->config->nats_url,
                      self->config->ingest_stream [0] ? " and stream consumer" : "");
+    //  A proxy process without its writer core still sends reads of data to
+    //  searcher processes
+    qv_op_t op = req->op;
+    if (rc == 0 && self->writer_down [0] && op != QV_OP_ping && op != QV_OP_search
+    &&  op != QV_OP_query && op != QV_OP_get)
+        rc = qv_err (QV_EUNAVAIL, "%s", self->writer_down);
     //  Every request but ping counts against its client's cap until its reply is sent
     //  (the bridge bounds its own requests in flight: S_CORE_HIGH, the stream window).
     zframe_t *client = s_client_of (env);
@@ -776,6 +791,21 @@ s_catalog_update (self_t *self, qv_record_t *rec)
     }
 }
 
+//  The catalog (views, destroyed here) and newest timestamp: serve.
+static void
+s_views_load (self_t *self, zlist_t *views, uint64_t max_ts)
+{
+    zhashx_purge (self->colls);
+    for (qv_coll_view_t *v = zlist_first (views); v; v = zlist_next (views))
+        s_catalog_load (self, v);
+    zlist_destroy (&views);
+    if (max_ts > self->last_ts)
+        self->last_ts = max_ts;
+    if (max_ts > self->acked_ts)
+        self->acked_ts = max_ts;
+    self->ready = true;
+}
+
 static int
 s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -787,6 +817,22 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     if (msg->id == QV_MSG_LIVE) {
         //  From the NATS bridge: its subscriptions and consumer are set up.
         self->nats_live = true;
+        qv_msg_destroy (&msg);
+        return 0;
+    }
+    if (msg->id == QV_MSG_VIEWS) {
+        //  From the link (a proxy process): the writer core's catalog, on every
+        //  (re)connection; it replaces ours, which may have missed DDL meanwhile
+        qv_msg_views_t *v = (qv_msg_views_t *) msg;
+        s_views_load (self, v->views, v->max_ts);
+        v->views = NULL;
+        self->writer_down [0] = 0;
+        qv_msg_destroy (&msg);
+        return 0;
+    }
+    if (msg->id == QV_MSG_WRITER_DOWN) {
+        snprintf (self->writer_down, sizeof self->writer_down, "%s",
+                  ((qv_msg_writer_down_t *) msg)->reason);
         qv_msg_destroy (&msg);
         return 0;
     }
@@ -856,15 +902,8 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     if (streq (cmd, "$TERM"))
         rc = -1;
     else
-    if (streq (cmd, "READY")) {
-        zlist_t *views = ptr;
-        for (qv_coll_view_t *v = zlist_first (views); v; v = zlist_next (views))
-            s_catalog_load (self, v);
-        zlist_destroy (&views);
-        if (ts > self->last_ts)
-            self->last_ts = ts;
-        self->ready = true;
-    }
+    if (streq (cmd, "READY"))
+        s_views_load (self, ptr, ts);
     else
     if (streq (cmd, "STOP")) {
         //  Shutting down: the other actors are about to go; answer, don't route.

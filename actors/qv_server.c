@@ -11,6 +11,8 @@
 #include "qv_flusher.h"
 #include "qv_meta.h"
 #include "qv_http.h"
+#include "qv_intake.h"
+#include "qv_link.h"
 #include "qv_proxy.h"
 #include "qv_rc.h"
 #include "qv_searcher.h"
@@ -34,6 +36,7 @@ struct _qv_server_t {
     qv_shard_lease_t *lease;        //  shard 0's write lease, with --nats
     zactor_t *feedpub;              //  committed-feed publisher, with --nats
     zactor_t *fanout;               //  reads to searcher processes (--roles without searcher)
+    zactor_t *link;                 //  a proxy process: to the writer core (--writer)
     qv_feed_stats_t *feed_stats;
     qv_http_t *http;                //  REST gateway, with --http
     qv_nats_stats_t *nats_stats;
@@ -105,6 +108,55 @@ s_fence_manifest (qv_server_t *self, qv_catalog_t *catalog)
     zchunk_destroy (&chunk);
 }
 
+//  Starts the NATS bridge (JetStream ingestion resumes after stream_seq); it makes a
+//  first attempt and says whether the configuration stands. 0, or -1 with the reason
+//  in qv_err_msg ().
+static int
+s_start_bridge (qv_server_t *self, uint64_t stream_seq)
+{
+    qv_bridge_args_t bargs = { &self->config, stream_seq };
+    self->bridge = zactor_new (qv_bridge_actor, &bargs);
+    char *status = NULL, *reason = NULL;
+    int rc = 0;
+    if (!self->bridge || zsock_recv (self->bridge, "ss", &status, &reason) != 0
+    ||  !status || !streq (status, "OK"))
+        rc = qv_err (QV_EINVAL, "%s", reason && *reason ? reason : "the NATS bridge did not start");
+    zstr_free (&status);
+    zstr_free (&reason);
+    return rc ? -1 : 0;
+}
+
+//  A proxy process (--roles proxy): the proxy, the link to the writer core (which
+//  hands the proxy the catalog, and then its replies), the fan-out to searcher
+//  processes, and the doors clients use (REST, NATS). It opens no store.
+static qv_server_t *
+s_proxy_process (qv_server_t *self)
+{
+    const qv_config_t *config = &self->config;
+    //  A writer core has the intake where the proxy would be: the same commands
+    self->proxy = zactor_new (config->writer_core ? qv_intake_actor : qv_proxy_actor,
+                              &self->config);
+    char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
+    if (!status || !streq (status, "OK")) {
+        qv_err (QV_EUNAVAIL, "cannot bind %s: %s", config->bind, status ? status : "actor failed");
+        zstr_free (&status);
+        qv_server_destroy (&self);
+        return NULL;
+    }
+    zstr_free (&status);
+    self->fanout = zactor_new (qv_fanout_actor, &self->config);
+    self->link = zactor_new (qv_link_actor, &self->config);
+    if (config->http [0] && !(self->http = qv_http_new (&self->config))) {
+        qv_server_destroy (&self);
+        return NULL;
+    }
+    if (s_start_bridge (self, 0)) {
+        qv_server_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
 qv_server_t *
 qv_server_new (const qv_config_t *config)
 {
@@ -114,6 +166,8 @@ qv_server_new (const qv_config_t *config)
         self->config.nats_stats = self->nats_stats = calloc (1, sizeof (qv_nats_stats_t));
         self->config.feed_stats = self->feed_stats = qv_feed_stats_new ();
     }
+    if (config->proxy_process)
+        return s_proxy_process (self);
     char url [PATH_MAX + 1024];
     if (qv_config_store_url (config, url, sizeof url)) {
         free (self->nats_stats);
@@ -210,7 +264,9 @@ qv_server_new (const qv_config_t *config)
     }
     self->config.store = self->store;
     self->config.write_stats = self->write_stats = calloc (1, sizeof (qv_write_stats_t));
-    self->proxy = zactor_new (qv_proxy_actor, &self->config);
+    //  A writer core has the intake where the proxy would be: the same commands
+    self->proxy = zactor_new (config->writer_core ? qv_intake_actor : qv_proxy_actor,
+                              &self->config);
     char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
     if (!status || !streq (status, "OK")) {
         qv_err (QV_EUNAVAIL, "cannot bind %s: %s", config->bind, status ? status : "actor failed");
@@ -257,8 +313,10 @@ qv_server_new (const qv_config_t *config)
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = qv_catalog_new ();
     qv_wal_t *wal = qv_wal_new (self->store, 0);
-    qv_replay_t replay = { catalog, config->seg_max_bytes, 0,
-                          config->nats_url [0] ? zlist_new () : NULL, config->cdc_rows };
+    //  Change events go to the NATS bridge, which a writer core does not run (yet)
+    bool cdc = config->nats_url [0] && !config->writer_core;
+    qv_replay_t replay = { catalog, config->seg_max_bytes, 0, cdc ? zlist_new () : NULL,
+                          config->cdc_rows };
     qv_catalog_set_index_records (catalog, config->remote_reads);
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
@@ -338,27 +396,18 @@ qv_server_new (const qv_config_t *config)
     if (config->nats_url [0])       //  before the segment manager, which feeds it
         self->feedpub = zactor_new (qv_feedpub_actor, &self->config);
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
-    if (config->remote_reads)       //  before the proxy routes reads to it
+    if (config->remote_reads && !config->writer_core)   //  before the proxy routes reads to it
         self->fanout = zactor_new (qv_fanout_actor, &self->config);
     zsock_send (self->proxy, "sp8", "READY", views, max_ts);
-    if (config->nats_url [0]) {
+    if (config->nats_url [0] && !config->writer_core) {
         //  The bridge makes a first attempt and says whether the configuration stands.
         if (stream_seq)
             qv_info ("JetStream ingestion resumes after stream message %llu",
                      (unsigned long long) stream_seq);
-        qv_bridge_args_t bargs = { &self->config, stream_seq };
-        self->bridge = zactor_new (qv_bridge_actor, &bargs);
-        char *status = NULL, *reason = NULL;
-        if (!self->bridge || zsock_recv (self->bridge, "ss", &status, &reason) != 0
-        ||  !status || !streq (status, "OK")) {
-            qv_err (QV_EINVAL, "%s", reason && *reason ? reason : "the NATS bridge did not start");
-            zstr_free (&status);
-            zstr_free (&reason);
+        if (s_start_bridge (self, stream_seq)) {
             qv_server_destroy (&self);
             return NULL;
         }
-        zstr_free (&status);
-        zstr_free (&reason);
     }
     return self;
 }
@@ -378,6 +427,7 @@ qv_server_destroy (qv_server_t **self_p)
     }
     //  Reads on searcher processes are answered (UNAVAILABLE) while the proxy listens
     zactor_destroy (&self->fanout);
+    zactor_destroy (&self->link);
     //  Then the writers of the log, of segment objects and indexes, the searcher, which
     //  answers whatever the others left in its inbox, and the coordinator, which frees
     //  what its workers handed back; the proxy, which sends the answers, last. The

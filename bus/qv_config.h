@@ -126,6 +126,12 @@ typedef struct {
     qv_feed_stats_t *feed_stats;    //  set by the server with --nats
     bool remote_reads;              //  --roles without searcher: search, query and get
                                     //  go to searcher processes (actors/qv_fanout.c)
+    bool proxy_process;             //  --roles proxy: a proxy process, whose writes go to
+                                    //  the writer core at --writer (actors/qv_link.c)
+    bool writer_core;               //  --roles segment-manager,meta,flusher: a writer
+                                    //  without the proxy, whose requests come from proxy
+                                    //  processes at --bind (actors/qv_intake.c)
+    char writer [256];              //  --writer: the writer core's endpoint (its --bind)
     char advertise [256];           //  --advertise: the endpoint other processes reach
                                     //  --bind at ("": --bind, see qv_config_advertise)
 } qv_config_t;

@@ -148,10 +148,14 @@ s_usage (FILE *out)
         "                          announces itself in NATS KV bucket quiver_members;\n"
         "                          `proxy,segment-manager,meta,flusher`: a writer whose\n"
         "                          searches, queries and gets go to those searcher\n"
-        "                          processes over ZeroMQ TCP (needs --nats)\n"
+        "                          processes over ZeroMQ TCP (needs --nats); or that\n"
+        "                          writer in two processes: `proxy` (the API on --bind;\n"
+        "                          needs --writer) and `segment-manager,meta,flusher`\n"
+        "                          (the writer core: proxy processes connect to its --bind)\n"
         "  --advertise ENDPOINT    with --roles searcher: the endpoint writer processes\n"
         "                          connect to (default: --bind, a wildcard host replaced\n"
         "                          by this machine's host name)\n"
+        "  --writer ENDPOINT       with --roles proxy: the writer core's --bind\n"
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
@@ -214,10 +218,21 @@ s_parse_roles (qv_config_t *config)
         config->remote_reads = true;
         return 0;
     }
+    if (seen == 0x01) {
+        config->proxy_process = true;
+        config->remote_reads = true;
+        return 0;
+    }
+    if (seen == 0x0e) {
+        config->writer_core = true;
+        config->remote_reads = true;
+        return 0;
+    }
     fprintf (stderr, "quiver: --roles %s is not built yet: this release runs every role in one "
              "process (the default, or all five listed), `--roles searcher` alone (a searcher "
-             "process), or `--roles proxy,segment-manager,meta,flusher` (a writer whose reads "
-             "go to searcher processes)\n", config->roles);
+             "process), `--roles proxy,segment-manager,meta,flusher` (a writer whose reads "
+             "go to searcher processes), or that writer in two processes: `--roles proxy` "
+             "and `--roles segment-manager,meta,flusher`\n", config->roles);
     return -1;
 }
 
@@ -306,6 +321,7 @@ main (int argc, char *argv [])
         { "check-config", no_argument, 0, 'K' },
         { "roles", required_argument, 0, 'O' },
         { "advertise", required_argument, 0, 'V' },
+        { "writer", required_argument, 0, 'G' },
         { "http", required_argument, 0, 'W' },
         { "lease-ttl-ms", required_argument, 0, 'T' },
         { "lease-wait-ms", required_argument, 0, 'A' },
@@ -354,11 +370,12 @@ main (int argc, char *argv [])
             case 'A': config.lease_wait_ms = (int) v; lease_opt = true; break;
             case 'O': snprintf (config.roles, sizeof config.roles, "%s", optarg); break;
             case 'V': snprintf (config.advertise, sizeof config.advertise, "%s", optarg); break;
+            case 'G': snprintf (config.writer, sizeof config.writer, "%s", optarg); break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (!strchr ("dbhNPICEBXHKWDMOV", c) && v <= 0) {
+        if (!strchr ("dbhNPICEBXHKWDMOVG", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [li].name);
             return 2;
         }
@@ -377,6 +394,25 @@ main (int argc, char *argv [])
     if (config.remote_reads && !config.nats_url [0]) {
         fprintf (stderr, "quiver: --roles %s sends reads to searcher processes, which it "
                  "finds over NATS: give --nats URL\n", config.roles);
+        return 2;
+    }
+    if (config.proxy_process != (config.writer [0] != 0)) {
+        fprintf (stderr, "quiver: %s\n", config.proxy_process
+                 ? "--roles proxy sends writes to the writer core (`quiver serve --roles "
+                   "segment-manager,meta,flusher --bind ENDPOINT`): give --writer ENDPOINT"
+                 : "--writer is the writer core's endpoint for a proxy process: it needs "
+                   "--roles proxy");
+        return 2;
+    }
+    if ((config.proxy_process || config.writer_core) && config.ingest_stream [0]) {
+        fprintf (stderr, "quiver: --ingest-stream is not built yet for a writer split into a "
+                 "proxy process and a writer core; use the writer `--roles proxy,"
+                 "segment-manager,meta,flusher`\n");
+        return 2;
+    }
+    if (config.writer_core && config.http [0]) {
+        fprintf (stderr, "quiver: --http belongs to the process clients reach: with --roles "
+                 "segment-manager,meta,flusher give it to the proxy process\n");
         return 2;
     }
     if (config.advertise [0] && !config.follower) {
@@ -424,6 +460,17 @@ main (int argc, char *argv [])
         if (config.follower)
             printf ("quiver: configuration OK (a searcher process: reads only, following the "
                     "committed feed on %s; the store opened read-only)\n", config.nats_url);
+        else
+        if (config.proxy_process)
+            printf ("quiver: configuration OK (a proxy process: writes to the writer core at "
+                    "%s, searches, queries and gets to the searcher processes announced on "
+                    "%s; no store)\n", config.writer, config.nats_url);
+        else
+        if (config.writer_core)
+            printf ("quiver: configuration OK (a writer core: requests from proxy processes "
+                    "at %s, reads to the searcher processes announced on %s; data in %s)\n",
+                    config.bind, config.nats_url,
+                    config.s3_endpoint [0] ? config.s3_endpoint : config.data);
         else
         if (config.remote_reads)
             printf ("quiver: configuration OK (a writer whose searches, queries and gets go to "

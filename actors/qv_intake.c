@@ -1,0 +1,388 @@
+//  Intake actor: in a writer core (`quiver serve --roles segment-manager,meta,flusher`),
+//  the door proxy processes come through. It takes their messages over ZeroMQ TCP,
+//  hands them to the segment manager and the searcher as the embedded proxy would,
+//  and sends the replies back to the proxy that asked.
+//
+//  @interface (messages: schemas/qv_msg.h)
+//  pipe (from the server, "sp8"): READY views max_ts, WAITING reason, FAILED reason,
+//    STOP (signals when done), $TERM: as the proxy's (actors/qv_proxy.h)
+//  takes (ROUTER on --bind, ZeroMQ TCP; one msgpack message per frame, qv_msg_encode):
+//    HELLO {}                    a proxy process connected: CATALOG goes back, or
+//                                WRITER_DOWN while this process recovers
+//    WRITE {job}, FLUSH {coll, job}    for the segment manager
+//    READ {job, guarantee_ts}    for the searcher (a delete to resolve; a read of the
+//                                catalog, stats ...)
+//  takes (inbox, PULL inproc "proxy"): REPLY {job, ts}, RESOLVED {job}
+//  sends:
+//    WRITE, FLUSH                to the segment manager; READ to the searcher
+//    CATALOG {max_ts, views}, WRITER_DOWN {reason}, REPLY, RESOLVED   to proxy processes
+//
+//  DESIGN
+//  The actors behind this one are those of the embedded server, unchanged: they send
+//  what they would send the proxy to inproc "proxy", which this actor binds. Job ids
+//  are the proxies' own, so each job gets a local id on the way in (kept with its
+//  proxy's routing id and its own id, which the reply gets back). A job's deadline
+//  travels as the milliseconds left (clocks of two machines are not comparable).
+//  Inserts are decoded against the schemas of this process's catalog copy: the
+//  recovered views, kept in step from the DDL replies passing through (whose records
+//  the searcher has applied); a schema stays until the actor stops, since decoded
+//  records point into it. Every successful DDL reply also goes, as a reply to no job
+//  (id 0), to every other proxy that said HELLO, whose catalog copy it keeps in step.
+#include "qv_intake.h"
+#include "qv_msg.h"
+#include "qv_rc.h"
+#include "qv_recover.h"
+
+typedef struct {
+    zframe_t *peer;                 //  the proxy's routing id
+    uint64_t id;                    //  the job's id at the proxy
+} s_route_t;
+
+typedef struct {
+    const qv_config_t *config;
+    zsock_t *router;
+    zsock_t *inbox;
+    zsock_t *segmgr;
+    zsock_t *searcher;
+    zlist_t *views;                 //  the catalog copy (qv_coll_view_t *)
+    zhashx_t *schemas;              //  coll id -> qv_schema_t * (until the actor stops)
+    zhashx_t *routes;               //  local job id -> s_route_t *
+    zhashx_t *peers;                //  routing id (hex) -> zframe_t *: proxies that said HELLO
+    uint64_t next_id;
+    uint64_t max_ts;
+    bool ready;
+    char unavailable [512];
+} self_t;
+
+static void
+s_route_free (void **item)
+{
+    s_route_t *r = *item;
+    if (r) {
+        zframe_destroy (&r->peer);
+        free (r);
+        *item = NULL;
+    }
+}
+
+static void
+s_frame_free (void **item)
+{
+    zframe_destroy ((zframe_t **) item);
+}
+
+static void
+s_schema_free (void **item)
+{
+    qv_schema_destroy ((qv_schema_t **) item);
+}
+
+static const qv_schema_t *
+s_lookup (void *arg, uint32_t coll_id)
+{
+    self_t *self = arg;
+    char key [16];
+    snprintf (key, sizeof key, "%u", coll_id);
+    return zhashx_lookup (self->schemas, key);
+}
+
+static void
+s_schema_add (self_t *self, uint32_t coll_id, const qv_schema_t *schema)
+{
+    char key [16];
+    snprintf (key, sizeof key, "%u", coll_id);
+    if (!zhashx_lookup (self->schemas, key))
+        zhashx_insert (self->schemas, key, qv_schema_dup (schema));
+}
+
+//  Sends msg (encoded) to peer. The message stays the caller's.
+static void
+s_send_to (self_t *self, zframe_t *peer, const qv_msg_t *msg)
+{
+    qv_wr_t *w = qv_wr_new ();
+    if (qv_msg_encode (msg, w) != 0) {
+        qv_error ("intake: cannot encode %s for a proxy process: %s", qv_msg_name (msg->id),
+                  qv_err_msg ());
+        qv_wr_destroy (&w);
+        return;
+    }
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    zmsg_t *out = zmsg_new ();
+    zframe_t *to = zframe_dup (peer);
+    zmsg_append (out, &to);
+    zmsg_addmem (out, data, size);
+    zmsg_send (&out, self->router);
+    qv_wr_destroy (&w);
+}
+
+//  The catalog for a proxy: CATALOG when serving, else WRITER_DOWN saying why.
+static void
+s_send_catalog (self_t *self, zframe_t *peer)
+{
+    if (self->ready) {
+        qv_msg_catalog_t *m = qv_msg_catalog_new ();
+        m->max_ts = self->max_ts;
+        qv_wr_t *w = qv_wr_new ();
+        qv_coll_views_write (self->views, w);
+        m->views.data = qv_wr_detach (w, &m->views.size);
+        qv_wr_destroy (&w);
+        s_send_to (self, peer, (qv_msg_t *) m);
+        qv_msg_free (&m);
+    }
+    else {
+        qv_msg_writer_down_t *m = qv_msg_writer_down_new ();
+        free (m->reason);
+        m->reason = strdup (self->unavailable);
+        s_send_to (self, peer, (qv_msg_t *) m);
+        qv_msg_free (&m);
+    }
+}
+
+//  The reply to a job refused here (not serving, stopping), straight back to peer.
+static void
+s_refuse (self_t *self, zframe_t *peer, qv_job_t *job, const char *why)
+{
+    qv_job_fail (job, QV_EUNAVAIL, why);
+    qv_msg_reply_t *reply = qv_msg_reply_new ();
+    reply->job = job;
+    s_send_to (self, peer, (qv_msg_t *) reply);
+    qv_msg_free (&reply);
+}
+
+static int
+s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zmsg_t *in = zmsg_recv (reader);
+    if (!in)
+        return 0;
+    zframe_t *peer = zmsg_pop (in);
+    zframe_t *body = zmsg_pop (in);
+    zmsg_destroy (&in);
+    qv_msg_t *msg = NULL;
+    int rc = body ? qv_msg_decode (zframe_data (body), zframe_size (body), s_lookup, self, &msg)
+                  : qv_err (QV_EPROTO, "an empty message");
+    zframe_destroy (&body);
+    if (rc) {
+        qv_error ("intake: protocol error from a proxy process: %s; dropped", qv_err_msg ());
+        zframe_destroy (&peer);
+        return 0;
+    }
+    if (msg->id == QV_MSG_HELLO) {
+        char *hex = zframe_strhex (peer);
+        if (!zhashx_lookup (self->peers, hex)) {
+            qv_info ("intake: a proxy process connected");
+            zhashx_insert (self->peers, hex, zframe_dup (peer));
+        }
+        free (hex);
+        s_send_catalog (self, peer);
+        qv_msg_destroy (&msg);
+        zframe_destroy (&peer);
+        return 0;
+    }
+    if (msg->id != QV_MSG_WRITE && msg->id != QV_MSG_FLUSH && msg->id != QV_MSG_READ) {
+        qv_error ("intake: protocol error: a proxy process sent %s, which the writer core "
+                  "does not take; dropped", qv_msg_name (msg->id));
+        qv_msg_destroy (&msg);
+        zframe_destroy (&peer);
+        return 0;
+    }
+    qv_job_t *job = msg->id == QV_MSG_WRITE ? ((qv_msg_write_t *) msg)->job
+                  : msg->id == QV_MSG_FLUSH ? ((qv_msg_flush_t *) msg)->job
+                  : ((qv_msg_read_t *) msg)->job;
+    if (!self->ready) {
+        s_refuse (self, peer, qv_msg_take_job (msg), self->unavailable);
+        qv_msg_destroy (&msg);
+        zframe_destroy (&peer);
+        return 0;
+    }
+    s_route_t *route = calloc (1, sizeof *route);
+    assert (route);
+    route->peer = peer;
+    route->id = job->id;
+    job->id = ++self->next_id;
+    if (job->deadline)
+        job->deadline += qv_clock_msec ();
+    char key [32];
+    snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+    zhashx_insert (self->routes, key, route);
+    if (qv_msg_send (msg->id == QV_MSG_READ ? self->searcher : self->segmgr, &msg) != 0)
+        qv_msg_destroy (&msg);      //  stopping: the actor is gone
+    return 0;
+}
+
+//  A DDL record the searcher applied: keep the catalog copy in step.
+static void
+s_catalog_update (self_t *self, const qv_record_t *rec)
+{
+    qv_coll_views_apply (self->views, rec);
+    if (rec->type == QV_REC_CREATE_COLLECTION && rec->schema)
+        s_schema_add (self, rec->coll_id, rec->schema);
+}
+
+static bool
+s_is_ddl (const qv_record_t *rec)
+{
+    return rec->type == QV_REC_CREATE_COLLECTION || rec->type == QV_REC_DROP_COLLECTION
+        || rec->type == QV_REC_CREATE_PARTITION || rec->type == QV_REC_DROP_PARTITION;
+}
+
+static int
+s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (!msg)
+        return 0;
+    if (msg->id != QV_MSG_REPLY && msg->id != QV_MSG_RESOLVED) {
+        qv_error ("protocol error: the intake does not take %s; dropped", qv_msg_name (msg->id));
+        qv_msg_destroy (&msg);
+        return 0;
+    }
+    qv_job_t *job = msg->id == QV_MSG_REPLY ? ((qv_msg_reply_t *) msg)->job
+                                            : ((qv_msg_resolved_t *) msg)->job;
+    if (msg->id == QV_MSG_REPLY && ((qv_msg_reply_t *) msg)->ts > self->max_ts)
+        self->max_ts = ((qv_msg_reply_t *) msg)->ts;
+    char key [32];
+    snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+    s_route_t *route = zhashx_lookup (self->routes, key);
+    bool ddl = msg->id == QV_MSG_REPLY && job->rc == 0 && job->rec && s_is_ddl (job->rec);
+    if (ddl) {
+        s_catalog_update (self, job->rec);
+        //  The other proxies learn it as a reply to no job of theirs
+        job->id = 0;
+        for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
+            if (!route || !zframe_eq (p, route->peer))
+                s_send_to (self, p, msg);
+    }
+    if (route) {
+        job->id = route->id;
+        if (job->deadline) {
+            int64_t left = job->deadline - qv_clock_msec ();
+            job->deadline = left != 0 ? left : -1;
+        }
+        s_send_to (self, route->peer, msg);
+        zhashx_delete (self->routes, key);
+    }
+    qv_msg_destroy (&msg);
+    return 0;
+}
+
+static void
+s_load (self_t *self, zlist_t *views, uint64_t max_ts)
+{
+    zlist_destroy (&self->views);
+    self->views = views;
+    for (qv_coll_view_t *v = zlist_first (views); v; v = zlist_next (views))
+        s_schema_add (self, v->id, v->schema);
+    if (max_ts > self->max_ts)
+        self->max_ts = max_ts;
+    self->ready = true;
+    for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
+        s_send_catalog (self, p);
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd;
+    void *ptr;
+    uint64_t ts;
+    if (zsock_recv (reader, "sp8", &cmd, &ptr, &ts) != 0)
+        return -1;
+    int rc = 0;
+    if (streq (cmd, "$TERM"))
+        rc = -1;
+    else
+    if (streq (cmd, "READY"))
+        s_load (self, ptr, ts);
+    else
+    if (streq (cmd, "STOP")) {
+        self->ready = false;
+        snprintf (self->unavailable, sizeof self->unavailable,
+                  "the writer core is shutting down; retry when it is back");
+        for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
+            s_send_catalog (self, p);
+        zsock_signal (reader, 0);
+    }
+    else
+    if (streq (cmd, "WAITING") || streq (cmd, "FAILED")) {
+        char *reason = ptr;
+        snprintf (self->unavailable, sizeof self->unavailable, "%s%s",
+                  streq (cmd, "FAILED") ? "the writer core's recovery failed: " : "", reason);
+        free (reason);
+        for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
+            s_send_catalog (self, p);
+    }
+    zstr_free (&cmd);
+    return rc;
+}
+
+void
+qv_intake_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = calloc (1, sizeof *self);
+    self->config = args;
+    snprintf (self->unavailable, sizeof self->unavailable,
+              "the writer core is recovering its data; retry shortly");
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_sndhwm (self->router, 10000);
+    zsock_set_rcvhwm (self->router, 10000);
+    zsock_set_linger (self->router, 0);
+    if (zsock_bind (self->router, "%s", self->config->bind) < 0) {
+        zsock_destroy (&self->router);
+        free (self);
+        zsock_signal (pipe, 0);
+        zstr_send (pipe, zmq_strerror (zmq_errno ()));
+        return;
+    }
+    char ep [256];
+    qv_config_endpoint (self->config, "proxy", ep, sizeof ep);
+    self->inbox = zsock_new_pull (ep);
+    if (!self->inbox) {
+        char why [300];
+        snprintf (why, sizeof why, "%s: %s", ep, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&self->router);
+        free (self);
+        zsock_signal (pipe, 0);
+        zstr_send (pipe, why);
+        return;
+    }
+    self->segmgr = qv_config_push (self->config, "segmgr");
+    self->searcher = qv_config_push (self->config, "searcher");
+    self->views = zlist_new ();
+    self->schemas = zhashx_new ();
+    zhashx_set_destructor (self->schemas, s_schema_free);
+    self->routes = zhashx_new ();
+    zhashx_set_destructor (self->routes, s_route_free);
+    self->peers = zhashx_new ();
+    zhashx_set_destructor (self->peers, s_frame_free);
+    zsock_signal (pipe, 0);
+    zstr_send (pipe, "OK");
+
+    zloop_t *loop = zloop_new ();
+    zloop_set_nonstop (loop, true);
+    zloop_reader (loop, pipe, s_handle_pipe, self);
+    zloop_reader (loop, self->router, s_handle_router, self);
+    zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+    //  Replies the other actors sent while they stopped still go to their proxies
+    while (zsock_events (self->inbox) & ZMQ_POLLIN)
+        s_handle_inbox (NULL, self->inbox, self);
+
+    zlist_destroy (&self->views);
+    zhashx_destroy (&self->routes);
+    zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->schemas);
+    zsock_destroy (&self->segmgr);
+    zsock_destroy (&self->searcher);
+    zsock_destroy (&self->inbox);
+    zsock_destroy (&self->router);
+    free (self);
+}

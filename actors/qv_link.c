@@ -1,0 +1,319 @@
+//  Link actor: in a proxy process (`quiver serve --roles proxy --writer ENDPOINT`),
+//  stands where the segment manager and the searcher stand in the embedded server:
+//  what the proxy sends them goes to the writer core's intake (actors/qv_intake.c)
+//  over ZeroMQ TCP, and what comes back goes to the proxy.
+//
+//  @interface (messages: schemas/qv_msg.h)
+//    pipe  $TERM                 stop (jobs in flight are answered UNAVAILABLE)
+//  takes (PULL inproc "segmgr"): WRITE {job}, FLUSH {coll, job}   from the proxy
+//  takes (PULL inproc "searcher"): READ {job, guarantee_ts}   from the proxy (a
+//                                delete to resolve, a read of the catalog, stats ...;
+//                                searches, queries and gets go to searcher processes)
+//  takes (DEALER to --writer): CATALOG {max_ts, views}, WRITER_DOWN {reason},
+//                                REPLY {job, ts}, RESOLVED {job}
+//  sends:
+//    HELLO {}                    to the writer core, on every connection
+//    WRITE, FLUSH, READ          to the writer core
+//    VIEWS {max_ts, views}       to the proxy: the writer core's catalog (serve)
+//    WRITER_DOWN {reason}        to the proxy: the writer core is not reachable, or
+//                                not serving
+//    REPLY {job, ts}, RESOLVED {job}   to the proxy
+//
+//  DESIGN
+//  The DEALER is ZMQ_IMMEDIATE: a message for a writer core that is not connected is
+//  refused at once (UNAVAILABLE), never queued for one that may come back later. A
+//  socket monitor sees connections (their handshakes, after which a message can go):
+//  on each, HELLO asks for the catalog, which the
+//  proxy takes as its own (it may have missed DDL made through another proxy). Every
+//  job sent is kept until its reply comes back; when the connection drops, each is
+//  answered UNAVAILABLE (its outcome is unknown: the writer may have logged it). A
+//  job's deadline travels as the milliseconds left.
+#include "qv_link.h"
+#include "qv_msg.h"
+#include "qv_rc.h"
+#include "qv_recover.h"
+
+typedef struct {
+    const qv_config_t *config;
+    zsock_t *from_segmgr;
+    zsock_t *from_searcher;
+    zsock_t *dealer;
+    zsock_t *monitor;
+    zsock_t *proxy;
+    zhashx_t *pending;              //  job id -> qv_job_t * sent, not yet answered
+    bool connected;
+    char writer [256];              //  the endpoint, for messages
+} self_t;
+
+//  A job's deadline as the milliseconds left (0: none; an expired one stays
+//  negative), and back.
+static int64_t
+s_deadline_out (int64_t deadline)
+{
+    if (deadline == 0)
+        return 0;
+    int64_t left = deadline - qv_clock_msec ();
+    return left != 0 ? left : -1;
+}
+
+//  Tells the proxy the writer core is not reachable (or not serving), saying why.
+static void
+s_writer_down (self_t *self, const char *why)
+{
+    qv_msg_writer_down_t *m = qv_msg_writer_down_new ();
+    free (m->reason);
+    m->reason = strdup (why);
+    if (qv_msg_post (self->proxy, &m) != 0)
+        qv_msg_free (&m);
+}
+
+//  Answers job UNAVAILABLE (why) to the proxy.
+static void
+s_fail (self_t *self, qv_job_t *job, const char *why)
+{
+    qv_job_fail (job, QV_EUNAVAIL, why);
+    qv_msg_reply_t *reply = qv_msg_reply_new ();
+    reply->job = job;
+    if (qv_msg_post (self->proxy, &reply) != 0)
+        qv_msg_free (&reply);
+}
+
+//  Every job in flight answered UNAVAILABLE: the connection is gone.
+static void
+s_fail_pending (self_t *self, const char *why)
+{
+    zlistx_t *jobs = zhashx_values (self->pending);
+    zhashx_purge (self->pending);
+    for (qv_job_t *job = zlistx_first (jobs); job; job = zlistx_next (jobs))
+        s_fail (self, job, why);
+    zlistx_destroy (&jobs);
+}
+
+//  Encodes msg and sends it to the writer core. -1 if it cannot go now (not
+//  connected): the message stays the caller's.
+static int
+s_send (self_t *self, const qv_msg_t *msg)
+{
+    qv_wr_t *w = qv_wr_new ();
+    if (qv_msg_encode (msg, w) != 0) {
+        qv_error ("link: cannot encode %s: %s", qv_msg_name (msg->id), qv_err_msg ());
+        qv_wr_destroy (&w);
+        return -1;
+    }
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc = zmq_send (zsock_resolve (self->dealer), data, size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    qv_wr_destroy (&w);
+    return rc;
+}
+
+//  A message of the proxy's for the writer core.
+static int
+s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    qv_msg_t *msg = qv_msg_recv (reader);
+    if (!msg)
+        return 0;
+    qv_job_t *job = msg->id == QV_MSG_WRITE ? ((qv_msg_write_t *) msg)->job
+                  : msg->id == QV_MSG_FLUSH ? ((qv_msg_flush_t *) msg)->job
+                  : msg->id == QV_MSG_READ ? ((qv_msg_read_t *) msg)->job : NULL;
+    if (!job) {
+        qv_error ("protocol error: the link does not take %s; dropped", qv_msg_name (msg->id));
+        qv_msg_destroy (&msg);
+        return 0;
+    }
+    int64_t deadline = job->deadline;
+    job->deadline = s_deadline_out (deadline);
+    int rc = self->connected ? s_send (self, msg) : -1;
+    job->deadline = deadline;
+    job = qv_msg_take_job (msg);
+    qv_msg_destroy (&msg);
+    if (rc) {
+        char why [400];
+        snprintf (why, sizeof why, "the writer core at %s is not reachable; retry when it "
+                  "is back", self->writer);
+        s_fail (self, job, why);
+        return 0;
+    }
+    char key [32];
+    snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+    zhashx_update (self->pending, key, job);
+    return 0;
+}
+
+//  A message of the writer core's.
+static int
+s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zframe_t *frame = zframe_recv (reader);
+    if (!frame)
+        return 0;
+    qv_msg_t *msg = NULL;
+    //  Replies carry no insert records (an insert's acknowledgement holds only its
+    //  reply), so no schema is needed to decode them
+    int rc = qv_msg_decode (zframe_data (frame), zframe_size (frame), NULL, NULL, &msg);
+    zframe_destroy (&frame);
+    if (rc) {
+        qv_error ("link: protocol error from the writer core at %s: %s; dropped",
+                  self->writer, qv_err_msg ());
+        return 0;
+    }
+    if (msg->id == QV_MSG_CATALOG) {
+        qv_msg_catalog_t *c = (qv_msg_catalog_t *) msg;
+        zlist_t *views;
+        if (qv_coll_views_read (c->views.data, c->views.size, &views) != 0) {
+            qv_error ("link: the writer core at %s sent a catalog this process cannot "
+                      "read: %s", self->writer, qv_err_msg ());
+            s_writer_down (self, "the writer core's catalog could not be read (see the log)");
+        }
+        else {
+            qv_info ("link: connected to the writer core at %s (%zu collections)",
+                     self->writer, zlist_size (views));
+            qv_msg_views_t *v = qv_msg_views_new ();
+            v->max_ts = c->max_ts;
+            v->views = views;
+            if (qv_msg_post (self->proxy, &v) != 0) {
+                zlist_destroy (&views);
+                qv_msg_free (&v);
+            }
+        }
+        qv_msg_destroy (&msg);
+        return 0;
+    }
+    if (msg->id == QV_MSG_WRITER_DOWN) {
+        if (qv_msg_post (self->proxy, &msg) != 0)
+            qv_msg_destroy (&msg);
+        return 0;
+    }
+    if (msg->id != QV_MSG_REPLY && msg->id != QV_MSG_RESOLVED) {
+        qv_error ("link: protocol error: the writer core sent %s; dropped", qv_msg_name (msg->id));
+        qv_msg_destroy (&msg);
+        return 0;
+    }
+    qv_job_t *job = msg->id == QV_MSG_REPLY ? ((qv_msg_reply_t *) msg)->job
+                                            : ((qv_msg_resolved_t *) msg)->job;
+    if (job->deadline)
+        job->deadline += qv_clock_msec ();
+    if (job->id) {
+        char key [32];
+        snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+        qv_job_t *sent = zhashx_lookup (self->pending, key);
+        if (!sent) {
+            //  Already answered UNAVAILABLE (the connection dropped meanwhile)
+            qv_msg_destroy (&msg);
+            return 0;
+        }
+        zhashx_delete (self->pending, key);
+        qv_job_destroy (&sent);
+    }
+    if (qv_msg_post (self->proxy, &msg) != 0)
+        qv_msg_destroy (&msg);
+    return 0;
+}
+
+static int
+s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    zframe_t *event = zmsg_first (msg);
+    uint16_t id = 0;
+    if (event && zframe_size (event) >= 2)
+        memcpy (&id, zframe_data (event), 2);
+    zmsg_destroy (&msg);
+    if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        self->connected = true;
+        qv_msg_hello_t *hello = qv_msg_hello_new ();
+        if (s_send (self, (qv_msg_t *) hello) != 0)
+            qv_warn ("link: cannot greet the writer core at %s", self->writer);
+        qv_msg_free (&hello);
+    }
+    else
+    if (id == ZMQ_EVENT_DISCONNECTED && self->connected) {
+        self->connected = false;
+        char why [400];
+        snprintf (why, sizeof why, "the connection to the writer core at %s was lost with "
+                  "this request in flight: it may or may not have been applied", self->writer);
+        size_t n = zhashx_size (self->pending);
+        qv_warn ("link: lost the connection to the writer core at %s (%zu requests in "
+                 "flight answered UNAVAILABLE)", self->writer, n);
+        s_fail_pending (self, why);
+        snprintf (why, sizeof why, "the writer core at %s is not reachable; retry when it "
+                  "is back", self->writer);
+        s_writer_down (self, why);
+    }
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop; (void) arg;
+    char *cmd = zstr_recv (reader);
+    int rc = !cmd || streq (cmd, "$TERM") ? -1 : 0;
+    zstr_free (&cmd);
+    return rc;
+}
+
+void
+qv_link_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = calloc (1, sizeof *self);
+    self->config = args;
+    snprintf (self->writer, sizeof self->writer, "%s", self->config->writer);
+    char ep [300];
+    qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
+    self->from_segmgr = zsock_new_pull (ep);
+    qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
+    self->from_searcher = zsock_new_pull (ep);
+    self->proxy = qv_config_push (self->config, "proxy");
+    self->pending = zhashx_new ();
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_immediate (self->dealer, 1);
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_sndhwm (self->dealer, 10000);
+    zsock_set_rcvhwm (self->dealer, 0);
+    zsock_set_reconnect_ivl (self->dealer, 100);
+    qv_config_endpoint (self->config, "link-monitor", ep, sizeof ep);
+    if (zmq_socket_monitor (zsock_resolve (self->dealer), ep,
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0) {
+        self->monitor = zsock_new (ZMQ_PAIR);
+        zsock_connect (self->monitor, "%s", ep);
+    }
+    if (zsock_connect (self->dealer, "%s", self->writer) != 0)
+        qv_error ("link: cannot connect to the writer core at '%s': %s", self->writer,
+                  zmq_strerror (zmq_errno ()));
+    char why [400];
+    snprintf (why, sizeof why, "this proxy process is connecting to the writer core at %s; "
+              "retry shortly", self->writer);
+    s_writer_down (self, why);
+    zsock_signal (pipe, 0);
+
+    zloop_t *loop = zloop_new ();
+    zloop_set_nonstop (loop, true);
+    zloop_reader (loop, pipe, s_handle_pipe, self);
+    zloop_reader (loop, self->from_segmgr, s_handle_local, self);
+    zloop_reader (loop, self->from_searcher, s_handle_local, self);
+    zloop_reader (loop, self->dealer, s_handle_dealer, self);
+    if (self->monitor)
+        zloop_reader (loop, self->monitor, s_handle_monitor, self);
+    zloop_start (loop);
+    zloop_destroy (&loop);
+
+    s_fail_pending (self, "this proxy process is shutting down");
+    zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zhashx_destroy (&self->pending);
+    zsock_destroy (&self->dealer);
+    zsock_destroy (&self->from_segmgr);
+    zsock_destroy (&self->from_searcher);
+    zsock_destroy (&self->proxy);
+    free (self);
+}
