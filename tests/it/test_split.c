@@ -1,0 +1,374 @@
+//  The writer in two processes: a proxy process (`quiver serve --roles proxy --writer
+//  ENDPOINT`) in front of a writer core (`--roles segment-manager,meta,flusher`), with
+//  a searcher process (`--roles searcher`) answering the reads, all real: nats-server
+//  with JetStream and three quiver processes on one data directory.
+//  - Every kind of request through the proxy: DDL, inserts, deletes by filter and by
+//    ids, searches, counts, gets, flush, an index; a second proxy process keeps its
+//    catalog in step with DDL made through the first.
+//  - kill -9 of the writer core during inserts through the proxy: every request is
+//    answered (UNAVAILABLE while it is gone, never a hang), the proxy reconnects to
+//    the restarted core, and every acknowledged row is there.
+//  - kill -9 of the proxy: a new one takes the catalog from the writer core and serves.
+#include "qv_it_nats.h"
+#include "qv_it_server.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <signal.h>
+
+#define DIM 8
+#define BATCH 100
+
+typedef struct {
+    qv_itn_nats_t nats;
+    qv_itn_quiver_t core;           //  segment-manager,meta,flusher
+    qv_itn_quiver_t searcher;
+    qv_itn_quiver_t proxy [2];
+    char core_args [256];
+} s_env_t;
+
+static int
+s_start_proxy (s_env_t *env, int i)
+{
+    qv_itn_quiver_t *p = &env->proxy [i];
+    snprintf (p->data, sizeof p->data, "%s", env->core.data);     //  names the store
+    char args [512];
+    snprintf (args, sizeof args, "--roles proxy --writer %s", env->core.endpoint);
+    return qv_itn_quiver_start (p, env->nats.url, args, 60000);
+}
+
+//  The writer core answers no ping (it speaks to proxies only): it is up once a proxy
+//  answers, which needs its catalog.
+static int
+s_setup (void **state)
+{
+    if (!qv_itn_have_nats_server ())
+        skip ();
+    s_env_t *env = calloc (1, sizeof *env);
+    assert_int_equal (qv_itn_nats_start (&env->nats), 0);
+    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url,
+                      "--roles segment-manager,meta,flusher --lease-ttl-ms 2000", 0), 0);
+    snprintf (env->searcher.data, sizeof env->searcher.data, "%s", env->core.data);
+    assert_int_equal (qv_itn_quiver_start (&env->searcher, env->nats.url, "--roles searcher",
+                                           60000), 0);
+    assert_int_equal (s_start_proxy (env, 0), 0);
+    *state = env;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_env_t *env = *state;
+    if (!env)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (env->proxy [i].pid)
+            assert_int_equal (qv_itn_quiver_stop (&env->proxy [i], SIGTERM), 0);
+    if (env->searcher.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->searcher, SIGTERM), 0);
+    if (env->core.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->core, SIGTERM), 0);
+    qv_itn_nats_stop (&env->nats);
+    qv_itn_remove_dir (env->nats.dir);
+    qv_itn_remove_dir (env->core.data);
+    free (env);
+    return 0;
+}
+
+//  One request {op, collection, extra...} built by fill; the reply (NULL on timeout).
+static qv_doc_t *
+s_call (const char *endpoint, const char *op, const char *coll, int nextra,
+        void (*fill) (qv_wr_t *w, const void *arg), const void *arg)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 2 + (size_t) nextra);
+    qv_wr_str (w, "op"); qv_wr_str (w, op);
+    qv_wr_str (w, "collection"); qv_wr_str (w, coll);
+    if (fill)
+        fill (w, arg);
+    qv_doc_t *r = qv_itn_call (endpoint, w, 15000);
+    qv_wr_destroy (&w);
+    return r;
+}
+
+static void
+s_fill_insert (qv_wr_t *w, const void *arg)
+{
+    int64_t first = *(const int64_t *) arg;
+    float vecs [BATCH * DIM];
+    for (int r = 0; r < BATCH; r++)
+        qv_itn_vector (vecs + r * DIM, DIM, first + r);
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "id");
+    qv_wr_array (w, BATCH);
+    for (int r = 0; r < BATCH; r++)
+        qv_wr_int (w, first + r);
+    qv_wr_str (w, "vec");
+    qv_wr_bin (w, vecs, sizeof vecs);
+}
+
+//  Inserts ids first.. first+BATCH-1: the reply's code ("OK" or the error's).
+static void
+s_insert (const char *endpoint, const char *coll, int64_t first, char *code, size_t size)
+{
+    qv_doc_t *r = s_call (endpoint, "insert", coll, 1, s_fill_insert, &first);
+    assert_non_null (r);            //  always answered
+    if (qv_itn_ok (r))
+        snprintf (code, size, "OK");
+    else
+        qv_itn_code (r, code, size);
+    qv_doc_destroy (&r);
+}
+
+static void
+s_fill_filter (qv_wr_t *w, const void *arg)
+{
+    qv_wr_str (w, "filter"); qv_wr_str (w, (const char *) arg);
+}
+
+static void
+s_fill_count (qv_wr_t *w, const void *arg)
+{
+    qv_wr_str (w, "filter"); qv_wr_str (w, (const char *) arg);
+    qv_wr_str (w, "output_fields"); qv_wr_array (w, 1); qv_wr_str (w, "count(*)");
+}
+
+//  count(*) of the rows matching filter, read through endpoint (strong: every
+//  acknowledged write).
+static int64_t
+s_count (const char *endpoint, const char *coll, const char *filter)
+{
+    qv_doc_t *r = s_call (endpoint, "query", coll, 2, s_fill_count, filter);
+    //  A proxy just started learns of the searcher processes within a second or two
+    //  (their NATS KV entries): until then reads are answered UNAVAILABLE
+    char code [64] = "";
+    for (int i = 0; i < 100 && r && !qv_itn_ok (r); i++) {
+        qv_itn_code (r, code, sizeof code);
+        if (!streq (code, "UNAVAILABLE"))
+            break;
+        qv_doc_destroy (&r);
+        zclock_sleep (100);
+        r = s_call (endpoint, "query", coll, 2, s_fill_count, filter);
+    }
+    int64_t n = -1;
+    if (r && !qv_itn_ok (r)) {
+        qv_itn_code (r, code, sizeof code);
+        const qv_val_t *m = qv_val_get (qv_doc_root (r), "message");
+        const char *text = "";
+        size_t len = 0;
+        if (m)
+            qv_val_str (m, &text, &len);
+        fprintf (stderr, "count on %s: %s %.*s\n", coll, code, (int) len, text);
+    }
+    if (qv_itn_ok (r)) {
+        const qv_val_t *rows = qv_val_get (qv_doc_root (r), "rows");
+        const qv_val_t *row = rows ? qv_val_at (rows, 0) : NULL;
+        if (row)
+            qv_val_int (qv_val_get (row, "count(*)"), &n);
+    }
+    qv_doc_destroy (&r);
+    return n;
+}
+
+static void
+s_fill_search (qv_wr_t *w, const void *arg)
+{
+    float v [DIM];
+    qv_itn_vector (v, DIM, *(const int64_t *) arg);
+    qv_wr_str (w, "vectors"); qv_wr_array (w, 1); qv_wr_bin (w, v, sizeof v);
+    qv_wr_str (w, "limit"); qv_wr_uint (w, 1);
+}
+
+//  The id of the nearest row to the vector of key.
+static int64_t
+s_nearest (const char *endpoint, const char *coll, int64_t key)
+{
+    qv_doc_t *r = s_call (endpoint, "search", coll, 2, s_fill_search, &key);
+    int64_t id = -1;
+    if (qv_itn_ok (r)) {
+        const qv_val_t *res = qv_val_get (qv_doc_root (r), "results");
+        const qv_val_t *hits = res ? qv_val_at (res, 0) : NULL;
+        const qv_val_t *hit = hits ? qv_val_at (hits, 0) : NULL;
+        if (hit)
+            qv_val_int (qv_val_get (hit, "id"), &id);
+    }
+    qv_doc_destroy (&r);
+    return id;
+}
+
+static void
+test_split_requests (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    char code [64];
+    assert_true (qv_itn_create (p, "c", DIM, false, 1));
+    for (int64_t b = 0; b < 10; b++) {
+        s_insert (p, "c", b * BATCH, code, sizeof code);
+        assert_string_equal (code, "OK");
+    }
+    assert_int_equal (s_count (p, "c", ""), 10 * BATCH);
+    assert_int_equal (s_nearest (p, "c", 123), 123);
+    //  A delete by filter, resolved by the writer core's searcher, counted
+    qv_doc_t *r = s_call (p, "delete", "c", 1, s_fill_filter, "id < 100");
+    assert_true (qv_itn_ok (r));
+    assert_int_equal (qv_itn_uint (r, "deleted"), 100);
+    qv_doc_destroy (&r);
+    assert_int_equal (s_count (p, "c", ""), 9 * BATCH);
+    assert_int_equal (s_count (p, "c", "id < 100"), 0);
+    //  flush, then an index built by the writer core and loaded by the searcher
+    r = s_call (p, "flush", "c", 0, NULL, NULL);
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    assert_int_equal (s_count (p, "c", ""), 9 * BATCH);
+    //  A second proxy: DDL made through the first reaches its catalog
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    const char *p2 = env->proxy [1].endpoint;
+    assert_true (qv_itn_create (p, "d", DIM, false, 1));
+    s_insert (p2, "d", 0, code, sizeof code);
+    assert_string_equal (code, "OK");
+    assert_int_equal (s_count (p2, "d", ""), BATCH);
+    assert_int_equal (s_count (p, "d", ""), BATCH);
+    //  ... and a drop
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, "drop_collection");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "d");
+    r = qv_itn_call (p, w, 15000);
+    qv_wr_destroy (&w);
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    s_insert (p2, "d", 1000, code, sizeof code);
+    assert_string_equal (code, "NOT_FOUND");
+}
+
+//  kill -9 of the writer core between inserts through the proxy, and a restart.
+static void
+test_split_core_killed (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    char code [64];
+    assert_true (qv_itn_create (p, "k", DIM, false, 1));
+    bool acked [60] = { false };
+    int down = 0;
+    for (int b = 0; b < 60; b++) {
+        if (b == 20)
+            assert_int_equal (qv_itn_quiver_stop (&env->core, SIGKILL), 128 + SIGKILL);
+        if (b == 25) {
+            //  Restarted on another port is another core: the same one comes back
+            int port = env->core.port;
+            char endpoint [64];
+            snprintf (endpoint, sizeof endpoint, "%s", env->core.endpoint);
+            char cmd [2048];
+            const char *bin = getenv ("QV_BIN_DIR");
+            snprintf (cmd, sizeof cmd, "exec %s/quiver serve --data %s --bind %s --nats %s "
+                      "%s >>%s/quiver.log 2>&1", bin ? bin : ".", env->core.data, endpoint,
+                      env->nats.url, env->core.args, env->core.data);
+            pid_t pid = fork ();
+            if (pid == 0) {
+                execl ("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+                _exit (127);
+            }
+            env->core.pid = pid;
+            env->core.port = port;
+        }
+        int64_t end = zclock_mono () + 30000;
+        do {
+            s_insert (p, "k", (int64_t) b * BATCH, code, sizeof code);
+            if (streq (code, "OK"))
+                break;
+            assert_string_equal (code, "UNAVAILABLE");
+            down++;
+            if (b < 25)
+                break;              //  gone: answered, not retried
+            zclock_sleep (100);
+        } while (zclock_mono () < end);
+        acked [b] = streq (code, "OK");
+    }
+    for (int b = 0; b < 20; b++)
+        assert_true (acked [b]);
+    for (int b = 25; b < 60; b++)
+        assert_true (acked [b]);
+    assert_true (down >= 5);        //  20..24 at least
+    //  Every acknowledged batch is there, whole
+    int64_t want = 0;
+    for (int b = 0; b < 60; b++)
+        want += acked [b] ? BATCH : 0;
+    int64_t got = -1;
+    int64_t end = zclock_mono () + 30000;
+    while (zclock_mono () < end && (got = s_count (p, "k", "")) != want)
+        zclock_sleep (200);
+    assert_int_equal (got, want);
+    for (int b = 0; b < 60; b++)
+        if (acked [b]) {
+            char filter [96];
+            snprintf (filter, sizeof filter, "id >= %d and id < %d", b * BATCH, (b + 1) * BATCH);
+            assert_int_equal (s_count (p, "k", filter), BATCH);
+        }
+}
+
+//  kill -9 of the proxy: a new one takes the catalog from the writer core.
+static void
+test_split_proxy_killed (void **state)
+{
+    s_env_t *env = *state;
+    char code [64];
+    assert_true (qv_itn_create (env->proxy [0].endpoint, "q", DIM, false, 1));
+    s_insert (env->proxy [0].endpoint, "q", 0, code, sizeof code);
+    assert_string_equal (code, "OK");
+    assert_int_equal (qv_itn_quiver_stop (&env->proxy [0], SIGKILL), 128 + SIGKILL);
+    assert_int_equal (s_start_proxy (env, 0), 0);
+    const char *p = env->proxy [0].endpoint;
+    assert_int_equal (s_count (p, "q", ""), BATCH);
+    s_insert (p, "q", BATCH, code, sizeof code);
+    assert_string_equal (code, "OK");
+    assert_int_equal (s_count (p, "q", ""), 2 * BATCH);
+}
+
+static int
+s_check_config (const char *args)
+{
+    char cmd [1024];
+    snprintf (cmd, sizeof cmd, "%s serve %s --check-config >/dev/null 2>&1",
+              qv_it_quiver_bin (), args);
+    int status = system (cmd);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+test_split_options (void **state)
+{
+    (void) state;
+    const char *nats = " --nats nats://127.0.0.1:4222";
+    char args [512];
+    snprintf (args, sizeof args, "--roles proxy --writer tcp://127.0.0.1:1%s", nats);
+    assert_int_equal (s_check_config (args), 0);
+    snprintf (args, sizeof args, "--roles proxy%s", nats);                   //  no --writer
+    assert_int_equal (s_check_config (args), 2);
+    assert_int_equal (s_check_config ("--roles proxy --writer tcp://127.0.0.1:1"), 2);  //  no --nats
+    snprintf (args, sizeof args, "--writer tcp://127.0.0.1:1%s", nats);      //  not a proxy
+    assert_int_equal (s_check_config (args), 2);
+    snprintf (args, sizeof args, "--roles segment-manager,meta,flusher%s", nats);
+    assert_int_equal (s_check_config (args), 0);
+    snprintf (args, sizeof args, "--roles segment-manager,meta,flusher --http 127.0.0.1:1%s", nats);
+    assert_int_equal (s_check_config (args), 2);
+    snprintf (args, sizeof args, "--roles proxy --writer tcp://127.0.0.1:1 --ingest-stream S%s", nats);
+    assert_int_equal (s_check_config (args), 2);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_split_options),
+        cmocka_unit_test_setup_teardown (test_split_requests, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_core_killed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_proxy_killed, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
