@@ -28,6 +28,8 @@
 //  the searcher has applied); a schema stays until the actor stops, since decoded
 //  records point into it. Every successful DDL reply also goes, as a reply to no job
 //  (id 0), to every other proxy that said HELLO, whose catalog copy it keeps in step.
+//  A new partition's id is given here (the proxy's is a proposal), so proxies creating
+//  partitions of one collection at once never give two the same.
 #include "qv_intake.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -93,6 +95,21 @@ s_schema_add (self_t *self, uint32_t coll_id, const qv_schema_t *schema)
     snprintf (key, sizeof key, "%u", coll_id);
     if (!zhashx_lookup (self->schemas, key))
         zhashx_insert (self->schemas, key, qv_schema_dup (schema));
+}
+
+//  A new partition's id comes from here, the one place every proxy's creates pass:
+//  two proxy processes creating partitions of one collection at once would otherwise
+//  give them the same id. Never reused, even by a create that then fails.
+static void
+s_number_partition (self_t *self, qv_record_t *rec)
+{
+    for (qv_coll_view_t *v = zlist_first (self->views); v; v = zlist_next (self->views))
+        if (v->id == rec->coll_id) {
+            if (v->next_part > rec->partition)
+                rec->partition = v->next_part;
+            v->next_part = rec->partition + 1;
+            return;
+        }
 }
 
 //  Sends msg (encoded) to peer. The message stays the caller's.
@@ -198,6 +215,8 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
         zframe_destroy (&peer);
         return 0;
     }
+    if (msg->id == QV_MSG_WRITE && job->rec && job->rec->type == QV_REC_CREATE_PARTITION)
+        s_number_partition (self, job->rec);
     s_route_t *route = calloc (1, sizeof *route);
     assert (route);
     route->peer = peer;

@@ -139,10 +139,27 @@ s_fill_count (qv_wr_t *w, const void *arg)
 
 //  count(*) of the rows matching filter, read through endpoint (strong: every
 //  acknowledged write).
-static int64_t
-s_count (const char *endpoint, const char *coll, const char *filter)
+typedef struct {
+    const char *filter;
+    const char *partition;          //  or NULL
+} s_count_t;
+
+static void
+s_fill_count_in (qv_wr_t *w, const void *arg)
 {
-    qv_doc_t *r = s_call (endpoint, "query", coll, 2, s_fill_count, filter);
+    const s_count_t *c = arg;
+    s_fill_count (w, c->filter);
+    if (c->partition) {
+        qv_wr_str (w, "partitions"); qv_wr_array (w, 1); qv_wr_str (w, c->partition);
+    }
+}
+
+static int64_t
+s_count_in (const char *endpoint, const char *coll, const char *filter, const char *partition)
+{
+    s_count_t arg = { filter, partition };
+    int nextra = partition ? 3 : 2;
+    qv_doc_t *r = s_call (endpoint, "query", coll, nextra, s_fill_count_in, &arg);
     //  A proxy just started learns of the searcher processes within a second or two
     //  (their NATS KV entries): until then reads are answered UNAVAILABLE
     char code [64] = "";
@@ -152,17 +169,12 @@ s_count (const char *endpoint, const char *coll, const char *filter)
             break;
         qv_doc_destroy (&r);
         zclock_sleep (100);
-        r = s_call (endpoint, "query", coll, 2, s_fill_count, filter);
+        r = s_call (endpoint, "query", coll, nextra, s_fill_count_in, &arg);
     }
     int64_t n = -1;
     if (r && !qv_itn_ok (r)) {
         qv_itn_code (r, code, sizeof code);
-        const qv_val_t *m = qv_val_get (qv_doc_root (r), "message");
-        const char *text = "";
-        size_t len = 0;
-        if (m)
-            qv_val_str (m, &text, &len);
-        fprintf (stderr, "count on %s: %s %.*s\n", coll, code, (int) len, text);
+        fprintf (stderr, "count on %s: %s\n", coll, code);
     }
     if (qv_itn_ok (r)) {
         const qv_val_t *rows = qv_val_get (qv_doc_root (r), "rows");
@@ -172,6 +184,12 @@ s_count (const char *endpoint, const char *coll, const char *filter)
     }
     qv_doc_destroy (&r);
     return n;
+}
+
+static int64_t
+s_count (const char *endpoint, const char *coll, const char *filter)
+{
+    return s_count_in (endpoint, coll, filter, NULL);
 }
 
 static void
@@ -244,6 +262,67 @@ test_split_requests (void **state)
     qv_doc_destroy (&r);
     s_insert (p2, "d", 1000, code, sizeof code);
     assert_string_equal (code, "NOT_FOUND");
+}
+
+//  Two proxy processes create a partition of one collection at the same moment: the
+//  writer core numbers them, so each keeps its own rows.
+static void
+test_split_partitions (void **state)
+{
+    s_env_t *env = *state;
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    const char *p [2] = { env->proxy [0].endpoint, env->proxy [1].endpoint };
+    assert_true (qv_itn_create (p [0], "parts", DIM, false, 1));
+    char code [64];
+    s_insert (p [1], "parts", 0, code, sizeof code);     //  proxy 1 knows the collection
+    assert_string_equal (code, "OK");
+    for (int round = 0; round < 5; round++) {
+        zsock_t *d [2];
+        char name [2][16];
+        for (int i = 0; i < 2; i++) {
+            d [i] = zsock_new_dealer (p [i]);
+            assert_non_null (d [i]);
+            snprintf (name [i], sizeof name [i], "p%d_%d", round, i);
+        }
+        for (int i = 0; i < 2; i++) {
+            qv_wr_t *w = qv_wr_new ();
+            qv_wr_map (w, 3);
+            qv_wr_str (w, "op"); qv_wr_str (w, "create_partition");
+            qv_wr_str (w, "collection"); qv_wr_str (w, "parts");
+            qv_wr_str (w, "partition"); qv_wr_str (w, name [i]);
+            size_t size;
+            const void *data = qv_wr_data (w, &size);
+            assert_int_equal (zmq_send (zsock_resolve (d [i]), data, size, 0), (int) size);
+            qv_wr_destroy (&w);
+        }
+        for (int i = 0; i < 2; i++) {
+            zsock_set_rcvtimeo (d [i], 15000);
+            zframe_t *f = zframe_recv (d [i]);
+            assert_non_null (f);
+            int rc = 0;
+            qv_doc_t *r = qv_doc_parse (zframe_data (f), zframe_size (f), 1000, &rc);
+            assert_true (qv_itn_ok (r));
+            qv_doc_destroy (&r);
+            zframe_destroy (&f);
+            zsock_destroy (&d [i]);
+        }
+        //  Rows in each through the other proxy; each partition holds only its own
+        for (int i = 0; i < 2; i++) {
+            qv_wr_t *w = qv_wr_new ();
+            qv_wr_map (w, 4);
+            qv_wr_str (w, "op"); qv_wr_str (w, "insert");
+            qv_wr_str (w, "collection"); qv_wr_str (w, "parts");
+            qv_wr_str (w, "partition"); qv_wr_str (w, name [i]);
+            int64_t first = 1000 + (int64_t) (round * 2 + i) * BATCH;
+            s_fill_insert (w, &first);
+            qv_doc_t *r = qv_itn_call (p [1 - i], w, 15000);
+            qv_wr_destroy (&w);
+            assert_true (qv_itn_ok (r));
+            qv_doc_destroy (&r);
+        }
+        for (int i = 0; i < 2; i++)
+            assert_int_equal (s_count_in (p [i], "parts", "", name [i]), BATCH);
+    }
 }
 
 //  kill -9 of the writer core between inserts through the proxy, and a restart.
@@ -367,6 +446,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_split_options),
         cmocka_unit_test_setup_teardown (test_split_requests, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_partitions, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_core_killed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_proxy_killed, s_setup, s_teardown),
     };
