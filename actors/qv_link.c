@@ -5,7 +5,9 @@
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                 stop (jobs in flight are answered UNAVAILABLE)
-//  takes (PULL inproc "segmgr"): WRITE {job}, FLUSH {coll, job}   from the proxy
+//  takes (PULL inproc "segmgr"): WRITE {job}, FLUSH {coll, job}, HELLO {} (send the
+//                                catalog again: a request named a collection the proxy
+//                                does not know)   from the proxy
 //  takes (PULL inproc "searcher"): READ {job, guarantee_ts}   from the proxy (a
 //                                delete to resolve, a read of the catalog, stats ...;
 //                                searches, queries and gets go to searcher processes)
@@ -119,6 +121,13 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     qv_job_t *job = msg->id == QV_MSG_WRITE ? ((qv_msg_write_t *) msg)->job
                   : msg->id == QV_MSG_FLUSH ? ((qv_msg_flush_t *) msg)->job
                   : msg->id == QV_MSG_READ ? ((qv_msg_read_t *) msg)->job : NULL;
+    if (msg->id == QV_MSG_HELLO) {
+        //  The proxy missed a collection: the catalog again
+        if (!self->connected || s_send (self, msg) != 0)
+            s_writer_down (self, "the writer core is not reachable; retry when it is back");
+        qv_msg_destroy (&msg);
+        return 0;
+    }
     if (!job) {
         qv_error ("protocol error: the link does not take %s; dropped", qv_msg_name (msg->id));
         qv_msg_destroy (&msg);
@@ -130,6 +139,10 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     job->deadline = deadline;
     job = qv_msg_take_job (msg);
     qv_msg_destroy (&msg);
+    //  Kept only to be answered if the connection drops: its record (whose rows point
+    //  into the proxy's schema, which a drop may free before this job's reply comes
+    //  back) is not needed for that
+    qv_record_destroy (&job->rec);
     if (rc) {
         char why [400];
         snprintf (why, sizeof why, "the writer core at %s is not reachable; retry when it "

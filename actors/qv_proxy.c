@@ -121,9 +121,26 @@ typedef struct {
     zlistx_t *stream_held;          //  qv_job_t *, tracked in pending
     bool stream_resolving;          //  a stream delete by filter is being resolved
     uint32_t stream_unacked;        //  stream writes sent on, not yet answered
+    //  A proxy process (DESIGN)
+    zlistx_t *parked;               //  s_parked_t *: requests waiting for the catalog
+    bool refreshing;                //  the catalog was asked for, not yet received
+    zlistx_t *retired;              //  qv_schema_t *: schemas of collections reloaded
+                                    //  away, which records in flight may point into
 } self_t;
 
+static void
+    s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refreshed);
+
 #define S_BUS_JOB (1ull << 63)      //  job id bit: the request came from the bridge
+//  A proxy process parks at most this many requests while it asks for the catalog.
+#define S_PARKED_MAX 1024
+
+//  A request waiting for the writer core's catalog (a proxy process, DESIGN).
+typedef struct {
+    zsock_t *sock;
+    qv_job_t *job;
+    zmsg_t *env;
+} s_parked_t;
 
 //  A request waiting for its reply: where the reply goes, and whether it holds a slot
 //  of the read window.
@@ -624,6 +641,48 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         qv_job_destroy (&job);
         return 0;
     }
+    s_dispatch (self, sock, job, env, false);
+    return 0;
+}
+
+//  Requests that name a collection the proxy must know (it builds their records).
+static bool
+s_names_collection (qv_op_t op)
+{
+    return op == QV_OP_insert || op == QV_OP_upsert || op == QV_OP_delete
+        || op == QV_OP_create_index || op == QV_OP_drop_index || op == QV_OP_create_partition
+        || op == QV_OP_drop_partition || op == QV_OP_flush || op == QV_OP_drop_collection;
+}
+
+//  An admitted request (job, its client's envelope env: taken): route it, or answer it.
+//  refreshed: the catalog was asked for again because of it (a proxy process).
+static void
+s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refreshed)
+{
+    qv_req_t *req = &job->req;
+    const qv_val_t *rid = req->f [QV_F_rid];
+    zframe_t *client = s_client_of (env);
+    int rc = 0;
+    //  A proxy process learns of DDL made through other proxy processes a moment after
+    //  it is answered there: a request naming a collection it does not know waits for
+    //  the writer core's catalog once before it is refused
+    if (self->config->proxy_process && !refreshed && s_names_collection (req->op)
+    &&  req->collection [0] && !zhashx_lookup (self->colls, req->collection)
+    &&  zlistx_size (self->parked) < S_PARKED_MAX) {
+        s_parked_t *p = calloc (1, sizeof *p);
+        assert (p);
+        p->sock = sock;
+        p->job = job;
+        p->env = env;
+        zlistx_add_end (self->parked, p);
+        if (!self->refreshing) {
+            self->refreshing = true;
+            qv_msg_hello_t *hello = qv_msg_hello_new ();
+            if (qv_msg_post (self->segmgr, &hello) != 0)
+                qv_msg_free (&hello);
+        }
+        return;
+    }
     switch (req->op) {
         case QV_OP_ping: {
             qv_wr_t *w = qv_wr_new ();
@@ -636,7 +695,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
             s_send (sock, &env, data, size);
             qv_wr_destroy (&w);
             qv_job_destroy (&job);
-            return 0;
+            return;
         }
         case QV_OP_create_collection:
         case QV_OP_drop_collection:
@@ -661,7 +720,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
             }
             else
                 s_write_go (self, job);
-            return 0;
+            return;
         case QV_OP_flush: {
             if (self->follower) {
                 rc = s_refuse_write (req->op);
@@ -678,17 +737,16 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
             s_track (self, job, &env, false);
             if (qv_msg_post (self->segmgr, &flush) != 0)
                 qv_msg_free (&flush);
-            return 0;
+            return;
         }
         default:
             s_schedule_read (self, job, client);
             s_track (self, job, &env, true);
-            return 0;
+            return;
     }
     qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
     s_send_error (sock, &env, rid, rc, qv_err_msg ());
     qv_job_destroy (&job);
-    return 0;
 }
 
 static int
@@ -791,19 +849,70 @@ s_catalog_update (self_t *self, qv_record_t *rec)
     }
 }
 
-//  The catalog (views, destroyed here) and newest timestamp: serve.
+//  Removes a collection from the proxy's copy; its schema is kept until the proxy
+//  stops (a record in flight may point into it).
+static void
+s_coll_retire (self_t *self, const char *name)
+{
+    s_coll_t *c = zhashx_lookup (self->colls, name);
+    if (c) {
+        zlistx_add_end (self->retired, c->schema);
+        c->schema = NULL;
+        zhashx_delete (self->colls, name);
+    }
+}
+
+//  The catalog (views, destroyed here) and newest timestamp: serve. A collection
+//  already known with the same id keeps its entry (its partitions as the views say);
+//  the others are replaced, and those no longer there retired.
 static void
 s_views_load (self_t *self, zlist_t *views, uint64_t max_ts)
 {
-    zhashx_purge (self->colls);
-    for (qv_coll_view_t *v = zlist_first (views); v; v = zlist_next (views))
-        s_catalog_load (self, v);
+    zlistx_t *names = zhashx_keys (self->colls);
+    for (char *name = zlistx_first (names); name; name = zlistx_next (names)) {
+        s_coll_t *c = zhashx_lookup (self->colls, name);
+        qv_coll_view_t *v;
+        for (v = zlist_first (views); v; v = zlist_next (views))
+            if (streq (v->name, name) && v->id == c->id)
+                break;
+        if (!v)
+            s_coll_retire (self, name);
+    }
+    zlistx_destroy (&names);
+    for (qv_coll_view_t *v = zlist_first (views); v; v = zlist_next (views)) {
+        s_coll_t *c = zhashx_lookup (self->colls, v->name);
+        if (!c) {
+            s_catalog_load (self, v);
+            continue;
+        }
+        zhashx_purge (c->parts);
+        if (c->part_key < 0)
+            s_add_partition (c, 0, QV_PARTITION_DEFAULT);
+        for (uint32_t p = 0; p < v->nparts; p++)
+            s_add_partition (c, v->parts [p].id, v->parts [p].name);
+        if (v->next_part > c->next_part)
+            c->next_part = v->next_part;
+    }
     zlist_destroy (&views);
     if (max_ts > self->last_ts)
         self->last_ts = max_ts;
     if (max_ts > self->acked_ts)
         self->acked_ts = max_ts;
     self->ready = true;
+}
+
+//  Every parked request answered UNAVAILABLE (why).
+static void
+s_parked_fail (self_t *self, const char *why)
+{
+    s_parked_t *p;
+    while ((p = zlistx_detach (self->parked, NULL))) {
+        zframe_t *client = s_client_of (p->env);
+        qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
+        s_send_error (p->sock, &p->env, p->job->req.f [QV_F_rid], QV_EUNAVAIL, why);
+        qv_job_destroy (&p->job);
+        free (p);
+    }
 }
 
 static int
@@ -828,12 +937,23 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         v->views = NULL;
         self->writer_down [0] = 0;
         qv_msg_destroy (&msg);
+        //  Requests that waited for it go on, refused NOT_FOUND if still unknown
+        self->refreshing = false;
+        s_parked_t *p;
+        while ((p = zlistx_detach (self->parked, NULL))) {
+            s_dispatch (self, p->sock, p->job, p->env, true);
+            free (p);
+        }
         return 0;
     }
     if (msg->id == QV_MSG_WRITER_DOWN) {
         snprintf (self->writer_down, sizeof self->writer_down, "%s",
                   ((qv_msg_writer_down_t *) msg)->reason);
+        if (!self->ready)
+            snprintf (self->unavailable, sizeof self->unavailable, "%s", self->writer_down);
         qv_msg_destroy (&msg);
+        self->refreshing = false;
+        s_parked_fail (self, self->writer_down);
         return 0;
     }
     if (msg->id != QV_MSG_REPLY && msg->id != QV_MSG_RESOLVED) {
@@ -919,6 +1039,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
             reply->job = job;
             qv_msg_post (self->inbox_self, &reply);
         }
+        s_parked_fail (self, self->unavailable);
         while ((job = qv_fair_drain (self->fair))) {
             qv_job_fail (job, QV_EUNAVAIL, self->unavailable);
             qv_msg_reply_t *reply = qv_msg_reply_new ();
@@ -993,6 +1114,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self->colls, s_coll_free);
     self->pending = zhashx_new ();
     self->stream_held = zlistx_new ();
+    self->parked = zlistx_new ();
+    self->retired = zlistx_new ();
     zlistx_set_destructor (self->stream_held, s_job_free_item);
     int window = 2 * (self->config->search_threads > 0 ? self->config->search_threads : 1);
     //  Reads that go to searcher processes run on their threads, not this machine's:
@@ -1026,6 +1149,17 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     }
     zhashx_destroy (&self->pending);
     zlistx_destroy (&self->stream_held);
+    s_parked_t *p;
+    while ((p = zlistx_detach (self->parked, NULL))) {
+        zmsg_destroy (&p->env);
+        qv_job_destroy (&p->job);
+        free (p);
+    }
+    zlistx_destroy (&self->parked);
+    qv_schema_t *schema;
+    while ((schema = zlistx_detach (self->retired, NULL)))
+        qv_schema_destroy (&schema);
+    zlistx_destroy (&self->retired);
     qv_fair_destroy (&self->fair, s_job_free);
     zsock_destroy (&self->inbox_self);
     zsock_destroy (&self->follower);
