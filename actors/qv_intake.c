@@ -12,6 +12,8 @@
 //    WRITE {job}, FLUSH {coll, job}    for the segment manager
 //    READ {job, guarantee_ts}    for the searcher (a delete to resolve; a read of the
 //                                catalog, stats ...)
+//    WRITER_TS {shard, ts: 0}    answered at once with the newest commit timestamp
+//                                acknowledged (a proxy's strong reads)
 //  takes (inbox, PULL inproc "proxy"): REPLY {job, ts}, RESOLVED {job}
 //  sends:
 //    WRITE, FLUSH                to the segment manager; READ to the searcher
@@ -199,6 +201,14 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
         zframe_destroy (&peer);
         return 0;
     }
+    if (msg->id == QV_MSG_WRITER_TS) {
+        //  The newest commit timestamp acknowledged, for a proxy's strong reads
+        ((qv_msg_writer_ts_t *) msg)->ts = self->max_ts;
+        s_send_to (self, peer, msg);
+        qv_msg_destroy (&msg);
+        zframe_destroy (&peer);
+        return 0;
+    }
     if (msg->id != QV_MSG_WRITE && msg->id != QV_MSG_FLUSH && msg->id != QV_MSG_READ) {
         qv_error ("intake: protocol error: a proxy process sent %s, which the writer core "
                   "does not take; dropped", qv_msg_name (msg->id));
@@ -227,6 +237,11 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
     zhashx_insert (self->routes, key, route);
+    //  A read here (catalog, stats, a delete to resolve) that waits for anything waits
+    //  for every write acknowledged, through whichever proxy
+    if (msg->id == QV_MSG_READ && ((qv_msg_read_t *) msg)->guarantee_ts
+    &&  ((qv_msg_read_t *) msg)->guarantee_ts < self->max_ts)
+        ((qv_msg_read_t *) msg)->guarantee_ts = self->max_ts;
     if (qv_msg_send (msg->id == QV_MSG_READ ? self->searcher : self->segmgr, &msg) != 0)
         qv_msg_destroy (&msg);      //  stopping: the actor is gone
     return 0;

@@ -10,11 +10,16 @@
 //                                does not know)   from the proxy
 //  takes (PULL inproc "searcher"): READ {job, guarantee_ts}   from the proxy (a
 //                                delete to resolve, a read of the catalog, stats ...;
-//                                searches, queries and gets go to searcher processes)
+//                                and strong searches, queries and gets, whose
+//                                guarantee this actor completes; the others go to
+//                                searcher processes directly)
 //  takes (DEALER to --writer): CATALOG {max_ts, views}, WRITER_DOWN {reason},
 //                                REPLY {job, ts}, RESOLVED {job}
 //  sends:
 //    HELLO {}                    to the writer core, on every connection
+//    WRITER_TS {shard, ts: 0}    to the writer core: its newest commit timestamp
+//    READ {job, guarantee_ts}    to the fan-out (inproc "fanout"): a strong read,
+//                                with that timestamp as its guarantee
 //    WRITE, FLUSH, READ          to the writer core
 //    VIEWS {max_ts, views}       to the proxy: the writer core's catalog (serve)
 //    WRITER_DOWN {reason}        to the proxy: the writer core is not reachable, or
@@ -30,6 +35,12 @@
 //  job sent is kept until its reply comes back; when the connection drops, each is
 //  answered UNAVAILABLE (its outcome is unknown: the writer may have logged it). A
 //  job's deadline travels as the milliseconds left.
+//  Strong reads: a write acknowledged through another proxy process is not in this
+//  proxy's newest acknowledged timestamp, so a strong search, query or get waits here
+//  for the writer core's (every read waiting when a question leaves shares its
+//  answer; reads arriving meanwhile wait for the next question), then goes to the
+//  fan-out with it as its guarantee. While the core is not reachable, strong reads are
+//  answered UNAVAILABLE.
 #include "qv_link.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -45,6 +56,10 @@ typedef struct {
     zhashx_t *pending;              //  job id -> qv_job_t * sent, not yet answered
     bool connected;
     char writer [256];              //  the endpoint, for messages
+    zsock_t *fanout;                //  PUSH to the fan-out: strong reads, guaranteed
+    zlistx_t *waiting;              //  qv_msg_read_t *: strong reads for the next question
+    zlistx_t *asked;                //  ... and those the question out will answer
+    bool asking;
 } self_t;
 
 //  A job's deadline as the milliseconds left (0: none; an expired one stays
@@ -109,6 +124,33 @@ s_send (self_t *self, const qv_msg_t *msg)
     return rc;
 }
 
+//  Asks the writer core for its newest commit timestamp, for the strong reads waiting.
+static void
+s_ask (self_t *self)
+{
+    if (self->asking || zlistx_size (self->waiting) == 0 || !self->connected)
+        return;
+    qv_msg_writer_ts_t *q = qv_msg_writer_ts_new ();
+    if (s_send (self, (qv_msg_t *) q) == 0) {
+        self->asking = true;
+        qv_msg_read_t *r;
+        while ((r = zlistx_detach (self->waiting, NULL)))
+            zlistx_add_end (self->asked, r);
+    }
+    qv_msg_free (&q);
+}
+
+//  Strong reads of lists answered UNAVAILABLE (why).
+static void
+s_strong_fail (self_t *self, zlistx_t *list, const char *why)
+{
+    qv_msg_read_t *r;
+    while ((r = zlistx_detach (list, NULL))) {
+        s_fail (self, qv_msg_take_job ((qv_msg_t *) r), why);
+        qv_msg_free (&r);
+    }
+}
+
 //  A message of the proxy's for the writer core.
 static int
 s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
@@ -131,6 +173,23 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     if (!job) {
         qv_error ("protocol error: the link does not take %s; dropped", qv_msg_name (msg->id));
         qv_msg_destroy (&msg);
+        return 0;
+    }
+    qv_op_t op = job->req.op;
+    if (msg->id == QV_MSG_READ && (op == QV_OP_search || op == QV_OP_query || op == QV_OP_get)) {
+        //  A strong read of data: its guarantee is the writer core's newest commit
+        //  timestamp, asked after it arrived (one question serves every read waiting)
+        if (!self->connected) {
+            char why [600];
+            snprintf (why, sizeof why, "a strong read needs the newest commit timestamp of "
+                      "the writer core at %s, which is not reachable (reads at consistency "
+                      "bounded, session or eventually go on)", self->writer);
+            s_fail (self, qv_msg_take_job (msg), why);
+            qv_msg_destroy (&msg);
+            return 0;
+        }
+        zlistx_add_end (self->waiting, msg);
+        s_ask (self);
         return 0;
     }
     int64_t deadline = job->deadline;
@@ -202,6 +261,20 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
             qv_msg_destroy (&msg);
         return 0;
     }
+    if (msg->id == QV_MSG_WRITER_TS) {
+        uint64_t ts = ((qv_msg_writer_ts_t *) msg)->ts;
+        qv_msg_destroy (&msg);
+        qv_msg_read_t *r;
+        while ((r = zlistx_detach (self->asked, NULL))) {
+            if (ts > r->guarantee_ts)
+                r->guarantee_ts = ts;
+            if (qv_msg_post (self->fanout, &r) != 0)
+                qv_msg_free (&r);
+        }
+        self->asking = false;
+        s_ask (self);
+        return 0;
+    }
     if (msg->id != QV_MSG_REPLY && msg->id != QV_MSG_RESOLVED) {
         qv_error ("link: protocol error: the writer core sent %s; dropped", qv_msg_name (msg->id));
         qv_msg_destroy (&msg);
@@ -255,9 +328,13 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
         snprintf (why, sizeof why, "the connection to the writer core at %s was lost with "
                   "this request in flight: it may or may not have been applied", self->writer);
         size_t n = zhashx_size (self->pending);
+        n += zlistx_size (self->waiting) + zlistx_size (self->asked);
         qv_warn ("link: lost the connection to the writer core at %s (%zu requests in "
                  "flight answered UNAVAILABLE)", self->writer, n);
         s_fail_pending (self, why);
+        s_strong_fail (self, self->asked, why);
+        s_strong_fail (self, self->waiting, why);
+        self->asking = false;
         snprintf (why, sizeof why, "the writer core at %s is not reachable; retry when it "
                   "is back", self->writer);
         s_writer_down (self, why);
@@ -288,6 +365,9 @@ qv_link_actor (zsock_t *pipe, void *args)
     self->from_searcher = zsock_new_pull (ep);
     self->proxy = qv_config_push (self->config, "proxy");
     self->pending = zhashx_new ();
+    self->fanout = qv_config_push (self->config, "fanout");
+    self->waiting = zlistx_new ();
+    self->asked = zlistx_new ();
     self->dealer = zsock_new (ZMQ_DEALER);
     zsock_set_immediate (self->dealer, 1);
     zsock_set_linger (self->dealer, 0);
@@ -321,6 +401,11 @@ qv_link_actor (zsock_t *pipe, void *args)
     zloop_destroy (&loop);
 
     s_fail_pending (self, "this proxy process is shutting down");
+    s_strong_fail (self, self->asked, "this proxy process is shutting down");
+    s_strong_fail (self, self->waiting, "this proxy process is shutting down");
+    zlistx_destroy (&self->waiting);
+    zlistx_destroy (&self->asked);
+    zsock_destroy (&self->fanout);
     zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
     zsock_destroy (&self->monitor);
     zhashx_destroy (&self->pending);

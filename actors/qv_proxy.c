@@ -28,6 +28,8 @@
 //                                the link, actors/qv_link.c, stands in for it and for
 //                                the searcher)
 //    READ {job, guarantee_ts}    to the searcher (job->deadline: when it gives up);
+//                                in a proxy process a strong search, query or get
+//                                goes to the link (see there);
 //                                in a searcher process (--roles searcher) a strong
 //                                read goes to the follower instead, which asks the
 //                                writer for its newest commit timestamp first; in a
@@ -268,8 +270,11 @@ s_send_read (self_t *self, qv_job_t *job)
     zsock_t *to = strong && self->follower ? self->follower : self->searcher;
     //  A writer without the searcher role sends reads of data to searcher processes.
     qv_op_t op = job->req.op;
+    //  In a proxy process a strong one goes through the link, which asks the writer
+    //  core for its newest commit timestamp first: writes acknowledged through other
+    //  proxy processes count too.
     if (self->fanout && (op == QV_OP_search || op == QV_OP_query || op == QV_OP_get))
-        to = self->fanout;
+        to = strong && self->config->proxy_process ? self->searcher : self->fanout;
     if (qv_msg_post (to, &msg) != 0)
         qv_msg_free (&msg);         //  stopping: the actor is gone
 }

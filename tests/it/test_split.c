@@ -325,6 +325,39 @@ test_split_partitions (void **state)
     }
 }
 
+static void
+s_fill_get (qv_wr_t *w, const void *arg)
+{
+    qv_wr_str (w, "ids"); qv_wr_array (w, 1); qv_wr_int (w, *(const int64_t *) arg);
+}
+
+//  Strong reads through one proxy process see every write acknowledged through
+//  another: insert through proxy 0, get through proxy 1 at once.
+static void
+test_split_strong_across_proxies (void **state)
+{
+    s_env_t *env = *state;
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    const char *p0 = env->proxy [0].endpoint, *p1 = env->proxy [1].endpoint;
+    assert_true (qv_itn_create (p0, "s", DIM, false, 1));
+    char code [64];
+    s_insert (p1, "s", 0, code, sizeof code);   //  proxy 1 knows it, its reads go
+    assert_string_equal (code, "OK");
+    assert_int_equal (s_count (p1, "s", ""), BATCH);
+    int misses = 0;
+    for (int64_t i = 0; i < 200; i++) {
+        int64_t first = 1000 + i * BATCH;
+        s_insert (p0, "s", first, code, sizeof code);
+        assert_string_equal (code, "OK");
+        qv_doc_t *r = s_call (p1, "get", "s", 1, s_fill_get, &first);
+        assert_true (qv_itn_ok (r));
+        const qv_val_t *rows = qv_val_get (qv_doc_root (r), "rows");
+        misses += !rows || qv_val_len (rows) != 1;
+        qv_doc_destroy (&r);
+    }
+    assert_int_equal (misses, 0);
+}
+
 //  kill -9 of the writer core between inserts through the proxy, and a restart.
 static void
 test_split_core_killed (void **state)
@@ -447,6 +480,7 @@ main (void)
         cmocka_unit_test (test_split_options),
         cmocka_unit_test_setup_teardown (test_split_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_partitions, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_strong_across_proxies, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_core_killed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_proxy_killed, s_setup, s_teardown),
     };
