@@ -22,7 +22,8 @@
 //                                      RESOLVED: a delete's keys and job->deleted)
 //    STORE_SEGMENT {seg}, BUILD {build}, MANIFEST {version, manifest, checkpoint},
 //    FLUSHED {seg}, FLUSH {coll, job}  to the coordinator (inproc "meta")
-//    CHANGE {event}                    to the NATS bridge (inproc "cdc"), without waiting
+//    CHANGE {event}                    to the change-feed publisher (inproc "cdc"),
+//                                      without waiting
 //
 //  In a searcher process (--roles searcher, actors/qv_replica.c) APPLY and TICK come
 //  from the follower (actors/qv_follower.c), which also forwards strong READs with the
@@ -57,7 +58,7 @@
 //  is marked flushed and a manifest asked for before the coordinator hears FLUSHED,
 //  on the same socket, so the manifest it waits for covers the segment.
 //  With --nats, each applied record also becomes a change event, handed by pointer to
-//  the NATS bridge (inproc "cdc") without waiting: if the bridge is behind, the event
+//  the change-feed publisher (inproc "cdc") without waiting: if it is behind, the event
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher_self.h"
 #include "qv_manifest.h"
@@ -180,8 +181,8 @@ s_cdc_event (self_t *self, const qv_msg_apply_t *msg)
                                     self->config->cdc_rows);
 }
 
-//  Hands a change event to the bridge (CHANGE), without waiting unless `wait`; an
-//  event the bridge has no room for is dropped and counted.
+//  Hands a change event to the change-feed publisher (CHANGE), without waiting unless
+//  `wait`; an event it has no room for is dropped and counted.
 static void
 s_cdc_send (self_t *self, qv_cdc_t **ev_p, bool wait)
 {
@@ -190,7 +191,7 @@ s_cdc_send (self_t *self, qv_cdc_t **ev_p, bool wait)
     qv_msg_change_t *msg = qv_msg_change_new ();
     msg->event = *ev_p;
     if ((wait ? qv_msg_post (self->cdc, &msg) : qv_msg_send_nowait (self->cdc, (qv_msg_t **) &msg)) == 0)
-        *ev_p = NULL;               //  the bridge owns it now
+        *ev_p = NULL;               //  the publisher owns it now
     else {
         qv_msg_free (&msg);
         atomic_fetch_add (&self->config->nats_stats->cdc_dropped, 1);
@@ -1066,9 +1067,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->meta = qv_config_push (self->config, "meta");
     if (self->config->follower)
         self->adopter = qv_config_push (self->config, "adopt");
-    //  The change feed goes out through the NATS bridge, which a writer core does
-    //  not run (yet)
-    if (self->config->nats_stats && !self->config->writer_core) {
+    if (self->config->nats_stats && !self->config->follower) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
         self->cdc = zsock_new (ZMQ_PUSH);
         zsock_set_sndhwm (self->cdc, 100000);
@@ -1095,7 +1094,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zsock_signal (pipe, 0);
     //  Change events of the replayed WAL tail go out again, ahead of any new one, so
     //  an event lost in a crash is published (consumers drop repeats by shard and seq).
-    //  Blocking sends: the bridge is starting and drains them.
+    //  Blocking sends: the change-feed publisher is running and drains them.
     qv_cdc_t *ev;
     while (cdc_replay && (ev = zlist_pop (cdc_replay))) {
         if (self->cdc)

@@ -4,6 +4,7 @@
 #include "qv_catalog.h"
 #include "qv_manifest.h"
 #include "qv_cdc.h"
+#include "qv_cdcpub.h"
 #include "qv_builder.h"
 #include "qv_fanout.h"
 #include "qv_feedpub.h"
@@ -35,6 +36,7 @@ struct _qv_server_t {
     zactor_t *bridge;               //  NATS bridge, with --nats
     qv_shard_lease_t *lease;        //  shard 0's write lease, with --nats
     zactor_t *feedpub;              //  committed-feed publisher, with --nats
+    zactor_t *cdcpub;               //  change-feed publisher, with --nats
     zactor_t *fanout;               //  reads to searcher processes (--roles without searcher)
     zactor_t *link;                 //  a proxy process: to the writer core (--writer)
     qv_feed_stats_t *feed_stats;
@@ -313,10 +315,8 @@ qv_server_new (const qv_config_t *config)
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = qv_catalog_new ();
     qv_wal_t *wal = qv_wal_new (self->store, 0);
-    //  Change events go to the NATS bridge, which a writer core does not run (yet)
-    bool cdc = config->nats_url [0] && !config->writer_core;
-    qv_replay_t replay = { catalog, config->seg_max_bytes, 0, cdc ? zlist_new () : NULL,
-                          config->cdc_rows };
+    qv_replay_t replay = { catalog, config->seg_max_bytes, 0,
+                          config->nats_url [0] ? zlist_new () : NULL, config->cdc_rows };
     qv_catalog_set_index_records (catalog, config->remote_reads);
     int rc = qv_catalog_recover (catalog, self->store);
     if (rc == 0)
@@ -391,6 +391,8 @@ qv_server_new (const qv_config_t *config)
     self->flusher = zactor_new (qv_flusher_actor, &fargs);
     qv_builder_args_t bdargs = { &self->config, self->store };
     self->builder = zactor_new (qv_builder_actor, &bdargs);
+    if (config->nats_url [0])       //  before the searcher, which feeds it
+        self->cdcpub = zactor_new (qv_cdcpub_actor, &self->config);
     qv_searcher_args_t rargs = { &self->config, catalog, replay.cdc };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     if (config->nats_url [0])       //  before the segment manager, which feeds it
@@ -450,6 +452,7 @@ qv_server_destroy (qv_server_t **self_p)
     zactor_destroy (&self->flusher);
     zactor_destroy (&self->builder);
     zactor_destroy (&self->searcher);
+    zactor_destroy (&self->cdcpub);
     zactor_destroy (&self->meta);
     zactor_destroy (&self->proxy);
     qv_store_destroy (&self->store);

@@ -1,11 +1,10 @@
-//  NATS bridge actor: NATS requests and stream messages in, replies, acks and change
-//  events out. It is a client of the proxy like any ZeroMQ client.
+//  NATS bridge actor: NATS requests and stream messages in, replies and acks out.
+//  It is a client of the proxy like any ZeroMQ client. (The change feed goes out
+//  through its own actor, actors/qv_cdcpub.c.)
 //
 //  @interface
 //    pipe      $TERM                 stop
 //    msgs      natsMsg *             (PULL, inproc "natsmsg") from NATS delivery threads
-//    cdc       CHANGE {event}        (PULL, inproc "cdc"; schemas/qv_msg.h) from the
-//                                    searcher, in commit order
 //    api       [ctx][reply]          (DEALER to the proxy's inproc "api" ROUTER)
 //    sends LIVE {} (schemas/qv_msg.h) to the proxy's inbox once subscribed
 //    ingest    "MSG" ptr gen | "STARTED" gen | "ERROR" reason   (the fetcher's pipe)
@@ -38,7 +37,6 @@
 //  the server after S_STALL_MSEC of fetching nothing, and rewinds the same way.
 #include "qv_bridge.h"
 #include "qv_bus.h"
-#include "qv_cdc.h"
 #include "qv_msg.h"
 #include "qv_proto.h"
 #include "qv_rc.h"
@@ -68,7 +66,6 @@ typedef struct {
     zloop_t *loop;
     qv_bus_t *bus;
     zsock_t *msgs;                  //  PULL of natsMsg * from delivery threads
-    zsock_t *cdc;                   //  PULL of change events from the searcher
     zsock_t *api;                   //  DEALER to the proxy
     zsock_t *proxy;                 //  PUSH to the proxy's inbox ("LIVE")
     zactor_t *ingest;               //  the fetcher, NULL without an ingest stream
@@ -689,45 +686,6 @@ s_handle_api (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static void
-s_publish_cdc (self_t *self, qv_cdc_t *ev)
-{
-    uint32_t *bounds = NULL;
-    uint32_t parts = qv_cdc_split (ev, qv_bus_max_payload (self->bus), &bounds);
-    char subject [400];
-    snprintf (subject, sizeof subject, "%s.cdc.%s", self->prefix, ev->collection);
-    qv_wr_t *w = qv_wr_new ();
-    for (uint32_t p = 0; p < parts; p++) {
-        qv_wr_reset (w);
-        qv_cdc_write (ev, bounds [p], bounds [p + 1], p + 1, parts, w);
-        size_t size;
-        const void *data = qv_wr_data (w, &size);
-        if (qv_bus_publish (self->bus, subject, data, size) == 0)
-            atomic_fetch_add (&self->stats->cdc_published, 1);
-        else
-            atomic_fetch_add (&self->stats->cdc_dropped, 1);
-    }
-    qv_wr_destroy (&w);
-    free (bounds);
-}
-
-static int
-s_handle_cdc (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    self_t *self = arg;
-    qv_msg_t *msg = qv_msg_recv (reader);
-    if (msg && msg->id == QV_MSG_CHANGE) {
-        qv_cdc_t *ev = ((qv_msg_change_t *) msg)->event;
-        s_publish_cdc (self, ev);
-        qv_cdc_destroy (&ev);
-    }
-    else
-    if (msg)
-        qv_error ("protocol error: the NATS bridge does not take %s; dropped", qv_msg_name (msg->id));
-    qv_msg_destroy (&msg);
-    return 0;
-}
 
 static void
 s_start_consumer (self_t *self)
@@ -938,23 +896,13 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     return -1;                      //  $TERM (or the pipe is gone)
 }
 
-//  Destroys every natsMsg * / change event still queued on a PULL socket.
+//  Destroys every natsMsg * still queued on a PULL socket.
 static void
-s_drain (zsock_t *sock, bool events)
+s_drain (zsock_t *sock)
 {
     void *ptr;
-    qv_msg_t *msg;
-    if (events)
-        while ((msg = qv_msg_recv_nowait (sock))) {
-            if (msg->id == QV_MSG_CHANGE) {
-                qv_cdc_t *ev = ((qv_msg_change_t *) msg)->event;
-                qv_cdc_destroy (&ev);
-            }
-            qv_msg_destroy (&msg);
-        }
-    else
-        while (zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT) == sizeof ptr)
-            natsMsg_Destroy ((natsMsg *) ptr);
+    while (zmq_recv (zsock_resolve (sock), &ptr, sizeof ptr, ZMQ_DONTWAIT) == sizeof ptr)
+        natsMsg_Destroy ((natsMsg *) ptr);
 }
 
 void
@@ -974,10 +922,6 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     self->msgs = zsock_new (ZMQ_PULL);
     zsock_set_rcvhwm (self->msgs, 10000);
     zsock_bind (self->msgs, "%s", ep);
-    qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
-    self->cdc = zsock_new (ZMQ_PULL);
-    zsock_set_rcvhwm (self->cdc, 100000);
-    zsock_bind (self->cdc, "%s", ep);
     qv_config_endpoint (self->config, "api", ep, sizeof ep);
     self->api = zsock_new (ZMQ_DEALER);
     zsock_set_sndhwm (self->api, 0);
@@ -1016,7 +960,6 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     if (self->bus) {
         zloop_reader (self->loop, self->msgs, s_handle_msgs, self);
         self->reading_msgs = true;
-        zloop_reader (self->loop, self->cdc, s_handle_cdc, self);
         zloop_reader (self->loop, self->api, s_handle_api, self);
         zloop_timer (self->loop, 100, 0, s_handle_timer, self);
     }
@@ -1047,8 +990,7 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     zactor_destroy (&self->ingest);
     free (self->fetch_args);
     qv_bus_destroy (&self->bus);
-    s_drain (self->msgs, false);
-    s_drain (self->cdc, true);
+    s_drain (self->msgs);
     s_ctx_t *ctx;
     while ((ctx = zlistx_detach (self->inflight, NULL))) {
         natsMsg_Destroy (ctx->msg);
@@ -1056,7 +998,6 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     }
     zlistx_destroy (&self->inflight);
     zsock_destroy (&self->msgs);
-    zsock_destroy (&self->cdc);
     zsock_destroy (&self->api);
     zsock_destroy (&self->proxy);
     free (self);

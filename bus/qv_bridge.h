@@ -1,5 +1,6 @@
-//  NATS bridge actor: serves the quiver.<op>.<collection> subjects, consumes the
-//  JetStream ingest stream, and publishes the change feed (PROTOCOL.md "NATS subjects").
+//  NATS bridge actor: serves the quiver.<op>.<collection> subjects and consumes the
+//  JetStream ingest stream (PROTOCOL.md "NATS subjects"); the change feed has its own
+//  actor (actors/qv_cdcpub.c).
 #ifndef QV_BRIDGE_H_INCLUDED
 #define QV_BRIDGE_H_INCLUDED
 

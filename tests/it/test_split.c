@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #define DIM 8
 #define BATCH 100
@@ -219,11 +220,27 @@ s_nearest (const char *endpoint, const char *coll, int64_t key)
 }
 
 static void
+s_on_cdc (natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void) nc; (void) sub;
+    atomic_fetch_add ((atomic_int *) closure, 1);
+    natsMsg_Destroy (msg);
+}
+
+static void
 test_split_requests (void **state)
 {
     s_env_t *env = *state;
     const char *p = env->proxy [0].endpoint;
     char code [64];
+    //  The change feed: published by the writer core (its searcher applies the records)
+    natsConnection *nc = qv_itn_nats_connect (env->nats.url);
+    assert_non_null (nc);
+    atomic_int events = 0;
+    natsSubscription *sub = NULL;
+    assert_int_equal (natsConnection_Subscribe (&sub, nc, "quiver.cdc.c", s_on_cdc, &events),
+                      NATS_OK);
+    natsConnection_Flush (nc);
     assert_true (qv_itn_create (p, "c", DIM, false, 1));
     for (int64_t b = 0; b < 10; b++) {
         s_insert (p, "c", b * BATCH, code, sizeof code);
@@ -231,6 +248,13 @@ test_split_requests (void **state)
     }
     assert_int_equal (s_count (p, "c", ""), 10 * BATCH);
     assert_int_equal (s_nearest (p, "c", 123), 123);
+    //  create_collection and 10 inserts
+    int64_t end = zclock_mono () + 10000;
+    while (zclock_mono () < end && atomic_load (&events) < 11)
+        zclock_sleep (20);
+    assert_int_equal (atomic_load (&events), 11);
+    natsSubscription_Destroy (sub);
+    natsConnection_Destroy (nc);
     //  A delete by filter, resolved by the writer core's searcher, counted
     qv_doc_t *r = s_call (p, "delete", "c", 1, s_fill_filter, "id < 100");
     assert_true (qv_itn_ok (r));
