@@ -666,3 +666,26 @@ qv_fanout_actor (zsock_t *pipe, void *args)
     zsock_destroy (&self->proxy);
     free (self);
 }
+
+void
+qv_fanout_write_stats (qv_feed_stats_t *fs, qv_wr_t *w)
+{
+    qv_wr_key (w, "searchers"); qv_wr_uint (w, atomic_load (&fs->searchers));
+    qv_wr_key (w, "searchers_ready"); qv_wr_uint (w, atomic_load (&fs->searchers_ready));
+    int64_t now = qv_clock_msec ();
+    qv_wr_key (w, "searcher_processes");
+    pthread_mutex_lock (&fs->members_lock);
+    qv_wr_array (w, fs->nmembers);
+    for (size_t i = 0; i < fs->nmembers; i++) {
+        const qv_feed_member_t *e = &fs->members [i];
+        qv_wr_map (w, 7);
+        qv_wr_str (w, "endpoint"); qv_wr_str (w, e->endpoint);
+        qv_wr_str (w, "instance"); qv_wr_str (w, e->instance);
+        qv_wr_str (w, "routed"); qv_wr_bool (w, e->ready);
+        qv_wr_str (w, "caught_up"); qv_wr_bool (w, e->caught_up);
+        qv_wr_str (w, "applied_seq"); qv_wr_uint (w, e->applied_seq);
+        qv_wr_str (w, "heard_ms_ago"); qv_wr_uint (w, (uint64_t) (now > e->seen_ms ? now - e->seen_ms : 0));
+        qv_wr_str (w, "reads_in_flight"); qv_wr_uint (w, e->inflight);
+    }
+    pthread_mutex_unlock (&fs->members_lock);
+}

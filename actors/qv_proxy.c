@@ -73,6 +73,7 @@
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
 #include "qv_fair.h"
+#include "qv_fanout.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_index.h"
@@ -906,6 +907,46 @@ s_views_load (self_t *self, zlist_t *views, uint64_t max_ts)
     self->ready = true;
 }
 
+//  A proxy process's `stats`: the writer core's figures, with this process's role and
+//  its fan-out's table of searcher processes in place of the core's.
+static void
+s_stats_merge (self_t *self, qv_job_t *job)
+{
+    static const char *ours [] = { "role", "instance", "searchers", "searchers_ready",
+                                   "searcher_processes" };
+    int rc = 0;
+    qv_doc_t *doc = qv_doc_parse (job->reply, job->reply_size, 1u << 20, &rc);
+    const qv_val_t *root = doc ? qv_doc_root (doc) : NULL;
+    if (!root || qv_val_type (root) != QV_V_MAP) {
+        qv_doc_destroy (&doc);
+        return;
+    }
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map_open (w);
+    for (size_t i = 0; i < qv_val_len (root); i++) {
+        char key [64];
+        if (qv_val_strcpy (qv_val_key (root, i), key, sizeof key) != 0)
+            continue;
+        bool skip = false;
+        for (size_t o = 0; o < sizeof ours / sizeof ours [0]; o++)
+            skip |= streq (key, ours [o]);
+        if (!skip) {
+            qv_wr_key (w, key);
+            qv_wr_val (w, qv_val_value (root, i));
+        }
+    }
+    qv_wr_key (w, "role"); qv_wr_str (w, "proxy");
+    qv_wr_key (w, "instance"); qv_wr_str (w, self->config->instance);
+    qv_wr_key (w, "writer"); qv_wr_str (w, self->config->writer);
+    if (self->config->feed_stats)
+        qv_fanout_write_stats (self->config->feed_stats, w);
+    qv_wr_map_close (w);
+    free (job->reply);
+    job->reply = qv_wr_detach (w, &job->reply_size);
+    qv_wr_destroy (&w);
+    qv_doc_destroy (&doc);
+}
+
 //  Every parked request answered UNAVAILABLE (why).
 static void
 s_parked_fail (self_t *self, const char *why)
@@ -996,6 +1037,9 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         p->stream = false;
         self->stream_unacked--;
     }
+    if (p && self->config->proxy_process && job->req.op == QV_OP_stats && job->rc == 0
+    &&  job->reply)
+        s_stats_merge (self, job);
     if (p) {
         zhashx_delete (self->pending, key);     //  no destructor: p is ours now
         zframe_t *client = s_client_of (p->env);

@@ -3,32 +3,8 @@
 //  admission figures, NATS ingest and change-feed counters, and the committed feed's
 //  role-specific figures. Part of the searcher actor (its thread, its state).
 #include "qv_searcher_self.h"
+#include "qv_fanout.h"
 #include "qv_store.h"
-
-//  The writer's table of searcher processes (actors/qv_fanout.c keeps it): for each,
-//  its endpoint, the incarnation it announced, whether reads go to it now (routed:
-//  caught up, heard from lately, reachable), its announced position and catch-up,
-//  how long ago it was heard from, and the reads in flight on it.
-static void
-s_searcher_processes (qv_feed_stats_t *fs, qv_wr_t *w)
-{
-    int64_t now = qv_clock_msec ();
-    qv_wr_key (w, "searcher_processes");
-    pthread_mutex_lock (&fs->members_lock);
-    qv_wr_array (w, fs->nmembers);
-    for (size_t i = 0; i < fs->nmembers; i++) {
-        const qv_feed_member_t *e = &fs->members [i];
-        qv_wr_map (w, 7);
-        qv_wr_str (w, "endpoint"); qv_wr_str (w, e->endpoint);
-        qv_wr_str (w, "instance"); qv_wr_str (w, e->instance);
-        qv_wr_str (w, "routed"); qv_wr_bool (w, e->ready);
-        qv_wr_str (w, "caught_up"); qv_wr_bool (w, e->caught_up);
-        qv_wr_str (w, "applied_seq"); qv_wr_uint (w, e->applied_seq);
-        qv_wr_str (w, "heard_ms_ago"); qv_wr_uint (w, (uint64_t) (now > e->seen_ms ? now - e->seen_ms : 0));
-        qv_wr_str (w, "reads_in_flight"); qv_wr_uint (w, e->inflight);
-    }
-    pthread_mutex_unlock (&fs->members_lock);
-}
 
 //  The committed feed's figures in a stats reply: the writer's (published, dropped; role
 //  "writer" without the searcher role, with the searcher processes it knows of) or
@@ -52,11 +28,8 @@ s_feed_stats (self_t *self, qv_wr_t *w)
     else {
         qv_wr_key (w, "feed_published"); qv_wr_uint (w, atomic_load (&fs->published));
         qv_wr_key (w, "feed_dropped"); qv_wr_uint (w, atomic_load (&fs->dropped));
-        if (self->config->remote_reads) {
-            qv_wr_key (w, "searchers"); qv_wr_uint (w, atomic_load (&fs->searchers));
-            qv_wr_key (w, "searchers_ready"); qv_wr_uint (w, atomic_load (&fs->searchers_ready));
-            s_searcher_processes (fs, w);
-        }
+        if (self->config->remote_reads && !self->config->writer_core)
+            qv_fanout_write_stats (fs, w);
     }
 }
 

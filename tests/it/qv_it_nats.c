@@ -93,8 +93,25 @@ qv_itn_nats_stop (qv_itn_nats_t *n)
     n->pid = 0;
 }
 
+static int
+s_quiver_start (qv_itn_quiver_t *q, const char *nats_url, const char *args, int deadline_ms,
+                bool same_port);
+
 int
 qv_itn_quiver_start (qv_itn_quiver_t *q, const char *nats_url, const char *args, int deadline_ms)
+{
+    return s_quiver_start (q, nats_url, args, deadline_ms, false);
+}
+
+int
+qv_itn_quiver_restart (qv_itn_quiver_t *q, int deadline_ms)
+{
+    return s_quiver_start (q, q->nats_url, q->args, deadline_ms, true);
+}
+
+static int
+s_quiver_start (qv_itn_quiver_t *q, const char *nats_url, const char *args, int deadline_ms,
+                bool same_port)
 {
     if (!q->data [0]) {
         snprintf (q->data, sizeof q->data, "/tmp/qv-it-data-XXXXXX");
@@ -105,7 +122,8 @@ qv_itn_quiver_start (qv_itn_quiver_t *q, const char *nats_url, const char *args,
         snprintf (q->args, sizeof q->args, "%s", args ? args : "");
     if (nats_url != q->nats_url)
         snprintf (q->nats_url, sizeof q->nats_url, "%s", nats_url ? nats_url : "");
-    q->port = qv_itn_free_port ();
+    if (!same_port || !q->port)
+        q->port = qv_itn_free_port ();
     snprintf (q->endpoint, sizeof q->endpoint, "tcp://127.0.0.1:%d", q->port);
     const char *bin = getenv ("QV_BIN_DIR");
     char cmd [2048];

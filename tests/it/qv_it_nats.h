@@ -47,6 +47,10 @@ void
 int
     qv_itn_quiver_start (qv_itn_quiver_t *q, const char *nats_url, const char *args,
                          int deadline_ms);
+//  Starts it again as it was last started: same data, NATS, arguments and endpoint
+//  (a process others connect to by endpoint). 0 or -1 as qv_itn_quiver_start.
+int
+    qv_itn_quiver_restart (qv_itn_quiver_t *q, int deadline_ms);
 //  Sends sig and waits for the process; returns its exit status (or 128 + signal).
 int
     qv_itn_quiver_stop (qv_itn_quiver_t *q, int sig);

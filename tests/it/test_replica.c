@@ -36,7 +36,33 @@ typedef struct {
     qv_it_client_t *r [2];          //  clients of the replicas
     qv_itn_quiver_t embedded;       //  split tests: an embedded server, the reference
     qv_it_client_t *e;
+    qv_itn_quiver_t core;           //  proxied split tests: the writer core, behind
+                                    //  `writer`, a proxy process (--roles proxy)
 } s_env_t;
+
+#define S_CORE_ROLES "--roles segment-manager,meta,flusher --lease-ttl-ms 2000"
+
+//  The process holding the segment manager: the writer, or the writer core.
+static qv_itn_quiver_t *
+s_segmgr_of (s_env_t *env)
+{
+    return env->core.pid || env->core.port ? &env->core : &env->writer;
+}
+
+//  Waits until the writer core answers through the proxy (`stats` goes to the core),
+//  up to 60 s; true if it does. With no core, true.
+static bool
+s_core_serving (s_env_t *env)
+{
+    if (!env->core.port)
+        return true;
+    for (int i = 0; i < 600; i++) {
+        if (qv_itn_stat (env->writer.endpoint, "rows") != UINT64_MAX)
+            return true;
+        zclock_sleep (100);
+    }
+    return false;
+}
 
 #define S_WRITER_ROLES "--roles proxy,segment-manager,meta,flusher --lease-ttl-ms 2000"
 
@@ -92,12 +118,32 @@ s_setup_split (void **state)
     return 0;
 }
 
+//  The split writer as two processes: the writer core, and a proxy process in front
+//  of it as `writer` (what clients use); an embedded server beside them (own data).
+static int
+s_setup_split_proxy (void **state)
+{
+    s_env_t *env = s_env_new ();
+    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url, S_CORE_ROLES, 0), 0);
+    snprintf (env->writer.data, sizeof env->writer.data, "%s", env->core.data);
+    char args [256];
+    snprintf (args, sizeof args, "--roles proxy --writer %s", env->core.endpoint);
+    assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, args, 60000), 0);
+    env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
+    assert_int_equal (qv_itn_quiver_start (&env->embedded, NULL, "", 60000), 0);
+    env->e = qv_it_client_new (env->embedded.endpoint, QV_IT_CALL_MS);
+    *state = env;
+    return 0;
+}
+
 static int
 s_teardown (void **state)
 {
     s_env_t *env = *state;
     if (!env)
         return 0;
+    if (env->core.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->core, SIGTERM), 0);
     if (env->embedded.pid) {
         qv_it_client_destroy (&env->e);
         assert_int_equal (qv_itn_quiver_stop (&env->embedded, SIGTERM), 0);
@@ -695,9 +741,11 @@ test_split_equals_embedded (void **state)
     assert_int_equal (qv_itn_stat (env->writer.endpoint, "indexes_released"), released);
     //  Restarted, the writer keeps the manifest's vector indexes as records without
     //  loading them (none to release), reports them built at once, builds nothing
+    qv_itn_quiver_t *sm = s_segmgr_of (env);
     qv_it_client_destroy (&env->w);
-    assert_int_equal (qv_itn_quiver_stop (&env->writer, SIGTERM), 0);
-    assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, env->writer.args, 60000), 0);
+    assert_int_equal (qv_itn_quiver_stop (sm, SIGTERM), 0);
+    assert_int_equal (qv_itn_quiver_restart (sm, sm == &env->core ? 0 : 60000), 0);
+    assert_true (s_core_serving (env));
     env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
     if (qv_it_wait_index (env->w, "sift", "v", NB + 150, 1000, why, sizeof why))
         fail_msg ("the restarted split writer's index: %s", why);
@@ -857,13 +905,15 @@ test_split_writer_killed (void **state)
         pthread_create (&th [i], NULL, s_inserter, &ins [i]);
     }
     zclock_sleep (1500);
-    assert_int_equal (qv_itn_quiver_stop (&env->writer, SIGKILL), 128 + SIGKILL);
+    qv_itn_quiver_t *sm = s_segmgr_of (env);
+    assert_int_equal (qv_itn_quiver_stop (sm, SIGKILL), 128 + SIGKILL);
     for (int i = 0; i < 4; i++) {
         atomic_store (&ins [i].stop, true);
         pthread_join (th [i], NULL);
     }
     //  The same command line: it waits for the dead writer's lease to expire (2 s)
-    assert_int_equal (qv_itn_quiver_start (&env->writer, env->nats.url, env->writer.args, 60000), 0);
+    assert_int_equal (qv_itn_quiver_restart (sm, sm == &env->core ? 0 : 60000), 0);
+    assert_true (s_core_serving (env));
     qv_it_client_destroy (&env->w);
     env->w = qv_it_client_new (env->writer.endpoint, QV_IT_CALL_MS);
     assert_true (s_wait_searchers (env, 2));
@@ -1024,6 +1074,11 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split, s_teardown),
+        //  The same, with the writer as a proxy process in front of the writer core
+        cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split_proxy, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split_proxy, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split_proxy, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split_proxy, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     free (s_base);

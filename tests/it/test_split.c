@@ -395,24 +395,8 @@ test_split_core_killed (void **state)
     for (int b = 0; b < 60; b++) {
         if (b == 20)
             assert_int_equal (qv_itn_quiver_stop (&env->core, SIGKILL), 128 + SIGKILL);
-        if (b == 25) {
-            //  Restarted on another port is another core: the same one comes back
-            int port = env->core.port;
-            char endpoint [64];
-            snprintf (endpoint, sizeof endpoint, "%s", env->core.endpoint);
-            char cmd [2048];
-            const char *bin = getenv ("QV_BIN_DIR");
-            snprintf (cmd, sizeof cmd, "exec %s/quiver serve --data %s --bind %s --nats %s "
-                      "%s >>%s/quiver.log 2>&1", bin ? bin : ".", env->core.data, endpoint,
-                      env->nats.url, env->core.args, env->core.data);
-            pid_t pid = fork ();
-            if (pid == 0) {
-                execl ("/bin/sh", "sh", "-c", cmd, (char *) NULL);
-                _exit (127);
-            }
-            env->core.pid = pid;
-            env->core.port = port;
-        }
+        if (b == 25)                //  the same endpoint, which the proxy reconnects to
+            assert_int_equal (qv_itn_quiver_restart (&env->core, 0), 0);
         int64_t end = zclock_mono () + 30000;
         do {
             s_insert (p, "k", (int64_t) b * BATCH, code, sizeof code);
