@@ -5,13 +5,14 @@
 #  against it.
 #
 #  Usage: tools/cluster.sh COMMAND DIR [OPTIONS]   (tools/cluster.sh COMMAND --help)
-#      up DIR --nats URL --api tcp://127.0.0.1:PORT [--searchers N] [--quiver PATH]
-#             [--timeout S] [-- EXTRA quiver options]
-#                          start the writer and N searchers; returns once all answer
-#                          ping and the writer sends reads to every searcher
+#      up DIR --nats URL --api tcp://127.0.0.1:PORT [--searchers N] [--proxy]
+#             [--quiver PATH] [--timeout S] [-- EXTRA quiver options]
+#                          start the writer (with --proxy: the writer core and a
+#                          proxy process in front of it) and N searchers; returns
+#                          once all answer and the writer sends reads to every searcher
 #      start DIR ROLE [--timeout S]
-#                          start one role again (writer, searcher-1, ...) with its
-#                          saved command line; returns once it answers ping
+#                          start one role again (writer, core, proxy, searcher-1, ...)
+#                          with its saved command line; returns once it answers
 #      down DIR [--timeout S]
 #                          SIGTERM to every role (searchers first), wait, remove pid files
 #      status DIR          each role: pid, running or not, endpoint, answers ping or not
@@ -28,6 +29,9 @@ set -euo pipefail
 #  embedded server, answering reads itself). docker-compose.yml's writer runs the
 #  same (tests/compose/test_compose.py checks it).
 WRITER_ROLES="proxy,segment-manager,meta,flusher"
+#  With --proxy the writer is two processes: the writer core (these roles), which only
+#  proxy processes reach, and a proxy process (--roles proxy) bound to --api.
+CORE_ROLES="segment-manager,meta,flusher"
 
 PROG=cluster.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,6 +60,10 @@ cluster serves it again.
   --nats URL          NATS server with JetStream (nats-server -js), e.g. nats://127.0.0.1:4222
   --api ENDPOINT      the writer's ZeroMQ endpoint, e.g. tcp://127.0.0.1:19530
   --searchers N       searcher processes (default 2; 0 runs the writer alone)
+  --proxy             the writer as two processes: `core` (`quiver serve --roles
+                      segment-manager,meta,flusher`, on a free loopback port) and
+                      `proxy` (`quiver serve --roles proxy --writer CORE`) bound to
+                      --api, which clients use as the writer's endpoint
   --quiver PATH       the quiver binary (default: build/quiver beside this script,
                       else quiver on PATH); qvctl (for ping) is taken beside it, else from PATH
   --timeout S         seconds each role may take to answer ping (default 60)
@@ -66,12 +74,13 @@ EOF
 start_usage () { cat <<'EOF'
 Usage: tools/cluster.sh start DIR ROLE [--timeout S]
 
-Starts ROLE (writer, searcher-1, searcher-2, ...) of the cluster in DIR again, after
-it was stopped or killed, with the command line `up` saved in DIR/cmd/ROLE; its log
-is appended to DIR/logs/ROLE.log. Returns once it answers ping (a searcher: once it
-has caught up) and, with a running writer, once the writer sends it reads (the
-writer: once it sends reads to the running searchers); exits 1 with the end of its
-log if it exits or the timeout passes.
+Starts ROLE (writer, core, proxy, searcher-1, searcher-2, ...) of the cluster in DIR
+again, after it was stopped or killed, with the command line `up` saved in
+DIR/cmd/ROLE; its log is appended to DIR/logs/ROLE.log. Returns once it answers ping
+(a searcher: once it has caught up; the core, which answers only proxies: once the
+proxy's `stats`, which the core answers, do) and, with a running writer, once the
+writer sends it reads (the writer or the proxy: once it sends reads to the running
+searchers); exits 1 with the end of its log if it exits or the timeout passes.
 Refuses a ROLE that is still running.
 
   --timeout S         seconds it may take to answer ping (default 60)
@@ -82,7 +91,7 @@ down_usage () { cat <<'EOF'
 Usage: tools/cluster.sh down DIR [--timeout S]
 
 Stops every role of the cluster in DIR with SIGTERM, the searchers first, then the
-writer, and waits for each to exit; one still running after the timeout gets SIGKILL
+writer (the proxy, then the core), and waits for each to exit; one still running after the timeout gets SIGKILL
 (and the script says so). Removes the pid files; keeps data, logs and command lines.
 A pid file whose process is gone, or is not the saved command line, is only removed.
 
@@ -129,10 +138,13 @@ lock_dir () {
     flock -n 9 || die "another $PROG is working on $DIR (lock $DIR/cluster.lock)"
 }
 
-#  roles: the roles of DIR (DIR/cmd/*), the writer first, then searchers by number.
+#  roles: the roles of DIR (DIR/cmd/*), the writer (or the core and the proxy) first,
+#  then searchers by number.
 roles () {
     local f
     [ -e "$DIR/cmd/writer" ] && echo writer
+    [ -e "$DIR/cmd/core" ] && echo core
+    [ -e "$DIR/cmd/proxy" ] && echo proxy
     for f in "$DIR"/cmd/searcher-*; do
         [ -e "$f" ] && basename "$f"
     done | sort -t- -k2,2n
@@ -239,12 +251,12 @@ log_tail () {
     fi
 }
 
-#  await ROLE PID DEADLINE [WATCH_PID]: waits until ROLE answers ping. 0; 1 when the
-#  process exited (EXITED=1), WATCH_PID (the writer, while searchers catch up with
-#  it) exited (EXITED=1, FAILED=writer) or DEADLINE (in $SECONDS) passed (EXITED=0).
-#  FAILED names the role that failed.
+#  await ROLE PID DEADLINE [WATCH_PID [WATCH_ROLE]]: waits until ROLE answers ping. 0;
+#  1 when the process exited (EXITED=1), WATCH_PID (the writer or the core, while
+#  searchers catch up with it) exited (EXITED=1, FAILED=WATCH_ROLE, default writer) or
+#  DEADLINE (in $SECONDS) passed (EXITED=0). FAILED names the role that failed.
 await () {
-    local role=$1 pid=$2 deadline=$3 watch=${4:-} ep
+    local role=$1 pid=$2 deadline=$3 watch=${4:-} watch_role=${5:-writer} ep
     ep=$(cat "$DIR/endpoints/$role")
     FAILED=$role
     WAITED=$role
@@ -257,7 +269,7 @@ await () {
         if [ -n "$watch" ] && ! child_alive "$watch"; then
             wait "$watch" 2>/dev/null && EXIT_STATUS=0 || EXIT_STATUS=$?
             EXITED=1
-            FAILED=writer
+            FAILED=$watch_role
             return 1
         fi
         ping_ok "$ep" && return 0
@@ -270,8 +282,36 @@ await () {
 }
 
 #  split_writer: the saved writer command runs without the searcher role (its reads
-#  go to the searcher processes).
-split_writer () { grep -qx -- '--roles' "$DIR/cmd/writer" 2>/dev/null; }
+#  go to the searcher processes), or the writer is a core and a proxy.
+split_writer () {
+    [ -e "$DIR/cmd/proxy" ] || grep -qx -- '--roles' "$DIR/cmd/writer" 2>/dev/null
+}
+
+#  front: the role clients use as the writer (bound to --api): proxy or writer.
+front () { if [ -e "$DIR/cmd/proxy" ]; then echo proxy; else echo writer; fi; }
+
+#  await_core PID DEADLINE: waits until the core (PID) serves the proxy: the proxy's
+#  `stats`, which the core answers, come back. 0, or 1 as await.
+await_core () {
+    local pid=$1 deadline=$2 pep
+    pep=$(cat "$DIR/endpoints/proxy")
+    FAILED=core
+    WAITED=core
+    PING_ERR="the proxy's stats (answered by the core) do not come back yet"
+    while :; do
+        if ! child_alive "$pid"; then
+            wait "$pid" 2>/dev/null && EXIT_STATUS=0 || EXIT_STATUS=$?
+            EXITED=1
+            return 1
+        fi
+        [ -z "$(stat_of "$pep" rows)" ] || return 0
+        if [ $SECONDS -ge "$deadline" ]; then
+            EXITED=0
+            return 1
+        fi
+        sleep 0.2
+    done
+}
 
 #  stat_of ENDPOINT KEY: the value of KEY in ENDPOINT's `qvctl stats` (as qvctl prints it:
 #  JSON), or nothing.
@@ -288,7 +328,7 @@ await_routed () {
     local role=$1 pid=$2 deadline=$3 ep wep instance=
     split_writer || return 0
     ep=$(cat "$DIR/endpoints/$role")
-    wep=$(cat "$DIR/endpoints/writer")
+    wep=$(cat "$DIR/endpoints/$(front)")
     FAILED=$role
     WAITED=$role
     PING_ERR="answers ping, but the writer's stats (searcher_processes) do not show it routed yet"
@@ -362,7 +402,7 @@ stop_roles () {
 # ---------------------------------------------------------------- commands
 
 cmd_up () {
-    local dir='' nats='' api='' searchers=2 quiver='' timeout=60
+    local dir='' nats='' api='' searchers=2 quiver='' timeout=60 proxy=0
     local -a extra=()
     while [ $# -gt 0 ]; do
         case $1 in
@@ -370,6 +410,7 @@ cmd_up () {
             --nats)       need_value "$1" $#; nats=$2; shift 2 ;;
             --api)        need_value "$1" $#; api=$2; shift 2 ;;
             --searchers)  need_value "$1" $#; searchers=$2; shift 2 ;;
+            --proxy)      proxy=1; shift ;;
             --quiver)     need_value "$1" $#; quiver=$2; shift 2 ;;
             --timeout)    need_value "$1" $#; timeout=$2; shift 2 ;;
             --)           shift; extra=("$@"); break ;;
@@ -417,14 +458,33 @@ cmd_up () {
 
     local port=${api##*:}
     USED_PORTS+="$port "
-    #  writer
-    {
-        printf '%s\n' "$quiver" serve
-        [ -z "$WRITER_ROLES" ] || printf '%s\n' --roles "$WRITER_ROLES"
-        printf '%s\n' --nats "$nats" --data "$DIR/data" --bind "$api"
-        [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
-    } >"$DIR/cmd/writer"
-    echo "$api" >"$DIR/endpoints/writer"
+    local core_ep=''
+    if [ $proxy = 1 ]; then
+        #  the core, then the proxy in front of it
+        port=$(free_port)
+        USED_PORTS+="$port "
+        core_ep=tcp://127.0.0.1:$port
+        {
+            printf '%s\n' "$quiver" serve --roles "$CORE_ROLES" --nats "$nats" --data "$DIR/data" \
+                --bind "$core_ep"
+            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
+        } >"$DIR/cmd/core"
+        echo "$core_ep" >"$DIR/endpoints/core"
+        {
+            printf '%s\n' "$quiver" serve --roles proxy --writer "$core_ep" --nats "$nats" \
+                --data "$DIR/data" --bind "$api"
+            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
+        } >"$DIR/cmd/proxy"
+        echo "$api" >"$DIR/endpoints/proxy"
+    else
+        {
+            printf '%s\n' "$quiver" serve
+            [ -z "$WRITER_ROLES" ] || printf '%s\n' --roles "$WRITER_ROLES"
+            printf '%s\n' --nats "$nats" --data "$DIR/data" --bind "$api"
+            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
+        } >"$DIR/cmd/writer"
+        echo "$api" >"$DIR/endpoints/writer"
+    fi
 
     local -a started=()
     #  fail ROLE: report, stop what this command started, exit 1.
@@ -437,11 +497,24 @@ cmd_up () {
         exit 1
     }
 
-    launch writer
-    started=(writer)
-    echo "writer: pid $LAUNCHED_PID, $api (${WRITER_ROLES:-every role}), log $DIR/logs/writer.log"
-    await writer "$LAUNCHED_PID" $((SECONDS + timeout)) || fail writer
-    local writer_pid=$LAUNCHED_PID
+    local writer_pid
+    if [ $proxy = 1 ]; then
+        launch core
+        started=(core)
+        writer_pid=$LAUNCHED_PID
+        echo "core: pid $LAUNCHED_PID, $core_ep ($CORE_ROLES), log $DIR/logs/core.log"
+        launch proxy
+        started+=(proxy)
+        echo "proxy: pid $LAUNCHED_PID, $api (proxy, writes to the core), log $DIR/logs/proxy.log"
+        #  The proxy answers once it holds the core's catalog
+        await proxy "$LAUNCHED_PID" $((SECONDS + timeout)) "$writer_pid" core || fail "$FAILED"
+    else
+        launch writer
+        started=(writer)
+        echo "writer: pid $LAUNCHED_PID, $api (${WRITER_ROLES:-every role}), log $DIR/logs/writer.log"
+        await writer "$LAUNCHED_PID" $((SECONDS + timeout)) || fail writer
+        writer_pid=$LAUNCHED_PID
+    fi
 
     #  searchers: write each command line, start all, then wait for each; a searcher
     #  whose port was taken meanwhile ("cannot bind") is started on another port.
@@ -472,6 +545,7 @@ cmd_up () {
         name=searcher-$i
         for attempt in 1 2 3; do
             await "$name" "${spids[$i]}" "$deadline" "$writer_pid" \
+                "$( [ $proxy = 1 ] && echo core || echo writer)" \
                 && await_routed "$name" "${spids[$i]}" "$deadline" && break
             if [ "$FAILED" = "$name" ] && [ "$EXITED" = 1 ] && [ $attempt -lt 3 ] \
                 && tail -n 5 "$DIR/logs/$name.log" | grep -q "cannot bind"; then
@@ -486,7 +560,8 @@ cmd_up () {
         done
         echo "$name: answers ping (caught up)$(split_writer && echo ', the writer sends it reads')"
     done
-    echo "cluster up in $DIR: writer $api, $searchers searcher(s); stop it with: $PROG down $DIR"
+    echo "cluster up in $DIR: $( [ $proxy = 1 ] && echo "proxy $api, core $core_ep" \
+        || echo "writer $api"), $searchers searcher(s); stop it with: $PROG down $DIR"
 }
 
 cmd_start () {
@@ -503,11 +578,11 @@ cmd_start () {
         esac
     done
     [ -n "$dir" ] || usage_error "start: no DIR given"
-    [ -n "$role" ] || usage_error "start: no ROLE given (writer, searcher-1, ...)"
+    [ -n "$role" ] || usage_error "start: no ROLE given (writer, core, proxy, searcher-1, ...)"
     check_seconds --timeout "$timeout"
     set_dir "$dir"
     lock_dir
-    [[ $role =~ ^(writer|searcher-[0-9]+)$ ]] && [ -e "$DIR/cmd/$role" ] \
+    [[ $role =~ ^(writer|core|proxy|searcher-[0-9]+)$ ]] && [ -e "$DIR/cmd/$role" ] \
         || die "$DIR has no role '$role' (roles: $(roles | tr '\n' ' '))"
     local pid first
     if pid=$(role_pid "$role"); then
@@ -520,19 +595,30 @@ cmd_start () {
     local deadline=$((SECONDS + timeout))
     launch "$role"
     echo "$role: pid $LAUNCHED_PID, $(cat "$DIR/endpoints/$role"), log $DIR/logs/$role.log"
+    if [ "$role" = core ]; then
+        #  The core answers proxies only: it serves once the proxy's stats come back
+        if role_pid proxy >/dev/null && ! await_core "$LAUNCHED_PID" "$deadline"; then
+            report_failure core "$timeout"
+            exit 1
+        fi
+        echo "core: serves the proxy"
+        return 0
+    fi
     if ! await "$role" "$LAUNCHED_PID" "$deadline"; then
         report_failure "$role" "$timeout"
         exit 1
     fi
-    if [ "$role" != writer ] && role_pid writer >/dev/null \
+    local fr
+    fr=$(front)
+    if [ "$role" != "$fr" ] && role_pid "$fr" >/dev/null \
         && ! await_routed "$role" "$LAUNCHED_PID" "$deadline"; then
         report_failure "$role" "$timeout"
         exit 1
     fi
-    if [ "$role" = writer ]; then
+    if [ "$role" = "$fr" ]; then
         #  a new writer learns the running searchers from their next announcement
         local s spid
-        for s in $(roles | grep -v '^writer$' || true); do
+        for s in $(roles | grep '^searcher-' || true); do
             spid=$(role_pid "$s") || continue
             if ! await_routed "$s" "$spid" "$deadline"; then
                 report_failure "$s" "$timeout"
@@ -540,7 +626,7 @@ cmd_start () {
             fi
         done
     fi
-    echo "$role: answers ping$([ "$role" != writer ] && split_writer && echo ', the writer sends it reads')"
+    echo "$role: answers ping$([ "$role" != "$fr" ] && split_writer && echo ', the writer sends it reads')"
 }
 
 cmd_down () {
@@ -559,9 +645,11 @@ cmd_down () {
     set_dir "$dir"
     lock_dir
     local -a searchers
-    mapfile -t searchers < <(roles | grep -v '^writer$' || true)
+    mapfile -t searchers < <(roles | grep '^searcher-' || true)
     [ ${#searchers[@]} -eq 0 ] || stop_roles "$timeout" "${searchers[@]}"
     [ ! -e "$DIR/cmd/writer" ] || stop_roles "$timeout" writer
+    [ ! -e "$DIR/cmd/proxy" ] || stop_roles "$timeout" proxy
+    [ ! -e "$DIR/cmd/core" ] || stop_roles "$timeout" core
     echo "cluster in $DIR is down"
 }
 
@@ -577,14 +665,21 @@ cmd_status () {
     done
     [ -n "$dir" ] || usage_error "status: no DIR given"
     set_dir "$dir"
-    find_qvctl "$(head -n 1 "$DIR/cmd/writer" 2>/dev/null || echo quiver)"
+    find_qvctl "$(head -n 1 "$DIR/cmd/$(front)" 2>/dev/null || echo quiver)"
     local role pid ep state answer all=0
     printf '%-12s %-8s %-8s %-26s %s\n' ROLE PID STATE ENDPOINT PING
     for role in $(roles); do
         ep=$(cat "$DIR/endpoints/$role" 2>/dev/null || echo '?')
         if pid=$(role_pid "$role"); then
             state=running
-            if ping_ok "$ep"; then answer=serving; else answer=${PING_ERR:-no answer}; all=1; fi
+            if [ "$role" = core ]; then
+                #  it answers proxies only: serving when the proxy's stats come back
+                if [ -n "$(stat_of "$(cat "$DIR/endpoints/proxy")" rows)" ]; then
+                    answer="serving (through the proxy)"
+                else
+                    answer="the proxy's stats do not come back"; all=1
+                fi
+            elif ping_ok "$ep"; then answer=serving; else answer=${PING_ERR:-no answer}; all=1; fi
         else
             pid=$(cat "$DIR/pids/$role.pid" 2>/dev/null || echo -)
             state=stopped

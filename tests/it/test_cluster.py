@@ -266,6 +266,59 @@ class ClusterTest(unittest.TestCase):
             with open(os.path.join(self.dir, "logs", r + ".log")) as f:
                 self.assertIn("quiver stopped", f.read().rsplit("starting", 1)[-1], r)
 
+    def test_cluster_with_proxy(self):
+        """--proxy: the writer as the core and a proxy process bound to --api; rows
+        through the proxy, read back on every searcher; kill -9 of the core and of the
+        proxy, each started again with `start`, every row still there; `down`."""
+        api = "tcp://127.0.0.1:%d" % free_port()
+        p = cluster("up", self.dir, "--nats", NATS.url, "--api", api, "--searchers", 2,
+                    "--proxy", "--quiver", QUIVER, "--timeout", TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        roles = ["core", "proxy", "searcher-1", "searcher-2"]
+        for r in roles:
+            self.assertTrue(is_quiver_running(self.pid(r)), r)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "cmd", "writer")))
+        self.assertEqual(self.read("endpoints", "proxy"), api)
+        self.assertEqual(self.read("cmd", "core").split("\n")[:4],
+                         [QUIVER, "serve", "--roles", "segment-manager,meta,flusher"])
+        self.assertEqual(self.read("cmd", "proxy").split("\n")[:6],
+                         [QUIVER, "serve", "--roles", "proxy", "--writer",
+                          self.read("endpoints", "core")])
+        st = self.ok("status", self.dir).stdout
+        self.assertEqual(st.count("serving"), 4, st)
+        proxy = self.client("proxy")
+        stats = proxy.stats()
+        self.assertEqual(stats["role"], "proxy")
+        self.assertEqual(sorted(e["endpoint"] for e in stats["searcher_processes"]),
+                         sorted(self.read("endpoints", r) for r in ("searcher-1", "searcher-2")))
+        proxy.create_collection("c", dimension=DIM, metric_type="L2")
+        rng = np.random.default_rng(11)
+        vecs = rng.random((2000, DIM), dtype=np.float32)
+        self.assertEqual(proxy.insert("c", {"id": np.arange(1000), "vector": vecs[:1000]})
+                         ["insert_count"], 1000)
+        for r in ("searcher-1", "searcher-2"):
+            got = self.client(r).query("c", filter="", output_fields=["count(*)"],
+                                       consistency_level="Strong")
+            self.assertEqual(got[0]["count(*)"], 1000, r)
+        # kill -9 of the core: started again, it serves the same proxy
+        os.kill(self.pid("core"), 9)
+        self.ok("start", self.dir, "core", "--timeout", TIMEOUT)
+        self.assertEqual(proxy.insert("c", {"id": np.arange(1000, 2000), "vector": vecs[1000:]})
+                         ["insert_count"], 1000)
+        # kill -9 of the proxy: started again on --api, it takes the core's catalog
+        os.kill(self.pid("proxy"), 9)
+        self.ok("start", self.dir, "proxy", "--timeout", TIMEOUT)
+        again = self.client("proxy")
+        got = again.query("c", filter="", output_fields=["count(*)"], consistency_level="Strong")
+        self.assertEqual(got[0]["count(*)"], 2000)
+        res = again.search("c", data=vecs[1500:1501], limit=1, consistency_level="Strong")
+        self.assertEqual(res[0][0]["id"], 1500)
+        pids = {r: self.pid(r) for r in roles}
+        self.ok("down", self.dir)
+        for r in roles:
+            self.assertFalse(is_quiver_running(pids[r]), r)
+        self.assert_no_sanitizer_report()
+
     @unittest.skipUnless(os.environ.get("QV_S3_ENDPOINT"),
                          "QV_S3_ENDPOINT is not set (tools/test.sh starts s3rver and sets it)")
     def test_cluster_on_s3(self):
