@@ -151,6 +151,35 @@ s_strong_fail (self_t *self, zlistx_t *list, const char *why)
     }
 }
 
+//  The request of an insert or upsert without its rows, which its record holds: op,
+//  collection and rid (what the writer core answers with). 0, or an error.
+static int
+s_slim (const qv_req_t *req, qv_req_t *slim)
+{
+    const qv_val_t *rid = req->f [QV_F_rid];
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, rid ? 3 : 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, qv_op_name (req->op));
+    qv_wr_str (w, "collection"); qv_wr_str (w, req->collection);
+    if (rid) {
+        qv_wr_str (w, "rid");
+        qv_wr_val (w, rid);
+    }
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc = qv_req_parse (data, size, 64, slim);
+    qv_wr_destroy (&w);
+    return rc;
+}
+
+static void
+s_swap (qv_req_t *a, qv_req_t *b)
+{
+    qv_req_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
 //  A message of the proxy's for the writer core.
 static int
 s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
@@ -194,7 +223,16 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     }
     int64_t deadline = job->deadline;
     job->deadline = s_deadline_out (deadline);
+    //  An insert's rows travel in its record: its request goes without them
+    qv_req_t slim = { 0 };
+    bool slimmed = job->rec && job->rec->type == QV_REC_INSERT && s_slim (&job->req, &slim) == 0;
+    if (slimmed)
+        s_swap (&job->req, &slim);
     int rc = self->connected ? s_send (self, msg) : -1;
+    if (slimmed) {
+        s_swap (&job->req, &slim);
+        qv_req_free (&slim);
+    }
     job->deadline = deadline;
     job = qv_msg_take_job (msg);
     qv_msg_destroy (&msg);

@@ -1057,30 +1057,42 @@ static void
 s_bench_split (const s_opts_t *opts)
 {
     const size_t rows = opts->quick ? 20000 : 100000;
-    char sd [4200], edata [4200], wdata [4200];
+    char sd [4200], edata [4200], wdata [4200], pdata [4200];
     snprintf (sd, sizeof sd, "%s/split-nats", opts->tmp);
     snprintf (edata, sizeof edata, "%s/split-embedded", opts->tmp);
     snprintf (wdata, sizeof wdata, "%s/split-writer", opts->tmp);
+    snprintf (pdata, sizeof pdata, "%s/split-core", opts->tmp);
     char url [64];
     pid_t nats = qv_bench_nats_start (sd, url, sizeof url);
-    qv_bench_server_t emb, wri, sea;
+    qv_bench_server_t emb, wri, sea, core, pro, psea;
     char *eargs [] = { "--nats", url, NULL };
     char *wargs [] = { "--roles", "proxy,segment-manager,meta,flusher", "--nats", url, NULL };
     char *sargs [] = { "--roles", "searcher", "--nats", url, NULL };
+    char *cargs [] = { "--roles", "segment-manager,meta,flusher", "--nats", url, NULL };
     qv_bench_server_start (&emb, opts->quiver, edata, eargs);
     qv_bench_server_start (&wri, opts->quiver, wdata, wargs);
     qv_bench_server_start (&sea, opts->quiver, wdata, sargs);
-    int64_t until = qv_clock_msec () + 30000;
-    while (s_stat (wri.endpoint, "searchers_ready") < 1 && qv_clock_msec () < until)
-        zclock_sleep (50);
-    if (s_stat (wri.endpoint, "searchers_ready") < 1)
-        qv_bench_die ("the writer did not learn of the searcher process within 30 s");
-    const char *eps [2] = { emb.endpoint, wri.endpoint };
-    const char *labels [2] = { "embedded", "split" };
+    //  The writer as two processes: the core (answers proxies only), a proxy in front
+    qv_bench_server_launch (&core, opts->quiver, pdata, cargs);
+    char *pargs [] = { "--roles", "proxy", "--writer", core.endpoint, "--nats", url, NULL };
+    qv_bench_server_start (&pro, opts->quiver, pdata, pargs);   //  --data names the store
+    qv_bench_server_start (&psea, opts->quiver, pdata, sargs);
+    const char *eps [3] = { emb.endpoint, wri.endpoint, pro.endpoint };
+    const char *seps [3] = { NULL, sea.endpoint, psea.endpoint };
+    const char *labels [3] = { "embedded", "split", "proxied" };
+    for (int m = 1; m < 3; m++) {
+        int64_t until = qv_clock_msec () + 30000;
+        while (s_stat (eps [m], "searchers_ready") < 1 && qv_clock_msec () < until)
+            zclock_sleep (50);
+        if (s_stat (eps [m], "searchers_ready") < 1)
+            qv_bench_die ("%s did not learn of the searcher process within 30 s", eps [m]);
+    }
 
     printf ("\n== e. Split roles: a writer (--roles proxy,segment-manager,meta,flusher) whose "
-            "searches go to one searcher\n   process (--roles searcher), beside an embedded "
-            "server; both with --nats, same machine (median of %d runs)\n", opts->runs);
+            "searches go to one searcher\n   process (--roles searcher) (split), the same writer "
+            "as a proxy process (--roles proxy) in front\n   of the writer core (--roles "
+            "segment-manager,meta,flusher) (proxied), beside an embedded server; all\n   with "
+            "--nats, same machine (median of %d runs)\n", opts->runs);
     printf ("   insert: 4 clients, 1,000-row batches of %d-dim rows; search: %zu unflushed "
             "rows, exact scan, k=%d, one\n   client; visibility: one-row inserts, a second "
             "client polls `get` through the same endpoint;\n   strong vs eventually: nq=1 "
@@ -1090,7 +1102,7 @@ s_bench_split (const s_opts_t *opts)
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "mode", "measure", "rate", "p50 ms", "p99 ms");
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "---------", "------------------------",
             "------------", "----------", "----------");
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < 3; m++) {
         qv_client_t *client = qv_client_new (eps [m]);
         qv_client_set_timeout (client, 600000);
         s_create (client, "ins");
@@ -1147,18 +1159,21 @@ s_bench_split (const s_opts_t *opts)
         int64_t t0 = qv_clock_msec ();
         s_wait_indexed (eps [m], "srch");
         int64_t built = qv_clock_msec ();
-        if (m == 1)
-            s_wait_indexed (sea.endpoint, "srch");
+        if (m > 0)
+            s_wait_indexed (seps [m], "srch");
         int64_t adopted = qv_clock_msec ();
         printf ("  %-9s  %-24s  %8.1f s     (%s)\n", labels [m], "HNSW index ready",
-                (double) (adopted - t0) / 1000.0, m == 1 ? "built on the writer" : "built");
-        if (m == 1)
+                (double) (adopted - t0) / 1000.0, m > 0 ? "built on the writer" : "built");
+        if (m > 0)
             printf ("  %-9s  %-24s  %8.3f s     (after the writer's, from its manifest)\n",
                     labels [m], "loaded by the searcher", (double) (adopted - built) / 1000.0);
         s_search_run (client, "srch", 1, 0, 3, &state, &warm);
         s_split_search_rows (opts, client, labels [m], "search HNSW", &state);
         qv_client_destroy (&client);
     }
+    qv_bench_server_stop (&psea, SIGTERM);
+    qv_bench_server_stop (&pro, SIGTERM);
+    qv_bench_server_stop (&core, SIGTERM);
     qv_bench_server_stop (&sea, SIGTERM);
     qv_bench_server_stop (&wri, SIGTERM);
     qv_bench_server_stop (&emb, SIGTERM);
@@ -1166,6 +1181,7 @@ s_bench_split (const s_opts_t *opts)
     waitpid (nats, NULL, 0);
     qv_bench_rm_rf (edata);
     qv_bench_rm_rf (wdata);
+    qv_bench_rm_rf (pdata);
 }
 
 // ---------------------------------------------------------------------------------
@@ -1189,7 +1205,8 @@ s_usage (FILE *out)
         "     each consistency level) and search latency at each level (50k rows; --quick: 10k);\n"
         "  e. with --split: insert (4 clients x 1,000 rows) and search (nq=1, 100; exact, 100k\n"
         "     rows; --quick: 20k) rates and latencies through a writer whose searches go to a\n"
-        "     searcher process, beside an embedded server, both with --nats.\n"
+        "     searcher process, through that writer as a proxy process in front of the\n"
+        "     writer core, and on an embedded server, all with --nats.\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
         "  --only PART    run one part: insert, search, recovery, visibility or split\n"

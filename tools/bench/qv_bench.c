@@ -120,9 +120,9 @@ s_wait_serving (const char *endpoint, pid_t pid, int64_t t0, int timeout_ms)
     return ms;
 }
 
-double
-qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *data,
-                       char *const *extra)
+void
+qv_bench_server_launch (qv_bench_server_t *srv, const char *quiver, const char *data,
+                        char *const *extra)
 {
     if (data != srv->data)
         snprintf (srv->data, sizeof srv->data, "%s", data);
@@ -151,7 +151,16 @@ qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *d
         _exit (127);
     }
     srv->pid = s_child = pid;
-    double ms = s_wait_serving (srv->endpoint, pid, t0, 600000);
+    srv->launched_us = t0;
+}
+
+double
+qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *data,
+                       char *const *extra)
+{
+    qv_bench_server_launch (srv, quiver, data, extra);
+    pid_t pid = srv->pid;
+    double ms = s_wait_serving (srv->endpoint, pid, srv->launched_us, 600000);
     if (ms < 0)
         qv_bench_die ("%s %s (see %s)", quiver, s_child ? "did not serve within 600 s"
                                                         : "exited before serving", srv->log);

@@ -6,6 +6,7 @@
 #include "qv_client.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -13,6 +14,7 @@ typedef struct {
     char endpoint [64];             //  tcp://127.0.0.1:PORT
     char data [4200];               //  data directory
     char log [4200];                //  DATA.log: the server's stdout and stderr
+    int64_t launched_us;            //  when it was started (qv_clock_usec)
 } qv_bench_server_t;
 
 //  Names the program in messages and makes SIGINT/SIGTERM kill the running child
@@ -44,6 +46,10 @@ void
 double
     qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *data,
                            char *const *extra);
+//  The same without waiting (a writer core, which answers proxy processes only).
+void
+    qv_bench_server_launch (qv_bench_server_t *srv, const char *quiver, const char *data,
+                            char *const *extra);
 
 //  Starts `nats-server -js` (from PATH) on a free loopback port with its storage in
 //  dir, logging to dir.log, and waits until it accepts connections; its URL goes to
