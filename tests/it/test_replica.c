@@ -492,8 +492,11 @@ s_search_load (void *arg)
         qv_it_client_t *c = qv_it_client_new (l->q->endpoint, 2000);
         for (int i = 0; i < 20 && !atomic_load (&l->stop); i++) {
             char *got = s_search_text (c, "strong", NULL);
-            if (got && strncmp (got, "ERROR", 5) && strcmp (got, l->want))
-                atomic_fetch_add (&l->wrong, 1);
+            if (got && strncmp (got, "ERROR", 5) && strcmp (got, l->want)) {
+                if (atomic_fetch_add (&l->wrong, 1) == 0)
+                    fprintf (stderr, "first wrong answer:\n  got  %.600s\n  want %.600s\n",
+                             got, l->want);
+            }
             else
             if (got && !strncmp (got, "ERROR", 5)) {
                 if (atomic_fetch_add (&l->failed, 1) == 0)
