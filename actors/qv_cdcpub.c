@@ -18,6 +18,7 @@
 #include "qv_cdcpub.h"
 #include "qv_bus.h"
 #include "qv_cdc.h"
+#include "qv_actor.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
 
@@ -73,16 +74,6 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) arg;
-    char *cmd = zstr_recv (reader);
-    int rc = !cmd || streq (cmd, "$TERM") ? -1 : 0;
-    zstr_free (&cmd);
-    return rc;
-}
-
 void
 qv_cdcpub_actor (zsock_t *pipe, void *args)
 {
@@ -105,7 +96,7 @@ qv_cdcpub_actor (zsock_t *pipe, void *args)
 
     zloop_t *loop = zloop_new ();
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
+    zloop_reader (loop, pipe, qv_actor_on_term, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_start (loop);
     zloop_destroy (&loop);

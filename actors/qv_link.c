@@ -42,6 +42,7 @@
 //  fan-out with it as its guarantee. While the core is not reachable, strong reads are
 //  answered UNAVAILABLE.
 #include "qv_link.h"
+#include "qv_actor.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_recover.h"
@@ -380,16 +381,6 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop; (void) arg;
-    char *cmd = zstr_recv (reader);
-    int rc = !cmd || streq (cmd, "$TERM") ? -1 : 0;
-    zstr_free (&cmd);
-    return rc;
-}
-
 void
 qv_link_actor (zsock_t *pipe, void *args)
 {
@@ -429,7 +420,7 @@ qv_link_actor (zsock_t *pipe, void *args)
 
     zloop_t *loop = zloop_new ();
     zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
+    zloop_reader (loop, pipe, qv_actor_on_term, self);
     zloop_reader (loop, self->from_segmgr, s_handle_local, self);
     zloop_reader (loop, self->from_searcher, s_handle_local, self);
     zloop_reader (loop, self->dealer, s_handle_dealer, self);

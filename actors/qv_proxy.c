@@ -746,8 +746,10 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
             return;
         }
         default:
-            s_schedule_read (self, job, client);
+            //  Tracked first: once sent, the job may be answered, and in a proxy
+            //  process freed by the link, before this line would run
             s_track (self, job, &env, true);
+            s_schedule_read (self, job, client);
             return;
     }
     qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
