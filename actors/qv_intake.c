@@ -288,10 +288,15 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         s_catalog_update (self, job->rec);
         //  The other proxies learn it as a reply to no job of theirs
         job->id = 0;
-        for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
+        bool others = !self->config->fault_no_ddl_broadcast;   //  test hook
+        for (zframe_t *p = zhashx_first (self->peers); others && p; p = zhashx_next (self->peers))
             if (!route || !zframe_eq (p, route->peer))
                 s_send_to (self, p, msg);
     }
+    //  A failed insert's answer holds its rows, which the proxy does not need back (and
+    //  cannot decode without their schema)
+    if (job->rec && job->rec->type == QV_REC_INSERT)
+        qv_record_destroy (&job->rec);
     if (route) {
         job->id = route->id;
         if (job->deadline) {

@@ -660,6 +660,22 @@ s_names_collection (qv_op_t op)
         || op == QV_OP_drop_partition || op == QV_OP_flush || op == QV_OP_drop_collection;
 }
 
+//  True if the proxy knows what req names: its collection and, if it names one, its
+//  partition (a proxy process learns DDL made through other proxies a moment late).
+static bool
+s_knows (self_t *self, const qv_req_t *req)
+{
+    s_coll_t *c = zhashx_lookup (self->colls, req->collection);
+    if (!c)
+        return false;
+    const qv_val_t *part = req->f [QV_F_partition];
+    if (!part || c->part_key >= 0 || req->op == QV_OP_create_partition)
+        return true;
+    char name [QV_NAME_MAX + 1];
+    return qv_val_strcpy (part, name, sizeof name) != 0
+        || zhashx_lookup (c->parts, name) != NULL;
+}
+
 //  An admitted request (job, its client's envelope env: taken): route it, or answer it.
 //  refreshed: the catalog was asked for again because of it (a proxy process).
 static void
@@ -670,10 +686,10 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
     zframe_t *client = s_client_of (env);
     int rc = 0;
     //  A proxy process learns of DDL made through other proxy processes a moment after
-    //  it is answered there: a request naming a collection it does not know waits for
-    //  the writer core's catalog once before it is refused
+    //  it is answered there: a request naming a collection or partition it does not
+    //  know waits for the writer core's catalog once before it is refused
     if (self->config->proxy_process && !refreshed && s_names_collection (req->op)
-    &&  req->collection [0] && !zhashx_lookup (self->colls, req->collection)
+    &&  req->collection [0] && !s_knows (self, req)
     &&  zlistx_size (self->parked) < S_PARKED_MAX) {
         s_parked_t *p = calloc (1, sizeof *p);
         assert (p);

@@ -238,6 +238,14 @@ qv_server_new (const qv_config_t *config)
                  "injection)", feed_drop);
         self->config.fault_feed_drop = true;
     }
+    //  Test hook: QV_FAULT_NO_DDL_BROADCAST=1 makes a writer core answer DDL only to the
+    //  proxy that asked: the others must find out by asking for the catalog.
+    const char *no_bcast = getenv ("QV_FAULT_NO_DDL_BROADCAST");
+    if (no_bcast && atoi (no_bcast) > 0 && config->writer_core) {
+        qv_warn ("QV_FAULT_NO_DDL_BROADCAST=%s: DDL answers go to the asking proxy only "
+                 "(fault injection)", no_bcast);
+        self->config.fault_no_ddl_broadcast = true;
+    }
     //  Test hook: QV_CRASH_BEFORE_PUT=PREFIX makes the process exit before it writes
     //  the first object whose key starts with PREFIX (e.g. meta/manifest/).
     const char *crash = getenv ("QV_CRASH_BEFORE_PUT");

@@ -95,6 +95,7 @@ typedef struct {
     int fault_apply_delay_ms;       //  test hook QV_FAULT_APPLY_DELAY_MS (qv_config_fault_apply_delay)
     int fault_build_delay_ms;       //  test hook QV_FAULT_BUILD_DELAY_MS (qv_server.c)
     bool fault_feed_drop;           //  test hook QV_FAULT_FEED_DROP (qv_server.c)
+    bool fault_no_ddl_broadcast;    //  test hook QV_FAULT_NO_DDL_BROADCAST (qv_server.c)
     int search_threads;             //  worker threads for searches
     size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object

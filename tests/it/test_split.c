@@ -481,6 +481,18 @@ test_split_options (void **state)
     assert_int_equal (s_check_config (args), 2);
 }
 
+//  The same with the writer core answering DDL only to the proxy that asked (test hook
+//  QV_FAULT_NO_DDL_BROADCAST): the other proxy finds new collections and partitions by
+//  asking for the catalog, and hands a stale one's write to the core, which refuses it.
+static int
+s_setup_no_broadcast (void **state)
+{
+    setenv ("QV_FAULT_NO_DDL_BROADCAST", "1", 1);
+    int rc = s_setup (state);
+    unsetenv ("QV_FAULT_NO_DDL_BROADCAST");
+    return rc;
+}
+
 int
 main (void)
 {
@@ -489,6 +501,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_partitions, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong_across_proxies, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_requests, s_setup_no_broadcast, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_partitions, s_setup_no_broadcast, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_core_killed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_proxy_killed, s_setup, s_teardown),
     };
