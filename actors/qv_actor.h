@@ -9,4 +9,9 @@
 int
     qv_actor_on_term (zloop_t *loop, zsock_t *pipe, void *arg);
 
+//  Reads one event of a ZeroMQ socket monitor (zmq_socket_monitor's PAIR): its id
+//  (ZMQ_EVENT_*), or 0 if nothing could be read.
+uint16_t
+    qv_actor_monitor_event (zsock_t *monitor);
+
 #endif

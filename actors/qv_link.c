@@ -345,14 +345,7 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg)
-        return 0;
-    zframe_t *event = zmsg_first (msg);
-    uint16_t id = 0;
-    if (event && zframe_size (event) >= 2)
-        memcpy (&id, zframe_data (event), 2);
-    zmsg_destroy (&msg);
+    uint16_t id = qv_actor_monitor_event (reader);
     if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         self->connected = true;
         qv_msg_hello_t *hello = qv_msg_hello_new ();
