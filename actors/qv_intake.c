@@ -32,6 +32,9 @@
 //  (id 0), to every other proxy that said HELLO, whose catalog copy it keeps in step.
 //  A new partition's id is given here (the proxy's is a proposal), so proxies creating
 //  partitions of one collection at once never give two the same.
+//  Sends never wait (a proxy that stops reading loses messages, never stalls the
+//  core); the ROUTER is mandatory-routing, so a send to a proxy that disconnected
+//  fails, and that proxy is forgotten until it says HELLO again.
 #include "qv_intake.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -52,6 +55,7 @@ typedef struct {
     zhashx_t *schemas;              //  coll id -> qv_schema_t * (until the actor stops)
     zhashx_t *routes;               //  local job id -> s_route_t *
     zhashx_t *peers;                //  routing id (hex) -> zframe_t *: proxies that said HELLO
+    zhashx_t *gone;                 //  routing ids (hex) found disconnected, to forget
     uint64_t next_id;
     uint64_t max_ts;
     bool ready;
@@ -114,7 +118,11 @@ s_number_partition (self_t *self, qv_record_t *rec)
         }
 }
 
-//  Sends msg (encoded) to peer. The message stays the caller's.
+//  Sends msg (encoded) to peer, without waiting: a proxy whose queue is full (it does
+//  not read) loses the message rather than stop the intake, and one that disconnected
+//  (ROUTER_MANDATORY says so) is marked gone, to be forgotten by s_prune after
+//  the loop over the peers. The message
+//  stays the caller's.
 static void
 s_send_to (self_t *self, zframe_t *peer, const qv_msg_t *msg)
 {
@@ -127,13 +135,39 @@ s_send_to (self_t *self, zframe_t *peer, const qv_msg_t *msg)
     }
     size_t size;
     const void *data = qv_wr_data (w, &size);
-    zmsg_t *out = zmsg_new ();
-    zframe_t *to = zframe_dup (peer);
-    zmsg_append (out, &to);
-    zmsg_addmem (out, data, size);
-    zmsg_send (&out, self->router);
+    void *router = zsock_resolve (self->router);
+    if (zmq_send (router, zframe_data (peer), zframe_size (peer), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+    ||  zmq_send (router, data, size, ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno () == EHOSTUNREACH) {
+            char *hex = zframe_strhex (peer);
+            zhashx_update (self->gone, hex, (void *) 1);
+            free (hex);
+        }
+        else
+            qv_warn ("intake: a proxy process does not take its messages (%s): %s dropped",
+                     zmq_strerror (zmq_errno ()), qv_msg_name (msg->id));
+    }
     qv_wr_destroy (&w);
 }
+
+//  Forgets the proxies found disconnected (a restarted proxy is a new peer: without
+//  this the list of proxies told about DDL would grow with every restart).
+static void
+s_prune (self_t *self)
+{
+    if (zhashx_size (self->gone) == 0)
+        return;
+    for (void *v = zhashx_first (self->gone); v; v = zhashx_next (self->gone)) {
+        const char *hex = zhashx_cursor (self->gone);
+        if (zhashx_lookup (self->peers, hex)) {
+            zhashx_delete (self->peers, hex);
+            qv_info ("intake: a proxy process went away (%zu connected)",
+                     zhashx_size (self->peers));
+        }
+    }
+    zhashx_purge (self->gone);
+}
+
 
 //  The catalog for a proxy: CATALOG when serving, else WRITER_DOWN saying why.
 static void
@@ -292,6 +326,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         for (zframe_t *p = zhashx_first (self->peers); others && p; p = zhashx_next (self->peers))
             if (!route || !zframe_eq (p, route->peer))
                 s_send_to (self, p, msg);
+        s_prune (self);
     }
     //  A failed insert's answer holds its rows, which the proxy does not need back (and
     //  cannot decode without their schema)
@@ -322,6 +357,7 @@ s_load (self_t *self, zlist_t *views, uint64_t max_ts)
     self->ready = true;
     for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
         s_send_catalog (self, p);
+    s_prune (self);
 }
 
 static int
@@ -347,6 +383,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
                   "the writer core is shutting down; retry when it is back");
         for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
             s_send_catalog (self, p);
+        s_prune (self);
         zsock_signal (reader, 0);
     }
     else
@@ -357,6 +394,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         free (reason);
         for (zframe_t *p = zhashx_first (self->peers); p; p = zhashx_next (self->peers))
             s_send_catalog (self, p);
+        s_prune (self);
     }
     zstr_free (&cmd);
     return rc;
@@ -370,6 +408,7 @@ qv_intake_actor (zsock_t *pipe, void *args)
     snprintf (self->unavailable, sizeof self->unavailable,
               "the writer core is recovering its data; retry shortly");
     self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_router_mandatory (self->router, 1);
     zsock_set_sndhwm (self->router, 10000);
     zsock_set_rcvhwm (self->router, 10000);
     zsock_set_linger (self->router, 0);
@@ -401,6 +440,7 @@ qv_intake_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self->routes, s_route_free);
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_frame_free);
+    self->gone = zhashx_new ();
     zsock_signal (pipe, 0);
     zstr_send (pipe, "OK");
 
@@ -418,6 +458,7 @@ qv_intake_actor (zsock_t *pipe, void *args)
     zlist_destroy (&self->views);
     zhashx_destroy (&self->routes);
     zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->gone);
     zhashx_destroy (&self->schemas);
     zsock_destroy (&self->segmgr);
     zsock_destroy (&self->searcher);

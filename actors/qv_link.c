@@ -1,7 +1,9 @@
-//  Link actor: in a proxy process (`quiver serve --roles proxy --writer ENDPOINT`),
+//  Link actor: in a proxy process (`quiver serve --roles proxy [--writer ENDPOINT]`),
 //  stands where the segment manager and the searcher stand in the embedded server:
 //  what the proxy sends them goes to the writer core's intake (actors/qv_intake.c)
-//  over ZeroMQ TCP, and what comes back goes to the proxy.
+//  over ZeroMQ TCP, and what comes back goes to the proxy. Without --writer it finds
+//  the core in NATS (the core's entry in the membership bucket) and follows it when
+//  another core takes the write lease over.
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                 stop (jobs in flight are answered UNAVAILABLE)
@@ -15,6 +17,8 @@
 //                                searcher processes directly)
 //  takes (DEALER to --writer): CATALOG {max_ts, views}, WRITER_DOWN {reason},
 //                                REPLY {job, ts}, RESOLVED {job}
+//  takes (NATS "$KV.quiver_members.<store>.core.*", bus/qv_members.h, without
+//                                --writer): {endpoint, ready, epoch} of writer cores
 //  sends:
 //    HELLO {}                    to the writer core, on every connection
 //    WRITER_TS {shard, ts: 0}    to the writer core: its newest commit timestamp
@@ -41,8 +45,17 @@
 //  answer; reads arriving meanwhile wait for the next question), then goes to the
 //  fan-out with it as its guarantee. While the core is not reachable, strong reads are
 //  answered UNAVAILABLE.
+//  Finding the core (no --writer): a core puts its entry every second while it holds
+//  the write lease, with the lease's epoch. The link connects to the ready entry of
+//  the highest epoch it has heard of; an entry of a higher epoch (a standby core took
+//  the lease over from a dead one) moves it: the old connection is closed (its jobs
+//  in flight answered UNAVAILABLE, as on a lost connection) and a new DEALER, with a
+//  new monitor, connects to the new endpoint, so no event of the old one is taken for
+//  the new one's. Lower epochs (a deposed core still announcing) are ignored.
 #include "qv_link.h"
 #include "qv_actor.h"
+#include "qv_bus.h"
+#include "qv_members.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_recover.h"
@@ -56,7 +69,15 @@ typedef struct {
     zsock_t *proxy;
     zhashx_t *pending;              //  job id -> qv_job_t * sent, not yet answered
     bool connected;
-    char writer [256];              //  the endpoint, for messages
+    char writer [256];              //  the endpoint ("" while none is known)
+    zloop_t *loop;
+    uint64_t monitors;              //  monitor endpoints made, for unique names
+    qv_bus_t *bus;                  //  without --writer: NATS, for the core's entry
+    zsock_t *cores;                 //  PULL: natsMsg * of the cores' entries
+    char subject [512];
+    bool subscribed;
+    int64_t warned_ms;
+    uint64_t epoch;                 //  the epoch of the core at writer (0: unknown)
     zsock_t *fanout;                //  PUSH to the fan-out: strong reads, guaranteed
     zlistx_t *waiting;              //  qv_msg_read_t *: strong reads for the next question
     zlistx_t *asked;                //  ... and those the question out will answer
@@ -72,6 +93,13 @@ s_deadline_out (int64_t deadline)
         return 0;
     int64_t left = deadline - qv_clock_msec ();
     return left != 0 ? left : -1;
+}
+
+//  Where the writer core is, for messages.
+static const char *
+s_where (self_t *self)
+{
+    return self->writer [0] ? self->writer : "(not announced in NATS yet)";
 }
 
 //  Tells the proxy the writer core is not reachable (or not serving), saying why.
@@ -213,7 +241,7 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
             char why [600];
             snprintf (why, sizeof why, "a strong read needs the newest commit timestamp of "
                       "the writer core at %s, which is not reachable (reads at consistency "
-                      "bounded, session or eventually go on)", self->writer);
+                      "bounded, session or eventually go on)", s_where (self));
             s_fail (self, qv_msg_take_job (msg), why);
             qv_msg_destroy (&msg);
             return 0;
@@ -244,7 +272,7 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     if (rc) {
         char why [400];
         snprintf (why, sizeof why, "the writer core at %s is not reachable; retry when it "
-                  "is back", self->writer);
+                  "is back", s_where (self));
         s_fail (self, job, why);
         return 0;
     }
@@ -340,6 +368,28 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  The connection to the core is gone (or given up for another core's): every job in
+//  flight answered UNAVAILABLE, the proxy told.
+static void
+s_lost (self_t *self)
+{
+    self->connected = false;
+    char why [400];
+    snprintf (why, sizeof why, "the connection to the writer core at %s was lost with "
+              "this request in flight: it may or may not have been applied", self->writer);
+    size_t n = zhashx_size (self->pending);
+    n += zlistx_size (self->waiting) + zlistx_size (self->asked);
+    qv_warn ("link: lost the connection to the writer core at %s (%zu requests in "
+             "flight answered UNAVAILABLE)", self->writer, n);
+    s_fail_pending (self, why);
+    s_strong_fail (self, self->asked, why);
+    s_strong_fail (self, self->waiting, why);
+    self->asking = false;
+    snprintf (why, sizeof why, "the writer core at %s is not reachable; retry when it "
+              "is back", self->writer);
+    s_writer_down (self, why);
+}
+
 static int
 s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -354,22 +404,115 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
         qv_msg_free (&hello);
     }
     else
-    if (id == ZMQ_EVENT_DISCONNECTED && self->connected) {
-        self->connected = false;
-        char why [400];
-        snprintf (why, sizeof why, "the connection to the writer core at %s was lost with "
-                  "this request in flight: it may or may not have been applied", self->writer);
-        size_t n = zhashx_size (self->pending);
-        n += zlistx_size (self->waiting) + zlistx_size (self->asked);
-        qv_warn ("link: lost the connection to the writer core at %s (%zu requests in "
-                 "flight answered UNAVAILABLE)", self->writer, n);
-        s_fail_pending (self, why);
-        s_strong_fail (self, self->asked, why);
-        s_strong_fail (self, self->waiting, why);
-        self->asking = false;
-        snprintf (why, sizeof why, "the writer core at %s is not reachable; retry when it "
-                  "is back", self->writer);
-        s_writer_down (self, why);
+    if (id == ZMQ_EVENT_DISCONNECTED && self->connected)
+        s_lost (self);
+    return 0;
+}
+
+//  Closes the connection to the core, if any (its jobs answered as lost).
+static void
+s_dealer_close (self_t *self)
+{
+    if (self->connected)
+        s_lost (self);
+    if (self->monitor) {
+        zloop_reader_end (self->loop, self->monitor);
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+        zsock_destroy (&self->monitor);
+    }
+    if (self->dealer) {
+        zloop_reader_end (self->loop, self->dealer);
+        zsock_destroy (&self->dealer);
+    }
+}
+
+//  Connects a new DEALER (and its monitor) to the core at endpoint.
+static void
+s_dealer_open (self_t *self, const char *endpoint)
+{
+    snprintf (self->writer, sizeof self->writer, "%s", endpoint);
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_immediate (self->dealer, 1);
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_sndhwm (self->dealer, 10000);
+    zsock_set_rcvhwm (self->dealer, 0);
+    zsock_set_reconnect_ivl (self->dealer, 100);
+    char ep [300];
+    qv_config_endpoint (self->config, "link-monitor", ep, sizeof ep - 32);
+    snprintf (ep + strlen (ep), 32, "-%llu", (unsigned long long) ++self->monitors);
+    if (zmq_socket_monitor (zsock_resolve (self->dealer), ep,
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0) {
+        self->monitor = zsock_new (ZMQ_PAIR);
+        zsock_connect (self->monitor, "%s", ep);
+        zloop_reader (self->loop, self->monitor, s_handle_monitor, self);
+    }
+    zloop_reader (self->loop, self->dealer, s_handle_dealer, self);
+    if (zsock_connect (self->dealer, "%s", endpoint) != 0)
+        qv_error ("link: cannot connect to the writer core at '%s': %s", endpoint,
+                  zmq_strerror (zmq_errno ()));
+    char why [400];
+    snprintf (why, sizeof why, "this proxy process is connecting to the writer core at %s; "
+              "retry shortly", endpoint);
+    s_writer_down (self, why);
+}
+
+//  An update of a writer core's entry: the ready one of the highest epoch is the core.
+static int
+s_handle_cores (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    natsMsg *m = qv_bus_recv (self->bus, reader);
+    if (!m)
+        return 0;
+    qv_member_t entry;
+    int rc = qv_members_decode (m, &entry);
+    natsMsg_Destroy (m);
+    if (rc) {
+        qv_warn ("link: an undecodable writer core entry in NATS was ignored");
+        return 0;
+    }
+    if (entry.gone || !entry.ready || entry.epoch < self->epoch
+    ||  (entry.epoch == self->epoch && self->writer [0]))
+        return 0;
+    if (streq (entry.endpoint, self->writer)) {
+        //  The same endpoint, a newer tenure (the core restarted): the DEALER reconnects
+        self->epoch = entry.epoch;
+        return 0;
+    }
+    if (self->writer [0])
+        qv_info ("link: the write lease moved to the writer core at %s (epoch %llu, was %s "
+                 "at epoch %llu)", entry.endpoint, (unsigned long long) entry.epoch,
+                 self->writer, (unsigned long long) self->epoch);
+    else
+        qv_info ("link: found the writer core at %s in NATS (epoch %llu)", entry.endpoint,
+                 (unsigned long long) entry.epoch);
+    self->epoch = entry.epoch;
+    s_dealer_close (self);
+    s_dealer_open (self, entry.endpoint);
+    return 0;
+}
+
+//  Subscribes to the cores' entries until it succeeds.
+static int
+s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    if (self->subscribed)
+        return 0;
+    char ep [300];
+    qv_config_endpoint (self->config, "link-cores", ep, sizeof ep);
+    if (qv_bus_connected (self->bus) && qv_bus_subscribe (self->bus, self->subject, ep) == 0) {
+        self->subscribed = true;
+        return 0;
+    }
+    int64_t now = qv_clock_msec ();
+    if (now - self->warned_ms > 30000) {
+        self->warned_ms = now;
+        qv_warn ("link: cannot follow the writer cores' entries on NATS %s yet; retrying",
+                 self->config->nats_url);
     }
     return 0;
 }
@@ -379,7 +522,6 @@ qv_link_actor (zsock_t *pipe, void *args)
 {
     self_t *self = calloc (1, sizeof *self);
     self->config = args;
-    snprintf (self->writer, sizeof self->writer, "%s", self->config->writer);
     char ep [300];
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
     self->from_segmgr = zsock_new_pull (ep);
@@ -390,50 +532,56 @@ qv_link_actor (zsock_t *pipe, void *args)
     self->fanout = qv_config_push (self->config, "fanout");
     self->waiting = zlistx_new ();
     self->asked = zlistx_new ();
-    self->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_immediate (self->dealer, 1);
-    zsock_set_linger (self->dealer, 0);
-    zsock_set_sndhwm (self->dealer, 10000);
-    zsock_set_rcvhwm (self->dealer, 0);
-    zsock_set_reconnect_ivl (self->dealer, 100);
-    qv_config_endpoint (self->config, "link-monitor", ep, sizeof ep);
-    if (zmq_socket_monitor (zsock_resolve (self->dealer), ep,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0) {
-        self->monitor = zsock_new (ZMQ_PAIR);
-        zsock_connect (self->monitor, "%s", ep);
+    self->loop = zloop_new ();
+    zloop_set_nonstop (self->loop, true);
+    zloop_reader (self->loop, pipe, qv_actor_on_term, self);
+    zloop_reader (self->loop, self->from_segmgr, s_handle_local, self);
+    zloop_reader (self->loop, self->from_searcher, s_handle_local, self);
+    if (self->config->writer [0])
+        s_dealer_open (self, self->config->writer);
+    else {
+        qv_members_role_subject (self->config, QV_MEMBERS_CORE, self->subject,
+                                 sizeof self->subject);
+        qv_config_endpoint (self->config, "link-cores", ep, sizeof ep);
+        self->cores = zsock_new_pull (ep);
+        zloop_reader (self->loop, self->cores, s_handle_cores, self);
+        self->bus = qv_bus_new (self->config->nats_url, "quiver proxy: writer cores");
+        if (self->bus) {
+            zloop_timer (self->loop, 100, 0, s_handle_timer, self);
+            s_handle_timer (self->loop, 0, self);
+        }
+        else
+            qv_error ("link: %s; the writer core cannot be found (give --writer)", qv_err_msg ());
+        char url [sizeof self->config->nats_url];
+        qv_redact (self->config->nats_url, url, sizeof url);
+        char why [sizeof url + 300];
+        snprintf (why, sizeof why, "this proxy process is looking for the writer core in NATS "
+                  "%s (no core holding the write lease has announced itself yet); retry "
+                  "shortly", url);
+        s_writer_down (self, why);
     }
-    if (zsock_connect (self->dealer, "%s", self->writer) != 0)
-        qv_error ("link: cannot connect to the writer core at '%s': %s", self->writer,
-                  zmq_strerror (zmq_errno ()));
-    char why [400];
-    snprintf (why, sizeof why, "this proxy process is connecting to the writer core at %s; "
-              "retry shortly", self->writer);
-    s_writer_down (self, why);
     zsock_signal (pipe, 0);
+    zloop_start (self->loop);
 
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, qv_actor_on_term, self);
-    zloop_reader (loop, self->from_segmgr, s_handle_local, self);
-    zloop_reader (loop, self->from_searcher, s_handle_local, self);
-    zloop_reader (loop, self->dealer, s_handle_dealer, self);
-    if (self->monitor)
-        zloop_reader (loop, self->monitor, s_handle_monitor, self);
-    zloop_start (loop);
-    zloop_destroy (&loop);
-
+    qv_bus_destroy (&self->bus);    //  no more entries after this
     s_fail_pending (self, "this proxy process is shutting down");
     s_strong_fail (self, self->asked, "this proxy process is shutting down");
     s_strong_fail (self, self->waiting, "this proxy process is shutting down");
+    self->connected = false;
+    s_dealer_close (self);
+    zloop_destroy (&self->loop);
+    if (self->cores) {
+        qv_bus_purge (self->cores);
+        zsock_destroy (&self->cores);
+    }
     zlistx_destroy (&self->waiting);
     zlistx_destroy (&self->asked);
     zsock_destroy (&self->fanout);
-    zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
-    zsock_destroy (&self->monitor);
     zhashx_destroy (&self->pending);
-    zsock_destroy (&self->dealer);
     zsock_destroy (&self->from_segmgr);
     zsock_destroy (&self->from_searcher);
     zsock_destroy (&self->proxy);
+    //  nats.c keeps this thread's last error in thread-local memory
+    nats_ReleaseThreadMemory ();
     free (self);
 }

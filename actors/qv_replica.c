@@ -16,6 +16,7 @@
 #include "qv_catalog.h"
 #include "qv_follower.h"
 #include "qv_member.h"
+#include "qv_members.h"
 #include "qv_proxy.h"
 #include "qv_recover.h"
 #include "qv_rc.h"
@@ -160,7 +161,8 @@ qv_replica_new (const qv_config_t *config)
     zsock_send (self->proxy, "sp8", "READY", views, max_ts);
     self->follower = zactor_new (qv_follower_actor, &fargs);
     self->adopter = zactor_new (qv_adopt_actor, &aargs);
-    self->member = zactor_new (qv_member_actor, &self->config);
+    qv_member_args_t margs = { &self->config, QV_MEMBERS_SEARCHER, 0, NULL, NULL };
+    self->member = zactor_new (qv_member_actor, &margs);
     return self;
 }
 

@@ -10,6 +10,8 @@
 #include "qv_feedpub.h"
 #include "qv_recover.h"
 #include "qv_flusher.h"
+#include "qv_member.h"
+#include "qv_members.h"
 #include "qv_meta.h"
 #include "qv_http.h"
 #include "qv_intake.h"
@@ -39,6 +41,7 @@ struct _qv_server_t {
     zactor_t *cdcpub;               //  change-feed publisher, with --nats
     zactor_t *fanout;               //  reads to searcher processes (--roles without searcher)
     zactor_t *link;                 //  a proxy process: to the writer core (--writer)
+    zactor_t *member;               //  a writer core with --nats: its entry for proxies
     qv_feed_stats_t *feed_stats;
     qv_http_t *http;                //  REST gateway, with --http
     qv_nats_stats_t *nats_stats;
@@ -409,6 +412,13 @@ qv_server_new (const qv_config_t *config)
     if (config->remote_reads && !config->writer_core)   //  before the proxy routes reads to it
         self->fanout = zactor_new (qv_fanout_actor, &self->config);
     zsock_send (self->proxy, "sp8", "READY", views, max_ts);
+    if (config->writer_core && self->lease) {
+        //  Proxy processes without --writer find the core by this entry: put while
+        //  the lease is ours, with its epoch (the newest holder wins)
+        qv_member_args_t margs = { &self->config, QV_MEMBERS_CORE, self->config.writer_epoch,
+                                   qv_shard_lease_held, self->lease };
+        self->member = zactor_new (qv_member_actor, &margs);
+    }
     if (config->nats_url [0] && !config->writer_core) {
         //  The bridge makes a first attempt and says whether the configuration stands.
         if (stream_seq)
@@ -430,6 +440,7 @@ qv_server_destroy (qv_server_t **self_p)
         return;
     qv_http_destroy (&self->http);
     zactor_destroy (&self->bridge);
+    zactor_destroy (&self->member);     //  proxies stop choosing this core first
     //  The proxy stops routing first: a request must not be sent to an actor that is gone.
     if (self->proxy) {
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);

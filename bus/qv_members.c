@@ -1,8 +1,8 @@
 //  Searcher membership in NATS KV: see qv_members.h.
 //
 //  DESIGN
-//  An entry's value is a msgpack map {endpoint, ready, applied_seq, instance}
-//  (instance optional: entries of older releases lack it). Readers do not
+//  An entry's value is a msgpack map {endpoint, ready, applied_seq, instance, epoch}
+//  (instance and epoch optional: entries of older releases lack them). Readers do not
 //  read the bucket: they subscribe to its subject ($KV.<bucket>.<key>), so each put
 //  reaches them as it happens and a searcher that stopped putting is taken for gone
 //  after QV_MEMBERS_STALE_MS. A delete arrives as an empty message whose KV-Operation
@@ -17,28 +17,41 @@
 void
 qv_members_key (const qv_config_t *config, const char *endpoint, char *out, size_t size)
 {
+    qv_members_role_key (config, QV_MEMBERS_SEARCHER, endpoint, out, size);
+}
+
+void
+qv_members_role_key (const qv_config_t *config, const char *role, const char *endpoint,
+                     char *out, size_t size)
+{
     char store [128], name [128];
     qv_config_store_key (config, store, sizeof store);
     size_t n = 0;
     for (const char *c = endpoint; *c && n < sizeof name - 1; c++)
         name [n++] = (isalnum ((unsigned char) *c) || *c == '-') ? *c : '_';
     name [n] = 0;
-    snprintf (out, size, "%s.searcher.%s", store, name);
+    snprintf (out, size, "%s.%s.%s", store, role, name);
 }
 
 void
 qv_members_subject (const qv_config_t *config, char *out, size_t size)
 {
+    qv_members_role_subject (config, QV_MEMBERS_SEARCHER, out, size);
+}
+
+void
+qv_members_role_subject (const qv_config_t *config, const char *role, char *out, size_t size)
+{
     char store [128];
     qv_config_store_key (config, store, sizeof store);
-    snprintf (out, size, "$KV.%s.%s.searcher.*", QV_MEMBERS_BUCKET, store);
+    snprintf (out, size, "$KV.%s.%s.%s.*", QV_MEMBERS_BUCKET, store, role);
 }
 
 int
 qv_members_put (kvStore *kv, const char *key, const qv_member_t *member)
 {
     qv_wr_t *w = qv_wr_new ();
-    qv_wr_map (w, 4);
+    qv_wr_map (w, 5);
     qv_wr_str (w, "endpoint");
     qv_wr_str (w, member->endpoint);
     qv_wr_str (w, "ready");
@@ -47,6 +60,8 @@ qv_members_put (kvStore *kv, const char *key, const qv_member_t *member)
     qv_wr_uint (w, member->applied_seq);
     qv_wr_str (w, "instance");
     qv_wr_str (w, member->instance);
+    qv_wr_str (w, "epoch");
+    qv_wr_uint (w, member->epoch);
     size_t size;
     const void *data = qv_wr_data (w, &size);
     uint64_t rev = 0;
@@ -93,6 +108,9 @@ qv_members_decode (natsMsg *msg, qv_member_t *member)
     const qv_val_t *instance = qv_val_get (root, "instance");
     if (rc == 0 && instance
     &&  qv_val_strcpy (instance, member->instance, sizeof member->instance))
+        rc = QV_EPROTO;
+    const qv_val_t *epoch = qv_val_get (root, "epoch");
+    if (rc == 0 && epoch && qv_val_uint (epoch, &member->epoch))
         rc = QV_EPROTO;
     qv_doc_destroy (&doc);
     return rc;

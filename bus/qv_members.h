@@ -1,8 +1,11 @@
-//  Membership of a store's searcher processes, kept in the NATS JetStream KV bucket
+//  Membership of a store's processes, kept in the NATS JetStream KV bucket
 //  quiver_members: each searcher process puts its entry every second (its endpoint,
 //  whether it has caught up with the writer's committed feed, how far it has applied
 //  the WAL) and deletes it when it stops; writer processes follow the bucket's subject
-//  to know where to send reads. See bus/NATS.md, "Searcher membership".
+//  to know where to send reads. A writer core (`--roles segment-manager,meta,flusher`)
+//  puts one too while it holds the write lease (its endpoint and the lease's epoch),
+//  under the role "core": proxy processes started without --writer follow it to find
+//  the core. See bus/NATS.md, "Searcher membership".
 #ifndef QV_MEMBERS_H_INCLUDED
 #define QV_MEMBERS_H_INCLUDED
 
@@ -23,17 +26,33 @@ typedef struct {
     uint64_t applied_seq;           //  the next WAL object it applies
     char instance [32];             //  its process incarnation (qv_config_t instance;
                                     //  "" from a release before it was announced)
+    uint64_t epoch;                 //  a writer core's: the epoch of its write lease
+                                    //  (0 for searchers, and entries without it)
     bool gone;                      //  the entry was deleted (the searcher stopped)
 } qv_member_t;
+
+#define QV_MEMBERS_SEARCHER "searcher"
+#define QV_MEMBERS_CORE "core"
 
 //  The KV key of the searcher reachable at endpoint, among the store's searchers:
 //  "<store key>.searcher.<endpoint, made NATS-safe>".
 void
     qv_members_key (const qv_config_t *config, const char *endpoint, char *out, size_t size);
 
+//  The same for a process of role (QV_MEMBERS_SEARCHER, QV_MEMBERS_CORE):
+//  "<store key>.<role>.<endpoint, made NATS-safe>".
+void
+    qv_members_role_key (const qv_config_t *config, const char *role, const char *endpoint,
+                         char *out, size_t size);
+
 //  The subject carrying every update of the store's searcher entries (wildcard).
 void
     qv_members_subject (const qv_config_t *config, char *out, size_t size);
+
+//  The same for the entries of role.
+void
+    qv_members_role_subject (const qv_config_t *config, const char *role, char *out,
+                             size_t size);
 
 //  Puts / deletes the entry under key. 0, or QV_EUNAVAIL with the reason.
 int

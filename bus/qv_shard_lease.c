@@ -133,3 +133,9 @@ qv_shard_lease_name (qv_shard_lease_t *self)
 {
     return self->name;
 }
+
+bool
+qv_shard_lease_held (void *arg)
+{
+    return qv_lease_held (((qv_shard_lease_t *) arg)->lease);
+}

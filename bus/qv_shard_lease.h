@@ -40,4 +40,9 @@ uint64_t
 const char *
     qv_shard_lease_name (qv_shard_lease_t *self);
 
+//  True while the lease is ours (qv_lease_held), from any thread. arg: the
+//  qv_shard_lease_t * (the signature of qv_member_ready_fn).
+bool
+    qv_shard_lease_held (void *arg);
+
 #endif

@@ -149,13 +149,16 @@ s_usage (FILE *out)
         "                          `proxy,segment-manager,meta,flusher`: a writer whose\n"
         "                          searches, queries and gets go to those searcher\n"
         "                          processes over ZeroMQ TCP (needs --nats); or that\n"
-        "                          writer in two processes: `proxy` (the API on --bind;\n"
-        "                          needs --writer) and `segment-manager,meta,flusher`\n"
-        "                          (the writer core: proxy processes connect to its --bind)\n"
-        "  --advertise ENDPOINT    with --roles searcher: the endpoint writer processes\n"
-        "                          connect to (default: --bind, a wildcard host replaced\n"
-        "                          by this machine's host name)\n"
-        "  --writer ENDPOINT       with --roles proxy: the writer core's --bind\n"
+        "                          writer in two processes: `proxy` (the API on --bind)\n"
+        "                          and `segment-manager,meta,flusher` (the writer core:\n"
+        "                          proxy processes connect to its --bind, or find it in\n"
+        "                          NATS KV bucket quiver_members while it holds the lease)\n"
+        "  --advertise ENDPOINT    with --roles searcher or the writer core's roles: the\n"
+        "                          endpoint other processes connect to (default: --bind,\n"
+        "                          a wildcard host replaced by this machine's host name)\n"
+        "  --writer ENDPOINT       with --roles proxy: the writer core's --bind (default:\n"
+        "                          the core holding the write lease, found in NATS and\n"
+        "                          followed when another core takes the lease over)\n"
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
@@ -396,12 +399,9 @@ main (int argc, char *argv [])
                  "finds over NATS: give --nats URL\n", config.roles);
         return 2;
     }
-    if (config.proxy_process != (config.writer [0] != 0)) {
-        fprintf (stderr, "quiver: %s\n", config.proxy_process
-                 ? "--roles proxy sends writes to the writer core (`quiver serve --roles "
-                   "segment-manager,meta,flusher --bind ENDPOINT`): give --writer ENDPOINT"
-                 : "--writer is the writer core's endpoint for a proxy process: it needs "
-                   "--roles proxy");
+    if (!config.proxy_process && config.writer [0]) {
+        fprintf (stderr, "quiver: --writer is the writer core's endpoint for a proxy process: "
+                 "it needs --roles proxy\n");
         return 2;
     }
     if ((config.proxy_process || config.writer_core) && config.ingest_stream [0]) {
@@ -415,9 +415,10 @@ main (int argc, char *argv [])
                  "segment-manager,meta,flusher give it to the proxy process\n");
         return 2;
     }
-    if (config.advertise [0] && !config.follower) {
-        fprintf (stderr, "quiver: --advertise is the endpoint of a searcher process: it needs "
-                 "--roles searcher\n");
+    if (config.advertise [0] && !config.follower && !config.writer_core) {
+        fprintf (stderr, "quiver: --advertise is the endpoint other processes reach a searcher "
+                 "process or a writer core at: it needs --roles searcher or --roles "
+                 "segment-manager,meta,flusher\n");
         return 2;
     }
     if (config.follower && !config.nats_url [0]) {
@@ -462,9 +463,10 @@ main (int argc, char *argv [])
                     "committed feed on %s; the store opened read-only)\n", config.nats_url);
         else
         if (config.proxy_process)
-            printf ("quiver: configuration OK (a proxy process: writes to the writer core at "
-                    "%s, searches, queries and gets to the searcher processes announced on "
-                    "%s; no store)\n", config.writer, config.nats_url);
+            printf ("quiver: configuration OK (a proxy process: writes to the writer core %s%s, "
+                    "searches, queries and gets to the searcher processes announced on %s; "
+                    "no store)\n", config.writer [0] ? "at " : "announced on ",
+                    config.writer [0] ? config.writer : config.nats_url, config.nats_url);
         else
         if (config.writer_core)
             printf ("quiver: configuration OK (a writer core: requests from proxy processes "

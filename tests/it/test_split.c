@@ -9,6 +9,9 @@
 //    answered (UNAVAILABLE while it is gone, never a hang), the proxy reconnects to
 //    the restarted core, and every acknowledged row is there.
 //  - kill -9 of the proxy: a new one takes the catalog from the writer core and serves.
+//  - A proxy without --writer finds the core holding the write lease in NATS; kill -9
+//    of that core under inserts: a standby core (waiting for the lease on another
+//    endpoint) takes over, the proxy follows it, every acknowledged row is there.
 #include "qv_it_nats.h"
 #include "qv_it_server.h"
 
@@ -27,7 +30,8 @@ typedef struct {
     qv_itn_quiver_t core;           //  segment-manager,meta,flusher
     qv_itn_quiver_t searcher;
     qv_itn_quiver_t proxy [2];
-    char core_args [256];
+    qv_itn_quiver_t standby;        //  a second writer core, waiting for the lease
+    bool discover;                  //  proxies find the core in NATS (no --writer)
 } s_env_t;
 
 static int
@@ -36,18 +40,22 @@ s_start_proxy (s_env_t *env, int i)
     qv_itn_quiver_t *p = &env->proxy [i];
     snprintf (p->data, sizeof p->data, "%s", env->core.data);     //  names the store
     char args [512];
-    snprintf (args, sizeof args, "--roles proxy --writer %s", env->core.endpoint);
+    if (env->discover)
+        snprintf (args, sizeof args, "--roles proxy");
+    else
+        snprintf (args, sizeof args, "--roles proxy --writer %s", env->core.endpoint);
     return qv_itn_quiver_start (p, env->nats.url, args, 60000);
 }
 
 //  The writer core answers no ping (it speaks to proxies only): it is up once a proxy
 //  answers, which needs its catalog.
 static int
-s_setup (void **state)
+s_setup_env (void **state, bool discover)
 {
     if (!qv_itn_have_nats_server ())
         skip ();
     s_env_t *env = calloc (1, sizeof *env);
+    env->discover = discover;
     assert_int_equal (qv_itn_nats_start (&env->nats), 0);
     assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url,
                       "--roles segment-manager,meta,flusher --lease-ttl-ms 2000", 0), 0);
@@ -57,6 +65,18 @@ s_setup (void **state)
     assert_int_equal (s_start_proxy (env, 0), 0);
     *state = env;
     return 0;
+}
+
+static int
+s_setup (void **state)
+{
+    return s_setup_env (state, false);
+}
+
+static int
+s_setup_discover (void **state)
+{
+    return s_setup_env (state, true);
 }
 
 static int
@@ -72,6 +92,8 @@ s_teardown (void **state)
         assert_int_equal (qv_itn_quiver_stop (&env->searcher, SIGTERM), 0);
     if (env->core.pid)
         assert_int_equal (qv_itn_quiver_stop (&env->core, SIGTERM), 0);
+    if (env->standby.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->standby, SIGTERM), 0);
     qv_itn_nats_stop (&env->nats);
     qv_itn_remove_dir (env->nats.dir);
     qv_itn_remove_dir (env->core.data);
@@ -448,6 +470,62 @@ test_split_proxy_killed (void **state)
     s_insert (p, "q", BATCH, code, sizeof code);
     assert_string_equal (code, "OK");
     assert_int_equal (s_count (p, "q", ""), 2 * BATCH);
+    //  DDL after the restart: the core's answer to the dead proxy's peer finds it gone
+    //  (it is forgotten: "a proxy process went away" in the log)
+    assert_true (qv_itn_create (p, "q2", DIM, false, 1));
+    s_insert (p, "q2", 0, code, sizeof code);
+    assert_string_equal (code, "OK");
+}
+
+//  A proxy without --writer: found the core in NATS (its first requests above worked);
+//  a standby core on another endpoint takes the lease over after kill -9 of the core,
+//  and the proxy follows it.
+static void
+test_split_core_failover (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    char code [64];
+    assert_true (qv_itn_create (p, "f", DIM, false, 1));
+    snprintf (env->standby.data, sizeof env->standby.data, "%s", env->core.data);
+    assert_int_equal (qv_itn_quiver_start (&env->standby, env->nats.url,
+                      "--roles segment-manager,meta,flusher --lease-ttl-ms 2000", 0), 0);
+    bool acked [40] = { false };
+    int down = 0;
+    for (int b = 0; b < 40; b++) {
+        if (b == 15)
+            assert_int_equal (qv_itn_quiver_stop (&env->core, SIGKILL), 128 + SIGKILL);
+        int64_t end = zclock_mono () + 60000;
+        do {
+            s_insert (p, "f", (int64_t) b * BATCH, code, sizeof code);
+            if (streq (code, "OK"))
+                break;
+            assert_string_equal (code, "UNAVAILABLE");
+            down++;
+            zclock_sleep (100);
+        } while (zclock_mono () < end);
+        acked [b] = streq (code, "OK");
+    }
+    for (int b = 0; b < 40; b++)
+        assert_true (acked [b]);
+    assert_true (down >= 1);        //  batch 15 met the core gone
+    //  The standby serves: every acknowledged batch is there, whole, and it takes DDL
+    int64_t got = -1;
+    int64_t end = zclock_mono () + 30000;
+    while (zclock_mono () < end && (got = s_count (p, "f", "")) != 40 * BATCH)
+        zclock_sleep (200);
+    assert_int_equal (got, 40 * BATCH);
+    for (int b = 0; b < 40; b++) {
+        char filter [96];
+        snprintf (filter, sizeof filter, "id >= %d and id < %d", b * BATCH, (b + 1) * BATCH);
+        assert_int_equal (s_count (p, "f", filter), BATCH);
+    }
+    assert_true (qv_itn_create (p, "g", DIM, false, 1));
+    s_insert (p, "g", 0, code, sizeof code);
+    assert_string_equal (code, "OK");
+    //  A second proxy started now finds the standby, not the dead core
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    assert_int_equal (s_count (env->proxy [1].endpoint, "g", ""), BATCH);
 }
 
 static int
@@ -468,7 +546,12 @@ test_split_options (void **state)
     char args [512];
     snprintf (args, sizeof args, "--roles proxy --writer tcp://127.0.0.1:1%s", nats);
     assert_int_equal (s_check_config (args), 0);
-    snprintf (args, sizeof args, "--roles proxy%s", nats);                   //  no --writer
+    snprintf (args, sizeof args, "--roles proxy%s", nats);      //  the core found in NATS
+    assert_int_equal (s_check_config (args), 0);
+    snprintf (args, sizeof args, "--roles segment-manager,meta,flusher --advertise tcp://h:1%s",
+              nats);
+    assert_int_equal (s_check_config (args), 0);
+    snprintf (args, sizeof args, "--roles proxy --advertise tcp://h:1%s", nats);
     assert_int_equal (s_check_config (args), 2);
     assert_int_equal (s_check_config ("--roles proxy --writer tcp://127.0.0.1:1"), 2);  //  no --nats
     snprintf (args, sizeof args, "--writer tcp://127.0.0.1:1%s", nats);      //  not a proxy
@@ -505,6 +588,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_partitions, s_setup_no_broadcast, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_core_killed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_proxy_killed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_requests, s_setup_discover, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_core_failover, s_setup_discover, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
