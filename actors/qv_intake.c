@@ -14,6 +14,8 @@
 //                                catalog, stats ...)
 //    WRITER_TS {shard, ts: 0}    answered at once with the newest commit timestamp
 //                                acknowledged (a proxy's strong reads)
+//    a client's request (PROTOCOL.md): `ping` answered (a health check of the core),
+//                                any other op INVALID_ARGUMENT naming the proxy
 //  takes (inbox, PULL inproc "proxy"): REPLY {job, ts}, RESOLVED {job}
 //  sends:
 //    WRITE, FLUSH                to the segment manager; READ to the searcher
@@ -203,6 +205,47 @@ s_refuse (self_t *self, zframe_t *peer, qv_job_t *job, const char *why)
     qv_msg_free (&reply);
 }
 
+//  A client's request (PROTOCOL.md) sent here by mistake, or a health check: `ping`
+//  is answered as a server answers it while this core serves (UNAVAILABLE saying why
+//  while it does not), anything else INVALID_ARGUMENT naming the door to use. env: the
+//  frames before the body (routing id, and a REQ socket's empty delimiter).
+static void
+s_answer_client (self_t *self, zmsg_t *env, const qv_req_t *req)
+{
+    const qv_val_t *rid = req->f [QV_F_rid];
+    qv_wr_t *w = qv_wr_new ();
+    if (req->op == QV_OP_ping && self->ready) {
+        qv_reply_open (w, rid);
+        qv_wr_key (w, "version");
+        qv_wr_str (w, QV_PROTO_VERSION);
+        qv_wr_key (w, "role");
+        qv_wr_str (w, "writer core");
+        qv_reply_close (w);
+    }
+    else
+    if (req->op == QV_OP_ping)
+        qv_reply_error (w, rid, QV_EUNAVAIL, self->unavailable);
+    else {
+        char why [400];
+        snprintf (why, sizeof why, "this is a writer core (`quiver serve --roles "
+                  "segment-manager,meta,flusher`): it answers proxy processes only; send %s "
+                  "to a proxy process (`quiver serve --roles proxy`)", qv_op_name (req->op));
+        qv_reply_error (w, rid, QV_EINVAL, why);
+    }
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    zmsg_addmem (env, data, size);
+    void *router = zsock_resolve (self->router);
+    for (zframe_t *f = zmsg_first (env); f; ) {
+        zframe_t *next = zmsg_next (env);
+        if (zmq_send (router, zframe_data (f), zframe_size (f),
+                      (next ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+            break;                  //  the client went away, or does not read
+        f = next;
+    }
+    qv_wr_destroy (&w);
+}
+
 static int
 s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -211,18 +254,29 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
     zmsg_t *in = zmsg_recv (reader);
     if (!in)
         return 0;
-    zframe_t *peer = zmsg_pop (in);
-    zframe_t *body = zmsg_pop (in);
-    zmsg_destroy (&in);
+    zframe_t *peer = zmsg_first (in);
+    zframe_t *body = zmsg_size (in) > 1 ? zmsg_last (in) : NULL;
     qv_msg_t *msg = NULL;
     int rc = body ? qv_msg_decode (zframe_data (body), zframe_size (body), s_lookup, self, &msg)
                   : qv_err (QV_EPROTO, "an empty message");
-    zframe_destroy (&body);
     if (rc) {
-        qv_error ("intake: protocol error from a proxy process: %s; dropped", qv_err_msg ());
-        zframe_destroy (&peer);
+        //  Not a proxy's message: a client's request, or garbage
+        char why [512];
+        snprintf (why, sizeof why, "%s", qv_err_msg ());
+        qv_req_t req = { 0 };
+        if (body && qv_req_parse (zframe_data (body), zframe_size (body), 64, &req) == 0) {
+            zmsg_remove (in, body);
+            zframe_destroy (&body);
+            s_answer_client (self, in, &req);
+        }
+        else
+            qv_error ("intake: protocol error from a proxy process: %s; dropped", why);
+        qv_req_free (&req);
+        zmsg_destroy (&in);
         return 0;
     }
+    peer = zmsg_pop (in);
+    zmsg_destroy (&in);
     if (msg->id == QV_MSG_HELLO) {
         char *hex = zframe_strhex (peer);
         if (!zhashx_lookup (self->peers, hex)) {

@@ -26,11 +26,12 @@ set -euo pipefail
 #  The writer's --roles: every role but searcher, so its proxy sends searches, queries
 #  and gets to the searcher processes (over ZeroMQ TCP, those caught up, as listed in
 #  NATS KV bucket quiver_members). Empty would run every role in the writer (the
-#  embedded server, answering reads itself). docker-compose.yml's writer runs the
-#  same (tests/compose/test_compose.py checks it).
+#  embedded server, answering reads itself).
 WRITER_ROLES="proxy,segment-manager,meta,flusher"
 #  With --proxy the writer is two processes: the writer core (these roles), which only
-#  proxy processes reach, and a proxy process (--roles proxy) bound to --api.
+#  proxy processes reach, and a proxy process (--roles proxy) bound to --api, which
+#  finds the core in NATS. docker-compose.yml's split profile runs this topology
+#  (tests/compose/test_compose.py checks it).
 CORE_ROLES="segment-manager,meta,flusher"
 
 PROG=cluster.sh
@@ -62,8 +63,9 @@ cluster serves it again.
   --searchers N       searcher processes (default 2; 0 runs the writer alone)
   --proxy             the writer as two processes: `core` (`quiver serve --roles
                       segment-manager,meta,flusher`, on a free loopback port) and
-                      `proxy` (`quiver serve --roles proxy --writer CORE`) bound to
-                      --api, which clients use as the writer's endpoint
+                      `proxy` (`quiver serve --roles proxy`, which finds the core
+                      in NATS while it holds the write lease) bound to --api,
+                      which clients use as the writer's endpoint
   --quiver PATH       the quiver binary (default: build/quiver beside this script,
                       else quiver on PATH); qvctl (for ping) is taken beside it, else from PATH
   --timeout S         seconds each role may take to answer ping (default 60)
@@ -471,7 +473,7 @@ cmd_up () {
         } >"$DIR/cmd/core"
         echo "$core_ep" >"$DIR/endpoints/core"
         {
-            printf '%s\n' "$quiver" serve --roles proxy --writer "$core_ep" --nats "$nats" \
+            printf '%s\n' "$quiver" serve --roles proxy --nats "$nats" \
                 --data "$DIR/data" --bind "$api"
             [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
         } >"$DIR/cmd/proxy"

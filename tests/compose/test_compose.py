@@ -6,8 +6,8 @@ parses, and that the services are wired as the comments say: JetStream on, the
 bucket Quiver uses created by the one-shot mc container, Quiver started after it,
 endpoints naming services of the file, credentials from QUIVER_S3_* only.
 
-The split profile runs the commands tools/cluster.sh runs (the writer's --roles are
-its WRITER_ROLES), one service per role on one shared volume.
+The split profile runs the commands `tools/cluster.sh up --proxy` runs (the core's
+--roles are its CORE_ROLES), one service per process on one shared volume.
 
 Run by ctest (test_compose) with QV_BIN_DIR set to the build directory."""
 import json
@@ -42,14 +42,14 @@ def run_quiver(args, env, where):
     return p.stdout
 
 
-def cluster_writer_roles():
-    """WRITER_ROLES of tools/cluster.sh: the split profile runs the same commands."""
+def cluster_core_roles():
+    """CORE_ROLES of tools/cluster.sh: the split profile runs the same commands."""
     with open(os.path.join(ROOT, "tools", "cluster.sh")) as f:
         for line in f:
-            m = re.match(r'^WRITER_ROLES="([^"]*)"$', line.strip())
+            m = re.match(r'^CORE_ROLES="([^"]*)"$', line.strip())
             if m:
                 return m.group(1)
-    check(False, "tools/cluster.sh sets WRITER_ROLES")
+    check(False, "tools/cluster.sh sets CORE_ROLES")
     return None
 
 
@@ -59,45 +59,59 @@ def opt(cmd, name):
 
 
 def check_split(services, volumes):
-    """The split profile: nats with JetStream, one writer and two searcher processes
-    (the commands tools/cluster.sh runs) on one shared volume."""
+    """The split profile: nats with JetStream, the writer core, a proxy process that
+    finds it in NATS, and two searcher processes (the commands `tools/cluster.sh up
+    --proxy` runs); the core and the searchers on one shared volume."""
     split = {n for n, s in services.items() if "split" in (s.get("profiles") or [])}
-    check(split == {"nats", "writer", "searcher-1", "searcher-2"},
-          f"split profile: nats, writer, searcher-1, searcher-2 (got {sorted(split)})")
-    if not {"writer", "searcher-1", "searcher-2"} <= split:
+    want = {"nats", "core", "proxy", "searcher-1", "searcher-2"}
+    check(split == want, f"split profile: {sorted(want)} (got {sorted(split)})")
+    if not want - {"nats"} <= split:
         return
-    writer = services["writer"]["command"]
-    roles = cluster_writer_roles()
-    check(opt(writer, "--roles") == (roles or None),
-          f"split writer: --roles {opt(writer, '--roles')} as tools/cluster.sh's WRITER_ROLES "
+    core = services["core"]["command"]
+    roles = cluster_core_roles()
+    check(opt(core, "--roles") == (roles or None),
+          f"split core: --roles {opt(core, '--roles')} as tools/cluster.sh's CORE_ROLES "
           f"({roles!r})")
-    check(opt(writer, "--bind") == "tcp://0.0.0.0:19530", "split writer binds the API port")
-    data = opt(writer, "--data")
+    core_port = opt(core, "--bind").rsplit(":", 1)[1]
+    check(opt(core, "--advertise") == f"tcp://core:{core_port}",
+          f"core: --advertise tcp://core:{core_port} (proxies connect there)")
+    proxy = services["proxy"]["command"]
+    check(opt(proxy, "--roles") == "proxy", "proxy: --roles proxy")
+    check(opt(proxy, "--writer") is None, "proxy: no --writer (it finds the core in NATS)")
+    check(opt(proxy, "--bind") == "tcp://0.0.0.0:19530", "split proxy binds the API port")
+    check(services["proxy"].get("depends_on", {}).get("core", {}).get("condition")
+          == "service_healthy", "proxy: starts once the core answers ping")
+    data = opt(core, "--data")
     mounts = {}
-    for name in ("writer", "searcher-1", "searcher-2"):
+    for name in ("core", "proxy", "searcher-1", "searcher-2"):
         s = services[name]
         cmd = s["command"]
         check(opt(cmd, "--nats") == "nats://nats:4222", f"{name}: --nats nats://nats:4222")
-        check(opt(cmd, "--data") == data, f"{name}: --data {data}, the writer's")
-        vols = [v for v in (s.get("volumes") or []) if v.split(":")[1:2] == [data]]
-        check(len(vols) == 1, f"{name}: a volume mounted at {data}")
-        mounts[name] = vols[0].split(":")[0] if vols else None
+        check(opt(cmd, "--data") == data, f"{name}: --data {data}, the core's (names the store)")
         port = opt(cmd, "--bind").rsplit(":", 1)[1]
-        check(f"127.0.0.1:{port}:{port}" in (s.get("ports") or []), f"{name}: publishes {port}")
+        if name != "core":
+            check(f"127.0.0.1:{port}:{port}" in (s.get("ports") or []),
+                  f"{name}: publishes {port}")
         hc = (s.get("healthcheck") or {}).get("test") or []
         check(f"tcp://127.0.0.1:{port}" in hc, f"{name}: its health check pings port {port}")
         check(s.get("depends_on", {}).get("nats", {}).get("condition") == "service_started",
               f"{name}: starts after nats")
-        if name != "writer":
+        if name == "proxy":
+            continue                # opens no store
+        vols = [v for v in (s.get("volumes") or []) if v.split(":")[1:2] == [data]]
+        check(len(vols) == 1, f"{name}: a volume mounted at {data}")
+        mounts[name] = vols[0].split(":")[0] if vols else None
+        if name != "core":
             check(opt(cmd, "--roles") == "searcher", f"{name}: --roles searcher")
             check(opt(cmd, "--advertise") == f"tcp://{name}:{port}",
-                  f"{name}: --advertise tcp://{name}:{port} (the writer connects there)")
-            check(s.get("depends_on", {}).get("writer", {}).get("condition") == "service_healthy",
-                  f"{name}: starts once the writer answers (it creates the data directory)")
-    check(len(set(mounts.values())) == 1 and mounts["writer"] in volumes,
-          f"split: one named volume shared by the writer and the searchers ({mounts})")
-    ports = [opt(services[n]["command"], "--bind") for n in ("writer", "searcher-1", "searcher-2")]
-    check(len(set(ports)) == 3, f"split: each role binds its own port ({ports})")
+                  f"{name}: --advertise tcp://{name}:{port} (the proxy connects there)")
+            check(s.get("depends_on", {}).get("core", {}).get("condition") == "service_healthy",
+                  f"{name}: starts once the core answers (it creates the data directory)")
+    check(len(set(mounts.values())) == 1 and mounts["core"] in volumes,
+          f"split: one named volume shared by the core and the searchers ({mounts})")
+    ports = [opt(services[n]["command"], "--bind")
+             for n in ("core", "proxy", "searcher-1", "searcher-2")]
+    check(len(set(ports)) == 4, f"split: each process binds its own port ({ports})")
 
 
 def main():

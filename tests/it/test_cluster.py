@@ -267,7 +267,8 @@ class ClusterTest(unittest.TestCase):
                 self.assertIn("quiver stopped", f.read().rsplit("starting", 1)[-1], r)
 
     def test_cluster_with_proxy(self):
-        """--proxy: the writer as the core and a proxy process bound to --api; rows
+        """--proxy: the writer as the core and a proxy process bound to --api, which
+        finds the core in NATS; rows
         through the proxy, read back on every searcher; kill -9 of the core and of the
         proxy, each started again with `start`, every row still there; `down`."""
         api = "tcp://127.0.0.1:%d" % free_port()
@@ -281,9 +282,9 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(self.read("endpoints", "proxy"), api)
         self.assertEqual(self.read("cmd", "core").split("\n")[:4],
                          [QUIVER, "serve", "--roles", "segment-manager,meta,flusher"])
+        # the proxy finds the core in NATS (no --writer)
         self.assertEqual(self.read("cmd", "proxy").split("\n")[:6],
-                         [QUIVER, "serve", "--roles", "proxy", "--writer",
-                          self.read("endpoints", "core")])
+                         [QUIVER, "serve", "--roles", "proxy", "--nats", NATS.url])
         st = self.ok("status", self.dir).stdout
         self.assertEqual(st.count("serving"), 4, st)
         proxy = self.client("proxy")

@@ -255,6 +255,23 @@ test_split_requests (void **state)
     s_env_t *env = *state;
     const char *p = env->proxy [0].endpoint;
     char code [64];
+    //  The core answers a client's ping (a health check) and refuses other requests,
+    //  naming the proxy
+    const char *ops [] = { "ping", "list_collections" };
+    for (int i = 0; i < 2; i++) {
+        qv_wr_t *w = qv_wr_new ();
+        qv_wr_map (w, 1);
+        qv_wr_str (w, "op"); qv_wr_str (w, ops [i]);
+        qv_doc_t *r = qv_itn_call (env->core.endpoint, w, 15000);
+        qv_wr_destroy (&w);
+        assert_non_null (r);
+        qv_itn_code (r, code, sizeof code);
+        if (i == 0)
+            assert_true (qv_itn_ok (r));
+        else
+            assert_string_equal (code, "INVALID_ARGUMENT");
+        qv_doc_destroy (&r);
+    }
     //  The change feed: published by the writer core (its searcher applies the records)
     natsConnection *nc = qv_itn_nats_connect (env->nats.url);
     assert_non_null (nc);
