@@ -24,3 +24,25 @@ qv_actor_monitor_event (zsock_t *monitor)
     zmsg_destroy (&msg);
     return id;
 }
+
+zsock_t *
+qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    zsock_set_immediate (dealer, 1);
+    zsock_set_linger (dealer, 0);
+    zsock_set_sndhwm (dealer, 10000);
+    zsock_set_rcvhwm (dealer, 0);
+    zsock_set_reconnect_ivl (dealer, 100);
+    if (monitor_p) {
+        *monitor_p = NULL;
+        if (zmq_socket_monitor (zsock_resolve (dealer), monitor_ep, events) == 0) {
+            *monitor_p = zsock_new (ZMQ_PAIR);
+            if (*monitor_p)
+                zsock_connect (*monitor_p, "%s", monitor_ep);
+        }
+    }
+    return dealer;
+}

@@ -514,29 +514,21 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
     if (!member) {
         member = calloc (1, sizeof *member);
         snprintf (member->endpoint, sizeof member->endpoint, "%s", entry.endpoint);
-        member->dealer = zsock_new (ZMQ_DEALER);
-        zsock_set_immediate (member->dealer, 1);
-        zsock_set_linger (member->dealer, 0);
-        zsock_set_sndhwm (member->dealer, 10000);
-        zsock_set_rcvhwm (member->dealer, 0);
-        zsock_set_reconnect_ivl (member->dealer, 100);
+        char ep [300];
+        qv_config_endpoint (self->config, "fanout-monitor", ep, sizeof ep - 32);
+        snprintf (ep + strlen (ep), 32, "-%llu", (unsigned long long) ++self->monitors);
+        member->dealer = qv_actor_dealer (ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED,
+                                          &member->monitor);
         if (zsock_connect (member->dealer, "%s", member->endpoint) != 0) {
             qv_warn ("fan-out: searcher entry with endpoint '%s' ignored: cannot connect (%s)",
                      member->endpoint, zmq_strerror (zmq_errno ()));
-            zsock_destroy (&member->dealer);
+            s_member_close (member);
             free (member);
             return 0;
         }
         zloop_reader (self->loop, member->dealer, s_handle_dealer, self);
-        char ep [300];
-        qv_config_endpoint (self->config, "fanout-monitor", ep, sizeof ep - 32);
-        snprintf (ep + strlen (ep), 32, "-%llu", (unsigned long long) ++self->monitors);
-        if (zmq_socket_monitor (zsock_resolve (member->dealer), ep,
-                                ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
-            member->monitor = zsock_new (ZMQ_PAIR);
-            zsock_connect (member->monitor, "%s", ep);
+        if (member->monitor)
             zloop_reader (self->loop, member->monitor, s_handle_monitor, self);
-        }
         zhashx_insert (self->members, member->endpoint, member);
         qv_info ("fan-out: searcher process %s joined (%s)", member->endpoint,
                  entry.ready ? "caught up" : "catching up");

@@ -431,21 +431,13 @@ static void
 s_dealer_open (self_t *self, const char *endpoint)
 {
     snprintf (self->writer, sizeof self->writer, "%s", endpoint);
-    self->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_immediate (self->dealer, 1);
-    zsock_set_linger (self->dealer, 0);
-    zsock_set_sndhwm (self->dealer, 10000);
-    zsock_set_rcvhwm (self->dealer, 0);
-    zsock_set_reconnect_ivl (self->dealer, 100);
     char ep [300];
     qv_config_endpoint (self->config, "link-monitor", ep, sizeof ep - 32);
     snprintf (ep + strlen (ep), 32, "-%llu", (unsigned long long) ++self->monitors);
-    if (zmq_socket_monitor (zsock_resolve (self->dealer), ep,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0) {
-        self->monitor = zsock_new (ZMQ_PAIR);
-        zsock_connect (self->monitor, "%s", ep);
+    self->dealer = qv_actor_dealer (ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED,
+                                    &self->monitor);
+    if (self->monitor)
         zloop_reader (self->loop, self->monitor, s_handle_monitor, self);
-    }
     zloop_reader (self->loop, self->dealer, s_handle_dealer, self);
     if (zsock_connect (self->dealer, "%s", endpoint) != 0)
         qv_error ("link: cannot connect to the writer core at '%s': %s", endpoint,
