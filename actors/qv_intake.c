@@ -34,6 +34,9 @@
 //  (id 0), to every other proxy that said HELLO, whose catalog copy it keeps in step.
 //  A new partition's id is given here (the proxy's is a proposal), so proxies creating
 //  partitions of one collection at once never give two the same.
+//  JetStream stream writes (job->sseq) are taken from the newest connection that sent
+//  one: a late one of a replaced connection is refused, so the stream's order in the
+//  WAL survives a proxy's reconnection (actors/qv_link.c).
 //  Sends never wait (a proxy that stops reading loses messages, never stalls the
 //  core); the ROUTER is mandatory-routing, so a send to a proxy that disconnected
 //  fails, and that proxy is forgotten until it says HELLO again.
@@ -58,6 +61,9 @@ typedef struct {
     zhashx_t *routes;               //  local job id -> s_route_t *
     zhashx_t *peers;                //  routing id (hex) -> zframe_t *: proxies that said HELLO
     zhashx_t *gone;                 //  routing ids (hex) found disconnected, to forget
+    char *stream_peer;              //  routing id (hex) of the connection stream writes
+                                    //  come from (the newest to send one)
+    zhashx_t *stream_retired;       //  routing ids (hex) it came from before
     uint64_t next_id;
     uint64_t max_ts;
     bool ready;
@@ -246,6 +252,31 @@ s_answer_client (self_t *self, zmsg_t *env, const qv_req_t *req)
     qv_wr_destroy (&w);
 }
 
+//  True if a stream write from peer comes late: from a connection the stream's writes
+//  came from before a newer one sent one (its proxy lost that connection and answered
+//  its writes UNAVAILABLE; the bridge sends them again, in order, on the new one).
+static bool
+s_stream_late (self_t *self, zframe_t *peer)
+{
+    char *hex = zframe_strhex (peer);
+    bool late = false;
+    if (self->stream_peer && streq (hex, self->stream_peer))
+        ;
+    else
+    if (zhashx_lookup (self->stream_retired, hex))
+        late = true;
+    else {
+        if (self->stream_peer) {
+            qv_info ("intake: stream writes come from a new connection now");
+            zhashx_update (self->stream_retired, self->stream_peer, (void *) 1);
+            free (self->stream_peer);
+        }
+        self->stream_peer = strdup (hex);
+    }
+    free (hex);
+    return late;
+}
+
 static int
 s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -309,6 +340,13 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
                   : ((qv_msg_read_t *) msg)->job;
     if (!self->ready) {
         s_refuse (self, peer, qv_msg_take_job (msg), self->unavailable);
+        qv_msg_destroy (&msg);
+        zframe_destroy (&peer);
+        return 0;
+    }
+    if (job->sseq && s_stream_late (self, peer)) {
+        s_refuse (self, peer, qv_msg_take_job (msg), "a stream write of a connection that "
+                  "was replaced (it arrived after the new connection's); not logged");
         qv_msg_destroy (&msg);
         zframe_destroy (&peer);
         return 0;
@@ -495,6 +533,7 @@ qv_intake_actor (zsock_t *pipe, void *args)
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_frame_free);
     self->gone = zhashx_new ();
+    self->stream_retired = zhashx_new ();
     zsock_signal (pipe, 0);
     zstr_send (pipe, "OK");
 
@@ -513,6 +552,8 @@ qv_intake_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->routes);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->gone);
+    zhashx_destroy (&self->stream_retired);
+    free (self->stream_peer);
     zhashx_destroy (&self->schemas);
     zsock_destroy (&self->segmgr);
     zsock_destroy (&self->searcher);

@@ -25,7 +25,8 @@
 //    READ {job, guarantee_ts}    to the fan-out (inproc "fanout"): a strong read,
 //                                with that timestamp as its guarantee
 //    WRITE, FLUSH, READ          to the writer core
-//    VIEWS {max_ts, views}       to the proxy: the writer core's catalog (serve)
+//    VIEWS {max_ts, views, writer}   to the proxy: the writer core's catalog (serve)
+//                                and its endpoint
 //    WRITER_DOWN {reason}        to the proxy: the writer core is not reachable, or
 //                                not serving
 //    REPLY {job, ts}, RESOLVED {job}   to the proxy
@@ -39,6 +40,12 @@
 //  job sent is kept until its reply comes back; when the connection drops, each is
 //  answered UNAVAILABLE (its outcome is unknown: the writer may have logged it). A
 //  job's deadline travels as the milliseconds left.
+//  The order of a JetStream stream's writes (job->sseq) must survive a lost connection:
+//  a stream write that fails here (not sent, or in flight when the connection dropped)
+//  holds every later one (UNAVAILABLE) until the bridge sends it again; the intake
+//  takes stream writes from the newest connection only, so one of an old connection
+//  that arrives late is refused, not logged out of order; and the segment manager
+//  answers one it has logged before without logging it twice.
 //  Strong reads: a write acknowledged through another proxy process is not in this
 //  proxy's newest acknowledged timestamp, so a strong search, query or get waits here
 //  for the writer core's (every read waiting when a question leaves shares its
@@ -78,6 +85,9 @@ typedef struct {
     bool subscribed;
     int64_t warned_ms;
     uint64_t epoch;                 //  the epoch of the core at writer (0: unknown)
+    int stream_sent;                //  stream writes sent (test hook QV_FAULT_LINK_BLIP)
+    uint64_t stream_hold;           //  a stream write at this sseq failed here: later ones
+                                    //  are refused until it comes again (0: none)
     zsock_t *fanout;                //  PUSH to the fan-out: strong reads, guaranteed
     zlistx_t *waiting;              //  qv_msg_read_t *: strong reads for the next question
     zlistx_t *asked;                //  ... and those the question out will answer
@@ -113,10 +123,13 @@ s_writer_down (self_t *self, const char *why)
         qv_msg_free (&m);
 }
 
-//  Answers job UNAVAILABLE (why) to the proxy.
+//  Answers job UNAVAILABLE (why) to the proxy. A stream write's failure holds the later
+//  ones (s_stream_refuse) until the bridge sends it again.
 static void
 s_fail (self_t *self, qv_job_t *job, const char *why)
 {
+    if (job->sseq && (self->stream_hold == 0 || job->sseq < self->stream_hold))
+        self->stream_hold = job->sseq;
     qv_job_fail (job, QV_EUNAVAIL, why);
     qv_msg_reply_t *reply = qv_msg_reply_new ();
     reply->job = job;
@@ -209,6 +222,9 @@ s_swap (qv_req_t *a, qv_req_t *b)
     *b = t;
 }
 
+static void s_dealer_close (self_t *self);
+static void s_dealer_open (self_t *self, const char *endpoint);
+
 //  A message of the proxy's for the writer core.
 static int
 s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
@@ -232,6 +248,24 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
         qv_error ("protocol error: the link does not take %s; dropped", qv_msg_name (msg->id));
         qv_msg_destroy (&msg);
         return 0;
+    }
+    if (job->sseq && self->stream_hold) {
+        //  The stream's order: after a failed stream write (its outcome unknown, or not
+        //  sent) none after it goes until the bridge sends it again
+        if (job->sseq > self->stream_hold) {
+            char why [200];
+            snprintf (why, sizeof why, "stream message %llu failed on its way to the writer "
+                      "core; this one waits until it is sent again",
+                      (unsigned long long) self->stream_hold);
+            qv_job_fail (qv_msg_take_job (msg), QV_EUNAVAIL, why);
+            qv_msg_reply_t *reply = qv_msg_reply_new ();
+            reply->job = job;
+            if (qv_msg_post (self->proxy, &reply) != 0)
+                qv_msg_free (&reply);
+            qv_msg_destroy (&msg);
+            return 0;
+        }
+        self->stream_hold = 0;
     }
     qv_op_t op = job->req.op;
     if (msg->id == QV_MSG_READ && (op == QV_OP_search || op == QV_OP_query || op == QV_OP_get)) {
@@ -279,6 +313,13 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
     zhashx_update (self->pending, key, job);
+    if (job->sseq && ++self->stream_sent == self->config->fault_link_blip) {
+        char endpoint [sizeof self->writer];
+        snprintf (endpoint, sizeof endpoint, "%s", self->writer);
+        qv_warn ("link: dropping the connection to the writer core (QV_FAULT_LINK_BLIP)");
+        s_dealer_close (self);
+        s_dealer_open (self, endpoint);
+    }
     return 0;
 }
 
@@ -315,6 +356,8 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
             qv_msg_views_t *v = qv_msg_views_new ();
             v->max_ts = c->max_ts;
             v->views = views;
+            free (v->writer);
+            v->writer = strdup (self->writer);
             if (qv_msg_post (self->proxy, &v) != 0) {
                 zlist_destroy (&views);
                 qv_msg_free (&v);

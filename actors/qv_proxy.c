@@ -72,6 +72,7 @@
 //  (in a searcher process: the follower, once it has caught up with the feed). A
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
+#include "qv_bridge.h"
 #include "qv_fair.h"
 #include "qv_fanout.h"
 #include "qv_msg.h"
@@ -117,6 +118,7 @@ typedef struct {
     zsock_t *fanout;                //  a writer without the searcher role: PUSH of
                                     //  search, query and get (actors/qv_fanout.c)
     char unavailable [512];         //  why requests are refused
+    char writer [256];              //  a proxy process: the writer core's endpoint
     char writer_down [512];         //  a proxy process: why the writer core is not
                                     //  reachable ("": it is); only searches, queries
                                     //  and gets (searcher processes) are served then
@@ -627,7 +629,9 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         rc = qv_err (QV_EUNAVAIL, "this searcher process is catching up with the writer's "
                      "committed feed (NATS %s, and the WAL in the object store); retry shortly",
                      self->config->nats_url);
-    if (rc == 0 && !self->nats_live)
+    //  (`stats` is answered meanwhile: a proxy process's bridge asks it where the
+    //  writer core's log is before it starts its stream consumer)
+    if (rc == 0 && !self->nats_live && req->op != QV_OP_stats)
         rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
                      "subscriptions%s; retry shortly", self->config->nats_url,
                      self->config->ingest_stream [0] ? " and stream consumer" : "");
@@ -925,13 +929,16 @@ s_views_load (self_t *self, zlist_t *views, uint64_t max_ts)
     self->ready = true;
 }
 
-//  A proxy process's `stats`: the writer core's figures, with this process's role and
-//  its fan-out's table of searcher processes in place of the core's.
+//  A proxy process's `stats`: the writer core's figures, with this process's role,
+//  its fan-out's table of searcher processes and its NATS bridge's figures (requests,
+//  stream ingestion) in place of the core's.
 static void
 s_stats_merge (self_t *self, qv_job_t *job)
 {
     static const char *ours [] = { "role", "instance", "searchers", "searchers_ready",
-                                   "searcher_processes" };
+                                   "searcher_processes", "writer", "nats_connected",
+                                   "nats_live", "nats_requests", "nats_failed", "nats_dropped",
+                                   "ingest_applied", "ingest_bad", "ingest_retries" };
     int rc = 0;
     qv_doc_t *doc = qv_doc_parse (job->reply, job->reply_size, 1u << 20, &rc);
     const qv_val_t *root = doc ? qv_doc_root (doc) : NULL;
@@ -955,9 +962,11 @@ s_stats_merge (self_t *self, qv_job_t *job)
     }
     qv_wr_key (w, "role"); qv_wr_str (w, "proxy");
     qv_wr_key (w, "instance"); qv_wr_str (w, self->config->instance);
-    qv_wr_key (w, "writer"); qv_wr_str (w, self->config->writer);
+    qv_wr_key (w, "writer"); qv_wr_str (w, self->writer);
     if (self->config->feed_stats)
         qv_fanout_write_stats (self->config->feed_stats, w);
+    if (self->config->nats_stats)
+        qv_bridge_write_stats (self->config->nats_stats, w);
     qv_wr_map_close (w);
     free (job->reply);
     job->reply = qv_wr_detach (w, &job->reply_size);
@@ -999,6 +1008,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         qv_msg_views_t *v = (qv_msg_views_t *) msg;
         s_views_load (self, v->views, v->max_ts);
         v->views = NULL;
+        snprintf (self->writer, sizeof self->writer, "%s", v->writer ? v->writer : "");
         self->writer_down [0] = 0;
         qv_msg_destroy (&msg);
         //  Requests that waited for it go on, refused NOT_FOUND if still unknown

@@ -3,6 +3,7 @@
 //  admission figures, NATS ingest and change-feed counters, and the committed feed's
 //  role-specific figures. Part of the searcher actor (its thread, its state).
 #include "qv_searcher_self.h"
+#include "qv_bridge.h"
 #include "qv_fanout.h"
 #include "qv_store.h"
 
@@ -98,6 +99,7 @@ qv_searcher_stats (self_t *self, qv_job_t *job)
         qv_wr_key (w, "unflushed_peak_bytes"); qv_wr_uint (w, atomic_load (&ws->unflushed_peak));
         qv_wr_key (w, "writes_waited"); qv_wr_uint (w, atomic_load (&ws->waited));
         qv_wr_key (w, "writes_refused"); qv_wr_uint (w, atomic_load (&ws->refused));
+        qv_wr_key (w, "writes_stream_again"); qv_wr_uint (w, atomic_load (&ws->stream_again));
     }
     if (cached) {
         qv_wr_key (w, "cache_hits"); qv_wr_uint (w, cs.hits);
@@ -114,14 +116,7 @@ qv_searcher_stats (self_t *self, qv_job_t *job)
         qv_collection_partition_stats (only, w);
     }
     if (ns) {
-        qv_wr_key (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
-        qv_wr_key (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
-        qv_wr_key (w, "nats_requests"); qv_wr_uint (w, atomic_load (&ns->requests));
-        qv_wr_key (w, "nats_failed"); qv_wr_uint (w, atomic_load (&ns->failed));
-        qv_wr_key (w, "nats_dropped"); qv_wr_uint (w, atomic_load (&ns->dropped));
-        qv_wr_key (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
-        qv_wr_key (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
-        qv_wr_key (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
+        qv_bridge_write_stats (ns, w);
         qv_wr_key (w, "ingest_seq"); qv_wr_uint (w, qv_catalog_stream_seq (self->catalog));
         qv_wr_key (w, "cdc_published"); qv_wr_uint (w, atomic_load (&ns->cdc_published));
         qv_wr_key (w, "cdc_dropped"); qv_wr_uint (w, atomic_load (&ns->cdc_dropped));

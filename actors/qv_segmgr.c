@@ -49,6 +49,14 @@
 //  none skipped. When one fails (its group's write, or its wait for memory), every
 //  later stream write is refused too (`stream_hold`), until the bridge sends again
 //  from the failed message or an earlier one: the bridge then resumes exactly there.
+//  And each is logged once: a stream write at or below the highest durable one
+//  (`stream_durable`, recovered from the WAL at start) is answered as done without
+//  being logged again, and one sent again while its first copy is still on its way to
+//  the WAL (`stream_taken`) is refused UNAVAILABLE, holding the later ones, so the
+//  bridge sends it again once the first copy's outcome is known. Only a proxy process
+//  sends a message again whose first copy may have been logged (its connection to the
+//  writer core dropped, and it answered UNAVAILABLE, outcome unknown); the bridge of a
+//  one-process server never does.
 #include "qv_segmgr.h"
 #include "qv_catalog.h"
 #include "qv_msg.h"
@@ -91,6 +99,8 @@ typedef struct {
     size_t unflushed;               //  bytes of rows not yet in flushed segments
     uint64_t truncate_to;           //  pending WAL truncation
     uint64_t stream_hold;           //  a stream write at this sseq failed; 0 if none
+    uint64_t stream_durable;        //  the highest stream sequence durable in the WAL
+    uint64_t stream_taken;          //  ... and the highest taken to be logged
     uint64_t last_ts;               //  the last timestamp given out
     bool terminating;
     zsock_t *feedpub;               //  PUSH to the feed publisher, with --nats
@@ -303,6 +313,14 @@ s_sseq (const qv_job_t *job)
     return job->rec ? job->rec->sseq : 0;
 }
 
+//  A stream write taken to be logged was not: it may come again.
+static void
+s_stream_untake (self_t *self, uint64_t sseq)
+{
+    if (sseq && sseq <= self->stream_taken)
+        self->stream_taken = sseq - 1 > self->stream_durable ? sseq - 1 : self->stream_durable;
+}
+
 //  A stream write failed: later stream writes are refused until it comes again.
 static void
 s_stream_failed (self_t *self, qv_job_t *job)
@@ -310,6 +328,40 @@ s_stream_failed (self_t *self, qv_job_t *job)
     uint64_t sseq = s_sseq (job);
     if (sseq && (self->stream_hold == 0 || sseq < self->stream_hold))
         self->stream_hold = sseq;
+    s_stream_untake (self, sseq);
+}
+
+//  True (and the job answered) if job is a stream write logged before, or on its way
+//  to the WAL: see "each is logged once" above.
+static bool
+s_stream_again (self_t *self, qv_job_t *job)
+{
+    uint64_t sseq = s_sseq (job);
+    if (!sseq || sseq > self->stream_taken)
+        return false;
+    if (sseq <= self->stream_durable) {
+        qv_job_t *ack = job->rec->type == QV_REC_INSERT ? qv_job_insert_ack (job)
+                      : job->rec->type == QV_REC_DELETE ? qv_job_delete_ack (job) : NULL;
+        if (ack) {
+            s_send_reply (self, ack);
+            qv_job_destroy (&job);
+        }
+        else {
+            qv_job_fail (job, QV_ERR, "a stream write of an unexpected kind was sent again");
+            s_send_reply (self, job);
+        }
+        if (self->config->write_stats)
+            atomic_fetch_add (&self->config->write_stats->stream_again, 1);
+        return true;
+    }
+    char msg [200];
+    snprintf (msg, sizeof msg, "stream message %llu was sent again while its first copy is "
+              "being logged; send it again once that is answered", (unsigned long long) sseq);
+    if (self->stream_hold == 0 || sseq < self->stream_hold)
+        self->stream_hold = sseq;
+    qv_job_fail (job, QV_EUNAVAIL, msg);
+    s_send_reply (self, job);
+    return true;
 }
 
 //  True (and the job answered) if job is a stream write after a failed one.
@@ -319,6 +371,7 @@ s_stream_refuse (self_t *self, qv_job_t *job)
     uint64_t sseq = s_sseq (job);
     if (!sseq || !self->stream_hold || sseq <= self->stream_hold)
         return false;
+    s_stream_untake (self, sseq);
     char msg [160];
     snprintf (msg, sizeof msg, "stream message %llu failed before this one; the write was not "
               "logged (ingestion resumes from %llu)", (unsigned long long) self->stream_hold,
@@ -470,6 +523,8 @@ s_enqueue (self_t *self, qv_job_t *job)
         s_drop_growing (self, rec->coll_id, rec->partition);
     if (rec && rec->type == QV_REC_INSERT)
         self->unflushed += job->bytes;  //  released when its segment is flushed
+    if (s_sseq (job) > self->stream_taken)
+        self->stream_taken = s_sseq (job);
     qv_msg_apply_t *msg = qv_msg_apply_new ();
     msg->job = job;
     zlistx_add_end (self->queue, msg);
@@ -601,6 +656,9 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         else {
             qv_msg_apply_t *apply = (qv_msg_apply_t *) msg;
             apply->seq = group->seq;
+            if (s_sseq (apply->job) > self->stream_durable)
+                self->stream_durable = s_sseq (apply->job);
+
             uint64_t ts = apply->job->rec->ts;
             qv_job_t *ack = apply->job->rec->type == QV_REC_INSERT ? qv_job_insert_ack (apply->job)
                           : apply->job->rec->type == QV_REC_DELETE ? qv_job_delete_ack (apply->job)
@@ -656,6 +714,9 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         qv_job_t *job = qv_msg_take_job (msg);
         if (s_sseq (job) && self->stream_hold && s_sseq (job) <= self->stream_hold)
             self->stream_hold = 0;  //  the bridge resumed from the failed message
+        if (s_stream_again (self, job))
+            ;
+        else
         if (self->terminating) {
             qv_job_fail (job, QV_EUNAVAIL, "the server is shutting down");
             s_send_reply (self, job);
@@ -678,6 +739,8 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         &&  (zlistx_size (self->waiting) > 0
          ||  self->unflushed + job->bytes > self->config->max_unflushed)) {
             job->deadline = qv_clock_msec () + self->config->backpressure_ms;
+            if (s_sseq (job) > self->stream_taken)
+                self->stream_taken = s_sseq (job);
             zlistx_add_end (self->waiting, job);
             if (self->config->write_stats)
                 atomic_fetch_add (&self->config->write_stats->waited, 1);
@@ -774,6 +837,7 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     self->next_coll_id = args->next_coll_id;
     self->next_seg_id = args->next_seg_id;
     self->last_ts = args->max_ts;
+    self->stream_durable = self->stream_taken = args->stream_seq;
     self->unflushed = args->unflushed_bytes;
     self->queue = zlistx_new ();
     self->waiting = zlistx_new ();

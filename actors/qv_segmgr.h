@@ -16,6 +16,7 @@ typedef struct {
     size_t unflushed_bytes;         //  memory of recovered, unflushed segments
     zlist_t *seal;                  //  "coll/seg" strings of recovered segments to seal
     uint64_t max_ts;                //  largest timestamp recovered: new ones start above
+    uint64_t stream_seq;            //  highest JetStream sequence in the WAL (recovered)
 } qv_segmgr_args_t;
 
 void

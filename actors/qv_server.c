@@ -149,6 +149,15 @@ s_proxy_process (qv_server_t *self)
         return NULL;
     }
     zstr_free (&status);
+    //  Test hook: QV_FAULT_LINK_BLIP=N makes the link drop its connection to the writer
+    //  core once, right after it sent the Nth stream write, and connect again: the
+    //  writes in flight are answered UNAVAILABLE while the core goes on logging them.
+    const char *blip = getenv ("QV_FAULT_LINK_BLIP");
+    if (blip && atoi (blip) > 0) {
+        qv_warn ("QV_FAULT_LINK_BLIP=%s: the connection to the writer core drops once after "
+                 "stream write %s (fault injection)", blip, blip);
+        self->config.fault_link_blip = atoi (blip);
+    }
     self->fanout = zactor_new (qv_fanout_actor, &self->config);
     self->link = zactor_new (qv_link_actor, &self->config);
     if (config->http [0] && !(self->http = qv_http_new (&self->config))) {
@@ -372,7 +381,7 @@ qv_server_new (const qv_config_t *config)
     //  Segments rebuilt from the WAL are sealed and flushed; new rows start new segments.
     qv_segmgr_args_t sargs = { &self->config, wal, qv_catalog_next_coll_id (catalog),
                                qv_catalog_next_seg_id (catalog), 0, zlist_new (),
-                               qv_catalog_max_ts (catalog) };
+                               qv_catalog_max_ts (catalog), qv_catalog_stream_seq (catalog) };
     zlist_autofree (sargs.seal);
     zlist_t *views = qv_recover_views (catalog);
     size_t n;

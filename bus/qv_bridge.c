@@ -23,8 +23,13 @@
 //  up. On start the consumer is recreated to deliver from the recovered stream
 //  sequence + 1, so no redelivery timer is waited for. Stream messages go to the proxy
 //  in stream order, each carrying its stream sequence, which is logged in the WAL with
-//  its rows. Replies come back in log order; a message is acked when its reply says it
-//  is durable. A message the server refuses for good (bad payload, unknown collection)
+//  its rows. In a proxy process (--roles proxy) the WAL is the writer core's: the
+//  recovered sequence is not known here, so the bridge first asks `stats` for the
+//  core's `ingest_seq` (the proxy answers `stats` before the bridge is live) and
+//  starts from the one after it; a message whose first copy may have been logged (the
+//  connection to the core dropped with it in flight) is sent again, and the core's
+//  segment manager answers it without logging it twice. Replies come back in log
+//  order; a message is acked when its reply says it is durable. A message the server refuses for good (bad payload, unknown collection)
 //  is acked, counted, and reported on <prefix>.errors. A transient failure (storage,
 //  memory) stops the flow: once every message in flight has answered, the consumer is
 //  recreated from the last message done + 1 (the segment manager refuses stream writes
@@ -48,7 +53,7 @@
 #define S_CORE_HIGH_BYTES (64u << 20)   //  ... or their payload bytes
 #define S_CORE_LOW_BYTES (16u << 20)
 
-typedef enum { S_PING, S_REQUEST, S_FIRE, S_STREAM } s_kind_t;
+typedef enum { S_PING, S_REQUEST, S_FIRE, S_STREAM, S_POSITION } s_kind_t;
 
 //  One request in flight at the proxy.
 typedef struct {
@@ -94,6 +99,10 @@ typedef struct {
     uint32_t stream_inflight;
     size_t stream_bytes;
     uint32_t credits_out;           //  credits granted to the fetcher, not yet used
+    bool remote;                    //  a proxy process: the WAL is the writer core's
+    bool positioned;                //  remote: the core's stream position is known
+    bool position_out;              //  remote: its `stats` request is in flight
+    int64_t position_at;            //  remote: when to ask again
     //  Rate-limited logging of refused fire-and-forget messages
     int64_t log_window;
     int log_count;
@@ -431,6 +440,7 @@ s_send_api (self_t *self, s_ctx_t *ctx, const void *data, size_t size)
 }
 
 static void s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size);
+static void s_start_consumer (self_t *self);
 static int s_handle_msgs (zloop_t *loop, zsock_t *reader, void *arg);
 
 //  Takes a NATS message whose last two subject tokens are <op>.<collection>.
@@ -608,6 +618,33 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
             self->core_inflight--;
             self->core_bytes -= ctx->bytes;
             break;
+        case S_POSITION: {
+            self->position_out = false;
+            uint64_t seq = 0;
+            int rc = 0;
+            qv_doc_t *doc = ok ? qv_doc_parse (reply, size, SIZE_MAX, &rc) : NULL;
+            const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "ingest_seq") : NULL;
+            if (v && qv_val_uint (v, &seq) == 0) {
+                self->positioned = true;
+                if (seq > self->done)
+                    self->done = seq;
+                qv_info ("stream %s: the writer core has logged it up to message %llu",
+                         self->config->ingest_stream, (unsigned long long) seq);
+                s_start_consumer (self);
+            }
+            else {
+                self->position_at = qv_clock_msec () + 1000;
+                static int64_t s_said;
+                if (qv_clock_msec () - s_said > 10000) {
+                    s_said = qv_clock_msec ();
+                    qv_warn ("stream %s: cannot learn how far the writer core has logged it "
+                             "yet (%s: %s); retrying", self->config->ingest_stream, code,
+                             ok ? "no ingest_seq in its stats" : error);
+                }
+            }
+            qv_doc_destroy (&doc);
+            break;
+        }
         case S_STREAM: {
             self->stream_inflight--;
             self->stream_bytes -= ctx->bytes;
@@ -832,7 +869,8 @@ s_setup (self_t *self)
             snprintf (fa->durable, sizeof fa->durable, "quiver_%s", self->config->ingest_stream);
             self->ingest = zactor_new (s_fetch_actor, fa);
             zloop_reader (self->loop, zactor_sock (self->ingest), s_handle_ingest, self);
-            s_start_consumer (self);
+            if (!self->remote)
+                s_start_consumer (self);    //  a remote one once positioned
         }
     }
     else
@@ -879,8 +917,22 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         s_send_api (self, ctx, data, size);
         qv_wr_destroy (&w);
     }
+    if (self->ingest && self->remote && !self->positioned && !self->position_out
+    &&  now >= self->position_at) {
+        s_ctx_t *ctx = calloc (1, sizeof *ctx);
+        ctx->kind = S_POSITION;
+        self->position_out = true;
+        qv_wr_t *w = qv_wr_new ();
+        qv_wr_map_open (w);
+        qv_wr_key (w, "op"); qv_wr_str (w, "stats");
+        qv_wr_map_close (w);
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        s_send_api (self, ctx, data, size);
+        qv_wr_destroy (&w);
+    }
     if (self->ingest && self->rewinding && !self->starting && self->stream_inflight == 0
-    &&  now >= self->rewind_at)
+    &&  now >= self->rewind_at && (!self->remote || self->positioned))
         s_start_consumer (self);
     s_grant (self);
     return 0;
@@ -914,6 +966,7 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     self->stats = args->config->nats_stats;
     self->pipe = pipe;
     self->done = self->sent = args->stream_seq;
+    self->remote = self->config->proxy_process;
     snprintf (self->prefix, sizeof self->prefix, "%s", self->config->nats_prefix);
     snprintf (self->errors_subject, sizeof self->errors_subject, "%s.errors", self->prefix);
     self->inflight = zlistx_new ();
@@ -1004,4 +1057,17 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     //  nats.c keeps a thread's last error in thread-local memory, freed when the thread
     //  ends: the process may exit first (LeakSanitizer saw it), so free it here
     nats_ReleaseThreadMemory ();
+}
+
+void
+qv_bridge_write_stats (qv_nats_stats_t *ns, qv_wr_t *w)
+{
+    qv_wr_key (w, "nats_connected"); qv_wr_bool (w, atomic_load (&ns->connected));
+    qv_wr_key (w, "nats_live"); qv_wr_bool (w, atomic_load (&ns->live));
+    qv_wr_key (w, "nats_requests"); qv_wr_uint (w, atomic_load (&ns->requests));
+    qv_wr_key (w, "nats_failed"); qv_wr_uint (w, atomic_load (&ns->failed));
+    qv_wr_key (w, "nats_dropped"); qv_wr_uint (w, atomic_load (&ns->dropped));
+    qv_wr_key (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
+    qv_wr_key (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
+    qv_wr_key (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
 }

@@ -4,6 +4,7 @@
 #ifndef QV_BRIDGE_H_INCLUDED
 #define QV_BRIDGE_H_INCLUDED
 
+#include "qv_codec.h"
 #include "qv_config.h"
 
 #include <czmq.h>
@@ -33,5 +34,10 @@ bool
 //  consumer are set up, and sends requests to the proxy's inproc "api" ROUTER.
 void
     qv_bridge_actor (zsock_t *pipe, void *args);
+
+//  Writes the bridge's figures into a `stats` reply: nats_connected, nats_live,
+//  nats_requests, nats_failed, nats_dropped, ingest_applied, ingest_bad, ingest_retries.
+void
+    qv_bridge_write_stats (qv_nats_stats_t *ns, qv_wr_t *w);
 
 #endif

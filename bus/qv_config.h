@@ -32,6 +32,8 @@ typedef struct {
     atomic_uint_fast64_t unflushed_peak;  //  the most that ever was (bounded by max_unflushed)
     atomic_uint_fast64_t waited;          //  inserts that waited for memory
     atomic_uint_fast64_t refused;         //  inserts refused RESOURCE_EXHAUSTED for memory
+    atomic_uint_fast64_t stream_again;    //  stream writes sent again after they were
+                                          //  logged, answered without logging them twice
 } qv_write_stats_t;
 
 //  A searcher process as a writer without the searcher role knows it (actors/qv_fanout.c
@@ -96,6 +98,7 @@ typedef struct {
     int fault_build_delay_ms;       //  test hook QV_FAULT_BUILD_DELAY_MS (qv_server.c)
     bool fault_feed_drop;           //  test hook QV_FAULT_FEED_DROP (qv_server.c)
     bool fault_no_ddl_broadcast;    //  test hook QV_FAULT_NO_DDL_BROADCAST (qv_server.c)
+    int fault_link_blip;            //  test hook QV_FAULT_LINK_BLIP (qv_server.c)
     int search_threads;             //  worker threads for searches
     size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object

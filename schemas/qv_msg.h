@@ -129,8 +129,8 @@ typedef enum {
 //  (actors/qv_recover.h)
 #define QV_MSG_F_catalog(F, T)      F (T, U64, max_ts) F (T, BIN, views)
 //  views: a zlist_t of qv_coll_view_t * (actors/qv_recover.h), owned by the message's
-//  receiver
-#define QV_MSG_F_views(F, T)        F (T, U64, max_ts) F (T, PTR, views)
+//  receiver; writer: the writer core's endpoint
+#define QV_MSG_F_views(F, T)        F (T, U64, max_ts) F (T, PTR, views) F (T, STR, writer)
 #define QV_MSG_F_writer_down(F, T)  F (T, STR, reason)
 //  version: the manifest's; body: its msgpack body (actors/qv_manifest.c)
 #define QV_MSG_F_manifest_seen(F, T) F (T, U64, version) F (T, BIN, body)

@@ -404,10 +404,10 @@ main (int argc, char *argv [])
                  "it needs --roles proxy\n");
         return 2;
     }
-    if ((config.proxy_process || config.writer_core) && config.ingest_stream [0]) {
-        fprintf (stderr, "quiver: --ingest-stream is not built yet for a writer split into a "
-                 "proxy process and a writer core; use the writer `--roles proxy,"
-                 "segment-manager,meta,flusher`\n");
+    if (config.writer_core && config.ingest_stream [0]) {
+        fprintf (stderr, "quiver: --ingest-stream belongs to a proxy process (it consumes the "
+                 "stream and sends its writes to the writer core): give it to one `quiver "
+                 "serve --roles proxy`\n");
         return 2;
     }
     if (config.writer_core && config.http [0]) {

@@ -9,6 +9,8 @@
 //    answered (UNAVAILABLE while it is gone, never a hang), the proxy reconnects to
 //    the restarted core, and every acknowledged row is there.
 //  - kill -9 of the proxy: a new one takes the catalog from the writer core and serves.
+//  - JetStream ingestion through a proxy process (--ingest-stream): exactly once across
+//    kill -9 of the writer core and of the proxy.
 //  - A proxy without --writer finds the core holding the write lease in NATS; kill -9
 //    of that core under inserts: a standby core (waiting for the lease on another
 //    endpoint) takes over, the proxy follows it, every acknowledged row is there.
@@ -32,6 +34,7 @@ typedef struct {
     qv_itn_quiver_t proxy [2];
     qv_itn_quiver_t standby;        //  a second writer core, waiting for the lease
     bool discover;                  //  proxies find the core in NATS (no --writer)
+    const char *proxy_args;         //  more options for proxy 0
 } s_env_t;
 
 static int
@@ -40,23 +43,49 @@ s_start_proxy (s_env_t *env, int i)
     qv_itn_quiver_t *p = &env->proxy [i];
     snprintf (p->data, sizeof p->data, "%s", env->core.data);     //  names the store
     char args [512];
+    const char *more = i == 0 && env->proxy_args ? env->proxy_args : "";
     if (env->discover)
-        snprintf (args, sizeof args, "--roles proxy");
+        snprintf (args, sizeof args, "--roles proxy %s", more);
     else
-        snprintf (args, sizeof args, "--roles proxy --writer %s", env->core.endpoint);
+        snprintf (args, sizeof args, "--roles proxy --writer %s %s", env->core.endpoint, more);
     return qv_itn_quiver_start (p, env->nats.url, args, 60000);
 }
 
 //  The writer core answers no ping (it speaks to proxies only): it is up once a proxy
 //  answers, which needs its catalog.
+static void
+s_add_stream (const char *url, const char *name, const char *subject)
+{
+    natsConnection *nc = qv_itn_nats_connect (url);
+    assert_non_null (nc);
+    jsCtx *js = NULL;
+    assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
+    jsStreamConfig cfg;
+    jsStreamConfig_Init (&cfg);
+    cfg.Name = name;
+    const char *subjects [] = { subject };
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    assert_int_equal (js_AddStream (&si, js, &cfg, NULL, &jerr), NATS_OK);
+    jsStreamInfo_Destroy (si);
+    jsCtx_Destroy (js);
+    natsConnection_Destroy (nc);
+}
+
 static int
-s_setup_env (void **state, bool discover)
+s_setup_env (void **state, bool discover, const char *proxy_args)
 {
     if (!qv_itn_have_nats_server ())
         skip ();
     s_env_t *env = calloc (1, sizeof *env);
     env->discover = discover;
+    env->proxy_args = proxy_args;
     assert_int_equal (qv_itn_nats_start (&env->nats), 0);
+    if (proxy_args && strstr (proxy_args, "--ingest-stream"))
+        s_add_stream (env->nats.url, "INGEST", "ingest.>");
     assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url,
                       "--roles segment-manager,meta,flusher --lease-ttl-ms 2000", 0), 0);
     snprintf (env->searcher.data, sizeof env->searcher.data, "%s", env->core.data);
@@ -70,13 +99,31 @@ s_setup_env (void **state, bool discover)
 static int
 s_setup (void **state)
 {
-    return s_setup_env (state, false);
+    return s_setup_env (state, false, NULL);
 }
 
 static int
 s_setup_discover (void **state)
 {
-    return s_setup_env (state, true);
+    return s_setup_env (state, true, NULL);
+}
+
+static int
+s_setup_ingest (void **state)
+{
+    return s_setup_env (state, true, "--ingest-stream INGEST");
+}
+
+//  The same with the connection between the proxy and the core dropped once in the
+//  middle of the stream (test hook QV_FAULT_LINK_BLIP): writes the core logged but
+//  whose answers were lost come again, and are not logged twice.
+static int
+s_setup_ingest_blip (void **state)
+{
+    setenv ("QV_FAULT_LINK_BLIP", "150", 1);
+    int rc = s_setup_env (state, true, "--ingest-stream INGEST");
+    unsetenv ("QV_FAULT_LINK_BLIP");
+    return rc;
 }
 
 static int
@@ -545,6 +592,106 @@ test_split_core_failover (void **state)
     assert_int_equal (s_count (env->proxy [1].endpoint, "g", ""), BATCH);
 }
 
+//  Stat key of the server at endpoint once it reaches want (or the deadline passes).
+static uint64_t
+s_wait_stat (const char *endpoint, const char *key, uint64_t want, int ms)
+{
+    int64_t end = zclock_mono () + ms;
+    uint64_t v = 0;
+    while (zclock_mono () < end) {
+        v = qv_itn_stat (endpoint, key);
+        if (v != UINT64_MAX && v >= want)
+            break;
+        zclock_sleep (20);
+    }
+    return v;
+}
+
+#define S_MSGS 400
+
+//  Publishes S_MSGS messages of BATCH auto-id rows into collection "ing" (created
+//  here) through the stream; the last stream sequence.
+static uint64_t
+s_ingest_publish (s_env_t *env)
+{
+    assert_true (qv_itn_create (env->proxy [0].endpoint, "ing", DIM, true, 1));
+    natsConnection *nc = qv_itn_nats_connect (env->nats.url);
+    assert_non_null (nc);
+    jsCtx *js = NULL;
+    assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
+    qv_wr_t *w = qv_wr_new ();
+    uint64_t last = 0;
+    for (int m = 0; m < S_MSGS; m++) {
+        qv_wr_reset (w);
+        qv_itn_insert_payload (w, -1, BATCH, DIM, (uint32_t) m);
+        size_t size;
+        const void *data = qv_wr_data (w, &size);
+        jsPubAck *ack = NULL;
+        assert_int_equal (js_Publish (&ack, js, "ingest.insert.ing", data, (int) size, NULL,
+                                      NULL), NATS_OK);
+        last = ack->Sequence;
+        jsPubAck_Destroy (ack);
+    }
+    qv_wr_destroy (&w);
+    jsCtx_Destroy (js);
+    natsConnection_Destroy (nc);
+    return last;
+}
+
+//  Every message of the stream logged once: exactly S_MSGS * BATCH rows.
+static void
+s_ingest_check (const char *p, uint64_t last)
+{
+    assert_int_equal (s_wait_stat (p, "ingest_seq", last, 120000), last);
+    int64_t got = -1;
+    int64_t end = zclock_mono () + 30000;
+    while (zclock_mono () < end && (got = s_count (p, "ing", "")) != S_MSGS * BATCH)
+        zclock_sleep (200);
+    assert_int_equal (got, S_MSGS * BATCH);
+}
+
+//  JetStream ingestion through the proxy process: 400 messages of 100 auto-id rows
+//  published at once; the writer core killed with -9 in the middle and started again,
+//  then the proxy: exactly 40,000 rows in the end (a message logged twice would add
+//  rows, one lost would miss some).
+static void
+test_split_ingest_exactly_once (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    uint64_t last = s_ingest_publish (env);
+    //  kill -9 of the core while it logs the stream, then of the proxy
+    uint64_t at = s_wait_stat (p, "ingest_seq", 60, 60000);
+    assert_true (at >= 60 && at != UINT64_MAX);
+    assert_int_equal (qv_itn_quiver_stop (&env->core, SIGKILL), 128 + SIGKILL);
+    assert_int_equal (qv_itn_quiver_restart (&env->core, 0), 0);
+    at = s_wait_stat (p, "ingest_seq", at + 60, 60000);
+    assert_true (at != UINT64_MAX);
+    //  The proxy process reports its own bridge's figures (the core's are 0)
+    uint64_t applied = qv_itn_stat (p, "ingest_applied");
+    assert_true (applied > 0 && applied != UINT64_MAX);
+    assert_int_equal (qv_itn_quiver_stop (&env->proxy [0], SIGKILL), 128 + SIGKILL);
+    assert_int_equal (s_start_proxy (env, 0), 0);
+    p = env->proxy [0].endpoint;
+    s_ingest_check (p, last);
+}
+
+//  The connection to the core dropped after the 150th stream write: the core logged
+//  writes whose answers were lost, the bridge sent them again, and the core answered
+//  those without logging them twice.
+static void
+test_split_ingest_blip (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    uint64_t last = s_ingest_publish (env);
+    s_ingest_check (p, last);
+    uint64_t again = qv_itn_stat (p, "writes_stream_again");
+    print_message ("the core answered %llu stream writes sent again without logging them\n",
+                   (unsigned long long) again);
+    assert_true (again > 0 && again != UINT64_MAX);
+}
+
 static int
 s_check_config (const char *args)
 {
@@ -578,6 +725,8 @@ test_split_options (void **state)
     snprintf (args, sizeof args, "--roles segment-manager,meta,flusher --http 127.0.0.1:1%s", nats);
     assert_int_equal (s_check_config (args), 2);
     snprintf (args, sizeof args, "--roles proxy --writer tcp://127.0.0.1:1 --ingest-stream S%s", nats);
+    assert_int_equal (s_check_config (args), 0);
+    snprintf (args, sizeof args, "--roles segment-manager,meta,flusher --ingest-stream S%s", nats);
     assert_int_equal (s_check_config (args), 2);
 }
 
@@ -607,6 +756,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_proxy_killed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_requests, s_setup_discover, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_core_failover, s_setup_discover, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_ingest_exactly_once, s_setup_ingest, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_ingest_blip, s_setup_ingest_blip, s_teardown),
     };
+    if (getenv ("QV_TEST_FILTER"))  //  e.g. "*ingest*": only the tests it matches
+        cmocka_set_test_filter (getenv ("QV_TEST_FILTER"));
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
