@@ -204,6 +204,9 @@ s_send_catalog (self_t *self, zframe_t *peer)
 static void
 s_refuse (self_t *self, zframe_t *peer, qv_job_t *job, const char *why)
 {
+    //  An insert's answer goes without its rows (the link decodes answers schema-less)
+    if (job->rec && job->rec->type == QV_REC_INSERT)
+        qv_record_destroy (&job->rec);
     qv_job_fail (job, QV_EUNAVAIL, why);
     qv_msg_reply_t *reply = qv_msg_reply_new ();
     reply->job = job;
@@ -235,7 +238,8 @@ s_answer_client (self_t *self, zmsg_t *env, const qv_req_t *req)
         char why [400];
         snprintf (why, sizeof why, "this is a writer core (`quiver serve --roles "
                   "segment-manager,meta,flusher`): it answers proxy processes only; send %s "
-                  "to a proxy process (`quiver serve --roles proxy`)", qv_op_name (req->op));
+                  "to a proxy process (`quiver serve --roles proxy`)",
+                  req->op < QV_OP_COUNT ? qv_op_name (req->op) : "requests");
         qv_reply_error (w, rid, QV_EINVAL, why);
     }
     size_t size;
@@ -295,13 +299,19 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
         char why [512];
         snprintf (why, sizeof why, "%s", qv_err_msg ());
         qv_req_t req = { 0 };
-        if (body && qv_req_parse (zframe_data (body), zframe_size (body), 64, &req) == 0) {
+        int prc = body ? qv_req_parse (zframe_data (body), zframe_size (body),
+                                       self->config->max_elems, &req) : QV_EPROTO;
+        //  A client's request (a map with an op), valid or not, is answered
+        const qv_val_t *op = req.doc ? qv_val_get (qv_doc_root (req.doc), "op") : NULL;
+        if (prc == 0 || (op && !qv_val_get (qv_doc_root (req.doc), "msg"))) {
+            if (prc)
+                req.op = QV_OP_COUNT;   //  not ping: refused, naming the proxy
             zmsg_remove (in, body);
             zframe_destroy (&body);
             s_answer_client (self, in, &req);
         }
         else
-            qv_error ("intake: protocol error from a proxy process: %s; dropped", why);
+            qv_error ("intake: protocol error from a peer: %s; dropped", why);
         qv_req_free (&req);
         zmsg_destroy (&in);
         return 0;

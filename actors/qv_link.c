@@ -87,7 +87,8 @@ typedef struct {
     uint64_t epoch;                 //  the epoch of the core at writer (0: unknown)
     int stream_sent;                //  stream writes sent (test hook QV_FAULT_LINK_BLIP)
     uint64_t stream_hold;           //  a stream write at this sseq failed here: later ones
-                                    //  are refused until it comes again (0: none)
+                                    //  are refused until it comes again (0: none) ...
+    uint64_t stream_hold_gen;       //  ... or the bridge starts a new consumer generation
     zsock_t *fanout;                //  PUSH to the fan-out: strong reads, guaranteed
     zlistx_t *waiting;              //  qv_msg_read_t *: strong reads for the next question
     zlistx_t *asked;                //  ... and those the question out will answer
@@ -128,8 +129,11 @@ s_writer_down (self_t *self, const char *why)
 static void
 s_fail (self_t *self, qv_job_t *job, const char *why)
 {
-    if (job->sseq && (self->stream_hold == 0 || job->sseq < self->stream_hold))
+    if (job->sseq && (self->stream_hold == 0 || job->sgen != self->stream_hold_gen
+                  || job->sseq < self->stream_hold)) {
         self->stream_hold = job->sseq;
+        self->stream_hold_gen = job->sgen;
+    }
     qv_job_fail (job, QV_EUNAVAIL, why);
     qv_msg_reply_t *reply = qv_msg_reply_new ();
     reply->job = job;
@@ -251,8 +255,9 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (job->sseq && self->stream_hold) {
         //  The stream's order: after a failed stream write (its outcome unknown, or not
-        //  sent) none after it goes until the bridge sends it again
-        if (job->sseq > self->stream_hold) {
+        //  sent) none after it goes until the bridge sends it again (or rewinds: a new
+        //  consumer generation, which starts at or before it)
+        if (job->sseq > self->stream_hold && job->sgen == self->stream_hold_gen) {
             char why [200];
             snprintf (why, sizeof why, "stream message %llu failed on its way to the writer "
                       "core; this one waits until it is sent again",
@@ -507,7 +512,7 @@ s_handle_cores (zloop_t *loop, zsock_t *reader, void *arg)
         qv_warn ("link: an undecodable writer core entry in NATS was ignored");
         return 0;
     }
-    if (entry.gone || !entry.ready || entry.epoch < self->epoch
+    if (entry.gone || !entry.ready || !entry.endpoint [0] || entry.epoch < self->epoch
     ||  (entry.epoch == self->epoch && self->writer [0]))
         return 0;
     if (streq (entry.endpoint, self->writer)) {
@@ -522,6 +527,15 @@ s_handle_cores (zloop_t *loop, zsock_t *reader, void *arg)
     else
         qv_info ("link: found the writer core at %s in NATS (epoch %llu)", entry.endpoint,
                  (unsigned long long) entry.epoch);
+    //  An endpoint ZeroMQ refuses (a malformed entry) must not take us off a good core
+    zsock_t *probe = zsock_new (ZMQ_DEALER);
+    int ok = probe ? zsock_connect (probe, "%s", entry.endpoint) : -1;
+    zsock_destroy (&probe);
+    if (ok != 0) {
+        qv_warn ("link: a writer core entry with endpoint '%s' was ignored: cannot connect "
+                 "there", entry.endpoint);
+        return 0;
+    }
     self->epoch = entry.epoch;
     s_dealer_close (self);
     s_dealer_open (self, entry.endpoint);

@@ -58,8 +58,9 @@
 //
 //  The NATS bridge is a client like any other, over a second ROUTER bound on the
 //  inproc endpoint "api": its requests take exactly the same path. Its envelope holds
-//  one extra frame, the bridge's context: {void *ctx; uint64_t sseq}, where sseq is the
-//  JetStream stream sequence of the message (0 if none), which goes into the record.
+//  one extra frame, the bridge's context: {void *ctx; uint64_t sseq; uint64_t sgen},
+//  where sseq is the JetStream stream sequence of the message (0 if none), which goes
+//  into the record, and sgen the bridge's consumer generation (the job's sgen).
 //  Job ids of bridge requests have their top bit set, so replies find their socket.
 //  Stream order: the segment manager logs JetStream writes in stream order, so they
 //  leave here in that order, and a delete by filter from the stream must see every
@@ -612,8 +613,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     if (sock == self->bus && zmsg_size (env) == 2) {
         zmsg_first (env);           //  the bridge's routing id, then its context
         zframe_t *ctx = zmsg_next (env);
-        if (ctx && zframe_size (ctx) == sizeof (void *) + 8)
+        if (ctx && zframe_size (ctx) == sizeof (void *) + 16) {
             memcpy (&job->sseq, zframe_data (ctx) + sizeof (void *), 8);
+            memcpy (&job->sgen, zframe_data (ctx) + sizeof (void *) + 8, 8);
+        }
     }
     int rc = 0;
     if (zframe_size (body) > self->config->max_request)

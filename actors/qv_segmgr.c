@@ -47,18 +47,21 @@
 //
 //  Writes from a JetStream stream (rec->sseq set) must be logged in stream order with
 //  none skipped. When one fails (its group's write, or its wait for memory), every
-//  later stream write is refused too (`stream_hold`), until the bridge sends again
-//  from the failed message or an earlier one: the bridge then resumes exactly there.
-//  And each is logged once: a stream write at or below the highest durable one
-//  (`stream_durable`, recovered from the WAL at start) is answered as done without
-//  being logged again, and one sent again while its first copy is still on its way to
-//  the WAL (`stream_taken`) is refused UNAVAILABLE, holding the later ones, so the
-//  bridge sends it again once the first copy's outcome is known. Only a proxy process
-//  sends a message again whose first copy may have been logged (its connection to the
-//  writer core dropped, and it answered UNAVAILABLE, outcome unknown); the bridge of a
-//  one-process server never does.
+//  later stream write of the same consumer generation (job->sgen: the bridge starts a
+//  new one each time it rewinds) is refused too (`stream_hold`), those already queued
+//  or waiting for memory at once, until the bridge sends again from the failed message
+//  or an earlier one, or starts a new generation: it then resumes exactly there. A
+//  stream write queues behind any write waiting for memory, whatever its kind, so the
+//  stream's order holds. And each is logged once: the ledger (qv_stream_ledger.h)
+//  knows which stream sequences are in the WAL; one sent again after it was logged is
+//  answered as done (`again`) without being logged twice, and one sent again while its
+//  first copy is still on its way to the WAL is refused UNAVAILABLE (holding the later
+//  ones) until that copy's outcome is known. Only a proxy process sends a message
+//  again whose first copy may have been logged (its connection to the writer core
+//  dropped, and it answered UNAVAILABLE, outcome unknown).
 #include "qv_segmgr.h"
 #include "qv_catalog.h"
+#include "qv_stream_ledger.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
 
@@ -99,8 +102,10 @@ typedef struct {
     size_t unflushed;               //  bytes of rows not yet in flushed segments
     uint64_t truncate_to;           //  pending WAL truncation
     uint64_t stream_hold;           //  a stream write at this sseq failed; 0 if none
-    uint64_t stream_durable;        //  the highest stream sequence durable in the WAL
-    uint64_t stream_taken;          //  ... and the highest taken to be logged
+    uint64_t stream_hold_gen;       //  ... in this consumer generation
+    qv_stream_ledger_t *ledger;     //  the stream sequences in the WAL
+    uint64_t *writing_sseq;         //  stream sequences of the group being written
+    size_t writing_n;
     uint64_t last_ts;               //  the last timestamp given out
     bool terminating;
     zsock_t *feedpub;               //  PUSH to the feed publisher, with --nats
@@ -313,22 +318,68 @@ s_sseq (const qv_job_t *job)
     return job->rec ? job->rec->sseq : 0;
 }
 
-//  A stream write taken to be logged was not: it may come again.
-static void
-s_stream_untake (self_t *self, uint64_t sseq)
+//  True (and the job answered) if job is a stream write after a failed one of its
+//  consumer generation. counted: its bytes are in unflushed (it was queued).
+static bool
+s_stream_refuse (self_t *self, qv_job_t *job, bool counted)
 {
-    if (sseq && sseq <= self->stream_taken)
-        self->stream_taken = sseq - 1 > self->stream_durable ? sseq - 1 : self->stream_durable;
+    uint64_t sseq = s_sseq (job);
+    if (!sseq || !self->stream_hold || job->sgen != self->stream_hold_gen
+    ||  sseq <= self->stream_hold)
+        return false;
+    char msg [160];
+    snprintf (msg, sizeof msg, "stream message %llu failed before this one; the write was not "
+              "logged (ingestion resumes from %llu)", (unsigned long long) self->stream_hold,
+              (unsigned long long) self->stream_hold);
+    if (counted && job->rec->type == QV_REC_INSERT)
+        self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+    qv_job_fail (job, QV_EUNAVAIL, msg);
+    s_send_reply (self, job);
+    return true;
 }
 
-//  A stream write failed: later stream writes are refused until it comes again.
+//  Stream write job was not logged (it failed, or came again too early): every later
+//  one of its generation is refused until it comes again, those queued or waiting now.
 static void
 s_stream_failed (self_t *self, qv_job_t *job)
 {
     uint64_t sseq = s_sseq (job);
-    if (sseq && (self->stream_hold == 0 || sseq < self->stream_hold))
+    if (!sseq)
+        return;
+    if (!self->stream_hold || job->sgen != self->stream_hold_gen || sseq < self->stream_hold) {
         self->stream_hold = sseq;
-    s_stream_untake (self, sseq);
+        self->stream_hold_gen = job->sgen;
+    }
+    for (qv_msg_t *msg = zlistx_first (self->queue); msg; msg = zlistx_next (self->queue))
+        if (msg->id == QV_MSG_APPLY && s_stream_refuse (self, ((qv_msg_apply_t *) msg)->job, true)) {
+            ((qv_msg_apply_t *) msg)->job = NULL;   //  answered
+            zlistx_detach_cur (self->queue);
+            qv_msg_destroy (&msg);
+        }
+    for (qv_job_t *w = zlistx_first (self->waiting); w; w = zlistx_next (self->waiting)) {
+        qv_job_t *held = w;
+        if (s_sseq (held) > self->stream_hold && held->sgen == self->stream_hold_gen) {
+            zlistx_detach_cur (self->waiting);
+            s_stream_refuse (self, held, false);
+        }
+    }
+}
+
+//  True if stream sequence sseq is on its way to the WAL: in the group being written,
+//  queued, or waiting for memory.
+static bool
+s_stream_in_flight (self_t *self, uint64_t sseq)
+{
+    for (size_t i = 0; i < self->writing_n; i++)
+        if (self->writing_sseq [i] == sseq)
+            return true;
+    for (qv_msg_t *msg = zlistx_first (self->queue); msg; msg = zlistx_next (self->queue))
+        if (msg->id == QV_MSG_APPLY && s_sseq (((qv_msg_apply_t *) msg)->job) == sseq)
+            return true;
+    for (qv_job_t *w = zlistx_first (self->waiting); w; w = zlistx_next (self->waiting))
+        if (s_sseq (w) == sseq)
+            return true;
+    return false;
 }
 
 //  True (and the job answered) if job is a stream write logged before, or on its way
@@ -337,47 +388,28 @@ static bool
 s_stream_again (self_t *self, qv_job_t *job)
 {
     uint64_t sseq = s_sseq (job);
-    if (!sseq || sseq > self->stream_taken)
+    if (!sseq)
         return false;
-    if (sseq <= self->stream_durable) {
-        qv_job_t *ack = job->rec->type == QV_REC_INSERT ? qv_job_insert_ack (job)
-                      : job->rec->type == QV_REC_DELETE ? qv_job_delete_ack (job) : NULL;
+    if (qv_stream_ledger_has (self->ledger, sseq)) {
+        qv_job_t *ack = qv_job_again_ack (job);
         if (ack) {
             s_send_reply (self, ack);
             qv_job_destroy (&job);
         }
         else {
-            qv_job_fail (job, QV_ERR, "a stream write of an unexpected kind was sent again");
+            qv_job_fail (job, QV_ENOMEM, "out of memory answering a stream write sent again");
             s_send_reply (self, job);
         }
         if (self->config->write_stats)
             atomic_fetch_add (&self->config->write_stats->stream_again, 1);
         return true;
     }
+    if (!s_stream_in_flight (self, sseq))
+        return false;
     char msg [200];
     snprintf (msg, sizeof msg, "stream message %llu was sent again while its first copy is "
               "being logged; send it again once that is answered", (unsigned long long) sseq);
-    if (self->stream_hold == 0 || sseq < self->stream_hold)
-        self->stream_hold = sseq;
-    qv_job_fail (job, QV_EUNAVAIL, msg);
-    s_send_reply (self, job);
-    return true;
-}
-
-//  True (and the job answered) if job is a stream write after a failed one.
-static bool
-s_stream_refuse (self_t *self, qv_job_t *job)
-{
-    uint64_t sseq = s_sseq (job);
-    if (!sseq || !self->stream_hold || sseq <= self->stream_hold)
-        return false;
-    s_stream_untake (self, sseq);
-    char msg [160];
-    snprintf (msg, sizeof msg, "stream message %llu failed before this one; the write was not "
-              "logged (ingestion resumes from %llu)", (unsigned long long) self->stream_hold,
-              (unsigned long long) self->stream_hold);
-    if (job->rec->type == QV_REC_INSERT)
-        self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
+    s_stream_failed (self, job);
     qv_job_fail (job, QV_EUNAVAIL, msg);
     s_send_reply (self, job);
     return true;
@@ -523,8 +555,6 @@ s_enqueue (self_t *self, qv_job_t *job)
         s_drop_growing (self, rec->coll_id, rec->partition);
     if (rec && rec->type == QV_REC_INSERT)
         self->unflushed += job->bytes;  //  released when its segment is flushed
-    if (s_sseq (job) > self->stream_taken)
-        self->stream_taken = s_sseq (job);
     qv_msg_apply_t *msg = qv_msg_apply_new ();
     msg->job = job;
     zlistx_add_end (self->queue, msg);
@@ -545,7 +575,7 @@ s_kick (self_t *self)
         if (bytes > 0 && bytes + s_msg_bytes (msg) > self->config->group_max_bytes)
             break;
         zlistx_detach (self->queue, NULL);
-        if (msg->id == QV_MSG_APPLY && s_stream_refuse (self, ((qv_msg_apply_t *) msg)->job)) {
+        if (msg->id == QV_MSG_APPLY && s_stream_refuse (self, ((qv_msg_apply_t *) msg)->job, true)) {
             ((qv_msg_apply_t *) msg)->job = NULL;   //  answered
             qv_msg_destroy (&msg);
             continue;
@@ -559,6 +589,16 @@ s_kick (self_t *self)
         return;
     }
     self->writing = true;
+    //  The stream sequences on their way to the WAL (s_stream_in_flight)
+    self->writing_n = 0;
+    for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
+        if (m->id == QV_MSG_APPLY && s_sseq (((qv_msg_apply_t *) m)->job)) {
+            uint64_t *grown = realloc (self->writing_sseq, (self->writing_n + 1) * sizeof (uint64_t));
+            if (!grown)
+                break;
+            self->writing_sseq = grown;
+            self->writing_sseq [self->writing_n++] = s_sseq (((qv_msg_apply_t *) m)->job);
+        }
     zsock_send (self->writer, "sp8", "APPEND", group, (uint64_t) 0);
 }
 
@@ -656,8 +696,10 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         else {
             qv_msg_apply_t *apply = (qv_msg_apply_t *) msg;
             apply->seq = group->seq;
-            if (s_sseq (apply->job) > self->stream_durable)
-                self->stream_durable = s_sseq (apply->job);
+            if (s_sseq (apply->job)
+            &&  qv_stream_ledger_add (self->ledger, s_sseq (apply->job)) != 0)
+                qv_error ("out of memory in the stream ledger: stream message %llu, if sent "
+                          "again, would be logged again", (unsigned long long) s_sseq (apply->job));
 
             uint64_t ts = apply->job->rec->ts;
             qv_job_t *ack = apply->job->rec->type == QV_REC_INSERT ? qv_job_insert_ack (apply->job)
@@ -676,6 +718,7 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
     zlistx_destroy (&group->msgs);
     free (group);
     self->writing = false;
+    self->writing_n = 0;
     if (self->truncate_to) {
         zsock_send (self->writer, "sp8", "TRUNCATE", NULL, self->truncate_to);
         self->truncate_to = 0;
@@ -712,9 +755,10 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (msg->id == QV_MSG_WRITE) {
         qv_job_t *job = qv_msg_take_job (msg);
-        if (s_sseq (job) && self->stream_hold && s_sseq (job) <= self->stream_hold)
+        if (s_sseq (job) && self->stream_hold
+        &&  (s_sseq (job) <= self->stream_hold || job->sgen != self->stream_hold_gen))
             self->stream_hold = 0;  //  the bridge resumed from the failed message
-        if (s_stream_again (self, job))
+        if (s_stream_again (self, job) || s_stream_refuse (self, job, false))
             ;
         else
         if (self->terminating) {
@@ -735,12 +779,11 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
                 atomic_fetch_add (&self->config->write_stats->refused, 1);
         }
         else
-        if (job->rec->type == QV_REC_INSERT
+        if ((job->rec->type == QV_REC_INSERT || s_sseq (job))
         &&  (zlistx_size (self->waiting) > 0
          ||  self->unflushed + job->bytes > self->config->max_unflushed)) {
+            //  (a stream write of another kind waits behind them, in stream order)
             job->deadline = qv_clock_msec () + self->config->backpressure_ms;
-            if (s_sseq (job) > self->stream_taken)
-                self->stream_taken = s_sseq (job);
             zlistx_add_end (self->waiting, job);
             if (self->config->write_stats)
                 atomic_fetch_add (&self->config->write_stats->waited, 1);
@@ -837,7 +880,8 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     self->next_coll_id = args->next_coll_id;
     self->next_seg_id = args->next_seg_id;
     self->last_ts = args->max_ts;
-    self->stream_durable = self->stream_taken = args->stream_seq;
+    self->ledger = qv_stream_ledger_new (args->stream_seq);
+    assert (self->ledger);
     self->unflushed = args->unflushed_bytes;
     self->queue = zlistx_new ();
     self->waiting = zlistx_new ();
@@ -911,6 +955,8 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->waiting);
     zhashx_destroy (&self->growing);
+    qv_stream_ledger_destroy (&self->ledger);
+    free (self->writing_sseq);
     zhashx_destroy (&self->sealed_bytes);
     zhashx_destroy (&self->dropped);
     qv_wal_destroy (&self->wal);

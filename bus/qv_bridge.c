@@ -12,7 +12,7 @@
 //  DESIGN
 //  A request on quiver.<op>.<collection> becomes the same msgpack map a ZeroMQ client
 //  sends (op and collection from the subject) and goes to the proxy over an inproc
-//  DEALER, with a context frame {s_ctx_t *, stream sequence} that the proxy echoes
+//  DEALER, with a context frame {s_ctx_t *, stream sequence, consumer generation} that the proxy echoes
 //  back. The reply is published on the message's reply subject, or, fire-and-forget,
 //  counted and logged if it is an error. Writes are answered by the searcher only after
 //  the WAL write is durable, so an answer means durable.
@@ -91,7 +91,9 @@ typedef struct {
     bool consumer_ready;            //  the fetcher has a consumer for generation `gen`
     bool starting;                  //  START sent, STARTED not yet seen
     uint64_t gen;                   //  consumer generation; older messages are dropped
-    uint64_t done;                  //  highest stream sequence finished
+    uint64_t done;                  //  every stream sequence up to this one is finished
+    uint64_t finished_max;          //  the highest finished (done, or above a gap)
+    uint64_t fail_min;              //  the lowest failed in this generation (0: none)
     uint64_t sent;                  //  highest stream sequence sent to the proxy
     uint64_t last_cseq;             //  last consumer delivery sequence seen
     bool rewinding;                 //  a failure: wait for in-flight, then restart
@@ -429,9 +431,10 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
 static void
 s_send_api (self_t *self, s_ctx_t *ctx, const void *data, size_t size)
 {
-    uint8_t frame [sizeof (void *) + 8];
+    uint8_t frame [sizeof (void *) + 16];
     memcpy (frame, &ctx, sizeof (void *));
     memcpy (frame + sizeof (void *), &ctx->sseq, 8);
+    memcpy (frame + sizeof (void *) + 8, &self->gen, 8);
     ctx->handle = zlistx_add_end (self->inflight, ctx);
     zmsg_t *msg = zmsg_new ();
     zmsg_addmem (msg, frame, sizeof frame);
@@ -579,6 +582,23 @@ s_rewind (self_t *self, const char *why)
     self->rewind_at = qv_clock_msec () + 500;
 }
 
+//  done moves up to the highest sequence below which every message is finished: none
+//  in flight and none failed. (Replies may come back out of stream order: a message
+//  the proxy refuses at once overtakes those being logged, and one after a failure
+//  must not let the rewind skip it.)
+static void
+s_advance (self_t *self)
+{
+    uint64_t lim = self->finished_max;
+    for (s_ctx_t *c = zlistx_first (self->inflight); c; c = zlistx_next (self->inflight))
+        if (c->kind == S_STREAM && c->sseq - 1 < lim)
+            lim = c->sseq - 1;
+    if (self->fail_min && self->fail_min - 1 < lim)
+        lim = self->fail_min - 1;
+    if (lim > self->done)
+        self->done = lim;
+}
+
 //  A request is answered (reply bytes): reply, ack, count; frees ctx.
 static void
 s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
@@ -656,8 +676,8 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
                     qv_error ("stream %s message %llu applied after a failed one (bug)",
                               self->config->ingest_stream, (unsigned long long) ctx->sseq);
                 natsMsg_Ack (ctx->msg, NULL);
-                if (ctx->sseq > self->done)
-                    self->done = ctx->sseq;
+                if (ctx->sseq > self->finished_max)
+                    self->finished_max = ctx->sseq;
                 if (ok)
                     atomic_fetch_add (&self->stats->ingested, 1);
                 else {
@@ -666,11 +686,14 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
                 }
             }
             else {
+                if (self->fail_min == 0 || ctx->sseq < self->fail_min)
+                    self->fail_min = ctx->sseq;
                 char why [600];
                 snprintf (why, sizeof why, "message %llu failed (%s: %s)",
                           (unsigned long long) ctx->sseq, code, error);
                 s_rewind (self, why);
             }
+            s_advance (self);
             s_grant (self);
             break;
         }
@@ -714,7 +737,7 @@ s_handle_api (zloop_t *loop, zsock_t *reader, void *arg)
     if (!msg)
         return 0;
     zframe_t *ctxf = zmsg_first (msg), *body = zmsg_next (msg);
-    if (ctxf && body && zframe_size (ctxf) == sizeof (void *) + 8) {
+    if (ctxf && body && zframe_size (ctxf) == sizeof (void *) + 16) {
         s_ctx_t *ctx;
         memcpy (&ctx, zframe_data (ctxf), sizeof ctx);
         s_finish (self, ctx, zframe_data (body), zframe_size (body));
@@ -733,6 +756,8 @@ s_start_consumer (self_t *self)
     self->credits_out = 0;
     self->last_cseq = 0;
     self->sent = self->done;
+    self->finished_max = self->done;
+    self->fail_min = 0;
     zsock_send (self->ingest, "s88", "START", self->done + 1, self->gen);
 }
 

@@ -105,3 +105,15 @@ qv_job_delete_ack (const qv_job_t *self)
     qv_wr_uint (w, self->rec->ts);
     return s_ack_close (ack, &w);
 }
+
+qv_job_t *
+qv_job_again_ack (const qv_job_t *self)
+{
+    qv_wr_t *w;
+    qv_job_t *ack = s_ack_open (self, &w);
+    if (!ack)
+        return NULL;
+    qv_wr_key (w, "again");
+    qv_wr_bool (w, true);
+    return s_ack_close (ack, &w);
+}

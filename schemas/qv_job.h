@@ -13,6 +13,8 @@ typedef struct {
     qv_req_t req;                   //  decoded request (owns its document)
     qv_record_t *rec;               //  the change to log, if any
     uint64_t sseq;                  //  JetStream stream sequence of the request, 0 if none
+    uint64_t sgen;                  //  ... and the bridge's consumer generation it came in
+                                    //  (a new one starts after every rewind)
     size_t bytes;                   //  bytes it adds to unflushed memory
     int64_t deadline;               //  msec clock; backpressure waits until then
     int64_t deleted;                //  a delete: the live rows its keys named when the
@@ -65,5 +67,11 @@ qv_job_t *
 //  memory.
 qv_job_t *
     qv_job_delete_ack (const qv_job_t *self);
+
+//  The acknowledgement of a stream write sent again after it was logged: a new job of
+//  the same id holding only {again: true} (the first copy's answer was lost; the
+//  bridge, its only reader, needs to know it is durable); NULL out of memory.
+qv_job_t *
+    qv_job_again_ack (const qv_job_t *self);
 
 #endif

@@ -24,7 +24,7 @@ static const qv_mdesc_t s_descs [] = {
 
 //  The keys of a job's map, in the order written.
 static const char *s_job_keys [] = {
-    "id", "request", "record", "sseq", "bytes", "deadline", "deleted", "rc", "reply"
+    "id", "request", "record", "sseq", "bytes", "deadline", "deleted", "rc", "reply", "sgen"
 };
 #define S_JOB_KEYS (sizeof s_job_keys / sizeof s_job_keys [0])
 
@@ -138,6 +138,8 @@ s_write_job (const qv_job_t *job, qv_wr_t *w)
         qv_wr_nil (w);
     qv_wr_key (w, "sseq");
     qv_wr_uint (w, job->sseq);
+    qv_wr_key (w, "sgen");
+    qv_wr_uint (w, job->sgen);
     qv_wr_key (w, "bytes");
     qv_wr_uint (w, job->bytes);
     qv_wr_key (w, "deadline");
@@ -251,7 +253,7 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
         return qv_err (QV_EPROTO, "%s: a job must be a map, not a %s", what,
                        qv_vtype_name (qv_val_type (v)));
     int rc = s_check_keys (v, s_job_keys, S_JOB_KEYS, false, what);
-    const qv_val_t *id, *request, *record, *sseq, *bytes, *deadline, *deleted, *jrc, *reply;
+    const qv_val_t *id, *request, *record, *sseq, *bytes, *deadline, *deleted, *jrc, *reply, *sgen;
     if (rc
     ||  (rc = s_field (v, "id", QV_V_UINT, false, what, &id))
     ||  (rc = s_field (v, "request", QV_V_BIN, true, what, &request))
@@ -266,6 +268,10 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
     deleted = qv_val_get (v, "deleted");
     if (deleted && (rc = s_field (v, "deleted", QV_V_INT, false, what, &deleted)))
         return rc;
+    //  ... and "sgen" later still: absent, 0
+    sgen = qv_val_get (v, "sgen");
+    if (sgen && (rc = s_field (v, "sgen", QV_V_UINT, false, what, &sgen)))
+        return rc;
     qv_job_t *job = qv_job_new (0);
     if (!job)
         return qv_err (QV_ENOMEM, "out of memory decoding %s", what);
@@ -273,6 +279,7 @@ s_read_job (const qv_val_t *v, qv_schema_lookup_fn *lookup, void *arg, const cha
     int64_t i = 0;
     if (qv_val_uint (id, &job->id) || qv_val_uint (sseq, &job->sseq) || qv_val_uint (bytes, &u)
     ||  qv_val_int (deadline, &job->deadline) || (deleted && qv_val_int (deleted, &job->deleted))
+    ||  (sgen && qv_val_uint (sgen, &job->sgen))
     ||  job->deleted < -1 || qv_val_int (jrc, &i) || i < INT32_MIN || i > INT32_MAX) {
         qv_job_destroy (&job);
         return qv_err (QV_EPROTO, "%s: a job's number is out of range", what);
