@@ -903,6 +903,23 @@ s_setup (self_t *self)
     return 0;
 }
 
+//  Sends the bridge's own request {op} to the proxy (a ping, the stats that say where
+//  the writer core's log is), answered as kind.
+static void
+s_send_own (self_t *self, s_kind_t kind, const char *op)
+{
+    s_ctx_t *ctx = calloc (1, sizeof *ctx);
+    ctx->kind = kind;
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map_open (w);
+    qv_wr_key (w, "op"); qv_wr_str (w, op);
+    qv_wr_map_close (w);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    s_send_api (self, ctx, data, size);
+    qv_wr_destroy (&w);
+}
+
 static int
 s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 {
@@ -930,31 +947,13 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         }
     }
     if (self->live && !self->proxy_ready && !self->ping_out) {
-        s_ctx_t *ctx = calloc (1, sizeof *ctx);
-        ctx->kind = S_PING;
         self->ping_out = true;
-        qv_wr_t *w = qv_wr_new ();
-        qv_wr_map_open (w);
-        qv_wr_key (w, "op"); qv_wr_str (w, "ping");
-        qv_wr_map_close (w);
-        size_t size;
-        const void *data = qv_wr_data (w, &size);
-        s_send_api (self, ctx, data, size);
-        qv_wr_destroy (&w);
+        s_send_own (self, S_PING, "ping");
     }
     if (self->ingest && self->remote && !self->positioned && !self->position_out
     &&  now >= self->position_at) {
-        s_ctx_t *ctx = calloc (1, sizeof *ctx);
-        ctx->kind = S_POSITION;
         self->position_out = true;
-        qv_wr_t *w = qv_wr_new ();
-        qv_wr_map_open (w);
-        qv_wr_key (w, "op"); qv_wr_str (w, "stats");
-        qv_wr_map_close (w);
-        size_t size;
-        const void *data = qv_wr_data (w, &size);
-        s_send_api (self, ctx, data, size);
-        qv_wr_destroy (&w);
+        s_send_own (self, S_POSITION, "stats");
     }
     if (self->ingest && self->rewinding && !self->starting && self->stream_inflight == 0
     &&  now >= self->rewind_at && (!self->remote || self->positioned))

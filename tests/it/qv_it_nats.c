@@ -348,3 +348,28 @@ qv_itn_remove_dir (char *dir)
         fprintf (stderr, "could not remove %s\n", dir);
     dir [0] = 0;
 }
+
+int
+qv_itn_add_stream (const char *url, const char *name, const char *subject)
+{
+    natsConnection *nc = qv_itn_nats_connect (url);
+    jsCtx *js = NULL;
+    if (!nc || natsConnection_JetStream (&js, nc, NULL) != NATS_OK) {
+        natsConnection_Destroy (nc);
+        return -1;
+    }
+    jsStreamConfig cfg;
+    jsStreamConfig_Init (&cfg);
+    cfg.Name = name;
+    const char *subjects [] = { subject };
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_AddStream (&si, js, &cfg, NULL, &jerr);
+    jsStreamInfo_Destroy (si);
+    jsCtx_Destroy (js);
+    natsConnection_Destroy (nc);
+    return st == NATS_OK ? 0 : -1;
+}

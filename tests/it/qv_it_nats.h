@@ -96,4 +96,9 @@ void
 natsConnection *
     qv_itn_nats_connect (const char *url);
 
+//  Creates JetStream stream name (file storage) on subject at the NATS server at url:
+//  0, or -1.
+int
+    qv_itn_add_stream (const char *url, const char *name, const char *subject);
+
 #endif

@@ -14,25 +14,6 @@
 #define S_ROWS 100                  //  per message: 50,000 rows in all
 #define S_DIM 32
 
-static void
-s_add_stream (natsConnection *nc, const char *name, const char *subject)
-{
-    jsCtx *js = NULL;
-    assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
-    jsStreamConfig cfg;
-    jsStreamConfig_Init (&cfg);
-    cfg.Name = name;
-    const char *subjects [] = { subject };
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    assert_int_equal (js_AddStream (&si, js, &cfg, NULL, &jerr), NATS_OK);
-    jsStreamInfo_Destroy (si);
-    jsCtx_Destroy (js);
-}
-
 //  Publishes messages [from, to) of auto_id rows to subject, each acknowledged by
 //  JetStream; returns the last stream sequence.
 static int s_dim = S_DIM;          //  dimension of the rows s_publish writes
@@ -81,7 +62,7 @@ s_stream_setup (qv_itn_nats_t *nats, natsConnection **nc, qv_itn_quiver_t *q,
     assert_int_equal (qv_itn_nats_start (nats), 0);
     *nc = qv_itn_nats_connect (nats->url);
     assert_non_null (*nc);
-    s_add_stream (*nc, "INGEST", "ingest.>");
+    assert_int_equal (qv_itn_add_stream (nats->url, "INGEST", "ingest.>"), 0);
     assert_int_equal (qv_itn_quiver_start (q, nats->url, "--ingest-stream INGEST", 30000), 0);
     assert_true (qv_itn_create (q->endpoint, coll, dim, auto_id, 2));
     assert_int_equal (qv_itn_quiver_stop (q, SIGTERM), 0);
@@ -177,7 +158,7 @@ test_nats_restart_during_ingest (void **state)
     qv_itn_nats_t nats = { 0 };
     assert_int_equal (qv_itn_nats_start (&nats), 0);
     natsConnection *nc = qv_itn_nats_connect (nats.url);
-    s_add_stream (nc, "INGEST", "ingest.>");
+    assert_int_equal (qv_itn_add_stream (nats.url, "INGEST", "ingest.>"), 0);
     qv_itn_quiver_t q = { 0 };
     assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--ingest-stream INGEST", 30000), 0);
     //  768-dim rows (300 KB messages), so the restart falls inside the ingest.
@@ -261,7 +242,7 @@ test_bad_message_reported (void **state)
     qv_itn_nats_t nats = { 0 };
     assert_int_equal (qv_itn_nats_start (&nats), 0);
     natsConnection *nc = qv_itn_nats_connect (nats.url);
-    s_add_stream (nc, "INGEST", "ingest.>");
+    assert_int_equal (qv_itn_add_stream (nats.url, "INGEST", "ingest.>"), 0);
     natsMsg *error = NULL;
     natsSubscription *sub = NULL;
     assert_int_equal (natsConnection_Subscribe (&sub, nc, "quiver.errors", s_on_error_msg, &error), NATS_OK);
@@ -375,7 +356,7 @@ test_overlapping_stream_refused (void **state)
     qv_itn_nats_t nats = { 0 };
     assert_int_equal (qv_itn_nats_start (&nats), 0);
     natsConnection *nc = qv_itn_nats_connect (nats.url);
-    s_add_stream (nc, "BAD", "quiver.insert.*");
+    assert_int_equal (qv_itn_add_stream (nats.url, "BAD", "quiver.insert.*"), 0);
     qv_itn_quiver_t q = { 0 };
     assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--ingest-stream BAD", 0), 0);
     int status = 0;

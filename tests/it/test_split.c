@@ -53,28 +53,6 @@ s_start_proxy (s_env_t *env, int i)
 
 //  The writer core answers no ping (it speaks to proxies only): it is up once a proxy
 //  answers, which needs its catalog.
-static void
-s_add_stream (const char *url, const char *name, const char *subject)
-{
-    natsConnection *nc = qv_itn_nats_connect (url);
-    assert_non_null (nc);
-    jsCtx *js = NULL;
-    assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
-    jsStreamConfig cfg;
-    jsStreamConfig_Init (&cfg);
-    cfg.Name = name;
-    const char *subjects [] = { subject };
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    assert_int_equal (js_AddStream (&si, js, &cfg, NULL, &jerr), NATS_OK);
-    jsStreamInfo_Destroy (si);
-    jsCtx_Destroy (js);
-    natsConnection_Destroy (nc);
-}
-
 static int
 s_setup_env (void **state, bool discover, const char *proxy_args)
 {
@@ -85,7 +63,7 @@ s_setup_env (void **state, bool discover, const char *proxy_args)
     env->proxy_args = proxy_args;
     assert_int_equal (qv_itn_nats_start (&env->nats), 0);
     if (proxy_args && strstr (proxy_args, "--ingest-stream"))
-        s_add_stream (env->nats.url, "INGEST", "ingest.>");
+        assert_int_equal (qv_itn_add_stream (env->nats.url, "INGEST", "ingest.>"), 0);
     assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url,
                       "--roles segment-manager,meta,flusher --lease-ttl-ms 2000", 0), 0);
     snprintf (env->searcher.data, sizeof env->searcher.data, "%s", env->core.data);
