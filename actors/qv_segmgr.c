@@ -612,7 +612,8 @@ s_admit (self_t *self)
     //  applied twice, and its reply freed it under the searcher: a crash).
     qv_job_t *job;
     while ((job = zlistx_first (self->waiting))) {
-        if (self->unflushed + job->bytes <= self->config->max_unflushed) {
+        if (job->rec->type != QV_REC_INSERT
+        ||  self->unflushed + job->bytes <= self->config->max_unflushed) {
             zlistx_detach (self->waiting, NULL);
             s_enqueue (self, job);
         }
@@ -779,10 +780,12 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
                 atomic_fetch_add (&self->config->write_stats->refused, 1);
         }
         else
-        if ((job->rec->type == QV_REC_INSERT || s_sseq (job))
-        &&  (zlistx_size (self->waiting) > 0
-         ||  self->unflushed + job->bytes > self->config->max_unflushed)) {
-            //  (a stream write of another kind waits behind them, in stream order)
+        if ((job->rec->type == QV_REC_INSERT
+         &&  (zlistx_size (self->waiting) > 0
+          ||  self->unflushed + job->bytes > self->config->max_unflushed))
+        ||  (s_sseq (job) && zlistx_size (self->waiting) > 0)) {
+            //  (a stream write of another kind waits behind them, in stream order; it
+            //  needs no memory, so it goes on as soon as it is first in line)
             job->deadline = qv_clock_msec () + self->config->backpressure_ms;
             zlistx_add_end (self->waiting, job);
             if (self->config->write_stats)
