@@ -9,19 +9,57 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+//  Every child started (nats-server, quiver): the ones still running at exit are
+//  killed, so a test whose setup fails half-way (cmocka jumps out of it) leaves no
+//  process behind to take ports and CPU from the tests after it.
+static pid_t s_children [256];
+static size_t s_nchildren;
+
+static void
+s_kill_children (void)
+{
+    for (size_t i = 0; i < s_nchildren && i < 256; i++)
+        if (s_children [i] > 0 && waitpid (s_children [i], NULL, WNOHANG) == 0) {
+            kill (s_children [i], SIGKILL);     //  still our child, still running
+            waitpid (s_children [i], NULL, 0);
+        }
+}
+
+static void
+s_child_started (pid_t pid)
+{
+    if (s_nchildren == 0)
+        atexit (s_kill_children);
+    s_children [s_nchildren++ % 256] = pid;
+}
+
 int
 qv_itn_free_port (void)
 {
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
-    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
-    &&  getsockname (fd, (struct sockaddr *) &sa, &len) == 0)
-        port = ntohs (sa.sin_port);
-    close (fd);
-    return port;
+    //  A port given out a moment ago may not be bound yet by the process it was given
+    //  to (a server started without waiting), and the kernel may offer it again: never
+    //  give out one of the last 256 twice (two processes of one test got the same port).
+    static int given [256];
+    static size_t ngiven;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+        sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        socklen_t len = sizeof sa;
+        int port = -1;
+        if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
+        &&  getsockname (fd, (struct sockaddr *) &sa, &len) == 0)
+            port = ntohs (sa.sin_port);
+        close (fd);
+        bool seen = false;
+        for (size_t i = 0; i < ngiven && i < 256; i++)
+            seen |= given [i] == port;
+        if (port > 0 && !seen) {
+            given [ngiven++ % 256] = port;
+            return port;
+        }
+    }
+    return -1;
 }
 
 bool
@@ -64,6 +102,7 @@ qv_itn_nats_start (qv_itn_nats_t *n)
                 (char *) NULL);
         _exit (127);
     }
+    s_child_started (pid);
     n->pid = pid;
     for (int i = 0; i < 1000; i++) {
         if (s_port_open (n->port))
@@ -135,6 +174,7 @@ s_quiver_start (qv_itn_quiver_t *q, const char *nats_url, const char *args, int 
         execl ("/bin/sh", "sh", "-c", cmd, (char *) NULL);
         _exit (127);
     }
+    s_child_started (pid);
     q->pid = pid;
     if (deadline_ms <= 0)
         return 0;

@@ -1,5 +1,6 @@
 //  Integration-test helper: a keep-alive HTTP client for the REST gateway.
 #include "qv_it_rest.h"
+#include "qv_it_nats.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -21,20 +22,8 @@ struct _qv_it_rest_t {
 int
 qv_it_rest_free_port (void)
 {
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    int port = 0;
-    if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
-    &&  getsockname (fd, (struct sockaddr *) &sa, &len) == 0)
-        port = ntohs (sa.sin_port);
-    close (fd);
-    return port;
+    int port = qv_itn_free_port ();     //  never one given out a moment ago
+    return port > 0 ? port : 0;
 }
 
 static size_t

@@ -1,5 +1,6 @@
 //  Integration-test harness: quiver server child processes and a REQ client.
 #include "qv_it_server.h"
+#include "qv_it_nats.h"
 
 #include <czmq.h>
 #include <stdarg.h>
@@ -123,21 +124,8 @@ qv_it_quiver_bin (void)
 static int
 s_free_port (void)
 {
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    socklen_t len = sizeof sa;
-    int port = 0;
-    if (bind (fd, (struct sockaddr *) &sa, sizeof sa) == 0
-    &&  getsockname (fd, (struct sockaddr *) &sa, &len) == 0)
-        port = ntohs (sa.sin_port);
-    close (fd);
-    return port;
+    int port = qv_itn_free_port ();     //  never one given out a moment ago
+    return port > 0 ? port : 0;
 }
 
 //  Every server not yet destroyed, so that a test that fails half-way (cmocka longjmps
