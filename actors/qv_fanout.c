@@ -482,26 +482,17 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    natsMsg *m = qv_bus_recv (self->bus, reader);
-    if (!m)
-        return 0;
     qv_member_t entry;
-    int rc = qv_members_decode (m, &entry);
-    char subject [600];
-    snprintf (subject, sizeof subject, "%s", natsMsg_GetSubject (m));
-    natsMsg_Destroy (m);
-    if (rc) {
-        qv_warn ("fan-out: an undecodable searcher entry on %s was ignored", subject);
+    char key [600];
+    if (qv_members_recv (self->bus, reader, "fan-out", &entry, key, sizeof key) != 0)
         return 0;
-    }
     s_member_t *member = NULL;
     if (entry.gone) {
         //  A delete names its key only ($KV.<bucket>.<key>): find the member by it
-        const char *key = subject + strlen ("$KV." QV_MEMBERS_BUCKET ".");
         char mkey [512];
         for (s_member_t *x = zhashx_first (self->members); x; x = zhashx_next (self->members)) {
             qv_members_key (self->config, x->endpoint, mkey, sizeof mkey);
-            if (strlen (subject) > strlen ("$KV." QV_MEMBERS_BUCKET ".") && streq (key, mkey)) {
+            if (key [0] && streq (key, mkey)) {
                 member = x;
                 break;
             }

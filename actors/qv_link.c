@@ -502,16 +502,9 @@ s_handle_cores (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    natsMsg *m = qv_bus_recv (self->bus, reader);
-    if (!m)
-        return 0;
     qv_member_t entry;
-    int rc = qv_members_decode (m, &entry);
-    natsMsg_Destroy (m);
-    if (rc) {
-        qv_warn ("link: an undecodable writer core entry in NATS was ignored");
+    if (qv_members_recv (self->bus, reader, "link", &entry, NULL, 0) != 0)
         return 0;
-    }
     if (entry.gone || !entry.ready || !entry.endpoint [0] || entry.epoch < self->epoch
     ||  (entry.epoch == self->epoch && self->writer [0]))
         return 0;

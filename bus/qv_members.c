@@ -115,3 +115,22 @@ qv_members_decode (natsMsg *msg, qv_member_t *member)
     qv_doc_destroy (&doc);
     return rc;
 }
+
+int
+qv_members_recv (qv_bus_t *bus, zsock_t *sock, const char *who, qv_member_t *member,
+                 char *key, size_t size)
+{
+    natsMsg *m = qv_bus_recv (bus, sock);
+    if (!m)
+        return 1;
+    int rc = qv_members_decode (m, member);
+    const char *subject = natsMsg_GetSubject (m);
+    const char *prefix = "$KV." QV_MEMBERS_BUCKET ".";
+    if (key && size)
+        snprintf (key, size, "%s", strncmp (subject, prefix, strlen (prefix)) == 0
+                                   ? subject + strlen (prefix) : "");
+    if (rc)
+        qv_warn ("%s: an undecodable entry on %s was ignored", who, subject);
+    natsMsg_Destroy (m);
+    return rc;
+}

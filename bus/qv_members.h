@@ -9,6 +9,7 @@
 #ifndef QV_MEMBERS_H_INCLUDED
 #define QV_MEMBERS_H_INCLUDED
 
+#include "qv_bus.h"
 #include "qv_config.h"
 #include <nats/nats.h>
 
@@ -64,5 +65,12 @@ int
 //  a delete or purge), or QV_EPROTO (not an entry of ours).
 int
     qv_members_decode (natsMsg *msg, qv_member_t *member);
+
+//  Takes the update a subscription of bus handed to sock (qv_bus_recv) and decodes it:
+//  0 with *member and, with key, the KV key it concerns (a delete names nothing else);
+//  1 if nothing was there; QV_EPROTO (logged, naming who) if it does not decode.
+int
+    qv_members_recv (qv_bus_t *bus, zsock_t *sock, const char *who, qv_member_t *member,
+                     char *key, size_t size);
 
 #endif
