@@ -42,6 +42,7 @@
 //  the server after S_STALL_MSEC of fetching nothing, and rewinds the same way.
 #include "qv_bridge.h"
 #include "qv_bus.h"
+#include "qv_ingest_lease.h"
 #include "qv_msg.h"
 #include "qv_proto.h"
 #include "qv_rc.h"
@@ -74,6 +75,9 @@ typedef struct {
     zsock_t *api;                   //  DEALER to the proxy
     zsock_t *proxy;                 //  PUSH to the proxy's inbox ("LIVE")
     zactor_t *ingest;               //  the fetcher, NULL without an ingest stream
+    zactor_t *lease;                //  remote: whether this proxy consumes the stream
+                                    //  (bus/qv_ingest_lease.c)
+    bool leading;                   //  remote: the lease is ours (always true otherwise)
     void *fetch_args;               //  s_fetch_args_t of the fetcher
     zlistx_t *inflight;             //  s_ctx_t *
     char prefix [64];
@@ -644,6 +648,9 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
             int rc = 0;
             qv_doc_t *doc = ok ? qv_doc_parse (reply, size, SIZE_MAX, &rc) : NULL;
             const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "ingest_seq") : NULL;
+            if (v && qv_val_uint (v, &seq) == 0 && !self->leading)
+                ;                   //  the lease went meanwhile: ask again when it is back
+            else
             if (v && qv_val_uint (v, &seq) == 0) {
                 self->positioned = true;
                 if (seq > self->done)
@@ -840,6 +847,38 @@ s_handle_ingest (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  The ingest lease's news (remote): HELD, consume (positioned first by the timer);
+//  LOST, fetch nothing more. Messages of the fetcher already on their way are dropped
+//  unacknowledged (the next holder's consumer delivers them); writes in flight at the
+//  core are answered as usual.
+static int
+s_handle_lease (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *cmd = NULL;
+    uint64_t epoch = 0;
+    if (zsock_recv (reader, "s8", &cmd, &epoch) != 0 || !cmd)
+        return 0;
+    if (streq (cmd, "HELD")) {
+        self->leading = true;
+        self->position_at = 0;
+    }
+    else
+    if (streq (cmd, "LOST") && self->leading) {
+        self->leading = false;
+        self->positioned = false;
+        self->consumer_ready = false;
+        self->starting = false;
+        self->gen++;                //  what the fetcher still passes is dropped
+        self->credits_out = 0;
+        zsock_send (self->ingest, "s88", "PAUSE", (uint64_t) 0, (uint64_t) 0);
+    }
+    atomic_store (&self->stats->ingest_leading, self->leading);
+    zstr_free (&cmd);
+    return 0;
+}
+
 //  One attempt at subscribing and checking the stream: 0 (done or pending), QV_EINVAL
 //  for a configuration error, QV_EUNAVAIL to try again later (message recorded).
 static int
@@ -895,8 +934,16 @@ s_setup (self_t *self)
             self->ingest = zactor_new (s_fetch_actor, fa);
             zloop_reader (self->loop, zactor_sock (self->ingest), s_handle_ingest, self);
             if (!self->remote)
-                s_start_consumer (self);    //  a remote one once positioned
+                s_start_consumer (self);    //  a remote one once it leads and is positioned
+            else {
+                qv_ingest_lease_args_t la = { self->config, nc };
+                self->lease = zactor_new (qv_ingest_lease_actor, &la);
+                zloop_reader (self->loop, zactor_sock (self->lease), s_handle_lease, self);
+            }
         }
+        //  A proxy process serves its clients whether it consumes the stream or not
+        if (self->remote)
+            s_go_live (self);
     }
     else
         s_go_live (self);
@@ -950,8 +997,8 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         self->ping_out = true;
         s_send_own (self, S_PING, "ping");
     }
-    if (self->ingest && self->remote && !self->positioned && !self->position_out
-    &&  now >= self->position_at) {
+    if (self->ingest && self->remote && self->leading && !self->positioned
+    &&  !self->position_out && self->stream_inflight == 0 && now >= self->position_at) {
         self->position_out = true;
         s_send_own (self, S_POSITION, "stats");
     }
@@ -991,6 +1038,8 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     self->pipe = pipe;
     self->done = self->sent = args->stream_seq;
     self->remote = self->config->proxy_process;
+    self->leading = !self->remote && self->config->ingest_stream [0];
+    atomic_store (&self->stats->ingest_leading, self->leading);
     snprintf (self->prefix, sizeof self->prefix, "%s", self->config->nats_prefix);
     snprintf (self->errors_subject, sizeof self->errors_subject, "%s.errors", self->prefix);
     self->inflight = zlistx_new ();
@@ -1065,6 +1114,7 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
         }
     }
     zactor_destroy (&self->ingest);
+    zactor_destroy (&self->lease);  //  released after the fetcher stopped: a standby takes over
     free (self->fetch_args);
     qv_bus_destroy (&self->bus);
     s_drain (self->msgs);
@@ -1094,4 +1144,5 @@ qv_bridge_write_stats (qv_nats_stats_t *ns, qv_wr_t *w)
     qv_wr_key (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
     qv_wr_key (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
     qv_wr_key (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
+    qv_wr_key (w, "ingest_leading"); qv_wr_bool (w, atomic_load (&ns->ingest_leading));
 }

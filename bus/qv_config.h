@@ -22,6 +22,8 @@ typedef struct {
     atomic_uint_fast64_t ingested;  //  stream messages applied
     atomic_uint_fast64_t ingest_bad;//  stream messages refused, acked and reported
     atomic_uint_fast64_t ingest_retries;  //  consumer rewinds after a transient failure
+    atomic_bool ingest_leading;     //  this process consumes the ingest stream (a proxy
+                                    //  process may be a standby: bus/qv_ingest_lease.c)
     atomic_uint_fast64_t cdc_published;   //  change events (parts) published
     atomic_uint_fast64_t cdc_dropped;     //  change events dropped (NATS down or behind)
 } qv_nats_stats_t;

@@ -6,7 +6,7 @@
 #
 #  Usage: tools/cluster.sh COMMAND DIR [OPTIONS]   (tools/cluster.sh COMMAND --help)
 #      up DIR --nats URL --api tcp://127.0.0.1:PORT [--searchers N] [--proxy]
-#             [--quiver PATH] [--timeout S] [-- EXTRA quiver options]
+#             [--ingest-stream NAME] [--quiver PATH] [--timeout S] [-- EXTRA quiver options]
 #                          start the writer (with --proxy: the writer core and a
 #                          proxy process in front of it) and N searchers; returns
 #                          once all answer and the writer sends reads to every searcher
@@ -66,6 +66,9 @@ cluster serves it again.
                       `proxy` (`quiver serve --roles proxy`, which finds the core
                       in NATS while it holds the write lease) bound to --api,
                       which clients use as the writer's endpoint
+  --ingest-stream NAME  consume JetStream stream NAME (`quiver serve --ingest-stream`):
+                      given to the proxy with --proxy, else to the writer (never to
+                      the core or the searchers, which refuse it)
   --quiver PATH       the quiver binary (default: build/quiver beside this script,
                       else quiver on PATH); qvctl (for ping) is taken beside it, else from PATH
   --timeout S         seconds each role may take to answer ping (default 60)
@@ -405,7 +408,7 @@ stop_roles () {
 
 cmd_up () {
     local dir='' nats='' api='' searchers=2 quiver='' timeout=60 proxy=0
-    local -a extra=()
+    local -a extra=() ingest=()
     while [ $# -gt 0 ]; do
         case $1 in
             -h|--help)    up_usage; exit 0 ;;
@@ -413,6 +416,7 @@ cmd_up () {
             --api)        need_value "$1" $#; api=$2; shift 2 ;;
             --searchers)  need_value "$1" $#; searchers=$2; shift 2 ;;
             --proxy)      proxy=1; shift ;;
+            --ingest-stream) need_value "$1" $#; ingest=(--ingest-stream "$2"); shift 2 ;;
             --quiver)     need_value "$1" $#; quiver=$2; shift 2 ;;
             --timeout)    need_value "$1" $#; timeout=$2; shift 2 ;;
             --)           shift; extra=("$@"); break ;;
@@ -475,6 +479,7 @@ cmd_up () {
         {
             printf '%s\n' "$quiver" serve --roles proxy --nats "$nats" \
                 --data "$DIR/data" --bind "$api"
+            [ ${#ingest[@]} -eq 0 ] || printf '%s\n' "${ingest[@]}"
             [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
         } >"$DIR/cmd/proxy"
         echo "$api" >"$DIR/endpoints/proxy"
@@ -483,6 +488,7 @@ cmd_up () {
             printf '%s\n' "$quiver" serve
             [ -z "$WRITER_ROLES" ] || printf '%s\n' --roles "$WRITER_ROLES"
             printf '%s\n' --nats "$nats" --data "$DIR/data" --bind "$api"
+            [ ${#ingest[@]} -eq 0 ] || printf '%s\n' "${ingest[@]}"
             [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
         } >"$DIR/cmd/writer"
         echo "$api" >"$DIR/endpoints/writer"

@@ -10,7 +10,8 @@
 //    the restarted core, and every acknowledged row is there.
 //  - kill -9 of the proxy: a new one takes the catalog from the writer core and serves.
 //  - JetStream ingestion through a proxy process (--ingest-stream): exactly once across
-//    kill -9 of the writer core and of the proxy.
+//    kill -9 of the writer core and of the proxy; a second proxy given the same stream
+//    waits as a standby and takes over after kill -9 of the first.
 //  - A proxy without --writer finds the core holding the write lease in NATS; kill -9
 //    of that core under inserts: a standby core (waiting for the lease on another
 //    endpoint) takes over, the proxy follows it, every acknowledged row is there.
@@ -35,6 +36,7 @@ typedef struct {
     qv_itn_quiver_t standby;        //  a second writer core, waiting for the lease
     bool discover;                  //  proxies find the core in NATS (no --writer)
     const char *proxy_args;         //  more options for proxy 0
+    bool proxy_args_both;           //  ... and for proxy 1
 } s_env_t;
 
 static int
@@ -43,7 +45,7 @@ s_start_proxy (s_env_t *env, int i)
     qv_itn_quiver_t *p = &env->proxy [i];
     snprintf (p->data, sizeof p->data, "%s", env->core.data);     //  names the store
     char args [512];
-    const char *more = i == 0 && env->proxy_args ? env->proxy_args : "";
+    const char *more = (i == 0 || env->proxy_args_both) && env->proxy_args ? env->proxy_args : "";
     if (env->discover)
         snprintf (args, sizeof args, "--roles proxy %s", more);
     else
@@ -90,6 +92,15 @@ static int
 s_setup_ingest (void **state)
 {
     return s_setup_env (state, true, "--ingest-stream INGEST");
+}
+
+//  Two proxies given the same stream (test_split_ingest_standby), with a short lease.
+static int
+s_setup_ingest_two (void **state)
+{
+    int rc = s_setup_env (state, true, "--ingest-stream INGEST --lease-ttl-ms 2000");
+    ((s_env_t *) *state)->proxy_args_both = true;
+    return rc;
 }
 
 //  The same with the connection between the proxy and the core dropped once in the
@@ -587,19 +598,21 @@ s_wait_stat (const char *endpoint, const char *key, uint64_t want, int ms)
 
 #define S_MSGS 400
 
-//  Publishes S_MSGS messages of BATCH auto-id rows into collection "ing" (created
-//  here) through the stream; the last stream sequence.
+//  Publishes messages from .. to - 1 of S_MSGS, each of BATCH auto-id rows, into
+//  collection "ing" (created with the first) through the stream; the last stream
+//  sequence.
 static uint64_t
-s_ingest_publish (s_env_t *env)
+s_ingest_publish_part (s_env_t *env, int from, int to)
 {
-    assert_true (qv_itn_create (env->proxy [0].endpoint, "ing", DIM, true, 1));
+    if (from == 0)
+        assert_true (qv_itn_create (env->proxy [0].endpoint, "ing", DIM, true, 1));
     natsConnection *nc = qv_itn_nats_connect (env->nats.url);
     assert_non_null (nc);
     jsCtx *js = NULL;
     assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
     qv_wr_t *w = qv_wr_new ();
     uint64_t last = 0;
-    for (int m = 0; m < S_MSGS; m++) {
+    for (int m = from; m < to; m++) {
         qv_wr_reset (w);
         qv_itn_insert_payload (w, -1, BATCH, DIM, (uint32_t) m);
         size_t size;
@@ -614,6 +627,12 @@ s_ingest_publish (s_env_t *env)
     jsCtx_Destroy (js);
     natsConnection_Destroy (nc);
     return last;
+}
+
+static uint64_t
+s_ingest_publish (s_env_t *env)
+{
+    return s_ingest_publish_part (env, 0, S_MSGS);
 }
 
 //  Every message of the stream logged once: exactly S_MSGS * BATCH rows.
@@ -652,6 +671,44 @@ test_split_ingest_exactly_once (void **state)
     assert_int_equal (s_start_proxy (env, 0), 0);
     p = env->proxy [0].endpoint;
     s_ingest_check (p, last);
+}
+
+//  Two proxy processes given the same stream: the first consumes it, the second waits
+//  as a standby (and serves its clients); kill -9 of the first once it has logged a
+//  quarter of the stream (half of it published): the second takes the lease over once
+//  it is not renewed and consumes the rest, exactly once (the messages the first had
+//  in flight come again and are not logged twice). Then the first, started again, is
+//  the standby, and takes over when the second is stopped.
+static void
+test_split_ingest_standby (void **state)
+{
+    s_env_t *env = *state;
+    const char *p0 = env->proxy [0].endpoint;
+    assert_int_equal (s_wait_stat (p0, "ingest_leading", 1, 30000), 1);
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    const char *p1 = env->proxy [1].endpoint;
+    s_ingest_publish_part (env, 0, S_MSGS / 2);
+    uint64_t at = s_wait_stat (p0, "ingest_seq", S_MSGS / 4, 60000);
+    assert_true (at >= S_MSGS / 4 && at != UINT64_MAX);
+    assert_int_equal (qv_itn_quiver_stop (&env->proxy [0], SIGKILL), 128 + SIGKILL);
+    assert_int_equal (qv_itn_stat (p1, "ingest_leading"), 0);
+    assert_int_equal (qv_itn_stat (p1, "ingest_applied"), 0);
+    assert_true (s_count (p1, "ing", "") >= S_MSGS / 4 * BATCH);     //  it serves reads
+    uint64_t last = s_ingest_publish_part (env, S_MSGS / 2, S_MSGS);
+    assert_int_equal (s_wait_stat (p1, "ingest_leading", 1, 30000), 1);
+    s_ingest_check (p1, last);
+    assert_int_equal (qv_itn_stat (p1, "ingest_leading"), 1);
+    uint64_t applied = qv_itn_stat (p1, "ingest_applied");
+    print_message ("the first proxy had logged %llu messages when killed; the standby applied %llu\n",
+                   (unsigned long long) at, (unsigned long long) applied);
+    assert_true (applied > 0 && applied != UINT64_MAX);
+    //  The first again, now a standby; the second stopped (SIGTERM releases the lease):
+    //  the first consumes again
+    assert_int_equal (s_start_proxy (env, 0), 0);
+    p0 = env->proxy [0].endpoint;
+    assert_int_equal (qv_itn_quiver_stop (&env->proxy [1], SIGTERM), 0);
+    assert_int_equal (s_wait_stat (p0, "ingest_leading", 1, 30000), 1);
+    s_ingest_check (p0, last);
 }
 
 //  The connection to the core dropped after the 150th stream write: the core logged
@@ -736,6 +793,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_core_failover, s_setup_discover, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_exactly_once, s_setup_ingest, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_blip, s_setup_ingest_blip, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_ingest_standby, s_setup_ingest_two, s_teardown),
     };
     if (getenv ("QV_TEST_FILTER"))  //  e.g. "*ingest*": only the tests it matches
         cmocka_set_test_filter (getenv ("QV_TEST_FILTER"));
