@@ -67,7 +67,10 @@
 //  earlier message of the stream applied. Stream writes queue in stream_held; a delete
 //  by filter leaves the queue only once every stream write sent before it is answered
 //  (so its resolution, at the newest acknowledged timestamp, sees them), and the writes
-//  behind it wait until its keys have gone to the segment manager. Writes of other
+//  behind it wait until its keys have gone to the segment manager. If its resolution
+//  fails for now (TIMEOUT, UNAVAILABLE: the bridge rewinds and sends it again), the
+//  writes behind it are refused, and so are later ones of the same consumer generation
+//  until it comes again (s_stream_hold), so none is logged before it. Writes of other
 //  clients are not held: their order between clients is arrival order, as before.
 //  With --nats, requests are refused (UNAVAILABLE) until the bridge reports "LIVE"
 //  (in a searcher process: the follower, once it has caught up with the feed). A
@@ -126,6 +129,8 @@ typedef struct {
     //  Stream order (DESIGN): JetStream writes held back, in stream order
     zlistx_t *stream_held;          //  qv_job_t *, tracked in pending
     bool stream_resolving;          //  a stream delete by filter is being resolved
+    uint64_t stream_hold;           //  its resolution failed (transiently) at this sseq:
+    uint64_t stream_hold_gen;       //  later ones of this consumer generation refused
     uint32_t stream_unacked;        //  stream writes sent on, not yet answered
     //  A proxy process (DESIGN)
     zlistx_t *parked;               //  s_parked_t *: requests waiting for the catalog
@@ -347,6 +352,54 @@ s_stream_pump (self_t *self)
         zlistx_detach_cur (self->stream_held);
         s_write_go (self, job);
     }
+}
+
+//  A stream write arriving while the stream is held (s_stream_hold): QV_EUNAVAIL if it
+//  comes after the failed one in the same consumer generation; else 0, ending the
+//  hold (the failed message came again, or the bridge rewound).
+static int
+s_stream_held_back (self_t *self, const qv_job_t *job)
+{
+    if (!self->stream_hold)
+        return 0;
+    if (job->sseq > self->stream_hold && job->sgen == self->stream_hold_gen)
+        return qv_err (QV_EUNAVAIL, "stream message %llu failed here; this one waits until "
+                       "it is sent again", (unsigned long long) self->stream_hold);
+    self->stream_hold = 0;
+    return 0;
+}
+
+static void s_finish (self_t *self, qv_job_t *job);
+
+//  A stream delete by filter whose resolution failed for now (it comes again, when the
+//  bridge rewinds): the stream writes held behind it must not be logged before it, so
+//  they are refused (UNAVAILABLE), and so are the later ones of the same consumer
+//  generation that arrive until it is sent again (s_stream_held_back). A delete the
+//  bridge skips (refused for good: a bad filter, a dropped collection) holds nothing:
+//  the writes behind it go on.
+static void
+s_stream_hold (self_t *self, const qv_job_t *failed)
+{
+    int rc = failed->rc;
+    if (rc == QV_EPROTO || rc == QV_EINVAL || rc == QV_ENOTFOUND || rc == QV_EEXIST
+    ||  rc == QV_EUNAUTH || rc == QV_EPERM)
+        return;                     //  refused for good (holding after it would only cost
+                                    //  the bridge a rewind)
+    self->stream_hold = failed->sseq;
+    self->stream_hold_gen = failed->sgen;
+    char why [160];
+    snprintf (why, sizeof why, "stream message %llu failed here; this one waits until it is "
+              "sent again", (unsigned long long) failed->sseq);
+    zlistx_t *refused = zlistx_new ();
+    for (qv_job_t *job = zlistx_first (self->stream_held); job; job = zlistx_next (self->stream_held))
+        if (job->sgen == failed->sgen && job->sseq > failed->sseq)
+            zlistx_add_end (refused, zlistx_detach_cur (self->stream_held));
+    qv_job_t *job;
+    while ((job = zlistx_detach (refused, NULL))) {
+        qv_job_fail (job, QV_EUNAVAIL, why);
+        s_finish (self, job);
+    }
+    zlistx_destroy (&refused);
 }
 
 //  The id of the partition a write names in `partition` (absent: `_default`).
@@ -740,6 +793,8 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
                 break;
             }
             rc = s_prepare_write (self, job);
+            if (rc == 0 && job->sseq)
+                rc = s_stream_held_back (self, job);
             if (rc)
                 break;
             s_track (self, job, &env, false);
@@ -1044,8 +1099,12 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         self->acked_ts = ((qv_msg_reply_t *) msg)->ts;
     qv_job_t *job = qv_msg_take_job (msg);
     qv_msg_destroy (&msg);
-    if (resolved && job->sseq)
+    if (job->sseq && (resolved || s_resolves (job))) {
+        //  The stream's delete by filter, back from its resolution
         self->stream_resolving = false;
+        if (job->reply)
+            s_stream_hold (self, job);
+    }
     if (resolved && !job->reply) {
         //  A delete by filter, now a delete of keys: log it.
         job->rec->ts = s_next_ts (self);
@@ -1054,6 +1113,16 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         s_stream_pump (self);
         return 0;
     }
+    s_finish (self, job);
+    s_stream_pump (self);
+    return 0;
+}
+
+//  A job's reply to its client (the job is gone): the catalog copy kept in step with a
+//  DDL record, the pending entry settled, the reply sent.
+static void
+s_finish (self_t *self, qv_job_t *job)
+{
     if (job->rc == 0 && job->rec)
         s_catalog_update (self, job->rec);
     else
@@ -1085,8 +1154,6 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         free (p);
     }
     qv_job_destroy (&job);
-    s_stream_pump (self);
-    return 0;
 }
 
 static int
