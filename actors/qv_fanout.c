@@ -546,20 +546,10 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     self_t *self = arg;
-    if (!self->subscribed) {
-        char ep [256];
-        qv_config_endpoint (self->config, "fanout-members", ep, sizeof ep);
-        if (qv_bus_connected (self->bus) && qv_bus_subscribe (self->bus, self->subject, ep) == 0)
-            self->subscribed = true;
-        else {
-            int64_t now = qv_clock_msec ();
-            if (now - self->warned_ms > 30000) {
-                self->warned_ms = now;
-                qv_warn ("fan-out: cannot follow searcher membership on NATS %s yet; retrying",
-                         self->config->nats_url);
-            }
-        }
-    }
+    char ep [256];
+    qv_config_endpoint (self->config, "fanout-members", ep, sizeof ep);
+    qv_members_follow (self->bus, self->subject, ep, &self->subscribed, &self->warned_ms,
+                       "fan-out", "searcher membership");
     int64_t now = qv_clock_msec ();
     zlistx_t *stale = zlistx_new ();
     for (s_member_t *m = zhashx_first (self->members); m; m = zhashx_next (self->members))

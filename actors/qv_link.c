@@ -125,7 +125,7 @@ s_writer_down (self_t *self, const char *why)
 }
 
 //  Answers job UNAVAILABLE (why) to the proxy. A stream write's failure holds the later
-//  ones (s_stream_refuse) until the bridge sends it again.
+//  ones (s_handle_local) until the bridge sends it again.
 static void
 s_fail (self_t *self, qv_job_t *job, const char *why)
 {
@@ -542,20 +542,10 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     self_t *self = arg;
-    if (self->subscribed)
-        return 0;
     char ep [300];
     qv_config_endpoint (self->config, "link-cores", ep, sizeof ep);
-    if (qv_bus_connected (self->bus) && qv_bus_subscribe (self->bus, self->subject, ep) == 0) {
-        self->subscribed = true;
-        return 0;
-    }
-    int64_t now = qv_clock_msec ();
-    if (now - self->warned_ms > 30000) {
-        self->warned_ms = now;
-        qv_warn ("link: cannot follow the writer cores' entries on NATS %s yet; retrying",
-                 self->config->nats_url);
-    }
+    qv_members_follow (self->bus, self->subject, ep, &self->subscribed, &self->warned_ms,
+                       "link", "the writer cores' entries");
     return 0;
 }
 

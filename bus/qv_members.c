@@ -134,3 +134,20 @@ qv_members_recv (qv_bus_t *bus, zsock_t *sock, const char *who, qv_member_t *mem
     natsMsg_Destroy (m);
     return rc;
 }
+
+void
+qv_members_follow (qv_bus_t *bus, const char *subject, const char *ep, bool *subscribed,
+                   int64_t *warned_ms, const char *who, const char *what)
+{
+    if (*subscribed)
+        return;
+    if (qv_bus_connected (bus) && qv_bus_subscribe (bus, subject, ep) == 0) {
+        *subscribed = true;
+        return;
+    }
+    int64_t now = qv_clock_msec ();
+    if (now - *warned_ms > 30000) {
+        *warned_ms = now;
+        qv_warn ("%s: cannot follow %s on NATS yet; retrying", who, what);
+    }
+}

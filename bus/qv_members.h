@@ -73,4 +73,11 @@ int
     qv_members_recv (qv_bus_t *bus, zsock_t *sock, const char *who, qv_member_t *member,
                      char *key, size_t size);
 
+//  Subscribes bus to subject, handing updates to inproc endpoint ep, unless *subscribed
+//  (set once it succeeds); call it from a timer until then. While it cannot, says so
+//  every 30 s (*warned_ms: when it last did), naming who and what it follows.
+void
+    qv_members_follow (qv_bus_t *bus, const char *subject, const char *ep, bool *subscribed,
+                       int64_t *warned_ms, const char *who, const char *what);
+
 #endif
