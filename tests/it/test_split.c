@@ -11,7 +11,8 @@
 //  - kill -9 of the proxy: a new one takes the catalog from the writer core and serves.
 //  - JetStream ingestion through a proxy process (--ingest-stream): exactly once across
 //    kill -9 of the writer core and of the proxy; a second proxy given the same stream
-//    waits as a standby and takes over after kill -9 of the first.
+//    waits as a standby and takes over after kill -9 of the first, or when the first
+//    stalls (SIGSTOP) past the lease.
 //  - A proxy without --writer finds the core holding the write lease in NATS; kill -9
 //    of that core under inserts: a standby core (waiting for the lease on another
 //    endpoint) takes over, the proxy follows it, every acknowledged row is there.
@@ -711,6 +712,35 @@ test_split_ingest_standby (void **state)
     s_ingest_check (p0, last);
 }
 
+//  The consuming proxy paused (SIGSTOP, as a long stall would) for longer than the
+//  lease: the standby takes over; resumed, the first finds its lease gone, stops
+//  fetching (it reports ingest_leading false) and waits as a standby. Exactly once.
+static void
+test_split_ingest_paused (void **state)
+{
+    s_env_t *env = *state;
+    const char *p0 = env->proxy [0].endpoint;
+    assert_int_equal (s_wait_stat (p0, "ingest_leading", 1, 30000), 1);
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    const char *p1 = env->proxy [1].endpoint;
+    s_ingest_publish_part (env, 0, S_MSGS / 2);
+    uint64_t at = s_wait_stat (p0, "ingest_seq", S_MSGS / 4, 60000);
+    assert_true (at >= S_MSGS / 4 && at != UINT64_MAX);
+    assert_int_equal (kill (env->proxy [0].pid, SIGSTOP), 0);
+    assert_int_equal (s_wait_stat (p1, "ingest_leading", 1, 30000), 1);
+    uint64_t last = s_ingest_publish_part (env, S_MSGS / 2, S_MSGS);
+    assert_int_equal (kill (env->proxy [0].pid, SIGCONT), 0);
+    //  The first learns it lost the lease
+    int64_t end = zclock_mono () + 30000;
+    uint64_t leading = 1;
+    while (zclock_mono () < end && (leading = qv_itn_stat (p0, "ingest_leading")) != 0)
+        zclock_sleep (50);
+    assert_int_equal (leading, 0);
+    s_ingest_check (p1, last);
+    assert_int_equal (qv_itn_stat (p0, "ingest_leading"), 0);
+    assert_int_equal (qv_itn_stat (p1, "ingest_leading"), 1);
+}
+
 //  The connection to the core dropped after the 150th stream write: the core logged
 //  writes whose answers were lost, the bridge sent them again, and the core answered
 //  those without logging them twice.
@@ -794,6 +824,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_ingest_exactly_once, s_setup_ingest, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_blip, s_setup_ingest_blip, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_standby, s_setup_ingest_two, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_ingest_paused, s_setup_ingest_two, s_teardown),
     };
     if (getenv ("QV_TEST_FILTER"))  //  e.g. "*ingest*": only the tests it matches
         cmocka_set_test_filter (getenv ("QV_TEST_FILTER"));
