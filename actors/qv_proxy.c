@@ -128,7 +128,9 @@ typedef struct {
                                     //  and gets (searcher processes) are served then
     //  Stream order (DESIGN): JetStream writes held back, in stream order
     zlistx_t *stream_held;          //  qv_job_t *, tracked in pending
-    bool stream_resolving;          //  a stream delete by filter is being resolved
+    bool stream_resolving;          //  a stream delete by filter is being resolved:
+    uint64_t stream_resolving_id;   //  ... this job (its reply may come without its
+                                    //  record: the link frees it when it fails a READ)
     uint64_t stream_hold;           //  its resolution failed (transiently) at this sseq:
     uint64_t stream_hold_gen;       //  later ones of this consumer generation refused
     uint32_t stream_unacked;        //  stream writes sent on, not yet answered
@@ -325,8 +327,10 @@ s_write_go (self_t *self, qv_job_t *job)
 {
     if (s_resolves (job)) {
         job->deadline = qv_clock_msec () + self->config->read_wait_ms;
-        if (job->sseq)
+        if (job->sseq) {
             self->stream_resolving = true;
+            self->stream_resolving_id = job->id;
+        }
         s_send_read (self, job);
         return;
     }
@@ -1099,7 +1103,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         self->acked_ts = ((qv_msg_reply_t *) msg)->ts;
     qv_job_t *job = qv_msg_take_job (msg);
     qv_msg_destroy (&msg);
-    if (job->sseq && (resolved || s_resolves (job))) {
+    if (job->sseq && self->stream_resolving && job->id == self->stream_resolving_id) {
         //  The stream's delete by filter, back from its resolution
         self->stream_resolving = false;
         if (job->reply)

@@ -60,7 +60,7 @@ typedef enum { S_PING, S_REQUEST, S_FIRE, S_STREAM, S_POSITION } s_kind_t;
 typedef struct {
     s_kind_t kind;
     natsMsg *msg;                   //  the NATS message (NULL for a ping)
-    uint64_t sseq;                  //  stream sequence (S_STREAM)
+    uint64_t sseq;                  //  stream sequence (S_STREAM); lease turn (S_POSITION)
     size_t bytes;
     void *handle;                   //  in self->inflight
 } s_ctx_t;
@@ -78,6 +78,10 @@ typedef struct {
     zactor_t *lease;                //  remote: whether this proxy consumes the stream
                                     //  (bus/qv_ingest_lease.c)
     bool leading;                   //  remote: the lease is ours (always true otherwise)
+    atomic_bool lease_held;         //  remote: the same, set by the lease actor's thread
+                                    //  at once (the fetcher reads it)
+    uint64_t lease_turn;            //  remote: HELD and LOST seen; a position asked in
+                                    //  an earlier turn is stale
     void *fetch_args;               //  s_fetch_args_t of the fetcher
     zlistx_t *inflight;             //  s_ctx_t *
     char prefix [64];
@@ -153,6 +157,8 @@ typedef struct {
     natsConnection *nc;
     char stream [64];
     char durable [96];
+    atomic_bool *may_consume;       //  a proxy process: the stream's lease is ours (read
+                                    //  before each START and fetch); NULL otherwise
 } s_fetch_args_t;
 
 #define S_FETCH_BYTES (8u << 20)    //  bytes one pull asks for (at least the largest message)
@@ -247,7 +253,8 @@ s_fetch_actor (zsock_t *pipe, void *args_)
     int64_t wanting_since = 0;      //  since when fetches gave nothing (0: they did)
     int64_t buried_at = 0;
     while (true) {
-        bool can_fetch = sub && credits > 0;
+        bool can_fetch = sub && credits > 0
+                      && (!args->may_consume || atomic_load (args->may_consume));
         if (!can_fetch)
             wanting_since = 0;
         int64_t now = qv_clock_msec ();
@@ -261,6 +268,14 @@ s_fetch_actor (zsock_t *pipe, void *args_)
             if (zsock_recv (pipe, "s88", &cmd, &a, &g) != 0 || !cmd)
                 break;
             bool term = streq (cmd, "$TERM");
+            if (streq (cmd, "START") && args->may_consume && !atomic_load (args->may_consume)) {
+                //  The lease went meanwhile: the consumer is the new holder's to recreate
+                s_retire (retired, &sub);
+                credits = 0;
+                zsock_send (pipe, "sp8", "ERROR", strdup ("this proxy no longer holds the "
+                            "stream's lease"), g);
+            }
+            else
             if (streq (cmd, "START")) {
                 s_retire (retired, &sub);       //  keeps the durable consumer
                 credits = 0;
@@ -648,7 +663,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
             int rc = 0;
             qv_doc_t *doc = ok ? qv_doc_parse (reply, size, SIZE_MAX, &rc) : NULL;
             const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "ingest_seq") : NULL;
-            if (v && qv_val_uint (v, &seq) == 0 && !self->leading)
+            if (v && qv_val_uint (v, &seq) == 0 && (!self->leading || ctx->sseq != self->lease_turn))
                 ;                   //  the lease went meanwhile: ask again when it is back
             else
             if (v && qv_val_uint (v, &seq) == 0) {
@@ -863,10 +878,12 @@ s_handle_lease (zloop_t *loop, zsock_t *reader, void *arg)
     if (streq (cmd, "HELD")) {
         self->leading = true;
         self->position_at = 0;
+        self->lease_turn++;
     }
     else
     if (streq (cmd, "LOST") && self->leading) {
         self->leading = false;
+        self->lease_turn++;
         self->positioned = false;
         self->consumer_ready = false;
         self->starting = false;
@@ -929,6 +946,7 @@ s_setup (self_t *self)
         if (!self->ingest) {
             s_fetch_args_t *fa = self->fetch_args = calloc (1, sizeof *fa);
             fa->nc = nc;
+            fa->may_consume = self->remote ? &self->lease_held : NULL;
             snprintf (fa->stream, sizeof fa->stream, "%s", self->config->ingest_stream);
             snprintf (fa->durable, sizeof fa->durable, "quiver_%s", self->config->ingest_stream);
             self->ingest = zactor_new (s_fetch_actor, fa);
@@ -936,7 +954,7 @@ s_setup (self_t *self)
             if (!self->remote)
                 s_start_consumer (self);    //  a remote one once it leads and is positioned
             else {
-                qv_ingest_lease_args_t la = { self->config, nc };
+                qv_ingest_lease_args_t la = { self->config, nc, &self->lease_held };
                 self->lease = zactor_new (qv_ingest_lease_actor, &la);
                 zloop_reader (self->loop, zactor_sock (self->lease), s_handle_lease, self);
             }
@@ -951,12 +969,15 @@ s_setup (self_t *self)
 }
 
 //  Sends the bridge's own request {op} to the proxy (a ping, the stats that say where
-//  the writer core's log is), answered as kind.
+//  the writer core's log is), answered as kind. A position is asked in a lease turn
+//  (ctx->sseq), and its answer is used in that turn only.
 static void
 s_send_own (self_t *self, s_kind_t kind, const char *op)
 {
     s_ctx_t *ctx = calloc (1, sizeof *ctx);
     ctx->kind = kind;
+    if (kind == S_POSITION)
+        ctx->sseq = self->lease_turn;
     qv_wr_t *w = qv_wr_new ();
     qv_wr_map_open (w);
     qv_wr_key (w, "op"); qv_wr_str (w, op);

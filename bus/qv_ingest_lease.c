@@ -38,6 +38,13 @@ qv_ingest_lease_key (const qv_config_t *config, char *out, size_t size)
     for (char *c = out + strlen (store) + 1; *c; c++)
         if (!isalnum ((unsigned char) *c) && *c != '_' && *c != '-' && *c != '.')
             *c = '_';
+    if (strlen (out) > 100) {
+        //  A key holds at most 127 characters: a long stream name goes by its hash
+        uint64_t h = 1469598103934665603ull;
+        for (const char *c = config->ingest_stream; *c; c++)
+            h = (h ^ (uint8_t) *c) * 1099511628211ull;
+        snprintf (out, size, "%s.ingest-%016llx", store, (unsigned long long) h);
+    }
 }
 
 //  Asked while waiting for the lease: the pipe has a command ($TERM).
@@ -94,28 +101,33 @@ qv_ingest_lease_actor (zsock_t *pipe, void *args_)
             continue;
         }
         uint64_t epoch = qv_lease_epoch (lease);
+        atomic_store (args.held, true);
         qv_info ("stream %s: this proxy consumes it (lease %s/%s, epoch %llu)",
                  config->ingest_stream, QV_SHARD_LEASE_BUCKET, key, (unsigned long long) epoch);
         zsock_send (pipe, "s8", "HELD", epoch);
         bool told_held = true;
         while (!(stop = s_wait_pipe (pipe, tick))) {
             bool held = qv_lease_held (lease);
-            if (told_held && !held) {
+            bool lost = qv_lease_lost (lease);
+            if (told_held && (!held || lost)) {
+                atomic_store (args.held, false);
                 qv_warn ("stream %s: the lease %s/%s was not renewed in time; fetching stops",
                          config->ingest_stream, QV_SHARD_LEASE_BUCKET, key);
                 zsock_send (pipe, "s8", "LOST", (uint64_t) 0);
                 told_held = false;
             }
-            if (qv_lease_lost (lease)) {
+            if (lost) {
                 qv_warn ("stream %s: another proxy took the lease over; this one waits as a "
                          "standby", config->ingest_stream);
                 break;
             }
             if (!told_held && held) {
+                atomic_store (args.held, true);
                 zsock_send (pipe, "s8", "HELD", epoch);
                 told_held = true;
             }
         }
     }
+    atomic_store (args.held, false);
     qv_lease_destroy (&lease);      //  released: a standby takes over at once
 }

@@ -5,11 +5,15 @@
 
 #include "qv_config.h"
 #include <czmq.h>
+#include <stdatomic.h>
 #include <nats/nats.h>
 
 typedef struct {
     const qv_config_t *config;      //  ingest_stream, lease_ttl_ms, bind, the store
     natsConnection *nc;             //  borrowed: the bridge's connection
+    atomic_bool *held;              //  borrowed: kept true while the lease is ours, set
+                                    //  false the moment it is not (the fetcher reads it
+                                    //  before each fetch: no wait for the pipe)
 } qv_ingest_lease_args_t;
 
 //  The actor (zactor_new (qv_ingest_lease_actor, &args)). Sends on its pipe

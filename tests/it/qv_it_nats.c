@@ -413,3 +413,43 @@ qv_itn_add_stream (const char *url, const char *name, const char *subject)
     natsConnection_Destroy (nc);
     return st == NATS_OK ? 0 : -1;
 }
+
+static int
+s_publish_one (jsCtx *js, const char *subject, qv_wr_t *w)
+{
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    jsPubAck *ack = NULL;
+    natsStatus s = js_Publish (&ack, js, subject, data, (int) size, NULL, NULL);
+    jsPubAck_Destroy (ack);
+    return s == NATS_OK ? 0 : -1;
+}
+
+int
+qv_itn_publish_rounds (jsCtx *js, const char *coll, int dim, int from, int to)
+{
+    char insert [128], del [128], upsert [128];
+    snprintf (insert, sizeof insert, "ingest.insert.%s", coll);
+    snprintf (del, sizeof del, "ingest.delete.%s", coll);
+    snprintf (upsert, sizeof upsert, "ingest.upsert.%s", coll);
+    qv_wr_t *w = qv_wr_new ();
+    int rc = 0;
+    for (int r = from; r < to && rc == 0; r++) {
+        qv_wr_reset (w);
+        qv_itn_insert_payload (w, 100 * r, 100, dim, 0);
+        rc = s_publish_one (js, insert, w);
+        qv_wr_reset (w);
+        char filter [96];
+        snprintf (filter, sizeof filter, "id >= %d and id < %d", 100 * r, 100 * r + 50);
+        qv_wr_map (w, 1);
+        qv_wr_str (w, "filter"); qv_wr_str (w, filter);
+        if (rc == 0)
+            rc = s_publish_one (js, del, w);
+        qv_wr_reset (w);
+        qv_itn_insert_payload (w, 100 * r, 25, dim, 0);
+        if (rc == 0)
+            rc = s_publish_one (js, upsert, w);
+    }
+    qv_wr_destroy (&w);
+    return rc;
+}

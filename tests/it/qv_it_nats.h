@@ -84,6 +84,14 @@ uint64_t
 //  columns with a bin vector column.
 void
     qv_itn_insert_payload (qv_wr_t *w, int64_t first_id, uint32_t n, int dim, uint32_t seed);
+//  Publishes rounds from .. to - 1 into collection coll (dim, explicit int64 ids) on the
+//  JetStream subjects ingest.<op>.<coll>, each round r: insert ids [100r, 100r + 100),
+//  delete by filter the first 50 of them, upsert the first 25 back. In stream order 75
+//  rows per round remain; a delete resolved before its round's insert was applied
+//  leaves 100, and one logged after its round's upsert leaves 50. 0, or -1 if a
+//  publish failed.
+int
+    qv_itn_publish_rounds (jsCtx *js, const char *coll, int dim, int from, int to);
 //  The vector qv_itn_insert_payload writes for id/row key.
 void
     qv_itn_vector (float *out, int dim, int64_t key);

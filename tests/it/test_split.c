@@ -10,7 +10,8 @@
 //    the restarted core, and every acknowledged row is there.
 //  - kill -9 of the proxy: a new one takes the catalog from the writer core and serves.
 //  - JetStream ingestion through a proxy process (--ingest-stream): exactly once across
-//    kill -9 of the writer core and of the proxy; a second proxy given the same stream
+//    kill -9 of the writer core and of the proxy, in stream order with deletes by
+//    filter in the stream; a second proxy given the same stream
 //    waits as a standby and takes over after kill -9 of the first, or when the first
 //    stalls (SIGSTOP) past the lease.
 //  - A proxy without --writer finds the core holding the write lease in NATS; kill -9
@@ -712,6 +713,42 @@ test_split_ingest_standby (void **state)
     s_ingest_check (p0, last);
 }
 
+#define S_ROUNDS 60
+
+//  Deletes by filter in the stream, through the proxy process: each is resolved to
+//  keys (at the writer core) before it is logged, while later messages wait behind it.
+//  kill -9 of the core in the middle: resolutions and writes in flight fail, the
+//  bridge rewinds, and the stream's order holds: 75 rows per round
+//  (qv_itn_publish_rounds). Before, a resolution the link failed came back without its
+//  record, the proxy stayed "resolving", and the stream stalled.
+static void
+test_split_ingest_deletes_core_killed (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    assert_true (qv_itn_create (p, "ord", DIM, false, 1));
+    natsConnection *nc = qv_itn_nats_connect (env->nats.url);
+    assert_non_null (nc);
+    jsCtx *js = NULL;
+    assert_int_equal (natsConnection_JetStream (&js, nc, NULL), NATS_OK);
+    assert_int_equal (qv_itn_publish_rounds (js, "ord", DIM, 0, S_ROUNDS), 0);
+    jsCtx_Destroy (js);
+    natsConnection_Destroy (nc);
+    uint64_t last = 3 * S_ROUNDS;
+    uint64_t at = s_wait_stat (p, "ingest_seq", last / 4, 60000);
+    assert_true (at >= last / 4 && at != UINT64_MAX);
+    assert_int_equal (qv_itn_quiver_stop (&env->core, SIGKILL), 128 + SIGKILL);
+    assert_int_equal (qv_itn_quiver_restart (&env->core, 0), 0);
+    assert_int_equal (s_wait_stat (p, "ingest_seq", last, 120000), last);
+    int64_t got = -1;
+    int64_t end = zclock_mono () + 30000;
+    while (zclock_mono () < end && (got = s_count (p, "ord", "")) != 75 * S_ROUNDS)
+        zclock_sleep (200);
+    print_message ("killed at stream message %llu; %llu rewinds\n", (unsigned long long) at,
+                   (unsigned long long) qv_itn_stat (p, "ingest_retries"));
+    assert_int_equal (got, 75 * S_ROUNDS);
+}
+
 //  The consuming proxy paused (SIGSTOP, as a long stall would) for longer than the
 //  lease: the standby takes over; resumed, the first finds its lease gone, stops
 //  fetching (it reports ingest_leading false) and waits as a standby. Exactly once.
@@ -823,6 +860,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_core_failover, s_setup_discover, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_exactly_once, s_setup_ingest, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_blip, s_setup_ingest_blip, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_ingest_deletes_core_killed, s_setup_ingest,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_standby, s_setup_ingest_two, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_paused, s_setup_ingest_two, s_teardown),
     };
