@@ -675,6 +675,21 @@ test_split_ingest_exactly_once (void **state)
     s_ingest_check (p, last);
 }
 
+//  Proxy 0 consuming, proxy 1 started as its standby (*p1: its endpoint), half the
+//  stream published and a quarter logged: how far proxy 0 has logged it.
+static uint64_t
+s_two_consumers_started (s_env_t *env, const char **p1)
+{
+    const char *p0 = env->proxy [0].endpoint;
+    assert_int_equal (s_wait_stat (p0, "ingest_leading", 1, 30000), 1);
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    *p1 = env->proxy [1].endpoint;
+    s_ingest_publish_part (env, 0, S_MSGS / 2);
+    uint64_t at = s_wait_stat (p0, "ingest_seq", S_MSGS / 4, 60000);
+    assert_true (at >= S_MSGS / 4 && at != UINT64_MAX);
+    return at;
+}
+
 //  Two proxy processes given the same stream: the first consumes it, the second waits
 //  as a standby (and serves its clients); kill -9 of the first once it has logged a
 //  quarter of the stream (half of it published): the second takes the lease over once
@@ -685,13 +700,8 @@ static void
 test_split_ingest_standby (void **state)
 {
     s_env_t *env = *state;
-    const char *p0 = env->proxy [0].endpoint;
-    assert_int_equal (s_wait_stat (p0, "ingest_leading", 1, 30000), 1);
-    assert_int_equal (s_start_proxy (env, 1), 0);
-    const char *p1 = env->proxy [1].endpoint;
-    s_ingest_publish_part (env, 0, S_MSGS / 2);
-    uint64_t at = s_wait_stat (p0, "ingest_seq", S_MSGS / 4, 60000);
-    assert_true (at >= S_MSGS / 4 && at != UINT64_MAX);
+    const char *p0 = env->proxy [0].endpoint, *p1;
+    uint64_t at = s_two_consumers_started (env, &p1);
     assert_int_equal (qv_itn_quiver_stop (&env->proxy [0], SIGKILL), 128 + SIGKILL);
     assert_int_equal (qv_itn_stat (p1, "ingest_leading"), 0);
     assert_int_equal (qv_itn_stat (p1, "ingest_applied"), 0);
@@ -756,13 +766,8 @@ static void
 test_split_ingest_paused (void **state)
 {
     s_env_t *env = *state;
-    const char *p0 = env->proxy [0].endpoint;
-    assert_int_equal (s_wait_stat (p0, "ingest_leading", 1, 30000), 1);
-    assert_int_equal (s_start_proxy (env, 1), 0);
-    const char *p1 = env->proxy [1].endpoint;
-    s_ingest_publish_part (env, 0, S_MSGS / 2);
-    uint64_t at = s_wait_stat (p0, "ingest_seq", S_MSGS / 4, 60000);
-    assert_true (at >= S_MSGS / 4 && at != UINT64_MAX);
+    const char *p0 = env->proxy [0].endpoint, *p1;
+    s_two_consumers_started (env, &p1);
     assert_int_equal (kill (env->proxy [0].pid, SIGSTOP), 0);
     assert_int_equal (s_wait_stat (p1, "ingest_leading", 1, 30000), 1);
     uint64_t last = s_ingest_publish_part (env, S_MSGS / 2, S_MSGS);
