@@ -5,11 +5,14 @@ search answers through the writer and on every searcher, kill -9 of a searcher (
 writer's reads still answered, by the other) and `cluster.sh start` again (it rejoins
 and sees every row, also those written while it was down), `status`, the refusals (`up` on a live DIR,
 `start` of a running role, a pid file naming someone else's process), a failing `up`,
-and `down`: every process gone, no sanitizer report in any log. With the S3 test server
+and `down`: every process gone, no sanitizer report in any log. `up --proxy
+--ingest-stream` with the Node producer of tools/examples feeding the stream (when its
+npm packages are installed, as tools/test.sh does). With the S3 test server
 (QV_S3_ENDPOINT), the same on S3: an HNSW index built by the writer and loaded by the
 searchers from the bucket, a searcher killed and started again.
 
 Run by ctest (py_test_cluster) with QV_BIN_DIR set to the build directory."""
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +26,9 @@ from qv_server import BIN_DIR, ROOT, NatsServer, free_port
 from quiver import QuiverClient
 
 CLUSTER = os.path.join(ROOT, "tools", "cluster.sh")
+CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+NODE_MODULES = os.environ.get("QV_NODE_MODULES") or os.path.join(
+    CACHE, "quiver", "node-examples-1", "node_modules")
 QUIVER = os.path.join(BIN_DIR, "quiver")
 TIMEOUT = "180"         # seconds a role may take to answer ping (ASan build, loaded CI)
 DIM = 16
@@ -318,6 +324,57 @@ class ClusterTest(unittest.TestCase):
         self.ok("down", self.dir)
         for r in roles:
             self.assertFalse(is_quiver_running(pids[r]), r)
+        self.assert_no_sanitizer_report()
+
+    @unittest.skipUnless(os.path.isdir(os.path.join(NODE_MODULES, "@nats-io", "jetstream")),
+                         "the npm packages of tools/examples are not installed "
+                         "(tools/test.sh installs them and sets QV_NODE_MODULES)")
+    def test_cluster_ingest_stream(self):
+        """`up --proxy --ingest-stream NAME`: the option goes to the proxy only, which
+        consumes the stream (made and fed by tools/examples/producer.mjs): every row
+        published arrives once, readable through the proxy and on the searcher."""
+        run_dir = os.path.join(self.tmp, "node")
+        os.mkdir(run_dir)
+        for name in ("producer.mjs", "package.json"):
+            shutil.copy(os.path.join(ROOT, "tools", "examples", name), run_dir)
+        os.symlink(NODE_MODULES, os.path.join(run_dir, "node_modules"))
+
+        def producer(*args):
+            p = subprocess.run(["node", os.path.join(run_dir, "producer.mjs"), "--nats", NATS.url]
+                               + [str(a) for a in args], capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            return json.loads(p.stdout.strip().splitlines()[-1])
+
+        producer("--stream", "QVCL_INGEST", "--stream-subject", "qvclin", "--create-stream")
+        api = "tcp://127.0.0.1:%d" % free_port()
+        self.ok("up", self.dir, "--nats", NATS.url, "--api", api, "--searchers", 1, "--proxy",
+                "--ingest-stream", "QVCL_INGEST", "--quiver", QUIVER, "--timeout", TIMEOUT)
+        self.assertIn("--ingest-stream\nQVCL_INGEST", self.read("cmd", "proxy"))
+        self.assertNotIn("--ingest-stream", self.read("cmd", "core"))
+        self.assertNotIn("--ingest-stream", self.read("cmd", "searcher-1"))
+        proxy = self.client("proxy")
+        fields = [{"name": "id", "type": "int64", "primary": True, "auto_id": True},
+                  {"name": "vector", "type": "float_vector", "dim": 8},
+                  {"name": "source", "type": "varchar", "max_length": 16}]
+        proxy.create_collection("ev", schema=fields)
+        out = producer("--collection", "ev", "--core-rows", 0, "--stream", "QVCL_INGEST",
+                       "--stream-subject", "qvclin", "--stream-rows", 300, "--batch", 50)
+        self.assertEqual(out["stream_published"], 6)
+        deadline = time.monotonic() + 60
+        got = None
+        while time.monotonic() < deadline:
+            got = proxy.query("ev", filter="", output_fields=["count(*)"],
+                              consistency_level="Strong")
+            if got == [{"count(*)": 300}]:
+                break
+            time.sleep(0.2)
+        self.assertEqual(got, [{"count(*)": 300}])
+        self.assertTrue(proxy.stats()["ingest_leading"])
+        got = self.client("searcher-1").query("ev", filter="", output_fields=["count(*)"],
+                                              consistency_level="Strong")
+        self.assertEqual(got, [{"count(*)": 300}])
+        self.ok("down", self.dir)
         self.assert_no_sanitizer_report()
 
     @unittest.skipUnless(os.environ.get("QV_S3_ENDPOINT"),
