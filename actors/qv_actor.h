@@ -14,6 +14,15 @@ int
 uint16_t
     qv_actor_monitor_event (zsock_t *monitor);
 
+//  Reads a message from a socket a poll found readable, without waiting: NULL if it
+//  is gone. A reader of a TCP socket must never wait here: ZeroMQ drops a pipe whose
+//  peer went away (at once on an immediate DEALER, messages unread and all), so what
+//  the poll saw can vanish before the read, and a waiting read would then hang until
+//  the peer's next message, which may never come (a core that restarted sends nothing
+//  until greeted, and the reader is the one to greet it).
+zmsg_t *
+    qv_actor_recv (zsock_t *sock);
+
 //  A DEALER to a peer process (a searcher process, a writer core): immediate (a
 //  message for a peer not connected is refused at once, never queued for it), no
 //  linger, 10,000 messages queued to send at most, unbounded receive, reconnecting

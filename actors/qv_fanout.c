@@ -346,7 +346,7 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (reader);
+    zmsg_t *msg = qv_actor_recv (reader);     //  never waiting: see qv_actor.h
     if (!msg)
         return 0;
     zframe_t *tag = zmsg_first (msg);

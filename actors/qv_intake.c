@@ -41,6 +41,7 @@
 //  core); the ROUTER is mandatory-routing, so a send to a proxy that disconnected
 //  fails, and that proxy is forgotten until it says HELLO again.
 #include "qv_intake.h"
+#include "qv_actor.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_recover.h"
@@ -286,7 +287,7 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    zmsg_t *in = zmsg_recv (reader);
+    zmsg_t *in = qv_actor_recv (reader);      //  never waiting: see qv_actor.h
     if (!in)
         return 0;
     zframe_t *peer = zmsg_first (in);

@@ -334,7 +334,10 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    zframe_t *frame = zframe_recv (reader);
+    //  Never a blocking read (qv_actor_recv says why): this one waited forever when the
+    //  core was killed with its reply unread, and the link, stuck, never greeted the
+    //  core that came back
+    zframe_t *frame = zframe_recv_nowait (reader);
     if (!frame)
         return 0;
     qv_msg_t *msg = NULL;

@@ -76,6 +76,7 @@
 //  (in a searcher process: the follower, once it has caught up with the feed). A
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
+#include "qv_actor.h"
 #include "qv_bridge.h"
 #include "qv_fair.h"
 #include "qv_fanout.h"
@@ -843,7 +844,7 @@ static int
 s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    zmsg_t *msg = zmsg_recv (reader);
+    zmsg_t *msg = qv_actor_recv (reader);     //  never waiting: see qv_actor.h
     return msg ? s_handle_request ((self_t *) arg, reader, msg) : 0;
 }
 

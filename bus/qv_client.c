@@ -156,8 +156,19 @@ qv_client_recv (qv_client_t *self, qv_doc_t **reply, uint64_t *rid_p)
     if (rid_p)
         *rid_p = UINT64_MAX;
     self->code [0] = self->error [0] = 0;
-    zmq_pollitem_t item = { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 };
-    int rc = zmq_poll (&item, 1, self->timeout_ms);
+    //  The reply is read without waiting: a server that dies between the poll and the
+    //  read takes it with it (ZeroMQ drops the pipe), and a waiting read would hang
+    //  past the timeout; the poll goes on for the time left
+    zmsg_t *msg = NULL;
+    int64_t deadline = zclock_mono () + self->timeout_ms;
+    int rc = 1;
+    while (!msg && rc > 0) {
+        int64_t left = deadline - zclock_mono ();
+        zmq_pollitem_t item = { zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0 };
+        rc = left > 0 ? zmq_poll (&item, 1, left) : 0;
+        if (rc > 0)
+            msg = zmsg_recv_nowait (self->sock);
+    }
     if (rc <= 0) {
         //  A late reply must never pass for the answer to a later request.
         zsock_destroy (&self->sock);
@@ -169,7 +180,6 @@ qv_client_recv (qv_client_t *self, qv_doc_t **reply, uint64_t *rid_p)
                        "no answer from %s within %g s: is `quiver serve` running?",
                        self->endpoint, self->timeout_ms / 1000.0);
     }
-    zmsg_t *msg = zmsg_recv (self->sock);
     zframe_t *body = msg ? zmsg_last (msg) : NULL;
     if (!body) {
         zmsg_destroy (&msg);
