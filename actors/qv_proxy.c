@@ -385,11 +385,10 @@ static void s_finish (self_t *self, qv_job_t *job);
 static void
 s_stream_hold (self_t *self, const qv_job_t *failed)
 {
-    int rc = failed->rc;
-    if (rc == QV_EPROTO || rc == QV_EINVAL || rc == QV_ENOTFOUND || rc == QV_EEXIST
-    ||  rc == QV_EUNAUTH || rc == QV_EPERM)
-        return;                     //  refused for good (holding after it would only cost
-                                    //  the bridge a rewind)
+    char code [32], error [1024];
+    qv_reply_status (failed->reply, failed->reply_size, code, sizeof code, error, sizeof error);
+    if (!qv_reply_retryable (code, error))
+        return;                     //  refused for good: the bridge skips it
     self->stream_hold = failed->sseq;
     self->stream_hold_gen = failed->sgen;
     char why [160];

@@ -522,34 +522,6 @@ s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
     qv_wr_destroy (&w);
 }
 
-//  Reads ok / code / error of a reply.
-static bool
-s_reply_ok (const void *reply, size_t size, char *code, size_t code_size, char *error,
-            size_t error_size)
-{
-    int rc;
-    bool ok = false;
-    snprintf (code, code_size, "INTERNAL");
-    snprintf (error, error_size, "the reply does not decode");
-    qv_doc_t *doc = qv_doc_parse (reply, size, SIZE_MAX, &rc);
-    if (doc) {
-        const qv_val_t *root = qv_doc_root (doc), *v;
-        if ((v = qv_val_get (root, "ok")))
-            qv_val_bool (v, &ok);
-        if ((v = qv_val_get (root, "code")))
-            qv_val_strcpy (v, code, code_size);
-        error [0] = 0;
-        if ((v = qv_val_get (root, "error"))) {
-            const char *s;
-            size_t n;
-            if (qv_val_str (v, &s, &n) == 0)
-                snprintf (error, error_size, "%.*s", (int) n, s);
-        }
-    }
-    qv_doc_destroy (&doc);
-    return ok;
-}
-
 static void
 s_log_refused (self_t *self, const char *subject, const char *code, const char *error)
 {
@@ -624,7 +596,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
 {
     zlistx_delete (self->inflight, ctx->handle);
     char code [32], error [512];
-    bool ok = s_reply_ok (reply, size, code, sizeof code, error, sizeof error);
+    bool ok = qv_reply_status (reply, size, code, sizeof code, error, sizeof error);
     switch (ctx->kind) {
         case S_PING:
             self->ping_out = false;
@@ -690,9 +662,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
         case S_STREAM: {
             self->stream_inflight--;
             self->stream_bytes -= ctx->bytes;
-            bool transient = streq (code, "UNAVAILABLE") || streq (code, "TIMEOUT")
-                          || streq (code, "INTERNAL")
-                          || (streq (code, "RESOURCE_EXHAUSTED") && strstr (error, "memory"));
+            bool transient = qv_reply_retryable (code, error);
             if (ok || !transient) {
                 if (self->rewinding && ctx->sseq > self->done + 1 && ok)
                     qv_error ("stream %s message %llu applied after a failed one (bug)",

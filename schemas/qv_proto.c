@@ -4,6 +4,7 @@
 #include "qv_schema.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef enum { K_STR, K_UINT, K_NUM, K_BOOL, K_ARRAY, K_MAP, K_ANY, K_VEC } s_kind_t;
@@ -263,4 +264,38 @@ qv_reply_error (qv_wr_t *w, const qv_val_t *rid, int rc, const char *message)
     qv_wr_str (w, qv_rc_code (rc));
     qv_wr_str (w, "error");
     qv_wr_str (w, message);
+}
+
+bool
+qv_reply_status (const void *reply, size_t size, char *code, size_t code_size, char *error,
+                 size_t error_size)
+{
+    int rc;
+    bool ok = false;
+    snprintf (code, code_size, "INTERNAL");
+    snprintf (error, error_size, "the reply does not decode");
+    qv_doc_t *doc = qv_doc_parse (reply, size, SIZE_MAX, &rc);
+    if (doc) {
+        const qv_val_t *root = qv_doc_root (doc), *v;
+        if ((v = qv_val_get (root, "ok")))
+            qv_val_bool (v, &ok);
+        if ((v = qv_val_get (root, "code")))
+            qv_val_strcpy (v, code, code_size);
+        error [0] = 0;
+        if ((v = qv_val_get (root, "error"))) {
+            const char *s;
+            size_t n;
+            if (qv_val_str (v, &s, &n) == 0)
+                snprintf (error, error_size, "%.*s", (int) n, s);
+        }
+    }
+    qv_doc_destroy (&doc);
+    return ok;
+}
+
+bool
+qv_reply_retryable (const char *code, const char *error)
+{
+    return !strcmp (code, "UNAVAILABLE") || !strcmp (code, "TIMEOUT") || !strcmp (code, "INTERNAL")
+        || (!strcmp (code, "RESOURCE_EXHAUSTED") && strstr (error, "memory"));
 }

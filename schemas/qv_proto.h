@@ -112,4 +112,18 @@ void
 void
     qv_reply_close (qv_wr_t *w);
 
+//  Reads a reply's ok, code and error (code INTERNAL and an error saying so if it
+//  does not decode; error "" on success). Returns ok.
+bool
+    qv_reply_status (const void *reply, size_t size, char *code, size_t code_size,
+                     char *error, size_t error_size);
+
+//  Whether a request refused with code and error may succeed when sent again: for
+//  now UNAVAILABLE, TIMEOUT, INTERNAL, and RESOURCE_EXHAUSTED about memory; anything
+//  else is refused for good. The NATS bridge rewinds a stream after the first kind and
+//  skips a message refused for good; the proxy holds the stream's later writes
+//  behind the first kind.
+bool
+    qv_reply_retryable (const char *code, const char *error);
+
 #endif
