@@ -60,6 +60,7 @@
 //  new monitor, connects to the new endpoint, so no event of the old one is taken for
 //  the new one's. Lower epochs (a deposed core still announcing) are ignored.
 #include "qv_link.h"
+#include "qv_stream_hold.h"
 #include "qv_actor.h"
 #include "qv_bus.h"
 #include "qv_members.h"
@@ -86,9 +87,7 @@ typedef struct {
     int64_t warned_ms;
     uint64_t epoch;                 //  the epoch of the core at writer (0: unknown)
     int stream_sent;                //  stream writes sent (test hook QV_FAULT_LINK_BLIP)
-    uint64_t stream_hold;           //  a stream write at this sseq failed here: later ones
-                                    //  are refused until it comes again (0: none) ...
-    uint64_t stream_hold_gen;       //  ... or the bridge starts a new consumer generation
+    qv_stream_hold_t hold;          //  a stream write failed here: later ones are refused
     zsock_t *fanout;                //  PUSH to the fan-out: strong reads, guaranteed
     zlistx_t *waiting;              //  qv_msg_read_t *: strong reads for the next question
     zlistx_t *asked;                //  ... and those the question out will answer
@@ -129,11 +128,7 @@ s_writer_down (self_t *self, const char *why)
 static void
 s_fail (self_t *self, qv_job_t *job, const char *why)
 {
-    if (job->sseq && (self->stream_hold == 0 || job->sgen != self->stream_hold_gen
-                  || job->sseq < self->stream_hold)) {
-        self->stream_hold = job->sseq;
-        self->stream_hold_gen = job->sgen;
-    }
+    qv_stream_hold_set (&self->hold, job->sseq, job->sgen);
     qv_job_fail (job, QV_EUNAVAIL, why);
     qv_msg_reply_t *reply = qv_msg_reply_new ();
     reply->job = job;
@@ -253,24 +248,19 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
         qv_msg_destroy (&msg);
         return 0;
     }
-    if (job->sseq && self->stream_hold) {
-        //  The stream's order: after a failed stream write (its outcome unknown, or not
-        //  sent) none after it goes until the bridge sends it again (or rewinds: a new
-        //  consumer generation, which starts at or before it)
-        if (job->sseq > self->stream_hold && job->sgen == self->stream_hold_gen) {
-            char why [200];
-            snprintf (why, sizeof why, "stream message %llu failed on its way to the writer "
-                      "core; this one waits until it is sent again",
-                      (unsigned long long) self->stream_hold);
-            qv_job_fail (qv_msg_take_job (msg), QV_EUNAVAIL, why);
-            qv_msg_reply_t *reply = qv_msg_reply_new ();
-            reply->job = job;
-            if (qv_msg_post (self->proxy, &reply) != 0)
-                qv_msg_free (&reply);
-            qv_msg_destroy (&msg);
-            return 0;
-        }
-        self->stream_hold = 0;
+    if (qv_stream_hold_blocks (&self->hold, job->sseq, job->sgen)) {
+        //  The stream's order (qv_stream_hold.h)
+        char why [200];
+        snprintf (why, sizeof why, "stream message %llu failed on its way to the writer "
+                  "core; this one waits until it is sent again",
+                  (unsigned long long) self->hold.sseq);
+        qv_job_fail (qv_msg_take_job (msg), QV_EUNAVAIL, why);
+        qv_msg_reply_t *reply = qv_msg_reply_new ();
+        reply->job = job;
+        if (qv_msg_post (self->proxy, &reply) != 0)
+            qv_msg_free (&reply);
+        qv_msg_destroy (&msg);
+        return 0;
     }
     qv_op_t op = job->req.op;
     if (msg->id == QV_MSG_READ && (op == QV_OP_search || op == QV_OP_query || op == QV_OP_get)) {

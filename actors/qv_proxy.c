@@ -77,6 +77,7 @@
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
 #include "qv_actor.h"
+#include "qv_stream_hold.h"
 #include "qv_bridge.h"
 #include "qv_fair.h"
 #include "qv_fanout.h"
@@ -132,8 +133,7 @@ typedef struct {
     bool stream_resolving;          //  a stream delete by filter is being resolved:
     uint64_t stream_resolving_id;   //  ... this job (its reply may come without its
                                     //  record: the link frees it when it fails a READ)
-    uint64_t stream_hold;           //  its resolution failed (transiently) at this sseq:
-    uint64_t stream_hold_gen;       //  later ones of this consumer generation refused
+    qv_stream_hold_t hold;          //  its resolution failed for now: later ones refused
     uint32_t stream_unacked;        //  stream writes sent on, not yet answered
     //  A proxy process (DESIGN)
     zlistx_t *parked;               //  s_parked_t *: requests waiting for the catalog
@@ -365,12 +365,9 @@ s_stream_pump (self_t *self)
 static int
 s_stream_held_back (self_t *self, const qv_job_t *job)
 {
-    if (!self->stream_hold)
-        return 0;
-    if (job->sseq > self->stream_hold && job->sgen == self->stream_hold_gen)
+    if (qv_stream_hold_blocks (&self->hold, job->sseq, job->sgen))
         return qv_err (QV_EUNAVAIL, "stream message %llu failed here; this one waits until "
-                       "it is sent again", (unsigned long long) self->stream_hold);
-    self->stream_hold = 0;
+                       "it is sent again", (unsigned long long) self->hold.sseq);
     return 0;
 }
 
@@ -389,18 +386,15 @@ s_stream_hold (self_t *self, const qv_job_t *failed)
     qv_reply_status (failed->reply, failed->reply_size, code, sizeof code, error, sizeof error);
     if (!qv_reply_retryable (code, error))
         return;                     //  refused for good: the bridge skips it
-    self->stream_hold = failed->sseq;
-    self->stream_hold_gen = failed->sgen;
-    char why [160];
-    snprintf (why, sizeof why, "stream message %llu failed here; this one waits until it is "
-              "sent again", (unsigned long long) failed->sseq);
+    self->hold = (qv_stream_hold_t) { failed->sseq, failed->sgen };
     zlistx_t *refused = zlistx_new ();
     for (qv_job_t *job = zlistx_first (self->stream_held); job; job = zlistx_next (self->stream_held))
         if (job->sgen == failed->sgen && job->sseq > failed->sseq)
             zlistx_add_end (refused, zlistx_detach_cur (self->stream_held));
     qv_job_t *job;
     while ((job = zlistx_detach (refused, NULL))) {
-        qv_job_fail (job, QV_EUNAVAIL, why);
+        s_stream_held_back (self, job);     //  refused: the hold's message recorded
+        qv_job_fail (job, QV_EUNAVAIL, qv_err_msg ());
         s_finish (self, job);
     }
     zlistx_destroy (&refused);

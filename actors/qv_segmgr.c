@@ -48,9 +48,10 @@
 //  Writes from a JetStream stream (rec->sseq set) must be logged in stream order with
 //  none skipped. When one fails (its group's write, or its wait for memory), every
 //  later stream write of the same consumer generation (job->sgen: the bridge starts a
-//  new one each time it rewinds) is refused too (`stream_hold`), those already queued
-//  or waiting for memory at once, until the bridge sends again from the failed message
-//  or an earlier one, or starts a new generation: it then resumes exactly there. A
+//  new one each time it rewinds) is refused too (`hold`, qv_stream_hold.h), those
+//  already queued or waiting for memory at once, until the bridge sends again from the
+//  failed message or an earlier one, or starts a new generation: it then resumes
+//  exactly there. A
 //  stream write queues behind any write waiting for memory, whatever its kind, so the
 //  stream's order holds. And each is logged once: the ledger (qv_stream_ledger.h)
 //  knows which stream sequences are in the WAL; one sent again after it was logged is
@@ -61,6 +62,7 @@
 //  dropped, and it answered UNAVAILABLE, outcome unknown).
 #include "qv_segmgr.h"
 #include "qv_catalog.h"
+#include "qv_stream_hold.h"
 #include "qv_stream_ledger.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -101,8 +103,7 @@ typedef struct {
     uint64_t next_seg_id;
     size_t unflushed;               //  bytes of rows not yet in flushed segments
     uint64_t truncate_to;           //  pending WAL truncation
-    uint64_t stream_hold;           //  a stream write at this sseq failed; 0 if none
-    uint64_t stream_hold_gen;       //  ... in this consumer generation
+    qv_stream_hold_t hold;          //  a stream write failed: the later ones refused
     qv_stream_ledger_t *ledger;     //  the stream sequences in the WAL
     uint64_t *writing_sseq;         //  stream sequences of the group being written
     size_t writing_n;
@@ -323,14 +324,12 @@ s_sseq (const qv_job_t *job)
 static bool
 s_stream_refuse (self_t *self, qv_job_t *job, bool counted)
 {
-    uint64_t sseq = s_sseq (job);
-    if (!sseq || !self->stream_hold || job->sgen != self->stream_hold_gen
-    ||  sseq <= self->stream_hold)
+    if (!qv_stream_hold_covers (&self->hold, s_sseq (job), job->sgen))
         return false;
     char msg [160];
     snprintf (msg, sizeof msg, "stream message %llu failed before this one; the write was not "
-              "logged (ingestion resumes from %llu)", (unsigned long long) self->stream_hold,
-              (unsigned long long) self->stream_hold);
+              "logged (ingestion resumes from %llu)", (unsigned long long) self->hold.sseq,
+              (unsigned long long) self->hold.sseq);
     if (counted && job->rec->type == QV_REC_INSERT)
         self->unflushed -= job->bytes < self->unflushed ? job->bytes : self->unflushed;
     qv_job_fail (job, QV_EUNAVAIL, msg);
@@ -346,10 +345,7 @@ s_stream_failed (self_t *self, qv_job_t *job)
     uint64_t sseq = s_sseq (job);
     if (!sseq)
         return;
-    if (!self->stream_hold || job->sgen != self->stream_hold_gen || sseq < self->stream_hold) {
-        self->stream_hold = sseq;
-        self->stream_hold_gen = job->sgen;
-    }
+    qv_stream_hold_set (&self->hold, sseq, job->sgen);
     for (qv_msg_t *msg = zlistx_first (self->queue); msg; msg = zlistx_next (self->queue))
         if (msg->id == QV_MSG_APPLY && s_stream_refuse (self, ((qv_msg_apply_t *) msg)->job, true)) {
             ((qv_msg_apply_t *) msg)->job = NULL;   //  answered
@@ -357,10 +353,9 @@ s_stream_failed (self_t *self, qv_job_t *job)
             qv_msg_destroy (&msg);
         }
     for (qv_job_t *w = zlistx_first (self->waiting); w; w = zlistx_next (self->waiting)) {
-        qv_job_t *held = w;
-        if (s_sseq (held) > self->stream_hold && held->sgen == self->stream_hold_gen) {
+        if (qv_stream_hold_covers (&self->hold, s_sseq (w), w->sgen)) {
             zlistx_detach_cur (self->waiting);
-            s_stream_refuse (self, held, false);
+            s_stream_refuse (self, w, false);
         }
     }
 }
@@ -756,9 +751,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (msg->id == QV_MSG_WRITE) {
         qv_job_t *job = qv_msg_take_job (msg);
-        if (s_sseq (job) && self->stream_hold
-        &&  (s_sseq (job) <= self->stream_hold || job->sgen != self->stream_hold_gen))
-            self->stream_hold = 0;  //  the bridge resumed from the failed message
+        qv_stream_hold_arrive (&self->hold, s_sseq (job), job->sgen);
         if (s_stream_again (self, job) || s_stream_refuse (self, job, false))
             ;
         else
