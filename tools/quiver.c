@@ -51,10 +51,68 @@ s_on_fatal (int sig)
 //  gives them a signal main cannot take yet (during recovery, before sigwait), and the
 //  default action would end the process without a word. This handler, which runs only
 //  in such a thread, passes the signal on to main, which stops in order.
+static volatile sig_atomic_t s_stop_begun;
+
 static void
 s_forward_to_main (int sig)
 {
+    if (s_stop_begun) {
+        //  A second stop signal, which main will not take again (s_stop_watchdog)
+        char num [4] = { (char) ('0' + sig / 10 % 10), (char) ('0' + sig % 10), 0 };
+        s_say ("E quiver: signal ");
+        s_say (sig < 10 ? num + 1 : num);
+        s_say (" while stopping: exiting now, without finishing the stop (acknowledged "
+               "writes are in the WAL)\n");
+        _exit (1);
+    }
     pthread_kill (s_main_thread, sig);
+}
+
+//  A stop must end. An actor stuck by a bug once held a stopping process forever, and
+//  an index build in progress holds the stop until it is done; now, --stop-timeout-s
+//  (default 60) after the stop signal, or at a second one, the process exits (status
+//  1) without finishing the stop, saying so. Nothing acknowledged is lost: every
+//  acknowledged write is in the WAL, which the next start replays (and an unfinished
+//  build starts again). The second signal comes here (sigtimedwait), or, when a thread
+//  with the signal open takes it, to s_forward_to_main, which exits the same way.
+static int s_stop_limit_s = 60;
+static sigset_t s_stop_signals;
+
+static void *
+s_stop_watchdog (void *arg)
+{
+    (void) arg;
+    struct timespec limit = { s_stop_limit_s, 0 };
+    int sig;
+    while ((sig = sigtimedwait (&s_stop_signals, NULL, &limit)) < 0 && errno == EINTR)
+        ;
+    if (sig > 0)
+        qv_error ("quiver: signal %d while stopping: exiting now, without finishing the "
+                  "stop (acknowledged writes are in the WAL)", sig);
+    else
+        qv_error ("quiver: the stop did not finish within %d s (a long index build, a slow "
+                  "object store, or a part of the server stuck, which is a bug: see the log "
+                  "above); exiting without finishing it (acknowledged writes are in the WAL)",
+                  s_stop_limit_s);
+    _exit (1);
+}
+
+//  The stop signal sig came: says so, and starts the watchdog that ends a stuck stop.
+//  Test hook QV_FAULT_STOP_STALL_MS: the stop then waits that long before it begins.
+static void
+s_stopping (int sig)
+{
+    qv_info ("quiver stopping (signal %d)", sig);
+    s_stop_begun = 1;
+    pthread_t watchdog;
+    if (pthread_create (&watchdog, NULL, s_stop_watchdog, NULL) == 0)
+        pthread_detach (watchdog);
+    const char *stall = getenv ("QV_FAULT_STOP_STALL_MS");
+    if (stall && atoi (stall) > 0) {
+        qv_warn ("QV_FAULT_STOP_STALL_MS=%s: the stop waits that long first (fault "
+                 "injection)", stall);
+        zclock_sleep (atoi (stall));
+    }
 }
 
 static void
@@ -164,6 +222,10 @@ s_usage (FILE *out)
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
+        "  --stop-timeout-s N      a stop (SIGTERM, SIGINT) not done within N s (default\n"
+        "                          60: an index build in progress holds it), or a second\n"
+        "                          signal, exits at once with status 1 (acknowledged\n"
+        "                          writes are in the WAL)\n"
         "  -h, --help              this help\n"
         "Environment: quiver serve runs itself again with\n"
         "GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for the memory a start fills);\n"
@@ -278,7 +340,7 @@ s_serve_searcher (qv_config_t *config, sigset_t *stop)
         if (replica)
             qv_info ("searcher: started over from the newest manifest");
     }
-    qv_info ("quiver stopping (signal %d)", sig);
+    s_stopping (sig);
     qv_replica_destroy (&replica);
     nats_Close ();
     qv_info ("quiver stopped");
@@ -330,6 +392,7 @@ main (int argc, char *argv [])
         { "http", required_argument, 0, 'W' },
         { "lease-ttl-ms", required_argument, 0, 'T' },
         { "lease-wait-ms", required_argument, 0, 'A' },
+        { "stop-timeout-s", required_argument, 0, 'Z' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -377,6 +440,7 @@ main (int argc, char *argv [])
             case 'V': snprintf (config.advertise, sizeof config.advertise, "%s", optarg); break;
             case 'G': snprintf (config.writer, sizeof config.writer, "%s", optarg); break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
+            case 'Z': s_stop_limit_s = (int) v; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
@@ -496,6 +560,7 @@ main (int argc, char *argv [])
     sigaddset (&stop, SIGINT);
     sigaddset (&stop, SIGTERM);
     pthread_sigmask (SIG_BLOCK, &stop, NULL);
+    s_stop_signals = stop;
     zsys_handler_set (NULL);
     zsys_init ();
     s_install_signal_handlers ();
@@ -521,7 +586,7 @@ main (int argc, char *argv [])
                  "store (`quiver serve --roles searcher --nats %s`)", config.roles, config.nats_url);
     int sig = 0;
     sigwait (&stop, &sig);
-    qv_info ("quiver stopping (signal %d)", sig);
+    s_stopping (sig);
     qv_server_destroy (&server);
     nats_Close ();
     qv_info ("quiver stopped");

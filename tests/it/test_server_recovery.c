@@ -614,6 +614,59 @@ test_sigterm (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  The log of the run that ended holds needle, and not "quiver stopped"; its exit
+//  status was 1.
+static void
+s_assert_stop_cut (qv_it_server_t *server, const char *needle)
+{
+    assert_true (WIFEXITED (server->status));
+    assert_int_equal (WEXITSTATUS (server->status), 1);
+    char *log = qv_it_server_log_text (server);
+    if (!strstr (log, needle))
+        fprintf (stderr, "no '%s' in the log:\n%s\n", needle, log);
+    assert_non_null (strstr (log, needle));
+    assert_null (strstr (log, "quiver stopped"));
+    free (log);
+}
+
+//  (e) A stop that cannot finish (held by QV_FAULT_STOP_STALL_MS) ends anyway: at
+//  --stop-timeout-s, and at a second SIGTERM; exit status 1 and an error line each
+//  time, and every acknowledged write survives.
+static void
+test_stop_limit (void **state)
+{
+    (void) state;
+    setenv ("QV_FAULT_STOP_STALL_MS", "600000", 1);
+    const char *extra [] = { "--segment-mb", "1", "--stop-timeout-s", "1", NULL };
+    qv_it_server_t *server = s_started (extra);
+    s_world_t *world = s_world_new (true, false);
+    assert_int_equal (s_stream_until (world, server, 30, SIGTERM), 0);
+    s_assert_stop_cut (server, "the stop did not finish within 1 s");
+    unsetenv ("QV_FAULT_STOP_STALL_MS");
+    assert_int_equal (qv_it_server_restart (server), 0);
+    s_verify (world, server, "after a stop cut at its time limit");
+    assert_int_equal (qv_it_server_signal (server, SIGTERM, STOP_MS), 0);
+
+    //  The same data with the default limit (60 s): a second SIGTERM ends the stop
+    const char *plain [] = { "--segment-mb", "1", NULL };
+    qv_it_server_t *again = qv_it_server_new_at (server->dir, "quiver-2.log", plain);
+    assert_non_null (again);
+    snprintf (again->s3_prefix, sizeof again->s3_prefix, "%s", server->s3_prefix);
+    setenv ("QV_FAULT_STOP_STALL_MS", "600000", 1);
+    assert_int_equal (qv_it_server_start (again), 0);
+    unsetenv ("QV_FAULT_STOP_STALL_MS");
+    assert_int_equal (kill (again->pid, SIGTERM), 0);
+    assert_int_equal (qv_it_server_wait_log (again, "the stop waits that long first", 30000), 0);
+    assert_int_equal (kill (again->pid, SIGTERM), 0);
+    assert_int_equal (qv_it_server_wait_exit (again, STOP_MS), 0);
+    s_assert_stop_cut (again, "signal 15 while stopping");
+    assert_int_equal (qv_it_server_restart (again), 0);
+    s_verify (world, again, "after a stop cut by a second SIGTERM");
+    s_world_destroy (&world);
+    qv_it_server_destroy (&again);
+    qv_it_server_destroy (&server);
+}
+
 //  ---------------------------------------------------------------------------------
 //  (b) corrupt objects: recovery stops, every request gets UNAVAILABLE naming the object
 
@@ -1008,6 +1061,7 @@ main (void)
         cmocka_unit_test (test_kill_during_flushes),
         cmocka_unit_test (test_crash_loop),
         cmocka_unit_test (test_sigterm),
+        cmocka_unit_test (test_stop_limit),
         cmocka_unit_test (test_corrupt_wal),
         cmocka_unit_test (test_corrupt_segment),
         cmocka_unit_test (test_corrupt_manifest),
@@ -1016,8 +1070,6 @@ main (void)
         cmocka_unit_test (test_deletes_beside_flush),
     };
     if (getenv ("QV_IT_ONLY"))      //  e.g. QV_IT_ONLY=test_sigterm
-        cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
-    if (getenv ("QV_IT_ONLY"))             //  e.g. QV_IT_ONLY=test_crash_loop
         cmocka_set_test_filter (getenv ("QV_IT_ONLY"));
     return cmocka_run_group_tests (tests, s_group_setup, NULL);
 }
