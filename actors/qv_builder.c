@@ -4,7 +4,9 @@
 //  segment write or a manifest, which the flusher does.
 //
 //  @interface (messages: schemas/qv_msg.h)
-//    pipe  $TERM                         stop (after the build in progress)
+//    pipe  $TERM                         stop (a build in progress is cancelled once
+//                                        the server's stopping flag is up: it is not
+//                                        in a manifest, and the next start builds it)
 //  takes (inbox, PULL inproc "builder", from the coordinator):
 //    BUILD {build}                       build a segment's index and write it
 //  sends (to the coordinator, inproc "meta"):
@@ -23,7 +25,14 @@ typedef struct {
     qv_store_t *store;
     int delay_ms;                   //  test hook: each build takes this much longer
     uint64_t epoch;                 //  the writer epoch, in each index object's key
+    const atomic_bool *stopping;    //  qv_builder_args_t
 } self_t;
+
+static bool
+s_stopping (self_t *self)
+{
+    return self->stopping && atomic_load (self->stopping);
+}
 
 static void
 s_build_index (self_t *self, qv_build_t *b)
@@ -31,8 +40,9 @@ s_build_index (self_t *self, qv_build_t *b)
     qv_segment_t *seg = b->seg;
     const qv_field_t *f = &seg->schema->fields [b->field];
     int64_t started = qv_clock_msec ();
-    if (self->delay_ms > 0)
-        zclock_sleep (self->delay_ms);  //  test hook QV_FAULT_BUILD_DELAY_MS
+    //  Test hook QV_FAULT_BUILD_DELAY_MS, cancelled as a build is
+    for (int64_t until = started + self->delay_ms; qv_clock_msec () < until && !s_stopping (self); )
+        zclock_sleep (10);
     qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
                                  b->def.pq_nbits, 0, 0 };
     uint32_t rows = atomic_load (&seg->rows);
@@ -45,8 +55,13 @@ s_build_index (self_t *self, qv_build_t *b)
     }
     else {
         index = qv_index_new (b->def.type, f->metric, f->dim, &params);
-        rc = index ? qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows)
-                   : QV_EINVAL;
+        if (index)
+            qv_index_set_cancel (index, self->stopping);
+        rc = !index ? QV_EINVAL
+           : s_stopping (self) ? qv_err (QV_EUNAVAIL, "cancelled: the server is stopping")
+           : qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows);
+        if (index)
+            qv_index_set_cancel (index, NULL);
     }
     zchunk_t *chunk = NULL;
     char key [128];
@@ -59,7 +74,11 @@ s_build_index (self_t *self, qv_build_t *b)
     zchunk_destroy (&chunk);
     if (rc) {
         snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
-        qv_error ("index %s (%s) was not built: %s", key, b->def.type, b->error);
+        if (s_stopping (self))
+            qv_info ("index %s (%s): build cancelled, the server is stopping (%s); the "
+                     "next start builds it", key, b->def.type, b->error);
+        else
+            qv_error ("index %s (%s) was not built: %s", key, b->def.type, b->error);
         qv_index_destroy (&index);
         qv_scalar_destroy (&scalar);
     }
@@ -118,7 +137,7 @@ qv_builder_actor (zsock_t *pipe, void *args_)
 {
     qv_builder_args_t *args = args_;
     self_t self = { NULL, NULL, args->store, args->config->fault_build_delay_ms,
-                    args->config->writer_epoch };
+                    args->config->writer_epoch, args->stopping };
     char ep [256];
     qv_config_endpoint (args->config, "builder", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

@@ -10,6 +10,8 @@
 typedef struct {
     const qv_config_t *config;
     qv_store_t *store;              //  borrowed; thread-safe
+    const atomic_bool *stopping;    //  borrowed: true once the server stops, which
+                                    //  cancels the build in progress (or NULL)
 } qv_builder_args_t;
 
 void

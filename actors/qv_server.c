@@ -47,6 +47,7 @@ struct _qv_server_t {
     qv_nats_stats_t *nats_stats;
     qv_write_stats_t *write_stats;
     char recovery_error [512];
+    atomic_bool stopping;           //  set first thing on destroy: cancels index builds
 };
 
 //  A stop signal (SIGINT, SIGTERM: blocked in every thread, taken by main's sigwait)
@@ -409,7 +410,7 @@ qv_server_new (const qv_config_t *config)
     self->meta = zactor_new (qv_meta_actor, &margs);
     qv_flusher_args_t fargs = { &self->config, self->store };
     self->flusher = zactor_new (qv_flusher_actor, &fargs);
-    qv_builder_args_t bdargs = { &self->config, self->store };
+    qv_builder_args_t bdargs = { &self->config, self->store, &self->stopping };
     self->builder = zactor_new (qv_builder_actor, &bdargs);
     if (config->nats_url [0])       //  before the searcher, which feeds it
         self->cdcpub = zactor_new (qv_cdcpub_actor, &self->config);
@@ -447,6 +448,7 @@ qv_server_destroy (qv_server_t **self_p)
     qv_server_t *self = *self_p;
     if (!self)
         return;
+    atomic_store (&self->stopping, true);   //  a build in progress is not waited for
     qv_http_destroy (&self->http);
     zactor_destroy (&self->bridge);
     zactor_destroy (&self->member);     //  proxies stop choosing this core first

@@ -213,6 +213,7 @@ typedef struct {
     atomic_uint *next;          //  next node to take
     uint32_t nodes;             //  total nodes after the insert
     atomic_int *rc;             //  first error
+    const atomic_bool *cancel;  //  qv_index_set_cancel's flag, or NULL
 } s_worker_t;
 
 static void *
@@ -225,6 +226,10 @@ s_worker (void *arg)
         return NULL;
     }
     while (atomic_load (w->rc) == 0) {
+        if (w->cancel && atomic_load_explicit (w->cancel, memory_order_relaxed)) {
+            atomic_store (w->rc, QV_EUNAVAIL);
+            break;
+        }
         uint32_t c = atomic_fetch_add (w->next, 1);
         if (c >= w->last)
             break;
@@ -291,7 +296,7 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
         threads = 1;
     atomic_uint next = first;
     atomic_int rc = 0;
-    s_worker_t w = { h, first, nodes, &next, nodes, &rc };
+    s_worker_t w = { h, first, nodes, &next, nodes, &rc, self->cancel };
     pthread_t tids [64];
     uint32_t started = 0;
     for (uint32_t t = 1; t < threads; t++)
@@ -300,6 +305,8 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
     s_worker (&w);
     for (uint32_t t = 0; t < started; t++)
         pthread_join (tids [t], NULL);
+    if (rc == QV_EUNAVAIL)
+        return qv_err (rc, "HNSW build of %u rows cancelled", n);
     if (rc)
         return qv_err (rc, "HNSW insert failed: out of memory");
     return 0;

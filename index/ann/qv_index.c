@@ -276,6 +276,12 @@ qv_index_build (qv_index_t *self, const float *vectors, uint32_t n)
     return rc;
 }
 
+void
+qv_index_set_cancel (qv_index_t *self, const atomic_bool *cancel)
+{
+    self->cancel = cancel;
+}
+
 int
 qv_index_add (qv_index_t *self, const float *vectors, uint32_t n)
 {

@@ -3,6 +3,7 @@
 #ifndef QV_INDEX_H_INCLUDED
 #define QV_INDEX_H_INCLUDED
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <czmq.h>
@@ -69,6 +70,13 @@ void
 //  QV_ENOMEM.
 int
     qv_index_build (qv_index_t *self, const float *vectors, uint32_t n);
+
+//  From now on, an HNSW build or add stops early, failing QV_EUNAVAIL (the index is
+//  then unusable: destroy it), once *cancel turns true (a server that stops does not
+//  wait minutes for a build it would throw away). NULL: never (the default). The flag
+//  must outlive the calls it governs.
+void
+    qv_index_set_cancel (qv_index_t *self, const atomic_bool *cancel);
 
 //  Appends n vectors; they get the next row ids (qv_index_count () before the call on).
 //  An empty index of a type that needs training trains on them first.
@@ -173,6 +181,7 @@ struct qv_index_t {
     uint32_t dim;
     uint32_t count;             //  rows held
     qv_index_params_t params;   //  with defaults filled in
+    const atomic_bool *cancel;  //  qv_index_set_cancel, or NULL
     void *impl;                 //  the type's state
 };
 

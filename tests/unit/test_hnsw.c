@@ -553,6 +553,48 @@ test_bad_params (void **state)
     qv_index_destroy (&index);
 }
 
+static void *
+s_cancel_later (void *arg)
+{
+    zclock_sleep (50);
+    atomic_store ((atomic_bool *) arg, true);
+    return NULL;
+}
+
+//  qv_index_set_cancel: a build with the flag up fails QV_EUNAVAIL at once; one whose
+//  flag goes up from another thread 50 ms in (20,000 rows take far longer) stops
+//  there, QV_EUNAVAIL; with no flag, the same build finishes.
+static void
+test_cancel (void **state)
+{
+    (void) state;
+    const uint32_t n = 20000, dim = 32;
+    float *v = s_unit_vectors (n, dim, 11);
+    qv_index_params_t params = { .M = 16, .ef_construction = 200, .threads = 2 };
+    atomic_bool cancel = true;
+    qv_index_t *index = qv_index_new ("HNSW", QV_METRIC_L2, dim, &params);
+    qv_index_set_cancel (index, &cancel);
+    assert_int_equal (qv_index_build (index, v, n), QV_EUNAVAIL);
+    assert_non_null (strstr (qv_err_msg (), "cancelled"));
+    qv_index_destroy (&index);
+
+    atomic_store (&cancel, false);
+    index = qv_index_new ("HNSW_SQ8", QV_METRIC_L2, dim, &params);
+    qv_index_set_cancel (index, &cancel);
+    pthread_t t;
+    assert_int_equal (pthread_create (&t, NULL, s_cancel_later, &cancel), 0);
+    assert_int_equal (qv_index_build (index, v, n), QV_EUNAVAIL);
+    pthread_join (t, NULL);
+    qv_index_destroy (&index);
+
+    index = qv_index_new ("HNSW", QV_METRIC_L2, dim, &params);
+    qv_index_set_cancel (index, NULL);
+    assert_int_equal (qv_index_build (index, v, n), 0);
+    assert_int_equal (qv_index_count (index), n);
+    qv_index_destroy (&index);
+    free (v);
+}
+
 int
 main (void)
 {
@@ -564,6 +606,7 @@ main (void)
         cmocka_unit_test (test_incremental_add),
         cmocka_unit_test (test_concurrent_search),
         cmocka_unit_test (test_bad_params),
+        cmocka_unit_test (test_cancel),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
