@@ -68,12 +68,11 @@ s_forward_to_main (int sig)
     pthread_kill (s_main_thread, sig);
 }
 
-//  A stop must end. An actor stuck by a bug once held a stopping process forever, and
-//  an index build in progress holds the stop until it is done; now, --stop-timeout-s
-//  (default 60) after the stop signal, or at a second one, the process exits (status
-//  1) without finishing the stop, saying so. Nothing acknowledged is lost: every
-//  acknowledged write is in the WAL, which the next start replays (and an unfinished
-//  build starts again). The second signal comes here (sigtimedwait), or, when a thread
+//  A stop must end. An actor stuck by a bug once held a stopping process forever; now,
+//  --stop-timeout-s (default 60) after the stop signal, or at a second one, the
+//  process exits (status 1) without finishing the stop, saying so. Nothing
+//  acknowledged is lost: every acknowledged write is in the WAL, which the next start
+//  replays. The second signal comes here (sigtimedwait), or, when a thread
 //  with the signal open takes it, to s_forward_to_main, which exits the same way.
 static int s_stop_limit_s = 60;
 static sigset_t s_stop_signals;
@@ -90,9 +89,9 @@ s_stop_watchdog (void *arg)
         qv_error ("quiver: signal %d while stopping: exiting now, without finishing the "
                   "stop (acknowledged writes are in the WAL)", sig);
     else
-        qv_error ("quiver: the stop did not finish within %d s (a long index build, a slow "
-                  "object store, or a part of the server stuck, which is a bug: see the log "
-                  "above); exiting without finishing it (acknowledged writes are in the WAL)",
+        qv_error ("quiver: the stop did not finish within %d s (a slow object store, or a "
+                  "part of the server stuck, which is a bug: see the log above); exiting "
+                  "without finishing it (acknowledged writes are in the WAL)",
                   s_stop_limit_s);
     _exit (1);
 }
@@ -223,9 +222,9 @@ s_usage (FILE *out)
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
         "  --stop-timeout-s N      a stop (SIGTERM, SIGINT) not done within N s (default\n"
-        "                          60: an index build in progress holds it), or a second\n"
-        "                          signal, exits at once with status 1 (acknowledged\n"
-        "                          writes are in the WAL)\n"
+        "                          60), or a second signal, exits at once with status 1\n"
+        "                          (acknowledged writes are in the WAL; index builds in\n"
+        "                          progress are cancelled at once in any case)\n"
         "  -h, --help              this help\n"
         "Environment: quiver serve runs itself again with\n"
         "GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for the memory a start fills);\n"
