@@ -52,6 +52,11 @@ qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p)
     zsock_set_sndhwm (dealer, 10000);
     zsock_set_rcvhwm (dealer, 0);
     zsock_set_reconnect_ivl (dealer, 100);
+    //  A peer that stops answering without closing TCP (a frozen host, a partition)
+    //  is taken for disconnected after 5 s without its heartbeat replies, so what
+    //  waits on it is answered rather than held until the kernel gives up
+    zsock_set_heartbeat_ivl (dealer, 1000);
+    zsock_set_heartbeat_timeout (dealer, 5000);
     if (monitor_p) {
         *monitor_p = NULL;
         if (zmq_socket_monitor (zsock_resolve (dealer), monitor_ep, events) == 0) {

@@ -26,7 +26,8 @@ zmsg_t *
 //  A DEALER to a peer process (a searcher process, a writer core): immediate (a
 //  message for a peer not connected is refused at once, never queued for it), no
 //  linger, 10,000 messages queued to send at most, unbounded receive, reconnecting
-//  every 100 ms. With monitor_p, a socket monitor of events (ZMQ_EVENT_*) at the inproc
+//  every 100 ms, ZMTP heartbeats every second (a peer silent for 5 s counts as
+//  disconnected). With monitor_p, a socket monitor of events (ZMQ_EVENT_*) at the inproc
 //  endpoint monitor_ep (unique per socket) and *monitor_p the PAIR reading it (NULL if
 //  the monitor could not be set up). Not connected yet.
 zsock_t *

@@ -9,13 +9,14 @@
 //    FEED_MANIFEST {shard, version}   from the metadata coordinator: a manifest is
 //                                durable
 //  takes (NATS, "<prefix>.feed.<store>.<shard>.ts"):
-//    WRITER_TS {shard, ts: 0}    a follower's question
+//    WRITER_TS {shard, ts: 0, ask}   a follower's question
 //  sends (NATS):
 //    FEED, FEED_TICK, FEED_MANIFEST   published on "<prefix>.feed.<store>.<shard>", which the
 //                                stream "<PREFIX>_FEED_<store hash>_<shard>" keeps
 //                                (qv_msg_encode bytes)
-//    WRITER_TS {shard, ts}       the answer: the newest commit timestamp of a durable WAL
-//                                object (feed_stats->committed_ts, the segment manager's)
+//    WRITER_TS {shard, ts, ask}  the answer (ask echoed): the newest commit timestamp
+//                                of a durable WAL object (feed_stats->committed_ts,
+//                                the segment manager's)
 //
 //  DESIGN
 //  The write path never waits for NATS: the segment manager hands each durable WAL
@@ -148,9 +149,22 @@ s_handle_ask (zloop_t *loop, zsock_t *reader, void *arg)
     if (!m)
         return 0;
     const char *reply = natsMsg_GetReply (m);
+    qv_msg_t *q = NULL;
+    if (reply && *reply
+    &&  qv_msg_decode (natsMsg_GetData (m), (size_t) natsMsg_GetDataLength (m), NULL, NULL, &q)) {
+        qv_warn ("committed feed: an undecodable question of a follower dropped: %s", qv_err_msg ());
+        reply = NULL;
+    }
+    else
+    if (q && q->id != QV_MSG_WRITER_TS) {
+        qv_warn ("committed feed: a follower asked with %s, not WRITER_TS; dropped",
+                 qv_msg_name (q->id));
+        reply = NULL;
+    }
     if (reply && *reply) {
         qv_msg_writer_ts_t *ans = qv_msg_writer_ts_new ();
         ans->ts = atomic_load (&self->stats->committed_ts);
+        ans->ask = ((qv_msg_writer_ts_t *) q)->ask;
         qv_wr_reset (self->w);
         size_t size = 0;
         if (qv_msg_encode ((qv_msg_t *) ans, self->w) == 0) {
@@ -160,6 +174,7 @@ s_handle_ask (zloop_t *loop, zsock_t *reader, void *arg)
         }
         qv_msg_free (&ans);
     }
+    qv_msg_destroy (&q);
     natsMsg_Destroy (m);
     return 0;
 }

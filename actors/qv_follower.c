@@ -9,11 +9,11 @@
 //    READ {job, guarantee_ts}    from the proxy: a strong read, which needs the
 //                                writer's newest commit timestamp
 //  takes (NATS, this actor's reply inbox):
-//    WRITER_TS {shard, ts}       the writer's answer
+//    WRITER_TS {shard, ts, ask}  the writer's answer (only the latest question's is taken)
 //  sends:
 //    APPLY {job, seq, wal_index, wal_last, acked}, TICK {shard, ts}, READ {job,
 //                                guarantee_ts}   to the searcher, in log order
-//    WRITER_TS {shard, ts: 0}    on "<prefix>.feed.<store>.<shard>.ts" (NATS request)
+//    WRITER_TS {shard, ts: 0, ask}   on "<prefix>.feed.<store>.<shard>.ts" (NATS request)
 //    FEED_MANIFEST {shard, version}   to the adopter (inproc "adopt"): read it now
 //    LIVE {}                     to the proxy, once caught up (until then it answers
 //                                UNAVAILABLE, "catching up")
@@ -78,6 +78,7 @@ typedef struct {
     zlistx_t *waiting;              //  strong reads for the next question
     zlistx_t *asked;                //  strong reads whose question is out
     int64_t asked_ms;
+    uint64_t ask;                   //  the question out (numbered: WRITER_TS's ask)
     qv_wr_t *w;
 } self_t;
 
@@ -326,6 +327,7 @@ s_ask (self_t *self)
     if (zlistx_size (self->asked) || !zlistx_size (self->waiting) || !self->answers_subscribed)
         return;
     qv_msg_writer_ts_t *ask = qv_msg_writer_ts_new ();
+    ask->ask = self->ask + 1;
     qv_wr_reset (self->w);
     qv_msg_encode ((qv_msg_t *) ask, self->w);
     qv_msg_free (&ask);
@@ -333,6 +335,7 @@ s_ask (self_t *self)
     const void *data = qv_wr_data (self->w, &size);
     if (qv_bus_publish_request (self->bus, self->ts_subject, self->reply_subject, data, size))
         return;                     //  retried by the timer; deadlines still apply
+    self->ask++;
     zlistx_t *swap = self->asked;
     self->asked = self->waiting;
     self->waiting = swap;
@@ -347,7 +350,10 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
     natsMsg *m = qv_bus_recv (self->bus, reader);
     qv_msg_t *msg = m ? s_decode (m, "writer timestamp") : NULL;
     natsMsg_Destroy (m);
-    if (msg && msg->id == QV_MSG_WRITER_TS && zlistx_size (self->asked)) {
+    //  Only the answer to the question out: an earlier one's (asked again since) may
+    //  predate reads that arrived after it
+    if (msg && msg->id == QV_MSG_WRITER_TS && zlistx_size (self->asked)
+    &&  ((qv_msg_writer_ts_t *) msg)->ask == self->ask) {
         uint64_t ts = ((qv_msg_writer_ts_t *) msg)->ts;
         qv_job_t *job;
         while ((job = zlistx_detach (self->asked, NULL))) {

@@ -12,7 +12,7 @@
 //    WRITE {job}, FLUSH {coll, job}    for the segment manager
 //    READ {job, guarantee_ts}    for the searcher (a delete to resolve; a read of the
 //                                catalog, stats ...)
-//    WRITER_TS {shard, ts: 0}    answered at once with the newest commit timestamp
+//    WRITER_TS {shard, ts: 0, ask}   answered at once (ask echoed) with the newest commit timestamp
 //                                acknowledged (a proxy's strong reads)
 //    a client's request (PROTOCOL.md): `ping` answered (a health check of the core),
 //                                any other op INVALID_ARGUMENT naming the proxy

@@ -21,7 +21,9 @@
 //                                --writer): {endpoint, ready, epoch} of writer cores
 //  sends:
 //    HELLO {}                    to the writer core, on every connection
-//    WRITER_TS {shard, ts: 0}    to the writer core: its newest commit timestamp
+//    WRITER_TS {shard, ts: 0, ask}   to the writer core: its newest commit timestamp
+//                                (numbered; the same question again after a second
+//                                without an answer, whose answer only is taken)
 //    READ {job, guarantee_ts}    to the fan-out (inproc "fanout"): a strong read,
 //                                with that timestamp as its guarantee
 //    WRITE, FLUSH, READ          to the writer core
@@ -92,7 +94,13 @@ typedef struct {
     zlistx_t *waiting;              //  qv_msg_read_t *: strong reads for the next question
     zlistx_t *asked;                //  ... and those the question out will answer
     bool asking;
+    int64_t asked_ms;               //  when the question went (or was last sent again)
+    uint64_t ask;                   //  its number (WRITER_TS's ask)
 } self_t;
+
+//  A question for the core's newest commit timestamp unanswered this long is sent
+//  again (the core drops an answer it cannot send at once).
+#define S_ASK_RETRY_MS 1000
 
 //  A job's deadline as the milliseconds left (0: none; an expired one stays
 //  negative), and back.
@@ -123,17 +131,24 @@ s_writer_down (self_t *self, const char *why)
         qv_msg_free (&m);
 }
 
+//  Answers job rc (why) to the proxy.
+static void
+s_answer (self_t *self, qv_job_t *job, int rc, const char *why)
+{
+    qv_job_fail (job, rc, why);
+    qv_msg_reply_t *reply = qv_msg_reply_new ();
+    reply->job = job;
+    if (qv_msg_post (self->proxy, &reply) != 0)
+        qv_msg_free (&reply);
+}
+
 //  Answers job UNAVAILABLE (why) to the proxy. A stream write's failure holds the later
 //  ones (s_handle_local) until the bridge sends it again.
 static void
 s_fail (self_t *self, qv_job_t *job, const char *why)
 {
     qv_stream_hold_set (&self->hold, job->sseq, job->sgen);
-    qv_job_fail (job, QV_EUNAVAIL, why);
-    qv_msg_reply_t *reply = qv_msg_reply_new ();
-    reply->job = job;
-    if (qv_msg_post (self->proxy, &reply) != 0)
-        qv_msg_free (&reply);
+    s_answer (self, job, QV_EUNAVAIL, why);
 }
 
 //  Every job in flight answered UNAVAILABLE: the connection is gone.
@@ -172,8 +187,11 @@ s_ask (self_t *self)
     if (self->asking || zlistx_size (self->waiting) == 0 || !self->connected)
         return;
     qv_msg_writer_ts_t *q = qv_msg_writer_ts_new ();
+    q->ask = self->ask + 1;
     if (s_send (self, (qv_msg_t *) q) == 0) {
+        self->ask++;
         self->asking = true;
+        self->asked_ms = qv_clock_msec ();
         qv_msg_read_t *r;
         while ((r = zlistx_detach (self->waiting, NULL)))
             zlistx_add_end (self->asked, r);
@@ -219,6 +237,47 @@ s_swap (qv_req_t *a, qv_req_t *b)
     qv_req_t t = *a;
     *a = *b;
     *b = t;
+}
+
+//  Strong reads of list past their deadline answered TIMEOUT.
+static void
+s_expire (self_t *self, zlistx_t *list, int64_t now)
+{
+    for (qv_msg_read_t *r = zlistx_first (list); r; r = zlistx_next (list)) {
+        if (r->job->deadline == 0 || r->job->deadline > now)
+            continue;
+        zlistx_detach_cur (list);
+        char why [400];
+        snprintf (why, sizeof why, "a strong read waits for the newest commit timestamp of "
+                  "the writer core at %s, which did not answer within the request's "
+                  "deadline", s_where (self));
+        s_answer (self, qv_msg_take_job ((qv_msg_t *) r), QV_ETIMEOUT, why);
+        qv_msg_free (&r);
+    }
+}
+
+//  Every 250 ms: strong reads past their deadline answered TIMEOUT; a question for the
+//  newest commit timestamp unanswered for S_ASK_RETRY_MS sent again; reads left
+//  waiting by a question that could not be sent asked again.
+static int
+s_handle_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    int64_t now = qv_clock_msec ();
+    s_expire (self, self->waiting, now);
+    s_expire (self, self->asked, now);
+    if (self->asking && self->connected && now - self->asked_ms >= S_ASK_RETRY_MS) {
+        //  The same question again (every read it covers arrived before it first went)
+        qv_msg_writer_ts_t *q = qv_msg_writer_ts_new ();
+        q->ask = self->ask;
+        if (s_send (self, (qv_msg_t *) q) == 0)
+            self->asked_ms = now;
+        qv_msg_free (&q);
+    }
+    s_ask (self);
+    return 0;
 }
 
 static void s_dealer_close (self_t *self);
@@ -371,7 +430,10 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (msg->id == QV_MSG_WRITER_TS) {
         uint64_t ts = ((qv_msg_writer_ts_t *) msg)->ts;
+        bool ours = self->asking && ((qv_msg_writer_ts_t *) msg)->ask == self->ask;
         qv_msg_destroy (&msg);
+        if (!ours)
+            return 0;               //  a second answer to a question answered already
         qv_msg_read_t *r;
         while ((r = zlistx_detach (self->asked, NULL))) {
             if (ts > r->guarantee_ts)
@@ -562,6 +624,7 @@ qv_link_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, pipe, qv_actor_on_term, self);
     zloop_reader (self->loop, self->from_segmgr, s_handle_local, self);
     zloop_reader (self->loop, self->from_searcher, s_handle_local, self);
+    zloop_timer (self->loop, 250, 0, s_handle_tick, self);
     if (self->config->writer [0])
         s_dealer_open (self, self->config->writer);
     else {

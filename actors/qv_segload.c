@@ -64,11 +64,20 @@ s_load_index (qv_segload_t *self, size_t j, int i)
     int64_t t1 = qv_clock_usec ();
     atomic_fetch_add (&self->idx_get_us, t1 - t);
     if (x->rc == 0 && x->is_scalar) {
-        //  Decodes against the segment's columns
+        //  Decodes against the segment's columns. A stop may skip the segment's task
+        //  (a thread checks the stop flag after taking its task), so the wait ends
+        //  on a stop too (qv_segload_destroy broadcasts): else it would never end
         pthread_mutex_lock (&self->mutex);
-        while (!self->seg_done [j])
+        while (!self->seg_done [j] && !atomic_load (&self->stop))
             pthread_cond_wait (&self->cond, &self->mutex);
+        bool done = self->seg_done [j];
         pthread_mutex_unlock (&self->mutex);
+        if (!done) {
+            free (data);
+            x->rc = QV_EUNAVAIL;
+            x->error = strdup ("the load was stopped");
+            return;
+        }
         t1 = qv_clock_usec ();
         if (!job->seg) {
             free (data);
@@ -221,7 +230,10 @@ qv_segload_destroy (qv_segload_t **self_p, const char *what)
     if (!self)
         return;
     *self_p = NULL;
+    pthread_mutex_lock (&self->mutex);
     atomic_store (&self->stop, true);
+    pthread_cond_broadcast (&self->cond);   //  scalar indexes waiting for a segment
+    pthread_mutex_unlock (&self->mutex);
     for (int i = 0; i < self->nthreads; i++)
         pthread_join (self->threads [i], NULL);
     for (size_t j = 0; j < self->njobs; j++) {

@@ -122,7 +122,10 @@ typedef enum {
 #define QV_MSG_F_feed(F, T)         F (T, U64, shard) F (T, U64, seq) F (T, U64, epoch)     \
                                     F (T, U64, ts) F (T, BIN, wal)
 #define QV_MSG_F_feed_tick(F, T)    F (T, U64, shard) F (T, U64, ts) F (T, U64, next_seq)
-#define QV_MSG_F_writer_ts(F, T)    F (T, U64, shard) F (T, U64, ts)
+//  ask: the asker's question number, echoed in the answer (questions are sent again
+//  when an answer is late or lost; an answer to an older question must not pass for
+//  the newer one's, which reads that arrived since are waiting on)
+#define QV_MSG_F_writer_ts(F, T)    F (T, U64, shard) F (T, U64, ts) F (T, U64, ask)
 #define QV_MSG_F_feed_manifest(F, T) F (T, U64, shard) F (T, U64, version)
 #define QV_MSG_F_hello(F, T)
 //  max_ts: the writer's newest commit timestamp; views: qv_coll_views_write

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <execinfo.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -26,6 +27,17 @@ s_say (const char *s)
 {
     if (write (2, s, strlen (s)) < 0)
         return;
+}
+
+//  The same, for the last words of a process about to _exit: never waits more than
+//  200 ms for stderr (a pipe whose reader stalled must not keep a process alive that
+//  is ending because something stalled). Async-signal-safe.
+static void
+s_say_last (const char *s)
+{
+    struct pollfd out = { 2, POLLOUT, 0 };
+    if (poll (&out, 1, 200) == 1 && (out.revents & POLLOUT))
+        s_say (s);
 }
 
 //  A crash (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT): says so with the stack, then
@@ -58,11 +70,15 @@ s_forward_to_main (int sig)
 {
     if (s_stop_begun) {
         //  A second stop signal, which main will not take again (s_stop_watchdog)
-        char num [4] = { (char) ('0' + sig / 10 % 10), (char) ('0' + sig % 10), 0 };
-        s_say ("E quiver: signal ");
-        s_say (sig < 10 ? num + 1 : num);
-        s_say (" while stopping: exiting now, without finishing the stop (acknowledged "
-               "writes are in the WAL)\n");
+        char line [160] = "E quiver: signal ";
+        size_t n = strlen (line);
+        if (sig >= 10)
+            line [n++] = (char) ('0' + sig / 10 % 10);
+        line [n++] = (char) ('0' + sig % 10);
+        line [n] = 0;
+        strcat (line, " while stopping: exiting now, without finishing the stop "
+                      "(acknowledged writes are in the WAL)\n");
+        s_say_last (line);
         _exit (1);
     }
     pthread_kill (s_main_thread, sig);
@@ -85,14 +101,25 @@ s_stop_watchdog (void *arg)
     int sig;
     while ((sig = sigtimedwait (&s_stop_signals, NULL, &limit)) < 0 && errno == EINTR)
         ;
+    //  Not qv_error: a stuck logger (stderr blocked, its lock held) is one of the
+    //  things this must get past
+    char line [512];
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r (&ts.tv_sec, &tm);
+    int n = snprintf (line, sizeof line, "E %04d-%02d-%02dT%02d:%02d:%02d.%03ldZ quiver: ",
+                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                      tm.tm_sec, ts.tv_nsec / 1000000);
     if (sig > 0)
-        qv_error ("quiver: signal %d while stopping: exiting now, without finishing the "
-                  "stop (acknowledged writes are in the WAL)", sig);
+        snprintf (line + n, sizeof line - n, "signal %d while stopping: exiting now, "
+                  "without finishing the stop (acknowledged writes are in the WAL)\n", sig);
     else
-        qv_error ("quiver: the stop did not finish within %d s (a slow object store, or a "
-                  "part of the server stuck, which is a bug: see the log above); exiting "
-                  "without finishing it (acknowledged writes are in the WAL)",
-                  s_stop_limit_s);
+        snprintf (line + n, sizeof line - n, "the stop did not finish within %d s (a slow "
+                  "object store, or a part of the server stuck, which is a bug: see the log "
+                  "above); exiting without finishing it (acknowledged writes are in the "
+                  "WAL)\n", s_stop_limit_s);
+    s_say_last (line);
     _exit (1);
 }
 
