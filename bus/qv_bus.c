@@ -95,6 +95,9 @@ qv_bus_new (const char *url, const char *name)
     if (s == NATS_OK) s = natsOptions_SetPingInterval (self->opts, 5000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut (self->opts, 2);
     if (s == NATS_OK) s = natsOptions_SetTimeout (self->opts, 2000);
+    //  A server that stops reading (frozen, or a partition without a reset) fails a
+    //  write after 10 s instead of blocking it, and the connection, for good
+    if (s == NATS_OK) s = natsOptions_SetWriteDeadline (self->opts, 10000);
     if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs (self->opts, 1 << 20);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB (self->opts, s_on_disconnected, self);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB (self->opts, s_on_reconnected, NULL);

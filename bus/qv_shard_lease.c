@@ -34,6 +34,10 @@ s_options (qv_shard_lease_t *self, const char *url)
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect (self->opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait (self->opts, 250);
     if (s == NATS_OK) s = natsOptions_SetTimeout (self->opts, 2000);
+    //  As qv_bus.c: a stalled server fails writes (10 s) and is found stale by pings
+    if (s == NATS_OK) s = natsOptions_SetWriteDeadline (self->opts, 10000);
+    if (s == NATS_OK) s = natsOptions_SetPingInterval (self->opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPingsOut (self->opts, 2);
     return s;
 }
 

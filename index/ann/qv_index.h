@@ -71,8 +71,9 @@ void
 int
     qv_index_build (qv_index_t *self, const float *vectors, uint32_t n);
 
-//  From now on, an HNSW build or add stops early, failing QV_EUNAVAIL (the index is
-//  then unusable: destroy it), once *cancel turns true (a server that stops does not
+//  From now on, a build or add stops early, failing QV_EUNAVAIL (the index is then
+//  unusable: destroy it), once *cancel turns true (HNSW between rows; IVF between
+//  k-means iterations and between training and adding) (a server that stops does not
 //  wait minutes for a build it would throw away). NULL: never (the default). The flag
 //  must outlive the calls it governs.
 void

@@ -244,6 +244,7 @@ s_train (qv_index_t *self, const float *vectors, uint32_t n)
     kparams.niter = 10;             //  as faiss's IVF training: 20 barely moved recall on SIFT-small
     kparams.nthreads = s_threads (self);
     kparams.spherical = self->kernel_metric == QV_METRIC_IP;
+    kparams.cancel = self->cancel;
     rc = qv_kmeans_train (vectors, n, dim, ivf->nlist, &kparams, ivf->centroids);
     if (rc)
         return rc;
@@ -413,6 +414,8 @@ static int
 s_build (qv_index_t *self, const float *vectors, uint32_t n)
 {
     int rc = s_train (self, vectors, n);
+    if (rc == 0 && self->cancel && atomic_load (self->cancel))
+        rc = qv_err (QV_EUNAVAIL, "%s build of %u rows cancelled", self->vt->name, n);
     return rc? rc: s_add (self, vectors, n);
 }
 

@@ -29,6 +29,7 @@ qv_kmeans_params_default (qv_kmeans_params_t *params)
     params->seed = 1234;
     params->nthreads = 2;
     params->spherical = false;
+    params->cancel = NULL;
 }
 
 //  splitmix64: a small, good, seedable generator; k-means needs nothing stronger.
@@ -297,6 +298,10 @@ qv_kmeans_train (const float *data, size_t n, size_t dim, size_t k,
             s_normalise (centroids + c * dim, dim);
 
     for (int iter = 0; iter < params->niter; iter++) {
+        if (params->cancel && atomic_load (params->cancel)) {
+            rc = qv_err (QV_EUNAVAIL, "k-means training cancelled");
+            goto cleanup;
+        }
         rc = qv_kmeans_assign (centroids, k, dim, train, ns, params->nthreads, labels, NULL);
         if (rc)
             goto cleanup;

@@ -3,6 +3,7 @@
 #define QV_KMEANS_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,8 @@ typedef struct {
     uint64_t seed;                  //  sample and initial centroids are drawn from this seed
     int nthreads;                   //  threads for the assignment step (default 2)
     bool spherical;                 //  renormalise centroids to unit length (IP / COSINE)
+    const atomic_bool *cancel;      //  checked each iteration: once true, training stops
+                                    //  with QV_EUNAVAIL (NULL: never; default)
 } qv_kmeans_params_t;
 
 //  Fills params with the defaults above.

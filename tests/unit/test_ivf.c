@@ -662,6 +662,34 @@ test_candidates_are_best_codes (void **state)
     free (queries);
 }
 
+//  qv_index_set_cancel: with the flag up, every IVF type's build stops in its k-means
+//  training, QV_EUNAVAIL; with the flag down it builds.
+static void
+test_cancel (void **state)
+{
+    (void) state;
+    const size_t n = 4000, dim = 16;
+    float *v = s_clustered (n, dim, 8, 0);
+    const char *types [] = { "IVF_FLAT", "IVF_SQ8", "IVF_PQ" };
+    for (int t = 0; t < 3; t++) {
+        qv_index_params_t params = { .nlist = 16, .pq_m = 4 };
+        atomic_bool cancel = true;
+        qv_index_t *index = qv_index_new (types [t], QV_METRIC_L2, dim, &params);
+        assert_non_null (index);
+        qv_index_set_cancel (index, &cancel);
+        assert_int_equal (qv_index_build (index, v, (uint32_t) n), QV_EUNAVAIL);
+        assert_non_null (strstr (qv_err_msg (), "cancelled"));
+        qv_index_destroy (&index);
+        atomic_store (&cancel, false);
+        index = qv_index_new (types [t], QV_METRIC_L2, dim, &params);
+        qv_index_set_cancel (index, &cancel);
+        assert_int_equal (qv_index_build (index, v, (uint32_t) n), 0);
+        assert_int_equal (qv_index_count (index), n);
+        qv_index_destroy (&index);
+    }
+    free (v);
+}
+
 int
 main (void)
 {
@@ -674,6 +702,7 @@ main (void)
         cmocka_unit_test (test_add_and_params),
         cmocka_unit_test (test_pq_table_switch),
         cmocka_unit_test (test_candidates_are_best_codes),
+        cmocka_unit_test (test_cancel),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
