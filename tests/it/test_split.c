@@ -756,6 +756,25 @@ test_split_ingest_deletes_core_killed (void **state)
         zclock_sleep (200);
     print_message ("killed at stream message %llu; %llu rewinds\n", (unsigned long long) at,
                    (unsigned long long) qv_itn_stat (p, "ingest_retries"));
+    if (got != 75 * S_ROUNDS) {
+        //  Seen once (a -25 under ctest -j2, not reproduced in 40 runs): which rounds
+        //  are off, and how (the upsert's 25 rows, ids 100r..100r+24, or the delete's)
+        for (int r = 0; r < S_ROUNDS; r++) {
+            char range [96], low [96];
+            snprintf (range, sizeof range, "id >= %d and id < %d", 100 * r, 100 * r + 100);
+            snprintf (low, sizeof low, "id >= %d and id < %d", 100 * r, 100 * r + 50);
+            int64_t n = s_count (p, "ord", range);
+            if (n != 75)
+                print_message ("round %d (stream messages %d..%d): %lld rows, %lld of them "
+                               "below id %d (25 expected)\n", r, 3 * r + 1, 3 * r + 3,
+                               (long long) n, (long long) s_count (p, "ord", low), 100 * r + 50);
+        }
+        print_message ("ingest stats: seq %llu, applied %llu, bad %llu; searcher count %lld\n",
+                       (unsigned long long) qv_itn_stat (p, "ingest_seq"),
+                       (unsigned long long) qv_itn_stat (p, "ingest_applied"),
+                       (unsigned long long) qv_itn_stat (p, "ingest_bad"),
+                       (long long) s_count (env->searcher.endpoint, "ord", ""));
+    }
     assert_int_equal (got, 75 * S_ROUNDS);
 }
 
