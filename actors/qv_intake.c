@@ -49,6 +49,7 @@
 typedef struct {
     zframe_t *peer;                 //  the proxy's routing id
     uint64_t id;                    //  the job's id at the proxy
+    uint64_t sseq;                  //  its stream sequence (0: not a stream write)
 } s_route_t;
 
 typedef struct {
@@ -61,6 +62,7 @@ typedef struct {
     zhashx_t *schemas;              //  coll id -> qv_schema_t * (until the actor stops)
     zhashx_t *routes;               //  local job id -> s_route_t *
     zhashx_t *peers;                //  routing id (hex) -> zframe_t *: proxies that said HELLO
+    int stream_replies;             //  replies to stream writes (test hook)
     zhashx_t *gone;                 //  routing ids (hex) found disconnected, to forget
     char *stream_peer;              //  routing id (hex) of the connection stream writes
                                     //  come from (the newest to send one)
@@ -368,6 +370,7 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
     assert (route);
     route->peer = peer;
     route->id = job->id;
+    route->sseq = job->sseq;
     job->id = ++self->next_id;
     if (job->deadline)
         job->deadline += qv_clock_msec ();
@@ -441,7 +444,12 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
             int64_t left = job->deadline - qv_clock_msec ();
             job->deadline = left != 0 ? left : -1;
         }
-        s_send_to (self, route->peer, msg);
+        if (route->sseq && msg->id == QV_MSG_REPLY
+        &&  ++self->stream_replies == self->config->fault_drop_stream_reply)
+            qv_warn ("intake: the reply to stream message %llu dropped "
+                     "(QV_FAULT_DROP_STREAM_REPLY)", (unsigned long long) route->sseq);
+        else
+            s_send_to (self, route->peer, msg);
         zhashx_delete (self->routes, key);
     }
     qv_msg_destroy (&msg);

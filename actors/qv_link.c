@@ -40,8 +40,10 @@
 //  on each, HELLO asks for the catalog, which the
 //  proxy takes as its own (it may have missed DDL made through another proxy). Every
 //  job sent is kept until its reply comes back; when the connection drops, each is
-//  answered UNAVAILABLE (its outcome is unknown: the writer may have logged it). A
-//  job's deadline travels as the milliseconds left.
+//  answered UNAVAILABLE (its outcome is unknown: the writer may have logged it), and
+//  so is one left without a reply for S_REPLY_LIMIT_MS (60 s). ZMTP heartbeats find
+//  a core that went silent without closing the connection (qv_actor_dealer). A job's
+//  deadline travels as the milliseconds left.
 //  The order of a JetStream stream's writes (job->sseq) must survive a lost connection:
 //  a stream write that fails here (not sent, or in flight when the connection dropped)
 //  holds every later one (UNAVAILABLE) until the bridge sends it again; the intake
@@ -77,7 +79,7 @@ typedef struct {
     zsock_t *dealer;
     zsock_t *monitor;
     zsock_t *proxy;
-    zhashx_t *pending;              //  job id -> qv_job_t * sent, not yet answered
+    zhashx_t *pending;              //  job id -> s_sent_t *: sent, not yet answered
     bool connected;
     char writer [256];              //  the endpoint ("" while none is known)
     zloop_t *loop;
@@ -101,6 +103,16 @@ typedef struct {
 //  A question for the core's newest commit timestamp unanswered this long is sent
 //  again (the core drops an answer it cannot send at once).
 #define S_ASK_RETRY_MS 1000
+//  A job sent to the core and not answered within this long is answered UNAVAILABLE
+//  here, its outcome unknown, as on a lost connection: the core drops a reply it
+//  cannot send at once (a proxy that stopped reading), and a stream write waiting
+//  for one forever would stall its stream for good.
+#define S_REPLY_LIMIT_MS 60000
+
+typedef struct {
+    qv_job_t *job;
+    int64_t sent_ms;
+} s_sent_t;
 
 //  A job's deadline as the milliseconds left (0: none; an expired one stays
 //  negative), and back.
@@ -155,11 +167,46 @@ s_fail (self_t *self, qv_job_t *job, const char *why)
 static void
 s_fail_pending (self_t *self, const char *why)
 {
-    zlistx_t *jobs = zhashx_values (self->pending);
+    zlistx_t *sent = zhashx_values (self->pending);
     zhashx_purge (self->pending);
-    for (qv_job_t *job = zlistx_first (jobs); job; job = zlistx_next (jobs))
-        s_fail (self, job, why);
-    zlistx_destroy (&jobs);
+    for (s_sent_t *s = zlistx_first (sent); s; s = zlistx_next (sent)) {
+        s_fail (self, s->job, why);
+        free (s);
+    }
+    zlistx_destroy (&sent);
+}
+
+//  Jobs sent S_REPLY_LIMIT_MS ago or more (or the test hook's limit), unanswered:
+//  answered UNAVAILABLE.
+static void
+s_fail_overdue (self_t *self, int64_t now)
+{
+    int limit = self->config->link_reply_limit_ms > 0 ? self->config->link_reply_limit_ms
+                                                      : S_REPLY_LIMIT_MS;
+    zlistx_t *keys = NULL;
+    for (s_sent_t *s = zhashx_first (self->pending); s; s = zhashx_next (self->pending))
+        if (now - s->sent_ms >= limit) {
+            if (!keys)
+                keys = zlistx_new ();
+            zlistx_add_end (keys, strdup ((const char *) zhashx_cursor (self->pending)));
+        }
+    if (!keys)
+        return;
+    char why [400];
+    snprintf (why, sizeof why, "no reply from the writer core at %s within %d ms: the request "
+              "may or may not have been applied", s_where (self), limit);
+    qv_warn ("link: %zu requests sent to the writer core at %s had no reply within %d ms; "
+             "answered UNAVAILABLE", zlistx_size (keys), s_where (self), limit);
+    for (char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        s_sent_t *s = zhashx_lookup (self->pending, key);
+        zhashx_delete (self->pending, key);
+        if (s) {
+            s_fail (self, s->job, why);
+            free (s);
+        }
+        free (key);
+    }
+    zlistx_destroy (&keys);
 }
 
 //  Encodes msg and sends it to the writer core. -1 if it cannot go now (not
@@ -268,6 +315,7 @@ s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     int64_t now = qv_clock_msec ();
     s_expire (self, self->waiting, now);
     s_expire (self, self->asked, now);
+    s_fail_overdue (self, now);
     if (self->asking && self->connected && now - self->asked_ms >= S_ASK_RETRY_MS) {
         //  The same question again (every read it covers arrived before it first went)
         qv_msg_writer_ts_t *q = qv_msg_writer_ts_new ();
@@ -366,7 +414,10 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
     }
     char key [32];
     snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
-    zhashx_update (self->pending, key, job);
+    s_sent_t *sent = malloc (sizeof *sent);
+    assert (sent);
+    *sent = (s_sent_t) { job, qv_clock_msec () };
+    zhashx_update (self->pending, key, sent);
     if (job->sseq && ++self->stream_sent == self->config->fault_link_blip) {
         char endpoint [sizeof self->writer];
         snprintf (endpoint, sizeof endpoint, "%s", self->writer);
@@ -457,14 +508,16 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
     if (job->id) {
         char key [32];
         snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
-        qv_job_t *sent = zhashx_lookup (self->pending, key);
+        s_sent_t *sent = zhashx_lookup (self->pending, key);
         if (!sent) {
-            //  Already answered UNAVAILABLE (the connection dropped meanwhile)
+            //  Already answered UNAVAILABLE (the connection dropped meanwhile, or no
+            //  reply came in time)
             qv_msg_destroy (&msg);
             return 0;
         }
         zhashx_delete (self->pending, key);
-        qv_job_destroy (&sent);
+        qv_job_destroy (&sent->job);
+        free (sent);
     }
     if (qv_msg_post (self->proxy, &msg) != 0)
         qv_msg_destroy (&msg);

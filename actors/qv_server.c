@@ -159,6 +159,14 @@ s_proxy_process (qv_server_t *self)
                  "stream write %s (fault injection)", blip, blip);
         self->config.fault_link_blip = atoi (blip);
     }
+    //  Test hook: QV_FAULT_LINK_REPLY_LIMIT_MS=N: the link answers a job unanswered by the
+    //  writer core for N ms UNAVAILABLE (default 60 s)
+    const char *limit = getenv ("QV_FAULT_LINK_REPLY_LIMIT_MS");
+    if (limit && atoi (limit) > 0) {
+        qv_warn ("QV_FAULT_LINK_REPLY_LIMIT_MS=%s: requests without a reply from the writer "
+                 "core for %s ms are answered UNAVAILABLE (fault injection)", limit, limit);
+        self->config.link_reply_limit_ms = atoi (limit);
+    }
     self->fanout = zactor_new (qv_fanout_actor, &self->config);
     self->link = zactor_new (qv_link_actor, &self->config);
     if (config->http [0] && !(self->http = qv_http_new (&self->config))) {
@@ -250,6 +258,15 @@ qv_server_new (const qv_config_t *config)
         qv_warn ("QV_FAULT_FEED_DROP=%s: the committed feed carries ticks only (fault "
                  "injection)", feed_drop);
         self->config.fault_feed_drop = true;
+    }
+    //  Test hook: QV_FAULT_DROP_STREAM_REPLY=N makes a writer core's intake drop its
+    //  reply to the Nth stream write (as when a proxy's queue is full): the proxy's
+    //  link must answer it in time, or the stream stalls.
+    const char *drop = getenv ("QV_FAULT_DROP_STREAM_REPLY");
+    if (drop && atoi (drop) > 0 && config->writer_core) {
+        qv_warn ("QV_FAULT_DROP_STREAM_REPLY=%s: the reply to stream write %s is dropped "
+                 "(fault injection)", drop, drop);
+        self->config.fault_drop_stream_reply = atoi (drop);
     }
     //  Test hook: QV_FAULT_NO_DDL_BROADCAST=1 makes a writer core answer DDL only to the
     //  proxy that asked: the others must find out by asking for the catalog.

@@ -101,6 +101,8 @@ typedef struct {
     bool fault_feed_drop;           //  test hook QV_FAULT_FEED_DROP (qv_server.c)
     bool fault_no_ddl_broadcast;    //  test hook QV_FAULT_NO_DDL_BROADCAST (qv_server.c)
     int fault_link_blip;            //  test hook QV_FAULT_LINK_BLIP (qv_server.c)
+    int fault_drop_stream_reply;    //  test hook QV_FAULT_DROP_STREAM_REPLY (qv_server.c)
+    int link_reply_limit_ms;        //  test hook QV_FAULT_LINK_REPLY_LIMIT_MS (0: 60 s)
     int search_threads;             //  worker threads for searches
     size_t max_inflight;            //  requests in flight per client (--max-inflight)
     size_t group_max_bytes;         //  most bytes in one WAL object

@@ -13,7 +13,8 @@
 //    kill -9 of the writer core and of the proxy, in stream order with deletes by
 //    filter in the stream; a second proxy given the same stream
 //    waits as a standby and takes over after kill -9 of the first, or when the first
-//    stalls (SIGSTOP) past the lease.
+//    stalls (SIGSTOP) past the lease; a reply of the core lost on its way (test hook):
+//    the link answers it once overdue and the stream goes on, exactly once.
 //  - A proxy without --writer finds the core holding the write lease in NATS; kill -9
 //    of that core under inserts: a standby core (waiting for the lease on another
 //    endpoint) takes over, the proxy follows it, every acknowledged row is there.
@@ -818,6 +819,37 @@ test_split_ingest_blip (void **state)
     assert_true (again > 0 && again != UINT64_MAX);
 }
 
+//  The core dropped its reply to the 100th stream write (as when a proxy's queue is
+//  full): the proxy's link answers it UNAVAILABLE once it is overdue (here 2 s), the
+//  bridge rewinds and sends it again, and the core answers it without logging it
+//  twice; exactly once. Before, the bridge waited for that reply for good: the
+//  message was never acknowledged in JetStream, and its flow-control credit was lost.
+static void
+test_split_ingest_lost_reply (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    uint64_t last = s_ingest_publish (env);
+    s_ingest_check (p, last);
+    uint64_t again = s_wait_stat (p, "writes_stream_again", 1, 30000);
+    print_message ("%llu stream writes sent again after the lost reply\n",
+                   (unsigned long long) again);
+    assert_true (again >= 1 && again != UINT64_MAX);
+    assert_true (qv_itn_stat (p, "ingest_retries") >= 1);
+    s_ingest_check (p, last);
+}
+
+static int
+s_setup_ingest_lost_reply (void **state)
+{
+    setenv ("QV_FAULT_DROP_STREAM_REPLY", "100", 1);
+    setenv ("QV_FAULT_LINK_REPLY_LIMIT_MS", "2000", 1);
+    int rc = s_setup_env (state, true, "--ingest-stream INGEST");
+    unsetenv ("QV_FAULT_DROP_STREAM_REPLY");
+    unsetenv ("QV_FAULT_LINK_REPLY_LIMIT_MS");
+    return rc;
+}
+
 static int
 s_check_config (const char *args)
 {
@@ -884,6 +916,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_core_failover, s_setup_discover, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_exactly_once, s_setup_ingest, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_blip, s_setup_ingest_blip, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_ingest_lost_reply, s_setup_ingest_lost_reply,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_deletes_core_killed, s_setup_ingest,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_standby, s_setup_ingest_two, s_teardown),
