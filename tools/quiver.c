@@ -9,6 +9,7 @@
 #include <execinfo.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -64,10 +65,12 @@ s_on_fatal (int sig)
 //  default action would end the process without a word. This handler, which runs only
 //  in such a thread, passes the signal on to main, which stops in order.
 static volatile sig_atomic_t s_stop_begun;
+static volatile sig_atomic_t s_stop_forwarded;     //  a stop signal passed on to main
 
 static void
 s_forward_to_main (int sig)
 {
+    s_stop_forwarded = 1;
     if (s_stop_begun) {
         //  A second stop signal, which main will not take again (s_stop_watchdog)
         char line [160] = "E quiver: signal ";
@@ -121,6 +124,55 @@ s_stop_watchdog (void *arg)
                   "WAL)\n", s_stop_limit_s);
     s_say_last (line);
     _exit (1);
+}
+
+//  A stop signal during the start (recovery, WAL replay, segment loads, which do not
+//  look for it; only the wait for the write lease does) is taken once the start is
+//  done, and the stop then runs in order. A start that goes on --stop-timeout-s
+//  after the signal ends the process instead (status 1): nothing is served yet, and
+//  the WAL is as it was. s_started: main reached its sigwait.
+static atomic_bool s_started;
+
+static void *
+s_start_watchdog (void *arg)
+{
+    (void) arg;
+    int64_t asked = 0;
+    while (!atomic_load (&s_started)) {
+        sigset_t pending;
+        bool stop = s_stop_forwarded
+                 || (sigpending (&pending) == 0 && (sigismember (&pending, SIGINT) == 1
+                                                 || sigismember (&pending, SIGTERM) == 1));
+        int64_t now = zclock_mono ();
+        if (stop && !asked)
+            asked = now;
+        if (asked && now - asked >= (int64_t) s_stop_limit_s * 1000) {
+            char line [256];
+            snprintf (line, sizeof line, "E quiver: stopped during the start, which did not "
+                      "end within %d s of the signal; exiting without finishing it\n",
+                      s_stop_limit_s);
+            s_say_last (line);
+            _exit (1);
+        }
+        zclock_sleep (100);
+    }
+    return NULL;
+}
+
+//  Starts the start's watchdog (s_start_watchdog). Test hook QV_FAULT_START_STALL_MS:
+//  the start then takes that much longer (as a long recovery would).
+static void
+s_starting (void)
+{
+    pthread_t watchdog;
+    if (pthread_create (&watchdog, NULL, s_start_watchdog, NULL) == 0)
+        pthread_detach (watchdog);
+    const char *stall = getenv ("QV_FAULT_START_STALL_MS");
+    if (stall && atoi (stall) > 0) {
+        qv_warn ("QV_FAULT_START_STALL_MS=%s: the start takes that much longer (fault "
+                 "injection)", stall);
+        zclock_sleep (atoi (stall));
+    }
 }
 
 //  The stop signal sig came: says so, and starts the watchdog that ends a stuck stop.
@@ -251,7 +303,8 @@ s_usage (FILE *out)
         "  --stop-timeout-s N      a stop (SIGTERM, SIGINT) not done within N s (default\n"
         "                          60), or a second signal, exits at once with status 1\n"
         "                          (acknowledged writes are in the WAL; index builds in\n"
-        "                          progress are cancelled at once in any case)\n"
+        "                          progress are cancelled at once in any case); so does\n"
+        "                          a start (recovery) still running N s after the signal\n"
         "  -h, --help              this help\n"
         "Environment: quiver serve runs itself again with\n"
         "GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for the memory a start fills);\n"
@@ -342,6 +395,7 @@ static int
 s_serve_searcher (qv_config_t *config, sigset_t *stop)
 {
     qv_replica_t *replica = qv_replica_new (config);
+    atomic_store (&s_started, true);
     if (!replica) {
         qv_error ("quiver: %s", qv_err_msg ());
         return 1;
@@ -591,6 +645,7 @@ main (int argc, char *argv [])
     zsys_init ();
     s_install_signal_handlers ();
     zsys_set_linger (0);
+    s_starting ();
     if (config.follower)
         return s_serve_searcher (&config, &stop);
     qv_server_t *server = qv_server_new (&config);
@@ -611,6 +666,7 @@ main (int argc, char *argv [])
         qv_info ("roles %s: searches, queries and gets go to the searcher processes of this "
                  "store (`quiver serve --roles searcher --nats %s`)", config.roles, config.nats_url);
     int sig = 0;
+    atomic_store (&s_started, true);
     sigwait (&stop, &sig);
     s_stopping (sig);
     qv_server_destroy (&server);

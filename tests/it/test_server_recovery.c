@@ -630,8 +630,9 @@ s_assert_stop_cut (qv_it_server_t *server, const char *needle)
 }
 
 //  (e) A stop that cannot finish (held by QV_FAULT_STOP_STALL_MS) ends anyway: at
-//  --stop-timeout-s, and at a second SIGTERM; exit status 1 and an error line each
-//  time, and every acknowledged write survives.
+//  --stop-timeout-s, and at a second SIGTERM; so does a stop during a start that
+//  takes long (QV_FAULT_START_STALL_MS); exit status 1 and an error line each time,
+//  and every acknowledged write survives.
 static void
 test_stop_limit (void **state)
 {
@@ -662,6 +663,25 @@ test_stop_limit (void **state)
     s_assert_stop_cut (again, "signal 15 while stopping");
     assert_int_equal (qv_it_server_restart (again), 0);
     s_verify (world, again, "after a stop cut by a second SIGTERM");
+    assert_int_equal (qv_it_server_signal (again, SIGTERM, STOP_MS), 0);
+
+    //  A stop during a start that takes long (held by QV_FAULT_START_STALL_MS): the
+    //  start is given --stop-timeout-s, then the process exits 1 saying so; the data
+    //  is served in full by the next start
+    const char *limited [] = { "--segment-mb", "1", "--stop-timeout-s", "1", NULL };
+    qv_it_server_t *third = qv_it_server_new_at (server->dir, "quiver-3.log", limited);
+    assert_non_null (third);
+    snprintf (third->s3_prefix, sizeof third->s3_prefix, "%s", server->s3_prefix);
+    setenv ("QV_FAULT_START_STALL_MS", "600000", 1);
+    assert_int_equal (qv_it_server_spawn (third), 0);
+    unsetenv ("QV_FAULT_START_STALL_MS");
+    assert_int_equal (qv_it_server_wait_log (third, "QV_FAULT_START_STALL_MS=", 30000), 0);
+    assert_int_equal (kill (third->pid, SIGTERM), 0);
+    assert_int_equal (qv_it_server_wait_exit (third, STOP_MS), 0);
+    s_assert_stop_cut (third, "stopped during the start");
+    assert_int_equal (qv_it_server_restart (third), 0);
+    s_verify (world, third, "after a stop during a start");
+    qv_it_server_destroy (&third);
     s_world_destroy (&world);
     qv_it_server_destroy (&again);
     qv_it_server_destroy (&server);
