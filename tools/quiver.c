@@ -383,8 +383,12 @@ s_parse_roles (qv_config_t *config)
 }
 
 //  A searcher process that has been behind the writer's checkpoint this long starts
-//  over from the newest manifest.
-#define S_RESYNC_MS 10000
+//  over from the newest manifest. An object it needs that is missing while a later
+//  one is there is gone for good (checkpointed away, or the hole a killed writer
+//  leaves: its successor starts above the write it interrupted, and flushes what it
+//  recovered at once), so the wait is short: strong reads fail while it lasts. 10 s
+//  made every kill -9 of a writer core cost its searchers that long.
+#define S_RESYNC_MS 2000
 
 //  A searcher process: serves until SIGINT/SIGTERM. When its follower cannot read the
 //  WAL objects it needs for S_RESYNC_MS (the writer flushed and checkpointed them away
