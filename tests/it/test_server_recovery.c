@@ -629,6 +629,16 @@ s_assert_stop_cut (qv_it_server_t *server, const char *needle)
     free (log);
 }
 
+//  A second server description for server's data (and S3 prefix), logging to log.
+static qv_it_server_t *
+s_server_at (const qv_it_server_t *server, const char *log, const char *const *extra)
+{
+    qv_it_server_t *other = qv_it_server_new_at (server->dir, log, extra);
+    assert_non_null (other);
+    snprintf (other->s3_prefix, sizeof other->s3_prefix, "%s", server->s3_prefix);
+    return other;
+}
+
 //  (e) A stop that cannot finish (held by QV_FAULT_STOP_STALL_MS) ends anyway: at
 //  --stop-timeout-s, and at a second SIGTERM; so does a stop during a start that
 //  takes long (QV_FAULT_START_STALL_MS); exit status 1 and an error line each time,
@@ -650,9 +660,7 @@ test_stop_limit (void **state)
 
     //  The same data with the default limit (60 s): a second SIGTERM ends the stop
     const char *plain [] = { "--segment-mb", "1", NULL };
-    qv_it_server_t *again = qv_it_server_new_at (server->dir, "quiver-2.log", plain);
-    assert_non_null (again);
-    snprintf (again->s3_prefix, sizeof again->s3_prefix, "%s", server->s3_prefix);
+    qv_it_server_t *again = s_server_at (server, "quiver-2.log", plain);
     setenv ("QV_FAULT_STOP_STALL_MS", "600000", 1);
     assert_int_equal (qv_it_server_start (again), 0);
     unsetenv ("QV_FAULT_STOP_STALL_MS");
@@ -668,10 +676,7 @@ test_stop_limit (void **state)
     //  A stop during a start that takes long (held by QV_FAULT_START_STALL_MS): the
     //  start is given --stop-timeout-s, then the process exits 1 saying so; the data
     //  is served in full by the next start
-    const char *limited [] = { "--segment-mb", "1", "--stop-timeout-s", "1", NULL };
-    qv_it_server_t *third = qv_it_server_new_at (server->dir, "quiver-3.log", limited);
-    assert_non_null (third);
-    snprintf (third->s3_prefix, sizeof third->s3_prefix, "%s", server->s3_prefix);
+    qv_it_server_t *third = s_server_at (server, "quiver-3.log", extra);
     setenv ("QV_FAULT_START_STALL_MS", "600000", 1);
     assert_int_equal (qv_it_server_spawn (third), 0);
     unsetenv ("QV_FAULT_START_STALL_MS");
