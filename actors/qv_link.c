@@ -705,6 +705,18 @@ qv_link_actor (zsock_t *pipe, void *args)
     zloop_start (self->loop);
 
     qv_bus_destroy (&self->bus);    //  no more entries after this
+    //  What the proxy sent that was not read yet is answered as what is in flight (as
+    //  the fan-out does): lost in the closing pipes, its jobs leaked
+    zsock_t *inboxes [] = { self->from_segmgr, self->from_searcher };
+    for (int i = 0; i < 2; i++) {
+        qv_msg_t *msg;
+        while ((msg = qv_msg_recv_nowait (inboxes [i]))) {
+            qv_job_t *job = qv_msg_take_job (msg);
+            if (job)
+                s_fail (self, job, "this proxy process is shutting down");
+            qv_msg_destroy (&msg);
+        }
+    }
     s_fail_pending (self, "this proxy process is shutting down");
     s_strong_fail (self, self->asked, "this proxy process is shutting down");
     s_strong_fail (self, self->waiting, "this proxy process is shutting down");
