@@ -28,17 +28,7 @@ qv_actor_monitor_event (zsock_t *monitor)
 zmsg_t *
 qv_actor_recv (zsock_t *sock)
 {
-    zframe_t *frame = zframe_recv_nowait (sock);
-    if (!frame)
-        return NULL;
-    zmsg_t *msg = zmsg_new ();
-    while (frame) {
-        zmsg_append (msg, &frame);
-        //  The rest of a message comes with its first frame (ZeroMQ delivers whole
-        //  messages), unless its pipe was dropped in between: then NULL ends it
-        frame = zsock_rcvmore (sock) ? zframe_recv_nowait (sock) : NULL;
-    }
-    return msg;
+    return zmsg_recv_nowait (sock);
 }
 
 zsock_t *

@@ -19,7 +19,8 @@ uint16_t
 //  peer went away (at once on an immediate DEALER, messages unread and all), so what
 //  the poll saw can vanish before the read, and a waiting read would then hang until
 //  the peer's next message, which may never come (a core that restarted sends nothing
-//  until greeted, and the reader is the one to greet it).
+//  until greeted, and the reader is the one to greet it). czmq's zmsg_recv_nowait
+//  (bus/qv_client.c, below the actors, calls it directly).
 zmsg_t *
     qv_actor_recv (zsock_t *sock);
 

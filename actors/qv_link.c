@@ -228,22 +228,32 @@ s_send (self_t *self, const qv_msg_t *msg)
 }
 
 //  Asks the writer core for its newest commit timestamp, for the strong reads waiting.
+//  Sends question number ask for the core's newest commit timestamp; 0 if it went
+//  (asked_ms is then now).
+static int
+s_send_question (self_t *self, uint64_t ask)
+{
+    qv_msg_writer_ts_t *q = qv_msg_writer_ts_new ();
+    q->ask = ask;
+    int rc = s_send (self, (qv_msg_t *) q);
+    qv_msg_free (&q);
+    if (rc == 0)
+        self->asked_ms = qv_clock_msec ();
+    return rc;
+}
+
 static void
 s_ask (self_t *self)
 {
     if (self->asking || zlistx_size (self->waiting) == 0 || !self->connected)
         return;
-    qv_msg_writer_ts_t *q = qv_msg_writer_ts_new ();
-    q->ask = self->ask + 1;
-    if (s_send (self, (qv_msg_t *) q) == 0) {
+    if (s_send_question (self, self->ask + 1) == 0) {
         self->ask++;
         self->asking = true;
-        self->asked_ms = qv_clock_msec ();
         qv_msg_read_t *r;
         while ((r = zlistx_detach (self->waiting, NULL)))
             zlistx_add_end (self->asked, r);
     }
-    qv_msg_free (&q);
 }
 
 //  Strong reads of lists answered UNAVAILABLE (why).
@@ -316,14 +326,9 @@ s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     s_expire (self, self->waiting, now);
     s_expire (self, self->asked, now);
     s_fail_overdue (self, now);
-    if (self->asking && self->connected && now - self->asked_ms >= S_ASK_RETRY_MS) {
-        //  The same question again (every read it covers arrived before it first went)
-        qv_msg_writer_ts_t *q = qv_msg_writer_ts_new ();
-        q->ask = self->ask;
-        if (s_send (self, (qv_msg_t *) q) == 0)
-            self->asked_ms = now;
-        qv_msg_free (&q);
-    }
+    if (self->asking && self->connected && now - self->asked_ms >= S_ASK_RETRY_MS)
+        s_send_question (self, self->ask);  //  the same question again (every read it
+                                            //  covers arrived before it first went)
     s_ask (self);
     return 0;
 }
