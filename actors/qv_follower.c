@@ -30,8 +30,8 @@
 //  ignored). A tick advances the searcher's tsafe only once every object below its
 //  next_seq is applied. Without feed messages for 3 s the store is polled the same way
 //  (every 3 s; also while the store lacks objects it needs).
-//  Records become APPLY messages with a job of id 0 (no client): inserts go as acked
-//  (nothing to answer), deletes and DDL not, so the searcher's reply carries the
+//  Records become APPLY messages with a job of id 0 (no client): inserts and seals go
+//  as acked (nothing to answer), deletes and DDL not, so the searcher's reply carries the
 //  record to the proxy, which keeps its catalog copy from it.
 //  Strong reads: the proxy sends them here; every read waiting when a question leaves
 //  shares its answer (the writer answers after they arrived, so it covers every write
@@ -183,7 +183,7 @@ s_record (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size
     apply->job->rec = rec;
     apply->seq = seq;
     apply->wal_index = index;
-    apply->acked = rec->type == QV_REC_INSERT;
+    apply->acked = rec->type == QV_REC_INSERT || rec->type == QV_REC_SEAL;   //  no reply
     zlistx_add_end (self->batch, apply);
     return 0;
 }

@@ -104,6 +104,7 @@ qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
 //    insert: "up" (bool), "shard", "seg", "batch" (qv_batch_write)
 //    delete: "keys" (bin of int64 LE, or list of str)
 //    create_partition / drop_partition: "name", "p" (partition id)
+//    seal: "seg" (segment id)
 //    insert and delete from a JetStream stream also: "ss" (stream sequence); absent
 //    when 0, so records without one encode as before. Likewise optional, so that
 //    records written before partitions read as before: create "np" (num_partitions,
@@ -135,6 +136,9 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
         case QV_REC_CREATE_PARTITION:
         case QV_REC_DROP_PARTITION:
             qv_wr_map (w, 5);
+            break;
+        case QV_REC_SEAL:
+            qv_wr_map (w, 4);
             break;
     }
     qv_wr_str (w, "t"); qv_wr_uint (w, self->type);
@@ -192,6 +196,9 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             break;
         case QV_REC_DROP_INDEX:
             qv_wr_str (w, "field"); qv_wr_str (w, self->index.field);
+            break;
+        case QV_REC_SEAL:
+            qv_wr_str (w, "seg"); qv_wr_uint (w, self->seg_id);
             break;
     }
 }
@@ -314,7 +321,7 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
     if (!(v = qv_val_get (root, "t")) || qv_val_uint (v, &type)
     ||  !(v = qv_val_get (root, "ts")) || qv_val_uint (v, &ts)
     ||  !(v = qv_val_get (root, "c")) || qv_val_uint (v, &coll) || coll > UINT32_MAX
-    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_DROP_PARTITION)
+    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_SEAL)
         goto corrupt;
     rec = qv_record_new ((qv_rec_type_t) type);
     if (!rec)
@@ -413,6 +420,10 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
             break;
         case QV_REC_DROP_INDEX:
             if (!(v = qv_val_get (root, "field")) || qv_val_strcpy (v, rec->index.field, sizeof rec->index.field))
+                goto corrupt;
+            break;
+        case QV_REC_SEAL:
+            if (!(v = qv_val_get (root, "seg")) || qv_val_uint (v, &rec->seg_id))
                 goto corrupt;
             break;
     }

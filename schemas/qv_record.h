@@ -13,7 +13,11 @@ typedef enum {
     QV_REC_CREATE_INDEX = 5,
     QV_REC_DROP_INDEX = 6,
     QV_REC_CREATE_PARTITION = 7,
-    QV_REC_DROP_PARTITION = 8
+    QV_REC_DROP_PARTITION = 8,
+    //  The segment manager sealed growing segment seg_id (no rows, no reply): a
+    //  follower that writes segments (the metadata coordinator's) learns it from the
+    //  log; replay marks the segment sealed
+    QV_REC_SEAL = 9
 } qv_rec_type_t;
 
 //  An index definition on a field (PROTOCOL.md create_index): a vector index, or a
@@ -57,7 +61,7 @@ typedef struct {
     //  insert
     bool upsert;
     uint32_t shard;
-    uint64_t seg_id;                //  growing segment the rows go to
+    uint64_t seg_id;                //  growing segment the rows go to (seal: sealed)
     qv_batch_t *batch;              //  owned
     qv_pseg_t *psegs;               //  owned; partition-key collections: the segment of
     uint32_t npsegs;                //  each partition the rows hash to (seg_id unused)

@@ -350,6 +350,25 @@ test_partitions (void **state)
     qv_record_destroy (&rec);
 }
 
+//  A seal names its segment; it needs no schema (its collection may be gone).
+static void
+test_seal (void **state)
+{
+    (void) state;
+    qv_record_t *rec = qv_record_new (QV_REC_SEAL);
+    rec->ts = 12345;
+    rec->coll_id = 99;              //  unknown to s_lookup
+    rec->seg_id = (1ull << 40) + 3;
+    qv_record_t *out = s_round_trip (rec);
+    assert_int_equal (out->type, QV_REC_SEAL);
+    assert_int_equal (out->ts, 12345);
+    assert_int_equal (out->coll_id, 99);
+    assert_true (out->seg_id == (1ull << 40) + 3);
+    assert_null (out->batch);
+    qv_record_destroy (&out);
+    qv_record_destroy (&rec);
+}
+
 static void
 test_corrupt (void **state)
 {
@@ -357,7 +376,9 @@ test_corrupt (void **state)
     qv_record_t *out = NULL;
     const char *bad [] = {
         "null", "[]", "{}",
-        "{\"t\": 9, \"ts\": 1, \"c\": 7}",
+        "{\"t\": 9, \"ts\": 1, \"c\": 7}",                    //  a seal without its segment
+        "{\"t\": 9, \"ts\": 1, \"c\": 7, \"seg\": -1}",
+        "{\"t\": 10, \"ts\": 1, \"c\": 7, \"seg\": 1}",        //  no such type
         "{\"t\": 0, \"ts\": 1, \"c\": 7}",
         "{\"t\": 7, \"ts\": 1, \"c\": 7, \"name\": \"x\"}",       //  partitions: no id,
         "{\"t\": 8, \"ts\": 1, \"c\": 7, \"name\": \"x\", \"p\": -1}",     //  bad ids, names
@@ -474,6 +495,7 @@ main (void)
         cmocka_unit_test (test_corrupt),
         cmocka_unit_test (test_mutations),
         cmocka_unit_test (test_partitions),
+        cmocka_unit_test (test_seal),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
