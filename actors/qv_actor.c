@@ -1,6 +1,8 @@
 //  What every actor's loop shares: see qv_actor.h.
 #include "qv_actor.h"
 
+#include <signal.h>
+
 int
 qv_actor_on_term (zloop_t *loop, zsock_t *pipe, void *arg)
 {
@@ -56,4 +58,13 @@ qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p)
         }
     }
     return dealer;
+}
+
+bool
+qv_actor_stop_pending (void *arg)
+{
+    (void) arg;
+    sigset_t pending;
+    return sigpending (&pending) == 0
+        && (sigismember (&pending, SIGINT) == 1 || sigismember (&pending, SIGTERM) == 1);
 }

@@ -34,4 +34,10 @@ zmsg_t *
 zsock_t *
     qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p);
 
+//  A stop signal (SIGINT, SIGTERM: blocked in every thread, taken by main's sigwait)
+//  is pending: a start waiting for a lease gives up. (The signature of
+//  qv_lease_stop_fn; arg unused.)
+bool
+    qv_actor_stop_pending (void *arg);
+
 #endif

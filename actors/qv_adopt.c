@@ -1,5 +1,6 @@
 //  Adopter actor: in a searcher process (--roles searcher), the reader of the writer's
-//  manifests and the loader of the index objects they name.
+//  manifests and the loader of the index objects they name; in a segment manager
+//  without meta (--roles segment-manager), the reader of the meta process's manifests.
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                         stop (after the load in progress)
@@ -36,7 +37,7 @@
 #include "qv_segment.h"
 
 //  How often the manifests are listed when no FEED_MANIFEST says a newer one is there
-//  (the writer's announcement lost, or NATS down).
+//  (the writer's announcement lost, or NATS down), unless config->adopt_poll_ms says.
 #define S_POLL_MS 5000
 
 typedef struct {
@@ -162,12 +163,14 @@ qv_adopt_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (args->config, "adopt", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);
     self.searcher = qv_config_push (args->config, "searcher");
+    int poll_ms = args->config->adopt_poll_ms > 0 ? args->config->adopt_poll_ms : S_POLL_MS;
+    args = NULL;                    //  in the caller's stack frame: gone after the signal
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
     zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, qv_actor_on_term, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
-    zloop_timer (loop, S_POLL_MS, 0, s_handle_timer, &self);
+    zloop_timer (loop, poll_ms, 0, s_handle_timer, &self);
     zloop_start (loop);
     zloop_destroy (&loop);
     //  Drop what is still queued: the segment links the loads hold

@@ -33,6 +33,7 @@ struct _qv_catalog_t {
     uint64_t replay_from;           //  checkpoint recorded in the loaded manifest
     uint64_t stream_seq;            //  highest JetStream stream sequence applied
     uint64_t epoch;                 //  the writer epoch manifests are written with
+    uint64_t manifest_epoch;        //  the writer epoch of the manifest recovered
     bool index_records;             //  recovery keeps vector indexes as records only
 };
 
@@ -139,6 +140,8 @@ qv_catalog_schema_of (void *arg, uint32_t coll_id)
 qv_cdc_t *
 qv_catalog_change_event (qv_catalog_t *self, const qv_record_t *rec, uint64_t seq, bool with_rows)
 {
+    if (rec->type == QV_REC_SEAL)
+        return NULL;                //  the log's own bookkeeping, no change to the data
     qv_collection_t *c = qv_catalog_find_id (self, rec->coll_id);
     const char *name = rec->type == QV_REC_CREATE_COLLECTION ? rec->name : c ? c->name : NULL;
     qv_cdc_t *ev = name ? qv_cdc_from_record (rec, name, seq, with_rows) : NULL;
@@ -668,6 +671,9 @@ qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg
             else
                 res.rc = s_apply_drop_partition (c, rec);
             break;
+        case QV_REC_SEAL:
+            qv_catalog_seal (self, rec->coll_id, rec->seg_id);
+            break;
     }
     return res;
 }
@@ -704,6 +710,7 @@ uint64_t qv_catalog_max_ts (qv_catalog_t *self) { return self->max_ts; }
 uint32_t qv_catalog_next_coll_id (qv_catalog_t *self) { return self->next_coll_id; }
 uint64_t qv_catalog_next_seg_id (qv_catalog_t *self) { return self->next_seg_id; }
 uint64_t qv_catalog_manifest_version (qv_catalog_t *self) { return self->manifest_version; }
+uint64_t qv_catalog_manifest_epoch (qv_catalog_t *self) { return self->manifest_epoch; }
 uint64_t qv_catalog_stream_seq (qv_catalog_t *self) { return self->stream_seq; }
 
 void
@@ -1083,6 +1090,7 @@ qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
         goto done;
     }
     self->manifest_version = version;
+    self->manifest_epoch = epoch;
     self->next_coll_id = self->manifest_next_coll = (uint32_t) next_coll;
     self->next_seg_id = next_seg;
     //  Rows of segments that were not flushed when this manifest was written are only in

@@ -110,6 +110,9 @@ int
     qv_catalog_recover (qv_catalog_t *self, qv_store_t *store);
 uint64_t
     qv_catalog_manifest_version (qv_catalog_t *self);
+//  The writer epoch of the manifest recovered (0: none, or one written before epochs).
+uint64_t
+    qv_catalog_manifest_epoch (qv_catalog_t *self);
 //  Where WAL replay starts after qv_catalog_recover: the loaded manifest's checkpoint
 //  (0 for a new database).
 uint64_t

@@ -226,6 +226,19 @@ qv_manifest_read_newest (qv_store_t *store, uint64_t newer_than, qv_manifest_t *
     return rc;
 }
 
+uint64_t
+qv_manifest_body_checkpoint (const void *body, size_t size)
+{
+    int rc = 0;
+    uint64_t cp = 0;
+    qv_doc_t *doc = qv_doc_parse_view (body, size, SIZE_MAX, &rc);
+    const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "checkpoint") : NULL;
+    if (!v || qv_val_uint (v, &cp))
+        cp = 0;
+    qv_doc_destroy (&doc);
+    return cp;
+}
+
 int
 qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
                    qv_adopt_fn *fn, void *arg)
@@ -307,4 +320,22 @@ qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
     }
     qv_doc_destroy (&doc);
     return behind;
+}
+
+void
+qv_manifest_fence (qv_store_t *store, qv_catalog_t *catalog, uint64_t epoch)
+{
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (catalog, &version);
+    char key [64];
+    qv_manifest_key (version, epoch, key, sizeof key);
+    if (qv_store_put (store, key, zchunk_data (chunk), zchunk_size (chunk)) == 0)
+        qv_info ("manifest fence %s written (manifests of lower epochs written after it "
+                 "are ignored)", key);
+    else {
+        qv_warn ("cannot write the manifest fence %s yet (%s); the first flush's manifest "
+                 "fences instead", key, qv_err_msg ());
+        qv_err_clear ();
+    }
+    zchunk_destroy (&chunk);
 }

@@ -48,10 +48,23 @@ void
 //  that the catalog has not caught up with yet (a collection not created here, a
 //  segment with fewer rows or none, an index definition not applied): call again once
 //  it has applied more. -1 if the body does not decode (logged).
+//  The WAL checkpoint a manifest body records (0 if it has none or does not decode):
+//  every WAL object below it is in the manifest's segments.
+uint64_t
+    qv_manifest_body_checkpoint (const void *body, size_t size);
+
 typedef void (qv_adopt_fn) (void *arg, qv_collection_t *coll, qv_segment_t *seg, int fi,
                             uint64_t epoch);
 int
     qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
                        qv_adopt_fn *fn, void *arg);
+
+//  A new writer's manifest fence: the catalog's manifest (recovered) written again at
+//  the next version with the writer's epoch (qv_catalog_set_epoch done), before
+//  anything else is written, so that a deposed writer's manifest still on its way
+//  (same version, lower epoch) is ignored by every recovery. If it cannot be written
+//  now (logged), the first flush's manifest fences instead.
+void
+    qv_manifest_fence (qv_store_t *store, qv_catalog_t *catalog, uint64_t epoch);
 
 #endif

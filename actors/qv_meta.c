@@ -454,11 +454,14 @@ qv_meta_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (self->config, "meta", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
     self->proxy = qv_config_push (self->config, "proxy");
-    self->segmgr = qv_config_push (self->config, "segmgr");
+    //  A meta process (--roles meta,flusher) has no segment manager or feed publisher:
+    //  the segment manager learns the manifests it writes from the store
+    if (!self->config->meta_process)
+        self->segmgr = qv_config_push (self->config, "segmgr");
     self->searcher = qv_config_push (self->config, "searcher");
     self->flusher = qv_config_push (self->config, "flusher");
     self->builder = qv_config_push (self->config, "builder");
-    if (self->config->feed_stats && self->config->nats_url [0]) {
+    if (self->config->feed_stats && self->config->nats_url [0] && !self->config->meta_process) {
         char fep [256];
         qv_config_endpoint (self->config, "feedpub", fep, sizeof fep);
         self->feedpub = zsock_new (ZMQ_PUSH);

@@ -12,9 +12,15 @@
 //  writer deletes while this reads it (it wrote a newer manifest meanwhile) makes the
 //  replay fail, and recovery starts again from the newest manifest.
 #include "qv_replica.h"
+#include "qv_actor.h"
 #include "qv_adopt.h"
+#include "qv_builder.h"
 #include "qv_catalog.h"
+#include "qv_flusher.h"
 #include "qv_follower.h"
+#include "qv_manifest.h"
+#include "qv_meta.h"
+#include "qv_shard_lease.h"
 #include "qv_member.h"
 #include "qv_members.h"
 #include "qv_proxy.h"
@@ -27,12 +33,18 @@
 
 struct _qv_replica_t {
     qv_config_t config;
-    qv_store_t *store;
+    qv_store_t *store;              //  read-only: the WAL (and everything, in a searcher)
+    qv_store_t *writes;             //  a meta process: segments, indexes, manifests
+    qv_shard_lease_t *lease;        //  a meta process: the shard's meta lease
     zactor_t *proxy;
     zactor_t *searcher;
     zactor_t *follower;
     zactor_t *adopter;
     zactor_t *member;
+    zactor_t *meta;                 //  a meta process: the coordinator and its workers
+    zactor_t *flusher;
+    zactor_t *builder;
+    atomic_bool stopping;           //  a meta process: cancels index builds at stop
     qv_feed_stats_t *feed_stats;
     zhashx_t *schemas;              //  the follower's schema registry: the records it
     zlistx_t *retired;              //  sends point into it, so it outlives the searcher
@@ -57,6 +69,8 @@ s_schemas (qv_catalog_t *catalog)
 static void
 s_free (qv_replica_t *self)
 {
+    qv_shard_lease_destroy (&self->lease, self->writes);   //  once nothing writes
+    qv_store_destroy (&self->writes);
     qv_store_destroy (&self->store);
     if (self->schemas) {
         for (qv_schema_t *s = zhashx_first (self->schemas); s; s = zhashx_next (self->schemas))
@@ -69,6 +83,51 @@ s_free (qv_replica_t *self)
     }
     qv_feed_stats_destroy (&self->feed_stats);
     free (self);
+}
+
+//  A meta process: waits for the shard's meta lease (the proxy answers UNAVAILABLE
+//  saying so meanwhile), whose epoch is above every manifest's, and makes it the
+//  write store's guard. 0, or -1 with the reason in qv_err_msg ().
+static int
+s_take_lease (qv_replica_t *self)
+{
+    qv_manifest_t *man = NULL;
+    uint64_t top = 0;
+    if (qv_manifest_read_newest (self->store, 0, &man))
+        return -1;
+    if (man)
+        top = man->epoch;
+    qv_manifest_destroy (&man);
+    char url [sizeof self->config.nats_url], why [sizeof url + 256];
+    qv_redact (self->config.nats_url, url, sizeof url);
+    snprintf (why, sizeof why, "this meta process waits for the meta lease of shard 0 in "
+              "NATS %s (connecting to NATS, or another meta process holds it: see the log); "
+              "retry later", url);
+    zsock_send (self->proxy, "sp8", "WAITING", strdup (why), (uint64_t) 0);
+    self->lease = qv_shard_lease_new (&self->config, self->writes, 0, true, top + 1,
+                                      qv_actor_stop_pending, NULL);
+    if (!self->lease)
+        return -1;
+    zsock_send (self->proxy, "sp8", "WAITING",
+                strdup ("the meta process is recovering its data; retry shortly"), (uint64_t) 0);
+    return 0;
+}
+
+//  A meta process, recovered: its epoch on the manifests and segment objects, the
+//  manifest fence, then the coordinator and its workers (before the searcher, which
+//  sends them work).
+static void
+s_start_meta (qv_replica_t *self, qv_catalog_t *catalog)
+{
+    self->config.writer_epoch = qv_shard_lease_epoch (self->lease);
+    qv_catalog_set_epoch (catalog, self->config.writer_epoch);
+    qv_manifest_fence (self->writes, catalog, self->config.writer_epoch);
+    qv_meta_args_t margs = { &self->config, qv_catalog_manifest_version (catalog) };
+    self->meta = zactor_new (qv_meta_actor, &margs);
+    qv_flusher_args_t fargs = { &self->config, self->writes };
+    self->flusher = zactor_new (qv_flusher_actor, &fargs);
+    qv_builder_args_t bargs = { &self->config, self->writes, &self->stopping };
+    self->builder = zactor_new (qv_builder_actor, &bargs);
 }
 
 qv_replica_t *
@@ -103,7 +162,14 @@ qv_replica_new (const qv_config_t *config)
             return NULL;
         }
     }
-    self->config.store = self->store;
+    if (config->meta_process) {
+        self->writes = qv_store_new (url);
+        if (!self->writes) {
+            s_free (self);
+            return NULL;
+        }
+    }
+    self->config.store = self->writes ? self->writes : self->store;
     self->proxy = zactor_new (qv_proxy_actor, &self->config);
     char *status = self->proxy ? zstr_recv (self->proxy) : NULL;
     if (!status || !streq (status, "OK")) {
@@ -114,6 +180,10 @@ qv_replica_new (const qv_config_t *config)
         return NULL;
     }
     zstr_free (&status);
+    if (config->meta_process && s_take_lease (self)) {
+        qv_replica_destroy (&self);
+        return NULL;
+    }
     int64_t started = qv_clock_msec ();
     qv_catalog_t *catalog = NULL;
     qv_wal_t *wal = NULL;
@@ -156,10 +226,14 @@ qv_replica_new (const qv_config_t *config)
     self->schemas = s_schemas (catalog);
     self->retired = zlistx_new ();
     qv_follower_args_t fargs = { &self->config, wal, self->schemas, self->retired };
+    if (config->meta_process)
+        s_start_meta (self, catalog);
     qv_searcher_args_t rargs = { &self->config, catalog, NULL };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     zsock_send (self->proxy, "sp8", "READY", views, max_ts);
     self->follower = zactor_new (qv_follower_actor, &fargs);
+    if (config->meta_process)
+        return self;                //  it writes the manifests: nothing to adopt or announce
     self->adopter = zactor_new (qv_adopt_actor, &aargs);
     qv_member_args_t margs = { &self->config, QV_MEMBERS_SEARCHER, 0, NULL, NULL };
     self->member = zactor_new (qv_member_actor, &margs);
@@ -177,15 +251,24 @@ qv_replica_destroy (qv_replica_t **self_p)
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
         zsock_wait (self->proxy);
     }
+    atomic_store (&self->stopping, true);   //  a build in progress is not waited for
     zactor_destroy (&self->follower);
     if (self->searcher) {
         //  Nothing more to the adopter, which then drops the loads still queued; what
-        //  it sends back meanwhile the searcher's last drain frees.
+        //  it sends back meanwhile the searcher's last drain frees. (A meta process:
+        //  nothing more to the coordinator, which then gives its workers nothing more.)
         zstr_send (self->searcher, "QUIET");
         zsock_wait (self->searcher);
     }
+    if (self->meta) {
+        zstr_send (self->meta, "QUIET");
+        zsock_wait (self->meta);
+    }
+    zactor_destroy (&self->flusher);
+    zactor_destroy (&self->builder);
     zactor_destroy (&self->adopter);
     zactor_destroy (&self->searcher);
+    zactor_destroy (&self->meta);
     zactor_destroy (&self->proxy);
     s_free (self);
     *self_p = NULL;

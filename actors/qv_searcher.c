@@ -7,6 +7,8 @@
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
 //    pipe  QUIET                       send the coordinator nothing more (shutdown); signals
+//    pipe  SEGMGR-STOPS                meta_remote: send the segment manager and the feed
+//                                      publisher nothing more (shutdown); signals
 //  takes (inbox, PULL inproc "searcher"):
 //    APPLY {job, seq, wal_index, wal_last, acked}   from the segment manager, in log
 //                                      order (the committed feed)
@@ -36,6 +38,18 @@
 //  and sends
 //    BUILD {build}                     to the adopter (inproc "adopt"): load the index
 //                                      object the manifest lists for a segment
+//  A segment manager without meta (--roles segment-manager: meta_remote) takes the
+//  meta process's manifests the same way (it writes nothing either), and sends
+//    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager (inproc "segmgr"): an
+//                                      adopted manifest flushed a sealed segment; its
+//                                      checkpoint
+//    FEED_MANIFEST {shard, version}    with --nats, to the feed publisher: a manifest
+//                                      adopted (searcher processes read it now)
+//  and answers a FLUSH once an adopted manifest holds every sealed segment of its
+//  collection (UNAVAILABLE after 120 s).
+//  In a meta process (--roles meta,flusher: meta_process) APPLY and TICK come from the
+//  follower, and the seals as APPLYs of the log's SEAL records: it writes segments,
+//  builds indexes and asks for manifests as the embedded server does.
 //
 //  DESIGN
 //  The segment manager acknowledges inserts and upserts itself once they are durable,
@@ -73,6 +87,7 @@ typedef struct {
 } s_delayed_t;
 
 static void s_request_manifest (self_t *self);
+static void s_send_write (self_t *self, qv_segment_t *seg);
 
 static void s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi);
 static void s_reply (self_t *self, qv_job_t *job);
@@ -129,6 +144,14 @@ s_apply (self_t *self, qv_job_t *job, uint64_t seq, bool wal_last, bool acked)
     //  a manifest must not let the log drop the object.
     qv_catalog_set_partial (self->catalog, !wal_last);
     qv_tsafe_advance (self->tsafe, ts);
+    if (rec->type == QV_REC_SEAL) {
+        //  From the committed feed (the segment manager in another process): written
+        //  by this process's coordinator, if it has one (s_to_meta)
+        qv_collection_t *c = qv_catalog_find_id (self->catalog, rec->coll_id);
+        for (size_t i = 0; c && i < c->nsegs; i++)
+            if (c->segs [i]->id == rec->seg_id && c->segs [i]->state == QV_SEG_SEALED)
+                s_send_write (self, c->segs [i]);
+    }
     if (acked) {
         if (res.rc)                 //  durable and acknowledged: replay at restart applies it
             qv_error ("an acknowledged write (WAL object %llu) could not be applied in memory: %s",
@@ -245,6 +268,77 @@ s_flush_done (self_t *self, uint32_t coll_id, qv_job_t *job)
     s_reply (self, job);
 }
 
+//  A flush waiting for a manifest of the meta process (meta_remote).
+typedef struct {
+    qv_job_t *job;
+    uint32_t coll_id;
+    int64_t since;                  //  msec clock
+} s_parked_flush_t;
+
+//  A flush the meta process has not completed in this long is answered UNAVAILABLE.
+#define S_FLUSH_LIMIT_MS 120000
+
+//  Whether coll_id has a sealed segment no adopted manifest has flushed yet.
+static bool
+s_has_sealed (self_t *self, uint32_t coll_id)
+{
+    qv_collection_t *c = qv_catalog_find_id (self->catalog, coll_id);
+    for (size_t i = 0; c && i < c->nsegs; i++)
+        if (c->segs [i]->state == QV_SEG_SEALED)
+            return true;
+    return false;
+}
+
+//  meta_remote: flushes whose collection has no sealed segment left (an adopted
+//  manifest holds them all) are answered; those waiting too long fail.
+static void
+s_check_flushes (self_t *self)
+{
+    int64_t now = qv_clock_msec ();
+    s_parked_flush_t *f = zlistx_first (self->flushes);
+    while (f) {
+        s_parked_flush_t *next = zlistx_next (self->flushes);
+        bool done = !s_has_sealed (self, f->coll_id);
+        if (done || now - f->since >= S_FLUSH_LIMIT_MS) {
+            if (done)
+                s_flush_done (self, f->coll_id, f->job);
+            else {
+                qv_job_fail (f->job, QV_EUNAVAIL, "flush failed: no manifest of the meta process "
+                             "(`quiver serve --roles meta,flusher`) recorded the collection's "
+                             "sealed segments within 120 s; the rows are safe in the WAL, flush "
+                             "again later");
+                s_reply (self, f->job);
+            }
+            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
+            free (f);
+        }
+        f = next;
+    }
+}
+
+static void
+s_park_flush (self_t *self, uint32_t coll_id, qv_job_t *job)
+{
+    s_parked_flush_t *f = calloc (1, sizeof *f);
+    f->job = job;
+    f->coll_id = coll_id;
+    f->since = qv_clock_msec ();
+    zlistx_add_end (self->flushes, f);
+    s_check_flushes (self);
+}
+
+//  At shutdown: every parked flush answered.
+static void
+s_fail_parked (self_t *self)
+{
+    s_parked_flush_t *f;
+    while (self->flushes && (f = zlistx_detach (self->flushes, NULL))) {
+        qv_job_fail (f->job, QV_EUNAVAIL, "the server is shutting down before the flush completed");
+        s_reply (self, f->job);
+        free (f);
+    }
+}
+
 //  Asks the coordinator for a manifest of the catalog as it is now.
 static void
 s_request_manifest (self_t *self)
@@ -330,7 +424,7 @@ s_built (self_t *self, qv_build_t *b)
     qv_collection_t *c = qv_catalog_find_id (self->catalog, b->coll_id);
     qv_index_t *index = b->index;
     qv_scalar_t *scalar = b->scalar;
-    bool loaded = self->config->follower;   //  by the adopter, from the writer's manifest
+    bool loaded = self->adopts;     //  by the adopter, from the writer's manifest
     if (c && c->index_defs [b->field] && c->index_versions [b->field] == b->version) {
         if (b->rc && loaded)
             ;                       //  the adopter logged why; the next manifest retries
@@ -367,7 +461,7 @@ s_built (self_t *self, qv_build_t *b)
 static void
 s_release_indexes (self_t *self)
 {
-    if (!self->config->remote_reads || self->config->follower)
+    if (self->adopts || !(self->config->remote_reads || self->config->meta_process))
         return;
     size_t n;
     qv_collection_t **list = qv_catalog_list (self->catalog, &n);
@@ -398,9 +492,80 @@ static void
 s_adopt_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi, uint64_t epoch)
 {
     self_t *self = arg;
+    if (self->config->meta_remote && self->config->remote_reads) {
+        //  A segment manager whose reads go to searcher processes searches nothing:
+        //  the index's record (describe_index) without its graph
+        qv_segidx_t *record = qv_segidx_new_record (c->index_versions [fi],
+                                                    self->adopting_version, epoch);
+        if (record) {
+            qv_segidx_unlink (&seg->indexes [fi]);
+            seg->indexes [fi] = record;
+        }
+        return;
+    }
     if (!self->adopt_stopped)
         s_send_build (self, self->adopter, c, seg, fi, epoch);
 }
+
+//  Sends msg to the segment manager, without waiting (meta_remote); dropped if it
+//  cannot take it (stopping).
+static void
+s_to_segmgr (self_t *self, void *msg_p)
+{
+    if (!self->segmgr || qv_msg_send_nowait (self->segmgr, (qv_msg_t **) msg_p) != 0)
+        qv_msg_free ((qv_msg_t **) msg_p);
+}
+
+//  A segment manager without meta (meta_remote): the sealed segments an adopted
+//  manifest made flushed release their memory there, the manifest's checkpoint its
+//  WAL, and searcher processes hear of the manifest at once.
+static void
+s_adopted (self_t *self, zlistx_t *sealed, uint64_t checkpoint)
+{
+    for (qv_segment_t *seg = zlistx_first (sealed); seg; seg = zlistx_next (sealed))
+        if (seg->state == QV_SEG_FLUSHED) {
+            qv_msg_flushed_t *msg = qv_msg_flushed_new ();
+            msg->seg = seg->id;
+            s_to_segmgr (self, &msg);
+        }
+    if (checkpoint > 0) {
+        qv_msg_checkpoint_t *cp = qv_msg_checkpoint_new ();
+        cp->seq = checkpoint;
+        s_to_segmgr (self, &cp);
+    }
+    if (self->feedpub) {
+        qv_msg_feed_manifest_t *fm = qv_msg_feed_manifest_new ();
+        fm->version = self->manifest_done;
+        if (qv_msg_send_nowait (self->feedpub, (qv_msg_t **) &fm) != 0)
+            qv_msg_free (&fm);
+    }
+}
+
+//  The sealed segments of the catalog (linked), to see which a manifest flushes.
+static zlistx_t *
+s_sealed_list (self_t *self)
+{
+    zlistx_t *list = zlistx_new ();
+    size_t n;
+    qv_collection_t **colls = qv_catalog_list (self->catalog, &n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < colls [i]->nsegs; j++)
+            if (colls [i]->segs [j]->state == QV_SEG_SEALED)
+                zlistx_add_end (list, qv_segment_link (colls [i]->segs [j]));
+    free (colls);
+    return list;
+}
+
+static void
+s_sealed_list_free (zlistx_t **list_p)
+{
+    qv_segment_t *seg;
+    while (*list_p && (seg = zlistx_detach (*list_p, NULL)))
+        qv_segment_unlink (&seg);
+    zlistx_destroy (list_p);
+}
+
+static void s_check_flushes (self_t *self);
 
 //  Takes the writer's manifest (a searcher process): complete segments become
 //  flushed, their listed indexes are loaded. Kept while this searcher is behind it,
@@ -410,12 +575,20 @@ s_adopt (self_t *self)
 {
     if (!self->adopting.data)
         return;
+    zlistx_t *sealed = self->config->meta_remote ? s_sealed_list (self) : NULL;
     int behind = qv_manifest_adopt (self->catalog, self->adopting.data, self->adopting.size,
                                     s_adopt_todo, self);
+    bool newer = behind == 0 && self->adopting_version > self->manifest_done;
+    if (newer)
+        self->manifest_done = self->adopting_version;
+    if (sealed && behind >= 0)
+        s_adopted (self, sealed, newer ? qv_manifest_body_checkpoint (self->adopting.data,
+                                                                     self->adopting.size) : 0);
+    s_sealed_list_free (&sealed);
+    if (self->flushes)
+        s_check_flushes (self);
     if (behind > 0)
         return;
-    if (behind == 0 && self->adopting_version > self->manifest_done)
-        self->manifest_done = self->adopting_version;
     free (self->adopting.data);
     self->adopting.data = NULL;
     self->adopting.size = 0;
@@ -859,6 +1032,12 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
             break;
         }
         case QV_MSG_FLUSH: {
+            if (self->flushes && !self->adopt_stopped) {
+                //  After the SEALs before it: done once a manifest of the meta process
+                //  holds every sealed segment of the collection
+                s_park_flush (self, (uint32_t) ((qv_msg_flush_t *) msg)->coll, qv_msg_take_job (msg));
+                break;
+            }
             //  After the SEALs before it: the coordinator knows the sealed segments.
             qv_msg_flush_t *m = qv_msg_flush_new ();
             m->coll = ((qv_msg_flush_t *) msg)->coll;
@@ -981,6 +1160,8 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     s_sealed_todo (self);
     qv_catalog_index_todo (self->catalog, s_index_todo, self);
     s_adopt (self);
+    if (self->flushes)
+        s_check_flushes (self);
     return 0;
 }
 
@@ -1040,6 +1221,15 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         zsock_signal (reader, 0);
         return 0;
     }
+    if (cmd && streq (cmd, "SEGMGR-STOPS")) {
+        //  meta_remote: the segment manager and the feed publisher stop next; what is
+        //  sent to them after their last read would be lost in the closing pipes
+        zsock_destroy (&self->segmgr);
+        zsock_destroy (&self->feedpub);
+        zstr_free (&cmd);
+        zsock_signal (reader, 0);
+        return 0;
+    }
     zstr_free (&cmd);
     return -1;
 }
@@ -1058,15 +1248,29 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->searches = zlistx_new ();
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
-    self->quiet = self->config->follower;
+    //  A searcher process and a segment manager without meta write nothing: they
+    //  take the manifests another process writes (a meta process writes them)
+    self->adopts = (self->config->follower && !self->config->meta_process)
+                || self->config->meta_remote;
+    self->quiet = self->adopts;
     s_release_indexes (self);      //  those recovery loaded (a writer without the role)
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);
     self->inbox = zsock_new_pull (ep);
     self->proxy = qv_config_push (self->config, "proxy");
     self->meta = qv_config_push (self->config, "meta");
-    if (self->config->follower)
+    if (self->adopts)
         self->adopter = qv_config_push (self->config, "adopt");
+    if (self->config->meta_remote) {
+        self->segmgr = qv_config_push (self->config, "segmgr");
+        self->flushes = zlistx_new ();
+        if (self->config->feed_stats && self->config->nats_url [0]) {
+            qv_config_endpoint (self->config, "feedpub", ep, sizeof ep);
+            self->feedpub = zsock_new (ZMQ_PUSH);
+            zsock_set_linger (self->feedpub, 0);
+            zsock_connect (self->feedpub, "%s", ep);
+        }
+    }
     if (self->config->nats_stats && !self->config->follower) {
         qv_config_endpoint (self->config, "cdc", ep, sizeof ep);
         self->cdc = zsock_new (ZMQ_PUSH);
@@ -1112,6 +1316,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zloop_start (loop);
     zloop_destroy (&loop);
     s_drain (self);
+    s_fail_parked (self);
+    zlistx_destroy (&self->flushes);
     for (int i = 0; i < self->nworkers; i++)
         zactor_destroy (&self->workers [i]);
     //  Searches the workers had not finished: answer them, free their state.
@@ -1139,6 +1345,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->meta);
     zsock_destroy (&self->cdc);
     zsock_destroy (&self->adopter);
+    zsock_destroy (&self->segmgr);
+    zsock_destroy (&self->feedpub);
     free (self->adopting.data);
     free (self);
 }

@@ -58,6 +58,13 @@ typedef struct {
     zsock_t *adopter;               //  searcher processes: PUSH of index loads to the
                                     //  adopter (actors/qv_adopt.c), or NULL
     bool adopt_stopped;             //  shutting down: nothing more to the adopter
+    bool adopts;                    //  takes the manifests another process writes (a
+                                    //  searcher process; a segment manager without meta)
+    zsock_t *segmgr;                //  meta_remote: PUSH of FLUSHED and CHECKPOINT, as
+                                    //  adopted manifests say, to the segment manager
+    zsock_t *feedpub;               //  meta_remote with --nats: PUSH of FEED_MANIFEST
+    zlistx_t *flushes;              //  meta_remote: qv_job_t * of flushes waiting for
+                                    //  their collection's sealed segments in a manifest
     qv_msg_bin_t adopting;          //  the writer's manifest body not yet adopted whole
     uint64_t adopting_version;      //  (this searcher was behind it), its version
     uint64_t indexes_adopted;       //  index objects loaded from the writer's manifests

@@ -18,7 +18,8 @@ s_feed_stats (self_t *self, qv_wr_t *w)
     qv_wr_key (w, "instance");      //  this process's incarnation (a restart changes it)
     qv_wr_str (w, self->config->instance);
     qv_wr_key (w, "role");
-    qv_wr_str (w, self->config->follower ? "searcher" : self->config->remote_reads ? "writer" : "embedded");
+    qv_wr_str (w, self->config->meta_process ? "meta" : self->config->follower ? "searcher"
+                 : self->config->remote_reads ? "writer" : "embedded");
     if (!fs)
         return;
     if (self->config->follower) {

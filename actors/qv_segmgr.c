@@ -152,11 +152,16 @@ static void
 s_feed_group (self_t *self, s_group_t *group)
 {
     uint64_t ts = 0;
-    for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
+    bool logged = false;
+    for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
+        logged |= m->id == QV_MSG_APPLY || m->id == QV_MSG_SEAL;
         if (m->id == QV_MSG_APPLY && ((qv_msg_apply_t *) m)->job->rec->ts > ts)
             ts = ((qv_msg_apply_t *) m)->job->rec->ts;
-    if (ts == 0)
-        return;                     //  nothing logged (a group of seals and flushes)
+    }
+    if (!logged)
+        return;                     //  nothing logged (a group of flushes)
+    if (ts == 0)                    //  seals only: no write below the last one published
+        ts = atomic_load (&self->config->feed_stats->committed_ts);
     self->feed_next = group->seq + 1;
     if (ts > atomic_load (&self->config->feed_stats->committed_ts))
         atomic_store (&self->config->feed_stats->committed_ts, ts);
@@ -197,25 +202,42 @@ s_writer_actor (zsock_t *pipe, void *args)
         }
         if (streq (cmd, "APPEND")) {
             s_group_t *group = ptr;
-            size_t n = 0;
-            for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
-                n += m->id == QV_MSG_APPLY;
+            size_t n = 0, napply = 0;
+            for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
+                n += m->id == QV_MSG_APPLY || m->id == QV_MSG_SEAL;
+                napply += m->id == QV_MSG_APPLY;
+            }
             if (n > 0) {
                 qv_wal_rec_t *recs = calloc (n, sizeof *recs);
                 size_t *offs = calloc (n, sizeof *offs);
-                size_t i = 0;
+                size_t i = 0, applies = 0;
+                uint64_t ts = 0;
                 qv_wr_reset (w);
-                for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
+                for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
+                    if (m->id != QV_MSG_APPLY && m->id != QV_MSG_SEAL)
+                        continue;
+                    size_t before;
+                    qv_wr_data (w, &before);
+                    offs [i] = before;
                     if (m->id == QV_MSG_APPLY) {
+                        //  wal_index counts every record, as a follower's decoding does
                         qv_msg_apply_t *apply = (qv_msg_apply_t *) m;
-                        size_t before;
-                        qv_wr_data (w, &before);
-                        offs [i] = before;
                         apply->wal_index = i;
-                        apply->wal_last = i + 1 == n;
+                        apply->wal_last = ++applies == napply;
+                        ts = apply->job->rec->ts;
                         qv_record_write (apply->job->rec, w);
-                        i++;
                     }
+                    else {
+                        //  Logged for followers that write segments (a metadata
+                        //  coordinator in its own process): no rows, no reply; the
+                        //  timestamp of the record before it
+                        qv_msg_seal_t *seal = (qv_msg_seal_t *) m;
+                        qv_record_t rec = { .type = QV_REC_SEAL, .ts = ts,
+                                            .coll_id = (uint32_t) seal->coll, .seg_id = seal->seg };
+                        qv_record_write (&rec, w);
+                    }
+                    i++;
+                }
                 size_t total;
                 const uint8_t *base = qv_wr_data (w, &total);
                 for (i = 0; i < n; i++) {
@@ -668,7 +690,24 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         s_feed_group (self, group);
     zchunk_destroy (&group->wal_bytes);
     qv_msg_t *msg;
+    zlistx_t *unlogged = NULL;      //  seals of a failed write, for the next one
     while ((msg = zlistx_detach (group->msgs, NULL))) {
+        if (msg->id == QV_MSG_SEAL && group->rc) {
+            //  Not logged: sealed once it is (followers learn seals from the log only)
+            if (!unlogged)
+                unlogged = zlistx_new ();
+            zlistx_add_end (unlogged, msg);
+            continue;
+        }
+        if (msg->id == QV_MSG_FLUSH && group->rc) {
+            qv_job_t *job = qv_msg_take_job (msg);
+            qv_msg_destroy (&msg);
+            char why [400];
+            snprintf (why, sizeof why, "flush failed: the seal of its segments %s", group->error);
+            qv_job_fail (job, QV_EUNAVAIL, why);
+            s_send_reply (self, job);
+            continue;
+        }
         if (msg->id != QV_MSG_APPLY) {
             s_send_searcher (self, msg);    //  SEAL, FLUSH
             continue;
@@ -709,6 +748,13 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
                 s_send_reply_ts (self, ack, ts);
         }
     }
+    //  The seals go first in the queue again, in their order
+    while (unlogged && (msg = zlistx_last (unlogged))) {
+        zlistx_detach_cur (unlogged);
+        zlistx_add_start (self->queue, msg);
+    }
+    zlistx_destroy (&unlogged);
+    int group_rc = group->rc;
     if (group->rc)
         qv_error ("%s", group->error);
     zlistx_destroy (&group->msgs);
@@ -721,7 +767,8 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (!self->terminating) {       //  at $TERM the queue is answered, not written
         s_admit (self);
-        s_kick (self);
+        if (!group_rc)              //  after a failure the timer writes again
+            s_kick (self);
     }
     s_publish (self);
     return 0;

@@ -1,5 +1,7 @@
 //  The embedded server: every actor in one process, wired by inproc sockets.
 #include "qv_server.h"
+#include "qv_actor.h"
+#include "qv_adopt.h"
 #include "qv_bridge.h"
 #include "qv_catalog.h"
 #include "qv_manifest.h"
@@ -25,6 +27,10 @@
 
 #include <signal.h>
 
+//  meta_remote: how often the meta process's manifests are listed (a flush waits for
+//  the one that holds its segments)
+#define S_META_REMOTE_POLL_MS 300
+
 struct _qv_server_t {
     qv_config_t config;
     qv_store_t *store;              //  the object store: data directory or S3
@@ -35,6 +41,7 @@ struct _qv_server_t {
     zactor_t *flusher;
     zactor_t *builder;
     zactor_t *meta;
+    zactor_t *adopter;              //  meta_remote: reads the meta process's manifests
     zactor_t *bridge;               //  NATS bridge, with --nats
     qv_shard_lease_t *lease;        //  shard 0's write lease, with --nats
     zactor_t *feedpub;              //  committed-feed publisher, with --nats
@@ -49,17 +56,6 @@ struct _qv_server_t {
     char recovery_error [512];
     atomic_bool stopping;           //  set first thing on destroy: cancels index builds
 };
-
-//  A stop signal (SIGINT, SIGTERM: blocked in every thread, taken by main's sigwait)
-//  is pending: a start waiting for the lease gives up.
-static bool
-s_stop_pending (void *arg)
-{
-    (void) arg;
-    sigset_t pending;
-    return sigpending (&pending) == 0
-        && (sigismember (&pending, SIGINT) == 1 || sigismember (&pending, SIGTERM) == 1);
-}
 
 //  With --nats: waits for shard 0's write lease (the proxy answers UNAVAILABLE saying
 //  so meanwhile), whose epoch is above every epoch in the WAL, then takes the
@@ -80,8 +76,8 @@ s_take_lease (qv_server_t *self)
               "%s (connecting to NATS, or another server holds the lease: see the log); "
               "retry later", url);
     zsock_send (self->proxy, "sp8", "WAITING", strdup (why), (uint64_t) 0);
-    self->lease = qv_shard_lease_new (&self->config, self->store, 0, top + 1,
-                                      s_stop_pending, NULL);
+    self->lease = qv_shard_lease_new (&self->config, self->store, 0, false, top + 1,
+                                      qv_actor_stop_pending, NULL);
     if (!self->lease)
         return -1;
     zsock_send (self->proxy, "sp8", "WAITING",
@@ -89,29 +85,6 @@ s_take_lease (qv_server_t *self)
     if (!self->config.s3_endpoint [0] && qv_store_lock (self->store))
         return -1;
     return 0;
-}
-
-//  A new writer's manifest fence: the recovered manifest written again at the next
-//  version with this writer's epoch, before anything else is written, so that a
-//  deposed writer's manifest still on its way (same version, lower epoch) is ignored
-//  by every recovery (qv_catalog.c). If it cannot be written now, the first flush's
-//  manifest fences instead.
-static void
-s_fence_manifest (qv_server_t *self, qv_catalog_t *catalog)
-{
-    uint64_t version;
-    zchunk_t *chunk = qv_catalog_manifest (catalog, &version);
-    char key [64];
-    qv_manifest_key (version, self->config.writer_epoch, key, sizeof key);
-    if (qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk)) == 0)
-        qv_info ("manifest fence %s written (manifests of lower epochs written after it "
-                 "are ignored)", key);
-    else {
-        qv_warn ("cannot write the manifest fence %s yet (%s); the first flush's manifest "
-                 "fences instead", key, qv_err_msg ());
-        qv_err_clear ();
-    }
-    zchunk_destroy (&chunk);
 }
 
 //  Starts the NATS bridge (JetStream ingestion resumes after stream_seq); it makes a
@@ -364,7 +337,13 @@ qv_server_new (const qv_config_t *config)
     if (rc == 0 && !config->nats_url [0])
         rc = qv_store_lock_check (self->store);
     uint64_t lease_epoch = self->lease ? qv_shard_lease_epoch (self->lease) : 0;
-    if (rc == 0 && qv_wal_fence (wal, lease_epoch) != 0) {
+    //  Above the recovered manifest's epoch too: a meta process (--roles meta,flusher)
+    //  writes manifests with an epoch of its own, and this writer's manifests must not
+    //  pass for a deposed writer's after it (qv_manifest.c, s_man_select)
+    uint64_t min_epoch = lease_epoch;
+    if (rc == 0 && qv_catalog_manifest_epoch (catalog) + 1 > min_epoch)
+        min_epoch = qv_catalog_manifest_epoch (catalog) + 1;
+    if (rc == 0 && qv_wal_fence (wal, min_epoch) != 0) {
         //  The writer's epoch: a deposed writer's late objects are ignored from the
         //  fence on (qv_wal.c, "Fencing"). Written before the first append if not now.
         qv_warn ("cannot write the WAL fence object yet (%s); the first write retries it",
@@ -375,12 +354,13 @@ qv_server_new (const qv_config_t *config)
         //  Manifests (and every later object) carry the WAL's epoch
         self->config.writer_epoch = qv_wal_epoch (wal);
         qv_catalog_set_epoch (catalog, self->config.writer_epoch);
-        if (self->lease)
-            s_fence_manifest (self, catalog);
+        if (self->lease && !config->meta_remote)
+            qv_manifest_fence (self->store, catalog, self->config.writer_epoch);
         if (lease_epoch && self->config.writer_epoch != lease_epoch)
-            qv_warn ("the lease %s has epoch %llu, but the WAL already holds a higher "
-                     "one: this server writes as epoch %llu (was the KV bucket "
-                     "recreated?)", qv_shard_lease_name (self->lease),
+            qv_warn ("the lease %s has epoch %llu, but the WAL or the manifests already "
+                     "hold a higher one: this server writes as epoch %llu (was the KV "
+                     "bucket recreated, or a meta process written manifests?)",
+                     qv_shard_lease_name (self->lease),
                      (unsigned long long) lease_epoch,
                      (unsigned long long) self->config.writer_epoch);
     }
@@ -423,12 +403,21 @@ qv_server_new (const qv_config_t *config)
              n, (long long) (qv_clock_msec () - started), (unsigned long long) replay.records,
              (unsigned long long) unflushed_rows);
     uint64_t stream_seq = qv_catalog_stream_seq (catalog);
-    qv_meta_args_t margs = { &self->config, qv_catalog_manifest_version (catalog) };
-    self->meta = zactor_new (qv_meta_actor, &margs);
-    qv_flusher_args_t fargs = { &self->config, self->store };
-    self->flusher = zactor_new (qv_flusher_actor, &fargs);
-    qv_builder_args_t bdargs = { &self->config, self->store, &self->stopping };
-    self->builder = zactor_new (qv_builder_actor, &bdargs);
+    if (config->meta_remote) {
+        //  Segments, indexes and manifests are a meta process's: its manifests are read
+        //  (often: a flush waits for them) and adopted
+        self->config.adopt_poll_ms = S_META_REMOTE_POLL_MS;
+        qv_adopt_args_t aargs = { &self->config, self->store, qv_catalog_manifest_version (catalog) };
+        self->adopter = zactor_new (qv_adopt_actor, &aargs);
+    }
+    else {
+        qv_meta_args_t margs = { &self->config, qv_catalog_manifest_version (catalog) };
+        self->meta = zactor_new (qv_meta_actor, &margs);
+        qv_flusher_args_t fargs = { &self->config, self->store };
+        self->flusher = zactor_new (qv_flusher_actor, &fargs);
+        qv_builder_args_t bdargs = { &self->config, self->store, &self->stopping };
+        self->builder = zactor_new (qv_builder_actor, &bdargs);
+    }
     if (config->nats_url [0])       //  before the searcher, which feeds it
         self->cdcpub = zactor_new (qv_cdcpub_actor, &self->config);
     qv_searcher_args_t rargs = { &self->config, catalog, replay.cdc };
@@ -466,6 +455,7 @@ qv_server_destroy (qv_server_t **self_p)
     if (!self)
         return;
     atomic_store (&self->stopping, true);   //  a build in progress is not waited for
+    bool config_meta_remote = self->config.meta_remote;
     qv_http_destroy (&self->http);
     zactor_destroy (&self->bridge);
     zactor_destroy (&self->member);     //  proxies stop choosing this core first
@@ -486,6 +476,10 @@ qv_server_destroy (qv_server_t **self_p)
         zstr_send (self->meta, "SEGMGR-STOPS");
         zsock_wait (self->meta);
     }
+    if (self->searcher && config_meta_remote) {
+        zstr_send (self->searcher, "SEGMGR-STOPS");
+        zsock_wait (self->searcher);
+    }
     zactor_destroy (&self->segmgr);
     zactor_destroy (&self->feedpub);
     if (self->searcher) {
@@ -498,6 +492,7 @@ qv_server_destroy (qv_server_t **self_p)
     }
     zactor_destroy (&self->flusher);
     zactor_destroy (&self->builder);
+    zactor_destroy (&self->adopter);
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->cdcpub);
     zactor_destroy (&self->meta);

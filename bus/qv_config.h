@@ -139,6 +139,15 @@ typedef struct {
     bool writer_core;               //  --roles segment-manager,meta,flusher: a writer
                                     //  without the proxy, whose requests come from proxy
                                     //  processes at --bind (actors/qv_intake.c)
+    bool meta_remote;               //  --roles with segment-manager, without meta,flusher:
+                                    //  segments, indexes and manifests are written by a
+                                    //  meta process, whose manifests this one adopts
+    bool meta_process;              //  --roles meta,flusher: follows the committed feed
+                                    //  (as a searcher process does: follower set too) and
+                                    //  writes the segments, indexes and manifests
+                                    //  (actors/qv_replica.c)
+    int adopt_poll_ms;              //  how often the adopter lists the manifests without
+                                    //  an announcement (0: every 5 s)
     char writer [256];              //  --writer: the writer core's endpoint (its --bind)
     char advertise [256];           //  --advertise: the endpoint other processes reach
                                     //  --bind at ("": --bind, see qv_config_advertise)

@@ -49,8 +49,9 @@ s_guard (void *arg)
 
 qv_shard_lease_t *
 qv_shard_lease_new (const qv_config_t *config, qv_store_t *store, uint32_t shard,
-                    uint64_t min_epoch, qv_lease_stop_fn *stop, void *arg)
+                    bool meta, uint64_t min_epoch, qv_lease_stop_fn *stop, void *arg)
 {
+    const char *what = meta ? "meta" : "write";
     qv_shard_lease_t *self = calloc (1, sizeof *self);
     if (!self) {
         qv_err (QV_ENOMEM, "out of memory");
@@ -68,21 +69,21 @@ qv_shard_lease_new (const qv_config_t *config, qv_store_t *store, uint32_t shard
     while ((s = natsConnection_Connect (&self->nc, self->opts)) != NATS_OK) {
         int64_t now = qv_clock_msec ();
         if (now - started >= wait_ms || (stop && stop (arg))) {
-            qv_err (QV_EUNAVAIL, "cannot take the write lease of shard %u: NATS %s does not "
-                    "answer (%s)", shard, config->nats_url, natsStatus_GetText (s));
+            qv_err (QV_EUNAVAIL, "cannot take the %s lease of shard %u: NATS %s does not "
+                    "answer (%s)", what, shard, config->nats_url, natsStatus_GetText (s));
             goto failed;
         }
         if (now - warned >= 10000) {
             warned = now;
-            qv_warn ("the write lease of shard %u is kept in NATS %s, which does not answer "
-                     "(%s); retrying", shard, config->nats_url, natsStatus_GetText (s));
+            qv_warn ("the %s lease of shard %u is kept in NATS %s, which does not answer "
+                     "(%s); retrying", what, shard, config->nats_url, natsStatus_GetText (s));
         }
         zclock_sleep (S_CONNECT_RETRY_MS);
     }
     char identity [PATH_MAX + 600], storekey [96], key [128], holder [128], host [64] = "?";
     qv_config_store_identity (config, identity, sizeof identity);
     qv_config_store_key (config, storekey, sizeof storekey);
-    snprintf (key, sizeof key, "%s.shard-%u", storekey, shard);
+    snprintf (key, sizeof key, "%s.%s-%u", storekey, meta ? "meta" : "shard", shard);
     gethostname (host, sizeof host - 1);
     snprintf (holder, sizeof holder, "%.40s:%d (quiver serve --bind %.60s)", host, (int) getpid (),
               config->bind);
@@ -94,8 +95,8 @@ qv_shard_lease_new (const qv_config_t *config, qv_store_t *store, uint32_t shard
     int left = wait_ms == INT_MAX ? INT_MAX : wait_ms - (int) (qv_clock_msec () - started);
     if (qv_lease_acquire_until (self->lease, left > 0 ? left : 0, min_epoch, stop, arg) != 0)
         goto failed;
-    qv_info ("holding the write lease %s of shard %u of %s: epoch %llu (renewed every %d ms)",
-             self->name, shard, identity, (unsigned long long) qv_lease_epoch (self->lease),
+    qv_info ("holding the %s lease %s of shard %u of %s: epoch %llu (renewed every %d ms)",
+             what, self->name, shard, identity, (unsigned long long) qv_lease_epoch (self->lease),
              config->lease_ttl_ms / 3);
     qv_store_set_guard (store, s_guard, self);
     return self;

@@ -23,9 +23,12 @@ typedef struct _qv_shard_lease_t qv_shard_lease_t;
 //  (qv_store_set_guard): every put and delete is refused once the lease is lost.
 //  NULL with the reason in qv_err_msg () (the holder, NATS unreachable, stopped).
 //  Called by the server before recovery, on the main thread.
+//  meta: the shard's meta lease instead (key "<store>-<hash>.meta-<N>"): which meta
+//  process (--roles meta,flusher) may write its segments, indexes and manifests, and
+//  the epoch they carry.
 qv_shard_lease_t *
     qv_shard_lease_new (const qv_config_t *config, qv_store_t *store, uint32_t shard,
-                        uint64_t min_epoch, qv_lease_stop_fn *stop, void *arg);
+                        bool meta, uint64_t min_epoch, qv_lease_stop_fn *stop, void *arg);
 
 //  Removes the store's guard (if the store is still there: pass NULL once it is
 //  destroyed), releases the lease (a successor takes it at once), disconnects, frees.

@@ -5,13 +5,15 @@
 #  against it.
 #
 #  Usage: tools/cluster.sh COMMAND DIR [OPTIONS]   (tools/cluster.sh COMMAND --help)
-#      up DIR --nats URL --api tcp://127.0.0.1:PORT [--searchers N] [--proxy]
+#      up DIR --nats URL --api tcp://127.0.0.1:PORT [--searchers N] [--proxy] [--meta]
 #             [--ingest-stream NAME] [--quiver PATH] [--timeout S] [-- EXTRA quiver options]
 #                          start the writer (with --proxy: the writer core and a
-#                          proxy process in front of it) and N searchers; returns
-#                          once all answer and the writer sends reads to every searcher
+#                          proxy process in front of it; with --meta: the meta and
+#                          flusher roles in a process of their own) and N searchers;
+#                          returns once all answer and the writer sends reads to
+#                          every searcher
 #      start DIR ROLE [--timeout S]
-#                          start one role again (writer, core, proxy, searcher-1, ...)
+#                          start one role again (writer, core, meta, proxy, searcher-1, ...)
 #                          with its saved command line; returns once it answers
 #      down DIR [--timeout S]
 #                          SIGTERM to every role (searchers first), wait, remove pid files
@@ -33,6 +35,12 @@ WRITER_ROLES="proxy,segment-manager,meta,flusher"
 #  finds the core in NATS. docker-compose.yml's split profile runs this topology
 #  (tests/compose/test_compose.py checks it).
 CORE_ROLES="segment-manager,meta,flusher"
+#  With --meta the meta and flusher roles run as a process of their own (`meta`), which
+#  follows the committed feed and writes segments, indexes and manifests; the writer
+#  (or the core) keeps the segment manager.
+META_ROLES="meta,flusher"
+META_WRITER_ROLES="proxy,segment-manager"
+META_CORE_ROLES="segment-manager"
 
 PROG=cluster.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -66,6 +74,10 @@ cluster serves it again.
                       `proxy` (`quiver serve --roles proxy`, which finds the core
                       in NATS while it holds the write lease) bound to --api,
                       which clients use as the writer's endpoint
+  --meta              the meta and flusher roles as a process of their own: `meta`
+                      (`quiver serve --roles meta,flusher`, on a free loopback
+                      port, holding the meta lease in NATS), started after the
+                      writer (or core), which then runs without them
   --ingest-stream NAME  consume JetStream stream NAME (`quiver serve --ingest-stream`):
                       given to the proxy with --proxy, else to the writer (never to
                       the core or the searchers, which refuse it)
@@ -79,7 +91,7 @@ EOF
 start_usage () { cat <<'EOF'
 Usage: tools/cluster.sh start DIR ROLE [--timeout S]
 
-Starts ROLE (writer, core, proxy, searcher-1, searcher-2, ...) of the cluster in DIR
+Starts ROLE (writer, core, meta, proxy, searcher-1, searcher-2, ...) of the cluster in DIR
 again, after it was stopped or killed, with the command line `up` saved in
 DIR/cmd/ROLE; its log is appended to DIR/logs/ROLE.log. Returns once it answers ping
 (a searcher: once it has caught up; the core, which answers only proxies: once the
@@ -96,7 +108,7 @@ down_usage () { cat <<'EOF'
 Usage: tools/cluster.sh down DIR [--timeout S]
 
 Stops every role of the cluster in DIR with SIGTERM, the searchers first, then the
-writer (the proxy, then the core), and waits for each to exit; one still running after the timeout gets SIGKILL
+writer (the proxy, then the core), then the meta process, and waits for each to exit; one still running after the timeout gets SIGKILL
 (and the script says so). Removes the pid files; keeps data, logs and command lines.
 A pid file whose process is gone, or is not the saved command line, is only removed.
 
@@ -149,6 +161,7 @@ roles () {
     local f
     [ -e "$DIR/cmd/writer" ] && echo writer
     [ -e "$DIR/cmd/core" ] && echo core
+    [ -e "$DIR/cmd/meta" ] && echo meta
     [ -e "$DIR/cmd/proxy" ] && echo proxy
     for f in "$DIR"/cmd/searcher-*; do
         [ -e "$f" ] && basename "$f"
@@ -407,7 +420,7 @@ stop_roles () {
 # ---------------------------------------------------------------- commands
 
 cmd_up () {
-    local dir='' nats='' api='' searchers=2 quiver='' timeout=60 proxy=0
+    local dir='' nats='' api='' searchers=2 quiver='' timeout=60 proxy=0 meta=0
     local -a extra=() ingest=()
     while [ $# -gt 0 ]; do
         case $1 in
@@ -416,6 +429,7 @@ cmd_up () {
             --api)        need_value "$1" $#; api=$2; shift 2 ;;
             --searchers)  need_value "$1" $#; searchers=$2; shift 2 ;;
             --proxy)      proxy=1; shift ;;
+            --meta)       meta=1; shift ;;
             --ingest-stream) need_value "$1" $#; ingest=(--ingest-stream "$2"); shift 2 ;;
             --quiver)     need_value "$1" $#; quiver=$2; shift 2 ;;
             --timeout)    need_value "$1" $#; timeout=$2; shift 2 ;;
@@ -464,14 +478,27 @@ cmd_up () {
 
     local port=${api##*:}
     USED_PORTS+="$port "
-    local core_ep=''
+    local core_ep='' meta_ep='' writer_roles=$WRITER_ROLES core_roles=$CORE_ROLES
+    if [ $meta = 1 ]; then
+        writer_roles=$META_WRITER_ROLES
+        core_roles=$META_CORE_ROLES
+        port=$(free_port)
+        USED_PORTS+="$port "
+        meta_ep=tcp://127.0.0.1:$port
+        {
+            printf '%s\n' "$quiver" serve --roles "$META_ROLES" --nats "$nats" --data "$DIR/data" \
+                --bind "$meta_ep"
+            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
+        } >"$DIR/cmd/meta"
+        echo "$meta_ep" >"$DIR/endpoints/meta"
+    fi
     if [ $proxy = 1 ]; then
         #  the core, then the proxy in front of it
         port=$(free_port)
         USED_PORTS+="$port "
         core_ep=tcp://127.0.0.1:$port
         {
-            printf '%s\n' "$quiver" serve --roles "$CORE_ROLES" --nats "$nats" --data "$DIR/data" \
+            printf '%s\n' "$quiver" serve --roles "$core_roles" --nats "$nats" --data "$DIR/data" \
                 --bind "$core_ep"
             [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
         } >"$DIR/cmd/core"
@@ -486,7 +513,7 @@ cmd_up () {
     else
         {
             printf '%s\n' "$quiver" serve
-            [ -z "$WRITER_ROLES" ] || printf '%s\n' --roles "$WRITER_ROLES"
+            [ -z "$writer_roles" ] || printf '%s\n' --roles "$writer_roles"
             printf '%s\n' --nats "$nats" --data "$DIR/data" --bind "$api"
             [ ${#ingest[@]} -eq 0 ] || printf '%s\n' "${ingest[@]}"
             [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
@@ -505,12 +532,20 @@ cmd_up () {
         exit 1
     }
 
-    local writer_pid
+    local writer_pid META_PID=''
+    #  launch_meta: the meta process, after the writer or the core
+    launch_meta () {
+        launch meta
+        started+=(meta)
+        META_PID=$LAUNCHED_PID
+        echo "meta: pid $LAUNCHED_PID, $meta_ep ($META_ROLES), log $DIR/logs/meta.log"
+    }
     if [ $proxy = 1 ]; then
         launch core
         started=(core)
         writer_pid=$LAUNCHED_PID
-        echo "core: pid $LAUNCHED_PID, $core_ep ($CORE_ROLES), log $DIR/logs/core.log"
+        echo "core: pid $LAUNCHED_PID, $core_ep ($core_roles), log $DIR/logs/core.log"
+        [ $meta = 0 ] || launch_meta
         launch proxy
         started+=(proxy)
         echo "proxy: pid $LAUNCHED_PID, $api (proxy, writes to the core), log $DIR/logs/proxy.log"
@@ -519,9 +554,15 @@ cmd_up () {
     else
         launch writer
         started=(writer)
-        echo "writer: pid $LAUNCHED_PID, $api (${WRITER_ROLES:-every role}), log $DIR/logs/writer.log"
+        echo "writer: pid $LAUNCHED_PID, $api (${writer_roles:-every role}), log $DIR/logs/writer.log"
         await writer "$LAUNCHED_PID" $((SECONDS + timeout)) || fail writer
         writer_pid=$LAUNCHED_PID
+        [ $meta = 0 ] || launch_meta
+    fi
+    if [ $meta = 1 ]; then
+        #  It answers ping once it holds the meta lease and has caught up
+        await meta "$META_PID" $((SECONDS + timeout)) || fail "$FAILED"
+        echo "meta: answers ping (holds the meta lease, caught up)"
     fi
 
     #  searchers: write each command line, start all, then wait for each; a searcher
@@ -569,7 +610,7 @@ cmd_up () {
         echo "$name: answers ping (caught up)$(split_writer && echo ', the writer sends it reads')"
     done
     echo "cluster up in $DIR: $( [ $proxy = 1 ] && echo "proxy $api, core $core_ep" \
-        || echo "writer $api"), $searchers searcher(s); stop it with: $PROG down $DIR"
+        || echo "writer $api")$( [ $meta = 1 ] && echo ", meta $meta_ep"), $searchers searcher(s); stop it with: $PROG down $DIR"
 }
 
 cmd_start () {
@@ -586,11 +627,11 @@ cmd_start () {
         esac
     done
     [ -n "$dir" ] || usage_error "start: no DIR given"
-    [ -n "$role" ] || usage_error "start: no ROLE given (writer, core, proxy, searcher-1, ...)"
+    [ -n "$role" ] || usage_error "start: no ROLE given (writer, core, meta, proxy, searcher-1, ...)"
     check_seconds --timeout "$timeout"
     set_dir "$dir"
     lock_dir
-    [[ $role =~ ^(writer|core|proxy|searcher-[0-9]+)$ ]] && [ -e "$DIR/cmd/$role" ] \
+    [[ $role =~ ^(writer|core|meta|proxy|searcher-[0-9]+)$ ]] && [ -e "$DIR/cmd/$role" ] \
         || die "$DIR has no role '$role' (roles: $(roles | tr '\n' ' '))"
     local pid first
     if pid=$(role_pid "$role"); then
@@ -618,6 +659,10 @@ cmd_start () {
     fi
     local fr
     fr=$(front)
+    if [ "$role" = meta ]; then
+        echo "meta: answers ping (holds the meta lease, caught up)"
+        return 0
+    fi
     if [ "$role" != "$fr" ] && role_pid "$fr" >/dev/null \
         && ! await_routed "$role" "$LAUNCHED_PID" "$deadline"; then
         report_failure "$role" "$timeout"
@@ -658,6 +703,7 @@ cmd_down () {
     [ ! -e "$DIR/cmd/writer" ] || stop_roles "$timeout" writer
     [ ! -e "$DIR/cmd/proxy" ] || stop_roles "$timeout" proxy
     [ ! -e "$DIR/cmd/core" ] || stop_roles "$timeout" core
+    [ ! -e "$DIR/cmd/meta" ] || stop_roles "$timeout" meta
     echo "cluster in $DIR is down"
 }
 

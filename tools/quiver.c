@@ -290,7 +290,11 @@ s_usage (FILE *out)
         "                          writer in two processes: `proxy` (the API on --bind)\n"
         "                          and `segment-manager,meta,flusher` (the writer core:\n"
         "                          proxy processes connect to its --bind, or find it in\n"
-        "                          NATS KV bucket quiver_members while it holds the lease)\n"
+        "                          NATS KV bucket quiver_members while it holds the lease);\n"
+        "                          or the core in two: `segment-manager` (the WAL, ids,\n"
+        "                          seals, acknowledgements) and `meta,flusher` (follows the\n"
+        "                          committed feed, writes segments, indexes and manifests,\n"
+        "                          holds the meta lease in NATS KV bucket quiver_leases)\n"
         "  --advertise ENDPOINT    with --roles searcher or the writer core's roles: the\n"
         "                          endpoint other processes connect to (default: --bind,\n"
         "                          a wildcard host replaced by this machine's host name)\n"
@@ -374,11 +378,25 @@ s_parse_roles (qv_config_t *config)
         config->remote_reads = true;
         return 0;
     }
+    //  The segment manager without meta,flusher: a meta process writes the segments
+    if (seen == 0x02 || seen == 0x03) {
+        config->writer_core = seen == 0x02;
+        config->remote_reads = true;
+        config->meta_remote = true;
+        return 0;
+    }
+    if (seen == 0x0c) {
+        config->follower = true;
+        config->meta_process = true;
+        return 0;
+    }
     fprintf (stderr, "quiver: --roles %s is not built yet: this release runs every role in one "
              "process (the default, or all five listed), `--roles searcher` alone (a searcher "
              "process), `--roles proxy,segment-manager,meta,flusher` (a writer whose reads "
-             "go to searcher processes), or that writer in two processes: `--roles proxy` "
-             "and `--roles segment-manager,meta,flusher`\n", config->roles);
+             "go to searcher processes), that writer in two processes: `--roles proxy` "
+             "and `--roles segment-manager,meta,flusher`, or in three: `--roles proxy`, "
+             "`--roles segment-manager` and `--roles meta,flusher` (meta and flusher go "
+             "together)\n", config->roles);
     return -1;
 }
 
@@ -404,9 +422,14 @@ s_serve_searcher (qv_config_t *config, sigset_t *stop)
         qv_error ("quiver: %s", qv_err_msg ());
         return 1;
     }
-    qv_info ("quiver searcher process serving %s, following the committed feed on %s, "
-             "data in %s (read-only)", config->bind, config->nats_url,
-             config->s3_endpoint [0] ? config->s3_endpoint : config->data);
+    if (config->meta_process)
+        qv_info ("quiver meta process serving %s, following the committed feed on %s, "
+                 "writing segments, indexes and manifests to %s", config->bind,
+                 config->nats_url, config->s3_endpoint [0] ? config->s3_endpoint : config->data);
+    else
+        qv_info ("quiver searcher process serving %s, following the committed feed on %s, "
+                 "data in %s (read-only)", config->bind, config->nats_url,
+                 config->s3_endpoint [0] ? config->s3_endpoint : config->data);
     int sig = 0;
     while (sig <= 0) {
         struct timespec tick = { 1, 0 };
@@ -572,13 +595,19 @@ main (int argc, char *argv [])
         return 2;
     }
     if (config.follower && !config.nats_url [0]) {
-        fprintf (stderr, "quiver: --roles searcher follows the writer's committed feed over "
-                 "NATS: give --nats URL (the writer's)\n");
+        fprintf (stderr, "quiver: --roles %s follows the writer's committed feed over "
+                 "NATS: give --nats URL (the writer's)\n", config.roles);
         return 2;
     }
     if (config.follower && (config.ingest_stream [0] || config.http [0])) {
-        fprintf (stderr, "quiver: --roles searcher takes no --ingest-stream (writes go to the "
-                 "writer) and no --http (not built for searcher processes yet)\n");
+        fprintf (stderr, "quiver: --roles %s takes no --ingest-stream (writes go to the "
+                 "writer) and no --http (not built for this process yet)\n", config.roles);
+        return 2;
+    }
+    if (config.meta_remote && !config.nats_url [0]) {
+        fprintf (stderr, "quiver: --roles %s leaves the segments to a `--roles meta,flusher` "
+                 "process, which follows the committed feed over NATS: give --nats URL\n",
+                 config.roles);
         return 2;
     }
     if (config.ingest_stream [0] && !config.nats_url [0]) {
@@ -608,6 +637,11 @@ main (int argc, char *argv [])
         &&  (!getenv ("QUIVER_S3_ACCESS_KEY") || !getenv ("QUIVER_S3_SECRET_KEY")))
             printf ("quiver: note: QUIVER_S3_ACCESS_KEY / QUIVER_S3_SECRET_KEY are not set "
                     "here; the serving process needs them\n");
+        if (config.meta_process)
+            printf ("quiver: configuration OK (a meta process: follows the committed feed on "
+                    "%s and writes segments, indexes and manifests to %s)\n", config.nats_url,
+                    config.s3_endpoint [0] ? config.s3_endpoint : config.data);
+        else
         if (config.follower)
             printf ("quiver: configuration OK (a searcher process: reads only, following the "
                     "committed feed on %s; the store opened read-only)\n", config.nats_url);
@@ -620,9 +654,11 @@ main (int argc, char *argv [])
         else
         if (config.writer_core)
             printf ("quiver: configuration OK (a writer core: requests from proxy processes "
-                    "at %s, reads to the searcher processes announced on %s; data in %s)\n",
+                    "at %s, reads to the searcher processes announced on %s; data in %s%s)\n",
                     config.bind, config.nats_url,
-                    config.s3_endpoint [0] ? config.s3_endpoint : config.data);
+                    config.s3_endpoint [0] ? config.s3_endpoint : config.data,
+                    config.meta_remote ? "; segments written by a `--roles meta,flusher` "
+                    "process" : "");
         else
         if (config.remote_reads)
             printf ("quiver: configuration OK (a writer whose searches, queries and gets go to "

@@ -6,8 +6,9 @@ parses, and that the services are wired as the comments say: JetStream on, the
 bucket Quiver uses created by the one-shot mc container, Quiver started after it,
 endpoints naming services of the file, credentials from QUIVER_S3_* only.
 
-The split profile runs the commands `tools/cluster.sh up --proxy` runs (the core's
---roles are its CORE_ROLES), one service per process on one shared volume.
+The split profile runs the commands `tools/cluster.sh up --proxy --meta` runs (the
+core's --roles are its META_CORE_ROLES, the meta process's its META_ROLES), one
+service per process on one shared volume.
 
 Run by ctest (test_compose) with QV_BIN_DIR set to the build directory."""
 import json
@@ -42,14 +43,15 @@ def run_quiver(args, env, where):
     return p.stdout
 
 
-def cluster_core_roles():
-    """CORE_ROLES of tools/cluster.sh: the split profile runs the same commands."""
+def cluster_roles(name):
+    """A roles variable of tools/cluster.sh (META_CORE_ROLES, META_ROLES): the split
+    profile runs the same commands."""
     with open(os.path.join(ROOT, "tools", "cluster.sh")) as f:
         for line in f:
-            m = re.match(r'^CORE_ROLES="([^"]*)"$', line.strip())
+            m = re.match(r'^%s="([^"]*)"$' % name, line.strip())
             if m:
                 return m.group(1)
-    check(False, "tools/cluster.sh sets CORE_ROLES")
+    check(False, f"tools/cluster.sh sets {name}")
     return None
 
 
@@ -59,19 +61,26 @@ def opt(cmd, name):
 
 
 def check_split(services, volumes):
-    """The split profile: nats with JetStream, the writer core, a proxy process that
-    finds it in NATS, and two searcher processes (the commands `tools/cluster.sh up
-    --proxy` runs); the core and the searchers on one shared volume."""
+    """The split profile: nats with JetStream, the segment manager (core), the meta
+    process, a proxy process that finds the core in NATS, and two searcher processes
+    (the commands `tools/cluster.sh up --proxy --meta` runs); all but the proxy on one
+    shared volume."""
     split = {n for n, s in services.items() if "split" in (s.get("profiles") or [])}
-    want = {"nats", "core", "proxy", "searcher-1", "searcher-2"}
+    want = {"nats", "core", "meta", "proxy", "searcher-1", "searcher-2"}
     check(split == want, f"split profile: {sorted(want)} (got {sorted(split)})")
     if not want - {"nats"} <= split:
         return
     core = services["core"]["command"]
-    roles = cluster_core_roles()
+    roles = cluster_roles("META_CORE_ROLES")
     check(opt(core, "--roles") == (roles or None),
-          f"split core: --roles {opt(core, '--roles')} as tools/cluster.sh's CORE_ROLES "
+          f"split core: --roles {opt(core, '--roles')} as tools/cluster.sh's META_CORE_ROLES "
           f"({roles!r})")
+    meta_roles = cluster_roles("META_ROLES")
+    check(opt(services["meta"]["command"], "--roles") == (meta_roles or None),
+          f"split meta: --roles as tools/cluster.sh's META_ROLES ({meta_roles!r})")
+    check(services["meta"].get("depends_on", {}).get("core", {}).get("condition")
+          == "service_healthy", "meta: starts once the core answers (it creates the data "
+          "directory)")
     core_port = opt(core, "--bind").rsplit(":", 1)[1]
     check(opt(core, "--advertise") == f"tcp://core:{core_port}",
           f"core: --advertise tcp://core:{core_port} (proxies connect there)")
@@ -83,13 +92,13 @@ def check_split(services, volumes):
           == "service_healthy", "proxy: starts once the core answers ping")
     data = opt(core, "--data")
     mounts = {}
-    for name in ("core", "proxy", "searcher-1", "searcher-2"):
+    for name in ("core", "meta", "proxy", "searcher-1", "searcher-2"):
         s = services[name]
         cmd = s["command"]
         check(opt(cmd, "--nats") == "nats://nats:4222", f"{name}: --nats nats://nats:4222")
         check(opt(cmd, "--data") == data, f"{name}: --data {data}, the core's (names the store)")
         port = opt(cmd, "--bind").rsplit(":", 1)[1]
-        if name != "core":
+        if name not in ("core", "meta"):   # reached by service name only
             check(f"127.0.0.1:{port}:{port}" in (s.get("ports") or []),
                   f"{name}: publishes {port}")
         hc = (s.get("healthcheck") or {}).get("test") or []
@@ -101,17 +110,18 @@ def check_split(services, volumes):
         vols = [v for v in (s.get("volumes") or []) if v.split(":")[1:2] == [data]]
         check(len(vols) == 1, f"{name}: a volume mounted at {data}")
         mounts[name] = vols[0].split(":")[0] if vols else None
-        if name != "core":
+        if name not in ("core", "meta"):
             check(opt(cmd, "--roles") == "searcher", f"{name}: --roles searcher")
             check(opt(cmd, "--advertise") == f"tcp://{name}:{port}",
                   f"{name}: --advertise tcp://{name}:{port} (the proxy connects there)")
             check(s.get("depends_on", {}).get("core", {}).get("condition") == "service_healthy",
                   f"{name}: starts once the core answers (it creates the data directory)")
     check(len(set(mounts.values())) == 1 and mounts["core"] in volumes,
-          f"split: one named volume shared by the core and the searchers ({mounts})")
+          f"split: one named volume shared by the core, the meta process and the searchers "
+          f"({mounts})")
     ports = [opt(services[n]["command"], "--bind")
-             for n in ("core", "proxy", "searcher-1", "searcher-2")]
-    check(len(set(ports)) == 4, f"split: each process binds its own port ({ports})")
+             for n in ("core", "meta", "proxy", "searcher-1", "searcher-2")]
+    check(len(set(ports)) == 5, f"split: each process binds its own port ({ports})")
 
 
 def main():

@@ -326,6 +326,51 @@ class ClusterTest(unittest.TestCase):
             self.assertFalse(is_quiver_running(pids[r]), r)
         self.assert_no_sanitizer_report()
 
+    def test_cluster_with_meta(self):
+        """--proxy --meta: every role its own process (proxy, segment manager, meta +
+        flusher, two searchers); rows flushed by the meta process and read back on
+        every searcher; kill -9 of the meta process, rows inserted and flushed meanwhile
+        (the flush waits for the restarted one), every row still there; `down`."""
+        api = "tcp://127.0.0.1:%d" % free_port()
+        p = cluster("up", self.dir, "--nats", NATS.url, "--api", api, "--searchers", 2,
+                    "--proxy", "--meta", "--quiver", QUIVER, "--timeout", TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        roles = ["core", "meta", "proxy", "searcher-1", "searcher-2"]
+        for r in roles:
+            self.assertTrue(is_quiver_running(self.pid(r)), r)
+        self.assertEqual(self.read("cmd", "core").split("\n")[:4],
+                         [QUIVER, "serve", "--roles", "segment-manager"])
+        self.assertEqual(self.read("cmd", "meta").split("\n")[:4],
+                         [QUIVER, "serve", "--roles", "meta,flusher"])
+        st = self.ok("status", self.dir).stdout
+        self.assertEqual(st.count("serving"), 5, st)
+        self.assertEqual(self.client("meta").stats()["role"], "meta")
+        proxy = self.client("proxy")
+        proxy.create_collection("c", dimension=DIM, metric_type="L2")
+        rng = np.random.default_rng(12)
+        vecs = rng.random((2000, DIM), dtype=np.float32)
+        self.assertEqual(proxy.insert("c", {"id": np.arange(1000), "vector": vecs[:1000]})
+                         ["insert_count"], 1000)
+        proxy.flush("c")
+        self.assertEqual(proxy.stats()["unflushed_segments"], 0)
+        os.kill(self.pid("meta"), 9)
+        self.assertEqual(proxy.insert("c", {"id": np.arange(1000, 2000), "vector": vecs[1000:]})
+                         ["insert_count"], 1000)
+        self.ok("start", self.dir, "meta", "--timeout", TIMEOUT)
+        proxy.flush("c")
+        self.assertEqual(proxy.stats()["unflushed_segments"], 0)
+        for r in ("searcher-1", "searcher-2"):
+            got = self.client(r).query("c", filter="", output_fields=["count(*)"],
+                                       consistency_level="Strong")
+            self.assertEqual(got[0]["count(*)"], 2000, r)
+        res = proxy.search("c", data=vecs[1500:1501], limit=1, consistency_level="Strong")
+        self.assertEqual(res[0][0]["id"], 1500)
+        pids = {r: self.pid(r) for r in roles}
+        self.ok("down", self.dir)
+        for r in roles:
+            self.assertFalse(is_quiver_running(pids[r]), r)
+        self.assert_no_sanitizer_report()
+
     @unittest.skipUnless(os.path.isdir(os.path.join(NODE_MODULES, "@nats-io", "jetstream")),
                          "the npm packages of tools/examples are not installed "
                          "(tools/test.sh installs them and sets QV_NODE_MODULES)")

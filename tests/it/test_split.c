@@ -22,6 +22,7 @@
 //    endpoint) takes over, the proxy follows it, every acknowledged row is there.
 #include "qv_it_nats.h"
 #include "qv_it_server.h"
+#include "qv_it_sift.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,14 +30,18 @@
 #include <cmocka.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 #define DIM 8
 #define BATCH 100
 
 typedef struct {
     qv_itn_nats_t nats;
-    qv_itn_quiver_t core;           //  segment-manager,meta,flusher
+    qv_itn_quiver_t core;           //  segment-manager,meta,flusher (with meta: segment-manager)
+    qv_itn_quiver_t meta;           //  with meta: meta,flusher
+    qv_itn_quiver_t meta2;          //  a second meta process, waiting for the meta lease
     qv_itn_quiver_t searcher;
+    qv_itn_quiver_t searcher2;      //  with meta
     qv_itn_quiver_t proxy [2];
     qv_itn_quiver_t standby;        //  a second writer core, waiting for the lease
     bool discover;                  //  proxies find the core in NATS (no --writer)
@@ -60,8 +65,11 @@ s_start_proxy (s_env_t *env, int i)
 
 //  The writer core answers no ping (it speaks to proxies only): it is up once a proxy
 //  answers, which needs its catalog.
+//  With meta, the core is two processes too: the segment manager and a meta process
+//  (which answers ping once it holds the meta lease and has recovered), and a second
+//  searcher process follows the feed.
 static int
-s_setup_env (void **state, bool discover, const char *proxy_args)
+s_setup_env_meta (void **state, bool discover, const char *proxy_args, bool meta)
 {
     if (!qv_itn_have_nats_server ())
         skip ();
@@ -71,14 +79,37 @@ s_setup_env (void **state, bool discover, const char *proxy_args)
     assert_int_equal (qv_itn_nats_start (&env->nats), 0);
     if (proxy_args && strstr (proxy_args, "--ingest-stream"))
         assert_int_equal (qv_itn_add_stream (env->nats.url, "INGEST", "ingest.>"), 0);
-    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url,
-                      "--roles segment-manager,meta,flusher --lease-ttl-ms 2000", 0), 0);
+    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url, meta
+                      ? "--roles segment-manager --lease-ttl-ms 2000"
+                      : "--roles segment-manager,meta,flusher --lease-ttl-ms 2000", 0), 0);
+    if (meta) {
+        snprintf (env->meta.data, sizeof env->meta.data, "%s", env->core.data);
+        assert_int_equal (qv_itn_quiver_start (&env->meta, env->nats.url,
+                          "--roles meta,flusher --lease-ttl-ms 2000", 60000), 0);
+    }
     snprintf (env->searcher.data, sizeof env->searcher.data, "%s", env->core.data);
     assert_int_equal (qv_itn_quiver_start (&env->searcher, env->nats.url, "--roles searcher",
                                            60000), 0);
+    if (meta) {
+        snprintf (env->searcher2.data, sizeof env->searcher2.data, "%s", env->core.data);
+        assert_int_equal (qv_itn_quiver_start (&env->searcher2, env->nats.url,
+                                               "--roles searcher", 60000), 0);
+    }
     assert_int_equal (s_start_proxy (env, 0), 0);
     *state = env;
     return 0;
+}
+
+static int
+s_setup_env (void **state, bool discover, const char *proxy_args)
+{
+    return s_setup_env_meta (state, discover, proxy_args, false);
+}
+
+static int
+s_setup_meta (void **state)
+{
+    return s_setup_env_meta (state, true, NULL, true);
 }
 
 static int
@@ -131,8 +162,14 @@ s_teardown (void **state)
             assert_int_equal (qv_itn_quiver_stop (&env->proxy [i], SIGTERM), 0);
     if (env->searcher.pid)
         assert_int_equal (qv_itn_quiver_stop (&env->searcher, SIGTERM), 0);
+    if (env->searcher2.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->searcher2, SIGTERM), 0);
     if (env->core.pid)
         assert_int_equal (qv_itn_quiver_stop (&env->core, SIGTERM), 0);
+    if (env->meta.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->meta, SIGTERM), 0);
+    if (env->meta2.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->meta2, SIGTERM), 0);
     if (env->standby.pid)
         assert_int_equal (qv_itn_quiver_stop (&env->standby, SIGTERM), 0);
     qv_itn_nats_stop (&env->nats);
@@ -888,6 +925,138 @@ s_setup_ingest_lost_reply (void **state)
     return rc;
 }
 
+//  The core in two processes (s_setup_meta): the requests of test_split_requests, the
+//  flush answered once the meta process's manifest holds the segments; an index built
+//  by the meta process (the segment manager builds nothing) and loaded by both
+//  searcher processes.
+static void
+test_split_meta_requests (void **state)
+{
+    s_env_t *env = *state;
+    test_split_requests (state);
+    const char *p = env->proxy [0].endpoint;
+    assert_int_equal (qv_itn_stat (env->meta.endpoint, "unflushed_segments"), 0);
+    qv_it_client_t *client = qv_it_client_new (p, 15000);
+    qv_doc_t *r = qv_it_callf (client, "{op: 'create_index', collection: 'c', field: 'vec', "
+                                       "index_type: 'HNSW'}");
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    char why [256];
+    if (qv_it_wait_index (client, "c", "vec", 10 * BATCH, 60000, why, sizeof why))   //  deleted rows too
+        fail_msg ("the meta process's index: %s", why);
+    qv_it_client_destroy (&client);
+    const char *searchers [2] = { env->searcher.endpoint, env->searcher2.endpoint };
+    for (int i = 0; i < 2; i++) {
+        uint64_t adopted = 0;
+        int64_t end = zclock_mono () + 30000;
+        while (zclock_mono () < end
+           && ((adopted = qv_itn_stat (searchers [i], "indexes_adopted")) == 0
+            || adopted == UINT64_MAX))
+            zclock_sleep (100);
+        assert_true (adopted >= 1 && adopted != UINT64_MAX);
+    }
+    assert_int_equal (s_nearest (p, "c", 777), 777);
+}
+
+//  kill -9 of the segment manager under inserts (test_split_core_killed), then a flush:
+//  the meta process follows the restarted one's log (a new epoch) and writes the rows.
+static void
+test_split_meta_core_killed (void **state)
+{
+    s_env_t *env = *state;
+    test_split_core_killed (state);
+    const char *p = env->proxy [0].endpoint;
+    int64_t rows = s_count (p, "k", "");
+    qv_doc_t *r = s_call (p, "flush", "k", 0, NULL, NULL);
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    assert_int_equal (qv_itn_stat (p, "unflushed_segments"), 0);
+    assert_int_equal (s_count (p, "k", ""), rows);
+}
+
+//  kill -9 of the meta process: inserts go on (the segment manager needs it only to
+//  free memory and the log); a flush sent while it is gone waits for it and is
+//  answered once the restarted one (which takes the lease over) has written the
+//  segments; the WAL checkpoint moves on; every row is there.
+static void
+test_split_meta_killed (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    char code [64];
+    assert_true (qv_itn_create (p, "m", DIM, false, 1));
+    for (int b = 0; b < 20; b++) {
+        s_insert (p, "m", (int64_t) b * BATCH, code, sizeof code);
+        assert_string_equal (code, "OK");
+    }
+    qv_doc_t *r = s_call (p, "flush", "m", 0, NULL, NULL);
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    uint64_t cp = qv_itn_stat (p, "wal_checkpoint");
+    assert_true (cp > 0 && cp != UINT64_MAX);
+    assert_int_equal (qv_itn_quiver_stop (&env->meta, SIGKILL), 128 + SIGKILL);
+    for (int b = 20; b < 40; b++) {
+        s_insert (p, "m", (int64_t) b * BATCH, code, sizeof code);
+        assert_string_equal (code, "OK");
+    }
+    assert_int_equal (qv_itn_quiver_restart (&env->meta, 0), 0);
+    r = s_call (p, "flush", "m", 0, NULL, NULL);    //  waits for the new meta process
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    assert_int_equal (qv_itn_stat (p, "unflushed_segments"), 0);
+    assert_true (qv_itn_stat (p, "wal_checkpoint") > cp);
+    assert_int_equal (s_count (p, "m", ""), 40 * BATCH);
+    for (int b = 0; b < 40; b += 13) {
+        char filter [96];
+        snprintf (filter, sizeof filter, "id >= %d and id < %d", b * BATCH, (b + 1) * BATCH);
+        assert_int_equal (s_count (p, "m", filter), BATCH);
+    }
+    assert_int_equal (s_nearest (p, "m", 3 * BATCH + 7), 3 * BATCH + 7);
+}
+
+//  A second meta process for the same store waits for the meta lease (it does not
+//  answer ping); once the first is killed it takes over and flushes are served.
+static void
+test_split_meta_fenced (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    char code [64];
+    assert_true (qv_itn_create (p, "z", DIM, false, 1));
+    snprintf (env->meta2.data, sizeof env->meta2.data, "%s", env->core.data);
+    assert_int_equal (qv_itn_quiver_start (&env->meta2, env->nats.url,
+                      "--roles meta,flusher --lease-ttl-ms 2000", 3000), -1);
+    assert_true (env->meta2.pid > 0);   //  alive, waiting
+    assert_int_equal (waitpid (env->meta2.pid, NULL, WNOHANG), 0);
+    s_insert (p, "z", 0, code, sizeof code);
+    assert_string_equal (code, "OK");
+    qv_doc_t *r = s_call (p, "flush", "z", 0, NULL, NULL);    //  by the first
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    assert_int_equal (qv_itn_quiver_stop (&env->meta, SIGKILL), 128 + SIGKILL);
+    s_insert (p, "z", BATCH, code, sizeof code);
+    assert_string_equal (code, "OK");
+    bool up = false;
+    int64_t end = zclock_mono () + 30000;
+    while (!up && zclock_mono () < end) {
+        qv_wr_t *w = qv_wr_new ();
+        qv_wr_map (w, 1);
+        qv_wr_str (w, "op"); qv_wr_str (w, "ping");
+        r = qv_itn_call (env->meta2.endpoint, w, 1000);
+        qv_wr_destroy (&w);
+        up = qv_itn_ok (r);
+        qv_doc_destroy (&r);
+        if (!up)
+            zclock_sleep (100);
+    }
+    assert_true (up);
+    r = s_call (p, "flush", "z", 0, NULL, NULL);                //  by the second
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    assert_int_equal (qv_itn_stat (p, "unflushed_segments"), 0);
+    assert_int_equal (s_count (p, "z", ""), 2 * BATCH);
+}
+
 static int
 s_check_config (const char *args)
 {
@@ -961,6 +1130,10 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_standby, s_setup_ingest_two, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_ingest_paused, s_setup_ingest_two, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_meta_requests, s_setup_meta, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_meta_core_killed, s_setup_meta, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_meta_killed, s_setup_meta, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_meta_fenced, s_setup_meta, s_teardown),
     };
     if (getenv ("QV_TEST_FILTER"))  //  e.g. "*ingest*": only the tests it matches
         cmocka_set_test_filter (getenv ("QV_TEST_FILTER"));
