@@ -14,7 +14,8 @@
 //    APPLY {job, seq, wal_index, wal_last, acked}, TICK {shard, ts}, READ {job,
 //                                guarantee_ts}   to the searcher, in log order
 //    WRITER_TS {shard, ts: 0, ask}   on "<prefix>.feed.<store>.<shard>.ts" (NATS request)
-//    FEED_MANIFEST {shard, version}   to the adopter (inproc "adopt"): read it now
+//    FEED_MANIFEST {shard, version}   to the adopter (inproc "adopt"): read it now (not
+//                                in a meta process, which has none)
 //    LIVE {}                     to the proxy, once caught up (until then it answers
 //                                UNAVAILABLE, "catching up")
 //    REPLY {job, ts: 0}          to the proxy: a strong read that timed out here
@@ -274,7 +275,7 @@ s_on_feed (self_t *self, const qv_msg_t *msg)
             s_caught_up (self);
     }
     else
-    if (msg->id == QV_MSG_FEED_MANIFEST) {
+    if (msg->id == QV_MSG_FEED_MANIFEST && self->adopter) {
         //  The adopter reads it now (it polls the store too, should this be lost)
         qv_msg_feed_manifest_t *fm = qv_msg_feed_manifest_new ();
         fm->shard = ((const qv_msg_feed_manifest_t *) msg)->shard;
@@ -502,7 +503,8 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     qv_config_endpoint (self->config, "follower-ts", ep, sizeof ep);
     self->answers = zsock_new_pull (ep);
     self->searcher = qv_config_push (self->config, "searcher");
-    self->adopter = qv_config_push (self->config, "adopt");
+    if (!self->config->meta_process)   //  a meta process writes the manifests: no adopter
+        self->adopter = qv_config_push (self->config, "adopt");
     self->proxy = qv_config_push (self->config, "proxy");
     self->bus = qv_bus_new (self->config->nats_url, "quiver searcher");
     self->last_feed_ms = qv_clock_msec ();

@@ -954,6 +954,9 @@ test_split_meta_requests (void **state)
             || adopted == UINT64_MAX))
             zclock_sleep (100);
         assert_true (adopted >= 1 && adopted != UINT64_MAX);
+        //  The segment manager announced the manifests it adopted on the feed
+        uint64_t announced = qv_itn_stat (searchers [i], "manifests_announced");
+        assert_true (announced >= 1 && announced != UINT64_MAX);
     }
     assert_int_equal (s_nearest (p, "c", 777), 777);
 }
