@@ -78,7 +78,7 @@ qv_searcher_stats (self_t *self, qv_job_t *job)
     qv_wr_key (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));
     qv_wr_key (w, "wal_checkpoint"); qv_wr_uint (w, qv_catalog_checkpoint (self->catalog));
     qv_wr_key (w, "manifest_version"); qv_wr_uint (w, self->manifest_done);
-    if (self->config->remote_reads) {
+    if (self->config->remote_reads || self->config->meta_process) {
         qv_wr_key (w, "indexes_released"); qv_wr_uint (w, self->indexes_released);
     }
     if (self->config->follower) {

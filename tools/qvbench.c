@@ -1057,14 +1057,15 @@ static void
 s_bench_split (const s_opts_t *opts)
 {
     const size_t rows = opts->quick ? 20000 : 100000;
-    char sd [4200], edata [4200], wdata [4200], pdata [4200];
+    char sd [4200], edata [4200], wdata [4200], pdata [4200], mdata [4200];
     snprintf (sd, sizeof sd, "%s/split-nats", opts->tmp);
     snprintf (edata, sizeof edata, "%s/split-embedded", opts->tmp);
     snprintf (wdata, sizeof wdata, "%s/split-writer", opts->tmp);
     snprintf (pdata, sizeof pdata, "%s/split-core", opts->tmp);
+    snprintf (mdata, sizeof mdata, "%s/split-meta", opts->tmp);
     char url [64];
     pid_t nats = qv_bench_nats_start (sd, url, sizeof url);
-    qv_bench_server_t emb, wri, sea, core, pro, psea;
+    qv_bench_server_t emb, wri, sea, core, pro, psea, mcore, meta, mpro, msea;
     char *eargs [] = { "--nats", url, NULL };
     char *wargs [] = { "--roles", "proxy,segment-manager,meta,flusher", "--nats", url, NULL };
     char *sargs [] = { "--roles", "searcher", "--nats", url, NULL };
@@ -1077,10 +1078,18 @@ s_bench_split (const s_opts_t *opts)
     char *pargs [] = { "--roles", "proxy", "--writer", core.endpoint, "--nats", url, NULL };
     qv_bench_server_start (&pro, opts->quiver, pdata, pargs);   //  --data names the store
     qv_bench_server_start (&psea, opts->quiver, pdata, sargs);
-    const char *eps [3] = { emb.endpoint, wri.endpoint, pro.endpoint };
-    const char *seps [3] = { NULL, sea.endpoint, psea.endpoint };
-    const char *labels [3] = { "embedded", "split", "proxied" };
-    for (int m = 1; m < 3; m++) {
+    //  ... with the core in two: the segment manager and the meta process
+    char *smargs [] = { "--roles", "segment-manager", "--nats", url, NULL };
+    char *margs [] = { "--roles", "meta,flusher", "--nats", url, NULL };
+    qv_bench_server_launch (&mcore, opts->quiver, mdata, smargs);
+    qv_bench_server_start (&meta, opts->quiver, mdata, margs);
+    char *mpargs [] = { "--roles", "proxy", "--writer", mcore.endpoint, "--nats", url, NULL };
+    qv_bench_server_start (&mpro, opts->quiver, mdata, mpargs);
+    qv_bench_server_start (&msea, opts->quiver, mdata, sargs);
+    const char *eps [4] = { emb.endpoint, wri.endpoint, pro.endpoint, mpro.endpoint };
+    const char *seps [4] = { NULL, sea.endpoint, psea.endpoint, msea.endpoint };
+    const char *labels [4] = { "embedded", "split", "proxied", "meta" };
+    for (int m = 1; m < 4; m++) {
         int64_t until = qv_clock_msec () + 30000;
         while (s_stat (eps [m], "searchers_ready") < 1 && qv_clock_msec () < until)
             zclock_sleep (50);
@@ -1091,8 +1100,10 @@ s_bench_split (const s_opts_t *opts)
     printf ("\n== e. Split roles: a writer (--roles proxy,segment-manager,meta,flusher) whose "
             "searches go to one searcher\n   process (--roles searcher) (split), the same writer "
             "as a proxy process (--roles proxy) in front\n   of the writer core (--roles "
-            "segment-manager,meta,flusher) (proxied), beside an embedded server; all\n   with "
-            "--nats, same machine (median of %d runs)\n", opts->runs);
+            "segment-manager,meta,flusher) (proxied), and that core as the segment manager\n"
+            "   (--roles segment-manager) and a meta process (--roles meta,flusher) (meta), "
+            "beside an embedded\n   server; all with --nats, same machine (median of %d runs)\n",
+            opts->runs);
     printf ("   insert: 4 clients, 1,000-row batches of %d-dim rows; search: %zu unflushed "
             "rows, exact scan, k=%d, one\n   client; visibility: one-row inserts, a second "
             "client polls `get` through the same endpoint;\n   strong vs eventually: nq=1 "
@@ -1102,7 +1113,7 @@ s_bench_split (const s_opts_t *opts)
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "mode", "measure", "rate", "p50 ms", "p99 ms");
     printf ("  %-9s  %-24s  %12s  %10s  %10s\n", "---------", "------------------------",
             "------------", "----------", "----------");
-    for (int m = 0; m < 3; m++) {
+    for (int m = 0; m < 4; m++) {
         qv_client_t *client = qv_client_new (eps [m]);
         qv_client_set_timeout (client, 600000);
         s_create (client, "ins");
@@ -1163,7 +1174,8 @@ s_bench_split (const s_opts_t *opts)
             s_wait_indexed (seps [m], "srch");
         int64_t adopted = qv_clock_msec ();
         printf ("  %-9s  %-24s  %8.1f s     (%s)\n", labels [m], "HNSW index ready",
-                (double) (adopted - t0) / 1000.0, m > 0 ? "built on the writer" : "built");
+                (double) (adopted - t0) / 1000.0, m == 3 ? "built by the meta process"
+                : m > 0 ? "built on the writer" : "built");
         if (m > 0)
             printf ("  %-9s  %-24s  %8.3f s     (after the writer's, from its manifest)\n",
                     labels [m], "loaded by the searcher", (double) (adopted - built) / 1000.0);
@@ -1171,6 +1183,10 @@ s_bench_split (const s_opts_t *opts)
         s_split_search_rows (opts, client, labels [m], "search HNSW", &state);
         qv_client_destroy (&client);
     }
+    qv_bench_server_stop (&msea, SIGTERM);
+    qv_bench_server_stop (&mpro, SIGTERM);
+    qv_bench_server_stop (&mcore, SIGTERM);
+    qv_bench_server_stop (&meta, SIGTERM);
     qv_bench_server_stop (&psea, SIGTERM);
     qv_bench_server_stop (&pro, SIGTERM);
     qv_bench_server_stop (&core, SIGTERM);
@@ -1182,6 +1198,7 @@ s_bench_split (const s_opts_t *opts)
     qv_bench_rm_rf (edata);
     qv_bench_rm_rf (wdata);
     qv_bench_rm_rf (pdata);
+    qv_bench_rm_rf (mdata);
 }
 
 // ---------------------------------------------------------------------------------
@@ -1206,7 +1223,8 @@ s_usage (FILE *out)
         "  e. with --split: insert (4 clients x 1,000 rows) and search (nq=1, 100; exact, 100k\n"
         "     rows; --quick: 20k) rates and latencies through a writer whose searches go to a\n"
         "     searcher process, through that writer as a proxy process in front of the\n"
-        "     writer core, and on an embedded server, all with --nats.\n"
+        "     writer core, through a proxy in front of the segment manager with a meta\n"
+        "     process, and on an embedded server, all with --nats.\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
         "  --only PART    run one part: insert, search, recovery, visibility or split\n"

@@ -9,6 +9,9 @@
 //  sends its reads to the searcher processes; they answer as an embedded server loaded
 //  the same way; a searcher killed with -9 under a search load through the writer costs
 //  no wrong answer, and strong reads through the writer see every acknowledged insert.
+//  The split tests run three times: that writer as one process; as a proxy process in
+//  front of the writer core; and with the core as the segment manager and a meta
+//  process (--roles meta,flusher) that writes the segments, indexes and manifests.
 #include "qv_it_nats.h"
 #include "qv_it_sift.h"
 #include "qv_store.h"
@@ -38,9 +41,12 @@ typedef struct {
     qv_it_client_t *e;
     qv_itn_quiver_t core;           //  proxied split tests: the writer core, behind
                                     //  `writer`, a proxy process (--roles proxy)
+    qv_itn_quiver_t meta;           //  ... with the core in two: the meta process
 } s_env_t;
 
 #define S_CORE_ROLES "--roles segment-manager,meta,flusher --lease-ttl-ms 2000"
+#define S_SEGMGR_ROLES "--roles segment-manager --lease-ttl-ms 2000"
+#define S_META_ROLES "--roles meta,flusher --lease-ttl-ms 2000"
 
 //  The process holding the segment manager: the writer, or the writer core.
 static qv_itn_quiver_t *
@@ -121,10 +127,16 @@ s_setup_split (void **state)
 //  The split writer as two processes: the writer core, and a proxy process in front
 //  of it as `writer` (what clients use); an embedded server beside them (own data).
 static int
-s_setup_split_proxy (void **state)
+s_setup_split_proxy_meta (void **state, bool meta)
 {
     s_env_t *env = s_env_new ();
-    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url, S_CORE_ROLES, 0), 0);
+    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url,
+                                           meta ? S_SEGMGR_ROLES : S_CORE_ROLES, 0), 0);
+    if (meta) {
+        snprintf (env->meta.data, sizeof env->meta.data, "%s", env->core.data);
+        assert_int_equal (qv_itn_quiver_start (&env->meta, env->nats.url, S_META_ROLES,
+                                               60000), 0);
+    }
     snprintf (env->writer.data, sizeof env->writer.data, "%s", env->core.data);
     char args [256];
     snprintf (args, sizeof args, "--roles proxy --writer %s", env->core.endpoint);
@@ -137,6 +149,20 @@ s_setup_split_proxy (void **state)
 }
 
 static int
+s_setup_split_proxy (void **state)
+{
+    return s_setup_split_proxy_meta (state, false);
+}
+
+//  The writer core in two processes as well: the segment manager and the meta process
+//  (meta, flusher), which writes the segments, indexes and manifests.
+static int
+s_setup_split_meta (void **state)
+{
+    return s_setup_split_proxy_meta (state, true);
+}
+
+static int
 s_teardown (void **state)
 {
     s_env_t *env = *state;
@@ -144,6 +170,8 @@ s_teardown (void **state)
         return 0;
     if (env->core.pid)
         assert_int_equal (qv_itn_quiver_stop (&env->core, SIGTERM), 0);
+    if (env->meta.pid)
+        assert_int_equal (qv_itn_quiver_stop (&env->meta, SIGTERM), 0);
     if (env->embedded.pid) {
         qv_it_client_destroy (&env->e);
         assert_int_equal (qv_itn_quiver_stop (&env->embedded, SIGTERM), 0);
@@ -753,10 +781,13 @@ test_split_equals_embedded (void **state)
     for (int i = 0; i < 2; i++)
         if (qv_it_wait_index (env->r [i], "sift", "v", NB + 150, 30000, why, sizeof why))
             fail_msg ("searcher %d did not load the writer's index: %s", i, why);
+    //  (with a meta process, the process that built it releases it; the segment
+    //  manager only ever takes the record from the manifest)
+    const char *builder = env->meta.pid ? env->meta.endpoint : env->writer.endpoint;
     uint64_t released = 0;
     int64_t until = zclock_mono () + 30000;
     while (zclock_mono () < until
-       &&  ((released = qv_itn_stat (env->writer.endpoint, "indexes_released")) < 1
+       &&  ((released = qv_itn_stat (builder, "indexes_released")) < 1
             || released == UINT64_MAX))
         zclock_sleep (50);
     assert_true (released >= 1 && released != UINT64_MAX);
@@ -767,7 +798,7 @@ test_split_equals_embedded (void **state)
     r = QV_IT_CALL_OK (env->e, "{op: 'delete', collection: 'sift', filter: 'id >= 9980'}");
     qv_doc_destroy (&r);
     s_assert_equal (env->e, env->w, "split: an index, released on the writer");
-    assert_int_equal (qv_itn_stat (env->writer.endpoint, "indexes_released"), released);
+    assert_int_equal (qv_itn_stat (builder, "indexes_released"), released);
     //  Restarted, the writer keeps the manifest's vector indexes as records without
     //  loading them (none to release), reports them built at once, builds nothing
     qv_itn_quiver_t *sm = s_segmgr_of (env);
@@ -1070,7 +1101,8 @@ s_check_config (const char *args)
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
-//  --roles: every role (listed or by default) or searcher alone; anything else exits 2.
+//  --roles: the combinations built (with --nats where they need it); anything else
+//  exits 2.
 static void
 test_roles_option (void **state)
 {
@@ -1080,7 +1112,13 @@ test_roles_option (void **state)
     assert_int_equal (s_check_config ("--roles searcher --nats nats://127.0.0.1:4222"), 0);
     assert_int_equal (s_check_config ("--roles searcher"), 2);              //  no --nats
     assert_int_equal (s_check_config ("--roles proxy,searcher --nats nats://127.0.0.1:4222"), 2);
-    assert_int_equal (s_check_config ("--roles segment-manager --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config ("--roles segment-manager --nats nats://127.0.0.1:4222"), 0);
+    assert_int_equal (s_check_config ("--roles proxy,segment-manager --nats nats://127.0.0.1:4222"), 0);
+    assert_int_equal (s_check_config ("--roles meta,flusher --nats nats://127.0.0.1:4222"), 0);
+    assert_int_equal (s_check_config ("--roles meta --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config ("--roles flusher --nats nats://127.0.0.1:4222"), 2);
+    assert_int_equal (s_check_config ("--roles segment-manager"), 2);        //  no --nats
+    assert_int_equal (s_check_config ("--roles meta,flusher"), 2);           //  no --nats
     assert_int_equal (s_check_config (S_WRITER_ROLES " --nats nats://127.0.0.1:4222"), 0);
     assert_int_equal (s_check_config ("--roles proxy,segment-manager,meta,flusher"), 2);  //  no --nats
     assert_int_equal (s_check_config ("--advertise tcp://h:1 --nats nats://127.0.0.1:4222"), 2);
@@ -1108,6 +1146,11 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split_proxy, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split_proxy, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split_proxy, s_teardown),
+        //  ... and with the core as the segment manager and a meta process
+        cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split_meta, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split_meta, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split_meta, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split_meta, s_teardown),
     };
     if (getenv ("QV_TEST_FILTER"))  //  e.g. "*kill*": only the tests it matches
         cmocka_set_test_filter (getenv ("QV_TEST_FILTER"));

@@ -955,18 +955,20 @@ test_replay_tail (void **state)
     assert_int_equal (checkpoint, applied + 1);     //  everything is flushed
     s_insert_batches (c, 20, 27);
     //  The restart's fence object (a WAL object of no record, qv_wal.c) took the seq
-    //  at the checkpoint: the first insert after it is one further on
-    assert_int_equal (qv_it_stat (c, "wal_checkpoint"), checkpoint + 1);
-    assert_int_equal (qv_it_stat (c, "wal_applied"), applied + 8);
+    //  at the checkpoint, and the seal of the recovered segment (a SEAL record) the
+    //  next: the first insert after them is two further on
+    assert_int_equal (qv_it_stat (c, "wal_checkpoint"), checkpoint + 2);
+    assert_int_equal (qv_it_stat (c, "wal_applied"), applied + 9);
     int64_t flushed = checkpoint;   //  the checkpoint of the flush's manifest
-    checkpoint++;
-    applied++;
+    checkpoint += 2;
+    applied += 2;
     qv_it_client_destroy (&c);
     assert_int_equal (qv_it_server_kill (server), 0);
 
-    //  Flushed: only the 7 inserts after the flush are replayed
+    //  Flushed: only the records after the flush's checkpoint are replayed: the seal
+    //  of the segment recovered before (its SEAL record) and the 7 inserts
     assert_int_equal (qv_it_server_restart (server), 0);
-    assert_int_equal (s_replayed (server), 7);
+    assert_int_equal (s_replayed (server), 8);
     c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
     r = CALL_OK (c, "{op: 'describe_collection', collection: 'crash'}");
     assert_int_equal (qv_it_int (qv_it_path (r, "rows")), 27 * BATCH);
