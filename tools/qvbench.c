@@ -1082,9 +1082,9 @@ s_bench_split (const s_opts_t *opts)
     char *smargs [] = { "--roles", "segment-manager", "--nats", url, NULL };
     char *margs [] = { "--roles", "meta,flusher", "--nats", url, NULL };
     qv_bench_server_launch (&mcore, opts->quiver, mdata, smargs);
-    qv_bench_server_start (&meta, opts->quiver, mdata, margs);
     char *mpargs [] = { "--roles", "proxy", "--writer", mcore.endpoint, "--nats", url, NULL };
-    qv_bench_server_start (&mpro, opts->quiver, mdata, mpargs);
+    qv_bench_server_start (&mpro, opts->quiver, mdata, mpargs);   //  once the core serves
+    qv_bench_server_start (&meta, opts->quiver, mdata, margs);     //  (it made the store)
     qv_bench_server_start (&msea, opts->quiver, mdata, sargs);
     const char *eps [4] = { emb.endpoint, wri.endpoint, pro.endpoint, mpro.endpoint };
     const char *seps [4] = { NULL, sea.endpoint, psea.endpoint, msea.endpoint };
