@@ -227,16 +227,16 @@ qv_manifest_read_newest (qv_store_t *store, uint64_t newer_than, qv_manifest_t *
 }
 
 uint64_t
-qv_manifest_body_checkpoint (const void *body, size_t size)
+qv_manifest_body_uint (const void *body, size_t size, const char *key)
 {
     int rc = 0;
-    uint64_t cp = 0;
+    uint64_t value = 0;
     qv_doc_t *doc = qv_doc_parse_view (body, size, SIZE_MAX, &rc);
-    const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), "checkpoint") : NULL;
-    if (!v || qv_val_uint (v, &cp))
-        cp = 0;
+    const qv_val_t *v = doc ? qv_val_get (qv_doc_root (doc), key) : NULL;
+    if (!v || qv_val_uint (v, &value))
+        value = 0;
     qv_doc_destroy (&doc);
-    return cp;
+    return value;
 }
 
 int

@@ -48,10 +48,11 @@ void
 //  that the catalog has not caught up with yet (a collection not created here, a
 //  segment with fewer rows or none, an index definition not applied): call again once
 //  it has applied more. -1 if the body does not decode (logged).
-//  The WAL checkpoint a manifest body records (0 if it has none or does not decode):
-//  every WAL object below it is in the manifest's segments.
+//  A number at the top of a manifest body (0 if absent or the body does not decode):
+//  "checkpoint" (every WAL object below it is in the manifest's segments), "epoch"
+//  (its writer's).
 uint64_t
-    qv_manifest_body_checkpoint (const void *body, size_t size);
+    qv_manifest_body_uint (const void *body, size_t size, const char *key);
 
 typedef void (qv_adopt_fn) (void *arg, qv_collection_t *coll, qv_segment_t *seg, int fi,
                             uint64_t epoch);

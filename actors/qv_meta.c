@@ -153,18 +153,20 @@ s_has_sealed (self_t *self, uint32_t coll_id)
 static void
 s_fail_flushes (self_t *self, uint32_t coll_id, const char *what, const char *cause)
 {
+    //  Detached at the cursor, which then stands on the one before: the next is the
+    //  one after. (zlistx_find moves the cursor: with it, a walk that saved the next
+    //  item met it twice when two flushes ended at once, and freed it twice.)
     s_flush_t *f = zlistx_first (self->flushes);
     while (f) {
-        s_flush_t *next = zlistx_next (self->flushes);
         if (coll_id == 0 || f->coll_id == coll_id) {
+            zlistx_detach_cur (self->flushes);
             char msg [600];
             snprintf (msg, sizeof msg, "flush failed: %s was not written: %s; the rows are safe in "
                       "the WAL and the write is retried, flush again later", what, cause);
             s_fail (self, f->job, QV_EUNAVAIL, msg);
-            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
             free (f);
         }
-        f = next;
+        f = zlistx_next (self->flushes);
     }
 }
 
@@ -175,19 +177,18 @@ s_check_flushes (self_t *self)
 {
     s_flush_t *f = zlistx_first (self->flushes);
     while (f) {
-        s_flush_t *next = zlistx_next (self->flushes);
         bool sealed = s_has_sealed (self, f->coll_id);
         if (!sealed && f->target == 0)
             f->target = self->manifest_requested;
         if (!sealed && self->manifest_done >= f->target) {
+            zlistx_detach_cur (self->flushes);      //  as in s_fail_flushes
             qv_msg_flush_done_t *msg = qv_msg_flush_done_new ();
             msg->coll = f->coll_id;
             msg->job = f->job;
             s_forward (self, self->searcher, (qv_msg_t **) &msg);
-            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
             free (f);
         }
-        f = next;
+        f = zlistx_next (self->flushes);
     }
 }
 

@@ -268,38 +268,54 @@ s_flush_done (self_t *self, uint32_t coll_id, qv_job_t *job)
     s_reply (self, job);
 }
 
-//  A flush waiting for a manifest of the meta process (meta_remote).
+//  A flush waiting for a manifest of the meta process (meta_remote): for the sealed
+//  segments its collection had when it came (those sealed later do not hold it up).
 typedef struct {
     qv_job_t *job;
     uint32_t coll_id;
     int64_t since;                  //  msec clock
+    uint64_t *segs;                 //  the segments it waits for
+    size_t nsegs;
 } s_parked_flush_t;
 
 //  A flush the meta process has not completed in this long is answered UNAVAILABLE.
 #define S_FLUSH_LIMIT_MS 120000
 
-//  Whether coll_id has a sealed segment no adopted manifest has flushed yet.
+//  Whether segment seg_id of coll_id is still sealed, not yet flushed (a dropped one
+//  is not waited for).
 static bool
-s_has_sealed (self_t *self, uint32_t coll_id)
+s_still_sealed (self_t *self, uint32_t coll_id, uint64_t seg_id)
 {
     qv_collection_t *c = qv_catalog_find_id (self->catalog, coll_id);
     for (size_t i = 0; c && i < c->nsegs; i++)
-        if (c->segs [i]->state == QV_SEG_SEALED)
-            return true;
+        if (c->segs [i]->id == seg_id)
+            return c->segs [i]->state == QV_SEG_SEALED;
     return false;
 }
 
-//  meta_remote: flushes whose collection has no sealed segment left (an adopted
-//  manifest holds them all) are answered; those waiting too long fail.
+static void
+s_parked_free (s_parked_flush_t **f_p)
+{
+    free ((*f_p)->segs);
+    free (*f_p);
+    *f_p = NULL;
+}
+
+//  meta_remote: flushes whose segments an adopted manifest holds (or that were
+//  dropped) are answered; those waiting too long fail.
 static void
 s_check_flushes (self_t *self)
 {
     int64_t now = qv_clock_msec ();
+    //  Detached at the cursor, which then stands on the one before (never zlistx_find
+    //  in such a walk: it moves the cursor)
     s_parked_flush_t *f = zlistx_first (self->flushes);
     while (f) {
-        s_parked_flush_t *next = zlistx_next (self->flushes);
-        bool done = !s_has_sealed (self, f->coll_id);
+        bool done = true;
+        for (size_t i = 0; i < f->nsegs && done; i++)
+            done = !s_still_sealed (self, f->coll_id, f->segs [i]);
         if (done || now - f->since >= S_FLUSH_LIMIT_MS) {
+            zlistx_detach_cur (self->flushes);
             if (done)
                 s_flush_done (self, f->coll_id, f->job);
             else {
@@ -309,10 +325,9 @@ s_check_flushes (self_t *self)
                              "again later");
                 s_reply (self, f->job);
             }
-            zlistx_delete (self->flushes, zlistx_find (self->flushes, f));
-            free (f);
+            s_parked_free (&f);
         }
-        f = next;
+        f = zlistx_next (self->flushes);
     }
 }
 
@@ -323,6 +338,11 @@ s_park_flush (self_t *self, uint32_t coll_id, qv_job_t *job)
     f->job = job;
     f->coll_id = coll_id;
     f->since = qv_clock_msec ();
+    qv_collection_t *c = qv_catalog_find_id (self->catalog, coll_id);
+    f->segs = calloc (c && c->nsegs ? c->nsegs : 1, sizeof (uint64_t));
+    for (size_t i = 0; c && i < c->nsegs; i++)
+        if (c->segs [i]->state == QV_SEG_SEALED)
+            f->segs [f->nsegs++] = c->segs [i]->id;
     zlistx_add_end (self->flushes, f);
     s_check_flushes (self);
 }
@@ -335,7 +355,7 @@ s_fail_parked (self_t *self)
     while (self->flushes && (f = zlistx_detach (self->flushes, NULL))) {
         qv_job_fail (f->job, QV_EUNAVAIL, "the server is shutting down before the flush completed");
         s_reply (self, f->job);
-        free (f);
+        s_parked_free (&f);
     }
 }
 
@@ -516,23 +536,32 @@ s_to_segmgr (self_t *self, void *msg_p)
         qv_msg_free ((qv_msg_t **) msg_p);
 }
 
-//  A segment manager without meta (meta_remote): the sealed segments an adopted
-//  manifest made flushed release their memory there, the manifest's checkpoint its
-//  WAL, and searcher processes hear of the manifest at once.
+//  A segment manager without meta (meta_remote): the segments an adopted manifest made
+//  flushed release their memory there, and searcher processes hear of the manifest at
+//  once. The WAL below a manifest's checkpoint goes only once a later manifest of the
+//  same writer epoch is adopted: a deposed meta process's manifest that landed late
+//  (its write stalled past its lease) is superseded by its successor's fence, whose
+//  checkpoint may be lower, and must not have the log cut at its own.
 static void
-s_adopted (self_t *self, zlistx_t *sealed, uint64_t checkpoint)
+s_adopted (self_t *self, zlistx_t *unflushed, bool newer)
 {
-    for (qv_segment_t *seg = zlistx_first (sealed); seg; seg = zlistx_next (sealed))
+    for (qv_segment_t *seg = zlistx_first (unflushed); seg; seg = zlistx_next (unflushed))
         if (seg->state == QV_SEG_FLUSHED) {
             qv_msg_flushed_t *msg = qv_msg_flushed_new ();
             msg->seg = seg->id;
             s_to_segmgr (self, &msg);
         }
-    if (checkpoint > 0) {
+    if (!newer)
+        return;
+    uint64_t epoch = qv_manifest_body_uint (self->adopting.data, self->adopting.size, "epoch");
+    if (self->adopted_cp > 0 && epoch == self->adopted_epoch) {
         qv_msg_checkpoint_t *cp = qv_msg_checkpoint_new ();
-        cp->seq = checkpoint;
+        cp->seq = self->adopted_cp;
         s_to_segmgr (self, &cp);
     }
+    self->adopted_epoch = epoch;
+    self->adopted_cp = qv_manifest_body_uint (self->adopting.data, self->adopting.size,
+                                              "checkpoint");
     if (self->feedpub) {
         qv_msg_feed_manifest_t *fm = qv_msg_feed_manifest_new ();
         fm->version = self->manifest_done;
@@ -541,23 +570,24 @@ s_adopted (self_t *self, zlistx_t *sealed, uint64_t checkpoint)
     }
 }
 
-//  The sealed segments of the catalog (linked), to see which a manifest flushes.
+//  The segments of the catalog not flushed yet (linked), to see which a manifest
+//  flushes: sealed ones, and growing ones whose seal is still on its way here.
 static zlistx_t *
-s_sealed_list (self_t *self)
+s_unflushed_list (self_t *self)
 {
     zlistx_t *list = zlistx_new ();
     size_t n;
     qv_collection_t **colls = qv_catalog_list (self->catalog, &n);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < colls [i]->nsegs; j++)
-            if (colls [i]->segs [j]->state == QV_SEG_SEALED)
+            if (colls [i]->segs [j]->state != QV_SEG_FLUSHED)
                 zlistx_add_end (list, qv_segment_link (colls [i]->segs [j]));
     free (colls);
     return list;
 }
 
 static void
-s_sealed_list_free (zlistx_t **list_p)
+s_segment_list_free (zlistx_t **list_p)
 {
     qv_segment_t *seg;
     while (*list_p && (seg = zlistx_detach (*list_p, NULL)))
@@ -575,16 +605,15 @@ s_adopt (self_t *self)
 {
     if (!self->adopting.data)
         return;
-    zlistx_t *sealed = self->config->meta_remote ? s_sealed_list (self) : NULL;
+    zlistx_t *unflushed = self->config->meta_remote ? s_unflushed_list (self) : NULL;
     int behind = qv_manifest_adopt (self->catalog, self->adopting.data, self->adopting.size,
                                     s_adopt_todo, self);
     bool newer = behind == 0 && self->adopting_version > self->manifest_done;
     if (newer)
         self->manifest_done = self->adopting_version;
-    if (sealed && behind >= 0)
-        s_adopted (self, sealed, newer ? qv_manifest_body_checkpoint (self->adopting.data,
-                                                                     self->adopting.size) : 0);
-    s_sealed_list_free (&sealed);
+    if (unflushed && behind >= 0)
+        s_adopted (self, unflushed, newer);
+    s_segment_list_free (&unflushed);
     if (self->flushes)
         s_check_flushes (self);
     if (behind > 0)

@@ -63,8 +63,10 @@ typedef struct {
     zsock_t *segmgr;                //  meta_remote: PUSH of FLUSHED and CHECKPOINT, as
                                     //  adopted manifests say, to the segment manager
     zsock_t *feedpub;               //  meta_remote with --nats: PUSH of FEED_MANIFEST
-    zlistx_t *flushes;              //  meta_remote: qv_job_t * of flushes waiting for
-                                    //  their collection's sealed segments in a manifest
+    zlistx_t *flushes;              //  meta_remote: flushes waiting for their
+                                    //  collection's sealed segments in a manifest
+    uint64_t adopted_epoch;         //  meta_remote: the writer epoch and WAL checkpoint
+    uint64_t adopted_cp;            //  of the last manifest adopted (not acted on yet)
     qv_msg_bin_t adopting;          //  the writer's manifest body not yet adopted whole
     uint64_t adopting_version;      //  (this searcher was behind it), its version
     uint64_t indexes_adopted;       //  index objects loaded from the writer's manifests

@@ -75,6 +75,14 @@ typedef struct {
     int64_t created_ms;
 } s_growing_t;
 
+//  A sealed segment not flushed yet: its memory, released by FLUSHED or by the drop of
+//  its collection or partition (then no manifest will ever hold it).
+typedef struct {
+    size_t bytes;
+    uint32_t coll;
+    uint32_t partition;
+} s_sealed_t;
+
 typedef struct {
     zlistx_t *msgs;                 //  APPLY, SEAL and FLUSH messages, in log order
     int rc;
@@ -97,7 +105,7 @@ typedef struct {
     zlistx_t *queue;                //  messages waiting for the next group
     zlistx_t *waiting;              //  inserts held back by memory pressure
     zhashx_t *growing;              //  "coll/shard" -> s_growing_t
-    zhashx_t *sealed_bytes;         //  "seg_id" -> bytes of sealed, unflushed segments
+    zhashx_t *sealed_bytes;         //  "seg_id" -> s_sealed_t: sealed, unflushed segments
     zhashx_t *dropped;              //  "coll/part" and "coll/*" dropped since start
     uint32_t next_coll_id;
     uint64_t next_seg_id;
@@ -287,7 +295,7 @@ s_next_ts (self_t *self)
 }
 
 static void
-s_growing_free (void **item)
+s_item_free (void **item)
 {
     free (*item);
     *item = NULL;
@@ -432,6 +440,30 @@ s_stream_again (self_t *self, qv_job_t *job)
     return true;
 }
 
+static void
+s_sealed_add (self_t *self, uint64_t seg_id, size_t bytes, uint32_t coll, uint32_t partition)
+{
+    s_sealed_t *sealed = calloc (1, sizeof *sealed);
+    assert (sealed);
+    sealed->bytes = bytes;
+    sealed->coll = coll;
+    sealed->partition = partition;
+    char segkey [32];
+    snprintf (segkey, sizeof segkey, "%llu", (unsigned long long) seg_id);
+    zhashx_update (self->sealed_bytes, segkey, sealed);
+}
+
+//  Releases the memory of a sealed segment (written, or dropped).
+static void
+s_sealed_release (self_t *self, const char *segkey)
+{
+    s_sealed_t *sealed = zhashx_lookup (self->sealed_bytes, segkey);
+    if (!sealed)
+        return;
+    self->unflushed -= sealed->bytes < self->unflushed ? sealed->bytes : self->unflushed;
+    zhashx_delete (self->sealed_bytes, segkey);
+}
+
 //  Ends the current growing segment of key, queueing a seal marker in log order.
 static void
 s_seal (self_t *self, const char *key, uint32_t coll_id)
@@ -440,9 +472,10 @@ s_seal (self_t *self, const char *key, uint32_t coll_id)
     if (!g)
         return;
     s_queue_seal (self, coll_id, g->seg_id);
-    char segkey [32];
-    snprintf (segkey, sizeof segkey, "%llu", (unsigned long long) g->seg_id);
-    zhashx_update (self->sealed_bytes, segkey, (void *) (uintptr_t) g->bytes);
+    unsigned coll, shard, part;
+    if (sscanf (key, "%u/%u/%u", &coll, &shard, &part) != 3)
+        part = 0;
+    s_sealed_add (self, g->seg_id, g->bytes, coll_id, part);
     zhashx_delete (self->growing, key);
 }
 
@@ -528,6 +561,14 @@ s_drop_growing (self_t *self, uint32_t coll_id, int64_t partition)
         s_growing_t *g = zhashx_lookup (self->growing, k);
         self->unflushed -= g->bytes < self->unflushed ? g->bytes : self->unflushed;
         zhashx_delete (self->growing, k);
+    }
+    zlistx_destroy (&keys);
+    //  Its sealed segments too: no manifest will hold them, so no FLUSHED comes
+    keys = zhashx_keys (self->sealed_bytes);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        s_sealed_t *sealed = zhashx_lookup (self->sealed_bytes, k);
+        if (sealed->coll == coll_id && (partition < 0 || sealed->partition == partition))
+            s_sealed_release (self, k);
     }
     zlistx_destroy (&keys);
 }
@@ -840,9 +881,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     if (msg->id == QV_MSG_FLUSHED) {
         char seg [32];
         snprintf (seg, sizeof seg, "%llu", (unsigned long long) ((qv_msg_flushed_t *) msg)->seg);
-        size_t b = (size_t) (uintptr_t) zhashx_lookup (self->sealed_bytes, seg);
-        self->unflushed -= b < self->unflushed ? b : self->unflushed;
-        zhashx_delete (self->sealed_bytes, seg);
+        s_sealed_release (self, seg);
         s_admit (self);
         s_kick (self);
     }
@@ -929,8 +968,9 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     self->queue = zlistx_new ();
     self->waiting = zlistx_new ();
     self->growing = zhashx_new ();
-    zhashx_set_destructor (self->growing, s_growing_free);
+    zhashx_set_destructor (self->growing, s_item_free);
     self->sealed_bytes = zhashx_new ();
+    zhashx_set_destructor (self->sealed_bytes, s_item_free);
     self->dropped = zhashx_new ();
     char ep [256];
     qv_config_endpoint (self->config, "segmgr", ep, sizeof ep);
@@ -948,13 +988,11 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     self->writer = zactor_new (s_writer_actor, self->wal);
     //  Recovered segments are sealed first, so the flusher writes them.
     for (char *s = zlist_first (args->seal); s; s = zlist_next (args->seal)) {
-        unsigned coll;
+        unsigned coll, part;
         unsigned long long seg, bytes;
-        if (sscanf (s, "%u/%llu/%llu", &coll, &seg, &bytes) == 3) {
+        if (sscanf (s, "%u/%llu/%llu/%u", &coll, &seg, &bytes, &part) == 4) {
             s_queue_seal (self, coll, seg);
-            char segkey [32];
-            snprintf (segkey, sizeof segkey, "%llu", seg);
-            zhashx_update (self->sealed_bytes, segkey, (void *) (uintptr_t) bytes);
+            s_sealed_add (self, seg, (size_t) bytes, coll, part);
         }
     }
     zlist_destroy (&args->seal);

@@ -14,7 +14,8 @@ typedef struct {
     uint32_t next_coll_id;
     uint64_t next_seg_id;
     size_t unflushed_bytes;         //  memory of recovered, unflushed segments
-    zlist_t *seal;                  //  "coll/seg" strings of recovered segments to seal
+    zlist_t *seal;                  //  "coll/seg/bytes/partition" strings of recovered
+                                    //  segments to seal
     uint64_t max_ts;                //  largest timestamp recovered: new ones start above
     uint64_t stream_seq;            //  highest JetStream sequence in the WAL (recovered)
 } qv_segmgr_args_t;

@@ -391,7 +391,8 @@ qv_server_new (const qv_config_t *config)
             if (c->segs [j]->state != QV_SEG_FLUSHED) {
                 char s [96];
                 size_t bytes = qv_segment_bytes (c->segs [j]);
-                snprintf (s, sizeof s, "%u/%llu/%zu", c->id, (unsigned long long) c->segs [j]->id, bytes);
+                snprintf (s, sizeof s, "%u/%llu/%zu/%u", c->id, (unsigned long long) c->segs [j]->id,
+                          bytes, c->segs [j]->partition);
                 zlist_append (sargs.seal, s);
                 sargs.unflushed_bytes += bytes;
                 unflushed_rows += atomic_load (&c->segs [j]->rows);

@@ -296,9 +296,10 @@ test_paused_writer_deposed (void **state)
     const char *const *args = s_lease_args (url);
     qv_it_server_t *old = qv_it_server_new (args);
     assert_non_null (old);
-    //  The 4th WAL put (after the fence, the create and batch 0) and the 2nd manifest
-    //  put (after the fence: the flush's) stop the process once both are under way
-    setenv ("QV_STALL_BEFORE_PUT", "wal/0/@3,meta/manifest/@1", 1);
+    //  The 5th WAL put (after the fence, the create, batch 0 and the flush's seal) and
+    //  the 2nd manifest put (after the fence: the flush's) stop the process once both
+    //  are under way
+    setenv ("QV_STALL_BEFORE_PUT", "wal/0/@4,meta/manifest/@1", 1);
     int rc = qv_it_server_start (old);
     unsetenv ("QV_STALL_BEFORE_PUT");
     assert_int_equal (rc, 0);

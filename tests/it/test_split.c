@@ -1060,6 +1060,51 @@ test_split_meta_fenced (void **state)
     assert_int_equal (s_count (p, "z", ""), 2 * BATCH);
 }
 
+//  With the meta process gone, a flush seals the collection's rows and waits; the
+//  collection is dropped: the memory counted for its sealed segments is released at
+//  the drop (no manifest will ever hold them), and the waiting flush is answered.
+static void
+test_split_meta_drop_releases (void **state)
+{
+    s_env_t *env = *state;
+    const char *p = env->proxy [0].endpoint;
+    char code [64];
+    assert_int_equal (qv_itn_quiver_stop (&env->meta, SIGKILL), 128 + SIGKILL);
+    assert_true (qv_itn_create (p, "dr", DIM, false, 1));
+    for (int b = 0; b < 10; b++) {
+        s_insert (p, "dr", (int64_t) b * BATCH, code, sizeof code);
+        assert_string_equal (code, "OK");
+    }
+    uint64_t before = qv_itn_stat (p, "unflushed_bytes");
+    assert_true (before > 0 && before != UINT64_MAX);
+    zsock_t *flusher = zsock_new_dealer (p);
+    assert_non_null (flusher);
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, "flush");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "dr");
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    assert_int_equal (zmq_send (zsock_resolve (flusher), data, size, 0), (int) size);
+    qv_wr_destroy (&w);
+    zclock_sleep (500);             //  the seal is logged; the flush waits
+    assert_int_equal (qv_itn_stat (p, "unflushed_bytes"), before);
+    w = qv_wr_new ();
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "op"); qv_wr_str (w, "drop_collection");
+    qv_wr_str (w, "collection"); qv_wr_str (w, "dr");
+    qv_doc_t *r = qv_itn_call (p, w, 15000);
+    qv_wr_destroy (&w);
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    assert_int_equal (qv_itn_stat (p, "unflushed_bytes"), 0);
+    zsock_set_rcvtimeo (flusher, 15000);
+    zframe_t *f = zframe_recv (flusher);    //  the flush answered (its segments gone)
+    assert_non_null (f);
+    zframe_destroy (&f);
+    zsock_destroy (&flusher);
+}
+
 static int
 s_check_config (const char *args)
 {
@@ -1137,6 +1182,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_meta_core_killed, s_setup_meta, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_meta_killed, s_setup_meta, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_meta_fenced, s_setup_meta, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_meta_drop_releases, s_setup_meta, s_teardown),
     };
     if (getenv ("QV_TEST_FILTER"))  //  e.g. "*ingest*": only the tests it matches
         cmocka_set_test_filter (getenv ("QV_TEST_FILTER"));
