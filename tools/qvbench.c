@@ -959,8 +959,7 @@ s_bench_visibility (const s_opts_t *opts)
         qv_bench_server_stop (&replica, SIGTERM);
     qv_bench_server_stop (&srv, SIGTERM);
     if (nats > 0) {
-        kill (nats, SIGTERM);
-        waitpid (nats, NULL, 0);
+        qv_bench_nats_stop (nats);
     }
     qv_bench_rm_rf (data);
 }
@@ -1193,8 +1192,7 @@ s_bench_split (const s_opts_t *opts)
     qv_bench_server_stop (&sea, SIGTERM);
     qv_bench_server_stop (&wri, SIGTERM);
     qv_bench_server_stop (&emb, SIGTERM);
-    kill (nats, SIGTERM);
-    waitpid (nats, NULL, 0);
+    qv_bench_nats_stop (nats);
     qv_bench_rm_rf (edata);
     qv_bench_rm_rf (wdata);
     qv_bench_rm_rf (pdata);

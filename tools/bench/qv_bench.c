@@ -17,14 +17,42 @@
 #include <unistd.h>
 
 static const char *s_program = "qvbench";
-//  The server child process currently running (killed if the program is interrupted).
-static volatile pid_t s_child = 0;
+//  The child processes running (servers, nats-server): killed if the program is
+//  interrupted or dies, so that a failed run leaves nothing behind (a benchmark with
+//  several servers left all but the last running when one failed to start).
+#define S_CHILDREN_MAX 64
+static volatile pid_t s_children [S_CHILDREN_MAX];
+
+static void
+s_track (pid_t pid)
+{
+    for (int i = 0; i < S_CHILDREN_MAX; i++)
+        if (s_children [i] == 0) {
+            s_children [i] = pid;
+            return;
+        }
+}
+
+static void
+s_untrack (pid_t pid)
+{
+    for (int i = 0; i < S_CHILDREN_MAX; i++)
+        if (s_children [i] == pid)
+            s_children [i] = 0;
+}
+
+static void
+s_kill_children (void)
+{
+    for (int i = 0; i < S_CHILDREN_MAX; i++)
+        if (s_children [i] > 0)
+            kill (s_children [i], SIGKILL);
+}
 
 static void
 s_on_signal (int sig)
 {
-    if (s_child > 0)
-        kill (s_child, SIGKILL);
+    s_kill_children ();
     signal (sig, SIG_DFL);
     raise (sig);
 }
@@ -46,10 +74,10 @@ qv_bench_die (const char *fmt, ...)
     vfprintf (stderr, fmt, ap);
     fprintf (stderr, "\n");
     va_end (ap);
-    if (s_child > 0) {
-        kill (s_child, SIGKILL);
-        waitpid (s_child, NULL, 0);
-    }
+    s_kill_children ();
+    for (int i = 0; i < S_CHILDREN_MAX; i++)
+        if (s_children [i] > 0)
+            waitpid (s_children [i], NULL, 0);
     exit (1);
 }
 
@@ -110,7 +138,7 @@ s_wait_serving (const char *endpoint, pid_t pid, int64_t t0, int timeout_ms)
         }
         int status;
         if (waitpid (pid, &status, WNOHANG) == pid) {
-            s_child = 0;
+            s_untrack (pid);
             break;
         }
         if (rc != QV_ETIMEOUT)
@@ -150,7 +178,8 @@ qv_bench_server_launch (qv_bench_server_t *srv, const char *quiver, const char *
         fprintf (stderr, "cannot run %s: %s\n", quiver, strerror (errno));
         _exit (127);
     }
-    srv->pid = s_child = pid;
+    srv->pid = pid;
+    s_track (pid);
     srv->launched_us = t0;
 }
 
@@ -161,9 +190,11 @@ qv_bench_server_start (qv_bench_server_t *srv, const char *quiver, const char *d
     qv_bench_server_launch (srv, quiver, data, extra);
     pid_t pid = srv->pid;
     double ms = s_wait_serving (srv->endpoint, pid, srv->launched_us, 600000);
-    if (ms < 0)
-        qv_bench_die ("%s %s (see %s)", quiver, s_child ? "did not serve within 600 s"
-                                                        : "exited before serving", srv->log);
+    if (ms < 0) {
+        bool alive = kill (pid, 0) == 0 && waitpid (pid, NULL, WNOHANG) == 0;
+        qv_bench_die ("%s %s (see %s)", quiver, alive ? "did not serve within 600 s"
+                                                      : "exited before serving", srv->log);
+    }
     return ms;
 }
 
@@ -185,7 +216,8 @@ qv_bench_server_stop (qv_bench_server_t *srv, int sig)
         }
         usleep (10000);
     }
-    srv->pid = s_child = 0;
+    s_untrack (srv->pid);
+    srv->pid = 0;
 }
 
 pid_t
@@ -210,6 +242,7 @@ qv_bench_nats_start (const char *dir, char *url, size_t url_size)
         fprintf (stderr, "cannot run nats-server: %s\n", strerror (errno));
         _exit (127);
     }
+    s_track (pid);
     snprintf (url, url_size, "nats://127.0.0.1:%d", port);
     for (int i = 0; i < 200; i++) {
         int fd = socket (AF_INET, SOCK_STREAM, 0);
@@ -226,4 +259,14 @@ qv_bench_nats_start (const char *dir, char *url, size_t url_size)
     }
     kill (pid, SIGKILL);
     qv_bench_die ("nats-server did not accept connections within 10 s (see %s)", log);
+}
+
+void
+qv_bench_nats_stop (pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill (pid, SIGTERM);
+    waitpid (pid, NULL, 0);
+    s_untrack (pid);
 }

@@ -56,6 +56,9 @@ void
 //  url. Returns its pid; dies if it does not start within 10 s.
 pid_t
     qv_bench_nats_start (const char *dir, char *url, size_t url_size);
+//  Stops it (SIGTERM) and waits for it.
+void
+    qv_bench_nats_stop (pid_t pid);
 
 //  Stops the server: SIGTERM waits up to 30 s for a clean stop (then says so and
 //  kills it); SIGKILL is a crash.
