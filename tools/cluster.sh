@@ -478,31 +478,32 @@ cmd_up () {
 
     local port=${api##*:}
     USED_PORTS+="$port "
+    #  write_loopback NAME ROLES: the command line and endpoint of role NAME (--roles
+    #  ROLES) on a free loopback port, which it sets in ep
+    local ep
+    write_loopback () {
+        local name=$1 roles=$2 port
+        port=$(free_port)
+        USED_PORTS+="$port "
+        ep=tcp://127.0.0.1:$port
+        {
+            printf '%s\n' "$quiver" serve --roles "$roles" --nats "$nats" --data "$DIR/data" \
+                --bind "$ep"
+            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
+        } >"$DIR/cmd/$name"
+        echo "$ep" >"$DIR/endpoints/$name"
+    }
     local core_ep='' meta_ep='' writer_roles=$WRITER_ROLES core_roles=$CORE_ROLES
     if [ $meta = 1 ]; then
         writer_roles=$META_WRITER_ROLES
         core_roles=$META_CORE_ROLES
-        port=$(free_port)
-        USED_PORTS+="$port "
-        meta_ep=tcp://127.0.0.1:$port
-        {
-            printf '%s\n' "$quiver" serve --roles "$META_ROLES" --nats "$nats" --data "$DIR/data" \
-                --bind "$meta_ep"
-            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
-        } >"$DIR/cmd/meta"
-        echo "$meta_ep" >"$DIR/endpoints/meta"
+        write_loopback meta "$META_ROLES"
+        meta_ep=$ep
     fi
     if [ $proxy = 1 ]; then
         #  the core, then the proxy in front of it
-        port=$(free_port)
-        USED_PORTS+="$port "
-        core_ep=tcp://127.0.0.1:$port
-        {
-            printf '%s\n' "$quiver" serve --roles "$core_roles" --nats "$nats" --data "$DIR/data" \
-                --bind "$core_ep"
-            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
-        } >"$DIR/cmd/core"
-        echo "$core_ep" >"$DIR/endpoints/core"
+        write_loopback core "$core_roles"
+        core_ep=$ep
         {
             printf '%s\n' "$quiver" serve --roles proxy --nats "$nats" \
                 --data "$DIR/data" --bind "$api"
@@ -567,20 +568,9 @@ cmd_up () {
 
     #  searchers: write each command line, start all, then wait for each; a searcher
     #  whose port was taken meanwhile ("cannot bind") is started on another port.
-    local i name ep
+    local i name
     local -a spids=()
-    write_searcher () {
-        local name=$1 port
-        port=$(free_port)
-        USED_PORTS+="$port "
-        ep=tcp://127.0.0.1:$port
-        {
-            printf '%s\n' "$quiver" serve --roles searcher --nats "$nats" --data "$DIR/data" \
-                --bind "$ep"
-            [ ${#extra[@]} -eq 0 ] || printf '%s\n' "${extra[@]}"
-        } >"$DIR/cmd/$name"
-        echo "$ep" >"$DIR/endpoints/$name"
-    }
+    write_searcher () { write_loopback "$1" searcher; }
     for i in $(seq 1 "$searchers"); do
         name=searcher-$i
         write_searcher "$name"
