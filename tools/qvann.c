@@ -10,6 +10,7 @@
 //  qvann --scan-batch ROWS [--nq 100] [--threads 2]  batched exact scan, blocked vs per query
 //  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
 //  qvann --codes --base B.fvecs --query Q.fvecs      SQ8 against 4-bit PQ as walk codes
+//  qvann ... --service [--batch 100] [--window 4]     also through `quiver serve` (below)
 //
 //  Every figure is measured in this process, ours and the peer's interleaved run by
 //  run, and the median of --runs runs is printed. Index memory is the heap growth
@@ -39,6 +40,11 @@
 #ifdef QV_HAVE_HNSWLIB
 #   include "qv_peer_hnswlib.h"
 #endif
+#include "qv_bench_service.h"
+
+#include <czmq.h>
+#include <libgen.h>
+#include <unistd.h>
 
 typedef struct {
     const char *base_path, *query_path, *gt_path;
@@ -55,6 +61,8 @@ typedef struct {
     int ntypes;
     int peer, filter_sweep;
     int codes;                  //  --codes: SQ8 against 4-bit PQ walk codes
+    int service;                //  --service: the same indexes through quiver serve
+    uint32_t batch, window;     //  --batch: queries per request, --window: requests in flight
 } s_opts_t;
 
 typedef struct {
@@ -304,6 +312,9 @@ typedef struct {
     double recall, qps1, cpu1, qps2;
 } s_row_t;
 
+static void
+    s_service (const s_opts_t *o, const s_data_t *data, s_contender_t *who, int ntypes);
+
 static int
 s_ann (const s_opts_t *o)
 {
@@ -453,6 +464,8 @@ s_ann (const s_opts_t *o)
         }
     }
     printf ("# each index's smallest ef with recall@10 at or above the target; cpu_x: QPS_1t_cpu / hnswlib's\n");
+    if (o->service)
+        s_service (o, &data, who, ntypes);
     for (int t = 0; t < ntypes; t++)
         qv_index_destroy (&index [t]);
 #ifdef QV_HAVE_HNSWLIB
@@ -462,6 +475,83 @@ s_ann (const s_opts_t *o)
     free (data.queries);
     free (data.gt);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The same indexes through the service
+
+//  For each Quiver index type: `quiver serve` (found next to this program) with
+//  --search-threads o->threads serves the same rows, built with the same parameters.
+//  At each ef, run by run alternately: the library in this process with o->threads
+//  threads against the service answering requests of o->batch queries with o->window
+//  in flight; then one thread, one query at a time, against the service's median
+//  latency for requests of one query. The client runs on the same cores.
+static void
+s_service (const s_opts_t *o, const s_data_t *data, s_contender_t *who, int ntypes)
+{
+    zsys_init ();
+    zsys_set_linger (0);
+    zsys_handler_set (NULL);
+    qv_bench_init ("qvann");
+    char self_path [4096], quiver [4200], tmp [4200];
+    ssize_t len = readlink ("/proc/self/exe", self_path, sizeof self_path - 1);
+    if (len <= 0)
+        qv_bench_die ("cannot read /proc/self/exe");
+    self_path [len] = 0;
+    snprintf (quiver, sizeof quiver, "%s/quiver", dirname (self_path));
+    if (access (quiver, X_OK))
+        qv_bench_die ("--service: no quiver binary next to qvann: %s", quiver);
+    const char *tmpdir = getenv ("TMPDIR");
+    snprintf (tmp, sizeof tmp, "%s/qvann-XXXXXX", tmpdir && *tmpdir? tmpdir: "/tmp");
+    if (!mkdtemp (tmp))
+        qv_bench_die ("cannot make a temporary directory %s", tmp);
+    int64_t *ids = malloc ((size_t) data->nq * o->k * sizeof (int64_t));
+    printf ("\n# through the service: quiver serve --search-threads %u on this machine, %u queries per "
+            "request, %u requests in flight, one client thread; lib = this process, %u threads\n",
+            o->threads, o->batch, o->window, o->threads);
+    printf ("%-9s %4s %9s %9s %10s %10s %7s %9s %9s %9s %9s\n", "index", "ef", "lib_rec", "svc_rec",
+            "lib_QPS", "svc_QPS", "svc_x", "lib_us", "svc_p50", "svc_p99", "added_us");
+    for (int t = 0; t < ntypes; t++) {
+        bool flat = strcmp (who [t].name, "FLAT") == 0;
+        qv_bench_service_t *svc = qv_bench_service_new (quiver, tmp, (int) o->threads,
+                                                        qv_metric_name (o->metric), who [t].name,
+                                                        o->M, o->efc, data->base, data->n, data->dim);
+        for (uint32_t e = 0; e < (flat? 1: o->nef); e++) {
+            uint32_t ef = flat? 0: o->efs [e];
+            double lib_rec = s_recall (who [t].fn, who [t].self, data, o->k, ef);
+            qv_bench_service_qps (svc, data->queries, data->nq, o->batch, o->window, o->k, ef, 0, ids);
+            double hits = 0;
+            for (uint32_t q = 0; q < data->nq; q++)
+                for (uint32_t i = 0; i < o->k; i++)
+                    for (uint32_t j = 0; j < o->k; j++)
+                        if (ids [(size_t) q * o->k + j] == data->gt [(size_t) q * data->gt_k + i]) {
+                            hits++;
+                            break;
+                        }
+            double svc_rec = hits / ((double) data->nq * o->k);
+            uint32_t reps = s_reps_for (who [t].fn, who [t].self, data, o->k, ef);
+            double lq [16], sq [16], lus [16], p50 [16], p99 [16];
+            for (uint32_t r = 0; r < o->runs; r++) {
+                lq [r] = s_qps (who [t].fn, who [t].self, data, o->k, ef, o->threads, reps);
+                sq [r] = qv_bench_service_qps (svc, data->queries, data->nq, o->batch, o->window,
+                                               o->k, ef, 1.0, NULL);
+                lus [r] = 1e6 / s_qps (who [t].fn, who [t].self, data, o->k, ef, 1, reps);
+                qv_bench_service_latency (svc, data->queries, data->nq, o->k, ef, 0.5, &p50 [r], &p99 [r]);
+            }
+            double mlq = s_median (lq, o->runs), msq = s_median (sq, o->runs);
+            double mlus = s_median (lus, o->runs), mp50 = s_median (p50, o->runs);
+            printf ("%-9s %4u %9.4f %9.4f %10.0f %10.0f %7.2f %9.1f %9.1f %9.1f %9.1f\n", who [t].name, ef,
+                    lib_rec, svc_rec, mlq, msq, msq / mlq, mlus, mp50, s_median (p99, o->runs), mp50 - mlus);
+            fflush (stdout);
+        }
+        qv_bench_service_destroy (&svc);
+    }
+    printf ("# lib_QPS: the index in this process, %u threads, one query per call; svc_QPS: through the\n"
+            "# service (goal: svc_x >= 0.90); lib_us: one thread's time per query; svc_p50/p99: latency of\n"
+            "# a request of one query; added_us = svc_p50 - lib_us (goal: <= 60); recall@%u against exact truth\n",
+            o->threads, o->k);
+    free (ids);
+    qv_bench_rm_rf (tmp);
 }
 
 //  --------------------------------------------------------------------------
@@ -907,14 +997,16 @@ s_usage (void)
         "             batched exact scan: per-query kernel scan vs blocked sgemm scan\n"
         "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n"
         "       qvann --codes (--base B.fvecs --query Q.fvecs [--gt G.ivecs] | --synth ROWS) [--metric M]\n"
-        "             SQ8 against 4-bit PQ codes: recall of re-ranking the codes' best R, ns per distance\n");
+        "             SQ8 against 4-bit PQ codes: recall of re-ranking the codes' best R, ns per distance\n"
+        "  --service [--batch 100] [--window 4]   (with --base or --synth) also serve the same rows with\n"
+        "             `quiver serve` next to qvann and print its q/s and latency beside this process's\n");
 }
 
 int
 main (int argc, char **argv)
 {
     s_opts_t o = { .metric = QV_METRIC_L2, .M = 16, .efc = 200, .k = 10, .runs = 5,
-                   .threads = 2, .dim = 128, .peer = 1, .synth_nq = 1000,
+                   .threads = 2, .dim = 128, .peer = 1, .synth_nq = 1000, .batch = 100, .window = 4,
                    .types = { "HNSW", "HNSW_SQ8" }, .ntypes = 2,
                    .efs = { 16, 32, 64, 128, 256 }, .nef = 5 };
     for (int i = 1; i < argc; i++) {
@@ -924,6 +1016,7 @@ main (int argc, char **argv)
         if (strcmp (a, "--no-peer") == 0) { o.peer = 0; continue; }
         if (strcmp (a, "--filter-sweep") == 0) { o.filter_sweep = 1; continue; }
         if (strcmp (a, "--codes") == 0) { o.codes = 1; continue; }
+        if (strcmp (a, "--service") == 0) { o.service = 1; continue; }
         if (!v) { s_usage (); return 2; }
         i++;
         if (strcmp (a, "--base") == 0) o.base_path = v;
@@ -950,6 +1043,8 @@ main (int argc, char **argv)
         }
         else if (strcmp (a, "--scan-batch") == 0) o.scan_batch_rows = strtoull (v, NULL, 10);
         else if (strcmp (a, "--dim") == 0) o.dim = (uint32_t) atoi (v);
+        else if (strcmp (a, "--batch") == 0) o.batch = (uint32_t) atoi (v);
+        else if (strcmp (a, "--window") == 0) o.window = (uint32_t) atoi (v);
         else if (strcmp (a, "--synth") == 0) o.synth = (uint32_t) atoi (v);
         else if (strcmp (a, "--nq") == 0) o.synth_nq = (uint32_t) atoi (v);
         else if (strcmp (a, "--ef") == 0) {
@@ -960,6 +1055,10 @@ main (int argc, char **argv)
             free (copy);
         }
         else { s_usage (); return 2; }
+    }
+    if (o.batch < 1 || o.batch > 1024 || o.window < 1 || o.window > 64) {
+        s_usage ();
+        return 2;
     }
     if (o.runs < 1 || o.runs > 16 || o.build_runs > 16 || o.threads < 1 || o.threads > 8 || o.k < 1 || o.k > 1024) {
         s_usage ();
