@@ -12,8 +12,10 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 
-#define S_WINDOW 8                  //  requests in flight (ZeroMQ and NATS request/reply)
+static int s_window = 8;            //  requests in flight (ZeroMQ and NATS request/reply)
 #define S_MAX_MSGS 100000
 
 static const char *s_quiver = "./quiver";
@@ -167,23 +169,27 @@ s_stop (pid_t *pid)
     }
 }
 
-//  One insert payload (no op/collection) of n rows at dim; ids from first_id unless < 0.
+//  One insert payload of n rows at dim, ids from first_id unless < 0: without op and
+//  collection (collection NULL: a NATS payload), or a whole ZeroMQ request with rid.
 static void
-s_payload (qv_wr_t *w, int64_t first_id, uint32_t n, int dim, bool with_op, const char *collection)
+s_payload (qv_wr_t *w, int64_t first_id, uint32_t n, int dim, const char *collection, int rid)
 {
+    bool with_op = collection != NULL;
+    //  The vectors are made once: the client's time goes to sending, not to them
     static float *vecs;
     static size_t cap;
     size_t need = (size_t) n * (size_t) dim;
     if (need > cap) {
         vecs = realloc (vecs, need * sizeof (float));
+        for (size_t i = cap; i < need; i++)
+            vecs [i] = (float) ((i * 2654435761u) % 1000) / 1000.0f;
         cap = need;
     }
-    for (size_t i = 0; i < need; i++)
-        vecs [i] = (float) ((i * 2654435761u + (size_t) first_id) % 1000) / 1000.0f;
-    qv_wr_map (w, with_op ? 3 : 1);
+    qv_wr_map (w, with_op ? 4 : 1);
     if (with_op) {
         qv_wr_str (w, "op"); qv_wr_str (w, "insert");
         qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+        qv_wr_str (w, "rid"); qv_wr_uint (w, (uint64_t) rid);
     }
     qv_wr_str (w, "columns");
     qv_wr_map (w, first_id >= 0 ? 2 : 1);
@@ -217,7 +223,7 @@ s_pct (double *v, int n, double p)
     return v [i];
 }
 
-//  ZeroMQ: a DEALER with S_WINDOW inserts in flight, matched by rid.
+//  ZeroMQ: a DEALER with s_window inserts in flight, matched by rid.
 static s_result_t
 s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
 {
@@ -230,23 +236,9 @@ s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
     int sent = 0, done = 0, failed = 0;
     int64_t t0 = zclock_usecs ();
     while (done < msgs) {
-        while (sent < msgs && sent - done < S_WINDOW) {
+        while (sent < msgs && sent - done < s_window) {
             qv_wr_reset (w);
-            qv_wr_map (w, 4);
-            qv_wr_str (w, "op"); qv_wr_str (w, "insert");
-            qv_wr_str (w, "collection"); qv_wr_str (w, collection);
-            qv_wr_str (w, "rid"); qv_wr_uint (w, (uint64_t) sent);
-            qv_wr_str (w, "columns");
-            //  reuse s_payload's columns map
-            qv_wr_t *p = qv_wr_new ();
-            s_payload (p, (int64_t) sent * rows, rows, dim, false, NULL);
-            size_t psize;
-            const uint8_t *pdata = qv_wr_data (p, &psize);
-            int rc;
-            qv_doc_t *pd = qv_doc_parse (pdata, psize, SIZE_MAX, &rc);
-            qv_wr_val (w, qv_val_get (qv_doc_root (pd), "columns"));
-            qv_doc_destroy (&pd);
-            qv_wr_destroy (&p);
+            s_payload (w, (int64_t) sent * rows, rows, dim, collection, sent);
             size_t size;
             const void *data = qv_wr_data (w, &size);
             sent_at [sent] = zclock_usecs ();
@@ -281,7 +273,7 @@ s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
     return res;
 }
 
-//  NATS request/reply: S_WINDOW requests in flight, replies to per-request inboxes.
+//  NATS request/reply: s_window requests in flight, replies to per-request inboxes.
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -328,11 +320,11 @@ s_bench_nats_rr (natsConnection *nc, const char *collection, int dim, uint32_t r
     int64_t t0 = zclock_usecs ();
     for (int i = 0; i < msgs; i++) {
         pthread_mutex_lock (&rr.lock);
-        while (i - rr.done >= S_WINDOW)
+        while (i - rr.done >= s_window)
             pthread_cond_wait (&rr.cond, &rr.lock);
         pthread_mutex_unlock (&rr.lock);
         qv_wr_reset (w);
-        s_payload (w, (int64_t) i * rows, rows, dim, false, NULL);
+        s_payload (w, (int64_t) i * rows, rows, dim, NULL, 0);
         size_t size;
         const void *data = qv_wr_data (w, &size);
         snprintf (reply, sizeof reply, "%s.%d", inbox, i);
@@ -370,7 +362,7 @@ s_bench_nats_ff (natsConnection *nc, const char *collection, int dim, uint32_t r
     int64_t t0 = zclock_usecs ();
     for (int i = 0; i < msgs; i++) {
         qv_wr_reset (w);
-        s_payload (w, (int64_t) i * rows, rows, dim, false, NULL);
+        s_payload (w, (int64_t) i * rows, rows, dim, NULL, 0);
         size_t size;
         const void *data = qv_wr_data (w, &size);
         natsConnection_Publish (nc, subject, data, (int) size);
@@ -400,7 +392,7 @@ s_fill_stream (jsCtx *js, const char *collection, int dim, uint32_t rows, int ms
     jsPubOptions_Init (&po);
     for (int i = 0; i < msgs; i++) {
         qv_wr_reset (w);
-        s_payload (w, -1, rows, dim, false, NULL);
+        s_payload (w, -1, rows, dim, NULL, 0);
         size_t size;
         const void *data = qv_wr_data (w, &size);
         jsPubAck *ack = NULL;
@@ -481,6 +473,38 @@ s_bench_ingest (uint64_t first, uint64_t last, uint32_t rows)
     return (s_result_t) { secs > 0 ? (double) (last - seen) * rows / secs : 0, -1, -1 };
 }
 
+//  MB/s of writing 256 MiB in 1 MiB writes and one fsync in the run's directory (on
+//  the data directory's disk), as `dd bs=1M count=256 conv=fsync` measures it.
+static double
+s_disk_fsync_mbs (void)
+{
+    char path [300];
+    snprintf (path, sizeof path, "%s/disk.bench", s_dir);
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return 0;
+    char *buf = malloc (1 << 20);
+    memset (buf, 0x5a, 1 << 20);
+    int64_t t0 = zclock_usecs ();
+    bool ok = true;
+    for (int i = 0; i < 256 && ok; i++)
+        ok = write (fd, buf, 1 << 20) == 1 << 20;
+    ok = ok && fsync (fd) == 0;
+    double secs = (double) (zclock_usecs () - t0) / 1e6;
+    close (fd);
+    unlink (path);
+    free (buf);
+    return ok && secs > 0 ? 256.0 * 1048576 / 1e6 / secs : 0;
+}
+
+static const char *s_only;        //  --only: one path (zmq, rr, ff, js), else all
+
+static bool
+s_runs (const char *path)
+{
+    return !s_only || streq (s_only, path);
+}
+
 static double
 s_median (double *v, int n)
 {
@@ -490,9 +514,12 @@ s_median (double *v, int n)
 int
 main (int argc, char *argv [])
 {
-    int msgs = 200, reps = 3;
+    int msgs = 300, reps = 3;
+    int dims [8] = { 128, 768 }, ndims = 2;
     static struct option opts [] = {
         { "quiver", required_argument, 0, 'q' }, { "msgs", required_argument, 0, 'm' },
+        { "dims", required_argument, 0, 'd' }, { "only", required_argument, 0, 'o' },
+        { "window", required_argument, 0, 'w' },
         { "reps", required_argument, 0, 'r' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     int c;
@@ -501,14 +528,29 @@ main (int argc, char *argv [])
             case 'q': s_quiver = optarg; break;
             case 'm': msgs = atoi (optarg); break;
             case 'r': reps = atoi (optarg); break;
+            case 'o': s_only = optarg; break;
+            case 'w': s_window = atoi (optarg); break;
+            case 'd': {
+                ndims = 0;
+                char *copy = strdup (optarg), *save = NULL;
+                for (char *t = strtok_r (copy, ",", &save); t && ndims < 8; t = strtok_r (NULL, ",", &save))
+                    dims [ndims++] = atoi (t);
+                free (copy);
+                break;
+            }
             default:
-                printf ("Usage: qvnatsbench [--quiver PATH/quiver] [--msgs N (200)] [--reps R (3)]\n"
+                printf ("Usage: qvnatsbench [--quiver PATH/quiver] [--msgs N (300)] [--reps R (3)]\n"
+                        "                   [--dims 128,768] [--only zmq|rr|ff|js] [--window N (8)]\n"
                         "Starts nats-server (on PATH) and quiver on free loopback ports in a temporary\n"
                         "directory, and prints insert rows/s and ack latency per write path (medians).\n");
                 return c == 'h' ? 0 : 2;
         }
-    if (msgs < 1 || msgs > S_MAX_MSGS || reps < 1 || reps > 20) {
-        fprintf (stderr, "qvnatsbench: --msgs 1..%d, --reps 1..20\n", S_MAX_MSGS);
+    bool dims_ok = ndims > 0;
+    for (int i = 0; i < ndims; i++)
+        dims_ok = dims_ok && dims [i] >= 1 && dims [i] <= 4096;
+    if (msgs < 1 || msgs > S_MAX_MSGS || reps < 1 || reps > 20 || !dims_ok || s_window < 1 || s_window > 256) {
+        fprintf (stderr, "qvnatsbench: --msgs 1..%d, --reps 1..20, --dims of 1..4096, --window 1..256\n",
+                 S_MAX_MSGS);
         return 2;
     }
     zsys_init ();
@@ -526,6 +568,18 @@ main (int argc, char *argv [])
         zclock_sleep (50);
     if (!nc) {
         fprintf (stderr, "qvnatsbench: nats-server did not start\n");
+        return 1;
+    }
+    //  Request/reply goes over a second connection that sends each request at once:
+    //  nats.c 3.4 otherwise holds a publish for 1 ms before writing it, a cost of the
+    //  client library that a latency-minded application turns off the same way
+    natsConnection *nc_rr = NULL;
+    natsOptions *rr_opts = NULL;
+    if (natsOptions_Create (&rr_opts) != NATS_OK
+    ||  natsOptions_SetURL (rr_opts, s_nats_url) != NATS_OK
+    ||  natsOptions_SetSendAsap (rr_opts, true) != NATS_OK
+    ||  natsConnection_Connect (&nc_rr, rr_opts) != NATS_OK) {
+        fprintf (stderr, "qvnatsbench: cannot connect to nats-server\n");
         return 1;
     }
     jsCtx *js = NULL;
@@ -550,36 +604,49 @@ main (int argc, char *argv [])
     const char *paths [] = { "ZeroMQ request/reply", "NATS request/reply", "NATS fire-and-forget",
                              "JetStream ingestion", "JetStream plain consumer (ack only)" };
     enum { P_ZMQ, P_NRR, P_NFF, P_JS, P_PLAIN, P_COUNT };
-    int dims [] = { 128, 768 };
+    double disk = s_disk_fsync_mbs ();
     printf ("Quiver write paths: %d messages per run, %d runs, medians; window %d for request/reply\n",
-            msgs, reps, S_WINDOW);
-    printf ("%-36s %5s %9s %12s %9s %9s %9s\n", "path", "dim", "rows/msg", "rows/s", "MB/s", "p50 ms", "p99 ms");
-    double ratio768 = 0;
-    for (int di = 0; di < 2; di++) {
+            msgs, reps, s_window);
+    printf ("disk: %.0f MB/s writing 256 MiB in 1 MiB writes then fsync, in the data directory "
+            "(dd bs=1M conv=fsync)\n", disk);
+    printf ("%-36s %5s %9s %12s %9s %9s %9s %8s\n", "path", "dim", "rows/msg", "rows/s", "MB/s",
+            "p50 ms", "p99 ms", "x ZeroMQ");
+    char goals [2][3][160];
+    int ngoal = 0, met = 0;
+    for (int di = 0; di < ndims; di++) {
         int dim = dims [di];
-        uint32_t rows = dim == 128 ? 500 : 100;
+        uint32_t rows = dim <= 128 ? 500 : dim <= 256 ? 250 : 100;
         double rate [P_COUNT][20], p50 [P_COUNT][20], p99 [P_COUNT][20];
         for (int r = 0; r < reps; r++) {
             char coll [64];
             s_result_t res;
+            memset (&res, 0, sizeof res);
             snprintf (coll, sizeof coll, "z_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = s_bench_zmq (coll, dim, rows, msgs);
+            if (s_runs ("zmq"))
+                res = s_bench_zmq (coll, dim, rows, msgs);
             rate [P_ZMQ][r] = res.rows_per_sec; p50 [P_ZMQ][r] = res.p50_ms; p99 [P_ZMQ][r] = res.p99_ms;
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "n_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = s_bench_nats_rr (nc, coll, dim, rows, msgs);
+            res = (s_result_t) { 0, 0, 0 };
+            if (s_runs ("rr"))
+                res = s_bench_nats_rr (nc_rr, coll, dim, rows, msgs);
             rate [P_NRR][r] = res.rows_per_sec; p50 [P_NRR][r] = res.p50_ms; p99 [P_NRR][r] = res.p99_ms;
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "f_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = s_bench_nats_ff (nc, coll, dim, rows, msgs);
+            res = (s_result_t) { 0, 0, 0 };
+            if (s_runs ("ff"))
+                res = s_bench_nats_ff (nc, coll, dim, rows, msgs);
             rate [P_NFF][r] = res.rows_per_sec;
             s_ddl ("drop_collection", coll, 0, false);
             //  JetStream: quiver stopped while the stream fills and the plain consumer
             //  runs, then restarted to ingest the same messages.
             snprintf (coll, sizeof coll, "j_%d_%d", dim, r);
+            rate [P_PLAIN][r] = rate [P_JS][r] = 0;
+            if (!s_runs ("js"))
+                continue;
             s_ddl ("create_collection", coll, dim, true);
             s_stop (&s_quiver_pid);
             uint64_t last = 0, first = s_fill_stream (js, coll, dim, rows, msgs, &last);
@@ -593,26 +660,46 @@ main (int argc, char *argv [])
                          (unsigned long long) got, (unsigned long long) msgs * rows);
             s_ddl ("drop_collection", coll, 0, false);
         }
+        double med [P_COUNT];
+        for (int p = 0; p < P_COUNT; p++)
+            med [p] = s_median (rate [p], reps);
         for (int p = 0; p < P_COUNT; p++) {
-            double med = s_median (rate [p], reps);
-            double mb = med * dim * 4 / 1e6;
-            char a [16] = "-", b [16] = "-";
+            double mb = med [p] * dim * 4 / 1e6;
+            char a [16] = "-", b [16] = "-", x [16] = "";
             if (p == P_ZMQ || p == P_NRR) {
                 snprintf (a, sizeof a, "%.1f", s_median (p50 [p], reps));
                 snprintf (b, sizeof b, "%.1f", s_median (p99 [p], reps));
             }
-            printf ("%-36s %5d %9u %12.0f %9.1f %9s %9s\n", paths [p], dim, rows, med, mb, a, b);
+            if (p == P_NRR || p == P_NFF)
+                snprintf (x, sizeof x, "%.2f", med [P_ZMQ] > 0 ? med [p] / med [P_ZMQ] : 0);
+            printf ("%-36s %5d %9u %12.0f %9.1f %9s %9s %8s\n", paths [p], dim, rows, med [p], mb, a, b, x);
         }
-        double js_med = s_median (rate [P_JS], reps), plain_med = s_median (rate [P_PLAIN], reps);
-        printf ("%-36s %5d %9s %12.2f\n", "  JetStream ingestion / plain consumer", dim, "ratio",
-                plain_med > 0 ? js_med / plain_med : 0);
-        if (dim == 768)
-            ratio768 = plain_med > 0 ? js_med / plain_med : 0;
+        //  The disk's fsync bandwidth as rows/s: a row is its vector and its 8-byte id
+        double disk_rows = disk * 1e6 / ((double) dim * 4 + 8);
+        double bound = med [P_PLAIN] < disk_rows ? med [P_PLAIN] : disk_rows;
+        printf ("%-36s %5d %9s %12.0f\n", "  disk fsync bandwidth as rows", dim, "", disk_rows);
+        double x_rr = med [P_ZMQ] > 0 ? med [P_NRR] / med [P_ZMQ] : 0;
+        double x_ff = med [P_ZMQ] > 0 ? med [P_NFF] / med [P_ZMQ] : 0;
+        double x_js = bound > 0 ? med [P_JS] / bound : 0;
+        if (ngoal < 2) {
+            snprintf (goals [ngoal][0], sizeof goals [0][0], "%4d-dim NATS request/reply >= 0.9x ZeroMQ: "
+                      "%.2fx (%s)", dim, x_rr, x_rr >= 0.9 ? "met" : "not met");
+            snprintf (goals [ngoal][1], sizeof goals [0][1], "%4d-dim NATS fire-and-forget >= 0.9x ZeroMQ: "
+                      "%.2fx (%s)", dim, x_ff, x_ff >= 0.9 ? "met" : "not met");
+            snprintf (goals [ngoal][2], sizeof goals [0][2], "%4d-dim JetStream >= 0.8x min(plain consumer, "
+                      "disk): %.2fx (%s)", dim, x_js, x_js >= 0.8 ? "met" : "not met");
+            met += (x_rr >= 0.9) + (x_ff >= 0.9) + (x_js >= 0.8);
+            ngoal++;
+        }
     }
-    printf ("goal: JetStream ingestion of 768-dim >= 0.8x the plain consumer: %.2fx (%s)\n", ratio768,
-            ratio768 >= 0.8 ? "met" : "not met");
+    printf ("goals (%d of %d met):\n", met, 3 * ngoal);
+    for (int g = 0; g < ngoal; g++)
+        for (int i = 0; i < 3; i++)
+            printf ("  %s\n", goals [g][i]);
     jsCtx_Destroy (js);
     natsConnection_Destroy (nc);
+    natsConnection_Destroy (nc_rr);
+    natsOptions_Destroy (rr_opts);
     s_stop (&s_quiver_pid);
     s_stop (&s_nats_pid);
     char cmd [300];
