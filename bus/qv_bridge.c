@@ -413,7 +413,8 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
 {
     int rc;
     *rid_p = NULL;
-    qv_doc_t *doc = *doc_p = qv_doc_parse (data, size, self->config->max_elems, &rc);
+    //  A view: the NATS message holds the bytes while the request is built from them
+    qv_doc_t *doc = *doc_p = qv_doc_parse_view (data, size, self->config->max_elems, &rc);
     if (!doc)
         return rc;
     const qv_val_t *root = qv_doc_root (doc);
@@ -431,6 +432,9 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
                                "omit it", qv_val_is (k, "op") ? "op" : "collection", want);
         }
     }
+    //  One allocation: the payload and the two fields added
+    if (qv_wr_reserve (w, size + strlen (collection) + 64))
+        return qv_err (QV_ENOMEM, "out of memory for a request of %zu bytes", size);
     qv_wr_map_open (w);
     qv_wr_key (w, "op"); qv_wr_str (w, op);
     qv_wr_key (w, "collection"); qv_wr_str (w, collection);
@@ -446,19 +450,32 @@ s_build_request (self_t *self, const char *op, const char *collection, const voi
     return 0;
 }
 
-//  Sends bytes to the proxy with ctx.
 static void
-s_send_api (self_t *self, s_ctx_t *ctx, const void *data, size_t size)
+s_free_body (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
+//  Sends the request w (reset to empty) to the proxy with ctx: its bytes go over
+//  inproc as they are, not copied again.
+static void
+s_send_api (self_t *self, s_ctx_t *ctx, qv_wr_t *w)
 {
     uint8_t frame [sizeof (void *) + 16];
     memcpy (frame, &ctx, sizeof (void *));
     memcpy (frame + sizeof (void *), &ctx->sseq, 8);
     memcpy (frame + sizeof (void *) + 8, &self->gen, 8);
     ctx->handle = zlistx_add_end (self->inflight, ctx);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addmem (msg, frame, sizeof frame);
-    zmsg_addmem (msg, data, size);
-    zmsg_send (&msg, self->api);
+    size_t size;
+    void *data = qv_wr_detach (w, &size);
+    void *api = zsock_resolve (self->api);
+    zmq_msg_t body;
+    zmq_msg_init_data (&body, data, size, s_free_body, NULL);
+    //  Both frames or neither: inproc to a live proxy does not refuse a message
+    if (zmq_send (api, frame, sizeof frame, ZMQ_SNDMORE) == sizeof frame)
+        zmq_msg_send (&body, api, 0);
+    zmq_msg_close (&body);
 }
 
 static void s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size);
@@ -513,11 +530,8 @@ s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
         ctx->handle = zlistx_add_end (self->inflight, ctx);
         s_finish (self, ctx, data, size);
     }
-    else {
-        size_t size;
-        const void *data = qv_wr_data (w, &size);
-        s_send_api (self, ctx, data, size);
-    }
+    else
+        s_send_api (self, ctx, w);
     qv_doc_destroy (&doc);
     qv_wr_destroy (&w);
 }
@@ -952,9 +966,7 @@ s_send_own (self_t *self, s_kind_t kind, const char *op)
     qv_wr_map_open (w);
     qv_wr_key (w, "op"); qv_wr_str (w, op);
     qv_wr_map_close (w);
-    size_t size;
-    const void *data = qv_wr_data (w, &size);
-    s_send_api (self, ctx, data, size);
+    s_send_api (self, ctx, w);
     qv_wr_destroy (&w);
 }
 
