@@ -7,6 +7,7 @@
 
 static void s_dispatch (self_t *self, s_search_t *s);
 static void s_filter_done (self_t *self, s_search_t *s);
+static void s_search_done (self_t *self, s_search_t *s);
 
 //  A worker: scans its part of a snapshot for every query.
 void
@@ -339,7 +340,16 @@ qv_search_start (self_t *self, qv_job_t *job)
             s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
     }
     zlistx_add_end (self->searches, s);
-    s_dispatch (self, s);
+    if (split || (uint64_t) s->nq * rows > 20000)
+        s_dispatch (self, s);
+    else {
+        //  One part, and a small one (one query on at most one index, and at most
+        //  20,000 distances scanned): a worker's round trip would cost more than the
+        //  search, so this thread runs it
+        qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, s->limit + s->offset, s->ef,
+                          s->nprobe, 0, 1, s->tasks [0].tops);
+        s_search_done (self, s);
+    }
 }
 
 static void
@@ -414,6 +424,9 @@ s_search_done (self_t *self, s_search_t *s)
     int64_t *ids = malloc (k * sizeof (int64_t));
     float *scores = malloc (k * sizeof (float));
     qv_wr_t *w = qv_wr_new ();
+    //  One allocation for the usual reply: about 40 bytes a hit without output fields
+    //  (a writer growing by doubling copies the reply over and over)
+    qv_wr_reserve (w, 64 + (size_t) s->nq * (4 + (size_t) s->limit * (44 + 24 * (size_t) s->out.nfids)));
     qv_reply_open (w, job->req.f [QV_F_rid]);
     qv_wr_key (w, "results");
     qv_wr_array (w, s->nq);
