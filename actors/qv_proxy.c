@@ -651,6 +651,12 @@ s_refuse_write (int op)
                    qv_op_name ((qv_op_t) op));
 }
 
+static void
+s_frame_release (void *frame)
+{
+    zframe_destroy ((zframe_t **) &frame);
+}
+
 //  One request from a client of sock (the public ROUTER, or the bridge's).
 static int
 s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
@@ -670,12 +676,14 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         }
     }
     int rc = 0;
-    if (zframe_size (body) > self->config->max_request)
+    if (zframe_size (body) > self->config->max_request) {
         rc = qv_err (QV_ELIMIT, "request of %zu bytes exceeds the limit of %zu bytes",
                      zframe_size (body), self->config->max_request);
-    else
-        rc = qv_req_parse (zframe_data (body), zframe_size (body), self->config->max_elems, req);
-    zframe_destroy (&body);
+        zframe_destroy (&body);
+    }
+    else        //  decoded in the frame, which the request keeps: its vectors are not copied
+        rc = qv_req_parse_owned (zframe_data (body), zframe_size (body), self->config->max_elems,
+                                 s_frame_release, body, req);
     const qv_val_t *rid = req->doc ? req->f [QV_F_rid] : NULL;
     if (rc == 0 && !self->ready)
         rc = qv_err (QV_EUNAVAIL, "%s", self->unavailable);

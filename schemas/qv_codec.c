@@ -16,6 +16,8 @@ struct _qv_doc_t {
     msgpack_unpacked unpacked;
     void *bytes;                    //  own copy of the input: msgpack-c's str and bin
                                     //  objects point into the bytes they decode
+    void (*release) (void *owner);  //  qv_doc_parse_owned: frees what holds the bytes
+    void *owner;
 };
 
 #define QV_MAX_DEPTH 32
@@ -107,6 +109,20 @@ qv_doc_parse_view (const void *data, size_t size, size_t max_elems, int *rc_p)
     return s_parse (data, size, max_elems, false, rc_p);
 }
 
+qv_doc_t *
+qv_doc_parse_owned (const void *data, size_t size, size_t max_elems,
+                    void (*release) (void *owner), void *owner, int *rc_p)
+{
+    qv_doc_t *self = s_parse (data, size, max_elems, false, rc_p);
+    if (!self) {
+        release (owner);
+        return NULL;
+    }
+    self->release = release;
+    self->owner = owner;
+    return self;
+}
+
 static qv_doc_t *
 s_parse (const void *data, size_t size, size_t max_elems, bool copy, int *rc_p)
 {
@@ -155,6 +171,8 @@ qv_doc_destroy (qv_doc_t **self_p)
     if (*self_p) {
         msgpack_unpacked_destroy (&(*self_p)->unpacked);
         free ((*self_p)->bytes);
+        if ((*self_p)->release)
+            (*self_p)->release ((*self_p)->owner);
         free (*self_p);
         *self_p = NULL;
     }

@@ -30,6 +30,12 @@ qv_doc_t *
 //  store, whose values are copied out before data is freed).
 qv_doc_t *
     qv_doc_parse_view (const void *data, size_t size, size_t max_elems, int *rc_p);
+//  As qv_doc_parse_view, taking owner, which holds data: the document calls
+//  release (owner) when it is destroyed (at once if decoding fails). A received
+//  message decoded where it lies, never copied (a request frame).
+qv_doc_t *
+    qv_doc_parse_owned (const void *data, size_t size, size_t max_elems,
+                        void (*release) (void *owner), void *owner, int *rc_p);
 void
     qv_doc_destroy (qv_doc_t **self_p);
 const qv_val_t *

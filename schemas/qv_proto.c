@@ -89,14 +89,32 @@ s_check_params (int op, const qv_val_t *params)
     return 0;
 }
 
+static int s_check (qv_req_t *req);
+
 int
 qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
 {
     int rc;
     memset (req, 0, sizeof *req);
     req->doc = qv_doc_parse (data, size, max_elems, &rc);
-    if (!req->doc)
-        return rc;
+    return req->doc ? s_check (req) : rc;
+}
+
+int
+qv_req_parse_owned (const void *data, size_t size, size_t max_elems,
+                    void (*release) (void *owner), void *owner, qv_req_t *req)
+{
+    int rc;
+    memset (req, 0, sizeof *req);
+    req->doc = qv_doc_parse_owned (data, size, max_elems, release, owner, &rc);
+    return req->doc ? s_check (req) : rc;
+}
+
+//  The checks of qv_req_parse on the decoded req->doc.
+static int
+s_check (qv_req_t *req)
+{
+    int rc;
     const qv_val_t *root = qv_doc_root (req->doc);
     if (qv_val_type (root) != QV_V_MAP)
         return qv_err (QV_EPROTO, "a request must be a msgpack map, got %s",

@@ -89,6 +89,11 @@ typedef struct {
 //  so the error reply can echo it; qv_req_free releases it either way).
 int
     qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req);
+//  The same without copying data: the request decodes it where it lies and releases
+//  owner, which holds it, with release when it is freed (at once if decoding fails).
+int
+    qv_req_parse_owned (const void *data, size_t size, size_t max_elems,
+                        void (*release) (void *owner), void *owner, qv_req_t *req);
 void
     qv_req_free (qv_req_t *req);
 

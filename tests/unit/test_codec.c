@@ -263,6 +263,47 @@ test_doc_owns_its_memory (void **state)
     qv_doc_destroy (&doc);
 }
 
+//  A document decoded where its bytes lie (qv_doc_parse_owned) reads them there and
+//  frees their owner once, when destroyed, or at once when they do not decode.
+static int s_released;
+
+static void
+s_release (void *owner)
+{
+    s_released++;
+    free (owner);
+}
+
+static void
+test_doc_parsed_in_place (void **state)
+{
+    (void) state;
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 1);
+    qv_wr_str (w, "vec"); qv_wr_bin (w, "\x01\x02\x03\x04", 4);
+    size_t size;
+    uint8_t *data = qv_wr_detach (w, &size);
+    qv_wr_destroy (&w);
+    s_released = 0;
+    int rc;
+    qv_doc_t *doc = qv_doc_parse_owned (data, size, 100, s_release, data, &rc);
+    assert_non_null (doc);
+    const void *p;
+    size_t n;
+    assert_int_equal (qv_val_bin (qv_val_get (qv_doc_root (doc), "vec"), &p, &n), 0);
+    assert_int_equal (n, 4);
+    assert_true ((const uint8_t *) p > data && (const uint8_t *) p < data + size);     //  not a copy
+    assert_int_equal (s_released, 0);
+    qv_doc_destroy (&doc);
+    assert_int_equal (s_released, 1);
+    //  Bytes that do not decode: released at once, nothing returned
+    uint8_t *bad = malloc (1);
+    bad [0] = 0xc1;                 //  never used in msgpack
+    assert_null (qv_doc_parse_owned (bad, 1, 100, s_release, bad, &rc));
+    assert_int_equal (rc, QV_EPROTO);
+    assert_int_equal (s_released, 2);
+}
+
 static void
 test_typed_accessors_reject_wrong_types (void **state)
 {
@@ -722,6 +763,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_doc_owns_its_memory),
+        cmocka_unit_test (test_doc_parsed_in_place),
         cmocka_unit_test (test_typed_accessors_reject_wrong_types),
         cmocka_unit_test (test_truncated_input),
         cmocka_unit_test (test_trailing_bytes),
