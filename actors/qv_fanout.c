@@ -160,17 +160,9 @@ s_fail (self_t *self, s_read_t *read, int rc, const char *message)
 static void *
 s_encode (const qv_req_t *req, uint64_t guarantee_ts, size_t *size)
 {
-    const qv_val_t *root = qv_doc_root (req->doc);
     qv_wr_t *w = qv_wr_new ();
     qv_wr_map_open (w);
-    for (size_t i = 0; i < qv_val_len (root); i++) {
-        const qv_val_t *key = qv_val_key (root, i);
-        if (qv_val_is (key, "consistency") || qv_val_is (key, "guarantee_ts"))
-            continue;
-        qv_wr_map_add (w, 1);
-        qv_wr_val (w, key);
-        qv_wr_val (w, qv_val_value (root, i));
-    }
+    qv_req_write_pairs (req, w, QV_F (consistency) | QV_F (guarantee_ts));
     qv_wr_key (w, "consistency");
     qv_wr_str (w, guarantee_ts ? "session" : "eventually");
     if (guarantee_ts) {

@@ -60,7 +60,9 @@
 //  inproc endpoint "api": its requests take exactly the same path. Its envelope holds
 //  one extra frame, the bridge's context: {void *ctx; uint64_t sseq; uint64_t sgen},
 //  where sseq is the JetStream stream sequence of the message (0 if none), which goes
-//  into the record, and sgen the bridge's consumer generation (the job's sgen).
+//  into the record, and sgen the bridge's consumer generation (the job's sgen); for a
+//  NATS message, followed by "op\0collection\0" from its subject, and the body is the
+//  message's payload as it came (qv_req_parse_named), never re-encoded.
 //  Job ids of bridge requests have their top bit set, so replies find their socket.
 //  Stream order: the segment manager logs JetStream writes in stream order, so they
 //  leave here in that order, and a delete by filter from the stream must see every
@@ -667,12 +669,21 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     zmsg_t *env = msg;
     qv_job_t *job = qv_job_new (++self->next_id | (sock == self->bus ? S_BUS_JOB : 0));
     qv_req_t *req = &job->req;
+    //  A NATS payload names its op and collection in the bridge's context: "op\0coll\0"
+    const char *op_name = NULL, *coll_name = NULL;
     if (sock == self->bus && zmsg_size (env) == 2) {
         zmsg_first (env);           //  the bridge's routing id, then its context
         zframe_t *ctx = zmsg_next (env);
-        if (ctx && zframe_size (ctx) == sizeof (void *) + 16) {
+        size_t n = ctx ? zframe_size (ctx) : 0, head = sizeof (void *) + 16;
+        if (n >= head) {
             memcpy (&job->sseq, zframe_data (ctx) + sizeof (void *), 8);
             memcpy (&job->sgen, zframe_data (ctx) + sizeof (void *) + 8, 8);
+        }
+        const char *names = n > head ? (const char *) zframe_data (ctx) + head : NULL;
+        const char *end = names ? memchr (names, 0, n - head) : NULL;
+        if (end && end + 1 < names + (n - head) && memchr (end + 1, 0, names + (n - head) - end - 1)) {
+            op_name = names;
+            coll_name = end + 1;
         }
     }
     int rc = 0;
@@ -681,6 +692,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
                      zframe_size (body), self->config->max_request);
         zframe_destroy (&body);
     }
+    else
+    if (op_name)
+        rc = qv_req_parse_named (zframe_data (body), zframe_size (body), self->config->max_elems,
+                                 op_name, coll_name, s_frame_release, body, req);
     else        //  decoded in the frame, which the request keeps: its vectors are not copied
         rc = qv_req_parse_owned (zframe_data (body), zframe_size (body), self->config->max_elems,
                                  s_frame_release, body, req);

@@ -10,10 +10,11 @@
 //    ingest    "MSG" ptr gen | "STARTED" gen | "ERROR" reason   (the fetcher's pipe)
 //
 //  DESIGN
-//  A request on quiver.<op>.<collection> becomes the same msgpack map a ZeroMQ client
-//  sends (op and collection from the subject) and goes to the proxy over an inproc
-//  DEALER, with a context frame {s_ctx_t *, stream sequence, consumer generation} that the proxy echoes
-//  back. The reply is published on the message's reply subject, or, fire-and-forget,
+//  A request on quiver.<op>.<collection> goes to the proxy over an inproc DEALER as the
+//  NATS payload itself, zero-copy (the proxy decodes it where nats.c received it and
+//  lets go of the message when it is done with it, s_held_t), after a context frame
+//  {s_ctx_t *, stream sequence, consumer generation, "op\0collection\0"} that the proxy
+//  echoes back; it checks the payload as it checks a ZeroMQ client's request. The reply is published on the message's reply subject, or, fire-and-forget,
 //  counted and logged if it is an error. Writes are answered by the searcher only after
 //  the WAL write is durable, so an answer means durable.
 //
@@ -57,9 +58,29 @@
 typedef enum { S_PING, S_REQUEST, S_FIRE, S_STREAM, S_POSITION } s_kind_t;
 
 //  One request in flight at the proxy.
+//  A NATS message shared by the bridge (a request's context) and the proxy (the
+//  request decoded where its payload lies): destroyed when both let go, on either
+//  thread (a zmq_free_fn, the payload's frame's destructor).
+typedef struct {
+    atomic_int refs;
+    natsMsg *msg;
+} s_held_t;
+
+static void
+s_held_drop (void *data, void *hint)
+{
+    (void) data;
+    s_held_t *held = hint;
+    if (held && atomic_fetch_sub (&held->refs, 1) == 1) {
+        natsMsg_Destroy (held->msg);
+        free (held);
+    }
+}
+
 typedef struct {
     s_kind_t kind;
-    natsMsg *msg;                   //  the NATS message (NULL for a ping)
+    natsMsg *msg;                   //  the NATS message (NULL for the bridge's own)
+    s_held_t *held;                 //  ... shared with the proxy's request
     uint64_t sseq;                  //  stream sequence (S_STREAM); lease turn (S_POSITION)
     size_t bytes;
     void *handle;                   //  in self->inflight
@@ -405,51 +426,6 @@ s_grant (self_t *self)
     zsock_send (self->ingest, "s88", "CREDIT", (uint64_t) n, self->gen);
 }
 
-//  Builds the request map for op/collection from a NATS payload into w. Returns 0 or
-//  the code of the error (message in qv_err_msg (); *rid_doc keeps `rid` alive).
-static int
-s_build_request (self_t *self, const char *op, const char *collection, const void *data,
-                 size_t size, qv_wr_t *w, qv_doc_t **doc_p, const qv_val_t **rid_p)
-{
-    int rc;
-    *rid_p = NULL;
-    //  A view: the NATS message holds the bytes while the request is built from them
-    qv_doc_t *doc = *doc_p = qv_doc_parse_view (data, size, self->config->max_elems, &rc);
-    if (!doc)
-        return rc;
-    const qv_val_t *root = qv_doc_root (doc);
-    if (qv_val_type (root) != QV_V_MAP)
-        return qv_err (QV_EPROTO, "the payload must be a msgpack map (the %s request without "
-                       "'op' and 'collection')", op);
-    *rid_p = qv_val_get (root, "rid");
-    size_t n = qv_val_len (root);
-    for (size_t i = 0; i < n; i++) {
-        const qv_val_t *k = qv_val_key (root, i), *v = qv_val_value (root, i);
-        if (qv_val_is (k, "op") || qv_val_is (k, "collection")) {
-            const char *want = qv_val_is (k, "op") ? op : collection;
-            if (!qv_val_is (v, want))
-                return qv_err (QV_EINVAL, "the payload's '%s' disagrees with the subject (%s); "
-                               "omit it", qv_val_is (k, "op") ? "op" : "collection", want);
-        }
-    }
-    //  One allocation: the payload and the two fields added
-    if (qv_wr_reserve (w, size + strlen (collection) + 64))
-        return qv_err (QV_ENOMEM, "out of memory for a request of %zu bytes", size);
-    qv_wr_map_open (w);
-    qv_wr_key (w, "op"); qv_wr_str (w, op);
-    qv_wr_key (w, "collection"); qv_wr_str (w, collection);
-    for (size_t i = 0; i < n; i++) {
-        const qv_val_t *k = qv_val_key (root, i);
-        if (qv_val_is (k, "op") || qv_val_is (k, "collection"))
-            continue;
-        qv_wr_map_add (w, 1);       //  a key/value pair of the payload, as it came
-        qv_wr_val (w, k);
-        qv_wr_val (w, qv_val_value (root, i));
-    }
-    qv_wr_map_close (w);
-    return 0;
-}
-
 static void
 s_free_body (void *data, void *hint)
 {
@@ -457,23 +433,40 @@ s_free_body (void *data, void *hint)
     free (data);
 }
 
-//  Sends the request w (reset to empty) to the proxy with ctx: its bytes go over
-//  inproc as they are, not copied again.
+//  Frees a request's context and lets go of its NATS message.
 static void
-s_send_api (self_t *self, s_ctx_t *ctx, qv_wr_t *w)
+s_ctx_free (s_ctx_t *ctx)
 {
-    uint8_t frame [sizeof (void *) + 16];
+    s_held_drop (NULL, ctx->held);
+    free (ctx);
+}
+
+//  Sends a request to the proxy with ctx: the frame {ctx, stream sequence, consumer
+//  generation[, op, collection]}, then the body, data, as it lies: released with
+//  release (data, hint) once the proxy is done with it. op and collection (NULL for a
+//  body that names them) are the subject's: the body is then the NATS payload itself,
+//  which the proxy decodes where nats.c received it, neither re-encoded nor copied.
+static void
+s_send_api (self_t *self, s_ctx_t *ctx, const char *op, const char *collection, void *data,
+            size_t size, zmq_free_fn *release, void *hint)
+{
+    uint8_t frame [sizeof (void *) + 16 + 32 + 256];
+    size_t n = sizeof (void *) + 16;
     memcpy (frame, &ctx, sizeof (void *));
     memcpy (frame + sizeof (void *), &ctx->sseq, 8);
     memcpy (frame + sizeof (void *) + 8, &self->gen, 8);
+    if (op) {
+        size_t a = strlen (op) + 1, b = strlen (collection) + 1;
+        memcpy (frame + n, op, a);
+        memcpy (frame + n + a, collection, b);
+        n += a + b;
+    }
     ctx->handle = zlistx_add_end (self->inflight, ctx);
-    size_t size;
-    void *data = qv_wr_detach (w, &size);
     void *api = zsock_resolve (self->api);
     zmq_msg_t body;
-    zmq_msg_init_data (&body, data, size, s_free_body, NULL);
+    zmq_msg_init_data (&body, size ? data : (void *) "", size, release, hint);
     //  Both frames or neither: inproc to a live proxy does not refuse a message
-    if (zmq_send (api, frame, sizeof frame, ZMQ_SNDMORE) == sizeof frame)
+    if (zmq_send (api, frame, n, ZMQ_SNDMORE) == (int) n)
         zmq_msg_send (&body, api, 0);
     zmq_msg_close (&body);
 }
@@ -499,19 +492,13 @@ s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
     s_ctx_t *ctx = calloc (1, sizeof *ctx);
     ctx->kind = kind;
     ctx->msg = msg;
+    ctx->held = calloc (1, sizeof *ctx->held);
+    ctx->held->msg = msg;
+    atomic_init (&ctx->held->refs, 1);
     ctx->sseq = sseq;
     ctx->bytes = (size_t) natsMsg_GetDataLength (msg);
     bool allowed = streq (op, "insert") || streq (op, "upsert") || streq (op, "delete")
                 || (kind != S_STREAM && streq (op, "search"));
-    qv_wr_t *w = qv_wr_new ();
-    qv_doc_t *doc = NULL;
-    const qv_val_t *rid = NULL;
-    int rc = allowed ? 0 : qv_err (QV_EINVAL, "subject %s: the last two tokens must be "
-                                   "<op>.<collection> with op insert, upsert or delete%s",
-                                   subject, kind != S_STREAM ? " or search" : "");
-    if (rc == 0)
-        rc = s_build_request (self, op, collection, natsMsg_GetData (msg),
-                              (size_t) natsMsg_GetDataLength (msg), w, &doc, &rid);
     if (kind == S_STREAM) {
         self->stream_inflight++;
         self->stream_bytes += ctx->bytes;
@@ -521,19 +508,32 @@ s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
         self->core_inflight++;
         self->core_bytes += ctx->bytes;
     }
-    if (rc) {
-        //  Refused here: the same error reply the proxy would give.
-        qv_wr_reset (w);
-        qv_reply_error (w, rid, rc, qv_err_msg ());
-        size_t size;
-        const void *data = qv_wr_data (w, &size);
-        ctx->handle = zlistx_add_end (self->inflight, ctx);
-        s_finish (self, ctx, data, size);
+    if (allowed) {
+        atomic_fetch_add (&ctx->held->refs, 1);     //  the proxy's
+        s_send_api (self, ctx, op, collection, (void *) natsMsg_GetData (msg),
+                    (size_t) natsMsg_GetDataLength (msg), s_held_drop, ctx->held);
+        return;
     }
-    else
-        s_send_api (self, ctx, w);
-    qv_doc_destroy (&doc);
+    //  Refused here: the error reply the proxy would give (with the payload's rid)
+    qv_err (QV_EINVAL, "subject %s: the last two tokens must be <op>.<collection> with op "
+            "insert, upsert or delete%s", subject, kind != S_STREAM ? " or search" : "");
+    char message [512];
+    snprintf (message, sizeof message, "%s", qv_err_msg ());
+    int rc;
+    qv_doc_t *doc = qv_doc_parse_view (natsMsg_GetData (msg), (size_t) natsMsg_GetDataLength (msg),
+                                       self->config->max_elems, &rc);
+    const qv_val_t *rid = doc && qv_val_type (qv_doc_root (doc)) == QV_V_MAP
+                        ? qv_val_get (qv_doc_root (doc), "rid") : NULL;
+    if (rid && qv_val_check_strict (rid))
+        rid = NULL;
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_error (w, rid, QV_EINVAL, message);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    ctx->handle = zlistx_add_end (self->inflight, ctx);
+    s_finish (self, ctx, data, size);
     qv_wr_destroy (&w);
+    qv_doc_destroy (&doc);
 }
 
 static void
@@ -704,8 +704,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
             break;
         }
     }
-    natsMsg_Destroy (ctx->msg);
-    free (ctx);
+    s_ctx_free (ctx);
     if (!self->reading_msgs && self->core_inflight <= S_CORE_LOW && self->core_bytes <= S_CORE_LOW_BYTES) {
         zloop_reader (self->loop, self->msgs, s_handle_msgs, self);
         self->reading_msgs = true;
@@ -743,7 +742,7 @@ s_handle_api (zloop_t *loop, zsock_t *reader, void *arg)
     if (!msg)
         return 0;
     zframe_t *ctxf = zmsg_first (msg), *body = zmsg_next (msg);
-    if (ctxf && body && zframe_size (ctxf) == sizeof (void *) + 16) {
+    if (ctxf && body && zframe_size (ctxf) >= sizeof (void *) + 16) {
         s_ctx_t *ctx;
         memcpy (&ctx, zframe_data (ctxf), sizeof ctx);
         s_finish (self, ctx, zframe_data (body), zframe_size (body));
@@ -966,7 +965,9 @@ s_send_own (self_t *self, s_kind_t kind, const char *op)
     qv_wr_map_open (w);
     qv_wr_key (w, "op"); qv_wr_str (w, op);
     qv_wr_map_close (w);
-    s_send_api (self, ctx, w);
+    size_t size;
+    void *data = qv_wr_detach (w, &size);
+    s_send_api (self, ctx, NULL, NULL, data, size, s_free_body, NULL);
     qv_wr_destroy (&w);
 }
 
@@ -1122,10 +1123,8 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     qv_bus_destroy (&self->bus);
     s_drain (self->msgs);
     s_ctx_t *ctx;
-    while ((ctx = zlistx_detach (self->inflight, NULL))) {
-        natsMsg_Destroy (ctx->msg);
-        free (ctx);
-    }
+    while ((ctx = zlistx_detach (self->inflight, NULL)))
+        s_ctx_free (ctx);
     zlistx_destroy (&self->inflight);
     zsock_destroy (&self->msgs);
     zsock_destroy (&self->api);

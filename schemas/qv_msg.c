@@ -118,10 +118,16 @@ s_write_job (const qv_job_t *job, qv_wr_t *w)
     qv_wr_uint (w, job->id);
     qv_wr_key (w, "request");
     if (job->req.doc) {
+        //  As parsed: a request from a NATS subject has op and collection outside its
+        //  document
+        qv_wr_t *rw = qv_wr_new ();
+        qv_wr_map_open (rw);
+        qv_req_write_pairs (&job->req, rw, 0);
+        qv_wr_map_close (rw);
         size_t size;
-        void *bytes = qv_val_encode (qv_doc_root (job->req.doc), &size);
+        const void *bytes = qv_wr_data (rw, &size);
         qv_wr_bin (w, bytes, size);
-        free (bytes);
+        qv_wr_destroy (&rw);
     }
     else
         qv_wr_nil (w);

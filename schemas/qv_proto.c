@@ -89,7 +89,7 @@ s_check_params (int op, const qv_val_t *params)
     return 0;
 }
 
-static int s_check (qv_req_t *req);
+static int s_check (qv_req_t *req, const char *op_name, const char *collection);
 
 int
 qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
@@ -97,7 +97,7 @@ qv_req_parse (const void *data, size_t size, size_t max_elems, qv_req_t *req)
     int rc;
     memset (req, 0, sizeof *req);
     req->doc = qv_doc_parse (data, size, max_elems, &rc);
-    return req->doc ? s_check (req) : rc;
+    return req->doc ? s_check (req, NULL, NULL) : rc;
 }
 
 int
@@ -107,15 +107,55 @@ qv_req_parse_owned (const void *data, size_t size, size_t max_elems,
     int rc;
     memset (req, 0, sizeof *req);
     req->doc = qv_doc_parse_owned (data, size, max_elems, release, owner, &rc);
-    return req->doc ? s_check (req) : rc;
+    return req->doc ? s_check (req, NULL, NULL) : rc;
 }
 
-//  The checks of qv_req_parse on the decoded req->doc.
+int
+qv_req_parse_named (const void *data, size_t size, size_t max_elems, const char *op,
+                    const char *collection, void (*release) (void *owner), void *owner,
+                    qv_req_t *req)
+{
+    int rc;
+    memset (req, 0, sizeof *req);
+    req->doc = qv_doc_parse_owned (data, size, max_elems, release, owner, &rc);
+    return req->doc ? s_check (req, op, collection) : rc;
+}
+
+void
+qv_req_write_pairs (const qv_req_t *req, qv_wr_t *w, uint64_t skip)
+{
+    qv_wr_key (w, "op");
+    qv_wr_str (w, qv_op_name (req->op));
+    if (req->collection [0]) {
+        qv_wr_key (w, "collection");
+        qv_wr_str (w, req->collection);
+    }
+    skip |= QV_F (op) | QV_F (collection);
+    const qv_val_t *root = qv_doc_root (req->doc);
+    for (size_t i = 0; i < qv_val_len (root); i++) {
+        const qv_val_t *key = qv_val_key (root, i);
+        bool skipped = false;
+        for (int f = 0; f < QV_F_COUNT && !skipped; f++)
+            skipped = (skip & (1ull << f)) && qv_val_is (key, s_fields [f].name);
+        if (skipped)
+            continue;
+        qv_wr_map_add (w, 1);
+        qv_wr_val (w, key);
+        qv_wr_val (w, qv_val_value (root, i));
+    }
+}
+
+//  The checks of qv_req_parse on the decoded req->doc; op_name and collection, if not
+//  NULL, are the request's op and collection, named outside the payload (a NATS
+//  subject), which may then repeat them only unchanged.
 static int
-s_check (qv_req_t *req)
+s_check (qv_req_t *req, const char *op_name, const char *collection)
 {
     int rc;
     const qv_val_t *root = qv_doc_root (req->doc);
+    if (qv_val_type (root) != QV_V_MAP && op_name)
+        return qv_err (QV_EPROTO, "the payload must be a msgpack map (the %s request without "
+                       "'op' and 'collection'), got %s", op_name, qv_vtype_name (qv_val_type (root)));
     if (qv_val_type (root) != QV_V_MAP)
         return qv_err (QV_EPROTO, "a request must be a msgpack map, got %s",
                        qv_vtype_name (qv_val_type (root)));
@@ -144,14 +184,25 @@ s_check (qv_req_t *req)
     if ((rc = qv_val_check_strict (root)))
         return rc;
     const qv_val_t *op = req->f [QV_F_op];
+    if (op_name) {
+        if ((op && !qv_val_is (op, op_name))
+        ||  (req->f [QV_F_collection] && !qv_val_is (req->f [QV_F_collection], collection)))
+            return qv_err (QV_EINVAL, "the payload's '%s' disagrees with the subject (%s); omit it",
+                           op && !qv_val_is (op, op_name) ? "op" : "collection",
+                           op && !qv_val_is (op, op_name) ? op_name : collection);
+    }
+    else
     if (!op)
         return qv_err (QV_EINVAL, "the request has no 'op'");
+    else
     if (qv_val_type (op) != QV_V_STR)
         return qv_err (QV_EPROTO, "'op' must be a string");
     int opi = -1;
     for (int o = 0; o < QV_OP_COUNT && opi < 0; o++)
-        if (qv_val_is (op, s_ops [o].name))
+        if (op_name ? strcmp (op_name, s_ops [o].name) == 0 : qv_val_is (op, s_ops [o].name))
             opi = o;
+    if (opi < 0 && op_name)
+        return qv_err (QV_EINVAL, "unknown op '%s'", op_name);
     if (opi < 0) {
         const char *s;
         size_t n;
@@ -200,9 +251,16 @@ s_check (qv_req_t *req)
            || (n == 7 && memcmp (s, "session", 7) == 0) || (n == 10 && memcmp (s, "eventually", 10) == 0)))
             return qv_err (QV_EINVAL, "consistency must be strong, bounded, session or eventually");
     }
+    uint64_t named = op_name ? QV_F (op) | QV_F (collection) : 0;
     for (int f = 0; f < QV_F_COUNT; f++)
-        if ((s_ops [opi].req & (1ull << f)) && !req->f [f])
+        if ((s_ops [opi].req & (1ull << f) & ~named) && !req->f [f])
             return qv_err (QV_EINVAL, "op '%s' needs field '%s'", s_ops [opi].name, s_fields [f].name);
+    if (op_name) {
+        if ((rc = qv_name_check ("collection", collection, strlen (collection))))
+            return rc;
+        snprintf (req->collection, sizeof req->collection, "%s", collection);
+    }
+    else
     if (req->f [QV_F_collection]) {
         const char *s;
         size_t n;

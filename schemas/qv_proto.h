@@ -94,6 +94,19 @@ int
 int
     qv_req_parse_owned (const void *data, size_t size, size_t max_elems,
                         void (*release) (void *owner), void *owner, qv_req_t *req);
+//  The same for a payload whose op and collection are named outside it (a NATS
+//  subject's last two tokens): the payload may leave them out, or repeat them
+//  unchanged (INVALID_ARGUMENT otherwise). Such a request's document lacks them:
+//  whoever encodes it again uses qv_req_write_pairs.
+int
+    qv_req_parse_named (const void *data, size_t size, size_t max_elems, const char *op,
+                        const char *collection, void (*release) (void *owner), void *owner,
+                        qv_req_t *req);
+//  Writes the request's key/value pairs into an open map of w (qv_wr_map_open): op and
+//  collection as parsed, then every other field of the document but those in skip
+//  (QV_F (name) bits), as they came.
+void
+    qv_req_write_pairs (const qv_req_t *req, qv_wr_t *w, uint64_t skip);
 void
     qv_req_free (qv_req_t *req);
 
