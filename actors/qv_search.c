@@ -9,11 +9,15 @@ static void s_dispatch (self_t *self, s_search_t *s);
 static void s_filter_done (self_t *self, s_search_t *s);
 static void s_search_done (self_t *self, s_search_t *s);
 
-//  A worker: scans its part of a snapshot for every query.
+//  A worker: scans its part of a snapshot for every query. The last part of a search
+//  done is posted to the searcher's inbox (SEARCHED), not answered on this pipe: the
+//  searcher's loop then polls two sockets, not two plus one per worker (each socket
+//  polled costs system calls on every turn of its loop).
 void
 qv_search_worker_actor (zsock_t *pipe, void *args)
 {
-    (void) args;
+    const qv_config_t *config = args;
+    zsock_t *searcher = qv_config_push (config, "searcher");
     zsock_signal (pipe, 0);
     while (true) {
         char *cmd;
@@ -53,8 +57,14 @@ qv_search_worker_actor (zsock_t *pipe, void *args)
         else
             qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, s->limit + s->offset, s->ef,
                               s->nprobe, task->part, s->parts, task->tops);
-        zsock_send (pipe, "sp", "DONE", task);
+        //  The last part done says so, once for the search (s may be freed after it)
+        if (atomic_fetch_sub (&s->pending, 1) == 1) {
+            qv_msg_searched_t *done = qv_msg_searched_new ();
+            done->task = task;
+            qv_msg_post (searcher, &done);
+        }
     }
+    zsock_destroy (&searcher);
 }
 
 //  Parses a request's `filter` (absent or empty: none) against a copy of the schema.
@@ -355,7 +365,7 @@ qv_search_start (self_t *self, qv_job_t *job)
 static void
 s_dispatch (self_t *self, s_search_t *s)
 {
-    s->pending = s->parts;
+    atomic_store (&s->pending, s->parts);
     for (uint32_t p = 0; p < s->parts; p++) {
         zsock_send (self->workers [self->next_worker], "sp", "SCAN", &s->tasks [p]);
         self->next_worker = (self->next_worker + 1) % self->nworkers;
@@ -460,26 +470,16 @@ s_search_done (self_t *self, s_search_t *s)
     qv_searcher_reply (self, job);
 }
 
-int
-qv_search_handle_worker (zloop_t *loop, zsock_t *reader, void *arg)
+void
+qv_search_parts_done (self_t *self, void *task_)
 {
-    (void) loop;
-    self_t *self = arg;
-    char *cmd;
-    void *ptr;
-    if (zsock_recv (reader, "sp", &cmd, &ptr) != 0)
-        return 0;
-    zstr_free (&cmd);
-    s_task_t *task = ptr;
-    s_search_t *s = task->search;
-    if (--s->pending > 0)
-        return 0;
+    s_task_t *task = task_;
+    s_search_t *s = task->search;       //  every part of it is done
     if (s->filtering) {
         s_filter_done (self, s);
         s_dispatch (self, s);
     }
     else
         s_search_done (self, s);
-    return 0;
 }
 

@@ -17,6 +17,8 @@
 //    FLUSH {coll, job}                 from the segment manager: handed to the coordinator
 //    READ {job, guarantee_ts}          from the proxy: answered once tsafe >= guarantee_ts,
 //                                      TIMEOUT at job->deadline
+//    SEARCHED {task}                   from its own search workers (actors/qv_search.c):
+//                                      a search's parts are all done
 //    WRITTEN {seg, rc, error} (rc 0), BUILT {build}, MANIFESTED {version, rc, error},
 //    FLUSH_DONE {coll, job}            from the coordinator
 //  sends:
@@ -1053,6 +1055,9 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
             s_read_at (self, qv_msg_take_job (msg), guarantee);
             break;
         }
+        case QV_MSG_SEARCHED:
+            qv_search_parts_done (self, ((qv_msg_searched_t *) msg)->task);
+            break;
         case QV_MSG_SEAL: {
             qv_msg_seal_t *m = (qv_msg_seal_t *) msg;
             qv_segment_t *seg = qv_catalog_seal (self->catalog, (uint32_t) m->coll, m->seg);
@@ -1313,10 +1318,8 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
     zloop_set_nonstop (loop, true);
-    for (int i = 0; i < self->nworkers; i++) {
-        self->workers [i] = zactor_new (qv_search_worker_actor, NULL);
-        zloop_reader (loop, zactor_sock (self->workers [i]), qv_search_handle_worker, self);
-    }
+    for (int i = 0; i < self->nworkers; i++)
+        self->workers [i] = zactor_new (qv_search_worker_actor, (void *) self->config);
     //  args lives in the caller's stack frame, which is gone once the signal below lets
     //  zactor_new return: take everything from it first. (Reading cdc_replay after the
     //  signal crashed freshly started servers in zlist_pop, or wrote into main's stack,

@@ -13,6 +13,7 @@
 #include "qv_tsafe.h"
 
 #include <math.h>
+#include <stdatomic.h>
 
 typedef struct s_search_t s_search_t;
 
@@ -37,7 +38,8 @@ struct s_search_t {
     uint32_t nprobe;
     qv_output_t out;                //  output_fields
     uint32_t parts;
-    uint32_t pending;
+    atomic_uint pending;            //  parts not done: the worker ending the last one
+                                    //  tells the searcher (one DONE a search)
     s_task_t *tasks;
     qv_schema_t *schema;            //  own copy: the filter refers to it
     qv_expr_t *expr;                //  filter, or NULL
@@ -102,7 +104,8 @@ void
     qv_searcher_stats (self_t *self, qv_job_t *job);
 
 //  qv_search.c
-//  A search worker thread: scans its part of a snapshot for every query.
+//  A search worker thread (args: the config): scans its part of a snapshot for every
+//  query; posts SEARCHED to the searcher's inbox when a search's last part is done.
 void
     qv_search_worker_actor (zsock_t *pipe, void *args);
 //  Parses a request's `filter` (absent or empty: none) against a copy of the schema.
@@ -114,9 +117,10 @@ void
     qv_search_start (self_t *self, qv_job_t *job);
 void
     qv_search_free (s_search_t **s_p);
-//  The zloop reader of a worker's pipe: a part is done; the last one merges and replies.
-int
-    qv_search_handle_worker (zloop_t *loop, zsock_t *reader, void *arg);
+//  SEARCHED: every part of the search of task (an s_task_t) is done: the filter
+//  phase's parts go out again to search, or the parts are merged and answered.
+void
+    qv_search_parts_done (self_t *self, void *task);
 //  The filter cache's destructor.
 void
     qv_search_bitmap_free (void **item);

@@ -44,6 +44,8 @@ typedef enum {
     M (FLUSH_DONE, flush_done, "meta -> searcher: coll's sealed segments are in a durable "     \
                                "manifest: reply to the FLUSH with its flushed segments")      \
     M (READ,       read,       "proxy -> searcher: answer a read, or resolve a delete's filter") \
+    M (SEARCHED,   searched,   "search worker -> its searcher: every part of a search (or of "   \
+                               "its filter phase) is done; task is the last part's")            \
     M (APPLY,      apply,      "segmgr -> searcher: job->rec is logged; apply it, then reply "  \
                                "(unless the segment manager has: acked)")                      \
     M (SEAL,       seal,       "segmgr -> searcher: a growing segment is complete; flush it")  \
@@ -89,6 +91,7 @@ typedef enum {
 //  guarantee_ts: the searcher answers once it has applied the shard up to it (0: at
 //  once), or TIMEOUT at job->deadline
 #define QV_MSG_F_read(F, T)         F (T, JOB, job) F (T, U64, guarantee_ts)
+#define QV_MSG_F_searched(F, T)     F (T, PTR, task)
 //  seq: the WAL object holding the record; wal_index: the record's index in it;
 //  wal_last: whether it is that object's last record; acked: the segment manager has
 //  answered the client (an insert or upsert): apply it, reply nothing
