@@ -10,7 +10,7 @@
 //  qvann --scan-batch ROWS [--nq 100] [--threads 2]  batched exact scan, blocked vs per query
 //  qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]
 //  qvann --codes --base B.fvecs --query Q.fvecs      SQ8 against 4-bit PQ as walk codes
-//  qvann ... --service [--batch 100] [--window 4]     also through `quiver serve` (below)
+//  qvann ... --service [--batch 100] [--window 8]     also through `quiver serve` (below)
 //
 //  Every figure is measured in this process, ours and the peer's interleaved run by
 //  run, and the median of --runs runs is printed. Index memory is the heap growth
@@ -507,15 +507,21 @@ s_service (const s_opts_t *o, const s_data_t *data, s_contender_t *who, int ntyp
         qv_bench_die ("cannot make a temporary directory %s", tmp);
     int64_t *ids = malloc ((size_t) data->nq * o->k * sizeof (int64_t));
     printf ("\n# through the service: quiver serve --search-threads %u on this machine, %u queries per "
-            "request, %u requests in flight, one client thread; lib = this process, %u threads\n",
-            o->threads, o->batch, o->window, o->threads);
-    printf ("%-9s %4s %9s %9s %10s %10s %7s %9s %9s %9s %9s\n", "index", "ef", "lib_rec", "svc_rec",
-            "lib_QPS", "svc_QPS", "svc_x", "lib_us", "svc_p50", "svc_p99", "added_us");
+            "request, %u requests in flight, one client thread on the same cores; lib = this process, "
+            "%u threads\n", o->threads, o->batch, o->window, o->threads);
+    printf ("%-9s %4s %9s %9s %10s %10s %6s %8s %8s %6s %8s %8s %8s %8s\n", "index", "ef", "lib_rec",
+            "svc_rec", "lib_QPS", "svc_QPS", "svc_x", "lib_cpu", "svc_cpu", "cpu_x", "lib_us", "svc_p50",
+            "svc_p99", "added");
+    double echo = 0, ping = 0;
     for (int t = 0; t < ntypes; t++) {
         bool flat = strcmp (who [t].name, "FLAT") == 0;
         qv_bench_service_t *svc = qv_bench_service_new (quiver, tmp, (int) o->threads,
                                                         qv_metric_name (o->metric), who [t].name,
                                                         o->M, o->efc, data->base, data->n, data->dim);
+        if (t == 0) {
+            echo = qv_bench_zmq_echo_us ((size_t) data->dim * 4, 1.0);
+            ping = qv_bench_service_ping_us (svc, 1.0);
+        }
         for (uint32_t e = 0; e < (flat? 1: o->nef); e++) {
             uint32_t ef = flat? 0: o->efs [e];
             double lib_rec = s_recall (who [t].fn, who [t].self, data, o->k, ef);
@@ -530,26 +536,37 @@ s_service (const s_opts_t *o, const s_data_t *data, s_contender_t *who, int ntyp
                         }
             double svc_rec = hits / ((double) data->nq * o->k);
             uint32_t reps = s_reps_for (who [t].fn, who [t].self, data, o->k, ef);
-            double lq [16], sq [16], lus [16], p50 [16], p99 [16];
+            double lq [16], sq [16], lc [16], sc [16], lus [16], p50 [16], p99 [16];
             for (uint32_t r = 0; r < o->runs; r++) {
-                lq [r] = s_qps (who [t].fn, who [t].self, data, o->k, ef, o->threads, reps);
+                double per_cpu_s;
+                lq [r] = s_qps_cpu (who [t].fn, who [t].self, data, o->k, ef, o->threads, reps, &per_cpu_s);
+                lc [r] = 1e6 / per_cpu_s;
+                double c0 = qv_bench_service_cpu_s (svc);
+                int64_t t0 = qv_clock_usec ();
                 sq [r] = qv_bench_service_qps (svc, data->queries, data->nq, o->batch, o->window,
                                                o->k, ef, 1.0, NULL);
+                double queries = sq [r] * (double) (qv_clock_usec () - t0) / 1e6;
+                sc [r] = (qv_bench_service_cpu_s (svc) - c0) * 1e6 / queries;
                 lus [r] = 1e6 / s_qps (who [t].fn, who [t].self, data, o->k, ef, 1, reps);
                 qv_bench_service_latency (svc, data->queries, data->nq, o->k, ef, 0.5, &p50 [r], &p99 [r]);
             }
             double mlq = s_median (lq, o->runs), msq = s_median (sq, o->runs);
+            double mlc = s_median (lc, o->runs), msc = s_median (sc, o->runs);
             double mlus = s_median (lus, o->runs), mp50 = s_median (p50, o->runs);
-            printf ("%-9s %4u %9.4f %9.4f %10.0f %10.0f %7.2f %9.1f %9.1f %9.1f %9.1f\n", who [t].name, ef,
-                    lib_rec, svc_rec, mlq, msq, msq / mlq, mlus, mp50, s_median (p99, o->runs), mp50 - mlus);
+            printf ("%-9s %4u %9.4f %9.4f %10.0f %10.0f %6.2f %8.1f %8.1f %6.2f %8.1f %8.1f %8.1f %8.1f\n",
+                    who [t].name, ef, lib_rec, svc_rec, mlq, msq, msq / mlq, mlc, msc, mlc / msc, mlus, mp50,
+                    s_median (p99, o->runs), mp50 - mlus);
             fflush (stdout);
         }
         qv_bench_service_destroy (&svc);
     }
     printf ("# lib_QPS: the index in this process, %u threads, one query per call; svc_QPS: through the\n"
-            "# service (goal: svc_x >= 0.90); lib_us: one thread's time per query; svc_p50/p99: latency of\n"
-            "# a request of one query; added_us = svc_p50 - lib_us (goal: <= 60); recall@%u against exact truth\n",
-            o->threads, o->k);
+            "# service (goal: svc_x >= 0.90); lib_cpu / svc_cpu: CPU microseconds per query of the searching\n"
+            "# threads / of the whole server process (the client's excluded); lib_us: one thread's time per\n"
+            "# query; svc_p50/p99: microseconds per request of one query; added = svc_p50 - lib_us (goal: <= 60);\n"
+            "# recall@%u against exact truth\n", o->threads, o->k);
+    printf ("# floors on this machine, p50 of one request at a time: a bare ZeroMQ echo over loopback TCP "
+            "with a %u-byte request %.1f us; ping through quiver serve %.1f us\n", data->dim * 4, echo, ping);
     free (ids);
     qv_bench_rm_rf (tmp);
 }
@@ -998,7 +1015,7 @@ s_usage (void)
         "       qvann --filter-sweep --base B.fvecs --query Q.fvecs [--ef 64]\n"
         "       qvann --codes (--base B.fvecs --query Q.fvecs [--gt G.ivecs] | --synth ROWS) [--metric M]\n"
         "             SQ8 against 4-bit PQ codes: recall of re-ranking the codes' best R, ns per distance\n"
-        "  --service [--batch 100] [--window 4]   (with --base or --synth) also serve the same rows with\n"
+        "  --service [--batch 100] [--window 8]   (with --base or --synth) also serve the same rows with\n"
         "             `quiver serve` next to qvann and print its q/s and latency beside this process's\n");
 }
 
@@ -1006,7 +1023,7 @@ int
 main (int argc, char **argv)
 {
     s_opts_t o = { .metric = QV_METRIC_L2, .M = 16, .efc = 200, .k = 10, .runs = 5,
-                   .threads = 2, .dim = 128, .peer = 1, .synth_nq = 1000, .batch = 100, .window = 4,
+                   .threads = 2, .dim = 128, .peer = 1, .synth_nq = 1000, .batch = 100, .window = 8,
                    .types = { "HNSW", "HNSW_SQ8" }, .ntypes = 2,
                    .efs = { 16, 32, 64, 128, 256 }, .nef = 5 };
     for (int i = 1; i < argc; i++) {

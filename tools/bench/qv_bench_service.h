@@ -36,4 +36,19 @@ void
     qv_bench_service_latency (qv_bench_service_t *self, const float *queries, uint32_t nq,
                               uint32_t k, uint32_t ef, double seconds, double *p50_us, double *p99_us);
 
+//  CPU seconds the server process has used so far (every thread; /proc/PID/stat).
+double
+    qv_bench_service_cpu_s (qv_bench_service_t *self);
+
+//  Median round trip in microseconds of `ping` through the server, one at a time, for
+//  about `seconds`: the cost of the API path without a search.
+double
+    qv_bench_service_ping_us (qv_bench_service_t *self, double seconds);
+
+//  Median round trip in microseconds of a bare ZeroMQ echo over loopback TCP (a ROUTER
+//  thread in this process sending each message back, the same client code and
+//  request size): the transport's floor on this machine, which no server goes under.
+double
+    qv_bench_zmq_echo_us (size_t request_bytes, double seconds);
+
 #endif
