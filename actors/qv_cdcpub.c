@@ -88,7 +88,7 @@ qv_cdcpub_actor (zsock_t *pipe, void *args)
     zsock_bind (self->inbox, "%s", ep);
     char name [96];
     snprintf (name, sizeof name, "quiver-cdc-%s", self->config->instance);
-    self->bus = qv_bus_new (self->config->nats_url, name);
+    self->bus = qv_bus_new (self->config->nats_url, name, false);
     if (!self->bus)
         qv_error ("change feed: cannot connect to NATS %s: %s; events are dropped",
                   self->config->nats_url, qv_err_msg ());

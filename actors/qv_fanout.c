@@ -584,7 +584,7 @@ qv_fanout_actor (zsock_t *pipe, void *args)
     zhashx_set_destructor (self->members, s_member_free);
     self->reads = zhashx_new ();
     self->parked = zlistx_new ();
-    self->bus = qv_bus_new (self->config->nats_url, "quiver fan-out");
+    self->bus = qv_bus_new (self->config->nats_url, "quiver fan-out", false);
     zsock_signal (pipe, 0);
     self->loop = zloop_new ();
     zloop_set_nonstop (self->loop, true);

@@ -213,7 +213,7 @@ qv_feedpub_actor (zsock_t *pipe, void *args)
     zsock_set_rcvhwm (self->inbox, 10000);
     zsock_bind (self->inbox, "%s", ep);
     atomic_store (&self->stats->max_payload, (uint64_t) 1 << 20);
-    self->bus = qv_bus_new (self->config->nats_url, "quiver feed publisher");
+    self->bus = qv_bus_new (self->config->nats_url, "quiver feed publisher", true);
     qv_config_endpoint (self->config, "feedpub-ts", ep, sizeof ep);
     self->asks = zsock_new_pull (ep);
     zsock_signal (pipe, 0);

@@ -506,7 +506,7 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     if (!self->config->meta_process)   //  a meta process writes the manifests: no adopter
         self->adopter = qv_config_push (self->config, "adopt");
     self->proxy = qv_config_push (self->config, "proxy");
-    self->bus = qv_bus_new (self->config->nats_url, "quiver searcher");
+    self->bus = qv_bus_new (self->config->nats_url, "quiver searcher", true);
     self->last_feed_ms = qv_clock_msec ();
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();

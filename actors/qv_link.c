@@ -691,7 +691,7 @@ qv_link_actor (zsock_t *pipe, void *args)
         qv_config_endpoint (self->config, "link-cores", ep, sizeof ep);
         self->cores = zsock_new_pull (ep);
         zloop_reader (self->loop, self->cores, s_handle_cores, self);
-        self->bus = qv_bus_new (self->config->nats_url, "quiver proxy: writer cores");
+        self->bus = qv_bus_new (self->config->nats_url, "quiver proxy: writer cores", false);
         if (self->bus) {
             zloop_timer (self->loop, 100, 0, s_handle_timer, self);
             s_handle_timer (self->loop, 0, self);

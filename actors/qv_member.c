@@ -102,7 +102,7 @@ qv_member_actor (zsock_t *pipe, void *args)
     snprintf (self->me.instance, sizeof self->me.instance, "%s", self->config->instance);
     char name [64];
     snprintf (name, sizeof name, "quiver %s membership", self->role);
-    self->bus = qv_bus_new (self->config->nats_url, name);
+    self->bus = qv_bus_new (self->config->nats_url, name, false);
     zsock_signal (pipe, 0);
     zloop_t *loop = zloop_new ();
     zloop_set_nonstop (loop, true);

@@ -654,9 +654,10 @@ s_refuse_write (int op)
 }
 
 static void
-s_frame_release (void *frame)
+s_frame_release (void *owner)
 {
-    zframe_destroy ((zframe_t **) &frame);
+    zframe_t *frame = owner;
+    zframe_destroy (&frame);
 }
 
 //  One request from a client of sock (the public ROUTER, or the bridge's).

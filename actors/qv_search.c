@@ -1,23 +1,27 @@
 //  Vector searches of the searcher actor (its thread; state in qv_searcher_self.h):
 //  a search takes a snapshot (segments linked, row counts, the last applied
-//  timestamp) and splits its rows across the worker threads; each worker keeps a
-//  top-k per query (or, first, evaluates the filter on its slice of each segment);
-//  this thread merges the parts and encodes the reply.
+//  timestamp) and splits its rows (or queries, or indexed segments) across the worker
+//  threads; each worker keeps a top-k per query (or, first, evaluates the filter on
+//  its slice of each segment), and the last one done posts SEARCHED; this thread
+//  merges the parts and encodes the reply. A small search while the workers have none
+//  runs in this thread instead (qv_search_start).
 #include "qv_searcher_self.h"
+
+#define S_INLINE_BYTES (256u << 10)     //  vectors a search run in the searcher thread may scan
 
 static void s_dispatch (self_t *self, s_search_t *s);
 static void s_filter_done (self_t *self, s_search_t *s);
 static void s_search_done (self_t *self, s_search_t *s);
 
 //  A worker: scans its part of a snapshot for every query. The last part of a search
-//  done is posted to the searcher's inbox (SEARCHED), not answered on this pipe: the
-//  searcher's loop then polls two sockets, not two plus one per worker (each socket
-//  polled costs system calls on every turn of its loop).
+//  done is posted (SEARCHED) to the searcher's "searched" socket, which every worker
+//  shares, not answered on this pipe: the searcher's loop polls three sockets, not
+//  two plus one per worker (each socket polled costs system calls on every turn).
 void
 qv_search_worker_actor (zsock_t *pipe, void *args)
 {
     const qv_config_t *config = args;
-    zsock_t *searcher = qv_config_push (config, "searcher");
+    zsock_t *searcher = qv_config_push (config, "searched");
     zsock_signal (pipe, 0);
     while (true) {
         char *cmd;
@@ -61,7 +65,12 @@ qv_search_worker_actor (zsock_t *pipe, void *args)
         if (atomic_fetch_sub (&s->pending, 1) == 1) {
             qv_msg_searched_t *done = qv_msg_searched_new ();
             done->task = task;
-            qv_msg_post (searcher, &done);
+            if (qv_msg_post (searcher, &done) != 0) {
+                //  Only when the process is stopping (the context is terminated): the
+                //  searcher answers its unfinished searches as it stops
+                qv_msg_free (&done);
+                qv_warn ("search worker: cannot post to the searcher: %s", zmq_strerror (zmq_errno ()));
+            }
         }
     }
     zsock_destroy (&searcher);
@@ -349,17 +358,22 @@ qv_search_start (self_t *self, qv_job_t *job)
         for (uint32_t q = 0; q < s->nq; q++)
             s->tasks [p].tops [q] = qv_topk_new ((uint32_t) (limit + offset));
     }
+    //  A small search while no other is out at the workers runs in this thread: one
+    //  part, at most one index searched with a modest ef / nprobe, and at most
+    //  S_INLINE_BYTES of vectors scanned; a worker's round trip (two thread wake-ups)
+    //  would cost more than the search. Under load the workers take every search, so
+    //  small searches still run side by side and this thread stays free for writes.
+    bool inline_ok = !split && zlistx_size (self->searches) == 0
+                  && (uint64_t) s->nq * rows * f->dim * sizeof (float) <= S_INLINE_BYTES
+                  && (indexed == 0 || (s->ef <= 256 && s->nprobe <= 32));
     zlistx_add_end (self->searches, s);
-    if (split || (uint64_t) s->nq * rows > 20000)
-        s_dispatch (self, s);
-    else {
-        //  One part, and a small one (one query on at most one index, and at most
-        //  20,000 distances scanned): a worker's round trip would cost more than the
-        //  search, so this thread runs it
+    if (inline_ok) {
         qv_snapshot_scan (s->snap, s->queries, s->qnorms, s->nq, s->limit + s->offset, s->ef,
                           s->nprobe, 0, 1, s->tasks [0].tops);
         s_search_done (self, s);
     }
+    else
+        s_dispatch (self, s);
 }
 
 static void

@@ -17,8 +17,8 @@
 //    FLUSH {coll, job}                 from the segment manager: handed to the coordinator
 //    READ {job, guarantee_ts}          from the proxy: answered once tsafe >= guarantee_ts,
 //                                      TIMEOUT at job->deadline
-//    SEARCHED {task}                   from its own search workers (actors/qv_search.c):
-//                                      a search's parts are all done
+//  takes (PULL inproc "searched", its own search workers', actors/qv_search.c):
+//    SEARCHED {task}                   a search's parts are all done
 //    WRITTEN {seg, rc, error} (rc 0), BUILT {build}, MANIFESTED {version, rc, error},
 //    FLUSH_DONE {coll, job}            from the coordinator
 //  sends:
@@ -1318,6 +1318,10 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
     zloop_set_nonstop (loop, true);
+    //  One socket for every worker's SEARCHED, beside the inbox (not behind its
+    //  queue of applies), polled once however many workers there are
+    qv_config_endpoint (self->config, "searched", ep, sizeof ep);
+    self->searched = zsock_new_pull (ep);
     for (int i = 0; i < self->nworkers; i++)
         self->workers [i] = zactor_new (qv_search_worker_actor, (void *) self->config);
     //  args lives in the caller's stack frame, which is gone once the signal below lets
@@ -1342,16 +1346,23 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     s_sealed_todo (self);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    zloop_reader (loop, self->searched, s_handle_inbox, self);
     zloop_timer (loop, 1000, 0, s_handle_timer, self);
     zloop_timer (loop, 10, 0, s_handle_wait_timer, self);
     zloop_set_nonstop (loop, true);
     zloop_start (loop);
     zloop_destroy (&loop);
+    //  The workers first, then what they posted while stopping (their searches are
+    //  answered below)
+    for (int i = 0; i < self->nworkers; i++)
+        zactor_destroy (&self->workers [i]);
+    qv_msg_t *searched;
+    while ((searched = qv_msg_recv_nowait (self->searched)))
+        qv_msg_destroy (&searched);
+    zsock_destroy (&self->searched);
     s_drain (self);
     s_fail_parked (self);
     zlistx_destroy (&self->flushes);
-    for (int i = 0; i < self->nworkers; i++)
-        zactor_destroy (&self->workers [i]);
     //  Searches the workers had not finished: answer them, free their state.
     s_search_t *search;
     while ((search = zlistx_detach (self->searches, NULL))) {

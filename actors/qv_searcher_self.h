@@ -39,7 +39,7 @@ struct s_search_t {
     qv_output_t out;                //  output_fields
     uint32_t parts;
     atomic_uint pending;            //  parts not done: the worker ending the last one
-                                    //  tells the searcher (one DONE a search)
+                                    //  posts SEARCHED (one message a search)
     s_task_t *tasks;
     qv_schema_t *schema;            //  own copy: the filter refers to it
     qv_expr_t *expr;                //  filter, or NULL
@@ -54,6 +54,7 @@ typedef struct {
     const qv_config_t *config;
     qv_catalog_t *catalog;
     zsock_t *inbox;
+    zsock_t *searched;              //  PULL of the search workers' SEARCHED
     zsock_t *proxy;
     zsock_t *meta;                  //  PUSH to the metadata coordinator
     zsock_t *cdc;                   //  PUSH of change events to the bridge, or NULL
@@ -105,7 +106,7 @@ void
 
 //  qv_search.c
 //  A search worker thread (args: the config): scans its part of a snapshot for every
-//  query; posts SEARCHED to the searcher's inbox when a search's last part is done.
+//  query; posts SEARCHED (inproc "searched") when a search's last part is done.
 void
     qv_search_worker_actor (zsock_t *pipe, void *args);
 //  Parses a request's `filter` (absent or empty: none) against a copy of the schema.

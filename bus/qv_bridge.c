@@ -14,8 +14,9 @@
 //  NATS payload itself, zero-copy (the proxy decodes it where nats.c received it and
 //  lets go of the message when it is done with it, s_held_t), after a context frame
 //  {s_ctx_t *, stream sequence, consumer generation, "op\0collection\0"} that the proxy
-//  echoes back; it checks the payload as it checks a ZeroMQ client's request. The reply is published on the message's reply subject, or, fire-and-forget,
-//  counted and logged if it is an error. Writes are answered by the searcher only after
+//  echoes back; it checks the payload as it checks a ZeroMQ client's request. The
+//  reply is published on the message's reply subject, or, fire-and-forget, counted
+//  and logged if it is an error. Writes are answered by the searcher only after
 //  the WAL write is durable, so an answer means durable.
 //
 //  JetStream ingestion: a fetcher thread owns a pull subscription on a durable consumer
@@ -30,8 +31,8 @@
 //  starts from the one after it; a message whose first copy may have been logged (the
 //  connection to the core dropped with it in flight) is sent again, and the core's
 //  segment manager answers it without logging it twice. Replies come back in log
-//  order; a message is acked when its reply says it is durable. A message the server refuses for good (bad payload, unknown collection)
-//  is acked, counted, and reported on <prefix>.errors. A transient failure (storage,
+//  order; a message is acked when its reply says it is durable. A message the server
+//  refuses for good (bad payload, unknown collection) is acked, counted, and reported on <prefix>.errors. A transient failure (storage,
 //  memory) stops the flow: once every message in flight has answered, the consumer is
 //  recreated from the last message done + 1 (the segment manager refuses stream writes
 //  after a failed one, so nothing after it was logged). A gap in the consumer's
@@ -57,7 +58,6 @@
 
 typedef enum { S_PING, S_REQUEST, S_FIRE, S_STREAM, S_POSITION } s_kind_t;
 
-//  One request in flight at the proxy.
 //  A NATS message shared by the bridge (a request's context) and the proxy (the
 //  request decoded where its payload lies): destroyed when both let go, on either
 //  thread (a zmq_free_fn, the payload's frame's destructor).
@@ -77,6 +77,7 @@ s_held_drop (void *data, void *hint)
     }
 }
 
+//  One request in flight at the proxy.
 typedef struct {
     s_kind_t kind;
     natsMsg *msg;                   //  the NATS message (NULL for the bridge's own)
@@ -463,8 +464,13 @@ s_send_api (self_t *self, s_ctx_t *ctx, const char *op, const char *collection, 
     }
     ctx->handle = zlistx_add_end (self->inflight, ctx);
     void *api = zsock_resolve (self->api);
+    //  An empty payload (refused by the proxy as undecodable) still has its message
+    //  released through release
     zmq_msg_t body;
-    zmq_msg_init_data (&body, size ? data : (void *) "", size, release, hint);
+    if (zmq_msg_init_data (&body, data, size, release, hint) != 0) {
+        release (data, hint);
+        zmq_msg_init (&body);
+    }
     //  Both frames or neither: inproc to a live proxy does not refuse a message
     if (zmq_send (api, frame, n, ZMQ_SNDMORE) == (int) n)
         zmq_msg_send (&body, api, 0);
@@ -528,12 +534,12 @@ s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
         rid = NULL;
     qv_wr_t *w = qv_wr_new ();
     qv_reply_error (w, rid, QV_EINVAL, message);
+    qv_doc_destroy (&doc);          //  a view into the message, which s_finish frees
     size_t size;
     const void *data = qv_wr_data (w, &size);
     ctx->handle = zlistx_add_end (self->inflight, ctx);
     s_finish (self, ctx, data, size);
     qv_wr_destroy (&w);
-    qv_doc_destroy (&doc);
 }
 
 static void
@@ -1065,7 +1071,7 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     self->loop = zloop_new ();
     char name [96];
     snprintf (name, sizeof name, "quiver-%s", self->config->instance);
-    self->bus = qv_bus_new (self->config->nats_url, name);
+    self->bus = qv_bus_new (self->config->nats_url, name, true);
     zsock_signal (pipe, 0);
 
     //  First attempt, for the server's start-up: wait a little for the connection.

@@ -80,7 +80,7 @@ s_on_error (natsConnection *nc, natsSubscription *sub, natsStatus err, void *clo
 }
 
 qv_bus_t *
-qv_bus_new (const char *url, const char *name)
+qv_bus_new (const char *url, const char *name, bool asap)
 {
     qv_bus_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -95,10 +95,9 @@ qv_bus_new (const char *url, const char *name)
     if (s == NATS_OK) s = natsOptions_SetPingInterval (self->opts, 5000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut (self->opts, 2);
     if (s == NATS_OK) s = natsOptions_SetTimeout (self->opts, 2000);
-    //  nats.c 3.4 holds every buffered publish (replies, acks, fetch requests, change
-    //  events) for 1 ms before its flusher thread writes it, which adds a millisecond to
-    //  every NATS request/reply and JetStream fetch; send each at once instead
-    if (s == NATS_OK) s = natsOptions_SetSendAsap (self->opts, true);
+    //  nats.c 3.4 holds every buffered publish for 1 ms before its flusher thread
+    //  writes it: a connection that answers requests sends each publish at once
+    if (s == NATS_OK && asap) s = natsOptions_SetSendAsap (self->opts, true);
     //  A server that stops reading (frozen, or a partition without a reset) fails a
     //  write after 10 s instead of blocking it, and the connection, for good
     if (s == NATS_OK) s = natsOptions_SetWriteDeadline (self->opts, 10000);

@@ -11,9 +11,12 @@ typedef struct _qv_bus_t qv_bus_t;
 //  Connects to url (a comma-separated list is allowed) as client `name`. The
 //  connection reconnects forever (buffering publishes while it is down) and, if the
 //  server is not reachable now, keeps trying in the background: that is not an error.
+//  asap: every publish is written at once (a connection whose publishes someone waits
+//  for: replies, acks, JetStream pull requests, answers to questions); otherwise
+//  nats.c batches them, writing each up to 1 ms later (nats.c 3.4's flusher thread).
 //  NULL with the reason in qv_err_msg () for a URL nats.c refuses.
 qv_bus_t *
-    qv_bus_new (const char *url, const char *name);
+    qv_bus_new (const char *url, const char *name, bool asap);
 
 //  Unsubscribes, waits for message callbacks to finish, closes the connection. Safe twice.
 void
@@ -31,7 +34,7 @@ bool
 int
     qv_bus_subscribe (qv_bus_t *self, const char *subject, const char *endpoint);
 
-//  Publishes data to subject (asynchronous: buffered by the client). QV_ELIMIT when
+//  Publishes data to subject (buffered by the client unless asap). QV_ELIMIT when
 //  size exceeds the server's payload limit, QV_EUNAVAIL when the client cannot take it
 //  (disconnected and its reconnect buffer is full).
 int

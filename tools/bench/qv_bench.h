@@ -65,4 +65,10 @@ void
 void
     qv_bench_server_stop (qv_bench_server_t *srv, int sig);
 
+//  Median round trip in microseconds of a bare ZeroMQ echo over loopback TCP (a ROUTER
+//  thread in this process sending each message back, the same client code and
+//  request size): the transport's floor on this machine, which no server goes under.
+double
+    qv_bench_zmq_echo_us (size_t request_bytes, double seconds);
+
 #endif

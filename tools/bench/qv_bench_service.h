@@ -45,10 +45,4 @@ double
 double
     qv_bench_service_ping_us (qv_bench_service_t *self, double seconds);
 
-//  Median round trip in microseconds of a bare ZeroMQ echo over loopback TCP (a ROUTER
-//  thread in this process sending each message back, the same client code and
-//  request size): the transport's floor on this machine, which no server goes under.
-double
-    qv_bench_zmq_echo_us (size_t request_bytes, double seconds);
-
 #endif
