@@ -154,21 +154,7 @@ s_server_recovered_line (qv_bench_server_t *srv, char *out, size_t size)
 static void
 s_create (qv_client_t *client, const char *name)
 {
-    qv_wr_t *w = qv_client_request (client, "create_collection", 2, NULL);
-    qv_wr_str (w, "collection"); qv_wr_str (w, name);
-    qv_wr_str (w, "fields");
-    qv_wr_array (w, 2);
-    qv_wr_map (w, 3);
-    qv_wr_str (w, "name"); qv_wr_str (w, "id");
-    qv_wr_str (w, "type"); qv_wr_str (w, "int64");
-    qv_wr_str (w, "primary"); qv_wr_bool (w, true);
-    qv_wr_map (w, 4);
-    qv_wr_str (w, "name"); qv_wr_str (w, "vector");
-    qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
-    qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
-    qv_wr_str (w, "metric"); qv_wr_str (w, "L2");
-    qv_doc_t *reply = qv_bench_call (client, &w);
-    qv_doc_destroy (&reply);
+    qv_bench_create (client, name, S_DIM, "L2");
 }
 
 static void
@@ -180,22 +166,12 @@ s_simple (qv_client_t *client, const char *op, const char *name)
     qv_doc_destroy (&reply);
 }
 
-//  An insert request of n rows: ids first_id.., vectors as one bin column.
+//  An insert request of n rows of S_DIM: ids first_id.., vectors as one bin column.
 static qv_wr_t *
 s_insert_request (qv_client_t *client, const char *name, int64_t first_id, const float *vectors,
                   size_t n, uint64_t *rid_p)
 {
-    qv_wr_t *w = qv_client_request (client, "insert", 2, rid_p);
-    qv_wr_str (w, "collection"); qv_wr_str (w, name);
-    qv_wr_str (w, "columns");
-    qv_wr_map (w, 2);
-    qv_wr_str (w, "id");
-    qv_wr_array (w, n);
-    for (size_t i = 0; i < n; i++)
-        qv_wr_int (w, first_id + (int64_t) i);
-    qv_wr_str (w, "vector");
-    qv_wr_bin (w, vectors, n * S_DIM * sizeof (float));
-    return w;
+    return qv_bench_insert_request (client, name, first_id, vectors, n, S_DIM, rid_p);
 }
 
 //  Inserts n random rows with ids first_id.. through one pipelined client (batches
@@ -1001,37 +977,6 @@ s_create_hnsw (qv_client_t *client, const char *name)
     qv_doc_destroy (&reply);
 }
 
-//  Waits (up to 5 minutes) until endpoint's describe_index of name's vector field
-//  says every row is indexed.
-static void
-s_wait_indexed (const char *endpoint, const char *name)
-{
-    qv_client_t *client = qv_client_new (endpoint);
-    qv_client_set_timeout (client, 60000);
-    int64_t until = qv_clock_msec () + 300000;
-    while (true) {
-        qv_wr_t *w = qv_client_request (client, "describe_index", 2, NULL);
-        qv_wr_str (w, "collection"); qv_wr_str (w, name);
-        qv_wr_str (w, "field"); qv_wr_str (w, "vector");
-        qv_doc_t *reply = qv_bench_call (client, &w);
-        uint64_t indexed = 0, total = 1;
-        const qv_val_t *v = qv_val_get (qv_doc_root (reply), "indexed_rows");
-        if (v)
-            qv_val_uint (v, &indexed);
-        if ((v = qv_val_get (qv_doc_root (reply), "total_rows")))
-            qv_val_uint (v, &total);
-        qv_doc_destroy (&reply);
-        if (indexed == total)
-            break;
-        if (qv_clock_msec () > until)
-            qv_bench_die ("%s: the index of '%s' was not ready within 5 minutes (%llu of %llu "
-                          "rows)", endpoint, name, (unsigned long long) indexed,
-                          (unsigned long long) total);
-        zclock_sleep (20);
-    }
-    qv_client_destroy (&client);
-}
-
 //  Part e's search rows: nq=1 and nq=100 on "srch", medians of the runs.
 static void
 s_split_search_rows (const s_opts_t *opts, qv_client_t *client, const char *label,
@@ -1167,10 +1112,10 @@ s_bench_split (const s_opts_t *opts)
         s_simple (client, "flush", "srch");
         s_create_hnsw (client, "srch");
         int64_t t0 = qv_clock_msec ();
-        s_wait_indexed (eps [m], "srch");
+        qv_bench_wait_indexed (eps [m], "srch", "vector", 300);
         int64_t built = qv_clock_msec ();
         if (m > 0)
-            s_wait_indexed (seps [m], "srch");
+            qv_bench_wait_indexed (seps [m], "srch", "vector", 300);
         int64_t adopted = qv_clock_msec ();
         printf ("  %-9s  %-24s  %8.1f s     (%s)\n", labels [m], "HNSW index ready",
                 (double) (adopted - t0) / 1000.0, m == 3 ? "built by the meta process"

@@ -128,21 +128,7 @@ static void
 s_create (const char *endpoint)
 {
     qv_client_t *client = qv_client_new (endpoint);
-    qv_wr_t *w = qv_client_request (client, "create_collection", 2, NULL);
-    qv_wr_str (w, "collection"); qv_wr_str (w, "bench");
-    qv_wr_str (w, "fields");
-    qv_wr_array (w, 2);
-    qv_wr_map (w, 3);
-    qv_wr_str (w, "name"); qv_wr_str (w, "id");
-    qv_wr_str (w, "type"); qv_wr_str (w, "int64");
-    qv_wr_str (w, "primary"); qv_wr_bool (w, true);
-    qv_wr_map (w, 4);
-    qv_wr_str (w, "name"); qv_wr_str (w, "vector");
-    qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
-    qv_wr_str (w, "dim"); qv_wr_uint (w, S_DIM);
-    qv_wr_str (w, "metric"); qv_wr_str (w, "L2");
-    qv_doc_t *reply = qv_bench_call (client, &w);
-    qv_doc_destroy (&reply);
+    qv_bench_create (client, "bench", S_DIM, "L2");
     qv_client_destroy (&client);
 }
 

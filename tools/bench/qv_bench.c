@@ -270,3 +270,70 @@ qv_bench_nats_stop (pid_t pid)
     waitpid (pid, NULL, 0);
     s_untrack (pid);
 }
+
+void
+qv_bench_wait_indexed (const char *endpoint, const char *collection, const char *field,
+                       int timeout_s)
+{
+    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_set_timeout (client, 60000);
+    int64_t until = qv_clock_msec () + (int64_t) timeout_s * 1000;
+    while (true) {
+        qv_wr_t *w = qv_client_request (client, "describe_index", 2, NULL);
+        qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+        qv_wr_str (w, "field"); qv_wr_str (w, field);
+        qv_doc_t *reply = qv_bench_call (client, &w);
+        uint64_t indexed = 0, total = 1;
+        const qv_val_t *v = qv_val_get (qv_doc_root (reply), "indexed_rows");
+        if (v)
+            qv_val_uint (v, &indexed);
+        if ((v = qv_val_get (qv_doc_root (reply), "total_rows")))
+            qv_val_uint (v, &total);
+        qv_doc_destroy (&reply);
+        if (indexed == total)
+            break;
+        if (qv_clock_msec () > until)
+            qv_bench_die ("%s: the index of '%s' was not ready within %d s (%llu of %llu rows)",
+                          endpoint, collection, timeout_s, (unsigned long long) indexed,
+                          (unsigned long long) total);
+        usleep (20000);
+    }
+    qv_client_destroy (&client);
+}
+
+void
+qv_bench_create (qv_client_t *client, const char *collection, uint32_t dim, const char *metric)
+{
+    qv_wr_t *w = qv_client_request (client, "create_collection", 2, NULL);
+    qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    qv_wr_str (w, "fields");
+    qv_wr_array (w, 2);
+    qv_wr_map (w, 3);
+    qv_wr_str (w, "name"); qv_wr_str (w, "id");
+    qv_wr_str (w, "type"); qv_wr_str (w, "int64");
+    qv_wr_str (w, "primary"); qv_wr_bool (w, true);
+    qv_wr_map (w, 4);
+    qv_wr_str (w, "name"); qv_wr_str (w, "vector");
+    qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
+    qv_wr_str (w, "dim"); qv_wr_uint (w, dim);
+    qv_wr_str (w, "metric"); qv_wr_str (w, metric);
+    qv_doc_t *reply = qv_bench_call (client, &w);
+    qv_doc_destroy (&reply);
+}
+
+qv_wr_t *
+qv_bench_insert_request (qv_client_t *client, const char *collection, int64_t first_id,
+                         const float *vectors, size_t n, uint32_t dim, uint64_t *rid_p)
+{
+    qv_wr_t *w = qv_client_request (client, "insert", 2, rid_p);
+    qv_wr_str (w, "collection"); qv_wr_str (w, collection);
+    qv_wr_str (w, "columns");
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "id");
+    qv_wr_array (w, n);
+    for (size_t i = 0; i < n; i++)
+        qv_wr_int (w, first_id + (int64_t) i);
+    qv_wr_str (w, "vector");
+    qv_wr_bin (w, vectors, n * dim * sizeof (float));
+    return w;
+}

@@ -65,6 +65,23 @@ void
 void
     qv_bench_server_stop (qv_bench_server_t *srv, int sig);
 
+//  Creates collection: int64 primary key `id`, float_vector `vector` of dim and
+//  metric ("L2", "IP", "COSINE"); dies if refused.
+void
+    qv_bench_create (qv_client_t *client, const char *collection, uint32_t dim, const char *metric);
+
+//  An insert request (the caller sends and destroys it) of n rows of dim into
+//  collection as qv_bench_create made it: ids first_id.., vectors as one bin column.
+qv_wr_t *
+    qv_bench_insert_request (qv_client_t *client, const char *collection, int64_t first_id,
+                             const float *vectors, size_t n, uint32_t dim, uint64_t *rid_p);
+
+//  Waits until endpoint's describe_index of collection's field says every row is
+//  indexed; dies after timeout_s seconds, saying how far the build got.
+void
+    qv_bench_wait_indexed (const char *endpoint, const char *collection, const char *field,
+                           int timeout_s);
+
 //  Median round trip in microseconds of a bare ZeroMQ echo over loopback TCP (a ROUTER
 //  thread in this process sending each message back, the same client code and
 //  request size): the transport's floor on this machine, which no server goes under.

@@ -24,25 +24,6 @@ s_call (qv_client_t *client, qv_wr_t *w)
     qv_doc_destroy (&reply);
 }
 
-static void
-s_create (qv_client_t *client, const char *metric, uint32_t dim)
-{
-    qv_wr_t *w = qv_client_request (client, "create_collection", 2, NULL);
-    qv_wr_str (w, "collection"); qv_wr_str (w, S_COLL);
-    qv_wr_str (w, "fields");
-    qv_wr_array (w, 2);
-    qv_wr_map (w, 3);
-    qv_wr_str (w, "name"); qv_wr_str (w, "id");
-    qv_wr_str (w, "type"); qv_wr_str (w, "int64");
-    qv_wr_str (w, "primary"); qv_wr_bool (w, true);
-    qv_wr_map (w, 4);
-    qv_wr_str (w, "name"); qv_wr_str (w, "vector");
-    qv_wr_str (w, "type"); qv_wr_str (w, "float_vector");
-    qv_wr_str (w, "dim"); qv_wr_uint (w, dim);
-    qv_wr_str (w, "metric"); qv_wr_str (w, metric);
-    s_call (client, w);
-}
-
 //  Inserts the rows, four requests in flight.
 static void
 s_insert (qv_client_t *client, const float *base, uint32_t n, uint32_t dim)
@@ -55,16 +36,8 @@ s_insert (qv_client_t *client, const float *base, uint32_t n, uint32_t dim)
     while (acked < n) {
         while (sent < n && inflight < 4) {
             size_t m = n - sent < batch ? n - sent : batch;
-            qv_wr_t *w = qv_client_request (client, "insert", 2, NULL);
-            qv_wr_str (w, "collection"); qv_wr_str (w, S_COLL);
-            qv_wr_str (w, "columns");
-            qv_wr_map (w, 2);
-            qv_wr_str (w, "id");
-            qv_wr_array (w, m);
-            for (size_t i = 0; i < m; i++)
-                qv_wr_int (w, (int64_t) (sent + i));
-            qv_wr_str (w, "vector");
-            qv_wr_bin (w, base + sent * dim, m * dim * sizeof (float));
+            qv_wr_t *w = qv_bench_insert_request (client, S_COLL, (int64_t) sent, base + sent * dim,
+                                                  m, dim, NULL);
             if (qv_client_send (client, w))
                 qv_bench_die ("insert: %s", qv_client_error (client));
             qv_wr_destroy (&w);
@@ -88,31 +61,6 @@ s_insert (qv_client_t *client, const float *base, uint32_t n, uint32_t dim)
     }
 }
 
-static void
-s_wait_indexed (qv_client_t *client)
-{
-    int64_t until = qv_clock_msec () + 1800000;
-    while (true) {
-        qv_wr_t *w = qv_client_request (client, "describe_index", 2, NULL);
-        qv_wr_str (w, "collection"); qv_wr_str (w, S_COLL);
-        qv_wr_str (w, "field"); qv_wr_str (w, "vector");
-        qv_doc_t *reply = qv_bench_call (client, &w);
-        uint64_t indexed = 0, total = 1;
-        const qv_val_t *v = qv_val_get (qv_doc_root (reply), "indexed_rows");
-        if (v)
-            qv_val_uint (v, &indexed);
-        if ((v = qv_val_get (qv_doc_root (reply), "total_rows")))
-            qv_val_uint (v, &total);
-        qv_doc_destroy (&reply);
-        if (indexed == total)
-            return;
-        if (qv_clock_msec () > until)
-            qv_bench_die ("the service's index was not built within 30 minutes (%llu of %llu rows)",
-                          (unsigned long long) indexed, (unsigned long long) total);
-        zclock_sleep (50);
-    }
-}
-
 qv_bench_service_t *
 qv_bench_service_new (const char *quiver, const char *tmp, int threads, const char *metric,
                       const char *index_type, uint32_t M, uint32_t efc,
@@ -127,7 +75,7 @@ qv_bench_service_new (const char *quiver, const char *tmp, int threads, const ch
     qv_bench_server_start (&self->srv, quiver, data, extra);
     self->client = qv_client_new (self->srv.endpoint);
     qv_client_set_timeout (self->client, 600000);
-    s_create (self->client, metric, dim);
+    qv_bench_create (self->client, S_COLL, dim, metric);
     int64_t t0 = qv_clock_usec ();
     s_insert (self->client, base, n, dim);
     fprintf (stderr, "  service: %u rows inserted in %.1f s\n", n, (qv_clock_usec () - t0) / 1e6);
@@ -147,7 +95,7 @@ qv_bench_service_new (const char *quiver, const char *tmp, int threads, const ch
     qv_wr_str (w, "collection"); qv_wr_str (w, S_COLL);
     s_call (self->client, w);
     if (strcmp (index_type, "FLAT") != 0)
-        s_wait_indexed (self->client);
+        qv_bench_wait_indexed (self->srv.endpoint, S_COLL, "vector", 1800);
     fprintf (stderr, "  service: flushed%s in %.1f s\n", strcmp (index_type, "FLAT") ? " and indexed" : "",
              (qv_clock_usec () - t0) / 1e6);
     return self;
