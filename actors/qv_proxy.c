@@ -1303,7 +1303,10 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->router, s_handle_router, self);
-    zloop_reader (loop, self->bus, s_handle_router, self);
+    //  The bridge's and the REST gateway's socket, polled only when one of them runs
+    //  (every socket a loop polls costs system calls on each of its turns)
+    if (self->config->nats_url [0] || self->config->http [0])
+        zloop_reader (loop, self->bus, s_handle_router, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_set_nonstop (loop, true);
     zloop_start (loop);
