@@ -13,12 +13,14 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <unistd.h>
 
 static int s_window = 8;            //  requests in flight (ZeroMQ and NATS request/reply)
 #define S_MAX_MSGS 100000
 
-static const char *s_quiver = "./quiver";
+static const char *s_quiver;        //  --quiver, else the quiver next to this program
+static char s_quiver_next [4096];
 static char s_dir [256];
 static int s_nats_port, s_zmq_port;
 static char s_nats_url [64], s_endpoint [64];
@@ -145,6 +147,11 @@ s_start_quiver (void)
         _exit (127);
     }
     for (int i = 0; i < 6000; i++) {
+        int status;
+        if (waitpid (s_quiver_pid, &status, WNOHANG) == s_quiver_pid) {
+            s_quiver_pid = 0;       //  it exited (not found, refused its options, crashed)
+            return false;
+        }
         qv_wr_t *w = qv_wr_new ();
         qv_wr_map (w, 1);
         qv_wr_str (w, "op"); qv_wr_str (w, "ping");
@@ -539,7 +546,8 @@ main (int argc, char *argv [])
                 break;
             }
             default:
-                printf ("Usage: qvnatsbench [--quiver PATH/quiver] [--msgs N (300)] [--reps R (3)]\n"
+                printf ("Usage: qvnatsbench [--quiver PATH (default: the quiver next to qvnatsbench)]\n"
+                        "                   [--msgs N (300)] [--reps R (3)]\n"
                         "                   [--dims 128,768] [--only zmq|rr|ff|js] [--window N (8)]\n"
                         "Starts nats-server (on PATH) and quiver on free loopback ports in a temporary\n"
                         "directory, and prints insert rows/s and ack latency per write path (medians).\n");
@@ -551,6 +559,17 @@ main (int argc, char *argv [])
     if (msgs < 1 || msgs > S_MAX_MSGS || reps < 1 || reps > 20 || !dims_ok || s_window < 1 || s_window > 256) {
         fprintf (stderr, "qvnatsbench: --msgs 1..%d, --reps 1..20, --dims of 1..4096, --window 1..256\n",
                  S_MAX_MSGS);
+        return 2;
+    }
+    if (!s_quiver) {
+        char self [4096];
+        ssize_t len = readlink ("/proc/self/exe", self, sizeof self - 1);
+        self [len > 0 ? len : 0] = 0;
+        snprintf (s_quiver_next, sizeof s_quiver_next, "%s/quiver", dirname (self));
+        s_quiver = s_quiver_next;
+    }
+    if (access (s_quiver, X_OK)) {
+        fprintf (stderr, "qvnatsbench: no quiver binary at %s (--quiver PATH)\n", s_quiver);
         return 2;
     }
     zsys_init ();
