@@ -503,6 +503,97 @@ test_not_a_request (void **state)
 }
 
 //  Parses a reply and checks ok / rid (encoded bytes) / code.
+//  A NATS payload named by its subject (qv_req_parse_named): op and collection come
+//  from outside, the payload may repeat them only unchanged; the request written
+//  again (qv_req_write_pairs) carries them. The payload is decoded where it lies and
+//  its owner released once.
+static int s_released;
+
+static void
+s_release (void *owner)
+{
+    s_released++;
+    free (owner);
+}
+
+static int
+s_parse_named (const kv_t *kvs, const char *op, const char *coll, qv_req_t *req)
+{
+    size_t size;
+    void *data = s_build (kvs, &size);
+    return qv_req_parse_named (data, size, 10000, op, coll, s_release, data, req);
+}
+
+static void
+test_named_by_subject (void **state)
+{
+    (void) state;
+    s_released = 0;
+    qv_req_t req;
+    //  Neither in the payload: both from the subject
+    kv_t plain [] = { { "rid", 'u', NULL, 7, 0 }, { "ids", 'a', NULL, 0, 0 }, KV_END };
+    assert_int_equal (s_parse_named (plain, "delete", "books", &req), 0);
+    assert_int_equal (req.op, QV_OP_delete);
+    assert_string_equal (req.collection, "books");
+    assert_null (req.f [QV_F_op]);
+    //  Written again: op and collection first, the rest as it came, skipped fields left out
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map_open (w);
+    qv_req_write_pairs (&req, w, QV_F (rid));
+    qv_wr_map_close (w);
+    size_t size;
+    const void *bytes = qv_wr_data (w, &size);
+    qv_req_t again;
+    assert_int_equal (qv_req_parse (bytes, size, 10000, &again), 0);
+    assert_int_equal (again.op, QV_OP_delete);
+    assert_string_equal (again.collection, "books");
+    assert_non_null (again.f [QV_F_ids]);
+    assert_null (again.f [QV_F_rid]);
+    qv_req_free (&again);
+    qv_wr_destroy (&w);
+    qv_req_free (&req);
+    assert_int_equal (s_released, 1);
+    //  Repeated unchanged: accepted
+    kv_t same [] = { { "op", 's', "delete", 0, 0 }, { "collection", 's', "books", 0, 0 },
+                     { "ids", 'a', NULL, 0, 0 }, KV_END };
+    assert_int_equal (s_parse_named (same, "delete", "books", &req), 0);
+    qv_req_free (&req);
+    //  Disagreeing with the subject: refused, naming which
+    kv_t other_coll [] = { { "collection", 's', "films", 0, 0 }, { "ids", 'a', NULL, 0, 0 }, KV_END };
+    assert_int_equal (s_parse_named (other_coll, "delete", "books", &req), QV_EINVAL);
+    assert_non_null (strstr (qv_err_msg (), "'collection' disagrees with the subject (books)"));
+    qv_req_free (&req);
+    kv_t other_op [] = { { "op", 's', "insert", 0, 0 }, { "ids", 'a', NULL, 0, 0 }, KV_END };
+    assert_int_equal (s_parse_named (other_op, "delete", "books", &req), QV_EINVAL);
+    assert_non_null (strstr (qv_err_msg (), "'op' disagrees with the subject (delete)"));
+    qv_req_free (&req);
+    //  The op's own fields are still checked; a bad collection name from the subject too
+    kv_t stray [] = { { "filter", 's', "x > 1", 0, 0 }, { "limit", 'u', NULL, 3, 0 }, KV_END };
+    assert_int_equal (s_parse_named (stray, "delete", "books", &req), QV_EINVAL);
+    qv_req_free (&req);
+    kv_t ok_del [] = { { "ids", 'a', NULL, 0, 0 }, KV_END };
+    assert_int_equal (s_parse_named (ok_del, "delete", "bad name!", &req), QV_EINVAL);
+    qv_req_free (&req);
+    assert_int_equal (s_parse_named (ok_del, "no_such_op", "books", &req), QV_EINVAL);
+    qv_req_free (&req);
+    //  Not a map: said as a payload; undecodable bytes: the owner is released at once
+    uint8_t *arr = malloc (1);
+    arr [0] = 0x90;                 //  an empty array
+    assert_int_equal (qv_req_parse_named (arr, 1, 10000, "insert", "books", s_release, arr, &req),
+                      QV_EPROTO);
+    assert_non_null (strstr (qv_err_msg (), "the payload must be a msgpack map"));
+    qv_req_free (&req);
+    uint8_t *bad = malloc (1);
+    bad [0] = 0xc1;
+    int before = s_released;
+    assert_int_equal (qv_req_parse_named (bad, 1, 10000, "insert", "books", s_release, bad, &req),
+                      QV_EPROTO);
+    assert_int_equal (s_released, before + 1);
+    qv_req_free (&req);
+    //  Every owner released exactly once
+    assert_int_equal (s_released, 9);
+}
+
 static const qv_val_t *
 s_reply (qv_doc_t **doc, qv_wr_t *w, bool ok, const void *rid_bytes, size_t rid_size,
          size_t nkeys)
@@ -609,6 +700,7 @@ main (void)
         cmocka_unit_test (test_not_a_request),
         cmocka_unit_test (test_encoding_rules),
         cmocka_unit_test (test_reply_framing),
+        cmocka_unit_test (test_named_by_subject),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
