@@ -66,28 +66,11 @@ s_fill_random (float *out, size_t n, uint64_t *state)
         out [i] = (float) (s_rand (state) >> 40) / (float) (1 << 24);
 }
 
-static int
-s_cmp_double (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
-//  The q-quantile of n values (sorted in place).
-static double
-s_quantile (double *v, size_t n, double q)
-{
-    if (n == 0)
-        return 0;
-    qsort (v, n, sizeof *v, s_cmp_double);
-    size_t i = (size_t) ceil (q * (double) n);
-    return v [i ? i - 1 : 0];
-}
 
 static double
 s_median (double *v, size_t n)
 {
-    return s_quantile (v, n, 0.5);
+    return qv_bench_quantile (v, n, 0.5);
 }
 
 static double
@@ -325,8 +308,8 @@ s_insert_run (const char *endpoint, const char *name, int nclients, size_t batch
         free (args [i].lat);
     }
     *rate = rows / secs;
-    *p50 = s_quantile (lat, nlat, 0.50);
-    *p99 = s_quantile (lat, nlat, 0.99);
+    *p50 = qv_bench_quantile (lat, nlat, 0.50);
+    *p99 = qv_bench_quantile (lat, nlat, 0.99);
     free (lat);
 }
 
@@ -566,7 +549,7 @@ s_search_run_p (qv_client_t *client, const char *name, uint32_t nq, double secon
     }
     double secs = (qv_clock_usec () - t0) / 1e6;
     if (p99)
-        *p99 = s_quantile (lat, n, 0.99);
+        *p99 = qv_bench_quantile (lat, n, 0.99);
     *p50 = s_median (lat, n);
     free (lat);
     free (queries);
@@ -893,12 +876,12 @@ s_bench_visibility (const s_opts_t *opts)
         snprintf (what, sizeof what, "%s%s: insert sent -> visible to another client",
                   labels [ri], levels [l]);
         printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
-                s_quantile (from_send, probes, 0.5), s_quantile (from_send, probes, 0.99),
+                qv_bench_quantile (from_send, probes, 0.5), qv_bench_quantile (from_send, probes, 0.99),
                 s_max (from_send, probes));
         snprintf (what, sizeof what, "%s%s: acknowledged -> visible (< 0: before)",
                   labels [ri], levels [l]);
         printf ("  %-52s  %9.3f  %9.3f  %9.3f\n", what,
-                s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99),
+                qv_bench_quantile (from_ack, probes, 0.5), qv_bench_quantile (from_ack, probes, 0.99),
                 s_max (from_ack, probes));
         snprintf (what, sizeof what, "%s%s: get polls per probe (mean)", labels [ri], levels [l]);
         printf ("  %-52s  %9.1f\n", what, (double) atomic_load (&watch.polls) / probes);
@@ -915,13 +898,13 @@ s_bench_visibility (const s_opts_t *opts)
         for (int i = 0; i < searches; i++)
             for (int l = 0; l < 4; l++)
                 lat [l][i] = s_level_search (rc, "vis", levels [l], last_ts, &state);
-        double base = s_quantile (lat [3], searches, 0.5);
+        double base = qv_bench_quantile (lat [3], searches, 0.5);
         for (int l = 0; l < 4; l++) {
             char what [64];
             snprintf (what, sizeof what, "%ssearch nq=1, consistency %s", labels [ri], levels [l]);
-            double p50 = s_quantile (lat [l], searches, 0.5);
+            double p50 = qv_bench_quantile (lat [l], searches, 0.5);
             printf ("  %-52s  %9.3f  %9.3f  %9.3f   p50 - eventually's: %+.3f ms\n", what, p50,
-                    s_quantile (lat [l], searches, 0.99), s_max (lat [l], searches), p50 - base);
+                    qv_bench_quantile (lat [l], searches, 0.99), s_max (lat [l], searches), p50 - base);
             free (lat [l]);
         }
         qv_client_destroy (&rc);
@@ -1091,7 +1074,7 @@ s_bench_split (const s_opts_t *opts)
             char what [64];
             snprintf (what, sizeof what, "ack -> visible, %s", levels [l]);
             printf ("  %-9s  %-24s  %12s  %10.3f  %10.3f\n", labels [m], what, "",
-                    s_quantile (from_ack, probes, 0.5), s_quantile (from_ack, probes, 0.99));
+                    qv_bench_quantile (from_ack, probes, 0.5), qv_bench_quantile (from_ack, probes, 0.99));
         }
         double *lat [2];
         for (int l = 0; l < 2; l++)
@@ -1099,7 +1082,7 @@ s_bench_split (const s_opts_t *opts)
         for (int i = 0; i < probes; i++)
             for (int l = 0; l < 2; l++)
                 lat [l][i] = s_level_search (client, "srch", levels [l], last_ts, &state);
-        double strong = s_quantile (lat [0], probes, 0.5), eventually = s_quantile (lat [1], probes, 0.5);
+        double strong = qv_bench_quantile (lat [0], probes, 0.5), eventually = qv_bench_quantile (lat [1], probes, 0.5);
         printf ("  %-9s  %-24s  %12s  %10.3f  %10s   (strong %.3f, eventually %.3f)\n", labels [m],
                 "strong search adds", "", strong - eventually, "", strong, eventually);
         fflush (stdout);

@@ -4,6 +4,7 @@
 #include "qv_rc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -336,4 +337,21 @@ qv_bench_insert_request (qv_client_t *client, const char *collection, int64_t fi
     qv_wr_str (w, "vector");
     qv_wr_bin (w, vectors, n * dim * sizeof (float));
     return w;
+}
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+double
+qv_bench_quantile (double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    qsort (v, n, sizeof *v, s_cmp_double);
+    size_t i = (size_t) ceil (q * (double) n);
+    return v [i ? i - 1 : 0];
 }

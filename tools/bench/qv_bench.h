@@ -65,6 +65,10 @@ void
 void
     qv_bench_server_stop (qv_bench_server_t *srv, int sig);
 
+//  The q-quantile (0.5: the median) of n values, which it sorts in place; 0 if n is 0.
+double
+    qv_bench_quantile (double *v, size_t n, double q);
+
 //  Creates collection: int64 primary key `id`, float_vector `vector` of dim and
 //  metric ("L2", "IP", "COSINE"); dies if refused.
 void

@@ -5,13 +5,6 @@
 
 #include <czmq.h>
 
-static int
-s_cmp_double (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
 static void
 s_echo_actor (zsock_t *pipe, void *args)
 {
@@ -56,8 +49,7 @@ qv_bench_zmq_echo_us (size_t request_bytes, double seconds)
     qv_client_destroy (&client);
     zactor_destroy (&echo);
     zsock_destroy (&router);
-    qsort (lat, n, sizeof *lat, s_cmp_double);
-    double p50 = lat [(n - 1) / 2];
+    double p50 = qv_bench_quantile (lat, n, 0.5);
     free (lat);
     free (pad);
     return p50;

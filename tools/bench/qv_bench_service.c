@@ -203,13 +203,6 @@ qv_bench_service_qps (qv_bench_service_t *self, const float *queries, uint32_t n
     return (double) done / secs;
 }
 
-static int
-s_cmp_double (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
 void
 qv_bench_service_latency (qv_bench_service_t *self, const float *queries, uint32_t nq,
                           uint32_t k, uint32_t ef, double seconds, double *p50_us, double *p99_us)
@@ -227,9 +220,8 @@ qv_bench_service_latency (qv_bench_service_t *self, const float *queries, uint32
             lat = realloc (lat, (cap *= 2) * sizeof (double));
         lat [n++] = us;
     }
-    qsort (lat, n, sizeof *lat, s_cmp_double);
-    *p50_us = lat [(n - 1) / 2];
-    *p99_us = lat [(size_t) ceil (0.99 * (double) n) - 1];
+    *p50_us = qv_bench_quantile (lat, n, 0.5);
+    *p99_us = qv_bench_quantile (lat, n, 0.99);
     free (lat);
 }
 
@@ -267,8 +259,7 @@ qv_bench_service_ping_us (qv_bench_service_t *self, double seconds)
         lat [n++] = (double) (qv_clock_usec () - t0);
         qv_doc_destroy (&reply);
     }
-    qsort (lat, n, sizeof *lat, s_cmp_double);
-    double p50 = lat [(n - 1) / 2];
+    double p50 = qv_bench_quantile (lat, n, 0.5);
     free (lat);
     return p50;
 }
