@@ -189,30 +189,39 @@ qv_manifest_read_newest (qv_store_t *store, uint64_t newer_than, qv_manifest_t *
         }
     }
     s_man_select (store, mans, nmans);
-    const s_man_t *newest = NULL, *previous = NULL;
+    //  The live manifests, newest last
+    size_t nlive = 0;
     for (size_t i = 0; i < nmans; i++)
-        if (mans [i].live) {
-            previous = newest;
-            newest = &mans [i];
-        }
-    if (!newest || newest->version <= newer_than) {
+        if (mans [i].live)
+            mans [nlive++] = mans [i];
+    if (nlive == 0 || mans [nlive - 1].version <= newer_than) {
         free (mans);
         zlist_destroy (&keys);
         return 0;                   //  a new database, or nothing newer
     }
     qv_manifest_t *self = calloc (1, sizeof *self);
-    qv_store_describe (store, newest->key, self->where, sizeof self->where);
+    const s_man_t *newest = NULL;
     size_t size = 0;
-    rc = qv_store_get (store, newest->key, &self->data, &size);
-    if (rc == QV_ENOTFOUND && previous && previous->version > newer_than) {
-        //  Listed but not readable as a complete object: the newest manifest's write
-        //  was interrupted (an S3 server whose PUT is not atomic), so it was never in
-        //  force; the previous one, which the flusher keeps, is.
-        qv_warn ("%s; reading the previous manifest", qv_err_msg ());
-        qv_err_clear ();
-        newest = previous;
+    rc = 0;
+    for (size_t i = nlive; i-- > 0 && mans [i].version > newer_than; ) {
+        newest = &mans [i];
         qv_store_describe (store, newest->key, self->where, sizeof self->where);
         rc = qv_store_get (store, newest->key, &self->data, &size);
+        if (rc != QV_ENOTFOUND)
+            break;
+        //  Listed but not readable as a complete object: this manifest's write was
+        //  interrupted (an S3 server whose PUT is not atomic), so it was never in
+        //  force and the WAL it would have let go of is still there; the one before
+        //  it is, or, if it was the first, none is (everything is in the WAL).
+        qv_warn ("%s; reading the manifest before it", qv_err_msg ());
+        qv_err_clear ();
+        newest = NULL;
+    }
+    if (!newest) {
+        free (mans);
+        zlist_destroy (&keys);
+        qv_manifest_destroy (&self);
+        return 0;                   //  no complete manifest newer than newer_than
     }
     self->version = newest->version;
     self->epoch = newest->epoch;

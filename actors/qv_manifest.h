@@ -32,7 +32,8 @@ void
 //  Reads the newest live manifest (the WAL's fencing rule: a deposed writer's late
 //  manifest is ignored, with a warning) if its version is above newer_than; *out is
 //  NULL when there is none (a new database) or none newer. A manifest listed but not
-//  readable (an interrupted write) falls back to the previous live one.
+//  readable (an interrupted write, never acknowledged) is passed over for the live one
+//  before it, or for none if it was the first (its WAL is all still there).
 int
     qv_manifest_read_newest (qv_store_t *store, uint64_t newer_than, qv_manifest_t **out);
 void

@@ -1,7 +1,8 @@
 //  S3 object store backend against a real S3 server (s3rver, started by tools/test.sh,
 //  found through QV_S3_ENDPOINT / QV_S3_ACCESS_KEY / QV_S3_SECRET_KEY): every
 //  operation, list pagination, ranged reads, retries on a closed port and across a
-//  server start, no retry on 4xx, the lock object, concurrent callers.
+//  server start, no retry on 4xx, the lock object, concurrent callers, and manifests
+//  whose upload was interrupted (read past, as never written).
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,6 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libs3.h>
+
+#include "qv_catalog.h"
+#include "qv_manifest.h"
 #include "qv_rc.h"
 #include "qv_store.h"
 
@@ -574,6 +579,109 @@ test_threads (void **state)
     qv_store_destroy (&store);
 }
 
+//  An upload interrupted on a server whose PUT is not atomic (s3rver writes the body in
+//  place and the metadata last) leaves an object without the length metadata the
+//  backend writes with every object: put one so, straight through libs3, as the server
+//  would hold it after a kill -9 of its writer mid-upload.
+typedef struct {
+    const char *data;
+    int size;
+    S3Status status;
+} s_raw_t;
+
+static S3Status
+s_raw_props (const S3ResponseProperties *props, void *arg)
+{
+    (void) props, (void) arg;
+    return S3StatusOK;
+}
+
+static void
+s_raw_done (S3Status status, const S3ErrorDetails *error, void *arg)
+{
+    (void) error;
+    ((s_raw_t *) arg)->status = status;
+}
+
+static int
+s_raw_data (int size, char *buffer, void *arg)
+{
+    s_raw_t *raw = arg;
+    int n = size < raw->size ? size : raw->size;
+    memcpy (buffer, raw->data, (size_t) n);
+    raw->data += n;
+    raw->size -= n;
+    return n;
+}
+
+static void
+s_put_without_meta (const char *prefix, const char *key, const void *data, int size)
+{
+    char full [512];
+    snprintf (full, sizeof full, "%s/%s", prefix, key);
+    S3BucketContext bucket = {
+        .hostName = s_endpoint, .bucketName = S_BUCKET, .protocol = S3ProtocolHTTP,
+        .uriStyle = S3UriStylePath, .accessKeyId = getenv ("QUIVER_S3_ACCESS_KEY"),
+        .secretAccessKey = getenv ("QUIVER_S3_SECRET_KEY")
+    };
+    S3PutObjectHandler handler = { { s_raw_props, s_raw_done }, s_raw_data };
+    s_raw_t raw = { data, size, S3StatusInternalError };
+    S3_put_object (&bucket, full, (uint64_t) size, NULL, NULL, &handler, &raw);
+    assert_int_equal (raw.status, S3StatusOK);
+}
+
+static void
+test_manifest_interrupted (void **state)
+{
+    (void) state;
+    if (!s_have_s3 ())
+        skip ();
+    char prefix [64], url [512];
+    snprintf (prefix, sizeof prefix, "t%ld-%d", (long) getpid (), s_counter++);
+    snprintf (url, sizeof url, "s3://%s/" S_BUCKET "/%s", s_endpoint, prefix);
+    qv_store_t *store = qv_store_new (url);
+    assert_non_null (store);
+    qv_catalog_t *cat = qv_catalog_new ();
+    uint64_t version;
+    zchunk_t *chunk = qv_catalog_manifest (cat, &version);
+    assert_non_null (chunk);
+    char key1 [128], key2 [128];
+    qv_manifest_key (1, 1, key1, sizeof key1);
+    qv_manifest_key (2, 1, key2, sizeof key2);
+
+    //  The first manifest interrupted: as if none was ever written (its WAL is there)
+    s_put_without_meta (prefix, key1, zchunk_data (chunk), (int) zchunk_size (chunk));
+    void *data;
+    size_t size;
+    assert_int_equal (qv_store_get (store, key1, &data, &size), QV_ENOTFOUND);
+    assert_non_null (strstr (qv_err_msg (), "incomplete"));
+    qv_manifest_t *man = (qv_manifest_t *) 1;
+    assert_int_equal (qv_manifest_read_newest (store, 0, &man), 0);
+    assert_null (man);
+
+    //  A complete first manifest and an interrupted second: the first is in force
+    assert_int_equal (qv_store_put (store, key1, zchunk_data (chunk), zchunk_size (chunk)), 0);
+    s_put_without_meta (prefix, key2, zchunk_data (chunk), (int) zchunk_size (chunk));
+    assert_int_equal (qv_manifest_read_newest (store, 0, &man), 0);
+    assert_non_null (man);
+    assert_int_equal (man->version, 1);
+    assert_int_equal (man->epoch, 1);
+    qv_manifest_destroy (&man);
+    //  ...and nothing newer than it
+    assert_int_equal (qv_manifest_read_newest (store, 1, &man), 0);
+    assert_null (man);
+
+    //  The second complete: it is the newest
+    assert_int_equal (qv_store_put (store, key2, zchunk_data (chunk), zchunk_size (chunk)), 0);
+    assert_int_equal (qv_manifest_read_newest (store, 0, &man), 0);
+    assert_non_null (man);
+    assert_int_equal (man->version, 2);
+    qv_manifest_destroy (&man);
+    zchunk_destroy (&chunk);
+    qv_catalog_destroy (&cat);
+    qv_store_destroy (&store);
+}
+
 int
 main (void)
 {
@@ -588,6 +696,7 @@ main (void)
         cmocka_unit_test (test_lock_same_time),
         cmocka_unit_test (test_lock_lost),
         cmocka_unit_test (test_threads),
+        cmocka_unit_test (test_manifest_interrupted),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
