@@ -155,12 +155,14 @@ qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const roaring_b
     if (!locs)
         return qv_err (QV_ENOMEM, "out of memory");
     uint32_t found = 0;
+    qv_collection_expire (coll, coll->ttl_seconds ? qv_clock_wall_msec () : 0);
     for (uint32_t i = 0; i < keys->n; i++) {
         const void *str = keys->strs ? keys->strs [i].ptr : NULL;
         size_t len = keys->strs ? keys->strs [i].len : 0;
         uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) keys->ints [i];
         if (qv_pkindex_find (coll->pk, h, str, len, &locs [found])
-        &&  (!parts || roaring_bitmap_contains (parts, ((qv_segment_t *) locs [found].seg)->partition)))
+        &&  (!parts || roaring_bitmap_contains (parts, ((qv_segment_t *) locs [found].seg)->partition))
+        &&  !qv_segment_expired (locs [found].seg, locs [found].row))
             found++;
     }
     qv_wr_array (w, found);

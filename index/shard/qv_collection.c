@@ -55,6 +55,17 @@ qv_collection_scalars (qv_collection_t *c, qv_segment_t *seg, uint64_t mask, qv_
     return n;
 }
 
+void
+qv_collection_expire (qv_collection_t *coll, int64_t now_ms)
+{
+    uint64_t floor = 0;
+    uint64_t ttl_ms = coll->ttl_seconds * 1000;
+    if (coll->ttl_seconds && now_ms > 0 && (uint64_t) now_ms > ttl_ms)
+        floor = ((uint64_t) now_ms - ttl_ms) << QV_TS_LOGICAL_BITS;
+    for (size_t i = 0; i < coll->nsegs; i++)
+        atomic_store_explicit (&coll->segs [i]->expire_ts, floor, memory_order_relaxed);
+}
+
 qv_snapshot_t *
 qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bitmap_t *parts)
 {
@@ -72,6 +83,7 @@ qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bi
         qv_snapshot_destroy (&self);
         return NULL;
     }
+    qv_collection_expire (coll, coll->ttl_seconds ? qv_clock_wall_msec () : 0);
     size_t n = 0;
     for (size_t i = 0; i < coll->nsegs; i++) {
         qv_segment_t *seg = coll->segs [i];

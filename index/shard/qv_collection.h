@@ -83,6 +83,14 @@ typedef struct {
     bool has_range;
 } qv_snapshot_t;
 
+//  Makes the rows of coll older than its ttl_seconds at wall-clock time now_ms
+//  (qv_clock_wall_msec) invisible to every read (qv_segment_visible) from now on; with
+//  ttl_seconds 0, none. qv_snapshot_new calls it; call it before reading rows outside a
+//  snapshot (get by key). Rows expire by their insert timestamp, whose physical part is
+//  the writer's wall clock; they stay in memory and in their segment objects.
+void
+    qv_collection_expire (qv_collection_t *coll, int64_t now_ms);
+
 //  Only segments of the partitions in parts are taken (NULL: all).
 qv_snapshot_t *
     qv_snapshot_new (qv_collection_t *coll, uint64_t ts, int field, const roaring_bitmap_t *parts);

@@ -140,8 +140,10 @@ qv_segment_search_index (qv_segment_t *self, qv_segidx_t *idx, const float *quer
 {
     s_visible_t vis = { self, snap_ts };
     qv_search_params_t params = { ef, nprobe, allowed, NULL, NULL };
-    //  Rows deleted (or replaced) so far are skipped by the walk, not dropped after it.
-    if (__atomic_load_n (&self->deleted, __ATOMIC_RELAXED) > 0) {
+    //  Rows deleted (or replaced) or expired so far are skipped by the walk, not
+    //  dropped after it.
+    if (__atomic_load_n (&self->deleted, __ATOMIC_RELAXED) > 0
+    ||  atomic_load_explicit (&self->expire_ts, memory_order_relaxed) > 0) {
         params.allow_fn = s_allow_visible;
         params.allow_arg = &vis;
     }

@@ -65,6 +65,10 @@ typedef struct {
                                     //  (0: none, as before writer epochs); set by the
                                     //  flusher before it writes, read after WRITTEN
     uint32_t deleted;               //  rows with del_ts set (searcher's thread)
+    //  Rows inserted before this hybrid timestamp have expired (the collection's
+    //  ttl_seconds, qv_collection_expire): invisible as if deleted. 0: none. Raised by
+    //  whichever thread takes a snapshot; read by every reader.
+    _Atomic uint64_t expire_ts;
     qv_segidx_t *indexes [QV_FIELDS_MAX];   //  built indexes (searcher's thread sets)
 } qv_segment_t;
 
@@ -86,12 +90,21 @@ void
 int64_t
     qv_segment_append (qv_segment_t *self, qv_batch_t *batch, uint64_t ts);
 
-//  Whether row is visible at snapshot ts.
+//  Whether row has expired (its collection's TTL, as of the last qv_collection_expire).
+static inline bool
+qv_segment_expired (qv_segment_t *self, uint32_t row)
+{
+    return self->ts [row] < atomic_load_explicit (&self->expire_ts, memory_order_relaxed);
+}
+
+//  Whether row is visible at snapshot ts: inserted at or before it, not deleted at or
+//  before it, and not expired.
 static inline bool
 qv_segment_visible (qv_segment_t *self, uint32_t row, uint64_t snap_ts)
 {
     uint64_t del = atomic_load_explicit (&self->del_ts [row], memory_order_relaxed);
-    return self->ts [row] <= snap_ts && (del == 0 || del > snap_ts);
+    return self->ts [row] <= snap_ts && (del == 0 || del > snap_ts)
+        && !qv_segment_expired (self, row);
 }
 
 //  Marks row deleted at ts. Owner thread only.
