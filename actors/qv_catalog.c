@@ -186,6 +186,24 @@ s_initial_partitions (qv_collection_t *c)
     return 0;
 }
 
+//  alter_collection: the properties the record names take its values.
+static int
+s_apply_alter (qv_collection_t *c, const qv_record_t *rec)
+{
+    if (rec->alters & QV_ALTER_DESCRIPTION) {
+        char *desc = strdup (rec->description ? rec->description : "");
+        if (!desc)
+            return qv_err (QV_ENOMEM, "out of memory");
+        free (c->description);
+        c->description = desc;
+    }
+    if (rec->alters & QV_ALTER_TTL)
+        c->ttl_seconds = rec->ttl_seconds;
+    if (rec->alters & QV_ALTER_CONSISTENCY)
+        memcpy (c->consistency, rec->consistency, sizeof c->consistency);
+    return 0;
+}
+
 static qv_collection_t *
 s_collection_new (const qv_record_t *rec)
 {
@@ -673,6 +691,12 @@ qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg
             break;
         case QV_REC_SEAL:
             qv_catalog_seal (self, rec->coll_id, rec->seg_id);
+            break;
+        case QV_REC_ALTER_COLLECTION:
+            if (!c)
+                res.rc = qv_err (QV_ENOTFOUND, "collection was dropped");
+            else
+                res.rc = s_apply_alter (c, rec);
             break;
     }
     return res;

@@ -486,6 +486,34 @@ s_prepare_write (self_t *self, qv_job_t *job)
             job->rec = qv_record_new (QV_REC_DROP_COLLECTION);
             job->rec->coll_id = c->id;
             break;
+        case QV_OP_alter_collection: {
+            if (!c)
+                return qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+            qv_record_t *rec = job->rec = qv_record_new (QV_REC_ALTER_COLLECTION);
+            rec->coll_id = c->id;
+            //  qv_req_parse has checked ttl_seconds' range and consistency's level
+            if (req->f [QV_F_ttl_seconds]) {
+                qv_val_uint (req->f [QV_F_ttl_seconds], &rec->ttl_seconds);
+                rec->alters |= QV_ALTER_TTL;
+            }
+            if (req->f [QV_F_consistency]) {
+                if (qv_val_strcpy (req->f [QV_F_consistency], rec->consistency, sizeof rec->consistency))
+                    return qv_err (QV_EINVAL, "consistency must be strong, bounded, session or eventually");
+                rec->alters |= QV_ALTER_CONSISTENCY;
+            }
+            if (req->f [QV_F_description]) {
+                const char *s;
+                size_t n;
+                qv_val_str (req->f [QV_F_description], &s, &n);
+                if (!(rec->description = strndup (s, n)))
+                    return qv_err (QV_ENOMEM, "out of memory");
+                rec->alters |= QV_ALTER_DESCRIPTION;
+            }
+            if (!rec->alters)
+                return qv_err (QV_EINVAL, "alter_collection needs at least one of ttl_seconds, "
+                               "consistency, description");
+            break;
+        }
         case QV_OP_insert:
         case QV_OP_upsert: {
             if (!c)
@@ -739,7 +767,8 @@ s_names_collection (qv_op_t op)
 {
     return op == QV_OP_insert || op == QV_OP_upsert || op == QV_OP_delete
         || op == QV_OP_create_index || op == QV_OP_drop_index || op == QV_OP_create_partition
-        || op == QV_OP_drop_partition || op == QV_OP_flush || op == QV_OP_drop_collection;
+        || op == QV_OP_drop_partition || op == QV_OP_flush || op == QV_OP_drop_collection
+        || op == QV_OP_alter_collection;
 }
 
 //  True if the proxy knows what req names: its collection and, if it names one, its
@@ -810,6 +839,7 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
         case QV_OP_drop_index:
         case QV_OP_create_partition:
         case QV_OP_drop_partition:
+        case QV_OP_alter_collection:
             if (self->follower) {
                 rc = s_refuse_write (req->op);
                 break;
@@ -948,6 +978,12 @@ s_catalog_update (self_t *self, qv_record_t *rec)
             zhashx_delete (c->parts, rec->name);
     }
     else
+    if (rec->type == QV_REC_ALTER_COLLECTION) {
+        s_coll_t *c = s_coll_by_id (self, rec->coll_id);
+        if (c && (rec->alters & QV_ALTER_CONSISTENCY))
+            snprintf (c->consistency, sizeof c->consistency, "%s", rec->consistency);
+    }
+    else
     if (rec->type == QV_REC_DROP_COLLECTION) {
         for (s_coll_t *c = zhashx_first (self->colls); c; c = zhashx_next (self->colls))
             if (c->id == rec->coll_id) {
@@ -993,6 +1029,7 @@ s_views_load (self_t *self, zlist_t *views, uint64_t max_ts)
             s_catalog_load (self, v);
             continue;
         }
+        snprintf (c->consistency, sizeof c->consistency, "%s", v->consistency);
         zhashx_purge (c->parts);
         if (c->part_key < 0)
             s_add_partition (c, 0, QV_PARTITION_DEFAULT);

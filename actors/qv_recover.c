@@ -132,6 +132,11 @@ qv_coll_views_apply (zlist_t *views, const qv_record_t *rec)
     if (rec->type == QV_REC_DROP_COLLECTION)
         zlist_remove (views, v);    //  its destructor frees it
     else
+    if (rec->type == QV_REC_ALTER_COLLECTION) {
+        if (rec->alters & QV_ALTER_CONSISTENCY)
+            snprintf (v->consistency, sizeof v->consistency, "%s", rec->consistency);
+    }
+    else
     if (rec->type == QV_REC_CREATE_PARTITION) {
         qv_partition_t *parts = realloc (v->parts, (v->nparts + 1) * sizeof *parts);
         assert (parts);

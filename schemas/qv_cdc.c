@@ -21,6 +21,7 @@ s_op_name (const qv_record_t *rec)
         case QV_REC_CREATE_PARTITION: return "create_partition";
         case QV_REC_DROP_PARTITION: return "drop_partition";
         case QV_REC_SEAL: return "seal";    //  never an event (qv_catalog_change_event)
+        case QV_REC_ALTER_COLLECTION: return "alter_collection";
     }
     return "unknown";
 }

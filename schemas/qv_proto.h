@@ -63,7 +63,9 @@ typedef enum {
     X (list_partitions, QV_F (collection), 0)                                           \
     X (create_partition, QV_F (collection) | QV_F (partition), 0)                       \
     X (drop_partition, QV_F (collection) | QV_F (partition), 0)                         \
-    X (stats, 0, QV_F (collection))
+    X (stats, 0, QV_F (collection))                                                     \
+    X (alter_collection, QV_F (collection),                                             \
+       QV_F (ttl_seconds) | QV_F (consistency) | QV_F (description))
 
 typedef enum {
 #define QV_OP_ENUM(name, req, opt) QV_OP_##name,

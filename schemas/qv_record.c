@@ -105,6 +105,7 @@ qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
 //    delete: "keys" (bin of int64 LE, or list of str)
 //    create_partition / drop_partition: "name", "p" (partition id)
 //    seal: "seg" (segment id)
+//    alter_collection: those of "ttl", "consistency", "desc" it changes (at least one)
 //    insert and delete from a JetStream stream also: "ss" (stream sequence); absent
 //    when 0, so records without one encode as before. Likewise optional, so that
 //    records written before partitions read as before: create "np" (num_partitions,
@@ -139,6 +140,11 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             break;
         case QV_REC_SEAL:
             qv_wr_map (w, 4);
+            break;
+        case QV_REC_ALTER_COLLECTION:
+            qv_wr_map (w, 3 + !!(self->alters & QV_ALTER_TTL)
+                             + !!(self->alters & QV_ALTER_CONSISTENCY)
+                             + !!(self->alters & QV_ALTER_DESCRIPTION));
             break;
     }
     qv_wr_str (w, "t"); qv_wr_uint (w, self->type);
@@ -199,6 +205,18 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             break;
         case QV_REC_SEAL:
             qv_wr_str (w, "seg"); qv_wr_uint (w, self->seg_id);
+            break;
+        case QV_REC_ALTER_COLLECTION:
+            if (self->alters & QV_ALTER_TTL) {
+                qv_wr_str (w, "ttl"); qv_wr_uint (w, self->ttl_seconds);
+            }
+            if (self->alters & QV_ALTER_CONSISTENCY) {
+                qv_wr_str (w, "consistency"); qv_wr_str (w, self->consistency);
+            }
+            if (self->alters & QV_ALTER_DESCRIPTION) {
+                qv_wr_str (w, "desc");
+                qv_wr_str (w, self->description ? self->description : "");
+            }
             break;
     }
 }
@@ -321,7 +339,7 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
     if (!(v = qv_val_get (root, "t")) || qv_val_uint (v, &type)
     ||  !(v = qv_val_get (root, "ts")) || qv_val_uint (v, &ts)
     ||  !(v = qv_val_get (root, "c")) || qv_val_uint (v, &coll) || coll > UINT32_MAX
-    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_SEAL)
+    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_ALTER_COLLECTION)
         goto corrupt;
     rec = qv_record_new ((qv_rec_type_t) type);
     if (!rec)
@@ -426,6 +444,30 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
             if (!(v = qv_val_get (root, "seg")) || qv_val_uint (v, &rec->seg_id))
                 goto corrupt;
             break;
+        case QV_REC_ALTER_COLLECTION: {
+            if ((v = qv_val_get (root, "ttl"))) {
+                if (qv_val_uint (v, &rec->ttl_seconds))
+                    goto corrupt;
+                rec->alters |= QV_ALTER_TTL;
+            }
+            if ((v = qv_val_get (root, "consistency"))) {
+                if (qv_val_strcpy (v, rec->consistency, sizeof rec->consistency))
+                    goto corrupt;
+                rec->alters |= QV_ALTER_CONSISTENCY;
+            }
+            if ((v = qv_val_get (root, "desc"))) {
+                const char *s;
+                size_t n;
+                if (qv_val_str (v, &s, &n))
+                    goto corrupt;
+                if (!(rec->description = strndup (s, n)))
+                    goto nomem_rec;
+                rec->alters |= QV_ALTER_DESCRIPTION;
+            }
+            if (!rec->alters)
+                goto corrupt;
+            break;
+        }
     }
     qv_doc_destroy (&doc);
     *out = rec;

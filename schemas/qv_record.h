@@ -17,8 +17,15 @@ typedef enum {
     //  The segment manager sealed growing segment seg_id (no rows, no reply): a
     //  follower that writes segments (the metadata coordinator's) learns it from the
     //  log; replay marks the segment sealed
-    QV_REC_SEAL = 9
+    QV_REC_SEAL = 9,
+    //  alter_collection: the properties in `alters` (QV_ALTER_*) take the values here
+    QV_REC_ALTER_COLLECTION = 10
 } qv_rec_type_t;
+
+//  What an alter_collection record changes.
+#define QV_ALTER_TTL            1
+#define QV_ALTER_CONSISTENCY    2
+#define QV_ALTER_DESCRIPTION    4
 
 //  An index definition on a field (PROTOCOL.md create_index): a vector index, or a
 //  scalar one (INVERTED, STL_SORT; no parameters).
@@ -54,6 +61,7 @@ typedef struct {
     char *description;              //  owned, may be NULL
     uint64_t ttl_seconds;
     uint32_t num_partitions;        //  of a partition-key collection (0: not one)
+    uint32_t alters;                //  alter_collection: QV_ALTER_* of the fields above set
     //  the partition of an insert, of a delete when in_partition (only keys living
     //  there), of create_partition / drop_partition; 0 is `_default`
     uint32_t partition;

@@ -369,6 +369,42 @@ test_seal (void **state)
     qv_record_destroy (&rec);
 }
 
+//  An alter carries exactly the properties it changes; one with none does not decode.
+static void
+test_alter (void **state)
+{
+    (void) state;
+    for (uint32_t alters = 1; alters <= 7; alters++) {
+        qv_record_t *rec = qv_record_new (QV_REC_ALTER_COLLECTION);
+        rec->ts = 777;
+        rec->coll_id = 99;
+        rec->alters = alters;
+        rec->ttl_seconds = (alters & QV_ALTER_TTL) ? 86400 : 0;
+        if (alters & QV_ALTER_CONSISTENCY)
+            snprintf (rec->consistency, sizeof rec->consistency, "bounded");
+        if (alters & QV_ALTER_DESCRIPTION)
+            rec->description = strdup ("");     //  an empty description is a change too
+        qv_record_t *out = s_round_trip (rec);
+        assert_int_equal (out->type, QV_REC_ALTER_COLLECTION);
+        assert_int_equal (out->ts, 777);
+        assert_int_equal (out->coll_id, 99);
+        assert_int_equal (out->alters, alters);
+        assert_int_equal (out->ttl_seconds, rec->ttl_seconds);
+        assert_string_equal (out->consistency, rec->consistency);
+        if (alters & QV_ALTER_DESCRIPTION)
+            assert_string_equal (out->description, "");
+        else
+            assert_null (out->description);
+        qv_record_destroy (&out);
+        qv_record_destroy (&rec);
+    }
+    //  {"t": 10, "ts": 1, "c": 1} alone
+    const uint8_t bare [] = { 0x83, 0xa1, 't', 10, 0xa2, 't', 's', 1, 0xa1, 'c', 1 };
+    qv_record_t *out = NULL;
+    assert_int_equal (qv_record_read (bare, sizeof bare, s_lookup, NULL, &out), QV_ECORRUPT);
+    assert_null (out);
+}
+
 static void
 test_corrupt (void **state)
 {
@@ -496,6 +532,7 @@ main (void)
         cmocka_unit_test (test_mutations),
         cmocka_unit_test (test_partitions),
         cmocka_unit_test (test_seal),
+        cmocka_unit_test (test_alter),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
