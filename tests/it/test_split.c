@@ -467,6 +467,59 @@ test_split_partitions (void **state)
 }
 
 static void
+s_fill_alter (qv_wr_t *w, const void *arg)
+{
+    const char *const *kv = arg;    //  {"ttl_seconds", "1"} or {"consistency", "eventually"}
+    qv_wr_str (w, kv [0]);
+    if (streq (kv [0], "ttl_seconds"))
+        qv_wr_uint (w, strtoull (kv [1], NULL, 10));
+    else
+        qv_wr_str (w, kv [1]);
+}
+
+static void
+s_alter (const char *endpoint, const char *coll, const char *key, const char *value)
+{
+    const char *kv [2] = { key, value };
+    qv_doc_t *r = s_call (endpoint, "alter_collection", coll, 1, s_fill_alter, kv);
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+}
+
+//  alter_collection through either proxy process reaches the searcher process that
+//  answers the reads (rows expire there) and the other proxy (describe).
+static void
+test_split_alter (void **state)
+{
+    s_env_t *env = *state;
+    assert_int_equal (s_start_proxy (env, 1), 0);
+    const char *p [2] = { env->proxy [0].endpoint, env->proxy [1].endpoint };
+    assert_true (qv_itn_create (p [0], "aging", DIM, false, 1));
+    char code [64];
+    s_insert (p [0], "aging", 0, code, sizeof code);
+    assert_string_equal (code, "OK");
+    assert_int_equal (s_count (p [1], "aging", ""), BATCH);
+    zclock_sleep (2000);
+    s_alter (p [1], "aging", "ttl_seconds", "1");
+    assert_int_equal (s_count (p [0], "aging", ""), 0);
+    assert_int_equal (s_count (p [1], "aging", ""), 0);
+    s_alter (p [0], "aging", "consistency", "eventually");
+    for (int i = 0; i < 2; i++) {
+        qv_doc_t *r = s_call (p [i], "describe_collection", "aging", 0, NULL, NULL);
+        assert_true (qv_itn_ok (r));
+        const qv_val_t *root = qv_doc_root (r);
+        uint64_t ttl = 0;
+        assert_int_equal (qv_val_uint (qv_val_get (root, "ttl_seconds"), &ttl), 0);
+        assert_int_equal (ttl, 1);
+        assert_true (qv_val_is (qv_val_get (root, "consistency"), "eventually"));
+        qv_doc_destroy (&r);
+    }
+    s_alter (p [0], "aging", "consistency", "strong");
+    s_alter (p [0], "aging", "ttl_seconds", "0");
+    assert_int_equal (s_count (p [1], "aging", ""), BATCH);
+}
+
+static void
 s_fill_get (qv_wr_t *w, const void *arg)
 {
     qv_wr_str (w, "ids"); qv_wr_array (w, 1); qv_wr_int (w, *(const int64_t *) arg);
@@ -1163,6 +1216,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_partitions, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong_across_proxies, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_alter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_requests, s_setup_no_broadcast, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_partitions, s_setup_no_broadcast, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_core_killed, s_setup, s_teardown),
