@@ -746,6 +746,57 @@ s_collections_simple (s_ctx_t *c, const char *op)
     }
 }
 
+//  alter_properties: {"properties": {"collection.ttl.seconds": N}} (a number or a
+//  string of digits, as Milvus takes it) -> alter_collection's ttl_seconds.
+static void
+s_collections_alter (s_ctx_t *c)
+{
+    bool bad = false;
+    json_t *props = s_field (c, "properties", JSON_OBJECT, true, &bad);
+    if (bad)
+        return;
+    json_t *args = s_coll_args (c);
+    if (!args)
+        return;
+    const char *key;
+    json_t *v;
+    json_object_foreach (props, key, v) {
+        long long ttl = -1;
+        if (strcmp (key, "collection.ttl.seconds")) {
+            s_fail (c, QV_MILVUS_INVALID, "invalid parameter: property '%s' cannot be altered "
+                    "here (Quiver alters collection.ttl.seconds)", key);
+            json_decref (args);
+            return;
+        }
+        char *end = NULL;
+        if (json_is_integer (v))
+            ttl = json_integer_value (v);
+        else
+        if (json_is_string (v) && json_string_length (v)) {
+            ttl = strtoll (json_string_value (v), &end, 10);
+            if (*end)
+                ttl = -1;
+        }
+        if (ttl < 0) {
+            s_fail (c, QV_MILVUS_INVALID, "invalid parameter: collection.ttl.seconds must be a "
+                    "non-negative integer");
+            json_decref (args);
+            return;
+        }
+        json_object_set_new (args, "ttl_seconds", json_integer (ttl));
+    }
+    if (json_object_size (args) == 1) {
+        s_fail (c, QV_MILVUS_MISSING, "missing required parameters: properties is empty");
+        json_decref (args);
+        return;
+    }
+    qv_doc_t *r;
+    if (s_call (c, "alter_collection", args, &r) == 0) {
+        qv_doc_destroy (&r);
+        s_ok (c, json_object ());
+    }
+}
+
 static void
 s_collections_has (s_ctx_t *c)
 {
@@ -1188,6 +1239,7 @@ qv_milvus_handle (const qv_milvus_req_t *req, const char *path, const void *body
     static const char *known [] = {
         "collections/create", "collections/has", "collections/list", "collections/describe",
         "collections/drop", "collections/load", "collections/release", "collections/get_load_state",
+        "collections/alter_properties",
         "entities/insert", "entities/upsert", "entities/search", "entities/query", "entities/get",
         "entities/delete", "indexes/create", "indexes/describe", "indexes/drop", "indexes/list",
         "partitions/create", "partitions/drop", "partitions/list", "partitions/has", NULL
@@ -1231,6 +1283,7 @@ qv_milvus_handle (const qv_milvus_req_t *req, const char *path, const void *body
             else if (!strcmp (action, "describe")) s_collections_describe (c);
             else if (!strcmp (action, "drop")) s_collections_simple (c, "drop_collection");
             else if (!strcmp (action, "get_load_state")) s_collections_load (c, true);
+            else if (!strcmp (action, "alter_properties")) s_collections_alter (c);
             else s_collections_load (c, false);     //  load, release
         }
         else

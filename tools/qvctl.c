@@ -77,10 +77,10 @@ s_cmd_create (qv_ctl_t *ctx, int argc, char **argv)
     static const struct option opts [] = {
         { "dim", required_argument, 0, 'd' }, { "metric", required_argument, 0, 'm' },
         { "auto-id", no_argument, 0, 'a' }, { "varchar-pk", no_argument, 0, 'v' },
-        { "shards", required_argument, 0, 's' }, { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 }
+        { "shards", required_argument, 0, 's' }, { "ttl-seconds", required_argument, 0, 't' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
-    long long dim = 0, shards = 0;
+    long long dim = 0, shards = 0, ttl = 0;
     const char *metric = "L2";
     bool auto_id = false, varchar_pk = false;
     int c;
@@ -91,6 +91,7 @@ s_cmd_create (qv_ctl_t *ctx, int argc, char **argv)
             case 'a': auto_id = true; break;
             case 'v': varchar_pk = true; break;
             case 's': shards = qv_ctl_int_arg ("--shards", optarg, 1, 64); break;
+            case 't': ttl = qv_ctl_int_arg ("--ttl-seconds", optarg, 0, 3153600000ll); break;
         }
     qv_ctl_check_positional (argc, argv, 1, 1);
     if (!dim)
@@ -101,7 +102,8 @@ s_cmd_create (qv_ctl_t *ctx, int argc, char **argv)
         qv_ctl_usage_error ("%s", "--auto-id needs an int64 primary key: drop --varchar-pk");
     const char *name = argv [optind];
 
-    qv_wr_t *w = qv_client_request (ctx->client, "create_collection", 2 + (shards > 0), NULL);
+    qv_wr_t *w = qv_client_request (ctx->client, "create_collection", 2 + (shards > 0) + (ttl > 0),
+                                    NULL);
     qv_wr_str (w, "collection");
     qv_wr_str (w, name);
     qv_wr_str (w, "fields");
@@ -124,6 +126,10 @@ s_cmd_create (qv_ctl_t *ctx, int argc, char **argv)
     if (shards) {
         qv_wr_str (w, "shards");
         qv_wr_uint (w, (uint64_t) shards);
+    }
+    if (ttl) {
+        qv_wr_str (w, "ttl_seconds");
+        qv_wr_uint (w, (uint64_t) ttl);
     }
     qv_doc_t *reply;
     int rc = qv_ctl_call (ctx, &w, &reply);
@@ -164,6 +170,54 @@ s_cmd_drop (qv_ctl_t *ctx, int argc, char **argv)
         printf ("{\"ok\": true, \"collection\": \"%s\"}\n", argv [optind]);
     else
         printf ("dropped collection '%s'\n", argv [optind]);
+    return 0;
+}
+
+static int
+s_cmd_alter (qv_ctl_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "ttl-seconds", required_argument, 0, 't' }, { "consistency", required_argument, 0, 'c' },
+        { "description", required_argument, 0, 'd' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    long long ttl = -1;
+    const char *consistency = NULL, *description = NULL;
+    int c;
+    while ((c = qv_ctl_getopt (argc, argv, opts)) != -1)
+        switch (c) {
+            case 't': ttl = qv_ctl_int_arg ("--ttl-seconds", optarg, 0, 3153600000ll); break;
+            case 'c': consistency = optarg; break;
+            case 'd': description = optarg; break;
+        }
+    qv_ctl_check_positional (argc, argv, 1, 1);
+    size_t n = (ttl >= 0) + (consistency != NULL) + (description != NULL);
+    if (n == 0)
+        qv_ctl_usage_error ("%s", "give at least one of --ttl-seconds, --consistency, --description");
+    qv_wr_t *w = qv_client_request (ctx->client, "alter_collection", 1 + n, NULL);
+    qv_wr_str (w, "collection");
+    qv_wr_str (w, argv [optind]);
+    if (ttl >= 0) {
+        qv_wr_str (w, "ttl_seconds");
+        qv_wr_uint (w, (uint64_t) ttl);
+    }
+    if (consistency) {
+        qv_wr_str (w, "consistency");
+        qv_wr_str (w, consistency);
+    }
+    if (description) {
+        qv_wr_str (w, "description");
+        qv_wr_str (w, description);
+    }
+    qv_doc_t *reply;
+    int rc = qv_ctl_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    qv_doc_destroy (&reply);
+    if (ctx->json)
+        printf ("{\"ok\": true, \"collection\": \"%s\"}\n", argv [optind]);
+    else
+        printf ("altered collection '%s'\n", argv [optind]);
     return 0;
 }
 
@@ -784,13 +838,21 @@ static const s_command_t s_commands [] = {
     { "ping", s_cmd_ping,
       "ping\n\nAsks the server whether it is serving; prints its protocol version and the round trip." },
     { "create", s_cmd_create,
-      "create NAME --dim D [--metric L2|IP|COSINE] [--auto-id] [--varchar-pk] [--shards N]\n\n"
+      "create NAME --dim D [--metric L2|IP|COSINE] [--auto-id] [--varchar-pk] [--shards N]\n"
+      "       [--ttl-seconds N]\n\n"
       "Creates collection NAME with fields 'id' (primary key) and 'vector' (float_vector).\n"
       "  --dim D          vector dimension (required)\n"
       "  --metric M       L2 (squared Euclidean, default), IP or COSINE\n"
       "  --auto-id        the server assigns int64 ids\n"
       "  --varchar-pk     the primary key is a string (max 64 bytes) instead of int64\n"
-      "  --shards N       write shards (default 1)" },
+      "  --shards N       write shards (default 1)\n"
+      "  --ttl-seconds N  rows expire N seconds after their insert (default 0: never)" },
+    { "alter", s_cmd_alter,
+      "alter NAME [--ttl-seconds N] [--consistency LEVEL] [--description TEXT]\n\n"
+      "Changes properties of collection NAME (at least one):\n"
+      "  --ttl-seconds N      rows older than N seconds are no longer read (0: never expire)\n"
+      "  --consistency LEVEL  the default read level: strong, bounded, session, eventually\n"
+      "  --description TEXT   the collection's description" },
     { "drop", s_cmd_drop, "drop NAME\n\nDrops collection NAME and its data." },
     { "list", s_cmd_list, "list\n\nPrints the names of the collections, one a line." },
     { "describe", s_cmd_describe,

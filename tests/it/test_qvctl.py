@@ -7,6 +7,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import time
 import unittest
 
 import numpy as np
@@ -227,9 +228,30 @@ class QvctlTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertEqual(json.loads(out)["code"], "NOT_FOUND")
 
+    def test_ttl_and_alter(self):
+        qjson("create", self.name, "--dim", 2, "--ttl-seconds", 3600)
+        self.assertEqual(qjson("describe", self.name)["ttl_seconds"], 3600)
+        qjson("insert", self.name, self.jsonl("r.jsonl", [{"id": 1, "vector": [1, 1]}]))
+        self.assertEqual(self.count(), 1)
+        self.assertEqual(qjson("alter", self.name, "--ttl-seconds", 1, "--consistency", "session",
+                               "--description", "short-lived"),
+                         {"ok": True, "collection": self.name})
+        d = qjson("describe", self.name)
+        self.assertEqual((d["ttl_seconds"], d["consistency"], d["description"]),
+                         (1, "session", "short-lived"))
+        time.sleep(1.5)
+        self.assertEqual(self.count(), 0)
+        self.assertEqual(qjson("get", self.name, 1), [])
+        rc, out, err = qvctl("alter", self.name)
+        self.assertEqual(rc, 2)
+        self.assertIn("--ttl-seconds", err)
+        rc, out, err = qvctl("alter", self.name, "--consistency", "sometimes")
+        self.assertEqual(rc, 1)
+        self.assertIn("consistency", out + err)
+
     def test_help_and_usage_errors(self):
         for cmd in ("query", "insert", "upsert", "import", "search", "partitions",
-                    "describe-index", "drop-index"):
+                    "describe-index", "drop-index", "alter"):
             rc, out, _ = qvctl(cmd, "--help")
             self.assertEqual(rc, 0)
             self.assertTrue(out.startswith("Usage: qvctl " + cmd), out)

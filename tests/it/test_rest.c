@@ -320,6 +320,29 @@ test_rest_collections (void **state)
     r = POST_OK (rest, "collections/release", "{\"collectionName\": \"books\"}");
     MATCH ("release", DATA (r), "{}");
     json_decref (r);
+    //  alter_properties: the TTL, as a number or a string of digits
+    r = POST_OK (rest, "collections/alter_properties",
+                 "{\"collectionName\": \"books\", \"properties\": {\"collection.ttl.seconds\": 3600}}");
+    MATCH ("alter", DATA (r), "{}");
+    json_decref (r);
+    r = POST_OK (rest, "collections/describe", "{\"collectionName\": \"books\"}");
+    MATCH ("ttl", json_object_get (DATA (r), "properties"),
+           "[{\"key\": \"collection.ttl.seconds\", \"value\": \"3600\"}]");
+    json_decref (r);
+    r = POST_OK (rest, "collections/alter_properties",
+                 "{\"collectionName\": \"books\", \"properties\": {\"collection.ttl.seconds\": \"0\"}}");
+    json_decref (r);
+    r = POST_OK (rest, "collections/describe", "{\"collectionName\": \"books\"}");
+    MATCH ("ttl off", json_object_get (DATA (r), "properties"), "[]");
+    json_decref (r);
+    POST_ERR (rest, 1100, "mmap.enabled", "collections/alter_properties",
+              "{\"collectionName\": \"books\", \"properties\": {\"mmap.enabled\": true}}");
+    POST_ERR (rest, 1100, "non-negative", "collections/alter_properties",
+              "{\"collectionName\": \"books\", \"properties\": {\"collection.ttl.seconds\": \"soon\"}}");
+    POST_ERR (rest, 1802, "'properties' is required", "collections/alter_properties",
+              "{\"collectionName\": \"books\"}");
+    POST_ERR (rest, 100, "nothing_here", "collections/alter_properties",
+              "{\"collectionName\": \"nothing_here\", \"properties\": {\"collection.ttl.seconds\": 5}}");
 
     //  Errors, with Milvus's numbers
     POST_ERR (rest, 100, "collection not found", "collections/describe", "{\"collectionName\": \"nothing_here\"}");

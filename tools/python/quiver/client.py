@@ -348,7 +348,8 @@ class QuiverClient:
 
     def describe_collection(self, collection_name, timeout=None):
         """The server's description plus pymilvus's keys (collection_name, auto_id,
-        num_shards, enable_dynamic_field)."""
+        num_shards, enable_dynamic_field, properties with collection.ttl.seconds when a
+        TTL is set)."""
         reply = self._call("describe_collection", timeout, collection=collection_name)
         reply.pop("ok", None)
         reply.pop("rid", None)
@@ -357,6 +358,8 @@ class QuiverClient:
         reply["auto_id"] = any(f.get("primary") and f.get("auto_id") for f in fields)
         reply["num_shards"] = reply.get("shards", 1)
         reply.setdefault("enable_dynamic_field", False)
+        reply["properties"] = ({"collection.ttl.seconds": str(reply["ttl_seconds"])}
+                               if reply.get("ttl_seconds") else {})
         return reply
 
     def get_collection_stats(self, collection_name, timeout=None):

@@ -3,6 +3,7 @@ errors with their protocol codes, numpy input and pipelined batches."""
 import os
 import sys
 import threading
+import time
 import unittest
 
 import numpy as np
@@ -78,6 +79,26 @@ class ClientTest(unittest.TestCase):
             self.c.describe_collection(self.name)
         self.assertEqual(e.exception.code, "NOT_FOUND")
         self.assertIn(self.name, e.exception.message)
+
+    def test_alter_collection_properties(self):
+        self.fill(20)
+        self.c.alter_collection_properties(self.name, {"collection.ttl.seconds": 60,
+                                                       "description": "kept a minute"})
+        d = self.c.describe_collection(self.name)
+        self.assertEqual(d["properties"]["collection.ttl.seconds"], "60")
+        self.assertEqual(d["description"], "kept a minute")
+        # rows inserted just now are younger than the TTL
+        self.assertEqual(self.c.query(self.name, "id >= 0", output_fields=["count(*)"]),
+                         [{"count(*)": 20}])
+        # a TTL of one second: a second and a half later they are gone from every read
+        self.c.alter_collection_properties(self.name, {"ttl_seconds": 1})
+        time.sleep(1.5)
+        self.assertEqual(self.c.query(self.name, "id >= 0", output_fields=["count(*)"]),
+                         [{"count(*)": 0}])
+        self.assertEqual(self.c.get(self.name, ids=[0, 1]), [])
+        with self.assertRaises(QuiverException) as e:
+            self.c.alter_collection_properties(self.name, {"consistency": "sometimes"})
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
 
     def test_schema_as_field_maps_and_auto_id(self):
         fields = [{"name": "pk", "type": "int64", "primary": True, "auto_id": True},
