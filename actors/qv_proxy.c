@@ -78,6 +78,7 @@
 //  (in a searcher process: the follower, once it has caught up with the feed). A
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
+#include "qv_opstats.h"
 #include "qv_actor.h"
 #include "qv_stream_hold.h"
 #include "qv_bridge.h"
@@ -164,6 +165,8 @@ typedef struct {
     zmsg_t *env;                    //  the client's envelope (routing id first)
     bool read;                      //  scheduled through the read window
     bool stream;                    //  a stream write counted in stream_unacked
+    int op;                         //  the request's op and arrival (its metrics)
+    int64_t arrived;
 } s_pending_t;
 
 static void
@@ -223,6 +226,8 @@ s_track (self_t *self, qv_job_t *job, zmsg_t **env, bool read)
     s_pending_t *p = calloc (1, sizeof *p);
     p->env = *env;
     p->read = read;
+    p->op = job->req.op;
+    p->arrived = job->arrived;
     zhashx_insert (self->pending, key, p);
     *env = NULL;
 }
@@ -697,6 +702,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     zmsg_remove (msg, body);
     zmsg_t *env = msg;
     qv_job_t *job = qv_job_new (++self->next_id | (sock == self->bus ? S_BUS_JOB : 0));
+    job->arrived = qv_clock_usec ();
     qv_req_t *req = &job->req;
     //  A NATS payload names its op and collection in the bridge's context: "op\0coll\0"
     const char *op_name = NULL, *coll_name = NULL;
@@ -729,6 +735,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         rc = qv_req_parse_owned (zframe_data (body), zframe_size (body), self->config->max_elems,
                                  s_frame_release, body, req);
     const qv_val_t *rid = req->doc ? req->f [QV_F_rid] : NULL;
+    int op_parsed = rc == 0 ? (int) req->op : QV_OP_COUNT;     //  unknown until parsed
     if (rc == 0 && !self->ready)
         rc = qv_err (QV_EUNAVAIL, "%s", self->unavailable);
     if (rc == 0 && !self->nats_live && self->follower)
@@ -753,6 +760,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     if (rc == 0 && req->op != QV_OP_ping)
         rc = qv_fair_admit (self->fair, zframe_data (client), zframe_size (client), sock != self->bus);
     if (rc) {
+        qv_opstats_record (op_parsed, rc, qv_clock_usec () - job->arrived);
         s_send_error (sock, &env, rid, rc, qv_err_msg ());
         qv_job_destroy (&job);
         return 0;
@@ -825,6 +833,7 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
             qv_reply_close (w);
             size_t size;
             const void *data = qv_wr_data (w, &size);
+            qv_opstats_record (QV_OP_ping, 0, qv_clock_usec () - job->arrived);
             s_send (sock, &env, data, size);
             qv_wr_destroy (&w);
             qv_job_destroy (&job);
@@ -883,6 +892,7 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
             return;
     }
     qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
+    qv_opstats_record (req->op, rc, qv_clock_usec () - job->arrived);
     s_send_error (sock, &env, rid, rc, qv_err_msg ());
     qv_job_destroy (&job);
 }
@@ -1100,6 +1110,7 @@ s_parked_fail (self_t *self, const char *why)
     while ((p = zlistx_detach (self->parked, NULL))) {
         zframe_t *client = s_client_of (p->env);
         qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
+        qv_opstats_record (p->job->req.op, QV_EUNAVAIL, qv_clock_usec () - p->job->arrived);
         s_send_error (p->sock, &p->env, p->job->req.f [QV_F_rid], QV_EUNAVAIL, why);
         qv_job_destroy (&p->job);
         free (p);
@@ -1201,6 +1212,7 @@ s_finish (self_t *self, qv_job_t *job)
     &&  job->reply)
         s_stats_merge (self, job);
     if (p) {
+        qv_opstats_record (p->op, job->rc, qv_clock_usec () - p->arrived);
         zhashx_delete (self->pending, key);     //  no destructor: p is ours now
         zframe_t *client = s_client_of (p->env);
         qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
@@ -1342,7 +1354,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, self->router, s_handle_router, self);
     //  The bridge's and the REST gateway's socket, polled only when one of them runs
     //  (every socket a loop polls costs system calls on each of its turns)
-    if (self->config->nats_url [0] || self->config->http [0])
+    if (self->config->nats_url [0] || self->config->http [0] || self->config->metrics [0])
         zloop_reader (loop, self->bus, s_handle_router, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
     zloop_set_nonstop (loop, true);

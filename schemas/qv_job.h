@@ -22,6 +22,8 @@ typedef struct {
                                     //  segment manager's acknowledgement counts; -1
                                     //  until then
     int rc;                         //  outcome, for the proxy's own bookkeeping
+    int64_t arrived;                //  usec clock when the proxy took it (its metrics;
+                                    //  not sent between processes)
     void *reply;                    //  encoded reply (malloc'd)
     size_t reply_size;
 } qv_job_t;
