@@ -16,6 +16,7 @@
 #include "qv_members.h"
 #include "qv_meta.h"
 #include "qv_http.h"
+#include "qv_metrics.h"
 #include "qv_intake.h"
 #include "qv_link.h"
 #include "qv_proxy.h"
@@ -51,6 +52,7 @@ struct _qv_server_t {
     zactor_t *member;               //  a writer core with --nats: its entry for proxies
     qv_feed_stats_t *feed_stats;
     qv_http_t *http;                //  REST gateway, with --http
+    qv_metrics_t *metrics;          //  Prometheus /metrics, /healthz, /readyz, with --metrics
     qv_nats_stats_t *nats_stats;
     qv_write_stats_t *write_stats;
     char recovery_error [512];
@@ -142,7 +144,8 @@ s_proxy_process (qv_server_t *self)
     }
     self->fanout = zactor_new (qv_fanout_actor, &self->config);
     self->link = zactor_new (qv_link_actor, &self->config);
-    if (config->http [0] && !(self->http = qv_http_new (&self->config))) {
+    if ((config->http [0] && !(self->http = qv_http_new (&self->config)))
+    ||  (config->metrics [0] && !(self->metrics = qv_metrics_new (&self->config)))) {
         qv_server_destroy (&self);
         return NULL;
     }
@@ -296,9 +299,12 @@ qv_server_new (const qv_config_t *config)
     zstr_free (&status);
     //  The REST gateway answers from now on, like the ZeroMQ socket (UNAVAILABLE
     //  while recovering).
-    if (config->http [0] && !(self->http = qv_http_new (&self->config))) {
+    if ((config->http [0] && !(self->http = qv_http_new (&self->config)))
+    ||  (config->metrics [0] && !(self->metrics = qv_metrics_new (&self->config)))) {
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
         zsock_wait (self->proxy);
+        qv_http_destroy (&self->http);
+        qv_metrics_destroy (&self->metrics);
         zactor_destroy (&self->proxy);
         qv_store_destroy (&self->store);
         qv_store_destroy (&self->local);
@@ -313,6 +319,7 @@ qv_server_new (const qv_config_t *config)
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
         zsock_wait (self->proxy);
         qv_http_destroy (&self->http);
+        qv_metrics_destroy (&self->metrics);
         zactor_destroy (&self->proxy);
         qv_store_destroy (&self->store);
         qv_shard_lease_destroy (&self->lease, NULL);
@@ -458,6 +465,7 @@ qv_server_destroy (qv_server_t **self_p)
     atomic_store (&self->stopping, true);   //  a build in progress is not waited for
     bool config_meta_remote = self->config.meta_remote;
     qv_http_destroy (&self->http);
+    qv_metrics_destroy (&self->metrics);
     zactor_destroy (&self->bridge);
     zactor_destroy (&self->member);     //  proxies stop choosing this core first
     //  The proxy stops routing first: a request must not be sent to an actor that is gone.

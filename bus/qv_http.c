@@ -164,30 +164,34 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     return s_reply (connection, status, json);
 }
 
-qv_http_t *
-qv_http_new (const qv_config_t *config)
+int
+qv_http_parse_addr (const char *option, const char *value, struct sockaddr_in *addr)
 {
     char host [256];
     int port = -1;
-    const char *colon = strrchr (config->http, ':');
-    if (!colon || colon == config->http || (size_t) (colon - config->http) >= sizeof host
-    ||  sscanf (colon + 1, "%d", &port) != 1 || port < 0 || port > 65535) {
-        qv_err (QV_EINVAL, "--http '%s': give HOST:PORT, e.g. 127.0.0.1:19531", config->http);
-        return NULL;
-    }
-    memcpy (host, config->http, (size_t) (colon - config->http));
-    host [colon - config->http] = 0;
-    struct sockaddr_in addr;
-    memset (&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons ((uint16_t) port);
+    const char *colon = strrchr (value, ':');
+    if (!colon || colon == value || (size_t) (colon - value) >= sizeof host
+    ||  sscanf (colon + 1, "%d", &port) != 1 || port < 0 || port > 65535)
+        return qv_err (QV_EINVAL, "%s '%s': give HOST:PORT, e.g. 127.0.0.1:19531", option, value);
+    memcpy (host, value, (size_t) (colon - value));
+    host [colon - value] = 0;
+    memset (addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons ((uint16_t) port);
     if (strcmp (host, "localhost") == 0)
         snprintf (host, sizeof host, "127.0.0.1");
-    if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        qv_err (QV_EINVAL, "--http '%s': '%s' is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)",
-                config->http, host);
+    if (inet_pton (AF_INET, host, &addr->sin_addr) != 1)
+        return qv_err (QV_EINVAL, "%s '%s': '%s' is not an IPv4 address (e.g. 127.0.0.1 or "
+                       "0.0.0.0)", option, value, host);
+    return 0;
+}
+
+qv_http_t *
+qv_http_new (const qv_config_t *config)
+{
+    struct sockaddr_in addr;
+    if (qv_http_parse_addr ("--http", config->http, &addr))
         return NULL;
-    }
     qv_http_t *self = calloc (1, sizeof *self);
     if (!self) {
         qv_err (QV_ENOMEM, "out of memory");
@@ -211,7 +215,7 @@ qv_http_new (const qv_config_t *config)
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    self->port = info ? info->port : port;
+    self->port = info ? info->port : ntohs (addr.sin_port);
     return self;
 }
 

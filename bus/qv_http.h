@@ -31,6 +31,12 @@ qv_http_t *
 void
     qv_http_destroy (qv_http_t **self_p);
 
+//  Parses "HOST:PORT" (an IPv4 address or localhost; port 0..65535) given to option
+//  ("--http") into addr. QV_EINVAL naming the option and the value if it is not one.
+struct sockaddr_in;
+int
+    qv_http_parse_addr (const char *option, const char *value, struct sockaddr_in *addr);
+
 //  The port served (useful with port 0).
 int
     qv_http_port (qv_http_t *self);

@@ -1,5 +1,6 @@
 //  quiver: the Quiver server. `quiver serve` runs every component embedded.
 #include "qv_rc.h"
+#include "qv_http.h"
 #include "qv_server.h"
 #include "qv_replica.h"
 
@@ -11,6 +12,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <pthread.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -304,6 +306,10 @@ s_usage (FILE *out)
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
+        "  --metrics HOST:PORT     serve Prometheus text at /metrics (requests by op and\n"
+        "                          code, latency histograms, the stats figures) and\n"
+        "                          /healthz, /readyz there, e.g. 127.0.0.1:9091 (off by\n"
+        "                          default; the embedded server and proxy processes)\n"
         "  --stop-timeout-s N      a stop (SIGTERM, SIGINT) not done within N s (default\n"
         "                          60), or a second signal, exits at once with status 1\n"
         "                          (acknowledged writes are in the WAL; index builds in\n"
@@ -497,6 +503,7 @@ main (int argc, char *argv [])
         { "advertise", required_argument, 0, 'V' },
         { "writer", required_argument, 0, 'G' },
         { "http", required_argument, 0, 'W' },
+        { "metrics", required_argument, 0, 'Y' },
         { "lease-ttl-ms", required_argument, 0, 'T' },
         { "lease-wait-ms", required_argument, 0, 'A' },
         { "stop-timeout-s", required_argument, 0, 'Z' },
@@ -547,6 +554,7 @@ main (int argc, char *argv [])
             case 'V': snprintf (config.advertise, sizeof config.advertise, "%s", optarg); break;
             case 'G': snprintf (config.writer, sizeof config.writer, "%s", optarg); break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
+            case 'Y': snprintf (config.metrics, sizeof config.metrics, "%s", optarg); break;
             case 'Z': s_stop_limit_s = (int) v; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
@@ -586,6 +594,12 @@ main (int argc, char *argv [])
     if (config.writer_core && config.http [0]) {
         fprintf (stderr, "quiver: --http belongs to the process clients reach: with --roles "
                  "segment-manager,meta,flusher give it to the proxy process\n");
+        return 2;
+    }
+    if ((config.writer_core || config.follower || config.meta_process) && config.metrics [0]) {
+        fprintf (stderr, "quiver: --metrics is served by the embedded server and by proxy "
+                 "processes (--roles proxy) for now; --roles %s has no metrics endpoint yet\n",
+                 config.roles);
         return 2;
     }
     if (config.advertise [0] && !config.follower && !config.writer_core) {
@@ -629,6 +643,12 @@ main (int argc, char *argv [])
     }
     char url [PATH_MAX + 1024];
     if (qv_config_store_url (&config, url, sizeof url)) {
+        fprintf (stderr, "quiver: %s\n", qv_err_msg ());
+        return 2;
+    }
+    struct sockaddr_in addr;
+    if ((config.http [0] && qv_http_parse_addr ("--http", config.http, &addr))
+    ||  (config.metrics [0] && qv_http_parse_addr ("--metrics", config.metrics, &addr))) {
         fprintf (stderr, "quiver: %s\n", qv_err_msg ());
         return 2;
     }

@@ -85,6 +85,21 @@ json_t *
 qv_it_rest_send (qv_it_rest_t *self, const char *method, const char *path, const char *body,
                  long *status_p)
 {
+    const char *text = qv_it_rest_text (self, method, path, body, status_p);
+    if (!text)
+        return NULL;
+    json_error_t err;
+    json_t *reply = self->buf ? json_loads (self->buf, 0, &err) : NULL;
+    if (!reply)
+        fprintf (stderr, "qv_it_rest: %s %s: reply is not JSON: %.300s\n", method, path,
+                 self->buf ? self->buf : "(empty)");
+    return reply;
+}
+
+const char *
+qv_it_rest_text (qv_it_rest_t *self, const char *method, const char *path, const char *body,
+                 long *status_p)
+{
     char url [512];
     snprintf (url, sizeof url, "%s%s", self->base, path);
     self->size = 0;
@@ -102,12 +117,7 @@ qv_it_rest_send (qv_it_rest_t *self, const char *method, const char *path, const
         return NULL;
     }
     curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, status_p);
-    json_error_t err;
-    json_t *reply = self->buf ? json_loads (self->buf, 0, &err) : NULL;
-    if (!reply)
-        fprintf (stderr, "qv_it_rest: %s %s: reply is not JSON: %.300s\n", method, path,
-                 self->buf ? self->buf : "(empty)");
-    return reply;
+    return self->buf ? self->buf : "";
 }
 
 long

@@ -32,6 +32,12 @@ json_t *
     qv_it_rest_send (qv_it_rest_t *self, const char *method, const char *path,
                      const char *body, long *status_p);
 
+//  The same for a reply that need not be JSON: its body (valid until the next request;
+//  "" if empty), or NULL if no reply came (message on stderr).
+const char *
+    qv_it_rest_text (qv_it_rest_t *self, const char *method, const char *path,
+                     const char *body, long *status_p);
+
 //  How many new TCP connections the last request opened (0: it reused the kept-alive one).
 long
     qv_it_rest_connects (qv_it_rest_t *self);
