@@ -13,6 +13,7 @@
 //    BUILT {build}                       after BUILD (the build goes back, with the
 //                                        index or the error)
 #include "qv_builder.h"
+#include "qv_hist.h"
 #include "qv_actor.h"
 #include "qv_catalog.h"
 #include "qv_msg.h"
@@ -63,6 +64,8 @@ s_build_index (self_t *self, qv_build_t *b)
         if (index)
             qv_index_set_cancel (index, NULL);
     }
+    if (rc == 0)
+        qv_hist_record (QV_HIST_INDEX_BUILD_SECONDS, (qv_clock_msec () - started) / 1e3);
     zchunk_t *chunk = NULL;
     char key [128];
     b->epoch = self->epoch;

@@ -14,6 +14,7 @@
 //  Index builds, which can take minutes, run on the builder's thread (qv_builder),
 //  never ahead of a segment write here.
 #include "qv_flusher.h"
+#include "qv_hist.h"
 #include "qv_actor.h"
 #include "qv_catalog.h"
 #include "qv_manifest.h"
@@ -33,6 +34,7 @@ static void
 s_write_segment (self_t *self, qv_segment_t *seg)
 {
     char key [96];
+    int64_t started = qv_clock_usec ();
     seg->epoch = self->epoch;       //  the manifest names it once WRITTEN is back
     qv_segment_object_key (seg->coll_id, seg->id, seg->epoch, key, sizeof key);
     size_t size;
@@ -42,6 +44,8 @@ s_write_segment (self_t *self, qv_segment_t *seg)
     const char *msg = rc ? qv_err_msg () : "";
     if (rc)
         qv_error ("flush of segment %s failed: %s", key, msg);
+    else
+        qv_hist_record (QV_HIST_SEGMENT_WRITE_SECONDS, (qv_clock_usec () - started) / 1e6);
     free (object);
     qv_msg_written_t *written = qv_msg_written_new ();
     written->seg = seg;
@@ -59,7 +63,10 @@ s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
 {
     char key [64];
     qv_manifest_key (version, self->epoch, key, sizeof key);
+    int64_t started = qv_clock_usec ();
     int rc = qv_store_put (self->store, key, manifest->data, manifest->size);
+    if (rc == 0)
+        qv_hist_record (QV_HIST_MANIFEST_WRITE_SECONDS, (qv_clock_usec () - started) / 1e6);
     if (rc == 0 && (rc = qv_store_lock_check (self->store)) != 0)
         //  Written, but perhaps after another server took over (this process was
         //  paused): its recovery ignores it, and so must this one's checkpoint

@@ -1,6 +1,7 @@
 //  The metrics and health endpoint (see qv_metrics.h).
 #include "qv_metrics.h"
 #include "qv_client.h"
+#include "qv_hist.h"
 #include "qv_http.h"
 #include "qv_opstats.h"
 #include "qv_rc.h"
@@ -166,6 +167,7 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
         if (!out)
             return MHD_NO;
         qv_opstats_write (out);
+        qv_hist_write (out);
         qv_doc_t *r = s_call (self, "stats", error, sizeof error);
         s_write_stats (out, r ? qv_doc_root (r) : NULL, r != NULL);
         qv_doc_destroy (&r);

@@ -55,6 +55,7 @@
 //  A qv_wal_t belongs to one actor (the shard's segment manager); it is not for use
 //  from several threads at once. The store's writer lock is the caller's business.
 #include "qv_wal.h"
+#include "qv_hist.h"
 #include "qv_crc.h"
 #include "qv_envelope.h"
 #include "qv_rc.h"
@@ -573,6 +574,8 @@ s_put_next (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n)
     char key [96];
     s_key (self->shard, self->next_seq, self->epoch, key, sizeof key);
     int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    if (rc == 0 && n)
+        qv_hist_record (QV_HIST_WAL_COMMIT_BYTES, (double) zchunk_size (chunk));
     zchunk_destroy (&chunk);
     return rc;
 }
@@ -647,6 +650,7 @@ qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq
                        "before appending (it finds where the log ends)", self->shard);
     if (self->deposed [0])
         return qv_err (QV_EUNAVAIL, "%s", self->deposed);
+    int64_t started = qv_clock_usec ();
     int rc = self->pending ? s_fence_now (self) : 0;
     if (rc == 0)
         rc = s_put_next (self, recs, n);
@@ -666,6 +670,8 @@ qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq
     if (seq_p)
         *seq_p = self->next_seq;
     self->next_seq++;
+    qv_hist_record (QV_HIST_WAL_COMMIT_SECONDS, (qv_clock_usec () - started) / 1e6);
+    qv_hist_record (QV_HIST_WAL_COMMIT_RECORDS, (double) n);
     return 0;
 }
 

@@ -173,6 +173,8 @@ test_counters_move (void **state)
                               "{name: 'id', type: 'int64', primary: true},"
                               "{name: 'v', type: 'float_vector', dim: 2}]}");
     qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'create_index', collection: 'm', field: 'v', index_type: 'HNSW'}");
+    qv_doc_destroy (&r);
     s_scrape_t before = s_scrape (rest);
     assert_true (s_value (&before, "quiver_ready") == 1);
     for (int i = 0; i < 2; i++) {
@@ -190,6 +192,18 @@ test_counters_move (void **state)
     assert_non_null (r);
     assert_string_equal (qv_it_code (r), "MALFORMED");
     qv_doc_destroy (&r);
+    //  A flush writes a segment and a manifest; the segment's index is then built
+    r = CALL_OK (c, "{op: 'flush', collection: 'm'}");
+    qv_doc_destroy (&r);
+    bool built = false;
+    for (int i = 0; i < 300 && !built; i++) {
+        r = CALL_OK (c, "{op: 'describe_index', collection: 'm', field: 'v'}");
+        built = qv_it_int (qv_it_path (r, "indexed_rows")) == 4;
+        qv_doc_destroy (&r);
+        if (!built)
+            zclock_sleep (100);
+    }
+    assert_true (built);
 
     s_scrape_t after = s_scrape (rest);
     const char *req = "quiver_requests_total{op=\"%s\",code=\"%s\"}";
@@ -214,6 +228,22 @@ test_counters_move (void **state)
     assert_true (count == s_value (&after, req, "search", "OK") + s_value (&after, req, "search", "NOT_FOUND"));
     double sum = s_value (&after, "quiver_request_duration_seconds_sum{op=\"search\"}");
     assert_true (sum > 0 && sum < 60 * count);
+    //  The work histograms: two WAL commits at least (the inserts), each with records;
+    //  a segment and a manifest written; an index built
+    double commits = s_value (&after, "quiver_wal_commit_duration_seconds_count")
+                   - s_value (&before, "quiver_wal_commit_duration_seconds_count");
+    assert_true (commits >= 2);
+    assert_true (s_value (&after, "quiver_wal_commit_records_count")
+                 == s_value (&after, "quiver_wal_commit_duration_seconds_count"));
+    assert_true (s_value (&after, "quiver_wal_commit_records_bucket{le=\"+Inf\"}")
+                 == s_value (&after, "quiver_wal_commit_records_count"));
+    assert_true (s_value (&after, "quiver_wal_commit_bytes_sum") > 0);
+    assert_true (s_value (&after, "quiver_segment_write_duration_seconds_count")
+                 - s_value (&before, "quiver_segment_write_duration_seconds_count") >= 1);
+    assert_true (s_value (&after, "quiver_manifest_write_duration_seconds_count")
+                 - s_value (&before, "quiver_manifest_write_duration_seconds_count") >= 1);
+    assert_true (s_value (&after, "quiver_index_build_duration_seconds_count")
+                 - s_value (&before, "quiver_index_build_duration_seconds_count") >= 1);
     //  The stats figures: rows acknowledged
     assert_true (s_value (&after, "quiver_rows") == 4);
     assert_true (s_value (&after, "quiver_collections") >= 1);
