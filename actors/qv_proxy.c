@@ -83,6 +83,7 @@
 #include "qv_stream_hold.h"
 #include "qv_bridge.h"
 #include "qv_fair.h"
+#include "qv_rate.h"
 #include "qv_fanout.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -118,6 +119,7 @@ typedef struct {
     zhashx_t *colls;                //  name -> s_coll_t
     zhashx_t *pending;              //  job id -> s_pending_t
     qv_fair_t *fair;                //  per-client caps and the read window
+    qv_rate_t *rate;                //  insert and search rate limits
     uint64_t next_id;
     uint64_t last_ts;
     uint64_t acked_ts;              //  largest commit timestamp acknowledged to a client
@@ -693,6 +695,29 @@ s_frame_release (void *owner)
     zframe_destroy (&frame);
 }
 
+//  The query vectors of a search: a list's length, or a bin's bytes over the vector
+//  size (the request's dim, else the collection's first vector field's); 1 if unknown.
+static size_t
+s_nq (self_t *self, const qv_req_t *req)
+{
+    const qv_val_t *v = req->f [QV_F_vectors];
+    if (!v)
+        return 1;
+    if (qv_val_type (v) != QV_V_BIN)
+        return qv_val_len (v) ? qv_val_len (v) : 1;
+    const void *data;
+    size_t size;
+    uint64_t dim = 0;
+    if (req->f [QV_F_dim])
+        qv_val_uint (req->f [QV_F_dim], &dim);
+    s_coll_t *c = zhashx_lookup (self->colls, req->collection);
+    if (!dim && c && c->schema && c->schema->vec >= 0)
+        dim = c->schema->fields [c->schema->vec].dim;
+    if (!dim || qv_val_bin (v, &data, &size))
+        return 1;
+    return size / (4 * dim) ? size / (4 * dim) : 1;
+}
+
 //  One request from a client of sock (the public ROUTER, or the bridge's).
 static int
 s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
@@ -722,6 +747,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         }
     }
     int rc = 0;
+    size_t body_size = zframe_size (body);
     if (zframe_size (body) > self->config->max_request) {
         rc = qv_err (QV_ELIMIT, "request of %zu bytes exceeds the limit of %zu bytes",
                      zframe_size (body), self->config->max_request);
@@ -757,6 +783,13 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     //  Every request but ping counts against its client's cap until its reply is sent
     //  (the bridge bounds its own requests in flight: S_CORE_HIGH, the stream window).
     zframe_t *client = s_client_of (env);
+    //  Rate limits (not on a stream's messages: the bridge paces those)
+    if (rc == 0 && !job->sseq && (op == QV_OP_insert || op == QV_OP_upsert))
+        rc = qv_rate_take (self->rate, QV_RATE_INSERT_BYTES, zframe_data (client),
+                           zframe_size (client), (double) body_size, job->arrived);
+    if (rc == 0 && op == QV_OP_search)
+        rc = qv_rate_take (self->rate, QV_RATE_SEARCHES, zframe_data (client),
+                           zframe_size (client), (double) s_nq (self, req), job->arrived);
     if (rc == 0 && req->op != QV_OP_ping)
         rc = qv_fair_admit (self->fair, zframe_data (client), zframe_size (client), sock != self->bus);
     if (rc) {
@@ -1342,6 +1375,13 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     if (self->config->remote_reads && window < 64)
         window = 64;
     self->fair = qv_fair_new (self->config->max_inflight, (size_t) (window < 4 ? 4 : window));
+    const double server [QV_RATE_KINDS] = { self->config->max_insert_bps, self->config->max_searches_ps };
+    const double client [QV_RATE_KINDS] = { self->config->client_insert_bps, self->config->client_searches_ps };
+    const char *const server_opts [QV_RATE_KINDS] = { "--max-insert-mb-per-sec", "--max-searches-per-sec" };
+    const char *const client_opts [QV_RATE_KINDS] = { "--max-client-insert-mb-per-sec",
+                                                      "--max-client-searches-per-sec" };
+    self->rate = qv_rate_new (server, client, server_opts, client_opts);
+    assert (self->rate);
     self->inbox_self = qv_config_push (self->config, "proxy");
     zsock_signal (pipe, 0);
     zstr_send (pipe, "OK");
@@ -1383,6 +1423,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
         qv_schema_destroy (&schema);
     zlistx_destroy (&self->retired);
     qv_fair_destroy (&self->fair, s_job_free);
+    qv_rate_destroy (&self->rate);
     zsock_destroy (&self->inbox_self);
     zsock_destroy (&self->follower);
     zsock_destroy (&self->fanout);

@@ -105,6 +105,10 @@ typedef struct {
     int link_reply_limit_ms;        //  test hook QV_FAULT_LINK_REPLY_LIMIT_MS (0: 60 s)
     int search_threads;             //  worker threads for searches
     size_t max_inflight;            //  requests in flight per client (--max-inflight)
+    //  Rate limits (0: none): insert bytes/s and searches (query vectors)/s, for the
+    //  whole server (--max-insert-mb-per-sec, --max-searches-per-sec) and per client
+    //  (--max-client-insert-mb-per-sec, --max-client-searches-per-sec)
+    double max_insert_bps, max_searches_ps, client_insert_bps, client_searches_ps;
     size_t group_max_bytes;         //  most bytes in one WAL object
     char nats_url [256];            //  --nats: NATS server URL, "" without NATS
     char nats_prefix [64];          //  --nats-prefix: subject prefix (default "quiver")

@@ -242,6 +242,15 @@ s_usage (FILE *out)
         "  --search-threads N      search worker threads (default: number of cores)\n"
         "  --max-inflight N        requests one client may have in flight; more are refused\n"
         "                          RESOURCE_EXHAUSTED until it reads replies (default 64)\n"
+        "  --max-insert-mb-per-sec N    rate limit on insert and upsert request bytes, for\n"
+        "                          the whole server (default 0: none); past it requests\n"
+        "                          are refused RESOURCE_EXHAUSTED naming the limit\n"
+        "  --max-searches-per-sec N     the same for searches, counting each query vector\n"
+        "                          (a search of nq vectors counts nq, as Milvus does)\n"
+        "  --max-client-insert-mb-per-sec N, --max-client-searches-per-sec N\n"
+        "                          the same limits for each client connection (all NATS\n"
+        "                          requests count as one client; stream messages are\n"
+        "                          not limited: the bridge paces them)\n"
         "  --bounded-staleness-ms N  a read at consistency `bounded` sees every write\n"
         "                          acknowledged more than N ms before it (default 5000)\n"
         "  --read-wait-ms N        how long a read waits for the writes its consistency\n"
@@ -484,6 +493,10 @@ main (int argc, char *argv [])
         { "seal-age-sec", required_argument, 0, 'a' },
         { "search-threads", required_argument, 0, 't' },
         { "max-inflight", required_argument, 0, 'F' },
+        { "max-insert-mb-per-sec", required_argument, 0, 1001 },
+        { "max-searches-per-sec", required_argument, 0, 1002 },
+        { "max-client-insert-mb-per-sec", required_argument, 0, 1003 },
+        { "max-client-searches-per-sec", required_argument, 0, 1004 },
         { "bounded-staleness-ms", required_argument, 0, 'S' },
         { "read-wait-ms", required_argument, 0, 'R' },
         { "nats", required_argument, 0, 'N' },
@@ -527,6 +540,20 @@ main (int argc, char *argv [])
             case 'a': config.seal_age_sec = (int) v; break;
             case 't': config.search_threads = (int) v; break;
             case 'F': config.max_inflight = (size_t) v; break;
+            case 1001: case 1002: case 1003: case 1004: {
+                char *end = NULL;
+                double rate = strtod (optarg, &end);
+                if (!end || *end || end == optarg || !(rate >= 0) || rate > 1e12) {
+                    fprintf (stderr, "quiver: --%s '%s': give a number of at least 0 "
+                             "(0: no limit)\n", opts [li].name, optarg);
+                    return 2;
+                }
+                if (c == 1001) config.max_insert_bps = rate * 1048576;
+                if (c == 1002) config.max_searches_ps = rate;
+                if (c == 1003) config.client_insert_bps = rate * 1048576;
+                if (c == 1004) config.client_searches_ps = rate;
+                break;
+            }
             case 'S': config.bounded_staleness_ms = (int) v; break;
             case 'R': config.read_wait_ms = (int) v; break;
             case 'N': snprintf (config.nats_url, sizeof config.nats_url, "%s", optarg); break;
