@@ -586,7 +586,7 @@ main (int argc, char *argv [])
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (!strchr ("dbhNPICEBXHKWDMOVG", c) && v <= 0) {
+        if (c < 256 && !strchr ("dbhNPICEBXHKWDMOVGY", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [li].name);
             return 2;
         }
