@@ -8,6 +8,7 @@
 
 struct _qv_client_t {
     char *endpoint;
+    char server_key [41];           //  CURVE: the server's public key (Z85), or ""
     zsock_t *sock;                  //  DEALER, connected to endpoint
     int timeout_ms;
     uint64_t next_rid;
@@ -16,11 +17,21 @@ struct _qv_client_t {
 };
 
 static zsock_t *
-s_socket_new (const char *endpoint)
+s_socket_new (const char *endpoint, const char *server_key)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (server_key && *server_key) {
+        zcert_t *cert = zcert_new ();   //  this connection's own key pair
+        if (!cert) {
+            zsock_destroy (&sock);
+            return NULL;
+        }
+        zcert_apply (cert, zsock_resolve (sock));
+        zcert_destroy (&cert);
+        zsock_set_curve_serverkey (sock, server_key);
+    }
     zsock_set_linger (sock, 0);
     zsock_set_sndtimeo (sock, 1000);
     zsock_set_rcvhwm (sock, 100000);
@@ -33,11 +44,37 @@ s_socket_new (const char *endpoint)
 qv_client_t *
 qv_client_new (const char *endpoint)
 {
+    return qv_client_new_curve (endpoint, NULL);
+}
+
+bool
+qv_curve_key_valid (const char *text)
+{
+    static const char *alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  ".-:+=^!/*?&<>()[]{}@%$#";
+    if (!text || strlen (text) != 40)
+        return false;
+    for (const char *c = text; *c; c++)
+        if (!strchr (alphabet, *c))
+            return false;
+    return true;
+}
+
+qv_client_t *
+qv_client_new_curve (const char *endpoint, const char *server_key)
+{
+    if (server_key && !qv_curve_key_valid (server_key)) {
+        qv_err (QV_EINVAL, "the server key must be 40 characters of Z85 (as `quiver keygen` "
+                "prints it), not '%.60s'", server_key);
+        return NULL;
+    }
     qv_client_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    if (server_key)
+        memcpy (self->server_key, server_key, 41);
     self->endpoint = strdup (endpoint);
-    self->sock = s_socket_new (endpoint);
+    self->sock = s_socket_new (endpoint, self->server_key);
     if (!self->endpoint || !self->sock) {
         qv_err (QV_EINVAL, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
         qv_client_destroy (&self);
@@ -172,12 +209,13 @@ qv_client_recv (qv_client_t *self, qv_doc_t **reply, uint64_t *rid_p)
     if (rc <= 0) {
         //  A late reply must never pass for the answer to a later request.
         zsock_destroy (&self->sock);
-        self->sock = s_socket_new (self->endpoint);
+        self->sock = s_socket_new (self->endpoint, self->server_key);
         if (rc < 0)
             return s_fail (self, QV_EUNAVAIL, "UNAVAILABLE", "interrupted waiting for %s",
                            self->endpoint);
         return s_fail (self, QV_ETIMEOUT, "TIMEOUT",
-                       "no answer from %s within %g s: is `quiver serve` running?",
+                       "no answer from %s within %g s: is `quiver serve` running (and, if its "
+                       "API is encrypted, is the server key right)?",
                        self->endpoint, self->timeout_ms / 1000.0);
     }
     zframe_t *body = msg ? zmsg_last (msg) : NULL;
@@ -244,7 +282,8 @@ qv_client_call (qv_client_t *self, qv_wr_t *request, qv_doc_t **reply)
     self->timeout_ms = timeout;
     if (rc == QV_ETIMEOUT)          //  say the whole wait, not its last part
         rc = s_fail (self, QV_ETIMEOUT, "TIMEOUT",
-                     "no answer from %s within %g s: is `quiver serve` running?",
+                     "no answer from %s within %g s: is `quiver serve` running (and, if its "
+                     "API is encrypted, is the server key right)?",
                      self->endpoint, timeout / 1000.0);
     return rc;
 }

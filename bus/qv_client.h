@@ -24,6 +24,16 @@ typedef struct _qv_client_t qv_client_t;
 //  the endpoint is not a valid ZeroMQ endpoint (message in qv_err_msg ()).
 qv_client_t *
     qv_client_new (const char *endpoint);
+//  The same to a server that encrypts with ZeroMQ CURVE (`quiver serve
+//  --curve-secret-key`): server_key is its public key, 40 characters of Z85 (`quiver
+//  keygen` prints it). The client makes a key pair of its own for the connection. A
+//  server whose key differs never answers (the handshake fails): calls time out. NULL
+//  with the reason if server_key is not a Z85 key.
+qv_client_t *
+    qv_client_new_curve (const char *endpoint, const char *server_key);
+//  Whether text is a CURVE key as Z85: 40 characters of its alphabet.
+bool
+    qv_curve_key_valid (const char *text);
 void
     qv_client_destroy (qv_client_t **self_p);
 

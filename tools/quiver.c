@@ -220,6 +220,43 @@ s_install_signal_handlers (void)
     sigaction (SIGTERM, &sa, NULL);
 }
 
+//  quiver keygen FILE: a CURVE key pair, FILE (public) and FILE_secret (both keys, mode
+//  0600), for `quiver serve --curve-secret-key FILE_secret`; prints the public key,
+//  which clients give as their server key.
+static int
+s_keygen (int argc, char *argv [])
+{
+    if (argc != 3 || streq (argv [2], "-h") || streq (argv [2], "--help")) {
+        fprintf (argc == 3 ? stdout : stderr,
+                 "Usage: quiver keygen FILE\n\n"
+                 "Writes a new CURVE key pair: FILE holds the public key, FILE_secret both\n"
+                 "keys (readable by its owner only). Serve with `quiver serve\n"
+                 "--curve-secret-key FILE_secret`; clients give the public key printed here\n"
+                 "(qvctl --server-key KEY, QuiverClient(server_key=KEY)).\n");
+        return argc == 3 ? 0 : 2;
+    }
+    zsys_init ();
+    zcert_t *cert = zcert_new ();
+    char secret [PATH_MAX];
+    snprintf (secret, sizeof secret, "%s_secret", argv [2]);
+    mode_t old = umask (077);
+    int rc = cert ? zcert_save (cert, argv [2]) : -1;
+    umask (old);
+    if (rc) {
+        fprintf (stderr, "quiver keygen: cannot write %s and %s: %s\n", argv [2], secret,
+                 strerror (errno));
+        zcert_destroy (&cert);
+        return 1;
+    }
+    chmod (argv [2], 0644);         //  the public half may be shared
+    printf ("%s\n", zcert_public_txt (cert));
+    fprintf (stderr, "quiver keygen: wrote %s (public) and %s (secret: serve with "
+             "--curve-secret-key %s); clients give the server key above\n", argv [2], secret,
+             secret);
+    zcert_destroy (&cert);
+    return 0;
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -315,6 +352,9 @@ s_usage (FILE *out)
         "  --check-config          check the options and exit (0 if they are valid)\n"
         "  --http HOST:PORT        serve Milvus's REST API v2 (/v2/vectordb/...) there,\n"
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
+        "  --curve-secret-key FILE encrypt the API with ZeroMQ CURVE, with the key pair in\n"
+        "                          FILE (made by `quiver keygen`); clients need its public\n"
+        "                          key (embedded server and proxy processes)\n"
         "  --metrics HOST:PORT     serve Prometheus text at /metrics (requests by op and\n"
         "                          code, latency histograms, the stats figures) and\n"
         "                          /healthz, /readyz there, e.g. 127.0.0.1:9091 (off by\n"
@@ -473,9 +513,13 @@ int
 main (int argc, char *argv [])
 {
     if (argc < 2 || streq (argv [1], "-h") || streq (argv [1], "--help")) {
-        fprintf (argc < 2 ? stderr : stdout, "Usage: quiver serve [options]   (quiver serve --help for options)\n");
+        fprintf (argc < 2 ? stderr : stdout,
+                 "Usage: quiver serve [options]   (quiver serve --help for options)\n"
+                 "       quiver keygen FILE       (a CURVE key pair for --curve-secret-key)\n");
         return argc < 2 ? 2 : 0;
     }
+    if (streq (argv [1], "keygen"))
+        return s_keygen (argc, argv);
     if (!streq (argv [1], "serve")) {
         fprintf (stderr, "quiver: unknown command '%s'; try 'quiver serve --help'\n", argv [1]);
         return 2;
@@ -517,6 +561,7 @@ main (int argc, char *argv [])
         { "writer", required_argument, 0, 'G' },
         { "http", required_argument, 0, 'W' },
         { "metrics", required_argument, 0, 'Y' },
+        { "curve-secret-key", required_argument, 0, 'Q' },
         { "lease-ttl-ms", required_argument, 0, 'T' },
         { "lease-wait-ms", required_argument, 0, 'A' },
         { "stop-timeout-s", required_argument, 0, 'Z' },
@@ -582,11 +627,12 @@ main (int argc, char *argv [])
             case 'G': snprintf (config.writer, sizeof config.writer, "%s", optarg); break;
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'Y': snprintf (config.metrics, sizeof config.metrics, "%s", optarg); break;
+            case 'Q': snprintf (config.curve_secret_key, sizeof config.curve_secret_key, "%s", optarg); break;
             case 'Z': s_stop_limit_s = (int) v; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
-        if (c < 256 && !strchr ("dbhNPICEBXHKWDMOVGY", c) && v <= 0) {
+        if (c < 256 && !strchr ("dbhNPICEBXHKWDMOVGYQ", c) && v <= 0) {
             fprintf (stderr, "quiver: --%s needs a positive number\n", opts [li].name);
             return 2;
         }
@@ -622,6 +668,24 @@ main (int argc, char *argv [])
         fprintf (stderr, "quiver: --http belongs to the process clients reach: with --roles "
                  "segment-manager,meta,flusher give it to the proxy process\n");
         return 2;
+    }
+    if ((config.writer_core || config.follower || config.meta_process) && config.curve_secret_key [0]) {
+        fprintf (stderr, "quiver: --curve-secret-key encrypts the API clients reach: the "
+                 "embedded server's or a proxy process's (--roles proxy); the links between "
+                 "processes are not encrypted yet, so --roles %s takes none\n", config.roles);
+        return 2;
+    }
+    if (config.curve_secret_key [0]) {
+        zsys_init ();
+        zcert_t *cert = zcert_load (config.curve_secret_key);
+        bool secret = cert && strcmp (zcert_secret_txt (cert),
+                                      "0000000000000000000000000000000000000000") != 0;
+        zcert_destroy (&cert);
+        if (!secret) {
+            fprintf (stderr, "quiver: --curve-secret-key %s: not a secret key file (make one "
+                     "with `quiver keygen FILE` and give FILE_secret)\n", config.curve_secret_key);
+            return 2;
+        }
     }
     if ((config.writer_core || config.follower || config.meta_process) && config.metrics [0]) {
         fprintf (stderr, "quiver: --metrics is served by the embedded server and by proxy "

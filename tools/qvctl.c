@@ -939,6 +939,9 @@ s_usage (FILE *out)
         "\n"
         "Options (anywhere on the line):\n"
         "  --server ENDPOINT   the server's ZeroMQ endpoint (default $QV_SERVER, else " S_DEFAULT_SERVER ")\n"
+        "  --server-key KEY    the public key of a server that encrypts (quiver serve\n"
+        "                      --curve-secret-key): its 40 characters, or the public key\n"
+        "                      file `quiver keygen` wrote (default $QV_SERVER_KEY)\n"
         "  --timeout SEC       how long to wait for an answer (default 5; imports, searches\n"
         "                      and flushes wait up to 120 s once the server has answered)\n"
         "  --output text|json  json: each command prints one JSON document on stdout (a\n"
@@ -958,6 +961,9 @@ main (int argc, char *argv [])
         server = S_DEFAULT_SERVER;
     int timeout_ms = 0;
     bool json = false;
+    const char *server_key = getenv ("QV_SERVER_KEY");
+    if (server_key && !*server_key)
+        server_key = NULL;
     //  Take the global options out of argv wherever they are.
     int n = 1;
     for (int i = 1; i < argc; i++) {
@@ -965,7 +971,10 @@ main (int argc, char *argv [])
         bool is_server = strncmp (argv [i], "--server", 8) == 0 && (argv [i][8] == 0 || argv [i][8] == '=');
         bool is_timeout = strncmp (argv [i], "--timeout", 9) == 0 && (argv [i][9] == 0 || argv [i][9] == '=');
         bool is_output = strncmp (argv [i], "--output", 8) == 0 && (argv [i][8] == 0 || argv [i][8] == '=');
-        if (!is_server && !is_timeout && !is_output) {
+        bool is_key = strncmp (argv [i], "--server-key", 12) == 0 && (argv [i][12] == 0 || argv [i][12] == '=');
+        if (is_key)
+            is_server = false;
+        if (!is_server && !is_timeout && !is_output && !is_key) {
             argv [n++] = argv [i];
             continue;
         }
@@ -989,6 +998,9 @@ main (int argc, char *argv [])
         else
         if (is_server)
             server = value;
+        else
+        if (is_key)
+            server_key = value;
         else
             timeout_ms = (int) (qv_ctl_int_arg ("--timeout", value, 1, 86400) * 1000);
     }
@@ -1019,9 +1031,22 @@ main (int argc, char *argv [])
         else
         if (streq (argv [i], "--"))
             break;
-    ctx.client = qv_client_new (server);
+    //  A key file made by `quiver keygen` (its public half, or the secret file) or the key
+    char key [41] = "";
+    if (server_key && !qv_curve_key_valid (server_key)) {
+        zcert_t *cert = zcert_load (server_key);
+        if (!cert) {
+            fprintf (stderr, "qvctl: --server-key: '%.60s' is neither a 40-character key nor a "
+                     "key file written by `quiver keygen`\n", server_key);
+            return 2;
+        }
+        snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
+        zcert_destroy (&cert);
+        server_key = key;
+    }
+    ctx.client = server_key ? qv_client_new_curve (server, server_key) : qv_client_new (server);
     if (!ctx.client) {
-        fprintf (stderr, "qvctl: --server: %s\n", qv_err_msg ());
+        fprintf (stderr, "qvctl: %s: %s\n", server_key ? "--server-key" : "--server", qv_err_msg ());
         return 2;
     }
     if (timeout_ms)

@@ -6,6 +6,7 @@ batches and pipelined, `window` at a time). A client object is safe to share bet
 threads (calls take a lock), but one per thread pipelines better.
 """
 import itertools
+import os
 import threading
 import time
 
@@ -146,16 +147,31 @@ class QuiverClient:
     """
 
     def __init__(self, uri="tcp://127.0.0.1:19530", user="", password="", db_name="",
-                 token=None, timeout=None, window=4, **kwargs):
+                 token=None, timeout=None, window=4, server_key=None, **kwargs):
+        """server_key: the public key (40 Z85 characters, as `quiver keygen` prints it)
+        of a server that encrypts its API (`quiver serve --curve-secret-key`); default
+        $QV_SERVER_KEY. This client then makes a key pair of its own."""
         self._endpoint = _endpoint(uri)
+        server_key = server_key or os.environ.get("QV_SERVER_KEY") or None
         if not token and user:
             token = "%s:%s" % (user, password)
         self._token = token or None
         self._timeout = 60.0 if timeout is None else float(timeout)
         self._window = max(1, int(window))
         self._ctx = zmq.Context.instance()
+        key = None
+        if server_key:
+            key = server_key.encode() if isinstance(server_key, str) else bytes(server_key)
+            if len(key) != 40:
+                raise QuiverException("INVALID_ARGUMENT", "server_key must be the server's "
+                                      "public key, 40 Z85 characters (quiver keygen prints it)")
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if key:
+            public, secret = zmq.curve_keypair()
+            self._sock.curve_publickey = public
+            self._sock.curve_secretkey = secret
+            self._sock.curve_serverkey = key
         self._sock.connect(self._endpoint)
         self._rids = itertools.count(1)
         self._lock = threading.RLock()

@@ -67,8 +67,10 @@ class Server:
     """start() runs quiver serve and waits until it answers ping with ok (it answers
     UNAVAILABLE while it recovers); stop() ends it."""
 
-    def __init__(self, *extra):
+    def __init__(self, *extra, server_key=None):
+        """server_key: the server's CURVE public key when extra has --curve-secret-key."""
         self.extra = list(extra)
+        self.server_key = server_key
         self.dir = tempfile.mkdtemp(prefix="quiver-pytest.")
         self.proc = None
         self.endpoint = None
@@ -96,6 +98,9 @@ class Server:
         ctx = zmq.Context.instance()
         s = ctx.socket(zmq.REQ)
         s.setsockopt(zmq.LINGER, 0)
+        if self.server_key:
+            s.curve_publickey, s.curve_secretkey = zmq.curve_keypair()
+            s.curve_serverkey = self.server_key.encode()
         try:
             s.connect(self.endpoint)
             s.send(msgpack.packb({"op": "ping"}))
