@@ -164,7 +164,7 @@ s_load (const char *endpoint, const char *name, size_t n, int64_t first_id, uint
 {
     const size_t batch = 1000;
     const int window = 4;
-    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_t *client = qv_bench_client_new (endpoint);
     qv_client_set_timeout (client, 300000);
     float *vectors = malloc (batch * S_DIM * sizeof (float));
     uint64_t state = seed | 1;
@@ -208,7 +208,7 @@ s_load (const char *endpoint, const char *name, size_t n, int64_t first_id, uint
 static double
 s_flush (const char *endpoint, const char *name)
 {
-    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_t *client = qv_bench_client_new (endpoint);
     qv_client_set_timeout (client, 600000);
     int64_t t0 = qv_clock_usec ();
     s_simple (client, "flush", name);
@@ -236,7 +236,7 @@ static void *
 s_inserter (void *arg)
 {
     s_inserter_t *t = arg;
-    qv_client_t *client = qv_client_new (t->endpoint);
+    qv_client_t *client = qv_bench_client_new (t->endpoint);
     qv_client_set_timeout (client, 60000);
     const size_t pool = 1024;       //  random rows reused round robin
     size_t rows_pool = t->batch > pool ? t->batch : pool;
@@ -320,7 +320,7 @@ s_bench_insert (const s_opts_t *opts)
     snprintf (data, sizeof data, "%s/insert", opts->tmp);
     qv_bench_server_t srv;
     s_server_start (&srv, opts, data, 0);
-    qv_client_t *client = qv_client_new (srv.endpoint);
+    qv_client_t *client = qv_bench_client_new (srv.endpoint);
     qv_client_set_timeout (client, 60000);
     printf ("\n== a. Insert throughput over ZeroMQ: %d-dim float32 rows, columnar bin inserts, "
             "acknowledged after the WAL write\n", S_DIM);
@@ -582,7 +582,7 @@ s_bench_search (const s_opts_t *opts, const double bw [3])
         snprintf (data, sizeof data, "%s/search-%zu", opts->tmp, rows);
         qv_bench_server_t srv;
         s_server_start (&srv, opts, data, 0);
-        qv_client_t *client = qv_client_new (srv.endpoint);
+        qv_client_t *client = qv_bench_client_new (srv.endpoint);
         s_create (client, "bench");
         qv_client_destroy (&client);
         double load = s_load (srv.endpoint, "bench", rows, 0, 7 + rows);
@@ -593,7 +593,7 @@ s_bench_search (const s_opts_t *opts, const double bw [3])
             double up = s_server_start (&srv, opts, data, t);
             fprintf (stderr, "  server with --search-threads %d serving %zu flushed rows after %.0f ms\n",
                      t, rows, up);
-            client = qv_client_new (srv.endpoint);
+            client = qv_bench_client_new (srv.endpoint);
             qv_client_set_timeout (client, 600000);
             uint64_t state = 99;
             double warm;
@@ -667,7 +667,7 @@ s_bench_recovery (const s_opts_t *opts)
 
     snprintf (data, sizeof data, "%s/recovery-tail", opts->tmp);
     s_server_start (&srv, opts, data, 0);
-    qv_client_t *client = qv_client_new (srv.endpoint);
+    qv_client_t *client = qv_bench_client_new (srv.endpoint);
     s_create (client, "bench");
     qv_client_destroy (&client);
     s_load (srv.endpoint, "bench", tail, 0, 11);
@@ -677,7 +677,7 @@ s_bench_recovery (const s_opts_t *opts)
 
     snprintf (data, sizeof data, "%s/recovery-big", opts->tmp);
     s_server_start (&srv, opts, data, 0);
-    client = qv_client_new (srv.endpoint);
+    client = qv_bench_client_new (srv.endpoint);
     s_create (client, "bench");
     qv_client_destroy (&client);
     s_load (srv.endpoint, "bench", big, 0, 13);
@@ -710,7 +710,7 @@ static void *
 s_watcher (void *arg)
 {
     s_watch_t *w = arg;
-    qv_client_t *client = qv_client_new (w->endpoint);
+    qv_client_t *client = qv_bench_client_new (w->endpoint);
     qv_client_set_timeout (client, 60000);
     while (true) {
         long long id = atomic_load (&w->target);
@@ -838,7 +838,7 @@ s_bench_visibility (const s_opts_t *opts)
     }
     else
         s_server_start (&srv, opts, data, 0);
-    qv_client_t *client = qv_client_new (srv.endpoint);
+    qv_client_t *client = qv_bench_client_new (srv.endpoint);
     qv_client_set_timeout (client, 60000);
     s_create (client, "vis");
     s_load (srv.endpoint, "vis", rows, 0, 23);
@@ -931,7 +931,7 @@ s_bench_visibility (const s_opts_t *opts)
 static uint64_t
 s_stat (const char *endpoint, const char *key)
 {
-    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_t *client = qv_bench_client_new (endpoint);
     qv_client_set_timeout (client, 60000);
     qv_wr_t *w = qv_client_request (client, "stats", 0, NULL);
     qv_doc_t *reply = qv_bench_call (client, &w);
@@ -1128,12 +1128,81 @@ s_bench_split (const s_opts_t *opts)
 }
 
 // ---------------------------------------------------------------------------------
+//  f. The encrypted API (CURVE) against the plain one
+
+static void
+s_bench_curve (const s_opts_t *opts)
+{
+    const size_t rows = opts->quick ? 20000 : 100000;
+    char keyfile [4200], secret [4300];
+    snprintf (keyfile, sizeof keyfile, "%s/curve.key", opts->tmp);
+    snprintf (secret, sizeof secret, "%s_secret", keyfile);
+    zcert_t *cert = zcert_new ();
+    if (!cert || zcert_save (cert, keyfile))
+        qv_bench_die ("cannot write the key pair %s", keyfile);
+    char key [41];
+    snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
+    zcert_destroy (&cert);
+    const char *names [2] = { "plain", "CURVE" };
+    qv_bench_server_t srv [2];
+    for (int m = 0; m < 2; m++) {
+        char data [4200];
+        snprintf (data, sizeof data, "%s/curve-%d", opts->tmp, m);
+        char *extra [] = { "--search-threads", "2", "--curve-secret-key", secret, NULL };
+        qv_bench_set_server_key (m ? key : NULL);
+        if (m)
+            qv_bench_server_start (&srv [m], opts->quiver, data, extra);
+        else {
+            extra [2] = NULL;
+            qv_bench_server_start (&srv [m], opts->quiver, data, extra);
+        }
+        qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
+        s_create (client, "bench");
+        qv_client_destroy (&client);
+        s_load (srv [m].endpoint, "bench", rows, 0, 11);
+        s_flush (srv [m].endpoint, "bench");
+    }
+    printf ("\n== f. The API encrypted with CURVE (--curve-secret-key) against plain ZeroMQ: two "
+            "servers,\n   --search-threads 2, %zu flushed %d-dim rows each; runs alternate between "
+            "them, median of %d\n\n", rows, S_DIM, opts->runs);
+    printf ("  %-40s  %12s  %12s  %7s\n", "", names [0], names [1], "ratio");
+    printf ("  %-40s  %12s  %12s  %7s\n", "----------------------------------------",
+            "------------", "------------", "-------");
+    const char *what [5] = { "insert rows/s (4 clients x 1,000 rows)", "insert p50 ms",
+                             "search queries/s (nq=1, exact, k=10)", "search p50 ms (nq=1)",
+                             "search queries/s (nq=100)" };
+    double v [5][2][16];
+    uint64_t state = 5;
+    for (int r = 0; r < opts->runs; r++)
+        for (int m = 0; m < 2; m++) {
+            qv_bench_set_server_key (m ? key : NULL);
+            double p99;
+            s_insert_run (srv [m].endpoint, "bench", 4, 1000, opts->seconds,
+                          ((int64_t) r + 1) << 40, &v [0][m][r], &v [1][m][r], &p99);
+            qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
+            qv_client_set_timeout (client, 600000);
+            v [2][m][r] = s_search_run (client, "bench", 1, opts->seconds, 5, &state, &v [3][m][r]);
+            double p50;
+            v [4][m][r] = s_search_run (client, "bench", 100, opts->seconds, 2, &state, &p50);
+            qv_client_destroy (&client);
+        }
+    for (int i = 0; i < 5; i++) {
+        double a = s_median (v [i][0], (size_t) opts->runs), b = s_median (v [i][1], (size_t) opts->runs);
+        printf ("  %-40s  %12.1f  %12.1f  %6.2fx\n", what [i], a, b, a > 0 ? b / a : 0);
+    }
+    fflush (stdout);
+    qv_bench_set_server_key (NULL);
+    for (int m = 0; m < 2; m++) {
+        qv_bench_server_stop (&srv [m], SIGTERM);
+        qv_bench_rm_rf (srv [m].data);
+    }
+}
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvbench [--quick] [--only insert|search|recovery|visibility|split] [--runs N]\n"
+        "Usage: qvbench [--quick] [--only insert|search|recovery|visibility|split|curve] [--runs N]\n"
         "               [--seconds S] [--split]\n"
         "\n"
         "Starts its own `quiver serve` (the binary next to qvbench) on a temporary data\n"
@@ -1150,10 +1219,12 @@ s_usage (FILE *out)
         "     rows; --quick: 20k) rates and latencies through a writer whose searches go to a\n"
         "     searcher process, through that writer as a proxy process in front of the\n"
         "     writer core, through a proxy in front of the segment manager with a meta\n"
-        "     process, and on an embedded server, all with --nats.\n"
+        "     process, and on an embedded server, all with --nats;\n"
+        "  f. insert and search rates with the API encrypted (CURVE) and plain, side by side\n"
+        "     (100k rows; --quick: 20k).\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
-        "  --only PART    run one part: insert, search, recovery, visibility or split\n"
+        "  --only PART    run one part: insert, search, recovery, visibility, split or curve\n"
         "  --runs N       runs per figure, the median is printed (default 3)\n"
         "  --seconds S    length of one timed run (default 3, --quick 1)\n"
         "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n"
@@ -1190,7 +1261,7 @@ main (int argc, char *argv [])
     if (optind < argc || opts.runs < 1 || opts.runs > 16 || seconds < 0
     ||  (opts.only && !streq (opts.only, "insert") && !streq (opts.only, "search")
          && !streq (opts.only, "recovery") && !streq (opts.only, "visibility")
-         && !streq (opts.only, "split"))) {
+         && !streq (opts.only, "split") && !streq (opts.only, "curve"))) {
         s_usage (stderr);
         return 2;
     }
@@ -1243,6 +1314,8 @@ main (int argc, char *argv [])
         s_bench_visibility (&opts);
     if (opts.split && (!opts.only || streq (opts.only, "split")))
         s_bench_split (&opts);
+    if (!opts.only || streq (opts.only, "curve"))
+        s_bench_curve (&opts);
     qv_bench_rm_rf (opts.tmp);
     return 0;
 }

@@ -121,10 +121,28 @@ qv_bench_free_port (void)
 
 //  Waits until ping answers ok, at most timeout_ms, while process pid lives. Returns
 //  the ms from t0 (usec clock) to the answer, or -1.
+static char s_server_key [41];
+
+void
+qv_bench_set_server_key (const char *key)
+{
+    snprintf (s_server_key, sizeof s_server_key, "%s", key ? key : "");
+}
+
+qv_client_t *
+qv_bench_client_new (const char *endpoint)
+{
+    qv_client_t *client = s_server_key [0] ? qv_client_new_curve (endpoint, s_server_key)
+                                           : qv_client_new (endpoint);
+    if (!client)
+        qv_bench_die ("client of %s: %s", endpoint, qv_err_msg ());
+    return client;
+}
+
 static double
 s_wait_serving (const char *endpoint, pid_t pid, int64_t t0, int timeout_ms)
 {
-    qv_client_t *client = qv_client_new (endpoint);
+    qv_client_t *client = qv_bench_client_new (endpoint);
     qv_client_set_timeout (client, 20);
     double ms = -1;
     while ((qv_clock_usec () - t0) / 1000 < timeout_ms) {

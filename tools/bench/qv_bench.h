@@ -26,6 +26,14 @@ void
 void
     qv_bench_die (const char *fmt, ...) __attribute__ ((format (printf, 1, 2), noreturn));
 
+//  The server key (CURVE, `quiver serve --curve-secret-key`) every client made by
+//  qv_bench_client_new gives from now on; NULL: plain clients.
+void
+    qv_bench_set_server_key (const char *key);
+//  A client of endpoint, with the server key set (dies if it cannot be made).
+qv_client_t *
+    qv_bench_client_new (const char *endpoint);
+
 //  Sends the request (destroyed) and returns the reply; dies naming the error code
 //  and message on failure (a benchmark has nothing sensible to do then).
 qv_doc_t *
