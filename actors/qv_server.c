@@ -325,6 +325,7 @@ qv_server_new (const qv_config_t *config)
         qv_shard_lease_destroy (&self->lease, NULL);
         qv_store_destroy (&self->local);
         free (self->nats_stats);
+        qv_feed_stats_destroy (&self->feed_stats);
         free (self->write_stats);
         free (self);
         return NULL;

@@ -12,7 +12,9 @@
 #include "qv_bus.h"
 #include "qv_rc.h"
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #define S_MAX_SUBS 16
 #define S_QUEUED_MAX (64u << 20)   //  payload bytes handed over and not yet taken
@@ -79,6 +81,43 @@ s_on_error (natsConnection *nc, natsSubscription *sub, natsStatus err, void *clo
     }
 }
 
+static struct {
+    char ca [512], cert [512], key [512], creds [512];
+} s_security;
+
+int
+qv_bus_set_security (const char *ca, const char *cert, const char *key, const char *creds)
+{
+    const char *files [4] = { ca, cert, key, creds };
+    const char *options [4] = { "--nats-tls-ca", "--nats-tls-cert", "--nats-tls-key",
+                                "--nats-creds" };
+    for (int i = 0; i < 4; i++)
+        if (files [i] && *files [i] && access (files [i], R_OK) != 0)
+            return qv_err (QV_EINVAL, "%s %s: %s", options [i], files [i], strerror (errno));
+    if ((cert && *cert) != (key && *key))
+        return qv_err (QV_EINVAL, "--nats-tls-cert and --nats-tls-key go together");
+    snprintf (s_security.ca, sizeof s_security.ca, "%s", ca ? ca : "");
+    snprintf (s_security.cert, sizeof s_security.cert, "%s", cert ? cert : "");
+    snprintf (s_security.key, sizeof s_security.key, "%s", key ? key : "");
+    snprintf (s_security.creds, sizeof s_security.creds, "%s", creds ? creds : "");
+    return 0;
+}
+
+natsStatus
+qv_bus_secure (natsOptions *opts)
+{
+    natsStatus s = NATS_OK;
+    if (s_security.ca [0] || s_security.cert [0])
+        s = natsOptions_SetSecure (opts, true);
+    if (s == NATS_OK && s_security.ca [0])
+        s = natsOptions_LoadCATrustedCertificates (opts, s_security.ca);
+    if (s == NATS_OK && s_security.cert [0])
+        s = natsOptions_LoadCertificatesChain (opts, s_security.cert, s_security.key);
+    if (s == NATS_OK && s_security.creds [0])
+        s = natsOptions_SetUserCredentialsFromFiles (opts, s_security.creds, NULL);
+    return s;
+}
+
 qv_bus_t *
 qv_bus_new (const char *url, const char *name, bool asap)
 {
@@ -107,6 +146,7 @@ qv_bus_new (const char *url, const char *name, bool asap)
     if (s == NATS_OK) s = natsOptions_SetErrorHandler (self->opts, s_on_error, NULL);
     if (s == NATS_OK) s = natsOptions_SetClosedCB (self->opts, s_on_closed, self);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect (self->opts, true, s_on_reconnected, NULL);
+    if (s == NATS_OK) s = qv_bus_secure (self->opts);
     if (s == NATS_OK) {
         s = natsConnection_Connect (&self->nc, self->opts);
         if (s == NATS_NOT_YET_CONNECTED)

@@ -18,6 +18,18 @@ typedef struct _qv_bus_t qv_bus_t;
 qv_bus_t *
     qv_bus_new (const char *url, const char *name, bool asap);
 
+//  How every NATS connection of this process authenticates and encrypts, set once at
+//  start-up before any connection (the --nats-* options; each NULL or "" when not
+//  given): ca, the PEM certificates trusted to sign the server's (turns TLS on, as a
+//  tls:// URL does); cert and key, a client certificate for servers that verify
+//  clients; creds, a NATS credentials file (user JWT and NKey seed). User and password
+//  (or a token) go in the URL. 0, or QV_EINVAL naming a file that cannot be read.
+int
+    qv_bus_set_security (const char *ca, const char *cert, const char *key, const char *creds);
+//  Applies them to opts (every NATS connection's options go through this).
+natsStatus
+    qv_bus_secure (natsOptions *opts);
+
 //  Unsubscribes, waits for message callbacks to finish, closes the connection. Safe twice.
 void
     qv_bus_destroy (qv_bus_t **self_p);

@@ -8,6 +8,7 @@
 //  put and delete, and after each WAL put (qv_store_lock_check), so a server that lost
 //  the lease writes nothing more and acknowledges nothing it wrote after losing it.
 #include "qv_shard_lease.h"
+#include "qv_bus.h"
 #include "qv_rc.h"
 
 #include <czmq.h>
@@ -38,6 +39,7 @@ s_options (qv_shard_lease_t *self, const char *url)
     if (s == NATS_OK) s = natsOptions_SetWriteDeadline (self->opts, 10000);
     if (s == NATS_OK) s = natsOptions_SetPingInterval (self->opts, 2000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut (self->opts, 2);
+    if (s == NATS_OK) s = qv_bus_secure (self->opts);
     return s;
 }
 

@@ -22,8 +22,9 @@ QV_APT_BUILD=(
 #  Tests also run a NATS server (the S3 server, s3rver, comes from npm), the Python
 #  client's tests (Debian's python3 with its ZeroMQ, msgpack and numpy modules),
 #  tests/compose/test_compose.py, which parses docker-compose.yml (python3-yaml), and
-#  the fuzz harnesses (tools/fuzz.sh, run by tools/test.sh: clang and its libFuzzer runtime).
-QV_APT_TEST=(nats-server python3 python3-zmq python3-msgpack python3-numpy python3-yaml
+#  the fuzz harnesses (tools/fuzz.sh, run by tools/test.sh: clang and its libFuzzer runtime),
+#  and openssl, which makes the certificate of the NATS TLS test.
+QV_APT_TEST=(nats-server openssl python3 python3-zmq python3-msgpack python3-numpy python3-yaml
              clang libclang-rt-14-dev)
 
 #  qv_missing_packages PKG...: print the packages that are not installed.

@@ -1,5 +1,6 @@
 //  quiver: the Quiver server. `quiver serve` runs every component embedded.
 #include "qv_rc.h"
+#include "qv_bus.h"
 #include "qv_http.h"
 #include "qv_server.h"
 #include "qv_replica.h"
@@ -295,6 +296,12 @@ s_usage (FILE *out)
         "                          TIMEOUT (default 10000)\n"
         "  --nats URL              serve NATS subjects and publish the change feed\n"
         "                          (nats://HOST:PORT; reconnects forever)\n"
+        "  --nats-tls-ca FILE      trust the NATS server's certificate when signed by one in\n"
+        "                          FILE (PEM), and connect with TLS (as tls:// URLs do)\n"
+        "  --nats-tls-cert FILE --nats-tls-key FILE   a client certificate for a NATS\n"
+        "                          server that verifies its clients\n"
+        "  --nats-creds FILE       NATS credentials file (user JWT and NKey seed); a user\n"
+        "                          and password or a token go in the URL\n"
         "  --nats-prefix P         subject prefix (default quiver: quiver.insert.<coll>, ...)\n"
         "  --ingest-stream NAME    consume JetStream stream NAME (subjects <op>.<collection>\n"
         "                          at the end, outside P.>), each message exactly once;\n"
@@ -541,6 +548,10 @@ main (int argc, char *argv [])
         { "max-searches-per-sec", required_argument, 0, 1002 },
         { "max-client-insert-mb-per-sec", required_argument, 0, 1003 },
         { "max-client-searches-per-sec", required_argument, 0, 1004 },
+        { "nats-tls-ca", required_argument, 0, 1005 },
+        { "nats-tls-cert", required_argument, 0, 1006 },
+        { "nats-tls-key", required_argument, 0, 1007 },
+        { "nats-creds", required_argument, 0, 1008 },
         { "bounded-staleness-ms", required_argument, 0, 'S' },
         { "read-wait-ms", required_argument, 0, 'R' },
         { "nats", required_argument, 0, 'N' },
@@ -571,6 +582,7 @@ main (int argc, char *argv [])
     int c;
     bool check_config = false;
     bool lease_opt = false;
+    const char *nats_sec [4] = { NULL, NULL, NULL, NULL };     //  ca, cert, key, creds
     optind = 2;
     int li = 0;
     while ((c = getopt_long (argc, argv, "h", opts, &li)) != -1) {
@@ -585,6 +597,9 @@ main (int argc, char *argv [])
             case 'a': config.seal_age_sec = (int) v; break;
             case 't': config.search_threads = (int) v; break;
             case 'F': config.max_inflight = (size_t) v; break;
+            case 1005: case 1006: case 1007: case 1008:
+                nats_sec [c - 1005] = optarg;
+                break;
             case 1001: case 1002: case 1003: case 1004: {
                 char *end = NULL;
                 double rate = strtod (optarg, &end);
@@ -734,6 +749,15 @@ main (int argc, char *argv [])
     }
     char url [PATH_MAX + 1024];
     if (qv_config_store_url (&config, url, sizeof url)) {
+        fprintf (stderr, "quiver: %s\n", qv_err_msg ());
+        return 2;
+    }
+    if ((nats_sec [0] || nats_sec [1] || nats_sec [2] || nats_sec [3]) && !config.nats_url [0]) {
+        fprintf (stderr, "quiver: --nats-tls-ca, --nats-tls-cert, --nats-tls-key and "
+                 "--nats-creds secure the NATS connection: give --nats URL too\n");
+        return 2;
+    }
+    if (qv_bus_set_security (nats_sec [0], nats_sec [1], nats_sec [2], nats_sec [3])) {
         fprintf (stderr, "quiver: %s\n", qv_err_msg ());
         return 2;
     }
