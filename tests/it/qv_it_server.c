@@ -1037,3 +1037,21 @@ qv_it_cmp_i64 (const void *a, const void *b)
     int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
     return x < y ? -1 : x > y;
 }
+
+void
+qv_it_assert_option_refused (const char *option, const char *const *values)
+{
+    for (size_t i = 0; values [i]; i++) {
+        const char *extra [] = { option, values [i], NULL };
+        qv_it_server_t *server = qv_it_server_new (extra);
+        assert_non_null (server);
+        assert_int_equal (qv_it_server_spawn (server), 0);
+        assert_int_equal (qv_it_server_wait_exit (server, 30000), 0);
+        assert_true (WIFEXITED (server->status) && WEXITSTATUS (server->status) != 0);
+        char *log = qv_it_server_log_text (server);
+        if (!strstr (log, option))
+            fail_msg ("%s %s: the log does not say what is wrong: %s", option, values [i], log);
+        free (log);
+        qv_it_server_destroy (&server);
+    }
+}

@@ -100,6 +100,12 @@ int
 int
     qv_it_server_wait_exit (qv_it_server_t *self, int timeout_ms);
 
+//  Starts `quiver serve` with option set to each of values (NULL-terminated) in turn
+//  and fails the running test unless each start ends at once with a non-zero status
+//  and a log that names the option (a bad value must say what is wrong).
+void
+    qv_it_assert_option_refused (const char *option, const char *const *values);
+
 //  The text the current (or last) run wrote to its log; malloc'd, NUL-terminated.
 char *
     qv_it_server_log_text (qv_it_server_t *self);
