@@ -695,27 +695,19 @@ s_frame_release (void *owner)
     zframe_destroy (&frame);
 }
 
-//  The query vectors of a search: a list's length, or a bin's bytes over the vector
-//  size (the request's dim, else the collection's first vector field's); 1 if unknown.
+//  The query vectors of a search, counted against its collection's vector field (the
+//  request's dim when it gives one); 1 if they cannot be counted (the searcher says why).
 static size_t
 s_nq (self_t *self, const qv_req_t *req)
 {
-    const qv_val_t *v = req->f [QV_F_vectors];
-    if (!v)
-        return 1;
-    if (qv_val_type (v) != QV_V_BIN)
-        return qv_val_len (v) ? qv_val_len (v) : 1;
-    const void *data;
-    size_t size;
     uint64_t dim = 0;
     if (req->f [QV_F_dim])
         qv_val_uint (req->f [QV_F_dim], &dim);
     s_coll_t *c = zhashx_lookup (self->colls, req->collection);
     if (!dim && c && c->schema && c->schema->vec >= 0)
         dim = c->schema->fields [c->schema->vec].dim;
-    if (!dim || qv_val_bin (v, &data, &size))
-        return 1;
-    return size / (4 * dim) ? size / (4 * dim) : 1;
+    size_t nq = dim <= UINT32_MAX ? qv_req_nq (req, (uint32_t) dim) : 0;
+    return nq ? nq : 1;
 }
 
 //  One request from a client of sock (the public ROUTER, or the bridge's).

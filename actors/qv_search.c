@@ -105,16 +105,10 @@ s_read_vectors (const qv_req_t *req, const qv_field_t *f, float **out, uint32_t 
             return qv_err (QV_EINVAL, "dim %llu does not match field '%s' (dim %u)",
                            (unsigned long long) dim, f->name, f->dim);
     }
-    size_t nq;
-    if (qv_val_type (v) == QV_V_BIN) {
-        size_t len = qv_val_len (v);
-        if (len == 0 || len % ((size_t) f->dim * 4))
-            return qv_err (QV_EINVAL, "'vectors' bin of %zu bytes is not a multiple of dim %u x 4",
-                           len, f->dim);
-        nq = len / ((size_t) f->dim * 4);
-    }
-    else
-        nq = qv_val_len (v);
+    size_t nq = qv_req_nq (req, f->dim);
+    if (qv_val_type (v) == QV_V_BIN && nq == 0)
+        return qv_err (QV_EINVAL, "'vectors' bin of %zu bytes is not a multiple of dim %u x 4",
+                       qv_val_len (v), f->dim);
     if (nq == 0 || nq > QV_LIMIT_TOPK)
         return qv_err (QV_EINVAL, "a search takes 1..%d query vectors, got %zu", QV_LIMIT_TOPK, nq);
     float *q = malloc (nq * f->dim * sizeof (float));

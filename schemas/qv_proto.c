@@ -375,3 +375,15 @@ qv_reply_retryable (const char *code, const char *error)
     return !strcmp (code, "UNAVAILABLE") || !strcmp (code, "TIMEOUT") || !strcmp (code, "INTERNAL")
         || (!strcmp (code, "RESOURCE_EXHAUSTED") && strstr (error, "memory"));
 }
+
+size_t
+qv_req_nq (const qv_req_t *req, uint32_t dim)
+{
+    const qv_val_t *v = req->f [QV_F_vectors];
+    if (!v)
+        return 0;
+    if (qv_val_type (v) != QV_V_BIN)
+        return qv_val_len (v);
+    size_t len = qv_val_len (v);
+    return dim && len % ((size_t) dim * 4) == 0 ? len / ((size_t) dim * 4) : 0;
+}

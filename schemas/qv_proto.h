@@ -109,6 +109,10 @@ int
 //  (QV_F (name) bits), as they came.
 void
     qv_req_write_pairs (const qv_req_t *req, qv_wr_t *w, uint64_t skip);
+//  The query vectors of a search's `vectors`: a list's length, or a bin's bytes over
+//  dim x 4 (0 when the bin is not a whole number of vectors, or there are none).
+size_t
+    qv_req_nq (const qv_req_t *req, uint32_t dim);
 void
     qv_req_free (qv_req_t *req);
 
