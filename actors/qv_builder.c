@@ -30,19 +30,20 @@ typedef struct {
 } self_t;
 
 static bool
-s_stopping (self_t *self)
+s_stopping (const atomic_bool *stopping)
 {
-    return self->stopping && atomic_load (self->stopping);
+    return stopping && atomic_load (stopping);
 }
 
-static void
-s_build_index (self_t *self, qv_build_t *b)
+void
+qv_build_run (qv_store_t *store, qv_build_t *b, uint64_t epoch, const atomic_bool *stopping,
+              int delay_ms)
 {
     qv_segment_t *seg = b->seg;
     const qv_field_t *f = &seg->schema->fields [b->field];
     int64_t started = qv_clock_msec ();
     //  Test hook QV_FAULT_BUILD_DELAY_MS, cancelled as a build is
-    for (int64_t until = started + self->delay_ms; qv_clock_msec () < until && !s_stopping (self); )
+    for (int64_t until = started + delay_ms; qv_clock_msec () < until && !s_stopping (stopping); )
         zclock_sleep (10);
     qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
                                  b->def.pq_nbits, 0, 0 };
@@ -57,9 +58,9 @@ s_build_index (self_t *self, qv_build_t *b)
     else {
         index = qv_index_new (b->def.type, f->metric, f->dim, &params);
         if (index)
-            qv_index_set_cancel (index, self->stopping);
+            qv_index_set_cancel (index, stopping);
         rc = !index ? QV_EINVAL
-           : s_stopping (self) ? qv_err (QV_EUNAVAIL, "cancelled: the server is stopping")
+           : s_stopping (stopping) ? qv_err (QV_EUNAVAIL, "cancelled: the server is stopping")
            : qv_index_build (index, qv_col_vec (f, &seg->batch->cols [b->field], 0), rows);
         if (index)
             qv_index_set_cancel (index, NULL);
@@ -68,16 +69,16 @@ s_build_index (self_t *self, qv_build_t *b)
         qv_hist_record (QV_HIST_INDEX_BUILD_SECONDS, (qv_clock_msec () - started) / 1e3);
     zchunk_t *chunk = NULL;
     char key [128];
-    b->epoch = self->epoch;
+    b->epoch = epoch;
     qv_index_object_key (seg->coll_id, seg->id, b->field, b->epoch, key, sizeof key);
     if (rc == 0)
         rc = scalar ? qv_scalar_serialize (scalar, &chunk) : qv_index_serialize (index, &chunk);
     if (rc == 0)
-        rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+        rc = qv_store_put (store, key, zchunk_data (chunk), zchunk_size (chunk));
     zchunk_destroy (&chunk);
     if (rc) {
         snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
-        if (s_stopping (self))
+        if (s_stopping (stopping))
             qv_info ("index %s (%s): build cancelled, the server is stopping (%s); the "
                      "next start builds it", key, b->def.type, b->error);
         else
@@ -89,7 +90,6 @@ s_build_index (self_t *self, qv_build_t *b)
     b->index = index;
     b->scalar = scalar;
     b->msec = qv_clock_msec () - started;
-    qv_build_post (self->meta, b);
 }
 
 void
@@ -127,8 +127,11 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     qv_msg_t *msg = qv_msg_recv (reader);
     if (!msg)
         return 0;
-    if (msg->id == QV_MSG_BUILD)
-        s_build_index (self, ((qv_msg_build_t *) msg)->build);
+    if (msg->id == QV_MSG_BUILD) {
+        qv_build_t *b = ((qv_msg_build_t *) msg)->build;
+        qv_build_run (self->store, b, self->epoch, self->stopping, self->delay_ms);
+        qv_build_post (self->meta, b);
+    }
     else
         qv_error ("protocol error: the index builder does not take %s; dropped", qv_msg_name (msg->id));
     qv_msg_destroy (&msg);

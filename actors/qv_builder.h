@@ -17,6 +17,14 @@ typedef struct {
 void
     qv_builder_actor (zsock_t *pipe, void *args);
 
+//  Builds b's index of b->seg and writes it to store, keyed with epoch (the work of a
+//  BUILD, also the compactor's for a merged segment): b->rc, error, index or scalar,
+//  epoch and msec set. A build stops early (QV_EUNAVAIL) once *stopping turns true.
+//  delay_ms: a test hook, each build takes this much longer.
+void
+    qv_build_run (qv_store_t *store, qv_build_t *b, uint64_t epoch, const atomic_bool *stopping,
+                  int delay_ms);
+
 //  Frees a build (qv_job.h) and what it holds: the index or scalar index built, the
 //  segment link.
 void

@@ -12,6 +12,7 @@
 //  owner thread appends and deletes while workers scan.
 #include "qv_catalog.h"
 #include "qv_manifest.h"
+#include "qv_merge.h"
 #include "qv_envelope.h"
 #include "qv_rc.h"
 #include "qv_segfile.h"
@@ -61,6 +62,7 @@ s_collection_destroy (qv_collection_t **self_p)
     for (int i = 0; i < QV_FIELDS_MAX; i++)
         free (self->index_defs [i]);
     free (self->parts);
+    free (self->retired);
     free (self);
     *self_p = NULL;
 }
@@ -140,7 +142,7 @@ qv_catalog_schema_of (void *arg, uint32_t coll_id)
 qv_cdc_t *
 qv_catalog_change_event (qv_catalog_t *self, const qv_record_t *rec, uint64_t seq, bool with_rows)
 {
-    if (rec->type == QV_REC_SEAL)
+    if (rec->type == QV_REC_SEAL || rec->type == QV_REC_COMPACT)
         return NULL;                //  the log's own bookkeeping, no change to the data
     qv_collection_t *c = qv_catalog_find_id (self, rec->coll_id);
     const char *name = rec->type == QV_REC_CREATE_COLLECTION ? rec->name : c ? c->name : NULL;
@@ -257,6 +259,26 @@ s_find_segment (qv_collection_t *c, uint64_t seg_id)
     return NULL;
 }
 
+static bool
+s_retired (qv_collection_t *c, uint64_t seg_id)
+{
+    for (size_t i = 0; i < c->nretired; i++)
+        if (c->retired [i] == seg_id)
+            return true;
+    return false;
+}
+
+static int
+s_retire (qv_collection_t *c, uint64_t seg_id)
+{
+    uint64_t *retired = realloc (c->retired, (c->nretired + 1) * sizeof *retired);
+    if (!retired)
+        return QV_ENOMEM;
+    c->retired = retired;
+    c->retired [c->nretired++] = seg_id;
+    return 0;
+}
+
 //  The pk-index key of row r of batch b.
 static uint64_t
 s_batch_key (const qv_batch_t *b, uint32_t r, const void **str, size_t *len)
@@ -279,7 +301,7 @@ s_insert_rows (qv_catalog_t *self, qv_collection_t *c, qv_batch_t *b, uint64_t t
                size_t seg_max_bytes)
 {
     qv_segment_t *seg = s_find_segment (c, seg_id);
-    if (seg && seg->state == QV_SEG_FLUSHED)
+    if ((seg && seg->state == QV_SEG_FLUSHED) || (!seg && s_retired (c, seg_id)))
         return 0;                   //  replay of rows already in a flushed segment
     if (seg && seg->state == QV_SEG_SEALED && seg->first_seq > 0 && seq == 0)
         return qv_err (QV_ERR, "segment %llu is sealed", (unsigned long long) seg_id);
@@ -584,6 +606,110 @@ s_apply_index (qv_collection_t *c, qv_record_t *rec)
     return 0;
 }
 
+//  A compaction: the flushed segments rec->olds leave the collection for the segment
+//  merged from the rows the compaction keeps (qv_segment_merge, the same rows in the
+//  same order as the compactor that wrote its object), which takes the first one's
+//  place. Keys whose live row moved point to its new place; rows the compaction drops
+//  because they expired are no longer live. Readers holding a snapshot keep their
+//  links to the old segments.
+static int
+s_apply_compact (qv_collection_t *c, qv_record_t *rec)
+{
+    bool done = s_find_segment (c, rec->seg_id) != NULL;
+    for (uint32_t i = 0; i < rec->nolds && !done; i++)
+        done = s_retired (c, rec->olds [i]);
+    if (done)
+        return 0;                   //  replay of a compaction the manifest has
+    qv_segment_t **olds = calloc (rec->nolds, sizeof *olds);
+    if (!olds)
+        return qv_err (QV_ENOMEM, "out of memory");
+    size_t first = c->nsegs;
+    for (uint32_t i = 0; i < rec->nolds; i++) {
+        for (size_t j = 0; j < c->nsegs && !olds [i]; j++)
+            if (c->segs [j]->id == rec->olds [i]) {
+                olds [i] = c->segs [j];
+                first = j < first ? j : first;
+            }
+        if (!olds [i] || olds [i]->state != QV_SEG_FLUSHED || olds [i]->partition != rec->partition
+        ||  olds [i]->shard != rec->shard) {
+            free (olds);
+            return qv_err (QV_ENOTFOUND, "compaction %llu names segment %llu, which is not a flushed "
+                           "segment of collection '%s' in its shard and partition",
+                           (unsigned long long) rec->seg_id, (unsigned long long) rec->olds [i], c->name);
+        }
+    }
+    qv_segment_t *merged = qv_segment_merge (olds, rec->nolds, rec->seg_id, rec->snap_ts,
+                                             rec->expire_cut);
+    if (!merged) {
+        free (olds);
+        return qv_err (QV_ENOMEM, "out of memory merging %u segments", rec->nolds);
+    }
+    if (atomic_load (&merged->rows) != rec->rows) {
+        qv_segment_unlink (&merged);
+        free (olds);
+        return qv_err (QV_ECORRUPT, "compaction %llu keeps %llu rows here, %llu where it was made",
+                       (unsigned long long) rec->seg_id, (unsigned long long) atomic_load (&merged->rows),
+                       (unsigned long long) rec->rows);
+    }
+    merged->state = QV_SEG_FLUSHED;
+    merged->epoch = rec->epoch;
+    //  Keys follow their rows (the merge's order)
+    bool varchar = c->schema->fields [c->schema->pk].type == QV_VARCHAR;
+    uint32_t out = 0;
+    for (uint32_t i = 0; i < rec->nolds; i++) {
+        qv_segment_t *old = olds [i];
+        const qv_col_t *pkcol = &old->batch->cols [c->schema->pk];
+        uint32_t rows = atomic_load (&old->rows);
+        for (uint32_t r = 0; r < rows; r++) {
+            bool kept = qv_merge_keeps (old, r, rec->snap_ts, rec->expire_cut);
+            const void *str = varchar ? pkcol->var [r].ptr : NULL;
+            size_t len = varchar ? pkcol->var [r].len : 0;
+            uint64_t h = qv_segment_pk_hash (old, r);
+            qv_pkloc_t loc;
+            if (qv_pkindex_find (c->pk, h, str, len, &loc) && loc.seg == old && loc.row == r) {
+                if (kept) {
+                    const qv_col_t *ncol = &merged->batch->cols [c->schema->pk];
+                    qv_pkloc_t moved = { merged, out };
+                    //  Varchar keys are compared against the stored bytes: the new ones
+                    if (qv_pkindex_remove (c->pk, h, str, len) != 1
+                    ||  qv_pkindex_put (c->pk, h, varchar ? ncol->var [out].ptr : NULL, len, moved)) {
+                        qv_segment_unlink (&merged);
+                        free (olds);
+                        return qv_err (QV_ENOMEM, "out of memory in the primary-key index");
+                    }
+                }
+                else {
+                    qv_pkindex_remove (c->pk, h, str, len);
+                    c->live_rows--;
+                }
+            }
+            out += kept;
+        }
+    }
+    //  The merged segment takes the first old one's place; the others leave
+    size_t keep = 0;
+    for (size_t j = 0; j < c->nsegs; j++) {
+        qv_segment_t *seg = c->segs [j];
+        bool old = false;
+        for (uint32_t i = 0; i < rec->nolds && !old; i++)
+            old = seg == olds [i];
+        if (!old)
+            c->segs [keep++] = seg;
+        else {
+            if (j == first && rec->rows > 0)
+                c->segs [keep++] = merged;
+            if (s_retire (c, seg->id))
+                qv_warn ("out of memory noting compacted segment %llu", (unsigned long long) seg->id);
+            qv_segment_unlink (&seg);
+        }
+    }
+    c->nsegs = keep;
+    if (rec->rows == 0)
+        qv_segment_unlink (&merged);    //  every row went: nothing replaces them
+    free (olds);
+    return 0;
+}
+
 void
 qv_segment_object_key (uint32_t coll_id, uint64_t seg_id, uint64_t epoch, char *out, size_t size)
 {
@@ -698,6 +824,12 @@ qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg
             else
                 res.rc = s_apply_alter (c, rec);
             break;
+        case QV_REC_COMPACT:
+            if (!c)
+                res.rc = qv_err (QV_ENOTFOUND, "collection was dropped");
+            else
+                res.rc = s_apply_compact (c, rec);
+            break;
     }
     return res;
 }
@@ -803,8 +935,12 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
     qv_wr_str (w, "collections");
     qv_wr_array (w, zlistx_size (self->colls));
     for (qv_collection_t *c = zlistx_first (self->colls); c; c = zlistx_next (self->colls)) {
-        qv_wr_map (w, 13);
+        qv_wr_map (w, 14);
         qv_wr_str (w, "id"); qv_wr_uint (w, c->id);
+        qv_wr_str (w, "retired");
+        qv_wr_array (w, c->nretired);
+        for (size_t i = 0; i < c->nretired; i++)
+            qv_wr_uint (w, c->retired [i]);
         qv_wr_str (w, "parts");
         qv_wr_array (w, c->nparts);
         for (uint32_t i = 0; i < c->nparts; i++) {
@@ -1163,6 +1299,12 @@ qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
         zlistx_add_end (self->colls, c);
         if ((rc = s_load_partitions (c, cv)))
             goto corrupt;
+        const qv_val_t *retired = qv_val_get (cv, "retired");
+        for (size_t j = 0; retired && j < qv_val_len (retired); j++) {
+            uint64_t seg_id;
+            if (qv_val_uint (qv_val_at (retired, j), &seg_id) || s_retire (c, seg_id))
+                goto corrupt;
+        }
         const qv_val_t *defs = qv_val_get (cv, "indexes");
         for (size_t j = 0; defs && j < qv_val_len (defs); j++) {
             const qv_val_t *dv = qv_val_at (defs, j), *tv;

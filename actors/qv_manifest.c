@@ -19,7 +19,9 @@
 //    (a segment's and an index's "epoch": the writer epoch in its object's key,
 //    qv_segment_object_key; 0 or absent: a key without one)
 //    ("part", "parts", "next_part" and "np" are optional: manifests written before
-//    partitions have only `_default`, and every segment in it)
+//    partitions have only `_default`, and every segment in it; so is a collection's
+//    "retired": the ids of the segments compactions replaced, whose inserts replay
+//    skips)
 //  A manifest lists flushed segments only; each index it lists for a segment was
 //  written to the store before the manifest was.
 #include "qv_manifest.h"

@@ -22,9 +22,13 @@
 //    FLUSH {coll, job}                 from the searcher, after coll's SEALs
 //    WRITTEN {seg, rc, error}, MANIFESTED {version, rc, error}   from the flusher
 //    BUILT {build}                     from the builder
+//    COMPACT {task}                    from the searcher: a compaction it planned
+//    COMPACTED {task}                  from the compactor
 //  sends:
 //    STORE_SEGMENT {seg}, MANIFEST {version, manifest, checkpoint}   to the flusher
 //    BUILD {build}                     to the builder
+//    COMPACT {task}                    to the compactor (actors/qv_compactor.c)
+//    COMPACTED {task}                  to the searcher
 //    WRITTEN {seg, rc, error} (rc 0), BUILT {build}, MANIFESTED {version, rc, error},
 //    FLUSH_DONE {coll, job}            to the searcher, which owns the catalog
 //    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
@@ -48,6 +52,7 @@
 //  write or a manifest on the flusher's.
 #include "qv_meta.h"
 #include "qv_builder.h"
+#include "qv_compactor.h"
 #include "qv_catalog.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -73,6 +78,7 @@ typedef struct {
     zsock_t *searcher;
     zsock_t *flusher;
     zsock_t *builder;
+    zsock_t *compactor;
     zsock_t *feedpub;               //  PUSH to the feed publisher, with --nats; or NULL
     zlistx_t *flushes;              //  s_flush_t *
     zhashx_t *sealed;               //  "seg id" -> coll id + 1: sealed, not yet flushed
@@ -118,6 +124,12 @@ s_drop (self_t *self, qv_msg_t **msg_p)
         qv_build_t *b = msg->id == QV_MSG_BUILD ? ((qv_msg_build_t *) msg)->build
                                                 : ((qv_msg_built_t *) msg)->build;
         qv_build_destroy (&b);
+    }
+    else
+    if (msg && (msg->id == QV_MSG_COMPACT || msg->id == QV_MSG_COMPACTED)) {
+        qv_compact_t *t = msg->id == QV_MSG_COMPACT ? ((qv_msg_compact_t *) msg)->task
+                                                    : ((qv_msg_compacted_t *) msg)->task;
+        qv_compact_destroy (&t);
     }
     else
     if (msg && (msg->id == QV_MSG_FLUSH || msg->id == QV_MSG_FLUSH_DONE)) {
@@ -360,6 +372,12 @@ s_handle_msg (self_t *self, qv_msg_t **msg_p)
         case QV_MSG_BUILT:
             s_forward (self, self->searcher, msg_p);
             break;
+        case QV_MSG_COMPACT:
+            s_forward (self, self->compactor, msg_p);
+            break;
+        case QV_MSG_COMPACTED:
+            s_forward (self, self->searcher, msg_p);
+            break;
         case QV_MSG_MANIFEST:
             s_request_manifest (self, (qv_msg_manifest_t **) msg_p);
             break;
@@ -462,6 +480,7 @@ qv_meta_actor (zsock_t *pipe, void *args_)
     self->searcher = qv_config_push (self->config, "searcher");
     self->flusher = qv_config_push (self->config, "flusher");
     self->builder = qv_config_push (self->config, "builder");
+    self->compactor = qv_config_push (self->config, "compactor");
     if (self->config->feed_stats && self->config->nats_url [0] && !self->config->meta_process) {
         char fep [256];
         qv_config_endpoint (self->config, "feedpub", fep, sizeof fep);
@@ -499,6 +518,7 @@ qv_meta_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->searcher);
     zsock_destroy (&self->flusher);
     zsock_destroy (&self->builder);
+    zsock_destroy (&self->compactor);
     zsock_destroy (&self->feedpub);
     free (self);
 }

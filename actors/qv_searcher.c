@@ -80,6 +80,7 @@
 #include "qv_manifest.h"
 #include "qv_builder.h"
 #include "qv_cdc.h"
+#include "qv_compactor.h"
 
 
 //  A message of the committed feed held back by the fault hook until due.
@@ -146,6 +147,13 @@ s_apply (self_t *self, qv_job_t *job, uint64_t seq, bool wal_last, bool acked)
     //  a manifest must not let the log drop the object.
     qv_catalog_set_partial (self->catalog, !wal_last);
     qv_tsafe_advance (self->tsafe, ts);
+    if (rec->type == QV_REC_COMPACT) {
+        //  The searcher's own record (or, in a searcher process, the writer's): no
+        //  client waits for it
+        qv_searcher_compact_applied (self, rec, res.rc);
+        qv_job_destroy (&job);
+        return res.rc;
+    }
     if (rec->type == QV_REC_SEAL) {
         //  From the committed feed (the segment manager in another process): written
         //  by this process's coordinator, if it has one (s_to_meta)
@@ -362,6 +370,12 @@ s_fail_parked (self_t *self)
 }
 
 //  Asks the coordinator for a manifest of the catalog as it is now.
+void
+qv_searcher_request_manifest (self_t *self)
+{
+    s_request_manifest (self);
+}
+
 static void
 s_request_manifest (self_t *self)
 {
@@ -436,8 +450,8 @@ s_index_todo (void *arg, qv_collection_t *c, qv_segment_t *seg, int fi)
         s_send_build (self, self->meta, c, seg, fi, 0);
 }
 
-static void
-s_built (self_t *self, qv_build_t *b)
+void
+qv_searcher_built (self_t *self, qv_build_t *b)
 {
     qv_segment_t *seg = b->seg;
     char key [48];
@@ -873,6 +887,14 @@ s_read (self_t *self, qv_job_t *job)
         qv_searcher_stats (self, job);
         return;
     }
+    if (req->op == QV_OP_compact) {
+        qv_searcher_compact (self, job);
+        return;
+    }
+    if (req->op == QV_OP_get_compaction_state) {
+        qv_searcher_compaction_state (self, job);
+        return;
+    }
     qv_wr_t *w = qv_wr_new ();
     int rc = 0;
     qv_collection_t *c = req->collection [0] ? qv_catalog_find (self->catalog, req->collection) : NULL;
@@ -1047,8 +1069,11 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
             s_release (self);
             break;
         }
+        case QV_MSG_COMPACTED:
+            qv_searcher_compacted (self, ((qv_msg_compacted_t *) msg)->task);
+            break;
         case QV_MSG_BUILT:
-            s_built (self, ((qv_msg_built_t *) msg)->build);
+            qv_searcher_built (self, ((qv_msg_built_t *) msg)->build);
             break;
         case QV_MSG_READ: {
             uint64_t guarantee = ((qv_msg_read_t *) msg)->guarantee_ts;
@@ -1196,6 +1221,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     s_adopt (self);
     if (self->flushes)
         s_check_flushes (self);
+    qv_searcher_compact_tick (self);
     return 0;
 }
 
@@ -1236,6 +1262,9 @@ s_drain (self_t *self)
         else
         if (msg->id == QV_MSG_BUILT)
             qv_build_destroy ((qv_build_t **) &((qv_msg_built_t *) msg)->build);
+        else
+        if (msg->id == QV_MSG_COMPACTED)
+            qv_compact_destroy ((qv_compact_t **) &((qv_msg_compacted_t *) msg)->task);
         qv_msg_destroy (&msg);
     }
 }
@@ -1260,6 +1289,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         //  sent to them after their last read would be lost in the closing pipes
         zsock_destroy (&self->segmgr);
         zsock_destroy (&self->feedpub);
+        zsock_destroy (&self->segmgr_write);
         zstr_free (&cmd);
         zsock_signal (reader, 0);
         return 0;
@@ -1282,6 +1312,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->searches = zlistx_new ();
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
+    self->compactions = qv_compactions_new ();
     //  A searcher process and a segment manager without meta write nothing: they
     //  take the manifests another process writes (a meta process writes them)
     self->adopts = (self->config->follower && !self->config->meta_process)
@@ -1295,6 +1326,9 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->meta = qv_config_push (self->config, "meta");
     if (self->adopts)
         self->adopter = qv_config_push (self->config, "adopt");
+    if (!self->adopts && !self->config->follower && !self->config->meta_process
+    &&  !self->config->remote_reads && !self->config->meta_remote)
+        self->segmgr_write = qv_config_push (self->config, "segmgr");
     if (self->config->meta_remote) {
         self->segmgr = qv_config_push (self->config, "segmgr");
         self->flushes = zlistx_new ();
@@ -1389,7 +1423,9 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->cdc);
     zsock_destroy (&self->adopter);
     zsock_destroy (&self->segmgr);
+    zsock_destroy (&self->segmgr_write);
     zsock_destroy (&self->feedpub);
+    qv_compactions_destroy (&self->compactions);
     free (self->adopting.data);
     free (self);
 }

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 typedef struct s_search_t s_search_t;
+typedef struct _qv_compactions_t qv_compactions_t;
 
 typedef struct {
     s_search_t *search;
@@ -91,6 +92,9 @@ typedef struct {
                                     //  filter (stats: shows partition pruning at work)
     qv_tsafe_t *tsafe;              //  how far the shard is applied; reads parked on it
     zlistx_t *delayed;              //  QV_FAULT_APPLY_DELAY_MS: s_delayed_t of the feed
+    qv_compactions_t *compactions;  //  qv_searcher_compact.c
+    zsock_t *segmgr_write;          //  the embedded server: PUSH of compaction records
+                                    //  (WRITE) to the segment manager, or NULL
 } self_t;
 
 //  Sends job's reply to the proxy / fails it with rc and the recorded message.
@@ -98,6 +102,36 @@ void
     qv_searcher_reply (self_t *self, qv_job_t *job);
 void
     qv_searcher_fail (self_t *self, qv_job_t *job, int rc);
+
+//  Takes a build's outcome (BUILT) into the catalog: the index installed on b->seg
+//  if its definition is still current (b is freed).
+void
+    qv_searcher_built (self_t *self, qv_build_t *b);
+//  Asks the coordinator to write the catalog's manifest (not when quiet).
+void
+    qv_searcher_request_manifest (self_t *self);
+
+//  qv_searcher_compact.c
+qv_compactions_t *
+    qv_compactions_new (void);
+void
+    qv_compactions_destroy (qv_compactions_t **self_p);
+//  `compact`: plans a compaction of the request's collection and answers its id.
+void
+    qv_searcher_compact (self_t *self, qv_job_t *job);
+//  `get_compaction_state`.
+void
+    qv_searcher_compaction_state (self_t *self, qv_job_t *job);
+//  COMPACTED: a compaction is written; its record goes to the segment manager.
+void
+    qv_searcher_compacted (self_t *self, qv_compact_t *task);
+//  A compaction record was applied (rc: the outcome): the indexes built for it are
+//  taken, its compaction's state moves on.
+void
+    qv_searcher_compact_applied (self_t *self, const qv_record_t *rec, int rc);
+//  Every second: records never logged are given up; the automatic policy.
+void
+    qv_searcher_compact_tick (self_t *self);
 
 //  qv_searcher_stats.c
 //  Answers a `stats` request (or fails it: an unknown collection).

@@ -8,6 +8,7 @@
 #include "qv_cdc.h"
 #include "qv_cdcpub.h"
 #include "qv_builder.h"
+#include "qv_compactor.h"
 #include "qv_fanout.h"
 #include "qv_feedpub.h"
 #include "qv_recover.h"
@@ -41,6 +42,7 @@ struct _qv_server_t {
     zactor_t *searcher;
     zactor_t *flusher;
     zactor_t *builder;
+    zactor_t *compactor;
     zactor_t *meta;
     zactor_t *adopter;              //  meta_remote: reads the meta process's manifests
     zactor_t *bridge;               //  NATS bridge, with --nats
@@ -426,6 +428,8 @@ qv_server_new (const qv_config_t *config)
         self->flusher = zactor_new (qv_flusher_actor, &fargs);
         qv_builder_args_t bdargs = { &self->config, self->store, &self->stopping };
         self->builder = zactor_new (qv_builder_actor, &bdargs);
+        qv_compactor_args_t cpargs = { &self->config, self->store, &self->stopping };
+        self->compactor = zactor_new (qv_compactor_actor, &cpargs);
     }
     if (config->nats_url [0])       //  before the searcher, which feeds it
         self->cdcpub = zactor_new (qv_cdcpub_actor, &self->config);
@@ -464,7 +468,6 @@ qv_server_destroy (qv_server_t **self_p)
     if (!self)
         return;
     atomic_store (&self->stopping, true);   //  a build in progress is not waited for
-    bool config_meta_remote = self->config.meta_remote;
     qv_http_destroy (&self->http);
     qv_metrics_destroy (&self->metrics);
     zactor_destroy (&self->bridge);
@@ -486,7 +489,7 @@ qv_server_destroy (qv_server_t **self_p)
         zstr_send (self->meta, "SEGMGR-STOPS");
         zsock_wait (self->meta);
     }
-    if (self->searcher && config_meta_remote) {
+    if (self->searcher) {
         zstr_send (self->searcher, "SEGMGR-STOPS");
         zsock_wait (self->searcher);
     }
@@ -502,6 +505,7 @@ qv_server_destroy (qv_server_t **self_p)
     }
     zactor_destroy (&self->flusher);
     zactor_destroy (&self->builder);
+    zactor_destroy (&self->compactor);
     zactor_destroy (&self->adopter);
     zactor_destroy (&self->searcher);
     zactor_destroy (&self->cdcpub);

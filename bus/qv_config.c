@@ -61,6 +61,9 @@ qv_config_defaults (qv_config_t *config)
     config->s3_lock_ms = 3000;
     config->lease_ttl_ms = 10000;
     config->cache_mb = 10240;
+    config->compaction_bps = 64.0 * 1048576;
+    config->compaction_ratio = 0.2;
+    config->gc_grace_sec = 600;
 }
 
 int

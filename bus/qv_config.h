@@ -109,6 +109,14 @@ typedef struct {
     //  whole server (--max-insert-mb-per-sec, --max-searches-per-sec) and per client
     //  (--max-client-insert-mb-per-sec, --max-client-searches-per-sec)
     double max_insert_bps, max_searches_ps, client_insert_bps, client_searches_ps;
+    //  Compaction: the compactor's write rate in bytes/s (--compaction-mb-per-sec; 0:
+    //  no limit); the fraction of a segment's rows deleted or expired past which the
+    //  coordinator compacts it on its own (--auto-compaction-ratio; 0: only on request);
+    //  how long an object no manifest names is kept before garbage collection deletes it
+    //  (--gc-grace-sec)
+    double compaction_bps;
+    double compaction_ratio;
+    int gc_grace_sec;
     size_t group_max_bytes;         //  most bytes in one WAL object
     char nats_url [256];            //  --nats: NATS server URL, "" without NATS
     char nats_prefix [64];          //  --nats-prefix: subject prefix (default "quiver")

@@ -43,6 +43,34 @@ typedef struct {
     uint64_t epoch;                 //  the writer epoch in the index object's key
 } qv_build_t;
 
+//  A compaction of flushed segments of one collection shard and partition (QV_REC_COMPACT),
+//  searcher -> meta -> compactor (COMPACT) -> meta -> searcher (COMPACTED), by pointer:
+//  the searcher plans it (which segments, at which snapshot and expiry cut, the new
+//  segment's id, the index definitions to build), the compactor merges the rows,
+//  writes the new segment's object and builds and writes its indexes; the searcher
+//  then has the record logged, and takes the indexes once it is applied.
+typedef struct {
+    uint64_t id;                    //  the compaction (compact's compaction_id)
+    uint32_t coll_id;
+    uint32_t shard;
+    uint32_t partition;
+    void **olds;                    //  qv_segment_t * (linked), in the record's order
+    uint32_t nolds;
+    uint64_t new_id;                //  the merged segment's id
+    uint64_t snap_ts;               //  rows deleted at or before it are dropped
+    uint64_t expire_cut;            //  rows inserted before it are dropped (expired)
+    qv_build_t *builds [QV_FIELDS_MAX];   //  one per indexed field: def, field and version
+    uint32_t nbuilds;               //  set by the searcher, the index by the compactor
+    void *merged;                   //  the merged qv_segment_t (the compactor's)
+    uint64_t rows;                  //  rows it keeps
+    uint64_t dropped;               //  rows it drops
+    uint64_t bytes;                 //  the segment object's size
+    uint64_t epoch;                 //  the writer epoch in its objects' keys
+    int rc;
+    char error [160];
+    int64_t msec;                   //  time taken
+} qv_compact_t;
+
 //  A new job for request number id, and its destructor (frees request, record, reply).
 qv_job_t *
     qv_job_new (uint64_t id);

@@ -83,7 +83,10 @@ typedef enum {
     M (WRITER_DOWN, writer_down, "link -> proxy (proxy processes): the writer is not "        \
                                "reachable; answer UNAVAILABLE until the next VIEWS")          \
     M (MANIFEST_SEEN, manifest_seen, "adopter -> searcher (searcher processes): the writer's " \
-                               "newest manifest; take its flushed segments and indexes")
+                               "newest manifest; take its flushed segments and indexes")   \
+    M (COMPACT,    compact,    "searcher -> meta -> compactor: merge segments, write the "     \
+                               "merged segment and its indexes")                              \
+    M (COMPACTED,  compacted,  "compactor -> meta -> searcher: the compaction's outcome")
 
 #define QV_MSG_F_write(F, T)        F (T, JOB, job)
 #define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
@@ -140,6 +143,9 @@ typedef enum {
 #define QV_MSG_F_writer_down(F, T)  F (T, STR, reason)
 //  version: the manifest's; body: its msgpack body (actors/qv_manifest.c)
 #define QV_MSG_F_manifest_seen(F, T) F (T, U64, version) F (T, BIN, body)
+//  task: a qv_compact_t (qv_job.h), owned by the message (COMPACTED hands it back)
+#define QV_MSG_F_compact(F, T)      F (T, PTR, task)
+#define QV_MSG_F_compacted(F, T)    F (T, PTR, task)
 
 typedef enum {
     QV_MSG_NONE = 0,

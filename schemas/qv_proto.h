@@ -65,7 +65,9 @@ typedef enum {
     X (drop_partition, QV_F (collection) | QV_F (partition), 0)                         \
     X (stats, 0, QV_F (collection))                                                     \
     X (alter_collection, QV_F (collection),                                             \
-       QV_F (ttl_seconds) | QV_F (consistency) | QV_F (description))
+       QV_F (ttl_seconds) | QV_F (consistency) | QV_F (description))                    \
+    X (compact, QV_F (collection), 0)                                                   \
+    X (get_compaction_state, QV_F (collection) | QV_F (compaction_id), 0)
 
 typedef enum {
 #define QV_OP_ENUM(name, req, opt) QV_OP_##name,

@@ -27,6 +27,7 @@ qv_record_destroy (qv_record_t **self_p)
     free (self->description);
     qv_keys_free (&self->keys);
     free (self->psegs);
+    free (self->olds);
     free (self);
     *self_p = NULL;
 }
@@ -106,6 +107,8 @@ qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
 //    create_partition / drop_partition: "name", "p" (partition id)
 //    seal: "seg" (segment id)
 //    alter_collection: those of "ttl", "consistency", "desc" it changes (at least one)
+//    compact: "p" (partition), "shard", "seg" (the new segment), "olds" (list of the
+//    segment ids it replaces), "snap", "exp" (expiry cut), "epoch", "rows"
 //    insert and delete from a JetStream stream also: "ss" (stream sequence); absent
 //    when 0, so records without one encode as before. Likewise optional, so that
 //    records written before partitions read as before: create "np" (num_partitions,
@@ -145,6 +148,9 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             qv_wr_map (w, 3 + !!(self->alters & QV_ALTER_TTL)
                              + !!(self->alters & QV_ALTER_CONSISTENCY)
                              + !!(self->alters & QV_ALTER_DESCRIPTION));
+            break;
+        case QV_REC_COMPACT:
+            qv_wr_map (w, 11);
             break;
     }
     qv_wr_str (w, "t"); qv_wr_uint (w, self->type);
@@ -217,6 +223,19 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
                 qv_wr_str (w, "desc");
                 qv_wr_str (w, self->description ? self->description : "");
             }
+            break;
+        case QV_REC_COMPACT:
+            qv_wr_str (w, "p"); qv_wr_uint (w, self->partition);
+            qv_wr_str (w, "shard"); qv_wr_uint (w, self->shard);
+            qv_wr_str (w, "seg"); qv_wr_uint (w, self->seg_id);
+            qv_wr_str (w, "olds");
+            qv_wr_array (w, self->nolds);
+            for (uint32_t i = 0; i < self->nolds; i++)
+                qv_wr_uint (w, self->olds [i]);
+            qv_wr_str (w, "snap"); qv_wr_uint (w, self->snap_ts);
+            qv_wr_str (w, "exp"); qv_wr_uint (w, self->expire_cut);
+            qv_wr_str (w, "epoch"); qv_wr_uint (w, self->epoch);
+            qv_wr_str (w, "rows"); qv_wr_uint (w, self->rows);
             break;
     }
 }
@@ -339,7 +358,7 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
     if (!(v = qv_val_get (root, "t")) || qv_val_uint (v, &type)
     ||  !(v = qv_val_get (root, "ts")) || qv_val_uint (v, &ts)
     ||  !(v = qv_val_get (root, "c")) || qv_val_uint (v, &coll) || coll > UINT32_MAX
-    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_ALTER_COLLECTION)
+    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_COMPACT)
         goto corrupt;
     rec = qv_record_new ((qv_rec_type_t) type);
     if (!rec)
@@ -466,6 +485,27 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
             }
             if (!rec->alters)
                 goto corrupt;
+            break;
+        }
+        case QV_REC_COMPACT: {
+            if (!rec->in_partition
+            ||  !(v = qv_val_get (root, "shard")) || qv_val_uint (v, &u) || u > 1024)
+                goto corrupt;
+            rec->shard = (uint32_t) u;
+            if (!(v = qv_val_get (root, "seg")) || qv_val_uint (v, &rec->seg_id)
+            ||  !(v = qv_val_get (root, "snap")) || qv_val_uint (v, &rec->snap_ts)
+            ||  !(v = qv_val_get (root, "exp")) || qv_val_uint (v, &rec->expire_cut)
+            ||  !(v = qv_val_get (root, "epoch")) || qv_val_uint (v, &rec->epoch)
+            ||  !(v = qv_val_get (root, "rows")) || qv_val_uint (v, &rec->rows)
+            ||  !(v = qv_val_get (root, "olds")) || qv_val_type (v) != QV_V_ARRAY
+            ||  qv_val_len (v) == 0 || qv_val_len (v) > 65536)
+                goto corrupt;
+            rec->nolds = (uint32_t) qv_val_len (v);
+            if (!(rec->olds = calloc (rec->nolds, sizeof (uint64_t))))
+                goto nomem_rec;
+            for (uint32_t i = 0; i < rec->nolds; i++)
+                if (qv_val_uint (qv_val_at (v, i), &rec->olds [i]))
+                    goto corrupt;
             break;
         }
     }

@@ -19,7 +19,12 @@ typedef enum {
     //  log; replay marks the segment sealed
     QV_REC_SEAL = 9,
     //  alter_collection: the properties in `alters` (QV_ALTER_*) take the values here
-    QV_REC_ALTER_COLLECTION = 10
+    QV_REC_ALTER_COLLECTION = 10,
+    //  compaction: flushed segments `olds` of one shard and partition are replaced by
+    //  segment seg_id, the rows they hold that are neither deleted at or before
+    //  snap_ts nor inserted before expire_cut (qv_merge.h), `rows` of them; its object
+    //  (and its indexes') were written at writer epoch `epoch` before this was logged
+    QV_REC_COMPACT = 11
 } qv_rec_type_t;
 
 //  What an alter_collection record changes.
@@ -80,6 +85,13 @@ typedef struct {
     //  insert / delete taken from a JetStream stream: the message's stream sequence
     //  (0 otherwise), logged with the rows so ingestion resumes exactly after it
     uint64_t sseq;
+    //  compact (and shard, partition, seg_id above)
+    uint64_t *olds;                 //  owned
+    uint32_t nolds;
+    uint64_t snap_ts;
+    uint64_t expire_cut;
+    uint64_t epoch;
+    uint64_t rows;
 } qv_record_t;
 
 qv_record_t *

@@ -289,6 +289,13 @@ s_usage (FILE *out)
         "                          the same limits for each client connection (all NATS\n"
         "                          requests count as one client; stream messages are\n"
         "                          not limited: the bridge paces them)\n"
+        "  --compaction-mb-per-sec N    how fast compactions write merged segments and\n"
+        "                          their indexes (default 64; 0: no limit)\n"
+        "  --auto-compaction-ratio R    compact a segment on its own once this fraction of\n"
+        "                          its rows is deleted, replaced or expired, and merge\n"
+        "                          small segments (default 0.2; 0: only on `compact`)\n"
+        "  --gc-grace-sec N        keep an object no manifest names this long before\n"
+        "                          garbage collection deletes it (default 600)\n"
         "  --bounded-staleness-ms N  a read at consistency `bounded` sees every write\n"
         "                          acknowledged more than N ms before it (default 5000)\n"
         "  --read-wait-ms N        how long a read waits for the writes its consistency\n"
@@ -552,6 +559,9 @@ main (int argc, char *argv [])
         { "nats-tls-cert", required_argument, 0, 1006 },
         { "nats-tls-key", required_argument, 0, 1007 },
         { "nats-creds", required_argument, 0, 1008 },
+        { "compaction-mb-per-sec", required_argument, 0, 1010 },
+        { "auto-compaction-ratio", required_argument, 0, 1011 },
+        { "gc-grace-sec", required_argument, 0, 1012 },
         { "bounded-staleness-ms", required_argument, 0, 'S' },
         { "read-wait-ms", required_argument, 0, 'R' },
         { "nats", required_argument, 0, 'N' },
@@ -612,6 +622,20 @@ main (int argc, char *argv [])
                 if (c == 1002) config.max_searches_ps = rate;
                 if (c == 1003) config.client_insert_bps = rate * 1048576;
                 if (c == 1004) config.client_searches_ps = rate;
+                break;
+            }
+            case 1010: case 1011: case 1012: {
+                char *end = NULL;
+                double x = strtod (optarg, &end);
+                double most = c == 1011 ? 1 : 1e9;
+                if (!end || *end || end == optarg || !(x >= 0) || x > most) {
+                    fprintf (stderr, "quiver: --%s '%s': give a number from 0 to %g\n",
+                             opts [li].name, optarg, most);
+                    return 2;
+                }
+                if (c == 1010) config.compaction_bps = x * 1048576;
+                if (c == 1011) config.compaction_ratio = x;
+                if (c == 1012) config.gc_grace_sec = (int) x;
                 break;
             }
             case 'S': config.bounded_staleness_ms = (int) v; break;

@@ -55,13 +55,19 @@ qv_collection_scalars (qv_collection_t *c, qv_segment_t *seg, uint64_t mask, qv_
     return n;
 }
 
+uint64_t
+qv_collection_expire_floor (const qv_collection_t *coll, int64_t now_ms)
+{
+    uint64_t ttl_ms = coll->ttl_seconds * 1000;
+    if (coll->ttl_seconds && now_ms > 0 && (uint64_t) now_ms > ttl_ms)
+        return ((uint64_t) now_ms - ttl_ms) << QV_TS_LOGICAL_BITS;
+    return 0;
+}
+
 void
 qv_collection_expire (qv_collection_t *coll, int64_t now_ms)
 {
-    uint64_t floor = 0;
-    uint64_t ttl_ms = coll->ttl_seconds * 1000;
-    if (coll->ttl_seconds && now_ms > 0 && (uint64_t) now_ms > ttl_ms)
-        floor = ((uint64_t) now_ms - ttl_ms) << QV_TS_LOGICAL_BITS;
+    uint64_t floor = qv_collection_expire_floor (coll, now_ms);
     for (size_t i = 0; i < coll->nsegs; i++)
         atomic_store_explicit (&coll->segs [i]->expire_ts, floor, memory_order_relaxed);
 }

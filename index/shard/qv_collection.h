@@ -35,6 +35,11 @@ typedef struct {
     int part_key;                   //  partition-key field, or -1 (also for a key flag
                                     //  from before partitions: num_partitions 0)
     uint32_t num_partitions;        //  internal partitions of a partition-key collection
+    //  Segments a compaction replaced (QV_REC_COMPACT): inserts logged into them are
+    //  in the segment that replaced them, so replay skips them as it skips inserts
+    //  into flushed segments
+    uint64_t *retired;
+    size_t nretired;
 } qv_collection_t;
 
 //  The capacity in rows of a new segment of schema receiving a batch of n rows; the
@@ -90,6 +95,10 @@ typedef struct {
 //  the writer's wall clock; they stay in memory and in their segment objects.
 void
     qv_collection_expire (qv_collection_t *coll, int64_t now_ms);
+//  The insert timestamp below which coll's rows have expired at wall-clock time now_ms
+//  (0: none expire).
+uint64_t
+    qv_collection_expire_floor (const qv_collection_t *coll, int64_t now_ms);
 
 //  Only segments of the partitions in parts are taken (NULL: all).
 qv_snapshot_t *

@@ -12,6 +12,10 @@
 #include <czmq.h>
 #include <stdatomic.h>
 
+//  The top bit of a segment id marks one a compaction made (the segment manager
+//  numbers the others from 1 up).
+#define QV_SEG_COMPACTED (1ull << 63)
+
 typedef enum {
     QV_SEG_GROWING = 0,
     QV_SEG_SEALED = 1,              //  no more appends; flush pending
