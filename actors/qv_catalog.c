@@ -729,6 +729,35 @@ qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, uint64_t epoch, 
     snprintf (out, size, "%s.index%d", seg, fi);
 }
 
+int
+qv_segment_object_parse (const char *key, uint32_t *coll_id, uint64_t *seg_id)
+{
+    const char *p = key;
+    if (strncmp (p, "segments/", 9))
+        return -1;
+    p += 9;
+    char *end;
+    unsigned long long coll = strtoull (p, &end, 10);
+    if (end == p || *end != '/' || coll > UINT32_MAX)
+        return -1;
+    p = end + 1;
+    if (strspn (p, "0123456789") != 20)
+        return -1;
+    unsigned long long seg = strtoull (p, &end, 10);
+    if (*end && *end != '-' && *end != '.')
+        return -1;
+    *coll_id = (uint32_t) coll;
+    *seg_id = seg;
+    return 0;
+}
+
+bool
+qv_catalog_has_segment (qv_catalog_t *self, uint32_t coll_id, uint64_t seg_id)
+{
+    qv_collection_t *c = qv_catalog_find_id (self, coll_id);
+    return c && s_find_segment (c, seg_id) != NULL;
+}
+
 void
 qv_catalog_index_todo (qv_catalog_t *self, qv_index_todo_fn *fn, void *arg)
 {

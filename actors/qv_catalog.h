@@ -130,6 +130,14 @@ void
     qv_index_object_key (uint32_t coll_id, uint64_t seg_id, int fi, uint64_t epoch, char *out,
                          size_t size);
 
+//  The collection and segment ids a segment or index object key names (the keys
+//  above); 0 or -1 if key is not one.
+int
+    qv_segment_object_parse (const char *key, uint32_t *coll_id, uint64_t *seg_id);
+//  Whether the catalog holds segment seg_id of collection coll_id (in any state).
+bool
+    qv_catalog_has_segment (qv_catalog_t *self, uint32_t coll_id, uint64_t seg_id);
+
 //  Flushed segments of coll whose index for its defined fields is missing or stale:
 //  calls fn (arg, coll, seg, fi) for each.
 typedef void (qv_index_todo_fn) (void *arg, qv_collection_t *coll, qv_segment_t *seg, int fi);

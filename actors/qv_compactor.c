@@ -8,6 +8,15 @@
 //  a time, on its own thread, so it never holds up a segment write, a manifest or an
 //  index build of new data; its writes are paced to --compaction-mb-per-sec.
 //
+//  It also collects garbage: every pass (every 30 s, more often with a short grace)
+//  it lists the segment and index objects in the store and asks the searcher which
+//  of them the catalog still uses (GC_CHECK); of the others (GC_CHECKED), those no
+//  manifest in the store names either (a recovery may fall back to any of them) are
+//  deleted once they have been unused for --gc-grace-sec in a row (readers that
+//  loaded them from an older manifest: searcher processes starting up). Ids are never
+//  reused, so an object found unused stays unused; an object is listed only once
+//  complete, so the segment it belongs to is known to the catalog by then.
+//
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                         stop (a compaction in progress is abandoned once
 //                                        the server's stopping flag is up: nothing names
@@ -17,10 +26,14 @@
 //  sends (to the coordinator, inproc "meta"):
 //    COMPACTED {task}                    the task back, with the merged segment and its
 //                                        built indexes, or the error
+//    GC_CHECK {keys}                     the segment and index objects in the store
+//  takes (from the coordinator):
+//    GC_CHECKED {keys}                   those the catalog does not use
 #include "qv_compactor.h"
 #include "qv_actor.h"
 #include "qv_builder.h"
 #include "qv_catalog.h"
+#include "qv_manifest.h"
 #include "qv_merge.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -34,6 +47,10 @@ typedef struct {
     uint64_t epoch;
     int delay_ms;                   //  test hook QV_FAULT_BUILD_DELAY_MS, as the builder's
     const atomic_bool *stopping;
+    int64_t grace_ms;               //  --gc-grace-sec
+    zhashx_t *unused;               //  key -> msec clock + 1 when first found unused
+    bool checking;                  //  a GC_CHECK is out
+    uint64_t gc_deleted;            //  objects deleted since the start
 } self_t;
 
 static bool
@@ -143,6 +160,79 @@ s_compact (self_t *self, qv_compact_t *t)
     return rc;
 }
 
+//  A pass starts: the objects listed go to the searcher to be checked.
+static int
+s_gc_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    if (self->checking || s_stopping (self))
+        return 0;
+    zlist_t *keys;
+    if (qv_store_list (self->store, "segments/", &keys)) {
+        qv_warn ("garbage collection: cannot list the segment objects: %s", qv_err_msg ());
+        return 0;
+    }
+    qv_msg_gc_check_t *msg = qv_msg_gc_check_new ();
+    msg->keys = keys;
+    if (qv_msg_post (self->meta, &msg) != 0) {
+        zlist_destroy (&keys);
+        qv_msg_free (&msg);
+        return 0;
+    }
+    self->checking = true;
+    return 0;
+}
+
+//  The objects the catalog does not use: those no manifest names either are deleted
+//  once unused for the grace period.
+static void
+s_gc_checked (self_t *self, zlist_t *keys)
+{
+    self->checking = false;
+    zhashx_t *refs = zhashx_new ();
+    if (qv_manifest_referenced (self->store, refs)) {
+        qv_warn ("garbage collection: cannot read the manifests (%s); nothing deleted",
+                 qv_err_msg ());
+        zhashx_destroy (&refs);
+        return;
+    }
+    int64_t now = qv_clock_msec ();
+    zhashx_t *still = zhashx_new ();
+    uint64_t deleted = 0;
+    for (char *key = zlist_first (keys); key && !s_stopping (self); key = zlist_next (keys)) {
+        uint32_t coll;
+        uint64_t seg;
+        char ref [48];
+        if (qv_segment_object_parse (key, &coll, &seg))
+            continue;
+        snprintf (ref, sizeof ref, "%u/%llu", coll, (unsigned long long) seg);
+        if (zhashx_lookup (refs, ref))
+            continue;
+        int64_t first = (int64_t) (intptr_t) zhashx_lookup (self->unused, key);
+        if (!first)
+            first = now + 1;
+        if (now + 1 - first >= self->grace_ms) {
+            if (qv_store_delete (self->store, key) == 0)
+                deleted++;
+            else
+                qv_warn ("garbage collection: cannot delete %s: %s", key, qv_err_msg ());
+            continue;
+        }
+        zhashx_update (still, key, (void *) (intptr_t) first);
+    }
+    zhashx_destroy (&self->unused);
+    self->unused = still;           //  only what is still unused keeps its first time
+    zhashx_destroy (&refs);
+    if (deleted) {
+        self->gc_deleted += deleted;
+        qv_info ("garbage collection deleted %llu objects no manifest or segment uses "
+                 "(unused for at least %lld s)", (unsigned long long) deleted,
+                 (long long) (self->grace_ms / 1000));
+    }
+}
+
 static int
 s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -161,6 +251,12 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         qv_compact_post (self->meta, QV_MSG_COMPACTED, t);
     }
     else
+    if (msg->id == QV_MSG_GC_CHECKED) {
+        zlist_t *keys = ((qv_msg_gc_checked_t *) msg)->keys;
+        s_gc_checked (self, keys);
+        zlist_destroy (&keys);
+    }
+    else
         qv_error ("protocol error: the compactor does not take %s; dropped", qv_msg_name (msg->id));
     qv_msg_destroy (&msg);
     return 0;
@@ -172,7 +268,8 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     qv_compactor_args_t *args = args_;
     self_t self = { NULL, NULL, args->store, args->config->compaction_bps,
                     args->config->writer_epoch, args->config->fault_build_delay_ms,
-                    args->stopping };
+                    args->stopping, (int64_t) args->config->gc_grace_sec * 1000,
+                    zhashx_new (), false, 0 };
     char ep [256];
     qv_config_endpoint (args->config, "compactor", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);
@@ -182,14 +279,23 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     zloop_set_nonstop (loop, true);
     zloop_reader (loop, pipe, qv_actor_on_term, &self);
     zloop_reader (loop, self.inbox, s_handle_inbox, &self);
+    //  A pass every 30 s, or four per grace period when that is shorter (1 s at least)
+    int64_t pass_ms = self.grace_ms / 4;
+    pass_ms = pass_ms < 1000 ? 1000 : pass_ms > 30000 ? 30000 : pass_ms;
+    if (!qv_store_readonly (self.store))
+        zloop_timer (loop, (size_t) pass_ms, 0, s_gc_timer, &self);
     zloop_start (loop);
     zloop_destroy (&loop);
     qv_msg_t *msg;
     while ((msg = qv_msg_recv_nowait (self.inbox))) {
         if (msg->id == QV_MSG_COMPACT)
             qv_compact_destroy ((qv_compact_t **) &((qv_msg_compact_t *) msg)->task);
+        else
+        if (msg->id == QV_MSG_GC_CHECKED)
+            zlist_destroy ((zlist_t **) &((qv_msg_gc_checked_t *) msg)->keys);
         qv_msg_destroy (&msg);
     }
+    zhashx_destroy (&self.unused);
     zsock_destroy (&self.inbox);
     zsock_destroy (&self.meta);
 }

@@ -237,6 +237,54 @@ qv_manifest_read_newest (qv_store_t *store, uint64_t newer_than, qv_manifest_t *
     return rc;
 }
 
+int
+qv_manifest_referenced (qv_store_t *store, zhashx_t *refs)
+{
+    zlist_t *keys;
+    int rc = qv_store_list (store, QV_MANIFEST_PREFIX, &keys);
+    if (rc)
+        return rc;
+    for (char *k = zlist_first (keys); k && rc == 0; k = zlist_next (keys)) {
+        qv_manifest_t man = { 0 };
+        size_t size = 0;
+        qv_store_describe (store, k, man.where, sizeof man.where);
+        rc = qv_store_get (store, k, &man.data, &size);
+        if (rc == QV_ENOTFOUND) {
+            qv_err_clear ();
+            rc = 0;                 //  pruned since the listing, or never complete
+            continue;
+        }
+        if (rc == 0)
+            rc = s_open (&man, size);
+        qv_doc_t *doc = rc ? NULL : qv_doc_parse_view (man.body, man.body_size, SIZE_MAX, &rc);
+        const qv_val_t *colls = doc ? qv_val_get (qv_doc_root (doc), "collections") : NULL;
+        if (rc == 0 && !colls)
+            rc = qv_err (QV_ECORRUPT, "manifest %s does not decode", man.where);
+        for (size_t i = 0; rc == 0 && i < qv_val_len (colls); i++) {
+            const qv_val_t *cv = qv_val_at (colls, i), *v, *segs;
+            uint64_t coll;
+            if (!(v = qv_val_get (cv, "id")) || qv_val_uint (v, &coll)
+            ||  !(segs = qv_val_get (cv, "segments"))) {
+                rc = qv_err (QV_ECORRUPT, "manifest %s does not match the format", man.where);
+                break;
+            }
+            for (size_t j = 0; j < qv_val_len (segs); j++) {
+                uint64_t seg;
+                if ((v = qv_val_get (qv_val_at (segs, j), "id")) && qv_val_uint (v, &seg) == 0) {
+                    char ref [48];
+                    snprintf (ref, sizeof ref, "%llu/%llu", (unsigned long long) coll,
+                              (unsigned long long) seg);
+                    zhashx_update (refs, ref, (void *) 1);
+                }
+            }
+        }
+        qv_doc_destroy (&doc);
+        free (man.data);
+    }
+    zlist_destroy (&keys);
+    return rc;
+}
+
 uint64_t
 qv_manifest_body_uint (const void *body, size_t size, const char *key)
 {

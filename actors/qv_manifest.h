@@ -61,6 +61,13 @@ int
     qv_manifest_adopt (qv_catalog_t *catalog, const void *body, size_t size,
                        qv_adopt_fn *fn, void *arg);
 
+//  Garbage collection: adds "coll/seg" (decimal) to refs for every segment each
+//  manifest in the store names, live or not (a recovery may fall back to an older
+//  one). A manifest listed but gone meanwhile is passed over; any other failure to
+//  read one is returned (the caller must then delete nothing).
+int
+    qv_manifest_referenced (qv_store_t *store, zhashx_t *refs);
+
 //  A new writer's manifest fence: the catalog's manifest (recovered) written again at
 //  the next version with the writer's epoch (qv_catalog_set_epoch done), before
 //  anything else is written, so that a deposed writer's manifest still on its way

@@ -23,12 +23,14 @@
 //    WRITTEN {seg, rc, error}, MANIFESTED {version, rc, error}   from the flusher
 //    BUILT {build}                     from the builder
 //    COMPACT {task}                    from the searcher: a compaction it planned
-//    COMPACTED {task}                  from the compactor
+//    COMPACTED {task}, GC_CHECK {keys} from the compactor
+//    GC_CHECKED {keys}                 from the searcher
 //  sends:
 //    STORE_SEGMENT {seg}, MANIFEST {version, manifest, checkpoint}   to the flusher
 //    BUILD {build}                     to the builder
 //    COMPACT {task}                    to the compactor (actors/qv_compactor.c)
-//    COMPACTED {task}                  to the searcher
+//    COMPACTED {task}, GC_CHECK {keys} to the searcher
+//    GC_CHECKED {keys}                 to the compactor
 //    WRITTEN {seg, rc, error} (rc 0), BUILT {build}, MANIFESTED {version, rc, error},
 //    FLUSH_DONE {coll, job}            to the searcher, which owns the catalog
 //    FLUSHED {seg}, CHECKPOINT {seq}   to the segment manager
@@ -130,6 +132,12 @@ s_drop (self_t *self, qv_msg_t **msg_p)
         qv_compact_t *t = msg->id == QV_MSG_COMPACT ? ((qv_msg_compact_t *) msg)->task
                                                     : ((qv_msg_compacted_t *) msg)->task;
         qv_compact_destroy (&t);
+    }
+    else
+    if (msg && (msg->id == QV_MSG_GC_CHECK || msg->id == QV_MSG_GC_CHECKED)) {
+        zlist_t *keys = msg->id == QV_MSG_GC_CHECK ? ((qv_msg_gc_check_t *) msg)->keys
+                                                   : ((qv_msg_gc_checked_t *) msg)->keys;
+        zlist_destroy (&keys);
     }
     else
     if (msg && (msg->id == QV_MSG_FLUSH || msg->id == QV_MSG_FLUSH_DONE)) {
@@ -376,7 +384,11 @@ s_handle_msg (self_t *self, qv_msg_t **msg_p)
             s_forward (self, self->compactor, msg_p);
             break;
         case QV_MSG_COMPACTED:
+        case QV_MSG_GC_CHECK:
             s_forward (self, self->searcher, msg_p);
+            break;
+        case QV_MSG_GC_CHECKED:
+            s_forward (self, self->compactor, msg_p);
             break;
         case QV_MSG_MANIFEST:
             s_request_manifest (self, (qv_msg_manifest_t **) msg_p);

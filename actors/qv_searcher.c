@@ -1072,6 +1072,9 @@ s_handle_msg (self_t *self, qv_msg_t *msg)
         case QV_MSG_COMPACTED:
             qv_searcher_compacted (self, ((qv_msg_compacted_t *) msg)->task);
             break;
+        case QV_MSG_GC_CHECK:
+            qv_searcher_gc_check (self, ((qv_msg_gc_check_t *) msg)->keys);
+            break;
         case QV_MSG_BUILT:
             qv_searcher_built (self, ((qv_msg_built_t *) msg)->build);
             break;
@@ -1265,6 +1268,9 @@ s_drain (self_t *self)
         else
         if (msg->id == QV_MSG_COMPACTED)
             qv_compact_destroy ((qv_compact_t **) &((qv_msg_compacted_t *) msg)->task);
+        else
+        if (msg->id == QV_MSG_GC_CHECK)
+            zlist_destroy ((zlist_t **) &((qv_msg_gc_check_t *) msg)->keys);
         qv_msg_destroy (&msg);
     }
 }

@@ -21,6 +21,7 @@
 //  since it started.
 #include "qv_searcher_self.h"
 #include "qv_builder.h"
+#include "qv_catalog.h"
 #include "qv_compactor.h"
 #include "qv_merge.h"
 
@@ -573,4 +574,34 @@ qv_searcher_compact_tick (self_t *self)
         }
     }
     free (list);
+}
+
+void
+qv_searcher_gc_check (self_t *self, zlist_t *keys)
+{
+    //  Every object listed was complete when listed, so the segment it belongs to is
+    //  in the catalog already (a flush adds it before its write), or is the merged
+    //  segment of a compaction on its way through the log (its COMPACTED came here
+    //  before this GC_CHECK, on the same path), or nothing uses it any more.
+    zlist_t *unused = zlist_new ();
+    zlist_autofree (unused);
+    for (char *key = zlist_first (keys); key; key = zlist_next (keys)) {
+        uint32_t coll;
+        uint64_t seg;
+        char pkey [32];
+        if (qv_segment_object_parse (key, &coll, &seg)
+        ||  qv_catalog_has_segment (self->catalog, coll, seg))
+            continue;
+        s_pending_t *p = zhashx_lookup (self->compactions->pending, s_key (seg, pkey, sizeof pkey));
+        if (p && p->task->coll_id == coll)
+            continue;
+        zlist_append (unused, key);
+    }
+    zlist_destroy (&keys);
+    qv_msg_gc_checked_t *msg = qv_msg_gc_checked_new ();
+    msg->keys = unused;
+    if (self->quiet || qv_msg_post (self->meta, &msg) != 0) {
+        zlist_destroy (&unused);
+        qv_msg_free (&msg);
+    }
 }

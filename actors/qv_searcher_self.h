@@ -129,6 +129,10 @@ void
 //  taken, its compaction's state moves on.
 void
     qv_searcher_compact_applied (self_t *self, const qv_record_t *rec, int rc);
+//  GC_CHECK: the keys (taken) of objects the catalog and the compactions being logged
+//  do not use go back to the compactor (GC_CHECKED).
+void
+    qv_searcher_gc_check (self_t *self, zlist_t *keys);
 //  Every second: records never logged are given up; the automatic policy.
 void
     qv_searcher_compact_tick (self_t *self);

@@ -86,7 +86,10 @@ typedef enum {
                                "newest manifest; take its flushed segments and indexes")   \
     M (COMPACT,    compact,    "searcher -> meta -> compactor: merge segments, write the "     \
                                "merged segment and its indexes")                              \
-    M (COMPACTED,  compacted,  "compactor -> meta -> searcher: the compaction's outcome")
+    M (COMPACTED,  compacted,  "compactor -> meta -> searcher: the compaction's outcome")    \
+    M (GC_CHECK,   gc_check,   "compactor -> meta -> searcher: which of these segment and "  \
+                               "index objects does the catalog still use?")                  \
+    M (GC_CHECKED, gc_checked, "searcher -> meta -> compactor: those the catalog does not use")
 
 #define QV_MSG_F_write(F, T)        F (T, JOB, job)
 #define QV_MSG_F_flush(F, T)        F (T, U64, coll) F (T, JOB, job)
@@ -146,6 +149,9 @@ typedef enum {
 //  task: a qv_compact_t (qv_job.h), owned by the message (COMPACTED hands it back)
 #define QV_MSG_F_compact(F, T)      F (T, PTR, task)
 #define QV_MSG_F_compacted(F, T)    F (T, PTR, task)
+//  keys: a zlist_t of object keys (autofree strings), owned by the message
+#define QV_MSG_F_gc_check(F, T)     F (T, PTR, keys)
+#define QV_MSG_F_gc_checked(F, T)   F (T, PTR, keys)
 
 typedef enum {
     QV_MSG_NONE = 0,
