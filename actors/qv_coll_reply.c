@@ -176,6 +176,7 @@ void
 qv_collection_describe (qv_collection_t *c, uint64_t durable, qv_wr_t *w)
 {
     qv_wr_str (w, "collection"); qv_wr_str (w, c->name);
+    qv_wr_str (w, "collection_id"); qv_wr_uint (w, c->id);
     qv_wr_str (w, "fields"); qv_schema_write_user (c->schema, w);
     qv_wr_str (w, "shards"); qv_wr_uint (w, c->shards);
     qv_wr_str (w, "consistency"); qv_wr_str (w, c->consistency);

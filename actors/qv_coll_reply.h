@@ -50,12 +50,12 @@ int
     qv_collection_get (qv_collection_t *coll, const qv_keys_t *keys, const roaring_bitmap_t *parts,
                        const qv_output_t *out, qv_wr_t *w);
 
-//  Writes describe_collection's fields (collection, fields, shards, consistency, rows,
+//  Writes describe_collection's fields (collection, collection_id, fields, shards, consistency, rows,
 //  segments, indexes, description, ttl_seconds, num_partitions: the partitions a
 //  partition key hashes to, else the named ones, `_default` included;
-//  enable_dynamic_field): 11 pairs. `fields` leaves out the hidden `$meta`.
+//  enable_dynamic_field): 12 pairs. `fields` leaves out the hidden `$meta`.
 void
     qv_collection_describe (qv_collection_t *coll, uint64_t durable, qv_wr_t *w);
-#define QV_DESCRIBE_FIELDS 11
+#define QV_DESCRIBE_FIELDS 12
 
 #endif

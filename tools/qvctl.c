@@ -221,6 +221,118 @@ s_cmd_alter (qv_ctl_t *ctx, int argc, char **argv)
     return 0;
 }
 
+//  Prints a get_compaction_state reply (human or JSON); true once it is final.
+static bool
+s_print_compaction (qv_ctl_t *ctx, const char *name, uint64_t id, const qv_val_t *r, double secs)
+{
+    const qv_val_t *state = qv_val_get (r, "state");
+    bool done = state && !qv_val_is (state, "executing");
+    if (ctx->json) {
+        printf ("{\"collection\": \"%s\", \"compaction_id\": %llu, \"seconds\": %.3f, \"reply\": ",
+                name, (unsigned long long) id, secs);
+        qv_ctl_print_json (stdout, r);
+        puts ("}");
+        return done;
+    }
+    char st [16] = "?";
+    qv_val_strcpy (state, st, sizeof st);
+    uint64_t dropped = 0;
+    qv_val_uint (qv_val_get (r, "rows_dropped"), &dropped);
+    printf ("compaction %llu of '%s': %s after %.1f s; merged segments ", (unsigned long long) id,
+            name, st, secs);
+    qv_ctl_print_json (stdout, qv_val_get (r, "merged_segments"));
+    printf (" into ");
+    qv_ctl_print_json (stdout, qv_val_get (r, "new_segments"));
+    printf ("; %llu rows dropped\n", (unsigned long long) dropped);
+    const qv_val_t *error = qv_val_get (r, "error");
+    if (error) {
+        printf ("error: ");
+        qv_ctl_print_json (stdout, error);
+        puts ("");
+    }
+    return done;
+}
+
+static int
+s_compaction_state (qv_ctl_t *ctx, const char *name, uint64_t id, qv_doc_t **reply)
+{
+    qv_wr_t *w = qv_client_request (ctx->client, "get_compaction_state", 2, NULL);
+    qv_wr_str (w, "collection");
+    qv_wr_str (w, name);
+    qv_wr_str (w, "compaction_id");
+    qv_wr_uint (w, id);
+    return qv_ctl_call (ctx, &w, reply);
+}
+
+static int
+s_cmd_compact (qv_ctl_t *ctx, int argc, char **argv)
+{
+    static const struct option opts [] = {
+        { "no-wait", no_argument, 0, 'n' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    bool wait = true;
+    int c;
+    while ((c = qv_ctl_getopt (argc, argv, opts)) != -1)
+        if (c == 'n')
+            wait = false;
+    qv_ctl_check_positional (argc, argv, 1, 1);
+    const char *name = argv [optind];
+    int64_t start = qv_clock_usec ();
+    qv_wr_t *w = qv_client_request (ctx->client, "compact", 1, NULL);
+    qv_wr_str (w, "collection");
+    qv_wr_str (w, name);
+    qv_doc_t *reply;
+    int rc = qv_ctl_call (ctx, &w, &reply);
+    if (rc)
+        return rc;
+    uint64_t id = 0;
+    qv_val_uint (qv_val_get (qv_doc_root (reply), "compaction_id"), &id);
+    qv_doc_destroy (&reply);
+    if (!wait) {
+        if (ctx->json)
+            printf ("{\"ok\": true, \"compaction_id\": %llu}\n", (unsigned long long) id);
+        else
+            printf ("compaction %llu of '%s' started\n", (unsigned long long) id, name);
+        return 0;
+    }
+    //  Progress on stderr while it runs
+    for (int64_t last = 0;; zclock_sleep (200)) {
+        if ((rc = s_compaction_state (ctx, name, id, &reply)))
+            return rc;
+        const qv_val_t *r = qv_doc_root (reply);
+        double secs = (qv_clock_usec () - start) / 1e6;
+        if (!qv_val_is (qv_val_get (r, "state"), "executing")) {
+            s_print_compaction (ctx, name, id, r, secs);
+            bool failed = qv_val_is (qv_val_get (r, "state"), "failed");
+            qv_doc_destroy (&reply);
+            return failed ? 1 : 0;
+        }
+        if (qv_clock_usec () - last > 2000000) {
+            fprintf (stderr, "compaction %llu of '%s': executing, %.0f s\n",
+                     (unsigned long long) id, name, secs);
+            last = qv_clock_usec ();
+        }
+        qv_doc_destroy (&reply);
+    }
+}
+
+static int
+s_cmd_compaction_state (qv_ctl_t *ctx, int argc, char **argv)
+{
+    while (qv_ctl_getopt (argc, argv, s_no_opts) != -1)
+        ;
+    qv_ctl_check_positional (argc, argv, 2, 2);
+    const char *name = argv [optind];
+    uint64_t id = (uint64_t) qv_ctl_int_arg ("ID", argv [optind + 1], 0, INT64_MAX);
+    qv_doc_t *reply;
+    int rc = s_compaction_state (ctx, name, id, &reply);
+    if (rc)
+        return rc;
+    s_print_compaction (ctx, name, id, qv_doc_root (reply), 0);
+    qv_doc_destroy (&reply);
+    return 0;
+}
+
 static int
 s_cmd_describe (qv_ctl_t *ctx, int argc, char **argv)
 {
@@ -861,6 +973,15 @@ static const s_command_t s_commands [] = {
       "stats [NAME]\n\nPrints the server's figures (rows, segments, bytes, WAL position), or a collection's." },
     { "flush", s_cmd_flush,
       "flush NAME\n\nWrites everything acknowledged so far into flushed segments; waits until done." },
+    { "compact", s_cmd_compact,
+      "compact NAME [--no-wait]\n\n"
+      "Merges the flushed segments of NAME that hold deleted, replaced or expired rows, and\n"
+      "its small ones, into new segments without those rows (their indexes built before\n"
+      "they replace the old ones); waits until done, showing progress on stderr, and prints\n"
+      "the segments merged and made and the rows dropped. Exits 1 if it failed.\n"
+      "  --no-wait        print the compaction id and return (see compaction-state)" },
+    { "compaction-state", s_cmd_compaction_state,
+      "compaction-state NAME ID\n\nPrints the state of compaction ID of NAME (executing, completed, failed)." },
     { "import", qv_ctl_cmd_import,
       "import NAME FILE [--batch 1000] [--start-id 0] [--limit N] [--window 4] [--partition P]\n\n"
       "Inserts a file: .fvecs, .bvecs (uint8, converted to float) or .npy (2-D float32, as\n"
