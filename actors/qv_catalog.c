@@ -630,10 +630,11 @@ s_apply_compact (qv_collection_t *c, qv_record_t *rec)
                 olds [i] = c->segs [j];
                 first = j < first ? j : first;
             }
-        if (!olds [i] || olds [i]->state != QV_SEG_FLUSHED || olds [i]->partition != rec->partition
-        ||  olds [i]->shard != rec->shard) {
+        //  (Flushed where the record was made; a replay that starts before the manifest
+        //  holding it has its rows all the same: every insert into it came before)
+        if (!olds [i] || olds [i]->partition != rec->partition || olds [i]->shard != rec->shard) {
             free (olds);
-            return qv_err (QV_ENOTFOUND, "compaction %llu names segment %llu, which is not a flushed "
+            return qv_err (QV_ENOTFOUND, "compaction %llu names segment %llu, which is not a "
                            "segment of collection '%s' in its shard and partition",
                            (unsigned long long) rec->seg_id, (unsigned long long) rec->olds [i], c->name);
         }

@@ -403,6 +403,7 @@ s_written (self_t *self, qv_segment_t *seg)
     if (c && seg->state == QV_SEG_SEALED) {
         seg->state = QV_SEG_FLUSHED;
         s_request_manifest (self);
+        seg->manifest = self->manifest_requested;
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
     }
     qv_msg_flushed_t *msg = qv_msg_flushed_new ();

@@ -214,6 +214,15 @@ s_task_new (self_t *self, qv_collection_t *c, qv_segment_t **segs, size_t n, uin
     return t;
 }
 
+//  Whether seg may be compacted: flushed, and in a durable manifest (a crash can then
+//  never bring it back as a segment still to be written, while its rows are merged
+//  into another).
+static bool
+s_compactable (self_t *self, qv_segment_t *seg)
+{
+    return seg->state == QV_SEG_FLUSHED && seg->manifest <= self->manifest_done;
+}
+
 //  Plans the compactions of collection c into comp: for each shard and partition, the
 //  flushed segments with at least `ratio` of their rows to drop (any, with ratio 0),
 //  and the small ones once there are `small_min` of them (0: any), in groups that fit
@@ -229,7 +238,7 @@ s_plan (self_t *self, qv_collection_t *c, s_compaction_t *comp, double ratio, si
     uint32_t tasks = 0;
     for (size_t i = 0; group && taken && i < c->nsegs; i++) {
         qv_segment_t *lead = c->segs [i];
-        if (taken [i] || lead->state != QV_SEG_FLUSHED)
+        if (taken [i] || !s_compactable (self, lead))
             continue;
         //  The candidates of lead's shard and partition, in catalog order
         size_t n = 0, small = 0;
@@ -241,7 +250,7 @@ s_plan (self_t *self, qv_collection_t *c, s_compaction_t *comp, double ratio, si
         }
         for (size_t j = i; j < c->nsegs; j++) {
             qv_segment_t *seg = c->segs [j];
-            if (taken [j] || seg->state != QV_SEG_FLUSHED || seg->shard != lead->shard
+            if (taken [j] || !s_compactable (self, seg) || seg->shard != lead->shard
             ||  seg->partition != lead->partition)
                 continue;
             taken [j] = true;
@@ -527,6 +536,8 @@ qv_searcher_compact_applied (self_t *self, const qv_record_t *rec, int rc)
         }
         t->nbuilds = 0;
         qv_searcher_request_manifest (self);
+        if (seg)
+            seg->manifest = self->manifest_requested;
     }
     zhashx_delete (self->compactions->pending, key);
     s_task_done (self, id, rc ? error : NULL);

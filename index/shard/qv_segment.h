@@ -68,6 +68,8 @@ typedef struct {
     uint64_t epoch;                 //  flushed: the writer epoch in its object's key
                                     //  (0: none, as before writer epochs); set by the
                                     //  flusher before it writes, read after WRITTEN
+    uint64_t manifest;              //  flushed: the first manifest version naming it (0:
+                                    //  recovered from one); searcher's thread
     uint32_t deleted;               //  rows with del_ts set (searcher's thread)
     //  Rows inserted before this hybrid timestamp have expired (the collection's
     //  ttl_seconds, qv_collection_expire): invisible as if deleted. 0: none. Raised by

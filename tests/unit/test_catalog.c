@@ -462,6 +462,172 @@ s_assert_same_state (qv_catalog_t *a, qv_catalog_t *b)
     free (lb);
 }
 
+//  A compaction record of segments olds [0..n) of coll into new_id at snap_ts.
+static qv_apply_t
+s_compact (qv_catalog_t *cat, wal_t *wal, uint32_t coll, uint64_t ts, uint64_t new_id,
+           const uint64_t *olds, uint32_t n, uint64_t snap_ts, uint64_t cut, uint64_t rows)
+{
+    qv_record_t *rec = qv_record_new (QV_REC_COMPACT);
+    rec->ts = ts;
+    rec->coll_id = coll;
+    rec->in_partition = true;
+    rec->seg_id = new_id;
+    rec->olds = calloc (n, sizeof (uint64_t));
+    memcpy (rec->olds, olds, n * sizeof (uint64_t));
+    rec->nolds = n;
+    rec->snap_ts = snap_ts;
+    rec->expire_cut = cut;
+    rec->epoch = 3;
+    rec->rows = rows;
+    return s_log_apply (cat, wal, rec);
+}
+
+static qv_segment_t *
+s_seg (qv_catalog_t *cat, uint32_t coll, uint64_t id)
+{
+    qv_collection_t *c = qv_catalog_find_id (cat, coll);
+    for (size_t i = 0; c && i < c->nsegs; i++)
+        if (c->segs [i]->id == id)
+            return c->segs [i];
+    return NULL;
+}
+
+//  Compaction records: the segments a record names give way to the rows it keeps
+//  (deleted and replaced rows at or before its snapshot, and expired ones, dropped;
+//  deletes after the snapshot carried over), keys follow their rows, later deletes and
+//  replacements find them; replay from a manifest before the record, from one after
+//  it (the WAL tail still holding inserts into the replaced segments) and of the
+//  whole WAL gives the same state, and applies the record once.
+static void
+test_compact (void **state)
+{
+    fixture_t *f = *state;
+    wal_t *wal = &f->wal;
+    qv_catalog_t *live = qv_catalog_new ();
+    qv_catalog_t *plain = qv_catalog_new ();   //  the same history without compactions
+    wal_t plain_wal = { 0 };
+    for (int k = 0; k < 2; k++) {
+        qv_catalog_t *cat = k ? plain : live;
+        wal_t *w = k ? &plain_wal : wal;
+        s_create (cat, w, 1, "docs", s_int_schema, 100);
+        s_create (cat, w, 2, "words", s_str_schema, 101);
+        //  A segment that stays growing: the checkpoint stays before everything below
+        s_insert (cat, w, 1, 9, 105, "{\"a\": [{\"id\": 19, \"v\": [9, 9]}]}");
+        s_insert (cat, w, 1, 1, 110, "{\"a\": [{\"id\": 0, \"v\": [0, 1]}, {\"id\": 1, \"v\": [1, 1]},"
+                                     " {\"id\": 2, \"v\": [2, 1]}, {\"id\": 3, \"v\": [3, 1]}, {\"id\": 4, \"v\": [4, 1]}]}");
+        s_insert (cat, w, 1, 2, 120, "{\"a\": [{\"id\": 5, \"v\": [5, 1]}, {\"id\": 6, \"v\": [6, 1]},"
+                                     " {\"id\": 7, \"v\": [7, 1]}, {\"id\": 2, \"v\": [2, 2], \"tag\": \"new\"}]}");
+        s_insert (cat, w, 2, 3, 130, "{\"a\": [{\"k\": \"a\", \"v\": [1, 0]}, {\"k\": \"b\", \"v\": [0, 1]},"
+                                     " {\"k\": \"c\", \"v\": [1, 1]}]}");
+        s_insert (cat, w, 2, 4, 140, "{\"a\": [{\"k\": \"d\", \"v\": [1, 2]}, {\"k\": \"e\", \"v\": [2, 1]},"
+                                     " {\"k\": \"a\", \"v\": [3, 3], \"n\": 5}]}");
+        s_delete (cat, w, 1, 150, "[0, 6]");
+        s_delete (cat, w, 2, 160, "[\"b\"]");
+    }
+    const uint64_t first [] = { 1, 2, 3, 4 };
+    uint64_t v1 = s_flush_some (live, f->store, first, 4);
+    uint64_t cp1 = qv_catalog_checkpoint (live);
+    assert_true (cp1 == 3);                     //  segment 9's insert
+    //  A delete after the snapshot the compaction will be made at, before its record
+    s_delete (live, wal, 1, 180, "[1]");
+    s_delete (plain, &plain_wal, 1, 180, "[1]");
+    const uint64_t olds1 [] = { 1, 2 }, olds2 [] = { 3, 4 };
+    uint64_t m1 = QV_SEG_COMPACTED | 1, m2 = QV_SEG_COMPACTED | 2;
+    //  docs: 1, 3, 4 of segment 1 (0 deleted, 2 replaced), 5, 7, 2 of 2 (6 deleted); 1
+    //  is deleted at 180, after the snapshot: kept, deleted
+    qv_apply_t res = s_compact (live, wal, 1, 190, m1, olds1, 2, 175, 0, 6);
+    assert_int_equal (res.rc, 0);
+    //  words: every row inserted before 135 expired (c); a replaced, b deleted
+    res = s_compact (live, wal, 2, 191, m2, olds2, 2, 175, 135ull, 3);
+    assert_int_equal (res.rc, 0);
+    qv_collection_t *docs = qv_catalog_find_id (live, 1), *words = qv_catalog_find_id (live, 2);
+    assert_int_equal (docs->nsegs, 2);          //  9 and the merged one
+    assert_non_null (s_seg (live, 1, m1));
+    assert_null (s_seg (live, 1, 1));
+    assert_null (s_seg (live, 1, 2));
+    assert_int_equal (atomic_load (&s_seg (live, 1, m1)->rows), 6);
+    assert_int_equal (s_seg (live, 1, m1)->state, QV_SEG_FLUSHED);
+    assert_true (s_seg (live, 1, m1)->epoch == 3);
+    assert_int_equal (words->nsegs, 1);
+    assert_int_equal (atomic_load (&s_seg (live, 2, m2)->rows), 3);
+    //  A record naming segments it does not have is refused; the same again is a no-op
+    const uint64_t none [] = { 77 };
+    assert_int_equal (s_compact (live, wal, 1, 192, QV_SEG_COMPACTED | 3, none, 1, 175, 0, 0).rc,
+                      QV_ENOTFOUND);
+    assert_int_equal (s_compact (live, wal, 1, 193, m1, olds1, 2, 175, 0, 6).rc, 0);
+    assert_int_equal (docs->nsegs, 2);
+    //  docs reads as the same history without the compaction
+    const char *ids = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 19]";
+    size_t sa, sb;
+    void *ga = s_get (docs, ids, &sa), *gb = s_get (qv_catalog_find_id (plain, 1), ids, &sb);
+    assert_true (sa == sb && memcmp (ga, gb, sa) == 0);
+    free (ga);
+    free (gb);
+    assert_int_equal (s_visible (docs, 10000), s_visible (qv_catalog_find_id (plain, 1), 10000));
+    assert_int_equal (s_visible (docs, 185), 6);     //  19, 3, 4, 5, 7, 2 (1 gone at 180)
+    assert_true (docs->live_rows == qv_catalog_find_id (plain, 1)->live_rows);
+    //  words: c expired and went with the compaction
+    s_assert_get (words, "[\"a\", \"b\", \"c\", \"d\", \"e\"]",
+                  "[{\"k\": \"a\", \"v\": [3.0f, 3.0f], \"n\": 5}, {\"k\": \"d\", \"v\": [1.0f, 2.0f], \"n\": 0},"
+                  " {\"k\": \"e\", \"v\": [2.0f, 1.0f], \"n\": 0}]", __LINE__);
+    assert_true (words->live_rows == 3);
+    //  Keys found in their new places: a delete and a replacement after the compaction
+    s_delete (live, wal, 1, 200, "[3]");
+    s_delete (plain, &plain_wal, 1, 200, "[3]");
+    s_insert (live, wal, 1, 9, 210, "{\"a\": [{\"id\": 4, \"v\": [4, 4], \"tag\": \"late\"}]}");
+    s_insert (plain, &plain_wal, 1, 9, 210, "{\"a\": [{\"id\": 4, \"v\": [4, 4], \"tag\": \"late\"}]}");
+    ga = s_get (docs, ids, &sa);
+    gb = s_get (qv_catalog_find_id (plain, 1), ids, &sb);
+    assert_true (sa == sb && memcmp (ga, gb, sa) == 0);
+    free (ga);
+    free (gb);
+    assert_true (docs->live_rows == qv_catalog_find_id (plain, 1)->live_rows);
+
+    //  Recovery from the manifest before the records, replaying from its checkpoint
+    qv_catalog_t *rec = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (rec, f->store), 0);
+    assert_true (qv_catalog_manifest_version (rec) == v1);
+    for (int i = (int) cp1 - 1; i < wal->n; i++)
+        s_replay_one (rec, wal, i);
+    s_assert_same_state (live, rec);
+    //  A manifest after the records (segment 9 still growing: replay starts before the
+    //  inserts into the replaced segments, which it must skip)
+    const uint64_t merged [] = { m1, m2 };
+    for (int k = 0; k < 2; k++) {
+        //  The compactor's objects (the same rows), written before its record
+        qv_segment_t *seg = s_seg (live, k + 1, merged [k]);
+        size_t size;
+        void *object = qv_segment_save (seg, &size);
+        char key [96];
+        qv_segment_object_key (seg->coll_id, seg->id, seg->epoch, key, sizeof key);
+        assert_int_equal (qv_store_put (f->store, key, object, size), 0);
+        free (object);
+    }
+    s_flush_some (live, f->store, merged, 2);
+    assert_true (qv_catalog_checkpoint (live) == cp1);
+    qv_catalog_t *after = qv_catalog_new ();
+    assert_int_equal (qv_catalog_recover (after, f->store), 0);
+    assert_int_equal (qv_catalog_find_id (after, 1)->nretired, 2);
+    for (int i = (int) cp1 - 1; i < wal->n; i++)
+        s_replay_one (after, wal, i);
+    s_assert_same_state (live, after);
+    assert_null (s_seg (after, 1, 1));
+    //  The whole WAL into an empty catalog: the replaced segments are never flushed
+    //  there, the records merge them all the same
+    qv_catalog_t *all = qv_catalog_new ();
+    for (int i = 0; i < wal->n; i++)
+        s_replay_one (all, wal, i);
+    s_assert_same_state (live, all);
+
+    qv_catalog_destroy (&all);
+    qv_catalog_destroy (&after);
+    qv_catalog_destroy (&rec);
+    qv_catalog_destroy (&plain);
+    qv_catalog_destroy (&live);
+    for (int i = 0; i < plain_wal.n; i++)
+        free (plain_wal.data [i]);
+}
+
 //  Builds a history in four parts with a flush + manifest after part 2; a fresh
 //  catalog recovers the manifest and replays the WAL; the result must equal the
 //  catalog that applied everything once.
@@ -1221,6 +1387,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_manifest_format_3, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_manifest, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_manifest_fencing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_compact, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

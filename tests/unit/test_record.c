@@ -406,6 +406,45 @@ test_alter (void **state)
 }
 
 static void
+test_compact (void **state)
+{
+    (void) state;
+    qv_record_t *rec = qv_record_new (QV_REC_COMPACT);
+    rec->ts = 900;
+    rec->coll_id = 7;
+    rec->shard = 2;
+    rec->partition = 3;
+    rec->in_partition = true;
+    rec->seg_id = (1ull << 63) | 12345;
+    rec->nolds = 3;
+    rec->olds = calloc (3, sizeof (uint64_t));
+    rec->olds [0] = 4, rec->olds [1] = 9, rec->olds [2] = (1ull << 63) | 5;
+    rec->snap_ts = 888;
+    rec->expire_cut = 777;
+    rec->epoch = 6;
+    rec->rows = 1000000;
+    qv_record_t *out = s_round_trip (rec);
+    assert_int_equal (out->type, QV_REC_COMPACT);
+    assert_int_equal (out->ts, 900);
+    assert_int_equal (out->coll_id, 7);
+    assert_int_equal (out->shard, 2);
+    assert_int_equal (out->partition, 3);
+    assert_true (out->seg_id == rec->seg_id);
+    assert_int_equal (out->nolds, 3);
+    assert_memory_equal (out->olds, rec->olds, 3 * sizeof (uint64_t));
+    assert_int_equal (out->snap_ts, 888);
+    assert_int_equal (out->expire_cut, 777);
+    assert_int_equal (out->epoch, 6);
+    assert_int_equal (out->rows, 1000000);
+    qv_record_destroy (&out);
+    qv_record_destroy (&rec);
+    //  {"t": 11, "ts": 1, "c": 1} alone: no segments named
+    const uint8_t bare [] = { 0x83, 0xa1, 't', 11, 0xa2, 't', 's', 1, 0xa1, 'c', 1 };
+    assert_int_equal (qv_record_read (bare, sizeof bare, s_lookup, NULL, &out), QV_ECORRUPT);
+    assert_null (out);
+}
+
+static void
 test_corrupt (void **state)
 {
     (void) state;
@@ -533,6 +572,7 @@ main (void)
         cmocka_unit_test (test_partitions),
         cmocka_unit_test (test_seal),
         cmocka_unit_test (test_alter),
+        cmocka_unit_test (test_compact),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }
