@@ -51,6 +51,7 @@ typedef struct {
     zhashx_t *unused;               //  key -> msec clock + 1 when first found unused
     bool checking;                  //  a GC_CHECK is out
     uint64_t gc_deleted;            //  objects deleted since the start
+    qv_write_stats_t *stats;        //  the server's figures (gc_), or NULL
 } self_t;
 
 static bool
@@ -224,6 +225,10 @@ s_gc_checked (self_t *self, zlist_t *keys)
     }
     zhashx_destroy (&self->unused);
     self->unused = still;           //  only what is still unused keeps its first time
+    if (self->stats) {
+        atomic_fetch_add (&self->stats->gc_deleted, deleted);
+        atomic_store (&self->stats->gc_unused, zhashx_size (still));
+    }
     zhashx_destroy (&refs);
     if (deleted) {
         self->gc_deleted += deleted;
@@ -269,7 +274,7 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     self_t self = { NULL, NULL, args->store, args->config->compaction_bps,
                     args->config->writer_epoch, args->config->fault_build_delay_ms,
                     args->stopping, (int64_t) args->config->gc_grace_sec * 1000,
-                    zhashx_new (), false, 0 };
+                    zhashx_new (), false, 0, args->config->write_stats };
     char ep [256];
     qv_config_endpoint (args->config, "compactor", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

@@ -69,6 +69,9 @@ struct _qv_compactions_t {
     zhashx_t *pending;              //  "new segment id" -> s_pending_t
     uint64_t last_id;
     int ticks;
+    uint64_t completed;             //  since the start (stats)
+    uint64_t failed;
+    uint64_t rows_dropped;
 };
 
 static void
@@ -168,6 +171,9 @@ s_task_done (self_t *self, uint64_t id, const char *error)
         snprintf (c->error, sizeof c->error, "%s", error);
     if (c->tasks > 0 && --c->tasks == 0) {
         c->state = c->error [0] ? S_FAILED : S_COMPLETED;
+        self->compactions->completed += c->state == S_COMPLETED;
+        self->compactions->failed += c->state == S_FAILED;
+        self->compactions->rows_dropped += c->rows_dropped;
         qv_info ("compaction %llu %s in %lld ms: %zu segments merged into %zu, %llu rows "
                  "dropped%s%s", (unsigned long long) c->id, s_state_names [c->state],
                  (long long) (qv_clock_msec () - c->started), c->nmerged, c->ncreated,
@@ -615,4 +621,17 @@ qv_searcher_gc_check (self_t *self, zlist_t *keys)
         zlist_destroy (&unused);
         qv_msg_free (&msg);
     }
+}
+
+void
+qv_searcher_compact_stats (self_t *self, qv_wr_t *w)
+{
+    qv_compactions_t *cs = self->compactions;
+    uint64_t executing = 0;
+    for (s_compaction_t *c = zhashx_first (cs->all); c; c = zhashx_next (cs->all))
+        executing += c->state == S_EXECUTING;
+    qv_wr_key (w, "compactions_executing"); qv_wr_uint (w, executing);
+    qv_wr_key (w, "compactions_completed"); qv_wr_uint (w, cs->completed);
+    qv_wr_key (w, "compactions_failed"); qv_wr_uint (w, cs->failed);
+    qv_wr_key (w, "compaction_rows_dropped"); qv_wr_uint (w, cs->rows_dropped);
 }

@@ -133,6 +133,10 @@ void
 //  do not use go back to the compactor (GC_CHECKED).
 void
     qv_searcher_gc_check (self_t *self, zlist_t *keys);
+//  Writes the compaction figures of a stats reply (compactions_executing, _completed,
+//  _failed, compaction_rows_dropped).
+void
+    qv_searcher_compact_stats (self_t *self, qv_wr_t *w);
 //  Every second: records never logged are given up; the automatic policy.
 void
     qv_searcher_compact_tick (self_t *self);

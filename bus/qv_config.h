@@ -36,6 +36,8 @@ typedef struct {
     atomic_uint_fast64_t refused;         //  inserts refused RESOURCE_EXHAUSTED for memory
     atomic_uint_fast64_t stream_again;    //  stream writes sent again after they were
                                           //  logged, answered without logging them twice
+    atomic_uint_fast64_t gc_deleted;      //  objects garbage collection deleted (the compactor)
+    atomic_uint_fast64_t gc_unused;       //  objects found unused, not deleted yet (grace)
 } qv_write_stats_t;
 
 //  A searcher process as a writer without the searcher role knows it (actors/qv_fanout.c
