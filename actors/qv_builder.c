@@ -46,7 +46,7 @@ qv_build_run (qv_store_t *store, qv_build_t *b, uint64_t epoch, const atomic_boo
     for (int64_t until = started + delay_ms; qv_clock_msec () < until && !s_stopping (stopping); )
         zclock_sleep (10);
     qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
-                                 b->def.pq_nbits, 0, 0 };
+                                 b->def.pq_nbits, b->threads, 0 };
     uint32_t rows = atomic_load (&seg->rows);
     qv_index_t *index = NULL;
     qv_scalar_t *scalar = NULL;

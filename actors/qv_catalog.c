@@ -1086,7 +1086,10 @@ s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, bool index_records,
         x->field = (int) fi;
         x->epoch = epoch;
         x->is_scalar = qv_scalar_is_type (c->index_defs [fi]->type);
-        x->record_only = index_records && !x->is_scalar;
+        //  (A FLAT index is never searched, the segment's own scan is the same: only
+        //  its record is kept, not a second copy of the vectors)
+        x->record_only = (index_records && !x->is_scalar)
+                      || strcmp (c->index_defs [fi]->type, "FLAT") == 0;
         x->type = c->schema->fields [fi].type;
     }
     return 0;

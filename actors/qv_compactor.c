@@ -39,6 +39,11 @@
 #include "qv_rc.h"
 #include "qv_segfile.h"
 
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 typedef struct {
     zsock_t *inbox;
     zsock_t *meta;
@@ -52,6 +57,7 @@ typedef struct {
     bool checking;                  //  a GC_CHECK is out
     uint64_t gc_deleted;            //  objects deleted since the start
     qv_write_stats_t *stats;        //  the server's figures (gc_), or NULL
+    uint32_t build_threads;         //  index build threads: all cores but one
 } self_t;
 
 static bool
@@ -149,6 +155,7 @@ s_compact (self_t *self, qv_compact_t *t)
     for (uint32_t i = 0; i < t->nbuilds && rc == 0; i++) {
         qv_build_t *b = t->builds [i];
         b->seg = qv_segment_link (merged);
+        b->threads = self->build_threads;
         qv_build_run (self->store, b, self->epoch, self->stopping, self->delay_ms);
         rc = b->rc;
         if (rc)
@@ -274,7 +281,14 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     self_t self = { NULL, NULL, args->store, args->config->compaction_bps,
                     args->config->writer_epoch, args->config->fault_build_delay_ms,
                     args->stopping, (int64_t) args->config->gc_grace_sec * 1000,
-                    zhashx_new (), false, 0, args->config->write_stats };
+                    zhashx_new (), false, 0, args->config->write_stats, 1 };
+    //  Background work: searches and new data come first. This thread (and the index
+    //  build threads it starts, which inherit it) runs at a lower priority, and builds
+    //  leave one core free.
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    self.build_threads = cores > 1 ? (uint32_t) cores - 1 : 1;
+    if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10) != 0)
+        qv_warn ("compactor: cannot lower its priority: %s", strerror (errno));
     char ep [256];
     qv_config_endpoint (args->config, "compactor", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

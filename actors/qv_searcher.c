@@ -474,8 +474,13 @@ qv_searcher_built (self_t *self, qv_build_t *b)
                      loaded ? "loaded from the writer's manifest" : "built", (long long) b->msec);
             self->indexes_adopted += loaded;
             qv_segidx_unlink (&seg->indexes [b->field]);
-            seg->indexes [b->field] = scalar ? qv_segidx_new_scalar (&scalar, b->version)
-                                             : qv_segidx_new (&index, b->version);
+            //  A FLAT index would hold a second copy of the segment's vectors, and
+            //  searches scan the segment itself: only its record is kept
+            if (index && qv_index_type (index) == QV_INDEX_FLAT)
+                seg->indexes [b->field] = qv_segidx_new_record (b->version, 0, b->epoch);
+            else
+                seg->indexes [b->field] = scalar ? qv_segidx_new_scalar (&scalar, b->version)
+                                                 : qv_segidx_new (&index, b->version);
             if (seg->indexes [b->field])
                 seg->indexes [b->field]->epoch = b->epoch;
             s_request_manifest (self);

@@ -41,6 +41,7 @@ typedef struct {
     char error [160];
     int64_t msec;                   //  build time
     uint64_t epoch;                 //  the writer epoch in the index object's key
+    uint32_t threads;               //  build threads (0: one per core)
 } qv_build_t;
 
 //  A compaction of flushed segments of one collection shard and partition (QV_REC_COMPACT),
