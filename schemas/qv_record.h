@@ -19,8 +19,35 @@ typedef enum {
     //  log; replay marks the segment sealed
     QV_REC_SEAL = 9,
     //  alter_collection: the properties in `alters` (QV_ALTER_*) take the values here
-    QV_REC_ALTER_COLLECTION = 10
+    QV_REC_ALTER_COLLECTION = 10,
+    //  (11 is compaction's)
+    //  A change to the users, roles and privileges (`user`, actors/qv_users.c); no
+    //  collection (coll_id 0)
+    QV_REC_USER = 12
 } qv_rec_type_t;
+
+//  What a QV_REC_USER record does (one auth op of PROTOCOL.md each).
+typedef enum {
+    QV_USER_CREATE = 1,             //  user, hash
+    QV_USER_DROP = 2,               //  user
+    QV_USER_PASSWORD = 3,           //  user, hash (update_password)
+    QV_ROLE_CREATE = 4,             //  role
+    QV_ROLE_DROP = 5,               //  role (and its grants to users)
+    QV_ROLE_GRANT = 6,              //  user, role
+    QV_ROLE_REVOKE = 7,             //  user, role
+    QV_PRIV_GRANT = 8,              //  role, collection ("*": all), privilege
+    QV_PRIV_REVOKE = 9              //  role, collection, privilege
+} qv_user_action_t;
+
+//  The fields of a QV_REC_USER record; those its action does not use are "" / NULL.
+typedef struct {
+    qv_user_action_t action;
+    char user [QV_NAME_MAX + 1];
+    char role [QV_NAME_MAX + 1];
+    char collection [QV_NAME_MAX + 1];
+    char privilege [16];            //  Search, Query, Insert, Delete, CreateIndex, DDL, Admin, *
+    char *hash;                     //  owned: crypto_pwhash_str of the password, never the password
+} qv_user_change_t;
 
 //  What an alter_collection record changes.
 #define QV_ALTER_TTL            1
@@ -80,6 +107,7 @@ typedef struct {
     //  insert / delete taken from a JetStream stream: the message's stream sequence
     //  (0 otherwise), logged with the rows so ingestion resumes exactly after it
     uint64_t sseq;
+    qv_user_change_t *user;         //  owned: QV_REC_USER's change
 } qv_record_t;
 
 qv_record_t *
