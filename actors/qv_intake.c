@@ -401,7 +401,7 @@ s_is_ddl (const qv_record_t *rec)
 {
     return rec->type == QV_REC_CREATE_COLLECTION || rec->type == QV_REC_DROP_COLLECTION
         || rec->type == QV_REC_CREATE_PARTITION || rec->type == QV_REC_DROP_PARTITION
-        || rec->type == QV_REC_ALTER_COLLECTION;
+        || rec->type == QV_REC_ALTER_COLLECTION || rec->type == QV_REC_USER;
 }
 
 static int

@@ -4,6 +4,7 @@
 //
 //  @interface
 //  pipe (from the server, "sp8"):
+//    USERS users                 the recovered user store (qv_users_t *, taken)
 //    READY views max_ts          recovery done: serve (views: the recovered catalog,
 //                                a zlist_t of qv_coll_view_t *, actors/qv_recover.h)
 //    FAILED reason               recovery failed: answer UNAVAILABLE with the reason
@@ -78,6 +79,7 @@
 //  (in a searcher process: the follower, once it has caught up with the feed). A
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
+#include "qv_auth.h"
 #include "qv_opstats.h"
 #include "qv_actor.h"
 #include "qv_stream_hold.h"
@@ -120,6 +122,7 @@ typedef struct {
     zhashx_t *pending;              //  job id -> s_pending_t
     qv_fair_t *fair;                //  per-client caps and the read window
     qv_rate_t *rate;                //  insert and search rate limits
+    qv_auth_t *auth;                //  tokens and privileges (--auth), the user store
     uint64_t next_id;
     uint64_t last_ts;
     uint64_t acked_ts;              //  largest commit timestamp acknowledged to a client
@@ -671,6 +674,22 @@ s_prepare_write (self_t *self, qv_job_t *job)
             qv_index_destroy (&probe);
             break;
         }
+        case QV_OP_create_user:
+        case QV_OP_drop_user:
+        case QV_OP_update_password:
+        case QV_OP_create_role:
+        case QV_OP_drop_role:
+        case QV_OP_grant_role:
+        case QV_OP_revoke_role:
+        case QV_OP_grant_privilege:
+        case QV_OP_revoke_privilege: {
+            qv_user_change_t *change;
+            if ((rc = qv_users_change_from_request (qv_auth_users (self->auth), req, &change)))
+                return rc;
+            job->rec = qv_record_new (QV_REC_USER);
+            job->rec->user = change;
+            break;
+        }
         default:
             return qv_err (QV_ERR, "not a write");
     }
@@ -740,6 +759,12 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     }
     int rc = 0;
     size_t body_size = zframe_size (body);
+    //  The client's address, for slowing down repeated authentication failures (none
+    //  through the bridge, which speaks for every NATS client)
+    char peer [64] = "";
+    const char *addr = sock == self->bus ? NULL : zframe_meta (body, "Peer-Address");
+    if (addr)
+        snprintf (peer, sizeof peer, "%s", addr);
     if (zframe_size (body) > self->config->max_request) {
         rc = qv_err (QV_ELIMIT, "request of %zu bytes exceeds the limit of %zu bytes",
                      zframe_size (body), self->config->max_request);
@@ -766,6 +791,8 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
                      "subscriptions%s; retry shortly", self->config->nats_url,
                      self->config->ingest_stream [0] ? " and stream consumer" : "");
+    if (rc == 0)
+        rc = qv_auth_check (self->auth, req, peer, qv_clock_msec ());
     //  A proxy process without its writer core still sends reads of data to
     //  searcher processes
     qv_op_t op = req->op;
@@ -864,6 +891,45 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
             qv_job_destroy (&job);
             return;
         }
+        case QV_OP_list_users:
+        case QV_OP_list_roles:
+        case QV_OP_describe_user: {
+            qv_wr_t *w = qv_wr_new ();
+            qv_reply_open (w, rid);
+            qv_users_t *users = qv_auth_users (self->auth);
+            if (req->op == QV_OP_list_users)
+                qv_users_write_users (users, w);
+            else
+            if (req->op == QV_OP_list_roles)
+                qv_users_write_roles (users, w);
+            else {
+                char name [QV_NAME_MAX + 1] = "";
+                qv_val_strcpy (req->f [QV_F_user], name, sizeof name);
+                rc = qv_users_describe (users, name, w);
+            }
+            qv_reply_close (w);
+            if (rc == 0) {
+                size_t size;
+                const void *data = qv_wr_data (w, &size);
+                qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
+                qv_opstats_record (req->op, 0, qv_clock_usec () - job->arrived);
+                s_send (sock, &env, data, size);
+                qv_job_destroy (&job);
+            }
+            qv_wr_destroy (&w);
+            if (rc == 0)
+                return;
+            break;
+        }
+        case QV_OP_create_user:
+        case QV_OP_drop_user:
+        case QV_OP_update_password:
+        case QV_OP_create_role:
+        case QV_OP_drop_role:
+        case QV_OP_grant_role:
+        case QV_OP_revoke_role:
+        case QV_OP_grant_privilege:
+        case QV_OP_revoke_privilege:
         case QV_OP_create_collection:
         case QV_OP_drop_collection:
         case QV_OP_insert:
@@ -1026,6 +1092,11 @@ s_catalog_update (self_t *self, qv_record_t *rec)
                 break;
             }
     }
+    else
+    if (rec->type == QV_REC_USER && rec->user
+    &&  qv_users_apply (qv_auth_users (self->auth), rec->user))
+        qv_warn ("a user change acknowledged by the log does not apply to the proxy's "
+                 "copy: %s", qv_err_msg ());
 }
 
 //  Removes a collection from the proxy's copy; its schema is kept until the proxy
@@ -1266,6 +1337,12 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     if (streq (cmd, "$TERM"))
         rc = -1;
     else
+    if (streq (cmd, "USERS")) {
+        qv_users_t *users = ptr;
+        qv_auth_set_users (self->auth, &users);
+        qv_users_destroy (&users);
+    }
+    else
     if (streq (cmd, "READY"))
         s_views_load (self, ptr, ts);
     else
@@ -1390,6 +1467,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     const char *const client_opts [QV_RATE_KINDS] = { "--max-client-insert-mb-per-sec",
                                                       "--max-client-searches-per-sec" };
     self->rate = qv_rate_new (server, client, server_opts, client_opts);
+    self->auth = qv_auth_new (self->config->auth);
+    assert (self->auth);
     assert (self->rate);
     self->inbox_self = qv_config_push (self->config, "proxy");
     zsock_signal (pipe, 0);
@@ -1433,6 +1512,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self->retired);
     qv_fair_destroy (&self->fair, s_job_free);
     qv_rate_destroy (&self->rate);
+    qv_auth_destroy (&self->auth);
     zsock_destroy (&self->inbox_self);
     zsock_destroy (&self->follower);
     zsock_destroy (&self->fanout);
