@@ -384,6 +384,7 @@ s_stream_held_back (self_t *self, const qv_job_t *job)
 }
 
 static void s_finish (self_t *self, qv_job_t *job);
+static void s_users_load (self_t *self, const qv_msg_bin_t *bin);
 
 //  A stream delete by filter whose resolution failed for now (it comes again, when the
 //  bridge rewinds): the stream writes held behind it must not be logged before it, so
@@ -1233,6 +1234,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         qv_msg_views_t *v = (qv_msg_views_t *) msg;
         s_views_load (self, v->views, v->max_ts);
         v->views = NULL;
+        s_users_load (self, &v->users);
         snprintf (self->writer, sizeof self->writer, "%s", v->writer ? v->writer : "");
         self->writer_down [0] = 0;
         qv_msg_destroy (&msg);
@@ -1282,6 +1284,23 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     s_finish (self, job);
     s_stream_pump (self);
     return 0;
+}
+
+//  The writer core's user store (a proxy process; bytes of qv_users_write) replaces
+//  ours; kept if it does not decode (said in the log).
+static void
+s_users_load (self_t *self, const qv_msg_bin_t *bin)
+{
+    int rc = 0;
+    qv_doc_t *doc = bin->size ? qv_doc_parse_view (bin->data, bin->size, SIZE_MAX, &rc) : NULL;
+    qv_users_t *users = doc ? qv_users_new () : NULL;
+    if (users && qv_users_read (users, qv_doc_root (doc)) == 0)
+        qv_auth_set_users (self->auth, &users);
+    else
+        qv_error ("the writer core's user store cannot be read (%s); this proxy keeps its own",
+                  bin->size ? qv_err_msg () : "none sent");
+    qv_users_destroy (&users);
+    qv_doc_destroy (&doc);
 }
 
 //  A job's reply to its client (the job is gone): the catalog copy kept in step with a

@@ -406,7 +406,7 @@ qv_server_new (const qv_config_t *config)
     zlist_autofree (sargs.seal);
     zlist_t *views = qv_recover_views (catalog);
     //  The proxy's copy of the user store, taken before the searcher owns the catalog
-    qv_users_t *users = config->writer_core ? NULL : qv_users_dup (qv_catalog_users (catalog));
+    qv_users_t *users = qv_users_dup (qv_catalog_users (catalog));
     size_t n;
     qv_collection_t **list = qv_catalog_list (catalog, &n);
     uint64_t unflushed_rows = 0;
@@ -453,8 +453,7 @@ qv_server_new (const qv_config_t *config)
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
     if (config->remote_reads && !config->writer_core)   //  before the proxy routes reads to it
         self->fanout = zactor_new (qv_fanout_actor, &self->config);
-    if (!config->writer_core)
-        zsock_send (self->proxy, "sp8", "USERS", users, (uint64_t) 0);
+    zsock_send (self->proxy, "sp8", "USERS", users, (uint64_t) 0);   //  proxy or intake
     zsock_send (self->proxy, "sp8", "READY", views, max_ts);
     if (config->writer_core && self->lease) {
         //  Proxy processes without --writer find the core by this entry: put while

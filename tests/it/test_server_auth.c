@@ -4,7 +4,8 @@
 //  PERMISSION_DENIED elsewhere and for other ops; revokes, drop_user and
 //  update_password take effect at once; the store survives kill -9 (WAL replay) and a
 //  restart after a flush (the manifest); a peer that keeps failing is slowed down;
-//  with auth off any token is accepted.
+//  with auth off any token is accepted; proxy processes of a split deployment see the
+//  users made through each other.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "qv_codec.h"
+#include "qv_it_nats.h"
 #include "qv_it_server.h"
 
 #define CALL_OK QV_IT_CALL_OK
@@ -272,6 +274,66 @@ test_users_and_roles (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  A split deployment: a proxy process started after users were made through another
+//  one gets them from the writer core's catalog; a later drop_user reaches it too.
+static void
+test_split_proxies (void **state)
+{
+    (void) state;
+    if (!qv_itn_have_nats_server ()) {
+        fprintf (stderr, "no nats-server: test_split_proxies skipped\n");
+        return;
+    }
+    setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
+    qv_itn_nats_t nats = { 0 };
+    qv_itn_quiver_t core = { 0 }, proxy [2] = { { 0 } };
+    assert_int_equal (qv_itn_nats_start (&nats), 0);
+    //  The writer core answers no ping: it is up once a proxy answers
+    assert_int_equal (qv_itn_quiver_start (&core, nats.url, "--roles segment-manager,meta,flusher "
+                                           "--lease-ttl-ms 2000", 0), 0);
+    char args [512];
+    snprintf (args, sizeof args, "--roles proxy --writer %s --auth", core.endpoint);
+    snprintf (proxy [0].data, sizeof proxy [0].data, "%s", core.data);
+    assert_int_equal (qv_itn_quiver_start (&proxy [0], nats.url, args, 60000), 0);
+    qv_it_client_t *c0 = qv_it_client_new (proxy [0].endpoint, QV_IT_CALL_MS);
+    assert_non_null (c0);
+    OK (c0, "{op: 'create_user', token: '%s', user: 'bob', password: '%s'}", ROOT, "bobpass1");
+    OK (c0, "{op: 'create_role', token: '%s', role: '%s'}", ROOT, "reader");
+    OK (c0, "{op: 'grant_privilege', token: '%s', role: 'reader', collection: '*', privilege: '%s'}", ROOT, "Query");
+    OK (c0, "{op: 'grant_role', token: '%s', user: 'bob', role: '%s'}", ROOT, "reader");
+
+    snprintf (proxy [1].data, sizeof proxy [1].data, "%s", core.data);
+    assert_int_equal (qv_itn_quiver_start (&proxy [1], nats.url, args, 60000), 0);
+    qv_it_client_t *c1 = qv_it_client_new (proxy [1].endpoint, QV_IT_CALL_MS);
+    assert_non_null (c1);
+    qv_doc_t *r = CALL_OK (c1, "{op: 'describe_user', token: 'bob:bobpass1', user: 'bob'}");
+    assert_true (qv_it_str_is (qv_it_path (r, "roles.0.role"), "reader"));
+    assert_true (qv_it_str_is (qv_it_path (r, "roles.0.privileges.0.privilege"), "Query"));
+    qv_doc_destroy (&r);
+    ERR (c1, "PERMISSION_DENIED", "Admin", "{op: 'list_users', token: '%s'}%s", "bob:bobpass1", "");
+
+    //  Dropped through proxy 0: proxy 1 learns it from the writer core
+    OK (c0, "{op: 'drop_user', token: '%s', user: '%s'}", ROOT, "bob");
+    bool refused = false;
+    for (int64_t deadline = zclock_mono () + 30000; !refused && zclock_mono () < deadline; ) {
+        r = qv_it_callf (c1, "{op: 'describe_user', token: 'bob:bobpass1', user: 'bob'}");
+        assert_non_null (r);
+        refused = streq (qv_it_code (r), "UNAUTHENTICATED");
+        qv_doc_destroy (&r);
+        if (!refused)
+            zclock_sleep (50);
+    }
+    assert_true (refused);
+    qv_it_client_destroy (&c0);
+    qv_it_client_destroy (&c1);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal (qv_itn_quiver_stop (&proxy [i], SIGTERM), 0);
+    assert_int_equal (qv_itn_quiver_stop (&core, SIGTERM), 0);
+    qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (core.data);
+}
+
 int
 main (void)
 {
@@ -279,6 +341,7 @@ main (void)
         cmocka_unit_test (test_refused_without_root),
         cmocka_unit_test (test_auth_off),
         cmocka_unit_test (test_users_and_roles),
+        cmocka_unit_test (test_split_proxies),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
