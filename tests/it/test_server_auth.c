@@ -275,7 +275,8 @@ test_users_and_roles (void **state)
 }
 
 //  A split deployment: a proxy process started after users were made through another
-//  one gets them from the writer core's catalog; a later drop_user reaches it too.
+//  one gets them from the writer core's catalog, a searcher process from the log; a
+//  later drop_user reaches both.
 static void
 test_split_proxies (void **state)
 {
@@ -286,7 +287,7 @@ test_split_proxies (void **state)
     }
     setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
     qv_itn_nats_t nats = { 0 };
-    qv_itn_quiver_t core = { 0 }, proxy [2] = { { 0 } };
+    qv_itn_quiver_t core = { 0 }, proxy [2] = { { 0 } }, searcher = { 0 };
     assert_int_equal (qv_itn_nats_start (&nats), 0);
     //  The writer core answers no ping: it is up once a proxy answers
     assert_int_equal (qv_itn_quiver_start (&core, nats.url, "--roles segment-manager,meta,flusher "
@@ -311,21 +312,34 @@ test_split_proxies (void **state)
     assert_true (qv_it_str_is (qv_it_path (r, "roles.0.privileges.0.privilege"), "Query"));
     qv_doc_destroy (&r);
     ERR (c1, "PERMISSION_DENIED", "Admin", "{op: 'list_users', token: '%s'}%s", "bob:bobpass1", "");
+    //  A searcher process recovers the store from the log and follows it
+    snprintf (searcher.data, sizeof searcher.data, "%s", core.data);
+    assert_int_equal (qv_itn_quiver_start (&searcher, nats.url, "--roles searcher --auth", 60000), 0);
+    qv_it_client_t *c2 = qv_it_client_new (searcher.endpoint, QV_IT_CALL_MS);
+    assert_non_null (c2);
+    r = CALL_OK (c2, "{op: 'describe_user', token: 'bob:bobpass1', user: 'bob'}");
+    assert_true (qv_it_str_is (qv_it_path (r, "roles.0.role"), "reader"));
+    qv_doc_destroy (&r);
 
     //  Dropped through proxy 0: proxy 1 learns it from the writer core
     OK (c0, "{op: 'drop_user', token: '%s', user: '%s'}", ROOT, "bob");
-    bool refused = false;
-    for (int64_t deadline = zclock_mono () + 30000; !refused && zclock_mono () < deadline; ) {
-        r = qv_it_callf (c1, "{op: 'describe_user', token: 'bob:bobpass1', user: 'bob'}");
-        assert_non_null (r);
-        refused = streq (qv_it_code (r), "UNAUTHENTICATED");
-        qv_doc_destroy (&r);
-        if (!refused)
-            zclock_sleep (50);
+    qv_it_client_t *later [2] = { c1, c2 };
+    for (int i = 0; i < 2; i++) {
+        bool refused = false;
+        for (int64_t deadline = zclock_mono () + 30000; !refused && zclock_mono () < deadline; ) {
+            r = qv_it_callf (later [i], "{op: 'describe_user', token: 'bob:bobpass1', user: 'bob'}");
+            assert_non_null (r);
+            refused = streq (qv_it_code (r), "UNAUTHENTICATED");
+            qv_doc_destroy (&r);
+            if (!refused)
+                zclock_sleep (50);
+        }
+        assert_true (refused);
     }
-    assert_true (refused);
     qv_it_client_destroy (&c0);
     qv_it_client_destroy (&c1);
+    qv_it_client_destroy (&c2);
+    assert_int_equal (qv_itn_quiver_stop (&searcher, SIGTERM), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal (qv_itn_quiver_stop (&proxy [i], SIGTERM), 0);
     assert_int_equal (qv_itn_quiver_stop (&core, SIGTERM), 0);
