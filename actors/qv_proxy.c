@@ -675,24 +675,15 @@ s_prepare_write (self_t *self, qv_job_t *job)
             qv_index_destroy (&probe);
             break;
         }
-        case QV_OP_create_user:
-        case QV_OP_drop_user:
-        case QV_OP_update_password:
-        case QV_OP_create_role:
-        case QV_OP_drop_role:
-        case QV_OP_grant_role:
-        case QV_OP_revoke_role:
-        case QV_OP_grant_privilege:
-        case QV_OP_revoke_privilege: {
+        default:
+            if (!qv_users_op_changes (req->op))
+                return qv_err (QV_ERR, "not a write");
             qv_user_change_t *change;
             if ((rc = qv_users_change_from_request (qv_auth_users (self->auth), req, &change)))
                 return rc;
             job->rec = qv_record_new (QV_REC_USER);
             job->rec->user = change;
             break;
-        }
-        default:
-            return qv_err (QV_ERR, "not a write");
     }
     job->rec->ts = s_next_ts (self);
     return 0;

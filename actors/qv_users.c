@@ -619,6 +619,15 @@ s_req_str (const qv_req_t *req, qv_fid_t f, char *out, size_t size)
         qv_val_strcpy (req->f [f], out, size);
 }
 
+bool
+qv_users_op_changes (qv_op_t op)
+{
+    return op == QV_OP_create_user || op == QV_OP_drop_user || op == QV_OP_update_password
+        || op == QV_OP_create_role || op == QV_OP_drop_role || op == QV_OP_grant_role
+        || op == QV_OP_revoke_role || op == QV_OP_grant_privilege
+        || op == QV_OP_revoke_privilege;
+}
+
 int
 qv_users_change_from_request (qv_users_t *self, const qv_req_t *req,
                               qv_user_change_t **change)

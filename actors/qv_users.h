@@ -66,6 +66,10 @@ int
     qv_users_authenticate (qv_users_t *self, const char *token, size_t len, char *user,
                            size_t size, bool cached_only, bool *cached);
 
+//  True if op changes the store (create_user ... revoke_privilege: logged writes).
+bool
+    qv_users_op_changes (qv_op_t op);
+
 //  The change an auth write asks for (create_user ... revoke_privilege), checked
 //  against the store (qv_users_check), its password hashed; update_password's
 //  old_password verified (QV_EINVAL if it is not the user's). 0 and *change (owned
