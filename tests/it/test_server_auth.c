@@ -19,6 +19,7 @@
 
 #include "qv_codec.h"
 #include "qv_it_nats.h"
+#include "qv_it_rest.h"
 #include "qv_it_server.h"
 
 #define CALL_OK QV_IT_CALL_OK
@@ -348,6 +349,46 @@ test_split_proxies (void **state)
     qv_itn_remove_dir (core.data);
 }
 
+//  The REST gateway: Authorization: Bearer user:password is the token; Milvus's codes
+//  1800 (no or wrong token) and 1401 (no privilege).
+static void
+test_rest_bearer (void **state)
+{
+    (void) state;
+    setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
+    int port = qv_it_rest_free_port ();
+    assert_true (port > 0);
+    char http [32];
+    snprintf (http, sizeof http, "127.0.0.1:%d", port);
+    const char *extra [] = { "--auth", "--http", http, NULL };
+    qv_it_server_t *server = qv_it_server_new (extra);
+    assert_non_null (server);
+    assert_int_equal (qv_it_server_start (server), 0);
+    qv_it_client_t *c = s_client (server);
+    OK (c, "{op: 'create_user', token: '%s', user: 'erin', password: '%s'}", ROOT, "erinpass1");
+    OK (c, "{op: 'create_collection', token: '%s', collection: '%s', dimension: 2}", ROOT, "R");
+    const char *tokens [] = { NULL, "Authorization: Bearer root:nope-nope", "Authorization: Bearer erin:erinpass1",
+                              "Authorization: Bearer " ROOT };
+    const int64_t codes [] = { 1800, 1800, 1401, 0 };
+    for (int i = 0; i < 4; i++) {
+        qv_it_rest_t *rest = qv_it_rest_new (port);
+        assert_non_null (rest);
+        if (tokens [i])
+            qv_it_rest_header (rest, tokens [i]);
+        long status = 0;
+        json_t *reply = qv_it_rest_send (rest, "POST", "/v2/vectordb/collections/drop",
+                                         "{\"collectionName\": \"R\"}", &status);
+        assert_non_null (reply);
+        if (json_integer_value (json_object_get (reply, "code")) != codes [i])
+            fail_msg ("REST with %s: %s", tokens [i] ? tokens [i] : "no token",
+                      json_dumps (reply, 0));
+        json_decref (reply);
+        qv_it_rest_destroy (&rest);
+    }
+    qv_it_client_destroy (&c);
+    qv_it_server_destroy (&server);
+}
+
 int
 main (void)
 {
@@ -356,6 +397,7 @@ main (void)
         cmocka_unit_test (test_auth_off),
         cmocka_unit_test (test_users_and_roles),
         cmocka_unit_test (test_split_proxies),
+        cmocka_unit_test (test_rest_bearer),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
