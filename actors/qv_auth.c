@@ -119,17 +119,19 @@ s_failed (qv_auth_t *self, const char *peer, const char *user, int64_t now)
 }
 
 int
-qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *peer, int64_t now)
+qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *token, const char *peer,
+               int64_t now)
 {
     if (!self->enabled || req->op == QV_OP_ping)
         return 0;
-    const qv_val_t *token = req->f [QV_F_token];
-    if (!token)
+    const char *s = token;
+    size_t n = token ? strlen (token) : 0;
+    if (!token && req->f [QV_F_token])
+        qv_val_str (req->f [QV_F_token], &s, &n);
+    if (!s)
         return qv_err (QV_EUNAUTH, "this server requires authentication: send `token` "
-                       "(\"user:password\")");
-    const char *s;
-    size_t n;
-    qv_val_str (token, &s, &n);
+                       "(\"user:password\"; over NATS also the header Authorization: "
+                       "Bearer user:password)");
     s_peer_t *p = peer [0] ? zhashx_lookup (self->peers, peer) : NULL;
     bool slowed = p && p->until > now;
     char user [QV_NAME_MAX + 1] = "";

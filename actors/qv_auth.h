@@ -22,11 +22,13 @@ void
 qv_users_t *
     qv_auth_users (qv_auth_t *self);
 
-//  Admits req from peer (its address, "" if none: not slowed down), at now (ms):
+//  Admits req from peer (its address, "" if none: not slowed down), at now (ms), with
+//  token if not NULL (a NATS message's header), else the request's `token`:
 //  0, QV_EUNAUTH (no token, a wrong one, or a peer that failed too often: its tokens
 //  not verified before are refused for a while) or QV_EPERM naming op, privilege and
 //  collection. Never puts the password in a message or a log line.
 int
-    qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *peer, int64_t now);
+    qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *token, const char *peer,
+                   int64_t now);
 
 #endif

@@ -733,7 +733,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     job->arrived = qv_clock_usec ();
     qv_req_t *req = &job->req;
     //  A NATS payload names its op and collection in the bridge's context: "op\0coll\0"
-    const char *op_name = NULL, *coll_name = NULL;
+    const char *op_name = NULL, *coll_name = NULL, *header_token = NULL;
     if (sock == self->bus && zmsg_size (env) == 2) {
         zmsg_first (env);           //  the bridge's routing id, then its context
         zframe_t *ctx = zmsg_next (env);
@@ -744,9 +744,14 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         }
         const char *names = n > head ? (const char *) zframe_data (ctx) + head : NULL;
         const char *end = names ? memchr (names, 0, n - head) : NULL;
-        if (end && end + 1 < names + (n - head) && memchr (end + 1, 0, names + (n - head) - end - 1)) {
+        const char *stop = names ? names + (n - head) : NULL;
+        const char *coll_end = end && end + 1 < stop ? memchr (end + 1, 0, (size_t) (stop - end - 1)) : NULL;
+        if (coll_end) {
             op_name = names;
             coll_name = end + 1;
+            //  and the token of the message's Authorization header, if it had one
+            if (coll_end + 1 < stop && memchr (coll_end + 1, 0, (size_t) (stop - coll_end - 1)))
+                header_token = coll_end + 1;
         }
     }
     int rc = 0;
@@ -784,7 +789,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
                      "subscriptions%s; retry shortly", self->config->nats_url,
                      self->config->ingest_stream [0] ? " and stream consumer" : "");
     if (rc == 0)
-        rc = qv_auth_check (self->auth, req, peer, qv_clock_msec ());
+        rc = qv_auth_check (self->auth, req, header_token, peer, qv_clock_msec ());
     //  A proxy process without its writer core still sends reads of data to
     //  searcher processes
     qv_op_t op = req->op;

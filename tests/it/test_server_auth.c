@@ -5,7 +5,8 @@
 //  update_password take effect at once; the store survives kill -9 (WAL replay) and a
 //  restart after a flush (the manifest); a peer that keeps failing is slowed down;
 //  with auth off any token is accepted; proxy processes of a split deployment see the
-//  users made through each other.
+//  users made through each other; the REST gateway and NATS subjects take the token
+//  from their Authorization headers.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -389,6 +390,88 @@ test_rest_bearer (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  A NATS request (payload written as text) on subject with header Authorization:
+//  Bearer token (none if NULL); the reply's code ("" if ok).
+static void
+s_nats_request (natsConnection *nc, const char *subject, const char *token, const char *payload,
+                char *code, size_t size)
+{
+    qv_wr_t *w = qv_wr_new ();
+    assert_int_equal (qv_it_json_write (w, payload), 0);
+    size_t n;
+    const void *data = qv_wr_data (w, &n);
+    natsMsg *msg = NULL, *reply = NULL;
+    assert_int_equal (natsMsg_Create (&msg, subject, NULL, data, (int) n), NATS_OK);
+    if (token) {
+        char bearer [300];
+        snprintf (bearer, sizeof bearer, "Bearer %s", token);
+        assert_int_equal (natsMsgHeader_Set (msg, "Authorization", bearer), NATS_OK);
+    }
+    assert_int_equal (natsConnection_RequestMsg (&reply, nc, msg, 30000), NATS_OK);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse_view (natsMsg_GetData (reply), (size_t) natsMsg_GetDataLength (reply),
+                                       SIZE_MAX, &rc);
+    assert_non_null (doc);
+    const qv_val_t *v = qv_val_get (qv_doc_root (doc), "code");
+    code [0] = 0;
+    if (v)
+        qv_val_strcpy (v, code, size);
+    qv_doc_destroy (&doc);
+    natsMsg_Destroy (reply);
+    natsMsg_Destroy (msg);
+    qv_wr_destroy (&w);
+}
+
+//  NATS subjects honour the same tokens and privileges: the header Authorization:
+//  Bearer user:password, or `token` in the payload.
+static void
+test_nats_token (void **state)
+{
+    (void) state;
+    if (!qv_itn_have_nats_server ()) {
+        fprintf (stderr, "no nats-server: test_nats_token skipped\n");
+        return;
+    }
+    setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
+    qv_itn_nats_t nats = { 0 };
+    qv_itn_quiver_t q = { 0 };
+    assert_int_equal (qv_itn_nats_start (&nats), 0);
+    assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--auth", 60000), 0);
+    qv_it_client_t *c = qv_it_client_new (q.endpoint, QV_IT_CALL_MS);
+    assert_non_null (c);
+    OK (c, "{op: 'create_collection', token: '%s', collection: '%s', dimension: 2}", ROOT, "N");
+    OK (c, "{op: 'create_user', token: '%s', user: 'frank', password: '%s'}", ROOT, "frankpw1");
+    natsConnection *nc = qv_itn_nats_connect (nats.url);
+    assert_non_null (nc);
+    char code [32];
+    const char *rows = "{rows: [{id: 1, vector: [1.0, 2.0]}]}";
+    s_nats_request (nc, "quiver.insert.N", NULL, rows, code, sizeof code);
+    assert_string_equal (code, "UNAUTHENTICATED");
+    s_nats_request (nc, "quiver.insert.N", "root:nope-nope", rows, code, sizeof code);
+    assert_string_equal (code, "UNAUTHENTICATED");
+    s_nats_request (nc, "quiver.insert.N", "frank:frankpw1", rows, code, sizeof code);
+    assert_string_equal (code, "PERMISSION_DENIED");
+    s_nats_request (nc, "quiver.insert.N", ROOT, rows, code, sizeof code);
+    assert_string_equal (code, "");
+    s_nats_request (nc, "quiver.insert.N", NULL,
+                    "{token: '" ROOT "', rows: [{id: 2, vector: [1.0, 2.0]}]}", code, sizeof code);
+    assert_string_equal (code, "");
+    //  The header comes first: a payload's token does not stand in for a wrong header
+    s_nats_request (nc, "quiver.insert.N", "frank:frankpw1",
+                    "{token: '" ROOT "', rows: [{id: 3, vector: [1.0, 2.0]}]}", code, sizeof code);
+    assert_string_equal (code, "PERMISSION_DENIED");
+    qv_doc_t *r = CALL_OK (c, "{op: 'query', token: '" ROOT "', collection: 'N', filter: 'id >= 0', "
+                              "output_fields: ['count(*)']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows.0.count(*)")), 2);
+    qv_doc_destroy (&r);
+    natsConnection_Destroy (nc);
+    qv_it_client_destroy (&c);
+    assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
+    qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (q.data);
+}
+
 int
 main (void)
 {
@@ -398,6 +481,7 @@ main (void)
         cmocka_unit_test (test_users_and_roles),
         cmocka_unit_test (test_split_proxies),
         cmocka_unit_test (test_rest_bearer),
+        cmocka_unit_test (test_nats_token),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
