@@ -31,6 +31,8 @@ struct _qv_users_t {
     zhashx_t *users;                //  name -> s_user_t
     zhashx_t *roles;                //  name -> s_role_t
     zhashx_t *cache;                //  hex BLAKE2b of a verified token -> user name
+    char *decoy;                    //  a hash verified for unknown users (made when first
+                                    //  needed), so they take as long as a wrong password
 };
 
 static const char *s_privileges [] = {
@@ -94,6 +96,7 @@ qv_users_destroy (qv_users_t **self_p)
         zhashx_destroy (&self->users);
         zhashx_destroy (&self->roles);
         zhashx_destroy (&self->cache);
+        free (self->decoy);
         free (self);
         *self_p = NULL;
     }
@@ -458,8 +461,19 @@ bool
 qv_users_verify (qv_users_t *self, const char *user, const char *password, size_t len)
 {
     s_user_t *u = zhashx_lookup (self->users, user);
-    return u && len <= QV_PASSWORD_MAX
-        && crypto_pwhash_str_verify (u->hash, password, len) == 0;
+    if (len > QV_PASSWORD_MAX)
+        return false;
+    if (!u) {
+        //  The same work as for a user who exists: timing does not tell who does
+        char random [16];
+        randombytes_buf (random, sizeof random);
+        if (!self->decoy && qv_users_hash (random, sizeof random, &self->decoy))
+            return false;
+        int unused = crypto_pwhash_str_verify (self->decoy, password, len);
+        (void) unused;
+        return false;
+    }
+    return crypto_pwhash_str_verify (u->hash, password, len) == 0;
 }
 
 int
