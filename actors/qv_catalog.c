@@ -18,6 +18,7 @@
 #include "qv_segfile.h"
 #include "qv_segload.h"
 #include "qv_store.h"
+#include "qv_users.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct _qv_catalog_t {
     uint64_t epoch;                 //  the writer epoch manifests are written with
     uint64_t manifest_epoch;        //  the writer epoch of the manifest recovered
     bool index_records;             //  recovery keeps vector indexes as records only
+    qv_users_t *users;              //  users, roles, privileges (QV_REC_USER)
 };
 
 static int
@@ -81,6 +83,12 @@ qv_catalog_new (void)
         return NULL;
     self->colls = zlistx_new ();
     zlistx_set_destructor (self->colls, s_collection_free);
+    self->users = qv_users_new ();
+    if (!self->users) {
+        zlistx_destroy (&self->colls);
+        free (self);
+        return NULL;
+    }
     self->next_coll_id = 1;
     self->next_seg_id = 1;
     return self;
@@ -91,6 +99,7 @@ qv_catalog_destroy (qv_catalog_t **self_p)
 {
     if (*self_p) {
         zlistx_destroy (&(*self_p)->colls);
+        qv_users_destroy (&(*self_p)->users);
         free (*self_p);
         *self_p = NULL;
     }
@@ -860,6 +869,10 @@ qv_catalog_apply (qv_catalog_t *self, qv_record_t *rec, uint64_t seq, size_t seg
             else
                 res.rc = s_apply_compact (c, rec);
             break;
+        case QV_REC_USER:
+            res.rc = rec->user ? qv_users_apply (self->users, rec->user)
+                               : qv_err (QV_EINVAL, "a user record without its change");
+            break;
     }
     return res;
 }
@@ -953,8 +966,9 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
 {
     qv_wr_t *w = qv_wr_new ();
     *version = ++self->manifest_version;
-    qv_wr_map (w, 9);
+    qv_wr_map (w, 10);
     qv_wr_str (w, "version"); qv_wr_uint (w, *version);
+    qv_wr_str (w, "users"); qv_users_write (self->users, w);
     qv_wr_str (w, "epoch"); qv_wr_uint (w, self->epoch);
     qv_wr_str (w, "stream_seq"); qv_wr_uint (w, self->stream_seq);
     qv_wr_str (w, "next_coll"); qv_wr_uint (w, self->next_coll_id);
@@ -1295,6 +1309,9 @@ qv_catalog_recover (qv_catalog_t *self, qv_store_t *store)
     //  Optional: manifests written before JetStream ingestion have none.
     if ((v = qv_val_get (root, "stream_seq")) && qv_val_uint (v, &self->stream_seq))
         goto corrupt;
+    //  Optional too: manifests written before the user store have none
+    if ((v = qv_val_get (root, "users")) && (rc = qv_users_read (self->users, v)))
+        goto done;
     for (size_t i = 0; i < qv_val_len (colls); i++) {
         const qv_val_t *cv = qv_val_at (colls, i), *segs;
         qv_record_t *rec = qv_record_new (QV_REC_CREATE_COLLECTION);
@@ -1373,4 +1390,10 @@ done:
     qv_doc_destroy (&doc);
     qv_manifest_destroy (&man);
     return rc;
+}
+
+qv_users_t *
+qv_catalog_users (qv_catalog_t *self)
+{
+    return self->users;
 }

@@ -34,6 +34,11 @@ qv_collection_t **
 qv_cdc_t *
     qv_catalog_change_event (qv_catalog_t *self, const qv_record_t *rec, uint64_t seq, bool with_rows);
 
+//  The user store (borrowed), kept by QV_REC_USER records and the manifest.
+struct _qv_users_t;
+struct _qv_users_t *
+    qv_catalog_users (qv_catalog_t *self);
+
 //  The schema of a collection id, for qv_record_read (qv_schema_lookup_fn).
 const qv_schema_t *
     qv_catalog_schema_of (void *self, uint32_t coll_id);

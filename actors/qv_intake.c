@@ -4,7 +4,8 @@
 //  and sends the replies back to the proxy that asked.
 //
 //  @interface (messages: schemas/qv_msg.h)
-//  pipe (from the server, "sp8"): READY views max_ts, WAITING reason, FAILED reason,
+//  pipe (from the server, "sp8"): USERS users (the user store, taken), READY views max_ts,
+//  WAITING reason, FAILED reason,
 //    STOP (signals when done), $TERM: as the proxy's (actors/qv_proxy.h)
 //  takes (ROUTER on --bind, ZeroMQ TCP; one msgpack message per frame, qv_msg_encode):
 //    HELLO {}                    a proxy process connected: CATALOG goes back, or
@@ -45,6 +46,7 @@
 #include "qv_msg.h"
 #include "qv_rc.h"
 #include "qv_recover.h"
+#include "qv_users.h"
 
 typedef struct {
     zframe_t *peer;                 //  the proxy's routing id
@@ -59,6 +61,7 @@ typedef struct {
     zsock_t *segmgr;
     zsock_t *searcher;
     zlist_t *views;                 //  the catalog copy (qv_coll_view_t *)
+    qv_users_t *users;              //  the user store's copy (for proxy processes)
     zhashx_t *schemas;              //  coll id -> qv_schema_t * (until the actor stops)
     zhashx_t *routes;               //  local job id -> s_route_t *
     zhashx_t *peers;                //  routing id (hex) -> zframe_t *: proxies that said HELLO
@@ -190,6 +193,9 @@ s_send_catalog (self_t *self, zframe_t *peer)
         qv_wr_t *w = qv_wr_new ();
         qv_coll_views_write (self->views, w);
         m->views.data = qv_wr_detach (w, &m->views.size);
+        qv_wr_reset (w);
+        qv_users_write (self->users, w);
+        m->users.data = qv_wr_detach (w, &m->users.size);
         qv_wr_destroy (&w);
         s_send_to (self, peer, (qv_msg_t *) m);
         qv_msg_free (&m);
@@ -392,6 +398,9 @@ static void
 s_catalog_update (self_t *self, const qv_record_t *rec)
 {
     qv_coll_views_apply (self->views, rec);
+    if (rec->type == QV_REC_USER && rec->user && qv_users_apply (self->users, rec->user))
+        qv_warn ("intake: a logged user change does not apply to the copy for proxy "
+                 "processes: %s", qv_err_msg ());
     if (rec->type == QV_REC_CREATE_COLLECTION && rec->schema)
         s_schema_add (self, rec->coll_id, rec->schema);
 }
@@ -401,7 +410,7 @@ s_is_ddl (const qv_record_t *rec)
 {
     return rec->type == QV_REC_CREATE_COLLECTION || rec->type == QV_REC_DROP_COLLECTION
         || rec->type == QV_REC_CREATE_PARTITION || rec->type == QV_REC_DROP_PARTITION
-        || rec->type == QV_REC_ALTER_COLLECTION;
+        || rec->type == QV_REC_ALTER_COLLECTION || rec->type == QV_REC_USER;
 }
 
 static int
@@ -486,6 +495,14 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     if (streq (cmd, "$TERM"))
         rc = -1;
     else
+    if (streq (cmd, "USERS")) {
+        qv_users_t *users = ptr;
+        if (users) {
+            qv_users_destroy (&self->users);
+            self->users = users;
+        }
+    }
+    else
     if (streq (cmd, "READY"))
         s_load (self, ptr, ts);
     else
@@ -546,6 +563,8 @@ qv_intake_actor (zsock_t *pipe, void *args)
     self->segmgr = qv_config_push (self->config, "segmgr");
     self->searcher = qv_config_push (self->config, "searcher");
     self->views = zlist_new ();
+    self->users = qv_users_new ();
+    assert (self->users);
     self->schemas = zhashx_new ();
     zhashx_set_destructor (self->schemas, s_schema_free);
     self->routes = zhashx_new ();
@@ -569,6 +588,7 @@ qv_intake_actor (zsock_t *pipe, void *args)
         s_handle_inbox (NULL, self->inbox, self);
 
     zlist_destroy (&self->views);
+    qv_users_destroy (&self->users);
     zhashx_destroy (&self->routes);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->gone);

@@ -471,6 +471,9 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
             v->views = views;
             free (v->writer);
             v->writer = strdup (self->writer);
+            v->users = c->users;        //  moved
+            c->users.data = NULL;
+            c->users.size = 0;
             if (qv_msg_post (self->proxy, &v) != 0) {
                 zlist_destroy (&views);
                 qv_msg_free (&v);

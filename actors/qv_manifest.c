@@ -11,6 +11,8 @@
 //    crc32c u32 of everything before it.
 //  body: msgpack {"version", "epoch" (version 3: the key's), "next_coll", "next_seg", "applied", "checkpoint",
 //      "max_ts", "stream_seq" (optional; highest JetStream sequence applied),
+//      "users" (optional; the user store, qv_users_write: users with password
+//      hashes and roles, roles with their grants),
 //      "collections": [{"id", "name", "schema", "shards", "consistency",
 //      "desc", "ttl", "created", "indexes": [{"field" (number), "version", "type"
 //      ("" once dropped), "params"}], "segments": [{"id", "epoch", "shard", "rows",

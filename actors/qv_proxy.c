@@ -4,6 +4,7 @@
 //
 //  @interface
 //  pipe (from the server, "sp8"):
+//    USERS users                 the recovered user store (qv_users_t *, taken)
 //    READY views max_ts          recovery done: serve (views: the recovered catalog,
 //                                a zlist_t of qv_coll_view_t *, actors/qv_recover.h)
 //    FAILED reason               recovery failed: answer UNAVAILABLE with the reason
@@ -78,6 +79,7 @@
 //  (in a searcher process: the follower, once it has caught up with the feed). A
 //  searcher process refuses every write (INVALID_ARGUMENT naming the writer role).
 #include "qv_proxy.h"
+#include "qv_auth.h"
 #include "qv_opstats.h"
 #include "qv_actor.h"
 #include "qv_stream_hold.h"
@@ -120,6 +122,7 @@ typedef struct {
     zhashx_t *pending;              //  job id -> s_pending_t
     qv_fair_t *fair;                //  per-client caps and the read window
     qv_rate_t *rate;                //  insert and search rate limits
+    qv_auth_t *auth;                //  tokens and privileges (--auth), the user store
     uint64_t next_id;
     uint64_t last_ts;
     uint64_t acked_ts;              //  largest commit timestamp acknowledged to a client
@@ -381,6 +384,7 @@ s_stream_held_back (self_t *self, const qv_job_t *job)
 }
 
 static void s_finish (self_t *self, qv_job_t *job);
+static void s_users_load (self_t *self, const qv_msg_bin_t *bin);
 
 //  A stream delete by filter whose resolution failed for now (it comes again, when the
 //  bridge rewinds): the stream writes held behind it must not be logged before it, so
@@ -672,7 +676,14 @@ s_prepare_write (self_t *self, qv_job_t *job)
             break;
         }
         default:
-            return qv_err (QV_ERR, "not a write");
+            if (!qv_users_op_changes (req->op))
+                return qv_err (QV_ERR, "not a write");
+            qv_user_change_t *change;
+            if ((rc = qv_users_change_from_request (qv_auth_users (self->auth), req, &change)))
+                return rc;
+            job->rec = qv_record_new (QV_REC_USER);
+            job->rec->user = change;
+            break;
     }
     job->rec->ts = s_next_ts (self);
     return 0;
@@ -722,7 +733,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     job->arrived = qv_clock_usec ();
     qv_req_t *req = &job->req;
     //  A NATS payload names its op and collection in the bridge's context: "op\0coll\0"
-    const char *op_name = NULL, *coll_name = NULL;
+    const char *op_name = NULL, *coll_name = NULL, *header_token = NULL;
     if (sock == self->bus && zmsg_size (env) == 2) {
         zmsg_first (env);           //  the bridge's routing id, then its context
         zframe_t *ctx = zmsg_next (env);
@@ -733,13 +744,24 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         }
         const char *names = n > head ? (const char *) zframe_data (ctx) + head : NULL;
         const char *end = names ? memchr (names, 0, n - head) : NULL;
-        if (end && end + 1 < names + (n - head) && memchr (end + 1, 0, names + (n - head) - end - 1)) {
+        const char *stop = names ? names + (n - head) : NULL;
+        const char *coll_end = end && end + 1 < stop ? memchr (end + 1, 0, (size_t) (stop - end - 1)) : NULL;
+        if (coll_end) {
             op_name = names;
             coll_name = end + 1;
+            //  and the token of the message's Authorization header, if it had one
+            if (coll_end + 1 < stop && memchr (coll_end + 1, 0, (size_t) (stop - coll_end - 1)))
+                header_token = coll_end + 1;
         }
     }
     int rc = 0;
     size_t body_size = zframe_size (body);
+    //  The client's address, for slowing down repeated authentication failures (none
+    //  through the bridge, which speaks for every NATS client)
+    char peer [64] = "";
+    const char *addr = sock == self->bus ? NULL : zframe_meta (body, "Peer-Address");
+    if (addr)
+        snprintf (peer, sizeof peer, "%s", addr);
     if (zframe_size (body) > self->config->max_request) {
         rc = qv_err (QV_ELIMIT, "request of %zu bytes exceeds the limit of %zu bytes",
                      zframe_size (body), self->config->max_request);
@@ -766,6 +788,8 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
                      "subscriptions%s; retry shortly", self->config->nats_url,
                      self->config->ingest_stream [0] ? " and stream consumer" : "");
+    if (rc == 0)
+        rc = qv_auth_check (self->auth, req, header_token, peer, qv_clock_msec ());
     //  A proxy process without its writer core still sends reads of data to
     //  searcher processes
     qv_op_t op = req->op;
@@ -864,6 +888,45 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
             qv_job_destroy (&job);
             return;
         }
+        case QV_OP_list_users:
+        case QV_OP_list_roles:
+        case QV_OP_describe_user: {
+            qv_wr_t *w = qv_wr_new ();
+            qv_reply_open (w, rid);
+            qv_users_t *users = qv_auth_users (self->auth);
+            if (req->op == QV_OP_list_users)
+                qv_users_write_users (users, w);
+            else
+            if (req->op == QV_OP_list_roles)
+                qv_users_write_roles (users, w);
+            else {
+                char name [QV_NAME_MAX + 1] = "";
+                qv_val_strcpy (req->f [QV_F_user], name, sizeof name);
+                rc = qv_users_describe (users, name, w);
+            }
+            qv_reply_close (w);
+            if (rc == 0) {
+                size_t size;
+                const void *data = qv_wr_data (w, &size);
+                qv_fair_release (self->fair, zframe_data (client), zframe_size (client));
+                qv_opstats_record (req->op, 0, qv_clock_usec () - job->arrived);
+                s_send (sock, &env, data, size);
+                qv_job_destroy (&job);
+            }
+            qv_wr_destroy (&w);
+            if (rc == 0)
+                return;
+            break;
+        }
+        case QV_OP_create_user:
+        case QV_OP_drop_user:
+        case QV_OP_update_password:
+        case QV_OP_create_role:
+        case QV_OP_drop_role:
+        case QV_OP_grant_role:
+        case QV_OP_revoke_role:
+        case QV_OP_grant_privilege:
+        case QV_OP_revoke_privilege:
         case QV_OP_create_collection:
         case QV_OP_drop_collection:
         case QV_OP_insert:
@@ -1026,6 +1089,11 @@ s_catalog_update (self_t *self, qv_record_t *rec)
                 break;
             }
     }
+    else
+    if (rec->type == QV_REC_USER && rec->user
+    &&  qv_users_apply (qv_auth_users (self->auth), rec->user))
+        qv_warn ("a user change acknowledged by the log does not apply to the proxy's "
+                 "copy: %s", qv_err_msg ());
 }
 
 //  Removes a collection from the proxy's copy; its schema is kept until the proxy
@@ -1162,6 +1230,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         qv_msg_views_t *v = (qv_msg_views_t *) msg;
         s_views_load (self, v->views, v->max_ts);
         v->views = NULL;
+        s_users_load (self, &v->users);
         snprintf (self->writer, sizeof self->writer, "%s", v->writer ? v->writer : "");
         self->writer_down [0] = 0;
         qv_msg_destroy (&msg);
@@ -1211,6 +1280,23 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     s_finish (self, job);
     s_stream_pump (self);
     return 0;
+}
+
+//  The writer core's user store (a proxy process; bytes of qv_users_write) replaces
+//  ours; kept if it does not decode (said in the log).
+static void
+s_users_load (self_t *self, const qv_msg_bin_t *bin)
+{
+    int rc = 0;
+    qv_doc_t *doc = bin->size ? qv_doc_parse_view (bin->data, bin->size, SIZE_MAX, &rc) : NULL;
+    qv_users_t *users = doc ? qv_users_new () : NULL;
+    if (users && qv_users_read (users, qv_doc_root (doc)) == 0)
+        qv_auth_set_users (self->auth, &users);
+    else
+        qv_error ("the writer core's user store cannot be read (%s); this proxy keeps its own",
+                  bin->size ? qv_err_msg () : "none sent");
+    qv_users_destroy (&users);
+    qv_doc_destroy (&doc);
 }
 
 //  A job's reply to its client (the job is gone): the catalog copy kept in step with a
@@ -1265,6 +1351,12 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     int rc = 0;
     if (streq (cmd, "$TERM"))
         rc = -1;
+    else
+    if (streq (cmd, "USERS")) {
+        qv_users_t *users = ptr;
+        qv_auth_set_users (self->auth, &users);
+        qv_users_destroy (&users);
+    }
     else
     if (streq (cmd, "READY"))
         s_views_load (self, ptr, ts);
@@ -1390,6 +1482,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     const char *const client_opts [QV_RATE_KINDS] = { "--max-client-insert-mb-per-sec",
                                                       "--max-client-searches-per-sec" };
     self->rate = qv_rate_new (server, client, server_opts, client_opts);
+    self->auth = qv_auth_new (self->config->auth);
+    assert (self->auth);
     assert (self->rate);
     self->inbox_self = qv_config_push (self->config, "proxy");
     zsock_signal (pipe, 0);
@@ -1433,6 +1527,7 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self->retired);
     qv_fair_destroy (&self->fair, s_job_free);
     qv_rate_destroy (&self->rate);
+    qv_auth_destroy (&self->auth);
     zsock_destroy (&self->inbox_self);
     zsock_destroy (&self->follower);
     zsock_destroy (&self->fanout);

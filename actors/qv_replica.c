@@ -12,6 +12,7 @@
 //  writer deletes while this reads it (it wrote a newer manifest meanwhile) makes the
 //  replay fail, and recovery starts again from the newest manifest.
 #include "qv_replica.h"
+#include "qv_users.h"
 #include "qv_actor.h"
 #include "qv_adopt.h"
 #include "qv_builder.h"
@@ -228,6 +229,10 @@ qv_replica_new (const qv_config_t *config)
     qv_follower_args_t fargs = { &self->config, wal, self->schemas, self->retired };
     if (config->meta_process)
         s_start_meta (self, catalog);
+    //  The proxy's copy of the user store (later changes come with the feed's records,
+    //  through the searcher's replies), taken before the searcher owns the catalog
+    zsock_send (self->proxy, "sp8", "USERS", qv_users_dup (qv_catalog_users (catalog)),
+                (uint64_t) 0);
     qv_searcher_args_t rargs = { &self->config, catalog, NULL };
     self->searcher = zactor_new (qv_searcher_actor, &rargs);
     zsock_send (self->proxy, "sp8", "READY", views, max_ts);

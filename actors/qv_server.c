@@ -26,6 +26,7 @@
 #include "qv_segmgr.h"
 #include "qv_shard_lease.h"
 #include "qv_store.h"
+#include "qv_users.h"
 
 #include <signal.h>
 
@@ -374,6 +375,13 @@ qv_server_new (const qv_config_t *config)
                      (unsigned long long) lease_epoch,
                      (unsigned long long) self->config.writer_epoch);
     }
+    //  --auth needs a root user: stored, or its first password from the environment
+    bool no_root = rc == 0 && config->auth && !config->writer_core
+                && !qv_users_has (qv_catalog_users (catalog), QV_ROOT_USER)
+                && !getenv ("QUIVER_ROOT_PASSWORD");
+    if (no_root)
+        rc = qv_err (QV_EINVAL, "--auth: no root user is stored yet; give its first password "
+                     "in the environment variable QUIVER_ROOT_PASSWORD");
     if (rc) {
         snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
         qv_error ("recovery failed: %s", self->recovery_error);
@@ -384,6 +392,13 @@ qv_server_new (const qv_config_t *config)
         zlist_destroy (&replay.cdc);
         qv_wal_destroy (&wal);
         qv_catalog_destroy (&catalog);
+        if (no_root) {              //  refused to start, not waiting
+            char why [sizeof self->recovery_error];
+            snprintf (why, sizeof why, "%s", self->recovery_error);
+            qv_server_destroy (&self);
+            qv_err (QV_EINVAL, "%s", why);
+            return NULL;
+        }
         return self;
     }
     //  Segments rebuilt from the WAL are sealed and flushed; new rows start new segments.
@@ -392,6 +407,8 @@ qv_server_new (const qv_config_t *config)
                                qv_catalog_max_ts (catalog), qv_catalog_stream_seq (catalog) };
     zlist_autofree (sargs.seal);
     zlist_t *views = qv_recover_views (catalog);
+    //  The proxy's copy of the user store, taken before the searcher owns the catalog
+    qv_users_t *users = qv_users_dup (qv_catalog_users (catalog));
     size_t n;
     qv_collection_t **list = qv_catalog_list (catalog, &n);
     uint64_t unflushed_rows = 0;
@@ -440,6 +457,7 @@ qv_server_new (const qv_config_t *config)
     self->segmgr = zactor_new (qv_segmgr_actor, &sargs);
     if (config->remote_reads && !config->writer_core)   //  before the proxy routes reads to it
         self->fanout = zactor_new (qv_fanout_actor, &self->config);
+    zsock_send (self->proxy, "sp8", "USERS", users, (uint64_t) 0);   //  proxy or intake
     zsock_send (self->proxy, "sp8", "READY", views, max_ts);
     if (config->writer_core && self->lease) {
         //  Proxy processes without --writer find the core by this entry: put while

@@ -13,8 +13,10 @@
 //  A request on quiver.<op>.<collection> goes to the proxy over an inproc DEALER as the
 //  NATS payload itself, zero-copy (the proxy decodes it where nats.c received it and
 //  lets go of the message when it is done with it, s_held_t), after a context frame
-//  {s_ctx_t *, stream sequence, consumer generation, "op\0collection\0"} that the proxy
-//  echoes back; it checks the payload as it checks a ZeroMQ client's request. The
+//  {s_ctx_t *, stream sequence, consumer generation, "op\0collection\0[token\0]"} that
+//  the proxy echoes back; it checks the payload as it checks a ZeroMQ client's request
+//  (token: the message's header "Authorization: Bearer user:password", which the proxy
+//  takes as the request's token, before one in the payload). The
 //  reply is published on the message's reply subject, or, fire-and-forget, counted
 //  and logged if it is an error. Writes are answered by the searcher only after
 //  the WAL write is durable, so an answer means durable.
@@ -49,6 +51,9 @@
 #include "qv_proto.h"
 #include "qv_rc.h"
 
+#include <strings.h>
+
+#define S_TOKEN_MAX 520             //  longest header token passed on (user:password)
 #define S_WINDOW_MSGS 256           //  stream messages in flight at most
 #define S_WINDOW_BYTES (64u << 20)  //  ... and their bytes
 #define S_CORE_HIGH 4096            //  core NATS requests in flight before we stop reading
@@ -448,10 +453,10 @@ s_ctx_free (s_ctx_t *ctx)
 //  body that names them) are the subject's: the body is then the NATS payload itself,
 //  which the proxy decodes where nats.c received it, neither re-encoded nor copied.
 static void
-s_send_api (self_t *self, s_ctx_t *ctx, const char *op, const char *collection, void *data,
-            size_t size, zmq_free_fn *release, void *hint)
+s_send_api (self_t *self, s_ctx_t *ctx, const char *op, const char *collection,
+            const char *token, void *data, size_t size, zmq_free_fn *release, void *hint)
 {
-    uint8_t frame [sizeof (void *) + 16 + 32 + 256];
+    uint8_t frame [sizeof (void *) + 16 + 32 + 256 + S_TOKEN_MAX + 1];
     size_t n = sizeof (void *) + 16;
     memcpy (frame, &ctx, sizeof (void *));
     memcpy (frame + sizeof (void *), &ctx->sseq, 8);
@@ -461,6 +466,10 @@ s_send_api (self_t *self, s_ctx_t *ctx, const char *op, const char *collection, 
         memcpy (frame + n, op, a);
         memcpy (frame + n + a, collection, b);
         n += a + b;
+        if (token && strlen (token) <= S_TOKEN_MAX) {
+            memcpy (frame + n, token, strlen (token) + 1);
+            n += strlen (token) + 1;
+        }
     }
     ctx->handle = zlistx_add_end (self->inflight, ctx);
     void *api = zsock_resolve (self->api);
@@ -516,7 +525,12 @@ s_request (self_t *self, natsMsg *msg, s_kind_t kind, uint64_t sseq)
     }
     if (allowed) {
         atomic_fetch_add (&ctx->held->refs, 1);     //  the proxy's
-        s_send_api (self, ctx, op, collection, (void *) natsMsg_GetData (msg),
+        const char *auth = NULL, *token = NULL;
+        if (natsMsgHeader_Get (msg, "Authorization", &auth) == NATS_OK && auth
+        &&  strncasecmp (auth, "Bearer ", 7) == 0)
+            for (token = auth + 7; *token == ' '; token++)
+                ;
+        s_send_api (self, ctx, op, collection, token, (void *) natsMsg_GetData (msg),
                     (size_t) natsMsg_GetDataLength (msg), s_held_drop, ctx->held);
         return;
     }
@@ -973,7 +987,7 @@ s_send_own (self_t *self, s_kind_t kind, const char *op)
     qv_wr_map_close (w);
     size_t size;
     void *data = qv_wr_detach (w, &size);
-    s_send_api (self, ctx, NULL, NULL, data, size, s_free_body, NULL);
+    s_send_api (self, ctx, NULL, NULL, NULL, data, size, s_free_body, NULL);
     qv_wr_destroy (&w);
 }
 

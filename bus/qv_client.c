@@ -14,6 +14,7 @@ struct _qv_client_t {
     uint64_t next_rid;
     char code [32];                 //  protocol code of the last failure, "" if none
     char error [512];               //  its message
+    char *token;                    //  "user:password" sent with every request, or NULL
 };
 
 static zsock_t *
@@ -93,6 +94,7 @@ qv_client_destroy (qv_client_t **self_p)
         return;
     zsock_destroy (&self->sock);
     free (self->endpoint);
+    free (self->token);
     free (self);
     *self_p = NULL;
 }
@@ -149,11 +151,15 @@ qv_client_request (qv_client_t *self, const char *op, size_t nfields, uint64_t *
     if (!w)
         return NULL;
     uint64_t rid = self->next_rid++;
-    qv_wr_map (w, nfields + 2);
+    qv_wr_map (w, nfields + 2 + (self->token != NULL));
     qv_wr_str (w, "op");
     qv_wr_str (w, op);
     qv_wr_str (w, "rid");
     qv_wr_uint (w, rid);
+    if (self->token) {
+        qv_wr_str (w, "token");
+        qv_wr_str (w, self->token);
+    }
     if (rid_p)
         *rid_p = rid;
     return w;
@@ -286,4 +292,14 @@ qv_client_call (qv_client_t *self, qv_wr_t *request, qv_doc_t **reply)
                      "API is encrypted, is the server key right)?",
                      self->endpoint, timeout / 1000.0);
     return rc;
+}
+
+int
+qv_client_set_token (qv_client_t *self, const char *token)
+{
+    free (self->token);
+    self->token = NULL;
+    if (token && *token && !(self->token = strdup (token)))
+        return qv_err (QV_ENOMEM, "out of memory");
+    return 0;
 }

@@ -43,9 +43,14 @@ void
 const char *
     qv_client_endpoint (qv_client_t *self);
 
-//  Starts a request {"op": op, "rid": <next rid>, ...} in a new writer that the caller
-//  owns; the caller then writes exactly nfields key/value pairs. The rid is given in
-//  *rid_p when rid_p is not NULL.
+//  The token ("user:password", PROTOCOL.md) every request made with qv_client_request
+//  carries from now on; NULL or "" for none. 0, or QV_ENOMEM.
+int
+    qv_client_set_token (qv_client_t *self, const char *token);
+
+//  Starts a request {"op": op, "rid": <next rid>, ["token",] ...} in a new writer that
+//  the caller owns; the caller then writes exactly nfields key/value pairs. The rid is
+//  given in *rid_p when rid_p is not NULL.
 qv_wr_t *
     qv_client_request (qv_client_t *self, const char *op, size_t nfields, uint64_t *rid_p);
 

@@ -127,6 +127,7 @@ typedef struct {
     char http [256];                //  --http HOST:PORT: Milvus REST v2 gateway, or ""
     char metrics [256];             //  --metrics HOST:PORT: Prometheus /metrics, or ""
     char curve_secret_key [512];    //  --curve-secret-key FILE: CURVE on the API, or ""
+    bool auth;                      //  --auth: every request's token is checked
     qv_nats_stats_t *nats_stats;    //  set by the server when nats_url is given
     char s3_endpoint [256];         //  --s3-endpoint HOST:PORT: objects in S3, "" = in data
     char s3_bucket [64];            //  --s3-bucket NAME

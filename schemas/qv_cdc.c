@@ -23,6 +23,7 @@ s_op_name (const qv_record_t *rec)
         case QV_REC_SEAL: return "seal";    //  never an event (qv_catalog_change_event)
         case QV_REC_ALTER_COLLECTION: return "alter_collection";
         case QV_REC_COMPACT: return "compact";     //  never an event either
+        case QV_REC_USER: return "user";    //  never an event (no collection)
     }
     return "unknown";
 }

@@ -138,11 +138,12 @@ typedef enum {
 #define QV_MSG_F_feed_manifest(F, T) F (T, U64, shard) F (T, U64, version)
 #define QV_MSG_F_hello(F, T)
 //  max_ts: the writer's newest commit timestamp; views: qv_coll_views_write
-//  (actors/qv_recover.h)
-#define QV_MSG_F_catalog(F, T)      F (T, U64, max_ts) F (T, BIN, views)
+//  (actors/qv_recover.h); users: the user store, qv_users_write (actors/qv_users.h)
+#define QV_MSG_F_catalog(F, T)      F (T, U64, max_ts) F (T, BIN, views) F (T, BIN, users)
 //  views: a zlist_t of qv_coll_view_t * (actors/qv_recover.h), owned by the message's
-//  receiver; writer: the writer core's endpoint
-#define QV_MSG_F_views(F, T)        F (T, U64, max_ts) F (T, PTR, views) F (T, STR, writer)
+//  receiver; writer: the writer core's endpoint; users: as CATALOG's
+#define QV_MSG_F_views(F, T)        F (T, U64, max_ts) F (T, PTR, views) F (T, STR, writer) \
+                                    F (T, BIN, users)
 #define QV_MSG_F_writer_down(F, T)  F (T, STR, reason)
 //  version: the manifest's; body: its msgpack body (actors/qv_manifest.c)
 #define QV_MSG_F_manifest_seen(F, T) F (T, U64, version) F (T, BIN, body)

@@ -265,10 +265,28 @@ s_check (qv_req_t *req, const char *op_name, const char *collection)
         const char *s;
         size_t n;
         qv_val_str (req->f [QV_F_collection], &s, &n);
-        if ((rc = qv_name_check ("collection", s, n)))
+        //  A privilege is granted on one collection or on all ("*")
+        bool every = n == 1 && *s == '*'
+                  && (req->op == QV_OP_grant_privilege || req->op == QV_OP_revoke_privilege);
+        if (!every && (rc = qv_name_check ("collection", s, n)))
             return rc;
         memcpy (req->collection, s, n);
         req->collection [n] = 0;
+    }
+    //  User and role names follow the rules of collection names
+    if (req->f [QV_F_user] || req->f [QV_F_role]) {
+        const char *s;
+        size_t n;
+        if (req->f [QV_F_user]) {
+            qv_val_str (req->f [QV_F_user], &s, &n);
+            if ((rc = qv_name_check ("user", s, n)))
+                return rc;
+        }
+        if (req->f [QV_F_role]) {
+            qv_val_str (req->f [QV_F_role], &s, &n);
+            if ((rc = qv_name_check ("role", s, n)))
+                return rc;
+        }
     }
     //  A partition name with a NUL or other stray bytes must not match the partition
     //  named by its first bytes: it is refused like a bad collection name.

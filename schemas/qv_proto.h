@@ -20,7 +20,9 @@
     X (partitions, ARRAY) X (guarantee_ts, UINT) X (offset, UINT) X (radius, NUM)        \
     X (range_filter, NUM) X (compaction_id, UINT) X (num_partitions, UINT)               \
     X (dimension, UINT) X (primary_field_name, STR) X (vector_field_name, STR)           \
-    X (id_type, STR) X (auto_id, BOOL) X (max_length, UINT) X (enable_dynamic_field, BOOL)
+    X (id_type, STR) X (auto_id, BOOL) X (max_length, UINT) X (enable_dynamic_field, BOOL) \
+    X (user, STR) X (password, STR) X (old_password, STR) X (new_password, STR)         \
+    X (role, STR) X (privilege, STR)
 
 typedef enum {
 #define QV_F_ENUM(name, kind) QV_F_##name,
@@ -67,7 +69,24 @@ typedef enum {
     X (alter_collection, QV_F (collection),                                             \
        QV_F (ttl_seconds) | QV_F (consistency) | QV_F (description))                    \
     X (compact, QV_F (collection), 0)                                                   \
-    X (get_compaction_state, QV_F (collection) | QV_F (compaction_id), 0)
+    X (get_compaction_state, QV_F (collection) | QV_F (compaction_id), 0)          \
+    QV_OPS_AUTH (X)
+
+//  Users, roles and privileges (PROTOCOL.md "Authentication"; actors/qv_users.c).
+//  grant_privilege / revoke_privilege take collection "*" (every collection).
+#define QV_OPS_AUTH(X)                                                                  \
+    X (create_user, QV_F (user) | QV_F (password), 0)                                   \
+    X (drop_user, QV_F (user), 0)                                                       \
+    X (update_password, QV_F (user) | QV_F (old_password) | QV_F (new_password), 0)    \
+    X (create_role, QV_F (role), 0)                                                     \
+    X (drop_role, QV_F (role), 0)                                                       \
+    X (grant_role, QV_F (user) | QV_F (role), 0)                                        \
+    X (revoke_role, QV_F (user) | QV_F (role), 0)                                       \
+    X (grant_privilege, QV_F (role) | QV_F (collection) | QV_F (privilege), 0)          \
+    X (revoke_privilege, QV_F (role) | QV_F (collection) | QV_F (privilege), 0)         \
+    X (list_users, 0, 0)                                                                \
+    X (list_roles, 0, 0)                                                                \
+    X (describe_user, QV_F (user), 0)
 
 typedef enum {
 #define QV_OP_ENUM(name, req, opt) QV_OP_##name,

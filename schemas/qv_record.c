@@ -28,6 +28,9 @@ qv_record_destroy (qv_record_t **self_p)
     qv_keys_free (&self->keys);
     free (self->psegs);
     free (self->olds);
+    if (self->user)
+        free (self->user->hash);
+    free (self->user);
     free (self);
     *self_p = NULL;
 }
@@ -109,6 +112,8 @@ qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
 //    alter_collection: those of "ttl", "consistency", "desc" it changes (at least one)
 //    compact: "p" (partition), "shard", "seg" (the new segment), "olds" (list of the
 //    segment ids it replaces), "snap", "exp" (expiry cut), "epoch", "rows"
+//    user: "a" (qv_user_action_t), "user", "role", "coll", "priv", "hash" (each "" when
+//    the action has none; the hash is crypto_pwhash_str's string)
 //    insert and delete from a JetStream stream also: "ss" (stream sequence); absent
 //    when 0, so records without one encode as before. Likewise optional, so that
 //    records written before partitions read as before: create "np" (num_partitions,
@@ -143,6 +148,9 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             break;
         case QV_REC_SEAL:
             qv_wr_map (w, 4);
+            break;
+        case QV_REC_USER:
+            qv_wr_map (w, 9);
             break;
         case QV_REC_ALTER_COLLECTION:
             qv_wr_map (w, 3 + !!(self->alters & QV_ALTER_TTL)
@@ -237,6 +245,17 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             qv_wr_str (w, "epoch"); qv_wr_uint (w, self->epoch);
             qv_wr_str (w, "rows"); qv_wr_uint (w, self->rows);
             break;
+        case QV_REC_USER: {
+            static const qv_user_change_t none = { 0 };
+            const qv_user_change_t *u = self->user ? self->user : &none;
+            qv_wr_str (w, "a"); qv_wr_uint (w, u->action);
+            qv_wr_str (w, "user"); qv_wr_str (w, u->user);
+            qv_wr_str (w, "role"); qv_wr_str (w, u->role);
+            qv_wr_str (w, "coll"); qv_wr_str (w, u->collection);
+            qv_wr_str (w, "priv"); qv_wr_str (w, u->privilege);
+            qv_wr_str (w, "hash"); qv_wr_str (w, u->hash ? u->hash : "");
+            break;
+        }
     }
 }
 
@@ -358,7 +377,7 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
     if (!(v = qv_val_get (root, "t")) || qv_val_uint (v, &type)
     ||  !(v = qv_val_get (root, "ts")) || qv_val_uint (v, &ts)
     ||  !(v = qv_val_get (root, "c")) || qv_val_uint (v, &coll) || coll > UINT32_MAX
-    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_COMPACT)
+    ||  type < QV_REC_CREATE_COLLECTION || type > QV_REC_USER)
         goto corrupt;
     rec = qv_record_new ((qv_rec_type_t) type);
     if (!rec)
@@ -506,6 +525,27 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
             for (uint32_t i = 0; i < rec->nolds; i++)
                 if (qv_val_uint (qv_val_at (v, i), &rec->olds [i]))
                     goto corrupt;
+            break;
+        }
+        case QV_REC_USER: {
+            if (!(rec->user = calloc (1, sizeof *rec->user)))
+                goto nomem_rec;
+            const char *s;
+            size_t n;
+            if (!(v = qv_val_get (root, "a")) || qv_val_uint (v, &u)
+            ||  u < QV_USER_CREATE || u > QV_PRIV_REVOKE)
+                goto corrupt;
+            rec->user->action = (qv_user_action_t) u;
+            if (!(v = qv_val_get (root, "user")) || qv_val_strcpy (v, rec->user->user, sizeof rec->user->user)
+            ||  !(v = qv_val_get (root, "role")) || qv_val_strcpy (v, rec->user->role, sizeof rec->user->role)
+            ||  !(v = qv_val_get (root, "coll"))
+            ||  qv_val_strcpy (v, rec->user->collection, sizeof rec->user->collection)
+            ||  !(v = qv_val_get (root, "priv"))
+            ||  qv_val_strcpy (v, rec->user->privilege, sizeof rec->user->privilege)
+            ||  !(v = qv_val_get (root, "hash")) || qv_val_str (v, &s, &n))
+                goto corrupt;
+            if (n && !(rec->user->hash = strndup (s, n)))
+                goto nomem_rec;
             break;
         }
     }

@@ -24,8 +24,34 @@ typedef enum {
     //  segment seg_id, the rows they hold that are neither deleted at or before
     //  snap_ts nor inserted before expire_cut (qv_merge.h), `rows` of them; its object
     //  (and its indexes') were written at writer epoch `epoch` before this was logged
-    QV_REC_COMPACT = 11
+    QV_REC_COMPACT = 11,
+    //  A change to the users, roles and privileges (`user`, actors/qv_users.c); no
+    //  collection (coll_id 0)
+    QV_REC_USER = 12
 } qv_rec_type_t;
+
+//  What a QV_REC_USER record does (one auth op of PROTOCOL.md each).
+typedef enum {
+    QV_USER_CREATE = 1,             //  user, hash
+    QV_USER_DROP = 2,               //  user
+    QV_USER_PASSWORD = 3,           //  user, hash (update_password)
+    QV_ROLE_CREATE = 4,             //  role
+    QV_ROLE_DROP = 5,               //  role (and its grants to users)
+    QV_ROLE_GRANT = 6,              //  user, role
+    QV_ROLE_REVOKE = 7,             //  user, role
+    QV_PRIV_GRANT = 8,              //  role, collection ("*": all), privilege
+    QV_PRIV_REVOKE = 9              //  role, collection, privilege
+} qv_user_action_t;
+
+//  The fields of a QV_REC_USER record; those its action does not use are "" / NULL.
+typedef struct {
+    qv_user_action_t action;
+    char user [QV_NAME_MAX + 1];
+    char role [QV_NAME_MAX + 1];
+    char collection [QV_NAME_MAX + 1];
+    char privilege [16];            //  Search, Query, Insert, Delete, CreateIndex, DDL, Admin, *
+    char *hash;                     //  owned: crypto_pwhash_str of the password, never the password
+} qv_user_change_t;
 
 //  What an alter_collection record changes.
 #define QV_ALTER_TTL            1
@@ -92,6 +118,7 @@ typedef struct {
     uint64_t expire_cut;
     uint64_t epoch;
     uint64_t rows;
+    qv_user_change_t *user;         //  owned: QV_REC_USER's change
 } qv_record_t;
 
 qv_record_t *

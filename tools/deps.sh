@@ -11,13 +11,14 @@
 #  ca-certificates: npm (test) and libcurl (S3 over https) verify TLS with it.
 #  libmicrohttpd + jansson: the REST gateway (--http; jansson also qvctl's JSON);
 #  libcurl also drives the gateway's tests.
+#  libsodium: password hashes of the user store (--auth); libzmq depends on it.
 QV_APT_BUILD=(
     build-essential cmake pkg-config ca-certificates
     libopenblas-dev
     libzmq3-dev libczmq-dev libnats-dev libmsgpack-dev libs3-dev
     libcmocka-dev libroaring-dev libzstd-dev libisal-dev
     libcurl4-openssl-dev libxml2-dev libjansson-dev
-    libmicrohttpd-dev
+    libmicrohttpd-dev libsodium-dev
 )
 #  Tests also run a NATS server (the S3 server, s3rver, comes from npm), the Python
 #  client's tests (Debian's python3 with its ZeroMQ, msgpack and numpy modules),

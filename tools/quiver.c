@@ -4,6 +4,7 @@
 #include "qv_http.h"
 #include "qv_server.h"
 #include "qv_replica.h"
+#include "qv_users.h"
 
 #include <czmq.h>
 #include <nats/nats.h>
@@ -369,6 +370,9 @@ s_usage (FILE *out)
         "  --curve-secret-key FILE encrypt the API with ZeroMQ CURVE, with the key pair in\n"
         "                          FILE (made by `quiver keygen`); clients need its public\n"
         "                          key (embedded server and proxy processes)\n"
+        "  --auth                  require a token (\"user:password\") on every request and\n"
+        "                          check its privileges; root's first password comes from\n"
+        "                          the environment variable QUIVER_ROOT_PASSWORD\n"
         "  --metrics HOST:PORT     serve Prometheus text at /metrics (requests by op and\n"
         "                          code, latency histograms, the stats figures) and\n"
         "                          /healthz, /readyz there, e.g. 127.0.0.1:9091 (off by\n"
@@ -583,6 +587,7 @@ main (int argc, char *argv [])
         { "http", required_argument, 0, 'W' },
         { "metrics", required_argument, 0, 'Y' },
         { "curve-secret-key", required_argument, 0, 'Q' },
+        { "auth", no_argument, 0, 1101 },
         { "lease-ttl-ms", required_argument, 0, 'T' },
         { "lease-wait-ms", required_argument, 0, 'A' },
         { "stop-timeout-s", required_argument, 0, 'Z' },
@@ -667,6 +672,7 @@ main (int argc, char *argv [])
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'Y': snprintf (config.metrics, sizeof config.metrics, "%s", optarg); break;
             case 'Q': snprintf (config.curve_secret_key, sizeof config.curve_secret_key, "%s", optarg); break;
+            case 1101: config.auth = true; break;
             case 'Z': s_stop_limit_s = (int) v; break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
@@ -725,6 +731,13 @@ main (int argc, char *argv [])
                      "with `quiver keygen FILE` and give FILE_secret)\n", config.curve_secret_key);
             return 2;
         }
+    }
+    const char *root_password = getenv ("QUIVER_ROOT_PASSWORD");
+    if (config.auth && root_password
+    &&  (strlen (root_password) < QV_PASSWORD_MIN || strlen (root_password) > QV_PASSWORD_MAX)) {
+        fprintf (stderr, "quiver: QUIVER_ROOT_PASSWORD must have %d to %d bytes\n",
+                 QV_PASSWORD_MIN, QV_PASSWORD_MAX);
+        return 2;
     }
     if ((config.writer_core || config.follower || config.meta_process) && config.metrics [0]) {
         fprintf (stderr, "quiver: --metrics is served by the embedded server and by proxy "

@@ -1054,7 +1054,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvctl [--server ENDPOINT] [--timeout SEC] COMMAND [ARGS]\n"
+        "Usage: qvctl [--server ENDPOINT] [--token USER:PASS] [--timeout SEC] COMMAND [ARGS]\n"
         "\n"
         "The command-line client of a Quiver server.\n"
         "\n"
@@ -1063,6 +1063,8 @@ s_usage (FILE *out)
         "  --server-key KEY    the public key of a server that encrypts (quiver serve\n"
         "                      --curve-secret-key): its 40 characters, or the public key\n"
         "                      file `quiver keygen` wrote (default $QV_SERVER_KEY)\n"
+        "  --token USER:PASS   authenticate to a server run with --auth (default\n"
+        "                      $QUIVER_TOKEN)\n"
         "  --timeout SEC       how long to wait for an answer (default 5; imports, searches\n"
         "                      and flushes wait up to 120 s once the server has answered)\n"
         "  --output text|json  json: each command prints one JSON document on stdout (a\n"
@@ -1085,6 +1087,7 @@ main (int argc, char *argv [])
     const char *server_key = getenv ("QV_SERVER_KEY");
     if (server_key && !*server_key)
         server_key = NULL;
+    const char *token = getenv ("QUIVER_TOKEN");
     //  Take the global options out of argv wherever they are.
     int n = 1;
     for (int i = 1; i < argc; i++) {
@@ -1093,9 +1096,10 @@ main (int argc, char *argv [])
         bool is_timeout = strncmp (argv [i], "--timeout", 9) == 0 && (argv [i][9] == 0 || argv [i][9] == '=');
         bool is_output = strncmp (argv [i], "--output", 8) == 0 && (argv [i][8] == 0 || argv [i][8] == '=');
         bool is_key = strncmp (argv [i], "--server-key", 12) == 0 && (argv [i][12] == 0 || argv [i][12] == '=');
+        bool is_token = strncmp (argv [i], "--token", 7) == 0 && (argv [i][7] == 0 || argv [i][7] == '=');
         if (is_key)
             is_server = false;
-        if (!is_server && !is_timeout && !is_output && !is_key) {
+        if (!is_server && !is_timeout && !is_output && !is_key && !is_token) {
             argv [n++] = argv [i];
             continue;
         }
@@ -1122,6 +1126,9 @@ main (int argc, char *argv [])
         else
         if (is_key)
             server_key = value;
+        else
+        if (is_token)
+            token = value;
         else
             timeout_ms = (int) (qv_ctl_int_arg ("--timeout", value, 1, 86400) * 1000);
     }
@@ -1172,6 +1179,11 @@ main (int argc, char *argv [])
     }
     if (timeout_ms)
         qv_client_set_timeout (ctx.client, timeout_ms);
+    if (qv_client_set_token (ctx.client, token)) {
+        fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+        qv_client_destroy (&ctx.client);
+        return 2;
+    }
     qv_ctl_begin (&ctx);
     optind = 0;                     //  getopt_long restarts on argv + 1
     int rc = cmd->fn (&ctx, argc - 1, argv + 1);

@@ -405,6 +405,60 @@ test_alter (void **state)
     assert_null (out);
 }
 
+//  A user change carries its action, names and hash; an unknown action does not decode.
+static void
+test_user (void **state)
+{
+    (void) state;
+    qv_record_t *rec = qv_record_new (QV_REC_USER);
+    rec->ts = 778;
+    rec->user = calloc (1, sizeof *rec->user);
+    rec->user->action = QV_PRIV_GRANT;
+    snprintf (rec->user->user, sizeof rec->user->user, "alice");
+    snprintf (rec->user->role, sizeof rec->user->role, "searcher");
+    snprintf (rec->user->collection, sizeof rec->user->collection, "*");
+    snprintf (rec->user->privilege, sizeof rec->user->privilege, "Search");
+    rec->user->hash = strdup ("$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+    qv_record_t *out = s_round_trip (rec);
+    assert_int_equal (out->type, QV_REC_USER);
+    assert_int_equal (out->ts, 778);
+    assert_int_equal (out->coll_id, 0);
+    assert_non_null (out->user);
+    assert_int_equal (out->user->action, QV_PRIV_GRANT);
+    assert_string_equal (out->user->user, "alice");
+    assert_string_equal (out->user->role, "searcher");
+    assert_string_equal (out->user->collection, "*");
+    assert_string_equal (out->user->privilege, "Search");
+    assert_string_equal (out->user->hash, rec->user->hash);
+    qv_record_destroy (&out);
+    //  Without a hash: NULL again
+    free (rec->user->hash);
+    rec->user->hash = NULL;
+    rec->user->action = QV_ROLE_DROP;
+    out = s_round_trip (rec);
+    assert_null (out->user->hash);
+    assert_int_equal (out->user->action, QV_ROLE_DROP);
+    qv_record_destroy (&out);
+    qv_record_destroy (&rec);
+    //  {"t": 12, "ts": 1, "c": 0, "a": 99, ...}: no such action
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 9);
+    qv_wr_str (w, "t"); qv_wr_uint (w, QV_REC_USER);
+    qv_wr_str (w, "ts"); qv_wr_uint (w, 1);
+    qv_wr_str (w, "c"); qv_wr_uint (w, 0);
+    qv_wr_str (w, "a"); qv_wr_uint (w, 99);
+    qv_wr_str (w, "user"); qv_wr_str (w, "");
+    qv_wr_str (w, "role"); qv_wr_str (w, "");
+    qv_wr_str (w, "coll"); qv_wr_str (w, "");
+    qv_wr_str (w, "priv"); qv_wr_str (w, "");
+    qv_wr_str (w, "hash"); qv_wr_str (w, "");
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    assert_int_equal (qv_record_read (data, size, s_lookup, NULL, &out), QV_ECORRUPT);
+    assert_null (out);
+    qv_wr_destroy (&w);
+}
+
 static void
 test_compact (void **state)
 {
@@ -573,6 +627,7 @@ main (void)
         cmocka_unit_test (test_seal),
         cmocka_unit_test (test_alter),
         cmocka_unit_test (test_compact),
+        cmocka_unit_test (test_user),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -141,7 +141,8 @@ class QuiverClient:
     QuiverClient(uri="tcp://127.0.0.1:19530", token=None, timeout=None, user="",
                  password="", window=4)
       uri       the server's ZeroMQ endpoint (http://host:port is taken as tcp://host:port)
-      token     "user:password" when the server runs with --auth (or user= and password=)
+      token     "user:password" when the server runs with --auth (or user= and password=;
+                default $QUIVER_TOKEN), sent with every request
       timeout   seconds a call waits for its reply by default (None: 60 s)
       window    requests in flight at once when a call is split into batches
     """
@@ -155,7 +156,7 @@ class QuiverClient:
         server_key = server_key or os.environ.get("QV_SERVER_KEY") or None
         if not token and user:
             token = "%s:%s" % (user, password)
-        self._token = token or None
+        self._token = token or os.environ.get("QUIVER_TOKEN") or None
         self._timeout = 60.0 if timeout is None else float(timeout)
         self._window = max(1, int(window))
         self._ctx = zmq.Context.instance()
@@ -401,6 +402,58 @@ class QuiverClient:
         for key, value in properties.items():
             req["ttl_seconds" if key == "collection.ttl.seconds" else key] = value
         self._call("alter_collection", timeout, **req)
+
+    # ------------------------------------------------------------------ users and roles
+    # (quiver serve --auth; the names and arguments of pymilvus's MilvusClient)
+    def create_user(self, user_name, password, timeout=None):
+        self._call("create_user", timeout, user=user_name, password=password)
+
+    def drop_user(self, user_name, timeout=None):
+        self._call("drop_user", timeout, user=user_name)
+
+    def update_password(self, user_name, old_password, new_password, timeout=None):
+        self._call("update_password", timeout, user=user_name, old_password=old_password,
+                   new_password=new_password)
+
+    def list_users(self, timeout=None):
+        return list(self._call("list_users", timeout)["users"])
+
+    def describe_user(self, user_name, timeout=None):
+        """{"user_name", "roles": [names]} as pymilvus gives it, and "privileges":
+        [{"role", "collection", "privilege"}]."""
+        reply = self._call("describe_user", timeout, user=user_name)
+        roles = reply.get("roles", [])
+        return {"user_name": reply.get("user", user_name),
+                "roles": [r["role"] for r in roles],
+                "privileges": [dict(p, role=r["role"]) for r in roles
+                               for p in r.get("privileges", [])]}
+
+    def create_role(self, role_name, timeout=None):
+        self._call("create_role", timeout, role=role_name)
+
+    def drop_role(self, role_name, timeout=None):
+        self._call("drop_role", timeout, role=role_name)
+
+    def list_roles(self, timeout=None):
+        return list(self._call("list_roles", timeout)["roles"])
+
+    def grant_role(self, user_name, role_name, timeout=None):
+        self._call("grant_role", timeout, user=user_name, role=role_name)
+
+    def revoke_role(self, user_name, role_name, timeout=None):
+        self._call("revoke_role", timeout, user=user_name, role=role_name)
+
+    def grant_privilege(self, role_name, object_type="Collection", privilege="*",
+                        object_name="*", timeout=None):
+        """privilege: Search, Query, Insert, Delete, CreateIndex, DDL, Admin or *, on
+        collection object_name ("*": every one). object_type is pymilvus's and ignored."""
+        self._call("grant_privilege", timeout, role=role_name, collection=object_name,
+                   privilege=privilege)
+
+    def revoke_privilege(self, role_name, object_type="Collection", privilege="*",
+                         object_name="*", timeout=None):
+        self._call("revoke_privilege", timeout, role=role_name, collection=object_name,
+                   privilege=privilege)
 
     # ------------------------------------------------------------------ partitions
     def create_partition(self, collection_name, partition_name, timeout=None):

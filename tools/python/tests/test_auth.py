@@ -1,0 +1,99 @@
+"""Authentication and roles (quiver serve --auth) from the clients against a real
+server: QuiverClient(token=) and $QUIVER_TOKEN send the token on every request, its
+user and role methods manage the store, a missing token or privilege raises
+UNAUTHENTICATED / PERMISSION_DENIED; qvctl --token and $QUIVER_TOKEN."""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quiver import QuiverClient, QuiverException  # noqa: E402
+from qv_server import BIN_DIR, Server  # noqa: E402
+
+SERVER = None
+ROOT = "root:rootpass1"
+
+
+def setUpModule():
+    global SERVER
+    os.environ["QUIVER_ROOT_PASSWORD"] = "rootpass1"
+    SERVER = Server("--auth").start()
+
+
+def tearDownModule():
+    SERVER.cleanup()
+    os.environ.pop("QUIVER_ROOT_PASSWORD", None)
+
+
+class AuthTest(unittest.TestCase):
+    def test_roles_from_the_client(self):
+        root = QuiverClient(uri=SERVER.endpoint, timeout=30, token=ROOT)
+        root.create_collection("pa", dimension=2)
+        root.create_collection("pb", dimension=2)
+        root.insert("pa", [{"id": 1, "vector": [1.0, 2.0]}])
+        root.create_user("pyuser", "pypass12")
+        root.create_role("pyrole")
+        root.grant_privilege("pyrole", "Collection", "Search", "pa")
+        root.grant_role("pyuser", "pyrole")
+        self.assertIn("pyuser", root.list_users())
+        self.assertIn("pyrole", root.list_roles())
+        desc = root.describe_user("pyuser")
+        self.assertEqual(desc["roles"], ["pyrole"])
+        self.assertEqual(desc["privileges"],
+                         [{"role": "pyrole", "collection": "pa", "privilege": "Search"}])
+
+        user = QuiverClient(uri=SERVER.endpoint, timeout=30, user="pyuser", password="pypass12")
+        hits = user.search("pa", [[1.0, 2.0]], limit=1)
+        self.assertEqual(hits[0][0]["id"], 1)
+        with self.assertRaises(QuiverException) as e:
+            user.search("pb", [[1.0, 2.0]], limit=1)
+        self.assertEqual(e.exception.code, "PERMISSION_DENIED")
+        with self.assertRaises(QuiverException) as e:
+            user.insert("pa", [{"id": 2, "vector": [0.0, 0.0]}])
+        self.assertEqual(e.exception.code, "PERMISSION_DENIED")
+        user.update_password("pyuser", "pypass12", "pypass34")
+        with self.assertRaises(QuiverException) as e:
+            user.list_collections()
+        self.assertEqual(e.exception.code, "UNAUTHENTICATED")
+        user.close()
+
+        # $QUIVER_TOKEN when no token is given
+        os.environ["QUIVER_TOKEN"] = "pyuser:pypass34"
+        try:
+            env_user = QuiverClient(uri=SERVER.endpoint, timeout=30)
+            self.assertEqual(env_user.search("pa", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+            env_user.close()
+        finally:
+            del os.environ["QUIVER_TOKEN"]
+        root.revoke_role("pyuser", "pyrole")
+        root.drop_role("pyrole")
+        root.drop_user("pyuser")
+        self.assertNotIn("pyuser", root.list_users())
+        root.close()
+
+    def test_no_token(self):
+        c = QuiverClient(uri=SERVER.endpoint, timeout=30)
+        with self.assertRaises(QuiverException) as e:
+            c.list_collections()
+        self.assertEqual(e.exception.code, "UNAUTHENTICATED")
+        c.close()
+
+    def test_qvctl_token(self):
+        qvctl = os.path.join(BIN_DIR, "qvctl")
+        env = dict(os.environ, QV_SERVER=SERVER.endpoint)
+        env.pop("QUIVER_TOKEN", None)
+        for args, extra_env in ((["--token", ROOT], {}), (["--token=" + ROOT], {}),
+                                ([], {"QUIVER_TOKEN": ROOT})):
+            p = subprocess.run([qvctl, "--timeout", "30"] + args + ["list"],
+                               env=dict(env, **extra_env), capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run([qvctl, "--timeout", "30", "list"], env=env, capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("UNAUTHENTICATED", p.stdout + p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
