@@ -1218,6 +1218,23 @@ s_sealed_todo (self_t *self)
     free (list);
 }
 
+//  What the catalog holds in memory (rows, vector indexes, key indexes), for the
+//  segment manager's --memory-mb check.
+static void
+s_measure_memory (self_t *self)
+{
+    qv_write_stats_t *ws = self->config->write_stats;
+    if (!ws)
+        return;
+    size_t n;
+    qv_collection_t **list = qv_catalog_list (self->catalog, &n);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += qv_collection_memory (list [i], NULL);
+    free (list);
+    atomic_store (&ws->resident, bytes);
+}
+
 //  Every second: sealed segments to write, indexes to build.
 static int
 s_handle_timer (zloop_t *loop, int timer_id, void *arg)
@@ -1231,6 +1248,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     if (self->flushes)
         s_check_flushes (self);
     qv_searcher_compact_tick (self);
+    s_measure_memory (self);
     return 0;
 }
 

@@ -56,25 +56,16 @@ qv_searcher_stats (self_t *self, qv_job_t *job)
     uint64_t rows = 0, segs = 0, bytes = 0, growing = 0;
     //  Memory by component: rows of growing and sealed segments, of flushed ones, vector
     //  indexes, primary-key indexes
-    uint64_t mem_growing = 0, mem_flushed = 0, mem_indexes = 0, mem_pk = 0;
+    qv_memory_t mem = { 0, 0, 0, 0 };
     for (size_t i = 0; i < n; i++) {
         if (only && list [i] != only)
             continue;
         rows += list [i]->live_rows;
         segs += list [i]->nsegs;
-        mem_pk += qv_pkindex_bytes (list [i]->pk);
+        qv_collection_memory (list [i], &mem);
         for (size_t j = 0; j < list [i]->nsegs; j++) {
-            qv_segment_t *seg = list [i]->segs [j];
-            size_t b = qv_segment_bytes (seg);
-            bytes += b;
-            growing += seg->state != QV_SEG_FLUSHED;
-            if (seg->state == QV_SEG_FLUSHED)
-                mem_flushed += b;
-            else
-                mem_growing += b;
-            for (int fi = 0; fi < seg->schema->nfields; fi++)
-                if (seg->indexes [fi] && seg->indexes [fi]->index)
-                    mem_indexes += qv_index_memory_bytes (seg->indexes [fi]->index);
+            bytes += qv_segment_bytes (list [i]->segs [j]);
+            growing += list [i]->segs [j]->state != QV_SEG_FLUSHED;
         }
     }
     uint64_t mem_filter_cache = 0;
@@ -93,11 +84,14 @@ qv_searcher_stats (self_t *self, qv_job_t *job)
     qv_wr_key (w, "bytes"); qv_wr_uint (w, bytes);
     qv_wr_key (w, "memory");
     qv_wr_map_open (w);
-    qv_wr_key (w, "growing_segments"); qv_wr_uint (w, mem_growing);
-    qv_wr_key (w, "flushed_segments"); qv_wr_uint (w, mem_flushed);
-    qv_wr_key (w, "vector_indexes"); qv_wr_uint (w, mem_indexes);
-    qv_wr_key (w, "primary_key_index"); qv_wr_uint (w, mem_pk);
+    qv_wr_key (w, "growing_segments"); qv_wr_uint (w, mem.growing);
+    qv_wr_key (w, "flushed_segments"); qv_wr_uint (w, mem.flushed);
+    qv_wr_key (w, "vector_indexes"); qv_wr_uint (w, mem.indexes);
+    qv_wr_key (w, "primary_key_index"); qv_wr_uint (w, mem.pk);
     qv_wr_key (w, "filter_cache"); qv_wr_uint (w, mem_filter_cache);
+    if (self->config->memory_budget) {
+        qv_wr_key (w, "budget"); qv_wr_uint (w, self->config->memory_budget);
+    }
     qv_wr_map_close (w);
     qv_searcher_compact_stats (self, w);
     qv_wr_key (w, "wal_applied"); qv_wr_uint (w, qv_catalog_applied_seq (self->catalog));

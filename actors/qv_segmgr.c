@@ -335,6 +335,33 @@ s_queue_seal (self_t *self, uint32_t coll, uint64_t seg)
     zlistx_add_end (self->queue, msg);
 }
 
+static void s_stream_failed (self_t *self, qv_job_t *job);
+
+//  True (and the job answered RESOURCE_EXHAUSTED) if an insert would take the memory
+//  held past --memory-mb: what the searcher measured last (every second) and the
+//  rows not yet applied, with this batch.
+static bool
+s_over_budget (self_t *self, qv_job_t *job)
+{
+    qv_write_stats_t *ws = self->config->write_stats;
+    size_t budget = self->config->memory_budget;
+    if (!budget || !ws)
+        return false;
+    uint64_t held = atomic_load (&ws->resident);
+    if (held + job->bytes <= budget)
+        return false;
+    char msg [400];
+    snprintf (msg, sizeof msg, "the server holds %llu MiB of rows and indexes in memory and this "
+              "batch needs %zu MiB more, over the budget of %zu MiB (--memory-mb): delete rows "
+              "and compact, drop indexes or collections, or raise --memory-mb",
+              (unsigned long long) (held >> 20), (job->bytes + (1u << 20) - 1) >> 20, budget >> 20);
+    s_stream_failed (self, job);
+    qv_job_fail (job, QV_ELIMIT, msg);
+    s_send_reply (self, job);
+    atomic_fetch_add (&ws->refused, 1);
+    return true;
+}
+
 //  Bytes a queued message adds to a WAL object.
 static size_t
 s_msg_bytes (qv_msg_t *msg)
@@ -860,6 +887,9 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
             if (self->config->write_stats)
                 atomic_fetch_add (&self->config->write_stats->refused, 1);
         }
+        else
+        if (job->rec->type == QV_REC_INSERT && s_over_budget (self, job))
+            ;                       //  refused: the memory budget
         else
         if ((job->rec->type == QV_REC_INSERT
          &&  (zlistx_size (self->waiting) > 0

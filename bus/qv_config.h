@@ -36,6 +36,8 @@ typedef struct {
     atomic_uint_fast64_t refused;         //  inserts refused RESOURCE_EXHAUSTED for memory
     atomic_uint_fast64_t stream_again;    //  stream writes sent again after they were
                                           //  logged, answered without logging them twice
+    atomic_uint_fast64_t resident;        //  bytes of segments, vector indexes and primary-key
+                                          //  indexes in memory (the searcher, every second)
     atomic_uint_fast64_t gc_deleted;      //  objects garbage collection deleted (the compactor)
     atomic_uint_fast64_t gc_unused;       //  objects found unused, not deleted yet (grace)
 } qv_write_stats_t;
@@ -119,6 +121,9 @@ typedef struct {
     double compaction_bps;
     double compaction_ratio;
     int gc_grace_sec;
+    //  --memory-mb: inserts and upserts are refused RESOURCE_EXHAUSTED once the rows,
+    //  vector indexes and key indexes held in memory would pass this (0: no budget)
+    size_t memory_budget;
     size_t group_max_bytes;         //  most bytes in one WAL object
     char nats_url [256];            //  --nats: NATS server URL, "" without NATS
     char nats_prefix [64];          //  --nats-prefix: subject prefix (default "quiver")

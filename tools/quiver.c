@@ -297,6 +297,9 @@ s_usage (FILE *out)
         "                          small segments (default 0.2; 0: only on `compact`)\n"
         "  --gc-grace-sec N        keep an object no manifest names this long before\n"
         "                          garbage collection deletes it (default 600)\n"
+        "  --memory-mb N           refuse inserts and upserts RESOURCE_EXHAUSTED once the\n"
+        "                          rows, vector indexes and key indexes in memory would\n"
+        "                          pass N MiB (default 0: no budget; measured every second)\n"
         "  --bounded-staleness-ms N  a read at consistency `bounded` sees every write\n"
         "                          acknowledged more than N ms before it (default 5000)\n"
         "  --read-wait-ms N        how long a read waits for the writes its consistency\n"
@@ -566,6 +569,7 @@ main (int argc, char *argv [])
         { "compaction-mb-per-sec", required_argument, 0, 1010 },
         { "auto-compaction-ratio", required_argument, 0, 1011 },
         { "gc-grace-sec", required_argument, 0, 1012 },
+        { "memory-mb", required_argument, 0, 1013 },
         { "bounded-staleness-ms", required_argument, 0, 'S' },
         { "read-wait-ms", required_argument, 0, 'R' },
         { "nats", required_argument, 0, 'N' },
@@ -629,7 +633,7 @@ main (int argc, char *argv [])
                 if (c == 1004) config.client_searches_ps = rate;
                 break;
             }
-            case 1010: case 1011: case 1012: {
+            case 1010: case 1011: case 1012: case 1013: {
                 char *end = NULL;
                 double x = strtod (optarg, &end);
                 double most = c == 1011 ? 1 : 1e9;
@@ -641,6 +645,7 @@ main (int argc, char *argv [])
                 if (c == 1010) config.compaction_bps = x * 1048576;
                 if (c == 1011) config.compaction_ratio = x;
                 if (c == 1012) config.gc_grace_sec = (int) x;
+                if (c == 1013) config.memory_budget = (size_t) (x * 1048576);
                 break;
             }
             case 'S': config.bounded_staleness_ms = (int) v; break;

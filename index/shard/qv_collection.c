@@ -56,6 +56,30 @@ qv_collection_scalars (qv_collection_t *c, qv_segment_t *seg, uint64_t mask, qv_
 }
 
 uint64_t
+qv_collection_memory (qv_collection_t *coll, qv_memory_t *by)
+{
+    qv_memory_t m = { 0, 0, 0, qv_pkindex_bytes (coll->pk) };
+    for (size_t j = 0; j < coll->nsegs; j++) {
+        qv_segment_t *seg = coll->segs [j];
+        size_t b = qv_segment_bytes (seg);
+        if (seg->state == QV_SEG_FLUSHED)
+            m.flushed += b;
+        else
+            m.growing += b;
+        for (int fi = 0; fi < seg->schema->nfields; fi++)
+            if (seg->indexes [fi] && seg->indexes [fi]->index)
+                m.indexes += qv_index_memory_bytes (seg->indexes [fi]->index);
+    }
+    if (by) {
+        by->growing += m.growing;
+        by->flushed += m.flushed;
+        by->indexes += m.indexes;
+        by->pk += m.pk;
+    }
+    return m.growing + m.flushed + m.indexes + m.pk;
+}
+
+uint64_t
 qv_collection_expire_floor (const qv_collection_t *coll, int64_t now_ms)
 {
     uint64_t ttl_ms = coll->ttl_seconds * 1000;

@@ -54,6 +54,18 @@ int
     qv_collection_scalars (qv_collection_t *coll, qv_segment_t *seg, uint64_t mask,
                            qv_segidx_t **out);
 
+//  Memory a collection holds, by component (bytes).
+typedef struct {
+    uint64_t growing;               //  rows of growing and sealed segments
+    uint64_t flushed;               //  rows of flushed segments
+    uint64_t indexes;               //  vector indexes
+    uint64_t pk;                    //  the primary-key index
+} qv_memory_t;
+
+//  Adds coll's memory into *by (NULL: not wanted); returns its sum. Owner thread.
+uint64_t
+    qv_collection_memory (qv_collection_t *coll, qv_memory_t *by);
+
 //  The partition of coll named name, or NULL.
 const qv_partition_t *
     qv_collection_partition (qv_collection_t *coll, const char *name);

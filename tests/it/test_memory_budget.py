@@ -1,0 +1,78 @@
+"""--memory-mb against a real quiver: inserts are refused RESOURCE_EXHAUSTED, naming the
+budget, once the rows and indexes held in memory would pass it (never an OOM); `stats`
+reports memory by component; deleting rows and compacting frees room for more."""
+import time
+import unittest
+
+import numpy as np
+
+from qv_server import Server
+from quiver import QuiverClient, QuiverException
+
+DIM = 16
+
+
+def call(c, op, **fields):
+    return c._call(op, 120, **fields)
+
+
+class MemoryBudgetTest(unittest.TestCase):
+    def test_budget(self):
+        server = Server("--memory-mb", "6", "--auto-compaction-ratio", "0",
+                        "--gc-grace-sec", "1").start()
+        try:
+            c = QuiverClient(uri=server.endpoint, timeout=120)
+            call(c, "create_collection", collection="m", dimension=DIM)
+            rng = np.random.default_rng(1)
+            next_id, refused = 0, None
+            for _ in range(200):
+                try:
+                    call(c, "insert", collection="m", columns={
+                        "id": list(range(next_id, next_id + 5000)),
+                        "vector": rng.random((5000, DIM), dtype=np.float32).tobytes()})
+                    next_id += 5000
+                except QuiverException as e:
+                    refused = e
+                    break
+                time.sleep(0.05)            # the searcher measures every second
+                if next_id % 20000 == 0:
+                    time.sleep(1.1)
+            self.assertIsNotNone(refused, "never refused after %d rows" % next_id)
+            self.assertEqual(refused.code, "RESOURCE_EXHAUSTED")
+            self.assertIn("--memory-mb", str(refused))
+            self.assertIn("6 MiB", str(refused))
+            stats = call(c, "stats")
+            mem = stats["memory"]
+            for key in ("growing_segments", "flushed_segments", "vector_indexes",
+                        "primary_key_index", "filter_cache", "budget"):
+                self.assertIn(key, mem)
+            self.assertEqual(mem["budget"], 6 << 20)
+            held = mem["growing_segments"] + mem["flushed_segments"] + mem["vector_indexes"] \
+                + mem["primary_key_index"]
+            self.assertGreater(held, 4 << 20)
+            # Everything acknowledged is there
+            n = call(c, "query", collection="m", filter="", output_fields=["count(*)"])["rows"][0]["count(*)"]
+            self.assertEqual(n, next_id)
+            # Half the rows deleted and compacted away: room again
+            call(c, "flush", collection="m")
+            call(c, "delete", collection="m", ids=list(range(0, next_id, 2)))
+            cid = call(c, "compact", collection="m")["compaction_id"]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if call(c, "get_compaction_state", collection="m", compaction_id=cid)["state"] != "executing":
+                    break
+                time.sleep(0.2)
+            time.sleep(1.5)
+            call(c, "insert", collection="m", columns={
+                "id": list(range(next_id, next_id + 5000)),
+                "vector": rng.random((5000, DIM), dtype=np.float32).tobytes()})
+            after = call(c, "stats")["memory"]
+            self.assertLess(after["growing_segments"] + after["flushed_segments"],
+                            mem["growing_segments"] + mem["flushed_segments"])
+            c.close()
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
