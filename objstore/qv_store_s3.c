@@ -587,6 +587,22 @@ s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size
                   .bytes = count };
     s_req_t req = { .get_cap = cap };
     int rc = s_run (self, &op, &req, what);
+    //  A whole object shorter or longer than its recorded length is being written
+    //  again in place (s3rver, a put retried after a timeout while the first copy is
+    //  still being read): read it again once the rewrite is done, a few times
+    for (int again = 0; rc == 0 && req.status == S3StatusOK && offset == 0 && count == 0
+         && req.meta_size >= 0 && (uint64_t) req.meta_size != req.buf_len; again++) {
+        if (again == 5) {
+            free (req.buf);
+            return qv_err (QV_EIO, "%s: %zu bytes read, the object's recorded length is %lld "
+                           "(it is being written again); retry", what, req.buf_len,
+                           (long long) req.meta_size);
+        }
+        free (req.buf);
+        zclock_sleep (20 << again);
+        req = (s_req_t) { .get_cap = cap };
+        rc = s_run (self, &op, &req, what);
+    }
     if (rc == QV_EIO && req.status == S3StatusErrorInvalidRange) {
         rc = 0;                     //  offset at or past the end: no bytes
         req.buf_len = 0;
