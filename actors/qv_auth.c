@@ -120,8 +120,10 @@ s_failed (qv_auth_t *self, const char *peer, const char *user, int64_t now)
 
 int
 qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *token, const char *peer,
-               int64_t now)
+               int64_t now, char *user_out, size_t size)
 {
+    if (size)
+        user_out [0] = 0;
     if (!self->enabled || req->op == QV_OP_ping)
         return 0;
     const char *s = token;
@@ -158,6 +160,8 @@ qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *token, const ch
             privilege = "Admin";
         on = "*";
     }
+    if (size)
+        snprintf (user_out, size, "%s", user);
     if (privilege && !qv_users_allowed (self->users, user, on, privilege))
         return qv_err (QV_EPERM, "user '%s' may not %s: it needs privilege %s on %s%s%s",
                        user, qv_op_name (req->op), privilege,

@@ -26,9 +26,10 @@ qv_users_t *
 //  token if not NULL (a NATS message's header), else the request's `token`:
 //  0, QV_EUNAUTH (no token, a wrong one, or a peer that failed too often: its tokens
 //  not verified before are refused for a while) or QV_EPERM naming op, privilege and
-//  collection. Never puts the password in a message or a log line.
+//  collection. Never puts the password in a message or a log line. user (size bytes):
+//  the authenticated user, "" when authentication is off or the op needs none.
 int
     qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *token, const char *peer,
-                   int64_t now);
+                   int64_t now, char *user_out, size_t size);
 
 #endif

@@ -788,8 +788,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
         rc = qv_err (QV_EUNAVAIL, "the server is connecting to NATS (%s) and setting up its "
                      "subscriptions%s; retry shortly", self->config->nats_url,
                      self->config->ingest_stream [0] ? " and stream consumer" : "");
+    char user [QV_NAME_MAX + 1] = "";
     if (rc == 0)
-        rc = qv_auth_check (self->auth, req, header_token, peer, qv_clock_msec ());
+        rc = qv_auth_check (self->auth, req, header_token, peer, qv_clock_msec (), user,
+                            sizeof user);
     //  A proxy process without its writer core still sends reads of data to
     //  searcher processes
     qv_op_t op = req->op;
@@ -802,10 +804,10 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     //  Rate limits (not on a stream's messages: the bridge paces those)
     if (rc == 0 && !job->sseq && (op == QV_OP_insert || op == QV_OP_upsert))
         rc = qv_rate_take (self->rate, QV_RATE_INSERT_BYTES, zframe_data (client),
-                           zframe_size (client), (double) body_size, job->arrived);
+                           zframe_size (client), user, (double) body_size, job->arrived);
     if (rc == 0 && op == QV_OP_search)
         rc = qv_rate_take (self->rate, QV_RATE_SEARCHES, zframe_data (client),
-                           zframe_size (client), (double) s_nq (self, req), job->arrived);
+                           zframe_size (client), user, (double) s_nq (self, req), job->arrived);
     if (rc == 0 && req->op != QV_OP_ping)
         rc = qv_fair_admit (self->fair, zframe_data (client), zframe_size (client), sock != self->bus);
     if (rc) {
@@ -1482,6 +1484,11 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     const char *const client_opts [QV_RATE_KINDS] = { "--max-client-insert-mb-per-sec",
                                                       "--max-client-searches-per-sec" };
     self->rate = qv_rate_new (server, client, server_opts, client_opts);
+    const double user [QV_RATE_KINDS] = { self->config->user_insert_bps, self->config->user_searches_ps };
+    const char *const user_opts [QV_RATE_KINDS] = { "--max-user-insert-mb-per-sec",
+                                                    "--max-user-searches-per-sec" };
+    if (self->rate)
+        qv_rate_set_user_limits (self->rate, user, user_opts);
     self->auth = qv_auth_new (self->config->auth);
     assert (self->auth);
     assert (self->rate);

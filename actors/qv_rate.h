@@ -1,5 +1,6 @@
 //  Token-bucket rate limits for the proxy: insert bytes per second and searches (query
-//  vectors, as Milvus counts nq) per second, for the whole server and per client.
+//  vectors, as Milvus counts nq) per second, for the whole server, per client and per
+//  authenticated user.
 //
 //  DESIGN
 //  Each limit is a bucket of capacity one second's rate, refilled continuously. A
@@ -32,12 +33,17 @@ qv_rate_t *
 void
     qv_rate_destroy (qv_rate_t **self_p);
 
-//  Takes amount of kind for client (its routing id) at now_usec (qv_clock_usec). 0, or
-//  QV_ELIMIT with a message naming the limit, its option and when to retry; nothing is
-//  taken then.
+//  Limits per second for each authenticated user (0: none), and their options (none
+//  until set).
+void
+    qv_rate_set_user_limits (qv_rate_t *self, const double user [QV_RATE_KINDS],
+                             const char *const user_options [QV_RATE_KINDS]);
+//  Takes amount of kind for client (its routing id) and user (its authenticated user,
+//  or NULL / "" without authentication) at now_usec (qv_clock_usec). 0, or QV_ELIMIT
+//  with a message naming the limit, its option and when to retry; nothing is taken then.
 int
     qv_rate_take (qv_rate_t *self, qv_rate_kind_t kind, const void *client, size_t len,
-                  double amount, int64_t now_usec);
+                  const char *user, double amount, int64_t now_usec);
 
 //  Per-client buckets held (tests).
 size_t

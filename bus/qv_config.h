@@ -113,6 +113,9 @@ typedef struct {
     //  whole server (--max-insert-mb-per-sec, --max-searches-per-sec) and per client
     //  (--max-client-insert-mb-per-sec, --max-client-searches-per-sec)
     double max_insert_bps, max_searches_ps, client_insert_bps, client_searches_ps;
+    //  ... and per authenticated user, with --auth (--max-user-insert-mb-per-sec,
+    //  --max-user-searches-per-sec)
+    double user_insert_bps, user_searches_ps;
     //  Compaction: the compactor's write rate in bytes/s (--compaction-mb-per-sec; 0:
     //  no limit); the fraction of a segment's rows deleted or expired past which the
     //  coordinator compacts it on its own (--auto-compaction-ratio; 0: only on request);

@@ -290,6 +290,8 @@ s_usage (FILE *out)
         "                          the same limits for each client connection (all NATS\n"
         "                          requests count as one client; stream messages are\n"
         "                          not limited: the bridge paces them)\n"
+        "  --max-user-insert-mb-per-sec N, --max-user-searches-per-sec N\n"
+        "                          the same limits for each user, with --auth\n"
         "  --compaction-mb-per-sec N    how fast compactions write merged segments and\n"
         "                          their indexes (default 64; 0: no limit)\n"
         "  --auto-compaction-ratio R    compact a segment on its own once this fraction of\n"
@@ -570,6 +572,8 @@ main (int argc, char *argv [])
         { "auto-compaction-ratio", required_argument, 0, 1011 },
         { "gc-grace-sec", required_argument, 0, 1012 },
         { "memory-mb", required_argument, 0, 1013 },
+        { "max-user-insert-mb-per-sec", required_argument, 0, 1014 },
+        { "max-user-searches-per-sec", required_argument, 0, 1015 },
         { "bounded-staleness-ms", required_argument, 0, 'S' },
         { "read-wait-ms", required_argument, 0, 'R' },
         { "nats", required_argument, 0, 'N' },
@@ -633,7 +637,7 @@ main (int argc, char *argv [])
                 if (c == 1004) config.client_searches_ps = rate;
                 break;
             }
-            case 1010: case 1011: case 1012: case 1013: {
+            case 1010: case 1011: case 1012: case 1013: case 1014: case 1015: {
                 char *end = NULL;
                 double x = strtod (optarg, &end);
                 double most = c == 1011 ? 1 : 1e9;
@@ -646,6 +650,8 @@ main (int argc, char *argv [])
                 if (c == 1011) config.compaction_ratio = x;
                 if (c == 1012) config.gc_grace_sec = (int) x;
                 if (c == 1013) config.memory_budget = (size_t) (x * 1048576);
+                if (c == 1014) config.user_insert_bps = x * 1048576;
+                if (c == 1015) config.user_searches_ps = x;
                 break;
             }
             case 'S': config.bounded_staleness_ms = (int) v; break;

@@ -28,25 +28,25 @@ test_server_limit (void **state)
     int64_t t = qv_clock_usec ();
     //  Ten searches from two clients pass; the eleventh, from either, does not
     for (int i = 0; i < 10; i++)
-        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, i % 2 ? "a" : "b", 1, 1, t), 0);
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "c", 1, 1, t), QV_ELIMIT);
+        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, i % 2 ? "a" : "b", 1, NULL, 1, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "c", 1, NULL, 1, t), QV_ELIMIT);
     assert_non_null (strstr (qv_err_msg (), "--max-searches-per-sec"));
     assert_non_null (strstr (qv_err_msg (), "the server"));
     assert_non_null (strstr (qv_err_msg (), "retry in 100 ms"));
     //  Inserts are not limited
-    assert_int_equal (qv_rate_take (rate, QV_RATE_INSERT_BYTES, "a", 1, 1e9, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_INSERT_BYTES, "a", 1, NULL, 1e9, t), 0);
     //  100 ms later one more passes, and only one
     t += 100000;
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, 1, t), 0);
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, 1, t), QV_ELIMIT);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, NULL, 1, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, NULL, 1, t), QV_ELIMIT);
     //  A search of 25 vectors (more than a second's worth) passes on a full bucket...
     t += 2000000;
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, 25, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, NULL, 25, t), 0);
     //  ...and the debt it leaves is waited out: 1.5 s later still refused, at 1.6 s not
     t += 1500000;
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, 1, t), QV_ELIMIT);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, NULL, 1, t), QV_ELIMIT);
     t += 100000;
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, 1, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "a", 1, NULL, 1, t), 0);
     assert_int_equal (qv_rate_clients (rate), 0);
     qv_rate_destroy (&rate);
     qv_rate_destroy (&rate);
@@ -60,15 +60,15 @@ test_client_limit (void **state)
     qv_rate_t *rate = qv_rate_new (server, client, s_server_opts, s_client_opts);
     int64_t t = qv_clock_usec ();
     for (int i = 0; i < 3; i++)
-        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "\x01\x02", 2, 1, t), 0);
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "\x01\x02", 2, 1, t), QV_ELIMIT);
+        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "\x01\x02", 2, NULL, 1, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "\x01\x02", 2, NULL, 1, t), QV_ELIMIT);
     assert_non_null (strstr (qv_err_msg (), "this client"));
     assert_non_null (strstr (qv_err_msg (), "--max-client-searches-per-sec"));
     //  Another client has its own bucket
-    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "\x01\x03", 2, 1, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "\x01\x03", 2, NULL, 1, t), 0);
     //  Insert bytes: 1000 per second
-    assert_int_equal (qv_rate_take (rate, QV_RATE_INSERT_BYTES, "\x01\x02", 2, 600, t), 0);
-    assert_int_equal (qv_rate_take (rate, QV_RATE_INSERT_BYTES, "\x01\x02", 2, 600, t), QV_ELIMIT);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_INSERT_BYTES, "\x01\x02", 2, NULL, 600, t), 0);
+    assert_int_equal (qv_rate_take (rate, QV_RATE_INSERT_BYTES, "\x01\x02", 2, NULL, 600, t), QV_ELIMIT);
     assert_non_null (strstr (qv_err_msg (), "bytes of inserts"));
     assert_non_null (strstr (qv_err_msg (), "retry in 200 ms"));
     assert_int_equal (qv_rate_clients (rate), 2);
@@ -76,12 +76,12 @@ test_client_limit (void **state)
     for (int i = 0; i < 2000; i++) {
         char id [16];
         int n = snprintf (id, sizeof id, "c%d", i);
-        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, id, (size_t) n, 1, t), 0);
+        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, id, (size_t) n, NULL, 1, t), 0);
     }
     assert_true (qv_rate_clients (rate) > 1000);
     t += 5000000;
     for (int i = 0; i < 1024; i++)
-        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "busy", 4, 0.001, t), 0);
+        assert_int_equal (qv_rate_take (rate, QV_RATE_SEARCHES, "busy", 4, NULL, 0.001, t), 0);
     assert_true (qv_rate_clients (rate) <= 2);
     qv_rate_destroy (&rate);
 }

@@ -97,3 +97,39 @@ class AuthTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UserRateTest(unittest.TestCase):
+    """--max-user-searches-per-sec: each user's searches are limited together, over all
+    of its connections; another user is not held back by it."""
+
+    def test_user_rate(self):
+        server = Server("--auth", "--max-user-searches-per-sec", "5").start()
+        try:
+            root = QuiverClient(uri=server.endpoint, timeout=30, token=ROOT)
+            root.create_collection("ra", dimension=2)
+            root.insert("ra", [{"id": 1, "vector": [1.0, 2.0]}])
+            root.create_user("rater", "raterpass1")
+            root.create_role("rsearch")
+            root.grant_privilege("rsearch", "Collection", "Search", "*")
+            root.grant_role("rater", "rsearch")
+            a = QuiverClient(uri=server.endpoint, timeout=30, token="rater:raterpass1")
+            b = QuiverClient(uri=server.endpoint, timeout=30, token="rater:raterpass1")
+            refused = None
+            for i in range(40):
+                try:
+                    (a if i % 2 else b).search("ra", [[1.0, 2.0]], limit=1)
+                except QuiverException as e:
+                    refused = e
+                    break
+            self.assertIsNotNone(refused)
+            self.assertEqual(refused.code, "RESOURCE_EXHAUSTED")
+            self.assertIn("user 'rater'", str(refused))
+            self.assertIn("--max-user-searches-per-sec", str(refused))
+            self.assertLess(i, 12)          # 5 a second, however many connections
+            # root's own bucket is full
+            self.assertEqual(root.search("ra", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+            for c in (a, b, root):
+                c.close()
+        finally:
+            server.cleanup()
