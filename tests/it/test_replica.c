@@ -684,6 +684,58 @@ test_late_replica_from_manifest (void **state)
     s_assert_same (env, env->r [1], "and following on");
 }
 
+//  A compaction on the writer reaches the searcher processes through the log: they
+//  apply the same record to the rows they hold and answer as the writer after it (and
+//  before the writer's next manifest names the merged segment's index); a searcher
+//  process started afterwards, from the manifest that names the merged segment, too.
+static void
+test_replica_compaction (void **state)
+{
+    s_env_t *env = *state;
+    assert_int_equal (s_start_replica (env, 0), 0);
+    s_load (env);
+    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'create_index', collection: 'sift', field: 'v', "
+                                         "index_type: 'HNSW', params: {M: 8, efConstruction: 64}}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    s_write_rows (env->w, "insert", 0, 2000, 70000);
+    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', filter: 'id < 3000 or id >= 71000'}");
+    qv_doc_destroy (&r);
+    s_write_rows (env->w, "upsert", 5000, 500, 0);
+    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    s_assert_same (env, env->r [0], "before the compaction");
+    r = QV_IT_CALL_OK (env->w, "{op: 'compact', collection: 'sift'}");
+    uint64_t id = (uint64_t) qv_it_int (qv_it_path (r, "compaction_id"));
+    qv_doc_destroy (&r);
+    bool done = false;
+    for (int i = 0; i < 600 && !done; i++) {
+        r = QV_IT_CALL_OK (env->w, "{op: 'get_compaction_state', collection: 'sift', "
+                                   "compaction_id: %llu}", (unsigned long long) id);
+        done = !qv_it_str_is (qv_it_path (r, "state"), "executing");
+        if (done) {
+            assert_true (qv_it_str_is (qv_it_path (r, "state"), "completed"));
+            assert_int_equal (qv_it_int (qv_it_path (r, "rows_dropped")), 3000 + 1000 + 500);
+        }
+        qv_doc_destroy (&r);
+        if (!done)
+            zclock_sleep (100);
+    }
+    assert_true (done);
+    s_assert_same (env, env->r [0], "after the compaction");
+    assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), NB + 2000 - 3000 - 1000);
+    assert_int_equal (s_start_replica (env, 1), 0);
+    s_assert_same (env, env->r [1], "a searcher process started after the compaction");
+    //  Deletes after it find the rows in their new places everywhere
+    r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', ids: [3000, 3001, 70500]}");
+    qv_doc_destroy (&r);
+    s_assert_same (env, env->r [0], "a delete after the compaction");
+    s_assert_same (env, env->r [1], "a delete after the compaction, late searcher");
+}
+
 //  Polls the split writer's stats until it knows n searcher processes, all caught up
 //  (one is known within a second of catching up, and forgotten at once when it stops
 //  or within QV_MEMBERS_STALE_MS when it is killed), for up to 20 s.
@@ -1138,6 +1190,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_drop_while_inserts_queued, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_two_stores_one_nats, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_late_replica_from_manifest, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_replica_compaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_starts_over_behind_checkpoint, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split, s_teardown),
