@@ -1357,7 +1357,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     if (self->adopts)
         self->adopter = qv_config_push (self->config, "adopt");
     if (!self->adopts && !self->config->follower && !self->config->meta_process
-    &&  !self->config->remote_reads && !self->config->meta_remote)
+    &&  !self->config->meta_remote)
         self->segmgr_write = qv_config_push (self->config, "segmgr");
     if (self->config->meta_remote) {
         self->segmgr = qv_config_push (self->config, "segmgr");

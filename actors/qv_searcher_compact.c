@@ -342,14 +342,17 @@ s_start (self_t *self, qv_collection_t *c, double ratio, size_t small_min)
 }
 
 //  Why this searcher cannot compact, or NULL: compactions are planned by the searcher
-//  that owns the writer's catalog (the embedded server's).
+//  that owns the writer's catalog and logs beside the segment manager (the embedded
+//  server's, or a writer core's with meta and flusher), not by searcher processes nor
+//  by a meta process apart from its segment manager.
 static const char *
 s_cannot (self_t *self)
 {
     if (self->adopts || self->config->follower || self->config->meta_process
-    ||  self->config->remote_reads || self->config->meta_remote)
-        return "compaction runs in the embedded server (all roles in one process) for now; "
-               "this deployment splits the roles";
+    ||  self->config->meta_remote)
+        return "compaction runs where the segment manager, meta and flusher roles run "
+               "together (the embedded server, or a writer core with all three); this "
+               "process holds none of them, or not all three";
     if (self->quiet)
         return "the server is shutting down";
     return NULL;

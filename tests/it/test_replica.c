@@ -684,6 +684,60 @@ test_late_replica_from_manifest (void **state)
     s_assert_same (env, env->r [1], "and following on");
 }
 
+static bool s_wait_searchers (s_env_t *env, uint64_t n);
+
+//  Waits until compaction id of 'sift' on c is final; asserts it completed, dropping
+//  `dropped` rows.
+static void
+s_wait_compaction (qv_it_client_t *c, uint64_t id, int64_t dropped)
+{
+    bool done = false;
+    for (int i = 0; i < 600 && !done; i++) {
+        qv_doc_t *r = QV_IT_CALL_OK (c, "{op: 'get_compaction_state', collection: 'sift', "
+                                        "compaction_id: %llu}", (unsigned long long) id);
+        done = !qv_it_str_is (qv_it_path (r, "state"), "executing");
+        if (done) {
+            assert_true (qv_it_str_is (qv_it_path (r, "state"), "completed"));
+            assert_int_equal (qv_it_int (qv_it_path (r, "rows_dropped")), dropped);
+        }
+        qv_doc_destroy (&r);
+        if (!done)
+            zclock_sleep (100);
+    }
+    assert_true (done);
+}
+
+//  The writes of the compaction tests, on c: siftsmall with an index (index: its
+//  type and params), 2,000 more rows, 4,000 of them deleted and 500 upserted, each
+//  part flushed.
+static void
+s_compaction_writes (qv_it_client_t *c, const char *index)
+{
+    s_load_on (c);
+    qv_doc_t *r = QV_IT_CALL_OK (c, "{op: 'create_index', collection: 'sift', field: 'v', %s}",
+                                 index);
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (c, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    s_write_rows (c, "insert", 0, 2000, 70000);
+    r = QV_IT_CALL_OK (c, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (c, "{op: 'delete', collection: 'sift', filter: 'id < 3000 or id >= 71000'}");
+    qv_doc_destroy (&r);
+    s_write_rows (c, "upsert", 5000, 500, 0);
+    r = QV_IT_CALL_OK (c, "{op: 'flush', collection: 'sift'}");
+    qv_doc_destroy (&r);
+}
+
+static uint64_t
+s_compact (qv_it_client_t *c)
+{
+    qv_doc_t *r = QV_IT_CALL_OK (c, "{op: 'compact', collection: 'sift'}");
+    uint64_t id = (uint64_t) qv_it_int (qv_it_path (r, "compaction_id"));
+    qv_doc_destroy (&r);
+    return id;
+}
+
 //  A compaction on the writer reaches the searcher processes through the log: they
 //  apply the same record to the rows they hold and answer as the writer after it (and
 //  before the writer's next manifest names the merged segment's index); a searcher
@@ -693,47 +747,46 @@ test_replica_compaction (void **state)
 {
     s_env_t *env = *state;
     assert_int_equal (s_start_replica (env, 0), 0);
-    s_load (env);
-    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'create_index', collection: 'sift', field: 'v', "
-                                         "index_type: 'HNSW', params: {M: 8, efConstruction: 64}}");
-    qv_doc_destroy (&r);
-    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
-    qv_doc_destroy (&r);
-    s_write_rows (env->w, "insert", 0, 2000, 70000);
-    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
-    qv_doc_destroy (&r);
-    r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', filter: 'id < 3000 or id >= 71000'}");
-    qv_doc_destroy (&r);
-    s_write_rows (env->w, "upsert", 5000, 500, 0);
-    r = QV_IT_CALL_OK (env->w, "{op: 'flush', collection: 'sift'}");
-    qv_doc_destroy (&r);
+    s_compaction_writes (env->w, "index_type: 'HNSW', params: {M: 8, efConstruction: 64}");
     s_assert_same (env, env->r [0], "before the compaction");
-    r = QV_IT_CALL_OK (env->w, "{op: 'compact', collection: 'sift'}");
-    uint64_t id = (uint64_t) qv_it_int (qv_it_path (r, "compaction_id"));
-    qv_doc_destroy (&r);
-    bool done = false;
-    for (int i = 0; i < 600 && !done; i++) {
-        r = QV_IT_CALL_OK (env->w, "{op: 'get_compaction_state', collection: 'sift', "
-                                   "compaction_id: %llu}", (unsigned long long) id);
-        done = !qv_it_str_is (qv_it_path (r, "state"), "executing");
-        if (done) {
-            assert_true (qv_it_str_is (qv_it_path (r, "state"), "completed"));
-            assert_int_equal (qv_it_int (qv_it_path (r, "rows_dropped")), 3000 + 1000 + 500);
-        }
-        qv_doc_destroy (&r);
-        if (!done)
-            zclock_sleep (100);
-    }
-    assert_true (done);
+    s_wait_compaction (env->w, s_compact (env->w), 3000 + 1000 + 500);
+    //  The searcher process searches the merged segment exactly until the writer's
+    //  manifest names its index; then with the same graph as the writer
+    char why [256];
+    if (qv_it_wait_index (env->r [0], "sift", "v", NB + 2000 - 3000 - 1000, 30000, why, sizeof why))
+        fail_msg ("the searcher process did not load the merged segment's index: %s", why);
     s_assert_same (env, env->r [0], "after the compaction");
     assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), NB + 2000 - 3000 - 1000);
     assert_int_equal (s_start_replica (env, 1), 0);
     s_assert_same (env, env->r [1], "a searcher process started after the compaction");
     //  Deletes after it find the rows in their new places everywhere
-    r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', ids: [3000, 3001, 70500]}");
+    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', ids: [3000, 3001, 70500]}");
     qv_doc_destroy (&r);
     s_assert_same (env, env->r [0], "a delete after the compaction");
     s_assert_same (env, env->r [1], "a delete after the compaction, late searcher");
+}
+
+//  The same through a split writer (its reads on searcher processes; with a proxy
+//  process in front of the core too): the core compacts, the searcher processes
+//  apply it, and every answer equals an embedded server's that did not compact.
+static void
+test_split_compaction (void **state)
+{
+    s_env_t *env = *state;
+    assert_int_equal (s_start_replica (env, 0), 0);
+    assert_true (s_wait_searchers (env, 1));
+    //  IVF_FLAT probing all its lists: exact, so the merged segment answers as the three
+    //  it replaced
+    s_compaction_writes (env->w, "index_type: 'IVF_FLAT', params: {nlist: 16}");
+    s_compaction_writes (env->e, "index_type: 'IVF_FLAT', params: {nlist: 16}");
+    s_assert_equal (env->e, env->w, "split: before the compaction");
+    s_wait_compaction (env->w, s_compact (env->w), 3000 + 1000 + 500);
+    s_assert_equal (env->e, env->w, "split: after the compaction");
+    qv_doc_t *r = QV_IT_CALL_OK (env->w, "{op: 'delete', collection: 'sift', ids: [3000, 70500]}");
+    qv_doc_destroy (&r);
+    r = QV_IT_CALL_OK (env->e, "{op: 'delete', collection: 'sift', ids: [3000, 70500]}");
+    qv_doc_destroy (&r);
+    s_assert_equal (env->e, env->w, "split: a delete after the compaction");
 }
 
 //  Polls the split writer's stats until it knows n searcher processes, all caught up
@@ -1196,11 +1249,13 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_compaction, s_setup_split, s_teardown),
         //  The same, with the writer as a proxy process in front of the writer core
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split_proxy, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split_proxy, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split_proxy, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split_proxy, s_teardown),
+        cmocka_unit_test_setup_teardown (test_split_compaction, s_setup_split_proxy, s_teardown),
         //  ... and with the core as the segment manager and a meta process
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split_meta, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split_meta, s_teardown),
