@@ -28,6 +28,7 @@ typedef struct {
     zsock_t *meta;
     qv_store_t *store;
     uint64_t epoch;                 //  the writer epoch, in each manifest's and segment's key
+    int delay_ms;                   //  test hook QV_FAULT_MANIFEST_DELAY_MS
 } self_t;
 
 static void
@@ -63,6 +64,8 @@ s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
 {
     char key [64];
     qv_manifest_key (version, self->epoch, key, sizeof key);
+    if (self->delay_ms)
+        zclock_sleep (self->delay_ms);
     int64_t started = qv_clock_usec ();
     int rc = qv_store_put (self->store, key, manifest->data, manifest->size);
     if (rc == 0)
@@ -120,7 +123,8 @@ void
 qv_flusher_actor (zsock_t *pipe, void *args_)
 {
     qv_flusher_args_t *args = args_;
-    self_t self = { NULL, NULL, args->store, args->config->writer_epoch };
+    self_t self = { NULL, NULL, args->store, args->config->writer_epoch,
+                    args->config->fault_manifest_delay_ms };
     char ep [256];
     qv_config_endpoint (args->config, "flusher", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

@@ -229,6 +229,15 @@ qv_server_new (const qv_config_t *config)
                  "(fault injection)", build_delay, build_delay);
         self->config.fault_build_delay_ms = atoi (build_delay);
     }
+    //  Test hook: QV_FAULT_MANIFEST_DELAY_MS=N makes the flusher wait N ms before each
+    //  manifest write (objects stay unnamed by any manifest that long: garbage
+    //  collection must still leave them alone).
+    const char *manifest_delay = getenv ("QV_FAULT_MANIFEST_DELAY_MS");
+    if (manifest_delay && atoi (manifest_delay) > 0) {
+        qv_warn ("QV_FAULT_MANIFEST_DELAY_MS=%s: every manifest write waits %s ms "
+                 "(fault injection)", manifest_delay, manifest_delay);
+        self->config.fault_manifest_delay_ms = atoi (manifest_delay);
+    }
     //  Test hook: QV_FAULT_FEED_DROP=1 makes the feed publisher drop every WAL object
     //  (ticks still go): followers must read every object from the store, as after a
     //  NATS outage or a full publisher queue.
