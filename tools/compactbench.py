@@ -10,12 +10,17 @@ p50/p99 idle and during compaction, and the bytes of segment and index objects i
 store before the delete, after the compaction, after garbage collection, against the
 live data's raw size (ids, timestamps and vectors).
 
+Part 0 (--deletes): deletes at scale. Inserts ROWS vectors without an index, flushes,
+deletes every id in one request, then compacts; prints the delete's time and the
+server's resident memory before and after it, and the compaction's time, memory and
+store bytes after garbage collection.
+
 Part 2 (one fresh server per index type): inserts ROWS vectors, flushes, builds FLAT,
 HNSW and IVF_SQ8 in turn and prints the server's resident memory (VmRSS from /proc)
 above an empty server's, per million vectors, beside the raw vectors' size.
 
     /usr/bin/python3 tools/compactbench.py [--rows 1000000] [--dim 128] [--bin-dir build]
-        [--queries 500] [--compaction-mb-per-sec N] [--skip-memory]"""
+        [--queries 500] [--compaction-mb-per-sec N] [--skip-memory] [--deletes]"""
 import argparse
 import os
 import shutil
@@ -211,6 +216,52 @@ def part1(args):
         s.stop()
 
 
+def part0(args):
+    s = Server(args.bin_dir, "--gc-grace-sec", "2", "--auto-compaction-ratio", "0")
+    rng = np.random.default_rng(9)
+    try:
+        c = s.client()
+        fill(c, "del", args.rows, args.dim, rng)
+        data = os.path.join(s.dir, "data")
+        time.sleep(2)
+        before = rss_mb(s.proc.pid)
+        bytes_before = store_bytes(data)
+        t0 = time.monotonic()
+        r = call(c, "delete", collection="del", ids=list(range(args.rows)))
+        secs = time.monotonic() - t0
+        time.sleep(2)
+        after = rss_mb(s.proc.pid)
+        t0 = time.monotonic()
+        cid = call(c, "compact", collection="del")["compaction_id"]
+        while call(c, "get_compaction_state", collection="del", compaction_id=cid)["state"] == "executing":
+            time.sleep(0.1)
+        csecs = time.monotonic() - t0
+        call(c, "create_collection", collection="roll", dimension=4)
+        t0 = time.monotonic()
+        while store_bytes(data) > bytes_before * 0.1 and time.monotonic() - t0 < 60:
+            call(c, "insert", collection="roll", rows=[{"id": 1, "vector": [0.0] * 4}])
+            call(c, "flush", collection="roll")
+            time.sleep(1)
+        time.sleep(2)
+        compacted = rss_mb(s.proc.pid)
+        print()
+        print("## Deletes at scale: %d ids in one delete request, %d x %d, no index"
+              % (args.rows, args.rows, args.dim))
+        print()
+        print("| figure | value |")
+        print("|---|---|")
+        print("| delete of %d ids (one request, acknowledged durable) | %.2f s, %d deleted |"
+              % (args.rows, secs, r.get("deleted", -1)))
+        print("| resident memory before / after the delete | %.0f / %.0f MB |" % (before, after))
+        print("| compaction (every row dropped) | %.2f s |" % csecs)
+        print("| resident memory after compaction and GC | %.0f MB |" % compacted)
+        print("| segment objects before / after GC | %.1f / %.1f MB |"
+              % (bytes_before / 1e6, store_bytes(data) / 1e6))
+        c.close()
+    finally:
+        s.stop()
+
+
 def part2(args):
     base = Server(args.bin_dir)
     time.sleep(1)
@@ -248,8 +299,12 @@ def main():
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--compaction-mb-per-sec", type=float, default=None)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--deletes", action="store_true", help="only the deletes-at-scale part")
     args = ap.parse_args()
     print("compactbench: %d x %d, %s" % (args.rows, args.dim, time.strftime("%Y-%m-%d %H:%M")))
+    if args.deletes:
+        part0(args)
+        return
     part1(args)
     if not args.skip_memory:
         part2(args)
