@@ -1,7 +1,13 @@
 //  What every actor's loop shares: see qv_actor.h.
 #include "qv_actor.h"
+#include "qv_rc.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int
 qv_actor_on_term (zloop_t *loop, zsock_t *pipe, void *arg)
@@ -67,4 +73,11 @@ qv_actor_stop_pending (void *arg)
     sigset_t pending;
     return sigpending (&pending) == 0
         && (sigismember (&pending, SIGINT) == 1 || sigismember (&pending, SIGTERM) == 1);
+}
+
+void
+qv_actor_background (const char *who)
+{
+    if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10) != 0)
+        qv_warn ("%s: cannot lower its priority: %s", who, strerror (errno));
 }

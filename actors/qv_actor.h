@@ -40,4 +40,11 @@ zsock_t *
 bool
     qv_actor_stop_pending (void *arg);
 
+//  Background work (index builds, compaction): lowers the calling thread's priority
+//  to nice 10, so that requests and new data get the cores first. Threads the caller
+//  starts afterwards (an index build's) inherit it. Logs a warning naming `who` if the
+//  system refuses.
+void
+    qv_actor_background (const char *who);
+
 #endif

@@ -144,6 +144,11 @@ qv_builder_actor (zsock_t *pipe, void *args_)
     qv_builder_args_t *args = args_;
     self_t self = { NULL, NULL, args->store, args->config->fault_build_delay_ms,
                     args->config->writer_epoch, args->stopping };
+    //  Background work: a build (minutes of both cores for a large HNSW) must not
+    //  slow the inserts and searches going on meanwhile. This thread and the build
+    //  threads it starts run at a lower priority; on an idle machine they still get
+    //  every core.
+    qv_actor_background ("index builder");
     char ep [256];
     qv_config_endpoint (args->config, "builder", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);

@@ -39,9 +39,6 @@
 #include "qv_rc.h"
 #include "qv_segfile.h"
 
-#include <errno.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 typedef struct {
@@ -287,8 +284,7 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     //  leave one core free.
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     self.build_threads = cores > 1 ? (uint32_t) cores - 1 : 1;
-    if (setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10) != 0)
-        qv_warn ("compactor: cannot lower its priority: %s", strerror (errno));
+    qv_actor_background ("compactor");
     char ep [256];
     qv_config_endpoint (args->config, "compactor", ep, sizeof ep);
     self.inbox = zsock_new_pull (ep);
