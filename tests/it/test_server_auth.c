@@ -80,6 +80,168 @@ s_call_err (qv_it_client_t *c, int line, const char *code, const char *needle,
 #define SEARCH "{op: 'search', token: '%s', collection: '%s', vectors: [[1.0, 2.0]], limit: 1}"
 #define INSERT "{op: 'insert', token: '%s', collection: '%s', rows: [{id: 9, vector: [1.0, 1.0]}]}"
 
+//  --------------------------------------------------------------------------
+//  The privilege matrix: every op of the protocol, called by a user holding each
+//  privilege in turn (granted on every collection), by one holding the op's own
+//  privilege on another collection only, by one with no role, by root, and without a
+//  token. The table is PROTOCOL.md's ("Authentication": which op needs which
+//  privilege), written out here again so that a change to the server's mapping shows.
+//  Destructive ops name things that do not exist ('ghost'), so that an allowed call
+//  answers NOT_FOUND and leaves the fixture as it was: what is checked is only whether
+//  the call got past the privilege check.
+
+#define S_PRIVS 7
+static const char *s_privs [S_PRIVS] = {
+    "Search", "Query", "Insert", "Delete", "CreateIndex", "DDL", "Admin"
+};
+
+typedef struct {
+    const char *privilege;          //  NULL: a valid token is enough
+    const char *request;            //  one %s: the token
+} s_row_t;
+
+static const s_row_t s_matrix [] = {
+    { NULL, "{op: 'list_collections', token: '%s'}" },
+    { NULL, "{op: 'has_collection', token: '%s', collection: 'M'}" },
+    { NULL, "{op: 'describe_collection', token: '%s', collection: 'M'}" },
+    { NULL, "{op: 'describe_index', token: '%s', collection: 'M'}" },
+    { NULL, "{op: 'list_partitions', token: '%s', collection: 'M'}" },
+    { NULL, "{op: 'stats', token: '%s'}" },
+    { NULL, "{op: 'get_compaction_state', token: '%s', collection: 'M', compaction_id: 1}" },
+    { "Search", "{op: 'search', token: '%s', collection: 'M', vectors: [[1.0, 2.0]], limit: 1}" },
+    { "Query", "{op: 'query', token: '%s', collection: 'M', filter: 'id >= 0'}" },
+    { "Query", "{op: 'get', token: '%s', collection: 'M', ids: [1]}" },
+    { "Insert", "{op: 'insert', token: '%s', collection: 'M', rows: [{id: 7, vector: [1.0, 1.0]}]}" },
+    { "Insert", "{op: 'upsert', token: '%s', collection: 'M', rows: [{id: 8, vector: [1.0, 1.0]}]}" },
+    { "Delete", "{op: 'delete', token: '%s', collection: 'M', ids: [424242]}" },
+    { "CreateIndex", "{op: 'create_index', token: '%s', collection: 'M', field: 'vector', index_type: 'FLAT'}" },
+    { "CreateIndex", "{op: 'drop_index', token: '%s', collection: 'M', field: 'ghost'}" },
+    { "DDL", "{op: 'create_collection', token: '%s', collection: 'M', dimension: 2}" },
+    { "DDL", "{op: 'drop_collection', token: '%s', collection: 'ghost'}" },
+    { "DDL", "{op: 'create_partition', token: '%s', collection: 'M', partition: 'p1'}" },
+    { "DDL", "{op: 'drop_partition', token: '%s', collection: 'M', partition: 'ghost'}" },
+    { "DDL", "{op: 'alter_collection', token: '%s', collection: 'M', description: 'matrix'}" },
+    { "DDL", "{op: 'flush', token: '%s', collection: 'M'}" },
+    { "DDL", "{op: 'compact', token: '%s', collection: 'M'}" },
+    { "Admin", "{op: 'create_user', token: '%s', user: 'made', password: 'madepass1'}" },
+    { "Admin", "{op: 'drop_user', token: '%s', user: 'ghost'}" },
+    { "Admin", "{op: 'update_password', token: '%s', user: 'root', old_password: 'not-it-1', new_password: 'whatever1'}" },
+    { "Admin", "{op: 'create_role', token: '%s', role: 'made'}" },
+    { "Admin", "{op: 'drop_role', token: '%s', role: 'ghost'}" },
+    { "Admin", "{op: 'grant_role', token: '%s', user: 'ghost', role: 'ghost'}" },
+    { "Admin", "{op: 'revoke_role', token: '%s', user: 'ghost', role: 'ghost'}" },
+    { "Admin", "{op: 'grant_privilege', token: '%s', role: 'ghost', collection: 'M', privilege: 'Search'}" },
+    { "Admin", "{op: 'revoke_privilege', token: '%s', role: 'ghost', collection: 'M', privilege: 'Search'}" },
+    { "Admin", "{op: 'list_users', token: '%s'}" },
+    { "Admin", "{op: 'list_roles', token: '%s'}" },
+    { "Admin", "{op: 'describe_user', token: '%s', user: 'root'}" },
+};
+#define S_ROWS (sizeof s_matrix / sizeof s_matrix [0])
+
+//  The users: p0..p6 hold s_privs [i] on "*"; o0..o6 hold it on collection 'other'
+//  only; 'none' has no role. Passwords are the name four times.
+static void
+s_matrix_users (qv_it_client_t *c)
+{
+    OK (c, "{op: 'create_user', token: '%s', user: '%s', password: 'nonenone'}", ROOT, "none");
+    for (int i = 0; i < S_PRIVS; i++)
+        for (int other = 0; other < 2; other++) {
+            char name [8];
+            snprintf (name, sizeof name, "%c%d", other ? 'o' : 'p', i);
+            char req [300];
+            snprintf (req, sizeof req, "{op: 'create_user', token: '%%s', user: '%s', password: '%s%s%s%s'}",
+                      name, name, name, name, name);
+            OK (c, req, ROOT, "");
+            snprintf (req, sizeof req, "{op: 'create_role', token: '%%s', role: 'r%s'}", name);
+            OK (c, req, ROOT, "");
+            snprintf (req, sizeof req, "{op: 'grant_privilege', token: '%%s', role: 'r%s', collection: '%s', "
+                      "privilege: '%s'}", name, other ? "other" : "*", s_privs [i]);
+            OK (c, req, ROOT, "");
+            snprintf (req, sizeof req, "{op: 'grant_role', token: '%%s', user: '%s', role: 'r%s'}", name, name);
+            OK (c, req, ROOT, "");
+        }
+}
+
+//  What a call of row by token must answer: denied (PERMISSION_DENIED naming the
+//  privilege) or not (anything but PERMISSION_DENIED and UNAUTHENTICATED).
+static void
+s_matrix_expect (const char *what, const s_row_t *row, const char *token, bool denied,
+                 const char *code, const char *error)
+{
+    if (denied) {
+        char needle [64];
+        snprintf (needle, sizeof needle, "privilege %s", row->privilege);
+        if (strcmp (code, "PERMISSION_DENIED") != 0 || !strstr (error, needle))
+            fail_msg ("%s %s with token %s: expected PERMISSION_DENIED naming %s, got '%s': %s",
+                      what, row->request, token, row->privilege, code, error);
+    }
+    else
+    if (!strcmp (code, "PERMISSION_DENIED") || !strcmp (code, "UNAUTHENTICATED"))
+        fail_msg ("%s %s with token %s: expected to pass the privilege check, got %s: %s",
+                  what, row->request, token, code, error);
+}
+
+//  Every row over ZeroMQ by every user.
+static void
+s_matrix_zmq (qv_it_client_t *c)
+{
+    int denied_n = 0, passed_n = 0;
+    for (size_t r = 0; r < S_ROWS; r++) {
+        const s_row_t *row = &s_matrix [r];
+        //  Who: root, none, p0..p6, o0..o6
+        for (int who = -2; who < 2 * S_PRIVS; who++) {
+            char token [64];
+            bool denied;
+            if (who == -2) {
+                snprintf (token, sizeof token, "%s", ROOT);
+                denied = false;
+            }
+            else
+            if (who == -1) {
+                snprintf (token, sizeof token, "none:nonenone");
+                denied = row->privilege != NULL;
+            }
+            else {
+                int i = who % S_PRIVS;
+                bool other = who >= S_PRIVS;
+                char name [8];
+                snprintf (name, sizeof name, "%c%d", other ? 'o' : 'p', i);
+                snprintf (token, sizeof token, "%s:%s%s%s%s", name, name, name, name, name);
+                denied = row->privilege
+                      && (other || strcmp (row->privilege, s_privs [i]) != 0);
+            }
+            char req [400];
+            snprintf (req, sizeof req, row->request, token);
+            qv_doc_t *reply = qv_it_callf (c, "%s", req);
+            assert_non_null (reply);
+            s_matrix_expect ("ZeroMQ", row, token, denied, qv_it_code (reply), qv_it_error (reply));
+            qv_doc_destroy (&reply);
+            denied_n += denied;
+            passed_n += !denied;
+        }
+        //  No token at all: UNAUTHENTICATED, whatever the op
+        char req [400];
+        snprintf (req, sizeof req, row->request, "");
+        char *tok = strstr (req, "token: '', ");
+        if (!tok)
+            tok = strstr (req, ", token: ''");
+        assert_non_null (tok);
+        memmove (tok, tok + 11, strlen (tok + 11) + 1);
+        qv_doc_t *reply = qv_it_callf (c, "%s", req);
+        assert_non_null (reply);
+        if (strcmp (qv_it_code (reply), "UNAUTHENTICATED") != 0)
+            fail_msg ("%s without a token: expected UNAUTHENTICATED, got '%s'", req, qv_it_code (reply));
+        qv_doc_destroy (&reply);
+    }
+    //  Each privileged row denied 14 users (none, the 6 others, the 7 on 'other') and
+    //  let 2 through (root and its holder); each open row let all 16 through
+    size_t open_rows = 0;
+    for (size_t r = 0; r < S_ROWS; r++)
+        open_rows += s_matrix [r].privilege == NULL;
+    assert_int_equal (denied_n, (int) ((S_ROWS - open_rows) * 14));
+    assert_int_equal (passed_n, (int) ((S_ROWS - open_rows) * 2 + open_rows * 16));
+}
+
 //  With --auth, no root stored and no QUIVER_ROOT_PASSWORD: the server exits at once
 //  saying what is missing.
 static void
@@ -393,8 +555,8 @@ test_rest_bearer (void **state)
 //  A NATS request (payload written as text) on subject with header Authorization:
 //  Bearer token (none if NULL); the reply's code ("" if ok).
 static void
-s_nats_request (natsConnection *nc, const char *subject, const char *token, const char *payload,
-                char *code, size_t size)
+s_nats_request_full (natsConnection *nc, const char *subject, const char *token,
+                     const char *payload, char *code, size_t size, char *error, size_t esize)
 {
     qv_wr_t *w = qv_wr_new ();
     assert_int_equal (qv_it_json_write (w, payload), 0);
@@ -416,10 +578,23 @@ s_nats_request (natsConnection *nc, const char *subject, const char *token, cons
     code [0] = 0;
     if (v)
         qv_val_strcpy (v, code, size);
+    v = qv_val_get (qv_doc_root (doc), "error");
+    if (error && esize) {
+        error [0] = 0;
+        if (v)
+            qv_val_strcpy (v, error, esize);
+    }
     qv_doc_destroy (&doc);
     natsMsg_Destroy (reply);
     natsMsg_Destroy (msg);
     qv_wr_destroy (&w);
+}
+
+static void
+s_nats_request (natsConnection *nc, const char *subject, const char *token, const char *payload,
+                char *code, size_t size)
+{
+    s_nats_request_full (nc, subject, token, payload, code, size, NULL, 0);
 }
 
 //  NATS subjects honour the same tokens and privileges: the header Authorization:
@@ -472,6 +647,101 @@ test_nats_token (void **state)
     qv_itn_remove_dir (q.data);
 }
 
+//  The NATS subjects of the same rows (PROTOCOL.md "NATS subjects"), the token in the
+//  Authorization header: the same users denied and let through.
+static void
+s_matrix_nats (natsConnection *nc)
+{
+    static const struct {
+        const char *subject, *payload, *privilege;
+    } rows [] = {
+        { "quiver.insert.M", "{rows: [{id: 17, vector: [1.0, 1.0]}]}", "Insert" },
+        { "quiver.upsert.M", "{rows: [{id: 18, vector: [1.0, 1.0]}]}", "Insert" },
+        { "quiver.delete.M", "{ids: [424242]}", "Delete" },
+        { "quiver.search.M", "{vectors: [[1.0, 2.0]], limit: 1}", "Search" },
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows [0]; r++) {
+        s_row_t row = { rows [r].privilege, rows [r].subject };
+        for (int who = -2; who < 2 * S_PRIVS; who++) {
+            char token [64];
+            bool denied = true;
+            if (who == -2) {
+                snprintf (token, sizeof token, "%s", ROOT);
+                denied = false;
+            }
+            else
+            if (who == -1)
+                snprintf (token, sizeof token, "none:nonenone");
+            else {
+                int i = who % S_PRIVS;
+                bool other = who >= S_PRIVS;
+                char name [8];
+                snprintf (name, sizeof name, "%c%d", other ? 'o' : 'p', i);
+                snprintf (token, sizeof token, "%s:%s%s%s%s", name, name, name, name, name);
+                denied = other || strcmp (row.privilege, s_privs [i]) != 0;
+            }
+            char code [32], error [300];
+            s_nats_request_full (nc, rows [r].subject, token, rows [r].payload, code, sizeof code,
+                                 error, sizeof error);
+            s_matrix_expect ("NATS", &row, token, denied, code, error);
+            if (!denied && code [0])
+                fail_msg ("NATS %s with token %s: expected success, got %s", rows [r].subject, token, code);
+        }
+    }
+}
+
+//  The matrix over ZeroMQ and NATS on one server (ZeroMQ alone where no nats-server
+//  is installed).
+static void
+test_auth_matrix (void **state)
+{
+    (void) state;
+    setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
+    bool nats_ok = qv_itn_have_nats_server ();
+    qv_itn_nats_t nats = { 0 };
+    qv_itn_quiver_t q = { 0 };
+    qv_it_server_t *server = NULL;
+    qv_it_client_t *c;
+    if (nats_ok) {
+        assert_int_equal (qv_itn_nats_start (&nats), 0);
+        assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--auth", 60000), 0);
+        c = qv_it_client_new (q.endpoint, QV_IT_CALL_MS);
+    }
+    else {
+        fprintf (stderr, "no nats-server: test_auth_matrix runs over ZeroMQ only\n");
+        const char *extra [] = { "--auth", NULL };
+        server = qv_it_server_new (extra);
+        assert_non_null (server);
+        assert_int_equal (qv_it_server_start (server), 0);
+        c = s_client (server);
+    }
+    assert_non_null (c);
+    OK (c, "{op: 'create_collection', token: '%s', collection: '%s', dimension: 2}", ROOT, "M");
+    OK (c, INSERT, ROOT, "M");
+    s_matrix_users (c);
+    s_matrix_zmq (c);
+    if (nats_ok) {
+        natsConnection *nc = qv_itn_nats_connect (nats.url);
+        assert_non_null (nc);
+        s_matrix_nats (nc);
+        natsConnection_Destroy (nc);
+    }
+    //  What the allowed calls did: rows 7, 8 (ZeroMQ) and 17, 18 (NATS) beside 9
+    qv_doc_t *r = CALL_OK (c, "{op: 'query', token: '" ROOT "', collection: 'M', filter: 'id >= 0', "
+                              "output_fields: ['count(*)']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows.0.count(*)")), nats_ok ? 5 : 3);
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&c);
+    if (nats_ok) {
+        assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
+        qv_itn_nats_stop (&nats);
+        qv_itn_remove_dir (nats.dir);
+        qv_itn_remove_dir (q.data);
+    }
+    else
+        qv_it_server_destroy (&server);
+}
+
 int
 main (void)
 {
@@ -482,6 +752,7 @@ main (void)
         cmocka_unit_test (test_split_proxies),
         cmocka_unit_test (test_rest_bearer),
         cmocka_unit_test (test_nats_token),
+        cmocka_unit_test (test_auth_matrix),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
