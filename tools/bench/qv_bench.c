@@ -122,11 +122,18 @@ qv_bench_free_port (void)
 //  Waits until ping answers ok, at most timeout_ms, while process pid lives. Returns
 //  the ms from t0 (usec clock) to the answer, or -1.
 static char s_server_key [41];
+static char s_token [300];
 
 void
 qv_bench_set_server_key (const char *key)
 {
     snprintf (s_server_key, sizeof s_server_key, "%s", key ? key : "");
+}
+
+void
+qv_bench_set_token (const char *token)
+{
+    snprintf (s_token, sizeof s_token, "%s", token ? token : "");
 }
 
 qv_client_t *
@@ -136,6 +143,8 @@ qv_bench_client_new (const char *endpoint)
                                            : qv_client_new (endpoint);
     if (!client)
         qv_bench_die ("client of %s: %s", endpoint, qv_err_msg ());
+    if (s_token [0])
+        qv_client_set_token (client, s_token);
     return client;
 }
 

@@ -30,7 +30,11 @@ void
 //  qv_bench_client_new gives from now on; NULL: plain clients.
 void
     qv_bench_set_server_key (const char *key);
-//  A client of endpoint, with the server key set (dies if it cannot be made).
+//  The token ("user:password", `quiver serve --auth`) every client made by
+//  qv_bench_client_new sends from now on; NULL: none.
+void
+    qv_bench_set_token (const char *token);
+//  A client of endpoint, with the server key and token set (dies if it cannot be made).
 qv_client_t *
     qv_bench_client_new (const char *endpoint);
 
