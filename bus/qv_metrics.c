@@ -23,7 +23,10 @@ struct _qv_metrics_t {
 static const char *s_counters [] = {
     "store_requests", "store_retries", "writes_waited", "writes_refused",
     "writes_stream_again", "segments_read", "nats_requests", "nats_failed", "nats_dropped",
-    NULL
+    "compactions_completed", "compactions_failed", "compaction_rows_dropped",
+    "gc_deleted_objects", "cache_hits", "cache_misses", "cache_bytes_downloaded",
+    "cache_corrupt", "cache_stale", "cache_evictions", "feed_published", "feed_dropped",
+    "feed_wal_reads", "cdc_published", "cdc_dropped", NULL
 };
 
 static bool
@@ -72,6 +75,35 @@ s_label (FILE *out, const char *s, size_t n)
     }
 }
 
+//  Whether name is a Prometheus-safe metric name part ([a-z0-9_]+).
+static bool
+s_is_name (const char *s, size_t n)
+{
+    bool valid = n > 0;
+    for (size_t c = 0; c < n; c++)
+        valid &= (s [c] >= 'a' && s [c] <= 'z') || (s [c] >= '0' && s [c] <= '9') || s [c] == '_';
+    return valid;
+}
+
+//  The `stats` field memory (bytes by component) as one gauge with a label per
+//  component: quiver_memory_bytes{component="flushed_segments"}.
+static void
+s_write_memory (FILE *out, const qv_val_t *memory)
+{
+    fprintf (out, "# HELP quiver_memory_bytes Memory held, by component (the stats field memory).\n"
+                  "# TYPE quiver_memory_bytes gauge\n");
+    const char *s;
+    size_t n;
+    uint64_t u;
+    for (size_t i = 0; i < qv_val_len (memory); i++) {
+        const qv_val_t *key = qv_val_key (memory, i);
+        if (key && qv_val_str (key, &s, &n) == 0 && s_is_name (s, n)
+        &&  qv_val_uint (qv_val_value (memory, i), &u) == 0)
+            fprintf (out, "quiver_memory_bytes{component=\"%.*s\"} %llu\n", (int) n, s,
+                     (unsigned long long) u);
+    }
+}
+
 static void
 s_write_stats (FILE *out, const qv_val_t *root, bool ready)
 {
@@ -93,13 +125,14 @@ s_write_stats (FILE *out, const qv_val_t *root, bool ready)
     for (size_t i = 0; i < qv_val_len (root); i++) {
         const qv_val_t *key = qv_val_key (root, i), *value = qv_val_value (root, i);
         uint64_t u;
-        if (qv_val_str (key, &s, &n) || qv_val_uint (value, &u) || qv_val_is (key, "rid"))
-            continue;               //  strings, lists, maps: not a number to plot
-        bool valid = n > 0;
-        for (size_t c = 0; c < n; c++)
-            valid &= (s [c] >= 'a' && s [c] <= 'z') || (s [c] >= '0' && s [c] <= '9') || s [c] == '_';
-        if (!valid)
+        if (qv_val_str (key, &s, &n) || qv_val_is (key, "rid") || !s_is_name (s, n))
             continue;
+        if (qv_val_is (key, "memory")) {
+            s_write_memory (out, value);
+            continue;
+        }
+        if (qv_val_uint (value, &u))
+            continue;               //  strings, lists, other maps: not a number to plot
         bool counter = s_is_counter (s, n);
         fprintf (out, "# HELP quiver_%.*s%s The stats field %.*s.\n# TYPE quiver_%.*s%s %s\n"
                       "quiver_%.*s%s %llu\n",

@@ -246,6 +246,20 @@ test_counters_move (void **state)
     //  The stats figures: rows acknowledged
     assert_true (s_value (&after, "quiver_rows") == 4);
     assert_true (s_value (&after, "quiver_collections") >= 1);
+    //  Memory by component: every component written, the flushed rows and their
+    //  index and key index held
+    const char *components [] = { "growing_segments", "flushed_segments", "vector_indexes",
+                                  "primary_key_index", "filter_cache" };
+    for (size_t i = 0; i < sizeof components / sizeof components [0]; i++) {
+        char key [128];
+        snprintf (key, sizeof key, "quiver_memory_bytes{component=\"%s\"}", components [i]);
+        if (!zhashx_lookup (after.samples, key))
+            fail_msg ("no sample %s", key);
+    }
+    const char *mem = "quiver_memory_bytes{component=\"%s\"}";
+    assert_true (s_value (&after, mem, "flushed_segments") > 0);
+    assert_true (s_value (&after, mem, "vector_indexes") > 0);
+    assert_true (s_value (&after, mem, "primary_key_index") > 0);
     bool info = false;              //  the instance varies: found by its prefix
     for (void *v = zhashx_first (after.samples); v; v = zhashx_next (after.samples))
         info |= strncmp (zhashx_cursor (after.samples), "quiver_info{role=\"embedded\",instance=\"", 38) == 0
