@@ -52,7 +52,6 @@ typedef struct {
     int64_t grace_ms;               //  --gc-grace-sec
     zhashx_t *unused;               //  key -> msec clock + 1 when first found unused
     bool checking;                  //  a GC_CHECK is out
-    uint64_t gc_deleted;            //  objects deleted since the start
     qv_write_stats_t *stats;        //  the server's figures (gc_), or NULL
     uint32_t build_threads;         //  index build threads: all cores but one
 } self_t;
@@ -234,12 +233,10 @@ s_gc_checked (self_t *self, zlist_t *keys)
         atomic_store (&self->stats->gc_unused, zhashx_size (still));
     }
     zhashx_destroy (&refs);
-    if (deleted) {
-        self->gc_deleted += deleted;
+    if (deleted)
         qv_info ("garbage collection deleted %llu objects no manifest or segment uses "
                  "(unused for at least %lld s)", (unsigned long long) deleted,
                  (long long) (self->grace_ms / 1000));
-    }
 }
 
 static int
@@ -278,7 +275,7 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     self_t self = { NULL, NULL, args->store, args->config->compaction_bps,
                     args->config->writer_epoch, args->config->fault_build_delay_ms,
                     args->stopping, (int64_t) args->config->gc_grace_sec * 1000,
-                    zhashx_new (), false, 0, args->config->write_stats, 1 };
+                    zhashx_new (), false, args->config->write_stats, 1 };
     //  Background work: searches and new data come first. This thread (and the index
     //  build threads it starts, which inherit it) runs at a lower priority, and builds
     //  leave one core free.

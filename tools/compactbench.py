@@ -8,7 +8,9 @@ compacts (with the server's default write throttle unless --compaction-mb-per-se
 given) while the same search load runs, and prints compaction rows/s and MB/s, search
 p50/p99 idle and during compaction, and the bytes of segment and index objects in the
 store before the delete, after the compaction, after garbage collection, against the
-live data's raw size (ids, timestamps and vectors).
+same live rows loaded afresh into a new collection with the same index (what the store
+would hold had the deleted rows never been inserted) and against the live data's raw
+size (ids, timestamps and vectors).
 
 Part 0 (--deletes): deletes at scale. Inserts ROWS vectors without an index, flushes,
 deletes every id in one request, then compacts; prints the delete's time and the
@@ -53,9 +55,13 @@ def rss_mb(pid):
     return 0.0
 
 
-def store_bytes(data_dir):
+def store_bytes(data_dir, coll_id=None):
+    """Bytes of segment and index objects, of one collection if coll_id is given."""
     total = 0
-    for d, _, files in os.walk(os.path.join(data_dir, "segments")):
+    top = os.path.join(data_dir, "segments")
+    if coll_id is not None:
+        top = os.path.join(top, str(coll_id))
+    for d, _, files in os.walk(top):
         for f in files:
             total += os.path.getsize(os.path.join(d, f))
     return total
@@ -119,6 +125,27 @@ def fill(c, name, rows, dim, rng, index=None):
             if d["indexed_rows"] >= d["total_rows"]:
                 break
             time.sleep(1)
+
+
+def fill_live(c, name, rows, dim, rng, keep, index):
+    """The rows fill() would insert with an rng of the same seed, those whose id keep()
+    accepts, under the same ids; flushed and indexed like fill()'s."""
+    call(c, "create_collection", collection=name, dimension=dim, metric="L2")
+    batch = 20000
+    for i in range(0, rows, batch):
+        n = min(batch, rows - i)
+        vecs = rng.random((n, dim), dtype=np.float32)
+        ids = [j for j in range(i, i + n) if keep(j)]
+        if ids:
+            call(c, "insert", collection=name, columns={
+                "id": ids, "vector": vecs[[j - i for j in ids]].tobytes()})
+    call(c, "flush", collection=name)
+    call(c, "create_index", collection=name, field="vector", index_type=index[0], params=index[1])
+    while True:
+        d = call(c, "describe_index", collection=name, field="vector")
+        if d["indexed_rows"] >= d["total_rows"]:
+            break
+        time.sleep(1)
 
 
 def search_load(endpoint, name, dim, stop, out, seed):
@@ -190,6 +217,14 @@ def part1(args):
                 time.sleep(3)
                 break
         bytes_gc = store_bytes(data)
+        bench_id = call(c, "describe_collection", collection="bench")["collection_id"]
+        bytes_gc_bench = store_bytes(data, bench_id)
+        # The same live rows loaded afresh (same vectors, ids, index): what the store
+        # would hold had the deleted rows never been inserted
+        fill_live(c, "fresh", args.rows, args.dim, np.random.default_rng(1),
+                  lambda i: i % 10 >= 3, ("HNSW", {"M": 16, "efConstruction": 100}))
+        fresh_id = call(c, "describe_collection", collection="fresh")["collection_id"]
+        bytes_fresh = store_bytes(data, fresh_id)
         merged_rows = args.rows       # every segment held deleted rows
         raw_live = live * (args.dim * 4 + 16)
         print()
@@ -209,8 +244,13 @@ def part1(args):
         print("| p99 during / idle | %.2fx |" % (pct(busy, 99) / pct(idle, 99)))
         print("| store bytes loaded (segments + indexes) | %.1f MB |" % (bytes_loaded / 1e6))
         print("| ... after compaction, before GC | %.1f MB |" % (bytes_compacted / 1e6))
-        print("| ... after GC | %.1f MB |" % (bytes_gc / 1e6))
+        print("| ... after GC | %.1f MB (the collection's own: %.1f MB) |" % (
+            bytes_gc / 1e6, bytes_gc_bench / 1e6))
+        print("| the live rows loaded afresh, same index (segments + indexes) | %.1f MB |"
+              % (bytes_fresh / 1e6))
+        print("| after GC / afresh | %.2fx |" % (bytes_gc_bench / bytes_fresh))
         print("| live data raw (ids, ts, vectors) | %.1f MB |" % (raw_live / 1e6))
+        print("| after GC / raw | %.2fx |" % (bytes_gc_bench / raw_live))
         c.close()
     finally:
         s.stop()
