@@ -20,9 +20,12 @@
 #include "qv_rc.h"
 #include "qv_segment.h"
 
+#include <strings.h>
+
 typedef struct {
     zsock_t *inbox;
     zsock_t *meta;
+    const qv_config_t *config;
     qv_store_t *store;
     int delay_ms;                   //  test hook: each build takes this much longer
     uint64_t epoch;                 //  the writer epoch, in each index object's key
@@ -119,6 +122,34 @@ qv_build_post (zsock_t *sock, qv_build_t *build)
     }
 }
 
+//  True (and b failed QV_ELIMIT, saying why) if b's vector index, added to the memory
+//  the server holds (measured every second), would pass --memory-mb. A FLAT index is
+//  let through: only its record is kept (searches scan the segment).
+static bool
+s_over_budget (self_t *self, qv_build_t *b)
+{
+    size_t budget = self->config->memory_budget;
+    qv_write_stats_t *ws = self->config->write_stats;
+    qv_segment_t *seg = b->seg;
+    if (!budget || !ws || qv_scalar_is_type (b->def.type) || !strcasecmp (b->def.type, "FLAT"))
+        return false;
+    const qv_field_t *f = &seg->schema->fields [b->field];
+    qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
+                                 b->def.pq_nbits, 0, 0 };
+    size_t need = qv_index_estimate_bytes (b->def.type, f->metric, f->dim, &params,
+                                           atomic_load (&seg->rows));
+    uint64_t held = atomic_load (&ws->resident);
+    if (held + need <= budget)
+        return false;
+    b->rc = QV_ELIMIT;
+    snprintf (b->error, sizeof b->error, "the index needs about %zu MiB and %llu MiB are "
+              "held: over the memory budget of %zu MiB (--memory-mb)", (need + (1u << 20) - 1) >> 20,
+              (unsigned long long) (held >> 20), budget >> 20);
+    qv_error ("index %s of segment %llu was not built: %s", b->def.type,
+              (unsigned long long) seg->id, b->error);
+    return true;
+}
+
 static int
 s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -129,7 +160,8 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     if (msg->id == QV_MSG_BUILD) {
         qv_build_t *b = ((qv_msg_build_t *) msg)->build;
-        qv_build_run (self->store, b, self->epoch, self->stopping, self->delay_ms);
+        if (!s_over_budget (self, b))
+            qv_build_run (self->store, b, self->epoch, self->stopping, self->delay_ms);
         qv_build_post (self->meta, b);
     }
     else
@@ -142,7 +174,7 @@ void
 qv_builder_actor (zsock_t *pipe, void *args_)
 {
     qv_builder_args_t *args = args_;
-    self_t self = { NULL, NULL, args->store, args->config->fault_build_delay_ms,
+    self_t self = { NULL, NULL, args->config, args->store, args->config->fault_build_delay_ms,
                     args->config->writer_epoch, args->stopping };
     //  Background work: a build (minutes of both cores for a large HNSW) must not
     //  slow the inserts and searches going on meanwhile. This thread and the build

@@ -32,6 +32,7 @@ qv_collection_describe_index (qv_collection_t *c, int fi, uint64_t durable, qv_w
     qv_wr_str (w, c->index_errors [fi][0] ? "failed" : pending ? "building" : "finished");
     qv_wr_str (w, "indexed_rows"); qv_wr_uint (w, indexed);
     qv_wr_str (w, "total_rows"); qv_wr_uint (w, total);
+    qv_wr_str (w, "build_error"); qv_wr_str (w, c->index_errors [fi]);
 }
 
 int

@@ -7,11 +7,12 @@
 #include "qv_catalog.h"
 
 //  Writes describe_index's fields for field fi (index_type, metric, params, state,
-//  indexed_rows, total_rows, field): 7 pairs. An index counts as built once a durable
+//  indexed_rows, total_rows, field, build_error: why the build failed, "" unless
+//  state is failed): 8 pairs. An index counts as built once a durable
 //  manifest (version <= durable) names it, so "finished" survives a crash.
 void
     qv_collection_describe_index (qv_collection_t *coll, int fi, uint64_t durable, qv_wr_t *w);
-#define QV_DESCRIBE_INDEX_FIELDS 7
+#define QV_DESCRIBE_INDEX_FIELDS 8
 
 //  Writes a list of {"name", "rows" (live), "segments"} per partition of coll.
 void

@@ -83,14 +83,15 @@ s_destroy (qv_index_t *self)
     }
 }
 
-//  Makes room for rows rows in total.
+//  Makes room for rows rows in total: exactly that many the first time (a build),
+//  doubling after (adds).
 static int
 s_reserve (qv_index_t *self, size_t rows)
 {
     s_flat_t *flat = self->impl;
     if (rows <= flat->capacity)
         return 0;
-    size_t capacity = flat->capacity? flat->capacity: 1024;
+    size_t capacity = flat->capacity? flat->capacity: rows;
     while (capacity < rows)
         capacity *= 2;
     size_t bytes = (capacity * self->dim * sizeof (float) + 63) / 64 * 64;
@@ -166,6 +167,12 @@ s_memory_bytes (const qv_index_t *self)
 }
 
 static size_t
+s_estimate_bytes (const qv_index_t *self, uint32_t rows)
+{
+    return sizeof (s_flat_t) + (size_t) rows * self->dim * sizeof (float);
+}
+
+static size_t
 s_vector_bytes (const qv_index_t *self)
 {
     return (size_t) self->count * self->dim * sizeof (float);
@@ -183,4 +190,5 @@ const qv_index_vtable_t qv_flat_vtable = {
     .load = s_load,
     .memory_bytes = s_memory_bytes,
     .vector_bytes = s_vector_bytes,
+    .estimate_bytes = s_estimate_bytes,
 };

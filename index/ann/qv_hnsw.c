@@ -459,6 +459,21 @@ s_memory_bytes (const qv_index_t *self)
          + atomic_load (&((s_hnsw_t *) h)->pool_bytes);
 }
 
+//  As s_memory_bytes with capacity = rows, and the upper levels' expected size: a
+//  node reaches level 1 with probability 1/M and then holds M / (M - 1) levels on
+//  average, each a list of 1 + M u32, in one allocation per node (16 bytes of malloc
+//  overhead). Search contexts (pool_bytes) are left out: they come with searches.
+static size_t
+s_estimate_bytes (const qv_index_t *self, uint32_t rows)
+{
+    const s_hnsw_t *h = self->impl;
+    size_t n = rows;
+    size_t upper = n / (h->M - 1) * (1 + (size_t) h->M) * sizeof (uint32_t) + n / h->M * 16;
+    return sizeof *h + n * (h->record + 1 + 1 + sizeof (uint32_t *))
+         + (h->sq8? n * (h->dim * sizeof (float) + sizeof (int32_t)) + h->dim * sizeof (float): 0)
+         + upper;
+}
+
 static size_t
 s_vector_bytes (const qv_index_t *self)
 {
@@ -505,6 +520,7 @@ const qv_index_vtable_t qv_hnsw_vtable = {
     .load = qv_hnsw_load,
     .memory_bytes = s_memory_bytes,
     .vector_bytes = s_vector_bytes,
+    .estimate_bytes = s_estimate_bytes,
 };
 
 //  HNSW_SQ8: the same graph, walked on integer SQ8 codes (qv_isq8.h) kept in the
@@ -523,4 +539,5 @@ const qv_index_vtable_t qv_hnsw_sq8_vtable = {
     .load = qv_hnsw_sq8_load,
     .memory_bytes = s_memory_bytes,
     .vector_bytes = s_vector_bytes,
+    .estimate_bytes = s_estimate_bytes,
 };

@@ -498,6 +498,18 @@ qv_index_memory_bytes (const qv_index_t *self)
 }
 
 size_t
+qv_index_estimate_bytes (const char *type, qv_metric_t metric, uint32_t dim,
+                         const qv_index_params_t *params, uint32_t rows)
+{
+    qv_index_t *index = qv_index_new (type, metric, dim, params);
+    if (!index)
+        return 0;
+    size_t bytes = sizeof *index + index->vt->estimate_bytes (index, rows);
+    qv_index_destroy (&index);
+    return bytes;
+}
+
+size_t
 qv_index_vector_bytes (const qv_index_t *self)
 {
     return self->vt->vector_bytes (self);

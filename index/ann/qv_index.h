@@ -117,6 +117,15 @@ int
 size_t
     qv_index_memory_bytes (const qv_index_t *self);
 
+//  Bytes of memory an index of this type and parameters (as qv_index_new takes them)
+//  would hold once built over rows vectors: what qv_index_memory_bytes then reports,
+//  within a few percent (HNSW's upper levels are drawn at random), so that a caller can
+//  check a memory budget before it builds. 0 with QV_EINVAL recorded for a type or
+//  parameter qv_index_new refuses.
+size_t
+    qv_index_estimate_bytes (const char *type, qv_metric_t metric, uint32_t dim,
+                             const qv_index_params_t *params, uint32_t rows);
+
 //  Bytes of those that are the stored vectors (count * dim * 4 for types that keep
 //  full vectors, 0 for those that keep only codes), to report the index's overhead.
 size_t
@@ -173,6 +182,9 @@ typedef struct {
     size_t (*memory_bytes) (const qv_index_t *self);
     //  Bytes of those that are full vectors (see qv_index_vector_bytes).
     size_t (*vector_bytes) (const qv_index_t *self);
+    //  Bytes memory_bytes would report once rows vectors are built, on an empty index
+    //  made by init (qv_index_estimate_bytes).
+    size_t (*estimate_bytes) (const qv_index_t *self, uint32_t rows);
 } qv_index_vtable_t;
 
 struct qv_index_t {

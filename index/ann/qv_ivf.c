@@ -1040,11 +1040,34 @@ s_memory_bytes (const qv_index_t *self)
     return bytes;
 }
 
+//  As s_memory_bytes once rows are added (the PQ table as s_pq_table_build decides).
+static size_t
+s_estimate_bytes (const qv_index_t *self, uint32_t rows)
+{
+    const s_ivf_t *ivf = self->impl;
+    size_t dim = self->dim, count = rows;
+    size_t bytes = sizeof *ivf + (size_t) ivf->nlist * dim * sizeof (float)
+                 + ((size_t) ivf->nlist + 1) * sizeof (uint32_t)
+                 + count * 2 * sizeof (uint32_t) + count * dim * sizeof (float);
+    if (ivf->kind != QV_INDEX_IVF_FLAT)
+        bytes += count * ivf->code_size;
+    if (ivf->kind == QV_INDEX_IVF_SQ8)
+        bytes += 2 * dim * sizeof (float);
+    if (ivf->kind == QV_INDEX_IVF_PQ) {
+        bytes += (size_t) QV_PQ_KSUB * dim * sizeof (float);
+        size_t table = (size_t) ivf->nlist * ivf->code_size * QV_PQ_KSUB * sizeof (float);
+        if (self->kernel_metric == QV_METRIC_L2 && table <= s_pq_table_max ())
+            bytes += table;
+    }
+    return bytes;
+}
+
 const qv_index_vtable_t qv_ivf_flat_vtable = {
     .type = QV_INDEX_IVF_FLAT, .name = "IVF_FLAT",
     .init = s_init_flat, .destroy = s_destroy, .build = s_build, .add = s_add,
     .search = s_search, .serialize = s_serialize, .load = s_load,
     .memory_bytes = s_memory_bytes, .vector_bytes = s_vector_bytes,
+    .estimate_bytes = s_estimate_bytes,
 };
 
 const qv_index_vtable_t qv_ivf_sq8_vtable = {
@@ -1052,6 +1075,7 @@ const qv_index_vtable_t qv_ivf_sq8_vtable = {
     .init = s_init_sq8, .destroy = s_destroy, .build = s_build, .add = s_add,
     .search = s_search, .serialize = s_serialize, .load = s_load,
     .memory_bytes = s_memory_bytes, .vector_bytes = s_vector_bytes,
+    .estimate_bytes = s_estimate_bytes,
 };
 
 const qv_index_vtable_t qv_ivf_pq_vtable = {
@@ -1059,4 +1083,5 @@ const qv_index_vtable_t qv_ivf_pq_vtable = {
     .init = s_init_pq, .destroy = s_destroy, .build = s_build, .add = s_add,
     .search = s_search, .serialize = s_serialize, .load = s_load,
     .memory_bytes = s_memory_bytes, .vector_bytes = s_vector_bytes,
+    .estimate_bytes = s_estimate_bytes,
 };

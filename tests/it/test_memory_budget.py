@@ -1,6 +1,8 @@
 """--memory-mb against a real quiver: inserts are refused RESOURCE_EXHAUSTED, naming the
 budget, once the rows and indexes held in memory would pass it (never an OOM); `stats`
-reports memory by component; deleting rows and compacting frees room for more."""
+reports memory by component; deleting rows and compacting frees room for more; an index
+whose estimated size would pass the budget is not built (describe_index: failed, and
+why), while a smaller one is, and searches go on exactly meanwhile."""
 import time
 import unittest
 
@@ -70,6 +72,52 @@ class MemoryBudgetTest(unittest.TestCase):
             after = call(c, "stats")["memory"]
             self.assertLess(after["growing_segments"] + after["flushed_segments"],
                             mem["growing_segments"] + mem["flushed_segments"])
+            c.close()
+        finally:
+            server.cleanup()
+
+    def test_index_over_budget(self):
+        # 100k x 32-d: about 21 MiB of rows and keys held. An HNSW index would add
+        # about 34 MiB (320-byte nodes), an IVF_FLAT one about 14 MiB: under a 40 MiB
+        # budget the first is refused, the second built.
+        server = Server("--memory-mb", "40", "--auto-compaction-ratio", "0").start()
+        try:
+            c = QuiverClient(uri=server.endpoint, timeout=120)
+            dim, rows = 32, 100000
+            call(c, "create_collection", collection="m", dimension=dim)
+            rng = np.random.default_rng(2)
+            vecs = rng.random((rows, dim), dtype=np.float32)
+            for i in range(0, rows, 25000):
+                call(c, "insert", collection="m", columns={
+                    "id": list(range(i, i + 25000)), "vector": vecs[i:i + 25000].tobytes()})
+            call(c, "flush", collection="m")
+            time.sleep(1.5)                 # the searcher measures every second
+
+            def settle(kind, params):
+                call(c, "create_index", collection="m", field="vector", index_type=kind,
+                     params=params)
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    d = call(c, "describe_index", collection="m", field="vector")
+                    if d["state"] != "building":
+                        return d
+                    time.sleep(0.2)
+                self.fail("the %s build did not end" % kind)
+
+            d = settle("HNSW", {"M": 16, "efConstruction": 64})
+            self.assertEqual(d["state"], "failed", d)
+            self.assertIn("--memory-mb", d["build_error"])
+            self.assertIn("40 MiB", d["build_error"])
+            self.assertEqual(call(c, "stats")["memory"]["vector_indexes"], 0)
+            # Searches go on, exactly: a row finds itself
+            hit = call(c, "search", collection="m", vectors=vecs[777].tobytes(), dim=dim,
+                       limit=1)
+            self.assertEqual(hit["results"][0][0]["id"], 777)
+            call(c, "drop_index", collection="m", field="vector")
+            d = settle("IVF_FLAT", {"nlist": 64})
+            self.assertEqual(d["state"], "finished", d)
+            self.assertEqual(d["build_error"], "")
+            self.assertGreater(call(c, "stats")["memory"]["vector_indexes"], 12 << 20)
             c.close()
         finally:
             server.cleanup()

@@ -690,6 +690,34 @@ test_cancel (void **state)
     free (v);
 }
 
+//  qv_index_estimate_bytes against what each type holds once built (every index type,
+//  not only IVF: one estimator serves a memory budget for all), within 10%; and 0 for
+//  parameters the type refuses.
+static void
+test_estimate (void **state)
+{
+    (void) state;
+    const char *types [] = { "FLAT", "HNSW", "HNSW_SQ8", "IVF_FLAT", "IVF_SQ8", "IVF_PQ" };
+    const uint32_t n = 6000, dim = 32;
+    float *x = s_clustered (n, dim, 20, 1);
+    for (size_t t = 0; t < sizeof types / sizeof types [0]; t++) {
+        qv_index_params_t params = { .M = 12, .nlist = 32, .pq_m = 8, .threads = 2 };
+        size_t est = qv_index_estimate_bytes (types [t], QV_METRIC_L2, dim, &params, n);
+        qv_index_t *index = qv_index_new (types [t], QV_METRIC_L2, dim, &params);
+        assert_non_null (index);
+        assert_int_equal (qv_index_build (index, x, n), 0);
+        size_t held = qv_index_memory_bytes (index);
+        double ratio = (double) est / held;
+        if (ratio < 0.9 || ratio > 1.1)
+            fail_msg ("%s: estimated %zu bytes, holds %zu (%.3fx)", types [t], est, held, ratio);
+        qv_index_destroy (&index);
+    }
+    qv_index_params_t bad = { .M = 1 };
+    assert_int_equal (qv_index_estimate_bytes ("HNSW", QV_METRIC_L2, dim, &bad, n), 0);
+    assert_int_equal (qv_index_estimate_bytes ("NOPE", QV_METRIC_L2, dim, NULL, n), 0);
+    free (x);
+}
+
 int
 main (void)
 {
@@ -703,6 +731,7 @@ main (void)
         cmocka_unit_test (test_pq_table_switch),
         cmocka_unit_test (test_candidates_are_best_codes),
         cmocka_unit_test (test_cancel),
+        cmocka_unit_test (test_estimate),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
