@@ -480,6 +480,18 @@ s_parse_roles (qv_config_t *config)
     return -1;
 }
 
+//  Tears nats.c down once every connection is gone, waiting (at most 2 s) for its
+//  threads to release what they still hold: nats_Close returns at once and frees
+//  later, so a process exiting right after a connection closed (a searcher process
+//  that started over, then was stopped) left a connection's memory behind.
+static void
+s_nats_close (void)
+{
+    natsStatus s = nats_CloseAndWait (2000);
+    if (s != NATS_OK && s != NATS_NOT_INITIALIZED)
+        qv_warn ("NATS library teardown: %s", natsStatus_GetText (s));
+}
+
 //  A searcher process that has been behind the writer's checkpoint this long starts
 //  over from the newest manifest. An object it needs that is missing while a later
 //  one is there is gone for good (checkpointed away, or the hole a killed writer
@@ -529,7 +541,7 @@ s_serve_searcher (qv_config_t *config, sigset_t *stop)
     }
     s_stopping (sig);
     qv_replica_destroy (&replica);
-    nats_Close ();
+    s_nats_close ();
     qv_info ("quiver stopped");
     return 0;
 }
@@ -918,7 +930,7 @@ main (int argc, char *argv [])
     sigwait (&stop, &sig);
     s_stopping (sig);
     qv_server_destroy (&server);
-    nats_Close ();
+    s_nats_close ();
     qv_info ("quiver stopped");
     return 0;
 }
