@@ -162,6 +162,27 @@ s_matrix_users (qv_it_client_t *c)
         }
 }
 
+//  User who (-2 root, -1 none, 0..6 p0..p6, 7..13 o0..o6): its token, and whether a
+//  call needing privilege (NULL: none) must be denied to it.
+static bool
+s_matrix_who (int who, const char *privilege, char *token, size_t size)
+{
+    if (who == -2) {
+        snprintf (token, size, "%s", ROOT);
+        return false;
+    }
+    if (who == -1) {
+        snprintf (token, size, "none:nonenone");
+        return privilege != NULL;
+    }
+    int i = who % S_PRIVS;
+    bool other = who >= S_PRIVS;
+    char name [8];
+    snprintf (name, sizeof name, "%c%d", other ? 'o' : 'p', i);
+    snprintf (token, size, "%s:%s%s%s%s", name, name, name, name, name);
+    return privilege && (other || strcmp (privilege, s_privs [i]) != 0);
+}
+
 //  What a call of row by token must answer: denied (PERMISSION_DENIED naming the
 //  privilege) or not (anything but PERMISSION_DENIED and UNAUTHENTICATED).
 static void
@@ -191,25 +212,7 @@ s_matrix_zmq (qv_it_client_t *c)
         //  Who: root, none, p0..p6, o0..o6
         for (int who = -2; who < 2 * S_PRIVS; who++) {
             char token [64];
-            bool denied;
-            if (who == -2) {
-                snprintf (token, sizeof token, "%s", ROOT);
-                denied = false;
-            }
-            else
-            if (who == -1) {
-                snprintf (token, sizeof token, "none:nonenone");
-                denied = row->privilege != NULL;
-            }
-            else {
-                int i = who % S_PRIVS;
-                bool other = who >= S_PRIVS;
-                char name [8];
-                snprintf (name, sizeof name, "%c%d", other ? 'o' : 'p', i);
-                snprintf (token, sizeof token, "%s:%s%s%s%s", name, name, name, name, name);
-                denied = row->privilege
-                      && (other || strcmp (row->privilege, s_privs [i]) != 0);
-            }
+            bool denied = s_matrix_who (who, row->privilege, token, sizeof token);
             char req [400];
             snprintf (req, sizeof req, row->request, token);
             qv_doc_t *reply = qv_it_callf (c, "%s", req);
@@ -664,22 +667,7 @@ s_matrix_nats (natsConnection *nc)
         s_row_t row = { rows [r].privilege, rows [r].subject };
         for (int who = -2; who < 2 * S_PRIVS; who++) {
             char token [64];
-            bool denied = true;
-            if (who == -2) {
-                snprintf (token, sizeof token, "%s", ROOT);
-                denied = false;
-            }
-            else
-            if (who == -1)
-                snprintf (token, sizeof token, "none:nonenone");
-            else {
-                int i = who % S_PRIVS;
-                bool other = who >= S_PRIVS;
-                char name [8];
-                snprintf (name, sizeof name, "%c%d", other ? 'o' : 'p', i);
-                snprintf (token, sizeof token, "%s:%s%s%s%s", name, name, name, name, name);
-                denied = other || strcmp (row.privilege, s_privs [i]) != 0;
-            }
+            bool denied = s_matrix_who (who, row.privilege, token, sizeof token);
             char code [32], error [300];
             s_nats_request_full (nc, rows [r].subject, token, rows [r].payload, code, sizeof code,
                                  error, sizeof error);
