@@ -27,16 +27,21 @@ def tearDownModule():
     os.environ.pop("QUIVER_ROOT_PASSWORD", None)
 
 
+def make_user(root, user, password, role, privilege, collection):
+    """A user whose one role holds privilege on collection ("*": every one)."""
+    root.create_user(user, password)
+    root.create_role(role)
+    root.grant_privilege(role, "Collection", privilege, collection)
+    root.grant_role(user, role)
+
+
 class AuthTest(unittest.TestCase):
     def test_roles_from_the_client(self):
         root = QuiverClient(uri=SERVER.endpoint, timeout=30, token=ROOT)
         root.create_collection("pa", dimension=2)
         root.create_collection("pb", dimension=2)
         root.insert("pa", [{"id": 1, "vector": [1.0, 2.0]}])
-        root.create_user("pyuser", "pypass12")
-        root.create_role("pyrole")
-        root.grant_privilege("pyrole", "Collection", "Search", "pa")
-        root.grant_role("pyuser", "pyrole")
+        make_user(root, "pyuser", "pypass12", "pyrole", "Search", "pa")
         self.assertIn("pyuser", root.list_users())
         self.assertIn("pyrole", root.list_roles())
         desc = root.describe_user("pyuser")
@@ -109,10 +114,7 @@ class UserRateTest(unittest.TestCase):
             root = QuiverClient(uri=server.endpoint, timeout=30, token=ROOT)
             root.create_collection("ra", dimension=2)
             root.insert("ra", [{"id": 1, "vector": [1.0, 2.0]}])
-            root.create_user("rater", "raterpass1")
-            root.create_role("rsearch")
-            root.grant_privilege("rsearch", "Collection", "Search", "*")
-            root.grant_role("rater", "rsearch")
+            make_user(root, "rater", "raterpass1", "rsearch", "Search", "*")
             a = QuiverClient(uri=server.endpoint, timeout=30, token="rater:raterpass1")
             b = QuiverClient(uri=server.endpoint, timeout=30, token="rater:raterpass1")
             refused = None
