@@ -501,6 +501,8 @@ static int s_head (void *impl, const char *key, char *ident, size_t identsize);
 static int s_lock_read (s_s3_t *self, char *out, size_t outsize);
 static bool s_lock_ours (s_s3_t *self, const char *text);
 static void s_lock_holder (const char *text, char *out, size_t outsize);
+static bool s_lock_torn (const char *text);
+static int s_lock_write (s_s3_t *self);
 
 //  Before a write: if the lock was taken but not yet read back (s_lock), waits out
 //  the rest of the pause and reads it. Another starter's token there means it wrote
@@ -518,6 +520,14 @@ s_lock_settled (s_s3_t *self)
             usleep ((useconds_t) wait * 1000);
         char back [512];
         rc = s_lock_read (self, back, sizeof back);
+        //  Torn: another starter's write broken off (or under way) after ours; ours
+        //  again, and read back once more after the pause, a few times
+        for (int again = 0; rc == 0 && s_lock_torn (back) && again < 3; again++) {
+            if ((rc = s_lock_write (self)) == 0) {
+                usleep ((useconds_t) (self->lock_ms / 3 > 0 ? self->lock_ms / 3 : 1) * 1000);
+                rc = s_lock_read (self, back, sizeof back);
+            }
+        }
         if (rc == 0 && !s_lock_ours (self, back)) {
             char holder [128];
             s_lock_holder (back, holder, sizeof holder);
@@ -575,9 +585,13 @@ s_put (void *impl, const char *key, const void *data, size_t size)
 }
 
 //  Gets count bytes at offset (count 0: to the end; cap: most bytes accepted).
+//  A whole object that stays shorter or longer than its recorded length is QV_EIO,
+//  and *torn_p (if given) is set: an upload broken off on a server whose PUT is not
+//  atomic (s3rver writes the body in place, the metadata last, and keeps the part
+//  written under the old metadata) or one still under way.
 static int
-s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size_t cap,
-            void **data, size_t *got, char *ident, size_t identsize)
+s_get_some_torn (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size_t cap,
+                 void **data, size_t *got, char *ident, size_t identsize, bool *torn_p)
 {
     char full [QV_STORE_KEY_MAX + 600];
     char what [2048];
@@ -594,6 +608,8 @@ s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size
          && req.meta_size >= 0 && (uint64_t) req.meta_size != req.buf_len; again++) {
         if (again == 5) {
             free (req.buf);
+            if (torn_p)
+                *torn_p = true;
             return qv_err (QV_EIO, "%s: %zu bytes read, the object's recorded length is %lld "
                            "(it is being written again); retry", what, req.buf_len,
                            (long long) req.meta_size);
@@ -631,6 +647,13 @@ s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size
     *data = req.buf;
     *got = req.buf_len;
     return 0;
+}
+
+static int
+s_get_some (s_s3_t *self, const char *key, uint64_t offset, uint64_t count, size_t cap,
+            void **data, size_t *got, char *ident, size_t identsize)
+{
+    return s_get_some_torn (self, key, offset, count, cap, data, got, ident, identsize, NULL);
 }
 
 static int
@@ -769,16 +792,30 @@ s_delete (void *impl, const char *key)
 //  and may complete one write in flight before its next renewal notices. The roles
 //  issue's lease (with fencing) is meant to replace this object.
 
-//  Reads the lock object into out ("" if there is none). Returns 0 or an error.
+//  Reads the lock object into out ("" if there is none). A lock object that stays
+//  shorter than its recorded length (its writer was killed in the middle of a renewal,
+//  and s3rver keeps the part written) reads as S_LOCK_TORN: a text no server writes,
+//  held by no one, so a starter watches it like any other and takes it over once it
+//  has not changed for S_LOCK_MISSED periods. Returns 0 or an error.
+#define S_LOCK_TORN "holder (an-interrupted-lock-write) token - renewal -"
+
 static int
 s_lock_read (s_s3_t *self, char *out, size_t outsize)
 {
     void *data = NULL;
     size_t size = 0;
+    bool torn = false;
     out [0] = 0;
-    int rc = s_get_some (self, QV_STORE_LOCK_NAME, 0, 0, 4096, &data, &size, NULL, 0);
+    int rc = s_get_some_torn (self, QV_STORE_LOCK_NAME, 0, 0, 4096, &data, &size, NULL, 0,
+                              &torn);
     if (rc == QV_ENOTFOUND) {
         qv_err_clear ();
+        return 0;
+    }
+    if (rc && torn) {
+        qv_warn ("%s: read as a lock write broken off", qv_err_msg ());
+        qv_err_clear ();
+        snprintf (out, outsize, "%s", S_LOCK_TORN);
         return 0;
     }
     if (rc)
@@ -809,10 +846,22 @@ s_lock_ours (s_s3_t *self, const char *text)
     return strstr (text, needle) != NULL;
 }
 
+//  True if the lock text is S_LOCK_TORN: no one holds it, and no one completed a
+//  write of it since our last. Its holder (if alive) renews it; a starter watches it.
+static bool
+s_lock_torn (const char *text)
+{
+    return strcmp (text, S_LOCK_TORN) == 0;
+}
+
 //  "HOST:PID" of a lock text, into out.
 static void
 s_lock_holder (const char *text, char *out, size_t outsize)
 {
+    if (s_lock_torn (text)) {
+        snprintf (out, outsize, "a holder whose last lock write was broken off");
+        return;
+    }
     const char *p = strncmp (text, "holder ", 7) == 0 ? text + 7 : text;
     size_t n = strcspn (p, " ");
     snprintf (out, outsize, "%.*s", (int) (n < 120 ? n : 120), p);
@@ -847,7 +896,8 @@ s_lock_renewer (void *arg)
         char text [512];
         pthread_mutex_lock (&self->renew_mutex);
         int64_t began = qv_clock_msec ();
-        if (s_lock_read (self, text, sizeof text) == 0 && text [0] && !s_lock_ours (self, text)) {
+        if (s_lock_read (self, text, sizeof text) == 0 && text [0] && !s_lock_ours (self, text)
+        &&  !s_lock_torn (text)) {
             pthread_mutex_unlock (&self->renew_mutex);
             char holder [128];
             s_lock_holder (text, holder, sizeof holder);
@@ -914,7 +964,7 @@ s_lock_check_locked (s_s3_t *self)
         if (!text [0])
             return qv_err (QV_EIO, "cannot confirm the lock s3://%s/%s" QV_STORE_LOCK_NAME
                            ": it reads as absent", self->bucket, self->prefix);
-        if (s_lock_ours (self, text)) {
+        if (s_lock_ours (self, text) || s_lock_torn (text)) {
             if (s_lock_write (self) != 0)
                 return qv_err (QV_EIO, "cannot renew the lock s3://%s/%s"
                                QV_STORE_LOCK_NAME ": %s", self->bucket, self->prefix,
@@ -1196,7 +1246,8 @@ s_close (void **impl_p)
         //  Release: delete the lock if it is still ours, so a restart need not wait
         char text [512];
         if (!atomic_load (&self->lock_lost)
-        &&  s_lock_read (self, text, sizeof text) == 0 && s_lock_ours (self, text)) {
+        &&  s_lock_read (self, text, sizeof text) == 0
+        &&  (s_lock_ours (self, text) || s_lock_torn (text))) {
             char full [QV_STORE_KEY_MAX + 600];
             s_full_key (self, QV_STORE_LOCK_NAME, full, sizeof full);
             s_op_t op = { .kind = S_DELETE, .key = full };
