@@ -1161,7 +1161,7 @@ s_stats_merge (self_t *self, qv_job_t *job)
                                    "searcher_processes", "writer", "nats_connected",
                                    "nats_live", "nats_requests", "nats_failed", "nats_dropped",
                                    "ingest_applied", "ingest_bad", "ingest_retries",
-                                   "ingest_leading" };
+                                   "ingest_lag", "ingest_leading" };
     int rc = 0;
     qv_doc_t *doc = qv_doc_parse (job->reply, job->reply_size, 1u << 20, &rc);
     const qv_val_t *root = doc ? qv_doc_root (doc) : NULL;

@@ -186,7 +186,10 @@ typedef struct {
     char durable [96];
     atomic_bool *may_consume;       //  a proxy process: the stream's lease is ours (read
                                     //  before each START and fetch); NULL otherwise
+    qv_nats_stats_t *stats;         //  ingest_lag is written here
 } s_fetch_args_t;
+
+#define S_LAG_MSEC 1000             //  how often the consumer's lag is read
 
 #define S_FETCH_BYTES (8u << 20)    //  bytes one pull asks for (at least the largest message)
 #define S_FETCH_MSEC 200            //  how long one pull waits for messages
@@ -251,6 +254,23 @@ s_stalled (jsCtx *js, const s_fetch_args_t *args, uint64_t got, const char *fail
     return reason [0] ? strdup (reason) : NULL;
 }
 
+//  Reads how far the consumer is behind its stream: messages not delivered yet plus
+//  those delivered and not acknowledged (an ack follows the durable write), into
+//  stats->ingest_lag. Left as it was if the server does not answer within 500 ms.
+static void
+s_read_lag (jsCtx *js, const s_fetch_args_t *args)
+{
+    jsOptions o;
+    jsOptions_Init (&o);
+    o.Wait = 500;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetConsumerInfo (&ci, js, args->stream, args->durable, &o, &jerr) == NATS_OK && ci)
+        atomic_store (&args->stats->ingest_lag, (uint64_t) ci->NumPending
+                                                + (uint64_t) ci->NumAckPending);
+    jsConsumerInfo_Destroy (ci);
+}
+
 //  The fetcher thread: owns the pull subscription; fetches as many messages as it has
 //  credits for and passes them to the bridge. A pull asks for at most S_FETCH_BYTES
 //  (or the largest message NATS allows, if more): asked for 256 messages of 300 KB at
@@ -278,13 +298,20 @@ s_fetch_actor (zsock_t *pipe, void *args_)
     uint64_t credits = 0, gen = 0;
     uint64_t got = 0;               //  messages received from this consumer
     int64_t wanting_since = 0;      //  since when fetches gave nothing (0: they did)
-    int64_t buried_at = 0;
+    int64_t buried_at = 0, lag_at = 0;
     while (true) {
-        bool can_fetch = sub && credits > 0
-                      && (!args->may_consume || atomic_load (args->may_consume));
+        bool consuming = sub && (!args->may_consume || atomic_load (args->may_consume));
+        bool can_fetch = consuming && credits > 0;
         if (!can_fetch)
             wanting_since = 0;
         int64_t now = qv_clock_msec ();
+        if (now - lag_at >= S_LAG_MSEC) {
+            lag_at = now;
+            if (consuming)
+                s_read_lag (js, args);
+            else
+                atomic_store (&args->stats->ingest_lag, 0);
+        }
         if (zlistx_size (retired) && now - buried_at >= 1000) {
             buried_at = now;
             s_bury (args->nc, retired, false);
@@ -950,6 +977,7 @@ s_setup (self_t *self)
             s_fetch_args_t *fa = self->fetch_args = calloc (1, sizeof *fa);
             fa->nc = nc;
             fa->may_consume = self->remote ? &self->lease_held : NULL;
+            fa->stats = self->stats;
             snprintf (fa->stream, sizeof fa->stream, "%s", self->config->ingest_stream);
             snprintf (fa->durable, sizeof fa->durable, "quiver_%s", self->config->ingest_stream);
             self->ingest = zactor_new (s_fetch_actor, fa);
@@ -1166,5 +1194,6 @@ qv_bridge_write_stats (qv_nats_stats_t *ns, qv_wr_t *w)
     qv_wr_key (w, "ingest_applied"); qv_wr_uint (w, atomic_load (&ns->ingested));
     qv_wr_key (w, "ingest_bad"); qv_wr_uint (w, atomic_load (&ns->ingest_bad));
     qv_wr_key (w, "ingest_retries"); qv_wr_uint (w, atomic_load (&ns->ingest_retries));
+    qv_wr_key (w, "ingest_lag"); qv_wr_uint (w, atomic_load (&ns->ingest_lag));
     qv_wr_key (w, "ingest_leading"); qv_wr_bool (w, atomic_load (&ns->ingest_leading));
 }

@@ -36,7 +36,8 @@ void
     qv_bridge_actor (zsock_t *pipe, void *args);
 
 //  Writes the bridge's figures into a `stats` reply: nats_connected, nats_live,
-//  nats_requests, nats_failed, nats_dropped, ingest_applied, ingest_bad, ingest_retries.
+//  nats_requests, nats_failed, nats_dropped, ingest_applied, ingest_bad, ingest_retries,
+//  ingest_lag, ingest_leading.
 void
     qv_bridge_write_stats (qv_nats_stats_t *ns, qv_wr_t *w);
 

@@ -22,6 +22,9 @@ typedef struct {
     atomic_uint_fast64_t ingested;  //  stream messages applied
     atomic_uint_fast64_t ingest_bad;//  stream messages refused, acked and reported
     atomic_uint_fast64_t ingest_retries;  //  consumer rewinds after a transient failure
+    atomic_uint_fast64_t ingest_lag;      //  stream messages not yet durably logged by this
+                                          //  server (its consumer's pending + unacked, read
+                                          //  every second; 0 while it does not consume)
     atomic_bool ingest_leading;     //  this process consumes the ingest stream (a proxy
                                     //  process may be a standby: bus/qv_ingest_lease.c)
     atomic_uint_fast64_t cdc_published;   //  change events (parts) published

@@ -218,6 +218,71 @@ test_nats_restart_during_ingest (void **state)
     qv_itn_remove_dir (q.data);
 }
 
+//  stats.ingest_lag (quiver_ingest_lag on /metrics): how many stream messages the
+//  server has not logged yet. Held back by a 1 MiB memory budget (each refusal is
+//  transient, so the consumer rewinds and the messages wait), the lag is above zero
+//  and no more than the messages published; once the collection is dropped the rest
+//  are refused for good (acked, reported) and the lag falls to zero.
+static void
+test_ingest_lag (void **state)
+{
+    (void) state;
+    s_dim = S_DIM;
+    if (!qv_itn_have_nats_server ())
+        skip ();
+    qv_itn_nats_t nats = { 0 };
+    natsConnection *nc = NULL;
+    qv_itn_quiver_t q = { 0 };
+    s_stream_setup (&nats, &nc, &q, "lag", S_DIM, true);
+    assert_int_equal (qv_itn_quiver_start (&q, nats.url, "--ingest-stream INGEST --memory-mb 1",
+                                           30000), 0);
+    //  1.3 MB of rows: the budget's figure, measured every second, lets them in (or
+    //  most of them); a second later it is over 1 MiB, and nothing more gets in
+    uint64_t last = s_publish (nc, "ingest.insert.lag", 0, 100);
+    s_wait_stat (&q, "ingest_seq", last, 10000);
+    zclock_sleep (2500);
+    last = s_publish (nc, "ingest.insert.lag", 100, 120);
+    uint64_t lag = 0, retries = 0;
+    int64_t end = zclock_mono () + 30000;
+    while (zclock_mono () < end) {
+        lag = qv_itn_stat (q.endpoint, "ingest_lag");
+        retries = qv_itn_stat (q.endpoint, "ingest_retries");
+        if (lag != UINT64_MAX && lag > 0 && retries != UINT64_MAX && retries > 0)
+            break;
+        zclock_sleep (50);
+    }
+    print_message ("ingest_lag %llu of %llu messages, %llu rewinds\n", (unsigned long long) lag,
+                   (unsigned long long) last, (unsigned long long) retries);
+    assert_true (retries != UINT64_MAX && retries > 0);
+    assert_true (lag != UINT64_MAX && lag > 0 && lag <= last);
+    uint64_t seq = qv_itn_stat (q.endpoint, "ingest_seq");
+    assert_true (seq < last);
+
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map_open (w);
+    qv_wr_key (w, "op"); qv_wr_str (w, "drop_collection");
+    qv_wr_key (w, "collection"); qv_wr_str (w, "lag");
+    qv_wr_map_close (w);
+    qv_doc_t *r = qv_itn_call (q.endpoint, w, 10000);
+    assert_true (qv_itn_ok (r));
+    qv_doc_destroy (&r);
+    qv_wr_destroy (&w);
+    end = zclock_mono () + 30000;
+    while (zclock_mono () < end) {
+        lag = qv_itn_stat (q.endpoint, "ingest_lag");
+        if (lag == 0)
+            break;
+        zclock_sleep (50);
+    }
+    assert_int_equal (lag, 0);
+    assert_true (qv_itn_stat (q.endpoint, "ingest_bad") > 0);
+    assert_int_equal (qv_itn_quiver_stop (&q, SIGTERM), 0);
+    natsConnection_Destroy (nc);
+    qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (q.data);
+}
+
 static void
 s_on_error_msg (natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
@@ -377,6 +442,7 @@ main (void)
         cmocka_unit_test (test_exactly_once_across_kill9),
         cmocka_unit_test (test_nats_restart_during_ingest),
         cmocka_unit_test (test_bad_message_reported),
+        cmocka_unit_test (test_ingest_lag),
         cmocka_unit_test (test_overlapping_stream_refused),
         cmocka_unit_test (test_stream_delete_by_filter_in_order),
         cmocka_unit_test (test_stream_delete_by_filter_timeouts),
