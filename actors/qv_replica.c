@@ -24,6 +24,7 @@
 #include "qv_shard_lease.h"
 #include "qv_member.h"
 #include "qv_members.h"
+#include "qv_metrics.h"
 #include "qv_proxy.h"
 #include "qv_recover.h"
 #include "qv_rc.h"
@@ -38,6 +39,7 @@ struct _qv_replica_t {
     qv_store_t *writes;             //  a meta process: segments, indexes, manifests
     qv_shard_lease_t *lease;        //  a meta process: the shard's meta lease
     zactor_t *proxy;
+    qv_metrics_t *metrics;          //  --metrics: asks the proxy, as in the embedded server
     zactor_t *searcher;
     zactor_t *follower;
     zactor_t *adopter;
@@ -70,6 +72,7 @@ s_schemas (qv_catalog_t *catalog)
 static void
 s_free (qv_replica_t *self)
 {
+    qv_metrics_destroy (&self->metrics);
     qv_shard_lease_destroy (&self->lease, self->writes);   //  once nothing writes
     qv_store_destroy (&self->writes);
     qv_store_destroy (&self->store);
@@ -181,6 +184,14 @@ qv_replica_new (const qv_config_t *config)
         return NULL;
     }
     zstr_free (&status);
+    //  /metrics and /readyz answer from now on (503 while recovering)
+    if (config->metrics [0] && !(self->metrics = qv_metrics_new (&self->config))) {
+        char why [400];
+        snprintf (why, sizeof why, "%s", qv_err_msg ());
+        qv_replica_destroy (&self);
+        qv_err (QV_EINVAL, "%s", why);
+        return NULL;
+    }
     if (config->meta_process && s_take_lease (self)) {
         qv_replica_destroy (&self);
         return NULL;
@@ -252,6 +263,7 @@ qv_replica_destroy (qv_replica_t **self_p)
     if (!self)
         return;
     zactor_destroy (&self->member);     //  writers stop sending reads first
+    qv_metrics_destroy (&self->metrics);    //  before the proxy it asks
     if (self->proxy) {
         zsock_send (self->proxy, "sp8", "STOP", NULL, (uint64_t) 0);
         zsock_wait (self->proxy);

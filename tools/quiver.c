@@ -383,7 +383,8 @@ s_usage (FILE *out)
         "  --metrics HOST:PORT     serve Prometheus text at /metrics (requests by op and\n"
         "                          code, latency histograms, the stats figures) and\n"
         "                          /healthz, /readyz there, e.g. 127.0.0.1:9091 (off by\n"
-        "                          default; the embedded server and proxy processes)\n"
+        "                          default; the embedded server, proxy, searcher and\n"
+        "                          meta processes; not the writer core)\n"
         "  --stop-timeout-s N      a stop (SIGTERM, SIGINT) not done within N s (default\n"
         "                          60), or a second signal, exits at once with status 1\n"
         "                          (acknowledged writes are in the WAL; index builds in\n"
@@ -776,9 +777,10 @@ main (int argc, char *argv [])
                  QV_PASSWORD_MIN, QV_PASSWORD_MAX);
         return 2;
     }
-    if ((config.writer_core || config.follower || config.meta_process) && config.metrics [0]) {
-        fprintf (stderr, "quiver: --metrics is served by the embedded server and by proxy "
-                 "processes (--roles proxy) for now; --roles %s has no metrics endpoint yet\n",
+    if (config.writer_core && config.metrics [0]) {
+        fprintf (stderr, "quiver: --metrics is served by the embedded server, proxy, searcher "
+                 "and meta processes; the writer core (--roles %s) has no metrics endpoint "
+                 "yet: scrape a proxy process, whose stats carry the core's figures\n",
                  config.roles);
         return 2;
     }

@@ -13,6 +13,7 @@
 //  front of the writer core; and with the core as the segment manager and a meta
 //  process (--roles meta,flusher) that writes the segments, indexes and manifests.
 #include "qv_it_nats.h"
+#include "qv_it_rest.h"
 #include "qv_it_sift.h"
 #include "qv_store.h"
 
@@ -623,6 +624,60 @@ test_two_stores_one_nats (void **state)
     assert_int_equal (s_count (env->r [0], "strong", "id >= 50000"), 0);
     //  The same on the other store's side: its writer's own answers are unchanged
     assert_int_equal (s_count (env->e, "strong", "id >= 50000"), 4000);
+}
+
+//  The value of the sample line "name{labels} value" in Prometheus text; -1 if absent.
+static double
+s_sample (const char *text, const char *line_start)
+{
+    size_t n = strlen (line_start);
+    for (const char *p = text; p && *p; p = strchr (p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp (p, line_start, n) == 0 && p [n] == ' ')
+            return atof (p + n + 1);
+    return -1;
+}
+
+//  A searcher process serves /metrics, /healthz and /readyz like the embedded server
+//  (`--roles searcher --metrics HOST:PORT`; it refused the option before): its
+//  quiver_info says role "searcher", its searches are counted, its stats figures follow
+//  the rows it follows.
+static void
+test_replica_metrics (void **state)
+{
+    s_env_t *env = *state;
+    s_create (env->w);
+    s_write_rows (env->w, "insert", 0, 1000, 0);
+    int port = qv_it_rest_free_port ();
+    assert_true (port > 0);
+    qv_itn_quiver_t *q = &env->replica [0];
+    snprintf (q->data, sizeof q->data, "%s", env->writer.data);
+    char args [96];
+    snprintf (args, sizeof args, "--roles searcher --metrics 127.0.0.1:%d", port);
+    assert_int_equal (qv_itn_quiver_start (q, env->nats.url, args, 60000), 0);
+    env->r [0] = qv_it_client_new (q->endpoint, QV_IT_CALL_MS);
+    assert_int_equal (s_count (env->r [0], "strong", "id >= 0"), 1000);
+    qv_it_rest_t *rest = qv_it_rest_new (port);
+    assert_non_null (rest);
+    long status = 0;
+    qv_it_rest_text (rest, "GET", "/readyz", NULL, &status);
+    assert_int_equal (status, 200);
+    const char *text = qv_it_rest_text (rest, "GET", "/metrics", NULL, &status);
+    assert_int_equal (status, 200);
+    assert_non_null (text);
+    assert_non_null (strstr (text, "quiver_info{role=\"searcher\""));
+    const char *ok = "quiver_requests_total{op=\"search\",code=\"OK\"}";
+    double before = s_sample (text, ok);
+    for (int i = 0; i < 3; i++) {
+        char *answer = s_search_text (env->r [0], "eventually", NULL);
+        assert_non_null (answer);
+        assert_null (strstr (answer, "ERROR"));
+        free (answer);
+    }
+    text = qv_it_rest_text (rest, "GET", "/metrics", NULL, &status);
+    assert_int_equal (status, 200);
+    assert_true (s_sample (text, ok) - (before < 0 ? 0 : before) == 3);
+    assert_true (s_sample (text, "quiver_rows") == 1000);
+    qv_it_rest_destroy (&rest);
 }
 
 //  A collection dropped (and one re-created under the same name) while its inserts
@@ -1242,6 +1297,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_replica_kill_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_drop_while_inserts_queued, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_two_stores_one_nats, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_replica_metrics, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_late_replica_from_manifest, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_compaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_replica_starts_over_behind_checkpoint, s_setup, s_teardown),
