@@ -52,11 +52,15 @@ typedef struct {
     zframe_t *peer;                 //  the proxy's routing id
     uint64_t id;                    //  the job's id at the proxy
     uint64_t sseq;                  //  its stream sequence (0: not a stream write)
+    zmsg_t *client;                 //  or a client of inproc "api" (the metrics
+                                    //  endpoint's `stats`): its envelope
 } s_route_t;
 
 typedef struct {
     const qv_config_t *config;
     zsock_t *router;
+    zsock_t *api;                   //  ROUTER on inproc "api": `ping` and `stats` for this
+                                    //  process's metrics endpoint (bus/qv_metrics.c)
     zsock_t *inbox;
     zsock_t *segmgr;
     zsock_t *searcher;
@@ -82,6 +86,7 @@ s_route_free (void **item)
     s_route_t *r = *item;
     if (r) {
         zframe_destroy (&r->peer);
+        zmsg_destroy (&r->client);
         free (r);
         *item = NULL;
     }
@@ -223,12 +228,28 @@ s_refuse (self_t *self, zframe_t *peer, qv_job_t *job, const char *why)
     qv_msg_free (&reply);
 }
 
+//  Sends env (the frames before a reply: routing id, and a REQ socket's empty
+//  delimiter) and then size bytes of reply through ROUTER sock, never waiting.
+static void
+s_send_reply (zsock_t *sock, zmsg_t *env, const void *data, size_t size)
+{
+    zmsg_addmem (env, data, size);
+    void *router = zsock_resolve (sock);
+    for (zframe_t *f = zmsg_first (env); f; ) {
+        zframe_t *next = zmsg_next (env);
+        if (zmq_send (router, zframe_data (f), zframe_size (f),
+                      (next ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+            break;                  //  the client went away, or does not read
+        f = next;
+    }
+}
+
 //  A client's request (PROTOCOL.md) sent here by mistake, or a health check: `ping`
 //  is answered as a server answers it while this core serves (UNAVAILABLE saying why
 //  while it does not), anything else INVALID_ARGUMENT naming the door to use. env: the
-//  frames before the body (routing id, and a REQ socket's empty delimiter).
+//  frames before the body; sock: the ROUTER it came in on.
 static void
-s_answer_client (self_t *self, zmsg_t *env, const qv_req_t *req)
+s_answer_client (self_t *self, zsock_t *sock, zmsg_t *env, const qv_req_t *req)
 {
     const qv_val_t *rid = req->f [QV_F_rid];
     qv_wr_t *w = qv_wr_new ();
@@ -253,16 +274,51 @@ s_answer_client (self_t *self, zmsg_t *env, const qv_req_t *req)
     }
     size_t size;
     const void *data = qv_wr_data (w, &size);
-    zmsg_addmem (env, data, size);
-    void *router = zsock_resolve (self->router);
-    for (zframe_t *f = zmsg_first (env); f; ) {
-        zframe_t *next = zmsg_next (env);
-        if (zmq_send (router, zframe_data (f), zframe_size (f),
-                      (next ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
-            break;                  //  the client went away, or does not read
-        f = next;
-    }
+    s_send_reply (sock, env, data, size);
     qv_wr_destroy (&w);
+}
+
+//  A request of this process's metrics endpoint on inproc "api": `stats` goes to the
+//  searcher as a proxy's read would (the reply comes back to the envelope, through
+//  s_handle_inbox); anything else as s_answer_client answers it.
+static int
+s_handle_api (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    zmsg_t *env = qv_actor_recv (reader);
+    if (!env)
+        return 0;
+    zframe_t *body = zmsg_size (env) > 1 ? zmsg_last (env) : NULL;
+    if (!body) {
+        zmsg_destroy (&env);
+        return 0;
+    }
+    zmsg_remove (env, body);
+    qv_req_t req = { 0 };
+    int rc = qv_req_parse (zframe_data (body), zframe_size (body), self->config->max_elems, &req);
+    zframe_destroy (&body);
+    if (rc == 0 && req.op == QV_OP_stats && self->ready) {
+        qv_job_t *job = qv_job_new (++self->next_id);
+        job->req = req;             //  the job owns the request now
+        s_route_t *route = calloc (1, sizeof *route);
+        assert (route);
+        route->client = env;
+        char key [32];
+        snprintf (key, sizeof key, "%llu", (unsigned long long) job->id);
+        zhashx_insert (self->routes, key, route);
+        qv_msg_read_t *msg = qv_msg_read_new ();
+        msg->job = job;
+        if (qv_msg_send (self->searcher, (qv_msg_t **) &msg) != 0)
+            qv_msg_destroy ((qv_msg_t **) &msg);
+        return 0;
+    }
+    if (rc)
+        req.op = QV_OP_COUNT;
+    s_answer_client (self, self->api, env, &req);
+    qv_req_free (&req);
+    zmsg_destroy (&env);
+    return 0;
 }
 
 //  True if a stream write from peer comes late: from a connection the stream's writes
@@ -317,7 +373,7 @@ s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
                 req.op = QV_OP_COUNT;   //  not ping: refused, naming the proxy
             zmsg_remove (in, body);
             zframe_destroy (&body);
-            s_answer_client (self, in, &req);
+            s_answer_client (self, self->router, in, &req);
         }
         else
             qv_error ("intake: protocol error from a peer: %s; dropped", why);
@@ -448,6 +504,13 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     //  cannot decode without their schema)
     if (job->rec && job->rec->type == QV_REC_INSERT)
         qv_record_destroy (&job->rec);
+    if (route && route->client) {
+        //  The metrics endpoint's `stats`: its reply as the client wants it
+        if (job->reply)
+            s_send_reply (self->api, route->client, job->reply, job->reply_size);
+        zhashx_delete (self->routes, key);
+    }
+    else
     if (route) {
         job->id = route->id;
         if (job->deadline) {
@@ -560,6 +623,12 @@ qv_intake_actor (zsock_t *pipe, void *args)
         zstr_send (pipe, why);
         return;
     }
+    qv_config_endpoint (self->config, "api", ep, sizeof ep);
+    self->api = zsock_new (ZMQ_ROUTER);
+    if (self->api && zsock_bind (self->api, "%s", ep) < 0)
+        zsock_destroy (&self->api);
+    if (!self->api)
+        qv_warn ("intake: cannot bind %s (%s): no metrics endpoint", ep, zmq_strerror (zmq_errno ()));
     self->segmgr = qv_config_push (self->config, "segmgr");
     self->searcher = qv_config_push (self->config, "searcher");
     self->views = zlist_new ();
@@ -581,6 +650,8 @@ qv_intake_actor (zsock_t *pipe, void *args)
     zloop_reader (loop, pipe, s_handle_pipe, self);
     zloop_reader (loop, self->router, s_handle_router, self);
     zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    if (self->api)
+        zloop_reader (loop, self->api, s_handle_api, self);
     zloop_start (loop);
     zloop_destroy (&loop);
     //  Replies the other actors sent while they stopped still go to their proxies
@@ -598,6 +669,7 @@ qv_intake_actor (zsock_t *pipe, void *args)
     zsock_destroy (&self->segmgr);
     zsock_destroy (&self->searcher);
     zsock_destroy (&self->inbox);
+    zsock_destroy (&self->api);
     zsock_destroy (&self->router);
     free (self);
 }

@@ -383,8 +383,7 @@ s_usage (FILE *out)
         "  --metrics HOST:PORT     serve Prometheus text at /metrics (requests by op and\n"
         "                          code, latency histograms, the stats figures) and\n"
         "                          /healthz, /readyz there, e.g. 127.0.0.1:9091 (off by\n"
-        "                          default; the embedded server, proxy, searcher and\n"
-        "                          meta processes; not the writer core)\n"
+        "                          default; every role)\n"
         "  --stop-timeout-s N      a stop (SIGTERM, SIGINT) not done within N s (default\n"
         "                          60), or a second signal, exits at once with status 1\n"
         "                          (acknowledged writes are in the WAL; index builds in\n"
@@ -775,13 +774,6 @@ main (int argc, char *argv [])
     &&  (strlen (root_password) < QV_PASSWORD_MIN || strlen (root_password) > QV_PASSWORD_MAX)) {
         fprintf (stderr, "quiver: QUIVER_ROOT_PASSWORD must have %d to %d bytes\n",
                  QV_PASSWORD_MIN, QV_PASSWORD_MAX);
-        return 2;
-    }
-    if (config.writer_core && config.metrics [0]) {
-        fprintf (stderr, "quiver: --metrics is served by the embedded server, proxy, searcher "
-                 "and meta processes; the writer core (--roles %s) has no metrics endpoint "
-                 "yet: scrape a proxy process, whose stats carry the core's figures\n",
-                 config.roles);
         return 2;
     }
     if (config.advertise [0] && !config.follower && !config.writer_core) {

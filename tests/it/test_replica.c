@@ -125,14 +125,20 @@ s_setup_split (void **state)
     return 0;
 }
 
+static int s_core_metrics_port;    //  > 0: the writer core serves --metrics there
+
 //  The split writer as two processes: the writer core, and a proxy process in front
 //  of it as `writer` (what clients use); an embedded server beside them (own data).
 static int
 s_setup_split_proxy_meta (void **state, bool meta)
 {
     s_env_t *env = s_env_new ();
-    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url,
-                                           meta ? S_SEGMGR_ROLES : S_CORE_ROLES, 0), 0);
+    char core_args [160];
+    snprintf (core_args, sizeof core_args, "%s", meta ? S_SEGMGR_ROLES : S_CORE_ROLES);
+    if (s_core_metrics_port > 0)
+        snprintf (core_args + strlen (core_args), sizeof core_args - strlen (core_args),
+                  " --metrics 127.0.0.1:%d", s_core_metrics_port);
+    assert_int_equal (qv_itn_quiver_start (&env->core, env->nats.url, core_args, 0), 0);
     if (meta) {
         snprintf (env->meta.data, sizeof env->meta.data, "%s", env->core.data);
         assert_int_equal (qv_itn_quiver_start (&env->meta, env->nats.url, S_META_ROLES,
@@ -153,6 +159,15 @@ static int
 s_setup_split_proxy (void **state)
 {
     return s_setup_split_proxy_meta (state, false);
+}
+
+//  The same, with the writer core serving --metrics on a free port.
+static int
+s_setup_split_proxy_metrics (void **state)
+{
+    s_core_metrics_port = qv_it_rest_free_port ();
+    int rc = s_core_metrics_port > 0 ? s_setup_split_proxy_meta (state, false) : -1;
+    return rc;
 }
 
 //  The writer core in two processes as well: the segment manager and the meta process
@@ -677,6 +692,34 @@ test_replica_metrics (void **state)
     assert_int_equal (status, 200);
     assert_true (s_sample (text, ok) - (before < 0 ? 0 : before) == 3);
     assert_true (s_sample (text, "quiver_rows") == 1000);
+    qv_it_rest_destroy (&rest);
+}
+
+//  The writer core (`--roles segment-manager,meta,flusher`) serves --metrics too: its
+//  intake answers the endpoint's `stats` through its searcher, and the histograms of
+//  the work done there (WAL commits) are its own. Rows inserted through the proxy
+//  process show in the core's figures.
+static void
+test_core_metrics (void **state)
+{
+    s_env_t *env = *state;
+    int port = s_core_metrics_port;
+    s_core_metrics_port = 0;        //  the next setups start cores without it
+    assert_true (s_core_serving (env));
+    s_create (env->w);
+    s_write_rows (env->w, "insert", 0, 1000, 0);
+    s_write_rows (env->w, "insert", 1000, 1000, 0);
+    qv_it_rest_t *rest = qv_it_rest_new (port);
+    assert_non_null (rest);
+    long status = 0;
+    qv_it_rest_text (rest, "GET", "/readyz", NULL, &status);
+    assert_int_equal (status, 200);
+    const char *text = qv_it_rest_text (rest, "GET", "/metrics", NULL, &status);
+    assert_int_equal (status, 200);
+    assert_non_null (text);
+    assert_true (s_sample (text, "quiver_ready") == 1);
+    assert_true (s_sample (text, "quiver_rows") == 2000);
+    assert_true (s_sample (text, "quiver_wal_commit_duration_seconds_count") >= 2);
     qv_it_rest_destroy (&rest);
 }
 
@@ -1312,6 +1355,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_split_strong, s_setup_split_proxy, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_writer_killed, s_setup_split_proxy, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_compaction, s_setup_split_proxy, s_teardown),
+        cmocka_unit_test_setup_teardown (test_core_metrics, s_setup_split_proxy_metrics, s_teardown),
         //  ... and with the core as the segment manager and a meta process
         cmocka_unit_test_setup_teardown (test_split_equals_embedded, s_setup_split_meta, s_teardown),
         cmocka_unit_test_setup_teardown (test_split_kill_searcher, s_setup_split_meta, s_teardown),
