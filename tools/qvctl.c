@@ -1047,6 +1047,12 @@ static const s_command_t s_commands [] = {
     { "get", s_cmd_get,
       "get NAME ID... [--output-fields a,b]\n\nPrints the rows with these primary keys, one JSON map a line." },
     { "delete", s_cmd_delete, "delete NAME ID...\n\nDeletes the rows with these primary keys." },
+    { "probe", qv_ctl_cmd_probe,
+      "probe URL\n\n"
+      "GETs URL, a health endpoint of `quiver serve --metrics HOST:PORT` (http://HOST:PORT/readyz:\n"
+      "recovered and serving; /healthz: the process runs), prints the status line, and exits 0\n"
+      "on HTTP 200, 1 otherwise (no answer within --timeout, default 5 s). Needs no --server;\n"
+      "meant for container health checks." },
     { NULL, NULL, NULL }
 };
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """docker-compose.yml without a Docker engine: parse it (python3-yaml) and check that
 every `quiver` command line in it (and the image's default CMD) is accepted by the
-binary (`quiver serve --check-config ...`), that the healthcheck's qvctl command line
-parses, and that the services are wired as the comments say: JetStream on, the
+binary (`quiver serve --check-config ...`), that each healthcheck is `qvctl probe` of
+the process's /readyz (its --metrics port) and parses, and that the services are wired as the comments say: JetStream on, the
 bucket Quiver uses created by the one-shot mc container, Quiver started after it,
 endpoints naming services of the file, credentials from QUIVER_S3_* only.
 
@@ -102,7 +102,10 @@ def check_split(services, volumes):
             check(f"127.0.0.1:{port}:{port}" in (s.get("ports") or []),
                   f"{name}: publishes {port}")
         hc = (s.get("healthcheck") or {}).get("test") or []
-        check(f"tcp://127.0.0.1:{port}" in hc, f"{name}: its health check pings port {port}")
+        metrics = opt(cmd, "--metrics")
+        mport = metrics.rsplit(":", 1)[1] if metrics else None
+        check(hc == ["CMD", "qvctl", "probe", f"http://127.0.0.1:{mport}/readyz"],
+              f"{name}: its health check probes /readyz of its --metrics ({metrics})")
         check(s.get("depends_on", {}).get("nats", {}).get("condition") == "service_started",
               f"{name}: starts after nats")
         if name == "proxy":
@@ -171,15 +174,18 @@ def main():
             url = cmd[cmd.index("--nats") + 1]
             host = url.split("//", 1)[-1].split(":")[0]
             check(host in services, f"service {name}: --nats {url} names a service of the file")
-        # Health check: qvctl ping; it must parse (a usage error exits 2; a server
-        # that does not answer here exits 1)
+        # Health check: qvctl probe of the process's /readyz (--metrics); it must
+        # parse (a usage error exits 2; a server that does not answer here exits 1)
         hc = (s.get("healthcheck") or {}).get("test")
-        check(isinstance(hc, list) and hc[:2] == ["CMD", "qvctl"],
-              f"service {name}: a qvctl health check")
+        metrics = opt(cmd, "--metrics")
+        check(isinstance(hc, list) and hc[:3] == ["CMD", "qvctl", "probe"],
+              f"service {name}: a qvctl probe health check")
+        check(metrics is not None and isinstance(hc, list) and len(hc) == 4
+              and hc[3] == "http://127.0.0.1:%s/readyz" % metrics.rsplit(":", 1)[-1],
+              f"service {name}: the health check probes /readyz on the --metrics port")
         if isinstance(hc, list) and len(hc) > 2:
             args = hc[2:]
-            if "--server" in args:
-                args[args.index("--server") + 1] = "tcp://127.0.0.1:1"
+            args = [re.sub(r"//127\.0\.0\.1:\d+", "//127.0.0.1:1", a) for a in args]
             args = ["--timeout", "1"] + args
             p = subprocess.run([os.path.join(BIN, "qvctl")] + args, capture_output=True,
                                text=True, timeout=30)

@@ -266,5 +266,39 @@ class QvctlTest(unittest.TestCase):
             self.assertEqual(rc, 2, (args, err))
 
 
+class ProbeTest(unittest.TestCase):
+    """qvctl probe URL: the health check docker-compose.yml runs against --metrics."""
+
+    def test_probe(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = Server("--metrics", "127.0.0.1:%d" % port).start()
+        try:
+            base = "http://127.0.0.1:%d" % port
+            for path in ("/readyz", "/healthz"):
+                rc, out, err = qvctl("probe", base + path)
+                self.assertEqual(rc, 0, (path, out, err))
+                self.assertIn(" 200 ", out)
+            rc, out, _ = qvctl("--output", "json", "probe", base + "/readyz")
+            self.assertEqual((rc, json.loads(out)), (0, {"ok": True, "status": 200}))
+            rc, out, _ = qvctl("probe", base + "/nosuch")
+            self.assertEqual(rc, 1)
+            self.assertIn(" 404 ", out)
+        finally:
+            server.stop()
+            server.cleanup()
+        # The server gone: no answer is a failure, saying so
+        rc, _, err = qvctl("probe", base + "/readyz")
+        self.assertEqual(rc, 1)
+        self.assertIn("onnect", err)
+        rc, _, err = qvctl("probe")
+        self.assertEqual(rc, 2)
+        rc, out, _ = qvctl("probe", "--help")
+        self.assertEqual(rc, 0)
+        self.assertTrue(out.startswith("Usage: qvctl probe URL"), out)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -99,4 +99,8 @@ int
 int
     qv_ctl_cmd_upsert (qv_ctl_t *ctx, int argc, char **argv);
 
+//  probe URL (tools/qvctl/qv_ctl_probe.c): GET a health endpoint; 0 on HTTP 200.
+int
+    qv_ctl_cmd_probe (qv_ctl_t *ctx, int argc, char **argv);
+
 #endif
