@@ -338,6 +338,22 @@ test_bad_urls (void **state)
     qv_store_destroy (&store);
 }
 
+//  A process that takes the lock of the store on url and dies without releasing it
+//  (a child that _exits, as kill -9 would leave it).
+static void
+s_lock_and_die (const char *url)
+{
+    pid_t child = fork ();
+    assert_true (child >= 0);
+    if (child == 0) {
+        qv_store_t *c = qv_store_new (url);
+        _exit (c && qv_store_lock (c) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    waitpid (child, &status, 0);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+}
+
 static void
 test_lock (void **state)
 {
@@ -369,15 +385,7 @@ test_lock (void **state)
 
     //  A holder that dies without releasing (child process, _exit) is taken over
     //  after three missed renewals
-    pid_t child = fork ();
-    assert_true (child >= 0);
-    if (child == 0) {
-        qv_store_t *c = qv_store_new (url);
-        _exit (c && qv_store_lock (c) == 0 ? 0 : 1);
-    }
-    int status = 0;
-    waitpid (child, &status, 0);
-    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    s_lock_and_die (url);
     b = qv_store_new (url);
     assert_non_null (b);
     started = qv_clock_msec ();
@@ -669,15 +677,7 @@ test_lock_torn (void **state)
     s_url (url, sizeof url, "lock_ms=1000");
     const char *last = strrchr (url, '/') + 1;
     snprintf (prefix, sizeof prefix, "%.*s", (int) strcspn (last, "?"), last);
-    pid_t child = fork ();
-    assert_true (child >= 0);
-    if (child == 0) {
-        qv_store_t *c = qv_store_new (url);
-        _exit (c && qv_store_lock (c) == 0 ? 0 : 1);
-    }
-    int status = 0;
-    waitpid (child, &status, 0);
-    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    s_lock_and_die (url);
     const char *renewal = "holder deadhost:1 token 0123456789abcdef renewal 1\n";
     s_put_raw (prefix, "LOCK", renewal, 10, (int) strlen (renewal));
 
