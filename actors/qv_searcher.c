@@ -901,6 +901,14 @@ s_read (self_t *self, qv_job_t *job)
         qv_searcher_compaction_state (self, job);
         return;
     }
+    if (req->op == QV_OP_backup) {
+        qv_searcher_backup (self, job);
+        return;
+    }
+    if (req->op == QV_OP_get_backup_state) {
+        qv_searcher_backup_state (self, job);
+        return;
+    }
     qv_wr_t *w = qv_wr_new ();
     int rc = 0;
     qv_collection_t *c = req->collection [0] ? qv_catalog_find (self->catalog, req->collection) : NULL;
@@ -1343,6 +1351,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
     self->compactions = qv_compactions_new ();
+    qv_searcher_backups_new (self);
     //  A searcher process and a segment manager without meta write nothing: they
     //  take the manifests another process writes (a meta process writes them)
     self->adopts = (self->config->follower && !self->config->meta_process)
@@ -1456,6 +1465,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->segmgr_write);
     zsock_destroy (&self->feedpub);
     qv_compactions_destroy (&self->compactions);
+    qv_searcher_backups_destroy (self);
     free (self->adopting.data);
     free (self);
 }
