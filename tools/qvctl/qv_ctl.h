@@ -99,4 +99,10 @@ int
 int
     qv_ctl_cmd_upsert (qv_ctl_t *ctx, int argc, char **argv);
 
+//  Backup and restore (tools/qvctl/qv_ctl_backup.c).
+int
+    qv_ctl_cmd_backup (qv_ctl_t *ctx, int argc, char **argv);
+int
+    qv_ctl_cmd_restore (qv_ctl_t *ctx, int argc, char **argv);
+
 #endif
