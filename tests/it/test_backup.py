@@ -120,17 +120,24 @@ class BackupTest(unittest.TestCase):
         more = rows_of(range(n, n + 3000), 3)            # unflushed when the backup starts
         call(self.c, "insert", collection=name, rows=more)
 
-        # The load: new keys in batches, each acknowledged with its ts
+        # The load: new keys in batches, and deletes of old keys, each acknowledged with
+        # its ts; the rows the deletes take are read first, to compare with the backup's
+        pool = list(range(10000, 20000))
+        pool_rows = self.get_all(name, pool)
         acked, stop = [], threading.Event()
 
         def load():
             lc = QuiverClient(uri=self.server.endpoint, timeout=300)
-            k = 1000000
+            k, d = 1000000, 0
             while not stop.is_set():
                 batch = rows_of(range(k, k + 200), k)
                 r = call(lc, "insert", collection=name, rows=batch)
-                acked.append((r["ts"], list(range(k, k + 200))))
+                acked.append((r["ts"], "insert", list(range(k, k + 200))))
                 k += 200
+                gone = pool[d:d + 50]
+                r = call(lc, "delete", collection=name, ids=gone)
+                acked.append((r["ts"], "delete", gone))
+                d += 50
             lc.close()
 
         t = threading.Thread(target=load)
@@ -144,11 +151,15 @@ class BackupTest(unittest.TestCase):
         stop.set()
         t.join()
         self.assertEqual(st["state"], "completed", st)
-        before = [i for ts, ids in acked if ts <= snap for i in ids]
-        after = [i for ts, ids in acked if ts > snap for i in ids]
+        before = [i for ts, op, ids in acked if ts <= snap and op == "insert" for i in ids]
+        after = [i for ts, op, ids in acked if ts > snap and op == "insert" for i in ids]
+        gone_before = {i for ts, op, ids in acked if ts <= snap and op == "delete" for i in ids}
+        gone_after = {i for ts, op, ids in acked if ts > snap and op == "delete" for i in ids}
         self.assertGreater(len(before), 0, "no insert acknowledged before the snapshot")
         self.assertGreater(len(after), 0, "no insert acknowledged after the snapshot")
-        live = sorted(set(range(n + 3000)) - set(deleted)) + before
+        self.assertGreater(len(gone_before), 0, "no delete acknowledged before the snapshot")
+        self.assertGreater(len(gone_after), 0, "no delete acknowledged after the snapshot")
+        live = sorted(set(range(n + 3000)) - set(deleted) - gone_before) + before
         self.assertEqual(st["rows_done"], len(live))
         self.assertEqual(st["rows_total"], len(live))
         self.assertTrue(os.path.exists(os.path.join(to, "manifest")))
@@ -161,11 +172,14 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(self.count("dst"), len(live))
         src_rows, dst_rows = self.get_all(name, live), self.get_all("dst", live)
         self.assertEqual(len(dst_rows), len(live))
+        for i in gone_after:                             # deleted after the snapshot
+            self.assertNotIn(i, src_rows)
+            src_rows[i] = pool_rows[i]
         for i in live:
             self.assertEqual(dst_rows[i], src_rows[i], "row %d differs" % i)
         self.assertEqual(dst_rows[5000]["tag"], upserted[0]["tag"])
         self.assertEqual(dst_rows[1]["color"], "red")
-        self.assertEqual(self.get_all("dst", after + deleted), {})
+        self.assertEqual(self.get_all("dst", after + deleted + sorted(gone_before)), {})
         # Partitions, schema and index came along
         self.assertEqual(call(self.c, "query", collection="dst", filter="",
                               output_fields=["count(*)"], partitions=["p1"])["rows"][0]["count(*)"],
