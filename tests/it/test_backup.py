@@ -289,6 +289,36 @@ class BackupTest(unittest.TestCase):
             call(self.c, "get_backup_state", backup_id=12345)
         self.assertEqual(e.exception.code, "NOT_FOUND")
 
+    @unittest.skipUnless(os.environ.get("QV_S3_ENDPOINT"),
+                         "QV_S3_ENDPOINT is not set (tools/test.sh starts s3rver and sets it)")
+    def test_s3_prefix(self):
+        """A backup to an S3 prefix (credentials from the server's environment, as for
+        its store) restores from that prefix (qvctl's environment)."""
+        for key, default in (("ACCESS", "S3RVER"), ("SECRET", "S3RVER")):
+            os.environ["QUIVER_S3_%s_KEY" % key] = os.environ.get("QV_S3_%s_KEY" % key, default)
+        server = Server().start()
+        try:
+            c = QuiverClient(uri=server.endpoint, timeout=300)
+            call(c, "create_collection", collection="s", fields=FIELDS)
+            rows = rows_of(range(12000), 8)
+            for i in range(0, len(rows), 3000):
+                call(c, "insert", collection="s", rows=rows[i:i + 3000])
+            url = "s3://%s/qv-backup-it/b-%d-%d" % (os.environ["QV_S3_ENDPOINT"], os.getpid(),
+                                                    int(time.time() * 1000))
+            p = qvctl(server, "backup", "s", "--to", url)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("backed up 's': 12000 rows", p.stdout)
+            p = qvctl(server, "restore", "--from", url, "--as", "s2")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            ids = list(range(0, 12000, 7))
+            a = call(c, "get", collection="s", ids=ids, output_fields=OUT)["rows"]
+            b = call(c, "get", collection="s2", ids=ids, output_fields=OUT)["rows"]
+            self.assertEqual(a, b)
+            self.assertEqual(len(b), len(ids))
+            c.close()
+        finally:
+            server.cleanup()
+
 
 class BackupKillTest(unittest.TestCase):
     """kill -9 in the middle of a backup: the source is intact and serving after a
