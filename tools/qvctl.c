@@ -376,12 +376,11 @@ s_cmd_list (qv_ctl_t *ctx, int argc, char **argv)
     while (qv_ctl_getopt (argc, argv, s_no_opts) != -1)
         ;
     qv_ctl_check_positional (argc, argv, 0, 0);
-    qv_wr_t *w = qv_client_request (ctx->client, "list_collections", 0, NULL);
     qv_doc_t *reply;
-    int rc = qv_ctl_call (ctx, &w, &reply);
+    const qv_val_t *names;
+    int rc = qv_ctl_list_collections (ctx, &reply, &names);
     if (rc)
         return rc;
-    const qv_val_t *names = qv_val_get (qv_doc_root (reply), "collections");
     if (ctx->json) {
         qv_ctl_print_fields (qv_doc_root (reply));
         qv_doc_destroy (&reply);
@@ -982,23 +981,8 @@ static const s_command_t s_commands [] = {
       "  --no-wait        print the compaction id and return (see compaction-state)" },
     { "compaction-state", s_cmd_compaction_state,
       "compaction-state NAME ID\n\nPrints the state of compaction ID of NAME (executing, completed, failed)." },
-    { "backup", qv_ctl_cmd_backup,
-      "backup NAME|--all --to DIR [--no-wait]\n\n"
-      "Backs up collection NAME (--all: every collection, each into DIR/NAME) without\n"
-      "stopping writes: a consistent snapshot (every row acknowledged before the command,\n"
-      "none written after its snapshot timestamp) that the SERVER writes into DIR on the\n"
-      "server's machine (an absolute path; or an s3://HOST:PORT/BUCKET/PREFIX URL). Shows\n"
-      "progress on stderr; prints the rows and the snapshot timestamp. Exits 1 if it failed.\n"
-      "  --to DIR         the backup's directory (must not hold a backup already)\n"
-      "  --no-wait        print the backup id and return" },
-    { "restore", qv_ctl_cmd_restore,
-      "restore --from DIR [--as NEWNAME]\n\n"
-      "Restores a backup into the running server: checks every file of DIR (read where\n"
-      "qvctl runs) against the backup's manifest first and refuses a damaged or incomplete\n"
-      "backup naming the file, then creates the collection (schema, partitions), inserts\n"
-      "the rows with their primary keys and creates the indexes; progress on stderr.\n"
-      "  --from DIR       the backup (a directory, or an s3:// URL)\n"
-      "  --as NEWNAME     the new collection's name (default: the backed-up one's)" },
+    { "backup", qv_ctl_cmd_backup, qv_ctl_backup_usage },
+    { "restore", qv_ctl_cmd_restore, qv_ctl_restore_usage },
     { "import", qv_ctl_cmd_import,
       "import NAME FILE [--batch 1000] [--start-id 0] [--limit N] [--window 4] [--partition P]\n\n"
       "Inserts a file: .fvecs, .bvecs (uint8, converted to float) or .npy (2-D float32, as\n"

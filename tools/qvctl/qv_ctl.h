@@ -64,6 +64,10 @@ void
 //  with --output json); 0 or the code. The caller owns *reply on success.
 int
     qv_ctl_call (qv_ctl_t *ctx, qv_wr_t **request_p, qv_doc_t **reply);
+//  The collections' names (list_collections): *names points into *reply, which the
+//  caller destroys; 0 or the code.
+int
+    qv_ctl_list_collections (qv_ctl_t *ctx, qv_doc_t **reply, const qv_val_t **names);
 //  Reads the schema of collection name with describe_collection; 0 or the code.
 int
     qv_ctl_describe (qv_ctl_t *ctx, const char *name, qv_ctl_schema_t *schema);
@@ -99,7 +103,9 @@ int
 int
     qv_ctl_cmd_upsert (qv_ctl_t *ctx, int argc, char **argv);
 
-//  Backup and restore (tools/qvctl/qv_ctl_backup.c).
+//  Backup and restore (tools/qvctl/qv_ctl_backup.c), and their usage texts.
+extern const char qv_ctl_backup_usage [];
+extern const char qv_ctl_restore_usage [];
 int
     qv_ctl_cmd_backup (qv_ctl_t *ctx, int argc, char **argv);
 int

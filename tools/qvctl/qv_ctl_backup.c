@@ -14,6 +14,25 @@
 #include <czmq.h>
 #include <unistd.h>
 
+const char qv_ctl_backup_usage [] =
+    "backup NAME|--all --to DIR [--no-wait]\n\n"
+    "Backs up collection NAME (--all: every collection, each into DIR/NAME) without\n"
+    "stopping writes: a consistent snapshot (every row acknowledged before the command,\n"
+    "none written after its snapshot timestamp) that the SERVER writes into DIR on the\n"
+    "server's machine (an absolute path; or an s3://HOST:PORT/BUCKET/PREFIX URL). Shows\n"
+    "progress on stderr; prints the rows and the snapshot timestamp. Exits 1 if it failed.\n"
+    "  --to DIR         the backup's directory (must not hold a backup already)\n"
+    "  --no-wait        print the backup id and return";
+
+const char qv_ctl_restore_usage [] =
+    "restore --from DIR [--as NEWNAME]\n\n"
+    "Restores a backup into the running server: checks every file of DIR (read where\n"
+    "qvctl runs) against the backup's manifest first and refuses a damaged or incomplete\n"
+    "backup naming the file, then creates the collection (schema, partitions), inserts\n"
+    "the rows with their primary keys and creates the indexes; progress on stderr.\n"
+    "  --from DIR       the backup (a directory, or an s3:// URL)\n"
+    "  --as NEWNAME     the new collection's name (default: the backed-up one's)";
+
 //  One progress line on stderr: a bar when stderr is a terminal (redrawn in place),
 //  else a plain line at most every 2 s and at the end.
 static void
@@ -126,12 +145,11 @@ qv_ctl_cmd_backup (qv_ctl_t *ctx, int argc, char **argv)
     if (!all)
         return s_backup_one (ctx, argv [optind], to, wait);
     //  --all: each collection into DIR/NAME
-    qv_wr_t *w = qv_client_request (ctx->client, "list_collections", 0, NULL);
     qv_doc_t *reply;
-    int rc = qv_ctl_call (ctx, &w, &reply);
+    const qv_val_t *names;
+    int rc = qv_ctl_list_collections (ctx, &reply, &names);
     if (rc)
         return rc;
-    const qv_val_t *names = qv_val_get (qv_doc_root (reply), "collections");
     int worst = 0;
     for (size_t i = 0; i < qv_ctl_len (names); i++) {
         char name [256], dir [4096];
