@@ -279,6 +279,26 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         p = qvctl(self.server, "--help")
         self.assertIn("backup NAME|--all --to DIR", p.stdout)
+        # A string primary key and a partition key come back too
+        fields = [{"name": "pk", "type": "varchar", "max_length": 16, "primary": True},
+                  {"name": "vector", "type": "float_vector", "dim": DIM},
+                  {"name": "region", "type": "varchar", "max_length": 8, "partition_key": True}]
+        call(self.c, "create_collection", collection="pkc", fields=fields, num_partitions=4)
+        rows = [{"pk": "k%d" % i, "vector": [float(i)] * DIM, "region": "r%d" % (i % 5)}
+                for i in range(300)]
+        call(self.c, "insert", collection="pkc", rows=rows)
+        p = qvctl(self.server, "backup", "pkc", "--to", os.path.join(self.tmp, "pkc"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = qvctl(self.server, "restore", "--from", os.path.join(self.tmp, "pkc"), "--as", "pkc2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        keys = ["k%d" % i for i in range(300)]
+        a = call(self.c, "get", collection="pkc", ids=keys, output_fields=["vector", "region"])
+        b = call(self.c, "get", collection="pkc2", ids=keys, output_fields=["vector", "region"])
+        self.assertEqual(len(b["rows"]), 300)
+        self.assertEqual(sorted(a["rows"], key=lambda r: r["pk"]),
+                         sorted(b["rows"], key=lambda r: r["pk"]))
+        da, db = (call(self.c, "describe_collection", collection=x) for x in ("pkc", "pkc2"))
+        self.assertEqual((db["fields"], db["num_partitions"]), (da["fields"], da["num_partitions"]))
         with self.assertRaises(QuiverException) as e:
             call(self.c, "backup", collection="nope", to=to)
         self.assertEqual(e.exception.code, "NOT_FOUND")
