@@ -263,39 +263,93 @@ s_indexes (qv_ctl_t *ctx, const char *name, const qv_val_t *indexes)
     return rc;
 }
 
-//  Inserts the rows of every file of the backup; *rows_p counts them.
+#define S_WINDOW 4                  //  insert requests in flight during a restore
+
+//  One file's insert in flight.
+typedef struct {
+    uint64_t rid;
+    size_t file;
+    uint64_t rows;
+} s_flight_t;
+
+//  Sends the rows of file i of the backup as one insert, without waiting; 0 or the code.
+static int
+s_send_file (qv_ctl_t *ctx, qv_store_t *store, const char *from, const char *name,
+             const qv_val_t *entry, bool part_key, s_flight_t *flight)
+{
+    qv_doc_t *doc;
+    int rc = qv_backup_read (store, from, entry, &doc);
+    if (rc) {
+        fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+        return rc;
+    }
+    const qv_val_t *root = qv_doc_root (doc), *part = qv_val_get (root, "partition");
+    bool named = !part_key && part && !qv_val_is (part, "_default");
+    qv_wr_t *w = qv_client_request (ctx->client, "insert", 2 + named, &flight->rid);
+    qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    if (named) {
+        qv_wr_str (w, "partition");
+        qv_wr_val (w, part);
+    }
+    qv_wr_str (w, "rows");
+    qv_wr_val (w, qv_val_get (root, "rows"));
+    flight->rows = qv_ctl_len (qv_val_get (root, "rows"));
+    qv_doc_destroy (&doc);
+    rc = qv_client_send (ctx->client, w);
+    qv_wr_destroy (&w);
+    if (rc)
+        fprintf (stderr, "qvctl: %s\n", qv_client_error (ctx->client));
+    return rc;
+}
+
+//  Inserts the rows of every file of the backup, S_WINDOW requests in flight; *rows_p
+//  counts the rows acknowledged. 0 or the code of the first failure (reported).
 static int
 s_insert_all (qv_ctl_t *ctx, qv_store_t *store, const char *from, const char *name,
               const qv_val_t *manifest, bool part_key, int64_t start, uint64_t *rows_p)
 {
     const qv_val_t *files = qv_val_get (manifest, "files");
+    size_t nfiles = qv_ctl_len (files), next = 0;
     uint64_t total = qv_ctl_get_uint (manifest, "rows"), done = 0;
+    s_flight_t flights [S_WINDOW];
+    int inflight = 0, rc = 0;
     int64_t printed = 0;
-    int rc = 0;
-    for (size_t i = 0; i < qv_ctl_len (files) && rc == 0; i++) {
-        qv_doc_t *doc;
-        if ((rc = qv_backup_read (store, from, qv_val_at (files, i), &doc))) {
-            fprintf (stderr, "qvctl: %s\n", qv_err_msg ());
+    while (rc == 0 && (next < nfiles || inflight > 0)) {
+        while (rc == 0 && next < nfiles && inflight < S_WINDOW) {
+            flights [inflight].file = next;
+            rc = s_send_file (ctx, store, from, name, qv_val_at (files, next), part_key,
+                              &flights [inflight]);
+            inflight += rc == 0;
+            next++;
+        }
+        if (rc || inflight == 0)
+            break;
+        qv_doc_t *reply;
+        uint64_t rid;
+        rc = qv_client_recv (ctx->client, &reply, &rid);
+        qv_doc_destroy (&reply);
+        int slot = -1;
+        for (int i = 0; i < inflight; i++)
+            if (flights [i].rid == rid)
+                slot = i;
+        if (rc) {
+            char key [64] = "?";
+            if (slot >= 0)
+                qv_ctl_get_str (qv_val_at (files, flights [slot].file), "key", key, sizeof key);
+            fprintf (stderr, "qvctl: insert of the rows of %s failed: %s: %s\n", key,
+                     qv_client_code (ctx->client), qv_client_error (ctx->client));
             break;
         }
-        const qv_val_t *root = qv_doc_root (doc), *part = qv_val_get (root, "partition");
-        bool named = !part_key && part && !qv_val_is (part, "_default");
-        qv_wr_t *w = qv_client_request (ctx->client, "insert", 2 + named, NULL);
-        qv_wr_str (w, "collection"); qv_wr_str (w, name);
-        if (named) {
-            qv_wr_str (w, "partition");
-            qv_wr_val (w, part);
-        }
-        qv_wr_str (w, "rows");
-        qv_wr_val (w, qv_val_get (root, "rows"));
-        done += qv_ctl_len (qv_val_get (root, "rows"));
-        qv_doc_destroy (&doc);
-        qv_doc_t *reply;
-        rc = qv_ctl_call (ctx, &w, &reply);
-        qv_doc_destroy (&reply);
+        if (slot < 0)
+            continue;               //  not one of ours
+        done += flights [slot].rows;
+        flights [slot] = flights [--inflight];
         s_progress ("restore", name, done, total, (double) (qv_clock_usec () - start) / 1e6,
-                    i + 1 == qv_ctl_len (files), &printed);
+                    next == nfiles && inflight == 0, &printed);
     }
+    if (rc)
+        fprintf (stderr, "qvctl: restore stopped: %llu rows of '%s' acknowledged before the "
+                 "failure (drop it before restoring again)\n", (unsigned long long) done, name);
     *rows_p = done;
     return rc;
 }
