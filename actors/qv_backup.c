@@ -40,7 +40,7 @@ struct _qv_backup_t {
     void *describe;                 //  msgpack map: describe_collection at the snapshot
     size_t describe_size;
     int delay_ms;                   //  test hook QV_FAULT_BACKUP_DELAY_MS: per file
-    uint64_t total;
+    uint64_t total;                 //  rows visible at the snapshot (set before the writer)
     atomic_uint_fast64_t done;
     atomic_int state;               //  qv_backup_state_t; error is set before it fails
     char error [300];
@@ -268,11 +268,11 @@ s_run (void *arg)
     if (rc)
         s_fail (self, "writing %s: %s", qv_err_msg ());
     else {
-        self->total = atomic_load (&self->done);
         atomic_store (&self->state, QV_BACKUP_COMPLETED);
         qv_info ("backup %llu of collection '%s' completed: %llu rows at ts %llu in %s",
                  (unsigned long long) self->id, self->collection,
-                 (unsigned long long) self->total, (unsigned long long) self->ts, self->to);
+                 (unsigned long long) atomic_load (&self->done), (unsigned long long) self->ts,
+                 self->to);
     }
     return NULL;
 }
