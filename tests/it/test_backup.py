@@ -144,9 +144,10 @@ class BackupTest(unittest.TestCase):
         t.start()
         time.sleep(0.5)
         to = os.path.join(self.tmp, "round")
-        r = call(self.c, "backup", collection=name, to=to)
+        r = self.c.backup(name, to)                      # the Python client's method
         snap, bid = r["ts"], r["backup_id"]
         st = wait_backup(self.c, bid)
+        self.assertEqual(self.c.get_backup_state(bid)["state"], "completed")
         time.sleep(0.3)
         stop.set()
         t.join()
