@@ -289,6 +289,12 @@ qv_backup_start (qv_backup_t *self)
 }
 
 void
+qv_backup_cancel (qv_backup_t *self)
+{
+    atomic_store (&self->cancel, true);
+}
+
+void
 qv_backup_destroy (qv_backup_t **self_p)
 {
     qv_backup_t *self = *self_p;

@@ -43,6 +43,10 @@ qv_backup_t *
 //  Starts writing on a thread of its own. 0, or QV_ENOMEM (the backup is failed).
 int
     qv_backup_start (qv_backup_t *self);
+//  Asks the writer to stop before its next file (the backup then fails, without a
+//  manifest); does not wait. Any thread.
+void
+    qv_backup_cancel (qv_backup_t *self);
 //  Stops the writer if it runs (what it wrote stays without a manifest), waits for it,
 //  frees. Nulls *self_p; safe twice.
 void

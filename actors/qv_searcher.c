@@ -6,7 +6,8 @@
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
-//    pipe  QUIET                       send the coordinator nothing more (shutdown); signals
+//    pipe  QUIET                       send the coordinator nothing more (shutdown), stop
+//                                      the backups being written; signals
 //    pipe  SEGMGR-STOPS                meta_remote: send the segment manager and the feed
 //                                      publisher nothing more (shutdown); signals
 //  takes (inbox, PULL inproc "searcher"):
@@ -1318,6 +1319,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         //  it still holds; nothing sent after its inbox closed could be lost.
         self->quiet = true;
         self->adopt_stopped = true;         //  the adopter stops next
+        qv_searcher_backups_cancel (self);
         zstr_free (&cmd);
         zsock_signal (reader, 0);
         return 0;

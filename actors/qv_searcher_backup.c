@@ -37,6 +37,13 @@ qv_searcher_backups_new (self_t *self)
 }
 
 void
+qv_searcher_backups_cancel (self_t *self)
+{
+    for (qv_backup_t *b = zhashx_first (self->backups); b; b = zhashx_next (self->backups))
+        qv_backup_cancel (b);
+}
+
+void
 qv_searcher_backups_destroy (self_t *self)
 {
     zhashx_destroy (&self->backups);    //  stops the writers still running

@@ -146,7 +146,10 @@ void
 //  qv_searcher_backup.c
 void
     qv_searcher_backups_new (self_t *self);
-//  Stops the backups still being written (they stay without a manifest).
+//  Shutdown: the backups still being written stop before their next file (they stay
+//  without a manifest); _destroy waits for them.
+void
+    qv_searcher_backups_cancel (self_t *self);
 void
     qv_searcher_backups_destroy (self_t *self);
 //  `backup`: takes a snapshot of the request's collection, starts its writer, answers
