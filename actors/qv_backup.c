@@ -45,6 +45,7 @@ struct _qv_backup_t {
     atomic_int state;               //  qv_backup_state_t; error is set before it fails
     char error [300];
     atomic_bool cancel;
+    const atomic_bool *stopping;    //  the server's flag, or NULL
     pthread_t thread;
     bool started;
 };
@@ -59,7 +60,7 @@ qv_backup_state_name (qv_backup_state_t state)
 
 qv_backup_t *
 qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
-               uint64_t durable, int delay_ms)
+               uint64_t durable, int delay_ms, const atomic_bool *stopping)
 {
     qv_backup_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -67,6 +68,7 @@ qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
     self->id = id;
     self->ts = ts;
     self->delay_ms = delay_ms;
+    self->stopping = stopping;
     snprintf (self->collection, sizeof self->collection, "%s", c->name);
     self->to = strdup (to);
     self->schema = qv_schema_dup (c->schema);
@@ -105,6 +107,12 @@ qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
     if (!self->describe)
         qv_backup_destroy (&self);
     return self;
+}
+
+static bool
+s_cancelled (qv_backup_t *self)
+{
+    return atomic_load (&self->cancel) || (self->stopping && atomic_load (self->stopping));
 }
 
 static void
@@ -164,7 +172,7 @@ typedef struct {
 static int
 s_flush (qv_backup_t *self, s_out_t *out, const char *partition, qv_wr_t *rows, uint64_t *n)
 {
-    if (atomic_load (&self->cancel))
+    if (s_cancelled (self))
         return qv_err (QV_EUNAVAIL, "cancelled: the server is stopping");
     char key [32];
     snprintf (key, sizeof key, "rows/%08u", ++out->nfiles);
@@ -241,7 +249,7 @@ s_run (void *arg)
     int rc = 0;
     for (uint32_t p = 0; p < self->nparts && rc == 0; p++)
         rc = s_write_partition (self, &out, self->parts [p]);
-    if (rc == 0 && atomic_load (&self->cancel))
+    if (rc == 0 && s_cancelled (self))
         rc = qv_err (QV_EUNAVAIL, "cancelled: the server is stopping");
     if (rc == 0) {
         //  The manifest, last: a backup without one is incomplete

@@ -34,12 +34,13 @@ typedef enum { QV_BACKUP_EXECUTING, QV_BACKUP_COMPLETED, QV_BACKUP_FAILED } qv_b
 
 //  The snapshot of coll at ts (every row inserted at or before ts and not deleted at
 //  or before it), to be written to `to` (a path or an object-store URL); id names it.
-//  durable: the newest durable manifest (for the index states in `describe`). Takes
+//  durable: the newest durable manifest (for the index states in `describe`); stopping
+//  (borrowed, may be NULL): the writer stops before its next file once it is up. Takes
 //  links to coll's segments, so compaction and garbage collection never take a row
 //  from under it. Called on the thread that owns coll. NULL on out of memory.
 qv_backup_t *
     qv_backup_new (qv_collection_t *coll, uint64_t ts, uint64_t id, const char *to,
-                   uint64_t durable, int delay_ms);
+                   uint64_t durable, int delay_ms, const atomic_bool *stopping);
 //  Starts writing on a thread of its own. 0, or QV_ENOMEM (the backup is failed).
 int
     qv_backup_start (qv_backup_t *self);

@@ -69,7 +69,8 @@ qv_searcher_backup (self_t *self, qv_job_t *job)
     uint64_t ts = qv_tsafe_get (self->tsafe);
     qv_backup_t *b = NULL;
     if (!rc && !(b = qv_backup_new (c, ts, id, to, self->manifest_done,
-                                    self->config->fault_backup_delay_ms)))
+                                    self->config->fault_backup_delay_ms,
+                                    self->config->stopping)))
         rc = qv_err (QV_ENOMEM, "out of memory taking the snapshot");
     if (rc) {
         qv_searcher_fail (self, job, rc);

@@ -229,6 +229,7 @@ qv_server_new (const qv_config_t *config)
                  "(fault injection)", build_delay, build_delay);
         self->config.fault_build_delay_ms = atoi (build_delay);
     }
+    self->config.stopping = &self->stopping;
     //  Test hook: QV_FAULT_BACKUP_DELAY_MS=N makes a backup wait N ms after each file it
     //  writes (a long backup, to kill it in the middle)
     const char *backup_delay = getenv ("QV_FAULT_BACKUP_DELAY_MS");

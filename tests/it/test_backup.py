@@ -373,7 +373,11 @@ class BackupKillTest(unittest.TestCase):
             server.proc.wait()
             self.assertTrue(os.listdir(os.path.join(to, "rows")))
             self.assertFalse(os.path.exists(os.path.join(to, "manifest")))
-            server.start()
+            os.environ["QV_FAULT_BACKUP_DELAY_MS"] = "400"
+            try:
+                server.start()
+            finally:
+                del os.environ["QV_FAULT_BACKUP_DELAY_MS"]
             c = QuiverClient(uri=server.endpoint, timeout=300)
             self.assertEqual(call(c, "query", collection="k", filter="",
                                   output_fields=["count(*)"])["rows"][0]["count(*)"], 60000)
