@@ -44,6 +44,13 @@ def rows_of(ids, seed):
             for k, i in enumerate(ids)]
 
 
+def load(c, name, rows):
+    """A new collection of FIELDS holding rows."""
+    call(c, "create_collection", collection=name, fields=FIELDS)
+    for i in range(0, len(rows), 2000):
+        call(c, "insert", collection=name, rows=rows[i:i + 2000])
+
+
 def wait_backup(c, bid, limit_s=300):
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
@@ -89,6 +96,11 @@ class BackupTest(unittest.TestCase):
                 call(self.c, "insert", collection=name, partition="p1", rows=part)
             else:
                 call(self.c, "insert", collection=name, rows=part)
+
+    def qvctl_ok(self, *args):
+        p = qvctl(self.server, *args)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p
 
     def get_all(self, name, ids):
         out = {}
@@ -165,8 +177,7 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(st["rows_total"], len(live))
         self.assertTrue(os.path.exists(os.path.join(to, "manifest")))
 
-        p = qvctl(self.server, "restore", "--from", to, "--as", "dst")
-        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.qvctl_ok("restore", "--from", to, "--as", "dst")
         self.assertIn("restore 'dst' [", p.stderr)       # the progress bar
         self.assertIn("100%", p.stderr)
         self.assertIn("restored 'dst'", p.stdout)
@@ -199,16 +210,14 @@ class BackupTest(unittest.TestCase):
         st = wait_backup(self.c, r["backup_id"])
         self.assertEqual(st["state"], "failed")
         self.assertIn("already holds a backup", st["error"])
-        p = qvctl(self.server, "restore", "--from", to, "--as", "dst2")
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.qvctl_ok("restore", "--from", to, "--as", "dst2")
         self.assertEqual(self.count("dst2"), len(live))
 
     # ------------------------------------------------------------ damage
     def test_damaged_backup_refused_by_name(self):
         self.create("small", rows_of(range(25000), 4))
         to = os.path.join(self.tmp, "small")
-        p = qvctl(self.server, "backup", "small", "--to", to)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.qvctl_ok("backup", "small", "--to", to)
         self.assertIn("backup 'small' [", p.stderr)
         self.assertIn("backed up 'small': 25000 rows", p.stdout)
         files = sorted(os.listdir(os.path.join(to, "rows")))
@@ -249,8 +258,7 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("nothing-here", p.stderr)
         # The undamaged one restores
-        p = qvctl(self.server, "restore", "--from", to, "--as", "small2")
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.qvctl_ok("restore", "--from", to, "--as", "small2")
         self.assertEqual(self.count("small2"), 25000)
 
     # ------------------------------------------------------------ qvctl and errors
@@ -258,13 +266,11 @@ class BackupTest(unittest.TestCase):
         self.create("a1", rows_of(range(100), 5))
         self.create("a2", rows_of(range(50), 6))
         to = os.path.join(self.tmp, "all")
-        p = qvctl(self.server, "backup", "--all", "--to", to)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.qvctl_ok("backup", "--all", "--to", to)
         self.assertIn("backed up 'a1': 100 rows", p.stdout)
         self.assertIn("backed up 'a2': 50 rows", p.stdout)
         self.c.drop_collection("a2")
-        p = qvctl(self.server, "restore", "--from", os.path.join(to, "a2"))
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.qvctl_ok("restore", "--from", os.path.join(to, "a2"))
         self.assertEqual(self.count("a2"), 50)
         p = qvctl(self.server, "restore", "--from", os.path.join(to, "a1"))
         self.assertEqual(p.returncode, 1)                # the name is taken
@@ -288,10 +294,8 @@ class BackupTest(unittest.TestCase):
         rows = [{"pk": "k%d" % i, "vector": [float(i)] * DIM, "region": "r%d" % (i % 5)}
                 for i in range(300)]
         call(self.c, "insert", collection="pkc", rows=rows)
-        p = qvctl(self.server, "backup", "pkc", "--to", os.path.join(self.tmp, "pkc"))
-        self.assertEqual(p.returncode, 0, p.stderr)
-        p = qvctl(self.server, "restore", "--from", os.path.join(self.tmp, "pkc"), "--as", "pkc2")
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.qvctl_ok("backup", "pkc", "--to", os.path.join(self.tmp, "pkc"))
+        self.qvctl_ok("restore", "--from", os.path.join(self.tmp, "pkc"), "--as", "pkc2")
         keys = ["k%d" % i for i in range(300)]
         a = call(self.c, "get", collection="pkc", ids=keys, output_fields=["vector", "region"])
         b = call(self.c, "get", collection="pkc2", ids=keys, output_fields=["vector", "region"])
@@ -320,10 +324,7 @@ class BackupTest(unittest.TestCase):
         server = Server().start()
         try:
             c = QuiverClient(uri=server.endpoint, timeout=300)
-            call(c, "create_collection", collection="s", fields=FIELDS)
-            rows = rows_of(range(12000), 8)
-            for i in range(0, len(rows), 3000):
-                call(c, "insert", collection="s", rows=rows[i:i + 3000])
+            load(c, "s", rows_of(range(12000), 8))
             url = "s3://%s/qv-backup-it/b-%d-%d" % (os.environ["QV_S3_ENDPOINT"], os.getpid(),
                                                     int(time.time() * 1000))
             p = qvctl(server, "backup", "s", "--to", url)
@@ -355,10 +356,8 @@ class BackupKillTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="quiver-backup-kill.")
         try:
             c = QuiverClient(uri=server.endpoint, timeout=300)
-            call(c, "create_collection", collection="k", fields=FIELDS)
             rows = rows_of(range(60000), 7)
-            for i in range(0, len(rows), 2000):
-                call(c, "insert", collection="k", rows=rows[i:i + 2000])
+            load(c, "k", rows)
             to = os.path.join(tmp, "partial")
             bid = call(c, "backup", collection="k", to=to)["backup_id"]
             deadline = time.monotonic() + 60
