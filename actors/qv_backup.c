@@ -226,15 +226,14 @@ s_write_partition (qv_backup_t *self, s_out_t *out, const char *partition)
     return rc;
 }
 
-static void *
-s_run (void *arg)
+//  Writes the rows files, then the manifest.
+static void
+s_write (qv_backup_t *self)
 {
-    qv_backup_t *self = arg;
-    qv_actor_background ("backup");
     qv_store_t *store = qv_store_new (self->to);
     if (!store) {
         s_fail (self, "cannot open %s: %s", qv_err_msg ());
-        return NULL;
+        return;
     }
     void *old;
     size_t old_size;
@@ -243,7 +242,7 @@ s_run (void *arg)
         s_fail (self, "%s already holds a backup (its manifest exists)%s; back up to a new "
                 "directory", "");
         qv_store_destroy (&store);
-        return NULL;
+        return;
     }
     s_out_t out = { store, 0, qv_wr_new () };
     int rc = 0;
@@ -282,6 +281,18 @@ s_run (void *arg)
                  (unsigned long long) atomic_load (&self->done), (unsigned long long) self->ts,
                  self->to);
     }
+}
+
+//  The writer's thread. The snapshot's segments go when it ends, not when the state is
+//  forgotten: segments retired meanwhile would stay in memory until the server stops.
+static void *
+s_run (void *arg)
+{
+    qv_backup_t *self = arg;
+    qv_actor_background ("backup");
+    s_write (self);
+    for (size_t i = 0; i < self->nsegs; i++)
+        qv_segment_unlink (&self->segs [i]);
     return NULL;
 }
 
