@@ -7,13 +7,15 @@
 //  read now are not read), so neither a compaction, which replaces segments in the
 //  catalog, nor garbage collection, which deletes the objects of replaced ones, takes
 //  a row from under the writer; the writer reads memory, never the store. A row is
-//  written if it is visible at the snapshot timestamp (qv_segment_visible), so writes
-//  and deletes that arrive while the backup runs are not in it.
+//  written if it was visible at the snapshot timestamp (inserted at or before it, not
+//  deleted at or before it, not expired by the collection's TTL then), so writes,
+//  deletes and expiries that come while the backup runs do not change it.
 #include "qv_backup.h"
 #include "qv_actor.h"
 #include "qv_coll_reply.h"
 #include "qv_crc.h"
 #include "qv_envelope.h"
+#include "qv_merge.h"
 #include "qv_rc.h"
 
 #include <pthread.h>
@@ -28,6 +30,8 @@
 struct _qv_backup_t {
     uint64_t id;
     uint64_t ts;
+    uint64_t cut;                   //  rows inserted before it had expired (TTL) at the
+                                    //  snapshot; 0: none
     char collection [QV_NAME_MAX + 1];
     char *to;
     qv_schema_t *schema;            //  own copy
@@ -58,6 +62,14 @@ qv_backup_state_name (qv_backup_state_t state)
     return s_state_names [state];
 }
 
+//  Whether row of seg is in the snapshot: inserted at or before its ts, not deleted at
+//  or before it, not expired then (a row expiring while the backup runs is in it).
+static bool
+s_in_snapshot (qv_backup_t *self, qv_segment_t *seg, uint32_t row)
+{
+    return seg->ts [row] <= self->ts && qv_merge_keeps (seg, row, self->ts, self->cut);
+}
+
 qv_backup_t *
 qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
                uint64_t durable, int delay_ms, const atomic_bool *stopping)
@@ -86,7 +98,7 @@ qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
     self->nparts = c->nparts;
     for (uint32_t i = 0; i < c->nparts; i++)
         snprintf (self->parts [i], sizeof self->parts [i], "%s", c->parts [i].name);
-    qv_collection_expire (c, c->ttl_seconds ? qv_clock_wall_msec () : 0);
+    self->cut = qv_collection_expire_floor (c, c->ttl_seconds ? qv_clock_wall_msec () : 0);
     for (size_t i = 0; i < c->nsegs; i++) {
         qv_segment_t *seg = c->segs [i];
         uint32_t rows = atomic_load_explicit (&seg->rows, memory_order_acquire);
@@ -97,7 +109,7 @@ qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
         self->segs [i] = qv_segment_link (seg);
         self->rows [i] = rows;
         for (uint32_t r = 0; r < rows; r++)
-            self->total += qv_segment_visible (seg, r, ts);
+            self->total += s_in_snapshot (self, seg, r);
     }
     self->nsegs = c->nsegs;
     qv_wr_map (w, QV_DESCRIBE_FIELDS);
@@ -211,7 +223,7 @@ s_write_partition (qv_backup_t *self, s_out_t *out, const char *partition)
         if (self->part_of [i] != partition)
             continue;
         for (uint32_t r = 0; r < self->rows [i] && rc == 0; r++) {
-            if (!qv_segment_visible (self->segs [i], r, self->ts))
+            if (!s_in_snapshot (self, self->segs [i], r))
                 continue;
             qv_collection_write_row (&view, self->segs [i], r, &fields, true, rows);
             size_t size;

@@ -314,6 +314,16 @@ class BackupTest(unittest.TestCase):
             call(self.c, "get_backup_state", backup_id=12345)
         self.assertEqual(e.exception.code, "NOT_FOUND")
 
+    def test_ttl_expired_rows_left_out(self):
+        """Rows expired (ttl_seconds) at the snapshot are not in the backup."""
+        call(self.c, "create_collection", collection="ttl", fields=FIELDS, ttl_seconds=2)
+        call(self.c, "insert", collection="ttl", rows=rows_of(range(100), 9))
+        time.sleep(2.5)
+        call(self.c, "insert", collection="ttl", rows=rows_of(range(100, 130), 9))
+        r = call(self.c, "backup", collection="ttl", to=os.path.join(self.tmp, "ttl"))
+        self.assertEqual(r["rows_total"], 30)
+        self.assertEqual(wait_backup(self.c, r["backup_id"])["rows_done"], 30)
+
     @unittest.skipUnless(os.environ.get("QV_S3_ENDPOINT"),
                          "QV_S3_ENDPOINT is not set (tools/test.sh starts s3rver and sets it)")
     def test_s3_prefix(self):
