@@ -6,7 +6,8 @@
 //
 //  @interface (messages: schemas/qv_msg.h)
 //    pipe  $TERM                       stop
-//    pipe  QUIET                       send the coordinator nothing more (shutdown); signals
+//    pipe  QUIET                       send the coordinator nothing more (shutdown), stop
+//                                      the backups being written; signals
 //    pipe  SEGMGR-STOPS                meta_remote: send the segment manager and the feed
 //                                      publisher nothing more (shutdown); signals
 //  takes (inbox, PULL inproc "searcher"):
@@ -901,6 +902,14 @@ s_read (self_t *self, qv_job_t *job)
         qv_searcher_compaction_state (self, job);
         return;
     }
+    if (req->op == QV_OP_backup) {
+        qv_searcher_backup (self, job);
+        return;
+    }
+    if (req->op == QV_OP_get_backup_state) {
+        qv_searcher_backup_state (self, job);
+        return;
+    }
     qv_wr_t *w = qv_wr_new ();
     int rc = 0;
     qv_collection_t *c = req->collection [0] ? qv_catalog_find (self->catalog, req->collection) : NULL;
@@ -1310,6 +1319,7 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         //  it still holds; nothing sent after its inbox closed could be lost.
         self->quiet = true;
         self->adopt_stopped = true;         //  the adopter stops next
+        qv_searcher_backups_cancel (self);
         zstr_free (&cmd);
         zsock_signal (reader, 0);
         return 0;
@@ -1343,6 +1353,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
     self->compactions = qv_compactions_new ();
+    qv_searcher_backups_new (self);
     //  A searcher process and a segment manager without meta write nothing: they
     //  take the manifests another process writes (a meta process writes them)
     self->adopts = (self->config->follower && !self->config->meta_process)
@@ -1456,6 +1467,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zsock_destroy (&self->segmgr_write);
     zsock_destroy (&self->feedpub);
     qv_compactions_destroy (&self->compactions);
+    qv_searcher_backups_destroy (self);
     free (self->adopting.data);
     free (self);
 }

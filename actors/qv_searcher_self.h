@@ -95,6 +95,8 @@ typedef struct {
     qv_compactions_t *compactions;  //  qv_searcher_compact.c
     zsock_t *segmgr_write;          //  the embedded server: PUSH of compaction records
                                     //  (WRITE) to the segment manager, or NULL
+    zhashx_t *backups;              //  "id" -> qv_backup_t (qv_searcher_backup.c)
+    uint64_t backup_last_id;
 } self_t;
 
 //  Sends job's reply to the proxy / fails it with rc and the recorded message.
@@ -140,6 +142,23 @@ void
 //  Every second: records never logged are given up; the automatic policy.
 void
     qv_searcher_compact_tick (self_t *self);
+
+//  qv_searcher_backup.c
+void
+    qv_searcher_backups_new (self_t *self);
+//  Shutdown: the backups still being written stop before their next file (they stay
+//  without a manifest); _destroy waits for them.
+void
+    qv_searcher_backups_cancel (self_t *self);
+void
+    qv_searcher_backups_destroy (self_t *self);
+//  `backup`: takes a snapshot of the request's collection, starts its writer, answers
+//  its id and snapshot timestamp.
+void
+    qv_searcher_backup (self_t *self, qv_job_t *job);
+//  `get_backup_state`.
+void
+    qv_searcher_backup_state (self_t *self, qv_job_t *job);
 
 //  qv_searcher_stats.c
 //  Answers a `stats` request (or fails it: an unknown collection).

@@ -229,6 +229,15 @@ qv_server_new (const qv_config_t *config)
                  "(fault injection)", build_delay, build_delay);
         self->config.fault_build_delay_ms = atoi (build_delay);
     }
+    self->config.stopping = &self->stopping;
+    //  Test hook: QV_FAULT_BACKUP_DELAY_MS=N makes a backup wait N ms after each file it
+    //  writes (a long backup, to kill it in the middle)
+    const char *backup_delay = getenv ("QV_FAULT_BACKUP_DELAY_MS");
+    if (backup_delay && atoi (backup_delay) > 0) {
+        qv_warn ("QV_FAULT_BACKUP_DELAY_MS=%s: a backup waits %s ms after each file "
+                 "(fault injection)", backup_delay, backup_delay);
+        self->config.fault_backup_delay_ms = atoi (backup_delay);
+    }
     //  Test hook: QV_FAULT_MANIFEST_DELAY_MS=N makes the flusher wait N ms before each
     //  manifest write (objects stay unnamed by any manifest that long: garbage
     //  collection must still leave them alone).

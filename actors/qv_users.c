@@ -546,6 +546,8 @@ qv_users_privilege_of (qv_op_t op)
         case QV_OP_revoke_privilege:
         case QV_OP_list_users:
         case QV_OP_list_roles:
+        case QV_OP_backup:
+        case QV_OP_get_backup_state:
             return "Admin";
         default:
             return NULL;            //  ping, metadata reads, update_password, describe_user

@@ -105,6 +105,9 @@ typedef struct {
                                     //  consistency guarantee before TIMEOUT
     int fault_apply_delay_ms;       //  test hook QV_FAULT_APPLY_DELAY_MS (qv_config_fault_apply_delay)
     int fault_build_delay_ms;       //  test hook QV_FAULT_BUILD_DELAY_MS (qv_server.c)
+    int fault_backup_delay_ms;      //  test hook QV_FAULT_BACKUP_DELAY_MS (qv_server.c)
+    const atomic_bool *stopping;    //  the embedded server's flag, up once it stops (a
+                                    //  backup being written stops then), or NULL
     int fault_manifest_delay_ms;    //  test hook QV_FAULT_MANIFEST_DELAY_MS (qv_server.c)
     bool fault_feed_drop;           //  test hook QV_FAULT_FEED_DROP (qv_server.c)
     bool fault_no_ddl_broadcast;    //  test hook QV_FAULT_NO_DDL_BROADCAST (qv_server.c)

@@ -19,6 +19,8 @@ static const char *s_kind_names [] = {
     [QV_ENVELOPE_VINDEX] = "vector index object",
     [QV_ENVELOPE_SINDEX] = "scalar index object",
     [QV_ENVELOPE_CACHE] = "cache file",
+    [QV_ENVELOPE_BACKUP] = "backup manifest",
+    [QV_ENVELOPE_BACKUP_ROWS] = "backup rows file",
 };
 
 const char *

@@ -22,7 +22,7 @@
     X (dimension, UINT) X (primary_field_name, STR) X (vector_field_name, STR)           \
     X (id_type, STR) X (auto_id, BOOL) X (max_length, UINT) X (enable_dynamic_field, BOOL) \
     X (user, STR) X (password, STR) X (old_password, STR) X (new_password, STR)         \
-    X (role, STR) X (privilege, STR)
+    X (role, STR) X (privilege, STR) X (to, STR) X (backup_id, UINT)
 
 typedef enum {
 #define QV_F_ENUM(name, kind) QV_F_##name,
@@ -70,6 +70,8 @@ typedef enum {
        QV_F (ttl_seconds) | QV_F (consistency) | QV_F (description))                    \
     X (compact, QV_F (collection), 0)                                                   \
     X (get_compaction_state, QV_F (collection) | QV_F (compaction_id), 0)          \
+    X (backup, QV_F (collection) | QV_F (to), 0)                                        \
+    X (get_backup_state, QV_F (backup_id), 0)                                           \
     QV_OPS_AUTH (X)
 
 //  Users, roles and privileges (PROTOCOL.md "Authentication"; actors/qv_users.c).

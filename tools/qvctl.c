@@ -376,12 +376,11 @@ s_cmd_list (qv_ctl_t *ctx, int argc, char **argv)
     while (qv_ctl_getopt (argc, argv, s_no_opts) != -1)
         ;
     qv_ctl_check_positional (argc, argv, 0, 0);
-    qv_wr_t *w = qv_client_request (ctx->client, "list_collections", 0, NULL);
     qv_doc_t *reply;
-    int rc = qv_ctl_call (ctx, &w, &reply);
+    const qv_val_t *names;
+    int rc = qv_ctl_list_collections (ctx, &reply, &names);
     if (rc)
         return rc;
-    const qv_val_t *names = qv_val_get (qv_doc_root (reply), "collections");
     if (ctx->json) {
         qv_ctl_print_fields (qv_doc_root (reply));
         qv_doc_destroy (&reply);
@@ -982,6 +981,8 @@ static const s_command_t s_commands [] = {
       "  --no-wait        print the compaction id and return (see compaction-state)" },
     { "compaction-state", s_cmd_compaction_state,
       "compaction-state NAME ID\n\nPrints the state of compaction ID of NAME (executing, completed, failed)." },
+    { "backup", qv_ctl_cmd_backup, qv_ctl_backup_usage },
+    { "restore", qv_ctl_cmd_restore, qv_ctl_restore_usage },
     { "import", qv_ctl_cmd_import,
       "import NAME FILE [--batch 1000] [--start-id 0] [--limit N] [--window 4] [--partition P]\n\n"
       "Inserts a file: .fvecs, .bvecs (uint8, converted to float) or .npy (2-D float32, as\n"
@@ -1047,12 +1048,7 @@ static const s_command_t s_commands [] = {
     { "get", s_cmd_get,
       "get NAME ID... [--output-fields a,b]\n\nPrints the rows with these primary keys, one JSON map a line." },
     { "delete", s_cmd_delete, "delete NAME ID...\n\nDeletes the rows with these primary keys." },
-    { "probe", qv_ctl_cmd_probe,
-      "probe URL\n\n"
-      "GETs URL, a health endpoint of `quiver serve --metrics HOST:PORT` (http://HOST:PORT/readyz:\n"
-      "recovered and serving; /healthz: the process runs), prints the status line, and exits 0\n"
-      "on HTTP 200, 1 otherwise (no answer within --timeout, default 5 s). Needs no --server;\n"
-      "meant for container health checks." },
+    { "probe", qv_ctl_cmd_probe, qv_ctl_probe_usage },
     { NULL, NULL, NULL }
 };
 

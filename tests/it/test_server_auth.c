@@ -135,6 +135,8 @@ static const s_row_t s_matrix [] = {
     { "Admin", "{op: 'list_users', token: '%s'}" },
     { "Admin", "{op: 'list_roles', token: '%s'}" },
     { "Admin", "{op: 'describe_user', token: '%s', user: 'root'}" },
+    { "Admin", "{op: 'backup', token: '%s', collection: 'M', to: ''}" },
+    { "Admin", "{op: 'get_backup_state', token: '%s', backup_id: 1}" },
 };
 #define S_ROWS (sizeof s_matrix / sizeof s_matrix [0])
 

@@ -144,6 +144,16 @@ qv_ctl_call (qv_ctl_t *ctx, qv_wr_t **request_p, qv_doc_t **reply)
     return rc;
 }
 
+int
+qv_ctl_list_collections (qv_ctl_t *ctx, qv_doc_t **reply, const qv_val_t **names)
+{
+    qv_wr_t *w = qv_client_request (ctx->client, "list_collections", 0, NULL);
+    int rc = qv_ctl_call (ctx, &w, reply);
+    if (rc == 0)
+        *names = qv_val_get (qv_doc_root (*reply), "collections");
+    return rc;
+}
+
 //  Reads the schema of collection name with describe_collection.
 int
 qv_ctl_describe (qv_ctl_t *ctx, const char *name, qv_ctl_schema_t *schema)

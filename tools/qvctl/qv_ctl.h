@@ -64,6 +64,10 @@ void
 //  with --output json); 0 or the code. The caller owns *reply on success.
 int
     qv_ctl_call (qv_ctl_t *ctx, qv_wr_t **request_p, qv_doc_t **reply);
+//  The collections' names (list_collections): *names points into *reply, which the
+//  caller destroys; 0 or the code.
+int
+    qv_ctl_list_collections (qv_ctl_t *ctx, qv_doc_t **reply, const qv_val_t **names);
 //  Reads the schema of collection name with describe_collection; 0 or the code.
 int
     qv_ctl_describe (qv_ctl_t *ctx, const char *name, qv_ctl_schema_t *schema);
@@ -100,7 +104,16 @@ int
     qv_ctl_cmd_upsert (qv_ctl_t *ctx, int argc, char **argv);
 
 //  probe URL (tools/qvctl/qv_ctl_probe.c): GET a health endpoint; 0 on HTTP 200.
+extern const char qv_ctl_probe_usage [];
 int
     qv_ctl_cmd_probe (qv_ctl_t *ctx, int argc, char **argv);
+
+//  Backup and restore (tools/qvctl/qv_ctl_backup.c), and their usage texts.
+extern const char qv_ctl_backup_usage [];
+extern const char qv_ctl_restore_usage [];
+int
+    qv_ctl_cmd_backup (qv_ctl_t *ctx, int argc, char **argv);
+int
+    qv_ctl_cmd_restore (qv_ctl_t *ctx, int argc, char **argv);
 
 #endif

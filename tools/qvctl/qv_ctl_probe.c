@@ -23,6 +23,13 @@ s_take (char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+const char qv_ctl_probe_usage [] =
+    "probe URL\n\n"
+    "GETs URL, a health endpoint of `quiver serve --metrics HOST:PORT` (http://HOST:PORT/readyz:\n"
+    "recovered and serving; /healthz: the process runs), prints the status line, and exits 0\n"
+    "on HTTP 200, 1 otherwise (no answer within --timeout, default 5 s). Needs no --server;\n"
+    "meant for container health checks.";
+
 static const struct option s_opts [] = {
     { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
 };

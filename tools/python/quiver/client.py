@@ -599,6 +599,16 @@ class QuiverClient:
                            compaction_id=job_id)
         return reply.get("state")
 
+    def backup(self, collection_name, to, timeout=None):
+        """Starts an online backup that the server writes into `to` (a directory on the
+        server's machine, or an s3:// URL). Returns {"backup_id", "ts", "rows_total"};
+        restore with `qvctl restore --from DIR`."""
+        return self._call("backup", timeout, collection=collection_name, to=to)
+
+    def get_backup_state(self, backup_id, timeout=None):
+        """{"state" (executing, completed, failed), "rows_done", "rows_total", "ts", ...}."""
+        return self._call("get_backup_state", timeout, backup_id=backup_id)
+
     # ------------------------------------------------------------------ reads
     def search(self, collection_name, data, filter="", limit=10, output_fields=None,
                search_params=None, timeout=None, partition_names=None, anns_field=None,

@@ -1,0 +1,131 @@
+//  The searcher's side of online backup: `backup` takes a snapshot of a collection
+//  on this thread (which owns the catalog) and hands it to a writer thread
+//  (actors/qv_backup.c); `get_backup_state` reports its progress. Part of the
+//  searcher actor (its thread, its state).
+//
+//  A backup is a read at strong consistency: the proxy sends it with its newest
+//  acknowledged timestamp as the guarantee, so it runs once every write acknowledged
+//  before it is applied here. Its snapshot timestamp is tsafe then: every write at or
+//  before it is applied, and the backup holds exactly the rows visible at it. Writes
+//  go on meanwhile; the backup never waits for them nor they for it.
+//  The states live in this process, for the ids it gave since it started.
+#include "qv_searcher_self.h"
+#include "qv_backup.h"
+
+#include <stdlib.h>
+
+static char *
+s_key (uint64_t id, char *buf, size_t size)
+{
+    snprintf (buf, size, "%llu", (unsigned long long) id);
+    return buf;
+}
+
+static void
+s_backup_free (void **item)
+{
+    qv_backup_destroy ((qv_backup_t **) item);
+}
+
+void
+qv_searcher_backups_new (self_t *self)
+{
+    self->backups = zhashx_new ();
+    assert (self->backups);
+    zhashx_set_destructor (self->backups, s_backup_free);
+    self->backup_last_id = (uint64_t) qv_clock_wall_msec ();
+}
+
+void
+qv_searcher_backups_cancel (self_t *self)
+{
+    for (qv_backup_t *b = zhashx_first (self->backups); b; b = zhashx_next (self->backups))
+        qv_backup_cancel (b);
+}
+
+void
+qv_searcher_backups_destroy (self_t *self)
+{
+    zhashx_destroy (&self->backups);    //  stops the writers still running
+}
+
+void
+qv_searcher_backup (self_t *self, qv_job_t *job)
+{
+    qv_req_t *req = &job->req;
+    qv_collection_t *c = qv_catalog_find (self->catalog, req->collection);
+    char to [1024];
+    int rc = 0;
+    if (!c)
+        rc = qv_err (QV_ENOTFOUND, "collection '%s' does not exist", req->collection);
+    else
+    if (qv_val_strcpy (req->f [QV_F_to], to, sizeof to) || !to [0])
+        rc = qv_err (QV_EINVAL, "`to` must name a directory (or an object-store URL) of at "
+                     "most %zu bytes on the server's machine", sizeof to - 1);
+    else
+    if (self->quiet && !self->adopts)
+        rc = qv_err (QV_EUNAVAIL, "the server is shutting down");
+    uint64_t id = ++self->backup_last_id;
+    uint64_t ts = qv_tsafe_get (self->tsafe);
+    qv_backup_t *b = NULL;
+    if (!rc && !(b = qv_backup_new (c, ts, id, to, self->manifest_done,
+                                    self->config->fault_backup_delay_ms,
+                                    self->config->stopping)))
+        rc = qv_err (QV_ENOMEM, "out of memory taking the snapshot");
+    if (rc) {
+        qv_searcher_fail (self, job, rc);
+        return;
+    }
+    char key [32];
+    zhashx_insert (self->backups, s_key (id, key, sizeof key), b);
+    qv_backup_start (b);            //  a failure to start shows in its state
+    uint64_t done, total;
+    char error [8];
+    qv_backup_state (b, &done, &total, error, sizeof error);
+    qv_info ("backup %llu of collection '%s' to %s: %llu rows at ts %llu",
+             (unsigned long long) id, c->name, to, (unsigned long long) total,
+             (unsigned long long) ts);
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_open (w, req->f [QV_F_rid]);
+    qv_wr_key (w, "backup_id"); qv_wr_uint (w, id);
+    qv_wr_key (w, "ts"); qv_wr_uint (w, ts);
+    qv_wr_key (w, "rows_total"); qv_wr_uint (w, total);
+    qv_reply_close (w);
+    qv_job_reply (job, w, 0);
+    qv_wr_destroy (&w);
+    qv_searcher_reply (self, job);
+}
+
+void
+qv_searcher_backup_state (self_t *self, qv_job_t *job)
+{
+    qv_req_t *req = &job->req;
+    uint64_t id = 0;
+    qv_val_uint (req->f [QV_F_backup_id], &id);
+    char key [32];
+    qv_backup_t *b = zhashx_lookup (self->backups, s_key (id, key, sizeof key));
+    if (!b) {
+        qv_err (QV_ENOTFOUND, "backup %llu is not known here (ids are kept until the server "
+                "restarts)", (unsigned long long) id);
+        qv_searcher_fail (self, job, QV_ENOTFOUND);
+        return;
+    }
+    uint64_t done, total;
+    char error [300];
+    qv_backup_state_t state = qv_backup_state (b, &done, &total, error, sizeof error);
+    qv_wr_t *w = qv_wr_new ();
+    qv_reply_open (w, req->f [QV_F_rid]);
+    qv_wr_key (w, "state"); qv_wr_str (w, qv_backup_state_name (state));
+    qv_wr_key (w, "collection"); qv_wr_str (w, qv_backup_collection (b));
+    qv_wr_key (w, "ts"); qv_wr_uint (w, qv_backup_ts (b));
+    qv_wr_key (w, "rows_done"); qv_wr_uint (w, done);
+    qv_wr_key (w, "rows_total"); qv_wr_uint (w, total);
+    if (state == QV_BACKUP_FAILED) {
+        qv_wr_key (w, "error");
+        qv_wr_str (w, error);
+    }
+    qv_reply_close (w);
+    qv_job_reply (job, w, 0);
+    qv_wr_destroy (&w);
+    qv_searcher_reply (self, job);
+}
