@@ -2,7 +2,7 @@
 //  growing segments and seals them, and holds writers back when memory is full.
 //
 //  @interface (messages: schemas/qv_msg.h)
-//    pipe  $TERM                 finish the WAL write in flight, then stop
+//    pipe  $TERM                 finish the WAL writes in flight, then stop
 //  takes (inbox, PULL inproc "segmgr"):
 //    WRITE {job}                 from the proxy: log job->rec, then APPLY it
 //    FLUSH {coll, job}           from the proxy: seal coll's growing segments, then
@@ -1034,9 +1034,11 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         self->halted = true;
     }
     //  Its stream sequences are the first in flight
-    memmove (self->writing_sseq, self->writing_sseq + group->nsseq,
-             (self->writing_n - group->nsseq) * sizeof (uint64_t));
-    self->writing_n -= group->nsseq;
+    if (group->nsseq) {             //  (writing_sseq is NULL until the first)
+        memmove (self->writing_sseq, self->writing_sseq + group->nsseq,
+                 (self->writing_n - group->nsseq) * sizeof (uint64_t));
+        self->writing_n -= group->nsseq;
+    }
     zlistx_destroy (&group->msgs);
     free (group);
     self->inflight--;
