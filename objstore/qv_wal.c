@@ -60,7 +60,9 @@
 //  none of them acknowledged. Open accepts a gap as a torn tail only if no object is
 //  at or after g + QV_WAL_WINDOW (a deeper gap is an acknowledged object lost:
 //  QV_ECORRUPT), replays up to g, and the writer deletes every object from g on before
-//  it appends at g again (a reader of a read-only store just stops at g). The same
+//  it appends at g again (a reader of a read-only store just stops at g; for it a gap
+//  at the seq it opens from stays QV_ECORRUPT, since a follower behind the writer's
+//  truncation sees the same shape and must learn that it fell behind). The same
 //  holds while the writer runs: after a failed put of g (or its confirmation), once
 //  no put of the window is under way (qv_wal_abort), the next reserve deletes the
 //  objects from g to the last reserved, highest first, before it gives g again. An
@@ -494,11 +496,16 @@ s_trim (qv_wal_t *self, s_obj_t *objs, size_t n, uint64_t below)
 //  True (with a warning naming it) if a missing or unreadable object at seq gap is
 //  a torn tail: the last object listed, last, lies within QV_WAL_WINDOW of it, so the
 //  gap and everything after it can be one window of appends in flight when the writer
-//  stopped, none of them acknowledged (acknowledgements go out in log order).
+//  stopped, none of them acknowledged (acknowledgements go out in log order). A gap
+//  at the first seq asked for (from) counts only for the writer (a writable store),
+//  whose from is its checkpoint: a reader's from is where it got to, and a gap there
+//  is as likely the writer's truncation past it (QV_ECORRUPT tells it it fell behind).
 static bool
-s_torn_tail (qv_wal_t *self, uint64_t gap, uint64_t last, const char *next_found)
+s_torn_tail (qv_wal_t *self, uint64_t from, uint64_t gap, uint64_t last,
+             const char *next_found)
 {
-    if (last < gap || last - gap >= QV_WAL_WINDOW)
+    if (last < gap || last - gap >= QV_WAL_WINDOW
+    ||  (gap == from && qv_store_readonly (self->store)))
         return false;
     qv_warn ("WAL of shard %" PRIu32 ": the log ends at sequence %" PRIu64 " (missing or "
              "unreadable; next object found %s): a torn tail of appends in flight, never "
@@ -555,7 +562,7 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
         }
         char where [1200];
         qv_store_describe (self->store, o->key, where, sizeof where);
-        if (seq != next && s_torn_tail (self, next, last->seq, where)) {
+        if (seq != next && s_torn_tail (self, checkpoint, next, last->seq, where)) {
             torn = true;
             break;
         }
@@ -571,7 +578,7 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
         }
         size_t size = 0;
         rc = qv_store_get (self->store, o->key, &data, &size);
-        if (rc == QV_ENOTFOUND && s_torn_tail (self, seq, last->seq, where)) {
+        if (rc == QV_ENOTFOUND && s_torn_tail (self, checkpoint, seq, last->seq, where)) {
             //  Listed but not readable as a complete object: an append of the last
             //  window was interrupted (an S3 server whose PUT is not atomic). It was
             //  never acknowledged, nor was anything after it: the log ends before it.

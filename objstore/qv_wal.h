@@ -40,7 +40,9 @@ void
 //  with no object at or after g + QV_WAL_WINDOW is where a window of appends in
 //  flight was cut (none of it acknowledged): the replay ends before g, the objects
 //  from g on are ignored and, in a writable store, deleted before open returns, and
-//  the next append gets g. An object in wal/<shard>/
+//  the next append gets g. In a read-only store a gap at the checkpoint itself is
+//  never a torn tail (a reader's checkpoint is where it got to, and the writer may
+//  have truncated past it): QV_ECORRUPT. An object in wal/<shard>/
 //  not named by a 20-digit number is QV_ECORRUPT. With no object at or above the
 //  checkpoint, the next append gets the checkpoint's number.
 //  Fencing (qv_wal.c): at each seq only the object of the highest writer epoch is
