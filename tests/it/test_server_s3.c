@@ -258,30 +258,65 @@ s_s3rver_stop (void)
     }
 }
 
+//  The outage tests' start (skipped without S3, or without QV_S3RVER, the s3rver
+//  binary): a private s3rver on a free port in a new directory o->dir, QV_S3_ENDPOINT
+//  pointed at it, and a server on it with the docs collection and a client.
+typedef struct {
+    const char *bin;
+    char dir [32];
+    int port;
+    char *saved;                    //  QV_S3_ENDPOINT before, restored at the end
+    qv_it_server_t *server;
+    qv_it_client_t *c;
+} s_outage_t;
+
+static void
+s_outage_start (s_outage_t *o)
+{
+    if (!qv_it_need_s3 ())
+        skip ();
+    o->bin = getenv ("QV_S3RVER");
+    if (!o->bin || access (o->bin, X_OK) != 0) {
+        print_message ("QV_S3RVER (the s3rver binary) is not set: skipped\n");
+        skip ();
+    }
+    snprintf (o->dir, sizeof o->dir, "/tmp/qv-it-s3rver-XXXXXX");
+    assert_non_null (mkdtemp (o->dir));
+    o->port = s_free_port ();
+    s_s3rver_start (o->bin, o->dir, o->port);
+    o->saved = strdup (getenv ("QV_S3_ENDPOINT"));
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "127.0.0.1:%d", o->port);
+    setenv ("QV_S3_ENDPOINT", endpoint, 1);
+    o->server = qv_it_server_new (NULL);
+    assert_int_equal (qv_it_server_start (o->server), 0);
+    o->c = qv_it_client_new (o->server->endpoint, QV_IT_CALL_MS);
+    assert_true (qv_it_docs_create (o->c, DIM));
+}
+
+//  The outage tests' end: the client, the server and the s3rver stopped, the
+//  environment restored, the s3rver's directory removed.
+static void
+s_outage_end (s_outage_t *o)
+{
+    qv_it_client_destroy (&o->c);
+    qv_it_server_destroy (&o->server);
+    s_s3rver_stop ();
+    setenv ("QV_S3_ENDPOINT", o->saved, 1);
+    free (o->saved);
+    qv_it_rm_rf (o->dir);
+}
+
 static void
 test_store_outage (void **state)
 {
     (void) state;
-    if (!qv_it_need_s3 ())
-        skip ();
-    const char *bin = getenv ("QV_S3RVER");
-    if (!bin || access (bin, X_OK) != 0) {
-        print_message ("QV_S3RVER (the s3rver binary) is not set: skipped\n");
-        skip ();
-    }
-    char dir [] = "/tmp/qv-it-s3rver-XXXXXX";
-    assert_non_null (mkdtemp (dir));
-    int port = s_free_port ();
-    s_s3rver_start (bin, dir, port);
-    char *saved = strdup (getenv ("QV_S3_ENDPOINT"));
-    char endpoint [64];
-    snprintf (endpoint, sizeof endpoint, "127.0.0.1:%d", port);
-    setenv ("QV_S3_ENDPOINT", endpoint, 1);
-
-    qv_it_server_t *server = qv_it_server_new (NULL);
-    assert_int_equal (qv_it_server_start (server), 0);
-    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    assert_true (qv_it_docs_create (c, DIM));
+    s_outage_t o;
+    s_outage_start (&o);
+    const char *bin = o.bin, *dir = o.dir;
+    int port = o.port;
+    qv_it_server_t *server = o.server;
+    qv_it_client_t *c = o.c;
     uint32_t acked [64];
     uint32_t nacked = 0, b = 0;
     for (; b < 5; b++) {
@@ -353,12 +388,8 @@ test_store_outage (void **state)
         if (qv_it_docs_batch_rows (c, acked [i], BATCH) != BATCH)
             fail_msg ("acknowledged batch %u is missing after the outage and a restart", acked [i]);
     assert_int_equal (qv_it_docs_rows (c), (int64_t) nacked * BATCH);
-    qv_it_client_destroy (&c);
-    qv_it_server_destroy (&server);
-    s_s3rver_stop ();
-    setenv ("QV_S3_ENDPOINT", saved, 1);
-    free (saved);
-    qv_it_rm_rf (dir);
+    o.c = c;
+    s_outage_end (&o);
 }
 
 //  (4) The same outage under a stream of inserts from 4 clients at once, so that several
@@ -402,25 +433,12 @@ static void
 test_store_outage_pipelined (void **state)
 {
     (void) state;
-    if (!qv_it_need_s3 ())
-        skip ();
-    const char *bin = getenv ("QV_S3RVER");
-    if (!bin || access (bin, X_OK) != 0) {
-        print_message ("QV_S3RVER (the s3rver binary) is not set: skipped\n");
-        skip ();
-    }
-    char dir [] = "/tmp/qv-it-s3rver-XXXXXX";
-    assert_non_null (mkdtemp (dir));
-    int port = s_free_port ();
-    s_s3rver_start (bin, dir, port);
-    char *saved = strdup (getenv ("QV_S3_ENDPOINT"));
-    char endpoint [64];
-    snprintf (endpoint, sizeof endpoint, "127.0.0.1:%d", port);
-    setenv ("QV_S3_ENDPOINT", endpoint, 1);
-    qv_it_server_t *server = qv_it_server_new (NULL);
-    assert_int_equal (qv_it_server_start (server), 0);
-    qv_it_client_t *c = qv_it_client_new (server->endpoint, QV_IT_CALL_MS);
-    assert_true (qv_it_docs_create (c, DIM));
+    s_outage_t o;
+    s_outage_start (&o);
+    const char *bin = o.bin, *dir = o.dir;
+    int port = o.port;
+    qv_it_server_t *server = o.server;
+    qv_it_client_t *c = o.c;
 
     uint8_t *states = calloc (S_STREAM_BATCHES, 1);
     atomic_bool stop = false;
@@ -471,13 +489,9 @@ test_store_outage_pipelined (void **state)
                    atomic_load (&acked), refused, unknown);
     assert_true (refused > 0);      //  the outage was seen
     assert_int_equal (qv_it_docs_rows (c), expect);       //  each row once
-    qv_it_client_destroy (&c);
-    qv_it_server_destroy (&server);
-    s_s3rver_stop ();
-    setenv ("QV_S3_ENDPOINT", saved, 1);
-    free (saved);
+    o.c = c;
+    s_outage_end (&o);
     free (states);
-    qv_it_rm_rf (dir);
 }
 
 int
