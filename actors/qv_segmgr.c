@@ -68,6 +68,7 @@
 //  dropped, and it answered UNAVAILABLE, outcome unknown).
 #include "qv_segmgr.h"
 #include "qv_catalog.h"
+#include "qv_hist.h"
 #include "qv_stream_hold.h"
 #include "qv_stream_ledger.h"
 #include "qv_msg.h"
@@ -206,6 +207,7 @@ typedef struct {
     size_t n, total;
     uint64_t seq, epoch;
     bool reserved;                  //  seq is reserved (qv_wal_reserve)
+    int64_t started;                //  when (qv_clock_usec), for the commit histogram
     bool busy;                      //  its put is under way on the slot's put thread
     bool done;                      //  group->rc is its outcome (put, or refused)
     zactor_t *putter;               //  the slot's put thread
@@ -396,6 +398,7 @@ s_writer_actor (zsock_t *pipe, void *args_)
                 else {
                     slot->group->seq = slot->seq;
                     slot->reserved = true;
+                    slot->started = qv_clock_usec ();
                     slot->busy = true;
                     zsock_send (zactor_sock (slot->putter), "sp", "PUT", slot);
                 }
@@ -443,6 +446,12 @@ s_writer_actor (zsock_t *pipe, void *args_)
                 if (!run && group->rc == 0) {
                     group->rc = QV_EUNAVAIL;
                     snprintf (group->error, sizeof group->error, "%s", why);
+                }
+                if (group->rc == 0 && sl->n) {
+                    //  What qv_wal_append records: reserve to acknowledgement
+                    qv_hist_record (QV_HIST_WAL_COMMIT_SECONDS,
+                                    (qv_clock_usec () - sl->started) / 1e6);
+                    qv_hist_record (QV_HIST_WAL_COMMIT_RECORDS, (double) sl->n);
                 }
                 if (group->rc == 0 && group->feed && sl->n)
                     s_feed_keep (group, sl->epoch, sl->recs, sl->n, sl->total);
