@@ -2,7 +2,7 @@
 //  growing segments and seals them, and holds writers back when memory is full.
 //
 //  @interface (messages: schemas/qv_msg.h)
-//    pipe  $TERM                 finish the WAL write in flight, then stop
+//    pipe  $TERM                 finish the WAL writes in flight, then stop
 //  takes (inbox, PULL inproc "segmgr"):
 //    WRITE {job}                 from the proxy: log job->rec, then APPLY it
 //    FLUSH {coll, job}           from the proxy: seal coll's growing segments, then
@@ -26,12 +26,18 @@
 //
 //  DESIGN
 //  Jobs queue in arrival order (the proxy's timestamp order). Whenever the WAL writer
-//  thread is idle, the whole queue (up to group_max_bytes) goes to it as one group and
-//  becomes one WAL object: while one write + fsync is in flight the next group forms,
-//  so concurrent clients share fsyncs. When the group is durable its jobs go to the
-//  searcher in order ("APPLY"), with seal markers and flush jobs in their places, so the
-//  searcher sees exactly the log's order. A failed write answers every job of the group
-//  UNAVAILABLE; nothing of it was acknowledged or applied.
+//  thread has room in its window (`window` groups in flight: QV_WAL_WINDOW on S3,
+//  where one put's latency is the limit; 1 on the filesystem, unless --wal-window),
+//  the whole queue (up to group_max_bytes) goes to it as one group and becomes one WAL
+//  object: while writes are in flight the next group forms, so concurrent clients
+//  share puts and fsyncs. The writer answers groups strictly in log order, each once
+//  every object up to it is durable (qv_wal.c, "Pipelining"). When the group is
+//  durable its jobs go to the searcher in order ("APPLY"), with seal markers and flush
+//  jobs in their places, so the searcher sees exactly the log's order. A failed write
+//  answers every job of the group, and of every group after it still in flight,
+//  UNAVAILABLE; nothing of them was acknowledged or applied. No group goes to the
+//  writer until all of those are answered (`halted`); then their seals go first in the
+//  queue again, the writer is told (RESUME), and the timer writes again.
 //
 //  The segment manager owns the commit timestamps (physical ms << 18 | logical, as
 //  DESIGN.md says): each record gets its timestamp when it joins the queue, so
@@ -62,6 +68,7 @@
 //  dropped, and it answered UNAVAILABLE, outcome unknown).
 #include "qv_segmgr.h"
 #include "qv_catalog.h"
+#include "qv_hist.h"
 #include "qv_stream_hold.h"
 #include "qv_stream_ledger.h"
 #include "qv_msg.h"
@@ -91,6 +98,7 @@ typedef struct {
     qv_feed_stats_t *feed;          //  with --nats: the writer thread keeps the object's
     zchunk_t *wal_bytes;            //  bytes here for the committed feed (NULL if over
     uint64_t epoch;                 //  the payload limit) and its writer epoch
+    size_t nsseq;                   //  its stream sequences in writing_sseq
 } s_group_t;
 
 typedef struct {
@@ -101,7 +109,10 @@ typedef struct {
     zsock_t *proxy;                 //  PUSH to the proxy's inbox
     zactor_t *writer;               //  WAL writer thread
     qv_wal_t *wal;
-    bool writing;                   //  a group is in flight
+    int inflight;                   //  groups with the writer, not answered yet
+    int window;                     //  the most groups in flight (WAL puts at once)
+    bool halted;                    //  a group failed: no more until all are answered
+    zlistx_t *unlogged;             //  seals of failed groups, in order, queued again
     zlistx_t *queue;                //  messages waiting for the next group
     zlistx_t *waiting;              //  inserts held back by memory pressure
     zhashx_t *growing;              //  "coll/shard" -> s_growing_t
@@ -113,8 +124,8 @@ typedef struct {
     uint64_t truncate_to;           //  pending WAL truncation
     qv_stream_hold_t hold;          //  a stream write failed: the later ones refused
     qv_stream_ledger_t *ledger;     //  the stream sequences in the WAL
-    uint64_t *writing_sseq;         //  stream sequences of the group being written
-    size_t writing_n;
+    uint64_t *writing_sseq;         //  stream sequences of the groups in flight, in
+    size_t writing_n;               //  order (each group's nsseq of them)
     uint64_t last_ts;               //  the last timestamp given out
     bool terminating;
     zsock_t *feedpub;               //  PUSH to the feed publisher, with --nats
@@ -129,11 +140,11 @@ typedef struct {
 //  On the writer thread, after a durable append: the object's bytes for the committed
 //  feed, if they fit in a NATS message and the publisher is not too far behind.
 static void
-s_feed_keep (qv_wal_t *wal, s_group_t *group, const qv_wal_rec_t *recs, size_t n, size_t total)
+s_feed_keep (s_group_t *group, uint64_t epoch, const qv_wal_rec_t *recs, size_t n, size_t total)
 {
     qv_feed_stats_t *fs = group->feed;
     uint64_t max = atomic_load (&fs->max_payload);
-    group->epoch = qv_wal_epoch (wal);
+    group->epoch = epoch;
     if (max == 0 || total + 1024 + 8 * n > max
     ||  atomic_load (&fs->queued_bytes) > S_FEED_QUEUED_MAX)
         return;
@@ -188,89 +199,288 @@ s_feed_group (self_t *self, s_group_t *group)
     s_feed_post (self, (qv_msg_t *) feed);
 }
 
-//  The WAL writer thread: encodes a group's records and appends them as one object.
+//  One WAL object of the writer's window: its group and records, and where its put is.
+typedef struct {
+    s_group_t *group;               //  NULL: the slot is free
+    qv_wr_t *w;                     //  the records' bytes (recs point into it)
+    qv_wal_rec_t *recs;
+    size_t n, total;
+    uint64_t seq, epoch;
+    bool reserved;                  //  seq is reserved (qv_wal_reserve)
+    int64_t started;                //  when (qv_clock_usec), for the commit histogram
+    bool busy;                      //  its put is under way on the slot's put thread
+    bool done;                      //  group->rc is its outcome (put, or refused)
+    zactor_t *putter;               //  the slot's put thread
+} s_slot_t;
+
+typedef struct {
+    qv_wal_t *wal;
+    int window;                     //  WAL objects in flight at most (1..QV_WAL_WINDOW)
+} s_writer_args_t;
+
+//  A put thread: writes the object of each slot it is given ("PUT", slot) with
+//  qv_wal_put and signals when done; the outcome is in the slot's group.
 static void
-s_writer_actor (zsock_t *pipe, void *args)
+s_putter_actor (zsock_t *pipe, void *args)
 {
     qv_wal_t *wal = args;
     zsock_signal (pipe, 0);
-    qv_wr_t *w = qv_wr_new ();
     while (true) {
-        char *cmd;
+        char *cmd = NULL;
         void *ptr = NULL;
-        uint64_t seq = 0;
-        if (zsock_recv (pipe, "sp8", &cmd, &ptr, &seq) != 0) {
+        if (zsock_recv (pipe, "sp", &cmd, &ptr) != 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        bool term = streq (cmd, "$TERM");
+        zstr_free (&cmd);
+        if (term)
+            break;
+        s_slot_t *slot = ptr;
+        s_group_t *group = slot->group;
+        group->rc = qv_wal_put (wal, slot->seq, slot->epoch, slot->recs, slot->n);
+        if (group->rc)
+            snprintf (group->error, sizeof group->error, "the write was not logged: %s",
+                      qv_err_msg ());
+        zsock_signal (pipe, 0);
+    }
+}
+
+//  Encodes a group's logged messages (APPLY and SEAL) into slot's records; sets
+//  wal_index and wal_last of its APPLYs. Returns the number of records.
+static size_t
+s_encode_group (s_slot_t *slot)
+{
+    s_group_t *group = slot->group;
+    size_t n = 0, napply = 0;
+    for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
+        n += m->id == QV_MSG_APPLY || m->id == QV_MSG_SEAL;
+        napply += m->id == QV_MSG_APPLY;
+    }
+    slot->n = n;
+    if (n == 0)
+        return 0;
+    slot->recs = calloc (n, sizeof *slot->recs);
+    size_t *offs = calloc (n, sizeof *offs);
+    assert (slot->recs && offs);
+    size_t i = 0, applies = 0;
+    uint64_t ts = 0;
+    qv_wr_reset (slot->w);
+    for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
+        if (m->id != QV_MSG_APPLY && m->id != QV_MSG_SEAL)
+            continue;
+        size_t before;
+        qv_wr_data (slot->w, &before);
+        offs [i] = before;
+        if (m->id == QV_MSG_APPLY) {
+            //  wal_index counts every record, as a follower's decoding does
+            qv_msg_apply_t *apply = (qv_msg_apply_t *) m;
+            apply->wal_index = i;
+            apply->wal_last = ++applies == napply;
+            ts = apply->job->rec->ts;
+            qv_record_write (apply->job->rec, slot->w);
+        }
+        else {
+            //  Logged for followers that write segments (a metadata coordinator in
+            //  its own process): no rows, no reply; the timestamp of the record before it
+            qv_msg_seal_t *seal = (qv_msg_seal_t *) m;
+            qv_record_t rec = { .type = QV_REC_SEAL, .ts = ts,
+                                .coll_id = (uint32_t) seal->coll, .seg_id = seal->seg };
+            qv_record_write (&rec, slot->w);
+        }
+        i++;
+    }
+    const uint8_t *base = qv_wr_data (slot->w, &slot->total);
+    for (i = 0; i < n; i++) {
+        slot->recs [i].data = base + offs [i];
+        slot->recs [i].size = (i + 1 < n ? offs [i + 1] : slot->total) - offs [i];
+    }
+    free (offs);
+    return n;
+}
+
+//  The WAL writer thread: each group becomes one WAL object, written by the put
+//  threads with up to `window` puts in flight; groups are answered (DONE) strictly in
+//  log order, each once every object up to it is durable and confirmed (the writer
+//  lock, qv_wal_confirm). After a failure (a put, its confirmation, or a reserve)
+//  every group not yet answered and every one that comes before RESUME is answered
+//  failed, and once no put is under way the log is told (qv_wal_abort): the next
+//  object takes the failed one's number, after the window's leftovers are deleted.
+//  The segment manager sends RESUME once it has its answers for every group it sent.
+static void
+s_writer_actor (zsock_t *pipe, void *args_)
+{
+    s_writer_args_t *args = args_;
+    qv_wal_t *wal = args->wal;
+    int window = args->window;
+    s_slot_t slots [QV_WAL_WINDOW];
+    memset (slots, 0, sizeof slots);
+    for (int i = 0; i < window; i++) {
+        slots [i].w = qv_wr_new ();
+        slots [i].putter = zactor_new (s_putter_actor, wal);
+    }
+    int head = 0, count = 0;        //  the window: slots [head ..] in log order
+    bool halted = false;            //  a failure: refuse until RESUME
+    bool abort_due = false;         //  qv_wal_abort (abort_seq) once no put is under way
+    uint64_t abort_seq = 0;
+    char why [256] = "";            //  the failure, for the groups refused after it
+    bool stopping = false;
+    zsock_signal (pipe, 0);
+    while (!stopping || count > 0) {
+        zmq_pollitem_t items [QV_WAL_WINDOW + 1];
+        int which [QV_WAL_WINDOW + 1];
+        int nitems = 0;
+        if (count < window && !stopping) {
+            items [nitems] = (zmq_pollitem_t) { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 };
+            which [nitems++] = -1;
+        }
+        for (int i = 0; i < window; i++)
+            if (slots [i].busy) {
+                items [nitems] = (zmq_pollitem_t) { zsock_resolve (zactor_sock (slots [i].putter)),
+                                                    0, ZMQ_POLLIN, 0 };
+                which [nitems++] = i;
+            }
+        if (nitems == 0)
+            break;                  //  stopping, nothing under way (cannot hold a group)
+        if (zmq_poll (items, nitems, -1) < 0) {
             if (errno == EINTR)
                 continue;           //  a signal for main; $TERM stops us
             break;
         }
-        if (streq (cmd, "$TERM")) {
+        for (int k = 0; k < nitems; k++) {
+            if (!(items [k].revents & ZMQ_POLLIN) || which [k] < 0)
+                continue;
+            s_slot_t *slot = &slots [which [k]];
+            zsock_wait (zactor_sock (slot->putter));
+            slot->busy = false;
+            slot->done = true;
+        }
+        if (nitems > 0 && which [0] == -1 && (items [0].revents & ZMQ_POLLIN)) {
+            char *cmd;
+            void *ptr = NULL;
+            uint64_t seq = 0;
+            if (zsock_recv (pipe, "sp8", &cmd, &ptr, &seq) != 0) {
+                if (errno != EINTR)
+                    stopping = true;
+            }
+            else
+            if (streq (cmd, "$TERM"))
+                stopping = true;    //  after the window's puts are answered
+            else
+            if (streq (cmd, "RESUME"))
+                halted = false;
+            else
+            if (streq (cmd, "TRUNCATE")) {
+                if (qv_wal_truncate (wal, seq))
+                    qv_warn ("WAL truncation below %llu failed: %s", (unsigned long long) seq,
+                             qv_err_msg ());
+            }
+            else
+            if (streq (cmd, "APPEND")) {
+                s_slot_t *slot = &slots [(head + count++) % window];
+                slot->group = ptr;
+                slot->group->rc = 0;
+                if (s_encode_group (slot) == 0)
+                    slot->done = true;          //  flushes only: nothing to log
+                else
+                if (halted) {
+                    slot->group->rc = QV_EUNAVAIL;
+                    snprintf (slot->group->error, sizeof slot->group->error, "%s", why);
+                    slot->done = true;
+                }
+                else
+                if ((slot->group->rc = qv_wal_reserve (wal, &slot->seq, &slot->epoch)) != 0) {
+                    snprintf (slot->group->error, sizeof slot->group->error,
+                              "the write was not logged: %s", qv_err_msg ());
+                    slot->done = true;
+                }
+                else {
+                    slot->group->seq = slot->seq;
+                    slot->reserved = true;
+                    slot->started = qv_clock_usec ();
+                    slot->busy = true;
+                    zsock_send (zactor_sock (slot->putter), "sp", "PUT", slot);
+                }
+            }
             zstr_free (&cmd);
-            break;
         }
-        if (streq (cmd, "APPEND")) {
-            s_group_t *group = ptr;
-            size_t n = 0, napply = 0;
-            for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
-                n += m->id == QV_MSG_APPLY || m->id == QV_MSG_SEAL;
-                napply += m->id == QV_MSG_APPLY;
+        //  Answer the window's head in log order: a run of durable objects is
+        //  confirmed by one lock check, then acknowledged
+        while (count > 0 && slots [head].done) {
+            int run = 0;
+            s_slot_t *last = NULL;
+            for (int k = 0; k < count; k++) {
+                s_slot_t *sl = &slots [(head + k) % window];
+                if (!sl->done || sl->group->rc || halted)
+                    break;
+                run++;
+                if (sl->n)
+                    last = sl;
             }
-            if (n > 0) {
-                qv_wal_rec_t *recs = calloc (n, sizeof *recs);
-                size_t *offs = calloc (n, sizeof *offs);
-                size_t i = 0, applies = 0;
-                uint64_t ts = 0;
-                qv_wr_reset (w);
-                for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
-                    if (m->id != QV_MSG_APPLY && m->id != QV_MSG_SEAL)
-                        continue;
-                    size_t before;
-                    qv_wr_data (w, &before);
-                    offs [i] = before;
-                    if (m->id == QV_MSG_APPLY) {
-                        //  wal_index counts every record, as a follower's decoding does
-                        qv_msg_apply_t *apply = (qv_msg_apply_t *) m;
-                        apply->wal_index = i;
-                        apply->wal_last = ++applies == napply;
-                        ts = apply->job->rec->ts;
-                        qv_record_write (apply->job->rec, w);
-                    }
-                    else {
-                        //  Logged for followers that write segments (a metadata
-                        //  coordinator in its own process): no rows, no reply; the
-                        //  timestamp of the record before it
-                        qv_msg_seal_t *seal = (qv_msg_seal_t *) m;
-                        qv_record_t rec = { .type = QV_REC_SEAL, .ts = ts,
-                                            .coll_id = (uint32_t) seal->coll, .seg_id = seal->seg };
-                        qv_record_write (&rec, w);
-                    }
-                    i++;
-                }
-                size_t total;
-                const uint8_t *base = qv_wr_data (w, &total);
-                for (i = 0; i < n; i++) {
-                    recs [i].data = base + offs [i];
-                    recs [i].size = (i + 1 < n ? offs [i + 1] : total) - offs [i];
-                }
-                group->rc = qv_wal_append (wal, recs, n, &group->seq);
-                if (group->rc == 0 && group->feed)
-                    s_feed_keep (wal, group, recs, n, total);
-                if (group->rc)
-                    snprintf (group->error, sizeof group->error, "the write was not logged: %s",
-                              qv_err_msg ());
-                free (recs);
-                free (offs);
+            int crc = last ? qv_wal_confirm (wal, last->seq) : 0;
+            if (crc) {
+                //  Not confirmed: nothing of the run is acknowledged
+                snprintf (slots [head].group->error, sizeof slots [head].group->error,
+                          "the write was not logged: %s", qv_err_msg ());
+                slots [head].group->rc = crc;
+                run = 0;
             }
-            zsock_send (pipe, "sp", "DONE", group);
+            for (int k = 0; k < (run ? run : 1); k++) {
+                s_slot_t *sl = &slots [head];
+                s_group_t *group = sl->group;
+                if (!run && !halted && group->rc) {
+                    //  The first failure: this and everything after it fail, and the
+                    //  log goes back to the first object of the window not confirmed
+                    halted = true;
+                    snprintf (why, sizeof why, "%s", group->error);
+                    for (int j = 0; j < count && !abort_due; j++) {
+                        s_slot_t *o = &slots [(head + j) % window];
+                        if (o->reserved) {
+                            abort_seq = o->seq;
+                            abort_due = true;
+                        }
+                    }
+                }
+                else
+                if (!run && group->rc == 0) {
+                    group->rc = QV_EUNAVAIL;
+                    snprintf (group->error, sizeof group->error, "%s", why);
+                }
+                if (group->rc == 0 && sl->n) {
+                    //  What qv_wal_append records: reserve to acknowledgement
+                    qv_hist_record (QV_HIST_WAL_COMMIT_SECONDS,
+                                    (qv_clock_usec () - sl->started) / 1e6);
+                    qv_hist_record (QV_HIST_WAL_COMMIT_RECORDS, (double) sl->n);
+                }
+                if (group->rc == 0 && group->feed && sl->n)
+                    s_feed_keep (group, sl->epoch, sl->recs, sl->n, sl->total);
+                free (sl->recs);
+                sl->recs = NULL;
+                sl->group = NULL;
+                sl->done = false;
+                sl->reserved = false;
+                sl->n = 0;
+                head = (head + 1) % window;
+                count--;
+                zsock_send (pipe, "sp", "DONE", group);
+            }
         }
-        else
-        if (streq (cmd, "TRUNCATE")) {
-            if (qv_wal_truncate (wal, seq))
-                qv_warn ("WAL truncation below %llu failed: %s", (unsigned long long) seq, qv_err_msg ());
+        if (abort_due) {
+            bool under_way = false;
+            for (int i = 0; i < window; i++)
+                under_way |= slots [i].busy;
+            if (!under_way) {
+                qv_wal_abort (wal, abort_seq);
+                abort_due = false;
+            }
         }
-        zstr_free (&cmd);
     }
-    qv_wr_destroy (&w);
+    for (int i = 0; i < window; i++) {
+        zactor_destroy (&slots [i].putter);
+        qv_wr_destroy (&slots [i].w);
+        free (slots [i].recs);
+    }
 }
 
 //  Publishes the unflushed bytes for `stats` (the segment manager owns the figure).
@@ -645,12 +855,26 @@ s_enqueue (self_t *self, qv_job_t *job)
     zlistx_add_end (self->queue, msg);
 }
 
-//  Hands the queue to the writer if it is idle.
+static void
+s_kick_one (self_t *self);
+
+//  Hands the queue to the writer while its window has room (none after a failure
+//  until every group in flight is answered).
 static void
 s_kick (self_t *self)
 {
-    if (self->writing || zlistx_size (self->queue) == 0)
-        return;
+    while (!self->halted && self->inflight < self->window && zlistx_size (self->queue) > 0) {
+        int was = self->inflight;
+        s_kick_one (self);
+        if (self->inflight == was)
+            break;
+    }
+}
+
+//  Hands the next group of the queue to the writer.
+static void
+s_kick_one (self_t *self)
+{
     s_group_t *group = calloc (1, sizeof *group);
     group->msgs = zlistx_new ();
     group->feed = self->feedpub ? self->config->feed_stats : NULL;
@@ -673,9 +897,8 @@ s_kick (self_t *self)
         free (group);
         return;
     }
-    self->writing = true;
+    self->inflight++;
     //  The stream sequences on their way to the WAL (s_stream_in_flight)
-    self->writing_n = 0;
     for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs))
         if (m->id == QV_MSG_APPLY && s_sseq (((qv_msg_apply_t *) m)->job)) {
             uint64_t *grown = realloc (self->writing_sseq, (self->writing_n + 1) * sizeof (uint64_t));
@@ -683,6 +906,7 @@ s_kick (self_t *self)
                 break;
             self->writing_sseq = grown;
             self->writing_sseq [self->writing_n++] = s_sseq (((qv_msg_apply_t *) m)->job);
+            group->nsseq++;
         }
     zsock_send (self->writer, "sp8", "APPEND", group, (uint64_t) 0);
 }
@@ -758,13 +982,10 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
         s_feed_group (self, group);
     zchunk_destroy (&group->wal_bytes);
     qv_msg_t *msg;
-    zlistx_t *unlogged = NULL;      //  seals of a failed write, for the next one
     while ((msg = zlistx_detach (group->msgs, NULL))) {
         if (msg->id == QV_MSG_SEAL && group->rc) {
             //  Not logged: sealed once it is (followers learn seals from the log only)
-            if (!unlogged)
-                unlogged = zlistx_new ();
-            zlistx_add_end (unlogged, msg);
+            zlistx_add_end (self->unlogged, msg);
             continue;
         }
         if (msg->id == QV_MSG_FLUSH && group->rc) {
@@ -816,19 +1037,30 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
                 s_send_reply_ts (self, ack, ts);
         }
     }
-    //  The seals go first in the queue again, in their order
-    while (unlogged && (msg = zlistx_last (unlogged))) {
-        zlistx_detach_cur (unlogged);
-        zlistx_add_start (self->queue, msg);
-    }
-    zlistx_destroy (&unlogged);
     int group_rc = group->rc;
-    if (group->rc)
+    if (group->rc) {
         qv_error ("%s", group->error);
+        self->halted = true;
+    }
+    //  Its stream sequences are the first in flight
+    if (group->nsseq) {             //  (writing_sseq is NULL until the first)
+        memmove (self->writing_sseq, self->writing_sseq + group->nsseq,
+                 (self->writing_n - group->nsseq) * sizeof (uint64_t));
+        self->writing_n -= group->nsseq;
+    }
     zlistx_destroy (&group->msgs);
     free (group);
-    self->writing = false;
-    self->writing_n = 0;
+    self->inflight--;
+    if (self->halted && self->inflight == 0) {
+        //  Every group of the failed window is answered: the seals go first in the
+        //  queue again, in their order, and the writer takes groups again
+        while ((msg = zlistx_last (self->unlogged))) {
+            zlistx_detach_cur (self->unlogged);
+            zlistx_add_start (self->queue, msg);
+        }
+        self->halted = false;
+        zsock_send (self->writer, "sp8", "RESUME", NULL, (uint64_t) 0);
+    }
     if (self->truncate_to) {
         zsock_send (self->writer, "sp8", "TRUNCATE", NULL, self->truncate_to);
         self->truncate_to = 0;
@@ -918,10 +1150,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (msg->id == QV_MSG_CHECKPOINT) {
         uint64_t cp = ((qv_msg_checkpoint_t *) msg)->seq;
-        if (self->writing)
-            self->truncate_to = cp;
-        else
-            zsock_send (self->writer, "sp8", "TRUNCATE", NULL, cp);
+        zsock_send (self->writer, "sp8", "TRUNCATE", NULL, cp);
     }
     else
         qv_error ("protocol error: the segment manager does not take %s; dropped",
@@ -951,7 +1180,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     s_publish (self);
     //  Idle: tell the searcher how far the shard has got (a write in flight holds
     //  records with timestamps below the next one, not yet sent).
-    if (!self->writing && zlistx_size (self->queue) == 0) {
+    if (self->inflight == 0 && zlistx_size (self->queue) == 0) {
         qv_msg_tick_t *tick = qv_msg_tick_new ();
         tick->shard = 0;
         tick->ts = s_next_ts (self);
@@ -1015,7 +1244,13 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
         zsock_connect (self->feedpub, "%s", ep);
         self->feed_next = qv_wal_next_seq (self->wal);
     }
-    self->writer = zactor_new (s_writer_actor, self->wal);
+    //  Several WAL puts in flight pay where a put's latency is the limit (S3); on
+    //  the filesystem one at a time (README, "S3")
+    self->window = self->config->wal_window ? self->config->wal_window
+                 : self->config->s3_endpoint [0] ? QV_WAL_WINDOW : 1;
+    self->unlogged = zlistx_new ();
+    s_writer_args_t writer_args = { self->wal, self->window };
+    self->writer = zactor_new (s_writer_actor, &writer_args);
     //  Recovered segments are sealed first, so the flusher writes them.
     for (char *s = zlist_first (args->seal); s; s = zlist_next (args->seal)) {
         unsigned coll, part;
@@ -1043,9 +1278,12 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     zloop_destroy (&loop);
 
     //  Finish the group in flight so nothing acknowledged is half-done.
-    if (self->writing) {
-        zsock_set_rcvtimeo (zactor_sock (self->writer), 25000);
+    zsock_set_rcvtimeo (zactor_sock (self->writer), 25000);
+    while (self->inflight > 0) {
+        int was = self->inflight;
         s_handle_writer (NULL, zactor_sock (self->writer), self);
+        if (self->inflight == was)
+            break;                  //  no answer in 25 s
     }
     zactor_destroy (&self->writer);
     //  Requests the proxy routed before it stopped routing: refused, not lost
@@ -1065,6 +1303,9 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     }
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->waiting);
+    while ((msg = zlistx_detach (self->unlogged, NULL)))
+        qv_msg_destroy (&msg);
+    zlistx_destroy (&self->unlogged);
     zhashx_destroy (&self->growing);
     qv_stream_ledger_destroy (&self->ledger);
     free (self->writing_sseq);

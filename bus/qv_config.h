@@ -135,6 +135,8 @@ typedef struct {
     //  vector indexes and key indexes held in memory would pass this (0: no budget)
     size_t memory_budget;
     size_t group_max_bytes;         //  most bytes in one WAL object
+    int wal_window;                 //  --wal-window: WAL objects in flight at most
+                                    //  (0: QV_WAL_WINDOW on S3, 1 on the filesystem)
     char nats_url [256];            //  --nats: NATS server URL, "" without NATS
     char nats_prefix [64];          //  --nats-prefix: subject prefix (default "quiver")
     char ingest_stream [64];        //  --ingest-stream: JetStream stream to consume, or ""

@@ -52,6 +52,27 @@
 //  next append retries it (put either wrote the whole object or nothing, and a put
 //  that wrote it but then failed its directory fsync is simply overwritten).
 //
+//  Pipelining (torn tails). Up to QV_WAL_WINDOW appends may be in flight at once
+//  (qv_wal_reserve / qv_wal_put / qv_wal_confirm), and their puts complete in any
+//  order, but the caller acknowledges in log order: an object's records only once
+//  every object up to it is durable and confirmed. So when a writer stops, the log
+//  may end in a torn tail: a missing seq g followed by objects of the same window,
+//  none of them acknowledged. Open accepts a gap as a torn tail only if no object is
+//  at or after g + QV_WAL_WINDOW (a deeper gap is an acknowledged object lost:
+//  QV_ECORRUPT), replays up to g, and the writer deletes every object from g on before
+//  it appends at g again (a reader of a read-only store just stops at g; for it a gap
+//  at the seq it opens from stays QV_ECORRUPT, since a follower behind the writer's
+//  truncation sees the same shape and must learn that it fell behind). The same
+//  holds while the writer runs: after a failed put of g (or its confirmation), once
+//  no put of the window is under way (qv_wal_abort), the next reserve deletes the
+//  objects from g to the last reserved, highest first, before it gives g again. An
+//  object of a failed window is therefore never replayed after a new object at a
+//  lower seq (its records would come after newer ones, out of timestamp order): it
+//  is deleted before any new object is written, and until then it lies past a gap
+//  within the last window, where no replay reads. Keys and the format are unchanged
+//  (objects of any version read as before); a release before pipelining reads a
+//  torn tail as QV_ECORRUPT.
+//
 //  A qv_wal_t belongs to one actor (the shard's segment manager); it is not for use
 //  from several threads at once. The store's writer lock is the caller's business.
 #include "qv_wal.h"
@@ -93,6 +114,11 @@ struct _qv_wal_t {
     bool fenced;                    //  qv_wal_fence succeeded: check the lock per append
     uint64_t pending;               //  the epoch of a fence not yet written, else 0
     char deposed [512];             //  why appends are refused, "" while the writer
+    uint64_t confirmed;             //  every seq below it is confirmed (qv_wal_confirm);
+                                    //  [confirmed, next_seq) is the window in flight
+    bool dirty;                     //  a put failed: [dirty_from, dirty_to) may hold
+    uint64_t dirty_from;            //  objects never acknowledged, deleted before the
+    uint64_t dirty_to;              //  next reserve (qv_wal_abort)
 };
 
 static void
@@ -467,6 +493,40 @@ s_trim (qv_wal_t *self, s_obj_t *objs, size_t n, uint64_t below)
     return 0;
 }
 
+//  True (with a warning naming it) if a missing or unreadable object at seq gap is
+//  a torn tail: the last object listed, last, lies within QV_WAL_WINDOW of it, so the
+//  gap and everything after it can be one window of appends in flight when the writer
+//  stopped, none of them acknowledged (acknowledgements go out in log order). A gap
+//  at the first seq asked for (from) counts only for the writer (a writable store),
+//  whose from is its checkpoint: a reader's from is where it got to, and a gap there
+//  is as likely the writer's truncation past it (QV_ECORRUPT tells it it fell behind).
+static bool
+s_torn_tail (qv_wal_t *self, uint64_t from, uint64_t gap, uint64_t last,
+             const char *next_found)
+{
+    if (last < gap || last - gap >= QV_WAL_WINDOW
+    ||  (gap == from && qv_store_readonly (self->store)))
+        return false;
+    qv_warn ("WAL of shard %" PRIu32 ": the log ends at sequence %" PRIu64 " (missing or "
+             "unreadable; next object found %s): a torn tail of appends in flight, never "
+             "acknowledged; objects from %" PRIu64 " to %" PRIu64 " are ignored%s",
+             self->shard, gap, next_found, gap, last,
+             qv_store_readonly (self->store) ? "" : " and deleted");
+    return true;
+}
+
+//  Deletes every listed object at or after seq from (a torn tail), the highest first.
+static int
+s_drop_tail (qv_wal_t *self, s_obj_t *objs, size_t n, uint64_t from)
+{
+    for (size_t i = n; i-- > 0 && objs [i].seq >= from; ) {
+        int rc = qv_store_delete (self->store, objs [i].key);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int
 qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *arg)
 {
@@ -485,6 +545,7 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
     uint64_t next = checkpoint;
     bool below_seen = false;
     uint64_t below_max = 0;
+    bool torn = false;              //  the log ends at a gap in its last window
     s_obj_t *last = NULL;           //  the newest live object
     for (size_t i = 0; i < n; i++)
         if (objs [i].live)
@@ -501,6 +562,10 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
         }
         char where [1200];
         qv_store_describe (self->store, o->key, where, sizeof where);
+        if (seq != next && s_torn_tail (self, checkpoint, next, last->seq, where)) {
+            torn = true;
+            break;
+        }
         if (seq != next) {
             char missing [1200];
             char missing_key [96];
@@ -513,13 +578,14 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
         }
         size_t size = 0;
         rc = qv_store_get (self->store, o->key, &data, &size);
-        if (rc == QV_ENOTFOUND && o == last) {
-            //  Listed but not readable as a complete object: the newest append was
-            //  interrupted (an S3 server whose PUT is not atomic). It was never
-            //  acknowledged; the log ends before it and the next append replaces it.
+        if (rc == QV_ENOTFOUND && s_torn_tail (self, checkpoint, seq, last->seq, where)) {
+            //  Listed but not readable as a complete object: an append of the last
+            //  window was interrupted (an S3 server whose PUT is not atomic). It was
+            //  never acknowledged, nor was anything after it: the log ends before it.
             qv_warn ("WAL of shard %" PRIu32 ": %s", self->shard, qv_err_msg ());
             qv_err_clear ();
             rc = 0;
+            torn = true;
             break;
         }
         if (rc)
@@ -542,12 +608,17 @@ qv_wal_open (qv_wal_t *self, uint64_t checkpoint, qv_wal_replay_fn *fn, void *ar
     if (below_seen && below_max >= next)
         next = below_max + 1;
 
-    //  Objects below the checkpoint are covered by flushed segments (a reader of a
-    //  read-only store leaves them to the writer)
+    //  Objects below the checkpoint are covered by flushed segments, and a torn
+    //  tail's objects were never acknowledged (a reader of a read-only store leaves
+    //  both to the writer, and stops at the gap)
     rc = qv_store_readonly (self->store) ? 0 : s_trim (self, objs, n, checkpoint);
+    if (rc == 0 && torn && !qv_store_readonly (self->store))
+        rc = s_drop_tail (self, objs, n, next);
     if (rc)
         goto cleanup;
     self->next_seq = next;
+    self->confirmed = next;
+    self->dirty = false;
     self->max_epoch = top;
     self->epoch = top;
     self->fenced = false;
@@ -561,6 +632,22 @@ cleanup:
     return rc;
 }
 
+//  Writes one object of recs at seq and epoch (what qv_wal_put does).
+static int
+s_put_at (qv_wal_t *self, uint64_t seq, uint64_t epoch, const qv_wal_rec_t *recs, size_t n)
+{
+    zchunk_t *chunk = qv_wal_encode_epoch (self->shard, seq, epoch, recs, n);
+    if (!chunk)
+        return QV_EINVAL;           //  recorded by qv_wal_encode_epoch
+    char key [96];
+    s_key (self->shard, seq, epoch, key, sizeof key);
+    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
+    if (rc == 0 && n)
+        qv_hist_record (QV_HIST_WAL_COMMIT_BYTES, (double) zchunk_size (chunk));
+    zchunk_destroy (&chunk);
+    return rc;
+}
+
 //  Writes one object of recs at the next seq and this writer's epoch.
 static int
 s_put_next (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n)
@@ -568,16 +655,7 @@ s_put_next (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n)
     if (self->next_seq == UINT64_MAX)
         return qv_err (QV_ELIMIT, "WAL of shard %" PRIu32 ": sequence numbers are exhausted",
                        self->shard);
-    zchunk_t *chunk = qv_wal_encode_epoch (self->shard, self->next_seq, self->epoch, recs, n);
-    if (!chunk)
-        return QV_EINVAL;           //  recorded by qv_wal_encode_epoch
-    char key [96];
-    s_key (self->shard, self->next_seq, self->epoch, key, sizeof key);
-    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
-    if (rc == 0 && n)
-        qv_hist_record (QV_HIST_WAL_COMMIT_BYTES, (double) zchunk_size (chunk));
-    zchunk_destroy (&chunk);
-    return rc;
+    return s_put_at (self, self->next_seq, self->epoch, recs, n);
 }
 
 //  Writes the fence object of epoch self->pending; on success the log is fenced.
@@ -595,6 +673,7 @@ s_fence_now (qv_wal_t *self)
              "object at sequence %" PRIu64 "; objects of lower epochs written after it "
              "are ignored)", self->shard, self->epoch, self->next_seq);
     self->next_seq++;
+    self->confirmed = self->next_seq;
     self->max_epoch = self->epoch;
     self->pending = 0;
     self->fenced = true;
@@ -641,8 +720,25 @@ qv_wal_top_epoch (qv_wal_t *self, uint64_t *epoch_p)
     return rc;
 }
 
+//  Deletes the objects a failed window may have left, [dirty_from, dirty_to) at this
+//  writer's epoch, the highest first; then appends continue at dirty_from.
+static int
+s_clean (qv_wal_t *self)
+{
+    while (self->dirty_to > self->dirty_from) {
+        char key [96];
+        s_key (self->shard, self->dirty_to - 1, self->epoch, key, sizeof key);
+        int rc = qv_store_delete (self->store, key);
+        if (rc)
+            return rc;
+        self->dirty_to--;
+    }
+    self->dirty = false;
+    return 0;
+}
+
 int
-qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq_p)
+qv_wal_reserve (qv_wal_t *self, uint64_t *seq_p, uint64_t *epoch_p)
 {
     assert (self);
     if (!self->opened)
@@ -650,26 +746,89 @@ qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq
                        "before appending (it finds where the log ends)", self->shard);
     if (self->deposed [0])
         return qv_err (QV_EUNAVAIL, "%s", self->deposed);
-    int64_t started = qv_clock_usec ();
-    int rc = self->pending ? s_fence_now (self) : 0;
-    if (rc == 0)
-        rc = s_put_next (self, recs, n);
+    if (self->dirty && self->confirmed != self->next_seq)
+        return qv_err (QV_EINVAL, "WAL of shard %" PRIu32 ": a put failed; the window "
+                       "must drain (qv_wal_abort) before the next append", self->shard);
+    int rc = self->dirty ? s_clean (self) : 0;
+    if (rc == 0 && self->pending)
+        rc = s_fence_now (self);
     if (rc)
         return rc;
+    if (self->next_seq == UINT64_MAX)
+        return qv_err (QV_ELIMIT, "WAL of shard %" PRIu32 ": sequence numbers are exhausted",
+                       self->shard);
+    if (self->next_seq - self->confirmed >= QV_WAL_WINDOW)
+        return qv_err (QV_EINVAL, "WAL of shard %" PRIu32 ": %d appends in flight, the "
+                       "most the window takes", self->shard, QV_WAL_WINDOW);
+    *seq_p = self->next_seq++;
+    *epoch_p = self->epoch;
+    return 0;
+}
+
+int
+qv_wal_put (qv_wal_t *self, uint64_t seq, uint64_t epoch, const qv_wal_rec_t *recs, size_t n)
+{
+    assert (self);
+    return s_put_at (self, seq, epoch, recs, n);
+}
+
+int
+qv_wal_confirm (qv_wal_t *self, uint64_t seq)
+{
+    assert (self);
+    assert (seq >= self->confirmed && seq < self->next_seq);
+    if (self->deposed [0])
+        return qv_err (QV_EUNAVAIL, "%s", self->deposed);
     //  A deposed writer never acknowledges: its object may be in the store, but the
-    //  new writer's fence makes every reader ignore it
-    if (self->fenced && (rc = qv_store_lock_check (self->store)) != 0) {
-        if (rc != QV_EUNAVAIL)
-            return rc;              //  not told: unacknowledged, the seq is written again
+    //  new writer's fence makes every reader ignore it. One check after every put up
+    //  to seq completed covers them all.
+    int rc = self->fenced ? qv_store_lock_check (self->store) : 0;
+    if (rc == QV_EUNAVAIL) {
         snprintf (self->deposed, sizeof self->deposed, "this server lost the write lock "
                   "of shard %" PRIu32 " (it wrote as epoch %" PRIu64 "): %s; it accepts no "
                   "more writes", self->shard, self->epoch, qv_err_msg ());
         qv_error ("WAL of shard %" PRIu32 ": %s", self->shard, self->deposed);
         return qv_err (QV_EUNAVAIL, "%s", self->deposed);
     }
+    if (rc)
+        return rc;                  //  not told: unacknowledged (the caller aborts)
+    self->confirmed = seq + 1;
+    return 0;
+}
+
+void
+qv_wal_abort (qv_wal_t *self, uint64_t seq)
+{
+    assert (self);
+    assert (seq >= self->confirmed && seq < self->next_seq);
+    if (!self->dirty || seq < self->dirty_from)
+        self->dirty_from = seq;
+    if (!self->dirty || self->next_seq > self->dirty_to)
+        self->dirty_to = self->next_seq;
+    self->dirty = true;
+    self->next_seq = seq;
+    self->confirmed = seq;
+}
+
+int
+qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq_p)
+{
+    assert (self);
+    int64_t started = qv_clock_usec ();
+    uint64_t seq, epoch;
+    int rc = qv_wal_reserve (self, &seq, &epoch);
+    if (rc)
+        return rc;
+    rc = qv_wal_put (self, seq, epoch, recs, n);
+    if (rc == 0)
+        rc = qv_wal_confirm (self, seq);
+    if (rc) {
+        if (!self->deposed [0])
+            qv_wal_abort (self, seq);
+        return rc;
+    }
     if (seq_p)
-        *seq_p = self->next_seq;
-    self->next_seq++;
+        *seq_p = seq;
     qv_hist_record (QV_HIST_WAL_COMMIT_SECONDS, (qv_clock_usec () - started) / 1e6);
     qv_hist_record (QV_HIST_WAL_COMMIT_RECORDS, (double) n);
     return 0;
@@ -690,8 +849,9 @@ qv_wal_truncate (qv_wal_t *self, uint64_t below)
     zlist_destroy (&keys);
     //  A checkpoint past the end of the log: appends continue from it, so the next
     //  open (from that checkpoint) finds no gap
-    if (rc == 0 && self->opened && below > self->next_seq)
-        self->next_seq = below;
+    if (rc == 0 && self->opened && below > self->next_seq
+    &&  self->confirmed == self->next_seq && !self->dirty)
+        self->next_seq = self->confirmed = below;
     return rc;
 }
 

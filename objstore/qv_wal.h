@@ -12,6 +12,11 @@ typedef struct {
 
 typedef struct _qv_wal_t qv_wal_t;
 
+//  At most this many appends are in flight at once (qv_wal_reserve), and so a replay
+//  accepts a gap this close to the end of the log as a torn tail (qv_wal_open). The
+//  readers' rule: never lower it (an older log's tail must still read).
+#define QV_WAL_WINDOW 4
+
 //  Called for each record during replay, in log order. Returning non-zero stops the
 //  replay, and qv_wal_open returns that value.
 typedef int (qv_wal_replay_fn) (void *arg, uint64_t seq, uint32_t index,
@@ -30,7 +35,14 @@ void
 //  to append after the last object. A bad checksum, a truncated object, a wrong magic/version/shard/seq or a
 //  gap in the sequence returns QV_ECORRUPT with a message naming the object. A gap
 //  counts from the checkpoint: if the first object is above it, the objects between
-//  were acknowledged and are gone, so that is QV_ECORRUPT too. An object in wal/<shard>/
+//  were acknowledged and are gone, so that is QV_ECORRUPT too. The one exception is
+//  a torn tail: a gap (a missing object, or one listed but not readable) at seq g
+//  with no object at or after g + QV_WAL_WINDOW is where a window of appends in
+//  flight was cut (none of it acknowledged): the replay ends before g, the objects
+//  from g on are ignored and, in a writable store, deleted before open returns, and
+//  the next append gets g. In a read-only store a gap at the checkpoint itself is
+//  never a torn tail (a reader's checkpoint is where it got to, and the writer may
+//  have truncated past it): QV_ECORRUPT. An object in wal/<shard>/
 //  not named by a 20-digit number is QV_ECORRUPT. With no object at or above the
 //  checkpoint, the next append gets the checkpoint's number.
 //  Fencing (qv_wal.c): at each seq only the object of the highest writer epoch is
@@ -74,6 +86,31 @@ int
 //  that error and the next append writes the same seq again.
 int
     qv_wal_append (qv_wal_t *self, const qv_wal_rec_t *recs, size_t n, uint64_t *seq_p);
+
+//  The pipelined append, for up to QV_WAL_WINDOW objects in flight (qv_wal_append is
+//  the three in one). qv_wal_reserve (the owner's thread) takes the next seq and the
+//  epoch to write it at (writing a pending fence first, and first deleting what a
+//  failed window left, see qv_wal_abort): 0, QV_EINVAL if the log is not open or the
+//  window is full, QV_EUNAVAIL if deposed, or the store's error (nothing reserved).
+//  qv_wal_put (any thread, several at once) writes recs as that object. Then, in seq
+//  order, on the owner's thread: qv_wal_confirm (self, seq) once every put up to seq
+//  succeeded: after qv_wal_fence it checks the store's writer lock (one check covers
+//  every put that completed before it); 0 means objects <= seq may be acknowledged;
+//  QV_EUNAVAIL means deposed (as qv_wal_append; never acknowledge); another error
+//  means not confirmed: abort. qv_wal_abort (self, seq) when the put of seq failed or
+//  could not be confirmed, once no put of the window is under way: nothing at or
+//  after seq may be acknowledged, the next reserve deletes the objects from seq to
+//  the last reserved (objects of a failed window must never follow a new object at
+//  seq; while that delete fails, reserve returns its error) and gives seq again.
+int
+    qv_wal_reserve (qv_wal_t *self, uint64_t *seq_p, uint64_t *epoch_p);
+int
+    qv_wal_put (qv_wal_t *self, uint64_t seq, uint64_t epoch, const qv_wal_rec_t *recs,
+                size_t n);
+int
+    qv_wal_confirm (qv_wal_t *self, uint64_t seq);
+void
+    qv_wal_abort (qv_wal_t *self, uint64_t seq);
 
 //  Deletes every WAL object with seq < below (the durable checkpoint). If below is
 //  past the end of an open log, the next append gets below.

@@ -5,6 +5,7 @@
 #include "qv_server.h"
 #include "qv_replica.h"
 #include "qv_users.h"
+#include "qv_wal.h"
 
 #include <czmq.h>
 #include <nats/nats.h>
@@ -278,6 +279,8 @@ s_usage (FILE *out)
         "                          refused RESOURCE_EXHAUSTED (default 5000)\n"
         "  --segment-mb N          seal growing segments at this size (default 256)\n"
         "  --seal-age-sec N        ... or this age (default 600)\n"
+        "  --wal-window N          WAL objects written at once, 1 to 4 (default: 4 on S3,\n"
+        "                          1 on the filesystem); acknowledged in log order\n"
         "  --search-threads N      search worker threads (default: number of cores)\n"
         "  --max-inflight N        requests one client may have in flight; more are refused\n"
         "                          RESOURCE_EXHAUSTED until it reads replies (default 64)\n"
@@ -588,6 +591,7 @@ main (int argc, char *argv [])
         { "memory-mb", required_argument, 0, 1013 },
         { "max-user-insert-mb-per-sec", required_argument, 0, 1014 },
         { "max-user-searches-per-sec", required_argument, 0, 1015 },
+        { "wal-window", required_argument, 0, 1016 },
         { "bounded-staleness-ms", required_argument, 0, 'S' },
         { "read-wait-ms", required_argument, 0, 'R' },
         { "nats", required_argument, 0, 'N' },
@@ -670,6 +674,14 @@ main (int argc, char *argv [])
                 if (c == 1015) config.user_searches_ps = x;
                 break;
             }
+            case 1016:
+                if (v < 1 || v > QV_WAL_WINDOW) {
+                    fprintf (stderr, "quiver: --wal-window '%s': give 1 to %d\n", optarg,
+                             QV_WAL_WINDOW);
+                    return 2;
+                }
+                config.wal_window = (int) v;
+                break;
             case 'S': config.bounded_staleness_ms = (int) v; break;
             case 'R': config.read_wait_ms = (int) v; break;
             case 'N': snprintf (config.nats_url, sizeof config.nats_url, "%s", optarg); break;

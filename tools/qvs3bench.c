@@ -9,7 +9,9 @@
 //  empty data directory: everything comes from the bucket, once), each with the bytes
 //  it downloaded (the stats counter cache_bytes_downloaded). Beside them it measures the raw PUT and GET bandwidth of the same
 //  S3 server (and of the filesystem store) through the object store interface, for
-//  the object sizes Quiver writes: a WAL object of one 1,000-row batch and a segment.
+//  the object sizes Quiver writes: the insert run's mean WAL object and a segment,
+//  one PUT or GET at a time; and PUT of WAL objects QV_WAL_WINDOW at once, as many
+//  as the server's WAL writer has in flight on S3 (the fair comparison for it).
 //
 //  S3: the server of $QV_S3_ENDPOINT (credentials $QV_S3_ACCESS_KEY / _SECRET_KEY,
 //  default S3RVER/S3RVER), bucket qv-bench, a fresh prefix per run. Each figure is the
@@ -19,6 +21,7 @@
 #include "qv_client.h"
 #include "qv_rc.h"
 #include "qv_store.h"
+#include "qv_wal.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -27,6 +30,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#define S_XSTR(x) #x
+#define S_STR(x) S_XSTR (x)
 #define S_DIM 128
 #define S_BATCH 1000
 #define S_CLIENTS 4
@@ -44,6 +49,7 @@ typedef struct {
     char endpoint [256];
     char prefix [64];               //  the data set's S3 prefix
     char scratch [80];              //  reuse: the insert run's throwaway prefix
+    char window [16];               //  --wal-window N for the servers, "" = default
 } s_opts_t;
 
 //  One backend's figures.
@@ -56,6 +62,7 @@ typedef struct {
     double nocache_s;               //  S3: restart with --cache-mb 0
     int64_t warm_dl, cold_dl;       //  S3: bytes the warm / cold start downloaded
     double put_mbs [2], get_mbs [2];
+    double put_window_mbs;          //  raw PUT of WAL objects, QV_WAL_WINDOW at once
     size_t wal_objects;             //  WAL objects the insert run wrote
     size_t sizes [2];               //  raw PUT/GET sizes: mean WAL object, segment
     //  Where the starts spent their time (the server's "segments loaded" log line)
@@ -258,7 +265,54 @@ s_wait_index (const char *endpoint)
     qv_client_destroy (&client);
 }
 
-//  Raw PUT/GET MB/s of a store for the two object sizes (median of runs).
+typedef struct {
+    qv_store_t *store;
+    const char *key;
+    const char *buf;
+    size_t size;
+    int rc;
+} s_put_job_t;
+
+static void *
+s_put_thread (void *arg)
+{
+    s_put_job_t *j = arg;
+    j->rc = qv_store_put (j->store, j->key, j->buf, j->size);
+    return NULL;
+}
+
+//  Raw PUT MB/s of size-byte objects with QV_WAL_WINDOW puts at once (as Quiver's WAL
+//  writer has them on S3): each run puts QV_WAL_WINDOW objects on as many threads
+//  and counts their bytes over the time until the last is done. Median of runs.
+static double
+s_raw_window (const s_opts_t *opts, qv_store_t *store, const char *buf, size_t size)
+{
+    double mbs [32];
+    int runs = opts->runs < 32 ? opts->runs : 32;
+    for (int r = 0; r < runs; r++) {
+        pthread_t threads [QV_WAL_WINDOW];
+        s_put_job_t jobs [QV_WAL_WINDOW];
+        char keys [QV_WAL_WINDOW][64];
+        int64_t t0 = qv_clock_usec ();
+        for (int k = 0; k < QV_WAL_WINDOW; k++) {
+            snprintf (keys [k], sizeof keys [k], "raw/w/%d/%d", r, k);
+            jobs [k] = (s_put_job_t) { store, keys [k], buf, size, 0 };
+            pthread_create (&threads [k], NULL, s_put_thread, &jobs [k]);
+        }
+        for (int k = 0; k < QV_WAL_WINDOW; k++)
+            pthread_join (threads [k], NULL);
+        mbs [r] = QV_WAL_WINDOW * size / 1048576.0 / ((qv_clock_usec () - t0) / 1e6);
+        for (int k = 0; k < QV_WAL_WINDOW; k++) {
+            if (jobs [k].rc)
+                qv_bench_die ("raw put %s failed", keys [k]);
+            qv_store_delete (store, keys [k]);
+        }
+    }
+    return s_quantile (mbs, (size_t) runs, 0.5);
+}
+
+//  Raw PUT/GET MB/s of a store for the two object sizes (median of runs; one PUT or
+//  GET at a time), and PUT of WAL objects QV_WAL_WINDOW at once (s_raw_window).
 static void
 s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
 {
@@ -289,6 +343,8 @@ s_raw (const s_opts_t *opts, const char *url, s_figures_t *f)
             qv_store_delete (store, key);
         }
         f->put_mbs [s] = s_quantile (put, (size_t) runs, 0.5);
+        if (s == 0)
+            f->put_window_mbs = s_raw_window (opts, store, buf, size);
         f->get_mbs [s] = s_quantile (get, (size_t) runs, 0.5);
         free (buf);
     }
@@ -416,13 +472,15 @@ s_backend (const s_opts_t *opts, bool s3, s_figures_t *f)
     double kept_index_s = -1;
     bool reuse = opts->keep [0]
               && s_kept_read (opts, name, &kept_rows, &kept_index_s, prefix, sizeof prefix);
+    //  --wal-window N last when given (NULL ends the list early otherwise)
+    char *ww = opts->window [0] ? "--wal-window" : NULL, *wn = (char *) opts->window;
     char *s3args [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
-                        "--s3-prefix", prefix, NULL };
+                        "--s3-prefix", prefix, ww, wn, NULL };
     char *nocache [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
-                         "--s3-prefix", prefix, "--cache-mb", "0", NULL };
+                         "--s3-prefix", prefix, "--cache-mb", "0", ww, wn, NULL };
     char *s3scratch [] = { "--s3-endpoint", (char *) opts->endpoint, "--s3-bucket", "qv-bench",
-                           "--s3-prefix", (char *) opts->scratch, NULL };
-    char *noargs [] = { NULL };
+                           "--s3-prefix", (char *) opts->scratch, ww, wn, NULL };
+    char *noargs [] = { ww, wn, NULL };
     char *const *extra = s3 ? s3args : noargs;
     char url [4600], scratch_url [4600], raw_url [4600];
     if (s3) {
@@ -498,6 +556,7 @@ s_usage (FILE *out)
         "  --runs N      runs per raw PUT/GET figure, median (default 5)\n"
         "  --no-index    skip the index (start figures without it)\n"
         "  --index-type T  the vector index: HNSW (default), HNSW_SQ8, ...\n"
+        "  --wal-window N  the servers' --wal-window (default: theirs, 4 on S3, 1 on fs)\n"
         "  --keep DIR    build the data set (inserts, flush, index) in DIR once and keep\n"
         "                it: DIR/fs-data, DIR/s3-data and an S3 prefix named in\n"
         "                DIR/s3-built (the S3 server must keep its bucket too). A later\n"
@@ -519,6 +578,7 @@ main (int argc, char *argv [])
         { "no-index", no_argument, 0, 'n' },
         { "index-type", required_argument, 0, 'i' },
         { "keep", required_argument, 0, 'k' },
+        { "wal-window", required_argument, 0, 'w' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -531,6 +591,7 @@ main (int argc, char *argv [])
             case 'n': opts.index = false; break;
             case 'i': snprintf (opts.index_type, sizeof opts.index_type, "%s", optarg); break;
             case 'k': snprintf (opts.keep, sizeof opts.keep, "%s", optarg); break;
+            case 'w': snprintf (opts.window, sizeof opts.window, "%s", optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
@@ -602,6 +663,9 @@ main (int argc, char *argv [])
         else
             snprintf (label, sizeof label, "raw PUT MB/s, segment (64 MB)");
         printf ("%-46s %12.1f %12.1f\n", label, fs.put_mbs [s], s3.put_mbs [s]);
+        if (s == 0)
+            printf ("%-46s %12.1f %12.1f\n", "  the same, " S_STR (QV_WAL_WINDOW) " PUTs at once",
+                    fs.put_window_mbs, s3.put_window_mbs);
         snprintf (label, sizeof label, "raw GET MB/s, %s", s == 0 ? "WAL objects" : "segment (64 MB)");
         printf ("%-46s %12.1f %12.1f\n", label, fs.get_mbs [s], s3.get_mbs [s]);
     }
@@ -626,5 +690,10 @@ main (int argc, char *argv [])
     printf ("  durable insert at least 50%% of raw PUT:    %.1f MB/s / %.1f MB/s (%.2f MB objects) "
             "= %.0f%%: %s\n", ins_mbs, s3.put_mbs [0], s3.sizes [0] / 1048576.0, ins_ratio * 100,
             ins_ratio >= 0.5 ? "met" : "NOT met");
+    //  The server has up to QV_WAL_WINDOW puts in flight: against raw PUT with as many
+    double win_ratio = s3.put_window_mbs > 0 ? ins_mbs / s3.put_window_mbs : 0;
+    printf ("    ... of raw PUT with " S_STR (QV_WAL_WINDOW) " at once:        %.1f MB/s / "
+            "%.1f MB/s = %.0f%%: %s\n", ins_mbs, s3.put_window_mbs, win_ratio * 100,
+            win_ratio >= 0.5 ? "met" : "NOT met");
     return 0;
 }

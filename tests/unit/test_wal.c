@@ -67,13 +67,12 @@ s_rec_byte (uint64_t b, uint32_t j, size_t k)
     return (unsigned char) (b * 7 + j * 13 + k * 31);
 }
 
-//  Appends batch b (b % 5 + 1 records, batch 3 also one large record) and checks its seq.
-static void
-s_append_batch (qv_wal_t *wal, uint64_t b, uint64_t expect_seq)
+//  Batch b's records into recs (b % 5 + 1 of them, batch 3 also one large record),
+//  their bytes in bufs (freed by the caller). Returns the number of records.
+static uint32_t
+s_make_batch (uint64_t b, qv_wal_rec_t *recs, unsigned char **bufs)
 {
     uint32_t n = (uint32_t) (b % 5 + 1);
-    qv_wal_rec_t recs [6];
-    unsigned char *bufs [6];
     for (uint32_t j = 0; j < n; j++) {
         size_t size = s_rec_size (b, j);
         if (b == 3 && j == 0)
@@ -83,11 +82,35 @@ s_append_batch (qv_wal_t *wal, uint64_t b, uint64_t expect_seq)
             bufs [j][k] = s_rec_byte (b, j, k);
         recs [j] = (qv_wal_rec_t) { bufs [j], size };
     }
+    return n;
+}
+
+//  Appends batch b and checks its seq.
+static void
+s_append_batch (qv_wal_t *wal, uint64_t b, uint64_t expect_seq)
+{
+    qv_wal_rec_t recs [6];
+    unsigned char *bufs [6];
+    uint32_t n = s_make_batch (b, recs, bufs);
     uint64_t seq = 12345;
     assert_int_equal (qv_wal_append (wal, recs, n, &seq), 0);
     assert_int_equal (seq, expect_seq);
     for (uint32_t j = 0; j < n; j++)
         free (bufs [j]);
+}
+
+//  Writes batch b as the object at seq/epoch reserved with qv_wal_reserve; returns
+//  what qv_wal_put returned.
+static int
+s_put_batch (qv_wal_t *wal, uint64_t b, uint64_t seq, uint64_t epoch)
+{
+    qv_wal_rec_t recs [6];
+    unsigned char *bufs [6];
+    uint32_t n = s_make_batch (b, recs, bufs);
+    int rc = qv_wal_put (wal, seq, epoch, recs, n);
+    for (uint32_t j = 0; j < n; j++)
+        free (bufs [j]);
+    return rc;
 }
 
 //  Replay checker: records must arrive in order and match s_append_batch, where
@@ -472,9 +495,10 @@ test_corrupt_magic (void **state)
 static void
 test_corrupt_gap (void **state)
 {
-    //  Object 3 is missing: the message names it
-    //  Object 3 is missing: the message names it
-    s_expect_corrupt (*state, 3, s_remove, "missing");
+    //  Object 1 is missing, and objects up to 5 follow it: deeper than a window of
+    //  appends in flight (QV_WAL_WINDOW), so not a torn tail. The message names it
+    assert_true (5 - 1 >= QV_WAL_WINDOW);
+    s_expect_corrupt (*state, 1, s_remove, "missing");
 }
 
 static void
@@ -482,7 +506,7 @@ test_corrupt_leading_gap (void **state)
 {
     //  Objects 0 and 1 gone but the checkpoint says 0: acknowledged data was lost
     fixture_t *f = *state;
-    s_write_log (f, 4);
+    s_write_log (f, 6);             //  objects 2..5 past the gap: more than a window
     char path [256];
     s_object_path (f, 0, path, sizeof path);
     unlink (path);
@@ -495,7 +519,7 @@ test_corrupt_leading_gap (void **state)
     assert_int_equal (r.records, 0);
     //  From checkpoint 2 the log is whole
     assert_int_equal (s_reopen (f, 2, &r, &wal), 0);
-    assert_int_equal (r.objects, 2);
+    assert_int_equal (r.objects, 4);
     qv_wal_destroy (&wal);
 }
 
@@ -825,6 +849,180 @@ test_v2_objects (void **state)
     qv_wal_destroy (&wal);
 }
 
+//  Replay callback: counts objects (their record 0) into *(size_t *) arg.
+static int
+s_count_objects (void *arg, uint64_t seq, uint32_t index, const void *data, size_t size)
+{
+    (void) seq; (void) data; (void) size;
+    if (index == 0)
+        (*(size_t *) arg)++;
+    return 0;
+}
+
+//  A torn tail: object 3 of 0..5 missing, 4 and 5 written (a window of appends in
+//  flight when the writer stopped). A reader of a read-only store replays 0..2 and
+//  leaves the objects; the writer replays 0..2, deletes 4 and 5 and appends at 3, and
+//  the old 4 never follows the new 3.
+static void
+test_torn_tail (void **state)
+{
+    fixture_t *f = *state;
+    s_write_log (f, 6);
+    char path [256];
+    s_object_path (f, 3, path, sizeof path);
+    assert_int_equal (unlink (path), 0);
+
+    qv_store_t *ro = qv_store_new_readonly (f->dir);
+    assert_non_null (ro);
+    qv_wal_t *reader = qv_wal_new (ro, 0);
+    replay_t r;
+    memset (&r, 0, sizeof r);
+    assert_int_equal (qv_wal_open (reader, 0, s_replay_check, &r), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.objects, 3);
+    assert_int_equal (qv_wal_next_seq (reader), 3);
+    qv_wal_destroy (&reader);
+    qv_store_destroy (&ro);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 5);
+
+    qv_wal_t *wal = NULL;
+    assert_int_equal (s_reopen (f, 0, &r, &wal), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.objects, 3);
+    assert_int_equal (r.records, s_records_in (0, 3));
+    assert_int_equal (qv_wal_next_seq (wal), 3);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 3);    //  4 and 5 deleted
+    //  A different object at 3; the replay then ends there (no old 4 after it)
+    qv_wal_rec_t rec = { "new3", 4 };
+    uint64_t seq = 0;
+    assert_int_equal (qv_wal_append (wal, &rec, 1, &seq), 0);
+    assert_int_equal (seq, 3);
+    qv_wal_destroy (&wal);
+    wal = qv_wal_new (f->store, 0);
+    size_t objects = 0;
+    assert_int_equal (qv_wal_open (wal, 3, s_count_objects, &objects), 0);
+    assert_int_equal (objects, 1);
+    assert_int_equal (qv_wal_next_seq (wal), 4);
+    qv_wal_destroy (&wal);
+}
+
+//  A gap exactly one window deep is still QV_ECORRUPT: object 2 missing, objects up
+//  to 2 + QV_WAL_WINDOW there (an acknowledged object is gone); nothing is deleted.
+static void
+test_torn_tail_too_deep (void **state)
+{
+    fixture_t *f = *state;
+    s_write_log (f, 3 + QV_WAL_WINDOW);
+    char path [256];
+    s_object_path (f, 2, path, sizeof path);
+    assert_int_equal (unlink (path), 0);
+    qv_wal_t *wal = NULL;
+    replay_t r;
+    assert_int_equal (s_reopen (f, 0, &r, &wal), QV_ECORRUPT);
+    assert_non_null (strstr (qv_err_msg (), "missing"));
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 2 + QV_WAL_WINDOW);
+    //  One object fewer after the gap: a torn tail
+    s_object_path (f, 2 + QV_WAL_WINDOW, path, sizeof path);
+    assert_int_equal (unlink (path), 0);
+    assert_int_equal (s_reopen (f, 0, &r, &wal), 0);
+    assert_int_equal (r.objects, 2);
+    assert_int_equal (qv_wal_next_seq (wal), 2);
+    qv_wal_destroy (&wal);
+}
+
+//  A window of QV_WAL_WINDOW appends whose puts complete out of order: until the first
+//  is durable a reader sees none of them (a torn tail), then all of them, in order.
+static void
+test_window_out_of_order (void **state)
+{
+    fixture_t *f = *state;
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    s_append_batch (wal, 0, 0);
+    uint64_t seq [QV_WAL_WINDOW], epoch [QV_WAL_WINDOW];
+    for (int i = 0; i < QV_WAL_WINDOW; i++) {
+        assert_int_equal (qv_wal_reserve (wal, &seq [i], &epoch [i]), 0);
+        assert_int_equal (seq [i], (uint64_t) i + 1);
+    }
+    uint64_t more, more_epoch;
+    assert_int_equal (qv_wal_reserve (wal, &more, &more_epoch), QV_EINVAL);    //  full
+    for (int i = QV_WAL_WINDOW - 1; i >= 1; i--)
+        assert_int_equal (s_put_batch (wal, seq [i], seq [i], epoch [i]), 0);
+
+    qv_store_t *ro = qv_store_new_readonly (f->dir);
+    qv_wal_t *reader = qv_wal_new (ro, 0);
+    replay_t r;
+    memset (&r, 0, sizeof r);
+    assert_int_equal (qv_wal_open (reader, 0, s_replay_check, &r), 0);
+    assert_int_equal (r.objects, 1);
+    assert_int_equal (qv_wal_next_seq (reader), 1);
+    //  A reader that got to 1 cannot tell this gap from a truncation past it
+    assert_int_equal (qv_wal_open (reader, 1, NULL, NULL), QV_ECORRUPT);
+
+    assert_int_equal (s_put_batch (wal, seq [0], seq [0], epoch [0]), 0);
+    assert_int_equal (qv_wal_confirm (wal, seq [QV_WAL_WINDOW - 1]), 0);
+    memset (&r, 0, sizeof r);
+    assert_int_equal (qv_wal_open (reader, 0, s_replay_check, &r), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.objects, QV_WAL_WINDOW + 1);
+    assert_int_equal (r.records, s_records_in (0, QV_WAL_WINDOW + 1));
+    qv_wal_destroy (&reader);
+    qv_store_destroy (&ro);
+    s_append_batch (wal, QV_WAL_WINDOW + 1, QV_WAL_WINDOW + 1);
+    qv_wal_destroy (&wal);
+}
+
+//  A failed put in the middle of a window: 0 confirmed, 1 fails, 2 and 3 durable but
+//  never confirmed. After qv_wal_abort (1) the next reserve deletes 2 and 3 (retrying
+//  while the delete fails) and gives 1 again; a crash before that leaves a torn tail.
+static void
+test_window_failed_put (void **state)
+{
+    fixture_t *f = *state;
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    uint64_t seq [4], epoch [4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal (qv_wal_reserve (wal, &seq [i], &epoch [i]), 0);
+    assert_int_equal (s_put_batch (wal, 0, seq [0], epoch [0]), 0);
+    qv_store_inject_fault (f->store, "put", QV_EIO, 1);
+    assert_int_equal (s_put_batch (wal, 1, seq [1], epoch [1]), QV_EIO);
+    assert_int_equal (s_put_batch (wal, 2, seq [2], epoch [2]), 0);
+    assert_int_equal (s_put_batch (wal, 3, seq [3], epoch [3]), 0);
+    assert_int_equal (qv_wal_confirm (wal, seq [0]), 0);
+    qv_wal_abort (wal, seq [1]);
+    assert_int_equal (qv_wal_next_seq (wal), 1);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 3);
+
+    //  A crash now: the replay ends at 1, and the writer deletes 2 and 3
+    qv_store_t *ro = qv_store_new_readonly (f->dir);
+    qv_wal_t *reader = qv_wal_new (ro, 0);
+    replay_t r;
+    memset (&r, 0, sizeof r);
+    assert_int_equal (qv_wal_open (reader, 0, s_replay_check, &r), 0);
+    assert_int_equal (r.objects, 1);
+    qv_wal_destroy (&reader);
+    qv_store_destroy (&ro);
+
+    //  The leftovers cannot be deleted yet: nothing is reserved
+    qv_store_inject_fault (f->store, "delete", QV_EIO, 1);
+    uint64_t s1, e1;
+    assert_int_equal (qv_wal_reserve (wal, &s1, &e1), QV_EIO);
+    assert_int_equal (qv_wal_reserve (wal, &s1, &e1), 0);
+    assert_int_equal (s1, 1);
+    assert_int_equal (s_count (f->store, "wal/0/", NULL, 0), 1);
+    assert_int_equal (s_put_batch (wal, 1, s1, e1), 0);
+    assert_int_equal (qv_wal_confirm (wal, s1), 0);
+    s_append_batch (wal, 2, 2);
+    qv_wal_destroy (&wal);
+    wal = NULL;
+    assert_int_equal (s_reopen (f, 0, &r, &wal), 0);
+    assert_int_equal (r.errors, 0);
+    assert_int_equal (r.objects, 3);
+    assert_int_equal (r.records, s_records_in (0, 3));
+    qv_wal_destroy (&wal);
+}
+
 int
 main (void)
 {
@@ -836,6 +1034,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_append_needs_open, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_truncate, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_failed_append, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_torn_tail, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_torn_tail_too_deep, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_window_out_of_order, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_window_failed_put, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_flipped_byte, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_truncated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_truncated_header, s_setup, s_teardown),
