@@ -99,6 +99,17 @@ s_append_batch (qv_wal_t *wal, uint64_t b, uint64_t expect_seq)
         free (bufs [j]);
 }
 
+//  A WAL of shard 0 over the fixture's store, opened from checkpoint 0 (every test
+//  that uses it starts on an empty store).
+static qv_wal_t *
+s_open_empty (fixture_t *f)
+{
+    qv_wal_t *wal = qv_wal_new (f->store, 0);
+    assert_non_null (wal);
+    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    return wal;
+}
+
 //  Writes batch b as the object at seq/epoch reserved with qv_wal_reserve; returns
 //  what qv_wal_put returned.
 static int
@@ -196,8 +207,7 @@ s_reopen (fixture_t *f, uint64_t checkpoint, replay_t *r, qv_wal_t **wal_p)
 static void
 s_write_log (fixture_t *f, uint64_t n)
 {
-    qv_wal_t *wal = qv_wal_new (f->store, 0);
-    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    qv_wal_t *wal = s_open_empty (f);
     for (uint64_t b = 0; b < n; b++)
         s_append_batch (wal, b, b);
     qv_wal_destroy (&wal);
@@ -365,8 +375,7 @@ static void
 test_failed_append (void **state)
 {
     fixture_t *f = *state;
-    qv_wal_t *wal = qv_wal_new (f->store, 0);
-    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    qv_wal_t *wal = s_open_empty (f);
     s_append_batch (wal, 0, 0);
     s_append_batch (wal, 1, 1);
     qv_store_inject_fault (f->store, "put", QV_EIO, 2);
@@ -936,8 +945,7 @@ static void
 test_window_out_of_order (void **state)
 {
     fixture_t *f = *state;
-    qv_wal_t *wal = qv_wal_new (f->store, 0);
-    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    qv_wal_t *wal = s_open_empty (f);
     s_append_batch (wal, 0, 0);
     uint64_t seq [QV_WAL_WINDOW], epoch [QV_WAL_WINDOW];
     for (int i = 0; i < QV_WAL_WINDOW; i++) {
@@ -979,8 +987,7 @@ static void
 test_window_failed_put (void **state)
 {
     fixture_t *f = *state;
-    qv_wal_t *wal = qv_wal_new (f->store, 0);
-    assert_int_equal (qv_wal_open (wal, 0, NULL, NULL), 0);
+    qv_wal_t *wal = s_open_empty (f);
     uint64_t seq [4], epoch [4];
     for (int i = 0; i < 4; i++)
         assert_int_equal (qv_wal_reserve (wal, &seq [i], &epoch [i]), 0);
