@@ -3,11 +3,22 @@
 //  DESIGN
 //  One file per object in the cache directory, named by the key with '/' written as
 //  '@' (not a key character, so names never collide). A file is the stored-object
-//  envelope (qv_envelope.h) of kind CACHE, version 1, around
-//      u32 ident length | ident | data
-//  little-endian, the envelope's CRC32C covering ident and data. (Files of the
-//  release before the envelope, "QVCACHE1", fail the check and are downloaded
-//  again, like any damaged file.) It is written to a ".tmp-" file
+//  envelope (qv_envelope.h) of kind CACHE, version 2, around
+//      u32 ident length | ident | zeros up to file offset 4096 | data
+//  little-endian, the envelope's CRC32C covering all of it. (Version 1 files, without
+//  the zeros, are still read. Files of the release before the envelope, "QVCACHE1",
+//  fail the check and are downloaded again, like any damaged file.)
+//
+//  Direct I/O: the data starts on a 4 KiB boundary so that a file of 1 MiB or more is
+//  written and read with O_DIRECT, past the kernel's page cache. The server keeps
+//  what it loads in its own memory, so a page-cache copy of the file only costs
+//  memory, and on a VM it costs most of a cold start: measured on a 1M x 128 cold
+//  start, filling fresh page-cache pages with the cache's writes was 38% of the
+//  server's CPU samples (the rest of the kernel's share zeroing fresh pages). Where the
+//  filesystem refuses O_DIRECT (tmpfs) the same bytes go through the page cache.
+//  Writes go through an aligned bounce buffer (one copy in cache-hot memory, so the
+//  data need not be aligned); the last block is padded and the file truncated to
+//  its length. It is written to a ".tmp-" file
 //  and renamed, so a process crash leaves either the whole file or a temp file that
 //  the next start removes. It is not fsync'd (that would hold the flusher for a copy
 //  the bucket already has): after a power loss a renamed file may be short or hold
@@ -41,8 +52,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_VERSION    1              //  the envelope's payload version
+#define S_VERSION    2              //  the envelope's payload version written
 #define S_HEADER     (QV_ENVELOPE_HEADER_SIZE + 4)     //  envelope, ident length
+#define S_BLOCK      4096           //  version 2: where the data starts; O_DIRECT unit
+#define S_DIRECT_MIN (1u << 20)     //  files this large are read and written O_DIRECT
+#define S_BOUNCE     (4u << 20)     //  the aligned buffer direct writes go through
 #define S_IDENT_MAX  512
 #define S_NAME_MAX   200
 #define S_TMP_PREFIX ".tmp-"
@@ -195,7 +209,35 @@ qv_cache_destroy (qv_cache_t **self_p)
     *self_p = NULL;
 }
 
-//  Reads path whole; NULL if it cannot.
+//  A buffer of size bytes aligned for direct I/O (a whole number of blocks is read
+//  into it), freed with free(); NULL if out of memory.
+static uint8_t *
+s_block_buffer (size_t size)
+{
+    if (size >= (2u << 20))
+        return qv_store_buffer_new (size);      //  aligned to 2 MiB
+    void *buf = NULL;
+    return posix_memalign (&buf, S_BLOCK, size) ? NULL : buf;
+}
+
+//  Reads from fd's offset into buf (cap bytes of room) until it holds need bytes, the
+//  file ends or a read fails; returns how many it holds.
+static size_t
+s_read_all (int fd, uint8_t *buf, size_t cap, size_t need)
+{
+    size_t pos = 0;
+    while (pos < need) {
+        ssize_t r = read (fd, buf + pos, cap - pos);
+        if (r <= 0)
+            break;
+        pos += (size_t) r;
+    }
+    return pos;
+}
+
+//  Reads path whole; NULL if it cannot. A file of S_DIRECT_MIN or more is read with
+//  O_DIRECT into a block-aligned buffer (rounded up to whole blocks), else through
+//  the page cache.
 static uint8_t *
 s_read_file (const char *path, size_t *size)
 {
@@ -203,22 +245,34 @@ s_read_file (const char *path, size_t *size)
     if (fd < 0)
         return NULL;
     struct stat st;
+    if (fstat (fd, &st) || st.st_size < S_HEADER) {
+        close (fd);
+        return NULL;
+    }
+    size_t fsize = (size_t) st.st_size;
     uint8_t *buf = NULL;
-    if (fstat (fd, &st) == 0 && st.st_size >= S_HEADER && (buf = qv_store_buffer_new ((size_t) st.st_size))) {
-        size_t pos = 0;
-        while (pos < (size_t) st.st_size) {
-            ssize_t r = read (fd, buf + pos, (size_t) st.st_size - pos);
-            if (r <= 0)
-                break;
-            pos += (size_t) r;
+    size_t got = 0;
+    if (fsize >= S_DIRECT_MIN) {
+        int dfd = open (path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+        size_t blocks = (fsize + S_BLOCK - 1) / S_BLOCK * S_BLOCK;
+        if (dfd >= 0 && (buf = s_block_buffer (blocks))) {
+            got = s_read_all (dfd, buf, blocks, fsize);
         }
-        if (pos != (size_t) st.st_size) {
+        if (dfd >= 0)
+            close (dfd);
+        if (got != fsize) {         //  refused after all: read it as below
             free (buf);
             buf = NULL;
         }
-        *size = pos;
     }
+    if (!buf && (buf = qv_store_buffer_new (fsize)))
+        got = s_read_all (fd, buf, fsize, fsize);
     close (fd);
+    if (buf && got != fsize) {
+        free (buf);
+        return NULL;
+    }
+    *size = fsize;
     return buf;
 }
 
@@ -256,11 +310,13 @@ qv_cache_get (qv_cache_t *self, const char *key, const char *ident, void **data,
     uint64_t dsize = 0;
     bool good = false, same = false;
     qv_envelope_t env;
+    size_t start = 0;               //  where the data starts in the file
     if (buf && qv_envelope_open (path, buf, fsize, QV_ENVELOPE_CACHE, S_VERSION, &env) == 0
-    &&  env.version == S_VERSION && env.size >= 4) {
+    &&  env.size >= 4) {
         ilen = qv_le_get32 (env.payload);
-        good = ilen <= S_IDENT_MAX && ilen <= env.size - 4;
-        dsize = good ? env.size - 4 - ilen : 0;
+        start = env.version == 1 ? S_HEADER + ilen : S_BLOCK;
+        good = ilen <= S_IDENT_MAX && S_HEADER + ilen <= start && start <= fsize;
+        dsize = good ? fsize - start : 0;
         same = good && ilen == strlen (ident) && memcmp (buf + S_HEADER, ident, ilen) == 0;
     }
     else
@@ -289,7 +345,7 @@ qv_cache_get (qv_cache_t *self, const char *key, const char *ident, void **data,
     pthread_mutex_unlock (&self->mutex);
     utimensat (AT_FDCWD, path, NULL, 0);    //  recency for the next start
     //  Hand back the data in place: move it to the front of the buffer
-    memmove (buf, buf + S_HEADER + ilen, dsize);
+    memmove (buf, buf + start, dsize);
     *data = buf;
     *size = dsize;
     return 0;
@@ -309,13 +365,72 @@ s_write_all (int fd, const void *data, size_t size)
     return true;
 }
 
+//  Writes the first block, then data, to fd opened with O_DIRECT, through an aligned
+//  bounce buffer; pads the last block and truncates the file to its length. Returns
+//  0, 1 if the filesystem refused direct I/O before anything was written (the caller
+//  writes through the page cache), -1 on any other error (errno set).
+static int
+s_write_direct (int fd, const uint8_t *block, const uint8_t *data, size_t size)
+{
+    size_t total = S_BLOCK + size;
+    size_t cap = total < S_BOUNCE ? (total + S_BLOCK - 1) / S_BLOCK * S_BLOCK : S_BOUNCE;
+    uint8_t *bounce = s_block_buffer (cap);
+    if (!bounce)
+        return -1;
+    memcpy (bounce, block, S_BLOCK);
+    size_t fill = S_BLOCK, done = 0;
+    bool first = true;
+    int rc = 0;
+    while (rc == 0) {
+        size_t take = size - done < cap - fill ? size - done : cap - fill;
+        memcpy (bounce + fill, data + done, take);
+        fill += take;
+        done += take;
+        bool last = done == size;
+        if (fill < cap && !last)
+            continue;
+        size_t out = (fill + S_BLOCK - 1) / S_BLOCK * S_BLOCK;
+        memset (bounce + fill, 0, out - fill);
+        if (!s_write_all (fd, bounce, out))
+            rc = first && errno == EINVAL ? 1 : -1;
+        first = false;
+        fill = 0;
+        if (last)
+            break;
+    }
+    free (bounce);
+    if (rc == 0 && ftruncate (fd, (off_t) total) != 0)
+        rc = -1;
+    return rc;
+}
+
+//  Writes a cache file at path: the first block, then data. Large files go past the
+//  page cache (see DESIGN) where the filesystem allows it.
+static bool
+s_write_file (const char *path, const uint8_t *block, const void *data, size_t size)
+{
+    if (S_BLOCK + size >= S_DIRECT_MIN) {
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+        int rc = fd >= 0 ? s_write_direct (fd, block, data, size) : 1;
+        if (fd >= 0)
+            close (fd);
+        if (rc <= 0)
+            return rc == 0;
+    }
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && s_write_all (fd, block, S_BLOCK) && s_write_all (fd, data, size);
+    if (fd >= 0)
+        close (fd);
+    return ok;
+}
+
 void
 qv_cache_put (qv_cache_t *self, const char *key, const char *ident, const void *data, size_t size)
 {
     assert (self && key && ident);
     char name [S_NAME_MAX + 1];
     size_t ilen = strlen (ident);
-    uint64_t total = S_HEADER + ilen + size;
+    uint64_t total = S_BLOCK + size;
     if (!s_name (key, name, sizeof name) || ilen > S_IDENT_MAX || total > self->max_bytes) {
         qv_cache_drop (self, key);
         return;
@@ -327,17 +442,15 @@ qv_cache_put (qv_cache_t *self, const char *key, const char *ident, const void *
     snprintf (tmp, sizeof tmp, "%s/%s%d-%llu", self->dir, S_TMP_PREFIX, (int) getpid (),
               (unsigned long long) seq);
     snprintf (path, sizeof path, "%s/%s", self->dir, name);
-    uint8_t header [S_HEADER];
-    qv_le_put32 (header + QV_ENVELOPE_HEADER_SIZE, (uint32_t) ilen);
-    uint32_t crc = qv_crc32c (header + QV_ENVELOPE_HEADER_SIZE, 4);
-    crc = qv_crc32c_update (qv_crc32c_update (crc, ident, ilen), data, size);
-    qv_envelope_header (header, QV_ENVELOPE_CACHE, S_VERSION, 4 + ilen + size, crc);
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && s_write_all (fd, header, S_HEADER) && s_write_all (fd, ident, ilen)
-           && s_write_all (fd, data, size);
-    if (fd >= 0)
-        close (fd);
-    if (!ok) {
+    //  The first block: envelope header, ident length, ident, zeros
+    uint8_t block [S_BLOCK] = { 0 };
+    qv_le_put32 (block + QV_ENVELOPE_HEADER_SIZE, (uint32_t) ilen);
+    memcpy (block + S_HEADER, ident, ilen);
+    uint32_t crc = qv_crc32c (block + QV_ENVELOPE_HEADER_SIZE, S_BLOCK - QV_ENVELOPE_HEADER_SIZE);
+    crc = qv_crc32c_update (crc, data, size);
+    qv_envelope_header (block, QV_ENVELOPE_CACHE, S_VERSION,
+                        total - QV_ENVELOPE_HEADER_SIZE, crc);
+    if (!s_write_file (tmp, block, data, size)) {
         qv_warn ("cache: cannot write %s (%s); %s is not cached", tmp, strerror (errno), key);
         unlink (tmp);
         qv_cache_drop (self, key);
