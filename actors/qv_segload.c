@@ -118,8 +118,7 @@ s_load (qv_segload_t *self, qv_segload_job_t *job)
         return;
     }
     atomic_fetch_add (&self->seg_bytes, (int64_t) size);
-    job->rc = qv_segment_load (where, data, size, &job->seg);
-    free (data);
+    job->rc = qv_segment_load_owned (where, data, size, &job->seg);
     atomic_fetch_add (&self->seg_decode_us, qv_clock_usec () - t1);
     if (job->rc)
         s_fail (&job->error, "%s", qv_err_msg ());

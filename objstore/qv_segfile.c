@@ -63,8 +63,26 @@ qv_segment_save (qv_segment_t *self, size_t *size)
     return data;
 }
 
-int
-qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out)
+//  The fixed-width column with the most bytes per row (the vectors), or -1.
+static int
+s_largest_column (const qv_schema_t *schema)
+{
+    int best = -1;
+    size_t most = 0;
+    for (int i = 0; i < schema->nfields; i++) {
+        size_t width = qv_field_width (&schema->fields [i]);
+        if (width > most) {
+            most = width;
+            best = i;
+        }
+    }
+    return best;
+}
+
+//  Loads the segment. With adopted (not NULL), data is the caller's malloc'd buffer,
+//  which the segment may keep as its largest column's memory: then *adopted is set.
+static int
+s_load (const char *name, const void *data, size_t size, bool *adopted, qv_segment_t **out)
 {
     *out = NULL;
     const uint8_t *p = data;
@@ -116,11 +134,30 @@ qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t *
     self = s_new (schema, seg_id, coll_id, shard);
     if (!self)
         goto corrupt;
-    if (qv_batch_read (self->schema, vb, &self->batch) || self->batch->n != rows)
+    //  Adopt the buffer for the largest column when it is most of the object
+    int adopt = adopted ? s_largest_column (self->schema) : -1;
+    if (adopt >= 0 && (uint64_t) qv_field_width (&self->schema->fields [adopt]) * rows < size / 2)
+        adopt = -1;
+    if (qv_batch_read_but (self->schema, vb, adopt, &self->batch) || self->batch->n != rows)
         goto corrupt;
     if (s_alloc_meta (self, rows))
         goto corrupt;
     memcpy (self->ts, tsp, tslen);
+    if (adopt >= 0) {
+        //  Checked by qv_batch_read_but: a bin of width x rows bytes inside data
+        const void *vp;
+        size_t vlen;
+        const qv_val_t *vcols = qv_val_get (vb, "cols");
+        if (qv_val_bin (qv_val_at (vcols, (size_t) adopt), &vp, &vlen))
+            goto corrupt;
+        qv_doc_destroy (&doc);      //  a view into data, which is rewritten now
+        memmove ((void *) data, vp, vlen);
+        void *shrunk = vlen + (1u << 20) < size ? realloc ((void *) data, vlen ? vlen : 1) : NULL;
+        qv_col_t *col = &self->batch->cols [adopt];
+        free (col->data);
+        col->data = shrunk ? shrunk : (void *) data;
+        *adopted = true;            //  the column's now
+    }
     for (int i = 0; i < schema->nfields; i++)
         if (self->norms [i])
             for (uint32_t r = 0; r < rows; r++)
@@ -137,4 +174,20 @@ corrupt:
     qv_schema_destroy (&schema);
     qv_doc_destroy (&doc);
     return qv_err (QV_ECORRUPT, "segment object %s: contents do not match the format", name);
+}
+
+int
+qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out)
+{
+    return s_load (name, data, size, NULL, out);
+}
+
+int
+qv_segment_load_owned (const char *name, void *data, size_t size, qv_segment_t **out)
+{
+    bool adopted = false;
+    int rc = s_load (name, data, size, &adopted, out);
+    if (!adopted)
+        free (data);
+    return rc;
 }

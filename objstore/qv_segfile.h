@@ -13,5 +13,12 @@ void *
     qv_segment_save (qv_segment_t *self, size_t *size);
 int
     qv_segment_load (const char *name, const void *data, size_t size, qv_segment_t **out);
+//  As qv_segment_load, but takes data (malloc'd, as qv_store_get returns it) and
+//  frees it, or keeps it as the memory of the segment's largest fixed-width column
+//  (its vectors): their bytes are moved to the front of the buffer instead of being
+//  copied into new memory. A start loading hundreds of MB so touches half the fresh
+//  pages, which on a VM is most of what a load costs.
+int
+    qv_segment_load_owned (const char *name, void *data, size_t size, qv_segment_t **out);
 
 #endif

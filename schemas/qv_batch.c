@@ -546,6 +546,12 @@ qv_batch_write (const qv_batch_t *self, qv_wr_t *w)
 int
 qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out)
 {
+    return qv_batch_read_but (schema, v, -1, out);
+}
+
+int
+qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, qv_batch_t **out)
+{
     *out = NULL;
     const qv_val_t *vn = qv_val_get (v, "n");
     const qv_val_t *cols = qv_val_get (v, "cols");
@@ -579,7 +585,8 @@ qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out)
         if (width) {
             if (qv_val_bin (c, &p, &len) || len != width * n)
                 goto corrupt;
-            memcpy (b->cols [i].data, p, len);
+            if (i != skip)
+                memcpy (b->cols [i].data, p, len);
         }
         else {
             if (qv_val_type (c) != QV_V_ARRAY || qv_val_len (c) != n)

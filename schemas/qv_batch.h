@@ -79,6 +79,12 @@ void
     qv_batch_write (const qv_batch_t *self, qv_wr_t *w);
 int
     qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out);
+//  As qv_batch_read, but the data of fixed-width column `skip` is checked and left
+//  unwritten (its allocation untouched), for a caller that puts the column in place
+//  itself (qv_segment_load_owned adopts the object's buffer for it).
+int
+    qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip,
+                       qv_batch_t **out);
 
 //  Copies row src_row of src into row dst_row of dst (same schema); var values are
 //  moved when move is true (src loses them), copied otherwise.
