@@ -90,8 +90,9 @@ s_load_index (qv_segload_t *self, size_t j, int i)
         atomic_fetch_add (&self->idx_bytes, (int64_t) size);
         x->rc = x->is_scalar ? qv_scalar_load (data, size, x->type, &job->seg->batch->cols [x->field],
                                                (uint32_t) atomic_load (&job->seg->rows), &x->scalar)
-                             : qv_index_load (data, size, &x->index);
-        free (data);
+                             : qv_index_load_owned (data, size, &x->index);
+        if (x->is_scalar)
+            free (data);
         atomic_fetch_add (&self->idx_decode_us, qv_clock_usec () - t1);
     }
     if (x->rc)

@@ -97,14 +97,28 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
         if (levels [i])             //  the padding is written as zeros
             return qv_err (QV_ECORRUPT, "HNSW level padding byte %zu is not zero", i - count);
     memcpy (h->levels, levels, count);
-    //  The level-0 arena is one copy
+    //  The level-0 arena is one copy, or none: with the object's buffer handed over
+    //  (qv_index_load_owned) and aligned as the arena must be, the arena is moved to
+    //  the buffer's front and the buffer kept (the upper lists after it are not
+    //  touched by the move, and are copied below)
     const uint8_t *arena = levels + levels_bytes;
-    memcpy (h->arena, arena, (size_t) count * h->record);
+    uint8_t *buf = self->adopt;
+    if (buf && !h->sq8 && count && (uintptr_t) buf % 64 == 0
+    &&  arena >= buf && arena + (size_t) count * h->record <= payload + size) {
+        memmove (buf, arena, (size_t) count * h->record);
+        free (h->arena);
+        h->arena = buf;
+        self->adopt = NULL;
+    }
+    else
+        memcpy (h->arena, arena, (size_t) count * h->record);
+    //  From here the node levels are read from the copy (the move may have
+    //  overwritten the payload's)
     const uint8_t *up = arena + (size_t) count * h->record;
     for (uint32_t i = 0; i < count; i++) {
-        if (!levels [i])
+        if (!h->levels [i])
             continue;
-        size_t bytes = s_upper_list_bytes (h, levels [i]);
+        size_t bytes = s_upper_list_bytes (h, h->levels [i]);
         h->upper [i] = malloc (bytes);
         if (!h->upper [i])
             return qv_err (QV_ENOMEM, "out of memory loading HNSW upper levels");
@@ -115,7 +129,7 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     for (uint32_t i = 0; i < count; i++) {
         if (!s_list_ok (h, s_links (h, i, 0), h->M0, count, 0))
             return qv_err (QV_ECORRUPT, "HNSW node %u has a bad level-0 link list", i);
-        for (int l = 1; l <= levels [i]; l++)
+        for (int l = 1; l <= h->levels [i]; l++)
             if (!s_list_ok (h, s_links (h, i, l), h->M, count, l))
                 return qv_err (QV_ECORRUPT, "HNSW node %u has a bad level-%d link list", i, l);
     }

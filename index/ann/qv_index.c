@@ -411,8 +411,10 @@ qv_index_serialize (const qv_index_t *self, zchunk_t **chunk_p)
     return 0;
 }
 
-int
-qv_index_load (const void *data, size_t size, qv_index_t **index_p)
+//  Loads the index; own (or NULL) is data as a buffer the type's load may keep, and
+//  *adopted says whether it did.
+static int
+s_load (const void *data, size_t size, void *own, bool *adopted, qv_index_t **index_p)
 {
     const uint8_t *bytes = data;
     *index_p = NULL;
@@ -479,13 +481,33 @@ qv_index_load (const void *data, size_t size, qv_index_t **index_p)
         return qv_err (QV_ECORRUPT, "index image parameters rejected: %s", why);
     }
     self->count = count;
+    self->adopt = own;
     int rc = vt->load (self, f + S_FIELDS_SIZE, (size_t) payload_size);
+    *adopted = own && !self->adopt;
+    self->adopt = NULL;
     if (rc) {
         qv_index_destroy (&self);
         return rc;
     }
     *index_p = self;
     return 0;
+}
+
+int
+qv_index_load (const void *data, size_t size, qv_index_t **index_p)
+{
+    bool adopted;
+    return s_load (data, size, NULL, &adopted, index_p);
+}
+
+int
+qv_index_load_owned (void *data, size_t size, qv_index_t **index_p)
+{
+    bool adopted = false;
+    int rc = s_load (data, size, data, &adopted, index_p);
+    if (!adopted)
+        free (data);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

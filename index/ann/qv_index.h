@@ -112,6 +112,11 @@ int
 //  an index type this build lacks, QV_ENOMEM. Never reads outside [data, data+size).
 int
     qv_index_load (const void *data, size_t size, qv_index_t **index_p);
+//  As qv_index_load, but takes data (malloc'd, as qv_store_get returns it) and frees
+//  it, or keeps it as the index's memory where the type can (HNSW: its level-0
+//  arena, moved to the front of the buffer instead of copied into fresh memory).
+int
+    qv_index_load_owned (void *data, size_t size, qv_index_t **index_p);
 
 //  Bytes of memory the index holds, vectors included.
 size_t
@@ -196,6 +201,8 @@ struct qv_index_t {
     qv_index_params_t params;   //  with defaults filled in
     const atomic_bool *cancel;  //  qv_index_set_cancel, or NULL
     void *impl;                 //  the type's state
+    void *adopt;                //  during qv_index_load_owned: the object's buffer,
+                                //  which load may keep (then it sets this to NULL)
 };
 
 //  Whether params allow row (no filter: always).
