@@ -185,7 +185,10 @@ s_starting (void)
 static void
 s_stopping (int sig)
 {
-    qv_info ("quiver stopping (signal %d)", sig);
+    if (sig > 0)
+        qv_info ("quiver stopping (signal %d)", sig);
+    else
+        qv_info ("quiver stopping (it refuses to serve)");
     s_stop_begun = 1;
     pthread_t watchdog;
     if (pthread_create (&watchdog, NULL, s_stop_watchdog, NULL) == 0)
@@ -382,7 +385,10 @@ s_usage (FILE *out)
         "                          one per core, at most 4: they encrypt every frame)\n"
         "  --auth                  require a token (\"user:password\") on every request and\n"
         "                          check its privileges; root's first password comes from\n"
-        "                          the environment variable QUIVER_ROOT_PASSWORD\n"
+        "                          the environment variable QUIVER_ROOT_PASSWORD; with no\n"
+        "                          root stored and no such variable the server (a proxy or\n"
+        "                          searcher process too) refuses to serve and exits 1 (a\n"
+        "                          proxy process once its writer core shows the store)\n"
         "  --metrics HOST:PORT     serve Prometheus text at /metrics (requests by op and\n"
         "                          code, latency histograms, the stats figures) and\n"
         "                          /healthz, /readyz there, e.g. 127.0.0.1:9091 (off by\n"
@@ -933,10 +939,21 @@ main (int argc, char *argv [])
                  "store (`quiver serve --roles searcher --nats %s`)", config.roles, config.nats_url);
     int sig = 0;
     atomic_store (&s_started, true);
-    sigwait (&stop, &sig);
+    //  Until a stop signal, or a proxy process's refusal to serve (known once its
+    //  writer core's user store came: qv_server_refused), looked at every second
+    char refused [600] = "";
+    while (sig <= 0 && !refused [0]) {
+        struct timespec tick = { 1, 0 };
+        sig = sigtimedwait (&stop, NULL, &tick);
+        const char *why = qv_server_refused (server);
+        if (sig <= 0 && why)
+            snprintf (refused, sizeof refused, "%s", why);
+    }
+    if (refused [0])
+        qv_error ("quiver: %s; exiting", refused);
     s_stopping (sig);
     qv_server_destroy (&server);
     s_nats_close ();
     qv_info ("quiver stopped");
-    return 0;
+    return refused [0] ? 1 : 0;
 }

@@ -54,6 +54,10 @@ int
 //  Sends sig and waits for the process; returns its exit status (or 128 + signal).
 int
     qv_itn_quiver_stop (qv_itn_quiver_t *q, int sig);
+//  Waits up to timeout_ms for the process to end by itself: its exit status (or 128 +
+//  signal), or -1 if it still runs (it is left running) or was not started.
+int
+    qv_itn_quiver_wait_exit (qv_itn_quiver_t *q, int timeout_ms);
 
 //  One ZeroMQ request (the writer's bytes); the reply document, or NULL on timeout.
 qv_doc_t *
