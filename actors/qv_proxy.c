@@ -1435,22 +1435,17 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zsock_set_sndhwm (self->router, 10000);
     zsock_set_rcvhwm (self->router, 10000);
     zsock_set_linger (self->router, 0);
-    if (self->config->curve_secret_key [0]) {
-        //  Encrypted: every client must know the server's public key (quiver.c has
-        //  checked that the file holds a key pair)
-        zcert_t *cert = zcert_load (self->config->curve_secret_key);
-        if (!cert) {
-            zsock_destroy (&self->router);
-            free (self);
-            zsock_signal (pipe, 0);
-            zstr_send (pipe, "the CURVE key file (--curve-secret-key) cannot be read");
-            return;
-        }
-        zcert_apply (cert, zsock_resolve (self->router));
-        zsock_set_curve_server (self->router, 1);
-        qv_info ("the API at %s is encrypted (CURVE); clients give server key %s",
-                 self->config->bind, zcert_public_txt (cert));
-        zcert_destroy (&cert);
+    //  Encrypted: every client must know the server's public key (quiver.c has checked
+    //  that the file holds a key pair); a searcher process's socket, which writers and
+    //  proxy processes reach, admits only the key of --curve-peer-key then
+    if (qv_actor_curve_server (self->router, self->config, self->config->follower,
+                               self->config->follower ? "this searcher process's socket"
+                                                      : "the API")) {
+        zsock_destroy (&self->router);
+        free (self);
+        zsock_signal (pipe, 0);
+        zstr_send (pipe, "the CURVE key file (--curve-secret-key) cannot be read");
+        return;
     }
     if (zsock_bind (self->router, "%s", self->config->bind) < 0) {
         zsock_destroy (&self->router);
