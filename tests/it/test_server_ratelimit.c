@@ -3,7 +3,9 @@
 //  RESOURCE_EXHAUSTED for every client, naming the limit and when to retry, and pass
 //  again a second later; a search counts its query vectors; insert bytes are limited
 //  per client (another client keeps its own allowance); a refused request leaves no
-//  trace (the rows of a refused insert are not there).
+//  trace (the rows of a refused insert are not there). Then a server with
+//  --max-insert-mb-per-sec 1 --max-client-searches-per-sec 5: the same the other way
+//  round, each limit triggered and recovered a second later.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -174,6 +176,77 @@ test_insert_rate_per_client (void **state)
     qv_it_client_destroy (&b);
 }
 
+//  The second server: the same limits the other way round (insert bytes for the
+//  whole server, searches per client).
+static int
+s_group_setup_swapped (void **state)
+{
+    (void) state;
+    const char *extra [] = { "--max-insert-mb-per-sec", "1", "--max-client-searches-per-sec", "5",
+                             NULL };
+    s_server = qv_it_server_new (extra);
+    return !s_server || qv_it_server_start (s_server) ? -1 : 0;
+}
+
+//  --max-insert-mb-per-sec: one client's inserts use up the server's allowance for
+//  every client, which is back a second later.
+static void
+test_insert_rate_server (void **state)
+{
+    (void) state;
+    qv_it_client_t *a = s_client (), *b = s_client ();
+    qv_doc_t *r = CALL_OK (a, "{op: 'create_collection', collection: 'big', dimension: %d}", BIG_DIM);
+    qv_doc_destroy (&r);
+    r = s_insert_big (a, 0);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    r = s_insert_big (b, BIG_ROWS);
+    assert_true (s_refused (r, "--max-insert-mb-per-sec"));
+    assert_non_null (strstr (qv_it_error (r), "the server"));
+    qv_doc_destroy (&r);
+    zclock_sleep (1200);
+    r = s_insert_big (b, BIG_ROWS);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    r = CALL_OK (a, "{op: 'query', collection: 'big', filter: 'id >= 0', output_fields: ['count(*)']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows.0.count(*)")), 2 * BIG_ROWS);
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&a);
+    qv_it_client_destroy (&b);
+}
+
+//  --max-client-searches-per-sec: client a is refused past its allowance while
+//  client b searches on; a searches again a second later.
+static void
+test_search_rate_per_client (void **state)
+{
+    (void) state;
+    qv_it_client_t *a = s_client (), *b = s_client ();
+    qv_doc_t *r = CALL_OK (a, "{op: 'create_collection', collection: 'small', dimension: 2}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (a, "{op: 'insert', collection: 'small', rows: [{id: 1, vector: [1.0, 2.0]}]}");
+    qv_doc_destroy (&r);
+    int passed = 0;
+    bool refused = false;
+    for (int i = 0; i < 60 && !refused; i++) {
+        r = s_search (a, 1);
+        refused = s_refused (r, "--max-client-searches-per-sec");
+        passed += !refused;
+        qv_doc_destroy (&r);
+    }
+    assert_true (refused);
+    assert_true (passed >= 5);
+    r = s_search (b, 1);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    zclock_sleep (1200);
+    r = s_search (a, 1);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&a);
+    qv_it_client_destroy (&b);
+}
+
 int
 main (void)
 {
@@ -181,5 +254,10 @@ main (void)
         cmocka_unit_test (test_search_rate),
         cmocka_unit_test (test_insert_rate_per_client),
     };
-    return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
+    const struct CMUnitTest swapped [] = {
+        cmocka_unit_test (test_insert_rate_server),
+        cmocka_unit_test (test_search_rate_per_client),
+    };
+    int failed = cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
+    return failed + cmocka_run_group_tests (swapped, s_group_setup_swapped, s_group_teardown);
 }

@@ -5,6 +5,7 @@ UNAUTHENTICATED / PERMISSION_DENIED; qvctl --token and $QUIVER_TOKEN."""
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -131,6 +132,39 @@ class UserRateTest(unittest.TestCase):
             self.assertLess(i, 12)          # 5 a second, however many connections
             # root's own bucket is full
             self.assertEqual(root.search("ra", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+            # a second later the user searches again
+            time.sleep(1.2)
+            self.assertEqual(a.search("ra", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+            for c in (a, b, root):
+                c.close()
+        finally:
+            server.cleanup()
+
+    def test_user_insert_rate(self):
+        """--max-user-insert-mb-per-sec: a user's insert bytes over all of its
+        connections are limited (RESOURCE_EXHAUSTED naming the limit and the user, the
+        rows not written), another user's are not, and a second later it passes."""
+        server = Server("--auth", "--max-user-insert-mb-per-sec", "1").start()
+        try:
+            root = QuiverClient(uri=server.endpoint, timeout=30, token=ROOT)
+            root.create_collection("ri", dimension=1024)
+            make_user(root, "loader", "loaderpass1", "rinsert", "Insert", "*")
+            a = QuiverClient(uri=server.endpoint, timeout=30, token="loader:loaderpass1")
+            b = QuiverClient(uri=server.endpoint, timeout=30, token="loader:loaderpass1")
+
+            def rows(first):                # 150 x 4 KiB: 600 KiB
+                return [{"id": i, "vector": [0.5] * 1024} for i in range(first, first + 150)]
+            a.insert("ri", rows(0))
+            with self.assertRaises(QuiverException) as refused:
+                b.insert("ri", rows(150))
+            self.assertEqual(refused.exception.code, "RESOURCE_EXHAUSTED")
+            self.assertIn("user 'loader'", str(refused.exception))
+            self.assertIn("--max-user-insert-mb-per-sec", str(refused.exception))
+            root.insert("ri", rows(300))    # root's own allowance
+            time.sleep(1.2)
+            b.insert("ri", rows(150))
+            got = root.query("ri", filter="id >= 0", output_fields=["count(*)"], consistency="strong")
+            self.assertEqual(got[0]["count(*)"], 450)
             for c in (a, b, root):
                 c.close()
         finally:
