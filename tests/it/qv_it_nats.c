@@ -218,6 +218,22 @@ qv_itn_quiver_stop (qv_itn_quiver_t *q, int sig)
     return rc;
 }
 
+bool
+qv_itn_log_has (const qv_itn_quiver_t *q, const char *needle)
+{
+    char path [300];
+    snprintf (path, sizeof path, "%s/quiver.log", q->data);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return false;
+    char line [2048];
+    bool found = false;
+    while (!found && fgets (line, sizeof line, f))
+        found = strstr (line, needle) != NULL;
+    fclose (f);
+    return found;
+}
+
 int
 qv_itn_quiver_wait_exit (qv_itn_quiver_t *q, int timeout_ms)
 {

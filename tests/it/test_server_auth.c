@@ -521,17 +521,8 @@ test_split_proxies (void **state)
 static void
 s_log_has (const qv_itn_quiver_t *q, const char *needle)
 {
-    char path [300];
-    snprintf (path, sizeof path, "%s/quiver.log", q->data);
-    FILE *f = fopen (path, "r");
-    assert_non_null (f);
-    char line [2048];
-    bool found = false;
-    while (!found && fgets (line, sizeof line, f))
-        found = strstr (line, needle) != NULL;
-    fclose (f);
-    if (!found)
-        fail_msg ("%s does not hold '%s'", path, needle);
+    if (!qv_itn_log_has (q, needle))
+        fail_msg ("%s/quiver.log does not hold '%s'", q->data, needle);
 }
 
 //  A split deployment with --auth and no root user stored: a proxy process or a

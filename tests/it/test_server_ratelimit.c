@@ -26,14 +26,21 @@
 
 static qv_it_server_t *s_server;
 
+//  The group's server, with the limits option (a per-second rate) set to rate and
+//  other_option to 1 (MiB or searches a second).
+static int
+s_server_start (const char *option, const char *rate, const char *other_option)
+{
+    const char *extra [] = { option, rate, other_option, "1", NULL };
+    s_server = qv_it_server_new (extra);
+    return !s_server || qv_it_server_start (s_server) ? -1 : 0;
+}
+
 static int
 s_group_setup (void **state)
 {
     (void) state;
-    const char *extra [] = { "--max-searches-per-sec", "20", "--max-client-insert-mb-per-sec", "1",
-                             NULL };
-    s_server = qv_it_server_new (extra);
-    return !s_server || qv_it_server_start (s_server) ? -1 : 0;
+    return s_server_start ("--max-searches-per-sec", "20", "--max-client-insert-mb-per-sec");
 }
 
 static int
@@ -75,6 +82,23 @@ s_refused (qv_doc_t *r, const char *option)
     return true;
 }
 
+//  Searches on c until one is refused naming option (fails the test if none of 60
+//  is): how many passed before.
+static int
+s_searches_until_refused (qv_it_client_t *c, const char *option)
+{
+    int passed = 0;
+    bool refused = false;
+    for (int i = 0; i < 60 && !refused; i++) {
+        qv_doc_t *r = s_search (c, 1);
+        refused = s_refused (r, option);
+        passed += !refused;
+        qv_doc_destroy (&r);
+    }
+    assert_true (refused);
+    return passed;
+}
+
 static void
 test_search_rate (void **state)
 {
@@ -85,16 +109,7 @@ test_search_rate (void **state)
     r = CALL_OK (a, "{op: 'insert', collection: 'small', rows: [{id: 1, vector: [1.0, 2.0]}]}");
     qv_doc_destroy (&r);
     //  A second's worth passes, then client a is refused within a few more
-    int passed = 0;
-    bool refused = false;
-    for (int i = 0; i < 60 && !refused; i++) {
-        r = s_search (a, 1);
-        refused = s_refused (r, "--max-searches-per-sec");
-        passed += !refused;
-        qv_doc_destroy (&r);
-    }
-    assert_true (refused);
-    assert_true (passed >= 20);
+    assert_true (s_searches_until_refused (a, "--max-searches-per-sec") >= 20);
     //  The limit is the server's: client b is refused too
     r = s_search (b, 1);
     assert_true (s_refused (r, "--max-searches-per-sec"));
@@ -182,10 +197,7 @@ static int
 s_group_setup_swapped (void **state)
 {
     (void) state;
-    const char *extra [] = { "--max-insert-mb-per-sec", "1", "--max-client-searches-per-sec", "5",
-                             NULL };
-    s_server = qv_it_server_new (extra);
-    return !s_server || qv_it_server_start (s_server) ? -1 : 0;
+    return s_server_start ("--max-client-searches-per-sec", "5", "--max-insert-mb-per-sec");
 }
 
 //  --max-insert-mb-per-sec: one client's inserts use up the server's allowance for
@@ -226,16 +238,7 @@ test_search_rate_per_client (void **state)
     qv_doc_destroy (&r);
     r = CALL_OK (a, "{op: 'insert', collection: 'small', rows: [{id: 1, vector: [1.0, 2.0]}]}");
     qv_doc_destroy (&r);
-    int passed = 0;
-    bool refused = false;
-    for (int i = 0; i < 60 && !refused; i++) {
-        r = s_search (a, 1);
-        refused = s_refused (r, "--max-client-searches-per-sec");
-        passed += !refused;
-        qv_doc_destroy (&r);
-    }
-    assert_true (refused);
-    assert_true (passed >= 5);
+    assert_true (s_searches_until_refused (a, "--max-client-searches-per-sec") >= 5);
     r = s_search (b, 1);
     assert_true (qv_it_ok (r));
     qv_doc_destroy (&r);
