@@ -5,6 +5,7 @@ UNAUTHENTICATED / PERMISSION_DENIED; qvctl --token and $QUIVER_TOKEN."""
 import os
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -154,16 +155,31 @@ class UserRateTest(unittest.TestCase):
 
             def rows(first):                # 150 x 4 KiB: 600 KiB
                 return [{"id": i, "vector": [0.5] * 1024} for i in range(first, first + 150)]
-            a.insert("ri", rows(0))
-            with self.assertRaises(QuiverException) as refused:
-                b.insert("ri", rows(150))
-            self.assertEqual(refused.exception.code, "RESOURCE_EXHAUSTED")
-            self.assertIn("user 'loader'", str(refused.exception))
-            self.assertIn("--max-user-insert-mb-per-sec", str(refused.exception))
+            # Both connections at once (one after the other, the first one's time in the
+            # server, long under ASan, would refill the bucket): one of them is refused
+            batches = {a: rows(0), b: rows(150)}
+            errors = {}
+
+            def insert(c):
+                try:
+                    c.insert("ri", batches[c])
+                except QuiverException as e:
+                    errors[c] = e
+            threads = [threading.Thread(target=insert, args=(c,)) for c in (a, b)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(len(errors), 1)
+            (late, refused), = errors.items()
+            self.assertEqual(refused.code, "RESOURCE_EXHAUSTED")
+            self.assertIn("user 'loader'", str(refused))
+            self.assertIn("--max-user-insert-mb-per-sec", str(refused))
             root.insert("ri", rows(300))    # root's own allowance
             time.sleep(1.2)
-            b.insert("ri", rows(150))
-            got = root.query("ri", filter="id >= 0", output_fields=["count(*)"], consistency="strong")
+            late.insert("ri", batches[late])
+            got = root.query("ri", filter="id >= 0", output_fields=["count(*)"],
+                             consistency_level="Strong")
             self.assertEqual(got[0]["count(*)"], 450)
             for c in (a, b, root):
                 c.close()
