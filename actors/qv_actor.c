@@ -1,6 +1,7 @@
 //  What every actor's loop shares: see qv_actor.h.
 #include "qv_actor.h"
 #include "qv_rc.h"
+#include "qv_zap.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -40,11 +41,27 @@ qv_actor_recv (zsock_t *sock)
 }
 
 zsock_t *
-qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p)
+qv_actor_dealer (const qv_config_t *config, const char *monitor_ep, int events,
+                 zsock_t **monitor_p)
 {
+    if (monitor_p)
+        *monitor_p = NULL;
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     if (!dealer)
         return NULL;
+    if (config->curve_peer_key [0]) {
+        //  quiver.c has checked that the file holds a key pair
+        zcert_t *cert = zcert_load (config->curve_secret_key);
+        if (!cert) {
+            qv_error ("the CURVE key file %s (--curve-secret-key) cannot be read",
+                      config->curve_secret_key);
+            zsock_destroy (&dealer);
+            return NULL;
+        }
+        zcert_apply (cert, zsock_resolve (dealer));
+        zcert_destroy (&cert);
+        zsock_set_curve_serverkey (dealer, config->curve_peer_key);
+    }
     zsock_set_immediate (dealer, 1);
     zsock_set_linger (dealer, 0);
     zsock_set_sndhwm (dealer, 10000);
@@ -56,7 +73,6 @@ qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p)
     zsock_set_heartbeat_ivl (dealer, 1000);
     zsock_set_heartbeat_timeout (dealer, 5000);
     if (monitor_p) {
-        *monitor_p = NULL;
         if (zmq_socket_monitor (zsock_resolve (dealer), monitor_ep, events) == 0) {
             *monitor_p = zsock_new (ZMQ_PAIR);
             if (*monitor_p)
@@ -64,6 +80,27 @@ qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p)
         }
     }
     return dealer;
+}
+
+int
+qv_actor_curve_server (zsock_t *sock, const qv_config_t *config, bool peers_only,
+                       const char *what)
+{
+    if (!config->curve_secret_key [0])
+        return 0;
+    zcert_t *cert = zcert_load (config->curve_secret_key);
+    if (!cert)
+        return -1;
+    zcert_apply (cert, zsock_resolve (sock));
+    zsock_set_curve_server (sock, 1);
+    bool admit = peers_only && config->curve_peer_key [0];
+    if (admit)
+        zsock_set_zap_domain (sock, QV_ZAP_PEERS);
+    qv_info ("%s at %s is encrypted (CURVE) with public key %s; %s", what, config->bind,
+             zcert_public_txt (cert), admit ? "it admits only clients with the key of "
+             "--curve-peer-key" : "clients give that key");
+    zcert_destroy (&cert);
+    return 0;
 }
 
 bool

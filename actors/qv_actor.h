@@ -3,6 +3,7 @@
 #define QV_ACTOR_H_INCLUDED
 
 #include <czmq.h>
+#include "qv_config.h"
 
 //  A zloop reader for the pipe of an actor whose only command is $TERM: reads the
 //  command and ends the loop.
@@ -30,9 +31,20 @@ zmsg_t *
 //  every 100 ms, ZMTP heartbeats every second (a peer silent for 5 s counts as
 //  disconnected). With monitor_p, a socket monitor of events (ZMQ_EVENT_*) at the inproc
 //  endpoint monitor_ep (unique per socket) and *monitor_p the PAIR reading it (NULL if
-//  the monitor could not be set up). Not connected yet.
+//  the monitor could not be set up). With config->curve_peer_key, a CURVE client: this
+//  process's key pair (--curve-secret-key), the peer's public key. Not connected yet.
+//  NULL if the socket or the key pair cannot be made (said in the log).
 zsock_t *
-    qv_actor_dealer (const char *monitor_ep, int events, zsock_t **monitor_p);
+    qv_actor_dealer (const qv_config_t *config, const char *monitor_ep, int events,
+                     zsock_t **monitor_p);
+
+//  With config->curve_secret_key, makes sock (not bound yet) a CURVE server with that
+//  key pair; peers_only: and, with config->curve_peer_key, admits only clients that
+//  present that key (the ZAP domain QV_ZAP_PEERS, actors/qv_zap.h). Says so in the log,
+//  naming what (e.g. "the API"). 0, or -1 if the key file cannot be read.
+int
+    qv_actor_curve_server (zsock_t *sock, const qv_config_t *config, bool peers_only,
+                           const char *what);
 
 //  A stop signal (SIGINT, SIGTERM: blocked in every thread, taken by main's sigwait)
 //  is pending: a start waiting for a lease gives up. (The signature of

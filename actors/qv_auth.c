@@ -92,6 +92,15 @@ qv_auth_users (qv_auth_t *self)
     return self->users;
 }
 
+int
+qv_auth_root_check (qv_users_t *users)
+{
+    if (qv_users_has (users, QV_ROOT_USER) || getenv ("QUIVER_ROOT_PASSWORD"))
+        return 0;
+    return qv_err (QV_EINVAL, "--auth: no root user is stored yet; give its first password "
+                   "in the environment variable QUIVER_ROOT_PASSWORD");
+}
+
 //  A failure of peer: counted, and the peer slowed down past S_FREE_FAILS.
 static void
 s_failed (qv_auth_t *self, const char *peer, const char *user, int64_t now)

@@ -22,6 +22,13 @@ void
 qv_users_t *
     qv_auth_users (qv_auth_t *self);
 
+//  --auth needs a root user: stored in users, or its first password in the environment
+//  variable QUIVER_ROOT_PASSWORD (root from the environment in users counts). 0, or
+//  QV_EINVAL with a message that names what is missing, for every role's refusal to
+//  serve (the embedded server, searcher, meta and proxy processes).
+int
+    qv_auth_root_check (qv_users_t *users);
+
 //  Admits req from peer (its address, "" if none: not slowed down), at now (ms), with
 //  token if not NULL (a NATS message's header), else the request's `token`:
 //  0, QV_EUNAUTH (no token, a wrong one, or a peer that failed too often: its tokens

@@ -500,9 +500,10 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
         char ep [300];
         qv_config_endpoint (self->config, "fanout-monitor", ep, sizeof ep - 32);
         snprintf (ep + strlen (ep), 32, "-%llu", (unsigned long long) ++self->monitors);
-        member->dealer = qv_actor_dealer (ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED,
+        member->dealer = qv_actor_dealer (self->config, ep,
+                                          ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED,
                                           &member->monitor);
-        if (zsock_connect (member->dealer, "%s", member->endpoint) != 0) {
+        if (!member->dealer || zsock_connect (member->dealer, "%s", member->endpoint) != 0) {
             qv_warn ("fan-out: searcher entry with endpoint '%s' ignored: cannot connect (%s)",
                      member->endpoint, zmq_strerror (zmq_errno ()));
             s_member_close (member);

@@ -604,11 +604,16 @@ qv_intake_actor (zsock_t *pipe, void *args)
     zsock_set_sndhwm (self->router, 10000);
     zsock_set_rcvhwm (self->router, 10000);
     zsock_set_linger (self->router, 0);
-    if (zsock_bind (self->router, "%s", self->config->bind) < 0) {
+    //  With --curve-secret-key, encrypted; with --curve-peer-key too, only proxy
+    //  processes that hold the deployment's key pair get in
+    bool keyless = qv_actor_curve_server (self->router, self->config, true,
+                                          "the writer core's socket") != 0;
+    if (keyless || zsock_bind (self->router, "%s", self->config->bind) < 0) {
         zsock_destroy (&self->router);
         free (self);
         zsock_signal (pipe, 0);
-        zstr_send (pipe, zmq_strerror (zmq_errno ()));
+        zstr_send (pipe, keyless ? "the CURVE key file (--curve-secret-key) cannot be read"
+                                 : zmq_strerror (zmq_errno ()));
         return;
     }
     char ep [256];

@@ -598,8 +598,10 @@ s_dealer_open (self_t *self, const char *endpoint)
     char ep [300];
     qv_config_endpoint (self->config, "link-monitor", ep, sizeof ep - 32);
     snprintf (ep + strlen (ep), 32, "-%llu", (unsigned long long) ++self->monitors);
-    self->dealer = qv_actor_dealer (ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED,
+    self->dealer = qv_actor_dealer (self->config, ep,
+                                    ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED,
                                     &self->monitor);
+    assert (self->dealer);          //  the key file was read at start (quiver.c)
     if (self->monitor)
         zloop_reader (self->loop, self->monitor, s_handle_monitor, self);
     zloop_reader (self->loop, self->dealer, s_handle_dealer, self);

@@ -12,6 +12,11 @@
 //    STOP                        shutting down: answer UNAVAILABLE, route nothing;
 //                                signals when done
 //    $TERM                       stop
+//  sends on the pipe (to the server):
+//    REFUSED reason              a proxy process with --auth whose writer core's user
+//                                store has no root user, and no QUIVER_ROOT_PASSWORD
+//                                here: it answers UNAVAILABLE with the reason, and the
+//                                server ends the process (qv_server_refused)
 //  takes (inbox, PULL inproc "proxy"; messages: schemas/qv_msg.h):
 //    REPLY {job, ts}             from any actor (and itself): job->reply goes to its
 //                                client; ts > 0: the commit timestamp of a write
@@ -132,6 +137,7 @@ typedef struct {
     zsock_t *fanout;                //  a writer without the searcher role: PUSH of
                                     //  search, query and get (actors/qv_fanout.c)
     char unavailable [512];         //  why requests are refused
+    char refused [512];             //  a proxy process that cannot serve (REFUSED): why
     char writer [256];              //  a proxy process: the writer core's endpoint
     char writer_down [512];         //  a proxy process: why the writer core is not
                                     //  reachable ("": it is); only searches, queries
@@ -776,6 +782,8 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
                                  s_frame_release, body, req);
     const qv_val_t *rid = req->doc ? req->f [QV_F_rid] : NULL;
     int op_parsed = rc == 0 ? (int) req->op : QV_OP_COUNT;     //  unknown until parsed
+    if (rc == 0 && self->refused [0])
+        rc = qv_err (QV_EUNAVAIL, "%s", self->refused);
     if (rc == 0 && !self->ready)
         rc = qv_err (QV_EUNAVAIL, "%s", self->unavailable);
     if (rc == 0 && !self->nats_live && self->follower)
@@ -1233,6 +1241,17 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
         s_views_load (self, v->views, v->max_ts);
         v->views = NULL;
         s_users_load (self, &v->users);
+        //  --auth with no root user stored and none from our environment: nobody could
+        //  ever act as root through this process (an embedded server so configured
+        //  refuses to start; this one learns it only now, from the writer core)
+        if (self->config->auth && !self->refused [0]
+        &&  qv_auth_root_check (qv_auth_users (self->auth))) {
+            snprintf (self->refused, sizeof self->refused, "%s (this proxy process "
+                      "refuses to serve: the writer core's user store has no root user)",
+                      qv_err_msg ());
+            qv_error ("%s", self->refused);
+            zstr_sendx (self->pipe, "REFUSED", self->refused, NULL);
+        }
         snprintf (self->writer, sizeof self->writer, "%s", v->writer ? v->writer : "");
         self->writer_down [0] = 0;
         qv_msg_destroy (&msg);
@@ -1416,22 +1435,17 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zsock_set_sndhwm (self->router, 10000);
     zsock_set_rcvhwm (self->router, 10000);
     zsock_set_linger (self->router, 0);
-    if (self->config->curve_secret_key [0]) {
-        //  Encrypted: every client must know the server's public key (quiver.c has
-        //  checked that the file holds a key pair)
-        zcert_t *cert = zcert_load (self->config->curve_secret_key);
-        if (!cert) {
-            zsock_destroy (&self->router);
-            free (self);
-            zsock_signal (pipe, 0);
-            zstr_send (pipe, "the CURVE key file (--curve-secret-key) cannot be read");
-            return;
-        }
-        zcert_apply (cert, zsock_resolve (self->router));
-        zsock_set_curve_server (self->router, 1);
-        qv_info ("the API at %s is encrypted (CURVE); clients give server key %s",
-                 self->config->bind, zcert_public_txt (cert));
-        zcert_destroy (&cert);
+    //  Encrypted: every client must know the server's public key (quiver.c has checked
+    //  that the file holds a key pair); a searcher process's socket, which writers and
+    //  proxy processes reach, admits only the key of --curve-peer-key then
+    if (qv_actor_curve_server (self->router, self->config, self->config->follower,
+                               self->config->follower ? "this searcher process's socket"
+                                                      : "the API")) {
+        zsock_destroy (&self->router);
+        free (self);
+        zsock_signal (pipe, 0);
+        zstr_send (pipe, "the CURVE key file (--curve-secret-key) cannot be read");
+        return;
     }
     if (zsock_bind (self->router, "%s", self->config->bind) < 0) {
         zsock_destroy (&self->router);

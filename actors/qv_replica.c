@@ -14,6 +14,7 @@
 #include "qv_replica.h"
 #include "qv_users.h"
 #include "qv_actor.h"
+#include "qv_auth.h"
 #include "qv_adopt.h"
 #include "qv_builder.h"
 #include "qv_catalog.h"
@@ -217,13 +218,16 @@ qv_replica_new (const qv_config_t *config)
                  qv_err_msg ());
         zclock_sleep (200 * attempt);
     }
-    if (rc) {
+    //  --auth needs a root user, as the embedded server does: a searcher without one
+    //  would refuse root's reads that a proxy holding root's password let through
+    bool no_root = rc == 0 && config->auth && qv_auth_root_check (qv_catalog_users (catalog));
+    if (rc || no_root) {
         char why [600];
-        snprintf (why, sizeof why, "recovery failed: %s", qv_err_msg ());
+        snprintf (why, sizeof why, "%s%s", no_root ? "" : "recovery failed: ", qv_err_msg ());
         qv_catalog_destroy (&catalog);
         qv_wal_destroy (&wal);
         qv_replica_destroy (&self);
-        qv_err (rc, "%s", why);
+        qv_err (rc ? rc : QV_EINVAL, "%s", why);
         return NULL;
     }
     size_t n;

@@ -2,6 +2,7 @@
 #include "qv_server.h"
 #include "qv_actor.h"
 #include "qv_adopt.h"
+#include "qv_auth.h"
 #include "qv_bridge.h"
 #include "qv_catalog.h"
 #include "qv_manifest.h"
@@ -59,6 +60,7 @@ struct _qv_server_t {
     qv_nats_stats_t *nats_stats;
     qv_write_stats_t *write_stats;
     char recovery_error [512];
+    char refused [600];             //  a proxy process that refuses to serve: why
     atomic_bool stopping;           //  set first thing on destroy: cancels index builds
 };
 
@@ -395,11 +397,9 @@ qv_server_new (const qv_config_t *config)
     }
     //  --auth needs a root user: stored, or its first password from the environment
     bool no_root = rc == 0 && config->auth && !config->writer_core
-                && !qv_users_has (qv_catalog_users (catalog), QV_ROOT_USER)
-                && !getenv ("QUIVER_ROOT_PASSWORD");
+                && qv_auth_root_check (qv_catalog_users (catalog));
     if (no_root)
-        rc = qv_err (QV_EINVAL, "--auth: no root user is stored yet; give its first password "
-                     "in the environment variable QUIVER_ROOT_PASSWORD");
+        rc = QV_EINVAL;
     if (rc) {
         snprintf (self->recovery_error, sizeof self->recovery_error, "%s", qv_err_msg ());
         qv_error ("recovery failed: %s", self->recovery_error);
@@ -561,4 +561,21 @@ const char *
 qv_server_recovery_error (qv_server_t *self)
 {
     return self->recovery_error [0] ? self->recovery_error : NULL;
+}
+
+const char *
+qv_server_refused (qv_server_t *self)
+{
+    //  The proxy's pipe carries nothing else unasked (its STOP signal is waited for)
+    while (!self->refused [0] && self->config.proxy_process && self->proxy
+    &&     (zsock_events (self->proxy) & ZMQ_POLLIN)) {
+        char *what = NULL, *why = NULL;
+        if (zstr_recvx (self->proxy, &what, &why, NULL) < 0)
+            break;
+        if (what && streq (what, "REFUSED"))
+            snprintf (self->refused, sizeof self->refused, "%s", why ? why : "");
+        zstr_free (&what);
+        zstr_free (&why);
+    }
+    return self->refused [0] ? self->refused : NULL;
 }

@@ -21,4 +21,11 @@ void
 const char *
     qv_server_recovery_error (qv_server_t *self);
 
+//  A proxy process (--roles proxy) that refuses to serve: with --auth, its writer
+//  core's user store has no root user and QUIVER_ROOT_PASSWORD is not set here. The
+//  reason, or NULL (not refused, or not known yet: the main thread asks again, and
+//  ends the process when it is refused). Never blocks.
+const char *
+    qv_server_refused (qv_server_t *self);
+
 #endif

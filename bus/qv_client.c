@@ -61,6 +61,21 @@ qv_curve_key_valid (const char *text)
     return true;
 }
 
+int
+qv_curve_key_read (const char *text, char out [41])
+{
+    if (qv_curve_key_valid (text)) {
+        memcpy (out, text, 41);
+        return 0;
+    }
+    zcert_t *cert = zcert_load (text);
+    if (!cert)
+        return -1;
+    snprintf (out, 41, "%s", zcert_public_txt (cert));
+    zcert_destroy (&cert);
+    return 0;
+}
+
 qv_client_t *
 qv_client_new_curve (const char *endpoint, const char *server_key)
 {

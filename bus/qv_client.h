@@ -34,6 +34,11 @@ qv_client_t *
 //  Whether text is a CURVE key as Z85: 40 characters of its alphabet.
 bool
     qv_curve_key_valid (const char *text);
+//  A public key given as the key itself (40 characters of Z85) or as a key file
+//  written by `quiver keygen` (its public half, or the secret file): into out. 0, or
+//  -1 if text is neither.
+int
+    qv_curve_key_read (const char *text, char out [41]);
 void
     qv_client_destroy (qv_client_t **self_p);
 

@@ -143,7 +143,11 @@ typedef struct {
     bool cdc_rows;                  //  --cdc-rows: change events carry the rows
     char http [256];                //  --http HOST:PORT: Milvus REST v2 gateway, or ""
     char metrics [256];             //  --metrics HOST:PORT: Prometheus /metrics, or ""
-    char curve_secret_key [512];    //  --curve-secret-key FILE: CURVE on the API, or ""
+    char curve_secret_key [512];    //  --curve-secret-key FILE: CURVE on the API (and on
+                                    //  this process's links, with curve_peer_key), or ""
+    char curve_peer_key [41];       //  --curve-peer-key: the Z85 public key of the writer
+                                    //  core and searcher processes this one connects to,
+                                    //  and the only client key their sockets admit; ""
     bool auth;                      //  --auth: every request's token is checked
     qv_nats_stats_t *nats_stats;    //  set by the server when nats_url is given
     char s3_endpoint [256];         //  --s3-endpoint HOST:PORT: objects in S3, "" = in data

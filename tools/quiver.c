@@ -1,11 +1,13 @@
 //  quiver: the Quiver server. `quiver serve` runs every component embedded.
 #include "qv_rc.h"
 #include "qv_bus.h"
+#include "qv_client.h"
 #include "qv_http.h"
 #include "qv_server.h"
 #include "qv_replica.h"
 #include "qv_users.h"
 #include "qv_wal.h"
+#include "qv_zap.h"
 
 #include <czmq.h>
 #include <nats/nats.h>
@@ -185,7 +187,10 @@ s_starting (void)
 static void
 s_stopping (int sig)
 {
-    qv_info ("quiver stopping (signal %d)", sig);
+    if (sig > 0)
+        qv_info ("quiver stopping (signal %d)", sig);
+    else
+        qv_info ("quiver stopping (it refuses to serve)");
     s_stop_begun = 1;
     pthread_t watchdog;
     if (pthread_create (&watchdog, NULL, s_stop_watchdog, NULL) == 0)
@@ -377,12 +382,23 @@ s_usage (FILE *out)
         "                          e.g. 127.0.0.1:19531 (off by default)\n"
         "  --curve-secret-key FILE encrypt the API with ZeroMQ CURVE, with the key pair in\n"
         "                          FILE (made by `quiver keygen`); clients need its public\n"
-        "                          key (embedded server and proxy processes)\n"
+        "                          key. On a writer core or a searcher process: the\n"
+        "                          socket other processes reach (see --curve-peer-key)\n"
+        "  --curve-peer-key KEY    encrypt the links between the processes of a split\n"
+        "                          deployment with CURVE: every process holds one key pair\n"
+        "                          (--curve-secret-key FILE_secret) and gives its public\n"
+        "                          key here (40 characters or the public key file): proxy\n"
+        "                          processes and writers reach the writer core and the\n"
+        "                          searcher processes with it, whose sockets then admit\n"
+        "                          no other client key (clients then reach the proxies)\n"
         "  --io-threads N          ZeroMQ I/O threads (default 1; with --curve-secret-key\n"
         "                          one per core, at most 4: they encrypt every frame)\n"
         "  --auth                  require a token (\"user:password\") on every request and\n"
         "                          check its privileges; root's first password comes from\n"
-        "                          the environment variable QUIVER_ROOT_PASSWORD\n"
+        "                          the environment variable QUIVER_ROOT_PASSWORD; with no\n"
+        "                          root stored and no such variable the server (a proxy or\n"
+        "                          searcher process too) refuses to serve and exits 1 (a\n"
+        "                          proxy process once its writer core shows the store)\n"
         "  --metrics HOST:PORT     serve Prometheus text at /metrics (requests by op and\n"
         "                          code, latency histograms, the stats figures) and\n"
         "                          /healthz, /readyz there, e.g. 127.0.0.1:9091 (off by\n"
@@ -613,6 +629,7 @@ main (int argc, char *argv [])
         { "http", required_argument, 0, 'W' },
         { "metrics", required_argument, 0, 'Y' },
         { "curve-secret-key", required_argument, 0, 'Q' },
+        { "curve-peer-key", required_argument, 0, 1103 },
         { "auth", no_argument, 0, 1101 },
         { "io-threads", required_argument, 0, 1102 },
         { "lease-ttl-ms", required_argument, 0, 'T' },
@@ -712,6 +729,13 @@ main (int argc, char *argv [])
             case 'Y': snprintf (config.metrics, sizeof config.metrics, "%s", optarg); break;
             case 'Q': snprintf (config.curve_secret_key, sizeof config.curve_secret_key, "%s", optarg); break;
             case 1101: config.auth = true; break;
+            case 1103:
+                if (qv_curve_key_read (optarg, config.curve_peer_key)) {
+                    fprintf (stderr, "quiver: --curve-peer-key: '%.60s' is neither a 40-character "
+                             "key nor a key file written by `quiver keygen`\n", optarg);
+                    return 2;
+                }
+                break;
             case 1102: {
                 char *end = NULL;
                 long n = strtol (optarg, &end, 10);
@@ -763,10 +787,15 @@ main (int argc, char *argv [])
                  "segment-manager,meta,flusher give it to the proxy process\n");
         return 2;
     }
-    if ((config.writer_core || config.follower || config.meta_process) && config.curve_secret_key [0]) {
-        fprintf (stderr, "quiver: --curve-secret-key encrypts the API clients reach: the "
-                 "embedded server's or a proxy process's (--roles proxy); the links between "
-                 "processes are not encrypted yet, so --roles %s takes none\n", config.roles);
+    if (config.curve_peer_key [0] && !config.curve_secret_key [0]) {
+        fprintf (stderr, "quiver: --curve-peer-key encrypts the links between the processes "
+                 "of a split deployment, which all hold one key pair: give this process's "
+                 "--curve-secret-key FILE_secret too\n");
+        return 2;
+    }
+    if (config.curve_peer_key [0] && !config.remote_reads && !config.follower) {
+        fprintf (stderr, "quiver: --curve-peer-key is for the processes of a split deployment "
+                 "(--roles): an embedded server has no links to other processes\n");
         return 2;
     }
     if (config.curve_secret_key [0]) {
@@ -912,11 +941,21 @@ main (int argc, char *argv [])
     s_install_signal_handlers ();
     zsys_set_linger (0);
     s_starting ();
-    if (config.follower)
-        return s_serve_searcher (&config, &stop);
+    //  A writer core's and a searcher process's sockets admit only the deployment's
+    //  key with --curve-peer-key: libzmq asks this handler at each CURVE handshake
+    qv_zap_args_t zargs = { config.curve_peer_key, config.writer_core ? "the writer core"
+                            : config.meta_process ? "the meta process" : "the searcher process" };
+    zactor_t *zap = config.curve_peer_key [0] && (config.writer_core || config.follower)
+                  ? zactor_new (qv_zap_actor, &zargs) : NULL;
+    if (config.follower) {
+        int rc = s_serve_searcher (&config, &stop);
+        zactor_destroy (&zap);
+        return rc;
+    }
     qv_server_t *server = qv_server_new (&config);
     if (!server) {
         qv_error ("quiver: %s", qv_err_msg ());
+        zactor_destroy (&zap);
         return 1;
     }
     const char *nats_sep = config.nats_url [0] ? "; NATS " : "";
@@ -933,10 +972,22 @@ main (int argc, char *argv [])
                  "store (`quiver serve --roles searcher --nats %s`)", config.roles, config.nats_url);
     int sig = 0;
     atomic_store (&s_started, true);
-    sigwait (&stop, &sig);
+    //  Until a stop signal, or a proxy process's refusal to serve (known once its
+    //  writer core's user store came: qv_server_refused), looked at every second
+    char refused [600] = "";
+    while (sig <= 0 && !refused [0]) {
+        struct timespec tick = { 1, 0 };
+        sig = sigtimedwait (&stop, NULL, &tick);
+        const char *why = qv_server_refused (server);
+        if (sig <= 0 && why)
+            snprintf (refused, sizeof refused, "%s", why);
+    }
+    if (refused [0])
+        qv_error ("quiver: %s; exiting", refused);
     s_stopping (sig);
     qv_server_destroy (&server);
+    zactor_destroy (&zap);
     s_nats_close ();
     qv_info ("quiver stopped");
-    return 0;
+    return refused [0] ? 1 : 0;
 }

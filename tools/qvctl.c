@@ -1163,15 +1163,12 @@ main (int argc, char *argv [])
             break;
     //  A key file made by `quiver keygen` (its public half, or the secret file) or the key
     char key [41] = "";
-    if (server_key && !qv_curve_key_valid (server_key)) {
-        zcert_t *cert = zcert_load (server_key);
-        if (!cert) {
+    if (server_key) {
+        if (qv_curve_key_read (server_key, key)) {
             fprintf (stderr, "qvctl: --server-key: '%.60s' is neither a 40-character key nor a "
                      "key file written by `quiver keygen`\n", server_key);
             return 2;
         }
-        snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
-        zcert_destroy (&cert);
         server_key = key;
     }
     ctx.client = server_key ? qv_client_new_curve (server, server_key) : qv_client_new (server);

@@ -218,6 +218,38 @@ qv_itn_quiver_stop (qv_itn_quiver_t *q, int sig)
     return rc;
 }
 
+bool
+qv_itn_log_has (const qv_itn_quiver_t *q, const char *needle)
+{
+    char path [300];
+    snprintf (path, sizeof path, "%s/quiver.log", q->data);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return false;
+    char line [2048];
+    bool found = false;
+    while (!found && fgets (line, sizeof line, f))
+        found = strstr (line, needle) != NULL;
+    fclose (f);
+    return found;
+}
+
+int
+qv_itn_quiver_wait_exit (qv_itn_quiver_t *q, int timeout_ms)
+{
+    if (q->pid <= 0)
+        return -1;
+    int64_t end = zclock_mono () + timeout_ms;
+    int status = 0;
+    while (waitpid (q->pid, &status, WNOHANG) != q->pid) {
+        if (zclock_mono () >= end)
+            return -1;
+        zclock_sleep (50);
+    }
+    q->pid = 0;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
 qv_doc_t *
 qv_itn_call (const char *endpoint, qv_wr_t *req, int timeout_ms)
 {

@@ -54,6 +54,14 @@ int
 //  Sends sig and waits for the process; returns its exit status (or 128 + signal).
 int
     qv_itn_quiver_stop (qv_itn_quiver_t *q, int sig);
+//  True if the log of q's data directory (DATA/quiver.log, shared by the processes
+//  started on that directory) has a line holding needle.
+bool
+    qv_itn_log_has (const qv_itn_quiver_t *q, const char *needle);
+//  Waits up to timeout_ms for the process to end by itself: its exit status (or 128 +
+//  signal), or -1 if it still runs (it is left running) or was not started.
+int
+    qv_itn_quiver_wait_exit (qv_itn_quiver_t *q, int timeout_ms);
 
 //  One ZeroMQ request (the writer's bytes); the reply document, or NULL on timeout.
 qv_doc_t *

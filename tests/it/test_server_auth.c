@@ -517,6 +517,82 @@ test_split_proxies (void **state)
     qv_itn_remove_dir (core.data);
 }
 
+//  Fails unless the log of q's data directory holds needle.
+static void
+s_log_has (const qv_itn_quiver_t *q, const char *needle)
+{
+    if (!qv_itn_log_has (q, needle))
+        fail_msg ("%s/quiver.log does not hold '%s'", q->data, needle);
+}
+
+//  A split deployment with --auth and no root user stored: a proxy process or a
+//  searcher process without QUIVER_ROOT_PASSWORD refuses to serve and exits (status 1)
+//  naming the variable, as the embedded server does (test_refused_without_root); once
+//  root's password is stored (update_password through a proxy that had the variable),
+//  both start without it and take root's stored password.
+static void
+test_split_refused_without_root (void **state)
+{
+    (void) state;
+    if (!qv_itn_have_nats_server ()) {
+        fprintf (stderr, "no nats-server: test_split_refused_without_root skipped\n");
+        return;
+    }
+    unsetenv ("QUIVER_ROOT_PASSWORD");
+    qv_itn_nats_t nats = { 0 };
+    qv_itn_quiver_t core = { 0 }, bare = { 0 }, proxy = { 0 }, later = { 0 };
+    qv_itn_quiver_t searcher = { 0 };
+    assert_int_equal (qv_itn_nats_start (&nats), 0);
+    assert_int_equal (qv_itn_quiver_start (&core, nats.url, "--roles segment-manager,meta,flusher "
+                                           "--lease-ttl-ms 2000", 0), 0);
+    char args [512];
+    snprintf (args, sizeof args, "--roles proxy --writer %s --auth", core.endpoint);
+    //  The proxy learns that root is missing from the writer core's catalog (its own
+    //  data directory: it opens no store, and its log is its own)
+    assert_int_equal (qv_itn_quiver_start (&bare, nats.url, args, 0), 0);
+    assert_int_equal (qv_itn_quiver_wait_exit (&bare, 60000), 1);
+    s_log_has (&bare, "QUIVER_ROOT_PASSWORD");
+    s_log_has (&bare, "refuses to serve");
+    //  A searcher process recovers the store and refuses at once
+    snprintf (searcher.data, sizeof searcher.data, "%s", core.data);
+    assert_int_equal (qv_itn_quiver_start (&searcher, nats.url, "--roles searcher --auth", 0), 0);
+    assert_int_equal (qv_itn_quiver_wait_exit (&searcher, 60000), 1);
+    s_log_has (&searcher, "no root user is stored yet");
+
+    //  With the variable a proxy serves; root's password changed there is stored
+    setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
+    assert_int_equal (qv_itn_quiver_start (&proxy, nats.url, args, 60000), 0);
+    qv_it_client_t *c = qv_it_client_new (proxy.endpoint, QV_IT_CALL_MS);
+    assert_non_null (c);
+    OK (c, "{op: 'update_password', token: '%s', user: 'root', old_password: 'rootpass1', "
+        "new_password: '%s'}", ROOT, "rootpass2");
+    qv_it_client_destroy (&c);
+    //  ... so the others start without it, and take the stored password
+    unsetenv ("QUIVER_ROOT_PASSWORD");
+    assert_int_equal (qv_itn_quiver_start (&later, nats.url, args, 60000), 0);
+    c = qv_it_client_new (later.endpoint, QV_IT_CALL_MS);
+    assert_non_null (c);
+    OK (c, "{op: 'list_users', token: '%s'}%s", "root:rootpass2", "");
+    ERR (c, "UNAUTHENTICATED", NULL, "{op: 'list_users', token: '%s'}%s", ROOT, "");
+    qv_it_client_destroy (&c);
+    assert_int_equal (qv_itn_quiver_start (&searcher, nats.url, "--roles searcher --auth", 60000), 0);
+    c = qv_it_client_new (searcher.endpoint, QV_IT_CALL_MS);
+    assert_non_null (c);
+    OK (c, "{op: 'describe_user', token: '%s', user: '%s'}", "root:rootpass2", "root");
+    qv_it_client_destroy (&c);
+
+    assert_int_equal (qv_itn_quiver_stop (&searcher, SIGTERM), 0);
+    assert_int_equal (qv_itn_quiver_stop (&later, SIGTERM), 0);
+    assert_int_equal (qv_itn_quiver_stop (&proxy, SIGTERM), 0);
+    assert_int_equal (qv_itn_quiver_stop (&core, SIGTERM), 0);
+    qv_itn_nats_stop (&nats);
+    qv_itn_remove_dir (nats.dir);
+    qv_itn_remove_dir (bare.data);
+    qv_itn_remove_dir (proxy.data);
+    qv_itn_remove_dir (later.data);
+    qv_itn_remove_dir (core.data);
+}
+
 //  The REST gateway: Authorization: Bearer user:password is the token; Milvus's codes
 //  1800 (no or wrong token) and 1401 (no privilege).
 static void
@@ -740,6 +816,7 @@ main (void)
         cmocka_unit_test (test_auth_off),
         cmocka_unit_test (test_users_and_roles),
         cmocka_unit_test (test_split_proxies),
+        cmocka_unit_test (test_split_refused_without_root),
         cmocka_unit_test (test_rest_bearer),
         cmocka_unit_test (test_nats_token),
         cmocka_unit_test (test_auth_matrix),

@@ -984,6 +984,45 @@ test_error_codes (void **state)
     qv_doc_destroy (&r);
     r = CALL_ERR (c, "INVALID_ARGUMENT", "{op: 'search', collection: 'errs', vectors: [[0, 0, 0, 0]], limit: 16385}");
     qv_doc_destroy (&r);
+    //  The other ceilings (16,384, as Milvus): offset + limit of a search and a query,
+    //  and nq; just under each passes
+    r = CALL_ERR (c, "INVALID_ARGUMENT", "{op: 'search', collection: 'errs', vectors: [[0, 0, 0, 0]], "
+                  "limit: 5, offset: 16380}");
+    assert_non_null (strstr (qv_it_error (r), "16384"));
+    qv_doc_destroy (&r);
+    r = CALL_OK (c, "{op: 'search', collection: 'errs', vectors: [[0, 0, 0, 0]], limit: 5, offset: 16379}");
+    qv_doc_destroy (&r);
+    r = CALL_ERR (c, "INVALID_ARGUMENT", "{op: 'query', collection: 'errs', filter: 'id >= 0', "
+                  "limit: 16385}");
+    assert_non_null (strstr (qv_it_error (r), "16384"));
+    qv_doc_destroy (&r);
+    r = CALL_ERR (c, "INVALID_ARGUMENT", "{op: 'query', collection: 'errs', filter: 'id >= 0', "
+                  "limit: 10, offset: 16380}");
+    qv_doc_destroy (&r);
+    for (int nq = 16385; nq >= 16384; nq--) {
+        qv_wr_t *w = qv_wr_new ();
+        qv_wr_map (w, 4);
+        qv_wr_str (w, "op"); qv_wr_str (w, "search");
+        qv_wr_str (w, "collection"); qv_wr_str (w, "errs");
+        qv_wr_str (w, "limit"); qv_wr_int (w, 1);
+        qv_wr_str (w, "vectors");
+        qv_wr_array (w, (size_t) nq);
+        for (int i = 0; i < nq; i++) {
+            qv_wr_array (w, 4);
+            for (int d = 0; d < 4; d++)
+                qv_wr_float (w, (float) d);
+        }
+        r = qv_it_call (c, w);
+        qv_wr_destroy (&w);
+        assert_non_null (r);
+        if (nq > 16384) {
+            assert_string_equal (qv_it_code (r), "INVALID_ARGUMENT");
+            assert_non_null (strstr (qv_it_error (r), "16384"));
+        }
+        else
+            assert_true (qv_it_ok (r));
+        qv_doc_destroy (&r);
+    }
     r = CALL_ERR (c, "INVALID_ARGUMENT", "{op: 'create_collection', collection: 'bad name', fields: ["
                      "{name: 'id', type: 'int64', primary: true}, {name: 'v', type: 'float_vector', dim: 4}]}");
     qv_doc_destroy (&r);

@@ -3,7 +3,9 @@
 //  RESOURCE_EXHAUSTED for every client, naming the limit and when to retry, and pass
 //  again a second later; a search counts its query vectors; insert bytes are limited
 //  per client (another client keeps its own allowance); a refused request leaves no
-//  trace (the rows of a refused insert are not there).
+//  trace (the rows of a refused insert are not there). Then a server with
+//  --max-insert-mb-per-sec 1 --max-client-searches-per-sec 5: the same the other way
+//  round, each limit triggered and recovered a second later.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,14 +26,21 @@
 
 static qv_it_server_t *s_server;
 
+//  The group's server, with the limits option (a per-second rate) set to rate and
+//  other_option to 1 (MiB or searches a second).
+static int
+s_server_start (const char *option, const char *rate, const char *other_option)
+{
+    const char *extra [] = { option, rate, other_option, "1", NULL };
+    s_server = qv_it_server_new (extra);
+    return !s_server || qv_it_server_start (s_server) ? -1 : 0;
+}
+
 static int
 s_group_setup (void **state)
 {
     (void) state;
-    const char *extra [] = { "--max-searches-per-sec", "20", "--max-client-insert-mb-per-sec", "1",
-                             NULL };
-    s_server = qv_it_server_new (extra);
-    return !s_server || qv_it_server_start (s_server) ? -1 : 0;
+    return s_server_start ("--max-searches-per-sec", "20", "--max-client-insert-mb-per-sec");
 }
 
 static int
@@ -73,6 +82,23 @@ s_refused (qv_doc_t *r, const char *option)
     return true;
 }
 
+//  Searches on c until one is refused naming option (fails the test if none of 60
+//  is): how many passed before.
+static int
+s_searches_until_refused (qv_it_client_t *c, const char *option)
+{
+    int passed = 0;
+    bool refused = false;
+    for (int i = 0; i < 60 && !refused; i++) {
+        qv_doc_t *r = s_search (c, 1);
+        refused = s_refused (r, option);
+        passed += !refused;
+        qv_doc_destroy (&r);
+    }
+    assert_true (refused);
+    return passed;
+}
+
 static void
 test_search_rate (void **state)
 {
@@ -83,16 +109,7 @@ test_search_rate (void **state)
     r = CALL_OK (a, "{op: 'insert', collection: 'small', rows: [{id: 1, vector: [1.0, 2.0]}]}");
     qv_doc_destroy (&r);
     //  A second's worth passes, then client a is refused within a few more
-    int passed = 0;
-    bool refused = false;
-    for (int i = 0; i < 60 && !refused; i++) {
-        r = s_search (a, 1);
-        refused = s_refused (r, "--max-searches-per-sec");
-        passed += !refused;
-        qv_doc_destroy (&r);
-    }
-    assert_true (refused);
-    assert_true (passed >= 20);
+    assert_true (s_searches_until_refused (a, "--max-searches-per-sec") >= 20);
     //  The limit is the server's: client b is refused too
     r = s_search (b, 1);
     assert_true (s_refused (r, "--max-searches-per-sec"));
@@ -174,6 +191,65 @@ test_insert_rate_per_client (void **state)
     qv_it_client_destroy (&b);
 }
 
+//  The second server: the same limits the other way round (insert bytes for the
+//  whole server, searches per client).
+static int
+s_group_setup_swapped (void **state)
+{
+    (void) state;
+    return s_server_start ("--max-client-searches-per-sec", "5", "--max-insert-mb-per-sec");
+}
+
+//  --max-insert-mb-per-sec: one client's inserts use up the server's allowance for
+//  every client, which is back a second later.
+static void
+test_insert_rate_server (void **state)
+{
+    (void) state;
+    qv_it_client_t *a = s_client (), *b = s_client ();
+    qv_doc_t *r = CALL_OK (a, "{op: 'create_collection', collection: 'big', dimension: %d}", BIG_DIM);
+    qv_doc_destroy (&r);
+    r = s_insert_big (a, 0);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    r = s_insert_big (b, BIG_ROWS);
+    assert_true (s_refused (r, "--max-insert-mb-per-sec"));
+    assert_non_null (strstr (qv_it_error (r), "the server"));
+    qv_doc_destroy (&r);
+    zclock_sleep (1200);
+    r = s_insert_big (b, BIG_ROWS);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    r = CALL_OK (a, "{op: 'query', collection: 'big', filter: 'id >= 0', output_fields: ['count(*)']}");
+    assert_int_equal (qv_it_int (qv_it_path (r, "rows.0.count(*)")), 2 * BIG_ROWS);
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&a);
+    qv_it_client_destroy (&b);
+}
+
+//  --max-client-searches-per-sec: client a is refused past its allowance while
+//  client b searches on; a searches again a second later.
+static void
+test_search_rate_per_client (void **state)
+{
+    (void) state;
+    qv_it_client_t *a = s_client (), *b = s_client ();
+    qv_doc_t *r = CALL_OK (a, "{op: 'create_collection', collection: 'small', dimension: 2}");
+    qv_doc_destroy (&r);
+    r = CALL_OK (a, "{op: 'insert', collection: 'small', rows: [{id: 1, vector: [1.0, 2.0]}]}");
+    qv_doc_destroy (&r);
+    assert_true (s_searches_until_refused (a, "--max-client-searches-per-sec") >= 5);
+    r = s_search (b, 1);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    zclock_sleep (1200);
+    r = s_search (a, 1);
+    assert_true (qv_it_ok (r));
+    qv_doc_destroy (&r);
+    qv_it_client_destroy (&a);
+    qv_it_client_destroy (&b);
+}
+
 int
 main (void)
 {
@@ -181,5 +257,10 @@ main (void)
         cmocka_unit_test (test_search_rate),
         cmocka_unit_test (test_insert_rate_per_client),
     };
-    return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
+    const struct CMUnitTest swapped [] = {
+        cmocka_unit_test (test_insert_rate_server),
+        cmocka_unit_test (test_search_rate_per_client),
+    };
+    int failed = cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
+    return failed + cmocka_run_group_tests (swapped, s_group_setup_swapped, s_group_teardown);
 }

@@ -5,6 +5,8 @@ UNAUTHENTICATED / PERMISSION_DENIED; qvctl --token and $QUIVER_TOKEN."""
 import os
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -131,6 +133,54 @@ class UserRateTest(unittest.TestCase):
             self.assertLess(i, 12)          # 5 a second, however many connections
             # root's own bucket is full
             self.assertEqual(root.search("ra", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+            # a second later the user searches again
+            time.sleep(1.2)
+            self.assertEqual(a.search("ra", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+            for c in (a, b, root):
+                c.close()
+        finally:
+            server.cleanup()
+
+    def test_user_insert_rate(self):
+        """--max-user-insert-mb-per-sec: a user's insert bytes over all of its
+        connections are limited (RESOURCE_EXHAUSTED naming the limit and the user, the
+        rows not written), another user's are not, and a second later it passes."""
+        server = Server("--auth", "--max-user-insert-mb-per-sec", "1").start()
+        try:
+            root = QuiverClient(uri=server.endpoint, timeout=30, token=ROOT)
+            root.create_collection("ri", dimension=1024)
+            make_user(root, "loader", "loaderpass1", "rinsert", "Insert", "*")
+            a = QuiverClient(uri=server.endpoint, timeout=30, token="loader:loaderpass1")
+            b = QuiverClient(uri=server.endpoint, timeout=30, token="loader:loaderpass1")
+
+            def rows(first):                # 150 x 4 KiB: 600 KiB
+                return [{"id": i, "vector": [0.5] * 1024} for i in range(first, first + 150)]
+            # Both connections at once (one after the other, the first one's time in the
+            # server, long under ASan, would refill the bucket): one of them is refused
+            batches = {a: rows(0), b: rows(150)}
+            errors = {}
+
+            def insert(c):
+                try:
+                    c.insert("ri", batches[c])
+                except QuiverException as e:
+                    errors[c] = e
+            threads = [threading.Thread(target=insert, args=(c,)) for c in (a, b)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(len(errors), 1)
+            (late, refused), = errors.items()
+            self.assertEqual(refused.code, "RESOURCE_EXHAUSTED")
+            self.assertIn("user 'loader'", str(refused))
+            self.assertIn("--max-user-insert-mb-per-sec", str(refused))
+            root.insert("ri", rows(300))    # root's own allowance
+            time.sleep(1.2)
+            late.insert("ri", batches[late])
+            got = root.query("ri", filter="id >= 0", output_fields=["count(*)"],
+                             consistency_level="Strong")
+            self.assertEqual(got[0]["count(*)"], 450)
             for c in (a, b, root):
                 c.close()
         finally:
