@@ -172,18 +172,6 @@ s_prefetch_vec (const s_hnsw_t *h, uint32_t id, size_t pf_lines)
         S_PREFETCH (v + line * 64);
 }
 
-//  Prefetches every line of node id's link list at level (count and links: up to
-//  three lines at level 0 with M0 = 32, only the first of which held the count).
-static inline void
-s_prefetch_links (const s_hnsw_t *h, uint32_t id, int level)
-{
-    const char *p = (const char *) s_links (h, id, level);
-    uintptr_t first = (uintptr_t) p & ~(uintptr_t) 63;
-    uintptr_t last = (uintptr_t) (p + (1 + (size_t) (level? h->M: h->M0)) * sizeof (uint32_t) - 1);
-    for (uintptr_t line = first; line <= last; line += 64)
-        S_PREFETCH ((const char *) line);
-}
-
 //  Expanding a node whose link list is ll: its unvisited neighbours into ctx->gather,
 //  marked visited (tag), their vectors' first lines on the way and the rest of the
 //  first S_PREFETCH_AHEAD. Returns how many.
@@ -327,9 +315,6 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
         if (c.d > lower && top_n >= ef)
             break;
         s_min_pop (ctx->cand, &ctx->cand_n);
-        //  The likely next to expand, whose list arrives while this one is expanded
-        if (ctx->cand_n)
-            s_prefetch_links (h, ctx->cand [0].id, level);
 
         const uint32_t *ll = s_links (h, c.id, level);
         if (locked && c.id != owner) {
@@ -347,13 +332,12 @@ s_search_level (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float ep
             float d = ctx->gdist [j];
             if (top_n < ef || d < lower) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
+                //  The link list of the best candidate is what the walk reads next
+                S_PREFETCH ((const char *) s_links (h, ctx->cand [0].id, level));
                 s_keep_best (top, &top_n, ef, (s_pair_t) { d, id });
                 lower = top [0].d;
             }
         }
-        //  The link list of the best candidate is what the walk reads next
-        if (ctx->cand_n)
-            s_prefetch_links (h, ctx->cand [0].id, level);
     }
     ctx->top_n = top_n;
     return 0;
@@ -389,8 +373,6 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
         if (c.d > lower && near_n >= wide && top_n >= k)
             break;
         s_min_pop (ctx->cand, &ctx->cand_n);
-        if (ctx->cand_n)
-            s_prefetch_links (h, ctx->cand [0].id, 0);
         const uint32_t *ll = s_links (h, c.id, 0);
         uint32_t m = s_gather (h, ctx, ll, tag, pf_lines);
         if (s_cand_reserve (h, ctx, m))
@@ -403,12 +385,11 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
                 s_keep_best (top, &top_n, k, (s_pair_t) { d, id });
             if (near_n < wide || d < lower || top_n < k) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });
+                S_PREFETCH ((const char *) s_links (h, ctx->cand [0].id, 0));
                 s_keep_best (near, &near_n, wide, (s_pair_t) { d, id });
                 lower = near [0].d;
             }
         }
-        if (ctx->cand_n)
-            s_prefetch_links (h, ctx->cand [0].id, 0);
     }
     ctx->top_n = top_n;
     return 0;
