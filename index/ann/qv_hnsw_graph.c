@@ -192,9 +192,8 @@ s_gather (const s_hnsw_t *h, s_ctx_t *ctx, const uint32_t *ll, uint16_t tag, siz
         visited [id] = tag;
         ctx->gather [m] = id;
         m += fresh;
+        S_PREFETCH (s_vec (h, id));
     }
-    for (uint32_t j = 0; j < m; j++)
-        S_PREFETCH (s_vec (h, ctx->gather [j]));
     for (uint32_t j = 0; j < S_PREFETCH_AHEAD && j < m; j++)
         s_prefetch_vec (h, ctx->gather [j], pf_lines);
     return m;
