@@ -414,9 +414,12 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
     if (h->sq8) {
         //  Walk on codes, keeping ef candidates (allowed ones when filtered), then
         //  re-rank them with the exact float distance
-        qv_isq8_query (h->vmin, h->step, q, h->dim, ctx->qcode);
-        int32_t qq;
-        if (h->search_graph_b && qv_isq8_query_s8 (ctx->qcode, h->cdim, ctx->qcode8, &qq)) {
+        int32_t qq = 0;
+        if (h->ip_walk)
+            qv_isq8_query_ip (q, h->dim, h->cdim, ctx->qcode8);
+        else
+            qv_isq8_query (h->vmin, h->step, q, h->dim, ctx->qcode);
+        if (h->ip_walk || (h->search_graph_b && qv_isq8_query_s8 (ctx->qcode, h->cdim, ctx->qcode8, &qq))) {
             memcpy (ctx->qcode8 + h->cdim, &qq, sizeof qq);
             const int8_t *qb = ctx->qcode8;
             if (h->b_nib) {

@@ -208,6 +208,13 @@ s_dist4_sq8 (const s_hnsw_t *h, int kind, const float *q, const uint32_t *ids)
 {
     const uint8_t *c0 = (const uint8_t *) s_vec (h, ids [0]), *c1 = (const uint8_t *) s_vec (h, ids [1]);
     const uint8_t *c2 = (const uint8_t *) s_vec (h, ids [2]), *c3 = (const uint8_t *) s_vec (h, ids [3]);
+    if (kind == S_K_SQ8IB_VNNI || kind == S_K_SQ8IN_AVX2) {
+        //  The dot-product form: no |q|^2, no biases (qq, after the query, is 0)
+        const int8_t *q8 = (const int8_t *) (const void *) q;
+        if (kind == S_K_SQ8IN_AVX2)
+            return qv_isq8_l2_qn4_avx2_inline (q8, c0, c1, c2, c3, _mm_setzero_si128 (), h->cdim);
+        return qv_isq8_l2_qb4_vnni_inline (q8, 0, c0, c1, c2, c3, _mm_setzero_si128 (), h->cdim);
+    }
     if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8N_AVX2) {
         const int8_t *q8 = (const int8_t *) (const void *) q;
         const int32_t *cbias = h->cbias;
@@ -232,7 +239,8 @@ s_dists (const s_hnsw_t *h, const uint32_t *gather, uint32_t m, const float *q,
 {
     uint32_t j = 0;
 #if defined(QV_DIST_HAVE_X86)
-    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8N_AVX2 || kind == S_K_SQ8Q_AVX512) {
+    if (kind == S_K_SQ8B_VNNI || kind == S_K_SQ8N_AVX2 || kind == S_K_SQ8Q_AVX512
+    ||  kind == S_K_SQ8IB_VNNI || kind == S_K_SQ8IN_AVX2) {
         //  Four at a time (qv_isq8.h's four-vector kernels), the next four prefetched.
         //  The int16 AVX2 walk (queries beyond the code ranges) stays one at a time:
         //  four at once measured within noise there
@@ -568,6 +576,18 @@ s_search_graph_sq8_vnni (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
 {
     return s_search_graph (h, ctx, q, ef, wide, k, filter, S_K_SQ8B_VNNI);
 }
+__attribute__ ((target ("avx512f,avx512bw,avx512vnni,avx2,fma"), flatten)) static int
+s_search_graph_sq8_ip_vnni (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                            uint32_t wide, uint32_t k, const qv_search_params_t *filter)
+{
+    return s_search_graph (h, ctx, q, ef, wide, k, filter, S_K_SQ8IB_VNNI);
+}
+S_TARGET_AVX2 static int
+s_search_graph_sq8_ipnib_avx2 (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
+                               uint32_t wide, uint32_t k, const qv_search_params_t *filter)
+{
+    return s_search_graph (h, ctx, q, ef, wide, k, filter, S_K_SQ8IN_AVX2);
+}
 S_TARGET_AVX2 static int
 s_search_graph_sq8_nib_avx2 (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ef,
                              uint32_t wide, uint32_t k, const qv_search_params_t *filter)
@@ -601,6 +621,7 @@ qv_hnsw_choose_kind (s_hnsw_t *h)
     h->search_graph = s_search_graph_generic;
     h->search_graph_b = NULL;
     h->b_nib = 0;
+    h->ip_walk = 0;
     if (h->sq8) {
         h->insert = s_insert_sq8_serial;
         h->search_graph = s_search_graph_sq8_serial;
@@ -618,6 +639,14 @@ qv_hnsw_choose_kind (s_hnsw_t *h)
             h->search_graph = s_search_graph_sq8_avx2;
             h->search_graph_b = s_search_graph_sq8_nib_avx2;
             h->b_nib = 1;
+        }
+        if (h->is_ip && strcmp (isa, "serial") != 0) {
+            //  COSINE: every query walks on its int8 dot-product form (VNNI, else the
+            //  nibble form on AVX2); the serial build keeps the int16 L2 walk
+            int vnni = strcmp (isa, "avx512vnni") == 0;
+            h->search_graph_b = vnni? s_search_graph_sq8_ip_vnni: s_search_graph_sq8_ipnib_avx2;
+            h->b_nib = !vnni;
+            h->ip_walk = 1;
         }
 #endif
         return;

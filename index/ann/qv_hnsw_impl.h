@@ -101,6 +101,8 @@ typedef struct s_hnsw_s {
     int (*search_graph_b) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
                            uint32_t wide, uint32_t k, const qv_search_params_t *filter);
     int b_nib;                  //  search_graph_b takes the nibble form
+    int ip_walk;                //  COSINE: search_graph_b walks every query on its
+                                //  int8 dot-product form (S_K_SQ8IB_VNNI / _SQ8IN_AVX2)
     _Atomic (s_ctx_t *) hot;    //  an idle search context taken without the lock: one
                                 //  exchange instead of a lock and unlock per search
     pthread_mutex_t pool_lock;  //  guards pool
@@ -153,6 +155,11 @@ s_links (const s_hnsw_t *h, uint32_t id, int level)
 //  The nibble form of the byte-form query (qv_isq8_query_nib) with per-node biases,
 //  AVX2: the same integer distances again; only through s_dist_node
 #define S_K_SQ8N_AVX2   12
+//  COSINE (unit vectors, IP kernel): the walk ranks by the dot product of an int8
+//  query (qv_isq8_query_ip) with the codes, -2 q8.c through the kernels above with
+//  |q|^2 and every bias 0 (no per-node bias to load); VNNI, or the nibble form (AVX2)
+#define S_K_SQ8IB_VNNI  13
+#define S_K_SQ8IN_AVX2  14
 
 //  Distance under the index's metric, smaller is better (-ip for IP). kind is a
 //  constant at every call site once inlined, so the switch folds away.
@@ -205,6 +212,12 @@ s_dist_node (const s_hnsw_t *h, int kind, const float *q, uint32_t id)
         return (float) qv_isq8_l2_qn_avx2_inline ((const int8_t *) (const void *) q,
                                                   (const uint8_t *) s_vec (h, id),
                                                   h->cbias [id], h->cdim);
+    if (kind == S_K_SQ8IB_VNNI)
+        return (float) qv_isq8_l2_qb_vnni_inline ((const int8_t *) (const void *) q, 0,
+                                                  (const uint8_t *) s_vec (h, id), 0, h->cdim);
+    if (kind == S_K_SQ8IN_AVX2)
+        return (float) qv_isq8_l2_qn_avx2_inline ((const int8_t *) (const void *) q,
+                                                  (const uint8_t *) s_vec (h, id), 0, h->cdim);
 #endif
     return s_dist (h, kind, q, s_vec (h, id));
 }

@@ -213,6 +213,20 @@ qv_isq8_query_s8 (const int16_t *q, uint32_t cdim, int8_t *out, int32_t *qq)
 }
 
 void
+qv_isq8_query_ip (const float *q, uint32_t dim, uint32_t cdim, int8_t *out)
+{
+    float top = 0;
+    for (uint32_t i = 0; i < dim; i++)
+        top = fabsf (q [i]) > top? fabsf (q [i]): top;         //  NaN: skipped
+    float scale = top > 0 && isfinite (top)? 127.0f / top: 0;
+    for (uint32_t i = 0; i < dim; i++) {
+        float v = roundf (q [i] * scale);
+        out [i] = (int8_t) (v >= -127? (v <= 127? v: 127): -127);   //  NaN: -127
+    }
+    memset (out + dim, 0, cdim - dim + sizeof (int32_t));
+}
+
+void
 qv_isq8_query_nib (const int8_t *q8, int32_t qq, uint32_t cdim, int8_t *out)
 {
     for (uint32_t i = 0; i < cdim; i++) {

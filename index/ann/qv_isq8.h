@@ -67,6 +67,14 @@ int32_t qv_isq8_l2_cc_avx512 (const uint8_t *a, const uint8_t *b, uint32_t cdim)
 int32_t
     qv_isq8_bias (const uint8_t *c, uint32_t cdim);
 
+//  The dot-product form of a query for unit vectors (COSINE): ranking codes c by
+//  q . (vmin + step c) is ranking them by q . c, so a query needs no code ranges:
+//  out [i] = round (127 q [i] / max |q|) (0 for a zero query and for i >= dim), int8
+//  in -127..127, then a zero int32 in place of qq, so the byte-form kernels with
+//  every bias 0 return -2 out.c, smaller for a larger dot product.
+void
+    qv_isq8_query_ip (const float *q, uint32_t dim, uint32_t cdim, int8_t *out);
+
 //  The byte form of a prepared query (qv_isq8_query): out [i] = q [i] - 128 and
 //  *qq = |q|^2. Returns 1, or 0 (out and *qq meaningless) when a code is outside 0..255 (a query
 //  beyond the trained ranges), which the byte form cannot hold.

@@ -222,6 +222,91 @@ test_kernels (void **state)
     free (b);
 }
 
+//  The dot-product form of COSINE queries (qv_isq8_query_ip): values, padding and the
+//  zero qq after them; then every kernel that walks it (serial byte form, VNNI, the
+//  nibble form, one and four at once) against -2 q8.c computed here, with every bias 0,
+//  on random values and on the extremes (q8 = +-127 against codes 255)
+static void
+test_query_ip (void **state)
+{
+    (void) state;
+    float q [100];
+    int8_t *out = aligned_alloc (64, 128 + 64);
+    for (uint32_t i = 0; i < 100; i++)
+        q [i] = (float) i - 49.5f;
+    memset (out, 0x55, 128 + 64);
+    qv_isq8_query_ip (q, 100, 128, out);
+    assert_int_equal (out [0], -127);
+    assert_int_equal (out [99], 127);
+    assert_int_equal (out [50], (int) roundf (0.5f * 127 / 49.5f));
+    for (uint32_t i = 100; i < 128 + 4; i++)
+        assert_int_equal (out [i], 0);
+    memset (q, 0, sizeof q);                    //  a zero query: all zeros
+    qv_isq8_query_ip (q, 100, 128, out);
+    for (uint32_t i = 0; i < 128 + 4; i++)
+        assert_int_equal (out [i], 0);
+    q [3] = NAN;                                //  not finite: clamped, no trap
+    q [4] = 1;
+    qv_isq8_query_ip (q, 100, 128, out);
+    assert_int_equal (out [4], 127);
+    free (out);
+
+    unsigned seed = 17;
+    uint32_t cdims [] = { 32, 64, 800, 4096 };
+    int8_t *q8 = aligned_alloc (64, 4096 + 64), *qn = aligned_alloc (64, 2 * 4096 + 64);
+    uint8_t *a = aligned_alloc (64, 4096), *b = aligned_alloc (64, 4096);
+    __builtin_cpu_init ();
+    int vnni = qv_dist_cpu_has ("avx512") && __builtin_cpu_supports ("avx512bw")
+            && __builtin_cpu_supports ("avx512vnni");
+    int avx2 = qv_dist_cpu_has ("avx2");
+    for (int c = 0; c < 4; c++)
+        for (int round = 0; round < 20; round++) {
+            uint32_t cdim = cdims [c];
+            float *fq = malloc (cdim * sizeof (float));
+            for (uint32_t i = 0; i < cdim; i++) {
+                fq [i] = round == 0? (i % 2? 1.0f: -1.0f): (float) rand_r (&seed) / RAND_MAX - 0.5f;
+                a [i] = round == 0? 255: (uint8_t) rand_r (&seed);
+                b [i] = round == 0? (uint8_t) (i % 3? 255: 0): (uint8_t) rand_r (&seed);
+            }
+            qv_isq8_query_ip (fq, cdim, cdim, q8);
+            int32_t da = 0, db = 0;
+            for (uint32_t i = 0; i < cdim; i++) {
+                assert_true (q8 [i] >= -127 && q8 [i] <= 127);
+                da += q8 [i] * a [i];
+                db += q8 [i] * b [i];
+            }
+            int32_t want = -2 * da, want_b = -2 * db;
+            assert_int_equal (qv_isq8_l2_qb_serial (q8, 0, a, 0, cdim), want);
+            if (vnni)
+                assert_int_equal (qv_isq8_l2_qb_vnni (q8, 0, a, 0, cdim), want);
+            qv_isq8_query_nib (q8, 0, cdim, qn);
+            if (avx2)
+                assert_int_equal (qv_isq8_l2_qn_avx2 (qn, a, 0, cdim), want);
+            for (int lane = 0; lane < 4; lane++) {
+                const uint8_t *four [4] = { a, a, a, a };
+                int32_t zero [4] = { 0, 0, 0, 0 }, got [4];
+                four [lane] = b;
+                if (vnni) {
+                    qv_isq8_l2_qb4_vnni (q8, 0, four, zero, cdim, got);
+                    for (int j = 0; j < 4; j++)
+                        assert_int_equal (got [j], j == lane? want_b: want);
+                }
+                if (avx2) {
+                    qv_isq8_l2_qn4_avx2 (qn, four, zero, cdim, got);
+                    for (int j = 0; j < 4; j++)
+                        assert_int_equal (got [j], j == lane? want_b: want);
+                }
+            }
+            free (fq);
+        }
+    fprintf (stderr, "isq8 dot-product form checked: serial%s%s\n", avx2? " avx2": "",
+             vnni? " avx512vnni": "");
+    free (q8);
+    free (qn);
+    free (a);
+    free (b);
+}
+
 static void
 test_encoding (void **state)
 {
@@ -577,6 +662,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_kernels),
+        cmocka_unit_test (test_query_ip),
         cmocka_unit_test (test_encoding),
         cmocka_unit_test (test_siftsmall),
         cmocka_unit_test (test_cosine_and_filter),
