@@ -233,11 +233,28 @@ test_ip_and_cosine (void **state)
     free (truth);
 }
 
+//  a and b answer every query (top 10 at ef 32) with the same ids and distances.
+static void
+s_assert_same_search (qv_index_t *a, qv_index_t *b, const float *queries, uint32_t nq,
+                      uint32_t dim)
+{
+    for (uint32_t q = 0; q < nq; q++) {
+        uint32_t ia [10], ib [10];
+        float da [10], db [10];
+        qv_search_params_t sp = { .ef = 32 };
+        int na = qv_index_search (a, queries + q * dim, 10, &sp, ia, da);
+        int nb = qv_index_search (b, queries + q * dim, 10, &sp, ib, db);
+        assert_int_equal (na, nb);
+        assert_memory_equal (ia, ib, sizeof ia);
+        assert_memory_equal (da, db, sizeof da);
+    }
+}
+
 static void
 test_save_load_and_corruption (void **state)
 {
     (void) state;
-    uint32_t n = 1200, dim = 24, nq = 50, k = 10;
+    uint32_t n = 1200, dim = 24, nq = 50;
     float *base = s_unit_vectors (n, dim, 11);
     float *queries = s_unit_vectors (nq, dim, 12);
     qv_index_params_t params = { .M = 8, .ef_construction = 64 };
@@ -250,16 +267,7 @@ test_save_load_and_corruption (void **state)
     assert_int_equal (qv_index_load (zchunk_data (chunk), size, &loaded), 0);
     assert_int_equal (qv_index_count (loaded), n);
     assert_int_equal (qv_index_params (loaded)->M, 8);
-    for (uint32_t q = 0; q < nq; q++) {
-        uint32_t ia [10], ib [10];
-        float da [10], db [10];
-        qv_search_params_t sp = { .ef = 32 };
-        int na = qv_index_search (index, queries + q * dim, k, &sp, ia, da);
-        int nb = qv_index_search (loaded, queries + q * dim, k, &sp, ib, db);
-        assert_int_equal (na, nb);
-        assert_memory_equal (ia, ib, sizeof ia);
-        assert_memory_equal (da, db, sizeof da);
-    }
+    s_assert_same_search (index, loaded, queries, nq, dim);
     //  Loaded from a buffer it is handed (as a start does): the level-0 arena is the
     //  buffer itself, moved to its front, and it searches the same
     uint8_t *owned = aligned_alloc (64, (size + 63) / 64 * 64);
@@ -268,16 +276,7 @@ test_save_load_and_corruption (void **state)
     qv_index_t *adopted = NULL;
     assert_int_equal (qv_index_load_owned (owned, size, &adopted), 0);
     assert_ptr_equal (((s_hnsw_t *) adopted->impl)->arena, owned);
-    for (uint32_t q = 0; q < nq; q++) {
-        uint32_t ia [10], ib [10];
-        float da [10], db [10];
-        qv_search_params_t sp = { .ef = 32 };
-        int na = qv_index_search (index, queries + q * dim, k, &sp, ia, da);
-        int nb = qv_index_search (adopted, queries + q * dim, k, &sp, ib, db);
-        assert_int_equal (na, nb);
-        assert_memory_equal (ia, ib, sizeof ia);
-        assert_memory_equal (da, db, sizeof da);
-    }
+    s_assert_same_search (index, adopted, queries, nq, dim);
     //  ... and grows like any other (the arena is copied out of the buffer)
     assert_int_equal (qv_index_add (adopted, base, 1), 0);
     assert_int_equal (qv_index_count (adopted), n + 1);
