@@ -503,9 +503,15 @@ s_parse_roles (qv_config_t *config)
 //  threads to release what they still hold: nats_Close returns at once and frees
 //  later, so a process exiting right after a connection closed (a searcher process
 //  that started over, then was stopped) left a connection's memory behind.
+//  ZeroMQ goes first: a closed socket's queued messages are freed later by libzmq's
+//  own threads, and a request frame that lies in a NATS message's payload (the
+//  bridge's zero-copy hand-off) destroys that message when freed: after nats.c's
+//  teardown that aborted the process (seen as SIGABRT in natsGC_collect at a proxy
+//  process's stop). Terminating the context waits for every such free.
 static void
 s_nats_close (void)
 {
+    zsys_shutdown ();
     natsStatus s = nats_CloseAndWait (2000);
     if (s != NATS_OK && s != NATS_NOT_INITIALIZED)
         qv_warn ("NATS library teardown: %s", natsStatus_GetText (s));
