@@ -25,6 +25,8 @@
 
 #include "qv_codec.h"
 #include "qv_it_docs.h"
+#include "qv_it_nats.h"
+#include "qv_it_s3rver.h"
 #include "qv_store.h"
 
 #define CALL_OK QV_IT_CALL_OK
@@ -201,61 +203,18 @@ test_crash_before_manifest (void **state)
 
 static pid_t s_s3rver_pid;
 
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    if (bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
-        close (fd);
-        return 0;
-    }
-    socklen_t len = sizeof addr;
-    getsockname (fd, (struct sockaddr *) &addr, &len);
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
-static bool
-s_port_answers (int port)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
-                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    bool ok = connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
-    close (fd);
-    return ok;
-}
-
 static void
 s_s3rver_start (const char *bin, const char *dir, int port)
 {
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        char p [16];
-        snprintf (p, sizeof p, "%d", port);
-        int null = open ("/dev/null", O_WRONLY);
-        dup2 (null, 1);
-        dup2 (null, 2);
-        execl (bin, bin, "-d", dir, "-a", "127.0.0.1", "-p", p, "-s",
-               "--allow-mismatched-signatures", (char *) NULL);
-        _exit (127);
-    }
-    s_s3rver_pid = pid;
-    for (int i = 0; i < 600 && !s_port_answers (port); i++)
-        usleep (100000);
-    assert_true (s_port_answers (port));
+    s_s3rver_pid = qv_it_s3rver_start (bin, dir, port, NULL, NULL);
+    assert_true (s_s3rver_pid > 0);
 }
 
 static void
 s_s3rver_stop (void)
 {
-    if (s_s3rver_pid > 0) {
-        kill (s_s3rver_pid, SIGKILL);
-        waitpid (s_s3rver_pid, NULL, 0);
-        s_s3rver_pid = 0;
-    }
+    qv_it_s3rver_stop (s_s3rver_pid);
+    s_s3rver_pid = 0;
 }
 
 //  The outage tests' start (skipped without S3, or without QV_S3RVER, the s3rver
@@ -275,14 +234,12 @@ s_outage_start (s_outage_t *o)
 {
     if (!qv_it_need_s3 ())
         skip ();
-    o->bin = getenv ("QV_S3RVER");
-    if (!o->bin || access (o->bin, X_OK) != 0) {
-        print_message ("QV_S3RVER (the s3rver binary) is not set: skipped\n");
+    o->bin = qv_it_s3rver_bin ();
+    if (!o->bin)
         skip ();
-    }
     snprintf (o->dir, sizeof o->dir, "/tmp/qv-it-s3rver-XXXXXX");
     assert_non_null (mkdtemp (o->dir));
-    o->port = s_free_port ();
+    o->port = qv_itn_free_port ();
     s_s3rver_start (o->bin, o->dir, o->port);
     o->saved = strdup (getenv ("QV_S3_ENDPOINT"));
     char endpoint [64];
