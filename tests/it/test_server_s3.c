@@ -34,21 +34,6 @@
 #define BATCH 200
 #define DIM 4
 
-//  The ids of the top 10 for a fixed query, as text.
-static void
-s_top10 (qv_it_client_t *c, char *out, size_t size)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'search', collection: 'docs', vectors: [[3.0, 2.5, 1.0, 0.25]],"
-                              " limit: 10}");
-    size_t n = 0;
-    out [0] = 0;
-    const qv_val_t *hits = qv_it_path (r, "results.0");
-    for (size_t i = 0; i < qv_val_len (hits); i++)
-        n += (size_t) snprintf (out + n, size - n, "%lld ",
-                                (long long) qv_it_int (qv_it_vpath (qv_val_at (hits, i), "id")));
-    qv_doc_destroy (&r);
-}
-
 //  (1) The bucket alone rebuilds the service: a server on an empty data directory
 //  with the same --s3-* options serves the same data; after kill -9 the next one
 //  takes the lock over and says so.
@@ -73,7 +58,7 @@ test_cold_start_from_bucket (void **state)
     }
     //  Half flushed into segments, half only in the WAL
     char before [256], after [256];
-    s_top10 (c, before, sizeof before);
+    qv_it_docs_top10 (c, before, sizeof before);
     assert_int_equal (qv_it_docs_rows (c), 10 * BATCH);
     qv_it_client_destroy (&c);
     assert_int_equal (qv_it_server_signal (first, SIGTERM, 30000), 0);
@@ -86,7 +71,7 @@ test_cold_start_from_bucket (void **state)
     assert_int_equal (qv_it_docs_rows (c), 10 * BATCH);
     for (uint32_t b = 0; b < 10; b++)
         assert_true ((qv_it_docs_batch_rows (c, b, BATCH) == BATCH));
-    s_top10 (c, after, sizeof after);
+    qv_it_docs_top10 (c, after, sizeof after);
     assert_string_equal (before, after);
     qv_doc_t *r = qv_it_docs_insert (c, 10, BATCH, DIM);
     assert_true (qv_it_ok (r));
@@ -283,7 +268,7 @@ test_store_outage (void **state)
         acked [nacked++] = b;
     }
     char before [256], during [256];
-    s_top10 (c, before, sizeof before);
+    qv_it_docs_top10 (c, before, sizeof before);
 
     //  The store goes away: writes are refused UNAVAILABLE (after the retries), never
     //  acknowledged; reads of what is loaded keep working
@@ -308,7 +293,7 @@ test_store_outage (void **state)
     assert_true (qv_it_int (qv_it_path (st, "store_requests")) > 0);
     assert_true (qv_it_int (qv_it_path (st, "store_retries")) >= 12);
     qv_doc_destroy (&st);
-    s_top10 (c, during, sizeof during);
+    qv_it_docs_top10 (c, during, sizeof during);
     assert_string_equal (before, during);
     assert_int_equal (qv_it_docs_rows (c), 5 * BATCH);
     assert_true ((qv_it_docs_batch_rows (c, 0, BATCH) == BATCH));

@@ -67,21 +67,6 @@ s_tls_store_stop (s_tls_store_t *t)
     qv_it_rm_rf (t->dir);
 }
 
-//  The ids of the top 10 for a fixed query, as text.
-static void
-s_top10 (qv_it_client_t *c, char *out, size_t size)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'search', collection: 'docs', vectors: [[3.0, 2.5, 1.0, 0.25]],"
-                              " limit: 10}");
-    size_t n = 0;
-    out [0] = 0;
-    const qv_val_t *hits = qv_it_path (r, "results.0");
-    for (size_t i = 0; i < qv_val_len (hits); i++)
-        n += (size_t) snprintf (out + n, size - n, "%lld ",
-                                (long long) qv_it_int (qv_it_vpath (qv_val_at (hits, i), "id")));
-    qv_doc_destroy (&r);
-}
-
 //  Insert, flush, stop; a server on an empty data directory reads it all back over
 //  HTTPS.
 static void
@@ -105,7 +90,8 @@ test_https_round_trip (void **state)
     }
     //  Part in segments, part only in the WAL; all of it in the HTTPS store's bucket
     char before [256], after [256];
-    s_top10 (c, before, sizeof before);
+    qv_it_docs_top10 (c, before, sizeof before);
+    assert_true (before [0]);
     assert_int_equal (qv_it_docs_rows (c), 6 * BATCH);
     qv_it_client_destroy (&c);
     assert_int_equal (qv_it_server_signal (first, SIGTERM, 30000), 0);
@@ -121,7 +107,7 @@ test_https_round_trip (void **state)
     assert_int_equal (qv_it_docs_rows (c), 6 * BATCH);
     for (uint32_t b = 0; b < 6; b++)
         assert_true ((qv_it_docs_batch_rows (c, b, BATCH) == BATCH));
-    s_top10 (c, after, sizeof after);
+    qv_it_docs_top10 (c, after, sizeof after);
     assert_string_equal (before, after);
     qv_it_client_destroy (&c);
     assert_int_equal (qv_it_server_signal (second, SIGTERM, 30000), 0);
