@@ -9,8 +9,13 @@
 //  QUIVER_S3_SECRET_KEY) and are never logged. Object "a/b" is PREFIX/a/b in BUCKET.
 //
 //  libs3 2.0 signs with AWS signature V2, so requests go path-style to an explicit
-//  HOST:PORT over plain HTTP unless https=1. Every request runs in a libs3 request
-//  context that the calling thread drives itself (select on the context's sockets),
+//  HOST:PORT over plain HTTP unless https=1. Over HTTPS, libs3 2.0 (Debian's 2.0-4)
+//  sets curl's CURLOPT_SSL_VERIFYPEER to 0 on every handle and offers no way to change
+//  it: the server's certificate chain is not checked (any CA, a self-signed one too),
+//  only that the certificate names HOST (curl's host check stays on): the traffic is
+//  encrypted, but an active interceptor presenting a certificate of its own for HOST
+//  is not detected. Open logs a warning saying so.
+//  Every request runs in a libs3 request context that the calling thread drives itself (select on the context's sockets),
 //  which gives each attempt a deadline: past it, the context is destroyed, which aborts
 //  the transfer. The handle keeps a pool of `connections` contexts; a caller waits for
 //  a free one, so at most that many requests are in flight and every thread that uses
@@ -446,6 +451,10 @@ s_run (s_s3_t *self, const s_op_t *op, s_req_t *req, const char *what)
         if (st == S3StatusErrorNoSuchBucket)
             return qv_err (QV_EIO, "%s: bucket '%s' does not exist on %s", what,
                            self->bucket, self->host);
+        if (st == S3StatusServerFailedVerification)
+            //  libs3 2.0 leaves curl's host name check on (and its chain check off)
+            return qv_err (QV_EIO, "%s: TLS certificate of %s refused: it does not name that "
+                           "host (%s)", what, self->host, S3_get_status_name (st));
         if (!s_retryable (st))
             return qv_err (QV_EIO, "%s: %s%s%s", what, S3_get_status_name (st),
                            req->error [0] ? ": " : "", req->error);
@@ -1150,6 +1159,9 @@ s_open (const char *location)
     for (char *opt = query ? strtok (query, "&") : NULL; opt; opt = strtok (NULL, "&"))
         if (s_option (self, opt, location))
             goto failed;
+    if (self->bucket_ctx.protocol == S3ProtocolHTTPS)
+        qv_warn ("s3://%s over HTTPS: libs3 2.0 checks that the server's certificate names "
+                 "the host, not who issued it (encrypted, not authenticated)", self->host);
 
     const char *access = getenv ("QUIVER_S3_ACCESS_KEY");
     const char *secret = getenv ("QUIVER_S3_SECRET_KEY");

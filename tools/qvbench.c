@@ -18,7 +18,9 @@
 #include "qv_rc.h"
 #include "qv_topk.h"
 
+#include <curl/curl.h>
 #include <czmq.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <immintrin.h>
@@ -38,7 +40,7 @@
 //  Options of this run.
 typedef struct {
     bool quick;
-    const char *only;               //  "insert", "search", "recovery", "visibility" or NULL
+    const char *only;               //  the one part to run ("insert", ...) or NULL
     int runs;                       //  runs per figure (median)
     double seconds;                 //  length of one timed run
     char quiver [4096];             //  path of the quiver binary
@@ -1128,6 +1130,124 @@ s_bench_split (const s_opts_t *opts)
 }
 
 // ---------------------------------------------------------------------------------
+//  f, g. What a server option costs: servers that differ only in it, loaded alike,
+//  measured in turn in one run (runs alternate between them)
+
+enum { S_CMP_FIGURES = 8, S_CMP_MODES = 4 };
+
+//  Sets the clients' key and token for mode m (the comparison's own).
+typedef void (s_mode_fn) (int m, void *arg);
+
+//  The CPU time the server process has used so far, seconds: the sum over its threads
+//  of the scheduler's run time (/proc/PID/task/TID/schedstat, nanoseconds).
+static double
+s_server_cpu (const qv_bench_server_t *srv)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) srv->pid);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return 0;
+    double sum = 0;
+    for (struct dirent *e; (e = readdir (dir)); ) {
+        if (e->d_name [0] == '.')
+            continue;
+        char stat [384];
+        snprintf (stat, sizeof stat, "%s/%.256s/schedstat", path, e->d_name);
+        FILE *f = fopen (stat, "r");
+        unsigned long long ns = 0;
+        if (f && fscanf (f, "%llu", &ns) == 1)
+            sum += (double) ns / 1e9;
+        if (f)
+            fclose (f);
+    }
+    closedir (dir);
+    return sum;
+}
+
+//  Loads each server alike: collection "bench" with rows flushed rows, "small" with
+//  1,000, and "ins", empty, for the insert runs (searches keep their rows).
+static void
+s_compare_load (qv_bench_server_t *srv, int modes, size_t rows, s_mode_fn *set_mode, void *arg)
+{
+    for (int m = 0; m < modes; m++) {
+        set_mode (m, arg);
+        qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
+        s_create (client, "bench");
+        s_create (client, "small");
+        s_create (client, "ins");
+        qv_client_destroy (&client);
+        s_load (srv [m].endpoint, "bench", rows, 0, 11);
+        s_flush (srv [m].endpoint, "bench");
+        s_load (srv [m].endpoint, "small", 1000, 0, 13);
+        s_flush (srv [m].endpoint, "small");
+    }
+}
+
+//  Measures the servers in turn, opts->runs times (every other time in reverse order,
+//  so that a drift of the machine's load weighs on each alike), and prints the medians
+//  side by side with each mode's ratio to mode 0 (ratio [m] heads its column). The
+//  server CPU figures are the process's CPU time over the run divided by the requests.
+static void
+s_compare (const s_opts_t *opts, qv_bench_server_t *srv, int modes, const char *const *names,
+           const char *const *ratio, s_mode_fn *set_mode, void *arg)
+{
+    const char *what [S_CMP_FIGURES] = {
+        "insert rows/s (4 clients x 1,000 rows)", "insert p50 ms",
+        "server CPU ms per 1,000-row insert", "search queries/s (nq=1, exact, k=10)",
+        "search p50 ms (nq=1)", "server CPU us per search (nq=1)",
+        "search queries/s (nq=100)", "search queries/s (nq=1, 1,000 rows)" };
+    printf ("  %-40s", "");
+    for (int m = 0; m < modes; m++)
+        printf ("  %12s", names [m]);
+    for (int m = 1; m < modes; m++)
+        printf ("  %7s", ratio [m]);
+    printf ("\n  %-40s", "----------------------------------------");
+    for (int m = 0; m < modes; m++)
+        printf ("  %12s", "------------");
+    for (int m = 1; m < modes; m++)
+        printf ("  %7s", "-------");
+    printf ("\n");
+    static double v [S_CMP_FIGURES][S_CMP_MODES][16];
+    uint64_t state = 5;
+    for (int r = 0; r < opts->runs; r++)
+        for (int k = 0; k < modes; k++) {
+            int m = r % 2 ? modes - 1 - k : k;      //  every other run in reverse order
+            set_mode (m, arg);
+            double p99, p50;
+            double cpu = s_server_cpu (&srv [m]);
+            int64_t t0 = qv_clock_usec ();
+            s_insert_run (srv [m].endpoint, "ins", 4, 1000, opts->seconds,
+                          ((int64_t) r + 1) << 40, &v [0][m][r], &v [1][m][r], &p99);
+            double secs = (qv_clock_usec () - t0) / 1e6;
+            double requests = v [0][m][r] * secs / 1000;
+            v [2][m][r] = requests > 0 ? (s_server_cpu (&srv [m]) - cpu) * 1e3 / requests : 0;
+            qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
+            qv_client_set_timeout (client, 600000);
+            cpu = s_server_cpu (&srv [m]);
+            t0 = qv_clock_usec ();
+            v [3][m][r] = s_search_run (client, "bench", 1, opts->seconds, 5, &state, &v [4][m][r]);
+            secs = (qv_clock_usec () - t0) / 1e6;
+            requests = v [3][m][r] * secs;
+            v [5][m][r] = requests > 0 ? (s_server_cpu (&srv [m]) - cpu) * 1e6 / requests : 0;
+            v [6][m][r] = s_search_run (client, "bench", 100, opts->seconds, 2, &state, &p50);
+            v [7][m][r] = s_search_run (client, "small", 1, opts->seconds, 5, &state, &p50);
+            qv_client_destroy (&client);
+        }
+    for (int i = 0; i < S_CMP_FIGURES; i++) {
+        double x [S_CMP_MODES];
+        printf ("  %-40s", what [i]);
+        for (int m = 0; m < modes; m++) {
+            x [m] = s_median (v [i][m], (size_t) opts->runs);
+            printf ("  %12.*f", i == 1 || i == 2 || i == 4 ? 3 : 1, x [m]);
+        }
+        for (int m = 1; m < modes; m++)
+            printf ("  %6.3fx", x [0] > 0 ? x [m] / x [0] : 0);
+        printf ("\n");
+    }
+    fflush (stdout);
+}
+
 //  f. The encrypted API (CURVE), and CURVE with authentication (--auth, a user's
 //  token on every request), against the plain one
 
@@ -1150,11 +1270,12 @@ s_call_pairs (qv_client_t *client, const char *op, ...)
     qv_doc_destroy (&reply);
 }
 
-//  Sets the client key and token of mode m (0 plain, 1 CURVE, 2 CURVE + --auth).
+//  Sets the client key and token of mode m (0 plain, 1 CURVE, 2 CURVE + --auth); arg
+//  is the server's public key.
 static void
-s_curve_mode (int m, const char *key)
+s_curve_mode (int m, void *arg)
 {
-    qv_bench_set_server_key (m ? key : NULL);
+    qv_bench_set_server_key (m ? arg : NULL);
     qv_bench_set_token (m == 2 ? "bench:benchpass1" : NULL);
 }
 
@@ -1173,6 +1294,7 @@ s_bench_curve (const s_opts_t *opts)
     zcert_destroy (&cert);
     enum { MODES = 3 };
     const char *names [MODES] = { "plain", "CURVE", "auth+CURVE" };
+    const char *ratio [MODES] = { "", "CURVE", "auth+C" };
     qv_bench_server_t srv [MODES];
     setenv ("QUIVER_ROOT_PASSWORD", "benchroot1", 1);
     for (int m = 0; m < MODES; m++) {
@@ -1186,59 +1308,25 @@ s_bench_curve (const s_opts_t *opts)
         s_curve_mode (m, key);
         qv_bench_set_token (m == 2 ? "root:benchroot1" : NULL);
         qv_bench_server_start (&srv [m], opts->quiver, data, extra);
-        qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
         if (m == 2) {
             //  A user of its own (not root, whose check is a shortcut): a role with
             //  every privilege on every collection
+            qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
             s_call_pairs (client, "create_user", "user", "bench", "password", "benchpass1", NULL);
             s_call_pairs (client, "create_role", "role", "all", NULL);
             s_call_pairs (client, "grant_privilege", "role", "all", "collection", "*",
                           "privilege", "*", NULL);
             s_call_pairs (client, "grant_role", "user", "bench", "role", "all", NULL);
             qv_client_destroy (&client);
-            s_curve_mode (m, key);
-            client = qv_bench_client_new (srv [m].endpoint);
         }
-        s_create (client, "bench");
-        s_create (client, "ins");   //  the insert runs' own: searches keep their rows
-        qv_client_destroy (&client);
-        s_load (srv [m].endpoint, "bench", rows, 0, 11);
-        s_flush (srv [m].endpoint, "bench");
     }
     unsetenv ("QUIVER_ROOT_PASSWORD");
+    s_compare_load (srv, MODES, rows, s_curve_mode, key);
     printf ("\n== f. The API encrypted with CURVE (--curve-secret-key), and CURVE with --auth (a "
             "user's token,\n   checked on every request), against plain ZeroMQ: three servers, "
             "--search-threads 2,\n   %zu flushed %d-dim rows each; runs alternate between them, "
             "median of %d\n\n", rows, S_DIM, opts->runs);
-    printf ("  %-40s  %12s  %12s  %12s  %7s  %7s\n", "", names [0], names [1], names [2],
-            "CURVE", "auth+C");
-    printf ("  %-40s  %12s  %12s  %12s  %7s  %7s\n", "----------------------------------------",
-            "------------", "------------", "------------", "-------", "-------");
-    const char *what [5] = { "insert rows/s (4 clients x 1,000 rows)", "insert p50 ms",
-                             "search queries/s (nq=1, exact, k=10)", "search p50 ms (nq=1)",
-                             "search queries/s (nq=100)" };
-    double v [5][MODES][16];
-    uint64_t state = 5;
-    for (int r = 0; r < opts->runs; r++)
-        for (int m = 0; m < MODES; m++) {
-            s_curve_mode (m, key);
-            double p99;
-            s_insert_run (srv [m].endpoint, "ins", 4, 1000, opts->seconds,
-                          ((int64_t) r + 1) << 40, &v [0][m][r], &v [1][m][r], &p99);
-            qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
-            qv_client_set_timeout (client, 600000);
-            v [2][m][r] = s_search_run (client, "bench", 1, opts->seconds, 5, &state, &v [3][m][r]);
-            double p50;
-            v [4][m][r] = s_search_run (client, "bench", 100, opts->seconds, 2, &state, &p50);
-            qv_client_destroy (&client);
-        }
-    for (int i = 0; i < 5; i++) {
-        double x [MODES];
-        for (int m = 0; m < MODES; m++)
-            x [m] = s_median (v [i][m], (size_t) opts->runs);
-        printf ("  %-40s  %12.1f  %12.1f  %12.1f  %6.2fx  %6.2fx\n", what [i], x [0], x [1], x [2],
-                x [0] > 0 ? x [1] / x [0] : 0, x [0] > 0 ? x [2] / x [0] : 0);
-    }
+    s_compare (opts, srv, MODES, names, ratio, s_curve_mode, key);
     printf ("  (ratios to plain; issue 13's goal: auth + CURVE at most 10%% slower, i.e. rates at "
             "least 0.90x)\n");
     fflush (stdout);
@@ -1249,11 +1337,130 @@ s_bench_curve (const s_opts_t *opts)
     }
 }
 
+//  g. Metrics collection (--metrics), scraped every second as Prometheus would,
+//  against a server without it
+
+typedef struct {
+    char url [96];
+    atomic_bool stop;
+    int scrapes, failed;
+    size_t bytes;                   //  the last scrape's body
+    double ms [4096];               //  each scrape's time
+} s_scraper_t;
+
+static size_t
+s_scrape_take (char *data, size_t size, size_t n, void *arg)
+{
+    (void) data;
+    *(size_t *) arg += size * n;
+    return size * n;
+}
+
+//  Gets /metrics once a second until told to stop.
+static void *
+s_scraper (void *arg)
+{
+    s_scraper_t *s = arg;
+    CURL *curl = curl_easy_init ();
+    if (!curl)
+        qv_bench_die ("cannot make a curl handle");
+    curl_easy_setopt (curl, CURLOPT_URL, s->url);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_scrape_take);
+    while (!atomic_load (&s->stop)) {
+        size_t bytes = 0;
+        curl_easy_setopt (curl, CURLOPT_WRITEDATA, &bytes);
+        int64_t t0 = qv_clock_usec ();
+        long status = 0;
+        if (curl_easy_perform (curl) == CURLE_OK)
+            curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 200) {
+            s->bytes = bytes;
+            if (s->scrapes < 4096)
+                s->ms [s->scrapes] = (qv_clock_usec () - t0) / 1000.0;
+            s->scrapes++;
+        }
+        else
+            s->failed++;
+        while (!atomic_load (&s->stop) && qv_clock_usec () < t0 + 1000000)
+            usleep (20000);
+    }
+    curl_easy_cleanup (curl);
+    return NULL;
+}
+
+static void
+s_metrics_mode (int m, void *arg)
+{
+    (void) m; (void) arg;
+}
+
+static void
+s_bench_metrics (const s_opts_t *opts)
+{
+    const size_t rows = opts->quick ? 20000 : 100000;
+    enum { MODES = 2 };
+    const char *names [MODES] = { "no metrics", "--metrics" };
+    const char *ratio [MODES] = { "", "on/off" };
+    qv_bench_server_t srv [MODES];
+    s_scraper_t *scraper = calloc (1, sizeof *scraper);
+    char listen [64];
+    snprintf (listen, sizeof listen, "127.0.0.1:%d", qv_bench_free_port ());
+    snprintf (scraper->url, sizeof scraper->url, "http://%s/metrics", listen);
+    for (int m = 0; m < MODES; m++) {
+        char data [4200];
+        snprintf (data, sizeof data, "%s/metrics-%d", opts->tmp, m);
+        char *extra [] = { "--search-threads", "2", "--metrics", listen, NULL };
+        if (m == 0)
+            extra [2] = NULL;
+        qv_bench_server_start (&srv [m], opts->quiver, data, extra);
+    }
+    s_compare_load (srv, MODES, rows, s_metrics_mode, NULL);
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_scraper, scraper);
+    //  What the endpoint and its scrapes cost on their own: both servers idle for the
+    //  same seconds, one of them scraped; the difference in CPU time is the scrapes'
+    const double idle = opts->quick ? 5 : 15;
+    int scrapes0 = scraper->scrapes;
+    double idle0 [MODES];
+    for (int m = 0; m < MODES; m++)
+        idle0 [m] = s_server_cpu (&srv [m]);
+    usleep ((useconds_t) (idle * 1e6));
+    double idle_cpu [MODES];
+    for (int m = 0; m < MODES; m++)
+        idle_cpu [m] = s_server_cpu (&srv [m]) - idle0 [m];
+    int idle_scrapes = scraper->scrapes - scrapes0;
+    printf ("\n== g. Metrics collection (--metrics, %s scraped once a second throughout) against "
+            "none:\n   two servers, --search-threads 2, %zu flushed %d-dim rows each; runs "
+            "alternate between them,\n   median of %d\n\n", scraper->url, rows, S_DIM, opts->runs);
+    s_compare (opts, srv, MODES, names, ratio, s_metrics_mode, NULL);
+    atomic_store (&scraper->stop, true);
+    pthread_join (thread, NULL);
+    int n = scraper->scrapes < 4096 ? scraper->scrapes : 4096;
+    printf ("  (ratio metrics on/off; issue 13's goal: at most 2%% slower, i.e. rates at least "
+            "0.98x)\n  %d scrapes (%d failed), %zu bytes each, median %.2f ms\n",
+            scraper->scrapes, scraper->failed, scraper->bytes,
+            n ? qv_bench_quantile (scraper->ms, (size_t) n, 0.5) : 0.0);
+    printf ("  idle for %.0f s, side by side: %.1f ms CPU without metrics, %.1f ms with %d "
+            "scrapes:\n  %.3f ms CPU per scrape, %.3f%% of one core at one scrape a second\n",
+            idle, idle_cpu [0] * 1e3, idle_cpu [1] * 1e3, idle_scrapes,
+            idle_scrapes ? (idle_cpu [1] - idle_cpu [0]) * 1e3 / idle_scrapes : 0.0,
+            (idle_cpu [1] - idle_cpu [0]) / idle * 100);
+    fflush (stdout);
+    free (scraper);
+    for (int m = 0; m < MODES; m++) {
+        qv_bench_server_stop (&srv [m], SIGTERM);
+        qv_bench_rm_rf (srv [m].data);
+    }
+}
+
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "Usage: qvbench [--quick] [--only insert|search|recovery|visibility|split|curve] [--runs N]\n"
+        "Usage: qvbench [--quick] [--only insert|search|recovery|visibility|split|curve|metrics] [--runs N]\n"
         "               [--seconds S] [--split]\n"
         "\n"
         "Starts its own `quiver serve` (the binary next to qvbench) on a temporary data\n"
@@ -1272,10 +1479,11 @@ s_usage (FILE *out)
         "     writer core, through a proxy in front of the segment manager with a meta\n"
         "     process, and on an embedded server, all with --nats;\n"
         "  f. insert and search rates with the API encrypted (CURVE) and plain, side by side\n"
-        "     (100k rows; --quick: 20k).\n"
+        "     (100k rows; --quick: 20k);\n"
+        "  g. the same with --metrics (scraped once a second) and without.\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
-        "  --only PART    run one part: insert, search, recovery, visibility, split or curve\n"
+        "  --only PART    run one part: insert, search, recovery, visibility, split, curve or metrics\n"
         "  --runs N       runs per figure, the median is printed (default 3)\n"
         "  --seconds S    length of one timed run (default 3, --quick 1)\n"
         "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n"
@@ -1312,7 +1520,8 @@ main (int argc, char *argv [])
     if (optind < argc || opts.runs < 1 || opts.runs > 16 || seconds < 0
     ||  (opts.only && !streq (opts.only, "insert") && !streq (opts.only, "search")
          && !streq (opts.only, "recovery") && !streq (opts.only, "visibility")
-         && !streq (opts.only, "split") && !streq (opts.only, "curve"))) {
+         && !streq (opts.only, "split") && !streq (opts.only, "curve")
+         && !streq (opts.only, "metrics"))) {
         s_usage (stderr);
         return 2;
     }
@@ -1372,6 +1581,8 @@ main (int argc, char *argv [])
         s_bench_split (&opts);
     if (!opts.only || streq (opts.only, "curve"))
         s_bench_curve (&opts);
+    if (!opts.only || streq (opts.only, "metrics"))
+        s_bench_metrics (&opts);
     qv_bench_rm_rf (opts.tmp);
     return 0;
 }

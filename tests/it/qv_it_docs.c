@@ -167,3 +167,17 @@ qv_it_docs_rows (qv_it_client_t *c)
     qv_doc_destroy (&r);
     return rows;
 }
+
+void
+qv_it_docs_top10 (qv_it_client_t *c, char *out, size_t size)
+{
+    qv_doc_t *r = qv_it_callf (c, "{op: 'search', collection: 'docs', vectors: [[3.0, 2.5, 1.0, "
+                                  "0.25]], limit: 10}");
+    size_t n = 0;
+    out [0] = 0;
+    const qv_val_t *hits = r && qv_it_ok (r) ? qv_it_path (r, "results.0") : NULL;
+    for (size_t i = 0; hits && i < qv_val_len (hits) && n < size; i++)
+        n += (size_t) snprintf (out + n, size - n, "%lld ",
+                                (long long) qv_it_int (qv_it_vpath (qv_val_at (hits, i), "id")));
+    qv_doc_destroy (&r);
+}

@@ -60,4 +60,9 @@ int64_t
 int64_t
     qv_it_docs_rows (qv_it_client_t *c);
 
+//  The ids of the top 10 for a fixed query (a 4-dim `v`), as text ("" if the search
+//  failed): two servers that hold the same rows answer the same.
+void
+    qv_it_docs_top10 (qv_it_client_t *c, char *out, size_t size);
+
 #endif

@@ -6,6 +6,7 @@
 //  missing certificate file is refused at start.
 #include "qv_it_nats.h"
 #include "qv_it_server.h"
+#include "qv_it_tls.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,18 +34,12 @@ static int
 s_setup (void **state)
 {
     (void) state;
-    if (!qv_itn_have_nats_server () || system ("command -v openssl > /dev/null 2>&1") != 0)
+    if (!qv_itn_have_nats_server () || !qv_it_have_openssl ())
         return 0;                   //  tests skip
     snprintf (s_env.dir, sizeof s_env.dir, "/tmp/qv-it-tls-XXXXXX");
-    if (!mkdtemp (s_env.dir))
-        return -1;
-    snprintf (s_env.cert, sizeof s_env.cert, "%s/cert.pem", s_env.dir);
-    snprintf (s_env.key, sizeof s_env.key, "%s/key.pem", s_env.dir);
-    char cmd [2048];
-    snprintf (cmd, sizeof cmd, "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-              "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout %s -out %s > %s/openssl.log 2>&1",
-              s_env.key, s_env.cert, s_env.dir);
-    if (system (cmd) != 0)
+    if (!mkdtemp (s_env.dir)
+    ||  qv_it_tls_cert (s_env.dir, "localhost", "IP:127.0.0.1,DNS:localhost", s_env.cert,
+                        s_env.key, sizeof s_env.cert))
         return -1;
     int port = qv_itn_free_port ();
     snprintf (s_env.url, sizeof s_env.url, "tls://127.0.0.1:%d", port);

@@ -25,27 +25,14 @@
 
 #include "qv_codec.h"
 #include "qv_it_docs.h"
+#include "qv_it_nats.h"
+#include "qv_it_s3rver.h"
 #include "qv_store.h"
 
 #define CALL_OK QV_IT_CALL_OK
 #define CALL_ERR QV_IT_CALL_ERR
 #define BATCH 200
 #define DIM 4
-
-//  The ids of the top 10 for a fixed query, as text.
-static void
-s_top10 (qv_it_client_t *c, char *out, size_t size)
-{
-    qv_doc_t *r = CALL_OK (c, "{op: 'search', collection: 'docs', vectors: [[3.0, 2.5, 1.0, 0.25]],"
-                              " limit: 10}");
-    size_t n = 0;
-    out [0] = 0;
-    const qv_val_t *hits = qv_it_path (r, "results.0");
-    for (size_t i = 0; i < qv_val_len (hits); i++)
-        n += (size_t) snprintf (out + n, size - n, "%lld ",
-                                (long long) qv_it_int (qv_it_vpath (qv_val_at (hits, i), "id")));
-    qv_doc_destroy (&r);
-}
 
 //  (1) The bucket alone rebuilds the service: a server on an empty data directory
 //  with the same --s3-* options serves the same data; after kill -9 the next one
@@ -71,7 +58,7 @@ test_cold_start_from_bucket (void **state)
     }
     //  Half flushed into segments, half only in the WAL
     char before [256], after [256];
-    s_top10 (c, before, sizeof before);
+    qv_it_docs_top10 (c, before, sizeof before);
     assert_int_equal (qv_it_docs_rows (c), 10 * BATCH);
     qv_it_client_destroy (&c);
     assert_int_equal (qv_it_server_signal (first, SIGTERM, 30000), 0);
@@ -84,7 +71,7 @@ test_cold_start_from_bucket (void **state)
     assert_int_equal (qv_it_docs_rows (c), 10 * BATCH);
     for (uint32_t b = 0; b < 10; b++)
         assert_true ((qv_it_docs_batch_rows (c, b, BATCH) == BATCH));
-    s_top10 (c, after, sizeof after);
+    qv_it_docs_top10 (c, after, sizeof after);
     assert_string_equal (before, after);
     qv_doc_t *r = qv_it_docs_insert (c, 10, BATCH, DIM);
     assert_true (qv_it_ok (r));
@@ -201,61 +188,18 @@ test_crash_before_manifest (void **state)
 
 static pid_t s_s3rver_pid;
 
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    if (bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
-        close (fd);
-        return 0;
-    }
-    socklen_t len = sizeof addr;
-    getsockname (fd, (struct sockaddr *) &addr, &len);
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
-static bool
-s_port_answers (int port)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port),
-                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    bool ok = connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
-    close (fd);
-    return ok;
-}
-
 static void
 s_s3rver_start (const char *bin, const char *dir, int port)
 {
-    pid_t pid = fork ();
-    assert_true (pid >= 0);
-    if (pid == 0) {
-        char p [16];
-        snprintf (p, sizeof p, "%d", port);
-        int null = open ("/dev/null", O_WRONLY);
-        dup2 (null, 1);
-        dup2 (null, 2);
-        execl (bin, bin, "-d", dir, "-a", "127.0.0.1", "-p", p, "-s",
-               "--allow-mismatched-signatures", (char *) NULL);
-        _exit (127);
-    }
-    s_s3rver_pid = pid;
-    for (int i = 0; i < 600 && !s_port_answers (port); i++)
-        usleep (100000);
-    assert_true (s_port_answers (port));
+    s_s3rver_pid = qv_it_s3rver_start (bin, dir, port, NULL, NULL);
+    assert_true (s_s3rver_pid > 0);
 }
 
 static void
 s_s3rver_stop (void)
 {
-    if (s_s3rver_pid > 0) {
-        kill (s_s3rver_pid, SIGKILL);
-        waitpid (s_s3rver_pid, NULL, 0);
-        s_s3rver_pid = 0;
-    }
+    qv_it_s3rver_stop (s_s3rver_pid);
+    s_s3rver_pid = 0;
 }
 
 //  The outage tests' start (skipped without S3, or without QV_S3RVER, the s3rver
@@ -275,14 +219,12 @@ s_outage_start (s_outage_t *o)
 {
     if (!qv_it_need_s3 ())
         skip ();
-    o->bin = getenv ("QV_S3RVER");
-    if (!o->bin || access (o->bin, X_OK) != 0) {
-        print_message ("QV_S3RVER (the s3rver binary) is not set: skipped\n");
+    o->bin = qv_it_s3rver_bin ();
+    if (!o->bin)
         skip ();
-    }
     snprintf (o->dir, sizeof o->dir, "/tmp/qv-it-s3rver-XXXXXX");
     assert_non_null (mkdtemp (o->dir));
-    o->port = s_free_port ();
+    o->port = qv_itn_free_port ();
     s_s3rver_start (o->bin, o->dir, o->port);
     o->saved = strdup (getenv ("QV_S3_ENDPOINT"));
     char endpoint [64];
@@ -326,7 +268,7 @@ test_store_outage (void **state)
         acked [nacked++] = b;
     }
     char before [256], during [256];
-    s_top10 (c, before, sizeof before);
+    qv_it_docs_top10 (c, before, sizeof before);
 
     //  The store goes away: writes are refused UNAVAILABLE (after the retries), never
     //  acknowledged; reads of what is loaded keep working
@@ -351,7 +293,7 @@ test_store_outage (void **state)
     assert_true (qv_it_int (qv_it_path (st, "store_requests")) > 0);
     assert_true (qv_it_int (qv_it_path (st, "store_retries")) >= 12);
     qv_doc_destroy (&st);
-    s_top10 (c, during, sizeof during);
+    qv_it_docs_top10 (c, during, sizeof during);
     assert_string_equal (before, during);
     assert_int_equal (qv_it_docs_rows (c), 5 * BATCH);
     assert_true ((qv_it_docs_batch_rows (c, 0, BATCH) == BATCH));
