@@ -275,13 +275,8 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
         if (rc)
             return rc;
     }
-    if (h->borrowed) {
-        //  qv_index.c takes no adds on borrowed vectors: this is the build
-        if (h->sq8)
-            h->floats = (float *) self->borrowed;
-        else
-            h->vbase = (const uint8_t *) self->borrowed;
-    }
+    if (h->borrowed)
+        qv_hnsw_rebind (self);  //  qv_index.c takes no adds on borrowed vectors: a build
     for (uint32_t i = 0; i < n; i++) {
         uint32_t c = first + i;
         uint8_t *rec = h->arena + (size_t) c * h->record;
@@ -509,6 +504,16 @@ s_vector_bytes (const qv_index_t *self)
     return (size_t) self->count * self->dim * sizeof (float);
 }
 
+void
+qv_hnsw_rebind (qv_index_t *self)
+{
+    s_hnsw_t *h = self->impl;
+    if (h->sq8)
+        h->floats = (float *) self->borrowed;
+    else
+        h->vbase = (const uint8_t *) self->borrowed;
+}
+
 int
 qv_hnsw_set_filter_exact_factor (qv_index_t *index, double factor)
 {
@@ -551,6 +556,7 @@ const qv_index_vtable_t qv_hnsw_vtable = {
     .vector_bytes = s_vector_bytes,
     .estimate_bytes = s_estimate_bytes,
     .borrows = 1,
+    .rebind = qv_hnsw_rebind,
 };
 
 //  HNSW_SQ8: the same graph, walked on integer SQ8 codes (qv_isq8.h) kept in the
@@ -571,4 +577,5 @@ const qv_index_vtable_t qv_hnsw_sq8_vtable = {
     .vector_bytes = s_vector_bytes,
     .estimate_bytes = s_estimate_bytes,
     .borrows = 1,
+    .rebind = qv_hnsw_rebind,
 };

@@ -382,6 +382,11 @@ void
 int
     qv_hnsw_reserve (qv_index_t *self, uint32_t nodes);
 
+//  Points the walks at self->borrowed (a borrowing index, once built or loaded, or
+//  qv_index_rebind).
+void
+    qv_hnsw_rebind (qv_index_t *self);
+
 //  The index object payloads of HNSW and HNSW_SQ8 (qv_index vtable entries).
 int
     qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk);

@@ -131,8 +131,8 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     }
     else
         memcpy (h->arena, arena, (size_t) count * h->record);
-    if (!s_vec_in_arena (h))
-        h->vbase = (const uint8_t *) self->borrowed;
+    if (h->borrowed)
+        qv_hnsw_rebind (self);
     //  From here the node levels are read from the copy (the move may have
     //  overwritten the payload's)
     const uint8_t *up = arena + (size_t) count * record;
@@ -214,9 +214,7 @@ qv_hnsw_sq8_load (qv_index_t *self, const uint8_t *payload, size_t size)
     int rc = qv_hnsw_load (self, floats + fbytes, size - 12 - vbytes - fbytes);
     if (rc)
         return rc;
-    if (h->borrowed)
-        h->floats = (float *) self->borrowed;
-    else
+    if (!h->borrowed)
         memcpy (h->floats, floats, fbytes);
     for (uint32_t i = 0; i < count; i++)
         h->cbias [i] = qv_isq8_bias (h->arena + (size_t) i * h->record, h->cdim);

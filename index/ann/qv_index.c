@@ -563,6 +563,22 @@ qv_index_load_owned_borrowed (void *data, size_t size, const float *vectors, uin
 }
 
 int
+qv_index_rebind (qv_index_t *self, const float *vectors, uint32_t n, uint32_t dim)
+{
+    if (!self->borrow)
+        return 0;
+    if (n != self->count || dim != self->dim || (n && !vectors))
+        return qv_err (QV_EINVAL, "the %s index reads %u rows of %u dimensions, the "
+                       "vectors given are %u of %u", self->vt->name, self->count,
+                       self->dim, n, dim);
+    if (n) {
+        self->borrowed = vectors;
+        self->vt->rebind (self);
+    }
+    return 0;
+}
+
+int
 qv_index_borrows (const qv_index_t *self)
 {
     return self->borrow;

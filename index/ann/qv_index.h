@@ -131,6 +131,13 @@ int
 int
     qv_index_borrows (const qv_index_t *self);
 
+//  An index that borrows reads vectors from now on: the same n x dim floats at another
+//  address (a copy of the rows it was built on, in the same order), which the caller
+//  then keeps as above. No search may be running. QV_EINVAL if n or dim differ; 0
+//  and nothing done for an index that keeps its own copy.
+int
+    qv_index_rebind (qv_index_t *self, const float *vectors, uint32_t n, uint32_t dim);
+
 //  As qv_index_load, but an index that borrows (see above) reads vectors (n rows of
 //  dim floats) instead of the copy the object may hold; other types load their own.
 //  QV_EINVAL if the object's row count or dim are not n and dim.
@@ -220,6 +227,8 @@ typedef struct {
     //  keep no copy; serialize then leaves them out of the payload, and load reads
     //  either payload (self->no_vectors says which) onto borrowed vectors.
     int borrows;
+    //  self->borrowed has moved (qv_index_rebind): read it from now on.
+    void (*rebind) (qv_index_t *self);
 } qv_index_vtable_t;
 
 struct qv_index_t {
