@@ -9,6 +9,9 @@
 //  so one node's vector and its level-0 links are read from the same few cache lines,
 //  and the address of a node is base + id * record. Upper levels (about 1 node in M)
 //  are separate: upper [id] holds levels [id] lists of (1 + M) u32 for levels 1..L.
+//  On borrowed vectors (qv_index.h) a record is [count][links] alone, unpadded, and
+//  the vectors are the caller's rows: the walks read node id's vector at vbase + id *
+//  vstride in both layouts (qv_hnsw_impl.h), so neither pays a branch.
 //  Search. A search takes a context (visited tags, two heaps, small buffers) from a
 //  pool in the index, so the search path never allocates once warm and any number of
 //  threads search at once. The visited set is a u16 tag per node, "visited" meaning
