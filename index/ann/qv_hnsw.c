@@ -96,7 +96,8 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
     s_hnsw_t *h = self->impl;
     if (nodes <= h->capacity)
         return 0;
-    uint8_t *arena = aligned_alloc (64, (size_t) nodes * h->record);
+    //  aligned_alloc takes a multiple of the alignment (a borrowed record is not one)
+    uint8_t *arena = aligned_alloc (64, ((size_t) nodes * h->record + 63) / 64 * 64);
     uint8_t *levels = calloc (nodes, 1);
     uint8_t *locks = calloc (nodes, 1);
     uint32_t **upper = calloc (nodes, sizeof (uint32_t *));
