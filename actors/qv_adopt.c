@@ -70,11 +70,11 @@ s_load_index (self_t *self, qv_build_t *b)
         rc = qv_scalar_load (data, size, f->type, &seg->batch->cols [b->field], rows, &scalar);
     else
     if (rc == 0) {
-        rc = qv_index_load (data, size, &index);
-        if (rc == 0 && (qv_index_count (index) != rows || qv_index_dim (index) != f->dim))
-            rc = qv_err (QV_ECORRUPT, "it indexes %llu rows of %u dimensions, the segment "
-                         "holds %u rows of %u", (unsigned long long) qv_index_count (index),
-                         qv_index_dim (index), rows, f->dim);
+        //  The index borrows the segment's vectors (qv_index.h); seg keeps them and
+        //  takes the index into its indexes (the searcher's BUILT)
+        rc = qv_index_load_owned_borrowed (data, size, qv_col_vec (f, &seg->batch->cols [b->field], 0),
+                                           rows, f->dim, &index);
+        data = NULL;
     }
     free (data);
     if (rc) {

@@ -48,8 +48,11 @@ qv_build_run (qv_store_t *store, qv_build_t *b, uint64_t epoch, const atomic_boo
     //  Test hook QV_FAULT_BUILD_DELAY_MS, cancelled as a build is
     for (int64_t until = started + delay_ms; qv_clock_msec () < until && !s_stopping (stopping); )
         zclock_sleep (10);
+    //  The index reads the segment's sealed column instead of a copy where it can
+    //  (qv_index.h): b->seg, which keeps the column, goes with it into the segment's
+    //  indexes (qv_segidx_t)
     qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
-                                 b->def.pq_nbits, b->threads, 0 };
+                                 b->def.pq_nbits, b->threads, 0, 1 };
     uint32_t rows = atomic_load (&seg->rows);
     qv_index_t *index = NULL;
     qv_scalar_t *scalar = NULL;
@@ -135,7 +138,7 @@ s_over_budget (self_t *self, qv_build_t *b)
         return false;
     const qv_field_t *f = &seg->schema->fields [b->field];
     qv_index_params_t params = { b->def.M, b->def.ef_construction, b->def.nlist, b->def.pq_m,
-                                 b->def.pq_nbits, 0, 0 };
+                                 b->def.pq_nbits, 0, 0, 1 };
     size_t need = qv_index_estimate_bytes (b->def.type, f->metric, f->dim, &params,
                                            atomic_load (&seg->rows));
     uint64_t held = atomic_load (&ws->resident);

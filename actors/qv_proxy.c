@@ -674,7 +674,7 @@ s_prepare_write (self_t *self, qv_job_t *job)
             }
             //  Let the index library judge the parameters (e.g. IVF_PQ's m must divide dim).
             qv_index_params_t params = { rec->index.M, rec->index.ef_construction, rec->index.nlist,
-                                         rec->index.pq_m, rec->index.pq_nbits, 0, 0 };
+                                         rec->index.pq_m, rec->index.pq_nbits, 0, 0, 0 };
             qv_index_t *probe = qv_index_new (rec->index.type, f->metric, f->dim, &params);
             if (!probe)
                 return QV_EINVAL;

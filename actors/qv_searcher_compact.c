@@ -501,6 +501,29 @@ qv_searcher_compacted (self_t *self, qv_compact_t *t)
     }
 }
 
+//  Points b's index, built on the compactor's copy of the merged rows (copy), at
+//  seg's vectors instead. Returns nonzero (logged) if they are not the same rows:
+//  the index is then not used.
+static int
+s_rebind (qv_segment_t *seg, qv_segment_t *copy, qv_build_t *b)
+{
+    if (!qv_index_borrows (b->index))
+        return 0;
+    const qv_field_t *f = &seg->schema->fields [b->field];
+    uint32_t rows = atomic_load (&seg->rows);
+    const float *mine = qv_col_vec (f, &seg->batch->cols [b->field], 0);
+    const float *theirs = qv_col_vec (f, &copy->batch->cols [b->field], 0);
+    if (rows != atomic_load (&copy->rows)
+    ||  memcmp (mine, theirs, (size_t) rows * f->dim * sizeof (float)) != 0
+    ||  qv_index_rebind (b->index, mine, rows, f->dim) != 0) {
+        qv_error ("compaction: segment %llu's rows differ from those its index %s was "
+                  "built on; it is searched exactly until the index is rebuilt",
+                  (unsigned long long) seg->id, b->def.type);
+        return -1;
+    }
+    return 0;
+}
+
 void
 qv_searcher_compact_applied (self_t *self, const qv_record_t *rec, int rc)
 {
@@ -531,11 +554,14 @@ qv_searcher_compact_applied (self_t *self, const qv_record_t *rec, int rc)
                 s_push_id (&comp->created, &comp->ncreated, seg->id);
         }
         //  The indexes built for the compactor's copy of the rows serve this one: the
-        //  same rows in the same order
+        //  same rows in the same order. One that borrows the copy's vectors
+        //  (qv_index.h) reads this segment's from now on: the copy goes
         for (uint32_t i = 0; i < t->nbuilds; i++) {
             qv_build_t *b = t->builds [i];
             t->builds [i] = NULL;
             qv_segment_t *mine = b->seg;
+            if (seg && b->rc == 0 && b->index && s_rebind (seg, mine, b))
+                b->rc = QV_ECORRUPT;
             qv_segment_unlink (&mine);
             b->seg = seg ? qv_segment_link (seg) : NULL;
             if (b->seg && b->rc == 0)

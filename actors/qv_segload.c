@@ -4,8 +4,9 @@
 //  objects, in manifest order. Each thread takes the next task (an atomic counter, so
 //  tasks start in that order and the catalog, which waits for the segments in that
 //  order, waits least), fetches the object and decodes it: a segment's index objects
-//  download while the segment decodes. A scalar index decodes against its segment's
-//  columns, so its task waits for the segment (taken earlier, so already running).
+//  download while the segment decodes. An index decodes against its segment's
+//  columns (a scalar index reads them, a vector index borrows its vectors), so its
+//  task waits for the segment (taken earlier, so already running).
 //  The time of each step is summed over the threads and logged when the loader
 //  ends, beside the wall-clock time: where a start spends its time.
 #include "qv_segload.h"
@@ -63,8 +64,9 @@ s_load_index (qv_segload_t *self, size_t j, int i)
     x->rc = qv_store_get (self->store, key, &data, &size);
     int64_t t1 = qv_clock_usec ();
     atomic_fetch_add (&self->idx_get_us, t1 - t);
-    if (x->rc == 0 && x->is_scalar) {
-        //  Decodes against the segment's columns. A stop may skip the segment's task
+    if (x->rc == 0) {
+        //  Decodes against the segment's columns (a scalar index reads them, a vector
+        //  index borrows its field's vectors: qv_index.h). A stop may skip the segment's task
         //  (a thread checks the stop flag after taking its task), so the wait ends
         //  on a stop too (qv_segload_destroy broadcasts): else it would never end
         pthread_mutex_lock (&self->mutex);
@@ -88,9 +90,14 @@ s_load_index (qv_segload_t *self, size_t j, int i)
     }
     if (x->rc == 0) {
         atomic_fetch_add (&self->idx_bytes, (int64_t) size);
-        x->rc = x->is_scalar ? qv_scalar_load (data, size, x->type, &job->seg->batch->cols [x->field],
-                                               (uint32_t) atomic_load (&job->seg->rows), &x->scalar)
-                             : qv_index_load_owned (data, size, &x->index);
+        qv_segment_t *seg = job->seg;
+        uint32_t rows = (uint32_t) atomic_load (&seg->rows);
+        const qv_field_t *f = &seg->schema->fields [x->field];
+        x->rc = x->is_scalar ? qv_scalar_load (data, size, x->type, &seg->batch->cols [x->field],
+                                               rows, &x->scalar)
+                             : qv_index_load_owned_borrowed (data, size,
+                                                             qv_col_vec (f, &seg->batch->cols [x->field], 0),
+                                                             rows, f->dim, &x->index);
         if (x->is_scalar)
             free (data);
         atomic_fetch_add (&self->idx_decode_us, qv_clock_usec () - t1);

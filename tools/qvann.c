@@ -5,6 +5,7 @@
 //  qvann --base B.fvecs --query Q.fvecs [--gt G.ivecs] [--metric L2|IP|COSINE]
 //        [--M 16] [--efc 200] [--ef 16,32,64,128,256] [--k 10] [--runs 5]
 //        [--threads 2] [--no-peer] [--build-runs N] [--limit ROWS] [--types HNSW,HNSW_SQ8]
+//        (a type spelled TYPE/b reads the data's vectors instead of a copy: borrowed)
 //  qvann --synth ROWS [--dim D] [--nq Q] [...]      the same on generated clustered data
 //  qvann --scan ROWS [--dim 128] [--runs 5]          exact scan vs memory bandwidth
 //  qvann --scan-batch ROWS [--nq 100] [--threads 2]  batched exact scan, blocked vs per query
@@ -347,16 +348,24 @@ s_ann (const s_opts_t *o)
         ntypes = 0;
         for (int t = 0; t < o->ntypes; t++, ntypes++) {
             qv_index_destroy (&index [t]);
-            qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads };
+            //  TYPE/b: the index reads data.base (borrowed vectors, qv_index.h)
+            char type [32];
+            snprintf (type, sizeof type, "%s", o->types [t]);
+            char *slash = strchr (type, '/');
+            if (slash)
+                *slash = 0;
+            qv_index_params_t params = { .M = o->M, .ef_construction = o->efc, .threads = o->threads,
+                                         .borrow = slash && !strcmp (slash + 1, "b") };
             size_t before = s_heap_bytes ();
             int64_t t0 = qv_clock_usec ();
-            index [t] = qv_index_new (o->types [t], o->metric, data.dim, &params);
+            index [t] = qv_index_new (type, o->metric, data.dim, &params);
             if (!index [t] || qv_index_build (index [t], data.base, data.n)) {
                 fprintf (stderr, "qvann: %s build failed: %s\n", o->types [t], qv_err_msg ());
                 return 1;
             }
             builds [t][r] = (qv_clock_usec () - t0) / 1e6;
-            mem [t] = ((double) (s_heap_bytes () - before) - (double) vec_bytes) / 1048576.0;
+            mem [t] = ((double) (s_heap_bytes () - before)
+                       - (qv_index_borrows (index [t])? 0: (double) vec_bytes)) / 1048576.0;
         }
 #ifdef QV_HAVE_HNSWLIB
         if (o->peer) {

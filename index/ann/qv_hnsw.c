@@ -9,6 +9,9 @@
 //  so one node's vector and its level-0 links are read from the same few cache lines,
 //  and the address of a node is base + id * record. Upper levels (about 1 node in M)
 //  are separate: upper [id] holds levels [id] lists of (1 + M) u32 for levels 1..L.
+//  On borrowed vectors (qv_index.h) a record is [count][links] alone, unpadded, and
+//  the vectors are the caller's rows: the walks read node id's vector at vbase + id *
+//  vstride in both layouts (qv_hnsw_impl.h), so neither pays a branch.
 //  Search. A search takes a context (visited tags, two heaps, small buffers) from a
 //  pool in the index, so the search path never allocates once warm and any number of
 //  threads search at once. The visited set is a u16 tag per node, "visited" meaning
@@ -93,13 +96,15 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
     s_hnsw_t *h = self->impl;
     if (nodes <= h->capacity)
         return 0;
-    uint8_t *arena = aligned_alloc (64, (size_t) nodes * h->record);
+    //  aligned_alloc takes a multiple of the alignment (a borrowed record is not one)
+    uint8_t *arena = aligned_alloc (64, ((size_t) nodes * h->record + 63) / 64 * 64);
     uint8_t *levels = calloc (nodes, 1);
     uint8_t *locks = calloc (nodes, 1);
     uint32_t **upper = calloc (nodes, sizeof (uint32_t *));
-    float *floats = h->sq8? malloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
+    int own_floats = h->sq8 && !h->borrowed;
+    float *floats = own_floats? malloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
     int32_t *cbias = h->sq8? malloc ((size_t) nodes * sizeof (int32_t)): NULL;
-    if (!arena || !levels || !locks || !upper || (h->sq8 && (!floats || !cbias))) {
+    if (!arena || !levels || !locks || !upper || (own_floats && !floats) || (h->sq8 && !cbias)) {
         free (floats);
         free (cbias);
         free (arena);
@@ -112,13 +117,15 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
         memcpy (arena, h->arena, (size_t) self->count * h->record);
         memcpy (levels, h->levels, self->count);
         memcpy (upper, h->upper, self->count * sizeof (uint32_t *));
-        if (h->sq8) {
+        if (own_floats)
             memcpy (floats, h->floats, (size_t) self->count * h->dim * sizeof (float));
+        if (h->sq8)
             memcpy (cbias, h->cbias, (size_t) self->count * sizeof (int32_t));
-        }
     }
-    free (h->floats);
-    h->floats = floats;
+    if (own_floats) {
+        free (h->floats);
+        h->floats = floats;
+    }
     free (h->cbias);
     h->cbias = cbias;
     free (h->arena);
@@ -126,6 +133,8 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
     free (h->locks);
     free (h->upper);
     h->arena = arena;
+    if (s_vec_in_arena (h))
+        h->vbase = arena;       //  the vectors (codes) are in the records
     h->levels = levels;
     h->locks = locks;
     h->upper = upper;
@@ -156,13 +165,20 @@ s_init (qv_index_t *self)
     h->ef_construction = p->ef_construction < p->M? p->M: p->ef_construction;
     h->sq8 = sq8;
     h->cdim = sq8? qv_isq8_cdim (self->dim): 0;
-    h->link_off = sq8? h->cdim: (size_t) self->dim * sizeof (float);
+    h->borrowed = self->borrow;
+    h->vbytes = sq8? h->cdim: (size_t) self->dim * sizeof (float);
+    h->link_off = sq8 || !h->borrowed? h->vbytes: 0;
     h->step = 1;                //  until the first vectors train the codes
     if (sq8 && !(h->vmin = calloc (self->dim, sizeof (float)))) {
         free (h);
         return qv_err (QV_ENOMEM, "out of memory for an HNSW index");
     }
-    h->record = (h->link_off + (1 + (size_t) h->M0) * sizeof (uint32_t) + 63) / 64 * 64;
+    h->record = h->link_off + (1 + (size_t) h->M0) * sizeof (uint32_t);
+    if (h->link_off)
+        h->record = (h->record + 63) / 64 * 64;
+    //  Borrowed floats: the records hold the links alone, unpadded (M0 = 32: 132
+    //  bytes, not 192: the graph of 1M nodes fits 150 MB), the vectors are the caller's
+    h->vstride = h->link_off? h->record: h->vbytes;
     h->entry = S_NONE;
     h->max_level = -1;
     h->level_mult = 1.0 / log ((double) p->M);
@@ -189,7 +205,8 @@ s_destroy (qv_index_t *self)
     free (h->arena);
     free (h->levels);
     free (h->locks);
-    free (h->floats);
+    if (!h->borrowed)
+        free (h->floats);
     free (h->cbias);
     free (h->vmin);
     qv_hnsw_ctx_free (atomic_load (&h->hot));
@@ -262,16 +279,20 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
         if (rc)
             return rc;
     }
+    if (h->borrowed)
+        qv_hnsw_rebind (self);  //  qv_index.c takes no adds on borrowed vectors: a build
     for (uint32_t i = 0; i < n; i++) {
         uint32_t c = first + i;
         uint8_t *rec = h->arena + (size_t) c * h->record;
         if (h->sq8) {
-            memcpy (h->floats + (size_t) c * h->dim, vectors + (size_t) i * h->dim,
-                    (size_t) h->dim * sizeof (float));
+            if (!h->borrowed)
+                memcpy (h->floats + (size_t) c * h->dim, vectors + (size_t) i * h->dim,
+                        (size_t) h->dim * sizeof (float));
             qv_isq8_encode (h->vmin, h->step, vectors + (size_t) i * h->dim, 1, h->dim, rec);
             h->cbias [c] = qv_isq8_bias (rec, h->cdim);
         }
         else
+        if (!h->borrowed)
             memcpy (rec, vectors + (size_t) i * h->dim, h->link_off);
         memset (rec + h->link_off, 0, h->record - h->link_off);
         int level = s_random_level (h, self->params.seed, c);
@@ -456,7 +477,8 @@ s_memory_bytes (const qv_index_t *self)
 {
     const s_hnsw_t *h = self->impl;
     return sizeof *h + (size_t) h->capacity * (h->record + 1 + 1 + sizeof (uint32_t *))
-         + (h->sq8? (size_t) h->capacity * (h->dim * sizeof (float) + sizeof (int32_t))
+         + (h->sq8? (size_t) h->capacity * ((h->borrowed? 0: h->dim * sizeof (float))
+                                            + sizeof (int32_t))
                     + h->dim * sizeof (float): 0)
          + atomic_load (&((s_hnsw_t *) h)->upper_bytes)
          + atomic_load (&((s_hnsw_t *) h)->pool_bytes);
@@ -473,14 +495,27 @@ s_estimate_bytes (const qv_index_t *self, uint32_t rows)
     size_t n = rows;
     size_t upper = n / (h->M - 1) * (1 + (size_t) h->M) * sizeof (uint32_t) + n / h->M * 16;
     return sizeof *h + n * (h->record + 1 + 1 + sizeof (uint32_t *))
-         + (h->sq8? n * (h->dim * sizeof (float) + sizeof (int32_t)) + h->dim * sizeof (float): 0)
+         + (h->sq8? n * ((h->borrowed? 0: h->dim * sizeof (float)) + sizeof (int32_t))
+                    + h->dim * sizeof (float): 0)
          + upper;
 }
 
 static size_t
 s_vector_bytes (const qv_index_t *self)
 {
+    if (self->borrow)
+        return 0;
     return (size_t) self->count * self->dim * sizeof (float);
+}
+
+void
+qv_hnsw_rebind (qv_index_t *self)
+{
+    s_hnsw_t *h = self->impl;
+    if (h->sq8)
+        h->floats = (float *) self->borrowed;
+    else
+        h->vbase = (const uint8_t *) self->borrowed;
 }
 
 int
@@ -524,6 +559,8 @@ const qv_index_vtable_t qv_hnsw_vtable = {
     .memory_bytes = s_memory_bytes,
     .vector_bytes = s_vector_bytes,
     .estimate_bytes = s_estimate_bytes,
+    .borrows = 1,
+    .rebind = qv_hnsw_rebind,
 };
 
 //  HNSW_SQ8: the same graph, walked on integer SQ8 codes (qv_isq8.h) kept in the
@@ -543,4 +580,6 @@ const qv_index_vtable_t qv_hnsw_sq8_vtable = {
     .memory_bytes = s_memory_bytes,
     .vector_bytes = s_vector_bytes,
     .estimate_bytes = s_estimate_bytes,
+    .borrows = 1,
+    .rebind = qv_hnsw_rebind,
 };

@@ -159,7 +159,7 @@ s_cand_reserve (s_hnsw_t *h, s_ctx_t *ctx, uint32_t more)
 static inline size_t
 s_pf_lines (const s_hnsw_t *h)
 {
-    size_t lines = (h->link_off + 63) / 64;
+    size_t lines = (h->vbytes + 63) / 64;
     return lines > S_PREFETCH_LINES? S_PREFETCH_LINES: lines;
 }
 

@@ -68,9 +68,18 @@ typedef struct s_hnsw_s {
     uint32_t dim;
     uint32_t M, M0;             //  links per node on upper levels / on level 0
     uint32_t ef_construction;
-    size_t record;              //  bytes per level-0 record (multiple of 64)
+    size_t record;              //  bytes per level-0 record (multiple of 64; borrowed
+                                //  floats: 4 (1 + M0), the links alone)
     size_t link_off;            //  offset of [count, links] in a record
     uint8_t *arena;             //  capacity records, 64-byte aligned
+    //  The vector (codes for HNSW_SQ8) of node id is at vbase + id * vstride: in the
+    //  arena (vbase = arena, vstride = record), or borrowed (qv_index.h) for HNSW
+    //  (vbase = the caller's floats, vstride = dim * 4), one address rule either way
+    const uint8_t *vbase;
+    size_t vstride;
+    size_t vbytes;              //  bytes of one vector (the walks' prefetch)
+    int borrowed;               //  HNSW: the vectors are the caller's, not in the
+                                //  arena; HNSW_SQ8: floats is the caller's
     uint32_t capacity;          //  nodes the per-node arrays hold
     uint8_t *levels;            //  level of each node
     uint32_t **upper;           //  per node: NULL or levels x (1 + M) u32
@@ -89,6 +98,7 @@ typedef struct s_hnsw_s {
     float *vmin;                //  per-dimension minimum, dim floats; NULL until trained
     float step;                 //  the shared step
     float *floats;              //  capacity x dim float vectors, for re-ranking only
+                                //  (count x dim, the caller's, when borrowed)
     int32_t *cbias;             //  capacity: qv_isq8_bias of each node's codes, for the
                                 //  byte-form walk; derived from the codes, not stored
     //  The insert and search copies for this CPU and metric (s_choose_kind)
@@ -113,10 +123,17 @@ typedef struct s_hnsw_s {
 //  --------------------------------------------------------------------------
 //  Small helpers
 
+//  Whether the vectors (codes) are in the level-0 records.
+static inline int
+s_vec_in_arena (const s_hnsw_t *h)
+{
+    return h->sq8 || !h->borrowed;
+}
+
 static inline const float *
 s_vec (const s_hnsw_t *h, uint32_t id)
 {
-    return (const float *) (h->arena + (size_t) id * h->record);
+    return (const float *) (const void *) (h->vbase + (size_t) id * h->vstride);
 }
 
 //  The float vector of node id: in the arena, or for HNSW_SQ8 in h->floats.
@@ -364,6 +381,11 @@ void
 //  QV_ENOMEM (recorded).
 int
     qv_hnsw_reserve (qv_index_t *self, uint32_t nodes);
+
+//  Points the walks at self->borrowed (a borrowing index, once built or loaded, or
+//  qv_index_rebind).
+void
+    qv_hnsw_rebind (qv_index_t *self);
 
 //  The index object payloads of HNSW and HNSW_SQ8 (qv_index vtable entries).
 int

@@ -7,6 +7,9 @@
 //      u8 levels [count], zero padding to a multiple of 4
 //      level-0 arena: count records of record bytes (the in-memory layout above)
 //      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
+//  An HNSW index on borrowed vectors (qv_index.h; frame version 3) writes its records
+//  as they are, links alone: record 4 (1 + M0), link offset 0. Loaded onto borrowed
+//  vectors, an object with the vectors (version 2) gives its records' links only.
 #include "qv_hnsw_impl.h"
 
 //  --------------------------------------------------------------------------
@@ -68,14 +71,21 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     uint32_t entry = qv_le_get32 (payload + 16);
     int max_level = (int) qv_le_get32 (payload + 20);
     uint64_t upper_u32 = (uint64_t) qv_le_get32 (payload + 24) | (uint64_t) qv_le_get32 (payload + 28) << 32;
+    //  The records in the payload: the arena's, or with the vectors before the links
+    //  when they hold what this index borrows
+    size_t record = h->record, link_off = h->link_off;
+    if (!s_vec_in_arena (h) && !self->no_vectors) {
+        link_off = h->vbytes;
+        record = (link_off + (1 + (size_t) h->M0) * sizeof (uint32_t) + 63) / 64 * 64;
+    }
     if (qv_le_get32 (payload) != h->M || qv_le_get32 (payload + 4) != h->M0
-    ||  qv_le_get32 (payload + 8) != h->record || qv_le_get32 (payload + 12) != h->link_off)
+    ||  qv_le_get32 (payload + 8) != record || qv_le_get32 (payload + 12) != link_off)
         return qv_err (QV_ECORRUPT, "HNSW payload layout does not match its parameters");
     if (count == 0? (entry != S_NONE || max_level != -1)
                   : (entry >= count || max_level < 0 || max_level > S_MAX_LEVEL))
         return qv_err (QV_ECORRUPT, "HNSW entry point %u / level %d invalid", entry, max_level);
     size_t levels_bytes = count + (4 - count % 4) % 4;
-    uint64_t want = S_HEAD + (uint64_t) levels_bytes + (uint64_t) count * h->record
+    uint64_t want = S_HEAD + (uint64_t) levels_bytes + (uint64_t) count * record
                   + upper_u32 * sizeof (uint32_t);
     if (upper_u32 > size || want != size)
         return qv_err (QV_ECORRUPT, "HNSW payload is %zu bytes, its header describes %llu",
@@ -103,18 +113,29 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     //  touched by the move, and are copied below)
     const uint8_t *arena = levels + levels_bytes;
     uint8_t *buf = self->adopt;
+    if (record != h->record) {
+        //  Links out of records that hold the vectors too
+        for (uint32_t i = 0; i < count; i++)
+            memcpy (h->arena + (size_t) i * h->record, arena + (size_t) i * record + link_off,
+                    h->record);
+    }
+    else
     if (buf && !h->sq8 && count && (uintptr_t) buf % 64 == 0
     &&  arena >= buf && arena + (size_t) count * h->record <= payload + size) {
         memmove (buf, arena, (size_t) count * h->record);
         free (h->arena);
         h->arena = buf;
+        if (s_vec_in_arena (h))
+            h->vbase = buf;
         self->adopt = NULL;
     }
     else
         memcpy (h->arena, arena, (size_t) count * h->record);
+    if (h->borrowed)
+        qv_hnsw_rebind (self);
     //  From here the node levels are read from the copy (the move may have
     //  overwritten the payload's)
-    const uint8_t *up = arena + (size_t) count * h->record;
+    const uint8_t *up = arena + (size_t) count * record;
     for (uint32_t i = 0; i < count; i++) {
         if (!h->levels [i])
             continue;
@@ -143,6 +164,7 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
 //  HNSW_SQ8 payload: a prefix, the float vectors, then the HNSW payload above (whose
 //  arena records hold codes):
 //      u32 version (1), u32 cdim, f32 step, f32 vmin [dim], f32 vectors [count x dim]
+//  On borrowed vectors (frame version 3) the float vectors are left out.
 #define S_SQ8_VERSION 1
 
 int
@@ -157,7 +179,7 @@ qv_hnsw_sq8_serialize (const qv_index_t *self, zchunk_t *chunk)
     qv_le_put32 (head + 8, bits);
     zchunk_extend (chunk, head, sizeof head);
     zchunk_extend (chunk, h->vmin, (size_t) h->dim * sizeof (float));
-    if (self->count)
+    if (self->count && !h->borrowed)
         zchunk_extend (chunk, h->floats, (size_t) self->count * h->dim * sizeof (float));
     return qv_hnsw_serialize (self, chunk);
 }
@@ -185,14 +207,15 @@ qv_hnsw_sq8_load (qv_index_t *self, const uint8_t *payload, size_t size)
         if (!isfinite (h->vmin [d]))
             return qv_err (QV_ECORRUPT, "HNSW_SQ8 code range of dimension %u is not finite", d);
     h->step = step;
-    uint64_t fbytes = (uint64_t) count * vbytes;
+    uint64_t fbytes = self->no_vectors? 0: (uint64_t) count * vbytes;
     if (fbytes > size - 12 - vbytes)
         return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload is %zu bytes, too short for %u vectors", size, count);
     const uint8_t *floats = payload + 12 + vbytes;
     int rc = qv_hnsw_load (self, floats + fbytes, size - 12 - vbytes - fbytes);
     if (rc)
         return rc;
-    memcpy (h->floats, floats, fbytes);
+    if (!h->borrowed)
+        memcpy (h->floats, floats, fbytes);
     for (uint32_t i = 0; i < count; i++)
         h->cbias [i] = qv_isq8_bias (h->arena + (size_t) i * h->record, h->cdim);
     return 0;

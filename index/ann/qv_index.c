@@ -13,7 +13,10 @@
 //     thread-specific slot, so searching does not allocate once warm.
 //
 //  On-disk frame: the stored-object envelope (qv_envelope.h) of kind VINDEX, format
-//  version 2, whose payload is (all integers little-endian; offsets in the payload):
+//  version 2, or 3 for an index that borrows its vectors (qv_index.h): the same frame
+//  whose type payload leaves the vectors out, loaded only with them
+//  (qv_index_load_borrowed; the payload layouts are in each type's file). The payload
+//  is (all integers little-endian; offsets in the payload):
 //
 //      offset  size  field
 //      0       4     index type (qv_index_type_t)
@@ -48,6 +51,7 @@
 #define S_V1_VERSION    1
 #define S_V1_HEADER     12              //  magic + version, before the fields
 #define S_VERSION       2               //  the envelope's payload version
+#define S_VERSION_LEAN  3               //  the same, the vectors left out (borrowed)
 #define S_NPARAMS       5
 #define S_FIELDS_SIZE   56              //  type .. payload size
 #define S_HEADER_SIZE   (QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE)
@@ -179,6 +183,9 @@ s_index_new (const qv_index_vtable_t *vt, qv_metric_t metric, uint32_t dim,
     if (params)
         self->params = *params;
     s_params_fill_defaults (&self->params);
+    //  COSINE reads normalised copies, not the caller's vectors
+    self->borrow = self->params.borrow && vt->borrows && metric != QV_METRIC_COSINE;
+    self->params.borrow = (uint32_t) self->borrow;
     if (vt->init (self)) {
         qv_index_destroy (&self);
         return NULL;
@@ -269,9 +276,13 @@ qv_index_build (qv_index_t *self, const float *vectors, uint32_t n)
     const float *v = s_prepare (self, vectors, n, &copy);
     if (!v)
         return qv_err (QV_ENOMEM, "out of memory normalising %u vectors", n);
+    if (self->borrow)
+        self->borrowed = v;     //  never a copy: COSINE does not borrow
     rc = self->vt->build (self, v, n);
     if (rc == 0)
         self->count = n;
+    else
+        self->borrowed = NULL;
     free (copy);
     return rc;
 }
@@ -288,6 +299,9 @@ qv_index_add (qv_index_t *self, const float *vectors, uint32_t n)
     int rc = s_check_rows (self, vectors, n);
     if (rc || n == 0)
         return rc;
+    if (self->borrow)
+        return qv_err (QV_EINVAL, "a %s index that reads borrowed vectors takes no adds",
+                       self->vt->name);
     float *copy;
     const float *v = s_prepare (self, vectors, n, &copy);
     if (!v)
@@ -406,30 +420,37 @@ qv_index_serialize (const qv_index_t *self, zchunk_t **chunk_p)
     uint8_t *data = zchunk_data (chunk);
     uint64_t payload = zchunk_size (chunk) - S_HEADER_SIZE;
     qv_le_put64 (data + QV_ENVELOPE_HEADER_SIZE + 48, payload);
-    qv_envelope_seal (data, zchunk_size (chunk), QV_ENVELOPE_VINDEX, S_VERSION);
+    qv_envelope_seal (data, zchunk_size (chunk), QV_ENVELOPE_VINDEX,
+                      self->borrow? S_VERSION_LEAN: S_VERSION);
     *chunk_p = chunk;
     return 0;
 }
 
 //  Loads the index; own (or NULL) is data as a buffer the type's load may keep, and
-//  *adopted says whether it did.
+//  *adopted says whether it did. vectors (or NULL): n x dim floats to borrow.
 static int
-s_load (const void *data, size_t size, void *own, bool *adopted, qv_index_t **index_p)
+s_load (const void *data, size_t size, void *own, bool *adopted, const float *vectors,
+        uint32_t n, uint32_t dim_given, qv_index_t **index_p)
 {
     const uint8_t *bytes = data;
     *index_p = NULL;
     //  f: the fields (type .. payload size) then the type's payload, flen bytes
     const uint8_t *f;
     size_t flen;
+    bool lean = false;
     if (qv_envelope_is (data, size)) {
         qv_envelope_t env;
-        int erc = qv_envelope_open (NULL, data, size, QV_ENVELOPE_VINDEX, S_VERSION, &env);
+        int erc = qv_envelope_open (NULL, data, size, QV_ENVELOPE_VINDEX, S_VERSION_LEAN, &env);
         if (erc)
             return erc;
-        if (env.version != S_VERSION || env.size < S_FIELDS_SIZE)
+        if (env.version < S_VERSION || env.size < S_FIELDS_SIZE)
             return qv_err (QV_ECORRUPT, "index image: a %zu-byte version %u payload, "
-                           "expected version %d of at least %d bytes", env.size,
-                           env.version, S_VERSION, S_FIELDS_SIZE);
+                           "expected version %d or %d of at least %d bytes", env.size,
+                           env.version, S_VERSION, S_VERSION_LEAN, S_FIELDS_SIZE);
+        lean = env.version == S_VERSION_LEAN;
+        if (lean && !vectors)
+            return qv_err (QV_EINVAL, "the index object leaves its vectors out (they are "
+                           "its segment's): it loads only with them");
         f = env.payload;
         flen = env.size;
     }
@@ -465,6 +486,9 @@ s_load (const void *data, size_t size, void *own, bool *adopted, qv_index_t **in
     const qv_index_vtable_t *vt = s_vtable_by_type (type);
     if (!vt)
         return qv_err (QV_EINVAL, "index type %s is not available in this build", s_type_names [type]);
+    if (vectors && (count != n || dim != dim_given))
+        return qv_err (QV_EINVAL, "the index object holds %u rows of %u dimensions, the "
+                       "vectors given are %u of %u", count, dim, n, dim_given);
     qv_index_params_t params = {
         .M = qv_le_get32 (f + 20),
         .ef_construction = qv_le_get32 (f + 24),
@@ -472,6 +496,7 @@ s_load (const void *data, size_t size, void *own, bool *adopted, qv_index_t **in
         .pq_m = qv_le_get32 (f + 32),
         .pq_nbits = qv_le_get32 (f + 36),
         .seed = qv_le_get64 (f + 40),
+        .borrow = vectors != NULL,
     };
     qv_index_t *self = s_index_new (vt, (qv_metric_t) metric, dim, &params);
     if (!self) {
@@ -480,11 +505,20 @@ s_load (const void *data, size_t size, void *own, bool *adopted, qv_index_t **in
         snprintf (why, sizeof why, "%s", qv_err_msg ());
         return qv_err (QV_ECORRUPT, "index image parameters rejected: %s", why);
     }
+    if (lean && !self->borrow) {
+        qv_index_destroy (&self);
+        return qv_err (QV_ECORRUPT, "index image leaves out the vectors of a %s index "
+                       "(metric %u) that keeps its own copy", s_type_names [type], metric);
+    }
     self->count = count;
     self->adopt = own;
+    self->no_vectors = lean;
+    if (self->borrow)
+        self->borrowed = vectors;
     int rc = vt->load (self, f + S_FIELDS_SIZE, (size_t) payload_size);
     *adopted = own && !self->adopt;
     self->adopt = NULL;
+    self->no_vectors = 0;
     if (rc) {
         qv_index_destroy (&self);
         return rc;
@@ -497,17 +531,57 @@ int
 qv_index_load (const void *data, size_t size, qv_index_t **index_p)
 {
     bool adopted;
-    return s_load (data, size, NULL, &adopted, index_p);
+    return s_load (data, size, NULL, &adopted, NULL, 0, 0, index_p);
 }
 
 int
 qv_index_load_owned (void *data, size_t size, qv_index_t **index_p)
 {
+    return qv_index_load_owned_borrowed (data, size, NULL, 0, 0, index_p);
+}
+
+int
+qv_index_load_borrowed (const void *data, size_t size, const float *vectors, uint32_t n,
+                        uint32_t dim, qv_index_t **index_p)
+{
+    bool adopted;
+    if (!vectors && n)
+        return qv_err (QV_EINVAL, "no vectors given for %u rows", n);
+    static const float none;
+    return s_load (data, size, NULL, &adopted, vectors? vectors: &none, n, dim, index_p);
+}
+
+int
+qv_index_load_owned_borrowed (void *data, size_t size, const float *vectors, uint32_t n,
+                              uint32_t dim, qv_index_t **index_p)
+{
     bool adopted = false;
-    int rc = s_load (data, size, data, &adopted, index_p);
+    int rc = s_load (data, size, data, &adopted, vectors, n, dim, index_p);
     if (!adopted)
         free (data);
     return rc;
+}
+
+int
+qv_index_rebind (qv_index_t *self, const float *vectors, uint32_t n, uint32_t dim)
+{
+    if (!self->borrow)
+        return 0;
+    if (n != self->count || dim != self->dim || (n && !vectors))
+        return qv_err (QV_EINVAL, "the %s index reads %u rows of %u dimensions, the "
+                       "vectors given are %u of %u", self->vt->name, self->count,
+                       self->dim, n, dim);
+    if (n) {
+        self->borrowed = vectors;
+        self->vt->rebind (self);
+    }
+    return 0;
+}
+
+int
+qv_index_borrows (const qv_index_t *self)
+{
+    return self->borrow;
 }
 
 //  --------------------------------------------------------------------------

@@ -33,6 +33,8 @@ typedef struct {
     uint32_t pq_nbits;          //  IVF_PQ: bits per sub-quantizer code; 8
     uint32_t threads;           //  build threads (not persisted); 0 = one per core
     uint64_t seed;              //  random seed (HNSW levels, k-means init); 0 = fixed default
+    uint32_t borrow;            //  (not persisted) nonzero: read the caller's vectors instead
+                                //  of a copy where the type can (see "Borrowed vectors")
 } qv_index_params_t;
 
 //  A predicate on internal row ids: nonzero if row may be returned.
@@ -118,7 +120,36 @@ int
 int
     qv_index_load_owned (void *data, size_t size, qv_index_t **index_p);
 
-//  Bytes of memory the index holds, vectors included.
+//  Borrowed vectors. An index made with params->borrow set keeps a pointer to the n x
+//  dim floats (row-major, row i = index row i) that qv_index_build was given, or that
+//  qv_index_load_borrowed is given, instead of a copy of them, where the type can:
+//  HNSW, HNSW_SQ8, IVF_SQ8 and IVF_PQ with metric L2 or IP. The caller keeps them
+//  unchanged, at that address, until the index is destroyed. Other types and COSINE
+//  (which reads normalised copies) keep their own copy as without the flag;
+//  qv_index_borrows tells which happened. An index that borrows takes no adds
+//  (QV_EINVAL), and qv_index_memory_bytes does not count the borrowed vectors.
+int
+    qv_index_borrows (const qv_index_t *self);
+
+//  An index that borrows reads vectors from now on: the same n x dim floats at another
+//  address (a copy of the rows it was built on, in the same order), which the caller
+//  then keeps as above. No search may be running. QV_EINVAL if n or dim differ; 0
+//  and nothing done for an index that keeps its own copy.
+int
+    qv_index_rebind (qv_index_t *self, const float *vectors, uint32_t n, uint32_t dim);
+
+//  As qv_index_load, but an index that borrows (see above) reads vectors (n rows of
+//  dim floats) instead of the copy the object may hold; other types load their own.
+//  QV_EINVAL if the object's row count or dim are not n and dim.
+int
+    qv_index_load_borrowed (const void *data, size_t size, const float *vectors, uint32_t n,
+                            uint32_t dim, qv_index_t **index_p);
+//  The same taking data, as qv_index_load_owned does.
+int
+    qv_index_load_owned_borrowed (void *data, size_t size, const float *vectors, uint32_t n,
+                                  uint32_t dim, qv_index_t **index_p);
+
+//  Bytes of memory the index holds, vectors included (borrowed ones excluded).
 size_t
     qv_index_memory_bytes (const qv_index_t *self);
 
@@ -132,7 +163,8 @@ size_t
                              const qv_index_params_t *params, uint32_t rows);
 
 //  Bytes of those that are the stored vectors (count * dim * 4 for types that keep
-//  full vectors, 0 for those that keep only codes), to report the index's overhead.
+//  full vectors, 0 for those that keep only codes or borrow them), to report the
+//  index's overhead.
 size_t
     qv_index_vector_bytes (const qv_index_t *self);
 
@@ -190,6 +222,13 @@ typedef struct {
     //  Bytes memory_bytes would report once rows vectors are built, on an empty index
     //  made by init (qv_index_estimate_bytes).
     size_t (*estimate_bytes) (const qv_index_t *self, uint32_t rows);
+    //  Whether the type can read borrowed vectors (L2 and IP). init then sees
+    //  self->borrow set; build and load see self->borrowed (count x dim floats) and
+    //  keep no copy; serialize then leaves them out of the payload, and load reads
+    //  either payload (self->no_vectors says which) onto borrowed vectors.
+    int borrows;
+    //  self->borrowed has moved (qv_index_rebind): read it from now on.
+    void (*rebind) (qv_index_t *self);
 } qv_index_vtable_t;
 
 struct qv_index_t {
@@ -203,6 +242,10 @@ struct qv_index_t {
     void *impl;                 //  the type's state
     void *adopt;                //  during qv_index_load_owned: the object's buffer,
                                 //  which load may keep (then it sets this to NULL)
+    int borrow;                 //  reads the caller's vectors (set before init)
+    const float *borrowed;      //  those vectors, once built or loaded; else NULL
+    int no_vectors;             //  during load: the payload leaves the vectors out
+                                //  (written by an index that borrows them)
 };
 
 //  Whether params allow row (no filter: always).

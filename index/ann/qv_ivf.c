@@ -19,7 +19,8 @@
 //     times smaller, >= 16x for pq_m <= dim / 4).
 //   - vectors: IVF_SQ8 and IVF_PQ also keep every row's floats, to re-rank the best
 //     candidates exactly; this is what lifts their recall@10 above 0.9. They are read
-//     only for ef rows per query, so they could live in a segment's column instead.
+//     only for ef rows per query, so with L2 or IP they may be borrowed (qv_index.h:
+//     a segment's column, in row order, read through ids [pos]) instead of kept.
 //   - ids (4 bytes/row), the row -> position map (4 bytes/row), centroids (nlist *
 //     dim * 4), SQ8 ranges (dim * 8), PQ codebooks (256 * dim * 4), and for L2
 //     IVF_PQ the precomputed table (nlist * pq_m * 1 KiB, see below).
@@ -44,7 +45,8 @@
 //      nlist * dim * 4         centroids
 //      (nlist + 1) * 4         list offsets: 0 = o[0] <= o[1] <= ... <= o[nlist] = count
 //      count * 4               row id of each position: a permutation of 0..count-1
-//      count * dim * 4         float vectors by position
+//      count * dim * 4         float vectors by position (left out on borrowed
+//                              vectors: frame version 3)
 //      IVF_SQ8: count * dim    codes by position; dim * 4 minima; dim * 4 steps
 //      IVF_PQ:  count * pq_m   codes by position; 256 * dim * 4 codebooks
 //
@@ -77,12 +79,22 @@ typedef struct {
     uint32_t *offsets;              //  nlist + 1: list l is positions [offsets [l], offsets [l + 1])
     uint32_t *ids;                  //  count: row id at each position
     uint32_t *pos_of_row;           //  count: position of each row id
-    float *vectors;                 //  count * dim by position, 64-byte aligned
+    float *vectors;                 //  count * dim by position, 64-byte aligned; NULL
+                                    //  when borrowed (self->borrowed, by row)
     uint8_t *codes;                 //  count * code_size by position (IVF_SQ8, IVF_PQ)
     qv_sq8_t *sq8;                  //  IVF_SQ8's quantizer
     qv_pq_t *pq;                    //  IVF_PQ's quantizer (of residuals)
     float *pq_table;                //  IVF_PQ, L2: nlist * m * 256 query-independent terms, or NULL
 } s_ivf_t;
+
+//  The float vector at position pos: kept by position, or borrowed by row.
+static inline const float *
+s_pos_vec (const qv_index_t *self, uint32_t pos)
+{
+    const s_ivf_t *ivf = self->impl;
+    return self->borrow? self->borrowed + (size_t) ivf->ids [pos] * self->dim
+                       : ivf->vectors + (size_t) pos * self->dim;
+}
 
 static int
 s_threads (const qv_index_t *self)
@@ -348,9 +360,10 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
     uint32_t *fill = calloc ((size_t) ivf->nlist, sizeof (uint32_t));
     uint32_t *ids = malloc (total * sizeof (uint32_t));
     uint32_t *pos_of_row = malloc (total * sizeof (uint32_t));
-    float *vecs = s_alloc_aligned (total * dim * sizeof (float));
+    bool keep = !self->borrow;      //  the floats (qv_index.c adds nothing to a borrower)
+    float *vecs = keep? s_alloc_aligned (total * dim * sizeof (float)): NULL;
     uint8_t *codes = csize? malloc (total * csize): NULL;
-    if (!labels || !offsets || !fill || !ids || !pos_of_row || !vecs
+    if (!labels || !offsets || !fill || !ids || !pos_of_row || (keep && !vecs)
     ||  (csize && (!new_codes || !codes))) {
         rc = qv_err (QV_ENOMEM, "out of memory adding %u rows to an IVF index", n);
         goto cleanup;
@@ -374,8 +387,9 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
         uint32_t from = ivf->offsets [l], len = ivf->offsets [l + 1] - from, to = offsets [l];
         if (len) {
             memcpy (ids + to, ivf->ids + from, len * sizeof (uint32_t));
-            memcpy (vecs + (size_t) to * dim, ivf->vectors + (size_t) from * dim,
-                    (size_t) len * dim * sizeof (float));
+            if (keep)
+                memcpy (vecs + (size_t) to * dim, ivf->vectors + (size_t) from * dim,
+                        (size_t) len * dim * sizeof (float));
             if (csize)
                 memcpy (codes + (size_t) to * csize, ivf->codes + (size_t) from * csize,
                         (size_t) len * csize);
@@ -385,7 +399,8 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t pos = fill [labels [i]]++;
         ids [pos] = (uint32_t) (old + i);
-        memcpy (vecs + (size_t) pos * dim, vectors + (size_t) i * dim, dim * sizeof (float));
+        if (keep)
+            memcpy (vecs + (size_t) pos * dim, vectors + (size_t) i * dim, dim * sizeof (float));
         if (csize)
             memcpy (codes + (size_t) pos * csize, new_codes + (size_t) i * csize, csize);
     }
@@ -539,8 +554,7 @@ s_search_allowed (const qv_index_t *self, const float *query,
     }
     while (row < count) {
         if (!params->allow_fn || params->allow_fn (row, params->allow_arg)) {
-            float d = pair (query, ivf->vectors + (size_t) ivf->pos_of_row [row] * self->dim,
-                            self->dim);
+            float d = pair (query, s_pos_vec (self, ivf->pos_of_row [row]), self->dim);
             float score = is_ip? -d: d;
             if (score <= thr) {
                 qv_topk_push (topk, score, row);
@@ -832,12 +846,12 @@ s_search (const qv_index_t *self, const float *query, const qv_search_params_t *
     size_t row_bytes = (size_t) self->dim * sizeof (float);
     for (uint32_t i = 0; i < cand.n; i++) {
         if (i + 1 < cand.n) {
-            const char *next = (const char *) (ivf->vectors + (size_t) cand.pos [i + 1] * self->dim);
+            const char *next = (const char *) s_pos_vec (self, cand.pos [i + 1]);
             for (size_t b = 0; b < row_bytes; b += 64)
                 __builtin_prefetch (next + b);
         }
         uint32_t pos = cand.pos [i];
-        float d = pair (query, ivf->vectors + (size_t) pos * self->dim, self->dim);
+        float d = pair (query, s_pos_vec (self, pos), self->dim);
         qv_topk_push (topk, is_ip? -d: d, ivf->ids [pos]);
     }
     return 0;
@@ -869,7 +883,8 @@ s_serialize (const qv_index_t *self, zchunk_t *chunk)
         s_put32 (chunk, ivf->offsets [l]);
     for (size_t pos = 0; pos < count; pos++)
         s_put32 (chunk, ivf->ids [pos]);
-    zchunk_extend (chunk, ivf->vectors, count * dim * sizeof (float));
+    if (!self->borrow)
+        zchunk_extend (chunk, ivf->vectors, count * dim * sizeof (float));
     if (ivf->kind == QV_INDEX_IVF_SQ8) {
         zchunk_extend (chunk, ivf->codes, count * ivf->code_size);
         zchunk_extend (chunk, qv_sq8_vmin (ivf->sq8), dim * sizeof (float));
@@ -931,8 +946,9 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t payload_size)
     size_t csize = ivf->kind == QV_INDEX_IVF_FLAT? 0: ivf->code_size;
     size_t quantizer = ivf->kind == QV_INDEX_IVF_SQ8? 2 * dim * sizeof (float)
                      : ivf->kind == QV_INDEX_IVF_PQ? (size_t) QV_PQ_KSUB * dim * sizeof (float): 0;
+    size_t vbytes = self->no_vectors? 0: count * dim * sizeof (float);
     size_t need = (size_t) nlist * dim * sizeof (float) + ((size_t) nlist + 1) * 4
-                + count * 4 + count * dim * sizeof (float) + count * csize + quantizer;
+                + count * 4 + vbytes + count * csize + quantizer;
     if (need != r.left)
         return qv_err (QV_ECORRUPT, "%s payload holds %zu bytes after its header, %zu rows need %zu",
                        self->vt->name, r.left, count, need);
@@ -952,9 +968,9 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t payload_size)
 
     ivf->ids = malloc ((count? count: 1) * sizeof (uint32_t));
     ivf->pos_of_row = malloc ((count? count: 1) * sizeof (uint32_t));
-    ivf->vectors = s_alloc_aligned (count * dim * sizeof (float));
+    ivf->vectors = self->borrow? NULL: s_alloc_aligned (count * dim * sizeof (float));
     ivf->codes = csize? malloc (count * csize + 1): NULL;
-    if (!ivf->ids || !ivf->pos_of_row || !ivf->vectors || (csize && !ivf->codes))
+    if (!ivf->ids || !ivf->pos_of_row || (!self->borrow && !ivf->vectors) || (csize && !ivf->codes))
         return qv_err (QV_ENOMEM, "out of memory loading %zu IVF rows", count);
     //  ids must be a permutation of 0..count-1: mark each row's position once.
     for (size_t row = 0; row < count; row++)
@@ -968,7 +984,9 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t payload_size)
         ivf->ids [pos] = row;
         ivf->pos_of_row [row] = (uint32_t) pos;
     }
-    memcpy (ivf->vectors, s_take (&r, count * dim * sizeof (float)), count * dim * sizeof (float));
+    const uint8_t *vectors = s_take (&r, vbytes);
+    if (!self->borrow)              //  else the object's copy (if any) is passed over
+        memcpy (ivf->vectors, vectors, vbytes);
     if (csize)
         memcpy (ivf->codes, s_take (&r, count * csize), count * csize);
     if (ivf->kind == QV_INDEX_IVF_SQ8) {
@@ -1006,7 +1024,14 @@ s_load (qv_index_t *self, const uint8_t *payload, size_t payload_size)
 static size_t
 s_vector_bytes (const qv_index_t *self)
 {
-    return (size_t) self->count * self->dim * sizeof (float);
+    return self->borrow? 0: (size_t) self->count * self->dim * sizeof (float);
+}
+
+//  Nothing to do: searches read self->borrowed.
+static void
+s_rebind (qv_index_t *self)
+{
+    (void) self;
 }
 
 size_t
@@ -1028,7 +1053,7 @@ s_memory_bytes (const qv_index_t *self)
                  + (ivf->centroids? (size_t) ivf->nlist * dim * sizeof (float): 0)
                  + ((size_t) ivf->nlist + 1) * sizeof (uint32_t)    //  offsets
                  + count * 2 * sizeof (uint32_t)                    //  ids, pos_of_row
-                 + count * dim * sizeof (float);                    //  vectors
+                 + s_vector_bytes (self);
     if (ivf->kind != QV_INDEX_IVF_FLAT)
         bytes += count * ivf->code_size;
     if (ivf->sq8)
@@ -1048,7 +1073,8 @@ s_estimate_bytes (const qv_index_t *self, uint32_t rows)
     size_t dim = self->dim, count = rows;
     size_t bytes = sizeof *ivf + (size_t) ivf->nlist * dim * sizeof (float)
                  + ((size_t) ivf->nlist + 1) * sizeof (uint32_t)
-                 + count * 2 * sizeof (uint32_t) + count * dim * sizeof (float);
+                 + count * 2 * sizeof (uint32_t)
+                 + (self->borrow? 0: count * dim * sizeof (float));
     if (ivf->kind != QV_INDEX_IVF_FLAT)
         bytes += count * ivf->code_size;
     if (ivf->kind == QV_INDEX_IVF_SQ8)
@@ -1075,7 +1101,7 @@ const qv_index_vtable_t qv_ivf_sq8_vtable = {
     .init = s_init_sq8, .destroy = s_destroy, .build = s_build, .add = s_add,
     .search = s_search, .serialize = s_serialize, .load = s_load,
     .memory_bytes = s_memory_bytes, .vector_bytes = s_vector_bytes,
-    .estimate_bytes = s_estimate_bytes,
+    .estimate_bytes = s_estimate_bytes, .borrows = 1, .rebind = s_rebind,
 };
 
 const qv_index_vtable_t qv_ivf_pq_vtable = {
@@ -1083,5 +1109,5 @@ const qv_index_vtable_t qv_ivf_pq_vtable = {
     .init = s_init_pq, .destroy = s_destroy, .build = s_build, .add = s_add,
     .search = s_search, .serialize = s_serialize, .load = s_load,
     .memory_bytes = s_memory_bytes, .vector_bytes = s_vector_bytes,
-    .estimate_bytes = s_estimate_bytes,
+    .estimate_bytes = s_estimate_bytes, .borrows = 1, .rebind = s_rebind,
 };

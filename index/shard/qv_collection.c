@@ -139,9 +139,10 @@ qv_snapshot_destroy (qv_snapshot_t **self_p)
     if (!self)
         return;
     for (size_t i = 0; i < self->nsegs; i++) {
-        qv_segment_unlink (&self->segs [i]);
+        //  The index first: it may borrow the segment's vectors
         if (self->idx)
             qv_segidx_unlink (&self->idx [i]);
+        qv_segment_unlink (&self->segs [i]);
     }
     for (size_t i = 0; self->allowed && i < self->nsegs; i++)
         if (self->allowed [i])

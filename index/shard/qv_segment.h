@@ -23,7 +23,11 @@ typedef enum {
 } qv_seg_state_t;
 
 //  A built index of one segment field, shared by the searches using it: a vector
-//  index, or a scalar one (of the segment's flushed, immutable column).
+//  index, or a scalar one (of the segment's flushed, immutable column). Both may read
+//  the segment's column (a vector index borrows its vectors: qv_index.h), so whoever
+//  searches one holds its segment too (a snapshot links both), and an index goes
+//  only into the indexes of the segment it was built or loaded on (or, after
+//  qv_index_rebind, of an equal copy: the compactor's).
 typedef struct {
     atomic_int refs;
     qv_index_t *index;              //  vector index, or NULL

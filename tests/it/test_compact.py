@@ -217,6 +217,55 @@ class CompactTest(unittest.TestCase):
         self.c.drop_collection("roll")
 
     # ------------------------------------------------------------------ TTL
+    def test_borrowed_indexes(self):
+        # HNSW and IVF_SQ8 read their segment's vectors (borrowed); the compactor builds
+        # the merged segment's index on its own copy of the rows and the searcher points
+        # it at its segment before that copy goes: searches after the compaction walk
+        # the index and give every hit its row's exact distance
+        rng = np.random.default_rng(11)
+        n = 6000
+        base = rng.random((n, DIM), dtype=np.float32)
+        queries = rng.random((10, DIM), dtype=np.float32)
+        for kind, params, sp in (("HNSW", {"M": 8, "efConstruction": 64}, {"ef": 64}),
+                                 ("IVF_SQ8", {"nlist": 16}, {"nprobe": 16})):
+            name = "b_" + kind.lower()
+            self.create(name)
+            for part in range(3):
+                sl = slice(part * n // 3, (part + 1) * n // 3)
+                self.insert(name, np.arange(n)[sl], base[sl])
+                call(self.c, "flush", collection=name)
+            call(self.c, "create_index", collection=name, field="vector", index_type=kind,
+                 params=params)
+            deleted = [i for i in range(n) if i % 3 == 0]
+            call(self.c, "delete", collection=name, ids=deleted)
+            cid = call(self.c, "compact", collection=name)["compaction_id"]
+            st = wait_compaction(self.c, name, cid)
+            self.assertEqual(st["state"], "completed", st)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                idx = call(self.c, "describe_index", collection=name, field="vector")
+                if idx["indexed_rows"] == idx["total_rows"] == n - len(deleted):
+                    break
+                time.sleep(0.2)
+            self.assertEqual(idx["indexed_rows"], n - len(deleted), idx)
+            self.assertGreaterEqual(len(st["merged_segments"]), 3)
+            live = np.array([i for i in range(n) if i % 3])
+            r = call(self.c, "search", collection=name, vectors=vectors_bin(queries), dim=DIM,
+                     limit=10, params=sp)
+            found = 0
+            for q, hits in zip(queries, r["results"]):
+                exact = ((base[live] - q) ** 2).sum(axis=1)
+                truth = set(live[np.argsort(exact)[:10]].tolist())
+                self.assertEqual(len(hits), 10)
+                for h in hits:
+                    self.assertNotEqual(h["id"] % 3, 0)
+                    want = float(((base[h["id"]] - q) ** 2).sum())
+                    self.assertAlmostEqual(h["distance"], want, delta=1e-4 * max(1.0, want))
+                found += len(truth & {h["id"] for h in hits})
+            self.assertGreaterEqual(found / (10.0 * len(queries)), 0.9, kind)
+            with open(os.path.join(self.server.dir, "server.log"), "rb") as f:
+                self.assertNotIn(b"differ from those its index", f.read())
+
     def test_ttl_physical(self):
         name = "ttl"
         self.create(name, ttl_seconds=2)

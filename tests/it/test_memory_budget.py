@@ -77,9 +77,10 @@ class MemoryBudgetTest(unittest.TestCase):
             server.cleanup()
 
     def test_index_over_budget(self):
-        # 100k x 32-d: about 21 MiB of rows and keys held. An HNSW index would add
-        # about 34 MiB (320-byte nodes), an IVF_FLAT one about 14 MiB: under a 40 MiB
-        # budget the first is refused, the second built.
+        # 100k x 32-d: about 21 MiB of rows and keys held. An HNSW index of M=48 would
+        # add about 38 MiB (398-byte nodes: 96 links; it reads the segment's vectors),
+        # an IVF_FLAT one about 14 MiB (its own copy): under a 40 MiB budget the first
+        # is refused, the second built.
         server = Server("--memory-mb", "40", "--auto-compaction-ratio", "0").start()
         try:
             c = QuiverClient(uri=server.endpoint, timeout=120)
@@ -104,7 +105,7 @@ class MemoryBudgetTest(unittest.TestCase):
                     time.sleep(0.2)
                 self.fail("the %s build did not end" % kind)
 
-            d = settle("HNSW", {"M": 16, "efConstruction": 64})
+            d = settle("HNSW", {"M": 48, "efConstruction": 64})
             self.assertEqual(d["state"], "failed", d)
             self.assertIn("--memory-mb", d["build_error"])
             self.assertIn("40 MiB", d["build_error"])
