@@ -608,7 +608,7 @@ s_bench_plain (jsCtx *js, uint64_t first, uint64_t last, uint32_t rows)
     double secs = (double) (zclock_usecs () - t0) / 1e6;
     natsSubscription_Destroy (sub);
     js_DeleteConsumer (js, "BENCH", "plain", NULL, &jerr);
-    return (s_result_t) { (double) got * rows / secs, -1, -1 };
+    return (s_result_t) { (double) got * rows / secs, -1, -1, 0 };    //  quiver is stopped
 }
 
 //  Quiver consuming messages first..last of the stream: restarted after they were
@@ -835,14 +835,14 @@ main (int argc, char *argv [])
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "n_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = (s_result_t) { 0, 0, 0 };
+            res = (s_result_t) { 0, 0, 0, 0 };
             if (s_runs ("rr"))
                 res = s_bench_nats_rr (nc_rr, coll, dim, rows, msgs);
             rate [P_NRR][r] = res.rows_per_sec; cpu [P_NRR][r] = res.cpu_per_mrow; p50 [P_NRR][r] = res.p50_ms; p99 [P_NRR][r] = res.p99_ms;
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "f_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = (s_result_t) { 0, 0, 0 };
+            res = (s_result_t) { 0, 0, 0, 0 };
             if (s_runs ("ff"))
                 res = s_bench_nats_ff (nc, coll, dim, rows, msgs);
             rate [P_NFF][r] = res.rows_per_sec;
