@@ -2,6 +2,7 @@
 //  in one run: ZeroMQ request/reply, NATS request/reply, NATS fire-and-forget and
 //  JetStream ingestion, beside a plain JetStream consumer that only acks the same
 //  messages. Starts its own nats-server and `quiver serve`; prints a table of medians.
+#include "qv_bench.h"
 #include "qv_codec.h"
 
 #include <czmq.h>
@@ -240,31 +241,7 @@ typedef struct {
     double cpu_per_mrow;            //  the server's CPU seconds per million rows, 0: none
 } s_result_t;
 
-//  CPU seconds (user + system, every thread) the process pid has used so far, from
-//  /proc/PID/stat; -1 if it cannot be read. Far steadier on this shared machine than
-//  the rows/s, which swing with what else runs.
-static double
-s_cpu_secs (pid_t pid)
-{
-    char path [64], buf [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf [n] = 0;
-    //  Fields after the command name (which may hold spaces): state is field 3,
-    //  utime and stime are fields 14 and 15
-    char *p = strrchr (buf, ')');
-    unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                      &utime, &stime) != 2)
-        return -1;
-    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
-}
-
-//  CPU seconds per million rows between two s_cpu_secs readings; 0 if unknown.
+//  CPU seconds per million rows between two qv_bench_cpu_s readings; 0 if unknown.
 static double
 s_cpu_per_mrow (double before, double after, double rows)
 {
@@ -297,7 +274,7 @@ s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
     int64_t *sent_at = calloc ((size_t) msgs, sizeof *sent_at);
     qv_wr_t *w = qv_wr_new ();
     int sent = 0, done = 0, failed = 0;
-    double cpu0 = s_cpu_secs (s_quiver_pid);
+    double cpu0 = qv_bench_cpu_s (s_quiver_pid);
     int64_t t0 = zclock_usecs ();
     while (done < msgs) {
         while (sent < msgs && sent - done < s_window) {
@@ -327,7 +304,7 @@ s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
         done++;
     }
     double secs = (double) (zclock_usecs () - t0) / 1e6;
-    double cpu1 = s_cpu_secs (s_quiver_pid);
+    double cpu1 = qv_bench_cpu_s (s_quiver_pid);
     if (failed)
         fprintf (stderr, "qvnatsbench: %d ZeroMQ inserts failed\n", failed);
     s_result_t res = { (double) done * rows / secs, s_pct (lat, done, 0.5), s_pct (lat, done, 0.99),
@@ -383,7 +360,7 @@ s_bench_nats_rr (natsConnection *nc, const char *collection, int dim, uint32_t r
     natsConnection_Subscribe (&sub, nc, wild, s_on_reply, &rr);
     natsConnection_FlushTimeout (nc, 5000);
     qv_wr_t *w = qv_wr_new ();
-    double cpu0 = s_cpu_secs (s_quiver_pid);
+    double cpu0 = qv_bench_cpu_s (s_quiver_pid);
     int64_t t0 = zclock_usecs ();
     for (int i = 0; i < msgs; i++) {
         pthread_mutex_lock (&rr.lock);
@@ -409,7 +386,7 @@ s_bench_nats_rr (natsConnection *nc, const char *collection, int dim, uint32_t r
     int done = rr.done;
     pthread_mutex_unlock (&rr.lock);
     double secs = (double) (zclock_usecs () - t0) / 1e6;
-    double cpu1 = s_cpu_secs (s_quiver_pid);
+    double cpu1 = qv_bench_cpu_s (s_quiver_pid);
     natsSubscription_Unsubscribe (sub);
     natsSubscription_Destroy (sub);
     if (rr.failed)
@@ -452,7 +429,7 @@ s_on_change (natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clos
         if (!feed->first_at) {
             feed->first_at = zclock_usecs ();
             feed->first_rows = feed->rows;
-            feed->first_cpu = s_cpu_secs (s_quiver_pid);
+            feed->first_cpu = qv_bench_cpu_s (s_quiver_pid);
         }
         pthread_cond_signal (&feed->cond);
         pthread_mutex_unlock (&feed->lock);
@@ -516,7 +493,7 @@ s_bench_nats_ff (natsConnection *nc, const char *collection, int dim, uint32_t r
     s_feed_t feed;
     s_feed_watch (&feed, nc, collection);
     uint64_t want = (uint64_t) msgs * rows, have = 0;
-    double cpu0 = s_cpu_secs (s_quiver_pid);
+    double cpu0 = qv_bench_cpu_s (s_quiver_pid);
     int64_t t0 = zclock_usecs ();
     for (int i = 0; i < msgs; i++) {
         qv_wr_reset (w);
@@ -534,7 +511,7 @@ s_bench_nats_ff (natsConnection *nc, const char *collection, int dim, uint32_t r
         zclock_sleep (2);
         t1 = zclock_usecs ();
     }
-    double cpu1 = s_cpu_secs (s_quiver_pid);
+    double cpu1 = qv_bench_cpu_s (s_quiver_pid);
     s_feed_end (&feed);
     double secs = (double) (t1 - t0) / 1e6;
     if (have != want)
@@ -626,7 +603,7 @@ s_bench_ingest (natsConnection *nc, const char *collection, uint64_t first, uint
     }
     uint64_t want = (last - first + 1) * rows;
     int64_t t1 = s_feed_wait (&feed, want, 60);
-    double cpu1 = s_cpu_secs (s_quiver_pid);
+    double cpu1 = qv_bench_cpu_s (s_quiver_pid);
     pthread_mutex_lock (&feed.lock);
     bool told = feed.rows >= want && feed.first_at && t1 > feed.first_at;
     int64_t t0 = feed.first_at;
@@ -648,7 +625,7 @@ s_bench_ingest (natsConnection *nc, const char *collection, uint64_t first, uint
         seq = s_field ("stats", NULL, "ingest_seq");
         if (seq != UINT64_MAX && seq > base && !t0) {
             t0 = zclock_usecs ();
-            cpu0 = s_cpu_secs (s_quiver_pid);
+            cpu0 = qv_bench_cpu_s (s_quiver_pid);
             seen = seq;
         }
         if (seq != UINT64_MAX && seq >= last)
@@ -659,7 +636,7 @@ s_bench_ingest (natsConnection *nc, const char *collection, uint64_t first, uint
         zclock_sleep (5);
     }
     double secs = (double) (zclock_usecs () - t0) / 1e6;
-    cpu1 = s_cpu_secs (s_quiver_pid);
+    cpu1 = qv_bench_cpu_s (s_quiver_pid);
     return (s_result_t) { secs > 0 ? (double) (last - seen) * rows / secs : 0, -1, -1,
                           s_cpu_per_mrow (cpu0, cpu1, (double) (last - seen) * rows) };
 }

@@ -382,3 +382,22 @@ qv_bench_quantile (double *v, size_t n, double q)
     size_t i = (size_t) ceil (q * (double) n);
     return v [i ? i - 1 : 0];
 }
+
+double
+qv_bench_cpu_s (pid_t pid)
+{
+    char path [64], buf [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf [n] = 0;
+    //  Fields after the command name (which may hold spaces), from field 3 on
+    char *p = strrchr (buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}

@@ -81,6 +81,11 @@ void
 double
     qv_bench_quantile (double *v, size_t n, double q);
 
+//  CPU seconds (user + system, every thread) process pid has used so far, from
+//  /proc/PID/stat (in clock ticks: 10 ms); -1 if it cannot be read.
+double
+    qv_bench_cpu_s (pid_t pid);
+
 //  Creates collection: int64 primary key `id`, float_vector `vector` of dim and
 //  metric ("L2", "IP", "COSINE"); dies if refused.
 void
