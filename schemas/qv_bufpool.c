@@ -84,3 +84,12 @@ qv_bufpool_put (void *buf, size_t cap)
     }
     free (buf);
 }
+
+size_t
+qv_bufpool_kept (void)
+{
+    pthread_mutex_lock (&s_lock);
+    size_t bytes = s_bytes;
+    pthread_mutex_unlock (&s_lock);
+    return bytes;
+}

@@ -29,4 +29,8 @@ void *
 void
     qv_bufpool_put (void *buf, size_t cap);
 
+//  Bytes the pool keeps now (for stats and tests).
+size_t
+    qv_bufpool_kept (void);
+
 #endif
