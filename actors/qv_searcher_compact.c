@@ -496,8 +496,9 @@ qv_searcher_compacted (self_t *self, qv_compact_t *t)
     msg->job = job;
     if (!self->segmgr_write || qv_msg_send_nowait (self->segmgr_write, (qv_msg_t **) &msg) != 0) {
         qv_msg_free (&msg);
+        uint64_t id = t->id;        //  the pending entry's destructor frees t
         zhashx_delete (self->compactions->pending, key);
-        s_task_done (self, t->id, "the segment manager is gone (shutdown)");
+        s_task_done (self, id, "the segment manager is gone (shutdown)");
     }
 }
 

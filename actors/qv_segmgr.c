@@ -95,9 +95,10 @@ typedef struct {
     int rc;
     uint64_t seq;
     char error [256];
-    qv_feed_stats_t *feed;          //  with --nats: the writer thread keeps the object's
-    zchunk_t *wal_bytes;            //  bytes here for the committed feed (NULL if over
-    uint64_t epoch;                 //  the payload limit) and its writer epoch
+    qv_feed_stats_t *feed;          //  with --nats: the writer thread keeps a copy of the
+    void *wal_bytes;                //  object's bytes here for the committed feed (NULL
+    size_t wal_size;                //  if over the payload limit), handed over to the
+    uint64_t epoch;                 //  FEED message, and its writer epoch
     size_t nsseq;                   //  its stream sequences in writing_sseq
 } s_group_t;
 
@@ -137,18 +138,23 @@ typedef struct {
 //  Bytes of WAL objects queued to the publisher at most (then FEEDs go without them).
 #define S_FEED_QUEUED_MAX (64u << 20)
 
-//  On the writer thread, after a durable append: the object's bytes for the committed
-//  feed, if they fit in a NATS message and the publisher is not too far behind.
+//  On the writer thread, after a durable append: a copy of the object's bytes (as
+//  written) for the committed feed, if they fit in a NATS message and the publisher
+//  is not too far behind.
 static void
-s_feed_keep (s_group_t *group, uint64_t epoch, const qv_wal_rec_t *recs, size_t n, size_t total)
+s_feed_keep (s_group_t *group, uint64_t epoch, const void *object, size_t size)
 {
     qv_feed_stats_t *fs = group->feed;
     uint64_t max = atomic_load (&fs->max_payload);
     group->epoch = epoch;
-    if (max == 0 || total + 1024 + 8 * n > max
+    if (max == 0 || size + 1024 > max
     ||  atomic_load (&fs->queued_bytes) > S_FEED_QUEUED_MAX)
         return;
-    group->wal_bytes = qv_wal_encode_epoch (0, group->seq, group->epoch, recs, n);
+    group->wal_bytes = malloc (size);
+    if (group->wal_bytes) {
+        memcpy (group->wal_bytes, object, size);
+        group->wal_size = size;
+    }
 }
 
 //  Hands a feed message to the publisher without waiting; counted as dropped if it
@@ -189,12 +195,9 @@ s_feed_group (self_t *self, s_group_t *group)
     feed->epoch = group->epoch;
     feed->ts = ts;
     if (group->wal_bytes) {
-        feed->wal.size = zchunk_size (group->wal_bytes);
-        feed->wal.data = malloc (feed->wal.size);
-        if (feed->wal.data)
-            memcpy (feed->wal.data, zchunk_data (group->wal_bytes), feed->wal.size);
-        else
-            feed->wal.size = 0;
+        feed->wal.data = group->wal_bytes;
+        feed->wal.size = group->wal_size;
+        group->wal_bytes = NULL;
     }
     s_feed_post (self, (qv_msg_t *) feed);
 }
@@ -202,9 +205,8 @@ s_feed_group (self_t *self, s_group_t *group)
 //  One WAL object of the writer's window: its group and records, and where its put is.
 typedef struct {
     s_group_t *group;               //  NULL: the slot is free
-    qv_wr_t *w;                     //  the records' bytes (recs point into it)
-    qv_wal_rec_t *recs;
-    size_t n, total;
+    qv_wr_t *w;                     //  the WAL object, its records encoded in place
+    size_t n, total;                //  (kept for the slot's next object)
     uint64_t seq, epoch;
     bool reserved;                  //  seq is reserved (qv_wal_reserve)
     int64_t started;                //  when (qv_clock_usec), for the commit histogram
@@ -239,7 +241,10 @@ s_putter_actor (zsock_t *pipe, void *args)
             break;
         s_slot_t *slot = ptr;
         s_group_t *group = slot->group;
-        group->rc = qv_wal_put (wal, slot->seq, slot->epoch, slot->recs, slot->n);
+        size_t size;
+        //  The slot's buffer is the object: its head is filled in here
+        void *object = (void *) qv_wr_data (slot->w, &size);
+        group->rc = qv_wal_put_object (wal, slot->seq, slot->epoch, object, size, slot->n);
         if (group->rc)
             snprintf (group->error, sizeof group->error, "the write was not logged: %s",
                       qv_err_msg ());
@@ -247,8 +252,12 @@ s_putter_actor (zsock_t *pipe, void *args)
     }
 }
 
-//  Encodes a group's logged messages (APPLY and SEAL) into slot's records; sets
-//  wal_index and wal_last of its APPLYs. Returns the number of records.
+//  A slot's buffer past this size after an object is let go (not kept for the next).
+#define S_SLOT_KEEP_MAX (64u << 20)
+
+//  Encodes a group's logged messages (APPLY and SEAL) as the records of a WAL object
+//  built in place in slot's buffer (qv_wal_put_object); sets wal_index and wal_last
+//  of its APPLYs. Returns the number of records.
 static size_t
 s_encode_group (s_slot_t *slot)
 {
@@ -259,20 +268,20 @@ s_encode_group (s_slot_t *slot)
         napply += m->id == QV_MSG_APPLY;
     }
     slot->n = n;
+    slot->total = 0;
     if (n == 0)
         return 0;
-    slot->recs = calloc (n, sizeof *slot->recs);
-    size_t *offs = calloc (n, sizeof *offs);
-    assert (slot->recs && offs);
+    static const uint8_t room [QV_WAL_OBJECT_HEAD];
     size_t i = 0, applies = 0;
     uint64_t ts = 0;
     qv_wr_reset (slot->w);
+    qv_wr_raw (slot->w, room, QV_WAL_OBJECT_HEAD);
     for (qv_msg_t *m = zlistx_first (group->msgs); m; m = zlistx_next (group->msgs)) {
         if (m->id != QV_MSG_APPLY && m->id != QV_MSG_SEAL)
             continue;
-        size_t before;
-        qv_wr_data (slot->w, &before);
-        offs [i] = before;
+        qv_wr_raw (slot->w, room, QV_WAL_RECORD_HEAD);
+        size_t start;
+        qv_wr_data (slot->w, &start);
         if (m->id == QV_MSG_APPLY) {
             //  wal_index counts every record, as a follower's decoding does
             qv_msg_apply_t *apply = (qv_msg_apply_t *) m;
@@ -289,14 +298,13 @@ s_encode_group (s_slot_t *slot)
                                 .coll_id = (uint32_t) seal->coll, .seg_id = seal->seg };
             qv_record_write (&rec, slot->w);
         }
+        size_t end;
+        uint8_t *base = (uint8_t *) qv_wr_data (slot->w, &end);
+        //  A record over 4 GiB is left for qv_wal_put_object to refuse
+        qv_wal_object_record (base + start - QV_WAL_RECORD_HEAD, end - start);
         i++;
     }
-    const uint8_t *base = qv_wr_data (slot->w, &slot->total);
-    for (i = 0; i < n; i++) {
-        slot->recs [i].data = base + offs [i];
-        slot->recs [i].size = (i + 1 < n ? offs [i + 1] : slot->total) - offs [i];
-    }
-    free (offs);
+    qv_wr_data (slot->w, &slot->total);
     return n;
 }
 
@@ -453,10 +461,15 @@ s_writer_actor (zsock_t *pipe, void *args_)
                                     (qv_clock_usec () - sl->started) / 1e6);
                     qv_hist_record (QV_HIST_WAL_COMMIT_RECORDS, (double) sl->n);
                 }
-                if (group->rc == 0 && group->feed && sl->n)
-                    s_feed_keep (group, sl->epoch, sl->recs, sl->n, sl->total);
-                free (sl->recs);
-                sl->recs = NULL;
+                if (group->rc == 0 && group->feed && sl->n) {
+                    size_t size;
+                    const void *object = qv_wr_data (sl->w, &size);
+                    s_feed_keep (group, sl->epoch, object, size);
+                }
+                if (sl->total > S_SLOT_KEEP_MAX) {
+                    qv_wr_destroy (&sl->w);
+                    sl->w = qv_wr_new ();
+                }
                 sl->group = NULL;
                 sl->done = false;
                 sl->reserved = false;
@@ -479,7 +492,6 @@ s_writer_actor (zsock_t *pipe, void *args_)
     for (int i = 0; i < window; i++) {
         zactor_destroy (&slots [i].putter);
         qv_wr_destroy (&slots [i].w);
-        free (slots [i].recs);
     }
 }
 
@@ -980,7 +992,8 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
     s_group_t *group = ptr;
     if (self->feedpub && group->rc == 0)
         s_feed_group (self, group);
-    zchunk_destroy (&group->wal_bytes);
+    free (group->wal_bytes);
+    group->wal_bytes = NULL;
     qv_msg_t *msg;
     while ((msg = zlistx_detach (group->msgs, NULL))) {
         if (msg->id == QV_MSG_SEAL && group->rc) {

@@ -154,7 +154,7 @@ s_load (const char *name, const void *data, size_t size, bool *adopted, qv_segme
         memmove ((void *) data, vp, vlen);
         void *shrunk = vlen + (1u << 20) < size ? realloc ((void *) data, vlen ? vlen : 1) : NULL;
         qv_col_t *col = &self->batch->cols [adopt];
-        free (col->data);
+        qv_col_data_free (col);
         col->data = shrunk ? shrunk : (void *) data;
         *adopted = true;            //  the column's now
     }

@@ -219,6 +219,23 @@ s_parse_name (const char *name, uint64_t *seq, uint64_t *epoch)
     return 0;
 }
 
+_Static_assert (QV_WAL_OBJECT_HEAD == QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE,
+                "the room qv_wal.h asks for is the header and the fields");
+
+//  Fills the head of an object of n records laid out in buf (size bytes in all) and
+//  seals its envelope.
+static void
+s_seal (unsigned char *buf, size_t size, uint32_t shard, uint64_t seq, uint64_t epoch,
+        size_t n)
+{
+    memset (buf, 0, QV_ENVELOPE_HEADER_SIZE);
+    s_put_u32 (buf + QV_ENVELOPE_HEADER_SIZE, shard);
+    s_put_u64 (buf + QV_ENVELOPE_HEADER_SIZE + 4, seq);
+    s_put_u64 (buf + QV_ENVELOPE_HEADER_SIZE + 12, epoch);
+    s_put_u32 (buf + QV_ENVELOPE_HEADER_SIZE + 20, (uint32_t) n);
+    qv_envelope_seal (buf, size, QV_ENVELOPE_WAL, S_VERSION);
+}
+
 zchunk_t *
 qv_wal_encode_epoch (uint32_t shard, uint64_t seq, uint64_t epoch,
                      const qv_wal_rec_t *recs, size_t n)
@@ -232,40 +249,46 @@ qv_wal_encode_epoch (uint32_t shard, uint64_t seq, uint64_t epoch,
         qv_err (QV_EINVAL, "WAL object of shard %" PRIu32 ": records are NULL", shard);
         return NULL;
     }
-    size_t total = QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE;
+    size_t total = QV_WAL_OBJECT_HEAD;
     for (size_t i = 0; i < n; i++) {
         if (recs [i].size > UINT32_MAX || (recs [i].size > 0 && !recs [i].data)) {
             qv_err (QV_EINVAL, "WAL record %zu of shard %" PRIu32 ": size %zu is invalid",
                     i, shard, recs [i].size);
             return NULL;
         }
-        if (total > SIZE_MAX - 4 - recs [i].size) {
+        if (total > SIZE_MAX - QV_WAL_RECORD_HEAD - recs [i].size) {
             qv_err (QV_EINVAL, "WAL object of shard %" PRIu32 " is too large", shard);
             return NULL;
         }
-        total += 4 + recs [i].size;
+        total += QV_WAL_RECORD_HEAD + recs [i].size;
     }
     zchunk_t *chunk = zchunk_new (NULL, total);
     if (!chunk) {
         qv_err (QV_ENOMEM, "out of memory encoding a WAL object of %zu bytes", total);
         return NULL;
     }
-    unsigned char header [QV_ENVELOPE_HEADER_SIZE + S_FIELDS_SIZE] = { 0 };
-    s_put_u32 (header + QV_ENVELOPE_HEADER_SIZE, shard);
-    s_put_u64 (header + QV_ENVELOPE_HEADER_SIZE + 4, seq);
-    s_put_u64 (header + QV_ENVELOPE_HEADER_SIZE + 12, epoch);
-    s_put_u32 (header + QV_ENVELOPE_HEADER_SIZE + 20, (uint32_t) n);
-    zchunk_append (chunk, header, sizeof header);
+    unsigned char head [QV_WAL_OBJECT_HEAD] = { 0 };
+    zchunk_append (chunk, head, sizeof head);
     for (size_t i = 0; i < n; i++) {
-        unsigned char size [4];
-        s_put_u32 (size, (uint32_t) recs [i].size);
+        unsigned char size [QV_WAL_RECORD_HEAD];
+        qv_wal_object_record (size, recs [i].size);
         zchunk_append (chunk, size, sizeof size);
         if (recs [i].size > 0)
             zchunk_append (chunk, recs [i].data, recs [i].size);
     }
     assert (zchunk_size (chunk) == total);
-    qv_envelope_seal (zchunk_data (chunk), total, QV_ENVELOPE_WAL, S_VERSION);
+    s_seal (zchunk_data (chunk), total, shard, seq, epoch, n);
     return chunk;
+}
+
+int
+qv_wal_object_record (void *room, size_t size)
+{
+    if (size > UINT32_MAX)
+        return qv_err (QV_EINVAL, "WAL record of %zu bytes, at most %" PRIu32, size,
+                       UINT32_MAX);
+    s_put_u32 (room, (uint32_t) size);
+    return 0;
 }
 
 zchunk_t *
@@ -632,6 +655,19 @@ cleanup:
     return rc;
 }
 
+//  Writes the sealed object of n records at seq and epoch.
+static int
+s_put_bytes (qv_wal_t *self, uint64_t seq, uint64_t epoch, const void *object, size_t size,
+             size_t n)
+{
+    char key [96];
+    s_key (self->shard, seq, epoch, key, sizeof key);
+    int rc = qv_store_put (self->store, key, object, size);
+    if (rc == 0 && n)
+        qv_hist_record (QV_HIST_WAL_COMMIT_BYTES, (double) size);
+    return rc;
+}
+
 //  Writes one object of recs at seq and epoch (what qv_wal_put does).
 static int
 s_put_at (qv_wal_t *self, uint64_t seq, uint64_t epoch, const qv_wal_rec_t *recs, size_t n)
@@ -639,11 +675,7 @@ s_put_at (qv_wal_t *self, uint64_t seq, uint64_t epoch, const qv_wal_rec_t *recs
     zchunk_t *chunk = qv_wal_encode_epoch (self->shard, seq, epoch, recs, n);
     if (!chunk)
         return QV_EINVAL;           //  recorded by qv_wal_encode_epoch
-    char key [96];
-    s_key (self->shard, seq, epoch, key, sizeof key);
-    int rc = qv_store_put (self->store, key, zchunk_data (chunk), zchunk_size (chunk));
-    if (rc == 0 && n)
-        qv_hist_record (QV_HIST_WAL_COMMIT_BYTES, (double) zchunk_size (chunk));
+    int rc = s_put_bytes (self, seq, epoch, zchunk_data (chunk), zchunk_size (chunk), n);
     zchunk_destroy (&chunk);
     return rc;
 }
@@ -770,6 +802,25 @@ qv_wal_put (qv_wal_t *self, uint64_t seq, uint64_t epoch, const qv_wal_rec_t *re
 {
     assert (self);
     return s_put_at (self, seq, epoch, recs, n);
+}
+
+int
+qv_wal_put_object (qv_wal_t *self, uint64_t seq, uint64_t epoch, void *object, size_t size,
+                   size_t n)
+{
+    assert (self);
+    //  The records must fill the buffer exactly: a wrong layout is refused, never logged
+    unsigned char *p = object;
+    size_t at = QV_WAL_OBJECT_HEAD, i = 0;
+    while (p && i < n && at <= size && size - at >= QV_WAL_RECORD_HEAD) {
+        at += QV_WAL_RECORD_HEAD + s_get_u32 (p + at);
+        i++;
+    }
+    if (!p || size < QV_WAL_OBJECT_HEAD || n > UINT32_MAX || i != n || at != size)
+        return qv_err (QV_EINVAL, "WAL object %" PRIu64 " of shard %" PRIu32 " built in place: "
+                       "%zu records do not fill its %zu bytes", seq, self->shard, n, size);
+    s_seal (p, size, self->shard, seq, epoch, n);
+    return s_put_bytes (self, seq, epoch, p, size, n);
 }
 
 int

@@ -121,6 +121,23 @@ int
 uint64_t
     qv_wal_next_seq (qv_wal_t *self);
 
+//  A WAL object built in place, for a writer that encodes its records straight into
+//  one buffer it keeps for the next object (the object is written as it lies: no copy
+//  into a fresh buffer, whose pages the kernel would have to clear first). Layout of
+//  the buffer: QV_WAL_OBJECT_HEAD bytes of room, then per record QV_WAL_RECORD_HEAD
+//  bytes of room and the record's bytes. qv_wal_object_record fills a record's room
+//  once its size is known (0, or QV_EINVAL for a record over 4 GiB);
+//  qv_wal_put_object (any thread, as qv_wal_put) checks that the n records fill the
+//  buffer exactly, fills the head (shard, seq, epoch, count), seals the envelope and
+//  writes the object: the same bytes as qv_wal_put of the same records.
+#define QV_WAL_OBJECT_HEAD 56       //  the envelope header and the fields
+#define QV_WAL_RECORD_HEAD 4        //  the record's size, u32
+int
+    qv_wal_object_record (void *room, size_t size);
+int
+    qv_wal_put_object (qv_wal_t *self, uint64_t seq, uint64_t epoch, void *object,
+                       size_t size, size_t n);
+
 //  Encoding of one WAL object (exposed for tests and tools). Layout, little-endian:
 //    the stored-object envelope (qv_envelope.h, kind WAL, version 3) around
 //    shard u32 | seq u64 | epoch u64 | count u32 | count x (size u32 | bytes); the

@@ -1,6 +1,7 @@
 //  Columnar row batches: building them from requests with full type checks, and their
 //  msgpack form in the WAL and segment files.
 #include "qv_batch.h"
+#include "qv_bufpool.h"
 #include "qv_rc.h"
 
 #include <float.h>
@@ -8,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-qv_batch_t *
-qv_batch_new (const qv_schema_t *schema, uint32_t cap)
+//  qv_batch_new, the fixed-width columns taken from the buffer pool when pooled.
+static qv_batch_t *
+s_batch_new (const qv_schema_t *schema, uint32_t cap, bool pooled)
 {
     qv_batch_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -19,6 +21,10 @@ qv_batch_new (const qv_schema_t *schema, uint32_t cap)
     for (int i = 0; i < schema->nfields; i++) {
         const qv_field_t *f = &schema->fields [i];
         size_t width = qv_field_width (f);
+        if (width && pooled)
+            self->cols [i].data = qv_bufpool_get ((size_t) (cap ? cap : 1) * width,
+                                                  &self->cols [i].pool_cap);
+        else
         if (width)
             self->cols [i].data = calloc (cap ? cap : 1, width);
         else
@@ -29,6 +35,23 @@ qv_batch_new (const qv_schema_t *schema, uint32_t cap)
         }
     }
     return self;
+}
+
+qv_batch_t *
+qv_batch_new (const qv_schema_t *schema, uint32_t cap)
+{
+    return s_batch_new (schema, cap, false);
+}
+
+void
+qv_col_data_free (qv_col_t *c)
+{
+    if (c->pool_cap)
+        qv_bufpool_put (c->data, c->pool_cap);
+    else
+        free (c->data);
+    c->data = NULL;
+    c->pool_cap = 0;
 }
 
 void
@@ -45,7 +68,7 @@ qv_batch_destroy (qv_batch_t **self_p)
                 free (c->var [r].ptr);
         }
         free (c->var);
-        free (c->data);
+        qv_col_data_free (c);
         free (c->valid);
     }
     free (self);
@@ -500,7 +523,7 @@ qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
     }
     if (n == 0)
         return qv_err (QV_EINVAL, "the request has no rows");
-    qv_batch_t *b = qv_batch_new (schema, n);
+    qv_batch_t *b = s_batch_new (schema, n, true);
     if (!b)
         return qv_err (QV_ENOMEM, "out of memory for %u rows", n);
     int rc = rows ? s_from_rows (b, rows) : s_from_columns (b, columns, n);

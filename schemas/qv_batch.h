@@ -33,7 +33,14 @@ typedef struct {
     uint32_t var_end;               //  var: no slot at or past max (n, var_end) holds
                                     //  memory (qv_col_var_set), so a batch of a large
                                     //  capacity is freed in the time of its rows
+    size_t pool_cap;                //  data came from qv_bufpool_get (this capacity) and
+                                    //  goes back there; 0: malloc'd. Whoever replaces
+                                    //  data frees the old with qv_col_data_free.
 } qv_col_t;
+
+//  Frees c's fixed-width data (back to the pool if it came from there).
+void
+    qv_col_data_free (qv_col_t *c);
 
 //  Notes that var slot row of c may now hold memory (every writer of a var slot that
 //  may lie past the batch's n calls it).
@@ -65,7 +72,9 @@ void
 //  missing or unknown field, a string over max_length, a given auto_id key, naming the
 //  field and row. With the dynamic field (qv_schema_meta), keys / columns that are not
 //  in the schema become the row's `$meta` map (an empty map when there are none).
-//  Auto-id keys are left 0 for the caller to assign. max_rows caps n.
+//  Auto-id keys are left 0 for the caller to assign. max_rows caps n. The batch is
+//  short-lived (until its rows are logged and applied): its big fixed-width columns
+//  come from the buffer pool (qv_bufpool.h), whose pages are mapped already.
 int
     qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
                            const qv_val_t *columns, uint32_t max_rows, qv_batch_t **out);

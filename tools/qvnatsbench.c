@@ -2,6 +2,7 @@
 //  in one run: ZeroMQ request/reply, NATS request/reply, NATS fire-and-forget and
 //  JetStream ingestion, beside a plain JetStream consumer that only acks the same
 //  messages. Starts its own nats-server and `quiver serve`; prints a table of medians.
+#include "qv_bench.h"
 #include "qv_codec.h"
 
 #include <czmq.h>
@@ -234,10 +235,41 @@ s_payload (qv_wr_t *w, int64_t first_id, uint32_t n, int dim, const char *collec
     qv_wr_bin (w, vecs, need * sizeof (float));
 }
 
+//  What the server spent on a path's rows: CPU seconds per million rows and minor
+//  page faults per row (most of them fresh memory the kernel cleared first); 0: none.
+typedef struct {
+    double cpu_per_mrow;
+    double faults_per_row;
+} s_cost_t;
+
 typedef struct {
     double rows_per_sec;
     double p50_ms, p99_ms;          //  < 0: not measured
+    s_cost_t cost;
 } s_result_t;
+
+//  The server's CPU seconds and minor faults so far (cpu < 0: unknown).
+typedef struct {
+    double cpu, faults;
+} s_use_t;
+
+#define S_USE_NONE ((s_use_t) { -1, -1 })
+
+static s_use_t
+s_use (void)
+{
+    return (s_use_t) { qv_bench_cpu_s (s_quiver_pid), qv_bench_minflt (s_quiver_pid) };
+}
+
+//  The cost of rows between two s_use readings.
+static s_cost_t
+s_cost (s_use_t before, s_use_t after, double rows)
+{
+    if (before.cpu < 0 || after.cpu < before.cpu || before.faults < 0 || rows <= 0)
+        return (s_cost_t) { 0, 0 };
+    return (s_cost_t) { (after.cpu - before.cpu) / rows * 1e6,
+                        (after.faults - before.faults) / rows };
+}
 
 static int
 s_cmp_double (const void *a, const void *b)
@@ -265,6 +297,7 @@ s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
     int64_t *sent_at = calloc ((size_t) msgs, sizeof *sent_at);
     qv_wr_t *w = qv_wr_new ();
     int sent = 0, done = 0, failed = 0;
+    s_use_t cpu0 = s_use ();
     int64_t t0 = zclock_usecs ();
     while (done < msgs) {
         while (sent < msgs && sent - done < s_window) {
@@ -294,9 +327,11 @@ s_bench_zmq (const char *collection, int dim, uint32_t rows, int msgs)
         done++;
     }
     double secs = (double) (zclock_usecs () - t0) / 1e6;
+    s_use_t cpu1 = s_use ();
     if (failed)
         fprintf (stderr, "qvnatsbench: %d ZeroMQ inserts failed\n", failed);
-    s_result_t res = { (double) done * rows / secs, s_pct (lat, done, 0.5), s_pct (lat, done, 0.99) };
+    s_result_t res = { (double) done * rows / secs, s_pct (lat, done, 0.5), s_pct (lat, done, 0.99),
+                       s_cost (cpu0, cpu1, (double) done * rows) };
     free (lat);
     free (sent_at);
     qv_wr_destroy (&w);
@@ -348,6 +383,7 @@ s_bench_nats_rr (natsConnection *nc, const char *collection, int dim, uint32_t r
     natsConnection_Subscribe (&sub, nc, wild, s_on_reply, &rr);
     natsConnection_FlushTimeout (nc, 5000);
     qv_wr_t *w = qv_wr_new ();
+    s_use_t cpu0 = s_use ();
     int64_t t0 = zclock_usecs ();
     for (int i = 0; i < msgs; i++) {
         pthread_mutex_lock (&rr.lock);
@@ -373,11 +409,13 @@ s_bench_nats_rr (natsConnection *nc, const char *collection, int dim, uint32_t r
     int done = rr.done;
     pthread_mutex_unlock (&rr.lock);
     double secs = (double) (zclock_usecs () - t0) / 1e6;
+    s_use_t cpu1 = s_use ();
     natsSubscription_Unsubscribe (sub);
     natsSubscription_Destroy (sub);
     if (rr.failed)
         fprintf (stderr, "qvnatsbench: %d NATS requests failed\n", rr.failed);
-    s_result_t res = { (double) done * rows / secs, s_pct (rr.lat, done, 0.5), s_pct (rr.lat, done, 0.99) };
+    s_result_t res = { (double) done * rows / secs, s_pct (rr.lat, done, 0.5), s_pct (rr.lat, done, 0.99),
+                       s_cost (cpu0, cpu1, (double) done * rows) };
     free (rr.lat);
     free (rr.sent_at);
     qv_wr_destroy (&w);
@@ -392,6 +430,7 @@ typedef struct {
     uint64_t rows;
     int64_t first_at;               //  when the first event came (usecs), 0: none yet
     uint64_t first_rows;            //  ... and the rows it told
+    s_use_t first_cpu;              //  ... and the server's CPU and faults then
     natsSubscription *sub;
 } s_feed_t;
 
@@ -413,6 +452,7 @@ s_on_change (natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *clos
         if (!feed->first_at) {
             feed->first_at = zclock_usecs ();
             feed->first_rows = feed->rows;
+            feed->first_cpu = s_use ();
         }
         pthread_cond_signal (&feed->cond);
         pthread_mutex_unlock (&feed->lock);
@@ -429,6 +469,7 @@ s_feed_watch (s_feed_t *feed, natsConnection *nc, const char *collection)
     feed->rows = 0;
     feed->first_at = 0;
     feed->first_rows = 0;
+    feed->first_cpu = S_USE_NONE;
     char subject [128];
     snprintf (subject, sizeof subject, "quiver.cdc.%s", collection);
     natsConnection_Subscribe (&feed->sub, nc, subject, s_on_change, feed);
@@ -475,6 +516,7 @@ s_bench_nats_ff (natsConnection *nc, const char *collection, int dim, uint32_t r
     s_feed_t feed;
     s_feed_watch (&feed, nc, collection);
     uint64_t want = (uint64_t) msgs * rows, have = 0;
+    s_use_t cpu0 = s_use ();
     int64_t t0 = zclock_usecs ();
     for (int i = 0; i < msgs; i++) {
         qv_wr_reset (w);
@@ -492,13 +534,14 @@ s_bench_nats_ff (natsConnection *nc, const char *collection, int dim, uint32_t r
         zclock_sleep (2);
         t1 = zclock_usecs ();
     }
+    s_use_t cpu1 = s_use ();
     s_feed_end (&feed);
     double secs = (double) (t1 - t0) / 1e6;
     if (have != want)
         fprintf (stderr, "qvnatsbench: fire-and-forget: %llu of %llu rows arrived\n",
                  (unsigned long long) have, (unsigned long long) want);
     qv_wr_destroy (&w);
-    return (s_result_t) { (double) have / secs, -1, -1 };
+    return (s_result_t) { (double) have / secs, -1, -1, s_cost (cpu0, cpu1, (double) have) };
 }
 
 //  Publishes msgs messages to the stream; returns the first sequence.
@@ -565,7 +608,7 @@ s_bench_plain (jsCtx *js, uint64_t first, uint64_t last, uint32_t rows)
     double secs = (double) (zclock_usecs () - t0) / 1e6;
     natsSubscription_Destroy (sub);
     js_DeleteConsumer (js, "BENCH", "plain", NULL, &jerr);
-    return (s_result_t) { (double) got * rows / secs, -1, -1 };
+    return (s_result_t) { (double) got * rows / secs, -1, -1, { 0, 0 } };    //  quiver is stopped
 }
 
 //  Quiver consuming messages first..last of the stream: restarted after they were
@@ -583,23 +626,29 @@ s_bench_ingest (natsConnection *nc, const char *collection, uint64_t first, uint
     }
     uint64_t want = (last - first + 1) * rows;
     int64_t t1 = s_feed_wait (&feed, want, 60);
+    s_use_t cpu1 = s_use ();
     pthread_mutex_lock (&feed.lock);
     bool told = feed.rows >= want && feed.first_at && t1 > feed.first_at;
     int64_t t0 = feed.first_at;
     uint64_t first_rows = feed.first_rows;
+    s_use_t cpu0 = feed.first_cpu;
     pthread_mutex_unlock (&feed.lock);
     s_feed_end (&feed);
+    //  CPU from the first rows applied (after the restart's recovery) to the last
     if (told)
-        return (s_result_t) { (double) (want - first_rows) / ((double) (t1 - t0) / 1e6), -1, -1 };
+        return (s_result_t) { (double) (want - first_rows) / ((double) (t1 - t0) / 1e6), -1, -1,
+                              s_cost (cpu0, cpu1, (double) (want - first_rows)) };
     fprintf (stderr, "qvnatsbench: the change feed told %llu of %llu rows; timed by polling stats\n",
              (unsigned long long) first_rows, (unsigned long long) want);
     uint64_t base = first - 1, seq = 0, seen = 0;
     t0 = 0;
+    cpu0 = S_USE_NONE;
     int64_t end = zclock_mono () + 300000;
     while (zclock_mono () < end) {
         seq = s_field ("stats", NULL, "ingest_seq");
         if (seq != UINT64_MAX && seq > base && !t0) {
             t0 = zclock_usecs ();
+            cpu0 = s_use ();
             seen = seq;
         }
         if (seq != UINT64_MAX && seq >= last)
@@ -610,7 +659,9 @@ s_bench_ingest (natsConnection *nc, const char *collection, uint64_t first, uint
         zclock_sleep (5);
     }
     double secs = (double) (zclock_usecs () - t0) / 1e6;
-    return (s_result_t) { secs > 0 ? (double) (last - seen) * rows / secs : 0, -1, -1 };
+    cpu1 = s_use ();
+    return (s_result_t) { secs > 0 ? (double) (last - seen) * rows / secs : 0, -1, -1,
+                          s_cost (cpu0, cpu1, (double) (last - seen) * rows) };
 }
 
 //  MB/s of writing 256 MiB in 1 MiB writes and one fsync in the run's directory (on
@@ -761,14 +812,19 @@ main (int argc, char *argv [])
             msgs, reps, s_window);
     printf ("disk: %.0f MB/s writing 256 MiB in 1 MiB writes then fsync, in the data directory "
             "(dd bs=1M conv=fsync)\n", disk);
-    printf ("%-36s %5s %9s %12s %9s %9s %9s %8s\n", "path", "dim", "rows/msg", "rows/s", "MB/s",
-            "p50 ms", "p99 ms", "x ZeroMQ");
+    printf ("server cost: quiver's user+system CPU seconds per million rows and its minor page "
+            "faults per row while it took them (/proc/PID/stat), medians of the runs\n");
+    printf ("%-36s %5s %9s %12s %9s %9s %9s %8s %11s %10s\n", "path", "dim", "rows/msg", "rows/s",
+            "MB/s", "p50 ms", "p99 ms", "x ZeroMQ", "CPU s/Mrow", "faults/row");
     char goals [2][3][160];
     int ngoal = 0, met = 0;
     for (int di = 0; di < ndims; di++) {
         int dim = dims [di];
         uint32_t rows = dim <= 128 ? 500 : dim <= 256 ? 250 : 100;
-        double rate [P_COUNT][20], p50 [P_COUNT][20], p99 [P_COUNT][20];
+        double rate [P_COUNT][20], p50 [P_COUNT][20], p99 [P_COUNT][20], cpu [P_COUNT][20];
+        double flt [P_COUNT][20];
+        memset (cpu, 0, sizeof cpu);
+        memset (flt, 0, sizeof flt);
         for (int r = 0; r < reps; r++) {
             char coll [64];
             s_result_t res;
@@ -777,21 +833,22 @@ main (int argc, char *argv [])
             s_ddl ("create_collection", coll, dim, false);
             if (s_runs ("zmq"))
                 res = s_bench_zmq (coll, dim, rows, msgs);
-            rate [P_ZMQ][r] = res.rows_per_sec; p50 [P_ZMQ][r] = res.p50_ms; p99 [P_ZMQ][r] = res.p99_ms;
+            rate [P_ZMQ][r] = res.rows_per_sec; cpu [P_ZMQ][r] = res.cost.cpu_per_mrow; flt [P_ZMQ][r] = res.cost.faults_per_row; p50 [P_ZMQ][r] = res.p50_ms; p99 [P_ZMQ][r] = res.p99_ms;
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "n_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = (s_result_t) { 0, 0, 0 };
+            res = (s_result_t) { 0, 0, 0, { 0, 0 } };
             if (s_runs ("rr"))
                 res = s_bench_nats_rr (nc_rr, coll, dim, rows, msgs);
-            rate [P_NRR][r] = res.rows_per_sec; p50 [P_NRR][r] = res.p50_ms; p99 [P_NRR][r] = res.p99_ms;
+            rate [P_NRR][r] = res.rows_per_sec; cpu [P_NRR][r] = res.cost.cpu_per_mrow; flt [P_NRR][r] = res.cost.faults_per_row; p50 [P_NRR][r] = res.p50_ms; p99 [P_NRR][r] = res.p99_ms;
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "f_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = (s_result_t) { 0, 0, 0 };
+            res = (s_result_t) { 0, 0, 0, { 0, 0 } };
             if (s_runs ("ff"))
                 res = s_bench_nats_ff (nc, coll, dim, rows, msgs);
             rate [P_NFF][r] = res.rows_per_sec;
+            cpu [P_NFF][r] = res.cost.cpu_per_mrow; flt [P_NFF][r] = res.cost.faults_per_row;
             s_ddl ("drop_collection", coll, 0, false);
             //  JetStream: quiver stopped while the stream fills and the plain consumer
             //  runs, then restarted to ingest the same messages.
@@ -806,6 +863,7 @@ main (int argc, char *argv [])
             rate [P_PLAIN][r] = res.rows_per_sec;
             res = s_bench_ingest (nc, coll, first, last, rows);
             rate [P_JS][r] = res.rows_per_sec;
+            cpu [P_JS][r] = res.cost.cpu_per_mrow; flt [P_JS][r] = res.cost.faults_per_row;
             uint64_t got = s_field ("describe_collection", coll, "rows");
             if (got != (uint64_t) msgs * rows)
                 fprintf (stderr, "qvnatsbench: JetStream: %llu rows, expected %llu\n",
@@ -817,14 +875,19 @@ main (int argc, char *argv [])
             med [p] = s_median (rate [p], reps);
         for (int p = 0; p < P_COUNT; p++) {
             double mb = med [p] * dim * 4 / 1e6;
-            char a [16] = "-", b [16] = "-", x [16] = "";
+            char a [16] = "-", b [16] = "-", x [16] = "", cs [16] = "-", fs [16] = "-";
+            if (p != P_PLAIN && s_median (cpu [p], reps) > 0) {
+                snprintf (cs, sizeof cs, "%.2f", s_median (cpu [p], reps));
+                snprintf (fs, sizeof fs, "%.2f", s_median (flt [p], reps));
+            }
             if (p == P_ZMQ || p == P_NRR) {
                 snprintf (a, sizeof a, "%.1f", s_median (p50 [p], reps));
                 snprintf (b, sizeof b, "%.1f", s_median (p99 [p], reps));
             }
             if (p == P_NRR || p == P_NFF)
                 snprintf (x, sizeof x, "%.2f", med [P_ZMQ] > 0 ? med [p] / med [P_ZMQ] : 0);
-            printf ("%-36s %5d %9u %12.0f %9.1f %9s %9s %8s\n", paths [p], dim, rows, med [p], mb, a, b, x);
+            printf ("%-36s %5d %9u %12.0f %9.1f %9s %9s %8s %11s %10s\n", paths [p], dim, rows, med [p],
+                    mb, a, b, x, cs, fs);
         }
         //  The disk's fsync bandwidth as rows/s: a row is its vector and its 8-byte id
         double disk_rows = disk * 1e6 / ((double) dim * 4 + 8);

@@ -980,6 +980,65 @@ test_window_out_of_order (void **state)
     qv_wal_destroy (&wal);
 }
 
+//  Builds in buf the in-place layout of records texts [0..n): returns its size.
+static size_t
+s_build_in_place (unsigned char *buf, const char **texts, size_t n)
+{
+    size_t at = QV_WAL_OBJECT_HEAD;
+    memset (buf, 0x5A, QV_WAL_OBJECT_HEAD);     //  whatever the room held before
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen (texts [i]);
+        assert_int_equal (qv_wal_object_record (buf + at, len), 0);
+        memcpy (buf + at + QV_WAL_RECORD_HEAD, texts [i], len);
+        at += QV_WAL_RECORD_HEAD + len;
+    }
+    return at;
+}
+
+//  An object built in place (qv_wal_put_object) is the same bytes as qv_wal_put's of
+//  the same records, and replays; a buffer its records do not fill exactly is refused
+//  and nothing is written.
+static void
+test_put_object_in_place (void **state)
+{
+    fixture_t *f = *state;
+    qv_wal_t *wal = s_open_empty (f);
+    assert_int_equal (qv_wal_fence (wal, 7), 0);
+    const char *texts [3] = { "alpha", "", "gamma!" };
+    unsigned char buf [256];
+    size_t size = s_build_in_place (buf, texts, 3);
+    assert_int_equal (size, QV_WAL_OBJECT_HEAD + 3 * QV_WAL_RECORD_HEAD + 11);
+    uint64_t seq, epoch;
+    assert_int_equal (qv_wal_reserve (wal, &seq, &epoch), 0);
+    assert_int_equal (epoch, 7);
+    //  Records short of the buffer, past it, or too many: refused, nothing written
+    assert_int_equal (qv_wal_put_object (wal, seq, epoch, buf, size, 2), QV_EINVAL);
+    assert_int_equal (qv_wal_put_object (wal, seq, epoch, buf, size - 1, 3), QV_EINVAL);
+    assert_int_equal (qv_wal_put_object (wal, seq, epoch, buf, size, 4), QV_EINVAL);
+    assert_int_equal (qv_wal_put_object (wal, seq, epoch, buf, QV_WAL_OBJECT_HEAD - 1, 0),
+                      QV_EINVAL);
+    assert_false (s_exists (f, seq, epoch));
+    assert_int_equal (qv_wal_put_object (wal, seq, epoch, buf, size, 3), 0);
+    assert_int_equal (qv_wal_confirm (wal, seq), 0);
+
+    qv_wal_rec_t recs [3] = { { "alpha", 5 }, { "", 0 }, { "gamma!", 6 } };
+    zchunk_t *chunk = qv_wal_encode_epoch (0, seq, epoch, recs, 3);
+    assert_int_equal (zchunk_size (chunk), size);
+    assert_memory_equal (zchunk_data (chunk), buf, size);
+    zchunk_destroy (&chunk);
+
+    //  The buffer reused for the next object, of fewer and larger records
+    const char *more [1] = { "a longer record than the others" };
+    size = s_build_in_place (buf, more, 1);
+    assert_int_equal (qv_wal_reserve (wal, &seq, &epoch), 0);
+    assert_int_equal (qv_wal_put_object (wal, seq, epoch, buf, size, 1), 0);
+    assert_int_equal (qv_wal_confirm (wal, seq), 0);
+    collect_t c;
+    assert_int_equal (s_open_collect (f, 0, &c, &wal), 0);
+    assert_string_equal (c.text, "1:alpha,1:,1:gamma!,2:a longer record than the others");
+    qv_wal_destroy (&wal);
+}
+
 //  A failed put in the middle of a window: 0 confirmed, 1 fails, 2 and 3 durable but
 //  never confirmed. After qv_wal_abort (1) the next reserve deletes 2 and 3 (retrying
 //  while the delete fails) and gives 1 again; a crash before that leaves a torn tail.
@@ -1054,6 +1113,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_corrupt_leading_gap, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupt_wrong_seq_and_shard, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_encode_decode, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_put_object_in_place, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_random_mutations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_fence, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_deposed_objects, s_setup, s_teardown),

@@ -382,3 +382,42 @@ qv_bench_quantile (double *v, size_t n, double q)
     size_t i = (size_t) ceil (q * (double) n);
     return v [i ? i - 1 : 0];
 }
+
+//  Fields 10 (minflt), 14 (utime) and 15 (stime) of /proc/PID/stat, or -1.
+static int
+s_proc_stat (pid_t pid, unsigned long long *minflt, unsigned long long *utime,
+             unsigned long long *stime)
+{
+    char path [64], buf [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf [n] = 0;
+    //  Fields after the command name (which may hold spaces), from field 3 on
+    char *p = strrchr (buf, ')');
+    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu",
+                      minflt, utime, stime) != 3)
+        return -1;
+    return 0;
+}
+
+double
+qv_bench_cpu_s (pid_t pid)
+{
+    unsigned long long minflt, utime, stime;
+    if (s_proc_stat (pid, &minflt, &utime, &stime))
+        return -1;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+double
+qv_bench_minflt (pid_t pid)
+{
+    unsigned long long minflt, utime, stime;
+    if (s_proc_stat (pid, &minflt, &utime, &stime))
+        return -1;
+    return (double) minflt;
+}

@@ -81,6 +81,15 @@ void
 double
     qv_bench_quantile (double *v, size_t n, double q);
 
+//  CPU seconds (user + system, every thread) process pid has used so far, from
+//  /proc/PID/stat (in clock ticks: 10 ms); -1 if it cannot be read.
+double
+    qv_bench_cpu_s (pid_t pid);
+//  Minor page faults of process pid so far (every thread; /proc/PID/stat): each one a
+//  page the kernel mapped, most of them fresh memory it cleared first. -1 if unknown.
+double
+    qv_bench_minflt (pid_t pid);
+
 //  Creates collection: int64 primary key `id`, float_vector `vector` of dim and
 //  metric ("L2", "IP", "COSINE"); dies if refused.
 void

@@ -228,20 +228,8 @@ qv_bench_service_latency (qv_bench_service_t *self, const float *queries, uint32
 double
 qv_bench_service_cpu_s (qv_bench_service_t *self)
 {
-    char path [64], buf [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) self->srv.pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf [n] = 0;
-    //  Fields after the command name (which may hold spaces), from field 3 on
-    char *p = strrchr (buf, ')');
-    unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        return 0;
-    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+    double secs = qv_bench_cpu_s (self->srv.pid);
+    return secs < 0 ? 0 : secs;
 }
 
 double
