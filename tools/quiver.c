@@ -507,7 +507,8 @@ s_parse_roles (qv_config_t *config)
 //  own threads, and a request frame that lies in a NATS message's payload (the
 //  bridge's zero-copy hand-off) destroys that message when freed: after nats.c's
 //  teardown that aborted the process (seen as SIGABRT in natsGC_collect at a proxy
-//  process's stop). Terminating the context waits for every such free.
+//  process's stop). Terminating the context waits for every such free. Called last,
+//  once every actor and socket is gone (the ZAP handler's too).
 static void
 s_nats_close (void)
 {
@@ -566,8 +567,6 @@ s_serve_searcher (qv_config_t *config, sigset_t *stop)
     }
     s_stopping (sig);
     qv_replica_destroy (&replica);
-    s_nats_close ();
-    qv_info ("quiver stopped");
     return 0;
 }
 
@@ -956,6 +955,8 @@ main (int argc, char *argv [])
     if (config.follower) {
         int rc = s_serve_searcher (&config, &stop);
         zactor_destroy (&zap);
+        s_nats_close ();
+        qv_info ("quiver stopped");
         return rc;
     }
     qv_server_t *server = qv_server_new (&config);
