@@ -25,6 +25,14 @@ uint16_t
 zmsg_t *
     qv_actor_recv (zsock_t *sock);
 
+//  How many messages a busy actor's reader takes from its socket in one turn of its
+//  loop before it lets the loop poll again. Each turn of a zloop polls every socket of
+//  the actor, and libzmq asks each socket for its events with two system calls (its
+//  fork check and a poll of the socket's mailbox); under load the messages queue, and
+//  taking the queued ones at once spares those calls for each of them. Bounded, so
+//  the actor's other sockets and its timers still get their turn.
+#define QV_ACTOR_DRAIN 32
+
 //  A DEALER to a peer process (a searcher process, a writer core): immediate (a
 //  message for a peer not connected is refused at once, never queued for it), no
 //  linger, 10,000 messages queued to send at most, unbounded receive, reconnecting

@@ -999,8 +999,16 @@ static int
 s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    zmsg_t *msg = qv_actor_recv (reader);     //  never waiting: see qv_actor.h
-    return msg ? s_handle_request ((self_t *) arg, reader, msg) : 0;
+    //  Never waiting (see qv_actor.h); the requests already queued are taken in this
+    //  turn (QV_ACTOR_DRAIN)
+    for (int n = 0; n < QV_ACTOR_DRAIN; n++) {
+        zmsg_t *msg = qv_actor_recv (reader);
+        if (!msg)
+            break;
+        if (s_handle_request ((self_t *) arg, reader, msg) == -1)
+            return -1;
+    }
+    return 0;
 }
 
 static void

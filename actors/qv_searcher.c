@@ -78,6 +78,7 @@
 //  the change-feed publisher (inproc "cdc") without waiting: if it is behind, the event
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher_self.h"
+#include "qv_actor.h"
 #include "qv_manifest.h"
 #include "qv_builder.h"
 #include "qv_cdc.h"
@@ -1187,17 +1188,21 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
-    qv_msg_t *msg = qv_msg_recv (reader);
-    if (msg && self->config->fault_apply_delay_ms > 0 && s_is_feed (msg)) {
-        s_delayed_t *d = calloc (1, sizeof *d);
-        d->due = qv_clock_msec () + self->config->fault_apply_delay_ms;
-        d->msg = msg;
-        zlistx_add_end (self->delayed, d);
-        return 0;
-    }
-    if (msg)
+    //  The messages already queued are taken in this turn (QV_ACTOR_DRAIN)
+    for (int n = 0; n < QV_ACTOR_DRAIN; n++) {
+        qv_msg_t *msg = n == 0? qv_msg_recv (reader): qv_msg_recv_nowait (reader);
+        if (!msg)
+            break;
+        if (self->config->fault_apply_delay_ms > 0 && s_is_feed (msg)) {
+            s_delayed_t *d = calloc (1, sizeof *d);
+            d->due = qv_clock_msec () + self->config->fault_apply_delay_ms;
+            d->msg = msg;
+            zlistx_add_end (self->delayed, d);
+            continue;
+        }
         s_handle_msg (self, msg);
-    qv_msg_destroy (&msg);
+        qv_msg_destroy (&msg);
+    }
     return 0;
 }
 
