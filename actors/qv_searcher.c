@@ -820,9 +820,11 @@ s_resolve_row (void *arg, qv_segment_t *seg, uint32_t row)
     }
     const qv_col_t *col = &seg->batch->cols [r->pk];
     if (r->varchar) {
-        k->strs [k->n].len = col->var [row].len;
-        k->strs [k->n].ptr = malloc (col->var [row].len + 1);
-        memcpy (k->strs [k->n].ptr, col->var [row].ptr, col->var [row].len);
+        const qv_bytes_t *v = qv_col_var (col, row);
+        k->strs [k->n].len = v->len;
+        k->strs [k->n].ptr = malloc (v->len + 1);
+        if (v->len)
+            memcpy (k->strs [k->n].ptr, v->ptr, v->len);
     }
     else
         k->ints [k->n] = qv_col_i64 (col, row);
