@@ -78,11 +78,13 @@
 //  the change-feed publisher (inproc "cdc") without waiting: if it is behind, the event
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher_self.h"
+#include "qv_bufpool.h"
 #include "qv_manifest.h"
 #include "qv_builder.h"
 #include "qv_cdc.h"
 #include "qv_compactor.h"
 
+#include <malloc.h>                 //  malloc_trim (glibc)
 
 //  A message of the committed feed held back by the fault hook until due.
 typedef struct {
@@ -406,6 +408,12 @@ s_written (self_t *self, qv_segment_t *seg)
         s_request_manifest (self);
         seg->manifest = self->manifest_requested;
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
+        //  The insert path's memory is what a flushed segment leaves behind: the
+        //  buffer pool's kept buffers and malloc's freed request and WAL buffers.
+        //  Given back once per segment (the next requests map a few buffers again),
+        //  so resident memory is the data's, not the data's plus the last inserts'.
+        qv_bufpool_drain ();
+        malloc_trim (0);
     }
     qv_msg_flushed_t *msg = qv_msg_flushed_new ();
     msg->seg = seg->id;
