@@ -45,7 +45,7 @@ s_pk_equal (void *arg, qv_pkloc_t loc, const void *key, size_t len)
 {
     (void) arg;
     qv_segment_t *seg = loc.seg;
-    const qv_bytes_t *b = &seg->batch->cols [seg->schema->pk].var [loc.row];
+    const qv_bytes_t *b = qv_col_var (&seg->batch->cols [seg->schema->pk], loc.row);
     return b->len == len && memcmp (b->ptr, key, len) == 0;
 }
 
@@ -298,8 +298,8 @@ s_batch_key (const qv_batch_t *b, uint32_t r, const void **str, size_t *len)
         *len = 0;
         return (uint64_t) qv_col_i64 (col, r);
     }
-    *str = col->var [r].ptr;
-    *len = col->var [r].len;
+    *str = qv_col_var (col, r)->ptr;
+    *len = qv_col_var (col, r)->len;
     return qv_pkindex_hash (*str, *len);
 }
 
@@ -346,17 +346,23 @@ s_insert_rows (qv_catalog_t *self, qv_collection_t *c, qv_batch_t *b, uint64_t t
     const qv_col_t *pkcol = &seg->batch->cols [c->schema->pk];
     for (uint32_t r = 0; r < b->n; r++) {
         uint32_t row = (uint32_t) first + r;
-        const void *str = varchar ? pkcol->var [row].ptr : NULL;
-        size_t len = varchar ? pkcol->var [row].len : 0;
+        const void *str = varchar ? qv_col_var (pkcol, row)->ptr : NULL;
+        size_t len = varchar ? qv_col_var (pkcol, row)->len : 0;
         qv_pkloc_t old;
         if (qv_pkindex_find (c->pk, keys [r], str, len, &old)) {
             qv_segment_t *os = old.seg;
             if (os->ts [old.row] > ts) {
                 //  A newer row already holds the key (replay across partitions).
-                qv_segment_delete (seg, row, os->ts [old.row]);
+                if (qv_segment_delete (seg, row, os->ts [old.row])) {
+                    free (keys);
+                    return QV_ENOMEM;
+                }
                 continue;
             }
-            qv_segment_delete (os, old.row, ts);
+            if (qv_segment_delete (os, old.row, ts)) {
+                free (keys);
+                return QV_ENOMEM;
+            }
         }
         else
             c->live_rows++;
@@ -412,21 +418,22 @@ s_insert_keyed (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
 }
 
 //  Deletes the live row of a key at ts, unless a newer write holds the key or the row
-//  lives outside partition (-1: any). True if a row was deleted.
-static bool
+//  lives outside partition (-1: any). 1 if a row was deleted, 0 if not, or QV_ENOMEM.
+static int
 s_delete_key (qv_collection_t *c, uint64_t h, const void *str, size_t len, uint64_t ts,
               int64_t partition)
 {
     qv_pkloc_t loc;
     if (!qv_pkindex_find (c->pk, h, str, len, &loc))
-        return false;
+        return 0;
     qv_segment_t *seg = loc.seg;
     if (seg->ts [loc.row] > ts || (partition >= 0 && seg->partition != partition))
-        return false;
-    qv_segment_delete (seg, loc.row, ts);
+        return 0;
+    if (qv_segment_delete (seg, loc.row, ts))
+        return QV_ENOMEM;
     qv_pkindex_remove (c->pk, h, str, len);
     c->live_rows--;
-    return true;
+    return 1;
 }
 
 static int
@@ -486,7 +493,8 @@ s_apply_insert (qv_catalog_t *self, qv_collection_t *c, qv_record_t *rec, uint64
             const void *str;
             size_t len;
             uint64_t h = s_batch_key (rec->batch, r, &str, &len);
-            s_delete_key (c, h, str, len, rec->ts, -1);
+            if (s_delete_key (c, h, str, len, rec->ts, -1) < 0)
+                return QV_ENOMEM;
         }
         return qv_err (QV_ENOTFOUND, "partition was dropped");
     }
@@ -504,7 +512,10 @@ s_apply_delete (qv_collection_t *c, qv_record_t *rec, uint32_t *count)
         uint64_t h = str ? qv_pkindex_hash (str, len) : (uint64_t) rec->keys.ints [i];
         if (!str && c->schema->fields [c->schema->pk].type != QV_INT64)
             continue;
-        *count += s_delete_key (c, h, str, len, rec->ts, rec->in_partition ? (int64_t) rec->partition : -1);
+        int rc = s_delete_key (c, h, str, len, rec->ts, rec->in_partition ? (int64_t) rec->partition : -1);
+        if (rc < 0)
+            return rc;
+        *count += (uint32_t) rc;
     }
     return 0;
 }
@@ -534,10 +545,10 @@ s_forget_rows (qv_collection_t *c, qv_segment_t *seg)
     const qv_col_t *pkcol = &seg->batch->cols [c->schema->pk];
     uint32_t rows = atomic_load (&seg->rows);
     for (uint32_t r = 0; r < rows; r++) {
-        if (atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed))
+        if (qv_segment_deleted_at (seg, r))
             continue;
-        const void *str = varchar ? pkcol->var [r].ptr : NULL;
-        size_t len = varchar ? pkcol->var [r].len : 0;
+        const void *str = varchar ? qv_col_var (pkcol, r)->ptr : NULL;
+        size_t len = varchar ? qv_col_var (pkcol, r)->len : 0;
         uint64_t h = qv_segment_pk_hash (seg, r);
         qv_pkloc_t loc;
         if (qv_pkindex_find (c->pk, h, str, len, &loc) && loc.seg == seg && loc.row == r) {
@@ -672,8 +683,8 @@ s_apply_compact (qv_collection_t *c, qv_record_t *rec)
         uint32_t rows = atomic_load (&old->rows);
         for (uint32_t r = 0; r < rows; r++) {
             bool kept = qv_merge_keeps (old, r, rec->snap_ts, rec->expire_cut);
-            const void *str = varchar ? pkcol->var [r].ptr : NULL;
-            size_t len = varchar ? pkcol->var [r].len : 0;
+            const void *str = varchar ? qv_col_var (pkcol, r)->ptr : NULL;
+            size_t len = varchar ? qv_col_var (pkcol, r)->len : 0;
             uint64_t h = qv_segment_pk_hash (old, r);
             qv_pkloc_t loc;
             if (qv_pkindex_find (c->pk, h, str, len, &loc) && loc.seg == old && loc.row == r) {
@@ -682,7 +693,7 @@ s_apply_compact (qv_collection_t *c, qv_record_t *rec)
                     qv_pkloc_t moved = { merged, out };
                     //  Varchar keys are compared against the stored bytes: the new ones
                     if (qv_pkindex_remove (c->pk, h, str, len) != 1
-                    ||  qv_pkindex_put (c->pk, h, varchar ? ncol->var [out].ptr : NULL, len, moved)) {
+                    ||  qv_pkindex_put (c->pk, h, varchar ? qv_col_var (ncol, out)->ptr : NULL, len, moved)) {
                         qv_segment_unlink (&merged);
                         free (olds);
                         return qv_err (QV_ENOMEM, "out of memory in the primary-key index");
@@ -935,10 +946,10 @@ s_write_deletes (qv_segment_t *seg, qv_wr_t *w)
     uint32_t rows = atomic_load (&seg->rows);
     size_t n = 0;
     for (uint32_t r = 0; r < rows; r++)
-        n += atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed) != 0;
+        n += qv_segment_deleted_at (seg, r) != 0;
     uint8_t *buf = malloc (n * 12 + 1), *p = buf;
     for (uint32_t r = 0; r < rows; r++) {
-        uint64_t ts = atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed);
+        uint64_t ts = qv_segment_deleted_at (seg, r);
         if (ts) {
             memcpy (p, &r, 4);
             memcpy (p + 4, &ts, 8);
@@ -1149,16 +1160,19 @@ s_load_segment (qv_store_t *store, qv_collection_t *c, const qv_val_t *sv, qv_se
             return qv_err (QV_ECORRUPT, "manifest deletes row %u of segment %s beyond its %llu rows",
                            row, where, (unsigned long long) rows);
         }
-        qv_segment_delete (seg, row, ts);
+        if (qv_segment_delete (seg, row, ts)) {
+            qv_segment_unlink (&seg);
+            return QV_ENOMEM;
+        }
     }
     bool varchar = c->schema->fields [c->schema->pk].type == QV_VARCHAR;
     const qv_col_t *pkcol = &seg->batch->cols [c->schema->pk];
     for (uint32_t r = 0; r < rows; r++) {
-        if (atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed))
+        if (qv_segment_deleted_at (seg, r))
             continue;
         qv_pkloc_t loc = { seg, r };
-        const void *str = varchar ? pkcol->var [r].ptr : NULL;
-        size_t len = varchar ? pkcol->var [r].len : 0;
+        const void *str = varchar ? qv_col_var (pkcol, r)->ptr : NULL;
+        size_t len = varchar ? qv_col_var (pkcol, r)->len : 0;
         if (qv_pkindex_put (c->pk, qv_segment_pk_hash (seg, r), str, len, loc)) {
             qv_segment_unlink (&seg);
             return qv_err (QV_ENOMEM, "out of memory");

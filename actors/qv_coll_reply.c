@@ -122,7 +122,7 @@ qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
     qv_doc_t *doc = NULL;
     const qv_val_t *map = NULL;
     if (meta >= 0 && (out->meta_all || out->nkeys)) {
-        const qv_bytes_t *raw = &seg->batch->cols [meta].var [row];
+        const qv_bytes_t *raw = qv_col_var (&seg->batch->cols [meta], row);
         int rc;
         if (raw->len && (doc = qv_doc_parse_view (raw->ptr, raw->len, 1u << 24, &rc))
         &&  qv_val_type (qv_doc_root (doc)) == QV_V_MAP)
@@ -212,7 +212,7 @@ qv_collection_partition_stats (qv_collection_t *c, qv_wr_t *w)
             segs++;
             uint32_t n = atomic_load (&seg->rows);
             for (uint32_t r = 0; r < n; r++)
-                rows += atomic_load_explicit (&seg->del_ts [r], memory_order_relaxed) == 0;
+                rows += qv_segment_deleted_at (seg, r) == 0;
         }
         qv_wr_map (w, 3);
         qv_wr_str (w, "name"); qv_wr_str (w, c->parts [i].name);

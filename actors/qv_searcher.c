@@ -79,11 +79,13 @@
 //  is dropped and counted, never slowing the write path.
 #include "qv_searcher_self.h"
 #include "qv_actor.h"
+#include "qv_bufpool.h"
 #include "qv_manifest.h"
 #include "qv_builder.h"
 #include "qv_cdc.h"
 #include "qv_compactor.h"
 
+#include <malloc.h>                 //  malloc_trim (glibc)
 
 //  A message of the committed feed held back by the fault hook until due.
 typedef struct {
@@ -407,6 +409,12 @@ s_written (self_t *self, qv_segment_t *seg)
         s_request_manifest (self);
         seg->manifest = self->manifest_requested;
         qv_catalog_index_todo (self->catalog, s_index_todo, self);
+        //  The insert path's memory is what a flushed segment leaves behind: the
+        //  buffer pool's kept buffers and malloc's freed request and WAL buffers.
+        //  Given back once per segment (the next requests map a few buffers again),
+        //  so resident memory is the data's, not the data's plus the last inserts'.
+        qv_bufpool_drain ();
+        malloc_trim (0);
     }
     qv_msg_flushed_t *msg = qv_msg_flushed_new ();
     msg->seg = seg->id;
@@ -821,9 +829,11 @@ s_resolve_row (void *arg, qv_segment_t *seg, uint32_t row)
     }
     const qv_col_t *col = &seg->batch->cols [r->pk];
     if (r->varchar) {
-        k->strs [k->n].len = col->var [row].len;
-        k->strs [k->n].ptr = malloc (col->var [row].len + 1);
-        memcpy (k->strs [k->n].ptr, col->var [row].ptr, col->var [row].len);
+        const qv_bytes_t *v = qv_col_var (col, row);
+        k->strs [k->n].len = v->len;
+        k->strs [k->n].ptr = malloc (v->len + 1);
+        if (v->len)
+            memcpy (k->strs [k->n].ptr, v->ptr, v->len);
     }
     else
         k->ints [k->n] = qv_col_i64 (col, row);

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  qv_batch_new, the fixed-width columns taken from the buffer pool when pooled.
+//  qv_batch_new, the fixed-width columns taken from the buffer pool when pooled, the
+//  var ones without slots when sparse.
 static qv_batch_t *
-s_batch_new (const qv_schema_t *schema, uint32_t cap, bool pooled)
+s_batch_new (const qv_schema_t *schema, uint32_t cap, bool pooled, bool sparse)
 {
     qv_batch_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -28,8 +29,9 @@ s_batch_new (const qv_schema_t *schema, uint32_t cap, bool pooled)
         if (width)
             self->cols [i].data = calloc (cap ? cap : 1, width);
         else
+        if (!sparse)
             self->cols [i].var = calloc (cap ? cap : 1, sizeof (qv_bytes_t));
-        if (!self->cols [i].data && !self->cols [i].var) {
+        if (!self->cols [i].data && !self->cols [i].var && !(sparse && !width)) {
             qv_batch_destroy (&self);
             return NULL;
         }
@@ -40,7 +42,25 @@ s_batch_new (const qv_schema_t *schema, uint32_t cap, bool pooled)
 qv_batch_t *
 qv_batch_new (const qv_schema_t *schema, uint32_t cap)
 {
-    return s_batch_new (schema, cap, false);
+    return s_batch_new (schema, cap, false, false);
+}
+
+qv_batch_t *
+qv_batch_new_sparse (const qv_schema_t *schema, uint32_t cap)
+{
+    return s_batch_new (schema, cap, false, true);
+}
+
+int
+qv_col_var_alloc (qv_col_t *c, uint32_t cap)
+{
+    if (c->var)
+        return 0;
+    qv_bytes_t *var = calloc (cap ? cap : 1, sizeof (qv_bytes_t));
+    if (!var)
+        return qv_err (QV_ENOMEM, "out of memory for %u values", cap);
+    __atomic_store_n (&c->var, var, __ATOMIC_RELEASE);
+    return 0;
 }
 
 void
@@ -85,6 +105,7 @@ qv_batch_bytes (const qv_batch_t *self)
         if (width)
             bytes += width * self->n;
         else
+        if (self->cols [i].var)
             for (uint32_t r = 0; r < self->n; r++)
                 bytes += self->cols [i].var [r].len + sizeof (qv_bytes_t);
     }
@@ -105,9 +126,21 @@ s_set_null (qv_batch_t *self, int fi, uint32_t row)
     return 0;
 }
 
+//  Stores a copy of the n bytes at p in var slot row of c (a batch of cap rows); p NULL
+//  (and n 0): the slot holds nothing.
 static int
-s_set_bytes (qv_col_t *c, uint32_t row, const void *p, size_t n)
+s_set_bytes (qv_col_t *c, uint32_t cap, uint32_t row, const void *p, size_t n)
 {
+    if (!p && !n) {
+        if (c->var && (c->var [row].ptr || c->var [row].len)) {
+            free (c->var [row].ptr);
+            c->var [row].ptr = NULL;
+            c->var [row].len = 0;
+        }
+        return 0;
+    }
+    if (qv_col_var_alloc (c, cap))
+        return QV_ENOMEM;
     uint8_t *copy = malloc (n ? n : 1);
     if (!copy)
         return qv_err (QV_ENOMEM, "out of memory");
@@ -213,12 +246,14 @@ s_set_value (qv_batch_t *self, int fi, uint32_t row, const qv_val_t *v)
             if (n > f->max_length)
                 return qv_err (QV_EINVAL, "field '%s' row %u: string of %zu bytes exceeds max_length %u",
                                f->name, row, n, f->max_length);
-            return s_set_bytes (c, row, s, n);
+            return s_set_bytes (c, self->cap, row, s, n);
         case QV_JSON: {
             size_t size;
             void *raw = qv_val_encode (v, &size);
-            if (!raw)
+            if (!raw || qv_col_var_alloc (c, self->cap)) {
+                free (raw);
                 return qv_err (QV_ENOMEM, "out of memory");
+            }
             free (c->var [row].ptr);
             c->var [row].ptr = raw;
             c->var [row].len = (uint32_t) size;
@@ -303,11 +338,14 @@ s_key_field (const qv_schema_t *schema, const qv_val_t *key, int *fi)
 }
 
 //  Stores row r's `$meta` value: the map of its n dynamic keys (keys [i] -> vals [i]),
-//  {} when there are none.
+//  nothing (the empty map, qv_bytes_t) when there are none.
 static int
 s_set_meta (qv_batch_t *b, uint32_t r, const qv_val_t **keys, const qv_val_t **vals, size_t n,
             qv_wr_t *w)
 {
+    qv_col_t *c = &b->cols [qv_schema_meta (b->schema)];
+    if (n == 0)
+        return s_set_bytes (c, b->cap, r, NULL, 0);
     qv_wr_reset (w);
     qv_wr_map (w, n);
     for (size_t i = 0; i < n; i++) {
@@ -316,7 +354,7 @@ s_set_meta (qv_batch_t *b, uint32_t r, const qv_val_t **keys, const qv_val_t **v
     }
     size_t size;
     const void *data = qv_wr_data (w, &size);
-    return s_set_bytes (&b->cols [qv_schema_meta (b->schema)], r, data, size);
+    return s_set_bytes (c, b->cap, r, data, size);
 }
 
 static int
@@ -523,7 +561,7 @@ qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
     }
     if (n == 0)
         return qv_err (QV_EINVAL, "the request has no rows");
-    qv_batch_t *b = s_batch_new (schema, n, true);
+    qv_batch_t *b = s_batch_new (schema, n, true, false);
     if (!b)
         return qv_err (QV_ENOMEM, "out of memory for %u rows", n);
     int rc = rows ? s_from_rows (b, rows) : s_from_columns (b, columns, n);
@@ -534,6 +572,8 @@ qv_batch_from_request (const qv_schema_t *schema, const qv_val_t *rows,
     *out = b;
     return 0;
 }
+
+static const uint8_t s_empty_map [1] = { 0x80 };
 
 //  Batch layout: {"n": rows, "cols": [per field: bin (fixed-width values) or list of
 //  str/bin (varchar / json msgpack)], "valid": [per field: nil or bin of n bytes]}.
@@ -552,9 +592,16 @@ qv_batch_write (const qv_batch_t *self, qv_wr_t *w)
         if (width)
             qv_wr_bin (w, self->cols [i].data, width * self->n);
         else {
+            //  A json slot holding nothing is the empty map, written as one
+            const qv_col_t *c = &self->cols [i];
             qv_wr_array (w, self->n);
-            for (uint32_t r = 0; r < self->n; r++)
-                qv_wr_bin (w, self->cols [i].var [r].ptr, self->cols [i].var [r].len);
+            for (uint32_t r = 0; r < self->n; r++) {
+                const qv_bytes_t *v = qv_col_var (c, r);
+                if (f->type == QV_JSON && !v->len && (!c->valid || c->valid [r]))
+                    qv_wr_bin (w, s_empty_map, sizeof s_empty_map);
+                else
+                    qv_wr_bin (w, v->ptr, v->len);
+            }
         }
     }
     qv_wr_str (w, "valid");
@@ -596,7 +643,7 @@ qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, qv_ba
         if (!ok)
             return qv_err (QV_ECORRUPT, "batch record does not match its schema");
     }
-    qv_batch_t *b = qv_batch_new (schema, (uint32_t) n);
+    qv_batch_t *b = qv_batch_new_sparse (schema, (uint32_t) n);
     if (!b)
         return qv_err (QV_ENOMEM, "out of memory for %llu rows", (unsigned long long) n);
     for (int i = 0; i < schema->nfields; i++) {
@@ -617,7 +664,10 @@ qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, qv_ba
             for (uint32_t r = 0; r < n; r++) {
                 if (qv_val_bin (qv_val_at (c, r), &p, &len))
                     goto corrupt;
-                if (s_set_bytes (&b->cols [i], r, p, len))
+                if (f->type == QV_JSON && len == sizeof s_empty_map
+                &&  memcmp (p, s_empty_map, len) == 0)
+                    continue;       //  held as nothing (a null row's slot holds nothing too)
+                if (s_set_bytes (&b->cols [i], b->cap, r, p, len))
                     goto fail;
             }
         }
@@ -653,7 +703,9 @@ qv_batch_copy_row (qv_batch_t *dst, uint32_t dr, qv_batch_t *src, uint32_t sr, b
         if (width)
             memcpy (dc->data + width * dr, sc->data + width * sr, width);
         else
-        if (move) {
+        if (move && sc->var && (sc->var [sr].ptr || sc->var [sr].len)) {
+            if (qv_col_var_alloc (dc, dst->cap))
+                return QV_ENOMEM;
             free (dc->var [dr].ptr);
             dc->var [dr] = sc->var [sr];
             qv_col_var_set (dc, dr);
@@ -661,7 +713,7 @@ qv_batch_copy_row (qv_batch_t *dst, uint32_t dr, qv_batch_t *src, uint32_t sr, b
             sc->var [sr].len = 0;
         }
         else
-        if (s_set_bytes (dc, dr, sc->var [sr].ptr, sc->var [sr].len))
+        if (s_set_bytes (dc, dst->cap, dr, qv_col_var (sc, sr)->ptr, qv_col_var (sc, sr)->len))
             return QV_ENOMEM;
         if (sc->valid && !sc->valid [sr]) {
             if (s_set_null (dst, i, dr))
@@ -689,8 +741,13 @@ qv_col_write_value (const qv_field_t *f, const qv_col_t *c, uint32_t row, qv_wr_
         case QV_INT64: qv_wr_int (w, ((int64_t *) c->data) [row]); break;
         case QV_FLOAT: qv_wr_float (w, ((float *) c->data) [row]); break;
         case QV_DOUBLE: qv_wr_double (w, ((double *) c->data) [row]); break;
-        case QV_VARCHAR: qv_wr_strn (w, (const char *) c->var [row].ptr, c->var [row].len); break;
-        case QV_JSON: qv_wr_raw (w, c->var [row].ptr, c->var [row].len); break;
+        case QV_VARCHAR: qv_wr_strn (w, (const char *) qv_col_var (c, row)->ptr, qv_col_var (c, row)->len); break;
+        case QV_JSON:
+            if (qv_col_var (c, row)->len)
+                qv_wr_raw (w, qv_col_var (c, row)->ptr, qv_col_var (c, row)->len);
+            else
+                qv_wr_map (w, 0);
+            break;
         case QV_FLOAT_VECTOR: {
             const float *v = qv_col_vec (f, c, row);
             qv_wr_array (w, f->dim);

@@ -7,7 +7,9 @@
 
 #include <string.h>
 
-//  One variable-length value (varchar bytes, or a json field's msgpack bytes).
+//  One variable-length value (varchar bytes, or a json field's msgpack bytes). A slot
+//  that holds nothing ({0, NULL}) is an empty varchar, and for json, when the row is
+//  not null, the empty map: `$meta` of a row without dynamic keys is held so.
 typedef struct {
     uint32_t len;
     uint8_t *ptr;                   //  malloc'd, owned by the column
@@ -28,7 +30,9 @@ qv_bytes_cmp (const uint8_t *a, uint32_t an, const uint8_t *b, uint32_t bn)
 //  One column: fixed-width values back to back, or variable-length ones.
 typedef struct {
     uint8_t *data;                  //  cap * width bytes (fixed-width types)
-    qv_bytes_t *var;                //  cap values (varchar, json)
+    qv_bytes_t *var;                //  cap values (varchar, json); in a sparse batch
+                                    //  (qv_batch_new_sparse) NULL while every slot holds
+                                    //  nothing. Read it with qv_col_var.
     uint8_t *valid;                 //  NULL when no value is null; else 1 byte per row
     uint32_t var_end;               //  var: no slot at or past max (n, var_end) holds
                                     //  memory (qv_col_var_set), so a batch of a large
@@ -41,6 +45,22 @@ typedef struct {
 //  Frees c's fixed-width data (back to the pool if it came from there).
 void
     qv_col_data_free (qv_col_t *c);
+
+//  Var slot row of c ({0, NULL} when c has no slots yet).
+static inline const qv_bytes_t *
+qv_col_var (const qv_col_t *c, uint32_t row)
+{
+    static const qv_bytes_t none = { 0, NULL };
+    //  Acquire: a sparse column's slots may be allocated while readers read it
+    //  (qv_col_var_alloc)
+    const qv_bytes_t *var = __atomic_load_n (&c->var, __ATOMIC_ACQUIRE);
+    return var ? &var [row] : &none;
+}
+
+//  Gives a var column of a sparse batch its cap slots if it has none, zeroed before
+//  readers can see them. 0 or QV_ENOMEM.
+int
+    qv_col_var_alloc (qv_col_t *c, uint32_t cap);
 
 //  Notes that var slot row of c may now hold memory (every writer of a var slot that
 //  may lie past the batch's n calls it).
@@ -61,6 +81,11 @@ typedef struct {
 //  An empty batch for cap rows. NULL if out of memory.
 qv_batch_t *
     qv_batch_new (const qv_schema_t *schema, uint32_t cap);
+//  The same, its var columns without slots until one is given a value (a column whose
+//  every value is empty or null, such as `$meta` without dynamic keys, costs nothing):
+//  what segments hold. Its var columns are read with qv_col_var.
+qv_batch_t *
+    qv_batch_new_sparse (const qv_schema_t *schema, uint32_t cap);
 void
     qv_batch_destroy (qv_batch_t **self_p);
 
@@ -83,7 +108,8 @@ int
 int
     qv_batch_check_defaults (const qv_schema_t *schema);
 
-//  Encodes / decodes a batch for the WAL and segment files ({"n", "cols"}).
+//  Encodes / decodes a batch for the WAL and segment files ({"n", "cols"}); the batch
+//  read is sparse, and a json value that is the empty map is held as nothing.
 void
     qv_batch_write (const qv_batch_t *self, qv_wr_t *w);
 int

@@ -86,6 +86,24 @@ qv_bufpool_put (void *buf, size_t cap)
 }
 
 size_t
+qv_bufpool_drain (void)
+{
+    pthread_mutex_lock (&s_lock);
+    size_t bytes = s_bytes;
+    for (int k = 0; k < S_CLASSES; k++) {
+        size_t cap = (size_t) QV_BUFPOOL_MIN << k;
+        while (s_nkept [k] > 0) {
+            void *buf = s_kept [k][--s_nkept [k]];
+            S_UNPOISON (buf, cap);
+            free (buf);
+        }
+    }
+    s_bytes = 0;
+    pthread_mutex_unlock (&s_lock);
+    return bytes;
+}
+
+size_t
 qv_bufpool_kept (void)
 {
     pthread_mutex_lock (&s_lock);

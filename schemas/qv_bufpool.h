@@ -29,6 +29,12 @@ void *
 void
     qv_bufpool_put (void *buf, size_t cap);
 
+//  Frees every kept buffer (the insert path idles, or has handed its rows on: a flush),
+//  giving their memory back to the system; later gets map fresh buffers again.
+//  Returns the bytes freed. Thread-safe.
+size_t
+    qv_bufpool_drain (void);
+
 //  Bytes the pool keeps now (for stats and tests).
 size_t
     qv_bufpool_kept (void);

@@ -66,7 +66,7 @@ qv_partition_of_row (const qv_batch_t *b, int field, uint32_t row, uint32_t n)
     const qv_col_t *col = &b->cols [field];
     if (b->schema->fields [field].type == QV_INT64)
         return qv_partition_of_int (qv_col_i64 (col, row), n);
-    return qv_partition_of_str (col->var [row].ptr, col->var [row].len, n);
+    return qv_partition_of_str (qv_col_var (col, row)->ptr, qv_col_var (col, row)->len, n);
 }
 
 void

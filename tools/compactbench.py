@@ -17,12 +17,16 @@ deletes every id in one request, then compacts; prints the delete's time and the
 server's resident memory before and after it, and the compaction's time, memory and
 store bytes after garbage collection.
 
+Part 3 (--memory-only FLAT[,HNSW,...]): per index type, a fresh server: inserts ROWS
+vectors, flushes, builds the index, prints VmRSS above an empty server's and the `stats`
+memory by component, then restarts the server on the same data and prints both again.
+
 Part 2 (one fresh server per index type): inserts ROWS vectors, flushes, builds FLAT,
 HNSW and IVF_SQ8 in turn and prints the server's resident memory (VmRSS from /proc)
 above an empty server's, per million vectors, beside the raw vectors' size.
 
     /usr/bin/python3 tools/compactbench.py [--rows 1000000] [--dim 128] [--bin-dir build]
-        [--queries 500] [--compaction-mb-per-sec N] [--skip-memory] [--deletes]"""
+        [--queries 500] [--compaction-mb-per-sec N] [--skip-memory] [--deletes] [--memory-only FLAT,HNSW]"""
 import argparse
 import os
 import shutil
@@ -75,8 +79,14 @@ def pct(values, p):
 class Server:
     def __init__(self, bin_dir, *extra):
         self.dir = tempfile.mkdtemp(prefix="qv-compactbench-")
+        self.bin_dir = bin_dir
+        self.extra = extra
+        self.start()
+
+    def start(self):
+        bin_dir, extra = self.bin_dir, self.extra
         self.endpoint = "tcp://127.0.0.1:%d" % free_port()
-        self.log = open(os.path.join(self.dir, "quiver.log"), "w")
+        self.log = open(os.path.join(self.dir, "quiver.log"), "a")
         self.proc = subprocess.Popen(
             [os.path.join(bin_dir, "quiver"), "serve", "--data", os.path.join(self.dir, "data"),
              "--bind", self.endpoint] + list(extra), stdout=self.log, stderr=self.log)
@@ -93,6 +103,13 @@ class Server:
 
     def client(self):
         return QuiverClient(uri=self.endpoint, timeout=3600)
+
+    def restart(self):
+        """Stops the server and starts it again on the same data."""
+        self.proc.terminate()
+        self.proc.wait(60)
+        self.log.close()
+        self.start()
 
     def stop(self):
         self.proc.terminate()
@@ -331,6 +348,60 @@ def part2(args):
         print("| %s | %.0f | %.0f | %.0f |" % (name, mb, raw, mb - raw))
 
 
+def memory_mb(c):
+    """The `stats` reply's memory by component, in MB."""
+    return {k: v / 1e6 for k, v in c.stats()["memory"].items()}
+
+
+def part3(args):
+    base = Server(args.bin_dir)
+    time.sleep(1)
+    empty = rss_mb(base.proc.pid)
+    base.stop()
+    per = args.rows / 1e6
+    raw = args.dim * 4
+    print()
+    print("## Resident memory per million %d-d vectors, after the inserts and after a restart "
+          "(VmRSS above an empty server, %.1f MB; `stats` memory in MB, for %d rows)"
+          % (args.dim, empty, args.rows))
+    print()
+    print("| index | when | VmRSS MB per million | above raw vectors (%d) | flushed_segments "
+          "| growing_segments | vector_indexes | primary_key_index |" % raw)
+    print("|---|---|---|---|---|---|---|---|")
+
+    def row(name, when, mb, m):
+        print("| %s | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f |"
+              % (name, when, mb, mb - raw, m.get("flushed_segments", 0),
+                 m.get("growing_segments", 0), m.get("vector_indexes", 0),
+                 m.get("primary_key_index", 0)), flush=True)
+
+    for name in args.memory_only.split(","):
+        params = {"HNSW": {"M": 16, "efConstruction": 100}, "IVF_SQ8": {"nlist": 1024}}.get(name, {})
+        s = Server(args.bin_dir, "--auto-compaction-ratio", "0")
+        try:
+            c = s.client()
+            fill(c, "m", args.rows, args.dim, np.random.default_rng(5), (name, params))
+            time.sleep(2)
+            row(name, "after the inserts", (rss_mb(s.proc.pid) - empty) / per, memory_mb(c))
+            c.close()
+            s.restart()
+            c = s.client()
+            t0 = time.monotonic()
+            while c.stats()["rows"] < args.rows and time.monotonic() - t0 < 600:
+                time.sleep(0.5)
+            if name != "FLAT":
+                while True:
+                    d = call(c, "describe_index", collection="m", field="vector")
+                    if d["indexed_rows"] >= d["total_rows"]:
+                        break
+                    time.sleep(1)
+            time.sleep(2)
+            row(name, "after a restart", (rss_mb(s.proc.pid) - empty) / per, memory_mb(c))
+            c.close()
+        finally:
+            s.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1000000)
@@ -340,10 +411,16 @@ def main():
     ap.add_argument("--compaction-mb-per-sec", type=float, default=None)
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--deletes", action="store_true", help="only the deletes-at-scale part")
+    ap.add_argument("--memory-only", metavar="INDEXES",
+                    help="only resident memory after the inserts and after a restart, for "
+                         "these index types (comma-separated, e.g. FLAT or FLAT,HNSW)")
     args = ap.parse_args()
     print("compactbench: %d x %d, %s" % (args.rows, args.dim, time.strftime("%Y-%m-%d %H:%M")))
     if args.deletes:
         part0(args)
+        return
+    if args.memory_only:
+        part3(args)
         return
     part1(args)
     if not args.skip_memory:

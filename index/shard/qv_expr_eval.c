@@ -175,12 +175,16 @@ s_load_json (const node_t *n, ctx_t *c, slab_t *r)
         uint32_t row = ROW (c, k), top = TOP (c, k);
         jv_t *out = &r->jv [k];
         out->k = J_NULL;
-        const qv_bytes_t *raw = &col->var [row];
-        if ((col->valid && !col->valid [row]) || !raw->ptr || raw->len == 0)
+        if (col->valid && !col->valid [row])
             continue;
+        //  A slot holding nothing is the empty map (qv_bytes_t)
+        static const uint8_t empty_map [1] = { 0x80 };
+        const qv_bytes_t *raw = qv_col_var (col, row);
+        const uint8_t *bytes = raw->len ? raw->ptr : empty_map;
+        uint32_t len = raw->len ? raw->len : sizeof empty_map;
         if (!parsed [top]) {
             int rc;
-            docs [top] = qv_doc_parse (raw->ptr, raw->len, raw->len, &rc);
+            docs [top] = qv_doc_parse (bytes, len, len, &rc);
             parsed [top] = 1;
         }
         if (!docs [top])
@@ -247,7 +251,7 @@ s_load (const node_t *n, ctx_t *c)
         case QV_DOUBLE: LOAD (double, r->u.d); break;
         case QV_VARCHAR:
             for (uint32_t k = 0; k < m; k++) {
-                const qv_bytes_t *v = &col->var [ROW (c, k)];
+                const qv_bytes_t *v = qv_col_var (col, ROW (c, k));
                 r->u.s [k] = v->ptr;
                 r->sn [k] = v->ptr ? v->len : 0;
             }
@@ -450,7 +454,7 @@ s_cmp_fast (const node_t *n, ctx_t *c)
             const uint8_t *ks = n->b->lit.s;
             uint32_t kn = n->b->lit.n;
             for (uint32_t k = 0; k < m; k++) {
-                const qv_bytes_t *v = &col->var [ROW (c, k)];
+                const qv_bytes_t *v = qv_col_var (col, ROW (c, k));
                 uint32_t vn = v->ptr ? v->len : 0;
                 if (op == OP_EQ || op == OP_NE)
                     res [k] = (vn == kn && (kn == 0 || memcmp (v->ptr, ks, kn) == 0)) == (op == OP_EQ);

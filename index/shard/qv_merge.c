@@ -51,9 +51,11 @@ qv_segment_merge (qv_segment_t **olds, size_t n, uint64_t id, uint64_t snap_ts,
             for (int f = 0; f < schema->nfields; f++)
                 if (seg->norms [f] && old->norms [f])
                     seg->norms [f][out] = old->norms [f][r];
-            uint64_t del = atomic_load_explicit (&old->del_ts [r], memory_order_relaxed);
-            if (del)
-                qv_segment_delete (seg, out, del);
+            uint64_t del = qv_segment_deleted_at (old, r);
+            if (del && qv_segment_delete (seg, out, del)) {
+                qv_segment_unlink (&seg);
+                return NULL;
+            }
             out++;
         }
     }

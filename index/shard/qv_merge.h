@@ -13,7 +13,7 @@
 static inline bool
 qv_merge_keeps (qv_segment_t *seg, uint32_t row, uint64_t snap_ts, uint64_t expire_cut)
 {
-    uint64_t del = atomic_load_explicit (&seg->del_ts [row], memory_order_relaxed);
+    uint64_t del = qv_segment_deleted_at (seg, row);
     return (del == 0 || del > snap_ts) && seg->ts [row] >= expire_cut;
 }
 

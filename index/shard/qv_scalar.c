@@ -117,7 +117,7 @@ static int
 s_cmp_key (qv_type_t type, const qv_col_t *col, uint32_t row, const qv_scalar_key_t *key)
 {
     if (type == QV_VARCHAR) {
-        const qv_bytes_t *v = &col->var [row];
+        const qv_bytes_t *v = qv_col_var (col, row);
         return qv_bytes_cmp (v->ptr, v->ptr ? v->len : 0, key->s, key->n);
     }
     if (type == QV_FLOAT || type == QV_DOUBLE) {
@@ -134,7 +134,7 @@ s_cmp_rows (qv_type_t type, const qv_col_t *col, uint32_t a, uint32_t b)
 {
     int c;
     if (type == QV_VARCHAR) {
-        const qv_bytes_t *x = &col->var [a], *y = &col->var [b];
+        const qv_bytes_t *x = qv_col_var (col, a), *y = qv_col_var (col, b);
         c = qv_bytes_cmp (x->ptr, x->ptr ? x->len : 0, y->ptr, y->ptr ? y->len : 0);
     }
     else

@@ -17,7 +17,7 @@ qv_segment_new (const qv_schema_t *schema, uint64_t id, uint32_t coll_id, uint32
     qv_segment_t *self = s_new (schema, id, coll_id, shard);
     if (!self)
         return NULL;
-    self->batch = qv_batch_new (self->schema, cap);
+    self->batch = qv_batch_new_sparse (self->schema, cap);
     if (!self->batch || s_alloc_meta (self, cap)) {
         qv_segment_unlink (&self);
         return NULL;
@@ -43,7 +43,7 @@ qv_segment_unlink (qv_segment_t **self_p)
         return;
     qv_batch_destroy (&self->batch);
     free (self->ts);
-    free ((void *) self->del_ts);
+    free ((void *) atomic_load (&self->del_ts));
     for (int i = 0; i < QV_FIELDS_MAX; i++) {
         free (self->norms [i]);
         qv_segidx_unlink (&self->indexes [i]);
@@ -161,10 +161,11 @@ static int
 s_grow (qv_segment_t *self, uint32_t need)
 {
     uint32_t cap = self->cap * 2 > need ? self->cap * 2 : need;
-    qv_batch_t *batch = qv_batch_new (self->schema, cap);
+    qv_batch_t *batch = qv_batch_new_sparse (self->schema, cap);
     uint64_t *ts = calloc (cap, sizeof (uint64_t));
-    uint64_t *del = calloc (cap, sizeof (uint64_t));
-    if (!batch || !ts || !del) {
+    _Atomic uint64_t *old_del = atomic_load (&self->del_ts);
+    uint64_t *del = old_del ? calloc (cap, sizeof (uint64_t)) : NULL;
+    if (!batch || !ts || (old_del && !del)) {
         qv_batch_destroy (&batch);
         free (ts);
         free (del);
@@ -175,13 +176,14 @@ s_grow (qv_segment_t *self, uint32_t need)
         qv_batch_copy_row (batch, r, self->batch, r, true);
     batch->n = rows;
     memcpy (ts, self->ts, rows * sizeof (uint64_t));
-    memcpy (del, (void *) self->del_ts, rows * sizeof (uint64_t));
+    if (del)
+        memcpy (del, (void *) old_del, rows * sizeof (uint64_t));
     qv_batch_destroy (&self->batch);
     free (self->ts);
-    free ((void *) self->del_ts);
+    free ((void *) old_del);
     self->batch = batch;
     self->ts = ts;
-    self->del_ts = (_Atomic uint64_t *) del;
+    atomic_store (&self->del_ts, (_Atomic uint64_t *) del);
     for (int i = 0; i < QV_FIELDS_MAX; i++)
         if (self->norms [i]) {
             float *n = calloc (cap, sizeof (float));
@@ -209,7 +211,12 @@ qv_segment_append (qv_segment_t *self, qv_batch_t *batch, uint64_t ts)
         if (width)
             memcpy (dc->data + width * first, sc->data, width * batch->n);
         else
-            for (uint32_t r = 0; r < batch->n; r++) {
+            for (uint32_t r = 0; sc->var && r < batch->n; r++) {
+                //  A slot holding nothing is left so (a column of such costs nothing)
+                if (!sc->var [r].ptr && !sc->var [r].len)
+                    continue;
+                if (qv_col_var_alloc (dc, self->cap))
+                    return -1;
                 dc->var [first + r] = sc->var [r];
                 sc->var [r].ptr = NULL;
                 sc->var [r].len = 0;
@@ -236,13 +243,23 @@ qv_segment_append (qv_segment_t *self, qv_batch_t *batch, uint64_t ts)
     return first;
 }
 
-void
+int
 qv_segment_delete (qv_segment_t *self, uint32_t row, uint64_t ts)
 {
-    if (atomic_load_explicit (&self->del_ts [row], memory_order_relaxed) == 0) {
-        atomic_store_explicit (&self->del_ts [row], ts, memory_order_relaxed);
+    //  Only this thread stores the array, so a relaxed load sees its own store
+    _Atomic uint64_t *del = atomic_load_explicit (&self->del_ts, memory_order_relaxed);
+    if (!del) {
+        //  Zeroed before readers may see it (they load the pointer with acquire)
+        del = calloc (self->cap ? self->cap : 1, sizeof (uint64_t));
+        if (!del)
+            return qv_err (QV_ENOMEM, "out of memory for the delete marks of %u rows", self->cap);
+        atomic_store_explicit (&self->del_ts, del, memory_order_release);
+    }
+    if (atomic_load_explicit (&del [row], memory_order_relaxed) == 0) {
+        atomic_store_explicit (&del [row], ts, memory_order_relaxed);
         __atomic_fetch_add (&self->deleted, 1, __ATOMIC_RELAXED);
     }
+    return 0;
 }
 
 #define S_BLOCK 256
@@ -344,7 +361,8 @@ size_t
 qv_segment_bytes (qv_segment_t *self)
 {
     uint32_t rows = atomic_load (&self->rows);
-    return qv_batch_bytes (self->batch) + (size_t) rows * 16;
+    return qv_batch_bytes (self->batch) + (size_t) rows * sizeof (uint64_t)
+         + (atomic_load (&self->del_ts) ? (size_t) self->cap * sizeof (uint64_t) : 0);
 }
 
 uint64_t
@@ -353,5 +371,5 @@ qv_segment_pk_hash (qv_segment_t *self, uint32_t row)
     const qv_col_t *c = &self->batch->cols [self->schema->pk];
     if (self->schema->fields [self->schema->pk].type == QV_INT64)
         return (uint64_t) qv_col_i64 (c, row);
-    return qv_pkindex_hash (c->var [row].ptr, c->var [row].len);
+    return qv_pkindex_hash (qv_col_var (c, row)->ptr, qv_col_var (c, row)->len);
 }

@@ -63,7 +63,9 @@ typedef struct {
     qv_schema_t *schema;            //  own copy
     qv_batch_t *batch;              //  columns, cap rows allocated
     uint64_t *ts;                   //  insert timestamp per row
-    _Atomic uint64_t *del_ts;       //  delete timestamp per row; 0 while live
+    //  Delete timestamp per row (0 while live), cap of them, allocated at the segment's
+    //  first delete: NULL while no row is deleted. Read it with qv_segment_deleted_at.
+    _Atomic uint64_t *_Atomic del_ts;
     float *norms [QV_FIELDS_MAX];   //  per-row vector norms of COSINE fields
     atomic_uint rows;               //  rows visible to readers (release/acquire)
     uint32_t cap;
@@ -100,6 +102,14 @@ void
 int64_t
     qv_segment_append (qv_segment_t *self, qv_batch_t *batch, uint64_t ts);
 
+//  The delete timestamp of row, 0 while it is live.
+static inline uint64_t
+qv_segment_deleted_at (qv_segment_t *self, uint32_t row)
+{
+    _Atomic uint64_t *del = atomic_load_explicit (&self->del_ts, memory_order_acquire);
+    return del ? atomic_load_explicit (&del [row], memory_order_relaxed) : 0;
+}
+
 //  Whether row has expired (its collection's TTL, as of the last qv_collection_expire).
 static inline bool
 qv_segment_expired (qv_segment_t *self, uint32_t row)
@@ -112,13 +122,14 @@ qv_segment_expired (qv_segment_t *self, uint32_t row)
 static inline bool
 qv_segment_visible (qv_segment_t *self, uint32_t row, uint64_t snap_ts)
 {
-    uint64_t del = atomic_load_explicit (&self->del_ts [row], memory_order_relaxed);
+    uint64_t del = qv_segment_deleted_at (self, row);
     return self->ts [row] <= snap_ts && (del == 0 || del > snap_ts)
         && !qv_segment_expired (self, row);
 }
 
-//  Marks row deleted at ts. Owner thread only.
-void
+//  Marks row deleted at ts (a segment's first delete allocates its delete timestamps).
+//  Owner thread only. 0, or QV_ENOMEM.
+int
     qv_segment_delete (qv_segment_t *self, uint32_t row, uint64_t ts);
 
 //  Range search: only scores (smaller is better: squared L2, or the negated

@@ -1,7 +1,7 @@
 //  The two steps of building a segment, shared by qv_segment_new and the segment-file
 //  decoder (objstore/qv_segfile.c, qv_segment_load): a segment with its schema and
-//  no rows, and the per-row metadata (timestamps, delete marks, cosine norms) for cap
-//  rows. For those two only.
+//  no rows, and the per-row metadata (insert timestamps, cosine norms) for cap rows
+//  (delete timestamps come with the first delete: qv_segment_delete). For those two only.
 #ifndef QV_SEGMENT_ALLOC_H_INCLUDED
 #define QV_SEGMENT_ALLOC_H_INCLUDED
 
@@ -14,8 +14,7 @@ static inline int
 s_alloc_meta (qv_segment_t *self, uint32_t cap)
 {
     self->ts = calloc (cap ? cap : 1, sizeof (uint64_t));
-    self->del_ts = calloc (cap ? cap : 1, sizeof (uint64_t));
-    if (!self->ts || !self->del_ts)
+    if (!self->ts)
         return QV_ENOMEM;
     for (int i = 0; i < self->schema->nfields; i++) {
         const qv_field_t *f = &self->schema->fields [i];

@@ -14,6 +14,8 @@
 #include "qv_crc.h"
 #include "qv_pkindex.h"
 #include "qv_envelope.h"
+#include "qv_expr.h"
+#include "qv_merge.h"
 #include "qv_segfile.h"
 #include "qv_test_json.h"
 
@@ -363,7 +365,7 @@ test_save_load (void **state)
             assert_int_equal (loaded->batch->cols [2].valid [r], seg->batch->cols [2].valid [r]);
             assert_true (loaded->norms [1][r] == seg->norms [1][r]);
             //  Deletes live in manifests, not in segment objects
-            assert_true (atomic_load (&loaded->del_ts [r]) == 0);
+            assert_true (qv_segment_deleted_at (loaded, r) == 0);
         }
         //  Saving the loaded segment gives the same object
         size_t again_size;
@@ -389,6 +391,177 @@ test_save_load (void **state)
         zchunk_destroy (&chunk);
         qv_segment_unlink (&seg);
     }
+}
+
+//  n rows of the dynamic-field schema from a request: ids first_id.., `$meta` keys only
+//  on row keyed_row (< n, or none): {"color": "red"}.
+static qv_batch_t *
+s_meta_batch (const qv_schema_t *schema, uint32_t n, int64_t first_id, int64_t keyed_row)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 1);
+    qv_wr_str (w, "rows");
+    qv_wr_array (w, n);
+    for (uint32_t r = 0; r < n; r++) {
+        qv_wr_map (w, (int64_t) r == keyed_row ? 3 : 2);
+        qv_wr_str (w, "id");
+        qv_wr_int (w, first_id + r);
+        qv_wr_str (w, "v");
+        qv_wr_array (w, DIM);
+        for (int d = 0; d < DIM; d++)
+            qv_wr_float (w, (float) (r + d));
+        if ((int64_t) r == keyed_row) {
+            qv_wr_str (w, "color");
+            qv_wr_str (w, "red");
+        }
+    }
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse (data, size, size, &rc);
+    assert_non_null (doc);
+    qv_batch_t *b = NULL;
+    assert_int_equal (qv_batch_from_request (schema, qv_val_get (qv_doc_root (doc), "rows"),
+                                             NULL, n, &b), 0);
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+    return b;
+}
+
+//  Rows of seg matching filter text.
+static uint64_t
+s_matches (qv_segment_t *seg, const char *text)
+{
+    int rc;
+    qv_expr_t *e = qv_expr_parse (seg->schema, text, strlen (text), &rc);
+    assert_non_null (e);
+    roaring_bitmap_t *out = roaring_bitmap_create ();
+    assert_int_equal (qv_expr_eval (e, seg->batch, atomic_load (&seg->rows), out), 0);
+    uint64_t n = roaring_bitmap_get_cardinality (out);
+    roaring_bitmap_free (out);
+    qv_expr_destroy (&e);
+    return n;
+}
+
+//  `$meta` of a row as written in query output.
+static void
+s_check_meta_out (qv_segment_t *seg, uint32_t row, const uint8_t *want, size_t want_len)
+{
+    int meta = qv_schema_meta (seg->schema);
+    qv_wr_t *w = qv_wr_new ();
+    qv_col_write_value (&seg->schema->fields [meta], &seg->batch->cols [meta], row, w);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    assert_int_equal (size, want_len);
+    assert_memory_equal (data, want, want_len);
+    qv_wr_destroy (&w);
+}
+
+//  A segment of a dynamic-field collection whose rows have no dynamic keys holds no
+//  `$meta` slots (nor delete marks before its first delete) growing, saved, loaded and
+//  compacted; the first keyed row or delete allocates them, and every reader (filters,
+//  output, the object, the merge) sees the same rows as before.
+static void
+test_empty_meta_and_lazy_deletes (void **state)
+{
+    (void) state;
+    qv_schema_t *schema = qv_test_schema (
+        "[{\"name\": \"id\", \"type\": \"int64\", \"primary\": true},"
+        " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": 17, \"metric\": \"L2\"}]");
+    assert_int_equal (qv_schema_add_meta (schema), 0);
+    int meta = qv_schema_meta (schema);
+    assert_int_equal (meta, 2);
+    static const uint8_t empty_map [] = { 0x80 };
+    static const uint8_t red [] = { 0x81, 0xa5, 'c', 'o', 'l', 'o', 'r', 0xa3, 'r', 'e', 'd' };
+
+    //  Growing: no keyed row, no slots and no delete marks
+    qv_segment_t *seg = qv_segment_new (schema, 5, 1, 0, 1000);
+    qv_batch_t *b = s_meta_batch (seg->schema, 100, 0, -1);
+    assert_int_equal (qv_segment_append (seg, b, 100), 0);
+    qv_batch_destroy (&b);
+    assert_null (seg->batch->cols [meta].var);
+    assert_null (atomic_load (&seg->del_ts));
+    assert_int_equal (qv_segment_bytes (seg), 100 * (8 + 8 + DIM * 4));
+    s_check_meta_out (seg, 7, empty_map, sizeof empty_map);
+    assert_int_equal (s_matches (seg, "color == \"red\""), 0);
+    assert_int_equal (s_matches (seg, "id >= 0"), 100);
+
+    //  Saved and loaded (view and owned): still nothing, the object as before (each
+    //  empty `$meta` written as {}), and saving the loaded copy gives the same bytes
+    size_t size;
+    void *obj = qv_segment_save (seg, &size);
+    assert_non_null (obj);
+    for (int owned = 0; owned < 2; owned++) {
+        qv_segment_t *loaded = NULL;
+        void *copy = malloc (size);
+        memcpy (copy, obj, size);
+        if (owned)
+            assert_int_equal (qv_segment_load_owned ("segments/1/5", copy, size, &loaded), 0);
+        else
+            assert_int_equal (qv_segment_load ("segments/1/5", copy, size, &loaded), 0);
+        assert_null (loaded->batch->cols [meta].var);
+        assert_null (atomic_load (&loaded->del_ts));
+        assert_int_equal (loaded->deleted, 0);
+        s_check_meta_out (loaded, 99, empty_map, sizeof empty_map);
+        size_t again_size;
+        void *again = qv_segment_save (loaded, &again_size);
+        assert_int_equal (again_size, size);
+        assert_memory_equal (again, obj, size);
+        free (again);
+        //  A delete after the load allocates the marks; the row hides at its ts
+        assert_int_equal (qv_segment_delete (loaded, 10, 500), 0);
+        assert_non_null (atomic_load (&loaded->del_ts));
+        assert_int_equal (loaded->deleted, 1);
+        assert_true (qv_segment_deleted_at (loaded, 10) == 500);
+        assert_true (qv_segment_deleted_at (loaded, 11) == 0);
+        assert_true (qv_segment_visible (loaded, 10, 499));
+        assert_false (qv_segment_visible (loaded, 10, 500));
+        assert_true (qv_segment_visible (loaded, 11, 500));
+        //  A compaction at 600 drops row 10 and keeps no `$meta` slots nor marks;
+        //  one at 400 keeps the row and its later delete
+        qv_segment_t *olds [1] = { loaded };
+        qv_segment_t *merged = qv_segment_merge (olds, 1, 77, 600, 0);
+        assert_non_null (merged);
+        assert_int_equal (atomic_load (&merged->rows), 99);
+        assert_null (merged->batch->cols [meta].var);
+        assert_null (atomic_load (&merged->del_ts));
+        assert_true (qv_col_i64 (&merged->batch->cols [0], 10) == 11);
+        qv_segment_unlink (&merged);
+        merged = qv_segment_merge (olds, 1, 78, 400, 0);
+        assert_int_equal (atomic_load (&merged->rows), 100);
+        assert_true (qv_segment_deleted_at (merged, 10) == 500);
+        assert_int_equal (merged->deleted, 1);
+        assert_false (qv_segment_visible (merged, 10, 500));
+        qv_segment_unlink (&merged);
+        if (!owned)
+            free (copy);
+        qv_segment_unlink (&loaded);
+    }
+
+    //  A keyed row allocates the column: it reads its map, the others {}
+    b = s_meta_batch (seg->schema, 10, 100, 3);
+    assert_int_equal (qv_segment_append (seg, b, 200), 100);
+    qv_batch_destroy (&b);
+    assert_non_null (seg->batch->cols [meta].var);
+    s_check_meta_out (seg, 103, red, sizeof red);
+    s_check_meta_out (seg, 7, empty_map, sizeof empty_map);
+    s_check_meta_out (seg, 104, empty_map, sizeof empty_map);
+    assert_int_equal (s_matches (seg, "color == \"red\""), 1);
+    assert_int_equal (s_matches (seg, "color != \"red\""), 0);
+    free (obj);
+    //  ... and survives a save and load, the other rows still holding nothing
+    obj = qv_segment_save (seg, &size);
+    qv_segment_t *loaded = NULL;
+    assert_int_equal (qv_segment_load ("segments/1/5", obj, size, &loaded), 0);
+    assert_non_null (loaded->batch->cols [meta].var);
+    assert_int_equal (loaded->batch->cols [meta].var [104].len, 0);
+    s_check_meta_out (loaded, 103, red, sizeof red);
+    s_check_meta_out (loaded, 50, empty_map, sizeof empty_map);
+    assert_int_equal (s_matches (loaded, "color == \"red\""), 1);
+    qv_segment_unlink (&loaded);
+    free (obj);
+    qv_segment_unlink (&seg);
+    qv_schema_destroy (&schema);
 }
 
 //  Loads bytes expecting QV_ECORRUPT with the object's name in the message.
@@ -503,6 +676,7 @@ main (void)
         cmocka_unit_test (test_scan_vs_brute_force),
         cmocka_unit_test (test_save_load),
         cmocka_unit_test (test_load_corrupt),
+        cmocka_unit_test (test_empty_meta_and_lazy_deletes),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
