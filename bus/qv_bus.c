@@ -18,12 +18,6 @@
 
 #define S_MAX_SUBS 16
 #define S_QUEUED_MAX (64u << 20)   //  payload bytes handed over and not yet taken
-//  nats.c's read buffer (and its write buffer): a message larger than the read buffer
-//  arrives over several reads and nats.c copies it into a fresh buffer of its size
-//  before copying it again into the natsMsg. Its default of 32 KiB splits every insert
-//  of more than a few hundred rows (a 768-d message of 100 rows is 307 KB: ten reads
-//  and two copies); one of up to the default 1 MB payload limit fits in this one.
-#define S_IO_BUF_SIZE ((1 << 20) + (64 << 10))
 
 
 typedef struct {
@@ -140,7 +134,6 @@ qv_bus_new (const char *url, const char *name, bool asap)
     if (s == NATS_OK) s = natsOptions_SetPingInterval (self->opts, 5000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut (self->opts, 2);
     if (s == NATS_OK) s = natsOptions_SetTimeout (self->opts, 2000);
-    if (s == NATS_OK) s = natsOptions_SetIOBufSize (self->opts, S_IO_BUF_SIZE);
     //  nats.c 3.4 holds every buffered publish for 1 ms before its flusher thread
     //  writes it: a connection that answers requests sends each publish at once
     if (s == NATS_OK && asap) s = natsOptions_SetSendAsap (self->opts, true);
