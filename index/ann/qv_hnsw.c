@@ -455,8 +455,18 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
         else
             rc = h->search_graph (h, ctx, (const float *) (const void *) ctx->qcode, ef, wide,
                                   filtered? ef: k, filtered? params: NULL);
-        for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
-            S_PREFETCH (s_fvec (h, ctx->top [i].id));
+        //  Every line of the candidates' floats fetched before the first is compared
+        //  (up to S_PREFETCH_LINES each; the hardware streams the rest), so their
+        //  misses overlap: +4% q/s per CPU second at ef 16 on the 200k angular set
+        //  against the first line alone (in-process A/B)
+        size_t lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+        if (lines > S_PREFETCH_LINES)
+            lines = S_PREFETCH_LINES;
+        for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++) {
+            const char *v = (const char *) s_fvec (h, ctx->top [i].id);
+            for (size_t line = 0; line < lines; line++)
+                S_PREFETCH (v + line * 64);
+        }
         for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
             qv_topk_push (topk, s_dist (h, S_K_GENERIC, q, s_fvec (h, ctx->top [i].id)), ctx->top [i].id);
     }
