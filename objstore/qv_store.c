@@ -15,12 +15,12 @@
 #include "qv_store_backend.h"
 #include "qv_cache.h"
 #include "qv_rc.h"
+#include "qv_hugemem.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -372,19 +372,10 @@ qv_store_put (qv_store_t *self, const char *key, const void *data, size_t size)
     return rc;
 }
 
-#define S_HUGE_PAGE (2u << 20)
-
 void *
 qv_store_buffer_new (size_t size)
 {
-    if (size < S_HUGE_PAGE)
-        return malloc (size ? size : 1);
-    void *buf = NULL;
-    if (posix_memalign (&buf, S_HUGE_PAGE, size))
-        return NULL;
-    //  Advice only: without THP (or with it off) the buffer works the same
-    (void) madvise (buf, size & ~((size_t) S_HUGE_PAGE - 1), MADV_HUGEPAGE);
-    return buf;
+    return qv_hugemem_alloc (size);
 }
 
 int

@@ -65,6 +65,7 @@
 //  qv_hnsw_graph.c (contexts, walks, insertion, per-CPU copies), qv_hnsw_store.c
 //  (the index object), this file (storage, build, search, the vtables).
 #include "qv_hnsw_impl.h"
+#include "qv_hugemem.h"
 
 static uint64_t
 s_splitmix64 (uint64_t x)
@@ -96,13 +97,13 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
     s_hnsw_t *h = self->impl;
     if (nodes <= h->capacity)
         return 0;
-    //  aligned_alloc takes a multiple of the alignment (a borrowed record is not one)
-    uint8_t *arena = aligned_alloc (64, ((size_t) nodes * h->record + 63) / 64 * 64);
+    //  The records and the floats on huge pages: the walks read them at random
+    uint8_t *arena = qv_hugemem_alloc ((size_t) nodes * h->record);
     uint8_t *levels = calloc (nodes, 1);
     uint8_t *locks = calloc (nodes, 1);
     uint32_t **upper = calloc (nodes, sizeof (uint32_t *));
     int own_floats = h->sq8 && !h->borrowed;
-    float *floats = own_floats? malloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
+    float *floats = own_floats? qv_hugemem_alloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
     int32_t *cbias = h->sq8? malloc ((size_t) nodes * sizeof (int32_t)): NULL;
     if (!arena || !levels || !locks || !upper || (own_floats && !floats) || (h->sq8 && !cbias)) {
         free (floats);
@@ -454,8 +455,18 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
         else
             rc = h->search_graph (h, ctx, (const float *) (const void *) ctx->qcode, ef, wide,
                                   filtered? ef: k, filtered? params: NULL);
-        for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
-            S_PREFETCH (s_fvec (h, ctx->top [i].id));
+        //  Every line of the candidates' floats fetched before the first is compared
+        //  (up to S_PREFETCH_LINES each; the hardware streams the rest), so their
+        //  misses overlap: +4% q/s per CPU second at ef 16 on the 200k angular set
+        //  against the first line alone (in-process A/B)
+        size_t lines = ((size_t) h->dim * sizeof (float) + 63) / 64;
+        if (lines > S_PREFETCH_LINES)
+            lines = S_PREFETCH_LINES;
+        for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++) {
+            const char *v = (const char *) s_fvec (h, ctx->top [i].id);
+            for (size_t line = 0; line < lines; line++)
+                S_PREFETCH (v + line * 64);
+        }
         for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
             qv_topk_push (topk, s_dist (h, S_K_GENERIC, q, s_fvec (h, ctx->top [i].id)), ctx->top [i].id);
     }
