@@ -237,9 +237,14 @@ s_payload (qv_wr_t *w, int64_t first_id, uint32_t n, int dim, const char *collec
 
 //  What the server spent on a path's rows: CPU seconds per million rows and minor
 //  page faults per row (most of them fresh memory the kernel cleared first); 0: none.
+//  Beside it the CPU of the broker (nats-server) and of this client over the same
+//  rows: on a machine where all three share the cores, a path's rows/s follows the
+//  sum, so the columns tell quiver's share of a gap from the transport's.
 typedef struct {
     double cpu_per_mrow;
     double faults_per_row;
+    double nats_per_mrow;
+    double client_per_mrow;
 } s_cost_t;
 
 typedef struct {
@@ -248,17 +253,19 @@ typedef struct {
     s_cost_t cost;
 } s_result_t;
 
-//  The server's CPU seconds and minor faults so far (cpu < 0: unknown).
+//  The server's CPU seconds and minor faults so far (cpu < 0: unknown), and the
+//  CPU seconds of nats-server and of this process.
 typedef struct {
-    double cpu, faults;
+    double cpu, faults, nats, client;
 } s_use_t;
 
-#define S_USE_NONE ((s_use_t) { -1, -1 })
+#define S_USE_NONE ((s_use_t) { -1, -1, -1, -1 })
 
 static s_use_t
 s_use (void)
 {
-    return (s_use_t) { qv_bench_cpu_s (s_quiver_pid), qv_bench_minflt (s_quiver_pid) };
+    return (s_use_t) { qv_bench_cpu_s (s_quiver_pid), qv_bench_minflt (s_quiver_pid),
+                       qv_bench_cpu_s (s_nats_pid), qv_bench_cpu_s (getpid ()) };
 }
 
 //  The cost of rows between two s_use readings.
@@ -266,9 +273,11 @@ static s_cost_t
 s_cost (s_use_t before, s_use_t after, double rows)
 {
     if (before.cpu < 0 || after.cpu < before.cpu || before.faults < 0 || rows <= 0)
-        return (s_cost_t) { 0, 0 };
+        return (s_cost_t) { 0, 0, 0, 0 };
     return (s_cost_t) { (after.cpu - before.cpu) / rows * 1e6,
-                        (after.faults - before.faults) / rows };
+                        (after.faults - before.faults) / rows,
+                        before.nats < 0 ? 0 : (after.nats - before.nats) / rows * 1e6,
+                        before.client < 0 ? 0 : (after.client - before.client) / rows * 1e6 };
 }
 
 static int
@@ -608,7 +617,7 @@ s_bench_plain (jsCtx *js, uint64_t first, uint64_t last, uint32_t rows)
     double secs = (double) (zclock_usecs () - t0) / 1e6;
     natsSubscription_Destroy (sub);
     js_DeleteConsumer (js, "BENCH", "plain", NULL, &jerr);
-    return (s_result_t) { (double) got * rows / secs, -1, -1, { 0, 0 } };    //  quiver is stopped
+    return (s_result_t) { (double) got * rows / secs, -1, -1, { 0, 0, 0, 0 } };    //  quiver is stopped
 }
 
 //  Quiver consuming messages first..last of the stream: restarted after they were
@@ -814,56 +823,46 @@ main (int argc, char *argv [])
             "(dd bs=1M conv=fsync)\n", disk);
     printf ("server cost: quiver's user+system CPU seconds per million rows and its minor page "
             "faults per row while it took them (/proc/PID/stat), medians of the runs\n");
-    printf ("%-36s %5s %9s %12s %9s %9s %9s %8s %11s %10s\n", "path", "dim", "rows/msg", "rows/s",
-            "MB/s", "p50 ms", "p99 ms", "x ZeroMQ", "CPU s/Mrow", "faults/row");
+    printf ("broker and client: nats-server's and this program's CPU seconds per million rows "
+            "over the same rows (all three share this machine's cores)\n");
+    printf ("%-36s %5s %9s %12s %9s %9s %9s %8s %11s %10s %11s %12s\n", "path", "dim", "rows/msg", "rows/s",
+            "MB/s", "p50 ms", "p99 ms", "x ZeroMQ", "CPU s/Mrow", "faults/row", "nats s/Mrow",
+            "client s/Mrow");
     char goals [2][3][160];
     int ngoal = 0, met = 0;
     for (int di = 0; di < ndims; di++) {
         int dim = dims [di];
         uint32_t rows = dim <= 128 ? 500 : dim <= 256 ? 250 : 100;
-        double rate [P_COUNT][20], p50 [P_COUNT][20], p99 [P_COUNT][20], cpu [P_COUNT][20];
-        double flt [P_COUNT][20];
-        memset (cpu, 0, sizeof cpu);
-        memset (flt, 0, sizeof flt);
+        //  Each path's result run by run (zero: not run), rows/s also as med []
+        s_result_t all [P_COUNT][20];
+        memset (all, 0, sizeof all);
         for (int r = 0; r < reps; r++) {
             char coll [64];
-            s_result_t res;
-            memset (&res, 0, sizeof res);
             snprintf (coll, sizeof coll, "z_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
             if (s_runs ("zmq"))
-                res = s_bench_zmq (coll, dim, rows, msgs);
-            rate [P_ZMQ][r] = res.rows_per_sec; cpu [P_ZMQ][r] = res.cost.cpu_per_mrow; flt [P_ZMQ][r] = res.cost.faults_per_row; p50 [P_ZMQ][r] = res.p50_ms; p99 [P_ZMQ][r] = res.p99_ms;
+                all [P_ZMQ][r] = s_bench_zmq (coll, dim, rows, msgs);
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "n_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = (s_result_t) { 0, 0, 0, { 0, 0 } };
             if (s_runs ("rr"))
-                res = s_bench_nats_rr (nc_rr, coll, dim, rows, msgs);
-            rate [P_NRR][r] = res.rows_per_sec; cpu [P_NRR][r] = res.cost.cpu_per_mrow; flt [P_NRR][r] = res.cost.faults_per_row; p50 [P_NRR][r] = res.p50_ms; p99 [P_NRR][r] = res.p99_ms;
+                all [P_NRR][r] = s_bench_nats_rr (nc_rr, coll, dim, rows, msgs);
             s_ddl ("drop_collection", coll, 0, false);
             snprintf (coll, sizeof coll, "f_%d_%d", dim, r);
             s_ddl ("create_collection", coll, dim, false);
-            res = (s_result_t) { 0, 0, 0, { 0, 0 } };
             if (s_runs ("ff"))
-                res = s_bench_nats_ff (nc, coll, dim, rows, msgs);
-            rate [P_NFF][r] = res.rows_per_sec;
-            cpu [P_NFF][r] = res.cost.cpu_per_mrow; flt [P_NFF][r] = res.cost.faults_per_row;
+                all [P_NFF][r] = s_bench_nats_ff (nc, coll, dim, rows, msgs);
             s_ddl ("drop_collection", coll, 0, false);
             //  JetStream: quiver stopped while the stream fills and the plain consumer
             //  runs, then restarted to ingest the same messages.
             snprintf (coll, sizeof coll, "j_%d_%d", dim, r);
-            rate [P_PLAIN][r] = rate [P_JS][r] = 0;
             if (!s_runs ("js"))
                 continue;
             s_ddl ("create_collection", coll, dim, true);
             s_stop (&s_quiver_pid);
             uint64_t last = 0, first = s_fill_stream (js, coll, dim, rows, msgs, &last);
-            res = s_bench_plain (js, first, last, rows);
-            rate [P_PLAIN][r] = res.rows_per_sec;
-            res = s_bench_ingest (nc, coll, first, last, rows);
-            rate [P_JS][r] = res.rows_per_sec;
-            cpu [P_JS][r] = res.cost.cpu_per_mrow; flt [P_JS][r] = res.cost.faults_per_row;
+            all [P_PLAIN][r] = s_bench_plain (js, first, last, rows);
+            all [P_JS][r] = s_bench_ingest (nc, coll, first, last, rows);
             uint64_t got = s_field ("describe_collection", coll, "rows");
             if (got != (uint64_t) msgs * rows)
                 fprintf (stderr, "qvnatsbench: JetStream: %llu rows, expected %llu\n",
@@ -871,23 +870,32 @@ main (int argc, char *argv [])
             s_ddl ("drop_collection", coll, 0, false);
         }
         double med [P_COUNT];
-        for (int p = 0; p < P_COUNT; p++)
-            med [p] = s_median (rate [p], reps);
         for (int p = 0; p < P_COUNT; p++) {
+            double rate [20], p50 [20], p99 [20], cpu [20], flt [20], nats [20], client [20];
+            for (int r = 0; r < reps; r++) {
+                const s_result_t *x = &all [p][r];
+                rate [r] = x->rows_per_sec; p50 [r] = x->p50_ms; p99 [r] = x->p99_ms;
+                cpu [r] = x->cost.cpu_per_mrow; flt [r] = x->cost.faults_per_row;
+                nats [r] = x->cost.nats_per_mrow; client [r] = x->cost.client_per_mrow;
+            }
+            med [p] = s_median (rate, reps);
             double mb = med [p] * dim * 4 / 1e6;
             char a [16] = "-", b [16] = "-", x [16] = "", cs [16] = "-", fs [16] = "-";
-            if (p != P_PLAIN && s_median (cpu [p], reps) > 0) {
-                snprintf (cs, sizeof cs, "%.2f", s_median (cpu [p], reps));
-                snprintf (fs, sizeof fs, "%.2f", s_median (flt [p], reps));
+            char ns [16] = "-", ks [16] = "-";
+            if (p != P_PLAIN && s_median (cpu, reps) > 0) {
+                snprintf (cs, sizeof cs, "%.2f", s_median (cpu, reps));
+                snprintf (fs, sizeof fs, "%.2f", s_median (flt, reps));
+                snprintf (ns, sizeof ns, "%.2f", s_median (nats, reps));
+                snprintf (ks, sizeof ks, "%.2f", s_median (client, reps));
             }
             if (p == P_ZMQ || p == P_NRR) {
-                snprintf (a, sizeof a, "%.1f", s_median (p50 [p], reps));
-                snprintf (b, sizeof b, "%.1f", s_median (p99 [p], reps));
+                snprintf (a, sizeof a, "%.1f", s_median (p50, reps));
+                snprintf (b, sizeof b, "%.1f", s_median (p99, reps));
             }
             if (p == P_NRR || p == P_NFF)
                 snprintf (x, sizeof x, "%.2f", med [P_ZMQ] > 0 ? med [p] / med [P_ZMQ] : 0);
-            printf ("%-36s %5d %9u %12.0f %9.1f %9s %9s %8s %11s %10s\n", paths [p], dim, rows, med [p],
-                    mb, a, b, x, cs, fs);
+            printf ("%-36s %5d %9u %12.0f %9.1f %9s %9s %8s %11s %10s %11s %12s\n", paths [p], dim, rows,
+                    med [p], mb, a, b, x, cs, fs, ns, ks);
         }
         //  The disk's fsync bandwidth as rows/s: a row is its vector and its 8-byte id
         double disk_rows = disk * 1e6 / ((double) dim * 4 + 8);
