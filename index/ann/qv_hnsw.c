@@ -105,7 +105,10 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
     int own_floats = h->sq8 && !h->borrowed;
     float *floats = own_floats? qv_hugemem_alloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
     int32_t *cbias = h->sq8? malloc ((size_t) nodes * sizeof (int32_t)): NULL;
-    if (!arena || !levels || !locks || !upper || (own_floats && !floats) || (h->sq8 && !cbias)) {
+    uint32_t *label = h->label? malloc ((size_t) nodes * sizeof (uint32_t)): NULL;
+    if (!arena || !levels || !locks || !upper || (own_floats && !floats) || (h->sq8 && !cbias)
+    ||  (h->label && !label)) {
+        free (label);
         free (floats);
         free (cbias);
         free (arena);
@@ -122,7 +125,11 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
             memcpy (floats, h->floats, (size_t) self->count * h->dim * sizeof (float));
         if (h->sq8)
             memcpy (cbias, h->cbias, (size_t) self->count * sizeof (int32_t));
+        if (h->label)
+            memcpy (label, h->label, (size_t) self->count * sizeof (uint32_t));
     }
+    free (h->label);
+    h->label = label;
     if (own_floats) {
         free (h->floats);
         h->floats = floats;
@@ -209,6 +216,7 @@ s_destroy (qv_index_t *self)
     if (!h->borrowed)
         free (h->floats);
     free (h->cbias);
+    free (h->label);
     free (h->vmin);
     qv_hnsw_ctx_free (atomic_load (&h->hot));
     while (h->pool) {
@@ -291,6 +299,8 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
                         (size_t) h->dim * sizeof (float));
             qv_isq8_encode (h->vmin, h->step, vectors + (size_t) i * h->dim, 1, h->dim, rec);
             h->cbias [c] = qv_isq8_bias (rec, h->cdim);
+            if (h->label)
+                h->label [c] = c;   //  added after a renumbered build: node c is row c
         }
         else
         if (!h->borrowed)
@@ -334,10 +344,15 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
     return 0;
 }
 
+//  A build renumbers the graph for locality when it is done (qv_hnsw_reorder); later
+//  adds append nodes whose ids are their rows.
 static int
 s_build (qv_index_t *self, const float *vectors, uint32_t n)
 {
-    return s_add (self, vectors, n);
+    int rc = s_add (self, vectors, n);
+    if (rc == 0)
+        rc = qv_hnsw_reorder (self, n);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -358,7 +373,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
             uint32_t row = it.current_value;
             if (params->allow_fn && !params->allow_fn (row, params->allow_arg))
                 continue;
-            float d = s_dist (h, S_K_GENERIC, q, s_fvec (h, row));
+            float d = s_dist (h, S_K_GENERIC, q, s_frow (h, row));
             if (d <= thr) {
                 qv_topk_push (topk, d, row);
                 thr = qv_topk_threshold (topk);
@@ -369,7 +384,7 @@ s_search_exact (const qv_index_t *self, const float *q, const qv_search_params_t
     for (uint32_t row = 0; row < self->count; row++) {
         if (!params->allow_fn (row, params->allow_arg))
             continue;
-        float d = s_dist (h, S_K_GENERIC, q, s_fvec (h, row));
+        float d = s_dist (h, S_K_GENERIC, q, s_frow (h, row));
         if (d <= thr) {
             qv_topk_push (topk, d, row);
             thr = qv_topk_threshold (topk);
@@ -468,7 +483,8 @@ s_search (const qv_index_t *self, const float *q, const qv_search_params_t *para
                 S_PREFETCH (v + line * 64);
         }
         for (uint32_t i = 0; rc == 0 && i < ctx->top_n; i++)
-            qv_topk_push (topk, s_dist (h, S_K_GENERIC, q, s_fvec (h, ctx->top [i].id)), ctx->top [i].id);
+            qv_topk_push (topk, s_dist (h, S_K_GENERIC, q, s_fvec (h, ctx->top [i].id)),
+                          s_row (h, ctx->top [i].id));
     }
     else {
         rc = h->search_graph (h, ctx, q, ef, wide, k, filtered? params: NULL);
@@ -491,6 +507,7 @@ s_memory_bytes (const qv_index_t *self)
          + (h->sq8? (size_t) h->capacity * ((h->borrowed? 0: h->dim * sizeof (float))
                                             + sizeof (int32_t))
                     + h->dim * sizeof (float): 0)
+         + (h->label? (size_t) h->capacity * sizeof (uint32_t): 0)
          + atomic_load (&((s_hnsw_t *) h)->upper_bytes)
          + atomic_load (&((s_hnsw_t *) h)->pool_bytes);
 }
@@ -506,7 +523,8 @@ s_estimate_bytes (const qv_index_t *self, uint32_t rows)
     size_t n = rows;
     size_t upper = n / (h->M - 1) * (1 + (size_t) h->M) * sizeof (uint32_t) + n / h->M * 16;
     return sizeof *h + n * (h->record + 1 + 1 + sizeof (uint32_t *))
-         + (h->sq8? n * ((h->borrowed? 0: h->dim * sizeof (float)) + sizeof (int32_t))
+         + (h->sq8? n * ((h->borrowed? 0: h->dim * sizeof (float)) + sizeof (int32_t)
+                         + sizeof (uint32_t))
                     + h->dim * sizeof (float): 0)
          + upper;
 }

@@ -361,7 +361,7 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
     size_t pf_lines = s_pf_lines (h);
 
     visited [ep] = tag;
-    if (qv_search_params_allows (filter, ep))
+    if (qv_search_params_allows (filter, s_row (h, ep)))
         s_max_push (top, &top_n, (s_pair_t) { ep_d, ep });
     s_max_push (near, &near_n, (s_pair_t) { ep_d, ep });
     lower = ep_d;
@@ -380,7 +380,7 @@ s_search_filtered (s_hnsw_t *h, s_ctx_t *ctx, const float *q, uint32_t ep, float
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = ctx->gather [j];
             float d = ctx->gdist [j];
-            if ((top_n < k || d < top [0].d) && qv_search_params_allows (filter, id))
+            if ((top_n < k || d < top [0].d) && qv_search_params_allows (filter, s_row (h, id)))
                 s_keep_best (top, &top_n, k, (s_pair_t) { d, id });
             if (near_n < wide || d < lower || top_n < k) {
                 s_min_push (ctx->cand, &ctx->cand_n, (s_pair_t) { d, id });

@@ -101,6 +101,9 @@ typedef struct s_hnsw_s {
                                 //  (count x dim, the caller's, when borrowed)
     int32_t *cbias;             //  capacity: qv_isq8_bias of each node's codes, for the
                                 //  byte-form walk; derived from the codes, not stored
+    uint32_t *label;            //  capacity: the row id of each node once the graph is
+                                //  renumbered for locality (qv_hnsw_reorder); NULL while
+                                //  node ids are row ids. Nodes added later are their rows
     //  The insert and search copies for this CPU and metric (s_choose_kind)
     int (*insert) (struct s_hnsw_s *h, s_ctx_t *ctx, uint32_t c);
     int (*search_graph) (struct s_hnsw_s *h, s_ctx_t *ctx, const float *q, uint32_t ef,
@@ -136,11 +139,26 @@ s_vec (const s_hnsw_t *h, uint32_t id)
     return (const float *) (const void *) (h->vbase + (size_t) id * h->vstride);
 }
 
-//  The float vector of node id: in the arena, or for HNSW_SQ8 in h->floats.
+//  The row id of node id (qv_hnsw_reorder).
+static inline uint32_t
+s_row (const s_hnsw_t *h, uint32_t id)
+{
+    return h->label? h->label [id]: id;
+}
+
+//  The float vector of row row: for HNSW_SQ8 in h->floats (by row), else in the arena
+//  (plain HNSW is never renumbered: its nodes are its rows).
+static inline const float *
+s_frow (const s_hnsw_t *h, uint32_t row)
+{
+    return h->sq8? h->floats + (size_t) row * h->dim: s_vec (h, row);
+}
+
+//  The float vector of node id.
 static inline const float *
 s_fvec (const s_hnsw_t *h, uint32_t id)
 {
-    return h->sq8? h->floats + (size_t) id * h->dim: s_vec (h, id);
+    return s_frow (h, s_row (h, id));
 }
 
 static inline uint32_t *
@@ -381,6 +399,13 @@ void
 //  QV_ENOMEM (recorded).
 int
     qv_hnsw_reserve (qv_index_t *self, uint32_t nodes);
+
+//  Renumbers the nodes of a just-built HNSW_SQ8 graph so that neighbours sit near
+//  each other in the arena (qv_hnsw_order.c); h->label maps them back to rows.
+//  count: the nodes built (self->count is set once the build returns). Returns 0 or
+//  QV_ENOMEM (recorded); QV_HNSW_REORDER=0 in the environment skips it.
+int
+    qv_hnsw_reorder (qv_index_t *self, uint32_t count);
 
 //  Points the walks at self->borrowed (a borrowing index, once built or loaded, or
 //  qv_index_rebind).

@@ -163,16 +163,20 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
 //  --------------------------------------------------------------------------
 //  HNSW_SQ8 payload: a prefix, the float vectors, then the HNSW payload above (whose
 //  arena records hold codes):
-//      u32 version (1), u32 cdim, f32 step, f32 vmin [dim], f32 vectors [count x dim]
-//  On borrowed vectors (frame version 3) the float vectors are left out.
-#define S_SQ8_VERSION 1
+//      u32 version (1 or 2), u32 cdim, f32 step, f32 vmin [dim], f32 vectors [count x dim]
+//      version 2 only: u32 row [count], the row id of each node (a graph renumbered
+//      for locality, qv_hnsw_order.c); version 1: node ids are row ids
+//  On borrowed vectors (frame version 3) the float vectors are left out. The float
+//  vectors are in row order either way. An index that is not renumbered writes
+//  version 1, which older builds read.
+#define S_SQ8_VERSION 2
 
 int
 qv_hnsw_sq8_serialize (const qv_index_t *self, zchunk_t *chunk)
 {
     const s_hnsw_t *h = self->impl;
     uint8_t head [12];
-    qv_le_put32 (head, S_SQ8_VERSION);
+    qv_le_put32 (head, h->label? 2: 1);
     qv_le_put32 (head + 4, h->cdim);
     uint32_t bits;
     memcpy (&bits, &h->step, 4);
@@ -181,6 +185,12 @@ qv_hnsw_sq8_serialize (const qv_index_t *self, zchunk_t *chunk)
     zchunk_extend (chunk, h->vmin, (size_t) h->dim * sizeof (float));
     if (self->count && !h->borrowed)
         zchunk_extend (chunk, h->floats, (size_t) self->count * h->dim * sizeof (float));
+    if (h->label)
+        for (uint32_t i = 0; i < self->count; i++) {
+            uint8_t row [4];
+            qv_le_put32 (row, h->label [i]);
+            zchunk_extend (chunk, row, sizeof row);
+        }
     return qv_hnsw_serialize (self, chunk);
 }
 
@@ -193,7 +203,7 @@ qv_hnsw_sq8_load (qv_index_t *self, const uint8_t *payload, size_t size)
     if (size < 12 + vbytes)
         return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload truncated");
     uint32_t version = qv_le_get32 (payload);
-    if (version != S_SQ8_VERSION)
+    if (version != 1 && version != S_SQ8_VERSION)
         return qv_err (version > S_SQ8_VERSION? QV_EINVAL: QV_ECORRUPT,
                        "HNSW_SQ8 payload version %u, this build reads %u", version, S_SQ8_VERSION);
     uint32_t bits = qv_le_get32 (payload + 8);
@@ -210,12 +220,38 @@ qv_hnsw_sq8_load (qv_index_t *self, const uint8_t *payload, size_t size)
     uint64_t fbytes = self->no_vectors? 0: (uint64_t) count * vbytes;
     if (fbytes > size - 12 - vbytes)
         return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload is %zu bytes, too short for %u vectors", size, count);
+    uint64_t lbytes = version == 2? (uint64_t) count * sizeof (uint32_t): 0;
+    if (lbytes > size - 12 - vbytes - fbytes)
+        return qv_err (QV_ECORRUPT, "HNSW_SQ8 payload is %zu bytes, too short for %u row ids", size, count);
     const uint8_t *floats = payload + 12 + vbytes;
-    int rc = qv_hnsw_load (self, floats + fbytes, size - 12 - vbytes - fbytes);
+    const uint8_t *rows = floats + fbytes;
+    int rc = qv_hnsw_load (self, rows + lbytes, size - 12 - vbytes - fbytes - lbytes);
     if (rc)
         return rc;
     if (!h->borrowed)
         memcpy (h->floats, floats, fbytes);
+    free (h->label);
+    h->label = NULL;
+    if (version == 2 && count) {
+        //  A permutation of the rows: each once
+        h->label = malloc ((size_t) h->capacity * sizeof (uint32_t));
+        uint8_t *seen = calloc (count, 1);
+        if (!h->label || !seen) {
+            free (seen);
+            return qv_err (QV_ENOMEM, "out of memory loading HNSW_SQ8 row ids");
+        }
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t row = qv_le_get32 (rows + (size_t) i * 4);
+            if (row >= count || seen [row]) {
+                free (seen);
+                return qv_err (QV_ECORRUPT, "HNSW_SQ8 row id %u of node %u is out of range "
+                               "or repeated", row, i);
+            }
+            seen [row] = 1;
+            h->label [i] = row;
+        }
+        free (seen);
+    }
     for (uint32_t i = 0; i < count; i++)
         h->cbias [i] = qv_isq8_bias (h->arena + (size_t) i * h->record, h->cdim);
     return 0;

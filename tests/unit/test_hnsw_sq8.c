@@ -1,7 +1,8 @@
 //  HNSW_SQ8: integer code kernels against their serial reference on every instruction
 //  set this CPU has, code and query encoding, recall against exact answers (siftsmall
 //  L2, COSINE on random directions at random lengths, filtered), re-ranked distances
-//  exact, save/load round trip, corrupted objects refused, parameters refused.
+//  exact, save/load round trip, corrupted objects refused, parameters refused, the
+//  graph renumbered for locality against the same graph in row order.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -606,7 +607,7 @@ test_save_load_and_corruption (void **state)
     //  that is not finite, a newer payload version (refused as not readable)
     size_t payload = 32 + 56;         //  envelope header, index fields
     float zero = 0, inf = INFINITY, denormal = 3.9e-42f;
-    uint32_t wrong = 64, newer = 2;
+    uint32_t wrong = 64, newer = 3;
     struct { size_t offset; const void *value; int rc; } cases [] = {
         { payload + 8, &zero, QV_ECORRUPT },
         //  fuzz_index_hnsw: a denormal step loaded, and 1 / step = inf made the query
@@ -643,6 +644,143 @@ test_save_load_and_corruption (void **state)
     free (queries);
 }
 
+//  One query through both indexes: the same rows at the same distances.
+static void
+s_same_results (qv_index_t *a, qv_index_t *b, const float *q, uint32_t k,
+                const qv_search_params_t *sp)
+{
+    uint32_t ia [10], ib [10];
+    float da [10], db [10];
+    int ga = qv_index_search (a, q, k, sp, ia, da);
+    assert_int_equal (ga, (int) k);
+    assert_int_equal (qv_index_search (b, q, k, sp, ib, db), ga);
+    assert_memory_equal (ia, ib, k * sizeof ia [0]);
+    assert_memory_equal (da, db, k * sizeof da [0]);
+}
+
+//  The payload version of a serialized HNSW_SQ8 object (after the envelope header and
+//  the index fields): 2 for a renumbered graph, 1 for node ids that are row ids.
+static uint32_t
+s_sq8_version (zchunk_t *chunk)
+{
+    uint32_t version;
+    memcpy (&version, zchunk_data (chunk) + 32 + 56, 4);
+    return version;
+}
+
+//  The graph renumbered for locality after a build (qv_hnsw_order.c) returns what the
+//  same graph in row order returns (QV_HNSW_REORDER=0, one build thread each so the
+//  graphs are the same), rows and distances, plain and filtered, and meets exact
+//  truth; it persists its order (payload version 2) and loads without renumbering;
+//  a row-order object (version 1, what older builds wrote) still loads; adds after the
+//  build are found under their row ids; borrowed floats are read by row.
+static void
+test_reorder (void **state)
+{
+    (void) state;
+    uint32_t n = S_SANITIZED? 1500: 4000, dim = 32, nq = 80, k = 10;
+    float *base = s_unit_vectors (n, dim, 31);
+    float *queries = s_unit_vectors (nq, dim, 32);
+    qv_index_params_t params = { .M = 8, .ef_construction = 64, .threads = 1 };
+    setenv ("QV_HNSW_REORDER", "0", 1);
+    qv_index_t *rows = qv_index_new ("HNSW_SQ8", QV_METRIC_L2, dim, &params);
+    assert_int_equal (qv_index_build (rows, base, n), 0);
+    unsetenv ("QV_HNSW_REORDER");
+    qv_index_t *index = qv_index_new ("HNSW_SQ8", QV_METRIC_L2, dim, &params);
+    assert_int_equal (qv_index_build (index, base, n), 0);
+    //  The row ids cost 4 bytes a node
+    assert_int_equal (qv_index_memory_bytes (index) - qv_index_memory_bytes (rows),
+                      (size_t) n * sizeof (uint32_t));
+    zchunk_t *chunk = NULL, *old = NULL;
+    assert_int_equal (qv_index_serialize (index, &chunk), 0);
+    assert_int_equal (qv_index_serialize (rows, &old), 0);
+    assert_int_equal (s_sq8_version (chunk), 2);
+    assert_int_equal (s_sq8_version (old), 1);
+    assert_int_equal (zchunk_size (chunk), zchunk_size (old) + (size_t) n * sizeof (uint32_t));
+
+    roaring_bitmap_t *allowed = roaring_bitmap_create ();
+    for (uint32_t i = 0; i < n; i += 3)
+        roaring_bitmap_add (allowed, i);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (index, 0), 0);  //  always walk
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (rows, 0), 0);
+    qv_search_params_t sp = { .ef = 24 }, fp = { .ef = 24, .allowed = allowed };
+    for (uint32_t q = 0; q < nq; q++) {
+        s_same_results (rows, index, queries + (size_t) q * dim, k, &sp);
+        s_same_results (rows, index, queries + (size_t) q * dim, k, &fp);
+        s_same_results (rows, index, base + (size_t) (q * 37 % n) * dim, k, &sp);
+    }
+    int32_t *truth = s_truth (QV_METRIC_L2, base, n, dim, queries, nq, k, NULL);
+    int32_t *ftruth = s_truth (QV_METRIC_L2, base, n, dim, queries, nq, k, &fp);
+    double r = s_recall (index, base, queries, nq, dim, truth, k, k, 256, NULL);
+    double fr = s_recall (index, base, queries, nq, dim, ftruth, k, k, 256, allowed);
+    fprintf (stderr, "renumbered HNSW_SQ8 %u x %u: recall@10 ef=256 %.4f, 1/3 allowed %.4f\n",
+             n, dim, r, fr);
+    assert_true (r >= 0.95);
+    assert_true (fr >= 0.95);
+
+    //  Saved and loaded: the order kept (the same bytes again), the same results
+    qv_index_t *loaded = NULL, *loaded_old = NULL, *borrowed = NULL;
+    assert_int_equal (qv_index_load (zchunk_data (chunk), zchunk_size (chunk), &loaded), 0);
+    assert_int_equal (qv_index_load (zchunk_data (old), zchunk_size (old), &loaded_old), 0);
+    assert_int_equal (qv_index_load_borrowed (zchunk_data (chunk), zchunk_size (chunk), base, n,
+                                              dim, &borrowed), 0);
+    assert_true (qv_index_borrows (borrowed));
+    zchunk_t *again = NULL;
+    assert_int_equal (qv_index_serialize (loaded, &again), 0);
+    assert_int_equal (zchunk_size (again), zchunk_size (chunk));
+    assert_memory_equal (zchunk_data (again), zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&again);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (loaded, 0), 0);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (loaded_old, 0), 0);
+    assert_int_equal (qv_hnsw_set_filter_exact_factor (borrowed, 0), 0);
+    for (uint32_t q = 0; q < nq; q++) {
+        s_same_results (index, loaded, queries + (size_t) q * dim, k, &sp);
+        s_same_results (index, loaded, queries + (size_t) q * dim, k, &fp);
+        s_same_results (index, loaded_old, queries + (size_t) q * dim, k, &fp);
+        s_same_results (index, borrowed, queries + (size_t) q * dim, k, &fp);
+    }
+    //  A renumbered object whose row ids are not a permutation is refused
+    uint8_t *copy = malloc (zchunk_size (chunk));
+    memcpy (copy, zchunk_data (chunk), zchunk_size (chunk));
+    size_t at = 32 + 56 + 12 + (size_t) dim * 4 + (size_t) n * dim * 4;   //  row ids
+    memcpy (copy + at, copy + at + 4, 4);
+    qv_envelope_seal (copy, zchunk_size (chunk), QV_ENVELOPE_VINDEX, 2);
+    qv_index_t *bad = NULL;
+    assert_int_equal (qv_index_load (copy, zchunk_size (chunk), &bad), QV_ECORRUPT);
+    assert_null (bad);
+    free (copy);
+
+    //  Adds after the build (and after a load): found under their row ids
+    float *more = s_unit_vectors (300, dim, 33);
+    assert_int_equal (qv_index_add (index, more, 300), 0);
+    assert_int_equal (qv_index_add (loaded, more, 300), 0);
+    assert_int_equal (qv_index_add (rows, more, 300), 0);
+    for (uint32_t i = 0; i < 300; i += 7) {
+        uint32_t id [1];
+        float d [1];
+        assert_int_equal (qv_index_search (index, more + (size_t) i * dim, 1, NULL, id, d), 1);
+        assert_int_equal (id [0], n + i);
+        assert_int_equal (qv_index_search (loaded, more + (size_t) i * dim, 1, NULL, id, d), 1);
+        assert_int_equal (id [0], n + i);
+    }
+    for (uint32_t q = 0; q < nq; q++)
+        s_same_results (rows, index, queries + (size_t) q * dim, k, &sp);
+
+    free (more);
+    free (truth);
+    free (ftruth);
+    roaring_bitmap_free (allowed);
+    qv_index_destroy (&borrowed);
+    qv_index_destroy (&loaded);
+    qv_index_destroy (&loaded_old);
+    qv_index_destroy (&index);
+    qv_index_destroy (&rows);
+    zchunk_destroy (&chunk);
+    zchunk_destroy (&old);
+    free (base);
+    free (queries);
+}
+
 static void
 test_bad_params (void **state)
 {
@@ -668,6 +806,7 @@ main (void)
         cmocka_unit_test (test_cosine_and_filter),
         cmocka_unit_test (test_byte_form_walk),
         cmocka_unit_test (test_save_load_and_corruption),
+        cmocka_unit_test (test_reorder),
         cmocka_unit_test (test_bad_params),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
