@@ -1176,11 +1176,12 @@ s_server_cpu (const qv_bench_server_t *srv)
 //  a quarter of a second (the flusher done with the rows an insert run left in its
 //  WAL, which would otherwise weigh on the next run's searches, more on the server
 //  that took more rows), at most 20 s.
+//  A wait longer than a second is reported on stderr.
 static void
 s_wait_idle (const qv_bench_server_t *srv)
 {
-    int64_t end = qv_clock_msec () + 20000;
-    double cpu = s_server_cpu (srv);
+    int64_t start = qv_clock_msec (), end = start + 20000;
+    double cpu = s_server_cpu (srv), cpu0 = cpu;
     while (qv_clock_msec () < end) {
         usleep (250000);
         double now = s_server_cpu (srv);
@@ -1188,6 +1189,10 @@ s_wait_idle (const qv_bench_server_t *srv)
             break;
         cpu = now;
     }
+    int64_t waited = qv_clock_msec () - start;
+    if (waited > 1000)
+        fprintf (stderr, "  waited %.1f s for the server on %s to settle after inserts (%.2f s of its CPU)\n",
+                 waited / 1000.0, srv->endpoint, s_server_cpu (srv) - cpu0);
 }
 
 //  Loads each server alike: collection "bench" with rows flushed rows, "small" with
@@ -1517,8 +1522,8 @@ s_usage (FILE *out)
         "     searcher process, through that writer as a proxy process in front of the\n"
         "     writer core, through a proxy in front of the segment manager with a meta\n"
         "     process, and on an embedded server, all with --nats;\n"
-        "  f. insert and search rates with the API encrypted (CURVE) and plain, side by side\n"
-        "     (100k rows; --quick: 20k);\n"
+        "  f. insert and search rates with the API encrypted (CURVE) and plain, side by side,\n"
+        "     with the server's and the client's CPU per request (100k rows; --quick: 20k);\n"
         "  g. the same with --metrics (scraped once a second) and without.\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
