@@ -1173,10 +1173,9 @@ s_server_cpu (const qv_bench_server_t *srv)
 }
 
 //  Waits until the server is idle: its CPU time grows by less than 5% of a core over
-//  a quarter of a second (the flusher done with the rows an insert run left in its
-//  WAL, which would otherwise weigh on the next run's searches, more on the server
-//  that took more rows), at most 20 s.
-//  A wait longer than a second is reported on stderr.
+//  a quarter of a second, at most 20 s (a wait over a second is reported on stderr).
+//  Work the server may still do for the rows an insert run left it (flushing them;
+//  more rows on a faster server) is then not charged to the searches that follow.
 static void
 s_wait_idle (const qv_bench_server_t *srv)
 {
