@@ -1133,18 +1133,18 @@ s_bench_split (const s_opts_t *opts)
 //  f, g. What a server option costs: servers that differ only in it, loaded alike,
 //  measured in turn in one run (runs alternate between them)
 
-enum { S_CMP_FIGURES = 8, S_CMP_MODES = 4 };
+enum { S_CMP_FIGURES = 11, S_CMP_MODES = 4 };
 
 //  Sets the clients' key and token for mode m (the comparison's own).
 typedef void (s_mode_fn) (int m, void *arg);
 
-//  The CPU time the server process has used so far, seconds: the sum over its threads
-//  of the scheduler's run time (/proc/PID/task/TID/schedstat, nanoseconds).
+//  The CPU time process pid has used so far, seconds: the sum over its threads of the
+//  scheduler's run time (/proc/PID/task/TID/schedstat, nanoseconds).
 static double
-s_server_cpu (const qv_bench_server_t *srv)
+s_proc_cpu (pid_t pid)
 {
     char path [64];
-    snprintf (path, sizeof path, "/proc/%d/task", (int) srv->pid);
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
     DIR *dir = opendir (path);
     if (!dir)
         return 0;
@@ -1163,6 +1163,35 @@ s_server_cpu (const qv_bench_server_t *srv)
     }
     closedir (dir);
     return sum;
+}
+
+//  The CPU time the server process has used so far, seconds.
+static double
+s_server_cpu (const qv_bench_server_t *srv)
+{
+    return s_proc_cpu (srv->pid);
+}
+
+//  Waits until the server is idle: its CPU time grows by less than 5% of a core over
+//  a quarter of a second, at most 20 s (a wait over a second is reported on stderr).
+//  Work the server may still do for the rows an insert run left it (flushing them;
+//  more rows on a faster server) is then not charged to the searches that follow.
+static void
+s_wait_idle (const qv_bench_server_t *srv)
+{
+    int64_t start = qv_clock_msec (), end = start + 20000;
+    double cpu = s_server_cpu (srv), cpu0 = cpu;
+    while (qv_clock_msec () < end) {
+        usleep (250000);
+        double now = s_server_cpu (srv);
+        if (now - cpu < 0.0125)
+            break;
+        cpu = now;
+    }
+    int64_t waited = qv_clock_msec () - start;
+    if (waited > 1000)
+        fprintf (stderr, "  waited %.1f s for the server on %s to settle after inserts (%.2f s of its CPU)\n",
+                 waited / 1000.0, srv->endpoint, s_server_cpu (srv) - cpu0);
 }
 
 //  Loads each server alike: collection "bench" with rows flushed rows, "small" with
@@ -1187,7 +1216,10 @@ s_compare_load (qv_bench_server_t *srv, int modes, size_t rows, s_mode_fn *set_m
 //  Measures the servers in turn, opts->runs times (every other time in reverse order,
 //  so that a drift of the machine's load weighs on each alike), and prints the medians
 //  side by side with each mode's ratio to mode 0 (ratio [m] heads its column). The
-//  server CPU figures are the process's CPU time over the run divided by the requests.
+//  CPU figures are a process's CPU time over the run divided by the requests: the
+//  server's, and for searches the client's too (this process, whose only work then is
+//  the one client and its ZeroMQ I/O threads), a figure the machine's load moves far
+//  less than a rate.
 static void
 s_compare (const s_opts_t *opts, qv_bench_server_t *srv, int modes, const char *const *names,
            const char *const *ratio, s_mode_fn *set_mode, void *arg)
@@ -1196,7 +1228,9 @@ s_compare (const s_opts_t *opts, qv_bench_server_t *srv, int modes, const char *
         "insert rows/s (4 clients x 1,000 rows)", "insert p50 ms",
         "server CPU ms per 1,000-row insert", "search queries/s (nq=1, exact, k=10)",
         "search p50 ms (nq=1)", "server CPU us per search (nq=1)",
-        "search queries/s (nq=100)", "search queries/s (nq=1, 1,000 rows)" };
+        "client CPU us per search (nq=1)", "server+client CPU us per search (nq=1)",
+        "search queries/s (nq=100)", "search queries/s (nq=1, 1,000 rows)",
+        "server+client CPU us/search (1,000 rows)" };
     printf ("  %-40s", "");
     for (int m = 0; m < modes; m++)
         printf ("  %12s", names [m]);
@@ -1222,16 +1256,25 @@ s_compare (const s_opts_t *opts, qv_bench_server_t *srv, int modes, const char *
             double secs = (qv_clock_usec () - t0) / 1e6;
             double requests = v [0][m][r] * secs / 1000;
             v [2][m][r] = requests > 0 ? (s_server_cpu (&srv [m]) - cpu) * 1e3 / requests : 0;
+            s_wait_idle (&srv [m]);
             qv_client_t *client = qv_bench_client_new (srv [m].endpoint);
             qv_client_set_timeout (client, 600000);
             cpu = s_server_cpu (&srv [m]);
+            double self = s_proc_cpu (getpid ());     //  this process: the client and its I/O threads
             t0 = qv_clock_usec ();
             v [3][m][r] = s_search_run (client, "bench", 1, opts->seconds, 5, &state, &v [4][m][r]);
             secs = (qv_clock_usec () - t0) / 1e6;
             requests = v [3][m][r] * secs;
             v [5][m][r] = requests > 0 ? (s_server_cpu (&srv [m]) - cpu) * 1e6 / requests : 0;
-            v [6][m][r] = s_search_run (client, "bench", 100, opts->seconds, 2, &state, &p50);
-            v [7][m][r] = s_search_run (client, "small", 1, opts->seconds, 5, &state, &p50);
+            v [6][m][r] = requests > 0 ? (s_proc_cpu (getpid ()) - self) * 1e6 / requests : 0;
+            v [7][m][r] = v [5][m][r] + v [6][m][r];
+            v [8][m][r] = s_search_run (client, "bench", 100, opts->seconds, 2, &state, &p50);
+            cpu = s_server_cpu (&srv [m]) + s_proc_cpu (getpid ());
+            t0 = qv_clock_usec ();
+            v [9][m][r] = s_search_run (client, "small", 1, opts->seconds, 5, &state, &p50);
+            requests = v [9][m][r] * (qv_clock_usec () - t0) / 1e6;
+            v [10][m][r] = requests > 0
+                ? (s_server_cpu (&srv [m]) + s_proc_cpu (getpid ()) - cpu) * 1e6 / requests : 0;
             qv_client_destroy (&client);
         }
     for (int i = 0; i < S_CMP_FIGURES; i++) {
@@ -1478,8 +1521,8 @@ s_usage (FILE *out)
         "     searcher process, through that writer as a proxy process in front of the\n"
         "     writer core, through a proxy in front of the segment manager with a meta\n"
         "     process, and on an embedded server, all with --nats;\n"
-        "  f. insert and search rates with the API encrypted (CURVE) and plain, side by side\n"
-        "     (100k rows; --quick: 20k);\n"
+        "  f. insert and search rates with the API encrypted (CURVE) and plain, side by side,\n"
+        "     with the server's and the client's CPU per request (100k rows; --quick: 20k);\n"
         "  g. the same with --metrics (scraped once a second) and without.\n"
         "Options:\n"
         "  --quick        smaller data sets and shorter runs\n"
