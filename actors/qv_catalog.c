@@ -1078,10 +1078,11 @@ qv_catalog_manifest (qv_catalog_t *self, uint64_t *version)
 #define S_LOAD_THREADS 8
 
 //  What the loader fetches for a manifest's segment entry: the segment object and the
-//  index objects of the collection's current index versions.
+//  index objects of the collection's current index versions. Adds the entry's live
+//  rows to *keys.
 static int
 s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, bool index_records,
-                   qv_segload_job_t *job)
+                   qv_segload_job_t *job, size_t *keys)
 {
     uint64_t id, rows;
     const qv_val_t *v;
@@ -1091,6 +1092,7 @@ s_segload_prepare (qv_collection_t *c, const qv_val_t *sv, bool index_records,
     ||  !(v = qv_val_get (sv, "rows")) || qv_val_uint (v, &rows)
     ||  !(v = qv_val_get (sv, "deletes")) || qv_val_bin (v, &del, &dlen) || dlen % 12)
         return QV_ECORRUPT;
+    *keys += rows > dlen / 12 ? (size_t) (rows - dlen / 12) : 0;
     job->coll_id = c->id;
     job->seg_id = id;
     if ((v = qv_val_get (sv, "epoch")) && qv_val_uint (v, &job->epoch))
@@ -1224,8 +1226,13 @@ s_load_segments (qv_store_t *store, qv_collection_t *c, const qv_val_t *segs,
     if (!jobs)
         return qv_err (QV_ENOMEM, "out of memory");
     int rc = 0;
+    size_t keys = qv_pkindex_size (c->pk);
     for (size_t j = 0; j < n && rc == 0; j++)
-        rc = s_segload_prepare (c, qv_val_at (segs, j), index_records, &jobs [j]);
+        rc = s_segload_prepare (c, qv_val_at (segs, j), index_records, &jobs [j], &keys);
+    //  The key index sized once for every live row of the segments, not grown by half
+    //  again and again as they are added
+    if (rc == 0)
+        rc = qv_pkindex_reserve (c->pk, keys);
     if (rc) {
         free (jobs);
         return rc;

@@ -1,5 +1,6 @@
-//  Primary-key index: open addressing with linear probing over 64-bit keys; varchar keys
-//  are hashed and collisions resolved by comparing the stored row's key.
+//  Primary-key index: Robin Hood open addressing over 64-bit keys in a table of any
+//  size, filled to 90% before it grows by half; varchar keys are hashed and collisions
+//  resolved by comparing the stored row's key.
 #include "qv_pkindex.h"
 #include "qv_rc.h"
 
@@ -8,14 +9,24 @@
 
 //  A slot is 16 bytes: the key, the segment as a number in the index's own segment
 //  table, and the row (24 bytes with the segment's pointer: a third of the index's
-//  memory, 16 MB a million keys). Segment numbers 0 and 1 mark empty and removed slots.
+//  memory, 16 MB a million keys). Segment number 0 marks an empty slot; a removed
+//  key's slot is refilled by shifting its followers back (no tombstones).
 #define S_EMPTY 0
-#define S_TOMB 1
-#define S_SEG0 2                    //  the first segment's number
+#define S_SEG0 1                    //  the first segment's number
+
+//  The table is filled to at most 9/10 of its slots, grows by half, and is sized for
+//  a known count at 1/0.85 of it (room for 6% more before the first growth): 16 bytes
+//  a key / 0.6-0.9, 18.8 MB a million keys when sized for them (33.6 MB at 48% load
+//  in the power-of-two table before).
+#define S_CAP_MIN 1024
+#define S_FULL_NUM 9
+#define S_FULL_DEN 10
+#define S_SIZED_NUM 20
+#define S_SIZED_DEN 17
 
 typedef struct {
     uint64_t key;
-    uint32_t seg;                   //  S_EMPTY, S_TOMB, or S_SEG0 + place in segs []
+    uint32_t seg;                   //  S_EMPTY, or S_SEG0 + place in segs []
     uint32_t row;
 } s_slot_t;
 
@@ -33,8 +44,7 @@ typedef struct {
 
 struct _qv_pkindex_t {
     s_slot_t *slots;
-    size_t cap;                     //  power of two
-    size_t used;                    //  live + tombstones
+    size_t cap;                     //  any size, at least S_CAP_MIN
     size_t live;
     s_segs_t segs;
     qv_pk_equal_fn *equal;
@@ -109,7 +119,7 @@ qv_pkindex_new (qv_pk_equal_fn *equal, void *arg)
     qv_pkindex_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->cap = 1024;
+    self->cap = S_CAP_MIN;
     self->slots = calloc (self->cap, sizeof (s_slot_t));
     if (!self->slots) {
         free (self);
@@ -143,17 +153,30 @@ qv_pkindex_hash (const void *key, size_t len)
     return h;
 }
 
+//  A key's home slot in a table of cap slots: the key times the golden ratio (every
+//  bit of the key reaches the product's high bits; consecutive keys land far apart and
+//  evenly), mapped onto [0, cap) by its high bits (Lemire's fastrange) instead of a
+//  power-of-two mask. One multiply more per slot than a mask: the walks compute it for
+//  every slot they pass.
 static inline size_t
 s_home_in (size_t cap, uint64_t key)
 {
     uint64_t h = key * 0x9e3779b97f4a7c15ull;
-    return (size_t) (h >> 17) & (cap - 1);
+    return (size_t) (((unsigned __int128) h * cap) >> 64);
+}
+
+//  How far slot i is from the home of the key it holds.
+static inline size_t
+s_dist (const qv_pkindex_t *self, size_t i)
+{
+    size_t home = s_home_in (self->cap, self->slots [i].key);
+    return i >= home ? i - home : i + self->cap - home;
 }
 
 static inline size_t
-s_home (const qv_pkindex_t *self, uint64_t key)
+s_next (const qv_pkindex_t *self, size_t i)
 {
-    return s_home_in (self->cap, key);
+    return ++i == self->cap ? 0 : i;
 }
 
 static inline int
@@ -167,15 +190,20 @@ s_match (qv_pkindex_t *self, const s_slot_t *s, uint64_t h, const void *str, siz
     return self->equal (self->arg, loc, str, len);
 }
 
+//  The slot of a key, or NULL. A key sits no nearer its home than a key met on the
+//  way that is farther from its own (Robin Hood), so the walk stops at the first
+//  slot that is empty or nearer its home than the walk has come.
 static s_slot_t *
 s_lookup (qv_pkindex_t *self, uint64_t h, const void *str, size_t len)
 {
-    for (size_t i = s_home (self, h), n = 0; n < self->cap; i = (i + 1) & (self->cap - 1), n++) {
+    for (size_t i = s_home_in (self->cap, h), d = 0; d < self->cap; i = s_next (self, i), d++) {
         s_slot_t *s = &self->slots [i];
         if (s->seg == S_EMPTY)
             return NULL;
-        if (s->seg != S_TOMB && s_match (self, s, h, str, len))
+        if (s_match (self, s, h, str, len))
             return s;
+        if (s_dist (self, i) < d)
+            return NULL;
     }
     return NULL;
 }
@@ -191,8 +219,28 @@ qv_pkindex_find (qv_pkindex_t *self, uint64_t h, const void *str, size_t len, qv
     return 1;
 }
 
-//  Rehashes into a table of cap slots, without tombstones; renumbers the segments
-//  that still hold live keys.
+//  Places a slot of a key not in the table (which has an empty slot): where a key
+//  nearer its home sits, the new one takes its place and that key walks on.
+static void
+s_insert (qv_pkindex_t *self, s_slot_t s)
+{
+    size_t i = s_home_in (self->cap, s.key), d = 0;
+    while (self->slots [i].seg != S_EMPTY) {
+        size_t di = s_dist (self, i);
+        if (di < d) {
+            s_slot_t t = self->slots [i];
+            self->slots [i] = s;
+            s = t;
+            d = di;
+        }
+        i = s_next (self, i);
+        d++;
+    }
+    self->slots [i] = s;
+}
+
+//  Rehashes into a table of cap slots; renumbers the segments that still hold live
+//  keys.
 static int
 s_rehash (qv_pkindex_t *self, size_t cap)
 {
@@ -200,24 +248,25 @@ s_rehash (qv_pkindex_t *self, size_t cap)
     s_segs_t segs = { 0 };
     if (!slots)
         goto failed;
-    for (size_t i = 0; i < self->cap; i++) {
-        s_slot_t s = self->slots [i];
-        if (s.seg < S_SEG0)
+    s_slot_t *old = self->slots;
+    size_t old_cap = self->cap;
+    self->slots = slots;
+    self->cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        s_slot_t s = old [i];
+        if (s.seg == S_EMPTY)
             continue;
         s.seg = s_seg_no (&segs, self->segs.segs [s.seg - S_SEG0]);
-        if (!s.seg)
+        if (!s.seg) {
+            self->slots = old;
+            self->cap = old_cap;
             goto failed;
-        size_t j = s_home_in (cap, s.key);
-        while (slots [j].seg != S_EMPTY)
-            j = (j + 1) & (cap - 1);
-        slots [j] = s;
+        }
+        s_insert (self, s);
     }
-    free (self->slots);
+    free (old);
     s_segs_free (&self->segs);
-    self->slots = slots;
     self->segs = segs;
-    self->cap = cap;
-    self->used = self->live;
     return 0;
 failed:
     free (slots);
@@ -225,15 +274,30 @@ failed:
     return qv_err (QV_ENOMEM, "out of memory growing the primary-key index");
 }
 
+//  The table size for n keys when n is known (a restart, a rebuild).
+static size_t
+s_sized_cap (size_t n)
+{
+    size_t cap = n / S_SIZED_DEN * S_SIZED_NUM + (n % S_SIZED_DEN) * S_SIZED_NUM / S_SIZED_DEN + 1;
+    return cap < S_CAP_MIN ? S_CAP_MIN : cap;
+}
+
+int
+qv_pkindex_reserve (qv_pkindex_t *self, size_t n)
+{
+    size_t cap = s_sized_cap (n);
+    return cap > self->cap ? s_rehash (self, cap) : 0;
+}
+
 int
 qv_pkindex_put (qv_pkindex_t *self, uint64_t h, const void *str, size_t len, qv_pkloc_t loc)
 {
-    //  Rehash when a new key would pass 70% full, or when most segment numbers belong
-    //  to segments without a live key (keys moved on by upserts, flush after flush)
-    //  (twice as large when a quarter of it is live, else the same size)
+    //  Rehash when a new key would pass 90% full (half as large again), or when most
+    //  segment numbers belong to segments without a live key (keys moved on by
+    //  upserts, flush after flush; the same size)
     int rc = 0;
-    if ((self->used + 1) * 10 > self->cap * 7)
-        rc = s_rehash (self, self->live * 4 > self->cap ? self->cap * 2 : self->cap);
+    if ((self->live + 1) * S_FULL_DEN > self->cap * S_FULL_NUM)
+        rc = s_rehash (self, self->cap + self->cap / 2);
     else
     if (self->segs.n > self->live + 1024)
         rc = s_rehash (self, self->cap);
@@ -248,14 +312,7 @@ qv_pkindex_put (qv_pkindex_t *self, uint64_t h, const void *str, size_t len, qv_
         s->row = loc.row;
         return 0;
     }
-    size_t i = s_home (self, h);
-    while (self->slots [i].seg >= S_SEG0)
-        i = (i + 1) & (self->cap - 1);
-    if (self->slots [i].seg == S_EMPTY)
-        self->used++;
-    self->slots [i].key = h;
-    self->slots [i].seg = no;
-    self->slots [i].row = loc.row;
+    s_insert (self, (s_slot_t) { h, no, loc.row });
     self->live++;
     return 0;
 }
@@ -266,7 +323,12 @@ qv_pkindex_remove (qv_pkindex_t *self, uint64_t h, const void *str, size_t len)
     s_slot_t *s = s_lookup (self, h, str, len);
     if (!s)
         return 0;
-    s->seg = S_TOMB;
+    //  Shift the keys after it that are not at their home back by one
+    size_t i = (size_t) (s - self->slots);
+    for (size_t j = s_next (self, i); self->slots [j].seg != S_EMPTY && s_dist (self, j) > 0;
+         i = j, j = s_next (self, j))
+        self->slots [i] = self->slots [j];
+    self->slots [i].seg = S_EMPTY;
     self->live--;
     return 1;
 }

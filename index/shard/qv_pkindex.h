@@ -34,6 +34,12 @@ int
 int
     qv_pkindex_put (qv_pkindex_t *self, uint64_t h, const void *str, size_t len, qv_pkloc_t loc);
 
+//  Makes room for n keys in all (a count known ahead, as when a restart loads the
+//  segments), so that they are added without growing the table step by step and it
+//  is sized for them. Returns 0 or QV_ENOMEM.
+int
+    qv_pkindex_reserve (qv_pkindex_t *self, size_t n);
+
 //  Removes a key; returns 1 if it was present.
 int
     qv_pkindex_remove (qv_pkindex_t *self, uint64_t h, const void *str, size_t len);
