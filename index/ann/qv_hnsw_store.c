@@ -232,10 +232,11 @@ qv_hnsw_sq8_load (qv_index_t *self, const uint8_t *payload, size_t size)
         memcpy (h->floats, floats, fbytes);
     free (h->label);
     h->label = NULL;
-    if (version == 2 && count) {
-        //  A permutation of the rows: each once
+    if (version == 2) {
+        //  A permutation of the rows: each once (kept when empty too, so that the
+        //  index writes the version it was read in)
         h->label = malloc ((size_t) h->capacity * sizeof (uint32_t));
-        uint8_t *seen = calloc (count, 1);
+        uint8_t *seen = calloc (count? count: 1, 1);
         if (!h->label || !seen) {
             free (seen);
             return qv_err (QV_ENOMEM, "out of memory loading HNSW_SQ8 row ids");
