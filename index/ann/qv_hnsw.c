@@ -8,7 +8,8 @@
 //
 //  so one node's vector and its level-0 links are read from the same few cache lines,
 //  and the address of a node is base + id * record. Upper levels (about 1 node in M)
-//  are separate: upper [id] holds levels [id] lists of (1 + M) u32 for levels 1..L.
+//  are separate: node id's upper lists (s_upper: found by rank, qv_hnsw_upper.c) are
+//  levels [id] lists of (1 + M) u32 for levels 1..L.
 //  On borrowed vectors (qv_index.h) a record is [count][links] alone, unpadded, and
 //  the vectors are the caller's rows: the walks read node id's vector at vbase + id *
 //  vstride in both layouts (qv_hnsw_impl.h), so neither pays a branch.
@@ -101,26 +102,23 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
     uint8_t *arena = qv_hugemem_alloc ((size_t) nodes * h->record);
     uint8_t *levels = calloc (nodes, 1);
     uint8_t *locks = calloc (nodes, 1);
-    uint32_t **upper = calloc (nodes, sizeof (uint32_t *));
     int own_floats = h->sq8 && !h->borrowed;
     float *floats = own_floats? qv_hugemem_alloc ((size_t) nodes * h->dim * sizeof (float)): NULL;
     int32_t *cbias = h->sq8? malloc ((size_t) nodes * sizeof (int32_t)): NULL;
     uint32_t *label = h->label? malloc ((size_t) nodes * sizeof (uint32_t)): NULL;
-    if (!arena || !levels || !locks || !upper || (own_floats && !floats) || (h->sq8 && !cbias)
-    ||  (h->label && !label)) {
+    if (!arena || !levels || !locks || (own_floats && !floats) || (h->sq8 && !cbias)
+    ||  (h->label && !label) || qv_hnsw_upper_reserve (&h->up, nodes, h->capacity)) {
         free (label);
         free (floats);
         free (cbias);
         free (arena);
         free (levels);
         free (locks);
-        free (upper);
         return qv_err (QV_ENOMEM, "out of memory for %u HNSW nodes", nodes);
     }
     if (self->count) {
         memcpy (arena, h->arena, (size_t) self->count * h->record);
         memcpy (levels, h->levels, self->count);
-        memcpy (upper, h->upper, self->count * sizeof (uint32_t *));
         if (own_floats)
             memcpy (floats, h->floats, (size_t) self->count * h->dim * sizeof (float));
         if (h->sq8)
@@ -139,13 +137,11 @@ qv_hnsw_reserve (qv_index_t *self, uint32_t nodes)
     free (h->arena);
     free (h->levels);
     free (h->locks);
-    free (h->upper);
     h->arena = arena;
     if (s_vec_in_arena (h))
         h->vbase = arena;       //  the vectors (codes) are in the records
     h->levels = levels;
     h->locks = locks;
-    h->upper = upper;
     h->capacity = nodes;
     return 0;
 }
@@ -206,10 +202,7 @@ s_destroy (qv_index_t *self)
     s_hnsw_t *h = self->impl;
     if (!h)
         return;
-    if (h->upper)
-        for (uint32_t i = 0; i < h->capacity; i++)
-            free (h->upper [i]);
-    free (h->upper);
+    qv_hnsw_upper_free (&h->up);
     free (h->arena);
     free (h->levels);
     free (h->locks);
@@ -309,12 +302,10 @@ s_add (qv_index_t *self, const float *vectors, uint32_t n)
         int level = s_random_level (h, self->params.seed, c);
         h->levels [c] = (uint8_t) level;
         if (level > 0) {
-            h->upper [c] = calloc (1, s_upper_list_bytes (h, level));
-            if (!h->upper [c]) {
-                for (uint32_t j = first; j < c; j++) {
-                    free (h->upper [j]);
-                    h->upper [j] = NULL;
-                }
+            uint32_t *list = calloc (1, s_upper_list_bytes (h, level));
+            if (!list || qv_hnsw_upper_append (&h->up, c, list)) {
+                free (list);
+                qv_hnsw_upper_truncate (&h->up, first, h->capacity);
                 return qv_err (QV_ENOMEM, "out of memory for HNSW upper levels");
             }
             atomic_fetch_add (&h->upper_bytes, s_upper_list_bytes (h, level));
@@ -352,7 +343,21 @@ s_build (qv_index_t *self, const float *vectors, uint32_t n)
     int rc = s_add (self, vectors, n);
     if (rc == 0)
         rc = qv_hnsw_reorder (self, n);
+    if (rc == 0)
+        qv_hnsw_drop_locks (self->impl);
     return rc;
+}
+
+//  The node locks serve inserts only (searches read without them); an index on
+//  borrowed vectors takes no adds after its build or load (qv_index.c), so it needs
+//  none then (a byte a node).
+void
+qv_hnsw_drop_locks (s_hnsw_t *h)
+{
+    if (h->borrowed) {
+        free (h->locks);
+        h->locks = NULL;
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -503,7 +508,8 @@ static size_t
 s_memory_bytes (const qv_index_t *self)
 {
     const s_hnsw_t *h = self->impl;
-    return sizeof *h + (size_t) h->capacity * (h->record + 1 + 1 + sizeof (uint32_t *))
+    return sizeof *h + (size_t) h->capacity * (h->record + 1 + (h->locks? 1: 0))
+         + qv_hnsw_upper_bytes (&h->up, h->capacity)
          + (h->sq8? (size_t) h->capacity * ((h->borrowed? 0: h->dim * sizeof (float))
                                             + sizeof (int32_t))
                     + h->dim * sizeof (float): 0)
@@ -515,14 +521,17 @@ s_memory_bytes (const qv_index_t *self)
 //  As s_memory_bytes with capacity = rows, and the upper levels' expected size: a
 //  node reaches level 1 with probability 1/M and then holds M / (M - 1) levels on
 //  average, each a list of 1 + M u32, in one allocation per node (16 bytes of malloc
-//  overhead). Search contexts (pool_bytes) are left out: they come with searches.
+//  overhead), and the table that finds them (12 bytes per 64 nodes, a pointer per
+//  list and room for half as many more). Search contexts (pool_bytes) are left out:
+//  they come with searches.
 static size_t
 s_estimate_bytes (const qv_index_t *self, uint32_t rows)
 {
     const s_hnsw_t *h = self->impl;
     size_t n = rows;
-    size_t upper = n / (h->M - 1) * (1 + (size_t) h->M) * sizeof (uint32_t) + n / h->M * 16;
-    return sizeof *h + n * (h->record + 1 + 1 + sizeof (uint32_t *))
+    size_t upper = n / (h->M - 1) * (1 + (size_t) h->M) * sizeof (uint32_t) + n / h->M * 16
+                 + (n + 63) / 64 * 12 + n / h->M * sizeof (uint32_t *) * 3 / 2;
+    return sizeof *h + n * (h->record + 1 + 1)
          + (h->sq8? n * ((h->borrowed? 0: h->dim * sizeof (float)) + sizeof (int32_t)
                          + sizeof (uint32_t))
                     + h->dim * sizeof (float): 0)

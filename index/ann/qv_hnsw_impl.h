@@ -64,6 +64,22 @@ typedef struct s_ctx_t {
     struct s_ctx_t *next;       //  pool link
 } s_ctx_t;
 
+//  The upper-level link lists (about one node in M has them), found by rank instead
+//  of through a pointer per node: bit id of bits is set if node id has lists, rank
+//  [id / 64] counts the nodes with lists in the words before id's, and list holds
+//  their lists in id order. About 0.7 bytes a node at M 16 where a pointer per node
+//  took 8 (8 MB of a 1M-node graph). Lists are appended in increasing id order
+//  (qv_hnsw_upper_append); a loaded graph's lists sit in one block.
+typedef struct {
+    uint64_t *bits;             //  (capacity + 63) / 64 words
+    uint32_t *rank;             //  one per word of bits
+    uint32_t **list;            //  count lists, room for cap
+    uint32_t count, cap;
+    uint32_t next;              //  the smallest id an append may take
+    uint32_t *block;            //  the lists of a load, in one allocation (or NULL)
+    size_t block_u32;           //  its length
+} s_upper_t;
+
 typedef struct s_hnsw_s {
     uint32_t dim;
     uint32_t M, M0;             //  links per node on upper levels / on level 0
@@ -82,7 +98,7 @@ typedef struct s_hnsw_s {
                                 //  arena; HNSW_SQ8: floats is the caller's
     uint32_t capacity;          //  nodes the per-node arrays hold
     uint8_t *levels;            //  level of each node
-    uint32_t **upper;           //  per node: NULL or levels x (1 + M) u32
+    s_upper_t up;               //  per node with levels > 0: levels x (1 + M) u32
     atomic_size_t upper_bytes;  //  bytes held by upper lists
     uint8_t *locks;             //  per node spin lock
     uint32_t entry;             //  entry point, S_NONE when empty
@@ -161,12 +177,22 @@ s_fvec (const s_hnsw_t *h, uint32_t id)
     return s_frow (h, s_row (h, id));
 }
 
+//  Node id's upper lists, or NULL if it has none.
+static inline uint32_t *
+s_upper (const s_hnsw_t *h, uint32_t id)
+{
+    uint64_t word = h->up.bits [id >> 6], bit = 1ull << (id & 63);
+    if (!(word & bit))
+        return NULL;
+    return h->up.list [h->up.rank [id >> 6] + (uint32_t) __builtin_popcountll (word & (bit - 1))];
+}
+
 static inline uint32_t *
 s_links (const s_hnsw_t *h, uint32_t id, int level)
 {
     if (level == 0)
         return (uint32_t *) (h->arena + (size_t) id * h->record + h->link_off);
-    return h->upper [id] + (size_t) (level - 1) * (1 + h->M);
+    return s_upper (h, id) + (size_t) (level - 1) * (1 + h->M);
 }
 
 //  Distance kinds: the graph code is compiled once per kind (see the s_*_k wrappers
@@ -406,6 +432,29 @@ int
 //  QV_ENOMEM (recorded); QV_HNSW_REORDER=0 in the environment skips it.
 int
     qv_hnsw_reorder (qv_index_t *self, uint32_t count);
+
+//  Frees the node locks of an index that takes no more adds (qv_hnsw.c).
+void
+    qv_hnsw_drop_locks (s_hnsw_t *h);
+
+//  The upper lists' table (qv_hnsw_upper.c). reserve grows it to nodes ids (from
+//  old ids; new ids have none); append gives id (at least every id appended before
+//  it) its lists, which the table owns from then on; free_index frees the table but
+//  not the lists (moved to another table, qv_hnsw_order.c); free frees both. bytes:
+//  the table's own memory, lists not included. 0 or QV_ENOMEM.
+int
+    qv_hnsw_upper_reserve (s_upper_t *up, uint32_t nodes, uint32_t old);
+int
+    qv_hnsw_upper_append (s_upper_t *up, uint32_t id, uint32_t *list);
+//  truncate frees the lists of ids first and above (nodes: the ids the table holds).
+void
+    qv_hnsw_upper_truncate (s_upper_t *up, uint32_t first, uint32_t nodes);
+void
+    qv_hnsw_upper_free_index (s_upper_t *up);
+void
+    qv_hnsw_upper_free (s_upper_t *up);
+size_t
+    qv_hnsw_upper_bytes (const s_upper_t *up, uint32_t nodes);
 
 //  Points the walks at self->borrowed (a borrowing index, once built or loaded, or
 //  qv_index_rebind).

@@ -86,20 +86,23 @@ qv_hnsw_reorder (qv_index_t *self, uint32_t count)
     uint8_t *seen = calloc (count, 1);
     uint8_t *arena = qv_hugemem_alloc ((size_t) cap * h->record);
     uint8_t *levels = calloc (cap, 1);
-    uint32_t **upper = calloc (cap, sizeof (uint32_t *));
+    s_upper_t up = { 0 };
     int32_t *cbias = malloc ((size_t) cap * sizeof (int32_t));
     uint32_t *label = malloc ((size_t) cap * sizeof (uint32_t));
-    if (!order || !pos || !seen || !arena || !levels || !upper || !cbias || !label) {
+    if (!order || !pos || !seen || !arena || !levels || !cbias || !label
+    ||  qv_hnsw_upper_reserve (&up, cap, 0)
+    ||  !(up.list = malloc ((size_t) (h->up.cap? h->up.cap: 1) * sizeof (uint32_t *)))) {
         free (order);
         free (pos);
         free (seen);
         free (arena);
         free (levels);
-        free (upper);
+        qv_hnsw_upper_free_index (&up);
         free (cbias);
         free (label);
         return qv_err (QV_ENOMEM, "out of memory renumbering %u HNSW nodes", count);
     }
+    up.cap = h->up.cap? h->up.cap: 1;    //  as much room as h's (the same memory)
     s_bfs_order (h, count, order, seen);
     free (seen);
     s_hubs_first (h, count, order, pos);
@@ -111,21 +114,26 @@ qv_hnsw_reorder (qv_index_t *self, uint32_t count)
         memcpy (rec, h->arena + (size_t) old * h->record, h->record);
         s_remap_list ((uint32_t *) (void *) (rec + h->link_off), pos);
         levels [i] = h->levels [old];
-        upper [i] = h->upper [old];
+        uint32_t *lists = levels [i]? s_upper (h, old): NULL;
         for (int l = 1; l <= levels [i]; l++)
-            s_remap_list (upper [i] + (size_t) (l - 1) * (1 + h->M), pos);
+            s_remap_list (lists + (size_t) (l - 1) * (1 + h->M), pos);
+        //  Cannot fail: up.list has room for every list h holds
+        if (lists)
+            qv_hnsw_upper_append (&up, i, lists);
         cbias [i] = h->cbias [old];
         label [i] = s_row (h, old);
     }
     free (h->arena);
     free (h->levels);
-    free (h->upper);
+    up.block = h->up.block;         //  the lists move over, a loaded block with them
+    up.block_u32 = h->up.block_u32;
+    qv_hnsw_upper_free_index (&h->up);
     free (h->cbias);
     free (h->label);
     h->arena = arena;
     h->vbase = arena;
     h->levels = levels;
-    h->upper = upper;
+    h->up = up;
     h->cbias = cbias;
     h->label = label;
     h->entry = pos [h->entry];

@@ -43,7 +43,7 @@ qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk)
         zchunk_extend (chunk, h->arena, (size_t) count * h->record);
     for (uint32_t i = 0; i < count; i++)
         if (h->levels [i])
-            zchunk_extend (chunk, h->upper [i], s_upper_list_bytes (h, h->levels [i]));
+            zchunk_extend (chunk, s_upper (h, i), s_upper_list_bytes (h, h->levels [i]));
     return 0;
 }
 
@@ -135,17 +135,23 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
         qv_hnsw_rebind (self);
     //  From here the node levels are read from the copy (the move may have
     //  overwritten the payload's)
+    //  The upper lists in one block, as they are in the payload
     const uint8_t *up = arena + (size_t) count * record;
+    if (upper_u32) {
+        h->up.block = malloc ((size_t) upper_u32 * sizeof (uint32_t));
+        if (!h->up.block)
+            return qv_err (QV_ENOMEM, "out of memory loading HNSW upper levels");
+        h->up.block_u32 = (size_t) upper_u32;
+        memcpy (h->up.block, up, (size_t) upper_u32 * sizeof (uint32_t));
+        atomic_fetch_add (&h->upper_bytes, (size_t) upper_u32 * sizeof (uint32_t));
+    }
+    uint32_t *list = h->up.block;
     for (uint32_t i = 0; i < count; i++) {
         if (!h->levels [i])
             continue;
-        size_t bytes = s_upper_list_bytes (h, h->levels [i]);
-        h->upper [i] = malloc (bytes);
-        if (!h->upper [i])
+        if (qv_hnsw_upper_append (&h->up, i, list))
             return qv_err (QV_ENOMEM, "out of memory loading HNSW upper levels");
-        memcpy (h->upper [i], up, bytes);
-        up += bytes;
-        atomic_fetch_add (&h->upper_bytes, bytes);
+        list += s_upper_list_bytes (h, h->levels [i]) / sizeof (uint32_t);
     }
     for (uint32_t i = 0; i < count; i++) {
         if (!s_list_ok (h, s_links (h, i, 0), h->M0, count, 0))
@@ -157,6 +163,7 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     h->entry = entry;
     h->max_level = max_level;
     self->count = count;
+    qv_hnsw_drop_locks (h);
     return 0;
 }
 
