@@ -411,7 +411,7 @@ s_written (self_t *self, qv_segment_t *seg)
         //  buffer pool's kept buffers, given back once per segment (the next requests
         //  map a few buffers again), so resident memory is the data's, not the data's
         //  plus the last inserts'. (A malloc_trim (0) here was dropped: it took up to
-        //  18 ms of this thread per segment and moved VmRSS after a 1M-row fill by
+        //  19 ms of this thread per segment and moved VmRSS after a 1M-row fill by
         //  nothing measurable, README "Compaction and garbage collection"; glibc trims
         //  only the main arena's top, and the freed request buffers are in the worker
         //  threads' arenas.)
