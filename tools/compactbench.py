@@ -19,14 +19,16 @@ store bytes after garbage collection.
 
 Part 3 (--memory-only FLAT[,HNSW,...]): per index type, a fresh server: inserts ROWS
 vectors, flushes, builds the index, prints VmRSS above an empty server's and the `stats`
-memory by component, then restarts the server on the same data and prints both again.
+memory by component (and the inserts' rows/s and server CPU per row), then restarts the
+server on the same data and prints both again.
 
 Part 2 (one fresh server per index type): inserts ROWS vectors, flushes, builds FLAT,
 HNSW and IVF_SQ8 in turn and prints the server's resident memory (VmRSS from /proc)
 above an empty server's, per million vectors, beside the raw vectors' size.
 
     /usr/bin/python3 tools/compactbench.py [--rows 1000000] [--dim 128] [--bin-dir build]
-        [--queries 500] [--compaction-mb-per-sec N] [--skip-memory] [--deletes] [--memory-only FLAT,HNSW]"""
+        [--queries 500] [--compaction-mb-per-sec N] [--skip-memory] [--deletes] [--memory-only FLAT,HNSW]
+        [--server-env NAME=VALUE]"""
 import argparse
 import os
 import shutil
@@ -59,6 +61,17 @@ def rss_mb(pid):
     return 0.0
 
 
+def cpu_sec(pid):
+    """User plus system CPU seconds of a process so far, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#  NAME=VALUE pairs (--server-env) added to the environment of every server started.
+SERVER_ENV = {}
+
+
 def store_bytes(data_dir, coll_id=None):
     """Bytes of segment and index objects, of one collection if coll_id is given."""
     total = 0
@@ -89,7 +102,8 @@ class Server:
         self.log = open(os.path.join(self.dir, "quiver.log"), "a")
         self.proc = subprocess.Popen(
             [os.path.join(bin_dir, "quiver"), "serve", "--data", os.path.join(self.dir, "data"),
-             "--bind", self.endpoint] + list(extra), stdout=self.log, stderr=self.log)
+             "--bind", self.endpoint] + list(extra), stdout=self.log, stderr=self.log,
+            env=dict(os.environ, **SERVER_ENV))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -122,9 +136,12 @@ def call(c, op, **fields):
     return c._call(op, 3600, **fields)
 
 
-def fill(c, name, rows, dim, rng, index=None):
+def fill(c, name, rows, dim, rng, index=None, pid=None):
+    """Inserts, flushes and indexes; returns the inserts' wall seconds and, given the
+    server's pid, the server's CPU seconds over them."""
     call(c, "create_collection", collection=name, dimension=dim, metric="L2")
     batch = 20000
+    cpu0 = cpu_sec(pid) if pid else 0.0
     t0 = time.monotonic()
     for i in range(0, rows, batch):
         n = min(batch, rows - i)
@@ -133,6 +150,8 @@ def fill(c, name, rows, dim, rng, index=None):
             "vector": rng.random((n, dim), dtype=np.float32).tobytes()})
         if i and i % 200000 == 0:
             print("  inserted %d rows (%.0f s)" % (i, time.monotonic() - t0), file=sys.stderr)
+    secs = time.monotonic() - t0
+    cpu = cpu_sec(pid) - cpu0 if pid else 0.0
     call(c, "flush", collection=name)
     if index:
         call(c, "create_index", collection=name, field="vector", index_type=index[0],
@@ -142,6 +161,7 @@ def fill(c, name, rows, dim, rng, index=None):
             if d["indexed_rows"] >= d["total_rows"]:
                 break
             time.sleep(1)
+    return secs, cpu
 
 
 def fill_live(c, name, rows, dim, rng, keep, index):
@@ -366,23 +386,27 @@ def part3(args):
           % (args.dim, empty, args.rows))
     print()
     print("| index | when | VmRSS MB per million | above raw vectors (%d) | flushed_segments "
-          "| growing_segments | vector_indexes | primary_key_index |" % raw)
-    print("|---|---|---|---|---|---|---|---|")
+          "| growing_segments | vector_indexes | primary_key_index | insert rows/s "
+          "| server CPU us per row |" % raw)
+    print("|---|---|---|---|---|---|---|---|---|---|")
 
-    def row(name, when, mb, m):
-        print("| %s | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f |"
+    def row(name, when, mb, m, ins=None):
+        print("| %s | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %s |"
               % (name, when, mb, mb - raw, m.get("flushed_segments", 0),
                  m.get("growing_segments", 0), m.get("vector_indexes", 0),
-                 m.get("primary_key_index", 0)), flush=True)
+                 m.get("primary_key_index", 0),
+                 "%.0f" % (args.rows / ins[0]) if ins else "",
+                 "%.2f" % (ins[1] * 1e6 / args.rows) if ins else ""), flush=True)
 
     for name in args.memory_only.split(","):
         params = {"HNSW": {"M": 16, "efConstruction": 100}, "IVF_SQ8": {"nlist": 1024}}.get(name, {})
         s = Server(args.bin_dir, "--auto-compaction-ratio", "0")
         try:
             c = s.client()
-            fill(c, "m", args.rows, args.dim, np.random.default_rng(5), (name, params))
+            ins = fill(c, "m", args.rows, args.dim, np.random.default_rng(5), (name, params),
+                       s.proc.pid)
             time.sleep(2)
-            row(name, "after the inserts", (rss_mb(s.proc.pid) - empty) / per, memory_mb(c))
+            row(name, "after the inserts", (rss_mb(s.proc.pid) - empty) / per, memory_mb(c), ins)
             c.close()
             s.restart()
             c = s.client()
@@ -410,11 +434,17 @@ def main():
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--compaction-mb-per-sec", type=float, default=None)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--server-env", metavar="NAME=VALUE", action="append", default=[],
+                    help="add to the servers' environment (repeatable), e.g. "
+                         "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304")
     ap.add_argument("--deletes", action="store_true", help="only the deletes-at-scale part")
     ap.add_argument("--memory-only", metavar="INDEXES",
                     help="only resident memory after the inserts and after a restart, for "
                          "these index types (comma-separated, e.g. FLAT or FLAT,HNSW)")
     args = ap.parse_args()
+    for pair in args.server_env:
+        name, _, value = pair.partition("=")
+        SERVER_ENV[name] = value
     print("compactbench: %d x %d, %s" % (args.rows, args.dim, time.strftime("%Y-%m-%d %H:%M")))
     if args.deletes:
         part0(args)
