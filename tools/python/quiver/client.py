@@ -198,13 +198,23 @@ class QuiverClient:
         except Exception:
             pass
 
-    def _send(self, op, fields):
+    def _send(self, op, fields, deadline):
+        """Sends a request; raises TIMEOUT if it cannot be queued by the deadline. A
+        DEALER's send waits while the socket has no connection to queue on, and one whose
+        handshake failed for good (a CURVE key the server does not take) is gone, so
+        without a send timeout such a send would wait forever."""
         rid = next(self._rids)
         msg = {"op": op, "rid": rid}
         if self._token:
             msg["token"] = self._token
         msg.update({k: v for k, v in fields.items() if v is not None})
-        self._sock.send(self._packer.pack(msg), copy=False)
+        left = deadline - time.monotonic()
+        self._sock.setsockopt(zmq.SNDTIMEO, max(1, int(left * 1000)))
+        try:
+            self._sock.send(self._packer.pack(msg), copy=False)
+        except zmq.Again:
+            raise QuiverException("TIMEOUT", "could not send to %s within the timeout (is the "
+                                  "server running, and is server_key its key?)" % self._endpoint)
         return rid
 
     def _recv(self, rids, deadline):
@@ -244,8 +254,9 @@ class QuiverClient:
         if self._closed:
             raise QuiverException("UNAVAILABLE", "the client is closed")
         with self._lock:
-            rid = self._send(op, fields)
-            return self._check(self._recv({rid}, self._deadline(timeout)))
+            deadline = self._deadline(timeout)
+            rid = self._send(op, fields, deadline)
+            return self._check(self._recv({rid}, deadline))
 
     def _pipeline(self, op, requests, timeout=None):
         """Sends the requests (field maps), `window` in flight at once, and yields
@@ -263,7 +274,7 @@ class QuiverClient:
                     if fields is None:
                         more = False
                     else:
-                        inflight.append(self._send(op, fields))
+                        inflight.append(self._send(op, fields, self._deadline(timeout)))
                 if not inflight:
                     break
                 deadline = self._deadline(timeout)

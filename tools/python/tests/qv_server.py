@@ -1,6 +1,7 @@
 """A real `quiver serve` child process for the tests: free loopback port, fresh data
 directory, killed at the end. The binary is $QV_BIN_DIR/quiver (ctest sets it),
 else build/quiver."""
+import faulthandler
 import os
 import shutil
 import signal
@@ -14,6 +15,10 @@ import zmq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN_DIR = os.environ.get("QV_BIN_DIR") or os.path.join(ROOT, "build")
+
+#  A test process still running after 10 minutes is stuck (ctest kills it at 15): print
+#  where every thread is, so that the log says what hung
+faulthandler.dump_traceback_later(600)
 
 
 def free_port():
