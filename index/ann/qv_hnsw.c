@@ -204,6 +204,8 @@ s_destroy (qv_index_t *self)
         return;
     qv_hnsw_upper_free (&h->up);
     free (h->arena);
+    free (h->l0);
+    free (h->l0off);
     free (h->levels);
     free (h->locks);
     if (!h->borrowed)
@@ -264,6 +266,8 @@ static int
 s_add (qv_index_t *self, const float *vectors, uint32_t n)
 {
     s_hnsw_t *h = self->impl;
+    if (h->l0)
+        return qv_err (QV_EINVAL, "an HNSW index on borrowed vectors takes no adds once built");
     uint32_t first = self->count;
     uint32_t nodes = first + n;
     uint32_t capacity = h->capacity;
@@ -344,19 +348,20 @@ s_build (qv_index_t *self, const float *vectors, uint32_t n)
     if (rc == 0)
         rc = qv_hnsw_reorder (self, n);
     if (rc == 0)
-        qv_hnsw_drop_locks (self->impl);
+        qv_hnsw_freeze (self->impl, n);
     return rc;
 }
 
 //  The node locks serve inserts only (searches read without them); an index on
 //  borrowed vectors takes no adds after its build or load (qv_index.c), so it needs
-//  none then (a byte a node).
+//  none then (a byte a node), nor room in its link lists to grow.
 void
-qv_hnsw_drop_locks (s_hnsw_t *h)
+qv_hnsw_freeze (s_hnsw_t *h, uint32_t count)
 {
     if (h->borrowed) {
         free (h->locks);
         h->locks = NULL;
+        qv_hnsw_pack (h, count);
     }
 }
 
@@ -508,7 +513,9 @@ static size_t
 s_memory_bytes (const qv_index_t *self)
 {
     const s_hnsw_t *h = self->impl;
-    return sizeof *h + (size_t) h->capacity * (h->record + 1 + (h->locks? 1: 0))
+    size_t level0 = h->l0? (h->l0_u32 + h->l0_nodes) * sizeof (uint32_t)
+                         : (size_t) h->capacity * h->record;
+    return sizeof *h + level0 + (size_t) h->capacity * (1 + (h->locks? 1: 0))
          + qv_hnsw_upper_bytes (&h->up, h->capacity)
          + (h->sq8? (size_t) h->capacity * ((h->borrowed? 0: h->dim * sizeof (float))
                                             + sizeof (int32_t))
@@ -523,7 +530,8 @@ s_memory_bytes (const qv_index_t *self)
 //  average, each a list of 1 + M u32, in one allocation per node (16 bytes of malloc
 //  overhead), and the table that finds them (12 bytes per 64 nodes, a pointer per
 //  list and room for half as many more). Search contexts (pool_bytes) are left out:
-//  they come with searches.
+//  they come with searches. The level-0 lists are counted in full records, as a build
+//  holds them before it packs them (qv_hnsw_pack.c): an upper bound once packed.
 static size_t
 s_estimate_bytes (const qv_index_t *self, uint32_t rows)
 {

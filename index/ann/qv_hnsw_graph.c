@@ -194,6 +194,12 @@ s_gather (const s_hnsw_t *h, s_ctx_t *ctx, const uint32_t *ll, uint16_t tag, siz
         m += fresh;
         S_PREFETCH (s_vec (h, id));
     }
+    //  Packed lists (qv_hnsw_pack.c) are found through an offset per node: fetch the
+    //  offsets of those that may become candidates while their distances are computed,
+    //  so that the walk finds their lists without waiting on them first
+    if (h->l0)
+        for (uint32_t j = 0; j < m; j++)
+            S_PREFETCH (h->l0off + ctx->gather [j]);
     for (uint32_t j = 0; j < S_PREFETCH_AHEAD && j < m; j++)
         s_prefetch_vec (h, ctx->gather [j], pf_lines);
     return m;

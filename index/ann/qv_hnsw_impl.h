@@ -87,7 +87,14 @@ typedef struct s_hnsw_s {
     size_t record;              //  bytes per level-0 record (multiple of 64; borrowed
                                 //  floats: 4 (1 + M0), the links alone)
     size_t link_off;            //  offset of [count, links] in a record
-    uint8_t *arena;             //  capacity records, 64-byte aligned
+    uint8_t *arena;             //  capacity records, 64-byte aligned (NULL once packed)
+    //  An index on borrowed floats that takes no more adds keeps its level-0 lists
+    //  packed (qv_hnsw_pack.c): node id's [count, links] at l0 + l0off [id]; NULL
+    //  while they are in the arena's records
+    uint32_t *l0;
+    uint32_t *l0off;            //  l0_nodes offsets, in u32
+    size_t l0_u32;              //  u32 in l0
+    uint32_t l0_nodes;
     //  The vector (codes for HNSW_SQ8) of node id is at vbase + id * vstride: in the
     //  arena (vbase = arena, vstride = record), or borrowed (qv_index.h) for HNSW
     //  (vbase = the caller's floats, vstride = dim * 4), one address rule either way
@@ -191,7 +198,8 @@ static inline uint32_t *
 s_links (const s_hnsw_t *h, uint32_t id, int level)
 {
     if (level == 0)
-        return (uint32_t *) (h->arena + (size_t) id * h->record + h->link_off);
+        return h->l0? h->l0 + h->l0off [id]
+                    : (uint32_t *) (h->arena + (size_t) id * h->record + h->link_off);
     return s_upper (h, id) + (size_t) (level - 1) * (1 + h->M);
 }
 
@@ -433,9 +441,31 @@ int
 int
     qv_hnsw_reorder (qv_index_t *self, uint32_t count);
 
-//  Frees the node locks of an index that takes no more adds (qv_hnsw.c).
+//  An index on borrowed vectors takes no more adds once built or loaded: frees its
+//  node locks and packs its level-0 lists (qv_hnsw.c).
 void
-    qv_hnsw_drop_locks (s_hnsw_t *h);
+    qv_hnsw_freeze (s_hnsw_t *h, uint32_t count);
+
+//  Packs the level-0 lists of the count nodes of an index on borrowed floats that
+//  takes no more adds, and frees the arena; leaves any other index, or one it lacks
+//  the memory to pack, as it is (qv_hnsw_pack.c).
+void
+    qv_hnsw_pack (s_hnsw_t *h, uint32_t count);
+
+//  Loads packed level-0 lists, l0_u32 little-endian u32 at lists, as a packed
+//  payload holds them (qv_hnsw_store.c), in place of the arena. Checks each list's
+//  count and that they fill the section exactly; the links are the caller's to
+//  check. own (or NULL): the malloc'd buffer lists is in, handed over: the lists are
+//  moved to its front and it is kept (the caller then owns it no more, and calls
+//  qv_hnsw_pack_trim once it has read what follows the lists). 0, QV_ECORRUPT or
+//  QV_ENOMEM (recorded).
+int
+    qv_hnsw_load_packed (s_hnsw_t *h, uint32_t count, const uint8_t *lists, size_t l0_u32,
+                         uint8_t *own);
+
+//  Gives back the part of a kept buffer past the packed lists.
+void
+    qv_hnsw_pack_trim (s_hnsw_t *h);
 
 //  The upper lists' table (qv_hnsw_upper.c). reserve grows it to nodes ids (from
 //  old ids; new ids have none); append gives id (at least every id appended before

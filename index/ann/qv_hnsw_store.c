@@ -7,8 +7,12 @@
 //      u8 levels [count], zero padding to a multiple of 4
 //      level-0 arena: count records of record bytes (the in-memory layout above)
 //      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
-//  An HNSW index on borrowed vectors (qv_index.h; frame version 3) writes its records
-//  as they are, links alone: record 4 (1 + M0), link offset 0. Loaded onto borrowed
+//  An HNSW index on borrowed vectors (qv_index.h; frame version 3) writes its level-0
+//  lists packed (qv_hnsw_pack.c): record bytes 0, link offset 0, and in place of the
+//  arena each node's [count, links], no room for links it does not have (the section
+//  is what the payload's size leaves between the levels and the upper levels).
+//  Objects written before that hold its records, links alone: record 4 (1 + M0), link
+//  offset 0; they still load, and are packed on loading. Loaded onto borrowed
 //  vectors, an object with the vectors (version 2) gives its records' links only.
 #include "qv_hnsw_impl.h"
 
@@ -28,7 +32,7 @@ qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk)
     uint8_t head [S_HEAD];
     qv_le_put32 (head, h->M);
     qv_le_put32 (head + 4, h->M0);
-    qv_le_put32 (head + 8, (uint32_t) h->record);
+    qv_le_put32 (head + 8, h->l0? 0: (uint32_t) h->record);
     qv_le_put32 (head + 12, (uint32_t) h->link_off);
     qv_le_put32 (head + 16, h->entry);
     qv_le_put32 (head + 20, (uint32_t) h->max_level);
@@ -39,6 +43,9 @@ qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk)
         zchunk_extend (chunk, h->levels, count);
     static const uint8_t zeros [4] = { 0 };
     zchunk_extend (chunk, zeros, (4 - count % 4) % 4);
+    if (h->l0)
+        zchunk_extend (chunk, h->l0, h->l0_u32 * sizeof (uint32_t));
+    else
     if (count)
         zchunk_extend (chunk, h->arena, (size_t) count * h->record);
     for (uint32_t i = 0; i < count; i++)
@@ -78,6 +85,10 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
         link_off = h->vbytes;
         record = (link_off + (1 + (size_t) h->M0) * sizeof (uint32_t) + 63) / 64 * 64;
     }
+    //  Packed level-0 lists (record bytes 0): only an index on borrowed floats writes them
+    int packed = h->borrowed && !h->sq8 && qv_le_get32 (payload + 8) == 0;
+    if (packed)
+        record = 0;
     if (qv_le_get32 (payload) != h->M || qv_le_get32 (payload + 4) != h->M0
     ||  qv_le_get32 (payload + 8) != record || qv_le_get32 (payload + 12) != link_off)
         return qv_err (QV_ECORRUPT, "HNSW payload layout does not match its parameters");
@@ -85,8 +96,12 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
                   : (entry >= count || max_level < 0 || max_level > S_MAX_LEVEL))
         return qv_err (QV_ECORRUPT, "HNSW entry point %u / level %d invalid", entry, max_level);
     size_t levels_bytes = count + (4 - count % 4) % 4;
-    uint64_t want = S_HEAD + (uint64_t) levels_bytes + (uint64_t) count * record
-                  + upper_u32 * sizeof (uint32_t);
+    //  A packed section fills what the levels and the upper levels leave (its lists
+    //  are checked as they are read)
+    uint64_t l0_bytes = (uint64_t) count * record;
+    if (packed && upper_u32 <= size && S_HEAD + (uint64_t) levels_bytes + upper_u32 * 4 <= size)
+        l0_bytes = (size - S_HEAD - levels_bytes - upper_u32 * 4) / 4 * 4;
+    uint64_t want = S_HEAD + (uint64_t) levels_bytes + l0_bytes + upper_u32 * sizeof (uint32_t);
     if (upper_u32 > size || want != size)
         return qv_err (QV_ECORRUPT, "HNSW payload is %zu bytes, its header describes %llu",
                        size, (unsigned long long) want);
@@ -113,6 +128,13 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     //  touched by the move, and are copied below)
     const uint8_t *arena = levels + levels_bytes;
     uint8_t *buf = self->adopt;
+    if (packed) {
+        rc = qv_hnsw_load_packed (h, count, arena, (size_t) (l0_bytes / 4), buf);
+        if (rc)
+            return rc;
+        self->adopt = NULL;         //  buf (if any) holds the lists now
+    }
+    else
     if (record != h->record) {
         //  Links out of records that hold the vectors too
         for (uint32_t i = 0; i < count; i++)
@@ -136,7 +158,7 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     //  From here the node levels are read from the copy (the move may have
     //  overwritten the payload's)
     //  The upper lists in one block, as they are in the payload
-    const uint8_t *up = arena + (size_t) count * record;
+    const uint8_t *up = arena + l0_bytes;
     if (upper_u32) {
         h->up.block = malloc ((size_t) upper_u32 * sizeof (uint32_t));
         if (!h->up.block)
@@ -160,10 +182,12 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
             if (!s_list_ok (h, s_links (h, i, l), h->M, count, l))
                 return qv_err (QV_ECORRUPT, "HNSW node %u has a bad level-%d link list", i, l);
     }
+    if (packed && buf)
+        qv_hnsw_pack_trim (h);      //  the upper lists are copied out of buf
     h->entry = entry;
     h->max_level = max_level;
     self->count = count;
-    qv_hnsw_drop_locks (h);
+    qv_hnsw_freeze (h, count);
     return 0;
 }
 

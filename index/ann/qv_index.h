@@ -156,7 +156,9 @@ size_t
 //  Bytes of memory an index of this type and parameters (as qv_index_new takes them)
 //  would hold once built over rows vectors: what qv_index_memory_bytes then reports,
 //  within a few percent (HNSW's upper levels are drawn at random), so that a caller can
-//  check a memory budget before it builds. 0 with QV_EINVAL recorded for a type or
+//  check a memory budget before it builds. HNSW on borrowed vectors holds that while it
+//  builds, and less once built (its level-0 lists packed: about 0.7x of the graph at M
+//  16). 0 with QV_EINVAL recorded for a type or
 //  parameter qv_index_new refuses.
 size_t
     qv_index_estimate_bytes (const char *type, qv_metric_t metric, uint32_t dim,
@@ -220,7 +222,9 @@ typedef struct {
     //  Bytes of those that are full vectors (see qv_index_vector_bytes).
     size_t (*vector_bytes) (const qv_index_t *self);
     //  Bytes memory_bytes would report once rows vectors are built, on an empty index
-    //  made by init (qv_index_estimate_bytes).
+    //  made by init (qv_index_estimate_bytes); for a type that shrinks what it built
+    //  once the build is done (HNSW on borrowed vectors packs its lists), the build's
+    //  peak, before that.
     size_t (*estimate_bytes) (const qv_index_t *self, uint32_t rows);
     //  Whether the type can read borrowed vectors (L2 and IP). init then sees
     //  self->borrow set; build and load see self->borrowed (count x dim floats) and

@@ -86,7 +86,26 @@ s_check_borrowed (const char *type, qv_metric_t metric)
     size_t est = qv_index_estimate_bytes (type, metric, dim, &bor_p, n);
     double ratio = (double) est / qv_index_memory_bytes (bor);
     fprintf (stderr, "  estimate %zu, %.3f of memory\n", est, ratio);
-    assert_true (ratio > 0.9 && ratio < 1.1);
+    bool hnsw = strcmp (type, "HNSW") == 0;
+    //  HNSW on borrowed vectors packs its level-0 lists once built (qv_hnsw_pack.c):
+    //  the estimate is its build's peak, the records before they are packed; its
+    //  twin kept in records (QV_HNSW_PACK=0, the layout before packing) holds that
+    qv_index_t *rec = NULL;
+    if (hnsw) {
+        setenv ("QV_HNSW_PACK", "0", 1);
+        rec = qv_index_new (type, metric, dim, &bor_p);
+        assert_int_equal (qv_index_build (rec, base, n), 0);
+        unsetenv ("QV_HNSW_PACK");
+        double rec_ratio = (double) est / qv_index_memory_bytes (rec);
+        fprintf (stderr, "  in records %zu bytes, estimate %.3f of it\n",
+                 qv_index_memory_bytes (rec), rec_ratio);
+        assert_true (rec_ratio > 0.9 && rec_ratio < 1.1);
+        assert_true (qv_index_memory_bytes (bor) < qv_index_memory_bytes (rec));
+        assert_true (ratio >= 1.0);
+        s_assert_same_search (own, rec, queries, nq, dim);
+    }
+    else
+        assert_true (ratio > 0.9 && ratio < 1.1);
     s_assert_same_search (own, bor, queries, nq, dim);
     assert_int_equal (qv_index_add (bor, base, 1), QV_EINVAL);
 
@@ -129,6 +148,26 @@ s_check_borrowed (const char *type, qv_metric_t metric)
     assert_memory_equal (zchunk_data (again), zchunk_data (lean), zchunk_size (lean));
     zchunk_destroy (&again);
     qv_index_destroy (&loaded);
+    if (rec) {
+        //  A lean object in records (as written before packing) is smaller packed, loads,
+        //  and is written back packed
+        zchunk_t *old = NULL;
+        assert_int_equal (qv_index_serialize (rec, &old), 0);
+        fprintf (stderr, "  object in records %zu bytes, packed %zu\n", zchunk_size (old),
+                 zchunk_size (lean));
+        assert_true (zchunk_size (lean) < zchunk_size (old));
+        assert_int_equal (qv_index_load_borrowed (zchunk_data (old), zchunk_size (old), base,
+                                                  n, dim, &loaded), 0);
+        s_assert_same_search (own, loaded, queries, nq, dim);
+        assert_true (qv_index_memory_bytes (loaded) < qv_index_memory_bytes (rec));
+        assert_int_equal (qv_index_serialize (loaded, &again), 0);
+        assert_int_equal (zchunk_size (again), zchunk_size (lean));
+        assert_memory_equal (zchunk_data (again), zchunk_data (lean), zchunk_size (lean));
+        zchunk_destroy (&again);
+        qv_index_destroy (&loaded);
+        zchunk_destroy (&old);
+        qv_index_destroy (&rec);
+    }
     //  Flipped bytes in the lean object are refused
     size_t size = zchunk_size (lean);
     uint8_t *copy = malloc (size);
