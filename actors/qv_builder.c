@@ -193,6 +193,9 @@ qv_builder_actor (zsock_t *pipe, void *args_)
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order.
     qv_loop_set_nonstop (loop, true);
     qv_loop_reader (loop, pipe, qv_actor_on_term, &self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
     qv_loop_reader (loop, self.inbox, s_handle_inbox, &self);
     qv_loop_start (loop);
     qv_loop_destroy (&loop);

@@ -290,6 +290,9 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     qv_loop_t *loop = qv_loop_new ();
     qv_loop_set_nonstop (loop, true);
     qv_loop_reader (loop, pipe, qv_actor_on_term, &self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
     qv_loop_reader (loop, self.inbox, s_handle_inbox, &self);
     //  A pass every 30 s, or four per grace period when that is shorter (1 s at least)
     int64_t pass_ms = self.grace_ms / 4;

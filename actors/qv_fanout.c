@@ -590,6 +590,9 @@ qv_fanout_actor (zsock_t *pipe, void *args)
     self->loop = qv_loop_new ();
     qv_loop_set_nonstop (self->loop, true);
     qv_loop_reader (self->loop, pipe, qv_actor_on_term, self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (self->loop, pipe);
     qv_loop_reader (self->loop, self->inbox, s_handle_inbox, self);
     qv_loop_reader (self->loop, self->entries, s_handle_entries, self);
     if (self->bus) {

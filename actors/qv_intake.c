@@ -653,6 +653,9 @@ qv_intake_actor (zsock_t *pipe, void *args)
     qv_loop_t *loop = qv_loop_new ();
     qv_loop_set_nonstop (loop, true);
     qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
     qv_loop_reader (loop, self->router, s_handle_router, self);
     qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
     if (self->api)

@@ -685,6 +685,9 @@ qv_link_actor (zsock_t *pipe, void *args)
     self->loop = qv_loop_new ();
     qv_loop_set_nonstop (self->loop, true);
     qv_loop_reader (self->loop, pipe, qv_actor_on_term, self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (self->loop, pipe);
     qv_loop_reader (self->loop, self->from_segmgr, s_handle_local, self);
     qv_loop_reader (self->loop, self->from_searcher, s_handle_local, self);
     qv_loop_timer (self->loop, 250, 0, s_handle_tick, self);

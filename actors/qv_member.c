@@ -107,6 +107,9 @@ qv_member_actor (zsock_t *pipe, void *args)
     qv_loop_t *loop = qv_loop_new ();
     qv_loop_set_nonstop (loop, true);
     qv_loop_reader (loop, pipe, qv_actor_on_term, NULL);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
     if (self->bus) {
         qv_loop_timer (loop, 50, 0, s_handle_timer, self);
     }

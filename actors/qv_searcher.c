@@ -1436,6 +1436,9 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     //  Sealed segments of the recovered catalog, before any FLUSH can ask about them.
     s_sealed_todo (self);
     qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
     qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
     qv_loop_reader (loop, self->searched, s_handle_inbox, self);
     qv_loop_timer (loop, 1000, 0, s_handle_timer, self);

@@ -1284,6 +1284,9 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     //  (the segment manager first, so that the write in flight reaches the searcher).
     qv_loop_set_nonstop (loop, true);
     qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
     qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
     qv_loop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);
     qv_loop_timer (loop, 100, 0, s_handle_timer, self);

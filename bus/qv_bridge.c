@@ -1136,6 +1136,9 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
         zsock_send (pipe, "ss", "OK", "");
     }
     qv_loop_reader (self->loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (self->loop, pipe);
     if (self->bus) {
         qv_loop_reader (self->loop, self->msgs, s_handle_msgs, self);
         self->reading_msgs = true;
