@@ -20,6 +20,9 @@
 //  handler takes up to QV_ACTOR_DRAIN messages, then the other sockets and the due
 //  timers have their turn. The loop never reads a socket itself.
 //
+//  It lives in bus/, not actors/, because the NATS bridge (bus/qv_bridge.c) is an actor
+//  too and a layer may not include the one above it (CMakeLists.txt, tests/layers).
+//
 //  A loop belongs to one thread (the actor's). Handlers may add and remove readers
 //  and timers while it runs; a reader removed by a handler is never touched again, so
 //  its socket may be destroyed at once.
