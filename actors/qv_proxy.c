@@ -1522,6 +1522,8 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
     qv_loop_set_nonstop (loop, true);
+    //  The pipe is not private to its handler (qv_loop_reader_set_private):
+    //  s_handle_inbox sends REFUSED on it, so the loop asks it after every handler
     qv_loop_reader (loop, pipe, s_handle_pipe, self);
     qv_loop_reader (loop, self->router, s_handle_router, self);
     //  The bridge's and the REST gateway's socket, polled only when one of them runs
