@@ -7,6 +7,9 @@
 #include <cmocka.h>
 #include "qv_loop.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 //  Every loop below also has this timer: a loop that hangs ends after it, and the
 //  test's assertions on what was served then fail (the timer is not what is tested).
 #define S_GIVE_UP_MS 10000
@@ -438,6 +441,87 @@ test_fair_and_private (void **state)
     zsock_destroy (&b);
 }
 
+
+// --------------------------------------------------------------------------
+//  Signals: a poll() interrupted by a signal (EINTR) polls again; zsys_interrupted
+//  ends a loop that is not nonstop, before any handler, and not a nonstop one.
+
+static void
+s_on_usr1 (int sig)
+{
+    (void) sig;
+}
+
+typedef struct {
+    pthread_t loop_thread;
+    bool done;                  //  set by the loop's handler
+} s_signals_t;
+
+//  Interrupts the loop's poll() with SIGUSR1 a few times, then sends the message
+//  that ends it.
+static void *
+s_interrupter (void *arg)
+{
+    s_signals_t *t = arg;
+    for (int i = 0; i < 5; i++) {
+        zclock_sleep (5);
+        pthread_kill (t->loop_thread, SIGUSR1);
+    }
+    zsock_t *push = zsock_new_push ("inproc://test-loop-signals");
+    zstr_send (push, "end");
+    zsock_destroy (&push);
+    return NULL;
+}
+
+static int
+s_end_on_message (qv_loop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    char *text = zstr_recv_nowait (sock);
+    zstr_free (&text);
+    *(bool *) arg = true;
+    return -1;
+}
+
+static void
+test_signals (void **state)
+{
+    (void) state;
+    //  No SA_RESTART: the signal makes poll() fail with EINTR
+    struct sigaction action = { .sa_handler = s_on_usr1 }, old;
+    sigemptyset (&action.sa_mask);
+    assert_int_equal (sigaction (SIGUSR1, &action, &old), 0);
+    s_signals_t t = { .loop_thread = pthread_self () };
+    zsock_t *pull = zsock_new_pull ("inproc://test-loop-signals");
+    qv_loop_t *loop = qv_loop_new ();
+    assert_int_equal (qv_loop_reader (loop, pull, s_end_on_message, &t.done), 0);
+    bool gave_up = false;
+    qv_loop_timer (loop, S_GIVE_UP_MS, 1, s_give_up, &gave_up);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_interrupter, &t), 0);
+    assert_int_equal (qv_loop_start (loop), -1);
+    pthread_join (thread, NULL);
+    assert_false (gave_up);
+    assert_true (t.done);
+    sigaction (SIGUSR1, &old, NULL);
+
+    //  zsys_interrupted (czmq's SIGINT/SIGTERM flag): a message is waiting, but a
+    //  loop that is not nonstop ends first; a nonstop one serves it
+    zsock_t *push = zsock_new_push ("inproc://test-loop-signals");
+    zstr_send (push, "end");
+    t.done = false;
+    zsys_interrupted = 1;
+    assert_int_equal (qv_loop_start (loop), 0);
+    assert_false (t.done);
+    qv_loop_set_nonstop (loop, true);
+    assert_int_equal (qv_loop_start (loop), -1);
+    zsys_interrupted = 0;
+    assert_true (t.done);
+    qv_loop_destroy (&loop);
+    zsock_destroy (&push);
+    zsock_destroy (&pull);
+}
+
 int
 main (void)
 {
@@ -448,6 +532,7 @@ main (void)
         cmocka_unit_test (test_readers_change),
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_fair_and_private),
+        cmocka_unit_test (test_signals),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
