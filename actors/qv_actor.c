@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 int
-qv_actor_on_term (zloop_t *loop, zsock_t *pipe, void *arg)
+qv_actor_on_term (qv_loop_t *loop, zsock_t *pipe, void *arg)
 {
     (void) loop;
     (void) arg;

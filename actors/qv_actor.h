@@ -4,11 +4,13 @@
 
 #include <czmq.h>
 #include "qv_config.h"
+#include "qv_loop.h"
 
-//  A zloop reader for the pipe of an actor whose only command is $TERM: reads the
-//  command and ends the loop.
+//  A loop reader for the pipe of an actor whose only command is $TERM: reads the
+//  command and ends the loop. (Such a pipe is private to its handler:
+//  qv_loop_reader_set_private, when no other handler sends on it.)
 int
-    qv_actor_on_term (zloop_t *loop, zsock_t *pipe, void *arg);
+    qv_actor_on_term (qv_loop_t *loop, zsock_t *pipe, void *arg);
 
 //  Reads one event of a ZeroMQ socket monitor (zmq_socket_monitor's PAIR): its id
 //  (ZMQ_EVENT_*), or 0 if nothing could be read.
@@ -26,11 +28,11 @@ zmsg_t *
     qv_actor_recv (zsock_t *sock);
 
 //  How many messages a busy actor's reader takes from its socket in one turn of its
-//  loop before it lets the loop poll again. Each turn of a zloop polls every socket of
-//  the actor, and libzmq asks each socket for its events with two system calls (its
-//  fork check and a poll of the socket's mailbox); under load the messages queue, and
-//  taking the queued ones at once spares those calls for each of them. Bounded, so
-//  the actor's other sockets and its timers still get their turn.
+//  loop before it lets the loop poll again. Each message read in a loop turn of its
+//  own costs a poll() and the asks of ZMQ_EVENTS (two system calls each) of the
+//  sockets the handler may have touched (bus/qv_loop.h); under load the messages
+//  queue, and taking the queued ones at once spares those calls for each of them.
+//  Bounded, so the actor's other sockets and its timers still get their turn.
 #define QV_ACTOR_DRAIN 32
 
 //  A DEALER to a peer process (a searcher process, a writer core): immediate (a

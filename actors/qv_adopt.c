@@ -93,7 +93,7 @@ s_load_index (self_t *self, qv_build_t *b)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -146,7 +146,7 @@ s_poll (self_t *self)
 }
 
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -166,13 +166,16 @@ qv_adopt_actor (zsock_t *pipe, void *args_)
     int poll_ms = args->config->adopt_poll_ms > 0 ? args->config->adopt_poll_ms : S_POLL_MS;
     args = NULL;                    //  in the caller's stack frame: gone after the signal
     zsock_signal (pipe, 0);
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, qv_actor_on_term, &self);
-    zloop_reader (loop, self.inbox, s_handle_inbox, &self);
-    zloop_timer (loop, poll_ms, 0, s_handle_timer, &self);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_t *loop = qv_loop_new ();
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, qv_actor_on_term, &self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self.inbox, s_handle_inbox, &self);
+    qv_loop_timer (loop, poll_ms, 0, s_handle_timer, &self);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     //  Drop what is still queued: the segment links the loads hold
     qv_msg_t *msg;
     while ((msg = qv_msg_recv_nowait (self.inbox))) {

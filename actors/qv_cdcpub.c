@@ -53,7 +53,7 @@ s_publish (self_t *self, qv_cdc_t *ev)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -94,12 +94,15 @@ qv_cdcpub_actor (zsock_t *pipe, void *args)
                   self->config->nats_url, qv_err_msg ());
     zsock_signal (pipe, 0);
 
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, qv_actor_on_term, self);
-    zloop_reader (loop, self->inbox, s_handle_inbox, self);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_t *loop = qv_loop_new ();
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, qv_actor_on_term, self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
 
     qv_bus_destroy (&self->bus);
     qv_msg_t *msg;

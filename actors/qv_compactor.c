@@ -166,7 +166,7 @@ s_compact (self_t *self, qv_compact_t *t)
 
 //  A pass starts: the objects listed go to the searcher to be checked.
 static int
-s_gc_timer (zloop_t *loop, int timer_id, void *arg)
+s_gc_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -240,7 +240,7 @@ s_gc_checked (self_t *self, zlist_t *keys)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -287,17 +287,20 @@ qv_compactor_actor (zsock_t *pipe, void *args_)
     self.inbox = zsock_new_pull (ep);
     self.meta = qv_config_push (args->config, "meta");
     zsock_signal (pipe, 0);
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, qv_actor_on_term, &self);
-    zloop_reader (loop, self.inbox, s_handle_inbox, &self);
+    qv_loop_t *loop = qv_loop_new ();
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, qv_actor_on_term, &self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self.inbox, s_handle_inbox, &self);
     //  A pass every 30 s, or four per grace period when that is shorter (1 s at least)
     int64_t pass_ms = self.grace_ms / 4;
     pass_ms = pass_ms < 1000 ? 1000 : pass_ms > 30000 ? 30000 : pass_ms;
     if (!qv_store_readonly (self.store))
-        zloop_timer (loop, (size_t) pass_ms, 0, s_gc_timer, &self);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+        qv_loop_timer (loop, (size_t) pass_ms, 0, s_gc_timer, &self);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     qv_msg_t *msg;
     while ((msg = qv_msg_recv_nowait (self.inbox))) {
         if (msg->id == QV_MSG_COMPACT)

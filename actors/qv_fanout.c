@@ -73,7 +73,7 @@ typedef struct {
 
 typedef struct {
     const qv_config_t *config;
-    zloop_t *loop;
+    qv_loop_t *loop;
     qv_bus_t *bus;
     bool subscribed;
     char subject [256];
@@ -89,7 +89,7 @@ typedef struct {
     int64_t warned_ms;
 } self_t;
 
-static int s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg);
+static int s_handle_dealer (qv_loop_t *loop, zsock_t *reader, void *arg);
 static bool s_usable (const s_member_t *m, int64_t now, bool ready);
 
 //  What `stats` shows: searcher processes known, of those caught up, and the table of
@@ -288,7 +288,7 @@ s_retry_parked (self_t *self)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -334,7 +334,7 @@ s_reply_code (const void *data, size_t size, char *code, size_t codesize)
 }
 
 static int
-s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_dealer (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -420,9 +420,9 @@ s_member_drop (self_t *self, s_member_t *m, const char *why)
 {
     qv_info ("fan-out: searcher process %s %s; reads go to the others", m->endpoint, why);
     if (m->dealer)
-        zloop_reader_end (self->loop, m->dealer);
+        qv_loop_reader_end (self->loop, m->dealer);
     if (m->monitor)
-        zloop_reader_end (self->loop, m->monitor);
+        qv_loop_reader_end (self->loop, m->monitor);
     s_member_close (m);
     s_reroute (self, m);
     zhashx_delete (self->members, m->endpoint);
@@ -444,7 +444,7 @@ s_member_free (void **item)
 //  flight on it will not be answered, so they go to another searcher now rather than
 //  when the searcher's entry goes stale.
 static int
-s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_monitor (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -470,7 +470,7 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 static int
-s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_entries (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -510,9 +510,9 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
             free (member);
             return 0;
         }
-        zloop_reader (self->loop, member->dealer, s_handle_dealer, self);
+        qv_loop_reader (self->loop, member->dealer, s_handle_dealer, self);
         if (member->monitor)
-            zloop_reader (self->loop, member->monitor, s_handle_monitor, self);
+            qv_loop_reader (self->loop, member->monitor, s_handle_monitor, self);
         zhashx_insert (self->members, member->endpoint, member);
         qv_info ("fan-out: searcher process %s joined (%s)", member->endpoint,
                  entry.ready ? "caught up" : "catching up");
@@ -534,7 +534,7 @@ s_handle_entries (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -587,19 +587,22 @@ qv_fanout_actor (zsock_t *pipe, void *args)
     self->parked = zlistx_new ();
     self->bus = qv_bus_new (self->config->nats_url, "quiver fan-out", false);
     zsock_signal (pipe, 0);
-    self->loop = zloop_new ();
-    zloop_set_nonstop (self->loop, true);
-    zloop_reader (self->loop, pipe, qv_actor_on_term, self);
-    zloop_reader (self->loop, self->inbox, s_handle_inbox, self);
-    zloop_reader (self->loop, self->entries, s_handle_entries, self);
+    self->loop = qv_loop_new ();
+    qv_loop_set_nonstop (self->loop, true);
+    qv_loop_reader (self->loop, pipe, qv_actor_on_term, self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (self->loop, pipe);
+    qv_loop_reader (self->loop, self->inbox, s_handle_inbox, self);
+    qv_loop_reader (self->loop, self->entries, s_handle_entries, self);
     if (self->bus) {
-        zloop_timer (self->loop, 50, 0, s_handle_timer, self);
+        qv_loop_timer (self->loop, 50, 0, s_handle_timer, self);
         s_handle_timer (self->loop, 0, self);
     }
     else
         qv_error ("fan-out: %s; reads cannot reach searcher processes", qv_err_msg ());
-    zloop_start (self->loop);
-    zloop_destroy (&self->loop);
+    qv_loop_start (self->loop);
+    qv_loop_destroy (&self->loop);
     qv_bus_destroy (&self->bus);    //  no more membership messages after this
     //  Reads in flight or queued: answered, not lost
     qv_msg_t *msg;

@@ -26,6 +26,7 @@
 //  the objects it missed from the store, which stays the source of truth. The stream is
 //  created (or its limits set) at start and retried every second until NATS answers.
 #include "qv_feedpub.h"
+#include "qv_loop.h"
 #include "qv_bus.h"
 #include "qv_msg.h"
 #include "qv_rc.h"
@@ -116,7 +117,7 @@ s_publish (self_t *self, const qv_msg_t *msg)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -141,7 +142,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 static int
-s_handle_ask (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_ask (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -180,7 +181,7 @@ s_handle_ask (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -189,7 +190,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     (void) arg;
@@ -217,19 +218,22 @@ qv_feedpub_actor (zsock_t *pipe, void *args)
     qv_config_endpoint (self->config, "feedpub-ts", ep, sizeof ep);
     self->asks = zsock_new_pull (ep);
     zsock_signal (pipe, 0);
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
+    qv_loop_t *loop = qv_loop_new ();
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
     if (self->bus) {
         s_setup_stream (self);
-        zloop_reader (loop, self->inbox, s_handle_inbox, self);
-        zloop_reader (loop, self->asks, s_handle_ask, self);
-        zloop_timer (loop, 1000, 0, s_handle_timer, self);
+        qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
+        qv_loop_reader (loop, self->asks, s_handle_ask, self);
+        qv_loop_timer (loop, 1000, 0, s_handle_timer, self);
     }
     else
         qv_error ("committed feed: %s; not published", qv_err_msg ());
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     qv_bus_destroy (&self->bus);
     //  Messages left (or never read without a bus): free them and their bytes' count.
     qv_msg_t *msg;

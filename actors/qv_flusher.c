@@ -99,7 +99,7 @@ s_write_manifest (self_t *self, const qv_msg_bin_t *manifest, uint64_t version)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -130,15 +130,18 @@ qv_flusher_actor (zsock_t *pipe, void *args_)
     self.inbox = zsock_new_pull (ep);
     self.meta = qv_config_push (args->config, "meta");
     zsock_signal (pipe, 0);
-    zloop_t *loop = zloop_new ();
+    qv_loop_t *loop = qv_loop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, qv_actor_on_term, &self);
-    zloop_reader (loop, self.inbox, s_handle_inbox, &self);
-    zloop_set_nonstop (loop, true);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, qv_actor_on_term, &self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self.inbox, s_handle_inbox, &self);
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     //  Drop what is still queued: the segment links and manifest chunks it carries
     qv_msg_t *msg;
     while ((msg = qv_msg_recv_nowait (self.inbox))) {

@@ -38,6 +38,7 @@
 //  shares its answer (the writer answers after they arrived, so it covers every write
 //  acknowledged before them); reads that arrive meanwhile wait for the next question.
 #include "qv_follower.h"
+#include "qv_loop.h"
 #include "qv_bus.h"
 #include "qv_feedpub.h"
 #include "qv_msg.h"
@@ -308,7 +309,7 @@ s_decode (natsMsg *m, const char *what)
 }
 
 static int
-s_handle_feed (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_feed (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -344,7 +345,7 @@ s_ask (self_t *self)
 }
 
 static int
-s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_answer (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -370,7 +371,7 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -414,7 +415,7 @@ s_expire (self_t *self, zlistx_t **list_p, int64_t now)
 //  Subscriptions (retried until NATS answers), strong-read deadlines and re-asks, and
 //  the store poll when the feed is silent.
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -450,7 +451,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     (void) arg;
@@ -509,20 +510,23 @@ qv_follower_actor (zsock_t *pipe, void *args_)
     self->bus = qv_bus_new (self->config->nats_url, "quiver searcher", true);
     self->last_feed_ms = qv_clock_msec ();
     zsock_signal (pipe, 0);
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
+    qv_loop_t *loop = qv_loop_new ();
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
     if (self->bus) {
-        zloop_reader (loop, self->inbox, s_handle_inbox, self);
-        zloop_reader (loop, self->feed, s_handle_feed, self);
-        zloop_reader (loop, self->answers, s_handle_answer, self);
-        zloop_timer (loop, 20, 0, s_handle_timer, self);
+        qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
+        qv_loop_reader (loop, self->feed, s_handle_feed, self);
+        qv_loop_reader (loop, self->answers, s_handle_answer, self);
+        qv_loop_timer (loop, 20, 0, s_handle_timer, self);
         s_handle_timer (loop, 0, self);
     }
     else
         qv_error ("searcher: %s; cannot follow the committed feed", qv_err_msg ());
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     qv_bus_destroy (&self->bus);
     s_drop_batch (self);
     zlistx_destroy (&self->batch);

@@ -282,7 +282,7 @@ s_answer_client (self_t *self, zsock_t *sock, zmsg_t *env, const qv_req_t *req)
 //  searcher as a proxy's read would (the reply comes back to the envelope, through
 //  s_handle_inbox); anything else as s_answer_client answers it.
 static int
-s_handle_api (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_api (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -347,7 +347,7 @@ s_stream_late (self_t *self, zframe_t *peer)
 }
 
 static int
-s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_router (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -470,7 +470,7 @@ s_is_ddl (const qv_record_t *rec)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -545,7 +545,7 @@ s_load (self_t *self, zlist_t *views, uint64_t max_ts)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -650,15 +650,18 @@ qv_intake_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     zstr_send (pipe, "OK");
 
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
-    zloop_reader (loop, self->router, s_handle_router, self);
-    zloop_reader (loop, self->inbox, s_handle_inbox, self);
+    qv_loop_t *loop = qv_loop_new ();
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self->router, s_handle_router, self);
+    qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
     if (self->api)
-        zloop_reader (loop, self->api, s_handle_api, self);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+        qv_loop_reader (loop, self->api, s_handle_api, self);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     //  Replies the other actors sent while they stopped still go to their proxies
     while (zsock_events (self->inbox) & ZMQ_POLLIN)
         s_handle_inbox (NULL, self->inbox, self);

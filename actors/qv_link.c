@@ -82,7 +82,7 @@ typedef struct {
     zhashx_t *pending;              //  job id -> s_sent_t *: sent, not yet answered
     bool connected;
     char writer [256];              //  the endpoint ("" while none is known)
-    zloop_t *loop;
+    qv_loop_t *loop;
     uint64_t monitors;              //  monitor endpoints made, for unique names
     qv_bus_t *bus;                  //  without --writer: NATS, for the core's entry
     zsock_t *cores;                 //  PULL: natsMsg * of the cores' entries
@@ -317,7 +317,7 @@ s_expire (self_t *self, zlistx_t *list, int64_t now)
 //  newest commit timestamp unanswered for S_ASK_RETRY_MS sent again; reads left
 //  waiting by a question that could not be sent asked again.
 static int
-s_handle_tick (zloop_t *loop, int timer_id, void *arg)
+s_handle_tick (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -338,7 +338,7 @@ static void s_dealer_open (self_t *self, const char *endpoint);
 
 //  A message of the proxy's for the writer core.
 static int
-s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_local (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -435,7 +435,7 @@ s_handle_local (zloop_t *loop, zsock_t *reader, void *arg)
 
 //  A message of the writer core's.
 static int
-s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_dealer (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -555,7 +555,7 @@ s_lost (self_t *self)
 }
 
 static int
-s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_monitor (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -580,12 +580,12 @@ s_dealer_close (self_t *self)
     if (self->connected)
         s_lost (self);
     if (self->monitor) {
-        zloop_reader_end (self->loop, self->monitor);
+        qv_loop_reader_end (self->loop, self->monitor);
         zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
         zsock_destroy (&self->monitor);
     }
     if (self->dealer) {
-        zloop_reader_end (self->loop, self->dealer);
+        qv_loop_reader_end (self->loop, self->dealer);
         zsock_destroy (&self->dealer);
     }
 }
@@ -603,8 +603,8 @@ s_dealer_open (self_t *self, const char *endpoint)
                                     &self->monitor);
     assert (self->dealer);          //  the key file was read at start (quiver.c)
     if (self->monitor)
-        zloop_reader (self->loop, self->monitor, s_handle_monitor, self);
-    zloop_reader (self->loop, self->dealer, s_handle_dealer, self);
+        qv_loop_reader (self->loop, self->monitor, s_handle_monitor, self);
+    qv_loop_reader (self->loop, self->dealer, s_handle_dealer, self);
     if (zsock_connect (self->dealer, "%s", endpoint) != 0)
         qv_error ("link: cannot connect to the writer core at '%s': %s", endpoint,
                   zmq_strerror (zmq_errno ()));
@@ -616,7 +616,7 @@ s_dealer_open (self_t *self, const char *endpoint)
 
 //  An update of a writer core's entry: the ready one of the highest epoch is the core.
 static int
-s_handle_cores (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_cores (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -655,7 +655,7 @@ s_handle_cores (zloop_t *loop, zsock_t *reader, void *arg)
 
 //  Subscribes to the cores' entries until it succeeds.
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -682,12 +682,15 @@ qv_link_actor (zsock_t *pipe, void *args)
     self->fanout = qv_config_push (self->config, "fanout");
     self->waiting = zlistx_new ();
     self->asked = zlistx_new ();
-    self->loop = zloop_new ();
-    zloop_set_nonstop (self->loop, true);
-    zloop_reader (self->loop, pipe, qv_actor_on_term, self);
-    zloop_reader (self->loop, self->from_segmgr, s_handle_local, self);
-    zloop_reader (self->loop, self->from_searcher, s_handle_local, self);
-    zloop_timer (self->loop, 250, 0, s_handle_tick, self);
+    self->loop = qv_loop_new ();
+    qv_loop_set_nonstop (self->loop, true);
+    qv_loop_reader (self->loop, pipe, qv_actor_on_term, self);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (self->loop, pipe);
+    qv_loop_reader (self->loop, self->from_segmgr, s_handle_local, self);
+    qv_loop_reader (self->loop, self->from_searcher, s_handle_local, self);
+    qv_loop_timer (self->loop, 250, 0, s_handle_tick, self);
     if (self->config->writer [0])
         s_dealer_open (self, self->config->writer);
     else {
@@ -695,10 +698,10 @@ qv_link_actor (zsock_t *pipe, void *args)
                                  sizeof self->subject);
         qv_config_endpoint (self->config, "link-cores", ep, sizeof ep);
         self->cores = zsock_new_pull (ep);
-        zloop_reader (self->loop, self->cores, s_handle_cores, self);
+        qv_loop_reader (self->loop, self->cores, s_handle_cores, self);
         self->bus = qv_bus_new (self->config->nats_url, "quiver proxy: writer cores", false);
         if (self->bus) {
-            zloop_timer (self->loop, 100, 0, s_handle_timer, self);
+            qv_loop_timer (self->loop, 100, 0, s_handle_timer, self);
             s_handle_timer (self->loop, 0, self);
         }
         else
@@ -712,7 +715,7 @@ qv_link_actor (zsock_t *pipe, void *args)
         s_writer_down (self, why);
     }
     zsock_signal (pipe, 0);
-    zloop_start (self->loop);
+    qv_loop_start (self->loop);
 
     qv_bus_destroy (&self->bus);    //  no more entries after this
     //  What the proxy sent that was not read yet is answered as what is in flight (as
@@ -732,7 +735,7 @@ qv_link_actor (zsock_t *pipe, void *args)
     s_strong_fail (self, self->waiting, "this proxy process is shutting down");
     self->connected = false;
     s_dealer_close (self);
-    zloop_destroy (&self->loop);
+    qv_loop_destroy (&self->loop);
     if (self->cores) {
         qv_bus_purge (self->cores);
         zsock_destroy (&self->cores);

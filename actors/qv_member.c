@@ -51,7 +51,7 @@ s_warn (self_t *self, const char *what)
 }
 
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -104,17 +104,20 @@ qv_member_actor (zsock_t *pipe, void *args)
     snprintf (name, sizeof name, "quiver %s membership", self->role);
     self->bus = qv_bus_new (self->config->nats_url, name, false);
     zsock_signal (pipe, 0);
-    zloop_t *loop = zloop_new ();
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, qv_actor_on_term, NULL);
+    qv_loop_t *loop = qv_loop_new ();
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, qv_actor_on_term, NULL);
+    //  No handler but the pipe's touches the pipe (only $TERM comes on it): it is
+    //  asked for events only when its fd fires
+    qv_loop_reader_set_private (loop, pipe);
     if (self->bus) {
-        zloop_timer (loop, 50, 0, s_handle_timer, self);
+        qv_loop_timer (loop, 50, 0, s_handle_timer, self);
     }
     else
         qv_error ("%s: %s; %s processes will not find it", self->role, qv_err_msg (),
                   streq (self->role, QV_MEMBERS_CORE) ? "proxy" : "writer");
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     //  Stopping: writers stop sending reads at once rather than after the entry goes stale
     if (self->kv && qv_members_delete (self->kv, self->key) != 0)
         qv_warn ("%s: %s", self->role, qv_err_msg ());

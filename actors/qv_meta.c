@@ -53,6 +53,7 @@
 //  Index builds run on the builder's thread, so a long build never holds up a segment
 //  write or a manifest on the flusher's.
 #include "qv_meta.h"
+#include "qv_loop.h"
 #include "qv_builder.h"
 #include "qv_compactor.h"
 #include "qv_catalog.h"
@@ -414,7 +415,7 @@ s_handle_msg (self_t *self, qv_msg_t **msg_p)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -426,7 +427,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 
 //  Every second: a manifest whose write failed is written again.
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -439,7 +440,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -501,14 +502,17 @@ qv_meta_actor (zsock_t *pipe, void *args_)
         zsock_connect (self->feedpub, "%s", fep);
     }
     zsock_signal (pipe, 0);
-    zloop_t *loop = zloop_new ();
+    qv_loop_t *loop = qv_loop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order.
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
-    zloop_reader (loop, self->inbox, s_handle_inbox, self);
-    zloop_timer (loop, 1000, 0, s_handle_timer, self);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
+    qv_loop_timer (loop, 1000, 0, s_handle_timer, self);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     //  What is still queued: handles freed, flushes answered.
     self->quiet = true;
     qv_msg_t *msg;

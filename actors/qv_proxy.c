@@ -996,7 +996,7 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
 }
 
 static int
-s_handle_router (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_router (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     //  Never waiting (see qv_actor.h); the requests already queued are taken in this
@@ -1229,7 +1229,7 @@ s_parked_fail (self_t *self, const char *why)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -1368,7 +1368,7 @@ s_finish (self_t *self, qv_job_t *job)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -1518,20 +1518,22 @@ qv_proxy_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     zstr_send (pipe, "OK");
 
-    zloop_t *loop = zloop_new ();
+    qv_loop_t *loop = qv_loop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
-    zloop_reader (loop, self->router, s_handle_router, self);
+    qv_loop_set_nonstop (loop, true);
+    //  The pipe is not private to its handler (qv_loop_reader_set_private):
+    //  s_handle_inbox sends REFUSED on it, so the loop asks it after every handler
+    qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    qv_loop_reader (loop, self->router, s_handle_router, self);
     //  The bridge's and the REST gateway's socket, polled only when one of them runs
     //  (every socket a loop polls costs system calls on each of its turns)
     if (self->config->nats_url [0] || self->config->http [0] || self->config->metrics [0])
-        zloop_reader (loop, self->bus, s_handle_router, self);
-    zloop_reader (loop, self->inbox, s_handle_inbox, self);
-    zloop_set_nonstop (loop, true);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+        qv_loop_reader (loop, self->bus, s_handle_router, self);
+    qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     //  Replies the other actors sent while they stopped still go to their clients
     while (zsock_events (self->inbox) & ZMQ_POLLIN)
         s_handle_inbox (NULL, self->inbox, self);

@@ -1195,7 +1195,7 @@ s_delayed_due (self_t *self)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -1219,7 +1219,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 
 //  Every 10 ms: parked reads past their deadline; the fault hook's due messages.
 static int
-s_handle_wait_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_wait_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -1262,7 +1262,7 @@ s_measure_memory (self_t *self)
 
 //  Every second: sealed segments to write, indexes to build.
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -1325,7 +1325,7 @@ s_drain (self_t *self)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -1405,10 +1405,10 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     }
     self->nworkers = self->config->search_threads > 0 ? self->config->search_threads : 1;
     self->workers = calloc ((size_t) self->nworkers, sizeof (zactor_t *));
-    zloop_t *loop = zloop_new ();
+    qv_loop_t *loop = qv_loop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
-    zloop_set_nonstop (loop, true);
+    qv_loop_set_nonstop (loop, true);
     //  One socket for every worker's SEARCHED, beside the inbox (not behind its
     //  queue of applies), polled once however many workers there are
     qv_config_endpoint (self->config, "searched", ep, sizeof ep);
@@ -1435,14 +1435,17 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     zlist_destroy (&cdc_replay);
     //  Sealed segments of the recovered catalog, before any FLUSH can ask about them.
     s_sealed_todo (self);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
-    zloop_reader (loop, self->inbox, s_handle_inbox, self);
-    zloop_reader (loop, self->searched, s_handle_inbox, self);
-    zloop_timer (loop, 1000, 0, s_handle_timer, self);
-    zloop_timer (loop, 10, 0, s_handle_wait_timer, self);
-    zloop_set_nonstop (loop, true);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
+    qv_loop_reader (loop, self->searched, s_handle_inbox, self);
+    qv_loop_timer (loop, 1000, 0, s_handle_timer, self);
+    qv_loop_timer (loop, 10, 0, s_handle_wait_timer, self);
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
     //  The workers first, then what they posted while stopping (their searches are
     //  answered below)
     for (int i = 0; i < self->nworkers; i++)

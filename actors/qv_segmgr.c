@@ -67,6 +67,7 @@
 //  again whose first copy may have been logged (its connection to the writer core
 //  dropped, and it answered UNAVAILABLE, outcome unknown).
 #include "qv_segmgr.h"
+#include "qv_loop.h"
 #include "qv_catalog.h"
 #include "qv_hist.h"
 #include "qv_stream_hold.h"
@@ -980,7 +981,7 @@ s_relieve (self_t *self)
 }
 
 static int
-s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_writer (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -1088,7 +1089,7 @@ s_handle_writer (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 static int
-s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_inbox (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -1174,7 +1175,7 @@ s_handle_inbox (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -1209,7 +1210,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -1278,17 +1279,20 @@ qv_segmgr_actor (zsock_t *pipe, void *args_)
     s_kick (self);
     s_publish (self);
 
-    zloop_t *loop = zloop_new ();
+    qv_loop_t *loop = qv_loop_new ();
     //  Stop on $TERM only: SIGINT/SIGTERM belong to main, which stops the actors in order
     //  (the segment manager first, so that the write in flight reaches the searcher).
-    zloop_set_nonstop (loop, true);
-    zloop_reader (loop, pipe, s_handle_pipe, self);
-    zloop_reader (loop, self->inbox, s_handle_inbox, self);
-    zloop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);
-    zloop_timer (loop, 100, 0, s_handle_timer, self);
-    zloop_set_nonstop (loop, true);
-    zloop_start (loop);
-    zloop_destroy (&loop);
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_reader (loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (loop, pipe);
+    qv_loop_reader (loop, self->inbox, s_handle_inbox, self);
+    qv_loop_reader (loop, zactor_sock (self->writer), s_handle_writer, self);
+    qv_loop_timer (loop, 100, 0, s_handle_timer, self);
+    qv_loop_set_nonstop (loop, true);
+    qv_loop_start (loop);
+    qv_loop_destroy (&loop);
 
     //  Finish the group in flight so nothing acknowledged is half-done.
     zsock_set_rcvtimeo (zactor_sock (self->writer), 25000);

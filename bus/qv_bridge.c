@@ -47,6 +47,7 @@
 #include "qv_bridge.h"
 #include "qv_bus.h"
 #include "qv_ingest_lease.h"
+#include "qv_loop.h"
 #include "qv_msg.h"
 #include "qv_proto.h"
 #include "qv_rc.h"
@@ -96,7 +97,7 @@ typedef struct {
     const qv_config_t *config;
     qv_nats_stats_t *stats;
     zsock_t *pipe;
-    zloop_t *loop;
+    qv_loop_t *loop;
     qv_bus_t *bus;
     zsock_t *msgs;                  //  PULL of natsMsg * from delivery threads
     zsock_t *api;                   //  DEALER to the proxy
@@ -515,7 +516,7 @@ s_send_api (self_t *self, s_ctx_t *ctx, const char *op, const char *collection,
 
 static void s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size);
 static void s_start_consumer (self_t *self);
-static int s_handle_msgs (zloop_t *loop, zsock_t *reader, void *arg);
+static int s_handle_msgs (qv_loop_t *loop, zsock_t *reader, void *arg);
 
 //  Takes a NATS message whose last two subject tokens are <op>.<collection>.
 static void
@@ -753,7 +754,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
     }
     s_ctx_free (ctx);
     if (!self->reading_msgs && self->core_inflight <= S_CORE_LOW && self->core_bytes <= S_CORE_LOW_BYTES) {
-        zloop_reader (self->loop, self->msgs, s_handle_msgs, self);
+        qv_loop_reader (self->loop, self->msgs, s_handle_msgs, self);
         self->reading_msgs = true;
     }
 }
@@ -761,7 +762,7 @@ s_finish (self_t *self, s_ctx_t *ctx, const void *reply, size_t size)
 // --------------------------------------------------------------------- handlers
 
 static int
-s_handle_msgs (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_msgs (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -774,14 +775,14 @@ s_handle_msgs (zloop_t *loop, zsock_t *reader, void *arg)
     s_request (self, msg, reply && *reply ? S_REQUEST : S_FIRE, 0);
     if ((self->core_inflight >= S_CORE_HIGH || self->core_bytes >= S_CORE_HIGH_BYTES)
     &&  self->reading_msgs) {
-        zloop_reader_end (self->loop, self->msgs);
+        qv_loop_reader_end (self->loop, self->msgs);
         self->reading_msgs = false;
     }
     return 0;
 }
 
 static int
-s_handle_api (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_api (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -826,7 +827,7 @@ s_go_live (self_t *self)
 }
 
 static int
-s_handle_ingest (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_ingest (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -897,7 +898,7 @@ s_handle_ingest (zloop_t *loop, zsock_t *reader, void *arg)
 //  unacknowledged (the next holder's consumer delivers them); writes in flight at the
 //  core are answered as usual.
 static int
-s_handle_lease (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_lease (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     self_t *self = arg;
@@ -981,13 +982,13 @@ s_setup (self_t *self)
             snprintf (fa->stream, sizeof fa->stream, "%s", self->config->ingest_stream);
             snprintf (fa->durable, sizeof fa->durable, "quiver_%s", self->config->ingest_stream);
             self->ingest = zactor_new (s_fetch_actor, fa);
-            zloop_reader (self->loop, zactor_sock (self->ingest), s_handle_ingest, self);
+            qv_loop_reader (self->loop, zactor_sock (self->ingest), s_handle_ingest, self);
             if (!self->remote)
                 s_start_consumer (self);    //  a remote one once it leads and is positioned
             else {
                 qv_ingest_lease_args_t la = { self->config, nc, &self->lease_held };
                 self->lease = zactor_new (qv_ingest_lease_actor, &la);
-                zloop_reader (self->loop, zactor_sock (self->lease), s_handle_lease, self);
+                qv_loop_reader (self->loop, zactor_sock (self->lease), s_handle_lease, self);
             }
         }
         //  A proxy process serves its clients whether it consumes the stream or not
@@ -1020,7 +1021,7 @@ s_send_own (self_t *self, s_kind_t kind, const char *op)
 }
 
 static int
-s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+s_handle_timer (qv_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
@@ -1062,7 +1063,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 static int
-s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+s_handle_pipe (qv_loop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     (void) arg;
@@ -1110,7 +1111,7 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
     self->proxy = zsock_new (ZMQ_PUSH);
     zsock_set_linger (self->proxy, 0);
     zsock_connect (self->proxy, "%s", ep);
-    self->loop = zloop_new ();
+    self->loop = qv_loop_new ();
     char name [96];
     snprintf (name, sizeof name, "quiver-%s", self->config->instance);
     self->bus = qv_bus_new (self->config->nats_url, name, true);
@@ -1134,16 +1135,19 @@ qv_bridge_actor (zsock_t *pipe, void *args_)
         self->next_setup = rc ? qv_clock_msec () + 1000 : 0;
         zsock_send (pipe, "ss", "OK", "");
     }
-    zloop_reader (self->loop, pipe, s_handle_pipe, self);
+    qv_loop_reader (self->loop, pipe, s_handle_pipe, self);
+    //  Only s_handle_pipe reads or answers the pipe (no other handler holds it): it is
+    //  asked for events only when its fd fires or after s_handle_pipe
+    qv_loop_reader_set_private (self->loop, pipe);
     if (self->bus) {
-        zloop_reader (self->loop, self->msgs, s_handle_msgs, self);
+        qv_loop_reader (self->loop, self->msgs, s_handle_msgs, self);
         self->reading_msgs = true;
-        zloop_reader (self->loop, self->api, s_handle_api, self);
-        zloop_timer (self->loop, 100, 0, s_handle_timer, self);
+        qv_loop_reader (self->loop, self->api, s_handle_api, self);
+        qv_loop_timer (self->loop, 100, 0, s_handle_timer, self);
     }
-    zloop_set_nonstop (self->loop, true);
-    zloop_start (self->loop);
-    zloop_destroy (&self->loop);
+    qv_loop_set_nonstop (self->loop, true);
+    qv_loop_start (self->loop);
+    qv_loop_destroy (&self->loop);
 
     if (self->ingest) {
         //  Take back the messages the fetcher passed but we have not read.
