@@ -23,6 +23,18 @@ s_packable (const s_hnsw_t *h)
     return h->borrowed && !h->sq8 && h->link_off == 0;
 }
 
+//  Makes l0 (l0_u32 u32) and off (count offsets) h's lists, in place of the arena.
+static void
+s_install (s_hnsw_t *h, uint32_t *l0, uint32_t *off, size_t l0_u32, uint32_t count)
+{
+    free (h->arena);
+    h->arena = NULL;
+    h->l0 = l0;
+    h->l0off = off;
+    h->l0_u32 = l0_u32;
+    h->l0_nodes = count;
+}
+
 void
 qv_hnsw_pack (s_hnsw_t *h, uint32_t count)
 {
@@ -49,11 +61,8 @@ qv_hnsw_pack (s_hnsw_t *h, uint32_t count)
     //  Shrinking gives the tail back (an mmapped block is remapped smaller); were the
     //  allocator to refuse, the block stays whole and serves as it is
     uint32_t *l0 = realloc (a, (at? at: 1) * sizeof (uint32_t));
-    h->l0 = l0? l0: a;
-    h->arena = NULL;
-    h->l0off = off;
-    h->l0_u32 = at;
-    h->l0_nodes = count;
+    h->arena = NULL;                //  moved or shrunk: a, not the arena, any more
+    s_install (h, l0? l0: a, off, at, count);
 }
 
 int
@@ -102,14 +111,9 @@ qv_hnsw_load_packed (s_hnsw_t *h, uint32_t count, const uint8_t *lists, size_t l
         }
         memcpy (l0, lists, l0_u32 * sizeof (uint32_t));
     }
-    for (size_t i = 0; i < l0_u32; i++)
-        l0 [i] = qv_le_get32 ((const uint8_t *) (l0 + i));
-    free (h->arena);
-    h->arena = NULL;
-    h->l0 = l0;
-    h->l0off = off;
-    h->l0_u32 = l0_u32;
-    h->l0_nodes = count;
+    //  The words are used as they are, as the records' are (qv_hnsw_store.c writes
+    //  and reads the in-memory layout: a little-endian host)
+    s_install (h, l0, off, l0_u32, count);
     return 0;
 }
 
