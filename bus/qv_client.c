@@ -185,9 +185,16 @@ qv_client_send (qv_client_t *self, qv_wr_t *request)
 {
     size_t size;
     const void *data = qv_wr_data (request, &size);
+    //  EAGAIN: no connection within the send timeout. A client without the key of a
+    //  server whose API is encrypted ends here too when the server has already
+    //  refused its handshake (ZeroMQ then drops the connection), else in the wait
+    //  for the answer: both say so
     if (zmq_send (zsock_resolve (self->sock), data, size, 0) < 0)
-        return s_fail (self, QV_EUNAVAIL, "UNAVAILABLE", "cannot send to %s: %s",
-                       self->endpoint, zmq_strerror (zmq_errno ()));
+        return s_fail (self, QV_EUNAVAIL, "UNAVAILABLE", "cannot send to %s: %s%s",
+                       self->endpoint, zmq_strerror (zmq_errno ()),
+                       zmq_errno () == EAGAIN
+                       ? " (is `quiver serve` running, and, if its API is encrypted, is "
+                         "the server key right?)" : "");
     return 0;
 }
 
