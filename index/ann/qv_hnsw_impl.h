@@ -463,6 +463,33 @@ int
     qv_hnsw_load_packed (s_hnsw_t *h, uint32_t count, const uint8_t *lists, size_t l0_u32,
                          uint8_t *own);
 
+//  Makes l0 (l0_u32 u32, from qv_hugemem_alloc) and off (count offsets, malloc'd)
+//  h's packed lists, in place of the arena, which it frees; h owns both after.
+void
+    qv_hnsw_pack_install (s_hnsw_t *h, uint32_t *l0, uint32_t *off, size_t l0_u32,
+                          uint32_t count);
+
+//  Sorts a link list's n ids ascending. A search expands every link of a node before
+//  it moves on, so their order changes no answer (ties aside); sorted, the lists are
+//  what the coded form stores (qv_hnsw_code.c), and a graph just built is the same
+//  graph once saved and loaded. qv_hnsw_pack sorts every list it packs, the upper
+//  ones too.
+void
+    qv_hnsw_sort_links (uint32_t *ids, uint32_t n);
+
+//  The coded form of a packed index's lists in its object (qv_hnsw_code.c): write
+//  appends u64 (bytes of the level-0 lists), the count level-0 lists, then each upper
+//  list (nodes in id order, levels 1 up), each Elias-Fano coded (qv_eflist.h). load
+//  reads that form (size bytes at p, nothing after it) into packed level-0 lists and
+//  the upper lists' block (upper_u32 words, checked against h->levels by the caller),
+//  refusing lists over M0 / M links or with ids out of range. 0, QV_ECORRUPT or
+//  QV_ENOMEM (recorded).
+int
+    qv_hnsw_code_write (const s_hnsw_t *h, uint32_t count, zchunk_t *chunk);
+int
+    qv_hnsw_code_load (s_hnsw_t *h, uint32_t count, const uint8_t *p, size_t size,
+                       uint64_t upper_u32);
+
 //  Gives back the part of a kept buffer past the packed lists.
 void
     qv_hnsw_pack_trim (s_hnsw_t *h);

@@ -4,17 +4,43 @@
 //  node, where a record held room for all M0 links. Graphs fill about two thirds of
 //  that room (1M uniform 128-d rows at M 16, efConstruction 100: 20.8 links of 32 on
 //  average), so a node takes 4 + 4 + 83 bytes where its record took 132: about 40 MB
-//  less per 1M nodes, in memory and in the index object (packed payload, written with
-//  record bytes 0: qv_hnsw_store.c).
+//  less per 1M nodes in memory. The index object stores them coded (qv_hnsw_code.c),
+//  smaller still; objects written before that hold them packed as here (record
+//  bytes 0: qv_hnsw_store.c) and still load.
 //
 //  The walks read the lists through s_links whichever way they are kept, in the same
 //  [count, links] form. QV_HNSW_PACK=0 in the environment keeps the records (to
 //  compare the two). HNSW_SQ8 keeps its records (its codes sit beside the links,
 //  one fetch for both), as does an index that holds its own vectors.
 #include "qv_hnsw_impl.h"
+#include "qv_eflist.h"
 #include "qv_hugemem.h"
 
 #include <string.h>
+
+static int
+s_cmp_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y? -1: x > y;
+}
+
+void
+qv_hnsw_sort_links (uint32_t *ids, uint32_t n)
+{
+    if (n > 64) {
+        qsort (ids, n, sizeof *ids, s_cmp_u32);
+        return;
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t v = ids [i], j = i;
+        while (j > 0 && ids [j - 1] > v) {
+            ids [j] = ids [j - 1];
+            j--;
+        }
+        ids [j] = v;
+    }
+}
 
 //  Whether h's lists may be packed: links-only records, no more adds.
 static int
@@ -23,9 +49,8 @@ s_packable (const s_hnsw_t *h)
     return h->borrowed && !h->sq8 && h->link_off == 0;
 }
 
-//  Makes l0 (l0_u32 u32) and off (count offsets) h's lists, in place of the arena.
-static void
-s_install (s_hnsw_t *h, uint32_t *l0, uint32_t *off, size_t l0_u32, uint32_t count)
+void
+qv_hnsw_pack_install (s_hnsw_t *h, uint32_t *l0, uint32_t *off, size_t l0_u32, uint32_t count)
 {
     free (h->arena);
     h->arena = NULL;
@@ -56,13 +81,19 @@ qv_hnsw_pack (s_hnsw_t *h, uint32_t count)
         size_t n = 1 + (size_t) ll [0];
         off [i] = (uint32_t) at;
         memmove (a + at, ll, n * sizeof (uint32_t));
+        qv_hnsw_sort_links (a + at + 1, a [at]);
         at += n;
     }
+    for (uint32_t i = 0; i < count; i++)
+        for (int l = 1; l <= h->levels [i]; l++) {
+            uint32_t *ul = s_upper (h, i) + (size_t) (l - 1) * (1 + h->M);
+            qv_hnsw_sort_links (ul + 1, ul [0]);
+        }
     //  Shrinking gives the tail back (an mmapped block is remapped smaller); were the
     //  allocator to refuse, the block stays whole and serves as it is
     uint32_t *l0 = realloc (a, (at? at: 1) * sizeof (uint32_t));
     h->arena = NULL;                //  moved or shrunk: a, not the arena, any more
-    s_install (h, l0? l0: a, off, at, count);
+    qv_hnsw_pack_install (h, l0? l0: a, off, at, count);
 }
 
 int
@@ -113,7 +144,7 @@ qv_hnsw_load_packed (s_hnsw_t *h, uint32_t count, const uint8_t *lists, size_t l
     }
     //  The words are used as they are, as the records' are (qv_hnsw_store.c writes
     //  and reads the in-memory layout: a little-endian host)
-    s_install (h, l0, off, l0_u32, count);
+    qv_hnsw_pack_install (h, l0, off, l0_u32, count);
     return 0;
 }
 

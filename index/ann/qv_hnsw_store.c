@@ -7,12 +7,14 @@
 //      u8 levels [count], zero padding to a multiple of 4
 //      level-0 arena: count records of record bytes (the in-memory layout above)
 //      upper levels: for each node with level L > 0, in id order, L x (1 + M) u32
-//  An HNSW index on borrowed vectors (qv_index.h; frame version 3) writes its level-0
-//  lists packed (qv_hnsw_pack.c): record bytes 0, link offset 0, and in place of the
-//  arena each node's [count, links], no room for links it does not have (the section
-//  is what the payload's size leaves between the levels and the upper levels).
-//  Objects written before that hold its records, links alone: record 4 (1 + M0), link
-//  offset 0; they still load, and are packed on loading. Loaded onto borrowed
+//  An HNSW index on borrowed vectors (qv_index.h; frame version 3) whose lists are
+//  packed (qv_hnsw_pack.c) writes them coded (qv_hnsw_code.c): record bytes
+//  S_RECORD_CODED, link offset 0, and after the levels the coded level-0 and upper
+//  lists, which fill the rest of the payload (the header's upper-level count is the
+//  words they take once decoded). Objects written before that still load, packed on
+//  loading: with record bytes 0, each node's [count, links] in place of the arena (the
+//  section is what the payload's size leaves between the levels and the upper
+//  levels); with record 4 (1 + M0), link offset 0, the records, links alone. Loaded onto borrowed
 //  vectors, an object with the vectors (version 2) gives its records' links only.
 #include "qv_hnsw_impl.h"
 
@@ -20,6 +22,8 @@
 //  Serialization
 
 #define S_HEAD 32
+#define S_RECORD_PACKED 0           //  record bytes of packed u32 lists
+#define S_RECORD_CODED 1            //  record bytes of coded lists
 
 int
 qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk)
@@ -32,7 +36,11 @@ qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk)
     uint8_t head [S_HEAD];
     qv_le_put32 (head, h->M);
     qv_le_put32 (head + 4, h->M0);
-    qv_le_put32 (head + 8, h->l0? 0: (uint32_t) h->record);
+    //  QV_HNSW_CODE=0 in the environment writes packed lists as u32 (the form of
+    //  objects before coding; for comparisons and to test that they load)
+    const char *env = getenv ("QV_HNSW_CODE");
+    int code = h->l0 && !(env && strcmp (env, "0") == 0);
+    qv_le_put32 (head + 8, code? S_RECORD_CODED: h->l0? S_RECORD_PACKED: (uint32_t) h->record);
     qv_le_put32 (head + 12, (uint32_t) h->link_off);
     qv_le_put32 (head + 16, h->entry);
     qv_le_put32 (head + 20, (uint32_t) h->max_level);
@@ -43,6 +51,8 @@ qv_hnsw_serialize (const qv_index_t *self, zchunk_t *chunk)
         zchunk_extend (chunk, h->levels, count);
     static const uint8_t zeros [4] = { 0 };
     zchunk_extend (chunk, zeros, (4 - count % 4) % 4);
+    if (code)
+        return qv_hnsw_code_write (h, count, chunk);
     if (h->l0)
         zchunk_extend (chunk, h->l0, h->l0_u32 * sizeof (uint32_t));
     else
@@ -85,10 +95,13 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
         link_off = h->vbytes;
         record = (link_off + (1 + (size_t) h->M0) * sizeof (uint32_t) + 63) / 64 * 64;
     }
-    //  Packed level-0 lists (record bytes 0): only an index on borrowed floats writes them
-    int packed = h->borrowed && !h->sq8 && qv_le_get32 (payload + 8) == 0;
+    //  Packed or coded lists: only an index on borrowed floats writes them
+    int packed = h->borrowed && !h->sq8 && qv_le_get32 (payload + 8) == S_RECORD_PACKED;
+    int coded = h->borrowed && !h->sq8 && qv_le_get32 (payload + 8) == S_RECORD_CODED;
     if (packed)
-        record = 0;
+        record = S_RECORD_PACKED;
+    if (coded)
+        record = S_RECORD_CODED;
     if (qv_le_get32 (payload) != h->M || qv_le_get32 (payload + 4) != h->M0
     ||  qv_le_get32 (payload + 8) != record || qv_le_get32 (payload + 12) != link_off)
         return qv_err (QV_ECORRUPT, "HNSW payload layout does not match its parameters");
@@ -101,8 +114,11 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     uint64_t l0_bytes = (uint64_t) count * record;
     if (packed && upper_u32 <= size && S_HEAD + (uint64_t) levels_bytes + upper_u32 * 4 <= size)
         l0_bytes = (size - S_HEAD - levels_bytes - upper_u32 * 4) / 4 * 4;
+    //  Coded lists fill the rest (their decoded words are checked as they are read)
     uint64_t want = S_HEAD + (uint64_t) levels_bytes + l0_bytes + upper_u32 * sizeof (uint32_t);
-    if (upper_u32 > size || want != size)
+    if (coded)
+        want = S_HEAD + (uint64_t) levels_bytes <= size? size: size + 1;
+    if ((!coded && upper_u32 > size) || want != size)
         return qv_err (QV_ECORRUPT, "HNSW payload is %zu bytes, its header describes %llu",
                        size, (unsigned long long) want);
     self->count = 0;
@@ -128,6 +144,12 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     //  touched by the move, and are copied below)
     const uint8_t *arena = levels + levels_bytes;
     uint8_t *buf = self->adopt;
+    if (coded) {
+        rc = qv_hnsw_code_load (h, count, arena, size - S_HEAD - levels_bytes, upper_u32);
+        if (rc)
+            return rc;
+    }
+    else
     if (packed) {
         rc = qv_hnsw_load_packed (h, count, arena, (size_t) (l0_bytes / 4), buf);
         if (rc)
@@ -159,7 +181,7 @@ qv_hnsw_load (qv_index_t *self, const uint8_t *payload, size_t size)
     //  overwritten the payload's)
     //  The upper lists in one block, as they are in the payload
     const uint8_t *up = arena + l0_bytes;
-    if (upper_u32) {
+    if (upper_u32 && !coded) {
         h->up.block = malloc ((size_t) upper_u32 * sizeof (uint32_t));
         if (!h->up.block)
             return qv_err (QV_ENOMEM, "out of memory loading HNSW upper levels");

@@ -17,7 +17,7 @@
 //
 //  Seeds (QV_FUZZ_SEEDS=DIR, see qv_fuzz_seeds.h): images written by
 //  qv_index_serialize of small built indexes of each type and metric, one empty, and
-//  HNSW on borrowed vectors;
+//  HNSW on borrowed vectors (coded lists, and packed u32 ones as before coding);
 //  v1-*: the same written before the envelope, kept to fuzz the version 1 reader.
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,13 +48,18 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     s_seed (dir, "hnsw-cosine", "HNSW", QV_METRIC_COSINE, 5, 20, 3);
     s_seed (dir, "hnsw-one", "HNSW", QV_METRIC_L2, 2, 1, 4);
     s_seed (dir, "hnsw-empty", "HNSW", QV_METRIC_L2, 2, 0, 4);
-    //  On borrowed vectors (lean, level-0 lists packed); L2 and IP borrow
+    //  On borrowed vectors (lean, link lists coded); L2 and IP borrow
     qv_index_params_t lean = { .M = 4, .ef_construction = 16, .threads = 1, .seed = 7,
                                .borrow = 1 };
     qv_fuzz_seed_index (dir, "hnsw-lean-l2", "HNSW", QV_METRIC_L2, 4, 40, &lean);
     lean.M = 2;
     qv_fuzz_seed_index (dir, "hnsw-lean-ip", "HNSW", QV_METRIC_IP, 3, 12, &lean);
     qv_fuzz_seed_index (dir, "hnsw-lean-empty", "HNSW", QV_METRIC_L2, 2, 0, &lean);
+    //  ... with its lists as packed u32, as written before they were coded
+    setenv ("QV_HNSW_CODE", "0", 1);
+    lean.M = 4;
+    qv_fuzz_seed_index (dir, "hnsw-lean-packed", "HNSW", QV_METRIC_L2, 4, 40, &lean);
+    unsetenv ("QV_HNSW_CODE");
     s_seed (dir, "hnsw-sq8-l2", "HNSW_SQ8", QV_METRIC_L2, 4, 30, 4);
     s_seed (dir, "hnsw-sq8-cosine", "HNSW_SQ8", QV_METRIC_COSINE, 6, 16, 2);
     s_seed (dir, "hnsw-sq8-empty", "HNSW_SQ8", QV_METRIC_L2, 3, 0, 4);
@@ -106,7 +111,7 @@ s_exercise (qv_index_t *index)
 }
 
 //  An image that leaves its vectors out (an index on borrowed vectors: HNSW writes its
-//  level-0 lists packed) loads only onto vectors: given zeros of the count and dim its
+//  link lists coded, or packed before) loads only onto vectors: given zeros of the count and dim its
 //  fields name (when small), from a buffer handed over, as the server loads it. One
 //  that loads is searched, and serializes to an image that loads and serializes again
 //  to the same bytes.
