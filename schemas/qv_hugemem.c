@@ -2,7 +2,9 @@
 #include "qv_hugemem.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 void *
@@ -18,4 +20,16 @@ qv_hugemem_alloc (size_t size)
     if (!env || strcmp (env, "0") != 0)
         (void) madvise (buf, size & ~(QV_HUGEMEM_PAGE - 1), MADV_HUGEPAGE);
     return buf;
+}
+
+void
+qv_hugemem_release (void *p, size_t size)
+{
+    if (!p || size < ((size_t) 1 << 20))
+        return;
+    size_t page = (size_t) sysconf (_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t) p + page - 1) & ~(uintptr_t) (page - 1),
+              to = ((uintptr_t) p + size) & ~(uintptr_t) (page - 1);
+    if (to > from)
+        (void) madvise ((void *) from, to - from, MADV_DONTNEED);
 }

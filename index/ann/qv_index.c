@@ -36,6 +36,7 @@
 //  A reader checks the length and the CRC first, then every header field; a type's
 //  load checks its payload against P. Corrupt bytes give QV_ECORRUPT, never a crash.
 #include "qv_index.h"
+#include "qv_hugemem.h"
 #include "qv_crc.h"
 #include "qv_envelope.h"
 #include "qv_le.h"
@@ -557,8 +558,10 @@ qv_index_load_owned_borrowed (void *data, size_t size, const float *vectors, uin
 {
     bool adopted = false;
     int rc = s_load (data, size, data, &adopted, vectors, n, dim, index_p);
-    if (!adopted)
+    if (!adopted) {
+        qv_hugemem_release (data, size);    //  not left resident in this thread's arena
         free (data);
+    }
     return rc;
 }
 
