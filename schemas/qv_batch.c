@@ -577,8 +577,15 @@ static const uint8_t s_empty_map [1] = { 0x80 };
 
 //  Batch layout: {"n": rows, "cols": [per field: bin (fixed-width values) or list of
 //  str/bin (varchar / json msgpack)], "valid": [per field: nil or bin of n bytes]}.
+//  qv_batch_write_but writes the fixed-width column `omit` as an empty bin.
 void
 qv_batch_write (const qv_batch_t *self, qv_wr_t *w)
+{
+    qv_batch_write_but (self, w, -1);
+}
+
+void
+qv_batch_write_but (const qv_batch_t *self, qv_wr_t *w, int omit)
 {
     const qv_schema_t *schema = self->schema;
     qv_wr_map (w, 3);
@@ -590,7 +597,7 @@ qv_batch_write (const qv_batch_t *self, qv_wr_t *w)
         const qv_field_t *f = &schema->fields [i];
         size_t width = qv_field_width (f);
         if (width)
-            qv_wr_bin (w, self->cols [i].data, width * self->n);
+            qv_wr_bin (w, self->cols [i].data, i == omit ? 0 : width * self->n);
         else {
             //  A json slot holding nothing is the empty map, written as one
             const qv_col_t *c = &self->cols [i];
@@ -616,11 +623,12 @@ qv_batch_write (const qv_batch_t *self, qv_wr_t *w)
 int
 qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out)
 {
-    return qv_batch_read_but (schema, v, -1, out);
+    return qv_batch_read_but (schema, v, -1, -1, out);
 }
 
 int
-qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, qv_batch_t **out)
+qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, int omit,
+                   qv_batch_t **out)
 {
     *out = NULL;
     const qv_val_t *vn = qv_val_get (v, "n");
@@ -636,7 +644,7 @@ qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, qv_ba
     for (int i = 0; i < schema->nfields; i++) {
         const qv_val_t *c = qv_val_at (cols, (size_t) i), *vv = qv_val_at (valid, (size_t) i);
         size_t width = qv_field_width (&schema->fields [i]);
-        bool ok = width ? qv_val_type (c) == QV_V_BIN && qv_val_len (c) == width * n
+        bool ok = width ? qv_val_type (c) == QV_V_BIN && qv_val_len (c) == (i == omit ? 0 : width * n)
                         : qv_val_type (c) == QV_V_ARRAY && qv_val_len (c) == n;
         ok = ok && (qv_val_type (vv) == QV_V_NIL
                     || (qv_val_type (vv) == QV_V_BIN && qv_val_len (vv) == n));
@@ -653,9 +661,9 @@ qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, qv_ba
         const void *p;
         size_t len;
         if (width) {
-            if (qv_val_bin (c, &p, &len) || len != width * n)
+            if (qv_val_bin (c, &p, &len) || len != (i == omit ? 0 : width * n))
                 goto corrupt;
-            if (i != skip)
+            if (i != skip && i != omit)
                 memcpy (b->cols [i].data, p, len);
         }
         else {

@@ -114,11 +114,19 @@ void
     qv_batch_write (const qv_batch_t *self, qv_wr_t *w);
 int
     qv_batch_read (const qv_schema_t *schema, const qv_val_t *v, qv_batch_t **out);
+//  As qv_batch_write, but the values of fixed-width column `omit` (-1: none) are left
+//  out (an empty bin stands in their place; its valid bytes are kept), for a caller
+//  that stores them in a form of its own (segment objects delta-code an int64
+//  primary key). The WAL and the wire use qv_batch_write: their format stays.
+void
+    qv_batch_write_but (const qv_batch_t *self, qv_wr_t *w, int omit);
 //  As qv_batch_read, but the data of fixed-width column `skip` is checked and left
 //  unwritten (its allocation untouched), for a caller that puts the column in place
-//  itself (qv_segment_load_owned adopts the object's buffer for it).
+//  itself (qv_segment_load_owned adopts the object's buffer for it); and fixed-width
+//  column `omit` must be the empty bin of qv_batch_write_but, its data left zeroed
+//  for the caller to fill. -1: no such column. QV_ECORRUPT if v does not match.
 int
-    qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip,
+    qv_batch_read_but (const qv_schema_t *schema, const qv_val_t *v, int skip, int omit,
                        qv_batch_t **out);
 
 //  Copies row src_row of src into row dst_row of dst (same schema); var values are

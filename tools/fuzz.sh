@@ -10,7 +10,7 @@
 #      --make-seeds      rewrite the seeds (seed-*) of the harnesses that make their own
 #                        with the real serializers (WAL, segment and index objects; see
 #                        tests/fuzz/qv_fuzz_seeds.h): run it after changing a format
-#                        (seeds of older formats, v1-*, are kept: no serializer
+#                        (seeds of older formats, v1-* and v2-*, are kept: no serializer
 #                        writes them any more, and the readers of them stay fuzzed)
 #  Each harness fuzz_NAME starts from tests/fuzz/corpus/NAME (and tests/fuzz/NAME.dict
 #  or fuzz_NAME.dict when present); new inputs go to build-fuzz/corpus/NAME, so a run

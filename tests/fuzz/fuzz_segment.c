@@ -13,8 +13,11 @@
 //  it was loaded from).
 //
 //  Seeds (QV_FUZZ_SEEDS=DIR, see qv_fuzz_seeds.h): segments written by
-//  qv_segment_save from rows decoded by the server's insert path: every field type
-//  with nulls, a varchar key with the dynamic field, two vector fields, no rows;
+//  qv_segment_save (version 3: delta-coded timestamps and int64 keys) from rows
+//  decoded by the server's insert path: every field type with nulls, a varchar key
+//  with the dynamic field, two vector fields, no rows, two inserts of consecutive and
+//  of extreme keys (one- and ten-byte deltas);
+//  v2-*: the same in version 2 (raw timestamps and keys), kept to fuzz that reader;
 //  v1-*: the same written before the envelope, kept to fuzz the version 1 reader
 //  (so are most of the grown corpus).
 #include <stdint.h>
@@ -25,20 +28,23 @@
 #include "qv_segfile.h"
 #include "qv_fuzz_seeds.h"
 
+//  A seed of rows_json inserted at timestamp 1000, then rows_later (if not NULL) at 1003.
 static void
 s_seed (const char *dir, const char *name, const char *schema_json, bool dynamic,
-        const char *rows_json)
+        const char *rows_json, const char *rows_later)
 {
     qv_schema_t *schema = qv_test_schema (schema_json);
     if (dynamic)
         assert_true (qv_schema_add_meta (schema) == 0);
     qv_segment_t *seg = qv_segment_new (schema, 42, 7, 1, 16);
     assert_non_null (seg);
-    if (rows_json) {
-        qv_batch_t *batch = qv_fuzz_batch (seg->schema, rows_json);
-        assert_true (qv_segment_append (seg, batch, 1000) == 0);
-        qv_batch_destroy (&batch);
-    }
+    const char *rows [2] = { rows_json, rows_later };
+    for (int i = 0; i < 2; i++)
+        if (rows [i]) {
+            qv_batch_t *batch = qv_fuzz_batch (seg->schema, rows [i]);
+            assert_true (qv_segment_append (seg, batch, 1000 + 3 * (uint64_t) i) >= 0);
+            qv_batch_destroy (&batch);
+        }
     size_t size;
     void *object = qv_segment_save (seg, &size);
     assert_non_null (object);
@@ -75,15 +81,21 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
             " {\"id\": 9223372036854775807, \"v\": [1e30, -1e-30, 3], \"b\": false, \"i8\": 0, \"i16\": -32768,"
             "  \"i32\": 2147483647, \"f\": 0, \"d\": -1e308, \"s\": \"\", \"j\": [1, 2.5, \"é\"]},"
             " {\"id\": 4, \"v\": [1, 1, 1], \"b\": true, \"i8\": 1, \"i16\": 1, \"i32\": 1, \"f\": 1,"
-            "  \"d\": 1, \"s\": \"a%b\", \"j\": \"text\"}]");
-    s_seed (dir, "all-types-empty", all_types, false, NULL);
+            "  \"d\": 1, \"s\": \"a%b\", \"j\": \"text\"}]", NULL);
+    s_seed (dir, "all-types-empty", all_types, false, NULL, NULL);
+    s_seed (dir, "int64-key-two-inserts",
+            "[{\"name\": \"id\", \"type\": \"int64\", \"primary\": true},"
+            " {\"name\": \"v\", \"type\": \"float_vector\", \"dim\": 2, \"metric\": \"L2\"}]", false,
+            "[{\"id\": 100, \"v\": [1, 2]}, {\"id\": 101, \"v\": [3, 4]}, {\"id\": 102, \"v\": [5, 6]}]",
+            "[{\"id\": -9223372036854775808, \"v\": [0, 1]}, {\"id\": 9223372036854775807, \"v\": [1, 0]},"
+            " {\"id\": 0, \"v\": [0.5, 0.5]}]");
     s_seed (dir, "varchar-key-dynamic",
             "[{\"name\": \"pk\", \"type\": \"varchar\", \"primary\": true, \"max_length\": 32},"
             " {\"name\": \"e\", \"type\": \"float_vector\", \"dim\": 4, \"metric\": \"COSINE\"},"
             " {\"name\": \"w\", \"type\": \"float_vector\", \"dim\": 2, \"metric\": \"IP\"}]", true,
             "[{\"pk\": \"doc-1\", \"e\": [1, 0, 0, 0], \"w\": [0.5, 0.5], \"lang\": \"en\", \"n\": 3},"
             " {\"pk\": \"doc-2\", \"e\": [0, 0, 0, 0], \"w\": [-1, 2]},"
-            " {\"pk\": \"\", \"e\": [0.1, 0.2, 0.3, 0.4], \"w\": [0, 0], \"tags\": [\"a\", \"b\"]}]");
+            " {\"pk\": \"\", \"e\": [0.1, 0.2, 0.3, 0.4], \"w\": [0, 0], \"tags\": [\"a\", \"b\"]}]", NULL);
     exit (0);
 }
 

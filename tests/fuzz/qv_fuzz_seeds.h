@@ -10,7 +10,8 @@
 //  Seeds are written in the current format (the stored-object envelope, qv_envelope.h).
 //  Seeds in a format written before it are kept as v1-* (tools/fuzz.sh --make-seeds
 //  leaves them alone: no serializer writes them any more), so the readers of the old
-//  formats stay fuzzed; likewise sq8p1-* in index_hnsw, HNSW_SQ8 payloads of version 1
+//  formats stay fuzzed; likewise v2-* in segment, segment objects of version 2 (raw
+//  timestamps and keys, before they were delta-coded); likewise sq8p1-* in index_hnsw, HNSW_SQ8 payloads of version 1
 //  (before graphs were renumbered, qv_hnsw_order.c).
 //
 //  Requests and rows are written as JSON-like text (tests/unit/qv_test_json.h), which

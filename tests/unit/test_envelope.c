@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qv_test_fixture.h"
 #include "qv_test_json.h"
 #include "qv_catalog.h"
 #include "qv_crc.h"
@@ -323,7 +324,7 @@ test_writers (void **state)
     void *object = qv_segment_save (seg, &size);
     chunk = zchunk_new (object, size);
     free (object);
-    s_check_writer (chunk, QV_ENVELOPE_SEGMENT, 2, s_read_segment, NULL);
+    s_check_writer (chunk, QV_ENVELOPE_SEGMENT, 3, s_read_segment, NULL);     //  3: delta-coded ts and keys
     zchunk_destroy (&chunk);
 
     qv_index_t *index = qv_index_new ("HNSW", QV_METRIC_L2, DIM, NULL);
@@ -360,26 +361,13 @@ test_writers (void **state)
 //  --------------------------------------------------------------------------
 //  Objects written by the release before the envelope (06906df) still read
 
+//  A file of tests/fixtures/v1-data.
 static uint8_t *
 s_fixture (const char *rel, size_t *size)
 {
-    //  __FILE__ is .../tests/unit/test_envelope.c
-    char path [1024];
-    snprintf (path, sizeof path, "%s", __FILE__);
-    char *cut = strstr (path, "tests/unit/");
-    assert_non_null (cut);
-    snprintf (cut, sizeof path - (size_t) (cut - path), "tests/fixtures/v1-data/%s", rel);
-    FILE *f = fopen (path, "rb");
-    if (!f)
-        fail_msg ("cannot open fixture %s", path);
-    fseek (f, 0, SEEK_END);
-    long n = ftell (f);
-    fseek (f, 0, SEEK_SET);
-    uint8_t *p = malloc ((size_t) n);
-    assert_int_equal (fread (p, 1, (size_t) n, f), (size_t) n);
-    fclose (f);
-    *size = (size_t) n;
-    return p;
+    char path [256];
+    snprintf (path, sizeof path, "v1-data/%s", rel);
+    return qv_test_fixture (path, size);
 }
 
 static int
