@@ -13,6 +13,7 @@
 //    BUILT {build}                       after BUILD (the build goes back, with the
 //                                        index or the error)
 #include "qv_builder.h"
+#include "qv_bufpool.h"
 #include "qv_hist.h"
 #include "qv_actor.h"
 #include "qv_catalog.h"
@@ -82,6 +83,7 @@ qv_build_run (qv_store_t *store, qv_build_t *b, uint64_t epoch, const atomic_boo
     if (rc == 0)
         rc = qv_store_put (store, key, zchunk_data (chunk), zchunk_size (chunk));
     zchunk_destroy (&chunk);
+    qv_bufpool_give_back ();        //  the build's scratch and object, not left resident
     if (rc) {
         snprintf (b->error, sizeof b->error, "%s", qv_err_msg ());
         if (s_stopping (stopping))

@@ -410,11 +410,11 @@ s_written (self_t *self, qv_segment_t *seg)
         //  The insert path's memory is what a flushed segment leaves behind: the
         //  buffer pool's kept buffers, given back once per segment (the next requests
         //  map a few buffers again), so resident memory is the data's, not the data's
-        //  plus the last inserts'. (A malloc_trim (0) here was dropped: it took up to
-        //  19 ms of this thread per segment and moved VmRSS after a 1M-row fill by
-        //  nothing measurable, README "Compaction and garbage collection"; glibc trims
-        //  only the main arena's top, and the freed request buffers are in the worker
-        //  threads' arenas.)
+        //  plus the last inserts'. The drain also trims malloc when quiver serve runs
+        //  on one malloc arena (qv_bufpool_set_give_back): with an arena per thread,
+        //  a trim here took up to 19 ms and moved VmRSS by nothing measurable (glibc
+        //  trims only the main arena's top; the freed request buffers were in the
+        //  threads' arenas), README "Compaction and garbage collection".
         qv_bufpool_drain ();
     }
     qv_msg_flushed_t *msg = qv_msg_flushed_new ();

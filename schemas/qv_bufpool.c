@@ -3,7 +3,9 @@
 //  the page faults of).
 #include "qv_bufpool.h"
 
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *s_kept [S_CLASSES][S_PER_CLASS];
 static int s_nkept [S_CLASSES];
 static size_t s_bytes;              //  kept in all
+static atomic_int s_give_back;      //  drains trim malloc too
 
 //  The class of a buffer of size bytes (QV_BUFPOOL_MIN <= size <= QV_BUFPOOL_MAX).
 static int
@@ -100,7 +103,21 @@ qv_bufpool_drain (void)
     }
     s_bytes = 0;
     pthread_mutex_unlock (&s_lock);
+    qv_bufpool_give_back ();
     return bytes;
+}
+
+void
+qv_bufpool_give_back (void)
+{
+    if (atomic_load (&s_give_back))
+        malloc_trim (0);
+}
+
+void
+qv_bufpool_set_give_back (int give_back)
+{
+    atomic_store (&s_give_back, give_back);
 }
 
 size_t
