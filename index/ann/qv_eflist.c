@@ -1,5 +1,6 @@
 //  Elias-Fano coded id lists (qv_eflist.h).
 #include "qv_eflist.h"
+#include "qv_le.h"
 
 #include <string.h>
 
@@ -50,10 +51,15 @@ s_put_bits (uint8_t *b, uint64_t from, uint32_t value, unsigned width)
     }
 }
 
-//  The width (< 32) bits at bit from of b.
+//  The width (< 32) bits at bit from of b, which holds bytes bytes.
 static uint32_t
-s_get_bits (const uint8_t *b, uint64_t from, unsigned width)
+s_get_bits (const uint8_t *b, size_t bytes, uint64_t from, unsigned width)
 {
+    if ((from >> 3) + 8 <= bytes) {
+        //  One little-endian load holds them (width + 7 <= 38 bits)
+        uint64_t word = qv_le_get64 (b + (from >> 3));
+        return (uint32_t) (word >> (from & 7)) & (uint32_t) ((1ull << width) - 1);
+    }
     uint32_t value = 0;
     unsigned got = 0;
     while (got < width) {
@@ -133,7 +139,7 @@ qv_eflist_get (const uint8_t *in, size_t avail, uint32_t universe, uint32_t max,
             if (pos >= bits || set == n)
                 return 0;
             if (ids) {
-                uint64_t id = (pos - low_bits - set) << l | s_get_bits (b, set * l, l);
+                uint64_t id = (pos - low_bits - set) << l | s_get_bits (b, body, set * l, l);
                 if (id >= universe)
                     return 0;
                 ids [set] = (uint32_t) id;
