@@ -413,10 +413,10 @@ s_usage (FILE *out)
         "  -h, --help              this help\n"
         "Environment: quiver serve runs itself again with\n"
         "GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages for the memory a start fills);\n"
-        "set GLIBC_TUNABLES (even empty) to keep your own. Adding\n"
-        ":glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=8388608 holds\n"
-        "about 25 MB less per 1M x 128 rows after inserts of large batches, for about 12%%\n"
-        "more server CPU per inserted row (README, \"Compaction and garbage collection\").\n");
+        "set GLIBC_TUNABLES (even empty) to keep your own. It runs on one malloc arena\n"
+        "and gives malloc's free memory back after each flushed segment and index build\n"
+        "(about 27 MB per 1M x 128 rows inserted); QV_MALLOC_ARENAS=0 keeps glibc's arena\n"
+        "per thread (README, \"Compaction and garbage collection\").\n");
 }
 
 //  glibc's malloc backs its large blocks with transparent huge pages only when asked
