@@ -456,6 +456,36 @@ s_one_arena (void)
         qv_bufpool_set_give_back (1);
 }
 
+#define S_HALT_POLL_NS "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
+
+//  A KVM guest whose cpuidle driver is haltpoll but whose halt polling is off (0 ns, as
+//  some cloud images ship it) halts an idle vCPU at once, and every thread a request
+//  wakes then waits for its vCPU to come back: on the 2-vCPU development VM that was
+//  about half of a one-query search's round trip (README, "Latency on virtual
+//  machines"). Like redis's start-up warnings, this says so once; it changes nothing.
+static void
+s_note_vm_idle (void)
+{
+    char driver [32] = "", poll_ns [32] = "";
+    FILE *f = fopen ("/sys/devices/system/cpu/cpuidle/current_driver", "r");
+    if (f) {
+        if (!fgets (driver, sizeof driver, f))
+            driver [0] = 0;
+        fclose (f);
+    }
+    f = fopen (S_HALT_POLL_NS, "r");
+    if (f) {
+        if (!fgets (poll_ns, sizeof poll_ns, f))
+            poll_ns [0] = 0;
+        fclose (f);
+    }
+    if (strncmp (driver, "haltpoll", 8) == 0 && atol (poll_ns) == 0 && poll_ns [0] == '0')
+        qv_info ("latency: this virtual machine halts an idle vCPU at once (%s is 0), so "
+                 "each thread a request wakes waits for its vCPU; as root, `echo 200000 > "
+                 "%s` halved one-query search latency on a 2-vCPU KVM guest (README, "
+                 "\"Latency on virtual machines\")", S_HALT_POLL_NS, S_HALT_POLL_NS);
+}
+
 //  --roles: a comma list of the five roles. Every role (the default) is the embedded
 //  server; `searcher` alone is a searcher process (config->follower); every role but
 //  searcher is a writer whose searches, queries and gets go to searcher processes
@@ -571,6 +601,7 @@ s_serve_searcher (qv_config_t *config, sigset_t *stop)
         qv_info ("quiver searcher process serving %s, following the committed feed on %s, "
                  "data in %s (read-only)", config->bind, config->nats_url,
                  config->s3_endpoint [0] ? config->s3_endpoint : config->data);
+    s_note_vm_idle ();
     int sig = 0;
     while (sig <= 0) {
         struct timespec tick = { 1, 0 };
@@ -998,6 +1029,7 @@ main (int argc, char *argv [])
     else
         qv_info ("quiver serving %s with data in %s%s%s%s%s", config.bind, config.data,
                  nats_sep, config.nats_url, http_sep, config.http);
+    s_note_vm_idle ();
     if (config.remote_reads)
         qv_info ("roles %s: searches, queries and gets go to the searcher processes of this "
                  "store (`quiver serve --roles searcher --nats %s`)", config.roles, config.nats_url);
