@@ -166,7 +166,12 @@ qv_auth_check (qv_auth_t *self, const qv_req_t *req, const char *token, const ch
         char named [QV_NAME_MAX + 1] = "";
         qv_val_strcpy (req->f [QV_F_user], named, sizeof named);
         if (!streq (named, user))
-            privilege = "Admin";
+            privilege = "Admin";    //  who may also leave old_password out (a reset)
+        else
+        if (req->op == QV_OP_update_password && !req->f [QV_F_old_password])
+            return qv_err (QV_EINVAL, "update_password of one's own password needs "
+                           "old_password (a user with Admin may reset another user's "
+                           "without it)");
         on = "*";
     }
     if (size)

@@ -692,8 +692,11 @@ qv_users_change_from_request (qv_users_t *self, const qv_req_t *req,
             rc = qv_err (QV_ENOTFOUND, "user '%s' does not exist", ch->user);
             goto done;
         }
-        qv_val_str (req->f [QV_F_old_password], &s, &n);
-        if (!qv_users_verify (self, ch->user, s, n)) {
+        //  Absent: a reset, which qv_auth_check allowed (Admin, another user) or
+        //  authentication is off
+        if (req->f [QV_F_old_password])
+            qv_val_str (req->f [QV_F_old_password], &s, &n);
+        if (req->f [QV_F_old_password] && !qv_users_verify (self, ch->user, s, n)) {
             rc = qv_err (QV_EINVAL, "old_password is not user '%s''s password", ch->user);
             goto done;
         }

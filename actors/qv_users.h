@@ -72,7 +72,8 @@ bool
 
 //  The change an auth write asks for (create_user ... revoke_privilege), checked
 //  against the store (qv_users_check), its password hashed; update_password's
-//  old_password verified (QV_EINVAL if it is not the user's). 0 and *change (owned
+//  old_password verified when given (QV_EINVAL if it is not the user's; absent, a
+//  reset that qv_auth_check has allowed). 0 and *change (owned
 //  by the caller, free with qv_user_change_free), or a code with a message.
 int
     qv_users_change_from_request (qv_users_t *self, const qv_req_t *req,

@@ -79,7 +79,7 @@ typedef enum {
 #define QV_OPS_AUTH(X)                                                                  \
     X (create_user, QV_F (user) | QV_F (password), 0)                                   \
     X (drop_user, QV_F (user), 0)                                                       \
-    X (update_password, QV_F (user) | QV_F (old_password) | QV_F (new_password), 0)    \
+    X (update_password, QV_F (user) | QV_F (new_password), QV_F (old_password))      \
     X (create_role, QV_F (role), 0)                                                     \
     X (drop_role, QV_F (role), 0)                                                       \
     X (grant_role, QV_F (user) | QV_F (role), 0)                                        \

@@ -421,6 +421,17 @@ test_users_and_roles (void **state)
     assert_false (s_list_has (r, "users", "carol"));
     qv_doc_destroy (&r);
 
+    //  A reset: an Admin may leave old_password out for another user, nobody for
+    //  oneself, and the user keeps its roles (drop and create would lose them)
+    OK (c, "{op: 'create_user', token: '%s', user: 'erin', password: '%s'}", "root:rootpass2", "erinpass1");
+    OK (c, "{op: 'grant_role', token: '%s', user: 'erin', role: '%s'}", "root:rootpass2", "searcher");
+    ERR (c, "INVALID_ARGUMENT", "old_password", "{op: 'update_password', token: '%s', user: 'erin', new_password: '%s'}", "erin:erinpass1", "erinpass2");
+    ERR (c, "PERMISSION_DENIED", "Admin", "{op: 'update_password', token: '%s', user: 'erin', new_password: '%s'}", "bob:bobpass1", "erinpass2");
+    OK (c, SEARCH, "erin:erinpass1", "A");
+    OK (c, "{op: 'update_password', token: '%s', user: 'erin', new_password: '%s'}", "root:rootpass2", "erinpass2");
+    OK (c, SEARCH, "erin:erinpass2", "A");
+    ERR (c, "UNAUTHENTICATED", "erin", SEARCH, "erin:erinpass1", "A");
+
     //  Last (it slows this address down): a peer that keeps failing is refused
     //  without its tokens being checked, while a token verified before still passes
     OK (c, "{op: 'create_user', token: '%s', user: 'dave', password: '%s'}", "root:rootpass2", "davepass1");
@@ -436,7 +447,8 @@ test_users_and_roles (void **state)
     ERR (c, "UNAUTHENTICATED", "too many failed", "{op: 'list_collections', token: '%s'}%s", "dave:davepass1", "");
     char *log = qv_it_server_log_text (server);
     assert_non_null (strstr (log, "failed authentications"));
-    if (strstr (log, "guess") || strstr (log, "alicepw") || strstr (log, "rootpass"))
+    if (strstr (log, "guess") || strstr (log, "alicepw") || strstr (log, "rootpass")
+    ||  strstr (log, "erinpass"))
         fail_msg ("the log holds a password");
     free (log);
     qv_it_client_destroy (&c);

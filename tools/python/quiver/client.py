@@ -423,8 +423,16 @@ class QuiverClient:
         self._call("drop_user", timeout, user=user_name)
 
     def update_password(self, user_name, old_password, new_password, timeout=None):
-        self._call("update_password", timeout, user=user_name, old_password=old_password,
-                   new_password=new_password)
+        """Changes user_name's password. old_password None: a reset of another
+        user's password, which needs the Admin privilege (one's own needs the old)."""
+        fields = {"user": user_name, "new_password": new_password}
+        if old_password is not None:
+            fields["old_password"] = old_password
+        self._call("update_password", timeout, **fields)
+
+    def reset_password(self, user_name, old_password, new_password, timeout=None):
+        """pymilvus's name for update_password."""
+        self.update_password(user_name, old_password, new_password, timeout)
 
     def list_users(self, timeout=None):
         return list(self._call("list_users", timeout)["users"])

@@ -65,6 +65,17 @@ class AuthTest(unittest.TestCase):
             user.list_collections()
         self.assertEqual(e.exception.code, "UNAUTHENTICATED")
         user.close()
+        # A reset by root, without the old password; one's own needs it
+        user = QuiverClient(uri=SERVER.endpoint, timeout=30, token="pyuser:pypass34")
+        with self.assertRaises(QuiverException) as e:
+            user.update_password("pyuser", None, "pypass56")
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        user.close()
+        root.reset_password("pyuser", None, "pypass78")
+        root.update_password("pyuser", None, "pypass34")
+        user = QuiverClient(uri=SERVER.endpoint, timeout=30, token="pyuser:pypass34")
+        self.assertEqual(user.search("pa", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+        user.close()
 
         # $QUIVER_TOKEN when no token is given
         os.environ["QUIVER_TOKEN"] = "pyuser:pypass34"
