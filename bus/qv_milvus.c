@@ -1,5 +1,5 @@
 //  Milvus REST API v2 mapped onto the native protocol (see qv_milvus.h).
-#include "qv_milvus.h"
+#include "qv_milvus_ctx.h"
 #include "qv_rc.h"
 
 #include <jansson.h>
@@ -11,13 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define S_ANSWERED 1                //  s_call: the request failed and the reply says why
+#define S_ANSWERED QV_MILVUS_ANSWERED
 
-typedef struct {
-    const qv_milvus_req_t *req;
-    json_t *body;                   //  the request (an object)
-    json_t *reply;                  //  the Milvus reply, once known
-} s_ctx_t;
+typedef qv_milvus_ctx_t s_ctx_t;
 
 //  ---------------------------------------------------------------------------------
 //  Replies
@@ -42,16 +38,33 @@ s_fail (s_ctx_t *c, int code, const char *fmt, ...) __attribute__ ((format (prin
 
 //  Sets the reply to an error (the first one wins). Returns S_ANSWERED.
 static int
-s_fail (s_ctx_t *c, int code, const char *fmt, ...)
+s_vfail (s_ctx_t *c, int code, const char *fmt, va_list ap)
 {
     if (c->reply)
         return S_ANSWERED;
     char msg [1024];
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    c->reply = s_error_object (code, msg);
+    return S_ANSWERED;
+}
+
+static int
+s_fail (s_ctx_t *c, int code, const char *fmt, ...)
+{
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (msg, sizeof msg, fmt, ap);
+    s_vfail (c, code, fmt, ap);
     va_end (ap);
-    c->reply = s_error_object (code, msg);
+    return S_ANSWERED;
+}
+
+int
+qv_milvus_fail (qv_milvus_ctx_t *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    s_vfail (c, code, fmt, ap);
+    va_end (ap);
     return S_ANSWERED;
 }
 
@@ -73,6 +86,7 @@ s_milvus_code (const char *code, const char *message)
         return QV_MILVUS_INVALID;
     if (!strcmp (code, "NOT_FOUND"))
         return !strncmp (message, "partition", 9) ? QV_MILVUS_PART_NOT_FOUND
+             : !strncmp (message, "user ", 5) || !strncmp (message, "role ", 5) ? QV_MILVUS_INVALID
              : strstr (message, "no index") ? QV_MILVUS_INDEX_NOT_FOUND
              : QV_MILVUS_COLL_NOT_FOUND;
     if (!strcmp (code, "UNAUTHENTICATED"))
@@ -273,6 +287,30 @@ s_field (s_ctx_t *c, const char *key, json_type want, bool required, bool *bad)
         return NULL;
     }
     return v;
+}
+
+void
+qv_milvus_ok (qv_milvus_ctx_t *c, json_t *data)
+{
+    s_ok (c, data);
+}
+
+int
+qv_milvus_call (qv_milvus_ctx_t *c, const char *op, json_t *args, qv_doc_t **reply_p)
+{
+    return s_call (c, op, args, reply_p);
+}
+
+json_t *
+qv_milvus_field (qv_milvus_ctx_t *c, const char *key, json_type want, bool required, bool *bad)
+{
+    return s_field (c, key, want, required, bad);
+}
+
+json_t *
+qv_milvus_to_json (const qv_val_t *v)
+{
+    return s_to_json (v);
 }
 
 //  Copies body [from] into args [to] when present.
@@ -1242,7 +1280,10 @@ qv_milvus_handle (const qv_milvus_req_t *req, const char *path, const void *body
         "collections/alter_properties",
         "entities/insert", "entities/upsert", "entities/search", "entities/query", "entities/get",
         "entities/delete", "indexes/create", "indexes/describe", "indexes/drop", "indexes/list",
-        "partitions/create", "partitions/drop", "partitions/list", "partitions/has", NULL
+        "partitions/create", "partitions/drop", "partitions/list", "partitions/has",
+        "users/create", "users/drop", "users/update_password", "users/list", "users/describe",
+        "users/grant_role", "users/revoke_role", "roles/create", "roles/drop", "roles/list",
+        "roles/grant_privilege", "roles/revoke_privilege", NULL
     };
     char route [70];
     snprintf (route, sizeof route, "%s/%s", category, action);
@@ -1252,7 +1293,7 @@ qv_milvus_handle (const qv_milvus_req_t *req, const char *path, const void *body
     if (!found) {
         char msg [512];
         snprintf (msg, sizeof msg, "no endpoint %.300s: Quiver serves POST %s{collections,entities,"
-                  "indexes,partitions}/<action> (see the README)", path, QV_MILVUS_PREFIX);
+                  "indexes,partitions,users,roles}/<action> (see the README)", path, QV_MILVUS_PREFIX);
         *json_out = qv_milvus_error_json (404, msg);
         return 404;
     }
@@ -1301,6 +1342,12 @@ qv_milvus_handle (const qv_milvus_req_t *req, const char *path, const void *body
             else if (!strcmp (action, "list")) s_indexes_list (c);
             else s_indexes_drop (c);
         }
+        else
+        if (!strcmp (category, "users"))
+            qv_milvus_users (c, action);
+        else
+        if (!strcmp (category, "roles"))
+            qv_milvus_roles (c, action);
         else
             s_partitions (c, action);
     }

@@ -645,6 +645,135 @@ test_rest_bearer (void **state)
     qv_it_server_destroy (&server);
 }
 
+//  One REST call as Bearer token (none if NULL): the reply's code; the reply itself
+//  in *reply_p when asked for (the caller frees it).
+static int64_t
+s_rest (int port, const char *token, const char *path, const char *body, json_t **reply_p)
+{
+    qv_it_rest_t *rest = qv_it_rest_new (port);
+    assert_non_null (rest);
+    if (token) {
+        char header [128];
+        snprintf (header, sizeof header, "Authorization: Bearer %s", token);
+        qv_it_rest_header (rest, header);
+    }
+    long status = 0;
+    json_t *reply = qv_it_rest_send (rest, "POST", path, body, &status);
+    assert_non_null (reply);
+    assert_int_equal (status, 200);
+    qv_it_rest_destroy (&rest);
+    int64_t code = json_integer_value (json_object_get (reply, "code"));
+    if (reply_p)
+        *reply_p = reply;
+    else
+        json_decref (reply);
+    return code;
+}
+
+//  Whether reply's data (an array of strings) holds name.
+static bool
+s_rest_lists (json_t *reply, const char *name)
+{
+    json_t *data = json_object_get (reply, "data"), *v;
+    size_t i;
+    json_array_foreach (data, i, v)
+        if (json_is_string (v) && streq (json_string_value (v), name))
+            return true;
+    return false;
+}
+
+#define REST_OK(token, path, body) do {                                                 \
+    json_t *r_ = NULL;                                                                  \
+    if (s_rest (port, token, path, body, &r_) != 0)                                     \
+        fail_msg ("%s %s: %s", path, body, json_dumps (r_, 0));                         \
+    json_decref (r_);                                                                   \
+} while (0)
+
+//  Milvus's users/ and roles/ endpoints over the REST gateway, each checked by what it
+//  then allows or refuses
+static void
+test_rest_users_roles (void **state)
+{
+    (void) state;
+    setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
+    int port = qv_it_rest_free_port ();
+    assert_true (port > 0);
+    char http [32];
+    snprintf (http, sizeof http, "127.0.0.1:%d", port);
+    const char *extra [] = { "--auth", "--http", http, NULL };
+    qv_it_server_t *server = qv_it_server_new (extra);
+    assert_non_null (server);
+    assert_int_equal (qv_it_server_start (server), 0);
+    qv_it_client_t *c = s_client (server);
+    OK (c, "{op: 'create_collection', token: '%s', collection: '%s', dimension: 2}", ROOT, "R");
+    qv_it_client_destroy (&c);
+    const char *search = "{\"collectionName\": \"R\", \"data\": [[1.0, 2.0]], \"limit\": 1}";
+    json_t *r;
+
+    REST_OK (ROOT, "/v2/vectordb/users/create", "{\"userName\": \"frank\", \"password\": \"frankpw1\"}");
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/users/list", "{}", &r), 0);
+    assert_true (s_rest_lists (r, "frank") && s_rest_lists (r, "root"));
+    json_decref (r);
+    REST_OK (ROOT, "/v2/vectordb/roles/create", "{\"roleName\": \"reader\"}");
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/list", "{}", &r), 0);
+    assert_true (s_rest_lists (r, "reader"));
+    json_decref (r);
+    //  No role yet: frank may not search
+    assert_int_equal (s_rest (port, "frank:frankpw1", "/v2/vectordb/entities/search", search, NULL), 1401);
+    REST_OK (ROOT, "/v2/vectordb/roles/grant_privilege", "{\"roleName\": \"reader\", \"objectType\": "
+             "\"Collection\", \"objectName\": \"R\", \"privilege\": \"Search\"}");
+    REST_OK (ROOT, "/v2/vectordb/users/grant_role", "{\"userName\": \"frank\", \"roleName\": \"reader\"}");
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/users/describe", "{\"userName\": \"frank\"}", &r), 0);
+    assert_int_equal (json_array_size (json_object_get (r, "data")), 1);
+    assert_true (s_rest_lists (r, "reader"));
+    json_decref (r);
+    REST_OK ("frank:frankpw1", "/v2/vectordb/entities/search", search);
+    assert_int_equal (s_rest (port, "frank:frankpw1", "/v2/vectordb/collections/drop",
+                              "{\"collectionName\": \"R\"}", NULL), 1401);
+    //  frank may not manage users, nor describe another
+    assert_int_equal (s_rest (port, "frank:frankpw1", "/v2/vectordb/users/list", "{}", NULL), 1401);
+    assert_int_equal (s_rest (port, "frank:frankpw1", "/v2/vectordb/users/describe",
+                              "{\"userName\": \"root\"}", NULL), 1401);
+
+    //  Passwords: one's own with the old one (Milvus's `password`); an Admin's reset without
+    assert_int_equal (s_rest (port, "frank:frankpw1", "/v2/vectordb/users/update_password",
+                              "{\"userName\": \"frank\", \"password\": \"wrong-one\", \"newPassword\": \"frankpw2\"}", NULL), 1100);
+    REST_OK ("frank:frankpw1", "/v2/vectordb/users/update_password",
+             "{\"userName\": \"frank\", \"password\": \"frankpw1\", \"newPassword\": \"frankpw2\"}");
+    assert_int_equal (s_rest (port, "frank:frankpw1", "/v2/vectordb/entities/search", search, NULL), 1800);
+    assert_int_equal (s_rest (port, "frank:frankpw2", "/v2/vectordb/users/update_password",
+                              "{\"userName\": \"frank\", \"newPassword\": \"frankpw3\"}", NULL), 1100);
+    REST_OK (ROOT, "/v2/vectordb/users/update_password", "{\"userName\": \"frank\", \"newPassword\": \"frankpw3\"}");
+    REST_OK ("frank:frankpw3", "/v2/vectordb/entities/search", search);
+
+    //  Refused shapes: a User object, a missing name, an unknown user
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/grant_privilege", "{\"roleName\": \"reader\", "
+                              "\"objectType\": \"User\", \"objectName\": \"*\", \"privilege\": \"SelectUser\"}", NULL), 1100);
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/users/drop", "{}", NULL), 1802);
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/users/describe", "{\"userName\": \"nobody\"}", NULL), 1100);
+
+    //  Revoked, frank is refused again; Global: every collection (a quick setup
+    //  creates the collection and its index)
+    REST_OK (ROOT, "/v2/vectordb/roles/revoke_privilege", "{\"roleName\": \"reader\", \"objectType\": "
+             "\"Collection\", \"objectName\": \"R\", \"privilege\": \"Search\"}");
+    assert_int_equal (s_rest (port, "frank:frankpw3", "/v2/vectordb/entities/search", search, NULL), 1401);
+    REST_OK (ROOT, "/v2/vectordb/roles/grant_privilege", "{\"roleName\": \"reader\", \"objectType\": "
+             "\"Global\", \"objectName\": \"*\", \"privilege\": \"DDL\"}");
+    REST_OK (ROOT, "/v2/vectordb/roles/grant_privilege", "{\"roleName\": \"reader\", \"objectType\": "
+             "\"Global\", \"objectName\": \"*\", \"privilege\": \"CreateIndex\"}");
+    REST_OK ("frank:frankpw3", "/v2/vectordb/collections/create", "{\"collectionName\": \"S\", \"dimension\": 2}");
+    REST_OK (ROOT, "/v2/vectordb/users/revoke_role", "{\"userName\": \"frank\", \"roleName\": \"reader\"}");
+    assert_int_equal (s_rest (port, "frank:frankpw3", "/v2/vectordb/collections/drop",
+                              "{\"collectionName\": \"S\"}", NULL), 1401);
+    REST_OK (ROOT, "/v2/vectordb/roles/drop", "{\"roleName\": \"reader\"}");
+    REST_OK (ROOT, "/v2/vectordb/users/drop", "{\"userName\": \"frank\"}");
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/users/list", "{}", &r), 0);
+    assert_false (s_rest_lists (r, "frank"));
+    json_decref (r);
+    assert_int_equal (s_rest (port, "frank:frankpw3", "/v2/vectordb/entities/search", search, NULL), 1800);
+    qv_it_server_destroy (&server);
+}
+
 //  A NATS request (payload written as text) on subject with header Authorization:
 //  Bearer token (none if NULL); the reply's code ("" if ok).
 static void
@@ -830,6 +959,7 @@ main (void)
         cmocka_unit_test (test_split_proxies),
         cmocka_unit_test (test_split_refused_without_root),
         cmocka_unit_test (test_rest_bearer),
+        cmocka_unit_test (test_rest_users_roles),
         cmocka_unit_test (test_nats_token),
         cmocka_unit_test (test_auth_matrix),
     };
