@@ -900,7 +900,8 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
         }
         case QV_OP_list_users:
         case QV_OP_list_roles:
-        case QV_OP_describe_user: {
+        case QV_OP_describe_user:
+        case QV_OP_describe_role: {
             qv_wr_t *w = qv_wr_new ();
             qv_reply_open (w, rid);
             qv_users_t *users = qv_auth_users (self->auth);
@@ -911,8 +912,10 @@ s_dispatch (self_t *self, zsock_t *sock, qv_job_t *job, zmsg_t *env, bool refres
                 qv_users_write_roles (users, w);
             else {
                 char name [QV_NAME_MAX + 1] = "";
-                qv_val_strcpy (req->f [QV_F_user], name, sizeof name);
-                rc = qv_users_describe (users, name, w);
+                bool role = req->op == QV_OP_describe_role;
+                qv_val_strcpy (req->f [role ? QV_F_role : QV_F_user], name, sizeof name);
+                rc = role ? qv_users_describe_role (users, name, w)
+                          : qv_users_describe (users, name, w);
             }
             qv_reply_close (w);
             if (rc == 0) {

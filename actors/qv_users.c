@@ -546,6 +546,7 @@ qv_users_privilege_of (qv_op_t op)
         case QV_OP_revoke_privilege:
         case QV_OP_list_users:
         case QV_OP_list_roles:
+        case QV_OP_describe_role:
         case QV_OP_backup:
         case QV_OP_get_backup_state:
             return "Admin";
@@ -614,6 +615,19 @@ qv_users_describe (qv_users_t *self, const char *user, qv_wr_t *w)
             qv_wr_array (w, 0);
     }
     zlistx_destroy (&names);
+    return 0;
+}
+
+int
+qv_users_describe_role (qv_users_t *self, const char *role, qv_wr_t *w)
+{
+    s_role_t *r = zhashx_lookup (self->roles, role);
+    if (!r)
+        return qv_err (QV_ENOTFOUND, "role '%s' does not exist", role);
+    qv_wr_key (w, "role");
+    qv_wr_str (w, role);
+    qv_wr_key (w, "privileges");
+    s_write_grants (r, w, true);
     return 0;
 }
 

@@ -98,12 +98,15 @@ bool
 //  Reply fields: "users" (names, sorted) / "roles" (names, sorted) / describe_user's
 //  "user", "roles" (list of {"role", "privileges": [{"collection", "privilege"}]}):
 //  key/value pairs into an open map (qv_wr_map_open). describe: QV_ENOTFOUND if the
-//  user does not exist (nothing written).
+//  user does not exist (nothing written). describe_role: "role", "privileges" (as
+//  describe_user's), QV_ENOTFOUND if the role does not exist.
 void
     qv_users_write_users (qv_users_t *self, qv_wr_t *w);
 void
     qv_users_write_roles (qv_users_t *self, qv_wr_t *w);
 int
     qv_users_describe (qv_users_t *self, const char *user, qv_wr_t *w);
+int
+    qv_users_describe_role (qv_users_t *self, const char *role, qv_wr_t *w);
 
 #endif

@@ -1282,7 +1282,7 @@ qv_milvus_handle (const qv_milvus_req_t *req, const char *path, const void *body
         "entities/delete", "indexes/create", "indexes/describe", "indexes/drop", "indexes/list",
         "partitions/create", "partitions/drop", "partitions/list", "partitions/has",
         "users/create", "users/drop", "users/update_password", "users/list", "users/describe",
-        "users/grant_role", "users/revoke_role", "roles/create", "roles/drop", "roles/list",
+        "users/grant_role", "users/revoke_role", "roles/create", "roles/drop", "roles/list", "roles/describe",
         "roles/grant_privilege", "roles/revoke_privilege", NULL
     };
     char route [70];

@@ -108,6 +108,26 @@ qv_milvus_roles (qv_milvus_ctx_t *c, const char *action)
         s_answer (c, !strcmp (action, "create") ? "create_role" : "drop_role", args, NULL);
         return;
     }
+    if (!strcmp (action, "describe")) {
+        //  Milvus's privilege items; a privilege on "*" is a Global one
+        qv_doc_t *r;
+        if (qv_milvus_call (c, "describe_role", args, &r))
+            return;
+        json_t *items = json_array ();
+        const qv_val_t *privs = qv_val_get (qv_doc_root (r), "privileges");
+        for (size_t i = 0; privs && i < qv_val_len (privs); i++) {
+            const qv_val_t *p = qv_val_at (privs, i);
+            json_t *coll = qv_milvus_to_json (qv_val_get (p, "collection"));
+            bool global = json_is_string (coll) && !strcmp (json_string_value (coll), "*");
+            json_array_append_new (items, json_pack ("{s:s, s:s, s:o, s:o}", "dbName", "default",
+                                                     "objectType", global ? "Global" : "Collection",
+                                                     "objectName", coll, "privilege",
+                                                     qv_milvus_to_json (qv_val_get (p, "privilege"))));
+        }
+        qv_doc_destroy (&r);
+        qv_milvus_ok (c, items);
+        return;
+    }
     //  grant_privilege, revoke_privilege: a privilege on one collection (objectType
     //  Collection) or on every one (Global, or objectName "*")
     bool bad = false;

@@ -88,7 +88,8 @@ typedef enum {
     X (revoke_privilege, QV_F (role) | QV_F (collection) | QV_F (privilege), 0)         \
     X (list_users, 0, 0)                                                                \
     X (list_roles, 0, 0)                                                                \
-    X (describe_user, QV_F (user), 0)
+    X (describe_user, QV_F (user), 0)                                                   \
+    X (describe_role, QV_F (role), 0)
 
 typedef enum {
 #define QV_OP_ENUM(name, req, opt) QV_OP_##name,

@@ -135,6 +135,7 @@ static const s_row_t s_matrix [] = {
     { "Admin", "{op: 'list_users', token: '%s'}" },
     { "Admin", "{op: 'list_roles', token: '%s'}" },
     { "Admin", "{op: 'describe_user', token: '%s', user: 'root'}" },
+    { "Admin", "{op: 'describe_role', token: '%s', role: 'ghost'}" },
     { "Admin", "{op: 'backup', token: '%s', collection: 'M', to: ''}" },
     { "Admin", "{op: 'get_backup_state', token: '%s', backup_id: 1}" },
 };
@@ -723,6 +724,13 @@ test_rest_users_roles (void **state)
     REST_OK (ROOT, "/v2/vectordb/roles/grant_privilege", "{\"roleName\": \"reader\", \"objectType\": "
              "\"Collection\", \"objectName\": \"R\", \"privilege\": \"Search\"}");
     REST_OK (ROOT, "/v2/vectordb/users/grant_role", "{\"userName\": \"frank\", \"roleName\": \"reader\"}");
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/describe", "{\"roleName\": \"reader\"}", &r), 0);
+    json_t *item = json_array_get (json_object_get (r, "data"), 0);
+    assert_int_equal (json_array_size (json_object_get (r, "data")), 1);
+    assert_string_equal (json_string_value (json_object_get (item, "objectType")), "Collection");
+    assert_string_equal (json_string_value (json_object_get (item, "objectName")), "R");
+    assert_string_equal (json_string_value (json_object_get (item, "privilege")), "Search");
+    json_decref (r);
     assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/users/describe", "{\"userName\": \"frank\"}", &r), 0);
     assert_int_equal (json_array_size (json_object_get (r, "data")), 1);
     assert_true (s_rest_lists (r, "reader"));

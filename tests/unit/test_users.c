@@ -181,6 +181,7 @@ test_privilege_of (void **state)
     assert_string_equal (qv_users_privilege_of (QV_OP_flush), "DDL");
     assert_string_equal (qv_users_privilege_of (QV_OP_grant_privilege), "Admin");
     assert_string_equal (qv_users_privilege_of (QV_OP_backup), "Admin");
+    assert_string_equal (qv_users_privilege_of (QV_OP_describe_role), "Admin");
     assert_null (qv_users_privilege_of (QV_OP_ping));
     assert_null (qv_users_privilege_of (QV_OP_describe_collection));
     for (int op = 0; op < QV_OP_COUNT; op++)
@@ -188,6 +189,7 @@ test_privilege_of (void **state)
                      == (qv_users_privilege_of ((qv_op_t) op) != NULL
                          && strcmp (qv_users_privilege_of ((qv_op_t) op), "Admin") == 0
                          && op != QV_OP_list_users && op != QV_OP_list_roles
+                         && op != QV_OP_describe_role
                          && op != QV_OP_backup && op != QV_OP_get_backup_state)
                      || op == QV_OP_update_password);
 }

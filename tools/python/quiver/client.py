@@ -456,6 +456,17 @@ class QuiverClient:
     def list_roles(self, timeout=None):
         return list(self._call("list_roles", timeout)["roles"])
 
+    def describe_role(self, role_name, timeout=None):
+        """{"role", "privileges": [{"object_type", "object_name", "db_name",
+        "role_name", "privilege"}]} as pymilvus gives it: object_type "Global" for a
+        privilege on every collection ("*"), "Collection" otherwise."""
+        reply = self._call("describe_role", timeout, role=role_name)
+        return {"role": reply.get("role", role_name),
+                "privileges": [{"object_type": "Global" if p["collection"] == "*" else "Collection",
+                                "object_name": p["collection"], "db_name": "default",
+                                "role_name": role_name, "privilege": p["privilege"]}
+                               for p in reply.get("privileges", [])]}
+
     def grant_role(self, user_name, role_name, timeout=None):
         self._call("grant_role", timeout, user=user_name, role=role_name)
 

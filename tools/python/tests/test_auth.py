@@ -50,6 +50,17 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(desc["roles"], ["pyrole"])
         self.assertEqual(desc["privileges"],
                          [{"role": "pyrole", "collection": "pa", "privilege": "Search"}])
+        root.grant_privilege("pyrole", "Global", "Query", "*")
+        self.assertEqual(root.describe_role("pyrole")["privileges"], [
+            {"object_type": "Global", "object_name": "*", "db_name": "default",
+             "role_name": "pyrole", "privilege": "Query"},
+            {"object_type": "Collection", "object_name": "pa", "db_name": "default",
+             "role_name": "pyrole", "privilege": "Search"}])
+        root.revoke_privilege("pyrole", "Global", "Query", "*")
+        self.assertEqual(len(root.describe_role("pyrole")["privileges"]), 1)
+        with self.assertRaises(QuiverException) as e:
+            root.describe_role("no_such_role")
+        self.assertEqual(e.exception.code, "NOT_FOUND")
 
         user = QuiverClient(uri=SERVER.endpoint, timeout=30, user="pyuser", password="pypass12")
         hits = user.search("pa", [[1.0, 2.0]], limit=1)
