@@ -762,12 +762,23 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     }
     int rc = 0;
     size_t body_size = zframe_size (body);
-    //  The client's address, for slowing down repeated authentication failures (none
-    //  through the bridge, which speaks for every NATS client)
+    //  The client's address, for slowing down repeated authentication failures: a
+    //  ZeroMQ client's, or on the in-process socket the one the REST gateway names in
+    //  its connection's routing id ("http:ADDRESS#n", qv_client_new_as); none for the
+    //  NATS bridge, which speaks for every NATS client
     char peer [64] = "";
     const char *addr = sock == self->bus ? NULL : zframe_meta (body, "Peer-Address");
     if (addr)
         snprintf (peer, sizeof peer, "%s", addr);
+    else
+    if (sock == self->bus && zmsg_size (env) == 1) {
+        zframe_t *id = zmsg_first (env);
+        size_t n = zframe_size (id);
+        const char *text = (const char *) zframe_data (id);
+        const char *hash = n > 5 ? memchr (text, '#', n) : NULL;
+        if (hash && memcmp (text, "http:", 5) == 0 && (size_t) (hash - text - 5) < sizeof peer)
+            memcpy (peer, text + 5, (size_t) (hash - text - 5));
+    }
     if (zframe_size (body) > self->config->max_request) {
         rc = qv_err (QV_ELIMIT, "request of %zu bytes exceeds the limit of %zu bytes",
                      zframe_size (body), self->config->max_request);

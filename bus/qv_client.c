@@ -3,6 +3,7 @@
 #include "qv_rc.h"
 
 #include <czmq.h>
+#include <stdatomic.h>
 
 #define S_MAX_ELEMS ((size_t) 1 << 28)  //  replies come from a server we chose to trust
 
@@ -15,14 +16,20 @@ struct _qv_client_t {
     char code [32];                 //  protocol code of the last failure, "" if none
     char error [512];               //  its message
     char *token;                    //  "user:password" sent with every request, or NULL
+    char routing [200];             //  qv_client_new_as: the routing id's prefix, or ""
 };
 
+//  Sockets made with a routing id prefix in this process: each id must be new
+static atomic_uint s_routings;
+
 static zsock_t *
-s_socket_new (const char *endpoint, const char *server_key)
+s_socket_new (const char *endpoint, const char *server_key, const char *routing_id)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
+    if (routing_id)
+        zsock_set_identity (sock, routing_id);
     if (server_key && *server_key) {
         zcert_t *cert = zcert_new ();   //  this connection's own key pair
         if (!cert) {
@@ -46,6 +53,34 @@ qv_client_t *
 qv_client_new (const char *endpoint)
 {
     return qv_client_new_curve (endpoint, NULL);
+}
+
+//  self's socket, new: its routing id, when it has a prefix, is the prefix and a
+//  count of this process's (a ROUTER refuses a connection whose id another one
+//  still holds, as another client or a socket dropped after a timeout may).
+static zsock_t *
+s_connect (qv_client_t *self)
+{
+    char id [sizeof self->routing + 16];
+    if (self->routing [0])
+        snprintf (id, sizeof id, "%s#%u", self->routing, atomic_fetch_add (&s_routings, 1));
+    return s_socket_new (self->endpoint, self->server_key, self->routing [0] ? id : NULL);
+}
+
+qv_client_t *
+qv_client_new_as (const char *endpoint, const char *routing_id)
+{
+    qv_client_t *self = qv_client_new_curve (endpoint, NULL);
+    if (self && routing_id && *routing_id) {
+        snprintf (self->routing, sizeof self->routing, "%s", routing_id);
+        zsock_destroy (&self->sock);
+        self->sock = s_connect (self);
+        if (!self->sock) {
+            qv_err (QV_EINVAL, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
+            qv_client_destroy (&self);
+        }
+    }
+    return self;
 }
 
 bool
@@ -90,7 +125,7 @@ qv_client_new_curve (const char *endpoint, const char *server_key)
     if (server_key)
         memcpy (self->server_key, server_key, 41);
     self->endpoint = strdup (endpoint);
-    self->sock = s_socket_new (endpoint, self->server_key);
+    self->sock = s_socket_new (endpoint, self->server_key, NULL);
     if (!self->endpoint || !self->sock) {
         qv_err (QV_EINVAL, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
         qv_client_destroy (&self);
@@ -237,7 +272,7 @@ qv_client_recv (qv_client_t *self, qv_doc_t **reply, uint64_t *rid_p)
     if (rc <= 0) {
         //  A late reply must never pass for the answer to a later request.
         zsock_destroy (&self->sock);
-        self->sock = s_socket_new (self->endpoint, self->server_key);
+        self->sock = s_connect (self);
         if (rc < 0)
             return s_fail (self, QV_EUNAVAIL, "UNAVAILABLE", "interrupted waiting for %s",
                            self->endpoint);

@@ -31,6 +31,11 @@ qv_client_t *
 //  with the reason if server_key is not a Z85 key.
 qv_client_t *
     qv_client_new_curve (const char *endpoint, const char *server_key);
+//  The same with a ZeroMQ routing id of routing_id followed by "#" and a count of the
+//  process's (at most 199 bytes of it kept): how an in-process gateway names, to the proxy, the
+//  client it speaks for (qv_http.c: "http:ADDRESS").
+qv_client_t *
+    qv_client_new_as (const char *endpoint, const char *routing_id);
 //  Whether text is a CURVE key as Z85: 40 characters of its alphabet.
 bool
     qv_curve_key_valid (const char *text);

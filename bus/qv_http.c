@@ -143,7 +143,19 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     if (!conn)
         return MHD_NO;
     if (!conn->client) {
-        conn->client = qv_client_new (self->api);
+        //  Named to the proxy by the client's address, so that repeated failed
+        //  authentications from it are slowed down as from a ZeroMQ client's
+        char routing [80] = "http:", ip [INET6_ADDRSTRLEN] = "";
+        const union MHD_ConnectionInfo *peer =
+            MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = peer ? peer->client_addr : NULL;
+        if (sa && sa->sa_family == AF_INET)
+            inet_ntop (AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, ip, sizeof ip);
+        else
+        if (sa && sa->sa_family == AF_INET6)
+            inet_ntop (AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, ip, sizeof ip);
+        strcat (routing, ip [0] ? ip : "unknown");
+        conn->client = qv_client_new_as (self->api, routing);
         if (!conn->client)
             return s_reply (connection, 200, qv_milvus_error_json (QV_MILVUS_INTERNAL, qv_err_msg ()));
         qv_client_set_timeout (conn->client, QV_HTTP_CALL_MS);

@@ -779,6 +779,25 @@ test_rest_users_roles (void **state)
     assert_false (s_rest_lists (r, "frank"));
     json_decref (r);
     assert_int_equal (s_rest (port, "frank:frankpw3", "/v2/vectordb/entities/search", search, NULL), 1800);
+
+    //  Failed authentications from one HTTP client address slow that address down,
+    //  as a ZeroMQ client's: then even a right token never verified before is refused
+    REST_OK (ROOT, "/v2/vectordb/users/create", "{\"userName\": \"gina\", \"password\": \"ginapass1\"}");
+    bool slowed = false;
+    for (int i = 0; i < 10 && !slowed; i++) {
+        char token [32];
+        snprintf (token, sizeof token, "root:guess%d", i);
+        assert_int_equal (s_rest (port, token, "/v2/vectordb/collections/list", "{}", &r), 1800);
+        slowed = strstr (json_string_value (json_object_get (r, "message")), "too many failed") != NULL;
+        json_decref (r);
+    }
+    assert_true (slowed);
+    assert_int_equal (s_rest (port, "gina:ginapass1", "/v2/vectordb/collections/list", "{}", &r), 1800);
+    assert_non_null (strstr (json_string_value (json_object_get (r, "message")), "too many failed"));
+    json_decref (r);
+    char *log = qv_it_server_log_text (server);
+    assert_non_null (strstr (log, "failed authentications in a row from 127.0.0.1"));
+    free (log);
     qv_it_server_destroy (&server);
 }
 
