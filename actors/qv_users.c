@@ -25,7 +25,15 @@ typedef struct {
 
 typedef struct {
     zhashx_t *grants;               //  "collection\nprivilege" -> (void *) 1
+    bool builtin;                   //  admin or public, as Milvus has them: not stored
 } s_role_t;
+
+//  Milvus's built-in roles: `admin` holds every privilege on every collection,
+//  `public` none (the metadata reads every valid token may make are its privileges
+//  in Milvus). Neither is stored nor changed; a stored role of the same name (made
+//  before they were built in) is kept instead.
+#define S_ROLE_ADMIN  "admin"
+#define S_ROLE_PUBLIC "public"
 
 struct _qv_users_t {
     zhashx_t *users;                //  name -> s_user_t
@@ -34,6 +42,8 @@ struct _qv_users_t {
     char *decoy;                    //  a hash verified for unknown users (made when first
                                     //  needed), so they take as long as a wrong password
 };
+
+static int s_add_builtins (qv_users_t *self);
 
 static const char *s_privileges [] = {
     "Search", "Query", "Insert", "Delete", "CreateIndex", "DDL", "Admin", "*"
@@ -85,6 +95,8 @@ qv_users_new (void)
     zhashx_set_destructor (self->users, s_user_free);
     zhashx_set_destructor (self->roles, s_role_free);
     zhashx_set_destructor (self->cache, s_str_free);
+    if (s_add_builtins (self))
+        qv_users_destroy (&self);
     return self;
 }
 
@@ -130,6 +142,28 @@ s_grant_key (const char *collection, const char *privilege, char *out, size_t si
     snprintf (out, size, "%s\n%s", collection, privilege);
 }
 
+//  Adds the built-in roles a store lacks. 0 or QV_ENOMEM.
+static int
+s_add_builtins (qv_users_t *self)
+{
+    const char *names [2] = { S_ROLE_ADMIN, S_ROLE_PUBLIC };
+    for (int i = 0; i < 2; i++) {
+        if (zhashx_lookup (self->roles, names [i]))
+            continue;
+        s_role_t *r = s_role_new ();
+        if (!r)
+            return qv_err (QV_ENOMEM, "out of memory");
+        r->builtin = true;
+        if (i == 0) {
+            char key [8];
+            s_grant_key ("*", "*", key, sizeof key);
+            zhashx_insert (r->grants, key, (void *) 1);
+        }
+        zhashx_insert (self->roles, names [i], r);
+    }
+    return 0;
+}
+
 bool
 qv_users_privilege_valid (const char *name)
 {
@@ -172,6 +206,10 @@ qv_users_check (qv_users_t *self, const qv_user_change_t *ch)
         case QV_PRIV_REVOKE:
             if (!r)
                 return qv_err (QV_ENOTFOUND, "role '%s' does not exist", ch->role);
+            if (r->builtin)
+                return qv_err (QV_EINVAL, "role '%s' is built in (admin: every privilege on "
+                               "every collection; public: none) and cannot be %s", ch->role,
+                               ch->action == QV_ROLE_DROP ? "dropped" : "changed");
             if (ch->action != QV_ROLE_DROP && !qv_users_privilege_valid (ch->privilege))
                 return qv_err (QV_EINVAL, "privilege '%.32s' is not one of Search, Query, Insert, "
                                "Delete, CreateIndex, DDL, Admin, *", ch->privilege);
@@ -317,9 +355,14 @@ qv_users_write (qv_users_t *self, qv_wr_t *w)
     }
     zlistx_destroy (&names);
     qv_wr_str (w, "roles");
-    qv_wr_array (w, zhashx_size (self->roles));
+    size_t builtins = 0;
+    for (s_role_t *r = zhashx_first (self->roles); r; r = zhashx_next (self->roles))
+        builtins += r->builtin;
+    qv_wr_array (w, zhashx_size (self->roles) - builtins);
     names = s_sorted_keys (self->roles);
     for (const char *name = zlistx_first (names); name; name = zlistx_next (names)) {
+        if (((s_role_t *) zhashx_lookup (self->roles, name))->builtin)
+            continue;
         qv_wr_map (w, 2);
         qv_wr_str (w, "name"); qv_wr_str (w, name);
         qv_wr_str (w, "grants"); s_write_grants (zhashx_lookup (self->roles, name), w, false);
@@ -378,8 +421,9 @@ qv_users_read (qv_users_t *self, const qv_val_t *map)
             zhashx_update (u->roles, name, (void *) 1);
         }
     }
-    return 0;
+    return s_add_builtins (self);
 corrupt:
+    s_add_builtins (self);
     return qv_err (QV_ECORRUPT, "the user store does not match its format");
 }
 

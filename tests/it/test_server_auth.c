@@ -780,6 +780,22 @@ test_rest_users_roles (void **state)
     json_decref (r);
     assert_int_equal (s_rest (port, "frank:frankpw3", "/v2/vectordb/entities/search", search, NULL), 1800);
 
+    //  Milvus's built-in roles: admin may do anything, and neither can be dropped
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/list", "{}", &r), 0);
+    assert_true (s_rest_lists (r, "admin") && s_rest_lists (r, "public"));
+    json_decref (r);
+    REST_OK (ROOT, "/v2/vectordb/users/create", "{\"userName\": \"hank\", \"password\": \"hankpass1\"}");
+    assert_int_equal (s_rest (port, "hank:hankpass1", "/v2/vectordb/users/list", "{}", NULL), 1401);
+    REST_OK (ROOT, "/v2/vectordb/users/grant_role", "{\"userName\": \"hank\", \"roleName\": \"admin\"}");
+    REST_OK ("hank:hankpass1", "/v2/vectordb/users/list", "{}");
+    REST_OK ("hank:hankpass1", "/v2/vectordb/collections/drop", "{\"collectionName\": \"S\"}");
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/drop", "{\"roleName\": \"admin\"}", NULL), 1100);
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/describe", "{\"roleName\": \"admin\"}", &r), 0);
+    item = json_array_get (json_object_get (r, "data"), 0);
+    assert_string_equal (json_string_value (json_object_get (item, "objectType")), "Global");
+    assert_string_equal (json_string_value (json_object_get (item, "privilege")), "*");
+    json_decref (r);
+
     //  Failed authentications from one HTTP client address slow that address down,
     //  as a ZeroMQ client's: then even a right token never verified before is refused
     REST_OK (ROOT, "/v2/vectordb/users/create", "{\"userName\": \"gina\", \"password\": \"ginapass1\"}");

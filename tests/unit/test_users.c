@@ -127,6 +127,85 @@ test_write_read (void **state)
     qv_users_destroy (&users);
 }
 
+//  Milvus's built-in roles: admin holds everything, public nothing; neither can be
+//  dropped or changed, neither is written, and a stored role of the same name from
+//  before them is kept as it was
+static void
+test_builtin_roles (void **state)
+{
+    (void) state;
+    qv_users_t *users = qv_users_new ();
+    assert_int_equal (s_apply (users, QV_USER_CREATE, "ann", "", "", "", "annpass1"), 0);
+    assert_int_equal (s_apply (users, QV_USER_CREATE, "ben", "", "", "", "benpass1"), 0);
+    assert_false (qv_users_allowed (users, "ann", "B", "DDL"));
+    assert_int_equal (s_apply (users, QV_ROLE_GRANT, "ann", "admin", "", "", NULL), 0);
+    assert_int_equal (s_apply (users, QV_ROLE_GRANT, "ben", "public", "", "", NULL), 0);
+    for (size_t i = 0; i < 8; i++) {
+        const char *privs [] = { "Search", "Query", "Insert", "Delete", "CreateIndex", "DDL", "Admin", "*" };
+        assert_true (qv_users_allowed (users, "ann", "B", privs [i]));
+        assert_false (qv_users_allowed (users, "ben", "B", privs [i]));
+    }
+    assert_int_equal (s_apply (users, QV_ROLE_CREATE, "", "admin", "", "", NULL), QV_EEXIST);
+    assert_int_equal (s_apply (users, QV_ROLE_DROP, "", "admin", "", "", NULL), QV_EINVAL);
+    assert_non_null (strstr (qv_err_msg (), "built in"));
+    assert_int_equal (s_apply (users, QV_ROLE_DROP, "", "public", "", "", NULL), QV_EINVAL);
+    assert_int_equal (s_apply (users, QV_PRIV_GRANT, "", "public", "B", "Search", NULL), QV_EINVAL);
+    assert_int_equal (s_apply (users, QV_PRIV_REVOKE, "", "admin", "*", "*", NULL), QV_EINVAL);
+    //  Listed, described, not written; back after a read
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map_open (w);
+    qv_users_write_roles (users, w);
+    assert_int_equal (qv_users_describe_role (users, "admin", w), 0);
+    qv_wr_map_close (w);
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse_view (data, size, SIZE_MAX, &rc);
+    const qv_val_t *roles = qv_val_get (qv_doc_root (doc), "roles");
+    assert_int_equal (qv_val_len (roles), 2);
+    const qv_val_t *privs = qv_val_get (qv_doc_root (doc), "privileges");
+    assert_int_equal (qv_val_len (privs), 1);
+    char text [8];
+    assert_int_equal (qv_val_strcpy (qv_val_get (qv_val_at (privs, 0), "collection"), text, sizeof text), 0);
+    assert_string_equal (text, "*");
+    qv_doc_destroy (&doc);
+    qv_wr_reset (w);
+    qv_users_write (users, w);
+    data = qv_wr_data (w, &size);
+    doc = qv_doc_parse_view (data, size, SIZE_MAX, &rc);
+    assert_int_equal (qv_val_len (qv_val_get (qv_doc_root (doc), "roles")), 0);
+    qv_users_t *read = qv_users_new ();
+    assert_int_equal (qv_users_read (read, qv_doc_root (doc)), 0);
+    assert_true (qv_users_allowed (read, "ann", "C", "Admin"));
+    assert_false (qv_users_allowed (read, "ben", "C", "Search"));
+    qv_doc_destroy (&doc);
+    qv_users_destroy (&read);
+    //  A store written before: its own role `admin` (Search on B) is kept
+    qv_wr_reset (w);
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "users");
+    qv_wr_array (w, 0);
+    qv_wr_str (w, "roles");
+    qv_wr_array (w, 1);
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "name"); qv_wr_str (w, "admin");
+    qv_wr_str (w, "grants"); qv_wr_array (w, 1); qv_wr_array (w, 2);
+    qv_wr_str (w, "B"); qv_wr_str (w, "Search");
+    data = qv_wr_data (w, &size);
+    doc = qv_doc_parse_view (data, size, SIZE_MAX, &rc);
+    read = qv_users_new ();
+    assert_int_equal (qv_users_read (read, qv_doc_root (doc)), 0);
+    assert_int_equal (s_apply (read, QV_USER_CREATE, "cat", "", "", "", "catpass1"), 0);
+    assert_int_equal (s_apply (read, QV_ROLE_GRANT, "cat", "admin", "", "", NULL), 0);
+    assert_true (qv_users_allowed (read, "cat", "B", "Search"));
+    assert_false (qv_users_allowed (read, "cat", "B", "Insert"));
+    assert_int_equal (s_apply (read, QV_PRIV_GRANT, "", "admin", "B", "Insert", NULL), 0);
+    qv_doc_destroy (&doc);
+    qv_users_destroy (&read);
+    qv_wr_destroy (&w);
+    qv_users_destroy (&users);
+}
+
 static void
 test_authenticate (void **state)
 {
@@ -200,6 +279,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_changes_and_privileges),
         cmocka_unit_test (test_write_read),
+        cmocka_unit_test (test_builtin_roles),
         cmocka_unit_test (test_authenticate),
         cmocka_unit_test (test_privilege_of),
     };
