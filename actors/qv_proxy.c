@@ -545,8 +545,16 @@ s_prepare_write (self_t *self, qv_job_t *job)
             rec->schema = qv_schema_dup (c->schema);
             if (!rec->schema)
                 return qv_err (QV_ENOMEM, "out of memory");
+            //  keep_ids: the rows bring the auto_id keys a server assigned before (a
+            //  restore): read as given, the field keeps auto_id
+            bool keep_ids = false;
+            if (req->f [QV_F_keep_ids])
+                qv_val_bool (req->f [QV_F_keep_ids], &keep_ids);
+            keep_ids = keep_ids && pk->auto_id;
+            rec->schema->fields [c->schema->pk].auto_id = !keep_ids && pk->auto_id;
             rc = qv_batch_from_request (rec->schema, req->f [QV_F_rows], req->f [QV_F_columns],
                                         1u << 20, &rec->batch);
+            rec->schema->fields [c->schema->pk].auto_id = pk->auto_id;
             if (rc)
                 return rc;
             rec->coll_id = c->id;
@@ -555,6 +563,18 @@ s_prepare_write (self_t *self, qv_job_t *job)
             rec->upsert = req->op == QV_OP_upsert;
             rec->shard = c->next_shard++ % c->shards;
             rec->ts = s_next_ts (self);
+            if (keep_ids) {
+                //  Auto ids are timestamps: a kept one at or above the clock could
+                //  come again (and would push the clock ahead if taken as one)
+                const int64_t *ids = (const int64_t *) rec->batch->cols [c->schema->pk].data;
+                for (uint32_t r = 0; r < rec->batch->n; r++)
+                    if (ids [r] <= 0 || (uint64_t) ids [r] >= rec->ts)
+                        return qv_err (QV_EINVAL, "keep_ids: row %u's key %lld is not an id this "
+                                       "server could have assigned (auto_id keys are timestamps, "
+                                       "above 0 and below the clock's %llu)", r,
+                                       (long long) ids [r], (unsigned long long) rec->ts);
+            }
+            else
             if (pk->auto_id) {
                 int64_t *ids = (int64_t *) rec->batch->cols [c->schema->pk].data;
                 ids [0] = (int64_t) rec->ts;

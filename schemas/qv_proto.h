@@ -22,7 +22,8 @@
     X (dimension, UINT) X (primary_field_name, STR) X (vector_field_name, STR)           \
     X (id_type, STR) X (auto_id, BOOL) X (max_length, UINT) X (enable_dynamic_field, BOOL) \
     X (user, STR) X (password, STR) X (old_password, STR) X (new_password, STR)         \
-    X (role, STR) X (privilege, STR) X (to, STR) X (backup_id, UINT)
+    X (role, STR) X (privilege, STR) X (to, STR) X (backup_id, UINT)                     \
+    X (keep_ids, BOOL)
 
 typedef enum {
 #define QV_F_ENUM(name, kind) QV_F_##name,
@@ -46,7 +47,8 @@ typedef enum {
     X (has_collection, QV_F (collection), 0)                                            \
     X (list_collections, 0, 0)                                                          \
     X (describe_collection, QV_F (collection), 0)                                       \
-    X (insert, QV_F (collection), QV_F (partition) | QV_F (rows) | QV_F (columns))     \
+    X (insert, QV_F (collection), QV_F (partition) | QV_F (rows) | QV_F (columns)      \
+       | QV_F (keep_ids))                                                               \
     X (upsert, QV_F (collection), QV_F (partition) | QV_F (rows) | QV_F (columns))     \
     X (delete, QV_F (collection), QV_F (ids) | QV_F (filter) | QV_F (partition))       \
     X (flush, QV_F (collection), 0)                                                     \

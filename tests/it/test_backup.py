@@ -314,6 +314,42 @@ class BackupTest(unittest.TestCase):
             call(self.c, "get_backup_state", backup_id=12345)
         self.assertEqual(e.exception.code, "NOT_FOUND")
 
+    def test_auto_id_kept(self):
+        """A collection whose key the server assigns (auto_id) comes back auto_id, with
+        the same keys; new rows then get new keys above them. keep_ids refuses a key
+        no server clock could have given."""
+        fields = [{"name": "id", "type": "int64", "primary": True, "auto_id": True},
+                  {"name": "vector", "type": "float_vector", "dim": DIM},
+                  {"name": "n", "type": "int64"}]
+        call(self.c, "create_collection", collection="auto", fields=fields)
+        ids = call(self.c, "insert", collection="auto",
+                   rows=[{"vector": [float(i)] * DIM, "n": i} for i in range(200)])["ids"]
+        self.assertEqual(len(ids), 200)
+        self.qvctl_ok("backup", "auto", "--to", os.path.join(self.tmp, "auto"))
+        self.qvctl_ok("restore", "--from", os.path.join(self.tmp, "auto"), "--as", "auto2")
+        d = call(self.c, "describe_collection", collection="auto2")
+        self.assertTrue([f for f in d["fields"] if f["name"] == "id"][0].get("auto_id"))
+        a = call(self.c, "get", collection="auto", ids=ids, output_fields=["n", "vector"])["rows"]
+        b = call(self.c, "get", collection="auto2", ids=ids, output_fields=["n", "vector"])["rows"]
+        self.assertEqual(len(b), 200)
+        self.assertEqual(sorted(a, key=lambda r: r["id"]), sorted(b, key=lambda r: r["id"]))
+        new = call(self.c, "insert", collection="auto2", rows=[{"vector": [0.5] * DIM, "n": -1}])["ids"]
+        self.assertGreater(new[0], max(ids))
+        # Without keep_ids a key is refused as ever; with it, one from the future is
+        with self.assertRaises(QuiverException) as e:
+            call(self.c, "insert", collection="auto2", rows=[{"id": 5, "vector": [0.0] * DIM, "n": 0}])
+        self.assertIn("auto_id", str(e.exception))
+        with self.assertRaises(QuiverException) as e:
+            call(self.c, "insert", collection="auto2", keep_ids=True,
+                 rows=[{"id": 2 ** 62, "vector": [0.0] * DIM, "n": 0}])
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        self.assertIn("keep_ids", str(e.exception))
+        with self.assertRaises(QuiverException) as e:
+            call(self.c, "insert", collection="auto2", keep_ids=True,
+                 rows=[{"vector": [0.0] * DIM, "n": 0}])
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        self.assertEqual(self.count("auto2"), 201)
+
     def test_ttl_expired_rows_left_out(self):
         """Rows expired (ttl_seconds) at the snapshot are not in the backup."""
         call(self.c, "create_collection", collection="ttl", fields=FIELDS, ttl_seconds=2)

@@ -163,37 +163,28 @@ qv_ctl_cmd_backup (qv_ctl_t *ctx, int argc, char **argv)
     return worst;
 }
 
-//  Writes the pairs of map but `skip` (NULL: none), and `name` as collection.
-static void
-s_copy_pairs (const qv_val_t *map, const char *skip, qv_wr_t *w)
-{
-    for (size_t i = 0; i < qv_val_len (map); i++)
-        if (!skip || !qv_val_is (qv_val_key (map, i), skip)) {
-            qv_wr_val (w, qv_val_key (map, i));
-            qv_wr_val (w, qv_val_value (map, i));
-        }
-}
-
-static size_t
-s_count_pairs (const qv_val_t *map, const char *skip)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < qv_val_len (map); i++)
-        n += !skip || !qv_val_is (qv_val_key (map, i), skip);
-    return n;
-}
+//  What the inserts of a restore need to know of the collection made.
+typedef struct {
+    bool part_key;                  //  partitions follow a partition key
+    bool keep_ids;                  //  the key is auto_id: its ids are kept (keep_ids)
+} s_shape_t;
 
 //  create_collection with the backed-up schema and properties. A primary key that the
-//  server assigned (auto_id) is restored as given: the field loses auto_id.
+//  server assigned (auto_id) stays auto_id; its rows are inserted with their keys
+//  (`keep_ids`).
 static int
-s_create (qv_ctl_t *ctx, const char *name, const qv_val_t *desc, bool *part_key)
+s_create (qv_ctl_t *ctx, const char *name, const qv_val_t *desc, s_shape_t *shape)
 {
+    bool *part_key = &shape->part_key;
     static const char *props [] = { "shards", "consistency", "description", "ttl_seconds",
                                     "enable_dynamic_field" };
     const qv_val_t *fields = qv_val_get (desc, "fields");
     *part_key = false;
-    for (size_t i = 0; i < qv_ctl_len (fields); i++)
+    shape->keep_ids = false;
+    for (size_t i = 0; i < qv_ctl_len (fields); i++) {
         *part_key |= qv_ctl_get_bool (qv_val_at (fields, i), "partition_key");
+        shape->keep_ids |= qv_ctl_get_bool (qv_val_at (fields, i), "auto_id");
+    }
     size_t n = 2 + *part_key;
     for (size_t p = 0; p < sizeof props / sizeof props [0]; p++)
         n += qv_val_get (desc, props [p]) != NULL;
@@ -201,11 +192,8 @@ s_create (qv_ctl_t *ctx, const char *name, const qv_val_t *desc, bool *part_key)
     qv_wr_str (w, "collection"); qv_wr_str (w, name);
     qv_wr_str (w, "fields");
     qv_wr_array (w, qv_ctl_len (fields));
-    for (size_t i = 0; i < qv_ctl_len (fields); i++) {
-        const qv_val_t *f = qv_val_at (fields, i);
-        qv_wr_map (w, s_count_pairs (f, "auto_id"));
-        s_copy_pairs (f, "auto_id", w);
-    }
+    for (size_t i = 0; i < qv_ctl_len (fields); i++)
+        qv_wr_val (w, qv_val_at (fields, i));
     for (size_t p = 0; p < sizeof props / sizeof props [0]; p++)
         if (qv_val_get (desc, props [p])) {
             qv_wr_str (w, props [p]);
@@ -275,7 +263,7 @@ typedef struct {
 //  Sends the rows of file i of the backup as one insert, without waiting; 0 or the code.
 static int
 s_send_file (qv_ctl_t *ctx, qv_store_t *store, const char *from, const char *name,
-             const qv_val_t *entry, bool part_key, s_flight_t *flight)
+             const qv_val_t *entry, s_shape_t shape, s_flight_t *flight)
 {
     qv_doc_t *doc;
     int rc = qv_backup_read (store, from, entry, &doc);
@@ -284,9 +272,13 @@ s_send_file (qv_ctl_t *ctx, qv_store_t *store, const char *from, const char *nam
         return rc;
     }
     const qv_val_t *root = qv_doc_root (doc), *part = qv_val_get (root, "partition");
-    bool named = !part_key && part && !qv_val_is (part, "_default");
-    qv_wr_t *w = qv_client_request (ctx->client, "insert", 2 + named, &flight->rid);
+    bool named = !shape.part_key && part && !qv_val_is (part, "_default");
+    qv_wr_t *w = qv_client_request (ctx->client, "insert", 2 + named + shape.keep_ids, &flight->rid);
     qv_wr_str (w, "collection"); qv_wr_str (w, name);
+    if (shape.keep_ids) {
+        qv_wr_str (w, "keep_ids");
+        qv_wr_bool (w, true);
+    }
     if (named) {
         qv_wr_str (w, "partition");
         qv_wr_val (w, part);
@@ -306,7 +298,7 @@ s_send_file (qv_ctl_t *ctx, qv_store_t *store, const char *from, const char *nam
 //  counts the rows acknowledged. 0 or the code of the first failure (reported).
 static int
 s_insert_all (qv_ctl_t *ctx, qv_store_t *store, const char *from, const char *name,
-              const qv_val_t *manifest, bool part_key, int64_t start, uint64_t *rows_p)
+              const qv_val_t *manifest, s_shape_t shape, int64_t start, uint64_t *rows_p)
 {
     const qv_val_t *files = qv_val_get (manifest, "files");
     size_t nfiles = qv_ctl_len (files), next = 0;
@@ -317,7 +309,7 @@ s_insert_all (qv_ctl_t *ctx, qv_store_t *store, const char *from, const char *na
     while (rc == 0 && (next < nfiles || inflight > 0)) {
         while (rc == 0 && next < nfiles && inflight < S_WINDOW) {
             flights [inflight].file = next;
-            rc = s_send_file (ctx, store, from, name, qv_val_at (files, next), part_key,
+            rc = s_send_file (ctx, store, from, name, qv_val_at (files, next), shape,
                               &flights [inflight]);
             inflight += rc == 0;
             next++;
@@ -395,13 +387,13 @@ qv_ctl_cmd_restore (qv_ctl_t *ctx, int argc, char **argv)
              from, name, (unsigned long long) qv_ctl_get_uint (m, "rows"),
              (unsigned long long) qv_ctl_get_uint (m, "snapshot_ts"),
              qv_ctl_len (qv_val_get (m, "files")));
-    bool part_key;
+    s_shape_t shape;
     uint64_t rows = 0;
-    rc = s_create (ctx, name, desc, &part_key);
-    if (rc == 0 && !part_key)
+    rc = s_create (ctx, name, desc, &shape);
+    if (rc == 0 && !shape.part_key)
         rc = s_partitions (ctx, name, qv_val_get (m, "partitions"));
     if (rc == 0)
-        rc = s_insert_all (ctx, store, from, name, m, part_key, start, &rows);
+        rc = s_insert_all (ctx, store, from, name, m, shape, start, &rows);
     if (rc == 0)
         rc = s_indexes (ctx, name, qv_val_get (desc, "indexes"));
     double secs = (double) (qv_clock_usec () - start) / 1e6;
