@@ -1048,6 +1048,8 @@ static const s_command_t s_commands [] = {
     { "get", s_cmd_get,
       "get NAME ID... [--output-fields a,b]\n\nPrints the rows with these primary keys, one JSON map a line." },
     { "delete", s_cmd_delete, "delete NAME ID...\n\nDeletes the rows with these primary keys." },
+    { "user", qv_ctl_cmd_user, qv_ctl_user_usage },
+    { "role", qv_ctl_cmd_role, qv_ctl_role_usage },
     { "probe", qv_ctl_cmd_probe, qv_ctl_probe_usage },
     { NULL, NULL, NULL }
 };

@@ -116,4 +116,12 @@ int
 int
     qv_ctl_cmd_restore (qv_ctl_t *ctx, int argc, char **argv);
 
+//  Users and roles (tools/qvctl/qv_ctl_users.c), and their usage texts.
+extern const char qv_ctl_user_usage [];
+extern const char qv_ctl_role_usage [];
+int
+    qv_ctl_cmd_user (qv_ctl_t *ctx, int argc, char **argv);
+int
+    qv_ctl_cmd_role (qv_ctl_t *ctx, int argc, char **argv);
+
 #endif

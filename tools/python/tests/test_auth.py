@@ -123,6 +123,64 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("UNAUTHENTICATED", p.stdout + p.stderr)
 
+    def test_qvctl_users_and_roles(self):
+        """qvctl user / role manage the store; passwords come on standard input."""
+        qvctl = os.path.join(BIN_DIR, "qvctl")
+        env = dict(os.environ, QV_SERVER=SERVER.endpoint)
+        env.pop("QUIVER_TOKEN", None)
+
+        def run(args, token=ROOT, stdin="", code=0):
+            p = subprocess.run([qvctl, "--timeout", "30", "--token", token] + args, env=env,
+                               input=stdin, capture_output=True, text=True)
+            self.assertEqual(p.returncode, code, (args, p.stdout, p.stderr))
+            return p
+
+        root = QuiverClient(uri=SERVER.endpoint, timeout=30, token=ROOT)
+        root.create_collection("qa", dimension=2)
+        root.insert("qa", [{"id": 1, "vector": [1.0, 2.0]}])
+        self.assertIn("created user 'cli'", run(["user", "create", "cli"], stdin="clipass1\n").stdout)
+        self.assertIn("cli", run(["user", "list"]).stdout.split())
+        run(["role", "create", "cliread"])
+        self.assertIn("granted Search on collection 'qa' to role 'cliread'",
+                      run(["role", "grant", "cliread", "Search", "--collection", "qa"]).stdout)
+        self.assertEqual(run(["role", "describe", "cliread"]).stdout, "qa Search\n")
+        run(["user", "grant", "cli", "cliread"])
+        self.assertEqual(run(["user", "describe", "cli"]).stdout, "cliread:\n  qa Search\n")
+        user = QuiverClient(uri=SERVER.endpoint, timeout=30, token="cli:clipass1")
+        self.assertEqual(user.search("qa", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+        user.close()
+        # One's own password: old then new; a wrong old one is refused
+        p = run(["user", "password", "cli"], token="cli:clipass1", stdin="nope-nope\nclipass2\n", code=1)
+        self.assertIn("old_password", p.stdout + p.stderr)
+        run(["user", "password", "cli"], token="cli:clipass1", stdin="clipass1\nclipass2\n")
+        # An Admin's reset: the new one only
+        self.assertIn("reset the password of user 'cli'",
+                      run(["user", "password", "cli", "--reset"], stdin="clipass3\n").stdout)
+        user = QuiverClient(uri=SERVER.endpoint, timeout=30, token="cli:clipass3")
+        self.assertEqual(user.search("qa", [[1.0, 2.0]], limit=1)[0][0]["id"], 1)
+        user.close()
+        # No privilege to manage users; no password on stdin; usage errors
+        p = run(["user", "list"], token="cli:clipass3", code=1)
+        self.assertIn("PERMISSION_DENIED", p.stdout + p.stderr)
+        p = run(["user", "create", "other"], stdin="", code=1)
+        self.assertIn("no password on standard input", p.stderr)
+        run(["user", "frobnicate", "x"], code=2)
+        run(["role", "grant", "cliread"], code=2)
+        self.assertIn("Usage: qvctl user", run(["user", "--help"]).stdout)
+        self.assertIn("Usage: qvctl role", run(["role", "--help"]).stdout)
+        # --output json; the built-in roles are listed
+        p = run(["--output", "json", "role", "list"])
+        self.assertIn("admin", p.stdout)
+        self.assertIn("public", p.stdout)
+        run(["user", "revoke", "cli", "cliread"])
+        run(["role", "revoke", "cliread", "Search", "--collection", "qa"])
+        self.assertIn("has no privileges", run(["role", "describe", "cliread"]).stdout)
+        run(["role", "drop", "cliread"])
+        run(["user", "drop", "cli"])
+        self.assertNotIn("cli", run(["user", "list"]).stdout.split())
+        root.drop_collection("qa")
+        root.close()
+
 
 if __name__ == "__main__":
     unittest.main()
