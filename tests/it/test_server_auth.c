@@ -606,14 +606,12 @@ test_split_refused_without_root (void **state)
     qv_itn_remove_dir (core.data);
 }
 
-//  The REST gateway: Authorization: Bearer user:password is the token; Milvus's codes
-//  1800 (no or wrong token) and 1401 (no privilege).
-static void
-test_rest_bearer (void **state)
+//  A server with --auth and the REST gateway on a free port (*port_p), started.
+static qv_it_server_t *
+s_rest_server (int *port_p)
 {
-    (void) state;
     setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
-    int port = qv_it_rest_free_port ();
+    int port = *port_p = qv_it_rest_free_port ();
     assert_true (port > 0);
     char http [32];
     snprintf (http, sizeof http, "127.0.0.1:%d", port);
@@ -621,6 +619,17 @@ test_rest_bearer (void **state)
     qv_it_server_t *server = qv_it_server_new (extra);
     assert_non_null (server);
     assert_int_equal (qv_it_server_start (server), 0);
+    return server;
+}
+
+//  The REST gateway: Authorization: Bearer user:password is the token; Milvus's codes
+//  1800 (no or wrong token) and 1401 (no privilege).
+static void
+test_rest_bearer (void **state)
+{
+    (void) state;
+    int port;
+    qv_it_server_t *server = s_rest_server (&port);
     qv_it_client_t *c = s_client (server);
     OK (c, "{op: 'create_user', token: '%s', user: 'erin', password: '%s'}", ROOT, "erinpass1");
     OK (c, "{op: 'create_collection', token: '%s', collection: '%s', dimension: 2}", ROOT, "R");
@@ -696,15 +705,8 @@ static void
 test_rest_users_roles (void **state)
 {
     (void) state;
-    setenv ("QUIVER_ROOT_PASSWORD", "rootpass1", 1);
-    int port = qv_it_rest_free_port ();
-    assert_true (port > 0);
-    char http [32];
-    snprintf (http, sizeof http, "127.0.0.1:%d", port);
-    const char *extra [] = { "--auth", "--http", http, NULL };
-    qv_it_server_t *server = qv_it_server_new (extra);
-    assert_non_null (server);
-    assert_int_equal (qv_it_server_start (server), 0);
+    int port;
+    qv_it_server_t *server = s_rest_server (&port);
     qv_it_client_t *c = s_client (server);
     OK (c, "{op: 'create_collection', token: '%s', collection: '%s', dimension: 2}", ROOT, "R");
     qv_it_client_destroy (&c);

@@ -120,6 +120,17 @@ s_request (qv_ctl_t *ctx, const char *op, const char *k1, const char *v1,
     return w;
 }
 
+//  After the options: the subcommand; *args the count of its arguments, *name the
+//  first (NULL if none).
+static const char *
+s_sub (int argc, char **argv, int *args, const char **name)
+{
+    qv_ctl_check_positional (argc, argv, 1, 3);
+    *args = argc - optind - 1;
+    *name = *args > 0 ? argv [optind + 1] : NULL;
+    return argv [optind];
+}
+
 int
 qv_ctl_cmd_user (qv_ctl_t *ctx, int argc, char **argv)
 {
@@ -130,10 +141,8 @@ qv_ctl_cmd_user (qv_ctl_t *ctx, int argc, char **argv)
             reset = true;
         else
             qv_ctl_usage_error ("%s", "--collection belongs to qvctl role");
-    qv_ctl_check_positional (argc, argv, 1, 3);
-    const char *sub = argv [optind];
-    int args = argc - optind - 1;
-    const char *name = args > 0 ? argv [optind + 1] : NULL;
+    int args;
+    const char *name, *sub = s_sub (argc, argv, &args, &name);
     char done [512];
     qv_wr_t *w = NULL;
     if (reset && strcmp (sub, "password") != 0)
@@ -220,10 +229,8 @@ qv_ctl_cmd_role (qv_ctl_t *ctx, int argc, char **argv)
             collection = optarg;
         else
             qv_ctl_usage_error ("%s", "--reset belongs to qvctl user password");
-    qv_ctl_check_positional (argc, argv, 1, 3);
-    const char *sub = argv [optind];
-    int args = argc - optind - 1;
-    const char *name = args > 0 ? argv [optind + 1] : NULL;
+    int args;
+    const char *name, *sub = s_sub (argc, argv, &args, &name);
     char done [600];
     qv_wr_t *w;
     if (!strcmp (sub, "list") && args == 0) {
