@@ -67,21 +67,6 @@ s_connect (qv_client_t *self)
     return s_socket_new (self->endpoint, self->server_key, self->routing [0] ? id : NULL);
 }
 
-qv_client_t *
-qv_client_new_as (const char *endpoint, const char *routing_id)
-{
-    qv_client_t *self = qv_client_new_curve (endpoint, NULL);
-    if (self && routing_id && *routing_id) {
-        snprintf (self->routing, sizeof self->routing, "%s", routing_id);
-        zsock_destroy (&self->sock);
-        self->sock = s_connect (self);
-        if (!self->sock) {
-            qv_err (QV_EINVAL, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
-            qv_client_destroy (&self);
-        }
-    }
-    return self;
-}
 
 bool
 qv_curve_key_valid (const char *text)
@@ -111,8 +96,10 @@ qv_curve_key_read (const char *text, char out [41])
     return 0;
 }
 
-qv_client_t *
-qv_client_new_curve (const char *endpoint, const char *server_key)
+//  A client of endpoint, CURVE with server_key (NULL: plain), its routing ids
+//  prefixed with routing (NULL: libzmq's own).
+static qv_client_t *
+s_new (const char *endpoint, const char *server_key, const char *routing)
 {
     if (server_key && !qv_curve_key_valid (server_key)) {
         qv_err (QV_EINVAL, "the server key must be 40 characters of Z85 (as `quiver keygen` "
@@ -124,8 +111,10 @@ qv_client_new_curve (const char *endpoint, const char *server_key)
         return NULL;
     if (server_key)
         memcpy (self->server_key, server_key, 41);
+    if (routing)
+        snprintf (self->routing, sizeof self->routing, "%s", routing);
     self->endpoint = strdup (endpoint);
-    self->sock = s_socket_new (endpoint, self->server_key, NULL);
+    self->sock = self->endpoint ? s_connect (self) : NULL;
     if (!self->endpoint || !self->sock) {
         qv_err (QV_EINVAL, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
         qv_client_destroy (&self);
@@ -134,6 +123,18 @@ qv_client_new_curve (const char *endpoint, const char *server_key)
     self->timeout_ms = QV_CLIENT_TIMEOUT_MS;
     self->next_rid = 1;
     return self;
+}
+
+qv_client_t *
+qv_client_new_curve (const char *endpoint, const char *server_key)
+{
+    return s_new (endpoint, server_key, NULL);
+}
+
+qv_client_t *
+qv_client_new_as (const char *endpoint, const char *routing_id)
+{
+    return s_new (endpoint, NULL, routing_id && *routing_id ? routing_id : NULL);
 }
 
 void
