@@ -94,11 +94,16 @@ qv_actor_curve_server (zsock_t *sock, const qv_config_t *config, bool peers_only
     zcert_apply (cert, zsock_resolve (sock));
     zsock_set_curve_server (sock, 1);
     bool admit = peers_only && config->curve_peer_key [0];
+    bool listed = !peers_only && config->curve_clients [0];
     if (admit)
         zsock_set_zap_domain (sock, QV_ZAP_PEERS);
+    else
+    if (listed)
+        zsock_set_zap_domain (sock, QV_ZAP_CLIENTS);
     qv_info ("%s at %s is encrypted (CURVE) with public key %s; %s", what, config->bind,
              zcert_public_txt (cert), admit ? "it admits only clients with the key of "
-             "--curve-peer-key" : "clients give that key");
+             "--curve-peer-key" : listed ? "clients give that key, and it admits only the "
+             "client keys of --curve-clients" : "clients give that key");
     zcert_destroy (&cert);
     return 0;
 }

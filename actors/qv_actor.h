@@ -50,7 +50,9 @@ zsock_t *
 
 //  With config->curve_secret_key, makes sock (not bound yet) a CURVE server with that
 //  key pair; peers_only: and, with config->curve_peer_key, admits only clients that
-//  present that key (the ZAP domain QV_ZAP_PEERS, actors/qv_zap.h). Says so in the log,
+//  present that key (the ZAP domain QV_ZAP_PEERS, actors/qv_zap.h); otherwise, with
+//  config->curve_clients, admits only the client keys that file lists (QV_ZAP_CLIENTS).
+//  Says so in the log,
 //  naming what (e.g. "the API"). 0, or -1 if the key file cannot be read.
 int
     qv_actor_curve_server (zsock_t *sock, const qv_config_t *config, bool peers_only,

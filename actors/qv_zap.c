@@ -7,36 +7,134 @@
 //  client's 32-byte public key); reply version, request id, status code, status text,
 //  user id, metadata. A refused client is logged with its address, the first time and
 //  then every 100th (a peer with the wrong key reconnects every 100 ms).
+//
+//  The --curve-clients file is looked at (stat) at each handshake of the API socket,
+//  and read again when its modification time, size or inode differ from the last
+//  read's: a handshake is rare next to the requests a connection then carries.
 #include "qv_zap.h"
+#include "qv_client.h"
 #include "qv_rc.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void
-s_reply (zsock_t *handler, zframe_t *version, zframe_t *id, bool ok)
+s_reply (zsock_t *handler, zframe_t *version, zframe_t *id, bool ok, const char *why)
 {
     zmsg_t *rep = zmsg_new ();
     zmsg_append (rep, &version);
     zmsg_append (rep, &id);
     zmsg_addstr (rep, ok ? "200" : "400");
-    zmsg_addstr (rep, ok ? "OK" : "client key not admitted (--curve-peer-key)");
+    zmsg_addstr (rep, ok ? "OK" : why);
     zmsg_addstr (rep, "");
     zmsg_addmem (rep, NULL, 0);
     zmsg_send (&rep, handler);
+}
+
+zhashx_t *
+qv_zap_clients_read (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        qv_err (QV_EINVAL, "--curve-clients %s cannot be read (%s)", path, strerror (errno));
+        return NULL;
+    }
+    zhashx_t *keys = zhashx_new ();
+    char line [512];
+    int number = 0;
+    while (keys && fgets (line, sizeof line, file)) {
+        number++;
+        char *text = line;
+        while (*text == ' ' || *text == '\t')
+            text++;
+        size_t len = strlen (text);
+        while (len && (text [len - 1] == '\n' || text [len - 1] == '\r'
+                       || text [len - 1] == ' ' || text [len - 1] == '\t'))
+            text [--len] = 0;
+        //  A key file's line: public-key = "KEY" (its secret-key line is refused
+        //  below: a secret has no business in this file)
+        if (strncmp (text, "public-key", 10) == 0) {
+            char *open = strchr (text, '"'), *close = open ? strchr (open + 1, '"') : NULL;
+            if (close) {
+                *close = 0;
+                text = open + 1;
+            }
+        }
+        if (qv_curve_key_valid (text))
+            zhashx_insert (keys, text, (void *) "admitted");
+        else
+        if (!(*text == 0 || *text == '#' || streq (text, "metadata") || streq (text, "curve"))) {
+            qv_err (QV_EINVAL, "--curve-clients %s line %d is not a client's public key (40 "
+                    "characters of Z85, or a public-key line of a `quiver keygen` file)",
+                    path, number);
+            zhashx_destroy (&keys);
+        }
+    }
+    if (keys && ferror (file)) {
+        qv_err (QV_EINVAL, "--curve-clients %s cannot be read (%s)", path, strerror (errno));
+        zhashx_destroy (&keys);
+    }
+    fclose (file);
+    return keys;
+}
+
+//  The --curve-clients file as last read: its keys and what stat said of it.
+typedef struct {
+    char path [512];
+    zhashx_t *keys;
+    struct stat st;
+    bool unreadable;                //  the last look failed (logged once)
+} s_clients_t;
+
+//  Reads the file again if it changed since the last read.
+static void
+s_clients_refresh (s_clients_t *self)
+{
+    struct stat st;
+    if (stat (self->path, &st) != 0) {
+        if (!self->unreadable)
+            qv_warn ("--curve-clients %s cannot be read (%s): the API keeps admitting the %zu "
+                     "keys read before", self->path, strerror (errno),
+                     self->keys ? zhashx_size (self->keys) : (size_t) 0);
+        self->unreadable = true;
+        return;
+    }
+    if (self->keys && st.st_ino == self->st.st_ino && st.st_size == self->st.st_size
+    &&  st.st_mtim.tv_sec == self->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == self->st.st_mtim.tv_nsec)
+        return;
+    zhashx_t *keys = qv_zap_clients_read (self->path);
+    self->st = st;                  //  one warning per change, not per handshake
+    if (!keys) {
+        qv_warn ("%s: the API keeps admitting the %zu keys read before", qv_err_msg (),
+                 self->keys ? zhashx_size (self->keys) : (size_t) 0);
+        return;
+    }
+    qv_info ("--curve-clients %s read: the API admits %zu CURVE client key%s", self->path,
+             zhashx_size (keys), zhashx_size (keys) == 1 ? "" : "s");
+    zhashx_destroy (&self->keys);
+    self->keys = keys;
+    self->unreadable = false;
 }
 
 void
 qv_zap_actor (zsock_t *pipe, void *args)
 {
     const qv_zap_args_t *za = args;
-    uint8_t admitted [32];
+    uint8_t admitted [32] = { 0 };
     char text [41], who [64];
-    snprintf (text, sizeof text, "%s", za->key);
+    snprintf (text, sizeof text, "%s", za->key ? za->key : "");
     snprintf (who, sizeof who, "%s", za->who);
+    bool have_peer = text [0] && zmq_z85_decode (admitted, text);
+    s_clients_t clients = { .keys = NULL };
+    if (za->clients && *za->clients) {
+        snprintf (clients.path, sizeof clients.path, "%s", za->clients);
+        s_clients_refresh (&clients);
+    }
     zsock_t *handler = zsock_new (ZMQ_REP);
-    if (!handler || !zmq_z85_decode (admitted, text) || zsock_bind (handler, "inproc://zeromq.zap.01") != 0) {
-        qv_error ("the ZAP handler cannot start (%s): CURVE clients of the links between "
-                  "processes will be refused", zmq_strerror (zmq_errno ()));
+    if (!handler || zsock_bind (handler, "inproc://zeromq.zap.01") != 0) {
+        qv_error ("the ZAP handler cannot start (%s): CURVE clients whose keys are checked "
+                  "(--curve-peer-key, --curve-clients) will be refused", zmq_strerror (zmq_errno ()));
         zsock_destroy (&handler);
         zsock_signal (pipe, 0);
         char *cmd = zstr_recv (pipe);   //  $TERM
@@ -45,7 +143,7 @@ qv_zap_actor (zsock_t *pipe, void *args)
     }
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, handler, NULL);
-    uint64_t refused = 0;
+    uint64_t refused = 0, refused_clients = 0;
     while (true) {
         void *which = zpoller_wait (poller, -1);
         if (which != handler)
@@ -62,15 +160,33 @@ qv_zap_actor (zsock_t *pipe, void *args)
         zframe_t *routing = zmsg_pop (req);
         char *mechanism = zmsg_popstr (req);
         zframe_t *key = zmsg_pop (req);
-        bool peers = domain && streq (domain, QV_ZAP_PEERS);
-        bool ok = !peers
-               || (mechanism && streq (mechanism, "CURVE") && key && zframe_size (key) == 32
-                   && memcmp (zframe_data (key), admitted, 32) == 0);
-        if (!ok && refused++ % 100 == 0)
-            qv_warn ("%s refused a client from %s with another CURVE key than "
-                     "--curve-peer-key (%llu so far)", who, address ? address : "?",
-                     (unsigned long long) refused);
-        s_reply (handler, version, id, ok);
+        bool curve = mechanism && streq (mechanism, "CURVE") && key && zframe_size (key) == 32;
+        bool ok = true;
+        const char *why = "";
+        if (domain && streq (domain, QV_ZAP_PEERS)) {
+            ok = curve && have_peer && memcmp (zframe_data (key), admitted, 32) == 0;
+            why = "client key not admitted (--curve-peer-key)";
+            if (!ok && refused++ % 100 == 0)
+                qv_warn ("%s refused a client from %s with another CURVE key than "
+                         "--curve-peer-key (%llu so far)", who, address ? address : "?",
+                         (unsigned long long) refused);
+        }
+        else
+        if (domain && streq (domain, QV_ZAP_CLIENTS)) {
+            char z85 [41] = "";
+            if (curve)
+                zmq_z85_encode (z85, zframe_data (key), 32);
+            if (clients.path [0])
+                s_clients_refresh (&clients);
+            ok = curve && clients.keys && zhashx_lookup (clients.keys, z85);
+            why = "client key not admitted (--curve-clients)";
+            if (!ok && refused_clients++ % 100 == 0)
+                qv_warn ("the API refused a client from %s whose CURVE key %s is not in "
+                         "--curve-clients %s (%llu so far)", address ? address : "?",
+                         curve ? z85 : "(none)", clients.path,
+                         (unsigned long long) refused_clients);
+        }
+        s_reply (handler, version, id, ok, why);
         zframe_destroy (&routing);
         zframe_destroy (&key);
         zstr_free (&domain);
@@ -80,4 +196,5 @@ qv_zap_actor (zsock_t *pipe, void *args)
     }
     zpoller_destroy (&poller);
     zsock_destroy (&handler);
+    zhashx_destroy (&clients.keys);
 }

@@ -10,6 +10,9 @@
 struct _qv_client_t {
     char *endpoint;
     char server_key [41];           //  CURVE: the server's public key (Z85), or ""
+    bool own_pair;                  //  CURVE: this client's key pair from a key file
+    uint8_t public_key [32];        //  (else a new pair per connection)
+    uint8_t secret_key [32];
     zsock_t *sock;                  //  DEALER, connected to endpoint
     int timeout_ms;
     uint64_t next_rid;
@@ -23,15 +26,18 @@ struct _qv_client_t {
 static atomic_uint s_routings;
 
 static zsock_t *
-s_socket_new (const char *endpoint, const char *server_key, const char *routing_id)
+s_socket_new (const qv_client_t *self, const char *routing_id)
 {
+    const char *server_key = self->server_key;
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
     if (routing_id)
         zsock_set_identity (sock, routing_id);
     if (server_key && *server_key) {
-        zcert_t *cert = zcert_new ();   //  this connection's own key pair
+        //  The key pair of the client's key file, else this connection's own
+        zcert_t *cert = self->own_pair ? zcert_new_from (self->public_key, self->secret_key)
+                                       : zcert_new ();
         if (!cert) {
             zsock_destroy (&sock);
             return NULL;
@@ -44,7 +50,7 @@ s_socket_new (const char *endpoint, const char *server_key, const char *routing_
     zsock_set_sndtimeo (sock, 1000);
     zsock_set_rcvhwm (sock, 100000);
     zsock_set_sndhwm (sock, 100000);
-    if (zsock_connect (sock, "%s", endpoint) < 0)
+    if (zsock_connect (sock, "%s", self->endpoint) < 0)
         zsock_destroy (&sock);
     return sock;
 }
@@ -64,7 +70,7 @@ s_connect (qv_client_t *self)
     char id [sizeof self->routing + 16];
     if (self->routing [0])
         snprintf (id, sizeof id, "%s#%u", self->routing, atomic_fetch_add (&s_routings, 1));
-    return s_socket_new (self->endpoint, self->server_key, self->routing [0] ? id : NULL);
+    return s_socket_new (self, self->routing [0] ? id : NULL);
 }
 
 
@@ -96,21 +102,40 @@ qv_curve_key_read (const char *text, char out [41])
     return 0;
 }
 
-//  A client of endpoint, CURVE with server_key (NULL: plain), its routing ids
-//  prefixed with routing (NULL: libzmq's own).
+//  A client of endpoint, CURVE with server_key (NULL: plain) and the key pair of the
+//  file client_key (NULL: a new pair per connection), its routing ids prefixed with
+//  routing (NULL: libzmq's own).
 static qv_client_t *
-s_new (const char *endpoint, const char *server_key, const char *routing)
+s_new (const char *endpoint, const char *server_key, const char *client_key,
+       const char *routing)
 {
     if (server_key && !qv_curve_key_valid (server_key)) {
         qv_err (QV_EINVAL, "the server key must be 40 characters of Z85 (as `quiver keygen` "
                 "prints it), not '%.60s'", server_key);
         return NULL;
     }
-    qv_client_t *self = calloc (1, sizeof *self);
-    if (!self)
+    zcert_t *cert = client_key ? zcert_load (client_key) : NULL;
+    if (client_key && (!cert || streq (zcert_secret_txt (cert),
+                                       "0000000000000000000000000000000000000000"))) {
+        zcert_destroy (&cert);
+        qv_err (QV_EINVAL, "the client key %.300s is not a secret key file (make a pair with "
+                "`quiver keygen FILE` and give FILE_secret; the server lists FILE's public "
+                "key in --curve-clients)", client_key);
         return NULL;
+    }
+    qv_client_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        zcert_destroy (&cert);
+        return NULL;
+    }
     if (server_key)
         memcpy (self->server_key, server_key, 41);
+    if (cert) {
+        memcpy (self->public_key, zcert_public_key (cert), 32);
+        memcpy (self->secret_key, zcert_secret_key (cert), 32);
+        self->own_pair = true;
+        zcert_destroy (&cert);
+    }
     if (routing)
         snprintf (self->routing, sizeof self->routing, "%s", routing);
     self->endpoint = strdup (endpoint);
@@ -128,13 +153,19 @@ s_new (const char *endpoint, const char *server_key, const char *routing)
 qv_client_t *
 qv_client_new_curve (const char *endpoint, const char *server_key)
 {
-    return s_new (endpoint, server_key, NULL);
+    return s_new (endpoint, server_key, NULL, NULL);
+}
+
+qv_client_t *
+qv_client_new_curve_key (const char *endpoint, const char *server_key, const char *client_key)
+{
+    return s_new (endpoint, server_key, client_key, NULL);
 }
 
 qv_client_t *
 qv_client_new_as (const char *endpoint, const char *routing_id)
 {
-    return s_new (endpoint, NULL, routing_id && *routing_id ? routing_id : NULL);
+    return s_new (endpoint, NULL, NULL, routing_id && *routing_id ? routing_id : NULL);
 }
 
 void
@@ -146,6 +177,7 @@ qv_client_destroy (qv_client_t **self_p)
     zsock_destroy (&self->sock);
     free (self->endpoint);
     free (self->token);
+    explicit_bzero (self->secret_key, sizeof self->secret_key);
     free (self);
     *self_p = NULL;
 }
@@ -230,7 +262,7 @@ qv_client_send (qv_client_t *self, qv_wr_t *request)
                        self->endpoint, zmq_strerror (zmq_errno ()),
                        zmq_errno () == EAGAIN
                        ? " (is `quiver serve` running, and, if its API is encrypted, is "
-                         "the server key right?)" : "");
+                         "the server key right, and this client's key admitted?)" : "");
     return 0;
 }
 
@@ -279,7 +311,7 @@ qv_client_recv (qv_client_t *self, qv_doc_t **reply, uint64_t *rid_p)
                            self->endpoint);
         return s_fail (self, QV_ETIMEOUT, "TIMEOUT",
                        "no answer from %s within %g s: is `quiver serve` running (and, if its "
-                       "API is encrypted, is the server key right)?",
+                       "API is encrypted, is the server key right, and this client's key admitted)?",
                        self->endpoint, self->timeout_ms / 1000.0);
     }
     zframe_t *body = msg ? zmsg_last (msg) : NULL;
@@ -347,7 +379,7 @@ qv_client_call (qv_client_t *self, qv_wr_t *request, qv_doc_t **reply)
     if (rc == QV_ETIMEOUT)          //  say the whole wait, not its last part
         rc = s_fail (self, QV_ETIMEOUT, "TIMEOUT",
                      "no answer from %s within %g s: is `quiver serve` running (and, if its "
-                     "API is encrypted, is the server key right)?",
+                     "API is encrypted, is the server key right, and this client's key admitted)?",
                      self->endpoint, timeout / 1000.0);
     return rc;
 }

@@ -31,6 +31,14 @@ qv_client_t *
 //  with the reason if server_key is not a Z85 key.
 qv_client_t *
     qv_client_new_curve (const char *endpoint, const char *server_key);
+//  The same with this client's own key pair from client_key, a secret key file of
+//  `quiver keygen` (NULL: a new pair per connection, as qv_client_new_curve): for a
+//  server that admits only listed client keys (`quiver serve --curve-clients`). A
+//  server that does not list its public key never answers: calls time out. NULL with
+//  the reason if client_key is not a secret key file.
+qv_client_t *
+    qv_client_new_curve_key (const char *endpoint, const char *server_key,
+                             const char *client_key);
 //  The same with a ZeroMQ routing id of routing_id followed by "#" and a count of the
 //  process's (at most 199 bytes of it kept): how an in-process gateway names, to the proxy, the
 //  client it speaks for (qv_http.c: "http:ADDRESS").

@@ -148,6 +148,8 @@ typedef struct {
     char curve_peer_key [41];       //  --curve-peer-key: the Z85 public key of the writer
                                     //  core and searcher processes this one connects to,
                                     //  and the only client key their sockets admit; ""
+    char curve_clients [512];       //  --curve-clients FILE: the client keys the API
+                                    //  admits (qv_zap.h), or "" for any
     bool auth;                      //  --auth: every request's token is checked
     qv_nats_stats_t *nats_stats;    //  set by the server when nats_url is given
     char s3_endpoint [256];         //  --s3-endpoint HOST:PORT: objects in S3, "" = in data

@@ -242,7 +242,10 @@ s_keygen (int argc, char *argv [])
                  "Writes a new CURVE key pair: FILE holds the public key, FILE_secret both\n"
                  "keys (readable by its owner only). Serve with `quiver serve\n"
                  "--curve-secret-key FILE_secret`; clients give the public key printed here\n"
-                 "(qvctl --server-key KEY, QuiverClient(server_key=KEY)).\n");
+                 "(qvctl --server-key KEY, QuiverClient(server_key=KEY)).\n"
+                 "A client's own pair, for a server that admits listed client keys\n"
+                 "(`quiver serve --curve-clients LIST`): append FILE to LIST, and the client\n"
+                 "gives FILE_secret (qvctl --client-key, QuiverClient(client_key=...)).\n");
         return argc == 3 ? 0 : 2;
     }
     zsys_init ();
@@ -260,9 +263,10 @@ s_keygen (int argc, char *argv [])
     }
     chmod (argv [2], 0644);         //  the public half may be shared
     printf ("%s\n", zcert_public_txt (cert));
-    fprintf (stderr, "quiver keygen: wrote %s (public) and %s (secret: serve with "
-             "--curve-secret-key %s); clients give the server key above\n", argv [2], secret,
-             secret);
+    fprintf (stderr, "quiver keygen: wrote %s (public) and %s (secret). A server's pair: serve "
+             "with --curve-secret-key %s, and clients give the key above. A client's pair: "
+             "the server lists %s in --curve-clients, the client gives --client-key %s\n",
+             argv [2], secret, secret, argv [2], secret);
     zcert_destroy (&cert);
     return 0;
 }
@@ -393,6 +397,11 @@ s_usage (FILE *out)
         "                          processes and writers reach the writer core and the\n"
         "                          searcher processes with it, whose sockets then admit\n"
         "                          no other client key (clients then reach the proxies)\n"
+        "  --curve-clients FILE    with --curve-secret-key: admit on the API only the\n"
+        "                          clients whose public keys FILE lists, one a line (the\n"
+        "                          key, or a key file's public-key line: `quiver keygen`\n"
+        "                          makes clients' pairs too; # comments). Read again when\n"
+        "                          it changes, at the next connection: no restart\n"
         "  --io-threads N          ZeroMQ I/O threads (default 1; with --curve-secret-key\n"
         "                          one per core, at most 4: they encrypt every frame)\n"
         "  --auth                  require a token (\"user:password\") on every request and\n"
@@ -690,6 +699,7 @@ main (int argc, char *argv [])
         { "metrics", required_argument, 0, 'Y' },
         { "curve-secret-key", required_argument, 0, 'Q' },
         { "curve-peer-key", required_argument, 0, 1103 },
+        { "curve-clients", required_argument, 0, 1104 },
         { "auth", no_argument, 0, 1101 },
         { "io-threads", required_argument, 0, 1102 },
         { "lease-ttl-ms", required_argument, 0, 'T' },
@@ -788,6 +798,7 @@ main (int argc, char *argv [])
             case 'W': snprintf (config.http, sizeof config.http, "%s", optarg); break;
             case 'Y': snprintf (config.metrics, sizeof config.metrics, "%s", optarg); break;
             case 'Q': snprintf (config.curve_secret_key, sizeof config.curve_secret_key, "%s", optarg); break;
+            case 1104: snprintf (config.curve_clients, sizeof config.curve_clients, "%s", optarg); break;
             case 1101: config.auth = true; break;
             case 1103:
                 if (qv_curve_key_read (optarg, config.curve_peer_key)) {
@@ -857,6 +868,28 @@ main (int argc, char *argv [])
         fprintf (stderr, "quiver: --curve-peer-key is for the processes of a split deployment "
                  "(--roles): an embedded server has no links to other processes\n");
         return 2;
+    }
+    if (config.curve_clients [0] && !config.curve_secret_key [0]) {
+        fprintf (stderr, "quiver: --curve-clients admits clients by their CURVE keys: give "
+                 "the API's --curve-secret-key FILE_secret too\n");
+        return 2;
+    }
+    if (config.curve_clients [0] && (config.writer_core || config.follower)) {
+        fprintf (stderr, "quiver: --curve-clients belongs to the process clients reach (an "
+                 "embedded server or --roles proxy); the links between processes admit "
+                 "--curve-peer-key\n");
+        return 2;
+    }
+    if (config.curve_clients [0]) {
+        zhashx_t *keys = qv_zap_clients_read (config.curve_clients);
+        if (!keys) {
+            fprintf (stderr, "quiver: %s\n", qv_err_msg ());
+            return 2;
+        }
+        if (zhashx_size (keys) == 0)
+            fprintf (stderr, "quiver: warning: --curve-clients %s lists no key: the API admits "
+                     "no client until one is added\n", config.curve_clients);
+        zhashx_destroy (&keys);
     }
     if (config.curve_secret_key [0]) {
         zsys_init ();
@@ -1003,10 +1036,12 @@ main (int argc, char *argv [])
     s_starting ();
     //  A writer core's and a searcher process's sockets admit only the deployment's
     //  key with --curve-peer-key: libzmq asks this handler at each CURVE handshake
+    //  (and an API with --curve-clients only the keys that file lists)
     qv_zap_args_t zargs = { config.curve_peer_key, config.writer_core ? "the writer core"
-                            : config.meta_process ? "the meta process" : "the searcher process" };
-    zactor_t *zap = config.curve_peer_key [0] && (config.writer_core || config.follower)
-                  ? zactor_new (qv_zap_actor, &zargs) : NULL;
+                            : config.meta_process ? "the meta process" : "the searcher process",
+                            config.curve_clients };
+    zactor_t *zap = (config.curve_peer_key [0] && (config.writer_core || config.follower))
+                 || config.curve_clients [0] ? zactor_new (qv_zap_actor, &zargs) : NULL;
     if (config.follower) {
         int rc = s_serve_searcher (&config, &stop);
         zactor_destroy (&zap);

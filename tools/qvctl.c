@@ -1067,6 +1067,9 @@ s_usage (FILE *out)
         "  --server-key KEY    the public key of a server that encrypts (quiver serve\n"
         "                      --curve-secret-key): its 40 characters, or the public key\n"
         "                      file `quiver keygen` wrote (default $QV_SERVER_KEY)\n"
+        "  --client-key FILE   with --server-key: this client's key pair, a secret key file\n"
+        "                      of `quiver keygen`, for a server that admits listed client\n"
+        "                      keys (quiver serve --curve-clients; default $QV_CLIENT_KEY)\n"
         "  --token USER:PASS   authenticate to a server run with --auth (default\n"
         "                      $QUIVER_TOKEN)\n"
         "  --timeout SEC       how long to wait for an answer (default 5; imports, searches\n"
@@ -1091,6 +1094,9 @@ main (int argc, char *argv [])
     const char *server_key = getenv ("QV_SERVER_KEY");
     if (server_key && !*server_key)
         server_key = NULL;
+    const char *client_key = getenv ("QV_CLIENT_KEY");
+    if (client_key && !*client_key)
+        client_key = NULL;
     const char *token = getenv ("QUIVER_TOKEN");
     //  Take the global options out of argv wherever they are.
     int n = 1;
@@ -1101,9 +1107,10 @@ main (int argc, char *argv [])
         bool is_output = strncmp (argv [i], "--output", 8) == 0 && (argv [i][8] == 0 || argv [i][8] == '=');
         bool is_key = strncmp (argv [i], "--server-key", 12) == 0 && (argv [i][12] == 0 || argv [i][12] == '=');
         bool is_token = strncmp (argv [i], "--token", 7) == 0 && (argv [i][7] == 0 || argv [i][7] == '=');
+        bool is_client_key = strncmp (argv [i], "--client-key", 12) == 0 && (argv [i][12] == 0 || argv [i][12] == '=');
         if (is_key)
             is_server = false;
-        if (!is_server && !is_timeout && !is_output && !is_key && !is_token) {
+        if (!is_server && !is_timeout && !is_output && !is_key && !is_token && !is_client_key) {
             argv [n++] = argv [i];
             continue;
         }
@@ -1130,6 +1137,9 @@ main (int argc, char *argv [])
         else
         if (is_key)
             server_key = value;
+        else
+        if (is_client_key)
+            client_key = value;
         else
         if (is_token)
             token = value;
@@ -1173,9 +1183,16 @@ main (int argc, char *argv [])
         }
         server_key = key;
     }
-    ctx.client = server_key ? qv_client_new_curve (server, server_key) : qv_client_new (server);
+    if (client_key && !server_key) {
+        fprintf (stderr, "qvctl: --client-key is this client's CURVE key pair: give the "
+                 "server's public key too (--server-key)\n");
+        return 2;
+    }
+    ctx.client = server_key ? qv_client_new_curve_key (server, server_key, client_key)
+                            : qv_client_new (server);
     if (!ctx.client) {
-        fprintf (stderr, "qvctl: %s: %s\n", server_key ? "--server-key" : "--server", qv_err_msg ());
+        fprintf (stderr, "qvctl: %s: %s\n", client_key ? "--client-key" : server_key ? "--server-key"
+                 : "--server", qv_err_msg ());
         return 2;
     }
     if (timeout_ms)

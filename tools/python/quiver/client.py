@@ -40,6 +40,20 @@ def _endpoint(uri):
                           "uri %r: use tcp://HOST:PORT (default tcp://127.0.0.1:19530)" % uri)
 
 
+def _load_key_pair(path):
+    """The (public, secret) CURVE keys of a secret key file of `quiver keygen`."""
+    import zmq.auth
+    try:
+        public, secret = zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as e:
+        raise QuiverException("INVALID_ARGUMENT", "client_key %s cannot be read: %s" % (path, e))
+    if not secret:
+        raise QuiverException("INVALID_ARGUMENT", "client_key %s is not a secret key file "
+                              "(make a pair with `quiver keygen FILE` and give FILE_secret)"
+                              % path)
+    return public, secret
+
+
 def _f32_bin(array):
     """A float array as the protocol's bin: little-endian float32 back to back."""
     return np.ascontiguousarray(array, dtype="<f4").tobytes()
@@ -148,12 +162,17 @@ class QuiverClient:
     """
 
     def __init__(self, uri="tcp://127.0.0.1:19530", user="", password="", db_name="",
-                 token=None, timeout=None, window=4, server_key=None, **kwargs):
+                 token=None, timeout=None, window=4, server_key=None, client_key=None,
+                 **kwargs):
         """server_key: the public key (40 Z85 characters, as `quiver keygen` prints it)
         of a server that encrypts its API (`quiver serve --curve-secret-key`); default
-        $QV_SERVER_KEY. This client then makes a key pair of its own."""
+        $QV_SERVER_KEY. This client then makes a key pair of its own, unless
+        client_key names a secret key file of `quiver keygen` (default $QV_CLIENT_KEY):
+        the pair of a server that admits only listed client keys
+        (`quiver serve --curve-clients`)."""
         self._endpoint = _endpoint(uri)
         server_key = server_key or os.environ.get("QV_SERVER_KEY") or None
+        client_key = client_key or os.environ.get("QV_CLIENT_KEY") or None
         if not token and user:
             token = "%s:%s" % (user, password)
         self._token = token or os.environ.get("QUIVER_TOKEN") or None
@@ -166,10 +185,16 @@ class QuiverClient:
             if len(key) != 40:
                 raise QuiverException("INVALID_ARGUMENT", "server_key must be the server's "
                                       "public key, 40 Z85 characters (quiver keygen prints it)")
+        pair = None
+        if client_key:
+            if not key:
+                raise QuiverException("INVALID_ARGUMENT", "client_key is this client's CURVE "
+                                      "key pair: give the server's public key too (server_key)")
+            pair = _load_key_pair(client_key)
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         if key:
-            public, secret = zmq.curve_keypair()
+            public, secret = pair or zmq.curve_keypair()
             self._sock.curve_publickey = public
             self._sock.curve_secretkey = secret
             self._sock.curve_serverkey = key

@@ -72,10 +72,13 @@ class Server:
     """start() runs quiver serve and waits until it answers ping with ok (it answers
     UNAVAILABLE while it recovers); stop() ends it."""
 
-    def __init__(self, *extra, server_key=None):
-        """server_key: the server's CURVE public key when extra has --curve-secret-key."""
+    def __init__(self, *extra, server_key=None, client_pair=None):
+        """server_key: the server's CURVE public key when extra has --curve-secret-key;
+        client_pair: (public, secret) keys the start-up ping gives, when extra has
+        --curve-clients (else a new pair)."""
         self.extra = list(extra)
         self.server_key = server_key
+        self.client_pair = client_pair
         self.dir = tempfile.mkdtemp(prefix="quiver-pytest.")
         self.proc = None
         self.endpoint = None
@@ -104,7 +107,7 @@ class Server:
         s = ctx.socket(zmq.REQ)
         s.setsockopt(zmq.LINGER, 0)
         if self.server_key:
-            s.curve_publickey, s.curve_secretkey = zmq.curve_keypair()
+            s.curve_publickey, s.curve_secretkey = self.client_pair or zmq.curve_keypair()
             s.curve_serverkey = self.server_key.encode()
         try:
             s.connect(self.endpoint)

@@ -1,15 +1,20 @@
 """An encrypted API (quiver serve --curve-secret-key, ZeroMQ CURVE) against a real
 server: keys from `quiver keygen`; QuiverClient and qvctl with the server's public key
 work; a client without it, or with another server's, gets no answer (the handshake
-fails) and reports TIMEOUT; a key that is not one is refused at once."""
+fails) and reports TIMEOUT; a key that is not one is refused at once. With
+--curve-clients, only the client key pairs the list names are admitted, and the list
+is read again when it changes."""
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import numpy as np
+import zmq
+import zmq.auth
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -103,6 +108,150 @@ class CurveTest(unittest.TestCase):
                            capture_output=True, text=True)
         self.assertEqual(p.returncode, 2)
         self.assertIn("not a secret key file", p.stderr)
+
+
+def public_line(path):
+    """The public-key line of a public key file of `quiver keygen`."""
+    with open(path) as f:
+        return [line for line in f if "public-key" in line][0]
+
+
+def answers(client_key, timeout=1.5):
+    """Whether LISTED answers a client with the pair of the secret file client_key
+    (None: a new pair): True, or False on TIMEOUT."""
+    c = QuiverClient(uri=LISTED.endpoint, timeout=timeout, server_key=LISTED.public,
+                     client_key=client_key)
+    try:
+        c.list_collections()
+        return True
+    except QuiverException as e:
+        if e.code != "TIMEOUT":
+            raise
+        return False
+    finally:
+        c.close()
+
+
+LISTED = None
+
+
+class ListedClientsTest(unittest.TestCase):
+    """quiver serve --curve-clients LIST: alice's pair is listed, bob's is not."""
+
+    @classmethod
+    def setUpClass(cls):
+        global LISTED
+        cls.dir = os.path.join(KEYS, "listed")
+        os.makedirs(cls.dir)
+        public = keygen(os.path.join(cls.dir, "server"))
+        keygen(os.path.join(cls.dir, "alice"))
+        cls.bob = keygen(os.path.join(cls.dir, "bob"))
+        cls.alice = os.path.join(cls.dir, "alice_secret")
+        cls.bob_secret = os.path.join(cls.dir, "bob_secret")
+        cls.list = os.path.join(cls.dir, "clients")
+        # alice's public file as keygen wrote it (comments, sections and all)
+        shutil.copy(os.path.join(cls.dir, "alice"), cls.list)
+        pair = zmq.auth.load_certificate(cls.alice)
+        LISTED = Server("--curve-secret-key", os.path.join(cls.dir, "server_secret"),
+                        "--curve-clients", cls.list, server_key=public,
+                        client_pair=pair).start()
+        LISTED.public = public
+
+    @classmethod
+    def tearDownClass(cls):
+        LISTED.cleanup()
+
+    def log(self):
+        with open(os.path.join(LISTED.dir, "server.log"), errors="replace") as f:
+            return f.read()
+
+    def wait_until(self, client_key, want):
+        """Polls until LISTED answers client_key (want True) or refuses it (False)."""
+        deadline = time.monotonic() + 30
+        got = answers(client_key)
+        while got != want and time.monotonic() < deadline:
+            time.sleep(0.2)
+            got = answers(client_key)
+        self.assertEqual(got, want)
+
+    def test_1_listed_and_unlisted(self):
+        c = QuiverClient(uri=LISTED.endpoint, timeout=30, server_key=LISTED.public,
+                         client_key=self.alice)
+        c.create_collection("listed", dimension=2)
+        c.insert("listed", [{"id": 1, "vector": [1.0, 0.0]}])
+        self.assertEqual(c.search("listed", [[1.0, 0.0]], limit=1)[0][0]["id"], 1)
+        c.close()
+        self.assertFalse(answers(self.bob_secret))
+        self.assertFalse(answers(None))         # a new pair of its own
+        self.assertIn("whose CURVE key %s is not in --curve-clients" % self.bob, self.log())
+        # qvctl: --client-key, and $QV_CLIENT_KEY
+        qvctl = os.path.join(BIN_DIR, "qvctl")
+        env = dict(os.environ, QV_SERVER=LISTED.endpoint, QV_SERVER_KEY=LISTED.public)
+        env.pop("QV_CLIENT_KEY", None)
+        for args, extra in ((["--client-key", self.alice], {}), ([], {"QV_CLIENT_KEY": self.alice})):
+            p = subprocess.run([qvctl, "--timeout", "30"] + args + ["ping"],
+                               env=dict(env, **extra), capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run([qvctl, "--timeout", "2", "--client-key", self.bob_secret, "ping"],
+                           env=env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("client's key admitted", p.stderr)
+        p = subprocess.run([qvctl, "--client-key", "/nonexistent", "ping"], env=env,
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a secret key file", p.stderr)
+        p = subprocess.run([qvctl, "--client-key", self.alice, "ping"],
+                           env=dict(env, QV_SERVER_KEY=""), capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--server-key", p.stderr)
+
+    def test_2_list_read_again(self):
+        # bob added without a restart; a broken list then keeps the keys read before
+        with open(self.list, "a") as f:
+            f.write("# bob, added later\n" + public_line(os.path.join(self.dir, "bob")))
+        self.wait_until(self.bob_secret, True)
+        with open(self.list, "a") as f:
+            f.write("not a key\n")
+        self.wait_until(self.bob_secret, True)
+        self.assertTrue(answers(self.alice))
+        self.assertRegex(self.log(), r"line \d+ is not a client's public key")
+        # alice withdrawn: her next connection is refused
+        with open(self.list, "w") as f:
+            f.write(public_line(os.path.join(self.dir, "bob")))
+        self.wait_until(self.alice, False)
+        self.assertTrue(answers(self.bob_secret))
+
+    def test_client_key_refused_at_once(self):
+        with self.assertRaises(QuiverException) as e:
+            QuiverClient(uri=LISTED.endpoint, client_key=self.alice)
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        alone = os.path.join(self.dir, "alone")
+        os.makedirs(alone, exist_ok=True)
+        shutil.copy(os.path.join(self.dir, "alice"), os.path.join(alone, "alice"))
+        with self.assertRaises(QuiverException) as e:
+            QuiverClient(uri=LISTED.endpoint, server_key=LISTED.public,
+                         client_key=os.path.join(alone, "alice"))
+        self.assertEqual(e.exception.code, "INVALID_ARGUMENT")
+        self.assertIn("not a secret key file", str(e.exception))
+
+    def test_bad_options_refused_at_start(self):
+        quiver = os.path.join(BIN_DIR, "quiver")
+        bad = os.path.join(self.dir, "bad")
+        with open(bad, "w") as f:
+            f.write("# ok\n\nnot-a-key\n")
+        secret = os.path.join(self.dir, "server_secret")
+        for args, needle in ((["--curve-clients", self.list], "--curve-secret-key"),
+                             (["--curve-secret-key", secret, "--curve-clients", bad], "line 3"),
+                             (["--curve-secret-key", secret, "--curve-clients", "/nonexistent"],
+                              "cannot be read")):
+            p = subprocess.run([quiver, "serve", "--data", os.path.join(self.dir, "d"),
+                                "--check-config"] + args, capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(needle, p.stderr)
+        p = subprocess.run([quiver, "serve", "--data", os.path.join(self.dir, "d"),
+                            "--check-config", "--curve-secret-key", secret,
+                            "--curve-clients", self.list], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 if __name__ == "__main__":
