@@ -1,7 +1,8 @@
 //  The proxy's door: see qv_auth.h.
 //
 //  DESIGN
-//  A peer (a client address) that fails to authenticate S_FREE_FAILS times in a row is
+//  A peer (a client address; "NATS" for every request of the NATS bridge, as NATS
+//  does not say who published) that fails to authenticate S_FREE_FAILS times in a row is
 //  slowed down: for S_DELAY_MS, doubling with each further failure up to S_DELAY_MAX_MS,
 //  its tokens that are not already in the store's cache of verified tokens are refused
 //  without a crypto_pwhash_str_verify (which costs tens of ms of the proxy's thread).

@@ -784,12 +784,18 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     size_t body_size = zframe_size (body);
     //  The client's address, for slowing down repeated authentication failures: a
     //  ZeroMQ client's, or on the in-process socket the one the REST gateway names in
-    //  its connection's routing id ("http:ADDRESS#n", qv_client_new_as); none for the
-    //  NATS bridge, which speaks for every NATS client
+    //  its connection's routing id ("http:ADDRESS#n", qv_client_new_as). NATS does not
+    //  say who published a message, so the NATS bridge's requests count as one peer,
+    //  "NATS": failures there slow down new tokens over NATS only (tokens verified
+    //  before go on), and a flood of bad tokens cannot hold the proxy's thread in
+    //  crypto_pwhash nor guess at full speed
     char peer [64] = "";
     const char *addr = sock == self->bus ? NULL : zframe_meta (body, "Peer-Address");
     if (addr)
         snprintf (peer, sizeof peer, "%s", addr);
+    else
+    if (sock == self->bus && zmsg_size (env) == 2)
+        snprintf (peer, sizeof peer, "NATS");
     else
     if (sock == self->bus && zmsg_size (env) == 1) {
         zframe_t *id = zmsg_first (env);
