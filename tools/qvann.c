@@ -1082,11 +1082,26 @@ main (int argc, char **argv)
         }
         else { s_usage (); return 2; }
     }
-    if (o.batch < 1 || o.batch > 1024 || o.window < 1 || o.window > 64) {
-        s_usage ();
-        return 2;
+    //  A value out of range is named, then the usage
+    const char *bad = o.batch < 1 || o.batch > 1024 ? "--batch must be 1..1024"
+                    : o.window < 1 || o.window > 64 ? "--window must be 1..64"
+                    : o.runs < 1 || o.runs > 16 ? "--runs must be 1..16"
+                    : o.build_runs > 16 ? "--build-runs must be 0..16"
+                    : o.threads < 1 || o.threads > 8 ? "--threads must be 1..8"
+                    : o.k < 1 || o.k > 1024 ? "--k must be 1..1024"
+                    : NULL;
+    if (!bad && !o.scan_rows && !o.scan_batch_rows) {
+        if (o.synth && !o.synth_nq)
+            bad = "--nq must be at least 1";
+        else
+        if (o.synth && (o.dim < 1 || o.dim > 4096))
+            bad = "--dim must be 1..4096";
+        else
+        if (!o.synth && (!o.base_path || !o.query_path))
+            bad = "give --base and --query, or --synth ROWS";
     }
-    if (o.runs < 1 || o.runs > 16 || o.build_runs > 16 || o.threads < 1 || o.threads > 8 || o.k < 1 || o.k > 1024) {
+    if (bad) {
+        fprintf (stderr, "qvann: %s\n", bad);
         s_usage ();
         return 2;
     }
@@ -1094,14 +1109,6 @@ main (int argc, char **argv)
         return s_scan (&o);
     if (o.scan_batch_rows)
         return s_scan_batch (&o);
-    if (o.synth && (!o.synth_nq || o.dim < 1 || o.dim > 4096)) {
-        s_usage ();
-        return 2;
-    }
-    if (!o.synth && (!o.base_path || !o.query_path)) {
-        s_usage ();
-        return 2;
-    }
     if (o.filter_sweep)
         return s_filter_sweep (&o);
     if (o.codes)
