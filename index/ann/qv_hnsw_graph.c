@@ -197,10 +197,11 @@ s_gather (const s_hnsw_t *h, s_ctx_t *ctx, const uint32_t *ll, uint16_t tag, siz
     if (ctx->visited_n > 16384)
         for (uint32_t j = 0; j < n; j++)
             S_PREFETCH (visited + ll [1 + j]);
-    //  Codes (HNSW_SQ8): their first two lines, all of a code up to 128 dims, so that
-    //  their misses overlap (+1-2% q/s at ef 12-16 on the 200k angular set, in-process
-    //  A/B); float vectors keep to their first line here
-    int two_lines = h->sq8 && pf_lines > 1;
+    //  Codes of two lines (HNSW_SQ8, 65 to 128 dims): both lines, so that their misses
+    //  overlap (+1-2% q/s at ef 12-16 on the 200k angular set, in-process A/B); longer
+    //  codes and float vectors keep to their first line here (the rest follows ahead
+    //  of the kernels, below and in s_dists)
+    int two_lines = h->sq8 && pf_lines == 2;
     //  Branch-free: whether a neighbour was seen is a coin toss for the predictor
     uint32_t m = 0;
     for (uint32_t j = 0; j < n; j++) {
