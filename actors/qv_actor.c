@@ -100,6 +100,13 @@ qv_actor_curve_server (zsock_t *sock, const qv_config_t *config, bool peers_only
     else
     if (listed)
         zsock_set_zap_domain (sock, QV_ZAP_CLIENTS);
+    if (admit || listed) {
+        //  ZMQ_ZAP_ENFORCE_DOMAIN (93): refuse handshakes if the ZAP handler is ever
+        //  missing. A draft option, so libzmq builds without it refuse the option
+        //  (EINVAL, ignored); quiver serve stops instead if its handler cannot start
+        int one = 1;
+        zmq_setsockopt (zsock_resolve (sock), 93, &one, sizeof one);
+    }
     qv_info ("%s at %s is encrypted (CURVE) with public key %s; %s", what, config->bind,
              zcert_public_txt (cert), admit ? "it admits only clients with the key of "
              "--curve-peer-key" : listed ? "clients give that key, and it admits only the "

@@ -2,7 +2,9 @@
 //
 //  DESIGN
 //  A peer (a client address; "NATS" for every request of the NATS bridge, as NATS
-//  does not say who published) that fails to authenticate S_FREE_FAILS times in a row is
+//  does not say who published, but not its stream messages: see qv_proxy.c) that
+//  fails to authenticate S_FREE_FAILS times in a row (failures S_FORGET_MS apart
+//  start the count again) is
 //  slowed down: for S_DELAY_MS, doubling with each further failure up to S_DELAY_MAX_MS,
 //  its tokens that are not already in the store's cache of verified tokens are refused
 //  without a crypto_pwhash_str_verify (which costs tens of ms of the proxy's thread).
@@ -18,10 +20,12 @@
 #define S_DELAY_MS 2000             //  the first slow-down
 #define S_DELAY_MAX_MS 60000
 #define S_PEERS_MAX 65536           //  peers remembered (forgotten all at once beyond)
+#define S_FORGET_MS 600000          //  a peer's failures are forgotten after this quiet
 
 typedef struct {
     uint32_t fails;                 //  failures in a row
     int64_t until;                  //  slowed down until (ms), 0 if not
+    int64_t last;                   //  the last failure (ms)
 } s_peer_t;
 
 struct _qv_auth_t {
@@ -116,6 +120,11 @@ s_failed (qv_auth_t *self, const char *peer, const char *user, int64_t now)
             return;
         zhashx_insert (self->peers, peer, p);
     }
+    //  Stray failures long apart do not add up (on the shared NATS peer, days of them
+    //  would otherwise slow down every NATS client at the next cache flush)
+    if (p->last && now - p->last > S_FORGET_MS)
+        p->fails = 0;
+    p->last = now;
     if (++p->fails > S_FREE_FAILS) {
         uint32_t doublings = p->fails - S_FREE_FAILS - 1;
         int64_t delay = doublings >= 5 ? S_DELAY_MAX_MS : (int64_t) S_DELAY_MS << doublings;

@@ -788,14 +788,19 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     //  say who published a message, so the NATS bridge's requests count as one peer,
     //  "NATS": failures there slow down new tokens over NATS only (tokens verified
     //  before go on), and a flood of bad tokens cannot hold the proxy's thread in
-    //  crypto_pwhash nor guess at full speed
+    //  crypto_pwhash nor guess at full speed. Not its stream messages (sseq): a
+    //  refusal there is final (the bridge acknowledges and drops the message), so a
+    //  slow-down would drop good rows that follow a few stale tokens, and a stream
+    //  publisher never sees a reply to guess from
     char peer [64] = "";
     const char *addr = sock == self->bus ? NULL : zframe_meta (body, "Peer-Address");
     if (addr)
         snprintf (peer, sizeof peer, "%s", addr);
     else
-    if (sock == self->bus && zmsg_size (env) == 2)
-        snprintf (peer, sizeof peer, "NATS");
+    if (sock == self->bus && zmsg_size (env) == 2) {
+        if (!job->sseq)
+            snprintf (peer, sizeof peer, "NATS");
+    }
     else
     if (sock == self->bus && zmsg_size (env) == 1) {
         zframe_t *id = zmsg_first (env);

@@ -544,7 +544,7 @@ qv_users_authenticate (qv_users_t *self, const char *token, size_t len, char *us
     }
     if (cached_only)
         return qv_err (QV_EUNAUTH, "user '%s': too many failed authentications from this "
-                       "address; retry later", user);
+                       "address (over NATS: from NATS clients); retry later", user);
     if (!qv_users_verify (self, user, colon + 1, len - ulen - 1))
         return qv_err (QV_EUNAUTH, "user '%s' does not exist or the password is wrong", user);
     if (zhashx_size (self->cache) >= S_CACHE_MAX)

@@ -9,8 +9,8 @@
 //  then every 100th (a peer with the wrong key reconnects every 100 ms).
 //
 //  The --curve-clients file is looked at (stat) at each handshake of the API socket,
-//  and read again when its modification time, size or inode differ from the last
-//  read's: a handshake is rare next to the requests a connection then carries.
+//  and read again when it changed (s_clients_refresh): a handshake is rare next to
+//  the requests a connection then carries.
 #include "qv_zap.h"
 #include "qv_client.h"
 #include "qv_rc.h"
@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static void
 s_reply (zsock_t *handler, zframe_t *version, zframe_t *id, bool ok, const char *why)
@@ -41,9 +42,10 @@ qv_zap_clients_read (const char *path)
         return NULL;
     }
     zhashx_t *keys = zhashx_new ();
-    char line [512];
+    char *line = NULL;
+    size_t cap = 0;
     int number = 0;
-    while (keys && fgets (line, sizeof line, file)) {
+    while (keys && getline (&line, &cap, file) >= 0) {
         number++;
         char *text = line;
         while (*text == ' ' || *text == '\t')
@@ -75,6 +77,7 @@ qv_zap_clients_read (const char *path)
         qv_err (QV_EINVAL, "--curve-clients %s cannot be read (%s)", path, strerror (errno));
         zhashx_destroy (&keys);
     }
+    free (line);
     fclose (file);
     return keys;
 }
@@ -82,12 +85,23 @@ qv_zap_clients_read (const char *path)
 //  The --curve-clients file as last read: its keys and what stat said of it.
 typedef struct {
     char path [512];
-    zhashx_t *keys;
+    zhashx_t *keys;                 //  NULL until a read succeeds: nobody is admitted
+    bool looked;                    //  st holds the last look's stat
     struct stat st;
+    time_t read_at;                 //  when the file was last read
     bool unreadable;                //  the last look failed (logged once)
+    zhashx_t *logged;               //  refused keys logged (their first refusal)
 } s_clients_t;
 
-//  Reads the file again if it changed since the last read.
+static bool
+s_same_time (struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+//  Reads the file again if it changed since the last look: its inode, size, mtime or
+//  ctime differ, or it was modified within 2 s of the last read (a rewrite in the
+//  same clock tick leaves the times as they were).
 static void
 s_clients_refresh (s_clients_t *self)
 {
@@ -100,27 +114,34 @@ s_clients_refresh (s_clients_t *self)
         self->unreadable = true;
         return;
     }
-    if (self->keys && st.st_ino == self->st.st_ino && st.st_size == self->st.st_size
-    &&  st.st_mtim.tv_sec == self->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == self->st.st_mtim.tv_nsec)
+    if (self->looked && st.st_ino == self->st.st_ino && st.st_size == self->st.st_size
+    &&  s_same_time (st.st_mtim, self->st.st_mtim) && s_same_time (st.st_ctim, self->st.st_ctim)
+    &&  self->read_at - st.st_mtim.tv_sec > 2)
         return;
-    zhashx_t *keys = qv_zap_clients_read (self->path);
     self->st = st;                  //  one warning per change, not per handshake
+    self->looked = true;
+    self->read_at = time (NULL);
+    self->unreadable = false;
+    zhashx_t *keys = qv_zap_clients_read (self->path);
     if (!keys) {
         qv_warn ("%s: the API keeps admitting the %zu keys read before", qv_err_msg (),
                  self->keys ? zhashx_size (self->keys) : (size_t) 0);
         return;
     }
-    qv_info ("--curve-clients %s read: the API admits %zu CURVE client key%s", self->path,
-             zhashx_size (keys), zhashx_size (keys) == 1 ? "" : "s");
+    bool changed = !self->keys || zhashx_size (keys) != zhashx_size (self->keys);
+    for (const char *k = zhashx_first (keys); !changed && k; k = zhashx_next (keys))
+        changed = !zhashx_lookup (self->keys, zhashx_cursor (keys));
+    if (changed)
+        qv_info ("--curve-clients %s read: the API admits %zu CURVE client key%s", self->path,
+                 zhashx_size (keys), zhashx_size (keys) == 1 ? "" : "s");
     zhashx_destroy (&self->keys);
     self->keys = keys;
-    self->unreadable = false;
 }
 
 void
 qv_zap_actor (zsock_t *pipe, void *args)
 {
-    const qv_zap_args_t *za = args;
+    qv_zap_args_t *za = args;
     uint8_t admitted [32] = { 0 };
     char text [41], who [64];
     snprintf (text, sizeof text, "%s", za->key ? za->key : "");
@@ -130,17 +151,23 @@ qv_zap_actor (zsock_t *pipe, void *args)
     if (za->clients && *za->clients) {
         snprintf (clients.path, sizeof clients.path, "%s", za->clients);
         s_clients_refresh (&clients);
+        clients.logged = zhashx_new ();
     }
     zsock_t *handler = zsock_new (ZMQ_REP);
     if (!handler || zsock_bind (handler, "inproc://zeromq.zap.01") != 0) {
-        qv_error ("the ZAP handler cannot start (%s): CURVE clients whose keys are checked "
-                  "(--curve-peer-key, --curve-clients) will be refused", zmq_strerror (zmq_errno ()));
+        //  libzmq 4.3 then admits every client of a socket with a ZAP domain (refusing
+        //  them needs ZMQ_ZAP_ENFORCE_DOMAIN, a draft option): the caller must stop
+        qv_error ("the ZAP handler cannot start (%s): the keys of --curve-peer-key and "
+                  "--curve-clients cannot be checked", zmq_strerror (zmq_errno ()));
+        zhashx_destroy (&clients.keys);
+        zhashx_destroy (&clients.logged);
         zsock_destroy (&handler);
         zsock_signal (pipe, 0);
         char *cmd = zstr_recv (pipe);   //  $TERM
         zstr_free (&cmd);
         return;
     }
+    za->bound = true;
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, handler, NULL);
     uint64_t refused = 0, refused_clients = 0;
@@ -180,7 +207,14 @@ qv_zap_actor (zsock_t *pipe, void *args)
                 s_clients_refresh (&clients);
             ok = curve && clients.keys && zhashx_lookup (clients.keys, z85);
             why = "client key not admitted (--curve-clients)";
-            if (!ok && refused_clients++ % 100 == 0)
+            //  Logged: each key's first refusal (up to 1,024 keys), and every 100th
+            bool first = false;
+            if (!ok && clients.logged && !zhashx_lookup (clients.logged, z85)
+            &&  zhashx_size (clients.logged) < 1024) {
+                zhashx_insert (clients.logged, z85, (void *) "logged");
+                first = true;
+            }
+            if (!ok && (refused_clients++ % 100 == 0 || first))
                 qv_warn ("the API refused a client from %s whose CURVE key %s is not in "
                          "--curve-clients %s (%llu so far)", address ? address : "?",
                          curve ? z85 : "(none)", clients.path,
@@ -197,4 +231,5 @@ qv_zap_actor (zsock_t *pipe, void *args)
     zpoller_destroy (&poller);
     zsock_destroy (&handler);
     zhashx_destroy (&clients.keys);
+    zhashx_destroy (&clients.logged);
 }

@@ -22,6 +22,8 @@ typedef struct {
                                     //  of Z85), or "" for none
     const char *who;                //  this process, for the log ("the writer core")
     const char *clients;            //  --curve-clients FILE, or NULL / "" for none
+    bool bound;                     //  out: the handler is bound (set before
+                                    //  zactor_new returns)
 } qv_zap_args_t;
 
 //  The client keys that the file at path admits, as a hash of their Z85 text (40
@@ -34,9 +36,11 @@ typedef struct {
 zhashx_t *
     qv_zap_clients_read (const char *path);
 
-//  zactor_new (qv_zap_actor, &args) (args copied at start). Binds inproc://zeromq.zap.01 in czmq's
-//  context before it returns; if it cannot, every CURVE handshake of a socket with a
-//  ZAP domain then fails (libzmq refuses without a handler), which is logged.
+//  zactor_new (qv_zap_actor, &args) (its strings copied at start). Binds
+//  inproc://zeromq.zap.01 in czmq's context and sets args.bound before zactor_new
+//  returns. If it cannot (logged), libzmq 4.3 would admit every client of a socket
+//  with a ZAP domain (ZMQ_ZAP_ENFORCE_DOMAIN is a draft option): the process must not
+//  serve then (quiver serve exits).
 void
     qv_zap_actor (zsock_t *pipe, void *args);
 

@@ -1039,9 +1039,18 @@ main (int argc, char *argv [])
     //  (and an API with --curve-clients only the keys that file lists)
     qv_zap_args_t zargs = { config.curve_peer_key, config.writer_core ? "the writer core"
                             : config.meta_process ? "the meta process" : "the searcher process",
-                            config.curve_clients };
-    zactor_t *zap = (config.curve_peer_key [0] && (config.writer_core || config.follower))
-                 || config.curve_clients [0] ? zactor_new (qv_zap_actor, &zargs) : NULL;
+                            config.curve_clients, false };
+    bool zap_needed = (config.curve_peer_key [0] && (config.writer_core || config.follower))
+                   || config.curve_clients [0];
+    zactor_t *zap = zap_needed ? zactor_new (qv_zap_actor, &zargs) : NULL;
+    if (zap_needed && !zargs.bound) {
+        //  Without the handler libzmq would admit any client key: fail closed
+        qv_error ("quiver: the ZAP handler that checks CURVE client keys did not start; "
+                  "not serving");
+        zactor_destroy (&zap);
+        s_nats_close ();
+        return 1;
+    }
     if (config.follower) {
         int rc = s_serve_searcher (&config, &stop);
         zactor_destroy (&zap);

@@ -1097,6 +1097,7 @@ main (int argc, char *argv [])
     const char *client_key = getenv ("QV_CLIENT_KEY");
     if (client_key && !*client_key)
         client_key = NULL;
+    bool client_key_given = false;  //  on the line, not from the environment
     const char *token = getenv ("QUIVER_TOKEN");
     //  Take the global options out of argv wherever they are.
     int n = 1;
@@ -1138,8 +1139,10 @@ main (int argc, char *argv [])
         if (is_key)
             server_key = value;
         else
-        if (is_client_key)
+        if (is_client_key) {
             client_key = value;
+            client_key_given = true;
+        }
         else
         if (is_token)
             token = value;
@@ -1183,11 +1186,13 @@ main (int argc, char *argv [])
         }
         server_key = key;
     }
-    if (client_key && !server_key) {
+    if (client_key && !server_key && client_key_given) {
         fprintf (stderr, "qvctl: --client-key is this client's CURVE key pair: give the "
                  "server's public key too (--server-key)\n");
         return 2;
     }
+    if (!server_key)
+        client_key = NULL;          //  $QV_CLIENT_KEY is for encrypted servers only
     ctx.client = server_key ? qv_client_new_curve_key (server, server_key, client_key)
                             : qv_client_new (server);
     if (!ctx.client) {

@@ -43,6 +43,9 @@ def _endpoint(uri):
 def _load_key_pair(path):
     """The (public, secret) CURVE keys of a secret key file of `quiver keygen`."""
     import zmq.auth
+    # a public key file with its secret file beside it, as qvctl (czmq) takes it
+    if os.path.exists(path + "_secret"):
+        path = path + "_secret"
     try:
         public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as e:
@@ -172,7 +175,8 @@ class QuiverClient:
         (`quiver serve --curve-clients`)."""
         self._endpoint = _endpoint(uri)
         server_key = server_key or os.environ.get("QV_SERVER_KEY") or None
-        client_key = client_key or os.environ.get("QV_CLIENT_KEY") or None
+        if not client_key and server_key:   # $QV_CLIENT_KEY: for encrypted servers only
+            client_key = os.environ.get("QV_CLIENT_KEY") or None
         if not token and user:
             token = "%s:%s" % (user, password)
         self._token = token or os.environ.get("QUIVER_TOKEN") or None
