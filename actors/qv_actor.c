@@ -102,8 +102,10 @@ qv_actor_curve_server (zsock_t *sock, const qv_config_t *config, bool peers_only
         zsock_set_zap_domain (sock, QV_ZAP_CLIENTS);
     if (admit || listed) {
         //  ZMQ_ZAP_ENFORCE_DOMAIN (93): refuse handshakes if the ZAP handler is ever
-        //  missing. A draft option, so libzmq builds without it refuse the option
-        //  (EINVAL, ignored); quiver serve stops instead if its handler cannot start
+        //  missing, where libzmq would otherwise admit every key. zmq.h lists it as a
+        //  draft option; Debian's libzmq 4.3.4 takes it (test_zap), a build that does
+        //  not refuses it (EINVAL, ignored), and quiver serve stops anyway if its
+        //  handler cannot start
         int one = 1;
         zmq_setsockopt (zsock_resolve (sock), 93, &one, sizeof one);
     }

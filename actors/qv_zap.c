@@ -155,8 +155,8 @@ qv_zap_actor (zsock_t *pipe, void *args)
     }
     zsock_t *handler = zsock_new (ZMQ_REP);
     if (!handler || zsock_bind (handler, "inproc://zeromq.zap.01") != 0) {
-        //  libzmq 4.3 then admits every client of a socket with a ZAP domain (refusing
-        //  them needs ZMQ_ZAP_ENFORCE_DOMAIN, a draft option): the caller must stop
+        //  libzmq then admits every client of a socket with a ZAP domain, unless the
+        //  socket enforces it (qv_actor_curve_server does): the caller must stop
         qv_error ("the ZAP handler cannot start (%s): the keys of --curve-peer-key and "
                   "--curve-clients cannot be checked", zmq_strerror (zmq_errno ()));
         zhashx_destroy (&clients.keys);

@@ -38,9 +38,10 @@ zhashx_t *
 
 //  zactor_new (qv_zap_actor, &args) (its strings copied at start). Binds
 //  inproc://zeromq.zap.01 in czmq's context and sets args.bound before zactor_new
-//  returns. If it cannot (logged), libzmq 4.3 would admit every client of a socket
-//  with a ZAP domain (ZMQ_ZAP_ENFORCE_DOMAIN is a draft option): the process must not
-//  serve then (quiver serve exits).
+//  returns. If it cannot (logged), libzmq would admit every client of a socket with a
+//  ZAP domain unless the socket enforces it (ZMQ_ZAP_ENFORCE_DOMAIN, which
+//  qv_actor_curve_server sets where libzmq takes it): the process must not serve then
+//  (quiver serve exits).
 void
     qv_zap_actor (zsock_t *pipe, void *args);
 
