@@ -4,6 +4,7 @@ a restore under a new name gives every one of them back field for field (vectors
 scalars, JSON, nulls, partitions, the index); a damaged or incomplete backup is refused
 by name before anything is created; kill -9 in the middle of a backup leaves the source
 intact and the partial backup refused; qvctl backup / restore with progress on stderr."""
+import json
 import os
 import shutil
 import signal
@@ -254,10 +255,30 @@ class BackupTest(unittest.TestCase):
             self.assertIn(needle, p.stderr)
             self.assertIn(d, p.stderr)
             self.assertFalse(self.c.has_collection("bad%d" % k), "created from a damaged backup")
+            # --check refuses it the same way, with no server to talk to
+            p = subprocess.run([os.path.join(BIN_DIR, "qvctl"), "--server", "tcp://127.0.0.1:1",
+                                "restore", "--check", "--from", d], capture_output=True, text=True)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(needle, p.stderr)
         p = qvctl(self.server, "restore", "--from", os.path.join(self.tmp, "nothing-here"))
         self.assertEqual(p.returncode, 1)
         self.assertIn("nothing-here", p.stderr)
-        # The undamaged one restores
+        # The undamaged one is sound (--check: no server needed, nothing created), and
+        # restores
+        for args in ((), ("--output", "json")):
+            p = subprocess.run([os.path.join(BIN_DIR, "qvctl"), "--server", "tcp://127.0.0.1:1"]
+                               + list(args) + ["restore", "--check", "--from", to],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            if args:
+                info = json.loads(p.stdout)
+                self.assertEqual((info["collection"], info["rows"], info["files"]),
+                                 ("small", 25000, 4))
+                self.assertEqual(info["bytes"], sum(
+                    os.path.getsize(os.path.join(to, "rows", f)) for f in files))
+            else:
+                self.assertIn("is sound: collection 'small', 25000 rows", p.stdout)
+        self.assertFalse(self.c.has_collection("small2"))
         self.qvctl_ok("restore", "--from", to, "--as", "small2")
         self.assertEqual(self.count("small2"), 25000)
 

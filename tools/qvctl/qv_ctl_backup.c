@@ -25,13 +25,16 @@ const char qv_ctl_backup_usage [] =
     "  --no-wait        print the backup id and return";
 
 const char qv_ctl_restore_usage [] =
-    "restore --from DIR [--as NEWNAME]\n\n"
+    "restore --from DIR [--as NEWNAME] [--check]\n\n"
     "Restores a backup into the running server: checks every file of DIR (read where\n"
     "qvctl runs) against the backup's manifest first and refuses a damaged or incomplete\n"
     "backup naming the file, then creates the collection (schema, partitions), inserts\n"
     "the rows with their primary keys and creates the indexes; progress on stderr.\n"
     "  --from DIR       the backup (a directory, or an s3:// URL)\n"
-    "  --as NEWNAME     the new collection's name (default: the backed-up one's)";
+    "  --as NEWNAME     the new collection's name (default: the backed-up one's)\n"
+    "  --check          check the backup only (every file against the manifest: its\n"
+    "                   size, CRC32C and envelope) and say what it holds; restores\n"
+    "                   nothing and needs no server. Exit 0 if sound, 1 if not";
 
 //  One progress line on stderr: a bar when stderr is a terminal (redrawn in place),
 //  else a plain line at most every 2 s and at the end.
@@ -351,9 +354,10 @@ qv_ctl_cmd_restore (qv_ctl_t *ctx, int argc, char **argv)
 {
     static const struct option opts [] = {
         { "from", required_argument, 0, 'f' }, { "as", required_argument, 0, 'a' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
+        { "check", no_argument, 0, 'c' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 }
     };
     const char *from = NULL, *as = NULL;
+    bool check = false;
     int c;
     while ((c = qv_ctl_getopt (argc, argv, opts)) != -1)
         if (c == 'f')
@@ -361,6 +365,9 @@ qv_ctl_cmd_restore (qv_ctl_t *ctx, int argc, char **argv)
         else
         if (c == 'a')
             as = optarg;
+        else
+        if (c == 'c')
+            check = true;
     qv_ctl_check_positional (argc, argv, 0, 0);
     if (!from)
         qv_ctl_usage_error ("%s", "--from DIR is required");
@@ -383,6 +390,27 @@ qv_ctl_cmd_restore (qv_ctl_t *ctx, int argc, char **argv)
         snprintf (name, sizeof name, "%s", as);
     else
         qv_ctl_get_str (m, "collection", name, sizeof name);
+    if (check) {
+        //  What a restore would create, and nothing else
+        const qv_val_t *files = qv_val_get (m, "files");
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < qv_ctl_len (files); i++)
+            bytes += qv_ctl_get_uint (qv_val_at (files, i), "bytes");
+        if (ctx->json)
+            printf ("{\"ok\": true, \"backup\": \"%s\", \"collection\": \"%s\", \"rows\": %llu, "
+                    "\"ts\": %llu, \"files\": %zu, \"bytes\": %llu}\n", from, name,
+                    (unsigned long long) qv_ctl_get_uint (m, "rows"),
+                    (unsigned long long) qv_ctl_get_uint (m, "snapshot_ts"), qv_ctl_len (files),
+                    (unsigned long long) bytes);
+        else
+            printf ("backup %s is sound: collection '%s', %llu rows at ts %llu, %zu files, "
+                    "%llu bytes\n", from, name, (unsigned long long) qv_ctl_get_uint (m, "rows"),
+                    (unsigned long long) qv_ctl_get_uint (m, "snapshot_ts"), qv_ctl_len (files),
+                    (unsigned long long) bytes);
+        qv_doc_destroy (&manifest);
+        qv_store_destroy (&store);
+        return 0;
+    }
     fprintf (stderr, "backup %s checked: collection '%s', %llu rows at ts %llu, %zu files\n",
              from, name, (unsigned long long) qv_ctl_get_uint (m, "rows"),
              (unsigned long long) qv_ctl_get_uint (m, "snapshot_ts"),
