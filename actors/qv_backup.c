@@ -216,6 +216,7 @@ s_write_partition (qv_backup_t *self, s_out_t *out, const char *partition)
         if (f != meta)
             fields.fids [fields.nfids++] = f;
     fields.meta_all = meta >= 0;
+    fields.vectors_bin = true;      //  format 2
     qv_wr_t *rows = qv_wr_new ();
     uint64_t n = 0;
     int rc = 0;

@@ -8,7 +8,9 @@
 //
 //    rows/00000001 ...   kind BACKUP_ROWS: msgpack {"partition": name, "rows": [row
 //                        maps]}, each row map as `query` returns it with every field
-//                        (dynamic keys beside them): the body of an `insert`
+//                        (dynamic keys beside them), but for float vectors, each a
+//                        `bin` of little-endian float32 (version 2; version 1 wrote
+//                        lists of numbers, and is still read): the body of an `insert`
 //    manifest            kind BACKUP, written last: msgpack {"format": "quiver-backup",
 //                        "version", "collection", "snapshot_ts", "rows", "created_ms",
 //                        "describe" (describe_collection's map at the snapshot),
@@ -26,7 +28,7 @@
 
 #define QV_BACKUP_MANIFEST "manifest"
 #define QV_BACKUP_FORMAT "quiver-backup"
-#define QV_BACKUP_VERSION 1
+#define QV_BACKUP_VERSION 2         //  read: 1 and 2
 
 typedef struct _qv_backup_t qv_backup_t;
 

@@ -137,8 +137,12 @@ qv_collection_write_row (qv_collection_t *coll, qv_segment_t *seg, uint32_t row,
     }
     for (int i = 0; i < out->nfids; i++) {
         const qv_field_t *f = &coll->schema->fields [out->fids [i]];
+        const qv_col_t *c = &seg->batch->cols [out->fids [i]];
         qv_wr_str (w, f->name);
-        qv_col_write_value (f, &seg->batch->cols [out->fids [i]], row, w);
+        if (out->vectors_bin && f->type == QV_FLOAT_VECTOR && !(c->valid && !c->valid [row]))
+            qv_wr_bin (w, qv_col_vec (f, c, row), (size_t) f->dim * sizeof (float));
+        else
+            qv_col_write_value (f, c, row, w);
     }
     for (size_t i = 0; map && i < qv_val_len (map); i++)
         if (out->meta_all || s_key_wanted (out, qv_val_key (map, i))) {

@@ -27,6 +27,8 @@ typedef struct {
     int fids [QV_FIELDS_MAX];       //  schema fields in request order, once, `$meta` never
     int nfids;
     bool meta_all;                  //  every `$meta` key
+    bool vectors_bin;               //  float vectors as one `bin` of float32 each (a
+                                    //  backup's rows: 4 bytes a dimension, no parse of numbers)
     const char *keys [QV_OUTPUT_KEYS_MAX];  //  named `$meta` keys (not NUL-terminated)
     size_t key_lens [QV_OUTPUT_KEYS_MAX];
     int nkeys;

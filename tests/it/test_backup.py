@@ -7,6 +7,7 @@ intact and the partial backup refused; qvctl backup / restore with progress on s
 import json
 import os
 import shutil
+import struct
 import signal
 import subprocess
 import tempfile
@@ -14,6 +15,7 @@ import threading
 import time
 import unittest
 
+import msgpack
 import numpy as np
 
 from qv_server import BIN_DIR, Server
@@ -60,6 +62,36 @@ def wait_backup(c, bid, limit_s=300):
             return st
         time.sleep(0.05)
     raise AssertionError("backup %d still executing" % bid)
+
+
+def crc32c(data, _table=[]):
+    """CRC32C (Castagnoli, reflected), as the envelope's checksums."""
+    if not _table:
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            _table.append(c)
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def envelope_open(blob):
+    """(kind, version, payload) of a stored object (schemas/qv_envelope.h)."""
+    assert blob[:4] == b"QVOB"
+    kind, version, length = struct.unpack_from("<HHQ", blob, 4)
+    assert len(blob) == 32 + length
+    payload = blob[32:]
+    assert struct.unpack_from("<I", blob, 24)[0] == crc32c(payload)
+    return kind, version, payload
+
+
+def envelope_seal(kind, version, payload):
+    head = b"QVOB" + struct.pack("<HHQII", kind, version, len(payload), 0, 0)
+    head += struct.pack("<I", crc32c(payload))
+    return head + struct.pack("<I", crc32c(head)) + payload
 
 
 def qvctl(server, *args, timeout=600):
@@ -334,6 +366,52 @@ class BackupTest(unittest.TestCase):
         with self.assertRaises(QuiverException) as e:
             call(self.c, "get_backup_state", backup_id=12345)
         self.assertEqual(e.exception.code, "NOT_FOUND")
+
+    def test_format_1_still_restores(self):
+        """Rows files hold float vectors as one bin of float32 (format 2); a backup of
+        format 1 (vectors as lists of numbers, as `query` returns them) restores as
+        before. The format-1 copy is made here from a format-2 backup, each object
+        re-sealed in its envelope, so the restore checks it as any backup."""
+        rows = rows_of(range(300), 21)
+        self.create("fmt", rows)
+        src = os.path.join(self.tmp, "fmt2")
+        self.qvctl_ok("backup", "fmt", "--to", src)
+        old = os.path.join(self.tmp, "fmt1")
+        shutil.copytree(src, old)
+        with open(os.path.join(old, "manifest"), "rb") as f:
+            kind, version, payload = envelope_open(f.read())
+        self.assertEqual(version, 2)
+        manifest = msgpack.unpackb(payload, raw=False)
+        self.assertEqual(manifest["version"], 2)
+        converted = 0
+        for entry in manifest["files"]:
+            path = os.path.join(old, entry["key"])
+            with open(path, "rb") as f:
+                k, v, body = envelope_open(f.read())
+            self.assertEqual(v, 2)
+            doc = msgpack.unpackb(body, raw=False)
+            for r in doc["rows"]:
+                self.assertIsInstance(r["vector"], bytes)
+                self.assertEqual(len(r["vector"]), DIM * 4)
+                r["vector"] = [float(x) for x in struct.unpack("<%df" % DIM, r["vector"])]
+                converted += 1
+            blob = envelope_seal(k, 1, msgpack.packb(doc, use_bin_type=True))
+            with open(path, "wb") as f:
+                f.write(blob)
+            entry["bytes"] = len(blob)
+            entry["crc32c"] = crc32c(blob)
+        self.assertEqual(converted, 300)
+        manifest["version"] = 1
+        with open(os.path.join(old, "manifest"), "wb") as f:
+            f.write(envelope_seal(kind, 1, msgpack.packb(manifest, use_bin_type=True)))
+        p = self.qvctl_ok("restore", "--check", "--from", old)
+        self.assertIn("300 rows", p.stdout)
+        self.qvctl_ok("restore", "--from", old, "--as", "fmt1")
+        self.qvctl_ok("restore", "--from", src, "--as", "fmt2")
+        want = self.get_all("fmt", range(300))
+        self.assertEqual(len(want), 300)
+        self.assertEqual(self.get_all("fmt1", range(300)), want)
+        self.assertEqual(self.get_all("fmt2", range(300)), want)
 
     def test_auto_id_kept(self):
         """A collection whose key the server assigns (auto_id) comes back auto_id, with
