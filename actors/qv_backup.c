@@ -11,6 +11,7 @@
 //  deleted at or before it, not expired by the collection's TTL then), so writes,
 //  deletes and expiries that come while the backup runs do not change it.
 #include "qv_backup.h"
+#include "qv_backup_state.h"
 #include "qv_actor.h"
 #include "qv_coll_reply.h"
 #include "qv_crc.h"
@@ -34,6 +35,7 @@ struct _qv_backup_t {
                                     //  snapshot; 0: none
     char collection [QV_NAME_MAX + 1];
     char *to;
+    char *states;                   //  where its state is recorded, or NULL
     qv_schema_t *schema;            //  own copy
     qv_segment_t **segs;            //  linked
     uint32_t *rows;                 //  rows of each at the snapshot
@@ -72,7 +74,8 @@ s_in_snapshot (qv_backup_t *self, qv_segment_t *seg, uint32_t row)
 
 qv_backup_t *
 qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
-               uint64_t durable, int delay_ms, const atomic_bool *stopping)
+               uint64_t durable, int delay_ms, const atomic_bool *stopping,
+               const char *states)
 {
     qv_backup_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -83,13 +86,14 @@ qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
     self->stopping = stopping;
     snprintf (self->collection, sizeof self->collection, "%s", c->name);
     self->to = strdup (to);
+    self->states = states ? strdup (states) : NULL;
     self->schema = qv_schema_dup (c->schema);
     self->segs = calloc (c->nsegs + 1, sizeof *self->segs);
     self->rows = calloc (c->nsegs + 1, sizeof *self->rows);
     self->part_of = calloc (c->nsegs + 1, sizeof *self->part_of);
     self->parts = calloc (c->nparts + 1, sizeof *self->parts);
     qv_wr_t *w = qv_wr_new ();
-    if (!self->to || !self->schema || !self->segs || !self->rows || !self->part_of
+    if (!self->to || (states && !self->states) || !self->schema || !self->segs || !self->rows || !self->part_of
     ||  !self->parts || !w) {
         qv_wr_destroy (&w);
         qv_backup_destroy (&self);
@@ -296,6 +300,21 @@ s_write (qv_backup_t *self)
     }
 }
 
+//  Records the backup's state in states (if not NULL); a failure is logged: the backup
+//  goes on, its state kept in memory only.
+static void
+s_record (qv_backup_t *self, qv_store_t *states)
+{
+    if (!states)
+        return;
+    qv_backup_record_t rec;
+    qv_backup_record_of (self, &rec);
+    if (qv_backup_record_put (states, &rec))
+        qv_warn ("backup %llu: cannot record its state (%s) in %s: %s",
+                 (unsigned long long) self->id, qv_backup_state_name (rec.state),
+                 self->states, qv_err_msg ());
+}
+
 //  The writer's thread. The snapshot's segments go when it ends, not when the state is
 //  forgotten: segments retired meanwhile would stay in memory until the server stops.
 static void *
@@ -303,7 +322,16 @@ s_run (void *arg)
 {
     qv_backup_t *self = arg;
     qv_actor_background ("backup");
+    //  Its state recorded before and after, so that get_backup_state answers for it
+    //  after a restart (a record left `executing` is read back as failed)
+    qv_store_t *states = self->states ? qv_store_new (self->states) : NULL;
+    if (self->states && !states)
+        qv_warn ("backup %llu: its state will not be kept across a restart: cannot open "
+                 "%s: %s", (unsigned long long) self->id, self->states, qv_err_msg ());
+    s_record (self, states);
     s_write (self);
+    s_record (self, states);
+    qv_store_destroy (&states);
     for (size_t i = 0; i < self->nsegs; i++)
         qv_segment_unlink (&self->segs [i]);
     return NULL;
@@ -344,6 +372,7 @@ qv_backup_destroy (qv_backup_t **self_p)
     free (self->describe);
     qv_schema_destroy (&self->schema);
     free (self->to);
+    free (self->states);
     free (self);
     *self_p = NULL;
 }
@@ -356,6 +385,18 @@ qv_backup_state (qv_backup_t *self, uint64_t *done, uint64_t *total, char *error
     *total = state == QV_BACKUP_COMPLETED ? *done : self->total;
     snprintf (error, size, "%s", state == QV_BACKUP_FAILED ? self->error : "");
     return state;
+}
+
+void
+qv_backup_record_of (qv_backup_t *self, qv_backup_record_t *rec)
+{
+    memset (rec, 0, sizeof *rec);
+    rec->id = self->id;
+    snprintf (rec->collection, sizeof rec->collection, "%s", self->collection);
+    snprintf (rec->to, sizeof rec->to, "%s", self->to);
+    rec->ts = self->ts;
+    rec->state = qv_backup_state (self, &rec->done, &rec->total, rec->error, sizeof rec->error);
+    rec->updated_ms = qv_clock_wall_msec ();
 }
 
 uint64_t

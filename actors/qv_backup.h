@@ -34,15 +34,31 @@ typedef struct _qv_backup_t qv_backup_t;
 
 typedef enum { QV_BACKUP_EXECUTING, QV_BACKUP_COMPLETED, QV_BACKUP_FAILED } qv_backup_state_t;
 
+//  A backup's state as `get_backup_state` reports it (and qv_backup_state.h keeps).
+typedef struct {
+    uint64_t id;
+    char collection [QV_NAME_MAX + 1];
+    char to [1024];
+    uint64_t ts;
+    qv_backup_state_t state;
+    uint64_t done;                  //  rows written
+    uint64_t total;                 //  rows visible at the snapshot
+    char error [300];               //  why it failed, "" otherwise
+    int64_t updated_ms;             //  wall clock
+} qv_backup_record_t;
+
 //  The snapshot of coll at ts (every row inserted at or before ts and not deleted at
 //  or before it), to be written to `to` (a path or an object-store URL); id names it.
 //  durable: the newest durable manifest (for the index states in `describe`); stopping
-//  (borrowed, may be NULL): the writer stops before its next file once it is up. Takes
-//  links to coll's segments, so compaction and garbage collection never take a row
-//  from under it. Called on the thread that owns coll. NULL on out of memory.
+//  (borrowed, may be NULL): the writer stops before its next file once it is up;
+//  states: the store URL (the server's data directory) where the writer records the
+//  backup's state when it starts and ends (qv_backup_state.h), or NULL. Takes links
+//  to coll's segments, so compaction and garbage collection never take a row from
+//  under it. Called on the thread that owns coll. NULL on out of memory.
 qv_backup_t *
     qv_backup_new (qv_collection_t *coll, uint64_t ts, uint64_t id, const char *to,
-                   uint64_t durable, int delay_ms, const atomic_bool *stopping);
+                   uint64_t durable, int delay_ms, const atomic_bool *stopping,
+                   const char *states);
 //  Starts writing on a thread of its own. 0, or QV_ENOMEM (the backup is failed).
 int
     qv_backup_start (qv_backup_t *self);
@@ -60,6 +76,9 @@ void
 qv_backup_state_t
     qv_backup_state (qv_backup_t *self, uint64_t *done, uint64_t *total, char *error,
                      size_t size);
+//  Its state as a record (safe while the writer runs).
+void
+    qv_backup_record_of (qv_backup_t *self, qv_backup_record_t *rec);
 uint64_t
     qv_backup_ts (const qv_backup_t *self);
 const char *

@@ -8,9 +8,11 @@
 //  before it is applied here. Its snapshot timestamp is tsafe then: every write at or
 //  before it is applied, and the backup holds exactly the rows visible at it. Writes
 //  go on meanwhile; the backup never waits for them nor they for it.
-//  The states live in this process, for the ids it gave since it started.
+//  The states of the backups this process runs are recorded in its data directory
+//  (qv_backup_state.h) and loaded when it starts, so an id answers after a restart.
 #include "qv_searcher_self.h"
 #include "qv_backup.h"
+#include "qv_backup_state.h"
 
 #include <stdlib.h>
 
@@ -34,6 +36,17 @@ qv_searcher_backups_new (self_t *self)
     assert (self->backups);
     zhashx_set_destructor (self->backups, s_backup_free);
     self->backup_last_id = (uint64_t) qv_clock_wall_msec ();
+    qv_store_t *store = qv_store_new (self->config->data);
+    self->backup_records = store ? qv_backup_records_load (store) : zhashx_new ();
+    assert (self->backup_records);
+    if (!store)
+        qv_warn ("backup states: cannot open %s: %s", self->config->data, qv_err_msg ());
+    qv_store_destroy (&store);
+    //  Ids go on from the newest recorded one, should the clock have gone back
+    for (qv_backup_record_t *r = zhashx_first (self->backup_records); r;
+         r = zhashx_next (self->backup_records))
+        if (r->id > self->backup_last_id)
+            self->backup_last_id = r->id;
 }
 
 void
@@ -47,6 +60,7 @@ void
 qv_searcher_backups_destroy (self_t *self)
 {
     zhashx_destroy (&self->backups);    //  stops the writers still running
+    zhashx_destroy (&self->backup_records);
 }
 
 void
@@ -70,7 +84,7 @@ qv_searcher_backup (self_t *self, qv_job_t *job)
     qv_backup_t *b = NULL;
     if (!rc && !(b = qv_backup_new (c, ts, id, to, self->manifest_done,
                                     self->config->fault_backup_delay_ms,
-                                    self->config->stopping)))
+                                    self->config->stopping, self->config->data)))
         rc = qv_err (QV_ENOMEM, "out of memory taking the snapshot");
     if (rc) {
         qv_searcher_fail (self, job, rc);
@@ -103,27 +117,25 @@ qv_searcher_backup_state (self_t *self, qv_job_t *job)
     uint64_t id = 0;
     qv_val_uint (req->f [QV_F_backup_id], &id);
     char key [32];
-    qv_backup_t *b = zhashx_lookup (self->backups, s_key (id, key, sizeof key));
-    if (!b) {
-        qv_err (QV_ENOTFOUND, "backup %llu is not known here (ids are kept until the server "
-                "restarts)", (unsigned long long) id);
+    s_key (id, key, sizeof key);
+    qv_backup_record_t live;
+    const qv_backup_record_t *rec = NULL;
+    qv_backup_t *b = zhashx_lookup (self->backups, key);
+    if (b) {
+        qv_backup_record_of (b, &live);
+        rec = &live;
+    }
+    else
+        rec = zhashx_lookup (self->backup_records, key);
+    if (!rec) {
+        qv_err (QV_ENOTFOUND, "backup %llu is not known here (a server keeps the states of "
+                "the last %d backups it ran)", (unsigned long long) id, QV_BACKUP_RECORDS_KEPT);
         qv_searcher_fail (self, job, QV_ENOTFOUND);
         return;
     }
-    uint64_t done, total;
-    char error [300];
-    qv_backup_state_t state = qv_backup_state (b, &done, &total, error, sizeof error);
     qv_wr_t *w = qv_wr_new ();
     qv_reply_open (w, req->f [QV_F_rid]);
-    qv_wr_key (w, "state"); qv_wr_str (w, qv_backup_state_name (state));
-    qv_wr_key (w, "collection"); qv_wr_str (w, qv_backup_collection (b));
-    qv_wr_key (w, "ts"); qv_wr_uint (w, qv_backup_ts (b));
-    qv_wr_key (w, "rows_done"); qv_wr_uint (w, done);
-    qv_wr_key (w, "rows_total"); qv_wr_uint (w, total);
-    if (state == QV_BACKUP_FAILED) {
-        qv_wr_key (w, "error");
-        qv_wr_str (w, error);
-    }
+    qv_backup_record_write (rec, w);
     qv_reply_close (w);
     qv_job_reply (job, w, 0);
     qv_wr_destroy (&w);

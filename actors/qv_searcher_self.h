@@ -96,6 +96,8 @@ typedef struct {
     zsock_t *segmgr_write;          //  the embedded server: PUSH of compaction records
                                     //  (WRITE) to the segment manager, or NULL
     zhashx_t *backups;              //  "id" -> qv_backup_t (qv_searcher_backup.c)
+    zhashx_t *backup_records;       //  "id" -> qv_backup_record_t: those recorded before
+                                    //  this process started (qv_backup_state.h)
     uint64_t backup_last_id;
 } self_t;
 

@@ -21,6 +21,7 @@ static const char *s_kind_names [] = {
     [QV_ENVELOPE_CACHE] = "cache file",
     [QV_ENVELOPE_BACKUP] = "backup manifest",
     [QV_ENVELOPE_BACKUP_ROWS] = "backup rows file",
+    [QV_ENVELOPE_BACKUP_STATE] = "backup state",
 };
 
 const char *

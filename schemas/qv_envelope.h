@@ -6,7 +6,8 @@
 //    offset  size  field
 //    0       4     magic "QVOB"
 //    4       2     kind, u16 (qv_envelope_kind_t: 1 WAL, 2 SEGMENT, 3 MANIFEST,
-//                  4 VINDEX, 5 SINDEX, 6 CACHE, 7 BACKUP, 8 BACKUP_ROWS)
+//                  4 VINDEX, 5 SINDEX, 6 CACHE, 7 BACKUP, 8 BACKUP_ROWS,
+//                  9 BACKUP_STATE)
 //    6       2     format version of the payload, u16 (each kind counts its own)
 //    8       8     payload length in bytes, u64
 //    16      4     flags, u32, 0 (a reader refuses any other value)
@@ -45,7 +46,8 @@ typedef enum {
     QV_ENVELOPE_CACHE = 6,          //  a local cache file holding a copy of an object
     QV_ENVELOPE_BACKUP = 7,         //  a backup's manifest (actors/qv_backup.h)
     QV_ENVELOPE_BACKUP_ROWS = 8,    //  a file of a backup's rows
-    QV_ENVELOPE_KIND_MAX = 8
+    QV_ENVELOPE_BACKUP_STATE = 9,   //  a backup's state, kept by the server that ran it
+    QV_ENVELOPE_KIND_MAX = 9
 } qv_envelope_kind_t;
 
 //  What qv_envelope_open found.

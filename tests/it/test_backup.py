@@ -523,6 +523,14 @@ class BackupKillTest(unittest.TestCase):
             finally:
                 del os.environ["QV_FAULT_BACKUP_DELAY_MS"]
             c = QuiverClient(uri=server.endpoint, timeout=300)
+            # Its state survived the kill: failed, saying why
+            st = call(c, "get_backup_state", backup_id=bid)
+            self.assertEqual(st["state"], "failed", st)
+            self.assertIn("stopped while this backup was being written", st["error"])
+            self.assertIn(to, st["error"])
+            self.assertEqual(st["collection"], "k")
+            self.assertEqual(st["rows_total"], 60000)
+            killed = bid
             self.assertEqual(call(c, "query", collection="k", filter="",
                                   output_fields=["count(*)"])["rows"][0]["count(*)"], 60000)
             got = call(c, "get", collection="k", ids=[0, 777, 59999], output_fields=OUT)["rows"]
@@ -542,6 +550,8 @@ class BackupKillTest(unittest.TestCase):
             # The same directory takes a new backup, which restores
             bid = call(c, "backup", collection="k", to=to)["backup_id"]
             self.assertEqual(wait_backup(c, bid)["state"], "completed")
+            self.assertGreater(bid, killed)
+            completed = bid
             p = qvctl(server, "restore", "--from", to, "--as", "k2")
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(call(c, "query", collection="k2", filter="",
@@ -555,6 +565,26 @@ class BackupKillTest(unittest.TestCase):
             c.close()
             self.assertEqual(server.stop(), 0)
             self.assertFalse(os.path.exists(os.path.join(stopped, "manifest")))
+            # After a clean stop and a start, each state is as it ended
+            server.start()
+            c = QuiverClient(uri=server.endpoint, timeout=300)
+            st = call(c, "get_backup_state", backup_id=completed)
+            self.assertEqual((st["state"], st["rows_done"], st["rows_total"]),
+                             ("completed", 60000, 60000), st)
+            self.assertNotIn("error", st)
+            st = call(c, "get_backup_state", backup_id=bid)
+            self.assertEqual(st["state"], "failed", st)
+            self.assertIn("the server is stopping", st["error"])
+            self.assertEqual(call(c, "get_backup_state", backup_id=killed)["state"], "failed")
+            with self.assertRaises(QuiverException) as e:
+                call(c, "get_backup_state", backup_id=12345)
+            self.assertEqual(e.exception.code, "NOT_FOUND")
+            self.assertIn("last 1000 backups", str(e.exception))
+            # A new id is above every recorded one
+            nid = call(c, "backup", collection="k", to=os.path.join(tmp, "after"))["backup_id"]
+            self.assertGreater(nid, bid)
+            self.assertEqual(wait_backup(c, nid)["state"], "completed")
+            c.close()
         finally:
             server.cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
