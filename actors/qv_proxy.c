@@ -842,6 +842,7 @@ s_handle_request (self_t *self, zsock_t *sock, zmsg_t *msg)
     if (rc == 0)
         rc = qv_auth_check (self->auth, req, header_token, peer, qv_clock_msec (), user,
                             sizeof user);
+    snprintf (req->user, sizeof req->user, "%s", user);     //  a grant's grantor
     //  A proxy process without its writer core still sends reads of data to
     //  searcher processes
     qv_op_t op = req->op;

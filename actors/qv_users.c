@@ -24,7 +24,9 @@ typedef struct {
 } s_user_t;
 
 typedef struct {
-    zhashx_t *grants;               //  "collection\nprivilege" -> (void *) 1
+    zhashx_t *grants;               //  "collection\nprivilege" -> its grantor (a string,
+                                    //  "" when unknown: granted with authentication off,
+                                    //  or before grantors were kept)
     bool builtin;                   //  admin or public, as Milvus has them: not stored
 } s_role_t;
 
@@ -127,12 +129,20 @@ s_user_new (char **hash_p)
     return u;
 }
 
+static void *
+s_str_dup (const void *item)
+{
+    return strdup (item);
+}
+
 static s_role_t *
 s_role_new (void)
 {
     s_role_t *r = calloc (1, sizeof *r);
-    if (r)
-        r->grants = zhashx_new ();
+    if (r && (r->grants = zhashx_new ())) {
+        zhashx_set_duplicator (r->grants, s_str_dup);       //  values: the grantors, copied
+        zhashx_set_destructor (r->grants, s_str_free);
+    }
     return r;
 }
 
@@ -157,7 +167,7 @@ s_add_builtins (qv_users_t *self)
         if (i == 0) {
             char key [8];
             s_grant_key ("*", "*", key, sizeof key);
-            zhashx_insert (r->grants, key, (void *) 1);
+            zhashx_insert (r->grants, key, "");
         }
         zhashx_insert (self->roles, names [i], r);
     }
@@ -284,7 +294,7 @@ qv_users_apply (qv_users_t *self, const qv_user_change_t *ch)
         case QV_PRIV_REVOKE:
             s_grant_key (ch->collection, ch->privilege, key, sizeof key);
             if (ch->action == QV_PRIV_GRANT)
-                zhashx_update (r->grants, key, (void *) 1);
+                zhashx_update (r->grants, key, (void *) ch->grantor);
             else
                 zhashx_delete (r->grants, key);
             break;
@@ -312,7 +322,8 @@ s_write_names (zhashx_t *hash, qv_wr_t *w)
     zlistx_destroy (&keys);
 }
 
-//  A role's grants as [[collection, privilege], ...], sorted.
+//  A role's grants as [[collection, privilege, grantor], ...] (the store's form), or
+//  [{"collection", "privilege", "grantor"}, ...] (replies), sorted.
 static void
 s_write_grants (s_role_t *r, qv_wr_t *w, bool as_maps)
 {
@@ -321,15 +332,19 @@ s_write_grants (s_role_t *r, qv_wr_t *w, bool as_maps)
     for (const char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         const char *nl = strchr (k, '\n');
         if (as_maps) {
-            qv_wr_map (w, 2);
+            qv_wr_map (w, 3);
             qv_wr_str (w, "collection");
         }
         else
-            qv_wr_array (w, 2);
+            qv_wr_array (w, 3);
         qv_wr_strn (w, k, (size_t) (nl - k));
         if (as_maps)
             qv_wr_str (w, "privilege");
         qv_wr_str (w, nl + 1);
+        if (as_maps)
+            qv_wr_str (w, "grantor");
+        const char *grantor = zhashx_lookup (r->grants, k);
+        qv_wr_str (w, grantor ? grantor : "");      //  NULL: out of memory copying it
     }
     zlistx_destroy (&keys);
 }
@@ -379,7 +394,7 @@ qv_users_read (qv_users_t *self, const qv_val_t *map)
     const qv_val_t *users = qv_val_get (map, "users"), *roles = qv_val_get (map, "roles"), *v;
     if (!users || qv_val_type (users) != QV_V_ARRAY || !roles || qv_val_type (roles) != QV_V_ARRAY)
         goto corrupt;
-    char name [QV_NAME_MAX + 1], coll [QV_NAME_MAX + 1], priv [16];
+    char name [QV_NAME_MAX + 1], coll [QV_NAME_MAX + 1], priv [16], grantor [QV_NAME_MAX + 1];
     char key [2 * (QV_NAME_MAX + 1) + 16];
     for (size_t i = 0; i < qv_val_len (roles); i++) {
         const qv_val_t *rv = qv_val_at (roles, i), *grants;
@@ -392,12 +407,15 @@ qv_users_read (qv_users_t *self, const qv_val_t *map)
         zhashx_update (self->roles, name, r);
         for (size_t j = 0; j < qv_val_len (grants); j++) {
             const qv_val_t *g = qv_val_at (grants, j);
-            if (qv_val_type (g) != QV_V_ARRAY || qv_val_len (g) != 2
+            //  [collection, privilege] in stores written before grantors were kept
+            grantor [0] = 0;
+            if (qv_val_type (g) != QV_V_ARRAY || qv_val_len (g) < 2 || qv_val_len (g) > 3
             ||  qv_val_strcpy (qv_val_at (g, 0), coll, sizeof coll)
-            ||  qv_val_strcpy (qv_val_at (g, 1), priv, sizeof priv))
+            ||  qv_val_strcpy (qv_val_at (g, 1), priv, sizeof priv)
+            ||  (qv_val_len (g) == 3 && qv_val_strcpy (qv_val_at (g, 2), grantor, sizeof grantor)))
                 goto corrupt;
             s_grant_key (coll, priv, key, sizeof key);
-            zhashx_update (r->grants, key, (void *) 1);
+            zhashx_update (r->grants, key, grantor);
         }
     }
     for (size_t i = 0; i < qv_val_len (users); i++) {
@@ -739,6 +757,8 @@ qv_users_change_from_request (qv_users_t *self, const qv_req_t *req,
             goto done;
         }
         memcpy (ch->privilege, s, n);
+        if (ch->action == QV_PRIV_GRANT)
+            snprintf (ch->grantor, sizeof ch->grantor, "%s", req->user);
     }
     if (ch->action == QV_USER_CREATE) {
         qv_val_str (req->f [QV_F_password], &s, &n);

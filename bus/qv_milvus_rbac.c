@@ -119,10 +119,13 @@ qv_milvus_roles (qv_milvus_ctx_t *c, const char *action)
             const qv_val_t *p = qv_val_at (privs, i);
             json_t *coll = qv_milvus_to_json (qv_val_get (p, "collection"));
             bool global = json_is_string (coll) && !strcmp (json_string_value (coll), "*");
-            json_array_append_new (items, json_pack ("{s:s, s:s, s:o, s:o}", "dbName", "default",
+            const qv_val_t *grantor = qv_val_get (p, "grantor");
+            json_array_append_new (items, json_pack ("{s:s, s:s, s:o, s:o, s:o}", "dbName", "default",
                                                      "objectType", global ? "Global" : "Collection",
                                                      "objectName", coll, "privilege",
-                                                     qv_milvus_to_json (qv_val_get (p, "privilege"))));
+                                                     qv_milvus_to_json (qv_val_get (p, "privilege")),
+                                                     "grantor", grantor ? qv_milvus_to_json (grantor)
+                                                                        : json_string ("")));
         }
         qv_doc_destroy (&r);
         qv_milvus_ok (c, items);

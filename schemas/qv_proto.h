@@ -106,6 +106,8 @@ typedef struct {
     qv_op_t op;
     const qv_val_t *f [QV_F_COUNT];  //  NULL when absent
     char collection [256];          //  copy of `collection`, "" if absent
+    char user [256];                //  the user its token authenticated (set by the proxy
+                                    //  that admitted it; "" with authentication off)
 } qv_req_t;
 
 //  Decodes and checks a request: a map, valid UTF-8 everywhere and no key twice in any

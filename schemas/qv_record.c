@@ -113,7 +113,8 @@ qv_keys_write (const qv_keys_t *keys, qv_wr_t *w)
 //    compact: "p" (partition), "shard", "seg" (the new segment), "olds" (list of the
 //    segment ids it replaces), "snap", "exp" (expiry cut), "epoch", "rows"
 //    user: "a" (qv_user_action_t), "user", "role", "coll", "priv", "hash" (each "" when
-//    the action has none; the hash is crypto_pwhash_str's string)
+//    the action has none; the hash is crypto_pwhash_str's string); a grant of a
+//    privilege also "grantor" (absent when "", so older records read as before)
 //    insert and delete from a JetStream stream also: "ss" (stream sequence); absent
 //    when 0, so records without one encode as before. Likewise optional, so that
 //    records written before partitions read as before: create "np" (num_partitions,
@@ -150,7 +151,7 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             qv_wr_map (w, 4);
             break;
         case QV_REC_USER:
-            qv_wr_map (w, 9);
+            qv_wr_map (w, 9 + (self->user && self->user->grantor [0]));
             break;
         case QV_REC_ALTER_COLLECTION:
             qv_wr_map (w, 3 + !!(self->alters & QV_ALTER_TTL)
@@ -254,6 +255,9 @@ qv_record_write (const qv_record_t *self, qv_wr_t *w)
             qv_wr_str (w, "coll"); qv_wr_str (w, u->collection);
             qv_wr_str (w, "priv"); qv_wr_str (w, u->privilege);
             qv_wr_str (w, "hash"); qv_wr_str (w, u->hash ? u->hash : "");
+            if (u->grantor [0]) {
+                qv_wr_str (w, "grantor"); qv_wr_str (w, u->grantor);
+            }
             break;
         }
     }
@@ -546,6 +550,9 @@ qv_record_read (const void *data, size_t size, qv_schema_lookup_fn *lookup, void
                 goto corrupt;
             if (n && !(rec->user->hash = strndup (s, n)))
                 goto nomem_rec;
+            if ((v = qv_val_get (root, "grantor"))
+            &&  qv_val_strcpy (v, rec->user->grantor, sizeof rec->user->grantor))
+                goto corrupt;
             break;
         }
     }

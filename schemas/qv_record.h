@@ -51,6 +51,8 @@ typedef struct {
     char collection [QV_NAME_MAX + 1];
     char privilege [16];            //  Search, Query, Insert, Delete, CreateIndex, DDL, Admin, *
     char *hash;                     //  owned: crypto_pwhash_str of the password, never the password
+    char grantor [QV_NAME_MAX + 1]; //  QV_PRIV_GRANT: the user who granted it ("" with
+                                    //  authentication off, and in records before it was kept)
 } qv_user_change_t;
 
 //  What an alter_collection record changes.

@@ -732,6 +732,7 @@ test_rest_users_roles (void **state)
     assert_string_equal (json_string_value (json_object_get (item, "objectType")), "Collection");
     assert_string_equal (json_string_value (json_object_get (item, "objectName")), "R");
     assert_string_equal (json_string_value (json_object_get (item, "privilege")), "Search");
+    assert_string_equal (json_string_value (json_object_get (item, "grantor")), "root");
     json_decref (r);
     assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/users/describe", "{\"userName\": \"frank\"}", &r), 0);
     assert_int_equal (json_array_size (json_object_get (r, "data")), 1);
@@ -791,6 +792,20 @@ test_rest_users_roles (void **state)
     REST_OK (ROOT, "/v2/vectordb/users/grant_role", "{\"userName\": \"hank\", \"roleName\": \"admin\"}");
     REST_OK ("hank:hankpass1", "/v2/vectordb/users/list", "{}");
     REST_OK ("hank:hankpass1", "/v2/vectordb/collections/drop", "{\"collectionName\": \"S\"}");
+    //  A grant keeps who made it
+    REST_OK ("hank:hankpass1", "/v2/vectordb/roles/create", "{\"roleName\": \"granted\"}");
+    REST_OK (ROOT, "/v2/vectordb/roles/grant_privilege", "{\"roleName\": \"granted\", "
+             "\"objectType\": \"Collection\", \"objectName\": \"R\", \"privilege\": \"Search\"}");
+    REST_OK ("hank:hankpass1", "/v2/vectordb/roles/grant_privilege", "{\"roleName\": \"granted\", "
+             "\"objectType\": \"Collection\", \"objectName\": \"T\", \"privilege\": \"Insert\"}");
+    assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/describe", "{\"roleName\": \"granted\"}", &r), 0);
+    assert_int_equal (json_array_size (json_object_get (r, "data")), 2);
+    item = json_array_get (json_object_get (r, "data"), 1);
+    assert_string_equal (json_string_value (json_object_get (item, "objectName")), "T");
+    assert_string_equal (json_string_value (json_object_get (item, "grantor")), "hank");
+    item = json_array_get (json_object_get (r, "data"), 0);
+    assert_string_equal (json_string_value (json_object_get (item, "grantor")), "root");
+    json_decref (r);
     assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/drop", "{\"roleName\": \"admin\"}", NULL), 1100);
     assert_int_equal (s_rest (port, ROOT, "/v2/vectordb/roles/describe", "{\"roleName\": \"admin\"}", &r), 0);
     item = json_array_get (json_object_get (r, "data"), 0);

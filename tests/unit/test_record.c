@@ -419,6 +419,7 @@ test_user (void **state)
     snprintf (rec->user->collection, sizeof rec->user->collection, "*");
     snprintf (rec->user->privilege, sizeof rec->user->privilege, "Search");
     rec->user->hash = strdup ("$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA");
+    snprintf (rec->user->grantor, sizeof rec->user->grantor, "root");
     qv_record_t *out = s_round_trip (rec);
     assert_int_equal (out->type, QV_REC_USER);
     assert_int_equal (out->ts, 778);
@@ -430,6 +431,12 @@ test_user (void **state)
     assert_string_equal (out->user->collection, "*");
     assert_string_equal (out->user->privilege, "Search");
     assert_string_equal (out->user->hash, rec->user->hash);
+    assert_string_equal (out->user->grantor, "root");
+    qv_record_destroy (&out);
+    //  Without a grantor (and in records written before grantors were kept): ""
+    rec->user->grantor [0] = 0;
+    out = s_round_trip (rec);
+    assert_string_equal (out->user->grantor, "");
     qv_record_destroy (&out);
     //  Without a hash: NULL again
     free (rec->user->hash);

@@ -39,6 +39,83 @@ s_apply (qv_users_t *users, qv_user_action_t action, const char *user, const cha
     return rc;
 }
 
+//  The grantor of role's first privilege in what describe_role writes, into out.
+static void
+s_grantor (qv_users_t *users, const char *role, size_t item, char *out, size_t size)
+{
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map_open (w);
+    assert_int_equal (qv_users_describe_role (users, role, w), 0);
+    qv_wr_map_close (w);
+    size_t n;
+    const void *data = qv_wr_data (w, &n);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse_view (data, n, SIZE_MAX, &rc);
+    assert_non_null (doc);
+    const qv_val_t *privs = qv_val_get (qv_doc_root (doc), "privileges");
+    assert_true (item < qv_val_len (privs));
+    assert_int_equal (qv_val_strcpy (qv_val_get (qv_val_at (privs, item), "grantor"), out, size), 0);
+    qv_doc_destroy (&doc);
+    qv_wr_destroy (&w);
+}
+
+//  Each grant keeps who made it (the last grant of the same privilege wins): in
+//  describe_role, through the store's write and read, and as "" from a store written
+//  before grantors were kept and for the built-in admin role.
+static void
+test_grantor (void **state)
+{
+    (void) state;
+    qv_users_t *users = qv_users_new ();
+    assert_non_null (users);
+    assert_int_equal (s_apply (users, QV_ROLE_CREATE, "", "r", "", "", NULL), 0);
+    qv_user_change_t ch = s_change (QV_PRIV_GRANT, "", "r", "B", "Search", NULL);
+    snprintf (ch.grantor, sizeof ch.grantor, "gina");
+    assert_int_equal (qv_users_apply (users, &ch), 0);
+    ch = s_change (QV_PRIV_GRANT, "", "r", "C", "Query", NULL);
+    assert_int_equal (qv_users_apply (users, &ch), 0);
+    char who [64];
+    s_grantor (users, "r", 0, who, sizeof who);
+    assert_string_equal (who, "gina");
+    s_grantor (users, "r", 1, who, sizeof who);
+    assert_string_equal (who, "");
+    s_grantor (users, "admin", 0, who, sizeof who);
+    assert_string_equal (who, "");
+    //  Granted again by another: the new grantor
+    ch = s_change (QV_PRIV_GRANT, "", "r", "B", "Search", NULL);
+    snprintf (ch.grantor, sizeof ch.grantor, "hal");
+    assert_int_equal (qv_users_apply (users, &ch), 0);
+    s_grantor (users, "r", 0, who, sizeof who);
+    assert_string_equal (who, "hal");
+    //  Kept through the store's write and read
+    qv_users_t *copy = qv_users_dup (users);
+    assert_non_null (copy);
+    s_grantor (copy, "r", 0, who, sizeof who);
+    assert_string_equal (who, "hal");
+    qv_users_destroy (&copy);
+    //  A store of [collection, privilege] pairs: no grantor
+    qv_wr_t *w = qv_wr_new ();
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "users"); qv_wr_array (w, 0);
+    qv_wr_str (w, "roles"); qv_wr_array (w, 1);
+    qv_wr_map (w, 2);
+    qv_wr_str (w, "name"); qv_wr_str (w, "old");
+    qv_wr_str (w, "grants"); qv_wr_array (w, 1); qv_wr_array (w, 2);
+    qv_wr_str (w, "B"); qv_wr_str (w, "Search");
+    size_t size;
+    const void *data = qv_wr_data (w, &size);
+    int rc;
+    qv_doc_t *doc = qv_doc_parse_view (data, size, SIZE_MAX, &rc);
+    qv_users_t *read = qv_users_new ();
+    assert_int_equal (qv_users_read (read, qv_doc_root (doc)), 0);
+    s_grantor (read, "old", 0, who, sizeof who);
+    assert_string_equal (who, "");
+    qv_doc_destroy (&doc);
+    qv_users_destroy (&read);
+    qv_wr_destroy (&w);
+    qv_users_destroy (&users);
+}
+
 static int
 s_auth (qv_users_t *users, const char *token, bool *cached)
 {
@@ -278,6 +355,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_changes_and_privileges),
+        cmocka_unit_test (test_grantor),
         cmocka_unit_test (test_write_read),
         cmocka_unit_test (test_builtin_roles),
         cmocka_unit_test (test_authenticate),

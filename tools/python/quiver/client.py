@@ -468,7 +468,8 @@ class QuiverClient:
 
     def describe_user(self, user_name, timeout=None):
         """{"user_name", "roles": [names]} as pymilvus gives it, and "privileges":
-        [{"role", "collection", "privilege"}]."""
+        [{"role", "collection", "privilege", "grantor"}] (grantor: the user who granted
+        it, "" if unknown)."""
         reply = self._call("describe_user", timeout, user=user_name)
         roles = reply.get("roles", [])
         return {"user_name": reply.get("user", user_name),
@@ -487,13 +488,15 @@ class QuiverClient:
 
     def describe_role(self, role_name, timeout=None):
         """{"role", "privileges": [{"object_type", "object_name", "db_name",
-        "role_name", "privilege"}]} as pymilvus gives it: object_type "Global" for a
-        privilege on every collection ("*"), "Collection" otherwise."""
+        "role_name", "privilege", "grantor_name"}]} as pymilvus gives it: object_type
+        "Global" for a privilege on every collection ("*"), "Collection" otherwise;
+        grantor_name the user who granted it ("" if unknown)."""
         reply = self._call("describe_role", timeout, role=role_name)
         return {"role": reply.get("role", role_name),
                 "privileges": [{"object_type": "Global" if p["collection"] == "*" else "Collection",
                                 "object_name": p["collection"], "db_name": "default",
-                                "role_name": role_name, "privilege": p["privilege"]}
+                                "role_name": role_name, "privilege": p["privilege"],
+                                "grantor_name": p.get("grantor", "")}
                                for p in reply.get("privileges", [])]}
 
     def grant_role(self, user_name, role_name, timeout=None):

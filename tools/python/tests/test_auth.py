@@ -49,13 +49,14 @@ class AuthTest(unittest.TestCase):
         desc = root.describe_user("pyuser")
         self.assertEqual(desc["roles"], ["pyrole"])
         self.assertEqual(desc["privileges"],
-                         [{"role": "pyrole", "collection": "pa", "privilege": "Search"}])
+                         [{"role": "pyrole", "collection": "pa", "privilege": "Search",
+                           "grantor": "root"}])
         root.grant_privilege("pyrole", "Global", "Query", "*")
         self.assertEqual(root.describe_role("pyrole")["privileges"], [
             {"object_type": "Global", "object_name": "*", "db_name": "default",
-             "role_name": "pyrole", "privilege": "Query"},
+             "role_name": "pyrole", "privilege": "Query", "grantor_name": "root"},
             {"object_type": "Collection", "object_name": "pa", "db_name": "default",
-             "role_name": "pyrole", "privilege": "Search"}])
+             "role_name": "pyrole", "privilege": "Search", "grantor_name": "root"}])
         root.revoke_privilege("pyrole", "Global", "Query", "*")
         self.assertEqual(len(root.describe_role("pyrole")["privileges"]), 1)
         with self.assertRaises(QuiverException) as e:
