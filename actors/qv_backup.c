@@ -35,7 +35,7 @@ struct _qv_backup_t {
                                     //  snapshot; 0: none
     char collection [QV_NAME_MAX + 1];
     char *to;
-    char *states;                   //  where its state is recorded, or NULL
+    qv_store_t *states;             //  where its state is recorded (borrowed), or NULL
     qv_schema_t *schema;            //  own copy
     qv_segment_t **segs;            //  linked
     uint32_t *rows;                 //  rows of each at the snapshot
@@ -75,7 +75,7 @@ s_in_snapshot (qv_backup_t *self, qv_segment_t *seg, uint32_t row)
 qv_backup_t *
 qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
                uint64_t durable, int delay_ms, const atomic_bool *stopping,
-               const char *states)
+               qv_store_t *states)
 {
     qv_backup_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -86,14 +86,14 @@ qv_backup_new (qv_collection_t *c, uint64_t ts, uint64_t id, const char *to,
     self->stopping = stopping;
     snprintf (self->collection, sizeof self->collection, "%s", c->name);
     self->to = strdup (to);
-    self->states = states ? strdup (states) : NULL;
+    self->states = states;
     self->schema = qv_schema_dup (c->schema);
     self->segs = calloc (c->nsegs + 1, sizeof *self->segs);
     self->rows = calloc (c->nsegs + 1, sizeof *self->rows);
     self->part_of = calloc (c->nsegs + 1, sizeof *self->part_of);
     self->parts = calloc (c->nparts + 1, sizeof *self->parts);
     qv_wr_t *w = qv_wr_new ();
-    if (!self->to || (states && !self->states) || !self->schema || !self->segs || !self->rows || !self->part_of
+    if (!self->to || !self->schema || !self->segs || !self->rows || !self->part_of
     ||  !self->parts || !w) {
         qv_wr_destroy (&w);
         qv_backup_destroy (&self);
@@ -310,9 +310,8 @@ s_record (qv_backup_t *self, qv_store_t *states)
     qv_backup_record_t rec;
     qv_backup_record_of (self, &rec);
     if (qv_backup_record_put (states, &rec))
-        qv_warn ("backup %llu: cannot record its state (%s) in %s: %s",
-                 (unsigned long long) self->id, qv_backup_state_name (rec.state),
-                 self->states, qv_err_msg ());
+        qv_warn ("backup %llu: cannot record its state (%s): %s", (unsigned long long) self->id,
+                 qv_backup_state_name (rec.state), qv_err_msg ());
 }
 
 //  The writer's thread. The snapshot's segments go when it ends, not when the state is
@@ -324,14 +323,9 @@ s_run (void *arg)
     qv_actor_background ("backup");
     //  Its state recorded before and after, so that get_backup_state answers for it
     //  after a restart (a record left `executing` is read back as failed)
-    qv_store_t *states = self->states ? qv_store_new (self->states) : NULL;
-    if (self->states && !states)
-        qv_warn ("backup %llu: its state will not be kept across a restart: cannot open "
-                 "%s: %s", (unsigned long long) self->id, self->states, qv_err_msg ());
-    s_record (self, states);
+    s_record (self, self->states);
     s_write (self);
-    s_record (self, states);
-    qv_store_destroy (&states);
+    s_record (self, self->states);
     for (size_t i = 0; i < self->nsegs; i++)
         qv_segment_unlink (&self->segs [i]);
     return NULL;
@@ -372,7 +366,6 @@ qv_backup_destroy (qv_backup_t **self_p)
     free (self->describe);
     qv_schema_destroy (&self->schema);
     free (self->to);
-    free (self->states);
     free (self);
     *self_p = NULL;
 }

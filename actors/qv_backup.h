@@ -51,14 +51,15 @@ typedef struct {
 //  or before it), to be written to `to` (a path or an object-store URL); id names it.
 //  durable: the newest durable manifest (for the index states in `describe`); stopping
 //  (borrowed, may be NULL): the writer stops before its next file once it is up;
-//  states: the store URL (the server's data directory) where the writer records the
-//  backup's state when it starts and ends (qv_backup_state.h), or NULL. Takes links
+//  states (borrowed, may be NULL; it must outlive the backup): the store where the
+//  writer records the backup's state when it starts and ends (qv_backup_state.h).
+//  Takes links
 //  to coll's segments, so compaction and garbage collection never take a row from
 //  under it. Called on the thread that owns coll. NULL on out of memory.
 qv_backup_t *
     qv_backup_new (qv_collection_t *coll, uint64_t ts, uint64_t id, const char *to,
                    uint64_t durable, int delay_ms, const atomic_bool *stopping,
-                   const char *states);
+                   qv_store_t *states);
 //  Starts writing on a thread of its own. 0, or QV_ENOMEM (the backup is failed).
 int
     qv_backup_start (qv_backup_t *self);

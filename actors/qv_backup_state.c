@@ -4,6 +4,7 @@
 #include "qv_envelope.h"
 #include "qv_rc.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +17,28 @@ s_free (void **item)
     *item = NULL;
 }
 
+#define S_KEY_DIGITS 20
+
 static void
 s_key (uint64_t id, char *out, size_t size)
 {
-    snprintf (out, size, QV_BACKUP_RECORDS_PREFIX "%020llu", (unsigned long long) id);
+    snprintf (out, size, "%020llu", (unsigned long long) id);
+}
+
+//  True if key is a record's: 20 digits.
+static bool
+s_is_record (const char *key)
+{
+    size_t n = strspn (key, "0123456789");
+    return n == S_KEY_DIGITS && key [n] == 0;
+}
+
+qv_store_t *
+qv_backup_records_open (const char *data)
+{
+    char dir [PATH_MAX + 32];
+    snprintf (dir, sizeof dir, "%s/%s", data, QV_BACKUP_RECORDS_DIR);
+    return qv_store_new (dir);
 }
 
 int
@@ -87,9 +106,9 @@ s_read (qv_store_t *store, const char *key, qv_backup_record_t *rec)
         rec->state = QV_BACKUP_COMPLETED;
     else {
         if (streq (state, "executing"))
-            snprintf (rec->error, sizeof rec->error, "the server stopped while this backup "
-                      "was being written: %.160s has no manifest, and restore refuses it; back "
-                      "up again to a new directory", rec->to);
+            snprintf (rec->error, sizeof rec->error, "the server stopped before this backup's "
+                      "end was recorded: if %.100s has a manifest (qvctl restore --check), it "
+                      "completed; if not, it is incomplete, and restore refuses it", rec->to);
         rec->state = QV_BACKUP_FAILED;
     }
     return 0;
@@ -102,11 +121,17 @@ qv_backup_records_load (qv_store_t *store)
     if (!records)
         return NULL;
     zhashx_set_destructor (records, s_free);
-    zlist_t *keys = NULL;
-    if (qv_store_list (store, QV_BACKUP_RECORDS_PREFIX, &keys)) {
-        qv_warn ("backup states: cannot list %s: %s", QV_BACKUP_RECORDS_PREFIX, qv_err_msg ());
+    zlist_t *all = NULL, *keys = zlist_new ();
+    if (!keys || qv_store_list (store, "", &all)) {
+        qv_warn ("backup states: cannot list them: %s", qv_err_msg ());
+        zlist_destroy (&keys);
         return records;
     }
+    zlist_autofree (keys);
+    for (const char *key = zlist_first (all); key; key = zlist_next (all))
+        if (s_is_record (key))
+            zlist_append (keys, (void *) key);
+    zlist_destroy (&all);
     size_t n = zlist_size (keys), i = 0;
     for (const char *key = zlist_first (keys); key; key = zlist_next (keys), i++) {
         if (n - i > QV_BACKUP_RECORDS_KEPT) {

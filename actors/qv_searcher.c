@@ -1369,12 +1369,12 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->tsafe = qv_tsafe_new (qv_catalog_max_ts (self->catalog));
     self->delayed = zlistx_new ();
     self->compactions = qv_compactions_new ();
-    qv_searcher_backups_new (self);
     //  A searcher process and a segment manager without meta write nothing: they
     //  take the manifests another process writes (a meta process writes them)
     self->adopts = (self->config->follower && !self->config->meta_process)
                 || self->config->meta_remote;
     self->quiet = self->adopts;
+    qv_searcher_backups_new (self);    //  after adopts: whether it records states
     s_release_indexes (self);      //  those recovery loaded (a writer without the role)
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);

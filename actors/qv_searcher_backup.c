@@ -36,12 +36,14 @@ qv_searcher_backups_new (self_t *self)
     assert (self->backups);
     zhashx_set_destructor (self->backups, s_backup_free);
     self->backup_last_id = (uint64_t) qv_clock_wall_msec ();
-    qv_store_t *store = qv_store_new (self->config->data);
-    self->backup_records = store ? qv_backup_records_load (store) : zhashx_new ();
+    //  The writer's searcher records its backups' states; a searcher process, which
+    //  writes nothing to the data directory, keeps them in memory
+    if (!self->adopts && !(self->backup_states = qv_backup_records_open (self->config->data)))
+        qv_warn ("backup states: kept in memory only: cannot open %s/%s: %s",
+                 self->config->data, QV_BACKUP_RECORDS_DIR, qv_err_msg ());
+    self->backup_records = self->backup_states ? qv_backup_records_load (self->backup_states)
+                                               : zhashx_new ();
     assert (self->backup_records);
-    if (!store)
-        qv_warn ("backup states: cannot open %s: %s", self->config->data, qv_err_msg ());
-    qv_store_destroy (&store);
     //  Ids go on from the newest recorded one, should the clock have gone back
     for (qv_backup_record_t *r = zhashx_first (self->backup_records); r;
          r = zhashx_next (self->backup_records))
@@ -61,6 +63,7 @@ qv_searcher_backups_destroy (self_t *self)
 {
     zhashx_destroy (&self->backups);    //  stops the writers still running
     zhashx_destroy (&self->backup_records);
+    qv_store_destroy (&self->backup_states);    //  after the writers that record in it
 }
 
 void
@@ -84,7 +87,7 @@ qv_searcher_backup (self_t *self, qv_job_t *job)
     qv_backup_t *b = NULL;
     if (!rc && !(b = qv_backup_new (c, ts, id, to, self->manifest_done,
                                     self->config->fault_backup_delay_ms,
-                                    self->config->stopping, self->config->data)))
+                                    self->config->stopping, self->backup_states)))
         rc = qv_err (QV_ENOMEM, "out of memory taking the snapshot");
     if (rc) {
         qv_searcher_fail (self, job, rc);

@@ -98,6 +98,7 @@ typedef struct {
     zhashx_t *backups;              //  "id" -> qv_backup_t (qv_searcher_backup.c)
     zhashx_t *backup_records;       //  "id" -> qv_backup_record_t: those recorded before
                                     //  this process started (qv_backup_state.h)
+    qv_store_t *backup_states;      //  where the writers record states, or NULL
     uint64_t backup_last_id;
 } self_t;
 

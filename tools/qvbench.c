@@ -1166,9 +1166,10 @@ s_proc_cpu (pid_t pid)
     return sum;
 }
 
-//  The CPU time the server process has used so far, seconds.
 //  This process's CPU seconds, threads that have ended included (the insert clients'
 //  threads are joined before the figure is read, so /proc's task list misses them).
+//  Over an insert run it also counts the clients' start (their row pools, the
+//  connections and a CURVE handshake) and their end, a small part of a 3 s run.
 static double
 s_self_cpu (void)
 {
@@ -1178,6 +1179,7 @@ s_self_cpu (void)
          + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+//  The CPU time the server process has used so far, seconds.
 static double
 s_server_cpu (const qv_bench_server_t *srv)
 {
@@ -1230,8 +1232,8 @@ s_compare_load (qv_bench_server_t *srv, int modes, size_t rows, s_mode_fn *set_m
 //  side by side with each mode's ratio to mode 0 (ratio [m] heads its column). The
 //  CPU figures are a process's CPU time over the run divided by the requests: the
 //  server's, and for searches the client's too (this process, whose only work then is
-//  the one client and its ZeroMQ I/O threads), a figure the machine's load moves far
-//  less than a rate.
+//  the one client and its ZeroMQ I/O threads), and for inserts the four clients'
+//  (getrusage), a figure the machine's load moves far less than a rate.
 static void
 s_compare (const s_opts_t *opts, qv_bench_server_t *srv, int modes, const char *const *names,
            const char *const *ratio, s_mode_fn *set_mode, void *arg)

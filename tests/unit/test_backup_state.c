@@ -1,7 +1,8 @@
 //  Backup states kept across restarts (actors/qv_backup_state.h) in a real filesystem
 //  store: records read back as written; one left `executing` reads back as failed,
 //  naming the directory; a damaged record is skipped; only the newest
-//  QV_BACKUP_RECORDS_KEPT are kept, the older ones deleted from the store.
+//  QV_BACKUP_RECORDS_KEPT are kept, the older ones deleted from the store, and files
+//  that are not records are neither read nor deleted.
 #include "qv_backup_state.h"
 #include "qv_envelope.h"
 #include "qv_rc.h"
@@ -40,7 +41,7 @@ test_round_trip (void **state)
     (void) state;
     char dir [64];
     snprintf (dir, sizeof dir, "%s/a", s_dir);
-    qv_store_t *store = qv_store_new (dir);
+    qv_store_t *store = qv_backup_records_open (dir);
     assert_non_null (store);
     qv_backup_record_t done = s_rec (1000, QV_BACKUP_COMPLETED);
     qv_backup_record_t failed = s_rec (1001, QV_BACKUP_FAILED);
@@ -53,9 +54,9 @@ test_round_trip (void **state)
     assert_int_equal (qv_backup_record_put (store, &bad), 0);
     void *data;
     size_t size;
-    assert_int_equal (qv_store_get (store, "backups/00000000000000000999", &data, &size), 0);
+    assert_int_equal (qv_store_get (store, "00000000000000000999", &data, &size), 0);
     ((uint8_t *) data) [size - 1] ^= 1;
-    assert_int_equal (qv_store_put (store, "backups/00000000000000000999", data, size), 0);
+    assert_int_equal (qv_store_put (store, "00000000000000000999", data, size), 0);
     free (data);
 
     zhashx_t *records = qv_backup_records_load (store);
@@ -76,7 +77,7 @@ test_round_trip (void **state)
     assert_string_equal (r->error, "disk full");
     r = s_get (records, 1002);
     assert_int_equal (r->state, QV_BACKUP_FAILED);
-    assert_non_null (strstr (r->error, "stopped while this backup was being written"));
+    assert_non_null (strstr (r->error, "stopped before this backup's end was recorded"));
     assert_non_null (strstr (r->error, "/backups/b1002"));
 
     //  The reply's fields
@@ -102,7 +103,10 @@ test_newest_kept (void **state)
     (void) state;
     char dir [64];
     snprintf (dir, sizeof dir, "%s/b", s_dir);
-    qv_store_t *store = qv_store_new (dir);
+    qv_store_t *store = qv_backup_records_open (dir);
+    //  Not records: left alone
+    assert_int_equal (qv_store_put (store, "docs/manifest", "x", 1), 0);
+    assert_int_equal (qv_store_put (store, "0000000000000000000", "x", 1), 0);
     assert_non_null (store);
     uint64_t first = 1765000000000;         //  ids start from the wall clock in ms
     for (uint64_t i = 0; i < QV_BACKUP_RECORDS_KEPT + 3; i++) {
@@ -119,8 +123,14 @@ test_newest_kept (void **state)
     assert_non_null (s_get (records, first + QV_BACKUP_RECORDS_KEPT + 2));
     zhashx_destroy (&records);
     zlist_t *keys;
-    assert_int_equal (qv_store_list (store, QV_BACKUP_RECORDS_PREFIX, &keys), 0);
-    assert_int_equal (zlist_size (keys), QV_BACKUP_RECORDS_KEPT);
+    assert_int_equal (qv_store_list (store, "", &keys), 0);
+    assert_int_equal (zlist_size (keys), QV_BACKUP_RECORDS_KEPT + 2);
+    bool manifest = false, short_name = false;
+    for (const char *k = zlist_first (keys); k; k = zlist_next (keys)) {
+        manifest |= streq (k, "docs/manifest");
+        short_name |= streq (k, "0000000000000000000");
+    }
+    assert_true (manifest && short_name);
     zlist_destroy (&keys);
     qv_store_destroy (&store);
 }
