@@ -43,7 +43,7 @@ typedef struct {
     qv_backup_state_t state;
     uint64_t done;                  //  rows written
     uint64_t total;                 //  rows visible at the snapshot
-    char error [300];               //  why it failed, "" otherwise
+    char error [1280];              //  why it failed, "" otherwise
     int64_t updated_ms;             //  wall clock
 } qv_backup_record_t;
 

@@ -107,7 +107,7 @@ s_read (qv_store_t *store, const char *key, qv_backup_record_t *rec)
     else {
         if (streq (state, "executing"))
             snprintf (rec->error, sizeof rec->error, "the server stopped before this backup's "
-                      "end was recorded: if %.100s has a manifest (qvctl restore --check), it "
+                      "end was recorded: if %s has a manifest (qvctl restore --check), it "
                       "completed; if not, it is incomplete, and restore refuses it", rec->to);
         rec->state = QV_BACKUP_FAILED;
     }

@@ -167,7 +167,11 @@ s_add_builtins (qv_users_t *self)
         if (i == 0) {
             char key [8];
             s_grant_key ("*", "*", key, sizeof key);
-            zhashx_insert (r->grants, key, "");
+            if (zhashx_insert (r->grants, key, "") || !zhashx_lookup (r->grants, key)) {
+                void *item = r;
+                s_role_free (&item);
+                return qv_err (QV_ENOMEM, "out of memory");
+            }
         }
         zhashx_insert (self->roles, names [i], r);
     }
@@ -293,8 +297,13 @@ qv_users_apply (qv_users_t *self, const qv_user_change_t *ch)
         case QV_PRIV_GRANT:
         case QV_PRIV_REVOKE:
             s_grant_key (ch->collection, ch->privilege, key, sizeof key);
-            if (ch->action == QV_PRIV_GRANT)
+            if (ch->action == QV_PRIV_GRANT) {
                 zhashx_update (r->grants, key, (void *) ch->grantor);
+                if (!zhashx_lookup (r->grants, key)) {     //  its grantor not copied
+                    zhashx_delete (r->grants, key);
+                    return qv_err (QV_ENOMEM, "out of memory");
+                }
+            }
             else
                 zhashx_delete (r->grants, key);
             break;
@@ -416,6 +425,8 @@ qv_users_read (qv_users_t *self, const qv_val_t *map)
                 goto corrupt;
             s_grant_key (coll, priv, key, sizeof key);
             zhashx_update (r->grants, key, grantor);
+            if (!zhashx_lookup (r->grants, key))
+                return qv_err (QV_ENOMEM, "out of memory");
         }
     }
     for (size_t i = 0; i < qv_val_len (users); i++) {

@@ -43,6 +43,7 @@ typedef struct {
     bool quick;
     const char *only;               //  the one part to run ("insert", ...) or NULL
     int runs;                       //  runs per figure (median)
+    int rounds;                     //  parts f and g: rounds, each on new server processes
     double seconds;                 //  length of one timed run
     char quiver [4096];             //  path of the quiver binary
     char tmp [4096];                //  temporary directory of this run
@@ -1227,6 +1228,16 @@ s_compare_load (qv_bench_server_t *srv, int modes, size_t rows, s_mode_fn *set_m
     }
 }
 
+//  The figures s_compare measures, in its order.
+static const char *const s_cmp_what [S_CMP_FIGURES] = {
+    "insert rows/s (4 clients x 1,000 rows)", "insert p50 ms",
+    "server CPU ms per 1,000-row insert", "search queries/s (nq=1, exact, k=10)",
+    "search p50 ms (nq=1)", "server CPU us per search (nq=1)",
+    "client CPU us per search (nq=1)", "server+client CPU us per search (nq=1)",
+    "search queries/s (nq=100)", "search queries/s (nq=1, 1,000 rows)",
+    "server+client CPU us/search (1,000 rows)",
+    "server+client CPU ms per 1,000-row insert" };
+
 //  Measures the servers in turn, opts->runs times (every other time in reverse order,
 //  so that a drift of the machine's load weighs on each alike), and prints the medians
 //  side by side with each mode's ratio to mode 0 (ratio [m] heads its column). The
@@ -1236,16 +1247,9 @@ s_compare_load (qv_bench_server_t *srv, int modes, size_t rows, s_mode_fn *set_m
 //  (getrusage), a figure the machine's load moves far less than a rate.
 static void
 s_compare (const s_opts_t *opts, qv_bench_server_t *srv, int modes, const char *const *names,
-           const char *const *ratio, s_mode_fn *set_mode, void *arg)
+           const char *const *ratio, s_mode_fn *set_mode, void *arg,
+           double medians [S_CMP_FIGURES][S_CMP_MODES])
 {
-    const char *what [S_CMP_FIGURES] = {
-        "insert rows/s (4 clients x 1,000 rows)", "insert p50 ms",
-        "server CPU ms per 1,000-row insert", "search queries/s (nq=1, exact, k=10)",
-        "search p50 ms (nq=1)", "server CPU us per search (nq=1)",
-        "client CPU us per search (nq=1)", "server+client CPU us per search (nq=1)",
-        "search queries/s (nq=100)", "search queries/s (nq=1, 1,000 rows)",
-        "server+client CPU us/search (1,000 rows)",
-        "server+client CPU ms per 1,000-row insert" };
     printf ("  %-40s", "");
     for (int m = 0; m < modes; m++)
         printf ("  %12s", names [m]);
@@ -1297,9 +1301,10 @@ s_compare (const s_opts_t *opts, qv_bench_server_t *srv, int modes, const char *
         }
     for (int i = 0; i < S_CMP_FIGURES; i++) {
         double x [S_CMP_MODES];
-        printf ("  %-40s", what [i]);
+        printf ("  %-40s", s_cmp_what [i]);
         for (int m = 0; m < modes; m++) {
             x [m] = s_median (v [i][m], (size_t) opts->runs);
+            medians [i][m] = x [m];
             printf ("  %12.*f", i == 1 || i == 2 || i == 4 || i == 11 ? 3 : 1, x [m]);
         }
         for (int m = 1; m < modes; m++)
@@ -1340,19 +1345,38 @@ s_curve_mode (int m, void *arg)
     qv_bench_set_token (m == 2 ? "bench:benchpass1" : NULL);
 }
 
+//  With --rounds above 1: each figure's ratio to mode 0 in every round (each round on
+//  new server processes, so that what one process happens to get, its memory's
+//  placement, its segments' history, weighs on one round only), and their median.
 static void
-s_bench_curve (const s_opts_t *opts)
+s_print_rounds (const s_opts_t *opts, double medians [][S_CMP_FIGURES][S_CMP_MODES],
+                int modes, const char *const *ratio)
+{
+    if (opts->rounds < 2)
+        return;
+    printf ("\n  ratios to plain in each of %d rounds (new server processes each round), and "
+            "their median\n", opts->rounds);
+    for (int i = 0; i < S_CMP_FIGURES; i++) {
+        printf ("  %-40s", s_cmp_what [i]);
+        for (int m = 1; m < modes; m++) {
+            double x [16];
+            for (int r = 0; r < opts->rounds; r++)
+                x [r] = medians [r][i][0] > 0 ? medians [r][i][m] / medians [r][i][0] : 0;
+            printf ("  %s:", ratio [m]);
+            for (int r = 0; r < opts->rounds; r++)
+                printf (" %.3f", x [r]);
+            printf (" (median %.3f)", s_median (x, (size_t) opts->rounds));
+        }
+        printf ("\n");
+    }
+    fflush (stdout);
+}
+
+static void
+s_bench_curve_round (const s_opts_t *opts, int round, const char *key, const char *secret,
+                     double medians [S_CMP_FIGURES][S_CMP_MODES])
 {
     const size_t rows = opts->quick ? 20000 : 100000;
-    char keyfile [4200], secret [4300];
-    snprintf (keyfile, sizeof keyfile, "%s/curve.key", opts->tmp);
-    snprintf (secret, sizeof secret, "%s_secret", keyfile);
-    zcert_t *cert = zcert_new ();
-    if (!cert || zcert_save (cert, keyfile))
-        qv_bench_die ("cannot write the key pair %s", keyfile);
-    char key [41];
-    snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
-    zcert_destroy (&cert);
     enum { MODES = 3 };
     const char *names [MODES] = { "plain", "CURVE", "auth+CURVE" };
     const char *ratio [MODES] = { "", "CURVE", "auth+C" };
@@ -1360,13 +1384,13 @@ s_bench_curve (const s_opts_t *opts)
     setenv ("QUIVER_ROOT_PASSWORD", "benchroot1", 1);
     for (int m = 0; m < MODES; m++) {
         char data [4200];
-        snprintf (data, sizeof data, "%s/curve-%d", opts->tmp, m);
-        char *extra [] = { "--search-threads", "2", "--curve-secret-key", secret, "--auth", NULL };
+        snprintf (data, sizeof data, "%s/curve-%d-%d", opts->tmp, round, m);
+        char *extra [] = { "--search-threads", "2", "--curve-secret-key", (char *) secret, "--auth", NULL };
         if (m < 2)
             extra [4] = NULL;
         if (m == 0)
             extra [2] = NULL;
-        s_curve_mode (m, key);
+        s_curve_mode (m, (void *) key);
         qv_bench_set_token (m == 2 ? "root:benchroot1" : NULL);
         qv_bench_server_start (&srv [m], opts->quiver, data, extra);
         if (m == 2) {
@@ -1382,12 +1406,12 @@ s_bench_curve (const s_opts_t *opts)
         }
     }
     unsetenv ("QUIVER_ROOT_PASSWORD");
-    s_compare_load (srv, MODES, rows, s_curve_mode, key);
+    s_compare_load (srv, MODES, rows, s_curve_mode, (void *) key);
     printf ("\n== f. The API encrypted with CURVE (--curve-secret-key), and CURVE with --auth (a "
             "user's token,\n   checked on every request), against plain ZeroMQ: three servers, "
             "--search-threads 2,\n   %zu flushed %d-dim rows each; runs alternate between them, "
-            "median of %d\n\n", rows, S_DIM, opts->runs);
-    s_compare (opts, srv, MODES, names, ratio, s_curve_mode, key);
+            "median of %d; round %d of %d\n\n", rows, S_DIM, opts->runs, round + 1, opts->rounds);
+    s_compare (opts, srv, MODES, names, ratio, s_curve_mode, (void *) key, medians);
     printf ("  (ratios to plain; issue 13's goal: auth + CURVE at most 10%% slower, i.e. rates at "
             "least 0.90x)\n");
     fflush (stdout);
@@ -1396,6 +1420,25 @@ s_bench_curve (const s_opts_t *opts)
         qv_bench_server_stop (&srv [m], SIGTERM);
         qv_bench_rm_rf (srv [m].data);
     }
+}
+
+static void
+s_bench_curve (const s_opts_t *opts)
+{
+    char keyfile [4200], secret [4300];
+    snprintf (keyfile, sizeof keyfile, "%s/curve.key", opts->tmp);
+    snprintf (secret, sizeof secret, "%s_secret", keyfile);
+    zcert_t *cert = zcert_new ();
+    if (!cert || zcert_save (cert, keyfile))
+        qv_bench_die ("cannot write the key pair %s", keyfile);
+    char key [41];
+    snprintf (key, sizeof key, "%s", zcert_public_txt (cert));
+    zcert_destroy (&cert);
+    static double medians [16][S_CMP_FIGURES][S_CMP_MODES];
+    for (int round = 0; round < opts->rounds; round++)
+        s_bench_curve_round (opts, round, key, secret, medians [round]);
+    const char *ratio [3] = { "", "CURVE", "auth+C" };
+    s_print_rounds (opts, medians, 3, ratio);
 }
 
 //  g. Metrics collection (--metrics), scraped every second as Prometheus would,
@@ -1496,7 +1539,8 @@ s_bench_metrics (const s_opts_t *opts)
     printf ("\n== g. Metrics collection (--metrics, %s scraped once a second throughout) against "
             "none:\n   two servers, --search-threads 2, %zu flushed %d-dim rows each; runs "
             "alternate between them,\n   median of %d\n\n", scraper->url, rows, S_DIM, opts->runs);
-    s_compare (opts, srv, MODES, names, ratio, s_metrics_mode, NULL);
+    double medians [S_CMP_FIGURES][S_CMP_MODES];
+    s_compare (opts, srv, MODES, names, ratio, s_metrics_mode, NULL, medians);
     atomic_store (&scraper->stop, true);
     pthread_join (thread, NULL);
     int n = scraper->scrapes < 4096 ? scraper->scrapes : 4096;
@@ -1522,7 +1566,7 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "Usage: qvbench [--quick] [--only insert|search|recovery|visibility|split|curve|metrics] [--runs N]\n"
-        "               [--seconds S] [--split]\n"
+        "               [--seconds S] [--split] [--rounds N]\n"
         "\n"
         "Starts its own `quiver serve` (the binary next to qvbench) on a temporary data\n"
         "directory and a free loopback port, and prints:\n"
@@ -1546,6 +1590,8 @@ s_usage (FILE *out)
         "  --quick        smaller data sets and shorter runs\n"
         "  --only PART    run one part: insert, search, recovery, visibility, split, curve or metrics\n"
         "  --runs N       runs per figure, the median is printed (default 3)\n"
+        "  --rounds N     part f: N rounds, each on three new server processes, and the\n"
+        "                 median of each ratio over the rounds (default 1; 1..16)\n"
         "  --seconds S    length of one timed run (default 3, --quick 1)\n"
         "  --tmp DIR      where to make the temporary data directory (default $TMPDIR or /tmp)\n"
         "  --split        part d also on a searcher process: starts nats-server (on PATH),\n"
@@ -1557,14 +1603,15 @@ s_usage (FILE *out)
 int
 main (int argc, char *argv [])
 {
-    s_opts_t opts = { .runs = 3 };
+    s_opts_t opts = { .runs = 3, .rounds = 1 };
     double seconds = 0;
     const char *tmpdir = getenv ("TMPDIR");
     static struct option longopts [] = {
         { "quick", no_argument, 0, 'q' }, { "only", required_argument, 0, 'o' },
         { "runs", required_argument, 0, 'r' }, { "seconds", required_argument, 0, 's' },
         { "tmp", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' },
-        { "split", no_argument, 0, 'S' }, { 0, 0, 0, 0 }
+        { "split", no_argument, 0, 'S' }, { "rounds", required_argument, 0, 'R' },
+        { 0, 0, 0, 0 }
     };
     int c;
     while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
@@ -1575,10 +1622,12 @@ main (int argc, char *argv [])
             case 's': seconds = atof (optarg); break;
             case 't': tmpdir = optarg; break;
             case 'S': opts.split = true; break;
+            case 'R': opts.rounds = atoi (optarg); break;
             case 'h': s_usage (stdout); return 0;
             default: s_usage (stderr); return 2;
         }
     if (optind < argc || opts.runs < 1 || opts.runs > 16 || seconds < 0
+    ||  opts.rounds < 1 || opts.rounds > 16
     ||  (opts.only && !streq (opts.only, "insert") && !streq (opts.only, "search")
          && !streq (opts.only, "recovery") && !streq (opts.only, "visibility")
          && !streq (opts.only, "split") && !streq (opts.only, "curve")

@@ -393,6 +393,10 @@ test_users_and_roles (void **state)
     assert_int_equal (qv_it_server_restart (server), 0);
     c = s_client (server);
     OK (c, SEARCH, "alice:alicepw2", "A");
+    //  The grant's grantor, from the log
+    r = CALL_OK (c, "{op: 'describe_role', token: '" ROOT "', role: 'writer'}");
+    assert_true (qv_it_str_is (qv_it_path (r, "privileges.0.grantor"), "root"));
+    qv_doc_destroy (&r);
     ERR (c, "UNAUTHENTICATED", "alice", SEARCH, "alice:alicepw1", "A");
     ERR (c, "PERMISSION_DENIED", "Search", SEARCH, "alice:alicepw2", "B");
     OK (c, INSERT, "bob:bobpass1", "B");
@@ -416,6 +420,10 @@ test_users_and_roles (void **state)
     OK (c, INSERT, "bob:bobpass1", "B");
     ERR (c, "UNAUTHENTICATED", "carol", SEARCH, "carol:carolpw1", "A");
     ERR (c, "UNAUTHENTICATED", "root", "{op: 'list_users', token: '%s'}%s", ROOT, "");
+    //  ... and from the manifest's user store
+    r = CALL_OK (c, "{op: 'describe_role', token: 'root:rootpass2', role: 'writer'}");
+    assert_true (qv_it_str_is (qv_it_path (r, "privileges.0.grantor"), "root"));
+    qv_doc_destroy (&r);
     r = CALL_OK (c, "{op: 'list_users', token: 'root:rootpass2'}");
     assert_true (s_list_has (r, "users", "alice"));
     assert_true (s_list_has (r, "users", "bob"));

@@ -104,6 +104,7 @@ test_newest_kept (void **state)
     char dir [64];
     snprintf (dir, sizeof dir, "%s/b", s_dir);
     qv_store_t *store = qv_backup_records_open (dir);
+    assert_non_null (store);
     //  Not records: left alone
     assert_int_equal (qv_store_put (store, "docs/manifest", "x", 1), 0);
     assert_int_equal (qv_store_put (store, "0000000000000000000", "x", 1), 0);

@@ -106,6 +106,7 @@ test_grantor (void **state)
     const void *data = qv_wr_data (w, &size);
     int rc;
     qv_doc_t *doc = qv_doc_parse_view (data, size, SIZE_MAX, &rc);
+    assert_non_null (doc);
     qv_users_t *read = qv_users_new ();
     assert_int_equal (qv_users_read (read, qv_doc_root (doc)), 0);
     s_grantor (read, "old", 0, who, sizeof who);

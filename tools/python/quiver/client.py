@@ -474,7 +474,7 @@ class QuiverClient:
         roles = reply.get("roles", [])
         return {"user_name": reply.get("user", user_name),
                 "roles": [r["role"] for r in roles],
-                "privileges": [dict(p, role=r["role"]) for r in roles
+                "privileges": [dict(p, role=r["role"], grantor=p.get("grantor", "")) for r in roles
                                for p in r.get("privileges", [])]}
 
     def create_role(self, role_name, timeout=None):
