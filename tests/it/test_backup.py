@@ -559,7 +559,9 @@ class BackupKillTest(unittest.TestCase):
             # cleanly (no leak under ASan); that backup has no manifest either
             stopped = os.path.join(tmp, "stopped")
             bid = call(c, "backup", collection="k", to=stopped)["backup_id"]
+            deadline = time.monotonic() + 120
             while call(c, "get_backup_state", backup_id=bid)["rows_done"] == 0:
+                self.assertLess(time.monotonic(), deadline, "the backup wrote no file in 120 s")
                 time.sleep(0.05)
             c.close()
             self.assertEqual(server.stop(), 0)
