@@ -500,6 +500,8 @@ test_split_proxies (void **state)
     qv_doc_t *r = CALL_OK (c1, "{op: 'describe_user', token: 'bob:bobpass1', user: 'bob'}");
     assert_true (qv_it_str_is (qv_it_path (r, "roles.0.role"), "reader"));
     assert_true (qv_it_str_is (qv_it_path (r, "roles.0.privileges.0.privilege"), "Query"));
+    //  The grant, made through proxy 0, keeps its grantor in the writer core's log
+    assert_true (qv_it_str_is (qv_it_path (r, "roles.0.privileges.0.grantor"), "root"));
     qv_doc_destroy (&r);
     ERR (c1, "PERMISSION_DENIED", "Admin", "{op: 'list_users', token: '%s'}%s", "bob:bobpass1", "");
     //  A searcher process recovers the store from the log and follows it
@@ -509,6 +511,7 @@ test_split_proxies (void **state)
     assert_non_null (c2);
     r = CALL_OK (c2, "{op: 'describe_user', token: 'bob:bobpass1', user: 'bob'}");
     assert_true (qv_it_str_is (qv_it_path (r, "roles.0.role"), "reader"));
+    assert_true (qv_it_str_is (qv_it_path (r, "roles.0.privileges.0.grantor"), "root"));
     qv_doc_destroy (&r);
 
     //  Dropped through proxy 0: proxy 1 learns it from the writer core
