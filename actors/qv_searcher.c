@@ -1374,7 +1374,7 @@ qv_searcher_actor (zsock_t *pipe, void *args_)
     self->adopts = (self->config->follower && !self->config->meta_process)
                 || self->config->meta_remote;
     self->quiet = self->adopts;
-    qv_searcher_backups_new (self);
+    qv_searcher_backups_new (self);    //  after adopts: whether it records states
     s_release_indexes (self);      //  those recovery loaded (a writer without the role)
     char ep [256];
     qv_config_endpoint (self->config, "searcher", ep, sizeof ep);

@@ -36,11 +36,11 @@ qv_searcher_backups_new (self_t *self)
     assert (self->backups);
     zhashx_set_destructor (self->backups, s_backup_free);
     self->backup_last_id = (uint64_t) qv_clock_wall_msec ();
-    //  The writer's searcher (an embedded server, a segment manager) records its
-    //  backups' states; a searcher or meta process, which runs no backups and writes
-    //  nothing of its own to the data directory, keeps them in memory
-    if (!self->config->follower
-    &&  !(self->backup_states = qv_backup_records_open (self->config->data)))
+    //  A searcher that writes its own manifests (the embedded server, a writer with
+    //  its meta role) records its backups' states; one that adopts another process's
+    //  manifests (a searcher process, a segment manager whose meta runs apart) keeps
+    //  them in memory
+    if (!self->adopts && !(self->backup_states = qv_backup_records_open (self->config->data)))
         qv_warn ("backup states: kept in memory only: cannot open %s/%s: %s",
                  self->config->data, QV_BACKUP_RECORDS_DIR, qv_err_msg ());
     self->backup_records = self->backup_states ? qv_backup_records_load (self->backup_states)
